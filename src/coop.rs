@@ -1,0 +1,136 @@
+//! The budget: cooperative preemption by counting ticks.
+//!
+//! An interpreter can count the opcodes a task runs and pause it after N of them. Rust code
+//! has no interpreter, so `green` counts *ticks*: every runtime operation (spawn, join, sleep,
+//! and the I/O and sync calls built on them) charges [`OP_TICKS`], and user code can charge one
+//! with [`tick`] in a long loop.
+//!
+//! The fast path is a thread-local decrement and a branch (a thread-local is sound here: a
+//! started green thread never changes OS thread, DESIGN.md rule 3.1). When the budget runs out,
+//! and only then, the runtime reads the clock: if the green thread's time slice is over *and*
+//! another green thread on its worker is waiting (ready, or due by timer), it yields. A lone
+//! CPU-bound green thread therefore never yields for nothing.
+//!
+//! A forced yield is never a cancellation point, and never happens while unwinding or inside a
+//! [`no_yield`] section.
+
+use std::cell::Cell;
+use std::time::Instant;
+
+use crate::runtime::context::{self, Suspend};
+
+/// Ticks one runtime operation costs. An operation (a syscall, a queue handoff) takes on the
+/// order of a microsecond, a user `tick()` usually marks a loop iteration of nanoseconds; this
+/// weight makes about 64 operations spend the default budget, close to tokio's 128.
+pub(crate) const OP_TICKS: u32 = 16;
+
+thread_local! {
+    /// Ticks left before the clock is looked at. Reset by the worker at every resume.
+    static BUDGET: Cell<u32> = const { Cell::new(crate::runtime::DEFAULT_BUDGET) };
+    /// Depth of `no_yield` sections on this thread.
+    static NO_YIELD: Cell<u32> = const { Cell::new(0) };
+}
+
+/// Spends one unit of the green thread's budget; may yield to others waiting on its worker.
+///
+/// Call it in long CPU-bound loops so they share their worker. It costs a thread-local
+/// decrement and a branch; the rest happens only when the budget runs out. Outside a green
+/// thread it does nothing useful and costs as little.
+///
+/// ```
+/// green::run(|| {
+///     let mut sum = 0u64;
+///     for i in 0..1_000_000u64 {
+///         green::tick();
+///         sum = sum.wrapping_add(i * i);
+///     }
+///     assert!(sum > 0);
+/// });
+/// ```
+#[inline]
+pub fn tick() {
+    charge(1);
+}
+
+/// A runtime operation's tick.
+#[inline]
+pub(crate) fn tick_op() {
+    charge(OP_TICKS);
+}
+
+#[inline]
+fn charge(ticks: u32) {
+    let left = BUDGET.with(Cell::get);
+    if left > ticks {
+        BUDGET.with(|b| b.set(left - ticks));
+    } else {
+        budget_spent();
+    }
+}
+
+pub(crate) fn reset_budget(ticks: u32) {
+    BUDGET.with(|b| b.set(ticks));
+}
+
+#[cold]
+#[inline(never)]
+fn budget_spent() {
+    let must_yield = context::with_core(|core| {
+        let Some(core) = core else {
+            reset_budget(crate::runtime::DEFAULT_BUDGET);
+            return false;
+        };
+        reset_budget(core.shared.config.budget);
+        if !core.in_green_thread() || NO_YIELD.with(Cell::get) > 0 || std::thread::panicking() {
+            return false;
+        }
+        let now = Instant::now();
+        let start = core.slice_start.get().unwrap_or_else(|| {
+            core.slice_start.set(Some(now));
+            now
+        });
+        now.duration_since(start) >= core.shared.config.time_slice && core.others_waiting(now)
+    });
+    if must_yield {
+        context::suspend(Suspend::Yield);
+    }
+}
+
+/// Turns ticks into counting only, until the guard is dropped: no forced yield happens while it
+/// lives.
+///
+/// Use it around code that holds something a neighbour on the same worker may need and cannot
+/// wait for by parking: a `std::sync::MutexGuard`, a `RefCell` borrow of a thread-local. A
+/// forced yield there could let a green thread on the same worker block the whole worker on
+/// that mutex, or panic on that borrow.
+///
+/// ```
+/// use std::sync::Mutex;
+/// static TOTAL: Mutex<u64> = Mutex::new(0);
+///
+/// green::run(|| {
+///     let _no_yield = green::no_yield();
+///     let mut total = TOTAL.lock().unwrap();
+///     for i in 0..10_000 {
+///         green::tick(); // counts, never yields while the guard lives
+///         *total += i;
+///     }
+/// });
+/// ```
+pub fn no_yield() -> NoYield {
+    NO_YIELD.with(|n| n.set(n.get() + 1));
+    NoYield { _not_send: std::marker::PhantomData }
+}
+
+/// Guard returned by [`no_yield`].
+#[derive(Debug)]
+#[must_use = "the section ends when the guard is dropped"]
+pub struct NoYield {
+    _not_send: std::marker::PhantomData<*const ()>,
+}
+
+impl Drop for NoYield {
+    fn drop(&mut self) {
+        NO_YIELD.with(|n| n.set(n.get() - 1));
+    }
+}

@@ -1,0 +1,82 @@
+//! `green`: stackful green threads for Rust. Write plain synchronous code; it scales like
+//! async code.
+//!
+//! Each green thread runs on its own small stack. A call that looks blocking (`join`,
+//! [`sleep`], [`park`]) suspends the green thread and lets its worker OS thread run another.
+//! Idle workers steal green threads that have not started yet; a started green thread stays
+//! on its worker for life, which is what makes thread-locals and `!Send` values on its stack
+//! sound.
+//!
+//! ```
+//! use std::time::Duration;
+//!
+//! let total = green::run(|| {
+//!     let children: Vec<_> = (0..1000u64)
+//!         .map(|i| green::spawn(move || {
+//!             green::sleep(Duration::from_millis(1));
+//!             i
+//!         }))
+//!         .collect();
+//!     children.into_iter().map(|c| c.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(total, 499_500);
+//! ```
+
+#![warn(missing_docs)]
+
+mod coop;
+mod local;
+mod park;
+pub mod runtime;
+mod scope;
+mod stack;
+mod thread;
+mod time;
+
+pub use crate::coop::{NoYield, no_yield, tick};
+pub use crate::local::{AccessError, LocalKey};
+pub use crate::runtime::{Handle, Runtime};
+pub use crate::scope::{Scope, ScopedJoinHandle, scope};
+pub use crate::thread::{
+    Builder, GreenThread, GreenThreadId, JoinError, JoinHandle, current, is_cancelled, on_worker_stack, park,
+    park_timeout, spawn, spawn_local, try_current, yield_now,
+};
+pub use crate::time::{sleep, sleep_until};
+
+/// Default usable stack size of a green thread: 256 KiB. Only the pages a green thread
+/// touches cost memory; the rest is address space.
+pub const DEFAULT_STACK_SIZE: usize = crate::stack::DEFAULT_STACK_SIZE;
+
+/// Starts a runtime with the default settings, runs `f` as its first green thread, and returns
+/// what `f` returns once the runtime has shut down.
+///
+/// The calling thread serves as worker 0, so `f` needs no bounds: it may borrow from the
+/// caller and need not be `Send`. Other workers (one per available core in all) start with
+/// it. When `f` returns, green threads still alive are cancelled: each unwinds from its next
+/// blocking-looking call, running its destructors; then the workers stop and the stacks are
+/// freed. Use [`runtime::Builder::run`] for other settings.
+///
+/// # Panics
+///
+/// If `f` panics (the panic is resumed here, after the shutdown), if the runtime cannot start,
+/// or if called from inside a green thread.
+///
+/// ```
+/// let name = String::from("world");
+/// let greeting = green::run(|| format!("hello, {name}")); // borrows `name`
+/// assert_eq!(greeting, "hello, world");
+/// ```
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T,
+{
+    runtime::Builder::new().run(f).unwrap_or_else(|e| panic!("green::run: could not start the runtime: {e}"))
+}
+
+/// Prints `message` to stderr and aborts the process. For the few cases where the runtime
+/// cannot go on soundly and cannot return an error.
+#[cold]
+pub(crate) fn abort_with(message: &str) -> ! {
+    eprintln!("{message}");
+    std::process::abort()
+}

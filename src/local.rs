@@ -1,0 +1,202 @@
+//! Green-thread-local storage: [`green_local!`](crate::green_local) and [`LocalKey`].
+//!
+//! A `std` `thread_local!` belongs to the OS thread, so every green thread on one worker shares
+//! it. `green_local!` gives each green thread its own value instead, created on first use and
+//! dropped when the green thread ends, on its own stack. On a plain OS thread it falls back to
+//! one value per OS thread.
+//!
+//! The values of a green thread live in a small list kept in its header, keyed by the address
+//! of the `static` that declares them. Only the green thread itself ever touches that list.
+
+use std::any::Any;
+use std::cell::{Cell, UnsafeCell};
+use std::fmt;
+use std::ptr::NonNull;
+
+use crate::runtime::context;
+
+/// Declares green-thread-local statics, with the syntax of [`std::thread_local!`].
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// green::green_local! {
+///     static COUNTER: Cell<u32> = Cell::new(0);
+/// }
+///
+/// green::run(|| {
+///     COUNTER.with(|c| c.set(10));
+///     let other = green::spawn(|| COUNTER.with(|c| c.get())).join().unwrap();
+///     assert_eq!(other, 0); // a new green thread starts with its own value
+///     assert_eq!(COUNTER.with(|c| c.get()), 10);
+/// });
+/// ```
+#[macro_export]
+macro_rules! green_local {
+    () => {};
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr; $($rest:tt)*) => {
+        $(#[$attr])* $vis static $name: $crate::LocalKey<$t> = {
+            fn __green_local_init() -> $t {
+                $init
+            }
+            $crate::LocalKey::__new(__green_local_init)
+        };
+        $crate::green_local!($($rest)*);
+    };
+    ($(#[$attr:meta])* $vis:vis static $name:ident: $t:ty = $init:expr) => {
+        $crate::green_local!($(#[$attr])* $vis static $name: $t = $init;);
+    };
+}
+
+/// A key to green-thread-local values, declared with [`green_local!`](crate::green_local).
+pub struct LocalKey<T: 'static> {
+    init: fn() -> T,
+}
+
+impl<T: 'static> fmt::Debug for LocalKey<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("LocalKey").finish_non_exhaustive()
+    }
+}
+
+/// The value was already destroyed: the green thread (or OS thread) is ending and a
+/// destructor of another local tried to use it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct AccessError;
+
+impl fmt::Display for AccessError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("green-thread-local value accessed after it was destroyed")
+    }
+}
+
+impl std::error::Error for AccessError {}
+
+impl<T: 'static> LocalKey<T> {
+    #[doc(hidden)]
+    pub const fn __new(init: fn() -> T) -> LocalKey<T> {
+        LocalKey { init }
+    }
+
+    /// Calls `f` with this green thread's value, creating it first if needed.
+    ///
+    /// # Panics
+    ///
+    /// If the value was already destroyed (see [`LocalKey::try_with`]), or if the initializer
+    /// panics.
+    pub fn with<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&T) -> R,
+    {
+        self.try_with(f).expect("green-thread-local value used after it was destroyed")
+    }
+
+    /// Calls `f` with this green thread's value, or returns an error if it was already
+    /// destroyed.
+    pub fn try_with<F, R>(&'static self, f: F) -> Result<R, AccessError>
+    where
+        F: FnOnce(&T) -> R,
+    {
+        let key = self as *const Self as usize;
+        let value = with_map(|map| map.get_or_insert(key, || Box::new((self.init)())))?;
+        // SAFETY: the value lives in a heap box owned by the map of the running green thread
+        // (or OS thread); entries are only removed by `destroy`, which runs when that thread
+        // ends, after all its code (including this call) has returned. It is typed `T` because
+        // the key is the address of this `LocalKey<T>`.
+        let value = unsafe { value.cast::<T>().as_ref() };
+        Ok(f(value))
+    }
+}
+
+/// The values of one green thread (or OS thread).
+#[derive(Default)]
+pub(crate) struct LocalMap {
+    entries: Vec<(usize, NonNull<dyn Any>)>,
+    destroying: bool,
+}
+
+impl LocalMap {
+    fn get_or_insert(
+        &mut self,
+        key: usize,
+        init: impl FnOnce() -> Box<dyn Any>,
+    ) -> Result<NonNull<dyn Any>, AccessError> {
+        if let Some((_, value)) = self.entries.iter().find(|(k, _)| *k == key) {
+            return Ok(*value);
+        }
+        if self.destroying {
+            return Err(AccessError);
+        }
+        let value = NonNull::from(Box::leak(init()));
+        self.entries.push((key, value));
+        Ok(value)
+    }
+
+    fn pop(&mut self) -> Option<Box<dyn Any>> {
+        self.destroying = true;
+        // SAFETY: every entry came from `Box::leak` in `get_or_insert` and is removed once.
+        self.entries.pop().map(|(_, value)| unsafe { Box::from_raw(value.as_ptr()) })
+    }
+}
+
+/// Per-OS-thread storage for plain OS threads.
+struct OsLocals(UnsafeCell<LocalMap>);
+
+impl Drop for OsLocals {
+    fn drop(&mut self) {
+        destroy(&self.0);
+    }
+}
+
+thread_local! {
+    static OS_LOCALS: OsLocals = OsLocals(UnsafeCell::new(LocalMap::default()));
+    /// Set while the map of the running code is borrowed, to refuse re-entry.
+    static BORROWED: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` with the map of the running green thread, or of this OS thread. `f` must not run
+/// user code (the initializer runs inside; re-entry from it is refused with a panic).
+fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Result<R, AccessError> {
+    assert!(!BORROWED.with(Cell::get), "green_local! initializer accessed a green-thread-local value");
+    BORROWED.with(|b| b.set(true));
+    struct Release;
+    impl Drop for Release {
+        fn drop(&mut self) {
+            BORROWED.with(|b| b.set(false));
+        }
+    }
+    let _release = Release;
+    let map = context::with_core(|core| core.and_then(|c| c.with_current(|t| t.map(|t| t.header().locals.get()))));
+    match map {
+        // SAFETY: the running green thread's map is touched only by that green thread (module
+        // docs), and `BORROWED` rules out a second borrow from inside `f`.
+        Some(map) => f(unsafe { &mut *map }),
+        None => OS_LOCALS
+            // SAFETY: as above, for this OS thread's map.
+            .try_with(|locals| f(unsafe { &mut *locals.0.get() }))
+            .unwrap_or(Err(AccessError)),
+    }
+}
+
+/// Drops every value of `map`, one at a time, so a destructor may still use the others.
+fn destroy(map: &UnsafeCell<LocalMap>) {
+    loop {
+        // SAFETY: the owning thread is ending; no borrow of the map is live across this line.
+        let Some(value) = (unsafe { &mut *map.get() }).pop() else { break };
+        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err() {
+            log::warn!("green: a green-thread-local destructor panicked");
+        }
+    }
+}
+
+/// Drops the locals of the running green thread. Called by the task as its body ends, on its
+/// own stack.
+pub(crate) fn destroy_current() {
+    let map = context::with_core(|core| core.and_then(|c| c.with_current(|t| t.map(|t| t.header().locals.get()))));
+    if let Some(map) = map {
+        // SAFETY: `UnsafeCell<T>` has the layout of `T`; we only pass it on to `destroy`, whose
+        // contract the ending green thread meets.
+        destroy(unsafe { &*(map as *const UnsafeCell<LocalMap>) });
+    }
+}

@@ -1,0 +1,228 @@
+//! Building a runtime.
+
+use std::io;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize};
+use std::time::Duration;
+
+use crossbeam_deque::Worker;
+
+use super::shared::{Remote, Shared};
+use super::task::TaskRef;
+use super::worker::Core;
+use super::{Config, Handle, NESTED_RUNTIME, Runtime, StackLayout};
+use crate::stack::{StackArena, StackConfig};
+
+/// Stack size of each worker OS thread. Green threads do not run on it; the worker's loop and
+/// [`crate::on_worker_stack`] calls do. Only touched pages cost memory.
+const WORKER_STACK_SIZE: usize = 8 << 20;
+
+/// Default ticks between two looks at the clock (see [`Builder::budget`]).
+pub(crate) const DEFAULT_BUDGET: u32 = 1024;
+
+/// Default time slice (see [`Builder::time_slice`]).
+pub(crate) const DEFAULT_TIME_SLICE: Duration = Duration::from_micros(50);
+
+/// Default shutdown timeout (see [`Builder::shutdown_timeout`]).
+pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Settings for a [`Runtime`], in the style of [`std::thread::Builder`].
+///
+/// ```
+/// use std::time::Duration;
+///
+/// let rt = green::Runtime::builder()
+///     .workers(2)
+///     .stack_size(128 * 1024)
+///     .thread_name("my-worker")
+///     .time_slice(Duration::from_micros(100))
+///     .build()?;
+/// assert_eq!(rt.block_on(|| 1 + 1), 2);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone)]
+#[must_use = "a Builder does nothing until you call build() or run()"]
+pub struct Builder {
+    config: Config,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder::new()
+    }
+}
+
+impl Builder {
+    /// The defaults: one worker per available core, [`crate::DEFAULT_STACK_SIZE`] stacks.
+    pub fn new() -> Builder {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        Builder {
+            config: Config {
+                workers,
+                stack_size: crate::stack::DEFAULT_STACK_SIZE,
+                stack_layout: StackLayout::Auto,
+                thread_name: "green-worker".to_owned(),
+                budget: DEFAULT_BUDGET,
+                time_slice: DEFAULT_TIME_SLICE,
+                shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+            },
+        }
+    }
+
+    /// Number of worker OS threads.
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    pub fn workers(mut self, n: usize) -> Builder {
+        assert!(n > 0, "green: a runtime needs at least one worker, got workers(0)");
+        self.config.workers = n;
+        self
+    }
+
+    /// Default usable stack size of each green thread, in bytes (rounded up to the stack
+    /// allocator's size class). [`crate::Builder::stack_size`] overrides it per green thread.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.config.stack_size = bytes;
+        self
+    }
+
+    /// How stacks are laid out in memory. The default picks the best the kernel offers.
+    pub fn stack_layout(mut self, layout: StackLayout) -> Builder {
+        self.config.stack_layout = layout;
+        self
+    }
+
+    /// Name prefix of the worker OS threads; worker `i` is named `"{prefix}-{i}"`.
+    pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
+        self.config.thread_name = prefix.into();
+        self
+    }
+
+    /// Ticks a green thread may spend before the runtime looks at the clock (see
+    /// [`crate::tick`]). The default is 1024.
+    ///
+    /// # Panics
+    ///
+    /// If `ticks` is 0.
+    pub fn budget(mut self, ticks: u32) -> Builder {
+        assert!(ticks > 0, "green: the budget must be at least one tick, got budget(0)");
+        self.config.budget = ticks;
+        self
+    }
+
+    /// How long a green thread may run, once its budget is spent, before it yields to others
+    /// that are waiting on its worker. The default is 50 µs.
+    pub fn time_slice(mut self, slice: Duration) -> Builder {
+        self.config.time_slice = slice;
+        self
+    }
+
+    /// How long dropping the runtime waits for cancelled green threads to end before leaking
+    /// them. The default is 10 s.
+    pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
+        self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Starts the worker threads.
+    ///
+    /// # Errors
+    ///
+    /// If a poller, the stack arena or a worker thread cannot be created.
+    ///
+    /// # Panics
+    ///
+    /// If called from inside a green thread or a worker.
+    pub fn build(self) -> io::Result<Runtime> {
+        let (runtime, first) = self.start(false)?;
+        debug_assert!(first.is_none());
+        Ok(runtime)
+    }
+
+    /// Builds a runtime whose worker 0 is the calling thread, runs `f` on it as the first green
+    /// thread, shuts the runtime down when `f` returns, and returns what `f` returned.
+    /// [`crate::run`] is this with the default settings.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Builder::build`].
+    ///
+    /// # Panics
+    ///
+    /// Resumes the panic of `f`, after the shutdown. Panics if called from inside a green
+    /// thread or a worker.
+    pub fn run<F, T>(self, f: F) -> io::Result<T>
+    where
+        F: FnOnce() -> T,
+    {
+        let (runtime, first) = self.start(true)?;
+        let deque = first.expect("worker 0 is kept for the caller");
+        let mut out: Option<T> = None;
+        let out_ptr: *mut Option<T> = &mut out;
+        let body = move || {
+            let value = f();
+            // SAFETY: `out` outlives this green thread: the caller's frame waits in `core.run`
+            // below until the runtime has shut down, and this green thread, being `main`, is the
+            // one whose end starts the shutdown, so it has finished by then. It runs on this
+            // same OS thread, so `T` need not be `Send`.
+            unsafe { *out_ptr = Some(value) };
+        };
+        // SAFETY: the green thread runs on worker 0, this very thread, inside `core.run` below,
+        // which returns only after it has finished; so neither the closure's borrows nor its
+        // `!Send` captures outlive this frame or leave this thread.
+        let main = unsafe { crate::thread::new_main_task(runtime.handle(), body) };
+        let core = Core::new(0, runtime.handle().shared.clone(), deque);
+        core.run(Some(main.task_ref()));
+        drop(core);
+        drop(runtime);
+        match main.join() {
+            Ok(()) => Ok(out.expect("main green thread finished without a value")),
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("green: the main green thread did not finish: {e}"),
+        }
+    }
+
+    /// Creates the shared state and the worker threads. With `caller_worker`, worker 0 gets no
+    /// thread and its deque is returned for the caller to run.
+    fn start(self, caller_worker: bool) -> io::Result<(Runtime, Option<Worker<TaskRef>>)> {
+        assert!(!super::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
+        crate::stack::install_overflow_handler();
+        crate::thread::install_panic_hook();
+        let config = self.config;
+        let stacks = StackArena::new(StackConfig { layout: config.stack_layout, ..StackConfig::default() })?;
+        let mut deques: Vec<Worker<TaskRef>> = (0..config.workers).map(|_| Worker::new_fifo()).collect();
+        let stealers = deques.iter().map(Worker::stealer).collect();
+        let remotes = (0..config.workers).map(|_| Remote::new()).collect::<io::Result<Vec<_>>>()?;
+        let shared = Arc::new(Shared {
+            config,
+            injector: crossbeam_deque::Injector::new(),
+            remotes: remotes.into_boxed_slice(),
+            stealers,
+            live: AtomicUsize::new(0),
+            sleepers: AtomicUsize::new(0),
+            shutdown: AtomicBool::new(false),
+            leaked: AtomicBool::new(false),
+            stacks,
+        });
+        let first = if caller_worker { Some(deques.remove(0)) } else { None };
+        let mut runtime = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new() };
+        let offset = usize::from(caller_worker);
+        for (k, deque) in deques.into_iter().enumerate() {
+            let index = k + offset;
+            let shared = shared.clone();
+            let thread = std::thread::Builder::new()
+                .name(format!("{}-{index}", shared.config.thread_name))
+                .stack_size(WORKER_STACK_SIZE)
+                .spawn(move || Core::new(index, shared, deque).run(None));
+            match thread {
+                Ok(thread) => runtime.threads.push(thread),
+                // Dropping `runtime` shuts down and joins the workers started so far.
+                Err(e) => {
+                    return Err(io::Error::new(e.kind(), format!("green: could not start worker thread {index}: {e}")));
+                }
+            }
+        }
+        Ok((runtime, first))
+    }
+}

@@ -1,0 +1,75 @@
+//! Where am I? The per-OS-thread pointer to the worker running here, and the switch back to it.
+//!
+//! Thread-locals are sound here by construction (DESIGN.md rule 3.1): a started green thread
+//! never leaves its worker's OS thread, so an address LLVM cached before a suspend is still
+//! the right one after it.
+
+use std::cell::Cell;
+use std::ptr;
+use std::time::Instant;
+
+use super::task::ParkKind;
+use super::worker::Core;
+
+thread_local! {
+    /// The worker whose loop runs on this OS thread; null elsewhere.
+    static CORE: Cell<*const Core> = const { Cell::new(ptr::null()) };
+}
+
+/// Why a green thread hands control back to its worker.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Suspend {
+    /// Run me again after the others that are ready.
+    Yield,
+    /// Park until woken, or until `deadline` if given (DESIGN.md rule 3.4: the worker arms
+    /// the timer and commits the park after the switch).
+    Park { kind: ParkKind, deadline: Option<Instant> },
+}
+
+/// Marks this OS thread as running `core`'s loop while the guard lives.
+pub(crate) struct Enter(());
+
+impl Enter {
+    pub(crate) fn new(core: &Core) -> Enter {
+        CORE.with(|c| {
+            assert!(c.get().is_null(), "{}", crate::runtime::NESTED_RUNTIME);
+            c.set(core);
+        });
+        Enter(())
+    }
+}
+
+impl Drop for Enter {
+    fn drop(&mut self) {
+        CORE.with(|c| c.set(ptr::null()));
+    }
+}
+
+/// Calls `f` with the worker running on this OS thread, if any.
+#[inline]
+pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
+    let core = CORE.with(Cell::get);
+    // SAFETY: a non-null pointer was set by `Enter::new` from a `&Core` that outlives the
+    // `Enter` guard, which is dropped (clearing it) before the worker loop returns; all code that
+    // can observe it runs inside that loop on this thread. The borrow does not escape `f`.
+    f(unsafe { core.as_ref() })
+}
+
+/// True when the caller runs on a green thread (rather than a plain OS thread or a worker's
+/// own stack).
+#[inline]
+pub(crate) fn in_green_thread() -> bool {
+    with_core(|core| core.is_some_and(Core::in_green_thread))
+}
+
+/// Switches from the current green thread back to its worker, asking for `why`.
+///
+/// Panics if called outside a green thread or on the worker's own stack.
+pub(crate) fn suspend(why: Suspend) {
+    let yielder = with_core(|core| core.and_then(Core::yielder_for_suspend));
+    let yielder = yielder.expect("green: internal error: suspend outside a green thread");
+    // SAFETY: `yielder_for_suspend` returns the yielder of the green thread running right now on
+    // this thread, whose coroutine (and so its yielder, which lives on that coroutine's stack)
+    // is alive while its code runs, which it does: we are that code.
+    unsafe { (*yielder).suspend(why) };
+}

@@ -1,0 +1,80 @@
+//! A handle to a runtime, usable from any thread.
+
+use std::sync::Arc;
+
+use super::shared::Shared;
+use crate::thread::JoinHandle;
+
+/// Message for `Handle::current` outside a runtime.
+const NO_RUNTIME: &str = "green: there is no green runtime here: Handle::current() and green::spawn() must be \
+    called from a green thread or a worker thread. Start a runtime with green::run(..) or \
+    green::Runtime::builder().build(), or keep a Handle (Runtime::handle()) and use Handle::spawn";
+
+/// A cheap, cloneable reference to a [`Runtime`](crate::Runtime), to spawn green threads on it
+/// from any OS thread.
+///
+/// ```
+/// let rt = green::Runtime::new()?;
+/// let handle = rt.handle().clone();
+/// let from_os_thread = std::thread::spawn(move || handle.spawn(|| "hi").join().unwrap());
+/// assert_eq!(from_os_thread.join().unwrap(), "hi");
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone)]
+pub struct Handle {
+    pub(crate) shared: Arc<Shared>,
+}
+
+impl std::fmt::Debug for Handle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Handle").field("workers", &self.shared.remotes.len()).finish_non_exhaustive()
+    }
+}
+
+impl Handle {
+    /// The handle of the runtime the caller runs in.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime; see [`Handle::try_current`].
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let handle = green::Handle::current();
+    ///     assert_eq!(handle.spawn(|| 1).join().unwrap(), 1);
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn current() -> Handle {
+        Handle::try_current().expect(NO_RUNTIME)
+    }
+
+    /// The handle of the runtime the caller runs in, or `None` on a thread that belongs to no
+    /// runtime.
+    ///
+    /// ```
+    /// assert!(green::Handle::try_current().is_none());
+    /// green::run(|| assert!(green::Handle::try_current().is_some()));
+    /// ```
+    pub fn try_current() -> Option<Handle> {
+        super::context::with_core(|core| core.map(|core| Handle { shared: core.shared.clone() }))
+    }
+
+    /// Spawns a green thread on this runtime, from any thread. See [`crate::spawn`].
+    ///
+    /// If the runtime is shutting down, the closure is dropped unrun and
+    /// [`JoinHandle::join`] reports a cancellation.
+    #[track_caller]
+    pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        crate::thread::Builder::new().spawn_on(self, f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Number of workers of this runtime.
+    pub fn workers(&self) -> usize {
+        self.shared.remotes.len()
+    }
+}

@@ -1,0 +1,533 @@
+//! A green thread's shared header and its type-erased task cell.
+//!
+//! # The objects
+//!
+//! A spawn makes one allocation, an `Arc<Task<F, T>>`. It holds:
+//!
+//! - the [`Header`]: id, name, the scheduling state word, the cancellation flag, the join
+//!   waiter. Anything may hold a reference to it ([`TaskRef`]): run queues, timers, wait lists,
+//!   join handles. Holding one never keeps a coroutine alive: the coroutine lives in the home
+//!   worker's slot table and nowhere else (DESIGN.md rule 3.2).
+//! - the stage: first the closure, then its outcome, then nothing. Only the home worker touches
+//!   the closure; the outcome passes to the join handle through the `DONE` state (release /
+//!   acquire).
+//!
+//! # The state word
+//!
+//! One `AtomicU64`: `seq << 32 | flags`. The low three bits are the lifecycle:
+//!
+//! - `SCHEDULED`: in some run queue (or about to be pushed to one by whoever made it so), or
+//!   not started yet. Exactly one party owns the right to resume it: the queue entry.
+//! - `RUNNING`: its home worker is executing it, or is between its suspend and the commit of
+//!   its park (DESIGN.md rule 3.4).
+//! - `PARKED`: suspended, in no run queue; wakers (or the user's `unpark`) may schedule it.
+//! - `DONE`: finished; the outcome is published. Terminal.
+//!
+//! Three flag bits sit above the lifecycle:
+//!
+//! - `TOKEN`: the user-level park token of [`crate::park`] (std's semantics: an `unpark` before
+//!   `park` makes that `park` return at once).
+//! - `NOTIFIED`: an internal waker for the current wait sequence fired while the green thread
+//!   was not parked. Internal waits (join, sleep, sync, I/O) use this bit, never `TOKEN`, so a
+//!   user's token is never eaten by a runtime wait, and a runtime wake never ends a user park.
+//! - the park mask: set together with `PARKED`, which of `TOKEN` and `NOTIFIED` end this park
+//!   (`TOKEN` for `green::park`, `NOTIFIED` for an internal wait, both for
+//!   `green::park_timeout`, whose timer is an internal waker).
+//!
+//! `seq` numbers the green thread's internal waits. A waker remembers the sequence it was made
+//! for, and a wake whose sequence is stale is ignored, so a waker left behind in some wait list
+//! can never cut a later wait short.
+//!
+//! # Transitions
+//!
+//! | from | event | to | who |
+//! |---|---|---|---|
+//! | `SCHEDULED` | worker resumes it | `RUNNING` (flags kept) | home worker |
+//! | `RUNNING` | yield | `SCHEDULED` (flags kept) | home worker, after the switch |
+//! | `RUNNING` | park committed, matching bit clear | `PARKED` | home worker, after the switch |
+//! | `RUNNING` | park committed, matching bit set | `SCHEDULED`, bit cleared | home worker |
+//! | `RUNNING`/`SCHEDULED` | wake or unpark | same, bit set | any thread |
+//! | `PARKED` | matching wake or unpark | `SCHEDULED`, caller pushes it | any thread |
+//! | `RUNNING` | body returned | `DONE` | home worker |
+//!
+//! A `PARKED → SCHEDULED` transition is won by exactly one CAS, and its winner is the only one
+//! who pushes the green thread to its home worker: a green thread is never queued twice and
+//! never resumed while it runs.
+
+use std::any::Any;
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::num::NonZeroU64;
+use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::local::LocalMap;
+use crate::park::Waiter;
+use crate::runtime::shared::Shared;
+use crate::scope::ScopeData;
+use crate::thread::JoinError;
+
+/// A reference to some green thread's task, type-erased.
+pub(crate) type TaskRef = Arc<dyn Erased>;
+
+const LIFECYCLE: u64 = 0b111;
+const SCHEDULED: u64 = 0;
+const RUNNING: u64 = 1;
+const PARKED: u64 = 2;
+const DONE: u64 = 3;
+const TOKEN: u64 = 1 << 3;
+const NOTIFIED: u64 = 1 << 4;
+/// While `PARKED`: the bits (`TOKEN`, `NOTIFIED`) that end this park, shifted up by this much.
+const PARK_SHIFT: u32 = 2;
+const PARK_MASK: u64 = (TOKEN | NOTIFIED) << PARK_SHIFT;
+const SEQ_SHIFT: u32 = 32;
+const SEQ_ONE: u64 = 1 << SEQ_SHIFT;
+
+/// Sentinel for "no home worker yet".
+pub(crate) const NO_HOME: usize = usize::MAX;
+
+/// What a parked green thread waits for, as seen by the park commit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParkKind {
+    /// `green::park`: ended by `unpark` (the `TOKEN` bit).
+    User,
+    /// `green::park_timeout`: ended by `unpark` or by its timer.
+    UserTimed,
+    /// A runtime wait: ended by a waker of the current sequence (the `NOTIFIED` bit).
+    Internal,
+}
+
+impl ParkKind {
+    /// The bits that end this kind of park.
+    fn bits(self) -> u64 {
+        match self {
+            ParkKind::User => TOKEN,
+            ParkKind::UserTimed => TOKEN | NOTIFIED,
+            ParkKind::Internal => NOTIFIED,
+        }
+    }
+}
+
+/// The shared part of a green thread.
+pub(crate) struct Header {
+    /// Unique within the process, never 0.
+    pub(crate) id: NonZeroU64,
+    /// The name given at spawn, if any.
+    pub(crate) name: Option<Arc<str>>,
+    /// Where `spawn` was called.
+    pub(crate) spawned_at: &'static Location<'static>,
+    /// Usable stack size requested at spawn (0: the runtime's default).
+    pub(crate) stack_size: usize,
+    /// The state word described in the module docs.
+    state: AtomicU64,
+    /// Index of the home worker, `NO_HOME` until first resumed (or pinned at spawn). Written
+    /// once, before the first resume, by the worker that starts it.
+    home: AtomicUsize,
+    /// Index in the home worker's slot table. Read and written only by the home worker.
+    slot: AtomicUsize,
+    /// The runtime this green thread belongs to.
+    ///
+    /// Raw so that spawning and waking do not touch a shared reference count. Valid while the
+    /// green thread is not `DONE`: a runtime's `Shared` outlives every green thread that has not
+    /// finished (shutdown waits for them, and leaks `Shared` together with any stack it has to
+    /// leak). Wakers use it only after winning a `PARKED → SCHEDULED` transition, which proves
+    /// the green thread was not `DONE`.
+    shared: *const Shared,
+    /// Set by `cancel`; read at cancellation points.
+    cancelled: AtomicBool,
+    /// Who waits in `join`, if anyone. Locked briefly; never held across a suspend.
+    join_waiter: Mutex<Option<Waiter>>,
+    /// Shares of the outcome: one for the green thread's completion, one for the join handle.
+    /// Whoever releases the last share drops an outcome nobody took (and tells a scope).
+    output_shares: AtomicU8,
+    /// The scope this green thread was spawned in, if any.
+    pub(crate) scope: Option<Arc<ScopeData>>,
+    /// Its green-thread-local values. Touched only by the green thread itself, on its worker,
+    /// and emptied when its body ends there, so values that are not `Send` never leave it.
+    pub(crate) locals: UnsafeCell<LocalMap>,
+}
+
+// SAFETY: `shared` is only dereferenced under the validity argument on the field (the pointee is
+// `Sync`); `locals` is touched by one thread only, as documented on it, and is empty whenever
+// another thread could drop the header; every other field is `Send + Sync` on its own.
+unsafe impl Send for Header {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for Header {}
+
+/// Spawn-time description of a green thread.
+pub(crate) struct Spec {
+    pub(crate) name: Option<Arc<str>>,
+    pub(crate) stack_size: usize,
+    pub(crate) spawned_at: &'static Location<'static>,
+    pub(crate) home: usize,
+    pub(crate) scope: Option<Arc<ScopeData>>,
+}
+
+fn next_id() -> NonZeroU64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NonZeroU64::new(NEXT.fetch_add(1, Ordering::Relaxed)).expect("green thread ids ran out")
+}
+
+impl Header {
+    fn new(spec: Spec, shared: &Arc<Shared>) -> Header {
+        Header {
+            id: next_id(),
+            name: spec.name,
+            spawned_at: spec.spawned_at,
+            stack_size: spec.stack_size,
+            state: AtomicU64::new(SCHEDULED),
+            home: AtomicUsize::new(spec.home),
+            slot: AtomicUsize::new(usize::MAX),
+            shared: Arc::as_ptr(shared),
+            cancelled: AtomicBool::new(false),
+            join_waiter: Mutex::new(None),
+            output_shares: AtomicU8::new(2),
+            scope: spec.scope,
+            locals: UnsafeCell::new(LocalMap::default()),
+        }
+    }
+
+    /// A counted reference to the runtime, for a waker that hands the green thread over and
+    /// then still touches the runtime (the green thread may finish, and the runtime be freed,
+    /// the moment it is in the inbox).
+    ///
+    /// Only for a green thread that is known not to be `DONE`, as for [`Header::shared`].
+    pub(crate) fn shared_arc(&self) -> Arc<Shared> {
+        // SAFETY: `shared` came from `Arc::as_ptr` of an `Arc<Shared>` that is still alive (the
+        // green thread is not DONE, see the field docs), so taking one more count is valid.
+        unsafe {
+            Arc::increment_strong_count(self.shared);
+            Arc::from_raw(self.shared)
+        }
+    }
+
+    /// True if this green thread belongs to the runtime `shared`. Compares addresses only.
+    pub(crate) fn belongs_to(&self, shared: &Shared) -> bool {
+        std::ptr::eq(self.shared, shared)
+    }
+
+    pub(crate) fn home(&self) -> usize {
+        self.home.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_home(&self, worker: usize) {
+        self.home.store(worker, Ordering::Relaxed);
+    }
+
+    pub(crate) fn slot(&self) -> usize {
+        self.slot.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn set_slot(&self, slot: usize) {
+        self.slot.store(slot, Ordering::Relaxed);
+    }
+
+    // ---- cancellation -------------------------------------------------------------------
+
+    pub(crate) fn is_cancelled(&self) -> bool {
+        self.cancelled.load(Ordering::Acquire)
+    }
+
+    /// Marks the green thread cancelled and wakes whatever wait it is in. Returns the green
+    /// thread when the caller must schedule it.
+    #[must_use]
+    pub(crate) fn cancel(&self) -> bool {
+        self.cancelled.store(true, Ordering::Release);
+        self.transition_wake(None, TOKEN | NOTIFIED)
+    }
+
+    // ---- the state word -----------------------------------------------------------------
+
+    pub(crate) fn is_done(&self) -> bool {
+        self.state.load(Ordering::Acquire) & LIFECYCLE == DONE
+    }
+
+    /// The sequence number of the current internal wait.
+    pub(crate) fn seq(&self) -> u32 {
+        (self.state.load(Ordering::Relaxed) >> SEQ_SHIFT) as u32
+    }
+
+    /// Called by the running green thread before it registers wakers for a new internal wait.
+    /// Stale wakers (earlier sequences) stop counting, and a stale notification is dropped.
+    pub(crate) fn begin_wait(&self) -> u32 {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = (s & !NOTIFIED).wrapping_add(SEQ_ONE);
+            match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed) {
+                Ok(_) => return (next >> SEQ_SHIFT) as u32,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Consumes the user park token if it is set. Called by the running green thread.
+    pub(crate) fn take_token(&self) -> bool {
+        self.state.fetch_and(!TOKEN, Ordering::AcqRel) & TOKEN != 0
+    }
+
+    /// Wake for an internal wait made at `seq`. Returns true when the caller won the
+    /// `PARKED → SCHEDULED` transition and must push the green thread to its home worker.
+    #[must_use]
+    pub(crate) fn wake(&self, seq: u32) -> bool {
+        self.transition_wake(Some(seq), NOTIFIED)
+    }
+
+    /// The user's `unpark`. Returns true when the caller must schedule the green thread.
+    #[must_use]
+    pub(crate) fn unpark(&self) -> bool {
+        self.transition_wake(None, TOKEN)
+    }
+
+    fn transition_wake(&self, seq: Option<u32>, bits: u64) -> bool {
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            if seq.is_some_and(|seq| (s >> SEQ_SHIFT) as u32 != seq) {
+                return false; // A stale waker: that wait is over.
+            }
+            // Does this wake end the park in progress? Cancellation sends both bits.
+            let ends_park = ((s & PARK_MASK) >> PARK_SHIFT) & bits != 0;
+            let next = match s & LIFECYCLE {
+                DONE => return false,
+                PARKED if ends_park => (s & !(LIFECYCLE | PARK_MASK)) | SCHEDULED,
+                _ if s & bits == bits => return false, // Already notified.
+                _ => s | bits,
+            };
+            match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return next & LIFECYCLE == SCHEDULED && s & LIFECYCLE == PARKED,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Home worker: the green thread is about to be resumed.
+    pub(crate) fn set_running(&self) {
+        let prev = self.state.fetch_add(RUNNING - SCHEDULED, Ordering::AcqRel);
+        debug_assert_eq!(prev & LIFECYCLE, SCHEDULED, "resumed a green thread that was not scheduled");
+    }
+
+    /// Home worker: the green thread yielded and goes back to a run queue.
+    pub(crate) fn set_yielded(&self) {
+        let prev = self.state.fetch_sub(RUNNING - SCHEDULED, Ordering::AcqRel);
+        debug_assert_eq!(prev & LIFECYCLE, RUNNING);
+    }
+
+    /// Home worker, after the green thread suspended to park: commits the park, or, if the
+    /// wake it waits for already came, consumes it and reports that the green thread must run
+    /// again (returns false). DESIGN.md rule 3.4.
+    pub(crate) fn commit_park(&self, kind: ParkKind) -> bool {
+        let bits = kind.bits();
+        let mut s = self.state.load(Ordering::Acquire);
+        loop {
+            debug_assert_eq!(s & LIFECYCLE, RUNNING);
+            let (next, parked) = if s & bits != 0 {
+                ((s & !(bits | LIFECYCLE)) | SCHEDULED, false)
+            } else {
+                ((s & !LIFECYCLE) | PARKED | (bits << PARK_SHIFT), true)
+            };
+            match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return parked,
+                Err(actual) => s = actual,
+            }
+        }
+    }
+
+    /// Home worker: the body returned (or the unstarted closure was dropped). Publishes the
+    /// outcome and wakes the joiner.
+    pub(crate) fn set_done(&self) {
+        let mut s = self.state.load(Ordering::Relaxed);
+        loop {
+            let next = (s & !(LIFECYCLE | TOKEN | NOTIFIED | PARK_MASK)) | DONE;
+            match self.state.compare_exchange_weak(s, next, Ordering::Release, Ordering::Relaxed) {
+                Ok(_) => break,
+                Err(actual) => s = actual,
+            }
+        }
+        let waiter = self.join_waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+        if let Some(waiter) = waiter {
+            waiter.wake();
+        }
+    }
+
+    /// Registers `waiter` to be woken when this green thread finishes. Returns false (and
+    /// registers nothing) if it already has.
+    pub(crate) fn register_joiner(&self, waiter: Waiter) -> bool {
+        let mut slot = self.join_waiter.lock().unwrap_or_else(|e| e.into_inner());
+        if self.is_done() {
+            return false;
+        }
+        *slot = Some(waiter);
+        true
+    }
+
+    /// Releases one share of the outcome; true if it was the last one.
+    pub(crate) fn release_output_share(&self) -> bool {
+        self.output_shares.fetch_sub(1, Ordering::AcqRel) == 1
+    }
+
+    /// A short human description: `7` or `7 "name"`.
+    pub(crate) fn describe(&self) -> String {
+        match &self.name {
+            Some(name) => format!("{} \"{}\"", self.id, name),
+            None => format!("{}", self.id),
+        }
+    }
+}
+
+impl fmt::Debug for Header {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Header")
+            .field("id", &self.id)
+            .field("name", &self.name)
+            .field("spawned_at", &self.spawned_at)
+            .field("state", &format_args!("{:#x}", self.state.load(Ordering::Relaxed)))
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for dyn Erased {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.header().fmt(f)
+    }
+}
+
+/// A task with its closure and result types erased.
+pub(crate) trait Erased: Send + Sync {
+    fn header(&self) -> &Header;
+
+    /// Runs the closure to completion on the current (green) stack, catching its panic or
+    /// cancellation into the outcome.
+    ///
+    /// # Safety
+    ///
+    /// Called at most once, by the home worker, and not together with `abandon`.
+    unsafe fn run(&self);
+
+    /// Drops the closure of a green thread that never started; `error` becomes its outcome.
+    ///
+    /// # Safety
+    ///
+    /// As for `run`: at most once, instead of `run`.
+    unsafe fn abandon(&self, error: JoinError);
+
+    /// Drops the outcome if no one took it. Returns true if that outcome was a panic nobody
+    /// saw (scopes report those).
+    ///
+    /// # Safety
+    ///
+    /// Called only by whoever released the last output share.
+    unsafe fn drop_output(&self) -> bool;
+}
+
+/// The typed side, used by a join handle.
+pub(crate) trait Output<T>: Erased {
+    /// Takes the outcome.
+    ///
+    /// # Safety
+    ///
+    /// Only after `is_done()` was observed, at most once, by the holder of the join handle's
+    /// output share.
+    unsafe fn take_output(&self) -> Result<T, JoinError>;
+}
+
+enum Stage<F, T> {
+    Pending(F),
+    Finished(Result<T, JoinError>),
+    Consumed,
+}
+
+/// The single allocation behind a green thread.
+pub(crate) struct Task<F, T> {
+    header: Header,
+    /// Who may touch it: the home worker until `DONE`, then the holder of the last output
+    /// share (see `Output::take_output` and `Erased::drop_output`).
+    stage: UnsafeCell<Stage<F, T>>,
+}
+
+// SAFETY: `F` is touched only by the worker that starts the task (`spawn` requires `F: Send`
+// to move it there; `spawn_local` keeps the task on the spawning worker, so a `!Send` closure
+// never changes threads). `T: Send` moves to whoever joins. Accesses to `stage` are serialized
+// by the state word as documented on the field.
+unsafe impl<F, T: Send> Send for Task<F, T> {}
+// SAFETY: as for `Send`; shared access goes through the atomics of `Header`.
+unsafe impl<F, T: Send> Sync for Task<F, T> {}
+
+impl<F, T> Task<F, T>
+where
+    F: FnOnce() -> T,
+    T: Send,
+{
+    /// Allocates a task. The returned reference is both the queue's entry and (typed) the
+    /// join handle's.
+    pub(crate) fn new(f: F, spec: Spec, shared: &Arc<Shared>) -> Arc<Task<F, T>> {
+        Arc::new(Task { header: Header::new(spec, shared), stage: UnsafeCell::new(Stage::Pending(f)) })
+    }
+}
+
+/// Payload used to unwind a cancelled green thread (DESIGN.md rule 3.7). Raised with
+/// `resume_unwind`, so no panic hook runs.
+pub(crate) struct Cancelled;
+
+/// Turns a caught unwind payload into a join error.
+pub(crate) fn join_error_from(payload: Box<dyn Any + Send>, header: &Header) -> JoinError {
+    if payload.is::<Cancelled>() { JoinError::cancelled(header.id) } else { JoinError::panicked(header.id, payload) }
+}
+
+impl<F, T> Erased for Task<F, T>
+where
+    F: FnOnce() -> T,
+    T: Send,
+{
+    fn header(&self) -> &Header {
+        &self.header
+    }
+
+    unsafe fn run(&self) {
+        // SAFETY: the caller is the home worker running this task once (trait contract); no
+        // one else touches `stage` before DONE.
+        let stage = unsafe { &mut *self.stage.get() };
+        let Stage::Pending(f) = std::mem::replace(stage, Stage::Consumed) else {
+            unreachable!("a green thread was started twice");
+        };
+        let outcome = panic::catch_unwind(AssertUnwindSafe(f));
+        let outcome = outcome.map_err(|payload| join_error_from(payload, &self.header));
+        crate::local::destroy_current();
+        // SAFETY: as above; the state is still RUNNING.
+        unsafe { *self.stage.get() = Stage::Finished(outcome) };
+    }
+
+    unsafe fn abandon(&self, error: JoinError) {
+        // SAFETY: as for `run`.
+        let stage = unsafe { &mut *self.stage.get() };
+        let old = std::mem::replace(stage, Stage::Finished(Err(error)));
+        // Dropping a user closure may panic; the runtime must carry on.
+        if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
+            log::warn!("dropping the closure of unstarted green thread {} panicked", self.header.describe());
+        }
+    }
+
+    unsafe fn drop_output(&self) -> bool {
+        // SAFETY: the caller released the last output share, so no one else can reach `stage`.
+        let old = std::mem::replace(unsafe { &mut *self.stage.get() }, Stage::Consumed);
+        let unseen_panic = matches!(&old, Stage::Finished(Err(e)) if e.is_panic());
+        if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
+            log::warn!("dropping the result of green thread {} panicked", self.header.describe());
+        }
+        unseen_panic
+    }
+}
+
+impl<F, T> Output<T> for Task<F, T>
+where
+    F: FnOnce() -> T,
+    T: Send,
+{
+    unsafe fn take_output(&self) -> Result<T, JoinError> {
+        // SAFETY: DONE was observed with acquire ordering, so the home worker's write is
+        // visible and it will not touch `stage` again; the join handle takes it once.
+        match std::mem::replace(unsafe { &mut *self.stage.get() }, Stage::Consumed) {
+            Stage::Finished(outcome) => outcome,
+            _ => unreachable!("green thread outcome taken twice or before it finished"),
+        }
+    }
+}

@@ -1,0 +1,600 @@
+//! The worker: one OS thread that runs green threads, and the only code that resumes or drops
+//! their coroutines (DESIGN.md rule 3.2).
+//!
+//! # Where work comes from
+//!
+//! A worker looks for something to do in this order:
+//!
+//! 1. its run queue: started green threads homed here that are ready (yielded, or woken by a
+//!    green thread on this worker);
+//! 2. its inbox: started green threads homed here that another thread woke, and its timers;
+//! 3. unstarted green threads: its `spawn_local` queue, those pinned to it, its own deque, the
+//!    runtime's injector, then a batch stolen from a random peer.
+//!
+//! Every [`MAINTENANCE_INTERVAL`] turns it also drains the inbox and timers and starts one
+//! unstarted green thread even though its run queue is not empty, so that two green threads
+//! yielding to each other forever cannot starve anything else queued here.
+//!
+//! Started green threads are never stolen (rule 3.1): only the unstarted ones in the deques
+//! are, since nothing of them lives on a stack yet.
+//!
+//! # Idle
+//!
+//! With nothing to do the worker spins for [`SPIN_TIME`], then sleeps in its poller until the
+//! next timer. Whoever gives it work while it sleeps notifies the poller (`shared.rs`).
+//!
+//! # Shutdown (rule 3.7)
+//!
+//! Once the runtime shuts down, each worker cancels each of its started green threads (they
+//! unwind at their next cancellation point, on this worker, while every queue, timer and the
+//! poller keep working), drops unstarted ones, and keeps running until no green thread is left
+//! in the runtime. Past the shutdown timeout it leaks what is left instead of dropping it on the
+//! wrong stack, with a warning.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant};
+
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use crossbeam_deque::{Steal, Worker};
+
+use super::context::{Enter, Suspend};
+use super::shared::Shared;
+use super::task::{Erased, NO_HOME, TaskRef};
+use super::timers::Timers;
+use crate::stack::{AltStack, GreenStack, StackPool};
+use crate::thread::JoinError;
+
+/// Turns between forced looks at the inbox, timers and unstarted green threads. Prime, so it
+/// does not beat in step with loops in user code; small enough that a yield loop delays others
+/// by a few microseconds at most, large enough that the extra looks cost nothing measurable.
+pub(crate) const MAINTENANCE_INTERVAL: u64 = 61;
+
+/// How long an idle worker spins before it sleeps. Waking a sleeping vCPU costs about 22 µs
+/// here, so work that arrives within this time is taken at a fraction of that cost; longer
+/// would burn a core for nothing when the runtime is really idle.
+pub(crate) const SPIN_TIME: Duration = Duration::from_micros(25);
+
+type Co = Coroutine<(), Suspend, (), GreenStack>;
+type GreenYielder = Yielder<(), Suspend>;
+
+/// A started green thread's coroutine, owned by its home worker.
+struct Slot {
+    /// The task; `None` while the slot is free or its green thread runs (then it is in
+    /// `Core::current`).
+    task: Option<TaskRef>,
+    /// The coroutine; `None` while free or running.
+    co: Option<Co>,
+    /// The coroutine's yielder, published by the body at its first resume.
+    yielder: *const GreenYielder,
+}
+
+enum Work {
+    Resume(usize),
+    Start(TaskRef),
+}
+
+/// A worker's own state. Lives on its OS thread and is touched by nothing else.
+///
+/// Green threads running on this worker reach it through `context::with_core`; the loop never
+/// holds a `RefCell` borrow across a resume, so theirs never conflict with its.
+pub(crate) struct Core {
+    /// This worker's number, the index of its `Remote`.
+    pub(crate) index: usize,
+    /// The runtime's shared state.
+    pub(crate) shared: Arc<Shared>,
+    /// Started green threads ready to run, by slot.
+    run_queue: RefCell<VecDeque<usize>>,
+    /// Unstarted green threads spawned here; peers steal from its other end.
+    deque: Worker<TaskRef>,
+    /// Unstarted green threads with `!Send` closures (`spawn_local`): never stolen.
+    local_new: RefCell<VecDeque<TaskRef>>,
+    /// Started green threads, by slot.
+    slots: RefCell<Vec<Slot>>,
+    /// Free entries of `slots`.
+    free_slots: RefCell<Vec<usize>>,
+    /// This worker's stacks.
+    stacks: RefCell<StackPool>,
+    /// This worker's timers.
+    timers: RefCell<Timers>,
+    /// The green thread running now, if any.
+    current: RefCell<Option<TaskRef>>,
+    /// True while a green thread runs on its own stack (not inside `on_worker_stack`).
+    in_green: Cell<bool>,
+    /// The running green thread's yielder.
+    yielder: Cell<*const GreenYielder>,
+    /// Nesting depth of `on_worker_stack` calls of the running green thread.
+    on_parent_stack: Cell<u32>,
+    /// When the running green thread's time slice began: set the first time its budget ran
+    /// out, cleared at every resume (the clock is read only when the budget runs out).
+    pub(crate) slice_start: Cell<Option<Instant>>,
+    /// Turns of the loop, for `MAINTENANCE_INTERVAL`.
+    turn: Cell<u64>,
+    /// xorshift state for picking a steal victim.
+    rng: Cell<u64>,
+    /// When shutdown gives up and leaks; set when this worker first sees the shutdown.
+    shutdown_deadline: Cell<Option<Instant>>,
+    /// The green thread whose end shuts the runtime down (`green::run`), if any.
+    main: Cell<Option<NonZeroU64>>,
+    /// Reused buffer for poller events.
+    events: RefCell<polling::Events>,
+}
+
+impl Core {
+    pub(crate) fn new(index: usize, shared: Arc<Shared>, deque: Worker<TaskRef>) -> Core {
+        let stacks = StackPool::new(shared.stacks.clone());
+        Core {
+            index,
+            shared,
+            run_queue: RefCell::new(VecDeque::new()),
+            deque,
+            local_new: RefCell::new(VecDeque::new()),
+            slots: RefCell::new(Vec::new()),
+            free_slots: RefCell::new(Vec::new()),
+            stacks: RefCell::new(stacks),
+            timers: RefCell::new(Timers::default()),
+            current: RefCell::new(None),
+            in_green: Cell::new(false),
+            yielder: Cell::new(std::ptr::null()),
+            on_parent_stack: Cell::new(0),
+            slice_start: Cell::new(None),
+            turn: Cell::new(0),
+            rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
+            shutdown_deadline: Cell::new(None),
+            main: Cell::new(None),
+            events: RefCell::new(polling::Events::new()),
+        }
+    }
+
+    // ---- what green threads ask of their worker -----------------------------------------
+
+    /// True while a green thread runs on its own stack on this worker.
+    pub(crate) fn in_green_thread(&self) -> bool {
+        self.in_green.get() && self.on_parent_stack.get() == 0
+    }
+
+    /// The yielder to suspend the running green thread with, if it may suspend now.
+    pub(crate) fn yielder_for_suspend(&self) -> Option<*const GreenYielder> {
+        self.in_green_thread().then(|| self.yielder.get())
+    }
+
+    /// The running green thread's yielder, even while on the worker's stack.
+    pub(crate) fn current_yielder(&self) -> Option<*const GreenYielder> {
+        self.in_green.get().then(|| self.yielder.get())
+    }
+
+    pub(crate) fn enter_parent_stack(&self) {
+        self.on_parent_stack.set(self.on_parent_stack.get() + 1);
+    }
+
+    pub(crate) fn leave_parent_stack(&self) {
+        self.on_parent_stack.set(self.on_parent_stack.get() - 1);
+    }
+
+    /// The running green thread.
+    pub(crate) fn current(&self) -> Option<TaskRef> {
+        self.current.borrow().clone()
+    }
+
+    /// Calls `f` with the running green thread, without touching its reference count.
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&TaskRef>) -> R) -> R {
+        f(self.current.borrow().as_ref())
+    }
+
+    /// Queues an unstarted green thread spawned on this worker. Peers may steal it.
+    pub(crate) fn push_new(&self, task: TaskRef) {
+        self.deque.push(task);
+        self.shared.wake_one_sleeper();
+    }
+
+    /// Queues an unstarted green thread that must start on this worker.
+    pub(crate) fn push_new_local(&self, task: TaskRef) {
+        task.header().set_home(self.index);
+        self.local_new.borrow_mut().push_back(task);
+    }
+
+    /// Makes a green thread homed here, just made `SCHEDULED`, ready.
+    pub(crate) fn push_ready(&self, task: &dyn Erased) {
+        debug_assert_eq!(task.header().home(), self.index);
+        self.run_queue.borrow_mut().push_back(task.header().slot());
+    }
+
+    /// Would anyone else on this worker run if the current green thread yielded now? Looks at
+    /// the queues and the timers without waiting (the budget's question, DESIGN.md section 6).
+    pub(crate) fn others_waiting(&self, now: Instant) -> bool {
+        !self.run_queue.borrow().is_empty()
+            || !self.shared.remotes[self.index].inbox.is_empty()
+            || !self.local_new.borrow().is_empty()
+            || !self.deque.is_empty()
+            || self.timers.borrow().is_due(now)
+    }
+
+    // ---- the loop ----------------------------------------------------------------------
+
+    /// Runs the worker until the runtime has shut down and no green thread is left. `main`,
+    /// if given, is started first and its end starts the shutdown.
+    pub(crate) fn run(&self, main: Option<TaskRef>) {
+        let _enter = Enter::new(self);
+        let _altstack = match AltStack::install() {
+            Ok(alt) => Some(alt),
+            Err(e) => {
+                log::warn!(
+                    "green: worker {}: no alternate signal stack ({e}); a stack overflow will not be reported by name",
+                    self.index
+                );
+                None
+            }
+        };
+        if let Some(main) = main {
+            self.main.set(Some(main.header().id));
+            self.push_new_local(main);
+        }
+        loop {
+            match self.next_work() {
+                Some(Work::Resume(slot)) => self.resume(slot),
+                Some(Work::Start(task)) => self.start(task),
+                None => {
+                    if self.shared.is_shutting_down() && self.shutdown_finished() {
+                        break;
+                    }
+                    self.idle();
+                }
+            }
+        }
+    }
+
+    fn next_work(&self) -> Option<Work> {
+        let turn = self.turn.get().wrapping_add(1);
+        self.turn.set(turn);
+        if turn % MAINTENANCE_INTERVAL == 0 {
+            self.maintenance();
+            if let Some(task) = self.find_unstarted() {
+                return Some(Work::Start(task));
+            }
+        }
+        if let Some(slot) = self.run_queue.borrow_mut().pop_front() {
+            return Some(Work::Resume(slot));
+        }
+        self.maintenance();
+        if let Some(slot) = self.run_queue.borrow_mut().pop_front() {
+            return Some(Work::Resume(slot));
+        }
+        self.find_unstarted().map(Work::Start)
+    }
+
+    /// Moves woken green threads from the inbox and the timers to the run queue; on shutdown,
+    /// cancels this worker's green threads once.
+    fn maintenance(&self) {
+        let remote = &self.shared.remotes[self.index];
+        loop {
+            match remote.inbox.steal() {
+                Steal::Success(task) => self.push_ready(&*task),
+                Steal::Empty => break,
+                Steal::Retry => continue,
+            }
+        }
+        if self.timers.borrow().len() > 0 {
+            let now = Instant::now();
+            let mut timers = self.timers.borrow_mut();
+            timers.fire_due(now, |task, seq| {
+                if task.header().wake(seq) {
+                    self.push_ready(&*task);
+                }
+            });
+        }
+        if self.shared.is_shutting_down() && self.shutdown_deadline.get().is_none() {
+            self.shutdown_deadline.set(Some(Instant::now() + self.shared.shutdown_timeout()));
+            self.cancel_all();
+        }
+    }
+
+    /// Finds an unstarted green thread: local queue, pinned queue, own deque, injector, a
+    /// random peer. During shutdown, what it finds is dropped unstarted instead.
+    fn find_unstarted(&self) -> Option<TaskRef> {
+        loop {
+            let task = self.find_unstarted_once()?;
+            if !self.shared.is_shutting_down() {
+                return Some(task);
+            }
+            self.abandon(task, None);
+        }
+    }
+
+    fn find_unstarted_once(&self) -> Option<TaskRef> {
+        if let Some(task) = self.local_new.borrow_mut().pop_front() {
+            return Some(task);
+        }
+        let remote = &self.shared.remotes[self.index];
+        if let Some(task) = steal_one(|| remote.pinned.steal()) {
+            return Some(task);
+        }
+        if let Some(task) = self.deque.pop() {
+            return Some(task);
+        }
+        if let Some(task) = steal_one(|| self.shared.injector.steal_batch_and_pop(&self.deque)) {
+            return Some(task);
+        }
+        let peers = self.shared.stealers.len();
+        if peers > 1 {
+            let start = self.next_random() as usize % peers;
+            for k in 0..peers {
+                let victim = (start + k) % peers;
+                if victim == self.index {
+                    continue;
+                }
+                let stealer = &self.shared.stealers[victim];
+                if let Some(task) = steal_one(|| stealer.steal_batch_and_pop(&self.deque)) {
+                    return Some(task);
+                }
+            }
+        }
+        None
+    }
+
+    fn next_random(&self) -> u64 {
+        let mut x = self.rng.get();
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.rng.set(x);
+        x
+    }
+
+    /// Is there anything to do without sleeping?
+    fn has_work(&self) -> bool {
+        let remote = &self.shared.remotes[self.index];
+        !self.run_queue.borrow().is_empty()
+            || !self.local_new.borrow().is_empty()
+            || !remote.inbox.is_empty()
+            || !remote.pinned.is_empty()
+            || !self.deque.is_empty()
+            || !self.shared.injector.is_empty()
+            || self.shared.stealers.iter().any(|s| !s.is_empty())
+            || self.timers.borrow().is_due(Instant::now())
+            || (self.shared.is_shutting_down()
+                && (self.shutdown_deadline.get().is_none() || self.shared.live.load(Ordering::Acquire) == 0))
+    }
+
+    /// Spins briefly, then sleeps in the poller until woken or the next timer is due.
+    fn idle(&self) {
+        let spin_start = Instant::now();
+        loop {
+            for _ in 0..64 {
+                std::hint::spin_loop();
+            }
+            if self.has_work() {
+                return;
+            }
+            if spin_start.elapsed() >= SPIN_TIME {
+                break;
+            }
+        }
+        let remote = &self.shared.remotes[self.index];
+        remote.sleeping.store(true, Ordering::SeqCst);
+        self.shared.sleepers.fetch_add(1, Ordering::SeqCst);
+        if !self.has_work() {
+            let deadline = match (self.timers.borrow().next_deadline(), self.shutdown_deadline.get()) {
+                (Some(a), Some(b)) => Some(a.min(b)),
+                (a, b) => a.or(b),
+            };
+            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let mut events = self.events.borrow_mut();
+            events.clear();
+            if let Err(e) = remote.poller.wait(&mut events, timeout) {
+                if e.kind() != io::ErrorKind::Interrupted {
+                    log::error!("green: worker {}: poller wait failed: {e}", self.index);
+                }
+            }
+        }
+        remote.sleeping.store(false, Ordering::SeqCst);
+        self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+    }
+
+    // ---- running green threads ---------------------------------------------------------
+
+    /// First resume: home it here, give it a stack and a slot, run it.
+    fn start(&self, task: TaskRef) {
+        let header = task.header();
+        if header.home() == NO_HOME {
+            header.set_home(self.index);
+        }
+        let size = match header.stack_size {
+            0 => self.shared.config.stack_size,
+            n => n,
+        };
+        let mut stack = match self.stacks.borrow_mut().take(size) {
+            Ok(stack) => stack,
+            Err(e) => {
+                log::error!("green: green thread {} could not start: {e}", header.describe());
+                self.abandon(task, Some(e));
+                return;
+            }
+        };
+        // SAFETY: the name is an `Arc<str>` in the header, which the slot (or `current`) keeps
+        // alive until the coroutine has returned and the stack is given back in `resume`.
+        unsafe { stack.set_owner(header.id.get(), header.name.as_deref()) };
+        let body_task = task.clone();
+        let co = Co::with_stack(stack, move |yielder: &GreenYielder, ()| {
+            crate::runtime::context::with_core(|core| {
+                core.expect("green thread body outside its worker").yielder.set(yielder);
+            });
+            // SAFETY: this closure runs once, on the home worker, and `abandon` is never called
+            // for a task that was started.
+            unsafe { body_task.run() };
+        });
+        let index = match self.free_slots.borrow_mut().pop() {
+            Some(i) => i,
+            None => {
+                let mut slots = self.slots.borrow_mut();
+                slots.push(Slot { task: None, co: None, yielder: std::ptr::null() });
+                slots.len() - 1
+            }
+        };
+        task.header().set_slot(index);
+        self.slots.borrow_mut()[index] = Slot { task: Some(task), co: Some(co), yielder: std::ptr::null() };
+        self.resume(index);
+    }
+
+    fn resume(&self, index: usize) {
+        let (task, mut co, yielder) = {
+            let mut slots = self.slots.borrow_mut();
+            let slot = &mut slots[index];
+            let task = slot.task.take().expect("resumed a free slot");
+            (task, slot.co.take().expect("resumed a running slot"), slot.yielder)
+        };
+        task.header().set_running();
+        self.yielder.set(yielder);
+        self.slice_start.set(None);
+        crate::coop::reset_budget(self.shared.config.budget);
+        *self.current.borrow_mut() = Some(task);
+        self.in_green.set(true);
+
+        let result = co.resume(());
+
+        self.in_green.set(false);
+        let task = self.current.borrow_mut().take().expect("current green thread vanished");
+        match result {
+            CoroutineResult::Yield(why) => {
+                let yielder = self.yielder.get();
+                let ready_now = match why {
+                    Suspend::Yield => {
+                        task.header().set_yielded();
+                        true
+                    }
+                    Suspend::Park { kind, deadline } => {
+                        if let Some(deadline) = deadline {
+                            let seq = task.header().seq();
+                            self.timers.borrow_mut().insert(deadline, task.clone(), seq);
+                        }
+                        !task.header().commit_park(kind)
+                    }
+                };
+                let mut slots = self.slots.borrow_mut();
+                let slot = &mut slots[index];
+                slot.task = Some(task);
+                slot.co = Some(co);
+                slot.yielder = yielder;
+                drop(slots);
+                if ready_now {
+                    self.run_queue.borrow_mut().push_back(index);
+                }
+            }
+            CoroutineResult::Return(()) => {
+                self.stacks.borrow_mut().give(co.into_stack());
+                self.slots.borrow_mut()[index].yielder = std::ptr::null();
+                self.free_slots.borrow_mut().push(index);
+                self.complete(task);
+            }
+        }
+    }
+
+    /// Drops an unstarted green thread's closure (shutdown, or no stack for it).
+    fn abandon(&self, task: TaskRef, error: Option<io::Error>) {
+        let error = match error {
+            Some(e) => JoinError::failed_to_start(task.header().id, e),
+            None => JoinError::cancelled(task.header().id),
+        };
+        // SAFETY: the task came out of a queue of unstarted green threads, which hands each to
+        // exactly one worker; it was never run.
+        unsafe { task.abandon(error) };
+        self.complete(task);
+    }
+
+    /// The green thread is over: publish, wake its joiner, count it out.
+    fn complete(&self, task: TaskRef) {
+        let header = task.header();
+        header.set_done();
+        crate::thread::release_output(&*task);
+        if self.main.get() == Some(header.id) {
+            self.shared.begin_shutdown();
+        }
+        self.shared.task_finished();
+    }
+
+    // ---- shutdown ----------------------------------------------------------------------
+
+    /// Cancels every started green thread of this worker.
+    fn cancel_all(&self) {
+        let slots = self.slots.borrow();
+        let mut run_queue = self.run_queue.borrow_mut();
+        for (index, slot) in slots.iter().enumerate() {
+            if let Some(task) = &slot.task {
+                if task.header().cancel() {
+                    run_queue.push_back(index);
+                }
+            }
+        }
+    }
+
+    /// True when this worker may exit: nothing left anywhere, or the deadline passed (then
+    /// whatever is left here is leaked, loudly).
+    fn shutdown_finished(&self) -> bool {
+        if self.shutdown_deadline.get().is_none() {
+            self.maintenance();
+            return false;
+        }
+        if self.shared.live.load(Ordering::Acquire) == 0 {
+            return true;
+        }
+        if self.shutdown_deadline.get().is_some_and(|d| Instant::now() >= d) {
+            self.leak_remaining();
+            return true;
+        }
+        false
+    }
+
+    fn leak_remaining(&self) {
+        let mut slots = self.slots.borrow_mut();
+        let mut names = Vec::new();
+        for slot in slots.iter_mut() {
+            if let (Some(task), Some(co)) = (slot.task.take(), slot.co.take()) {
+                names.push(task.header().describe());
+                // Dropping the coroutine here would unwind it outside the rules of 3.7; leak
+                // its stack and everything on it instead.
+                std::mem::forget(co);
+                std::mem::forget(task);
+            }
+        }
+        self.shared.leaked.store(true, Ordering::Release);
+        if !names.is_empty() {
+            log::warn!(
+                "green: worker {}: {} green thread(s) did not end within the shutdown timeout of {:?} and were leaked with their stacks: {}",
+                self.index,
+                names.len(),
+                self.shared.shutdown_timeout(),
+                names.join(", ")
+            );
+        }
+    }
+}
+
+impl Drop for Core {
+    fn drop(&mut self) {
+        if self.shared.leaked.load(Ordering::Acquire) {
+            // Leaked green threads may still point into this worker's stacks.
+            let stacks = std::mem::replace(self.stacks.get_mut(), StackPool::new(self.shared.stacks.clone()));
+            std::mem::forget(stacks);
+        }
+        self.timers.get_mut().clear();
+    }
+}
+
+impl std::fmt::Debug for Core {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Core").field("index", &self.index).finish_non_exhaustive()
+    }
+}
+
+fn steal_one(mut steal: impl FnMut() -> Steal<TaskRef>) -> Option<TaskRef> {
+    loop {
+        match steal() {
+            Steal::Success(task) => return Some(task),
+            Steal::Empty => return None,
+            Steal::Retry => continue,
+        }
+    }
+}

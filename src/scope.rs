@@ -1,0 +1,209 @@
+//! Scoped green threads: spawn green threads that borrow from the caller's stack, with the
+//! rules of [`std::thread::scope`].
+//!
+//! The scope does not return before every green thread spawned in it has finished and its
+//! result has been taken or dropped. That holds on every path out, including the one where the
+//! green thread that opened the scope is cancelled (DESIGN.md rule 3.7): the scope catches the
+//! cancellation, cancels its children, waits for them, and only then lets the cancellation go
+//! on, so a child never outlives the frame it borrows from.
+
+use std::io;
+use std::marker::PhantomData;
+use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::park::{self, Waiter};
+use crate::runtime::Handle;
+use crate::runtime::task::{Cancelled, TaskRef};
+use crate::thread::{self, GreenThread, JoinError, JoinHandle};
+
+/// The bookkeeping of one scope.
+#[derive(Debug, Default)]
+pub(crate) struct ScopeData {
+    /// Children whose outcome has not been released yet.
+    running: AtomicUsize,
+    /// A child panicked and no one joined it.
+    a_child_panicked: AtomicBool,
+    /// The green thread (or OS thread) waiting for `running` to reach 0.
+    waiter: Mutex<Option<Waiter>>,
+    /// The children, to cancel them when the scope's owner is cancelled. Finished ones are
+    /// pruned as the list grows.
+    children: Mutex<Vec<TaskRef>>,
+}
+
+impl ScopeData {
+    /// A child finished and its outcome was taken or dropped.
+    pub(crate) fn child_done(&self, unseen_panic: bool) {
+        if unseen_panic {
+            self.a_child_panicked.store(true, Ordering::Relaxed);
+        }
+        if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(waiter) = waiter {
+                waiter.wake();
+            }
+        }
+    }
+
+    fn cancel_children(&self) {
+        let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        for child in children.iter() {
+            if child.header().cancel() {
+                park::schedule(child.clone());
+            }
+        }
+    }
+
+    /// Waits until every child is done. Not a cancellation point: if the owner is cancelled
+    /// meanwhile, the cancellation is passed on to the children and the wait goes on.
+    fn wait_all(&self) {
+        let mut passed_on = false;
+        while self.running.load(Ordering::Acquire) != 0 {
+            if !passed_on && crate::is_cancelled() {
+                self.cancel_children();
+                passed_on = true;
+            }
+            park::wait(
+                |waiter| {
+                    let mut slot = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
+                    if self.running.load(Ordering::Acquire) == 0 {
+                        return false;
+                    }
+                    *slot = Some(waiter);
+                    true
+                },
+                None,
+            );
+        }
+    }
+}
+
+/// A scope to spawn borrowing green threads in; see [`scope`].
+#[derive(Debug)]
+pub struct Scope<'scope, 'env: 'scope> {
+    data: Arc<ScopeData>,
+    handle: Handle,
+    scope: PhantomData<&'scope mut &'scope ()>,
+    env: PhantomData<&'env mut &'env ()>,
+}
+
+/// Creates a scope for spawning green threads that borrow from the caller, like
+/// [`std::thread::scope`]. Every green thread spawned in it is joined before `scope` returns.
+///
+/// # Panics
+///
+/// If a child panicked and was not joined, `scope` panics after they have all finished. If `f`
+/// panics, the panic goes on after they have all finished. Panics outside a runtime.
+///
+/// ```
+/// let mut numbers = vec![1, 2, 3];
+/// let total: i32 = green::run(|| {
+///     green::scope(|s| {
+///         let sum = s.spawn(|| numbers.iter().sum::<i32>());
+///         let max = s.spawn(|| *numbers.iter().max().unwrap());
+///         sum.join().unwrap() + max.join().unwrap()
+///     })
+/// });
+/// numbers.push(4); // the borrows ended with the scope
+/// assert_eq!(total, 9);
+/// ```
+#[track_caller]
+pub fn scope<'env, F, T>(f: F) -> T
+where
+    F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
+{
+    let scope =
+        Scope { data: Arc::new(ScopeData::default()), handle: Handle::current(), scope: PhantomData, env: PhantomData };
+    let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
+    if let Err(payload) = &result {
+        if payload.is::<Cancelled>() {
+            scope.data.cancel_children();
+        }
+    }
+    scope.data.wait_all();
+    match result {
+        Err(payload) => panic::resume_unwind(payload),
+        Ok(_) if scope.data.a_child_panicked.load(Ordering::Relaxed) => panic!("a scoped green thread panicked"),
+        Ok(value) => value,
+    }
+}
+
+impl<'scope, 'env> Scope<'scope, 'env> {
+    /// Spawns a green thread that may borrow anything that outlives the scope.
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be had for it; see [`Scope::spawn_with`] to get that as an error.
+    #[track_caller]
+    pub fn spawn<F, T>(&'scope self, f: F) -> ScopedJoinHandle<'scope, T>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.spawn_with(thread::Builder::new(), f).unwrap_or_else(|e| panic!("{e}"))
+    }
+
+    /// Spawns with the settings of `builder` (name, stack size, worker).
+    ///
+    /// # Errors
+    ///
+    /// As for [`crate::Builder::spawn`].
+    ///
+    /// ```
+    /// let data = [1u8; 16];
+    /// green::run(|| {
+    ///     green::scope(|s| {
+    ///         let h = s.spawn_with(green::Builder::new().name("summer"), || data.len()).unwrap();
+    ///         assert_eq!(h.join().unwrap(), 16);
+    ///     })
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_with<F, T>(&'scope self, builder: thread::Builder, f: F) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        self.data.running.fetch_add(1, Ordering::AcqRel);
+        // SAFETY: the scope waits (`wait_all`) until this child's outcome is released, which
+        // happens only after it finished and its result was taken or dropped; `'scope` borrows
+        // outlive that wait.
+        let handle = unsafe { thread::spawn_scoped(&self.handle, builder, Some(self.data.clone()), f) };
+        let mut children = self.data.children.lock().unwrap_or_else(|e| e.into_inner());
+        if children.len() == children.capacity() {
+            children.retain(|c| !c.header().is_done());
+        }
+        children.push(handle.task_ref());
+        Ok(ScopedJoinHandle { inner: handle, scope: PhantomData })
+    }
+}
+
+/// An owned permission to join a scoped green thread.
+#[derive(Debug)]
+pub struct ScopedJoinHandle<'scope, T> {
+    inner: JoinHandle<T>,
+    scope: PhantomData<&'scope ()>,
+}
+
+impl<T> ScopedJoinHandle<'_, T> {
+    /// Waits for the green thread to finish; see [`JoinHandle::join`].
+    pub fn join(self) -> Result<T, JoinError> {
+        self.inner.join()
+    }
+
+    /// True once the green thread has finished.
+    pub fn is_finished(&self) -> bool {
+        self.inner.is_finished()
+    }
+
+    /// The green thread's identity.
+    pub fn thread(&self) -> GreenThread {
+        self.inner.thread()
+    }
+
+    /// Cancels the green thread; see [`JoinHandle::cancel`].
+    pub fn cancel(&self) {
+        self.inner.cancel();
+    }
+}

@@ -1,0 +1,276 @@
+//! The SIGSEGV/SIGBUS handler that turns a green thread's stack overflow into a message naming
+//! it (DESIGN.md rule 3.6), and leaves every other fault to whoever handled it before.
+//!
+//! # Protocol
+//!
+//! 1. Installed once per process, never removed: for each of SIGSEGV and SIGBUS, read the
+//!    current action, keep it, then install ours with `SA_SIGINFO | SA_ONSTACK` (the faulting
+//!    stack has no room left: the handler runs on the thread's [`AltStack`](super::AltStack)).
+//! 2. On a fault, look `si_addr` up in the [registry](super::registry). It is an overflow if the
+//!    address is in a guard *and* the thread's stack pointer is in (or just below) that slot:
+//!    a stray write into somebody else's guard is not this thread's overflow.
+//! 3. Overflow: write the message with `write(2)` and `abort()`. The handler only reads atomics
+//!    and formats digits by hand into a buffer on its own stack: no allocation, no lock, no
+//!    `std::fmt`, all async-signal-safe.
+//! 4. Anything else goes to the previous action exactly as the kernel would have run it: its
+//!    `SA_SIGINFO` function with the original arguments, its plain handler with the signal
+//!    number, or, for `SIG_DFL` and `SIG_IGN`, `SIG_DFL` restored and a return, so the faulting
+//!    instruction runs again and the default action ends the process. (The kernel forces the
+//!    default for a synchronous fault that is ignored, too.) std's own handler, which reports
+//!    overflows of OS thread stacks, is reached this way.
+
+use std::cell::UnsafeCell;
+use std::io;
+use std::mem::MaybeUninit;
+use std::ptr;
+use std::sync::Once;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::registry::{self, Hit};
+
+/// How far below a slot's guard the stack pointer may be when a fault hits the guard: 1 MiB. A
+/// frame that moves the stack pointer past the whole guard at once (C code without stack-clash
+/// probes, `alloca`) and then writes upwards into it is still an overflow of that slot; no
+/// realistic frame is larger.
+const SP_SLACK: usize = 1 << 20;
+
+/// Bytes of the green thread's name that the message shows at most.
+const MAX_NAME: usize = 128;
+
+/// log2 of the largest stack size the hint suggests (the largest size class, 1 GiB).
+const MAX_HINT_SHIFT: u32 = 30;
+
+static INSTALL: Once = Once::new();
+static PREV_SEGV: Previous = Previous::new();
+static PREV_BUS: Previous = Previous::new();
+
+/// The action a signal had before ours. Written once, before ours is installed, then only read.
+struct Previous {
+    /// Set (release) once `action` is written; the handler reads `action` only after seeing it.
+    ready: AtomicBool,
+    /// The previous action.
+    action: UnsafeCell<MaybeUninit<libc::sigaction>>,
+}
+
+// SAFETY: `action` is written once, inside INSTALL, before `ready` is set with release ordering,
+// and read only after `ready` is seen with acquire ordering; after that nobody writes it.
+unsafe impl Sync for Previous {}
+
+impl Previous {
+    const fn new() -> Previous {
+        Previous { ready: AtomicBool::new(false), action: UnsafeCell::new(MaybeUninit::uninit()) }
+    }
+
+    fn get(&self) -> Option<&libc::sigaction> {
+        if !self.ready.load(Ordering::Acquire) {
+            return None;
+        }
+        // SAFETY: `ready` is set only after `action` was initialised, and it is never written
+        // again (see the Sync impl).
+        Some(unsafe { (*self.action.get()).assume_init_ref() })
+    }
+}
+
+/// Installs the process-wide SIGSEGV/SIGBUS handler that reports green-thread stack overflows.
+/// Idempotent; the handler is never removed.
+pub(crate) fn install_overflow_handler() {
+    INSTALL.call_once(|| {
+        for (signal, previous) in [(libc::SIGSEGV, &PREV_SEGV), (libc::SIGBUS, &PREV_BUS)] {
+            if let Err(e) = install(signal, previous) {
+                log::warn!(
+                    "green: cannot install the handler for signal {signal} ({e}); a green \
+                     thread's stack overflow will be a bare crash"
+                );
+            }
+        }
+    });
+}
+
+/// Keeps `signal`'s current action in `previous`, then installs ours. Runs once (INSTALL).
+fn install(signal: libc::c_int, previous: &Previous) -> io::Result<()> {
+    // 1. Read the current action: the one to forward to.
+    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `old`, valid for writes.
+    if unsafe { libc::sigaction(signal, ptr::null(), old.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // 2. Keep it, and publish it to the handler.
+    // SAFETY: this is the only write to `action`, inside INSTALL, before `ready` is set.
+    unsafe { *previous.action.get() = old };
+    previous.ready.store(true, Ordering::Release);
+    // 3. Install ours.
+    // SAFETY: all-zero bytes are a valid sigaction (no flags, empty mask, SIG_DFL).
+    let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+    action.sa_sigaction = handler as *const () as libc::sighandler_t;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    // SAFETY: `handler` has the SA_SIGINFO signature and is async-signal-safe (module docs).
+    if unsafe { libc::sigaction(signal, &action, ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// The signal handler. Async-signal-safe.
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; for SIGSEGV and SIGBUS its
+    // address field is the fault address.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    // 1. An overflow of a green thread's stack on this thread?
+    if let Some(hit) = registry::lookup(addr)
+        && stack_pointer_in_slot(context, &hit)
+    {
+        report(&hit);
+        // SAFETY: abort is async-signal-safe and ends the process.
+        unsafe { libc::abort() };
+    }
+    // 2. No: forward it, leaving errno as the interrupted code had it.
+    // SAFETY: __errno_location returns this thread's errno, valid for the thread's lifetime.
+    let errno = unsafe { *libc::__errno_location() };
+    forward(signal, info, context);
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// Whether the interrupted stack pointer lies in the hit slot, or at most [`SP_SLACK`] below it.
+/// True where the architecture's context layout is not known here.
+fn stack_pointer_in_slot(context: *mut libc::c_void, hit: &Hit) -> bool {
+    #[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+    // SAFETY: with SA_SIGINFO the third argument is the interrupted thread's ucontext_t.
+    let sp = unsafe { (*context.cast::<libc::ucontext_t>()).uc_mcontext.gregs[libc::REG_RSP as usize] } as usize;
+    #[cfg(all(target_os = "linux", target_arch = "aarch64"))]
+    // SAFETY: with SA_SIGINFO the third argument is the interrupted thread's ucontext_t.
+    let sp = unsafe { (*context.cast::<libc::ucontext_t>()).uc_mcontext.sp } as usize;
+    #[cfg(not(all(target_os = "linux", any(target_arch = "x86_64", target_arch = "aarch64"))))]
+    let sp = {
+        let _ = context;
+        return true;
+    };
+    sp <= hit.slot_top && sp >= hit.slot_start.saturating_sub(SP_SLACK)
+}
+
+/// Writes the overflow message to stderr.
+fn report(hit: &Hit) {
+    let usable = hit.slot_top - hit.slot_start - hit.guard;
+    // SAFETY: the fault is this thread's overflow of this slot (stack_pointer_in_slot), so the
+    // owner entry names the green thread running on this thread; its name stays valid until the
+    // stack is given back, which cannot happen while the green thread runs. The owner table is
+    // mapped while its region is registered (registry module docs).
+    let (id, name) = unsafe { (*hit.owner).read() };
+    let mut msg = Message::new();
+    msg.push(b"green: stack overflow in ");
+    if id == 0 {
+        msg.push(b"a green thread");
+    } else {
+        msg.push(b"green thread ");
+        msg.push_u64(id);
+    }
+    if let Some(name) = name {
+        msg.push(b" \"");
+        msg.push(&name[..name.len().min(MAX_NAME)]);
+        msg.push(b"\"");
+    }
+    msg.push(b" (stack ");
+    msg.push_u64((usable / 1024) as u64);
+    msg.push(b" KiB, guard ");
+    msg.push_u64((hit.guard / 1024) as u64);
+    msg.push(b" KiB)\ngreen: give it a larger stack: green::Builder::new().stack_size(1 << ");
+    // Suggest four times the size: twice is often not enough for deep recursion.
+    let shift = (usable.next_power_of_two().trailing_zeros() + 2).min(MAX_HINT_SHIFT);
+    msg.push_u64(u64::from(shift));
+    msg.push(b").spawn(..), or Runtime::builder().stack_size(..) for all\n");
+    msg.write_to_stderr();
+}
+
+/// Hands a fault that is not ours to the previous action.
+fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let previous = if signal == libc::SIGSEGV { &PREV_SEGV } else { &PREV_BUS };
+    let (flags, target) = previous.get().map_or((0, libc::SIG_DFL), |p| (p.sa_flags, p.sa_sigaction));
+    if target == libc::SIG_DFL || target == libc::SIG_IGN {
+        // Restore the default; returning runs the faulting instruction again, which now ends
+        // the process as it would have without us. A signal sent by kill() does not come back
+        // by itself: raise it again (it is blocked until we return).
+        // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL, no flags, empty mask.
+        let default: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+        // SAFETY: sigaction and raise are async-signal-safe; `default` is a valid action.
+        unsafe {
+            libc::sigaction(signal, &default, ptr::null_mut());
+            if (*info).si_code <= 0 {
+                libc::raise(signal);
+            }
+        }
+    } else if flags & libc::SA_SIGINFO != 0 {
+        // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature, installed by
+        // its owner to be called exactly like this.
+        let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(target) };
+        function(signal, info, context);
+    } else {
+        // SAFETY: without SA_SIGINFO, `sa_handler` (the same field) is a plain handler.
+        let function: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(target) };
+        function(signal);
+    }
+}
+
+/// A message built on the handler's stack, truncated if too long.
+struct Message {
+    buf: [u8; 512],
+    len: usize,
+}
+
+impl Message {
+    fn new() -> Message {
+        Message { buf: [0; 512], len: 0 }
+    }
+
+    fn push(&mut self, bytes: &[u8]) {
+        let n = bytes.len().min(self.buf.len() - self.len);
+        self.buf[self.len..self.len + n].copy_from_slice(&bytes[..n]);
+        self.len += n;
+    }
+
+    /// Pushes `n` in decimal.
+    fn push_u64(&mut self, mut n: u64) {
+        let mut digits = [0u8; 20];
+        let mut i = digits.len();
+        loop {
+            i -= 1;
+            digits[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                break;
+            }
+        }
+        self.push(&digits[i..]);
+    }
+
+    /// Writes the message to fd 2 with `write(2)`, retrying short writes and EINTR.
+    fn write_to_stderr(&self) {
+        let mut rest = &self.buf[..self.len];
+        while !rest.is_empty() {
+            // SAFETY: `rest` is valid for reads of its length; write is async-signal-safe.
+            let n = unsafe { libc::write(libc::STDERR_FILENO, rest.as_ptr().cast(), rest.len()) };
+            if n > 0 {
+                rest = &rest[n as usize..];
+            } else if n == 0 || io::Error::last_os_error().kind() != io::ErrorKind::Interrupted {
+                return;
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::Message;
+
+    #[test]
+    fn message_formats_digits_and_truncates() {
+        let mut msg = Message::new();
+        msg.push(b"id ");
+        msg.push_u64(0);
+        msg.push(b" ");
+        msg.push_u64(18_446_744_073_709_551_615);
+        assert_eq!(&msg.buf[..msg.len], b"id 0 18446744073709551615");
+        msg.push(&[b'x'; 600]);
+        assert_eq!(msg.len, 512);
+    }
+}

@@ -1,0 +1,256 @@
+//! Waiting for a green thread: `JoinHandle` and `JoinError`.
+
+use std::any::Any;
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::sync::Arc;
+
+use super::{GreenThread, GreenThreadId, release_output};
+use crate::park::{self, cancellation_point};
+use crate::runtime::context;
+use crate::runtime::task::{Header, Output, TaskRef};
+
+/// An owned permission to join a green thread, like [`std::thread::JoinHandle`].
+///
+/// Dropping it detaches the green thread: it keeps running, and its result is dropped when it
+/// finishes.
+pub struct JoinHandle<T> {
+    /// `None` only inside `join`, after the outcome was taken.
+    task: Option<Arc<dyn Output<T>>>,
+}
+
+impl<T> JoinHandle<T> {
+    pub(crate) fn new(task: Arc<dyn Output<T>>) -> JoinHandle<T> {
+        JoinHandle { task: Some(task) }
+    }
+
+    fn task(&self) -> &Arc<dyn Output<T>> {
+        self.task.as_ref().expect("join handle used after join")
+    }
+
+    pub(crate) fn task_ref(&self) -> TaskRef {
+        self.task().clone()
+    }
+
+    /// Waits for the green thread to finish and returns its result: its return value, or a
+    /// [`JoinError`] if it panicked or was cancelled.
+    ///
+    /// From a green thread this parks (the worker runs others meanwhile), and it is a
+    /// cancellation point; from a plain OS thread it blocks that thread.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let ok = green::spawn(|| 7);
+    ///     assert_eq!(ok.join().unwrap(), 7);
+    ///     let bad = green::spawn(|| panic!("boom"));
+    ///     let err = bad.join().unwrap_err();
+    ///     assert!(err.is_panic());
+    ///     assert_eq!(*err.into_panic().downcast::<&str>().unwrap(), "boom");
+    /// });
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// A green thread that joins another while it unwinds cannot park (DESIGN.md rule 3.3): if
+    /// the other has not finished, the process aborts with a message naming both.
+    pub fn join(mut self) -> Result<T, JoinError> {
+        wait_done(self.task().header());
+        let task = self.task.take().expect("join handle used after join");
+        // SAFETY: we saw DONE in `wait_done`, this handle holds the join share, and `join`
+        // consumes the handle, so this happens once.
+        let outcome = unsafe { task.take_output() };
+        release_output(&*task);
+        outcome
+    }
+
+    /// True once the green thread has finished (returned, panicked, or been cancelled).
+    pub fn is_finished(&self) -> bool {
+        self.task().header().is_done()
+    }
+
+    /// The green thread's identity.
+    pub fn thread(&self) -> GreenThread {
+        GreenThread::new(self.task_ref())
+    }
+
+    /// Cancels the green thread: at its next cancellation point (any blocking-looking call, or
+    /// [`crate::yield_now`]; at once if it is parked in one) it unwinds, running its
+    /// destructors, and [`JoinHandle::join`] reports it cancelled. A green thread that has not
+    /// started yet never starts. Does nothing if it has finished.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let sleeper = green::spawn(|| green::sleep(std::time::Duration::from_secs(3600)));
+    ///     sleeper.cancel();
+    ///     assert!(sleeper.join().unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn cancel(&self) {
+        let task = self.task();
+        if task.header().cancel() {
+            park::schedule(task.clone());
+        }
+    }
+}
+
+impl<T> Drop for JoinHandle<T> {
+    fn drop(&mut self) {
+        if let Some(task) = self.task.take() {
+            release_output(&*task);
+        }
+    }
+}
+
+impl<T> fmt::Debug for JoinHandle<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.task {
+            Some(task) => f
+                .debug_struct("JoinHandle")
+                .field("id", &task.header().id)
+                .field("name", &task.header().name)
+                .field("finished", &task.header().is_done())
+                .finish(),
+            None => f.write_str("JoinHandle(joined)"),
+        }
+    }
+}
+
+/// Waits until the green thread of `header` is DONE.
+pub(crate) fn wait_done(target: &Header) {
+    crate::coop::tick_op();
+    while !target.is_done() {
+        cancellation_point();
+        if std::thread::panicking() && context::with_core(|c| c.is_some()) {
+            let me = context::with_core(|c| c.and_then(|c| c.current()).map(|t| t.header().describe()));
+            crate::abort_with(&format!(
+                "green: green thread {} joins green thread {} while unwinding; it cannot park then (its \
+                 worker would carry the panic to others) and the other has not finished. Join before \
+                 the panic, or detach the handle instead of joining it in a destructor",
+                me.as_deref().unwrap_or("?"),
+                target.describe()
+            ));
+        }
+        park::wait(|waiter| target.register_joiner(waiter), None);
+    }
+}
+
+/// Why a green thread produced no value: it panicked, was cancelled, or could not start.
+pub struct JoinError {
+    id: GreenThreadId,
+    repr: Repr,
+}
+
+enum Repr {
+    Panicked(Box<dyn Any + Send + 'static>),
+    Cancelled,
+    FailedToStart(io::Error),
+}
+
+impl JoinError {
+    pub(crate) fn panicked(id: NonZeroU64, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        JoinError { id: GreenThreadId(id), repr: Repr::Panicked(payload) }
+    }
+
+    pub(crate) fn cancelled(id: NonZeroU64) -> JoinError {
+        JoinError { id: GreenThreadId(id), repr: Repr::Cancelled }
+    }
+
+    pub(crate) fn failed_to_start(id: NonZeroU64, error: io::Error) -> JoinError {
+        JoinError { id: GreenThreadId(id), repr: Repr::FailedToStart(error) }
+    }
+
+    /// The green thread this is about.
+    pub fn id(&self) -> GreenThreadId {
+        self.id
+    }
+
+    /// True if the green thread panicked.
+    pub fn is_panic(&self) -> bool {
+        matches!(self.repr, Repr::Panicked(_))
+    }
+
+    /// True if the green thread was cancelled (or dropped unstarted at shutdown).
+    pub fn is_cancelled(&self) -> bool {
+        matches!(self.repr, Repr::Cancelled)
+    }
+
+    /// The error that kept the green thread from starting (no stack could be had for it), if
+    /// that is what happened.
+    pub fn start_error(&self) -> Option<&io::Error> {
+        match &self.repr {
+            Repr::FailedToStart(e) => Some(e),
+            _ => None,
+        }
+    }
+
+    /// The panic payload, to resume with [`std::panic::resume_unwind`].
+    ///
+    /// # Panics
+    ///
+    /// If the error is not a panic; see [`JoinError::try_into_panic`].
+    #[track_caller]
+    pub fn into_panic(self) -> Box<dyn Any + Send + 'static> {
+        self.try_into_panic().unwrap_or_else(|e| panic!("JoinError::into_panic on an error that is not a panic: {e}"))
+    }
+
+    /// The panic payload, or the error itself if it is not a panic.
+    pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
+        match self.repr {
+            Repr::Panicked(payload) => Ok(payload),
+            repr => Err(JoinError { id: self.id, repr }),
+        }
+    }
+}
+
+fn payload_text(payload: &(dyn Any + Send)) -> Option<&str> {
+    payload.downcast_ref::<&str>().copied().or_else(|| payload.downcast_ref::<String>().map(String::as_str))
+}
+
+impl fmt::Display for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match &self.repr {
+            Repr::Panicked(payload) => match payload_text(&**payload) {
+                Some(text) => write!(f, "green thread {} panicked: {text}", self.id),
+                None => write!(f, "green thread {} panicked", self.id),
+            },
+            Repr::Cancelled => write!(f, "green thread {} was cancelled", self.id),
+            Repr::FailedToStart(e) => write!(f, "green thread {} could not start: {e}", self.id),
+        }
+    }
+}
+
+impl fmt::Debug for JoinError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match &self.repr {
+            Repr::Panicked(_) => "Panicked",
+            Repr::Cancelled => "Cancelled",
+            Repr::FailedToStart(_) => "FailedToStart",
+        };
+        f.debug_struct("JoinError")
+            .field("id", &self.id)
+            .field("kind", &kind)
+            .field("message", &self.to_string())
+            .finish()
+    }
+}
+
+impl std::error::Error for JoinError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match &self.repr {
+            Repr::FailedToStart(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+impl From<JoinError> for io::Error {
+    fn from(e: JoinError) -> io::Error {
+        let kind = match &e.repr {
+            Repr::FailedToStart(inner) => inner.kind(),
+            Repr::Cancelled => io::ErrorKind::Interrupted,
+            Repr::Panicked(_) => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, e.to_string())
+    }
+}

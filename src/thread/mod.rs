@@ -1,0 +1,562 @@
+//! Green threads: spawning, identity, parking, yielding. The API mirrors `std::thread`.
+
+mod join;
+
+use std::fmt;
+use std::io;
+use std::num::NonZeroU64;
+use std::panic::Location;
+use std::sync::{Arc, Once};
+use std::time::{Duration, Instant};
+
+pub use self::join::{JoinError, JoinHandle};
+use crate::park::{self, cancellation_point};
+use crate::runtime::Handle;
+use crate::runtime::context::{self, Suspend};
+use crate::runtime::task::{Erased, NO_HOME, Output, ParkKind, Spec, Task, TaskRef};
+use crate::scope::ScopeData;
+
+/// Message for `spawn` and friends outside a runtime.
+const SPAWN_OUTSIDE: &str = "green: spawn called outside a green runtime. Call it from a green thread (inside \
+    green::run(..) or Runtime::block_on(..)), or spawn through a Handle (Runtime::handle()) from \
+    other threads";
+
+/// A green thread's unique identifier, like [`std::thread::ThreadId`]. Never reused within a
+/// process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct GreenThreadId(NonZeroU64);
+
+impl GreenThreadId {
+    /// The id as a number (never 0).
+    pub fn as_u64(&self) -> NonZeroU64 {
+        self.0
+    }
+}
+
+impl fmt::Display for GreenThreadId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A handle to a green thread, like [`std::thread::Thread`]: its identity, and the other half
+/// of [`park`].
+#[derive(Clone)]
+pub struct GreenThread {
+    task: TaskRef,
+}
+
+impl GreenThread {
+    pub(crate) fn new(task: TaskRef) -> GreenThread {
+        GreenThread { task }
+    }
+
+    /// The green thread's id.
+    pub fn id(&self) -> GreenThreadId {
+        GreenThreadId(self.task.header().id)
+    }
+
+    /// The name given with [`Builder::name`], if any.
+    pub fn name(&self) -> Option<&str> {
+        self.task.header().name.as_deref()
+    }
+
+    /// Makes the green thread's park token available, like [`std::thread::Thread::unpark`]: if
+    /// it is parked in [`park`], it wakes; otherwise its next `park` returns at once.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let parked = green::spawn(|| green::park());
+    ///     parked.thread().unpark();
+    ///     parked.join().unwrap();
+    /// });
+    /// ```
+    pub fn unpark(&self) {
+        if self.task.header().unpark() {
+            park::schedule(self.task.clone());
+        }
+    }
+}
+
+impl fmt::Debug for GreenThread {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GreenThread").field("id", &self.id()).field("name", &self.name()).finish()
+    }
+}
+
+/// The green thread that calls it.
+///
+/// # Panics
+///
+/// When called from an OS thread that is not running a green thread; see [`try_current`].
+///
+/// ```
+/// let name = green::run(|| {
+///     green::Builder::new().name("worker-a").spawn(|| green::current().name().map(String::from)).unwrap().join().unwrap()
+/// });
+/// assert_eq!(name.as_deref(), Some("worker-a"));
+/// ```
+#[track_caller]
+pub fn current() -> GreenThread {
+    try_current().expect("green::current() called outside a green thread")
+}
+
+/// The green thread that calls it, or `None` on a plain OS thread.
+///
+/// ```
+/// assert!(green::try_current().is_none());
+/// green::run(|| assert!(green::try_current().is_some()));
+/// ```
+pub fn try_current() -> Option<GreenThread> {
+    context::with_core(|core| core.and_then(|c| c.current())).map(GreenThread::new)
+}
+
+/// Spawns a green thread, like [`std::thread::spawn`], on the caller's runtime.
+///
+/// The closure starts on whichever worker gets to it first (an idle worker steals it), and
+/// then stays on that worker for life. Its result, or its panic, is delivered to
+/// [`JoinHandle::join`].
+///
+/// # Panics
+///
+/// Outside a runtime (use [`Handle::spawn`] there), or if no stack can be had for it (use
+/// [`Builder::spawn`] to get that as an error).
+///
+/// ```
+/// green::run(|| {
+///     let handles: Vec<_> = (0..10).map(|i| green::spawn(move || i * i)).collect();
+///     let squares: Vec<i32> = handles.into_iter().map(|h| h.join().unwrap()).collect();
+///     assert_eq!(squares[9], 81);
+/// });
+/// ```
+///
+/// The closure must be `Send`: it may start on another worker.
+///
+/// ```compile_fail
+/// green::run(|| {
+///     let not_send = std::rc::Rc::new(1);
+///     green::spawn(move || *not_send + 1).join().unwrap();
+/// });
+/// ```
+#[track_caller]
+pub fn spawn<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+}
+
+/// Spawns a green thread whose closure need not be `Send`: it runs on the caller's worker.
+///
+/// # Panics
+///
+/// Outside a green thread or a worker of a runtime.
+///
+/// ```
+/// use std::rc::Rc;
+/// green::run(|| {
+///     let shared = Rc::new(5);
+///     let mine = shared.clone();
+///     let doubled = green::spawn_local(move || *mine * 2).join().unwrap();
+///     assert_eq!(doubled, 10);
+/// });
+/// ```
+#[track_caller]
+pub fn spawn_local<F, T>(f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + 'static,
+    T: Send + 'static,
+{
+    let spec = Builder::new().spec(Location::caller(), None);
+    let task = context::with_core(|core| {
+        let Some(core) = core else { panic!("{SPAWN_OUTSIDE}") };
+        let task = Task::new(f, spec, &core.shared);
+        let typed: Arc<dyn Output<T>> = task;
+        let erased: TaskRef = typed.clone();
+        if admit(&core.shared, &erased) {
+            core.push_new_local(erased);
+        }
+        typed
+    });
+    JoinHandle::new(task)
+}
+
+/// Settings for one green thread, like [`std::thread::Builder`].
+///
+/// ```
+/// green::run(|| {
+///     let handle = green::Builder::new()
+///         .name("parser")
+///         .stack_size(1 << 20)
+///         .spawn(|| green::current().name().unwrap().len())?;
+///     assert_eq!(handle.join().unwrap(), 6);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug, Clone, Default)]
+#[must_use = "a Builder does nothing until you call spawn()"]
+pub struct Builder {
+    name: Option<String>,
+    stack_size: Option<usize>,
+    worker: Option<usize>,
+}
+
+impl Builder {
+    /// A builder with the runtime's defaults.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// Names the green thread. The name appears in panic messages, stack overflow reports and
+    /// [`GreenThread::name`].
+    pub fn name(mut self, name: impl Into<String>) -> Builder {
+        self.name = Some(name.into());
+        self
+    }
+
+    /// Usable stack size in bytes, instead of the runtime's default. Rounded up to the stack
+    /// allocator's size class.
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = Some(bytes);
+        self
+    }
+
+    /// Starts the green thread on worker `index` (counted from 0) instead of wherever it is
+    /// stolen to first.
+    pub fn worker(mut self, index: usize) -> Builder {
+        self.worker = Some(index);
+        self
+    }
+
+    /// Spawns the green thread on the caller's runtime.
+    ///
+    /// # Errors
+    ///
+    /// If the stack layout in use can hold no more stacks (the per-stack layout stops below
+    /// the kernel's `vm.max_map_count`); the error says which limit and how to raise it. An
+    /// error found only when the green thread starts (memory) comes from
+    /// [`JoinHandle::join`] instead.
+    ///
+    /// # Panics
+    ///
+    /// Outside a runtime (use [`Builder::spawn_on`] there), or if [`Builder::worker`] names a
+    /// worker the runtime does not have.
+    #[track_caller]
+    pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let handle = Handle::try_current().unwrap_or_else(|| panic!("{SPAWN_OUTSIDE}"));
+        self.spawn_on(&handle, f)
+    }
+
+    /// Spawns the green thread on the runtime of `handle`, from any thread.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Builder::spawn`].
+    #[track_caller]
+    pub fn spawn_on<F, T>(self, handle: &Handle, f: F) -> io::Result<JoinHandle<T>>
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
+        Ok(unsafe { spawn_unchecked(handle, self, f) })
+    }
+
+    pub(crate) fn spec(self, at: &'static Location<'static>, scope: Option<Arc<ScopeData>>) -> Spec {
+        Spec {
+            name: self.name.map(Arc::from),
+            stack_size: self.stack_size.unwrap_or(0),
+            spawned_at: at,
+            home: self.worker.unwrap_or(NO_HOME),
+            scope,
+        }
+    }
+}
+
+/// Spawns without the `'static` bounds.
+///
+/// # Safety
+///
+/// Whatever `f` and its result borrow must stay valid until the green thread has finished
+/// (its join handle reports it finished) or the runtime has shut down.
+#[track_caller]
+pub(crate) unsafe fn spawn_unchecked<'a, F, T>(handle: &Handle, builder: Builder, f: F) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
+    // SAFETY: forwarded; no scope.
+    unsafe { spawn_scoped(handle, builder, None, f) }
+}
+
+/// Spawns, optionally in a scope.
+///
+/// # Safety
+///
+/// As for [`spawn_unchecked`].
+#[track_caller]
+pub(crate) unsafe fn spawn_scoped<'a, F, T>(
+    handle: &Handle,
+    builder: Builder,
+    scope: Option<Arc<ScopeData>>,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'a,
+    T: Send + 'a,
+{
+    let shared = &handle.shared;
+    let pin = builder.worker;
+    if let Some(w) = pin {
+        assert!(
+            w < shared.remotes.len(),
+            "green: Builder::worker({w}), but the runtime has {} workers",
+            shared.remotes.len()
+        );
+    }
+    let spec = builder.spec(Location::caller(), scope);
+    let typed: Arc<dyn Output<T> + 'a> = Task::new(f, spec, shared);
+    // SAFETY: only the lifetime changes; the caller promises the borrows outlive the task.
+    let typed: Arc<dyn Output<T>> =
+        unsafe { std::mem::transmute::<Arc<dyn Output<T> + 'a>, Arc<dyn Output<T>>>(typed) };
+    let erased: TaskRef = typed.clone();
+    if admit(shared, &erased) {
+        context::with_core(|core| match (core, pin) {
+            (Some(core), Some(w)) if w == core.index && Arc::ptr_eq(&core.shared, shared) => {
+                core.push_new_local(erased)
+            }
+            (_, Some(w)) => {
+                shared.remotes[w].pinned.push(erased);
+                shared.remotes[w].wake_if_sleeping();
+            }
+            (Some(core), None) if Arc::ptr_eq(&core.shared, shared) => core.push_new(erased),
+            (_, None) => {
+                shared.injector.push(erased);
+                shared.wake_one_sleeper();
+            }
+        });
+    }
+    crate::coop::tick_op();
+    JoinHandle::new(typed)
+}
+
+/// Counts a new green thread in. If the runtime is shutting down it is dropped unrun instead
+/// (and `false` returned), so nothing is queued that no worker would ever look at.
+fn admit(shared: &Arc<crate::runtime::shared::Shared>, task: &TaskRef) -> bool {
+    shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    if !shared.is_shutting_down() {
+        return true;
+    }
+    // SAFETY: the task was never queued, so no worker can run it.
+    unsafe { task.abandon(JoinError::cancelled(task.header().id)) };
+    task.header().set_done();
+    release_output(&**task);
+    shared.task_finished();
+    false
+}
+
+/// Makes the main green thread of [`crate::runtime::Builder::run`] (queued by the caller).
+///
+/// # Safety
+///
+/// It must run on the calling thread's worker and finish before `f`'s borrows end.
+pub(crate) unsafe fn new_main_task<'a, F>(handle: &Handle, f: F) -> JoinHandle<()>
+where
+    F: FnOnce() + 'a,
+{
+    let spec = Builder::new().name("main").spec(Location::caller(), None);
+    let task: Arc<dyn Output<()> + 'a> = Task::new(f, spec, &handle.shared);
+    handle.shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // SAFETY: only the lifetime changes; the caller promises the borrows outlive the task.
+    JoinHandle::new(unsafe { std::mem::transmute::<Arc<dyn Output<()> + 'a>, Arc<dyn Output<()>>>(task) })
+}
+
+/// Releases one share of a green thread's outcome (its completion's, or its join handle's);
+/// the last one drops an outcome nobody took and tells the scope, if any.
+pub(crate) fn release_output(task: &dyn Erased) {
+    let header = task.header();
+    if header.release_output_share() {
+        // SAFETY: we released the last share.
+        let unseen_panic = unsafe { task.drop_output() };
+        if let Some(scope) = &header.scope {
+            scope.child_done(unseen_panic);
+        }
+    }
+}
+
+/// Gives other green threads on this worker a turn, like [`std::thread::yield_now`]. On a
+/// plain OS thread it calls `std::thread::yield_now`.
+///
+/// This is a cancellation point.
+///
+/// ```
+/// green::run(|| {
+///     let other = green::spawn(|| 1);
+///     while !other.is_finished() {
+///         green::yield_now();
+///     }
+/// });
+/// ```
+pub fn yield_now() {
+    cancellation_point();
+    if context::in_green_thread() && !std::thread::panicking() {
+        context::suspend(Suspend::Yield);
+    } else if context::with_core(|c| c.is_none()) {
+        std::thread::yield_now();
+    }
+}
+
+/// Blocks the green thread until its token is made available by [`GreenThread::unpark`],
+/// with the semantics of [`std::thread::park`] (including spurious returns: call it in a loop
+/// that checks a condition). On a plain OS thread it is `std::thread::park`.
+///
+/// This is a cancellation point. While unwinding it returns at once.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// green::run(|| {
+///     let flag = Arc::new(AtomicBool::new(false));
+///     let waiter = {
+///         let flag = flag.clone();
+///         green::spawn(move || {
+///             while !flag.load(Ordering::Acquire) {
+///                 green::park();
+///             }
+///         })
+///     };
+///     flag.store(true, Ordering::Release);
+///     waiter.thread().unpark();
+///     waiter.join().unwrap();
+/// });
+/// ```
+pub fn park() {
+    park_inner(None);
+}
+
+/// Like [`park`], but returns after `timeout` at the latest, like
+/// [`std::thread::park_timeout`].
+pub fn park_timeout(timeout: Duration) {
+    park_inner(Some(Instant::now() + timeout));
+}
+
+fn park_inner(deadline: Option<Instant>) {
+    cancellation_point();
+    let task = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current()));
+    let Some(task) = task else {
+        if context::with_core(|c| c.is_some()) {
+            panic!("green::park called inside green::on_worker_stack: a green thread cannot park there");
+        }
+        match deadline {
+            Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),
+            None => std::thread::park(),
+        }
+        return;
+    };
+    if std::thread::panicking() || task.header().take_token() {
+        return;
+    }
+    match deadline {
+        None => context::suspend(Suspend::Park { kind: ParkKind::User, deadline: None }),
+        Some(deadline) => {
+            task.header().begin_wait();
+            context::suspend(Suspend::Park { kind: ParkKind::UserTimed, deadline: Some(deadline) });
+        }
+    }
+}
+
+/// True if the calling green thread has been cancelled (by [`JoinHandle::cancel`] or runtime
+/// shutdown). Its next blocking-looking call will unwind it.
+pub fn is_cancelled() -> bool {
+    context::with_core(|core| core.is_some_and(|c| c.with_current(|t| t.is_some_and(|t| t.header().is_cancelled()))))
+}
+
+/// Runs `f` on the worker's own large stack (8 MiB), for a call that needs more stack than
+/// the green thread has: deep recursion, a big buffer on the stack, C code with unknown needs.
+/// On a plain OS thread it just calls `f`.
+///
+/// The green thread cannot park inside `f`: blocking-looking calls there panic (and I/O does
+/// one non-blocking attempt), since the worker's stack is the one all green threads switch back
+/// to. Keep `f` short.
+///
+/// ```
+/// green::run(|| {
+///     let sum = green::on_worker_stack(|| {
+///         let big = [1u8; 1 << 20]; // 1 MiB on the stack
+///         big.iter().map(|&b| b as u32).sum::<u32>()
+///     });
+///     assert_eq!(sum, 1 << 20);
+/// });
+/// ```
+pub fn on_worker_stack<F, R>(f: F) -> R
+where
+    F: FnOnce() -> R + Send,
+{
+    let yielder = context::with_core(|core| core.and_then(|c| c.current_yielder().inspect(|_| c.enter_parent_stack())));
+    let Some(yielder) = yielder else { return f() };
+    struct Leave;
+    impl Drop for Leave {
+        fn drop(&mut self) {
+            context::with_core(|core| core.expect("on_worker_stack left its worker").leave_parent_stack());
+        }
+    }
+    let _leave = Leave;
+    // SAFETY: `current_yielder` is the yielder of the green thread running now on this thread:
+    // this code, so its coroutine and yielder are alive for the call.
+    unsafe { (*yielder).on_parent_stack(f) }
+}
+
+/// Installs, once per process, the panic hook that names green threads.
+///
+/// For a panic on a green thread it prints `green thread 7 "name" panicked at file:line:col:`
+/// and the message, the way std names OS threads; other panics go to the hook that was set
+/// before. A hook set after the runtime starts replaces this one as usual.
+pub(crate) fn install_panic_hook() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        let previous = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            let Some(task) = context::with_core(|core| core.and_then(|c| c.current())) else {
+                return previous(info);
+            };
+            let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
+            let location = info.location().map_or_else(String::new, |l| format!(" at {l}"));
+            let worker = std::thread::current();
+            let worker = worker.name().unwrap_or("?");
+            let backtrace = std::backtrace::Backtrace::capture();
+            let backtrace = match backtrace.status() {
+                std::backtrace::BacktraceStatus::Captured => format!("stack backtrace:\n{backtrace}"),
+                _ => "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace".to_owned(),
+            };
+            eprintln!(
+                "green thread {} panicked{location} (on {worker}):\n{message}\n{backtrace}",
+                task.header().describe()
+            );
+        }));
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<GreenThread>();
+        send_sync::<GreenThreadId>();
+        send_sync::<Builder>();
+        send_sync::<JoinHandle<u32>>();
+        send::<JoinError>();
+        send_sync::<Handle>();
+        send_sync::<crate::Runtime>();
+    }
+}

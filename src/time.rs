@@ -1,0 +1,79 @@
+//! Sleeping. Each worker keeps a heap of timers (see `runtime/timers.rs`); a sleeping green
+//! thread costs one heap entry and no OS resources.
+
+use std::time::{Duration, Instant};
+
+use crate::park::{self, cancellation_point};
+use crate::runtime::context;
+
+/// Puts the green thread to sleep for at least `duration`, like [`std::thread::sleep`]; the
+/// worker runs others meanwhile. On a plain OS thread it is `std::thread::sleep`.
+///
+/// This is a cancellation point. It never returns early; it may return later than asked when
+/// the worker is busy.
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// green::run(|| {
+///     let start = Instant::now();
+///     green::sleep(Duration::from_millis(10));
+///     assert!(start.elapsed() >= Duration::from_millis(10));
+/// });
+/// ```
+pub fn sleep(duration: Duration) {
+    match Instant::now().checked_add(duration) {
+        Some(deadline) => sleep_until(deadline),
+        None => sleep_forever(),
+    }
+}
+
+/// Puts the green thread to sleep until `deadline`. See [`sleep`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// green::run(|| {
+///     let deadline = Instant::now() + Duration::from_millis(5);
+///     green::sleep_until(deadline);
+///     assert!(Instant::now() >= deadline);
+/// });
+/// ```
+pub fn sleep_until(deadline: Instant) {
+    sleep_inner(Some(deadline));
+}
+
+fn sleep_forever() {
+    sleep_inner(None);
+}
+
+fn sleep_inner(deadline: Option<Instant>) {
+    crate::coop::tick_op();
+    if !context::in_green_thread() {
+        assert!(
+            context::with_core(|c| c.is_none()),
+            "green::sleep called inside green::on_worker_stack: a green thread cannot park there"
+        );
+        return os_sleep(deadline);
+    }
+    loop {
+        cancellation_point();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        if std::thread::panicking() {
+            // Rule 3.3: never park while unwinding. Sleeping cannot deadlock, so block the
+            // worker for the rest of the time instead.
+            return os_sleep(deadline);
+        }
+        // The timer is the only waker: nothing to register.
+        park::wait(|_waiter| true, deadline);
+    }
+}
+
+fn os_sleep(deadline: Option<Instant>) {
+    match deadline {
+        Some(d) => std::thread::sleep(d.saturating_duration_since(Instant::now())),
+        None => loop {
+            std::thread::park();
+        },
+    }
+}

@@ -1,0 +1,83 @@
+//! Spawning and joining green threads.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[test]
+fn run_returns_the_value_of_main() {
+    assert_eq!(green::run(|| 40 + 2), 42);
+}
+
+#[test]
+fn join_returns_each_value() {
+    let sum = green::run(|| {
+        let handles: Vec<_> = (0..1000u64).map(|i| green::spawn(move || i)).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(sum, 499_500);
+}
+
+#[test]
+fn every_green_thread_runs_once() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    green::run(move || {
+        let handles: Vec<_> = (0..500)
+            .map(|_| {
+                let count = seen.clone();
+                green::spawn(move || {
+                    count.fetch_add(1, Ordering::Relaxed);
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    assert_eq!(count.load(Ordering::Relaxed), 500);
+}
+
+#[test]
+fn join_from_an_os_thread() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let handle = rt.spawn(|| "from green");
+    let value = std::thread::spawn(move || handle.join().unwrap()).join().unwrap();
+    assert_eq!(value, "from green");
+}
+
+#[test]
+fn block_on_borrows_from_the_caller() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let data = vec![1, 2, 3];
+    let sum = rt.block_on(|| data.iter().sum::<i32>());
+    assert_eq!(sum, 6);
+}
+
+#[test]
+fn is_finished_and_thread_identity() {
+    green::run(|| {
+        let h = green::Builder::new().name("ident").spawn(|| green::current().id()).unwrap();
+        let id = h.thread().id();
+        assert_eq!(h.thread().name(), Some("ident"));
+        while !h.is_finished() {
+            green::yield_now();
+        }
+        assert_eq!(h.join().unwrap(), id);
+    });
+}
+
+#[test]
+fn detached_green_threads_still_run() {
+    let count = Arc::new(AtomicUsize::new(0));
+    let seen = count.clone();
+    green::run(move || {
+        for _ in 0..100 {
+            let count = seen.clone();
+            drop(green::spawn(move || count.fetch_add(1, Ordering::Relaxed)));
+        }
+        while seen.load(Ordering::Relaxed) < 100 {
+            green::yield_now();
+        }
+    });
+    assert_eq!(count.load(Ordering::Relaxed), 100);
+}
