@@ -143,8 +143,29 @@ impl StackArena {
         self.separate().map(class, self.guard)
     }
 
-    /// Gives the first `n` stacks of `list` back: packed ones have their pages discarded and go
-    /// to the free list, separate ones are unmapped (their mappings are the scarce resource).
+    /// Whether a green thread spawned now could get a stack, as far as can be known without
+    /// taking one: in the separate layout, an error (the soft cap's, naming `vm.max_map_count`)
+    /// once the stacks in use reach the cap. Cheap (a few atomic loads), so spawn can call it to
+    /// fail early; `take` still decides, at the green thread's first resume.
+    #[allow(dead_code, reason = "for Builder::spawn's early error; unused until spawn calls it")]
+    pub(crate) fn admit(&self) -> io::Result<()> {
+        if self.packed.load(Ordering::Relaxed) {
+            return Ok(());
+        }
+        self.separate().admit()
+    }
+
+    /// `stack` entered (`true`) or left (`false`) a pool of this arena.
+    #[inline]
+    pub(super) fn note_pooled(&self, stack: &GreenStack, entered: bool) {
+        if stack.kind() != Kind::Packed {
+            self.separate().pooled(entered);
+        }
+    }
+
+    /// Gives the first `n` stacks of `list`, a pool's free list, back: packed ones have their
+    /// pages discarded and go to the free list, separate ones are unmapped (their mappings are
+    /// the scarce resource).
     pub(super) fn release_from(&self, list: &mut Vec<GreenStack>, n: usize) {
         // Discard pages before taking the lock: about a µs each.
         for stack in &list[..n] {
@@ -181,6 +202,19 @@ impl StackArena {
     #[cfg(test)]
     pub(super) fn chunks(&self, class: SizeClass) -> usize {
         self.lock()[class.index()].chunks.len()
+    }
+
+    /// Address and length of each chunk of `class`.
+    #[cfg(test)]
+    pub(super) fn chunk_spans(&self, class: SizeClass) -> Vec<(usize, usize)> {
+        let classes = self.lock();
+        classes[class.index()].chunks.iter().map(|c| (c.base, c.len)).collect()
+    }
+
+    /// Separate stacks of this arena mapped now.
+    #[cfg(test)]
+    pub(super) fn separate_live(&self) -> usize {
+        self.separate.get().map_or(0, SeparateLimit::live_here)
     }
 
     /// A packed stack, or `None` if guard installs turned out not to work (fall back).

@@ -6,7 +6,7 @@
 //! 1. Installed once per process, never removed: for each of SIGSEGV and SIGBUS, read the
 //!    current action, keep it, then install ours with `SA_SIGINFO | SA_ONSTACK` (the faulting
 //!    stack has no room left: the handler runs on the thread's [`AltStack`](super::AltStack)).
-//! 2. On a fault, look `si_addr` up in the [registry](super::registry). It is an overflow if the
+//! 2. On a fault, look `si_addr` up in the [`registry`]. It is an overflow if the
 //!    address is in a guard *and* the thread's stack pointer is in (or just below) that slot:
 //!    a stray write into somebody else's guard is not this thread's overflow.
 //! 3. Overflow: write the message with `write(2)` and `abort()`. The handler only reads atomics
@@ -116,9 +116,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // address field is the fault address.
     let addr = unsafe { (*info).si_addr() } as usize;
     // 1. An overflow of a green thread's stack on this thread?
-    if let Some(hit) = registry::lookup(addr)
-        && stack_pointer_in_slot(context, &hit)
-    {
+    if let Some(hit) = registry::lookup(addr).filter(|hit| stack_pointer_in_slot(context, hit)) {
         report(&hit);
         // SAFETY: abort is async-signal-safe and ends the process.
         unsafe { libc::abort() };

@@ -32,8 +32,10 @@ const POOL_MIN_HIGH: usize = 2;
 /// The high watermark of `class`. A trim keeps half of it: the hysteresis makes a pool that
 /// hovers around the watermark trim once per `high / 2` gives, not on every one, and the arena's
 /// lock is taken once per batch.
+#[inline]
 fn high_watermark(class: SizeClass) -> usize {
-    (POOL_HIGH_BYTES / class.bytes()).clamp(POOL_MIN_HIGH, POOL_HIGH)
+    // Class sizes are powers of two: a shift, not a division, on every give.
+    (POOL_HIGH_BYTES >> class.bytes().trailing_zeros()).clamp(POOL_MIN_HIGH, POOL_HIGH)
 }
 
 /// A worker's cache of free stacks, per size class. Lives on one worker thread.
@@ -59,6 +61,7 @@ impl StackPool {
         let class = SizeClass::of(size)?;
         // Try the pool.
         if let Some(stack) = self.free[class.index()].pop() {
+            self.arena.note_pooled(&stack, false);
             return Ok(stack);
         }
         // Try the arena: a trimmed slot, a new slot, or a new chunk.
@@ -69,6 +72,7 @@ impl StackPool {
     #[inline]
     pub(crate) fn give(&mut self, stack: GreenStack) {
         stack.clear_owner();
+        self.arena.note_pooled(&stack, true);
         let class = stack.class();
         let high = high_watermark(class);
         let list = &mut self.free[class.index()];

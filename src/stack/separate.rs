@@ -46,6 +46,9 @@ pub(super) struct SeparateLimit {
     arena_cap: Option<usize>,
     /// Separate stacks of this arena mapped now.
     live_here: AtomicUsize,
+    /// Separate stacks of this arena in its pools (mapped, free): [`SeparateLimit::admit`]
+    /// does not count them as used. Changed by the pools as stacks enter and leave them.
+    pooled: AtomicUsize,
 }
 
 impl SeparateLimit {
@@ -62,7 +65,7 @@ impl SeparateLimit {
             "green: one mapping per stack; {maps} mappings now, vm.max_map_count = \
              {max_map_count}: at most {cap} separate stacks"
         );
-        SeparateLimit { max_map_count, cap, arena_cap, live_here: AtomicUsize::new(0) }
+        SeparateLimit { max_map_count, cap, arena_cap, live_here: AtomicUsize::new(0), pooled: AtomicUsize::new(0) }
     }
 
     /// Maps a separate stack of `class` with `guard` bytes of guard, if the cap allows.
@@ -85,7 +88,30 @@ impl SeparateLimit {
         })
     }
 
-    /// Unmaps a separate stack of this arena.
+    /// Whether one more stack could be in use now without passing the cap, counting the pooled
+    /// ones as available: an early, cheap check for spawn. [`SeparateLimit::map`] decides.
+    pub(super) fn admit(&self) -> io::Result<()> {
+        let pooled = self.pooled.load(Ordering::Relaxed);
+        let (in_use, cap) = match self.arena_cap {
+            Some(cap) => (self.live_here.load(Ordering::Relaxed).saturating_sub(pooled), cap),
+            None => (LIVE.load(Ordering::Relaxed).saturating_sub(pooled), self.cap),
+        };
+        if in_use >= cap {
+            return Err(self.cap_error(in_use));
+        }
+        Ok(())
+    }
+
+    /// A separate stack of this arena entered (`true`) or left (`false`) a pool.
+    pub(super) fn pooled(&self, entered: bool) {
+        if entered {
+            self.pooled.fetch_add(1, Ordering::Relaxed);
+        } else {
+            self.pooled.fetch_sub(1, Ordering::Relaxed);
+        }
+    }
+
+    /// Unmaps a separate stack of this arena that was in a pool.
     pub(super) fn unmap(&self, stack: GreenStack) {
         let Kind::Separate(region) = stack.kind() else {
             unreachable!("unmap of a packed stack");
@@ -97,6 +123,13 @@ impl SeparateLimit {
         // own (map_stack), unregistered above so the handler no longer looks at it.
         unsafe { sys::unmap(start, len) };
         self.count_out();
+        self.pooled(false);
+    }
+
+    /// Separate stacks of this arena mapped now.
+    #[cfg(test)]
+    pub(super) fn live_here(&self) -> usize {
+        self.live_here.load(Ordering::Relaxed)
     }
 
     fn count_out(&self) {
@@ -160,11 +193,13 @@ fn map_stack(class: SizeClass, guard: usize) -> io::Result<GreenStack> {
         registry::register(desc, None)
     });
     match registered {
-        // SAFETY: `[start, start + len)` is a fresh mapping with an inaccessible guard of `guard`
-        // bytes under `class.bytes()` of read-write stack, registered with `owner`; it is
-        // unmapped only by `SeparateLimit::unmap`, when the stack is given back.
         Ok((region, owner)) => {
-            Ok(unsafe { GreenStack::from_raw(start, start + len, owner, class, Kind::Separate(region)) })
+            let kind = Kind::Separate(region);
+            // SAFETY: `[start, start + len)` is a fresh mapping with an inaccessible guard of
+            // `guard` bytes under `class.bytes()` of read-write stack, registered with `owner`;
+            // it is unmapped only by `SeparateLimit::unmap`, when the stack is given back.
+            let stack = unsafe { GreenStack::from_raw(start, start + len, owner, class, kind) };
+            Ok(stack)
         }
         Err(e) => {
             // SAFETY: the mapping is ours, never handed out, and not registered.

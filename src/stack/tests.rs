@@ -19,6 +19,27 @@ fn map_count_lock() -> MutexGuard<'static, ()> {
     LOCK.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
+/// Kernel mappings (lines of `/proc/self/maps`) that overlap `[start, start + len)`.
+fn vmas_in(start: usize, len: usize) -> usize {
+    let maps = std::fs::read_to_string("/proc/self/maps").unwrap();
+    maps.lines()
+        .filter(|line| {
+            let range = line.split(' ').next().unwrap();
+            let (lo, hi) = range.split_once('-').unwrap();
+            let lo = usize::from_str_radix(lo, 16).unwrap();
+            let hi = usize::from_str_radix(hi, 16).unwrap();
+            lo < start + len && hi > start
+        })
+        .count()
+}
+
+/// The process's address space in bytes (`/proc/self/statm`).
+fn vm_size() -> usize {
+    let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
+    let pages: usize = statm.split(' ').next().unwrap().parse().unwrap();
+    pages * sys::page_size()
+}
+
 fn pool(layout: StackLayout) -> StackPool {
     let config = StackConfig { layout, ..StackConfig::default() };
     StackPool::new(StackArena::new(config).unwrap())
@@ -186,12 +207,18 @@ fn hundred_thousand_packed_stacks_need_only_a_few_mappings() {
     let stacks: Vec<_> = (0..100_000).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
     let took = started.elapsed();
     let during = sys::count_maps().unwrap();
+    let chunks = arena.chunk_spans(class);
+    let ours: usize = chunks.iter().map(|&(start, len)| vmas_in(start, len)).sum();
     eprintln!(
-        "100,000 stacks: {:?} ({:?} each), {} chunks, mappings {before} -> {during}",
-        took,
+        "100,000 stacks: {took:?} ({:?} each), {} chunks in {ours} kernel mappings; \
+         process mappings {before} -> {during}",
         took / 100_000,
-        arena.chunks(class)
+        chunks.len(),
     );
+    // Exactly: at most one kernel mapping per chunk (adjacent chunks may even merge), and few
+    // chunks. Roughly, for the whole process (other tests' threads come and go meanwhile).
+    assert!(chunks.len() <= 9, "{} chunks", chunks.len());
+    assert!(ours <= chunks.len(), "{ours} mappings for {} chunks", chunks.len());
     assert!(during <= before + 12, "mappings {before} -> {during}");
     // Every one is distinct and usable.
     touch_ends(&stacks[0]);
@@ -199,10 +226,16 @@ fn hundred_thousand_packed_stacks_need_only_a_few_mappings() {
     stacks.into_iter().for_each(|s| pool.give(s));
     drop(pool);
     assert_eq!(arena.outstanding(), 0);
+    // The arena unmaps its chunks when it drops: the address space shrinks by all of them.
+    let reserved: usize = chunks.iter().map(|&(_, len)| len).sum();
+    let vm_before = vm_size();
     drop(arena);
-    // The arena unmapped its chunks.
-    let after = sys::count_maps().unwrap();
-    assert!(after <= before + 2, "mappings {before} -> {after} after the arena dropped");
+    let vm_after = vm_size();
+    assert!(
+        vm_after + reserved <= vm_before + (1 << 30),
+        "address space {vm_before} -> {vm_after}, chunks were {reserved} bytes"
+    );
+    assert!(registry::lookup(chunks[0].0 + chunks[0].1 - 1).is_none());
 }
 
 #[test]
@@ -212,12 +245,18 @@ fn separate_layout_soft_cap_gives_a_clear_error_and_recovers() {
     let arena = StackArena::new(config).unwrap();
     assert!(!arena.is_packed());
     let mut pool = StackPool::new(arena.clone());
-    let before = sys::count_maps().unwrap();
     let mut stacks: Vec<_> = (0..10).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
-    assert!(stacks.iter().all(|s| matches!(s.kind(), Kind::Separate(_))));
-    assert_eq!(sys::count_maps().unwrap(), before + 2 * 10);
-    // The cap: a clear error, which names the limit, the count and the fix.
+    for stack in &stacks {
+        assert!(matches!(stack.kind(), Kind::Separate(_)));
+        let (start, len) = stack.span();
+        assert_eq!(vmas_in(start, len), 2, "guard and stack");
+    }
+    assert_eq!(arena.separate_live(), 10);
+    // The cap: a clear error, which names the limit, the count and the fix; spawn's early check
+    // gives the same.
+    let early = arena.admit().unwrap_err();
     let err = pool.take(DEFAULT_STACK_SIZE).unwrap_err();
+    assert_eq!(early.to_string(), err.to_string());
     assert_eq!(err.kind(), std::io::ErrorKind::OutOfMemory);
     let msg = err.to_string();
     for needle in
@@ -225,19 +264,30 @@ fn separate_layout_soft_cap_gives_a_clear_error_and_recovers() {
     {
         assert!(msg.contains(needle), "{needle:?} not in {msg:?}");
     }
-    // Nothing leaked by the failure; memory still works.
-    assert_eq!(sys::count_maps().unwrap(), before + 2 * 10);
+    // The failure leaked nothing, and memory still works.
+    assert_eq!(arena.separate_live(), 10);
     let big = vec![1u8; 64 << 20];
     assert_eq!(big[(64 << 20) - 1], 1);
     drop(big);
-    // A stack given back is taken again.
+    // A stack given back is taken again (and counts as available to spawn meanwhile).
     pool.give(stacks.pop().unwrap());
-    let stack = pool.take(DEFAULT_STACK_SIZE).unwrap();
-    stacks.push(stack);
-    // Given back past the watermark, separate stacks are unmapped (their mappings return).
+    arena.admit().unwrap();
+    stacks.push(pool.take(DEFAULT_STACK_SIZE).unwrap());
+    assert!(arena.admit().is_err());
+    assert_eq!(arena.separate_live(), 10);
+    // Separate stacks trimmed or dropped with the pool are unmapped and unregistered.
+    let spans: Vec<_> = stacks.iter().map(GreenStack::span).collect();
     stacks.into_iter().for_each(|s| pool.give(s));
     drop(pool);
-    assert_eq!(sys::count_maps().unwrap(), before);
+    assert_eq!(arena.separate_live(), 0);
+    for (start, _) in spans {
+        assert!(registry::lookup(start).is_none());
+    }
+    // And the cap counts them out: the arena gives 10 again.
+    let mut pool = StackPool::new(arena.clone());
+    let again: Vec<_> = (0..10).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
+    assert!(pool.take(DEFAULT_STACK_SIZE).is_err());
+    again.into_iter().for_each(|s| pool.give(s));
 }
 
 #[test]

@@ -1,0 +1,172 @@
+//! A green thread that overflows its stack is reported by id and name, with a hint, and the
+//! process aborts; every other fault behaves as it would without the runtime.
+//!
+//! Each test that must crash re-runs this test binary on just itself in a child process, with
+//! `GREEN_TEST_CHILD` set so the test body does the crashing part, and checks how the child died
+//! and what it wrote to stderr.
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::process::{Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+use green::runtime::StackLayout;
+
+/// Set in the child process.
+const CHILD: &str = "GREEN_TEST_CHILD";
+
+/// How long a child may take before it counts as hung (and is killed).
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs test `name` of this binary in a child process, without core dumps, and returns its
+/// output once it has ended.
+fn run_child(name: &str) -> Output {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure only calls setrlimit, which is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            Ok(())
+        });
+    }
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(CHILD_TIMEOUT) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("child {name} hung for {CHILD_TIMEOUT:?} and was killed");
+        }
+    }
+}
+
+fn stderr_of(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stderr).into_owned()
+}
+
+/// Recurses until the stack runs out; the array keeps each frame large and real.
+#[inline(never)]
+fn recurse(depth: u64) -> u64 {
+    let mut frame = [0u8; 512];
+    std::hint::black_box(&mut frame);
+    if depth == u64::MAX {
+        return 0;
+    }
+    recurse(depth + 1) + u64::from(std::hint::black_box(frame[7]))
+}
+
+/// Child: a green thread named "deep" recurses without bound; prints its id first.
+fn overflow_a_green_thread(layout: StackLayout, stack_size: usize) {
+    let rt = green::Runtime::builder().workers(1).stack_layout(layout).build().unwrap();
+    rt.block_on(|| {
+        let deep = green::Builder::new().name("deep").stack_size(stack_size).spawn(|| recurse(0)).unwrap();
+        eprintln!("child: green thread id {}", deep.thread().id());
+        let _ = deep.join();
+    });
+    unreachable!("the overflow should have aborted the process");
+}
+
+/// Parent: the child died of SIGABRT after our message, naming the green thread and the fix.
+fn assert_overflow_reported(output: &Output, stack_kib: usize) {
+    let stderr = stderr_of(output);
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "status {:?}, stderr:\n{stderr}", output.status);
+    let id = stderr
+        .lines()
+        .find_map(|line| line.strip_prefix("child: green thread id "))
+        .unwrap_or_else(|| panic!("no id line in:\n{stderr}"));
+    let expected = format!(
+        "green: stack overflow in green thread {id} \"deep\" (stack {stack_kib} KiB, guard 64 KiB)\n\
+         green: give it a larger stack: green::Builder::new().stack_size(1 << "
+    );
+    assert!(stderr.contains(&expected), "{expected:?} not in:\n{stderr}");
+    assert!(stderr.contains("or Runtime::builder().stack_size(..) for all\n"), "no hint in:\n{stderr}");
+}
+
+#[test]
+fn overflow_in_a_packed_stack_names_the_green_thread() {
+    if in_child() {
+        overflow_a_green_thread(StackLayout::Auto, green::DEFAULT_STACK_SIZE);
+    }
+    let output = run_child("overflow_in_a_packed_stack_names_the_green_thread");
+    assert_overflow_reported(&output, green::DEFAULT_STACK_SIZE / 1024);
+}
+
+#[test]
+fn overflow_in_a_separate_stack_names_the_green_thread() {
+    if in_child() {
+        overflow_a_green_thread(StackLayout::Separate, 64 * 1024);
+    }
+    let output = run_child("overflow_in_a_separate_stack_names_the_green_thread");
+    assert_overflow_reported(&output, 64);
+}
+
+/// Child: builds a runtime (which installs the handler), then `f` faults.
+fn fault_with_runtime_installed(f: impl FnOnce()) {
+    let _rt = green::Runtime::builder().workers(1).build().unwrap();
+    f();
+    unreachable!("the fault should have ended the process");
+}
+
+/// Writes to the first page of the address space, which is never mapped.
+fn null_write() {
+    // SAFETY: not safe at all: the write faults, which is the point; the address is non-null and
+    // aligned only so that debug builds reach the write instead of a precondition check.
+    unsafe { std::ptr::write_volatile(std::ptr::dangling_mut::<u64>(), 1) };
+}
+
+#[test]
+fn null_write_on_an_os_thread_is_still_a_plain_segfault() {
+    if in_child() {
+        fault_with_runtime_installed(|| {
+            let _ = std::thread::spawn(null_write).join();
+        });
+    }
+    let output = run_child("null_write_on_an_os_thread_is_still_a_plain_segfault");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "status {:?}, stderr:\n{stderr}", output.status);
+    assert!(!stderr.contains("green:"), "a message from green in:\n{stderr}");
+}
+
+#[test]
+fn null_write_in_a_green_thread_is_a_plain_segfault() {
+    if in_child() {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let _ = green::Builder::new().name("wild").spawn(null_write).unwrap().join();
+        });
+        unreachable!("the fault should have ended the process");
+    }
+    let output = run_child("null_write_in_a_green_thread_is_a_plain_segfault");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "status {:?}, stderr:\n{stderr}", output.status);
+    assert!(!stderr.contains("stack overflow"), "reported as an overflow:\n{stderr}");
+}
+
+#[test]
+fn os_thread_overflow_is_still_reported_by_std() {
+    if in_child() {
+        fault_with_runtime_installed(|| {
+            let thread = std::thread::Builder::new().name("os-deep".into()).stack_size(128 * 1024);
+            let _ = thread.spawn(|| recurse(0)).unwrap().join();
+        });
+    }
+    let output = run_child("os_thread_overflow_is_still_reported_by_std");
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "status {:?}, stderr:\n{stderr}", output.status);
+    assert!(stderr.contains("thread 'os-deep'") && stderr.contains("has overflowed its stack"), "{stderr}");
+    assert!(!stderr.contains("green:"), "a message from green in:\n{stderr}");
+}
