@@ -116,10 +116,10 @@ where
     let scope =
         Scope { data: Arc::new(ScopeData::default()), handle: Handle::current(), scope: PhantomData, env: PhantomData };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    if let Err(payload) = &result {
-        if payload.is::<Cancelled>() {
-            scope.data.cancel_children();
-        }
+    if let Err(payload) = &result
+        && payload.is::<Cancelled>()
+    {
+        scope.data.cancel_children();
     }
     scope.data.wait_all();
     match result {
@@ -170,6 +170,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // happens only after it finished and its result was taken or dropped; `'scope` borrows
         // outlive that wait.
         let handle = unsafe { thread::spawn_scoped(&self.handle, builder, Some(self.data.clone()), f) };
+        let handle = handle.inspect_err(|_| self.data.child_done(false))?;
         let mut children = self.data.children.lock().unwrap_or_else(|e| e.into_inner());
         if children.len() == children.capacity() {
             children.retain(|c| !c.header().is_done());

@@ -48,7 +48,7 @@ fn join_from_an_os_thread() {
 #[test]
 fn block_on_borrows_from_the_caller() {
     let rt = green::Runtime::builder().workers(2).build().unwrap();
-    let data = vec![1, 2, 3];
+    let data = [1, 2, 3];
     let sum = rt.block_on(|| data.iter().sum::<i32>());
     assert_eq!(sum, 6);
 }

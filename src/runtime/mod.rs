@@ -110,6 +110,7 @@ impl Runtime {
         // an OS thread cannot be cancelled and does not return before the green thread is
         // DONE, by which time `f` and everything it borrowed have been dropped or returned).
         let handle = unsafe { crate::thread::spawn_unchecked(&self.handle, crate::thread::Builder::new(), f) };
+        let handle = handle.unwrap_or_else(|e| panic!("green: block_on: {e}"));
         match handle.join() {
             Ok(value) => value,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

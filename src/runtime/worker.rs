@@ -205,8 +205,11 @@ impl Core {
 
     /// Would anyone else on this worker run if the current green thread yielded now? Looks at
     /// the queues and the timers without waiting (the budget's question, DESIGN.md section 6).
+    /// During shutdown the worker itself is waiting: it must get back to enforce the shutdown
+    /// timeout on a green thread that swallows its cancellation.
     pub(crate) fn others_waiting(&self, now: Instant) -> bool {
-        !self.run_queue.borrow().is_empty()
+        self.shared.is_shutting_down()
+            || !self.run_queue.borrow().is_empty()
             || !self.shared.remotes[self.index].inbox.is_empty()
             || !self.local_new.borrow().is_empty()
             || !self.deque.is_empty()
@@ -234,15 +237,13 @@ impl Core {
             self.push_new_local(main);
         }
         loop {
+            if self.shared.is_shutting_down() && self.shutdown_finished() {
+                break;
+            }
             match self.next_work() {
                 Some(Work::Resume(slot)) => self.resume(slot),
                 Some(Work::Start(task)) => self.start(task),
-                None => {
-                    if self.shared.is_shutting_down() && self.shutdown_finished() {
-                        break;
-                    }
-                    self.idle();
-                }
+                None => self.idle(),
             }
         }
     }
@@ -250,7 +251,7 @@ impl Core {
     fn next_work(&self) -> Option<Work> {
         let turn = self.turn.get().wrapping_add(1);
         self.turn.set(turn);
-        if turn % MAINTENANCE_INTERVAL == 0 {
+        if turn.is_multiple_of(MAINTENANCE_INTERVAL) {
             self.maintenance();
             if let Some(task) = self.find_unstarted() {
                 return Some(Work::Start(task));
@@ -384,10 +385,10 @@ impl Core {
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let mut events = self.events.borrow_mut();
             events.clear();
-            if let Err(e) = remote.poller.wait(&mut events, timeout) {
-                if e.kind() != io::ErrorKind::Interrupted {
-                    log::error!("green: worker {}: poller wait failed: {e}", self.index);
-                }
+            if let Err(e) = remote.poller.wait(&mut events, timeout)
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                log::error!("green: worker {}: poller wait failed: {e}", self.index);
             }
         }
         remote.sleeping.store(false, Ordering::SeqCst);
@@ -522,10 +523,10 @@ impl Core {
         let slots = self.slots.borrow();
         let mut run_queue = self.run_queue.borrow_mut();
         for (index, slot) in slots.iter().enumerate() {
-            if let Some(task) = &slot.task {
-                if task.header().cancel() {
-                    run_queue.push_back(index);
-                }
+            if let Some(task) = &slot.task
+                && task.header().cancel()
+            {
+                run_queue.push_back(index);
             }
         }
     }

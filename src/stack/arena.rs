@@ -135,10 +135,10 @@ impl StackArena {
 
     /// A stack of `class` for a pool that has none.
     pub(super) fn take(&self, class: SizeClass) -> io::Result<GreenStack> {
-        if self.packed.load(Ordering::Relaxed) {
-            if let Some(stack) = self.take_packed(class)? {
-                return Ok(stack);
-            }
+        if self.packed.load(Ordering::Relaxed)
+            && let Some(stack) = self.take_packed(class)?
+        {
+            return Ok(stack);
         }
         self.separate().map(class, self.guard)
     }
@@ -147,7 +147,6 @@ impl StackArena {
     /// taking one: in the separate layout, an error (the soft cap's, naming `vm.max_map_count`)
     /// once the stacks in use reach the cap. Cheap (a few atomic loads), so spawn can call it to
     /// fail early; `take` still decides, at the green thread's first resume.
-    #[allow(dead_code, reason = "for Builder::spawn's early error; unused until spawn calls it")]
     pub(crate) fn admit(&self) -> io::Result<()> {
         if self.packed.load(Ordering::Relaxed) {
             return Ok(());

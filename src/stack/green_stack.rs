@@ -60,7 +60,7 @@ impl GreenStack {
         class: SizeClass,
         kind: Kind,
     ) -> GreenStack {
-        debug_assert!(top - start > class.bytes() && start % sys::page_size() == 0);
+        debug_assert!(top - start > class.bytes() && start.is_multiple_of(sys::page_size()));
         GreenStack {
             start: NonZeroUsize::new(start).expect("a mapped slot is not at address 0"),
             top: NonZeroUsize::new(top).expect("a mapped slot is not at address 0"),

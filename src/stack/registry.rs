@@ -185,7 +185,7 @@ pub(super) fn register(
                      are in use; use fewer green threads"
                 )));
             }
-            if id % BLOCK_LEN == 0 {
+            if id.is_multiple_of(BLOCK_LEN) {
                 let block: Box<[Region]> = (0..BLOCK_LEN).map(|_| Region::default()).collect();
                 let block = Box::leak(block).as_mut_ptr();
                 BLOCKS[id / BLOCK_LEN].store(block, Ordering::Release);

@@ -265,7 +265,7 @@ impl Builder {
         T: Send + 'static,
     {
         // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
-        Ok(unsafe { spawn_unchecked(handle, self, f) })
+        unsafe { spawn_unchecked(handle, self, f) }
     }
 
     pub(crate) fn spec(self, at: &'static Location<'static>, scope: Option<Arc<ScopeData>>) -> Spec {
@@ -285,8 +285,12 @@ impl Builder {
 ///
 /// Whatever `f` and its result borrow must stay valid until the green thread has finished
 /// (its join handle reports it finished) or the runtime has shut down.
+///
+/// # Errors
+///
+/// As for [`Builder::spawn`].
 #[track_caller]
-pub(crate) unsafe fn spawn_unchecked<'a, F, T>(handle: &Handle, builder: Builder, f: F) -> JoinHandle<T>
+pub(crate) unsafe fn spawn_unchecked<'a, F, T>(handle: &Handle, builder: Builder, f: F) -> io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'a,
     T: Send + 'a,
@@ -300,13 +304,17 @@ where
 /// # Safety
 ///
 /// As for [`spawn_unchecked`].
+///
+/// # Errors
+///
+/// As for [`Builder::spawn`].
 #[track_caller]
 pub(crate) unsafe fn spawn_scoped<'a, F, T>(
     handle: &Handle,
     builder: Builder,
     scope: Option<Arc<ScopeData>>,
     f: F,
-) -> JoinHandle<T>
+) -> io::Result<JoinHandle<T>>
 where
     F: FnOnce() -> T + Send + 'a,
     T: Send + 'a,
@@ -320,6 +328,8 @@ where
             shared.remotes.len()
         );
     }
+    // Fail early, with the layout's own error, when no stack could be had for it now.
+    shared.stacks.admit()?;
     let spec = builder.spec(Location::caller(), scope);
     let typed: Arc<dyn Output<T> + 'a> = Task::new(f, spec, shared);
     // SAFETY: only the lifetime changes; the caller promises the borrows outlive the task.
@@ -343,7 +353,7 @@ where
         });
     }
     crate::coop::tick_op();
-    JoinHandle::new(typed)
+    Ok(JoinHandle::new(typed))
 }
 
 /// Counts a new green thread in. If the runtime is shutting down it is dropped unrun instead

@@ -1,0 +1,81 @@
+//! Reaching a runtime from outside: Handle::spawn from OS threads, Handle::current inside.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+#[test]
+fn handle_spawn_from_os_threads() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let count = Arc::new(AtomicUsize::new(0));
+    let threads: Vec<_> = (0..4)
+        .map(|t| {
+            let handle = rt.handle().clone();
+            let count = count.clone();
+            std::thread::spawn(move || {
+                let hs: Vec<_> = (0..250)
+                    .map(|i| {
+                        let count = count.clone();
+                        handle.spawn(move || {
+                            count.fetch_add(1, Ordering::Relaxed);
+                            t * 1000 + i
+                        })
+                    })
+                    .collect();
+                hs.into_iter().enumerate().for_each(|(i, h)| assert_eq!(h.join().unwrap(), t * 1000 + i));
+            })
+        })
+        .collect();
+    for t in threads {
+        t.join().unwrap();
+    }
+    assert_eq!(count.load(Ordering::Relaxed), 1000);
+}
+
+#[test]
+fn handle_current_inside_and_not_outside() {
+    assert!(green::Handle::try_current().is_none());
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let workers = rt.block_on(|| green::Handle::current().workers());
+    assert_eq!(workers, 2);
+}
+
+#[test]
+fn spawn_outside_a_runtime_panics_with_advice() {
+    let err = std::panic::catch_unwind(|| green::spawn(|| ())).unwrap_err();
+    let msg = err.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(msg.contains("outside a green runtime") && msg.contains("Handle"), "{msg}");
+}
+
+#[test]
+fn starting_a_runtime_inside_a_green_thread_panics() {
+    green::run(|| {
+        let err = green::spawn(|| green::run(|| ())).join().unwrap_err();
+        assert!(err.is_panic());
+        assert!(err.to_string().contains("cannot start or block on a runtime"), "{err}");
+    });
+}
+
+#[test]
+fn spawn_after_shutdown_is_cancelled() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let handle = rt.handle().clone();
+    drop(rt);
+    let err = handle.spawn(|| 1).join().unwrap_err();
+    assert!(err.is_cancelled());
+}
+
+#[test]
+fn pinned_green_threads_start_on_their_worker() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    rt.block_on(|| {
+        for w in 0..2 {
+            let name = green::Builder::new()
+                .worker(w)
+                .spawn(|| std::thread::current().name().map(String::from))
+                .unwrap()
+                .join()
+                .unwrap();
+            assert_eq!(name, Some(format!("green-worker-{w}")));
+        }
+    });
+}

@@ -1,0 +1,71 @@
+//! Green-thread-local storage.
+
+use std::cell::{Cell, RefCell};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+green::green_local! {
+    static ID: Cell<usize> = Cell::new(0);
+    static LOG: RefCell<Vec<usize>> = RefCell::new(Vec::new());
+}
+
+#[test]
+fn each_green_thread_has_its_own_value() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let handles: Vec<_> = (1..=50)
+            .map(|i| {
+                green::spawn(move || {
+                    ID.with(|id| id.set(i));
+                    for _ in 0..3 {
+                        green::yield_now(); // others on the same worker set theirs meanwhile
+                        assert_eq!(ID.with(Cell::get), i);
+                    }
+                    LOG.with(|l| l.borrow_mut().push(i));
+                    LOG.with(|l| l.borrow().clone())
+                })
+            })
+            .collect();
+        for (i, h) in handles.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), vec![i + 1]);
+        }
+    });
+}
+
+struct CountsDrops(Arc<AtomicUsize>);
+impl Drop for CountsDrops {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+green::green_local! {
+    static GUARD: RefCell<Option<CountsDrops>> = RefCell::new(None);
+}
+
+#[test]
+fn values_are_dropped_when_the_green_thread_ends() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    green::run(move || {
+        let handles: Vec<_> = (0..20)
+            .map(|_| {
+                let d = d.clone();
+                green::spawn(move || GUARD.with(|g| *g.borrow_mut() = Some(CountsDrops(d))))
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+        assert_eq!(d.load(Ordering::Relaxed), 20);
+    });
+    assert_eq!(drops.load(Ordering::Relaxed), 20);
+}
+
+#[test]
+fn os_threads_get_their_own_value_too() {
+    ID.with(|id| id.set(99));
+    let other = std::thread::spawn(|| ID.with(Cell::get)).join().unwrap();
+    assert_eq!(other, 0);
+    assert_eq!(ID.with(Cell::get), 99);
+}

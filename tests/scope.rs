@@ -1,0 +1,126 @@
+//! Scoped green threads borrow from the caller and are always joined, even when the green
+//! thread that opened the scope is cancelled.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+#[test]
+fn children_borrow_and_mutate_disjoint_parts() {
+    let mut data = vec![0u32; 64];
+    green::run(|| {
+        green::scope(|s| {
+            for (i, chunk) in data.chunks_mut(8).enumerate() {
+                s.spawn(move || {
+                    for x in chunk.iter_mut() {
+                        *x = i as u32;
+                        green::yield_now();
+                    }
+                });
+            }
+        });
+    });
+    for (i, chunk) in data.chunks(8).enumerate() {
+        assert!(chunk.iter().all(|&x| x == i as u32));
+    }
+}
+
+#[test]
+fn the_scope_waits_for_unjoined_children() {
+    let finished = AtomicUsize::new(0);
+    green::run(|| {
+        green::scope(|s| {
+            for _ in 0..50 {
+                s.spawn(|| {
+                    green::sleep(Duration::from_millis(2));
+                    finished.fetch_add(1, Ordering::SeqCst);
+                });
+            }
+        });
+        assert_eq!(finished.load(Ordering::SeqCst), 50);
+    });
+}
+
+#[test]
+fn an_unjoined_panicking_child_makes_the_scope_panic() {
+    green::run(|| {
+        let caught = std::panic::catch_unwind(|| {
+            green::scope(|s| {
+                s.spawn(|| panic!("child fails"));
+            })
+        });
+        assert!(caught.is_err());
+    });
+}
+
+#[test]
+fn a_joined_panicking_child_does_not() {
+    green::run(|| {
+        let err = green::scope(|s| s.spawn(|| panic!("child fails")).join().unwrap_err());
+        assert!(err.is_panic());
+    });
+}
+
+/// The green thread that opened the scope is cancelled by runtime shutdown while its children,
+/// on the other worker, still borrow from its frame. The scope must cancel them and wait: each
+/// child's destructor reads the borrowed data, and the data's own destructor runs last.
+#[test]
+fn a_cancelled_parent_waits_for_children_that_borrow_from_it() {
+    struct Data {
+        values: Vec<u64>,
+        log: Arc<Mutex<Vec<String>>>,
+    }
+    impl Drop for Data {
+        fn drop(&mut self) {
+            self.log.lock().unwrap().push("data dropped".into());
+        }
+    }
+    struct ChildGuard<'a> {
+        data: &'a Data,
+        index: usize,
+    }
+    impl Drop for ChildGuard<'_> {
+        fn drop(&mut self) {
+            // Reads the parent's frame: it must still be alive.
+            let sum: u64 = self.data.values.iter().sum();
+            self.data.log.lock().unwrap().push(format!("child {} saw {}", self.index, sum));
+        }
+    }
+
+    let log = Arc::new(Mutex::new(Vec::new()));
+    let started = Arc::new(AtomicUsize::new(0));
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    {
+        let log = log.clone();
+        let started = started.clone();
+        drop(
+            green::Builder::new()
+                .worker(0)
+                .spawn_on(rt.handle(), move || {
+                    let data = Data { values: (1..=10).collect(), log };
+                    green::scope(|s| {
+                        for index in 0..4 {
+                            let data = &data;
+                            let started = &started;
+                            s.spawn_with(green::Builder::new().worker(1), move || {
+                                let _guard = ChildGuard { data, index };
+                                started.fetch_add(1, Ordering::SeqCst);
+                                green::sleep(Duration::from_secs(3600));
+                            })
+                            .unwrap();
+                        }
+                        green::sleep(Duration::from_secs(3600));
+                    });
+                })
+                .unwrap(),
+        );
+    }
+    while started.load(Ordering::SeqCst) < 4 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(rt);
+    let log = log.lock().unwrap();
+    assert_eq!(log.len(), 5, "{log:?}");
+    assert_eq!(log.last().map(String::as_str), Some("data dropped"), "{log:?}");
+    assert!(log[..4].iter().all(|l| l.ends_with("saw 55")), "{log:?}");
+}

@@ -1,0 +1,166 @@
+//! Shutdown cancels every live green thread by unwinding it on its own worker, so every
+//! destructor runs; destructors may wake others and even spawn.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+struct Counted(Arc<AtomicUsize>);
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
+
+#[test]
+fn run_cancels_the_green_threads_left_when_main_returns() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    green::run(move || {
+        for i in 0..100 {
+            let guard = Counted(d.clone());
+            drop(green::spawn(move || {
+                let _guard = guard;
+                match i % 3 {
+                    0 => green::sleep(Duration::from_secs(3600)),
+                    1 => loop {
+                        green::park();
+                    },
+                    _ => {
+                        let forever = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+                        let _ = forever.join();
+                    }
+                }
+            }));
+        }
+        green::sleep(Duration::from_millis(10)); // let them all start and park
+    });
+    assert_eq!(drops.load(Ordering::SeqCst), 100);
+}
+
+#[test]
+fn dropping_a_runtime_cancels_its_green_threads() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicUsize::new(0));
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    for _ in 0..50 {
+        let guard = Counted(drops.clone());
+        let started = started.clone();
+        drop(rt.spawn(move || {
+            let _guard = guard;
+            started.fetch_add(1, Ordering::SeqCst);
+            green::sleep(Duration::from_secs(3600));
+        }));
+    }
+    while started.load(Ordering::SeqCst) < 50 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    drop(rt);
+    assert_eq!(drops.load(Ordering::SeqCst), 50);
+}
+
+/// Destructors of cancelled green threads wake another doomed green thread and spawn a new one;
+/// every destructor still runs and the shutdown still ends.
+#[test]
+fn destructors_may_wake_others_and_spawn() {
+    struct WakesOther(green::GreenThread, Arc<AtomicUsize>);
+    impl Drop for WakesOther {
+        fn drop(&mut self) {
+            self.0.unpark();
+            self.1.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    struct Spawns(Arc<AtomicUsize>);
+    impl Drop for Spawns {
+        fn drop(&mut self) {
+            let guard = Counted(self.0.clone());
+            // Spawning during shutdown works; the new green thread is dropped unstarted (its
+            // closure, and so `guard`, is dropped) or cancelled.
+            drop(green::spawn(move || {
+                let _guard = guard;
+                green::sleep(Duration::from_secs(3600));
+            }));
+            self.0.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    green::run(move || {
+        let parked = green::spawn({
+            let guard = Counted(d.clone());
+            move || {
+                let _guard = guard;
+                loop {
+                    green::park();
+                }
+            }
+        });
+        let waker = WakesOther(parked.thread(), d.clone());
+        drop(green::spawn(move || {
+            let _waker = waker;
+            green::sleep(Duration::from_secs(3600));
+        }));
+        let spawner = Spawns(d.clone());
+        drop(green::spawn(move || {
+            let _spawner = spawner;
+            green::sleep(Duration::from_secs(3600));
+        }));
+        drop(parked);
+        green::sleep(Duration::from_millis(10));
+    });
+    // parked's guard, WakesOther, Spawns, and the guard of the green thread Spawns spawned.
+    assert_eq!(drops.load(Ordering::SeqCst), 4);
+}
+
+#[test]
+fn unstarted_green_threads_are_dropped_at_shutdown() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = drops.clone();
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(move || {
+        // Keep the only worker busy so none of these start, then shut down.
+        for _ in 0..20 {
+            let guard = Counted(d.clone());
+            drop(green::spawn(move || drop(guard)));
+        }
+    });
+    drop(rt);
+    assert_eq!(drops.load(Ordering::SeqCst), 20);
+}
+
+#[test]
+fn a_cancelled_green_thread_reports_cancelled_to_its_joiner() {
+    let outcome = Arc::new(Mutex::new(None));
+    let o = outcome.clone();
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let victim = rt.spawn(|| green::sleep(Duration::from_secs(3600)));
+    let watcher = std::thread::spawn(move || {
+        *o.lock().unwrap() = Some(victim.join().map_err(|e| e.is_cancelled()));
+    });
+    std::thread::sleep(Duration::from_millis(10));
+    drop(rt);
+    watcher.join().unwrap();
+    assert_eq!(*outcome.lock().unwrap(), Some(Err(true)));
+}
+
+#[test]
+fn a_green_thread_that_swallows_cancellation_is_leaked_after_the_timeout() {
+    let rt = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_millis(100)).build().unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    drop(rt.spawn(move || {
+        s.fetch_add(1, Ordering::SeqCst);
+        loop {
+            // Catch the cancellation every time and carry on: the runtime cannot end this one.
+            let _ = std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1)));
+        }
+    }));
+    while started.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let start = std::time::Instant::now();
+    drop(rt);
+    assert!(start.elapsed() >= Duration::from_millis(100));
+    assert!(start.elapsed() < Duration::from_secs(10));
+}
