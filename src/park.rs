@@ -86,10 +86,7 @@ fn assert_can_park() {
 /// (no panic hook runs). Does nothing on an OS thread, while unwinding, or on the worker's own
 /// stack.
 pub(crate) fn cancellation_point() {
-    let cancelled = context::with_core(|core| {
-        core.filter(|c| c.in_green_thread())
-            .is_some_and(|c| c.with_current(|t| t.is_some_and(|t| t.header().is_cancelled())))
-    });
+    let cancelled = context::with_core(|core| core.is_some_and(|c| c.in_green_thread() && c.current_is_cancelled()));
     if cancelled && !std::thread::panicking() {
         std::panic::resume_unwind(Box::new(Cancelled));
     }

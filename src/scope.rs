@@ -169,7 +169,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         // SAFETY: the scope waits (`wait_all`) until this child's outcome is released, which
         // happens only after it finished and its result was taken or dropped; `'scope` borrows
         // outlive that wait.
-        let handle = unsafe { thread::spawn_scoped(&self.handle, builder, Some(self.data.clone()), f) };
+        let handle = unsafe { thread::spawn_scoped(&self.handle.shared, builder, Some(self.data.clone()), f) };
         let handle = handle.inspect_err(|_| self.data.child_done(false))?;
         let mut children = self.data.children.lock().unwrap_or_else(|e| e.into_inner());
         if children.len() == children.capacity() {

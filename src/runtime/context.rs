@@ -66,10 +66,5 @@ pub(crate) fn in_green_thread() -> bool {
 ///
 /// Panics if called outside a green thread or on the worker's own stack.
 pub(crate) fn suspend(why: Suspend) {
-    let yielder = with_core(|core| core.and_then(Core::yielder_for_suspend));
-    let yielder = yielder.expect("green: internal error: suspend outside a green thread");
-    // SAFETY: `yielder_for_suspend` returns the yielder of the green thread running right now on
-    // this thread, whose coroutine (and so its yielder, which lives on that coroutine's stack)
-    // is alive while its code runs, which it does: we are that code.
-    unsafe { (*yielder).suspend(why) };
+    with_core(|core| core.expect("green: internal error: suspend outside a green thread").suspend(why));
 }

@@ -14,18 +14,18 @@
 //!
 //! # The state word
 //!
-//! One `AtomicU64`: `seq << 32 | flags`. The low three bits are the lifecycle:
+//! One `AtomicU64`: `seq << 32 | flags`. The low two bits are the lifecycle:
 //!
-//! - `SCHEDULED`: in some run queue (or about to be pushed to one by whoever made it so), or
-//!   not started yet. Exactly one party owns the right to resume it: the queue entry.
-//! - `RUNNING`: its home worker is executing it, or is between its suspend and the commit of
-//!   its park (DESIGN.md rule 3.4).
+//! - `ACTIVE`: running on its home worker, or in a run queue, or not started yet. Whoever holds
+//!   its queue entry (or is running it) has the sole right to resume it. Running and queued
+//!   are deliberately one state: a wake does the same thing to both (it sets a bit), so the
+//!   worker needs no atomic operation to resume or requeue a green thread.
 //! - `PARKED`: suspended, in no run queue; wakers (or the user's `unpark`) may schedule it.
 //! - `DONE`: finished; the outcome is published. Terminal.
 //!
-//! Three flag bits sit above the lifecycle:
+//! Flag bits sit above the lifecycle:
 //!
-//! - `TOKEN`: the user-level park token of [`crate::park`] (std's semantics: an `unpark` before
+//! - `TOKEN`: the user-level park token of `green::park` (std's semantics: an `unpark` before
 //!   `park` makes that `park` return at once).
 //! - `NOTIFIED`: an internal waker for the current wait sequence fired while the green thread
 //!   was not parked. Internal waits (join, sleep, sync, I/O) use this bit, never `TOKEN`, so a
@@ -33,6 +33,8 @@
 //! - the park mask: set together with `PARKED`, which of `TOKEN` and `NOTIFIED` end this park
 //!   (`TOKEN` for `green::park`, `NOTIFIED` for an internal wait, both for
 //!   `green::park_timeout`, whose timer is an internal waker).
+//! - `JOIN_WAITING`: the joiner stored a waiter in `join_waiter`; whoever makes the green
+//!   thread `DONE` while this bit is set takes and wakes it.
 //!
 //! `seq` numbers the green thread's internal waits. A waker remembers the sequence it was made
 //! for, and a wake whose sequence is stale is ignored, so a waker left behind in some wait list
@@ -42,15 +44,14 @@
 //!
 //! | from | event | to | who |
 //! |---|---|---|---|
-//! | `SCHEDULED` | worker resumes it | `RUNNING` (flags kept) | home worker |
-//! | `RUNNING` | yield | `SCHEDULED` (flags kept) | home worker, after the switch |
-//! | `RUNNING` | park committed, matching bit clear | `PARKED` | home worker, after the switch |
-//! | `RUNNING` | park committed, matching bit set | `SCHEDULED`, bit cleared | home worker |
-//! | `RUNNING`/`SCHEDULED` | wake or unpark | same, bit set | any thread |
-//! | `PARKED` | matching wake or unpark | `SCHEDULED`, caller pushes it | any thread |
-//! | `RUNNING` | body returned | `DONE` | home worker |
+//! | `ACTIVE` | park committed, an ending bit set | `ACTIVE`, bit cleared, requeued | home worker, after the switch |
+//! | `ACTIVE` | park committed, no ending bit set | `PARKED` | home worker, after the switch |
+//! | `ACTIVE` | wake or unpark | `ACTIVE`, bit set | any thread |
+//! | `PARKED` | wake or unpark that ends this park | `ACTIVE`; the waker pushes it | any thread |
+//! | `PARKED` | other wake or unpark | `PARKED`, bit set | any thread |
+//! | `ACTIVE` | body returned | `DONE` | home worker |
 //!
-//! A `PARKED → SCHEDULED` transition is won by exactly one CAS, and its winner is the only one
+//! A `PARKED → ACTIVE` transition is won by exactly one CAS, and its winner is the only one
 //! who pushes the green thread to its home worker: a green thread is never queued twice and
 //! never resumed while it runs.
 
@@ -59,8 +60,8 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe, Location};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use crate::local::LocalMap;
 use crate::park::Waiter;
@@ -71,13 +72,13 @@ use crate::thread::JoinError;
 /// A reference to some green thread's task, type-erased.
 pub(crate) type TaskRef = Arc<dyn Erased>;
 
-const LIFECYCLE: u64 = 0b111;
-const SCHEDULED: u64 = 0;
-const RUNNING: u64 = 1;
-const PARKED: u64 = 2;
-const DONE: u64 = 3;
+const LIFECYCLE: u64 = 0b11;
+const ACTIVE: u64 = 0;
+const PARKED: u64 = 1;
+const DONE: u64 = 2;
 const TOKEN: u64 = 1 << 3;
 const NOTIFIED: u64 = 1 << 4;
+const JOIN_WAITING: u64 = 1 << 7;
 /// While `PARKED`: the bits (`TOKEN`, `NOTIFIED`) that end this park, shifted up by this much.
 const PARK_SHIFT: u32 = 2;
 const PARK_MASK: u64 = (TOKEN | NOTIFIED) << PARK_SHIFT;
@@ -136,8 +137,10 @@ pub(crate) struct Header {
     shared: *const Shared,
     /// Set by `cancel`; read at cancellation points.
     cancelled: AtomicBool,
-    /// Who waits in `join`, if anyone. Locked briefly; never held across a suspend.
-    join_waiter: Mutex<Option<Waiter>>,
+    /// Who waits in `join`, if anyone. Written only by the joiner while `JOIN_WAITING` is clear
+    /// and the green thread is not `DONE`; read only by whoever sets `DONE` while
+    /// `JOIN_WAITING` is set (see `register_joiner` and `set_done`).
+    join_waiter: UnsafeCell<Option<Waiter>>,
     /// Shares of the outcome: one for the green thread's completion, one for the join handle.
     /// Whoever releases the last share drops an outcome nobody took (and tells a scope).
     output_shares: AtomicU8,
@@ -150,7 +153,9 @@ pub(crate) struct Header {
 
 // SAFETY: `shared` is only dereferenced under the validity argument on the field (the pointee is
 // `Sync`); `locals` is touched by one thread only, as documented on it, and is empty whenever
-// another thread could drop the header; every other field is `Send + Sync` on its own.
+// another thread could drop the header; `join_waiter` is handed between the joiner and the
+// completer through the `JOIN_WAITING` bit, as documented on it; every other field is
+// `Send + Sync` on its own.
 unsafe impl Send for Header {}
 // SAFETY: as for `Send`.
 unsafe impl Sync for Header {}
@@ -176,12 +181,12 @@ impl Header {
             name: spec.name,
             spawned_at: spec.spawned_at,
             stack_size: spec.stack_size,
-            state: AtomicU64::new(SCHEDULED),
+            state: AtomicU64::new(ACTIVE),
             home: AtomicUsize::new(spec.home),
             slot: AtomicUsize::new(usize::MAX),
             shared: Arc::as_ptr(shared),
             cancelled: AtomicBool::new(false),
-            join_waiter: Mutex::new(None),
+            join_waiter: UnsafeCell::new(None),
             output_shares: AtomicU8::new(2),
             scope: spec.scope,
             locals: UnsafeCell::new(LocalMap::default()),
@@ -289,27 +294,15 @@ impl Header {
             let ends_park = ((s & PARK_MASK) >> PARK_SHIFT) & bits != 0;
             let next = match s & LIFECYCLE {
                 DONE => return false,
-                PARKED if ends_park => (s & !(LIFECYCLE | PARK_MASK)) | SCHEDULED,
+                PARKED if ends_park => (s & !(LIFECYCLE | PARK_MASK)) | ACTIVE,
                 _ if s & bits == bits => return false, // Already notified.
                 _ => s | bits,
             };
             match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Acquire) {
-                Ok(_) => return next & LIFECYCLE == SCHEDULED && s & LIFECYCLE == PARKED,
+                Ok(_) => return next & LIFECYCLE == ACTIVE && s & LIFECYCLE == PARKED,
                 Err(actual) => s = actual,
             }
         }
-    }
-
-    /// Home worker: the green thread is about to be resumed.
-    pub(crate) fn set_running(&self) {
-        let prev = self.state.fetch_add(RUNNING - SCHEDULED, Ordering::AcqRel);
-        debug_assert_eq!(prev & LIFECYCLE, SCHEDULED, "resumed a green thread that was not scheduled");
-    }
-
-    /// Home worker: the green thread yielded and goes back to a run queue.
-    pub(crate) fn set_yielded(&self) {
-        let prev = self.state.fetch_sub(RUNNING - SCHEDULED, Ordering::AcqRel);
-        debug_assert_eq!(prev & LIFECYCLE, RUNNING);
     }
 
     /// Home worker, after the green thread suspended to park: commits the park, or, if the
@@ -319,9 +312,9 @@ impl Header {
         let bits = kind.bits();
         let mut s = self.state.load(Ordering::Acquire);
         loop {
-            debug_assert_eq!(s & LIFECYCLE, RUNNING);
+            debug_assert_eq!(s & LIFECYCLE, ACTIVE);
             let (next, parked) = if s & bits != 0 {
-                ((s & !(bits | LIFECYCLE)) | SCHEDULED, false)
+                ((s & !(bits | LIFECYCLE)) | ACTIVE, false)
             } else {
                 ((s & !LIFECYCLE) | PARKED | (bits << PARK_SHIFT), true)
             };
@@ -337,27 +330,56 @@ impl Header {
     pub(crate) fn set_done(&self) {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
-            let next = (s & !(LIFECYCLE | TOKEN | NOTIFIED | PARK_MASK)) | DONE;
-            match self.state.compare_exchange_weak(s, next, Ordering::Release, Ordering::Relaxed) {
+            let next = (s & !(LIFECYCLE | TOKEN | NOTIFIED | PARK_MASK | JOIN_WAITING)) | DONE;
+            match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed) {
                 Ok(_) => break,
                 Err(actual) => s = actual,
             }
         }
-        let waiter = self.join_waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
-        if let Some(waiter) = waiter {
-            waiter.wake();
+        if s & JOIN_WAITING != 0 {
+            // SAFETY: we saw JOIN_WAITING as we set DONE: the joiner finished writing the waiter
+            // before it set the bit (release; our CAS acquires), and never writes it once DONE.
+            let waiter = unsafe { (*self.join_waiter.get()).take() };
+            if let Some(waiter) = waiter {
+                waiter.wake();
+            }
         }
     }
 
-    /// Registers `waiter` to be woken when this green thread finishes. Returns false (and
-    /// registers nothing) if it already has.
+    /// The joiner: registers `waiter` to be woken when this green thread finishes. Returns
+    /// false (and registers nothing) if it already has. Only the holder of the join handle
+    /// calls this, so there is one joiner at a time.
     pub(crate) fn register_joiner(&self, waiter: Waiter) -> bool {
-        let mut slot = self.join_waiter.lock().unwrap_or_else(|e| e.into_inner());
-        if self.is_done() {
+        // 1. Take back the waiter cell: clear JOIN_WAITING (left over from an earlier round of
+        //    the caller's wait loop), unless the green thread is done.
+        let mut s = self.state.load(Ordering::Acquire);
+        while s & JOIN_WAITING != 0 {
+            if s & LIFECYCLE == DONE {
+                return false;
+            }
+            match self.state.compare_exchange_weak(s, s & !JOIN_WAITING, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => s &= !JOIN_WAITING,
+                Err(actual) => s = actual,
+            }
+        }
+        if s & LIFECYCLE == DONE {
             return false;
         }
-        *slot = Some(waiter);
-        true
+        // 2. Store the waiter: with the bit clear, `set_done` does not read the cell.
+        // SAFETY: JOIN_WAITING is clear and we are the only joiner, so no one else accesses it.
+        unsafe { *self.join_waiter.get() = Some(waiter) };
+        // 3. Publish it, unless the green thread finished meanwhile (then it never looked).
+        loop {
+            if s & LIFECYCLE == DONE {
+                // SAFETY: DONE was set without JOIN_WAITING, so the completer did not touch it.
+                drop(unsafe { (*self.join_waiter.get()).take() });
+                return false;
+            }
+            match self.state.compare_exchange_weak(s, s | JOIN_WAITING, Ordering::AcqRel, Ordering::Acquire) {
+                Ok(_) => return true,
+                Err(actual) => s = actual,
+            }
+        }
     }
 
     /// Releases one share of the outcome; true if it was the last one.

@@ -35,6 +35,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::num::NonZeroU64;
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -44,7 +45,7 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
 use super::shared::Shared;
-use super::task::{Erased, NO_HOME, TaskRef};
+use super::task::{Erased, Header, NO_HOME, TaskRef};
 use super::timers::Timers;
 use crate::stack::{AltStack, GreenStack, StackPool};
 use crate::thread::JoinError;
@@ -64,10 +65,9 @@ type GreenYielder = Yielder<(), Suspend>;
 
 /// A started green thread's coroutine, owned by its home worker.
 struct Slot {
-    /// The task; `None` while the slot is free or its green thread runs (then it is in
-    /// `Core::current`).
+    /// The task; `None` while the slot is free.
     task: Option<TaskRef>,
-    /// The coroutine; `None` while free or running.
+    /// The coroutine; `None` while the slot is free.
     co: Option<Co>,
     /// The coroutine's yielder, published by the body at its first resume.
     yielder: *const GreenYielder,
@@ -101,8 +101,11 @@ pub(crate) struct Core {
     stacks: RefCell<StackPool>,
     /// This worker's timers.
     timers: RefCell<Timers>,
-    /// The green thread running now, if any.
-    current: RefCell<Option<TaskRef>>,
+    /// The green thread running now, if any: points into its slot's `TaskRef`, which keeps it
+    /// alive while it runs.
+    current: Cell<Option<NonNull<dyn Erased>>>,
+    /// Its header, to reach it without a virtual call.
+    current_header: Cell<*const Header>,
     /// True while a green thread runs on its own stack (not inside `on_worker_stack`).
     in_green: Cell<bool>,
     /// The running green thread's yielder.
@@ -137,7 +140,8 @@ impl Core {
             free_slots: RefCell::new(Vec::new()),
             stacks: RefCell::new(stacks),
             timers: RefCell::new(Timers::default()),
-            current: RefCell::new(None),
+            current: Cell::new(None),
+            current_header: Cell::new(std::ptr::null()),
             in_green: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             on_parent_stack: Cell::new(0),
@@ -157,9 +161,18 @@ impl Core {
         self.in_green.get() && self.on_parent_stack.get() == 0
     }
 
-    /// The yielder to suspend the running green thread with, if it may suspend now.
-    pub(crate) fn yielder_for_suspend(&self) -> Option<*const GreenYielder> {
-        self.in_green_thread().then(|| self.yielder.get())
+    /// Switches from the running green thread back to this worker, asking for `why`.
+    ///
+    /// # Panics
+    ///
+    /// If no green thread runs on its own stack here.
+    pub(crate) fn suspend(&self, why: Suspend) {
+        assert!(self.in_green_thread(), "green: internal error: suspend outside a green thread");
+        let yielder = self.yielder.get();
+        // SAFETY: `yielder` belongs to the green thread running right now on this thread, whose
+        // coroutine (and so its yielder, which lives on that coroutine's stack) is alive while
+        // its code runs, which it does: we are that code.
+        unsafe { (*yielder).suspend(why) };
     }
 
     /// The running green thread's yielder, even while on the worker's stack.
@@ -177,18 +190,40 @@ impl Core {
 
     /// The running green thread.
     pub(crate) fn current(&self) -> Option<TaskRef> {
-        self.current.borrow().clone()
+        let task = self.current.get()?;
+        // SAFETY: `current` points at the task of the slot being resumed, whose `TaskRef` keeps
+        // the allocation alive until the resume returns and `current` is cleared; counting one
+        // more reference to a live `Arc` allocation is valid.
+        unsafe {
+            Arc::increment_strong_count(task.as_ptr());
+            Some(Arc::from_raw(task.as_ptr()))
+        }
     }
 
     /// Calls `f` with the running green thread, without touching its reference count.
-    pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&TaskRef>) -> R) -> R {
-        f(self.current.borrow().as_ref())
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&dyn Erased>) -> R) -> R {
+        // SAFETY: as in `current`, the pointee is alive while `current` is set, and the borrow
+        // does not escape `f`, which runs before the worker can resume anything else.
+        f(self.current.get().map(|task| unsafe { task.as_ref() }))
+    }
+
+    /// True if the running green thread has been cancelled.
+    pub(crate) fn current_is_cancelled(&self) -> bool {
+        // SAFETY: a non-null `current_header` is the header of the running green thread, kept
+        // alive by its slot (as for `current`).
+        unsafe { self.current_header.get().as_ref() }.is_some_and(Header::is_cancelled)
     }
 
     /// Queues an unstarted green thread spawned on this worker. Peers may steal it.
     pub(crate) fn push_new(&self, task: TaskRef) {
+        // A sleeping peer needs a wake only when the deque goes from empty to not empty: a
+        // peer that went to sleep since then saw it not empty (it looks after announcing its
+        // sleep) and would not have slept, and one that slept before was woken by that push.
+        let was_empty = self.deque.is_empty();
         self.deque.push(task);
-        self.shared.wake_one_sleeper();
+        if was_empty {
+            self.shared.wake_one_sleeper();
+        }
     }
 
     /// Queues an unstarted green thread that must start on this worker.
@@ -418,14 +453,16 @@ impl Core {
         // SAFETY: the name is an `Arc<str>` in the header, which the slot (or `current`) keeps
         // alive until the coroutine has returned and the stack is given back in `resume`.
         unsafe { stack.set_owner(header.id.get(), header.name.as_deref()) };
-        let body_task = task.clone();
+        let body_task = SlotTask(NonNull::from(&*task));
         let co = Co::with_stack(stack, move |yielder: &GreenYielder, ()| {
             crate::runtime::context::with_core(|core| {
                 core.expect("green thread body outside its worker").yielder.set(yielder);
             });
-            // SAFETY: this closure runs once, on the home worker, and `abandon` is never called
-            // for a task that was started.
-            unsafe { body_task.run() };
+            let body_task = body_task;
+            // SAFETY: the slot holds the task's `TaskRef` until after the coroutine has
+            // returned, so the pointee outlives this body. `run` is called once, on the home
+            // worker, and `abandon` is never called for a task that was started.
+            unsafe { body_task.0.as_ref().run() };
         });
         let index = match self.free_slots.borrow_mut().pop() {
             Some(i) => i,
@@ -441,52 +478,48 @@ impl Core {
     }
 
     fn resume(&self, index: usize) {
-        let (task, mut co, yielder) = {
-            let mut slots = self.slots.borrow_mut();
-            let slot = &mut slots[index];
-            let task = slot.task.take().expect("resumed a free slot");
-            (task, slot.co.take().expect("resumed a running slot"), slot.yielder)
-        };
-        task.header().set_running();
-        self.yielder.set(yielder);
+        // The slot stays borrowed while the green thread runs: green threads never touch the
+        // slot table (only `current`), so the borrow cannot conflict, and the coroutine does
+        // not move.
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[index];
+        let task = slot.task.as_ref().expect("resumed a free slot");
+        let co = slot.co.as_mut().expect("resumed a slot without a coroutine");
+        self.current.set(Some(NonNull::from(&**task)));
+        self.current_header.set(task.header());
+        self.yielder.set(slot.yielder);
         self.slice_start.set(None);
         crate::coop::reset_budget(self.shared.config.budget);
-        *self.current.borrow_mut() = Some(task);
         self.in_green.set(true);
 
         let result = co.resume(());
 
         self.in_green.set(false);
-        let task = self.current.borrow_mut().take().expect("current green thread vanished");
+        self.current.set(None);
+        self.current_header.set(std::ptr::null());
+        slot.yielder = self.yielder.get();
         match result {
-            CoroutineResult::Yield(why) => {
-                let yielder = self.yielder.get();
-                let ready_now = match why {
-                    Suspend::Yield => {
-                        task.header().set_yielded();
-                        true
-                    }
-                    Suspend::Park { kind, deadline } => {
-                        if let Some(deadline) = deadline {
-                            let seq = task.header().seq();
-                            self.timers.borrow_mut().insert(deadline, task.clone(), seq);
-                        }
-                        !task.header().commit_park(kind)
-                    }
-                };
-                let mut slots = self.slots.borrow_mut();
-                let slot = &mut slots[index];
-                slot.task = Some(task);
-                slot.co = Some(co);
-                slot.yielder = yielder;
+            CoroutineResult::Yield(Suspend::Yield) => {
                 drop(slots);
-                if ready_now {
+                self.run_queue.borrow_mut().push_back(index);
+            }
+            CoroutineResult::Yield(Suspend::Park { kind, deadline }) => {
+                let header = task.header();
+                if let Some(deadline) = deadline {
+                    self.timers.borrow_mut().insert(deadline, task.clone(), header.seq());
+                }
+                let parked = header.commit_park(kind);
+                drop(slots);
+                if !parked {
                     self.run_queue.borrow_mut().push_back(index);
                 }
             }
             CoroutineResult::Return(()) => {
+                let co = slot.co.take().expect("checked above");
+                let task = slot.task.take().expect("checked above");
+                slot.yielder = std::ptr::null();
+                drop(slots);
                 self.stacks.borrow_mut().give(co.into_stack());
-                self.slots.borrow_mut()[index].yielder = std::ptr::null();
                 self.free_slots.borrow_mut().push(index);
                 self.complete(task);
             }
@@ -589,6 +622,9 @@ impl std::fmt::Debug for Core {
         f.debug_struct("Core").field("index", &self.index).finish_non_exhaustive()
     }
 }
+
+/// The task pointer a coroutine body runs; see `Core::start`.
+struct SlotTask(NonNull<dyn Erased>);
 
 fn steal_one(mut steal: impl FnMut() -> Steal<TaskRef>) -> Option<TaskRef> {
     loop {

@@ -29,7 +29,9 @@
 //!   kernel mappings each, held under a soft cap below `vm.max_map_count` ([`separate`]).
 //! - **arena**: the runtime-wide owner of chunks and of trimmed free slots (one per runtime,
 //!   shared by its workers behind a lock that only misses and trims take).
-//! - **pool**: a worker's own free stacks per class; the hot path ([`pool`]).
+//! - **pool**: a worker's own free stacks per class; the hot path ([`pool`]). It gives a stack
+//!   back to the arena once the stack has sat unused for a whole trim interval (about a second),
+//!   or when a class passes a large hard cap; a working set that is reused stays.
 //! - **registry**: a lock-free, process-wide table of every region that holds guards, read by
 //!   the signal handler ([`registry`]).
 //!
@@ -60,10 +62,14 @@
 //!    the arena: reuse a trimmed slot, else carve the next slot of the newest chunk and install
 //!    its guard, else map a new chunk (or, separate: map one stack under the soft cap).
 //! 5. `GreenStack::set_owner` records the green thread's id and name in the slot's owner entry.
-//! 6. `StackPool::give`: clear the owner, push the stack to the pool; above the high watermark,
-//!    discard the pages of the oldest half (`MADV_DONTNEED`; guards survive it) and hand them to
-//!    the arena's free list (separate stacks are unmapped instead, to give back their mappings).
-//! 7. On a fault, the handler looks the address up in the registry; inside a guard, it writes
+//! 6. `StackPool::give`: clear the owner, push the stack to the pool. Only above the pool's hard
+//!    cap (4,096 default stacks per class) does it trim at once: the oldest quarter goes back.
+//! 7. `StackPool::maintain(now)`, called by the worker before it sleeps and every so often while
+//!    busy: once per trim interval (`TRIM_AGE`, 1 s), the stacks no `take` reached during the
+//!    whole interval (the low-water mark of the free list) go back. Going back means: discard
+//!    the pages (`MADV_DONTNEED`; guards survive it) and push the slot to the arena's free list
+//!    (separate stacks are unmapped instead, to give back their mappings).
+//! 8. On a fault, the handler looks the address up in the registry; inside a guard, it writes
 //!    the owner's message with `write(2)` and aborts; otherwise it forwards to the previous
 //!    handler exactly as the kernel would have called it.
 //!

@@ -2,12 +2,13 @@
 //! process: `tests/stack_overflow.rs` does that.
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use corosensei::stack::Stack;
 
 use super::class::SizeClass;
 use super::green_stack::{GreenStack, Kind};
+use super::pool::{TRIM_AGE, packed_cap};
 use super::registry;
 use super::{AltStack, DEFAULT_GUARD_SIZE, DEFAULT_STACK_SIZE, StackArena, StackConfig, StackLayout};
 use super::{StackPool, sys};
@@ -158,23 +159,28 @@ fn owner_is_recorded_for_the_handler_and_cleared_on_give() {
 }
 
 #[test]
-fn pool_trims_above_its_watermark_and_the_arena_reuses_trimmed_slots() {
+fn pool_trims_above_its_cap_and_the_arena_reuses_trimmed_slots() {
     if !sys::guard_installs_supported() {
         return;
     }
     let arena = StackArena::new(StackConfig::default()).unwrap();
     let class = SizeClass::of(DEFAULT_STACK_SIZE).unwrap();
+    let cap = packed_cap(class);
+    assert_eq!(cap, 4096, "the default class keeps 4,096 stacks at most");
     let mut pool = StackPool::new(arena.clone());
-    let stacks: Vec<_> = (0..200).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
+    let total = cap + 200;
+    let stacks: Vec<_> = (0..total).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
     let starts: Vec<_> = stacks.iter().map(|s| s.span().0).collect();
     for stack in &stacks {
         touch_ends(stack);
     }
-    assert_eq!(arena.outstanding(), 200);
+    assert_eq!(arena.outstanding(), total);
     stacks.into_iter().for_each(|s| pool.give(s));
-    // The pool kept at most its watermark (64); the rest went back, pages discarded.
-    assert!(pool.pooled(class) <= 64 && pool.pooled(class) >= 32, "{}", pool.pooled(class));
-    assert_eq!(arena.outstanding(), pool.pooled(class));
+    // The pool kept at most its cap, and at least three quarters of it (hysteresis); the rest
+    // went back, pages discarded.
+    let kept = pool.pooled(class);
+    assert!(kept <= cap && kept >= cap - cap / 4, "{kept}");
+    assert_eq!(arena.outstanding(), kept);
     // A second pool (another worker) gets the trimmed slots, zeroed, before any new one.
     let mut other = StackPool::new(arena.clone());
     let chunks = arena.chunks(class);
@@ -190,6 +196,105 @@ fn pool_trims_above_its_watermark_and_the_arena_reuses_trimmed_slots() {
     reused.into_iter().for_each(|s| other.give(s));
     drop((pool, other));
     assert_eq!(arena.outstanding(), 0);
+}
+
+/// Stacks of `arena` that are neither in its free list nor unmapped: packed ones out, or
+/// separate ones live.
+fn held(arena: &StackArena) -> usize {
+    if arena.is_packed() { arena.outstanding() } else { arena.separate_live() }
+}
+
+/// Writes `mark` to the top byte of `stack`'s usable memory.
+fn mark(stack: &GreenStack, mark: u8) {
+    // SAFETY: the top byte of the stack's usable memory, owned by `stack`, not in use.
+    unsafe { std::ptr::write_volatile((stack.base().get() - 1) as *mut u8, mark) };
+}
+
+/// Reads the top byte of `stack`'s usable memory.
+fn read_mark(stack: &GreenStack) -> u8 {
+    // SAFETY: as in `mark`.
+    unsafe { std::ptr::read_volatile((stack.base().get() - 1) as *const u8) }
+}
+
+/// Regression: the old count watermark (64) trimmed a chain of 66 green threads on every round.
+#[test]
+fn a_reused_working_set_of_100_is_never_trimmed() {
+    for layout in layouts() {
+        let config = StackConfig { layout, ..StackConfig::default() };
+        let arena = StackArena::new(config).unwrap();
+        let class = SizeClass::of(DEFAULT_STACK_SIZE).unwrap();
+        let mut pool = StackPool::new(arena.clone());
+        let stacks: Vec<_> = (0..100).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
+        let mut starts: Vec<_> = stacks.iter().map(|s| s.span().0).collect();
+        starts.sort_unstable();
+        stacks.iter().for_each(|s| mark(s, 0xa5));
+        stacks.into_iter().for_each(|s| pool.give(s));
+        let t0 = Instant::now();
+        pool.maintain(t0);
+        // Each round uses the whole set, and a trim pass falls between every two rounds: the
+        // set is never idle for a whole interval.
+        for round in 1..=50u32 {
+            let stacks: Vec<_> = (0..100).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
+            let mut got: Vec<_> = stacks.iter().map(|s| s.span().0).collect();
+            got.sort_unstable();
+            assert_eq!(got, starts, "round {round}: the same stacks");
+            for stack in &stacks {
+                assert_eq!(read_mark(stack), 0xa5, "round {round}: pages kept, not discarded");
+            }
+            stacks.into_iter().for_each(|s| pool.give(s));
+            pool.maintain(t0 + TRIM_AGE * round);
+            assert_eq!(pool.pooled(class), 100, "round {round}");
+            assert_eq!(held(&arena), 100, "{layout:?} round {round}");
+        }
+        drop(pool);
+        assert_eq!(held(&arena), 0);
+    }
+}
+
+#[test]
+fn maintain_gives_back_the_stacks_idle_for_trim_age() {
+    for layout in layouts() {
+        let config = StackConfig { layout, ..StackConfig::default() };
+        let arena = StackArena::new(config).unwrap();
+        let class = SizeClass::of(DEFAULT_STACK_SIZE).unwrap();
+        let mut pool = StackPool::new(arena.clone());
+        let stacks: Vec<_> = (0..100).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
+        stacks.into_iter().for_each(|s| pool.give(s));
+        assert_eq!(pool.next_maintain(), None, "no interval started yet");
+        // The first call starts the first interval: the stacks were never watched.
+        let t0 = Instant::now();
+        pool.maintain(t0);
+        assert_eq!(pool.pooled(class), 100);
+        assert_eq!(pool.next_maintain(), Some(t0 + TRIM_AGE));
+        // 30 stacks are used during the interval, 70 are not.
+        let used: Vec<_> = (0..30).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
+        let mut used_starts: Vec<_> = used.iter().map(|s| s.span().0).collect();
+        used_starts.sort_unstable();
+        used.into_iter().for_each(|s| pool.give(s));
+        // Before the interval is over: nothing happens.
+        pool.maintain(t0 + TRIM_AGE - Duration::from_millis(1));
+        assert_eq!(pool.pooled(class), 100);
+        assert_eq!(held(&arena), 100);
+        // Over: the 70 idle ones go back; the 30 used ones stay.
+        pool.maintain(t0 + TRIM_AGE);
+        assert_eq!(pool.pooled(class), 30);
+        assert_eq!(held(&arena), 30, "{layout:?}");
+        let kept: Vec<_> = (0..30).map(|_| pool.take(DEFAULT_STACK_SIZE).unwrap()).collect();
+        let mut kept_starts: Vec<_> = kept.iter().map(|s| s.span().0).collect();
+        kept_starts.sort_unstable();
+        assert_eq!(kept_starts, used_starts, "the ones used in the interval are kept");
+        kept.into_iter().for_each(|s| pool.give(s));
+        // Taking them all just now makes the low-water mark 0: a pass releases nothing.
+        let t1 = t0 + TRIM_AGE * 2;
+        assert_eq!(pool.next_maintain(), Some(t1));
+        pool.maintain(t1);
+        assert_eq!(pool.pooled(class), 30);
+        // Idle for a whole interval more: all go back, and there is nothing left to wake for.
+        pool.maintain(t1 + TRIM_AGE * 5);
+        assert_eq!(pool.pooled(class), 0);
+        assert_eq!(held(&arena), 0, "{layout:?}");
+        assert_eq!(pool.next_maintain(), None);
+    }
 }
 
 #[test]

@@ -13,6 +13,7 @@ pub use self::join::{JoinError, JoinHandle};
 use crate::park::{self, cancellation_point};
 use crate::runtime::Handle;
 use crate::runtime::context::{self, Suspend};
+use crate::runtime::shared::Shared;
 use crate::runtime::task::{Erased, NO_HOME, Output, ParkKind, Spec, Task, TaskRef};
 use crate::scope::ScopeData;
 
@@ -249,8 +250,11 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        let handle = Handle::try_current().unwrap_or_else(|| panic!("{SPAWN_OUTSIDE}"));
-        self.spawn_on(&handle, f)
+        context::with_core(|core| {
+            let core = core.unwrap_or_else(|| panic!("{SPAWN_OUTSIDE}"));
+            // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
+            unsafe { spawn_scoped(&core.shared, self, None, f) }
+        })
     }
 
     /// Spawns the green thread on the runtime of `handle`, from any thread.
@@ -265,7 +269,7 @@ impl Builder {
         T: Send + 'static,
     {
         // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
-        unsafe { spawn_unchecked(handle, self, f) }
+        unsafe { spawn_scoped(&handle.shared, self, None, f) }
     }
 
     pub(crate) fn spec(self, at: &'static Location<'static>, scope: Option<Arc<ScopeData>>) -> Spec {
@@ -296,7 +300,7 @@ where
     T: Send + 'a,
 {
     // SAFETY: forwarded; no scope.
-    unsafe { spawn_scoped(handle, builder, None, f) }
+    unsafe { spawn_scoped(&handle.shared, builder, None, f) }
 }
 
 /// Spawns, optionally in a scope.
@@ -310,7 +314,7 @@ where
 /// As for [`Builder::spawn`].
 #[track_caller]
 pub(crate) unsafe fn spawn_scoped<'a, F, T>(
-    handle: &Handle,
+    shared: &Arc<Shared>,
     builder: Builder,
     scope: Option<Arc<ScopeData>>,
     f: F,
@@ -319,7 +323,6 @@ where
     F: FnOnce() -> T + Send + 'a,
     T: Send + 'a,
 {
-    let shared = &handle.shared;
     let pin = builder.worker;
     if let Some(w) = pin {
         assert!(
@@ -358,7 +361,7 @@ where
 
 /// Counts a new green thread in. If the runtime is shutting down it is dropped unrun instead
 /// (and `false` returned), so nothing is queued that no worker would ever look at.
-fn admit(shared: &Arc<crate::runtime::shared::Shared>, task: &TaskRef) -> bool {
+fn admit(shared: &Shared, task: &TaskRef) -> bool {
     shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     if !shared.is_shutting_down() {
         return true;
@@ -414,11 +417,21 @@ pub(crate) fn release_output(task: &dyn Erased) {
 /// });
 /// ```
 pub fn yield_now() {
-    cancellation_point();
-    if context::in_green_thread() && !std::thread::panicking() {
-        context::suspend(Suspend::Yield);
-    } else if context::with_core(|c| c.is_none()) {
-        std::thread::yield_now();
+    let unwind = context::with_core(|core| match core {
+        None => {
+            std::thread::yield_now();
+            false
+        }
+        // On the worker's own stack, or unwinding: nothing to yield to.
+        Some(core) if !core.in_green_thread() || std::thread::panicking() => false,
+        Some(core) if core.current_is_cancelled() => true,
+        Some(core) => {
+            core.suspend(Suspend::Yield);
+            false
+        }
+    });
+    if unwind {
+        cancellation_point();
     }
 }
 
