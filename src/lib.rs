@@ -1,27 +1,4 @@
-//! `green`: stackful green threads for Rust. Write plain synchronous code; it scales like
-//! async code.
-//!
-//! Each green thread runs on its own small stack. A call that looks blocking (`join`,
-//! [`sleep`], [`park`]) suspends the green thread and lets its worker OS thread run another.
-//! Idle workers steal green threads that have not started yet; a started green thread stays
-//! on its worker for life, which is what makes thread-locals and `!Send` values on its stack
-//! sound.
-//!
-//! ```
-//! use std::time::Duration;
-//!
-//! let total = green::run(|| {
-//!     let children: Vec<_> = (0..1000u64)
-//!         .map(|i| green::spawn(move || {
-//!             green::sleep(Duration::from_millis(1));
-//!             i
-//!         }))
-//!         .collect();
-//!     children.into_iter().map(|c| c.join().unwrap()).sum::<u64>()
-//! });
-//! assert_eq!(total, 499_500);
-//! ```
-
+#![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
 mod coop;

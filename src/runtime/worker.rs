@@ -306,7 +306,7 @@ impl Core {
     /// cancels this worker's green threads once.
     fn maintenance(&self) {
         let remote = &self.shared.remotes[self.index];
-        loop {
+        while !remote.inbox.is_empty() {
             match remote.inbox.steal() {
                 Steal::Success(task) => self.push_ready(&*task),
                 Steal::Empty => break,
