@@ -87,8 +87,13 @@ pub(crate) struct Core {
     pub(crate) index: usize,
     /// The runtime's shared state.
     pub(crate) shared: Arc<Shared>,
-    /// Started green threads ready to run, by slot.
-    run_queue: RefCell<VecDeque<usize>>,
+    /// Started green threads ready to run: slot, and the value of `spawned` when it was
+    /// queued (see `next_ready`).
+    run_queue: RefCell<VecDeque<(usize, u64)>>,
+    /// Unstarted green threads queued on this worker so far (`deque` and `local_new`).
+    spawned: Cell<u64>,
+    /// Of those, how many this worker took out to start (stolen ones are not counted).
+    taken: Cell<u64>,
     /// Unstarted green threads spawned here; peers steal from its other end.
     deque: Worker<TaskRef>,
     /// Unstarted green threads with `!Send` closures (`spawn_local`): never stolen.
@@ -134,6 +139,8 @@ impl Core {
             index,
             shared,
             run_queue: RefCell::new(VecDeque::new()),
+            spawned: Cell::new(0),
+            taken: Cell::new(0),
             deque,
             local_new: RefCell::new(VecDeque::new()),
             slots: RefCell::new(Vec::new()),
@@ -221,6 +228,7 @@ impl Core {
         // sleep) and would not have slept, and one that slept before was woken by that push.
         let was_empty = self.deque.is_empty();
         self.deque.push(task);
+        self.spawned.set(self.spawned.get() + 1);
         if was_empty {
             self.shared.wake_one_sleeper();
         }
@@ -230,12 +238,13 @@ impl Core {
     pub(crate) fn push_new_local(&self, task: TaskRef) {
         task.header().set_home(self.index);
         self.local_new.borrow_mut().push_back(task);
+        self.spawned.set(self.spawned.get() + 1);
     }
 
     /// Makes a green thread homed here, just made `SCHEDULED`, ready.
     pub(crate) fn push_ready(&self, task: &dyn Erased) {
         debug_assert_eq!(task.header().home(), self.index);
-        self.run_queue.borrow_mut().push_back(task.header().slot());
+        self.push_ready_slot(task.header().slot());
     }
 
     /// Would anyone else on this worker run if the current green thread yielded now? Looks at
@@ -292,14 +301,35 @@ impl Core {
                 return Some(Work::Start(task));
             }
         }
-        if let Some(slot) = self.run_queue.borrow_mut().pop_front() {
-            return Some(Work::Resume(slot));
+        if let Some(work) = self.next_ready() {
+            return Some(work);
         }
         self.maintenance();
-        if let Some(slot) = self.run_queue.borrow_mut().pop_front() {
-            return Some(Work::Resume(slot));
+        if let Some(work) = self.next_ready() {
+            return Some(work);
         }
         self.find_unstarted().map(Work::Start)
+    }
+
+    /// The front of the run queue, unless green threads spawned here before it became ready
+    /// are still waiting to start: then one of those. Green threads thus run in about the order
+    /// they became runnable, whether new or woken. A parent that spawns children and joins them
+    /// finds them finished instead of parking once per child, and a new green thread is never
+    /// held up by a crowd of ready ones that arrived after it.
+    fn next_ready(&self) -> Option<Work> {
+        let (slot, ticket) = *self.run_queue.borrow().front()?;
+        if ticket > self.taken.get()
+            && (!self.deque.is_empty() || !self.local_new.borrow().is_empty())
+            && let Some(task) = self.find_unstarted()
+        {
+            return Some(Work::Start(task));
+        }
+        self.run_queue.borrow_mut().pop_front();
+        Some(Work::Resume(slot))
+    }
+
+    fn push_ready_slot(&self, slot: usize) {
+        self.run_queue.borrow_mut().push_back((slot, self.spawned.get()));
     }
 
     /// Moves woken green threads from the inbox and the timers to the run queue; on shutdown,
@@ -342,6 +372,7 @@ impl Core {
 
     fn find_unstarted_once(&self) -> Option<TaskRef> {
         if let Some(task) = self.local_new.borrow_mut().pop_front() {
+            self.taken.set(self.taken.get() + 1);
             return Some(task);
         }
         let remote = &self.shared.remotes[self.index];
@@ -349,6 +380,7 @@ impl Core {
             return Some(task);
         }
         if let Some(task) = self.deque.pop() {
+            self.taken.set(self.taken.get() + 1);
             return Some(task);
         }
         if let Some(task) = steal_one(|| self.shared.injector.steal_batch_and_pop(&self.deque)) {
@@ -501,7 +533,7 @@ impl Core {
         match result {
             CoroutineResult::Yield(Suspend::Yield) => {
                 drop(slots);
-                self.run_queue.borrow_mut().push_back(index);
+                self.push_ready_slot(index);
             }
             CoroutineResult::Yield(Suspend::Park { kind, deadline }) => {
                 let header = task.header();
@@ -511,7 +543,7 @@ impl Core {
                 let parked = header.commit_park(kind);
                 drop(slots);
                 if !parked {
-                    self.run_queue.borrow_mut().push_back(index);
+                    self.push_ready_slot(index);
                 }
             }
             CoroutineResult::Return(()) => {
@@ -554,12 +586,11 @@ impl Core {
     /// Cancels every started green thread of this worker.
     fn cancel_all(&self) {
         let slots = self.slots.borrow();
-        let mut run_queue = self.run_queue.borrow_mut();
         for (index, slot) in slots.iter().enumerate() {
             if let Some(task) = &slot.task
                 && task.header().cancel()
             {
-                run_queue.push_back(index);
+                self.push_ready_slot(index);
             }
         }
     }
