@@ -145,7 +145,8 @@ struct OsLocals(UnsafeCell<LocalMap>);
 
 impl Drop for OsLocals {
     fn drop(&mut self) {
-        destroy(&self.0);
+        // SAFETY: the OS thread is ending; the map is ours.
+        unsafe { destroy(self.0.get()) };
     }
 }
 
@@ -171,7 +172,7 @@ fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Resul
     match map {
         // SAFETY: the running green thread's map is touched only by that green thread (module
         // docs), and `BORROWED` rules out a second borrow from inside `f`.
-        Some(map) => f(unsafe { &mut *map }),
+        Some(map) => f(unsafe { &mut *map }.get_or_insert_with(Box::default)),
         None => OS_LOCALS
             // SAFETY: as above, for this OS thread's map.
             .try_with(|locals| f(unsafe { &mut *locals.0.get() }))
@@ -180,10 +181,15 @@ fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Resul
 }
 
 /// Drops every value of `map`, one at a time, so a destructor may still use the others.
-fn destroy(map: &UnsafeCell<LocalMap>) {
+///
+/// # Safety
+///
+/// `map` is valid, and the thread that owns it is ending: no borrow of it is live, except the
+/// short ones that destructors make through `with_map`.
+unsafe fn destroy(map: *mut LocalMap) {
     loop {
-        // SAFETY: the owning thread is ending; no borrow of the map is live across this line.
-        let Some(value) = (unsafe { &mut *map.get() }).pop() else { break };
+        // SAFETY: per the contract; the borrow ends before the value's destructor runs.
+        let Some(value) = (unsafe { &mut *map }).pop() else { break };
         if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err() {
             log::warn!("green: a green-thread-local destructor panicked");
         }
@@ -194,9 +200,10 @@ fn destroy(map: &UnsafeCell<LocalMap>) {
 /// own stack.
 pub(crate) fn destroy_current() {
     let map = context::with_core(|core| core.and_then(|c| c.with_current(|t| t.map(|t| t.header().locals.get()))));
-    if let Some(map) = map {
-        // SAFETY: `UnsafeCell<T>` has the layout of `T`; we only pass it on to `destroy`, whose
-        // contract the ending green thread meets.
-        destroy(unsafe { &*(map as *const UnsafeCell<LocalMap>) });
-    }
+    // SAFETY: the running green thread's own map, touched only by it; it is ending.
+    let Some(Some(map)) = map.map(|m| unsafe { &mut *m }) else { return };
+    let map: *mut LocalMap = &mut **map;
+    // SAFETY: the green thread is ending and `map` stays allocated (the box is only dropped
+    // with the header, after this).
+    unsafe { destroy(map) };
 }

@@ -148,7 +148,7 @@ pub(crate) struct Header {
     pub(crate) scope: Option<Arc<ScopeData>>,
     /// Its green-thread-local values. Touched only by the green thread itself, on its worker,
     /// and emptied when its body ends there, so values that are not `Send` never leave it.
-    pub(crate) locals: UnsafeCell<LocalMap>,
+    pub(crate) locals: UnsafeCell<Option<Box<LocalMap>>>,
 }
 
 // SAFETY: `shared` is only dereferenced under the validity argument on the field (the pointee is
@@ -189,7 +189,7 @@ impl Header {
             join_waiter: UnsafeCell::new(None),
             output_shares: AtomicU8::new(2),
             scope: spec.scope,
-            locals: UnsafeCell::new(LocalMap::default()),
+            locals: UnsafeCell::new(None),
         }
     }
 

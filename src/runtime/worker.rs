@@ -55,6 +55,11 @@ use crate::thread::JoinError;
 /// by a few microseconds at most, large enough that the extra looks cost nothing measurable.
 pub(crate) const MAINTENANCE_INTERVAL: u64 = 61;
 
+/// Turns between two looks of a busy worker at its stack pool's trimming (`StackPool::maintain`
+/// reads the clock, about 23 ns here: every 1024 turns that is nothing, and still many times a
+/// second, which the pool's one-second trimming age needs).
+pub(crate) const STACK_TRIM_INTERVAL: u64 = 1024;
+
 /// How long an idle worker spins before it sleeps. Waking a sleeping vCPU costs about 22 µs
 /// here, so work that arrives within this time is taken at a fraction of that cost; longer
 /// would burn a core for nothing when the runtime is really idle.
@@ -295,6 +300,9 @@ impl Core {
     fn next_work(&self) -> Option<Work> {
         let turn = self.turn.get().wrapping_add(1);
         self.turn.set(turn);
+        if turn.is_multiple_of(STACK_TRIM_INTERVAL) {
+            self.stacks.borrow_mut().maintain(Instant::now());
+        }
         if turn.is_multiple_of(MAINTENANCE_INTERVAL) {
             self.maintenance();
             if let Some(task) = self.find_unstarted() {
@@ -376,14 +384,18 @@ impl Core {
             return Some(task);
         }
         let remote = &self.shared.remotes[self.index];
-        if let Some(task) = steal_one(|| remote.pinned.steal()) {
+        if !remote.pinned.is_empty()
+            && let Some(task) = steal_one(|| remote.pinned.steal())
+        {
             return Some(task);
         }
         if let Some(task) = self.deque.pop() {
             self.taken.set(self.taken.get() + 1);
             return Some(task);
         }
-        if let Some(task) = steal_one(|| self.shared.injector.steal_batch_and_pop(&self.deque)) {
+        if !self.shared.injector.is_empty()
+            && let Some(task) = steal_one(|| self.shared.injector.steal_batch_and_pop(&self.deque))
+        {
             return Some(task);
         }
         let peers = self.shared.stealers.len();
@@ -395,7 +407,9 @@ impl Core {
                     continue;
                 }
                 let stealer = &self.shared.stealers[victim];
-                if let Some(task) = steal_one(|| stealer.steal_batch_and_pop(&self.deque)) {
+                if !stealer.is_empty()
+                    && let Some(task) = steal_one(|| stealer.steal_batch_and_pop(&self.deque))
+                {
                     return Some(task);
                 }
             }
@@ -441,14 +455,20 @@ impl Core {
                 break;
             }
         }
+        // Give back stacks unused for a while before sleeping, and wake to give back the rest.
+        let trim_due = {
+            let mut stacks = self.stacks.borrow_mut();
+            stacks.maintain(Instant::now());
+            stacks.next_maintain()
+        };
         let remote = &self.shared.remotes[self.index];
         remote.sleeping.store(true, Ordering::SeqCst);
         self.shared.sleepers.fetch_add(1, Ordering::SeqCst);
         if !self.has_work() {
-            let deadline = match (self.timers.borrow().next_deadline(), self.shutdown_deadline.get()) {
-                (Some(a), Some(b)) => Some(a.min(b)),
-                (a, b) => a.or(b),
-            };
+            let deadline = [self.timers.borrow().next_deadline(), self.shutdown_deadline.get(), trim_due]
+                .into_iter()
+                .flatten()
+                .min();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
             let mut events = self.events.borrow_mut();
             events.clear();

@@ -208,7 +208,6 @@ impl StackPool {
     /// pass that gives back `n` stacks costs about `n` µs (one `madvise` each, and one lock of
     /// the arena).
     // Until src/runtime/worker.rs calls it; remove this `allow` then.
-    #[allow(dead_code, reason = "the worker starts calling it in a separate change")]
     #[inline]
     pub(crate) fn maintain(&mut self, now: Instant) {
         if self.next_pass.is_some_and(|due| now < due) {
@@ -221,7 +220,6 @@ impl StackPool {
     /// then. `None` if the pool holds no stack (nothing to give back, no need to wake) or
     /// `maintain` was never called.
     // Until src/runtime/worker.rs calls it; remove this `allow` then.
-    #[allow(dead_code, reason = "the worker starts calling it in a separate change")]
     pub(crate) fn next_maintain(&self) -> Option<Instant> {
         let holds = self.classes.iter().any(|pool| !pool.free.is_empty());
         self.next_pass.filter(|_| holds)
