@@ -168,7 +168,7 @@ fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Resul
         }
     }
     let _release = Release;
-    let map = context::with_core(|core| core.and_then(|c| c.with_current(|t| t.map(|t| t.header().locals.get()))));
+    let map = context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.locals.get()))));
     match map {
         // SAFETY: the running green thread's map is touched only by that green thread (module
         // docs), and `BORROWED` rules out a second borrow from inside `f`.
@@ -199,7 +199,7 @@ unsafe fn destroy(map: *mut LocalMap) {
 /// Drops the locals of the running green thread. Called by the task as its body ends, on its
 /// own stack.
 pub(crate) fn destroy_current() {
-    let map = context::with_core(|core| core.and_then(|c| c.with_current(|t| t.map(|t| t.header().locals.get()))));
+    let map = context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.locals.get()))));
     // SAFETY: the running green thread's own map, touched only by it; it is ending.
     let Some(Some(map)) = map.map(|m| unsafe { &mut *m }) else { return };
     let map: *mut LocalMap = &mut **map;

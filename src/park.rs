@@ -43,7 +43,7 @@ pub(crate) fn schedule(task: TaskRef) {
     let home = task.header().home();
     let local = context::with_core(|core| match core {
         Some(core) if core.index == home && task.header().belongs_to(&core.shared) => {
-            core.push_ready(&*task);
+            core.push_ready(&task);
             true
         }
         _ => false,

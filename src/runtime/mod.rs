@@ -2,6 +2,7 @@
 //!
 //! See [`Runtime`] for the life of a runtime and [`crate::run`] for the shortest way to get one.
 
+mod alloc;
 mod builder;
 pub(crate) mod context;
 mod handle;

@@ -55,11 +55,14 @@
 //! who pushes the green thread to its home worker: a green thread is never queued twice and
 //! never resumed while it runs.
 
+use std::alloc::Layout;
 use std::any::Any;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
+use std::marker::PhantomData;
 use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe, Location};
+use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 
@@ -68,9 +71,6 @@ use crate::park::Waiter;
 use crate::runtime::shared::Shared;
 use crate::scope::ScopeData;
 use crate::thread::JoinError;
-
-/// A reference to some green thread's task, type-erased.
-pub(crate) type TaskRef = Arc<dyn Erased>;
 
 const LIFECYCLE: u64 = 0b11;
 const ACTIVE: u64 = 0;
@@ -111,7 +111,12 @@ impl ParkKind {
 }
 
 /// The shared part of a green thread.
+#[repr(C)]
 pub(crate) struct Header {
+    /// References to this task: `TaskRef`s and join handles. The last one frees the task.
+    refs: AtomicUsize,
+    /// The operations of the task's concrete type.
+    vtable: &'static Vtable,
     /// Unique within the process, never 0.
     pub(crate) id: NonZeroU64,
     /// The name given at spawn, if any.
@@ -169,14 +174,33 @@ pub(crate) struct Spec {
     pub(crate) scope: Option<Arc<ScopeData>>,
 }
 
+/// Ids are handed to each thread in blocks of this many, so that spawning on several workers
+/// does not contend on one counter.
+const ID_BLOCK: u64 = 1024;
+
 fn next_id() -> NonZeroU64 {
-    static NEXT: AtomicU64 = AtomicU64::new(1);
-    NonZeroU64::new(NEXT.fetch_add(1, Ordering::Relaxed)).expect("green thread ids ran out")
+    static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
+    thread_local! {
+        /// The next id of this thread's block, and the end of the block.
+        static IDS: Cell<(u64, u64)> = const { Cell::new((0, 0)) };
+    }
+    IDS.with(|ids| {
+        let (mut next, mut end) = ids.get();
+        if next == end {
+            next = NEXT_BLOCK.fetch_add(ID_BLOCK, Ordering::Relaxed);
+            end = next + ID_BLOCK;
+        }
+        ids.set((next + 1, end));
+        NonZeroU64::new(next).expect("green thread ids ran out")
+    })
 }
 
 impl Header {
-    fn new(spec: Spec, shared: &Arc<Shared>) -> Header {
+    fn new(spec: Spec, shared: &Arc<Shared>, vtable: &'static Vtable) -> Header {
         Header {
+            // One reference for the queue, one for the join handle (`Task::allocate`).
+            refs: AtomicUsize::new(2),
+            vtable,
             id: next_id(),
             name: spec.name,
             spawned_at: spec.spawned_at,
@@ -407,30 +431,67 @@ impl fmt::Debug for Header {
     }
 }
 
-impl fmt::Debug for dyn Erased {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.header().fmt(f)
-    }
+/// The operations of one concrete task type, `Task<F, T>`, behind a type-erased pointer.
+struct Vtable {
+    /// Runs the closure to completion; see [`run_raw`].
+    run: unsafe fn(NonNull<Header>),
+    /// Drops the unstarted closure; see [`TaskRef::abandon`].
+    abandon: unsafe fn(NonNull<Header>, JoinError),
+    /// Drops the outcome nobody took; see [`TaskRef::drop_output`].
+    drop_output: unsafe fn(NonNull<Header>) -> bool,
+    /// Moves the outcome into `*mut Option<Result<T, JoinError>>`; see [`JoinRef::take_output`].
+    take_output: unsafe fn(NonNull<Header>, *mut ()),
+    /// Drops the task in place and frees its memory.
+    dealloc: unsafe fn(NonNull<Header>),
 }
 
-/// A task with its closure and result types erased.
-pub(crate) trait Erased: Send + Sync {
-    fn header(&self) -> &Header;
+/// A counted reference to a green thread's task, type-erased.
+///
+/// Like an `Arc`, with two differences: the count lives in the [`Header`], and the memory comes
+/// from the per-thread cache of `alloc.rs` (a spawn is dominated by allocation otherwise).
+pub(crate) struct TaskRef {
+    ptr: NonNull<Header>,
+}
 
-    /// Runs the closure to completion on the current (green) stack, catching its panic or
-    /// cancellation into the outcome.
+// SAFETY: a `TaskRef` gives shared access to the `Header` (which is `Sync`) and, through the
+// vtable, to the stage under the protocol documented on `Task::stage`; the count is atomic.
+unsafe impl Send for TaskRef {}
+// SAFETY: as for `Send`.
+unsafe impl Sync for TaskRef {}
+
+impl TaskRef {
+    /// The shared header.
+    pub(crate) fn header(&self) -> &Header {
+        // SAFETY: the task is alive while this reference counts it.
+        unsafe { self.ptr.as_ref() }
+    }
+
+    /// The address of the header, for a reference that does not count (see `from_header`).
+    pub(crate) fn as_ptr(&self) -> NonNull<Header> {
+        self.ptr
+    }
+
+    /// A new counted reference to the task of `header`.
     ///
     /// # Safety
     ///
-    /// Called at most once, by the home worker, and not together with `abandon`.
-    unsafe fn run(&self);
+    /// `header` belongs to a live task (some other counted reference exists for the duration
+    /// of the call).
+    pub(crate) unsafe fn from_header(header: NonNull<Header>) -> TaskRef {
+        // SAFETY: per the contract the task is alive.
+        unsafe { header.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+        TaskRef { ptr: header }
+    }
 
     /// Drops the closure of a green thread that never started; `error` becomes its outcome.
     ///
     /// # Safety
     ///
     /// As for `run`: at most once, instead of `run`.
-    unsafe fn abandon(&self, error: JoinError);
+    pub(crate) unsafe fn abandon(&self, error: JoinError) {
+        // SAFETY: forwarded.
+        unsafe { (self.header().vtable.abandon)(self.ptr, error) }
+    }
 
     /// Drops the outcome if no one took it. Returns true if that outcome was a panic nobody
     /// saw (scopes report those).
@@ -438,18 +499,73 @@ pub(crate) trait Erased: Send + Sync {
     /// # Safety
     ///
     /// Called only by whoever released the last output share.
-    unsafe fn drop_output(&self) -> bool;
+    pub(crate) unsafe fn drop_output(&self) -> bool {
+        // SAFETY: forwarded.
+        unsafe { (self.header().vtable.drop_output)(self.ptr) }
+    }
 }
 
-/// The typed side, used by a join handle.
-pub(crate) trait Output<T>: Erased {
+/// Runs the closure of the task of `header` to completion on the current (green) stack,
+/// catching its panic or cancellation into the outcome.
+///
+/// # Safety
+///
+/// Called at most once, by the home worker, on the green thread's own stack, not together with
+/// `abandon`, and the task is alive for the whole call.
+pub(crate) unsafe fn run_raw(header: NonNull<Header>) {
+    // SAFETY: forwarded; the vtable is the task's own.
+    unsafe { (header.as_ref().vtable.run)(header) }
+}
+
+impl Clone for TaskRef {
+    fn clone(&self) -> TaskRef {
+        // SAFETY: `self` counts the task, so it is alive.
+        unsafe { TaskRef::from_header(self.ptr) }
+    }
+}
+
+impl Drop for TaskRef {
+    fn drop(&mut self) {
+        if self.header().refs.fetch_sub(1, Ordering::Release) != 1 {
+            return;
+        }
+        // Synchronize with every other reference's release before freeing (as `Arc` does).
+        std::sync::atomic::fence(Ordering::Acquire);
+        // SAFETY: this was the last reference; the vtable frees the task it belongs to.
+        unsafe { (self.header().vtable.dealloc)(self.ptr) }
+    }
+}
+
+impl fmt::Debug for TaskRef {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.header().fmt(f)
+    }
+}
+
+/// A counted reference that knows the task's output type: what a join handle holds.
+pub(crate) struct JoinRef<T> {
+    task: TaskRef,
+    _output: PhantomData<fn() -> T>,
+}
+
+impl<T> JoinRef<T> {
+    pub(crate) fn task(&self) -> &TaskRef {
+        &self.task
+    }
+
     /// Takes the outcome.
     ///
     /// # Safety
     ///
     /// Only after `is_done()` was observed, at most once, by the holder of the join handle's
     /// output share.
-    unsafe fn take_output(&self) -> Result<T, JoinError>;
+    pub(crate) unsafe fn take_output(&self) -> Result<T, JoinError> {
+        let mut out: Option<Result<T, JoinError>> = None;
+        // SAFETY: this reference was made by `Task::<F, T>::allocate` for this very `T`, so the
+        // vtable writes a `Result<T, JoinError>` into `out`; the rest is the caller's contract.
+        unsafe { (self.task.header().vtable.take_output)(self.task.ptr, (&raw mut out).cast()) };
+        out.expect("green thread outcome taken twice or before it finished")
+    }
 }
 
 enum Stage<F, T> {
@@ -458,32 +574,18 @@ enum Stage<F, T> {
     Consumed,
 }
 
-/// The single allocation behind a green thread.
+/// The single allocation behind a green thread. `repr(C)` with the header first, so a pointer
+/// to the task is a pointer to its header and back.
+#[repr(C)]
 pub(crate) struct Task<F, T> {
     header: Header,
     /// Who may touch it: the home worker until `DONE`, then the holder of the last output
-    /// share (see `Output::take_output` and `Erased::drop_output`).
+    /// share (see `JoinRef::take_output` and `TaskRef::drop_output`).
+    ///
+    /// `F` is touched only by the worker that starts the task (`spawn` requires `F: Send` to
+    /// move it there; `spawn_local` keeps the task on the spawning worker, so a `!Send` closure
+    /// never changes threads); `T: Send` moves to whoever joins.
     stage: UnsafeCell<Stage<F, T>>,
-}
-
-// SAFETY: `F` is touched only by the worker that starts the task (`spawn` requires `F: Send`
-// to move it there; `spawn_local` keeps the task on the spawning worker, so a `!Send` closure
-// never changes threads). `T: Send` moves to whoever joins. Accesses to `stage` are serialized
-// by the state word as documented on the field.
-unsafe impl<F, T: Send> Send for Task<F, T> {}
-// SAFETY: as for `Send`; shared access goes through the atomics of `Header`.
-unsafe impl<F, T: Send> Sync for Task<F, T> {}
-
-impl<F, T> Task<F, T>
-where
-    F: FnOnce() -> T,
-    T: Send,
-{
-    /// Allocates a task. The returned reference is both the queue's entry and (typed) the
-    /// join handle's.
-    pub(crate) fn new(f: F, spec: Spec, shared: &Arc<Shared>) -> Arc<Task<F, T>> {
-        Arc::new(Task { header: Header::new(spec, shared), stage: UnsafeCell::new(Stage::Pending(f)) })
-    }
 }
 
 /// Payload used to unwind a cancelled green thread (DESIGN.md rule 3.7). Raised with
@@ -495,61 +597,101 @@ pub(crate) fn join_error_from(payload: Box<dyn Any + Send>, header: &Header) -> 
     if payload.is::<Cancelled>() { JoinError::cancelled(header.id) } else { JoinError::panicked(header.id, payload) }
 }
 
-impl<F, T> Erased for Task<F, T>
+impl<F, T> Task<F, T>
 where
     F: FnOnce() -> T,
     T: Send,
 {
-    fn header(&self) -> &Header {
-        &self.header
+    const VTABLE: Vtable = Vtable {
+        run: Self::run,
+        abandon: Self::abandon,
+        drop_output: Self::drop_output,
+        take_output: Self::take_output,
+        dealloc: Self::dealloc,
+    };
+
+    /// Allocates a task holding `f`. Returns two references: one for a queue, one for the join
+    /// handle.
+    ///
+    /// # Safety
+    ///
+    /// Whatever `f` and its result borrow must stay valid until the task has finished (or
+    /// been abandoned): the references returned are `'static` whatever `F` and `T` are.
+    pub(crate) unsafe fn allocate(f: F, spec: Spec, shared: &Arc<Shared>) -> (TaskRef, JoinRef<T>) {
+        let layout = Layout::new::<Self>();
+        let ptr = super::alloc::allocate(layout).cast::<Self>();
+        let task = Task { header: Header::new(spec, shared, &Self::VTABLE), stage: UnsafeCell::new(Stage::Pending(f)) };
+        // SAFETY: `ptr` is a fresh block with the layout of `Self`.
+        unsafe { ptr.write(task) };
+        let header = ptr.cast::<Header>();
+        (TaskRef { ptr: header }, JoinRef { task: TaskRef { ptr: header }, _output: PhantomData })
     }
 
-    unsafe fn run(&self) {
-        // SAFETY: the caller is the home worker running this task once (trait contract); no
-        // one else touches `stage` before DONE.
-        let stage = unsafe { &mut *self.stage.get() };
+    /// # Safety
+    ///
+    /// `header` is the header of a live `Task<F, T>`.
+    unsafe fn stage<'a>(header: NonNull<Header>) -> &'a UnsafeCell<Stage<F, T>> {
+        // SAFETY: `repr(C)` puts the header at offset 0, so this is the task's address.
+        unsafe { &(*header.cast::<Self>().as_ptr()).stage }
+    }
+
+    unsafe fn run(header: NonNull<Header>) {
+        // SAFETY: the caller is the home worker running this task once (`TaskRef::run`); no one
+        // else touches `stage` before DONE.
+        let stage = unsafe { &mut *Self::stage(header).get() };
         let Stage::Pending(f) = std::mem::replace(stage, Stage::Consumed) else {
             unreachable!("a green thread was started twice");
         };
         let outcome = panic::catch_unwind(AssertUnwindSafe(f));
-        let outcome = outcome.map_err(|payload| join_error_from(payload, &self.header));
+        // SAFETY: the task is alive for the call.
+        let outcome = outcome.map_err(|payload| join_error_from(payload, unsafe { header.as_ref() }));
         crate::local::destroy_current();
-        // SAFETY: as above; the state is still RUNNING.
-        unsafe { *self.stage.get() = Stage::Finished(outcome) };
+        // SAFETY: as above; the state is still ACTIVE.
+        unsafe { *Self::stage(header).get() = Stage::Finished(outcome) };
     }
 
-    unsafe fn abandon(&self, error: JoinError) {
+    unsafe fn abandon(header: NonNull<Header>, error: JoinError) {
         // SAFETY: as for `run`.
-        let stage = unsafe { &mut *self.stage.get() };
+        let stage = unsafe { &mut *Self::stage(header).get() };
         let old = std::mem::replace(stage, Stage::Finished(Err(error)));
         // Dropping a user closure may panic; the runtime must carry on.
         if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
-            log::warn!("dropping the closure of unstarted green thread {} panicked", self.header.describe());
+            // SAFETY: the task is alive for the call.
+            log::warn!(
+                "dropping the closure of unstarted green thread {} panicked",
+                unsafe { header.as_ref() }.describe()
+            );
         }
     }
 
-    unsafe fn drop_output(&self) -> bool {
+    unsafe fn drop_output(header: NonNull<Header>) -> bool {
         // SAFETY: the caller released the last output share, so no one else can reach `stage`.
-        let old = std::mem::replace(unsafe { &mut *self.stage.get() }, Stage::Consumed);
+        let old = std::mem::replace(unsafe { &mut *Self::stage(header).get() }, Stage::Consumed);
         let unseen_panic = matches!(&old, Stage::Finished(Err(e)) if e.is_panic());
         if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
-            log::warn!("dropping the result of green thread {} panicked", self.header.describe());
+            // SAFETY: the task is alive for the call.
+            log::warn!("dropping the result of green thread {} panicked", unsafe { header.as_ref() }.describe());
         }
         unseen_panic
     }
-}
 
-impl<F, T> Output<T> for Task<F, T>
-where
-    F: FnOnce() -> T,
-    T: Send,
-{
-    unsafe fn take_output(&self) -> Result<T, JoinError> {
+    unsafe fn take_output(header: NonNull<Header>, out: *mut ()) {
         // SAFETY: DONE was observed with acquire ordering, so the home worker's write is
         // visible and it will not touch `stage` again; the join handle takes it once.
-        match std::mem::replace(unsafe { &mut *self.stage.get() }, Stage::Consumed) {
-            Stage::Finished(outcome) => outcome,
+        match std::mem::replace(unsafe { &mut *Self::stage(header).get() }, Stage::Consumed) {
+            // SAFETY: `out` points at an `Option<Result<T, JoinError>>` (`JoinRef::take_output`).
+            Stage::Finished(outcome) => unsafe { *out.cast::<Option<Result<T, JoinError>>>() = Some(outcome) },
             _ => unreachable!("green thread outcome taken twice or before it finished"),
+        }
+    }
+
+    unsafe fn dealloc(header: NonNull<Header>) {
+        let task = header.cast::<Self>();
+        // SAFETY: the last reference is gone: drop the task in place, then free its block, which
+        // `allocate` got for this layout.
+        unsafe {
+            std::ptr::drop_in_place(task.as_ptr());
+            super::alloc::deallocate(task.cast(), Layout::new::<Self>());
         }
     }
 }

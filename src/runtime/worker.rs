@@ -45,7 +45,7 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
 use super::shared::Shared;
-use super::task::{Erased, Header, NO_HOME, TaskRef};
+use super::task::{Header, NO_HOME, TaskRef};
 use super::timers::Timers;
 use crate::stack::{AltStack, GreenStack, StackPool};
 use crate::thread::JoinError;
@@ -111,11 +111,9 @@ pub(crate) struct Core {
     stacks: RefCell<StackPool>,
     /// This worker's timers.
     timers: RefCell<Timers>,
-    /// The green thread running now, if any: points into its slot's `TaskRef`, which keeps it
-    /// alive while it runs.
-    current: Cell<Option<NonNull<dyn Erased>>>,
-    /// Its header, to reach it without a virtual call.
-    current_header: Cell<*const Header>,
+    /// The header of the green thread running now, if any. Its slot's `TaskRef` keeps it alive
+    /// while it runs.
+    current: Cell<Option<NonNull<Header>>>,
     /// True while a green thread runs on its own stack (not inside `on_worker_stack`).
     in_green: Cell<bool>,
     /// The running green thread's yielder.
@@ -153,7 +151,6 @@ impl Core {
             stacks: RefCell::new(stacks),
             timers: RefCell::new(Timers::default()),
             current: Cell::new(None),
-            current_header: Cell::new(std::ptr::null()),
             in_green: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
             on_parent_stack: Cell::new(0),
@@ -202,28 +199,22 @@ impl Core {
 
     /// The running green thread.
     pub(crate) fn current(&self) -> Option<TaskRef> {
-        let task = self.current.get()?;
-        // SAFETY: `current` points at the task of the slot being resumed, whose `TaskRef` keeps
-        // the allocation alive until the resume returns and `current` is cleared; counting one
-        // more reference to a live `Arc` allocation is valid.
-        unsafe {
-            Arc::increment_strong_count(task.as_ptr());
-            Some(Arc::from_raw(task.as_ptr()))
-        }
+        let header = self.current.get()?;
+        // SAFETY: `current` is the header of the slot being resumed, whose `TaskRef` keeps the
+        // task alive until the resume returns and `current` is cleared.
+        Some(unsafe { TaskRef::from_header(header) })
     }
 
-    /// Calls `f` with the running green thread, without touching its reference count.
-    pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&dyn Erased>) -> R) -> R {
-        // SAFETY: as in `current`, the pointee is alive while `current` is set, and the borrow
+    /// Calls `f` with the running green thread's header, without counting a reference.
+    pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&Header>) -> R) -> R {
+        // SAFETY: as in `current`, the header is alive while `current` is set, and the borrow
         // does not escape `f`, which runs before the worker can resume anything else.
-        f(self.current.get().map(|task| unsafe { task.as_ref() }))
+        f(self.current.get().map(|header| unsafe { header.as_ref() }))
     }
 
     /// True if the running green thread has been cancelled.
     pub(crate) fn current_is_cancelled(&self) -> bool {
-        // SAFETY: a non-null `current_header` is the header of the running green thread, kept
-        // alive by its slot (as for `current`).
-        unsafe { self.current_header.get().as_ref() }.is_some_and(Header::is_cancelled)
+        self.with_current(|header| header.is_some_and(Header::is_cancelled))
     }
 
     /// Queues an unstarted green thread spawned on this worker. Peers may steal it.
@@ -247,7 +238,7 @@ impl Core {
     }
 
     /// Makes a green thread homed here, just made `SCHEDULED`, ready.
-    pub(crate) fn push_ready(&self, task: &dyn Erased) {
+    pub(crate) fn push_ready(&self, task: &TaskRef) {
         debug_assert_eq!(task.header().home(), self.index);
         self.push_ready_slot(task.header().slot());
     }
@@ -346,7 +337,7 @@ impl Core {
         let remote = &self.shared.remotes[self.index];
         while !remote.inbox.is_empty() {
             match remote.inbox.steal() {
-                Steal::Success(task) => self.push_ready(&*task),
+                Steal::Success(task) => self.push_ready(&task),
                 Steal::Empty => break,
                 Steal::Retry => continue,
             }
@@ -356,7 +347,7 @@ impl Core {
             let mut timers = self.timers.borrow_mut();
             timers.fire_due(now, |task, seq| {
                 if task.header().wake(seq) {
-                    self.push_ready(&*task);
+                    self.push_ready(&task);
                 }
             });
         }
@@ -505,7 +496,7 @@ impl Core {
         // SAFETY: the name is an `Arc<str>` in the header, which the slot (or `current`) keeps
         // alive until the coroutine has returned and the stack is given back in `resume`.
         unsafe { stack.set_owner(header.id.get(), header.name.as_deref()) };
-        let body_task = SlotTask(NonNull::from(&*task));
+        let body_task = SlotTask(task.as_ptr());
         let co = Co::with_stack(stack, move |yielder: &GreenYielder, ()| {
             crate::runtime::context::with_core(|core| {
                 core.expect("green thread body outside its worker").yielder.set(yielder);
@@ -514,7 +505,7 @@ impl Core {
             // SAFETY: the slot holds the task's `TaskRef` until after the coroutine has
             // returned, so the pointee outlives this body. `run` is called once, on the home
             // worker, and `abandon` is never called for a task that was started.
-            unsafe { body_task.0.as_ref().run() };
+            unsafe { crate::runtime::task::run_raw(body_task.0) };
         });
         let index = match self.free_slots.borrow_mut().pop() {
             Some(i) => i,
@@ -537,8 +528,7 @@ impl Core {
         let slot = &mut slots[index];
         let task = slot.task.as_ref().expect("resumed a free slot");
         let co = slot.co.as_mut().expect("resumed a slot without a coroutine");
-        self.current.set(Some(NonNull::from(&**task)));
-        self.current_header.set(task.header());
+        self.current.set(Some(task.as_ptr()));
         self.yielder.set(slot.yielder);
         self.slice_start.set(None);
         crate::coop::reset_budget(self.shared.config.budget);
@@ -548,7 +538,6 @@ impl Core {
 
         self.in_green.set(false);
         self.current.set(None);
-        self.current_header.set(std::ptr::null());
         slot.yielder = self.yielder.get();
         match result {
             CoroutineResult::Yield(Suspend::Yield) => {
@@ -594,7 +583,7 @@ impl Core {
     fn complete(&self, task: TaskRef) {
         let header = task.header();
         header.set_done();
-        crate::thread::release_output(&*task);
+        crate::thread::release_output(&task);
         if self.main.get() == Some(header.id) {
             self.shared.begin_shutdown();
         }
@@ -675,7 +664,7 @@ impl std::fmt::Debug for Core {
 }
 
 /// The task pointer a coroutine body runs; see `Core::start`.
-struct SlotTask(NonNull<dyn Erased>);
+struct SlotTask(NonNull<Header>);
 
 fn steal_one(mut steal: impl FnMut() -> Steal<TaskRef>) -> Option<TaskRef> {
     loop {

@@ -4,12 +4,11 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
-use std::sync::Arc;
 
 use super::{GreenThread, GreenThreadId, release_output};
 use crate::park::{self, cancellation_point};
 use crate::runtime::context;
-use crate::runtime::task::{Header, Output, TaskRef};
+use crate::runtime::task::{Header, JoinRef, TaskRef};
 
 /// An owned permission to join a green thread, like [`std::thread::JoinHandle`].
 ///
@@ -17,16 +16,16 @@ use crate::runtime::task::{Header, Output, TaskRef};
 /// finishes.
 pub struct JoinHandle<T> {
     /// `None` only inside `join`, after the outcome was taken.
-    task: Option<Arc<dyn Output<T>>>,
+    task: Option<JoinRef<T>>,
 }
 
 impl<T> JoinHandle<T> {
-    pub(crate) fn new(task: Arc<dyn Output<T>>) -> JoinHandle<T> {
+    pub(crate) fn new(task: JoinRef<T>) -> JoinHandle<T> {
         JoinHandle { task: Some(task) }
     }
 
-    fn task(&self) -> &Arc<dyn Output<T>> {
-        self.task.as_ref().expect("join handle used after join")
+    fn task(&self) -> &TaskRef {
+        self.task.as_ref().expect("join handle used after join").task()
     }
 
     pub(crate) fn task_ref(&self) -> TaskRef {
@@ -60,7 +59,7 @@ impl<T> JoinHandle<T> {
         // SAFETY: we saw DONE in `wait_done`, this handle holds the join share, and `join`
         // consumes the handle, so this happens once.
         let outcome = unsafe { task.take_output() };
-        release_output(&*task);
+        release_output(task.task());
         outcome
     }
 
@@ -97,14 +96,14 @@ impl<T> JoinHandle<T> {
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
         if let Some(task) = self.task.take() {
-            release_output(&*task);
+            release_output(task.task());
         }
     }
 }
 
 impl<T> fmt::Debug for JoinHandle<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.task {
+        match self.task.as_ref().map(JoinRef::task) {
             Some(task) => f
                 .debug_struct("JoinHandle")
                 .field("id", &task.header().id)

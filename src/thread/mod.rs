@@ -14,7 +14,7 @@ use crate::park::{self, cancellation_point};
 use crate::runtime::Handle;
 use crate::runtime::context::{self, Suspend};
 use crate::runtime::shared::Shared;
-use crate::runtime::task::{Erased, NO_HOME, Output, ParkKind, Spec, Task, TaskRef};
+use crate::runtime::task::{NO_HOME, ParkKind, Spec, Task, TaskRef};
 use crate::scope::ScopeData;
 
 /// Message for `spawn` and friends outside a runtime.
@@ -172,9 +172,8 @@ where
     let spec = Builder::new().spec(Location::caller(), None);
     let task = context::with_core(|core| {
         let Some(core) = core else { panic!("{SPAWN_OUTSIDE}") };
-        let task = Task::new(f, spec, &core.shared);
-        let typed: Arc<dyn Output<T>> = task;
-        let erased: TaskRef = typed.clone();
+        // SAFETY: `F` and `T` are `'static`.
+        let (erased, typed) = unsafe { Task::allocate(f, spec, &core.shared) };
         if admit(&core.shared, &erased) {
             core.push_new_local(erased);
         }
@@ -334,11 +333,8 @@ where
     // Fail early, with the layout's own error, when no stack could be had for it now.
     shared.stacks.admit()?;
     let spec = builder.spec(Location::caller(), scope);
-    let typed: Arc<dyn Output<T> + 'a> = Task::new(f, spec, shared);
-    // SAFETY: only the lifetime changes; the caller promises the borrows outlive the task.
-    let typed: Arc<dyn Output<T>> =
-        unsafe { std::mem::transmute::<Arc<dyn Output<T> + 'a>, Arc<dyn Output<T>>>(typed) };
-    let erased: TaskRef = typed.clone();
+    // SAFETY: the caller promises the borrows outlive the task.
+    let (erased, typed) = unsafe { Task::allocate(f, spec, shared) };
     if admit(shared, &erased) {
         context::with_core(|core| match (core, pin) {
             (Some(core), Some(w)) if w == core.index && Arc::ptr_eq(&core.shared, shared) => {
@@ -369,7 +365,7 @@ fn admit(shared: &Shared, task: &TaskRef) -> bool {
     // SAFETY: the task was never queued, so no worker can run it.
     unsafe { task.abandon(JoinError::cancelled(task.header().id)) };
     task.header().set_done();
-    release_output(&**task);
+    release_output(task);
     shared.task_finished();
     false
 }
@@ -384,15 +380,15 @@ where
     F: FnOnce() + 'a,
 {
     let spec = Builder::new().name("main").spec(Location::caller(), None);
-    let task: Arc<dyn Output<()> + 'a> = Task::new(f, spec, &handle.shared);
+    // SAFETY: the caller promises the borrows outlive the task.
+    let (_queue_ref, typed) = unsafe { Task::allocate(f, spec, &handle.shared) };
     handle.shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-    // SAFETY: only the lifetime changes; the caller promises the borrows outlive the task.
-    JoinHandle::new(unsafe { std::mem::transmute::<Arc<dyn Output<()> + 'a>, Arc<dyn Output<()>>>(task) })
+    JoinHandle::new(typed)
 }
 
 /// Releases one share of a green thread's outcome (its completion's, or its join handle's);
 /// the last one drops an outcome nobody took and tells the scope, if any.
-pub(crate) fn release_output(task: &dyn Erased) {
+pub(crate) fn release_output(task: &TaskRef) {
     let header = task.header();
     if header.release_output_share() {
         // SAFETY: we released the last share.
@@ -498,7 +494,7 @@ fn park_inner(deadline: Option<Instant>) {
 /// True if the calling green thread has been cancelled (by [`JoinHandle::cancel`] or runtime
 /// shutdown). Its next blocking-looking call will unwind it.
 pub fn is_cancelled() -> bool {
-    context::with_core(|core| core.is_some_and(|c| c.with_current(|t| t.is_some_and(|t| t.header().is_cancelled()))))
+    context::with_core(|core| core.is_some_and(|c| c.current_is_cancelled()))
 }
 
 /// Runs `f` on the worker's own large stack (8 MiB), for a call that needs more stack than
