@@ -196,6 +196,7 @@ fn next_id() -> NonZeroU64 {
 }
 
 impl Header {
+    #[inline(always)]
     fn new(spec: Spec, shared: &Arc<Shared>, vtable: &'static Vtable) -> Header {
         Header {
             // One reference for the queue, one for the join handle (`Task::allocate`).
@@ -620,9 +621,14 @@ where
     pub(crate) unsafe fn allocate(f: F, spec: Spec, shared: &Arc<Shared>) -> (TaskRef, JoinRef<T>) {
         let layout = Layout::new::<Self>();
         let ptr = super::alloc::allocate(layout).cast::<Self>();
-        let task = Task { header: Header::new(spec, shared, &Self::VTABLE), stage: UnsafeCell::new(Stage::Pending(f)) };
-        // SAFETY: `ptr` is a fresh block with the layout of `Self`.
-        unsafe { ptr.write(task) };
+        // Written field by field, straight into the block (a whole `Task` built on the stack
+        // first would be copied).
+        // SAFETY: `ptr` is a fresh block with the layout of `Self`; both fields are written
+        // before anything reads the task.
+        unsafe {
+            (&raw mut (*ptr.as_ptr()).header).write(Header::new(spec, shared, &Self::VTABLE));
+            (&raw mut (*ptr.as_ptr()).stage).write(UnsafeCell::new(Stage::Pending(f)));
+        }
         let header = ptr.cast::<Header>();
         (TaskRef { ptr: header }, JoinRef { task: TaskRef { ptr: header }, _output: PhantomData })
     }
