@@ -663,10 +663,8 @@ where
         // Dropping a user closure may panic; the runtime must carry on.
         if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
             // SAFETY: the task is alive for the call.
-            log::warn!(
-                "dropping the closure of unstarted green thread {} panicked",
-                unsafe { header.as_ref() }.describe()
-            );
+            let header = unsafe { header.as_ref() };
+            log::warn!("dropping the closure of unstarted green thread {} panicked", header.describe());
         }
     }
 
