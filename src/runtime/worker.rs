@@ -53,12 +53,12 @@ use crate::thread::JoinError;
 /// Turns between forced looks at the inbox, timers and unstarted green threads. Prime, so it
 /// does not beat in step with loops in user code; small enough that a yield loop delays others
 /// by a few microseconds at most, large enough that the extra looks cost nothing measurable.
-pub(crate) const MAINTENANCE_INTERVAL: u64 = 61;
+pub(crate) const MAINTENANCE_INTERVAL: u32 = 61;
 
-/// Turns between two looks of a busy worker at its stack pool's trimming (`StackPool::maintain`
-/// reads the clock, about 23 ns here: every 1024 turns that is nothing, and still many times a
-/// second, which the pool's one-second trimming age needs).
-pub(crate) const STACK_TRIM_INTERVAL: u64 = 1024;
+/// Forced maintenances between two looks of a busy worker at its stack pool's trimming
+/// (`StackPool::maintain` reads the clock, about 23 ns here): every 17 × 61 = 1,037 turns that
+/// is nothing, and still many times a second, which the pool's one-second trimming age needs.
+pub(crate) const STACK_TRIM_EVERY: u32 = 17;
 
 /// How long an idle worker spins before it sleeps. Waking a sleeping vCPU costs about 22 µs
 /// here, so work that arrives within this time is taken at a fraction of that cost; longer
@@ -123,8 +123,10 @@ pub(crate) struct Core {
     /// When the running green thread's time slice began: set the first time its budget ran
     /// out, cleared at every resume (the clock is read only when the budget runs out).
     pub(crate) slice_start: Cell<Option<Instant>>,
-    /// Turns of the loop, for `MAINTENANCE_INTERVAL`.
-    turn: Cell<u64>,
+    /// Turns left until the next forced maintenance (`MAINTENANCE_INTERVAL`).
+    turns_left: Cell<u32>,
+    /// Forced maintenances left until the next look at the stack pool (`STACK_TRIM_EVERY`).
+    maintenances_left: Cell<u32>,
     /// xorshift state for picking a steal victim.
     rng: Cell<u64>,
     /// When shutdown gives up and leaks; set when this worker first sees the shutdown.
@@ -155,7 +157,8 @@ impl Core {
             yielder: Cell::new(std::ptr::null()),
             on_parent_stack: Cell::new(0),
             slice_start: Cell::new(None),
-            turn: Cell::new(0),
+            turns_left: Cell::new(MAINTENANCE_INTERVAL),
+            maintenances_left: Cell::new(STACK_TRIM_EVERY),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             shutdown_deadline: Cell::new(None),
             main: Cell::new(None),
@@ -289,12 +292,16 @@ impl Core {
     }
 
     fn next_work(&self) -> Option<Work> {
-        let turn = self.turn.get().wrapping_add(1);
-        self.turn.set(turn);
-        if turn.is_multiple_of(STACK_TRIM_INTERVAL) {
-            self.stacks.borrow_mut().maintain(Instant::now());
-        }
-        if turn.is_multiple_of(MAINTENANCE_INTERVAL) {
+        let turns_left = self.turns_left.get() - 1;
+        self.turns_left.set(turns_left);
+        if turns_left == 0 {
+            self.turns_left.set(MAINTENANCE_INTERVAL);
+            let maintenances_left = self.maintenances_left.get() - 1;
+            self.maintenances_left.set(maintenances_left);
+            if maintenances_left == 0 {
+                self.maintenances_left.set(STACK_TRIM_EVERY);
+                self.stacks.borrow_mut().maintain(Instant::now());
+            }
             self.maintenance();
             if let Some(task) = self.find_unstarted() {
                 return Some(Work::Start(task));
@@ -316,14 +323,16 @@ impl Core {
     /// finds them finished instead of parking once per child, and a new green thread is never
     /// held up by a crowd of ready ones that arrived after it.
     fn next_ready(&self) -> Option<Work> {
-        let (slot, ticket) = *self.run_queue.borrow().front()?;
-        if ticket > self.taken.get()
-            && (!self.deque.is_empty() || !self.local_new.borrow().is_empty())
-            && let Some(task) = self.find_unstarted()
-        {
-            return Some(Work::Start(task));
+        let mut run_queue = self.run_queue.borrow_mut();
+        let &(slot, ticket) = run_queue.front()?;
+        if ticket > self.taken.get() && (!self.deque.is_empty() || !self.local_new.borrow().is_empty()) {
+            drop(run_queue);
+            if let Some(task) = self.find_unstarted() {
+                return Some(Work::Start(task));
+            }
+            run_queue = self.run_queue.borrow_mut();
         }
-        self.run_queue.borrow_mut().pop_front();
+        run_queue.pop_front();
         Some(Work::Resume(slot))
     }
 
