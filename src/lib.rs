@@ -1,6 +1,7 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+mod blocking;
 mod coop;
 mod local;
 mod park;
@@ -10,6 +11,7 @@ mod stack;
 mod thread;
 mod time;
 
+pub use crate::blocking::{DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS, spawn_blocking};
 pub use crate::coop::{NoYield, no_yield, tick};
 pub use crate::local::{AccessError, LocalKey};
 pub use crate::runtime::{Handle, Runtime};

@@ -11,6 +11,7 @@ use super::shared::{Remote, Shared};
 use super::task::TaskRef;
 use super::worker::Core;
 use super::{Config, Handle, NESTED_RUNTIME, Runtime, StackLayout};
+use crate::blocking::{BlockingConfig, Pool};
 use crate::stack::{StackArena, StackConfig};
 
 /// Stack size of each worker OS thread. Green threads do not run on it; the worker's loop and
@@ -44,6 +45,8 @@ pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 #[must_use = "a Builder does nothing until you call build() or run()"]
 pub struct Builder {
     config: Config,
+    /// Settings of the blocking pool (`crate::spawn_blocking`).
+    blocking: BlockingConfig,
 }
 
 impl Default for Builder {
@@ -66,6 +69,7 @@ impl Builder {
                 time_slice: DEFAULT_TIME_SLICE,
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
             },
+            blocking: BlockingConfig::default(),
         }
     }
 
@@ -122,6 +126,39 @@ impl Builder {
     /// them. The default is 10 s.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.config.shutdown_timeout = timeout;
+        self
+    }
+
+    /// Most OS threads the [blocking pool](crate::spawn_blocking) runs at once; further jobs
+    /// wait in a queue. The default is [`crate::DEFAULT_MAX_BLOCKING_THREADS`] (512).
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().max_blocking_threads(4).build()?;
+    /// assert_eq!(rt.block_on(|| green::spawn_blocking(|| 1).join().unwrap()), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If `n` is 0.
+    pub fn max_blocking_threads(mut self, n: usize) -> Builder {
+        assert!(n > 0, "green: the blocking pool needs at least one thread, got max_blocking_threads(0)");
+        self.blocking.max_threads = n;
+        self
+    }
+
+    /// How long an idle thread of the [blocking pool](crate::spawn_blocking) waits for another
+    /// job before it exits. The default is [`crate::DEFAULT_BLOCKING_KEEP_ALIVE`] (10 s).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = green::Runtime::builder().blocking_keep_alive(Duration::from_millis(100)).build()?;
+    /// assert_eq!(rt.block_on(|| green::spawn_blocking(|| 1).join().unwrap()), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn blocking_keep_alive(mut self, keep_alive: Duration) -> Builder {
+        self.blocking.keep_alive = keep_alive;
         self
     }
 
@@ -190,11 +227,12 @@ impl Builder {
         crate::stack::install_overflow_handler();
         crate::thread::install_panic_hook();
         let config = self.config;
+        let blocking = self.blocking;
         let stacks = StackArena::new(StackConfig { layout: config.stack_layout, ..StackConfig::default() })?;
         let mut deques: Vec<Worker<TaskRef>> = (0..config.workers).map(|_| Worker::new_fifo()).collect();
         let stealers = deques.iter().map(Worker::stealer).collect();
         let remotes = (0..config.workers).map(|_| Remote::new()).collect::<io::Result<Vec<_>>>()?;
-        let shared = Arc::new(Shared {
+        let shared = Arc::new_cyclic(|runtime| Shared {
             config,
             injector: crossbeam_deque::Injector::new(),
             remotes: remotes.into_boxed_slice(),
@@ -204,6 +242,7 @@ impl Builder {
             shutdown: AtomicBool::new(false),
             leaked: AtomicBool::new(false),
             stacks,
+            blocking: Pool::new(blocking, runtime.clone()),
         });
         let first = if caller_worker { Some(deques.remove(0)) } else { None };
         let mut runtime = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new() };

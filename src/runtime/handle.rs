@@ -50,7 +50,8 @@ impl Handle {
     }
 
     /// The handle of the runtime the caller runs in, or `None` on a thread that belongs to no
-    /// runtime.
+    /// runtime. Green threads, workers and the threads of a runtime's blocking pool
+    /// ([`crate::spawn_blocking`]) belong to it.
     ///
     /// ```
     /// assert!(green::Handle::try_current().is_none());
@@ -58,6 +59,7 @@ impl Handle {
     /// ```
     pub fn try_current() -> Option<Handle> {
         super::context::with_core(|core| core.map(|core| Handle { shared: core.shared.clone() }))
+            .or_else(crate::blocking::current_handle)
     }
 
     /// Spawns a green thread on this runtime, from any thread. See [`crate::spawn`].

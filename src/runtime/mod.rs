@@ -141,6 +141,12 @@ impl Drop for Runtime {
                 log::error!("green: a worker thread panicked during shutdown");
             }
         }
+        // The blocking pool stayed up while green threads unwound; now stop it and let its
+        // running jobs end (see `crate::blocking`).
+        let running = self.shared().blocking.shutdown(self.shared().shutdown_timeout());
+        if running > 0 {
+            log::warn!("green: {running} blocking job(s) still running after the shutdown timeout; left to finish");
+        }
         if self.shared().leaked.load(std::sync::atomic::Ordering::Acquire) {
             // Leaked green threads keep pointers into `Shared`: it must outlive them.
             std::mem::forget(self.shared().clone());

@@ -39,6 +39,9 @@ pub(crate) struct Shared {
     pub(crate) leaked: AtomicBool,
     /// Where stacks come from.
     pub(crate) stacks: Arc<StackArena>,
+    /// The pool of OS threads for blocking jobs (`spawn_blocking`, host name lookups). Any
+    /// thread may submit; shut down by `Runtime::drop` once the workers have stopped.
+    pub(crate) blocking: crate::blocking::Pool,
 }
 
 /// The part of a worker that other threads may touch.

@@ -1,0 +1,300 @@
+//! The runtime's pool of OS threads for blocking jobs.
+//!
+//! # Protocol
+//!
+//! All state sits behind one mutex ([`State`]); jobs are rare and long next to a lock
+//! acquisition, so nothing cleverer is needed.
+//!
+//! 1. **Submit**: push the job to the FIFO queue. If a thread is idle and not yet promised a
+//!    wakeup (`idle > notified`), promise one (`notified += 1`) and signal the condition
+//!    variable. Otherwise, if fewer than `max_threads` threads exist, start one (counted before
+//!    the lock is released, started after). Otherwise leave the job queued: every busy thread
+//!    looks at the queue again when its job ends.
+//! 2. **Run**: a thread pops jobs until the queue is empty, running each without the lock.
+//! 3. **Idle**: it then waits on the condition variable for at most `keep_alive`. A promised
+//!    wakeup (`notified > 0`) is consumed by whichever idle thread wakes first; a thread that
+//!    wakes without one keeps waiting. A thread whose keep-alive passes with nothing promised
+//!    exits, so a burst of jobs does not leave hundreds of idle threads behind.
+//! 4. **Shutdown** (after the runtime's workers have stopped): refuse new jobs, drop the queued
+//!    ones unrun (their join handles report a cancellation), wake every idle thread so it exits,
+//!    and wait (up to a timeout) for the running jobs to return. Running jobs are plain OS
+//!    code: they are never interrupted; past the timeout they are left to finish on their own.
+//!
+//! # Invariants
+//!
+//! - `notified <= idle`: a wakeup is promised only to a thread that is waiting.
+//! - A queued job always has a thread that will look at the queue: one that was promised a
+//!   wakeup, one started for it, or (at `max_threads`) a busy one that looks when its job ends.
+//! - `threads` counts started threads that have not yet decided to exit, including ones whose
+//!   OS thread is still being created.
+
+use std::collections::VecDeque;
+use std::io;
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use super::{BlockingConfig, set_pool_runtime};
+use crate::runtime::shared::Shared;
+
+/// A job: a closure that reports its own outcome (through a one-shot slot it captured).
+pub(crate) type Job = Box<dyn FnOnce() + Send + 'static>;
+
+/// Name of every pool thread.
+const THREAD_NAME: &str = "green-blocking";
+
+/// The pool, as owned by the runtime's [`Shared`]. Dropping it shuts the pool down without
+/// waiting (the runtime normally shuts it down earlier, waiting; see [`Pool::shutdown`]).
+#[derive(Debug)]
+pub(crate) struct Pool {
+    inner: Arc<Inner>,
+}
+
+/// What the pool threads share with the runtime.
+#[derive(Debug)]
+struct Inner {
+    /// The queue and the thread counts; see the module docs.
+    state: Mutex<State>,
+    /// Idle threads wait here for a job (or for shutdown).
+    work: Condvar,
+    /// `shutdown` waits here for `threads` to reach zero.
+    exited: Condvar,
+    /// Settings from the runtime's builder. Read-only.
+    config: BlockingConfig,
+    /// The runtime, for `Handle::current` on pool threads. Weak: the runtime owns the pool.
+    runtime: Weak<Shared>,
+}
+
+/// Everything behind the pool's lock.
+#[derive(Default)]
+struct State {
+    /// Jobs not yet taken by a thread, oldest first.
+    queue: VecDeque<Job>,
+    /// Threads started and not exiting (see the module invariants).
+    threads: usize,
+    /// Threads waiting for a job on `work`.
+    idle: usize,
+    /// Wakeups promised to idle threads and not yet consumed; never more than `idle`.
+    notified: usize,
+    /// Set once: no job is accepted any more, and idle threads exit.
+    shutdown: bool,
+}
+
+impl std::fmt::Debug for State {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("State")
+            .field("queued", &self.queue.len())
+            .field("threads", &self.threads)
+            .field("idle", &self.idle)
+            .field("notified", &self.notified)
+            .field("shutdown", &self.shutdown)
+            .finish()
+    }
+}
+
+impl Pool {
+    /// An empty pool; threads start on demand.
+    pub(crate) fn new(config: BlockingConfig, runtime: Weak<Shared>) -> Pool {
+        Pool {
+            inner: Arc::new(Inner {
+                state: Mutex::new(State::default()),
+                work: Condvar::new(),
+                exited: Condvar::new(),
+                config,
+                runtime,
+            }),
+        }
+    }
+
+    /// Queues `job` to run on a pool thread.
+    ///
+    /// # Errors
+    ///
+    /// If the pool is shut down (the job is dropped, unrun), or if no pool thread exists and
+    /// none can be started (then the jobs queued are dropped, unrun: no thread would run them).
+    pub(crate) fn submit(&self, job: Job) -> io::Result<()> {
+        let inner = &self.inner;
+        let mut state = inner.lock();
+        if state.shutdown {
+            drop(state);
+            drop(job);
+            return Err(io::Error::other("green: the runtime has shut down, so its blocking pool takes no more jobs"));
+        }
+        state.queue.push_back(job);
+        // 1. Wake an idle thread that is not already on its way.
+        if state.idle > state.notified {
+            state.notified += 1;
+            drop(state);
+            inner.work.notify_one();
+            return Ok(());
+        }
+        // 2. Start another thread, if the bound allows.
+        if state.threads >= inner.config.max_threads {
+            return Ok(()); // 3. Queued: a busy thread takes it when its job ends.
+        }
+        state.threads += 1;
+        drop(state);
+        let runner = inner.clone();
+        let started = std::thread::Builder::new().name(THREAD_NAME.to_owned()).spawn(move || runner.run());
+        let Err(e) = started else { return Ok(()) };
+        // 4. No thread: if there is no other to run the queue, empty it.
+        let mut state = inner.lock();
+        state.threads -= 1;
+        let orphans = if state.threads == 0 { std::mem::take(&mut state.queue) } else { VecDeque::new() };
+        drop(state);
+        drop(orphans);
+        Err(io::Error::new(
+            e.kind(),
+            format!(
+                "green: could not start a blocking-pool thread ({e}); the process may have reached its \
+                 thread limit (ulimit -u, /proc/sys/kernel/threads-max): lower max_blocking_threads"
+            ),
+        ))
+    }
+
+    /// Shuts the pool down (module docs, step 4): refuses new jobs, drops queued ones, and
+    /// waits up to `timeout` for running jobs to return. Returns how many threads were still
+    /// running jobs when it gave up (0 if all had exited).
+    pub(crate) fn shutdown(&self, timeout: Duration) -> usize {
+        let inner = &self.inner;
+        let queued = {
+            let mut state = inner.lock();
+            state.shutdown = true;
+            std::mem::take(&mut state.queue)
+        };
+        inner.work.notify_all();
+        // Dropping a job runs the destructors of what it captured: not under the lock.
+        drop(queued);
+        let deadline = Instant::now() + timeout;
+        let mut state = inner.lock();
+        while state.threads > 0 {
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return state.threads;
+            }
+            state = inner.exited.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+        }
+        0
+    }
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        // Normally shut down already, with a wait; this covers a runtime dropped from inside
+        // itself, whose shared state goes away later.
+        self.shutdown(Duration::ZERO);
+    }
+}
+
+impl Inner {
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // Jobs run without the lock and nothing under it panics, so a poisoned lock still holds
+        // a consistent state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The loop of one pool thread (module docs, steps 2 and 3).
+    fn run(self: Arc<Inner>) {
+        set_pool_runtime(self.runtime.clone());
+        let mut state = self.lock();
+        loop {
+            // 1. Run what is queued.
+            if let Some(job) = state.queue.pop_front() {
+                drop(state);
+                // A job catches its own closure's panic; this catch is for the drop of its
+                // result or captures, so that one bad job does not lose the thread count.
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(job)).is_err() {
+                    log::warn!("green: a blocking job panicked outside its closure (in a destructor)");
+                }
+                state = self.lock();
+                continue;
+            }
+            if state.shutdown {
+                break;
+            }
+            // 2. Idle: wait for a promised wakeup, shutdown, or the end of the keep-alive.
+            state.idle += 1;
+            let deadline = Instant::now() + self.config.keep_alive;
+            let woken = loop {
+                let left = deadline.saturating_duration_since(Instant::now());
+                state = self.work.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+                if state.notified > 0 {
+                    state.notified -= 1;
+                    break true;
+                }
+                if state.shutdown {
+                    break true;
+                }
+                if Instant::now() >= deadline {
+                    break false;
+                }
+            };
+            state.idle -= 1;
+            // 3. Kept alive long enough with nothing to do: exit.
+            if !woken && state.queue.is_empty() {
+                break;
+            }
+        }
+        state.threads -= 1;
+        if state.threads == 0 {
+            self.exited.notify_all();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::mpsc;
+
+    fn pool(max_threads: usize, keep_alive: Duration) -> Pool {
+        Pool::new(BlockingConfig { max_threads, keep_alive }, Weak::new())
+    }
+
+    fn threads(pool: &Pool) -> usize {
+        pool.inner.lock().threads
+    }
+
+    #[test]
+    fn idle_threads_exit_after_the_keep_alive() {
+        let pool = pool(4, Duration::from_millis(50));
+        let (tx, rx) = mpsc::channel();
+        for _ in 0..4 {
+            let tx = tx.clone();
+            pool.submit(Box::new(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                tx.send(()).unwrap();
+            }))
+            .unwrap();
+        }
+        for _ in 0..4 {
+            rx.recv().unwrap();
+        }
+        assert!(threads(&pool) >= 1);
+        let start = Instant::now();
+        while threads(&pool) > 0 {
+            assert!(start.elapsed() < Duration::from_secs(5), "idle pool threads did not exit");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    #[test]
+    fn shutdown_drops_queued_jobs_and_waits_for_running_ones() {
+        let pool = pool(1, Duration::from_secs(10));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let (started_tx, started_rx) = mpsc::channel();
+        for _ in 0..3 {
+            let (ran, started_tx) = (ran.clone(), started_tx.clone());
+            pool.submit(Box::new(move || {
+                started_tx.send(()).unwrap();
+                std::thread::sleep(Duration::from_millis(50));
+                ran.fetch_add(1, Ordering::SeqCst);
+            }))
+            .unwrap();
+        }
+        started_rx.recv().unwrap();
+        assert_eq!(pool.shutdown(Duration::from_secs(5)), 0);
+        assert_eq!(ran.load(Ordering::SeqCst), 1, "only the running job finishes");
+        assert!(pool.submit(Box::new(|| ())).is_err());
+    }
+}

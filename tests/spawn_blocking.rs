@@ -1,0 +1,205 @@
+//! `spawn_blocking`: values and panics come back through the usual `JoinHandle`, blocking jobs
+//! run on the pool's OS threads without holding up the workers, the pool's bound queues excess
+//! jobs, pool threads reach the runtime, and shutdown lets running jobs finish.
+
+mod common;
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+#[test]
+fn returns_the_value() {
+    let rt = common::runtime(2);
+    let sum = rt.block_on(|| {
+        let jobs: Vec<_> = (0..10u64).map(|i| green::spawn_blocking(move || i * i)).collect();
+        jobs.into_iter().map(|j| j.join().unwrap()).sum::<u64>()
+    });
+    assert_eq!(sum, 285);
+}
+
+#[test]
+fn runs_on_a_pool_thread() {
+    let name = green::run(|| green::spawn_blocking(|| std::thread::current().name().map(String::from)).join());
+    assert_eq!(name.unwrap().as_deref(), Some("green-blocking"));
+}
+
+#[test]
+fn propagates_the_panic_with_its_payload() {
+    let error = green::run(|| green::spawn_blocking(|| std::panic::panic_any(42u32)).join().unwrap_err());
+    assert!(error.is_panic(), "{error:?}");
+    assert_eq!(*error.into_panic().downcast::<u32>().unwrap(), 42);
+}
+
+#[test]
+fn handle_spawn_blocking_works_from_an_os_thread() {
+    let rt = common::runtime(1);
+    let handle = rt.handle().clone();
+    let value = std::thread::spawn(move || handle.spawn_blocking(|| "from afar").join().unwrap()).join().unwrap();
+    assert_eq!(value, "from afar");
+}
+
+#[test]
+fn outside_a_runtime_it_panics_with_a_clear_message() {
+    let payload = std::panic::catch_unwind(|| green::spawn_blocking(|| 1)).unwrap_err();
+    let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
+    let message = message.expect("a text payload");
+    assert!(message.contains("spawn_blocking called outside a green runtime"), "{message}");
+    assert!(message.contains("Handle::spawn_blocking"), "{message}");
+}
+
+/// 200 jobs that each block their thread for 200 ms finish together in well under the 40 s
+/// they would take one after another, and the only worker keeps running a green thread
+/// meanwhile.
+#[test]
+fn many_blocking_sleeps_run_at_once_without_blocking_the_worker() {
+    const JOBS: usize = 200;
+    const NAP: Duration = Duration::from_millis(200);
+    let rt = common::runtime(1);
+    let (took, turns) = rt.block_on(|| {
+        let done = Arc::new(AtomicBool::new(false));
+        let turns = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let (done, turns) = (done.clone(), turns.clone());
+            green::spawn(move || {
+                while !done.load(Ordering::SeqCst) {
+                    turns.fetch_add(1, Ordering::SeqCst);
+                    green::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        let start = Instant::now();
+        let jobs: Vec<_> = (0..JOBS)
+            .map(|i| {
+                green::spawn_blocking(move || {
+                    std::thread::sleep(NAP);
+                    i
+                })
+            })
+            .collect();
+        for (i, job) in jobs.into_iter().enumerate() {
+            assert_eq!(job.join().unwrap(), i);
+        }
+        let took = start.elapsed();
+        done.store(true, Ordering::SeqCst);
+        ticker.join().unwrap();
+        (took, turns.load(Ordering::SeqCst))
+    });
+    assert!(took >= NAP, "{took:?}");
+    assert!(took < Duration::from_secs(10), "the jobs did not run at once: {took:?}");
+    // At least NAP of 2 ms naps: ~100 turns if the worker stayed free; about one if blocked.
+    assert!(turns >= 30, "the worker was held up: {turns} turns in {took:?}");
+}
+
+/// With a bound of 2 threads, 8 jobs never run more than 2 at a time, all finish, and they
+/// start in the order they were submitted.
+#[test]
+fn the_bound_queues_excess_jobs() {
+    const BOUND: usize = 2;
+    const JOBS: usize = 8;
+    let rt = green::Runtime::builder().workers(1).max_blocking_threads(BOUND).build().unwrap();
+    let running = Arc::new(AtomicUsize::new(0));
+    let most = Arc::new(AtomicUsize::new(0));
+    let order = Arc::new(Mutex::new(Vec::new()));
+    rt.block_on(|| {
+        let jobs: Vec<_> = (0..JOBS)
+            .map(|i| {
+                let (running, most, order) = (running.clone(), most.clone(), order.clone());
+                green::spawn_blocking(move || {
+                    order.lock().unwrap().push(i);
+                    let now = running.fetch_add(1, Ordering::SeqCst) + 1;
+                    most.fetch_max(now, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(30));
+                    running.fetch_sub(1, Ordering::SeqCst);
+                    i
+                })
+            })
+            .collect();
+        for (i, job) in jobs.into_iter().enumerate() {
+            assert_eq!(job.join().unwrap(), i);
+        }
+    });
+    assert_eq!(most.load(Ordering::SeqCst), BOUND);
+    let order = order.lock().unwrap().clone();
+    // Two threads take jobs from one FIFO queue: each job starts no later than the one two
+    // places after it.
+    assert_eq!(order.len(), JOBS);
+    for (k, &i) in order.iter().enumerate() {
+        assert!(i.abs_diff(k) < BOUND, "start order {order:?}");
+    }
+}
+
+#[test]
+fn handle_current_works_inside_the_pool() {
+    let rt = common::runtime(2);
+    let same = rt.block_on(|| {
+        let outer = green::Handle::current();
+        let job = green::spawn_blocking(move || {
+            let inner = green::Handle::current();
+            // A green thread spawned from the pool, joined by blocking the pool thread.
+            let child = inner.spawn(|| green::current().id().as_u64().get());
+            let id = child.join().unwrap();
+            // And a blocking job spawned from a blocking job.
+            let nested = green::spawn_blocking(|| 5).join().unwrap();
+            (inner.workers() == outer.workers(), id > 0, nested)
+        });
+        job.join().unwrap()
+    });
+    assert_eq!(same, (true, true, 5));
+    // An OS thread of no runtime has no handle.
+    assert!(green::Handle::try_current().is_none());
+}
+
+#[test]
+fn cancel_reports_at_once_and_the_job_still_finishes() {
+    let finished = Arc::new(AtomicBool::new(false));
+    let flag = finished.clone();
+    let rt = common::runtime(1);
+    let waited = rt.block_on(move || {
+        let start = Instant::now();
+        let job = green::spawn_blocking(move || {
+            std::thread::sleep(Duration::from_millis(300));
+            flag.store(true, Ordering::SeqCst);
+        });
+        green::sleep(Duration::from_millis(20));
+        job.cancel();
+        assert!(job.join().unwrap_err().is_cancelled());
+        start.elapsed()
+    });
+    assert!(waited < Duration::from_millis(250), "join waited for the job: {waited:?}");
+    // Dropping the runtime waits for the running job.
+    drop(rt);
+    assert!(finished.load(Ordering::SeqCst), "shutdown did not let the running job finish");
+}
+
+/// At shutdown the pool lets the running job finish and drops the queued one unrun.
+#[test]
+fn shutdown_finishes_running_jobs_and_drops_queued_ones() {
+    let rt = green::Runtime::builder().workers(1).max_blocking_threads(1).build().unwrap();
+    let ran = Arc::new(AtomicUsize::new(0));
+    let started = Arc::new(AtomicBool::new(false));
+    let (running, queued) = rt.block_on(|| {
+        let (ran1, started1) = (ran.clone(), started.clone());
+        let running = green::spawn_blocking(move || {
+            started1.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(200));
+            ran1.fetch_add(1, Ordering::SeqCst);
+        });
+        let ran2 = ran.clone();
+        let queued = green::spawn_blocking(move || {
+            ran2.fetch_add(10, Ordering::SeqCst);
+        });
+        // The first job runs; the second waits for the only thread.
+        while !started.load(Ordering::SeqCst) {
+            green::sleep(Duration::from_millis(1));
+        }
+        (running, queued)
+    });
+    let start = Instant::now();
+    drop(rt);
+    assert!(start.elapsed() >= Duration::from_millis(100), "drop did not wait for the running job");
+    assert_eq!(ran.load(Ordering::SeqCst), 1, "the running job finished and the queued one never ran");
+    // Their green threads were cancelled by the shutdown.
+    assert!(running.join().unwrap_err().is_cancelled());
+    assert!(queued.join().unwrap_err().is_cancelled());
+}
