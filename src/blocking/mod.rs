@@ -24,6 +24,8 @@
 //! - **Pool threads reach the runtime**: each keeps a weak reference to it in a thread-local,
 //!   which [`Handle::try_current`] consults ([`current_handle`]), so a blocking job can spawn
 //!   green threads through `Handle::current()`.
+//! - **Name resolution** ([`resolve`]) goes through the pool, so a slow DNS server never stalls
+//!   a worker.
 //!
 //! # Shutdown
 //!
@@ -36,12 +38,17 @@
 
 mod oneshot;
 mod pool;
+// Called by the socket types' `connect` and `bind`; the allows can go once they do.
+#[allow(dead_code)]
+mod resolve;
 
 use std::cell::RefCell;
 use std::sync::Weak;
 use std::time::Duration;
 
 pub(crate) use self::pool::Pool;
+#[allow(unused_imports)]
+pub(crate) use self::resolve::resolve;
 use crate::runtime::Handle;
 use crate::runtime::shared::Shared;
 use crate::thread::JoinHandle;
