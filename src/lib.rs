@@ -7,6 +7,7 @@ mod local;
 mod park;
 pub mod runtime;
 mod scope;
+pub mod signal;
 mod stack;
 mod thread;
 mod time;

@@ -1,0 +1,535 @@
+//! Waiting for Unix signals with a blocking-looking call, for graceful shutdown and reloads.
+//!
+//! ```no_run
+//! use green::signal::{Signal, Signals};
+//!
+//! green::run(|| -> std::io::Result<()> {
+//!     let signals = Signals::new(&[Signal::Interrupt, Signal::Terminate])?;
+//!     let server = green::spawn(|| { /* accept connections until cancelled */ });
+//!     let signal = signals.recv()?; // parks this green thread; the workers go on
+//!     eprintln!("{signal}: shutting down");
+//!     server.cancel();
+//!     let _ = server.join();
+//!     Ok(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Design
+//!
+//! A signal handler may do almost nothing (only async-signal-safe calls: no lock, no
+//! allocation), and it runs on whatever thread the kernel picks, possibly a worker in the middle
+//! of a green thread. So the work is split in three:
+//!
+//! 1. **The handler** (`handler.rs`), installed once per signal for the rest of the process,
+//!    sets the signal's bit in an atomic word and writes a byte to a self-pipe.
+//! 2. **The dispatcher**, an OS thread named `green-signal` started with the first
+//!    [`Signals`], blocks reading the pipe. For each signal caught it marks the signal pending
+//!    in every live [`Signals`] listening for it and wakes their waiters with
+//!    `park::Waiter::wake`, the same inert wakers every other wait uses; so green threads and
+//!    plain OS threads wait alike. A thread was chosen over the workers' reactors because it is
+//!    simple and sound without them: signals are rare, so one idle thread and one cross-thread
+//!    wakeup per signal cost nothing that matters. A reactor could take the pipe over later.
+//! 3. **Listeners** ([`Signals`]) keep what was delivered to them until it is received, like a
+//!    channel. Delivery coalesces the way the kernel does: a signal that comes twice before it
+//!    is received is received once.
+//!
+//! # What happens to the signal's default action
+//!
+//! The first [`Signals`] for a signal installs the handler, and it stays installed (removing
+//! it would race with signals in flight and with handlers other libraries installed on top).
+//! What the signal then does:
+//!
+//! - **While a [`Signals`] for it is alive**, it is delivered there, and its default action
+//!   does not happen: `SIGINT` (Ctrl-C) and `SIGTERM` no longer end the process; ending it is
+//!   now the program's job.
+//! - **While none is alive**, it does what it did before the first listener: an action that was
+//!   the default happens (the dispatcher restores it and raises the signal again, so the
+//!   process ends as if `green` had never been there), and an ignored signal stays ignored.
+//!   A second Ctrl-C during a graceful shutdown, after the [`Signals`] is dropped, still ends
+//!   the process.
+//! - A handler that was installed before `green`'s is always called too, after `green` has
+//!   recorded the signal (the handlers are chained).
+//!
+//! Handlers are inherited by `fork` and reset to the default by `exec`, as usual.
+
+mod handler;
+
+use std::fmt;
+use std::io;
+use std::os::fd::OwnedFd;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crate::park::{self, Waiter};
+use crate::runtime::context;
+
+/// A Unix signal that can be waited for.
+///
+/// ```
+/// use green::signal::Signal;
+/// assert_eq!(Signal::Interrupt.as_raw(), libc::SIGINT);
+/// assert_eq!(Signal::from_raw(libc::SIGTERM), Some(Signal::Terminate));
+/// assert_eq!(Signal::Terminate.to_string(), "SIGTERM");
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum Signal {
+    /// `SIGHUP`: the terminal hung up; by convention, daemons reload their configuration.
+    Hangup,
+    /// `SIGINT`: interrupt from the keyboard (Ctrl-C).
+    Interrupt,
+    /// `SIGQUIT`: quit from the keyboard (Ctrl-\); its default also dumps core.
+    Quit,
+    /// `SIGTERM`: a polite request to end (what `kill` and service managers send first).
+    Terminate,
+    /// `SIGUSR1`: for the program's own use.
+    User1,
+    /// `SIGUSR2`: for the program's own use.
+    User2,
+    /// `SIGWINCH`: the terminal window changed size. Ignored by default.
+    WindowChange,
+}
+
+impl Signal {
+    const ALL: [Signal; 7] = [
+        Signal::Hangup,
+        Signal::Interrupt,
+        Signal::Quit,
+        Signal::Terminate,
+        Signal::User1,
+        Signal::User2,
+        Signal::WindowChange,
+    ];
+
+    /// The signal's number, as `libc` spells it.
+    pub fn as_raw(self) -> libc::c_int {
+        match self {
+            Signal::Hangup => libc::SIGHUP,
+            Signal::Interrupt => libc::SIGINT,
+            Signal::Quit => libc::SIGQUIT,
+            Signal::Terminate => libc::SIGTERM,
+            Signal::User1 => libc::SIGUSR1,
+            Signal::User2 => libc::SIGUSR2,
+            Signal::WindowChange => libc::SIGWINCH,
+        }
+    }
+
+    /// The signal with number `raw`, if it is one of these.
+    pub fn from_raw(raw: libc::c_int) -> Option<Signal> {
+        Signal::ALL.into_iter().find(|s| s.as_raw() == raw)
+    }
+
+    /// Its conventional name, such as `"SIGINT"`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Signal::Hangup => "SIGHUP",
+            Signal::Interrupt => "SIGINT",
+            Signal::Quit => "SIGQUIT",
+            Signal::Terminate => "SIGTERM",
+            Signal::User1 => "SIGUSR1",
+            Signal::User2 => "SIGUSR2",
+            Signal::WindowChange => "SIGWINCH",
+        }
+    }
+
+    /// True if the signal's default action ends the process.
+    fn default_terminates(self) -> bool {
+        !matches!(self, Signal::WindowChange)
+    }
+
+    fn bit(self) -> u64 {
+        1 << self.as_raw()
+    }
+}
+
+impl fmt::Display for Signal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Waits until one of `signals` arrives, and returns it: [`Signals::new`] then
+/// [`Signals::recv`].
+///
+/// Only signals that arrive after the call are seen. For a loop that handles a signal again and
+/// again (reload on every `SIGHUP`), keep one [`Signals`] instead: one that arrives while the
+/// previous is being handled is kept for the next `recv`, and while none is alive the signal's
+/// default action happens (see the [module docs](self)).
+///
+/// A cancellation point; parks a green thread, blocks an OS thread.
+///
+/// # Errors
+///
+/// As for [`Signals::new`] and [`Signals::recv`].
+///
+/// ```
+/// use green::signal::{self, Signal};
+///
+/// green::run(|| {
+///     let waiter = green::spawn(|| signal::wait(&[Signal::User1]));
+///     // Wait until it listens, then send the process a SIGUSR1.
+///     while !green::signal::is_listening(Signal::User1) {
+///         green::sleep(std::time::Duration::from_millis(1));
+///     }
+///     // SAFETY: kill has no memory-safety preconditions.
+///     unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+///     assert_eq!(waiter.join().unwrap().unwrap(), Signal::User1);
+/// });
+/// ```
+pub fn wait(signals: &[Signal]) -> io::Result<Signal> {
+    Signals::new(signals)?.recv()
+}
+
+/// True while some [`Signals`] listens for `signal`: while it is delivered there instead of
+/// taking its previous action.
+///
+/// ```
+/// use green::signal::{Signal, Signals, is_listening};
+///
+/// let signals = Signals::new(&[Signal::User2])?;
+/// assert!(is_listening(Signal::User2));
+/// drop(signals);
+/// assert!(!is_listening(Signal::User2));
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn is_listening(signal: Signal) -> bool {
+    let mut registry = registry();
+    registry.prune();
+    registry.listeners.iter().filter_map(Weak::upgrade).any(|l| l.set & signal.bit() != 0)
+}
+
+/// A listener for some signals: everything that arrives for them while it lives is kept until
+/// received, like the receiving end of a channel.
+///
+/// Any number of threads, green or not, may receive from one `Signals` (it is `Sync`); each
+/// delivered signal is received once. Several `Signals` for one signal each get their own copy.
+/// While one is alive, the signal's default action does not happen (see the
+/// [module docs](self)).
+///
+/// ```
+/// use green::signal::{Signal, Signals};
+///
+/// green::run(|| {
+///     let signals = Signals::new(&[Signal::Hangup, Signal::User1])?;
+///     // SAFETY: raise has no memory-safety preconditions.
+///     unsafe { libc::raise(libc::SIGUSR1) };
+///     assert_eq!(signals.recv()?, Signal::User1);
+///     assert_eq!(signals.try_recv(), None);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Debug)]
+pub struct Signals {
+    listener: Arc<Listener>,
+}
+
+/// What the dispatcher and the receivers of one [`Signals`] share.
+#[derive(Debug)]
+struct Listener {
+    /// The signals it listens for, as bits (bit `n` for signal `n`). Fixed.
+    set: u64,
+    /// Pending signals and waiters, behind a lock held only to move them (never across a park).
+    state: Mutex<ListenerState>,
+}
+
+/// The states of a listener: nothing pending and nobody waiting; pending signals (receivers
+/// take them without parking); or waiters parked (the dispatcher marks a signal pending and
+/// wakes every waiter, and one of them takes it; the others park again).
+#[derive(Debug, Default)]
+struct ListenerState {
+    /// Delivered and not yet received, as bits.
+    pending: u64,
+    /// Who waits in `recv`, each with the ticket of its round of waiting, so that it can take
+    /// its waiter out again when it stops waiting (timeout, spurious wake) without a delivery.
+    waiters: Vec<(u64, Waiter)>,
+    /// The next ticket.
+    next_ticket: u64,
+}
+
+impl Listener {
+    fn lock(&self) -> MutexGuard<'_, ListenerState> {
+        // Nothing panics under this lock, so a poisoned lock still holds a whole state.
+        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The dispatcher: marks `bits` pending (those this listener wants) and wakes the waiters.
+    fn deliver(&self, bits: u64) -> bool {
+        let bits = bits & self.set;
+        if bits == 0 {
+            return false;
+        }
+        let waiters = {
+            let mut state = self.lock();
+            state.pending |= bits;
+            std::mem::take(&mut state.waiters)
+        };
+        for (_, waiter) in waiters {
+            waiter.wake();
+        }
+        true
+    }
+}
+
+impl Signals {
+    /// Starts listening for `signals`. From now until it is dropped, each of them that arrives
+    /// is kept for [`Signals::recv`], and its default action does not happen.
+    ///
+    /// The first listener in the process starts the `green-signal` thread, and the first for a
+    /// given signal installs the handler for it (module docs).
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `signals` is empty; the OS error if the pipe, the thread or the
+    /// handler cannot be set up.
+    ///
+    /// ```
+    /// use green::signal::{Signal, Signals};
+    ///
+    /// let shutdown = Signals::new(&[Signal::Interrupt, Signal::Terminate])?;
+    /// assert_eq!(shutdown.try_recv(), None);
+    /// assert!(Signals::new(&[]).is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn new(signals: &[Signal]) -> io::Result<Signals> {
+        if signals.is_empty() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "green: Signals::new needs at least one signal"));
+        }
+        let set = signals.iter().fold(0, |set, s| set | s.bit());
+        let listener = Arc::new(Listener { set, state: Mutex::default() });
+        let mut registry = registry();
+        registry.start_dispatcher()?;
+        for signal in signals {
+            if registry.installed & signal.bit() == 0 {
+                handler::install(signal.as_raw()).map_err(|e| {
+                    io::Error::new(e.kind(), format!("green: could not install a handler for {signal}: {e}"))
+                })?;
+                registry.installed |= signal.bit();
+            }
+        }
+        registry.prune();
+        registry.listeners.push(Arc::downgrade(&listener));
+        Ok(Signals { listener })
+    }
+
+    /// Waits for one of the signals and returns it. Signals that arrived since the last
+    /// `recv` (or since [`Signals::new`]) are returned at once, lowest number first.
+    ///
+    /// Parks a green thread (its worker runs others meanwhile) or blocks an OS thread. A
+    /// cancellation point.
+    ///
+    /// # Errors
+    ///
+    /// Only where the caller cannot wait: on a green thread that is unwinding (it must not park
+    /// then, DESIGN.md rule 3.3) or inside `green::on_worker_stack`, with nothing pending.
+    ///
+    /// ```
+    /// use green::signal::{Signal, Signals};
+    ///
+    /// let signals = Signals::new(&[Signal::User1])?;
+    /// let waiter = std::thread::spawn(move || signals.recv()); // an OS thread: blocks
+    /// std::thread::sleep(std::time::Duration::from_millis(10));
+    /// // SAFETY: kill has no memory-safety preconditions.
+    /// unsafe { libc::kill(libc::getpid(), libc::SIGUSR1) };
+    /// assert_eq!(waiter.join().unwrap()?, Signal::User1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv(&self) -> io::Result<Signal> {
+        self.recv_until(None).map(|signal| signal.expect("a wait without a deadline ended without a signal"))
+    }
+
+    /// Like [`Signals::recv`], but gives up after `timeout` and returns `Ok(None)`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Signals::recv`].
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use green::signal::{Signal, Signals};
+    ///
+    /// green::run(|| {
+    ///     let signals = Signals::new(&[Signal::Hangup])?;
+    ///     assert_eq!(signals.recv_timeout(Duration::from_millis(10))?, None);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> io::Result<Option<Signal>> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    /// A signal that has arrived and not been received yet, if any; never waits.
+    ///
+    /// ```
+    /// use green::signal::{Signal, Signals};
+    ///
+    /// let signals = Signals::new(&[Signal::User2])?;
+    /// assert_eq!(signals.try_recv(), None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_recv(&self) -> Option<Signal> {
+        let mut state = self.listener.lock();
+        let pending = state.pending;
+        let signal = Signal::ALL.into_iter().filter(|s| pending & s.bit() != 0).min_by_key(|s| s.as_raw())?;
+        state.pending &= !signal.bit();
+        Some(signal)
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> io::Result<Option<Signal>> {
+        crate::coop::tick_op();
+        loop {
+            park::cancellation_point();
+            if let Some(signal) = self.try_recv() {
+                return Ok(Some(signal));
+            }
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Ok(None);
+            }
+            if let Some(why) = cannot_park() {
+                return Err(io::Error::new(
+                    io::ErrorKind::WouldBlock,
+                    format!("green: Signals::recv {why}: it cannot park there, and no signal is pending"),
+                ));
+            }
+            // Register a waiter unless a signal came meanwhile; park; then take the waiter back
+            // out if no delivery did (it is stale now, and would pile up across timeouts).
+            let mut ticket = None;
+            park::wait(
+                |waiter| {
+                    let mut state = self.listener.lock();
+                    if state.pending != 0 {
+                        return false;
+                    }
+                    let t = state.next_ticket;
+                    state.next_ticket += 1;
+                    state.waiters.push((t, waiter));
+                    ticket = Some(t);
+                    true
+                },
+                deadline,
+            );
+            if let Some(t) = ticket {
+                self.listener.lock().waiters.retain(|(other, _)| *other != t);
+            }
+        }
+    }
+}
+
+/// Why the caller cannot park now, if it cannot.
+fn cannot_park() -> Option<&'static str> {
+    context::with_core(|core| {
+        let core = core?;
+        if !core.in_green_thread() {
+            Some("was called inside green::on_worker_stack")
+        } else if std::thread::panicking() {
+            Some("was called while its green thread unwinds")
+        } else {
+            None
+        }
+    })
+}
+
+/// The process-wide bookkeeping: which handlers are installed, who listens, the dispatcher.
+#[derive(Debug)]
+struct Registry {
+    /// Signals whose handler is installed, as bits. Only grows.
+    installed: u64,
+    /// Every `Signals` created, alive or not yet pruned.
+    listeners: Vec<Weak<Listener>>,
+    /// The self-pipe's read end, once made; the dispatcher holds a clone.
+    pipe: Option<Arc<OwnedFd>>,
+    /// Set once the dispatcher thread runs.
+    dispatcher: bool,
+}
+
+/// Held by `Signals::new` to install and register, and by the dispatcher while it delivers, so
+/// that "nobody listens, take the default action" is decided with no listener appearing
+/// meanwhile.
+static REGISTRY: Mutex<Registry> =
+    Mutex::new(Registry { installed: 0, listeners: Vec::new(), pipe: None, dispatcher: false });
+
+fn registry() -> MutexGuard<'static, Registry> {
+    // Nothing panics under this lock, so a poisoned lock still holds a whole registry.
+    REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Registry {
+    /// Forgets dropped listeners.
+    fn prune(&mut self) {
+        self.listeners.retain(|l| l.strong_count() > 0);
+    }
+
+    /// Makes the self-pipe and starts the dispatcher thread, unless done already.
+    fn start_dispatcher(&mut self) -> io::Result<()> {
+        if self.dispatcher {
+            return Ok(());
+        }
+        let pipe = match &self.pipe {
+            Some(pipe) => pipe.clone(),
+            None => {
+                let pipe = Arc::new(handler::open_pipe()?);
+                self.pipe = Some(pipe.clone());
+                pipe
+            }
+        };
+        std::thread::Builder::new().name("green-signal".to_owned()).spawn(move || dispatch(&pipe)).map_err(|e| {
+            io::Error::new(e.kind(), format!("green: could not start the signal dispatcher thread: {e}"))
+        })?;
+        self.dispatcher = true;
+        Ok(())
+    }
+
+    /// Hands the signals in `caught` to their listeners; one that nobody listens for takes its
+    /// previous action.
+    fn deliver(&mut self, caught: u64) {
+        self.prune();
+        for signal in Signal::ALL.into_iter().filter(|s| caught & s.bit() != 0) {
+            let mut heard = false;
+            for listener in self.listeners.iter().filter_map(Weak::upgrade) {
+                heard |= listener.deliver(signal.bit());
+            }
+            if !heard {
+                handler::default_action(signal.as_raw(), signal.default_terminates());
+            }
+        }
+    }
+}
+
+/// The dispatcher thread: waits on the self-pipe and delivers what was caught, for the rest of
+/// the process.
+fn dispatch(pipe: &OwnedFd) {
+    loop {
+        match handler::wait_caught(pipe) {
+            Ok(0) => {}
+            Ok(caught) => registry().deliver(caught),
+            Err(e) => {
+                // Cannot happen with a healthy pipe; do not spin if it does.
+                log::error!("green: the signal dispatcher cannot read its pipe: {e}");
+                std::thread::sleep(Duration::from_secs(1));
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_types_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Signals>();
+        send_sync::<Signal>();
+    }
+
+    #[test]
+    fn raw_numbers_round_trip() {
+        for signal in Signal::ALL {
+            assert_eq!(Signal::from_raw(signal.as_raw()), Some(signal));
+            assert!((signal.as_raw() as usize) < handler::MAX_SIGNAL);
+        }
+        assert_eq!(Signal::from_raw(libc::SIGKILL), None);
+    }
+}

@@ -1,0 +1,187 @@
+//! The process-wide edge of signal waiting: the self-pipe, the handler, and the previous
+//! actions. All of the signal module's `unsafe` code is here.
+//!
+//! # Protocol
+//!
+//! 1. [`open_pipe`], once: a pipe, close-on-exec at both ends, its write end non-blocking so
+//!    the handler can never block. The write end is published in [`PIPE_WRITE`].
+//! 2. [`install`], once per signal, only after the pipe exists: keep the current action in
+//!    [`PREVIOUS`] (published before ours is installed, so the handler always finds it), then
+//!    install ours with `SA_SIGINFO | SA_RESTART | SA_ONSTACK` (`SA_RESTART`: a slow system call
+//!    the signal interrupts is restarted rather than failing with `EINTR`; `SA_ONSTACK`: a
+//!    worker may be on a small green stack when the signal lands, so run on its alternate
+//!    signal stack).
+//! 3. The handler is async-signal-safe: it sets the signal's bit in [`CAUGHT`], writes one byte
+//!    to the pipe (if the pipe is full the byte is dropped: bytes only wake the reader, the bits
+//!    say what came), calls the previous handler if that was a function, and leaves `errno` as
+//!    it found it. No allocation, no lock.
+//! 4. The reader blocks in [`wait_caught`]: a `read` of the pipe, then a swap of [`CAUGHT`]. The
+//!    handler sets the bit before it writes the byte, so a signal is either in the bits the
+//!    reader takes or still has its byte in the pipe: none is lost.
+//! 5. [`default_action`], for a signal that arrived while nobody listened: if its action before
+//!    us was the default and that default ends the process, restore it and raise the signal
+//!    again, so the process ends exactly as it would have without us.
+
+use std::io;
+use std::mem::MaybeUninit;
+use std::os::fd::{FromRawFd, OwnedFd};
+use std::ptr;
+use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
+
+/// Signal numbers handled here are below this (the bits of one `u64` word would allow 64; the
+/// supported signals are all below 32 on every Unix).
+pub(super) const MAX_SIGNAL: usize = 32;
+
+/// Bit `n` is set when signal `n` was caught and the reader has not taken it yet.
+static CAUGHT: AtomicU64 = AtomicU64::new(0);
+
+/// The pipe's write end, or -1 before [`open_pipe`]. Never closed once set.
+static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+
+/// Per signal: the `sa_sigaction` of the action before ours (`SIG_DFL` until installed).
+/// Written once by [`install`] before ours is installed; then only read.
+static PREVIOUS: [AtomicUsize; MAX_SIGNAL] = [const { AtomicUsize::new(libc::SIG_DFL) }; MAX_SIGNAL];
+
+/// Per signal: the `sa_flags` of the action before ours. Written with [`PREVIOUS`].
+static PREVIOUS_FLAGS: [AtomicI32; MAX_SIGNAL] = [const { AtomicI32::new(0) }; MAX_SIGNAL];
+
+fn bit(signal: libc::c_int) -> u64 {
+    1 << signal
+}
+
+/// Step 1: makes the self-pipe and publishes its write end; returns its read end. Call once.
+pub(super) fn open_pipe() -> io::Result<OwnedFd> {
+    let mut fds = [-1; 2];
+    // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+    if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: pipe2 succeeded, so both are open descriptors that nothing else owns.
+    let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+    // SAFETY: F_SETFL with O_NONBLOCK on a descriptor we own.
+    if unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // The write end lives for the rest of the process: the handler may use it at any time.
+    PIPE_WRITE.store(std::os::fd::IntoRawFd::into_raw_fd(write), Ordering::Release);
+    Ok(read)
+}
+
+/// Step 2: keeps `signal`'s current action, then installs ours. Call once per signal, after
+/// [`open_pipe`], with the signal module's registry locked.
+pub(super) fn install(signal: libc::c_int) -> io::Result<()> {
+    assert!((signal as usize) < MAX_SIGNAL, "green: signal {signal} is out of range");
+    // 1. The current action: the one to chain to, or to restore.
+    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: a null new action only reads the current one into `old`, valid for writes.
+    if unsafe { libc::sigaction(signal, ptr::null(), old.as_mut_ptr()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: sigaction succeeded and filled `old`.
+    let old = unsafe { old.assume_init() };
+    PREVIOUS_FLAGS[signal as usize].store(old.sa_flags, Ordering::Relaxed);
+    PREVIOUS[signal as usize].store(old.sa_sigaction, Ordering::Release);
+    // 2. Ours.
+    set_ours(signal)
+}
+
+fn set_ours(signal: libc::c_int) -> io::Result<()> {
+    // SAFETY: all-zero bytes are a valid sigaction (no flags, empty mask, SIG_DFL).
+    let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+    action.sa_sigaction = handler as *const () as libc::sighandler_t;
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
+    // SAFETY: `handler` has the SA_SIGINFO signature and is async-signal-safe (module docs).
+    if unsafe { libc::sigaction(signal, &action, ptr::null_mut()) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Step 3: the handler.
+extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    // SAFETY: __errno_location returns this thread's errno, valid for the thread's lifetime.
+    let errno = unsafe { *libc::__errno_location() };
+    if (signal as usize) < MAX_SIGNAL {
+        CAUGHT.fetch_or(bit(signal), Ordering::AcqRel);
+        let fd = PIPE_WRITE.load(Ordering::Acquire);
+        if fd >= 0 {
+            let byte = signal as u8;
+            // SAFETY: write is async-signal-safe; `fd` is the pipe's write end, open for the
+            // rest of the process; the buffer is one valid byte. A full pipe (EAGAIN) is fine.
+            unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+        }
+        chain(signal, info, context);
+    }
+    // SAFETY: as above.
+    unsafe { *libc::__errno_location() = errno };
+}
+
+/// Calls the handler that was installed before ours, if it was a function.
+fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    let target = PREVIOUS[signal as usize].load(Ordering::Acquire);
+    if target == libc::SIG_DFL || target == libc::SIG_IGN {
+        return;
+    }
+    if PREVIOUS_FLAGS[signal as usize].load(Ordering::Relaxed) & libc::SA_SIGINFO != 0 {
+        // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature, installed by
+        // its owner to be called exactly like this, from a signal handler.
+        let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(target) };
+        function(signal, info, context);
+    } else {
+        // SAFETY: without SA_SIGINFO, `sa_handler` (the same field) is a plain handler.
+        let function: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(target) };
+        function(signal);
+    }
+}
+
+/// Step 4: blocks until a byte arrives on the pipe's read end `pipe`, then returns the signals
+/// caught since the last call (bit `n` for signal `n`; possibly none).
+///
+/// # Errors
+///
+/// If the read fails for another reason than an interruption.
+pub(super) fn wait_caught(pipe: &OwnedFd) -> io::Result<u64> {
+    let mut buf = [0u8; 64];
+    loop {
+        // SAFETY: `buf` is valid for writes of its length; `pipe` is an open descriptor.
+        let n = unsafe { libc::read(std::os::fd::AsRawFd::as_raw_fd(pipe), buf.as_mut_ptr().cast(), buf.len()) };
+        if n > 0 {
+            return Ok(CAUGHT.swap(0, Ordering::AcqRel));
+        }
+        let error = io::Error::last_os_error();
+        if n < 0 && error.kind() == io::ErrorKind::Interrupted {
+            continue;
+        }
+        // End of file cannot happen (the write end is never closed); report it like an error.
+        return Err(if n == 0 { io::Error::from(io::ErrorKind::UnexpectedEof) } else { error });
+    }
+}
+
+/// Step 5: `signal` came while nobody listened for it. If its action before us was the
+/// default, and `terminates` (its default ends the process), restores the default and raises
+/// it on this thread: the process ends as it would have without us. Call with the signal
+/// module's registry locked, so that no listener appears meanwhile.
+pub(super) fn default_action(signal: libc::c_int, terminates: bool) {
+    if !terminates || PREVIOUS[signal as usize].load(Ordering::Acquire) != libc::SIG_DFL {
+        // Ignored before, or a handler that `chain` already called: nothing more to do.
+        return;
+    }
+    // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL, no flags, empty mask. The signal
+    // set is initialised by sigemptyset before use. raise sends the signal to this thread, which
+    // has just unblocked it, so it is delivered (and its default action taken) before raise
+    // returns.
+    unsafe {
+        let default: libc::sigaction = MaybeUninit::zeroed().assume_init();
+        libc::sigaction(signal, &default, ptr::null_mut());
+        let mut set = MaybeUninit::<libc::sigset_t>::zeroed();
+        libc::sigemptyset(set.as_mut_ptr());
+        libc::sigaddset(set.as_mut_ptr(), signal);
+        libc::pthread_sigmask(libc::SIG_UNBLOCK, set.as_ptr(), ptr::null_mut());
+        libc::raise(signal);
+    }
+    // Still here (something kept the default from ending the process): take the signal back.
+    if let Err(e) = set_ours(signal) {
+        log::error!("green: could not reinstall the handler for signal {signal}: {e}");
+    }
+}

@@ -1,0 +1,216 @@
+//! Waiting for Unix signals: a green thread (or an OS thread) waiting for a signal wakes when it
+//! arrives, and the worker keeps running others meanwhile; what a signal does when nobody
+//! listens any more; chaining to a handler installed before.
+//!
+//! Each test runs in a child process (this binary, re-run on just that test with
+//! `GREEN_SIGNAL_CHILD` set to its name), so that the signals it sends, and the handlers it
+//! leaves installed, never reach the test runner or the other tests.
+
+use std::os::unix::process::ExitStatusExt;
+use std::process::{Command, Output, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::{Arc, mpsc};
+use std::time::{Duration, Instant};
+
+use green::signal::{Signal, Signals};
+
+/// Set in the child process, to the name of the test it runs.
+const CHILD: &str = "GREEN_SIGNAL_CHILD";
+
+/// How long a child may take before it counts as hung (and is killed).
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Runs `body` if this process is the child for test `name`; otherwise runs that child and
+/// returns its output once it ended.
+fn child_or_parent(name: &str, body: fn()) -> Option<Output> {
+    if std::env::var(CHILD).as_deref() == Ok(name) {
+        body();
+        println!("child: ok");
+        return None;
+    }
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, name)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(CHILD_TIMEOUT) {
+        Ok(output) => Some(output.unwrap()),
+        Err(_) => {
+            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("child {name} hung for {CHILD_TIMEOUT:?} and was killed");
+        }
+    }
+}
+
+/// Asserts that the child for `name` passed.
+fn assert_child_ok(name: &str, body: fn()) {
+    let Some(output) = child_or_parent(name, body) else { return };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+/// Sends `signal` to this whole process (any thread may take it), as `kill` from a shell does.
+fn send(signal: Signal) {
+    // SAFETY: kill has no memory-safety preconditions.
+    let rc = unsafe { libc::kill(libc::getpid(), signal.as_raw()) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+}
+
+/// Waits (parking, from a green thread) until some `Signals` listens for `signal`.
+fn until_listening(signal: Signal) {
+    let start = Instant::now();
+    while !green::signal::is_listening(signal) {
+        assert!(start.elapsed() < Duration::from_secs(10), "nobody started listening for {signal}");
+        green::sleep(Duration::from_millis(1));
+    }
+}
+
+#[test]
+fn a_green_thread_waiting_for_sigterm_wakes_and_the_worker_runs_others_meanwhile() {
+    assert_child_ok("a_green_thread_waiting_for_sigterm_wakes_and_the_worker_runs_others_meanwhile", || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let waiter = green::spawn(|| green::signal::wait(&[Signal::Interrupt, Signal::Terminate]));
+            until_listening(Signal::Terminate);
+            // The only worker is free while the waiter waits: this green thread runs.
+            let turns = Arc::new(AtomicUsize::new(0));
+            let ticker = {
+                let turns = turns.clone();
+                green::spawn(move || {
+                    for _ in 0..20 {
+                        turns.fetch_add(1, Ordering::SeqCst);
+                        green::sleep(Duration::from_millis(1));
+                    }
+                })
+            };
+            ticker.join().unwrap();
+            assert_eq!(turns.load(Ordering::SeqCst), 20);
+            assert!(!waiter.is_finished());
+            // Sent from another OS thread, as from another process.
+            std::thread::spawn(|| send(Signal::Terminate)).join().unwrap();
+            assert_eq!(waiter.join().unwrap().unwrap(), Signal::Terminate);
+        });
+    });
+}
+
+#[test]
+fn sigusr1_wakes_green_and_os_thread_waiters_each_with_its_own_copy() {
+    assert_child_ok("sigusr1_wakes_green_and_os_thread_waiters_each_with_its_own_copy", || {
+        let green_listener = Signals::new(&[Signal::User1]).unwrap();
+        let os_listener = Signals::new(&[Signal::User1]).unwrap();
+        let os_waiter = std::thread::spawn(move || os_listener.recv());
+        green::run(|| {
+            let green_waiter = green::spawn(move || green_listener.recv());
+            // Each listener keeps what arrives, waiting or not: no need to wait for the waiters.
+            send(Signal::User1);
+            assert_eq!(green_waiter.join().unwrap().unwrap(), Signal::User1);
+        });
+        assert_eq!(os_waiter.join().unwrap().unwrap(), Signal::User1);
+    });
+}
+
+#[test]
+fn signals_that_arrive_before_recv_are_kept_in_order() {
+    assert_child_ok("signals_that_arrive_before_recv_are_kept_in_order", || {
+        let signals = Signals::new(&[Signal::User2, Signal::Hangup, Signal::User1]).unwrap();
+        send(Signal::User2);
+        send(Signal::Hangup);
+        // Delivery goes through the dispatcher thread: wait until both are there.
+        let start = Instant::now();
+        let mut got = Vec::new();
+        while got.len() < 2 {
+            assert!(start.elapsed() < Duration::from_secs(10), "got only {got:?}");
+            got.extend(signals.recv_timeout(Duration::from_millis(10)).unwrap());
+        }
+        got.sort_by_key(|s| s.as_raw());
+        assert_eq!(got, [Signal::Hangup, Signal::User2]);
+        assert_eq!(signals.try_recv(), None);
+    });
+}
+
+#[test]
+fn recv_timeout_and_cancel_end_the_wait() {
+    assert_child_ok("recv_timeout_and_cancel_end_the_wait", || {
+        green::run(|| {
+            let signals = Arc::new(Signals::new(&[Signal::User1]).unwrap());
+            let start = Instant::now();
+            assert_eq!(signals.recv_timeout(Duration::from_millis(30)).unwrap(), None);
+            assert!(start.elapsed() >= Duration::from_millis(30));
+            let waiter = {
+                let signals = signals.clone();
+                green::spawn(move || signals.recv())
+            };
+            green::sleep(Duration::from_millis(10));
+            waiter.cancel();
+            assert!(waiter.join().unwrap_err().is_cancelled());
+            // The listener still works after a timed-out and a cancelled wait.
+            send(Signal::User1);
+            assert_eq!(signals.recv().unwrap(), Signal::User1);
+        });
+    });
+}
+
+/// Once its last listener is gone, SIGTERM ends the process again, as its default action does.
+#[test]
+fn with_no_listener_left_sigterm_ends_the_process_again() {
+    let name = "with_no_listener_left_sigterm_ends_the_process_again";
+    let Some(output) = child_or_parent(name, || {
+        green::run(|| {
+            let signals = Signals::new(&[Signal::Terminate]).unwrap();
+            send(Signal::Terminate);
+            assert_eq!(signals.recv().unwrap(), Signal::Terminate);
+            println!("child: received while listening");
+            drop(signals);
+            send(Signal::Terminate);
+            // The dispatcher raises it again with the default action: this sleep is cut short.
+            green::sleep(Duration::from_secs(30));
+            println!("child: still alive");
+        });
+    }) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("child: received while listening"), "stdout:\n{stdout}");
+    assert!(!stdout.contains("child: still alive"), "stdout:\n{stdout}");
+    assert_eq!(output.status.signal(), Some(libc::SIGTERM), "{:?}\nstdout:\n{stdout}", output.status);
+}
+
+static PREVIOUS_HANDLER_RAN: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn previous_handler(_signal: libc::c_int) {
+    PREVIOUS_HANDLER_RAN.store(true, Ordering::SeqCst);
+}
+
+/// A handler installed before the first listener keeps being called; an ignored signal stays
+/// ignored when nobody listens.
+#[test]
+fn earlier_handlers_are_chained_and_ignored_signals_stay_ignored() {
+    assert_child_ok("earlier_handlers_are_chained_and_ignored_signals_stay_ignored", || {
+        // SAFETY: `previous_handler` only stores to an atomic, which is async-signal-safe; the
+        // handlers are installed before any thread could depend on the old ones.
+        unsafe {
+            libc::signal(libc::SIGUSR2, previous_handler as *const () as libc::sighandler_t);
+            libc::signal(libc::SIGHUP, libc::SIG_IGN);
+        }
+        green::run(|| {
+            let signals = Signals::new(&[Signal::User2]).unwrap();
+            send(Signal::User2);
+            assert_eq!(signals.recv().unwrap(), Signal::User2);
+            assert!(PREVIOUS_HANDLER_RAN.load(Ordering::SeqCst), "the earlier handler was not called");
+            drop(signals);
+
+            drop(Signals::new(&[Signal::Hangup]).unwrap());
+            send(Signal::Hangup); // nobody listens, and it was ignored: nothing happens
+            green::sleep(Duration::from_millis(50));
+        });
+    });
+}
