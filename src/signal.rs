@@ -103,6 +103,10 @@ impl Signal {
     ];
 
     /// The signal's number, as `libc` spells it.
+    ///
+    /// ```
+    /// assert_eq!(green::signal::Signal::Terminate.as_raw(), libc::SIGTERM);
+    /// ```
     pub fn as_raw(self) -> libc::c_int {
         match self {
             Signal::Hangup => libc::SIGHUP,
@@ -116,11 +120,21 @@ impl Signal {
     }
 
     /// The signal with number `raw`, if it is one of these.
+    ///
+    /// ```
+    /// use green::signal::Signal;
+    /// assert_eq!(Signal::from_raw(libc::SIGHUP), Some(Signal::Hangup));
+    /// assert_eq!(Signal::from_raw(libc::SIGKILL), None); // cannot be caught
+    /// ```
     pub fn from_raw(raw: libc::c_int) -> Option<Signal> {
         Signal::ALL.into_iter().find(|s| s.as_raw() == raw)
     }
 
-    /// Its conventional name, such as `"SIGINT"`.
+    /// Its conventional name, such as `"SIGINT"`; also what `Display` prints.
+    ///
+    /// ```
+    /// assert_eq!(green::signal::Signal::Interrupt.name(), "SIGINT");
+    /// ```
     pub fn name(self) -> &'static str {
         match self {
             Signal::Hangup => "SIGHUP",

@@ -60,7 +60,12 @@ use crate::thread::JoinHandle;
 /// reserves a 2 MiB stack as address space but costs only the pages it touches (tens of KiB)
 /// and a kernel task; 512 of them stay far below the usual limits on tasks per user and
 /// `kernel.threads-max`, while a runaway producer of blocking jobs queues instead of exhausting
-/// them. (tokio chose the same figure.)
+/// them. (tokio chose the same figure.) Change it with
+/// [`runtime::Builder::max_blocking_threads`](crate::runtime::Builder::max_blocking_threads).
+///
+/// ```
+/// assert_eq!(green::DEFAULT_MAX_BLOCKING_THREADS, 512);
+/// ```
 pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
 
 /// Default time an idle pool thread waits for another job before it exits: 10 s.
@@ -69,7 +74,12 @@ pub const DEFAULT_MAX_BLOCKING_THREADS: usize = 512;
 /// connection) should find a thread waiting, not pay that each time. An idle thread holds its
 /// touched stack pages and a kernel task, so after a burst they should not linger for long
 /// either. Ten seconds spans the gaps of a trickle and gives the memory back soon after a
-/// burst.
+/// burst. Change it with
+/// [`runtime::Builder::blocking_keep_alive`](crate::runtime::Builder::blocking_keep_alive).
+///
+/// ```
+/// assert_eq!(green::DEFAULT_BLOCKING_KEEP_ALIVE, std::time::Duration::from_secs(10));
+/// ```
 pub const DEFAULT_BLOCKING_KEEP_ALIVE: Duration = Duration::from_secs(10);
 
 /// Message for `spawn_blocking` outside a runtime.
