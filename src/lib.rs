@@ -3,8 +3,11 @@
 
 mod blocking;
 mod coop;
+pub mod io;
 mod local;
+pub mod net;
 mod park;
+mod reactor;
 pub mod runtime;
 mod scope;
 pub mod signal;

@@ -10,10 +10,10 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering, fence};
 use std::time::Duration;
 
 use crossbeam_deque::{Injector, Stealer};
-use polling::Poller;
 
 use super::Config;
 use super::task::TaskRef;
+use crate::reactor::Reactor;
 use crate::stack::StackArena;
 use std::sync::Arc;
 
@@ -51,8 +51,9 @@ pub(crate) struct Remote {
     pub(crate) inbox: Injector<TaskRef>,
     /// Unstarted green threads placed on this worker by `green::Builder::worker`.
     pub(crate) pinned: Injector<TaskRef>,
-    /// The worker's poller: readiness source, idle sleep, and the way to wake it.
-    pub(crate) poller: Poller,
+    /// The worker's reactor: its poller (readiness source, idle sleep, and the way to wake
+    /// it) and the fds registered with it (`reactor.rs`).
+    pub(crate) reactor: Arc<Reactor>,
     /// True while the worker sleeps (or is about to) in `poller.wait`.
     pub(crate) sleeping: AtomicBool,
 }
@@ -62,7 +63,7 @@ impl Remote {
         Ok(Remote {
             inbox: Injector::new(),
             pinned: Injector::new(),
-            poller: Poller::new()?,
+            reactor: Arc::new(Reactor::new()?),
             sleeping: AtomicBool::new(false),
         })
     }
@@ -77,7 +78,7 @@ impl Remote {
     }
 
     pub(crate) fn notify(&self) {
-        if let Err(e) = self.poller.notify() {
+        if let Err(e) = self.reactor.poller.notify() {
             // Nothing sane to do but say so: the worker still wakes at its next timer.
             log::error!("green: could not wake a worker: {e}");
         }

@@ -47,6 +47,7 @@ use super::context::{Enter, Suspend};
 use super::shared::Shared;
 use super::task::{Header, NO_HOME, TaskRef};
 use super::timers::Timers;
+use crate::reactor::CoreIo;
 use crate::stack::{AltStack, GreenStack, StackPool};
 use crate::thread::JoinError;
 
@@ -133,13 +134,14 @@ pub(crate) struct Core {
     shutdown_deadline: Cell<Option<Instant>>,
     /// The green thread whose end shuts the runtime down (`green::run`), if any.
     main: Cell<Option<NonZeroU64>>,
-    /// Reused buffer for poller events.
-    events: RefCell<polling::Events>,
+    /// This worker's side of its reactor: event buffer, time of the last OS poll.
+    io: CoreIo,
 }
 
 impl Core {
     pub(crate) fn new(index: usize, shared: Arc<Shared>, deque: Worker<TaskRef>) -> Core {
         let stacks = StackPool::new(shared.stacks.clone());
+        let io = CoreIo::new(shared.remotes[index].reactor.clone());
         Core {
             index,
             shared,
@@ -162,7 +164,7 @@ impl Core {
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             shutdown_deadline: Cell::new(None),
             main: Cell::new(None),
-            events: RefCell::new(polling::Events::new()),
+            io,
         }
     }
 
@@ -251,6 +253,9 @@ impl Core {
     /// During shutdown the worker itself is waiting: it must get back to enforce the shutdown
     /// timeout on a green thread that swallows its cancellation.
     pub(crate) fn others_waiting(&self, now: Instant) -> bool {
+        // Green threads whose sockets are ready count too: a poll that does not wait moves
+        // them to the run queue (or their home's inbox).
+        self.io.poll_if_due(now);
         self.shared.is_shutting_down()
             || !self.run_queue.borrow().is_empty()
             || !self.shared.remotes[self.index].inbox.is_empty()
@@ -344,6 +349,9 @@ impl Core {
     /// cancels this worker's green threads once.
     fn maintenance(&self) {
         let remote = &self.shared.remotes[self.index];
+        if self.io.has_waiters() {
+            self.io.poll_if_due(Instant::now());
+        }
         while !remote.inbox.is_empty() {
             match remote.inbox.steal() {
                 Steal::Success(task) => self.push_ready(&task),
@@ -470,9 +478,7 @@ impl Core {
                 .flatten()
                 .min();
             let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            let mut events = self.events.borrow_mut();
-            events.clear();
-            if let Err(e) = remote.poller.wait(&mut events, timeout)
+            if let Err(e) = self.io.wait(timeout)
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 log::error!("green: worker {}: poller wait failed: {e}", self.index);

@@ -1,0 +1,202 @@
+//! Waiting for readiness of any fd: a pipe, stdin, a child process's pipes, another library's
+//! socket. Code that `green` does not wrap can park its green thread here instead of
+//! blocking the worker.
+//!
+//! The fd should be non-blocking, so that the read or write after the wait cannot block if
+//! someone else took the data first; loop on `WouldBlock`:
+//!
+//! ```
+//! use std::io::{ErrorKind, Read, Write};
+//! use std::os::unix::net::UnixStream; // std's, not green's: any fd will do
+//!
+//! green::run(|| {
+//!     let (mut a, mut b) = UnixStream::pair()?;
+//!     b.set_nonblocking(true)?;
+//!     let writer = green::spawn(move || a.write_all(b"ready"));
+//!     let mut buf = [0; 5];
+//!     let n = loop {
+//!         match b.read(&mut buf) {
+//!             Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&b)?,
+//!             result => break result?,
+//!         }
+//!     };
+//!     assert_eq!(&buf[..n], b"ready");
+//!     writer.join().unwrap()
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # How
+//!
+//! A wait first asks `poll(2)` without waiting; if the fd is not ready, it registers the fd
+//! with the worker's poller for the length of the wait (a duplicate of the fd if it is
+//! registered there already, say by a `green::net` socket), parks, and deletes the
+//! registration before it returns. A long-lived fd waited on in a loop costs two `epoll_ctl`
+//! calls per wait; the `green::net` types keep theirs registered instead.
+//!
+//! Regular files and directories cannot be waited on: epoll refuses them (`EPERM`; they are
+//! always "ready", and reads from slow disks block regardless). These functions return an
+//! `Unsupported` error for them; read such files directly, or on the blocking pool.
+//!
+//! On a plain OS thread the wait is a blocking `poll(2)`. While the green thread unwinds, or
+//! inside [`crate::on_worker_stack`], a wait that would park returns a `WouldBlock` error
+//! instead (DESIGN.md rule 3.3). Every wait ticks the budget and is a cancellation point.
+
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::time::Instant;
+
+use crate::reactor::{Direction, Source};
+
+/// Parks until `fd` is readable (or at end of file, or in error).
+///
+/// # Errors
+///
+/// `Unsupported` for a regular file or directory; see the [module docs](self) for the rest.
+///
+/// ```
+/// use std::io::Write;
+/// use std::os::unix::net::UnixStream;
+///
+/// green::run(|| {
+///     let (mut a, b) = UnixStream::pair()?;
+///     a.write_all(b"x")?;
+///     green::io::wait_readable(&b)
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn wait_readable(fd: &impl AsFd) -> io::Result<()> {
+    wait(fd.as_fd(), Direction::Read, None)
+}
+
+/// Parks until `fd` is writable (or in error).
+///
+/// # Errors
+///
+/// As for [`wait_readable`].
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+///
+/// green::run(|| {
+///     let (a, _b) = UnixStream::pair()?;
+///     green::io::wait_writable(&a)
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn wait_writable(fd: &impl AsFd) -> io::Result<()> {
+    wait(fd.as_fd(), Direction::Write, None)
+}
+
+/// Like [`wait_readable`], but gives up at `deadline` with a `TimedOut` error.
+///
+/// # Errors
+///
+/// `TimedOut` at the deadline; otherwise as for [`wait_readable`].
+///
+/// ```
+/// use std::io::ErrorKind;
+/// use std::os::unix::net::UnixStream;
+/// use std::time::{Duration, Instant};
+///
+/// green::run(|| {
+///     let (_a, b) = UnixStream::pair()?;
+///     let err = green::io::wait_readable_until(&b, Instant::now() + Duration::from_millis(5)).unwrap_err();
+///     assert_eq!(err.kind(), ErrorKind::TimedOut);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn wait_readable_until(fd: &impl AsFd, deadline: Instant) -> io::Result<()> {
+    wait(fd.as_fd(), Direction::Read, Some(deadline))
+}
+
+/// Like [`wait_writable`], but gives up at `deadline` with a `TimedOut` error.
+///
+/// # Errors
+///
+/// As for [`wait_readable_until`].
+///
+/// ```
+/// use std::os::unix::net::UnixStream;
+/// use std::time::{Duration, Instant};
+///
+/// green::run(|| {
+///     let (a, _b) = UnixStream::pair()?;
+///     green::io::wait_writable_until(&a, Instant::now() + Duration::from_secs(1))
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn wait_writable_until(fd: &impl AsFd, deadline: Instant) -> io::Result<()> {
+    wait(fd.as_fd(), Direction::Write, Some(deadline))
+}
+
+fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+    crate::coop::tick_op();
+    refuse_files(fd)?;
+    let mut registered: Option<(Source, Option<OwnedFd>)> = None;
+    loop {
+        // Ready now? Then no registration at all.
+        let seen = registered.as_ref().map(|(source, _)| source.tick(dir));
+        if ready_now(fd, dir)? {
+            return Ok(());
+        }
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return Err(io::Error::new(io::ErrorKind::TimedOut, "green: the fd did not become ready in time"));
+        }
+        let (source, _dup) = registered.get_or_insert_with(|| (Source::new(fd.as_raw_fd()), None));
+        match source.wait(dir, seen.unwrap_or(0), deadline) {
+            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+                // Registered with this poller by its owner: wait on a duplicate (a new fd
+                // number of the same open file) instead.
+                let dup = fd.try_clone_to_owned()?;
+                let source = Source::new(dup.as_raw_fd());
+                // The source must be dropped before the duplicate closes: field order does it.
+                registered = Some((source, Some(dup)));
+            }
+            result => result?,
+        }
+    }
+}
+
+/// One `poll(2)` that does not wait.
+fn ready_now(fd: BorrowedFd<'_>, dir: Direction) -> io::Result<bool> {
+    let events = match dir {
+        Direction::Read => libc::POLLIN,
+        Direction::Write => libc::POLLOUT,
+    };
+    let mut pollfd = libc::pollfd { fd: fd.as_raw_fd(), events, revents: 0 };
+    // SAFETY: `pollfd` is a valid array of one element for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pollfd, 1, 0) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        return if e.kind() == io::ErrorKind::Interrupted { Ok(false) } else { Err(e) };
+    }
+    if pollfd.revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(pollfd.revents != 0)
+}
+
+/// Regular files and directories are always "ready" to poll and refused by epoll.
+fn refuse_files(fd: BorrowedFd<'_>) -> io::Result<()> {
+    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+    // SAFETY: `stat` is valid for writes of a `struct stat`, which fstat fills on success.
+    if unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: fstat succeeded, so it filled the struct.
+    let mode = unsafe { stat.assume_init() }.st_mode & libc::S_IFMT;
+    if mode == libc::S_IFREG || mode == libc::S_IFDIR {
+        let what = if mode == libc::S_IFREG { "a regular file" } else { "a directory" };
+        return Err(io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "green::io: fd {} is {what}, which cannot be waited on: epoll refuses it (EPERM) and it is \
+                 always ready. Read it directly, or with green::spawn_blocking for slow media",
+                fd.as_raw_fd()
+            ),
+        ));
+    }
+    Ok(())
+}

@@ -1,0 +1,160 @@
+//! Networking with blocking-looking calls, mirroring [`std::net`]: [`TcpListener`],
+//! [`TcpStream`], [`UdpSocket`], and in [`unix`] the Unix domain sockets.
+//!
+//! A call that would block parks the green thread, and its worker runs others until the
+//! socket is ready. On a plain OS thread (outside any green thread) the same types block that
+//! thread the way std's do.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use green::net::{TcpListener, TcpStream};
+//!
+//! green::run(|| {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let addr = listener.local_addr()?;
+//!     let server = green::spawn(move || -> std::io::Result<()> {
+//!         let (mut stream, _) = listener.accept()?;
+//!         let mut buf = [0; 5];
+//!         stream.read_exact(&mut buf)?;
+//!         stream.write_all(&buf)
+//!     });
+//!     let mut client = TcpStream::connect(addr)?;
+//!     client.write_all(b"hello")?;
+//!     let mut echo = [0; 5];
+//!     client.read_exact(&mut echo)?;
+//!     assert_eq!(&echo, b"hello");
+//!     server.join().unwrap()
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # How a call works
+//!
+//! Every socket is non-blocking underneath. A call ticks the green thread's budget (so a
+//! socket that is always ready cannot starve the worker), tries the syscall, and on
+//! `WouldBlock` parks on the socket's readiness (`reactor.rs`), then tries again. Each park is
+//! a cancellation point. Reads and writes on streams pass `MSG_DONTWAIT`, so they never block
+//! even if another handle of the same socket was made blocking (see `into_std`).
+//!
+//! # Differences from std, on purpose
+//!
+//! - **Timeouts**: [`TcpStream::set_read_timeout`] and friends make a call that waited that
+//!   long return the error std gives on Unix: kind [`WouldBlock`](std::io::ErrorKind::WouldBlock)
+//!   (`EAGAIN`), not `TimedOut`. [`TcpStream::connect_timeout`] gives `TimedOut`, like std.
+//! - **Listen backlog**: listeners are bound with a backlog of [`LISTEN_BACKLOG`] instead of
+//!   std's 128: under a burst of connections, a full queue drops SYNs, and each dropped one
+//!   costs the client a one-second retransmit.
+//! - **Accepted sockets** come back non-blocking and close-on-exec from one `accept4` call.
+//! - **Conversions**: `From<std::net::TcpStream>` (and the others) make the socket
+//!   non-blocking; `into_std` makes it blocking again.
+//! - **While unwinding**, or inside [`crate::on_worker_stack`], a call that would block makes
+//!   one non-blocking attempt and returns a `WouldBlock` error that says why, instead of
+//!   parking (DESIGN.md rule 3.3).
+
+mod sys;
+mod tcp;
+mod udp;
+pub mod unix;
+
+use std::io;
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+pub use self::tcp::{Incoming, TcpListener, TcpStream};
+pub use self::udp::UdpSocket;
+
+/// The backlog listeners are created with, as `listen(2)` takes it (the kernel caps it at
+/// `net.core.somaxconn`, 4096 by default since Linux 5.4). Std's 128 overflows under a burst
+/// of connections: the kernel then drops SYNs, and each costs its client a 1 s retransmit.
+pub const LISTEN_BACKLOG: i32 = 4096;
+
+/// Resolves `addr` to socket addresses. Addresses given as numbers take no time; host names
+/// are looked up on the runtime's blocking pool when called from a green thread, so a slow DNS
+/// lookup never stalls a worker.
+fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
+    crate::blocking::resolve(addr)
+}
+
+/// Runs `f` on each address of `addr` until one succeeds, like std's `each_addr`.
+fn each_addr<A: ToSocketAddrs, T>(addr: A, mut f: impl FnMut(&SocketAddr) -> io::Result<T>) -> io::Result<T> {
+    let mut last = None;
+    for addr in resolve(addr)? {
+        match f(&addr) {
+            Ok(t) => return Ok(t),
+            Err(e) => last = Some(e),
+        }
+    }
+    Err(last.unwrap_or_else(|| io::Error::new(io::ErrorKind::InvalidInput, "could not resolve to any addresses")))
+}
+
+/// The error of a read or write that waited its whole timeout: what std returns on Unix
+/// (`EAGAIN`, kind `WouldBlock`).
+fn timeout_error() -> io::Error {
+    io::Error::from_raw_os_error(libc::EAGAIN)
+}
+
+/// The error of a connect that waited its whole timeout, as std's `connect_timeout` gives it.
+fn connect_timeout_error() -> io::Error {
+    io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
+}
+
+/// Flags of every stream `send`: never block, never raise `SIGPIPE` (a closed peer is an
+/// `EPIPE` error instead, as std has it).
+const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
+
+/// The read and write timeouts of one socket, shared by the handles `try_clone` makes (the
+/// timeouts are the socket's, as in std). Also set in the kernel (`SO_RCVTIMEO`,
+/// `SO_SNDTIMEO`), where they do not affect non-blocking calls but carry over to `into_std`.
+#[derive(Debug, Default)]
+struct Timeouts {
+    /// Nanoseconds; 0 for none.
+    read: AtomicU64,
+    /// Nanoseconds; 0 for none.
+    write: AtomicU64,
+}
+
+impl Timeouts {
+    fn from_std(read: io::Result<Option<Duration>>, write: io::Result<Option<Duration>>) -> Timeouts {
+        let t = Timeouts::default();
+        Timeouts::store(&t.read, read.ok().flatten());
+        Timeouts::store(&t.write, write.ok().flatten());
+        t
+    }
+
+    fn store(slot: &AtomicU64, value: Option<Duration>) {
+        let nanos = value.map_or(0, |d| u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1));
+        slot.store(nanos, Ordering::Relaxed);
+    }
+
+    fn load(slot: &AtomicU64) -> Option<Duration> {
+        match slot.load(Ordering::Relaxed) {
+            0 => None,
+            n => Some(Duration::from_nanos(n)),
+        }
+    }
+
+    fn read(&self) -> Option<Duration> {
+        Timeouts::load(&self.read)
+    }
+
+    fn write(&self) -> Option<Duration> {
+        Timeouts::load(&self.write)
+    }
+
+    fn set_read(&self, value: Option<Duration>) {
+        Timeouts::store(&self.read, value);
+    }
+
+    fn set_write(&self, value: Option<Duration>) {
+        Timeouts::store(&self.write, value);
+    }
+}
+
+/// Makes a socket handed in from outside non-blocking. `From` cannot fail; `fcntl` on an
+/// open socket fails only for a bad fd, which an owned socket is not.
+fn make_nonblocking(result: io::Result<()>) {
+    if let Err(e) = result {
+        panic!("green: could not make a socket non-blocking: {e}");
+    }
+}

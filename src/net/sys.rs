@@ -1,0 +1,222 @@
+//! The raw socket calls `std` does not expose: sockets created non-blocking, `accept4`, a
+//! larger listen backlog, `SO_REUSEPORT` before `bind`, `send`/`recv` with flags, and the
+//! conversions between `SocketAddr` and `sockaddr`. Each is a thin safe wrapper around one
+//! libc call.
+
+use std::io;
+use std::mem::{MaybeUninit, size_of};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
+use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+
+/// Turns a libc return value into an `io::Result`.
+fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc) }
+}
+
+fn cvt_size(rc: libc::ssize_t) -> io::Result<usize> {
+    if rc < 0 { Err(io::Error::last_os_error()) } else { Ok(rc as usize) }
+}
+
+/// A new socket, non-blocking and close-on-exec from the start.
+pub(crate) fn socket(domain: libc::c_int, ty: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: socket has no memory-safety preconditions.
+    let fd = cvt(unsafe { libc::socket(domain, ty | libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC, 0) })?;
+    // SAFETY: `fd` was just returned by socket, and nothing else owns it.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd) })
+}
+
+/// The address family of `addr`.
+pub(crate) fn domain(addr: &SocketAddr) -> libc::c_int {
+    match addr {
+        SocketAddr::V4(_) => libc::AF_INET,
+        SocketAddr::V6(_) => libc::AF_INET6,
+    }
+}
+
+/// Sets an integer socket option.
+pub(crate) fn setsockopt_int(
+    fd: BorrowedFd<'_>,
+    level: libc::c_int,
+    name: libc::c_int,
+    value: libc::c_int,
+) -> io::Result<()> {
+    // SAFETY: the option value points at a live c_int of the length passed.
+    cvt(unsafe {
+        libc::setsockopt(
+            fd.as_raw_fd(),
+            level,
+            name,
+            (&raw const value).cast(),
+            size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    })
+    .map(drop)
+}
+
+/// `listen(2)`; on a listening socket it changes the backlog.
+pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: libc::c_int) -> io::Result<()> {
+    // SAFETY: listen has no memory-safety preconditions.
+    cvt(unsafe { libc::listen(fd.as_raw_fd(), backlog) }).map(drop)
+}
+
+/// A `sockaddr` for `addr`, in storage large enough for any family.
+pub(crate) fn sockaddr(addr: &SocketAddr) -> (libc::sockaddr_storage, libc::socklen_t) {
+    // SAFETY: sockaddr_storage is plain old data, for which all zeroes is a valid value.
+    let mut storage: libc::sockaddr_storage = unsafe { std::mem::zeroed() };
+    let len = match addr {
+        SocketAddr::V4(a) => {
+            let sin = libc::sockaddr_in {
+                sin_family: libc::AF_INET as libc::sa_family_t,
+                sin_port: a.port().to_be(),
+                sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(a.ip().octets()) },
+                sin_zero: [0; 8],
+            };
+            // SAFETY: sockaddr_storage is larger than and aligned for every sockaddr type.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in>().write(sin) };
+            size_of::<libc::sockaddr_in>()
+        }
+        SocketAddr::V6(a) => {
+            let sin6 = libc::sockaddr_in6 {
+                sin6_family: libc::AF_INET6 as libc::sa_family_t,
+                sin6_port: a.port().to_be(),
+                sin6_flowinfo: a.flowinfo(),
+                sin6_addr: libc::in6_addr { s6_addr: a.ip().octets() },
+                sin6_scope_id: a.scope_id(),
+            };
+            // SAFETY: as above.
+            unsafe { (&raw mut storage).cast::<libc::sockaddr_in6>().write(sin6) };
+            size_of::<libc::sockaddr_in6>()
+        }
+    };
+    (storage, len as libc::socklen_t)
+}
+
+/// The `SocketAddr` in `storage` (filled by the kernel, `len` bytes).
+pub(crate) fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Result<SocketAddr> {
+    let len = len as usize;
+    match storage.ss_family as libc::c_int {
+        libc::AF_INET if len >= size_of::<libc::sockaddr_in>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in, and it is long enough.
+            let sin = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in>() };
+            let ip = Ipv4Addr::from(sin.sin_addr.s_addr.to_ne_bytes());
+            Ok(SocketAddr::V4(SocketAddrV4::new(ip, u16::from_be(sin.sin_port))))
+        }
+        libc::AF_INET6 if len >= size_of::<libc::sockaddr_in6>() => {
+            // SAFETY: the family says the storage holds a sockaddr_in6, and it is long enough.
+            let sin6 = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_in6>() };
+            let ip = Ipv6Addr::from(sin6.sin6_addr.s6_addr);
+            Ok(SocketAddr::V6(SocketAddrV6::new(
+                ip,
+                u16::from_be(sin6.sin6_port),
+                sin6.sin6_flowinfo,
+                sin6.sin6_scope_id,
+            )))
+        }
+        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "green: not an IPv4 or IPv6 socket address")),
+    }
+}
+
+/// `bind(2)`.
+pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
+    let (storage, len) = sockaddr(addr);
+    // SAFETY: `storage` holds a valid sockaddr of `len` bytes.
+    cvt(unsafe { libc::bind(fd.as_raw_fd(), (&raw const storage).cast(), len) }).map(drop)
+}
+
+/// `connect(2)` to `addr`, whose `len` bytes must hold a valid sockaddr.
+pub(crate) fn connect_raw(fd: BorrowedFd<'_>, addr: *const libc::sockaddr, len: libc::socklen_t) -> io::Result<()> {
+    // SAFETY: the caller passes a valid sockaddr of `len` bytes.
+    cvt(unsafe { libc::connect(fd.as_raw_fd(), addr, len) }).map(drop)
+}
+
+/// `connect(2)` to an IP address.
+pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
+    let (storage, len) = sockaddr(addr);
+    connect_raw(fd, (&raw const storage).cast(), len)
+}
+
+/// `accept4(2)`: the new socket is non-blocking and close-on-exec from the start; the peer's
+/// address is written to `storage`.
+pub(crate) fn accept(
+    fd: BorrowedFd<'_>,
+    storage: Option<&mut libc::sockaddr_storage>,
+) -> io::Result<(OwnedFd, libc::socklen_t)> {
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    let (addr, len_ptr) = match storage {
+        Some(s) => (std::ptr::from_mut(s).cast::<libc::sockaddr>(), &raw mut len),
+        None => (std::ptr::null_mut(), std::ptr::null_mut()),
+    };
+    // SAFETY: `addr` is null or points at storage of `len` bytes, which the kernel fills.
+    let new = cvt(unsafe { libc::accept4(fd.as_raw_fd(), addr, len_ptr, libc::SOCK_NONBLOCK | libc::SOCK_CLOEXEC) })?;
+    // SAFETY: `new` was just returned by accept4, and nothing else owns it.
+    Ok((unsafe { OwnedFd::from_raw_fd(new) }, len))
+}
+
+/// `recv(2)` with `flags`.
+pub(crate) fn recv(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for writes of its length.
+    cvt_size(unsafe { libc::recv(fd, buf.as_mut_ptr().cast(), buf.len(), flags) })
+}
+
+/// `send(2)` with `flags`.
+pub(crate) fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: `buf` is valid for reads of its length.
+    cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
+}
+
+/// `recvmsg(2)` into several buffers.
+pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSliceMut` is guaranteed to be ABI compatible with `iovec` on Unix.
+    msg.msg_iov = bufs.as_mut_ptr().cast();
+    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    // SAFETY: `msg` points at `bufs`, valid for writes for the call.
+    cvt_size(unsafe { libc::recvmsg(fd, &mut msg, flags) })
+}
+
+/// `sendmsg(2)` from several buffers.
+pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>], flags: libc::c_int) -> io::Result<usize> {
+    // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    // `IoSlice` is guaranteed to be ABI compatible with `iovec` on Unix; sendmsg only reads.
+    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
+    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    // SAFETY: `msg` points at `bufs`, valid for reads for the call.
+    cvt_size(unsafe { libc::sendmsg(fd, &msg, flags) })
+}
+
+/// An uninitialized `sockaddr_storage` for the kernel to fill.
+pub(crate) fn storage() -> libc::sockaddr_storage {
+    // SAFETY: sockaddr_storage is plain old data, for which all zeroes is a valid value.
+    unsafe { MaybeUninit::zeroed().assume_init() }
+}
+
+/// The `sockaddr_un` for a Unix socket address given as raw bytes: a path (no NUL inside), or
+/// with `abstract_name` a Linux abstract name.
+pub(crate) fn sockaddr_un(bytes: &[u8], abstract_name: bool) -> io::Result<(libc::sockaddr_un, libc::socklen_t)> {
+    // SAFETY: sockaddr_un is plain old data, for which all zeroes is a valid value.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    let start = usize::from(abstract_name);
+    if !abstract_name && bytes.contains(&0) {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "paths must not contain interior null bytes"));
+    }
+    if start + bytes.len() >= addr.sun_path.len() {
+        return Err(io::Error::new(io::ErrorKind::InvalidInput, "path must be shorter than SUN_LEN"));
+    }
+    for (dst, src) in addr.sun_path[start..].iter_mut().zip(bytes) {
+        *dst = *src as libc::c_char;
+    }
+    // A pathname is counted with its terminating NUL (unless empty: an unnamed address); an
+    // abstract name with its leading NUL and nothing after.
+    let len = if abstract_name {
+        base + 1 + bytes.len()
+    } else if bytes.is_empty() {
+        base
+    } else {
+        base + bytes.len() + 1
+    };
+    Ok((addr, len as libc::socklen_t))
+}

@@ -1,0 +1,746 @@
+//! TCP: [`TcpListener`] and [`TcpStream`], mirroring `std::net`.
+//!
+//! Each type is the std socket (non-blocking underneath), its reactor [`Source`] (declared
+//! first, so it is dropped, and the fd deleted from the poller, before the socket closes),
+//! and for streams the shared [`Timeouts`].
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{LISTEN_BACKLOG, SEND_FLAGS, Timeouts, connect_timeout_error, each_addr, sys, timeout_error};
+use crate::reactor::{Direction, Source};
+
+/// A TCP socket server, listening for connections, like [`std::net::TcpListener`].
+///
+/// [`accept`](TcpListener::accept) parks the green thread until a connection comes in.
+/// Several green threads may accept on one listener (or on clones of it); each connection goes
+/// to one of them. To spread accepts over workers, bind one listener per worker with
+/// [`bind_reuse_port`](TcpListener::bind_reuse_port).
+///
+/// ```
+/// use green::net::{TcpListener, TcpStream};
+///
+/// green::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let client = green::spawn(move || TcpStream::connect(addr).map(drop));
+///     let (_stream, peer) = listener.accept()?;
+///     assert!(peer.ip().is_loopback());
+///     client.join().unwrap()
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpListener {
+    source: Source,
+    inner: std::net::TcpListener,
+}
+
+impl TcpListener {
+    /// Creates a listener bound to `addr`, like [`std::net::TcpListener::bind`] (with
+    /// `SO_REUSEADDR`, as std sets it), but with a backlog of [`LISTEN_BACKLOG`]. Port 0 asks
+    /// the OS for a free port; see [`local_addr`](TcpListener::local_addr).
+    ///
+    /// If `addr` yields several addresses, each is tried in turn until one binds.
+    ///
+    /// ```
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// assert_ne!(listener.local_addr()?.port(), 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(addr, |a| TcpListener::bind_one(a, false))
+    }
+
+    /// Like [`bind`](TcpListener::bind), with `SO_REUSEPORT` set as well: several listeners
+    /// (in this process or others) can bind the same address and port, and the kernel spreads
+    /// incoming connections over them. One listener per worker, each with its own accept loop
+    /// (placed with [`crate::Builder::worker`]), spreads the accepting itself.
+    ///
+    /// ```
+    /// use green::net::TcpListener;
+    ///
+    /// let first = TcpListener::bind_reuse_port("127.0.0.1:0")?;
+    /// let second = TcpListener::bind_reuse_port(first.local_addr()?)?;
+    /// assert_eq!(first.local_addr()?, second.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
+        each_addr(addr, |a| TcpListener::bind_one(a, true))
+    }
+
+    fn bind_one(addr: &SocketAddr, reuse_port: bool) -> io::Result<TcpListener> {
+        let fd = sys::socket(sys::domain(addr), libc::SOCK_STREAM)?;
+        sys::setsockopt_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEADDR, 1)?;
+        if reuse_port {
+            sys::setsockopt_int(fd.as_fd(), libc::SOL_SOCKET, libc::SO_REUSEPORT, 1)?;
+        }
+        sys::bind(fd.as_fd(), addr)?;
+        sys::listen(fd.as_fd(), LISTEN_BACKLOG)?;
+        Ok(TcpListener::from_nonblocking(std::net::TcpListener::from(fd)))
+    }
+
+    fn from_nonblocking(inner: std::net::TcpListener) -> TcpListener {
+        TcpListener { source: Source::new(inner.as_raw_fd()), inner }
+    }
+
+    /// Accepts a new connection, parking until one comes in, like
+    /// [`std::net::TcpListener::accept`]. The stream is non-blocking and close-on-exec from
+    /// the start (one `accept4` call).
+    ///
+    /// Errors are std's: running out of fds gives `EMFILE` (`raw_os_error() == Some(24)`);
+    /// the pending connection stays queued, and a later `accept` takes it once fds are free.
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let addr = listener.local_addr()?;
+    ///     let client = green::spawn(move || TcpStream::connect(addr).map(|s| s.local_addr().unwrap()));
+    ///     let (stream, peer) = listener.accept()?;
+    ///     assert_eq!(stream.peer_addr()?, peer);
+    ///     assert_eq!(client.join().unwrap()?, peer);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
+        let mut storage = sys::storage();
+        let (fd, len) = self
+            .source
+            .io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), Some(&mut storage)))?;
+        let addr = sys::socket_addr(&storage, len)?;
+        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Arc::default()), addr))
+    }
+
+    /// An iterator over incoming connections, like [`std::net::TcpListener::incoming`]: each
+    /// item is [`accept`](TcpListener::accept)'s stream. It never returns `None`.
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    ///
+    /// green::run(|| {
+    ///     let listener = green::net::TcpListener::bind("127.0.0.1:8080")?;
+    ///     for stream in listener.incoming() {
+    ///         let mut stream = stream?;
+    ///         green::spawn(move || stream.write_all(b"hello\n"));
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The local address, like [`std::net::TcpListener::local_addr`].
+    ///
+    /// ```
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(listener.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// A new handle to the same listening socket, like [`std::net::TcpListener::try_clone`].
+    /// Green threads may accept on both.
+    ///
+    /// ```
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let clone = listener.try_clone()?;
+    /// assert_eq!(listener.local_addr()?, clone.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_clone(&self) -> io::Result<TcpListener> {
+        Ok(TcpListener::from_nonblocking(self.inner.try_clone()?))
+    }
+
+    /// Sets `IP_TTL`, like [`std::net::TcpListener::set_ttl`].
+    ///
+    /// ```
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_ttl(100)?;
+    /// assert_eq!(listener.ttl()?, 100);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// Gets `IP_TTL`, like [`std::net::TcpListener::ttl`].
+    ///
+    /// ```
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(listener.ttl()? > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), like
+    /// [`std::net::TcpListener::take_error`].
+    ///
+    /// ```
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// assert!(listener.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// Hands back the std listener, made blocking again. Clones made with
+    /// [`try_clone`](TcpListener::try_clone) share that flag (it belongs to the socket, not the
+    /// handle): do not accept on them from green threads afterwards.
+    ///
+    /// ```
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// let addr = listener.local_addr()?;
+    /// let std_listener: std::net::TcpListener = listener.into_std()?;
+    /// assert_eq!(std_listener.local_addr()?, addr);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_std(self) -> io::Result<std::net::TcpListener> {
+        let TcpListener { source, inner } = self;
+        drop(source);
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+}
+
+/// Makes the listener non-blocking; see the [module docs](crate::net).
+///
+/// ```
+/// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let listener = green::net::TcpListener::from(std_listener);
+/// assert!(listener.local_addr()?.port() > 0);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<std::net::TcpListener> for TcpListener {
+    fn from(inner: std::net::TcpListener) -> TcpListener {
+        super::make_nonblocking(inner.set_nonblocking(true));
+        TcpListener::from_nonblocking(inner)
+    }
+}
+
+impl fmt::Debug for TcpListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// An iterator over the connections of a [`TcpListener`]; see [`TcpListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a TcpListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<TcpStream>;
+
+    fn next(&mut self) -> Option<io::Result<TcpStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}
+
+/// A TCP connection, like [`std::net::TcpStream`]: [`Read`] and [`Write`] (for `&TcpStream`
+/// too) park the green thread until the socket is ready.
+///
+/// A reader and a writer may work on one stream at once, through `&TcpStream` or through
+/// [`try_clone`](TcpStream::try_clone), from green threads on any workers.
+///
+/// ```
+/// use std::io::{Read, Write};
+/// use green::net::{TcpListener, TcpStream};
+///
+/// green::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let mut client = TcpStream::connect(listener.local_addr()?)?;
+///     let (mut server, _) = listener.accept()?;
+///     client.write_all(b"ping")?;
+///     let mut buf = [0; 4];
+///     server.read_exact(&mut buf)?;
+///     assert_eq!(&buf, b"ping");
+///     drop(client);
+///     assert_eq!(server.read(&mut buf)?, 0); // the peer closed
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct TcpStream {
+    source: Source,
+    inner: std::net::TcpStream,
+    timeouts: Arc<Timeouts>,
+}
+
+impl TcpStream {
+    /// Opens a connection to `addr`, parking until it is established, like
+    /// [`std::net::TcpStream::connect`]. Each address `addr` yields is tried in turn; the last
+    /// error is returned if none accepts. A refused connection is `ConnectionRefused`.
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let stream = TcpStream::connect(listener.local_addr()?)?;
+    ///     assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
+        each_addr(addr, |a| TcpStream::connect_one(a, None))
+    }
+
+    /// Opens a connection to `addr`, giving up after `timeout` with a `TimedOut` error, like
+    /// [`std::net::TcpStream::connect_timeout`]. A zero timeout is an `InvalidInput` error.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let stream = TcpStream::connect_timeout(&listener.local_addr()?, Duration::from_secs(1))?;
+    ///     assert!(stream.local_addr()?.ip().is_loopback());
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
+        if timeout.is_zero() {
+            return Err(io::Error::new(io::ErrorKind::InvalidInput, "cannot set a 0 duration timeout"));
+        }
+        TcpStream::connect_one(addr, Some(timeout))
+    }
+
+    fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
+        let fd = sys::socket(sys::domain(addr), libc::SOCK_STREAM)?;
+        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Arc::default());
+        match sys::connect(stream.inner.as_fd(), addr) {
+            Ok(()) => return Ok(stream),
+            Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
+            Err(e) => return Err(e),
+        }
+        // Writable means the handshake is over: the pending error says how it went.
+        stream.source.io(Direction::Write, timeout, connect_timeout_error, || {
+            if let Some(e) = stream.inner.take_error()? {
+                return Err(e);
+            }
+            match stream.inner.peer_addr() {
+                Ok(_) => Ok(()),
+                Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(io::ErrorKind::WouldBlock.into()),
+                Err(e) => Err(e),
+            }
+        })?;
+        Ok(stream)
+    }
+
+    fn from_nonblocking(inner: std::net::TcpStream, timeouts: Arc<Timeouts>) -> TcpStream {
+        TcpStream { source: Source::new(inner.as_raw_fd()), inner, timeouts }
+    }
+
+    /// The remote address, like [`std::net::TcpStream::peer_addr`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?; // outside a runtime: blocks
+    /// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// The local address, like [`std::net::TcpStream::local_addr`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(stream.local_addr()?.ip().is_loopback());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// Shuts down the read half, the write half or both, like
+    /// [`std::net::TcpStream::shutdown`]. After `Shutdown::Write` the peer reads end of stream.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::Shutdown;
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?)?;
+    ///     let (mut server, _) = listener.accept()?;
+    ///     client.shutdown(Shutdown::Write)?;
+    ///     assert_eq!(server.read(&mut [0; 8])?, 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// A new handle to the same connection, like [`std::net::TcpStream::try_clone`]: one green
+    /// thread can read while another writes. Timeouts are the socket's, shared by both.
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let client = TcpStream::connect(listener.local_addr()?)?;
+    ///     let (mut server, _) = listener.accept()?;
+    ///     let mut writer = client.try_clone()?;
+    ///     let w = green::spawn(move || writer.write_all(b"hi"));
+    ///     let mut buf = [0; 2];
+    ///     server.read_exact(&mut buf)?;
+    ///     w.join().unwrap()?;
+    ///     assert_eq!(&buf, b"hi");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_clone(&self) -> io::Result<TcpStream> {
+        Ok(TcpStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone()))
+    }
+
+    /// Sets how long a read may wait, like [`std::net::TcpStream::set_read_timeout`]. A read
+    /// that waited that long fails with kind [`WouldBlock`](io::ErrorKind::WouldBlock)
+    /// (`EAGAIN`), as std's does on Unix. `None` waits forever; a zero duration is an
+    /// `InvalidInput` error.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use std::time::Duration;
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?)?;
+    ///     client.set_read_timeout(Some(Duration::from_millis(10)))?;
+    ///     let err = client.read(&mut [0; 8]).unwrap_err();
+    ///     assert_eq!(err.kind(), ErrorKind::WouldBlock);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)?;
+        self.timeouts.set_read(timeout);
+        Ok(())
+    }
+
+    /// Sets how long a write may wait; see [`set_read_timeout`](TcpStream::set_read_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(stream.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)?;
+        self.timeouts.set_write(timeout);
+        Ok(())
+    }
+
+    /// The read timeout, like [`std::net::TcpStream::read_timeout`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert_eq!(stream.read_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeouts.read())
+    }
+
+    /// The write timeout, like [`std::net::TcpStream::write_timeout`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert_eq!(stream.write_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeouts.write())
+    }
+
+    /// Reads without removing the data from the queue, like [`std::net::TcpStream::peek`];
+    /// parks until there is some (or end of stream: `Ok(0)`).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let mut client = TcpStream::connect(listener.local_addr()?)?;
+    ///     let (mut server, _) = listener.accept()?;
+    ///     client.write_all(b"abc")?;
+    ///     let mut buf = [0; 3];
+    ///     let n = server.peek(&mut buf)?;
+    ///     assert_eq!(&buf[..n], &b"abc"[..n]);
+    ///     server.read_exact(&mut buf)?; // still there
+    ///     assert_eq!(&buf, b"abc");
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || {
+            sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        })
+    }
+
+    /// Sets `TCP_NODELAY`, like [`std::net::TcpStream::set_nodelay`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_nodelay(true)?;
+    /// assert!(stream.nodelay()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nodelay(&self, nodelay: bool) -> io::Result<()> {
+        self.inner.set_nodelay(nodelay)
+    }
+
+    /// Gets `TCP_NODELAY`, like [`std::net::TcpStream::nodelay`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(!stream.nodelay()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn nodelay(&self) -> io::Result<bool> {
+        self.inner.nodelay()
+    }
+
+    /// Sets `IP_TTL`, like [`std::net::TcpStream::set_ttl`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_ttl(42)?;
+    /// assert_eq!(stream.ttl()?, 42);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_ttl(&self, ttl: u32) -> io::Result<()> {
+        self.inner.set_ttl(ttl)
+    }
+
+    /// Gets `IP_TTL`, like [`std::net::TcpStream::ttl`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(stream.ttl()? > 0);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn ttl(&self) -> io::Result<u32> {
+        self.inner.ttl()
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`), like [`std::net::TcpStream::take_error`].
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// assert!(stream.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// Hands back the std stream, made blocking again; its timeouts carry over. Clones made
+    /// with [`try_clone`](TcpStream::try_clone) share the blocking flag (it belongs to the
+    /// socket): green reads and writes on them still never block (they pass `MSG_DONTWAIT`).
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// let std_stream: std::net::TcpStream = stream.into_std()?;
+    /// assert_eq!(std_stream.peer_addr()?, listener.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_std(self) -> io::Result<std::net::TcpStream> {
+        let TcpStream { source, inner, .. } = self;
+        drop(source);
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
+    }
+
+    fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || {
+            sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
+        })
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+    }
+
+    fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source
+            .io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
+    }
+}
+
+impl Read for TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_inner(bufs)
+    }
+}
+
+impl Read for &TcpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_inner(bufs)
+    }
+}
+
+impl Write for TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_inner(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &TcpStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_inner(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Makes the stream non-blocking and takes over its timeouts; see the
+/// [module docs](crate::net).
+///
+/// ```
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let std_stream = std::net::TcpStream::connect(listener.local_addr()?)?;
+/// let stream = green::net::TcpStream::from(std_stream);
+/// assert_eq!(stream.peer_addr()?, listener.local_addr()?);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<std::net::TcpStream> for TcpStream {
+    fn from(inner: std::net::TcpStream) -> TcpStream {
+        super::make_nonblocking(inner.set_nonblocking(true));
+        let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
+        TcpStream::from_nonblocking(inner, Arc::new(timeouts))
+    }
+}
+
+impl fmt::Debug for TcpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+macro_rules! fd_traits {
+    ($ty:ident, $std:ty) => {
+        impl AsFd for $ty {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+
+        impl AsRawFd for $ty {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+
+        /// Hands over the fd, still non-blocking.
+        impl IntoRawFd for $ty {
+            fn into_raw_fd(self) -> RawFd {
+                let $ty { source, inner, .. } = self;
+                drop(source);
+                inner.into_raw_fd()
+            }
+        }
+
+        /// Takes over the fd and makes it non-blocking, as `From<std>` does.
+        impl FromRawFd for $ty {
+            unsafe fn from_raw_fd(fd: RawFd) -> $ty {
+                // SAFETY: forwarded: the caller hands over an open socket fd of this kind.
+                $ty::from(unsafe { <$std>::from_raw_fd(fd) })
+            }
+        }
+
+        impl From<$ty> for OwnedFd {
+            fn from(socket: $ty) -> OwnedFd {
+                let $ty { source, inner, .. } = socket;
+                drop(source);
+                inner.into()
+            }
+        }
+    };
+}
+pub(crate) use fd_traits;
+
+fd_traits!(TcpListener, std::net::TcpListener);
+fd_traits!(TcpStream, std::net::TcpStream);

@@ -1,0 +1,373 @@
+//! Unix datagram sockets: [`UnixDatagram`].
+
+use std::fmt;
+use std::io;
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::net::tcp::fd_traits;
+use crate::net::{Timeouts, timeout_error};
+use crate::reactor::{Direction, Source};
+
+/// A Unix datagram socket, like [`std::os::unix::net::UnixDatagram`]: receives park until a
+/// datagram arrives, sends park while the receiver's queue is full.
+///
+/// ```
+/// green::run(|| {
+///     let (a, b) = green::net::unix::UnixDatagram::pair()?;
+///     a.send(b"one")?;
+///     let mut buf = [0; 8];
+///     let n = b.recv(&mut buf)?;
+///     assert_eq!(&buf[..n], b"one");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixDatagram {
+    source: Source,
+    inner: std::os::unix::net::UnixDatagram,
+    timeouts: Arc<Timeouts>,
+}
+
+impl UnixDatagram {
+    /// Creates a socket bound to `path`, like [`std::os::unix::net::UnixDatagram::bind`].
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-dbind-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let socket = green::net::unix::UnixDatagram::bind(&path)?;
+    /// assert_eq!(socket.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
+        UnixDatagram::nonblocking(std::os::unix::net::UnixDatagram::bind(path)?)
+    }
+
+    /// Creates a socket bound to `addr`, like
+    /// [`std::os::unix::net::UnixDatagram::bind_addr`].
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::os::linux::net::SocketAddrExt;
+    /// use std::os::unix::net::SocketAddr;
+    /// let addr = SocketAddr::from_abstract_name(format!("green-doc-dbaddr-{}", std::process::id()))?;
+    /// let socket = green::net::unix::UnixDatagram::bind_addr(&addr)?;
+    /// assert_eq!(socket.local_addr()?.as_abstract_name(), addr.as_abstract_name());
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixDatagram> {
+        UnixDatagram::nonblocking(std::os::unix::net::UnixDatagram::bind_addr(addr)?)
+    }
+
+    /// Creates a socket bound to no address, like
+    /// [`std::os::unix::net::UnixDatagram::unbound`].
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// assert!(socket.local_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn unbound() -> io::Result<UnixDatagram> {
+        UnixDatagram::nonblocking(std::os::unix::net::UnixDatagram::unbound()?)
+    }
+
+    /// A connected pair of sockets, like [`std::os::unix::net::UnixDatagram::pair`].
+    ///
+    /// ```
+    /// let (a, b) = green::net::unix::UnixDatagram::pair()?;
+    /// assert!(a.peer_addr()?.is_unnamed() && b.peer_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn pair() -> io::Result<(UnixDatagram, UnixDatagram)> {
+        let (a, b) = std::os::unix::net::UnixDatagram::pair()?;
+        Ok((UnixDatagram::nonblocking(a)?, UnixDatagram::nonblocking(b)?))
+    }
+
+    fn nonblocking(inner: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
+        inner.set_nonblocking(true)?;
+        Ok(UnixDatagram::from_nonblocking(inner, Arc::default()))
+    }
+
+    fn from_nonblocking(inner: std::os::unix::net::UnixDatagram, timeouts: Arc<Timeouts>) -> UnixDatagram {
+        UnixDatagram { source: Source::new(inner.as_raw_fd()), inner, timeouts }
+    }
+
+    /// Sets the default destination (and the only source), like
+    /// [`std::os::unix::net::UnixDatagram::connect`].
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-dconn-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let server = green::net::unix::UnixDatagram::bind(&path)?;
+    /// let client = green::net::unix::UnixDatagram::unbound()?;
+    /// client.connect(&path)?;
+    /// assert_eq!(client.peer_addr()?.as_pathname(), Some(path.as_path()));
+    /// drop(server);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
+        self.inner.connect(path)
+    }
+
+    /// Connects to `addr`, like [`std::os::unix::net::UnixDatagram::connect_addr`].
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::os::linux::net::SocketAddrExt;
+    /// use std::os::unix::net::SocketAddr;
+    /// use green::net::unix::UnixDatagram;
+    /// let addr = SocketAddr::from_abstract_name(format!("green-doc-dcaddr-{}", std::process::id()))?;
+    /// let _server = UnixDatagram::bind_addr(&addr)?;
+    /// let client = UnixDatagram::unbound()?;
+    /// client.connect_addr(&addr)?;
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_addr(&self, addr: &SocketAddr) -> io::Result<()> {
+        self.inner.connect_addr(addr)
+    }
+
+    /// Sends to the connected peer, parking while its queue is full.
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixDatagram::pair()?;
+    /// assert_eq!(a.send(b"abc")?, 3);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
+        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send(buf))
+    }
+
+    /// Receives from the connected peer, parking until a datagram arrives.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let (a, b) = green::net::unix::UnixDatagram::pair()?;
+    ///     let sender = green::spawn(move || a.send(b"late"));
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(b.recv(&mut buf)?, 4);
+    ///     sender.join().unwrap()?;
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.recv(buf))
+    }
+
+    /// Sends to the socket at `path`, parking while its queue is full.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-dsendto-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let server = green::net::unix::UnixDatagram::bind(&path)?;
+    /// let client = green::net::unix::UnixDatagram::unbound()?;
+    /// client.send_to(b"hi", &path)?;
+    /// let mut buf = [0; 4];
+    /// assert_eq!(server.recv(&mut buf)?, 2);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
+        let path = path.as_ref();
+        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send_to(buf, path))
+    }
+
+    /// Sends to `addr`, like [`std::os::unix::net::UnixDatagram::send_to_addr`].
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::os::linux::net::SocketAddrExt;
+    /// use std::os::unix::net::SocketAddr;
+    /// use green::net::unix::UnixDatagram;
+    /// let addr = SocketAddr::from_abstract_name(format!("green-doc-dsaddr-{}", std::process::id()))?;
+    /// let server = UnixDatagram::bind_addr(&addr)?;
+    /// UnixDatagram::unbound()?.send_to_addr(b"x", &addr)?;
+    /// assert_eq!(server.recv(&mut [0; 4])?, 1);
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
+        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send_to_addr(buf, addr))
+    }
+
+    /// Receives one datagram and its sender's address, parking until one arrives.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let (a, b) = green::net::unix::UnixDatagram::pair()?;
+    ///     a.send(b"who")?;
+    ///     let mut buf = [0; 8];
+    ///     let (n, from) = b.recv_from(&mut buf)?;
+    ///     assert_eq!((n, from.is_unnamed()), (3, true));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.recv_from(buf))
+    }
+
+    /// The local address.
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// assert!(socket.local_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The connected peer's address.
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// assert!(socket.peer_addr().is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// Shuts down the read half, the write half or both.
+    ///
+    /// ```
+    /// use std::net::Shutdown;
+    /// let (a, _b) = green::net::unix::UnixDatagram::pair()?;
+    /// a.shutdown(Shutdown::Both)?;
+    /// assert!(a.send(b"x").is_err());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// A new handle to the same socket; timeouts are shared.
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// let _clone = socket.try_clone()?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_clone(&self) -> io::Result<UnixDatagram> {
+        Ok(UnixDatagram::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone()))
+    }
+
+    /// Sets how long a receive may wait; one that waited that long fails with kind
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock), as std's does.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use std::time::Duration;
+    ///
+    /// green::run(|| {
+    ///     let (a, _b) = green::net::unix::UnixDatagram::pair()?;
+    ///     a.set_read_timeout(Some(Duration::from_millis(5)))?;
+    ///     assert_eq!(a.recv(&mut [0; 4]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)?;
+        self.timeouts.set_read(timeout);
+        Ok(())
+    }
+
+    /// Sets how long a send may wait; see
+    /// [`set_read_timeout`](UnixDatagram::set_read_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// socket.set_write_timeout(Some(Duration::from_secs(1)))?;
+    /// assert_eq!(socket.write_timeout()?, Some(Duration::from_secs(1)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)?;
+        self.timeouts.set_write(timeout);
+        Ok(())
+    }
+
+    /// The read timeout.
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// assert_eq!(socket.read_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeouts.read())
+    }
+
+    /// The write timeout.
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// assert_eq!(socket.write_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeouts.write())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// assert!(socket.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// Hands back the std socket, made blocking again (clones share that flag); its timeouts
+    /// carry over.
+    ///
+    /// ```
+    /// let socket = green::net::unix::UnixDatagram::unbound()?;
+    /// let std_socket = socket.into_std()?;
+    /// assert!(std_socket.local_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixDatagram> {
+        let UnixDatagram { source, inner, .. } = self;
+        drop(source);
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+}
+
+/// Makes the socket non-blocking and takes over its timeouts; see the [`crate::net`] docs.
+///
+/// ```
+/// let std_socket = std::os::unix::net::UnixDatagram::unbound()?;
+/// let socket = green::net::unix::UnixDatagram::from(std_socket);
+/// assert!(socket.local_addr()?.is_unnamed());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<std::os::unix::net::UnixDatagram> for UnixDatagram {
+    fn from(inner: std::os::unix::net::UnixDatagram) -> UnixDatagram {
+        crate::net::make_nonblocking(inner.set_nonblocking(true));
+        let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
+        UnixDatagram::from_nonblocking(inner, Arc::new(timeouts))
+    }
+}
+
+impl fmt::Debug for UnixDatagram {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+fd_traits!(UnixDatagram, std::os::unix::net::UnixDatagram);

@@ -1,0 +1,586 @@
+//! Unix stream sockets: [`UnixListener`] and [`UnixStream`].
+
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::os::unix::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{CONNECT_RETRY, addr_bytes, path_bytes};
+use crate::net::tcp::fd_traits;
+use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Timeouts, sys, timeout_error};
+use crate::reactor::{Direction, Source};
+use crate::runtime::context;
+
+/// A Unix stream socket server, like [`std::os::unix::net::UnixListener`]:
+/// [`accept`](UnixListener::accept) parks the green thread until a connection comes in.
+///
+/// ```
+/// use green::net::unix::{UnixListener, UnixStream};
+///
+/// let dir = std::env::temp_dir().join(format!("green-doc-listener-{}", std::process::id()));
+/// std::fs::create_dir_all(&dir)?;
+/// let path = dir.join("sock");
+/// # let _ = std::fs::remove_file(&path);
+/// green::run(|| {
+///     let listener = UnixListener::bind(&path)?;
+///     let client = green::spawn({
+///         let path = path.clone();
+///         move || UnixStream::connect(path).map(drop)
+///     });
+///     let (_stream, _addr) = listener.accept()?;
+///     client.join().unwrap()
+/// })?;
+/// std::fs::remove_dir_all(&dir)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixListener {
+    source: Source,
+    inner: std::os::unix::net::UnixListener,
+}
+
+impl UnixListener {
+    /// Creates a listener bound to `path`, like [`std::os::unix::net::UnixListener::bind`],
+    /// with a backlog of [`LISTEN_BACKLOG`](crate::net::LISTEN_BACKLOG).
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-bind-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = green::net::unix::UnixListener::bind(&path)?;
+    /// assert_eq!(listener.local_addr()?.as_pathname(), Some(path.as_path()));
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
+        UnixListener::listen(std::os::unix::net::UnixListener::bind(path)?)
+    }
+
+    /// Creates a listener bound to `addr` (a path, or on Linux an abstract name), like
+    /// [`std::os::unix::net::UnixListener::bind_addr`].
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::os::linux::net::SocketAddrExt;
+    /// use std::os::unix::net::SocketAddr;
+    ///
+    /// let name = format!("green-doc-abstract-{}", std::process::id());
+    /// let addr = SocketAddr::from_abstract_name(name.as_bytes())?;
+    /// let listener = green::net::unix::UnixListener::bind_addr(&addr)?;
+    /// assert_eq!(listener.local_addr()?.as_abstract_name(), Some(name.as_bytes()));
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn bind_addr(addr: &SocketAddr) -> io::Result<UnixListener> {
+        UnixListener::listen(std::os::unix::net::UnixListener::bind_addr(addr)?)
+    }
+
+    fn listen(inner: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
+        sys::listen(inner.as_fd(), LISTEN_BACKLOG)?;
+        inner.set_nonblocking(true)?;
+        Ok(UnixListener::from_nonblocking(inner))
+    }
+
+    fn from_nonblocking(inner: std::os::unix::net::UnixListener) -> UnixListener {
+        UnixListener { source: Source::new(inner.as_raw_fd()), inner }
+    }
+
+    /// Accepts a connection, parking until one comes in, like
+    /// [`std::os::unix::net::UnixListener::accept`]. The stream is non-blocking and
+    /// close-on-exec from the start.
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::os::linux::net::SocketAddrExt;
+    /// use std::os::unix::net::SocketAddr;
+    /// use green::net::unix::{UnixListener, UnixStream};
+    ///
+    /// green::run(|| {
+    ///     let addr = SocketAddr::from_abstract_name(format!("green-doc-accept-{}", std::process::id()))?;
+    ///     let listener = UnixListener::bind_addr(&addr)?;
+    ///     let client = UnixStream::connect_addr(&addr)?;
+    ///     let (server, _) = listener.accept()?;
+    ///     assert_eq!(server.local_addr()?.as_abstract_name(), addr.as_abstract_name());
+    ///     drop(client);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
+        let (fd, _) = self.source.io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), None))?;
+        let stream = std::os::unix::net::UnixStream::from(fd);
+        let addr = stream.peer_addr()?;
+        Ok((UnixStream::from_nonblocking(stream, Arc::default()), addr))
+    }
+
+    /// An iterator over incoming connections; it never returns `None`. See
+    /// [`std::os::unix::net::UnixListener::incoming`].
+    ///
+    /// ```no_run
+    /// use std::io::Write;
+    ///
+    /// green::run(|| {
+    ///     let listener = green::net::unix::UnixListener::bind("/tmp/green-example.sock")?;
+    ///     for stream in listener.incoming() {
+    ///         let mut stream = stream?;
+    ///         green::spawn(move || stream.write_all(b"hello\n"));
+    ///     }
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn incoming(&self) -> Incoming<'_> {
+        Incoming { listener: self }
+    }
+
+    /// The address the listener is bound to.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-local-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = green::net::unix::UnixListener::bind(&path)?;
+    /// assert!(listener.local_addr()?.as_pathname().is_some());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// A new handle to the same listener; green threads may accept on both.
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-lclone-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = green::net::unix::UnixListener::bind(&path)?;
+    /// let _clone = listener.try_clone()?;
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_clone(&self) -> io::Result<UnixListener> {
+        Ok(UnixListener::from_nonblocking(self.inner.try_clone()?))
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-lerr-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = green::net::unix::UnixListener::bind(&path)?;
+    /// assert!(listener.take_error()?.is_none());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// Hands back the std listener, made blocking again (clones share that flag).
+    ///
+    /// ```
+    /// let path = std::env::temp_dir().join(format!("green-doc-lstd-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = green::net::unix::UnixListener::bind(&path)?;
+    /// let std_listener = listener.into_std()?;
+    /// assert!(std_listener.local_addr()?.as_pathname().is_some());
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
+        let UnixListener { source, inner } = self;
+        drop(source);
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+}
+
+/// Makes the listener non-blocking; see the [`crate::net`] docs.
+///
+/// ```
+/// let path = std::env::temp_dir().join(format!("green-doc-lfrom-{}", std::process::id()));
+/// # let _ = std::fs::remove_file(&path);
+/// let std_listener = std::os::unix::net::UnixListener::bind(&path)?;
+/// let listener = green::net::unix::UnixListener::from(std_listener);
+/// assert!(listener.local_addr()?.as_pathname().is_some());
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<std::os::unix::net::UnixListener> for UnixListener {
+    fn from(inner: std::os::unix::net::UnixListener) -> UnixListener {
+        crate::net::make_nonblocking(inner.set_nonblocking(true));
+        UnixListener::from_nonblocking(inner)
+    }
+}
+
+impl fmt::Debug for UnixListener {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// An iterator over the connections of a [`UnixListener`]; see [`UnixListener::incoming`].
+#[derive(Debug)]
+pub struct Incoming<'a> {
+    listener: &'a UnixListener,
+}
+
+impl Iterator for Incoming<'_> {
+    type Item = io::Result<UnixStream>;
+
+    fn next(&mut self) -> Option<io::Result<UnixStream>> {
+        Some(self.listener.accept().map(|(stream, _)| stream))
+    }
+}
+
+/// A Unix stream connection, like [`std::os::unix::net::UnixStream`]: [`Read`] and [`Write`]
+/// (for `&UnixStream` too) park the green thread until the socket is ready.
+///
+/// ```
+/// use std::io::{Read, Write};
+///
+/// green::run(|| {
+///     let (mut a, mut b) = green::net::unix::UnixStream::pair()?;
+///     a.write_all(b"hi")?;
+///     drop(a);
+///     let mut got = Vec::new();
+///     b.read_to_end(&mut got)?;
+///     assert_eq!(got, b"hi");
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct UnixStream {
+    source: Source,
+    inner: std::os::unix::net::UnixStream,
+    timeouts: Arc<Timeouts>,
+}
+
+impl UnixStream {
+    /// Connects to the socket at `path`, like [`std::os::unix::net::UnixStream::connect`].
+    /// If the listener's backlog is full it retries (see the [module docs](super)).
+    ///
+    /// ```
+    /// use green::net::unix::{UnixListener, UnixStream};
+    ///
+    /// let path = std::env::temp_dir().join(format!("green-doc-connect-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = UnixListener::bind(&path)?;
+    /// let stream = UnixStream::connect(&path)?;
+    /// assert_eq!(stream.peer_addr()?.as_pathname(), Some(path.as_path()));
+    /// drop(listener);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
+        UnixStream::connect_bytes(path_bytes(path.as_ref()), false)
+    }
+
+    /// Connects to `addr` (a path, or on Linux an abstract name), like
+    /// [`std::os::unix::net::UnixStream::connect_addr`].
+    ///
+    /// ```
+    /// # #[cfg(target_os = "linux")] {
+    /// use std::os::linux::net::SocketAddrExt;
+    /// use std::os::unix::net::SocketAddr;
+    /// use green::net::unix::{UnixListener, UnixStream};
+    ///
+    /// let addr = SocketAddr::from_abstract_name(format!("green-doc-caddr-{}", std::process::id()))?;
+    /// let _listener = UnixListener::bind_addr(&addr)?;
+    /// let stream = UnixStream::connect_addr(&addr)?;
+    /// assert_eq!(stream.peer_addr()?.as_abstract_name(), addr.as_abstract_name());
+    /// # }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn connect_addr(addr: &SocketAddr) -> io::Result<UnixStream> {
+        let (bytes, abstract_name) = addr_bytes(addr)?;
+        UnixStream::connect_bytes(bytes, abstract_name)
+    }
+
+    fn connect_bytes(bytes: &[u8], abstract_name: bool) -> io::Result<UnixStream> {
+        let (addr, len) = sys::sockaddr_un(bytes, abstract_name)?;
+        let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
+        let stream = UnixStream::from_nonblocking(std::os::unix::net::UnixStream::from(fd), Arc::default());
+        let mut pause = CONNECT_RETRY.0;
+        loop {
+            crate::coop::tick_op();
+            match sys::connect_raw(stream.inner.as_fd(), (&raw const addr).cast(), len) {
+                Ok(()) => return Ok(stream),
+                Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
+                    // The backlog is full, and nothing will say when it is not: retry soon.
+                    let cannot_park = std::thread::panicking()
+                        || context::with_core(|core| core.is_some_and(|c| !c.in_green_thread()));
+                    if cannot_park {
+                        return Err(e);
+                    }
+                    crate::sleep(pause);
+                    pause = (pause * 2).min(CONNECT_RETRY.1);
+                }
+                Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
+                    stream.source.io(Direction::Write, None, timeout_error, || match stream.inner.take_error()? {
+                        Some(e) => Err(e),
+                        None => stream.inner.peer_addr().map(drop).map_err(|e| match e.raw_os_error() {
+                            Some(libc::ENOTCONN) => io::ErrorKind::WouldBlock.into(),
+                            _ => e,
+                        }),
+                    })?;
+                    return Ok(stream);
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+
+    /// A connected pair of streams, like [`std::os::unix::net::UnixStream::pair`].
+    ///
+    /// ```
+    /// let (a, b) = green::net::unix::UnixStream::pair()?;
+    /// assert!(a.peer_addr()?.is_unnamed() && b.local_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn pair() -> io::Result<(UnixStream, UnixStream)> {
+        let (a, b) = std::os::unix::net::UnixStream::pair()?;
+        a.set_nonblocking(true)?;
+        b.set_nonblocking(true)?;
+        Ok((UnixStream::from_nonblocking(a, Arc::default()), UnixStream::from_nonblocking(b, Arc::default())))
+    }
+
+    fn from_nonblocking(inner: std::os::unix::net::UnixStream, timeouts: Arc<Timeouts>) -> UnixStream {
+        UnixStream { source: Source::new(inner.as_raw_fd()), inner, timeouts }
+    }
+
+    /// The local address.
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// assert!(a.local_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.local_addr()
+    }
+
+    /// The peer's address.
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// assert!(a.peer_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peer_addr(&self) -> io::Result<SocketAddr> {
+        self.inner.peer_addr()
+    }
+
+    /// Shuts down the read half, the write half or both.
+    ///
+    /// ```
+    /// use std::io::Read;
+    /// use std::net::Shutdown;
+    ///
+    /// green::run(|| {
+    ///     let (a, mut b) = green::net::unix::UnixStream::pair()?;
+    ///     a.shutdown(Shutdown::Write)?;
+    ///     assert_eq!(b.read(&mut [0; 4])?, 0);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        self.inner.shutdown(how)
+    }
+
+    /// A new handle to the same connection; timeouts are shared.
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// let clone = a.try_clone()?;
+    /// assert!(clone.peer_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn try_clone(&self) -> io::Result<UnixStream> {
+        Ok(UnixStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone()))
+    }
+
+    /// Sets how long a read may wait; one that waited that long fails with kind
+    /// [`WouldBlock`](io::ErrorKind::WouldBlock), as std's does.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use std::time::Duration;
+    ///
+    /// green::run(|| {
+    ///     let (mut a, _b) = green::net::unix::UnixStream::pair()?;
+    ///     a.set_read_timeout(Some(Duration::from_millis(5)))?;
+    ///     assert_eq!(a.read(&mut [0; 4]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_read_timeout(timeout)?;
+        self.timeouts.set_read(timeout);
+        Ok(())
+    }
+
+    /// Sets how long a write may wait; see [`set_read_timeout`](UnixStream::set_read_timeout).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// a.set_write_timeout(Some(Duration::from_secs(2)))?;
+    /// assert_eq!(a.write_timeout()?, Some(Duration::from_secs(2)));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.inner.set_write_timeout(timeout)?;
+        self.timeouts.set_write(timeout);
+        Ok(())
+    }
+
+    /// The read timeout.
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// assert_eq!(a.read_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeouts.read())
+    }
+
+    /// The write timeout.
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// assert_eq!(a.write_timeout()?, None);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
+        Ok(self.timeouts.write())
+    }
+
+    /// Takes the pending socket error (`SO_ERROR`).
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// assert!(a.take_error()?.is_none());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn take_error(&self) -> io::Result<Option<io::Error>> {
+        self.inner.take_error()
+    }
+
+    /// Hands back the std stream, made blocking again (clones share that flag; their green
+    /// reads and writes still never block); its timeouts carry over.
+    ///
+    /// ```
+    /// let (a, _b) = green::net::unix::UnixStream::pair()?;
+    /// let std_stream = a.into_std()?;
+    /// assert!(std_stream.peer_addr()?.is_unnamed());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
+        let UnixStream { source, inner, .. } = self;
+        drop(source);
+        inner.set_nonblocking(false)?;
+        Ok(inner)
+    }
+
+    fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
+    }
+
+    fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || {
+            sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
+        })
+    }
+
+    fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+    }
+
+    fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source
+            .io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
+    }
+}
+
+impl Read for UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_inner(bufs)
+    }
+}
+
+impl Read for &UnixStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        self.read_inner(buf)
+    }
+
+    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        self.read_vectored_inner(bufs)
+    }
+}
+
+impl Write for UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_inner(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Write for &UnixStream {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        self.write_inner(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        self.write_vectored_inner(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Makes the stream non-blocking and takes over its timeouts; see the [`crate::net`] docs.
+///
+/// ```
+/// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
+/// let a = green::net::unix::UnixStream::from(a);
+/// assert!(a.peer_addr()?.is_unnamed());
+/// # Ok::<(), std::io::Error>(())
+/// ```
+impl From<std::os::unix::net::UnixStream> for UnixStream {
+    fn from(inner: std::os::unix::net::UnixStream) -> UnixStream {
+        crate::net::make_nonblocking(inner.set_nonblocking(true));
+        let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
+        UnixStream::from_nonblocking(inner, Arc::new(timeouts))
+    }
+}
+
+impl fmt::Debug for UnixStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+fd_traits!(UnixListener, std::os::unix::net::UnixListener);
+fd_traits!(UnixStream, std::os::unix::net::UnixStream);

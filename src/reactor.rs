@@ -1,0 +1,709 @@
+//! The reactor: each worker's poller, the fds registered with it, and the green threads
+//! waiting on them.
+//!
+//! # Job
+//!
+//! A socket call that would block (`WouldBlock` from a non-blocking syscall) parks the green
+//! thread instead, and the reactor wakes it when the fd is ready. Each worker's
+//! `polling::Poller` (in its [`Remote`](crate::runtime::shared::Remote)) is at once its idle
+//! sleep, the way other threads wake it (`notify`), and its readiness source.
+//!
+//! # Objects
+//!
+//! - [`Source`]: the one owner of an fd's registration (DESIGN.md rule 3.5). Every socket type
+//!   holds one next to the fd and drops it first: its `Drop` deletes the fd from the poller
+//!   before the fd is closed.
+//! - `State`: what a source shares with the reactor: the fd number, a readiness *tick* per
+//!   direction, and under a mutex the registration and a FIFO list of waiters per direction
+//!   (std lets several threads accept on one listener or read through `&TcpStream`).
+//! - [`Reactor`]: one per worker: the poller and a table from poller keys to states.
+//! - [`CoreIo`]: the worker's side: its event buffer and when it last polled the OS.
+//!
+//! # Keys
+//!
+//! A key is a table index and a generation. Removing an entry bumps its generation, so an
+//! event collected before its fd was deleted (and maybe reused by a new socket) finds a
+//! generation that does not match and is ignored. Index `u32::MAX` is never used, so no key
+//! is `usize::MAX`, which `polling` reserves for `notify`.
+//!
+//! # Modes
+//!
+//! - *Edge* (epoll and kqueue, the default): the fd is registered once for both directions,
+//!   edge-triggered. No `epoll_ctl` per park.
+//! - *Oneshot* (portable; `GREEN_POLL_MODE=oneshot` forces it for measurement): interest is
+//!   armed for the directions that have waiters; an event disarms the whole fd, and the
+//!   dispatcher re-arms whatever is still waited for.
+//!
+//! # The protocol of one wait
+//!
+//! 1. The green thread reads the direction's tick, then tries the non-blocking syscall.
+//! 2. On `WouldBlock` it calls [`park::wait`]; its register closure runs on the green thread,
+//!    under the source's lock: if the tick moved since step 1, an event came in after the
+//!    attempt, so it does not park and retries. Otherwise it registers the fd with this
+//!    worker's poller if it is not registered anywhere yet, pushes its waiter, and (oneshot)
+//!    arms the interest. Arming and registering report readiness that is already there.
+//! 3. The worker commits the park after the switch (rule 3.4); a wake that raced in is seen.
+//! 4. The worker that owns the poller gets an event: under the source's lock it bumps the
+//!    ticks of the ready directions and takes one waiter per ready direction (all of them on
+//!    error or hang-up), re-arms in oneshot mode, and wakes them after the lock (through
+//!    [`Waiter::wake`], which goes through the home worker's inbox if needed).
+//! 5. The woken green thread takes its entry out of the list if it is still there (a timeout,
+//!    a cancellation, or a spurious wake) and retries the syscall before anything else.
+//!
+//! # Invariants
+//!
+//! - A waiter is taken out of a list either by the dispatcher (which wakes it) or by its own
+//!   green thread after the park; one that was taken and woken always retries the syscall, so
+//!   a readiness is never spent on nobody. In edge mode nothing re-reports a level that is
+//!   still there, so a call that succeeds while others wait wakes the next one (the baton).
+//! - The fd of a registered state is open: the owner deletes the registration (under the
+//!   lock) before it closes the fd, and the dispatcher touches the fd only under the lock
+//!   while the registration is there.
+//! - An fd is registered with at most one reactor: the one of the worker whose green thread
+//!   first parked on it. Waiters homed on other workers are woken through their inboxes. When
+//!   a worker exits, its reactor closes: its waiters are woken and the fds move to the poller
+//!   of whichever worker parks on them next.
+//! - Nothing here parks while unwinding or on a worker's own stack (rule 3.3): there the call
+//!   returns an error that says why. On a plain OS thread it blocks in `poll(2)`, like std.
+
+use std::cell::{Cell, RefCell};
+use std::collections::VecDeque;
+use std::io;
+use std::os::fd::{BorrowedFd, RawFd};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::time::{Duration, Instant};
+
+use polling::{Event, Events, PollMode, Poller};
+
+use crate::park::{self, Waiter};
+use crate::runtime::context;
+
+/// How long a busy worker with fd waiters goes without asking the OS for readiness. A poll
+/// that finds nothing costs about 1 µs here (5 syscalls in `polling` 3.11): every 40 µs that
+/// is 2.5% of a core at most, and a socket waits at most about this long behind green threads
+/// that only yield (`may` starves them, measured). Well under the 50 µs default time slice.
+pub(crate) const IO_POLL_INTERVAL: Duration = Duration::from_micros(40);
+
+/// Message when an I/O call would have to park while its green thread unwinds.
+const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thread that is unwinding never parks \
+    (it would carry the panic into every green thread of its worker); it made one non-blocking attempt. \
+    Finish the I/O before panicking, or in a destructor do only what cannot block";
+
+/// Message when an I/O call would have to park on a worker's own stack.
+const ON_WORKER_STACK: &str = "green: this I/O call would block, and it runs inside green::on_worker_stack, where \
+    a green thread cannot park; it made one non-blocking attempt. Do the I/O outside on_worker_stack";
+
+/// Bits of a key that hold the table index; the generation sits above them.
+const INDEX_BITS: u32 = usize::BITS / 2;
+const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
+
+/// A direction of readiness.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Direction {
+    /// Readable: data, a connection to accept, end of stream.
+    Read = 0,
+    /// Writable: room in the send buffer, a finished connect.
+    Write = 1,
+}
+
+/// How fds are registered; see the module docs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Edge,
+    Oneshot,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Nothing panics while holding these locks but an allocation failure, which aborts.
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+// ---- the per-worker reactor ------------------------------------------------------------
+
+/// One worker's poller and the fds registered with it. Shared: any thread registers,
+/// arms, deletes; only the owning worker waits on the poller and dispatches.
+#[derive(Debug)]
+pub(crate) struct Reactor {
+    /// The poller. Only the owning worker calls `wait` (one waiter at a time is all `polling`
+    /// allows); `add`, `modify`, `delete` and `notify` come from any thread.
+    pub(crate) poller: Poller,
+    /// Edge or oneshot, fixed at creation.
+    mode: Mode,
+    /// Key → state of every fd registered here. Locked briefly to register, delete, and look
+    /// up an event's key; never while a source's lock is wanted by the holder (order: a
+    /// source's lock, then this one).
+    table: Mutex<Table>,
+    /// Waiters queued on fds registered here, over all of them: a busy worker polls the OS
+    /// only when this is not zero. Changed under the sources' locks; read as a hint.
+    waiters: AtomicUsize,
+    /// Set once when the owning worker exits: nobody polls this reactor any more, and an fd
+    /// registered here moves to the next worker that parks on it.
+    closed: AtomicBool,
+}
+
+#[derive(Debug, Default)]
+struct Table {
+    entries: Vec<Entry>,
+    free: Vec<usize>,
+}
+
+#[derive(Debug)]
+struct Entry {
+    generation: usize,
+    state: Option<Arc<State>>,
+}
+
+impl Reactor {
+    pub(crate) fn new() -> io::Result<Reactor> {
+        let poller = Poller::new()?;
+        let mode = if poller.supports_edge() && !oneshot_forced() { Mode::Edge } else { Mode::Oneshot };
+        Ok(Reactor {
+            poller,
+            mode,
+            table: Mutex::new(Table::default()),
+            waiters: AtomicUsize::new(0),
+            closed: AtomicBool::new(false),
+        })
+    }
+
+    fn insert(&self, state: Arc<State>) -> usize {
+        let mut table = lock(&self.table);
+        let index = match table.free.pop() {
+            Some(index) => index,
+            None => {
+                table.entries.push(Entry { generation: 0, state: None });
+                table.entries.len() - 1
+            }
+        };
+        assert!(index < INDEX_MASK, "green: more fds registered with one worker than keys can number");
+        let entry = &mut table.entries[index];
+        entry.state = Some(state);
+        entry.generation << INDEX_BITS | index
+    }
+
+    fn remove(&self, key: usize) {
+        let mut table = lock(&self.table);
+        let index = key & INDEX_MASK;
+        let entry = &mut table.entries[index];
+        if entry.generation << INDEX_BITS | index == key && entry.state.take().is_some() {
+            // A later event with the old key finds another generation and is ignored.
+            entry.generation = (entry.generation + 1) & (usize::MAX >> INDEX_BITS);
+            table.free.push(index);
+        }
+    }
+
+    fn lookup(&self, key: usize) -> Option<Arc<State>> {
+        let table = lock(&self.table);
+        let index = key & INDEX_MASK;
+        let entry = table.entries.get(index)?;
+        (entry.generation << INDEX_BITS | index == key).then(|| entry.state.clone()).flatten()
+    }
+
+    /// Handles the events of one poll: bumps ticks, takes waiters, re-arms (oneshot), and
+    /// wakes what it took. Returns how many waiters it woke.
+    fn dispatch(&self, events: &Events, woken: &mut Vec<Waiter>) -> usize {
+        for event in events.iter() {
+            // A stale key (the fd was deleted after the event was collected) finds nothing.
+            let Some(state) = self.lookup(event.key) else { continue };
+            let mut inner = lock(&state.inner);
+            // The source may have left this reactor since (closed, then moved).
+            match &inner.registration {
+                Some(reg) if reg.key == event.key && std::ptr::eq(&*reg.reactor, self) => {}
+                _ => continue,
+            }
+            let all = event.is_interrupt() || event.is_err() == Some(true);
+            if self.mode == Mode::Oneshot {
+                inner.armed = [false; 2];
+            }
+            for (dir, ready) in [(Direction::Read, event.readable), (Direction::Write, event.writable)] {
+                if ready {
+                    state.ticks[dir as usize].fetch_add(1, Ordering::Release);
+                    let take = if all { usize::MAX } else { 1 };
+                    inner.take_waiters(&state, self, dir, take, woken);
+                }
+            }
+            if self.mode == Mode::Oneshot
+                && let Err(e) = inner.arm(&state)
+            {
+                // Cannot happen to a registered, open fd; wake its waiters so they see it.
+                log::error!("green: could not re-arm fd {}: {e}", state.fd);
+                for dir in [Direction::Read, Direction::Write] {
+                    inner.take_waiters(&state, self, dir, usize::MAX, woken);
+                }
+            }
+        }
+        let n = woken.len();
+        for waiter in woken.drain(..) {
+            waiter.wake();
+        }
+        n
+    }
+
+    /// The owning worker exits: nobody will poll here again. Wakes every waiter of every fd
+    /// registered here; each retries, and parks on its own worker's poller if need be.
+    fn close(&self) {
+        self.closed.store(true, Ordering::SeqCst);
+        let states: Vec<Arc<State>> = lock(&self.table).entries.iter().filter_map(|e| e.state.clone()).collect();
+        let mut woken = Vec::new();
+        for state in states {
+            let mut inner = lock(&state.inner);
+            if inner.registration.as_ref().is_some_and(|r| std::ptr::eq(&*r.reactor, self)) {
+                for dir in [Direction::Read, Direction::Write] {
+                    state.ticks[dir as usize].fetch_add(1, Ordering::Release);
+                    inner.take_waiters(&state, self, dir, usize::MAX, &mut woken);
+                }
+            }
+        }
+        for waiter in woken {
+            waiter.wake();
+        }
+    }
+}
+
+/// `GREEN_POLL_MODE=oneshot` selects the portable mode even where edge-triggered works.
+fn oneshot_forced() -> bool {
+    static FORCED: OnceLock<bool> = OnceLock::new();
+    *FORCED.get_or_init(|| std::env::var("GREEN_POLL_MODE").is_ok_and(|v| v == "oneshot"))
+}
+
+// ---- the worker's side -----------------------------------------------------------------
+
+/// What a worker keeps for its reactor. Touched only by the worker's own thread (also from
+/// its green threads, through the budget). Dropping it (the worker exits) closes the reactor.
+pub(crate) struct CoreIo {
+    reactor: Arc<Reactor>,
+    /// Reused buffer for poller events.
+    events: RefCell<Events>,
+    /// Reused buffer for the waiters one dispatch wakes.
+    woken: RefCell<Vec<Waiter>>,
+    /// When this worker last asked the OS for readiness.
+    last_poll: Cell<Instant>,
+}
+
+impl CoreIo {
+    pub(crate) fn new(reactor: Arc<Reactor>) -> CoreIo {
+        CoreIo {
+            reactor,
+            events: RefCell::new(Events::new()),
+            woken: RefCell::new(Vec::new()),
+            last_poll: Cell::new(Instant::now()),
+        }
+    }
+
+    /// Sleeps in the poller until an fd is ready, a notify, or `timeout`; then wakes the
+    /// green threads whose fds are ready.
+    pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<()> {
+        self.poll(timeout).map(drop)
+    }
+
+    /// True if green threads wait on fds registered here.
+    pub(crate) fn has_waiters(&self) -> bool {
+        self.reactor.waiters.load(Ordering::Relaxed) > 0
+    }
+
+    /// For a busy worker: if green threads wait on fds here and the OS was last asked more
+    /// than [`IO_POLL_INTERVAL`] ago, polls without waiting and wakes whoever is ready.
+    /// Returns true if it woke anyone.
+    pub(crate) fn poll_if_due(&self, now: Instant) -> bool {
+        if self.reactor.waiters.load(Ordering::Relaxed) == 0
+            || now.saturating_duration_since(self.last_poll.get()) < IO_POLL_INTERVAL
+        {
+            return false;
+        }
+        match self.poll(Some(Duration::ZERO)) {
+            Ok(n) => n > 0,
+            Err(e) => {
+                log::error!("green: poller wait failed: {e}");
+                false
+            }
+        }
+    }
+
+    fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
+        // A wake inside a dispatch never polls again, so this borrow cannot be taken twice;
+        // if it ever were, skipping one poll is harmless.
+        let (Ok(mut events), Ok(mut woken)) = (self.events.try_borrow_mut(), self.woken.try_borrow_mut()) else {
+            return Ok(0);
+        };
+        events.clear();
+        let result = self.reactor.poller.wait(&mut events, timeout);
+        self.last_poll.set(Instant::now());
+        result?;
+        Ok(self.reactor.dispatch(&events, &mut woken))
+    }
+}
+
+impl Drop for CoreIo {
+    fn drop(&mut self) {
+        self.reactor.close();
+    }
+}
+
+impl std::fmt::Debug for CoreIo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CoreIo").field("last_poll", &self.last_poll.get()).finish_non_exhaustive()
+    }
+}
+
+// ---- a source -----------------------------------------------------------------------------
+
+/// What a source shares with the reactors.
+#[derive(Debug)]
+struct State {
+    /// The fd. Open while `registration` is set (see the module invariants).
+    fd: RawFd,
+    /// Per direction, bumped by every event that reports it ready (under `inner`'s lock).
+    /// A green thread reads it before its syscall; if it moved by the time it would park, an
+    /// event came in between and it retries instead.
+    ticks: [AtomicU32; 2],
+    /// Per direction, the length of `inner.waiters` (written under the lock): lets a
+    /// successful call see without the lock whether anyone waits behind it.
+    queued: [AtomicUsize; 2],
+    inner: Mutex<Inner>,
+}
+
+#[derive(Debug, Default)]
+struct Inner {
+    /// Where the fd is registered, if anywhere yet.
+    registration: Option<Registration>,
+    /// Waiters per direction, in arrival order, each with its token (increasing, so each list
+    /// is sorted by token).
+    waiters: [VecDeque<(u64, Waiter)>; 2],
+    /// The next token.
+    next_token: u64,
+    /// Oneshot mode: the directions armed in the poller now (as far as we know: an event that
+    /// is not dispatched yet has disarmed them already, and its dispatch re-arms).
+    armed: [bool; 2],
+}
+
+#[derive(Debug)]
+struct Registration {
+    reactor: Arc<Reactor>,
+    key: usize,
+}
+
+impl Inner {
+    /// Moves up to `n` waiters of `dir` to `woken`.
+    fn take_waiters(&mut self, state: &State, reactor: &Reactor, dir: Direction, n: usize, woken: &mut Vec<Waiter>) {
+        let list = &mut self.waiters[dir as usize];
+        let take = n.min(list.len());
+        woken.extend(list.drain(..take).map(|(_, w)| w));
+        state.queued[dir as usize].store(list.len(), Ordering::Release);
+        reactor.waiters.fetch_sub(take, Ordering::Relaxed);
+    }
+
+    /// Oneshot mode: arms the directions that have waiters.
+    fn arm(&mut self, state: &State) -> io::Result<()> {
+        let want = [!self.waiters[0].is_empty(), !self.waiters[1].is_empty()];
+        let Some(reg) = &self.registration else { return Ok(()) };
+        if reg.reactor.mode != Mode::Oneshot || want == [false, false] {
+            return Ok(());
+        }
+        // SAFETY: the fd is open while the registration is set (module invariants), and the
+        // borrow ends with this call.
+        let fd = unsafe { BorrowedFd::borrow_raw(state.fd) };
+        reg.reactor.poller.modify_with_mode(fd, Event::new(reg.key, want[0], want[1]), PollMode::Oneshot)?;
+        self.armed = want;
+        Ok(())
+    }
+}
+
+/// The owner of one fd's registration with a reactor. Create it next to the fd and drop it
+/// before the fd is closed; see the module docs.
+#[derive(Debug)]
+pub(crate) struct Source {
+    state: Arc<State>,
+}
+
+/// What one park attempt found.
+enum Parked {
+    /// Parked, or found a reason not to: retry the syscall.
+    Retry,
+    /// Could not park: this error.
+    Failed(io::Error),
+}
+
+impl Source {
+    /// A source for `fd`, not registered anywhere yet.
+    ///
+    /// The caller keeps `fd` open until the source is dropped.
+    pub(crate) fn new(fd: RawFd) -> Source {
+        Source {
+            state: Arc::new(State {
+                fd,
+                ticks: [AtomicU32::new(0), AtomicU32::new(0)],
+                queued: [AtomicUsize::new(0), AtomicUsize::new(0)],
+                inner: Mutex::new(Inner::default()),
+            }),
+        }
+    }
+
+    /// Runs `op` (a non-blocking syscall) until it does not return `WouldBlock`, parking in
+    /// between; after `timeout`, returns `on_timeout()`. Ticks once, and every park is a
+    /// cancellation point.
+    pub(crate) fn io<R>(
+        &self,
+        dir: Direction,
+        timeout: Option<Duration>,
+        on_timeout: fn() -> io::Error,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        crate::coop::tick_op();
+        let tick = &self.state.ticks[dir as usize];
+        let mut deadline = None;
+        loop {
+            let seen = tick.load(Ordering::Acquire);
+            match op() {
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                result => {
+                    if self.state.queued[dir as usize].load(Ordering::Acquire) > 0 {
+                        self.pass_baton(dir);
+                    }
+                    return result;
+                }
+            }
+            let deadline = *deadline.get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(on_timeout());
+            }
+            self.wait(dir, seen, deadline)?;
+        }
+    }
+
+    /// Waits once until `dir` may be ready (a readiness event after tick `seen`), `deadline`,
+    /// or a spurious wake. The caller retries its syscall whatever happened.
+    pub(crate) fn wait(&self, dir: Direction, seen: u32, deadline: Option<Instant>) -> io::Result<()> {
+        enum Where {
+            Os,
+            Green,
+            Cannot(&'static str),
+        }
+        let here = context::with_core(|core| match core {
+            None => Where::Os,
+            Some(core) if !core.in_green_thread() => Where::Cannot(ON_WORKER_STACK),
+            Some(_) if std::thread::panicking() => Where::Cannot(WHILE_UNWINDING),
+            Some(_) => Where::Green,
+        });
+        match here {
+            Where::Os => poll_fd(self.state.fd, dir, deadline),
+            Where::Cannot(why) => Err(io::Error::new(io::ErrorKind::WouldBlock, why)),
+            Where::Green => {
+                park::cancellation_point();
+                match self.park(dir, seen, deadline) {
+                    Parked::Retry => Ok(()),
+                    Parked::Failed(e) => Err(e),
+                }
+            }
+        }
+    }
+
+    /// The current tick of `dir`, to pass to [`Source::wait`] after a `WouldBlock`.
+    pub(crate) fn tick(&self, dir: Direction) -> u32 {
+        self.state.ticks[dir as usize].load(Ordering::Acquire)
+    }
+
+    fn park(&self, dir: Direction, seen: u32, deadline: Option<Instant>) -> Parked {
+        let state = &*self.state;
+        let mut token = None;
+        let mut failed = None;
+        park::wait(
+            |waiter| {
+                let reactor = context::with_core(|core| {
+                    let core = core.expect("green: internal error: an I/O park outside a worker");
+                    core.shared.remotes[core.index].reactor.clone()
+                });
+                let mut inner = lock(&state.inner);
+                if state.ticks[dir as usize].load(Ordering::Relaxed) != seen {
+                    return false; // An event came after the attempt: retry it.
+                }
+                if let Err(e) = self.ensure_registered(&mut inner, reactor, dir) {
+                    failed = Some(e);
+                    return false;
+                }
+                let t = inner.next_token;
+                inner.next_token += 1;
+                let list = &mut inner.waiters[dir as usize];
+                list.push_back((t, waiter));
+                state.queued[dir as usize].store(list.len(), Ordering::Release);
+                let reg = inner.registration.as_ref().expect("registered above");
+                reg.reactor.waiters.fetch_add(1, Ordering::Relaxed);
+                if reg.reactor.mode == Mode::Oneshot
+                    && !inner.armed[dir as usize]
+                    && let Err(e) = inner.arm(state)
+                {
+                    self.remove_waiter(&mut inner, dir, t);
+                    failed = Some(e);
+                    return false;
+                }
+                token = Some(t);
+                true
+            },
+            deadline,
+        );
+        if let Some(t) = token {
+            // Woken by a timeout, a cancellation or spuriously, our entry is still there.
+            let mut inner = lock(&state.inner);
+            self.remove_waiter(&mut inner, dir, t);
+        }
+        match failed {
+            Some(e) => Parked::Failed(e),
+            None => Parked::Retry,
+        }
+    }
+
+    fn remove_waiter(&self, inner: &mut Inner, dir: Direction, token: u64) {
+        let list = &mut inner.waiters[dir as usize];
+        if let Ok(i) = list.binary_search_by_key(&token, |(t, _)| *t) {
+            list.remove(i);
+            self.state.queued[dir as usize].store(list.len(), Ordering::Release);
+            if let Some(reg) = &inner.registration {
+                reg.reactor.waiters.fetch_sub(1, Ordering::Relaxed);
+            }
+        }
+    }
+
+    /// Registers the fd with `reactor` (the current worker's) unless it is registered with a
+    /// live one already; moves it off a closed one.
+    fn ensure_registered(&self, inner: &mut Inner, reactor: Arc<Reactor>, dir: Direction) -> io::Result<()> {
+        match &inner.registration {
+            Some(reg) if !reg.reactor.closed.load(Ordering::SeqCst) => return Ok(()),
+            Some(_) => self.deregister(inner),
+            None => {}
+        }
+        let key = reactor.insert(self.state.clone());
+        let (event, mode) = match reactor.mode {
+            Mode::Edge => (Event::all(key), PollMode::Edge),
+            Mode::Oneshot => (Event::new(key, dir == Direction::Read, dir == Direction::Write), PollMode::Oneshot),
+        };
+        // SAFETY: the fd is open now, and `Source`'s owner keeps it open until the source is
+        // dropped, whose `deregister` deletes it from this poller first (rule 3.5).
+        if let Err(e) = unsafe { reactor.poller.add_with_mode(self.state.fd, event, mode) } {
+            reactor.remove(key);
+            return Err(registration_error(self.state.fd, e));
+        }
+        inner.armed = [dir == Direction::Read, dir == Direction::Write];
+        if reactor.mode == Mode::Edge {
+            inner.armed = [true, true];
+        }
+        let queued: usize = inner.waiters.iter().map(VecDeque::len).sum();
+        reactor.waiters.fetch_add(queued, Ordering::Relaxed);
+        inner.registration = Some(Registration { reactor, key });
+        Ok(())
+    }
+
+    /// Deletes the registration, if any. Waiters stay queued (counted nowhere) until they
+    /// take themselves out or are moved with the fd.
+    fn deregister(&self, inner: &mut Inner) {
+        if let Some(reg) = inner.registration.take() {
+            // SAFETY: the fd is open while the registration is set (module invariants).
+            let fd = unsafe { BorrowedFd::borrow_raw(self.state.fd) };
+            if let Err(e) = reg.reactor.poller.delete(fd) {
+                log::error!("green: could not delete fd {} from its poller: {e}", self.state.fd);
+            }
+            reg.reactor.remove(reg.key);
+            let queued: usize = inner.waiters.iter().map(VecDeque::len).sum();
+            reg.reactor.waiters.fetch_sub(queued, Ordering::Relaxed);
+            inner.armed = [false; 2];
+        }
+    }
+
+    /// Edge mode's baton: a call succeeded while others wait in the same direction. Nothing
+    /// will report the readiness that may be left, so wake the next one; it retries.
+    fn pass_baton(&self, dir: Direction) {
+        let mut woken = Vec::new();
+        {
+            let mut inner = lock(&self.state.inner);
+            let Some(reg) = &inner.registration else { return };
+            if reg.reactor.mode != Mode::Edge {
+                return; // Oneshot re-arms while waiters remain: the poller reports it.
+            }
+            let reactor = reg.reactor.clone();
+            inner.take_waiters(&self.state, &reactor, dir, 1, &mut woken);
+        }
+        for waiter in woken {
+            waiter.wake();
+        }
+    }
+}
+
+impl Drop for Source {
+    fn drop(&mut self) {
+        let mut inner = lock(&self.state.inner);
+        self.deregister(&mut inner);
+        inner.waiters = Default::default();
+    }
+}
+
+/// The error for an fd the poller refuses.
+fn registration_error(fd: RawFd, e: io::Error) -> io::Error {
+    match e.raw_os_error() {
+        Some(libc::EPERM) => io::Error::new(
+            io::ErrorKind::Unsupported,
+            format!(
+                "green: fd {fd} cannot be waited on: epoll does not support it (EPERM; regular files and \
+                 directories are always ready). Read it directly, or with green::spawn_blocking for slow media"
+            ),
+        ),
+        // Kept as it is, so that callers can tell `EEXIST` (see `io.rs`).
+        _ => e,
+    }
+}
+
+/// Blocks this OS thread in `poll(2)` until `fd` is ready in `dir`, `deadline` passes, or a
+/// signal interrupts; the caller retries its syscall either way.
+pub(crate) fn poll_fd(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
+    let events = match dir {
+        Direction::Read => libc::POLLIN,
+        Direction::Write => libc::POLLOUT,
+    };
+    let mut pollfd = libc::pollfd { fd, events, revents: 0 };
+    let timeout_ms = match deadline {
+        None => -1,
+        Some(d) => {
+            // Round up, so that a wait does not end a little before its deadline.
+            let left = d.saturating_duration_since(Instant::now());
+            left.as_nanos().div_ceil(1_000_000).min(i32::MAX as u128) as libc::c_int
+        }
+    };
+    // SAFETY: `pollfd` is a valid array of one element for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pollfd, 1, timeout_ms) };
+    if rc < 0 {
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+    if pollfd.revents & libc::POLLNVAL != 0 {
+        return Err(io::Error::from_raw_os_error(libc::EBADF));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_never_the_notify_key_and_stale_keys_find_nothing() {
+        let reactor = Reactor::new().unwrap();
+        let a = Arc::new(State {
+            fd: 0,
+            ticks: Default::default(),
+            queued: Default::default(),
+            inner: Mutex::new(Inner::default()),
+        });
+        let k1 = reactor.insert(a.clone());
+        assert_ne!(k1, usize::MAX);
+        assert!(reactor.lookup(k1).is_some());
+        reactor.remove(k1);
+        assert!(reactor.lookup(k1).is_none(), "a removed key must find nothing");
+        let k2 = reactor.insert(a.clone());
+        assert_eq!(k1 & INDEX_MASK, k2 & INDEX_MASK, "the slot is reused");
+        assert_ne!(k1, k2, "with another generation");
+        assert!(reactor.lookup(k1).is_none(), "the stale key must not find the new entry");
+        assert!(reactor.lookup(k2).is_some());
+        reactor.remove(k1); // removing with a stale key does nothing
+        assert!(reactor.lookup(k2).is_some());
+    }
+}

@@ -1,0 +1,66 @@
+//! A green thread that only yields, or only ticks, does not starve a socket on its worker: a
+//! ping-pong beside it keeps a round trip time of well under a millisecond.
+
+mod io_util;
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use green::net::unix::UnixStream;
+
+const ROUND_TRIPS: usize = 200;
+
+fn ping_pong_beside(busy: impl Fn(&AtomicBool) + Send + 'static) -> Duration {
+    let rt = io_util::runtime(1);
+    let (a, b) = UnixStream::pair().unwrap();
+    // The peer is a plain OS thread: only the one worker serves the green side.
+    let peer = std::thread::spawn(move || {
+        let mut buf = [0; 1];
+        for _ in 0..ROUND_TRIPS {
+            (&b).read_exact(&mut buf).unwrap();
+            (&b).write_all(&buf).unwrap();
+        }
+    });
+    let elapsed = rt.block_on(move || {
+        let stop = Arc::new(AtomicBool::new(false));
+        let hog = {
+            let stop = stop.clone();
+            green::spawn(move || busy(&stop))
+        };
+        green::yield_now(); // let the hog start
+        let start = Instant::now();
+        let mut buf = [7; 1];
+        for _ in 0..ROUND_TRIPS {
+            (&a).write_all(&buf).unwrap();
+            (&a).read_exact(&mut buf).unwrap();
+        }
+        let elapsed = start.elapsed();
+        stop.store(true, Ordering::Release);
+        hog.join().unwrap();
+        elapsed
+    });
+    peer.join().unwrap();
+    elapsed / ROUND_TRIPS as u32
+}
+
+#[test]
+fn a_yield_loop_does_not_starve_a_socket() {
+    let per_trip = ping_pong_beside(|stop| {
+        while !stop.load(Ordering::Acquire) {
+            green::yield_now();
+        }
+    });
+    assert!(per_trip < Duration::from_millis(2), "{per_trip:?} per round trip");
+}
+
+#[test]
+fn a_ticking_loop_does_not_starve_a_socket() {
+    let per_trip = ping_pong_beside(|stop| {
+        while !stop.load(Ordering::Acquire) {
+            green::tick();
+        }
+    });
+    assert!(per_trip < Duration::from_millis(2), "{per_trip:?} per round trip");
+}

@@ -1,0 +1,129 @@
+//! Waiting on the readiness of an fd green does not wrap: a pipe's read end parks until a
+//! writer on another worker writes, and its write end parks until a reader makes room; a
+//! regular file is refused with a clear error; a deadline gives `TimedOut`.
+
+mod io_util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::{Duration, Instant};
+
+fn nonblocking_pipe() -> (std::fs::File, std::fs::File) {
+    let mut fds = [0; 2];
+    // SAFETY: `fds` is valid for two ints, which pipe2 fills.
+    assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) }, 0);
+    // SAFETY: both fds were just created and are owned by nobody else.
+    let (r, w) = unsafe {
+        (
+            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[0]),
+            <OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]),
+        )
+    };
+    (r.into(), w.into())
+}
+
+#[test]
+fn a_pipe_read_end_parks_until_data_arrives() {
+    io_util::runtime(2).block_on(|| {
+        let (mut r, mut w) = nonblocking_pipe();
+        let writer = green::Builder::new()
+            .worker(1)
+            .spawn(move || {
+                green::sleep(Duration::from_millis(20));
+                w.write_all(b"through the pipe").unwrap();
+            })
+            .unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0; 64];
+        while got.len() < 16 {
+            match r.read(&mut buf) {
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&r).unwrap(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        assert_eq!(got, b"through the pipe");
+        writer.join().unwrap();
+    });
+}
+
+#[test]
+fn a_full_pipe_write_end_parks_until_there_is_room() {
+    io_util::runtime(2).block_on(|| {
+        let (mut r, mut w) = nonblocking_pipe();
+        let chunk = [1u8; 4096];
+        let mut written = 0;
+        while w.write(&chunk).is_ok() {
+            written += chunk.len();
+        }
+        let reader = green::Builder::new()
+            .worker(1)
+            .spawn(move || {
+                green::sleep(Duration::from_millis(20));
+                let mut buf = vec![0; 65536];
+                let mut n = 0;
+                while n < 65536 {
+                    match r.read(&mut buf) {
+                        Ok(k) => n += k,
+                        Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&r).unwrap(),
+                        Err(e) => panic!("{e}"),
+                    }
+                }
+                r
+            })
+            .unwrap();
+        let start = Instant::now();
+        green::io::wait_writable(&w).unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(10), "it did not wait");
+        assert!(w.write(&chunk).is_ok());
+        assert!(written > 0);
+        drop(reader.join().unwrap());
+    });
+}
+
+#[test]
+fn a_deadline_gives_timed_out_and_a_regular_file_is_refused() {
+    io_util::runtime(1).block_on(|| {
+        let (r, _w) = nonblocking_pipe();
+        let start = Instant::now();
+        let err = green::io::wait_readable_until(&r, start + Duration::from_millis(20)).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(start.elapsed() >= Duration::from_millis(20));
+
+        let file = std::fs::File::open("/proc/self/exe").unwrap();
+        let err = green::io::wait_readable(&file).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::Unsupported);
+        assert!(err.to_string().contains("regular file"), "{err}");
+    });
+}
+
+#[test]
+fn an_fd_that_a_green_socket_registered_can_be_waited_on_too() {
+    io_util::runtime(1).block_on(|| {
+        let (a, b) = green::net::unix::UnixStream::pair().unwrap();
+        // Register `b` with the worker's poller by a read that parks and times out.
+        b.set_read_timeout(Some(Duration::from_millis(5))).unwrap();
+        assert!((&b).read(&mut [0; 1]).is_err());
+        let writer = green::spawn(move || {
+            green::sleep(Duration::from_millis(10));
+            (&a).write_all(b"!").unwrap();
+            a
+        });
+        green::io::wait_readable(&b).unwrap();
+        assert!(b.as_raw_fd() >= 0);
+        drop(writer.join().unwrap());
+    });
+}
+
+#[test]
+fn on_a_plain_os_thread_it_blocks_in_poll() {
+    let (mut r, mut w) = nonblocking_pipe();
+    let t = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(20));
+        w.write_all(b"x").unwrap();
+    });
+    green::io::wait_readable(&r).unwrap();
+    let mut buf = [0; 1];
+    assert_eq!(r.read(&mut buf).unwrap(), 1);
+    t.join().unwrap();
+}

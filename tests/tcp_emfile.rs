@@ -1,0 +1,87 @@
+//! Running out of fds makes `accept` fail with `EMFILE`, as std's does; nothing panics or
+//! leaks, and the listener takes the waiting connection once an fd is free again.
+//!
+//! The limit is process-wide, so the test runs in a child process (this binary, re-run on just
+//! this test with `GREEN_TEST_CHILD` set), which lowers its own `RLIMIT_NOFILE`.
+
+mod io_util;
+
+use std::io::{Read, Write};
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::time::Duration;
+
+const TEST: &str = "accept_after_emfile_takes_the_waiting_connection";
+
+#[test]
+fn accept_after_emfile_takes_the_waiting_connection() {
+    if io_util::is_child() {
+        child();
+        return;
+    }
+    io_util::assert_child_ok(&io_util::run_child(TEST, Duration::from_secs(60)));
+}
+
+fn highest_fd() -> i32 {
+    std::fs::read_dir("/proc/self/fd")
+        .unwrap()
+        .filter_map(|e| e.unwrap().file_name().to_str().and_then(|s| s.parse().ok()))
+        .max()
+        .unwrap()
+}
+
+fn set_fd_limit(soft: u64) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is valid for writes of a `rlimit`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+    limit.rlim_cur = soft;
+    // SAFETY: `limit` is a valid `rlimit`.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+}
+
+fn child() {
+    let rt = io_util::runtime(1);
+    rt.block_on(|| {
+        let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        // Two clients, connected by the kernel before anyone accepts.
+        let mut first = std::net::TcpStream::connect(addr).unwrap();
+        let mut second = std::net::TcpStream::connect(addr).unwrap();
+        first.write_all(b"one").unwrap();
+        second.write_all(b"two").unwrap();
+
+        // No fd number left: the limit is just above the highest open one, then fill the gaps.
+        let limit = highest_fd() as u64 + 3;
+        set_fd_limit(limit);
+        let mut hogs: Vec<OwnedFd> = Vec::new();
+        while let Ok(f) = std::fs::File::open("/dev/null") {
+            hogs.push(f.into());
+        }
+        let before = io_util::open_fds_no_alloc();
+        let err = listener.accept().unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+        let err = listener.accept().unwrap_err(); // again: nothing broke, nothing leaked
+        assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
+        assert_eq!(io_util::open_fds_no_alloc(), before);
+
+        // Free one fd: the waiting connection is accepted.
+        let freed = hogs.pop().unwrap();
+        assert!(freed.as_raw_fd() > 0);
+        drop(freed);
+        let (mut s, _) = listener.accept().unwrap();
+        let mut buf = [0; 3];
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"one");
+        drop(s);
+
+        // And the listener keeps working.
+        hogs.clear();
+        let (mut s, _) = listener.accept().unwrap();
+        s.read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"two");
+        s.write_all(b"ok").unwrap();
+        let mut reply = [0; 2];
+        second.read_exact(&mut reply).unwrap();
+        assert_eq!(&reply, b"ok");
+    });
+    println!("child: ok");
+}
