@@ -706,4 +706,60 @@ mod tests {
         reactor.remove(k1); // removing with a stale key does nothing
         assert!(reactor.lookup(k2).is_some());
     }
+
+    #[test]
+    fn a_stale_event_after_fd_reuse_wakes_nobody() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+
+        let reactor = Arc::new(Reactor::new().unwrap());
+        let register = |source: &Source| {
+            let mut inner = lock(&source.state.inner);
+            source.ensure_registered(&mut inner, reactor.clone(), Direction::Read).unwrap();
+            inner.registration.as_ref().unwrap().key
+        };
+        // 1. An fd registered, made readable, and its event collected but not dispatched.
+        let (a, b) = UnixStream::pair().unwrap();
+        let source_a = Source::new(a.as_raw_fd());
+        let old_key = register(&source_a);
+        (&b).write_all(b"x").unwrap();
+        let mut events = Events::new();
+        reactor.poller.wait(&mut events, Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(events.iter().map(|e| e.key).collect::<Vec<_>>(), [old_key]);
+        // 2. The fd is deleted and closed, and its number reused by a new socket that has a
+        //    waiter. (`dup3` reuses the number atomically: unit tests run in parallel, and a
+        //    number left free for a moment could go to another test.)
+        let old_fd = a.as_raw_fd();
+        drop(source_a);
+        let (fresh, d) = UnixStream::pair().unwrap();
+        // SAFETY: both fds are open and ours; `old_fd`'s file (a's socket) is closed by dup3,
+        // and `a` is forgotten below, so nothing closes `old_fd` twice.
+        assert!(unsafe { libc::dup3(fresh.as_raw_fd(), old_fd, libc::O_CLOEXEC) } == old_fd);
+        std::mem::forget(a);
+        drop(fresh);
+        // SAFETY: `old_fd` is open (a duplicate of the fresh socket) and owned by nothing else.
+        let c = unsafe { <UnixStream as std::os::fd::FromRawFd>::from_raw_fd(old_fd) };
+        let source_c = Source::new(c.as_raw_fd());
+        let new_key = register(&source_c);
+        assert_eq!(new_key & INDEX_MASK, old_key & INDEX_MASK, "the table slot is reused");
+        assert_ne!(new_key, old_key);
+        {
+            let mut inner = lock(&source_c.state.inner);
+            inner.waiters[0].push_back((0, Waiter::Os(std::thread::current())));
+            source_c.state.queued[0].store(1, Ordering::Release);
+        }
+        // 3. The stale event is dispatched: it finds another generation and wakes nobody.
+        let mut woken = Vec::new();
+        assert_eq!(reactor.dispatch(&events, &mut woken), 0);
+        assert_eq!(source_c.tick(Direction::Read), 0);
+        assert_eq!(source_c.state.queued[0].load(Ordering::Acquire), 1);
+        // 4. An event of the new socket does wake its waiter.
+        (&d).write_all(b"y").unwrap();
+        events.clear();
+        reactor.poller.wait(&mut events, Some(Duration::from_secs(5))).unwrap();
+        assert_eq!(reactor.dispatch(&events, &mut woken), 1);
+        assert_eq!(source_c.tick(Direction::Read), 1);
+        drop(b);
+    }
 }
