@@ -1,0 +1,61 @@
+//! The networking examples run their `--demo` (a server on a free port, a few clients,
+//! checked answers) and exit successfully.
+//!
+//! `cargo test` builds the examples before it runs any test; when only this test was built
+//! (`cargo test --test io_examples`), the examples may be missing and are skipped, saying so.
+
+use std::path::PathBuf;
+use std::process::{Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+fn example(name: &str) -> Option<PathBuf> {
+    // target/<profile>/deps/io_examples-<hash> → target/<profile>/examples/<name>
+    let path = std::env::current_exe().ok()?.parent()?.parent()?.join("examples").join(name);
+    path.exists().then_some(path)
+}
+
+fn run_demo(name: &str) {
+    let Some(path) = example(name) else {
+        eprintln!("examples/{name} is not built: skipped (run `cargo test` or `cargo build --examples`)");
+        return;
+    };
+    let child = Command::new(&path)
+        .arg("--demo")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    let output = match rx.recv_timeout(LIMIT) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("examples/{name} --demo did not finish within {LIMIT:?}");
+        }
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "examples/{name} --demo: {:?}\n{stdout}\n{stderr}", output.status);
+}
+
+#[test]
+fn echo_demo() {
+    run_demo("echo");
+}
+
+#[test]
+fn http_hello_demo() {
+    run_demo("http_hello");
+}
+
+#[test]
+fn chat_demo() {
+    run_demo("chat");
+}
