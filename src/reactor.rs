@@ -509,40 +509,43 @@ impl Source {
         let mut failed = None;
         park::wait(
             |waiter| {
-                let reactor = context::with_core(|core| {
+                context::with_core(|core| {
                     let core = core.expect("green: internal error: an I/O park outside a worker");
-                    core.shared.remotes[core.index].reactor.clone()
-                });
-                let mut inner = lock(&state.inner);
-                if state.ticks[dir as usize].load(Ordering::Relaxed) != seen {
-                    return false; // An event came after the attempt: retry it.
-                }
-                if let Err(e) = self.ensure_registered(&mut inner, reactor, dir) {
-                    failed = Some(e);
-                    return false;
-                }
-                let t = inner.next_token;
-                inner.next_token += 1;
-                let list = &mut inner.waiters[dir as usize];
-                list.push_back((t, waiter));
-                state.queued[dir as usize].store(list.len(), Ordering::Release);
-                let reg = inner.registration.as_ref().expect("registered above");
-                reg.reactor.waiters.fetch_add(1, Ordering::Relaxed);
-                if reg.reactor.mode == Mode::Oneshot
-                    && !inner.armed[dir as usize]
-                    && let Err(e) = inner.arm(state)
-                {
-                    self.remove_waiter(&mut inner, dir, t);
-                    failed = Some(e);
-                    return false;
-                }
-                token = Some(t);
-                true
+                    let reactor = &core.shared.remotes[core.index].reactor;
+                    let mut inner = lock(&state.inner);
+                    if state.ticks[dir as usize].load(Ordering::Relaxed) != seen {
+                        return false; // An event came after the attempt: retry it.
+                    }
+                    if let Err(e) = self.ensure_registered(&mut inner, reactor, dir) {
+                        failed = Some(e);
+                        return false;
+                    }
+                    let t = inner.next_token;
+                    inner.next_token += 1;
+                    let list = &mut inner.waiters[dir as usize];
+                    list.push_back((t, waiter));
+                    state.queued[dir as usize].store(list.len(), Ordering::Release);
+                    let reg = inner.registration.as_ref().expect("registered above");
+                    reg.reactor.waiters.fetch_add(1, Ordering::Relaxed);
+                    if reg.reactor.mode == Mode::Oneshot
+                        && !inner.armed[dir as usize]
+                        && let Err(e) = inner.arm(state)
+                    {
+                        self.remove_waiter(&mut inner, dir, t);
+                        failed = Some(e);
+                        return false;
+                    }
+                    token = Some(t);
+                    true
+                })
             },
             deadline,
         );
-        if let Some(t) = token {
-            // Woken by a timeout, a cancellation or spuriously, our entry is still there.
+        // Woken by a timeout, a cancellation or spuriously, our entry is still there. An empty
+        // list (the usual case: the dispatcher took us) cannot hold it: skip the lock.
+        if let Some(t) = token
+            && state.queued[dir as usize].load(Ordering::Acquire) > 0
+        {
             let mut inner = lock(&state.inner);
             self.remove_waiter(&mut inner, dir, t);
         }
@@ -565,7 +568,7 @@ impl Source {
 
     /// Registers the fd with `reactor` (the current worker's) unless it is registered with a
     /// live one already; moves it off a closed one.
-    fn ensure_registered(&self, inner: &mut Inner, reactor: Arc<Reactor>, dir: Direction) -> io::Result<()> {
+    fn ensure_registered(&self, inner: &mut Inner, reactor: &Arc<Reactor>, dir: Direction) -> io::Result<()> {
         match &inner.registration {
             Some(reg) if !reg.reactor.closed.load(Ordering::SeqCst) => return Ok(()),
             Some(_) => self.deregister(inner),
@@ -588,7 +591,7 @@ impl Source {
         }
         let queued: usize = inner.waiters.iter().map(VecDeque::len).sum();
         reactor.waiters.fetch_add(queued, Ordering::Relaxed);
-        inner.registration = Some(Registration { reactor, key });
+        inner.registration = Some(Registration { reactor: reactor.clone(), key });
         Ok(())
     }
 
@@ -716,7 +719,7 @@ mod tests {
         let reactor = Arc::new(Reactor::new().unwrap());
         let register = |source: &Source| {
             let mut inner = lock(&source.state.inner);
-            source.ensure_registered(&mut inner, reactor.clone(), Direction::Read).unwrap();
+            source.ensure_registered(&mut inner, &reactor, Direction::Read).unwrap();
             inner.registration.as_ref().unwrap().key
         };
         // 1. An fd registered, made readable, and its event collected but not dispatched.
