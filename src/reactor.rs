@@ -302,6 +302,22 @@ impl CoreIo {
         self.reactor.waiters.load(Ordering::Relaxed) > 0
     }
 
+    /// For a worker that ran out of work: if green threads wait on fds here, polls without
+    /// waiting (however recently it polled) and wakes whoever is ready. Returns true if it
+    /// woke anyone.
+    pub(crate) fn poll_now(&self) -> bool {
+        if !self.has_waiters() {
+            return false;
+        }
+        match self.poll(Some(Duration::ZERO)) {
+            Ok(n) => n > 0,
+            Err(e) => {
+                log::error!("green: poller wait failed: {e}");
+                false
+            }
+        }
+    }
+
     /// For a busy worker: if green threads wait on fds here and the OS was last asked more
     /// than [`IO_POLL_INTERVAL`] ago, polls without waiting and wakes whoever is ready.
     /// Returns true if it woke anyone.

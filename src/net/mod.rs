@@ -67,6 +67,18 @@ pub use self::udp::UdpSocket;
 /// The backlog listeners are created with, as `listen(2)` takes it (the kernel caps it at
 /// `net.core.somaxconn`, 4096 by default since Linux 5.4). Std's 128 overflows under a burst
 /// of connections: the kernel then drops SYNs, and each costs its client a 1 s retransmit.
+///
+/// ```
+/// // A burst of connections before anyone accepts: all of them get through at once.
+/// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+/// let addr = listener.local_addr()?;
+/// let clients: Vec<_> = (0..200).map(|_| std::net::TcpStream::connect(addr)).collect::<Result<_, _>>()?;
+/// for _ in &clients {
+///     listener.accept()?; // outside a runtime: blocks like std
+/// }
+/// assert!(green::net::LISTEN_BACKLOG >= 1024);
+/// # Ok::<(), std::io::Error>(())
+/// ```
 pub const LISTEN_BACKLOG: i32 = 4096;
 
 /// Resolves `addr` to socket addresses. Addresses given as numbers take no time; host names

@@ -237,6 +237,21 @@ impl fmt::Debug for TcpListener {
 }
 
 /// An iterator over the connections of a [`TcpListener`]; see [`TcpListener::incoming`].
+///
+/// ```
+/// use green::net::{TcpListener, TcpStream};
+///
+/// green::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let clients = green::spawn(move || (0..3).map(|_| TcpStream::connect(addr)).collect::<Vec<_>>());
+///     let accepted = listener.incoming().take(3).collect::<Result<Vec<_>, _>>()?;
+///     assert_eq!(accepted.len(), 3);
+///     drop(clients.join().unwrap());
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a TcpListener,

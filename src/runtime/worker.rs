@@ -451,6 +451,11 @@ impl Core {
 
     /// Spins briefly, then sleeps in the poller until woken or the next timer is due.
     fn idle(&self) {
+        // Sockets first: readiness already there is found by a poll that does not wait,
+        // much cheaper than spinning past it and then sleeping in the poller.
+        if self.io.poll_now() {
+            return;
+        }
         let spin_start = Instant::now();
         loop {
             for _ in 0..64 {

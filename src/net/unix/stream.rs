@@ -222,6 +222,19 @@ impl fmt::Debug for UnixListener {
 }
 
 /// An iterator over the connections of a [`UnixListener`]; see [`UnixListener::incoming`].
+///
+/// ```
+/// use green::net::unix::{UnixListener, UnixStream};
+///
+/// let path = std::env::temp_dir().join(format!("green-doc-incoming-{}", std::process::id()));
+/// # let _ = std::fs::remove_file(&path);
+/// let listener = UnixListener::bind(&path)?;
+/// let _client = UnixStream::connect(&path)?; // outside a runtime: like std
+/// let first = listener.incoming().next().unwrap()?;
+/// assert!(first.peer_addr()?.is_unnamed());
+/// std::fs::remove_file(&path)?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[derive(Debug)]
 pub struct Incoming<'a> {
     listener: &'a UnixListener,
