@@ -18,6 +18,7 @@ use std::cell::Cell;
 use std::time::Instant;
 
 use crate::runtime::context::{self, Suspend};
+use crate::runtime::stats::WorkerStats;
 
 /// Ticks one runtime operation costs. An operation (a syscall, a queue handoff) takes on the
 /// order of a microsecond, a user `tick()` usually marks a loop iteration of nanoseconds; this
@@ -68,6 +69,11 @@ fn charge(ticks: u32) {
     }
 }
 
+/// Ticks left in the running green thread's budget.
+pub(crate) fn budget_left() -> u32 {
+    BUDGET.with(Cell::get)
+}
+
 pub(crate) fn reset_budget(ticks: u32) {
     BUDGET.with(|b| b.set(ticks));
 }
@@ -81,6 +87,10 @@ fn budget_spent() {
             return false;
         };
         reset_budget(core.shared.config.budget);
+        WorkerStats::bump(&core.stats().checkpoints);
+        let mut acct = core.resume_acct.get();
+        acct.refills += 1;
+        core.resume_acct.set(acct);
         if !core.in_green_thread() || NO_YIELD.with(Cell::get) > 0 || std::thread::panicking() {
             return false;
         }
@@ -89,7 +99,16 @@ fn budget_spent() {
             core.slice_start.set(Some(now));
             now
         });
-        now.duration_since(start) >= core.shared.config.time_slice && core.others_waiting(now)
+        let slice = now.duration_since(start);
+        let must_yield = slice >= core.shared.config.time_slice && core.others_waiting(now);
+        let mut acct = core.resume_acct.get();
+        acct.longest_slice = acct.longest_slice.max(slice);
+        if must_yield {
+            WorkerStats::bump(&core.stats().forced_yields);
+            acct.forced_yields += 1;
+        }
+        core.resume_acct.set(acct);
+        must_yield
     });
     if must_yield {
         context::suspend(Suspend::Yield);

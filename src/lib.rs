@@ -5,6 +5,7 @@ mod blocking;
 mod coop;
 pub mod io;
 mod local;
+mod monitor;
 pub mod net;
 mod park;
 mod reactor;

@@ -14,6 +14,53 @@ use std::time::Instant;
 use crate::runtime::context::{self, Suspend};
 use crate::runtime::task::{Cancelled, ParkKind, TaskRef};
 
+/// Why a green thread parks: counted per worker (`Handle::metrics`) and shown in dumps.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum ParkReason {
+    /// `JoinHandle::join`, or a scope waiting for its children.
+    Join,
+    /// `green::sleep`.
+    Sleep,
+    /// `green::park` / `park_timeout`.
+    User,
+    /// A channel, lock or other `green::sync` primitive.
+    Sync,
+    /// A socket or another fd.
+    Io,
+    /// A job on the blocking pool.
+    Blocking,
+    /// Anything else.
+    Other,
+}
+
+impl ParkReason {
+    /// Number of reasons.
+    pub(crate) const COUNT: usize = 7;
+    /// Every reason, in index order.
+    pub(crate) const ALL: [ParkReason; ParkReason::COUNT] = [
+        ParkReason::Join,
+        ParkReason::Sleep,
+        ParkReason::User,
+        ParkReason::Sync,
+        ParkReason::Io,
+        ParkReason::Blocking,
+        ParkReason::Other,
+    ];
+
+    /// A short name for reports.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            ParkReason::Join => "join",
+            ParkReason::Sleep => "sleep",
+            ParkReason::User => "park",
+            ParkReason::Sync => "sync",
+            ParkReason::Io => "io",
+            ParkReason::Blocking => "blocking",
+            ParkReason::Other => "other",
+        }
+    }
+}
+
 /// Something to wake when a wait is over.
 #[derive(Debug)]
 pub(crate) enum Waiter {
@@ -60,11 +107,16 @@ pub(crate) fn schedule(task: TaskRef) {
 /// Green threads park (the worker runs others meanwhile); OS threads use `std::thread::park`.
 /// This is not a cancellation point by itself; see [`cancellation_point`].
 pub(crate) fn wait(register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
+    wait_for(ParkReason::Other, register, deadline);
+}
+
+/// [`wait`], saying why (for metrics and dumps).
+pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
     if let Some(task) = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current())) {
         let seq = task.header().begin_wait();
         if register(Waiter::Green { task, seq }) {
             assert_can_park();
-            context::suspend(Suspend::Park { kind: ParkKind::Internal, deadline });
+            context::suspend(Suspend::Park { kind: ParkKind::Internal, deadline, reason });
         }
     } else if register(Waiter::Os(std::thread::current())) {
         match deadline {

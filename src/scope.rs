@@ -13,7 +13,7 @@ use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
-use crate::park::{self, Waiter};
+use crate::park::{self, ParkReason, Waiter};
 use crate::runtime::Handle;
 use crate::runtime::task::{Cancelled, TaskRef};
 use crate::thread::{self, GreenThread, JoinError, JoinHandle};
@@ -64,7 +64,8 @@ impl ScopeData {
                 self.cancel_children();
                 passed_on = true;
             }
-            park::wait(
+            park::wait_for(
+                ParkReason::Join,
                 |waiter| {
                     let mut slot = self.waiter.lock().unwrap_or_else(|e| e.into_inner());
                     if self.running.load(Ordering::Acquire) == 0 {
@@ -166,6 +167,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         T: Send + 'scope,
     {
         self.data.running.fetch_add(1, Ordering::AcqRel);
+        let builder = builder.at(std::panic::Location::caller());
         // SAFETY: the scope waits (`wait_all`) until this child's outcome is released, which
         // happens only after it finished and its result was taken or dropped; `'scope` borrows
         // outlive that wait.

@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::park::{self, cancellation_point};
+use crate::park::{self, ParkReason, cancellation_point};
 use crate::runtime::context;
 
 /// Puts the green thread to sleep for at least `duration`, like [`std::thread::sleep`]; the
@@ -65,7 +65,7 @@ fn sleep_inner(deadline: Option<Instant>) {
             return os_sleep(deadline);
         }
         // The timer is the only waker: nothing to register.
-        park::wait(|_waiter| true, deadline);
+        park::wait_for(ParkReason::Sleep, |_waiter| true, deadline);
     }
 }
 

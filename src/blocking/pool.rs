@@ -105,6 +105,17 @@ impl Pool {
         }
     }
 
+    /// OS threads the pool runs right now (busy or idle).
+    pub(crate) fn threads(&self) -> usize {
+        self.inner.lock().threads
+    }
+
+    /// Jobs queued or running right now.
+    pub(crate) fn busy(&self) -> usize {
+        let state = self.inner.lock();
+        state.queue.len() + state.threads.saturating_sub(state.idle)
+    }
+
     /// Queues `job` to run on a pool thread.
     ///
     /// # Errors

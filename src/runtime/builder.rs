@@ -24,6 +24,11 @@ pub(crate) const DEFAULT_BUDGET: u32 = 1024;
 /// Default time slice (see [`Builder::time_slice`]).
 pub(crate) const DEFAULT_TIME_SLICE: Duration = Duration::from_micros(50);
 
+/// Default threshold of the blocking-code monitor (see [`Builder::blocking_threshold`]): long
+/// enough that no legitimate slice comes near it (a slice is tens of microseconds), short
+/// enough to be seen in a server's latency before users notice; gevent warns at 0.1 s too.
+pub(crate) const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(100);
+
 /// Default shutdown timeout (see [`Builder::shutdown_timeout`]).
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -68,6 +73,7 @@ impl Builder {
                 budget: DEFAULT_BUDGET,
                 time_slice: DEFAULT_TIME_SLICE,
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
+                blocking_threshold: Some(DEFAULT_BLOCKING_THRESHOLD),
             },
             blocking: BlockingConfig::default(),
         }
@@ -119,6 +125,23 @@ impl Builder {
     /// that are waiting on its worker. The default is 50 µs.
     pub fn time_slice(mut self, slice: Duration) -> Builder {
         self.config.time_slice = slice;
+        self
+    }
+
+    /// How long a worker may run one green thread without it reaching a scheduling point (a
+    /// blocking-looking call, a yield, or the end of its budget) before the monitor reports it
+    /// as blocking code, through the `log` facade; `None` turns the monitor off. The default
+    /// is 100 ms.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// let quiet = green::Runtime::builder().blocking_threshold(None).build()?;
+    /// let strict = green::Runtime::builder().blocking_threshold(Duration::from_millis(20)).build()?;
+    /// # drop((quiet, strict));
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn blocking_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Builder {
+        self.config.blocking_threshold = threshold.into();
         self
     }
 
@@ -243,9 +266,13 @@ impl Builder {
             leaked: AtomicBool::new(false),
             stacks,
             blocking: Pool::new(blocking, runtime.clone()),
+            monitor: crate::monitor::MonitorState::default(),
+            epoch: std::time::Instant::now(),
+            coarse_ms: std::sync::atomic::AtomicU64::new(0),
         });
         let first = if caller_worker { Some(deques.remove(0)) } else { None };
-        let mut runtime = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new() };
+        let mut runtime = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new(), monitor: None };
+        runtime.monitor = Some(crate::monitor::Monitor::start(&shared)?);
         let offset = usize::from(caller_worker);
         for (k, deque) in deques.into_iter().enumerate() {
             let index = k + offset;

@@ -10,6 +10,7 @@ use std::time::Instant;
 
 use super::task::ParkKind;
 use super::worker::Core;
+use crate::park::ParkReason;
 
 thread_local! {
     /// The worker whose loop runs on this OS thread; null elsewhere.
@@ -23,7 +24,7 @@ pub(crate) enum Suspend {
     Yield,
     /// Park until woken, or until `deadline` if given (DESIGN.md rule 3.4: the worker arms
     /// the timer and commits the park after the switch).
-    Park { kind: ParkKind, deadline: Option<Instant> },
+    Park { kind: ParkKind, deadline: Option<Instant>, reason: ParkReason },
 }
 
 /// Marks this OS thread as running `core`'s loop while the guard lives.

@@ -5,8 +5,11 @@
 mod alloc;
 mod builder;
 pub(crate) mod context;
+mod dump;
 mod handle;
+mod metrics;
 pub(crate) mod shared;
+pub(crate) mod stats;
 pub(crate) mod task;
 mod timers;
 pub(crate) mod worker;
@@ -17,7 +20,9 @@ use std::time::Duration;
 
 pub use self::builder::Builder;
 pub(crate) use self::builder::DEFAULT_BUDGET;
+pub use self::dump::Dump;
 pub use self::handle::Handle;
+pub use self::metrics::{Metrics, WorkerMetrics};
 use self::shared::Shared;
 pub use crate::stack::StackLayout;
 
@@ -36,6 +41,7 @@ pub(crate) struct Config {
     pub(crate) budget: u32,
     pub(crate) time_slice: Duration,
     pub(crate) shutdown_timeout: Duration,
+    pub(crate) blocking_threshold: Option<Duration>,
 }
 
 /// A green-thread runtime: a set of worker OS threads, each running many green threads.
@@ -63,6 +69,7 @@ pub(crate) struct Config {
 pub struct Runtime {
     handle: Handle,
     threads: Vec<OsJoinHandle<()>>,
+    monitor: Option<crate::monitor::Monitor>,
 }
 
 impl Runtime {
@@ -140,6 +147,9 @@ impl Drop for Runtime {
             if thread.join().is_err() {
                 log::error!("green: a worker thread panicked during shutdown");
             }
+        }
+        if let Some(mut monitor) = self.monitor.take() {
+            monitor.stop(self.shared());
         }
         // The blocking pool stayed up while green threads unwound; now stop it and let its
         // running jobs end (see `crate::blocking`).

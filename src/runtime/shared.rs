@@ -12,6 +12,7 @@ use std::time::Duration;
 use crossbeam_deque::{Injector, Stealer};
 
 use super::Config;
+use super::stats::WorkerStats;
 use super::task::TaskRef;
 use crate::reactor::Reactor;
 use crate::stack::StackArena;
@@ -42,6 +43,13 @@ pub(crate) struct Shared {
     /// The pool of OS threads for blocking jobs (`spawn_blocking`, host name lookups). Any
     /// thread may submit; shut down by `Runtime::drop` once the workers have stopped.
     pub(crate) blocking: crate::blocking::Pool,
+    /// The blocking-code monitor's side of things the workers touch (`monitor.rs`).
+    pub(crate) monitor: crate::monitor::MonitorState,
+    /// When the runtime started: the origin of the coarse clock.
+    pub(crate) epoch: std::time::Instant,
+    /// A coarse clock, in ms since `epoch`: refreshed by the monitor and by workers that read
+    /// the clock anyway, so that parks can be timed for dumps without a clock read each.
+    pub(crate) coarse_ms: std::sync::atomic::AtomicU64,
 }
 
 /// The part of a worker that other threads may touch.
@@ -56,6 +64,11 @@ pub(crate) struct Remote {
     pub(crate) reactor: Arc<Reactor>,
     /// True while the worker sleeps (or is about to) in `poller.wait`.
     pub(crate) sleeping: AtomicBool,
+    /// What the worker publishes about itself (`stats.rs`).
+    pub(crate) stats: WorkerStats,
+    /// A dump request for this worker to answer (`dump.rs`), and a flag that says so.
+    pub(crate) dump: std::sync::Mutex<Option<Arc<super::dump::DumpRequest>>>,
+    pub(crate) dump_pending: AtomicBool,
 }
 
 impl Remote {
@@ -65,6 +78,9 @@ impl Remote {
             pinned: Injector::new(),
             reactor: Arc::new(Reactor::new()?),
             sleeping: AtomicBool::new(false),
+            stats: WorkerStats::default(),
+            dump: std::sync::Mutex::new(None),
+            dump_pending: AtomicBool::new(false),
         })
     }
 
@@ -133,6 +149,17 @@ impl Shared {
         if self.live.fetch_sub(1, Ordering::AcqRel) == 1 && self.is_shutting_down() {
             self.wake_all();
         }
+    }
+
+    /// Refreshes the coarse clock from a reading the caller made anyway.
+    pub(crate) fn refresh_clock(&self, now: std::time::Instant) {
+        let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
+        self.coarse_ms.fetch_max(ms, Ordering::Relaxed);
+    }
+
+    /// The coarse clock, in ms since the runtime started.
+    pub(crate) fn coarse_ms(&self) -> u64 {
+        self.coarse_ms.load(Ordering::Relaxed)
     }
 
     pub(crate) fn shutdown_timeout(&self) -> Duration {

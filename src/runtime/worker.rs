@@ -40,13 +40,17 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+use corosensei::stack::Stack;
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
+use super::dump::{SlotInfo, render_green_thread, resident_pages};
 use super::shared::Shared;
+use super::stats::WorkerStats;
 use super::task::{Header, NO_HOME, TaskRef};
 use super::timers::Timers;
+use crate::park::ParkReason;
 use crate::reactor::CoreIo;
 use crate::stack::{AltStack, GreenStack, StackPool};
 use crate::thread::JoinError;
@@ -77,6 +81,8 @@ struct Slot {
     co: Option<Co>,
     /// The coroutine's yielder, published by the body at its first resume.
     yielder: *const GreenYielder,
+    /// What dumps show about it.
+    info: SlotInfo,
 }
 
 enum Work {
@@ -128,6 +134,10 @@ pub(crate) struct Core {
     turns_left: Cell<u32>,
     /// Forced maintenances left until the next look at the stack pool (`STACK_TRIM_EVERY`).
     maintenances_left: Cell<u32>,
+    /// Green threads parked here, by reason.
+    parked_now: RefCell<[usize; ParkReason::COUNT]>,
+    /// What the running green thread did during this resume (`coop.rs` reports to it).
+    pub(crate) resume_acct: Cell<ResumeAccounting>,
     /// xorshift state for picking a steal victim.
     rng: Cell<u64>,
     /// When shutdown gives up and leaks; set when this worker first sees the shutdown.
@@ -161,6 +171,8 @@ impl Core {
             slice_start: Cell::new(None),
             turns_left: Cell::new(MAINTENANCE_INTERVAL),
             maintenances_left: Cell::new(STACK_TRIM_EVERY),
+            resume_acct: Cell::new(ResumeAccounting::default()),
+            parked_now: RefCell::new([0; ParkReason::COUNT]),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             shutdown_deadline: Cell::new(None),
             main: Cell::new(None),
@@ -169,6 +181,11 @@ impl Core {
     }
 
     // ---- what green threads ask of their worker -----------------------------------------
+
+    /// This worker's published counters.
+    pub(crate) fn stats(&self) -> &WorkerStats {
+        &self.shared.remotes[self.index].stats
+    }
 
     /// True while a green thread runs on its own stack on this worker.
     pub(crate) fn in_green_thread(&self) -> bool {
@@ -349,6 +366,9 @@ impl Core {
     /// cancels this worker's green threads once.
     fn maintenance(&self) {
         let remote = &self.shared.remotes[self.index];
+        if remote.dump_pending.load(Ordering::Acquire) {
+            self.answer_dump();
+        }
         if self.io.has_waiters() {
             self.io.poll_if_due(Instant::now());
         }
@@ -404,6 +424,7 @@ impl Core {
         if !self.shared.injector.is_empty()
             && let Some(task) = steal_one(|| self.shared.injector.steal_batch_and_pop(&self.deque))
         {
+            WorkerStats::bump(&self.stats().steals);
             return Some(task);
         }
         let peers = self.shared.stealers.len();
@@ -418,6 +439,7 @@ impl Core {
                 if !stealer.is_empty()
                     && let Some(task) = steal_one(|| stealer.steal_batch_and_pop(&self.deque))
                 {
+                    WorkerStats::bump(&self.stats().steals);
                     return Some(task);
                 }
             }
@@ -475,6 +497,11 @@ impl Core {
             stacks.next_maintain()
         };
         let remote = &self.shared.remotes[self.index];
+        // What the monitor needs to tell a quiet runtime from a stuck one.
+        for (published, count) in remote.stats.parked_now.iter().zip(self.parked_now.borrow().iter()) {
+            published.store(*count, Ordering::Relaxed);
+        }
+        remote.stats.timers.store(self.timers.borrow().len(), Ordering::Relaxed);
         remote.sleeping.store(true, Ordering::SeqCst);
         self.shared.sleepers.fetch_add(1, Ordering::SeqCst);
         if !self.has_work() {
@@ -491,12 +518,16 @@ impl Core {
         }
         remote.sleeping.store(false, Ordering::SeqCst);
         self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
+        WorkerStats::bump(&remote.stats.sleeps);
+        self.shared.refresh_clock(Instant::now());
+        self.shared.monitor.worker_awake();
     }
 
     // ---- running green threads ---------------------------------------------------------
 
     /// First resume: home it here, give it a stack and a slot, run it.
     fn start(&self, task: TaskRef) {
+        WorkerStats::bump(&self.stats().started);
         let header = task.header();
         if header.home() == NO_HOME {
             header.set_home(self.index);
@@ -516,6 +547,11 @@ impl Core {
         // SAFETY: the name is an `Arc<str>` in the header, which the slot (or `current`) keeps
         // alive until the coroutine has returned and the stack is given back in `resume`.
         unsafe { stack.set_owner(header.id.get(), header.name.as_deref()) };
+        let info = SlotInfo {
+            stack: (stack.limit().get(), stack.base().get()),
+            since_ms: self.shared.coarse_ms(),
+            ..SlotInfo::default()
+        };
         let body_task = SlotTask(task.as_ptr());
         let co = Co::with_stack(stack, move |yielder: &GreenYielder, ()| {
             crate::runtime::context::with_core(|core| {
@@ -531,12 +567,12 @@ impl Core {
             Some(i) => i,
             None => {
                 let mut slots = self.slots.borrow_mut();
-                slots.push(Slot { task: None, co: None, yielder: std::ptr::null() });
+                slots.push(Slot { task: None, co: None, yielder: std::ptr::null(), info: SlotInfo::default() });
                 slots.len() - 1
             }
         };
         task.header().set_slot(index);
-        self.slots.borrow_mut()[index] = Slot { task: Some(task), co: Some(co), yielder: std::ptr::null() };
+        self.slots.borrow_mut()[index] = Slot { task: Some(task), co: Some(co), yielder: std::ptr::null(), info };
         self.resume(index);
     }
 
@@ -552,24 +588,46 @@ impl Core {
         self.yielder.set(slot.yielder);
         self.slice_start.set(None);
         crate::coop::reset_budget(self.shared.config.budget);
+        self.resume_acct.set(ResumeAccounting::default());
         self.in_green.set(true);
+        let stats = self.stats();
+        WorkerStats::bump(&stats.switches);
+        let waiting = self.run_queue.borrow().len() + self.deque.len() + self.local_new.borrow().len();
+        stats.ready.store(waiting, Ordering::Relaxed);
+        stats.running.store(task.as_ptr().as_ptr(), Ordering::Relaxed);
 
         let result = co.resume(());
 
+        stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
         self.in_green.set(false);
         self.current.set(None);
         slot.yielder = self.yielder.get();
+        let acct = self.resume_acct.get();
+        let info = &mut slot.info;
+        let budget = u64::from(self.shared.config.budget);
+        info.ticks += budget - u64::from(crate::coop::budget_left()) + budget * u64::from(acct.refills);
+        info.forced_yields += u64::from(acct.forced_yields);
+        info.longest_slice = info.longest_slice.max(acct.longest_slice);
+        info.since_ms = self.shared.coarse_ms();
+        if let Some(reason) = info.parked.take() {
+            self.parked_now.borrow_mut()[reason as usize] -= 1;
+        }
         match result {
             CoroutineResult::Yield(Suspend::Yield) => {
                 drop(slots);
                 self.push_ready_slot(index);
             }
-            CoroutineResult::Yield(Suspend::Park { kind, deadline }) => {
+            CoroutineResult::Yield(Suspend::Park { kind, deadline, reason }) => {
+                WorkerStats::bump(&stats.parks[reason as usize]);
                 let header = task.header();
                 if let Some(deadline) = deadline {
                     self.timers.borrow_mut().insert(deadline, task.clone(), header.seq());
                 }
                 let parked = header.commit_park(kind);
+                if parked {
+                    slot.info.parked = Some(reason);
+                    self.parked_now.borrow_mut()[reason as usize] += 1;
+                }
                 drop(slots);
                 if !parked {
                     self.push_ready_slot(index);
@@ -601,6 +659,8 @@ impl Core {
 
     /// The green thread is over: publish, wake its joiner, count it out.
     fn complete(&self, task: TaskRef) {
+        // The monitor may be reading this task's header through `stats.running`.
+        self.stats().wait_for_readers();
         let header = task.header();
         header.set_done();
         crate::thread::release_output(&task);
@@ -608,6 +668,37 @@ impl Core {
             self.shared.begin_shutdown();
         }
         self.shared.task_finished();
+    }
+
+    // ---- dumps -------------------------------------------------------------------------
+
+    /// Answers a pending dump request with this worker's green threads.
+    fn answer_dump(&self) {
+        let remote = &self.shared.remotes[self.index];
+        remote.dump_pending.store(false, Ordering::Release);
+        let Some(request) = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        let now_ms = self.shared.coarse_ms();
+        let ready: std::collections::HashSet<usize> = self.run_queue.borrow().iter().map(|&(slot, _)| slot).collect();
+        let mut text = String::new();
+        let slots = self.slots.borrow();
+        let started = slots.iter().filter(|s| s.task.is_some()).count();
+        let unstarted = self.deque.len() + self.local_new.borrow().len() + remote.pinned.len();
+        text.push_str(&format!(
+            "worker {}: {started} started green thread(s), {unstarted} queued unstarted, {} timer(s)\n",
+            self.index,
+            self.timers.borrow().len()
+        ));
+        for (index, slot) in slots.iter().enumerate() {
+            let Some(task) = &slot.task else { continue };
+            let header = task.header();
+            let size = match header.stack_size {
+                0 => self.shared.config.stack_size,
+                n => n,
+            };
+            let pages = resident_pages(slot.info.stack.0, slot.info.stack.1);
+            render_green_thread(&mut text, header, &slot.info, ready.contains(&index), now_ms, pages, size);
+        }
+        request.answer(self.index, text);
     }
 
     // ---- shutdown ----------------------------------------------------------------------
@@ -681,6 +772,17 @@ impl std::fmt::Debug for Core {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Core").field("index", &self.index).finish_non_exhaustive()
     }
+}
+
+/// What the budget saw during one resume of a green thread.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct ResumeAccounting {
+    /// Times its budget ran out and was refilled.
+    pub(crate) refills: u32,
+    /// Yields the budget forced.
+    pub(crate) forced_yields: u32,
+    /// Its longest slice measured when the budget ran out.
+    pub(crate) longest_slice: Duration,
 }
 
 /// The task pointer a coroutine body runs; see `Core::start`.

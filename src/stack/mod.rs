@@ -116,6 +116,7 @@ pub(crate) use arena::StackArena;
 pub(crate) use green_stack::GreenStack;
 pub(crate) use overflow::install_overflow_handler;
 pub(crate) use pool::StackPool;
+pub(crate) use sys::page_size;
 
 /// Default usable stack size of a green thread: 256 KiB.
 ///

@@ -17,7 +17,7 @@ const MADV_GUARD_INSTALL: libc::c_int = 102;
 pub(super) const DEFAULT_MAX_MAP_COUNT: usize = 65530;
 
 /// The system page size.
-pub(super) fn page_size() -> usize {
+pub(crate) fn page_size() -> usize {
     static PAGE: AtomicUsize = AtomicUsize::new(0);
     let cached = PAGE.load(Ordering::Relaxed);
     if cached != 0 {

@@ -6,7 +6,7 @@ use std::io;
 use std::num::NonZeroU64;
 
 use super::{GreenThread, GreenThreadId, release_output};
-use crate::park::{self, cancellation_point};
+use crate::park::{self, ParkReason, cancellation_point};
 use crate::runtime::context;
 use crate::runtime::task::{Header, JoinRef, TaskRef};
 
@@ -130,7 +130,7 @@ pub(crate) fn wait_done(target: &Header) {
                 target.describe()
             ));
         }
-        park::wait(|waiter| target.register_joiner(waiter), None);
+        park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
     }
 }
 

@@ -10,7 +10,7 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 pub use self::join::{JoinError, JoinHandle};
-use crate::park::{self, cancellation_point};
+use crate::park::{self, ParkReason, cancellation_point};
 use crate::runtime::Handle;
 use crate::runtime::context::{self, Suspend};
 use crate::runtime::shared::Shared;
@@ -201,6 +201,9 @@ pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
     worker: Option<usize>,
+    /// Where the user's spawn call is, once known (captured by the outermost `track_caller`
+    /// function, before any closure hides it).
+    spawned_at: Option<&'static Location<'static>>,
 }
 
 impl Builder {
@@ -249,10 +252,11 @@ impl Builder {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
+        let builder = self.at(Location::caller());
         context::with_core(|core| {
             let core = core.unwrap_or_else(|| panic!("{SPAWN_OUTSIDE}"));
             // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
-            unsafe { spawn_scoped(&core.shared, self, None, f) }
+            unsafe { spawn_scoped(&core.shared, builder, None, f) }
         })
     }
 
@@ -268,7 +272,13 @@ impl Builder {
         T: Send + 'static,
     {
         // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
-        unsafe { spawn_scoped(&handle.shared, self, None, f) }
+        unsafe { spawn_scoped(&handle.shared, self.at(Location::caller()), None, f) }
+    }
+
+    /// Records the spawn site, unless an outer caller already did.
+    pub(crate) fn at(mut self, location: &'static Location<'static>) -> Builder {
+        self.spawned_at.get_or_insert(location);
+        self
     }
 
     pub(crate) fn spec(self, at: &'static Location<'static>, scope: Option<Arc<ScopeData>>) -> Spec {
@@ -332,7 +342,8 @@ where
     }
     // Fail early, with the layout's own error, when no stack could be had for it now.
     shared.stacks.admit()?;
-    let spec = builder.spec(Location::caller(), scope);
+    let at = builder.spawned_at.unwrap_or(Location::caller());
+    let spec = builder.spec(at, scope);
     // SAFETY: the caller promises the borrows outlive the task.
     let (erased, typed) = unsafe { Task::allocate(f, spec, shared) };
     if admit(shared, &erased) {
@@ -483,10 +494,14 @@ fn park_inner(deadline: Option<Instant>) {
         return;
     }
     match deadline {
-        None => context::suspend(Suspend::Park { kind: ParkKind::User, deadline: None }),
+        None => context::suspend(Suspend::Park { kind: ParkKind::User, deadline: None, reason: ParkReason::User }),
         Some(deadline) => {
             task.header().begin_wait();
-            context::suspend(Suspend::Park { kind: ParkKind::UserTimed, deadline: Some(deadline) });
+            context::suspend(Suspend::Park {
+                kind: ParkKind::UserTimed,
+                deadline: Some(deadline),
+                reason: ParkReason::User,
+            });
         }
     }
 }

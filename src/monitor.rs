@@ -1,0 +1,271 @@
+//! The monitor: a thread that notices a worker stuck in one green thread, and names it.
+//!
+//! A green thread that calls real blocking code (a blocking syscall, `std::thread::sleep`, a
+//! long computation with no ticks) blocks its whole worker: the last problem of the ladder
+//! from `select` to green threads. The monitor cannot fix that, but it can see it and say who
+//! did it: each worker publishes a progress counter (its number of resumes) and the green
+//! thread it is running; a worker whose counter has not moved for [`Builder::blocking_threshold`]
+//! while it runs a green thread is reported through the `log` facade, with the green thread's
+//! id, name, spawn site, how long it has run and how many ready green threads wait behind it.
+//! The report repeats with a doubling interval while it lasts, and its end is reported too.
+//!
+//! It costs the workers two relaxed stores per resume. It checks every quarter of the
+//! threshold while some worker is awake, and parks when they all sleep: an idle runtime wakes
+//! it only when a worker wakes up.
+//!
+//! # Possible deadlocks
+//!
+//! When every worker sleeps with no timer armed, no green thread waits on I/O or on the
+//! blocking pool, no blocking job runs, and yet green threads are alive, nothing inside the
+//! runtime can wake any of them: they wait on each other (joins, green locks, channels). An OS
+//! thread still could (it may hold a sender), so after [`DEADLOCK_QUIET`] of this the monitor
+//! reports a *possible* deadlock with a dump of every green thread, once per episode.
+//!
+//! # Dumps on a signal
+//!
+//! With `GREEN_DUMP_SIGNAL` set to a signal name (`USR1`, `USR2`, `HUP`, `WINCH`, with or
+//! without `SIG`) when the runtime starts, a small thread waits for that signal and writes
+//! [`Handle::dump`](crate::Handle::dump) to stderr each time it arrives: `kill -USR1 <pid>`
+//! shows what every green thread of a running server is doing, without changing its code. The
+//! signal handler itself only wakes that thread.
+//!
+//! [`Builder::blocking_threshold`]: crate::runtime::Builder::blocking_threshold
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread::{self, JoinHandle};
+use std::time::{Duration, Instant};
+
+use crate::runtime::shared::Shared;
+
+/// What the monitor remembers about one worker between two looks.
+#[derive(Debug, Clone, Copy, Default)]
+struct Watch {
+    /// The progress counter at the last look.
+    switches: u64,
+    /// Since when it has not moved while a green thread ran.
+    stuck_since: Option<Instant>,
+    /// When to report next (doubling), once reported.
+    next_report: Option<Instant>,
+    /// The green thread reported, to report its recovery.
+    reported: Option<u64>,
+}
+
+/// How long the runtime must stay quiet with live green threads before a possible deadlock is
+/// reported: long enough that a green thread waiting a moment for an OS thread is not
+/// reported, short enough to be useful while debugging.
+pub(crate) const DEADLOCK_QUIET: Duration = Duration::from_secs(1);
+
+/// The monitor thread of one runtime, and its dump-on-signal thread if asked for.
+#[derive(Debug)]
+pub(crate) struct Monitor {
+    thread: Option<JoinHandle<()>>,
+    dumper: Option<JoinHandle<()>>,
+}
+
+/// Shared between the monitor and the workers.
+#[derive(Debug, Default)]
+pub(crate) struct MonitorState {
+    /// True while the monitor is parked because every worker sleeps.
+    pub(crate) parked: AtomicBool,
+    /// The monitor's thread, to unpark it.
+    pub(crate) thread: std::sync::OnceLock<thread::Thread>,
+    /// Set when the runtime stops.
+    pub(crate) stop: AtomicBool,
+}
+
+impl MonitorState {
+    /// Called by a worker that leaves its sleep: wakes the monitor if it parked.
+    pub(crate) fn worker_awake(&self) {
+        if self.parked.load(Ordering::Relaxed)
+            && self.parked.swap(false, Ordering::AcqRel)
+            && let Some(t) = self.thread.get()
+        {
+            t.unpark();
+        }
+    }
+}
+
+/// Printed once to stderr when the monitor has something to say and no logger is installed.
+const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see these reports; \
+    this is the only one printed without one)";
+
+impl Monitor {
+    /// Starts the monitor of `shared`, if its threshold is set.
+    pub(crate) fn start(shared: &Arc<Shared>) -> std::io::Result<Monitor> {
+        let dumper = start_dumper(shared)?;
+        let Some(threshold) = shared.config.blocking_threshold else {
+            return Ok(Monitor { thread: None, dumper });
+        };
+        let shared2 = shared.clone();
+        let thread = thread::Builder::new()
+            .name(format!("{}-monitor", shared.config.thread_name))
+            .spawn(move || run(&shared2, threshold))?;
+        let _ = shared.monitor.thread.set(thread.thread().clone());
+        Ok(Monitor { thread: Some(thread), dumper })
+    }
+
+    /// Stops the monitor and waits for its thread.
+    pub(crate) fn stop(&mut self, shared: &Shared) {
+        shared.monitor.stop.store(true, Ordering::Release);
+        if let Some(thread) = self.thread.take() {
+            thread.thread().unpark();
+            let _ = thread.join();
+        }
+        if let Some(dumper) = self.dumper.take() {
+            let _ = dumper.join();
+        }
+    }
+}
+
+fn run(shared: &Shared, threshold: Duration) {
+    let interval = threshold / 4;
+    let mut watches = vec![Watch::default(); shared.remotes.len()];
+    let mut hinted = false;
+    let mut quiet_since: Option<Instant> = None;
+    let mut deadlock_reported = false;
+    while !shared.monitor.stop.load(Ordering::Acquire) {
+        // Everyone asleep: nothing can be stuck, but everything may be waiting on everything
+        // else. Park until a worker wakes, looking again after a while for a deadlock.
+        if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
+            let now = Instant::now();
+            if nothing_can_wake(shared) {
+                let since = *quiet_since.get_or_insert(now);
+                if !deadlock_reported && now.duration_since(since) >= DEADLOCK_QUIET {
+                    deadlock_reported = true;
+                    report_possible_deadlock(shared, now.duration_since(since));
+                }
+            } else {
+                quiet_since = None;
+            }
+            shared.monitor.parked.store(true, Ordering::SeqCst);
+            if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
+                let nap = if quiet_since.is_some() && !deadlock_reported { DEADLOCK_QUIET / 2 } else { threshold * 8 };
+                thread::park_timeout(nap);
+            }
+            shared.monitor.parked.store(false, Ordering::SeqCst);
+            continue;
+        }
+        quiet_since = None;
+        deadlock_reported = false;
+        thread::park_timeout(interval);
+        let now = Instant::now();
+        shared.refresh_clock(now);
+        for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
+            let stats = &remote.stats;
+            // Resumes and budget checks both count as scheduling points.
+            let switches = stats.switches.load(Ordering::Relaxed) + stats.checkpoints.load(Ordering::Relaxed);
+            let moved = switches != watch.switches;
+            watch.switches = switches;
+            let running = stats.with_running(|h| h.map(|h| (h.id.get(), h.describe(), h.spawned_at)));
+            match (moved, running) {
+                (false, Some((id, who, at))) => {
+                    let since = *watch.stuck_since.get_or_insert(now);
+                    let stuck = now.duration_since(since) + interval;
+                    if stuck < threshold || watch.next_report.is_some_and(|t| now < t) {
+                        continue;
+                    }
+                    let ready = stats.ready.load(Ordering::Relaxed);
+                    log::warn!(
+                        "green: worker {index} has been running green thread {who} (spawned at {at}) for {} ms \
+                         without reaching a scheduling point; {ready} ready green thread(s) wait behind it. \
+                         It is probably calling blocking code: use green's own I/O, sync and sleep, \
+                         green::spawn_blocking for calls that must block, or green::tick() in long loops",
+                        stuck.as_millis()
+                    );
+                    if !hinted && log::max_level() == log::LevelFilter::Off {
+                        hinted = true;
+                        eprintln!(
+                            "green: worker {index} has been running green thread {who} (spawned at {at}) for {} ms \
+                             without reaching a scheduling point: probably blocking code\n{NO_LOGGER_HINT}",
+                            stuck.as_millis()
+                        );
+                    }
+                    let gap = watch.next_report.map_or(threshold, |t| (t - since).max(threshold)) * 2;
+                    watch.next_report = Some(since + gap);
+                    watch.reported = Some(id);
+                }
+                _ => {
+                    if let (Some(id), Some(since)) = (watch.reported, watch.stuck_since) {
+                        log::warn!(
+                            "green: worker {index} is making progress again (green thread {id} held it for about {} ms)",
+                            now.duration_since(since).as_millis()
+                        );
+                    }
+                    *watch = Watch { switches, ..Watch::default() };
+                }
+            }
+        }
+    }
+}
+
+/// True when nothing inside the runtime could wake any of its live green threads: every worker
+/// asleep with no timer, no green thread waiting on I/O or the blocking pool, no blocking job.
+fn nothing_can_wake(shared: &Shared) -> bool {
+    use crate::park::ParkReason;
+    if shared.live.load(Ordering::Acquire) == 0 || shared.blocking.busy() > 0 {
+        return false;
+    }
+    shared.remotes.iter().all(|remote| {
+        let stats = &remote.stats;
+        remote.sleeping.load(Ordering::SeqCst)
+            && remote.inbox.is_empty()
+            && stats.timers.load(Ordering::Relaxed) == 0
+            && stats.parked_now[ParkReason::Io as usize].load(Ordering::Relaxed) == 0
+            && stats.parked_now[ParkReason::Blocking as usize].load(Ordering::Relaxed) == 0
+    })
+}
+
+fn report_possible_deadlock(shared: &Shared, quiet: Duration) {
+    let handle = crate::Handle { shared: shared_arc(shared) };
+    let dump = handle.dump();
+    log::warn!(
+        "green: possible deadlock: every worker has been asleep for {} ms with {} live green thread(s) and no \
+         timer, I/O or blocking job that could wake them; they wait on each other (or on an OS thread). \
+         Green threads:\n{dump}",
+        quiet.as_millis(),
+        shared.live.load(Ordering::Relaxed)
+    );
+    if log::max_level() == log::LevelFilter::Off {
+        eprintln!("green: possible deadlock; green threads:\n{dump}\n{NO_LOGGER_HINT}");
+    }
+}
+
+/// A counted reference to a `Shared` that the caller borrows from an `Arc` (the monitor's).
+fn shared_arc(shared: &Shared) -> Arc<Shared> {
+    // SAFETY: the monitor's `Shared` always lives in an `Arc` (built in `Builder::start`), and
+    // the caller's borrow proves it is alive; taking one more count is valid.
+    unsafe {
+        Arc::increment_strong_count(shared);
+        Arc::from_raw(shared)
+    }
+}
+
+/// The signal named by `GREEN_DUMP_SIGNAL`, if any.
+fn dump_signal() -> Option<crate::signal::Signal> {
+    let name = std::env::var("GREEN_DUMP_SIGNAL").ok()?;
+    let name = name.trim().to_ascii_uppercase();
+    let name = name.strip_prefix("SIG").unwrap_or(&name).to_owned();
+    let signal =
+        (1..64).filter_map(crate::signal::Signal::from_raw).find(|s| s.name().strip_prefix("SIG") == Some(&name));
+    if signal.is_none() {
+        log::warn!("green: GREEN_DUMP_SIGNAL={name} names no signal green can wait for (try USR1, USR2, HUP or WINCH)");
+    }
+    signal
+}
+
+/// Starts the dump-on-signal thread if `GREEN_DUMP_SIGNAL` asks for one.
+fn start_dumper(shared: &Arc<Shared>) -> std::io::Result<Option<JoinHandle<()>>> {
+    let Some(signal) = dump_signal() else { return Ok(None) };
+    let signals = crate::signal::Signals::new(&[signal])?;
+    let shared = shared.clone();
+    let thread = thread::Builder::new().name(format!("{}-dump", shared.config.thread_name)).spawn(move || {
+        while !shared.monitor.stop.load(Ordering::Acquire) {
+            if let Ok(Some(_)) = signals.recv_timeout(Duration::from_millis(200)) {
+                let handle = crate::Handle { shared: shared.clone() };
+                eprintln!("{}", handle.dump());
+            }
+        }
+    })?;
+    Ok(Some(thread))
+}

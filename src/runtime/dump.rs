@@ -1,0 +1,198 @@
+//! `Handle::dump`: every live green thread, what it is doing, and what it waits for.
+//!
+//! Only a worker may look at its own green threads (their slots are its alone), so a dump is a
+//! request that each worker answers at its next turn of maintenance: the caller posts it to
+//! every worker, wakes the sleeping ones, and waits up to [`ANSWER_TIMEOUT`] (parking, if it is
+//! a green thread, so that its own worker can answer too). A worker that does not answer in
+//! time is busy in one green thread: the dump says which, from what the worker publishes for
+//! the monitor.
+//!
+//! To print a dump of a running server without changing its code, set `GREEN_DUMP_SIGNAL` to
+//! the name of a signal (`USR1`, say) before the runtime starts: its handler only wakes the
+//! monitor, which renders the dump and writes it to stderr.
+
+use std::fmt;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use super::Handle;
+use crate::park::{self, ParkReason, Waiter};
+
+/// How long a dump waits for the workers' answers.
+pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// Bookkeeping a worker keeps per started green thread, for dumps.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct SlotInfo {
+    /// Why it is parked, if it is.
+    pub(crate) parked: Option<ParkReason>,
+    /// The runtime's coarse clock (ms) when it parked or became ready.
+    pub(crate) since_ms: u64,
+    /// Ticks it has spent.
+    pub(crate) ticks: u64,
+    /// Yields the budget forced on it.
+    pub(crate) forced_yields: u64,
+    /// Its longest slice seen when its budget ran out (a lower bound of the real longest).
+    pub(crate) longest_slice: Duration,
+    /// Its stack: lowest and highest address.
+    pub(crate) stack: (usize, usize),
+}
+
+/// One dump request, shared by the caller and the workers.
+#[derive(Debug)]
+pub(crate) struct DumpRequest {
+    /// One answer per worker.
+    answers: Mutex<Vec<Option<String>>>,
+    /// Workers that have not answered yet.
+    remaining: AtomicUsize,
+    /// The caller, parked until `remaining` is 0.
+    waiter: Mutex<Option<Waiter>>,
+}
+
+impl DumpRequest {
+    /// A worker's answer.
+    pub(crate) fn answer(&self, worker: usize, text: String) {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner())[worker] = Some(text);
+        if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
+            let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
+            if let Some(waiter) = waiter {
+                waiter.wake();
+            }
+        }
+    }
+}
+
+/// A snapshot of every live green thread of a runtime, from [`Handle::dump`]. Print it with
+/// `{}`.
+///
+/// ```
+/// green::run(|| {
+///     let sleeper = green::Builder::new().name("napper").spawn(|| green::sleep(std::time::Duration::from_secs(60))).unwrap();
+///     green::sleep(std::time::Duration::from_millis(5));
+///     let dump = green::Handle::current().dump().to_string();
+///     assert!(dump.contains("\"napper\"") && dump.contains("parked (sleep)"), "{dump}");
+///     sleeper.cancel();
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Dump {
+    text: String,
+}
+
+impl fmt::Display for Dump {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.text)
+    }
+}
+
+/// Formats one green thread's line.
+pub(crate) fn render_green_thread(
+    out: &mut String,
+    header: &super::task::Header,
+    info: &SlotInfo,
+    ready: bool,
+    now_ms: u64,
+    stack_pages: Option<usize>,
+    stack_size: usize,
+) {
+    use std::fmt::Write;
+    let state = match (ready, info.parked) {
+        (true, _) => "ready".to_owned(),
+        (false, Some(reason)) => format!("parked ({})", reason.name()),
+        (false, None) => "running".to_owned(),
+    };
+    let _ = write!(
+        out,
+        "  green thread {} spawned at {}: {state} for {} ms; {} ticks, {} forced yields, longest slice >= {} us",
+        header.describe(),
+        header.spawned_at,
+        now_ms.saturating_sub(info.since_ms),
+        info.ticks,
+        info.forced_yields,
+        info.longest_slice.as_micros(),
+    );
+    if let Some(pages) = stack_pages {
+        let _ = write!(out, ", {pages} stack pages touched of {} KiB", stack_size / 1024);
+    }
+    if header.is_cancelled() {
+        out.push_str(", cancelled");
+    }
+    out.push('\n');
+}
+
+/// Pages of `[low, high)` that are resident, or `None` if the kernel will not say.
+pub(crate) fn resident_pages(low: usize, high: usize) -> Option<usize> {
+    let page = crate::stack::page_size();
+    let start = low & !(page - 1);
+    let len = high.checked_sub(start)?;
+    let pages = len.div_ceil(page);
+    let mut vec = vec![0u8; pages];
+    // SAFETY: `start` is page aligned and `[start, start + len)` lies within one stack (its
+    // guard excluded: `low` is the stack's limit), which stays mapped while its green thread
+    // lives; `vec` has one byte per page.
+    let rc = unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
+    (rc == 0).then(|| vec.iter().filter(|b| *b & 1 == 1).count())
+}
+
+impl Handle {
+    /// Every live green thread of the runtime with its id, name, spawn site, state (running,
+    /// ready, parked and on what), for how long, ticks used, forced yields, longest slice and
+    /// stack pages touched; and the green threads queued unstarted.
+    ///
+    /// Each worker answers for its own green threads; one that is busy in a green thread that
+    /// does not yield cannot answer, and the dump says which green thread holds it.
+    pub fn dump(&self) -> Dump {
+        let shared = &self.shared;
+        let workers = shared.remotes.len();
+        let request = Arc::new(DumpRequest {
+            answers: Mutex::new(vec![None; workers]),
+            remaining: AtomicUsize::new(workers),
+            waiter: Mutex::new(None),
+        });
+        shared.refresh_clock(Instant::now());
+        for remote in shared.remotes.iter() {
+            *remote.dump.lock().unwrap_or_else(|e| e.into_inner()) = Some(request.clone());
+            remote.dump_pending.store(true, Ordering::Release);
+            remote.sleeping.store(false, Ordering::SeqCst);
+            remote.notify();
+        }
+        let deadline = Instant::now() + ANSWER_TIMEOUT;
+        while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            park::wait_for(
+                ParkReason::Other,
+                |waiter| {
+                    let mut slot = request.waiter.lock().unwrap_or_else(|e| e.into_inner());
+                    if request.remaining.load(Ordering::Acquire) == 0 {
+                        return false;
+                    }
+                    *slot = Some(waiter);
+                    true
+                },
+                Some(deadline),
+            );
+        }
+        let answers = request.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut text = format!(
+            "green runtime dump: {} live green thread(s), {} worker(s)\n",
+            shared.live.load(Ordering::Relaxed),
+            workers
+        );
+        for (index, answer) in answers.into_iter().enumerate() {
+            match answer {
+                Some(answer) => text.push_str(&answer),
+                None => {
+                    let stats = &shared.remotes[index].stats;
+                    let busy =
+                        stats.with_running(|h| h.map(|h| format!("{} spawned at {}", h.describe(), h.spawned_at)));
+                    text.push_str(&format!(
+                        "worker {index}: did not answer within {} ms; busy in green thread {}\n",
+                        ANSWER_TIMEOUT.as_millis(),
+                        busy.as_deref().unwrap_or("(none: outside any green thread)")
+                    ));
+                }
+            }
+        }
+        Dump { text }
+    }
+}

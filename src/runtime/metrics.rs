@@ -1,0 +1,118 @@
+//! `Handle::metrics`: a snapshot of what the workers publish.
+
+use std::fmt;
+use std::sync::atomic::Ordering;
+
+use super::Handle;
+use crate::park::ParkReason;
+
+/// A snapshot of a runtime's counters, from [`Handle::metrics`].
+///
+/// Each counter is exact; counters read at slightly different instants, so sums across them
+/// are approximate while the runtime runs.
+///
+/// ```
+/// green::run(|| {
+///     for _ in 0..10 {
+///         green::spawn(|| green::sleep(std::time::Duration::from_millis(1))).join().unwrap();
+///     }
+///     let m = green::Handle::current().metrics();
+///     assert!(m.total_started() >= 10);
+///     assert!(m.parks("sleep") >= 10);
+///     println!("{m}");
+/// });
+/// ```
+#[derive(Debug, Clone)]
+pub struct Metrics {
+    /// Green threads spawned and not yet finished, started or not.
+    pub live: usize,
+    /// Per worker, in worker order.
+    pub workers: Vec<WorkerMetrics>,
+    /// OS threads of the blocking pool right now.
+    pub blocking_threads: usize,
+}
+
+/// The counters of one worker.
+#[derive(Debug, Clone, Default)]
+pub struct WorkerMetrics {
+    /// Resumes of green threads.
+    pub switches: u64,
+    /// Green threads started here.
+    pub started: u64,
+    /// Yields forced by the budget (the green thread's slice was over and others waited).
+    pub forced_yields: u64,
+    /// Times the budget ran out here (each a look at the clock).
+    pub budget_checks: u64,
+    /// Unstarted green threads taken from peers or from the injector.
+    pub steals: u64,
+    /// Times the worker went to sleep in its poller.
+    pub sleeps: u64,
+    /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
+    /// `("io", n)`, `("blocking", n)`, `("other", n)`.
+    pub parks: Vec<(&'static str, u64)>,
+    /// Ready green threads in its run queue at its last resume.
+    pub ready: usize,
+    /// Green threads woken by other threads and not yet picked up.
+    pub inbox: usize,
+}
+
+impl Metrics {
+    /// Green threads started on any worker.
+    pub fn total_started(&self) -> u64 {
+        self.workers.iter().map(|w| w.started).sum()
+    }
+
+    /// Parks for `reason` on any worker (see [`WorkerMetrics::parks`] for the names).
+    pub fn parks(&self, reason: &str) -> u64 {
+        self.workers.iter().flat_map(|w| w.parks.iter()).filter(|(r, _)| *r == reason).map(|(_, n)| n).sum()
+    }
+}
+
+impl fmt::Display for Metrics {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(f, "green runtime: {} live green threads, {} blocking threads", self.live, self.blocking_threads)?;
+        for (i, w) in self.workers.iter().enumerate() {
+            write!(
+                f,
+                "  worker {i}: {} switches, {} started, {} steals, {} forced yields, {} budget checks, {} sleeps, \
+                 {} ready, {} in inbox; parks:",
+                w.switches, w.started, w.steals, w.forced_yields, w.budget_checks, w.sleeps, w.ready, w.inbox
+            )?;
+            for (reason, n) in &w.parks {
+                write!(f, " {reason} {n}")?;
+            }
+            writeln!(f)?;
+        }
+        Ok(())
+    }
+}
+
+impl Handle {
+    /// A snapshot of the runtime's counters: live green threads, and per worker its switches,
+    /// starts, steals, forced yields, parks by reason and queue depths.
+    pub fn metrics(&self) -> Metrics {
+        let shared = &self.shared;
+        let workers = shared
+            .remotes
+            .iter()
+            .map(|remote| {
+                let s = &remote.stats;
+                WorkerMetrics {
+                    switches: s.switches.load(Ordering::Relaxed),
+                    started: s.started.load(Ordering::Relaxed),
+                    forced_yields: s.forced_yields.load(Ordering::Relaxed),
+                    budget_checks: s.checkpoints.load(Ordering::Relaxed),
+                    steals: s.steals.load(Ordering::Relaxed),
+                    sleeps: s.sleeps.load(Ordering::Relaxed),
+                    parks: ParkReason::ALL
+                        .iter()
+                        .map(|r| (r.name(), s.parks[*r as usize].load(Ordering::Relaxed)))
+                        .collect(),
+                    ready: s.ready.load(Ordering::Relaxed),
+                    inbox: remote.inbox.len(),
+                }
+            })
+            .collect();
+        Metrics { live: shared.live.load(Ordering::Relaxed), workers, blocking_threads: shared.blocking.threads() }
+    }
+}

@@ -1,0 +1,83 @@
+//! What a worker publishes about itself for the monitor and for `Handle::metrics`.
+//!
+//! Each counter has one writer, its worker, which updates it with plain relaxed stores of a
+//! value it keeps locally (no read-modify-write, no shared cache line with other workers); the
+//! monitor and `metrics()` read them from any thread. A snapshot across counters is therefore
+//! not atomic: each figure is exact, their sum at one instant is approximate.
+//!
+//! # The running green thread, and reading it safely from the monitor
+//!
+//! `running` points at the header of the green thread being resumed (null between resumes).
+//! The monitor reads that header only while a worker seems stuck, and must not read it after
+//! it is freed. A one-slot hazard protects it:
+//!
+//! 1. the monitor sets `hazard`, issues a `SeqCst` fence, then loads `running`;
+//! 2. the worker clears `running` after the resume, and before it can free a task that ran
+//!    (only `Core::complete` drops the slot's reference), issues a `SeqCst` fence and waits
+//!    while `hazard` is set.
+//!
+//! Either the worker's fence comes first, and the monitor sees `running` null, or the
+//! monitor's does, and the worker sees `hazard` and waits for the monitor to finish reading.
+
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering, fence};
+
+use super::task::Header;
+
+/// Counters of one worker. Written by that worker only.
+#[derive(Debug, Default)]
+pub(crate) struct WorkerStats {
+    /// Resumes of green threads so far: the worker's progress counter.
+    pub(crate) switches: AtomicU64,
+    /// Times a green thread's budget ran out here: scheduling points that are not switches,
+    /// so the monitor counts them as progress.
+    pub(crate) checkpoints: AtomicU64,
+    /// Forced yields (the budget ran out with others waiting).
+    pub(crate) forced_yields: AtomicU64,
+    /// Unstarted green threads this worker took from a peer or the injector.
+    pub(crate) steals: AtomicU64,
+    /// Green threads this worker started.
+    pub(crate) started: AtomicU64,
+    /// Parks committed, by reason (indexed by `ParkReason as usize`).
+    pub(crate) parks: [AtomicU64; crate::park::ParkReason::COUNT],
+    /// Times the worker went to sleep in its poller.
+    pub(crate) sleeps: AtomicU64,
+    /// Green threads waiting for this worker (ready, or queued unstarted) at its last resume.
+    pub(crate) ready: AtomicUsize,
+    /// Green threads parked here right now, by reason, as of the worker's last sleep.
+    pub(crate) parked_now: [AtomicUsize; crate::park::ParkReason::COUNT],
+    /// Timers armed here, as of the worker's last sleep.
+    pub(crate) timers: AtomicUsize,
+    /// Header of the green thread being resumed; null between resumes.
+    pub(crate) running: AtomicPtr<Header>,
+    /// Set by the monitor while it reads `*running` (see the module docs).
+    pub(crate) hazard: AtomicBool,
+}
+
+impl WorkerStats {
+    /// Adds one to a counter that only this worker writes.
+    #[inline]
+    pub(crate) fn bump(counter: &AtomicU64) {
+        counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Worker side of the hazard: called before freeing a task that has run.
+    pub(crate) fn wait_for_readers(&self) {
+        fence(Ordering::SeqCst);
+        while self.hazard.load(Ordering::SeqCst) {
+            std::hint::spin_loop();
+        }
+    }
+
+    /// Monitor side: calls `f` with the running green thread's header, if any, while it is
+    /// guaranteed not to be freed.
+    pub(crate) fn with_running<R>(&self, f: impl FnOnce(Option<&Header>) -> R) -> R {
+        self.hazard.store(true, Ordering::SeqCst);
+        fence(Ordering::SeqCst);
+        let running = self.running.load(Ordering::SeqCst);
+        // SAFETY: non-null `running` is the header of a task whose slot still counts it; the
+        // worker does not free it while `hazard` is set (module docs, step 2).
+        let result = f(unsafe { running.as_ref() });
+        self.hazard.store(false, Ordering::SeqCst);
+        result
+    }
+}

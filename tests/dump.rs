@@ -1,0 +1,97 @@
+//! `Handle::dump` lists every live green thread with its state and what it waits for.
+
+use std::time::Duration;
+
+#[test]
+fn the_dump_shows_each_green_thread_and_its_wait() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let text = rt.block_on(|| {
+        let sleeper = green::Builder::new().name("sleeper").spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
+        let parker = green::Builder::new().name("parker").spawn(green::park).unwrap();
+        let joiner = {
+            let target = green::Builder::new().name("target").spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
+            green::Builder::new().name("joiner").spawn(move || target.join().is_ok()).unwrap()
+        };
+        green::sleep(Duration::from_millis(20)); // let them all park
+        let text = green::Handle::current().dump().to_string();
+        for h in [&sleeper, &parker] {
+            h.cancel();
+        }
+        joiner.cancel();
+        let _ = (sleeper.join(), parker.join(), joiner.join());
+        text
+    });
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("\"{name}\"")))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("sleeper").contains("parked (sleep)"), "{text}");
+    assert!(line("parker").contains("parked (park)"), "{text}");
+    assert!(line("joiner").contains("parked (join)"), "{text}");
+    assert!(line("target").contains("tests/dump.rs"), "{text}");
+    assert!(line("sleeper").contains("stack pages touched"), "{text}");
+}
+
+/// Two green threads that each wait for the other to finish: every worker goes to sleep with
+/// nothing that could wake them, and the monitor reports a possible deadlock naming both.
+#[test]
+fn a_deadlock_of_two_green_threads_is_reported() {
+    use std::sync::{Arc, Mutex};
+    struct Capture(Mutex<Vec<String>>);
+    impl log::Log for Capture {
+        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
+            m.level() <= log::Level::Warn
+        }
+        fn log(&self, r: &log::Record<'_>) {
+            self.0.lock().unwrap().push(r.args().to_string());
+        }
+        fn flush(&self) {}
+    }
+    static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+    log::set_logger(&CAPTURE).unwrap();
+    log::set_max_level(log::LevelFilter::Warn);
+
+    let rt = green::Runtime::builder().workers(2).shutdown_timeout(Duration::from_secs(5)).build().unwrap();
+    // Each joins the other: a slot hands each the other's handle.
+    let slot_a: Arc<Mutex<Option<green::JoinHandle<()>>>> = Arc::new(Mutex::new(None));
+    let slot_b: Arc<Mutex<Option<green::JoinHandle<()>>>> = Arc::new(Mutex::new(None));
+    let (sa, sb) = (slot_a.clone(), slot_b.clone());
+    let a = green::Builder::new()
+        .name("alpha")
+        .spawn_on(rt.handle(), move || {
+            loop {
+                if let Some(other) = sb.lock().unwrap().take() {
+                    let _ = other.join();
+                    return;
+                }
+                green::yield_now();
+            }
+        })
+        .unwrap();
+    let b = green::Builder::new()
+        .name("beta")
+        .spawn_on(rt.handle(), move || {
+            loop {
+                if let Some(other) = sa.lock().unwrap().take() {
+                    let _ = other.join();
+                    return;
+                }
+                green::yield_now();
+            }
+        })
+        .unwrap();
+    *slot_a.lock().unwrap() = Some(a);
+    *slot_b.lock().unwrap() = Some(b);
+    let start = std::time::Instant::now();
+    let reported = || CAPTURE.0.lock().unwrap().iter().any(|l| l.contains("possible deadlock"));
+    while !reported() && start.elapsed() < Duration::from_secs(10) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(rt); // shutdown cancels both
+    let logs = CAPTURE.0.lock().unwrap();
+    let report = logs.iter().find(|l| l.contains("possible deadlock")).unwrap_or_else(|| panic!("no report: {logs:?}"));
+    assert!(report.contains("\"alpha\"") && report.contains("\"beta\""), "{report}");
+    assert!(report.contains("parked (join)"), "{report}");
+}
