@@ -7,6 +7,7 @@
 //! ```sh
 //! cargo run --release --example echo_bench             # 3 s per run, after 0.5 s of warm-up
 //! cargo run --release --example echo_bench -- --secs 10
+//! cargo run --release --example echo_bench -- --only green   # or "std threads", tokio
 //! cargo run --example echo_bench -- --demo             # a tiny run, for a smoke test
 //! ```
 //!
@@ -31,6 +32,7 @@ const SERVER_CPU: usize = 1;
 fn main() -> io::Result<()> {
     let args: Vec<String> = std::env::args().collect();
     let demo = args.iter().any(|a| a == "--demo");
+    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1).cloned());
     let secs: f64 = args.iter().position(|a| a == "--secs").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(3.0);
     let (counts, window, warmup): (&[usize], _, _) = if demo {
         (&[10], Duration::from_millis(200), Duration::from_millis(50))
@@ -45,6 +47,9 @@ fn main() -> io::Result<()> {
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     for &connections in counts {
         for server in [Server::Green, Server::Std, Server::Tokio] {
+            if only.as_deref().is_some_and(|o| o != server.name()) {
+                continue;
+            }
             let result = run(server, connections, warmup, window)?;
             println!(
                 "| {} | {connections} | {:.0} | {} | {} | {} | {} | {} |",
