@@ -50,6 +50,25 @@
 //! 5. The woken green thread takes its entry out of the list if it is still there (a timeout,
 //!    a cancellation, or a spurious wake) and retries the syscall before anything else.
 //!
+//! # States of one direction of a source
+//!
+//! | state | meaning | next |
+//! |---|---|---|
+//! | unregistered | no green thread has parked on the fd yet | the first park registers it: *waiting* |
+//! | idle | registered, no waiter queued | a park: *waiting* |
+//! | waiting | waiters queued (oneshot: interest armed) | an event takes one: *waiting* or *idle*; a timed-out or cancelled waiter takes itself out |
+//!
+//! The tick is a counter beside these states, not a state: it orders a green thread's
+//! attempt against the last event, which is all the re-check of step 2 needs.
+//!
+//! # Rejected
+//!
+//! - Keys that are pointers to the state: a stale event would touch freed memory.
+//! - Waking every waiter of a direction per event: a listener with a hundred acceptors would
+//!   wake a hundred green threads per connection. One per event, and the baton in edge mode.
+//! - Registering at socket creation: an `epoll_ctl` for every socket, most of which (a
+//!   request answered at once) never wait, and on a worker chosen before anything is known.
+//!
 //! # Invariants
 //!
 //! - A waiter is taken out of a list either by the dispatcher (which wakes it) or by its own
