@@ -1,0 +1,222 @@
+//! Fairness: an echo service on one worker, beside a CPU burner on the same worker.
+//!
+//! ```sh
+//! cargo run --release --example fairness
+//! cargo run --release --example fairness -- --secs 5 --slice-us 50
+//! cargo run --example fairness -- --demo      # a tiny run, for a smoke test
+//! ```
+//!
+//! The server runs on a one-worker `green` runtime (pinned to CPU 1): an accept loop, a green
+//! thread per connection echoing 64-byte messages, and, in two of the three runs, a green
+//! thread that burns CPU in a loop:
+//!
+//! - **no burner**: the baseline;
+//! - **burner without ticks**: the loop never reaches a scheduling point, so it holds the
+//!   worker and the echo service stops; the monitor names it (its warning is printed);
+//! - **ticking burner**: the same loop with `green::tick()` in it, the per-iteration tick that
+//!   `#[green::preemptible]` inserts: the budget lets the echo service in once per time slice.
+//!
+//! One client (a single-threaded tokio runtime pinned to CPU 0) drives 100 connections, each
+//! sending its next message when the previous echo came back, and reports messages per second
+//! and round-trip latency p50 / p99 for each run. Targets: with the ticking burner, at least
+//! 90% of the baseline's throughput and a p99 at most twice the baseline's.
+
+use std::hint::black_box;
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const MESSAGE: usize = 64;
+const CONNECTIONS: usize = 100;
+const CLIENT_CPU: usize = 0;
+const SERVER_CPU: usize = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Burner {
+    None,
+    NoTicks,
+    Ticks,
+}
+
+impl Burner {
+    fn name(self) -> &'static str {
+        match self {
+            Burner::None => "no burner",
+            Burner::NoTicks => "burner without ticks",
+            Burner::Ticks => "ticking burner",
+        }
+    }
+}
+
+fn main() -> io::Result<()> {
+    let args: Vec<String> = std::env::args().collect();
+    let demo = args.iter().any(|a| a == "--demo");
+    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse::<f64>().ok());
+    let secs = arg("--secs").unwrap_or(if demo { 0.3 } else { 3.0 });
+    let slice = arg("--slice-us").map(|us| Duration::from_secs_f64(us * 1e-6));
+    let window = Duration::from_secs_f64(secs);
+    let warmup = window / 5;
+    println!("| run | msgs/s | vs. no burner | p50 | p99 | p99 vs. no burner | burner iterations |");
+    println!("|---|---:|---:|---:|---:|---:|---:|");
+    let mut baseline: Option<(f64, Duration)> = None;
+    for burner in [Burner::None, Burner::NoTicks, Burner::Ticks] {
+        let r = run(burner, slice, warmup, window)?;
+        let (base_rate, base_p99) = *baseline.get_or_insert((r.rate, r.p99));
+        println!(
+            "| {} | {:.0} | {:.0}% | {:.1} µs | {:.1} µs | {:.2}× | {} |",
+            burner.name(),
+            r.rate,
+            100.0 * r.rate / base_rate,
+            r.p50.as_secs_f64() * 1e6,
+            r.p99.as_secs_f64() * 1e6,
+            r.p99.as_secs_f64() / base_p99.as_secs_f64().max(1e-9),
+            r.burned,
+        );
+    }
+    Ok(())
+}
+
+struct Outcome {
+    rate: f64,
+    p50: Duration,
+    p99: Duration,
+    burned: u64,
+}
+
+fn pin(cpu: usize) {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) <= cpu {
+        return;
+    }
+    // SAFETY: cpu_set_t is plain old data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of `set`; `cpu` is below CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
+    unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+}
+
+/// One unit of the burner's work: a dependent arithmetic chain the optimiser cannot remove.
+#[inline(always)]
+fn burn(x: u64) -> u64 {
+    black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
+}
+
+fn run(burner: Burner, slice: Option<Duration>, warmup: Duration, window: Duration) -> io::Result<Outcome> {
+    let mut builder = green::Runtime::builder().workers(1).thread_name("fair-srv");
+    if let Some(slice) = slice {
+        builder = builder.time_slice(slice);
+    }
+    let rt = builder.build()?;
+    rt.block_on(|| pin(SERVER_CPU));
+    let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    let addr = listener.local_addr()?;
+    rt.spawn(move || {
+        for stream in listener.incoming() {
+            let Ok(mut stream) = stream else { continue };
+            green::spawn(move || {
+                let _ = stream.set_nodelay(true);
+                let mut buf = [0; 4096];
+                while let Ok(n @ 1..) = stream.read(&mut buf) {
+                    if stream.write_all(&buf[..n]).is_err() {
+                        break;
+                    }
+                }
+            });
+        }
+    });
+    let stop = Arc::new(AtomicBool::new(false));
+    let burned = Arc::new(AtomicU64::new(0));
+    if burner != Burner::None {
+        let (stop, burned) = (stop.clone(), burned.clone());
+        drop(green::Builder::new().name("burner").spawn_on(rt.handle(), move || {
+            let mut x = 1u64;
+            let mut n = 0u64;
+            while !stop.load(Ordering::Relaxed) {
+                if burner == Burner::Ticks {
+                    green::tick();
+                }
+                x = burn(x);
+                n += 1;
+            }
+            burned.store(n, Ordering::Relaxed);
+        })?);
+    }
+    let client = std::thread::spawn(move || {
+        pin(CLIENT_CPU);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(client(addr, warmup, window))
+    });
+    let latencies = client.join().expect("the client panicked");
+    stop.store(true, Ordering::Relaxed);
+    drop(rt);
+    let mut latencies = latencies?;
+    latencies.sort_unstable();
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1));
+        Duration::from_nanos(latencies.get(i).copied().unwrap_or(0))
+    };
+    Ok(Outcome {
+        rate: latencies.len() as f64 / window.as_secs_f64(),
+        p50: at(0.5),
+        p99: at(0.99),
+        burned: burned.load(Ordering::Relaxed),
+    })
+}
+
+async fn client(addr: SocketAddr, warmup: Duration, window: Duration) -> io::Result<Vec<u64>> {
+    let connect_by = Instant::now() + Duration::from_secs(10);
+    let mut streams = Vec::with_capacity(CONNECTIONS);
+    for _ in 0..CONNECTIONS {
+        // A server whose worker is held by a burner accepts nothing: give up at a deadline.
+        match tokio::time::timeout_at(connect_by.into(), tokio::net::TcpStream::connect(addr)).await {
+            Ok(stream) => {
+                let stream = stream?;
+                stream.set_nodelay(true)?;
+                streams.push(stream);
+            }
+            Err(_) => break,
+        }
+    }
+    let start = Instant::now() + warmup;
+    let end = start + window;
+    let tasks: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            tokio::spawn(async move {
+                let mut latencies = Vec::new();
+                let message = [7u8; MESSAGE];
+                let mut back = [0u8; MESSAGE];
+                loop {
+                    let sent = Instant::now();
+                    if sent >= end {
+                        break;
+                    }
+                    let round = async {
+                        stream.write_all(&message).await?;
+                        stream.read_exact(&mut back).await
+                    };
+                    match tokio::time::timeout_at(end.into(), round).await {
+                        Ok(Ok(_)) => {}
+                        Ok(Err(e)) => return Err(e),
+                        Err(_) => break, // the server did not answer before the end
+                    }
+                    assert_eq!(back, message, "echo mismatch");
+                    let done = Instant::now();
+                    if sent >= start && done <= end {
+                        latencies.push((done - sent).as_nanos() as u64);
+                    }
+                }
+                io::Result::Ok(latencies)
+            })
+        })
+        .collect();
+    let mut all = Vec::new();
+    for task in tasks {
+        all.extend(task.await.expect("a client task panicked")?);
+    }
+    Ok(all)
+}
