@@ -59,6 +59,13 @@ pub(crate) fn tick_op() {
     charge(OP_TICKS);
 }
 
+/// Spends `ticks` units at once: what `#[preemptible]` charges for a chunk of a loop it counts
+/// in batches (see `iter::chunked`).
+#[inline]
+pub(crate) fn tick_n(ticks: u32) {
+    charge(ticks);
+}
+
 #[inline]
 fn charge(ticks: u32) {
     let left = BUDGET.with(Cell::get);

@@ -1,5 +1,6 @@
 //! A green thread that only yields, or only ticks, does not starve a socket on its worker: a
-//! ping-pong beside it keeps a round trip time of well under a millisecond.
+//! ping-pong beside it keeps going (well under a millisecond per round trip on a quiet
+//! machine; the bound is loose for loaded ones: starving would mean no progress at all).
 
 mod io_util;
 
@@ -52,7 +53,7 @@ fn a_yield_loop_does_not_starve_a_socket() {
             green::yield_now();
         }
     });
-    assert!(per_trip < Duration::from_millis(2), "{per_trip:?} per round trip");
+    assert!(per_trip < Duration::from_millis(20), "{per_trip:?} per round trip");
 }
 
 #[test]
@@ -62,5 +63,5 @@ fn a_ticking_loop_does_not_starve_a_socket() {
             green::tick();
         }
     });
-    assert!(per_trip < Duration::from_millis(2), "{per_trip:?} per round trip");
+    assert!(per_trip < Duration::from_millis(20), "{per_trip:?} per round trip");
 }

@@ -1,0 +1,213 @@
+//! Attribute macros of the [`green`](https://docs.rs/green) green-thread runtime.
+//!
+//! Use them through `green`, which re-exports them: `#[green::preemptible]` puts the budget's
+//! ticks into a CPU-bound function so it shares its worker, and `#[green::main]` runs `fn main`
+//! as the first green thread of a runtime. The expansions refer to `::green`, so this crate is
+//! of no use without it.
+//!
+//! ```
+//! #[green::preemptible]
+//! fn busy(n: u64) -> u64 {
+//!     (0..n).fold(0, |acc, i| acc ^ i.wrapping_mul(0x9e37_79b9))
+//! }
+//!
+//! #[green::main]
+//! fn main() {
+//!     assert_eq!(busy(4), 0x9e37_79b9 ^ (2 * 0x9e37_79b9) ^ (3 * 0x9e37_79b9));
+//! }
+//! ```
+
+use proc_macro::TokenStream;
+
+mod main_fn;
+mod preemptible;
+
+/// Makes a CPU-bound function share its worker: a tick at function entry and on every loop
+/// back-edge, the closest thing to an interpreter counting opcodes.
+///
+/// A green thread that computes for a long time without calling into the runtime holds its
+/// worker, and every other green thread on that worker waits. A tick ([`green::tick`]) is a
+/// thread-local decrement and a branch; when the budget runs out the runtime looks at the clock
+/// and yields only if the time slice is over *and* another green thread on the worker is
+/// waiting. This attribute writes the ticks for you.
+///
+/// [`green::tick`]: https://docs.rs/green/latest/green/fn.tick.html
+///
+/// # Where the ticks go
+///
+/// - **At function entry**: one tick, so recursion without loops is counted too.
+/// - **`loop`, `while`, `while let`, and `for` loops in general**: one tick per iteration, as the
+///   first statement of the loop body (so `continue` passes it too).
+/// - **A light innermost `for` loop** is counted per chunk of items instead, because a tick per
+///   item would stop it from being vectorised (the tick's slow path is a call, and LLVM does not
+///   vectorise a loop that may call; measured: a `u32` sum over a slice ran 10 times slower with
+///   a tick per item, and 3 times slower with a counter that ticks every 64 items). *Light* means
+///   the body has no loop, no macro, closure, `async` block or nested item, and calls nothing
+///   but constructors (`Some(x)`) and a short list of cheap standard methods (`wrapping_add`,
+///   `min`, `abs`, `len`, `get`, `unwrap`, comparisons, ...). A loop over a slice (`&[T]`,
+///   `&mut [T]`, `&Vec<T>`, `&[T; N]`, `.iter()`, `.iter_mut()`) or an integer range (`a..b`)
+///   runs as a plain loop over sub-slices or sub-ranges of 16384 items, charging one tick per 64
+///   items at the start of each; over any other iterator it runs in chunks of 64 items, one
+///   tick each. The type decides at compile time; the items, their order and every call to the
+///   iterator's `next` are those of the original loop.
+///
+/// A loop body that calls a function of unknown cost is ticked once per iteration: a light body
+/// is a bounded number of instructions, a call is not.
+///
+/// # Meaning is kept
+///
+/// Labels, `break 'label`, `break value` out of `loop`, `continue` and `continue 'label`, early
+/// `return`, `?`, nested loops and loops used as expressions (`let x = loop { break 5; };`) all
+/// behave exactly as without the attribute. The expression of a `for` loop is evaluated once,
+/// and its temporaries live until the loop ends, as they do in a `for` loop.
+///
+/// # What is covered
+///
+/// - Loops in **closures** inside the function are covered (ticked like the function's own;
+///   the closure's entry is not).
+/// - **Nested items** (a `fn` inside the function, `impl` blocks, `const` and `static` items)
+///   are not the annotated function and are not rewritten: annotate them separately.
+/// - **`async` blocks and closures** and constant contexts (`const` blocks, array lengths) are
+///   not rewritten.
+/// - Loops inside **macro invocations** (`vec![..]`, your own macros) are not seen: the macro's
+///   tokens are not parsed.
+/// - Functions it calls are not rewritten: annotate them too, or call [`green::tick`] in them.
+///
+/// # Errors
+///
+/// It goes on a function with a body: a free function, a method in an `impl` block, or a trait
+/// method with a default body. A `const fn` (a tick cannot run at compile time) and an
+/// `async fn` (its body runs inside an executor's `poll`, which shares its thread at `.await`
+/// points) are rejected at compile time, with the error on the keyword.
+///
+/// The expansion calls `::green::__private`; if `green` is renamed in your `Cargo.toml`, say
+/// where it is: `#[green::preemptible(crate = my_green)]`.
+///
+/// # Example
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+/// use std::time::Duration;
+///
+/// #[green::preemptible]
+/// fn collatz_steps(mut n: u64) -> u32 {
+///     let mut steps = 0;
+///     while n != 1 {
+///         // a tick per iteration goes here
+///         n = if n % 2 == 0 { n / 2 } else { 3 * n + 1 };
+///         steps += 1;
+///     }
+///     steps
+/// }
+///
+/// #[green::preemptible]
+/// fn sum(values: &[u64]) -> u64 {
+///     let mut total = 0u64;
+///     for &v in values {
+///         // light: counted per chunk, still vectorised
+///         total = total.wrapping_add(v);
+///     }
+///     total
+/// }
+///
+/// let rt = green::Runtime::builder().workers(1).build()?;
+/// rt.block_on(|| {
+///     assert_eq!(collatz_steps(27), 111);
+///     assert_eq!(sum(&[1, 2, 3]), 6);
+///
+///     // On one worker, a busy loop that ticks lets a sleeper in.
+///     let woke = Arc::new(AtomicBool::new(false));
+///     let sleeper = {
+///         let woke = woke.clone();
+///         green::spawn(move || {
+///             green::sleep(Duration::from_millis(1));
+///             woke.store(true, Ordering::Release);
+///         })
+///     };
+///     #[green::preemptible]
+///     fn spin_until(flag: &AtomicBool) -> u64 {
+///         let mut spins = 0u64;
+///         while !flag.load(Ordering::Acquire) {
+///             spins += 1;
+///         }
+///         spins
+///     }
+///     spin_until(&woke);
+///     sleeper.join().unwrap();
+/// });
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[proc_macro_attribute]
+pub fn preemptible(attr: TokenStream, item: TokenStream) -> TokenStream {
+    preemptible::expand(attr.into(), item.into()).into()
+}
+
+/// Runs `fn main` as the first green thread of a runtime with the default settings.
+///
+/// `#[green::main] fn main() -> R { body }` becomes `fn main() -> R { green::run(|| -> R { body }) }`:
+/// the body runs on a green thread, and when it returns, green threads still alive are
+/// cancelled and the runtime shuts down (see [`green::run`]). `main` may return a `Result`, and
+/// `?` and `return` keep their meaning. For other settings (workers, stack size, budget), build
+/// a runtime with `green::Runtime::builder()` instead.
+///
+/// [`green::run`]: https://docs.rs/green/latest/green/fn.run.html
+///
+/// # Errors
+///
+/// It goes on a function without parameters or generics; `async fn` and `const fn` are
+/// rejected at compile time. `#[green::main(crate = my_green)]` names a renamed `green`.
+///
+/// # Example
+///
+/// ```
+/// use std::time::Duration;
+///
+/// #[green::main]
+/// fn main() -> Result<(), std::num::ParseIntError> {
+///     let children: Vec<_> = ["1", "2", "3"]
+///         .into_iter()
+///         .map(|s| {
+///             green::spawn(move || {
+///                 green::sleep(Duration::from_millis(1));
+///                 s.parse::<u32>()
+///             })
+///         })
+///         .collect();
+///     let mut total = 0;
+///     for child in children {
+///         total += child.join().unwrap()?;
+///     }
+///     assert_eq!(total, 6);
+///     Ok(())
+/// }
+/// ```
+#[proc_macro_attribute]
+pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
+    main_fn::expand(attr.into(), item.into()).into()
+}
+
+/// Parses an attribute's arguments: nothing, or `crate = path` (a path, or a string holding
+/// one). Returns the path of the `green` crate; `bad_args` is the error for anything else.
+fn parse_crate_arg(attr: proc_macro2::TokenStream, bad_args: &str) -> syn::Result<syn::Path> {
+    use syn::parse::Parser;
+
+    let mut krate: syn::Path = syn::parse_quote!(::green);
+    if attr.is_empty() {
+        return Ok(krate);
+    }
+    let parser = syn::meta::parser(|meta| {
+        if meta.path.is_ident("crate") {
+            let value = meta.value()?;
+            krate = if value.peek(syn::LitStr) { value.parse::<syn::LitStr>()?.parse()? } else { value.parse()? };
+            Ok(())
+        } else {
+            Err(meta.error(bad_args))
+        }
+    });
+    parser.parse2(attr)?;
+    Ok(krate)
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,83 @@
+//! `#[main]`: runs `fn main`'s body as the first green thread of a runtime.
+//!
+//! ```text
+//! #[green::main]
+//! fn main() -> R { BODY }
+//! ```
+//! becomes
+//! ```text
+//! fn main() -> R { ::green::run(|| -> R { BODY }) }
+//! ```
+//! `return` and `?` in `BODY` leave the closure with the same value they would have left
+//! `main` with. A return type written `impl Trait` cannot be a closure's, so the closure then
+//! has none and the type is inferred.
+
+use proc_macro2::TokenStream;
+use quote::{ToTokens, quote};
+use syn::spanned::Spanned;
+use syn::{ItemFn, ReturnType, Type};
+
+/// Error for `async fn main`.
+const ASYNC_MAIN: &str = "#[green::main] cannot go on an `async fn`: green threads run plain synchronous code. \
+    Remove `async` (and the `.await`s: a blocking-looking call suspends only the green thread)";
+
+/// Error for `const fn main`.
+const CONST_MAIN: &str = "#[green::main] cannot go on a `const fn`: it starts a runtime, which cannot happen at \
+    compile time";
+
+/// Error for a `main` with parameters.
+const PARAMS: &str = "#[green::main] goes on a function without parameters, such as `fn main()`";
+
+/// Error for a generic `main`.
+const GENERICS: &str = "#[green::main] goes on a function without generic parameters, such as `fn main()`";
+
+/// Error for anything that is not a function with a body.
+const NOT_A_FN: &str = "#[green::main] goes on a function with a body, such as `fn main() { .. }`";
+
+/// Error for an unknown argument.
+const BAD_ARGS: &str =
+    "#[green::main] takes no arguments but `crate = path` (the path of the `green` crate, when it is renamed)";
+
+/// Expands `#[main(attr)] item`. On error, the error beside an empty function of the same name
+/// (the compiler's own complaints about the function, such as "`main` function is not allowed
+/// to be `async`", would only repeat it), or beside the item as it was if it is no function.
+pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
+    match try_expand(attr, item.clone()) {
+        Ok(tokens) => tokens,
+        Err(error) => {
+            let error = error.to_compile_error();
+            match syn::parse2::<ItemFn>(item.clone()) {
+                Ok(func) => {
+                    let (vis, ident) = (&func.vis, &func.sig.ident);
+                    quote!(#error #vis fn #ident() {})
+                }
+                Err(_) => quote!(#error #item),
+            }
+        }
+    }
+}
+
+fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
+    let krate = crate::parse_crate_arg(attr, BAD_ARGS)?;
+    let mut func: ItemFn = syn::parse2(item).map_err(|e| syn::Error::new(e.span(), NOT_A_FN))?;
+    let sig = &func.sig;
+    if let Some(token) = &sig.asyncness {
+        return Err(syn::Error::new(token.span, ASYNC_MAIN));
+    }
+    if let Some(token) = &sig.constness {
+        return Err(syn::Error::new(token.span, CONST_MAIN));
+    }
+    if !sig.inputs.is_empty() {
+        return Err(syn::Error::new(sig.inputs.span(), PARAMS));
+    }
+    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+        return Err(syn::Error::new(sig.generics.span(), GENERICS));
+    }
+    let body = &func.block;
+    let closure = match &sig.output {
+        ReturnType::Type(arrow, ty) if !matches!(**ty, Type::ImplTrait(_)) => quote!(|| #arrow #ty #body),
+        _ => quote!(|| #body),
+    };
+    func.block = syn::parse_quote!({ #krate::run(#closure) });
+    Ok(func.into_token_stream())
+}
