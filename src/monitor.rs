@@ -45,6 +45,8 @@ struct Watch {
     switches: u64,
     /// Since when it has not moved while a green thread ran.
     stuck_since: Option<Instant>,
+    /// The worker thread's CPU time (clock ticks) when it got stuck, if the kernel said.
+    cpu_at_stuck: Option<u64>,
     /// When to report next (doubling), once reported.
     next_report: Option<Instant>,
     /// The green thread reported, to report its recovery.
@@ -160,17 +162,30 @@ fn run(shared: &Shared, threshold: Duration) {
             let running = stats.with_running(|h| h.map(|h| (h.id.get(), h.describe(), h.spawned_at)));
             match (moved, running) {
                 (false, Some((id, who, at))) => {
-                    let since = *watch.stuck_since.get_or_insert(now);
+                    let tid = stats.tid.load(Ordering::Relaxed);
+                    if watch.stuck_since.is_none() {
+                        watch.stuck_since = Some(now);
+                        watch.cpu_at_stuck = thread_sample(tid).map(|(_, cpu)| cpu);
+                    }
+                    let since = watch.stuck_since.unwrap_or(now);
                     let stuck = now.duration_since(since) + interval;
                     if stuck < threshold || watch.next_report.is_some_and(|t| now < t) {
                         continue;
                     }
+                    // Runnable but hardly on a CPU: the machine is busy, not the green thread.
+                    let sample = thread_sample(tid);
+                    let doing = match (sample, watch.cpu_at_stuck) {
+                        (Some(('R', cpu)), Some(before)) if cpu_share(cpu - before, now - since) < 0.5 => continue,
+                        (Some(('R', _)), _) => "computing without a tick",
+                        (Some(_), _) => "blocked in a system call",
+                        (None, _) => "probably calling blocking code",
+                    };
                     let ready = stats.ready.load(Ordering::Relaxed);
                     log::warn!(
                         "green: worker {index} has been running green thread {who} (spawned at {at}) for {} ms \
-                         without reaching a scheduling point; {ready} ready green thread(s) wait behind it. \
-                         It is probably calling blocking code: use green's own I/O, sync and sleep, \
-                         green::spawn_blocking for calls that must block, or green::tick() in long loops",
+                         without reaching a scheduling point ({doing}); {ready} green thread(s) wait behind it. \
+                         Use green's own I/O, sync and sleep, green::spawn_blocking for calls that must block, \
+                         or green::tick() (or #[green::preemptible]) in long loops",
                         stuck.as_millis()
                     );
                     if !hinted && log::max_level() == log::LevelFilter::Off {
@@ -268,4 +283,26 @@ fn start_dumper(shared: &Arc<Shared>) -> std::io::Result<Option<JoinHandle<()>>>
         }
     })?;
     Ok(Some(thread))
+}
+
+/// The state letter (`R` running or runnable, `S` sleeping, `D` in uninterruptible wait...) and
+/// the CPU time in clock ticks of thread `tid` of this process, from `/proc`.
+fn thread_sample(tid: i32) -> Option<(char, u64)> {
+    if tid <= 0 {
+        return None;
+    }
+    let stat = std::fs::read_to_string(format!("/proc/self/task/{tid}/stat")).ok()?;
+    // The command name may contain anything, even ")": the fields start after the last one.
+    let fields: Vec<&str> = stat.get(stat.rfind(')')? + 1..)?.split_whitespace().collect();
+    let state = fields.first()?.chars().next()?;
+    let utime: u64 = fields.get(11)?.parse().ok()?;
+    let stime: u64 = fields.get(12)?.parse().ok()?;
+    Some((state, utime + stime))
+}
+
+/// The share of `elapsed` that `ticks` of CPU time make.
+fn cpu_share(ticks: u64, elapsed: Duration) -> f64 {
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
+    ticks as f64 / per_sec / elapsed.as_secs_f64().max(1e-9)
 }

@@ -39,5 +39,6 @@ fn a_green_thread_calling_thread_sleep_is_named() {
     let report = logs.iter().find(|l| l.contains("\"sleepy\"")).unwrap_or_else(|| panic!("no report in {logs:?}"));
     assert!(report.contains("tests/monitor.rs"), "spawn site missing: {report}");
     assert!(report.contains("ms"), "{report}");
+    assert!(report.contains("blocked in a system call"), "{report}");
     assert!(logs.iter().any(|l| l.contains("making progress again")), "no recovery report in {logs:?}");
 }

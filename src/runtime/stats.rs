@@ -47,6 +47,8 @@ pub(crate) struct WorkerStats {
     pub(crate) parked_now: [AtomicUsize; crate::park::ParkReason::COUNT],
     /// Timers armed here, as of the worker's last sleep.
     pub(crate) timers: AtomicUsize,
+    /// The worker's kernel thread id, for the monitor's look at `/proc` (0 until it starts).
+    pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Header of the green thread being resumed; null between resumes.
     pub(crate) running: AtomicPtr<Header>,
     /// Set by the monitor while it reads `*running` (see the module docs).

@@ -287,6 +287,8 @@ impl Core {
     /// if given, is started first and its end starts the shutdown.
     pub(crate) fn run(&self, main: Option<TaskRef>) {
         let _enter = Enter::new(self);
+        // SAFETY: gettid has no preconditions.
+        self.stats().tid.store(unsafe { libc::gettid() }, Ordering::Relaxed);
         let _altstack = match AltStack::install() {
             Ok(alt) => Some(alt),
             Err(e) => {
