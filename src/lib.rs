@@ -4,6 +4,7 @@
 mod blocking;
 mod coop;
 pub mod io;
+mod iter;
 mod local;
 mod monitor;
 pub mod net;
@@ -18,6 +19,7 @@ mod time;
 
 pub use crate::blocking::{DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS, spawn_blocking};
 pub use crate::coop::{NoYield, no_yield, tick};
+pub use crate::iter::{Ticking, TickingExt};
 pub use crate::local::{AccessError, LocalKey};
 pub use crate::runtime::{Handle, Runtime};
 pub use crate::scope::{Scope, ScopedJoinHandle, scope};
@@ -26,6 +28,7 @@ pub use crate::thread::{
     park_timeout, spawn, spawn_local, try_current, yield_now,
 };
 pub use crate::time::{sleep, sleep_until};
+pub use green_macros::{main, preemptible};
 
 /// Default usable stack size of a green thread: 256 KiB. Only the pages a green thread
 /// touches cost memory; the rest is address space.
@@ -63,4 +66,12 @@ where
 pub(crate) fn abort_with(message: &str) -> ! {
     eprintln!("{message}");
     std::process::abort()
+}
+
+/// What the expansions of `#[preemptible]` and `#[main]` call. Not a public API: it may change
+/// in any release.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::coop::tick;
+    pub use crate::iter::chunked::{Chunks, ForChunks, ForChunksAny, ForChunksSliceOrRange};
 }
