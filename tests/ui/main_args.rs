@@ -1,0 +1,4 @@
+#[green::main]
+fn main(args: Vec<String>) {
+    drop(args);
+}

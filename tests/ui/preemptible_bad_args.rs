@@ -1,0 +1,6 @@
+#[green::preemptible(every = 16)]
+fn busy() {}
+
+fn main() {
+    busy();
+}
