@@ -37,7 +37,7 @@
 //! # The protocol of one wait
 //!
 //! 1. The green thread reads the direction's tick, then tries the non-blocking syscall.
-//! 2. On `WouldBlock` it calls [`park::wait`]; its register closure runs on the green thread,
+//! 2. On `WouldBlock` it calls [`park::wait_for`]; its register closure runs on the green thread,
 //!    under the source's lock: if the tick moved since step 1, an event came in after the
 //!    attempt, so it does not park and retries. Otherwise it registers the fd with this
 //!    worker's poller if it is not registered anywhere yet, pushes its waiter, and (oneshot)
@@ -95,7 +95,7 @@ use std::time::{Duration, Instant};
 
 use polling::{Event, Events, PollMode, Poller};
 
-use crate::park::{self, Waiter};
+use crate::park::{self, ParkReason, Waiter};
 use crate::runtime::context;
 
 /// How long a busy worker with fd waiters goes without asking the OS for readiness. A poll
@@ -542,7 +542,8 @@ impl Source {
         let state = &*self.state;
         let mut token = None;
         let mut failed = None;
-        park::wait(
+        park::wait_for(
+            ParkReason::Io,
             |waiter| {
                 context::with_core(|core| {
                     let core = core.expect("green: internal error: an I/O park outside a worker");
