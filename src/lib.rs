@@ -3,6 +3,7 @@
 
 mod blocking;
 mod coop;
+mod deadline;
 pub mod io;
 mod iter;
 mod local;
@@ -14,11 +15,13 @@ pub mod runtime;
 mod scope;
 pub mod signal;
 mod stack;
+pub mod sync;
 mod thread;
 mod time;
 
 pub use crate::blocking::{DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS, spawn_blocking};
 pub use crate::coop::{NoYield, no_yield, tick};
+pub use crate::deadline::{Elapsed, timeout, timeout_at};
 pub use crate::iter::{Ticking, TickingExt};
 pub use crate::local::{AccessError, LocalKey};
 pub use crate::runtime::{Handle, Runtime};
@@ -74,4 +77,6 @@ pub(crate) fn abort_with(message: &str) -> ! {
 pub mod __private {
     pub use crate::coop::tick;
     pub use crate::iter::chunked::{Chunks, ForChunks, ForChunksAny, ForChunksSliceOrRange};
+    // `green::select!`
+    pub use crate::sync::select::{Arm, Fallback, Outcome, RecvArm, SendArm, select};
 }

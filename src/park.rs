@@ -7,8 +7,27 @@
 //! its home worker only by whoever wins its `PARKED → SCHEDULED` transition.
 //!
 //! Every wait built on this loops on its own condition: a park may end early (a stale OS-level
-//! unpark, a cancellation) and the condition decides.
+//! unpark, a cancellation, a `green::timeout` deadline) and the condition decides.
+//!
+//! # Deadlines
+//!
+//! [`crate::timeout`] gives the calling green thread (or OS thread) a deadline. [`wait`] honours
+//! it for every caller: it arms its timer at the earlier of its own deadline and that one (while
+//! the latter is still ahead, so a caller that ignores an expired deadline does not spin). A wait
+//! that has a timeout error of its own (`recv_timeout`, an I/O read) takes
+//! [`effective_deadline`] and returns that error when it passes; one that has none calls
+//! [`cancellation_point`], which unwinds to the `green::timeout` once its deadline has passed.
+//!
+//! # Runtime unwinds and poisoning
+//!
+//! Cancellation and expired deadlines unwind with the runtime's own payloads. Green locks must
+//! not be poisoned by those, only by panics, so [`runtime_unwind`] marks the unwinding green
+//! thread (on its OS thread: a green thread never parks while unwinding, so nothing else runs
+//! there until the unwind is caught) and [`is_runtime_unwind`] tells a guard's `Drop` which kind
+//! of unwinding it is in.
 
+use std::any::Any;
+use std::cell::Cell;
 use std::time::Instant;
 
 use crate::runtime::context::{self, Suspend};
@@ -62,7 +81,7 @@ impl ParkReason {
 }
 
 /// Something to wake when a wait is over.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub(crate) enum Waiter {
     /// A green thread, in its wait number `seq`.
     Green { task: TaskRef, seq: u32 },
@@ -111,7 +130,14 @@ pub(crate) fn wait(register: impl FnOnce(Waiter) -> bool, deadline: Option<Insta
 }
 
 /// [`wait`], saying why (for metrics and dumps).
+///
+/// The caller's `green::timeout` deadline, while still ahead, also ends the wait (see the
+/// module docs).
 pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
+    let deadline = match crate::deadline::current() {
+        Some(d) if deadline.is_none_or(|own| d < own) && Instant::now() < d => Some(d),
+        _ => deadline,
+    };
     if let Some(task) = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current())) {
         let seq = task.header().begin_wait();
         if register(Waiter::Green { task, seq }) {
@@ -135,11 +161,77 @@ fn assert_can_park() {
 }
 
 /// If the running green thread has been cancelled, unwinds it with the runtime's own payload
-/// (no panic hook runs). Does nothing on an OS thread, while unwinding, or on the worker's own
-/// stack.
+/// (no panic hook runs); if the caller's `green::timeout` deadline has passed, unwinds to that
+/// `green::timeout`. Does nothing while unwinding or on the worker's own stack; on an OS thread
+/// only the deadline applies.
+///
+/// Waits that have a timeout error of their own call [`check_cancelled`] instead and return
+/// that error at [`effective_deadline`].
 pub(crate) fn cancellation_point() {
+    check_cancelled();
+    crate::deadline::raise_if_passed();
+}
+
+/// The cancellation half of [`cancellation_point`]: unwinds a cancelled green thread, and
+/// nothing else.
+#[inline]
+pub(crate) fn check_cancelled() {
     let cancelled = context::with_core(|core| core.is_some_and(|c| c.in_green_thread() && c.current_is_cancelled()));
-    if cancelled && !std::thread::panicking() {
-        std::panic::resume_unwind(Box::new(Cancelled));
+    if cancelled || RUNTIME_UNWIND.with(Cell::get) != 0 {
+        check_cancelled_slow(cancelled);
+    }
+}
+
+#[cold]
+fn check_cancelled_slow(cancelled: bool) {
+    if std::thread::panicking() {
+        return;
+    }
+    clear_runtime_unwind();
+    if cancelled {
+        runtime_unwind(Box::new(Cancelled));
+    }
+}
+
+/// The earlier of `deadline` and the caller's `green::timeout` deadline.
+pub(crate) fn effective_deadline(deadline: Option<Instant>) -> Option<Instant> {
+    match (deadline, crate::deadline::current()) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+thread_local! {
+    /// Who on this OS thread is unwinding with a runtime payload (`Cancelled`, a deadline):
+    /// [`unwinder_key`] of the green thread, or 0 for none.
+    static RUNTIME_UNWIND: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A key for the code running here: its green thread's id, or `u64::MAX` on an OS thread.
+fn unwinder_key() -> u64 {
+    context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.id.get())))).unwrap_or(u64::MAX)
+}
+
+/// Unwinds the caller with one of the runtime's own payloads (no panic hook runs), marking the
+/// unwind as the runtime's so that green locks are not poisoned by it.
+pub(crate) fn runtime_unwind(payload: Box<dyn Any + Send>) -> ! {
+    RUNTIME_UNWIND.with(|u| u.set(unwinder_key()));
+    std::panic::resume_unwind(payload)
+}
+
+/// True while the caller unwinds with a runtime payload (cancellation or an expired deadline)
+/// rather than a panic. Green locks poison only on a panic.
+///
+/// Exact except in one case: code that catches a runtime unwind and then panics before it calls
+/// into the runtime again is taken to be still in the runtime unwind.
+pub(crate) fn is_runtime_unwind() -> bool {
+    std::thread::panicking() && RUNTIME_UNWIND.with(Cell::get) == unwinder_key()
+}
+
+/// Forgets a runtime unwind that has been caught. Called wherever the runtime sees its caller
+/// not unwinding.
+pub(crate) fn clear_runtime_unwind() {
+    if RUNTIME_UNWIND.with(Cell::get) != 0 && !std::thread::panicking() {
+        RUNTIME_UNWIND.with(|u| u.set(0));
     }
 }

@@ -1,0 +1,286 @@
+//! Deadlines: [`timeout`] and [`timeout_at`] run a closure under a deadline.
+//!
+//! # Design
+//!
+//! A deadline belongs to the green thread (or OS thread) that set it, for the duration of one
+//! closure: a *deadline scope*, in the manner of Trio's cancel scopes or Go's contexts, but
+//! implicit, so the code inside needs no extra argument. Every wait of the runtime consults it:
+//!
+//! 1. `green::timeout(d, f)` records `min(now + d, the enclosing deadline)` for the caller and
+//!    runs `f`.
+//! 2. A wait inside `f` parks until its own condition, its own timeout, or the recorded
+//!    deadline, whichever comes first ([`crate::park::wait`]).
+//! 3. When the recorded deadline passes first, a call that has a timeout error of its own
+//!    returns it (`recv_timeout` gives `RecvTimeoutError::Timeout`, a `timeout` arm of
+//!    `select!` runs, `try_lock_for` fails, `Condvar::wait_timeout` reports a timeout); it
+//!    reads the deadline through `park::effective_deadline`. A call whose API has no timeout error
+//!    (`recv`, `lock`, `join`, `sleep`, `Barrier::wait`, ...) unwinds instead, with a private
+//!    payload, up to the `green::timeout` that set the deadline, which returns
+//!    `Err(Elapsed)`. Destructors run on the way, as for a cancellation; green locks are not
+//!    poisoned by it.
+//! 4. On the way out (returning, or unwinding) the enclosing deadline is restored.
+//!
+//! Only calls that would *wait* past the deadline are affected: an operation that can complete
+//! at once (a `recv` on a channel holding a message, an uncontended `lock`) still does.
+//!
+//! Nested scopes: the earliest deadline wins. The unwinding payload names the deadline that
+//! passed, so an inner `green::timeout` whose own deadline is later lets it go on to the outer
+//! one that set it.
+//!
+//! # Rejected
+//!
+//! - *Returning early and silently from calls without a timeout error* (`sleep` returning
+//!   before its time, `lock` returning...nothing): code after the call would run under false
+//!   assumptions.
+//! - *Blocking past the deadline in those calls*: then the deadline bounds nothing.
+//! - *The deadline in a green-thread-local*: a lookup would create the local's map for every
+//!   green thread that waits on a worker where any deadline is set. A per-OS-thread map keyed by
+//!   green thread id does not, and its emptiness is the fast path: a started green thread never
+//!   changes OS thread (DESIGN.md rule 3.1), so its entry stays where it was made.
+
+use std::cell::RefCell;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::panic::{self, AssertUnwindSafe};
+use std::time::{Duration, Instant};
+
+use crate::runtime::context;
+
+thread_local! {
+    /// The deadline in force for each green thread that set one and runs on this OS thread,
+    /// keyed by [`key`]. Written only by `timeout_at` on the thread that owns the entry.
+    static DEADLINES: RefCell<BTreeMap<u64, Instant>> = const { RefCell::new(BTreeMap::new()) };
+}
+
+/// The unwinding payload of an expired deadline: the deadline that passed.
+struct DeadlineUnwind {
+    deadline: Instant,
+}
+
+/// The error of [`timeout`]: the closure did not finish before the deadline, because a call
+/// inside it would have waited past it.
+///
+/// ```
+/// use std::time::Duration;
+///
+/// green::run(|| {
+///     let err = green::timeout(Duration::from_millis(5), || green::sleep(Duration::from_secs(60)))
+///         .unwrap_err();
+///     assert_eq!(err.to_string(), "deadline has elapsed");
+/// });
+/// ```
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct Elapsed;
+
+impl fmt::Display for Elapsed {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("deadline has elapsed")
+    }
+}
+
+impl std::error::Error for Elapsed {}
+
+impl From<Elapsed> for std::io::Error {
+    fn from(e: Elapsed) -> std::io::Error {
+        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
+    }
+}
+
+/// Runs `f` under a deadline `duration` from now, on the calling green thread (or OS thread).
+///
+/// A call inside `f` that would wait past the deadline returns its own timeout error if it has
+/// one (`Receiver::recv_timeout`, the `timeout` arm of [`select!`](crate::select),
+/// `Mutex::try_lock_for`, `Condvar::wait_timeout`, ...); one that has none (`recv`, `send`,
+/// `lock`, `join`, `sleep`, `Barrier::wait`, a socket `accept` or `read`, ...) unwinds `f`,
+/// running its destructors, and `timeout` returns `Err(Elapsed)`. Calls that need not wait are
+/// not affected. Nested deadlines take the earliest. Green threads spawned inside do not
+/// inherit the deadline. [`green::park`](crate::park) is not bounded by it: like std's `park`,
+/// it waits for its token.
+///
+/// Use it around code that must not take too long but was written without timeouts:
+///
+/// ```
+/// use std::time::Duration;
+/// use green::sync::mpsc;
+///
+/// green::run(|| {
+///     let (tx, rx) = mpsc::channel::<u32>();
+///     // Nobody sends: the recv would wait forever.
+///     let got = green::timeout(Duration::from_millis(10), || rx.recv());
+///     assert_eq!(got, Err(green::Elapsed));
+///
+///     tx.send(7).unwrap();
+///     // A message is there: no waiting, no timeout.
+///     assert_eq!(green::timeout(Duration::ZERO, || rx.recv()), Ok(Ok(7)));
+/// });
+/// ```
+///
+/// A call with a timeout of its own reports the earlier of its timeout and the deadline:
+///
+/// ```
+/// use std::time::Duration;
+/// use green::sync::mpsc::{self, RecvTimeoutError};
+///
+/// green::run(|| {
+///     let (_tx, rx) = mpsc::channel::<u32>();
+///     let got = green::timeout(Duration::from_millis(5), || rx.recv_timeout(Duration::from_secs(60)));
+///     assert_eq!(got, Ok(Err(RecvTimeoutError::Timeout)));
+/// });
+/// ```
+///
+/// # Panics
+///
+/// A panic in `f` goes on unwinding through `timeout` unchanged.
+///
+/// Under `panic = "abort"` nothing can unwind: a call without a timeout error then blocks
+/// past the deadline as if none were set, and only calls with a timeout error of their own
+/// honour it.
+pub fn timeout<F, T>(duration: Duration, f: F) -> Result<T, Elapsed>
+where
+    F: FnOnce() -> T,
+{
+    match Instant::now().checked_add(duration) {
+        Some(deadline) => timeout_at(deadline, f),
+        None => Ok(f()),
+    }
+}
+
+/// Runs `f` under the deadline `deadline`; see [`timeout`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// green::run(|| {
+///     let deadline = Instant::now() + Duration::from_millis(5);
+///     let slow = green::spawn(|| green::sleep(Duration::from_secs(60)));
+///     assert!(green::timeout_at(deadline, || slow.join()).is_err());
+/// });
+/// ```
+pub fn timeout_at<F, T>(deadline: Instant, f: F) -> Result<T, Elapsed>
+where
+    F: FnOnce() -> T,
+{
+    let key = key();
+    let previous = DEADLINES.with(|d| d.borrow().get(&key).copied());
+    let in_force = previous.map_or(deadline, |p| p.min(deadline));
+    DEADLINES.with(|d| d.borrow_mut().insert(key, in_force));
+    let _restore = Restore { key, previous };
+    match panic::catch_unwind(AssertUnwindSafe(f)) {
+        Ok(value) => Ok(value),
+        Err(payload) => match payload.downcast::<DeadlineUnwind>() {
+            Ok(unwind) if unwind.deadline == deadline => {
+                crate::park::clear_runtime_unwind();
+                Err(Elapsed)
+            }
+            // An outer deadline passed: let it reach the `timeout` that set it.
+            Ok(unwind) => crate::park::runtime_unwind(unwind),
+            Err(payload) => panic::resume_unwind(payload),
+        },
+    }
+}
+
+/// Puts back the enclosing deadline when a scope ends, however it ends.
+struct Restore {
+    key: u64,
+    previous: Option<Instant>,
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        // `try_with`: the thread-local may be gone if an OS thread's locals are being destroyed.
+        let _ = DEADLINES.try_with(|d| {
+            let mut d = d.borrow_mut();
+            match self.previous {
+                Some(previous) => d.insert(self.key, previous),
+                None => d.remove(&self.key),
+            }
+        });
+    }
+}
+
+/// The running green thread's id, or 0 on an OS thread (or a worker's own stack outside any
+/// green thread).
+fn key() -> u64 {
+    context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.id.get())))).unwrap_or(0)
+}
+
+/// The deadline in force for the caller, if any.
+#[inline]
+pub(crate) fn current() -> Option<Instant> {
+    DEADLINES
+        .try_with(|d| {
+            let d = d.borrow();
+            if d.is_empty() { None } else { d.get(&key()).copied() }
+        })
+        .ok()
+        .flatten()
+}
+
+/// True if the caller's deadline has passed.
+pub(crate) fn passed() -> bool {
+    current().is_some_and(|d| Instant::now() >= d)
+}
+
+/// Unwinds to the enclosing `green::timeout` if its deadline has passed. Does nothing while
+/// unwinding (DESIGN.md rule 3.3) or on a worker's own stack.
+pub(crate) fn raise_if_passed() {
+    if passed() {
+        raise();
+    }
+}
+
+/// Unwinds to the enclosing `green::timeout`: a call without a timeout error of its own would
+/// wait past the deadline. Does nothing while unwinding or on a worker's own stack, where the
+/// caller goes on with its own rule.
+pub(crate) fn raise() {
+    let Some(deadline) = current() else { return };
+    let on_worker_stack = context::with_core(|c| c.is_some_and(|c| !c.in_green_thread()));
+    if std::thread::panicking() || on_worker_stack {
+        return;
+    }
+    crate::park::runtime_unwind(Box::new(DeadlineUnwind { deadline }));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nested_deadlines_take_the_earliest_and_are_restored() {
+        let far = Instant::now() + Duration::from_secs(3600);
+        let near = Instant::now() + Duration::from_secs(60);
+        assert_eq!(current(), None);
+        timeout_at(far, || {
+            assert_eq!(current(), Some(far));
+            timeout_at(near, || assert_eq!(current(), Some(near))).unwrap();
+            assert_eq!(current(), Some(far));
+            // A later inner deadline does not extend the outer one.
+            timeout_at(far + Duration::from_secs(1), || assert_eq!(current(), Some(far))).unwrap();
+        })
+        .unwrap();
+        assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn an_outer_deadline_passes_through_an_inner_timeout() {
+        let outer = timeout(Duration::from_millis(1), || {
+            let inner = timeout(Duration::from_secs(3600), || {
+                std::thread::sleep(Duration::from_millis(2));
+                raise();
+                unreachable!("the outer deadline has passed");
+            });
+            unreachable!("the inner timeout let it through, got {inner:?}");
+        });
+        assert_eq!(outer, Err::<(), _>(Elapsed));
+        assert_eq!(current(), None);
+    }
+
+    #[test]
+    fn restored_after_a_panic() {
+        let caught = std::panic::catch_unwind(|| {
+            let _ = timeout(Duration::from_secs(1), || panic!("boom"));
+        });
+        assert!(caught.is_err());
+        assert_eq!(current(), None);
+    }
+}

@@ -1,0 +1,104 @@
+//! Synchronization for green threads: channels, `select!`, locks, and the rest of what
+//! `std::sync` offers, each parking the green thread that must wait, never its worker.
+//!
+//! | | |
+//! |---|---|
+//! | [`mpmc`] (also as [`mpsc`]) | multi-producer multi-consumer channels: unbounded, bounded, rendezvous |
+//! | [`oneshot`] | one message, once |
+//! | [`select!`](crate::select) | wait on several channel operations, with `default` and `timeout` arms |
+//! | [`Mutex`], [`RwLock`], [`Condvar`] | std's locks, with timed variants |
+//! | [`Semaphore`], [`Barrier`], [`WaitGroup`] | counting permits, meeting points, waiting for a group |
+//!
+//! Every primitive works the same between green threads on one worker, across workers, and with
+//! plain OS threads, which block their thread as std would.
+//!
+//! # Rules every primitive follows
+//!
+//! - **Ticks.** Every operation spends budget ([`crate::tick`]), even one that completes at
+//!   once, so a green thread hammering an always-ready channel or an uncontended lock still
+//!   lets its neighbours on the worker run.
+//! - **Cancellation points.** Every blocking-looking operation (one that may wait: `send`,
+//!   `recv`, `lock`, `read`, `write`, `wait`, `acquire`, and their timed forms) is a
+//!   cancellation point, and a green thread parked in one unwinds from it at once when it is
+//!   cancelled ([`crate::JoinHandle::cancel`]). What it was given while leaving (a message, a
+//!   lock, permits, a notification) is passed on to the next waiter. `try_*` operations are
+//!   not cancellation points.
+//! - **Deadlines.** Inside [`crate::timeout`], a timed operation returns its timeout error at
+//!   the deadline; an operation without one unwinds to the `green::timeout`, which returns
+//!   `Err(Elapsed)`. Only operations that would wait are affected.
+//! - **Never park while unwinding** (DESIGN.md rule 3.3). A green thread whose destructor runs
+//!   a blocking-looking operation during a panic or a cancellation tries once, and if it would
+//!   have to wait, does what the table says.
+//! - **Poisoning follows std** for [`Mutex`] and [`RwLock`]: a panic while a guard (a write
+//!   guard, for `RwLock`) is held poisons the lock. A cancellation or an expired deadline does
+//!   not: those unwinds are the runtime's, not a sign of broken invariants in the critical
+//!   section, and the next holder would otherwise have no way to tell them apart from a panic.
+//! - **Fair.** Waiters queue first in, first out. Senders on a full channel, lock writers and
+//!   readers, semaphore acquirers are served in that order by handing the message, lock or
+//!   permits straight to the first waiter; a [`Mutex`] lets a running green thread barge in
+//!   (much faster under contention) until its first waiter has waited
+//!   [`MUTEX_HANDOFF_AFTER`], and then hands the lock over.
+//!
+//! # While unwinding (rule 3.3)
+//!
+//! | operation, when it would have to wait | in a green thread that is unwinding |
+//! |---|---|
+//! | channel `send` / `recv` | `Err(SendError(value))` / `Err(RecvError)` |
+//! | channel `send_timeout` / `recv_timeout`, `oneshot` `recv_timeout` | their timeout error |
+//! | `oneshot::Receiver::recv` | `Err(RecvError)` |
+//! | `select!` | its `timeout` arm if it has one, else one operation arm completes with its error |
+//! | `Mutex::lock`, `RwLock::read` / `write` | aborts, naming the green thread and the holder |
+//! | `try_lock_for`, `try_read_for`, `try_write_for` | `Err(TryLockError::WouldBlock)` |
+//! | `Condvar::wait`, `wait_while` | aborts, naming the green thread |
+//! | `Condvar::wait_timeout`, `wait_timeout_while` | returns at once, timed out, lock still held |
+//! | `Semaphore::acquire` | aborts, naming the green thread |
+//! | `Semaphore::try_acquire_for` | `None` |
+//! | `Barrier::wait` | aborts, naming the green thread, unless it is the last to arrive |
+//! | `WaitGroup::wait` / `wait_timeout` | aborts / `false` |
+//!
+//! Aborting is reserved for operations whose API cannot report the failure: waiting for a
+//! green thread on the same worker would deadlock it, and parking would carry the panic to
+//! every green thread of the worker. Plain OS threads are not affected: they block as std's
+//! primitives do. Inside `green::on_worker_stack`, an operation that would wait panics.
+//!
+//! Under `panic = "abort"` there is no unwinding: cancellation cannot unwind a green thread
+//! out of a wait, and `green::timeout` bounds only the timed operations.
+
+mod barrier;
+mod condvar;
+pub mod mpmc;
+mod mutex;
+pub mod oneshot;
+mod rwlock;
+pub(crate) mod select;
+mod semaphore;
+pub(crate) mod token;
+pub(crate) mod wait;
+mod waitgroup;
+
+pub use self::barrier::{Barrier, BarrierWaitResult};
+pub use self::condvar::{Condvar, WaitTimeoutResult};
+pub use self::mutex::{MUTEX_HANDOFF_AFTER, Mutex, MutexGuard};
+pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+pub use self::semaphore::{Semaphore, SemaphorePermit};
+pub use self::waitgroup::WaitGroup;
+pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
+
+/// The channels of [`mpmc`] under the name of `std::sync::mpsc`, for code written against
+/// std: `use green::sync::mpsc;` instead of `use std::sync::mpsc;`.
+///
+/// ```
+/// use green::sync::mpsc;
+///
+/// green::run(|| {
+///     let (tx, rx): (mpsc::SyncSender<u8>, mpsc::Receiver<u8>) = mpsc::sync_channel(1);
+///     tx.send(1).unwrap();
+///     assert_eq!(rx.recv(), Ok(1));
+/// });
+/// ```
+pub mod mpsc {
+    pub use super::mpmc::*;
+
+    /// std's name for the sender of a bounded channel; here the same type as [`Sender`].
+    pub type SyncSender<T> = Sender<T>;
+}

@@ -1,0 +1,630 @@
+//! Multi-producer multi-consumer channels, with the surface of `std::sync::mpsc` (and of std's
+//! `mpmc`): [`channel`] (unbounded) and [`sync_channel`] (bounded, including capacity 0, a
+//! rendezvous).
+//!
+//! A green thread that must wait (for a message, or for room) parks: its worker runs other green
+//! threads meanwhile. A plain OS thread blocks, as with std. Both kinds may share one channel.
+//!
+//! ```
+//! use green::sync::mpmc;
+//!
+//! let total = green::run(|| {
+//!     let (tx, rx) = mpmc::sync_channel(16);
+//!     let producers: Vec<_> = (0..4u64)
+//!         .map(|p| {
+//!             let tx = tx.clone();
+//!             green::spawn(move || (0..100).for_each(|i| tx.send(p * 100 + i).unwrap()))
+//!         })
+//!         .collect();
+//!     drop(tx); // the receivers see the end once every producer is done
+//!     let consumers: Vec<_> = (0..2)
+//!         .map(|_| {
+//!             let rx = rx.clone();
+//!             green::spawn(move || rx.iter().sum::<u64>())
+//!         })
+//!         .collect();
+//!     producers.into_iter().for_each(|p| p.join().unwrap());
+//!     consumers.into_iter().map(|c| c.join().unwrap()).sum::<u64>()
+//! });
+//! assert_eq!(total, (0..400).sum::<u64>());
+//! ```
+//!
+//! # Cancellation, deadlines, unwinding
+//!
+//! `send`, `recv` and their timed forms are cancellation points: a cancelled green thread
+//! unwinds from them (at once if it is parked in one); a message it was sending is dropped, and
+//! a receive it was chosen for goes to another receiver. Inside [`crate::timeout`], the timed
+//! forms return their timeout error at the deadline; `send` and `recv` unwind to the
+//! `green::timeout`, which returns `Err(Elapsed)`.
+//!
+//! A green thread that is unwinding never parks (DESIGN.md rule 3.3): every operation tries
+//! once, and when it would have to wait, `send` returns `Err(SendError(value))`, `recv`
+//! returns `Err(RecvError)`, and the timed forms return their timeout error, as if the channel
+//! were disconnected or the time were up. Inside `green::on_worker_stack`, an operation that
+//! would wait panics.
+//!
+//! # Design
+//!
+//! See the design comment of `chan.rs`: messages are *offered* by waiting senders, *buffered*,
+//! then *received*; a waiting sender's message moves into the buffer as soon as there is room
+//! (so senders complete in order, no barging past a full buffer), and a send to a rendezvous
+//! channel with a receiver waiting hands its message over and returns at once, as Go does.
+
+mod chan;
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, TrySendError};
+
+pub(crate) use self::chan::Chan;
+pub(crate) use self::chan::{Fail, Mode};
+use self::chan::{add_handle, drop_handle};
+use crate::sync::wait::{Stop, op, unwind_cancelled, unwind_elapsed};
+
+/// Panic message for a channel operation that would wait on a worker's own stack.
+const ON_WORKER_STACK: &str = "a green::sync channel operation would wait inside green::on_worker_stack, where no \
+    green thread can park; do it outside that closure";
+
+/// Creates an unbounded channel: `send` never waits.
+///
+/// ```
+/// green::run(|| {
+///     let (tx, rx) = green::sync::mpmc::channel();
+///     green::spawn(move || tx.send("hello").unwrap());
+///     assert_eq!(rx.recv(), Ok("hello"));
+/// });
+/// ```
+pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
+    new(None)
+}
+
+/// Creates a channel that holds at most `bound` messages: `send` waits while it is full. With
+/// `bound` 0 it is a rendezvous: `send` waits until a receiver takes the message.
+///
+/// ```
+/// green::run(|| {
+///     let (tx, rx) = green::sync::mpmc::sync_channel(0);
+///     let receiver = green::spawn(move || rx.recv().unwrap());
+///     tx.send(5).unwrap(); // returns once the receiver has it
+///     assert_eq!(receiver.join().unwrap(), 5);
+/// });
+/// ```
+pub fn sync_channel<T>(bound: usize) -> (Sender<T>, Receiver<T>) {
+    new(Some(bound))
+}
+
+fn new<T>(cap: Option<usize>) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan::new(cap));
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+/// A deadline `timeout` from now; `None` (no deadline) if that is beyond what `Instant` holds.
+fn deadline_in(timeout: Duration) -> Option<Instant> {
+    Instant::now().checked_add(timeout)
+}
+
+/// The sending half of a channel. Clone it for more senders; the receivers see the channel
+/// disconnected once every sender is dropped.
+pub struct Sender<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+}
+
+/// The receiving half of a channel. Clone it for more receivers (each message goes to one of
+/// them); the senders see the channel disconnected once every receiver is dropped.
+pub struct Receiver<T> {
+    pub(crate) chan: Arc<Chan<T>>,
+}
+
+/// The error of [`Sender::send_timeout`]: the message comes back.
+#[derive(PartialEq, Eq, Clone, Copy)]
+pub enum SendTimeoutError<T> {
+    /// The channel stayed full until the deadline (or the caller is unwinding; see the module
+    /// docs).
+    Timeout(T),
+    /// Every receiver is gone.
+    Disconnected(T),
+}
+
+impl<T> SendTimeoutError<T> {
+    /// The message that was not sent.
+    pub fn into_inner(self) -> T {
+        match self {
+            SendTimeoutError::Timeout(value) | SendTimeoutError::Disconnected(value) => value,
+        }
+    }
+}
+
+impl<T> fmt::Debug for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(..) => f.write_str("Timeout(..)"),
+            SendTimeoutError::Disconnected(..) => f.write_str("Disconnected(..)"),
+        }
+    }
+}
+
+impl<T> fmt::Display for SendTimeoutError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendTimeoutError::Timeout(..) => f.write_str("timed out waiting on send operation"),
+            SendTimeoutError::Disconnected(..) => f.write_str("sending on a disconnected channel"),
+        }
+    }
+}
+
+impl<T> std::error::Error for SendTimeoutError<T> {}
+
+impl<T> From<SendError<T>> for SendTimeoutError<T> {
+    fn from(e: SendError<T>) -> Self {
+        SendTimeoutError::Disconnected(e.0)
+    }
+}
+
+/// What a blocking operation without a timeout error does when its wait stops.
+fn stop_untimed(stop: Stop) {
+    match stop {
+        Stop::Cancelled => unwind_cancelled(),
+        Stop::TimedOut => unwind_elapsed(),
+        Stop::WorkerStack => panic!("{ON_WORKER_STACK}"),
+        Stop::Unwinding => {}
+    }
+}
+
+/// What a timed blocking operation does when its wait stops; returns for a timeout.
+fn stop_timed(stop: Stop) {
+    match stop {
+        Stop::Cancelled => unwind_cancelled(),
+        Stop::WorkerStack => panic!("{ON_WORKER_STACK}"),
+        Stop::TimedOut | Stop::Unwinding => {}
+    }
+}
+
+impl<T> Sender<T> {
+    /// Sends `value`, waiting while the channel is full (for a rendezvous channel: until a
+    /// receiver takes it). Fails, giving the value back, if every receiver is gone.
+    ///
+    /// A cancellation point. See the module docs for deadlines and unwinding.
+    ///
+    /// ```
+    /// use green::sync::mpmc::{self, SendError};
+    /// green::run(|| {
+    ///     let (tx, rx) = mpmc::channel();
+    ///     tx.send(1).unwrap();
+    ///     drop(rx);
+    ///     assert_eq!(tx.send(2), Err(SendError(2)));
+    /// });
+    /// ```
+    pub fn send(&self, value: T) -> Result<(), SendError<T>> {
+        op();
+        crate::park::check_cancelled();
+        match self.chan.send(value, Mode::Block(None)) {
+            Ok(()) => Ok(()),
+            Err((value, Fail::Stop(stop))) => {
+                if stop != Stop::Unwinding {
+                    drop(value);
+                    stop_untimed(stop);
+                    unreachable!();
+                }
+                Err(SendError(value))
+            }
+            Err((value, _)) => Err(SendError(value)),
+        }
+    }
+
+    /// Sends `value` if that needs no waiting.
+    ///
+    /// ```
+    /// use green::sync::mpmc::{self, TrySendError};
+    /// let (tx, rx) = mpmc::sync_channel(1);
+    /// assert_eq!(tx.try_send(1), Ok(()));
+    /// assert_eq!(tx.try_send(2), Err(TrySendError::Full(2)));
+    /// drop(rx);
+    /// assert_eq!(tx.try_send(3), Err(TrySendError::Disconnected(3)));
+    /// ```
+    ///
+    /// On a rendezvous channel it succeeds only if a receiver is waiting; the message then goes
+    /// to the first receiver to take it.
+    pub fn try_send(&self, value: T) -> Result<(), TrySendError<T>> {
+        op();
+        match self.chan.send(value, Mode::Try) {
+            Ok(()) => Ok(()),
+            Err((value, Fail::Disconnected)) => Err(TrySendError::Disconnected(value)),
+            Err((value, _)) => Err(TrySendError::Full(value)),
+        }
+    }
+
+    /// Like [`Sender::send`], waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use green::sync::mpmc::{self, SendTimeoutError};
+    /// green::run(|| {
+    ///     let (tx, _rx) = mpmc::sync_channel(0);
+    ///     let err = tx.send_timeout(7, Duration::from_millis(5)).unwrap_err();
+    ///     assert_eq!(err, SendTimeoutError::Timeout(7));
+    /// });
+    /// ```
+    pub fn send_timeout(&self, value: T, timeout: Duration) -> Result<(), SendTimeoutError<T>> {
+        self.send_with(value, deadline_in(timeout))
+    }
+
+    /// Like [`Sender::send`], waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// green::run(|| {
+    ///     let (tx, rx) = green::sync::mpmc::sync_channel(1);
+    ///     tx.send_deadline(1, Instant::now() + Duration::from_millis(5)).unwrap();
+    ///     assert!(tx.send_deadline(2, Instant::now() + Duration::from_millis(5)).is_err());
+    ///     assert_eq!(rx.recv(), Ok(1));
+    /// });
+    /// ```
+    pub fn send_deadline(&self, value: T, deadline: Instant) -> Result<(), SendTimeoutError<T>> {
+        self.send_with(value, Some(deadline))
+    }
+
+    fn send_with(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
+        op();
+        crate::park::check_cancelled();
+        match self.chan.send(value, Mode::Block(deadline)) {
+            Ok(()) => Ok(()),
+            Err((value, Fail::Disconnected)) => Err(SendTimeoutError::Disconnected(value)),
+            Err((value, Fail::Stop(stop))) => {
+                if stop == Stop::Cancelled || stop == Stop::WorkerStack {
+                    drop(value);
+                    stop_timed(stop);
+                    unreachable!();
+                }
+                Err(SendTimeoutError::Timeout(value))
+            }
+            Err((value, Fail::WouldBlock)) => Err(SendTimeoutError::Timeout(value)),
+        }
+    }
+
+    /// Messages in the channel now (buffered, not counting senders waiting).
+    ///
+    /// ```
+    /// let (tx, _rx) = green::sync::mpmc::channel();
+    /// tx.send(1).unwrap();
+    /// assert_eq!(tx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    /// True if no message is buffered.
+    ///
+    /// ```
+    /// let (tx, _rx) = green::sync::mpmc::channel::<u8>();
+    /// assert!(tx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// True if a send would wait now (for lack of room; a rendezvous channel is always full).
+    ///
+    /// ```
+    /// let (tx, _rx) = green::sync::mpmc::sync_channel(1);
+    /// tx.send(1).unwrap();
+    /// assert!(tx.is_full());
+    /// ```
+    pub fn is_full(&self) -> bool {
+        self.chan.capacity().is_some_and(|cap| self.len() >= cap)
+    }
+
+    /// The bound given to [`sync_channel`], or `None` for an unbounded channel.
+    ///
+    /// ```
+    /// assert_eq!(green::sync::mpmc::sync_channel::<u8>(3).0.capacity(), Some(3));
+    /// assert_eq!(green::sync::mpmc::channel::<u8>().0.capacity(), None);
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        self.chan.capacity()
+    }
+
+    /// True if both senders belong to the same channel.
+    ///
+    /// ```
+    /// let (tx, _rx) = green::sync::mpmc::channel::<u8>();
+    /// assert!(tx.same_channel(&tx.clone()));
+    /// ```
+    pub fn same_channel(&self, other: &Sender<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        add_handle(&self.chan.senders);
+        Sender { chan: self.chan.clone() }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        if drop_handle(&self.chan.senders) {
+            self.chan.disconnect_senders();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender").field("capacity", &self.chan.capacity()).finish_non_exhaustive()
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives a message, waiting until one comes. Fails once the channel is empty and every
+    /// sender is gone.
+    ///
+    /// A cancellation point. See the module docs for deadlines and unwinding.
+    ///
+    /// ```
+    /// use green::sync::mpmc::{self, RecvError};
+    /// green::run(|| {
+    ///     let (tx, rx) = mpmc::channel();
+    ///     green::spawn(move || {
+    ///         tx.send(1).unwrap();
+    ///     }); // tx dropped here
+    ///     assert_eq!(rx.recv(), Ok(1));
+    ///     assert_eq!(rx.recv(), Err(RecvError));
+    /// });
+    /// ```
+    pub fn recv(&self) -> Result<T, RecvError> {
+        op();
+        crate::park::check_cancelled();
+        match self.chan.recv(Mode::Block(None)) {
+            Ok(value) => Ok(value),
+            Err(Fail::Stop(stop)) => {
+                stop_untimed(stop);
+                Err(RecvError)
+            }
+            Err(_) => Err(RecvError),
+        }
+    }
+
+    /// Receives a message if one is there.
+    ///
+    /// ```
+    /// use green::sync::mpmc::{self, TryRecvError};
+    /// let (tx, rx) = mpmc::channel();
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Empty));
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.try_recv(), Ok(1));
+    /// drop(tx);
+    /// assert_eq!(rx.try_recv(), Err(TryRecvError::Disconnected));
+    /// ```
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        op();
+        match self.chan.recv(Mode::Try) {
+            Ok(value) => Ok(value),
+            Err(Fail::Disconnected) => Err(TryRecvError::Disconnected),
+            Err(_) => Err(TryRecvError::Empty),
+        }
+    }
+
+    /// Like [`Receiver::recv`], waiting at most `timeout`.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use green::sync::mpmc::{self, RecvTimeoutError};
+    /// green::run(|| {
+    ///     let (_tx, rx) = mpmc::channel::<u8>();
+    ///     assert_eq!(rx.recv_timeout(Duration::from_millis(5)), Err(RecvTimeoutError::Timeout));
+    /// });
+    /// ```
+    pub fn recv_timeout(&self, timeout: Duration) -> Result<T, RecvTimeoutError> {
+        self.recv_with(deadline_in(timeout))
+    }
+
+    /// Like [`Receiver::recv`], waiting until `deadline` at the latest.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// use green::sync::mpmc::{self, RecvTimeoutError};
+    /// green::run(|| {
+    ///     let (tx, rx) = mpmc::channel();
+    ///     green::spawn(move || tx.send(3).unwrap());
+    ///     let deadline = Instant::now() + Duration::from_secs(10);
+    ///     assert_eq!(rx.recv_deadline(deadline), Ok(3));
+    ///     assert_eq!(rx.recv_deadline(deadline), Err(RecvTimeoutError::Disconnected));
+    /// });
+    /// ```
+    pub fn recv_deadline(&self, deadline: Instant) -> Result<T, RecvTimeoutError> {
+        self.recv_with(Some(deadline))
+    }
+
+    fn recv_with(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
+        op();
+        crate::park::check_cancelled();
+        match self.chan.recv(Mode::Block(deadline)) {
+            Ok(value) => Ok(value),
+            Err(Fail::Disconnected) => Err(RecvTimeoutError::Disconnected),
+            Err(Fail::Stop(stop)) => {
+                stop_timed(stop);
+                Err(RecvTimeoutError::Timeout)
+            }
+            Err(Fail::WouldBlock) => Err(RecvTimeoutError::Timeout),
+        }
+    }
+
+    /// An iterator that receives until the channel is disconnected.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let (tx, rx) = green::sync::mpmc::channel();
+    ///     green::spawn(move || (1..=3).for_each(|i| tx.send(i).unwrap()));
+    ///     assert_eq!(rx.iter().collect::<Vec<_>>(), [1, 2, 3]);
+    /// });
+    /// ```
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// An iterator over the messages there now, without waiting.
+    ///
+    /// ```
+    /// let (tx, rx) = green::sync::mpmc::channel();
+    /// tx.send(1).unwrap();
+    /// tx.send(2).unwrap();
+    /// assert_eq!(rx.try_iter().collect::<Vec<_>>(), [1, 2]);
+    /// ```
+    pub fn try_iter(&self) -> TryIter<'_, T> {
+        TryIter { rx: self }
+    }
+
+    /// Messages in the channel now (buffered, not counting senders waiting).
+    ///
+    /// ```
+    /// let (tx, rx) = green::sync::mpmc::channel();
+    /// tx.send(1).unwrap();
+    /// assert_eq!(rx.len(), 1);
+    /// ```
+    pub fn len(&self) -> usize {
+        self.chan.len()
+    }
+
+    /// True if no message is buffered.
+    ///
+    /// ```
+    /// let (_tx, rx) = green::sync::mpmc::channel::<u8>();
+    /// assert!(rx.is_empty());
+    /// ```
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bound given to [`sync_channel`], or `None` for an unbounded channel.
+    ///
+    /// ```
+    /// assert_eq!(green::sync::mpmc::sync_channel::<u8>(0).1.capacity(), Some(0));
+    /// ```
+    pub fn capacity(&self) -> Option<usize> {
+        self.chan.capacity()
+    }
+
+    /// True if both receivers belong to the same channel.
+    ///
+    /// ```
+    /// let (_tx, rx) = green::sync::mpmc::channel::<u8>();
+    /// assert!(rx.same_channel(&rx.clone()));
+    /// ```
+    pub fn same_channel(&self, other: &Receiver<T>) -> bool {
+        Arc::ptr_eq(&self.chan, &other.chan)
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        add_handle(&self.chan.receivers);
+        Receiver { chan: self.chan.clone() }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        if drop_handle(&self.chan.receivers) {
+            self.chan.disconnect_receivers();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver").field("capacity", &self.chan.capacity()).finish_non_exhaustive()
+    }
+}
+
+/// Iterator of [`Receiver::iter`]: receives until the channel is disconnected.
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+/// Iterator of [`Receiver::try_iter`]: the messages there now.
+#[derive(Debug)]
+pub struct TryIter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for TryIter<'_, T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.try_recv().ok()
+    }
+}
+
+/// Iterator of a `Receiver` taken by value: receives until the channel is disconnected.
+///
+/// ```
+/// green::run(|| {
+///     let (tx, rx) = green::sync::mpmc::channel();
+///     tx.send(1).unwrap();
+///     drop(tx);
+///     let all: Vec<i32> = rx.into_iter().collect();
+///     assert_eq!(all, [1]);
+/// });
+/// ```
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv().ok()
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn handles_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<Sender<u32>>();
+        send_sync::<Receiver<u32>>();
+    }
+
+    #[test]
+    fn os_threads_use_channels_as_with_std() {
+        let (tx, rx) = sync_channel(0);
+        let t = std::thread::spawn(move || (0..100).map(|_| rx.recv().unwrap()).sum::<u32>());
+        (0..100).for_each(|i| tx.send(i).unwrap());
+        assert_eq!(t.join().unwrap(), (0..100).sum());
+    }
+}

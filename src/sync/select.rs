@@ -1,0 +1,492 @@
+//! `select!`: wait for the first of several channel operations.
+//!
+//! # Design
+//!
+//! The macro turns each operation arm into a typed *arm* value on the caller's stack
+//! ([`RecvArm`], [`SendArm`]) and hands them, as `&mut dyn Arm`, to one driver function,
+//! [`select`]. The driver:
+//!
+//! 1. tries every arm once without waiting, starting at a random arm, so that when several are
+//!    ready each is chosen about equally often (fairness);
+//! 2. if none is ready: returns for a `default` arm; otherwise registers one [`Token`] with
+//!    every channel (a receiver entry, or an offer carrying the send arm's value), re-checking
+//!    each under its lock (an arm found ready undoes the registrations and goes back to 1);
+//! 3. parks. A channel that can serve an arm *chooses* the token with a CAS (see `token.rs`):
+//!    exactly one channel wins, the others skip it. For a send, choosing it moves the value into
+//!    the channel: that arm is done;
+//! 4. after waking: withdraws the token (`ABORTED`, unless a channel chose it), removes every
+//!    registration (getting the unsent values back), and completes the chosen arm, else tries
+//!    all arms again (a barging receiver may have taken what it was chosen for);
+//! 5. stops at the `timeout` arm's deadline (or the `green::timeout` deadline: then the
+//!    `timeout` arm runs, or without one the select unwinds to the `green::timeout`), and on
+//!    cancellation, passing a receive it was chosen for on to another receiver.
+//!
+//! Values of send arms are evaluated before the select starts, as in Go; the value of an arm
+//! that does not complete is dropped.
+//!
+//! # Rejected
+//!
+//! - *Lazy send values* (evaluated only for the chosen arm, as crossbeam does): needs a
+//!   reservation protocol per channel flavour; evaluating upfront is Go's rule and simple.
+//! - *Polling with backoff*: burns CPU, and a select on a quiet channel would never park.
+
+use std::cell::Cell;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use crate::park;
+use crate::sync::mpmc::{Fail, Mode, Receiver, RecvError, SendError, Sender};
+use crate::sync::token::Token;
+use crate::sync::wait::{Stop, Wait, describe_current, op, unwind_cancelled, unwind_elapsed};
+
+/// The registration of one select wait: the token every channel sees.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct Registration {
+    token: Arc<Token>,
+}
+
+/// One operation arm of a `select!`, as the driver sees it.
+#[doc(hidden)]
+pub trait Arm {
+    /// Completes the operation if that needs no waiting; true if done (the result is stored).
+    fn try_complete(&mut self) -> bool;
+    /// Registers with the channel as arm `index`; false (nothing registered) if the operation
+    /// would not wait now.
+    fn register(&mut self, registration: &Registration, index: usize) -> bool;
+    /// Removes the registration; true if the operation completed meanwhile.
+    fn unregister(&mut self, registration: &Registration) -> bool;
+    /// The select leaves after the channel chose it for this arm, without completing it.
+    fn pass_on(&self);
+    /// Completes the arm with its error (the select cannot wait: DESIGN.md rule 3.3).
+    fn fail(&mut self);
+}
+
+/// A `recv(rx) -> result` arm.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct RecvArm<'a, T> {
+    rx: &'a Receiver<T>,
+    result: Option<Result<T, RecvError>>,
+}
+
+impl<'a, T> RecvArm<'a, T> {
+    /// An arm receiving from `rx`.
+    pub fn new(rx: &'a Receiver<T>) -> RecvArm<'a, T> {
+        RecvArm { rx, result: None }
+    }
+
+    /// The arm's result, if it completed.
+    pub fn into_result(self) -> Option<Result<T, RecvError>> {
+        self.result
+    }
+}
+
+impl<T> Arm for RecvArm<'_, T> {
+    fn try_complete(&mut self) -> bool {
+        self.result = match self.rx.chan.recv(Mode::Try) {
+            Ok(value) => Some(Ok(value)),
+            Err(Fail::Disconnected) => Some(Err(RecvError)),
+            Err(_) => None,
+        };
+        self.result.is_some()
+    }
+
+    fn register(&mut self, registration: &Registration, index: usize) -> bool {
+        self.rx.chan.register_recv(&registration.token, index)
+    }
+
+    fn unregister(&mut self, registration: &Registration) -> bool {
+        self.rx.chan.unregister_recv(&registration.token);
+        false
+    }
+
+    fn pass_on(&self) {
+        self.rx.chan.pass_on_recv();
+    }
+
+    fn fail(&mut self) {
+        self.result = Some(Err(RecvError));
+    }
+}
+
+/// A `send(tx, value) -> result` arm.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct SendArm<'a, T> {
+    tx: &'a Sender<T>,
+    /// The value, while it is not in the channel.
+    value: Option<T>,
+    result: Option<Result<(), SendError<T>>>,
+}
+
+impl<'a, T> SendArm<'a, T> {
+    /// An arm sending `value` on `tx`.
+    pub fn new(tx: &'a Sender<T>, value: T) -> SendArm<'a, T> {
+        SendArm { tx, value: Some(value), result: None }
+    }
+
+    /// The arm's result, if it completed.
+    pub fn into_result(self) -> Option<Result<(), SendError<T>>> {
+        self.result
+    }
+}
+
+impl<T> Arm for SendArm<'_, T> {
+    fn try_complete(&mut self) -> bool {
+        let value = self.value.take().expect("a send arm holds its value between tries");
+        match self.tx.chan.send(value, Mode::Try) {
+            Ok(()) => self.result = Some(Ok(())),
+            Err((value, Fail::Disconnected)) => self.result = Some(Err(SendError(value))),
+            Err((value, _)) => self.value = Some(value),
+        }
+        self.result.is_some()
+    }
+
+    fn register(&mut self, registration: &Registration, index: usize) -> bool {
+        let value = self.value.take().expect("a send arm holds its value between tries");
+        match self.tx.chan.register_send(&registration.token, index, value) {
+            Ok(()) => true,
+            Err(value) => {
+                self.value = Some(value);
+                false
+            }
+        }
+    }
+
+    fn unregister(&mut self, registration: &Registration) -> bool {
+        match self.tx.chan.unregister_send(&registration.token) {
+            Some(value) => {
+                self.value = Some(value);
+                false
+            }
+            None => {
+                // A receiver took the value: the send is done.
+                self.result = Some(Ok(()));
+                true
+            }
+        }
+    }
+
+    fn pass_on(&self) {}
+
+    fn fail(&mut self) {
+        let value = self.value.take().expect("a send arm holds its value between tries");
+        self.result = Some(Err(SendError(value)));
+    }
+}
+
+/// What a `select!` does when no operation is ready.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy)]
+pub enum Fallback {
+    /// Wait.
+    None,
+    /// Return at once (`default` arm).
+    Default,
+    /// Wait at most this long (`timeout` arm).
+    Timeout(Duration),
+}
+
+/// Which kind of arm a `select!` completed.
+#[doc(hidden)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// An operation arm; it holds its result.
+    Operation,
+    /// The `default` arm.
+    Default,
+    /// The `timeout` arm.
+    Timeout,
+}
+
+thread_local! {
+    /// xorshift state for the random first arm.
+    static RNG: Cell<u64> = const { Cell::new(0) };
+}
+
+/// A random index below `n` (n > 0).
+fn random_below(n: usize) -> usize {
+    RNG.with(|rng| {
+        let mut x = rng.get();
+        if x == 0 {
+            // Seed once per thread from its stack address and the clock.
+            x = (&raw const *rng as u64) ^ (Instant::now().elapsed().as_nanos() as u64) ^ 0x9E37_79B9_7F4A_7C15;
+        }
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        rng.set(x);
+        (x % n as u64) as usize
+    })
+}
+
+/// Tries every arm once, starting at `start`, skipping `skip`; true if one completed.
+fn try_all(arms: &mut [&mut dyn Arm], start: usize, skip: Option<usize>) -> bool {
+    let n = arms.len();
+    (0..n).map(|k| (start + k) % n).filter(|&i| Some(i) != skip).any(|i| arms[i].try_complete())
+}
+
+/// The driver of `select!` (see the module docs).
+#[doc(hidden)]
+pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
+    op();
+    let n = arms.len();
+    let start = if n > 1 { random_below(n) } else { 0 };
+    if try_all(arms, start, None) {
+        return Outcome::Operation;
+    }
+    let own = match fallback {
+        Fallback::Default => return Outcome::Default,
+        Fallback::Timeout(timeout) => Instant::now().checked_add(timeout),
+        Fallback::None => None,
+    };
+    let timed = matches!(fallback, Fallback::Timeout(_));
+    park::check_cancelled();
+    let wait = Wait::new(own);
+    loop {
+        if let Some(stop) = wait.check() {
+            match stop {
+                Stop::Cancelled => unwind_cancelled(),
+                Stop::TimedOut if timed => return Outcome::Timeout,
+                Stop::TimedOut => unwind_elapsed(),
+                Stop::WorkerStack => {
+                    panic!("green::select! would wait inside green::on_worker_stack, where no green thread can park")
+                }
+                Stop::Unwinding if timed => return Outcome::Timeout,
+                Stop::Unwinding if n > 0 => {
+                    arms[start].fail();
+                    return Outcome::Operation;
+                }
+                Stop::Unwinding => crate::abort_with(&format!(
+                    "green: {} entered an empty green::select! while unwinding; it would wait forever",
+                    describe_current()
+                )),
+            }
+        }
+        let mut registration = None;
+        let mut registered = 0;
+        park::wait_for(
+            park::ParkReason::Sync,
+            |waiter| {
+                let reg = registration.insert(Registration { token: Arc::new(Token::new(waiter)) });
+                for (index, arm) in arms.iter_mut().enumerate() {
+                    if !arm.register(reg, index) {
+                        return false;
+                    }
+                    registered += 1;
+                }
+                true
+            },
+            wait.deadline(),
+        );
+        let reg = registration.expect("park::wait calls its registration");
+        let chosen = reg.token.abort();
+        let mut completed = false;
+        for arm in arms[..registered].iter_mut() {
+            completed |= arm.unregister(&reg);
+        }
+        if completed {
+            return Outcome::Operation;
+        }
+        if wait.check() == Some(Stop::Cancelled) {
+            if let Some(k) = chosen {
+                arms[k].pass_on();
+            }
+            unwind_cancelled();
+        }
+        if let Some(k) = chosen
+            && arms[k].try_complete()
+        {
+            return Outcome::Operation;
+        }
+        if try_all(arms, start, chosen) {
+            return Outcome::Operation;
+        }
+    }
+}
+
+/// Waits for the first of several channel operations to complete, and runs its arm.
+///
+/// ```
+/// use std::time::Duration;
+/// use green::sync::mpmc;
+///
+/// green::run(|| {
+///     let (tx_a, rx_a) = mpmc::channel::<u32>();
+///     let (_tx_b, rx_b) = mpmc::channel::<&str>();
+///     green::spawn(move || tx_a.send(7).unwrap());
+///
+///     let got = green::select! {
+///         recv(rx_a) -> msg => format!("a: {}", msg.unwrap()),
+///         recv(rx_b) -> msg => format!("b: {}", msg.unwrap()),
+///         timeout(Duration::from_secs(10)) => "nothing".to_string(),
+///     };
+///     assert_eq!(got, "a: 7");
+/// });
+/// ```
+///
+/// # Arms
+///
+/// - `recv(rx) -> result => body`: receives from `rx` (a `&`[`Receiver`] or a `Receiver`);
+///   `result` is an irrefutable pattern bound to `Result<T, RecvError>` (an error means the
+///   channel is disconnected: that arm is always ready).
+/// - `send(tx, value) -> result => body`: sends `value` on `tx`; `result` is bound to
+///   `Result<(), SendError<T>>`. Every `value` is evaluated before the select begins, as in Go;
+///   the values of arms that do not run are dropped.
+/// - `default => body`: runs if no operation is ready at once.
+/// - `timeout(duration) => body`: runs if no operation completes within `duration`, or when the
+///   caller's [`green::timeout`](crate::timeout) deadline comes first.
+///
+/// At most one of `default` and `timeout`. Without either, `select!` waits; inside
+/// `green::timeout` it unwinds to it at the deadline. A body may be a block (the comma after
+/// it is optional) or an expression followed by a comma. Bodies run after the select has
+/// finished, so they may `break`, `continue`, `return` or use `?`.
+///
+/// ```
+/// use green::sync::mpmc;
+///
+/// green::run(|| {
+///     let (tx, rx) = mpmc::sync_channel::<i32>(1);
+///     let (_other_tx, other_rx) = mpmc::channel::<i32>();
+///     for i in 0..3 {
+///         green::select! {
+///             send(tx, i) -> sent => sent.unwrap(),
+///             recv(other_rx) -> _ => unreachable!(),
+///             default => {
+///                 // Full: make room.
+///                 assert_eq!(rx.recv(), Ok(i - 1));
+///                 tx.send(i).unwrap();
+///             }
+///         }
+///     }
+///     assert_eq!(rx.recv(), Ok(2));
+/// });
+/// ```
+///
+/// # Fairness
+///
+/// When several operations are ready, each is chosen about equally often: the arms are tried
+/// starting at a random one.
+///
+/// # Cancellation and unwinding
+///
+/// A `select!` that may wait is a cancellation point. A green thread that is unwinding never
+/// parks in it (DESIGN.md rule 3.3): with no operation ready, the `timeout` arm runs if there
+/// is one, otherwise one operation arm runs with its error (`Err(RecvError)` or
+/// `Err(SendError(value))`).
+#[macro_export]
+macro_rules! select {
+    ($($tokens:tt)*) => {
+        $crate::__select_parse!(@ops [] @fallback [] @rest $($tokens)*)
+    };
+}
+
+/// Parses the arms of `select!` one by one. Each operation arm gets its own `__arm` binding
+/// (a fresh one per expansion, by hygiene) that is carried along to the final expansion.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_parse {
+    (@ops [$($ops:tt)*] @fallback [$($fb:tt)*] @rest) => {
+        $crate::__select_emit!(@ops [$($ops)*] @fallback [$($fb)*])
+    };
+
+    // recv
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest recv($rx:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::RecvArm::new(&$rx)), $res, $body)] @fallback $fb @rest $($rest)*)
+    };
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest recv($rx:expr) -> $res:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::RecvArm::new(&$rx)), $res, $body)] @fallback $fb @rest $($rest)*)
+    };
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest recv($rx:expr) -> $res:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::RecvArm::new(&$rx)), $res, $body)] @fallback $fb @rest $($rest)*)
+    };
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest recv($rx:expr) -> $res:pat => $body:expr) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::RecvArm::new(&$rx)), $res, $body)] @fallback $fb @rest)
+    };
+
+    // send
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest send($tx:expr, $value:expr) -> $res:pat => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::SendArm::new(&$tx, $value)), $res, $body)] @fallback $fb @rest $($rest)*)
+    };
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest send($tx:expr, $value:expr) -> $res:pat => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::SendArm::new(&$tx, $value)), $res, $body)] @fallback $fb @rest $($rest)*)
+    };
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest send($tx:expr, $value:expr) -> $res:pat => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::SendArm::new(&$tx, $value)), $res, $body)] @fallback $fb @rest $($rest)*)
+    };
+    (@ops [$($ops:tt)*] @fallback $fb:tt @rest send($tx:expr, $value:expr) -> $res:pat => $body:expr) => {
+        $crate::__select_parse!(@ops [$($ops)* (__arm, ($crate::__private::SendArm::new(&$tx, $value)), $res, $body)] @fallback $fb @rest)
+    };
+
+    // default
+    (@ops $ops:tt @fallback [] @rest default => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Default) $body] @rest $($rest)*)
+    };
+    (@ops $ops:tt @fallback [] @rest default => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Default) $body] @rest $($rest)*)
+    };
+    (@ops $ops:tt @fallback [] @rest default => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Default) $body] @rest $($rest)*)
+    };
+    (@ops $ops:tt @fallback [] @rest default => $body:expr) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Default) $body] @rest)
+    };
+
+    // timeout
+    (@ops $ops:tt @fallback [] @rest timeout($d:expr) => $body:block, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Timeout($d)) $body] @rest $($rest)*)
+    };
+    (@ops $ops:tt @fallback [] @rest timeout($d:expr) => $body:block $($rest:tt)*) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Timeout($d)) $body] @rest $($rest)*)
+    };
+    (@ops $ops:tt @fallback [] @rest timeout($d:expr) => $body:expr, $($rest:tt)*) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Timeout($d)) $body] @rest $($rest)*)
+    };
+    (@ops $ops:tt @fallback [] @rest timeout($d:expr) => $body:expr) => {
+        $crate::__select_parse!(@ops $ops @fallback [(Timeout($d)) $body] @rest)
+    };
+
+    // errors
+    (@ops $ops:tt @fallback [$($fb:tt)+] @rest default $($rest:tt)*) => {
+        ::core::compile_error!("green::select!: at most one `default` or `timeout` arm")
+    };
+    (@ops $ops:tt @fallback [$($fb:tt)+] @rest timeout $($rest:tt)*) => {
+        ::core::compile_error!("green::select!: at most one `default` or `timeout` arm")
+    };
+    (@ops $ops:tt @fallback $fb:tt @rest $($rest:tt)+) => {
+        ::core::compile_error!(::core::concat!(
+            "green::select!: expected `recv(rx) -> result => body`, `send(tx, value) -> result => body`, ",
+            "`default => body` or `timeout(duration) => body`, found: ",
+            ::core::stringify!($($rest)+)
+        ))
+    };
+}
+
+/// Emits the code of a parsed `select!`.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __select_emit {
+    (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback []) => {{
+        $( let mut $arm = $ctor; )*
+        $crate::__private::select(
+            &mut [$( &mut $arm as &mut dyn $crate::__private::Arm ),*],
+            $crate::__private::Fallback::None,
+        );
+        $( let $arm = $arm.into_result(); )*
+        $( if let ::core::option::Option::Some(__result) = $arm { let $res = __result; $body } else )* {
+            ::core::unreachable!("green::select!: no arm completed")
+        }
+    }};
+    (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback [($($kind:tt)*) $fbody:tt]) => {{
+        $( let mut $arm = $ctor; )*
+        $crate::__private::select(
+            &mut [$( &mut $arm as &mut dyn $crate::__private::Arm ),*],
+            $crate::__private::Fallback::$($kind)*,
+        );
+        $( let $arm = $arm.into_result(); )*
+        $( if let ::core::option::Option::Some(__result) = $arm { let $res = __result; $body } else )* {
+            $fbody
+        }
+    }};
+}

@@ -1,0 +1,353 @@
+//! What every blocking operation of `green::sync` does around its wait: the internal lock, the
+//! FIFO list of waiters, the checks made before each park, and the wakes made after unlocking.
+//!
+//! # The shape of a blocking operation
+//!
+//! 1. [`op`]: one tick of the budget, even when the operation completes at once.
+//! 2. A cancellation point ([`crate::park::check_cancelled`]) if the operation is
+//!    blocking-looking.
+//! 3. A fast attempt.
+//! 4. Otherwise a loop: [`Wait::check`] says whether to stop instead of parking (cancelled,
+//!    cannot park, deadline passed); [`crate::park::wait`] re-checks the condition under the
+//!    primitive's internal lock and stores a waiter in a [`WaitList`] before parking; after every
+//!    wake the condition decides (wakes may be stale or early).
+//! 5. Leaving early (timeout, cancellation) removes the waiter, and hands on whatever was given
+//!    to it meanwhile (a lock, permits, a notification), so nothing is lost.
+//!
+//! Internal locks ([`Lock`]) are spin locks held only to move between states: never across a
+//! park, never while running user code, never while waking (wakes are collected in [`Wakes`]
+//! and made after unlocking).
+
+use std::cell::UnsafeCell;
+use std::collections::VecDeque;
+use std::fmt;
+use std::ops::{Deref, DerefMut};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Instant;
+
+use crate::park::{self, Waiter};
+use crate::runtime::context;
+
+/// One tick of the budget: every operation of `green::sync` charges it, including those that
+/// complete at once, so a hot channel or lock cannot starve its worker.
+#[inline]
+pub(crate) fn op() {
+    crate::coop::tick_op();
+}
+
+/// Spins on a held internal lock before yielding the OS thread: a holder keeps it for tens of
+/// nanoseconds, so this many rounds (about a microsecond) cover a holder that is running; one
+/// that is not (its OS thread was preempted) is waited for with `yield_now` instead.
+const SPINS_BEFORE_YIELD: u32 = 64;
+
+/// A primitive's internal lock: a spin lock.
+///
+/// Held only to move between states: never across a park, never while user code runs, never
+/// while waking (wakes are collected in [`Wakes`] and made after unlocking), so a holder is
+/// always running and lets go within nanoseconds. Against `std::sync::Mutex` it saves the
+/// atomic exchange of every unlock (a plain release store here), about a quarter of the atomic
+/// operations of a channel round trip. It has no poisoning: nothing in a locked section panics
+/// but the runtime's own invariants.
+#[derive(Default)]
+pub(crate) struct Lock<T> {
+    locked: AtomicBool,
+    /// Accessed only through a [`LockGuard`], while `locked` is held.
+    value: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands out access to `value` to one holder at a time (`locked`, taken with
+// Acquire and released with Release), so sharing it only moves `T` between threads.
+unsafe impl<T: Send> Sync for Lock<T> {}
+
+/// Access to the value of a held [`Lock`]; releases it when dropped.
+pub(crate) struct LockGuard<'a, T> {
+    lock: &'a Lock<T>,
+}
+
+impl<T> Lock<T> {
+    pub(crate) const fn new(value: T) -> Lock<T> {
+        Lock { locked: AtomicBool::new(false), value: UnsafeCell::new(value) }
+    }
+
+    #[inline]
+    pub(crate) fn lock(&self) -> LockGuard<'_, T> {
+        if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_err() {
+            self.lock_contended();
+        }
+        LockGuard { lock: self }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        let mut spins = 0;
+        loop {
+            while self.locked.load(Ordering::Relaxed) {
+                if spins < SPINS_BEFORE_YIELD {
+                    std::hint::spin_loop();
+                    spins += 1;
+                } else {
+                    std::thread::yield_now();
+                }
+            }
+            if self.locked.compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed).is_ok() {
+                return;
+            }
+        }
+    }
+}
+
+impl<T> Deref for LockGuard<'_, T> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        // SAFETY: the guard exists only while its holder holds `locked`.
+        unsafe { &*self.lock.value.get() }
+    }
+}
+
+impl<T> DerefMut for LockGuard<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        // SAFETY: as in `deref`; `&mut self` makes this the only access through the guard.
+        unsafe { &mut *self.lock.value.get() }
+    }
+}
+
+impl<T> Drop for LockGuard<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        self.lock.locked.store(false, Ordering::Release);
+    }
+}
+
+impl<T: fmt::Debug> fmt::Debug for Lock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Lock").field("locked", &self.locked.load(Ordering::Relaxed)).finish_non_exhaustive()
+    }
+}
+
+/// A waiter in a [`WaitList`], with what the primitive needs to know about it.
+#[derive(Debug)]
+pub(crate) struct Node<D> {
+    /// Unique in its list; the waiting operation finds its node by it.
+    pub(crate) id: u64,
+    /// Whom to wake. Replaced at every new round of the operation's wait loop.
+    pub(crate) waiter: Waiter,
+    pub(crate) data: D,
+}
+
+/// A FIFO list of waiting operations, under the primitive's internal lock.
+///
+/// A waiting operation remembers its node's id. The primitives use the node's presence as
+/// their protocol: whoever removes a node (a grant, a notification) wakes it, and the woken
+/// operation, seeing its node gone, knows it was served.
+#[derive(Debug)]
+pub(crate) struct WaitList<D> {
+    nodes: VecDeque<Node<D>>,
+    next_id: u64,
+}
+
+impl<D> Default for WaitList<D> {
+    fn default() -> Self {
+        WaitList::new()
+    }
+}
+
+impl<D> WaitList<D> {
+    pub(crate) const fn new() -> WaitList<D> {
+        WaitList { nodes: VecDeque::new(), next_id: 0 }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.nodes.is_empty()
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.nodes.len()
+    }
+
+    pub(crate) fn front(&self) -> Option<&Node<D>> {
+        self.nodes.front()
+    }
+
+    pub(crate) fn pop_front(&mut self) -> Option<Node<D>> {
+        self.nodes.pop_front()
+    }
+
+    pub(crate) fn contains(&self, id: u64) -> bool {
+        self.nodes.iter().any(|n| n.id == id)
+    }
+
+    /// Removes the node `id`, if it is still there.
+    pub(crate) fn remove(&mut self, id: u64) -> Option<Node<D>> {
+        let at = self.nodes.iter().position(|n| n.id == id)?;
+        self.nodes.remove(at)
+    }
+
+    /// Stores `waiter` for the operation whose node is `*id`: updates the node if it is still
+    /// queued, else queues a new one (at the front when `front`, for an operation that was
+    /// served but lost what it was given to a barging one) and sets `*id`.
+    pub(crate) fn enqueue(&mut self, id: &mut Option<u64>, waiter: Waiter, data: D, front: bool) {
+        if let Some(current) = *id
+            && let Some(node) = self.nodes.iter_mut().find(|n| n.id == current)
+        {
+            node.waiter = waiter;
+            return;
+        }
+        let new = self.next_id;
+        self.next_id += 1;
+        *id = Some(new);
+        let node = Node { id: new, waiter, data };
+        if front { self.nodes.push_front(node) } else { self.nodes.push_back(node) }
+    }
+
+    /// Removes every node, for a wake of all.
+    pub(crate) fn drain(&mut self) -> impl Iterator<Item = Node<D>> + '_ {
+        self.nodes.drain(..)
+    }
+}
+
+/// Waiters to wake once the internal lock is released. Most operations wake one or two: those
+/// are kept inline.
+#[derive(Debug, Default)]
+pub(crate) struct Wakes {
+    first: Option<Waiter>,
+    second: Option<Waiter>,
+    rest: Vec<Waiter>,
+}
+
+impl Wakes {
+    #[inline]
+    pub(crate) fn push(&mut self, waiter: Waiter) {
+        if self.first.is_none() {
+            self.first = Some(waiter);
+        } else if self.second.is_none() {
+            self.second = Some(waiter);
+        } else {
+            self.rest.push(waiter);
+        }
+    }
+
+    /// Wakes them all. Call after the internal lock is released.
+    #[inline]
+    pub(crate) fn wake(&mut self) {
+        if let Some(first) = self.first.take() {
+            first.wake();
+            if let Some(second) = self.second.take() {
+                second.wake();
+            }
+            if !self.rest.is_empty() {
+                self.rest.drain(..).for_each(Waiter::wake);
+            }
+        }
+    }
+}
+
+/// Why a blocking operation stops instead of parking.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Stop {
+    /// The green thread was cancelled: clean up, then [`unwind_cancelled`].
+    Cancelled,
+    /// The green thread is unwinding (DESIGN.md rule 3.3): it must not park. The operation has
+    /// tried once; it returns its error, or aborts where its API has none.
+    Unwinding,
+    /// The caller runs on a worker's own stack (`green::on_worker_stack`), where no green thread
+    /// can park: parking would block the worker.
+    WorkerStack,
+    /// The operation's own deadline, or the caller's `green::timeout` deadline, has passed.
+    TimedOut,
+}
+
+/// The deadlines of one blocking operation, and the checks made before each park.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Wait {
+    /// The earlier of the operation's own deadline (`recv_timeout`), if any, and the caller's
+    /// `green::timeout` deadline.
+    until: Option<Instant>,
+}
+
+impl Wait {
+    pub(crate) fn new(own: Option<Instant>) -> Wait {
+        Wait { until: park::effective_deadline(own) }
+    }
+
+    /// The deadline to park until.
+    pub(crate) fn deadline(&self) -> Option<Instant> {
+        self.until
+    }
+
+    /// Whether to stop instead of parking (again).
+    pub(crate) fn check(&self) -> Option<Stop> {
+        let place: Result<Option<bool>, Stop> = context::with_core(|core| match core {
+            // A plain OS thread may block, even while unwinding, as std's primitives do.
+            None => Ok(None),
+            Some(c) if c.in_green_thread() => Ok(Some(c.current_is_cancelled())),
+            Some(_) => Err(Stop::WorkerStack),
+        });
+        match place {
+            Err(stop) => return Some(stop),
+            Ok(Some(cancelled)) => {
+                if std::thread::panicking() {
+                    return Some(Stop::Unwinding);
+                }
+                if cancelled {
+                    return Some(Stop::Cancelled);
+                }
+            }
+            Ok(None) => {}
+        }
+        if self.until.is_some_and(|d| Instant::now() >= d) {
+            return Some(Stop::TimedOut);
+        }
+        None
+    }
+}
+
+/// Unwinds a cancelled green thread (after its operation has cleaned up).
+pub(crate) fn unwind_cancelled() -> ! {
+    park::check_cancelled();
+    unreachable!("green: internal error: a cancelled green thread did not unwind");
+}
+
+/// Unwinds to the `green::timeout` whose deadline passed, for an operation whose API has no
+/// timeout error (after it has cleaned up).
+pub(crate) fn unwind_elapsed() -> ! {
+    crate::deadline::raise();
+    unreachable!("green: internal error: an expired deadline did not unwind");
+}
+
+/// The operation's way out when its API has no timeout error: unwinds for [`Stop::Cancelled`]
+/// and [`Stop::TimedOut`], panics on a worker's own stack, and aborts while unwinding with
+/// `while_unwinding` (a message naming the green threads involved, DESIGN.md rule 3.3).
+pub(crate) fn stop_without_error(stop: Stop, what: &str, while_unwinding: impl FnOnce() -> String) -> ! {
+    match stop {
+        Stop::Cancelled => unwind_cancelled(),
+        Stop::TimedOut => unwind_elapsed(),
+        Stop::WorkerStack => panic!("{what} would block inside green::on_worker_stack, where no green thread can park"),
+        Stop::Unwinding => crate::abort_with(&while_unwinding()),
+    }
+}
+
+/// `7 "name"` for the running green thread, or `(an OS thread)`.
+pub(crate) fn describe_current() -> String {
+    context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.describe()))))
+        .map_or_else(|| "(an OS thread)".to_owned(), |d| format!("green thread {d}"))
+}
+
+/// The running green thread's id, or [`OS_THREAD`] elsewhere: recorded as a lock's holder.
+pub(crate) fn current_id() -> u64 {
+    context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.id.get())))).unwrap_or(OS_THREAD)
+}
+
+/// The holder id of an OS thread (green thread ids start at 1 and never reach it).
+pub(crate) const OS_THREAD: u64 = u64::MAX;
+
+/// Describes a holder recorded with [`current_id`].
+pub(crate) fn describe_holder(id: u64) -> String {
+    match id {
+        OS_THREAD => "an OS thread".to_owned(),
+        0 => "nobody (it was released meanwhile)".to_owned(),
+        id => format!("green thread {id}"),
+    }
+}
