@@ -1,0 +1,299 @@
+//! DESIGN.md rule 3.3 for `green::sync`: a green thread whose destructors run blocking-looking
+//! operations while it unwinds (a cancellation or a panic) never parks: each operation tries
+//! once, then returns its error, or, where its API has none, aborts naming the green threads
+//! involved (checked in a child process).
+
+use std::os::unix::process::{CommandExt, ExitStatusExt};
+use std::panic::AssertUnwindSafe;
+use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use green::sync::mpmc::{self, RecvError, RecvTimeoutError, SendError, SendTimeoutError};
+use green::sync::{Condvar, Mutex, RwLock, Semaphore, TryLockError, WaitGroup, oneshot};
+
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
+fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the test did not finish within {limit:?}: a green thread parked while unwinding?"),
+    }
+}
+
+/// Everything the destructor needs, with each primitive in a state where the operation would
+/// have to wait.
+struct Primitives {
+    rx_empty: mpmc::Receiver<u32>,
+    _tx_keep: mpmc::Sender<u32>,
+    tx_full: mpmc::Sender<u32>,
+    _rx_keep: mpmc::Receiver<u32>,
+    held: Arc<Mutex<()>>,
+    held_rw: Arc<RwLock<()>>,
+    free: Mutex<u32>,
+    cv: Condvar,
+    sem: Semaphore,
+    wg: WaitGroup,
+    oneshot_rx: Option<oneshot::Receiver<u32>>,
+    _oneshot_tx: oneshot::Sender<u32>,
+}
+
+/// Runs every operation while unwinding and records what each returned.
+struct Unwinder {
+    p: Primitives,
+    results: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Drop for Unwinder {
+    fn drop(&mut self) {
+        assert!(std::thread::panicking());
+        let oneshot_rx = self.p.oneshot_rx.take().unwrap();
+        let p = &self.p;
+        let mut r = Vec::new();
+        r.push(format!("recv {:?}", p.rx_empty.recv()));
+        r.push(format!("recv_timeout {:?}", p.rx_empty.recv_timeout(HOUR)));
+        r.push(format!("send {:?}", p.tx_full.send(1)));
+        r.push(format!("send_timeout {:?}", p.tx_full.send_timeout(2, HOUR)));
+        r.push(format!("try_lock_for {}", matches!(p.held.try_lock_for(HOUR), Err(TryLockError::WouldBlock))));
+        r.push(format!("try_write_for {}", matches!(p.held_rw.try_write_for(HOUR), Err(TryLockError::WouldBlock))));
+        let guard = p.free.lock().unwrap(); // free: taken at once
+        let (guard, waited) = p.cv.wait_timeout(guard, HOUR).unwrap();
+        r.push(format!("wait_timeout {} {}", waited.timed_out(), *guard));
+        drop(guard);
+        r.push(format!("try_acquire_for {}", p.sem.try_acquire_for(HOUR).is_none()));
+        r.push(format!("wait_timeout(wg) {}", p.wg.wait_timeout(HOUR)));
+        let with_timeout = green::select! {
+            recv(p.rx_empty) -> v => format!("{v:?}"),
+            timeout(HOUR) => "timeout".to_string(),
+        };
+        r.push(format!("select+timeout {with_timeout}"));
+        let without = green::select! {
+            recv(p.rx_empty) -> v => format!("{v:?}"),
+        };
+        r.push(format!("select {without}"));
+        r.push(format!("oneshot recv_timeout {:?}", oneshot_rx.recv_timeout(HOUR)));
+        r.push(format!("oneshot recv {:?}", oneshot_rx.recv()));
+        r.push(format!("timeout(recv) {:?}", green::timeout(HOUR, || p.rx_empty.recv())));
+        self.results.lock().unwrap().extend(r);
+    }
+}
+
+fn primitives(rt: &green::Runtime) -> (Primitives, green::JoinHandle<()>) {
+    let (tx_keep, rx_empty) = mpmc::channel();
+    let (tx_full, rx_keep) = mpmc::sync_channel(1);
+    tx_full.send(0).unwrap();
+    let held = Arc::new(Mutex::new(()));
+    let held_rw = Arc::new(RwLock::new(()));
+    let (h, hr) = (held.clone(), held_rw.clone());
+    // Another green thread holds the locks for the whole test.
+    let holder = rt.spawn(move || {
+        let _g = h.lock().unwrap();
+        let _w = hr.read().unwrap();
+        green::sleep(Duration::from_millis(1500));
+    });
+    while held.try_lock().is_ok() || held_rw.try_write().is_ok() {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let wg = WaitGroup::new();
+    wg.add(1);
+    let (oneshot_tx, oneshot_rx) = oneshot::channel();
+    let p = Primitives {
+        rx_empty,
+        _tx_keep: tx_keep,
+        tx_full,
+        _rx_keep: rx_keep,
+        held,
+        held_rw,
+        free: Mutex::new(5),
+        cv: Condvar::new(),
+        sem: Semaphore::new(0),
+        wg,
+        oneshot_rx: Some(oneshot_rx),
+        _oneshot_tx: oneshot_tx,
+    };
+    (p, holder)
+}
+
+fn expected() -> Vec<String> {
+    vec![
+        format!("recv {:?}", Err::<u32, _>(RecvError)),
+        format!("recv_timeout {:?}", Err::<u32, _>(RecvTimeoutError::Timeout)),
+        format!("send {:?}", Err::<(), _>(SendError(1))),
+        format!("send_timeout {:?}", Err::<(), _>(SendTimeoutError::Timeout(2))),
+        "try_lock_for true".into(),
+        "try_write_for true".into(),
+        "wait_timeout true 5".into(),
+        "try_acquire_for true".into(),
+        "wait_timeout(wg) false".into(),
+        "select+timeout timeout".into(),
+        format!("select {:?}", Err::<u32, _>(RecvError)),
+        format!("oneshot recv_timeout {:?}", Err::<u32, _>(RecvTimeoutError::Timeout)),
+        format!("oneshot recv {:?}", Err::<u32, _>(RecvError)),
+        format!("timeout(recv) {:?}", Ok::<_, green::Elapsed>(Err::<u32, _>(RecvError))),
+    ]
+}
+
+#[test]
+fn a_cancelled_green_thread_never_parks_in_its_destructors() {
+    bounded(Duration::from_secs(30), || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let (p, holder) = primitives(&rt);
+        let results = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let unwinder = Unwinder { p, results: results.clone() };
+        let victim = rt.spawn(move || {
+            let _unwinder = unwinder;
+            green::sleep(HOUR);
+        });
+        std::thread::sleep(Duration::from_millis(10));
+        let start = Instant::now();
+        victim.cancel();
+        assert!(victim.join().unwrap_err().is_cancelled());
+        assert!(start.elapsed() < Duration::from_secs(1), "the destructor waited {:?}", start.elapsed());
+        assert_eq!(*results.lock().unwrap(), expected());
+        holder.join().unwrap();
+    });
+}
+
+#[test]
+fn a_panicking_green_thread_never_parks_in_its_destructors() {
+    bounded(Duration::from_secs(30), || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let (p, holder) = primitives(&rt);
+        let results = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let unwinder = Unwinder { p, results: results.clone() };
+        let start = Instant::now();
+        let victim = rt.spawn(move || {
+            let _unwinder = unwinder;
+            panic!("on purpose");
+        });
+        assert!(victim.join().unwrap_err().is_panic());
+        assert!(start.elapsed() < Duration::from_secs(1));
+        assert_eq!(*results.lock().unwrap(), expected());
+        holder.join().unwrap();
+    });
+}
+
+// ---- aborts, in a child process --------------------------------------------------------
+
+/// Set in the child process.
+const CHILD: &str = "GREEN_TEST_CHILD";
+
+fn in_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
+/// Runs test `name` of this binary in a child process, without core dumps; returns its output.
+fn run_child(name: &str) -> Output {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
+        .args(["--exact", name, "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    // SAFETY: the closure only calls setrlimit, which is async-signal-safe, as pre_exec requires.
+    unsafe {
+        command.pre_exec(|| {
+            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+            libc::setrlimit(libc::RLIMIT_CORE, &none);
+            Ok(())
+        });
+    }
+    let child = command.spawn().unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(Duration::from_secs(60)) {
+        Ok(output) => output.unwrap(),
+        Err(_) => {
+            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
+            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+            panic!("child {name} hung and was killed");
+        }
+    }
+}
+
+fn assert_aborted(output: &Output, needles: &[&str]) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "not aborted; stderr:\n{stderr}");
+    for needle in needles {
+        assert!(stderr.contains(needle), "stderr lacks {needle:?}:\n{stderr}");
+    }
+}
+
+struct LocksInDrop(Arc<Mutex<()>>);
+
+impl Drop for LocksInDrop {
+    fn drop(&mut self) {
+        let _g = self.0.lock();
+    }
+}
+
+#[test]
+fn lock_while_unwinding_aborts_naming_both_green_threads() {
+    if !in_child() {
+        let output = run_child("lock_while_unwinding_aborts_naming_both_green_threads");
+        assert_aborted(&output, &["\"unwinder\"", "tried to lock a green::sync::Mutex while unwinding", "holds it"]);
+        return;
+    }
+    green::run(|| {
+        let m = Arc::new(Mutex::new(()));
+        let m2 = m.clone();
+        let holder = green::Builder::new()
+            .name("holder")
+            .spawn(move || {
+                let _g = m2.lock().unwrap();
+                green::sleep(HOUR);
+            })
+            .unwrap();
+        green::sleep(Duration::from_millis(5));
+        let guard = LocksInDrop(m.clone());
+        let unwinder = green::Builder::new()
+            .name("unwinder")
+            .spawn(move || {
+                let _guard = guard;
+                panic!("unwind with a lock to take");
+            })
+            .unwrap();
+        let _ = unwinder.join();
+        drop(holder);
+    });
+    unreachable!("the child should have aborted");
+}
+
+struct WaitsInDrop(Arc<(Mutex<()>, Condvar)>);
+
+impl Drop for WaitsInDrop {
+    fn drop(&mut self) {
+        let g = self.0.0.lock().unwrap();
+        let _g = self.0.1.wait(g);
+    }
+}
+
+#[test]
+fn condvar_wait_while_unwinding_aborts() {
+    if !in_child() {
+        let output = run_child("condvar_wait_while_unwinding_aborts");
+        assert_aborted(&output, &["\"waiter\"", "green::sync::Condvar::wait while unwinding"]);
+        return;
+    }
+    green::run(|| {
+        let pair = Arc::new((Mutex::new(()), Condvar::new()));
+        let guard = WaitsInDrop(pair);
+        let h = green::Builder::new()
+            .name("waiter")
+            .spawn(move || {
+                let _guard = guard;
+                panic!("unwind into a condvar wait");
+            })
+            .unwrap();
+        let _ = h.join();
+    });
+    unreachable!("the child should have aborted");
+}

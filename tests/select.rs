@@ -1,0 +1,338 @@
+//! `green::select!`: ready, empty, closed and timed-out arms, sends, `default`, fairness, many
+//! channels, and selects racing each other across workers.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use green::sync::mpmc::{self, RecvError, SendError};
+
+/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
+fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
+    }
+}
+
+#[test]
+fn a_ready_arm_runs_at_once() {
+    green::run(|| {
+        let (tx, rx) = mpmc::channel();
+        let (_tx2, rx2) = mpmc::channel::<u8>();
+        tx.send(1).unwrap();
+        let got = green::select! {
+            recv(rx2) -> _ => panic!("empty"),
+            recv(rx) -> v => v.unwrap(),
+        };
+        assert_eq!(got, 1);
+    });
+}
+
+#[test]
+fn an_empty_select_waits_for_a_message() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            let (tx_a, rx_a) = mpmc::channel::<u32>();
+            let (tx_b, rx_b) = mpmc::channel::<u32>();
+            green::spawn(move || {
+                green::sleep(Duration::from_millis(5));
+                tx_b.send(2).unwrap();
+                drop(tx_a);
+            });
+            let got = green::select! {
+                recv(rx_a) -> v => ("a", v),
+                recv(rx_b) -> v => ("b", v),
+            };
+            assert_eq!(got, ("b", Ok(2)));
+        });
+    });
+}
+
+#[test]
+fn a_closed_channel_is_ready_with_its_error() {
+    green::run(|| {
+        let (tx, rx) = mpmc::channel::<u32>();
+        let (_keep, rx_open) = mpmc::channel::<u32>();
+        drop(tx);
+        let got = green::select! {
+            recv(rx_open) -> _ => unreachable!(),
+            recv(rx) -> v => v,
+        };
+        assert_eq!(got, Err(RecvError));
+
+        let (tx, rx) = mpmc::sync_channel::<String>(0);
+        drop(rx);
+        let got = green::select! {
+            send(tx, "x".to_string()) -> r => r,
+        };
+        assert_eq!(got, Err(SendError("x".to_string())));
+    });
+}
+
+#[test]
+fn timeout_arm() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            let (_tx, rx) = mpmc::channel::<u32>();
+            let start = Instant::now();
+            let got = green::select! {
+                recv(rx) -> _ => "message",
+                timeout(Duration::from_millis(20)) => "timed out",
+            };
+            assert_eq!(got, "timed out");
+            assert!(start.elapsed() >= Duration::from_millis(20));
+            // A message before the timeout wins.
+            let (tx, rx) = mpmc::channel::<u32>();
+            green::spawn(move || {
+                green::sleep(Duration::from_millis(2));
+                tx.send(4).unwrap();
+            });
+            let got = green::select! {
+                recv(rx) -> v => v.unwrap(),
+                timeout(Duration::from_secs(10)) => 0,
+            };
+            assert_eq!(got, 4);
+        });
+    });
+}
+
+#[test]
+fn default_arm() {
+    green::run(|| {
+        let (tx, rx) = mpmc::channel::<u32>();
+        let got = green::select! {
+            recv(rx) -> _ => "message",
+            default => "nothing ready",
+        };
+        assert_eq!(got, "nothing ready");
+        tx.send(1).unwrap();
+        let got = green::select! {
+            recv(rx) -> _ => "message",
+            default => "nothing ready",
+        };
+        assert_eq!(got, "message");
+        // Only a default.
+        let only = green::select! { default => 5 };
+        assert_eq!(only, 5);
+    });
+}
+
+#[test]
+fn send_arms_on_full_channels_wait_for_room() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            let (tx1, rx1) = mpmc::sync_channel::<u32>(1);
+            let (tx2, rx2) = mpmc::sync_channel::<u32>(0);
+            tx1.send(0).unwrap();
+            let reader = green::spawn(move || {
+                green::sleep(Duration::from_millis(5));
+                rx2.recv().unwrap()
+            });
+            let which = green::select! {
+                send(tx1, 10) -> r => { r.unwrap(); 1 }
+                send(tx2, 20) -> r => { r.unwrap(); 2 }
+            };
+            assert_eq!(which, 2);
+            assert_eq!(reader.join().unwrap(), 20);
+            // The value of the arm that did not run was dropped, not sent.
+            assert_eq!(rx1.try_recv(), Ok(0));
+            assert!(rx1.try_recv().is_err());
+        });
+    });
+}
+
+#[test]
+fn bodies_may_break_and_return() {
+    fn first_even(rx: &mpmc::Receiver<u32>) -> Option<u32> {
+        loop {
+            green::select! {
+                recv(rx) -> v => {
+                    let v = v.ok()?;
+                    if v % 2 == 0 {
+                        return Some(v);
+                    }
+                    continue;
+                }
+            }
+        }
+    }
+    green::run(|| {
+        let (tx, rx) = mpmc::channel();
+        for v in [1, 3, 4, 5] {
+            tx.send(v).unwrap();
+        }
+        drop(tx);
+        assert_eq!(first_even(&rx), Some(4));
+        assert_eq!(first_even(&rx), None);
+    });
+}
+
+/// When several arms are ready, each is chosen about equally often.
+#[test]
+fn fairness_when_several_are_ready() {
+    green::run(|| {
+        const ROUNDS: usize = 6_000;
+        let channels: Vec<_> = (0..3).map(|_| mpmc::channel::<()>()).collect();
+        for (tx, _) in &channels {
+            for _ in 0..ROUNDS {
+                tx.send(()).unwrap();
+            }
+        }
+        let (rx0, rx1, rx2) = (&channels[0].1, &channels[1].1, &channels[2].1);
+        let mut counts = [0usize; 3];
+        for _ in 0..ROUNDS {
+            let i = green::select! {
+                recv(rx0) -> _ => 0,
+                recv(rx1) -> _ => 1,
+                recv(rx2) -> _ => 2,
+            };
+            counts[i] += 1;
+        }
+        for c in counts {
+            assert!((1_700..=2_300).contains(&c), "unfair: {counts:?}");
+        }
+    });
+}
+
+#[test]
+fn many_channels() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            let channels: Vec<_> = (0..8).map(|_| mpmc::channel::<usize>()).collect();
+            let senders: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
+            green::spawn(move || {
+                for (i, tx) in senders.iter().enumerate().rev() {
+                    green::sleep(Duration::from_micros(200));
+                    tx.send(i).unwrap();
+                }
+            });
+            let r: Vec<_> = channels.iter().map(|(_, rx)| rx).collect();
+            let mut got = Vec::new();
+            for _ in 0..8 {
+                got.push(green::select! {
+                    recv(r[0]) -> v => v.unwrap(),
+                    recv(r[1]) -> v => v.unwrap(),
+                    recv(r[2]) -> v => v.unwrap(),
+                    recv(r[3]) -> v => v.unwrap(),
+                    recv(r[4]) -> v => v.unwrap(),
+                    recv(r[5]) -> v => v.unwrap(),
+                    recv(r[6]) -> v => v.unwrap(),
+                    recv(r[7]) -> v => v.unwrap(),
+                });
+            }
+            assert_eq!(got, [7, 6, 5, 4, 3, 2, 1, 0]);
+        });
+    });
+}
+
+/// Selecting receivers and plain receivers share channels with producers on both workers and
+/// an OS thread: every message is received exactly once, and none is left behind.
+#[test]
+fn selects_and_plain_receivers_race_across_workers() {
+    bounded(Duration::from_secs(60), || {
+        const N: usize = 20_000;
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let (tx_a, rx_a) = mpmc::sync_channel::<usize>(4);
+        let (tx_b, rx_b) = mpmc::sync_channel::<usize>(0);
+        let seen = Arc::new((0..2 * N).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+        let mut consumers = Vec::new();
+        for _ in 0..3 {
+            let (rx_a, rx_b, seen) = (rx_a.clone(), rx_b.clone(), seen.clone());
+            consumers.push(rt.spawn(move || {
+                let (mut a_open, mut b_open) = (true, true);
+                while a_open || b_open {
+                    green::select! {
+                        recv(rx_a) -> v => match v {
+                            Ok(v) => { seen[v].fetch_add(1, Ordering::Relaxed); }
+                            Err(_) => a_open = false,
+                        },
+                        recv(rx_b) -> v => match v {
+                            Ok(v) => { seen[v].fetch_add(1, Ordering::Relaxed); }
+                            Err(_) => b_open = false,
+                        },
+                    }
+                    if !a_open && b_open {
+                        while let Ok(v) = rx_b.recv() {
+                            seen[v].fetch_add(1, Ordering::Relaxed);
+                        }
+                        b_open = false;
+                    } else if a_open && !b_open {
+                        while let Ok(v) = rx_a.recv() {
+                            seen[v].fetch_add(1, Ordering::Relaxed);
+                        }
+                        a_open = false;
+                    }
+                }
+            }));
+        }
+        {
+            let (rx_a, seen) = (rx_a.clone(), seen.clone());
+            consumers.push(rt.spawn(move || {
+                for v in rx_a.iter() {
+                    seen[v].fetch_add(1, Ordering::Relaxed);
+                }
+            }));
+        }
+        drop((rx_a, rx_b));
+        let producer_a = rt.spawn(move || (0..N).for_each(|i| tx_a.send(i).unwrap()));
+        let producer_b = std::thread::spawn(move || (N..2 * N).for_each(|i| tx_b.send(i).unwrap()));
+        producer_a.join().unwrap();
+        producer_b.join().unwrap();
+        consumers.into_iter().for_each(|c| c.join().unwrap());
+        let wrong: Vec<_> = (0..2 * N).filter(|&i| seen[i].load(Ordering::Relaxed) != 1).take(5).collect();
+        assert!(wrong.is_empty(), "messages not received exactly once: {wrong:?}");
+    });
+}
+
+/// Two selects that each send to the other's receive arm on rendezvous channels: they must
+/// meet, not deadlock, and not complete both arms.
+#[test]
+fn selects_meet_on_rendezvous_channels() {
+    bounded(Duration::from_secs(30), || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        for _ in 0..200 {
+            let (tx_ab, rx_ab) = mpmc::sync_channel::<u32>(0);
+            let (tx_ba, rx_ba) = mpmc::sync_channel::<u32>(0);
+            let a = rt.spawn(move || {
+                green::select! {
+                    send(tx_ab, 1) -> r => { r.unwrap(); "sent" }
+                    recv(rx_ba) -> v => { assert_eq!(v, Ok(2)); "received" }
+                }
+            });
+            let b = rt.spawn(move || {
+                green::select! {
+                    send(tx_ba, 2) -> r => { r.unwrap(); "sent" }
+                    recv(rx_ab) -> v => { assert_eq!(v, Ok(1)); "received" }
+                }
+            });
+            let (a, b) = (a.join().unwrap(), b.join().unwrap());
+            assert_ne!(a, b, "both sides {a}");
+        }
+    });
+}
+
+#[test]
+fn select_from_an_os_thread() {
+    bounded(Duration::from_secs(20), || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let (tx, rx) = mpmc::channel::<u32>();
+        let (_tx2, rx2) = mpmc::channel::<u32>();
+        rt.spawn(move || {
+            green::sleep(Duration::from_millis(5));
+            tx.send(8).unwrap();
+        });
+        let got = green::select! {
+            recv(rx2) -> _ => 0,
+            recv(rx) -> v => v.unwrap(),
+            timeout(Duration::from_secs(10)) => 1,
+        };
+        assert_eq!(got, 8);
+    });
+}

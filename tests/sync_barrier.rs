@@ -1,0 +1,126 @@
+//! `green::sync::Barrier` and `WaitGroup`: generations across workers and OS threads, one leader
+//! per generation, a cancelled waiter counted out, wait groups.
+
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use green::sync::{Barrier, WaitGroup};
+
+/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
+fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
+    }
+}
+
+/// Every party records the generation it is in; no party may get ahead of another by a whole
+/// generation, and each generation has exactly one leader.
+#[test]
+fn generations() {
+    bounded(Duration::from_secs(60), || {
+        const PARTIES: usize = 6;
+        const ROUNDS: usize = 300;
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let barrier = Arc::new(Barrier::new(PARTIES));
+        let arrived = Arc::new((0..ROUNDS).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+        let leaders = Arc::new(AtomicUsize::new(0));
+        let party = |barrier: Arc<Barrier>, arrived: Arc<Vec<AtomicUsize>>, leaders: Arc<AtomicUsize>| {
+            move || {
+                for round in 0..ROUNDS {
+                    arrived[round].fetch_add(1, Ordering::SeqCst);
+                    if barrier.wait().is_leader() {
+                        leaders.fetch_add(1, Ordering::SeqCst);
+                    }
+                    // Everyone of this round arrived before anyone left it.
+                    assert_eq!(arrived[round].load(Ordering::SeqCst), PARTIES);
+                }
+            }
+        };
+        let mut green_parties: Vec<_> =
+            (0..PARTIES - 1).map(|_| rt.spawn(party(barrier.clone(), arrived.clone(), leaders.clone()))).collect();
+        let os = std::thread::spawn(party(barrier.clone(), arrived.clone(), leaders.clone()));
+        green_parties.drain(..).for_each(|p| p.join().unwrap());
+        os.join().unwrap();
+        assert_eq!(leaders.load(Ordering::SeqCst), ROUNDS);
+    });
+}
+
+#[test]
+fn a_cancelled_waiter_is_counted_out() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            let barrier = Arc::new(Barrier::new(2));
+            let b = barrier.clone();
+            let quitter = green::spawn(move || b.wait());
+            green::sleep(Duration::from_millis(2));
+            quitter.cancel();
+            assert!(quitter.join().unwrap_err().is_cancelled());
+            // The barrier still needs two new arrivals.
+            let b = barrier.clone();
+            let other = green::spawn(move || b.wait().is_leader());
+            green::sleep(Duration::from_millis(2));
+            assert!(!other.is_finished());
+            let me = barrier.wait().is_leader();
+            assert_ne!(me, other.join().unwrap());
+            // Under a deadline: counted out too.
+            assert_eq!(green::timeout(Duration::from_millis(2), || barrier.wait()), Err(green::Elapsed));
+            let b = barrier.clone();
+            let other = green::spawn(move || b.wait());
+            barrier.wait();
+            other.join().unwrap();
+        });
+    });
+}
+
+#[test]
+fn wait_group() {
+    bounded(Duration::from_secs(20), || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        rt.block_on(|| {
+            let wg = Arc::new(WaitGroup::new());
+            let done = Arc::new(AtomicUsize::new(0));
+            for i in 0..50 {
+                wg.add(1);
+                let (wg, done) = (wg.clone(), done.clone());
+                drop(green::spawn(move || {
+                    green::sleep(Duration::from_micros(100 * (i % 5)));
+                    done.fetch_add(1, Ordering::SeqCst);
+                    wg.done();
+                }));
+            }
+            let waiters: Vec<_> = (0..3)
+                .map(|_| {
+                    let (wg, done) = (wg.clone(), done.clone());
+                    green::spawn(move || {
+                        wg.wait();
+                        done.load(Ordering::SeqCst)
+                    })
+                })
+                .collect();
+            wg.wait();
+            assert_eq!(done.load(Ordering::SeqCst), 50);
+            for w in waiters {
+                assert_eq!(w.join().unwrap(), 50);
+            }
+            wg.add(1);
+            assert!(!wg.wait_timeout(Duration::from_millis(2)));
+            assert_eq!(green::timeout(Duration::from_millis(2), || wg.wait()), Err(green::Elapsed));
+            wg.done();
+            assert!(wg.wait_timeout(Duration::ZERO));
+        });
+    });
+}
+
+#[test]
+#[should_panic(expected = "more times than add")]
+fn done_without_add_panics() {
+    WaitGroup::new().done();
+}

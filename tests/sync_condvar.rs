@@ -1,0 +1,175 @@
+//! `green::sync::Condvar`: a producer/consumer queue across workers and OS threads with
+//! spurious wakeups tolerated (waiters loop on their condition), `notify_all`, timed waits, and
+//! a notification passed on when the waiter it went to is cancelled.
+
+use std::collections::VecDeque;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use green::sync::{Condvar, Mutex};
+
+/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
+fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
+    }
+}
+
+struct Queue {
+    items: Mutex<(VecDeque<u64>, bool)>,
+    ready: Condvar,
+}
+
+/// Takes items until the queue is closed and empty; every wait is in a loop, so a spurious
+/// wakeup only costs a re-check.
+fn consume(q: &Queue) -> u64 {
+    let mut sum = 0;
+    let mut guard = q.items.lock().unwrap();
+    loop {
+        if let Some(item) = guard.0.pop_front() {
+            sum += item;
+            continue;
+        }
+        if guard.1 {
+            return sum;
+        }
+        guard = q.ready.wait(guard).unwrap();
+    }
+}
+
+#[test]
+fn producer_consumer_across_workers_and_os_threads() {
+    let total = bounded(Duration::from_secs(60), || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let q = Arc::new(Queue { items: Mutex::new((VecDeque::new(), false)), ready: Condvar::new() });
+        let consumers: Vec<_> = (0..4)
+            .map(|i| {
+                let q = q.clone();
+                green::Builder::new().worker(i % 2).spawn_on(rt.handle(), move || consume(&q)).unwrap()
+            })
+            .collect();
+        let os_consumer = {
+            let q = q.clone();
+            std::thread::spawn(move || consume(&q))
+        };
+        let producers: Vec<_> = (0..3u64)
+            .map(|p| {
+                let q = q.clone();
+                rt.spawn(move || {
+                    for i in 0..5_000 {
+                        q.items.lock().unwrap().0.push_back(p * 5_000 + i);
+                        q.ready.notify_one();
+                    }
+                })
+            })
+            .collect();
+        producers.into_iter().for_each(|p| p.join().unwrap());
+        q.items.lock().unwrap().1 = true;
+        q.ready.notify_all();
+        consumers.into_iter().map(|c| c.join().unwrap()).sum::<u64>() + os_consumer.join().unwrap()
+    });
+    assert_eq!(total, (0..15_000).sum());
+}
+
+#[test]
+fn notify_all_wakes_everyone() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            let state = Arc::new((Mutex::new(false), Condvar::new()));
+            let waiting = Arc::new(AtomicUsize::new(0));
+            let waiters: Vec<_> = (0..10)
+                .map(|_| {
+                    let (state, waiting) = (state.clone(), waiting.clone());
+                    green::spawn(move || {
+                        let g = state.0.lock().unwrap();
+                        waiting.fetch_add(1, Ordering::SeqCst);
+                        let _g = state.1.wait_while(g, |go| !*go).unwrap();
+                    })
+                })
+                .collect();
+            while waiting.load(Ordering::SeqCst) < 10 {
+                green::sleep(Duration::from_millis(1));
+            }
+            *state.0.lock().unwrap() = true;
+            state.1.notify_all();
+            waiters.into_iter().for_each(|w| w.join().unwrap());
+        });
+    });
+}
+
+#[test]
+fn timed_waits() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            let (m, cv) = (Mutex::new(0), Condvar::new());
+            let start = Instant::now();
+            let (g, r) = cv.wait_timeout(m.lock().unwrap(), Duration::from_millis(10)).unwrap();
+            assert!(r.timed_out() && start.elapsed() >= Duration::from_millis(10));
+            let (g, r) = cv.wait_timeout_while(g, Duration::from_millis(5), |v| *v == 0).unwrap();
+            assert!(r.timed_out());
+            drop(g);
+            let shared = Arc::new((Mutex::new(0), Condvar::new()));
+            let s = shared.clone();
+            green::spawn(move || {
+                green::sleep(Duration::from_millis(2));
+                *s.0.lock().unwrap() = 7;
+                s.1.notify_one();
+            });
+            let (g, r) =
+                shared.1.wait_timeout_while(shared.0.lock().unwrap(), Duration::from_secs(10), |v| *v == 0).unwrap();
+            assert!(!r.timed_out());
+            assert_eq!(*g, 7);
+            // Inside green::timeout, wait unwinds at the deadline; wait_timeout reports it.
+            let r = green::timeout(Duration::from_millis(5), || cv.wait(m.lock().unwrap()).is_ok());
+            assert_eq!(r, Err(green::Elapsed));
+            let r = green::timeout(Duration::from_millis(5), || {
+                cv.wait_timeout(m.lock().unwrap(), Duration::from_secs(60)).unwrap().1.timed_out()
+            });
+            assert_eq!(r, Ok(true));
+        });
+    });
+}
+
+/// A `notify_one` that reaches a waiter about to be cancelled goes on to another waiter.
+#[test]
+fn a_notification_to_a_cancelled_waiter_is_passed_on() {
+    bounded(Duration::from_secs(30), || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            for _ in 0..50 {
+                let state = Arc::new((Mutex::new(0u32), Condvar::new()));
+                let parked = Arc::new(AtomicUsize::new(0));
+                let spawn_waiter = |state: Arc<(Mutex<u32>, Condvar)>, parked: Arc<AtomicUsize>| {
+                    green::spawn(move || {
+                        let g = state.0.lock().unwrap();
+                        parked.fetch_add(1, Ordering::SeqCst);
+                        let mut g = state.1.wait_while(g, |items| *items == 0).unwrap();
+                        *g -= 1;
+                    })
+                };
+                let first = spawn_waiter(state.clone(), parked.clone());
+                let second = spawn_waiter(state.clone(), parked.clone());
+                while parked.load(Ordering::SeqCst) < 2 {
+                    green::yield_now();
+                }
+                green::yield_now();
+                // One item, one notification: it goes to `first`, which is cancelled before it
+                // runs; `second` must get it.
+                *state.0.lock().unwrap() += 1;
+                state.1.notify_one();
+                first.cancel();
+                assert!(first.join().unwrap_err().is_cancelled());
+                second.join().unwrap();
+                assert_eq!(*state.0.lock().unwrap(), 0);
+            }
+        });
+    });
+}

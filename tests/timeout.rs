@@ -1,0 +1,243 @@
+//! `green::timeout`: around each kind of wait; timed operations return their own timeout error
+//! at the deadline; operations that need not wait are not affected; nesting takes the earliest
+//! deadline; the deadline is restored afterwards; it works on OS threads too.
+
+use std::io::Read;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use green::Elapsed;
+use green::sync::mpmc::{self, RecvTimeoutError, SendTimeoutError};
+use green::sync::{Barrier, Condvar, Mutex, RwLock, Semaphore, WaitGroup, oneshot};
+
+const SHORT: Duration = Duration::from_millis(10);
+const HOUR: Duration = Duration::from_secs(3600);
+
+/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
+fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(Ok(value)) => value,
+        Ok(Err(panic)) => std::panic::resume_unwind(panic),
+        Err(_) => panic!("the test did not finish within {limit:?}"),
+    }
+}
+
+struct Recorder(Arc<AtomicBool>);
+
+impl Drop for Recorder {
+    fn drop(&mut self) {
+        self.0.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `f` waits forever; `green::timeout(SHORT, f)` must return `Err(Elapsed)` after about
+/// `SHORT`, having run `f`'s destructors.
+fn expires(what: &str, f: impl FnOnce()) {
+    let dropped = Arc::new(AtomicBool::new(false));
+    let start = Instant::now();
+    let r = green::timeout(SHORT, || {
+        let _recorder = Recorder(dropped.clone());
+        f();
+    });
+    let took = start.elapsed();
+    assert_eq!(r, Err(Elapsed), "{what}");
+    assert!(took >= SHORT, "{what}: returned after {took:?}");
+    assert!(took < Duration::from_secs(2), "{what}: took {took:?}");
+    assert!(dropped.load(Ordering::SeqCst), "{what}: destructors did not run");
+}
+
+/// An I/O call that waits forever, under a `SHORT` deadline: it returns after about `SHORT`,
+/// with a timeout error or by unwinding to the `green::timeout`.
+fn io_expires(what: &str, mut f: impl FnMut() -> std::io::Result<()>) {
+    let start = Instant::now();
+    let r = green::timeout(SHORT, &mut f);
+    let took = start.elapsed();
+    match r {
+        Err(Elapsed) => {}
+        Ok(Err(e)) if matches!(e.kind(), std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock) => {}
+        other => panic!("{what}: {other:?}"),
+    }
+    assert!(took >= SHORT && took < Duration::from_secs(2), "{what}: returned after {took:?}");
+}
+
+#[test]
+fn around_each_kind_of_wait() {
+    bounded(Duration::from_secs(60), || {
+        green::Runtime::builder().workers(2).build().unwrap().block_on(|| {
+            let (tx, rx) = mpmc::channel::<u32>();
+            expires("recv", || {
+                let _ = rx.recv();
+            });
+            let (full, _keep) = mpmc::sync_channel::<u32>(0);
+            expires("send", || {
+                let _ = full.send(1);
+            });
+            expires("select", || {
+                green::select! {
+                    recv(rx) -> _ => {},
+                    send(full, 2) -> _ => {},
+                }
+            });
+            expires("sleep", || green::sleep(HOUR));
+            let forever = green::spawn(|| green::sleep(HOUR));
+            expires("join", || drop(forever.join()));
+            let m = Mutex::new(());
+            let _held = m.lock().unwrap(); // not reentrant: locking it again waits
+            expires("lock", || drop(m.lock()));
+            let rw = RwLock::new(());
+            let _w = rw.write().unwrap();
+            expires("read", || drop(rw.read()));
+            expires("write", || drop(rw.write()));
+            let (cm, cv) = (Mutex::new(()), Condvar::new());
+            expires("condvar", || drop(cv.wait(cm.lock().unwrap())));
+            assert!(cm.try_lock().is_ok());
+            let sem = Semaphore::new(0);
+            expires("acquire", || drop(sem.acquire()));
+            let barrier = Barrier::new(2);
+            expires("barrier", || {
+                let _ = barrier.wait();
+            });
+            let wg = WaitGroup::new();
+            wg.add(1);
+            expires("wait group", || wg.wait());
+            let (_otx, orx) = oneshot::channel::<u32>();
+            expires("oneshot", move || {
+                let _ = orx.recv();
+            });
+            // I/O: either its own timeout error (the kind std uses for a socket timeout) or,
+            // where it does not read the deadline itself, the unwinding to `green::timeout`.
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            io_expires("accept", || listener.accept().map(drop));
+            let addr = listener.local_addr().unwrap();
+            let mut stream = green::net::TcpStream::connect(addr).unwrap();
+            let _server_side = listener.accept().unwrap();
+            io_expires("read", || stream.read(&mut [0; 8]).map(drop));
+            drop(tx);
+        });
+    });
+}
+
+/// Operations with a timeout of their own report it at the `green::timeout` deadline, and the
+/// closure goes on.
+#[test]
+fn timed_operations_return_their_own_error() {
+    bounded(Duration::from_secs(30), || {
+        green::run(|| {
+            let (tx, rx) = mpmc::sync_channel::<u32>(0);
+            let r = green::timeout(SHORT, || {
+                let a = rx.recv_timeout(HOUR);
+                let b = tx.send_timeout(1, HOUR);
+                let c = green::select! {
+                    recv(rx) -> _ => "recv",
+                    timeout(HOUR) => "timeout arm",
+                };
+                (a, b, c)
+            });
+            assert_eq!(r, Ok((Err(RecvTimeoutError::Timeout), Err(SendTimeoutError::Timeout(1)), "timeout arm")));
+            let m = Mutex::new(());
+            let _g = m.lock().unwrap();
+            let (cm, cv) = (Mutex::new(()), Condvar::new());
+            let sem = Semaphore::new(0);
+            let wg = WaitGroup::new();
+            wg.add(1);
+            let r = green::timeout(SHORT, || {
+                (
+                    m.try_lock_for(HOUR).is_err(),
+                    cv.wait_timeout(cm.lock().unwrap(), HOUR).unwrap().1.timed_out(),
+                    sem.try_acquire_for(HOUR).is_none(),
+                    !wg.wait_timeout(HOUR),
+                )
+            });
+            assert_eq!(r, Ok((true, true, true, true)));
+        });
+    });
+}
+
+#[test]
+fn operations_that_need_not_wait_are_not_affected() {
+    green::run(|| {
+        let (tx, rx) = mpmc::channel();
+        tx.send(1).unwrap();
+        let m = Mutex::new(2);
+        let r = green::timeout(Duration::ZERO, || {
+            std::thread::sleep(Duration::from_millis(1)); // the deadline has passed
+            (rx.recv().unwrap(), *m.lock().unwrap(), tx.send(3).is_ok())
+        });
+        assert_eq!(r, Ok((1, 2, true)));
+    });
+}
+
+#[test]
+fn nested_deadlines_take_the_earliest() {
+    bounded(Duration::from_secs(30), || {
+        green::run(|| {
+            let (_tx, rx) = mpmc::channel::<u32>();
+            // The outer deadline is earlier: it passes through the inner timeout.
+            let start = Instant::now();
+            let outer = green::timeout(SHORT, || {
+                let inner = green::timeout(HOUR, || rx.recv());
+                unreachable!("the inner timeout returned {inner:?}");
+            });
+            assert_eq!(outer, Err::<(), _>(Elapsed));
+            assert!(start.elapsed() < Duration::from_secs(2));
+            // The inner deadline is earlier: it ends the inner closure only.
+            let outer = green::timeout(HOUR, || {
+                let inner = green::timeout(SHORT, || rx.recv());
+                assert_eq!(inner, Err(Elapsed));
+                // The outer deadline is back in force, and far.
+                rx.recv_timeout(Duration::from_millis(1))
+            });
+            assert_eq!(outer, Ok(Err(RecvTimeoutError::Timeout)));
+            // After the scopes, no deadline is left behind.
+            let (tx2, rx2) = mpmc::channel();
+            green::spawn(move || {
+                green::sleep(Duration::from_millis(30));
+                tx2.send(5).unwrap();
+            });
+            assert_eq!(rx2.recv(), Ok(5));
+        });
+    });
+}
+
+#[test]
+fn a_panic_goes_through_and_the_value_comes_back() {
+    green::run(|| {
+        assert_eq!(green::timeout(HOUR, || 42), Ok(42));
+        let r = std::panic::catch_unwind(|| green::timeout(HOUR, || panic!("inside")));
+        assert_eq!(*r.unwrap_err().downcast::<&str>().unwrap(), "inside");
+    });
+}
+
+/// Green threads spawned inside do not inherit the deadline.
+#[test]
+fn spawned_green_threads_have_their_own_deadline() {
+    bounded(Duration::from_secs(30), || {
+        green::run(|| {
+            let child = green::timeout(SHORT, || {
+                green::spawn(|| {
+                    green::sleep(Duration::from_millis(30));
+                    "slept"
+                })
+            })
+            .unwrap();
+            assert_eq!(child.join().unwrap(), "slept");
+        });
+    });
+}
+
+#[test]
+fn on_an_os_thread() {
+    bounded(Duration::from_secs(30), || {
+        let (_tx, rx) = mpmc::channel::<u32>();
+        let start = Instant::now();
+        assert_eq!(green::timeout(SHORT, || rx.recv()), Err(Elapsed));
+        assert!(start.elapsed() >= SHORT);
+        assert_eq!(green::timeout(SHORT, || rx.recv_timeout(HOUR)), Ok(Err(RecvTimeoutError::Timeout)));
+    });
+}
