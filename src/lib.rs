@@ -24,7 +24,7 @@ pub use crate::coop::{NoYield, no_yield, tick};
 pub use crate::deadline::{Elapsed, timeout, timeout_at};
 pub use crate::iter::{Ticking, TickingExt};
 pub use crate::local::{AccessError, LocalKey};
-pub use crate::runtime::{Handle, Runtime};
+pub use crate::runtime::{Handle, Runtime, ShutdownTimedOut};
 pub use crate::scope::{Scope, ScopedJoinHandle, scope};
 pub use crate::thread::{
     Builder, GreenThread, GreenThreadId, JoinError, JoinHandle, current, is_cancelled, on_worker_stack, park,

@@ -126,10 +126,128 @@ impl Runtime {
         }
     }
 
+    /// Shuts the runtime down, as dropping it does, but waits at most `timeout` for the green
+    /// threads to end, and says which did not.
+    ///
+    /// Every live green thread is cancelled (it unwinds from its next blocking-looking call),
+    /// unstarted ones are dropped. If all have ended within `timeout`, the workers are joined
+    /// and this returns `Ok`. Otherwise it returns an error with the number left and a
+    /// [`Dump`] of them (what each was doing), and the rest of the shutdown goes on in the
+    /// background: the workers keep running the stragglers until the runtime's own
+    /// [shutdown timeout](Builder::shutdown_timeout), then leak them with a warning, as a drop
+    /// would.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let rt = green::Runtime::builder().workers(1).build()?;
+    /// rt.spawn(|| green::sleep(Duration::from_secs(3600))); // ends when cancelled
+    /// assert!(rt.shutdown_timeout(Duration::from_secs(5)).is_ok());
+    ///
+    /// let rt = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_millis(200)).build()?;
+    /// rt.spawn(|| loop {
+    ///     // Swallows its cancellation: it will not end.
+    ///     let _ = std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1)));
+    /// });
+    /// std::thread::sleep(Duration::from_millis(10));
+    /// let err = rt.shutdown_timeout(Duration::from_millis(20)).unwrap_err();
+    /// assert_eq!(err.unfinished(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// If called from inside one of the runtime's own green threads or workers (it would wait
+    /// for itself).
+    pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownTimedOut> {
+        assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
+        self.shared().begin_shutdown();
+        let deadline = std::time::Instant::now().checked_add(timeout);
+        // Poll the worker threads: a shutdown is rare, and a millisecond of latency is nothing
+        // against it.
+        let mut pause = Duration::from_micros(50);
+        while !self.threads.iter().all(OsJoinHandle::is_finished)
+            && deadline.is_none_or(|d| std::time::Instant::now() < d)
+        {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+        let unfinished = self.shared().live.load(std::sync::atomic::Ordering::Acquire);
+        if self.threads.iter().all(OsJoinHandle::is_finished) {
+            // Ended, or given up on by the workers' own timeout (then leaked by them).
+            drop(self);
+            return if unfinished == 0 { Ok(()) } else { Err(ShutdownTimedOut { unfinished, timeout, dump: None }) };
+        }
+        let dump = self.handle.dump();
+        // Finish the shutdown (join the workers, stop the blocking pool, keep `Shared` alive if
+        // they leak) without holding up the caller.
+        // (If no thread can be started, the closure, and the runtime with it, is dropped here.)
+        let finish = move || drop(self);
+        if let Err(e) = std::thread::Builder::new().name("green-shutdown".into()).spawn(finish) {
+            log::warn!("green: could not start a thread to finish the shutdown ({e}); finished it on the caller's");
+        }
+        Err(ShutdownTimedOut { unfinished, timeout, dump: Some(dump) })
+    }
+
     fn shared(&self) -> &Arc<Shared> {
         &self.handle.shared
     }
 }
+
+/// The error of [`Runtime::shutdown_timeout`]: green threads that did not end in time.
+#[derive(Debug)]
+pub struct ShutdownTimedOut {
+    unfinished: usize,
+    timeout: Duration,
+    /// What they were doing, if the workers were still there to say.
+    dump: Option<Dump>,
+}
+
+impl ShutdownTimedOut {
+    /// How many green threads had not ended.
+    ///
+    /// ```
+    /// # let rt = green::Runtime::builder().workers(1).shutdown_timeout(std::time::Duration::from_millis(100)).build()?;
+    /// # rt.spawn(|| loop { let _ = std::panic::catch_unwind(|| green::sleep(std::time::Duration::from_millis(1))); });
+    /// # std::thread::sleep(std::time::Duration::from_millis(10));
+    /// let err = rt.shutdown_timeout(std::time::Duration::ZERO).unwrap_err();
+    /// assert_eq!(err.unfinished(), 1);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn unfinished(&self) -> usize {
+        self.unfinished
+    }
+
+    /// A dump of the green threads left (see [`Handle::dump`]): their ids, names, and what each
+    /// was doing. `None` if the workers had already given up on them (see
+    /// [`Builder::shutdown_timeout`]); the log names them then.
+    ///
+    /// ```
+    /// # let rt = green::Runtime::builder().workers(1).shutdown_timeout(std::time::Duration::from_millis(100)).build()?;
+    /// # rt.spawn(|| loop { let _ = std::panic::catch_unwind(|| green::sleep(std::time::Duration::from_millis(1))); });
+    /// # std::thread::sleep(std::time::Duration::from_millis(10));
+    /// let err = rt.shutdown_timeout(std::time::Duration::ZERO).unwrap_err();
+    /// if let Some(dump) = err.dump() {
+    ///     eprintln!("{dump}");
+    /// }
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn dump(&self) -> Option<&Dump> {
+        self.dump.as_ref()
+    }
+}
+
+impl std::fmt::Display for ShutdownTimedOut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "green: {} green thread(s) did not end within {:?} of the shutdown", self.unfinished, self.timeout)?;
+        match &self.dump {
+            Some(dump) => write!(f, ":\n{dump}"),
+            None => f.write_str(" and were leaked (the log names them)"),
+        }
+    }
+}
+
+impl std::error::Error for ShutdownTimedOut {}
 
 impl Drop for Runtime {
     fn drop(&mut self) {
