@@ -8,6 +8,7 @@
 //! cargo run --release --example echo_bench             # 3 s per run, after 0.5 s of warm-up
 //! cargo run --release --example echo_bench -- --secs 10
 //! cargo run --release --example echo_bench -- --only green   # or "std threads", tokio
+//! cargo run --release --example echo_bench -- --connections 1,10,100
 //! cargo run --example echo_bench -- --demo             # a tiny run, for a smoke test
 //! ```
 //!
@@ -34,10 +35,14 @@ fn main() -> io::Result<()> {
     let demo = args.iter().any(|a| a == "--demo");
     let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1).cloned());
     let secs: f64 = args.iter().position(|a| a == "--secs").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(3.0);
-    let (counts, window, warmup): (&[usize], _, _) = if demo {
-        (&[10], Duration::from_millis(200), Duration::from_millis(50))
+    let chosen: Option<Vec<usize>> = args
+        .iter()
+        .position(|a| a == "--connections")
+        .and_then(|i| args.get(i + 1)?.split(',').map(|n| n.parse().ok()).collect());
+    let (counts, window, warmup) = if demo {
+        (vec![10], Duration::from_millis(200), Duration::from_millis(50))
     } else {
-        (&[100, 1000], Duration::from_secs_f64(secs), Duration::from_millis(500))
+        (chosen.unwrap_or(vec![100, 1000]), Duration::from_secs_f64(secs), Duration::from_millis(500))
     };
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
@@ -45,7 +50,7 @@ fn main() -> io::Result<()> {
     }
     println!("| server | connections | msgs/s | p50 | p99 | user CPU/msg | kernel CPU/msg | total CPU/msg |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for &connections in counts {
+    for &connections in &counts {
         for server in [Server::Green, Server::Std, Server::Tokio] {
             if only.as_deref().is_some_and(|o| o != server.name()) {
                 continue;

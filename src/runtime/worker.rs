@@ -485,7 +485,9 @@ impl Core {
             for _ in 0..64 {
                 std::hint::spin_loop();
             }
-            if self.has_work() {
+            // While spinning, keep asking the OS too: a message that arrives now is taken
+            // in a few microseconds instead of after the spin, and no wakeup is paid.
+            if self.has_work() || self.io.poll_now() {
                 return;
             }
             if spin_start.elapsed() >= SPIN_TIME {
