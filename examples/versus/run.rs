@@ -1,0 +1,162 @@
+//! One measurement: start a server process, drive it, sample it, stop it.
+
+use std::io::{self, BufRead, BufReader};
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use super::args::{ClientKind, ServerKind, Timing};
+use super::sys::{self, Placement, ProcSample};
+use super::{client_green, client_std};
+
+/// What the load generator measured.
+pub struct Load {
+    /// From the first connect until every connection had its first echo.
+    pub connect_all: Duration,
+    /// Round-trip times of the echoes completed inside the window, in nanoseconds.
+    pub latencies: Vec<u64>,
+    /// Taken when the window opened and when it closed.
+    pub first: Snapshot,
+    pub last: Snapshot,
+}
+
+/// When the measurement window opens and closes.
+#[derive(Debug, Clone, Copy)]
+pub struct Window {
+    pub start: Instant,
+    pub end: Instant,
+}
+
+/// Reads the server's `/proc` entries and this process's CPU time. The client calls it itself
+/// at the window's start and end: a thread of its own would compete with the client for its
+/// core and could wake late, after connections had already begun to close.
+#[derive(Debug, Clone, Copy)]
+pub struct Sampler {
+    pid: u32,
+}
+
+/// One reading of the sampler.
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshot {
+    pub at: Instant,
+    pub server: ProcSample,
+    /// This process's CPU time so far, user plus system: the client's.
+    pub client_cpu: Duration,
+}
+
+impl Sampler {
+    pub fn take(&self) -> io::Result<Snapshot> {
+        let at = Instant::now();
+        let server = ProcSample::read(self.pid)?;
+        let (user, system) = sys::self_cpu();
+        Ok(Snapshot { at, server, client_cpu: user + system })
+    }
+}
+
+/// The figures of one run.
+#[derive(Debug, Clone, Copy)]
+pub struct Outcome {
+    pub msgs_per_sec: f64,
+    pub p50: Duration,
+    pub p99: Duration,
+    pub p999: Duration,
+    /// Server CPU per message, user and system, in nanoseconds.
+    pub server_user_ns: f64,
+    pub server_sys_ns: f64,
+    /// Share of one core the server and the client used during the window.
+    pub server_busy: f64,
+    pub client_busy: f64,
+    /// Server with every connection open (at the start of the window, after the warm-up), and
+    /// idle, before the first connection.
+    pub loaded: ProcSample,
+    pub idle: ProcSample,
+    pub connect_all: Duration,
+}
+
+/// A server process, killed and reaped when dropped.
+struct ServerProcess {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl ServerProcess {
+    fn start(kind: ServerKind, cpu: Option<usize>) -> io::Result<ServerProcess> {
+        let mut command = Command::new(std::env::current_exe()?);
+        command.args(["--serve", kind.name(), "--port", "0"]);
+        if let Some(cpu) = cpu {
+            command.args(["--cpu", &cpu.to_string()]);
+        }
+        let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+        let stdout = child.stdout.take().expect("stdout is piped");
+        // From here on, dropping `server` kills the child on every path.
+        let mut server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line)?;
+        let port = line.trim().strip_prefix("port ").and_then(|p| p.parse::<u16>().ok());
+        match port {
+            Some(port) => {
+                server.addr.set_port(port);
+                Ok(server)
+            }
+            None => {
+                let status = server.child.wait()?;
+                Err(io::Error::other(format!("the {} server did not start ({status})", kind.name())))
+            }
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn measure(
+    kind: ServerKind,
+    conns: usize,
+    client: ClientKind,
+    timing: &Timing,
+    cpus: &Placement,
+) -> io::Result<Outcome> {
+    let server = ServerProcess::start(kind, cpus.server)?;
+    let idle = ProcSample::read(server.pid())?;
+    let sampler = Sampler { pid: server.pid() };
+    let load = match client {
+        ClientKind::Green => client_green::drive(server.addr, conns, timing, sampler)?,
+        ClientKind::Std => client_std::drive(server.addr, conns, timing, sampler)?,
+    };
+    drop(server);
+    let (first, last) = (load.first, load.last);
+
+    let mut latencies = load.latencies;
+    latencies.sort_unstable();
+    let messages = latencies.len().max(1) as f64;
+    let at = |q: f64| {
+        let i = ((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1));
+        Duration::from_nanos(latencies.get(i).copied().unwrap_or(0))
+    };
+    // Rates over the window as counted; CPU shares over the time between the two readings.
+    let sampled = last.at.saturating_duration_since(first.at).as_secs_f64().max(1e-3);
+    let client_cpu = last.client_cpu.saturating_sub(first.client_cpu);
+    let server_user = last.server.user.saturating_sub(first.server.user);
+    let server_sys = last.server.system.saturating_sub(first.server.system);
+    Ok(Outcome {
+        msgs_per_sec: latencies.len() as f64 / timing.window.as_secs_f64(),
+        p50: at(0.50),
+        p99: at(0.99),
+        p999: at(0.999),
+        server_user_ns: server_user.as_nanos() as f64 / messages,
+        server_sys_ns: server_sys.as_nanos() as f64 / messages,
+        server_busy: (server_user + server_sys).as_secs_f64() / sampled,
+        client_busy: client_cpu.as_secs_f64() / sampled,
+        loaded: first.server,
+        idle,
+        connect_all: load.connect_all,
+    })
+}

@@ -1,0 +1,154 @@
+//! The servers: one echo service, written as a user of each would write it. Each runs in a
+//! process of its own (`versus --serve KIND --port P`), binds `127.0.0.1:P` (0: any free port)
+//! and prints `port N` on stdout once it listens.
+//!
+//! - `green`: `green::run`, `green::net::TcpListener`, a green thread per connection. The
+//!   runtime starts one worker per available CPU: one, since the process is pinned.
+//! - `threads`: `std::net::TcpListener`, a `std::thread` per connection with std's defaults
+//!   (2 MiB stacks, std's listen backlog of 128).
+//! - `tokio`: a multi-thread runtime with its default worker count (one, pinned), a task per
+//!   connection.
+//!
+//! Every handler is the same loop: read what is there into a buffer, write it all back, until
+//! end of stream or an error.
+
+use std::io::{self, Read, Write};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use super::args::{Serve, ServerKind};
+use super::sys;
+
+/// Bytes each handler reads at most at once, from a buffer on its stack (tokio's: in the
+/// task). 1 KiB, as in tokio's echo example; messages are 64 bytes. The stack pages a
+/// handler touches are most of its memory, so this size moves both servers' RSS: see
+/// docs/benchmarks.md for 4 KiB.
+pub const READ_BUFFER: usize = 1024;
+
+/// Pause after an accept error (out of fds, say) so that a full table does not spin a core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
+
+pub fn serve(serve: Serve) -> ExitCode {
+    sys::die_with_parent();
+    if let Some(cpu) = serve.cpu
+        && let Err(e) = sys::pin_to(cpu)
+    {
+        eprintln!("versus server: could not pin to CPU {cpu}: {e}");
+        return ExitCode::FAILURE;
+    }
+    // The parent raised it already and we inherit it; raise it anyway when run by hand.
+    let _ = sys::raise_to_hard(libc::RLIMIT_NOFILE);
+    let result = match serve.kind {
+        ServerKind::Green => green_server(serve.port),
+        ServerKind::Threads => threads_server(serve.port),
+        ServerKind::Tokio => tokio_server(serve.port),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("versus server ({}): {e}", serve.kind.name());
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Tells the parent which port to connect to.
+fn announce(port: u16) -> io::Result<()> {
+    let mut out = io::stdout().lock();
+    writeln!(out, "port {port}")?;
+    out.flush()
+}
+
+/// The echo loop of the green and the thread-per-connection servers.
+fn echo(mut stream: impl Read + Write) {
+    let mut buf = [0u8; READ_BUFFER];
+    loop {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if stream.write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
+    }
+}
+
+fn accept_failed(e: &io::Error) {
+    eprintln!("versus server: accept failed: {e}");
+}
+
+fn green_server(port: u16) -> io::Result<()> {
+    green::run(|| {
+        let listener = green::net::TcpListener::bind(("127.0.0.1", port))?;
+        announce(listener.local_addr()?.port())?;
+        for stream in listener.incoming() {
+            match stream {
+                Ok(stream) => {
+                    let _ = stream.set_nodelay(true);
+                    green::spawn(move || echo(stream));
+                }
+                Err(e) => {
+                    accept_failed(&e);
+                    green::sleep(ACCEPT_BACKOFF);
+                }
+            }
+        }
+        Ok(())
+    })
+}
+
+fn threads_server(port: u16) -> io::Result<()> {
+    let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
+    announce(listener.local_addr()?.port())?;
+    for stream in listener.incoming() {
+        match stream {
+            Ok(stream) => {
+                let _ = stream.set_nodelay(true);
+                // std::thread::spawn, but keep serving if one cannot start.
+                if let Err(e) = std::thread::Builder::new().spawn(move || echo(stream)) {
+                    eprintln!("versus server: could not start a thread for a connection: {e}");
+                }
+            }
+            Err(e) => {
+                accept_failed(&e);
+                std::thread::sleep(ACCEPT_BACKOFF);
+            }
+        }
+    }
+    Ok(())
+}
+
+fn tokio_server(port: u16) -> io::Result<()> {
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+    rt.block_on(async {
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
+        announce(listener.local_addr()?.port())?;
+        loop {
+            match listener.accept().await {
+                Ok((mut stream, _)) => {
+                    let _ = stream.set_nodelay(true);
+                    tokio::spawn(async move {
+                        let mut buf = [0u8; READ_BUFFER];
+                        loop {
+                            match stream.read(&mut buf).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => {
+                                    if stream.write_all(&buf[..n]).await.is_err() {
+                                        return;
+                                    }
+                                }
+                            }
+                        }
+                    });
+                }
+                Err(e) => {
+                    accept_failed(&e);
+                    tokio::time::sleep(ACCEPT_BACKOFF).await;
+                }
+            }
+        }
+    })
+}

@@ -1,0 +1,155 @@
+//! The operating system: CPU placement, resource limits, and what `/proc` says about a process.
+
+use std::io;
+use std::time::Duration;
+
+/// Which CPU the client and the server run on. Both `None` on a machine with one CPU.
+#[derive(Debug, Clone, Copy)]
+pub struct Placement {
+    pub client: Option<usize>,
+    pub server: Option<usize>,
+    /// CPUs this process may run on.
+    pub available: usize,
+}
+
+impl Placement {
+    /// The first two CPUs of this process's affinity mask: the client on the first, the server
+    /// on the second.
+    pub fn choose() -> Placement {
+        let cpus = allowed_cpus();
+        match cpus[..] {
+            [client, server, ..] => Placement { client: Some(client), server: Some(server), available: cpus.len() },
+            _ => Placement { client: None, server: None, available: cpus.len() },
+        }
+    }
+
+    pub fn describe(&self) -> String {
+        match (self.client, self.server) {
+            (Some(c), Some(s)) => format!(
+                "pinning (sched_setaffinity): client on CPU {c}, server on CPU {s} ({} CPUs available); \
+                 each server gets one core",
+                self.available
+            ),
+            _ => "one CPU available: client and server share it (not pinned); \
+                  figures are not comparable with pinned runs"
+                .to_owned(),
+        }
+    }
+}
+
+/// The CPUs in this thread's affinity mask.
+fn allowed_cpus() -> Vec<usize> {
+    // SAFETY: cpu_set_t is plain old data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
+    if unsafe { libc::sched_getaffinity(0, size_of::<libc::cpu_set_t>(), &mut set) } != 0 {
+        return vec![0];
+    }
+    // SAFETY: CPU_ISSET reads one bit of a valid set; every index is below CPU_SETSIZE.
+    (0..libc::CPU_SETSIZE as usize).filter(|&cpu| unsafe { libc::CPU_ISSET(cpu, &set) }).collect()
+}
+
+/// Pins the calling thread, and every thread it creates afterwards, to `cpu`.
+pub fn pin_to(cpu: usize) -> io::Result<()> {
+    // SAFETY: cpu_set_t is plain old data; all zeroes is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of `set`; `cpu` came from the affinity mask, so it is below
+    // CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
+    if unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Asks the kernel to kill this process when its parent dies, so that a server never
+/// outlives the comparison that started it (even one killed by a signal).
+pub fn die_with_parent() {
+    // SAFETY: PR_SET_PDEATHSIG takes a signal number and touches no memory of ours.
+    unsafe { libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL as libc::c_ulong) };
+    // The parent may have died before the call: then we were re-parented already.
+    // SAFETY: getppid has no preconditions.
+    if unsafe { libc::getppid() } == 1 {
+        std::process::exit(1);
+    }
+}
+
+/// Raises a soft resource limit to its hard limit; returns the limit now in force.
+pub fn raise_to_hard(resource: libc::__rlimit_resource_t) -> io::Result<u64> {
+    // SAFETY: rlimit is plain old data.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `limit` is valid for writes of an rlimit.
+    if unsafe { libc::getrlimit(resource, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid rlimit; raising the soft limit up to the hard one is allowed.
+        if unsafe { libc::setrlimit(resource, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// CPU time of this process so far (all its threads), user and system.
+pub fn self_cpu() -> (Duration, Duration) {
+    // SAFETY: rusage is plain old data.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `usage` is valid for writes of an rusage.
+    unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    let time = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    (time(usage.ru_utime), time(usage.ru_stime))
+}
+
+/// What `/proc` says about another process at one moment.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ProcSample {
+    /// User CPU time, all threads (`utime`, field 14 of `/proc/<pid>/stat`).
+    pub user: Duration,
+    /// System CPU time, all threads (`stime`, field 15).
+    pub system: Duration,
+    /// Resident memory (`VmRSS` of `/proc/<pid>/status`), bytes.
+    pub rss: u64,
+    /// Threads (`Threads` of `/proc/<pid>/status`).
+    pub threads: u64,
+}
+
+impl ProcSample {
+    pub fn read(pid: u32) -> io::Result<ProcSample> {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+        // The command name is in parentheses and may hold spaces: fields count from the last ')'.
+        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+        let ticks = |i: usize| -> io::Result<u64> {
+            fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(|| bad(&format!("/proc/{pid}/stat")))
+        };
+        let tick = Duration::from_secs(1) / clock_ticks_per_sec();
+        // After ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
+        let (user, system) = (tick * ticks(11)? as u32, tick * ticks(12)? as u32);
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
+        let field = |name: &str| -> io::Result<u64> {
+            status
+                .lines()
+                .find_map(|line| line.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+                .ok_or_else(|| bad(&format!("{name} in /proc/{pid}/status")))
+        };
+        Ok(ProcSample { user, system, rss: field("VmRSS")? * 1024, threads: field("Threads")? })
+    }
+}
+
+fn bad(what: &str) -> io::Error {
+    io::Error::new(io::ErrorKind::InvalidData, format!("could not parse {what}"))
+}
+
+fn clock_ticks_per_sec() -> u32 {
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
+    if hz > 0 { hz as u32 } else { 100 }
+}
+
+/// A number from a file of one number, such as a sysctl under `/proc/sys`.
+pub fn read_number(path: &str) -> Option<u64> {
+    std::fs::read_to_string(path).ok()?.split_whitespace().next()?.parse().ok()
+}
