@@ -170,3 +170,17 @@ fn make_nonblocking(result: io::Result<()>) {
         panic!("green: could not make a socket non-blocking: {e}");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn socket_types_are_send_and_sync() {
+        fn send_sync<T: Send + Sync>() {}
+        send_sync::<super::TcpListener>();
+        send_sync::<super::TcpStream>();
+        send_sync::<super::UdpSocket>();
+        send_sync::<super::unix::UnixListener>();
+        send_sync::<super::unix::UnixStream>();
+        send_sync::<super::unix::UnixDatagram>();
+    }
+}
