@@ -134,7 +134,7 @@ impl From<Elapsed> for std::io::Error {
 ///
 /// Under `panic = "abort"` nothing can unwind: a call without a timeout error then blocks
 /// past the deadline as if none were set, and only calls with a timeout error of their own
-/// honour it.
+/// honour it. Unwinding through an `extern "C"` frame aborts the process, as for a panic.
 pub fn timeout<F, T>(duration: Duration, f: F) -> Result<T, Elapsed>
 where
     F: FnOnce() -> T,

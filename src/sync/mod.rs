@@ -62,7 +62,10 @@
 //! primitives do. Inside `green::on_worker_stack`, an operation that would wait panics.
 //!
 //! Under `panic = "abort"` there is no unwinding: cancellation cannot unwind a green thread
-//! out of a wait, and `green::timeout` bounds only the timed operations.
+//! out of a wait, and `green::timeout` bounds only the timed operations. A cancellation or an
+//! expired deadline that unwinds through an `extern "C"` frame (a C library calling back into
+//! Rust that then waits) aborts the process, as a panic there does; declare such callbacks
+//! `extern "C-unwind"` only if the C code between can be unwound through.
 
 mod barrier;
 mod condvar;
