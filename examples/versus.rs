@@ -94,6 +94,7 @@ fn compare(options: &Options) -> Result<(), String> {
     let began = Instant::now();
     let cpus = sys::Placement::choose();
     println!("{}", cpus.describe());
+    println!("{}", sys::Load::now().describe(cpus.available));
     let plan = limits::plan(&options.conns, &options.servers);
     for note in &plan.notes {
         println!("{note}");
@@ -140,6 +141,7 @@ fn compare(options: &Options) -> Result<(), String> {
     let path = options.svg.clone().unwrap_or_else(chart::default_path);
     chart::write(&path, &report, &cpus, options).map_err(|e| format!("could not write {}: {e}", path.display()))?;
     println!("chart: {}", path.display());
+    println!("{}", sys::Load::now().describe(cpus.available));
     println!("total time: {:.0} s", began.elapsed().as_secs_f64());
     Ok(())
 }

@@ -75,6 +75,43 @@ pub fn die_with_parent() {
     }
 }
 
+/// How busy the machine is: other processes' runnable threads take turns with the client and
+/// the server on their cores, and each wakeup may wait for one.
+#[derive(Debug, Clone, Copy)]
+pub struct Load {
+    /// Load average over the last minute (`/proc/loadavg`).
+    pub one_minute: f64,
+    /// Share of the last 10 s in which some runnable thread waited for a CPU
+    /// (`/proc/pressure/cpu`, "some avg10"), if the kernel reports it.
+    pub pressure: Option<f64>,
+}
+
+impl Load {
+    pub fn now() -> Load {
+        let one_minute = std::fs::read_to_string("/proc/loadavg")
+            .ok()
+            .and_then(|t| t.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0.0);
+        let pressure = std::fs::read_to_string("/proc/pressure/cpu").ok().and_then(|t| {
+            let some = t.lines().find(|l| l.starts_with("some"))?;
+            some.split_whitespace().find_map(|f| f.strip_prefix("avg10="))?.parse().ok()
+        });
+        Load { one_minute, pressure }
+    }
+
+    pub fn describe(&self, cpus: usize) -> String {
+        let pressure = self.pressure.map_or(String::new(), |p| format!(", CPU pressure {p:.0}% (some avg10)"));
+        let mut line = format!("machine load: load average {:.2} on {cpus} CPUs{pressure}", self.one_minute);
+        if self.one_minute > cpus as f64 / 2.0 || self.pressure.is_some_and(|p| p > 20.0) {
+            line.push_str(
+                "; other processes compete for the CPUs, so every wakeup may wait for one: \
+                 absolute figures are noisy, compare the servers within this run",
+            );
+        }
+        line
+    }
+}
+
 /// Raises a soft resource limit to its hard limit; returns the limit now in force.
 pub fn raise_to_hard(resource: libc::__rlimit_resource_t) -> io::Result<u64> {
     // SAFETY: rlimit is plain old data.
