@@ -576,7 +576,14 @@ impl Core {
             }
         };
         task.header().set_slot(index);
-        self.slots.borrow_mut()[index] = Slot { task: Some(task), co: Some(co), yielder: std::ptr::null(), info };
+        // Field by field: the slot is large, and a whole `Slot` built first would be copied.
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[index];
+        slot.task = Some(task);
+        slot.co = Some(co);
+        slot.yielder = std::ptr::null();
+        slot.info = info;
+        drop(slots);
         self.resume(index);
     }
 
