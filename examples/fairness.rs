@@ -13,8 +13,9 @@
 //! - **no burner**: the baseline;
 //! - **burner without ticks**: the loop never reaches a scheduling point, so it holds the
 //!   worker and the echo service stops; the monitor names it (its warning is printed);
-//! - **ticking burner**: the same loop with `green::tick()` in it, the per-iteration tick that
-//!   `#[green::preemptible]` inserts: the budget lets the echo service in once per time slice.
+//! - **`#[preemptible]` burner**: the same loop in a function marked `#[green::preemptible]`,
+//!   which puts a tick on its back-edge: the budget lets the echo service in once per time
+//!   slice.
 //!
 //! One client (a single-threaded tokio runtime pinned to CPU 0) drives 100 connections, each
 //! sending its next message when the previous echo came back, and reports messages per second
@@ -47,7 +48,7 @@ impl Burner {
         match self {
             Burner::None => "no burner",
             Burner::NoTicks => "burner without ticks",
-            Burner::Ticks => "ticking burner",
+            Burner::Ticks => "#[preemptible] burner",
         }
     }
 }
@@ -105,6 +106,29 @@ fn burn(x: u64) -> u64 {
     black_box(x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407))
 }
 
+/// Burns CPU until `stop`; returns the iterations done. Never reaches a scheduling point.
+fn burn_plain(stop: &AtomicBool) -> u64 {
+    let (mut x, mut n) = (1u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        x = burn(x);
+        n += 1;
+    }
+    black_box(x);
+    n
+}
+
+/// The same loop, with a tick on its back-edge.
+#[green::preemptible]
+fn burn_preemptible(stop: &AtomicBool) -> u64 {
+    let (mut x, mut n) = (1u64, 0u64);
+    while !stop.load(Ordering::Relaxed) {
+        x = burn(x);
+        n += 1;
+    }
+    black_box(x);
+    n
+}
+
 fn run(burner: Burner, slice: Option<Duration>, warmup: Duration, window: Duration) -> io::Result<Outcome> {
     let mut builder = green::Runtime::builder().workers(1).thread_name("fair-srv");
     if let Some(slice) = slice {
@@ -133,15 +157,7 @@ fn run(burner: Burner, slice: Option<Duration>, warmup: Duration, window: Durati
     if burner != Burner::None {
         let (stop, burned) = (stop.clone(), burned.clone());
         drop(green::Builder::new().name("burner").spawn_on(rt.handle(), move || {
-            let mut x = 1u64;
-            let mut n = 0u64;
-            while !stop.load(Ordering::Relaxed) {
-                if burner == Burner::Ticks {
-                    green::tick();
-                }
-                x = burn(x);
-                n += 1;
-            }
+            let n = if burner == Burner::Ticks { burn_preemptible(&stop) } else { burn_plain(&stop) };
             burned.store(n, Ordering::Relaxed);
         })?);
     }
