@@ -248,6 +248,7 @@ impl Builder {
     fn start(self, caller_worker: bool) -> io::Result<(Runtime, Option<Worker<TaskRef>>)> {
         assert!(!super::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
         crate::stack::install_overflow_handler();
+        super::stats::use_asymmetric_fences();
         crate::thread::install_panic_hook();
         let config = self.config;
         let blocking = self.blocking;
