@@ -56,7 +56,7 @@ use std::time::Instant;
 
 use versus::args::{Command, Options};
 use versus::report::Report;
-use versus::{args, chart, limits, run, server, sys};
+use versus::{args, chart, limits, report, run, server, sys};
 
 /// Connections that may be between their connect and their first echo at once. Below std's
 /// listen backlog of 128, so the thread-per-connection server's accept queue never overflows
@@ -115,9 +115,8 @@ fn compare(options: &Options) -> Result<(), String> {
     }
 
     let total = plan.conns.len() * options.timing.reps * options.servers.len();
-    let progress = Progress { total, done: 0, tty: std::io::stderr().is_terminal() };
+    let mut progress = Progress { total, done: 0, tty: std::io::stderr().is_terminal(), last: String::new() };
     let mut report = Report::new(&options.servers);
-    let mut progress = progress;
     for &conns in &plan.conns {
         for rep in 0..options.timing.reps {
             for &server in &options.servers {
@@ -131,6 +130,14 @@ fn compare(options: &Options) -> Result<(), String> {
                 let outcome = run::measure(server, conns, options.client, &options.timing, &cpus)
                     .map_err(|e| format!("{} server, {conns} connections: {e}", server.name()))?;
                 progress.done += 1;
+                progress.last = format!(
+                    "last: {} {conns} conns {} msgs/s, server {:.0}% CPU, client {:.0}%, others {:.0}%",
+                    server.name(),
+                    report::thousands(outcome.msgs_per_sec),
+                    outcome.server_busy * 100.0,
+                    outcome.client_busy * 100.0,
+                    outcome.others_busy * 100.0
+                );
                 report.add(server, conns, outcome);
             }
         }
@@ -141,21 +148,26 @@ fn compare(options: &Options) -> Result<(), String> {
     let path = options.svg.clone().unwrap_or_else(chart::default_path);
     chart::write(&path, &report, &cpus, options).map_err(|e| format!("could not write {}: {e}", path.display()))?;
     println!("chart: {}", path.display());
-    println!("{}", sys::Load::now().describe(cpus.available));
     println!("total time: {:.0} s", began.elapsed().as_secs_f64());
     Ok(())
 }
 
-/// One line on stderr that says what is running, rewritten in place on a terminal.
+/// One line on stderr that says what is running and how the last run went, rewritten in place
+/// on a terminal.
 struct Progress {
     total: usize,
     done: usize,
     tty: bool,
+    /// The result of the run before, shown beside the one running.
+    last: String,
 }
 
 impl Progress {
     fn show(&self, what: &str) {
-        let line = format!("[{:>2}/{}] {what}", self.done + 1, self.total);
+        let mut line = format!("[{:>2}/{}] {what}", self.done + 1, self.total);
+        if !self.last.is_empty() {
+            line = format!("{line} ({})", self.last);
+        }
         if self.tty {
             eprint!("\r\x1b[2K{line}");
         } else {

@@ -5,13 +5,14 @@ use std::time::Duration;
 
 pub const USAGE: &str = "\
 usage: versus [--quick | --full] [--conns 100,1000,10000] [--client green|std] [--with tokio]
-              [--reps N] [--secs S] [--warmup S] [--svg PATH]
+              [--servers green,threads,tokio] [--reps N] [--secs S] [--warmup S] [--svg PATH]
 
   --quick         one repetition of 1 s per point (under 30 s)
   --full          5 repetitions of 4 s per point
   --conns LIST    connection counts, comma-separated (default 100,1000,10000)
   --client KIND   load generator: green (default) or std (epoll threads, no green)
   --with tokio    also measure the same echo service on tokio
+  --servers LIST  which servers to run, comma-separated (default green,threads)
   --reps N        repetitions per point (the median is shown)
   --secs S        length of each measurement window
   --warmup S      warm-up before each window
@@ -136,6 +137,16 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
                 if !options.servers.contains(&kind) {
                     options.servers.push(kind);
                 }
+            }
+            "--servers" => {
+                let v = value()?;
+                options.servers = v
+                    .split(',')
+                    .map(|name| {
+                        ServerKind::parse(name).ok_or_else(|| format!("--servers: unknown server {name}\n{USAGE}"))
+                    })
+                    .collect::<Result<_, _>>()?;
+                options.servers.dedup();
             }
             "--reps" => reps = Some(parse_number(flag, value()?)?),
             "--secs" => secs = Some(parse_secs(flag, value()?)?),

@@ -10,6 +10,10 @@ use crate::KERNEL_STACK_BYTES;
 /// A client that used this share of its core or more may have held the server back.
 const CLIENT_BOUND: f64 = 0.90;
 
+/// Other processes that took this share of a core from the client's and the server's CPUs
+/// during a window disturbed it.
+const DISTURBED: f64 = 0.10;
+
 /// The targets of issue 6: at (connections, green msgs/s ÷ threads msgs/s).
 const THROUGHPUT_TARGETS: [(usize, f64); 2] = [(1000, 2.0), (10_000, 1.8)];
 /// Server memory per connection, threads ÷ green: RSS plus kernel stacks, and RSS alone.
@@ -32,6 +36,7 @@ pub struct Summary {
     pub sys_ns: f64,
     pub server_busy: f64,
     pub client_busy: f64,
+    pub others_busy: f64,
     /// Server RSS and kernel stacks with every connection open, bytes.
     pub rss: f64,
     pub kernel_stacks: f64,
@@ -80,9 +85,9 @@ impl Report {
         let _ = writeln!(
             out,
             "| server | conns | msgs/s | (min–max) | p50 | p99 | p99.9 | server CPU/msg user + sys | server CPU | client CPU \
-             | server RSS | + kernel stacks | memory/conn | RSS/conn | threads | connect all |"
+             | others | server RSS | + kernel stacks | memory/conn | RSS/conn | threads | connect all |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for s in self.summaries() {
             let client = if s.client_busy >= CLIENT_BOUND {
                 format!("{} client-bound", percent(s.client_busy))
@@ -91,7 +96,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}–{} | {} | {} | {} | {:.0} + {:.0} ns | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+                "| {} | {} | {} | {}–{} | {} | {} | {} | {:.0} + {:.0} ns | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
                 s.server.name(),
                 thousands(s.conns as f64),
                 thousands(s.msgs_per_sec),
@@ -104,6 +109,7 @@ impl Report {
                 s.sys_ns,
                 percent(s.server_busy),
                 client,
+                percent(s.others_busy),
                 mib(s.rss),
                 mib(s.kernel_stacks),
                 kib(s.memory_per_conn),
@@ -116,8 +122,9 @@ impl Report {
         let _ = write!(
             out,
             "\nmedians of {runs} run(s). memory/conn = (RSS + {} KiB kernel stack per thread) with all connections \
-             open, less the idle server, per connection; CPU shares are of one core; client-bound: the client used \
-             {}+ of its core, so the server may have had more to give.",
+             open, less the idle server, per connection; CPU shares are of one core; others: what other processes \
+             took of the client's and the server's CPUs during the window; client-bound: the client used {}+ of \
+             its core, so the server may have had more to give.",
             KERNEL_STACK_BYTES / 1024,
             percent(CLIENT_BOUND),
         );
@@ -167,6 +174,21 @@ impl Report {
                 "  (not measured: the targets are set at 1,000 and 10,000 connections for green and threads)\n",
             );
         }
+        let disturbed: Vec<String> = self
+            .summaries()
+            .iter()
+            .filter(|s| s.others_busy >= DISTURBED)
+            .map(|s| format!("{} at {} ({})", s.server.name(), thousands(s.conns as f64), percent(s.others_busy)))
+            .collect();
+        if !disturbed.is_empty() {
+            let _ = writeln!(
+                out,
+                "note: other processes took CPU time from the client and the server (median of the runs) for: {}. \
+                 Those figures are disturbed (every wakeup may wait behind another process); rerun on a quieter \
+                 machine.",
+                disturbed.join(", ")
+            );
+        }
         out
     }
 }
@@ -194,6 +216,7 @@ fn summarize(server: ServerKind, conns: usize, runs: &[Outcome]) -> Summary {
         sys_ns: med(&|o| o.server_sys_ns),
         server_busy: med(&|o| o.server_busy),
         client_busy: med(&|o| o.client_busy),
+        others_busy: med(&|o| o.others_busy),
         rss: med(&|o| o.loaded.rss as f64),
         kernel_stacks: med(&|o| o.loaded.threads as f64 * stack),
         threads: med(&|o| o.loaded.threads as f64),

@@ -33,6 +33,8 @@ pub struct Window {
 #[derive(Debug, Clone, Copy)]
 pub struct Sampler {
     pid: u32,
+    /// The client's and the server's CPUs, if pinned.
+    cpus: Option<[usize; 2]>,
 }
 
 /// One reading of the sampler.
@@ -42,6 +44,8 @@ pub struct Snapshot {
     pub server: ProcSample,
     /// This process's CPU time so far, user plus system: the client's.
     pub client_cpu: Duration,
+    /// Busy time of the client's and the server's CPUs so far, whoever used them.
+    pub cpus_busy: Duration,
 }
 
 impl Sampler {
@@ -49,7 +53,8 @@ impl Sampler {
         let at = Instant::now();
         let server = ProcSample::read(self.pid)?;
         let (user, system) = sys::self_cpu();
-        Ok(Snapshot { at, server, client_cpu: user + system })
+        let cpus_busy = sys::cpus_busy(self.cpus)?;
+        Ok(Snapshot { at, server, client_cpu: user + system, cpus_busy })
     }
 }
 
@@ -66,6 +71,8 @@ pub struct Outcome {
     /// Share of one core the server and the client used during the window.
     pub server_busy: f64,
     pub client_busy: f64,
+    /// Share of one core that other processes took on the client's and the server's CPUs.
+    pub others_busy: f64,
     /// Server with every connection open (at the start of the window, after the warm-up), and
     /// idle, before the first connection.
     pub loaded: ProcSample,
@@ -126,7 +133,8 @@ pub fn measure(
 ) -> io::Result<Outcome> {
     let server = ServerProcess::start(kind, cpus.server)?;
     let idle = ProcSample::read(server.pid())?;
-    let sampler = Sampler { pid: server.pid() };
+    let cpus_used = cpus.client.zip(cpus.server).map(|(c, s)| [c, s]);
+    let sampler = Sampler { pid: server.pid(), cpus: cpus_used };
     let load = match client {
         ClientKind::Green => client_green::drive(server.addr, conns, timing, sampler)?,
         ClientKind::Std => client_std::drive(server.addr, conns, timing, sampler)?,
@@ -155,6 +163,10 @@ pub fn measure(
         server_sys_ns: server_sys.as_nanos() as f64 / messages,
         server_busy: (server_user + server_sys).as_secs_f64() / sampled,
         client_busy: client_cpu.as_secs_f64() / sampled,
+        others_busy: (last.cpus_busy.saturating_sub(first.cpus_busy).as_secs_f64()
+            - (server_user + server_sys + client_cpu).as_secs_f64())
+        .max(0.0)
+            / sampled,
         loaded: first.server,
         idle,
         connect_all: load.connect_all,

@@ -102,7 +102,12 @@ impl Load {
     pub fn describe(&self, cpus: usize) -> String {
         let pressure = self.pressure.map_or(String::new(), |p| format!(", CPU pressure {p:.0}% (some avg10)"));
         let mut line = format!("machine load: load average {:.2} on {cpus} CPUs{pressure}", self.one_minute);
-        if self.one_minute > cpus as f64 / 2.0 || self.pressure.is_some_and(|p| p > 20.0) {
+        // CPU pressure says it best when the kernel reports it; the load average lags a minute.
+        let busy = match self.pressure {
+            Some(p) => p > 10.0,
+            None => self.one_minute > cpus as f64 / 2.0,
+        };
+        if busy {
             line.push_str(
                 "; other processes compete for the CPUs, so every wakeup may wait for one: \
                  absolute figures are noisy, compare the servers within this run",
@@ -174,6 +179,32 @@ impl ProcSample {
         };
         Ok(ProcSample { user, system, rss: field("VmRSS")? * 1024, threads: field("Threads")? })
     }
+}
+
+/// Time the given CPUs (all of them if `None`) spent busy so far, summed: user, nice, system,
+/// interrupts and steal from `/proc/stat`. Beside the client's and the server's own CPU time
+/// it shows how much the rest of the machine took from them.
+pub fn cpus_busy(cpus: Option<[usize; 2]>) -> io::Result<Duration> {
+    let stat = std::fs::read_to_string("/proc/stat")?;
+    let tick = Duration::from_secs(1) / clock_ticks_per_sec();
+    let wanted = |name: &str| match cpus {
+        None => name == "cpu",
+        Some(list) => list.iter().any(|c| name.strip_prefix("cpu") == Some(&c.to_string())),
+    };
+    let mut ticks = 0u64;
+    for line in stat.lines() {
+        let mut fields = line.split_whitespace();
+        if !fields.next().is_some_and(wanted) {
+            continue;
+        }
+        let values: Vec<u64> = fields.filter_map(|f| f.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal (guest time is inside user already)
+        let [user, nice, system, _idle, _iowait, irq, softirq, steal, ..] = values[..] else {
+            return Err(bad("/proc/stat"));
+        };
+        ticks += user + nice + system + irq + softirq + steal;
+    }
+    Ok(tick * ticks as u32)
 }
 
 fn bad(what: &str) -> io::Error {
