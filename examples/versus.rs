@@ -103,11 +103,13 @@ fn compare(options: &Options) -> Result<(), String> {
         return Err("no connection count left to run".to_owned());
     }
     println!(
-        "client: {}; {} repetition(s) of {:.1} s after {:.1} s of warm-up; 64-byte messages, connect concurrency {}\n",
+        "client: {}; {} repetition(s) of {:.1} s after {:.1} s of warm-up; 64-byte messages, read buffer {} B, \
+         connect concurrency {}\n",
         options.client.describe(),
         options.timing.reps,
         options.timing.window.as_secs_f64(),
         options.timing.warmup.as_secs_f64(),
+        options.buffer,
         CONNECT_CONCURRENCY,
     );
     if let Some(cpu) = cpus.client {
@@ -127,7 +129,7 @@ fn compare(options: &Options) -> Result<(), String> {
                     rep + 1,
                     options.timing.reps
                 ));
-                let outcome = run::measure(server, conns, options.client, &options.timing, &cpus)
+                let outcome = run::measure(server, conns, options, &cpus)
                     .map_err(|e| format!("{} server, {conns} connections: {e}", server.name()))?;
                 progress.done += 1;
                 progress.last = format!(

@@ -3,9 +3,12 @@
 
 use std::time::Duration;
 
+use super::server::{READ_BUFFER, READ_BUFFERS};
+
 pub const USAGE: &str = "\
 usage: versus [--quick | --full] [--conns 100,1000,10000] [--client green|std] [--with tokio]
-              [--servers green,threads,tokio] [--reps N] [--secs S] [--warmup S] [--svg PATH]
+              [--servers green,threads,tokio] [--reps N] [--secs S] [--warmup S] [--buffer BYTES]
+              [--svg PATH]
 
   --quick         one repetition of 1 s per point (under 30 s)
   --full          5 repetitions of 4 s per point
@@ -16,6 +19,7 @@ usage: versus [--quick | --full] [--conns 100,1000,10000] [--client green|std] [
   --reps N        repetitions per point (the median is shown)
   --secs S        length of each measurement window
   --warmup S      warm-up before each window
+  --buffer BYTES   each server handler's read buffer, on its stack: 1024 (default), 4096 or 16384
   --svg PATH      where to write the chart (default: target/versus.svg)";
 
 /// Which server a run measures.
@@ -77,6 +81,8 @@ pub struct Options {
     pub client: ClientKind,
     pub timing: Timing,
     pub svg: Option<std::path::PathBuf>,
+    /// The servers' read buffer, bytes.
+    pub buffer: usize,
     /// `--quick`, `--full` or the default, for the chart's caption.
     pub mode: &'static str,
 }
@@ -87,6 +93,7 @@ pub struct Serve {
     pub kind: ServerKind,
     pub port: u16,
     pub cpu: Option<usize>,
+    pub buffer: usize,
 }
 
 pub enum Command {
@@ -105,6 +112,7 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
         client: ClientKind::Green,
         timing: Timing { reps: 3, warmup: Duration::from_millis(500), window: Duration::from_secs(2) },
         svg: None,
+        buffer: READ_BUFFER,
         mode: "default",
     };
     let (mut reps, mut secs, mut warmup) = (None, None, None);
@@ -152,6 +160,13 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--secs" => secs = Some(parse_secs(flag, value()?)?),
             "--warmup" => warmup = Some(parse_secs(flag, value()?)?),
             "--svg" => options.svg = Some(value()?.into()),
+            "--buffer" => {
+                let v = value()?;
+                options.buffer = parse_number(flag, v)?;
+                if !READ_BUFFERS.contains(&options.buffer) {
+                    return Err(format!("--buffer {v}: expected one of {READ_BUFFERS:?}\n{USAGE}"));
+                }
+            }
             other => return Err(format!("unknown argument {other}\n{USAGE}")),
         }
     }
@@ -173,13 +188,14 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
 
 fn parse_serve(args: &[String]) -> Result<Serve, String> {
     let kind = args.first().and_then(|k| ServerKind::parse(k)).ok_or("--serve needs green, threads or tokio")?;
-    let mut serve = Serve { kind, port: 0, cpu: None };
+    let mut serve = Serve { kind, port: 0, cpu: None, buffer: READ_BUFFER };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
         let value = it.next().ok_or_else(|| format!("{flag} needs a value"))?;
         match flag.as_str() {
             "--port" => serve.port = value.parse().map_err(|e| format!("--port {value}: {e}"))?,
             "--cpu" => serve.cpu = Some(parse_number(flag, value)?),
+            "--buffer" => serve.buffer = parse_number(flag, value)?,
             other => return Err(format!("unknown server argument {other}")),
         }
     }

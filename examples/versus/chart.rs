@@ -55,8 +55,9 @@ pub fn write(path: &Path, report: &Report, cpus: &Placement, options: &Options) 
     );
     let _ = writeln!(
         svg,
-        r##"<text x="{}" y="44" fill="#555" text-anchor="middle">{pinned}; {client}; median of {runs} run(s) per point ({})</text>"##,
+        r##"<text x="{}" y="44" fill="#555" text-anchor="middle">{pinned}; {client}; read buffer {} B; median of {runs} run(s) per point ({})</text>"##,
         WIDTH / 2.0,
+        options.buffer,
         options.mode
     );
     legend(&mut svg, report.servers());

@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use super::args::{ClientKind, ServerKind, Timing};
+use super::args::{ClientKind, Options, ServerKind};
 use super::sys::{self, Placement, ProcSample};
 use super::{client_green, client_std};
 
@@ -87,9 +87,9 @@ struct ServerProcess {
 }
 
 impl ServerProcess {
-    fn start(kind: ServerKind, cpu: Option<usize>) -> io::Result<ServerProcess> {
+    fn start(kind: ServerKind, cpu: Option<usize>, buffer: usize) -> io::Result<ServerProcess> {
         let mut command = Command::new(std::env::current_exe()?);
-        command.args(["--serve", kind.name(), "--port", "0"]);
+        command.args(["--serve", kind.name(), "--port", "0", "--buffer", &buffer.to_string()]);
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }
@@ -124,18 +124,13 @@ impl Drop for ServerProcess {
     }
 }
 
-pub fn measure(
-    kind: ServerKind,
-    conns: usize,
-    client: ClientKind,
-    timing: &Timing,
-    cpus: &Placement,
-) -> io::Result<Outcome> {
-    let server = ServerProcess::start(kind, cpus.server)?;
+pub fn measure(kind: ServerKind, conns: usize, options: &Options, cpus: &Placement) -> io::Result<Outcome> {
+    let timing = &options.timing;
+    let server = ServerProcess::start(kind, cpus.server, options.buffer)?;
     let idle = ProcSample::read(server.pid())?;
     let cpus_used = cpus.client.zip(cpus.server).map(|(c, s)| [c, s]);
     let sampler = Sampler { pid: server.pid(), cpus: cpus_used };
-    let load = match client {
+    let load = match options.client {
         ClientKind::Green => client_green::drive(server.addr, conns, timing, sampler)?,
         ClientKind::Std => client_std::drive(server.addr, conns, timing, sampler)?,
     };

@@ -22,10 +22,13 @@ use super::args::{Serve, ServerKind};
 use super::sys;
 
 /// Bytes each handler reads at most at once, from a buffer on its stack (tokio's: in the
-/// task). 1 KiB, as in tokio's echo example; messages are 64 bytes. The stack pages a
-/// handler touches are most of its memory, so this size moves both servers' RSS: see
-/// docs/benchmarks.md for 4 KiB.
+/// task), by default: 1 KiB, as in tokio's echo example; messages are 64 bytes. The stack
+/// pages a handler touches are most of its memory, so this size moves the servers' RSS:
+/// `--buffer` chooses one of [`READ_BUFFERS`] instead.
 pub const READ_BUFFER: usize = 1024;
+
+/// The read buffer sizes `--buffer` accepts (each is a separate instance of the handlers).
+pub const READ_BUFFERS: [usize; 3] = [1024, 4096, 16384];
 
 /// Pause after an accept error (out of fds, say) so that a full table does not spin a core.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(10);
@@ -40,10 +43,11 @@ pub fn serve(serve: Serve) -> ExitCode {
     }
     // The parent raised it already and we inherit it; raise it anyway when run by hand.
     let _ = sys::raise_to_hard(libc::RLIMIT_NOFILE);
-    let result = match serve.kind {
-        ServerKind::Green => green_server(serve.port),
-        ServerKind::Threads => threads_server(serve.port),
-        ServerKind::Tokio => tokio_server(serve.port),
+    let result = match serve.buffer {
+        1024 => run::<1024>(serve),
+        4096 => run::<4096>(serve),
+        16384 => run::<16384>(serve),
+        other => Err(io::Error::other(format!("--buffer {other}: expected one of {READ_BUFFERS:?}"))),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -51,6 +55,14 @@ pub fn serve(serve: Serve) -> ExitCode {
             eprintln!("versus server ({}): {e}", serve.kind.name());
             ExitCode::FAILURE
         }
+    }
+}
+
+fn run<const BUFFER: usize>(serve: Serve) -> io::Result<()> {
+    match serve.kind {
+        ServerKind::Green => green_server::<BUFFER>(serve.port),
+        ServerKind::Threads => threads_server::<BUFFER>(serve.port),
+        ServerKind::Tokio => tokio_server::<BUFFER>(serve.port),
     }
 }
 
@@ -62,8 +74,8 @@ fn announce(port: u16) -> io::Result<()> {
 }
 
 /// The echo loop of the green and the thread-per-connection servers.
-fn echo(mut stream: impl Read + Write) {
-    let mut buf = [0u8; READ_BUFFER];
+fn echo<const BUFFER: usize>(mut stream: impl Read + Write) {
+    let mut buf = [0u8; BUFFER];
     loop {
         match stream.read(&mut buf) {
             Ok(0) | Err(_) => return,
@@ -80,7 +92,7 @@ fn accept_failed(e: &io::Error) {
     eprintln!("versus server: accept failed: {e}");
 }
 
-fn green_server(port: u16) -> io::Result<()> {
+fn green_server<const BUFFER: usize>(port: u16) -> io::Result<()> {
     green::run(|| {
         let listener = green::net::TcpListener::bind(("127.0.0.1", port))?;
         announce(listener.local_addr()?.port())?;
@@ -88,7 +100,7 @@ fn green_server(port: u16) -> io::Result<()> {
             match stream {
                 Ok(stream) => {
                     let _ = stream.set_nodelay(true);
-                    green::spawn(move || echo(stream));
+                    green::spawn(move || echo::<BUFFER>(stream));
                 }
                 Err(e) => {
                     accept_failed(&e);
@@ -100,7 +112,7 @@ fn green_server(port: u16) -> io::Result<()> {
     })
 }
 
-fn threads_server(port: u16) -> io::Result<()> {
+fn threads_server<const BUFFER: usize>(port: u16) -> io::Result<()> {
     let listener = std::net::TcpListener::bind(("127.0.0.1", port))?;
     announce(listener.local_addr()?.port())?;
     for stream in listener.incoming() {
@@ -108,7 +120,7 @@ fn threads_server(port: u16) -> io::Result<()> {
             Ok(stream) => {
                 let _ = stream.set_nodelay(true);
                 // std::thread::spawn, but keep serving if one cannot start.
-                if let Err(e) = std::thread::Builder::new().spawn(move || echo(stream)) {
+                if let Err(e) = std::thread::Builder::new().spawn(move || echo::<BUFFER>(stream)) {
                     eprintln!("versus server: could not start a thread for a connection: {e}");
                 }
             }
@@ -121,7 +133,7 @@ fn threads_server(port: u16) -> io::Result<()> {
     Ok(())
 }
 
-fn tokio_server(port: u16) -> io::Result<()> {
+fn tokio_server<const BUFFER: usize>(port: u16) -> io::Result<()> {
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
@@ -131,7 +143,7 @@ fn tokio_server(port: u16) -> io::Result<()> {
                 Ok((mut stream, _)) => {
                     let _ = stream.set_nodelay(true);
                     tokio::spawn(async move {
-                        let mut buf = [0u8; READ_BUFFER];
+                        let mut buf = [0u8; BUFFER];
                         loop {
                             match stream.read(&mut buf).await {
                                 Ok(0) | Err(_) => return,
