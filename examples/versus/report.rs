@@ -122,7 +122,7 @@ impl Report {
         let _ = write!(
             out,
             "\nmedians of {runs} run(s). memory/conn = (RSS + {} KiB kernel stack per thread) with all connections \
-             open, less the idle server, per connection; CPU shares are of one core; others: what other processes \
+             open, less the idle server, per connection; CPU shares are of one core; others: what other processes (not counting the kernel's softirq threads) \
              took of the client's and the server's CPUs during the window; client-bound: the client used {}+ of \
              its core, so the server may have had more to give.",
             KERNEL_STACK_BYTES / 1024,

@@ -44,7 +44,8 @@ pub struct Snapshot {
     pub server: ProcSample,
     /// This process's CPU time so far, user plus system: the client's.
     pub client_cpu: Duration,
-    /// Busy time of the client's and the server's CPUs so far, whoever used them.
+    /// Busy time of the client's and the server's CPUs so far, whoever used them, less what
+    /// their `ksoftirqd` threads spent (network work for our own sockets).
     pub cpus_busy: Duration,
 }
 
@@ -53,7 +54,7 @@ impl Sampler {
         let at = Instant::now();
         let server = ProcSample::read(self.pid)?;
         let (user, system) = sys::self_cpu();
-        let cpus_busy = sys::cpus_busy(self.cpus)?;
+        let cpus_busy = sys::cpus_busy(self.cpus)?.saturating_sub(sys::softirq_threads_cpu(self.cpus));
         Ok(Snapshot { at, server, client_cpu: user + system, cpus_busy })
     }
 }

@@ -1,6 +1,7 @@
 //! The operating system: CPU placement, resource limits, and what `/proc` says about a process.
 
 use std::io;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 /// Which CPU the client and the server run on. Both `None` on a machine with one CPU.
@@ -160,15 +161,7 @@ pub struct ProcSample {
 
 impl ProcSample {
     pub fn read(pid: u32) -> io::Result<ProcSample> {
-        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
-        // The command name is in parentheses and may hold spaces: fields count from the last ')'.
-        let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
-        let ticks = |i: usize| -> io::Result<u64> {
-            fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(|| bad(&format!("/proc/{pid}/stat")))
-        };
-        let tick = Duration::from_secs(1) / clock_ticks_per_sec();
-        // After ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
-        let (user, system) = (tick * ticks(11)? as u32, tick * ticks(12)? as u32);
+        let (user, system) = cpu_time(pid)?;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
         let field = |name: &str| -> io::Result<u64> {
             status
@@ -179,6 +172,44 @@ impl ProcSample {
         };
         Ok(ProcSample { user, system, rss: field("VmRSS")? * 1024, threads: field("Threads")? })
     }
+}
+
+/// User and system CPU time of process (or thread) `pid`, all its threads, from
+/// `/proc/<pid>/stat`.
+fn cpu_time(pid: u32) -> io::Result<(Duration, Duration)> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat"))?;
+    // The command name is in parentheses and may hold spaces: fields count from the last ')'.
+    let fields: Vec<&str> = stat.rsplit_once(')').map_or("", |(_, rest)| rest).split_whitespace().collect();
+    let ticks = |i: usize| -> io::Result<u64> {
+        fields.get(i).and_then(|f| f.parse().ok()).ok_or_else(|| bad(&format!("/proc/{pid}/stat")))
+    };
+    let tick = Duration::from_secs(1) / clock_ticks_per_sec();
+    // After ')': state is field 3, so utime (14) and stime (15) are at 11 and 12.
+    Ok((tick * ticks(11)? as u32, tick * ticks(12)? as u32))
+}
+
+/// CPU time so far of the kernel threads that run deferred network work (`ksoftirqd/N`) on
+/// the given CPUs (all if `None`). When a burst of packets takes too long for the interrupt
+/// path, the rest of the loopback traffic is processed there: work for our own sockets, which
+/// must not be counted as other processes' load.
+pub fn softirq_threads_cpu(cpus: Option<[usize; 2]>) -> Duration {
+    static PIDS: OnceLock<Vec<(usize, u32)>> = OnceLock::new();
+    let pids = PIDS.get_or_init(|| {
+        let Ok(dir) = std::fs::read_dir("/proc") else { return Vec::new() };
+        dir.flatten()
+            .filter_map(|e| {
+                let pid: u32 = e.file_name().to_str()?.parse().ok()?;
+                let comm = std::fs::read_to_string(e.path().join("comm")).ok()?;
+                let cpu: usize = comm.trim().strip_prefix("ksoftirqd/")?.parse().ok()?;
+                Some((cpu, pid))
+            })
+            .collect()
+    });
+    pids.iter()
+        .filter(|(cpu, _)| cpus.is_none_or(|list| list.contains(cpu)))
+        .filter_map(|&(_, pid)| cpu_time(pid).ok())
+        .map(|(user, system)| user + system)
+        .sum()
 }
 
 /// Time the given CPUs (all of them if `None`) spent busy so far, summed: user, nice, system,
