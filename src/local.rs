@@ -9,7 +9,7 @@
 //! of the `static` that declares them. Only the green thread itself ever touches that list.
 
 use std::any::Any;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::UnsafeCell;
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -99,12 +99,23 @@ impl<T: 'static> LocalKey<T> {
         F: FnOnce(&T) -> R,
     {
         let key = self as *const Self as usize;
-        let value = with_map(|map| map.get_or_insert(key, || Box::new((self.init)())))?;
+        let value = match with_map(|map| map.get(key))? {
+            Some(value) => value,
+            None => {
+                // The initializer runs with no borrow of the map: it may use other locals,
+                // park, or be switched out at a tick while others use theirs.
+                let fresh: Box<dyn Any> = Box::new((self.init)());
+                // If it initialised this very key meanwhile, the first value stays.
+                with_map(|map| map.insert(key, fresh))?
+            }
+        };
         // SAFETY: the value lives in a heap box owned by the map of the running green thread
         // (or OS thread); entries are only removed by `destroy`, which runs when that thread
-        // ends, after all its code (including this call) has returned. It is typed `T` because
-        // the key is the address of this `LocalKey<T>`.
-        let value = unsafe { value.cast::<T>().as_ref() };
+        // ends, after all its code (including this call) has returned.
+        let value = unsafe { value.as_ref() };
+        // Keys are the addresses of statics; should two of different types ever share one,
+        // this says so instead of misreading the value.
+        let value = value.downcast_ref::<T>().expect("two green_local! keys share an address");
         Ok(f(value))
     }
 }
@@ -117,18 +128,20 @@ pub(crate) struct LocalMap {
 }
 
 impl LocalMap {
-    fn get_or_insert(
-        &mut self,
-        key: usize,
-        init: impl FnOnce() -> Box<dyn Any>,
-    ) -> Result<NonNull<dyn Any>, AccessError> {
-        if let Some((_, value)) = self.entries.iter().find(|(k, _)| *k == key) {
-            return Ok(*value);
+    fn get(&mut self, key: usize) -> Result<Option<NonNull<dyn Any>>, AccessError> {
+        match self.entries.iter().find(|(k, _)| *k == key) {
+            Some((_, value)) => Ok(Some(*value)),
+            None if self.destroying => Err(AccessError),
+            None => Ok(None),
         }
-        if self.destroying {
-            return Err(AccessError);
+    }
+
+    /// Inserts `value` for `key` unless there is one already; returns the one that stays.
+    fn insert(&mut self, key: usize, value: Box<dyn Any>) -> Result<NonNull<dyn Any>, AccessError> {
+        if let Some(existing) = self.get(key)? {
+            return Ok(existing);
         }
-        let value = NonNull::from(Box::leak(init()));
+        let value = NonNull::from(Box::leak(value));
         self.entries.push((key, value));
         Ok(value)
     }
@@ -152,26 +165,15 @@ impl Drop for OsLocals {
 
 thread_local! {
     static OS_LOCALS: OsLocals = OsLocals(UnsafeCell::new(LocalMap::default()));
-    /// Set while the map of the running code is borrowed, to refuse re-entry.
-    static BORROWED: Cell<bool> = const { Cell::new(false) };
 }
 
-/// Runs `f` with the map of the running green thread, or of this OS thread. `f` must not run
-/// user code (the initializer runs inside; re-entry from it is refused with a panic).
+/// Runs `f` with the map of the running green thread, or of this OS thread. `f` runs no user
+/// code and does not switch green threads, so the borrow of the map cannot overlap another.
 fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Result<R, AccessError> {
-    assert!(!BORROWED.with(Cell::get), "green_local! initializer accessed a green-thread-local value");
-    BORROWED.with(|b| b.set(true));
-    struct Release;
-    impl Drop for Release {
-        fn drop(&mut self) {
-            BORROWED.with(|b| b.set(false));
-        }
-    }
-    let _release = Release;
     let map = context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.locals.get()))));
     match map {
         // SAFETY: the running green thread's map is touched only by that green thread (module
-        // docs), and `BORROWED` rules out a second borrow from inside `f`.
+        // docs), and only inside `with_map`, whose `f` neither re-enters it nor switches away.
         Some(map) => f(unsafe { &mut *map }.get_or_insert_with(Box::default)),
         None => OS_LOCALS
             // SAFETY: as above, for this OS thread's map.

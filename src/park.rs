@@ -4,7 +4,7 @@
 //! is its task reference plus the sequence number of the wait it was made for, never the
 //! coroutine; for an OS thread it is the `std::thread::Thread` to unpark. Waking one from any
 //! thread is safe at any time: a stale green waker is ignored, and a green thread is pushed to
-//! its home worker only by whoever wins its `PARKED → SCHEDULED` transition.
+//! its home worker only by whoever wins its `PARKED → ACTIVE` transition.
 //!
 //! Every wait built on this loops on its own condition: a park may end early (a stale OS-level
 //! unpark, a cancellation, a `green::timeout` deadline) and the condition decides.
@@ -103,7 +103,7 @@ impl Waiter {
     }
 }
 
-/// Pushes a green thread that the caller just made `SCHEDULED` to its home worker: straight
+/// Pushes a green thread that the caller just made `ACTIVE` (from `PARKED`) to its home worker: straight
 /// onto the run queue when the caller runs on that worker, else into its inbox.
 pub(crate) fn schedule(task: TaskRef) {
     let home = task.header().home();
@@ -144,6 +144,15 @@ pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool
             assert_can_park();
             context::suspend(Suspend::Park { kind: ParkKind::Internal, deadline, reason });
         }
+    } else if context::with_core(|core| core.is_some()) {
+        // On a worker thread but not in a green thread: inside `on_worker_stack`, or a
+        // destructor the worker runs. Blocking here would block every green thread of the
+        // worker, maybe on one of them: refuse.
+        panic!(
+            "green: a blocking-looking call inside green::on_worker_stack (or a destructor run by \
+             the worker itself) cannot wait: it would block the whole worker. Move the wait out of \
+             on_worker_stack"
+        );
     } else if register(Waiter::Os(std::thread::current())) {
         match deadline {
             Some(deadline) => std::thread::park_timeout(deadline.saturating_duration_since(Instant::now())),

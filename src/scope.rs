@@ -167,12 +167,22 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         T: Send + 'scope,
     {
         self.data.running.fetch_add(1, Ordering::AcqRel);
+        // If spawning panics (a bad `Builder::worker`), the count must come back down, or the
+        // scope would wait for a child that never was.
+        struct Uncount<'a>(&'a ScopeData);
+        impl Drop for Uncount<'_> {
+            fn drop(&mut self) {
+                self.0.child_done(false);
+            }
+        }
+        let uncount = Uncount(&self.data);
         let builder = builder.at(std::panic::Location::caller());
         // SAFETY: the scope waits (`wait_all`) until this child's outcome is released, which
         // happens only after it finished and its result was taken or dropped; `'scope` borrows
         // outlive that wait.
         let handle = unsafe { thread::spawn_scoped(&self.handle.shared, builder, Some(self.data.clone()), f) };
-        let handle = handle.inspect_err(|_| self.data.child_done(false))?;
+        let handle = handle?; // on error, `uncount` gives the count back
+        std::mem::forget(uncount);
         let mut children = self.data.children.lock().unwrap_or_else(|e| e.into_inner());
         if children.len() == children.capacity() {
             children.retain(|c| !c.header().is_done());

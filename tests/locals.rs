@@ -69,3 +69,34 @@ fn os_threads_get_their_own_value_too() {
     assert_eq!(other, 0);
     assert_eq!(ID.with(Cell::get), 99);
 }
+
+green::green_local! {
+    static SLOW: u64 = {
+        // An initializer that parks: others on the worker run meanwhile and use their locals.
+        green::sleep(std::time::Duration::from_millis(20));
+        7
+    };
+}
+
+/// Regression: while one green thread's initializer parked, every other green thread on the
+/// worker panicked on any green-local access.
+#[test]
+fn an_initializer_may_park_while_others_use_their_locals() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let slow = green::spawn(|| SLOW.with(|v| *v));
+        let others: Vec<_> = (0..10)
+            .map(|i| {
+                green::spawn(move || {
+                    ID.with(|id| id.set(i));
+                    green::yield_now();
+                    ID.with(Cell::get)
+                })
+            })
+            .collect();
+        assert_eq!(slow.join().unwrap(), 7);
+        for (i, h) in others.into_iter().enumerate() {
+            assert_eq!(h.join().unwrap(), i);
+        }
+    });
+}

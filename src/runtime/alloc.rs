@@ -59,6 +59,7 @@ fn class_layout(class: usize) -> Layout {
 
 /// Allocates a block for `layout` (non-zero size).
 pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
+    assert!(layout.size() > 0, "green: internal error: a zero-sized task allocation");
     let (layout, cached) = match class_of(layout) {
         Some(class) => {
             let cached = CACHE.try_with(|c| c.borrow_mut().free[class].pop()).ok().flatten();

@@ -128,9 +128,9 @@ pub(crate) fn resident_pages(low: usize, high: usize) -> Option<usize> {
     let len = high.checked_sub(start)?;
     let pages = len.div_ceil(page);
     let mut vec = vec![0u8; pages];
-    // SAFETY: `start` is page aligned and `[start, start + len)` lies within one stack (its
-    // guard excluded: `low` is the stack's limit), which stays mapped while its green thread
-    // lives; `vec` has one byte per page.
+    // SAFETY: mincore only reads the page tables of `[start, start + len)` (an unmapped range
+    // gives ENOMEM, not undefined behaviour) and writes one byte per page into `vec`, which has
+    // exactly that many.
     let rc = unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
     (rc == 0).then(|| vec.iter().filter(|b| *b & 1 == 1).count())
 }

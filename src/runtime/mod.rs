@@ -114,12 +114,13 @@ impl Runtime {
         T: Send,
     {
         assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
-        // SAFETY: we join the green thread below before returning, on every path (a join from
-        // an OS thread cannot be cancelled and does not return before the green thread is
-        // DONE, by which time `f` and everything it borrowed have been dropped or returned).
+        // SAFETY: we join the green thread below before returning, on every path: the join is
+        // not a cancellation point and ignores deadlines (`join_uncancellable`), so it does not
+        // return, or unwind, before the green thread is DONE, by which time `f` and everything it
+        // borrowed have been dropped or returned.
         let handle = unsafe { crate::thread::spawn_unchecked(&self.handle, crate::thread::Builder::new(), f) };
         let handle = handle.unwrap_or_else(|e| panic!("green: block_on: {e}"));
-        match handle.join() {
+        match handle.join_uncancellable() {
             Ok(value) => value,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => panic!("green: block_on: {e}"),
@@ -275,9 +276,7 @@ impl Drop for Runtime {
         if running > 0 {
             log::warn!("green: {running} blocking job(s) still running after the shutdown timeout; left to finish");
         }
-        if self.shared().leaked.load(std::sync::atomic::Ordering::Acquire) {
-            // Leaked green threads keep pointers into `Shared`: it must outlive them.
-            std::mem::forget(self.shared().clone());
-        }
+        // (Leaked green threads keep pointers into `Shared`; the worker that leaked them
+        // already leaked a reference to it, `Core::leak_remaining`.)
     }
 }

@@ -102,7 +102,7 @@ impl Remote {
 }
 
 impl Shared {
-    /// Hands a started green thread, just made `SCHEDULED` by the caller, to its home worker.
+    /// Hands a started green thread, just made `ACTIVE` (from `PARKED`) by the caller, to its home worker.
     pub(crate) fn push_woken(&self, task: TaskRef) {
         let home = task.header().home();
         let remote = &self.remotes[home];

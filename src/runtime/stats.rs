@@ -11,10 +11,10 @@
 //! The monitor reads that header only while a worker seems stuck, and must not read it after
 //! it is freed. A one-slot hazard protects it:
 //!
-//! 1. the monitor sets `hazard`, issues a `SeqCst` fence, then loads `running`;
+//! 1. a reader (the monitor, a dump) increments `hazard`, issues a `SeqCst` fence, then loads `running`;
 //! 2. the worker clears `running` after the resume, and before it can free a task that ran
 //!    (only `Core::complete` drops the slot's reference), issues a `SeqCst` fence and waits
-//!    while `hazard` is set.
+//!    while `hazard` is not zero.
 //!
 //! Either the worker's fence comes first, and the monitor sees `running` null, or the
 //! monitor's does, and the worker sees `hazard` and waits for the monitor to finish reading.
@@ -56,8 +56,8 @@ pub(crate) struct WorkerStats {
     pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Header of the green thread being resumed; null between resumes.
     pub(crate) running: AtomicPtr<Header>,
-    /// Set by the monitor while it reads `*running` (see the module docs).
-    pub(crate) hazard: AtomicBool,
+    /// Readers of `*running` right now (the monitor, dumps); see the module docs.
+    pub(crate) hazard: AtomicUsize,
 }
 
 impl WorkerStats {
@@ -74,7 +74,7 @@ impl WorkerStats {
         } else {
             fence(Ordering::SeqCst);
         }
-        while self.hazard.load(Ordering::SeqCst) {
+        while self.hazard.load(Ordering::SeqCst) != 0 {
             std::hint::spin_loop();
         }
     }
@@ -82,7 +82,7 @@ impl WorkerStats {
     /// Monitor side: calls `f` with the running green thread's header, if any, while it is
     /// guaranteed not to be freed.
     pub(crate) fn with_running<R>(&self, f: impl FnOnce(Option<&Header>) -> R) -> R {
-        self.hazard.store(true, Ordering::SeqCst);
+        self.hazard.fetch_add(1, Ordering::SeqCst);
         let running = if !ASYMMETRIC.load(Ordering::SeqCst) {
             fence(Ordering::SeqCst);
             self.running.load(Ordering::SeqCst)
@@ -93,9 +93,10 @@ impl WorkerStats {
             std::ptr::null_mut()
         };
         // SAFETY: non-null `running` is the header of a task whose slot still counts it; the
-        // worker does not free it while `hazard` is set (module docs, step 2).
+        // worker does not free it while `hazard` is non-zero (module docs, step 2), and it is
+        // at least 1 until our `fetch_sub` below, whatever other readers do.
         let result = f(unsafe { running.as_ref() });
-        self.hazard.store(false, Ordering::SeqCst);
+        self.hazard.fetch_sub(1, Ordering::SeqCst);
         result
     }
 }

@@ -137,7 +137,7 @@ pub(crate) struct Header {
     /// Raw so that spawning and waking do not touch a shared reference count. Valid while the
     /// green thread is not `DONE`: a runtime's `Shared` outlives every green thread that has not
     /// finished (shutdown waits for them, and leaks `Shared` together with any stack it has to
-    /// leak). Wakers use it only after winning a `PARKED → SCHEDULED` transition, which proves
+    /// leak). Wakers use it only after winning a `PARKED → ACTIVE` transition, which proves
     /// the green thread was not `DONE`.
     shared: *const Shared,
     /// Set by `cancel`; read at cancellation points.
@@ -297,7 +297,7 @@ impl Header {
     }
 
     /// Wake for an internal wait made at `seq`. Returns true when the caller won the
-    /// `PARKED → SCHEDULED` transition and must push the green thread to its home worker.
+    /// `PARKED → ACTIVE` transition and must push the green thread to its home worker.
     #[must_use]
     pub(crate) fn wake(&self, seq: u32) -> bool {
         self.transition_wake(Some(seq), NOTIFIED)
@@ -391,7 +391,9 @@ impl Header {
             return false;
         }
         // 2. Store the waiter: with the bit clear, `set_done` does not read the cell.
-        // SAFETY: JOIN_WAITING is clear and we are the only joiner, so no one else accesses it.
+        // SAFETY: JOIN_WAITING is clear, so `set_done` does not read the cell; and we are the
+        // only joiner: only the join handle's holder calls this (`wait_done` and
+        // `join_uncancellable`, reached from `join(self)`, which consumes the handle).
         unsafe { *self.join_waiter.get() = Some(waiter) };
         // 3. Publish it, unless the green thread finished meanwhile (then it never looked).
         loop {
@@ -642,7 +644,7 @@ where
     }
 
     unsafe fn run(header: NonNull<Header>) {
-        // SAFETY: the caller is the home worker running this task once (`TaskRef::run`); no one
+        // SAFETY: the caller is the home worker running this task once (`run_raw`); no one
         // else touches `stage` before DONE.
         let stage = unsafe { &mut *Self::stage(header).get() };
         let Stage::Pending(f) = std::mem::replace(stage, Stage::Consumed) else {
@@ -657,7 +659,9 @@ where
     }
 
     unsafe fn abandon(header: NonNull<Header>, error: JoinError) {
-        // SAFETY: as for `run`.
+        // SAFETY: the caller holds the task's only queue entry (it was never queued, or was
+        // popped from a queue by exactly one worker) and it never ran, so no one else touches
+        // `stage`; the join handle reads it only after DONE, which comes after this.
         let stage = unsafe { &mut *Self::stage(header).get() };
         let old = std::mem::replace(stage, Stage::Finished(Err(error)));
         // Dropping a user closure may panic; the runtime must carry on.

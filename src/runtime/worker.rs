@@ -92,8 +92,9 @@ enum Work {
 
 /// A worker's own state. Lives on its OS thread and is touched by nothing else.
 ///
-/// Green threads running on this worker reach it through `context::with_core`; the loop never
-/// holds a `RefCell` borrow across a resume, so theirs never conflict with its.
+/// Green threads running on this worker reach it through `context::with_core`. The only
+/// `RefCell` the loop holds across a resume is `slots`, which green threads never touch;
+/// everything they use (`run_queue`, `local_new`, `timers`, ...) is borrowed only briefly.
 pub(crate) struct Core {
     /// This worker's number, the index of its `Remote`.
     pub(crate) index: usize,
@@ -206,9 +207,11 @@ impl Core {
         unsafe { (*yielder).suspend(why) };
     }
 
-    /// The running green thread's yielder, even while on the worker's stack.
-    pub(crate) fn current_yielder(&self) -> Option<*const GreenYielder> {
-        self.in_green.get().then(|| self.yielder.get())
+    /// The running green thread's yielder, to run code on the worker's stack; `None` when
+    /// already there (`on_parent_stack` starts at the parent's saved stack pointer: a second
+    /// call from the worker's stack would overwrite the frames of the first).
+    pub(crate) fn yielder_for_parent_stack(&self) -> Option<*const GreenYielder> {
+        self.in_green_thread().then(|| self.yielder.get())
     }
 
     pub(crate) fn enter_parent_stack(&self) {
@@ -230,7 +233,8 @@ impl Core {
     /// Calls `f` with the running green thread's header, without counting a reference.
     pub(crate) fn with_current<R>(&self, f: impl FnOnce(Option<&Header>) -> R) -> R {
         // SAFETY: as in `current`, the header is alive while `current` is set, and the borrow
-        // does not escape `f`, which runs before the worker can resume anything else.
+        // does not escape `f`. `f` may switch away, but the green thread whose header it is
+        // cannot finish (and be freed) while it is inside `f`.
         f(self.current.get().map(|header| unsafe { header.as_ref() }))
     }
 
@@ -259,7 +263,7 @@ impl Core {
         self.spawned.set(self.spawned.get() + 1);
     }
 
-    /// Makes a green thread homed here, just made `SCHEDULED`, ready.
+    /// Makes a green thread homed here, just made `ACTIVE` (from `PARKED`), ready.
     pub(crate) fn push_ready(&self, task: &TaskRef) {
         debug_assert_eq!(task.header().home(), self.index);
         self.push_ready_slot(task.header().slot());
@@ -401,7 +405,8 @@ impl Core {
     fn find_unstarted(&self) -> Option<TaskRef> {
         loop {
             let task = self.find_unstarted_once()?;
-            if !self.shared.is_shutting_down() {
+            // A green thread cancelled before it started never starts.
+            if !self.shared.is_shutting_down() && !task.header().is_cancelled() {
                 return Some(task);
             }
             self.abandon(task, None);
@@ -605,7 +610,8 @@ impl Core {
         WorkerStats::bump(&stats.switches);
         let waiting = self.run_queue.borrow().len() + self.deque.len() + self.local_new.borrow().len();
         stats.ready.store(waiting, Ordering::Relaxed);
-        stats.running.store(task.as_ptr().as_ptr(), Ordering::Relaxed);
+        // Release: a reader that sees the pointer sees the header it points to.
+        stats.running.store(task.as_ptr().as_ptr(), Ordering::Release);
 
         let result = co.resume(());
 
@@ -756,6 +762,8 @@ impl Core {
             }
         }
         self.shared.leaked.store(true, Ordering::Release);
+        // The leaked headers point at `Shared`: it must outlive them, whoever drops the runtime.
+        std::mem::forget(self.shared.clone());
         if !names.is_empty() {
             log::warn!(
                 "green: worker {}: {} green thread(s) did not end within the shutdown timeout of {:?} and were leaked with their stacks: {}",
@@ -770,6 +778,12 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        // Green threads still in slots here means the loop ended abnormally (a panic in the
+        // runtime itself): dropping their coroutines would unwind them outside the rules of
+        // DESIGN.md 3.7, with corosensei's payload; leak them instead.
+        if self.slots.get_mut().iter().any(|s| s.co.is_some()) {
+            self.leak_remaining();
+        }
         if self.shared.leaked.load(Ordering::Acquire) {
             // Leaked green threads may still point into this worker's stacks.
             let stacks = std::mem::replace(self.stacks.get_mut(), StackPool::new(self.shared.stacks.clone()));

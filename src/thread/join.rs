@@ -63,6 +63,21 @@ impl<T> JoinHandle<T> {
         outcome
     }
 
+    /// Like `join`, but the wait is not a cancellation point and ignores `green::timeout`
+    /// deadlines: for callers that lent the green thread borrowed data and must not return
+    /// before it has finished (`Runtime::block_on`).
+    pub(crate) fn join_uncancellable(mut self) -> Result<T, JoinError> {
+        let target = self.task().header();
+        while !target.is_done() {
+            park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
+        }
+        let task = self.task.take().expect("join handle used after join");
+        // SAFETY: as in `join`: DONE was seen, this handle holds the join share, consumed here.
+        let outcome = unsafe { task.take_output() };
+        release_output(task.task());
+        outcome
+    }
+
     /// True once the green thread has finished (returned, panicked, or been cancelled).
     pub fn is_finished(&self) -> bool {
         self.task().header().is_done()

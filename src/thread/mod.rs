@@ -172,7 +172,9 @@ where
     let spec = Builder::new().spec(Location::caller(), None);
     let task = context::with_core(|core| {
         let Some(core) = core else { panic!("{SPAWN_OUTSIDE}") };
-        // SAFETY: `F` and `T` are `'static`.
+        // SAFETY: `F` and `T` are `'static`, so nothing dangles. The closure may be `!Send`: it
+        // is touched only on this worker, because `push_new_local` puts it in this worker's
+        // local queue, which no peer steals from, and `admit` drops it here if it refuses it.
         let (erased, typed) = unsafe { Task::allocate(f, spec, &core.shared) };
         if admit(&core.shared, &erased) {
             core.push_new_local(erased);
@@ -533,7 +535,9 @@ pub fn on_worker_stack<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send,
 {
-    let yielder = context::with_core(|core| core.and_then(|c| c.current_yielder().inspect(|_| c.enter_parent_stack())));
+    let yielder =
+        context::with_core(|core| core.and_then(|c| c.yielder_for_parent_stack().inspect(|_| c.enter_parent_stack())));
+    // On a plain OS thread, or already on the worker's stack (a nested call): just call it.
     let Some(yielder) = yielder else { return f() };
     struct Leave;
     impl Drop for Leave {
@@ -542,8 +546,10 @@ where
         }
     }
     let _leave = Leave;
-    // SAFETY: `current_yielder` is the yielder of the green thread running now on this thread:
-    // this code, so its coroutine and yielder are alive for the call.
+    // SAFETY: `yielder_for_parent_stack` returned the yielder of the green thread running now on
+    // this thread (this code, so its coroutine and yielder are alive for the call), and only
+    // while it runs on its own stack, so the parent stack it switches to is not already in use
+    // by an outer `on_worker_stack`.
     unsafe { (*yielder).on_parent_stack(f) }
 }
 
