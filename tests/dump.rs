@@ -29,7 +29,7 @@ fn the_dump_shows_each_green_thread_and_its_wait() {
     };
     assert!(line("sleeper").contains("parked (sleep)"), "{text}");
     assert!(line("parker").contains("parked (park)"), "{text}");
-    assert!(line("joiner").contains("parked (join)"), "{text}");
+    assert!(line("joiner").contains("parked (join of green thread"), "{text}");
     assert!(line("target").contains("tests/dump.rs"), "{text}");
     assert!(line("sleeper").contains("stack pages touched"), "{text}");
 }
@@ -93,5 +93,7 @@ fn a_deadlock_of_two_green_threads_is_reported() {
     let logs = CAPTURE.0.lock().unwrap();
     let report = logs.iter().find(|l| l.contains("possible deadlock")).unwrap_or_else(|| panic!("no report: {logs:?}"));
     assert!(report.contains("\"alpha\"") && report.contains("\"beta\""), "{report}");
-    assert!(report.contains("parked (join)"), "{report}");
+    assert!(report.contains("parked (join of green thread"), "{report}");
+    // The join cycle itself is named.
+    assert!(report.contains("deadlock: green thread"), "{report}");
 }

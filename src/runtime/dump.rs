@@ -48,9 +48,16 @@ pub(crate) struct DumpRequest {
     remaining: AtomicUsize,
     /// The caller, parked until `remaining` is 0.
     waiter: Mutex<Option<Waiter>>,
+    /// Edges of the wait-for graph the workers saw: (green thread, what it joins, its name).
+    edges: Mutex<Vec<(u64, u64, String)>>,
 }
 
 impl DumpRequest {
+    /// A parked green thread `from` (described as `who`) waits for green thread `to` to finish.
+    pub(crate) fn edge(&self, from: u64, to: u64, who: String) {
+        self.edges.lock().unwrap_or_else(|e| e.into_inner()).push((from, to, who));
+    }
+
     /// A worker's answer.
     pub(crate) fn answer(&self, worker: usize, text: String) {
         self.answers.lock().unwrap_or_else(|e| e.into_inner())[worker] = Some(text);
@@ -97,8 +104,10 @@ pub(crate) fn render_green_thread(
     stack_size: usize,
 ) {
     use std::fmt::Write;
+    let joining = header.joining.load(Ordering::Relaxed);
     let state = match (ready, info.parked) {
         (true, _) => "ready".to_owned(),
+        (false, Some(ParkReason::Join)) if joining != 0 => format!("parked (join of green thread {joining})"),
         (false, Some(reason)) => format!("parked ({})", reason.name()),
         (false, None) => "running".to_owned(),
     };
@@ -149,6 +158,7 @@ impl Handle {
             answers: Mutex::new(vec![None; workers]),
             remaining: AtomicUsize::new(workers),
             waiter: Mutex::new(None),
+            edges: Mutex::new(Vec::new()),
         });
         shared.refresh_clock(Instant::now());
         for remote in shared.remotes.iter() {
@@ -193,6 +203,48 @@ impl Handle {
                 }
             }
         }
+        let edges = request.edges.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        for cycle in join_cycles(&edges) {
+            text.push_str(&format!("deadlock: {cycle}\n"));
+        }
         Dump { text }
     }
+}
+
+/// The cycles of the join graph, each as `green thread 5 "a" joins green thread 6 "b", which
+/// joins green thread 5 "a"`. Each green thread joins at most one other, so following the
+/// edges from each node finds every cycle.
+fn join_cycles(edges: &[(u64, u64, String)]) -> Vec<String> {
+    use std::collections::{HashMap, HashSet};
+    let next: HashMap<u64, u64> = edges.iter().map(|(from, to, _)| (*from, *to)).collect();
+    let names: HashMap<u64, &str> = edges.iter().map(|(from, _, who)| (*from, who.as_str())).collect();
+    let mut reported: HashSet<u64> = HashSet::new();
+    let mut cycles = Vec::new();
+    for &(start, _, _) in edges {
+        // Walk from `start` until a repeat or a dead end.
+        let mut seen = Vec::new();
+        let mut at = start;
+        while let Some(&to) = next.get(&at) {
+            if let Some(pos) = seen.iter().position(|&s| s == at) {
+                let cycle = &seen[pos..];
+                if cycle.iter().all(|id| !reported.contains(id)) {
+                    reported.extend(cycle.iter().copied());
+                    let mut line = String::new();
+                    for (i, id) in cycle.iter().chain(std::iter::once(&cycle[0])).enumerate() {
+                        let who = names.get(id).copied().unwrap_or("?");
+                        line.push_str(&if i == 0 {
+                            format!("green thread {who}")
+                        } else {
+                            format!(" joins green thread {who}")
+                        });
+                    }
+                    cycles.push(line);
+                }
+                break;
+            }
+            seen.push(at);
+            at = to;
+        }
+    }
+    cycles
 }

@@ -151,6 +151,9 @@ pub(crate) struct Header {
     output_shares: AtomicU8,
     /// The scope this green thread was spawned in, if any.
     pub(crate) scope: Option<Arc<ScopeData>>,
+    /// The id of the green thread it is joining right now, or 0: an edge of the wait-for graph
+    /// that dumps show and the deadlock report follows. Written by this green thread only.
+    pub(crate) joining: AtomicU64,
     /// Its green-thread-local values. Touched only by the green thread itself, on its worker,
     /// and emptied when its body ends there, so values that are not `Send` never leave it.
     pub(crate) locals: UnsafeCell<Option<Box<LocalMap>>>,
@@ -214,6 +217,7 @@ impl Header {
             join_waiter: UnsafeCell::new(None),
             output_shares: AtomicU8::new(2),
             scope: spec.scope,
+            joining: AtomicU64::new(0),
             locals: UnsafeCell::new(None),
         }
     }

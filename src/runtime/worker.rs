@@ -713,6 +713,10 @@ impl Core {
                 n => n,
             };
             let pages = resident_pages(slot.info.stack.0, slot.info.stack.1);
+            let joining = header.joining.load(Ordering::Relaxed);
+            if joining != 0 && slot.info.parked.is_some() {
+                request.edge(header.id.get(), joining, header.describe());
+            }
             render_green_thread(&mut text, header, &slot.info, ready.contains(&index), now_ms, pages, size);
         }
         request.answer(self.index, text);

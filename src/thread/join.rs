@@ -4,6 +4,7 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
+use std::sync::atomic::Ordering;
 
 use super::{GreenThread, GreenThreadId, release_output};
 use crate::park::{self, ParkReason, cancellation_point};
@@ -68,9 +69,11 @@ impl<T> JoinHandle<T> {
     /// before it has finished (`Runtime::block_on`).
     pub(crate) fn join_uncancellable(mut self) -> Result<T, JoinError> {
         let target = self.task().header();
+        let edge = JoinEdge::new(target);
         while !target.is_done() {
             park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
         }
+        drop(edge);
         let task = self.task.take().expect("join handle used after join");
         // SAFETY: as in `join`: DONE was seen, this handle holds the join share, consumed here.
         let outcome = unsafe { task.take_output() };
@@ -133,6 +136,7 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Waits until the green thread of `header` is DONE.
 pub(crate) fn wait_done(target: &Header) {
     crate::coop::tick_op();
+    let _edge = JoinEdge::new(target);
     while !target.is_done() {
         cancellation_point();
         if std::thread::panicking() && context::with_core(|c| c.is_some()) {
@@ -146,6 +150,28 @@ pub(crate) fn wait_done(target: &Header) {
             ));
         }
         park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
+    }
+}
+
+/// Records, for dumps and the deadlock report, that the running green thread joins `target`,
+/// until dropped.
+struct JoinEdge(Option<TaskRef>);
+
+impl JoinEdge {
+    fn new(target: &Header) -> JoinEdge {
+        let me = context::with_core(|c| c.filter(|c| c.in_green_thread()).and_then(|c| c.current()));
+        if let Some(me) = &me {
+            me.header().joining.store(target.id.get(), Ordering::Relaxed);
+        }
+        JoinEdge(me)
+    }
+}
+
+impl Drop for JoinEdge {
+    fn drop(&mut self) {
+        if let Some(me) = &self.0 {
+            me.header().joining.store(0, Ordering::Relaxed);
+        }
     }
 }
 
