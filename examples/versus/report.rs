@@ -44,6 +44,8 @@ pub struct Summary {
     /// Growth from the idle server, per connection: RSS plus kernel stacks, and RSS alone.
     pub memory_per_conn: f64,
     pub rss_per_conn: f64,
+    /// Page tables per connection, the same way (not in RSS, not in the targets).
+    pub page_tables_per_conn: f64,
     pub connect_all: Duration,
 }
 
@@ -85,9 +87,10 @@ impl Report {
         let _ = writeln!(
             out,
             "| server | conns | msgs/s | (min–max) | p50 | p99 | p99.9 | server CPU/msg user + sys | server CPU | client CPU \
-             | others | server RSS | + kernel stacks | memory/conn | RSS/conn | threads | connect all |"
+             | others | server RSS | + kernel stacks | memory/conn | RSS/conn | page tables/conn | threads | connect all |"
         );
-        let _ = writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
+        let _ =
+            writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for s in self.summaries() {
             let client = if s.client_busy >= CLIENT_BOUND {
                 format!("{} client-bound", percent(s.client_busy))
@@ -96,7 +99,7 @@ impl Report {
             };
             let _ = writeln!(
                 out,
-                "| {} | {} | {} | {}–{} | {} | {} | {} | {:.0} + {:.0} ns | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
+                "| {} | {} | {} | {}–{} | {} | {} | {} | {:.0} + {:.0} ns | {} | {} | {} | {} | {} | {} | {} | {} | {:.0} | {} |",
                 s.server.name(),
                 thousands(s.conns as f64),
                 thousands(s.msgs_per_sec),
@@ -114,6 +117,7 @@ impl Report {
                 mib(s.kernel_stacks),
                 kib(s.memory_per_conn),
                 kib(s.rss_per_conn),
+                kib(s.page_tables_per_conn),
                 s.threads,
                 duration(s.connect_all),
             );
@@ -122,9 +126,10 @@ impl Report {
         let _ = write!(
             out,
             "\nmedians of {runs} run(s). memory/conn = (RSS + {} KiB kernel stack per thread) with all connections \
-             open, less the idle server, per connection; CPU shares are of one core; others: what other processes (not counting the kernel's softirq threads) \
-             took of the client's and the server's CPUs during the window; client-bound: the client used {}+ of \
-             its core, so the server may have had more to give.",
+             open, less the idle server, per connection; page tables (VmPTE) are not in RSS and come on top. CPU \
+             shares are of one core; others: what other processes (not the kernel's softirq threads) took of the \
+             client's and the server's CPUs during the window; client-bound: the client used {}+ of its core, so \
+             the server may have had more to give.",
             KERNEL_STACK_BYTES / 1024,
             percent(CLIENT_BOUND),
         );
@@ -226,6 +231,7 @@ fn summarize(server: ServerKind, conns: usize, runs: &[Outcome]) -> Summary {
             (loaded - idle) / conns as f64
         }),
         rss_per_conn: med(&|o| (o.loaded.rss as f64 - o.idle.rss as f64) / conns as f64),
+        page_tables_per_conn: med(&|o| (o.loaded.page_tables as f64 - o.idle.page_tables as f64) / conns as f64),
         connect_all: Duration::from_secs_f64(med(&|o| secs(o.connect_all))),
     }
 }

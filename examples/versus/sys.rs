@@ -157,6 +157,8 @@ pub struct ProcSample {
     pub rss: u64,
     /// Threads (`Threads` of `/proc/<pid>/status`).
     pub threads: u64,
+    /// Page tables (`VmPTE`), bytes: not part of `VmRSS`.
+    pub page_tables: u64,
 }
 
 impl ProcSample {
@@ -170,7 +172,13 @@ impl ProcSample {
                 .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
                 .ok_or_else(|| bad(&format!("{name} in /proc/{pid}/status")))
         };
-        Ok(ProcSample { user, system, rss: field("VmRSS")? * 1024, threads: field("Threads")? })
+        Ok(ProcSample {
+            user,
+            system,
+            rss: field("VmRSS")? * 1024,
+            threads: field("Threads")?,
+            page_tables: field("VmPTE")? * 1024,
+        })
     }
 }
 
