@@ -30,9 +30,11 @@
 //!
 //! With at least two CPUs, the load generator is pinned to one and the server to another
 //! (`sched_setaffinity`), so each server gets exactly one core and the client never competes
-//! with it; a client that used most of its core is flagged: the server might have gone
-//! faster. `--client std` swaps the load generator for one that does not use `green` (one
-//! epoll loop per client CPU, through `libc`), to check the first.
+//! with it. A run whose client used 90% of its core or more while the server used less is
+//! flagged client-bound: the server might have gone faster. `--client std` swaps the load
+//! generator for one that does not use `green` (one epoll loop through `libc`), to check the
+//! first. The CPU time other processes took from the two cores during the window is shown too
+//! ("others"): on a shared machine it explains most outliers.
 //!
 //! Every figure is the median of the repetitions. The table goes to stdout, and a chart of
 //! msgs/s and p99 against connections to an SVG file whose path is printed.

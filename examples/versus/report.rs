@@ -7,8 +7,10 @@ use super::args::ServerKind;
 use super::run::Outcome;
 use crate::KERNEL_STACK_BYTES;
 
-/// A client that used this share of its core or more may have held the server back.
-const CLIENT_BOUND: f64 = 0.90;
+/// A share of one core from which a process counts as saturated. A run whose client is
+/// saturated while its server is not is client-bound: the server may have had more to give.
+/// With both saturated, the server's figure is its own limit.
+const SATURATED: f64 = 0.90;
 
 /// Other processes that took this share of a core from the client's and the server's CPUs
 /// during a window disturbed it.
@@ -92,7 +94,7 @@ impl Report {
         let _ =
             writeln!(out, "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
         for s in self.summaries() {
-            let client = if s.client_busy >= CLIENT_BOUND {
+            let client = if client_bound(&s) {
                 format!("{} client-bound", percent(s.client_busy))
             } else {
                 percent(s.client_busy)
@@ -128,10 +130,10 @@ impl Report {
             "\nmedians of {runs} run(s). memory/conn = (RSS + {} KiB kernel stack per thread) with all connections \
              open, less the idle server, per connection; page tables (VmPTE) are not in RSS and come on top. CPU \
              shares are of one core; others: what other processes (not the kernel's softirq threads) took of the \
-             client's and the server's CPUs during the window; client-bound: the client used {}+ of its core, so \
-             the server may have had more to give.",
+             client's and the server's CPUs during the window; client-bound: the client used {}+ of its core and the \
+             server less, so the server may have had more to give.",
             KERNEL_STACK_BYTES / 1024,
-            percent(CLIENT_BOUND),
+            percent(SATURATED),
         );
         out
     }
@@ -164,7 +166,7 @@ impl Report {
                 rss,
                 verdict(rss >= RSS_TARGET),
             );
-            if g.client_busy >= CLIENT_BOUND {
+            if client_bound(&g) {
                 let _ = writeln!(
                     out,
                     "    (green's run was client-bound: the client used {} of its core, green's server {}; the \
@@ -196,6 +198,10 @@ impl Report {
         }
         out
     }
+}
+
+fn client_bound(s: &Summary) -> bool {
+    s.client_busy >= SATURATED && s.server_busy < SATURATED
 }
 
 fn verdict(met: bool) -> &'static str {
