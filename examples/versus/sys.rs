@@ -101,12 +101,14 @@ impl Load {
     }
 
     pub fn describe(&self, cpus: usize) -> String {
-        let pressure = self.pressure.map_or(String::new(), |p| format!(", CPU pressure {p:.0}% (some avg10)"));
-        let mut line = format!("machine load: load average {:.2} on {cpus} CPUs{pressure}", self.one_minute);
-        // CPU pressure says it best when the kernel reports it; the load average lags a minute.
-        let busy = match self.pressure {
-            Some(p) => p > 10.0,
-            None => self.one_minute > cpus as f64 / 2.0,
+        // CPU pressure says it best when the kernel reports it; the load average lags a minute
+        // (and counts the threads of a thread-per-connection server run just before).
+        let (mut line, busy) = match self.pressure {
+            Some(p) => (format!("machine load: CPU pressure {p:.0}% (some avg10, /proc/pressure/cpu)"), p > 10.0),
+            None => (
+                format!("machine load: load average {:.2} on {cpus} CPUs", self.one_minute),
+                self.one_minute > cpus as f64 / 2.0,
+            ),
         };
         if busy {
             line.push_str(
