@@ -140,7 +140,9 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
             "--with" => {
                 let v = value()?;
                 let kind = ServerKind::parse(v).filter(|k| *k == ServerKind::Tokio).ok_or_else(|| {
-                    format!("--with {v}: only tokio is available (may is not built: see docs/benchmarks.md)\n{USAGE}")
+                    format!(
+                        "--with {v}: only tokio is available (may is not a dependency: see docs/benchmarks.md)\n{USAGE}"
+                    )
                 })?;
                 if !options.servers.contains(&kind) {
                     options.servers.push(kind);
