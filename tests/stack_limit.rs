@@ -7,16 +7,14 @@
 //! is reached after about a thousand green threads instead of thirty thousand.
 
 use std::io;
-use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::Duration;
 
 use green::runtime::StackLayout;
 
-/// Set in the child process.
-const CHILD: &str = "GREEN_TEST_CHILD";
+mod common;
+use common::child::{is_child, run_child};
 
 /// How long the child may take before it counts as hung (and is killed).
 const CHILD_TIMEOUT: Duration = Duration::from_secs(120);
@@ -36,11 +34,11 @@ const TEST: &str = "separate_stacks_stop_below_the_map_limit_with_a_clear_error"
 
 #[test]
 fn separate_stacks_stop_below_the_map_limit_with_a_clear_error() {
-    if std::env::var_os(CHILD).is_some() {
+    if is_child() {
         child();
         return;
     }
-    let output = run_child(TEST);
+    let output = run_child(TEST, CHILD_TIMEOUT);
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     if stdout.contains("child: skipped") {
@@ -49,37 +47,6 @@ fn separate_stacks_stop_below_the_map_limit_with_a_clear_error() {
     }
     assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
     assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
-}
-
-/// Runs test `name` of this binary in a child process and returns its output once it ended.
-fn run_child(name: &str) -> Output {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: the closure only calls setrlimit, which is async-signal-safe, as pre_exec requires.
-    unsafe {
-        command.pre_exec(|| {
-            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            libc::setrlimit(libc::RLIMIT_CORE, &none);
-            Ok(())
-        });
-    }
-    let child = command.spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(CHILD_TIMEOUT) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("child {name} hung for {CHILD_TIMEOUT:?} and was killed");
-        }
-    }
 }
 
 fn count_maps() -> usize {

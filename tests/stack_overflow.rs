@@ -5,54 +5,17 @@
 //! `GREEN_TEST_CHILD` set so the test body does the crashing part, and checks how the child died
 //! and what it wrote to stderr.
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
+use std::os::unix::process::ExitStatusExt;
+use std::process::Output;
 use std::time::Duration;
 
 use green::runtime::StackLayout;
 
-/// Set in the child process.
-const CHILD: &str = "GREEN_TEST_CHILD";
+mod common;
+use common::child::{is_child, run_child};
 
 /// How long a child may take before it counts as hung (and is killed).
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
-
-fn in_child() -> bool {
-    std::env::var_os(CHILD).is_some()
-}
-
-/// Runs test `name` of this binary in a child process, without core dumps, and returns its
-/// output once it has ended.
-fn run_child(name: &str) -> Output {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: the closure only calls setrlimit, which is async-signal-safe, as pre_exec requires.
-    unsafe {
-        command.pre_exec(|| {
-            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            libc::setrlimit(libc::RLIMIT_CORE, &none);
-            Ok(())
-        });
-    }
-    let child = command.spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(CHILD_TIMEOUT) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("child {name} hung for {CHILD_TIMEOUT:?} and was killed");
-        }
-    }
-}
 
 fn stderr_of(output: &Output) -> String {
     String::from_utf8_lossy(&output.stderr).into_owned()
@@ -98,19 +61,19 @@ fn assert_overflow_reported(output: &Output, stack_kib: usize) {
 
 #[test]
 fn overflow_in_a_packed_stack_names_the_green_thread() {
-    if in_child() {
+    if is_child() {
         overflow_a_green_thread(StackLayout::Auto, green::DEFAULT_STACK_SIZE);
     }
-    let output = run_child("overflow_in_a_packed_stack_names_the_green_thread");
+    let output = run_child("overflow_in_a_packed_stack_names_the_green_thread", CHILD_TIMEOUT);
     assert_overflow_reported(&output, green::DEFAULT_STACK_SIZE / 1024);
 }
 
 #[test]
 fn overflow_in_a_separate_stack_names_the_green_thread() {
-    if in_child() {
+    if is_child() {
         overflow_a_green_thread(StackLayout::Separate, 64 * 1024);
     }
-    let output = run_child("overflow_in_a_separate_stack_names_the_green_thread");
+    let output = run_child("overflow_in_a_separate_stack_names_the_green_thread", CHILD_TIMEOUT);
     assert_overflow_reported(&output, 64);
 }
 
@@ -130,12 +93,12 @@ fn null_write() {
 
 #[test]
 fn null_write_on_an_os_thread_is_still_a_plain_segfault() {
-    if in_child() {
+    if is_child() {
         fault_with_runtime_installed(|| {
             let _ = std::thread::spawn(null_write).join();
         });
     }
-    let output = run_child("null_write_on_an_os_thread_is_still_a_plain_segfault");
+    let output = run_child("null_write_on_an_os_thread_is_still_a_plain_segfault", CHILD_TIMEOUT);
     let stderr = stderr_of(&output);
     assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "status {:?}, stderr:\n{stderr}", output.status);
     assert!(!stderr.contains("green:"), "a message from green in:\n{stderr}");
@@ -143,14 +106,14 @@ fn null_write_on_an_os_thread_is_still_a_plain_segfault() {
 
 #[test]
 fn null_write_in_a_green_thread_is_a_plain_segfault() {
-    if in_child() {
+    if is_child() {
         let rt = green::Runtime::builder().workers(1).build().unwrap();
         rt.block_on(|| {
             let _ = green::Builder::new().name("wild").spawn(null_write).unwrap().join();
         });
         unreachable!("the fault should have ended the process");
     }
-    let output = run_child("null_write_in_a_green_thread_is_a_plain_segfault");
+    let output = run_child("null_write_in_a_green_thread_is_a_plain_segfault", CHILD_TIMEOUT);
     let stderr = stderr_of(&output);
     assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "status {:?}, stderr:\n{stderr}", output.status);
     assert!(!stderr.contains("stack overflow"), "reported as an overflow:\n{stderr}");
@@ -158,13 +121,13 @@ fn null_write_in_a_green_thread_is_a_plain_segfault() {
 
 #[test]
 fn os_thread_overflow_is_still_reported_by_std() {
-    if in_child() {
+    if is_child() {
         fault_with_runtime_installed(|| {
             let thread = std::thread::Builder::new().name("os-deep".into()).stack_size(128 * 1024);
             let _ = thread.spawn(|| recurse(0)).unwrap().join();
         });
     }
-    let output = run_child("os_thread_overflow_is_still_reported_by_std");
+    let output = run_child("os_thread_overflow_is_still_reported_by_std", CHILD_TIMEOUT);
     let stderr = stderr_of(&output);
     assert_eq!(output.status.signal(), Some(libc::SIGABRT), "status {:?}, stderr:\n{stderr}", output.status);
     assert!(stderr.contains("thread 'os-deep'") && stderr.contains("has overflowed its stack"), "{stderr}");

@@ -3,6 +3,8 @@
 
 use std::time::{Duration, Instant};
 
+pub mod child;
+
 /// A runtime with `n` workers.
 pub fn runtime(workers: usize) -> green::Runtime {
     green::Runtime::builder().workers(workers).build().expect("runtime")
