@@ -21,7 +21,12 @@ const WORKER_STACK_SIZE: usize = 8 << 20;
 /// Default ticks between two looks at the clock (see [`Builder::budget`]).
 pub(crate) const DEFAULT_BUDGET: u32 = 1024;
 
-/// Default time slice (see [`Builder::time_slice`]).
+/// Default time slice (see [`Builder::time_slice`]), chosen with `examples/fairness.rs` (an
+/// echo service on one worker beside a `#[preemptible]` CPU burner, 100 connections): the
+/// service kept 97%, 92%, 91% and 77% of its throughput with slices of 20, 50, 100 and 200 µs,
+/// p99 within 1.1× throughout, while the burner got 0.57×, 1×, 1.3× and 2.2× the work of the
+/// 50 µs run. 50 µs keeps the service above 90% with room to spare for a busier neighbour, and
+/// gives the burner most of what longer slices would.
 pub(crate) const DEFAULT_TIME_SLICE: Duration = Duration::from_micros(50);
 
 /// Default threshold of the blocking-code monitor (see [`Builder::blocking_threshold`]): long
