@@ -324,15 +324,9 @@ fn hundred_thousand_packed_stacks_need_only_a_few_mappings() {
     stacks.into_iter().for_each(|s| pool.give(s));
     drop(pool);
     assert_eq!(arena.outstanding(), 0);
-    // The arena unmaps its chunks when it drops. (Checked chunk by chunk: the process's total
-    // address space also moves with the other tests that run beside this one.)
+    // The arena forgets its chunks when it drops (and unmaps them: not checked here, since the
+    // other tests of this process may map the same addresses again at once).
     drop(arena);
-    for &(start, _) in &chunks {
-        let mut resident = 0u8;
-        // SAFETY: mincore reads page tables only; an unmapped range gives ENOMEM.
-        let rc = unsafe { libc::mincore(start as *mut libc::c_void, 1, &mut resident) };
-        assert_eq!(rc, -1, "chunk at {start:#x} still mapped after the arena dropped");
-    }
     assert!(registry::lookup(chunks[0].0 + chunks[0].1 - 1).is_none());
 }
 
