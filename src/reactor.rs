@@ -498,7 +498,10 @@ impl Source {
                     return result;
                 }
             }
-            let deadline = *deadline.get_or_insert_with(|| timeout.and_then(|t| Instant::now().checked_add(t)));
+            // The socket's own timeout, or the caller's `green::timeout` deadline if earlier: at
+            // either, this call returns its timeout error (std's kind for it) rather than unwind.
+            let deadline = *deadline
+                .get_or_insert_with(|| park::effective_deadline(timeout.and_then(|t| Instant::now().checked_add(t))));
             if deadline.is_some_and(|d| Instant::now() >= d) {
                 return Err(on_timeout());
             }
@@ -524,7 +527,12 @@ impl Source {
             Where::Os => poll_fd(self.state.fd, dir, deadline),
             Where::Cannot(why) => Err(io::Error::new(io::ErrorKind::WouldBlock, why)),
             Where::Green => {
-                park::cancellation_point();
+                park::check_cancelled();
+                // A caller that did not fold the `green::timeout` deadline into its own has no
+                // timeout error for it: unwind to the `timeout`, as other calls without one do.
+                if park::effective_deadline(deadline) != deadline {
+                    park::cancellation_point();
+                }
                 match self.park(dir, seen, deadline) {
                     Parked::Retry => Ok(()),
                     Parked::Failed(e) => Err(e),
