@@ -50,7 +50,7 @@ pub struct WorkerMetrics {
     /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
     /// `("io", n)`, `("blocking", n)`, `("other", n)`.
     pub parks: Vec<(&'static str, u64)>,
-    /// Ready green threads in its run queue at its last resume.
+    /// Green threads waiting for it (ready, or queued unstarted), as of its last look at its queues.
     pub ready: usize,
     /// Green threads woken by other threads and not yet picked up.
     pub inbox: usize,

@@ -46,7 +46,8 @@ pub(crate) struct WorkerStats {
     pub(crate) parks: [AtomicU64; crate::park::ParkReason::COUNT],
     /// Times the worker went to sleep in its poller.
     pub(crate) sleeps: AtomicU64,
-    /// Green threads waiting for this worker (ready, or queued unstarted) at its last resume.
+    /// Green threads waiting for this worker (ready, or queued unstarted) at its last
+    /// maintenance.
     pub(crate) ready: AtomicUsize,
     /// Green threads parked here right now, by reason, as of the worker's last sleep.
     pub(crate) parked_now: [AtomicUsize; crate::park::ParkReason::COUNT],

@@ -372,6 +372,10 @@ impl Core {
     /// cancels this worker's green threads once.
     fn maintenance(&self) {
         let remote = &self.shared.remotes[self.index];
+        // For the monitor's reports: how many wait behind the green thread it may find stuck.
+        // Published here, not at every resume: a hint needs no more.
+        let waiting = self.run_queue.borrow().len() + self.deque.len() + self.local_new.borrow().len();
+        remote.stats.ready.store(waiting, Ordering::Relaxed);
         if remote.dump_pending.load(Ordering::Acquire) {
             self.answer_dump();
         }
@@ -608,8 +612,6 @@ impl Core {
         self.in_green.set(true);
         let stats = self.stats();
         WorkerStats::bump(&stats.switches);
-        let waiting = self.run_queue.borrow().len() + self.deque.len() + self.local_new.borrow().len();
-        stats.ready.store(waiting, Ordering::Relaxed);
         // Release: a reader that sees the pointer sees the header it points to.
         stats.running.store(task.as_ptr().as_ptr(), Ordering::Release);
 

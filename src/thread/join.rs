@@ -54,28 +54,30 @@ impl<T> JoinHandle<T> {
     ///
     /// A green thread that joins another while it unwinds cannot park (DESIGN.md rule 3.3): if
     /// the other has not finished, the process aborts with a message naming both.
-    pub fn join(mut self) -> Result<T, JoinError> {
+    pub fn join(self) -> Result<T, JoinError> {
         wait_done(self.task().header());
-        let task = self.task.take().expect("join handle used after join");
-        // SAFETY: we saw DONE in `wait_done`, this handle holds the join share, and `join`
-        // consumes the handle, so this happens once.
-        let outcome = unsafe { task.take_output() };
-        release_output(task.task());
-        outcome
+        self.take_finished()
     }
 
     /// Like `join`, but the wait is not a cancellation point and ignores `green::timeout`
     /// deadlines: for callers that lent the green thread borrowed data and must not return
     /// before it has finished (`Runtime::block_on`).
-    pub(crate) fn join_uncancellable(mut self) -> Result<T, JoinError> {
+    pub(crate) fn join_uncancellable(self) -> Result<T, JoinError> {
         let target = self.task().header();
         let edge = JoinEdge::new(target);
         while !target.is_done() {
             park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
         }
         drop(edge);
+        self.take_finished()
+    }
+
+    /// The outcome of a green thread that is DONE (the caller saw it), consuming the handle.
+    fn take_finished(mut self) -> Result<T, JoinError> {
         let task = self.task.take().expect("join handle used after join");
-        // SAFETY: as in `join`: DONE was seen, this handle holds the join share, consumed here.
+        debug_assert!(task.task().header().is_done());
+        // SAFETY: the caller saw DONE; this handle holds the join share, and consuming it makes
+        // this the only take.
         let outcome = unsafe { task.take_output() };
         release_output(task.task());
         outcome
