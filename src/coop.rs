@@ -95,9 +95,8 @@ fn budget_spent() {
         };
         reset_budget(core.shared.config.budget);
         WorkerStats::bump(&core.stats().checkpoints);
-        let mut acct = core.resume_acct.get();
-        acct.refills += 1;
-        core.resume_acct.set(acct);
+        let acct = &core.resume_acct;
+        acct.refills.set(acct.refills.get() + 1);
         if !core.in_green_thread() || NO_YIELD.with(Cell::get) > 0 || std::thread::panicking() {
             return false;
         }
@@ -108,13 +107,11 @@ fn budget_spent() {
         });
         let slice = now.duration_since(start);
         let must_yield = slice >= core.shared.config.time_slice && core.others_waiting(now);
-        let mut acct = core.resume_acct.get();
-        acct.longest_slice = acct.longest_slice.max(slice);
+        acct.longest_slice.set(acct.longest_slice.get().max(slice));
         if must_yield {
             WorkerStats::bump(&core.stats().forced_yields);
-            acct.forced_yields += 1;
+            acct.forced_yields.set(acct.forced_yields.get() + 1);
         }
-        core.resume_acct.set(acct);
         must_yield
     });
     if must_yield {

@@ -30,7 +30,7 @@ use std::any::Any;
 use std::cell::Cell;
 use std::time::Instant;
 
-use crate::runtime::context::{self, Suspend};
+use crate::runtime::context;
 use crate::runtime::task::{Cancelled, ParkKind, TaskRef};
 
 /// Why a green thread parks: counted per worker (`Handle::metrics`) and shown in dumps.
@@ -142,7 +142,7 @@ pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool
         let seq = task.header().begin_wait();
         if register(Waiter::Green { task, seq }) {
             assert_can_park();
-            context::suspend(Suspend::Park { kind: ParkKind::Internal, deadline, reason });
+            context::park(ParkKind::Internal, deadline, reason);
         }
     } else if context::with_core(|core| core.is_some()) {
         // On a worker thread but not in a green thread: inside `on_worker_stack`, or a

@@ -18,13 +18,16 @@ thread_local! {
 }
 
 /// Why a green thread hands control back to its worker.
+///
+/// Small enough to travel through the switch in a register; a park's deadline, which is not,
+/// goes through the worker (`Core::park`).
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Suspend {
     /// Run me again after the others that are ready.
     Yield,
-    /// Park until woken, or until `deadline` if given (DESIGN.md rule 3.4: the worker arms
-    /// the timer and commits the park after the switch).
-    Park { kind: ParkKind, deadline: Option<Instant>, reason: ParkReason },
+    /// Park until woken, or until the deadline given to `Core::park` (DESIGN.md rule 3.4: the
+    /// worker arms the timer and commits the park after the switch).
+    Park { kind: ParkKind, reason: ParkReason },
 }
 
 /// Marks this OS thread as running `core`'s loop while the guard lives.
@@ -68,4 +71,11 @@ pub(crate) fn in_green_thread() -> bool {
 /// Panics if called outside a green thread or on the worker's own stack.
 pub(crate) fn suspend(why: Suspend) {
     with_core(|core| core.expect("green: internal error: suspend outside a green thread").suspend(why));
+}
+
+/// Parks the current green thread until woken, or until `deadline` if given.
+///
+/// Panics if called outside a green thread or on the worker's own stack.
+pub(crate) fn park(kind: ParkKind, deadline: Option<Instant>, reason: ParkReason) {
+    with_core(|core| core.expect("green: internal error: park outside a green thread").park(kind, deadline, reason));
 }

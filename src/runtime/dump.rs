@@ -27,7 +27,8 @@ pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
 pub(crate) struct SlotInfo {
     /// Why it is parked, if it is.
     pub(crate) parked: Option<ParkReason>,
-    /// The runtime's coarse clock (ms) when it parked or became ready.
+    /// The runtime's coarse clock (ms) when it last parked, or last ran after a park (or
+    /// started): a green thread that only yields shows how long it has been busy.
     pub(crate) since_ms: u64,
     /// Ticks it has spent.
     pub(crate) ticks: u64,

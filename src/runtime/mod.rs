@@ -8,6 +8,7 @@ pub(crate) mod context;
 mod dump;
 mod handle;
 mod metrics;
+pub(crate) mod run_queue;
 pub(crate) mod shared;
 pub(crate) mod stats;
 pub(crate) mod task;

@@ -46,9 +46,10 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
 use super::dump::{SlotInfo, render_green_thread, resident_pages};
-use super::shared::Shared;
+use super::run_queue::{Ready, RunQueue};
+use super::shared::{Remote, Shared};
 use super::stats::WorkerStats;
-use super::task::{Header, NO_HOME, TaskRef};
+use super::task::{Header, NO_HOME, ParkKind, TaskRef};
 use super::timers::Timers;
 use crate::park::ParkReason;
 use crate::reactor::CoreIo;
@@ -75,19 +76,25 @@ type GreenYielder = Yielder<(), Suspend>;
 
 /// A started green thread's coroutine, owned by its home worker.
 struct Slot {
-    /// The task; `None` while the slot is free.
-    task: Option<TaskRef>,
-    /// The coroutine; `None` while the slot is free.
-    co: Option<Co>,
+    /// The green thread; `None` while the slot is free.
+    live: Option<Live>,
     /// The coroutine's yielder, published by the body at its first resume.
     yielder: *const GreenYielder,
     /// What dumps show about it.
     info: SlotInfo,
 }
 
+/// The green thread in a slot and its coroutine.
+struct Live {
+    task: TaskRef,
+    co: Co,
+}
+
 enum Work {
     Resume(usize),
     Start(TaskRef),
+    /// The runtime has shut down and this worker is done.
+    Exit,
 }
 
 /// A worker's own state. Lives on its OS thread and is touched by nothing else.
@@ -100,9 +107,13 @@ pub(crate) struct Core {
     pub(crate) index: usize,
     /// The runtime's shared state.
     pub(crate) shared: Arc<Shared>,
+    /// `shared.remotes[index]`, without the bounds check on every switch.
+    remote: NonNull<Remote>,
+    /// `shared.config.budget`.
+    budget: u32,
     /// Started green threads ready to run: slot, and the value of `spawned` when it was
     /// queued (see `next_ready`).
-    run_queue: RefCell<VecDeque<(usize, u64)>>,
+    run_queue: RefCell<RunQueue>,
     /// Unstarted green threads queued on this worker so far (`deque` and `local_new`).
     spawned: Cell<u64>,
     /// Of those, how many this worker took out to start (stolen ones are not counted).
@@ -122,12 +133,11 @@ pub(crate) struct Core {
     /// The header of the green thread running now, if any. Its slot's `TaskRef` keeps it alive
     /// while it runs.
     current: Cell<Option<NonNull<Header>>>,
-    /// True while a green thread runs on its own stack (not inside `on_worker_stack`).
-    in_green: Cell<bool>,
-    /// The running green thread's yielder.
+    /// The running green thread's yielder while it runs on its own stack; null between
+    /// resumes and inside `on_worker_stack`. Non-null exactly when a green thread may suspend.
     yielder: Cell<*const GreenYielder>,
-    /// Nesting depth of `on_worker_stack` calls of the running green thread.
-    on_parent_stack: Cell<u32>,
+    /// The deadline of the park being requested (`park`), for the worker to arm.
+    park_deadline: Cell<Option<Instant>>,
     /// When the running green thread's time slice began: set the first time its budget ran
     /// out, cleared at every resume (the clock is read only when the budget runs out).
     pub(crate) slice_start: Cell<Option<Instant>>,
@@ -137,8 +147,9 @@ pub(crate) struct Core {
     maintenances_left: Cell<u32>,
     /// Green threads parked here, by reason.
     parked_now: RefCell<[usize; ParkReason::COUNT]>,
-    /// What the running green thread did during this resume (`coop.rs` reports to it).
-    pub(crate) resume_acct: Cell<ResumeAccounting>,
+    /// What the running green thread's budget did during this resume (`coop.rs` reports to
+    /// it; the worker folds it into the slot when `refills` is not zero).
+    pub(crate) resume_acct: ResumeAccounting,
     /// xorshift state for picking a steal victim.
     rng: Cell<u64>,
     /// When shutdown gives up and leaks; set when this worker first sees the shutdown.
@@ -155,8 +166,10 @@ impl Core {
         let io = CoreIo::new(shared.remotes[index].reactor.clone());
         Core {
             index,
+            remote: NonNull::from(&shared.remotes[index]),
+            budget: shared.config.budget,
             shared,
-            run_queue: RefCell::new(VecDeque::new()),
+            run_queue: RefCell::new(RunQueue::new()),
             spawned: Cell::new(0),
             taken: Cell::new(0),
             deque,
@@ -166,13 +179,12 @@ impl Core {
             stacks: RefCell::new(stacks),
             timers: RefCell::new(Timers::default()),
             current: Cell::new(None),
-            in_green: Cell::new(false),
             yielder: Cell::new(std::ptr::null()),
-            on_parent_stack: Cell::new(0),
+            park_deadline: Cell::new(None),
             slice_start: Cell::new(None),
             turns_left: Cell::new(MAINTENANCE_INTERVAL),
             maintenances_left: Cell::new(STACK_TRIM_EVERY),
-            resume_acct: Cell::new(ResumeAccounting::default()),
+            resume_acct: ResumeAccounting::default(),
             parked_now: RefCell::new([0; ParkReason::COUNT]),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             shutdown_deadline: Cell::new(None),
@@ -183,14 +195,22 @@ impl Core {
 
     // ---- what green threads ask of their worker -----------------------------------------
 
+    /// This worker's shared side.
+    pub(crate) fn remote(&self) -> &Remote {
+        // SAFETY: `remote` points into `shared.remotes`, which is never resized and lives as
+        // long as `shared`, which `self` holds.
+        unsafe { self.remote.as_ref() }
+    }
+
     /// This worker's published counters.
     pub(crate) fn stats(&self) -> &WorkerStats {
-        &self.shared.remotes[self.index].stats
+        &self.remote().stats
     }
 
     /// True while a green thread runs on its own stack on this worker.
+    #[inline]
     pub(crate) fn in_green_thread(&self) -> bool {
-        self.in_green.get() && self.on_parent_stack.get() == 0
+        !self.yielder.get().is_null()
     }
 
     /// Switches from the running green thread back to this worker, asking for `why`.
@@ -198,28 +218,39 @@ impl Core {
     /// # Panics
     ///
     /// If no green thread runs on its own stack here.
+    #[inline]
     pub(crate) fn suspend(&self, why: Suspend) {
-        assert!(self.in_green_thread(), "green: internal error: suspend outside a green thread");
         let yielder = self.yielder.get();
-        // SAFETY: `yielder` belongs to the green thread running right now on this thread, whose
-        // coroutine (and so its yielder, which lives on that coroutine's stack) is alive while
-        // its code runs, which it does: we are that code.
+        assert!(!yielder.is_null(), "green: internal error: suspend outside a green thread");
+        // SAFETY: a non-null `yielder` belongs to the green thread running right now on this
+        // thread, on its own stack; its coroutine (and so its yielder, which lives on that
+        // coroutine's stack) is alive while its code runs, which it does: we are that code.
         unsafe { (*yielder).suspend(why) };
     }
 
-    /// The running green thread's yielder, to run code on the worker's stack; `None` when
+    /// Parks the running green thread until woken, or until `deadline` if given.
+    ///
+    /// # Panics
+    ///
+    /// If no green thread runs on its own stack here.
+    pub(crate) fn park(&self, kind: ParkKind, deadline: Option<Instant>, reason: ParkReason) {
+        self.park_deadline.set(deadline);
+        self.suspend(Suspend::Park { kind, reason });
+    }
+
+    /// Moves the running green thread onto the worker's stack (`on_worker_stack`): returns its
+    /// yielder and marks it as unable to suspend until `leave_parent_stack`. `None` when
     /// already there (`on_parent_stack` starts at the parent's saved stack pointer: a second
-    /// call from the worker's stack would overwrite the frames of the first).
-    pub(crate) fn yielder_for_parent_stack(&self) -> Option<*const GreenYielder> {
-        self.in_green_thread().then(|| self.yielder.get())
+    /// call from the worker's stack would overwrite the frames of the first) or not in a green
+    /// thread.
+    pub(crate) fn enter_parent_stack(&self) -> Option<*const GreenYielder> {
+        let yielder = self.yielder.replace(std::ptr::null());
+        (!yielder.is_null()).then_some(yielder)
     }
 
-    pub(crate) fn enter_parent_stack(&self) {
-        self.on_parent_stack.set(self.on_parent_stack.get() + 1);
-    }
-
-    pub(crate) fn leave_parent_stack(&self) {
-        self.on_parent_stack.set(self.on_parent_stack.get() - 1);
+    /// Ends what `enter_parent_stack` began, with the yielder it returned.
+    pub(crate) fn leave_parent_stack(&self, yielder: *const GreenYielder) {
+        self.yielder.set(yielder);
     }
 
     /// The running green thread.
@@ -279,7 +310,7 @@ impl Core {
         self.io.poll_if_due(now);
         self.shared.is_shutting_down()
             || !self.run_queue.borrow().is_empty()
-            || !self.shared.remotes[self.index].inbox.is_empty()
+            || !self.remote().inbox.is_empty()
             || !self.local_new.borrow().is_empty()
             || !self.deque.is_empty()
             || self.timers.borrow().is_due(now)
@@ -308,13 +339,16 @@ impl Core {
             self.push_new_local(main);
         }
         loop {
-            if self.shared.is_shutting_down() && self.shutdown_finished() {
-                break;
-            }
             match self.next_work() {
                 Some(Work::Resume(slot)) => self.resume(slot),
                 Some(Work::Start(task)) => self.start(task),
-                None => self.idle(),
+                Some(Work::Exit) => break,
+                None => {
+                    if self.shared.is_shutting_down() && self.shutdown_finished() {
+                        break;
+                    }
+                    self.idle();
+                }
             }
         }
     }
@@ -331,6 +365,10 @@ impl Core {
                 self.stacks.borrow_mut().maintain(Instant::now());
             }
             self.maintenance();
+            // A busy worker learns of the shutdown here (an idle one in `run`).
+            if self.shared.is_shutting_down() && self.shutdown_finished() {
+                return Some(Work::Exit);
+            }
             if let Some(task) = self.find_unstarted() {
                 return Some(Work::Start(task));
             }
@@ -352,7 +390,7 @@ impl Core {
     /// held up by a crowd of ready ones that arrived after it.
     fn next_ready(&self) -> Option<Work> {
         let mut run_queue = self.run_queue.borrow_mut();
-        let &(slot, ticket) = run_queue.front()?;
+        let Ready { slot, ticket } = run_queue.front()?;
         if ticket > self.taken.get() && (!self.deque.is_empty() || !self.local_new.borrow().is_empty()) {
             drop(run_queue);
             if let Some(task) = self.find_unstarted() {
@@ -360,18 +398,18 @@ impl Core {
             }
             run_queue = self.run_queue.borrow_mut();
         }
-        run_queue.pop_front();
+        run_queue.skip_front();
         Some(Work::Resume(slot))
     }
 
     fn push_ready_slot(&self, slot: usize) {
-        self.run_queue.borrow_mut().push_back((slot, self.spawned.get()));
+        self.run_queue.borrow_mut().push_back(Ready { slot, ticket: self.spawned.get() });
     }
 
     /// Moves woken green threads from the inbox and the timers to the run queue; on shutdown,
     /// cancels this worker's green threads once.
     fn maintenance(&self) {
-        let remote = &self.shared.remotes[self.index];
+        let remote = self.remote();
         // For the monitor's reports: how many wait behind the green thread it may find stuck.
         // Published here, not at every resume: a hint needs no more.
         let waiting = self.run_queue.borrow().len() + self.deque.len() + self.local_new.borrow().len();
@@ -422,7 +460,7 @@ impl Core {
             self.taken.set(self.taken.get() + 1);
             return Some(task);
         }
-        let remote = &self.shared.remotes[self.index];
+        let remote = self.remote();
         if !remote.pinned.is_empty()
             && let Some(task) = steal_one(|| remote.pinned.steal())
         {
@@ -469,7 +507,7 @@ impl Core {
 
     /// Is there anything to do without sleeping?
     fn has_work(&self) -> bool {
-        let remote = &self.shared.remotes[self.index];
+        let remote = self.remote();
         !self.run_queue.borrow().is_empty()
             || !self.local_new.borrow().is_empty()
             || !remote.inbox.is_empty()
@@ -509,7 +547,7 @@ impl Core {
             stacks.maintain(Instant::now());
             stacks.next_maintain()
         };
-        let remote = &self.shared.remotes[self.index];
+        let remote = self.remote();
         // What the monitor needs to tell a quiet runtime from a stuck one.
         for (published, count) in remote.stats.parked_now.iter().zip(self.parked_now.borrow().iter()) {
             published.store(*count, Ordering::Relaxed);
@@ -580,7 +618,7 @@ impl Core {
             Some(i) => i,
             None => {
                 let mut slots = self.slots.borrow_mut();
-                slots.push(Slot { task: None, co: None, yielder: std::ptr::null(), info: SlotInfo::default() });
+                slots.push(Slot { live: None, yielder: std::ptr::null(), info: SlotInfo::default() });
                 slots.len() - 1
             }
         };
@@ -588,8 +626,7 @@ impl Core {
         // Field by field: the slot is large, and a whole `Slot` built first would be copied.
         let mut slots = self.slots.borrow_mut();
         let slot = &mut slots[index];
-        slot.task = Some(task);
-        slot.co = Some(co);
+        slot.live = Some(Live { task, co });
         slot.yielder = std::ptr::null();
         slot.info = info;
         drop(slots);
@@ -602,66 +639,79 @@ impl Core {
         // not move.
         let mut slots = self.slots.borrow_mut();
         let slot = &mut slots[index];
-        let task = slot.task.as_ref().expect("resumed a free slot");
-        let co = slot.co.as_mut().expect("resumed a slot without a coroutine");
-        self.current.set(Some(task.as_ptr()));
+        let Some(live) = &mut slot.live else { panic!("green: internal error: resumed a free slot") };
+        let header = live.task.as_ptr();
+        self.current.set(Some(header));
         self.yielder.set(slot.yielder);
         self.slice_start.set(None);
-        crate::coop::reset_budget(self.shared.config.budget);
-        self.resume_acct.set(ResumeAccounting::default());
-        self.in_green.set(true);
+        crate::coop::reset_budget(self.budget);
         let stats = self.stats();
         WorkerStats::bump(&stats.switches);
         // Release: a reader that sees the pointer sees the header it points to.
-        stats.running.store(task.as_ptr().as_ptr(), Ordering::Release);
+        stats.running.store(header.as_ptr(), Ordering::Release);
 
-        let result = co.resume(());
+        let result = live.co.resume(());
 
         stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
-        self.in_green.set(false);
         self.current.set(None);
-        slot.yielder = self.yielder.get();
-        let acct = self.resume_acct.get();
-        let info = &mut slot.info;
-        let budget = u64::from(self.shared.config.budget);
-        info.ticks += budget - u64::from(crate::coop::budget_left()) + budget * u64::from(acct.refills);
-        info.forced_yields += u64::from(acct.forced_yields);
-        info.longest_slice = info.longest_slice.max(acct.longest_slice);
-        info.since_ms = self.shared.coarse_ms();
+        // The body publishes its yielder at its first resume; keep it for the next ones.
+        slot.yielder = self.yielder.replace(std::ptr::null());
+        slot.info.ticks += u64::from(self.budget - crate::coop::budget_left());
+        if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
+            self.after_eventful_resume(&mut slot.info);
+        }
+        drop(slots);
+        match result {
+            CoroutineResult::Yield(Suspend::Yield) => self.push_ready_slot(index),
+            CoroutineResult::Yield(Suspend::Park { kind, reason }) => self.commit_park(index, kind, reason),
+            CoroutineResult::Return(()) => self.finish(index),
+        }
+    }
+
+    /// Bookkeeping after a resume in which the budget ran out, or which ended a park.
+    #[cold]
+    fn after_eventful_resume(&self, info: &mut SlotInfo) {
+        self.resume_acct.fold_into(info, self.budget);
         if let Some(reason) = info.parked.take() {
+            info.since_ms = self.shared.coarse_ms();
             self.parked_now.borrow_mut()[reason as usize] -= 1;
         }
-        match result {
-            CoroutineResult::Yield(Suspend::Yield) => {
-                drop(slots);
-                self.push_ready_slot(index);
-            }
-            CoroutineResult::Yield(Suspend::Park { kind, deadline, reason }) => {
-                WorkerStats::bump(&stats.parks[reason as usize]);
-                let header = task.header();
-                if let Some(deadline) = deadline {
-                    self.timers.borrow_mut().insert(deadline, task.clone(), header.seq());
-                }
-                let parked = header.commit_park(kind);
-                if parked {
-                    slot.info.parked = Some(reason);
-                    self.parked_now.borrow_mut()[reason as usize] += 1;
-                }
-                drop(slots);
-                if !parked {
-                    self.push_ready_slot(index);
-                }
-            }
-            CoroutineResult::Return(()) => {
-                let co = slot.co.take().expect("checked above");
-                let task = slot.task.take().expect("checked above");
-                slot.yielder = std::ptr::null();
-                drop(slots);
-                self.stacks.borrow_mut().give(co.into_stack());
-                self.free_slots.borrow_mut().push(index);
-                self.complete(task);
-            }
+    }
+
+    /// The green thread in `index` asked to park (DESIGN.md rule 3.4): arm its timer, then
+    /// commit the park, or run it again if a wake came first.
+    fn commit_park(&self, index: usize, kind: ParkKind, reason: ParkReason) {
+        WorkerStats::bump(&self.stats().parks[reason as usize]);
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[index];
+        let task = &slot.live.as_ref().expect("parked from a free slot").task;
+        let header = task.header();
+        if let Some(deadline) = self.park_deadline.take() {
+            self.timers.borrow_mut().insert(deadline, task.clone(), header.seq());
         }
+        let parked = header.commit_park(kind);
+        if parked {
+            slot.info.parked = Some(reason);
+            slot.info.since_ms = self.shared.coarse_ms();
+            self.parked_now.borrow_mut()[reason as usize] += 1;
+        }
+        drop(slots);
+        if !parked {
+            self.push_ready_slot(index);
+        }
+    }
+
+    /// The green thread in `index` returned: free its stack and slot, then complete it.
+    #[inline(never)]
+    fn finish(&self, index: usize) {
+        let mut slots = self.slots.borrow_mut();
+        let slot = &mut slots[index];
+        let Live { task, co } = slot.live.take().expect("finished a free slot");
+        slot.yielder = std::ptr::null();
+        drop(slots);
+        self.stacks.borrow_mut().give(co.into_stack());
+        self.free_slots.borrow_mut().push(index);
+        self.complete(task);
     }
 
     /// Drops an unstarted green thread's closure (shutdown, or no stack for it).
@@ -693,14 +743,14 @@ impl Core {
 
     /// Answers a pending dump request with this worker's green threads.
     fn answer_dump(&self) {
-        let remote = &self.shared.remotes[self.index];
+        let remote = self.remote();
         remote.dump_pending.store(false, Ordering::Release);
         let Some(request) = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
         let now_ms = self.shared.coarse_ms();
-        let ready: std::collections::HashSet<usize> = self.run_queue.borrow().iter().map(|&(slot, _)| slot).collect();
+        let ready: std::collections::HashSet<usize> = self.run_queue.borrow().iter().map(|ready| ready.slot).collect();
         let mut text = String::new();
         let slots = self.slots.borrow();
-        let started = slots.iter().filter(|s| s.task.is_some()).count();
+        let started = slots.iter().filter(|s| s.live.is_some()).count();
         let unstarted = self.deque.len() + self.local_new.borrow().len() + remote.pinned.len();
         text.push_str(&format!(
             "worker {}: {started} started green thread(s), {unstarted} queued unstarted, {} timer(s)\n",
@@ -708,7 +758,7 @@ impl Core {
             self.timers.borrow().len()
         ));
         for (index, slot) in slots.iter().enumerate() {
-            let Some(task) = &slot.task else { continue };
+            let Some(Live { task, .. }) = &slot.live else { continue };
             let header = task.header();
             let size = match header.stack_size {
                 0 => self.shared.config.stack_size,
@@ -730,7 +780,7 @@ impl Core {
     fn cancel_all(&self) {
         let slots = self.slots.borrow();
         for (index, slot) in slots.iter().enumerate() {
-            if let Some(task) = &slot.task
+            if let Some(Live { task, .. }) = &slot.live
                 && task.header().cancel()
             {
                 self.push_ready_slot(index);
@@ -759,7 +809,7 @@ impl Core {
         let mut slots = self.slots.borrow_mut();
         let mut names = Vec::new();
         for slot in slots.iter_mut() {
-            if let (Some(task), Some(co)) = (slot.task.take(), slot.co.take()) {
+            if let Some(Live { task, co }) = slot.live.take() {
                 names.push(task.header().describe());
                 // Dropping the coroutine here would unwind it outside the rules of 3.7; leak
                 // its stack and everything on it instead.
@@ -787,7 +837,7 @@ impl Drop for Core {
         // Green threads still in slots here means the loop ended abnormally (a panic in the
         // runtime itself): dropping their coroutines would unwind them outside the rules of
         // DESIGN.md 3.7, with corosensei's payload; leak them instead.
-        if self.slots.get_mut().iter().any(|s| s.co.is_some()) {
+        if self.slots.get_mut().iter().any(|s| s.live.is_some()) {
             self.leak_remaining();
         }
         if self.shared.leaked.load(Ordering::Acquire) {
@@ -805,15 +855,26 @@ impl std::fmt::Debug for Core {
     }
 }
 
-/// What the budget saw during one resume of a green thread.
-#[derive(Debug, Clone, Copy, Default)]
+/// What the budget saw during one resume of a green thread. Only the budget's slow path
+/// writes it, and it counts a refill first, so a resume that left `refills` at zero left all of
+/// it untouched.
+#[derive(Debug, Default)]
 pub(crate) struct ResumeAccounting {
     /// Times its budget ran out and was refilled.
-    pub(crate) refills: u32,
+    pub(crate) refills: Cell<u32>,
     /// Yields the budget forced.
-    pub(crate) forced_yields: u32,
+    pub(crate) forced_yields: Cell<u32>,
     /// Its longest slice measured when the budget ran out.
-    pub(crate) longest_slice: Duration,
+    pub(crate) longest_slice: Cell<Duration>,
+}
+
+impl ResumeAccounting {
+    /// Adds what was counted to the slot's figures and starts over.
+    fn fold_into(&self, info: &mut SlotInfo, budget: u32) {
+        info.ticks += u64::from(budget) * u64::from(self.refills.take());
+        info.forced_yields += u64::from(self.forced_yields.take());
+        info.longest_slice = info.longest_slice.max(self.longest_slice.take());
+    }
 }
 
 /// The task pointer a coroutine body runs; see `Core::start`.

@@ -15,7 +15,9 @@ use crate::runtime::Handle;
 use crate::runtime::context::{self, Suspend};
 use crate::runtime::shared::Shared;
 use crate::runtime::task::{NO_HOME, ParkKind, Spec, Task, TaskRef};
+use crate::runtime::worker::Core;
 use crate::scope::ScopeData;
+use corosensei::Yielder;
 
 /// Message for `spawn` and friends outside a runtime.
 const SPAWN_OUTSIDE: &str = "green: spawn called outside a green runtime. Call it from a green thread (inside \
@@ -496,14 +498,10 @@ fn park_inner(deadline: Option<Instant>) {
         return;
     }
     match deadline {
-        None => context::suspend(Suspend::Park { kind: ParkKind::User, deadline: None, reason: ParkReason::User }),
+        None => context::park(ParkKind::User, None, ParkReason::User),
         Some(deadline) => {
             task.header().begin_wait();
-            context::suspend(Suspend::Park {
-                kind: ParkKind::UserTimed,
-                deadline: Some(deadline),
-                reason: ParkReason::User,
-            });
+            context::park(ParkKind::UserTimed, Some(deadline), ParkReason::User);
         }
     }
 }
@@ -535,18 +533,17 @@ pub fn on_worker_stack<F, R>(f: F) -> R
 where
     F: FnOnce() -> R + Send,
 {
-    let yielder =
-        context::with_core(|core| core.and_then(|c| c.yielder_for_parent_stack().inspect(|_| c.enter_parent_stack())));
+    let yielder = context::with_core(|core| core.and_then(Core::enter_parent_stack));
     // On a plain OS thread, or already on the worker's stack (a nested call): just call it.
     let Some(yielder) = yielder else { return f() };
-    struct Leave;
+    struct Leave(*const Yielder<(), Suspend>);
     impl Drop for Leave {
         fn drop(&mut self) {
-            context::with_core(|core| core.expect("on_worker_stack left its worker").leave_parent_stack());
+            context::with_core(|core| core.expect("on_worker_stack left its worker").leave_parent_stack(self.0));
         }
     }
-    let _leave = Leave;
-    // SAFETY: `yielder_for_parent_stack` returned the yielder of the green thread running now on
+    let _leave = Leave(yielder);
+    // SAFETY: `enter_parent_stack` returned the yielder of the green thread running now on
     // this thread (this code, so its coroutine and yielder are alive for the call), and only
     // while it runs on its own stack, so the parent stack it switches to is not already in use
     // by an outer `on_worker_stack`.
