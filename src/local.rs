@@ -14,6 +14,7 @@ use std::fmt;
 use std::ptr::NonNull;
 
 use crate::runtime::context;
+use crate::runtime::task::Header;
 
 /// Declares green-thread-local statics, with the syntax of [`std::thread_local!`].
 ///
@@ -198,12 +199,15 @@ unsafe fn destroy(map: *mut LocalMap) {
     }
 }
 
-/// Drops the locals of the running green thread. Called by the task as its body ends, on its
-/// own stack.
-pub(crate) fn destroy_current() {
-    let map = context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.locals.get()))));
+/// Drops the locals of the running green thread, whose header is `header`. Called by the task
+/// as its body ends, on its own stack.
+///
+/// # Safety
+///
+/// `header` is the running green thread's own.
+pub(crate) unsafe fn destroy_current(header: &Header) {
     // SAFETY: the running green thread's own map, touched only by it; it is ending.
-    let Some(Some(map)) = map.map(|m| unsafe { &mut *m }) else { return };
+    let Some(map) = (unsafe { &mut *header.locals.get() }) else { return };
     let map: *mut LocalMap = &mut **map;
     // SAFETY: the green thread is ending and `map` stays allocated (the box is only dropped
     // with the header, after this).

@@ -81,3 +81,49 @@ fn detached_green_threads_still_run() {
     });
     assert_eq!(count.load(Ordering::Relaxed), 100);
 }
+
+/// Counts its drops.
+struct Counted(Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+#[test]
+fn every_result_is_dropped_once_whoever_lets_go_last() {
+    const EACH: usize = 2_000;
+    let drops = Arc::new(AtomicUsize::new(0));
+    let rt = green::Runtime::builder().workers(2).build().expect("runtime");
+    rt.block_on(|| {
+        // Handles dropped at once: most results are made after the handle is gone.
+        for _ in 0..EACH {
+            let drops = drops.clone();
+            drop(green::spawn(move || Counted(drops)));
+        }
+        while drops.load(Ordering::Relaxed) < EACH {
+            green::yield_now();
+        }
+        assert_eq!(drops.load(Ordering::Relaxed), EACH);
+        // Handles dropped once the green thread has finished.
+        let late: Vec<_> = (0..EACH)
+            .map(|_| {
+                let drops = drops.clone();
+                green::spawn(move || Counted(drops))
+            })
+            .collect();
+        while !late.iter().all(green::JoinHandle::is_finished) {
+            green::yield_now();
+        }
+        drop(late);
+        assert_eq!(drops.load(Ordering::Relaxed), 2 * EACH);
+        // Joined: the caller owns the result and drops it itself.
+        for _ in 0..EACH {
+            let drops = drops.clone();
+            let result = green::spawn(move || Counted(drops)).join().expect("joined");
+            drop(result);
+        }
+    });
+    assert_eq!(drops.load(Ordering::Relaxed), 3 * EACH);
+}

@@ -11,8 +11,8 @@
 //! A thread's cache is bounded ([`CACHE_BYTES_PER_CLASS`]) and freed when the thread exits.
 
 use std::alloc::{self, Layout};
-use std::cell::RefCell;
-use std::ptr::NonNull;
+use std::cell::Cell;
+use std::ptr::{self, NonNull};
 
 /// Size classes are multiples of this many bytes.
 const CLASS_BYTES: usize = 64;
@@ -26,26 +26,40 @@ const CLASS_ALIGN: usize = 16;
 /// OS thread) cannot hoard memory.
 const CACHE_BYTES_PER_CLASS: usize = 256 * 1024;
 
+/// A thread's cached blocks: per class, a list threaded through the free blocks themselves
+/// (each holds the address of the next in its first word), and its length.
 struct Cache {
-    free: [Vec<NonNull<u8>>; CLASSES],
+    heads: [Cell<*mut u8>; CLASSES],
+    lens: [Cell<usize>; CLASSES],
 }
 
 impl Drop for Cache {
     fn drop(&mut self) {
-        for (class, list) in self.free.iter_mut().enumerate() {
-            for block in list.drain(..) {
-                // SAFETY: every cached block was allocated with its class's layout (`allocate`,
-                // or a task freed through `deallocate` with the same class).
-                unsafe { alloc::dealloc(block.as_ptr(), class_layout(class)) };
+        for class in 0..CLASSES {
+            let mut block = self.heads[class].replace(ptr::null_mut());
+            while !block.is_null() {
+                // SAFETY: `block` is a cached block (see `deallocate`): its first word holds the
+                // next one, and it was allocated with its class's layout.
+                unsafe {
+                    let next = block.cast::<*mut u8>().read();
+                    alloc::dealloc(block, class_layout(class));
+                    block = next;
+                }
             }
         }
     }
 }
 
 thread_local! {
-    static CACHE: RefCell<Cache> = RefCell::new(Cache { free: Default::default() });
+    static CACHE: Cache = const {
+        Cache {
+            heads: [const { Cell::new(ptr::null_mut()) }; CLASSES],
+            lens: [const { Cell::new(0) }; CLASSES],
+        }
+    };
 }
 
+#[inline]
 fn class_of(layout: Layout) -> Option<usize> {
     if layout.align() > CLASS_ALIGN || layout.size() == 0 || layout.size() > CLASS_BYTES * CLASSES {
         return None;
@@ -53,23 +67,36 @@ fn class_of(layout: Layout) -> Option<usize> {
     Some(layout.size().div_ceil(CLASS_BYTES) - 1)
 }
 
+#[inline]
 fn class_layout(class: usize) -> Layout {
     Layout::from_size_align((class + 1) * CLASS_BYTES, CLASS_ALIGN).expect("valid class layout")
 }
 
 /// Allocates a block for `layout` (non-zero size).
+#[inline]
 pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
     assert!(layout.size() > 0, "green: internal error: a zero-sized task allocation");
-    let (layout, cached) = match class_of(layout) {
-        Some(class) => {
-            let cached = CACHE.try_with(|c| c.borrow_mut().free[class].pop()).ok().flatten();
-            (class_layout(class), cached)
-        }
-        None => (layout, None),
-    };
-    if let Some(block) = cached {
-        return block;
+    let Some(class) = class_of(layout) else { return allocate_global(layout) };
+    let cached = CACHE
+        .try_with(|cache| {
+            let block = cache.heads[class].get();
+            if !block.is_null() {
+                // SAFETY: a cached block holds the address of the next one in its first word
+                // (`deallocate`), and nothing else uses it while it is cached.
+                cache.heads[class].set(unsafe { block.cast::<*mut u8>().read() });
+                cache.lens[class].set(cache.lens[class].get() - 1);
+            }
+            block
+        })
+        .unwrap_or(ptr::null_mut());
+    match NonNull::new(cached) {
+        Some(block) => block,
+        None => allocate_global(class_layout(class)),
     }
+}
+
+#[cold]
+fn allocate_global(layout: Layout) -> NonNull<u8> {
     // SAFETY: `layout` has a non-zero size (tasks always hold a header).
     let block = unsafe { alloc::alloc(layout) };
     NonNull::new(block).unwrap_or_else(|| alloc::handle_alloc_error(layout))
@@ -80,28 +107,28 @@ pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
 /// # Safety
 ///
 /// `block` came from `allocate(layout)` with this same `layout`, and is not used afterwards.
+#[inline]
 pub(crate) unsafe fn deallocate(block: NonNull<u8>, layout: Layout) {
     let Some(class) = class_of(layout) else {
         // SAFETY: allocated with exactly this layout (it has no class).
         unsafe { alloc::dealloc(block.as_ptr(), layout) };
         return;
     };
-    let keep = CACHE
-        .try_with(|c| {
-            let mut cache = c.borrow_mut();
-            let list = &mut cache.free[class];
-            let max = CACHE_BYTES_PER_CLASS / class_layout(class).size();
-            if list.len() >= max {
+    let kept = CACHE
+        .try_with(|cache| {
+            let len = cache.lens[class].get();
+            if len >= CACHE_BYTES_PER_CLASS / class_layout(class).size() {
                 return false;
             }
-            if list.capacity() == 0 {
-                list.reserve_exact(max);
-            }
-            list.push(block);
+            // SAFETY: the block is ours now and at least one word large and aligned (its class
+            // layout), so it can hold the address of the next cached block.
+            unsafe { block.as_ptr().cast::<*mut u8>().write(cache.heads[class].get()) };
+            cache.heads[class].set(block.as_ptr());
+            cache.lens[class].set(len + 1);
             true
         })
         .unwrap_or(false);
-    if !keep {
+    if !kept {
         // SAFETY: blocks with a class are allocated with the class's layout.
         unsafe { alloc::dealloc(block.as_ptr(), class_layout(class)) };
     }

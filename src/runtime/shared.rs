@@ -29,7 +29,10 @@ pub(crate) struct Shared {
     pub(crate) remotes: Box<[Remote]>,
     /// Stealing ends of every worker's deque of unstarted green threads.
     pub(crate) stealers: Box<[Stealer<TaskRef>]>,
-    /// Green threads spawned and not yet finished, started or not.
+    /// Green threads spawned and not yet finished, started or not, plus those finished that a
+    /// worker has yet to count out: never less than the true number. Exact whenever every
+    /// worker is asleep or gone (each counts out what it finished before it sleeps, at every
+    /// maintenance, and at once during shutdown).
     pub(crate) live: AtomicUsize,
     /// Workers currently asleep in their poller (a hint for spawners: is anyone to wake?).
     pub(crate) sleepers: AtomicUsize,
@@ -146,7 +149,12 @@ impl Shared {
 
     /// One green thread fewer. The last one out during shutdown wakes the workers so they exit.
     pub(crate) fn task_finished(&self) {
-        if self.live.fetch_sub(1, Ordering::AcqRel) == 1 && self.is_shutting_down() {
+        self.tasks_finished(1);
+    }
+
+    /// `n` green threads fewer (a worker counts its own out in batches: `Core::complete`).
+    pub(crate) fn tasks_finished(&self, n: usize) {
+        if self.live.fetch_sub(n, Ordering::AcqRel) == n && self.is_shutting_down() {
             self.wake_all();
         }
     }

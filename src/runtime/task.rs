@@ -35,6 +35,11 @@
 //!   `green::park_timeout`, whose timer is an internal waker).
 //! - `JOIN_WAITING`: the joiner stored a waiter in `join_waiter`; whoever makes the green
 //!   thread `DONE` while this bit is set takes and wakes it.
+//! - `HANDLE_GONE`: the join handle was dropped without joining. The outcome has two owners,
+//!   the completion and the handle; of the two atomic operations that set `DONE` and
+//!   `HANDLE_GONE`, the second finds the other bit set and its caller drops the outcome nobody
+//!   took. A handle that joins saw `DONE` first, so it owns the outcome outright and needs no
+//!   atomic operation to give it up.
 //!
 //! `seq` numbers the green thread's internal waits. A waker remembers the sequence it was made
 //! for, and a wake whose sequence is stale is ignored, so a waker left behind in some wait list
@@ -64,7 +69,7 @@ use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
 use crate::local::LocalMap;
 use crate::park::Waiter;
@@ -79,6 +84,7 @@ const DONE: u64 = 2;
 const TOKEN: u64 = 1 << 3;
 const NOTIFIED: u64 = 1 << 4;
 const JOIN_WAITING: u64 = 1 << 7;
+const HANDLE_GONE: u64 = 1 << 8;
 /// While `PARKED`: the bits (`TOKEN`, `NOTIFIED`) that end this park, shifted up by this much.
 const PARK_SHIFT: u32 = 2;
 const PARK_MASK: u64 = (TOKEN | NOTIFIED) << PARK_SHIFT;
@@ -146,9 +152,6 @@ pub(crate) struct Header {
     /// and the green thread is not `DONE`; read only by whoever sets `DONE` while
     /// `JOIN_WAITING` is set (see `register_joiner` and `set_done`).
     join_waiter: UnsafeCell<Option<Waiter>>,
-    /// Shares of the outcome: one for the green thread's completion, one for the join handle.
-    /// Whoever releases the last share drops an outcome nobody took (and tells a scope).
-    output_shares: AtomicU8,
     /// The scope this green thread was spawned in, if any.
     pub(crate) scope: Option<Arc<ScopeData>>,
     /// The id of the green thread it is joining right now, or 0: an edge of the wait-for graph
@@ -215,7 +218,6 @@ impl Header {
             shared: Arc::as_ptr(shared),
             cancelled: AtomicBool::new(false),
             join_waiter: UnsafeCell::new(None),
-            output_shares: AtomicU8::new(2),
             scope: spec.scope,
             joining: AtomicU64::new(0),
             locals: UnsafeCell::new(None),
@@ -355,8 +357,10 @@ impl Header {
     }
 
     /// Home worker: the body returned (or the unstarted closure was dropped). Publishes the
-    /// outcome and wakes the joiner.
-    pub(crate) fn set_done(&self) {
+    /// outcome and wakes the joiner. Returns true if the join handle is already gone: the
+    /// caller then owns the outcome and must drop it (`thread::outcome_released`).
+    #[must_use]
+    pub(crate) fn set_done(&self) -> bool {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             let next = (s & !(LIFECYCLE | TOKEN | NOTIFIED | PARK_MASK | JOIN_WAITING)) | DONE;
@@ -373,6 +377,14 @@ impl Header {
                 waiter.wake();
             }
         }
+        s & HANDLE_GONE != 0
+    }
+
+    /// The join handle is dropped without joining. Returns true if the green thread is
+    /// already `DONE`: the caller then owns the outcome and must drop it.
+    #[must_use]
+    pub(crate) fn release_handle(&self) -> bool {
+        self.state.fetch_or(HANDLE_GONE, Ordering::AcqRel) & LIFECYCLE == DONE
     }
 
     /// The joiner: registers `waiter` to be woken when this green thread finishes. Returns
@@ -411,11 +423,6 @@ impl Header {
                 Err(actual) => s = actual,
             }
         }
-    }
-
-    /// Releases one share of the outcome; true if it was the last one.
-    pub(crate) fn release_output_share(&self) -> bool {
-        self.output_shares.fetch_sub(1, Ordering::AcqRel) == 1
     }
 
     /// A short human description: `7` or `7 "name"`.
@@ -657,7 +664,8 @@ where
         let outcome = panic::catch_unwind(AssertUnwindSafe(f));
         // SAFETY: the task is alive for the call.
         let outcome = outcome.map_err(|payload| join_error_from(payload, unsafe { header.as_ref() }));
-        crate::local::destroy_current();
+        // SAFETY: the header is alive for the call, and this is its green thread, ending.
+        unsafe { crate::local::destroy_current(header.as_ref()) };
         // SAFETY: as above; the state is still ACTIVE.
         unsafe { *Self::stage(header).get() = Stage::Finished(outcome) };
     }

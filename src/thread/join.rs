@@ -4,9 +4,10 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
+use std::ptr::NonNull;
 use std::sync::atomic::Ordering;
 
-use super::{GreenThread, GreenThreadId, release_output};
+use super::{GreenThread, GreenThreadId, outcome_released};
 use crate::park::{self, ParkReason, cancellation_point};
 use crate::runtime::context;
 use crate::runtime::task::{Header, JoinRef, TaskRef};
@@ -76,10 +77,13 @@ impl<T> JoinHandle<T> {
     fn take_finished(mut self) -> Result<T, JoinError> {
         let task = self.task.take().expect("join handle used after join");
         debug_assert!(task.task().header().is_done());
-        // SAFETY: the caller saw DONE; this handle holds the join share, and consuming it makes
-        // this the only take.
+        // SAFETY: the caller saw DONE, and the handle was not released before, so the handle
+        // owns the outcome (`Header::release_handle`); consuming it makes this the only take.
         let outcome = unsafe { task.take_output() };
-        release_output(task.task());
+        // Nothing is left to drop, and the scope has seen the outcome.
+        if let Some(scope) = &task.task().header().scope {
+            scope.child_done(false);
+        }
         outcome
     }
 
@@ -115,8 +119,10 @@ impl<T> JoinHandle<T> {
 
 impl<T> Drop for JoinHandle<T> {
     fn drop(&mut self) {
-        if let Some(task) = self.task.take() {
-            release_output(task.task());
+        if let Some(task) = self.task.take()
+            && task.task().header().release_handle()
+        {
+            outcome_released(task.task());
         }
     }
 }
@@ -138,6 +144,9 @@ impl<T> fmt::Debug for JoinHandle<T> {
 /// Waits until the green thread of `header` is DONE.
 pub(crate) fn wait_done(target: &Header) {
     crate::coop::tick_op();
+    if target.is_done() {
+        return;
+    }
     let _edge = JoinEdge::new(target);
     while !target.is_done() {
         cancellation_point();
@@ -157,13 +166,14 @@ pub(crate) fn wait_done(target: &Header) {
 
 /// Records, for dumps and the deadlock report, that the running green thread joins `target`,
 /// until dropped.
-struct JoinEdge(Option<TaskRef>);
+struct JoinEdge(Option<NonNull<Header>>);
 
 impl JoinEdge {
     fn new(target: &Header) -> JoinEdge {
-        let me = context::with_core(|c| c.filter(|c| c.in_green_thread()).and_then(|c| c.current()));
-        if let Some(me) = &me {
-            me.header().joining.store(target.id.get(), Ordering::Relaxed);
+        let me = context::with_core(|c| c.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()));
+        if let Some(me) = me {
+            // SAFETY: the running green thread's header is alive while it runs.
+            unsafe { me.as_ref() }.joining.store(target.id.get(), Ordering::Relaxed);
         }
         JoinEdge(me)
     }
@@ -171,8 +181,10 @@ impl JoinEdge {
 
 impl Drop for JoinEdge {
     fn drop(&mut self) {
-        if let Some(me) = &self.0 {
-            me.header().joining.store(0, Ordering::Relaxed);
+        if let Some(me) = self.0 {
+            // SAFETY: the edge is made and dropped by the same green thread, within one call
+            // on its own stack, so its header is still alive.
+            unsafe { me.as_ref() }.joining.store(0, Ordering::Relaxed);
         }
     }
 }

@@ -280,11 +280,13 @@ impl Builder {
     }
 
     /// Records the spawn site, unless an outer caller already did.
+    #[inline]
     pub(crate) fn at(mut self, location: &'static Location<'static>) -> Builder {
         self.spawned_at.get_or_insert(location);
         self
     }
 
+    #[inline]
     pub(crate) fn spec(self, at: &'static Location<'static>, scope: Option<Arc<ScopeData>>) -> Spec {
         Spec {
             name: self.name.map(Arc::from),
@@ -372,17 +374,32 @@ where
 
 /// Counts a new green thread in. If the runtime is shutting down it is dropped unrun instead
 /// (and `false` returned), so nothing is queued that no worker would ever look at.
+#[inline]
 fn admit(shared: &Shared, task: &TaskRef) -> bool {
-    shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    // A worker of this runtime that has finished green threads it has not yet counted out
+    // lets the new one take the place of one of them: `live` stays the same, and stays above
+    // zero while this spawn runs, as the increment would make it.
+    let counted =
+        context::with_core(|core| core.is_some_and(|c| std::ptr::eq(&*c.shared, shared) && c.take_finished_credit()));
+    if !counted {
+        shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
     if !shared.is_shutting_down() {
         return true;
     }
+    refuse(shared, task);
+    false
+}
+
+/// Drops a green thread that `admit` refused, unrun.
+#[cold]
+fn refuse(shared: &Shared, task: &TaskRef) {
     // SAFETY: the task was never queued, so no worker can run it.
     unsafe { task.abandon(JoinError::cancelled(task.header().id)) };
-    task.header().set_done();
-    release_output(task);
+    if task.header().set_done() {
+        outcome_released(task);
+    }
     shared.task_finished();
-    false
 }
 
 /// Makes the main green thread of [`crate::runtime::Builder::run`] (queued by the caller).
@@ -401,16 +418,14 @@ where
     JoinHandle::new(typed)
 }
 
-/// Releases one share of a green thread's outcome (its completion's, or its join handle's);
-/// the last one drops an outcome nobody took and tells the scope, if any.
-pub(crate) fn release_output(task: &TaskRef) {
-    let header = task.header();
-    if header.release_output_share() {
-        // SAFETY: we released the last share.
-        let unseen_panic = unsafe { task.drop_output() };
-        if let Some(scope) = &header.scope {
-            scope.child_done(unseen_panic);
-        }
+/// Called by the last owner of a green thread's outcome (the completion or the join handle,
+/// see `Header::release_handle`) once it is done with it: drops an outcome nobody took and
+/// tells the scope, if any.
+pub(crate) fn outcome_released(task: &TaskRef) {
+    // SAFETY: the caller is the last owner of the outcome.
+    let unseen_panic = unsafe { task.drop_output() };
+    if let Some(scope) = &task.header().scope {
+        scope.child_done(unseen_panic);
     }
 }
 
