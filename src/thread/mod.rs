@@ -289,13 +289,19 @@ impl Builder {
     #[inline]
     pub(crate) fn spec(self, at: &'static Location<'static>, scope: Option<Arc<ScopeData>>) -> Spec {
         Spec {
-            name: self.name.map(Arc::from),
+            name: self.name.map(shared_name),
             stack_size: self.stack_size.unwrap_or(0),
             spawned_at: at,
             home: self.worker.unwrap_or(NO_HOME),
             scope,
         }
     }
+}
+
+/// A green thread's name as the header keeps it. Out of line: most green threads have none.
+#[cold]
+fn shared_name(name: String) -> Arc<str> {
+    Arc::from(name)
 }
 
 /// Spawns without the `'static` bounds.
