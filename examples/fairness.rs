@@ -3,6 +3,7 @@
 //! ```sh
 //! cargo run --release --example fairness
 //! cargo run --release --example fairness -- --secs 5 --slice-us 50
+//! cargo run --release --example fairness -- --budget 256     # ticks between looks at the clock
 //! cargo run --example fairness -- --demo      # a tiny run, for a smoke test
 //! ```
 //!
@@ -59,13 +60,14 @@ fn main() -> io::Result<()> {
     let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse::<f64>().ok());
     let secs = arg("--secs").unwrap_or(if demo { 0.3 } else { 3.0 });
     let slice = arg("--slice-us").map(|us| Duration::from_secs_f64(us * 1e-6));
+    let budget = arg("--budget").map(|ticks| ticks as u32);
     let window = Duration::from_secs_f64(secs);
     let warmup = window / 5;
     println!("| run | msgs/s | vs. no burner | p50 | p99 | p99 vs. no burner | burner iterations |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
     let mut baseline: Option<(f64, Duration)> = None;
     for burner in [Burner::None, Burner::NoTicks, Burner::Ticks] {
-        let r = run(burner, slice, warmup, window)?;
+        let r = run(burner, slice, budget, warmup, window)?;
         let (base_rate, base_p99) = *baseline.get_or_insert((r.rate, r.p99));
         println!(
             "| {} | {:.0} | {:.0}% | {:.1} µs | {:.1} µs | {:.2}× | {} |",
@@ -129,8 +131,17 @@ fn burn_preemptible(stop: &AtomicBool) -> u64 {
     n
 }
 
-fn run(burner: Burner, slice: Option<Duration>, warmup: Duration, window: Duration) -> io::Result<Outcome> {
+fn run(
+    burner: Burner,
+    slice: Option<Duration>,
+    budget: Option<u32>,
+    warmup: Duration,
+    window: Duration,
+) -> io::Result<Outcome> {
     let mut builder = green::Runtime::builder().workers(1).thread_name("fair-srv");
+    if let Some(budget) = budget {
+        builder = builder.budget(budget);
+    }
     if let Some(slice) = slice {
         builder = builder.time_slice(slice);
     }

@@ -75,7 +75,7 @@ pub(crate) fn abort_with(message: &str) -> ! {
 /// in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::coop::tick;
+    pub use crate::coop::{EDGES_PER_CHARGE, back_edge, tick};
     pub use crate::iter::chunked::{Chunks, ForChunks, ForChunksAny, ForChunksSliceOrRange};
     // `green::select!`
     pub use crate::sync::select::{Arm, Fallback, Outcome, RecvArm, SendArm, select};

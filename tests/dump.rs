@@ -97,3 +97,88 @@ fn a_deadlock_of_two_green_threads_is_reported() {
     // The join cycle itself is named.
     assert!(report.contains("deadlock: green thread"), "{report}");
 }
+
+/// Two green threads that each hold a lock the other waits for: the dump shows whom each waits
+/// for and names the cycle.
+#[test]
+fn a_lock_order_deadlock_is_named_in_the_dump() {
+    use std::sync::Arc;
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let text = rt.block_on(|| {
+        let first = Arc::new(green::sync::Mutex::new(()));
+        let second = Arc::new(green::sync::RwLock::new(()));
+        let both_hold = Arc::new(green::sync::Barrier::new(2));
+        let alpha = {
+            let (first, second, both_hold) = (first.clone(), second.clone(), both_hold.clone());
+            green::Builder::new()
+                .name("alpha")
+                .spawn(move || {
+                    let _held = first.lock().unwrap();
+                    both_hold.wait();
+                    let _never = second.write().unwrap();
+                })
+                .unwrap()
+        };
+        let beta = {
+            let (first, second, both_hold) = (first.clone(), second.clone(), both_hold.clone());
+            green::Builder::new()
+                .name("beta")
+                .spawn(move || {
+                    let _held = second.write().unwrap();
+                    both_hold.wait();
+                    let _never = first.lock().unwrap();
+                })
+                .unwrap()
+        };
+        // Both park in their second lock within a few ms; look until the dump shows it.
+        let start = std::time::Instant::now();
+        let mut text = String::new();
+        while start.elapsed() < Duration::from_secs(10) {
+            green::sleep(Duration::from_millis(10));
+            text = green::Handle::current().dump().to_string();
+            if text.contains("deadlock:") {
+                break;
+            }
+        }
+        // Cancelling one may let the other take the lock and finish before its own cancel.
+        alpha.cancel();
+        beta.cancel();
+        let _ = (alpha.join(), beta.join());
+        text
+    });
+    let line = |name: &str| {
+        text.lines()
+            .find(|l| l.contains(&format!("\"{name}\"")) && l.contains("spawned at"))
+            .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+            .to_owned()
+    };
+    assert!(line("alpha").contains("parked (lock held by green thread"), "{text}");
+    assert!(line("beta").contains("parked (lock held by green thread"), "{text}");
+    let cycle = text.lines().find(|l| l.starts_with("deadlock:")).unwrap_or_else(|| panic!("no cycle in:\n{text}"));
+    assert!(cycle.contains("\"alpha\"") && cycle.contains("\"beta\""), "{cycle}");
+    assert!(cycle.contains("waits for a lock held by"), "{cycle}");
+}
+
+/// Where each green thread parked, when the runtime records park backtraces.
+#[test]
+fn park_backtraces_show_where_each_green_thread_waits() {
+    #[inline(never)]
+    fn wait_in_a_function_with_a_findable_name(rx: green::sync::mpmc::Receiver<()>) {
+        let _ = rx.recv();
+    }
+    let rt = green::Runtime::builder().workers(1).park_backtraces(true).build().unwrap();
+    let text = rt.block_on(|| {
+        let (tx, rx) = green::sync::mpmc::channel::<()>();
+        let waiter =
+            green::Builder::new().name("waiter").spawn(move || wait_in_a_function_with_a_findable_name(rx)).unwrap();
+        green::sleep(Duration::from_millis(20)); // let it park
+        let text = green::Handle::current().dump().to_string();
+        drop(tx);
+        waiter.join().unwrap();
+        text
+    });
+    let at = text.find("\"waiter\"").unwrap_or_else(|| panic!("no waiter in:\n{text}"));
+    let below = &text[at..];
+    assert!(below.contains("parked at:"), "{text}");
+    assert!(below.contains("wait_in_a_function_with_a_findable_name"), "{text}");
+}

@@ -138,6 +138,10 @@ fn early_return_and_question_mark() {
     }
 }
 
+fn call_twice(f: impl Fn(u64) -> u64, n: u64) -> u64 {
+    f(n) + f(n / 2)
+}
+
 twins!(closures_plain, closures_annotated, fn(n: u64) -> u64 {
     let collatz = |mut m: u64| {
         let mut steps = 0;
@@ -154,6 +158,16 @@ twins!(closures_plain, closures_annotated, fn(n: u64) -> u64 {
         }
     };
     (1..n).for_each(|i| add(collatz(i)));
+    // A closure with a loop stays `Fn`: it counts in a counter of its own, not one it captures.
+    let sum_below = |k: u64| {
+        let (mut s, mut j) = (0, 0);
+        while j < k {
+            s += j;
+            j += 1;
+        }
+        s
+    };
+    total += call_twice(sum_below, n);
     // A nested function is not rewritten, but still works.
     fn triangle(n: u64) -> u64 {
         let mut s = 0;

@@ -5,9 +5,12 @@
 //! 1. The function must have a body and be neither `const` nor `async` (the error is spanned on
 //!    the keyword).
 //! 2. `tick()` is inserted as the first statement of the body.
-//! 3. Every loop of the body (`loop`, `while`, `while let`, `for`) gets `tick()` as the first
-//!    statement of its body: every iteration passes there, `continue` included, and nothing
-//!    else about the loop changes (its label, its value, its `break`s).
+//! 3. Every loop of the body (`loop`, `while`, `while let`, `for`) gets
+//!    `back_edge(&mut __green_edges)` as the first statement of its body: every iteration passes
+//!    there, `continue` included, and nothing else about the loop changes (its label, its value,
+//!    its `break`s). It counts down a counter the body declares after the entry tick, and
+//!    charges a batch of ticks when it reaches zero. A closure with loops declares its own
+//!    counter (capturing the function's would make it `FnMut`).
 //! 4. Except the *light innermost `for` loop*: a `for` whose body has no loop and makes no call
 //!    but to a short list of cheap standard methods (see [`CHEAP_CALLS`]), no macro, closure,
 //!    `async` block or item. A tick per item would stop such a loop from being vectorised (the
@@ -125,9 +128,12 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
 /// Rewrites a function body in place: the loops, then the entry tick (and, when a light `for`
 /// loop was chunked, the `use` that brings the chunk-picking methods into scope).
 pub(crate) fn rewrite_body(krate: &syn::Path, block: &mut Block) {
-    let mut rewriter = Rewriter { krate, chunked: false };
+    let mut rewriter = Rewriter { krate, chunked: false, edges: false };
     rewriter.visit_block_mut(block);
     let mut prelude: Vec<Stmt> = vec![syn::parse_quote!(#krate::__private::tick();)];
+    if rewriter.edges {
+        prelude.push(edge_counter(krate));
+    }
     if rewriter.chunked {
         prelude.push(syn::parse_quote!(
             #[allow(unused_imports)]
@@ -143,13 +149,30 @@ struct Rewriter<'a> {
     krate: &'a syn::Path,
     /// Whether a light `for` loop was chunked, so the body needs the `use` of the chunk traits.
     chunked: bool,
+    /// Whether a back-edge was counted in the body being rewritten (the function's, or a
+    /// closure's), so it needs its counter.
+    edges: bool,
+}
+
+/// The back-edge counter's name. Every body declares its own (`edge_counter`), so a closure's
+/// loops count in the closure's counter, which shadows the function's.
+fn edge_counter_ident() -> syn::Ident {
+    syn::Ident::new("__green_edges", Span::mixed_site())
+}
+
+/// The declaration of a body's back-edge counter.
+fn edge_counter(krate: &syn::Path) -> Stmt {
+    let counter = edge_counter_ident();
+    syn::parse_quote!(let mut #counter: u32 = #krate::__private::EDGES_PER_CHARGE;)
 }
 
 impl Rewriter<'_> {
-    /// The statement that spends one tick.
-    fn tick(&self) -> Stmt {
+    /// The statement that counts one back-edge (a tick, charged in batches: `back_edge`).
+    fn tick(&mut self) -> Stmt {
+        self.edges = true;
         let krate = self.krate;
-        syn::parse_quote!(#krate::__private::tick();)
+        let counter = edge_counter_ident();
+        syn::parse_quote!(#krate::__private::back_edge(&mut #counter);)
     }
 }
 
@@ -179,6 +202,18 @@ impl VisitMut for Rewriter<'_> {
                 }
             }
             Expr::Closure(c) if c.asyncness.is_some() || c.constness.is_some() => {}
+            Expr::Closure(c) => {
+                // A closure counts its back-edges in its own counter: capturing the function's
+                // would make it `FnMut`.
+                let outer = std::mem::replace(&mut self.edges, false);
+                self.visit_expr_mut(&mut c.body);
+                if self.edges {
+                    let counter = edge_counter(self.krate);
+                    let body = &c.body;
+                    *c.body = syn::parse_quote!({ #counter #body });
+                }
+                self.edges = outer;
+            }
             Expr::Async(_) | Expr::Const(_) => {}
             // The length is a constant expression.
             Expr::Repeat(r) => self.visit_expr_mut(&mut r.expr),

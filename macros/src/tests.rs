@@ -34,10 +34,11 @@ fn entry_and_every_kind_of_loop() {
     let want = quote! {
         fn f(mut n: u32, v: Vec<u32>) -> u32 {
             ::green::__private::tick();
-            loop { ::green::__private::tick(); if n == 0 { break; } n -= 1; }
-            while n < 3 { ::green::__private::tick(); n += 1; }
-            while let Some(x) = v.pop() { ::green::__private::tick(); n += x; }
-            for x in v { ::green::__private::tick(); n += g(x); }
+            let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE;
+            loop { ::green::__private::back_edge(&mut __green_edges); if n == 0 { break; } n -= 1; }
+            while n < 3 { ::green::__private::back_edge(&mut __green_edges); n += 1; }
+            while let Some(x) = v.pop() { ::green::__private::back_edge(&mut __green_edges); n += x; }
+            for x in v { ::green::__private::back_edge(&mut __green_edges); n += g(x); }
             n
         }
     };
@@ -64,10 +65,11 @@ fn nested_loops_labels_and_values_are_untouched_but_for_the_ticks() {
     let want = quote! {
         fn f() -> u32 {
             ::green::__private::tick();
+            let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE;
             let x = 'outer: loop {
-                ::green::__private::tick();
+                ::green::__private::back_edge(&mut __green_edges);
                 for i in 0..10 {
-                    ::green::__private::tick();
+                    ::green::__private::back_edge(&mut __green_edges);
                     if i == 3 { continue 'outer; }
                     if g(i) { break 'outer i; }
                 }
@@ -162,8 +164,7 @@ fn heavy_bodies_tick_per_iteration() {
     // A call of unknown cost, a macro, a closure: one tick per iteration, no chunks.
     for body in [quote!(s += f(x);), quote!(println!("{x}");), quote!(s += (|| *x)();), quote!(s += x.count();)] {
         let out = preemptible(quote!(), quote!(fn f(v: &[u32]) { for x in v { #body } }));
-        let want =
-            quote!(fn f(v: &[u32]) { ::green::__private::tick(); for x in v { ::green::__private::tick(); #body } });
+        let want = quote!(fn f(v: &[u32]) { ::green::__private::tick(); let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE; for x in v { ::green::__private::back_edge(&mut __green_edges); #body } });
         assert_eq!(out, squash(want));
     }
 }
@@ -187,7 +188,8 @@ fn closures_are_covered_nested_items_and_async_blocks_are_not() {
     let want = quote! {
         fn f() {
             ::green::__private::tick();
-            let c = |n: u32| { let mut k = n; while k > 0 { ::green::__private::tick(); k -= 1; } };
+            // The closure counts in its own counter.
+            let c = |n: u32| { let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE; { let mut k = n; while k > 0 { ::green::__private::back_edge(&mut __green_edges); k -= 1; } } };
             fn inner() { loop {} }
             impl S { fn m() { loop {} } }
             let fut = async { loop {} };

@@ -79,6 +79,7 @@ impl Builder {
                 time_slice: DEFAULT_TIME_SLICE,
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
                 blocking_threshold: Some(DEFAULT_BLOCKING_THRESHOLD),
+                park_backtraces: std::env::var_os("GREEN_PARK_BACKTRACES").is_some_and(|v| v != "0"),
             },
             blocking: BlockingConfig::default(),
         }
@@ -147,6 +148,23 @@ impl Builder {
     /// ```
     pub fn blocking_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Builder {
         self.config.blocking_threshold = threshold.into();
+        self
+    }
+
+    /// Whether every park records a backtrace of the green thread, for [dumps](Handle::dump) to
+    /// show under each parked green thread. A suspended stack cannot be walked from outside it,
+    /// so the backtrace is taken by the green thread itself as it parks: several µs per park,
+    /// hence off by default. Setting the environment variable `GREEN_PARK_BACKTRACES=1` turns it
+    /// on for runtimes built afterwards, without changing the code (together with
+    /// `GREEN_DUMP_SIGNAL`, see [`Handle::dump`]).
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().park_backtraces(true).build()?;
+    /// # drop(rt);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn park_backtraces(mut self, on: bool) -> Builder {
+        self.config.park_backtraces = on;
         self
     }
 

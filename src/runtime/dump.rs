@@ -10,6 +10,10 @@
 //! To print a dump of a running server without changing its code, set `GREEN_DUMP_SIGNAL` to
 //! the name of a signal (`USR1`, say) before the runtime starts: its handler only wakes the
 //! monitor, which renders the dump and writes it to stderr.
+//!
+//! A suspended green thread's stack cannot be walked safely from another stack, so backtraces
+//! of parked green threads are taken by each green thread as it parks, when the runtime is
+//! built with `park_backtraces(true)` (or `GREEN_PARK_BACKTRACES=1`): several µs per park.
 
 use std::fmt;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -49,14 +53,32 @@ pub(crate) struct DumpRequest {
     remaining: AtomicUsize,
     /// The caller, parked until `remaining` is 0.
     waiter: Mutex<Option<Waiter>>,
-    /// Edges of the wait-for graph the workers saw: (green thread, what it joins, its name).
-    edges: Mutex<Vec<(u64, u64, String)>>,
+    /// Edges of the wait-for graph the workers saw.
+    edges: Mutex<Vec<Edge>>,
+}
+
+/// What a parked green thread waits for from another.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitFor {
+    /// To finish (a join).
+    Join,
+    /// To release a lock it holds.
+    Lock,
+}
+
+/// An edge of the wait-for graph: green thread `from` (described as `who`) waits for `to`.
+#[derive(Debug, Clone)]
+struct Edge {
+    from: u64,
+    to: u64,
+    who: String,
+    what: WaitFor,
 }
 
 impl DumpRequest {
-    /// A parked green thread `from` (described as `who`) waits for green thread `to` to finish.
-    pub(crate) fn edge(&self, from: u64, to: u64, who: String) {
-        self.edges.lock().unwrap_or_else(|e| e.into_inner()).push((from, to, who));
+    /// A parked green thread `from` (described as `who`) waits for green thread `to`.
+    pub(crate) fn edge(&self, from: u64, to: u64, who: String, what: WaitFor) {
+        self.edges.lock().unwrap_or_else(|e| e.into_inner()).push(Edge { from, to, who, what });
     }
 
     /// A worker's answer.
@@ -94,23 +116,37 @@ impl fmt::Display for Dump {
     }
 }
 
+/// What the worker knows of a green thread besides its header and slot info, for its line.
+pub(crate) struct SlotView {
+    /// In the run queue.
+    pub(crate) ready: bool,
+    /// Parked waiting for a lock: the holder recorded in the lock (a green thread id, 0 or
+    /// `sync::wait::OS_THREAD`).
+    pub(crate) lock_holder: Option<u64>,
+    /// Stack pages touched, if the kernel says.
+    pub(crate) stack_pages: Option<usize>,
+    /// Usable stack size.
+    pub(crate) stack_size: usize,
+}
+
 /// Formats one green thread's line.
 pub(crate) fn render_green_thread(
     out: &mut String,
     header: &super::task::Header,
     info: &SlotInfo,
-    ready: bool,
+    view: &SlotView,
     now_ms: u64,
-    stack_pages: Option<usize>,
-    stack_size: usize,
 ) {
     use std::fmt::Write;
     let joining = header.joining.load(Ordering::Relaxed);
-    let state = match (ready, info.parked) {
-        (true, _) => "ready".to_owned(),
-        (false, Some(ParkReason::Join)) if joining != 0 => format!("parked (join of green thread {joining})"),
-        (false, Some(reason)) => format!("parked ({})", reason.name()),
-        (false, None) => "running".to_owned(),
+    let state = match (view.ready, info.parked, view.lock_holder) {
+        (true, _, _) => "ready".to_owned(),
+        (false, Some(ParkReason::Join), _) if joining != 0 => format!("parked (join of green thread {joining})"),
+        (false, Some(_), Some(holder)) => {
+            format!("parked (lock held by {})", crate::sync::wait::describe_holder(holder))
+        }
+        (false, Some(reason), None) => format!("parked ({})", reason.name()),
+        (false, None, _) => "running".to_owned(),
     };
     let _ = write!(
         out,
@@ -122,13 +158,23 @@ pub(crate) fn render_green_thread(
         info.forced_yields,
         info.longest_slice.as_micros(),
     );
-    if let Some(pages) = stack_pages {
-        let _ = write!(out, ", {pages} stack pages touched of {} KiB", stack_size / 1024);
+    if let Some(pages) = view.stack_pages {
+        let _ = write!(out, ", {pages} stack pages touched of {} KiB", view.stack_size / 1024);
     }
     if header.is_cancelled() {
         out.push_str(", cancelled");
     }
     out.push('\n');
+}
+
+/// Appends a parked green thread's backtrace (taken as it parked), indented under its line.
+pub(crate) fn render_backtrace(out: &mut String, backtrace: &std::backtrace::Backtrace) {
+    out.push_str("    parked at:\n");
+    for line in backtrace.to_string().lines() {
+        out.push_str("      ");
+        out.push_str(line);
+        out.push('\n');
+    }
 }
 
 /// Pages of `[low, high)` that are resident, or `None` if the kernel will not say.
@@ -152,6 +198,11 @@ impl Handle {
     ///
     /// Each worker answers for its own green threads; one that is busy in a green thread that
     /// does not yield cannot answer, and the dump says which green thread holds it.
+    ///
+    /// A green thread parked waiting for a green lock shows who holds it; a green thread joining
+    /// another shows which. A cycle of such waits is named as a deadlock on a line of its own.
+    /// With [park backtraces](crate::runtime::Builder::park_backtraces) on, each parked green
+    /// thread's backtrace follows its line.
     pub fn dump(&self) -> Dump {
         let shared = &self.shared;
         let workers = shared.remotes.len();
@@ -205,41 +256,33 @@ impl Handle {
             }
         }
         let edges = request.edges.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        for cycle in join_cycles(&edges) {
+        for cycle in wait_cycles(&edges) {
             text.push_str(&format!("deadlock: {cycle}\n"));
         }
         Dump { text }
     }
 }
 
-/// The cycles of the join graph, each as `green thread 5 "a" joins green thread 6 "b", which
-/// joins green thread 5 "a"`. Each green thread joins at most one other, so following the
-/// edges from each node finds every cycle.
-fn join_cycles(edges: &[(u64, u64, String)]) -> Vec<String> {
+/// The cycles of the wait-for graph, each as `green thread 5 "a" joins green thread 6 "b",
+/// which waits for a lock held by green thread 5 "a"`. A parked green thread waits for at most
+/// one other (it is parked in one join or one lock), so following the edges from each node
+/// finds every cycle.
+fn wait_cycles(edges: &[Edge]) -> Vec<String> {
     use std::collections::{HashMap, HashSet};
-    let next: HashMap<u64, u64> = edges.iter().map(|(from, to, _)| (*from, *to)).collect();
-    let names: HashMap<u64, &str> = edges.iter().map(|(from, _, who)| (*from, who.as_str())).collect();
+    let next: HashMap<u64, (u64, WaitFor)> = edges.iter().map(|e| (e.from, (e.to, e.what))).collect();
+    let names: HashMap<u64, &str> = edges.iter().map(|e| (e.from, e.who.as_str())).collect();
     let mut reported: HashSet<u64> = HashSet::new();
     let mut cycles = Vec::new();
-    for &(start, _, _) in edges {
-        // Walk from `start` until a repeat or a dead end.
+    for edge in edges {
+        // Walk from `edge.from` until a repeat or a dead end.
         let mut seen = Vec::new();
-        let mut at = start;
-        while let Some(&to) = next.get(&at) {
+        let mut at = edge.from;
+        while let Some(&(to, _)) = next.get(&at) {
             if let Some(pos) = seen.iter().position(|&s| s == at) {
                 let cycle = &seen[pos..];
                 if cycle.iter().all(|id| !reported.contains(id)) {
                     reported.extend(cycle.iter().copied());
-                    let mut line = String::new();
-                    for (i, id) in cycle.iter().chain(std::iter::once(&cycle[0])).enumerate() {
-                        let who = names.get(id).copied().unwrap_or("?");
-                        line.push_str(&if i == 0 {
-                            format!("green thread {who}")
-                        } else {
-                            format!(" joins green thread {who}")
-                        });
-                    }
-                    cycles.push(line);
+                    cycles.push(describe_cycle(cycle, &next, &names));
                 }
                 break;
             }
@@ -248,4 +291,23 @@ fn join_cycles(edges: &[(u64, u64, String)]) -> Vec<String> {
         }
     }
     cycles
+}
+
+fn describe_cycle(
+    cycle: &[u64],
+    next: &std::collections::HashMap<u64, (u64, WaitFor)>,
+    names: &std::collections::HashMap<u64, &str>,
+) -> String {
+    let name = |id: &u64| names.get(id).copied().unwrap_or("?");
+    let mut line = format!("green thread {}", name(&cycle[0]));
+    for (i, id) in cycle.iter().enumerate() {
+        let (to, what) = next[id];
+        let verb = match what {
+            WaitFor::Join => "joins",
+            WaitFor::Lock => "waits for a lock held by",
+        };
+        let joint = if i == 0 { " " } else { ", which " };
+        line.push_str(&format!("{joint}{verb} green thread {}", name(&to)));
+    }
+    line
 }

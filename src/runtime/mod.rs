@@ -43,6 +43,7 @@ pub(crate) struct Config {
     pub(crate) time_slice: Duration,
     pub(crate) shutdown_timeout: Duration,
     pub(crate) blocking_threshold: Option<Duration>,
+    pub(crate) park_backtraces: bool,
 }
 
 /// A green-thread runtime: a set of worker OS threads, each running many green threads.

@@ -69,7 +69,7 @@ use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
 use crate::local::LocalMap;
 use crate::park::Waiter;
@@ -157,6 +157,11 @@ pub(crate) struct Header {
     /// The id of the green thread it is joining right now, or 0: an edge of the wait-for graph
     /// that dumps show and the deadlock report follows. Written by this green thread only.
     pub(crate) joining: AtomicU64,
+    /// While it waits for a green lock: that lock's holder cell (a green thread id, 0 or
+    /// `sync::wait::OS_THREAD`), the other kind of wait-for edge. Written by this green thread
+    /// only; read by dumps on its home worker, and only while it is parked in that wait (its
+    /// frame borrows the lock then, so the cell is alive).
+    pub(crate) waits_for_lock: AtomicPtr<AtomicU64>,
     /// Its green-thread-local values. Touched only by the green thread itself, on its worker,
     /// and emptied when its body ends there, so values that are not `Send` never leave it.
     pub(crate) locals: UnsafeCell<Option<Box<LocalMap>>>,
@@ -220,6 +225,7 @@ impl Header {
             join_waiter: UnsafeCell::new(None),
             scope: spec.scope,
             joining: AtomicU64::new(0),
+            waits_for_lock: AtomicPtr::new(std::ptr::null_mut()),
             locals: UnsafeCell::new(None),
         }
     }

@@ -45,7 +45,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
-use super::dump::{SlotInfo, render_green_thread, resident_pages};
+use super::dump::{SlotInfo, SlotView, WaitFor, render_backtrace, render_green_thread, resident_pages};
 use super::run_queue::{Ready, RunQueue};
 use super::shared::{Remote, Shared};
 use super::stats::WorkerStats;
@@ -87,6 +87,8 @@ struct Slot {
     yielder: *const GreenYielder,
     /// What dumps show about it.
     info: SlotInfo,
+    /// Where it parked, while it is parked, when the runtime records park backtraces.
+    backtrace: Option<Box<std::backtrace::Backtrace>>,
 }
 
 /// The green thread in a slot and its coroutine.
@@ -143,6 +145,10 @@ pub(crate) struct Core {
     yielder: Cell<*const GreenYielder>,
     /// The deadline of the park being requested (`park`), for the worker to arm.
     park_deadline: Cell<Option<Instant>>,
+    /// `config.park_backtraces`.
+    park_backtraces: bool,
+    /// The backtrace the parking green thread took (`park`), for the worker to keep.
+    park_backtrace: RefCell<Option<Box<std::backtrace::Backtrace>>>,
     /// When the running green thread's time slice began: set the first time its budget ran
     /// out, cleared at every resume (the clock is read only when the budget runs out).
     pub(crate) slice_start: Cell<Option<Instant>>,
@@ -171,6 +177,7 @@ impl Core {
     pub(crate) fn new(index: usize, shared: Arc<Shared>, deque: Worker<TaskRef>) -> Core {
         let stacks = StackPool::new(shared.stacks.clone());
         let io = CoreIo::new(shared.remotes[index].reactor.clone());
+        let park_backtraces = shared.config.park_backtraces;
         Core {
             index,
             remote: NonNull::from(&shared.remotes[index]),
@@ -188,6 +195,8 @@ impl Core {
             current: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
             park_deadline: Cell::new(None),
+            park_backtraces,
+            park_backtrace: RefCell::new(None),
             slice_start: Cell::new(None),
             finished_uncounted: Cell::new(0),
             turns_left: Cell::new(MAINTENANCE_INTERVAL),
@@ -242,8 +251,16 @@ impl Core {
     ///
     /// If no green thread runs on its own stack here.
     pub(crate) fn park(&self, kind: ParkKind, deadline: Option<Instant>, reason: ParkReason) {
+        if self.park_backtraces {
+            self.record_park_backtrace();
+        }
         self.park_deadline.set(deadline);
         self.suspend(Suspend::Park { kind, reason });
+    }
+
+    #[cold]
+    fn record_park_backtrace(&self) {
+        *self.park_backtrace.borrow_mut() = Some(Box::new(std::backtrace::Backtrace::force_capture()));
     }
 
     /// Moves the running green thread onto the worker's stack (`on_worker_stack`): returns its
@@ -636,7 +653,7 @@ impl Core {
             Some(i) => i,
             None => {
                 let mut slots = self.slots.borrow_mut();
-                slots.push(Slot { live: None, yielder: std::ptr::null(), info: SlotInfo::default() });
+                slots.push(Slot { live: None, yielder: std::ptr::null(), info: SlotInfo::default(), backtrace: None });
                 slots.len() - 1
             }
         };
@@ -676,7 +693,7 @@ impl Core {
         slot.yielder = self.yielder.replace(std::ptr::null());
         slot.info.ticks += u64::from(self.budget - crate::coop::budget_left());
         if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
-            self.after_eventful_resume(&mut slot.info);
+            self.after_eventful_resume(slot);
         }
         drop(slots);
         match result {
@@ -688,11 +705,13 @@ impl Core {
 
     /// Bookkeeping after a resume in which the budget ran out, or which ended a park.
     #[cold]
-    fn after_eventful_resume(&self, info: &mut SlotInfo) {
+    fn after_eventful_resume(&self, slot: &mut Slot) {
+        let info = &mut slot.info;
         self.resume_acct.fold_into(info, self.budget);
         if let Some(reason) = info.parked.take() {
             info.since_ms = self.shared.coarse_ms();
             self.parked_now.borrow_mut()[reason as usize] -= 1;
+            slot.backtrace = None;
         }
     }
 
@@ -708,10 +727,12 @@ impl Core {
             self.timers.borrow_mut().insert(deadline, task.clone(), header.seq());
         }
         let parked = header.commit_park(kind);
+        let backtrace = self.park_backtrace.borrow_mut().take();
         if parked {
             slot.info.parked = Some(reason);
             slot.info.since_ms = self.shared.coarse_ms();
             self.parked_now.borrow_mut()[reason as usize] += 1;
+            slot.backtrace = backtrace;
         }
         drop(slots);
         if !parked {
@@ -808,11 +829,28 @@ impl Core {
                 n => n,
             };
             let pages = resident_pages(slot.info.stack.0, slot.info.stack.1);
+            let parked = slot.info.parked.is_some() && !ready.contains(&index);
             let joining = header.joining.load(Ordering::Relaxed);
-            if joining != 0 && slot.info.parked.is_some() {
-                request.edge(header.id.get(), joining, header.describe());
+            if joining != 0 && parked {
+                request.edge(header.id.get(), joining, header.describe(), WaitFor::Join);
             }
-            render_green_thread(&mut text, header, &slot.info, ready.contains(&index), now_ms, pages, size);
+            let lock = header.waits_for_lock.load(Ordering::Relaxed);
+            let lock_holder = if parked && !lock.is_null() {
+                // SAFETY: the green thread is parked in the lock wait that set the pointer (it
+                // clears it before that wait returns, and cannot run while this worker dumps),
+                // and its frame there borrows the lock, so the holder cell is alive.
+                Some(unsafe { &*lock }.load(Ordering::Relaxed))
+            } else {
+                None
+            };
+            if let Some(holder) = lock_holder.filter(|&h| h != 0 && h != crate::sync::wait::OS_THREAD) {
+                request.edge(header.id.get(), holder, header.describe(), WaitFor::Lock);
+            }
+            let view = SlotView { ready: ready.contains(&index), lock_holder, stack_pages: pages, stack_size: size };
+            render_green_thread(&mut text, header, &slot.info, &view, now_ms);
+            if let Some(backtrace) = slot.backtrace.as_ref().filter(|_| parked) {
+                render_backtrace(&mut text, backtrace);
+            }
         }
         request.answer(self.index, text);
     }

@@ -27,13 +27,13 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
+    Lock, LockEdge, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -116,6 +116,9 @@ impl State {
 /// and fails in the timed forms (see the [module docs](crate::sync)).
 pub struct RwLock<T: ?Sized> {
     state: Lock<State>,
+    /// `state.writer`, readable without the lock: the holder cell of the dumps' wait-for edges
+    /// (`LockEdge`). Written under the lock whenever `writer` may have changed.
+    writer: AtomicU64,
     /// Set by a write guard dropped during a panic.
     poisoned: AtomicBool,
     /// Shared by read guards, exclusive to the write guard, as the state grants.
@@ -162,6 +165,7 @@ impl<T> RwLock<T> {
     pub const fn new(value: T) -> RwLock<T> {
         RwLock {
             state: Lock::new(State { readers: 0, writer: 0, waiters: WaitList::new() }),
+            writer: AtomicU64::new(0),
             poisoned: AtomicBool::new(false),
             data: UnsafeCell::new(value),
         }
@@ -336,6 +340,7 @@ impl<T: ?Sized> RwLock<T> {
         let free = state.can_take(kind);
         if free {
             state.take(kind, current_id());
+            self.writer.store(state.writer, Ordering::Relaxed);
         }
         free
     }
@@ -366,6 +371,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Queues and parks until the lock is granted (protocol steps 1 to 3).
     fn acquire_slow(&self, kind: Kind, own: Option<Instant>) -> Result<(), Stop> {
         let wait = Wait::new(own);
+        let _edge = LockEdge::new(&self.writer);
         let me = current_id();
         let mut id: Option<u64> = None;
         loop {
@@ -391,6 +397,7 @@ impl<T: ?Sized> RwLock<T> {
                         }
                         None if state.can_take(kind) => {
                             state.take(kind, me);
+                            self.writer.store(state.writer, Ordering::Relaxed);
                             granted = true;
                             return false;
                         }
@@ -416,6 +423,7 @@ impl<T: ?Sized> RwLock<T> {
             let queued = state.waiters.remove(mine).is_some();
             if queued {
                 state.grant(&mut wakes);
+                self.writer.store(state.writer, Ordering::Relaxed);
             }
             !queued
         };
@@ -432,6 +440,7 @@ impl<T: ?Sized> RwLock<T> {
                 Kind::Write => state.writer = 0,
             }
             state.grant(&mut wakes);
+            self.writer.store(state.writer, Ordering::Relaxed);
         }
         wakes.wake();
     }
