@@ -38,10 +38,10 @@ mod preemptible;
 /// - **At function entry**: one tick, so recursion without loops is counted too.
 /// - **`loop`, `while`, `while let`, and `for` loops in general**: one tick per iteration, as the
 ///   first statement of the loop body (so `continue` passes it too). The iteration is counted
-///   in a local counter (a register) and charged to the budget 32 ticks at a time: a
+///   in a local counter (a register) and charged to the budget 256 ticks at a time: a
 ///   thread-local update per iteration is a dependency through memory that slowed a tight
 ///   `while` loop by a quarter here; the counter costs about 2% on a dependent arithmetic chain
-///   and 8% on a tight branchy `while` loop of a few instructions. The function (and each
+///   and 4% on a tight branchy `while` loop of a few instructions. The function (and each
 ///   closure with loops) has its own counter.
 /// - **A light innermost `for` loop** is counted per chunk of items instead, because a tick per
 ///   item would stop it from being vectorised (the tick's slow path is a call, and LLVM does not
