@@ -113,6 +113,10 @@ const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thr
 const ON_WORKER_STACK: &str = "green: this I/O call would block, and it runs inside green::on_worker_stack, where \
     a green thread cannot park; it made one non-blocking attempt. Do the I/O outside on_worker_stack";
 
+/// Events one poll that does not wait collects at most (`CoreIo::poll_nonblocking`).
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const RAW_EVENTS: usize = 1024;
+
 /// Bits of a key that hold the table index; the generation sits above them.
 const INDEX_BITS: u32 = usize::BITS / 2;
 const INDEX_MASK: usize = (1 << INDEX_BITS) - 1;
@@ -221,8 +225,8 @@ impl Reactor {
 
     /// Handles the events of one poll: bumps ticks, takes waiters, re-arms (oneshot), and
     /// wakes what it took. Returns how many waiters it woke.
-    fn dispatch(&self, events: &Events, woken: &mut Vec<Waiter>) -> usize {
-        for event in events.iter() {
+    fn dispatch(&self, events: impl Iterator<Item = Readiness>, woken: &mut Vec<Waiter>) -> usize {
+        for event in events {
             // A stale key (the fd was deleted after the event was collected) finds nothing.
             let Some(state) = self.lookup(event.key) else { continue };
             let mut inner = lock(&state.inner);
@@ -231,7 +235,7 @@ impl Reactor {
                 Some(reg) if reg.key == event.key && std::ptr::eq(&*reg.reactor, self) => {}
                 _ => continue,
             }
-            let all = event.is_interrupt() || event.is_err() == Some(true);
+            let all = event.hangup_or_error;
             if self.mode == Mode::Oneshot {
                 inner.armed = [false; 2];
             }
@@ -280,6 +284,27 @@ impl Reactor {
     }
 }
 
+/// One fd's readiness, from `polling`'s events or straight from `epoll_wait`.
+#[derive(Debug, Clone, Copy)]
+struct Readiness {
+    key: usize,
+    readable: bool,
+    writable: bool,
+    /// Hang-up or error: every waiter of a ready direction is woken, not one.
+    hangup_or_error: bool,
+}
+
+impl From<Event> for Readiness {
+    fn from(event: Event) -> Readiness {
+        Readiness {
+            key: event.key,
+            readable: event.readable,
+            writable: event.writable,
+            hangup_or_error: event.is_interrupt() || event.is_err() == Some(true),
+        }
+    }
+}
+
 /// `GREEN_POLL_MODE=oneshot` selects the portable mode even where edge-triggered works.
 fn oneshot_forced() -> bool {
     static FORCED: OnceLock<bool> = OnceLock::new();
@@ -294,6 +319,9 @@ pub(crate) struct CoreIo {
     reactor: Arc<Reactor>,
     /// Reused buffer for poller events.
     events: RefCell<Events>,
+    /// Reused buffer for the events of a poll that does not wait (`poll_nonblocking`).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    raw_events: RefCell<Vec<libc::epoll_event>>,
     /// Reused buffer for the waiters one dispatch wakes.
     woken: RefCell<Vec<Waiter>>,
     /// When this worker last asked the OS for readiness.
@@ -305,6 +333,8 @@ impl CoreIo {
         CoreIo {
             reactor,
             events: RefCell::new(Events::new()),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            raw_events: RefCell::new(Vec::with_capacity(RAW_EVENTS)),
             woken: RefCell::new(Vec::new()),
             last_poll: Cell::new(Instant::now()),
         }
@@ -328,7 +358,7 @@ impl CoreIo {
         if !self.has_waiters() {
             return false;
         }
-        match self.poll(Some(Duration::ZERO)) {
+        match self.poll_nonblocking() {
             Ok(n) => n > 0,
             Err(e) => {
                 log::error!("green: poller wait failed: {e}");
@@ -346,7 +376,7 @@ impl CoreIo {
         {
             return false;
         }
-        match self.poll(Some(Duration::ZERO)) {
+        match self.poll_nonblocking() {
             Ok(n) => n > 0,
             Err(e) => {
                 log::error!("green: poller wait failed: {e}");
@@ -365,7 +395,62 @@ impl CoreIo {
         let result = self.reactor.poller.wait(&mut events, timeout);
         self.last_poll.set(Instant::now());
         result?;
-        Ok(self.reactor.dispatch(&events, &mut woken))
+        Ok(self.reactor.dispatch(events.iter().map(Readiness::from), &mut woken))
+    }
+
+    /// A poll that does not wait.
+    ///
+    /// `polling`'s wait costs five system calls on epoll (it arms a timerfd, and clears and
+    /// re-arms its notification eventfd, each time); a busy or spinning worker polls often, so
+    /// on Linux this asks `epoll_wait` directly, one system call. Only when that reports
+    /// `polling`'s own notification or timer (key `usize::MAX`) does it also run `polling`'s wait,
+    /// which clears and re-arms them (and resets the flag that lets `notify` write again), exactly
+    /// as if it had collected the event itself. Only this worker ever waits on this poller.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn poll_nonblocking(&self) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let (Ok(mut raw), Ok(mut woken)) = (self.raw_events.try_borrow_mut(), self.woken.try_borrow_mut()) else {
+            return Ok(0);
+        };
+        raw.clear();
+        let n = loop {
+            // SAFETY: the buffer has room for `capacity` events, which the kernel writes at most;
+            // the epoll fd is the poller's, open while `reactor` lives.
+            let n = unsafe {
+                libc::epoll_wait(self.reactor.poller.as_raw_fd(), raw.as_mut_ptr(), raw.capacity() as libc::c_int, 0)
+            };
+            if n >= 0 {
+                break n as usize;
+            }
+            let e = io::Error::last_os_error();
+            if e.kind() != io::ErrorKind::Interrupted {
+                return Err(e);
+            }
+        };
+        // SAFETY: the kernel initialised the first `n` entries.
+        unsafe { raw.set_len(n) };
+        self.last_poll.set(Instant::now());
+        let polling_has_news = raw.iter().any(|ev| ev.u64 as usize == usize::MAX);
+        let ready = raw.iter().filter(|ev| ev.u64 as usize != usize::MAX).map(|ev| {
+            let flags = ev.events as libc::c_int;
+            Readiness {
+                key: ev.u64 as usize,
+                readable: flags & (libc::EPOLLIN | libc::EPOLLHUP | libc::EPOLLERR | libc::EPOLLPRI) != 0,
+                writable: flags & (libc::EPOLLOUT | libc::EPOLLHUP | libc::EPOLLERR) != 0,
+                hangup_or_error: flags & (libc::EPOLLHUP | libc::EPOLLERR) != 0,
+            }
+        });
+        let mut woke = self.reactor.dispatch(ready, &mut woken);
+        drop((raw, woken));
+        if polling_has_news {
+            woke += self.poll(Some(Duration::ZERO))?;
+        }
+        Ok(woke)
+    }
+
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    fn poll_nonblocking(&self) -> io::Result<usize> {
+        self.poll(Some(Duration::ZERO))
     }
 }
 
@@ -731,6 +816,26 @@ pub(crate) fn poll_fd(fd: RawFd, dir: Direction, deadline: Option<Instant>) -> i
 mod tests {
     use super::*;
 
+    /// A poll that does not wait and that collects `polling`'s notification hands it back to
+    /// `polling`, so the next `notify` still wakes a waiting worker.
+    #[test]
+    fn a_notification_seen_by_a_poll_that_does_not_wait_is_not_lost() {
+        let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
+        for _ in 0..3 {
+            io.reactor.poller.notify().unwrap();
+            assert_eq!(io.poll_nonblocking().unwrap(), 0);
+            // Consumed: a poll now finds nothing.
+            let start = Instant::now();
+            io.wait(Some(Duration::from_millis(20))).unwrap();
+            assert!(start.elapsed() >= Duration::from_millis(15), "a notification was reported twice");
+            // And the next one wakes a wait at once.
+            io.reactor.poller.notify().unwrap();
+            let start = Instant::now();
+            io.wait(Some(Duration::from_secs(10))).unwrap();
+            assert!(start.elapsed() < Duration::from_secs(5), "a notify after a non-waiting poll was lost");
+        }
+    }
+
     #[test]
     fn keys_are_never_the_notify_key_and_stale_keys_find_nothing() {
         let reactor = Reactor::new().unwrap();
@@ -798,14 +903,14 @@ mod tests {
         }
         // 3. The stale event is dispatched: it finds another generation and wakes nobody.
         let mut woken = Vec::new();
-        assert_eq!(reactor.dispatch(&events, &mut woken), 0);
+        assert_eq!(reactor.dispatch(events.iter().map(Readiness::from), &mut woken), 0);
         assert_eq!(source_c.tick(Direction::Read), 0);
         assert_eq!(source_c.state.queued[0].load(Ordering::Acquire), 1);
         // 4. An event of the new socket does wake its waiter.
         (&d).write_all(b"y").unwrap();
         events.clear();
         reactor.poller.wait(&mut events, Some(Duration::from_secs(5))).unwrap();
-        assert_eq!(reactor.dispatch(&events, &mut woken), 1);
+        assert_eq!(reactor.dispatch(events.iter().map(Readiness::from), &mut woken), 1);
         assert_eq!(source_c.tick(Direction::Read), 1);
         drop(b);
     }
