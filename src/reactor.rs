@@ -68,6 +68,11 @@
 //!   wake a hundred green threads per connection. One per event, and the baton in edge mode.
 //! - Registering at socket creation: an `epoll_ctl` for every socket, most of which (a
 //!   request answered at once) never wait, and on a worker chosen before anything is known.
+//! - Parking without the read that would say `WouldBlock` after a short stream read (one that
+//!   emptied the receive queue): it saves a system call per request, but a FIN that arrived
+//!   before the short read, its event already dispatched, leaves end of file pending with no
+//!   event to come, and the reader parks forever (`tests/tcp_split.rs` hung). `polling` does
+//!   not report `EPOLLRDHUP`, which would tell the two apart.
 //!
 //! # Invariants
 //!
