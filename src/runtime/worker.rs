@@ -87,8 +87,6 @@ struct Slot {
     yielder: *const GreenYielder,
     /// What dumps show about it.
     info: SlotInfo,
-    /// Where it parked, while it is parked, when the runtime records park backtraces.
-    backtrace: Option<Box<std::backtrace::Backtrace>>,
 }
 
 /// The green thread in a slot and its coroutine.
@@ -148,7 +146,10 @@ pub(crate) struct Core {
     /// `config.park_backtraces`.
     park_backtraces: bool,
     /// The backtrace the parking green thread took (`park`), for the worker to keep.
-    park_backtrace: RefCell<Option<Box<std::backtrace::Backtrace>>>,
+    park_backtrace: RefCell<Option<std::backtrace::Backtrace>>,
+    /// With `park_backtraces`: where each parked green thread parked, by slot. Beside the
+    /// slots rather than in them, so that runtimes without it pay nothing per green thread.
+    parked_at: RefCell<std::collections::HashMap<usize, std::backtrace::Backtrace>>,
     /// When the running green thread's time slice began: set the first time its budget ran
     /// out, cleared at every resume (the clock is read only when the budget runs out).
     pub(crate) slice_start: Cell<Option<Instant>>,
@@ -197,6 +198,7 @@ impl Core {
             park_deadline: Cell::new(None),
             park_backtraces,
             park_backtrace: RefCell::new(None),
+            parked_at: RefCell::new(std::collections::HashMap::new()),
             slice_start: Cell::new(None),
             finished_uncounted: Cell::new(0),
             turns_left: Cell::new(MAINTENANCE_INTERVAL),
@@ -260,7 +262,7 @@ impl Core {
 
     #[cold]
     fn record_park_backtrace(&self) {
-        *self.park_backtrace.borrow_mut() = Some(Box::new(std::backtrace::Backtrace::force_capture()));
+        *self.park_backtrace.borrow_mut() = Some(std::backtrace::Backtrace::force_capture());
     }
 
     /// Moves the running green thread onto the worker's stack (`on_worker_stack`): returns its
@@ -653,7 +655,7 @@ impl Core {
             Some(i) => i,
             None => {
                 let mut slots = self.slots.borrow_mut();
-                slots.push(Slot { live: None, yielder: std::ptr::null(), info: SlotInfo::default(), backtrace: None });
+                slots.push(Slot { live: None, yielder: std::ptr::null(), info: SlotInfo::default() });
                 slots.len() - 1
             }
         };
@@ -693,7 +695,7 @@ impl Core {
         slot.yielder = self.yielder.replace(std::ptr::null());
         slot.info.ticks += u64::from(self.budget - crate::coop::budget_left());
         if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
-            self.after_eventful_resume(slot);
+            self.after_eventful_resume(index, &mut slot.info);
         }
         drop(slots);
         match result {
@@ -705,13 +707,14 @@ impl Core {
 
     /// Bookkeeping after a resume in which the budget ran out, or which ended a park.
     #[cold]
-    fn after_eventful_resume(&self, slot: &mut Slot) {
-        let info = &mut slot.info;
+    fn after_eventful_resume(&self, index: usize, info: &mut SlotInfo) {
         self.resume_acct.fold_into(info, self.budget);
         if let Some(reason) = info.parked.take() {
             info.since_ms = self.shared.coarse_ms();
             self.parked_now.borrow_mut()[reason as usize] -= 1;
-            slot.backtrace = None;
+            if self.park_backtraces {
+                self.parked_at.borrow_mut().remove(&index);
+            }
         }
     }
 
@@ -732,7 +735,9 @@ impl Core {
             slot.info.parked = Some(reason);
             slot.info.since_ms = self.shared.coarse_ms();
             self.parked_now.borrow_mut()[reason as usize] += 1;
-            slot.backtrace = backtrace;
+            if let Some(backtrace) = backtrace {
+                self.parked_at.borrow_mut().insert(index, backtrace);
+            }
         }
         drop(slots);
         if !parked {
@@ -848,7 +853,7 @@ impl Core {
             }
             let view = SlotView { ready: ready.contains(&index), lock_holder, stack_pages: pages, stack_size: size };
             render_green_thread(&mut text, header, &slot.info, &view, now_ms);
-            if let Some(backtrace) = slot.backtrace.as_ref().filter(|_| parked) {
+            if let Some(backtrace) = self.parked_at.borrow().get(&index).filter(|_| parked) {
                 render_backtrace(&mut text, backtrace);
             }
         }
