@@ -670,39 +670,72 @@ impl Core {
         self.resume(index);
     }
 
-    fn resume(&self, index: usize) {
-        // The slot stays borrowed while the green thread runs: green threads never touch the
-        // slot table (only `current`), so the borrow cannot conflict, and the coroutine does
-        // not move.
+    fn resume(&self, mut index: usize) {
+        // The slot stays borrowed while green threads run: green threads never touch the slot
+        // table (only `current`), so the borrow cannot conflict, and the coroutine does not
+        // move.
         let mut slots = self.slots.borrow_mut();
-        let slot = &mut slots[index];
-        let Some(live) = &mut slot.live else { panic!("green: internal error: resumed a free slot") };
-        let header = live.task.as_ptr();
-        self.current.set(Some(header));
-        self.yielder.set(slot.yielder);
-        self.slice_start.set(None);
-        crate::coop::reset_budget(self.budget);
         let stats = self.stats();
-        WorkerStats::bump(&stats.switches);
-        // Release: a reader that sees the pointer sees the header it points to.
-        stats.running.store(header.as_ptr(), Ordering::Release);
+        loop {
+            let slot = &mut slots[index];
+            let Some(live) = &mut slot.live else { panic!("green: internal error: resumed a free slot") };
+            let header = live.task.as_ptr();
+            self.current.set(Some(header));
+            self.yielder.set(slot.yielder);
+            self.slice_start.set(None);
+            crate::coop::reset_budget(self.budget);
+            WorkerStats::bump(&stats.switches);
+            // Release: a reader that sees the pointer sees the header it points to.
+            stats.running.store(header.as_ptr(), Ordering::Release);
 
-        let result = live.co.resume(());
+            let result = live.co.resume(());
 
-        stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
-        self.current.set(None);
-        // The body publishes its yielder at its first resume; keep it for the next ones.
-        slot.yielder = self.yielder.replace(std::ptr::null());
-        slot.info.ticks += u64::from(self.budget - crate::coop::budget_left());
-        if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
-            self.after_eventful_resume(index, &mut slot.info);
+            // The body publishes its yielder at its first resume; keep it for the next ones.
+            slot.yielder = self.yielder.replace(std::ptr::null());
+            slot.info.ticks += u64::from(self.budget - crate::coop::budget_left());
+            if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
+                self.after_eventful_resume(index, &mut slot.info);
+            }
+            // A yield with another started green thread ready and nothing else due goes
+            // straight to that one: the common turn of a yield loop, without the way round
+            // through `run` (what `next_work` would pick, it picks).
+            if let CoroutineResult::Yield(Suspend::Yield) = result
+                && let Some(next) = self.swap_with_next_ready(index)
+            {
+                index = next;
+                continue;
+            }
+            stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
+            self.current.set(None);
+            drop(slots);
+            match result {
+                CoroutineResult::Yield(Suspend::Yield) => self.push_ready_slot(index),
+                CoroutineResult::Yield(Suspend::Park { kind, reason }) => self.commit_park(index, kind, reason),
+                CoroutineResult::Return(()) => self.finish(index),
+            }
+            return;
         }
-        drop(slots);
-        match result {
-            CoroutineResult::Yield(Suspend::Yield) => self.push_ready_slot(index),
-            CoroutineResult::Yield(Suspend::Park { kind, reason }) => self.commit_park(index, kind, reason),
-            CoroutineResult::Return(()) => self.finish(index),
+    }
+
+    /// For a green thread in `index` that just yielded: if `next_work` would now resume the
+    /// started green thread at the front of the run queue (no maintenance due, no unstarted
+    /// green thread queued before it), queues `index` behind and returns that one's slot, as
+    /// one turn of the loop.
+    #[inline]
+    fn swap_with_next_ready(&self, index: usize) -> Option<usize> {
+        let turns_left = self.turns_left.get();
+        if turns_left <= 1 {
+            return None;
         }
+        let mut run_queue = self.run_queue.borrow_mut();
+        let front = run_queue.front()?;
+        if front.ticket > self.taken.get() {
+            return None;
+        }
+        self.turns_left.set(turns_left - 1);
+        run_queue.skip_front();
+        run_queue.push_back(Ready { slot: index, ticket: self.spawned.get() });
+        Some(front.slot)
     }
 
     /// Bookkeeping after a resume in which the budget ran out, or which ended a park.
