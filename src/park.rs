@@ -133,6 +133,7 @@ pub(crate) fn wait(register: impl FnOnce(Waiter) -> bool, deadline: Option<Insta
 ///
 /// The caller's `green::timeout` deadline, while still ahead, also ends the wait (see the
 /// module docs).
+#[inline]
 pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
     let deadline = match crate::deadline::current() {
         Some(d) if deadline.is_none_or(|own| d < own) && Instant::now() < d => Some(d),

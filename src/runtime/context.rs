@@ -76,6 +76,7 @@ pub(crate) fn suspend(why: Suspend) {
 /// Parks the current green thread until woken, or until `deadline` if given.
 ///
 /// Panics if called outside a green thread or on the worker's own stack.
+#[inline]
 pub(crate) fn park(kind: ParkKind, deadline: Option<Instant>, reason: ParkReason) {
     with_core(|core| core.expect("green: internal error: park outside a green thread").park(kind, deadline, reason));
 }

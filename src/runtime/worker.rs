@@ -252,6 +252,7 @@ impl Core {
     /// # Panics
     ///
     /// If no green thread runs on its own stack here.
+    #[inline]
     pub(crate) fn park(&self, kind: ParkKind, deadline: Option<Instant>, reason: ParkReason) {
         if self.park_backtraces {
             self.record_park_backtrace();
@@ -696,21 +697,36 @@ impl Core {
             if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
                 self.after_eventful_resume(index, &mut slot.info);
             }
-            // A yield with another started green thread ready and nothing else due goes
-            // straight to that one: the common turn of a yield loop, without the way round
-            // through `run` (what `next_work` would pick, it picks).
-            if let CoroutineResult::Yield(Suspend::Yield) = result
-                && let Some(next) = self.swap_with_next_ready(index)
-            {
-                index = next;
-                continue;
+            // A yield or a park with a started green thread ready next and nothing else due goes
+            // straight to that one, as one turn: the common turn of a yield loop or a channel
+            // ping-pong, without the way round through `run` (what `next_work` would pick, it
+            // picks). Returning to `run` would also cost a mispredicted return, its call having
+            // been made on this side of a stack switch.
+            match result {
+                CoroutineResult::Yield(Suspend::Yield) => {
+                    if let Some(next) = self.swap_with_next_ready(index) {
+                        index = next;
+                        continue;
+                    }
+                }
+                CoroutineResult::Yield(Suspend::Park { kind, reason }) => {
+                    stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
+                    self.current.set(None);
+                    self.commit_park(index, slot, kind, reason);
+                    if let Some(next) = self.take_next_ready() {
+                        index = next;
+                        continue;
+                    }
+                    return;
+                }
+                CoroutineResult::Return(()) => {}
             }
             stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
             self.current.set(None);
             drop(slots);
             match result {
                 CoroutineResult::Yield(Suspend::Yield) => self.push_ready_slot(index),
-                CoroutineResult::Yield(Suspend::Park { kind, reason }) => self.commit_park(index, kind, reason),
+                CoroutineResult::Yield(Suspend::Park { .. }) => unreachable!("parks are handled above"),
                 CoroutineResult::Return(()) => self.finish(index),
             }
             return;
@@ -723,6 +739,16 @@ impl Core {
     /// one turn of the loop.
     #[inline]
     fn swap_with_next_ready(&self, index: usize) -> Option<usize> {
+        let next = self.take_next_ready()?;
+        self.push_ready_slot(index);
+        Some(next)
+    }
+
+    /// The slot of the started green thread `next_work` would resume now, taken off the run
+    /// queue, if nothing else is due: no maintenance this turn, and no unstarted green thread
+    /// queued before it (see `next_ready`).
+    #[inline]
+    fn take_next_ready(&self) -> Option<usize> {
         let turns_left = self.turns_left.get();
         if turns_left <= 1 {
             return None;
@@ -734,7 +760,6 @@ impl Core {
         }
         self.turns_left.set(turns_left - 1);
         run_queue.skip_front();
-        run_queue.push_back(Ready { slot: index, ticket: self.spawned.get() });
         Some(front.slot)
     }
 
@@ -753,10 +778,8 @@ impl Core {
 
     /// The green thread in `index` asked to park (DESIGN.md rule 3.4): arm its timer, then
     /// commit the park, or run it again if a wake came first.
-    fn commit_park(&self, index: usize, kind: ParkKind, reason: ParkReason) {
+    fn commit_park(&self, index: usize, slot: &mut Slot, kind: ParkKind, reason: ParkReason) {
         WorkerStats::bump(&self.stats().parks[reason as usize]);
-        let mut slots = self.slots.borrow_mut();
-        let slot = &mut slots[index];
         let task = &slot.live.as_ref().expect("parked from a free slot").task;
         let header = task.header();
         if let Some(deadline) = self.park_deadline.take() {
@@ -772,7 +795,6 @@ impl Core {
                 self.parked_at.borrow_mut().insert(index, backtrace);
             }
         }
-        drop(slots);
         if !parked {
             self.push_ready_slot(index);
         }
