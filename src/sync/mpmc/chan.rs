@@ -335,6 +335,7 @@ impl<T> Chan<T> {
     }
 
     /// Receives a message.
+    #[inline]
     pub(crate) fn recv(&self, mode: Mode) -> Result<T, Fail> {
         let blocking = matches!(mode, Mode::Block(_));
         let mut wakes = Wakes::default();

@@ -374,6 +374,7 @@ impl<T> Receiver<T> {
     ///     assert_eq!(rx.recv(), Err(RecvError));
     /// });
     /// ```
+    #[inline]
     pub fn recv(&self) -> Result<T, RecvError> {
         op();
         crate::park::check_cancelled();
