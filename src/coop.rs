@@ -116,7 +116,8 @@ fn budget_spent() {
             reset_budget(crate::runtime::DEFAULT_BUDGET);
             return false;
         };
-        reset_budget(core.shared.config.budget);
+        let (budget, time_slice) = core.current_budget_and_slice();
+        reset_budget(budget);
         WorkerStats::bump(&core.stats().checkpoints);
         let acct = &core.resume_acct;
         acct.refills.set(acct.refills.get() + 1);
@@ -129,7 +130,7 @@ fn budget_spent() {
             now
         });
         let slice = now.duration_since(start);
-        let must_yield = slice >= core.shared.config.time_slice && core.others_waiting(now);
+        let must_yield = slice >= time_slice && core.others_waiting(now);
         acct.longest_slice.set(acct.longest_slice.get().max(slice));
         if must_yield {
             WorkerStats::bump(&core.stats().forced_yields);

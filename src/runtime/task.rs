@@ -129,8 +129,11 @@ pub(crate) struct Header {
     pub(crate) name: Option<Arc<str>>,
     /// Where `spawn` was called.
     pub(crate) spawned_at: &'static Location<'static>,
-    /// Usable stack size requested at spawn (0: the runtime's default).
-    pub(crate) stack_size: usize,
+    /// Usable stack size requested at spawn (0: the runtime's default), saturated at
+    /// `u32::MAX` (which no size class holds: the start fails with the allocator's error).
+    pub(crate) stack_size: u32,
+    /// Its budget in ticks (0: the runtime's).
+    pub(crate) budget: u32,
     /// The state word described in the module docs.
     state: AtomicU64,
     /// Index of the home worker, `NO_HOME` until first resumed (or pinned at spawn). Written
@@ -148,6 +151,8 @@ pub(crate) struct Header {
     shared: *const Shared,
     /// Set by `cancel`; read at cancellation points.
     cancelled: AtomicBool,
+    /// Its time slice in µs (0: the runtime's). Beside `cancelled`, in what would be padding.
+    pub(crate) time_slice_us: u32,
     /// Who waits in `join`, if anyone. Written only by the joiner while `JOIN_WAITING` is clear
     /// and the green thread is not `DONE`; read only by whoever sets `DONE` while
     /// `JOIN_WAITING` is set (see `register_joiner` and `set_done`).
@@ -180,6 +185,8 @@ unsafe impl Sync for Header {}
 pub(crate) struct Spec {
     pub(crate) name: Option<Arc<str>>,
     pub(crate) stack_size: usize,
+    pub(crate) budget: u32,
+    pub(crate) time_slice_us: u32,
     pub(crate) spawned_at: &'static Location<'static>,
     pub(crate) home: usize,
     pub(crate) scope: Option<Arc<ScopeData>>,
@@ -216,7 +223,9 @@ impl Header {
             id: next_id(),
             name: spec.name,
             spawned_at: spec.spawned_at,
-            stack_size: spec.stack_size,
+            stack_size: u32::try_from(spec.stack_size).unwrap_or(u32::MAX),
+            budget: spec.budget,
+            time_slice_us: spec.time_slice_us,
             state: AtomicU64::new(ACTIVE),
             home: AtomicUsize::new(spec.home),
             slot: AtomicUsize::new(usize::MAX),

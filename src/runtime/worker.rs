@@ -303,6 +303,19 @@ impl Core {
         f(self.current.get().map(|header| unsafe { header.as_ref() }))
     }
 
+    /// The running green thread's budget and time slice: its own, or the runtime's.
+    pub(crate) fn current_budget_and_slice(&self) -> (u32, Duration) {
+        self.with_current(|header| {
+            let (budget, slice_us) = header.map_or((0, 0), |h| (h.budget, h.time_slice_us));
+            let budget = if budget == 0 { self.budget } else { budget };
+            let slice = match slice_us {
+                0 => self.shared.config.time_slice,
+                us => Duration::from_micros(u64::from(us)),
+            };
+            (budget, slice)
+        })
+    }
+
     /// True if the running green thread has been cancelled.
     pub(crate) fn current_is_cancelled(&self) -> bool {
         self.with_current(|header| header.is_some_and(Header::is_cancelled))
@@ -623,7 +636,7 @@ impl Core {
         }
         let size = match header.stack_size {
             0 => self.shared.config.stack_size,
-            n => n,
+            n => n as usize,
         };
         let mut stack = match self.stacks.borrow_mut().take(size) {
             Ok(stack) => stack,
@@ -681,10 +694,14 @@ impl Core {
             let slot = &mut slots[index];
             let Some(live) = &mut slot.live else { panic!("green: internal error: resumed a free slot") };
             let header = live.task.as_ptr();
+            let budget = match live.task.header().budget {
+                0 => self.budget,
+                own => own,
+            };
             self.current.set(Some(header));
             self.yielder.set(slot.yielder);
             self.slice_start.set(None);
-            crate::coop::reset_budget(self.budget);
+            crate::coop::reset_budget(budget);
             WorkerStats::bump(&stats.switches);
             // Release: a reader that sees the pointer sees the header it points to.
             stats.running.store(header.as_ptr(), Ordering::Release);
@@ -693,9 +710,9 @@ impl Core {
 
             // The body publishes its yielder at its first resume; keep it for the next ones.
             slot.yielder = self.yielder.replace(std::ptr::null());
-            slot.info.ticks += u64::from(self.budget - crate::coop::budget_left());
+            slot.info.ticks += u64::from(budget.saturating_sub(crate::coop::budget_left()));
             if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
-                self.after_eventful_resume(index, &mut slot.info);
+                self.after_eventful_resume(index, &mut slot.info, budget);
             }
             // A yield or a park with a started green thread ready next and nothing else due goes
             // straight to that one, as one turn: the common turn of a yield loop or a channel
@@ -765,8 +782,8 @@ impl Core {
 
     /// Bookkeeping after a resume in which the budget ran out, or which ended a park.
     #[cold]
-    fn after_eventful_resume(&self, index: usize, info: &mut SlotInfo) {
-        self.resume_acct.fold_into(info, self.budget);
+    fn after_eventful_resume(&self, index: usize, info: &mut SlotInfo, budget: u32) {
+        self.resume_acct.fold_into(info, budget);
         if let Some(reason) = info.parked.take() {
             info.since_ms = self.shared.coarse_ms();
             self.parked_now.borrow_mut()[reason as usize] -= 1;
@@ -886,7 +903,7 @@ impl Core {
             let header = task.header();
             let size = match header.stack_size {
                 0 => self.shared.config.stack_size,
-                n => n,
+                n => n as usize,
             };
             let pages = resident_pages(slot.info.stack.0, slot.info.stack.1);
             let parked = slot.info.parked.is_some() && !ready.contains(&index);

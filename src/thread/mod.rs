@@ -205,6 +205,10 @@ pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
     worker: Option<usize>,
+    /// Ticks, 0 for the runtime's budget.
+    budget: u32,
+    /// Microseconds, 0 for the runtime's time slice.
+    time_slice_us: u32,
     /// Where the user's spawn call is, once known (captured by the outermost `track_caller`
     /// function, before any closure hides it).
     spawned_at: Option<&'static Location<'static>>,
@@ -234,6 +238,39 @@ impl Builder {
     /// stolen to first.
     pub fn worker(mut self, index: usize) -> Builder {
         self.worker = Some(index);
+        self
+    }
+
+    /// Ticks this green thread may spend before the runtime looks at the clock, instead of the
+    /// runtime's [budget](crate::runtime::Builder::budget).
+    ///
+    /// # Panics
+    ///
+    /// If `ticks` is 0.
+    pub fn budget(mut self, ticks: u32) -> Builder {
+        assert!(ticks > 0, "green: the budget must be at least one tick, got budget(0)");
+        self.budget = ticks;
+        self
+    }
+
+    /// How long this green thread may run, once its budget is spent, before it yields to
+    /// others waiting on its worker, instead of the runtime's
+    /// [time slice](crate::runtime::Builder::time_slice). Kept to whole microseconds, at least
+    /// one and at most about 71 minutes.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// green::run(|| {
+    ///     // A background job that should give way to the others more often.
+    ///     let job = green::Builder::new()
+    ///         .time_slice(Duration::from_micros(10))
+    ///         .spawn(|| (0..1000u64).sum::<u64>())
+    ///         .unwrap();
+    ///     assert_eq!(job.join().unwrap(), 499_500);
+    /// });
+    /// ```
+    pub fn time_slice(mut self, slice: Duration) -> Builder {
+        self.time_slice_us = slice.as_micros().clamp(1, u128::from(u32::MAX)) as u32;
         self
     }
 
@@ -291,6 +328,8 @@ impl Builder {
         Spec {
             name: self.name.map(shared_name),
             stack_size: self.stack_size.unwrap_or(0),
+            budget: self.budget,
+            time_slice_us: self.time_slice_us,
             spawned_at: at,
             home: self.worker.unwrap_or(NO_HOME),
             scope,

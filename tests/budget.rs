@@ -1,0 +1,74 @@
+//! Per-spawn budget and time slice (`green::Builder::budget`, `green::Builder::time_slice`).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+fn budget_checks(rt: &green::Runtime) -> u64 {
+    rt.handle().metrics().workers.iter().map(|w| w.budget_checks).sum()
+}
+
+fn forced_yields(rt: &green::Runtime) -> u64 {
+    rt.handle().metrics().workers.iter().map(|w| w.forced_yields).sum()
+}
+
+/// A green thread with its own budget looks at the clock once per that many ticks.
+#[test]
+fn a_spawn_budget_sets_how_often_the_clock_is_read() {
+    const TICKS: u64 = 20_000;
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let ticker = || {
+        for _ in 0..TICKS {
+            green::tick();
+        }
+    };
+    let before = budget_checks(&rt);
+    rt.block_on(|| green::Builder::new().budget(100).spawn(ticker).unwrap().join().unwrap());
+    let small = budget_checks(&rt) - before;
+    let before = budget_checks(&rt);
+    rt.block_on(|| green::spawn(ticker).join().unwrap());
+    let default = budget_checks(&rt) - before;
+    // 20,000 ticks: about 200 checks with a budget of 100, about 20 with the default 1,024.
+    assert!(small >= TICKS / 100 - 5, "budget 100: {small} checks");
+    assert!(default <= TICKS / 1024 + 5, "default budget: {default} checks");
+}
+
+/// A green thread with a time slice longer than its run never yields to a waiting neighbour;
+/// with the default slice it does.
+#[test]
+fn a_spawn_time_slice_sets_when_a_busy_green_thread_yields() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let busy_for = |slice: Option<Duration>| {
+        let before = forced_yields(&rt);
+        rt.block_on(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            // The neighbour keeps someone waiting on the worker.
+            let neighbour = {
+                let stop = stop.clone();
+                green::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        green::yield_now();
+                    }
+                })
+            };
+            let builder = match slice {
+                Some(slice) => green::Builder::new().time_slice(slice),
+                None => green::Builder::new(),
+            };
+            let busy = builder
+                .spawn(|| {
+                    let start = Instant::now();
+                    while start.elapsed() < Duration::from_millis(20) {
+                        green::tick();
+                    }
+                })
+                .unwrap();
+            busy.join().unwrap();
+            stop.store(true, Ordering::Relaxed);
+            neighbour.join().unwrap();
+        });
+        forced_yields(&rt) - before
+    };
+    assert_eq!(busy_for(Some(Duration::from_secs(3600))), 0, "a slice of an hour never ends in 20 ms");
+    assert!(busy_for(None) >= 1, "the default slice (50 µs) ends many times in 20 ms");
+}
