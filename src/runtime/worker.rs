@@ -783,7 +783,9 @@ impl Core {
     /// Bookkeeping after a resume in which the budget ran out, or which ended a park.
     #[cold]
     fn after_eventful_resume(&self, index: usize, info: &mut SlotInfo, budget: u32) {
-        self.resume_acct.fold_into(info, budget);
+        if self.resume_acct.refills.get() != 0 {
+            self.resume_acct.fold_into(info, budget);
+        }
         if let Some(reason) = info.parked.take() {
             info.since_ms = self.shared.coarse_ms();
             self.parked_now.borrow_mut()[reason as usize] -= 1;

@@ -67,6 +67,7 @@ pub(crate) enum Party {
 impl Party {
     /// Chooses this party to complete. False for a select that another channel chose first
     /// (or that left): skip it.
+    #[inline]
     pub(crate) fn claim(&self) -> bool {
         match self {
             Party::Plain { .. } => true,
@@ -75,6 +76,7 @@ impl Party {
     }
 
     /// The waiter to wake, once claimed.
+    #[inline]
     pub(crate) fn into_waiter(self) -> Waiter {
         match self {
             Party::Plain { waiter, .. } => waiter,
@@ -98,6 +100,7 @@ impl Party {
         }
     }
 
+    #[inline]
     pub(crate) fn is_plain(&self, id: u64) -> bool {
         matches!(self, Party::Plain { id: mine, .. } if *mine == id)
     }

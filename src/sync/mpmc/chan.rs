@@ -155,6 +155,10 @@ impl<T> Inner<T> {
         if self.offers.is_empty() {
             return None;
         }
+        self.claim_offer_slow(wakes)
+    }
+
+    fn claim_offer_slow(&mut self, wakes: &mut Wakes) -> Option<T> {
         let at = self.offers.iter().position(|o| o.party.claim())?;
         let offer = self.offers.remove(at).expect("position is in bounds");
         wakes.push(offer.party.into_waiter());
