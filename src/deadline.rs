@@ -20,8 +20,14 @@
 //!    poisoned by it.
 //! 4. On the way out (returning, or unwinding) the enclosing deadline is restored.
 //!
+//! `green::park` and `park_timeout`, whose contract allows a spurious return, return at the
+//! deadline; the caller's next park (or any blocking-looking call) then unwinds.
+//!
 //! Only calls that would *wait* past the deadline are affected: an operation that can complete
 //! at once (a `recv` on a channel holding a message, an uncontended `lock`) still does.
+//!
+//! The deadline is the caller's alone: green threads spawned inside `f` do not inherit it (they
+//! may outlive `f`). Give them a `timeout` of their own, or cancel them from `f`.
 //!
 //! Nested scopes: the earliest deadline wins. The unwinding payload names the deadline that
 //! passed, so an inner `green::timeout` whose own deadline is later lets it go on to the outer

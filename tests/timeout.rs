@@ -110,6 +110,13 @@ fn around_each_kind_of_wait() {
             expires("oneshot", move || {
                 let _ = orx.recv();
             });
+            // `park` may return spuriously: at the deadline it returns, and parking again
+            // unwinds to the timeout.
+            expires("park", || {
+                loop {
+                    green::park();
+                }
+            });
             // I/O: either its own timeout error (the kind std uses for a socket timeout) or,
             // where it does not read the deadline itself, the unwinding to `green::timeout`.
             let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();

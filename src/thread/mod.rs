@@ -548,6 +548,9 @@ pub fn park_timeout(timeout: Duration) {
 
 fn park_inner(deadline: Option<Instant>) {
     cancellation_point();
+    // Inside `green::timeout`, the park ends at its deadline too: a spurious return, as park
+    // allows, after which the caller's next park (or other blocking call) unwinds to the timeout.
+    let deadline = park::effective_deadline(deadline);
     let task = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current()));
     let Some(task) = task else {
         if context::with_core(|c| c.is_some()) {
