@@ -66,6 +66,12 @@ pub(crate) const MAINTENANCE_INTERVAL: u32 = 61;
 /// is nothing, and still many times a second, which the pool's one-second trimming age needs.
 pub(crate) const STACK_TRIM_EVERY: u32 = 17;
 
+/// `pause` instructions between two looks for work of a spinning idle worker.
+const SPINS_PER_LOOK: u32 = 4;
+
+/// Looks for work between two polls of the OS by a spinning idle worker (with fd waiters).
+const LOOKS_PER_POLL: u32 = 8;
+
 /// Finished green threads a busy worker may leave uncounted in `shared.live` (so that its
 /// spawns can take their places without touching the shared counter); past this, maintenance
 /// counts them out. Idle and exiting workers count out everything.
@@ -578,13 +584,20 @@ impl Core {
             return;
         }
         let spin_start = Instant::now();
-        loop {
-            for _ in 0..64 {
+        for round in 1u32.. {
+            // A `pause` takes about 25 ns here: four of them between looks keep a message from
+            // another worker waiting 0.1 µs, not the 1.6 µs that 64 cost (two-worker channel
+            // round trip 2.2 -> 0.7 µs).
+            for _ in 0..SPINS_PER_LOOK {
                 std::hint::spin_loop();
             }
-            // While spinning, keep asking the OS too: a message that arrives now is taken
-            // in a few microseconds instead of after the spin, and no wakeup is paid.
-            if self.has_work() || self.io.poll_now() {
+            if self.has_work() {
+                return;
+            }
+            // Keep asking the OS too, less often (a system call each time): a message that
+            // arrives now is taken in a couple of microseconds instead of after the spin, and no
+            // wakeup is paid.
+            if round.is_multiple_of(LOOKS_PER_POLL) && self.io.poll_now() {
                 return;
             }
             if spin_start.elapsed() >= SPIN_TIME {
