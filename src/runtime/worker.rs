@@ -353,6 +353,19 @@ impl Core {
         self.push_ready_slot(task.header().slot());
     }
 
+    /// True if nothing but the running green thread can run on this worker now or become ready
+    /// without first appearing here: empty run queue, inbox, local and own queues, no timer,
+    /// no green thread waiting on an fd, no shutdown. Cheaper than `others_waiting`: no clock.
+    pub(crate) fn nothing_else_here(&self) -> bool {
+        self.run_queue.borrow().is_empty()
+            && self.local_new.borrow().is_empty()
+            && self.remote().inbox.is_empty()
+            && self.deque.is_empty()
+            && self.timers.borrow().len() == 0
+            && !self.io.has_waiters()
+            && !self.shared.is_shutting_down()
+    }
+
     /// Would anyone else on this worker run if the current green thread yielded now? Looks at
     /// the queues and the timers without waiting (the budget's question, DESIGN.md section 6).
     /// During shutdown the worker itself is waiting: it must get back to enforce the shutdown
