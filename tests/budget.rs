@@ -72,3 +72,35 @@ fn a_spawn_time_slice_sets_when_a_busy_green_thread_yields() {
     assert_eq!(busy_for(Some(Duration::from_secs(3600))), 0, "a slice of an hour never ends in 20 ms");
     assert!(busy_for(None) >= 1, "the default slice (50 µs) ends many times in 20 ms");
 }
+
+/// A busy `#[preemptible]` green thread on a one-worker runtime lets a green thread spawned
+/// from an OS thread (through the runtime's injector) run.
+#[test]
+fn a_busy_green_thread_yields_to_one_spawned_from_outside() {
+    #[green::preemptible]
+    fn spin_until(flag: &AtomicBool, limit: Duration) -> bool {
+        let start = Instant::now();
+        while !flag.load(Ordering::Acquire) {
+            if start.elapsed() > limit {
+                return false;
+            }
+        }
+        true
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let flag = Arc::new(AtomicBool::new(false));
+    let handle = rt.handle().clone();
+    let seen = rt.block_on(|| {
+        let spawner = {
+            let flag = flag.clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(5));
+                drop(handle.spawn(move || flag.store(true, Ordering::Release)));
+            })
+        };
+        let seen = spin_until(&flag, Duration::from_secs(10));
+        spawner.join().unwrap();
+        seen
+    });
+    assert!(seen, "the green thread spawned from outside never ran while another was busy");
+}

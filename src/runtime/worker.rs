@@ -360,7 +360,9 @@ impl Core {
         self.run_queue.borrow().is_empty()
             && self.local_new.borrow().is_empty()
             && self.remote().inbox.is_empty()
+            && self.remote().pinned.is_empty()
             && self.deque.is_empty()
+            && self.shared.injector.is_empty()
             && self.timers.borrow().len() == 0
             && !self.io.has_waiters()
             && !self.shared.is_shutting_down()
@@ -380,6 +382,11 @@ impl Core {
             || !self.local_new.borrow().is_empty()
             || !self.deque.is_empty()
             || self.timers.borrow().is_due(now)
+            // Green threads pinned here or spawned from outside the runtime: a yield lets the
+            // loop reach them (at its next forced look at unstarted green threads) even when
+            // every worker is busy.
+            || !self.remote().pinned.is_empty()
+            || !self.shared.injector.is_empty()
     }
 
     // ---- the loop ----------------------------------------------------------------------
