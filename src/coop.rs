@@ -119,9 +119,13 @@ fn budget_spent() {
         let (budget, time_slice) = core.current_budget_and_slice();
         reset_budget(budget);
         WorkerStats::bump(&core.stats().checkpoints);
+        if !core.in_green_thread() {
+            // Code on the worker's own stack (a destructor the worker runs): nobody's ticks.
+            return false;
+        }
         let acct = &core.resume_acct;
         acct.refills.set(acct.refills.get() + 1);
-        if !core.in_green_thread() || NO_YIELD.with(Cell::get) > 0 || std::thread::panicking() {
+        if NO_YIELD.with(Cell::get) > 0 || std::thread::panicking() {
             return false;
         }
         // Alone on its worker (nothing queued, no timer, no fd waited on), a green thread has

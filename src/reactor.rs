@@ -391,8 +391,9 @@ impl CoreIo {
     }
 
     fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
-        // A wake inside a dispatch never polls again, so this borrow cannot be taken twice;
-        // if it ever were, skipping one poll is harmless.
+        // A wake inside a dispatch never polls again, so this borrow cannot be taken twice.
+        // (Skipping a poll would be harmless but for `poll_nonblocking`'s fallback, which must
+        // run once it has taken `polling`'s notification; it releases both borrows first.)
         let (Ok(mut events), Ok(mut woken)) = (self.events.try_borrow_mut(), self.woken.try_borrow_mut()) else {
             return Ok(0);
         };
@@ -448,6 +449,7 @@ impl CoreIo {
         let mut woke = self.reactor.dispatch(ready, &mut woken);
         drop((raw, woken));
         if polling_has_news {
+            debug_assert!(self.events.try_borrow_mut().is_ok() && self.woken.try_borrow_mut().is_ok());
             woke += self.poll(Some(Duration::ZERO))?;
         }
         Ok(woke)

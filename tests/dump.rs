@@ -182,3 +182,45 @@ fn park_backtraces_show_where_each_green_thread_waits() {
     assert!(below.contains("parked at:"), "{text}");
     assert!(below.contains("wait_in_a_function_with_a_findable_name"), "{text}");
 }
+
+/// A green thread granted a lock while its worker is busy is no longer waiting: the dump must
+/// not show it waiting for a lock it holds, nor call that a deadlock.
+#[test]
+fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
+    let text = rt.block_on(|| {
+        let lock = Arc::new(green::sync::RwLock::new(()));
+        let held = lock.write().unwrap();
+        // The waiter parks on worker 1.
+        let waiter = {
+            let lock = lock.clone();
+            green::Builder::new().name("waiter").worker(1).spawn(move || drop(lock.write().unwrap())).unwrap()
+        };
+        green::sleep(Duration::from_millis(30));
+        // Then worker 1 is kept busy, so the grant's wake waits in its inbox.
+        let busy = Arc::new(AtomicBool::new(false));
+        let blocker = {
+            let busy = busy.clone();
+            green::Builder::new()
+                .worker(1)
+                .spawn(move || {
+                    busy.store(true, Ordering::Release);
+                    std::thread::sleep(Duration::from_millis(300));
+                })
+                .unwrap()
+        };
+        while !busy.load(Ordering::Acquire) {
+            green::yield_now();
+        }
+        drop(held);
+        let text = green::Handle::current().dump().to_string();
+        waiter.join().unwrap();
+        blocker.join().unwrap();
+        text
+    });
+    assert!(!text.contains("deadlock:"), "{text}");
+    let line = text.lines().find(|l| l.contains("\"waiter\"")).unwrap_or_else(|| panic!("no waiter in:\n{text}"));
+    assert!(!line.contains("lock held by"), "{text}");
+}

@@ -25,8 +25,8 @@ use crate::park::ParkReason;
 #[derive(Debug, Clone)]
 pub struct Metrics {
     /// Green threads spawned and not yet finished, started or not. Exact while the workers
-    /// are idle; while they are busy it may still include up to about a thousand per worker
-    /// that have just finished (a worker counts those out in batches).
+    /// are idle; while they are busy it may still include a little over a thousand per worker
+    /// that have just finished (a worker counts those out in batches, at its maintenance).
     pub live: usize,
     /// Per worker, in worker order.
     pub workers: Vec<WorkerMetrics>,

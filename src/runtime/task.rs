@@ -294,6 +294,12 @@ impl Header {
         self.state.load(Ordering::Acquire) & LIFECYCLE == DONE
     }
 
+    /// True while parked: not yet woken (a green thread woken into its home's inbox is
+    /// `ACTIVE` already, though its worker has not seen it).
+    pub(crate) fn is_parked(&self) -> bool {
+        self.state.load(Ordering::Acquire) & LIFECYCLE == PARKED
+    }
+
     /// The sequence number of the current internal wait.
     pub(crate) fn seq(&self) -> u32 {
         (self.state.load(Ordering::Relaxed) >> SEQ_SHIFT) as u32

@@ -941,7 +941,11 @@ impl Core {
                 n => n as usize,
             };
             let pages = resident_pages(slot.info.stack.0, slot.info.stack.1);
-            let parked = slot.info.parked.is_some() && !ready.contains(&index);
+            // Parked by the state word, not by the slot's record: a green thread woken into
+            // this worker's inbox is no longer waiting (a lock may even have been granted to
+            // it: its holder cell would name itself).
+            let woken = slot.info.parked.is_some() && !header.is_parked();
+            let parked = slot.info.parked.is_some() && !woken && !ready.contains(&index);
             let joining = header.joining.load(Ordering::Relaxed);
             if joining != 0 && parked {
                 request.edge(header.id.get(), joining, header.describe(), WaitFor::Join);
@@ -955,10 +959,13 @@ impl Core {
             } else {
                 None
             };
-            if let Some(holder) = lock_holder.filter(|&h| h != 0 && h != crate::sync::wait::OS_THREAD) {
+            if let Some(holder) =
+                lock_holder.filter(|&h| h != 0 && h != crate::sync::wait::OS_THREAD && h != header.id.get())
+            {
                 request.edge(header.id.get(), holder, header.describe(), WaitFor::Lock);
             }
-            let view = SlotView { ready: ready.contains(&index), lock_holder, stack_pages: pages, stack_size: size };
+            let view =
+                SlotView { ready: ready.contains(&index) || woken, lock_holder, stack_pages: pages, stack_size: size };
             render_green_thread(&mut text, header, &slot.info, &view, now_ms);
             if let Some(backtrace) = self.parked_at.borrow().get(&index).filter(|_| parked) {
                 render_backtrace(&mut text, backtrace);
