@@ -190,7 +190,8 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
-    let text = rt.block_on(|| {
+    // The scenario runs on worker 0, wherever `block_on` puts its own green thread.
+    let scenario = move || {
         let lock = Arc::new(green::sync::RwLock::new(()));
         let held = lock.write().unwrap();
         // The waiter parks on worker 1.
@@ -219,7 +220,8 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
         waiter.join().unwrap();
         blocker.join().unwrap();
         text
-    });
+    };
+    let text = rt.block_on(|| green::Builder::new().worker(0).spawn(scenario).unwrap().join().unwrap());
     assert!(!text.contains("deadlock:"), "{text}");
     let line = text.lines().find(|l| l.contains("\"waiter\"")).unwrap_or_else(|| panic!("no waiter in:\n{text}"));
     assert!(!line.contains("lock held by"), "{text}");
