@@ -28,10 +28,12 @@
 
 use std::any::Any;
 use std::cell::Cell;
+use std::ptr::NonNull;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::runtime::context;
-use crate::runtime::task::{Cancelled, ParkKind, TaskRef};
+use crate::runtime::task::{Cancelled, Header, ParkKind, TaskRef};
 
 /// Why a green thread parks: counted per worker (`Handle::metrics`) and shown in dumps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -243,5 +245,47 @@ pub(crate) fn is_runtime_unwind() -> bool {
 pub(crate) fn clear_runtime_unwind() {
     if RUNTIME_UNWIND.with(Cell::get) != 0 && !std::thread::panicking() {
         RUNTIME_UNWIND.with(|u| u.set(0));
+    }
+}
+
+/// Records, for dumps and the deadlock report, what the running green thread waits for from
+/// another (an edge of the wait-for graph), until dropped. Does nothing on an OS thread or the
+/// worker's own stack.
+///
+/// Made by the waiting green thread in the frame that waits, and dropped there (on unwinding
+/// too), so what it points at outlives it.
+pub(crate) struct WaitEdge(Option<NonNull<Header>>);
+
+impl WaitEdge {
+    /// The running green thread joins `target`.
+    pub(crate) fn join(target: &Header) -> WaitEdge {
+        WaitEdge::record(|me| me.joining.store(target.id.get(), Ordering::Relaxed))
+    }
+
+    /// The running green thread waits for the lock whose holder cell is `holder`.
+    pub(crate) fn lock(holder: &AtomicU64) -> WaitEdge {
+        WaitEdge::record(|me| me.waits_for_lock.store(std::ptr::from_ref(holder).cast_mut(), Ordering::Relaxed))
+    }
+
+    fn record(set: impl FnOnce(&Header)) -> WaitEdge {
+        let me = context::with_core(|c| c.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()));
+        if let Some(me) = me {
+            // SAFETY: `current_header` is the running green thread's, which its slot keeps
+            // alive while it runs; we are that green thread.
+            set(unsafe { me.as_ref() });
+        }
+        WaitEdge(me)
+    }
+}
+
+impl Drop for WaitEdge {
+    fn drop(&mut self) {
+        if let Some(me) = self.0 {
+            // SAFETY: made and dropped by the same green thread within one frame on its own
+            // stack (see `record`), so its header is still alive.
+            let me = unsafe { me.as_ref() };
+            me.joining.store(0, Ordering::Relaxed);
+            me.waits_for_lock.store(std::ptr::null_mut(), Ordering::Relaxed);
+        }
     }
 }

@@ -433,7 +433,8 @@ impl CoreIo {
                 return Err(e);
             }
         };
-        // SAFETY: the kernel initialised the first `n` entries.
+        // SAFETY: `epoll_wait` returned `n`, at most the `capacity` it was given, and wrote
+        // that many entries from the start of the buffer; `epoll_event` is plain data.
         unsafe { raw.set_len(n) };
         self.last_poll.set(Instant::now());
         let polling_has_news = raw.iter().any(|ev| ev.u64 as usize == usize::MAX);

@@ -222,8 +222,8 @@ impl Core {
 
     /// This worker's shared side.
     pub(crate) fn remote(&self) -> &Remote {
-        // SAFETY: `remote` points into `shared.remotes`, which is never resized and lives as
-        // long as `shared`, which `self` holds.
+        // SAFETY: `remote` points into `shared.remotes`, a boxed slice (never resized) that
+        // lives as long as `shared`, which `self` holds.
         unsafe { self.remote.as_ref() }
     }
 
@@ -357,15 +357,24 @@ impl Core {
     /// without first appearing here: empty run queue, inbox, local and own queues, no timer,
     /// no green thread waiting on an fd, no shutdown. Cheaper than `others_waiting`: no clock.
     pub(crate) fn nothing_else_here(&self) -> bool {
-        self.run_queue.borrow().is_empty()
-            && self.local_new.borrow().is_empty()
-            && self.remote().inbox.is_empty()
-            && self.remote().pinned.is_empty()
-            && self.deque.is_empty()
-            && self.shared.injector.is_empty()
+        !self.queued_here()
             && self.timers.borrow().len() == 0
             && !self.io.has_waiters()
             && !self.shared.is_shutting_down()
+    }
+
+    /// True if a green thread waits in one of the queues this worker takes from, peers'
+    /// deques aside: its run queue, inbox, `spawn_local` queue, pinned queue, own deque, or
+    /// the runtime's injector (pinned and injected ones are reached at the loop's forced look
+    /// at unstarted green threads, even when every worker is busy).
+    fn queued_here(&self) -> bool {
+        let remote = self.remote();
+        !self.run_queue.borrow().is_empty()
+            || !self.local_new.borrow().is_empty()
+            || !remote.inbox.is_empty()
+            || !remote.pinned.is_empty()
+            || !self.deque.is_empty()
+            || !self.shared.injector.is_empty()
     }
 
     /// Would anyone else on this worker run if the current green thread yielded now? Looks at
@@ -376,17 +385,7 @@ impl Core {
         // Green threads whose sockets are ready count too: a poll that does not wait moves
         // them to the run queue (or their home's inbox).
         self.io.poll_if_due(now);
-        self.shared.is_shutting_down()
-            || !self.run_queue.borrow().is_empty()
-            || !self.remote().inbox.is_empty()
-            || !self.local_new.borrow().is_empty()
-            || !self.deque.is_empty()
-            || self.timers.borrow().is_due(now)
-            // Green threads pinned here or spawned from outside the runtime: a yield lets the
-            // loop reach them (at its next forced look at unstarted green threads) even when
-            // every worker is busy.
-            || !self.remote().pinned.is_empty()
-            || !self.shared.injector.is_empty()
+        self.shared.is_shutting_down() || self.queued_here() || self.timers.borrow().is_due(now)
     }
 
     // ---- the loop ----------------------------------------------------------------------
@@ -583,13 +582,7 @@ impl Core {
 
     /// Is there anything to do without sleeping?
     fn has_work(&self) -> bool {
-        let remote = self.remote();
-        !self.run_queue.borrow().is_empty()
-            || !self.local_new.borrow().is_empty()
-            || !remote.inbox.is_empty()
-            || !remote.pinned.is_empty()
-            || !self.deque.is_empty()
-            || !self.shared.injector.is_empty()
+        self.queued_here()
             || self.shared.stealers.iter().any(|s| !s.is_empty())
             || self.timers.borrow().is_due(Instant::now())
             || (self.shared.is_shutting_down()
@@ -752,31 +745,24 @@ impl Core {
             // ping-pong, without the way round through `run` (what `next_work` would pick, it
             // picks). Returning to `run` would also cost a mispredicted return, its call having
             // been made on this side of a stack switch.
-            match result {
-                CoroutineResult::Yield(Suspend::Yield) => {
-                    if let Some(next) = self.swap_with_next_ready(index) {
-                        index = next;
-                        continue;
-                    }
-                }
+            let next = match result {
+                CoroutineResult::Yield(Suspend::Yield) => self.swap_with_next_ready(index),
                 CoroutineResult::Yield(Suspend::Park { kind, reason }) => {
-                    stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
-                    self.current.set(None);
                     self.commit_park(index, slot, kind, reason);
-                    if let Some(next) = self.take_next_ready() {
-                        index = next;
-                        continue;
-                    }
-                    return;
+                    self.take_next_ready()
                 }
-                CoroutineResult::Return(()) => {}
+                CoroutineResult::Return(()) => None,
+            };
+            if let Some(next) = next {
+                index = next;
+                continue;
             }
             stats.running.store(std::ptr::null_mut(), Ordering::Relaxed);
             self.current.set(None);
             drop(slots);
             match result {
                 CoroutineResult::Yield(Suspend::Yield) => self.push_ready_slot(index),
-                CoroutineResult::Yield(Suspend::Park { .. }) => unreachable!("parks are handled above"),
+                CoroutineResult::Yield(Suspend::Park { .. }) => {}
                 CoroutineResult::Return(()) => self.finish(index),
             }
             return;

@@ -38,12 +38,6 @@ impl SizeClass {
         Ok(SizeClass((shift - MIN_SHIFT) as u8))
     }
 
-    /// The class at `index` of per-class tables (below [`NUM_CLASSES`]).
-    pub(super) fn at(index: usize) -> SizeClass {
-        assert!(index < NUM_CLASSES, "green: internal error: size class {index} out of range");
-        SizeClass(index as u8)
-    }
-
     /// The index of this class in per-class tables, below [`NUM_CLASSES`].
     #[inline]
     pub(super) fn index(self) -> usize {

@@ -105,6 +105,18 @@ const SEPARATE_POOL_CAP: usize = 256;
 /// trim and refill on every spawn.
 const POOL_MIN_CAP: usize = 2;
 
+/// The cap on free stacks of `stack`'s kind and class. A trim on give keeps three quarters of
+/// it: the hysteresis makes a pool that hovers around the cap trim once per `cap / 4` gives, not
+/// on every one, takes the arena's lock once per batch, and bounds one trim to about 1,000
+/// `madvise` calls (about 1 ms).
+#[inline]
+fn cap(stack: &GreenStack) -> usize {
+    match stack.kind() {
+        Kind::Packed => packed_cap(stack.class()),
+        Kind::Separate(_) => SEPARATE_POOL_CAP,
+    }
+}
+
 /// The cap on free packed stacks of `class`: [`POOL_CAP`], lowered by [`POOL_CAP_BYTES`] for
 /// classes above 256 KiB.
 #[inline]
@@ -126,15 +138,13 @@ pub(crate) struct StackPool {
 }
 
 /// The free stacks of one size class.
-#[derive(Debug)]
+#[derive(Debug, Default)]
 struct ClassPool {
     /// Free stacks, oldest first (most recently given last).
     free: Vec<GreenStack>,
     /// The fewest stacks `free` held since the last pass: its `low` oldest stacks were not taken
     /// during the whole interval. Always at most `free.len()`.
     low: usize,
-    /// `packed_cap` of this class, worked out once.
-    packed_cap: usize,
 }
 
 impl ClassPool {
@@ -149,12 +159,7 @@ impl ClassPool {
 impl StackPool {
     /// An empty pool drawing on `arena`.
     pub(crate) fn new(arena: Arc<StackArena>) -> StackPool {
-        let classes = std::array::from_fn(|index| ClassPool {
-            free: Vec::new(),
-            low: 0,
-            packed_cap: packed_cap(SizeClass::at(index)),
-        });
-        StackPool { arena, classes, next_pass: None }
+        StackPool { arena, classes: std::array::from_fn(|_| ClassPool::default()), next_pass: None }
     }
 
     /// A stack with at least `size` usable bytes (sizes round up to a power of two, at least
@@ -180,15 +185,8 @@ impl StackPool {
     pub(crate) fn give(&mut self, stack: GreenStack) {
         stack.clear_owner();
         self.arena.note_pooled(&stack, true);
+        let cap = cap(&stack);
         let pool = &mut self.classes[stack.class().index()];
-        // The cap on free stacks of the stack's kind and class. A trim on give keeps three
-        // quarters of it: the hysteresis makes a pool that hovers around the cap trim once per
-        // `cap / 4` gives, not on every one, takes the arena's lock once per batch, and bounds
-        // one trim to about 1,000 `madvise` calls (about 1 ms).
-        let cap = match stack.kind() {
-            Kind::Packed => pool.packed_cap,
-            Kind::Separate(_) => SEPARATE_POOL_CAP,
-        };
         if pool.free.capacity() == 0 {
             // Once per class: give never allocates after this.
             pool.free.reserve_exact(cap + 1);

@@ -48,7 +48,7 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, LockEdge, OS_THREAD, Stop, Wait, WaitList, describe_current, describe_holder, op, stop_without_error,
+    Lock, OS_THREAD, Stop, Wait, WaitList, describe_current, describe_holder, op, stop_without_error,
 };
 
 /// How long the first waiter of a [`Mutex`] may wait before an unlock hands the lock straight
@@ -116,7 +116,7 @@ pub struct Mutex<T: ?Sized> {
     /// Set by a guard dropped during a panic.
     poisoned: AtomicBool,
     /// Who holds the lock: its green thread id, `OS_THREAD`, or 0 when free. For the message
-    /// of an abort, and the wait-for edges of dumps (`LockEdge`).
+    /// of an abort, and the wait-for edges of dumps (`park::WaitEdge`).
     holder: AtomicU64,
     /// The worker the holder runs on, [`NO_WORKER`] for an OS thread: whether spinning can help.
     holder_worker: AtomicUsize,
@@ -407,7 +407,7 @@ impl<T: ?Sized> Mutex<T> {
             return Ok(());
         }
         let wait = Wait::new(own);
-        let _edge = LockEdge::new(&self.holder);
+        let _edge = park::WaitEdge::lock(&self.holder);
         // Our node, once queued; when it is gone we were woken (or granted the lock).
         let mut id: Option<u64> = None;
         // When we first queued, for the handoff rule.

@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, LockEdge, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
+    Lock, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl State {
 pub struct RwLock<T: ?Sized> {
     state: Lock<State>,
     /// `state.writer`, readable without the lock: the holder cell of the dumps' wait-for edges
-    /// (`LockEdge`). Written under the lock whenever `writer` may have changed.
+    /// (`park::WaitEdge`). Written under the lock whenever `writer` may have changed.
     writer: AtomicU64,
     /// Set by a write guard dropped during a panic.
     poisoned: AtomicBool,
@@ -371,7 +371,7 @@ impl<T: ?Sized> RwLock<T> {
     /// Queues and parks until the lock is granted (protocol steps 1 to 3).
     fn acquire_slow(&self, kind: Kind, own: Option<Instant>) -> Result<(), Stop> {
         let wait = Wait::new(own);
-        let _edge = LockEdge::new(&self.writer);
+        let _edge = park::WaitEdge::lock(&self.writer);
         let me = current_id();
         let mut id: Option<u64> = None;
         loop {

@@ -22,13 +22,11 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::ptr::NonNull;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 use crate::park::{self, Waiter};
 use crate::runtime::context;
-use crate::runtime::task::Header;
 
 /// One tick of the budget: every operation of `green::sync` charges it, including those that
 /// complete at once, so a hot channel or lock cannot starve its worker.
@@ -351,31 +349,5 @@ pub(crate) fn describe_holder(id: u64) -> String {
         OS_THREAD => "an OS thread".to_owned(),
         0 => "nobody (it was released meanwhile)".to_owned(),
         id => format!("green thread {id}"),
-    }
-}
-
-/// Records, for dumps and the deadlock report, that the running green thread waits for the lock
-/// whose holder cell is `holder`, until dropped. Does nothing on an OS thread.
-///
-/// Made by the waiter in the frame that borrows the lock, so the cell outlives it.
-pub(crate) struct LockEdge(Option<NonNull<Header>>);
-
-impl LockEdge {
-    pub(crate) fn new(holder: &AtomicU64) -> LockEdge {
-        let me = context::with_core(|c| c.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()));
-        if let Some(me) = me {
-            // SAFETY: the running green thread's header is alive while it runs.
-            unsafe { me.as_ref() }.waits_for_lock.store(std::ptr::from_ref(holder).cast_mut(), Ordering::Relaxed);
-        }
-        LockEdge(me)
-    }
-}
-
-impl Drop for LockEdge {
-    fn drop(&mut self) {
-        if let Some(me) = self.0 {
-            // SAFETY: made and dropped by the same green thread within one frame on its stack.
-            unsafe { me.as_ref() }.waits_for_lock.store(std::ptr::null_mut(), Ordering::Relaxed);
-        }
     }
 }

@@ -4,11 +4,9 @@ use std::any::Any;
 use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
-use std::ptr::NonNull;
-use std::sync::atomic::Ordering;
 
 use super::{GreenThread, GreenThreadId, outcome_released};
-use crate::park::{self, ParkReason, cancellation_point};
+use crate::park::{self, ParkReason, WaitEdge, cancellation_point};
 use crate::runtime::context;
 use crate::runtime::task::{Header, JoinRef, TaskRef};
 
@@ -65,7 +63,7 @@ impl<T> JoinHandle<T> {
     /// before it has finished (`Runtime::block_on`).
     pub(crate) fn join_uncancellable(self) -> Result<T, JoinError> {
         let target = self.task().header();
-        let edge = JoinEdge::new(target);
+        let edge = WaitEdge::join(target);
         while !target.is_done() {
             park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
         }
@@ -147,7 +145,7 @@ pub(crate) fn wait_done(target: &Header) {
     if target.is_done() {
         return;
     }
-    let _edge = JoinEdge::new(target);
+    let _edge = WaitEdge::join(target);
     while !target.is_done() {
         cancellation_point();
         if std::thread::panicking() && context::with_core(|c| c.is_some()) {
@@ -161,31 +159,6 @@ pub(crate) fn wait_done(target: &Header) {
             ));
         }
         park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
-    }
-}
-
-/// Records, for dumps and the deadlock report, that the running green thread joins `target`,
-/// until dropped.
-struct JoinEdge(Option<NonNull<Header>>);
-
-impl JoinEdge {
-    fn new(target: &Header) -> JoinEdge {
-        let me = context::with_core(|c| c.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()));
-        if let Some(me) = me {
-            // SAFETY: the running green thread's header is alive while it runs.
-            unsafe { me.as_ref() }.joining.store(target.id.get(), Ordering::Relaxed);
-        }
-        JoinEdge(me)
-    }
-}
-
-impl Drop for JoinEdge {
-    fn drop(&mut self) {
-        if let Some(me) = self.0 {
-            // SAFETY: the edge is made and dropped by the same green thread, within one call
-            // on its own stack, so its header is still alive.
-            unsafe { me.as_ref() }.joining.store(0, Ordering::Relaxed);
-        }
     }
 }
 

@@ -247,6 +247,17 @@ impl Builder {
     /// # Panics
     ///
     /// If `ticks` is 0.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     // A loop of cheap ticks may look at the clock less often.
+    ///     let job = green::Builder::new()
+    ///         .budget(16 * 1024)
+    ///         .spawn(|| (0..100_000u64).map(|i| { green::tick(); i }).sum::<u64>())
+    ///         .unwrap();
+    ///     assert_eq!(job.join().unwrap(), 4_999_950_000);
+    /// });
+    /// ```
     pub fn budget(mut self, ticks: u32) -> Builder {
         assert!(ticks > 0, "green: the budget must be at least one tick, got budget(0)");
         self.budget = ticks;
@@ -467,7 +478,8 @@ where
 /// see `Header::release_handle`) once it is done with it: drops an outcome nobody took and
 /// tells the scope, if any.
 pub(crate) fn outcome_released(task: &TaskRef) {
-    // SAFETY: the caller is the last owner of the outcome.
+    // SAFETY: the caller is the last owner of the outcome, as `Header::set_done` or
+    // `Header::release_handle` told it (or a join that saw DONE, which owns it outright).
     let unseen_panic = unsafe { task.drop_output() };
     if let Some(scope) = &task.header().scope {
         scope.child_done(unseen_panic);
