@@ -25,8 +25,9 @@
 //!
 //! Run with `cargo bench --bench channel -- --warm-up-time 1 --measurement-time 3`.
 
+mod common;
+
 use std::hint::black_box;
-use std::sync::mpsc as std_mpsc;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group, criterion_main};
@@ -106,27 +107,7 @@ fn channel(c: &mut Criterion) {
     }
     drop(rt);
 
-    let (ping_tx, ping_rx) = std_mpsc::channel::<u64>();
-    let (pong_tx, pong_rx) = std_mpsc::channel::<u64>();
-    let partner = std::thread::spawn(move || {
-        for token in ping_rx {
-            if pong_tx.send(token).is_err() {
-                break;
-            }
-        }
-    });
-    group.bench_function("os/std_mpsc", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for i in 0..iters {
-                ping_tx.send(i).expect("partner alive");
-                black_box(pong_rx.recv().expect("partner alive"));
-            }
-            start.elapsed()
-        })
-    });
-    drop(ping_tx);
-    partner.join().expect("OS partner");
+    common::os_ping_pong(&mut group, "os/std_mpsc");
     group.finish();
 }
 

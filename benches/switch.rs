@@ -26,11 +26,11 @@
 //!
 //! Run with `cargo bench --bench switch -- --warm-up-time 1 --measurement-time 3`.
 
+mod common;
+
 use std::collections::VecDeque;
-use std::hint::black_box;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -112,27 +112,7 @@ fn switch(c: &mut Criterion) {
     group.bench_function("floor/corosensei", |b| b.iter_custom(corosensei_round_trips));
 
     // Two OS threads: the bench thread sends a token, the partner sends it back.
-    let (ping_tx, ping_rx) = mpsc::channel::<u64>();
-    let (pong_tx, pong_rx) = mpsc::channel::<u64>();
-    let partner = std::thread::spawn(move || {
-        for token in ping_rx {
-            if pong_tx.send(token).is_err() {
-                break;
-            }
-        }
-    });
-    group.bench_function("os/round_trip", |b| {
-        b.iter_custom(|iters| {
-            let start = Instant::now();
-            for i in 0..iters {
-                ping_tx.send(i).expect("partner alive");
-                black_box(pong_rx.recv().expect("partner alive"));
-            }
-            start.elapsed()
-        })
-    });
-    drop(ping_tx);
-    partner.join().expect("OS partner");
+    common::os_ping_pong(&mut group, "os/round_trip");
     group.finish();
 }
 
