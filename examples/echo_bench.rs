@@ -17,6 +17,8 @@
 //! the client thread's own). The client saturates its core, so msgs/s understates a fast
 //! server; CPU per message is the server's own cost.
 
+mod common;
+
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -26,7 +28,6 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// Bytes per message.
-const MESSAGE: usize = 64;
 const CLIENT_CPU: usize = 0;
 const SERVER_CPU: usize = 1;
 
@@ -105,18 +106,6 @@ struct Outcome {
 }
 
 /// Pins the calling thread to `cpu` (if the machine has it).
-fn pin(cpu: usize) {
-    // SAFETY: cpu_set_t is plain old data; zeroed is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes one bit of `set`; `cpu` is below CPU_SETSIZE on this machine.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
-    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
-    if rc != 0 {
-        eprintln!("note: could not pin to CPU {cpu}: {}", io::Error::last_os_error());
-    }
-}
-
 /// User and kernel CPU time of the process so far, and of the calling thread, in seconds.
 /// Per-thread figures in `/proc/self/task/*/stat` are whole clock ticks per thread, useless
 /// for a thousand threads that each run a few milliseconds; `getrusage` is exact.
@@ -144,7 +133,7 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
     match server {
         Server::Green => {
             let rt = green::Runtime::builder().workers(1).thread_name("srv-green").build()?;
-            rt.block_on(|| pin(SERVER_CPU));
+            rt.block_on(|| common::pin(SERVER_CPU));
             let listener = green::net::TcpListener::from(listener);
             rt.spawn(move || {
                 for stream in listener.incoming() {
@@ -166,14 +155,14 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
             let stop = Arc::new(AtomicBool::new(false));
             let flag = stop.clone();
             std::thread::Builder::new().name("srv-std-accept".into()).spawn(move || {
-                pin(SERVER_CPU);
+                common::pin(SERVER_CPU);
                 for stream in listener.incoming() {
                     if flag.load(Ordering::Acquire) {
                         break;
                     }
                     let Ok(mut stream) = stream else { continue };
                     let _ = std::thread::Builder::new().name("srv-std".into()).stack_size(64 * 1024).spawn(move || {
-                        pin(SERVER_CPU);
+                        common::pin(SERVER_CPU);
                         let _ = stream.set_nodelay(true);
                         let mut buf = [0; 4096];
                         while let Ok(n @ 1..) = stream.read(&mut buf) {
@@ -196,7 +185,7 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
             let rt = tokio::runtime::Builder::new_multi_thread()
                 .worker_threads(1)
                 .thread_name("srv-tokio")
-                .on_thread_start(|| pin(SERVER_CPU))
+                .on_thread_start(|| common::pin(SERVER_CPU))
                 .enable_all()
                 .build()?;
             listener.set_nonblocking(true)?;
@@ -225,7 +214,7 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
 fn run(server: Server, connections: usize, warmup: Duration, window: Duration) -> io::Result<Outcome> {
     let (addr, stop_server) = start(server)?;
     let client = std::thread::Builder::new().name("bench-client".into()).spawn(move || {
-        pin(CLIENT_CPU);
+        common::pin(CLIENT_CPU);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(client(addr, connections, warmup, window))
     })?;
@@ -262,29 +251,7 @@ async fn client(
     }
     let start = Instant::now() + warmup;
     let end = start + window;
-    let tasks: Vec<_> = streams
-        .into_iter()
-        .map(|mut stream| {
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let message = [7u8; MESSAGE];
-                let mut back = [0u8; MESSAGE];
-                loop {
-                    let sent = Instant::now();
-                    if sent >= end {
-                        break;
-                    }
-                    stream.write_all(&message).await?;
-                    stream.read_exact(&mut back).await?;
-                    let done = Instant::now();
-                    if sent >= start && done <= end {
-                        latencies.push((done - sent).as_nanos() as u64);
-                    }
-                }
-                io::Result::Ok(latencies)
-            })
-        })
-        .collect();
+    let tasks: Vec<_> = streams.into_iter().map(|stream| tokio::spawn(common::ping_pong(stream, start, end))).collect();
     tokio::time::sleep_until(start.into()).await;
     let (all_start, client_start) = cpu_times();
     tokio::time::sleep_until(end.into()).await;

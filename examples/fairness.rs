@@ -23,6 +23,8 @@
 //! and round-trip latency p50 / p99 for each run. Targets: with the ticking burner, at least
 //! 90% of the baseline's throughput and a p99 at most twice the baseline's.
 
+mod common;
+
 use std::hint::black_box;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
@@ -30,9 +32,6 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-
-const MESSAGE: usize = 64;
 const CONNECTIONS: usize = 100;
 const CLIENT_CPU: usize = 0;
 const SERVER_CPU: usize = 1;
@@ -90,18 +89,6 @@ struct Outcome {
     burned: u64,
 }
 
-fn pin(cpu: usize) {
-    if std::thread::available_parallelism().map_or(1, |n| n.get()) <= cpu {
-        return;
-    }
-    // SAFETY: cpu_set_t is plain old data; zeroed is the empty set.
-    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
-    // SAFETY: CPU_SET writes one bit of `set`; `cpu` is below CPU_SETSIZE.
-    unsafe { libc::CPU_SET(cpu, &mut set) };
-    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
-    unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
-}
-
 /// One unit of the burner's work: a dependent arithmetic chain the optimiser cannot remove.
 #[inline(always)]
 fn burn(x: u64) -> u64 {
@@ -146,7 +133,7 @@ fn run(
         builder = builder.time_slice(slice);
     }
     let rt = builder.build()?;
-    rt.block_on(|| pin(SERVER_CPU));
+    rt.block_on(|| common::pin(SERVER_CPU));
     let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
     let addr = listener.local_addr()?;
     rt.spawn(move || {
@@ -173,7 +160,7 @@ fn run(
         })?);
     }
     let client = std::thread::spawn(move || {
-        pin(CLIENT_CPU);
+        common::pin(CLIENT_CPU);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(client(addr, warmup, window))
     });
@@ -210,37 +197,7 @@ async fn client(addr: SocketAddr, warmup: Duration, window: Duration) -> io::Res
     }
     let start = Instant::now() + warmup;
     let end = start + window;
-    let tasks: Vec<_> = streams
-        .into_iter()
-        .map(|mut stream| {
-            tokio::spawn(async move {
-                let mut latencies = Vec::new();
-                let message = [7u8; MESSAGE];
-                let mut back = [0u8; MESSAGE];
-                loop {
-                    let sent = Instant::now();
-                    if sent >= end {
-                        break;
-                    }
-                    let round = async {
-                        stream.write_all(&message).await?;
-                        stream.read_exact(&mut back).await
-                    };
-                    match tokio::time::timeout_at(end.into(), round).await {
-                        Ok(Ok(_)) => {}
-                        Ok(Err(e)) => return Err(e),
-                        Err(_) => break, // the server did not answer before the end
-                    }
-                    assert_eq!(back, message, "echo mismatch");
-                    let done = Instant::now();
-                    if sent >= start && done <= end {
-                        latencies.push((done - sent).as_nanos() as u64);
-                    }
-                }
-                io::Result::Ok(latencies)
-            })
-        })
-        .collect();
+    let tasks: Vec<_> = streams.into_iter().map(|stream| tokio::spawn(common::ping_pong(stream, start, end))).collect();
     let mut all = Vec::new();
     for task in tasks {
         all.extend(task.await.expect("a client task panicked")?);

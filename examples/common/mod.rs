@@ -1,0 +1,57 @@
+//! What the echo examples (`echo_bench`, `fairness`) share: pinning to a CPU, and the tokio
+//! client's ping-pong on one connection.
+
+use std::io;
+use std::time::Instant;
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Bytes of each request and echo.
+pub const MESSAGE: usize = 64;
+
+/// Pins the calling thread to `cpu`, if the machine has it; says so if the kernel refuses.
+pub fn pin(cpu: usize) {
+    if std::thread::available_parallelism().map_or(1, |n| n.get()) <= cpu {
+        return;
+    }
+    // SAFETY: cpu_set_t is plain old data; zeroed is the empty set.
+    let mut set: libc::cpu_set_t = unsafe { std::mem::zeroed() };
+    // SAFETY: CPU_SET writes one bit of `set`; `cpu` is below the CPU count, far below
+    // CPU_SETSIZE.
+    unsafe { libc::CPU_SET(cpu, &mut set) };
+    // SAFETY: `set` is a valid cpu_set_t of the size passed; 0 is the calling thread.
+    let rc = unsafe { libc::sched_setaffinity(0, size_of::<libc::cpu_set_t>(), &set) };
+    if rc != 0 {
+        eprintln!("note: could not pin to CPU {cpu}: {}", io::Error::last_os_error());
+    }
+}
+
+/// Sends a request on `stream` and waits for its echo, again and again until `end`, checking
+/// each echo; returns the round-trip times (ns) of the rounds that began after `start` and
+/// ended by `end`. A round the server has not answered by `end` ends the loop.
+pub async fn ping_pong(mut stream: tokio::net::TcpStream, start: Instant, end: Instant) -> io::Result<Vec<u64>> {
+    let mut latencies = Vec::new();
+    let message = [7u8; MESSAGE];
+    let mut back = [0u8; MESSAGE];
+    loop {
+        let sent = Instant::now();
+        if sent >= end {
+            break;
+        }
+        let round = async {
+            stream.write_all(&message).await?;
+            stream.read_exact(&mut back).await
+        };
+        match tokio::time::timeout_at(end.into(), round).await {
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => return Err(e),
+            Err(_) => break, // not answered before the end
+        }
+        assert_eq!(back, message, "echo mismatch");
+        let done = Instant::now();
+        if sent >= start && done <= end {
+            latencies.push((done - sent).as_nanos() as u64);
+        }
+    }
+    Ok(latencies)
+}
