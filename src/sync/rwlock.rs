@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
+    Lock, LockGuard, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl State {
 pub struct RwLock<T: ?Sized> {
     state: Lock<State>,
     /// `state.writer`, readable without the lock: the holder cell of the dumps' wait-for edges
-    /// (`park::WaitEdge`). Written under the lock whenever `writer` may have changed.
+    /// (`park::WaitEdge`). Written under the lock as each locked section ends (`LockedState`).
     writer: AtomicU64,
     /// Set by a write guard dropped during a panic.
     poisoned: AtomicBool,
@@ -132,6 +132,33 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 // SAFETY: readers on several threads share `&T` (needs `T: Sync`), a writer gets `&mut T` from
 // any thread (needs `T: Send`).
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
+
+/// The state, locked (`RwLock::lock_state`). Dropping it publishes the write holder to the
+/// lock's `writer` mirror, so every change to the state, wherever made, is published.
+struct LockedState<'a> {
+    state: LockGuard<'a, State>,
+    mirror: &'a AtomicU64,
+}
+
+impl std::ops::Deref for LockedState<'_> {
+    type Target = State;
+
+    fn deref(&self) -> &State {
+        &self.state
+    }
+}
+
+impl std::ops::DerefMut for LockedState<'_> {
+    fn deref_mut(&mut self) -> &mut State {
+        &mut self.state
+    }
+}
+
+impl Drop for LockedState<'_> {
+    fn drop(&mut self) {
+        self.mirror.store(self.state.writer, Ordering::Relaxed);
+    }
+}
 
 /// Shared access to the value of a [`RwLock`]; released when dropped.
 #[must_use = "if unused the RwLock will immediately unlock"]
@@ -336,11 +363,10 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn try_take(&self, kind: Kind) -> bool {
-        let mut state = self.state.lock();
+        let mut state = self.lock_state();
         let free = state.can_take(kind);
         if free {
             state.take(kind, current_id());
-            self.writer.store(state.writer, Ordering::Relaxed);
         }
         free
     }
@@ -368,6 +394,11 @@ impl<T: ?Sized> RwLock<T> {
         }
     }
 
+    /// The state, locked; its `writer` is published to the `writer` mirror when unlocked.
+    fn lock_state(&self) -> LockedState<'_> {
+        LockedState { state: self.state.lock(), mirror: &self.writer }
+    }
+
     /// Queues and parks until the lock is granted (protocol steps 1 to 3).
     fn acquire_slow(&self, kind: Kind, own: Option<Instant>) -> Result<(), Stop> {
         let wait = Wait::new(own);
@@ -389,7 +420,7 @@ impl<T: ?Sized> RwLock<T> {
             park::wait_for(
                 park::ParkReason::Sync,
                 |waiter| {
-                    let mut state = self.state.lock();
+                    let mut state = self.lock_state();
                     match id {
                         Some(mine) if !state.waiters.contains(mine) => {
                             granted = true;
@@ -397,7 +428,6 @@ impl<T: ?Sized> RwLock<T> {
                         }
                         None if state.can_take(kind) => {
                             state.take(kind, me);
-                            self.writer.store(state.writer, Ordering::Relaxed);
                             granted = true;
                             return false;
                         }
@@ -419,11 +449,10 @@ impl<T: ?Sized> RwLock<T> {
         let Some(mine) = id else { return false };
         let mut wakes = Wakes::default();
         let granted = {
-            let mut state = self.state.lock();
+            let mut state = self.lock_state();
             let queued = state.waiters.remove(mine).is_some();
             if queued {
                 state.grant(&mut wakes);
-                self.writer.store(state.writer, Ordering::Relaxed);
             }
             !queued
         };
@@ -434,20 +463,19 @@ impl<T: ?Sized> RwLock<T> {
     fn release(&self, kind: Kind) {
         let mut wakes = Wakes::default();
         {
-            let mut state = self.state.lock();
+            let mut state = self.lock_state();
             match kind {
                 Kind::Read => state.readers -= 1,
                 Kind::Write => state.writer = 0,
             }
             state.grant(&mut wakes);
-            self.writer.store(state.writer, Ordering::Relaxed);
         }
         wakes.wake();
     }
 
     fn unwinding_message(&self, kind: Kind) -> String {
         let (readers, writer) = {
-            let state = self.state.lock();
+            let state = self.lock_state();
             (state.readers, state.writer)
         };
         let holder = if writer != 0 {
