@@ -44,7 +44,7 @@
 //!   green thread id does not, and its emptiness is the fast path: a started green thread never
 //!   changes OS thread (DESIGN.md rule 3.1), so its entry stays where it was made.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::panic::{self, AssertUnwindSafe};
@@ -56,6 +56,9 @@ thread_local! {
     /// The deadline in force for each green thread that set one and runs on this OS thread,
     /// keyed by [`key`]. Written only by `timeout_at` on the thread that owns the entry.
     static DEADLINES: RefCell<BTreeMap<u64, Instant>> = const { RefCell::new(BTreeMap::new()) };
+    /// `DEADLINES.len()`, readable without borrowing the map: almost every wait runs without
+    /// a deadline, and finds that out from this alone.
+    static IN_FORCE: Cell<usize> = const { Cell::new(0) };
 }
 
 /// The unwinding payload of an expired deadline: the deadline that passed.
@@ -169,7 +172,11 @@ where
     let key = key();
     let previous = DEADLINES.with(|d| d.borrow().get(&key).copied());
     let in_force = previous.map_or(deadline, |p| p.min(deadline));
-    DEADLINES.with(|d| d.borrow_mut().insert(key, in_force));
+    DEADLINES.with(|d| {
+        let mut d = d.borrow_mut();
+        d.insert(key, in_force);
+        IN_FORCE.with(|n| n.set(d.len()));
+    });
     let _restore = Restore { key, previous };
     match panic::catch_unwind(AssertUnwindSafe(f)) {
         Ok(value) => Ok(value),
@@ -199,7 +206,8 @@ impl Drop for Restore {
             match self.previous {
                 Some(previous) => d.insert(self.key, previous),
                 None => d.remove(&self.key),
-            }
+            };
+            let _ = IN_FORCE.try_with(|n| n.set(d.len()));
         });
     }
 }
@@ -213,6 +221,9 @@ fn key() -> u64 {
 /// The deadline in force for the caller, if any.
 #[inline]
 pub(crate) fn current() -> Option<Instant> {
+    if IN_FORCE.try_with(Cell::get).unwrap_or(0) == 0 {
+        return None;
+    }
     DEADLINES
         .try_with(|d| {
             let d = d.borrow();

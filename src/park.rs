@@ -108,16 +108,90 @@ impl Waiter {
 /// Pushes a green thread that the caller just made `ACTIVE` (from `PARKED`) to its home worker: straight
 /// onto the run queue when the caller runs on that worker, else into its inbox.
 pub(crate) fn schedule(task: TaskRef) {
-    let home = task.header().home();
-    let local = context::with_core(|core| match core {
-        Some(core) if core.index == home && task.header().belongs_to(&core.shared) => {
-            core.push_ready(&task);
+    if !schedule_here(task.header()) {
+        task.header().shared_arc().push_woken(task);
+    }
+}
+
+/// [`schedule`]'s local half: pushes the green thread onto the caller's run queue if the
+/// caller runs on its home worker. False if it does not (nothing was pushed).
+#[inline]
+fn schedule_here(header: &Header) -> bool {
+    let home = header.home();
+    context::with_core(|core| match core {
+        Some(core) if core.index == home && header.belongs_to(&core.shared) => {
+            core.push_ready(header);
             true
         }
         _ => false,
-    });
-    if !local {
-        task.header().shared_arc().push_woken(task);
+    })
+}
+
+/// A waiter kept in a wait list *without* a counted reference to its green thread.
+///
+/// Sound only under a protocol that the list's owner keeps (docs/design.md, "Waiters that
+/// count no reference"): the list lives under an internal lock; the waiting operation leaves
+/// only after it has removed its entry under that lock, or after it has seen its outcome,
+/// which the waker publishes (under the lock) after [`LockedWaiter::wake_locked`]. While the
+/// entry is in the list, its green thread is therefore inside that operation and alive.
+#[derive(Debug)]
+pub(crate) enum LockedWaiter {
+    /// A green thread, in its wait number `seq`.
+    Green { header: NonNull<Header>, seq: u32 },
+    /// A plain OS thread, blocked in `std::thread::park`.
+    Os(std::thread::Thread),
+}
+
+impl LockedWaiter {
+    /// Makes the wake transition now; the returned [`Woken`] must be finished once the lock is
+    /// released.
+    ///
+    /// # Safety
+    ///
+    /// Called under the internal lock of the list that held this waiter, before the waiting
+    /// operation can see its outcome (see the type's docs): its green thread is alive.
+    #[inline]
+    pub(crate) unsafe fn wake_locked(&self) -> Option<Woken> {
+        match self {
+            LockedWaiter::Green { header, seq } => {
+                // SAFETY: alive, by the caller's contract.
+                let won = unsafe { header.as_ref() }.wake(*seq);
+                won.then_some(Woken::Green(*header))
+            }
+            LockedWaiter::Os(thread) => Some(Woken::Os(thread.clone())),
+        }
+    }
+}
+
+/// A wake decided under an internal lock, to be finished after it is released: a green thread
+/// whose `PARKED → ACTIVE` transition the caller won (so it cannot run, or finish, until it is
+/// pushed), an OS thread to unpark, or an ordinary waiter.
+#[must_use = "a woken green thread that is not pushed never runs again"]
+#[derive(Debug)]
+pub(crate) enum Woken {
+    Green(NonNull<Header>),
+    Os(std::thread::Thread),
+    Waiter(Waiter),
+}
+
+impl Woken {
+    /// Pushes or unparks. Call after the internal lock is released.
+    #[inline]
+    pub(crate) fn finish(self) {
+        match self {
+            Woken::Green(header) => {
+                // SAFETY: the caller won this green thread's `PARKED → ACTIVE` transition, and
+                // only it pushes the green thread: until then it cannot run, so it is alive.
+                let h = unsafe { header.as_ref() };
+                if !schedule_here(h) {
+                    // SAFETY: as above; the count taken here travels with the inbox entry.
+                    let task = unsafe { TaskRef::from_header(header) };
+                    h.shared_arc().push_woken(task);
+                }
+            }
+            Woken::Os(thread) => thread.unpark(),
+            Woken::Waiter(waiter) => waiter.wake(),
+        }
     }
 }
 
@@ -137,13 +211,41 @@ pub(crate) fn wait(register: impl FnOnce(Waiter) -> bool, deadline: Option<Insta
 /// module docs).
 #[inline]
 pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
+    wait_with(
+        reason,
+        // SAFETY: the running green thread's header, alive while it runs.
+        |header, seq| Waiter::Green { task: unsafe { TaskRef::from_header(header) }, seq },
+        Waiter::Os,
+        register,
+        deadline,
+    );
+}
+
+/// [`wait_for`] with a [`LockedWaiter`], which counts no reference: for wait lists that keep
+/// its protocol.
+#[inline]
+pub(crate) fn wait_locked(reason: ParkReason, register: impl FnOnce(LockedWaiter) -> bool, deadline: Option<Instant>) {
+    wait_with(reason, |header, seq| LockedWaiter::Green { header, seq }, LockedWaiter::Os, register, deadline);
+}
+
+#[inline]
+fn wait_with<W>(
+    reason: ParkReason,
+    green: impl FnOnce(NonNull<Header>, u32) -> W,
+    os: impl FnOnce(std::thread::Thread) -> W,
+    register: impl FnOnce(W) -> bool,
+    deadline: Option<Instant>,
+) {
     let deadline = match crate::deadline::current() {
         Some(d) if deadline.is_none_or(|own| d < own) && Instant::now() < d => Some(d),
         _ => deadline,
     };
-    if let Some(task) = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current())) {
-        let seq = task.header().begin_wait();
-        if register(Waiter::Green { task, seq }) {
+    if let Some(header) =
+        context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()))
+    {
+        // SAFETY: the running green thread's header, alive while it runs.
+        let seq = unsafe { header.as_ref() }.begin_wait();
+        if register(green(header, seq)) {
             assert_can_park();
             context::park(ParkKind::Internal, deadline, reason);
         }
@@ -156,7 +258,7 @@ pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool
              the worker itself) cannot wait: it would block the whole worker. Move the wait out of \
              on_worker_stack"
         );
-    } else if register(Waiter::Os(std::thread::current())) {
+    } else if register(os(std::thread::current())) {
         match deadline {
             Some(deadline) => std::thread::park_timeout(deadline.saturating_duration_since(Instant::now())),
             None => std::thread::park(),
@@ -188,10 +290,16 @@ pub(crate) fn cancellation_point() {
 /// nothing else.
 #[inline]
 pub(crate) fn check_cancelled() {
-    let cancelled = context::with_core(|core| core.is_some_and(|c| c.in_green_thread() && c.current_is_cancelled()));
+    let cancelled = cancelled_here();
     if cancelled || RUNTIME_UNWIND.with(Cell::get) != 0 {
         check_cancelled_slow(cancelled);
     }
+}
+
+/// True if the caller is a green thread that has been cancelled.
+#[inline]
+pub(crate) fn cancelled_here() -> bool {
+    context::with_core(|core| core.is_some_and(|c| c.in_green_thread() && c.current_is_cancelled()))
 }
 
 #[cold]
@@ -206,6 +314,7 @@ fn check_cancelled_slow(cancelled: bool) {
 }
 
 /// The earlier of `deadline` and the caller's `green::timeout` deadline.
+#[inline]
 pub(crate) fn effective_deadline(deadline: Option<Instant>) -> Option<Instant> {
     match (deadline, crate::deadline::current()) {
         (Some(a), Some(b)) => Some(a.min(b)),

@@ -348,9 +348,9 @@ impl Core {
     }
 
     /// Makes a green thread homed here, just made `ACTIVE` (from `PARKED`), ready.
-    pub(crate) fn push_ready(&self, task: &TaskRef) {
-        debug_assert_eq!(task.header().home(), self.index);
-        self.push_ready_slot(task.header().slot());
+    pub(crate) fn push_ready(&self, header: &Header) {
+        debug_assert_eq!(header.home(), self.index);
+        self.push_ready_slot(header.slot());
     }
 
     /// True if nothing but the running green thread can run on this worker now or become ready
@@ -497,7 +497,7 @@ impl Core {
         }
         while !remote.inbox.is_empty() {
             match remote.inbox.steal() {
-                Steal::Success(task) => self.push_ready(&task),
+                Steal::Success(task) => self.push_ready(task.header()),
                 Steal::Empty => break,
                 Steal::Retry => continue,
             }
@@ -507,7 +507,7 @@ impl Core {
             let mut timers = self.timers.borrow_mut();
             timers.fire_due(now, |task, seq| {
                 if task.header().wake(seq) {
-                    self.push_ready(&task);
+                    self.push_ready(task.header());
                 }
             });
         }

@@ -40,6 +40,11 @@ impl Token {
         self.state.compare_exchange(WAITING, arm + 1, Ordering::AcqRel, Ordering::Acquire).is_ok()
     }
 
+    /// Whom a channel wakes when it chooses the token.
+    pub(crate) fn waiter(&self) -> &Waiter {
+        &self.waiter
+    }
+
     /// True while no channel has chosen the token and the select has not left.
     pub(crate) fn is_waiting(&self) -> bool {
         self.state.load(Ordering::Acquire) == WAITING

@@ -16,7 +16,8 @@
 //!
 //! Internal locks ([`Lock`]) are spin locks held only to move between states: never across a
 //! park, never while running user code, never while waking (wakes are collected in [`Wakes`]
-//! and made after unlocking).
+//! and made after unlocking; a channel makes only a wake's atomic transition under its lock,
+//! and pushes the woken green thread after it: `park::LockedWaiter`).
 
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;

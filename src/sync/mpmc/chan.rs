@@ -11,43 +11,57 @@
 //!
 //! # Protocol
 //!
-//! 1. A send with room (or, on a rendezvous channel, with a receiver waiting) buffers its message
-//!    and *claims* the first waiting receiver: removes it from `receivers` and wakes it. A send
-//!    without room offers its message and parks.
+//! 1. A send with a receiver waiting hands its message to the first one: puts it in that
+//!    receiver's [`Slot`], removes the receiver from `receivers` and wakes it. Otherwise a send
+//!    with room buffers its message, and one without room offers it and parks.
 //! 2. A receive takes the front of the buffer, and then, since that made room, moves the first
 //!    offer into the buffer: that sender's send is complete, and it is woken. With the buffer
 //!    empty, it takes the first offer directly (a rendezvous). With nothing to take, it queues
-//!    itself in `receivers` and parks.
-//! 3. A woken receiver takes a message if there is one; a barging receiver may have taken it
-//!    first, and then it queues again, at the front.
-//! 4. A receiver that leaves without a message after it was claimed (cancelled) claims the next
-//!    receiver if there is something to take, so no message is left behind with receivers
-//!    parked. A sender that leaves (timeout, cancellation) takes its offer back, unless a
-//!    receiver took it first: then its send completed.
-//! 5. The last `Sender` to go marks the channel `senders_gone` and wakes every receiver; the
-//!    last `Receiver` marks it `receivers_gone` and wakes every waiting sender, which takes its
-//!    value back and returns it in the error. Buffered messages stay until the channel is freed.
+//!    its slot in `receivers` and parks.
+//! 3. A woken receiver whose slot is filled returns the message without taking the lock again.
+//!    One woken early (a timeout) finds out under the lock whether a sender filled its slot
+//!    meanwhile; if so, the message wins over the timeout. A cancelled receiver never keeps a
+//!    message: one handed to it goes back to the front of the channel and to the next receiver.
+//!    A sender that leaves (timeout, cancellation) takes its offer back, unless a receiver took
+//!    it first: then its send completed.
+//! 4. The last `Sender` to go marks the channel `senders_gone` and settles every waiting
+//!    receiver's slot as closed; the last `Receiver` marks it `receivers_gone` and wakes every
+//!    waiting sender, which takes its value back and returns it in the error. Buffered messages
+//!    stay until the channel is freed.
 //!
 //! Senders complete in the order they offered (no barging past a full buffer), which is what
-//! keeps a bounded channel fair; receivers are served in the order they queued, with barging
-//! allowed, as in std.
+//! keeps a bounded channel fair; receivers are served in the order they queued.
 //!
-//! A `select!` registers the same way, as a [`Party::Select`] in `receivers` or in `offers`
-//! (with its value). Claiming it is a CAS on its [`Token`]: a select chosen by another channel
-//! is skipped (and, in `receivers`, dropped).
+//! A `select!` registers as a [`Party::Select`] in `offers` (with its value) or as a
+//! [`Waiting::Select`] in `receivers`. Claiming it is a CAS on its [`Token`]: a select chosen by
+//! another channel is skipped (and, in `receivers`, dropped). A select chosen for a receive
+//! takes its message itself once woken: a send that claims one buffers the message for it.
 //!
 //! Invariant, under the lock: if `receivers` holds a live party then nothing is takeable (the
-//! buffer is empty and no live offer waits), except for receivers already claimed and on their
-//! way.
+//! buffer is empty and no live offer waits), except for messages buffered for selects already
+//! claimed and on their way.
+//!
+//! # Waiting receivers count no reference
+//!
+//! A receiver's entry points to its [`Slot`] in the receiving frame, and the slot's waiter is a
+//! [`LockedWaiter`], which holds its green thread's header without counting a reference (two
+//! atomic operations fewer per wait). Both are sound by one rule: a slot is *settled* (filled or
+//! closed) only under the lock, by whoever removes its entry, which makes the wake transition
+//! first and publishes the outcome last; and the receiver leaves only after it has seen its slot
+//! settled, or removed its entry itself under the lock. So while an entry is in `receivers` its
+//! receiver is inside `recv_wait`, its frame and its green thread alive (docs/design.md,
+//! "Waiters that count no reference").
 
+use std::cell::UnsafeCell;
 use std::collections::VecDeque;
+use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Instant;
 
-use crate::park;
+use crate::park::{self, LockedWaiter, Woken};
 use crate::sync::token::{Party, Token};
-use crate::sync::wait::{Lock, Stop, Wait, Wakes};
+use crate::sync::wait::{Lock, Stop, Wait};
 
 /// What a channel operation may do when it cannot complete at once.
 #[derive(Debug, Clone, Copy)]
@@ -76,6 +90,99 @@ struct Offer<T> {
     value: T,
 }
 
+/// A waiting receive's slot: where a sender puts the message for it, or the disconnection
+/// says there will be none. Lives in the receiving frame ([`Chan::recv_wait`]); its entry in
+/// `receivers` points to it. See the module docs for why that is sound.
+struct Slot<T> {
+    /// [`OPEN`] while the receive waits; then [`FILLED`] or [`CLOSED`], set once, under the
+    /// lock, by whoever removes the entry, as the last thing it does to the slot.
+    state: AtomicU8,
+    /// The message, once `FILLED` (written before `state`, taken by the receiver after it).
+    value: UnsafeCell<Option<T>>,
+    /// Whom to wake. Written by the receiver and read by senders, both under the lock; set
+    /// before the entry is queued.
+    waiter: UnsafeCell<Option<LockedWaiter>>,
+}
+
+const OPEN: u8 = 0;
+const FILLED: u8 = 1;
+const CLOSED: u8 = 2;
+
+impl<T> Slot<T> {
+    fn new() -> Slot<T> {
+        Slot { state: AtomicU8::new(OPEN), value: UnsafeCell::new(None), waiter: UnsafeCell::new(None) }
+    }
+
+    /// The receive's outcome, once settled. Called by the receiver only.
+    #[inline]
+    fn outcome(&self) -> Option<Result<T, Fail>> {
+        match self.state.load(Ordering::Acquire) {
+            OPEN => None,
+            // SAFETY: `FILLED` was stored (release, read here with acquire) after the value was
+            // written, and the settling party touches the slot no more; only the receiver,
+            // which is us, reads it.
+            FILLED => Some(Ok(unsafe { (*self.value.get()).take() }.expect("a filled slot holds a message"))),
+            _ => Some(Err(Fail::Disconnected)),
+        }
+    }
+}
+
+/// Settles the slot: fills it with `value`, or closes it with `None`; returns the wake to
+/// finish after unlocking.
+///
+/// # Safety
+///
+/// Under the channel's lock, with the slot's entry just removed from `receivers` (so the slot
+/// is open and its receiver waits for it, alive: module docs).
+unsafe fn settle<T>(slot: NonNull<Slot<T>>, value: Option<T>) -> Option<Woken> {
+    // SAFETY: the slot is alive (caller's contract).
+    let slot = unsafe { slot.as_ref() };
+    let state = if value.is_some() { FILLED } else { CLOSED };
+    // SAFETY: the cell is ours while we hold the lock and the state is open: the receiver reads
+    // `value` only once settled.
+    unsafe { *slot.value.get() = value };
+    // SAFETY: set by the receiver under the lock before it queued the entry. The wake comes
+    // before the state, after which the receiver may leave.
+    let woken = unsafe { (*slot.waiter.get()).as_ref().and_then(|waiter| waiter.wake_locked()) };
+    slot.state.store(state, Ordering::Release);
+    woken
+}
+
+/// A waiting receive, in `receivers`.
+enum Waiting<T> {
+    /// A `recv`, by its slot.
+    Recv(NonNull<Slot<T>>),
+    /// Arm `arm` of a select.
+    Select { token: Arc<Token>, arm: usize },
+}
+
+// SAFETY: the slot pointer is dereferenced only under the channel's lock, by whichever thread
+// holds it, to move a `T` (which is `Send`) to the receiver and to wake it; a `LockedWaiter` is
+// as movable between threads as the `Waiter` it stands for.
+unsafe impl<T: Send> Send for Waiting<T> {}
+
+impl<T> Waiting<T> {
+    fn is_live(&self) -> bool {
+        match self {
+            Waiting::Recv(_) => true,
+            Waiting::Select { token, .. } => token.is_waiting(),
+        }
+    }
+
+    fn is_token(&self, token: &Token) -> bool {
+        matches!(self, Waiting::Select { token: t, .. } if std::ptr::eq(&**t, token))
+    }
+}
+
+impl<T> std::fmt::Debug for Waiting<T> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Waiting::Recv(_) => f.write_str("Recv"),
+            Waiting::Select { arm, .. } => f.debug_struct("Select").field("arm", arm).finish_non_exhaustive(),
+        }
+    }
+}
+
 /// The state under the lock.
 #[derive(Debug)]
 struct Inner<T> {
@@ -86,7 +193,7 @@ struct Inner<T> {
     /// Waiting senders with their messages, in arrival order.
     offers: VecDeque<Offer<T>>,
     /// Waiting receivers, in arrival order.
-    receivers: VecDeque<Party>,
+    receivers: VecDeque<Waiting<T>>,
     /// Every `Sender` has been dropped.
     senders_gone: bool,
     /// Every `Receiver` has been dropped.
@@ -149,47 +256,66 @@ impl<T> Inner<T> {
     }
 
     /// Claims the first offer whose sender can still complete, removes it, and returns its
-    /// message; its sender is added to `wakes`.
+    /// message with its sender's wake.
     #[inline]
-    fn claim_offer(&mut self, wakes: &mut Wakes) -> Option<T> {
+    fn claim_offer(&mut self) -> Option<(T, Woken)> {
         if self.offers.is_empty() {
             return None;
         }
-        self.claim_offer_slow(wakes)
+        self.claim_offer_slow()
     }
 
-    fn claim_offer_slow(&mut self, wakes: &mut Wakes) -> Option<T> {
+    fn claim_offer_slow(&mut self) -> Option<(T, Woken)> {
         let at = self.offers.iter().position(|o| o.party.claim())?;
         let offer = self.offers.remove(at).expect("position is in bounds");
-        wakes.push(offer.party.into_waiter());
-        Some(offer.value)
+        Some((offer.value, Woken::Waiter(offer.party.into_waiter())))
     }
 
-    /// Claims the first waiting receiver that can still take a message, and removes it; the
-    /// receiver is added to `wakes`. Selects chosen elsewhere are dropped on the way.
+    /// Hands `value` to the first waiting receiver that can still take it (protocol step 1),
+    /// removing it; gives the value back if there is none. Selects chosen elsewhere are
+    /// dropped on the way.
     #[inline]
-    fn claim_receiver(&mut self, wakes: &mut Wakes) -> bool {
-        while let Some(party) = self.receivers.pop_front() {
-            if party.claim() {
-                wakes.push(party.into_waiter());
-                return true;
+    fn hand_off(&mut self, value: T) -> Result<Option<Woken>, T> {
+        while let Some(waiting) = self.receivers.pop_front() {
+            match waiting {
+                // SAFETY: under the lock, the entry just removed.
+                Waiting::Recv(slot) => return Ok(unsafe { settle(slot, Some(value)) }),
+                Waiting::Select { token, arm } => {
+                    if token.try_select(arm) {
+                        self.buffer.push_back(value);
+                        return Ok(Some(Woken::Waiter(token.waiter().clone())));
+                    }
+                }
             }
         }
-        false
+        Err(value)
     }
 
-    /// Takes a message if one is to be had now (protocol step 2).
+    /// Takes a message if one is to be had now (protocol step 2), with the wake of the sender
+    /// whose offer that moved into the buffer, if any.
     #[inline]
-    fn take(&mut self, wakes: &mut Wakes) -> Option<T> {
+    fn take(&mut self) -> Option<(T, Option<Woken>)> {
         if let Some(value) = self.buffer.pop_front() {
+            let mut woken = None;
             if self.has_room()
-                && let Some(moved) = self.claim_offer(wakes)
+                && let Some((moved, sender)) = self.claim_offer()
             {
                 self.buffer.push_back(moved);
+                woken = Some(sender);
             }
-            return Some(value);
+            return Some((value, woken));
         }
-        self.claim_offer(wakes)
+        self.claim_offer().map(|(value, sender)| (value, Some(sender)))
+    }
+
+    /// A message, or the disconnection, if a receive has one to report now.
+    #[inline]
+    fn try_take(&mut self) -> Option<(Result<T, Fail>, Option<Woken>)> {
+        match self.take() {
+            Some((value, woken)) => Some((Ok(value), woken)),
+            None if self.senders_gone => Some((Err(Fail::Disconnected), None)),
+            None => None,
+        }
     }
 
     /// True if a receive could take something now, not counting offers of `except`.
@@ -200,30 +326,82 @@ impl<T> Inner<T> {
 
     /// Sends without waiting (protocol step 1).
     #[inline]
-    fn try_send(&mut self, value: T, wakes: &mut Wakes) -> Result<(), (T, Fail)> {
+    fn try_send(&mut self, value: T) -> Result<Option<Woken>, (T, Fail)> {
         if self.receivers_gone {
             return Err((value, Fail::Disconnected));
         }
+        let value = if self.receivers.is_empty() {
+            value
+        } else {
+            match self.hand_off(value) {
+                Ok(woken) => return Ok(woken),
+                Err(value) => value,
+            }
+        };
         if self.has_room() {
             self.buffer.push_back(value);
-            self.claim_receiver(wakes);
-            return Ok(());
-        }
-        if self.cap == Some(0) && self.claim_receiver(wakes) {
-            self.buffer.push_back(value);
-            return Ok(());
+            return Ok(None);
         }
         Err((value, Fail::WouldBlock))
     }
 
-    /// Removes the plain receiver `id` from `receivers`; true if it was there.
-    fn remove_receiver(&mut self, id: u64) -> bool {
-        match self.receivers.iter().position(|p| p.is_plain(id)) {
+    /// Removes the entry of the receive waiting with `slot`; true if it was there.
+    fn remove_slot(&mut self, slot: &Slot<T>) -> bool {
+        let mine = NonNull::from(slot);
+        match self.receivers.iter().position(|w| matches!(w, Waiting::Recv(p) if *p == mine)) {
             Some(at) => {
                 self.receivers.remove(at);
                 true
             }
             None => false,
+        }
+    }
+
+    /// Gives the first waiting receiver something to take, if there is something: a message
+    /// in its slot, or, for a select, the wake that sends it to take one.
+    fn serve_one_receiver(&mut self) -> Vec<Woken> {
+        let mut woken = Vec::new();
+        while self.can_take(None)
+            && let Some(waiting) = self.receivers.pop_front()
+        {
+            match waiting {
+                Waiting::Recv(slot) => {
+                    let (value, sender) = self.take().expect("can_take said there is a message");
+                    woken.extend(sender);
+                    // SAFETY: under the lock, the entry just removed.
+                    woken.extend(unsafe { settle(slot, Some(value)) });
+                    break;
+                }
+                Waiting::Select { token, arm } => {
+                    if token.try_select(arm) {
+                        woken.push(Woken::Waiter(token.waiter().clone()));
+                        break;
+                    }
+                }
+            }
+        }
+        woken
+    }
+}
+
+/// Finishes the wakes decided under the lock.
+fn finish_all(woken: impl IntoIterator<Item = Woken>) {
+    woken.into_iter().for_each(Woken::finish);
+}
+
+/// A queued receive: removes its entry if it leaves by unwinding with the entry still queued
+/// (nothing in `recv_wait` is expected to unwind there, but a dangling entry must never stay).
+struct Queued<'a, T> {
+    chan: &'a Chan<T>,
+    slot: &'a Slot<T>,
+    queued: bool,
+}
+
+impl<T> Drop for Queued<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.queued && self.slot.state.load(Ordering::Acquire) == OPEN {
+            self.chan.lock().remove_slot(self.slot);
         }
     }
 }
@@ -261,15 +439,26 @@ impl<T> Chan<T> {
 
     /// Sends `value`. On failure the value comes back with the reason; a send that stopped
     /// waiting after a receiver took its value has completed and returns `Ok`.
+    #[inline]
     pub(crate) fn send(&self, value: T, mode: Mode) -> Result<(), (T, Fail)> {
-        let mut wakes = Wakes::default();
-        let first = self.lock().try_send(value, &mut wakes);
-        wakes.wake();
-        let value = match first {
-            Err((value, Fail::WouldBlock)) => value,
-            done => return done,
-        };
-        let Mode::Block(own) = mode else { return Err((value, Fail::WouldBlock)) };
+        let first = self.lock().try_send(value);
+        match first {
+            Ok(woken) => {
+                if let Some(woken) = woken {
+                    woken.finish();
+                }
+                Ok(())
+            }
+            Err((value, Fail::WouldBlock)) => match mode {
+                Mode::Block(own) => self.send_wait(value, own),
+                Mode::Try => Err((value, Fail::WouldBlock)),
+            },
+            Err(failed) => Err(failed),
+        }
+    }
+
+    /// A send that must wait: offers its value and parks until a receiver takes it.
+    fn send_wait(&self, value: T, own: Option<Instant>) -> Result<(), (T, Fail)> {
         let wait = Wait::new(own);
         let mut value = Some(value);
         // Our offer's id, once it is queued.
@@ -288,7 +477,7 @@ impl<T> Chan<T> {
                     let mut inner = self.lock();
                     let Some(mine) = id else {
                         // First round: try again under the lock, then offer.
-                        return match inner.try_send(value.take().expect("not offered yet"), &mut wakes) {
+                        return match inner.try_send(value.take().expect("not offered yet")) {
                             Err((v, Fail::WouldBlock)) => {
                                 let mine = inner.new_id();
                                 id = Some(mine);
@@ -307,16 +496,15 @@ impl<T> Chan<T> {
                             true
                         }
                         None => {
-                            done = Some(Ok(()));
+                            done = Some(Ok(None));
                             false
                         }
                     }
                 },
                 wait.deadline(),
             );
-            wakes.wake();
             if let Some(done) = done {
-                return done;
+                return done.map(finish_all);
             }
             // Woken: collect the outcome without a new waiter. Gone: a receiver took it.
             let Some(mine) = id else { continue };
@@ -342,127 +530,154 @@ impl<T> Chan<T> {
     #[inline]
     pub(crate) fn recv(&self, mode: Mode) -> Result<T, Fail> {
         let blocking = matches!(mode, Mode::Block(_));
-        let mut wakes = Wakes::default();
         if !blocking || self.takeable.load(Ordering::Relaxed) != 0 {
-            let first = self.try_take(&mut self.lock(), &mut wakes, None);
-            wakes.wake();
-            if let Some(done) = first {
+            let first = self.lock().try_take();
+            if let Some((done, woken)) = first {
+                if let Some(woken) = woken {
+                    woken.finish();
+                }
                 return done;
             }
         }
-        let Mode::Block(own) = mode else { return Err(Fail::WouldBlock) };
+        match mode {
+            Mode::Block(own) => self.recv_wait(own),
+            Mode::Try => Err(Fail::WouldBlock),
+        }
+    }
+
+    /// A receive that must wait: queues a [`Slot`] and parks until a sender fills it (protocol
+    /// steps 2 and 3). Inlined into its caller, like the park inside it: the return from a frame
+    /// entered before a stack switch costs a mispredicted return after it.
+    #[inline]
+    fn recv_wait(&self, own: Option<Instant>) -> Result<T, Fail> {
         let wait = Wait::new(own);
-        // Our entry's id in `receivers`, once queued. If it is gone, a sender claimed us.
-        let mut id: Option<u64> = None;
+        let slot = Slot::new();
+        let mut queued = Queued { chan: self, slot: &slot, queued: false };
         loop {
             if let Some(stop) = wait.check() {
-                return self.leave_recv(id, stop);
+                return self.leave_recv(&mut queued, stop);
             }
             let mut done = None;
-            park::wait_for(
+            park::wait_locked(
                 park::ParkReason::Sync,
                 |waiter| {
                     let mut inner = self.lock();
-                    let at = id.and_then(|mine| inner.receivers.iter().position(|p| p.is_plain(mine)));
-                    done = self.try_take(&mut inner, &mut wakes, at);
-                    if done.is_some() {
+                    if slot.state.load(Ordering::Relaxed) != OPEN {
+                        // Settled while we ran after an early wake.
                         return false;
                     }
-                    match (at, id) {
-                        // Still queued (an early wake): keep our place, with the new waiter.
-                        (Some(at), Some(mine)) => inner.receivers[at] = Party::Plain { id: mine, waiter },
-                        // Claimed, but a barging receiver took the message: back to the front.
-                        (None, Some(_)) => {
-                            let mine = inner.new_id();
-                            id = Some(mine);
-                            inner.receivers.push_front(Party::Plain { id: mine, waiter });
+                    if let Some(outcome) = inner.try_take() {
+                        if queued.queued {
+                            inner.remove_slot(&slot);
+                            queued.queued = false;
                         }
-                        _ => {
-                            let mine = inner.new_id();
-                            id = Some(mine);
-                            inner.receivers.push_back(Party::Plain { id: mine, waiter });
-                        }
+                        done = Some(outcome);
+                        return false;
+                    }
+                    // SAFETY: under the lock, as senders read it; the state is open.
+                    unsafe { *slot.waiter.get() = Some(waiter) };
+                    if !queued.queued {
+                        inner.receivers.push_back(Waiting::Recv(NonNull::from(&slot)));
+                        queued.queued = true;
                     }
                     true
                 },
                 wait.deadline(),
             );
-            if done.is_none() && wait.check() != Some(Stop::Cancelled) {
-                // Woken: collect a message without a new waiter (usually a sender claimed us).
-                // A cancelled receiver does not: it unwinds at once, passing the claim on.
-                let mut inner = self.lock();
-                let at = id.and_then(|mine| inner.receivers.iter().position(|p| p.is_plain(mine)));
-                done = self.try_take(&mut inner, &mut wakes, at);
-            }
-            wakes.wake();
-            if let Some(done) = done {
+            if let Some((done, woken)) = done {
+                if let Some(woken) = woken {
+                    woken.finish();
+                }
                 return done;
             }
-        }
-    }
-
-    /// Under the lock: a message, or the disconnection, if there is one to report; then also
-    /// removes our entry at `queued`.
-    fn try_take(&self, inner: &mut Inner<T>, wakes: &mut Wakes, queued: Option<usize>) -> Option<Result<T, Fail>> {
-        let outcome = match inner.take(wakes) {
-            Some(value) => Ok(value),
-            None if inner.senders_gone => Err(Fail::Disconnected),
-            None => return None,
-        };
-        if let Some(at) = queued {
-            inner.receivers.remove(at);
-        }
-        Some(outcome)
-    }
-
-    /// A receive stops waiting: leaves the queue; prefers a message that is there over a
-    /// timeout; passes a claim on if it was claimed and leaves without a message.
-    fn leave_recv(&self, id: Option<u64>, stop: Stop) -> Result<T, Fail> {
-        let mut wakes = Wakes::default();
-        let result = {
-            let mut inner = self.lock();
-            let claimed = id.is_some_and(|mine| !inner.remove_receiver(mine));
-            if stop == Stop::Cancelled {
-                if claimed && inner.can_take(None) {
-                    inner.claim_receiver(&mut wakes);
-                }
-                Err(Fail::Stop(stop))
-            } else if let Some(value) = inner.take(&mut wakes) {
-                Ok(value)
-            } else if inner.senders_gone {
-                Err(Fail::Disconnected)
-            } else {
-                Err(Fail::Stop(stop))
+            match slot.outcome() {
+                Some(Ok(value)) if park::cancelled_here() => return self.give_back(value),
+                Some(outcome) => return outcome,
+                None => {}
             }
-        };
-        wakes.wake();
-        result
+        }
     }
 
-    /// The last sender is gone: wake every receiver.
+    /// A cancelled receive whose slot was filled before it could unwind: the message goes back
+    /// to the front of the channel, to the next receiver, and the receive reports the
+    /// cancellation (a message is never lost with its receiver).
+    #[cold]
+    fn give_back(&self, value: T) -> Result<T, Fail> {
+        let woken = {
+            let mut inner = self.lock();
+            inner.buffer.push_front(value);
+            inner.serve_one_receiver()
+        };
+        finish_all(woken);
+        Err(Fail::Stop(Stop::Cancelled))
+    }
+
+    /// A waiting receive stops (protocol step 3): returns the message if its slot was filled
+    /// meanwhile (or one is there to take, for a timeout), else leaves the queue and reports
+    /// `stop`.
+    #[cold]
+    fn leave_recv(&self, queued: &mut Queued<'_, T>, stop: Stop) -> Result<T, Fail> {
+        let mut inner = self.lock();
+        match queued.slot.outcome() {
+            Some(Ok(value)) if stop == Stop::Cancelled => {
+                drop(inner);
+                return self.give_back(value);
+            }
+            Some(outcome) => return outcome,
+            None => {}
+        }
+        if queued.queued {
+            inner.remove_slot(queued.slot);
+            queued.queued = false;
+        }
+        if stop == Stop::Cancelled {
+            return Err(Fail::Stop(stop));
+        }
+        let outcome = inner.try_take();
+        drop(inner);
+        match outcome {
+            Some((done, woken)) => {
+                finish_all(woken);
+                done
+            }
+            None => Err(Fail::Stop(stop)),
+        }
+    }
+
+    /// The last sender is gone: every waiting receiver learns it.
     pub(crate) fn disconnect_senders(&self) {
-        let mut wakes = Wakes::default();
+        let mut woken = Vec::new();
         {
             let mut inner = self.lock();
             inner.senders_gone = true;
-            while inner.claim_receiver(&mut wakes) {}
+            for waiting in std::mem::take(&mut inner.receivers) {
+                match waiting {
+                    // SAFETY: under the lock, the entry just removed.
+                    Waiting::Recv(slot) => woken.extend(unsafe { settle(slot, None) }),
+                    Waiting::Select { token, arm } => {
+                        if token.try_select(arm) {
+                            woken.push(Woken::Waiter(token.waiter().clone()));
+                        }
+                    }
+                }
+            }
         }
-        wakes.wake();
+        finish_all(woken);
     }
 
     /// The last receiver is gone: wake every waiting sender, which takes its value back.
     pub(crate) fn disconnect_receivers(&self) {
-        let mut wakes = Wakes::default();
+        let mut woken = Vec::new();
         {
             let mut inner = self.lock();
             inner.receivers_gone = true;
             for offer in &inner.offers {
                 if offer.party.claim() {
-                    wakes.push(offer.party.waiter());
+                    woken.push(Woken::Waiter(offer.party.waiter()));
                 }
             }
         }
-        wakes.wake();
+        finish_all(woken);
     }
 
     // ---- select ------------------------------------------------------------------------
@@ -474,20 +689,20 @@ impl<T> Chan<T> {
         if inner.senders_gone || inner.can_take(Some(token)) {
             return false;
         }
-        inner.receivers.push_back(Party::Select { token: token.clone(), arm });
+        inner.receivers.push_back(Waiting::Select { token: token.clone(), arm });
         true
     }
 
     /// Removes a select's receiver registration.
     pub(crate) fn unregister_recv(&self, token: &Token) {
-        self.lock().receivers.retain(|p| !p.is_token(token));
+        self.lock().receivers.retain(|w| !w.is_token(token));
     }
 
     /// Registers arm `arm` of a select as a sender offering `value`. Gives the value back if a
     /// send would not wait now.
     pub(crate) fn register_send(&self, token: &Arc<Token>, arm: usize, value: T) -> Result<(), T> {
         let mut inner = self.lock();
-        let receiver_waits = || inner.receivers.iter().any(|p| p.is_live() && !p.is_token(token));
+        let receiver_waits = || inner.receivers.iter().any(|w| w.is_live() && !w.is_token(token));
         if inner.receivers_gone || inner.has_room() || (inner.cap == Some(0) && receiver_waits()) {
             return Err(value);
         }
@@ -506,14 +721,8 @@ impl<T> Chan<T> {
     /// A select chosen by this channel for a receive leaves without a message: claim another
     /// receiver if there is something to take.
     pub(crate) fn pass_on_recv(&self) {
-        let mut wakes = Wakes::default();
-        {
-            let mut inner = self.lock();
-            if inner.can_take(None) {
-                inner.claim_receiver(&mut wakes);
-            }
-        }
-        wakes.wake();
+        let woken = self.lock().serve_one_receiver();
+        finish_all(woken);
     }
 }
 
