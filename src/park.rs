@@ -223,12 +223,12 @@ pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool
 
 /// [`wait_for`] with a [`LockedWaiter`], which counts no reference: for wait lists that keep
 /// its protocol.
-#[inline]
+#[inline(always)]
 pub(crate) fn wait_locked(reason: ParkReason, register: impl FnOnce(LockedWaiter) -> bool, deadline: Option<Instant>) {
     wait_with(reason, |header, seq| LockedWaiter::Green { header, seq }, LockedWaiter::Os, register, deadline);
 }
 
-#[inline]
+#[inline(always)]
 fn wait_with<W>(
     reason: ParkReason,
     green: impl FnOnce(NonNull<Header>, u32) -> W,
@@ -244,10 +244,13 @@ fn wait_with<W>(
         context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()))
     {
         // SAFETY: the running green thread's header, alive while it runs.
-        let seq = unsafe { header.as_ref() }.begin_wait();
+        let me = unsafe { header.as_ref() };
+        let seq = me.begin_wait();
         if register(green(header, seq)) {
             assert_can_park();
             context::park(ParkKind::Internal, deadline, reason);
+        } else {
+            me.end_wait();
         }
     } else if context::with_core(|core| core.is_some()) {
         // On a worker thread but not in a green thread: inside `on_worker_stack`, or a
@@ -268,6 +271,7 @@ fn wait_with<W>(
 
 /// DESIGN.md rule 3.3: a green thread never parks while unwinding. Waits check this first and
 /// choose a non-blocking path; reaching a park anyway is a bug in the runtime.
+#[inline]
 fn assert_can_park() {
     if std::thread::panicking() {
         crate::abort_with("green: internal error: a green thread tried to park while unwinding");

@@ -43,16 +43,19 @@
 //!
 //! `seq` numbers the green thread's internal waits. A waker remembers the sequence it was made
 //! for, and a wake whose sequence is stale is ignored, so a waker left behind in some wait list
-//! can never cut a later wait short.
+//! can never cut a later wait short. The sequence moves on as a wait ends, in the same atomic
+//! operation: the wake that ends a park, the commit that finds the park already ended, or
+//! `end_wait` for a wait that gave out wakers and did not park. It never moves while its green
+//! thread runs, so starting a wait costs no atomic operation.
 //!
 //! # Transitions
 //!
 //! | from | event | to | who |
 //! |---|---|---|---|
-//! | `ACTIVE` | park committed, an ending bit set | `ACTIVE`, bit cleared, requeued | home worker, after the switch |
+//! | `ACTIVE` | park committed, an ending bit set | `ACTIVE`, bit cleared, `seq` + 1, requeued | home worker, after the switch |
 //! | `ACTIVE` | park committed, no ending bit set | `PARKED` | home worker, after the switch |
 //! | `ACTIVE` | wake or unpark | `ACTIVE`, bit set | any thread |
-//! | `PARKED` | wake or unpark that ends this park | `ACTIVE`; the waker pushes it | any thread |
+//! | `PARKED` | wake or unpark that ends this park | `ACTIVE`, `seq` + 1; the waker pushes it | any thread |
 //! | `PARKED` | other wake or unpark | `PARKED`, bit set | any thread |
 //! | `ACTIVE` | body returned | `DONE` | home worker |
 //!
@@ -276,6 +279,7 @@ impl Header {
 
     // ---- cancellation -------------------------------------------------------------------
 
+    #[inline]
     pub(crate) fn is_cancelled(&self) -> bool {
         self.cancelled.load(Ordering::Acquire)
     }
@@ -301,18 +305,28 @@ impl Header {
     }
 
     /// The sequence number of the current internal wait.
+    #[inline]
     pub(crate) fn seq(&self) -> u32 {
         (self.state.load(Ordering::Relaxed) >> SEQ_SHIFT) as u32
     }
 
-    /// Called by the running green thread before it registers wakers for a new internal wait.
-    /// Stale wakers (earlier sequences) stop counting, and a stale notification is dropped.
+    /// Called by the running green thread before it registers wakers for a new internal wait:
+    /// the sequence number to give them. No atomic operation: the sequence moves on when a
+    /// wait ends (the transition out of it, or [`Header::end_wait`]), never while its green
+    /// thread runs, so the running green thread reads a settled value.
+    #[inline]
     pub(crate) fn begin_wait(&self) -> u32 {
+        self.seq()
+    }
+
+    /// Called by the running green thread when it gave out wakers for a wait but did not
+    /// park: ends that wait, so its wakers are stale, and drops a notification they made.
+    pub(crate) fn end_wait(&self) {
         let mut s = self.state.load(Ordering::Relaxed);
         loop {
             let next = (s & !NOTIFIED).wrapping_add(SEQ_ONE);
             match self.state.compare_exchange_weak(s, next, Ordering::AcqRel, Ordering::Relaxed) {
-                Ok(_) => return (next >> SEQ_SHIFT) as u32,
+                Ok(_) => return,
                 Err(actual) => s = actual,
             }
         }
@@ -326,6 +340,7 @@ impl Header {
     /// Wake for an internal wait made at `seq`. Returns true when the caller won the
     /// `PARKED → ACTIVE` transition and must push the green thread to its home worker.
     #[must_use]
+    #[inline]
     pub(crate) fn wake(&self, seq: u32) -> bool {
         self.transition_wake(Some(seq), NOTIFIED)
     }
@@ -336,6 +351,7 @@ impl Header {
         self.transition_wake(None, TOKEN)
     }
 
+    #[inline]
     fn transition_wake(&self, seq: Option<u32>, bits: u64) -> bool {
         let mut s = self.state.load(Ordering::Acquire);
         loop {
@@ -346,7 +362,8 @@ impl Header {
             let ends_park = ((s & PARK_MASK) >> PARK_SHIFT) & bits != 0;
             let next = match s & LIFECYCLE {
                 DONE => return false,
-                PARKED if ends_park => (s & !(LIFECYCLE | PARK_MASK)) | ACTIVE,
+                // The park, and so the wait, ends: its other wakers become stale.
+                PARKED if ends_park => ((s & !(LIFECYCLE | PARK_MASK | NOTIFIED)) | ACTIVE).wrapping_add(SEQ_ONE),
                 _ if s & bits == bits => return false, // Already notified.
                 _ => s | bits,
             };
@@ -360,13 +377,15 @@ impl Header {
     /// Home worker, after the green thread suspended to park: commits the park, or, if the
     /// wake it waits for already came, consumes it and reports that the green thread must run
     /// again (returns false). DESIGN.md rule 3.4.
+    #[inline]
     pub(crate) fn commit_park(&self, kind: ParkKind) -> bool {
         let bits = kind.bits();
         let mut s = self.state.load(Ordering::Acquire);
         loop {
             debug_assert_eq!(s & LIFECYCLE, ACTIVE);
             let (next, parked) = if s & bits != 0 {
-                ((s & !(bits | LIFECYCLE)) | ACTIVE, false)
+                // The wait ends without parking: its other wakers become stale.
+                (((s & !(bits | LIFECYCLE)) | ACTIVE).wrapping_add(SEQ_ONE), false)
             } else {
                 ((s & !LIFECYCLE) | PARKED | (bits << PARK_SHIFT), true)
             };

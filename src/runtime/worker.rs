@@ -289,6 +289,7 @@ impl Core {
 
     /// The running green thread's header, without counting a reference: valid while that
     /// green thread runs.
+    #[inline]
     pub(crate) fn current_header(&self) -> Option<NonNull<Header>> {
         self.current.get()
     }
@@ -323,6 +324,7 @@ impl Core {
     }
 
     /// True if the running green thread has been cancelled.
+    #[inline]
     pub(crate) fn current_is_cancelled(&self) -> bool {
         self.with_current(|header| header.is_some_and(Header::is_cancelled))
     }

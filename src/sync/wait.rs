@@ -269,16 +269,19 @@ pub(crate) struct Wait {
 }
 
 impl Wait {
+    #[inline]
     pub(crate) fn new(own: Option<Instant>) -> Wait {
         Wait { until: park::effective_deadline(own) }
     }
 
     /// The deadline to park until.
+    #[inline]
     pub(crate) fn deadline(&self) -> Option<Instant> {
         self.until
     }
 
     /// Whether to stop instead of parking (again).
+    #[inline]
     pub(crate) fn check(&self) -> Option<Stop> {
         let place: Result<Option<bool>, Stop> = context::with_core(|core| match core {
             // A plain OS thread may block, even while unwinding, as std's primitives do.

@@ -527,7 +527,7 @@ impl<T> Chan<T> {
     }
 
     /// Receives a message.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn recv(&self, mode: Mode) -> Result<T, Fail> {
         let blocking = matches!(mode, Mode::Block(_));
         if !blocking || self.takeable.load(Ordering::Relaxed) != 0 {
@@ -548,7 +548,7 @@ impl<T> Chan<T> {
     /// A receive that must wait: queues a [`Slot`] and parks until a sender fills it (protocol
     /// steps 2 and 3). Inlined into its caller, like the park inside it: the return from a frame
     /// entered before a stack switch costs a mispredicted return after it.
-    #[inline]
+    #[inline(always)]
     fn recv_wait(&self, own: Option<Instant>) -> Result<T, Fail> {
         let wait = Wait::new(own);
         let slot = Slot::new();

@@ -374,7 +374,7 @@ impl<T> Receiver<T> {
     ///     assert_eq!(rx.recv(), Err(RecvError));
     /// });
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn recv(&self) -> Result<T, RecvError> {
         op();
         crate::park::check_cancelled();
@@ -549,6 +549,7 @@ pub struct Iter<'a, T> {
 impl<T> Iterator for Iter<'_, T> {
     type Item = T;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
@@ -587,6 +588,7 @@ pub struct IntoIter<T> {
 impl<T> Iterator for IntoIter<T> {
     type Item = T;
 
+    #[inline(always)]
     fn next(&mut self) -> Option<T> {
         self.rx.recv().ok()
     }
