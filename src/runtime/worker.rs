@@ -166,7 +166,7 @@ pub(crate) struct Core {
     /// Forced maintenances left until the next look at the stack pool (`STACK_TRIM_EVERY`).
     maintenances_left: Cell<u32>,
     /// Green threads parked here, by reason.
-    parked_now: RefCell<[usize; ParkReason::COUNT]>,
+    parked_now: [Cell<usize>; ParkReason::COUNT],
     /// What the running green thread's budget did during this resume (`coop.rs` reports to
     /// it; the worker folds it into the slot when `refills` is not zero).
     pub(crate) resume_acct: ResumeAccounting,
@@ -210,7 +210,7 @@ impl Core {
             turns_left: Cell::new(MAINTENANCE_INTERVAL),
             maintenances_left: Cell::new(STACK_TRIM_EVERY),
             resume_acct: ResumeAccounting::default(),
-            parked_now: RefCell::new([0; ParkReason::COUNT]),
+            parked_now: Default::default(),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             shutdown_deadline: Cell::new(None),
             main: Cell::new(None),
@@ -627,8 +627,8 @@ impl Core {
         };
         let remote = self.remote();
         // What the monitor needs to tell a quiet runtime from a stuck one.
-        for (published, count) in remote.stats.parked_now.iter().zip(self.parked_now.borrow().iter()) {
-            published.store(*count, Ordering::Relaxed);
+        for (published, count) in remote.stats.parked_now.iter().zip(&self.parked_now) {
+            published.store(count.get(), Ordering::Relaxed);
         }
         remote.stats.timers.store(self.timers.borrow().len(), Ordering::Relaxed);
         self.count_out_finished();
@@ -739,8 +739,11 @@ impl Core {
             // The body publishes its yielder at its first resume; keep it for the next ones.
             slot.yielder = self.yielder.replace(std::ptr::null());
             slot.info.ticks += u64::from(budget.saturating_sub(crate::coop::budget_left()));
-            if self.resume_acct.refills.get() != 0 || slot.info.parked.is_some() {
-                self.after_eventful_resume(index, &mut slot.info, budget);
+            if let Some(reason) = slot.info.parked.take() {
+                self.end_park(index, &mut slot.info, reason);
+            }
+            if self.resume_acct.refills.get() != 0 {
+                self.resume_acct.fold_into(&mut slot.info, budget);
             }
             // A yield or a park with a started green thread ready next and nothing else due goes
             // straight to that one, as one turn: the common turn of a yield loop or a channel
@@ -801,18 +804,14 @@ impl Core {
         Some(front.slot)
     }
 
-    /// Bookkeeping after a resume in which the budget ran out, or which ended a park.
-    #[cold]
-    fn after_eventful_resume(&self, index: usize, info: &mut SlotInfo, budget: u32) {
-        if self.resume_acct.refills.get() != 0 {
-            self.resume_acct.fold_into(info, budget);
-        }
-        if let Some(reason) = info.parked.take() {
-            info.since_ms = self.shared.coarse_ms();
-            self.parked_now.borrow_mut()[reason as usize] -= 1;
-            if self.park_backtraces {
-                self.parked_at.borrow_mut().remove(&index);
-            }
+    /// Bookkeeping after the first resume that follows a park.
+    #[inline]
+    fn end_park(&self, index: usize, info: &mut SlotInfo, reason: ParkReason) {
+        info.since_ms = self.shared.coarse_ms();
+        let parked = &self.parked_now[reason as usize];
+        parked.set(parked.get() - 1);
+        if self.park_backtraces {
+            self.parked_at.borrow_mut().remove(&index);
         }
     }
 
@@ -826,16 +825,16 @@ impl Core {
             self.timers.borrow_mut().insert(deadline, task.clone(), header.seq());
         }
         let parked = header.commit_park(kind);
-        let backtrace = self.park_backtrace.borrow_mut().take();
+        let backtrace = if self.park_backtraces { self.park_backtrace.borrow_mut().take() } else { None };
         if parked {
             slot.info.parked = Some(reason);
             slot.info.since_ms = self.shared.coarse_ms();
-            self.parked_now.borrow_mut()[reason as usize] += 1;
+            let count = &self.parked_now[reason as usize];
+            count.set(count.get() + 1);
             if let Some(backtrace) = backtrace {
                 self.parked_at.borrow_mut().insert(index, backtrace);
             }
-        }
-        if !parked {
+        } else {
             self.push_ready_slot(index);
         }
     }
@@ -1060,6 +1059,7 @@ pub(crate) struct ResumeAccounting {
 
 impl ResumeAccounting {
     /// Adds what was counted to the slot's figures and starts over.
+    #[cold]
     fn fold_into(&self, info: &mut SlotInfo, budget: u32) {
         info.ticks += u64::from(budget) * u64::from(self.refills.take());
         info.forced_yields += u64::from(self.forced_yields.take());

@@ -311,6 +311,9 @@ impl<T> Inner<T> {
     /// A message, or the disconnection, if a receive has one to report now.
     #[inline]
     fn try_take(&mut self) -> Option<(Result<T, Fail>, Option<Woken>)> {
+        if self.buffer.is_empty() && self.offers.is_empty() && !self.senders_gone {
+            return None; // The usual case for a receive about to wait.
+        }
         match self.take() {
             Some((value, woken)) => Some((Ok(value), woken)),
             None if self.senders_gone => Some((Err(Fail::Disconnected), None)),
