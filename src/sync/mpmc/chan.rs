@@ -24,10 +24,19 @@
 //!    message: one handed to it goes back to the front of the channel and to the next receiver.
 //!    A sender that leaves (timeout, cancellation) takes its offer back, unless a receiver took
 //!    it first: then its send completed.
-//! 4. The last `Sender` to go marks the channel `senders_gone` and settles every waiting
-//!    receiver's slot as closed; the last `Receiver` marks it `receivers_gone` and wakes every
-//!    waiting sender, which takes its value back and returns it in the error. Buffered messages
-//!    stay until the channel is freed.
+//! 4. The last `Sender` to go marks the channel `senders_gone`, gives waiting receivers what
+//!    is left to take, and settles the rest of their slots as closed once no message is *in
+//!    flight* (below); the last `Receiver`
+//!    marks it `receivers_gone` and wakes every waiting sender, which takes its value back and
+//!    returns it in the error. Buffered messages stay until the channel is freed.
+//!
+//! A message is in flight from the moment a sender puts it in a slot until its receiver
+//! returns it or, cancelled, gives it back (`handed` counts the first, `collected` the second).
+//! While one is, the channel is not drained even with every sender gone: a receive does not
+//! report the disconnection but waits, since a given-back message may still come to it. The
+//! last collection after the disconnection closes the receivers still waiting. (`collected` is
+//! counted without the lock; it and `disconnected` are written and read in opposite orders by
+//! the two sides, sequentially consistent, so one of them always sees the other.)
 //!
 //! Senders complete in the order they offered (no barging past a full buffer), which is what
 //! keeps a bounded channel fair; receivers are served in the order they queued.
@@ -56,7 +65,7 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::park::{self, LockedWaiter, Woken};
@@ -196,6 +205,8 @@ struct Inner<T> {
     receivers: VecDeque<Waiting<T>>,
     /// Every `Sender` has been dropped.
     senders_gone: bool,
+    /// Messages put into receivers' slots so far; see the module docs on messages in flight.
+    handed: u64,
     /// Every `Receiver` has been dropped.
     receivers_gone: bool,
     /// Ids of plain waiting operations.
@@ -211,6 +222,11 @@ pub(crate) struct Chan<T> {
     /// receive that sees 0 skips its first attempt and goes straight to the one it makes as it
     /// registers, under the lock. A stale value costs a lock, never a lost message.
     takeable: AtomicUsize,
+    /// Of `Inner::handed`, those their receivers returned or gave back (counted without the
+    /// lock).
+    collected: AtomicU64,
+    /// `Inner::senders_gone`, readable without the lock by a receiver that collects.
+    disconnected: AtomicBool,
     /// Live `Sender` handles. The last one to go disconnects.
     pub(crate) senders: AtomicUsize,
     /// Live `Receiver` handles. The last one to go disconnects.
@@ -278,8 +294,11 @@ impl<T> Inner<T> {
     fn hand_off(&mut self, value: T) -> Result<Option<Woken>, T> {
         while let Some(waiting) = self.receivers.pop_front() {
             match waiting {
-                // SAFETY: under the lock, the entry just removed.
-                Waiting::Recv(slot) => return Ok(unsafe { settle(slot, Some(value)) }),
+                Waiting::Recv(slot) => {
+                    self.handed += 1;
+                    // SAFETY: under the lock, the entry just removed.
+                    return Ok(unsafe { settle(slot, Some(value)) });
+                }
                 Waiting::Select { token, arm } => {
                     if token.try_select(arm) {
                         self.buffer.push_back(value);
@@ -310,15 +329,60 @@ impl<T> Inner<T> {
 
     /// A message, or the disconnection, if a receive has one to report now.
     #[inline]
-    fn try_take(&mut self) -> Option<(Result<T, Fail>, Option<Woken>)> {
+    fn try_take(&mut self, collected: &AtomicU64) -> Option<(Result<T, Fail>, Option<Woken>)> {
         if self.buffer.is_empty() && self.offers.is_empty() && !self.senders_gone {
             return None; // The usual case for a receive about to wait.
         }
         match self.take() {
             Some((value, woken)) => Some((Ok(value), woken)),
-            None if self.senders_gone => Some((Err(Fail::Disconnected), None)),
+            None if self.drained(collected) => Some((Err(Fail::Disconnected), None)),
             None => None,
         }
+    }
+
+    /// Every sender is gone and no message is in flight (module docs): nothing more can come.
+    /// The caller has found nothing to take.
+    fn drained(&self, collected: &AtomicU64) -> bool {
+        self.senders_gone && collected.load(Ordering::SeqCst) == self.handed
+    }
+
+    /// Once every sender is gone: gives each waiting receiver a message while there are
+    /// any, then, if nothing is in flight, settles the rest as closed (a select is woken to
+    /// see for itself). Receivers that must wait for a message in flight stay queued.
+    fn close_if_drained(&mut self, collected: &AtomicU64) -> Vec<Woken> {
+        let mut woken = Vec::new();
+        if !self.senders_gone {
+            return woken;
+        }
+        let mut kept = VecDeque::new();
+        while let Some(waiting) = self.receivers.pop_front() {
+            match waiting {
+                Waiting::Recv(slot) => {
+                    if let Some((value, sender)) = self.take() {
+                        woken.extend(sender);
+                        self.handed += 1;
+                        // SAFETY: under the lock, the entry just removed.
+                        woken.extend(unsafe { settle(slot, Some(value)) });
+                    } else if self.drained(collected) {
+                        // SAFETY: as above.
+                        woken.extend(unsafe { settle(slot, None) });
+                    } else {
+                        kept.push_back(Waiting::Recv(slot));
+                    }
+                }
+                Waiting::Select { token, arm } => {
+                    if self.can_take(None) || self.drained(collected) {
+                        if token.try_select(arm) {
+                            woken.push(Woken::Waiter(token.waiter().clone()));
+                        }
+                    } else {
+                        kept.push_back(Waiting::Select { token, arm });
+                    }
+                }
+            }
+        }
+        self.receivers = kept;
+        woken
     }
 
     /// True if a receive could take something now, not counting offers of `except`.
@@ -371,6 +435,7 @@ impl<T> Inner<T> {
                 Waiting::Recv(slot) => {
                     let (value, sender) = self.take().expect("can_take said there is a message");
                     woken.extend(sender);
+                    self.handed += 1;
                     // SAFETY: under the lock, the entry just removed.
                     woken.extend(unsafe { settle(slot, Some(value)) });
                     break;
@@ -403,8 +468,16 @@ struct Queued<'a, T> {
 impl<T> Drop for Queued<'_, T> {
     #[inline]
     fn drop(&mut self) {
-        if self.queued && self.slot.state.load(Ordering::Acquire) == OPEN {
-            self.chan.lock().remove_slot(self.slot);
+        match self.slot.state.load(Ordering::Acquire) {
+            OPEN if self.queued => {
+                self.chan.lock().remove_slot(self.slot);
+            }
+            // SAFETY: settled, so the slot is the receiver's (us) alone.
+            FILLED if unsafe { (*self.slot.value.get()).is_some() } => {
+                // Dropped uncollected (an unwind): it is no longer in flight.
+                self.chan.collected_one();
+            }
+            _ => {}
         }
     }
 }
@@ -418,10 +491,13 @@ impl<T> Chan<T> {
                 offers: VecDeque::new(),
                 receivers: VecDeque::new(),
                 senders_gone: false,
+                handed: 0,
                 receivers_gone: false,
                 next_id: 0,
             }),
             takeable: AtomicUsize::new(0),
+            collected: AtomicU64::new(0),
+            disconnected: AtomicBool::new(false),
             senders: AtomicUsize::new(1),
             receivers: AtomicUsize::new(1),
             cap,
@@ -534,7 +610,7 @@ impl<T> Chan<T> {
     pub(crate) fn recv(&self, mode: Mode) -> Result<T, Fail> {
         let blocking = matches!(mode, Mode::Block(_));
         if !blocking || self.takeable.load(Ordering::Relaxed) != 0 {
-            let first = self.lock().try_take();
+            let first = self.lock().try_take(&self.collected);
             if let Some((done, woken)) = first {
                 if let Some(woken) = woken {
                     woken.finish();
@@ -569,7 +645,7 @@ impl<T> Chan<T> {
                         // Settled while we ran after an early wake.
                         return false;
                     }
-                    if let Some(outcome) = inner.try_take() {
+                    if let Some(outcome) = inner.try_take(&self.collected) {
                         if queued.queued {
                             inner.remove_slot(&slot);
                             queued.queued = false;
@@ -595,10 +671,31 @@ impl<T> Chan<T> {
             }
             match slot.outcome() {
                 Some(Ok(value)) if park::cancelled_here() => return self.give_back(value),
-                Some(outcome) => return outcome,
+                Some(outcome) => {
+                    if outcome.is_ok() {
+                        self.collected_one();
+                    }
+                    return outcome;
+                }
                 None => {}
             }
         }
+    }
+
+    /// A receiver returns the message a sender put in its slot: it is no longer in flight.
+    #[inline]
+    fn collected_one(&self) {
+        self.collected.fetch_add(1, Ordering::SeqCst);
+        if self.disconnected.load(Ordering::SeqCst) {
+            self.close_if_drained();
+        }
+    }
+
+    /// After the disconnection: closes the receivers still waiting if nothing is left to come.
+    #[cold]
+    fn close_if_drained(&self) {
+        let woken = self.lock().close_if_drained(&self.collected);
+        finish_all(woken);
     }
 
     /// A cancelled receive whose slot was filled before it could unwind: the message goes back
@@ -609,7 +706,10 @@ impl<T> Chan<T> {
         let woken = {
             let mut inner = self.lock();
             inner.buffer.push_front(value);
-            inner.serve_one_receiver()
+            self.collected.fetch_add(1, Ordering::SeqCst);
+            let mut woken = inner.serve_one_receiver();
+            woken.extend(inner.close_if_drained(&self.collected));
+            woken
         };
         finish_all(woken);
         Err(Fail::Stop(Stop::Cancelled))
@@ -626,7 +726,13 @@ impl<T> Chan<T> {
                 drop(inner);
                 return self.give_back(value);
             }
-            Some(outcome) => return outcome,
+            Some(outcome) => {
+                drop(inner);
+                if outcome.is_ok() {
+                    self.collected_one();
+                }
+                return outcome;
+            }
             None => {}
         }
         if queued.queued {
@@ -636,7 +742,7 @@ impl<T> Chan<T> {
         if stop == Stop::Cancelled {
             return Err(Fail::Stop(stop));
         }
-        let outcome = inner.try_take();
+        let outcome = inner.try_take(&self.collected);
         drop(inner);
         match outcome {
             Some((done, woken)) => {
@@ -647,24 +753,15 @@ impl<T> Chan<T> {
         }
     }
 
-    /// The last sender is gone: every waiting receiver learns it.
+    /// The last sender is gone: every waiting receiver learns it, once nothing is in flight
+    /// (module docs).
     pub(crate) fn disconnect_senders(&self) {
-        let mut woken = Vec::new();
-        {
+        let woken = {
             let mut inner = self.lock();
             inner.senders_gone = true;
-            for waiting in std::mem::take(&mut inner.receivers) {
-                match waiting {
-                    // SAFETY: under the lock, the entry just removed.
-                    Waiting::Recv(slot) => woken.extend(unsafe { settle(slot, None) }),
-                    Waiting::Select { token, arm } => {
-                        if token.try_select(arm) {
-                            woken.push(Woken::Waiter(token.waiter().clone()));
-                        }
-                    }
-                }
-            }
-        }
+            self.disconnected.store(true, Ordering::SeqCst);
+            inner.close_if_drained(&self.collected)
+        };
         finish_all(woken);
     }
 
@@ -689,7 +786,7 @@ impl<T> Chan<T> {
     /// would not wait now.
     pub(crate) fn register_recv(&self, token: &Arc<Token>, arm: usize) -> bool {
         let mut inner = self.lock();
-        if inner.senders_gone || inner.can_take(Some(token)) {
+        if inner.can_take(Some(token)) || inner.drained(&self.collected) {
             return false;
         }
         inner.receivers.push_back(Waiting::Select { token: token.clone(), arm });
