@@ -176,18 +176,24 @@ pub(crate) enum Woken {
 
 impl Woken {
     /// Pushes or unparks. Call after the internal lock is released.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn finish(self) {
         match self {
+            // SAFETY: the caller won this green thread's `PARKED → ACTIVE` transition, and
+            // only it pushes the green thread: until then it cannot run, so it is alive.
+            Woken::Green(header) if schedule_here(unsafe { header.as_ref() }) => {}
+            other => other.finish_elsewhere(),
+        }
+    }
+
+    /// [`Woken::finish`] for all but a green thread pushed onto the caller's own run queue.
+    #[inline(never)]
+    fn finish_elsewhere(self) {
+        match self {
             Woken::Green(header) => {
-                // SAFETY: the caller won this green thread's `PARKED → ACTIVE` transition, and
-                // only it pushes the green thread: until then it cannot run, so it is alive.
-                let h = unsafe { header.as_ref() };
-                if !schedule_here(h) {
-                    // SAFETY: as above; the count taken here travels with the inbox entry.
-                    let task = unsafe { TaskRef::from_header(header) };
-                    h.shared_arc().push_woken(task);
-                }
+                // SAFETY: as in `finish`; the count taken here travels with the inbox entry.
+                let task = unsafe { TaskRef::from_header(header) };
+                task.header().shared_arc().push_woken(task);
             }
             Woken::Os(thread) => thread.unpark(),
             Woken::Waiter(waiter) => waiter.wake(),

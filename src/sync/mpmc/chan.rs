@@ -333,6 +333,10 @@ impl<T> Inner<T> {
         if self.buffer.is_empty() && self.offers.is_empty() && !self.senders_gone {
             return None; // The usual case for a receive about to wait.
         }
+        self.try_take_slow(collected)
+    }
+
+    fn try_take_slow(&mut self, collected: &AtomicU64) -> Option<(Result<T, Fail>, Option<Woken>)> {
         match self.take() {
             Some((value, woken)) => Some((Ok(value), woken)),
             None if self.drained(collected) => Some((Err(Fail::Disconnected), None)),
@@ -458,23 +462,36 @@ fn finish_all(woken: impl IntoIterator<Item = Woken>) {
 }
 
 /// A queued receive: removes its entry if it leaves by unwinding with the entry still queued
-/// (nothing in `recv_wait` is expected to unwind there, but a dangling entry must never stay).
+/// (nothing in `recv_wait` is expected to unwind there, but a dangling entry must never stay),
+/// and counts a message dropped unread with its slot as collected.
 struct Queued<'a, T> {
     chan: &'a Chan<T>,
     slot: &'a Slot<T>,
+    /// From queuing the entry until the receive has read its slot's outcome or removed the
+    /// entry itself.
     queued: bool,
 }
 
 impl<T> Drop for Queued<'_, T> {
     #[inline]
     fn drop(&mut self) {
+        if self.queued {
+            self.leave_unwinding();
+        }
+    }
+}
+
+impl<T> Queued<'_, T> {
+    /// The receive unwinds with its entry queued, or its slot settled and not yet read.
+    #[cold]
+    fn leave_unwinding(&mut self) {
         match self.slot.state.load(Ordering::Acquire) {
-            OPEN if self.queued => {
+            OPEN => {
                 self.chan.lock().remove_slot(self.slot);
             }
             // SAFETY: settled, so the slot is the receiver's (us) alone.
             FILLED if unsafe { (*self.slot.value.get()).is_some() } => {
-                // Dropped uncollected (an unwind): it is no longer in flight.
+                // Dropped uncollected: it is no longer in flight.
                 self.chan.collected_one();
             }
             _ => {}
@@ -669,7 +686,11 @@ impl<T> Chan<T> {
                 }
                 return done;
             }
-            match slot.outcome() {
+            let outcome = slot.outcome();
+            if outcome.is_some() {
+                queued.queued = false; // The sender took the entry out.
+            }
+            match outcome {
                 Some(Ok(value)) if park::cancelled_here() => return self.give_back(value),
                 Some(outcome) => {
                     if outcome.is_ok() {
@@ -721,7 +742,11 @@ impl<T> Chan<T> {
     #[cold]
     fn leave_recv(&self, queued: &mut Queued<'_, T>, stop: Stop) -> Result<T, Fail> {
         let mut inner = self.lock();
-        match queued.slot.outcome() {
+        let outcome = queued.slot.outcome();
+        if outcome.is_some() {
+            queued.queued = false; // The sender took the entry out.
+        }
+        match outcome {
             Some(Ok(value)) if stop == Stop::Cancelled => {
                 drop(inner);
                 return self.give_back(value);
