@@ -260,6 +260,29 @@ fn a_message_for_a_cancelled_receiver_goes_to_another() {
     });
 }
 
+/// A message handed to a receiver that is cancelled before it runs, with every sender gone
+/// meanwhile, still reaches the other receiver: the disconnection waits for it.
+#[test]
+fn a_message_in_flight_outlives_the_disconnection() {
+    bounded(Duration::from_secs(30), || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+            for _ in 0..20 {
+                let (tx, rx) = mpmc::channel::<u32>();
+                let (rx1, rx2) = (rx.clone(), rx);
+                let first = green::spawn(move || rx1.recv());
+                green::sleep(Duration::from_millis(1)); // `first` queued first
+                let second = green::spawn(move || (rx2.recv(), rx2.recv()));
+                green::sleep(Duration::from_millis(1));
+                tx.send(7).unwrap(); // into `first`'s slot; `first` has not run yet
+                first.cancel();
+                drop(tx); // the last sender goes while 7 is in flight
+                assert!(first.join().unwrap_err().is_cancelled());
+                assert_eq!(second.join().unwrap(), (Ok(7), Err(mpmc::RecvError)));
+            }
+        });
+    });
+}
+
 /// `is_cancelled` reports the flag before the next cancellation point.
 #[test]
 fn is_cancelled_before_the_next_cancellation_point() {
