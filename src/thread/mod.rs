@@ -577,12 +577,11 @@ fn park_inner(deadline: Option<Instant>) {
     if std::thread::panicking() || task.header().take_token() {
         return;
     }
+    // The timer of a timed park carries the current wait sequence, which moves on as the park
+    // ends, however it ends.
     match deadline {
         None => context::park(ParkKind::User, None, ParkReason::User),
-        Some(deadline) => {
-            task.header().begin_wait();
-            context::park(ParkKind::UserTimed, Some(deadline), ParkReason::User);
-        }
+        Some(deadline) => context::park(ParkKind::UserTimed, Some(deadline), ParkReason::User),
     }
 }
 

@@ -437,7 +437,11 @@ impl<T> Inner<T> {
         {
             match waiting {
                 Waiting::Recv(slot) => {
-                    let (value, sender) = self.take().expect("can_take said there is a message");
+                    // `can_take` saw a live offer; a select may have withdrawn it since.
+                    let Some((value, sender)) = self.take() else {
+                        self.receivers.push_front(Waiting::Recv(slot));
+                        break;
+                    };
                     woken.extend(sender);
                     self.handed += 1;
                     // SAFETY: under the lock, the entry just removed.
@@ -485,16 +489,17 @@ impl<T> Queued<'_, T> {
     /// The receive unwinds with its entry queued, or its slot settled and not yet read.
     #[cold]
     fn leave_unwinding(&mut self) {
-        match self.slot.state.load(Ordering::Acquire) {
-            OPEN => {
-                self.chan.lock().remove_slot(self.slot);
-            }
-            // SAFETY: settled, so the slot is the receiver's (us) alone.
-            FILLED if unsafe { (*self.slot.value.get()).is_some() } => {
-                // Dropped uncollected: it is no longer in flight.
-                self.chan.collected_one();
-            }
-            _ => {}
+        if self.slot.state.load(Ordering::Acquire) == OPEN {
+            // Under the lock: either the entry is still there, or a sender settled the slot
+            // before we got the lock (then it is read below).
+            self.chan.lock().remove_slot(self.slot);
+        }
+        // SAFETY: settled (or open with the entry gone), so the slot is the receiver's (us)
+        // alone.
+        let unread = unsafe { (*self.slot.value.get()).take() };
+        if unread.is_some() {
+            // Dropped uncollected: it is no longer in flight.
+            self.chan.collected_one();
         }
     }
 }
