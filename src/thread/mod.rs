@@ -613,8 +613,10 @@ where
     F: FnOnce() -> R + Send,
 {
     let yielder = context::with_core(|core| core.and_then(Core::enter_parent_stack));
-    // On a plain OS thread, or already on the worker's stack (a nested call): just call it.
-    let Some(yielder) = yielder else { return f() };
+    // On a plain OS thread, or already on the worker's stack (a nested call): just call it, in
+    // a frame of its own. Were `f` inlined here, its locals (the big buffer it was moved off the
+    // green stack for) would join this function's frame, which is on the green stack.
+    let Some(yielder) = yielder else { return call_in_own_frame(f) };
     struct Leave(*const Yielder<(), Suspend>);
     impl Drop for Leave {
         fn drop(&mut self) {
@@ -627,6 +629,12 @@ where
     // while it runs on its own stack, so the parent stack it switches to is not already in use
     // by an outer `on_worker_stack`.
     unsafe { (*yielder).on_parent_stack(f) }
+}
+
+/// Calls `f` in a frame that is never merged into the caller's.
+#[inline(never)]
+fn call_in_own_frame<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 /// Installs, once per process, the panic hook that names green threads.
