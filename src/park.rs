@@ -113,6 +113,15 @@ pub(crate) fn schedule(task: TaskRef) {
     }
 }
 
+/// [`schedule`] for a green thread the caller holds a reference to: counts another only when
+/// the green thread goes to another worker's inbox.
+#[inline]
+pub(crate) fn schedule_ref(task: &TaskRef) {
+    if !schedule_here(task.header()) {
+        task.header().shared_arc().push_woken(task.clone());
+    }
+}
+
 /// [`schedule`]'s local half: pushes the green thread onto the caller's run queue if the
 /// caller runs on its home worker. False if it does not (nothing was pushed).
 #[inline]

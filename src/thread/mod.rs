@@ -76,7 +76,7 @@ impl GreenThread {
     /// ```
     pub fn unpark(&self) {
         if self.task.header().unpark() {
-            park::schedule(self.task.clone());
+            park::schedule_ref(&self.task);
         }
     }
 }
@@ -548,16 +548,21 @@ pub fn yield_now() {
 ///     waiter.join().unwrap();
 /// });
 /// ```
+#[inline]
 pub fn park() {
     park_inner(None);
 }
 
 /// Like [`park`], but returns after `timeout` at the latest, like
 /// [`std::thread::park_timeout`].
+#[inline]
 pub fn park_timeout(timeout: Duration) {
     park_inner(Some(Instant::now() + timeout));
 }
 
+/// Inlined into `park` and `park_timeout`, and they into their callers: a frame left across the
+/// switch costs a mispredicted return after it (docs/benchmarks.md).
+#[inline(always)]
 fn park_inner(deadline: Option<Instant>) {
     cancellation_point();
     // Inside `green::timeout`, the park ends at its deadline too: a spurious return, as park
