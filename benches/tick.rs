@@ -10,8 +10,9 @@
 //! - `chain`: a dependent arithmetic chain (a multiply, an add, a shift and a xor per step,
 //!   about 6 cycles of latency) in a `while` loop: one tick per iteration.
 //! - `sum`: a sum of 65,536 `u32`s over a slice, which LLVM vectorises (about 8 items a cycle).
-//!   The body is light, so the macro runs it as four chunks of sub-slices, each a plain
-//!   vectorised loop, and charges the budget once per chunk.
+//!   The body is light, so the macro runs it as a plain vectorised loop over sub-slices (one
+//!   here: a chunk holds as many items as a budget pays for), and charges the budget once per
+//!   chunk.
 //! - `branchy/for`: a byte classifier over 8 KiB of text with a `match` and data-dependent
 //!   branches: a light `for` body again, counted by chunks.
 //! - `branchy/while`: Collatz steps of many numbers, `while n != 1` with an unpredictable

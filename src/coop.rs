@@ -100,6 +100,7 @@ fn charge(ticks: u32) {
 }
 
 /// Ticks left in the running green thread's budget.
+#[inline]
 pub(crate) fn budget_left() -> u32 {
     BUDGET.with(Cell::get)
 }

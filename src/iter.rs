@@ -133,8 +133,9 @@ pub mod chunked {
     //!    [`ForChunksAny`] is implemented for `ForChunks<T: IntoIterator>` and is found one
     //!    dereference later, for every other type.
     //! 2. A slice or an integer range is cut into sub-slices or sub-ranges of up to [`CHUNK`]
-    //!    items: the inner loop is a plain slice or range loop and vectorises as the original
-    //!    did. Each chunk charges one tick per [`ITEMS_PER_TICK`] items before it runs.
+    //!    items, and no more than the budget has ticks left for: the inner loop is a plain slice
+    //!    or range loop and vectorises as the original did. Each chunk charges one tick per
+    //!    [`ITEMS_PER_TICK`] items before it runs.
     //! 3. Any other iterator is driven through [`AnyChunk`], which hands out up to
     //!    [`ITEMS_PER_TICK`] items and then ends the chunk; one tick per chunk. It calls the
     //!    iterator's `next` exactly as the original loop did: never again after `None`.
@@ -144,13 +145,18 @@ pub mod chunked {
 
     use crate::coop;
 
-    /// Most items of a slice or range in one chunk. Each chunk costs, besides its items, a charge
-    /// of the budget and the end of a vectorised loop (its reduction, its tail, and a mispredicted
-    /// exit branch): about 5 ns measured. At 16384 items that is about 1% of a chunk of the
-    /// fastest light loop there is (a vectorised `u32` sum, eight items a cycle: 0.6 µs a
-    /// chunk); at 4096 it was 3 to 4%. A chunk of a light body that costs a few nanoseconds an
-    /// item runs for tens of microseconds.
-    pub const CHUNK: usize = 16384;
+    /// Most items of a slice or range in one chunk: as many as a whole default budget counts
+    /// ([`ITEMS_PER_TICK`] × 1,024 ticks).
+    ///
+    /// Each chunk costs, besides its items, a charge of the budget and the end of a vectorised
+    /// loop (its reduction, its tail, a mispredicted exit branch, the restart): about 20 ns
+    /// measured, 1% of a 16,384-item chunk of the fastest light loop there is (a vectorised
+    /// `u32` sum, eight items a cycle), and 3 to 4% of the sum's time at four such chunks per
+    /// budget. Chunks as long as the budget cost nothing in responsiveness: the budget decides
+    /// when the clock is looked at (and a forced yield may come), and a chunk never runs past
+    /// the point where the budget runs out (`chunk_len`), so a smaller budget (a per-spawn one)
+    /// gets shorter chunks.
+    pub const CHUNK: usize = 65536;
 
     /// Items of a light loop counted as one tick. A tick normally marks a loop iteration of a
     /// nanosecond or more, and the runtime looks at the clock (about 20 ns) once per budget
@@ -159,6 +165,15 @@ pub mod chunked {
     /// or so; at 64 items a tick, every 65,536 items: every 2.3 µs for that sum (under 1% of its
     /// time), every 130 µs for a light body of 2 ns an item.
     pub const ITEMS_PER_TICK: usize = 64;
+
+    /// How many of `available` items the next chunk takes: at most [`CHUNK`], and no more than
+    /// the ticks left in the budget pay for (at least one tick's worth), so that the budget runs
+    /// out at a chunk's start, where the charge is made, and not in the middle of one.
+    #[inline]
+    fn chunk_len(available: usize) -> usize {
+        let room = (coop::budget_left().max(1) as usize).saturating_mul(ITEMS_PER_TICK);
+        available.min(CHUNK).min(room)
+    }
 
     /// Charges the ticks of a chunk of `items` items (at least one).
     #[inline]
@@ -281,7 +296,7 @@ pub mod chunked {
             if self.rest.is_empty() {
                 return None;
             }
-            let len = self.rest.len().min(CHUNK);
+            let len = chunk_len(self.rest.len());
             charge_items(len);
             let (chunk, rest) = self.rest.split_at(len);
             self.rest = rest;
@@ -307,7 +322,7 @@ pub mod chunked {
             if self.rest.is_empty() {
                 return None;
             }
-            let len = self.rest.len().min(CHUNK);
+            let len = chunk_len(self.rest.len());
             charge_items(len);
             let (chunk, rest) = std::mem::take(&mut self.rest).split_at_mut(len);
             self.rest = rest;
@@ -317,9 +332,9 @@ pub mod chunked {
 
     /// An integer type whose ranges are cut into chunks.
     pub trait ChunkInt: Copy + PartialOrd {
-        /// For `start < end`: where the chunk that starts at `start` ends, and its length (at
-        /// most [`CHUNK`]).
-        fn chunk_end(start: Self, end: Self) -> (Self, usize);
+        /// For `start < end`: where the chunk that starts at `start` ends, and its length: at
+        /// most `most`, itself at most [`CHUNK`].
+        fn chunk_end(start: Self, end: Self, most: usize) -> (Self, usize);
     }
 
     /// Implements [`ChunkInt`] for `$t`, whose unsigned twin is `$u`.
@@ -328,13 +343,13 @@ pub mod chunked {
             impl ChunkInt for $t {
                 #[inline(always)]
                 #[allow(clippy::cast_possible_truncation, clippy::cast_possible_wrap, clippy::cast_sign_loss)]
-                fn chunk_end(start: $t, end: $t) -> ($t, usize) {
+                fn chunk_end(start: $t, end: $t, most: usize) -> ($t, usize) {
                     // The distance, exact in the unsigned twin because start < end.
                     let len = (end as $u).wrapping_sub(start as $u);
-                    if len as u128 > CHUNK as u128 {
-                        // Only reached when the type holds more than CHUNK values, so
-                        // CHUNK fits in it and start + CHUNK < end does not overflow.
-                        (start.wrapping_add(CHUNK as $t), CHUNK)
+                    if len as u128 > most as u128 {
+                        // Only reached when the type holds more than `most` values, so
+                        // `most` fits in it and start + most < end does not overflow.
+                        (start.wrapping_add(most as $t), most)
                     } else {
                         (end, len as usize)
                     }
@@ -371,7 +386,7 @@ pub mod chunked {
             if self.start >= self.end {
                 return None;
             }
-            let (end, len) = I::chunk_end(self.start, self.end);
+            let (end, len) = I::chunk_end(self.start, self.end, chunk_len(usize::MAX));
             charge_items(len);
             let chunk = self.start..end;
             self.start = end;

@@ -33,6 +33,36 @@ fn a_spawn_budget_sets_how_often_the_clock_is_read() {
     assert!(default <= TICKS / 1024 + 5, "default budget: {default} checks");
 }
 
+/// Sums a range in chunks, as `#[preemptible]` does for a light loop.
+#[green::preemptible]
+fn chunked_sum(n: u64) -> u64 {
+    let mut total = 0u64;
+    for i in 0..n {
+        total = total.wrapping_add(i);
+    }
+    total
+}
+
+/// A light loop counted in chunks follows its green thread's budget too: a chunk never runs
+/// past the point where the budget runs out, so a small budget gets short chunks.
+#[test]
+fn a_spawn_budget_bounds_the_chunks_of_a_light_loop() {
+    const ITEMS: u64 = 1 << 22;
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let sum = move || std::hint::black_box(chunked_sum(std::hint::black_box(ITEMS)));
+    let before = budget_checks(&rt);
+    let small_sum = rt.block_on(|| green::Builder::new().budget(16).spawn(sum).unwrap().join().unwrap());
+    let small = budget_checks(&rt) - before;
+    let before = budget_checks(&rt);
+    let default_sum = rt.block_on(|| green::spawn(sum).join().unwrap());
+    let default = budget_checks(&rt) - before;
+    assert_eq!(small_sum, ITEMS * (ITEMS - 1) / 2);
+    assert_eq!(default_sum, small_sum);
+    // 64 items a tick: a budget of 16 pays for 1,024 items, the default 1,024 for 65,536.
+    assert!(small >= ITEMS / 1024 * 9 / 10, "budget 16: {small} checks");
+    assert!(default <= ITEMS / 65536 + 5, "default budget: {default} checks");
+}
+
 /// A green thread with a time slice longer than its run never yields to a waiting neighbour;
 /// with the default slice it does.
 #[test]

@@ -13,7 +13,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// Items of a slice or range per chunk (`green::__private`'s `CHUNK`); tests go around it.
-const CHUNK: usize = 16384;
+const CHUNK: usize = 65536;
 /// Items per chunk of any other iterator (`ITEMS_PER_TICK`).
 const ANY_CHUNK: usize = 64;
 

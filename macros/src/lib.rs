@@ -52,8 +52,9 @@ mod preemptible;
 ///   a short list of cheap standard methods (`wrapping_add`, `min`, `abs`, `len`, `get`,
 ///   `unwrap`, comparisons, ...). A loop over a slice (`&[T]`,
 ///   `&mut [T]`, `&Vec<T>`, `&[T; N]`, `.iter()`, `.iter_mut()`) or an integer range (`a..b`)
-///   runs as a plain loop over sub-slices or sub-ranges of 16384 items, charging one tick per 64
-///   items at the start of each; over any other iterator it runs in chunks of 64 items, one
+///   runs as a plain loop over sub-slices or sub-ranges of up to 65,536 items (no more than the
+///   budget has ticks left for), charging one tick per 64 items at the start of each; over any
+///   other iterator it runs in chunks of 64 items, one
 ///   tick each. The type decides at compile time; the items, their order and every call to the
 ///   iterator's `next` are those of the original loop.
 ///
