@@ -6,7 +6,8 @@
 //! - *offered*: a sender waits with it in `offers` (the buffer is full, or the channel is a
 //!   rendezvous and no receiver waits). Its `send` has not returned.
 //! - *buffered*: in `buffer`. Its `send` has returned. On a rendezvous channel the buffer holds
-//!   only messages handed to a receiver that was waiting (see below), one per such receiver.
+//!   only messages for a select that was chosen, or given back by a cancelled receiver.
+//! - *handed*: in a waiting receiver's [`Slot`], *in flight* (below). Its `send` has returned.
 //! - *received*: out of the channel.
 //!
 //! # Protocol
@@ -25,10 +26,10 @@
 //!    A sender that leaves (timeout, cancellation) takes its offer back, unless a receiver took
 //!    it first: then its send completed.
 //! 4. The last `Sender` to go marks the channel `senders_gone`, gives waiting receivers what
-//!    is left to take, and settles the rest of their slots as closed once no message is *in
-//!    flight* (below); the last `Receiver`
-//!    marks it `receivers_gone` and wakes every waiting sender, which takes its value back and
-//!    returns it in the error. Buffered messages stay until the channel is freed.
+//!    is left to take, and settles the rest of their slots as closed once no message is in
+//!    flight. The last `Receiver` marks it `receivers_gone` and wakes every waiting sender,
+//!    which takes its value back and returns it in the error. Buffered messages stay until the
+//!    channel is freed.
 //!
 //! A message is in flight from the moment a sender puts it in a slot until its receiver
 //! returns it or, cancelled, gives it back (`handed` counts the first, `collected` the second).
@@ -55,9 +56,9 @@
 //! A receiver's entry points to its [`Slot`] in the receiving frame, and the slot's waiter is a
 //! [`LockedWaiter`], which holds its green thread's header without counting a reference (two
 //! atomic operations fewer per wait). Both are sound by one rule: a slot is *settled* (filled or
-//! closed) only under the lock, by whoever removes its entry, which makes the wake transition
-//! first and publishes the outcome last; and the receiver leaves only after it has seen its slot
-//! settled, or removed its entry itself under the lock. So while an entry is in `receivers` its
+//! closed) only under the lock, by whoever removes its entry, which writes the outcome, makes the
+//! wake transition, and stores the settled state last; and the receiver leaves only after it has
+//! seen its slot settled, or removed its entry itself under the lock. So while an entry is in `receivers` its
 //! receiver is inside `recv_wait`, its frame and its green thread alive (docs/design.md,
 //! "Waiters that count no reference").
 
