@@ -7,13 +7,8 @@ use std::time::{Duration, Instant};
 
 use green::sync::{Mutex, mpmc};
 
-struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::SeqCst);
-    }
-}
+mod common;
+use common::Counted;
 
 #[test]
 fn green_threads_parked_in_sync_waits_end_within_the_timeout() {

@@ -207,10 +207,14 @@ fn many_channels() {
         green::run(|| {
             let channels: Vec<_> = (0..8).map(|_| mpmc::channel::<usize>()).collect();
             let senders: Vec<_> = channels.iter().map(|(tx, _)| tx.clone()).collect();
+            // One message at a time: the next is sent once the select took the previous, so
+            // however late the select runs it never finds two ready (and picks one at random).
+            let (ack_tx, ack_rx) = mpmc::channel::<()>();
             green::spawn(move || {
                 for (i, tx) in senders.iter().enumerate().rev() {
                     green::sleep(Duration::from_micros(200));
                     tx.send(i).unwrap();
+                    ack_rx.recv().unwrap();
                 }
             });
             let r: Vec<_> = channels.iter().map(|(_, rx)| rx).collect();
@@ -226,6 +230,7 @@ fn many_channels() {
                     recv(r[6]) -> v => v.unwrap(),
                     recv(r[7]) -> v => v.unwrap(),
                 });
+                ack_tx.send(()).unwrap();
             }
             assert_eq!(got, [7, 6, 5, 4, 3, 2, 1, 0]);
         });

@@ -3,6 +3,9 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
+mod common;
+use common::Counted;
+
 #[test]
 fn run_returns_the_value_of_main() {
     assert_eq!(green::run(|| 40 + 2), 42);
@@ -80,15 +83,6 @@ fn detached_green_threads_still_run() {
         }
     });
     assert_eq!(count.load(Ordering::Relaxed), 100);
-}
-
-/// Counts its drops.
-struct Counted(Arc<AtomicUsize>);
-
-impl Drop for Counted {
-    fn drop(&mut self) {
-        self.0.fetch_add(1, Ordering::Relaxed);
-    }
 }
 
 #[test]

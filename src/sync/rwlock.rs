@@ -33,7 +33,7 @@ use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, LockGuard, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
+    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -117,7 +117,7 @@ impl State {
 pub struct RwLock<T: ?Sized> {
     state: Lock<State>,
     /// `state.writer`, readable without the lock: the holder cell of the dumps' wait-for edges
-    /// (`park::WaitEdge`). Written under the lock as each locked section ends (`LockedState`).
+    /// (`park::WaitEdge`). Written under the lock as each locked section ends (`lock_state`).
     writer: AtomicU64,
     /// Set by a write guard dropped during a panic.
     poisoned: AtomicBool,
@@ -132,33 +132,6 @@ unsafe impl<T: ?Sized + Send> Send for RwLock<T> {}
 // SAFETY: readers on several threads share `&T` (needs `T: Sync`), a writer gets `&mut T` from
 // any thread (needs `T: Send`).
 unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
-
-/// The state, locked (`RwLock::lock_state`). Dropping it publishes the write holder to the
-/// lock's `writer` mirror, so every change to the state, wherever made, is published.
-struct LockedState<'a> {
-    state: LockGuard<'a, State>,
-    mirror: &'a AtomicU64,
-}
-
-impl std::ops::Deref for LockedState<'_> {
-    type Target = State;
-
-    fn deref(&self) -> &State {
-        &self.state
-    }
-}
-
-impl std::ops::DerefMut for LockedState<'_> {
-    fn deref_mut(&mut self) -> &mut State {
-        &mut self.state
-    }
-}
-
-impl Drop for LockedState<'_> {
-    fn drop(&mut self) {
-        self.mirror.store(self.state.writer, Ordering::Relaxed);
-    }
-}
 
 /// Shared access to the value of a [`RwLock`]; released when dropped.
 #[must_use = "if unused the RwLock will immediately unlock"]
@@ -395,8 +368,8 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     /// The state, locked; its `writer` is published to the `writer` mirror when unlocked.
-    fn lock_state(&self) -> LockedState<'_> {
-        LockedState { state: self.state.lock(), mirror: &self.writer }
+    fn lock_state(&self) -> Mirrored<'_, State, impl FnMut(&State) + '_> {
+        self.state.lock_mirrored(|state| self.writer.store(state.writer, Ordering::Relaxed))
     }
 
     /// Queues and parks until the lock is granted (protocol steps 1 to 3).

@@ -97,6 +97,46 @@ impl<T> Lock<T> {
     }
 }
 
+/// A held [`Lock`] that calls `publish` with the value as it is released: for a primitive that
+/// keeps a lock-free mirror of part of its state (a channel's `takeable` hint, a `RwLock`'s
+/// writer for dumps), so that every locked section, wherever it changes the state, publishes
+/// it.
+pub(crate) struct Mirrored<'a, T, F: FnMut(&T)> {
+    guard: LockGuard<'a, T>,
+    publish: F,
+}
+
+impl<T> Lock<T> {
+    /// Locks, and calls `publish` with the value as the lock is released.
+    #[inline]
+    pub(crate) fn lock_mirrored<F: FnMut(&T)>(&self, publish: F) -> Mirrored<'_, T, F> {
+        Mirrored { guard: self.lock(), publish }
+    }
+}
+
+impl<T, F: FnMut(&T)> Deref for Mirrored<'_, T, F> {
+    type Target = T;
+
+    #[inline]
+    fn deref(&self) -> &T {
+        &self.guard
+    }
+}
+
+impl<T, F: FnMut(&T)> DerefMut for Mirrored<'_, T, F> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut T {
+        &mut self.guard
+    }
+}
+
+impl<T, F: FnMut(&T)> Drop for Mirrored<'_, T, F> {
+    #[inline]
+    fn drop(&mut self) {
+        (self.publish)(&self.guard);
+    }
+}
+
 impl<T> Deref for LockGuard<'_, T> {
     type Target = T;
 

@@ -568,8 +568,8 @@ fn park_inner(deadline: Option<Instant>) {
     // Inside `green::timeout`, the park ends at its deadline too: a spurious return, as park
     // allows, after which the caller's next park (or other blocking call) unwinds to the timeout.
     let deadline = park::effective_deadline(deadline);
-    let task = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current()));
-    let Some(task) = task else {
+    let me = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()));
+    let Some(me) = me else {
         if context::with_core(|c| c.is_some()) {
             panic!("green::park called inside green::on_worker_stack: a green thread cannot park there");
         }
@@ -579,7 +579,9 @@ fn park_inner(deadline: Option<Instant>) {
         }
         return;
     };
-    if std::thread::panicking() || task.header().take_token() {
+    // SAFETY: the running green thread's header, which its slot keeps alive while it runs; we
+    // are that green thread.
+    if std::thread::panicking() || unsafe { me.as_ref() }.take_token() {
         return;
     }
     // The timer of a timed park carries the current wait sequence, which moves on as the park

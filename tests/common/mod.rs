@@ -1,9 +1,20 @@
 //! Helpers shared by the integration tests.
 #![allow(dead_code)]
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod child;
+
+/// Counts its drops in the shared counter: proof that a destructor ran, and ran once.
+pub struct Counted(pub Arc<AtomicUsize>);
+
+impl Drop for Counted {
+    fn drop(&mut self) {
+        self.0.fetch_add(1, Ordering::SeqCst);
+    }
+}
 
 /// A runtime with `n` workers.
 pub fn runtime(workers: usize) -> green::Runtime {

@@ -71,7 +71,7 @@ use std::time::Instant;
 
 use crate::park::{self, LockedWaiter, Woken};
 use crate::sync::token::{Party, Token};
-use crate::sync::wait::{Lock, Stop, Wait};
+use crate::sync::wait::{Lock, Mirrored, Stop, Wait};
 
 /// What a channel operation may do when it cannot complete at once.
 #[derive(Debug, Clone, Copy)]
@@ -158,6 +158,13 @@ unsafe fn settle<T>(slot: NonNull<Slot<T>>, value: Option<T>) -> Option<Woken> {
     woken
 }
 
+/// Chooses the select `token` for `arm`, if no other channel has: the wake that sends it to
+/// complete the arm.
+#[inline]
+fn choose(token: &Token, arm: usize) -> Option<Woken> {
+    token.try_select(arm).then(|| Woken::Waiter(token.waiter().clone()))
+}
+
 /// A waiting receive, in `receivers`.
 enum Waiting<T> {
     /// A `recv`, by its slot.
@@ -219,7 +226,7 @@ struct Inner<T> {
 pub(crate) struct Chan<T> {
     inner: Lock<Inner<T>>,
     /// A hint readable without the lock: nonzero if a receive might find something to take (or
-    /// the senders are gone). Published by every locked section as it ends ([`Locked`]); a
+    /// the senders are gone). Published by every locked section as it ends ([`Chan::lock`]); a
     /// receive that sees 0 skips its first attempt and goes straight to the one it makes as it
     /// registers, under the lock. A stale value costs a lock, never a lost message.
     takeable: AtomicUsize,
@@ -233,33 +240,6 @@ pub(crate) struct Chan<T> {
     /// Live `Receiver` handles. The last one to go disconnects.
     pub(crate) receivers: AtomicUsize,
     cap: Option<usize>,
-}
-
-/// The state, locked; publishes the `takeable` hint when unlocked.
-struct Locked<'a, T> {
-    inner: crate::sync::wait::LockGuard<'a, Inner<T>>,
-    takeable: &'a AtomicUsize,
-}
-
-impl<T> std::ops::Deref for Locked<'_, T> {
-    type Target = Inner<T>;
-
-    fn deref(&self) -> &Inner<T> {
-        &self.inner
-    }
-}
-
-impl<T> std::ops::DerefMut for Locked<'_, T> {
-    fn deref_mut(&mut self) -> &mut Inner<T> {
-        &mut self.inner
-    }
-}
-
-impl<T> Drop for Locked<'_, T> {
-    fn drop(&mut self) {
-        let hint = self.inner.buffer.len() + self.inner.offers.len() + usize::from(self.inner.senders_gone);
-        self.takeable.store(hint, Ordering::Relaxed);
-    }
 }
 
 impl<T> Inner<T> {
@@ -288,6 +268,19 @@ impl<T> Inner<T> {
         Some((offer.value, Woken::Waiter(offer.party.into_waiter())))
     }
 
+    /// Puts `value` in the slot of a receive whose entry was just removed from `receivers`:
+    /// the message is in flight from now on (module docs).
+    ///
+    /// # Safety
+    ///
+    /// As for [`settle`]: under the lock, the entry just removed.
+    #[inline]
+    unsafe fn fill(&mut self, slot: NonNull<Slot<T>>, value: T) -> Option<Woken> {
+        self.handed += 1;
+        // SAFETY: the caller's contract.
+        unsafe { settle(slot, Some(value)) }
+    }
+
     /// Hands `value` to the first waiting receiver that can still take it (protocol step 1),
     /// removing it; gives the value back if there is none. Selects chosen elsewhere are
     /// dropped on the way.
@@ -295,15 +288,12 @@ impl<T> Inner<T> {
     fn hand_off(&mut self, value: T) -> Result<Option<Woken>, T> {
         while let Some(waiting) = self.receivers.pop_front() {
             match waiting {
-                Waiting::Recv(slot) => {
-                    self.handed += 1;
-                    // SAFETY: under the lock, the entry just removed.
-                    return Ok(unsafe { settle(slot, Some(value)) });
-                }
+                // SAFETY: under the lock, the entry just removed.
+                Waiting::Recv(slot) => return Ok(unsafe { self.fill(slot, value) }),
                 Waiting::Select { token, arm } => {
-                    if token.try_select(arm) {
+                    if let Some(woken) = choose(&token, arm) {
                         self.buffer.push_back(value);
-                        return Ok(Some(Woken::Waiter(token.waiter().clone())));
+                        return Ok(Some(woken));
                     }
                 }
             }
@@ -365,9 +355,8 @@ impl<T> Inner<T> {
                 Waiting::Recv(slot) => {
                     if let Some((value, sender)) = self.take() {
                         woken.extend(sender);
-                        self.handed += 1;
                         // SAFETY: under the lock, the entry just removed.
-                        woken.extend(unsafe { settle(slot, Some(value)) });
+                        woken.extend(unsafe { self.fill(slot, value) });
                     } else if self.drained(collected) {
                         // SAFETY: as above.
                         woken.extend(unsafe { settle(slot, None) });
@@ -377,9 +366,7 @@ impl<T> Inner<T> {
                 }
                 Waiting::Select { token, arm } => {
                     if self.can_take(None) || self.drained(collected) {
-                        if token.try_select(arm) {
-                            woken.push(Woken::Waiter(token.waiter().clone()));
-                        }
+                        woken.extend(choose(&token, arm));
                     } else {
                         kept.push_back(Waiting::Select { token, arm });
                     }
@@ -444,14 +431,13 @@ impl<T> Inner<T> {
                         break;
                     };
                     woken.extend(sender);
-                    self.handed += 1;
                     // SAFETY: under the lock, the entry just removed.
-                    woken.extend(unsafe { settle(slot, Some(value)) });
+                    woken.extend(unsafe { self.fill(slot, value) });
                     break;
                 }
                 Waiting::Select { token, arm } => {
-                    if token.try_select(arm) {
-                        woken.push(Woken::Waiter(token.waiter().clone()));
+                    if let Some(chosen) = choose(&token, arm) {
+                        woken.push(chosen);
                         break;
                     }
                 }
@@ -527,8 +513,13 @@ impl<T> Chan<T> {
         }
     }
 
-    fn lock(&self) -> Locked<'_, T> {
-        Locked { inner: self.inner.lock(), takeable: &self.takeable }
+    /// The state, locked; the `takeable` hint is published as it is unlocked.
+    fn lock(&self) -> Mirrored<'_, Inner<T>, impl FnMut(&Inner<T>) + '_> {
+        let takeable = &self.takeable;
+        self.inner.lock_mirrored(move |inner| {
+            let hint = inner.buffer.len() + inner.offers.len() + usize::from(inner.senders_gone);
+            takeable.store(hint, Ordering::Relaxed);
+        })
     }
 
     pub(crate) fn capacity(&self) -> Option<usize> {
@@ -692,21 +683,26 @@ impl<T> Chan<T> {
                 }
                 return done;
             }
-            let outcome = slot.outcome();
-            if outcome.is_some() {
-                queued.queued = false; // The sender took the entry out.
-            }
-            match outcome {
-                Some(Ok(value)) if park::cancelled_here() => return self.give_back(value),
-                Some(outcome) => {
-                    if outcome.is_ok() {
-                        self.collected_one();
-                    }
-                    return outcome;
-                }
-                None => {}
+            if let Some(outcome) = self.read_slot(&mut queued, park::cancelled_here) {
+                return outcome;
             }
         }
+    }
+
+    /// The receive's outcome if its slot is settled (protocol step 3): a message is collected,
+    /// or given back if `cancelled()`; `None` while the slot is open.
+    #[inline]
+    fn read_slot(&self, queued: &mut Queued<'_, T>, cancelled: impl FnOnce() -> bool) -> Option<Result<T, Fail>> {
+        let outcome = queued.slot.outcome()?;
+        queued.queued = false; // The sender took the entry out.
+        Some(match outcome {
+            Ok(value) if cancelled() => self.give_back(value),
+            Ok(value) => {
+                self.collected_one();
+                Ok(value)
+            }
+            Err(fail) => Err(fail),
+        })
     }
 
     /// A receiver returns the message a sender put in its slot: it is no longer in flight.
@@ -748,23 +744,10 @@ impl<T> Chan<T> {
     #[cold]
     fn leave_recv(&self, queued: &mut Queued<'_, T>, stop: Stop) -> Result<T, Fail> {
         let mut inner = self.lock();
-        let outcome = queued.slot.outcome();
-        if outcome.is_some() {
-            queued.queued = false; // The sender took the entry out.
-        }
-        match outcome {
-            Some(Ok(value)) if stop == Stop::Cancelled => {
-                drop(inner);
-                return self.give_back(value);
-            }
-            Some(outcome) => {
-                drop(inner);
-                if outcome.is_ok() {
-                    self.collected_one();
-                }
-                return outcome;
-            }
-            None => {}
+        if queued.slot.state.load(Ordering::Relaxed) != OPEN {
+            // Settled before we got the lock, and so for good.
+            drop(inner);
+            return self.read_slot(queued, || stop == Stop::Cancelled).expect("a settled slot stays settled");
         }
         if queued.queued {
             inner.remove_slot(queued.slot);
