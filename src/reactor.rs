@@ -68,11 +68,34 @@
 //!   wake a hundred green threads per connection. One per event, and the baton in edge mode.
 //! - Registering at socket creation: an `epoll_ctl` for every socket, most of which (a
 //!   request answered at once) never wait, and on a worker chosen before anything is known.
-//! - Parking without the read that would say `WouldBlock` after a short stream read (one that
-//!   emptied the receive queue): it saves a system call per request, but a FIN that arrived
-//!   before the short read, its event already dispatched, leaves end of file pending with no
-//!   event to come, and the reader parks forever (`tests/tcp_split.rs` hung). `polling` does
-//!   not report `EPOLLRDHUP`, which would tell the two apart.
+//! - Parking without the read that would say `WouldBlock` after any short stream read (one
+//!   that filled less than its buffer): a FIN that arrived before the short read, its event
+//!   already dispatched, leaves end of file pending with no event to come, and the reader
+//!   parks forever (`tests/tcp_split.rs` hung). `polling` does not report `EPOLLRDHUP`, which
+//!   would tell the two apart; the kernel's own count does (next section).
+//!
+//! # Drained reads
+//!
+//! An echo server's loop reads a request, writes the answer, and reads again; that second
+//! read finds nothing and says `WouldBlock`, a system call per request that only leads to
+//! the park. A TCP read on Linux can instead ask the kernel what it left behind (`TCP_INQ`:
+//! bytes still queued, or 1 once a FIN is in). When that is 0, the reader stores the tick it
+//! read before the call as the source's *drained* mark, and the next read whose tick is
+//! still the marked one parks at once. Why nothing is lost:
+//!
+//! - Data queued after the kernel counted raises an edge, and its event bumps the tick: the
+//!   park's re-check sees the new tick, or the dispatcher finds the waiter and wakes it.
+//!   Either way the read is tried.
+//! - A FIN that is in already makes the count 1, so no mark is stored; one that comes later
+//!   is an edge like data.
+//! - A reset does not count as a FIN, and may arrive together with the last data. Its event
+//!   reports a hang-up or an error, which sets the source's *ended* flag for good (before the
+//!   tick moves); an ended source stores no mark, and a read after it always runs.
+//! - An fd not registered anywhere gets no events, but it is registered at the park, and
+//!   registering reports the readiness that is there already.
+//! - Only the first attempt of a call is skipped: a park that cannot happen (a plain thread
+//!   blocks in `poll(2)`, level-triggered; unwinding and the worker's stack make one attempt)
+//!   and a deadline that passed both lead to the attempt the call would have made anyway.
 //!
 //! # Invariants
 //!
@@ -94,7 +117,7 @@ use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::io;
 use std::os::fd::{BorrowedFd, RawFd};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
 use std::time::{Duration, Instant};
 
@@ -241,6 +264,10 @@ impl Reactor {
                 _ => continue,
             }
             let all = event.hangup_or_error;
+            if all {
+                // Before the tick moves: a reader that sees the new tick sees this too.
+                state.ended.store(true, Ordering::Relaxed);
+            }
             if self.mode == Mode::Oneshot {
                 inner.armed = [false; 2];
             }
@@ -488,7 +515,18 @@ struct State {
     /// Per direction, the length of `inner.waiters` (written under the lock): lets a
     /// successful call see without the lock whether anyone waits behind it.
     queued: [AtomicUsize; 2],
+    /// [`drained_mark`] of the read tick seen before the last read that reported the receive
+    /// queue empty with nothing else pending; 0 for none. See "Drained reads".
+    drained: AtomicU64,
+    /// Set (for good) by the first event that reports a hang-up or an error: from then on a
+    /// drained read is not believed, since the event that would follow it has come already.
+    ended: AtomicBool,
     inner: Mutex<Inner>,
+}
+
+/// The value of `State::drained` for read tick `tick`: never 0.
+fn drained_mark(tick: u32) -> u64 {
+    1 << 32 | u64::from(tick)
 }
 
 #[derive(Debug, Default)]
@@ -562,6 +600,8 @@ impl Source {
                 fd,
                 ticks: [AtomicU32::new(0), AtomicU32::new(0)],
                 queued: [AtomicUsize::new(0), AtomicUsize::new(0)],
+                drained: AtomicU64::new(0),
+                ended: AtomicBool::new(false),
                 inner: Mutex::new(Inner::default()),
             }),
         }
@@ -570,6 +610,7 @@ impl Source {
     /// Runs `op` (a non-blocking syscall) until it does not return `WouldBlock`, parking in
     /// between; after `timeout`, returns `on_timeout()`. Ticks once, and every park is a
     /// cancellation point.
+    #[inline]
     pub(crate) fn io<R>(
         &self,
         dir: Direction,
@@ -577,18 +618,56 @@ impl Source {
         on_timeout: fn() -> io::Error,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
+        self.io_hinted(dir, timeout, on_timeout, || op().map(|r| (r, false)))
+    }
+
+    /// [`io`](Source::io) for a stream read that can tell whether it left the receive queue
+    /// empty with nothing else pending (no end of stream, no error): `op` returns that flag
+    /// beside its result. After such a read, the next one parks at once, without the system
+    /// call that would only have said `WouldBlock`, unless an event came in since (see
+    /// "Drained reads" in the module docs).
+    pub(crate) fn read_hinted<R>(
+        &self,
+        timeout: Option<Duration>,
+        on_timeout: fn() -> io::Error,
+        op: impl FnMut() -> io::Result<(R, bool)>,
+    ) -> io::Result<R> {
+        self.io_hinted(Direction::Read, timeout, on_timeout, op)
+    }
+
+    #[inline]
+    fn io_hinted<R>(
+        &self,
+        dir: Direction,
+        timeout: Option<Duration>,
+        on_timeout: fn() -> io::Error,
+        mut op: impl FnMut() -> io::Result<(R, bool)>,
+    ) -> io::Result<R> {
         crate::coop::tick_op();
-        let tick = &self.state.ticks[dir as usize];
+        let state = &*self.state;
+        let tick = &state.ticks[dir as usize];
         let mut deadline = None;
+        // Only the first attempt may be skipped; any later one runs (a wait that could not
+        // park, or a deadline that passed, gets the attempt it would have made otherwise).
+        let mut may_skip = dir == Direction::Read;
         loop {
             let seen = tick.load(Ordering::Acquire);
-            match op() {
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                result => {
-                    if self.state.queued[dir as usize].load(Ordering::Acquire) > 0 {
-                        self.pass_baton(dir);
+            let skip = may_skip && state.drained.load(Ordering::Relaxed) == drained_mark(seen);
+            may_skip = false;
+            if !skip {
+                match op() {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    result => {
+                        if state.queued[dir as usize].load(Ordering::Acquire) > 0 {
+                            self.pass_baton(dir);
+                        }
+                        return result.map(|(r, drained)| {
+                            if drained && !state.ended.load(Ordering::Relaxed) {
+                                state.drained.store(drained_mark(seen), Ordering::Relaxed);
+                            }
+                            r
+                        });
                     }
-                    return result;
                 }
             }
             // The socket's own timeout, or the caller's `green::timeout` deadline if earlier: at
@@ -596,9 +675,16 @@ impl Source {
             let deadline = *deadline
                 .get_or_insert_with(|| park::effective_deadline(timeout.and_then(|t| Instant::now().checked_add(t))));
             if deadline.is_some_and(|d| Instant::now() >= d) {
+                if skip {
+                    continue;
+                }
                 return Err(on_timeout());
             }
-            self.wait(dir, seen, deadline)?;
+            match self.wait(dir, seen, deadline) {
+                Ok(()) => {}
+                Err(_) if skip => {}
+                Err(e) => return Err(e),
+            }
         }
     }
 
@@ -851,6 +937,8 @@ mod tests {
             fd: 0,
             ticks: Default::default(),
             queued: Default::default(),
+            drained: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
             inner: Mutex::new(Inner::default()),
         });
         let k1 = reactor.insert(a.clone());

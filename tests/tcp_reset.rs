@@ -4,7 +4,6 @@
 mod io_util;
 
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::AsRawFd;
 use std::time::Duration;
 
 use green::net::{TcpListener, TcpStream};
@@ -19,18 +18,7 @@ fn a_reset_peer_gives_connection_reset() {
             .spawn(move || {
                 let (s, _) = listener.accept().unwrap();
                 green::sleep(Duration::from_millis(20)); // let the reader park
-                let linger = libc::linger { l_onoff: 1, l_linger: 0 };
-                // SAFETY: the option value points at a live `linger` of the length passed.
-                let rc = unsafe {
-                    libc::setsockopt(
-                        s.as_raw_fd(),
-                        libc::SOL_SOCKET,
-                        libc::SO_LINGER,
-                        (&raw const linger).cast(),
-                        size_of::<libc::linger>() as libc::socklen_t,
-                    )
-                };
-                assert_eq!(rc, 0);
+                io_util::reset_on_close(&s);
                 drop(s); // close with linger 0 sends RST
             })
             .unwrap();

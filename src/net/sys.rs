@@ -175,6 +175,87 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: l
     cvt_size(unsafe { libc::recvmsg(fd, &mut msg, flags) })
 }
 
+/// How a TCP stream reads: with `TCP_INQ` on (Linux), each read also learns whether it left
+/// the receive queue empty, which lets the next one park without the call that would only
+/// say `WouldBlock` (see "Drained reads" in `reactor.rs`). It is turned on at a socket's first
+/// read that would block, so a stream that never waits never pays the extra `setsockopt`.
+#[derive(Debug, Default)]
+pub(crate) struct StreamReads {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    inq: std::sync::atomic::AtomicU8,
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const INQ_UNTRIED: u8 = 0;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const INQ_ON: u8 = 1;
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const INQ_UNSUPPORTED: u8 = 2;
+
+impl StreamReads {
+    /// Reads into `bufs` with `flags`; the flag is true if the kernel said the read left
+    /// nothing behind: no bytes and no end of stream.
+    pub(crate) fn recv(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+        flags: libc::c_int,
+    ) -> io::Result<(usize, bool)> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        return self.recv_inq(fd, bufs, flags);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        return recv_vectored(fd.as_raw_fd(), bufs, flags).map(|n| (n, false));
+    }
+
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn recv_inq(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+        flags: libc::c_int,
+    ) -> io::Result<(usize, bool)> {
+        use std::sync::atomic::Ordering::Relaxed;
+        let inq = self.inq.load(Relaxed);
+        if inq != INQ_ON {
+            let result = match bufs {
+                [buf] => recv(fd.as_raw_fd(), buf, flags),
+                _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
+            };
+            if inq == INQ_UNTRIED && result.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock) {
+                // Linux before 4.18 refuses the option: read without it.
+                let on = setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_INQ, 1).is_ok();
+                self.inq.store(if on { INQ_ON } else { INQ_UNSUPPORTED }, Relaxed);
+            }
+            return result.map(|n| (n, false));
+        }
+        // Room for one `int` control message, aligned for `cmsghdr`.
+        let mut control = [0u64; 4];
+        // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
+        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+        // `IoSliceMut` is guaranteed to be ABI compatible with `iovec` on Unix.
+        msg.msg_iov = bufs.as_mut_ptr().cast();
+        msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+        msg.msg_control = control.as_mut_ptr().cast();
+        msg.msg_controllen = size_of_val(&control) as _;
+        // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
+        let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
+        let mut drained = false;
+        // SAFETY: the kernel wrote `msg_controllen` bytes of well-formed control messages into
+        // `control`, which outlives these pointers; CMSG_* only step within that length.
+        unsafe {
+            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+            while !cmsg.is_null() {
+                if (*cmsg).cmsg_level == libc::IPPROTO_TCP && (*cmsg).cmsg_type == libc::TCP_CM_INQ {
+                    let left = libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
+                    drained = left == 0;
+                }
+                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+            }
+        }
+        Ok((n, drained))
+    }
+}
+
 /// `sendmsg(2)` from several buffers.
 pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>], flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.

@@ -293,6 +293,7 @@ pub struct TcpStream {
     source: Source,
     inner: std::net::TcpStream,
     timeouts: Arc<Timeouts>,
+    reads: sys::StreamReads,
 }
 
 impl TcpStream {
@@ -360,7 +361,7 @@ impl TcpStream {
     }
 
     fn from_nonblocking(inner: std::net::TcpStream, timeouts: Arc<Timeouts>) -> TcpStream {
-        TcpStream { source: Source::new(inner.as_raw_fd()), inner, timeouts }
+        TcpStream { source: Source::new(inner.as_raw_fd()), inner, timeouts, reads: sys::StreamReads::default() }
     }
 
     /// The remote address, like [`std::net::TcpStream::peer_addr`].
@@ -620,15 +621,12 @@ impl TcpStream {
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
-        let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
+        self.read_vectored_inner(&mut [IoSliceMut::new(buf)])
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || {
-            sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
-        })
+        let fd = self.inner.as_fd();
+        self.source.read_hinted(self.timeouts.read(), timeout_error, || self.reads.recv(fd, bufs, libc::MSG_DONTWAIT))
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {

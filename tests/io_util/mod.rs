@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 use std::io::{self, Read, Write};
+use std::os::fd::AsRawFd;
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -93,4 +94,20 @@ pub fn open_fds_no_alloc() -> usize {
         // SAFETY: F_GETFD on any number has no memory-safety preconditions.
         .filter(|&fd| unsafe { libc::fcntl(fd, libc::F_GETFD) } >= 0)
         .count()
+}
+
+/// Sets `SO_LINGER` to 0 on `socket`: closing it then sends a reset instead of a FIN.
+pub fn reset_on_close(socket: &impl AsRawFd) {
+    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+    // SAFETY: the option value points at a live `linger` of the length passed.
+    let rc = unsafe {
+        libc::setsockopt(
+            socket.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&raw const linger).cast(),
+            size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(rc, 0, "setsockopt(SO_LINGER): {}", io::Error::last_os_error());
 }

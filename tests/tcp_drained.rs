@@ -1,0 +1,153 @@
+//! A TCP read that leaves the receive queue empty lets the next read park without trying
+//! (reactor.rs, "Drained reads"). What comes after such a read must still be seen: more data,
+//! an end of stream queued together with data, a reset queued together with data, whether
+//! or not the reader's worker was busy while they arrived.
+//!
+//! The peer is a plain OS thread with a std socket; the reader is a green thread on a
+//! one-worker runtime. Every read has a timeout, so a missed event fails the test instead of
+//! hanging it.
+
+mod io_util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::net::Shutdown;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+use green::net::TcpStream;
+
+/// Far above any real delay here: reaching it means an event was missed.
+const READ_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How the peer ends the connection after its second message.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum End {
+    /// `shutdown(Write)`: a FIN right behind the data.
+    Fin,
+    /// Close with `SO_LINGER` 0: a reset right behind the data.
+    Reset,
+}
+
+/// One connection: the reader waits (so that reads learn what they leave behind), reads
+/// "one" (a drained read), then, with its worker blocked for `busy` if set, lets the peer
+/// send "two" and end the connection; it must then read "two" and see the end.
+fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap(); // "two" must not wait behind Nagle for an ACK
+        std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
+        s.write_all(b"one").unwrap();
+        go_rx.recv().unwrap();
+        std::thread::sleep(peer_delay);
+        s.write_all(b"two").unwrap();
+        match end {
+            End::Fin => s.shutdown(Shutdown::Write).unwrap(),
+            End::Reset => io_util::reset_on_close(&s),
+        }
+        drop(s);
+    });
+    io_util::runtime(1).block_on(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let mut buf = [0; 64];
+        let n = stream.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"one");
+        go_tx.send(()).unwrap();
+        if let Some(busy) = busy {
+            // The worker dispatches nothing meanwhile: "two" and the end arrive unseen.
+            std::thread::sleep(busy);
+        }
+        let start = Instant::now();
+        let mut got = Vec::new();
+        let last = loop {
+            match stream.read(&mut buf) {
+                Ok(0) => break Ok(()),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => break Err(e),
+            }
+        };
+        // A read that timed out still tries once, and finds the end: only the time tells.
+        assert!(
+            start.elapsed() < READ_TIMEOUT,
+            "{end:?}, busy {busy:?}: a read waited out its timeout, so an event was missed"
+        );
+        assert_eq!(got, b"two", "{end:?}, busy {busy:?}: the data after a drained read");
+        match (end, last) {
+            (End::Fin, Ok(())) => {}
+            (End::Reset, Err(e)) if e.kind() == ErrorKind::ConnectionReset => {}
+            (_, last) => panic!("{end:?}, busy {busy:?}: the end after a drained read came as {last:?}"),
+        }
+    });
+    peer.join().unwrap();
+}
+
+#[test]
+fn an_end_of_stream_queued_with_data_while_the_worker_is_busy_is_seen() {
+    for _ in 0..5 {
+        round(End::Fin, Some(Duration::from_millis(10)), Duration::ZERO);
+    }
+}
+
+#[test]
+fn a_reset_queued_with_data_while_the_worker_is_busy_is_seen() {
+    for _ in 0..5 {
+        round(End::Reset, Some(Duration::from_millis(10)), Duration::ZERO);
+    }
+}
+
+/// The same without the busy worker, the peer's second send at varied delays, so that it
+/// lands before, during and after the reader's next read.
+#[test]
+fn an_end_after_a_drained_read_is_seen_at_any_moment() {
+    let mut rng = io_util::Rng::new(7);
+    for i in 0..40 {
+        let end = if i % 2 == 0 { End::Fin } else { End::Reset };
+        round(end, None, Duration::from_micros(rng.range(0, 300) as u64));
+    }
+}
+
+/// Many messages, each read in one piece and answered: every read after the first finds the
+/// previous one drained. Nothing is lost, and the reader does not wait for a timeout.
+#[test]
+fn a_ping_pong_over_drained_reads_loses_nothing() {
+    io_util::runtime(1).block_on(|| {
+        let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = green::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            let mut buf = [0; 256];
+            let mut echoed = 0u64;
+            loop {
+                match s.read(&mut buf) {
+                    Ok(0) => return echoed,
+                    Ok(n) => {
+                        s.write_all(&buf[..n]).unwrap();
+                        echoed += n as u64;
+                    }
+                    Err(e) => panic!("server read: {e}"),
+                }
+            }
+        });
+        let mut client = TcpStream::connect(addr).unwrap();
+        client.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        client.set_nodelay(true).unwrap();
+        let mut rng = io_util::Rng::new(11);
+        let mut sent = 0u64;
+        for _ in 0..2000 {
+            let len = rng.range(1, 200);
+            let msg = rng.bytes(len);
+            client.write_all(&msg).unwrap();
+            let mut back = vec![0; msg.len()];
+            client.read_exact(&mut back).unwrap();
+            assert_eq!(back, msg);
+            sent += msg.len() as u64;
+        }
+        client.shutdown(Shutdown::Write).unwrap();
+        assert_eq!(client.read(&mut [0; 8]).unwrap(), 0);
+        assert_eq!(server.join().unwrap(), sent);
+    });
+}
