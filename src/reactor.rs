@@ -91,11 +91,22 @@
 //! - A reset does not count as a FIN, and may arrive together with the last data. Its event
 //!   reports a hang-up or an error, which sets the source's *ended* flag for good (before the
 //!   tick moves); an ended source stores no mark, and a read after it always runs.
+//! - A read that returns end of stream stores no mark; neither does any read after the stream
+//!   was shut down for reading (`TcpStream::shutdown`, through any clone), which the kernel
+//!   counts as 0 left without a FIN, its event perhaps dispatched already. A shutdown made
+//!   through the raw fd is not seen: do it through the stream.
 //! - An fd not registered anywhere gets no events, but it is registered at the park, and
 //!   registering reports the readiness that is there already.
 //! - Only the first attempt of a call is skipped: a park that cannot happen (a plain thread
 //!   blocks in `poll(2)`, level-triggered; unwinding and the worker's stack make one attempt)
 //!   and a deadline that passed both lead to the attempt the call would have made anyway.
+//!
+//! What changes for the user: after a drained read, data that arrived but whose event the
+//! owning worker has not dispatched yet is read after that dispatch, not at once (a worker
+//! stuck in blocking code delays it, as it delays every parked reader). With `SO_RCVLOWAT`
+//! set, the kernel raises no edge below the mark, so a read waits for that many bytes, as a
+//! blocking std read does. `TCP_INQ` stays on the socket: code that calls `recvmsg` on the raw
+//! fd gets a `TCP_CM_INQ` control message.
 //!
 //! # Invariants
 //!
@@ -664,6 +675,10 @@ impl Source {
                         return result.map(|(r, drained)| {
                             if drained && !state.ended.load(Ordering::Relaxed) {
                                 state.drained.store(drained_mark(seen), Ordering::Relaxed);
+                            } else if state.drained.load(Ordering::Relaxed) != 0 {
+                                // Not needed for the argument, but a mark never outlives the
+                                // reads after it, so a tick that wrapped around cannot match it.
+                                state.drained.store(0, Ordering::Relaxed);
                             }
                             r
                         });

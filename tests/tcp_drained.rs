@@ -151,3 +151,56 @@ fn a_ping_pong_over_drained_reads_loses_nothing() {
         assert_eq!(server.join().unwrap(), sent);
     });
 }
+
+/// After `shutdown(Read)` on this side, every read returns `Ok(0)` at once, as std's does,
+/// whether data was still queued (taken first) and whether the shutdown came through a clone.
+/// The kernel counts 0 left there without a FIN, and the shutdown's own event has been
+/// dispatched before the reads.
+#[test]
+fn reads_after_a_local_read_shutdown_end_at_once() {
+    for (data_queued, through_clone) in [(false, false), (true, false), (true, true), (false, true)] {
+        let case = format!("data queued {data_queued}, through a clone {through_clone}");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (go_tx, go_rx) = mpsc::channel::<()>();
+        let (done_tx, done_rx) = mpsc::channel::<()>();
+        let peer = std::thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
+            s.write_all(b"a").unwrap();
+            if go_rx.recv().is_ok() {
+                s.write_all(b"bc").unwrap();
+            }
+            let _ = done_rx.recv(); // keep the connection open until the reader is done
+        });
+        io_util::runtime(1).block_on(|| {
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            let mut buf = [0; 64];
+            let n = stream.read(&mut buf).unwrap();
+            assert_eq!(&buf[..n], b"a");
+            if data_queued {
+                go_tx.send(()).unwrap();
+                green::sleep(Duration::from_millis(30)); // "bc" is in, its event dispatched
+            }
+            drop(go_tx);
+            if through_clone {
+                stream.try_clone().unwrap().shutdown(Shutdown::Read).unwrap();
+            } else {
+                stream.shutdown(Shutdown::Read).unwrap();
+            }
+            green::sleep(Duration::from_millis(20)); // the shutdown's event is dispatched
+            let start = Instant::now();
+            if data_queued {
+                let n = stream.read(&mut buf).unwrap();
+                assert_eq!(&buf[..n], b"bc", "{case}");
+            }
+            for _ in 0..2 {
+                assert_eq!(stream.read(&mut buf).unwrap(), 0, "{case}");
+            }
+            assert!(start.elapsed() < READ_TIMEOUT, "{case}: a read after the shutdown waited out its timeout");
+        });
+        drop(done_tx);
+        peer.join().unwrap();
+    }
+}

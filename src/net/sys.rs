@@ -183,6 +183,11 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: l
 pub(crate) struct StreamReads {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     inq: std::sync::atomic::AtomicU8,
+    /// Set before this socket is shut down for reading, through any of its clones: the kernel
+    /// then counts 0 left without a FIN, and the shutdown's event may be dispatched already,
+    /// so no read after it claims the queue drained.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    read_shut: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -193,8 +198,24 @@ const INQ_ON: u8 = 1;
 const INQ_UNSUPPORTED: u8 = 2;
 
 impl StreamReads {
-    /// Reads into `bufs` with `flags`; the flag is true if the kernel said the read left
-    /// nothing behind: no bytes and no end of stream.
+    /// The reads of a clone of this stream (the same socket through another fd).
+    pub(crate) fn for_clone(&self) -> StreamReads {
+        StreamReads {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            inq: std::sync::atomic::AtomicU8::new(self.inq.load(std::sync::atomic::Ordering::Relaxed)),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            read_shut: self.read_shut.clone(),
+        }
+    }
+
+    /// To be called before the socket is shut down for reading (see `read_shut`).
+    pub(crate) fn shutting_read(&self) {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        self.read_shut.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+
+    /// Reads into `bufs` with `flags`; the flag is true if the kernel said the read took
+    /// something and left nothing behind: no bytes and no end of stream.
     pub(crate) fn recv(
         &self,
         fd: BorrowedFd<'_>,
@@ -214,7 +235,7 @@ impl StreamReads {
         bufs: &mut [io::IoSliceMut<'_>],
         flags: libc::c_int,
     ) -> io::Result<(usize, bool)> {
-        use std::sync::atomic::Ordering::Relaxed;
+        use std::sync::atomic::Ordering::{self, Relaxed};
         let inq = self.inq.load(Relaxed);
         if inq != INQ_ON {
             let result = match bufs {
@@ -239,13 +260,21 @@ impl StreamReads {
         msg.msg_controllen = size_of_val(&control) as _;
         // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
         let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
+        if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || self.read_shut.load(Ordering::SeqCst) {
+            return Ok((n, false));
+        }
         let mut drained = false;
         // SAFETY: the kernel wrote `msg_controllen` bytes of well-formed control messages into
-        // `control`, which outlives these pointers; CMSG_* only step within that length.
+        // `control`, which outlives these pointers; CMSG_* only step within that length, and a
+        // message's data is read only if its length covers it.
         unsafe {
             let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
             while !cmsg.is_null() {
-                if (*cmsg).cmsg_level == libc::IPPROTO_TCP && (*cmsg).cmsg_type == libc::TCP_CM_INQ {
+                let c = &*cmsg;
+                if c.cmsg_level == libc::IPPROTO_TCP
+                    && c.cmsg_type == libc::TCP_CM_INQ
+                    && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize
+                {
                     let left = libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
                     drained = left == 0;
                 }

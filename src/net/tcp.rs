@@ -409,6 +409,9 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Write {
+            self.reads.shutting_read();
+        }
         self.inner.shutdown(how)
     }
 
@@ -434,7 +437,9 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone()))
+        let mut clone = TcpStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone());
+        clone.reads = self.reads.for_clone();
+        Ok(clone)
     }
 
     /// Sets how long a read may wait, like [`std::net::TcpStream::set_read_timeout`]. A read
