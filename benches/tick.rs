@@ -2,10 +2,10 @@
 //!
 //! # What it measures
 //!
-//! Each function below exists four times, from the same tokens: plain and with
-//! `#[green::preemptible]`, each in two places in the binary. Both run on a lone green thread of a one-worker runtime, so the
-//! budget runs out and the clock is read as in real use, but no forced yield ever happens
-//! (nobody else waits): what is measured is the cost of counting.
+//! Each loop below exists eight times, from the same tokens: plain and with
+//! `#[green::preemptible]`, each in four places in the binary. All run on a lone green thread
+//! of a one-worker runtime, so the budget runs out and the clock is read as in real use, but no
+//! forced yield ever happens (nobody else waits): what is measured is the cost of counting.
 //!
 //! - `chain`: a dependent arithmetic chain (a multiply, an add, a shift and a xor per step,
 //!   about 6 cycles of latency) in a `while` loop: one tick per iteration.
@@ -19,91 +19,140 @@
 //!   branch: the worst case, one tick per iteration of a loop whose iteration is about two
 //!   cycles.
 //!
-//! The overhead of each is `preemptible / plain - 1`, the faster of the two places on each side.
+//! The overhead of each is `preemptible / plain - 1` of the fastest of the four places on each
+//! side, the median over 201 rounds in which the two ran moments apart.
 //! Target: 3% or less (Go measured 7.8% for its loop back-edge checks).
 //!
 //! Run with `cargo bench --bench tick -- --warm-up-time 1 --measurement-time 3`.
 //!
 //! These loops are a few instructions each, so their speed also depends on where the linker
-//! puts them (a loop that straddles a 32-byte boundary can run at half speed). Two functions
-//! with identical inner loops measured 592 and 318 ns in one build. Compare within a run, run
-//! more than once, and if two figures disagree wildly, look at the code of both, or pin the
-//! loop alignment for both with `RUSTFLAGS="-C llvm-args=-align-loops=64"`.
+//! puts them (a loop that straddles a 32-byte boundary can run at half speed; the branchy
+//! loops' branch prediction depends on their addresses). Two functions with identical inner
+//! loops measured 592 and 318 ns in one build, and the same code 11.2 and 12.7 µs in another.
+//! Hence the places: the table prints each side's spread over its places next to the
+//! overhead. Compare within a run, run more than once, and if two figures disagree wildly,
+//! look at the code of both, or pin the loop alignment for all with
+//! `RUSTFLAGS="-C llvm-args=-align-loops=64"`.
 
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, criterion_group};
 
-/// Defines `$plain`, `$preemptible`, `$copy` (plain again) and `$preemptible_copy` from one
-/// function body, so all compile the same code but for the attribute. A copy shows how much
-/// two identical functions differ only by where they sit in the binary; with two placements of
-/// each, the overhead compares the faster plain one with the faster preemptible one, so that
-/// neither side alone draws a bad placement.
-macro_rules! twins {
-    ($plain:ident, $preemptible:ident, $copy:ident, $preemptible_copy:ident,
-     fn ($($arg:ident: $ty:ty),*) -> $ret:ty $body:block) => {
-        #[inline(never)]
-        fn $plain($($arg: $ty),*) -> $ret $body
+/// Defines the four loops, each `#[inline(never)]` and with the given attribute if any. Each
+/// module below expands it once: every loop exists in [`PLACES`] places per side, interleaved,
+/// from the same tokens. How fast a few-instruction loop runs also depends on where it sits in
+/// the binary, so the overhead compares the fastest plain place with the fastest preemptible
+/// one, and neither side's figure rests on one draw of placement.
+macro_rules! loops {
+    ($(#[$attr:meta])?) => {
+        use super::Inputs;
 
         #[inline(never)]
-        #[green::preemptible]
-        fn $preemptible($($arg: $ty),*) -> $ret $body
+        $(#[$attr])?
+        pub fn chain(steps: u64, seed: u64) -> u64 {
+            let mut x = seed;
+            let mut i = 0;
+            while i < steps {
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+                x ^= x >> 29;
+                i += 1;
+            }
+            x
+        }
 
         #[inline(never)]
-        fn $copy($($arg: $ty),*) -> $ret $body
+        $(#[$attr])?
+        pub fn sum(values: &[u32]) -> u32 {
+            let mut total = 0u32;
+            for &v in values {
+                total = total.wrapping_add(v);
+            }
+            total
+        }
 
         #[inline(never)]
-        #[green::preemptible]
-        fn $preemptible_copy($($arg: $ty),*) -> $ret $body
+        $(#[$attr])?
+        pub fn classify(text: &[u8]) -> u64 {
+            let (mut spaces, mut digits, mut upper, mut other) = (0u64, 0u64, 0u64, 0u64);
+            for &b in text {
+                match b {
+                    b' ' | b'\n' => spaces += 1,
+                    b'0'..=b'9' => digits += 1,
+                    b'A'..=b'Z' => upper += 3,
+                    _ => other ^= u64::from(b),
+                }
+            }
+            spaces ^ (digits << 16) ^ (upper << 32) ^ (other << 48)
+        }
+
+        #[inline(never)]
+        $(#[$attr])?
+        pub fn collatz(starts: &[u32]) -> u64 {
+            let mut steps = 0u64;
+            let mut i = 0;
+            while i < starts.len() {
+                let mut n = u64::from(starts[i]);
+                while n > 1 {
+                    n = if n & 1 == 0 { n / 2 } else { 3 * n + 1 };
+                    steps += 1;
+                }
+                i += 1;
+            }
+            steps
+        }
+
+        /// The four loops on their inputs, in the order of [`super::LOOPS`].
+        pub fn calls(inputs: &Inputs) -> [super::Call<'_>; 4] {
+            [
+                Box::new(|| chain(black_box(10_000), 7)),
+                Box::new(|| u64::from(sum(black_box(&inputs.values)))),
+                Box::new(|| classify(black_box(&inputs.text))),
+                Box::new(|| collatz(black_box(&inputs.starts))),
+            ]
+        }
     };
 }
 
-twins!(chain_plain, chain_preemptible, chain_copy, chain_preemptible_copy, fn(steps: u64, seed: u64) -> u64 {
-    let mut x = seed;
-    let mut i = 0;
-    while i < steps {
-        x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-        x ^= x >> 29;
-        i += 1;
-    }
-    x
-});
+/// Places of each side in the binary.
+const PLACES: usize = 4;
 
-twins!(sum_plain, sum_preemptible, sum_copy, sum_preemptible_copy, fn(values: &[u32]) -> u32 {
-    let mut total = 0u32;
-    for &v in values {
-        total = total.wrapping_add(v);
-    }
-    total
-});
+/// The loops' names, in the order of each module's `calls`.
+const LOOPS: [&str; 4] = ["chain", "sum", "branchy/for", "branchy/while"];
 
-twins!(classify_plain, classify_preemptible, classify_copy, classify_preemptible_copy, fn(text: &[u8]) -> u64 {
-    let (mut spaces, mut digits, mut upper, mut other) = (0u64, 0u64, 0u64, 0u64);
-    for &b in text {
-        match b {
-            b' ' | b'\n' => spaces += 1,
-            b'0'..=b'9' => digits += 1,
-            b'A'..=b'Z' => upper += 3,
-            _ => other ^= u64::from(b),
-        }
-    }
-    spaces ^ (digits << 16) ^ (upper << 32) ^ (other << 48)
-});
-
-twins!(collatz_plain, collatz_preemptible, collatz_copy, collatz_preemptible_copy, fn(starts: &[u32]) -> u64 {
-    let mut steps = 0u64;
-    let mut i = 0;
-    while i < starts.len() {
-        let mut n = u64::from(starts[i]);
-        while n > 1 {
-            n = if n & 1 == 0 { n / 2 } else { 3 * n + 1 };
-            steps += 1;
-        }
-        i += 1;
-    }
-    steps
-});
+// Interleaved, so that neither side gets all the early or all the late addresses.
+mod plain_1 {
+    use std::hint::black_box;
+    loops!();
+}
+mod preemptible_1 {
+    use std::hint::black_box;
+    loops!(#[green::preemptible]);
+}
+mod plain_2 {
+    use std::hint::black_box;
+    loops!();
+}
+mod preemptible_2 {
+    use std::hint::black_box;
+    loops!(#[green::preemptible]);
+}
+mod plain_3 {
+    use std::hint::black_box;
+    loops!();
+}
+mod preemptible_3 {
+    use std::hint::black_box;
+    loops!(#[green::preemptible]);
+}
+mod plain_4 {
+    use std::hint::black_box;
+    loops!();
+}
+mod preemptible_4 {
+    use std::hint::black_box;
+    loops!(#[green::preemptible]);
+}
 
 /// A pseudo-random sequence (xorshift), so the inputs are the same on every run.
 fn pseudo_random(len: usize) -> Vec<u32> {
@@ -149,101 +198,68 @@ impl Inputs {
                 .collect(),
             starts: pseudo_random(256).into_iter().map(|r| 1 + (r >> 12)).collect(),
         };
-        assert_eq!(chain_plain(1000, 7), chain_preemptible(1000, 7));
-        assert_eq!(sum_plain(&inputs.values), sum_preemptible(&inputs.values));
-        assert_eq!(classify_plain(&inputs.text), classify_preemptible(&inputs.text));
-        assert_eq!(collatz_plain(&inputs.starts), collatz_preemptible(&inputs.starts));
+        // Every place of every loop computes the same thing.
+        for (plain, preemptible) in places(&inputs) {
+            for (a, b) in plain.iter().zip(&preemptible) {
+                assert_eq!(a(), b());
+            }
+        }
         inputs
     }
 }
 
+/// One of the loops, called on its input.
+type Call<'a> = Box<dyn Fn() -> u64 + Sync + 'a>;
+
+/// Each place's loops, plain and preemptible.
+fn places(inputs: &Inputs) -> [([Call<'_>; 4], [Call<'_>; 4]); PLACES] {
+    [
+        (plain_1::calls(inputs), preemptible_1::calls(inputs)),
+        (plain_2::calls(inputs), preemptible_2::calls(inputs)),
+        (plain_3::calls(inputs), preemptible_3::calls(inputs)),
+        (plain_4::calls(inputs), preemptible_4::calls(inputs)),
+    ]
+}
+
+/// Criterion's figures: the first place of each side.
 fn tick(c: &mut Criterion) {
     let rt = green::Runtime::builder().workers(1).build().expect("runtime");
-    let Inputs { values, text, starts } = Inputs::new();
-
+    let inputs = Inputs::new();
+    let [(plain, preemptible), ..] = places(&inputs);
     let mut group = c.benchmark_group("tick");
-    group.bench_function("chain/plain", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || chain_plain(black_box(10_000), 7)))
-    });
-    group.bench_function("chain/preemptible", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || chain_preemptible(black_box(10_000), 7)))
-    });
-    group.bench_function("sum/plain", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || sum_plain(black_box(&values))))
-    });
-    group.bench_function("sum/preemptible", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || sum_preemptible(black_box(&values))))
-    });
-    group.bench_function("branchy/for/plain", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || classify_plain(black_box(&text))))
-    });
-    group.bench_function("branchy/for/preemptible", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || classify_preemptible(black_box(&text))))
-    });
-    group.bench_function("branchy/while/plain", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || collatz_plain(black_box(&starts))))
-    });
-    group.bench_function("branchy/while/preemptible", |b| {
-        b.iter_custom(|iters| on_green_thread(&rt, iters, || collatz_preemptible(black_box(&starts))))
-    });
+    for (i, name) in LOOPS.iter().enumerate() {
+        for (side, call) in [("plain", &plain[i]), ("preemptible", &preemptible[i])] {
+            group.bench_function(format!("{name}/{side}"), |b| {
+                b.iter_custom(|iters| on_green_thread(&rt, iters, call));
+            });
+        }
+    }
     group.finish();
 }
 
-/// One of the loops, called on its input.
-type Loop<'a> = &'a (dyn Fn() -> u64 + Sync);
+/// Rounds of each variant in [`print_overheads`]; odd, for a median.
+const ROUNDS: usize = 201;
 
 /// Prints each loop's overhead measured the robust way for a shared machine: the variants
-/// alternate, 41 rounds each of about 2 ms, and the fastest round of each counts (interference
-/// only ever adds time). The plain copy's difference from the plain function is the noise floor
-/// of code placement. Criterion's figures follow, one function at a time.
+/// (every place of each side) alternate, [`ROUNDS`] rounds each of about 2 ms. Each side is
+/// represented by its fastest place (by its fastest round: interference only ever adds time),
+/// and the overhead is the median of the two's ratio round by round, each pair measured
+/// moments apart. The spread of one side's places is the noise floor of code placement.
+/// Criterion's figures follow, one function at a time.
 fn print_overheads(inputs: &Inputs) {
     let rt = green::Runtime::builder().workers(1).build().expect("runtime");
-    // Plain, its copy, preemptible, its copy.
-    let loops: [(&str, [Loop<'_>; 4]); 4] = [
-        (
-            "chain",
-            [
-                &|| chain_plain(black_box(10_000), 7),
-                &|| chain_copy(black_box(10_000), 7),
-                &|| chain_preemptible(black_box(10_000), 7),
-                &|| chain_preemptible_copy(black_box(10_000), 7),
-            ],
-        ),
-        (
-            "sum",
-            [
-                &|| u64::from(sum_plain(black_box(&inputs.values))),
-                &|| u64::from(sum_copy(black_box(&inputs.values))),
-                &|| u64::from(sum_preemptible(black_box(&inputs.values))),
-                &|| u64::from(sum_preemptible_copy(black_box(&inputs.values))),
-            ],
-        ),
-        (
-            "branchy/for",
-            [
-                &|| classify_plain(black_box(&inputs.text)),
-                &|| classify_copy(black_box(&inputs.text)),
-                &|| classify_preemptible(black_box(&inputs.text)),
-                &|| classify_preemptible_copy(black_box(&inputs.text)),
-            ],
-        ),
-        (
-            "branchy/while",
-            [
-                &|| collatz_plain(black_box(&inputs.starts)),
-                &|| collatz_copy(black_box(&inputs.starts)),
-                &|| collatz_preemptible(black_box(&inputs.starts)),
-                &|| collatz_preemptible_copy(black_box(&inputs.starts)),
-            ],
-        ),
-    ];
-    eprintln!("#[preemptible] overhead, fastest of 41 alternating rounds per variant (ns per call);");
-    eprintln!("each function twice, in two places; the overhead compares the faster of each pair:");
+    let places = places(inputs);
+    eprintln!("#[preemptible] overhead: {ROUNDS} rounds of about 2 ms per variant, the variants alternating;");
+    eprintln!("each loop in {PLACES} places per side: fastest round of the fastest place (ns per call), and the");
+    eprintln!("spread, how much slower the slowest place of that side was (code placement alone). The");
+    eprintln!("overhead is the median over rounds of preemptible / plain, the fastest places of each, paired:");
     eprintln!(
-        "  {:14} {:>10} {:>10} {:>12} {:>12} {:>9}",
-        "loop", "plain", "plain copy", "preemptible", "preem. copy", "overhead"
+        "  {:14} {:>10} {:>8} {:>12} {:>8} {:>9}",
+        "loop", "plain", "spread", "preemptible", "spread", "overhead"
     );
-    for (name, variants) in loops {
+    for (i, name) in LOOPS.iter().enumerate() {
+        let variants: Vec<&Call<'_>> =
+            places.iter().map(|(plain, _)| &plain[i]).chain(places.iter().map(|(_, pre)| &pre[i])).collect();
         let per_round = {
             let start = Instant::now();
             let mut calls = 0u64;
@@ -253,21 +269,34 @@ fn print_overheads(inputs: &Inputs) {
             }
             calls
         };
-        let mut best = [Duration::MAX; 4];
-        for _ in 0..41 {
-            for (best, variant) in best.iter_mut().zip(variants) {
-                *best = (*best).min(on_green_thread(&rt, per_round, variant));
+        // times[v][r]: variant v in round r.
+        let mut times = vec![Vec::with_capacity(ROUNDS); variants.len()];
+        for _ in 0..ROUNDS {
+            for (times, variant) in times.iter_mut().zip(&variants) {
+                times.push(on_green_thread(&rt, per_round, variant));
             }
         }
+        let best: Vec<Duration> = times.iter().map(|t| t.iter().copied().min().expect("rounds")).collect();
         let ns = |d: Duration| d.as_secs_f64() * 1e9 / per_round as f64;
-        let (plain, preemptible) = (best[0].min(best[1]), best[2].min(best[3]));
-        let overhead = (preemptible.as_secs_f64() / plain.as_secs_f64() - 1.0) * 100.0;
+        let (plain, preemptible) = best.split_at(PLACES);
+        let fastest = |side: &[Duration]| side.iter().copied().min().expect("places");
+        let fastest_place = |side: &[Duration]| (0..PLACES).min_by_key(|&p| side[p]).expect("places");
+        let spread = |side: &[Duration]| {
+            let slowest = side.iter().copied().max().expect("places");
+            (slowest.as_secs_f64() / fastest(side).as_secs_f64() - 1.0) * 100.0
+        };
+        // The fastest place of each side, compared round by round (the two ran moments apart,
+        // so a slow spell of the machine slows both), and the median of those ratios.
+        let (a, b) = (&times[fastest_place(plain)], &times[PLACES + fastest_place(preemptible)]);
+        let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| b.as_secs_f64() / a.as_secs_f64()).collect();
+        ratios.sort_by(f64::total_cmp);
+        let overhead = (ratios[ROUNDS / 2] - 1.0) * 100.0;
         eprintln!(
-            "  {name:14} {:10.1} {:10.1} {:12.1} {:12.1} {overhead:+8.1}%",
-            ns(best[0]),
-            ns(best[1]),
-            ns(best[2]),
-            ns(best[3]),
+            "  {name:14} {:10.1} {:7.1}% {:12.1} {:7.1}% {overhead:+8.1}%",
+            ns(fastest(plain)),
+            spread(plain),
+            ns(fastest(preemptible)),
+            spread(preemptible),
         );
     }
 }
