@@ -223,7 +223,8 @@ fn places(inputs: &Inputs) -> [([Call<'_>; 4], [Call<'_>; 4]); PLACES] {
 
 /// Criterion's figures: the first place of each side.
 fn tick(c: &mut Criterion) {
-    let rt = green::Runtime::builder().workers(1).build().expect("runtime");
+    // The plain loops run for long without a tick, on purpose: no monitor warning about it.
+    let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().expect("runtime");
     let inputs = Inputs::new();
     let [(plain, preemptible), ..] = places(&inputs);
     let mut group = c.benchmark_group("tick");
@@ -247,7 +248,8 @@ const ROUNDS: usize = 201;
 /// moments apart. The spread of one side's places is the noise floor of code placement.
 /// Criterion's figures follow, one function at a time.
 fn print_overheads(inputs: &Inputs) {
-    let rt = green::Runtime::builder().workers(1).build().expect("runtime");
+    // The plain loops run for long without a tick, on purpose: no monitor warning about it.
+    let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().expect("runtime");
     let places = places(inputs);
     eprintln!("#[preemptible] overhead: {ROUNDS} rounds of about 2 ms per variant, the variants alternating;");
     eprintln!("each loop in {PLACES} places per side: fastest round of the fastest place (ns per call), and the");
