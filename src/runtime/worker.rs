@@ -91,6 +91,9 @@ struct Slot {
     live: Option<Live>,
     /// The coroutine's yielder, published by the body at its first resume.
     yielder: *const GreenYielder,
+    /// About where its stack pointer was when it last switched out (0 before): where its
+    /// resume will touch its stack first. See [`Core::prefetch_next`].
+    stack_hint: usize,
     /// What dumps show about it.
     info: SlotInfo,
 }
@@ -147,6 +150,9 @@ pub(crate) struct Core {
     /// The running green thread's yielder while it runs on its own stack; null between
     /// resumes and inside `on_worker_stack`. Non-null exactly when a green thread may suspend.
     yielder: Cell<*const GreenYielder>,
+    /// Set by the running green thread as it switches out: an address in its last frame
+    /// before the switch (`Slot::stack_hint`).
+    suspended_at: Cell<usize>,
     /// The deadline of the park being requested (`park`), for the worker to arm.
     park_deadline: Cell<Option<Instant>>,
     /// `config.park_backtraces`.
@@ -201,6 +207,7 @@ impl Core {
             timers: RefCell::new(Timers::default()),
             current: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
+            suspended_at: Cell::new(0),
             park_deadline: Cell::new(None),
             park_backtraces,
             park_backtrace: RefCell::new(None),
@@ -247,6 +254,8 @@ impl Core {
     pub(crate) fn suspend(&self, why: Suspend) {
         let yielder = self.yielder.get();
         assert!(!yielder.is_null(), "green: internal error: suspend outside a green thread");
+        let here = 0u8;
+        self.suspended_at.set(std::ptr::addr_of!(here) as usize);
         // SAFETY: a non-null `yielder` belongs to the green thread running right now on this
         // thread, on its own stack; its coroutine (and so its yielder, which lives on that
         // coroutine's stack) is alive while its code runs, which it does: we are that code.
@@ -697,7 +706,7 @@ impl Core {
             Some(i) => i,
             None => {
                 let mut slots = self.slots.borrow_mut();
-                slots.push(Slot { live: None, yielder: std::ptr::null(), info: SlotInfo::default() });
+                slots.push(Slot { live: None, yielder: std::ptr::null(), stack_hint: 0, info: SlotInfo::default() });
                 slots.len() - 1
             }
         };
@@ -707,6 +716,7 @@ impl Core {
         let slot = &mut slots[index];
         slot.live = Some(Live { task, co });
         slot.yielder = std::ptr::null();
+        slot.stack_hint = 0;
         slot.info = info;
         drop(slots);
         self.resume(index);
@@ -733,8 +743,12 @@ impl Core {
             WorkerStats::bump(&stats.switches);
             // Release: a reader that sees the pointer sees the header it points to.
             stats.running.store(header.as_ptr(), Ordering::Release);
+            self.prefetch_next(&slots);
 
+            let slot = &mut slots[index];
+            let Some(live) = &mut slot.live else { unreachable!() };
             let result = live.co.resume(());
+            slot.stack_hint = self.suspended_at.get();
 
             // The body publishes its yielder at its first resume; keep it for the next ones.
             slot.yielder = self.yielder.replace(std::ptr::null());
@@ -771,6 +785,23 @@ impl Core {
                 CoroutineResult::Return(()) => self.finish(index),
             }
             return;
+        }
+    }
+
+    /// Starts loading what the green thread after the one about to run will touch first: its
+    /// header, and the top of its stack where it switched out. With a thousand green threads parked on
+    /// sockets, that line and its page are cold, and the resume that finds them missing
+    /// stalls on both (the largest share of a busy echo server's user time); fetched now, they
+    /// arrive while the current one runs. A hint only: a wrong address costs nothing.
+    #[inline]
+    fn prefetch_next(&self, slots: &[Slot]) {
+        let Some(next) = self.run_queue.borrow().front() else { return };
+        let Some(Slot { live: Some(live), stack_hint, .. }) = slots.get(next.slot) else { return };
+        prefetch(live.task.as_ptr().as_ptr() as usize);
+        if *stack_hint != 0 {
+            for offset in [0, 64, 128, 192] {
+                prefetch(stack_hint.wrapping_sub(offset));
+            }
         }
     }
 
@@ -1078,4 +1109,17 @@ fn steal_one(mut steal: impl FnMut() -> Steal<TaskRef>) -> Option<TaskRef> {
             Steal::Retry => continue,
         }
     }
+}
+
+/// Asks the CPU to bring the cache line at `addr` in, if it can; never faults.
+#[inline(always)]
+fn prefetch(addr: usize) {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: a prefetch is a hint: it reads nothing into the program and never faults, whatever
+    // the address.
+    unsafe {
+        std::arch::x86_64::_mm_prefetch::<{ std::arch::x86_64::_MM_HINT_T0 }>(addr as *const i8);
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = addr;
 }
