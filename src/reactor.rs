@@ -673,12 +673,8 @@ impl Source {
                             self.pass_baton(dir);
                         }
                         return result.map(|(r, drained)| {
-                            if drained && !state.ended.load(Ordering::Relaxed) {
-                                state.drained.store(drained_mark(seen), Ordering::Relaxed);
-                            } else if state.drained.load(Ordering::Relaxed) != 0 {
-                                // Not needed for the argument, but a mark never outlives the
-                                // reads after it, so a tick that wrapped around cannot match it.
-                                state.drained.store(0, Ordering::Relaxed);
+                            if dir == Direction::Read {
+                                self.note_read(seen, drained);
                             }
                             r
                         });
@@ -700,6 +696,20 @@ impl Source {
                 Err(_) if skip => {}
                 Err(e) => return Err(e),
             }
+        }
+    }
+
+    /// After a read that saw tick `seen` and succeeded: stores the drained mark if it drained
+    /// the queue (and the source has not ended), or clears one that is there. The clearing is
+    /// not needed for the argument, but a mark that never outlives the reads after it cannot
+    /// match a tick that wrapped around. Writes never touch the mark.
+    #[inline]
+    fn note_read(&self, seen: u32, drained: bool) {
+        let state = &*self.state;
+        if drained && !state.ended.load(Ordering::Relaxed) {
+            state.drained.store(drained_mark(seen), Ordering::Relaxed);
+        } else if state.drained.load(Ordering::Relaxed) != 0 {
+            state.drained.store(0, Ordering::Relaxed);
         }
     }
 
@@ -943,6 +953,37 @@ mod tests {
             io.wait(Some(Duration::from_secs(10))).unwrap();
             assert!(start.elapsed() < Duration::from_secs(5), "a notify after a non-waiting poll was lost");
         }
+    }
+
+    /// The drained mark belongs to the read side: a write between two reads leaves it, so an
+    /// echo loop's next read still parks without its `WouldBlock` call; a read that leaves
+    /// something behind clears it.
+    #[test]
+    fn only_reads_set_and_clear_the_drained_mark() {
+        use std::io::Write;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+
+        let (a, b) = UnixStream::pair().unwrap();
+        let source = Source::new(a.as_raw_fd());
+        let timed_out = || io::Error::from(io::ErrorKind::TimedOut);
+        let mark = drained_mark(source.tick(Direction::Read));
+        assert_eq!(source.read_hinted(None, timed_out, || Ok((3, true))).unwrap(), 3);
+        assert_eq!(source.state.drained.load(Ordering::Relaxed), mark, "a drained read leaves its mark");
+        assert_eq!(source.io(Direction::Write, None, timed_out, || Ok(5)).unwrap(), 5);
+        assert_eq!(source.state.drained.load(Ordering::Relaxed), mark, "a write must not clear the read mark");
+        // With the mark at the current tick the next read waits before it tries (on this plain
+        // thread in poll(2)), so give it something to find.
+        (&b).write_all(b"x").unwrap();
+        let mut calls = 0;
+        let n = source
+            .read_hinted(None, timed_out, || {
+                calls += 1;
+                Ok((1, false))
+            })
+            .unwrap();
+        assert_eq!((n, calls), (1, 1));
+        assert_eq!(source.state.drained.load(Ordering::Relaxed), 0, "a read that left data clears the mark");
     }
 
     #[test]
