@@ -20,7 +20,8 @@
 //!   cycles.
 //!
 //! The overhead of each is `preemptible / plain - 1` of the fastest of the four places on each
-//! side, the median over 201 rounds in which the two ran moments apart.
+//! side (by its median round), the median over 201 rounds in which the two ran moments apart;
+//! each round starts at another variant.
 //! Target: 3% or less (Go measured 7.8% for its loop back-edge checks).
 //!
 //! Run with `cargo bench --bench tick -- --warm-up-time 1 --measurement-time 3`.
@@ -242,18 +243,18 @@ fn tick(c: &mut Criterion) {
 const ROUNDS: usize = 201;
 
 /// Prints each loop's overhead measured the robust way for a shared machine: the variants
-/// (every place of each side) alternate, [`ROUNDS`] rounds each of about 2 ms. Each side is
-/// represented by its fastest place (by its fastest round: interference only ever adds time),
-/// and the overhead is the median of the two's ratio round by round, each pair measured
-/// moments apart. The spread of one side's places is the noise floor of code placement.
-/// Criterion's figures follow, one function at a time.
+/// (every place of each side) alternate, [`ROUNDS`] rounds each of about 2 ms, each round
+/// starting at the next variant. Each side is represented by its fastest place (by its median
+/// round: a fastest round is a lucky one), and the overhead is the median of the two's ratio
+/// round by round, each pair measured moments apart. The spread of one side's places is the
+/// noise floor of code placement. Criterion's figures follow, one function at a time.
 fn print_overheads(inputs: &Inputs) {
     // The plain loops run for long without a tick, on purpose: no monitor warning about it.
     let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().expect("runtime");
     let places = places(inputs);
     eprintln!("#[preemptible] overhead: {ROUNDS} rounds of about 2 ms per variant, the variants alternating;");
-    eprintln!("each loop in {PLACES} places per side: fastest round of the fastest place (ns per call), and the");
-    eprintln!("spread, how much slower the slowest place of that side was (code placement alone). The");
+    eprintln!("each loop in {PLACES} places per side: the median round of the fastest place (ns per call), and");
+    eprintln!("the spread, how much slower the slowest place of that side was (code placement alone). The");
     eprintln!("overhead is the median over rounds of preemptible / plain, the fastest places of each, paired:");
     eprintln!(
         "  {:14} {:>10} {:>8} {:>12} {:>8} {:>9}",
@@ -273,12 +274,20 @@ fn print_overheads(inputs: &Inputs) {
         };
         // times[v][r]: variant v in round r.
         let mut times = vec![Vec::with_capacity(ROUNDS); variants.len()];
-        for _ in 0..ROUNDS {
-            for (times, variant) in times.iter_mut().zip(&variants) {
-                times.push(on_green_thread(&rt, per_round, variant));
+        for round in 0..ROUNDS {
+            // Each round starts at another variant, so that none always runs first or after the
+            // same neighbour.
+            for k in 0..variants.len() {
+                let v = (round + k) % variants.len();
+                times[v].push(on_green_thread(&rt, per_round, variants[v]));
             }
         }
-        let best: Vec<Duration> = times.iter().map(|t| t.iter().copied().min().expect("rounds")).collect();
+        let median = |t: &[Duration]| {
+            let mut t = t.to_vec();
+            t.sort();
+            t[t.len() / 2]
+        };
+        let best: Vec<Duration> = times.iter().map(|t| median(t)).collect();
         let ns = |d: Duration| d.as_secs_f64() * 1e9 / per_round as f64;
         let (plain, preemptible) = best.split_at(PLACES);
         let fastest = |side: &[Duration]| side.iter().copied().min().expect("places");
@@ -287,8 +296,9 @@ fn print_overheads(inputs: &Inputs) {
             let slowest = side.iter().copied().max().expect("places");
             (slowest.as_secs_f64() / fastest(side).as_secs_f64() - 1.0) * 100.0
         };
-        // The fastest place of each side, compared round by round (the two ran moments apart,
-        // so a slow spell of the machine slows both), and the median of those ratios.
+        // The fastest place of each side (by its median round), compared round by round (the
+        // two ran moments apart, so a slow spell of the machine slows both), and the median of
+        // those ratios.
         let (a, b) = (&times[fastest_place(plain)], &times[PLACES + fastest_place(preemptible)]);
         let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| b.as_secs_f64() / a.as_secs_f64()).collect();
         ratios.sort_by(f64::total_cmp);
