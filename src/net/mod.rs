@@ -124,6 +124,9 @@ struct Timeouts {
     read: AtomicU64,
     /// Nanoseconds; 0 for none.
     write: AtomicU64,
+    /// TCP streams only, shared here because clones share it too: set before the socket is
+    /// shut down for reading (see `sys::StreamReads::recv`).
+    read_shut: std::sync::atomic::AtomicBool,
 }
 
 impl Timeouts {
@@ -160,6 +163,11 @@ impl Timeouts {
 
     fn set_write(&self, value: Option<Duration>) {
         Timeouts::store(&self.write, value);
+    }
+
+    /// To be called before the socket is shut down for reading.
+    fn shutting_read(&self) {
+        self.read_shut.store(true, Ordering::SeqCst);
     }
 }
 

@@ -183,11 +183,6 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: l
 pub(crate) struct StreamReads {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     inq: std::sync::atomic::AtomicU8,
-    /// Set before this socket is shut down for reading, through any of its clones: the kernel
-    /// then counts 0 left without a FIN, and the shutdown's event may be dispatched already,
-    /// so no read after it claims the queue drained.
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    read_shut: std::sync::Arc<std::sync::atomic::AtomicBool>,
 }
 
 #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -203,29 +198,28 @@ impl StreamReads {
         StreamReads {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             inq: std::sync::atomic::AtomicU8::new(self.inq.load(std::sync::atomic::Ordering::Relaxed)),
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            read_shut: self.read_shut.clone(),
         }
     }
 
-    /// To be called before the socket is shut down for reading (see `read_shut`).
-    pub(crate) fn shutting_read(&self) {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        self.read_shut.store(true, std::sync::atomic::Ordering::SeqCst);
-    }
-
     /// Reads into `bufs` with `flags`; the flag is true if the kernel said the read took
-    /// something and left nothing behind: no bytes and no end of stream.
+    /// something and left nothing behind: no bytes and no end of stream. `read_shut` is set
+    /// (by any clone) before the socket is shut down for reading: the kernel then counts 0
+    /// left without a FIN, and the shutdown's event may be dispatched already, so no read
+    /// after it claims the queue drained.
     pub(crate) fn recv(
         &self,
         fd: BorrowedFd<'_>,
         bufs: &mut [io::IoSliceMut<'_>],
         flags: libc::c_int,
+        read_shut: &std::sync::atomic::AtomicBool,
     ) -> io::Result<(usize, bool)> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        return self.recv_inq(fd, bufs, flags);
+        return self.recv_inq(fd, bufs, flags, read_shut);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        return recv_vectored(fd.as_raw_fd(), bufs, flags).map(|n| (n, false));
+        {
+            let _ = read_shut;
+            return recv_vectored(fd.as_raw_fd(), bufs, flags).map(|n| (n, false));
+        }
     }
 
     #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -234,6 +228,7 @@ impl StreamReads {
         fd: BorrowedFd<'_>,
         bufs: &mut [io::IoSliceMut<'_>],
         flags: libc::c_int,
+        read_shut: &std::sync::atomic::AtomicBool,
     ) -> io::Result<(usize, bool)> {
         use std::sync::atomic::Ordering::{self, Relaxed};
         let inq = self.inq.load(Relaxed);
@@ -260,7 +255,7 @@ impl StreamReads {
         msg.msg_controllen = size_of_val(&control) as _;
         // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
         let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
-        if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || self.read_shut.load(Ordering::SeqCst) {
+        if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || read_shut.load(Ordering::SeqCst) {
             return Ok((n, false));
         }
         let mut drained = false;

@@ -410,7 +410,7 @@ impl TcpStream {
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if how != Shutdown::Write {
-            self.reads.shutting_read();
+            self.timeouts.shutting_read();
         }
         self.inner.shutdown(how)
     }
@@ -631,7 +631,9 @@ impl TcpStream {
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
-        self.source.read_hinted(self.timeouts.read(), timeout_error, || self.reads.recv(fd, bufs, libc::MSG_DONTWAIT))
+        self.source.read_hinted(self.timeouts.read(), timeout_error, || {
+            self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, &self.timeouts.read_shut)
+        })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
