@@ -84,6 +84,23 @@ fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
     peer.join().unwrap();
 }
 
+/// `count` messages of 1 to `max_len` random bytes (from `seed`) written to an echo peer, each
+/// read back and checked before the next; returns the bytes sent.
+fn round_trips(stream: &mut TcpStream, seed: u64, count: usize, max_len: usize) -> u64 {
+    let mut rng = io_util::Rng::new(seed);
+    let mut sent = 0;
+    for _ in 0..count {
+        let len = rng.range(1, max_len);
+        let msg = rng.bytes(len);
+        stream.write_all(&msg).unwrap();
+        let mut back = vec![0; len];
+        stream.read_exact(&mut back).unwrap();
+        assert_eq!(back, msg);
+        sent += len as u64;
+    }
+    sent
+}
+
 #[test]
 fn an_end_of_stream_queued_with_data_while_the_worker_is_busy_is_seen() {
     for _ in 0..5 {
@@ -135,17 +152,7 @@ fn a_ping_pong_over_drained_reads_loses_nothing() {
         let mut client = TcpStream::connect(addr).unwrap();
         client.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         client.set_nodelay(true).unwrap();
-        let mut rng = io_util::Rng::new(11);
-        let mut sent = 0u64;
-        for _ in 0..2000 {
-            let len = rng.range(1, 200);
-            let msg = rng.bytes(len);
-            client.write_all(&msg).unwrap();
-            let mut back = vec![0; msg.len()];
-            client.read_exact(&mut back).unwrap();
-            assert_eq!(back, msg);
-            sent += msg.len() as u64;
-        }
+        let sent = round_trips(&mut client, 11, 2000, 200);
         client.shutdown(Shutdown::Write).unwrap();
         assert_eq!(client.read(&mut [0; 8]).unwrap(), 0);
         assert_eq!(server.join().unwrap(), sent);
@@ -203,4 +210,50 @@ fn reads_after_a_local_read_shutdown_end_at_once() {
         drop(done_tx);
         peer.join().unwrap();
     }
+}
+
+/// A stream registered with one worker's poller and then read on another: the reader's parks
+/// after drained reads are woken through the other worker's inbox, and nothing is lost.
+#[test]
+fn drained_reads_on_a_worker_that_does_not_poll_the_stream() {
+    io_util::runtime(2).block_on(|| {
+        let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let echo = green::Builder::new()
+            .worker(0)
+            .spawn(move || {
+                let (s, _) = listener.accept().unwrap();
+                io_util::echo(s).unwrap()
+            })
+            .unwrap();
+        // First waits on worker 0, which registers the stream with worker 0's poller.
+        let stream = green::Builder::new()
+            .worker(0)
+            .spawn(move || {
+                let mut c = TcpStream::connect(addr).unwrap();
+                c.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+                c.write_all(b"first").unwrap();
+                let mut back = [0; 5];
+                c.read_exact(&mut back).unwrap();
+                assert_eq!(&back, b"first");
+                c
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // Then every read happens on worker 1.
+        let sent = green::Builder::new()
+            .worker(1)
+            .spawn(move || {
+                let mut stream = stream;
+                let sent = 5 + round_trips(&mut stream, 5, 500, 100);
+                stream.shutdown(Shutdown::Write).unwrap();
+                assert_eq!(stream.read(&mut [0; 8]).unwrap(), 0);
+                sent
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        assert_eq!(echo.join().unwrap(), sent);
+    });
 }
