@@ -2,8 +2,8 @@
 //!
 //! # What it measures
 //!
-//! Each loop below exists eight times, from the same tokens: plain and with
-//! `#[green::preemptible]`, each in four places in the binary. All run on a lone green thread
+//! Each loop below exists thirty-two times, from the same tokens: plain and with
+//! `#[green::preemptible]`, each in sixteen places in the binary. All run on a lone green thread
 //! of a one-worker runtime, so the budget runs out and the clock is read as in real use, but no
 //! forced yield ever happens (nobody else waits): what is measured is the cost of counting.
 //!
@@ -19,10 +19,9 @@
 //!   branch: the worst case, one tick per iteration of a loop whose iteration is about two
 //!   cycles.
 //!
-//! The overhead of each is `preemptible / plain - 1` of the fastest of the four places on each
-//! side (by its median round), the median over 201 rounds in which the two ran moments apart;
-//! each round starts at another variant.
-//! Target: 3% or less (Go measured 7.8% for its loop back-edge checks).
+//! The overhead of each is `preemptible / plain - 1` of the two sides' medians over their
+//! sixteen places, each place counted by its median round (41 rounds, alternating with every
+//! other place). Target: 3% or less (Go measured 7.8% for its loop back-edge checks).
 //!
 //! Run with `cargo bench --bench tick -- --warm-up-time 1 --measurement-time 3`.
 //!
@@ -59,7 +58,7 @@ macro_rules! loops {
                 x ^= x >> 29;
                 i += 1;
             }
-            x
+            x ^ PLACE
         }
 
         #[inline(never)]
@@ -69,7 +68,7 @@ macro_rules! loops {
             for &v in values {
                 total = total.wrapping_add(v);
             }
-            total
+            total ^ PLACE as u32
         }
 
         #[inline(never)]
@@ -84,7 +83,7 @@ macro_rules! loops {
                     _ => other ^= u64::from(b),
                 }
             }
-            spaces ^ (digits << 16) ^ (upper << 32) ^ (other << 48)
+            spaces ^ (digits << 16) ^ (upper << 32) ^ (other << 48) ^ PLACE
         }
 
         #[inline(never)]
@@ -100,7 +99,7 @@ macro_rules! loops {
                 }
                 i += 1;
             }
-            steps
+            steps ^ PLACE
         }
 
         /// The four loops on their inputs, in the order of [`super::LOOPS`].
@@ -116,44 +115,44 @@ macro_rules! loops {
 }
 
 /// Places of each side in the binary.
-const PLACES: usize = 4;
+const PLACES: usize = 16;
 
 /// The loops' names, in the order of each module's `calls`.
 const LOOPS: [&str; 4] = ["chain", "sum", "branchy/for", "branchy/while"];
 
-// Interleaved, so that neither side gets all the early or all the late addresses.
-mod plain_1 {
-    use std::hint::black_box;
-    loops!();
+/// Declares the places, each a pair of modules (plain, preemptible) expanded from `loops!`,
+/// interleaved so that neither side gets all the early or all the late addresses, and
+/// `places`, which lists their loops.
+macro_rules! places {
+    ($($place:literal $plain:ident $preemptible:ident),*) => {
+        $(
+            mod $plain {
+                use std::hint::black_box;
+                /// Makes each place's code differ from the others', so that the compiler does not
+                /// merge the copies into one function (it does, identical ones).
+                const PLACE: u64 = $place;
+                loops!();
+            }
+            mod $preemptible {
+                use std::hint::black_box;
+                const PLACE: u64 = $place;
+                loops!(#[green::preemptible]);
+            }
+        )*
+
+        /// Each place's loops, plain and preemptible.
+        fn places(inputs: &Inputs) -> Vec<([Call<'_>; 4], [Call<'_>; 4])> {
+            vec![$(($plain::calls(inputs), $preemptible::calls(inputs))),*]
+        }
+    };
 }
-mod preemptible_1 {
-    use std::hint::black_box;
-    loops!(#[green::preemptible]);
-}
-mod plain_2 {
-    use std::hint::black_box;
-    loops!();
-}
-mod preemptible_2 {
-    use std::hint::black_box;
-    loops!(#[green::preemptible]);
-}
-mod plain_3 {
-    use std::hint::black_box;
-    loops!();
-}
-mod preemptible_3 {
-    use std::hint::black_box;
-    loops!(#[green::preemptible]);
-}
-mod plain_4 {
-    use std::hint::black_box;
-    loops!();
-}
-mod preemptible_4 {
-    use std::hint::black_box;
-    loops!(#[green::preemptible]);
-}
+
+places!(
+    1 plain_1 preemptible_1, 2 plain_2 preemptible_2, 3 plain_3 preemptible_3, 4 plain_4 preemptible_4,
+    5 plain_5 preemptible_5, 6 plain_6 preemptible_6, 7 plain_7 preemptible_7, 8 plain_8 preemptible_8,
+    9 plain_9 preemptible_9, 10 plain_10 preemptible_10, 11 plain_11 preemptible_11, 12 plain_12 preemptible_12,
+    13 plain_13 preemptible_13, 14 plain_14 preemptible_14, 15 plain_15 preemptible_15, 16 plain_16 preemptible_16
+);
 
 /// A pseudo-random sequence (xorshift), so the inputs are the same on every run.
 fn pseudo_random(len: usize) -> Vec<u32> {
@@ -212,22 +211,12 @@ impl Inputs {
 /// One of the loops, called on its input.
 type Call<'a> = Box<dyn Fn() -> u64 + Sync + 'a>;
 
-/// Each place's loops, plain and preemptible.
-fn places(inputs: &Inputs) -> [([Call<'_>; 4], [Call<'_>; 4]); PLACES] {
-    [
-        (plain_1::calls(inputs), preemptible_1::calls(inputs)),
-        (plain_2::calls(inputs), preemptible_2::calls(inputs)),
-        (plain_3::calls(inputs), preemptible_3::calls(inputs)),
-        (plain_4::calls(inputs), preemptible_4::calls(inputs)),
-    ]
-}
-
 /// Criterion's figures: the first place of each side.
 fn tick(c: &mut Criterion) {
     // The plain loops run for long without a tick, on purpose: no monitor warning about it.
     let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().expect("runtime");
     let inputs = Inputs::new();
-    let [(plain, preemptible), ..] = places(&inputs);
+    let (plain, preemptible) = places(&inputs).swap_remove(0);
     let mut group = c.benchmark_group("tick");
     for (i, name) in LOOPS.iter().enumerate() {
         for (side, call) in [("plain", &plain[i]), ("preemptible", &preemptible[i])] {
@@ -240,25 +229,26 @@ fn tick(c: &mut Criterion) {
 }
 
 /// Rounds of each variant in [`print_overheads`]; odd, for a median.
-const ROUNDS: usize = 201;
+const ROUNDS: usize = 41;
 
-/// Prints each loop's overhead measured the robust way for a shared machine: the variants
-/// (every place of each side) alternate, [`ROUNDS`] rounds each of about 2 ms, each round
-/// starting at the next variant. Each side is represented by its fastest place (by its median
-/// round: a fastest round is a lucky one), and the overhead is the median of the two's ratio
-/// round by round, each pair measured moments apart. The spread of one side's places is the
-/// noise floor of code placement. Criterion's figures follow, one function at a time.
+/// Prints each loop's overhead measured the robust way for a shared machine. Every variant
+/// (each place of each side) runs [`ROUNDS`] rounds of about 2 ms, the variants alternating and
+/// each round starting at the next one, and counts by its median round. A side counts by the
+/// median over its places: a function does not choose where it lands, and the fastest place
+/// would flatter the side whose places vary more. The fastest and slowest places are printed
+/// beside it, and the fastest-against-fastest figure for comparison. Criterion's figures
+/// follow, one function at a time.
 fn print_overheads(inputs: &Inputs) {
     // The plain loops run for long without a tick, on purpose: no monitor warning about it.
     let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().expect("runtime");
     let places = places(inputs);
-    eprintln!("#[preemptible] overhead: {ROUNDS} rounds of about 2 ms per variant, the variants alternating;");
-    eprintln!("each loop in {PLACES} places per side: the median round of the fastest place (ns per call), and");
-    eprintln!("the spread, how much slower the slowest place of that side was (code placement alone). The");
-    eprintln!("overhead is the median over rounds of preemptible / plain, the fastest places of each, paired:");
+    eprintln!("#[preemptible] overhead: each loop in {PLACES} places per side, {ROUNDS} alternating rounds of about");
+    eprintln!("2 ms per place; ns per call, the median over places of each place's median round, with the");
+    eprintln!("fastest and slowest place. The overhead compares the two medians; the last column compares");
+    eprintln!("the fastest place of each side instead:");
     eprintln!(
-        "  {:14} {:>10} {:>8} {:>12} {:>8} {:>9}",
-        "loop", "plain", "spread", "preemptible", "spread", "overhead"
+        "  {:14} {:>26} {:>26} {:>9} {:>9}",
+        "loop", "plain (fastest-slowest)", "preemptible (f.-s.)", "overhead", "fastest"
     );
     for (i, name) in LOOPS.iter().enumerate() {
         let variants: Vec<&Call<'_>> =
@@ -275,42 +265,37 @@ fn print_overheads(inputs: &Inputs) {
         // times[v][r]: variant v in round r.
         let mut times = vec![Vec::with_capacity(ROUNDS); variants.len()];
         for round in 0..ROUNDS {
-            // Each round starts at another variant, so that none always runs first or after the
-            // same neighbour.
+            // Each round starts at another variant, so that none always runs first.
             for k in 0..variants.len() {
                 let v = (round + k) % variants.len();
                 times[v].push(on_green_thread(&rt, per_round, variants[v]));
             }
         }
-        let median = |t: &[Duration]| {
-            let mut t = t.to_vec();
-            t.sort();
-            t[t.len() / 2]
-        };
-        let best: Vec<Duration> = times.iter().map(|t| median(t)).collect();
         let ns = |d: Duration| d.as_secs_f64() * 1e9 / per_round as f64;
-        let (plain, preemptible) = best.split_at(PLACES);
-        let fastest = |side: &[Duration]| side.iter().copied().min().expect("places");
-        let fastest_place = |side: &[Duration]| (0..PLACES).min_by_key(|&p| side[p]).expect("places");
-        let spread = |side: &[Duration]| {
-            let slowest = side.iter().copied().max().expect("places");
-            (slowest.as_secs_f64() / fastest(side).as_secs_f64() - 1.0) * 100.0
+        let place_ns: Vec<f64> = times.iter().map(|t| ns(median(t))).collect();
+        let (plain, preemptible) = place_ns.split_at(PLACES);
+        let side = |places: &[f64]| {
+            let mut sorted = places.to_vec();
+            sorted.sort_by(f64::total_cmp);
+            let mid = sorted.len() / 2;
+            ((sorted[mid - 1] + sorted[mid]) / 2.0, sorted[0], sorted[sorted.len() - 1])
         };
-        // The fastest place of each side (by its median round), compared round by round (the
-        // two ran moments apart, so a slow spell of the machine slows both), and the median of
-        // those ratios.
-        let (a, b) = (&times[fastest_place(plain)], &times[PLACES + fastest_place(preemptible)]);
-        let mut ratios: Vec<f64> = a.iter().zip(b).map(|(a, b)| b.as_secs_f64() / a.as_secs_f64()).collect();
-        ratios.sort_by(f64::total_cmp);
-        let overhead = (ratios[ROUNDS / 2] - 1.0) * 100.0;
+        let ((plain_median, plain_min, plain_max), (pre_median, pre_min, pre_max)) = (side(plain), side(preemptible));
+        let overhead = (pre_median / plain_median - 1.0) * 100.0;
+        let fastest = (pre_min / plain_min - 1.0) * 100.0;
         eprintln!(
-            "  {name:14} {:10.1} {:7.1}% {:12.1} {:7.1}% {overhead:+8.1}%",
-            ns(fastest(plain)),
-            spread(plain),
-            ns(fastest(preemptible)),
-            spread(preemptible),
+            "  {name:14} {:>26} {:>26} {overhead:+8.1}% {fastest:+8.1}%",
+            format!("{plain_median:.0} ({plain_min:.0}-{plain_max:.0})"),
+            format!("{pre_median:.0} ({pre_min:.0}-{pre_max:.0})"),
         );
     }
+}
+
+/// The median of `times`.
+fn median(times: &[Duration]) -> Duration {
+    let mut sorted = times.to_vec();
+    sorted.sort();
+    sorted[sorted.len() / 2]
 }
 
 fn main() {
