@@ -23,17 +23,27 @@
 //!    becomes
 //!    ```text
 //!    match (&&ForChunks::new(EXPR)).__green_for_chunks() {
-//!        mut src => 'a: while let Some(chunk) = Chunks::next_chunk(&mut src) {
-//!            'items: for PAT in chunk { BODY' }
+//!        mut src => 'done: {
+//!            let Some(mut chunk) = Chunks::next_chunk(&mut src) else { break 'done; };
+//!            'a: loop {
+//!                'items: for PAT in chunk { BODY' }
+//!                match Chunks::next_chunk(&mut src) {
+//!                    Some(next) => chunk = next,
+//!                    None => break 'done,
+//!                }
+//!            }
 //!        }
 //!    }
 //!    ```
 //!    where `BODY'` is `BODY` with every unlabelled `break` turned into `break 'a` (a fresh
 //!    hygienic label when the loop had none) and every `continue 'a` into `continue 'items`.
-//!    `next_chunk` charges the ticks. The method call picks, by the type of `EXPR` at compile
-//!    time, chunks that are sub-slices or sub-ranges (the inner loop is a plain slice or range
-//!    loop, so it vectorises as before) or, for any other iterator, a counting adapter around
-//!    it. The `match` keeps the temporaries of `EXPR` alive for the whole loop, as `for` does.
+//!    `next_chunk` charges the ticks. The next chunk is taken after the inner loop, not at the
+//!    head of a `while let`: the inner loop's exit then falls through to it instead of jumping
+//!    back past the outer loop's head (see `benches/tick.rs`). The method call picks, by the
+//!    type of `EXPR` at compile time, chunks that are sub-slices or sub-ranges (the inner loop
+//!    is a plain slice or range loop, so it vectorises as before) or, for any other iterator,
+//!    a counting adapter around it. The `match` keeps the temporaries of `EXPR` alive for the
+//!    whole loop, as `for` does.
 //!
 //! # What is not rewritten
 //!
@@ -323,13 +333,22 @@ fn chunk_for_loop(krate: &syn::Path, f: &mut ExprForLoop) -> Expr {
     let pick = quote_spanned! {iterable.span()=>
         (&&#krate::__private::ForChunks::new(#iterable)).__green_for_chunks()
     };
+    let next = syn::Ident::new("__green_next", Span::mixed_site());
+    let done = Lifetime::new("'__green_done", Span::mixed_site());
     syn::parse_quote! {
         #(#attrs)*
         match #pick {
-            mut #src => #outer_label while let ::core::option::Option::Some(#chunk) =
-                #krate::__private::Chunks::next_chunk(&mut #src)
-            {
-                #inner_label for #pat in #chunk #body
+            mut #src => #done: {
+                let ::core::option::Option::Some(mut #chunk) = #krate::__private::Chunks::next_chunk(&mut #src) else {
+                    break #done;
+                };
+                #outer_label loop {
+                    #inner_label for #pat in #chunk #body
+                    match #krate::__private::Chunks::next_chunk(&mut #src) {
+                        ::core::option::Option::Some(#next) => #chunk = #next,
+                        ::core::option::Option::None => break #done,
+                    }
+                }
             }
         }
     }

@@ -104,13 +104,19 @@ fn a_light_innermost_for_loop_is_chunked_with_its_jumps_redirected() {
             use ::green::__private::{ForChunksAny as _, ForChunksSliceOrRange as _};
             let mut s = 0;
             match (&&::green::__private::ForChunks::new(v)).__green_for_chunks() {
-                mut __green_src => 'a: while let ::core::option::Option::Some(__green_chunk) =
-                    ::green::__private::Chunks::next_chunk(&mut __green_src)
-                {
-                    '__green_items: for &x in __green_chunk {
-                        if x == 0 { continue '__green_items; }
-                        if x > 9 { break 'a; }
-                        s = s.wrapping_add(x);
+                mut __green_src => '__green_done: {
+                    let ::core::option::Option::Some(mut __green_chunk) =
+                        ::green::__private::Chunks::next_chunk(&mut __green_src) else { break '__green_done; };
+                    'a: loop {
+                        '__green_items: for &x in __green_chunk {
+                            if x == 0 { continue '__green_items; }
+                            if x > 9 { break 'a; }
+                            s = s.wrapping_add(x);
+                        }
+                        match ::green::__private::Chunks::next_chunk(&mut __green_src) {
+                            ::core::option::Option::Some(__green_next) => __green_chunk = __green_next,
+                            ::core::option::Option::None => break '__green_done,
+                        }
                     }
                 }
             }
@@ -140,17 +146,29 @@ fn an_unlabelled_light_loop_gets_labels_only_where_needed() {
             use ::green::__private::{ForChunksAny as _, ForChunksSliceOrRange as _};
             let mut s = 0;
             match (&&::green::__private::ForChunks::new(v)).__green_for_chunks() {
-                mut __green_src => while let ::core::option::Option::Some(__green_chunk) =
-                    ::green::__private::Chunks::next_chunk(&mut __green_src)
-                {
-                    for x in __green_chunk { s += x; }
+                mut __green_src => '__green_done: {
+                    let ::core::option::Option::Some(mut __green_chunk) =
+                        ::green::__private::Chunks::next_chunk(&mut __green_src) else { break '__green_done; };
+                    loop {
+                        for x in __green_chunk { s += x; }
+                        match ::green::__private::Chunks::next_chunk(&mut __green_src) {
+                            ::core::option::Option::Some(__green_next) => __green_chunk = __green_next,
+                            ::core::option::Option::None => break '__green_done,
+                        }
+                    }
                 }
             }
             match (&&::green::__private::ForChunks::new(v)).__green_for_chunks() {
-                mut __green_src => '__green_chunks: while let ::core::option::Option::Some(__green_chunk) =
-                    ::green::__private::Chunks::next_chunk(&mut __green_src)
-                {
-                    for x in __green_chunk { if *x == 0 { break '__green_chunks; } }
+                mut __green_src => '__green_done: {
+                    let ::core::option::Option::Some(mut __green_chunk) =
+                        ::green::__private::Chunks::next_chunk(&mut __green_src) else { break '__green_done; };
+                    '__green_chunks: loop {
+                        for x in __green_chunk { if *x == 0 { break '__green_chunks; } }
+                        match ::green::__private::Chunks::next_chunk(&mut __green_src) {
+                            ::core::option::Option::Some(__green_next) => __green_chunk = __green_next,
+                            ::core::option::Option::None => break '__green_done,
+                        }
+                    }
                 }
             }
             s
