@@ -29,9 +29,9 @@
 //! puts them (a loop that straddles a 32-byte boundary can run at half speed; the branchy
 //! loops' branch prediction depends on their addresses). Two functions with identical inner
 //! loops measured 592 and 318 ns in one build, and the same code 11.2 and 12.7 µs in another.
-//! Hence the places: the table prints each side's spread over its places next to the
-//! overhead. Compare within a run, run more than once, and if two figures disagree wildly,
-//! look at the code of both, or pin the loop alignment for all with
+//! Hence the places: the table prints each side's fastest and slowest place next to its median.
+//! Compare within a run, run more than once, and if two figures disagree wildly, look at the
+//! code of both, or pin the loop alignment for all with
 //! `RUSTFLAGS="-C llvm-args=-align-loops=64"`.
 
 use std::hint::black_box;
@@ -42,8 +42,8 @@ use criterion::{Criterion, criterion_group};
 /// Defines the four loops, each `#[inline(never)]` and with the given attribute if any. Each
 /// module below expands it once: every loop exists in [`PLACES`] places per side, interleaved,
 /// from the same tokens. How fast a few-instruction loop runs also depends on where it sits in
-/// the binary, so the overhead compares the fastest plain place with the fastest preemptible
-/// one, and neither side's figure rests on one draw of placement.
+/// the binary, so each side counts by the median over its places, and neither side's figure
+/// rests on one draw of placement.
 macro_rules! loops {
     ($(#[$attr:meta])?) => {
         use super::Inputs;
