@@ -118,6 +118,7 @@ const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 /// The read and write timeouts of one socket, shared by the handles `try_clone` makes (the
 /// timeouts are the socket's, as in std). Also set in the kernel (`SO_RCVTIMEO`,
 /// `SO_SNDTIMEO`), where they do not affect non-blocking calls but carry over to `into_std`.
+/// A TCP stream also keeps here, shared the same way, whether it was shut down for reading.
 #[derive(Debug, Default)]
 struct Timeouts {
     /// Nanoseconds; 0 for none.
