@@ -166,11 +166,8 @@ pub(crate) fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usiz
 
 /// `recvmsg(2)` into several buffers.
 pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: libc::c_int) -> io::Result<usize> {
-    // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSliceMut` is guaranteed to be ABI compatible with `iovec` on Unix.
-    msg.msg_iov = bufs.as_mut_ptr().cast();
-    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    let mut msg = msghdr(bufs.as_mut_ptr().cast(), bufs.len());
     // SAFETY: `msg` points at `bufs`, valid for writes for the call.
     cvt_size(unsafe { libc::recvmsg(fd, &mut msg, flags) })
 }
@@ -213,80 +210,82 @@ impl StreamReads {
         flags: libc::c_int,
         read_shut: &std::sync::atomic::AtomicBool,
     ) -> io::Result<(usize, bool)> {
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        return self.recv_inq(fd, bufs, flags, read_shut);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
             let _ = read_shut;
             return recv_vectored(fd.as_raw_fd(), bufs, flags).map(|n| (n, false));
         }
-    }
-
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn recv_inq(
-        &self,
-        fd: BorrowedFd<'_>,
-        bufs: &mut [io::IoSliceMut<'_>],
-        flags: libc::c_int,
-        read_shut: &std::sync::atomic::AtomicBool,
-    ) -> io::Result<(usize, bool)> {
-        use std::sync::atomic::Ordering::{self, Relaxed};
-        let inq = self.inq.load(Relaxed);
-        if inq != INQ_ON {
-            let result = match bufs {
-                [buf] => recv(fd.as_raw_fd(), buf, flags),
-                _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
-            };
-            if inq == INQ_UNTRIED && result.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock) {
-                // Linux before 4.18 refuses the option: read without it.
-                let on = setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_INQ, 1).is_ok();
-                self.inq.store(if on { INQ_ON } else { INQ_UNSUPPORTED }, Relaxed);
-            }
-            return result.map(|n| (n, false));
-        }
-        // Room for one `int` control message, aligned for `cmsghdr`.
-        let mut control = [0u64; 4];
-        // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
-        let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
-        // `IoSliceMut` is guaranteed to be ABI compatible with `iovec` on Unix.
-        msg.msg_iov = bufs.as_mut_ptr().cast();
-        msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
-        msg.msg_control = control.as_mut_ptr().cast();
-        msg.msg_controllen = size_of_val(&control) as _;
-        // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
-        let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
-        if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || read_shut.load(Ordering::SeqCst) {
-            return Ok((n, false));
-        }
-        let mut drained = false;
-        // SAFETY: the kernel wrote `msg_controllen` bytes of well-formed control messages into
-        // `control`, which outlives these pointers; CMSG_* only step within that length, and a
-        // message's data is read only if its length covers it.
-        unsafe {
-            let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
-            while !cmsg.is_null() {
-                let c = &*cmsg;
-                if c.cmsg_level == libc::IPPROTO_TCP
-                    && c.cmsg_type == libc::TCP_CM_INQ
-                    && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize
-                {
-                    let left = libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned();
-                    drained = left == 0;
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        {
+            use std::sync::atomic::Ordering::{self, Relaxed};
+            let inq = self.inq.load(Relaxed);
+            if inq != INQ_ON {
+                let result = match bufs {
+                    [buf] => recv(fd.as_raw_fd(), buf, flags),
+                    _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
+                };
+                if inq == INQ_UNTRIED && result.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock) {
+                    // Linux before 4.18 refuses the option: read without it.
+                    let on = setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_INQ, 1).is_ok();
+                    self.inq.store(if on { INQ_ON } else { INQ_UNSUPPORTED }, Relaxed);
                 }
-                cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+                return result.map(|n| (n, false));
             }
+            // Room for one `int` control message, aligned for `cmsghdr`.
+            let mut control = [0u64; 4];
+            // `IoSliceMut` is guaranteed to be ABI compatible with `iovec` on Unix.
+            let mut msg = msghdr(bufs.as_mut_ptr().cast(), bufs.len());
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = size_of_val(&control) as _;
+            // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
+            let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
+            if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || read_shut.load(Ordering::SeqCst) {
+                return Ok((n, false));
+            }
+            Ok((n, inq_left(&msg) == Some(0)))
         }
-        Ok((n, drained))
     }
+}
+
+/// The `TCP_CM_INQ` count of bytes left that `recvmsg` put in `msg`'s control data, if it put a
+/// whole one there.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn inq_left(msg: &libc::msghdr) -> Option<libc::c_int> {
+    let mut left = None;
+    // SAFETY: `msg` is the header `recvmsg` just filled: its control pointer and length describe
+    // the caller's live buffer, holding `msg_controllen` bytes of control messages the kernel
+    // wrote; CMSG_FIRSTHDR and CMSG_NXTHDR step only within that length, and a message's data
+    // is read only if its `cmsg_len` covers an `int`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::IPPROTO_TCP
+                && c.cmsg_type == libc::TCP_CM_INQ
+                && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize
+            {
+                left = Some(libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned());
+            }
+            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
+        }
+    }
+    left
+}
+
+/// A `msghdr` with no address and no control data, over the `len` buffers at `iov` (at most
+/// `c_int::MAX` of them are passed).
+fn msghdr(iov: *mut libc::iovec, len: usize) -> libc::msghdr {
+    // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
+    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
+    msg.msg_iov = iov;
+    msg.msg_iovlen = len.min(libc::c_int::MAX as usize) as _;
+    msg
 }
 
 /// `sendmsg(2)` from several buffers.
 pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>], flags: libc::c_int) -> io::Result<usize> {
-    // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
-    let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     // `IoSlice` is guaranteed to be ABI compatible with `iovec` on Unix; sendmsg only reads.
-    msg.msg_iov = bufs.as_ptr().cast_mut().cast();
-    msg.msg_iovlen = bufs.len().min(libc::c_int::MAX as usize) as _;
+    let msg = msghdr(bufs.as_ptr().cast_mut().cast(), bufs.len());
     // SAFETY: `msg` points at `bufs`, valid for reads for the call.
     cvt_size(unsafe { libc::sendmsg(fd, &msg, flags) })
 }
