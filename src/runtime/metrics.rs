@@ -56,6 +56,10 @@ pub struct WorkerMetrics {
     pub ready: usize,
     /// Green threads woken by other threads and not yet picked up.
     pub inbox: usize,
+    /// Entries in its timer heap, as of its last look at its queues: about one per green
+    /// thread in a timed wait (a sleep, a read with a timeout), plus entries of waits that
+    /// ended early, each kept until its deadline.
+    pub timers: usize,
 }
 
 impl Metrics {
@@ -77,8 +81,8 @@ impl fmt::Display for Metrics {
             write!(
                 f,
                 "  worker {i}: {} switches, {} started, {} steals, {} forced yields, {} budget checks, {} sleeps, \
-                 {} ready, {} in inbox; parks:",
-                w.switches, w.started, w.steals, w.forced_yields, w.budget_checks, w.sleeps, w.ready, w.inbox
+                 {} ready, {} in inbox, {} timers; parks:",
+                w.switches, w.started, w.steals, w.forced_yields, w.budget_checks, w.sleeps, w.ready, w.inbox, w.timers
             )?;
             for (reason, n) in &w.parks {
                 write!(f, " {reason} {n}")?;
@@ -112,6 +116,7 @@ impl Handle {
                         .collect(),
                     ready: s.ready.load(Ordering::Relaxed),
                     inbox: remote.inbox.len(),
+                    timers: s.timers.load(Ordering::Relaxed),
                 }
             })
             .collect();

@@ -51,7 +51,7 @@ pub(crate) struct WorkerStats {
     pub(crate) ready: AtomicUsize,
     /// Green threads parked here right now, by reason, as of the worker's last sleep.
     pub(crate) parked_now: [AtomicUsize; crate::park::ParkReason::COUNT],
-    /// Timers armed here, as of the worker's last sleep.
+    /// Entries in the timer heap here, as of the worker's last maintenance or sleep.
     pub(crate) timers: AtomicUsize,
     /// The worker's kernel thread id, for the monitor's look at `/proc` (0 until it starts).
     pub(crate) tid: std::sync::atomic::AtomicI32,

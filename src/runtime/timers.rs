@@ -1,9 +1,11 @@
-//! A worker's timers: a min-heap of deadlines, each waking one internal wait.
+//! A worker's timers: a min-heap of deadlines, each naming a green thread homed here by its
+//! task and its slot.
 //!
-//! Entries are never removed early. A wait that ended for another reason leaves its entry
-//! behind; when it fires, its wake carries a stale sequence number and is ignored (see
-//! `task.rs`). This keeps `sleep` and every timed wait at one heap push, at the price of keeping
-//! stale entries until their deadline.
+//! Entries are never removed early, and what a popped entry means is the worker's business:
+//! it keeps at most one armed entry per green thread and re-arms it lazily (see
+//! `Core::arm_timer` in `worker.rs`), so a green thread that parks with a deadline over and over,
+//! as a read with a timeout does, pushes an entry about once per timeout rather than once per
+//! park.
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
@@ -16,7 +18,14 @@ struct Entry {
     /// Insertion order, so equal deadlines fire first-in first-out.
     order: u64,
     task: TaskRef,
-    seq: u32,
+    slot: usize,
+}
+
+/// An entry taken off the heap by [`Timers::pop_due`].
+pub(crate) struct Due {
+    pub(crate) deadline: Instant,
+    pub(crate) task: TaskRef,
+    pub(crate) slot: usize,
 }
 
 impl PartialEq for Entry {
@@ -51,11 +60,11 @@ impl std::fmt::Debug for Timers {
 }
 
 impl Timers {
-    /// Arms a wake of `task`'s wait `seq` at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant, task: TaskRef, seq: u32) {
+    /// Adds an entry for `task`, started in `slot`, due at `deadline`.
+    pub(crate) fn insert(&mut self, deadline: Instant, task: TaskRef, slot: usize) {
         let order = self.next_order;
         self.next_order += 1;
-        self.heap.push(Entry { deadline, order, task, seq });
+        self.heap.push(Entry { deadline, order, task, slot });
     }
 
     /// The earliest deadline, if any.
@@ -68,12 +77,14 @@ impl Timers {
         self.next_deadline().is_some_and(|d| d <= now)
     }
 
-    /// Removes the entries due at `now`, calling `fire(task, seq)` for each in deadline order.
-    pub(crate) fn fire_due(&mut self, now: Instant, mut fire: impl FnMut(TaskRef, u32)) {
-        while self.is_due(now) {
-            let entry = self.heap.pop().expect("peeked");
-            fire(entry.task, entry.seq);
+    /// Takes the earliest entry if it is due at `now`. Entries due at the same instant come
+    /// out in the order they went in.
+    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
+        if !self.is_due(now) {
+            return None;
         }
+        let Entry { deadline, task, slot, .. } = self.heap.pop().expect("peeked");
+        Some(Due { deadline, task, slot })
     }
 
     pub(crate) fn len(&self) -> usize {

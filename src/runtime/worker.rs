@@ -94,8 +94,29 @@ struct Slot {
     /// About where its stack pointer was when it last switched out (0 before it first did):
     /// where its resume will touch its stack first. See [`Core::prefetch_next`].
     stack_hint: usize,
+    /// Its timed wait and its entry in the timer heap.
+    timer: SlotTimer,
     /// What dumps show about it.
     info: SlotInfo,
+}
+
+/// A green thread's timer, armed lazily: at most one heap entry at a time, early or on time.
+///
+/// A timed park records its deadline in `wait` and pushes an entry only if none is armed at
+/// that deadline or before. An entry that comes due before the wait's deadline is pushed again
+/// at that deadline, if the wait is still on. So a green thread that parks with a deadline
+/// again and again (a read with a timeout, once per message) pushes about one entry per
+/// timeout, and the heap holds about one entry per such green thread, where one entry per park
+/// would pile up, each kept until its deadline: a million at 50,000 reads a second with a
+/// 20-second timeout.
+#[derive(Default)]
+struct SlotTimer {
+    /// The deadline of the heap entry that speaks for this green thread. An entry popped with
+    /// another deadline was superseded by an earlier one, or belongs to a green thread that
+    /// had the slot before: it is dropped.
+    armed: Option<Instant>,
+    /// The deadline of its latest timed wait and that wait's sequence number.
+    wait: Option<(Instant, u32)>,
 }
 
 /// The green thread in a slot and its coroutine.
@@ -500,6 +521,7 @@ impl Core {
         // Published here, not at every resume: a hint needs no more.
         let waiting = self.run_queue.borrow().len() + self.deque.len() + self.local_new.borrow().len();
         remote.stats.ready.store(waiting, Ordering::Relaxed);
+        remote.stats.timers.store(self.timers.borrow().len(), Ordering::Relaxed);
         if remote.dump_pending.load(Ordering::Acquire) {
             self.answer_dump();
         }
@@ -514,13 +536,7 @@ impl Core {
             }
         }
         if self.timers.borrow().len() > 0 {
-            let now = Instant::now();
-            let mut timers = self.timers.borrow_mut();
-            timers.fire_due(now, |task, seq| {
-                if task.header().wake(seq) {
-                    self.push_ready(task.header());
-                }
-            });
+            self.fire_timers(Instant::now());
         }
         if self.shared.is_shutting_down() && self.shutdown_deadline.get().is_none() {
             self.shutdown_deadline.set(Some(Instant::now() + self.shared.shutdown_timeout()));
@@ -706,7 +722,13 @@ impl Core {
             Some(i) => i,
             None => {
                 let mut slots = self.slots.borrow_mut();
-                slots.push(Slot { live: None, yielder: std::ptr::null(), stack_hint: 0, info: SlotInfo::default() });
+                slots.push(Slot {
+                    live: None,
+                    yielder: std::ptr::null(),
+                    stack_hint: 0,
+                    timer: SlotTimer::default(),
+                    info: SlotInfo::default(),
+                });
                 slots.len() - 1
             }
         };
@@ -717,6 +739,7 @@ impl Core {
         slot.live = Some(Live { task, co });
         slot.yielder = std::ptr::null();
         slot.stack_hint = 0;
+        slot.timer = SlotTimer::default();
         slot.info = info;
         drop(slots);
         self.resume(index);
@@ -856,7 +879,7 @@ impl Core {
         let task = &slot.live.as_ref().expect("parked from a free slot").task;
         let header = task.header();
         if let Some(deadline) = self.park_deadline.take() {
-            self.timers.borrow_mut().insert(deadline, task.clone(), header.seq());
+            self.arm_timer(&mut slot.timer, task, index, deadline, header.seq());
         }
         let parked = header.commit_park(kind);
         let backtrace = if self.park_backtraces { self.park_backtrace.borrow_mut().take() } else { None };
@@ -870,6 +893,48 @@ impl Core {
             }
         } else {
             self.push_ready_slot(index);
+        }
+    }
+
+    /// Records the timed wait `seq` of `task`, started in `index`, until `deadline`, and makes
+    /// sure an entry at that deadline or before speaks for it (see [`SlotTimer`]).
+    fn arm_timer(&self, timer: &mut SlotTimer, task: &TaskRef, index: usize, deadline: Instant, seq: u32) {
+        timer.wait = Some((deadline, seq));
+        if timer.armed.is_some_and(|armed| armed <= deadline) {
+            return;
+        }
+        timer.armed = Some(deadline);
+        self.timers.borrow_mut().insert(deadline, task.clone(), index);
+    }
+
+    /// Wakes the green threads whose timed waits are over at `now`, and pushes again the entries
+    /// that came due early for a wait still on.
+    fn fire_timers(&self, now: Instant) {
+        let mut slots = self.slots.borrow_mut();
+        let mut timers = self.timers.borrow_mut();
+        while let Some(due) = timers.pop_due(now) {
+            let Some(slot) = slots.get_mut(due.slot) else { continue };
+            // The green thread has finished (and another may have the slot now), or an earlier
+            // entry superseded this one: it speaks for nobody.
+            let same_task = slot.live.as_ref().is_some_and(|live| live.task.as_ptr() == due.task.as_ptr());
+            if !same_task || slot.timer.armed != Some(due.deadline) {
+                continue;
+            }
+            slot.timer.armed = None;
+            let Some((deadline, seq)) = slot.timer.wait else { continue };
+            let header = due.task.header();
+            if deadline <= now {
+                slot.timer.wait = None;
+                if header.wake(seq) {
+                    self.push_ready_slot(due.slot);
+                }
+            } else if header.seq() == seq {
+                // Early for a wait still on (the sequence moves on when a wait ends).
+                slot.timer.armed = Some(deadline);
+                timers.insert(deadline, due.task, due.slot);
+            } else {
+                slot.timer.wait = None;
+            }
         }
     }
 

@@ -1,0 +1,158 @@
+//! Timed waits keep about one timer entry per green thread: a wait that ends early leaves its
+//! entry to be re-armed for the next wait, rather than one more entry per park. And the lazy
+//! re-arming never makes a timeout early or lost.
+
+mod io_util;
+
+use std::io::{ErrorKind, Read, Write};
+use std::time::{Duration, Instant};
+
+use green::net::{TcpListener, TcpStream};
+
+/// Timer entries on the only worker, as it published them when it last went idle.
+fn timer_entries() -> usize {
+    // A short sleep lets the worker go idle, and it publishes its counters as it does.
+    green::sleep(Duration::from_millis(5));
+    let metrics = green::Handle::current().metrics();
+    assert_eq!(metrics.workers.len(), 1);
+    metrics.workers[0].timers
+}
+
+/// A connected pair whose server side echoes until end of stream, after `delay` per message.
+fn echo_pair(delay: Duration) -> (TcpStream, green::JoinHandle<()>) {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut server, _) = listener.accept().unwrap();
+    let echo = green::spawn(move || {
+        let mut buf = [0u8; 64];
+        loop {
+            match server.read(&mut buf).unwrap() {
+                0 => return,
+                n => {
+                    if !delay.is_zero() {
+                        green::sleep(delay);
+                    }
+                    server.write_all(&buf[..n]).unwrap();
+                }
+            }
+        }
+    });
+    (client, echo)
+}
+
+#[test]
+fn reads_with_a_timeout_keep_one_timer_entry_not_one_per_read() {
+    io_util::runtime(1).block_on(|| {
+        let (mut client, echo) = echo_pair(Duration::ZERO);
+        client.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let before = timer_entries();
+        for i in 0..2_000u32 {
+            client.write_all(&i.to_le_bytes()).unwrap();
+            let mut back = [0u8; 4];
+            client.read_exact(&mut back).unwrap();
+            assert_eq!(u32::from_le_bytes(back), i);
+        }
+        let after = timer_entries();
+        // One entry speaks for the client's reads; the rest is the sleep that measures.
+        assert!(after <= before + 2, "{after} timer entries after 2,000 timed reads ({before} before)");
+        drop(client);
+        echo.join().unwrap();
+    });
+}
+
+#[test]
+fn a_timeout_re_armed_after_early_waits_is_never_early() {
+    const TIMEOUT: Duration = Duration::from_millis(80);
+    io_util::runtime(1).block_on(|| {
+        let (mut client, echo) = echo_pair(Duration::from_millis(10));
+        client.set_read_timeout(Some(TIMEOUT)).unwrap();
+        // Reads that end early, for well over one timeout: the first read's entry comes due
+        // while a later read waits, and is pushed again for it.
+        let start = Instant::now();
+        let mut i = 0u8;
+        while start.elapsed() < TIMEOUT * 3 {
+            client.write_all(&[i]).unwrap();
+            let mut back = [0u8; 1];
+            client.read_exact(&mut back).unwrap();
+            assert_eq!(back[0], i);
+            i = i.wrapping_add(1);
+        }
+        // Now nothing comes: the read times out, a full timeout after it began.
+        let began = Instant::now();
+        let err = client.read(&mut [0u8; 1]).unwrap_err();
+        let waited = began.elapsed();
+        assert_eq!(err.kind(), ErrorKind::WouldBlock, "{err}");
+        assert!(waited >= TIMEOUT, "timed out after {waited:?}, before its {TIMEOUT:?}");
+        assert!(waited < TIMEOUT * 50, "timed out after {waited:?}");
+        drop(client);
+        echo.join().unwrap();
+    });
+}
+
+#[test]
+fn a_shorter_deadline_after_a_longer_one_fires_on_time() {
+    io_util::runtime(1).block_on(|| {
+        let me = green::current();
+        // A long timed park ended early leaves its entry armed far ahead...
+        let waker = green::spawn(move || me.unpark());
+        let began = Instant::now();
+        green::park_timeout(Duration::from_secs(30));
+        assert!(began.elapsed() < Duration::from_secs(10), "the unpark did not end the park");
+        waker.join().unwrap();
+        // ...and a shorter one after it must not wait for that entry.
+        for short in [Duration::from_millis(40), Duration::from_millis(20)] {
+            let began = Instant::now();
+            green::sleep(short);
+            let slept = began.elapsed();
+            assert!(slept >= short, "slept {slept:?} for {short:?}");
+            assert!(slept < Duration::from_secs(5), "slept {slept:?} for {short:?}");
+        }
+        // A longer deadline after the shorter ones still fires.
+        let began = Instant::now();
+        green::park_timeout(Duration::from_millis(60));
+        let parked = began.elapsed();
+        assert!(parked >= Duration::from_millis(60) && parked < Duration::from_secs(5), "parked {parked:?}");
+    });
+}
+
+#[test]
+fn an_entry_left_by_a_finished_green_thread_wakes_nobody() {
+    io_util::runtime(1).block_on(|| {
+        // Green threads that leave armed entries behind and finish; their slots go to others.
+        for _ in 0..50 {
+            let finished = green::spawn(|| {
+                let me = green::current();
+                let waker = green::spawn(move || me.unpark());
+                green::park_timeout(Duration::from_millis(30));
+                waker.join().unwrap();
+            });
+            finished.join().unwrap();
+        }
+        // New green threads take those slots and park with a far deadline of their own; the
+        // old entries come due meanwhile and must not wake them.
+        let gate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let parked: Vec<_> = (0..50)
+            .map(|_| {
+                let gate = gate.clone();
+                green::spawn(move || {
+                    let mut spurious = 0;
+                    while !gate.load(std::sync::atomic::Ordering::Acquire) {
+                        green::park_timeout(Duration::from_secs(30));
+                        if !gate.load(std::sync::atomic::Ordering::Acquire) {
+                            spurious += 1;
+                        }
+                    }
+                    spurious
+                })
+            })
+            .collect();
+        green::sleep(Duration::from_millis(80));
+        gate.store(true, std::sync::atomic::Ordering::Release);
+        for handle in &parked {
+            handle.thread().unpark();
+        }
+        for handle in parked {
+            assert_eq!(handle.join().unwrap(), 0, "a stale timer entry woke a green thread's park");
+        }
+    });
+}
