@@ -9,12 +9,19 @@
 
 use std::cmp::Ordering;
 use std::collections::BinaryHeap;
-use std::time::Instant;
+use std::num::NonZeroU64;
+use std::time::{Duration, Instant};
 
 use super::task::TaskRef;
 
+/// A deadline as the timers keep it: nanoseconds since the runtime's epoch, plus one. Eight
+/// bytes where an `Instant` takes sixteen (a slot keeps two), and exact: `Instant` counts
+/// nanoseconds too, so one deadline is before another exactly when its instant is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub(crate) struct Deadline(NonZeroU64);
+
 struct Entry {
-    deadline: Instant,
+    deadline: Deadline,
     /// Insertion order, so equal deadlines fire first-in first-out.
     order: u64,
     task: TaskRef,
@@ -23,7 +30,7 @@ struct Entry {
 
 /// An entry taken off the heap by [`Timers::pop_due`].
 pub(crate) struct Due {
-    pub(crate) deadline: Instant,
+    pub(crate) deadline: Deadline,
     pub(crate) task: TaskRef,
     pub(crate) slot: usize,
 }
@@ -47,10 +54,11 @@ impl Ord for Entry {
 }
 
 /// The timer heap of one worker. Touched only by that worker.
-#[derive(Default)]
 pub(crate) struct Timers {
     heap: BinaryHeap<Entry>,
     next_order: u64,
+    /// What deadlines count from: the runtime's start.
+    epoch: Instant,
 }
 
 impl std::fmt::Debug for Timers {
@@ -60,8 +68,24 @@ impl std::fmt::Debug for Timers {
 }
 
 impl Timers {
+    /// Timers whose deadlines count from `epoch`: instants before it all count as the epoch.
+    pub(crate) fn new(epoch: Instant) -> Timers {
+        Timers { heap: BinaryHeap::new(), next_order: 0, epoch }
+    }
+
+    /// `at` as a deadline (saturated at about 584 years after the epoch).
+    pub(crate) fn deadline(&self, at: Instant) -> Deadline {
+        let nanos = u64::try_from(at.saturating_duration_since(self.epoch).as_nanos()).unwrap_or(u64::MAX - 1);
+        Deadline(NonZeroU64::MIN.saturating_add(nanos))
+    }
+
+    /// The instant of `deadline`.
+    pub(crate) fn instant(&self, deadline: Deadline) -> Instant {
+        self.epoch + Duration::from_nanos(deadline.0.get() - 1)
+    }
+
     /// Adds an entry for `task`, started in `slot`, due at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Instant, task: TaskRef, slot: usize) {
+    pub(crate) fn insert(&mut self, deadline: Deadline, task: TaskRef, slot: usize) {
         let order = self.next_order;
         self.next_order += 1;
         self.heap.push(Entry { deadline, order, task, slot });
@@ -69,18 +93,18 @@ impl Timers {
 
     /// The earliest deadline, if any.
     pub(crate) fn next_deadline(&self) -> Option<Instant> {
-        self.heap.peek().map(|e| e.deadline)
+        self.heap.peek().map(|e| self.instant(e.deadline))
     }
 
     /// True if some entry is due at `now`.
     pub(crate) fn is_due(&self, now: Instant) -> bool {
-        self.next_deadline().is_some_and(|d| d <= now)
+        self.heap.peek().is_some_and(|e| e.deadline <= self.deadline(now))
     }
 
-    /// Takes the earliest entry if it is due at `now`. Entries due at the same instant come
-    /// out in the order they went in.
-    pub(crate) fn pop_due(&mut self, now: Instant) -> Option<Due> {
-        if !self.is_due(now) {
+    /// Takes the earliest entry if it is due at `now` (a deadline from [`Timers::deadline`]).
+    /// Entries due at the same instant come out in the order they went in.
+    pub(crate) fn pop_due(&mut self, now: Deadline) -> Option<Due> {
+        if self.heap.peek().is_none_or(|e| e.deadline > now) {
             return None;
         }
         let Entry { deadline, task, slot, .. } = self.heap.pop().expect("peeked");

@@ -50,7 +50,7 @@ use super::run_queue::{Ready, RunQueue};
 use super::shared::{Remote, Shared};
 use super::stats::WorkerStats;
 use super::task::{Header, NO_HOME, ParkKind, TaskRef};
-use super::timers::Timers;
+use super::timers::{Deadline, Timers};
 use crate::park::ParkReason;
 use crate::reactor::CoreIo;
 use crate::stack::{AltStack, GreenStack, StackPool};
@@ -114,9 +114,11 @@ struct SlotTimer {
     /// The deadline of the heap entry that speaks for this green thread. An entry popped with
     /// another deadline was superseded by an earlier one, or belongs to a green thread that
     /// had the slot before: it is dropped.
-    armed: Option<Instant>,
-    /// The deadline of its latest timed wait and that wait's sequence number.
-    wait: Option<(Instant, u32)>,
+    armed: Option<Deadline>,
+    /// The deadline of its latest timed wait, if it has not been seen to end.
+    wait: Option<Deadline>,
+    /// That wait's sequence number.
+    wait_seq: u32,
 }
 
 /// The green thread in a slot and its coroutine.
@@ -212,6 +214,7 @@ impl Core {
         let stacks = StackPool::new(shared.stacks.clone());
         let io = CoreIo::new(shared.remotes[index].reactor.clone());
         let park_backtraces = shared.config.park_backtraces;
+        let timers = Timers::new(shared.epoch);
         Core {
             index,
             remote: NonNull::from(&shared.remotes[index]),
@@ -225,7 +228,7 @@ impl Core {
             slots: RefCell::new(Vec::new()),
             free_slots: RefCell::new(Vec::new()),
             stacks: RefCell::new(stacks),
-            timers: RefCell::new(Timers::default()),
+            timers: RefCell::new(timers),
             current: Cell::new(None),
             yielder: Cell::new(std::ptr::null()),
             suspended_at: Cell::new(0),
@@ -899,12 +902,15 @@ impl Core {
     /// Records the timed wait `seq` of `task`, started in `index`, until `deadline`, and makes
     /// sure an entry at that deadline or before speaks for it (see [`SlotTimer`]).
     fn arm_timer(&self, timer: &mut SlotTimer, task: &TaskRef, index: usize, deadline: Instant, seq: u32) {
-        timer.wait = Some((deadline, seq));
+        let mut timers = self.timers.borrow_mut();
+        let deadline = timers.deadline(deadline);
+        timer.wait = Some(deadline);
+        timer.wait_seq = seq;
         if timer.armed.is_some_and(|armed| armed <= deadline) {
             return;
         }
         timer.armed = Some(deadline);
-        self.timers.borrow_mut().insert(deadline, task.clone(), index);
+        timers.insert(deadline, task.clone(), index);
     }
 
     /// Wakes the green threads whose timed waits are over at `now`, and pushes again the entries
@@ -912,6 +918,7 @@ impl Core {
     fn fire_timers(&self, now: Instant) {
         let mut slots = self.slots.borrow_mut();
         let mut timers = self.timers.borrow_mut();
+        let now = timers.deadline(now);
         while let Some(due) = timers.pop_due(now) {
             let Some(slot) = slots.get_mut(due.slot) else { continue };
             // The green thread has finished (and another may have the slot now), or an earlier
@@ -921,8 +928,8 @@ impl Core {
                 continue;
             }
             slot.timer.armed = None;
-            let Some((deadline, seq)) = slot.timer.wait else { continue };
-            let header = due.task.header();
+            let Some(deadline) = slot.timer.wait else { continue };
+            let (seq, header) = (slot.timer.wait_seq, due.task.header());
             if deadline <= now {
                 slot.timer.wait = None;
                 if header.wake(seq) {
