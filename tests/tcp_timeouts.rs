@@ -67,6 +67,30 @@ fn a_timeout_is_shared_with_clones_and_reported() {
 }
 
 #[test]
+fn timeouts_set_before_a_clone_or_taken_over_from_std_are_shared_too() {
+    io_util::runtime(1).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        assert_eq!(client.read_timeout().unwrap(), None);
+        client.set_write_timeout(Some(TIMEOUT)).unwrap();
+        let clone = client.try_clone().unwrap();
+        assert_eq!(clone.write_timeout().unwrap(), Some(TIMEOUT), "set before the clone");
+        clone.set_write_timeout(None).unwrap();
+        assert_eq!(client.write_timeout().unwrap(), None, "cleared through the clone");
+        // A std stream's timeouts come along, and the clones of the green one share them.
+        let (server, _) = listener.accept().unwrap();
+        let std_stream = server.into_std().unwrap();
+        std_stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+        let taken = TcpStream::from(std_stream);
+        let kernel_ticks = |d: Option<Duration>| d.expect("a timeout").abs_diff(Duration::from_millis(200));
+        assert!(kernel_ticks(taken.read_timeout().unwrap()) <= Duration::from_millis(10));
+        let taken_clone = taken.try_clone().unwrap();
+        taken.set_read_timeout(None).unwrap();
+        assert_eq!(taken_clone.read_timeout().unwrap(), None);
+    });
+}
+
+#[test]
 fn a_connect_that_waits_too_long_gives_timed_out() {
     io_util::runtime(1).block_on(|| {
         // A listener whose backlog is full: with a backlog of 0 and nobody accepting, the

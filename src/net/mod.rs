@@ -58,7 +58,8 @@ pub mod unix;
 
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use self::tcp::{Incoming, TcpListener, TcpStream};
@@ -119,23 +120,41 @@ const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 /// timeouts are the socket's, as in std). Also set in the kernel (`SO_RCVTIMEO`,
 /// `SO_SNDTIMEO`), where they do not affect non-blocking calls but carry over to `into_std`.
 /// A TCP stream also keeps here, shared the same way, whether it was shut down for reading.
+///
+/// Allocated the first time a handle needs them: a timeout set, a clone made, a shutdown for
+/// reading, or a std socket taken over with a timeout. Most sockets (a server's connections,
+/// say) never do, and so cost neither the allocation nor, at each read, the cache line.
 #[derive(Debug, Default)]
-struct Timeouts {
+struct Timeouts(OnceLock<Arc<TimeoutValues>>);
+
+#[derive(Debug, Default)]
+struct TimeoutValues {
     /// Nanoseconds; 0 for none.
     read: AtomicU64,
     /// Nanoseconds; 0 for none.
     write: AtomicU64,
     /// TCP streams only, shared here because clones share it too: set before the socket is
     /// shut down for reading (see `sys::StreamReads::recv`).
-    read_shut: std::sync::atomic::AtomicBool,
+    read_shut: AtomicBool,
 }
 
 impl Timeouts {
     fn from_std(read: io::Result<Option<Duration>>, write: io::Result<Option<Duration>>) -> Timeouts {
         let t = Timeouts::default();
-        Timeouts::store(&t.read, read.ok().flatten());
-        Timeouts::store(&t.write, write.ok().flatten());
+        t.set_read(read.ok().flatten());
+        t.set_write(write.ok().flatten());
         t
+    }
+
+    /// The values, allocated now if no handle needed them before.
+    fn values(&self) -> &TimeoutValues {
+        self.0.get_or_init(Arc::default)
+    }
+
+    /// The timeouts of a clone: the same values.
+    fn share(&self) -> Timeouts {
+        self.values();
+        Timeouts(self.0.clone())
     }
 
     fn store(slot: &AtomicU64, value: Option<Duration>) {
@@ -151,24 +170,35 @@ impl Timeouts {
     }
 
     fn read(&self) -> Option<Duration> {
-        Timeouts::load(&self.read)
+        self.0.get().and_then(|t| Timeouts::load(&t.read))
     }
 
     fn write(&self) -> Option<Duration> {
-        Timeouts::load(&self.write)
+        self.0.get().and_then(|t| Timeouts::load(&t.write))
     }
 
     fn set_read(&self, value: Option<Duration>) {
-        Timeouts::store(&self.read, value);
+        // No values yet means no clone and no timeout: nothing to clear.
+        if value.is_some() || self.0.get().is_some() {
+            Timeouts::store(&self.values().read, value);
+        }
     }
 
     fn set_write(&self, value: Option<Duration>) {
-        Timeouts::store(&self.write, value);
+        if value.is_some() || self.0.get().is_some() {
+            Timeouts::store(&self.values().write, value);
+        }
     }
 
     /// To be called before the socket is shut down for reading.
     fn shutting_read(&self) {
-        self.read_shut.store(true, Ordering::SeqCst);
+        self.values().read_shut.store(true, Ordering::SeqCst);
+    }
+
+    /// True once some handle said it shuts the socket down for reading. A read that saw the
+    /// shutdown's effect sees this too: the flag was set before the shutdown call.
+    fn read_shut(&self) -> bool {
+        self.0.get().is_some_and(|t| t.read_shut.load(Ordering::SeqCst))
     }
 }
 

@@ -199,16 +199,16 @@ impl StreamReads {
     }
 
     /// Reads into `bufs` with `flags`; the flag is true if the kernel said the read took
-    /// something and left nothing behind: no bytes and no end of stream. `read_shut` is set
-    /// (by any clone) before the socket is shut down for reading: the kernel then counts 0
-    /// left without a FIN, and the shutdown's event may be dispatched already, so no read
-    /// after it claims the queue drained.
+    /// something and left nothing behind: no bytes and no end of stream. `read_shut` turns
+    /// true (for any clone) before the socket is shut down for reading, and is asked after the
+    /// call: the kernel then counts 0 left without a FIN, and the shutdown's event may be
+    /// dispatched already, so no read after it claims the queue drained.
     pub(crate) fn recv(
         &self,
         fd: BorrowedFd<'_>,
         bufs: &mut [io::IoSliceMut<'_>],
         flags: libc::c_int,
-        read_shut: &std::sync::atomic::AtomicBool,
+        read_shut: impl FnOnce() -> bool,
     ) -> io::Result<(usize, bool)> {
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
         {
@@ -217,7 +217,7 @@ impl StreamReads {
         }
         #[cfg(any(target_os = "linux", target_os = "android"))]
         {
-            use std::sync::atomic::Ordering::{self, Relaxed};
+            use std::sync::atomic::Ordering::Relaxed;
             let inq = self.inq.load(Relaxed);
             if inq != INQ_ON {
                 let result = match bufs {
@@ -239,7 +239,7 @@ impl StreamReads {
             msg.msg_controllen = size_of_val(&control) as _;
             // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
             let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
-            if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || read_shut.load(Ordering::SeqCst) {
+            if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || read_shut() {
                 return Ok((n, false));
             }
             Ok((n, inq_left(&msg) == Some(0)))

@@ -8,7 +8,6 @@ use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{LISTEN_BACKLOG, SEND_FLAGS, Timeouts, connect_timeout_error, each_addr, sys, timeout_error};
@@ -114,7 +113,7 @@ impl TcpListener {
             .source
             .io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), Some(&mut storage)))?;
         let addr = sys::socket_addr(&storage, len)?;
-        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Arc::default()), addr))
+        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Timeouts::default()), addr))
     }
 
     /// An iterator over incoming connections, like [`std::net::TcpListener::incoming`]: each
@@ -292,7 +291,7 @@ impl Iterator for Incoming<'_> {
 pub struct TcpStream {
     source: Source,
     inner: std::net::TcpStream,
-    timeouts: Arc<Timeouts>,
+    timeouts: Timeouts,
     reads: sys::StreamReads,
 }
 
@@ -340,7 +339,7 @@ impl TcpStream {
 
     fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let fd = sys::socket(sys::domain(addr), libc::SOCK_STREAM)?;
-        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Arc::default());
+        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Timeouts::default());
         match sys::connect(stream.inner.as_fd(), addr) {
             Ok(()) => return Ok(stream),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -360,7 +359,7 @@ impl TcpStream {
         Ok(stream)
     }
 
-    fn from_nonblocking(inner: std::net::TcpStream, timeouts: Arc<Timeouts>) -> TcpStream {
+    fn from_nonblocking(inner: std::net::TcpStream, timeouts: Timeouts) -> TcpStream {
         TcpStream { source: Source::new(inner.as_raw_fd()), inner, timeouts, reads: sys::StreamReads::default() }
     }
 
@@ -437,7 +436,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let mut clone = TcpStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone());
+        let mut clone = TcpStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.share());
         clone.reads = self.reads.for_clone();
         Ok(clone)
     }
@@ -632,7 +631,7 @@ impl TcpStream {
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
         self.source.read_hinted(self.timeouts.read(), timeout_error, || {
-            self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, &self.timeouts.read_shut)
+            self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, || self.timeouts.read_shut())
         })
     }
 
@@ -710,7 +709,7 @@ impl From<std::net::TcpStream> for TcpStream {
     fn from(inner: std::net::TcpStream) -> TcpStream {
         super::make_nonblocking(inner.set_nonblocking(true));
         let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        TcpStream::from_nonblocking(inner, Arc::new(timeouts))
+        TcpStream::from_nonblocking(inner, timeouts)
     }
 }
 

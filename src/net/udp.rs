@@ -5,7 +5,6 @@ use std::fmt;
 use std::io;
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::tcp::fd_traits;
@@ -31,7 +30,7 @@ use crate::reactor::{Direction, Source};
 pub struct UdpSocket {
     source: Source,
     inner: std::net::UdpSocket,
-    timeouts: Arc<Timeouts>,
+    timeouts: Timeouts,
 }
 
 impl UdpSocket {
@@ -45,10 +44,10 @@ impl UdpSocket {
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         let inner = each_addr(addr, |a| std::net::UdpSocket::bind(a))?;
         inner.set_nonblocking(true)?;
-        Ok(UdpSocket::from_nonblocking(inner, Arc::default()))
+        Ok(UdpSocket::from_nonblocking(inner, Timeouts::default()))
     }
 
-    fn from_nonblocking(inner: std::net::UdpSocket, timeouts: Arc<Timeouts>) -> UdpSocket {
+    fn from_nonblocking(inner: std::net::UdpSocket, timeouts: Timeouts) -> UdpSocket {
         UdpSocket { source: Source::new(inner.as_raw_fd()), inner, timeouts }
     }
 
@@ -216,7 +215,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone()))
+        Ok(UdpSocket::from_nonblocking(self.inner.try_clone()?, self.timeouts.share()))
     }
 
     /// Sets how long a receive may wait. One that waited that long fails with kind
@@ -485,7 +484,7 @@ impl From<std::net::UdpSocket> for UdpSocket {
     fn from(inner: std::net::UdpSocket) -> UdpSocket {
         super::make_nonblocking(inner.set_nonblocking(true));
         let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        UdpSocket::from_nonblocking(inner, Arc::new(timeouts))
+        UdpSocket::from_nonblocking(inner, timeouts)
     }
 }
 

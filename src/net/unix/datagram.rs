@@ -6,7 +6,6 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use crate::net::tcp::fd_traits;
@@ -30,7 +29,7 @@ use crate::reactor::{Direction, Source};
 pub struct UnixDatagram {
     source: Source,
     inner: std::os::unix::net::UnixDatagram,
-    timeouts: Arc<Timeouts>,
+    timeouts: Timeouts,
 }
 
 impl UnixDatagram {
@@ -91,10 +90,10 @@ impl UnixDatagram {
 
     fn nonblocking(inner: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
         inner.set_nonblocking(true)?;
-        Ok(UnixDatagram::from_nonblocking(inner, Arc::default()))
+        Ok(UnixDatagram::from_nonblocking(inner, Timeouts::default()))
     }
 
-    fn from_nonblocking(inner: std::os::unix::net::UnixDatagram, timeouts: Arc<Timeouts>) -> UnixDatagram {
+    fn from_nonblocking(inner: std::os::unix::net::UnixDatagram, timeouts: Timeouts) -> UnixDatagram {
         UnixDatagram { source: Source::new(inner.as_raw_fd()), inner, timeouts }
     }
 
@@ -258,7 +257,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        Ok(UnixDatagram::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone()))
+        Ok(UnixDatagram::from_nonblocking(self.inner.try_clone()?, self.timeouts.share()))
     }
 
     /// Sets how long a receive may wait; one that waited that long fails with kind
@@ -360,7 +359,7 @@ impl From<std::os::unix::net::UnixDatagram> for UnixDatagram {
     fn from(inner: std::os::unix::net::UnixDatagram) -> UnixDatagram {
         crate::net::make_nonblocking(inner.set_nonblocking(true));
         let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        UnixDatagram::from_nonblocking(inner, Arc::new(timeouts))
+        UnixDatagram::from_nonblocking(inner, timeouts)
     }
 }
 

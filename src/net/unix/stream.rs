@@ -6,7 +6,6 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::sync::Arc;
 use std::time::Duration;
 
 use super::{CONNECT_RETRY, addr_bytes, path_bytes};
@@ -113,7 +112,7 @@ impl UnixListener {
         let (fd, _) = self.source.io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), None))?;
         let stream = std::os::unix::net::UnixStream::from(fd);
         let addr = stream.peer_addr()?;
-        Ok((UnixStream::from_nonblocking(stream, Arc::default()), addr))
+        Ok((UnixStream::from_nonblocking(stream, Timeouts::default()), addr))
     }
 
     /// An iterator over incoming connections; it never returns `None`. See
@@ -268,7 +267,7 @@ impl Iterator for Incoming<'_> {
 pub struct UnixStream {
     source: Source,
     inner: std::os::unix::net::UnixStream,
-    timeouts: Arc<Timeouts>,
+    timeouts: Timeouts,
 }
 
 impl UnixStream {
@@ -315,7 +314,7 @@ impl UnixStream {
     fn connect_bytes(bytes: &[u8], abstract_name: bool) -> io::Result<UnixStream> {
         let (addr, len) = sys::sockaddr_un(bytes, abstract_name)?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-        let stream = UnixStream::from_nonblocking(std::os::unix::net::UnixStream::from(fd), Arc::default());
+        let stream = UnixStream::from_nonblocking(std::os::unix::net::UnixStream::from(fd), Timeouts::default());
         let mut pause = CONNECT_RETRY.0;
         loop {
             crate::coop::tick_op();
@@ -357,10 +356,10 @@ impl UnixStream {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
-        Ok((UnixStream::from_nonblocking(a, Arc::default()), UnixStream::from_nonblocking(b, Arc::default())))
+        Ok((UnixStream::from_nonblocking(a, Timeouts::default()), UnixStream::from_nonblocking(b, Timeouts::default())))
     }
 
-    fn from_nonblocking(inner: std::os::unix::net::UnixStream, timeouts: Arc<Timeouts>) -> UnixStream {
+    fn from_nonblocking(inner: std::os::unix::net::UnixStream, timeouts: Timeouts) -> UnixStream {
         UnixStream { source: Source::new(inner.as_raw_fd()), inner, timeouts }
     }
 
@@ -413,7 +412,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        Ok(UnixStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.clone()))
+        Ok(UnixStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.share()))
     }
 
     /// Sets how long a read may wait; one that waited that long fails with kind
@@ -585,7 +584,7 @@ impl From<std::os::unix::net::UnixStream> for UnixStream {
     fn from(inner: std::os::unix::net::UnixStream) -> UnixStream {
         crate::net::make_nonblocking(inner.set_nonblocking(true));
         let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        UnixStream::from_nonblocking(inner, Arc::new(timeouts))
+        UnixStream::from_nonblocking(inner, timeouts)
     }
 }
 
