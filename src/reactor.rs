@@ -740,9 +740,13 @@ impl Source {
             }
             // The socket's own timeout, or the caller's `green::timeout` deadline if earlier: at
             // either, this call returns its timeout error (std's kind for it) rather than unwind.
-            let deadline = *deadline
-                .get_or_insert_with(|| park::effective_deadline(timeout.and_then(|t| Instant::now().checked_add(t))));
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            // One look at the clock per attempt: the first one's serves both.
+            let mut now = None;
+            let deadline = *deadline.get_or_insert_with(|| {
+                let own = timeout.and_then(|t| now.insert(Instant::now()).checked_add(t));
+                park::effective_deadline(own)
+            });
+            if deadline.is_some_and(|d| now.unwrap_or_else(Instant::now) >= d) {
                 if skip {
                     continue;
                 }
