@@ -61,6 +61,28 @@ fn reads_with_a_timeout_keep_one_timer_entry_not_one_per_read() {
 }
 
 #[test]
+fn timed_reads_between_short_sleeps_keep_two_timer_entries() {
+    io_util::runtime(1).block_on(|| {
+        let (mut client, echo) = echo_pair(Duration::ZERO);
+        client.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+        let before = timer_entries();
+        for i in 0..2_000u32 {
+            client.write_all(&i.to_le_bytes()).unwrap();
+            let mut back = [0u8; 4];
+            client.read_exact(&mut back).unwrap();
+            assert_eq!(u32::from_le_bytes(back), i);
+            // A deadline earlier than the read's: it needs its own entry, and the read's entry
+            // must serve the next read rather than be left behind.
+            green::sleep(Duration::from_micros(1));
+        }
+        let after = timer_entries();
+        assert!(after <= before + 3, "{after} timer entries after 2,000 rounds ({before} before)");
+        drop(client);
+        echo.join().unwrap();
+    });
+}
+
+#[test]
 fn a_timeout_re_armed_after_early_waits_is_never_early() {
     const TIMEOUT: Duration = Duration::from_millis(80);
     io_util::runtime(1).block_on(|| {

@@ -56,9 +56,9 @@ pub struct WorkerMetrics {
     pub ready: usize,
     /// Green threads woken by other threads and not yet picked up.
     pub inbox: usize,
-    /// Entries in its timer heap, as of its last look at its queues: about one per green
-    /// thread in a timed wait (a sleep, a read with a timeout), plus entries of waits that
-    /// ended early, each kept until its deadline.
+    /// Entries in its timer heap, as of its last look at its queues: one or two per green
+    /// thread that waits with deadlines (a sleep, a read with a timeout), plus entries of
+    /// green threads that finished during such a wait, each kept until its deadline.
     pub timers: usize,
 }
 

@@ -67,6 +67,14 @@ impl std::fmt::Debug for Timers {
     }
 }
 
+impl Deadline {
+    /// A deadline from its raw value, for tests that model the heap.
+    #[cfg(test)]
+    pub(crate) fn from_raw(raw: NonZeroU64) -> Deadline {
+        Deadline(raw)
+    }
+}
+
 impl Timers {
     /// Timers whose deadlines count from `epoch`: instants before it all count as the epoch.
     pub(crate) fn new(epoch: Instant) -> Timers {
