@@ -36,12 +36,22 @@ pub(crate) struct SlotInfo {
     pub(crate) since_ms: u64,
     /// Ticks it has spent.
     pub(crate) ticks: u64,
-    /// Yields the budget forced on it.
-    pub(crate) forced_yields: u64,
-    /// Its longest slice seen when its budget ran out (a lower bound of the real longest).
-    pub(crate) longest_slice: Duration,
+    /// Its stack's highest address (corosensei's `base`).
+    pub(crate) stack_base: usize,
+    /// Bytes from its stack's lowest address (corosensei's `limit`) to `stack_base`.
+    pub(crate) stack_len: u32,
+    /// Yields the budget forced on it (saturating).
+    pub(crate) forced_yields: u32,
+    /// Its longest slice seen when its budget ran out, in µs (a lower bound of the real
+    /// longest; saturating at about 71 minutes).
+    pub(crate) longest_slice_us: u32,
+}
+
+impl SlotInfo {
     /// Its stack: lowest and highest address.
-    pub(crate) stack: (usize, usize),
+    pub(crate) fn stack(&self) -> (usize, usize) {
+        (self.stack_base - self.stack_len as usize, self.stack_base)
+    }
 }
 
 /// One dump request, shared by the caller and the workers.
@@ -156,7 +166,7 @@ pub(crate) fn render_green_thread(
         now_ms.saturating_sub(info.since_ms),
         info.ticks,
         info.forced_yields,
-        info.longest_slice.as_micros(),
+        info.longest_slice_us,
     );
     if let Some(pages) = view.stack_pages {
         let _ = write!(out, ", {pages} stack pages touched of {} KiB", view.stack_size / 1024);

@@ -770,8 +770,11 @@ impl Core {
         // SAFETY: the name is an `Arc<str>` in the header, which the slot (or `current`) keeps
         // alive until the coroutine has returned and the stack is given back in `resume`.
         unsafe { stack.set_owner(header.id.get(), header.name.as_deref()) };
+        let (limit, base) = (stack.limit().get(), stack.base().get());
         let info = SlotInfo {
-            stack: (stack.limit().get(), stack.base().get()),
+            stack_base: base,
+            // At most the largest size class (1 GiB) and its guard: well within a `u32`.
+            stack_len: u32::try_from(base - limit).unwrap_or(u32::MAX),
             since_ms: self.shared.coarse_ms(),
             ..SlotInfo::default()
         };
@@ -891,7 +894,7 @@ impl Core {
         let Some(next) = self.run_queue.borrow().front() else { return };
         let Some(Slot { live: Some(live), stack_hint, info, .. }) = slots.get(next.slot) else { return };
         prefetch(live.task.as_ptr().as_ptr() as usize);
-        prefetch(info.stack.1.wrapping_sub(16));
+        prefetch(info.stack_base.wrapping_sub(16));
         if *stack_hint != 0 {
             for offset in [0, 64, 128, 192] {
                 prefetch(stack_hint.wrapping_sub(offset));
@@ -1087,7 +1090,8 @@ impl Core {
                 0 => self.shared.config.stack_size,
                 n => n as usize,
             };
-            let pages = resident_pages(slot.info.stack.0, slot.info.stack.1);
+            let (low, high) = slot.info.stack();
+            let pages = resident_pages(low, high);
             // Parked by the state word, not by the slot's record: a green thread woken into
             // this worker's inbox is no longer waiting (a lock may even have been granted to
             // it: its holder cell would name itself).
@@ -1222,8 +1226,9 @@ impl ResumeAccounting {
     #[cold]
     fn fold_into(&self, info: &mut SlotInfo, budget: u32) {
         info.ticks += u64::from(budget) * u64::from(self.refills.take());
-        info.forced_yields += u64::from(self.forced_yields.take());
-        info.longest_slice = info.longest_slice.max(self.longest_slice.take());
+        info.forced_yields = info.forced_yields.saturating_add(self.forced_yields.take());
+        let longest_us = u32::try_from(self.longest_slice.take().as_micros()).unwrap_or(u32::MAX);
+        info.longest_slice_us = info.longest_slice_us.max(longest_us);
     }
 }
 
