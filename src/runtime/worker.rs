@@ -50,7 +50,7 @@ use super::run_queue::{Ready, RunQueue};
 use super::shared::{Remote, Shared};
 use super::stats::WorkerStats;
 use super::task::{Header, NO_HOME, ParkKind, TaskRef};
-use super::timers::{Deadline, Timers};
+use super::timers::{Fired, SlotTimer, Timers};
 use crate::park::ParkReason;
 use crate::reactor::CoreIo;
 use crate::stack::{AltStack, GreenStack, StackPool};
@@ -98,92 +98,6 @@ struct Slot {
     timer: SlotTimer,
     /// What dumps show about it.
     info: SlotInfo,
-}
-
-/// A green thread's timer, armed lazily: one heap entry speaks for it, early or on time, and
-/// one more may wait behind it for later use.
-///
-/// A timed park records its deadline in `wait` and pushes an entry only if none is armed at
-/// that deadline or before. An entry that comes due before the wait's deadline is pushed again
-/// at that deadline, if the wait is still on. So a green thread that parks with a deadline
-/// again and again (a read with a timeout, once per message) pushes about one entry per
-/// timeout, and the heap holds about one entry per such green thread, where one entry per park
-/// would pile up, each kept until its deadline: a million at 50,000 reads a second with a
-/// 20-second timeout.
-///
-/// A deadline earlier than the armed one (a short sleep between two such reads) needs an entry
-/// of its own; the armed one is kept as the `spare` and speaks for the green thread again once
-/// the earlier one has come due, so that alternating long and short waits keep two entries,
-/// not one per round. Invariant: `armed < spare` when both are set, and each names an entry in
-/// the heap.
-#[derive(Default)]
-struct SlotTimer {
-    /// The deadline of the heap entry that speaks for this green thread. An entry popped with
-    /// another deadline was superseded, or belongs to a green thread that had the slot before:
-    /// it is dropped.
-    armed: Option<Deadline>,
-    /// A later entry, superseded by `armed`, that takes over when `armed` comes due.
-    spare: Option<Deadline>,
-    /// The deadline of its latest timed wait, if it has not been seen to end.
-    wait: Option<Deadline>,
-    /// That wait's sequence number.
-    wait_seq: u32,
-}
-
-/// What the worker does for a green thread's timer entry that came due.
-enum Fired {
-    /// Nothing: the entry spoke for nobody, or for a wait that is over or still covered.
-    Nothing,
-    /// Wake the wait with this sequence number: its deadline has come.
-    Wake(u32),
-    /// Push an entry at this deadline: it came early for a wait still on.
-    Push(Deadline),
-}
-
-impl SlotTimer {
-    /// A timed wait `seq` until `deadline` begins. True if an entry at `deadline` must be pushed.
-    fn begin(&mut self, deadline: Deadline, seq: u32) -> bool {
-        self.wait = Some(deadline);
-        self.wait_seq = seq;
-        if self.armed.is_some_and(|armed| armed <= deadline) {
-            return false;
-        }
-        self.arm(deadline);
-        true
-    }
-
-    /// `deadline`, earlier than the armed entry if any, will be armed; the armed entry becomes
-    /// the spare unless there is one (which is later still: the invariant).
-    fn arm(&mut self, deadline: Deadline) {
-        if self.spare.is_none() {
-            self.spare = self.armed;
-        }
-        self.armed = Some(deadline);
-    }
-
-    /// This green thread's entry due at `deadline` came off the heap at `now`; `seq_now` reads
-    /// its wait sequence number now.
-    fn fired(&mut self, deadline: Deadline, now: Deadline, seq_now: impl FnOnce() -> u32) -> Fired {
-        if self.armed != Some(deadline) {
-            return Fired::Nothing;
-        }
-        self.armed = self.spare.take();
-        let Some(wait) = self.wait else { return Fired::Nothing };
-        if wait <= now {
-            self.wait = None;
-            return Fired::Wake(self.wait_seq);
-        }
-        if seq_now() != self.wait_seq {
-            // The sequence moves on as a wait ends: this one is over.
-            self.wait = None;
-            return Fired::Nothing;
-        }
-        if self.armed.is_some_and(|armed| armed <= wait) {
-            return Fired::Nothing; // The spare, armed now, covers the wait.
-        }
-        self.arm(wait);
-        Fired::Push(wait)
-    }
 }
 
 /// The green thread in a slot and its coroutine.
@@ -1256,71 +1170,4 @@ fn prefetch(addr: usize) {
     }
     #[cfg(not(target_arch = "x86_64"))]
     let _ = addr;
-}
-
-#[cfg(test)]
-mod tests {
-    use std::collections::BinaryHeap;
-    use std::num::NonZeroU64;
-
-    use super::{Deadline, Fired, SlotTimer};
-
-    fn at(nanos: u64) -> Deadline {
-        Deadline::from_raw(NonZeroU64::new(nanos).expect("not 0"))
-    }
-
-    /// One green thread's timer against a model heap, over a pseudo-random run of timed waits
-    /// that end early or time out, long and short: no wait is woken before its deadline or
-    /// missed after it, and the heap never holds more than a few entries for it.
-    #[test]
-    fn a_slot_timer_wakes_each_wait_on_time_with_few_entries() {
-        let mut timer = SlotTimer::default();
-        let mut heap: BinaryHeap<std::cmp::Reverse<Deadline>> = BinaryHeap::new();
-        let (mut now, mut seq, mut rng) = (1u64, 0u32, 0x2545_f491_4f6c_dd1du64);
-        let mut most = 0;
-        for _ in 0..20_000 {
-            rng ^= rng << 13;
-            rng ^= rng >> 7;
-            rng ^= rng << 17;
-            // A wait of 10 or 1,000,000 ticks, ending early or not.
-            let length = if rng % 3 == 0 { 10 } else { 1_000_000 };
-            let deadline = now + length;
-            if timer.begin(at(deadline), seq) {
-                heap.push(std::cmp::Reverse(at(deadline)));
-            }
-            most = most.max(heap.len());
-            let ends_early = rng % 5 != 0;
-            let end = if ends_early { now + rng % length } else { deadline };
-            // The worker fires what is due up to the end of the wait.
-            let mut woken = None;
-            while let Some(&std::cmp::Reverse(due)) = heap.peek() {
-                if due > at(end) {
-                    break;
-                }
-                heap.pop();
-                let fired_at = due.max(at(now));
-                match timer.fired(due, fired_at, || seq) {
-                    Fired::Nothing => {}
-                    Fired::Wake(s) => {
-                        assert_eq!(s, seq, "a wake for a wait that is over");
-                        assert!(fired_at >= at(deadline), "woken before its deadline");
-                        woken = Some(fired_at);
-                    }
-                    Fired::Push(d) => {
-                        assert!(d > fired_at, "pushed again at a deadline that has passed");
-                        heap.push(std::cmp::Reverse(d));
-                    }
-                }
-            }
-            if ends_early && end < deadline {
-                assert_eq!(woken, None, "woken by its timer before its deadline");
-            } else {
-                assert_eq!(woken, Some(at(deadline)), "its timer did not wake it at its deadline");
-            }
-            // Either way the wait ends, and the sequence moves on.
-            seq = seq.wrapping_add(1);
-            now = end + 1;
-        }
-        assert!(most <= 3, "the heap held {most} entries for one green thread");
-    }
 }
