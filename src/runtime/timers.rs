@@ -1,5 +1,6 @@
 //! A worker's timers: a min-heap of deadlines, each naming a green thread homed here by its
-//! task and its slot.
+//! slot and the occupant count of that slot (no reference to the task: a green thread that
+//! finishes during a timed wait is freed at once, whatever its entries' deadlines).
 //!
 //! Entries are never removed early. What a popped entry means is decided by the green
 //! thread's [`SlotTimer`], kept in its slot: one entry speaks for it and is re-armed lazily, so
@@ -11,8 +12,6 @@ use std::collections::BinaryHeap;
 use std::num::NonZeroU64;
 use std::time::{Duration, Instant};
 
-use super::task::TaskRef;
-
 /// A deadline as the timers keep it: nanoseconds since the runtime's epoch, plus one. Eight
 /// bytes where an `Instant` takes sixteen (a slot keeps two), and exact: `Instant` counts
 /// nanoseconds too, so one deadline is before another exactly when its instant is.
@@ -23,15 +22,16 @@ struct Entry {
     deadline: Deadline,
     /// Insertion order, so equal deadlines fire first-in first-out.
     order: u64,
-    task: TaskRef,
-    slot: usize,
+    slot: u32,
+    occupant: u32,
 }
 
 /// An entry taken off the heap by [`Timers::pop_due`].
 pub(crate) struct Due {
     pub(crate) deadline: Deadline,
-    pub(crate) task: TaskRef,
     pub(crate) slot: usize,
+    /// [`SlotTimer::occupant`] when it was pushed.
+    pub(crate) occupant: u32,
 }
 
 impl PartialEq for Entry {
@@ -83,11 +83,16 @@ impl Timers {
         self.epoch + Duration::from_nanos(deadline.0.get() - 1)
     }
 
-    /// Adds an entry for `task`, started in `slot`, due at `deadline`.
-    pub(crate) fn insert(&mut self, deadline: Deadline, task: TaskRef, slot: usize) {
+    /// Adds an entry due at `deadline` for the green thread in `slot`, its `occupant`.
+    ///
+    /// # Panics
+    ///
+    /// If `slot` is past `u32::MAX`: four billion started green threads on one worker.
+    pub(crate) fn insert(&mut self, deadline: Deadline, slot: usize, occupant: u32) {
         let order = self.next_order;
         self.next_order += 1;
-        self.heap.push(Entry { deadline, order, task, slot });
+        let slot = u32::try_from(slot).expect("green: a slot index past u32");
+        self.heap.push(Entry { deadline, order, slot, occupant });
     }
 
     /// The earliest deadline, if any.
@@ -106,8 +111,8 @@ impl Timers {
         if self.heap.peek().is_none_or(|e| e.deadline > now) {
             return None;
         }
-        let Entry { deadline, task, slot, .. } = self.heap.pop().expect("peeked");
-        Some(Due { deadline, task, slot })
+        let Entry { deadline, slot, occupant, .. } = self.heap.pop().expect("peeked");
+        Some(Due { deadline, slot: slot as usize, occupant })
     }
 
     pub(crate) fn len(&self) -> usize {
@@ -148,6 +153,13 @@ pub(crate) struct SlotTimer {
     wait: Option<Deadline>,
     /// That wait's sequence number.
     wait_seq: u32,
+    /// Counts the green threads that have had this slot, wrapping. Entries carry it, so one
+    /// left by an earlier green thread speaks for nobody. (For a false match, one slot would
+    /// have to change hands four billion times while an entry waited, and that entry's
+    /// deadline equal the new green thread's armed one to the nanosecond; the worst it could
+    /// do is wake a timed wait early, which every timed wait but `park_timeout` re-checks, and
+    /// that one may return early anyway.)
+    occupant: u32,
 }
 
 /// What the worker does for a green thread's timer entry that came due.
@@ -161,6 +173,16 @@ pub(crate) enum Fired {
 }
 
 impl SlotTimer {
+    /// Clears the timer for the next green thread to take the slot.
+    pub(crate) fn next_occupant(&mut self) {
+        *self = SlotTimer { occupant: self.occupant.wrapping_add(1), ..SlotTimer::default() };
+    }
+
+    /// See the field.
+    pub(crate) fn occupant(&self) -> u32 {
+        self.occupant
+    }
+
     /// A timed wait `seq` until `deadline` begins. True if an entry at `deadline` must be pushed.
     pub(crate) fn begin(&mut self, deadline: Deadline, seq: u32) -> bool {
         self.wait = Some(deadline);
@@ -181,10 +203,16 @@ impl SlotTimer {
         self.armed = Some(deadline);
     }
 
-    /// This green thread's entry due at `deadline` came off the heap at `now`; `seq_now` reads
-    /// its wait sequence number now.
-    pub(crate) fn fired(&mut self, deadline: Deadline, now: Deadline, seq_now: impl FnOnce() -> u32) -> Fired {
-        if self.armed != Some(deadline) {
+    /// An entry of this slot's `occupant`, due at `deadline`, came off the heap at `now`;
+    /// `seq_now` reads the green thread's wait sequence number now.
+    pub(crate) fn fired(
+        &mut self,
+        occupant: u32,
+        deadline: Deadline,
+        now: Deadline,
+        seq_now: impl FnOnce() -> u32,
+    ) -> Fired {
+        if occupant != self.occupant || self.armed != Some(deadline) {
             return Fired::Nothing;
         }
         self.armed = self.spare.take();
@@ -247,7 +275,7 @@ mod tests {
                 }
                 heap.pop();
                 let fired_at = due.max(at(now));
-                match timer.fired(due, fired_at, || seq) {
+                match timer.fired(0, due, fired_at, || seq) {
                     Fired::Nothing => {}
                     Fired::Wake(s) => {
                         assert_eq!(s, seq, "a wake for a wait that is over");

@@ -724,7 +724,7 @@ impl Core {
         slot.live = Some(Live { task, co });
         slot.yielder = std::ptr::null();
         slot.stack_hint = 0;
-        slot.timer = SlotTimer::default();
+        slot.timer.next_occupant();
         slot.info = info;
         drop(slots);
         self.resume(index);
@@ -864,7 +864,7 @@ impl Core {
         let task = &slot.live.as_ref().expect("parked from a free slot").task;
         let header = task.header();
         if let Some(deadline) = self.park_deadline.take() {
-            self.arm_timer(&mut slot.timer, task, index, deadline, header.seq());
+            self.arm_timer(&mut slot.timer, index, deadline, header.seq());
         }
         let parked = header.commit_park(kind);
         let backtrace = if self.park_backtraces { self.park_backtrace.borrow_mut().take() } else { None };
@@ -881,13 +881,13 @@ impl Core {
         }
     }
 
-    /// Records the timed wait `seq` of `task`, started in `index`, until `deadline`, and makes
+    /// Records the timed wait `seq` of the green thread in `index` until `deadline`, and makes
     /// sure an entry at that deadline or before speaks for it (see [`SlotTimer`]).
-    fn arm_timer(&self, timer: &mut SlotTimer, task: &TaskRef, index: usize, deadline: Instant, seq: u32) {
+    fn arm_timer(&self, timer: &mut SlotTimer, index: usize, deadline: Instant, seq: u32) {
         let mut timers = self.timers.borrow_mut();
         let deadline = timers.deadline(deadline);
         if timer.begin(deadline, seq) {
-            timers.insert(deadline, task.clone(), index);
+            timers.insert(deadline, index, timer.occupant());
         }
     }
 
@@ -898,20 +898,17 @@ impl Core {
         let mut timers = self.timers.borrow_mut();
         let now = timers.deadline(now);
         while let Some(due) = timers.pop_due(now) {
-            let Some(slot) = slots.get_mut(due.slot) else { continue };
-            // The green thread has finished, and another may have the slot now.
-            if slot.live.as_ref().is_none_or(|live| live.task.as_ptr() != due.task.as_ptr()) {
-                continue;
-            }
-            let header = due.task.header();
-            match slot.timer.fired(due.deadline, now, || header.seq()) {
+            // A free slot's entries spoke for a green thread that has finished.
+            let Some(Slot { live: Some(live), timer, .. }) = slots.get_mut(due.slot) else { continue };
+            let header = live.task.header();
+            match timer.fired(due.occupant, due.deadline, now, || header.seq()) {
                 Fired::Nothing => {}
                 Fired::Wake(seq) => {
                     if header.wake(seq) {
                         self.push_ready_slot(due.slot);
                     }
                 }
-                Fired::Push(deadline) => timers.insert(deadline, due.task, due.slot),
+                Fired::Push(deadline) => timers.insert(deadline, due.slot, due.occupant),
             }
         }
     }
