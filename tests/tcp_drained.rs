@@ -126,6 +126,60 @@ fn an_end_after_a_drained_read_is_seen_at_any_moment() {
     }
 }
 
+/// Urgent data stops a read short of the data queued behind it: that read did not empty the
+/// queue, and the next one must not park. The peer sends "ab", the urgent byte "x" and "cd"
+/// while the reader's worker is busy, then waits for the reader, so no later event could
+/// rescue a reader parked by mistake. The urgent byte itself is out of band (no
+/// `SO_OOBINLINE`): the stream reads "abcd".
+#[test]
+fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
+        s.write_all(b"one").unwrap();
+        go_rx.recv().unwrap();
+        s.write_all(b"ab").unwrap();
+        // SAFETY: sends one byte from a live buffer on a socket we own.
+        let sent = unsafe { libc::send(s.as_raw_fd(), b"x".as_ptr().cast(), 1, libc::MSG_OOB) };
+        assert_eq!(sent, 1, "send(MSG_OOB): {}", std::io::Error::last_os_error());
+        s.write_all(b"cd").unwrap();
+        // Nothing more until the reader has it all: no event after these can wake it.
+        done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
+    });
+    io_util::runtime(1).block_on(move || {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let mut buf = [0; 64];
+        let n = stream.read(&mut buf).unwrap();
+        assert_eq!(&buf[..n], b"one");
+        go_tx.send(()).unwrap();
+        // The worker dispatches nothing meanwhile: the data and the urgent byte arrive unseen.
+        std::thread::sleep(Duration::from_millis(10));
+        let start = Instant::now();
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            match stream.read(&mut buf) {
+                Ok(0) => panic!("end of stream after {got:?}"),
+                Ok(n) => got.extend_from_slice(&buf[..n]),
+                Err(e) => panic!("after {got:?} and {:?}: {e}", start.elapsed()),
+            }
+        }
+        assert_eq!(got, b"abcd");
+        assert!(
+            start.elapsed() < READ_TIMEOUT,
+            "a read waited out its timeout: the data behind the urgent byte was missed"
+        );
+        done_tx.send(()).unwrap();
+    });
+    peer.join().unwrap();
+}
+
 /// Many messages, each read in one piece and answered: every read after the first finds the
 /// previous one drained. Nothing is lost, and the reader does not wait for a timeout.
 #[test]
