@@ -28,6 +28,26 @@ enum End {
     Reset,
 }
 
+/// The peer's side of the start: accepts, and once the reader is parked in its first read,
+/// sends "one".
+fn peer_sends_one(listener: &std::net::TcpListener) -> std::net::TcpStream {
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_nodelay(true).unwrap(); // later messages must not wait behind Nagle for an ACK
+    std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
+    s.write_all(b"one").unwrap();
+    s
+}
+
+/// The reader's side of the start: connects and reads "one", a read that empties the queue.
+fn reader_reads_one(addr: std::net::SocketAddr) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let mut buf = [0; 64];
+    let n = stream.read(&mut buf).unwrap();
+    assert_eq!(&buf[..n], b"one");
+    stream
+}
+
 /// One connection: the reader waits (so that reads learn what they leave behind), reads
 /// "one" (a drained read), then, with its worker blocked for `busy` if set, lets the peer
 /// send "two" and end the connection; it must then read "two" and see the end.
@@ -36,10 +56,7 @@ fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
     let addr = listener.local_addr().unwrap();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let peer = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_nodelay(true).unwrap(); // "two" must not wait behind Nagle for an ACK
-        std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
-        s.write_all(b"one").unwrap();
+        let mut s = peer_sends_one(&listener);
         go_rx.recv().unwrap();
         std::thread::sleep(peer_delay);
         s.write_all(b"two").unwrap();
@@ -50,11 +67,8 @@ fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
         drop(s);
     });
     io_util::runtime(1).block_on(move || {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let mut stream = reader_reads_one(addr);
         let mut buf = [0; 64];
-        let n = stream.read(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"one");
         go_tx.send(()).unwrap();
         if let Some(busy) = busy {
             // The worker dispatches nothing meanwhile: "two" and the end arrive unseen.
@@ -139,10 +153,7 @@ fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let peer = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_nodelay(true).unwrap();
-        std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
-        s.write_all(b"one").unwrap();
+        let mut s = peer_sends_one(&listener);
         go_rx.recv().unwrap();
         s.write_all(b"ab").unwrap();
         // SAFETY: sends one byte from a live buffer on a socket we own.
@@ -153,11 +164,8 @@ fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
         done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
     });
     io_util::runtime(1).block_on(move || {
-        let mut stream = TcpStream::connect(addr).unwrap();
-        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let mut stream = reader_reads_one(addr);
         let mut buf = [0; 64];
-        let n = stream.read(&mut buf).unwrap();
-        assert_eq!(&buf[..n], b"one");
         go_tx.send(()).unwrap();
         // The worker dispatches nothing meanwhile: the data and the urgent byte arrive unseen.
         std::thread::sleep(Duration::from_millis(10));
