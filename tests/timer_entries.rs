@@ -1,6 +1,8 @@
-//! Timed waits keep about one timer entry per green thread: a wait that ends early leaves its
-//! entry to be re-armed for the next wait, rather than one more entry per park. And the lazy
-//! re-arming never makes a timeout early or lost.
+//! Timed waits keep one or two timer entries per green thread: a wait that ends early leaves
+//! its entry to be re-armed for the next wait, rather than one more entry per park. And the
+//! lazy re-arming loses no timeout: a lost one hangs a test here. (Every timed wait checks its
+//! own deadline again when it wakes, so an early wake from the timers would not show through
+//! these calls; the model test in `src/runtime/timers.rs` checks the timers' own timing.)
 
 mod io_util;
 
@@ -77,7 +79,23 @@ fn timed_reads_between_short_sleeps_keep_two_timer_entries() {
 }
 
 #[test]
-fn a_timeout_re_armed_after_early_waits_is_never_early() {
+fn deadlines_stepping_down_past_the_spare_do_not_pile_up() {
+    // After each timed read (60 s): a 5 s receive that a message cuts short, then a short
+    // sleep. The sleep's deadline is earlier than the receive's while the read's entry is kept
+    // as the spare, so each round leaves the receive's entry to speak for nobody until its
+    // deadline; the worker drops those once they are most of the heap.
+    let added = entries_after_timed_echoes(|| {
+        let (tx, rx) = green::sync::mpmc::channel::<()>();
+        let sender = green::spawn(move || tx.send(()).unwrap());
+        rx.recv_timeout(Duration::from_secs(5)).unwrap();
+        sender.join().unwrap();
+        green::sleep(Duration::from_micros(1));
+    });
+    assert!(added <= 140, "{added} more timer entries after 2,000 rounds of three waits");
+}
+
+#[test]
+fn a_timeout_re_armed_after_early_waits_still_comes_in_full() {
     const TIMEOUT: Duration = Duration::from_millis(80);
     io_util::runtime(1).block_on(|| {
         let (mut client, echo) = echo_pair(Duration::from_millis(10));
@@ -135,9 +153,9 @@ fn a_shorter_deadline_after_a_longer_one_fires_on_time() {
 /// an unpark from the main green thread) and channel receives with a timeout that peers' sends
 /// cut short, so that entries are left behind, superseded and re-armed in every order: every
 /// wait ends (a lost re-arm hangs a receive here), and none that times out returns before its
-/// timeout.
+/// timeout (which the calls themselves make sure of).
 #[test]
-fn mixed_timed_waits_cut_short_from_other_threads_are_never_early() {
+fn mixed_timed_waits_cut_short_from_other_threads_all_end() {
     use green::sync::mpmc::{self, RecvTimeoutError};
     const THREADS: u64 = 64;
     const ROUNDS: u64 = 60;
@@ -190,48 +208,6 @@ fn mixed_timed_waits_cut_short_from_other_threads_are_never_early() {
         for handle in handles {
             let early = handle.join().unwrap();
             assert!(early.is_empty(), "timed waits that returned early: {early:?}");
-        }
-    });
-}
-
-#[test]
-fn an_entry_left_by_a_finished_green_thread_wakes_nobody() {
-    io_util::runtime(1).block_on(|| {
-        // Green threads that leave armed entries behind and finish; their slots go to others.
-        for _ in 0..50 {
-            let finished = green::spawn(|| {
-                let me = green::current();
-                let waker = green::spawn(move || me.unpark());
-                green::park_timeout(Duration::from_millis(30));
-                waker.join().unwrap();
-            });
-            finished.join().unwrap();
-        }
-        // New green threads take those slots and park with a far deadline of their own; the
-        // old entries come due meanwhile and must not wake them.
-        let gate = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let parked: Vec<_> = (0..50)
-            .map(|_| {
-                let gate = gate.clone();
-                green::spawn(move || {
-                    let mut spurious = 0;
-                    while !gate.load(std::sync::atomic::Ordering::Acquire) {
-                        green::park_timeout(Duration::from_secs(30));
-                        if !gate.load(std::sync::atomic::Ordering::Acquire) {
-                            spurious += 1;
-                        }
-                    }
-                    spurious
-                })
-            })
-            .collect();
-        green::sleep(Duration::from_millis(80));
-        gate.store(true, std::sync::atomic::Ordering::Release);
-        for handle in &parked {
-            handle.thread().unpark();
-        }
-        for handle in parked {
-            assert_eq!(handle.join().unwrap(), 0, "a stale timer entry woke a green thread's park");
         }
     });
 }

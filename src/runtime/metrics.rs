@@ -57,8 +57,9 @@ pub struct WorkerMetrics {
     /// Green threads woken by other threads and not yet picked up.
     pub inbox: usize,
     /// Entries in its timer heap, as of its last look at its queues: one or two per green
-    /// thread that waits with deadlines (a sleep, a read with a timeout), plus entries of
-    /// green threads that finished during such a wait, each kept until its deadline.
+    /// thread that waits with deadlines (a sleep, a read with a timeout), plus entries that
+    /// speak for nobody any more (superseded, or left by a green thread that finished), kept
+    /// until their deadline or until they are most of the heap.
     pub timers: usize,
 }
 

@@ -724,7 +724,9 @@ impl Core {
         slot.live = Some(Live { task, co });
         slot.yielder = std::ptr::null();
         slot.stack_hint = 0;
-        slot.timer.next_occupant();
+        // Counted as the last one finished: nothing is left here.
+        let orphaned = slot.timer.next_occupant();
+        debug_assert_eq!(orphaned, 0);
         slot.info = info;
         drop(slots);
         self.resume(index);
@@ -886,22 +888,31 @@ impl Core {
     fn arm_timer(&self, timer: &mut SlotTimer, index: usize, deadline: Instant, seq: u32) {
         let mut timers = self.timers.borrow_mut();
         let deadline = timers.deadline(deadline);
-        if timer.begin(deadline, seq) {
+        let begun = timer.begin(deadline, seq);
+        if begun.orphaned {
+            timers.orphaned(1);
+        }
+        if begun.push {
             timers.insert(deadline, index, timer.occupant());
         }
     }
 
     /// Wakes the green threads whose timed waits are over at `now`, and pushes again the entries
-    /// that came due early for a wait still on.
+    /// that came due early for a wait still on; drops the entries that speak for nobody once
+    /// they are most of the heap.
     fn fire_timers(&self, now: Instant) {
         let mut slots = self.slots.borrow_mut();
         let mut timers = self.timers.borrow_mut();
         let now = timers.deadline(now);
         while let Some(due) = timers.pop_due(now) {
             // A free slot's entries spoke for a green thread that has finished.
-            let Some(Slot { live: Some(live), timer, .. }) = slots.get_mut(due.slot) else { continue };
+            let Some(Slot { live: Some(live), timer, .. }) = slots.get_mut(due.slot) else {
+                timers.orphan_popped();
+                continue;
+            };
             let header = live.task.header();
             match timer.fired(due.occupant, due.deadline, now, || header.seq()) {
+                Fired::Orphan => timers.orphan_popped(),
                 Fired::Nothing => {}
                 Fired::Wake(seq) => {
                     if header.wake(seq) {
@@ -910,6 +921,11 @@ impl Core {
                 }
                 Fired::Push(deadline) => timers.insert(deadline, due.slot, due.occupant),
             }
+        }
+        if timers.wants_compaction() {
+            timers.compact(|slot, occupant, deadline| {
+                slots.get(slot).is_some_and(|s| s.live.is_some() && s.timer.is_named(occupant, deadline))
+            });
         }
     }
 
@@ -920,7 +936,11 @@ impl Core {
         let slot = &mut slots[index];
         let Live { task, co } = slot.live.take().expect("finished a free slot");
         slot.yielder = std::ptr::null();
+        let orphaned = slot.timer.next_occupant();
         drop(slots);
+        if orphaned > 0 {
+            self.timers.borrow_mut().orphaned(orphaned);
+        }
         self.stacks.borrow_mut().give(co.into_stack());
         self.free_slots.borrow_mut().push(index);
         self.complete(task);
