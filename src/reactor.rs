@@ -557,7 +557,8 @@ struct Inner {
 /// The waiters of one direction of a source, in arrival order, each with its token. One at a
 /// time is the common case (a connection's one reader): that one is kept inline, beside the
 /// source's other state, and only a second makes the list allocate. A list per source in its
-/// own allocation cost a connection 112 bytes and each park and wake one more cache line.
+/// own allocation cost a connection 96 bytes (112 with the allocator's header) and each park
+/// and wake one more cache line.
 #[derive(Debug, Default)]
 struct WaitList {
     /// The oldest waiter; `None` only when the list is empty.
@@ -740,7 +741,8 @@ impl Source {
             }
             // The socket's own timeout, or the caller's `green::timeout` deadline if earlier: at
             // either, this call returns its timeout error (std's kind for it) rather than unwind.
-            // One look at the clock per attempt: the first one's serves both.
+            // One look at the clock per attempt: on the first, the reading that sets the
+            // deadline also serves the check.
             let mut now = None;
             let deadline = *deadline.get_or_insert_with(|| {
                 let own = timeout.and_then(|t| now.insert(Instant::now()).checked_add(t));

@@ -152,6 +152,7 @@ fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
     let addr = listener.local_addr().unwrap();
     let (go_tx, go_rx) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
     let peer = std::thread::spawn(move || {
         let mut s = peer_sends_one(&listener);
         go_rx.recv().unwrap();
@@ -160,6 +161,7 @@ fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
         let sent = unsafe { libc::send(s.as_raw_fd(), b"x".as_ptr().cast(), 1, libc::MSG_OOB) };
         assert_eq!(sent, 1, "send(MSG_OOB): {}", std::io::Error::last_os_error());
         s.write_all(b"cd").unwrap();
+        sent_tx.send(()).unwrap();
         // Nothing more until the reader has it all: no event after these can wake it.
         done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
     });
@@ -167,8 +169,9 @@ fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
         let mut stream = reader_reads_one(addr);
         let mut buf = [0; 64];
         go_tx.send(()).unwrap();
-        // The worker dispatches nothing meanwhile: the data and the urgent byte arrive unseen.
-        std::thread::sleep(Duration::from_millis(10));
+        // The worker dispatches nothing while it blocks here: the data and the urgent byte
+        // arrive unseen. (On loopback, a send returns once the receiver's kernel has queued it.)
+        sent_rx.recv_timeout(READ_TIMEOUT).unwrap();
         let start = Instant::now();
         let mut got = Vec::new();
         while got.len() < 4 {
