@@ -535,6 +535,20 @@ struct State {
     inner: Mutex<Inner>,
 }
 
+impl State {
+    /// The state of `fd`, not registered anywhere, with no event seen.
+    fn new(fd: RawFd) -> State {
+        State {
+            fd,
+            ticks: [AtomicU32::new(0), AtomicU32::new(0)],
+            queued: [AtomicUsize::new(0), AtomicUsize::new(0)],
+            drained: AtomicU64::new(0),
+            ended: AtomicBool::new(false),
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+}
+
 /// The value of `State::drained` for read tick `tick`: never 0.
 fn drained_mark(tick: u32) -> u64 {
     1 << 32 | u64::from(tick)
@@ -664,16 +678,7 @@ impl Source {
     ///
     /// The caller keeps `fd` open until the source is dropped.
     pub(crate) fn new(fd: RawFd) -> Source {
-        Source {
-            state: Arc::new(State {
-                fd,
-                ticks: [AtomicU32::new(0), AtomicU32::new(0)],
-                queued: [AtomicUsize::new(0), AtomicUsize::new(0)],
-                drained: AtomicU64::new(0),
-                ended: AtomicBool::new(false),
-                inner: Mutex::new(Inner::default()),
-            }),
-        }
+        Source { state: Arc::new(State::new(fd)) }
     }
 
     /// Runs `op` (a non-blocking syscall) until it does not return `WouldBlock`, parking in
@@ -1080,14 +1085,7 @@ mod tests {
     #[test]
     fn keys_are_never_the_notify_key_and_stale_keys_find_nothing() {
         let reactor = Reactor::new().unwrap();
-        let a = Arc::new(State {
-            fd: 0,
-            ticks: Default::default(),
-            queued: Default::default(),
-            drained: AtomicU64::new(0),
-            ended: AtomicBool::new(false),
-            inner: Mutex::new(Inner::default()),
-        });
+        let a = Arc::new(State::new(0));
         let k1 = reactor.insert(a.clone());
         assert_ne!(k1, usize::MAX);
         assert!(reactor.lookup(k1).is_some());

@@ -199,20 +199,9 @@ fn a_ping_pong_over_drained_reads_loses_nothing() {
         let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         let server = green::spawn(move || {
-            let (mut s, _) = listener.accept().unwrap();
+            let (s, _) = listener.accept().unwrap();
             s.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
-            let mut buf = [0; 256];
-            let mut echoed = 0u64;
-            loop {
-                match s.read(&mut buf) {
-                    Ok(0) => return echoed,
-                    Ok(n) => {
-                        s.write_all(&buf[..n]).unwrap();
-                        echoed += n as u64;
-                    }
-                    Err(e) => panic!("server read: {e}"),
-                }
-            }
+            io_util::echo(s).unwrap()
         });
         let mut client = TcpStream::connect(addr).unwrap();
         client.set_read_timeout(Some(READ_TIMEOUT)).unwrap();

@@ -153,8 +153,7 @@ impl Timeouts {
 
     /// The timeouts of a clone: the same values.
     fn share(&self) -> Timeouts {
-        self.values();
-        Timeouts(self.0.clone())
+        Timeouts(OnceLock::from(Arc::clone(self.0.get_or_init(Arc::default))))
     }
 
     fn store(slot: &AtomicU64, value: Option<Duration>) {

@@ -584,7 +584,7 @@ fn park_inner(deadline: Option<Instant>) {
     if std::thread::panicking() || unsafe { me.as_ref() }.take_token() {
         return;
     }
-    // The timer of a timed park carries the current wait sequence, which moves on as the park
+    // A timed park's timer is armed for the current wait sequence, which moves on as the park
     // ends, however it ends.
     match deadline {
         None => context::park(ParkKind::User, None, ParkReason::User),
