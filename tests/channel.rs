@@ -242,6 +242,60 @@ fn blocked_senders_get_their_values_back_when_the_receivers_go() {
     });
 }
 
+/// As with std, the last receiver takes the buffered messages with it: nobody could receive
+/// them, and what they own must not wait for the last sender. A reply channel queued to a
+/// server that is gone reports the disconnection at once.
+#[test]
+fn the_last_receiver_drops_the_buffered_messages() {
+    bounded(Duration::from_secs(20), || {
+        /// Counts its drops.
+        struct Counted(Arc<AtomicUsize>);
+        impl Drop for Counted {
+            fn drop(&mut self) {
+                self.0.fetch_add(1, Ordering::SeqCst);
+            }
+        }
+        for cap in [None, Some(4)] {
+            let (tx, rx) = match cap {
+                None => mpmc::channel(),
+                Some(n) => mpmc::sync_channel(n),
+            };
+            let dropped = Arc::new(AtomicUsize::new(0));
+            for _ in 0..3 {
+                tx.send(Counted(dropped.clone())).unwrap();
+            }
+            let second = rx.clone();
+            drop(rx);
+            assert_eq!(dropped.load(Ordering::SeqCst), 0, "another receiver could still take them");
+            drop(second);
+            assert_eq!(dropped.load(Ordering::SeqCst), 3, "{cap:?}: buffered messages outlived the last receiver");
+            assert!(tx.send(Counted(dropped.clone())).is_err());
+            assert_eq!(dropped.load(Ordering::SeqCst), 4);
+        }
+
+        // A message that holds the channel's last sender, whose drop locks the channel again:
+        // it must be dropped after the lock is released.
+        struct HoldsSender(#[allow(dead_code)] mpmc::Sender<HoldsSender>);
+        let (tx, rx) = mpmc::channel();
+        tx.send(HoldsSender(tx.clone())).unwrap();
+        drop(tx);
+        drop(rx);
+
+        runtime(1).block_on(|| {
+            let (requests, server) = mpmc::channel::<green::sync::oneshot::Sender<u32>>();
+            let (reply_tx, reply_rx) = green::sync::oneshot::channel();
+            requests.send(reply_tx).unwrap();
+            drop(server);
+            let start = Instant::now();
+            assert_eq!(
+                reply_rx.recv_timeout(Duration::from_secs(10)),
+                Err(green::sync::oneshot::RecvTimeoutError::Disconnected)
+            );
+            assert!(start.elapsed() < Duration::from_secs(5));
+        });
+    });
+}
+
 #[test]
 fn timeouts() {
     bounded(Duration::from_secs(20), || {
@@ -378,8 +432,9 @@ fn a_message_is_dropped_with_the_channel() {
     let (tx, rx) = mpmc::channel();
     tx.send(Counted(drops.clone())).unwrap();
     tx.send(Counted(drops.clone())).unwrap();
-    drop(rx);
-    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    // With the senders gone the messages can still be received: they stay.
     drop(tx);
+    assert_eq!(drops.load(Ordering::SeqCst), 0);
+    drop(rx);
     assert_eq!(drops.load(Ordering::SeqCst), 2);
 }

@@ -124,3 +124,41 @@ fn wait_group() {
 fn done_without_add_panics() {
     WaitGroup::new().done();
 }
+
+/// A waiter woken by a zero returns even when an `add` raises the count again before it
+/// runs: the zero happened. (It used to look at the count again and wait for the next zero.)
+#[test]
+fn a_waiter_released_by_a_zero_returns_despite_a_quick_add() {
+    bounded(Duration::from_secs(20), || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            for timed in [false, true] {
+                let wg = Arc::new(WaitGroup::new());
+                let returned = Arc::new(AtomicUsize::new(0));
+                wg.add(1);
+                let waiter = {
+                    let (wg, returned) = (wg.clone(), returned.clone());
+                    green::spawn(move || {
+                        let zero = if timed {
+                            wg.wait_timeout(Duration::from_secs(10))
+                        } else {
+                            wg.wait();
+                            true
+                        };
+                        returned.fetch_add(1, Ordering::SeqCst);
+                        zero
+                    })
+                };
+                // One worker: the waiter parks in `wait` while this one sleeps.
+                green::sleep(Duration::from_millis(10));
+                wg.done();
+                wg.add(1);
+                green::sleep(Duration::from_millis(50));
+                let released = returned.load(Ordering::SeqCst) == 1;
+                wg.done();
+                assert!(waiter.join().unwrap());
+                assert!(released, "timed: {timed}: the waiter woken at zero went back to waiting");
+            }
+        });
+    });
+}

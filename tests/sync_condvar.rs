@@ -173,3 +173,73 @@ fn a_notification_to_a_cancelled_waiter_is_passed_on() {
         });
     });
 }
+
+/// `wait_timeout_while` stops where `wait_timeout` does: at the `green::timeout` deadline
+/// (not at its own, much later timeout, spinning until then), and at once in a green thread
+/// that is unwinding.
+#[test]
+fn wait_timeout_while_stops_at_the_caller_deadline_and_while_unwinding() {
+    bounded(Duration::from_secs(20), || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let (m, cv) = (Mutex::new(()), Condvar::new());
+            let start = Instant::now();
+            let r = green::timeout(Duration::from_millis(20), || {
+                let (_g, r) = cv.wait_timeout_while(m.lock().unwrap(), Duration::from_secs(5), |_| true).unwrap();
+                r.timed_out()
+            });
+            let took = start.elapsed();
+            assert_eq!(r, Ok(true));
+            assert!(took < Duration::from_secs(4), "returned after {took:?}, not at the 20 ms deadline");
+
+            /// Waits on a condition that never holds, in its destructor.
+            struct WaitsOnDrop(Arc<(Mutex<()>, Condvar)>, Arc<std::sync::Mutex<Option<Duration>>>);
+            impl Drop for WaitsOnDrop {
+                fn drop(&mut self) {
+                    let start = Instant::now();
+                    let (m, cv) = &*self.0;
+                    let (_g, r) = cv.wait_timeout_while(m.lock().unwrap(), Duration::from_secs(5), |_| true).unwrap();
+                    assert!(r.timed_out());
+                    *self.1.lock().unwrap() = Some(start.elapsed());
+                }
+            }
+            let pair = Arc::new((Mutex::new(()), Condvar::new()));
+            let took = Arc::new(std::sync::Mutex::new(None));
+            let guard = WaitsOnDrop(pair, took.clone());
+            let panicker = green::spawn(move || {
+                let _guard = guard;
+                panic!("expected in this test: unwinding through a timed condition wait");
+            });
+            assert!(panicker.join().is_err());
+            let took = took.lock().unwrap().expect("the destructor finished its wait");
+            assert!(took < Duration::from_secs(4), "an unwinding green thread waited {took:?}");
+        });
+    });
+}
+
+/// The relock after a timed wait is a `lock`: inside `green::timeout`, with the mutex held by
+/// another green thread across the deadline, it unwinds to the `green::timeout` (documented on
+/// `Condvar`), having no guard to return.
+#[test]
+fn a_relock_that_must_wait_past_the_deadline_unwinds() {
+    bounded(Duration::from_secs(20), || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let pair = Arc::new((Mutex::new(()), Condvar::new()));
+            let holder = {
+                let pair = pair.clone();
+                green::spawn(move || {
+                    green::sleep(Duration::from_millis(5));
+                    let _held = pair.0.lock().unwrap();
+                    green::sleep(Duration::from_millis(200));
+                })
+            };
+            let (m, cv) = &*pair;
+            let r = green::timeout(Duration::from_millis(30), || {
+                cv.wait_timeout(m.lock().unwrap(), Duration::from_secs(5)).unwrap().1.timed_out()
+            });
+            assert_eq!(r, Err(green::Elapsed));
+            holder.join().unwrap();
+        });
+    });
+}

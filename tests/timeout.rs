@@ -2,6 +2,8 @@
 //! at the deadline; operations that need not wait are not affected; nesting takes the earliest
 //! deadline; the deadline is restored afterwards; it works on OS threads too.
 
+mod common;
+
 use std::io::Read;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
@@ -247,4 +249,59 @@ fn on_an_os_thread() {
         assert!(start.elapsed() >= SHORT);
         assert_eq!(green::timeout(SHORT, || rx.recv_timeout(HOUR)), Ok(Err(RecvTimeoutError::Timeout)));
     });
+}
+
+/// An OS thread unwinding out of a `green::timeout` whose deadline has passed: a destructor
+/// that locks a mutex held elsewhere, or receives, waits as std would (the deadline cannot
+/// unwind a caller that is unwinding already) instead of aborting the process.
+#[test]
+fn an_os_thread_unwinding_past_the_deadline_waits_in_destructors() {
+    if !common::child::is_child() {
+        let out = common::child::run_child(
+            "an_os_thread_unwinding_past_the_deadline_waits_in_destructors",
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "the child failed ({:?}):\n{stderr}", out.status);
+        return;
+    }
+    let mutex = Arc::new(Mutex::new(0u32));
+    let held = Arc::new(AtomicBool::new(false));
+    let (tx, rx) = mpmc::channel::<u32>();
+    let holder = {
+        let (mutex, held) = (mutex.clone(), held.clone());
+        std::thread::spawn(move || {
+            let mut guard = mutex.lock().unwrap();
+            held.store(true, Ordering::SeqCst);
+            std::thread::sleep(Duration::from_millis(200));
+            *guard = 1;
+            drop(guard);
+            tx.send(2).unwrap();
+        })
+    };
+    while !held.load(Ordering::SeqCst) {
+        std::thread::yield_now();
+    }
+
+    /// Locks and receives in its destructor.
+    struct WaitsOnDrop(Arc<Mutex<u32>>, mpmc::Receiver<u32>, Arc<std::sync::Mutex<Vec<u32>>>);
+    impl Drop for WaitsOnDrop {
+        fn drop(&mut self) {
+            let locked = *self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let received = self.1.recv().unwrap();
+            self.2.lock().unwrap().extend([locked, received]);
+        }
+    }
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let guard = WaitsOnDrop(mutex, rx, seen.clone());
+    let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        green::timeout(SHORT, move || {
+            let _guard = guard;
+            std::thread::sleep(SHORT * 3);
+            panic!("expected in this test: unwinding past the deadline");
+        })
+    }));
+    assert!(unwound.is_err());
+    holder.join().unwrap();
+    assert_eq!(*seen.lock().unwrap(), [1, 2], "the destructor got the lock and the message after they came");
 }

@@ -42,9 +42,12 @@ use crate::sync::{LockResult, PoisonError};
 /// ```
 ///
 /// `wait` and its timed forms are cancellation points. Inside [`crate::timeout`], `wait` and
-/// `wait_while` unwind to it at the deadline, and the timed forms report a timeout. A green
-/// thread that is unwinding aborts in `wait` (nothing could wake it without parking) and
-/// returns at once, timed out, from `wait_timeout` (see the [module docs](crate::sync)).
+/// `wait_while` unwind to it at the deadline, and the timed forms report a timeout. Every form
+/// relocks the mutex before it returns, and that relock is a [`lock`](crate::sync::Mutex::lock):
+/// if another thread still holds the mutex at the deadline, the timed forms unwind to the
+/// `green::timeout` too, since they cannot return without the guard. A green thread that is
+/// unwinding aborts in `wait` (nothing could wake it without parking) and returns at once, timed
+/// out, from `wait_timeout` (see the [module docs](crate::sync)).
 ///
 /// [`green::sync::Mutex`]: crate::sync::Mutex
 #[derive(Default)]
@@ -239,8 +242,16 @@ impl Condvar {
             if left.is_zero() {
                 return Ok((guard, WaitTimeoutResult(true)));
             }
-            // The condition and the time left are checked again at the top.
-            guard = self.wait_timeout(guard, left)?.0;
+            let (relocked, result) = self.wait_timeout(guard, left)?;
+            guard = relocked;
+            if result.timed_out() {
+                // The wait's deadline passed: ours, the `green::timeout` one, or (a green thread
+                // that is unwinding, which may not park) none at all. Looping would spin until
+                // our own; the condition decides, once more, as std's does after a timeout.
+                let still = condition(&mut *guard);
+                return Ok((guard, WaitTimeoutResult(still)));
+            }
+            // Notified, or woken early: the condition and the time left are checked at the top.
         }
     }
 

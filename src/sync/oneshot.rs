@@ -28,7 +28,9 @@
 //! gets `Err(RecvError)` from `recv`, and a timeout from `recv_timeout`, when the value is not
 //! there yet.
 
+use std::cell::Cell;
 use std::fmt;
+use std::marker::PhantomData;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -55,7 +57,7 @@ enum State<T> {
 /// ```
 pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
     let slot = Arc::new(Lock::new(State::Waiting(None)));
-    (Sender { slot: Some(slot.clone()) }, Receiver { slot })
+    (Sender { slot: Some(slot.clone()) }, Receiver { slot, _one_waiter: PhantomData })
 }
 
 /// Sends the one message; see [`channel`].
@@ -65,8 +67,20 @@ pub struct Sender<T> {
 }
 
 /// Receives the one message; see [`channel`].
+///
+/// It can be sent to another thread but not shared between threads (it is not `Sync`, as
+/// std's `mpsc::Receiver`): the channel keeps one waiter, so two threads waiting through one
+/// `&Receiver` could not both be woken.
+///
+/// ```compile_fail
+/// fn shared<T: Sync>(_: &T) {}
+/// let (_tx, rx) = green::sync::oneshot::channel::<u32>();
+/// shared(&rx);
+/// ```
 pub struct Receiver<T> {
     slot: Arc<Lock<State<T>>>,
+    /// Not `Sync`: one receiving thread at a time.
+    _one_waiter: PhantomData<Cell<()>>,
 }
 
 impl<T> Sender<T> {

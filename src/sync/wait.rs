@@ -311,6 +311,12 @@ pub(crate) struct Wait {
 impl Wait {
     #[inline]
     pub(crate) fn new(own: Option<Instant>) -> Wait {
+        // The `green::timeout` deadline cannot unwind a caller that is unwinding already: there
+        // it does not count, and an OS thread waits as long as std would (a green thread stops
+        // at `Stop::Unwinding` first). Counting it would end an untimed wait with nowhere to go.
+        if std::thread::panicking() {
+            return Wait { until: own };
+        }
         Wait { until: park::effective_deadline(own) }
     }
 

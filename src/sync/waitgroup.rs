@@ -4,6 +4,8 @@
 //!
 //! `add` raises the count; `done` lowers it, and the `done` that brings it to zero wakes every
 //! waiter. `wait` returns at once when the count is zero, else queues and parks until it is.
+//! A waiter whose node is gone was released by a zero, even if an `add` has raised the count
+//! again before it ran: it returns, and does not wait for the next zero.
 
 use std::fmt;
 use std::time::{Duration, Instant};
@@ -17,6 +19,12 @@ struct State {
     count: usize,
     /// Waiters for `count == 0`.
     waiters: WaitList<()>,
+}
+
+/// True if the waiter queued as `id` was taken out by the `done` that brought the count to
+/// zero (only that `done` and the waiter itself take nodes out).
+fn released(state: &State, id: Option<u64>) -> bool {
+    id.is_some_and(|mine| !state.waiters.contains(mine))
 }
 
 /// Waits for a group of tasks to finish, as Go's `sync.WaitGroup`: [`add`](WaitGroup::add)
@@ -166,7 +174,7 @@ impl WaitGroup {
         loop {
             if let Some(stop) = wait.check() {
                 let mut state = self.state.lock();
-                if state.count == 0 {
+                if state.count == 0 || released(&state, id) {
                     return Ok(());
                 }
                 if let Some(mine) = id {
@@ -179,7 +187,7 @@ impl WaitGroup {
                 park::ParkReason::Sync,
                 |waiter| {
                     let mut state = self.state.lock();
-                    if state.count == 0 {
+                    if state.count == 0 || released(&state, id) {
                         finished = true;
                         return false;
                     }

@@ -27,9 +27,11 @@
 //!    it first: then its send completed.
 //! 4. The last `Sender` to go marks the channel `senders_gone`, gives waiting receivers what
 //!    is left to take, and settles the rest of their slots as closed once no message is in
-//!    flight. The last `Receiver` marks it `receivers_gone` and wakes every waiting sender,
-//!    which takes its value back and returns it in the error. Buffered messages stay until the
-//!    channel is freed.
+//!    flight. The last `Receiver` marks it `receivers_gone`, drops the buffered messages (as
+//!    std does: nobody can receive them, and what they own, a reply channel say, should close
+//!    now, not when the last `Sender` goes), and wakes every waiting sender, which takes its
+//!    value back and returns it in the error. No receive or select is under way then: each
+//!    borrows a `Receiver`.
 //!
 //! A message is in flight from the moment a sender puts it in a slot until its receiver
 //! returns it or, cancelled, gives it back (`handed` counts the first, `collected` the second).
@@ -779,10 +781,11 @@ impl<T> Chan<T> {
         finish_all(woken);
     }
 
-    /// The last receiver is gone: wake every waiting sender, which takes its value back.
+    /// The last receiver is gone: drop the buffered messages and wake every waiting sender,
+    /// which takes its value back.
     pub(crate) fn disconnect_receivers(&self) {
         let mut woken = Vec::new();
-        {
+        let unreceivable = {
             let mut inner = self.lock();
             inner.receivers_gone = true;
             for offer in &inner.offers {
@@ -790,8 +793,11 @@ impl<T> Chan<T> {
                     woken.push(Woken::Waiter(offer.party.waiter()));
                 }
             }
-        }
+            std::mem::take(&mut inner.buffer)
+        };
         finish_all(woken);
+        // After the lock: a message's destructor may use this channel (drop the last sender).
+        drop(unreceivable);
     }
 
     // ---- select ------------------------------------------------------------------------
