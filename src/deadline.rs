@@ -234,6 +234,11 @@ pub(crate) fn current() -> Option<Instant> {
         .flatten()
 }
 
+/// True if `payload` is the unwind of an expired deadline.
+pub(crate) fn is_unwind(payload: &(dyn std::any::Any + Send)) -> bool {
+    payload.is::<DeadlineUnwind>()
+}
+
 /// True if the caller's deadline has passed.
 pub(crate) fn passed() -> bool {
     current().is_some_and(|d| Instant::now() >= d)

@@ -5,7 +5,13 @@
 //! result has been taken or dropped. That holds on every path out, including the one where the
 //! green thread that opened the scope is cancelled (DESIGN.md rule 3.7): the scope catches the
 //! cancellation, cancels its children, waits for them, and only then lets the cancellation go
-//! on, so a child never outlives the frame it borrows from.
+//! on, so a child never outlives the frame it borrows from. The caller's `green::timeout`
+//! deadline is handled the same way, whether it passes inside `f` or during the final wait.
+//!
+//! Nothing may unwind out of the final wait while a child runs. So a scope refuses to open
+//! where it could not wait (on a worker's own stack, before any child exists), and a green
+//! thread that would have to park for its children while unwinding aborts with a message
+//! (DESIGN.md rule 3.3) instead of leaving them with a dangling borrow.
 
 use std::io;
 use std::marker::PhantomData;
@@ -14,8 +20,9 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::park::{self, ParkReason, Waiter};
-use crate::runtime::Handle;
 use crate::runtime::task::{Cancelled, TaskRef};
+use crate::runtime::{Handle, context};
+use crate::sync::wait::describe_current;
 use crate::thread::{self, GreenThread, JoinError, JoinHandle};
 
 /// The bookkeeping of one scope.
@@ -55,15 +62,32 @@ impl ScopeData {
         }
     }
 
-    /// Waits until every child is done. Not a cancellation point: if the owner is cancelled
-    /// meanwhile, the cancellation is passed on to the children and the wait goes on.
-    fn wait_all(&self) {
+    /// Waits until every child is done. Never unwinds, and is not a cancellation point: if the
+    /// owner is cancelled meanwhile, or its `green::timeout` deadline passes, the children are
+    /// cancelled and the wait goes on. Returns true if the deadline was the reason.
+    fn wait_all(&self) -> bool {
         let mut passed_on = false;
+        let mut deadline_passed = false;
         while self.running.load(Ordering::Acquire) != 0 {
             if !passed_on && crate::is_cancelled() {
                 self.cancel_children();
                 passed_on = true;
             }
+            if !passed_on && !std::thread::panicking() && crate::deadline::passed() {
+                self.cancel_children();
+                (passed_on, deadline_passed) = (true, true);
+            }
+            if std::thread::panicking() && context::with_core(|core| core.is_some_and(|c| c.in_green_thread())) {
+                crate::abort_with(&format!(
+                    "green: {} opened a green::scope while unwinding, and {} of its scoped green \
+                     threads are still running. A green thread cannot park while unwinding (DESIGN.md \
+                     rule 3.3), and the scope cannot return before they finish: they borrow its frame. \
+                     Do not open a scope in a destructor that may run during a panic",
+                    describe_current(),
+                    self.running.load(Ordering::Acquire)
+                ));
+            }
+            // Parks until woken or the caller's deadline, if any, so that the loop sees it pass.
             park::wait_for(
                 ParkReason::Join,
                 |waiter| {
@@ -77,6 +101,17 @@ impl ScopeData {
                 None,
             );
         }
+        deadline_passed
+    }
+}
+
+/// Aborts if dropped: armed around a scope's final wait, which must not unwind while its
+/// children may still borrow the scope's frame.
+struct NoUnwind;
+
+impl Drop for NoUnwind {
+    fn drop(&mut self) {
+        crate::abort_with("green: internal error: a scope's wait for its green threads unwound while they ran");
     }
 }
 
@@ -114,19 +149,37 @@ pub fn scope<'env, F, T>(f: F) -> T
 where
     F: for<'scope> FnOnce(&'scope Scope<'scope, 'env>) -> T,
 {
+    if context::with_core(|core| core.is_some_and(|c| !c.in_green_thread())) {
+        panic!(
+            "green::scope inside green::on_worker_stack (or a destructor run by the worker itself): \
+             the scope could not wait there for its green threads without blocking the whole worker. \
+             Open the scope in a green thread or on an OS thread"
+        );
+    }
     let scope =
         Scope { data: Arc::new(ScopeData::default()), handle: Handle::current(), scope: PhantomData, env: PhantomData };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
-    if let Err(payload) = &result
-        && payload.is::<Cancelled>()
-    {
+    // The owner leaves early (cancelled, or its deadline passed inside `f`): so do the children.
+    let runtime_unwind = result.as_ref().err().is_some_and(|p| p.is::<Cancelled>() || crate::deadline::is_unwind(p));
+    if runtime_unwind {
         scope.data.cancel_children();
     }
-    scope.data.wait_all();
+    let armed = NoUnwind;
+    let deadline_passed = scope.data.wait_all();
+    std::mem::forget(armed);
     match result {
+        // The runtime's own unwinds go on as such (they poison no lock), panics as panics.
+        Err(payload) if runtime_unwind => park::runtime_unwind(payload),
         Err(payload) => panic::resume_unwind(payload),
         Ok(_) if scope.data.a_child_panicked.load(Ordering::Relaxed) => panic!("a scoped green thread panicked"),
-        Ok(value) => value,
+        Ok(value) => {
+            if deadline_passed {
+                // Like a `join` that would have waited past the deadline: unwind to the
+                // `green::timeout` (its children are done; nothing borrows this frame now).
+                crate::deadline::raise();
+            }
+            value
+        }
     }
 }
 

@@ -1,6 +1,8 @@
 //! Scoped green threads borrow from the caller and are always joined, even when the green
 //! thread that opened the scope is cancelled.
 
+mod common;
+
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -136,5 +138,102 @@ fn a_panicking_spawn_does_not_leave_the_scope_waiting() {
             })
         });
         assert!(caught.is_err());
+    });
+}
+
+/// On a worker's own stack the scope could not wait for its children, and unwinding out of
+/// that wait would leave them borrowing a dead frame. It refuses before its body runs.
+#[test]
+fn a_scope_refuses_to_open_on_the_worker_stack() {
+    green::run(|| {
+        let ran = AtomicUsize::new(0);
+        let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            green::on_worker_stack(|| {
+                green::scope(|s| {
+                    ran.fetch_add(1, Ordering::SeqCst);
+                    s.spawn(|| ran.fetch_add(1, Ordering::SeqCst));
+                });
+            })
+        }));
+        let payload = caught.unwrap_err();
+        let message = payload
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| payload.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        assert!(message.contains("green::scope inside green::on_worker_stack"), "{message}");
+        green::sleep(Duration::from_millis(20));
+        assert_eq!(ran.load(Ordering::SeqCst), 0, "neither the body nor a child may have run");
+    });
+}
+
+/// `green::timeout` bounds a scope as it bounds a `join`: whether the deadline passes in the
+/// body (an explicit join) or in the scope's final wait, the children are cancelled, the
+/// scope waits for them, and the `green::timeout` returns `Elapsed` long before the children
+/// would have finished.
+#[test]
+fn the_caller_deadline_bounds_a_scope() {
+    green::run(|| {
+        for join_in_body in [true, false] {
+            let borrowed = vec![1u32, 2, 3];
+            let cancelled = AtomicUsize::new(0);
+            let start = std::time::Instant::now();
+            let r = green::timeout(Duration::from_millis(30), || {
+                green::scope(|s| {
+                    let child = s.spawn(|| {
+                        /// Counts the child's end, reading the borrowed data as it goes.
+                        struct Leaving<'a>(&'a [u32], &'a AtomicUsize);
+                        impl Drop for Leaving<'_> {
+                            fn drop(&mut self) {
+                                assert_eq!(self.0.iter().sum::<u32>(), 6);
+                                self.1.fetch_add(1, Ordering::SeqCst);
+                            }
+                        }
+                        let _leaving = Leaving(&borrowed, &cancelled);
+                        green::sleep(Duration::from_secs(60));
+                    });
+                    if join_in_body {
+                        let _ = child.join();
+                    }
+                })
+            });
+            assert_eq!(r, Err(green::Elapsed), "join in body: {join_in_body}");
+            assert!(start.elapsed() < Duration::from_secs(30), "join in body: {join_in_body}");
+            assert_eq!(cancelled.load(Ordering::SeqCst), 1, "the child ended before the scope returned");
+        }
+    });
+}
+
+/// A green thread that opens a scope in a destructor while unwinding cannot park for its
+/// children: it aborts with a message that says so, instead of an internal error (or a
+/// dangling borrow).
+#[test]
+fn a_scope_that_must_wait_while_unwinding_aborts_with_a_clear_message() {
+    if !common::child::is_child() {
+        let out = common::child::run_child(
+            "a_scope_that_must_wait_while_unwinding_aborts_with_a_clear_message",
+            Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success());
+        assert!(stderr.contains("opened a green::scope while unwinding"), "{stderr}");
+        assert!(!stderr.contains("internal error"), "{stderr}");
+        return;
+    }
+    /// Opens a scope with a slow child in its destructor.
+    struct ScopeOnDrop;
+    impl Drop for ScopeOnDrop {
+        fn drop(&mut self) {
+            green::scope(|s| {
+                s.spawn(|| green::sleep(Duration::from_secs(60)));
+            });
+        }
+    }
+    green::run(|| {
+        let _ = green::spawn(|| {
+            let _guard = ScopeOnDrop;
+            panic!("expected in this test: unwinding into a scope");
+        })
+        .join();
     });
 }
