@@ -27,6 +27,14 @@ pub fn sleep(duration: Duration) {
     }
 }
 
+/// `duration` from now, or a century from now where that is past what an `Instant` holds: for
+/// a deadline that must be an `Instant` however long a user's setting is.
+pub(crate) fn far_deadline(duration: Duration) -> Instant {
+    const CENTURY: Duration = Duration::from_secs(100 * 365 * 24 * 3600);
+    let now = Instant::now();
+    now.checked_add(duration).unwrap_or_else(|| now + CENTURY)
+}
+
 /// Puts the green thread to sleep until `deadline`. See [`sleep`].
 ///
 /// ```

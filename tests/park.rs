@@ -122,3 +122,28 @@ fn racing_wakeups_are_never_lost() {
     });
     assert_eq!(done.load(Ordering::Relaxed), PAIRS);
 }
+
+/// A timeout too long for an `Instant` is no limit, as with std: the park waits for its token
+/// on a green thread and on an OS thread alike.
+#[test]
+fn park_timeout_with_the_largest_duration_waits_for_the_token() {
+    green::run(|| {
+        let parked = Arc::new(AtomicBool::new(false));
+        let waiter = {
+            let parked = parked.clone();
+            green::spawn(move || {
+                parked.store(true, Ordering::SeqCst);
+                green::park_timeout(Duration::MAX);
+            })
+        };
+        while !parked.load(Ordering::SeqCst) {
+            green::yield_now();
+        }
+        waiter.thread().unpark();
+        waiter.join().unwrap();
+    });
+    let me = std::thread::current();
+    let unparker = std::thread::spawn(move || me.unpark());
+    green::park_timeout(Duration::MAX);
+    unparker.join().unwrap();
+}

@@ -203,3 +203,25 @@ fn shutdown_finishes_running_jobs_and_drops_queued_ones() {
     assert!(running.join().unwrap_err().is_cancelled());
     assert!(queued.join().unwrap_err().is_cancelled());
 }
+
+/// A keep-alive or shutdown timeout too long for an `Instant` means "no limit": the pool's
+/// threads stay, later jobs run on them, and the runtime shuts down once they are idle.
+#[test]
+fn durations_too_long_for_an_instant_mean_no_limit() {
+    let rt = green::Runtime::builder()
+        .workers(1)
+        .blocking_keep_alive(Duration::MAX)
+        .shutdown_timeout(Duration::MAX)
+        .build()
+        .unwrap();
+    rt.block_on(|| {
+        assert_eq!(green::spawn_blocking(|| 1).join().unwrap(), 1);
+        // The first job's thread is idle now, with an endless keep-alive.
+        green::sleep(Duration::from_millis(20));
+        let second = green::spawn_blocking(|| 2);
+        assert_eq!(green::timeout(Duration::from_secs(10), || second.join().unwrap()), Ok(2));
+    });
+    let start = Instant::now();
+    drop(rt);
+    assert!(start.elapsed() < Duration::from_secs(10), "shutdown took {:?}", start.elapsed());
+}

@@ -175,9 +175,14 @@ impl Pool {
         inner.work.notify_all();
         // Dropping a job runs the destructors of what it captured: not under the lock.
         drop(queued);
-        let deadline = Instant::now() + timeout;
+        // A timeout too long to reach is no limit.
+        let deadline = Instant::now().checked_add(timeout);
         let mut state = inner.lock();
         while state.threads > 0 {
+            let Some(deadline) = deadline else {
+                state = inner.exited.wait(state).unwrap_or_else(PoisonError::into_inner);
+                continue;
+            };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
                 return state.threads;
@@ -224,10 +229,16 @@ impl Inner {
             }
             // 2. Idle: wait for a promised wakeup, shutdown, or the end of the keep-alive.
             state.idle += 1;
-            let deadline = Instant::now() + self.config.keep_alive;
+            // A keep-alive too long to reach keeps the thread for good.
+            let deadline = Instant::now().checked_add(self.config.keep_alive);
             let woken = loop {
-                let left = deadline.saturating_duration_since(Instant::now());
-                state = self.work.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
+                state = match deadline {
+                    Some(deadline) => {
+                        let left = deadline.saturating_duration_since(Instant::now());
+                        self.work.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0
+                    }
+                    None => self.work.wait(state).unwrap_or_else(PoisonError::into_inner),
+                };
                 if state.notified > 0 {
                     state.notified -= 1;
                     break true;
@@ -235,7 +246,7 @@ impl Inner {
                 if state.shutdown {
                     break true;
                 }
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     break false;
                 }
             };

@@ -521,7 +521,7 @@ impl Core {
             self.fire_timers(Instant::now());
         }
         if self.shared.is_shutting_down() && self.shutdown_deadline.get().is_none() {
-            self.shutdown_deadline.set(Some(Instant::now() + self.shared.shutdown_timeout()));
+            self.shutdown_deadline.set(Some(crate::time::far_deadline(self.shared.shutdown_timeout())));
             self.cancel_all();
         }
     }

@@ -271,12 +271,24 @@ impl std::error::Error for JoinError {
     }
 }
 
+/// A green thread that failed to start gives its start error's kind; a cancelled or panicked one
+/// gives [`io::ErrorKind::Other`], with what happened in the message. (Not `Interrupted`: std's
+/// `read_exact`, `write_all` and `io::copy` retry that kind, and would retry for ever.)
+///
+/// ```
+/// green::run(|| {
+///     let slow = green::spawn(|| green::sleep(std::time::Duration::from_secs(60)));
+///     slow.cancel();
+///     let e = std::io::Error::from(slow.join().unwrap_err());
+///     assert_eq!(e.kind(), std::io::ErrorKind::Other);
+///     assert!(e.to_string().contains("cancelled"), "{e}");
+/// });
+/// ```
 impl From<JoinError> for io::Error {
     fn from(e: JoinError) -> io::Error {
         let kind = match &e.repr {
             Repr::FailedToStart(inner) => inner.kind(),
-            Repr::Cancelled => io::ErrorKind::Interrupted,
-            Repr::Panicked(_) => io::ErrorKind::Other,
+            Repr::Cancelled | Repr::Panicked(_) => io::ErrorKind::Other,
         };
         io::Error::new(kind, e.to_string())
     }

@@ -554,10 +554,10 @@ pub fn park() {
 }
 
 /// Like [`park`], but returns after `timeout` at the latest, like
-/// [`std::thread::park_timeout`].
+/// [`std::thread::park_timeout`]. A timeout too long to reach is no limit.
 #[inline]
 pub fn park_timeout(timeout: Duration) {
-    park_inner(Some(Instant::now() + timeout));
+    park_inner(Instant::now().checked_add(timeout));
 }
 
 /// Inlined into `park` and `park_timeout`, and they into their callers: a frame left across the
