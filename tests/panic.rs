@@ -1,6 +1,8 @@
 //! A panic in a green thread is caught on its own stack, reported to `join`, and leaves the
 //! worker and every other green thread alone.
 
+mod common;
+
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -72,4 +74,34 @@ fn a_detached_panicking_green_thread_is_harmless() {
         green::spawn(|| 3).join().unwrap()
     });
     assert_eq!(value, 3);
+}
+
+/// A panic hook set before the runtime (a logger, a crash reporter) sees every panic, those of
+/// green threads included; the report names the green thread, then std's follows. In a child
+/// process: the hook is the process's.
+#[test]
+fn a_hook_set_before_the_runtime_sees_green_thread_panics() {
+    if !common::child::is_child() {
+        let out = common::child::run_child(
+            "a_hook_set_before_the_runtime_sees_green_thread_panics",
+            std::time::Duration::from_secs(30),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{stderr}");
+        assert!(stderr.contains("user hook: on green"), "{stderr}");
+        assert!(stderr.contains("user hook: on the OS thread"), "{stderr}");
+        assert!(stderr.contains(r#"green thread"#) && stderr.contains(r#""reported" panicked (on "#), "{stderr}");
+        return;
+    }
+    static CALLS: AtomicUsize = AtomicUsize::new(0);
+    std::panic::set_hook(Box::new(|info| {
+        CALLS.fetch_add(1, Ordering::SeqCst);
+        eprintln!("user hook: {}", info.payload_as_str().unwrap_or("?"));
+    }));
+    green::run(|| {
+        let failed = green::Builder::new().name("reported").spawn(|| panic!("on green")).unwrap().join();
+        assert!(failed.unwrap_err().is_panic());
+    });
+    assert!(std::thread::spawn(|| panic!("on the OS thread")).join().is_err());
+    assert_eq!(CALLS.load(Ordering::SeqCst), 2);
 }

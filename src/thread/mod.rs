@@ -646,30 +646,21 @@ fn call_in_own_frame<R>(f: impl FnOnce() -> R) -> R {
 
 /// Installs, once per process, the panic hook that names green threads.
 ///
-/// For a panic on a green thread it prints `green thread 7 "name" panicked at file:line:col:`
-/// and the message, the way std names OS threads; other panics go to the hook that was set
-/// before. A hook set after the runtime starts replaces this one as usual.
+/// For a panic on a green thread it prints `green thread 7 "name" panicked (on worker):`, since
+/// std's report names only the worker's OS thread, and then hands the panic to the hook that
+/// was set before, as it does every other panic: std's report follows, or the user's own hook
+/// (a logger, a crash reporter) sees it. A hook set after the runtime starts replaces this one
+/// as usual.
 pub(crate) fn install_panic_hook() {
     static ONCE: Once = Once::new();
     ONCE.call_once(|| {
         let previous = std::panic::take_hook();
         std::panic::set_hook(Box::new(move |info| {
-            let Some(task) = context::with_core(|core| core.and_then(|c| c.current())) else {
-                return previous(info);
-            };
-            let message = info.payload_as_str().unwrap_or("Box<dyn Any>");
-            let location = info.location().map_or_else(String::new, |l| format!(" at {l}"));
-            let worker = std::thread::current();
-            let worker = worker.name().unwrap_or("?");
-            let backtrace = std::backtrace::Backtrace::capture();
-            let backtrace = match backtrace.status() {
-                std::backtrace::BacktraceStatus::Captured => format!("stack backtrace:\n{backtrace}"),
-                _ => "note: run with `RUST_BACKTRACE=1` environment variable to display a backtrace".to_owned(),
-            };
-            eprintln!(
-                "green thread {} panicked{location} (on {worker}):\n{message}\n{backtrace}",
-                task.header().describe()
-            );
+            if let Some(task) = context::with_core(|core| core.and_then(|c| c.current())) {
+                let worker = std::thread::current();
+                eprintln!("green thread {} panicked (on {}):", task.header().describe(), worker.name().unwrap_or("?"));
+            }
+            previous(info);
         }));
     });
 }
