@@ -215,7 +215,8 @@ fn run(shared: &Shared, threshold: Duration) {
 }
 
 /// True when nothing inside the runtime could wake any of its live green threads: every worker
-/// asleep with no timer, no green thread waiting on I/O or the blocking pool, no blocking job.
+/// asleep with no timer, no green thread waiting on I/O, a Unix signal or the blocking pool, no
+/// blocking job.
 fn nothing_can_wake(shared: &Shared) -> bool {
     use crate::park::ParkReason;
     if shared.live.load(Ordering::Acquire) == 0 || shared.blocking.busy() > 0 {
@@ -228,6 +229,7 @@ fn nothing_can_wake(shared: &Shared) -> bool {
             && stats.timers.load(Ordering::Relaxed) == 0
             && stats.parked_now[ParkReason::Io as usize].load(Ordering::Relaxed) == 0
             && stats.parked_now[ParkReason::Blocking as usize].load(Ordering::Relaxed) == 0
+            && stats.parked_now[ParkReason::Signal as usize].load(Ordering::Relaxed) == 0
     })
 }
 

@@ -50,13 +50,15 @@ pub(crate) enum ParkReason {
     Io,
     /// A job on the blocking pool.
     Blocking,
+    /// A Unix signal (`green::signal::Signals`).
+    Signal,
     /// Anything else.
     Other,
 }
 
 impl ParkReason {
     /// Number of reasons.
-    pub(crate) const COUNT: usize = 7;
+    pub(crate) const COUNT: usize = 8;
     /// Every reason, in index order.
     pub(crate) const ALL: [ParkReason; ParkReason::COUNT] = [
         ParkReason::Join,
@@ -65,6 +67,7 @@ impl ParkReason {
         ParkReason::Sync,
         ParkReason::Io,
         ParkReason::Blocking,
+        ParkReason::Signal,
         ParkReason::Other,
     ];
 
@@ -77,6 +80,7 @@ impl ParkReason {
             ParkReason::Sync => "sync",
             ParkReason::Io => "io",
             ParkReason::Blocking => "blocking",
+            ParkReason::Signal => "signal",
             ParkReason::Other => "other",
         }
     }
@@ -210,17 +214,13 @@ impl Woken {
     }
 }
 
-/// One round of a wait: makes a waiter for the caller (a green thread or an OS thread) and
-/// hands it to `register`; if that returns true (the waiter was stored), blocks until woken,
-/// until `deadline`, or spuriously. The caller loops on its condition.
+/// One round of a wait, for `reason` (in metrics and dumps): makes a waiter for the caller (a
+/// green thread or an OS thread) and hands it to `register`; if that returns true (the waiter
+/// was stored), blocks until woken, until `deadline`, or spuriously. The caller loops on its
+/// condition.
 ///
 /// Green threads park (the worker runs others meanwhile); OS threads use `std::thread::park`.
 /// This is not a cancellation point by itself; see [`cancellation_point`].
-pub(crate) fn wait(register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
-    wait_for(ParkReason::Other, register, deadline);
-}
-
-/// [`wait`], saying why (for metrics and dumps).
 ///
 /// The caller's `green::timeout` deadline, while still ahead, also ends the wait (see the
 /// module docs).

@@ -410,7 +410,8 @@ impl Signals {
             // Register a waiter unless a signal came meanwhile; park; then take the waiter back
             // out if no delivery did (it is stale now, and would pile up across timeouts).
             let mut ticket = None;
-            park::wait(
+            park::wait_for(
+                park::ParkReason::Signal,
                 |waiter| {
                     let mut state = self.listener.lock();
                     if state.pending != 0 {

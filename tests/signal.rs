@@ -102,6 +102,34 @@ fn a_green_thread_waiting_for_sigterm_wakes_and_the_worker_runs_others_meanwhile
     });
 }
 
+/// A runtime whose only green thread waits for a signal is not deadlocked: the monitor says
+/// nothing however long the wait, and a dump shows the wait as a signal wait.
+#[test]
+fn a_signal_wait_is_not_reported_as_a_deadlock() {
+    let Some(output) = child_or_parent("a_signal_wait_is_not_reported_as_a_deadlock", || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let waiter = green::Builder::new()
+            .name("signal-waiter")
+            .spawn_on(rt.handle(), || green::signal::wait(&[Signal::User2]))
+            .unwrap();
+        while !green::signal::is_listening(Signal::User2) {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let dump = rt.handle().dump().to_string();
+        assert!(dump.lines().any(|l| l.contains("\"signal-waiter\"") && l.contains("parked (signal)")), "{dump}");
+        // Longer than the monitor's quiet time before it reports a possible deadlock (1 s).
+        std::thread::sleep(Duration::from_millis(2500));
+        send(Signal::User2);
+        assert_eq!(waiter.join().unwrap().unwrap(), Signal::User2);
+    }) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success() && stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert!(!stderr.contains("possible deadlock"), "{stderr}");
+}
+
 #[test]
 fn sigusr1_wakes_green_and_os_thread_waiters_each_with_its_own_copy() {
     assert_child_ok("sigusr1_wakes_green_and_os_thread_waiters_each_with_its_own_copy", || {

@@ -137,7 +137,10 @@ pub(crate) fn current_handle() -> Option<Handle> {
 /// dropped. `f` runs on a thread named `green-blocking`.
 ///
 /// Callable from a green thread, a worker, or a job on the pool; from other OS threads use
-/// [`Handle::spawn_blocking`].
+/// [`Handle::spawn_blocking`]. A job that joins another blocking job holds its pool thread
+/// while it waits: once every thread of the pool waits so, the jobs they wait for stay queued
+/// for good (a deadlock the monitor cannot tell from long jobs). Inside a job, run such work
+/// inline instead of through the pool.
 ///
 /// # Panics
 ///

@@ -96,7 +96,8 @@ impl<T> Receiver<T> {
             if let Some(outcome) = self.try_take() {
                 return outcome;
             }
-            park::wait(
+            park::wait_for(
+                park::ParkReason::Blocking,
                 |waiter| match &mut *self.slot.lock() {
                     State::Empty(slot) => {
                         *slot = Some(waiter);

@@ -50,7 +50,7 @@ pub struct WorkerMetrics {
     /// Times the worker went to sleep in its poller.
     pub sleeps: u64,
     /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
-    /// `("io", n)`, `("blocking", n)`, `("other", n)`.
+    /// `("io", n)`, `("blocking", n)` (a `spawn_blocking` join), `("signal", n)`, `("other", n)`.
     pub parks: Vec<(&'static str, u64)>,
     /// Green threads waiting for it (ready, or queued unstarted), as of its last look at its queues.
     pub ready: usize,
