@@ -122,6 +122,7 @@ impl Pool {
     ///
     /// If the pool is shut down (the job is dropped, unrun), or if no pool thread exists and
     /// none can be started (then the jobs queued are dropped, unrun: no thread would run them).
+    /// A thread that cannot be started while others run is no error: the job waits for them.
     pub(crate) fn submit(&self, job: Job) -> io::Result<()> {
         let inner = &self.inner;
         let mut state = inner.lock();
@@ -147,10 +148,22 @@ impl Pool {
         let runner = inner.clone();
         let started = std::thread::Builder::new().name(THREAD_NAME.to_owned()).spawn(move || runner.run());
         let Err(e) = started else { return Ok(()) };
-        // 4. No thread: if there is no other to run the queue, empty it.
+        // 4. No new thread. With others running, the job stays queued for them, as past the
+        //    bound (an error now would report a job that still runs); with none, the queue
+        //    would never run: empty it and say why.
         let mut state = inner.lock();
         state.threads -= 1;
-        let orphans = if state.threads == 0 { std::mem::take(&mut state.queue) } else { VecDeque::new() };
+        if state.threads > 0 {
+            let running = state.threads;
+            drop(state);
+            log::warn!(
+                "green: could not start another blocking-pool thread ({e}); the job waits for one of the \
+                 {running} running. The process may have reached its thread limit (ulimit -u, \
+                 /proc/sys/kernel/threads-max)"
+            );
+            return Ok(());
+        }
+        let orphans = std::mem::take(&mut state.queue);
         drop(state);
         drop(orphans);
         Err(io::Error::new(
