@@ -246,6 +246,9 @@ impl<'scope, 'env> Scope<'scope, 'env> {
 }
 
 /// An owned permission to join a scoped green thread.
+///
+/// The scope waits until the green thread's result has been taken or dropped, so a handle that
+/// is leaked (`std::mem::forget`) keeps its scope from returning, as with std's scoped threads.
 #[derive(Debug)]
 pub struct ScopedJoinHandle<'scope, T> {
     inner: JoinHandle<T>,
