@@ -28,11 +28,15 @@
 //!
 //! # How
 //!
-//! A wait first asks `poll(2)` without waiting; if the fd is not ready, it registers the fd
-//! with the worker's poller for the length of the wait (a duplicate of the fd if it is
-//! registered there already, say by a `green::net` socket), parks, and deletes the
-//! registration before it returns. A long-lived fd waited on in a loop costs two `epoll_ctl`
-//! calls per wait; the `green::net` types keep theirs registered instead.
+//! A wait first asks `poll(2)` without waiting; if the fd is not ready, it registers a
+//! duplicate of the fd with the worker's poller for the length of the wait, parks, and deletes
+//! the registration before it returns. A duplicate, not the fd itself: epoll tells
+//! registrations apart by fd number, so the fd's own owner (a `green::net` socket, say) can
+//! register it at the same time. A long-lived fd waited on in a loop costs a `dup`, a `close`
+//! and two `epoll_ctl` calls per wait; the `green::net` types keep theirs registered instead.
+//!
+//! On a plain OS thread the wait blocks in `poll(2)`, and inside [`crate::timeout`] it ends at
+//! the deadline and unwinds to the `timeout`, as on a green thread.
 //!
 //! Regular files and directories cannot be waited on: epoll refuses them (`EPERM`; they are
 //! always "ready", and reads from slow disks block regardless). These functions return an
@@ -134,7 +138,9 @@ pub fn wait_writable_until(fd: &impl AsFd, deadline: Instant) -> io::Result<()> 
 fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
     crate::coop::tick_op();
     refuse_files(fd)?;
-    let mut registered: Option<(Source, Option<OwnedFd>)> = None;
+    // The source and the duplicate it watches; a tuple drops the source (its registration)
+    // before the duplicate closes.
+    let mut registered: Option<(Source, OwnedFd)> = None;
     loop {
         // Ready now? Then no registration at all.
         let seen = registered.as_ref().map(|(source, _)| source.tick(dir));
@@ -144,17 +150,19 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return Err(io::Error::new(io::ErrorKind::TimedOut, "green: the fd did not become ready in time"));
         }
-        let (source, _dup) = registered.get_or_insert_with(|| (Source::new(fd.as_raw_fd()), None));
-        match source.wait(dir, seen.unwrap_or(0), deadline) {
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
-                // Registered with this poller by its owner: wait on a duplicate (a new fd
-                // number of the same open file) instead.
-                let dup = fd.try_clone_to_owned()?;
-                let source = Source::new(dup.as_raw_fd());
-                // The source must be dropped before the duplicate closes: field order does it.
-                registered = Some((source, Some(dup)));
-            }
-            result => result?,
+        if registered.is_none() {
+            // Always a duplicate: registering the caller's own fd number would make its owner's
+            // registration with this poller fail with EEXIST while this wait lasts.
+            let dup = fd.try_clone_to_owned()?;
+            registered = Some((Source::new(dup.as_raw_fd()), dup));
+        }
+        let (source, _dup) = registered.as_ref().expect("set above");
+        // On a plain OS thread `Source::wait` polls until `deadline` only: fold the caller's
+        // green::timeout deadline in, and unwind to it once it has passed.
+        let effective = crate::park::effective_deadline(deadline);
+        source.wait(dir, seen.unwrap_or(0), effective)?;
+        if effective != deadline {
+            crate::park::cancellation_point();
         }
     }
 }

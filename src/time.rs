@@ -60,7 +60,7 @@ fn sleep_inner(deadline: Option<Instant>) {
             context::with_core(|c| c.is_none()),
             "green::sleep called inside green::on_worker_stack: a green thread cannot park there"
         );
-        return os_sleep(deadline);
+        return os_thread_sleep(deadline);
     }
     loop {
         cancellation_point();
@@ -74,6 +74,24 @@ fn sleep_inner(deadline: Option<Instant>) {
         }
         // The timer is the only waker: nothing to register.
         park::wait_for(ParkReason::Sleep, |_waiter| true, deadline);
+    }
+}
+
+/// A plain OS thread sleeps as std's does, but inside [`crate::timeout`] only until that
+/// deadline, and then unwinds to it (unless it is unwinding already).
+fn os_thread_sleep(deadline: Option<Instant>) {
+    loop {
+        cancellation_point();
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return;
+        }
+        if std::thread::panicking() {
+            return os_sleep(deadline);
+        }
+        match park::effective_deadline(deadline) {
+            Some(d) => std::thread::sleep(d.saturating_duration_since(Instant::now())),
+            None => std::thread::park(),
+        }
     }
 }
 

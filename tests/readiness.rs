@@ -115,6 +115,35 @@ fn an_fd_that_a_green_socket_registered_can_be_waited_on_too() {
     });
 }
 
+/// The other order: a green thread waits on a green socket's fd before the socket itself has
+/// registered, and then a read through the socket parks on the same worker. Both see the data
+/// (the read used to fail with `EEXIST`: the wait had registered the socket's own fd number).
+#[test]
+fn a_socket_can_park_while_its_fd_is_waited_on() {
+    io_util::runtime(1).block_on(|| {
+        let (a, b) = green::net::unix::UnixStream::pair().unwrap();
+        let b = std::sync::Arc::new(b);
+        let waiter = {
+            let b = b.clone();
+            green::spawn(move || green::io::wait_readable(&*b))
+        };
+        let writer = green::spawn(move || {
+            green::sleep(Duration::from_millis(20));
+            (&a).write_all(b"hi").unwrap();
+            a
+        });
+        // One worker: the waiter has parked by the time this green thread runs again.
+        green::yield_now();
+        let mut buf = [0; 2];
+        (&*b).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"hi");
+        // The read may have taken the data before the waiter looked; the peer's close leaves
+        // the fd readable for good.
+        drop(writer.join().unwrap());
+        waiter.join().unwrap().unwrap();
+    });
+}
+
 #[test]
 fn on_a_plain_os_thread_it_blocks_in_poll() {
     let (mut r, mut w) = nonblocking_pipe();

@@ -248,6 +248,12 @@ fn on_an_os_thread() {
         assert_eq!(green::timeout(SHORT, || rx.recv()), Err(Elapsed));
         assert!(start.elapsed() >= SHORT);
         assert_eq!(green::timeout(SHORT, || rx.recv_timeout(HOUR)), Ok(Err(RecvTimeoutError::Timeout)));
+        // A sleep and a wait for readiness end at the deadline too, and unwind to it.
+        let start = Instant::now();
+        assert_eq!(green::timeout(SHORT, || green::sleep(HOUR)), Err(Elapsed));
+        let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        assert_eq!(green::timeout(SHORT, || green::io::wait_readable(&b).is_ok()), Err(Elapsed));
+        assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
     });
 }
 
