@@ -116,19 +116,21 @@ fn connect_timeout_error() -> io::Error {
 /// `EPIPE` error instead, as std has it).
 const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 
-/// The read and write timeouts of one socket, shared by the handles `try_clone` makes (the
-/// timeouts are the socket's, as in std). Also set in the kernel (`SO_RCVTIMEO`,
+/// What the handles of one socket made by green's `try_clone` share: its read and write
+/// timeouts (the timeouts are the socket's, as in std), and for a TCP stream whether it was
+/// shut down for reading. The timeouts are also set in the kernel (`SO_RCVTIMEO`,
 /// `SO_SNDTIMEO`), where they do not affect non-blocking calls but carry over to `into_std`.
-/// A TCP stream also keeps here, shared the same way, whether it was shut down for reading.
 ///
 /// Allocated the first time a handle needs them: a timeout set, a clone made, a shutdown for
 /// reading, or a std socket taken over with a timeout. Most sockets (a server's connections,
 /// say) never do, and so cost neither the allocation nor, at each read, the cache line.
 #[derive(Debug, Default)]
-struct Timeouts(OnceLock<Arc<TimeoutValues>>);
+struct Shared(OnceLock<Arc<SharedValues>>);
 
+/// The values behind [`Shared`]: atomics, so that any handle on any thread reads and sets
+/// them without a lock.
 #[derive(Debug, Default)]
-struct TimeoutValues {
+struct SharedValues {
     /// Nanoseconds; 0 for none.
     read: AtomicU64,
     /// Nanoseconds; 0 for none.
@@ -138,22 +140,22 @@ struct TimeoutValues {
     read_shut: AtomicBool,
 }
 
-impl Timeouts {
-    fn from_std(read: io::Result<Option<Duration>>, write: io::Result<Option<Duration>>) -> Timeouts {
-        let t = Timeouts::default();
+impl Shared {
+    fn from_std(read: io::Result<Option<Duration>>, write: io::Result<Option<Duration>>) -> Shared {
+        let t = Shared::default();
         t.set_read(read.ok().flatten());
         t.set_write(write.ok().flatten());
         t
     }
 
     /// The values, allocated now if no handle needed them before.
-    fn values(&self) -> &TimeoutValues {
+    fn values(&self) -> &SharedValues {
         self.0.get_or_init(Arc::default)
     }
 
     /// The timeouts of a clone: the same values.
-    fn share(&self) -> Timeouts {
-        Timeouts(OnceLock::from(Arc::clone(self.0.get_or_init(Arc::default))))
+    fn share(&self) -> Shared {
+        Shared(OnceLock::from(Arc::clone(self.0.get_or_init(Arc::default))))
     }
 
     fn store(slot: &AtomicU64, value: Option<Duration>) {
@@ -168,24 +170,36 @@ impl Timeouts {
         }
     }
 
-    fn read(&self) -> Option<Duration> {
-        self.0.get().and_then(|t| Timeouts::load(&t.read))
+    /// How long a read may wait: what a call passes to `Source::io`.
+    fn read_limit(&self) -> Option<Duration> {
+        self.read()
     }
 
+    /// How long a write may wait: what a call passes to `Source::io`.
+    fn write_limit(&self) -> Option<Duration> {
+        self.write()
+    }
+
+    /// The read timeout, as `read_timeout` reports it.
+    fn read(&self) -> Option<Duration> {
+        self.0.get().and_then(|t| Shared::load(&t.read))
+    }
+
+    /// The write timeout, as `write_timeout` reports it.
     fn write(&self) -> Option<Duration> {
-        self.0.get().and_then(|t| Timeouts::load(&t.write))
+        self.0.get().and_then(|t| Shared::load(&t.write))
     }
 
     fn set_read(&self, value: Option<Duration>) {
         // No values yet means no clone and no timeout: nothing to clear.
         if value.is_some() || self.0.get().is_some() {
-            Timeouts::store(&self.values().read, value);
+            Shared::store(&self.values().read, value);
         }
     }
 
     fn set_write(&self, value: Option<Duration>) {
         if value.is_some() || self.0.get().is_some() {
-            Timeouts::store(&self.values().write, value);
+            Shared::store(&self.values().write, value);
         }
     }
 

@@ -2,7 +2,7 @@
 //!
 //! Each type is the std socket (non-blocking underneath), its reactor [`Source`] (declared
 //! first, so it is dropped, and the fd deleted from the poller, before the socket closes),
-//! and for streams the shared [`Timeouts`].
+//! and the state its clones share ([`Shared`]).
 
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{LISTEN_BACKLOG, SEND_FLAGS, Timeouts, connect_timeout_error, each_addr, sys, timeout_error};
+use super::{LISTEN_BACKLOG, SEND_FLAGS, Shared, connect_timeout_error, each_addr, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A TCP socket server, listening for connections, like [`std::net::TcpListener`].
@@ -113,7 +113,7 @@ impl TcpListener {
             .source
             .io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), Some(&mut storage)))?;
         let addr = sys::socket_addr(&storage, len)?;
-        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Timeouts::default()), addr))
+        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default()), addr))
     }
 
     /// An iterator over incoming connections, like [`std::net::TcpListener::incoming`]: each
@@ -291,7 +291,7 @@ impl Iterator for Incoming<'_> {
 pub struct TcpStream {
     source: Source,
     inner: std::net::TcpStream,
-    timeouts: Timeouts,
+    shared: Shared,
     reads: sys::StreamReads,
 }
 
@@ -339,7 +339,7 @@ impl TcpStream {
 
     fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let fd = sys::socket(sys::domain(addr), libc::SOCK_STREAM)?;
-        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Timeouts::default());
+        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default());
         match sys::connect(stream.inner.as_fd(), addr) {
             Ok(()) => return Ok(stream),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -359,8 +359,8 @@ impl TcpStream {
         Ok(stream)
     }
 
-    fn from_nonblocking(inner: std::net::TcpStream, timeouts: Timeouts) -> TcpStream {
-        TcpStream { source: Source::new(inner.as_raw_fd()), inner, timeouts, reads: sys::StreamReads::default() }
+    fn from_nonblocking(inner: std::net::TcpStream, shared: Shared) -> TcpStream {
+        TcpStream { source: Source::new(inner.as_raw_fd()), inner, shared, reads: sys::StreamReads::default() }
     }
 
     /// The remote address, like [`std::net::TcpStream::peer_addr`].
@@ -409,13 +409,13 @@ impl TcpStream {
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
         if how != Shutdown::Write {
-            self.timeouts.shutting_read();
+            self.shared.shutting_read();
         }
         self.inner.shutdown(how)
     }
 
     /// A new handle to the same connection, like [`std::net::TcpStream::try_clone`]: one green
-    /// thread can read while another writes. Timeouts are the socket's, shared by both.
+    /// thread can read while another writes. Shared are the socket's, shared by both.
     ///
     /// ```
     /// use std::io::{Read, Write};
@@ -436,7 +436,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let mut clone = TcpStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.share());
+        let mut clone = TcpStream::from_nonblocking(self.inner.try_clone()?, self.shared.share());
         clone.reads = self.reads.for_clone();
         Ok(clone)
     }
@@ -463,7 +463,7 @@ impl TcpStream {
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)?;
-        self.timeouts.set_read(timeout);
+        self.shared.set_read(timeout);
         Ok(())
     }
 
@@ -480,7 +480,7 @@ impl TcpStream {
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)?;
-        self.timeouts.set_write(timeout);
+        self.shared.set_write(timeout);
         Ok(())
     }
 
@@ -494,7 +494,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.read())
+        Ok(self.shared.read())
     }
 
     /// The write timeout, like [`std::net::TcpStream::write_timeout`].
@@ -507,7 +507,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.write())
+        Ok(self.shared.write())
     }
 
     /// Reads without removing the data from the queue, like [`std::net::TcpStream::peek`];
@@ -533,7 +533,7 @@ impl TcpStream {
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || {
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
         })
     }
@@ -630,20 +630,20 @@ impl TcpStream {
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
-        self.source.read_hinted(self.timeouts.read(), timeout_error, || {
-            self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, || self.timeouts.read_shut())
+        self.source.read_hinted(self.shared.read_limit(), timeout_error, || {
+            self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())
         })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
         self.source
-            .io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
+            .io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
     }
 }
 
@@ -708,8 +708,8 @@ impl Write for &TcpStream {
 impl From<std::net::TcpStream> for TcpStream {
     fn from(inner: std::net::TcpStream) -> TcpStream {
         super::make_nonblocking(inner.set_nonblocking(true));
-        let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        TcpStream::from_nonblocking(inner, timeouts)
+        let shared = Shared::from_std(inner.read_timeout(), inner.write_timeout());
+        TcpStream::from_nonblocking(inner, shared)
     }
 }
 

@@ -8,7 +8,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::time::Duration;
 
 use super::tcp::fd_traits;
-use super::{Timeouts, each_addr, resolve, timeout_error};
+use super::{Shared, each_addr, resolve, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A UDP socket, like [`std::net::UdpSocket`].
@@ -30,7 +30,7 @@ use crate::reactor::{Direction, Source};
 pub struct UdpSocket {
     source: Source,
     inner: std::net::UdpSocket,
-    timeouts: Timeouts,
+    shared: Shared,
 }
 
 impl UdpSocket {
@@ -44,11 +44,11 @@ impl UdpSocket {
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<UdpSocket> {
         let inner = each_addr(addr, |a| std::net::UdpSocket::bind(a))?;
         inner.set_nonblocking(true)?;
-        Ok(UdpSocket::from_nonblocking(inner, Timeouts::default()))
+        Ok(UdpSocket::from_nonblocking(inner, Shared::default()))
     }
 
-    fn from_nonblocking(inner: std::net::UdpSocket, timeouts: Timeouts) -> UdpSocket {
-        UdpSocket { source: Source::new(inner.as_raw_fd()), inner, timeouts }
+    fn from_nonblocking(inner: std::net::UdpSocket, shared: Shared) -> UdpSocket {
+        UdpSocket { source: Source::new(inner.as_raw_fd()), inner, shared }
     }
 
     /// Receives one datagram, parking until one arrives, like
@@ -68,7 +68,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.recv_from(buf))
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv_from(buf))
     }
 
     /// Like [`recv_from`](UdpSocket::recv_from), but leaves the datagram queued, like
@@ -88,7 +88,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.peek_from(buf))
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.peek_from(buf))
     }
 
     /// Sends one datagram to `addr` (its first address), like
@@ -103,7 +103,7 @@ impl UdpSocket {
         let Some(addr) = resolve(addr)?.into_iter().next() else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"));
         };
-        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send_to(buf, addr))
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send_to(buf, addr))
     }
 
     /// Sets the default destination and the only source datagrams are received from, like
@@ -139,7 +139,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send(buf))
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send(buf))
     }
 
     /// Receives from the connected peer, parking until a datagram arrives, like
@@ -159,7 +159,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.recv(buf))
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv(buf))
     }
 
     /// Like [`recv`](UdpSocket::recv), but leaves the datagram queued, like
@@ -180,7 +180,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.peek(buf))
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.peek(buf))
     }
 
     /// The connected peer's address, like [`std::net::UdpSocket::peer_addr`].
@@ -215,7 +215,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UdpSocket> {
-        Ok(UdpSocket::from_nonblocking(self.inner.try_clone()?, self.timeouts.share()))
+        Ok(UdpSocket::from_nonblocking(self.inner.try_clone()?, self.shared.share()))
     }
 
     /// Sets how long a receive may wait. One that waited that long fails with kind
@@ -237,7 +237,7 @@ impl UdpSocket {
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)?;
-        self.timeouts.set_read(timeout);
+        self.shared.set_read(timeout);
         Ok(())
     }
 
@@ -252,7 +252,7 @@ impl UdpSocket {
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)?;
-        self.timeouts.set_write(timeout);
+        self.shared.set_write(timeout);
         Ok(())
     }
 
@@ -264,7 +264,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.read())
+        Ok(self.shared.read())
     }
 
     /// The write timeout.
@@ -275,7 +275,7 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.write())
+        Ok(self.shared.write())
     }
 
     /// Sets `SO_BROADCAST`, like [`std::net::UdpSocket::set_broadcast`].
@@ -483,8 +483,8 @@ impl UdpSocket {
 impl From<std::net::UdpSocket> for UdpSocket {
     fn from(inner: std::net::UdpSocket) -> UdpSocket {
         super::make_nonblocking(inner.set_nonblocking(true));
-        let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        UdpSocket::from_nonblocking(inner, timeouts)
+        let shared = Shared::from_std(inner.read_timeout(), inner.write_timeout());
+        UdpSocket::from_nonblocking(inner, shared)
     }
 }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use crate::net::tcp::fd_traits;
-use crate::net::{Timeouts, timeout_error};
+use crate::net::{Shared, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A Unix datagram socket, like [`std::os::unix::net::UnixDatagram`]: receives park until a
@@ -29,7 +29,7 @@ use crate::reactor::{Direction, Source};
 pub struct UnixDatagram {
     source: Source,
     inner: std::os::unix::net::UnixDatagram,
-    timeouts: Timeouts,
+    shared: Shared,
 }
 
 impl UnixDatagram {
@@ -90,11 +90,11 @@ impl UnixDatagram {
 
     fn nonblocking(inner: std::os::unix::net::UnixDatagram) -> io::Result<UnixDatagram> {
         inner.set_nonblocking(true)?;
-        Ok(UnixDatagram::from_nonblocking(inner, Timeouts::default()))
+        Ok(UnixDatagram::from_nonblocking(inner, Shared::default()))
     }
 
-    fn from_nonblocking(inner: std::os::unix::net::UnixDatagram, timeouts: Timeouts) -> UnixDatagram {
-        UnixDatagram { source: Source::new(inner.as_raw_fd()), inner, timeouts }
+    fn from_nonblocking(inner: std::os::unix::net::UnixDatagram, shared: Shared) -> UnixDatagram {
+        UnixDatagram { source: Source::new(inner.as_raw_fd()), inner, shared }
     }
 
     /// Sets the default destination (and the only source), like
@@ -141,7 +141,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send(buf))
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send(buf))
     }
 
     /// Receives from the connected peer, parking until a datagram arrives.
@@ -158,7 +158,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.recv(buf))
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv(buf))
     }
 
     /// Sends to the socket at `path`, parking while its queue is full.
@@ -176,7 +176,7 @@ impl UnixDatagram {
     /// ```
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
         let path = path.as_ref();
-        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send_to(buf, path))
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send_to(buf, path))
     }
 
     /// Sends to `addr`, like [`std::os::unix::net::UnixDatagram::send_to_addr`].
@@ -194,7 +194,8 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
-        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || self.inner.send_to_addr(buf, addr))
+        self.source
+            .io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send_to_addr(buf, addr))
     }
 
     /// Receives one datagram and its sender's address, parking until one arrives.
@@ -211,7 +212,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || self.inner.recv_from(buf))
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv_from(buf))
     }
 
     /// The local address.
@@ -257,7 +258,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UnixDatagram> {
-        Ok(UnixDatagram::from_nonblocking(self.inner.try_clone()?, self.timeouts.share()))
+        Ok(UnixDatagram::from_nonblocking(self.inner.try_clone()?, self.shared.share()))
     }
 
     /// Sets how long a receive may wait; one that waited that long fails with kind
@@ -277,7 +278,7 @@ impl UnixDatagram {
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)?;
-        self.timeouts.set_read(timeout);
+        self.shared.set_read(timeout);
         Ok(())
     }
 
@@ -293,7 +294,7 @@ impl UnixDatagram {
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)?;
-        self.timeouts.set_write(timeout);
+        self.shared.set_write(timeout);
         Ok(())
     }
 
@@ -305,7 +306,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.read())
+        Ok(self.shared.read())
     }
 
     /// The write timeout.
@@ -316,7 +317,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.write())
+        Ok(self.shared.write())
     }
 
     /// Takes the pending socket error (`SO_ERROR`).
@@ -358,8 +359,8 @@ impl UnixDatagram {
 impl From<std::os::unix::net::UnixDatagram> for UnixDatagram {
     fn from(inner: std::os::unix::net::UnixDatagram) -> UnixDatagram {
         crate::net::make_nonblocking(inner.set_nonblocking(true));
-        let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        UnixDatagram::from_nonblocking(inner, timeouts)
+        let shared = Shared::from_std(inner.read_timeout(), inner.write_timeout());
+        UnixDatagram::from_nonblocking(inner, shared)
     }
 }
 

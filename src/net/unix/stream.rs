@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{CONNECT_RETRY, addr_bytes, path_bytes};
 use crate::net::tcp::fd_traits;
-use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Timeouts, sys, timeout_error};
+use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 use crate::runtime::context;
 
@@ -112,7 +112,7 @@ impl UnixListener {
         let (fd, _) = self.source.io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), None))?;
         let stream = std::os::unix::net::UnixStream::from(fd);
         let addr = stream.peer_addr()?;
-        Ok((UnixStream::from_nonblocking(stream, Timeouts::default()), addr))
+        Ok((UnixStream::from_nonblocking(stream, Shared::default()), addr))
     }
 
     /// An iterator over incoming connections; it never returns `None`. See
@@ -267,7 +267,7 @@ impl Iterator for Incoming<'_> {
 pub struct UnixStream {
     source: Source,
     inner: std::os::unix::net::UnixStream,
-    timeouts: Timeouts,
+    shared: Shared,
 }
 
 impl UnixStream {
@@ -314,7 +314,7 @@ impl UnixStream {
     fn connect_bytes(bytes: &[u8], abstract_name: bool) -> io::Result<UnixStream> {
         let (addr, len) = sys::sockaddr_un(bytes, abstract_name)?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
-        let stream = UnixStream::from_nonblocking(std::os::unix::net::UnixStream::from(fd), Timeouts::default());
+        let stream = UnixStream::from_nonblocking(std::os::unix::net::UnixStream::from(fd), Shared::default());
         let mut pause = CONNECT_RETRY.0;
         loop {
             crate::coop::tick_op();
@@ -356,11 +356,11 @@ impl UnixStream {
         let (a, b) = std::os::unix::net::UnixStream::pair()?;
         a.set_nonblocking(true)?;
         b.set_nonblocking(true)?;
-        Ok((UnixStream::from_nonblocking(a, Timeouts::default()), UnixStream::from_nonblocking(b, Timeouts::default())))
+        Ok((UnixStream::from_nonblocking(a, Shared::default()), UnixStream::from_nonblocking(b, Shared::default())))
     }
 
-    fn from_nonblocking(inner: std::os::unix::net::UnixStream, timeouts: Timeouts) -> UnixStream {
-        UnixStream { source: Source::new(inner.as_raw_fd()), inner, timeouts }
+    fn from_nonblocking(inner: std::os::unix::net::UnixStream, shared: Shared) -> UnixStream {
+        UnixStream { source: Source::new(inner.as_raw_fd()), inner, shared }
     }
 
     /// The local address.
@@ -412,7 +412,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UnixStream> {
-        Ok(UnixStream::from_nonblocking(self.inner.try_clone()?, self.timeouts.share()))
+        Ok(UnixStream::from_nonblocking(self.inner.try_clone()?, self.shared.share()))
     }
 
     /// Sets how long a read may wait; one that waited that long fails with kind
@@ -432,7 +432,7 @@ impl UnixStream {
     /// ```
     pub fn set_read_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_read_timeout(timeout)?;
-        self.timeouts.set_read(timeout);
+        self.shared.set_read(timeout);
         Ok(())
     }
 
@@ -447,7 +447,7 @@ impl UnixStream {
     /// ```
     pub fn set_write_timeout(&self, timeout: Option<Duration>) -> io::Result<()> {
         self.inner.set_write_timeout(timeout)?;
-        self.timeouts.set_write(timeout);
+        self.shared.set_write(timeout);
         Ok(())
     }
 
@@ -459,7 +459,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn read_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.read())
+        Ok(self.shared.read())
     }
 
     /// The write timeout.
@@ -470,7 +470,7 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn write_timeout(&self) -> io::Result<Option<Duration>> {
-        Ok(self.timeouts.write())
+        Ok(self.shared.write())
     }
 
     /// Takes the pending socket error (`SO_ERROR`).
@@ -502,25 +502,26 @@ impl UnixStream {
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
+        self.source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.timeouts.read(), timeout_error, || {
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
         })
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
         self.source
-            .io(Direction::Write, self.timeouts.write(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
+            .io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
     }
 }
 
@@ -583,8 +584,8 @@ impl Write for &UnixStream {
 impl From<std::os::unix::net::UnixStream> for UnixStream {
     fn from(inner: std::os::unix::net::UnixStream) -> UnixStream {
         crate::net::make_nonblocking(inner.set_nonblocking(true));
-        let timeouts = Timeouts::from_std(inner.read_timeout(), inner.write_timeout());
-        UnixStream::from_nonblocking(inner, timeouts)
+        let shared = Shared::from_std(inner.read_timeout(), inner.write_timeout());
+        UnixStream::from_nonblocking(inner, shared)
     }
 }
 
