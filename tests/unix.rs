@@ -116,3 +116,26 @@ fn datagrams_round_trip() {
 fn client_path() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("green-test-unix-dgram-client-{}", std::process::id()))
 }
+
+/// Regression (from a review): an abstract name of 107 bytes, the longest `sun_path` holds
+/// after its leading NUL, was refused as too long, though std binds and connects to it.
+#[cfg(target_os = "linux")]
+#[test]
+fn connect_addr_takes_the_longest_abstract_name() {
+    use std::os::linux::net::SocketAddrExt;
+    use std::os::unix::net::SocketAddr;
+
+    let mut name = format!("green-test-longest-{}-", std::process::id()).into_bytes();
+    name.resize(107, b'x');
+    let addr = SocketAddr::from_abstract_name(&name).unwrap();
+    let listener = UnixListener::bind_addr(&addr).unwrap();
+    let stream = UnixStream::connect_addr(&addr).unwrap();
+    assert_eq!(stream.peer_addr().unwrap().as_abstract_name(), Some(&name[..]));
+    drop(listener.accept().unwrap());
+    // One byte more is too long, for std and for green alike.
+    name.push(b'x');
+    assert!(SocketAddr::from_abstract_name(&name).is_err());
+    // A pathname of 108 bytes has no room for its NUL.
+    let long_path = std::path::PathBuf::from("/".repeat(108));
+    assert_eq!(UnixStream::connect(&long_path).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}

@@ -307,7 +307,9 @@ pub(crate) fn sockaddr_un(bytes: &[u8], abstract_name: bool) -> io::Result<(libc
     if !abstract_name && bytes.contains(&0) {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "paths must not contain interior null bytes"));
     }
-    if start + bytes.len() >= addr.sun_path.len() {
+    // A pathname needs room for its terminating NUL; an abstract name needs none, only its
+    // leading NUL: both come to at most `sun_path.len()` bytes, as std counts them.
+    if start + bytes.len() + usize::from(!abstract_name) > addr.sun_path.len() {
         return Err(io::Error::new(io::ErrorKind::InvalidInput, "path must be shorter than SUN_LEN"));
     }
     for (dst, src) in addr.sun_path[start..].iter_mut().zip(bytes) {
