@@ -3,7 +3,7 @@
 
 mod io_util;
 
-use std::io::{Read, Write};
+use std::io::{IoSlice, IoSliceMut, Read, Write};
 
 use green::net::unix::{UnixDatagram, UnixListener, UnixStream};
 use io_util::Rng;
@@ -138,4 +138,30 @@ fn connect_addr_takes_the_longest_abstract_name() {
     // A pathname of 108 bytes has no room for its NUL.
     let long_path = std::path::PathBuf::from("/".repeat(108));
     assert_eq!(UnixStream::connect(&long_path).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+}
+
+/// Regression (from a review): vectored calls with more slices than `IOV_MAX` (1024) failed
+/// with `EMSGSIZE`; like std's, they now pass the first 1024 and return a partial count.
+#[test]
+fn vectored_calls_with_more_slices_than_iov_max_are_partial() {
+    const SLICES: usize = 1100;
+    const IOV_MAX: usize = 1024;
+    io_util::runtime(1).block_on(|| {
+        let (a, b) = UnixStream::pair().unwrap();
+        let data: Vec<u8> = (0..SLICES).map(|i| i as u8).collect();
+        let out: Vec<IoSlice<'_>> = data.chunks(1).map(IoSlice::new).collect();
+        assert_eq!((&a).write_vectored(&out).unwrap(), IOV_MAX);
+        drop(a);
+        let mut back = vec![0u8; SLICES];
+        let mut got = Vec::new();
+        loop {
+            let mut slices: Vec<IoSliceMut<'_>> = back.chunks_mut(1).map(IoSliceMut::new).collect();
+            let n = (&b).read_vectored(&mut slices).unwrap();
+            if n == 0 {
+                break;
+            }
+            got.extend_from_slice(&back[..n]);
+        }
+        assert_eq!(got, data[..IOV_MAX]);
+    });
 }

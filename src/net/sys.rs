@@ -272,13 +272,21 @@ fn inq_left(msg: &libc::msghdr) -> Option<libc::c_int> {
     left
 }
 
+/// The most buffers one `sendmsg` or `recvmsg` takes: the kernel refuses more with `EMSGSIZE`
+/// (`UIO_MAXIOV`, 1024 on Linux; elsewhere the 16 POSIX guarantees). Std passes no more than
+/// this either, so more slices make a partial read or write, as they do with std.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_IOV: usize = libc::UIO_MAXIOV as usize;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const MAX_IOV: usize = 16;
+
 /// A `msghdr` with no address and no control data, over the `len` buffers at `iov` (at most
-/// `c_int::MAX` of them are passed).
+/// [`MAX_IOV`] of them are passed).
 fn msghdr(iov: *mut libc::iovec, len: usize) -> libc::msghdr {
     // SAFETY: msghdr is plain old data, for which all zeroes is a valid value.
     let mut msg: libc::msghdr = unsafe { std::mem::zeroed() };
     msg.msg_iov = iov;
-    msg.msg_iovlen = len.min(libc::c_int::MAX as usize) as _;
+    msg.msg_iovlen = len.min(MAX_IOV) as _;
     msg
 }
 
