@@ -1,5 +1,5 @@
 //! Unix stream and datagram sockets between green threads on different workers, every byte
-//! verified.
+//! verified; and the regressions of their addresses, vectored calls, and datagram calls.
 
 mod io_util;
 
@@ -164,4 +164,71 @@ fn vectored_calls_with_more_slices_than_iov_max_are_partial() {
         }
         assert_eq!(got, data[..IOV_MAX]);
     });
+}
+
+/// Regression (from a review): datagram receives called std's methods, which pass no
+/// `MSG_DONTWAIT`. Once `into_std` on a clone had made the socket blocking (`O_NONBLOCK`
+/// belongs to the open file, shared by every handle), a receive blocked the worker in the
+/// kernel, and the green thread that would send the datagram never ran. On one worker, each
+/// receive here can finish only by parking; a watchdog thread ends a stuck one after 5 s, and
+/// says so.
+#[test]
+fn datagram_receives_park_after_a_clone_made_the_socket_blocking() {
+    let (a, b) = UnixDatagram::pair().unwrap();
+    let blocking = b.try_clone().unwrap().into_std().unwrap();
+    let unstick = a.try_clone().unwrap();
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(std::time::Duration::from_secs(5)).is_ok() {
+            return false;
+        }
+        for _ in 0..2 {
+            unstick.send(b"watchdog").unwrap(); // on a plain thread: like std
+        }
+        true
+    });
+    let a = std::sync::Arc::new(a);
+    let got = io_util::runtime(1).block_on(move || {
+        let mut got = Vec::new();
+        for with_address in [false, true] {
+            // Queued on this worker, and run only once the receive below parks.
+            let sender = green::spawn({
+                let a = a.clone();
+                move || a.send(b"green").unwrap()
+            });
+            let mut buf = [0; 16];
+            let n = if with_address { b.recv_from(&mut buf).unwrap().0 } else { b.recv(&mut buf).unwrap() };
+            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+            sender.join().unwrap();
+        }
+        got
+    });
+    let _ = done.send(()); // gone if the watchdog gave up waiting
+    assert!(!watchdog.join().unwrap(), "a receive blocked its worker until the watchdog sent");
+    assert_eq!(got, ["green", "green"]);
+    drop(blocking);
+}
+
+/// Received addresses are rebuilt from the kernel's: a path, an abstract name, or unnamed.
+#[test]
+fn datagram_senders_addresses_come_back_as_std_gives_them() {
+    let path = temp_path("unix-dgram-addrs");
+    let sender_path = temp_path("unix-dgram-addrs-sender");
+    let receiver = UnixDatagram::bind(&path).unwrap();
+    let mut buf = [0; 8];
+    let named = UnixDatagram::bind(&sender_path).unwrap();
+    named.send_to(b"p", &path).unwrap();
+    assert_eq!(receiver.recv_from(&mut buf).unwrap().1.as_pathname(), Some(sender_path.as_path()));
+    UnixDatagram::unbound().unwrap().send_to(b"u", &path).unwrap();
+    assert!(receiver.recv_from(&mut buf).unwrap().1.is_unnamed());
+    #[cfg(target_os = "linux")]
+    {
+        use std::os::linux::net::SocketAddrExt;
+        let name = format!("green-test-dgram-sender-{}", std::process::id());
+        let addr = std::os::unix::net::SocketAddr::from_abstract_name(&name).unwrap();
+        UnixDatagram::bind_addr(&addr).unwrap().send_to(b"a", &path).unwrap();
+        assert_eq!(receiver.recv_from(&mut buf).unwrap().1.as_abstract_name(), Some(name.as_bytes()));
+    }
+    std::fs::remove_file(&path).unwrap();
+    std::fs::remove_file(&sender_path).unwrap();
 }

@@ -33,8 +33,10 @@
 //! Every socket is non-blocking underneath. A call ticks the green thread's budget (so a
 //! socket that is always ready cannot starve the worker), tries the syscall, and on
 //! `WouldBlock` parks on the socket's readiness (`reactor.rs`), then tries again. Each park is
-//! a cancellation point. Reads and writes on streams pass `MSG_DONTWAIT`, so they never block
-//! even if another handle of the same socket was made blocking (see `into_std`).
+//! a cancellation point. Every read, write, send and receive passes `MSG_DONTWAIT` (through
+//! `sys`), so it never blocks even if another handle of the same socket was made blocking
+//! (see `into_std`). `accept` is the exception: no flag makes one `accept4` call non-blocking,
+//! so a listener made blocking through another handle blocks the worker in `accept`.
 //!
 //! # Differences from std, on purpose
 //!
@@ -112,7 +114,7 @@ fn connect_timeout_error() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
 }
 
-/// Flags of every stream `send`: never block, never raise `SIGPIPE` (a closed peer is an
+/// Flags of every `send` and `sendto`: never block, never raise `SIGPIPE` (a closed peer is an
 /// `EPIPE` error instead, as std has it).
 const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 

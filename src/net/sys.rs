@@ -1,7 +1,7 @@
 //! The raw socket calls `std` does not expose: sockets created non-blocking, `accept4`, a
-//! larger listen backlog, `SO_REUSEPORT` before `bind`, `send`/`recv` with flags, and the
-//! conversions between `SocketAddr` and `sockaddr`. Each is a thin safe wrapper around one
-//! libc call.
+//! larger listen backlog, `SO_REUSEPORT` before `bind`, `send`/`recv` and `sendto`/`recvfrom`
+//! with flags, and the conversions between `SocketAddr` and `sockaddr`. Each is a thin safe
+//! wrapper around one libc call.
 
 use std::io;
 use std::mem::{MaybeUninit, size_of};
@@ -162,6 +162,43 @@ pub(crate) fn recv(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<
 pub(crate) fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usize> {
     // SAFETY: `buf` is valid for reads of its length.
     cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
+}
+
+/// `recvfrom(2)` with `flags`: the bytes received, and the sender's address as the kernel
+/// wrote it (`sockaddr_storage` holds any family's, `sockaddr_un` included) with its length.
+pub(crate) fn recv_from(
+    fd: RawFd,
+    buf: &mut [u8],
+    flags: libc::c_int,
+) -> io::Result<(usize, libc::sockaddr_storage, libc::socklen_t)> {
+    let mut addr = storage();
+    let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+    // SAFETY: `buf` is valid for writes of its length, and `addr` for writes of `len` bytes,
+    // which the kernel fills (and says how many in `len`).
+    let n = cvt_size(unsafe {
+        libc::recvfrom(fd, buf.as_mut_ptr().cast(), buf.len(), flags, (&raw mut addr).cast(), &raw mut len)
+    })?;
+    Ok((n, addr, len))
+}
+
+/// A type that holds a `sockaddr` the kernel may read: plain old data, every byte of it
+/// initialized (each is made zeroed, then filled).
+pub(crate) trait SockAddr {}
+impl SockAddr for libc::sockaddr_storage {}
+impl SockAddr for libc::sockaddr_un {}
+
+/// `sendto(2)` with `flags`, to the first `len` bytes of `addr` (at most its size).
+pub(crate) fn send_to<A: SockAddr>(
+    fd: RawFd,
+    buf: &[u8],
+    flags: libc::c_int,
+    addr: &A,
+    len: libc::socklen_t,
+) -> io::Result<usize> {
+    assert!(len as usize <= size_of::<A>(), "green: internal error: a sockaddr longer than its storage");
+    // SAFETY: `buf` is valid for reads of its length, and `addr` for reads of `len` bytes
+    // (checked above), all initialized (`SockAddr`); the kernel checks what they say.
+    cvt_size(unsafe { libc::sendto(fd, buf.as_ptr().cast(), buf.len(), flags, std::ptr::from_ref(addr).cast(), len) })
 }
 
 /// `recvmsg(2)` into several buffers.

@@ -197,7 +197,8 @@ impl TcpListener {
 
     /// Hands back the std listener, made blocking again. Clones made with
     /// [`try_clone`](TcpListener::try_clone) share that flag (it belongs to the socket, not the
-    /// handle): do not accept on them from green threads afterwards.
+    /// handle), and `accept4` has no flag to override it: an `accept` on them from a green
+    /// thread afterwards would block its worker.
     ///
     /// ```
     /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;

@@ -1,5 +1,9 @@
 //! UDP: [`UdpSocket`], mirroring `std::net`. Receives park until a datagram arrives; sends park
 //! only when the send buffer is full.
+//!
+//! Every send and receive passes `MSG_DONTWAIT` (through `sys`, not std's methods, which pass
+//! no flags), so none blocks the worker even when another handle of the socket made it
+//! blocking (see `into_std`).
 
 use std::fmt;
 use std::io;
@@ -8,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::time::Duration;
 
 use super::tcp::fd_traits;
-use super::{Shared, each_addr, resolve, timeout_error};
+use super::{SEND_FLAGS, Shared, each_addr, resolve, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A UDP socket, like [`std::net::UdpSocket`].
@@ -68,7 +72,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv_from(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || recv_from(fd, buf, libc::MSG_DONTWAIT))
     }
 
     /// Like [`recv_from`](UdpSocket::recv_from), but leaves the datagram queued, like
@@ -88,7 +94,10 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.peek_from(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            recv_from(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        })
     }
 
     /// Sends one datagram to `addr` (its first address), like
@@ -103,7 +112,11 @@ impl UdpSocket {
         let Some(addr) = resolve(addr)?.into_iter().next() else {
             return Err(io::Error::new(io::ErrorKind::InvalidInput, "no addresses to send data to"));
         };
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send_to(buf, addr))
+        let fd = self.inner.as_raw_fd();
+        let (addr, len) = sys::sockaddr(&addr);
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || {
+            sys::send_to(fd, buf, SEND_FLAGS, &addr, len)
+        })
     }
 
     /// Sets the default destination and the only source datagrams are received from, like
@@ -139,7 +152,8 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
     }
 
     /// Receives from the connected peer, parking until a datagram arrives, like
@@ -159,7 +173,9 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
     }
 
     /// Like [`recv`](UdpSocket::recv), but leaves the datagram queued, like
@@ -180,7 +196,10 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.peek(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        })
     }
 
     /// The connected peer's address, like [`std::net::UdpSocket::peer_addr`].
@@ -454,8 +473,9 @@ impl UdpSocket {
         self.inner.take_error()
     }
 
-    /// Hands back the std socket, made blocking again (clones share that flag); its timeouts
-    /// carry over.
+    /// Hands back the std socket, made blocking again; its timeouts carry over. Clones made
+    /// with `try_clone` share the blocking flag (it belongs to the socket): green sends and
+    /// receives on them still never block (they pass `MSG_DONTWAIT`).
     ///
     /// ```
     /// let socket = green::net::UdpSocket::bind("127.0.0.1:0")?;
@@ -495,3 +515,9 @@ impl fmt::Debug for UdpSocket {
 }
 
 fd_traits!(UdpSocket, std::net::UdpSocket);
+
+/// `recvfrom(2)` with `flags`, and the sender's address.
+fn recv_from(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, SocketAddr)> {
+    let (n, addr, len) = sys::recv_from(fd, buf, flags)?;
+    Ok((n, sys::socket_addr(&addr, len)?))
+}

@@ -1,4 +1,9 @@
 //! Unix datagram sockets: [`UnixDatagram`].
+//!
+//! Every send and receive passes `MSG_DONTWAIT` (through `sys`, not std's methods, which pass
+//! no flags), so none blocks the worker even when another handle of the socket made it
+//! blocking (see `into_std`). Received addresses are rebuilt as std's `SocketAddr` from the
+//! kernel's `sockaddr_un`.
 
 use std::fmt;
 use std::io;
@@ -8,8 +13,9 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use super::{addr_bytes, path_bytes, std_addr};
 use crate::net::tcp::fd_traits;
-use crate::net::{Shared, timeout_error};
+use crate::net::{SEND_FLAGS, Shared, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A Unix datagram socket, like [`std::os::unix::net::UnixDatagram`]: receives park until a
@@ -141,7 +147,8 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
     }
 
     /// Receives from the connected peer, parking until a datagram arrives.
@@ -158,7 +165,9 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
     }
 
     /// Sends to the socket at `path`, parking while its queue is full.
@@ -175,8 +184,8 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_to<P: AsRef<Path>>(&self, buf: &[u8], path: P) -> io::Result<usize> {
-        let path = path.as_ref();
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send_to(buf, path))
+        let (addr, len) = sys::sockaddr_un(path_bytes(path.as_ref()), false)?;
+        self.send_to_raw(buf, &addr, len)
     }
 
     /// Sends to `addr`, like [`std::os::unix::net::UnixDatagram::send_to_addr`].
@@ -194,8 +203,9 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn send_to_addr(&self, buf: &[u8], addr: &SocketAddr) -> io::Result<usize> {
-        self.source
-            .io(Direction::Write, self.shared.write_limit(), timeout_error, || self.inner.send_to_addr(buf, addr))
+        let (bytes, abstract_name) = addr_bytes(addr)?;
+        let (addr, len) = sys::sockaddr_un(bytes, abstract_name)?;
+        self.send_to_raw(buf, &addr, len)
     }
 
     /// Receives one datagram and its sender's address, parking until one arrives.
@@ -212,7 +222,19 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || self.inner.recv_from(buf))
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            let (n, addr, len) = sys::recv_from(fd, buf, libc::MSG_DONTWAIT)?;
+            Ok((n, std_addr(&addr, len)?))
+        })
+    }
+
+    /// Sends to the address in `addr` (`len` bytes).
+    fn send_to_raw(&self, buf: &[u8], addr: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || {
+            sys::send_to(fd, buf, SEND_FLAGS, addr, len)
+        })
     }
 
     /// The local address.
@@ -331,8 +353,9 @@ impl UnixDatagram {
         self.inner.take_error()
     }
 
-    /// Hands back the std socket, made blocking again (clones share that flag); its timeouts
-    /// carry over.
+    /// Hands back the std socket, made blocking again; its timeouts carry over. Clones made
+    /// with `try_clone` share the blocking flag (it belongs to the socket): green sends and
+    /// receives on them still never block (they pass `MSG_DONTWAIT`).
     ///
     /// ```
     /// let socket = green::net::unix::UnixDatagram::unbound()?;

@@ -31,10 +31,12 @@
 mod datagram;
 mod stream;
 
+use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
+use std::sync::OnceLock;
 use std::time::Duration;
 
 pub use self::datagram::UnixDatagram;
@@ -64,4 +66,51 @@ fn addr_bytes(addr: &SocketAddr) -> io::Result<(&[u8], bool)> {
         }
     }
     Err(io::Error::new(io::ErrorKind::InvalidInput, "green: cannot connect to an unnamed Unix socket address"))
+}
+
+/// The std address of the `sockaddr_un` the kernel wrote into `storage` (`len` bytes), as
+/// std's `recv_from` makes it. Std has no constructor from raw parts, so it is rebuilt from
+/// its parts: a path, an abstract name, or nothing (an unnamed sender).
+fn std_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Result<SocketAddr> {
+    let base = std::mem::offset_of!(libc::sockaddr_un, sun_path);
+    let len = len as usize;
+    // Linux writes no address at all (length 0) for a datagram from an unnamed socket.
+    if len <= base {
+        return Ok(unnamed());
+    }
+    if storage.ss_family as libc::c_int != libc::AF_UNIX {
+        return Err(io::Error::new(io::ErrorKind::InvalidData, "green: not a Unix socket address"));
+    }
+    // SAFETY: the family says the storage holds a sockaddr_un, which is smaller than it.
+    let addr = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
+    let path = &addr.sun_path[..(len - base).min(addr.sun_path.len())];
+    // SAFETY: c_char and u8 have the same size and alignment, and every value is a valid u8.
+    let bytes = unsafe { std::slice::from_raw_parts(path.as_ptr().cast::<u8>(), path.len()) };
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    if let [0, name @ ..] = bytes {
+        #[cfg(target_os = "android")]
+        use std::os::android::net::SocketAddrExt;
+        #[cfg(target_os = "linux")]
+        use std::os::linux::net::SocketAddrExt;
+        return SocketAddr::from_abstract_name(name);
+    }
+    // A pathname, counted with its terminating NUL (if the kernel kept one).
+    let path = bytes.split(|&b| b == 0).next().unwrap_or_default();
+    SocketAddr::from_pathname(OsStr::from_bytes(path))
+}
+
+/// The unnamed address. An empty pathname makes one (std counts an address with no path
+/// bytes as unnamed); should a std version ever see that differently, an unbound socket's
+/// own address is one too.
+fn unnamed() -> SocketAddr {
+    static UNNAMED: OnceLock<SocketAddr> = OnceLock::new();
+    UNNAMED
+        .get_or_init(|| {
+            SocketAddr::from_pathname("")
+                .ok()
+                .filter(SocketAddr::is_unnamed)
+                .or_else(|| std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.local_addr()).ok())
+                .expect("green: could not make an unnamed Unix socket address")
+        })
+        .clone()
 }

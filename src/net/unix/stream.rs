@@ -177,7 +177,10 @@ impl UnixListener {
         self.inner.take_error()
     }
 
-    /// Hands back the std listener, made blocking again (clones share that flag).
+    /// Hands back the std listener, made blocking again. Clones made with
+    /// [`try_clone`](UnixListener::try_clone) share that flag (it belongs to the socket, not the
+    /// handle), and `accept4` has no flag to override it: an `accept` on them from a green
+    /// thread afterwards would block its worker.
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("green-doc-lstd-{}", std::process::id()));
