@@ -167,8 +167,8 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
     }
 }
 
-/// One `poll(2)` that does not wait.
-fn ready_now(fd: BorrowedFd<'_>, dir: Direction) -> io::Result<bool> {
+/// One `poll(2)` that does not wait: true if `fd` is ready in `dir` (or in error).
+pub(crate) fn ready_now(fd: BorrowedFd<'_>, dir: Direction) -> io::Result<bool> {
     let events = match dir {
         Direction::Read => libc::POLLIN,
         Direction::Write => libc::POLLOUT,

@@ -232,3 +232,77 @@ fn datagram_senders_addresses_come_back_as_std_gives_them() {
     std::fs::remove_file(&path).unwrap();
     std::fs::remove_file(&sender_path).unwrap();
 }
+
+/// A receiver bound at `path` whose queue another socket filled; it returns both.
+fn full_receiver(path: &std::path::Path) -> (std::os::unix::net::UnixDatagram, std::os::unix::net::UnixDatagram) {
+    let receiver = std::os::unix::net::UnixDatagram::bind(path).unwrap();
+    let filler = std::os::unix::net::UnixDatagram::unbound().unwrap();
+    filler.set_nonblocking(true).unwrap();
+    for sent in 0.. {
+        match filler.send_to(b"fill", path) {
+            Ok(_) => assert!(sent < 10_000, "the receiver's queue never filled"),
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => break,
+            Err(e) => panic!("filling the receiver: {e}"),
+        }
+    }
+    (receiver, filler)
+}
+
+/// CPU time this OS thread has used.
+fn thread_cpu() -> std::time::Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: `ts` is valid for writes of a `timespec`.
+    assert_eq!(unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) }, 0);
+    std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Regression (from a review): a datagram sent to a full receiver, from a socket not connected
+/// to it, spun a core: Linux refuses it with `EAGAIN` yet reports the sender writable, so each
+/// wait for readiness returned at once. It now retries after short sleeps: waiting out a
+/// 500 ms write timeout takes a few ms of CPU (spinning took hundreds), on a green thread and
+/// on a plain one; once the receiver reads, the send goes through.
+#[test]
+fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
+    const TIMEOUT: std::time::Duration = std::time::Duration::from_millis(500);
+    let path = temp_path("unix-dgram-full");
+    let (receiver, _filler) = full_receiver(&path);
+    let sender = UnixDatagram::unbound().unwrap();
+    sender.set_write_timeout(Some(TIMEOUT)).unwrap();
+    let sender = std::sync::Arc::new(sender);
+    let send = {
+        let (sender, path) = (sender.clone(), path.clone());
+        move || {
+            let (cpu, start) = (thread_cpu(), std::time::Instant::now());
+            let err = sender.send_to(b"x", &path).unwrap_err();
+            (err.kind(), start.elapsed(), thread_cpu() - cpu)
+        }
+    };
+    let on_green = io_util::runtime(1).block_on(send.clone()); // one worker: its CPU is this thread's
+    let on_os = send();
+    for (kind, waited, cpu) in [on_green, on_os] {
+        eprintln!("send_to a full receiver: {kind:?} after {waited:?}, {cpu:?} of CPU");
+        assert_eq!(kind, std::io::ErrorKind::WouldBlock);
+        assert!(waited >= TIMEOUT, "gave up after {waited:?}");
+        assert!(cpu < TIMEOUT / 10, "used {cpu:?} of CPU while waiting {waited:?}");
+    }
+    // Room again: a green sender waiting without a timeout gets through once a green thread
+    // (runnable only while the sender sleeps, on this one worker) reads a datagram.
+    sender.set_write_timeout(None).unwrap();
+    let (n, receiver) = io_util::runtime(1).block_on(move || {
+        let reader = green::spawn(move || {
+            receiver.recv(&mut [0; 8]).unwrap();
+            receiver // kept open until the send is through
+        });
+        let n = sender.send_to(b"x", &path).unwrap();
+        (n, reader.join().unwrap())
+    });
+    assert_eq!(n, 1);
+    receiver.set_nonblocking(true).unwrap();
+    let mut last = Vec::new();
+    let mut buf = [0; 8];
+    while let Ok(n) = receiver.recv(&mut buf) {
+        last = buf[..n].to_vec();
+    }
+    assert_eq!(last, b"x", "the datagram sent last arrived last");
+    drop(temp_path("unix-dgram-full")); // removes the socket file
+}

@@ -11,11 +11,12 @@ use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use super::{addr_bytes, path_bytes, std_addr};
+use super::{RETRY_PAUSE, addr_bytes, path_bytes, pause_before_retry, std_addr};
 use crate::net::tcp::fd_traits;
 use crate::net::{SEND_FLAGS, Shared, sys, timeout_error};
+use crate::park;
 use crate::reactor::{Direction, Source};
 
 /// A Unix datagram socket, like [`std::os::unix::net::UnixDatagram`]: receives park until a
@@ -170,7 +171,9 @@ impl UnixDatagram {
             .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
     }
 
-    /// Sends to the socket at `path`, parking while its queue is full.
+    /// Sends to the socket at `path`, like [`std::os::unix::net::UnixDatagram::send_to`].
+    /// While the receiver's queue is full, it retries after short sleeps (see the
+    /// [module docs](super)), until the write timeout if one is set.
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("green-doc-dsendto-{}", std::process::id()));
@@ -229,12 +232,36 @@ impl UnixDatagram {
         })
     }
 
-    /// Sends to the address in `addr` (`len` bytes).
+    /// Sends to the address in `addr` (`len` bytes). A send refused while the socket is
+    /// writable met a full receiver, which no readiness announces: it is retried after short
+    /// sleeps until the write timeout (see "Retries that no readiness announces" in the
+    /// [module docs](super)). One refused while the socket is not writable parks on readiness.
     fn send_to_raw(&self, buf: &[u8], addr: &libc::sockaddr_un, len: libc::socklen_t) -> io::Result<usize> {
-        let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || {
-            sys::send_to(fd, buf, SEND_FLAGS, addr, len)
-        })
+        let fd = self.inner.as_fd();
+        let deadline = self.shared.write_limit().and_then(|t| Instant::now().checked_add(t));
+        let mut pause = RETRY_PAUSE.0;
+        loop {
+            // `None`: refused, with the socket writable.
+            let left = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+            let sent = self.source.io(Direction::Write, left, timeout_error, || {
+                match sys::send_to(fd.as_raw_fd(), buf, SEND_FLAGS, addr, len) {
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock && crate::io::ready_now(fd, Direction::Write)? => {
+                        Ok(None)
+                    }
+                    result => result.map(Some),
+                }
+            })?;
+            if let Some(n) = sent {
+                return Ok(n);
+            }
+            // The receiver's queue is full: sleep, but not past the write timeout (at which the
+            // call gives up with its timeout error) or the caller's `green::timeout`.
+            let left = park::effective_deadline(deadline).map(|d| d.saturating_duration_since(Instant::now()));
+            if left.is_some_and(|left| left.is_zero()) || !pause_before_retry(left.map_or(pause, |l| l.min(pause))) {
+                return Err(timeout_error());
+            }
+            pause = (pause * 2).min(RETRY_PAUSE.1);
+        }
     }
 
     /// The local address.

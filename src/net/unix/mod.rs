@@ -24,9 +24,23 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
-//! A stream `connect` to a listener whose backlog is full fails with `EAGAIN` on Linux
-//! rather than reporting readiness later, so `UnixStream::connect` retries it after short
-//! sleeps (from 1 ms, doubling up to 16 ms) until the listener takes it.
+//! # Retries that no readiness announces
+//!
+//! Two calls fail with `EAGAIN` on Linux where waiting for readiness would not help:
+//!
+//! - A stream `connect` to a listener whose backlog is full: the socket is not connecting, so
+//!   nothing reports when the listener takes connections again.
+//! - A datagram sent (`send_to`, `send_to_addr`) to a receiver whose queue is full, from a
+//!   socket not connected to it: the sender is still reported writable (the kernel wakes
+//!   senders only for the peer they are connected to), and each refused send frees its buffer,
+//!   which raises a new writable edge. Parking on readiness would wake at once, again and
+//!   again: a worker spinning at full CPU.
+//!
+//! Both retry after short sleeps (from 1 ms, doubling up to 16 ms, `RETRY_PAUSE`): a green
+//! sleep on a green thread, the OS's sleep on a plain thread. A datagram send gives up at its
+//! write timeout; one refused while the socket is *not* writable (its own send buffer is full)
+//! parks on readiness as usual, and so does a connected `send`, whose peer's queue the kernel
+//! does watch.
 
 mod datagram;
 mod stream;
@@ -39,11 +53,28 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::Duration;
 
+use crate::runtime::context;
+
 pub use self::datagram::UnixDatagram;
 pub use self::stream::{Incoming, UnixListener, UnixStream};
 
-/// First and longest pause between the retries of a stream connect refused with `EAGAIN`.
-const CONNECT_RETRY: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(16));
+/// First and longest pause between the retries of a call refused with `EAGAIN` that no
+/// readiness will announce (see the module docs). 1 ms is about what a receiver takes to drain
+/// a queue (or a listener to accept a backlog) that another green thread serves; doubling to
+/// 16 ms bounds the cost of a long wait to about 60 attempts a second, and the extra latency
+/// once there is room to 16 ms.
+const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(16));
+
+/// Sleeps `pause` before such a retry: a green sleep on a green thread, the OS's sleep on a
+/// plain thread. False, without sleeping, where the caller may not wait (unwinding, or on a
+/// worker's own stack, DESIGN.md rule 3.3): it returns its error instead.
+fn pause_before_retry(pause: Duration) -> bool {
+    let cannot_park = std::thread::panicking() || context::with_core(|core| core.is_some_and(|c| !c.in_green_thread()));
+    if !cannot_park {
+        crate::sleep(pause);
+    }
+    !cannot_park
+}
 
 /// The bytes of a path, as a `sockaddr_un` wants them.
 fn path_bytes(path: &Path) -> &[u8] {

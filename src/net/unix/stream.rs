@@ -8,11 +8,10 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{CONNECT_RETRY, addr_bytes, path_bytes};
+use super::{RETRY_PAUSE, addr_bytes, path_bytes, pause_before_retry};
 use crate::net::tcp::fd_traits;
 use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, sys, timeout_error};
 use crate::reactor::{Direction, Source};
-use crate::runtime::context;
 
 /// A Unix stream socket server, like [`std::os::unix::net::UnixListener`]:
 /// [`accept`](UnixListener::accept) parks the green thread until a connection comes in.
@@ -318,20 +317,17 @@ impl UnixStream {
         let (addr, len) = sys::sockaddr_un(bytes, abstract_name)?;
         let fd = sys::socket(libc::AF_UNIX, libc::SOCK_STREAM)?;
         let stream = UnixStream::from_nonblocking(std::os::unix::net::UnixStream::from(fd), Shared::default());
-        let mut pause = CONNECT_RETRY.0;
+        let mut pause = RETRY_PAUSE.0;
         loop {
             crate::coop::tick_op();
             match sys::connect_raw(stream.inner.as_fd(), (&raw const addr).cast(), len) {
                 Ok(()) => return Ok(stream),
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     // The backlog is full, and nothing will say when it is not: retry soon.
-                    let cannot_park = std::thread::panicking()
-                        || context::with_core(|core| core.is_some_and(|c| !c.in_green_thread()));
-                    if cannot_park {
+                    if !pause_before_retry(pause) {
                         return Err(e);
                     }
-                    crate::sleep(pause);
-                    pause = (pause * 2).min(CONNECT_RETRY.1);
+                    pause = (pause * 2).min(RETRY_PAUSE.1);
                 }
                 Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {
                     stream.source.io(Direction::Write, None, timeout_error, || match stream.inner.take_error()? {
