@@ -1,5 +1,6 @@
 //! Read, write and connect timeouts give the errors std gives on Unix: `WouldBlock` for reads
-//! and writes, `TimedOut` for `connect_timeout`; and they are shared by clones.
+//! and writes, `TimedOut` for `connect_timeout`; and they are shared by clones. Non-blocking
+//! mode, std's zero wait, gives `WouldBlock` at once.
 
 mod io_util;
 
@@ -114,4 +115,87 @@ fn a_connect_that_waits_too_long_gives_timed_out() {
         let zero = TcpStream::connect_timeout(&addr, Duration::ZERO).unwrap_err();
         assert_eq!(zero.kind(), ErrorKind::InvalidInput);
     });
+}
+
+/// From a review: `set_nonblocking`, as std has it. While it is on, an accept, a read or a
+/// write that would wait returns `WouldBlock` at once: on a green thread without parking, on a
+/// plain thread without blocking. Clones share the mode; `false` makes calls wait again; the
+/// fd stays non-blocking underneath, and `into_std` leaves it so only while the mode is on.
+#[test]
+fn non_blocking_mode_returns_would_block_instead_of_waiting() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.try_clone().unwrap().set_nonblocking(true).unwrap(); // through a clone
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock); // a plain thread
+    let listener = io_util::without_parking(move || {
+        assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+        listener
+    });
+    let client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (server, _) = listener.accept().unwrap(); // one is queued: taken at once
+    assert!(io_util::is_nonblocking(&listener.into_std().unwrap()), "into_std keeps the mode");
+
+    client.set_nonblocking(true).unwrap();
+    let chunk = vec![7; 1 << 16];
+    let mut written = 0;
+    let full = loop {
+        match (&client).write(&chunk) {
+            Ok(n) => written += n,
+            Err(e) => break e,
+        }
+        assert!(written < 1 << 28, "the send buffer never filled");
+    };
+    assert_eq!(full.kind(), ErrorKind::WouldBlock);
+    assert_eq!((&client).read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    let client = io_util::without_parking(move || {
+        assert_eq!((&client).read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        assert_eq!((&client).write(&[1]).unwrap_err().kind(), ErrorKind::WouldBlock);
+        client
+    });
+
+    // Off again, through a clone: a read waits for the data another green thread writes.
+    let clone = client.try_clone().unwrap();
+    clone.set_nonblocking(false).unwrap();
+    assert!(io_util::is_nonblocking(&client), "the fd stays non-blocking underneath");
+    let client = io_util::runtime(1).block_on(move || {
+        let writer = green::spawn(move || (&server).write_all(b"late").map(|()| server));
+        let mut buf = [0; 4];
+        (&client).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"late");
+        drop(writer.join().unwrap().unwrap());
+        client
+    });
+
+    // Back to std: non-blocking while the mode is on, blocking once it is off.
+    clone.set_nonblocking(true).unwrap();
+    let std_clone = clone.into_std().unwrap();
+    assert!(io_util::is_nonblocking(&std_clone));
+    client.set_nonblocking(false).unwrap();
+    let std_client = client.into_std().unwrap();
+    assert!(!io_util::is_nonblocking(&std_client));
+}
+
+/// From a review: `From<OwnedFd>`, as std has it, takes a socket over like `From<std>`:
+/// non-blocking underneath, calls that park (std's non-blocking mode is not carried over),
+/// and its timeouts.
+#[test]
+fn a_socket_taken_over_from_an_owned_fd_parks_and_keeps_its_timeouts() {
+    use std::os::fd::OwnedFd;
+
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let std_stream = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    std_stream.set_nonblocking(true).unwrap();
+    std_stream.set_read_timeout(Some(Duration::from_millis(200))).unwrap();
+    let stream = TcpStream::from(OwnedFd::from(std_stream));
+    assert!(io_util::is_nonblocking(&stream));
+    let off_by = stream.read_timeout().unwrap().expect("a timeout").abs_diff(Duration::from_millis(200));
+    assert!(off_by <= Duration::from_millis(10), "the kernel keeps it in clock ticks");
+    let (mut peer, _) = listener.accept().unwrap();
+    let read = io_util::runtime(1).block_on(move || {
+        let writer = green::spawn(move || peer.write_all(b"x").map(|()| peer));
+        let mut buf = [0; 1];
+        let read = (&stream).read(&mut buf).map(|n| buf[..n].to_vec());
+        drop(writer.join().unwrap().unwrap());
+        read
+    });
+    assert_eq!(read.unwrap(), b"x", "the read parked until the green writer ran");
 }

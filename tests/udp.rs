@@ -1,6 +1,7 @@
 //! UDP round trips between green threads on different workers, every byte verified; a
 //! receive parks until a datagram arrives; several receivers share one socket; a receive
-//! parks even after another handle made the socket blocking.
+//! parks even after another handle made the socket blocking; non-blocking mode returns at
+//! once.
 
 mod io_util;
 
@@ -128,4 +129,39 @@ fn receives_park_after_a_clone_made_the_socket_blocking() {
     assert!(!watchdog.join().unwrap(), "a receive blocked its worker until the watchdog sent");
     assert_eq!(got, ["green", "green"]);
     drop(blocking);
+}
+
+/// From a review: `set_nonblocking`, as std has it. While it is on, every receive that would
+/// wait returns `WouldBlock` at once: on a green thread without parking, on a plain thread
+/// without blocking. Clones share the mode, `false` makes receives wait again, and `into_std`
+/// leaves the socket non-blocking only while the mode is on. `From<OwnedFd>` takes one over.
+#[test]
+fn non_blocking_mode_returns_would_block_instead_of_waiting() {
+    use std::io::ErrorKind::WouldBlock;
+    use std::os::fd::OwnedFd;
+
+    let socket = UdpSocket::from(OwnedFd::from(std::net::UdpSocket::bind("127.0.0.1:0").unwrap()));
+    assert!(io_util::is_nonblocking(&socket));
+    let clone = socket.try_clone().unwrap();
+    clone.set_nonblocking(true).unwrap();
+    assert_eq!(socket.recv_from(&mut [0; 8]).unwrap_err().kind(), WouldBlock); // a plain thread
+    let socket = io_util::without_parking(move || {
+        let mut buf = [0; 8];
+        assert_eq!(socket.recv_from(&mut buf).unwrap_err().kind(), WouldBlock);
+        assert_eq!(socket.peek_from(&mut buf).unwrap_err().kind(), WouldBlock);
+        socket.connect(socket.local_addr().unwrap()).unwrap();
+        assert_eq!(socket.recv(&mut buf).unwrap_err().kind(), WouldBlock);
+        assert_eq!(socket.peek(&mut buf).unwrap_err().kind(), WouldBlock);
+        socket
+    });
+    // Off again: a receive waits, here until its timeout.
+    clone.set_nonblocking(false).unwrap();
+    socket.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    let start = std::time::Instant::now();
+    assert_eq!(socket.recv(&mut [0; 8]).unwrap_err().kind(), WouldBlock);
+    assert!(start.elapsed() >= Duration::from_millis(20), "returned after {:?}", start.elapsed());
+    clone.set_nonblocking(true).unwrap();
+    assert!(io_util::is_nonblocking(&clone.into_std().unwrap()), "into_std keeps the mode");
+    socket.set_nonblocking(false).unwrap();
+    assert!(!io_util::is_nonblocking(&socket.into_std().unwrap()));
 }

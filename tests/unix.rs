@@ -306,3 +306,40 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
     assert_eq!(last, b"x", "the datagram sent last arrived last");
     drop(temp_path("unix-dgram-full")); // removes the socket file
 }
+
+/// From a review: `set_nonblocking`, as std has it, on the three Unix socket types. While it
+/// is on, an accept, a read, a receive, or a send to a full receiver returns `WouldBlock` at
+/// once, without parking (or sleeping between retries). Clones share the mode, and `into_std`
+/// leaves the socket non-blocking only while it is on. `From<OwnedFd>` takes a socket over.
+#[test]
+fn non_blocking_mode_returns_would_block_instead_of_waiting() {
+    use std::io::ErrorKind::WouldBlock;
+    use std::os::fd::OwnedFd;
+
+    let path = temp_path("unix-nonblocking");
+    let listener = UnixListener::from(OwnedFd::from(std::os::unix::net::UnixListener::bind(&path).unwrap()));
+    let (a, _b) = UnixStream::pair().unwrap();
+    let (c, _d) = UnixDatagram::pair().unwrap();
+    let full = temp_path("unix-nonblocking-full");
+    let (receiver, _filler) = full_receiver(&full);
+    let sender = UnixDatagram::from(OwnedFd::from(std::os::unix::net::UnixDatagram::unbound().unwrap()));
+    assert!(io_util::is_nonblocking(&listener) && io_util::is_nonblocking(&sender));
+    listener.set_nonblocking(true).unwrap();
+    a.try_clone().unwrap().set_nonblocking(true).unwrap(); // through a clone
+    c.set_nonblocking(true).unwrap();
+    sender.set_nonblocking(true).unwrap();
+    let (listener, a) = io_util::without_parking(move || {
+        assert_eq!(listener.accept().unwrap_err().kind(), WouldBlock);
+        assert_eq!((&a).read(&mut [0; 8]).unwrap_err().kind(), WouldBlock);
+        assert_eq!(c.recv(&mut [0; 8]).unwrap_err().kind(), WouldBlock);
+        assert_eq!(c.recv_from(&mut [0; 8]).unwrap_err().kind(), WouldBlock);
+        assert_eq!(sender.send_to(b"x", &full).unwrap_err().kind(), WouldBlock);
+        drop(receiver);
+        (listener, a)
+    });
+    assert!(io_util::is_nonblocking(&a.into_std().unwrap()), "into_std keeps the mode");
+    listener.set_nonblocking(false).unwrap();
+    assert!(!io_util::is_nonblocking(&listener.into_std().unwrap()));
+    drop(temp_path("unix-nonblocking"));
+    drop(temp_path("unix-nonblocking-full"));
+}

@@ -47,11 +47,39 @@
 //!   std's 128: under a burst of connections, a full queue drops SYNs, and each dropped one
 //!   costs the client a one-second retransmit.
 //! - **Accepted sockets** come back non-blocking and close-on-exec from one `accept4` call.
-//! - **Conversions**: `From<std::net::TcpStream>` (and the others) make the socket
-//!   non-blocking; `into_std` makes it blocking again.
+//! - **Non-blocking mode** is green's own flag, with std's meaning: after
+//!   `set_nonblocking(true)`, a call that would wait returns `WouldBlock` at once instead of
+//!   parking. It is shared by the clones `try_clone` makes, as std's (the open file's) is. The
+//!   fd itself stays non-blocking whatever the flag says.
+//! - **Conversions** (below): the socket becomes non-blocking underneath; `into_std` makes it
+//!   blocking again.
 //! - **While unwinding**, or inside [`crate::on_worker_stack`], a call that would block makes
 //!   one non-blocking attempt and returns a `WouldBlock` error that says why, instead of
 //!   parking (DESIGN.md rule 3.3).
+//!
+//! # Conversions
+//!
+//! `From<std::net::TcpStream>` (and the same for the other types), `From<OwnedFd>` and
+//! `FromRawFd` take a socket over: they make it non-blocking underneath, and its calls park.
+//! Std's non-blocking mode is not carried over (std code often sets it before it hands a
+//! socket to a runtime): call `set_nonblocking(true)` on the green socket for that. Its
+//! timeouts are, read once at the conversion. `into_std` hands the socket back blocking, as
+//! std made it, unless `set_nonblocking(true)` is in effect: then it stays non-blocking.
+//! `IntoRawFd` and `From<TcpStream> for OwnedFd` hand the fd over as it is, non-blocking.
+//!
+//! ```
+//! use std::os::fd::OwnedFd;
+//! use std::time::Duration;
+//!
+//! let std_socket = std::net::UdpSocket::bind("127.0.0.1:0")?;
+//! std_socket.set_read_timeout(Some(Duration::from_secs(3)))?;
+//! let socket = green::net::UdpSocket::from(OwnedFd::from(std_socket));
+//! assert_eq!(socket.read_timeout()?, Some(Duration::from_secs(3)));
+//! socket.set_nonblocking(true)?;
+//! let back = socket.into_std()?; // still non-blocking, as std's would be in that mode
+//! assert_eq!(back.recv(&mut [0; 8]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod sys;
 mod tcp;
@@ -119,12 +147,13 @@ fn connect_timeout_error() -> io::Error {
 const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 
 /// What the handles of one socket made by green's `try_clone` share: its read and write
-/// timeouts (the timeouts are the socket's, as in std), and for a TCP stream whether it was
-/// shut down for reading. The timeouts are also set in the kernel (`SO_RCVTIMEO`,
+/// timeouts and its non-blocking flag (in std both are the socket's, so shared by every
+/// clone), and for a TCP stream whether it was shut down for reading. Handles converted from
+/// std separately (two std clones, or a dup'd fd) share nothing here: each has its own. The timeouts are also set in the kernel (`SO_RCVTIMEO`,
 /// `SO_SNDTIMEO`), where they do not affect non-blocking calls but carry over to `into_std`.
 ///
-/// Allocated the first time a handle needs them: a timeout set, a clone made, a shutdown for
-/// reading, or a std socket taken over with a timeout. Most sockets (a server's connections,
+/// Allocated the first time a handle needs them: a timeout set, non-blocking turned on, a
+/// clone made, a shutdown for reading, or a std socket taken over with a timeout. Most sockets (a server's connections,
 /// say) never do, and so cost neither the allocation nor, at each read, the cache line.
 #[derive(Debug, Default)]
 struct Shared(OnceLock<Arc<SharedValues>>);
@@ -140,6 +169,9 @@ struct SharedValues {
     /// TCP streams only, shared here because clones share it too: set before the socket is
     /// shut down for reading (see `sys::StreamReads::recv`).
     read_shut: AtomicBool,
+    /// `set_nonblocking(true)` is in effect: a call that would wait returns `WouldBlock` at
+    /// once instead. The fd is non-blocking underneath either way.
+    nonblocking: AtomicBool,
 }
 
 impl Shared {
@@ -172,14 +204,34 @@ impl Shared {
         }
     }
 
-    /// How long a read may wait: what a call passes to `Source::io`.
+    /// How long a read may wait: what a call passes to `Source::io`. Zero when non-blocking,
+    /// so that the call makes its one attempt and returns `EAGAIN`, as std's would.
     fn read_limit(&self) -> Option<Duration> {
-        self.read()
+        let values = self.0.get()?;
+        if values.nonblocking.load(Ordering::Relaxed) {
+            return Some(Duration::ZERO);
+        }
+        Shared::load(&values.read)
     }
 
-    /// How long a write may wait: what a call passes to `Source::io`.
+    /// How long a write may wait; see [`read_limit`](Shared::read_limit).
     fn write_limit(&self) -> Option<Duration> {
-        self.write()
+        let values = self.0.get()?;
+        if values.nonblocking.load(Ordering::Relaxed) {
+            return Some(Duration::ZERO);
+        }
+        Shared::load(&values.write)
+    }
+
+    fn set_nonblocking(&self, on: bool) {
+        // No values yet means no clone and the flag off: nothing to clear.
+        if on || self.0.get().is_some() {
+            self.values().nonblocking.store(on, Ordering::Relaxed);
+        }
+    }
+
+    fn nonblocking(&self) -> bool {
+        self.0.get().is_some_and(|t| t.nonblocking.load(Ordering::Relaxed))
     }
 
     /// The read timeout, as `read_timeout` reports it.
@@ -227,6 +279,27 @@ fn make_nonblocking(result: io::Result<()>) {
 
 #[cfg(test)]
 mod tests {
+    use std::time::Duration;
+
+    use super::Shared;
+
+    #[test]
+    fn shared_values_are_allocated_only_when_something_is_set() {
+        let shared = Shared::default();
+        shared.set_read(None);
+        shared.set_write(None);
+        shared.set_nonblocking(false);
+        assert!(shared.0.get().is_none(), "nothing set, nothing allocated");
+        assert_eq!((shared.read_limit(), shared.write_limit()), (None, None));
+        shared.set_nonblocking(true);
+        let clone = shared.share();
+        assert_eq!((clone.read_limit(), clone.write_limit()), (Some(Duration::ZERO), Some(Duration::ZERO)));
+        clone.set_read(Some(Duration::from_secs(1)));
+        clone.set_nonblocking(false);
+        assert_eq!((shared.read_limit(), shared.write_limit()), (Some(Duration::from_secs(1)), None));
+        assert!(!shared.nonblocking());
+    }
+
     #[test]
     fn socket_types_are_send_and_sync() {
         fn send_sync<T: Send + Sync>() {}

@@ -36,6 +36,8 @@ use crate::reactor::{Direction, Source};
 pub struct TcpListener {
     source: Source,
     inner: std::net::TcpListener,
+    /// Shared by clones: the non-blocking flag.
+    shared: Shared,
 }
 
 impl TcpListener {
@@ -79,11 +81,11 @@ impl TcpListener {
         }
         sys::bind(fd.as_fd(), addr)?;
         sys::listen(fd.as_fd(), LISTEN_BACKLOG)?;
-        Ok(TcpListener::from_nonblocking(std::net::TcpListener::from(fd)))
+        Ok(TcpListener::from_nonblocking(std::net::TcpListener::from(fd), Shared::default()))
     }
 
-    fn from_nonblocking(inner: std::net::TcpListener) -> TcpListener {
-        TcpListener { source: Source::new(inner.as_raw_fd()), inner }
+    fn from_nonblocking(inner: std::net::TcpListener, shared: Shared) -> TcpListener {
+        TcpListener { source: Source::new(inner.as_raw_fd()), inner, shared }
     }
 
     /// Accepts a new connection, parking until one comes in, like
@@ -109,9 +111,9 @@ impl TcpListener {
     /// ```
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
         let mut storage = sys::storage();
-        let (fd, len) = self
-            .source
-            .io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), Some(&mut storage)))?;
+        let (fd, len) = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            sys::accept(self.inner.as_fd(), Some(&mut storage))
+        })?;
         let addr = sys::socket_addr(&storage, len)?;
         Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default()), addr))
     }
@@ -157,7 +159,7 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpListener> {
-        Ok(TcpListener::from_nonblocking(self.inner.try_clone()?))
+        Ok(TcpListener::from_nonblocking(self.inner.try_clone()?, self.shared.share()))
     }
 
     /// Sets `IP_TTL`, like [`std::net::TcpListener::set_ttl`].
@@ -183,6 +185,26 @@ impl TcpListener {
         self.inner.ttl()
     }
 
+    /// Moves the socket into or out of non-blocking mode, like
+    /// [`std::net::TcpListener::set_nonblocking`]: while it is on, a call that would wait
+    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
+    /// either way; see `into_std` for what std gets back.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    ///
+    /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
+    /// listener.set_nonblocking(true)?;
+    /// assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock); // nobody connected
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.shared.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
     /// Takes the pending socket error (`SO_ERROR`), like
     /// [`std::net::TcpListener::take_error`].
     ///
@@ -195,8 +217,10 @@ impl TcpListener {
         self.inner.take_error()
     }
 
-    /// Hands back the std listener, made blocking again. Clones made with
-    /// [`try_clone`](TcpListener::try_clone) share that flag (it belongs to the socket, not the
+    /// Hands back the std listener, made blocking again, unless
+    /// [`set_nonblocking(true)`](TcpListener::set_nonblocking) is in effect: then it stays
+    /// non-blocking, as std's listener in that mode would be. Clones made with
+    /// [`try_clone`](TcpListener::try_clone) share the blocking flag (it belongs to the socket, not the
     /// handle), and `accept4` has no flag to override it: an `accept` on them from a green
     /// thread afterwards would block its worker.
     ///
@@ -208,14 +232,16 @@ impl TcpListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpListener> {
-        let TcpListener { source, inner } = self;
+        let TcpListener { source, inner, shared, .. } = self;
         drop(source);
-        inner.set_nonblocking(false)?;
+        if !shared.nonblocking() {
+            inner.set_nonblocking(false)?;
+        }
         Ok(inner)
     }
 }
 
-/// Makes the listener non-blocking; see the [module docs](crate::net).
+/// Makes the listener non-blocking underneath; see [Conversions](crate::net#conversions).
 ///
 /// ```
 /// let std_listener = std::net::TcpListener::bind("127.0.0.1:0")?;
@@ -226,7 +252,7 @@ impl TcpListener {
 impl From<std::net::TcpListener> for TcpListener {
     fn from(inner: std::net::TcpListener) -> TcpListener {
         super::make_nonblocking(inner.set_nonblocking(true));
-        TcpListener::from_nonblocking(inner)
+        TcpListener::from_nonblocking(inner, Shared::default())
     }
 }
 
@@ -593,6 +619,31 @@ impl TcpStream {
         self.inner.ttl()
     }
 
+    /// Moves the socket into or out of non-blocking mode, like
+    /// [`std::net::TcpStream::set_nonblocking`]: while it is on, a call that would wait
+    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
+    /// either way; see `into_std` for what std gets back.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let mut stream = TcpStream::connect(listener.local_addr()?)?;
+    ///     stream.set_nonblocking(true)?;
+    ///     assert_eq!(stream.read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.shared.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
     /// Takes the pending socket error (`SO_ERROR`), like [`std::net::TcpStream::take_error`].
     ///
     /// ```
@@ -606,8 +657,10 @@ impl TcpStream {
         self.inner.take_error()
     }
 
-    /// Hands back the std stream, made blocking again; its timeouts carry over. Clones made
-    /// with [`try_clone`](TcpStream::try_clone) share the blocking flag (it belongs to the
+    /// Hands back the std stream, made blocking again, unless
+    /// [`set_nonblocking(true)`](TcpStream::set_nonblocking) is in effect: then it stays
+    /// non-blocking, as std's stream in that mode would be. Its timeouts carry over. Clones
+    /// made with [`try_clone`](TcpStream::try_clone) share the blocking flag (it belongs to the
     /// socket): green reads and writes on them still never block (they pass `MSG_DONTWAIT`).
     ///
     /// ```
@@ -619,9 +672,11 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let TcpStream { source, inner, .. } = self;
+        let TcpStream { source, inner, shared, .. } = self;
         drop(source);
-        inner.set_nonblocking(false)?;
+        if !shared.nonblocking() {
+            inner.set_nonblocking(false)?;
+        }
         Ok(inner)
     }
 
@@ -748,6 +803,13 @@ macro_rules! fd_traits {
             unsafe fn from_raw_fd(fd: RawFd) -> $ty {
                 // SAFETY: forwarded: the caller hands over an open socket fd of this kind.
                 $ty::from(unsafe { <$std>::from_raw_fd(fd) })
+            }
+        }
+
+        /// Takes over the socket and makes it non-blocking, through `From<std>`.
+        impl From<OwnedFd> for $ty {
+            fn from(fd: OwnedFd) -> $ty {
+                $ty::from(<$std>::from(fd))
             }
         }
 

@@ -462,6 +462,26 @@ impl UdpSocket {
         self.inner.multicast_loop_v6()
     }
 
+    /// Moves the socket into or out of non-blocking mode, like
+    /// [`std::net::UdpSocket::set_nonblocking`]: while it is on, a call that would wait
+    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
+    /// either way; see `into_std` for what std gets back.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    ///
+    /// let socket = green::net::UdpSocket::bind("127.0.0.1:0")?;
+    /// socket.set_nonblocking(true)?;
+    /// assert_eq!(socket.recv_from(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.shared.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
     /// Takes the pending socket error (`SO_ERROR`), like [`std::net::UdpSocket::take_error`].
     ///
     /// ```
@@ -473,8 +493,10 @@ impl UdpSocket {
         self.inner.take_error()
     }
 
-    /// Hands back the std socket, made blocking again; its timeouts carry over. Clones made
-    /// with `try_clone` share the blocking flag (it belongs to the socket): green sends and
+    /// Hands back the std socket, made blocking again, unless
+    /// [`set_nonblocking(true)`](UdpSocket::set_nonblocking) is in effect: then it stays
+    /// non-blocking, as std's socket in that mode would be. Its timeouts carry over. Clones
+    /// made with `try_clone` share the blocking flag (it belongs to the socket): green sends and
     /// receives on them still never block (they pass `MSG_DONTWAIT`).
     ///
     /// ```
@@ -484,9 +506,11 @@ impl UdpSocket {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::net::UdpSocket> {
-        let UdpSocket { source, inner, .. } = self;
+        let UdpSocket { source, inner, shared, .. } = self;
         drop(source);
-        inner.set_nonblocking(false)?;
+        if !shared.nonblocking() {
+            inner.set_nonblocking(false)?;
+        }
         Ok(inner)
     }
 }

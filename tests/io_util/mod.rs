@@ -111,3 +111,30 @@ pub fn reset_on_close(socket: &impl AsRawFd) {
     };
     assert_eq!(rc, 0, "setsockopt(SO_LINGER): {}", io::Error::last_os_error());
 }
+
+/// Runs `f` on a green thread of a one-worker runtime, and asserts that it never parked: a
+/// green thread spawned just before would have run then.
+pub fn without_parking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+
+    runtime(1).block_on(move || {
+        let ran = Arc::new(AtomicBool::new(false));
+        let other = green::spawn({
+            let ran = ran.clone();
+            move || ran.store(true, Ordering::SeqCst)
+        });
+        let out = f();
+        assert!(!ran.load(Ordering::SeqCst), "the call parked: another green thread ran meanwhile");
+        other.join().unwrap();
+        out
+    })
+}
+
+/// Whether `fd`'s open file is non-blocking (`O_NONBLOCK`).
+pub fn is_nonblocking(fd: &impl AsRawFd) -> bool {
+    // SAFETY: F_GETFL has no memory-safety preconditions.
+    let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+    assert!(flags >= 0, "fcntl(F_GETFL): {}", io::Error::last_os_error());
+    flags & libc::O_NONBLOCK != 0
+}

@@ -369,6 +369,26 @@ impl UnixDatagram {
         Ok(self.shared.write())
     }
 
+    /// Moves the socket into or out of non-blocking mode, like
+    /// [`std::os::unix::net::UnixDatagram::set_nonblocking`]: while it is on, a call that would wait
+    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
+    /// either way; see `into_std` for what std gets back.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    ///
+    /// let (a, _b) = green::net::unix::UnixDatagram::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// assert_eq!(a.recv(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.shared.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
     /// Takes the pending socket error (`SO_ERROR`).
     ///
     /// ```
@@ -380,8 +400,10 @@ impl UnixDatagram {
         self.inner.take_error()
     }
 
-    /// Hands back the std socket, made blocking again; its timeouts carry over. Clones made
-    /// with `try_clone` share the blocking flag (it belongs to the socket): green sends and
+    /// Hands back the std socket, made blocking again, unless
+    /// [`set_nonblocking(true)`](UnixDatagram::set_nonblocking) is in effect: then it stays
+    /// non-blocking, as std's socket in that mode would be. Its timeouts carry over. Clones
+    /// made with `try_clone` share the blocking flag (it belongs to the socket): green sends and
     /// receives on them still never block (they pass `MSG_DONTWAIT`).
     ///
     /// ```
@@ -391,9 +413,11 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixDatagram> {
-        let UnixDatagram { source, inner, .. } = self;
+        let UnixDatagram { source, inner, shared, .. } = self;
         drop(source);
-        inner.set_nonblocking(false)?;
+        if !shared.nonblocking() {
+            inner.set_nonblocking(false)?;
+        }
         Ok(inner)
     }
 }

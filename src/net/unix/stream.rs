@@ -38,6 +38,8 @@ use crate::reactor::{Direction, Source};
 pub struct UnixListener {
     source: Source,
     inner: std::os::unix::net::UnixListener,
+    /// Shared by clones: the non-blocking flag.
+    shared: Shared,
 }
 
 impl UnixListener {
@@ -78,11 +80,11 @@ impl UnixListener {
     fn listen(inner: std::os::unix::net::UnixListener) -> io::Result<UnixListener> {
         sys::listen(inner.as_fd(), LISTEN_BACKLOG)?;
         inner.set_nonblocking(true)?;
-        Ok(UnixListener::from_nonblocking(inner))
+        Ok(UnixListener::from_nonblocking(inner, Shared::default()))
     }
 
-    fn from_nonblocking(inner: std::os::unix::net::UnixListener) -> UnixListener {
-        UnixListener { source: Source::new(inner.as_raw_fd()), inner }
+    fn from_nonblocking(inner: std::os::unix::net::UnixListener, shared: Shared) -> UnixListener {
+        UnixListener { source: Source::new(inner.as_raw_fd()), inner, shared }
     }
 
     /// Accepts a connection, parking until one comes in, like
@@ -108,7 +110,9 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (fd, _) = self.source.io(Direction::Read, None, timeout_error, || sys::accept(self.inner.as_fd(), None))?;
+        let (fd, _) = self
+            .source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::accept(self.inner.as_fd(), None))?;
         let stream = std::os::unix::net::UnixStream::from(fd);
         let addr = stream.peer_addr()?;
         Ok((UnixStream::from_nonblocking(stream, Shared::default()), addr))
@@ -159,7 +163,30 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<UnixListener> {
-        Ok(UnixListener::from_nonblocking(self.inner.try_clone()?))
+        Ok(UnixListener::from_nonblocking(self.inner.try_clone()?, self.shared.share()))
+    }
+
+    /// Moves the socket into or out of non-blocking mode, like
+    /// [`std::os::unix::net::UnixListener::set_nonblocking`]: while it is on, a call that would wait
+    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
+    /// either way; see `into_std` for what std gets back.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    ///
+    /// let path = std::env::temp_dir().join(format!("green-doc-lnonblock-{}", std::process::id()));
+    /// # let _ = std::fs::remove_file(&path);
+    /// let listener = green::net::unix::UnixListener::bind(&path)?;
+    /// listener.set_nonblocking(true)?;
+    /// assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// std::fs::remove_file(&path)?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.shared.set_nonblocking(nonblocking);
+        Ok(())
     }
 
     /// Takes the pending socket error (`SO_ERROR`).
@@ -176,8 +203,10 @@ impl UnixListener {
         self.inner.take_error()
     }
 
-    /// Hands back the std listener, made blocking again. Clones made with
-    /// [`try_clone`](UnixListener::try_clone) share that flag (it belongs to the socket, not the
+    /// Hands back the std listener, made blocking again, unless
+    /// [`set_nonblocking(true)`](UnixListener::set_nonblocking) is in effect: then it stays
+    /// non-blocking, as std's listener in that mode would be. Clones made with
+    /// [`try_clone`](UnixListener::try_clone) share the blocking flag (it belongs to the socket, not the
     /// handle), and `accept4` has no flag to override it: an `accept` on them from a green
     /// thread afterwards would block its worker.
     ///
@@ -191,14 +220,16 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixListener> {
-        let UnixListener { source, inner } = self;
+        let UnixListener { source, inner, shared, .. } = self;
         drop(source);
-        inner.set_nonblocking(false)?;
+        if !shared.nonblocking() {
+            inner.set_nonblocking(false)?;
+        }
         Ok(inner)
     }
 }
 
-/// Makes the listener non-blocking; see the [`crate::net`] docs.
+/// Makes the listener non-blocking underneath; see [Conversions](crate::net#conversions).
 ///
 /// ```
 /// let path = std::env::temp_dir().join(format!("green-doc-lfrom-{}", std::process::id()));
@@ -212,7 +243,7 @@ impl UnixListener {
 impl From<std::os::unix::net::UnixListener> for UnixListener {
     fn from(inner: std::os::unix::net::UnixListener) -> UnixListener {
         crate::net::make_nonblocking(inner.set_nonblocking(true));
-        UnixListener::from_nonblocking(inner)
+        UnixListener::from_nonblocking(inner, Shared::default())
     }
 }
 
@@ -472,6 +503,26 @@ impl UnixStream {
         Ok(self.shared.write())
     }
 
+    /// Moves the socket into or out of non-blocking mode, like
+    /// [`std::os::unix::net::UnixStream::set_nonblocking`]: while it is on, a call that would wait
+    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
+    /// either way; see `into_std` for what std gets back.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    ///
+    /// let (mut a, _b) = green::net::unix::UnixStream::pair()?;
+    /// a.set_nonblocking(true)?;
+    /// assert_eq!(a.read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
+        self.shared.set_nonblocking(nonblocking);
+        Ok(())
+    }
+
     /// Takes the pending socket error (`SO_ERROR`).
     ///
     /// ```
@@ -483,8 +534,12 @@ impl UnixStream {
         self.inner.take_error()
     }
 
-    /// Hands back the std stream, made blocking again (clones share that flag; their green
-    /// reads and writes still never block); its timeouts carry over.
+    /// Hands back the std stream, made blocking again, unless
+    /// [`set_nonblocking(true)`](UnixStream::set_nonblocking) is in effect: then it stays
+    /// non-blocking, as std's stream in that mode would be. Its timeouts carry over. Clones
+    /// made with [`try_clone`](UnixStream::try_clone) share the blocking flag (it belongs to
+    /// the socket): green reads and writes on them still never block (they pass
+    /// `MSG_DONTWAIT`).
     ///
     /// ```
     /// let (a, _b) = green::net::unix::UnixStream::pair()?;
@@ -493,9 +548,11 @@ impl UnixStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::os::unix::net::UnixStream> {
-        let UnixStream { source, inner, .. } = self;
+        let UnixStream { source, inner, shared, .. } = self;
         drop(source);
-        inner.set_nonblocking(false)?;
+        if !shared.nonblocking() {
+            inner.set_nonblocking(false)?;
+        }
         Ok(inner)
     }
 
