@@ -277,7 +277,7 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
             (err.kind(), start.elapsed(), thread_cpu() - cpu)
         }
     };
-    let on_green = io_util::runtime(1).block_on(send.clone()); // one worker: its CPU is this thread's
+    let on_green = io_util::runtime(1).block_on(send.clone()); // one worker: its CPU is ours
     let on_os = send();
     for (kind, waited, cpu) in [on_green, on_os] {
         eprintln!("send_to a full receiver: {kind:?} after {waited:?}, {cpu:?} of CPU");

@@ -43,6 +43,8 @@
 //! - **Timeouts**: [`TcpStream::set_read_timeout`] and friends make a call that waited that
 //!   long return the error std gives on Unix: kind [`WouldBlock`](std::io::ErrorKind::WouldBlock)
 //!   (`EAGAIN`), not `TimedOut`. [`TcpStream::connect_timeout`] gives `TimedOut`, like std.
+//!   Green keeps its own copy of them, shared only by the handles green's `try_clone` makes
+//!   (see Conversions).
 //! - **Listen backlog**: listeners are bound with a backlog of [`LISTEN_BACKLOG`] instead of
 //!   std's 128: under a burst of connections, a full queue drops SYNs, and each dropped one
 //!   costs the client a one-second retransmit.
@@ -63,8 +65,12 @@
 //! `FromRawFd` take a socket over: they make it non-blocking underneath, and its calls park.
 //! Std's non-blocking mode is not carried over (std code often sets it before it hands a
 //! socket to a runtime): call `set_nonblocking(true)` on the green socket for that. Its
-//! timeouts are, read once at the conversion. `into_std` hands the socket back blocking, as
-//! std made it, unless `set_nonblocking(true)` is in effect: then it stays non-blocking.
+//! timeouts are, read once at the conversion. After it, green keeps them for this handle and
+//! the clones its `try_clone` makes; a timeout set through another std handle of the same
+//! socket converted on its own (a std clone, a dup'd fd) is not seen here, since reading the
+//! kernel's copy would cost a system call per call. `into_std` hands the socket back
+//! blocking, as std made it, unless `set_nonblocking(true)` is in effect: then it stays
+//! non-blocking.
 //! `IntoRawFd` and `From<TcpStream> for OwnedFd` hand the fd over as it is, non-blocking.
 //!
 //! ```
@@ -149,12 +155,14 @@ const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;
 /// What the handles of one socket made by green's `try_clone` share: its read and write
 /// timeouts and its non-blocking flag (in std both are the socket's, so shared by every
 /// clone), and for a TCP stream whether it was shut down for reading. Handles converted from
-/// std separately (two std clones, or a dup'd fd) share nothing here: each has its own. The timeouts are also set in the kernel (`SO_RCVTIMEO`,
-/// `SO_SNDTIMEO`), where they do not affect non-blocking calls but carry over to `into_std`.
+/// std separately (two std clones, or a dup'd fd) share nothing here: each has its own. The
+/// timeouts are also set in the kernel (`SO_RCVTIMEO`, `SO_SNDTIMEO`), where they do not
+/// affect non-blocking calls but carry over to `into_std`.
 ///
 /// Allocated the first time a handle needs them: a timeout set, non-blocking turned on, a
-/// clone made, a shutdown for reading, or a std socket taken over with a timeout. Most sockets (a server's connections,
-/// say) never do, and so cost neither the allocation nor, at each read, the cache line.
+/// clone made, a shutdown for reading, or a std socket taken over with a timeout. Most
+/// sockets (a server's connections, say) never do, and so cost neither the allocation nor,
+/// at each read, the cache line.
 #[derive(Debug, Default)]
 struct Shared(OnceLock<Arc<SharedValues>>);
 

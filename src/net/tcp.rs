@@ -186,18 +186,18 @@ impl TcpListener {
     }
 
     /// Moves the socket into or out of non-blocking mode, like
-    /// [`std::net::TcpListener::set_nonblocking`]: while it is on, a call that would wait
-    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
-    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
-    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
-    /// either way; see `into_std` for what std gets back.
+    /// [`std::net::TcpListener::set_nonblocking`]. While it is on, a call that would wait returns
+    /// at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead of parking
+    /// (or, on a plain thread, blocking). As in std, the mode belongs to the socket: clones made
+    /// with `try_clone` share it. The fd itself is non-blocking underneath either way; see
+    /// `into_std` for what std gets back.
     ///
     /// ```
     /// use std::io::ErrorKind;
     ///
     /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
     /// listener.set_nonblocking(true)?;
-    /// assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock); // nobody connected
+    /// assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock); // none queued
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn set_nonblocking(&self, nonblocking: bool) -> io::Result<()> {
@@ -220,9 +220,9 @@ impl TcpListener {
     /// Hands back the std listener, made blocking again, unless
     /// [`set_nonblocking(true)`](TcpListener::set_nonblocking) is in effect: then it stays
     /// non-blocking, as std's listener in that mode would be. Clones made with
-    /// [`try_clone`](TcpListener::try_clone) share the blocking flag (it belongs to the socket, not the
-    /// handle), and `accept4` has no flag to override it: an `accept` on them from a green
-    /// thread afterwards would block its worker.
+    /// [`try_clone`](TcpListener::try_clone) share the blocking flag (it belongs to the socket,
+    /// not the handle), and `accept4` has no flag to override it: an `accept` on them from a
+    /// green thread afterwards would block its worker.
     ///
     /// ```
     /// let listener = green::net::TcpListener::bind("127.0.0.1:0")?;
@@ -473,6 +473,12 @@ impl TcpStream {
     /// (`EAGAIN`), as std's does on Unix. `None` waits forever; a zero duration is an
     /// `InvalidInput` error.
     ///
+    /// The timeout is the socket's in the kernel too (`SO_RCVTIMEO`, which std sees after
+    /// `into_std`), but calls here read green's copy of it, which only the handles made by
+    /// [`try_clone`](TcpStream::try_clone) share. A handle converted from std separately (from a
+    /// std `try_clone`, or a dup'd fd) has its own copy: it neither sees this timeout nor
+    /// reports it in `read_timeout`. Make clones with green's `try_clone` to share it.
+    ///
     /// ```
     /// use std::io::{ErrorKind, Read};
     /// use std::time::Duration;
@@ -620,11 +626,11 @@ impl TcpStream {
     }
 
     /// Moves the socket into or out of non-blocking mode, like
-    /// [`std::net::TcpStream::set_nonblocking`]: while it is on, a call that would wait
-    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
-    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
-    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
-    /// either way; see `into_std` for what std gets back.
+    /// [`std::net::TcpStream::set_nonblocking`]. While it is on, a call that would wait returns at
+    /// once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead of parking (or,
+    /// on a plain thread, blocking). As in std, the mode belongs to the socket: clones made with
+    /// `try_clone` share it. The fd itself is non-blocking underneath either way; see `into_std`
+    /// for what std gets back.
     ///
     /// ```
     /// use std::io::{ErrorKind, Read};
@@ -751,8 +757,10 @@ impl Write for &TcpStream {
     }
 }
 
-/// Makes the stream non-blocking and takes over its timeouts; see the
-/// [module docs](crate::net).
+/// Makes the stream non-blocking underneath and takes over its timeouts, read once here:
+/// from then on they are this handle's and its green clones' (see
+/// [`set_read_timeout`](TcpStream::set_read_timeout)). See
+/// [Conversions](crate::net#conversions).
 ///
 /// ```
 /// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;

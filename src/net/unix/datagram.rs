@@ -313,6 +313,12 @@ impl UnixDatagram {
     /// Sets how long a receive may wait; one that waited that long fails with kind
     /// [`WouldBlock`](io::ErrorKind::WouldBlock), as std's does.
     ///
+    /// The timeout is the socket's in the kernel too (`SO_RCVTIMEO`, which std sees after
+    /// `into_std`), but calls here read green's copy of it, which only the handles made by
+    /// [`try_clone`](UnixDatagram::try_clone) share. A handle converted from std separately (from a
+    /// std `try_clone`, or a dup'd fd) has its own copy: it neither sees this timeout nor
+    /// reports it in `read_timeout`. Make clones with green's `try_clone` to share it.
+    ///
     /// ```
     /// use std::io::ErrorKind;
     /// use std::time::Duration;
@@ -370,11 +376,11 @@ impl UnixDatagram {
     }
 
     /// Moves the socket into or out of non-blocking mode, like
-    /// [`std::os::unix::net::UnixDatagram::set_nonblocking`]: while it is on, a call that would wait
-    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// [`std::os::unix::net::UnixDatagram::set_nonblocking`]. While it is on, a call that would
+    /// wait returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
     /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
-    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
-    /// either way; see `into_std` for what std gets back.
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath either way;
+    /// see `into_std` for what std gets back.
     ///
     /// ```
     /// use std::io::ErrorKind;
@@ -422,7 +428,10 @@ impl UnixDatagram {
     }
 }
 
-/// Makes the socket non-blocking and takes over its timeouts; see the [`crate::net`] docs.
+/// Makes the socket non-blocking underneath and takes over its timeouts, read once here:
+/// from then on they are this handle's and its green clones' (see
+/// [`set_read_timeout`](UnixDatagram::set_read_timeout)). See
+/// [Conversions](crate::net#conversions).
 ///
 /// ```
 /// let std_socket = std::os::unix::net::UnixDatagram::unbound()?;

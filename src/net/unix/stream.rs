@@ -167,11 +167,11 @@ impl UnixListener {
     }
 
     /// Moves the socket into or out of non-blocking mode, like
-    /// [`std::os::unix::net::UnixListener::set_nonblocking`]: while it is on, a call that would wait
-    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
+    /// [`std::os::unix::net::UnixListener::set_nonblocking`]. While it is on, a call that would
+    /// wait returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
     /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
-    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
-    /// either way; see `into_std` for what std gets back.
+    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath either way;
+    /// see `into_std` for what std gets back.
     ///
     /// ```
     /// use std::io::ErrorKind;
@@ -206,9 +206,9 @@ impl UnixListener {
     /// Hands back the std listener, made blocking again, unless
     /// [`set_nonblocking(true)`](UnixListener::set_nonblocking) is in effect: then it stays
     /// non-blocking, as std's listener in that mode would be. Clones made with
-    /// [`try_clone`](UnixListener::try_clone) share the blocking flag (it belongs to the socket, not the
-    /// handle), and `accept4` has no flag to override it: an `accept` on them from a green
-    /// thread afterwards would block its worker.
+    /// [`try_clone`](UnixListener::try_clone) share the blocking flag (it belongs to the socket,
+    /// not the handle), and `accept4` has no flag to override it: an `accept` on them from a
+    /// green thread afterwards would block its worker.
     ///
     /// ```
     /// let path = std::env::temp_dir().join(format!("green-doc-lstd-{}", std::process::id()));
@@ -448,6 +448,12 @@ impl UnixStream {
     /// Sets how long a read may wait; one that waited that long fails with kind
     /// [`WouldBlock`](io::ErrorKind::WouldBlock), as std's does.
     ///
+    /// The timeout is the socket's in the kernel too (`SO_RCVTIMEO`, which std sees after
+    /// `into_std`), but calls here read green's copy of it, which only the handles made by
+    /// [`try_clone`](UnixStream::try_clone) share. A handle converted from std separately (from a
+    /// std `try_clone`, or a dup'd fd) has its own copy: it neither sees this timeout nor
+    /// reports it in `read_timeout`. Make clones with green's `try_clone` to share it.
+    ///
     /// ```
     /// use std::io::{ErrorKind, Read};
     /// use std::time::Duration;
@@ -504,11 +510,11 @@ impl UnixStream {
     }
 
     /// Moves the socket into or out of non-blocking mode, like
-    /// [`std::os::unix::net::UnixStream::set_nonblocking`]: while it is on, a call that would wait
-    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead
-    /// of parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket:
-    /// clones made with `try_clone` share it. The fd itself is non-blocking underneath
-    /// either way; see `into_std` for what std gets back.
+    /// [`std::os::unix::net::UnixStream::set_nonblocking`]. While it is on, a call that would wait
+    /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead of
+    /// parking (or, on a plain thread, blocking). As in std, the mode belongs to the socket: clones
+    /// made with `try_clone` share it. The fd itself is non-blocking underneath either way; see
+    /// `into_std` for what std gets back.
     ///
     /// ```
     /// use std::io::{ErrorKind, Read};
@@ -629,7 +635,10 @@ impl Write for &UnixStream {
     }
 }
 
-/// Makes the stream non-blocking and takes over its timeouts; see the [`crate::net`] docs.
+/// Makes the stream non-blocking underneath and takes over its timeouts, read once here:
+/// from then on they are this handle's and its green clones' (see
+/// [`set_read_timeout`](UnixStream::set_read_timeout)). See
+/// [Conversions](crate::net#conversions).
 ///
 /// ```
 /// let (a, _b) = std::os::unix::net::UnixStream::pair()?;
