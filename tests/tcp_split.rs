@@ -82,7 +82,7 @@ fn reader_and_writer_through_a_shared_reference_on_different_workers() {
     });
 }
 
-/// Regression (from a review): vectored calls with more slices than `IOV_MAX` (1024) failed
+/// Regression: vectored calls with more slices than `IOV_MAX` (1024) failed
 /// with `EMSGSIZE`. Std passes the first 1024 and returns a partial count; so does green now,
 /// on both read paths (before and after a read that would block turns `TCP_INQ` on).
 #[test]

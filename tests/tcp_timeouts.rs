@@ -117,7 +117,7 @@ fn a_connect_that_waits_too_long_gives_timed_out() {
     });
 }
 
-/// From a review: `set_nonblocking`, as std has it. While it is on, an accept, a read or a
+/// `set_nonblocking`, as std has it. While it is on, an accept, a read or a
 /// write that would wait returns `WouldBlock` at once: on a green thread without parking, on a
 /// plain thread without blocking. Clones share the mode; `false` makes calls wait again; the
 /// fd stays non-blocking underneath, and `into_std` leaves it so only while the mode is on.
@@ -174,7 +174,7 @@ fn non_blocking_mode_returns_would_block_instead_of_waiting() {
     assert!(!io_util::is_nonblocking(&std_client));
 }
 
-/// From a review: `From<OwnedFd>`, as std has it, takes a socket over like `From<std>`:
+/// `From<OwnedFd>`, as std has it, takes a socket over like `From<std>`:
 /// non-blocking underneath, calls that park (std's non-blocking mode is not carried over),
 /// and its timeouts.
 #[test]

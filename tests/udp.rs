@@ -87,7 +87,7 @@ fn several_receivers_share_one_socket() {
     });
 }
 
-/// Regression (from a review): receives called std's methods, which pass no `MSG_DONTWAIT`.
+/// Regression: receives called std's methods, which pass no `MSG_DONTWAIT`.
 /// Once `into_std` on a clone had made the socket blocking (`O_NONBLOCK` belongs to the open
 /// file, shared by every handle), a receive blocked the worker in the kernel, and the green
 /// thread that would send the datagram never ran. On one worker, each receive here can finish
@@ -97,41 +97,37 @@ fn receives_park_after_a_clone_made_the_socket_blocking() {
     let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
     let addr = socket.local_addr().unwrap();
     let blocking = socket.try_clone().unwrap().into_std().unwrap();
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if finished.recv_timeout(Duration::from_secs(5)).is_ok() {
-            return false;
-        }
+    let unstick = move || {
         let unstick = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         for _ in 0..3 {
             unstick.send_to(b"watchdog", addr).unwrap();
         }
-        true
-    });
-    let got = io_util::runtime(1).block_on(move || {
-        let mut got = Vec::new();
-        for peek in [false, true] {
-            // Queued on this worker, and run only once the receive below parks.
-            let sender = green::spawn(move || {
-                UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"green", addr).unwrap();
-            });
-            let mut buf = [0; 16];
-            let (n, _) = if peek { socket.peek_from(&mut buf) } else { socket.recv_from(&mut buf) }.unwrap();
-            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            if peek {
-                socket.recv_from(&mut buf).unwrap();
+    };
+    let (got, stuck) = io_util::with_watchdog(unstick, || {
+        io_util::runtime(1).block_on(move || {
+            let mut got = Vec::new();
+            for peek in [false, true] {
+                // Queued on this worker, and run only once the receive below parks.
+                let sender = green::spawn(move || {
+                    UdpSocket::bind("127.0.0.1:0").unwrap().send_to(b"green", addr).unwrap();
+                });
+                let mut buf = [0; 16];
+                let (n, _) = if peek { socket.peek_from(&mut buf) } else { socket.recv_from(&mut buf) }.unwrap();
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                if peek {
+                    socket.recv_from(&mut buf).unwrap();
+                }
+                sender.join().unwrap();
             }
-            sender.join().unwrap();
-        }
-        got
+            got
+        })
     });
-    let _ = done.send(()); // gone if the watchdog gave up waiting
-    assert!(!watchdog.join().unwrap(), "a receive blocked its worker until the watchdog sent");
+    assert!(!stuck, "a receive blocked its worker until the watchdog sent");
     assert_eq!(got, ["green", "green"]);
     drop(blocking);
 }
 
-/// From a review: `set_nonblocking`, as std has it. While it is on, every receive that would
+/// `set_nonblocking`, as std has it. While it is on, every receive that would
 /// wait returns `WouldBlock` at once: on a green thread without parking, on a plain thread
 /// without blocking. Clones share the mode, `false` makes receives wait again, and `into_std`
 /// leaves the socket non-blocking only while the mode is on. `From<OwnedFd>` takes one over.

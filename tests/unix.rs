@@ -117,7 +117,7 @@ fn client_path() -> std::path::PathBuf {
     std::env::temp_dir().join(format!("green-test-unix-dgram-client-{}", std::process::id()))
 }
 
-/// Regression (from a review): an abstract name of 107 bytes, the longest `sun_path` holds
+/// Regression: an abstract name of 107 bytes, the longest `sun_path` holds
 /// after its leading NUL, was refused as too long, though std binds and connects to it.
 #[cfg(target_os = "linux")]
 #[test]
@@ -140,7 +140,7 @@ fn connect_addr_takes_the_longest_abstract_name() {
     assert_eq!(UnixStream::connect(&long_path).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
 }
 
-/// Regression (from a review): vectored calls with more slices than `IOV_MAX` (1024) failed
+/// Regression: vectored calls with more slices than `IOV_MAX` (1024) failed
 /// with `EMSGSIZE`; like std's, they now pass the first 1024 and return a partial count.
 #[test]
 fn vectored_calls_with_more_slices_than_iov_max_are_partial() {
@@ -166,7 +166,7 @@ fn vectored_calls_with_more_slices_than_iov_max_are_partial() {
     });
 }
 
-/// Regression (from a review): datagram receives called std's methods, which pass no
+/// Regression: datagram receives called std's methods, which pass no
 /// `MSG_DONTWAIT`. Once `into_std` on a clone had made the socket blocking (`O_NONBLOCK`
 /// belongs to the open file, shared by every handle), a receive blocked the worker in the
 /// kernel, and the green thread that would send the datagram never ran. On one worker, each
@@ -177,34 +177,30 @@ fn datagram_receives_park_after_a_clone_made_the_socket_blocking() {
     let (a, b) = UnixDatagram::pair().unwrap();
     let blocking = b.try_clone().unwrap().into_std().unwrap();
     let unstick = a.try_clone().unwrap();
-    let (done, finished) = std::sync::mpsc::channel::<()>();
-    let watchdog = std::thread::spawn(move || {
-        if finished.recv_timeout(std::time::Duration::from_secs(5)).is_ok() {
-            return false;
-        }
+    let unstick = move || {
         for _ in 0..2 {
             unstick.send(b"watchdog").unwrap(); // on a plain thread: like std
         }
-        true
-    });
+    };
     let a = std::sync::Arc::new(a);
-    let got = io_util::runtime(1).block_on(move || {
-        let mut got = Vec::new();
-        for with_address in [false, true] {
-            // Queued on this worker, and run only once the receive below parks.
-            let sender = green::spawn({
-                let a = a.clone();
-                move || a.send(b"green").unwrap()
-            });
-            let mut buf = [0; 16];
-            let n = if with_address { b.recv_from(&mut buf).unwrap().0 } else { b.recv(&mut buf).unwrap() };
-            got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
-            sender.join().unwrap();
-        }
-        got
+    let (got, stuck) = io_util::with_watchdog(unstick, || {
+        io_util::runtime(1).block_on(move || {
+            let mut got = Vec::new();
+            for with_address in [false, true] {
+                // Queued on this worker, and run only once the receive below parks.
+                let sender = green::spawn({
+                    let a = a.clone();
+                    move || a.send(b"green").unwrap()
+                });
+                let mut buf = [0; 16];
+                let n = if with_address { b.recv_from(&mut buf).unwrap().0 } else { b.recv(&mut buf).unwrap() };
+                got.push(String::from_utf8_lossy(&buf[..n]).into_owned());
+                sender.join().unwrap();
+            }
+            got
+        })
     });
-    let _ = done.send(()); // gone if the watchdog gave up waiting
-    assert!(!watchdog.join().unwrap(), "a receive blocked its worker until the watchdog sent");
+    assert!(!stuck, "a receive blocked its worker until the watchdog sent");
     assert_eq!(got, ["green", "green"]);
     drop(blocking);
 }
@@ -256,7 +252,7 @@ fn thread_cpu() -> std::time::Duration {
     std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
 }
 
-/// Regression (from a review): a datagram sent to a full receiver, from a socket not connected
+/// Regression: a datagram sent to a full receiver, from a socket not connected
 /// to it, spun a core: Linux refuses it with `EAGAIN` yet reports the sender writable, so each
 /// wait for readiness returned at once. It now retries after short sleeps: waiting out a
 /// 500 ms write timeout takes a few ms of CPU (spinning took hundreds), on a green thread and
@@ -307,7 +303,7 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
     drop(temp_path("unix-dgram-full")); // removes the socket file
 }
 
-/// From a review: `set_nonblocking`, as std has it, on the three Unix socket types. While it
+/// `set_nonblocking`, as std has it, on the three Unix socket types. While it
 /// is on, an accept, a read, a receive, or a send to a full receiver returns `WouldBlock` at
 /// once, without parking (or sleeping between retries). Clones share the mode, and `into_std`
 /// leaves the socket non-blocking only while it is on. `From<OwnedFd>` takes a socket over.

@@ -138,3 +138,20 @@ pub fn is_nonblocking(fd: &impl AsRawFd) -> bool {
     assert!(flags >= 0, "fcntl(F_GETFL): {}", io::Error::last_os_error());
     flags & libc::O_NONBLOCK != 0
 }
+
+/// Runs `body`; should it not be done within 5 s, a watchdog thread calls `unstick` (which
+/// should let a stuck receive return) once. Returns what `body` returned, and whether the
+/// watchdog had to step in.
+pub fn with_watchdog<T>(unstick: impl FnOnce() + Send + 'static, body: impl FnOnce() -> T) -> (T, bool) {
+    let (done, finished) = std::sync::mpsc::channel::<()>();
+    let watchdog = std::thread::spawn(move || {
+        if finished.recv_timeout(Duration::from_secs(5)).is_ok() {
+            return false;
+        }
+        unstick();
+        true
+    });
+    let value = body();
+    let _ = done.send(()); // gone if the watchdog gave up waiting
+    (value, watchdog.join().unwrap())
+}
