@@ -226,3 +226,53 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
     let line = text.lines().find(|l| l.contains("\"waiter\"")).unwrap_or_else(|| panic!("no waiter in:\n{text}"));
     assert!(!line.contains("lock held by"), "{text}");
 }
+
+/// A worker idle with a green thread waiting on a socket spins polling the OS, and such a poll
+/// may take the notification a dump request sent: the worker must still see the request
+/// before it sleeps. (It used to sleep through it, and the dump said the worker "did not
+/// answer" after a second.)
+#[test]
+fn an_idle_worker_with_a_socket_waiter_answers_every_dump() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let (a, b) = green::net::unix::UnixStream::pair().unwrap();
+    let reader = rt.spawn(move || std::io::Read::read(&mut &a, &mut [0; 8]).map(drop));
+    while !rt.handle().dump().to_string().contains("parked (io") {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    for round in 0..40 {
+        // Let the worker go idle again: spinning, then asleep.
+        std::thread::sleep(Duration::from_micros(200 * (round % 4)));
+        let dump = rt.handle().dump().to_string();
+        assert!(!dump.contains("did not answer"), "dump {round}:\n{dump}");
+    }
+    drop(b);
+    reader.join().unwrap().unwrap();
+}
+
+/// Two dumps at once: each caller gets every worker's answer (a worker used to keep one
+/// request only, and the other caller waited a second for nothing).
+#[test]
+fn concurrent_dumps_are_both_answered() {
+    let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().unwrap();
+    let (started, running) = std::sync::mpsc::channel();
+    // Holds the only worker (blocking it on purpose) while both requests are posted.
+    let busy = rt.spawn(move || {
+        started.send(()).unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+    });
+    running.recv().unwrap();
+    let dumpers: Vec<_> = (0..2)
+        .map(|i| {
+            let handle = rt.handle().clone();
+            std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20 * i));
+                handle.dump().to_string()
+            })
+        })
+        .collect();
+    for dumper in dumpers {
+        let dump = dumper.join().unwrap();
+        assert!(!dump.contains("did not answer"), "{dump}");
+    }
+    busy.join().unwrap();
+}

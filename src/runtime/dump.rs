@@ -224,7 +224,7 @@ impl Handle {
         });
         shared.refresh_clock(Instant::now());
         for remote in shared.remotes.iter() {
-            *remote.dump.lock().unwrap_or_else(|e| e.into_inner()) = Some(request.clone());
+            remote.dump.lock().unwrap_or_else(|e| e.into_inner()).push(request.clone());
             remote.dump_pending.store(true, Ordering::Release);
             remote.sleeping.store(false, Ordering::SeqCst);
             remote.notify();
@@ -243,6 +243,10 @@ impl Handle {
                 },
                 Some(deadline),
             );
+        }
+        // A worker that did not answer in time must not keep the request (nor answer it later).
+        for remote in shared.remotes.iter() {
+            remote.dump.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| !Arc::ptr_eq(r, &request));
         }
         let answers = request.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
         let mut text = format!(

@@ -69,8 +69,8 @@ pub(crate) struct Remote {
     pub(crate) sleeping: AtomicBool,
     /// What the worker publishes about itself (`stats.rs`).
     pub(crate) stats: WorkerStats,
-    /// A dump request for this worker to answer (`dump.rs`), and a flag that says so.
-    pub(crate) dump: std::sync::Mutex<Option<Arc<super::dump::DumpRequest>>>,
+    /// Dump requests for this worker to answer (`dump.rs`), and a flag that says there are.
+    pub(crate) dump: std::sync::Mutex<Vec<Arc<super::dump::DumpRequest>>>,
     pub(crate) dump_pending: AtomicBool,
 }
 
@@ -82,7 +82,7 @@ impl Remote {
             reactor: Arc::new(Reactor::new()?),
             sleeping: AtomicBool::new(false),
             stats: WorkerStats::default(),
-            dump: std::sync::Mutex::new(None),
+            dump: std::sync::Mutex::new(Vec::new()),
             dump_pending: AtomicBool::new(false),
         })
     }

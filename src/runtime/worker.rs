@@ -594,6 +594,8 @@ impl Core {
         self.queued_here()
             || self.shared.stealers.iter().any(|s| !s.is_empty())
             || self.timers.borrow().is_due(Instant::now())
+            // Announced by a notify alone, which a poll that does not wait may have taken.
+            || self.remote().dump_pending.load(Ordering::Acquire)
             || (self.shared.is_shutting_down()
                 && (self.shutdown_deadline.get().is_none() || self.shared.live.load(Ordering::Acquire) == 0))
     }
@@ -1000,7 +1002,12 @@ impl Core {
     fn answer_dump(&self) {
         let remote = self.remote();
         remote.dump_pending.store(false, Ordering::Release);
-        let Some(request) = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).take() else { return };
+        // Every request posted so far (several callers may dump at once), answered alike.
+        let requests = std::mem::take(&mut *remote.dump.lock().unwrap_or_else(|e| e.into_inner()));
+        if requests.is_empty() {
+            return;
+        }
+        let mut edges = Vec::new();
         let now_ms = self.shared.coarse_ms();
         let ready: std::collections::HashSet<usize> = self.run_queue.borrow().iter().map(|ready| ready.slot).collect();
         let mut text = String::new();
@@ -1028,7 +1035,7 @@ impl Core {
             let parked = slot.info.parked.is_some() && !woken && !ready.contains(&index);
             let joining = header.joining.load(Ordering::Relaxed);
             if joining != 0 && parked {
-                request.edge(header.id.get(), joining, header.describe(), WaitFor::Join);
+                edges.push((header.id.get(), joining, header.describe(), WaitFor::Join));
             }
             let lock = header.waits_for_lock.load(Ordering::Relaxed);
             let lock_holder = if parked && !lock.is_null() {
@@ -1042,7 +1049,7 @@ impl Core {
             if let Some(holder) =
                 lock_holder.filter(|&h| h != 0 && h != crate::sync::wait::OS_THREAD && h != header.id.get())
             {
-                request.edge(header.id.get(), holder, header.describe(), WaitFor::Lock);
+                edges.push((header.id.get(), holder, header.describe(), WaitFor::Lock));
             }
             let view =
                 SlotView { ready: ready.contains(&index) || woken, lock_holder, stack_pages: pages, stack_size: size };
@@ -1051,7 +1058,12 @@ impl Core {
                 render_backtrace(&mut text, backtrace);
             }
         }
-        request.answer(self.index, text);
+        for request in &requests {
+            for (from, to, who, what) in &edges {
+                request.edge(*from, *to, who.clone(), *what);
+            }
+            request.answer(self.index, text.clone());
+        }
     }
 
     // ---- shutdown ----------------------------------------------------------------------
