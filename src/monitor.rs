@@ -107,6 +107,16 @@ impl Monitor {
         Ok(Monitor { thread: Some(thread), dumper })
     }
 
+    /// Tells the monitor's threads to stop, without waiting for them: for a runtime dropped
+    /// where joining them could deadlock. They end within their next look (200 ms at most for
+    /// the dump thread).
+    pub(crate) fn release(self, shared: &Shared) {
+        shared.monitor.stop.store(true, Ordering::Release);
+        if let Some(thread) = &self.thread {
+            thread.thread().unpark();
+        }
+    }
+
     /// Stops the monitor and waits for its thread.
     pub(crate) fn stop(&mut self, shared: &Shared) {
         shared.monitor.stop.store(true, Ordering::Release);

@@ -160,3 +160,52 @@ fn a_green_thread_that_swallows_cancellation_is_leaked_after_the_timeout() {
     assert!(start.elapsed() >= Duration::from_millis(100));
     assert!(start.elapsed() < Duration::from_secs(10));
 }
+
+/// The names of this process's threads that start with `prefix`.
+fn threads_named(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
+
+/// A runtime dropped inside one of its own green threads cannot wait for its threads, but
+/// they all end by themselves: the workers, the monitor and the dump thread.
+/// (The monitor used to run for good, holding the runtime's shared state and its fds.)
+#[test]
+fn a_runtime_dropped_inside_its_own_green_thread_leaves_no_thread_behind() {
+    let rt = green::Runtime::builder().workers(2).thread_name("selfdrop").build().unwrap();
+    rt.handle().spawn_blocking(|| ()).join().unwrap();
+    assert!(!threads_named("selfdrop").is_empty());
+    let handle = rt.handle().clone();
+    let (dropped, done) = std::sync::mpsc::channel();
+    drop(handle.spawn(move || {
+        drop(rt);
+        dropped.send(()).unwrap();
+    }));
+    done.recv_timeout(Duration::from_secs(10)).expect("the drop returned");
+    assert!(
+        common::eventually(Duration::from_secs(10), || threads_named("selfdrop").is_empty()),
+        "threads left: {:?}",
+        threads_named("selfdrop")
+    );
+}
+
+/// A runtime dropped by one of its own blocking jobs waits for the pool's other jobs, not for
+/// the one doing the drop (which cannot end meanwhile): the drop is quick, not the whole
+/// shutdown timeout.
+#[test]
+fn a_runtime_dropped_on_its_own_blocking_pool_does_not_wait_for_itself() {
+    let rt = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_secs(20)).build().unwrap();
+    let handle = rt.handle().clone();
+    let (took, done) = std::sync::mpsc::channel();
+    drop(handle.spawn_blocking(move || {
+        let start = std::time::Instant::now();
+        drop(rt);
+        took.send(start.elapsed()).unwrap();
+    }));
+    let took = done.recv_timeout(Duration::from_secs(60)).expect("the drop returned");
+    assert!(took < Duration::from_secs(10), "the drop took {took:?}");
+}

@@ -56,7 +56,7 @@ struct Inner {
     state: Mutex<State>,
     /// Idle threads wait here for a job (or for shutdown).
     work: Condvar,
-    /// `shutdown` waits here for `threads` to reach zero.
+    /// `shutdown` waits here for threads to exit.
     exited: Condvar,
     /// Settings from the runtime's builder. Read-only.
     config: BlockingConfig,
@@ -177,8 +177,10 @@ impl Pool {
 
     /// Shuts the pool down (module docs, step 4): refuses new jobs, drops queued ones, and
     /// waits up to `timeout` for running jobs to return. Returns how many threads were still
-    /// running jobs when it gave up (0 if all had exited).
-    pub(crate) fn shutdown(&self, timeout: Duration) -> usize {
+    /// running jobs when it gave up (0 if all had exited). `from_a_job`: the caller is itself
+    /// one of the pool's jobs, whose thread cannot exit while it waits, so it is not waited for.
+    pub(crate) fn shutdown(&self, timeout: Duration, from_a_job: bool) -> usize {
+        let caller = usize::from(from_a_job);
         let inner = &self.inner;
         let queued = {
             let mut state = inner.lock();
@@ -191,14 +193,14 @@ impl Pool {
         // A timeout too long to reach is no limit.
         let deadline = Instant::now().checked_add(timeout);
         let mut state = inner.lock();
-        while state.threads > 0 {
+        while state.threads > caller {
             let Some(deadline) = deadline else {
                 state = inner.exited.wait(state).unwrap_or_else(PoisonError::into_inner);
                 continue;
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return state.threads;
+                return state.threads - caller;
             }
             state = inner.exited.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
@@ -210,7 +212,7 @@ impl Drop for Pool {
     fn drop(&mut self) {
         // Normally shut down already, with a wait; this covers a runtime dropped from inside
         // itself, whose shared state goes away later.
-        self.shutdown(Duration::ZERO);
+        self.shutdown(Duration::ZERO, false);
     }
 }
 
@@ -270,9 +272,8 @@ impl Inner {
             }
         }
         state.threads -= 1;
-        if state.threads == 0 {
-            self.exited.notify_all();
-        }
+        // Every exit: a shutdown called from a job waits for all threads but its own.
+        self.exited.notify_all();
     }
 }
 
@@ -328,7 +329,7 @@ mod tests {
             .unwrap();
         }
         started_rx.recv().unwrap();
-        assert_eq!(pool.shutdown(Duration::from_secs(5)), 0);
+        assert_eq!(pool.shutdown(Duration::from_secs(5), false), 0);
         assert_eq!(ran.load(Ordering::SeqCst), 1, "only the running job finishes");
         assert!(pool.submit(Box::new(|| ())).is_err());
     }

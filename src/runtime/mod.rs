@@ -254,13 +254,19 @@ impl std::error::Error for ShutdownTimedOut {}
 
 impl Drop for Runtime {
     fn drop(&mut self) {
-        if crate::runtime::context::with_core(|c| c.is_some()) {
-            // Joining our own workers from one of them would deadlock. Shut down, and let the
-            // worker threads finish on their own.
+        if let Some(own) = crate::runtime::context::with_core(|c| c.map(|c| Arc::ptr_eq(&c.shared, self.shared()))) {
+            // Joining our own workers from one of them would deadlock, and joining another
+            // runtime's would block this worker meanwhile. Shut down, and let the worker, monitor
+            // and pool threads finish on their own (each holds the shared state until then).
             log::error!(
-                "green: a Runtime was dropped inside one of its own green threads; shutting it down without waiting"
+                "green: a Runtime was dropped inside {}; shutting it down without waiting for its threads",
+                if own { "one of its own green threads" } else { "a green thread (of another runtime)" }
             );
             self.shared().begin_shutdown();
+            if let Some(monitor) = self.monitor.take() {
+                monitor.release(self.shared());
+            }
+            self.shared().blocking.shutdown(Duration::ZERO, false);
             return;
         }
         self.shared().begin_shutdown();
@@ -274,7 +280,9 @@ impl Drop for Runtime {
         }
         // The blocking pool stayed up while green threads unwound; now stop it and let its
         // running jobs end (see `crate::blocking`).
-        let running = self.shared().blocking.shutdown(self.shared().shutdown_timeout());
+        // Dropped by one of the pool's own jobs: that job's thread cannot exit meanwhile.
+        let from_a_job = crate::blocking::current_handle().is_some_and(|h| Arc::ptr_eq(&h.shared, self.shared()));
+        let running = self.shared().blocking.shutdown(self.shared().shutdown_timeout(), from_a_job);
         if running > 0 {
             log::warn!("green: {running} blocking job(s) still running after the shutdown timeout; left to finish");
         }
