@@ -152,7 +152,11 @@ fn run(shared: &Shared, threshold: Duration) {
             }
             shared.monitor.parked.store(true, Ordering::SeqCst);
             if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
-                let nap = if quiet_since.is_some() && !deadlock_reported { DEADLOCK_QUIET / 2 } else { threshold * 8 };
+                let nap = if quiet_since.is_some() && !deadlock_reported {
+                    DEADLOCK_QUIET / 2
+                } else {
+                    threshold.saturating_mul(8)
+                };
                 thread::park_timeout(nap);
             }
             shared.monitor.parked.store(false, Ordering::SeqCst);
@@ -206,7 +210,7 @@ fn run(shared: &Shared, threshold: Duration) {
                             stuck.as_millis()
                         );
                     }
-                    let gap = watch.next_report.map_or(threshold, |t| (t - since).max(threshold)) * 2;
+                    let gap = watch.next_report.map_or(threshold, |t| (t - since).max(threshold)).saturating_mul(2);
                     watch.next_report = Some(since + gap);
                     watch.reported = Some(id);
                 }

@@ -42,3 +42,32 @@ fn a_green_thread_calling_thread_sleep_is_named() {
     assert!(report.contains("blocked in a system call"), "{report}");
     assert!(logs.iter().any(|l| l.contains("making progress again")), "no recovery report in {logs:?}");
 }
+
+/// CPU time (user + system, in clock ticks) of this process's thread named `name`.
+fn thread_cpu_ticks(name: &str) -> Option<u64> {
+    std::fs::read_dir("/proc/self/task").ok()?.find_map(|task| {
+        let path = task.ok()?.path();
+        if std::fs::read_to_string(path.join("comm")).ok()?.trim_end() != name {
+            return None;
+        }
+        let stat = std::fs::read_to_string(path.join("stat")).ok()?;
+        // Fields after the command name (in parentheses): utime and stime are 14th and 15th.
+        let fields: Vec<&str> = stat.rsplit_once(')')?.1.split_whitespace().collect();
+        Some(fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?)
+    })
+}
+
+/// A zero blocking threshold is taken as the shortest one (1 ms): the monitor of an idle
+/// runtime naps instead of spinning through zero-length sleeps.
+#[test]
+fn a_zero_threshold_does_not_make_the_monitor_spin() {
+    let rt =
+        green::Runtime::builder().workers(1).thread_name("zerothr").blocking_threshold(Duration::ZERO).build().unwrap();
+    rt.block_on(|| green::sleep(Duration::from_millis(10)));
+    let before = thread_cpu_ticks("zerothr-monitor").expect("the monitor thread");
+    std::thread::sleep(Duration::from_millis(500));
+    let used = thread_cpu_ticks("zerothr-monitor").expect("the monitor thread") - before;
+    // Spinning through zero-length naps, it took about a quarter of it (13 ticks of 10 ms).
+    assert!(used < 5, "the monitor of an idle runtime used {used} ticks in 0.5 s");
+    drop(rt);
+}

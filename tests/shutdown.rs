@@ -140,25 +140,38 @@ fn a_cancelled_green_thread_reports_cancelled_to_its_joiner() {
     assert_eq!(*outcome.lock().unwrap(), Some(Err(true)));
 }
 
+/// A green thread that swallows its cancellation is leaked once the shutdown timeout passes,
+/// even when it was given a time slice and a budget far longer than the timeout: during a
+/// shutdown every spent budget gives the worker back.
 #[test]
 fn a_green_thread_that_swallows_cancellation_is_leaked_after_the_timeout() {
-    let rt = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_millis(100)).build().unwrap();
-    let started = Arc::new(AtomicUsize::new(0));
-    let s = started.clone();
-    drop(rt.spawn(move || {
-        s.fetch_add(1, Ordering::SeqCst);
-        loop {
-            // Catch the cancellation every time and carry on: the runtime cannot end this one.
-            let _ = std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1)));
+    for (slice, budget) in [(None, None), (Some(Duration::from_secs(3600)), Some(u32::MAX))] {
+        let mut builder = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_millis(100));
+        if let (Some(slice), Some(budget)) = (slice, budget) {
+            builder = builder.time_slice(slice).budget(budget);
         }
-    }));
-    while started.load(Ordering::SeqCst) == 0 {
-        std::thread::sleep(Duration::from_millis(1));
+        let rt = builder.build().unwrap();
+        let started = Arc::new(AtomicUsize::new(0));
+        let s = started.clone();
+        drop(rt.spawn(move || {
+            s.fetch_add(1, Ordering::SeqCst);
+            loop {
+                // Catch the cancellation every time and carry on: the runtime cannot end this one.
+                let _ = std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1)));
+            }
+        }));
+        while started.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let start = std::time::Instant::now();
+        let dropper = std::thread::spawn(move || drop(rt));
+        assert!(
+            common::eventually(Duration::from_secs(10), || dropper.is_finished()),
+            "slice {slice:?}: the drop did not end"
+        );
+        dropper.join().unwrap();
+        assert!(start.elapsed() >= Duration::from_millis(100));
     }
-    let start = std::time::Instant::now();
-    drop(rt);
-    assert!(start.elapsed() >= Duration::from_millis(100));
-    assert!(start.elapsed() < Duration::from_secs(10));
 }
 
 /// The names of this process's threads that start with `prefix`.

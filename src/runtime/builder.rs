@@ -34,6 +34,10 @@ pub(crate) const DEFAULT_TIME_SLICE: Duration = Duration::from_micros(50);
 /// enough to be seen in a server's latency before users notice; gevent warns at 0.1 s too.
 pub(crate) const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(100);
 
+/// The shortest blocking threshold: the monitor looks at the workers four times per
+/// threshold, so a zero one would keep it spinning.
+const MIN_BLOCKING_THRESHOLD: Duration = Duration::from_millis(1);
+
 /// Default shutdown timeout (see [`Builder::shutdown_timeout`]).
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -137,7 +141,8 @@ impl Builder {
     /// How long a worker may run one green thread without it reaching a scheduling point (a
     /// blocking-looking call, a yield, or the end of its budget) before the monitor reports it
     /// as blocking code, through the `log` facade; `None` turns the monitor off. The default
-    /// is 100 ms.
+    /// is 100 ms; less than 1 ms counts as 1 ms (the monitor looks four times per threshold,
+    /// and would spin).
     ///
     /// ```
     /// use std::time::Duration;
@@ -147,7 +152,7 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn blocking_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Builder {
-        self.config.blocking_threshold = threshold.into();
+        self.config.blocking_threshold = threshold.into().map(|t| t.max(MIN_BLOCKING_THRESHOLD));
         self
     }
 

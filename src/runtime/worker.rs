@@ -127,6 +127,10 @@ pub(crate) struct Core {
     remote: NonNull<Remote>,
     /// `shared.config.budget`.
     budget: u32,
+    /// The most ticks any green thread's budget holds here: unlimited, until the shutdown
+    /// starts; then the default budget, so that a green thread given a huge one still gives
+    /// the worker back often enough to enforce the shutdown timeout.
+    budget_cap: Cell<u32>,
     /// Started green threads ready to run: slot, and the value of `spawned` when it was
     /// queued (see `next_ready`).
     run_queue: RefCell<RunQueue>,
@@ -198,6 +202,7 @@ impl Core {
             index,
             remote: NonNull::from(&shared.remotes[index]),
             budget: shared.config.budget,
+            budget_cap: Cell::new(u32::MAX),
             shared,
             run_queue: RefCell::new(RunQueue::new()),
             spawned: Cell::new(0),
@@ -326,7 +331,7 @@ impl Core {
     pub(crate) fn current_budget_and_slice(&self) -> (u32, Duration) {
         self.with_current(|header| {
             let (budget, slice_us) = header.map_or((0, 0), |h| (h.budget, h.time_slice_us));
-            let budget = if budget == 0 { self.budget } else { budget };
+            let budget = if budget == 0 { self.budget } else { budget }.min(self.budget_cap.get());
             let slice = match slice_us {
                 0 => self.shared.config.time_slice,
                 us => Duration::from_micros(u64::from(us)),
@@ -522,6 +527,7 @@ impl Core {
         }
         if self.shared.is_shutting_down() && self.shutdown_deadline.get().is_none() {
             self.shutdown_deadline.set(Some(crate::time::far_deadline(self.shared.shutdown_timeout())));
+            self.budget_cap.set(crate::runtime::DEFAULT_BUDGET);
             self.cancel_all();
         }
     }
@@ -746,7 +752,8 @@ impl Core {
             let budget = match live.task.header().budget {
                 0 => self.budget,
                 own => own,
-            };
+            }
+            .min(self.budget_cap.get());
             self.current.set(Some(header));
             self.yielder.set(slot.yielder);
             self.slice_start.set(None);
