@@ -147,6 +147,14 @@ impl Shared {
         self.shutdown.load(Ordering::Acquire)
     }
 
+    /// [`is_shutting_down`](Shared::is_shutting_down) for a spawn that has just counted itself
+    /// in `live`. The spawn writes `live` and reads `shutdown`; the last worker out writes
+    /// `shutdown` and reads `live`: with all four sequentially consistent, at least one of them
+    /// sees the other's write (no spawn is admitted after the workers saw `live` at 0).
+    pub(crate) fn is_shutting_down_after_admit(&self) -> bool {
+        self.shutdown.load(Ordering::SeqCst)
+    }
+
     /// One green thread fewer. The last one out during shutdown wakes the workers so they exit.
     pub(crate) fn task_finished(&self) {
         self.tasks_finished(1);

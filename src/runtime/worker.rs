@@ -603,7 +603,7 @@ impl Core {
             // Announced by a notify alone, which a poll that does not wait may have taken.
             || self.remote().dump_pending.load(Ordering::Acquire)
             || (self.shared.is_shutting_down()
-                && (self.shutdown_deadline.get().is_none() || self.shared.live.load(Ordering::Acquire) == 0))
+                && (self.shutdown_deadline.get().is_none() || self.shared.live.load(Ordering::SeqCst) == 0))
     }
 
     /// Spins briefly, then sleeps in the poller until woken or the next timer is due.
@@ -1095,7 +1095,8 @@ impl Core {
             return false;
         }
         self.count_out_finished();
-        if self.shared.live.load(Ordering::Acquire) == 0 {
+        // SeqCst: see `Shared::is_shutting_down_after_admit`.
+        if self.shared.live.load(Ordering::SeqCst) == 0 {
             return true;
         }
         if self.shutdown_deadline.get().is_some_and(|d| Instant::now() >= d) {

@@ -440,7 +440,7 @@ fn admit(shared: &Shared, task: &TaskRef) -> bool {
     if !counted {
         shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
-    if !shared.is_shutting_down() {
+    if !shared.is_shutting_down_after_admit() {
         return true;
     }
     refuse(shared, task);
