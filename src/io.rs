@@ -35,9 +35,6 @@
 //! register it at the same time. A long-lived fd waited on in a loop costs a `dup`, a `close`
 //! and two `epoll_ctl` calls per wait; the `green::net` types keep theirs registered instead.
 //!
-//! On a plain OS thread the wait blocks in `poll(2)`, and inside [`crate::timeout`] it ends at
-//! the deadline and unwinds to the `timeout`, as on a green thread.
-//!
 //! Regular files and directories cannot be waited on: epoll refuses them (`EPERM`; they are
 //! always "ready", and reads from slow disks block regardless). These functions return an
 //! `Unsupported` error for them; read such files directly, or on the blocking pool.
@@ -45,6 +42,9 @@
 //! On a plain OS thread the wait is a blocking `poll(2)`. While the green thread unwinds, or
 //! inside [`crate::on_worker_stack`], a wait that would park returns a `WouldBlock` error
 //! instead (DESIGN.md rule 3.3). Every wait ticks the budget and is a cancellation point.
+//! Inside [`crate::timeout`] a wait ends at that deadline too, on a green thread or a plain
+//! one, with the `TimedOut` error of the `_until` forms, as a socket call returns its own
+//! timeout error there.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -138,6 +138,9 @@ pub fn wait_writable_until(fd: &impl AsFd, deadline: Instant) -> io::Result<()> 
 fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
     crate::coop::tick_op();
     refuse_files(fd)?;
+    // Inside `green::timeout` the wait ends at that deadline too, with its own error, as a
+    // socket's read does (on a green thread and on a plain one alike).
+    let deadline = crate::park::effective_deadline(deadline);
     // The source and the duplicate it watches; a tuple drops the source (its registration)
     // before the duplicate closes.
     let mut registered: Option<(Source, OwnedFd)> = None;
@@ -157,13 +160,7 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
             registered = Some((Source::new(dup.as_raw_fd()), dup));
         }
         let (source, _dup) = registered.as_ref().expect("set above");
-        // On a plain OS thread `Source::wait` polls until `deadline` only: fold the caller's
-        // green::timeout deadline in, and unwind to it once it has passed.
-        let effective = crate::park::effective_deadline(deadline);
-        source.wait(dir, seen.unwrap_or(0), effective)?;
-        if effective != deadline {
-            crate::park::cancellation_point();
-        }
+        source.wait(dir, seen.unwrap_or(0), deadline)?;
     }
 }
 

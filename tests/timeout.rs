@@ -127,6 +127,8 @@ fn around_each_kind_of_wait() {
             let mut stream = green::net::TcpStream::connect(addr).unwrap();
             let _server_side = listener.accept().unwrap();
             io_expires("read", || stream.read(&mut [0; 8]).map(drop));
+            let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            io_expires("wait_readable", || green::io::wait_readable(&b));
             drop(tx);
         });
     });
@@ -248,11 +250,13 @@ fn on_an_os_thread() {
         assert_eq!(green::timeout(SHORT, || rx.recv()), Err(Elapsed));
         assert!(start.elapsed() >= SHORT);
         assert_eq!(green::timeout(SHORT, || rx.recv_timeout(HOUR)), Ok(Err(RecvTimeoutError::Timeout)));
-        // A sleep and a wait for readiness end at the deadline too, and unwind to it.
+        // A sleep ends at the deadline too, and unwinds to it; a wait for readiness returns
+        // its timeout error, as a socket call does.
         let start = Instant::now();
         assert_eq!(green::timeout(SHORT, || green::sleep(HOUR)), Err(Elapsed));
         let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
-        assert_eq!(green::timeout(SHORT, || green::io::wait_readable(&b).is_ok()), Err(Elapsed));
+        let waited = green::timeout(SHORT, || green::io::wait_readable(&b).map_err(|e| e.kind()));
+        assert_eq!(waited, Ok(Err(std::io::ErrorKind::TimedOut)));
         assert!(start.elapsed() < Duration::from_secs(20), "{:?}", start.elapsed());
     });
 }
