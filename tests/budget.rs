@@ -134,3 +134,43 @@ fn a_busy_green_thread_yields_to_one_spawned_from_outside() {
     });
     assert!(seen, "the green thread spawned from outside never ran while another was busy");
 }
+
+/// A `no_yield` section belongs to the green thread that opened it: while that green thread
+/// is parked inside it, a busy neighbour on the same worker is still made to yield. (The
+/// depth used to be the worker thread's, so the neighbour spun with no forced yield at all.)
+#[test]
+fn a_no_yield_section_parked_in_does_not_shield_the_neighbours() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let (neighbour_ran, holder_kept_its_section) = rt.block_on(|| {
+        let holder = green::spawn(|| {
+            let _section = green::no_yield();
+            green::sleep(Duration::from_millis(20));
+            // Back from the park, the section is still this green thread's: with a neighbour
+            // ready, still no forced yield.
+            let neighbour = green::spawn(|| ());
+            let before = green::Handle::current().metrics().workers[0].forced_yields;
+            let start = Instant::now();
+            while start.elapsed() < Duration::from_millis(5) {
+                green::tick();
+            }
+            let kept = green::Handle::current().metrics().workers[0].forced_yields == before;
+            neighbour.join().unwrap();
+            kept
+        });
+        green::sleep(Duration::from_millis(5)); // the holder parks inside its section
+        let flag = Arc::new(AtomicBool::new(false));
+        let setter = {
+            let flag = flag.clone();
+            green::spawn(move || flag.store(true, Ordering::Release))
+        };
+        let start = Instant::now();
+        while !flag.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(5) {
+            green::tick();
+        }
+        let ran = flag.load(Ordering::Acquire);
+        setter.join().unwrap();
+        (ran, holder.join().unwrap())
+    });
+    assert!(neighbour_ran, "the busy green thread was never made to yield to its ready neighbour");
+    assert!(holder_kept_its_section, "the section was lost across the park");
+}
