@@ -214,10 +214,43 @@ twins!(consts_plain, consts_annotated, fn() -> usize {
     N + a.len() + b
 });
 
+// A light loop (cut into chunks) whose body holds constant contexts with jumps of their own:
+// those jumps stay where they are, the loop's labels being out of their scope.
+twins!(consts_in_light_loop_plain, consts_in_light_loop_annotated, fn(values: &[u32]) -> u32 {
+    let mut total = 0;
+    for v in values {
+        total += *v + const {
+            let mut i = 0u32;
+            loop {
+                i += 1;
+                if i == 3 {
+                    break;
+                }
+            }
+            i
+        };
+        total += [0u8; {
+            let mut n = 0;
+            'count: loop {
+                n += 1;
+                if n < 2 {
+                    continue 'count;
+                }
+                break n;
+            }
+        }]
+        .len() as u32;
+    }
+    total
+});
+
 #[test]
 fn constant_contexts() {
     assert_eq!(consts_plain(), 14);
     assert_eq!(on_green(consts_annotated), 14);
+    let values = [1, 2, 3];
+    assert_eq!(consts_in_light_loop_plain(&values), 21);
+    assert_eq!(on_green(|| consts_in_light_loop_annotated(&values)), 21);
 }
 
 struct Accumulator {

@@ -379,6 +379,19 @@ impl Jumps<'_> {
 }
 
 impl VisitMut for Jumps<'_> {
+    // Constant contexts (a `const` block, an array length, a const generic argument) are
+    // evaluated apart: their jumps never leave them, and the loop's labels are not in scope
+    // there. The other visitors skip them too.
+    fn visit_expr_mut(&mut self, expr: &mut Expr) {
+        match expr {
+            Expr::Const(_) => {}
+            Expr::Repeat(r) => self.visit_expr_mut(&mut r.expr),
+            _ => visit_mut::visit_expr_mut(self, expr),
+        }
+    }
+
+    fn visit_generic_argument_mut(&mut self, _: &mut GenericArgument) {}
+
     fn visit_expr_break_mut(&mut self, b: &mut ExprBreak) {
         if self.is_user_label(&b.label) {
             self.uses_of_user_label += 1;
