@@ -159,13 +159,21 @@ struct OsLocals(UnsafeCell<LocalMap>);
 
 impl Drop for OsLocals {
     fn drop(&mut self) {
+        // std counts `OS_LOCALS` as gone from here on: the values' destructors reach the map
+        // through `DESTROYING` instead, to use the values not destroyed yet.
+        let map = self.0.get();
+        let _ = DESTROYING.try_with(|d| d.set(map));
         // SAFETY: the OS thread is ending; the map is ours.
-        unsafe { destroy(self.0.get()) };
+        unsafe { destroy(map) };
+        let _ = DESTROYING.try_with(|d| d.set(std::ptr::null_mut()));
     }
 }
 
 thread_local! {
     static OS_LOCALS: OsLocals = OsLocals(UnsafeCell::new(LocalMap::default()));
+    /// This OS thread's map while `OsLocals::drop` destroys it; null otherwise. A `const`
+    /// local without a destructor, so it stays readable while the other locals are dropped.
+    static DESTROYING: std::cell::Cell<*mut LocalMap> = const { std::cell::Cell::new(std::ptr::null_mut()) };
 }
 
 /// Runs `f` with the map of the running green thread, or of this OS thread. `f` runs no user
@@ -176,10 +184,16 @@ fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Resul
         // SAFETY: the running green thread's map is touched only by that green thread (module
         // docs), and only inside `with_map`, whose `f` neither re-enters it nor switches away.
         Some(map) => f(unsafe { &mut *map }.get_or_insert_with(Box::default)),
-        None => OS_LOCALS
+        None => match OS_LOCALS.try_with(|locals| locals.0.get()) {
             // SAFETY: as above, for this OS thread's map.
-            .try_with(|locals| f(unsafe { &mut *locals.0.get() }))
-            .unwrap_or(Err(AccessError)),
+            Ok(map) => f(unsafe { &mut *map }),
+            Err(_) => match DESTROYING.try_with(std::cell::Cell::get) {
+                // SAFETY: the map `OsLocals::drop` is destroying, alive until it clears the
+                // pointer; `destroy` holds no borrow of it while a destructor runs.
+                Ok(map) if !map.is_null() => f(unsafe { &mut *map }),
+                _ => Err(AccessError),
+            },
+        },
     }
 }
 

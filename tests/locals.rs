@@ -100,3 +100,36 @@ fn an_initializer_may_park_while_others_use_their_locals() {
         }
     });
 }
+
+/// Reads `SEEN`'s value in its destructor, and records it.
+struct ReadsAnotherOnDrop(Arc<AtomicUsize>);
+
+impl Drop for ReadsAnotherOnDrop {
+    fn drop(&mut self) {
+        let seen = SEEN.try_with(Cell::get).unwrap_or(0);
+        self.0.store(seen, Ordering::SeqCst);
+    }
+}
+
+green::green_local! {
+    static SEEN: Cell<usize> = Cell::new(0);
+    static READER: RefCell<Option<ReadsAnotherOnDrop>> = RefCell::new(None);
+}
+
+/// A destructor may use the values not destroyed yet (the later ones go first), on a green
+/// thread and on a plain OS thread alike. (On an OS thread, std had marked the storage as gone
+/// by then, and every access failed.)
+#[test]
+fn a_destructor_may_use_the_values_still_alive() {
+    let use_both = |seen: Arc<AtomicUsize>| {
+        SEEN.with(|s| s.set(5));
+        READER.with(|r| *r.borrow_mut() = Some(ReadsAnotherOnDrop(seen)));
+    };
+    let on_green = Arc::new(AtomicUsize::new(0));
+    let seen = on_green.clone();
+    green::run(move || green::spawn(move || use_both(seen)).join().unwrap());
+    let on_os = Arc::new(AtomicUsize::new(0));
+    let seen = on_os.clone();
+    std::thread::spawn(move || use_both(seen)).join().unwrap();
+    assert_eq!((on_green.load(Ordering::SeqCst), on_os.load(Ordering::SeqCst)), (5, 5));
+}
