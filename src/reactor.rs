@@ -890,9 +890,15 @@ impl Source {
             None => {}
         }
         let key = reactor.insert(self.state.clone());
+        // Oneshot: this direction, and any other whose waiters stayed queued while the fd moved
+        // off a closed reactor (nothing else would arm it for them).
+        let want = [
+            dir == Direction::Read || !inner.waiters[0].is_empty(),
+            dir == Direction::Write || !inner.waiters[1].is_empty(),
+        ];
         let (event, mode) = match reactor.mode {
             Mode::Edge => (Event::all(key), PollMode::Edge),
-            Mode::Oneshot => (Event::new(key, dir == Direction::Read, dir == Direction::Write), PollMode::Oneshot),
+            Mode::Oneshot => (Event::new(key, want[0], want[1]), PollMode::Oneshot),
         };
         // SAFETY: the fd is open now, and `Source`'s owner keeps it open until the source is
         // dropped, whose `deregister` deletes it from this poller first (rule 3.5).
@@ -900,10 +906,7 @@ impl Source {
             reactor.remove(key);
             return Err(registration_error(self.state.fd, e));
         }
-        inner.armed = [dir == Direction::Read, dir == Direction::Write];
-        if reactor.mode == Mode::Edge {
-            inner.armed = [true, true];
-        }
+        inner.armed = if reactor.mode == Mode::Edge { [true, true] } else { want };
         let queued: usize = inner.waiters.iter().map(WaitList::len).sum();
         reactor.waiters.fetch_add(queued, Ordering::Relaxed);
         inner.registration = Some(Registration { reactor: reactor.clone(), key });
