@@ -51,7 +51,11 @@
 //! - A handler that was installed before `green`'s is always called too, after `green` has
 //!   recorded the signal (the handlers are chained).
 //!
-//! Handlers are inherited by `fork` and reset to the default by `exec`, as usual.
+//! Handlers are inherited by `fork` and reset to the default by `exec`, as usual. A child that
+//! goes on without `exec` inherits no threads, so neither the signal-dispatching thread nor
+//! any runtime: there, waiting for signals through `green` is not supported (a signal caught
+//! by the inherited handler is recorded and never delivered). Such a child should install its
+//! own handling.
 
 mod handler;
 
