@@ -9,16 +9,17 @@
 //! `std::net::ToSocketAddrs` gives no way to ask whether a value will block, and it may be
 //! implemented for types that are neither `Send` nor `Sync`, so the value itself cannot be
 //! handed to a pool thread. Instead [`resolve`] recognises std's string forms, the only std
-//! implementations that look names up: `&str`, `String`, `&String`, `(&str, u16)` and
-//! `(String, u16)`. For those it first tries to parse the address (a `SocketAddr`, or an
-//! `IpAddr` beside the port) on the spot; only a real host name is **copied** into an owned
-//! string and looked up on the pool. Because the pool works on a copy, the caller's wait is an
-//! ordinary cancellation point: a cancelled green thread unwinds at once, and the lookup's
-//! result is dropped when it arrives.
+//! implementations that look names up: `&str`, `String`, `(&str, u16)` and `(String, u16)`,
+//! each also behind one more reference (std implements the trait for `&T` too). For those it
+//! first tries to parse the address (a `SocketAddr`, or an `IpAddr` beside the port) on the
+//! spot; only a real host name is **copied** into an owned string and looked up on the pool.
+//! Because the pool works on a copy, the caller's wait is an ordinary cancellation point: a
+//! cancelled green thread unwinds at once, and the lookup's result is dropped when it arrives.
 //!
 //! Every other argument (`SocketAddr`, `(IpAddr, u16)`, `&[SocketAddr]`, ...) cannot block and
 //! is converted in place; so is a `ToSocketAddrs` implementation from outside std, which is
-//! called in place exactly as std would call it.
+//! called in place exactly as std would call it, and a string form behind two references or
+//! more (`&&&str`), which would block the worker in the lookup.
 //!
 //! The types are told apart by their `TypeId` with lifetimes erased, since `&str` is not
 //! `'static` (see [`same_type`]).
@@ -109,7 +110,7 @@ impl Lookup {
     }
 }
 
-/// `addr` as a string, if it is `&str`, `String` or `&String`.
+/// `addr` as a string, if it is `&str`, `String`, `&String` or `&&str`.
 fn as_str<A>(addr: &A) -> Option<&str> {
     if same_type::<A, &str>() {
         // SAFETY: `A` is `&'a str` for some `'a` (`same_type`), so `addr` points to a valid
@@ -125,10 +126,15 @@ fn as_str<A>(addr: &A) -> Option<&str> {
         // SAFETY: `A` is `&'a String` for some `'a` outliving the borrow of `addr`, as above.
         return Some(unsafe { *(addr as *const A).cast::<&String>() });
     }
+    if same_type::<A, &&str>() {
+        // SAFETY: `A` is `&'a &'b str`, both lifetimes outliving the borrow of `addr`, as above.
+        return Some(unsafe { **(addr as *const A).cast::<&&str>() });
+    }
     None
 }
 
-/// `addr` as a host and port, if it is `(&str, u16)` or `(String, u16)`.
+/// `addr` as a host and port, if it is `(&str, u16)` or `(String, u16)`, or a reference to
+/// either.
 fn as_pair<A>(addr: &A) -> Option<(&str, u16)> {
     if same_type::<A, (&str, u16)>() {
         // SAFETY: `A` is `(&'a str, u16)` for some `'a` outliving the borrow of `addr`, as in
@@ -139,6 +145,17 @@ fn as_pair<A>(addr: &A) -> Option<(&str, u16)> {
     if same_type::<A, (String, u16)>() {
         // SAFETY: `A` is `(String, u16)` (`same_type`; no lifetimes).
         let (host, port) = unsafe { &*(addr as *const A).cast::<(String, u16)>() };
+        return Some((host, *port));
+    }
+    if same_type::<A, &(&str, u16)>() {
+        // SAFETY: `A` is `&'a (&'b str, u16)`, both lifetimes outliving the borrow of `addr`,
+        // as in `as_str`.
+        let (host, port) = unsafe { **(addr as *const A).cast::<&(&str, u16)>() };
+        return Some((host, port));
+    }
+    if same_type::<A, &(String, u16)>() {
+        // SAFETY: `A` is `&'a (String, u16)` for some `'a` outliving the borrow of `addr`.
+        let (host, port) = unsafe { *(addr as *const A).cast::<&(String, u16)>() };
         return Some((host, *port));
     }
     None
@@ -209,6 +226,10 @@ mod tests {
         assert!(matches!(Lookup::of(&&owned), Some(Lookup::HostPort(_))));
         assert!(matches!(Lookup::of(&("example.com", 80u16)), Some(Lookup::Pair(h, 80)) if h == "example.com"));
         assert!(matches!(Lookup::of(&(String::from("example.com"), 80u16)), Some(Lookup::Pair(_, 80))));
+        // The same behind one more reference (std's `ToSocketAddrs for &T`).
+        assert!(matches!(Lookup::of(&&"example.com:80"), Some(Lookup::HostPort(_))));
+        assert!(matches!(Lookup::of(&&("example.com", 80u16)), Some(Lookup::Pair(_, 80))));
+        assert!(matches!(Lookup::of(&&(String::from("example.com"), 80u16)), Some(Lookup::Pair(_, 80))));
         // Addresses, written or typed, are not lookups.
         assert!(Lookup::of(&"127.0.0.1:80").is_none());
         assert!(Lookup::of(&"[::1]:80").is_none());
