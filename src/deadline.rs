@@ -9,7 +9,7 @@
 //! 1. `green::timeout(d, f)` records `min(now + d, the enclosing deadline)` for the caller and
 //!    runs `f`.
 //! 2. A wait inside `f` parks until its own condition, its own timeout, or the recorded
-//!    deadline, whichever comes first ([`crate::park::wait`]).
+//!    deadline, whichever comes first ([`crate::park::wait_for`]).
 //! 3. When the recorded deadline passes first, a call that has a timeout error of its own
 //!    returns it (`recv_timeout` gives `RecvTimeoutError::Timeout`, a `timeout` arm of
 //!    `select!` runs, `try_lock_for` fails, `Condvar::wait_timeout` reports a timeout); it

@@ -11,7 +11,7 @@
 //!
 //! # Deadlines
 //!
-//! [`crate::timeout`] gives the calling green thread (or OS thread) a deadline. [`wait`] honours
+//! [`crate::timeout`] gives the calling green thread (or OS thread) a deadline. [`wait_for`] honours
 //! it for every caller: it arms its timer at the earlier of its own deadline and that one (while
 //! the latter is still ahead, so a caller that ignores an expired deadline does not spin). A wait
 //! that has a timeout error of its own (`recv_timeout`, an I/O read) takes

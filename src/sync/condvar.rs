@@ -1,4 +1,4 @@
-//! A condition variable for [`Mutex`].
+//! A condition variable for [`Mutex`](crate::sync::Mutex).
 //!
 //! # Protocol
 //!

@@ -8,7 +8,7 @@
 //!    blocking-looking.
 //! 3. A fast attempt.
 //! 4. Otherwise a loop: [`Wait::check`] says whether to stop instead of parking (cancelled,
-//!    cannot park, deadline passed); [`crate::park::wait`] re-checks the condition under the
+//!    cannot park, deadline passed); [`crate::park::wait_for`] re-checks the condition under the
 //!    primitive's internal lock and stores a waiter in a [`WaitList`] before parking; after every
 //!    wake the condition decides (wakes may be stale or early).
 //! 5. Leaving early (timeout, cancellation) removes the waiter, and hands on whatever was given
