@@ -3,13 +3,14 @@
 //! A green thread that calls real blocking code (a blocking syscall, `std::thread::sleep`, a
 //! long computation with no ticks) blocks its whole worker: the last problem of the ladder
 //! from `select` to green threads. The monitor cannot fix that, but it can see it and say who
-//! did it: each worker publishes a progress counter (its number of resumes) and the green
+//! did it: each worker publishes progress counters (its resumes, and its budget checks: a
+//! green thread whose budget runs out has reached a scheduling point too) and the green
 //! thread it is running; a worker whose counter has not moved for [`Builder::blocking_threshold`]
 //! while it runs a green thread is reported through the `log` facade, with the green thread's
 //! id, name, spawn site, how long it has run and how many ready green threads wait behind it.
 //! The report repeats with a doubling interval while it lasts, and its end is reported too.
 //!
-//! It costs the workers two relaxed stores per resume. It checks every quarter of the
+//! It costs the workers two relaxed stores per resume, and one per spent budget. It checks every quarter of the
 //! threshold while some worker is awake, and parks when they all sleep: an idle runtime wakes
 //! it only when a worker wakes up.
 //!

@@ -40,14 +40,14 @@ mod preemptible;
 ///   first statement of the loop body (so `continue` passes it too). The iteration is counted
 ///   in a local counter (a register) and charged to the budget 256 ticks at a time: a
 ///   thread-local update per iteration is a dependency through memory that slowed a tight
-///   `while` loop by a quarter here; the counter costs about 2% on a dependent arithmetic chain
-///   and 4% on a tight branchy `while` loop of a few instructions. The function (and each
-///   closure with loops) has its own counter.
+///   `while` loop by 14% here; the counter costs at most about 2% on a dependent arithmetic
+///   chain and on a tight branchy `while` loop of a few instructions (docs/benchmarks.md has
+///   the figures). The function (and each closure with loops) has its own counter.
 /// - **A light innermost `for` loop** is counted per chunk of items instead, because a tick per
 ///   item would stop it from being vectorised (the tick's slow path is a call, and LLVM does not
 ///   vectorise a loop that may call; measured here: a `u32` sum over a slice ran 6 to 12 times
 ///   slower with a tick per item, and 4 to 11 times with a counter that ticks every 64 items,
-///   against about 4% counted by chunks). *Light* means the body has no loop, no macro,
+///   against about 2% counted by chunks). *Light* means the body has no loop, no macro,
 ///   closure, `async` block or nested item, and calls nothing but constructors (`Some(x)`) and
 ///   a short list of cheap standard methods (`wrapping_add`, `min`, `abs`, `len`, `get`,
 ///   `unwrap`, comparisons, ...). A loop over a slice (`&[T]`,

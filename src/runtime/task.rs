@@ -2,7 +2,8 @@
 //!
 //! # The objects
 //!
-//! A spawn makes one allocation, an `Arc<Task<F, T>>`. It holds:
+//! A spawn makes one allocation, a `Task<F, T>` from the runtime's per-thread cache of size
+//! classes (`alloc.rs`), reference-counted by hand through [`TaskRef`]. It holds:
 //!
 //! - the [`Header`]: id, name, the scheduling state word, the cancellation flag, the join
 //!   waiter. Anything may hold a reference to it ([`TaskRef`]): run queues, timers, wait lists,
