@@ -6,7 +6,7 @@
 //! with [`tick`] in a long loop.
 //!
 //! The fast path is a thread-local decrement and a branch (a thread-local is sound here: a
-//! started green thread never changes OS thread, DESIGN.md rule 3.1). When the budget runs out,
+//! started green thread never changes OS thread, rule 1 of docs/design.md). When the budget runs out,
 //! and only then, the runtime reads the clock: if the green thread's time slice is over *and*
 //! another green thread on its worker is waiting (ready, or due by timer), it yields. A lone
 //! CPU-bound green thread therefore never yields for nothing.

@@ -42,7 +42,7 @@
 //! - *The deadline in a green-thread-local*: a lookup would create the local's map for every
 //!   green thread that waits on a worker where any deadline is set. A per-OS-thread map keyed by
 //!   green thread id does not, and its emptiness is the fast path: a started green thread never
-//!   changes OS thread (DESIGN.md rule 3.1), so its entry stays where it was made.
+//!   changes OS thread (rule 1 of docs/design.md), so its entry stays where it was made.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -247,7 +247,7 @@ pub(crate) fn passed() -> bool {
 }
 
 /// Unwinds to the enclosing `green::timeout` if its deadline has passed. Does nothing while
-/// unwinding (DESIGN.md rule 3.3) or on a worker's own stack.
+/// unwinding (rule 3 of docs/design.md) or on a worker's own stack.
 pub(crate) fn raise_if_passed() {
     if passed() {
         raise();

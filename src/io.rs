@@ -41,7 +41,7 @@
 //!
 //! On a plain OS thread the wait is a blocking `poll(2)`. While the green thread unwinds, or
 //! inside [`crate::on_worker_stack`], a wait that would park returns a `WouldBlock` error
-//! instead (DESIGN.md rule 3.3). Every wait ticks the budget and is a cancellation point.
+//! instead (rule 3 of docs/design.md). Every wait ticks the budget and is a cancellation point.
 //! Inside [`crate::timeout`] a wait ends at that deadline too, on a green thread or a plain
 //! one, with the `TimedOut` error of the `_until` forms, as a socket call returns its own
 //! timeout error there.

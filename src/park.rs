@@ -1,6 +1,6 @@
 //! Parking: the one primitive that joins, sleeps, sync and I/O are built on.
 //!
-//! A wait list holds [`Waiter`]s. A waiter is inert (DESIGN.md rule 3.2): for a green thread it
+//! A wait list holds [`Waiter`]s. A waiter is inert (rule 2 of docs/design.md): for a green thread it
 //! is its task reference plus the sequence number of the wait it was made for, never the
 //! coroutine; for an OS thread it is the `std::thread::Thread` to unpark. Waking one from any
 //! thread is safe at any time: a stale green waker is ignored, and a green thread is pushed to
@@ -284,7 +284,7 @@ fn wait_with<W>(
     }
 }
 
-/// DESIGN.md rule 3.3: a green thread never parks while unwinding. Waits check this first and
+/// Rule 3 of docs/design.md: a green thread never parks while unwinding. Waits check this first and
 /// choose a non-blocking path; reaching a park anyway is a bug in the runtime.
 #[inline]
 fn assert_can_park() {

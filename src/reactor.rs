@@ -10,7 +10,7 @@
 //!
 //! # Objects
 //!
-//! - [`Source`]: the one owner of an fd's registration (DESIGN.md rule 3.5). Every socket type
+//! - [`Source`]: the one owner of an fd's registration (rule 5 of docs/design.md). Every socket type
 //!   holds one next to the fd and drops it first: its `Drop` deletes the fd from the poller
 //!   before the fd is closed.
 //! - `State`: what a source shares with the reactor: the fd number, a readiness *tick* per

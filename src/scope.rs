@@ -3,7 +3,7 @@
 //!
 //! The scope does not return before every green thread spawned in it has finished and its
 //! result has been taken or dropped. That holds on every path out, including the one where the
-//! green thread that opened the scope is cancelled (DESIGN.md rule 3.7): the scope catches the
+//! green thread that opened the scope is cancelled (rule 7 of docs/design.md): the scope catches the
 //! cancellation, cancels its children, waits for them, and only then lets the cancellation go
 //! on, so a child never outlives the frame it borrows from. The caller's `green::timeout`
 //! deadline is handled the same way, whether it passes inside `f` or during the final wait.
@@ -11,7 +11,7 @@
 //! Nothing may unwind out of the final wait while a child runs. So a scope refuses to open
 //! where it could not wait (on a worker's own stack, before any child exists), and a green
 //! thread that would have to park for its children while unwinding aborts with a message
-//! (DESIGN.md rule 3.3) instead of leaving them with a dangling borrow.
+//! (rule 3 of docs/design.md) instead of leaving them with a dangling borrow.
 
 use std::io;
 use std::marker::PhantomData;
@@ -80,9 +80,10 @@ impl ScopeData {
             if std::thread::panicking() && context::with_core(|core| core.is_some_and(|c| c.in_green_thread())) {
                 crate::abort_with(&format!(
                     "green: {} opened a green::scope while unwinding, and {} of its scoped green \
-                     threads are still running. A green thread cannot park while unwinding (DESIGN.md \
-                     rule 3.3), and the scope cannot return before they finish: they borrow its frame. \
-                     Do not open a scope in a destructor that may run during a panic",
+                     threads are still running. A green thread cannot park while unwinding (its worker \
+                     would carry the panic to other green threads), and the scope cannot return before \
+                     they finish: they borrow its frame. Do not open a scope in a destructor that may \
+                     run during a panic",
                     describe_current(),
                     self.running.load(Ordering::Acquire)
                 ));

@@ -340,7 +340,7 @@ impl Signals {
     /// # Errors
     ///
     /// Only where the caller cannot wait: on a green thread that is unwinding (it must not park
-    /// then, DESIGN.md rule 3.3) or inside `green::on_worker_stack`, with nothing pending.
+    /// then, rule 3 of docs/design.md) or inside `green::on_worker_stack`, with nothing pending.
     ///
     /// ```
     /// use green::signal::{Signal, Signals};

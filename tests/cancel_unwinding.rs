@@ -1,4 +1,4 @@
-//! DESIGN.md rule 3.3 for `green::sync`: a green thread whose destructors run blocking-looking
+//! rule 3 of docs/design.md for `green::sync`: a green thread whose destructors run blocking-looking
 //! operations while it unwinds (a cancellation or a panic) never parks: each operation tries
 //! once, then returns its error, or, where its API has none, aborts naming the green threads
 //! involved (checked in a child process).

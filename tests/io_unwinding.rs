@@ -1,5 +1,5 @@
 //! An I/O call that would block never parks while its green thread unwinds, nor inside
-//! `on_worker_stack` (DESIGN.md rule 3.3): it makes one attempt and returns an error that says
+//! `on_worker_stack` (rule 3 of docs/design.md): it makes one attempt and returns an error that says
 //! why. Data already there is still read.
 
 mod io_util;

@@ -12,7 +12,7 @@
 //! wakes the waiter it took out after unlocking. The receiver stores its waiter only while the
 //! slot is `Empty`, under the same lock, so a send either sees the waiter or happens before the
 //! receiver looks: no wakeup is lost (and a wake that races with the park is caught by the
-//! park's commit, DESIGN.md rule 3.4).
+//! park's commit, rule 4 of docs/design.md).
 
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
@@ -87,7 +87,7 @@ impl<T> Receiver<T> {
     /// Parks a green thread (its worker runs others meanwhile) or blocks an OS thread. With
     /// `cancellable`, this is a cancellation point: a cancelled green thread unwinds from here
     /// and the value, when it comes, is dropped with the slot. The caller makes sure the green
-    /// thread is not unwinding (DESIGN.md rule 3.3).
+    /// thread is not unwinding (rule 3 of docs/design.md).
     pub(crate) fn recv(self, cancellable: bool) -> Option<T> {
         loop {
             if cancellable {

@@ -41,7 +41,7 @@ use crate::runtime::context;
 /// # Errors
 ///
 /// As std's lookup; also, on a green thread that would have to park where it cannot (while
-/// unwinding, DESIGN.md rule 3.3, or inside `green::on_worker_stack`), an error that says so;
+/// unwinding, rule 3 of docs/design.md, or inside `green::on_worker_stack`), an error that says so;
 /// and an error if the runtime is shutting down and its pool no longer takes jobs.
 pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
     let in_place = |addr: &A| addr.to_socket_addrs().map(Iterator::collect);

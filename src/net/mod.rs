@@ -57,7 +57,7 @@
 //!   blocking again.
 //! - **While unwinding**, or inside [`crate::on_worker_stack`], a call that would block makes
 //!   one non-blocking attempt and returns a `WouldBlock` error that says why, instead of
-//!   parking (DESIGN.md rule 3.3).
+//!   parking (rule 3 of docs/design.md).
 //!
 //! # Conversions
 //!

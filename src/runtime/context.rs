@@ -1,6 +1,6 @@
 //! Where am I? The per-OS-thread pointer to the worker running here, and the switch back to it.
 //!
-//! Thread-locals are sound here by construction (DESIGN.md rule 3.1): a started green thread
+//! Thread-locals are sound here by construction (rule 1 of docs/design.md): a started green thread
 //! never leaves its worker's OS thread, so an address LLVM cached before a suspend is still
 //! the right one after it.
 
@@ -25,7 +25,7 @@ thread_local! {
 pub(crate) enum Suspend {
     /// Run me again after the others that are ready.
     Yield,
-    /// Park until woken, or until the deadline given to `Core::park` (DESIGN.md rule 3.4: the
+    /// Park until woken, or until the deadline given to `Core::park` (rule 4 of docs/design.md: the
     /// worker arms the timer and commits the park after the switch).
     Park { kind: ParkKind, reason: ParkReason },
 }

@@ -36,7 +36,7 @@ pub(crate) struct Shared {
     pub(crate) live: AtomicUsize,
     /// Workers currently asleep in their poller (a hint for spawners: is anyone to wake?).
     pub(crate) sleepers: AtomicUsize,
-    /// Set once when the runtime starts shutting down (DESIGN.md rule 3.7).
+    /// Set once when the runtime starts shutting down (rule 7 of docs/design.md).
     pub(crate) shutdown: AtomicBool,
     /// Set when shutdown gave up on green threads that would not end and leaked them; then
     /// this `Shared` (which their headers point to) is leaked too.

@@ -8,7 +8,7 @@
 //! - the [`Header`]: id, name, the scheduling state word, the cancellation flag, the join
 //!   waiter. Anything may hold a reference to it ([`TaskRef`]): run queues, timers, wait lists,
 //!   join handles. Holding one never keeps a coroutine alive: the coroutine lives in the home
-//!   worker's slot table and nowhere else (DESIGN.md rule 3.2).
+//!   worker's slot table and nowhere else (rule 2 of docs/design.md).
 //! - the stage: first the closure, then its outcome, then nothing. Only the home worker touches
 //!   the closure; the outcome passes to the join handle through the `DONE` state (release /
 //!   acquire).
@@ -377,7 +377,7 @@ impl Header {
 
     /// Home worker, after the green thread suspended to park: commits the park, or, if the
     /// wake it waits for already came, consumes it and reports that the green thread must run
-    /// again (returns false). DESIGN.md rule 3.4.
+    /// again (returns false). Rule 4 of docs/design.md.
     #[inline]
     pub(crate) fn commit_park(&self, kind: ParkKind) -> bool {
         let bits = kind.bits();
@@ -643,7 +643,7 @@ pub(crate) struct Task<F, T> {
     stage: UnsafeCell<Stage<F, T>>,
 }
 
-/// Payload used to unwind a cancelled green thread (DESIGN.md rule 3.7). Raised with
+/// Payload used to unwind a cancelled green thread (rule 7 of docs/design.md). Raised with
 /// `resume_unwind`, so no panic hook runs.
 pub(crate) struct Cancelled;
 

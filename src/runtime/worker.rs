@@ -1,5 +1,5 @@
 //! The worker: one OS thread that runs green threads, and the only code that resumes or drops
-//! their coroutines (DESIGN.md rule 3.2).
+//! their coroutines (rule 2 of docs/design.md).
 //!
 //! # Where work comes from
 //!
@@ -397,7 +397,7 @@ impl Core {
     }
 
     /// Would anyone else on this worker run if the current green thread yielded now? Looks at
-    /// the queues and the timers without waiting (the budget's question, DESIGN.md section 6).
+    /// the queues and the timers without waiting (the budget's question, docs/design.md "Budget").
     /// During shutdown the worker itself is waiting: it must get back to enforce the shutdown
     /// timeout on a green thread that swallows its cancellation.
     pub(crate) fn others_waiting(&self, now: Instant) -> bool {
@@ -866,7 +866,7 @@ impl Core {
         }
     }
 
-    /// The green thread in `index` asked to park (DESIGN.md rule 3.4): arm its timer, then
+    /// The green thread in `index` asked to park (rule 4 of docs/design.md): arm its timer, then
     /// commit the park, or run it again if a wake came first.
     fn commit_park(&self, index: usize, slot: &mut Slot, kind: ParkKind, reason: ParkReason) {
         WorkerStats::bump(&self.stats().parks[reason as usize]);
@@ -1138,7 +1138,7 @@ impl Drop for Core {
         self.count_out_finished();
         // Green threads still in slots here means the loop ended abnormally (a panic in the
         // runtime itself): dropping their coroutines would unwind them outside the rules of
-        // DESIGN.md 3.7, with corosensei's payload; leak them instead.
+        // rule 7 of docs/design.md, with corosensei's payload; leak them instead.
         if self.slots.get_mut().iter().any(|s| s.live.is_some()) {
             self.leak_remaining();
         }

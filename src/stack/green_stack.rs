@@ -41,7 +41,7 @@ pub(super) enum Kind {
 
 // SAFETY: a GreenStack is a unique handle to memory no other value refers to (the owner entry is
 // only atomics, and the registry only reads it), so moving it to another thread is sound. The
-// runtime keeps a started green thread's stack on one thread anyway (DESIGN.md rule 3.1).
+// runtime keeps a started green thread's stack on one thread anyway (rule 1 of docs/design.md).
 unsafe impl Send for GreenStack {}
 
 impl GreenStack {

@@ -6,7 +6,7 @@
 //! Every started green thread runs on a stack of its own. This module hands out those stacks
 //! cheaply, keeps a parked green thread's cost near the one page its frames touched, gives
 //! memory back to the OS when a burst is over, and turns an overflow into a message naming the
-//! green thread instead of a bare SIGSEGV (DESIGN.md rule 3.6).
+//! green thread instead of a bare SIGSEGV (rule 6 of docs/design.md).
 //!
 //! Measured here (x86_64 KVM, Linux 6.18): taking and giving back a pooled stack, about 10 ns; a
 //! fresh one, about 1.5 µs (most of it the guard install), plus 2 to 5 µs for the kernel to zero

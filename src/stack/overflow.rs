@@ -1,5 +1,5 @@
 //! The SIGSEGV/SIGBUS handler that turns a green thread's stack overflow into a message naming
-//! it (DESIGN.md rule 3.6), and leaves every other fault to whoever handled it before.
+//! it (rule 6 of docs/design.md), and leaves every other fault to whoever handled it before.
 //!
 //! # Protocol
 //!

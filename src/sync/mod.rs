@@ -26,7 +26,7 @@
 //! - **Deadlines.** Inside [`crate::timeout`], a timed operation returns its timeout error at
 //!   the deadline; an operation without one unwinds to the `green::timeout`, which returns
 //!   `Err(Elapsed)`. Only operations that would wait are affected.
-//! - **Never park while unwinding** (DESIGN.md rule 3.3). A green thread whose destructor runs
+//! - **Never park while unwinding** (rule 3 of docs/design.md). A green thread whose destructor runs
 //!   a blocking-looking operation during a panic or a cancellation tries once, and if it would
 //!   have to wait, does what the table says.
 //! - **Poisoning follows std** for [`Mutex`] and [`RwLock`]: a panic while a guard (a write

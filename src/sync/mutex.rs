@@ -13,8 +13,8 @@
 //! # Protocol
 //!
 //! 1. `lock`: CAS `LOCKED` in while it is clear. Otherwise, under the queue's internal lock,
-//!    set `QUEUED` (re-checking that the lock is still held: an unlock in between is seen, DESIGN.md
-//!    rule 3.4), queue, park.
+//!    set `QUEUED` (re-checking that the lock is still held: an unlock in between is seen, rule
+//!    4 of docs/design.md), queue, park.
 //! 2. `unlock` with `QUEUED` set: under the queue lock, pop the first waiter. If it has waited
 //!    less than [`MUTEX_HANDOFF_AFTER`], clear `LOCKED` and wake it to compete (*barging*: a
 //!    green thread already running takes the lock without a switch, which is what makes a
@@ -188,7 +188,7 @@ impl<T: ?Sized> Mutex<T> {
     /// A cancellation point, even when the lock is free. Inside [`crate::timeout`], a wait past
     /// the deadline unwinds to it (use [`Mutex::try_lock_for`] for an error instead). A green
     /// thread that is unwinding and would have to wait aborts the process, naming itself and
-    /// the holder (DESIGN.md rule 3.3; use [`Mutex::try_lock`] in destructors).
+    /// the holder (rule 3 of docs/design.md; use [`Mutex::try_lock`] in destructors).
     ///
     /// # Errors
     ///

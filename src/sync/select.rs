@@ -58,7 +58,7 @@ pub trait Arm {
     fn unregister(&mut self, registration: &Registration) -> bool;
     /// The select leaves after the channel chose it for this arm, without completing it.
     fn pass_on(&self);
-    /// Completes the arm with its error (the select cannot wait: DESIGN.md rule 3.3).
+    /// Completes the arm with its error (the select cannot wait: rule 3 of docs/design.md).
     fn fail(&mut self);
 }
 
@@ -372,7 +372,7 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 /// # Cancellation and unwinding
 ///
 /// A `select!` that may wait is a cancellation point. A green thread that is unwinding never
-/// parks in it (DESIGN.md rule 3.3): with no operation ready, the `timeout` arm runs if there
+/// parks in it (rule 3 of docs/design.md): with no operation ready, the `timeout` arm runs if there
 /// is one, otherwise one operation arm runs with its error (`Err(RecvError)` or
 /// `Err(SendError(value))`).
 #[macro_export]

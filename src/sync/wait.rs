@@ -290,7 +290,7 @@ impl Wakes {
 pub(crate) enum Stop {
     /// The green thread was cancelled: clean up, then [`unwind_cancelled`].
     Cancelled,
-    /// The green thread is unwinding (DESIGN.md rule 3.3): it must not park. The operation has
+    /// The green thread is unwinding (rule 3 of docs/design.md): it must not park. The operation has
     /// tried once; it returns its error, or aborts where its API has none.
     Unwinding,
     /// The caller runs on a worker's own stack (`green::on_worker_stack`), where no green thread
@@ -369,7 +369,7 @@ pub(crate) fn unwind_elapsed() -> ! {
 
 /// The operation's way out when its API has no timeout error: unwinds for [`Stop::Cancelled`]
 /// and [`Stop::TimedOut`], panics on a worker's own stack, and aborts while unwinding with
-/// `while_unwinding` (a message naming the green threads involved, DESIGN.md rule 3.3).
+/// `while_unwinding` (a message naming the green threads involved, rule 3 of docs/design.md).
 pub(crate) fn stop_without_error(stop: Stop, what: &str, while_unwinding: impl FnOnce() -> String) -> ! {
     match stop {
         Stop::Cancelled => unwind_cancelled(),

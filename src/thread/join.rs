@@ -51,7 +51,7 @@ impl<T> JoinHandle<T> {
     ///
     /// # Panics
     ///
-    /// A green thread that joins another while it unwinds cannot park (DESIGN.md rule 3.3): if
+    /// A green thread that joins another while it unwinds cannot park (rule 3 of docs/design.md): if
     /// the other has not finished, the process aborts with a message naming both.
     pub fn join(self) -> Result<T, JoinError> {
         wait_done(self.task().header());

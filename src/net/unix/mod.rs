@@ -67,7 +67,7 @@ const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(1), Duration::f
 
 /// Sleeps `pause` before such a retry: a green sleep on a green thread, the OS's sleep on a
 /// plain thread. False, without sleeping, where the caller may not wait (unwinding, or on a
-/// worker's own stack, DESIGN.md rule 3.3): it returns its error instead.
+/// worker's own stack, rule 3 of docs/design.md): it returns its error instead.
 fn pause_before_retry(pause: Duration) -> bool {
     let cannot_park = std::thread::panicking() || context::with_core(|core| core.is_some_and(|c| !c.in_green_thread()));
     if !cannot_park {

@@ -37,7 +37,7 @@
 //! forms return their timeout error at the deadline; `send` and `recv` unwind to the
 //! `green::timeout`, which returns `Err(Elapsed)`.
 //!
-//! A green thread that is unwinding never parks (DESIGN.md rule 3.3): every operation tries
+//! A green thread that is unwinding never parks (rule 3 of docs/design.md): every operation tries
 //! once, and when it would have to wait, `send` returns `Err(SendError(value))`, `recv`
 //! returns `Err(RecvError)`, and the timed forms return their timeout error, as if the channel
 //! were disconnected or the time were up. Inside `green::on_worker_stack`, an operation that
