@@ -77,6 +77,23 @@ fn sleep_inner(deadline: Option<Instant>) {
     }
 }
 
+/// Sleeps until `deadline` between the attempts of a retry loop that watches its deadlines
+/// itself: a cancellation still unwinds, but an expired `green::timeout` does not (the loop
+/// returns its own timeout error). A green thread parks; a plain OS thread sleeps.
+pub(crate) fn pause_until(deadline: Instant) {
+    if !context::in_green_thread() {
+        std::thread::sleep(deadline.saturating_duration_since(Instant::now()));
+        return;
+    }
+    loop {
+        park::check_cancelled();
+        if Instant::now() >= deadline {
+            return;
+        }
+        park::wait_for(ParkReason::Sleep, |_waiter| true, Some(deadline));
+    }
+}
+
 /// A plain OS thread sleeps as std's does, but inside [`crate::timeout`] only until that
 /// deadline, and then unwinds to it (unless it is unwinding already).
 fn os_thread_sleep(deadline: Option<Instant>) {

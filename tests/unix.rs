@@ -281,9 +281,18 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
         assert!(waited >= TIMEOUT, "gave up after {waited:?}");
         assert!(cpu < TIMEOUT / 10, "used {cpu:?} of CPU while waiting {waited:?}");
     }
+    // Inside `green::timeout` the send gives its own timeout error at that deadline, as socket
+    // calls do, instead of unwinding from one of its pauses.
+    sender.set_write_timeout(None).unwrap();
+    let under_deadline = {
+        let (sender, path) = (sender.clone(), path.clone());
+        move || green::timeout(TIMEOUT / 5, || sender.send_to(b"x", &path).map_err(|e| e.kind()))
+    };
+    let expected = Ok(Err(std::io::ErrorKind::WouldBlock));
+    assert_eq!(io_util::runtime(1).block_on(under_deadline.clone()), expected, "on a green thread");
+    assert_eq!(under_deadline(), expected, "on a plain thread");
     // Room again: a green sender waiting without a timeout gets through once a green thread
     // (runnable only while the sender sleeps, on this one worker) reads a datagram.
-    sender.set_write_timeout(None).unwrap();
     let (n, receiver) = io_util::runtime(1).block_on(move || {
         let reader = green::spawn(move || {
             receiver.recv(&mut [0; 8]).unwrap();

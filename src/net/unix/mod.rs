@@ -51,7 +51,7 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::runtime::context;
 
@@ -65,15 +65,20 @@ pub use self::stream::{Incoming, UnixListener, UnixStream};
 /// once there is room to 16 ms.
 const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(1), Duration::from_millis(16));
 
-/// Sleeps `pause` before such a retry: a green sleep on a green thread, the OS's sleep on a
-/// plain thread. False, without sleeping, where the caller may not wait (unwinding, or on a
-/// worker's own stack, rule 3 of docs/design.md): it returns its error instead.
+/// Sleeps `pause` before such a retry, or less if the caller's `green::timeout` deadline comes
+/// first (the caller then returns its timeout error: a socket call does not unwind to it). A
+/// green thread parks, a plain thread sleeps. False, without sleeping, where the caller may not
+/// wait (unwinding, or on a worker's own stack, rule 3 of docs/design.md), or once that
+/// deadline has passed: the caller returns its error instead.
 fn pause_before_retry(pause: Duration) -> bool {
     let cannot_park = std::thread::panicking() || context::with_core(|core| core.is_some_and(|c| !c.in_green_thread()));
-    if !cannot_park {
-        crate::sleep(pause);
+    let now = Instant::now();
+    let until = crate::park::effective_deadline(Some(now + pause)).unwrap_or(now + pause);
+    if cannot_park || until <= now {
+        return false;
     }
-    !cannot_park
+    crate::time::pause_until(until);
+    true
 }
 
 /// The bytes of a path, as a `sockaddr_un` wants them.

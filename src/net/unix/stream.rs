@@ -356,7 +356,8 @@ impl UnixStream {
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     // The backlog is full, and nothing will say when it is not: retry soon.
                     if !pause_before_retry(pause) {
-                        return Err(e);
+                        // Inside `green::timeout`, its deadline: a connect's timeout error.
+                        return Err(if crate::deadline::passed() { crate::net::connect_timeout_error() } else { e });
                     }
                     pause = (pause * 2).min(RETRY_PAUSE.1);
                 }
