@@ -174,6 +174,34 @@ fn a_green_thread_that_swallows_cancellation_is_leaked_after_the_timeout() {
     }
 }
 
+/// The same for a green thread that is busy when the shutdown begins, ticking with the largest
+/// budget and an hour-long slice: it reaches no cancellation point, and its spent budget is
+/// where the worker gets back to leak it once the timeout has passed.
+#[test]
+fn a_busy_green_thread_with_the_largest_budget_is_leaked_after_the_timeout() {
+    let rt = green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .time_slice(Duration::from_secs(3600))
+        .budget(u32::MAX)
+        .build()
+        .unwrap();
+    let started = Arc::new(AtomicUsize::new(0));
+    let s = started.clone();
+    drop(rt.spawn(move || {
+        s.fetch_add(1, Ordering::SeqCst);
+        loop {
+            green::tick();
+        }
+    }));
+    while started.load(Ordering::SeqCst) == 0 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let dropper = std::thread::spawn(move || drop(rt));
+    assert!(common::eventually(Duration::from_secs(10), || dropper.is_finished()), "the drop did not end");
+    dropper.join().unwrap();
+}
+
 /// The names of this process's threads that start with `prefix`.
 fn threads_named(prefix: &str) -> Vec<String> {
     std::fs::read_dir("/proc/self/task")

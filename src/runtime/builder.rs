@@ -21,6 +21,12 @@ const WORKER_STACK_SIZE: usize = 8 << 20;
 /// Default ticks between two looks at the clock (see [`Builder::budget`]).
 pub(crate) const DEFAULT_BUDGET: u32 = 1024;
 
+/// The largest budget a green thread can have ([`Builder::budget`], and
+/// [`crate::Builder::budget`] per green thread): a spent budget is where a worker gets its
+/// turn back from a busy green thread, to share it and to enforce a shutdown timeout, so it must
+/// come within milliseconds. About a million ticks: a few ms of a tight loop.
+pub const MAX_BUDGET: u32 = 1 << 20;
+
 /// Default time slice (see [`Builder::time_slice`]), chosen with `examples/fairness.rs` (an
 /// echo service on one worker beside a `#[preemptible]` CPU burner, 100 connections): the
 /// service kept 97%, 92%, 91% and 77% of its throughput with slices of 20, 50, 100 and 200 µs,
@@ -120,14 +126,14 @@ impl Builder {
     }
 
     /// Ticks a green thread may spend before the runtime looks at the clock (see
-    /// [`crate::tick`]). The default is 1024.
+    /// [`crate::tick`]). The default is 1024; more than [`MAX_BUDGET`] counts as that.
     ///
     /// # Panics
     ///
     /// If `ticks` is 0.
     pub fn budget(mut self, ticks: u32) -> Builder {
         assert!(ticks > 0, "green: the budget must be at least one tick, got budget(0)");
-        self.config.budget = ticks;
+        self.config.budget = ticks.min(MAX_BUDGET);
         self
     }
 

@@ -19,8 +19,8 @@ use std::sync::Arc;
 use std::thread::JoinHandle as OsJoinHandle;
 use std::time::Duration;
 
-pub use self::builder::Builder;
 pub(crate) use self::builder::DEFAULT_BUDGET;
+pub use self::builder::{Builder, MAX_BUDGET};
 pub use self::dump::Dump;
 pub use self::handle::Handle;
 pub use self::metrics::{Metrics, WorkerMetrics};

@@ -242,7 +242,8 @@ impl Builder {
     }
 
     /// Ticks this green thread may spend before the runtime looks at the clock, instead of the
-    /// runtime's [budget](crate::runtime::Builder::budget).
+    /// runtime's [budget](crate::runtime::Builder::budget); more than
+    /// [`MAX_BUDGET`](crate::runtime::MAX_BUDGET) counts as that.
     ///
     /// # Panics
     ///
@@ -260,7 +261,7 @@ impl Builder {
     /// ```
     pub fn budget(mut self, ticks: u32) -> Builder {
         assert!(ticks > 0, "green: the budget must be at least one tick, got budget(0)");
-        self.budget = ticks;
+        self.budget = ticks.min(crate::runtime::MAX_BUDGET);
         self
     }
 
