@@ -32,7 +32,8 @@
 //! duplicate of the fd with the worker's poller for the length of the wait, parks, and deletes
 //! the registration before it returns. A duplicate, not the fd itself: epoll tells
 //! registrations apart by fd number, so the fd's own owner (a `green::net` socket, say) can
-//! register it at the same time. A long-lived fd waited on in a loop costs a `dup`, a `close`
+//! register it at the same time. (At the process's fd limit, with no fd left for a duplicate,
+//! the fd itself is registered.) A long-lived fd waited on in a loop costs a `dup`, a `close`
 //! and two `epoll_ctl` calls per wait; the `green::net` types keep theirs registered instead.
 //!
 //! Regular files and directories cannot be waited on: epoll refuses them (`EPERM`; they are
@@ -141,9 +142,9 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
     // Inside `green::timeout` the wait ends at that deadline too, with its own error, as a
     // socket's read does (on a green thread and on a plain one alike).
     let deadline = crate::park::effective_deadline(deadline);
-    // The source and the duplicate it watches; a tuple drops the source (its registration)
-    // before the duplicate closes.
-    let mut registered: Option<(Source, OwnedFd)> = None;
+    // The source and the duplicate it watches, if any; a tuple drops the source (its
+    // registration) before the duplicate closes.
+    let mut registered: Option<(Source, Option<OwnedFd>)> = None;
     loop {
         // Ready now? Then no registration at all.
         let seen = registered.as_ref().map(|(source, _)| source.tick(dir));
@@ -154,10 +155,16 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
             return Err(io::Error::new(io::ErrorKind::TimedOut, "green: the fd did not become ready in time"));
         }
         if registered.is_none() {
-            // Always a duplicate: registering the caller's own fd number would make its owner's
-            // registration with this poller fail with EEXIST while this wait lasts.
-            let dup = fd.try_clone_to_owned()?;
-            registered = Some((Source::new(dup.as_raw_fd()), dup));
+            // A duplicate: registering the caller's own fd number would make its owner's
+            // registration with this poller fail with EEXIST while this wait lasts. With no fd
+            // left for one, the fd itself (that failure then being the owner's, reported).
+            registered = Some(match fd.try_clone_to_owned() {
+                Ok(dup) => (Source::new(dup.as_raw_fd()), Some(dup)),
+                Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    (Source::new(fd.as_raw_fd()), None)
+                }
+                Err(e) => return Err(e),
+            });
         }
         let (source, _dup) = registered.as_ref().expect("set above");
         source.wait(dir, seen.unwrap_or(0), deadline)?;

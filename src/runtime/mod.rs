@@ -256,8 +256,8 @@ impl Drop for Runtime {
     fn drop(&mut self) {
         if let Some(own) = crate::runtime::context::with_core(|c| c.map(|c| Arc::ptr_eq(&c.shared, self.shared()))) {
             // Joining our own workers from one of them would deadlock, and joining another
-            // runtime's would block this worker meanwhile. Shut down, and let the worker, monitor
-            // and pool threads finish on their own (each holds the shared state until then).
+            // runtime's would block this worker meanwhile. Shut down, and let the worker and
+            // monitor threads finish on their own (each holds the shared state until then).
             log::error!(
                 "green: a Runtime was dropped inside {}; shutting it down without waiting for its threads",
                 if own { "one of its own green threads" } else { "a green thread (of another runtime)" }
@@ -266,7 +266,8 @@ impl Drop for Runtime {
             if let Some(monitor) = self.monitor.take() {
                 monitor.release(self.shared());
             }
-            self.shared().blocking.shutdown(Duration::ZERO, false);
+            // The blocking pool stays up for the green threads still ending (rule 7); its idle
+            // threads leave after their keep-alive, and the pool is shut down with `Shared`.
             return;
         }
         self.shared().begin_shutdown();

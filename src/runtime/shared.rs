@@ -148,7 +148,7 @@ impl Shared {
     }
 
     /// [`is_shutting_down`](Shared::is_shutting_down) for a spawn that has just counted itself
-    /// in `live`. The spawn writes `live` and reads `shutdown`; the last worker out writes
+    /// in `live` (or the last green thread that has just counted itself out). The spawn writes `live` and reads `shutdown`; the last worker out writes
     /// `shutdown` and reads `live`: with all four sequentially consistent, at least one of them
     /// sees the other's write (no spawn is admitted after the workers saw `live` at 0).
     pub(crate) fn is_shutting_down_after_admit(&self) -> bool {
@@ -162,7 +162,10 @@ impl Shared {
 
     /// `n` green threads fewer (a worker counts its own out in batches: `Core::complete`).
     pub(crate) fn tasks_finished(&self, n: usize) {
-        if self.live.fetch_sub(n, Ordering::AcqRel) == n && self.is_shutting_down() {
+        // SeqCst both: the last one out writes `live` and reads `shutdown`, a worker going to
+        // sleep in the shutdown reads `live` after `shutdown` was written (as for a spawn, see
+        // `is_shutting_down_after_admit`): one of them sees the other.
+        if self.live.fetch_sub(n, Ordering::SeqCst) == n && self.is_shutting_down_after_admit() {
             self.wake_all();
         }
     }
