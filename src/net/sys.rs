@@ -181,11 +181,17 @@ pub(crate) fn recv_from(
     Ok((n, addr, len))
 }
 
-/// A type that holds a `sockaddr` the kernel may read: plain old data, every byte of it
-/// initialized (each is made zeroed, then filled).
-pub(crate) trait SockAddr {}
-impl SockAddr for libc::sockaddr_storage {}
-impl SockAddr for libc::sockaddr_un {}
+/// A type that holds a `sockaddr` the kernel may read.
+///
+/// # Safety
+///
+/// Implementors are plain old data with every byte initialized wherever a value is made (each
+/// is made zeroed, then filled): `send_to` hands the kernel `len` bytes of one.
+pub(crate) unsafe trait SockAddr {}
+// SAFETY: C structs of integers and byte arrays, made with `zeroed` in this module.
+unsafe impl SockAddr for libc::sockaddr_storage {}
+// SAFETY: as above.
+unsafe impl SockAddr for libc::sockaddr_un {}
 
 /// `sendto(2)` with `flags`, to the first `len` bytes of `addr` (at most its size).
 pub(crate) fn send_to<A: SockAddr>(
