@@ -1,14 +1,24 @@
 //! An echo server: one green thread per connection, written as plain blocking code.
 //!
 //! ```sh
-//! cargo run --example echo            # listens on 127.0.0.1:7878; try `nc 127.0.0.1 7878`
-//! cargo run --example echo -- --demo  # a free port, three clients, then exits
+//! cargo run --example echo                 # listens on 127.0.0.1:7878; try `nc 127.0.0.1 7878`
+//! cargo run --example echo -- --port 9000  # another port
+//! cargo run --example echo -- --demo       # a free port, three clients, then exits
 //! ```
+
+mod common {
+    pub mod server;
+}
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
+use common::server;
 use green::net::{TcpListener, TcpStream};
+
+const USAGE: &str = "usage: echo [--port N] [--demo]   (default: port 7878)";
+const PORT: u16 = 7878;
 
 /// Echoes until the client closes. `read` and `write_all` park this green thread only.
 fn handle(mut stream: TcpStream) -> io::Result<()> {
@@ -22,26 +32,46 @@ fn handle(mut stream: TcpStream) -> io::Result<()> {
     }
 }
 
-fn serve(listener: TcpListener) -> io::Result<()> {
+/// Accepts forever. A failed `accept` (out of fds, a connection reset before it was taken) is
+/// logged, and the server goes on.
+fn serve(listener: TcpListener) {
     for stream in listener.incoming() {
-        let stream = stream?;
-        green::spawn(move || handle(stream));
+        match stream {
+            Ok(stream) => {
+                green::spawn(move || handle(stream));
+            }
+            Err(e) => server::accept_failed(&e),
+        }
     }
-    Ok(())
 }
 
-fn main() -> io::Result<()> {
-    let demo = std::env::args().any(|a| a == "--demo");
-    green::run(|| {
-        let listener = TcpListener::bind(if demo { "127.0.0.1:0" } else { "127.0.0.1:7878" })?;
-        let addr = listener.local_addr()?;
+fn main() -> ExitCode {
+    let args = match server::parse_args(USAGE) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = green::run(|| -> Result<(), String> {
+        let listener = server::listen(args, PORT)?;
+        let addr = listener.local_addr().map_err(|e| format!("no local address: {e}"))?;
         println!("echo server on {addr}");
         let server = green::spawn(move || serve(listener));
-        if demo {
-            return run_demo(addr); // returning ends the runtime, and so the server
+        if args.demo {
+            // Returning ends the runtime, and so the server.
+            return run_demo(addr).map_err(|e| format!("the demo failed: {e}"));
         }
-        server.join().expect("the server panicked")
-    })
+        server.join().expect("the server panicked");
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Three clients at once, each checking its echo.

@@ -3,14 +3,24 @@
 //!
 //! ```sh
 //! cargo run --release --example http_hello            # listens on 127.0.0.1:8080
+//! cargo run --release --example http_hello -- --port 9000
 //! curl -v http://127.0.0.1:8080/                      # or any HTTP load generator
 //! cargo run --example http_hello -- --demo            # a free port, a few keep-alive clients, exits
 //! ```
 
+mod common {
+    pub mod server;
+}
+
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 
+use common::server;
 use green::net::{TcpListener, TcpStream};
+
+const USAGE: &str = "usage: http_hello [--port N] [--demo]   (default: port 8080)";
+const PORT: u16 = 8080;
 
 const BODY: &str = "Hello, world!\n";
 
@@ -19,6 +29,11 @@ const MAX_HEAD: usize = 16 * 1024;
 
 /// Serves one connection: parses each request in the buffer, answers it, and keeps going
 /// until the client closes or asks to (pipelined requests are answered in order).
+///
+/// An idle keep-alive connection is kept for as long as the client keeps it: its green thread
+/// stays parked in `read`, holding its stack and an fd. A server facing the open internet
+/// would close idle connections with `stream.set_read_timeout(Some(IDLE))`, ending the
+/// connection when `read` fails with `WouldBlock`; this example leaves that out to stay short.
 fn handle(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = vec![0; MAX_HEAD];
@@ -70,30 +85,49 @@ fn keep_alive(request: &httparse::Request<'_, '_>) -> bool {
     }
 }
 
-fn serve(listener: TcpListener) -> io::Result<()> {
+/// Accepts forever. A failed `accept` (out of fds, a connection reset before it was taken) is
+/// logged, and the server goes on.
+fn serve(listener: TcpListener) {
     for stream in listener.incoming() {
-        let stream = stream?;
-        green::spawn(move || {
-            if let Err(e) = handle(stream) {
-                eprintln!("connection error: {e}");
+        match stream {
+            Ok(stream) => {
+                green::spawn(move || {
+                    if let Err(e) = handle(stream) {
+                        eprintln!("connection error: {e}");
+                    }
+                });
             }
-        });
+            Err(e) => server::accept_failed(&e),
+        }
     }
-    Ok(())
 }
 
-fn main() -> io::Result<()> {
-    let demo = std::env::args().any(|a| a == "--demo");
-    green::run(|| {
-        let listener = TcpListener::bind(if demo { "127.0.0.1:0" } else { "127.0.0.1:8080" })?;
-        let addr = listener.local_addr()?;
+fn main() -> ExitCode {
+    let args = match server::parse_args(USAGE) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = green::run(|| -> Result<(), String> {
+        let listener = server::listen(args, PORT)?;
+        let addr = listener.local_addr().map_err(|e| format!("no local address: {e}"))?;
         println!("http_hello on http://{addr}/");
         let server = green::spawn(move || serve(listener));
-        if demo {
-            return run_demo(addr);
+        if args.demo {
+            return run_demo(addr).map_err(|e| format!("the demo failed: {e}"));
         }
-        server.join().expect("the server panicked")
-    })
+        server.join().expect("the server panicked");
+        Ok(())
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
+    }
 }
 
 /// Four clients, each sending three requests on one kept-alive connection (the last asks to

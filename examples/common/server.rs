@@ -1,0 +1,67 @@
+//! What the server examples (`echo`, `chat`, `http_hello`) share: their command line, binding
+//! with an error that says what to do, and what the accept loop does when `accept` fails.
+//!
+//! Each example includes it as `mod common { pub mod server; }`.
+
+use std::io;
+use std::net::SocketAddr;
+use std::time::Duration;
+
+use green::net::TcpListener;
+
+/// How long the accept loop waits after `accept` failed for want of a resource (`EMFILE`,
+/// `ENFILE`, `ENOBUFS`, `ENOMEM`). The pending connection stays queued and the listener stays
+/// readable, so trying again at once would fail again at once, spinning a core; a tenth of a
+/// second lets connections that are closing give their fds back, and keeps the log readable.
+pub const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The command line of a server example.
+#[derive(Debug, Clone, Copy)]
+pub struct Args {
+    /// `--demo`: serve on a free port, run a few checked clients, exit.
+    pub demo: bool,
+    /// `--port N`, if given: the port to listen on (0 for a free one).
+    pub port: Option<u16>,
+}
+
+/// Parses `--demo`, `--port N` and `--help` (which prints `usage` to stdout and exits 0). An
+/// error is one line plus the usage, for stderr.
+pub fn parse_args(usage: &str) -> Result<Args, String> {
+    let mut args = Args { demo: false, port: None };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        match flag.as_str() {
+            "-h" | "--help" => {
+                println!("{usage}");
+                std::process::exit(0);
+            }
+            "--demo" => args.demo = true,
+            "--port" => {
+                let value = it.next().ok_or_else(|| format!("--port needs a value\n{usage}"))?;
+                let port = value.parse().map_err(|e| format!("--port {value}: {e} (expected 0 to 65535)\n{usage}"))?;
+                args.port = Some(port);
+            }
+            other => return Err(format!("unknown argument {other}\n{usage}")),
+        }
+    }
+    Ok(args)
+}
+
+/// Binds 127.0.0.1 on `--port`, else on a free port for `--demo`, else on `default_port`. A
+/// failure says which address, the OS error, and how to pick another port.
+pub fn listen(args: Args, default_port: u16) -> Result<TcpListener, String> {
+    let port = args.port.unwrap_or(if args.demo { 0 } else { default_port });
+    let addr = SocketAddr::from(([127, 0, 0, 1], port));
+    TcpListener::bind(addr)
+        .map_err(|e| format!("cannot listen on {addr}: {e}; try --port N for another port, or --demo for a free one"))
+}
+
+/// What an accept loop does when `accept` fails: log it and go on, for the listener is still
+/// good. A connection reset before it was accepted (`ECONNABORTED`) costs nothing more; running
+/// out of fds or memory waits [`ACCEPT_BACKOFF`] first, so that the loop does not spin.
+pub fn accept_failed(e: &io::Error) {
+    eprintln!("accept failed: {e}");
+    if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) {
+        green::sleep(ACCEPT_BACKOFF);
+    }
+}
