@@ -28,9 +28,12 @@ mod common;
 use std::hint::black_box;
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant};
+
+const USAGE: &str = "usage: fairness [--secs S] [--slice-us US] [--budget TICKS] [--demo]";
 
 const CONNECTIONS: usize = 100;
 const CLIENT_CPU: usize = 0;
@@ -53,14 +56,81 @@ impl Burner {
     }
 }
 
-fn main() -> io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let demo = args.iter().any(|a| a == "--demo");
-    let arg = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)?.parse::<f64>().ok());
-    let secs = arg("--secs").unwrap_or(if demo { 0.3 } else { 3.0 });
-    let slice = arg("--slice-us").map(|us| Duration::from_secs_f64(us * 1e-6));
-    let budget = arg("--budget").map(|ticks| ticks as u32);
-    let window = Duration::from_secs_f64(secs);
+/// Settings from the command line.
+#[derive(Debug, Clone, Copy)]
+struct Args {
+    /// The measurement window of each run; the warm-up before it is a fifth of it.
+    window: Duration,
+    /// `--slice-us`: the runtime's time slice, if not its default.
+    slice: Option<Duration>,
+    /// `--budget`: ticks between looks at the clock, if not the runtime's default.
+    budget: Option<u32>,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let (mut demo, mut window, mut slice, mut budget) = (false, None, None, None);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--demo" => demo = true,
+            "--secs" => {
+                let secs = duration(&flag, value()?, 1.0)?;
+                if secs.is_zero() {
+                    return Err(format!("--secs must be more than 0\n{USAGE}"));
+                }
+                window = Some(secs);
+            }
+            "--slice-us" => slice = Some(duration(&flag, value()?, 1e-6)?),
+            "--budget" => {
+                let v = value()?;
+                let ticks = v.parse::<u32>().ok().filter(|&t| t > 0);
+                budget = Some(ticks.ok_or_else(|| {
+                    format!("--budget {v}: expected a whole number of ticks, 1 to {}\n{USAGE}", u32::MAX)
+                })?);
+            }
+            _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
+        }
+    }
+    let window = window.unwrap_or(Duration::from_millis(if demo { 300 } else { 3000 }));
+    Ok(Args { window, slice, budget })
+}
+
+/// The value of `flag`, a number of `unit` seconds, as a `Duration`.
+fn duration(flag: &str, value: String, unit: f64) -> Result<Duration, String> {
+    let why = match value.parse::<f64>() {
+        Ok(n) if n >= 0.0 => match Duration::try_from_secs_f64(n * unit) {
+            Ok(d) => return Ok(d),
+            Err(_) => "too large",
+        },
+        _ => "expected a number, 0 or more",
+    };
+    Err(format!("{flag} {value}: {why}\n{USAGE}"))
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match measure(args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("fairness: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// The three runs, one table.
+fn measure(Args { window, slice, budget }: Args) -> io::Result<()> {
     let warmup = window / 5;
     println!("| run | msgs/s | vs. no burner | p50 | p99 | p99 vs. no burner | burner iterations |");
     println!("|---|---:|---:|---:|---:|---:|---:|");
