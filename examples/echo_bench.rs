@@ -7,7 +7,7 @@
 //! ```sh
 //! cargo run --release --example echo_bench             # 3 s per run, after 0.5 s of warm-up
 //! cargo run --release --example echo_bench -- --secs 10
-//! cargo run --release --example echo_bench -- --only green   # or "std threads", tokio
+//! cargo run --release --example echo_bench -- --only green   # or std, tokio
 //! cargo run --release --example echo_bench -- --connections 1,10,100
 //! cargo run --example echo_bench -- --demo             # a tiny run, for a smoke test
 //! ```
@@ -15,48 +15,135 @@
 //! It prints, per server and connection count: messages per second, round-trip latency p50 and
 //! p99, and the server's CPU time per message, user and kernel (`getrusage` of the process less
 //! the client thread's own). The client saturates its core, so msgs/s understates a fast
-//! server; CPU per message is the server's own cost.
+//! server; CPU per message is the server's own cost. The kernel splits each CPU time into user
+//! and kernel in proportion to sampled ticks, for the process and for the thread separately,
+//! so when the server's share is small the difference can come out a little below zero; such
+//! a figure is shown as 0.
+//!
+//! Client and server run in this one process, so each connection holds two fds in it: at
+//! start the soft open-file limit (`ulimit -n`) is raised to the hard one, as `versus` does,
+//! and a connection count that still does not fit is refused before anything runs.
 
 mod common;
 
 use std::io::{self, Read, Write};
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Bytes per message.
+const USAGE: &str = "usage: echo_bench [--secs S] [--connections 100,1000] [--only green|std|tokio] [--demo]";
+
+/// The CPU the client thread is pinned to.
 const CLIENT_CPU: usize = 0;
+/// The CPU every server thread is pinned to.
 const SERVER_CPU: usize = 1;
 
-fn main() -> io::Result<()> {
-    let args: Vec<String> = std::env::args().collect();
-    let demo = args.iter().any(|a| a == "--demo");
-    let only = args.iter().position(|a| a == "--only").and_then(|i| args.get(i + 1).cloned());
-    let secs: f64 = args.iter().position(|a| a == "--secs").and_then(|i| args.get(i + 1)?.parse().ok()).unwrap_or(3.0);
-    let chosen: Option<Vec<usize>> = args
-        .iter()
-        .position(|a| a == "--connections")
-        .and_then(|i| args.get(i + 1)?.split(',').map(|n| n.parse().ok()).collect());
-    let (counts, window, warmup) = if demo {
+/// Open files this process needs besides its connections: the listener, the runtimes' pollers
+/// and their eventfds, the std streams.
+const FD_RESERVE: u64 = 64;
+
+/// How long a server's accept loop waits after `accept` failed for want of a resource
+/// (`EMFILE`, `ENFILE`, `ENOBUFS`, `ENOMEM`): the pending connection stays queued and the
+/// listener readable, so trying again at once would only spin on the server's core.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Settings from the command line.
+#[derive(Debug, Clone)]
+struct Args {
+    /// Connection counts to measure, each against every server.
+    counts: Vec<usize>,
+    /// `--only`: the one server to measure.
+    only: Option<Server>,
+    /// Warm-up before each measurement window.
+    warmup: Duration,
+    /// The measurement window.
+    window: Duration,
+}
+
+fn parse_args() -> Result<Args, String> {
+    let (mut demo, mut counts, mut only, mut window) = (false, None, None, None);
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
+        match flag.as_str() {
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
+            "--demo" => demo = true,
+            "--only" => {
+                let v = value()?;
+                only = Some(Server::parse(&v).ok_or_else(|| {
+                    format!("--only {v}: expected green, std (or \"std threads\") or tokio\n{USAGE}")
+                })?);
+            }
+            "--secs" => {
+                let v = value()?;
+                let secs = v.parse::<f64>().ok().and_then(|s| Duration::try_from_secs_f64(s).ok());
+                window = Some(
+                    secs.filter(|d| !d.is_zero())
+                        .ok_or_else(|| format!("--secs {v}: expected a number of seconds, more than 0\n{USAGE}"))?,
+                );
+            }
+            "--connections" => {
+                let v = value()?;
+                let list: Option<Vec<usize>> =
+                    v.split(',').map(|n| n.trim().replace('_', "").parse().ok().filter(|&n| n > 0)).collect();
+                counts = Some(list.ok_or_else(|| {
+                    format!("--connections {v}: expected counts of at least 1, comma-separated\n{USAGE}")
+                })?);
+            }
+            _ => return Err(format!("unknown argument {flag}\n{USAGE}")),
+        }
+    }
+    // Explicit values win over --demo's.
+    let (default_counts, default_window, warmup) = if demo {
         (vec![10], Duration::from_millis(200), Duration::from_millis(50))
     } else {
-        (chosen.unwrap_or(vec![100, 1000]), Duration::from_secs_f64(secs), Duration::from_millis(500))
+        (vec![100, 1000], Duration::from_secs(3), Duration::from_millis(500))
     };
+    Ok(Args { counts: counts.unwrap_or(default_counts), only, warmup, window: window.unwrap_or(default_window) })
+}
+
+fn main() -> ExitCode {
+    let args = match parse_args() {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    if let Err(message) = check_fd_limit(&args.counts) {
+        eprintln!("echo_bench: {message}");
+        return ExitCode::FAILURE;
+    }
+    match measure(&args) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("echo_bench: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+/// Every connection count against every server (or the `--only` one), one table.
+fn measure(args: &Args) -> io::Result<()> {
     let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
     if cpus < 2 {
         eprintln!("note: {cpus} CPU: client and server share it");
     }
     println!("| server | connections | msgs/s | p50 | p99 | user CPU/msg | kernel CPU/msg | total CPU/msg |");
     println!("|---|---:|---:|---:|---:|---:|---:|---:|");
-    for &connections in &counts {
+    for &connections in &args.counts {
         for server in [Server::Green, Server::Std, Server::Tokio] {
-            if only.as_deref().is_some_and(|o| o != server.name()) {
+            if args.only.is_some_and(|only| only != server) {
                 continue;
             }
-            let result = run(server, connections, warmup, window)?;
+            let result = run(server, connections, args.warmup, args.window)?;
             println!(
                 "| {} | {connections} | {:.0} | {} | {} | {} | {} | {} |",
                 server.name(),
@@ -72,6 +159,50 @@ fn main() -> io::Result<()> {
     Ok(())
 }
 
+/// Raises the soft open-file limit to the hard one (as `versus` does), and checks that the
+/// largest connection count fits: two fds per connection, the client's and the server's.
+fn check_fd_limit(counts: &[usize]) -> Result<(), String> {
+    let largest = counts.iter().copied().max().unwrap_or(0) as u64;
+    let needed = 2 * largest + FD_RESERVE;
+    let limit = raise_fd_limit().map_err(|e| format!("could not read or raise the open-file limit: {e}"))?;
+    if needed > limit {
+        return Err(format!(
+            "{largest} connections need about {needed} open files in this process (the client's and the \
+             server's socket for each, and {FD_RESERVE} more), but the limit is {limit}, its hard limit. \
+             Measure fewer (--connections {}), or raise the hard limit (as root: `ulimit -Hn {needed}` in \
+             the shell that runs this, or `nofile` in /etc/security/limits.conf).",
+            limit.saturating_sub(FD_RESERVE) / 2
+        ));
+    }
+    Ok(())
+}
+
+/// Raises the soft `RLIMIT_NOFILE` to the hard limit; returns the limit now in force.
+fn raise_fd_limit() -> io::Result<u64> {
+    // SAFETY: rlimit is plain old data.
+    let mut limit: libc::rlimit = unsafe { std::mem::zeroed() };
+    // SAFETY: `limit` is valid for writes of an rlimit.
+    if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
+        return Err(io::Error::last_os_error());
+    }
+    if limit.rlim_cur < limit.rlim_max {
+        limit.rlim_cur = limit.rlim_max;
+        // SAFETY: `limit` is a valid rlimit; raising the soft limit up to the hard one is allowed.
+        if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+    }
+    Ok(limit.rlim_cur)
+}
+
+/// What a server's accept loop does when `accept` fails: say so, and return how long to wait
+/// before the next try, if waiting helps (see [`ACCEPT_BACKOFF`]).
+fn accept_failed(server: Server, e: &io::Error) -> Option<Duration> {
+    eprintln!("{} server: accept failed: {e}", server.name());
+    let out_of_resources = matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM));
+    out_of_resources.then_some(ACCEPT_BACKOFF)
+}
+
 fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
@@ -80,7 +211,7 @@ fn nanos(ns: f64) -> String {
     format!("{ns:.0} ns")
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
     Green,
     Std,
@@ -95,6 +226,16 @@ impl Server {
             Server::Tokio => "tokio",
         }
     }
+
+    /// The server `--only` names: its table name, or `std` for the std one.
+    fn parse(name: &str) -> Option<Server> {
+        match name {
+            "green" => Some(Server::Green),
+            "std" | "std threads" => Some(Server::Std),
+            "tokio" => Some(Server::Tokio),
+            _ => None,
+        }
+    }
 }
 
 struct Outcome {
@@ -105,7 +246,6 @@ struct Outcome {
     sys_per_msg: f64,
 }
 
-/// Pins the calling thread to `cpu` (if the machine has it).
 /// User and kernel CPU time of the process so far, and of the calling thread, in seconds.
 /// Per-thread figures in `/proc/self/task/*/stat` are whole clock ticks per thread, useless
 /// for a thousand threads that each run a few milliseconds; `getrusage` is exact.
@@ -137,7 +277,15 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
             let listener = green::net::TcpListener::from(listener);
             rt.spawn(move || {
                 for stream in listener.incoming() {
-                    let Ok(mut stream) = stream else { continue };
+                    let mut stream = match stream {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            if let Some(pause) = accept_failed(server, &e) {
+                                green::sleep(pause);
+                            }
+                            continue;
+                        }
+                    };
                     green::spawn(move || {
                         let _ = stream.set_nodelay(true);
                         let mut buf = [0; 4096];
@@ -160,7 +308,15 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
                     if flag.load(Ordering::Acquire) {
                         break;
                     }
-                    let Ok(mut stream) = stream else { continue };
+                    let mut stream = match stream {
+                        Ok(stream) => stream,
+                        Err(e) => {
+                            if let Some(pause) = accept_failed(server, &e) {
+                                std::thread::sleep(pause);
+                            }
+                            continue;
+                        }
+                    };
                     let _ = std::thread::Builder::new().name("srv-std".into()).stack_size(64 * 1024).spawn(move || {
                         common::pin(SERVER_CPU);
                         let _ = stream.set_nodelay(true);
@@ -192,7 +348,15 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
             rt.spawn(async move {
                 let listener = tokio::net::TcpListener::from_std(listener).unwrap();
                 loop {
-                    let Ok((mut stream, _)) = listener.accept().await else { continue };
+                    let mut stream = match listener.accept().await {
+                        Ok((stream, _)) => stream,
+                        Err(e) => {
+                            if let Some(pause) = accept_failed(server, &e) {
+                                tokio::time::sleep(pause).await;
+                            }
+                            continue;
+                        }
+                    };
                     tokio::spawn(async move {
                         let _ = stream.set_nodelay(true);
                         let mut buf = [0; 4096];
@@ -230,8 +394,9 @@ fn run(server: Server, connections: usize, warmup: Duration, window: Duration) -
         msgs_per_sec: latencies.len() as f64 / window.as_secs_f64(),
         p50: at(0.50),
         p99: at(0.99),
-        user_per_msg: cpu.0 * 1e9 / count as f64,
-        sys_per_msg: cpu.1 * 1e9 / count as f64,
+        // Below zero only through the kernel's user/kernel split (see the top of the file).
+        user_per_msg: cpu.0.max(0.0) * 1e9 / count as f64,
+        sys_per_msg: cpu.1.max(0.0) * 1e9 / count as f64,
     })
 }
 
