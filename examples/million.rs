@@ -179,7 +179,7 @@ fn preflight(n: u64, packed: bool, forced: bool) -> Result<(), String> {
             let fit = max_map_count.saturating_sub(maps_now + MAP_RESERVE) / MAPS_PER_SEPARATE_STACK;
             return Err(format!(
                 "{} green threads do not fit in vm.max_map_count = {max_map_count}.\n\
-                 Every stack has a guard page below it. Here each stack is its own mapping plus a guard \
+                 Every stack has a 64 KiB guard below it. Here each stack is its own mapping plus a guard \
                  mapping ({why}): {MAPS_PER_SEPARATE_STACK} per green thread, so {} green threads need \
                  {} + {maps_now} mappings in use now + {MAP_RESERVE} kept in reserve = {} mappings; \
                  about {} fit.\n\
