@@ -32,9 +32,9 @@
 //! (`sched_setaffinity`), so each server gets exactly one core and the client never competes
 //! with it. A run whose client used 90% of its core or more while the server used less is
 //! flagged client-bound: the server might have gone faster. `--client std` swaps the load
-//! generator for one that does not use `green` (one epoll loop through `libc`), to check the
-//! first. The CPU time other processes took from the two cores during the window is shown too
-//! ("others"): on a shared machine it explains most outliers.
+//! generator for one that does not use `green` (one epoll loop on one thread, through `libc`),
+//! to check the first. The CPU time other processes took from the two cores during the window
+//! is shown too ("others"): on a shared machine it explains most outliers.
 //!
 //! Every figure is the median of the repetitions. The table goes to stdout, and a chart of
 //! msgs/s and p99 against connections to an SVG file whose path is printed.
@@ -79,6 +79,10 @@ fn main() -> ExitCode {
         }
     };
     match command {
+        Command::Help => {
+            println!("{}", args::USAGE);
+            ExitCode::SUCCESS
+        }
         Command::Serve(serve) => server::serve(serve),
         Command::Compare(options) => match compare(&options) {
             Ok(()) => ExitCode::SUCCESS,

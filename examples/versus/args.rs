@@ -13,13 +13,13 @@ usage: versus [--quick | --full] [--conns 100,1000,10000] [--client green|std] [
   --quick         one repetition of 1 s per point (under 30 s)
   --full          5 repetitions of 4 s per point
   --conns LIST    connection counts, comma-separated (default 100,1000,10000)
-  --client KIND   load generator: green (default) or std (epoll threads, no green)
+  --client KIND   load generator: green (default) or std (one epoll loop on one thread, no green)
   --with tokio    also measure the same echo service on tokio
   --servers LIST  which servers to run, comma-separated (default green,threads)
   --reps N        repetitions per point (the median is shown)
   --secs S        length of each measurement window
   --warmup S      warm-up before each window
-  --buffer BYTES   each server handler's read buffer, on its stack: 1024 (default), 4096 or 16384
+  --buffer BYTES  each server handler's read buffer, on its stack: 1024 (default), 4096 or 16384
   --svg PATH      where to write the chart (default: target/versus.svg)";
 
 /// Which server a run measures.
@@ -52,7 +52,7 @@ impl ServerKind {
 pub enum ClientKind {
     /// One green worker, a green thread per connection.
     Green,
-    /// One epoll loop per client CPU on plain threads: does not use `green` at all.
+    /// One epoll loop on one plain thread, through `libc`: does not use `green` at all.
     Std,
 }
 
@@ -60,7 +60,7 @@ impl ClientKind {
     pub fn describe(self) -> &'static str {
         match self {
             ClientKind::Green => "green (one worker, a green thread per connection)",
-            ClientKind::Std => "std (one epoll loop thread through libc, no green)",
+            ClientKind::Std => "std (one epoll loop on one thread, through libc; no green)",
         }
     }
 }
@@ -99,6 +99,8 @@ pub struct Serve {
 pub enum Command {
     Compare(Options),
     Serve(Serve),
+    /// `--help`: print [`USAGE`] to stdout and exit successfully.
+    Help,
 }
 
 pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
@@ -120,7 +122,7 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
         match flag.as_str() {
-            "-h" | "--help" => return Err(USAGE.to_owned()),
+            "-h" | "--help" => return Ok(Command::Help),
             "--quick" => {
                 options.mode = "--quick";
                 options.timing = Timing { reps: 1, warmup: Duration::from_millis(300), window: Duration::from_secs(1) };
