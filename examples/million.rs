@@ -91,7 +91,8 @@ fn parse_args() -> Result<Args, String> {
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         if flag == "--help" || flag == "-h" {
-            return Err(USAGE.to_owned());
+            println!("{USAGE}");
+            std::process::exit(0);
         }
         let value = it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"))?;
         let number = || value.replace('_', "").parse::<usize>().map_err(|e| format!("{flag} {value}: {e}\n{USAGE}"));
