@@ -156,16 +156,7 @@ fn serve(room: Arc<Room>, listener: TcpListener) {
 }
 
 fn main() -> ExitCode {
-    let args = match server::parse_args(USAGE) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = green::run(|| -> Result<(), String> {
-        let listener = server::listen(args, PORT)?;
-        let addr = listener.local_addr().map_err(|e| format!("no local address: {e}"))?;
+    server::main(USAGE, PORT, |args, listener, addr| {
         println!("chat server on {addr}");
         let room = Arc::new(Room::default());
         let server = green::spawn({
@@ -177,14 +168,7 @@ fn main() -> ExitCode {
         }
         server.join().expect("the server panicked");
         Ok(())
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// Three clients join; once all are in, each says hello and checks that it heard both others.

@@ -46,16 +46,7 @@ fn serve(listener: TcpListener) {
 }
 
 fn main() -> ExitCode {
-    let args = match server::parse_args(USAGE) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = green::run(|| -> Result<(), String> {
-        let listener = server::listen(args, PORT)?;
-        let addr = listener.local_addr().map_err(|e| format!("no local address: {e}"))?;
+    server::main(USAGE, PORT, |args, listener, addr| {
         println!("echo server on {addr}");
         let server = green::spawn(move || serve(listener));
         if args.demo {
@@ -64,14 +55,7 @@ fn main() -> ExitCode {
         }
         server.join().expect("the server panicked");
         Ok(())
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// Three clients at once, each checking its echo.

@@ -103,16 +103,7 @@ fn serve(listener: TcpListener) {
 }
 
 fn main() -> ExitCode {
-    let args = match server::parse_args(USAGE) {
-        Ok(args) => args,
-        Err(message) => {
-            eprintln!("{message}");
-            return ExitCode::FAILURE;
-        }
-    };
-    let outcome = green::run(|| -> Result<(), String> {
-        let listener = server::listen(args, PORT)?;
-        let addr = listener.local_addr().map_err(|e| format!("no local address: {e}"))?;
+    server::main(USAGE, PORT, |args, listener, addr| {
         println!("http_hello on http://{addr}/");
         let server = green::spawn(move || serve(listener));
         if args.demo {
@@ -120,14 +111,7 @@ fn main() -> ExitCode {
         }
         server.join().expect("the server panicked");
         Ok(())
-    });
-    match outcome {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(message) => {
-            eprintln!("error: {message}");
-            ExitCode::FAILURE
-        }
-    }
+    })
 }
 
 /// Four clients, each sending three requests on one kept-alive connection (the last asks to

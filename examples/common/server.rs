@@ -5,6 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
+use std::process::ExitCode;
 use std::time::Duration;
 
 use green::net::TcpListener;
@@ -63,5 +64,34 @@ pub fn accept_failed(e: &io::Error) {
     eprintln!("accept failed: {e}");
     if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)) {
         green::sleep(ACCEPT_BACKOFF);
+    }
+}
+
+/// The `main` of a server example: parses the command line, binds, and runs `body` with the
+/// listener and its address as the runtime's first green thread. A bad command line, a failed
+/// bind or an error from `body` is printed as one line, and the exit code says so.
+pub fn main(
+    usage: &str,
+    default_port: u16,
+    body: impl FnOnce(Args, TcpListener, SocketAddr) -> Result<(), String>,
+) -> ExitCode {
+    let args = match parse_args(usage) {
+        Ok(args) => args,
+        Err(message) => {
+            eprintln!("{message}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let outcome = green::run(|| {
+        let listener = listen(args, default_port)?;
+        let addr = listener.local_addr().map_err(|e| format!("no local address: {e}"))?;
+        body(args, listener, addr)
+    });
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("error: {message}");
+            ExitCode::FAILURE
+        }
     }
 }
