@@ -229,6 +229,11 @@ impl Reactor {
         })
     }
 
+    /// True once the owning worker has exited (see `closed`).
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed.load(Ordering::SeqCst)
+    }
+
     fn insert(&self, state: Arc<State>) -> usize {
         let mut table = lock(&self.table);
         let index = match table.free.pop() {

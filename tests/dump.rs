@@ -276,3 +276,17 @@ fn concurrent_dumps_are_both_answered() {
     }
     busy.join().unwrap();
 }
+
+/// A dump asked for through a handle kept after its runtime was dropped answers at once,
+/// saying the workers have exited (it used to wait a second for answers, then blame them).
+#[test]
+fn a_dump_after_the_runtime_is_gone_answers_at_once() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let handle = rt.handle().clone();
+    drop(rt);
+    let start = std::time::Instant::now();
+    let dump = handle.dump().to_string();
+    assert!(start.elapsed() < Duration::from_millis(500), "took {:?}", start.elapsed());
+    assert_eq!(dump.matches("exited (the runtime has shut down)").count(), 2, "{dump}");
+    assert!(!dump.contains("did not answer"), "{dump}");
+}

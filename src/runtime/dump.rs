@@ -223,7 +223,12 @@ impl Handle {
             edges: Mutex::new(Vec::new()),
         });
         shared.refresh_clock(Instant::now());
-        for remote in shared.remotes.iter() {
+        for (index, remote) in shared.remotes.iter().enumerate() {
+            if remote.reactor.is_closed() {
+                // Its worker has exited (the runtime is shut down): nobody would answer.
+                request.answer(index, format!("worker {index}: exited (the runtime has shut down)\n"));
+                continue;
+            }
             remote.dump.lock().unwrap_or_else(|e| e.into_inner()).push(request.clone());
             remote.dump_pending.store(true, Ordering::Release);
             remote.sleeping.store(false, Ordering::SeqCst);
