@@ -351,10 +351,11 @@ impl Core {
         // A sleeping peer needs a wake only when the deque goes from empty to not empty: a
         // peer that went to sleep since then saw it not empty (it looks after announcing its
         // sleep) and would not have slept, and one that slept before was woken by that push.
-        let was_empty = self.deque.is_empty();
+        // Counted after the push: only this worker pushes, so one task now means none just
+        // before, even if a peer stole the last one between a look and the push.
         self.deque.push(task);
         self.spawned.set(self.spawned.get() + 1);
-        if was_empty {
+        if self.deque.len() == 1 {
             self.shared.wake_one_sleeper();
         }
     }
