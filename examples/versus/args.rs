@@ -176,7 +176,10 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
     }
     // Explicit values win over --quick / --full, whatever the order.
     if let Some(reps) = reps {
-        options.timing.reps = reps.max(1);
+        if reps == 0 {
+            return Err(format!("--reps 0: at least one repetition is needed\n{USAGE}"));
+        }
+        options.timing.reps = reps;
     }
     if let Some(secs) = secs {
         options.timing.window = secs;
