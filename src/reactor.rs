@@ -42,7 +42,7 @@
 //!    attempt, so it does not park and retries. Otherwise it registers the fd with this
 //!    worker's poller if it is not registered anywhere yet, pushes its waiter, and (oneshot)
 //!    arms the interest. Arming and registering report readiness that is already there.
-//! 3. The worker commits the park after the switch (rule 3.4); a wake that raced in is seen.
+//! 3. The worker commits the park after the switch (rule 4); a wake that raced in is seen.
 //! 4. The worker that owns the poller gets an event: under the source's lock it bumps the
 //!    ticks of the ready directions and takes one waiter per ready direction (all of them on
 //!    error or hang-up), re-arms in oneshot mode, and wakes them after the lock (through
@@ -121,7 +121,7 @@
 //!   first parked on it. Waiters homed on other workers are woken through their inboxes. When
 //!   a worker exits, its reactor closes: its waiters are woken and the fds move to the poller
 //!   of whichever worker parks on them next.
-//! - Nothing here parks while unwinding or on a worker's own stack (rule 3.3): there the call
+//! - Nothing here parks while unwinding or on a worker's own stack (rule 3): there the call
 //!   returns an error that says why. On a plain OS thread it blocks in `poll(2)`, like std.
 
 use std::cell::{Cell, RefCell};
@@ -906,7 +906,7 @@ impl Source {
             Mode::Oneshot => (Event::new(key, want[0], want[1]), PollMode::Oneshot),
         };
         // SAFETY: the fd is open now, and `Source`'s owner keeps it open until the source is
-        // dropped, whose `deregister` deletes it from this poller first (rule 3.5).
+        // dropped, whose `deregister` deletes it from this poller first (rule 5).
         if let Err(e) = unsafe { reactor.poller.add_with_mode(self.state.fd, event, mode) } {
             reactor.remove(key);
             return Err(registration_error(self.state.fd, e));

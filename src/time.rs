@@ -68,7 +68,7 @@ fn sleep_inner(deadline: Option<Instant>) {
             return;
         }
         if std::thread::panicking() {
-            // Rule 3.3: never park while unwinding. Sleeping cannot deadlock, so block the
+            // Rule 3: never park while unwinding. Sleeping cannot deadlock, so block the
             // worker for the rest of the time instead.
             return os_sleep(deadline);
         }

@@ -15,7 +15,7 @@
 //! unstarted green thread even though its run queue is not empty, so that two green threads
 //! yielding to each other forever cannot starve anything else queued here.
 //!
-//! Started green threads are never stolen (rule 3.1): only the unstarted ones in the deques
+//! Started green threads are never stolen (rule 1): only the unstarted ones in the deques
 //! are, since nothing of them lives on a stack yet.
 //!
 //! # Idle
@@ -23,7 +23,7 @@
 //! With nothing to do the worker spins for [`SPIN_TIME`], then sleeps in its poller until the
 //! next timer. Whoever gives it work while it sleeps notifies the poller (`shared.rs`).
 //!
-//! # Shutdown (rule 3.7)
+//! # Shutdown (rule 7)
 //!
 //! Once the runtime shuts down, each worker cancels each of its started green threads (they
 //! unwind at their next cancellation point, on this worker, while every queue, timer and the

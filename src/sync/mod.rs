@@ -39,7 +39,7 @@
 //!   (much faster under contention) until its first waiter has waited
 //!   [`MUTEX_HANDOFF_AFTER`], and then hands the lock over.
 //!
-//! # While unwinding (rule 3.3)
+//! # While unwinding (rule 3)
 //!
 //! | operation, when it would have to wait | in a green thread that is unwinding |
 //! |---|---|
