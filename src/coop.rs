@@ -123,10 +123,6 @@ fn budget_spent() {
         };
         let (budget, time_slice) = core.current_budget_and_slice();
         reset_budget(budget);
-        // During a shutdown the worker must get back soon to enforce its timeout on a green
-        // thread that swallows its cancellation, however long a slice it was given (budgets are
-        // capped meanwhile, `Core::budget_cap`).
-        let shutting_down = core.shared.is_shutting_down();
         WorkerStats::bump(&core.stats().checkpoints);
         if !core.in_green_thread() {
             // Code on the worker's own stack (a destructor the worker runs): nobody's ticks.
@@ -153,7 +149,10 @@ fn budget_spent() {
             now
         });
         let slice = now.duration_since(start);
-        let must_yield = (slice >= time_slice || shutting_down) && core.others_waiting(now);
+        // During a shutdown the worker must get back at every spent budget (capped meanwhile,
+        // `Core::budget_cap`) to enforce its timeout on a green thread that swallows its
+        // cancellation, however long a slice that one was given.
+        let must_yield = (slice >= time_slice || core.shared.is_shutting_down()) && core.others_waiting(now);
         acct.longest_slice.set(acct.longest_slice.get().max(slice));
         if must_yield {
             WorkerStats::bump(&core.stats().forced_yields);

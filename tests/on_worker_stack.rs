@@ -1,5 +1,7 @@
 //! `green::on_worker_stack`: a big stack for a call, nested calls, and no waiting inside.
 
+mod common;
+
 #[test]
 fn a_call_gets_the_worker_stack() {
     let sum = green::run(|| {
@@ -34,12 +36,7 @@ fn waiting_inside_panics_instead_of_blocking_the_worker() {
                 let _ = other.join();
             })
         }));
-        let payload = caught.unwrap_err();
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let message = common::panic_text(&*caught.unwrap_err());
         assert!(message.contains("on_worker_stack"), "{message}");
     });
 }

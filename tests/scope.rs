@@ -155,12 +155,7 @@ fn a_scope_refuses_to_open_on_the_worker_stack() {
                 });
             })
         }));
-        let payload = caught.unwrap_err();
-        let message = payload
-            .downcast_ref::<&str>()
-            .map(|s| s.to_string())
-            .or_else(|| payload.downcast_ref::<String>().cloned())
-            .unwrap_or_default();
+        let message = common::panic_text(&*caught.unwrap_err());
         assert!(message.contains("green::scope inside green::on_worker_stack"), "{message}");
         green::sleep(Duration::from_millis(20));
         assert_eq!(ran.load(Ordering::SeqCst), 0, "neither the body nor a child may have run");

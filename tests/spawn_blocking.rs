@@ -42,8 +42,7 @@ fn handle_spawn_blocking_works_from_an_os_thread() {
 #[test]
 fn outside_a_runtime_it_panics_with_a_clear_message() {
     let payload = std::panic::catch_unwind(|| green::spawn_blocking(|| 1)).unwrap_err();
-    let message = payload.downcast_ref::<String>().map(String::as_str).or(payload.downcast_ref::<&str>().copied());
-    let message = message.expect("a text payload");
+    let message = common::panic_text(&*payload);
     assert!(message.contains("spawn_blocking called outside a green runtime"), "{message}");
     assert!(message.contains("Handle::spawn_blocking"), "{message}");
 }

@@ -24,7 +24,7 @@ pub(crate) const DEFAULT_BUDGET: u32 = 1024;
 /// The largest budget a green thread can have ([`Builder::budget`], and
 /// [`crate::Builder::budget`] per green thread): a spent budget is where a worker gets its
 /// turn back from a busy green thread, to share it and to enforce a shutdown timeout, so it must
-/// come within milliseconds. About a million ticks: a few ms of a tight loop.
+/// come soon. About a million ticks.
 pub const MAX_BUDGET: u32 = 1 << 20;
 
 /// Default time slice (see [`Builder::time_slice`]), chosen with `examples/fairness.rs` (an

@@ -148,10 +148,11 @@ impl Shared {
     }
 
     /// [`is_shutting_down`](Shared::is_shutting_down) for a spawn that has just counted itself
-    /// in `live` (or the last green thread that has just counted itself out). The spawn writes `live` and reads `shutdown`; the last worker out writes
-    /// `shutdown` and reads `live`: with all four sequentially consistent, at least one of them
-    /// sees the other's write (no spawn is admitted after the workers saw `live` at 0).
-    pub(crate) fn is_shutting_down_after_admit(&self) -> bool {
+    /// in `live`, or the last green thread that has just counted itself out. Each writes `live`
+    /// and then reads `shutdown`; a worker in the shutdown reads `live` after `shutdown` was
+    /// written: with all four sequentially consistent, at least one side sees the other's
+    /// write (no spawn is admitted, and no last exit goes unseen, after a worker read `live`).
+    pub(crate) fn is_shutting_down_after_counting(&self) -> bool {
         self.shutdown.load(Ordering::SeqCst)
     }
 
@@ -162,10 +163,8 @@ impl Shared {
 
     /// `n` green threads fewer (a worker counts its own out in batches: `Core::complete`).
     pub(crate) fn tasks_finished(&self, n: usize) {
-        // SeqCst both: the last one out writes `live` and reads `shutdown`, a worker going to
-        // sleep in the shutdown reads `live` after `shutdown` was written (as for a spawn, see
-        // `is_shutting_down_after_admit`): one of them sees the other.
-        if self.live.fetch_sub(n, Ordering::SeqCst) == n && self.is_shutting_down_after_admit() {
+        // SeqCst: see `is_shutting_down_after_counting`.
+        if self.live.fetch_sub(n, Ordering::SeqCst) == n && self.is_shutting_down_after_counting() {
             self.wake_all();
         }
     }

@@ -1096,7 +1096,7 @@ impl Core {
             return false;
         }
         self.count_out_finished();
-        // SeqCst: see `Shared::is_shutting_down_after_admit`.
+        // SeqCst: see `Shared::is_shutting_down_after_counting`.
         if self.shared.live.load(Ordering::SeqCst) == 0 {
             return true;
         }

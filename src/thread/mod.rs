@@ -441,7 +441,7 @@ fn admit(shared: &Shared, task: &TaskRef) -> bool {
     if !counted {
         shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
-    if !shared.is_shutting_down_after_admit() {
+    if !shared.is_shutting_down_after_counting() {
         return true;
     }
     refuse(shared, task);

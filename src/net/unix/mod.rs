@@ -117,7 +117,10 @@ fn std_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Resul
     if storage.ss_family as libc::c_int != libc::AF_UNIX {
         return Err(io::Error::new(io::ErrorKind::InvalidData, "green: not a Unix socket address"));
     }
-    // SAFETY: the family says the storage holds a sockaddr_un, which is smaller than it.
+    // SAFETY: `sockaddr_storage` is at least as large and as aligned as every sockaddr type,
+    // `sockaddr_un` included, so the reference is in bounds and aligned; both are plain data,
+    // and `storage` is fully initialized (made zeroed by `recv_from`, then written by the
+    // kernel). The family check makes the reading meaningful, not safe.
     let addr = unsafe { &*(storage as *const libc::sockaddr_storage).cast::<libc::sockaddr_un>() };
     let path = &addr.sun_path[..(len - base).min(addr.sun_path.len())];
     // SAFETY: c_char and u8 have the same size and alignment, and every value is a valid u8.
