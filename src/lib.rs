@@ -56,11 +56,15 @@ pub const DEFAULT_STACK_SIZE: usize = crate::stack::DEFAULT_STACK_SIZE;
 /// let greeting = green::run(|| format!("hello, {name}")); // borrows `name`
 /// assert_eq!(greeting, "hello, world");
 /// ```
+#[track_caller]
 pub fn run<F, T>(f: F) -> T
 where
     F: FnOnce() -> T,
 {
-    runtime::Builder::new().run(f).unwrap_or_else(|e| panic!("green::run: could not start the runtime: {e}"))
+    match runtime::Builder::new().run(f) {
+        Ok(value) => value,
+        Err(e) => panic!("green::run: {e}"),
+    }
 }
 
 /// Prints `message` to stderr and aborts the process. For the few cases where the runtime

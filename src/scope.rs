@@ -196,7 +196,10 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         F: FnOnce() -> T + Send + 'scope,
         T: Send + 'scope,
     {
-        self.spawn_with(thread::Builder::new(), f).unwrap_or_else(|e| panic!("{e}"))
+        match self.spawn_with(thread::Builder::new(), f) {
+            Ok(handle) => handle,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Spawns with the settings of `builder` (name, stack size, worker).

@@ -171,7 +171,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let handle = Handle::try_current().unwrap_or_else(|| panic!("{SPAWN_BLOCKING_OUTSIDE}"));
+    let Some(handle) = Handle::try_current() else { panic!("{SPAWN_BLOCKING_OUTSIDE}") };
     handle.spawn_blocking(f)
 }
 

@@ -100,6 +100,7 @@ impl Builder {
     /// # Panics
     ///
     /// If `n` is 0.
+    #[track_caller]
     pub fn workers(mut self, n: usize) -> Builder {
         assert!(n > 0, "green: a runtime needs at least one worker, got workers(0)");
         self.config.workers = n;
@@ -131,6 +132,7 @@ impl Builder {
     /// # Panics
     ///
     /// If `ticks` is 0.
+    #[track_caller]
     pub fn budget(mut self, ticks: u32) -> Builder {
         assert!(ticks > 0, "green: the budget must be at least one tick, got budget(0)");
         self.config.budget = ticks.min(MAX_BUDGET);
@@ -198,6 +200,7 @@ impl Builder {
     /// # Panics
     ///
     /// If `n` is 0.
+    #[track_caller]
     pub fn max_blocking_threads(mut self, n: usize) -> Builder {
         assert!(n > 0, "green: the blocking pool needs at least one thread, got max_blocking_threads(0)");
         self.blocking.max_threads = n;
@@ -225,9 +228,13 @@ impl Builder {
     ///
     /// If a poller, the stack arena or a worker thread cannot be created.
     ///
+    /// The stack size is more than the largest stack (1 GiB), or the thread name holds a NUL
+    /// byte: kind [`InvalidInput`](io::ErrorKind::InvalidInput).
+    ///
     /// # Panics
     ///
     /// If called from inside a green thread or a worker.
+    #[track_caller]
     pub fn build(self) -> io::Result<Runtime> {
         let (runtime, first) = self.start(false)?;
         debug_assert!(first.is_none());
@@ -240,12 +247,14 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// As for [`Builder::build`].
+    /// As for [`Builder::build`]; also if the green thread running `f` could not start (no
+    /// memory for its stack) or was cancelled before it returned.
     ///
     /// # Panics
     ///
     /// Resumes the panic of `f`, after the shutdown. Panics if called from inside a green
     /// thread or a worker.
+    #[track_caller]
     pub fn run<F, T>(self, f: F) -> io::Result<T>
     where
         F: FnOnce() -> T,
@@ -273,18 +282,26 @@ impl Builder {
         match main.join() {
             Ok(()) => Ok(out.expect("main green thread finished without a value")),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("green: the main green thread did not finish: {e}"),
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Creates the shared state and the worker threads. With `caller_worker`, worker 0 gets no
     /// thread and its deque is returned for the caller to run.
+    #[track_caller]
     fn start(self, caller_worker: bool) -> io::Result<(Runtime, Option<Worker<TaskRef>>)> {
         assert!(!super::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
         crate::stack::install_overflow_handler();
         super::stats::use_asymmetric_fences();
         crate::thread::install_panic_hook();
         let config = self.config;
+        crate::stack::check_size(config.stack_size)?;
+        if config.thread_name.contains('\0') {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("green: the worker thread name prefix {:?} holds a NUL byte", config.thread_name),
+            ));
+        }
         let blocking = self.blocking;
         let stacks = StackArena::new(StackConfig { layout: config.stack_layout, ..StackConfig::default() })?;
         let mut deques: Vec<Worker<TaskRef>> = (0..config.workers).map(|_| Worker::new_fifo()).collect();

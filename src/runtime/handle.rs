@@ -72,7 +72,10 @@ impl Handle {
         F: FnOnce() -> T + Send + 'static,
         T: Send + 'static,
     {
-        crate::thread::Builder::new().spawn_on(self, f).unwrap_or_else(|e| panic!("{e}"))
+        match crate::thread::Builder::new().spawn_on(self, f) {
+            Ok(handle) => handle,
+            Err(e) => panic!("{e}"),
+        }
     }
 
     /// Number of workers of this runtime.

@@ -121,7 +121,10 @@ impl Runtime {
         // return, or unwind, before the green thread is DONE, by which time `f` and everything it
         // borrowed have been dropped or returned.
         let handle = unsafe { crate::thread::spawn_unchecked(&self.handle, crate::thread::Builder::new(), f) };
-        let handle = handle.unwrap_or_else(|e| panic!("green: block_on: {e}"));
+        let handle = match handle {
+            Ok(handle) => handle,
+            Err(e) => panic!("green: block_on: {e}"),
+        };
         match handle.join_uncancellable() {
             Ok(value) => value,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),

@@ -649,7 +649,7 @@ pub(crate) struct Cancelled;
 
 /// Turns a caught unwind payload into a join error.
 pub(crate) fn join_error_from(payload: Box<dyn Any + Send>, header: &Header) -> JoinError {
-    if payload.is::<Cancelled>() { JoinError::cancelled(header.id) } else { JoinError::panicked(header.id, payload) }
+    if payload.is::<Cancelled>() { JoinError::cancelled(header) } else { JoinError::panicked(header, payload) }
 }
 
 impl<F, T> Task<F, T>

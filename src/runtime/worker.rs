@@ -957,8 +957,9 @@ impl Core {
     /// Drops an unstarted green thread's closure (shutdown, or no stack for it).
     fn abandon(&self, task: TaskRef, error: Option<io::Error>) {
         let error = match error {
-            Some(e) => JoinError::failed_to_start(task.header().id, e),
-            None => JoinError::cancelled(task.header().id),
+            Some(e) => JoinError::failed_to_start(task.header(), e),
+            None if task.header().is_cancelled() => JoinError::cancelled(task.header()),
+            None => JoinError::dropped_unstarted(task.header()),
         };
         // SAFETY: the task came out of a queue of unstarted green threads, which hands each to
         // exactly one worker; it was never run.

@@ -119,6 +119,13 @@ pub(crate) use overflow::install_overflow_handler;
 pub(crate) use pool::StackPool;
 pub(crate) use sys::page_size;
 
+/// Checks that stacks of `bytes` usable bytes exist at all (the largest size class is 1 GiB), so
+/// that a spawn or a runtime's build refuses an impossible size at once, with the error a
+/// green thread's start would give, instead of the green thread failing later.
+pub(crate) fn check_size(bytes: usize) -> std::io::Result<()> {
+    class::SizeClass::of(bytes).map(drop)
+}
+
 /// Default usable stack size of a green thread: 256 KiB.
 ///
 /// Deep enough for ordinary synchronous code (std's formatting, a TLS handshake, serde of a

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::fmt;
 use std::io;
-use std::num::NonZeroU64;
+use std::sync::Arc;
 
 use super::{GreenThread, GreenThreadId, outcome_released};
 use crate::park::{self, ParkReason, WaitEdge, cancellation_point};
@@ -163,28 +163,58 @@ pub(crate) fn wait_done(target: &Header) {
 }
 
 /// Why a green thread produced no value: it panicked, was cancelled, or could not start.
+///
+/// It is `Send` and `Sync` (the panic payload inside is reached only by value), so `?` turns it
+/// into a `Box<dyn Error + Send + Sync>` as into an [`io::Error`].
 pub struct JoinError {
     id: GreenThreadId,
+    name: Option<Arc<str>>,
     repr: Repr,
 }
 
 enum Repr {
-    Panicked(Box<dyn Any + Send + 'static>),
-    Cancelled,
+    Panicked {
+        payload: Payload,
+        /// The payload's text, if it is a `&str` or a `String`, taken out for `Display`.
+        text: Option<Box<str>>,
+    },
+    /// `unstarted`: dropped before it ever ran, because the runtime was shutting down.
+    Cancelled {
+        unstarted: bool,
+    },
     FailedToStart(io::Error),
 }
 
+/// A panic payload that no shared reference can reach: [`JoinError`] hands it out only by
+/// value, so sharing a `&JoinError` between threads never shares the payload.
+struct Payload(Box<dyn Any + Send + 'static>);
+
+// SAFETY: the box is reached only through an owned `Payload` (`JoinError::try_into_panic` moves
+// it out); no method takes `&Payload` or `&JoinError` to the payload, so a shared reference
+// gives no access to it from another thread.
+unsafe impl Sync for Payload {}
+
 impl JoinError {
-    pub(crate) fn panicked(id: NonZeroU64, payload: Box<dyn Any + Send + 'static>) -> JoinError {
-        JoinError { id: GreenThreadId(id), repr: Repr::Panicked(payload) }
+    pub(crate) fn panicked(header: &Header, payload: Box<dyn Any + Send + 'static>) -> JoinError {
+        let text = payload_text(&*payload).map(Box::from);
+        JoinError::new(header, Repr::Panicked { payload: Payload(payload), text })
     }
 
-    pub(crate) fn cancelled(id: NonZeroU64) -> JoinError {
-        JoinError { id: GreenThreadId(id), repr: Repr::Cancelled }
+    pub(crate) fn cancelled(header: &Header) -> JoinError {
+        JoinError::new(header, Repr::Cancelled { unstarted: false })
     }
 
-    pub(crate) fn failed_to_start(id: NonZeroU64, error: io::Error) -> JoinError {
-        JoinError { id: GreenThreadId(id), repr: Repr::FailedToStart(error) }
+    /// Dropped before it ever ran: the runtime was shutting down.
+    pub(crate) fn dropped_unstarted(header: &Header) -> JoinError {
+        JoinError::new(header, Repr::Cancelled { unstarted: true })
+    }
+
+    pub(crate) fn failed_to_start(header: &Header, error: io::Error) -> JoinError {
+        JoinError::new(header, Repr::FailedToStart(error))
+    }
+
+    fn new(header: &Header, repr: Repr) -> JoinError {
+        JoinError { id: GreenThreadId(header.id), name: header.name.clone(), repr }
     }
 
     /// The green thread this is about.
@@ -192,14 +222,19 @@ impl JoinError {
         self.id
     }
 
+    /// The green thread's name, if it was given one.
+    pub fn name(&self) -> Option<&str> {
+        self.name.as_deref()
+    }
+
     /// True if the green thread panicked.
     pub fn is_panic(&self) -> bool {
-        matches!(self.repr, Repr::Panicked(_))
+        matches!(self.repr, Repr::Panicked { .. })
     }
 
     /// True if the green thread was cancelled (or dropped unstarted at shutdown).
     pub fn is_cancelled(&self) -> bool {
-        matches!(self.repr, Repr::Cancelled)
+        matches!(self.repr, Repr::Cancelled { .. })
     }
 
     /// The error that kept the green thread from starting (no stack could be had for it), if
@@ -224,8 +259,8 @@ impl JoinError {
     /// The panic payload, or the error itself if it is not a panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         match self.repr {
-            Repr::Panicked(payload) => Ok(payload),
-            repr => Err(JoinError { id: self.id, repr }),
+            Repr::Panicked { payload, .. } => Ok(payload.0),
+            repr => Err(JoinError { repr, ..self }),
         }
     }
 }
@@ -236,13 +271,18 @@ fn payload_text(payload: &(dyn Any + Send)) -> Option<&str> {
 
 impl fmt::Display for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "green thread {}", self.id)?;
+        if let Some(name) = &self.name {
+            write!(f, " \"{name}\"")?;
+        }
         match &self.repr {
-            Repr::Panicked(payload) => match payload_text(&**payload) {
-                Some(text) => write!(f, "green thread {} panicked: {text}", self.id),
-                None => write!(f, "green thread {} panicked", self.id),
-            },
-            Repr::Cancelled => write!(f, "green thread {} was cancelled", self.id),
-            Repr::FailedToStart(e) => write!(f, "green thread {} could not start: {e}", self.id),
+            Repr::Panicked { text: Some(text), .. } => write!(f, " panicked: {text}"),
+            Repr::Panicked { text: None, .. } => write!(f, " panicked"),
+            Repr::Cancelled { unstarted: false } => write!(f, " was cancelled"),
+            Repr::Cancelled { unstarted: true } => {
+                write!(f, " was cancelled before it started: the runtime was shutting down")
+            }
+            Repr::FailedToStart(e) => write!(f, " could not start: {e}"),
         }
     }
 }
@@ -250,8 +290,8 @@ impl fmt::Display for JoinError {
 impl fmt::Debug for JoinError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let kind = match &self.repr {
-            Repr::Panicked(_) => "Panicked",
-            Repr::Cancelled => "Cancelled",
+            Repr::Panicked { .. } => "Panicked",
+            Repr::Cancelled { .. } => "Cancelled",
             Repr::FailedToStart(_) => "FailedToStart",
         };
         f.debug_struct("JoinError")
@@ -288,7 +328,7 @@ impl From<JoinError> for io::Error {
     fn from(e: JoinError) -> io::Error {
         let kind = match &e.repr {
             Repr::FailedToStart(inner) => inner.kind(),
-            Repr::Cancelled | Repr::Panicked(_) => io::ErrorKind::Other,
+            Repr::Cancelled { .. } | Repr::Panicked { .. } => io::ErrorKind::Other,
         };
         io::Error::new(kind, e.to_string())
     }

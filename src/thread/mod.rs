@@ -147,7 +147,10 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    Builder::new().spawn(f).unwrap_or_else(|e| panic!("{e}"))
+    match Builder::new().spawn(f) {
+        Ok(handle) => handle,
+        Err(e) => panic!("{e}"),
+    }
 }
 
 /// Spawns a green thread whose closure need not be `Send`: it runs on the caller's worker.
@@ -171,9 +174,12 @@ where
     F: FnOnce() -> T + 'static,
     T: Send + 'static,
 {
+    if !context::with_core(|core| core.is_some()) {
+        panic!("{SPAWN_OUTSIDE}");
+    }
     let spec = Builder::new().spec(Location::caller(), None);
     let task = context::with_core(|core| {
-        let Some(core) = core else { panic!("{SPAWN_OUTSIDE}") };
+        let core = core.expect("checked above: this thread is a worker");
         // SAFETY: `F` and `T` are `'static`, so nothing dangles. The closure may be `!Send`: it
         // is touched only on this worker, because `push_new_local` puts it in this worker's
         // local queue, which no peer steals from, and `admit` drops it here if it refuses it.
@@ -259,6 +265,7 @@ impl Builder {
     ///     assert_eq!(job.join().unwrap(), 4_999_950_000);
     /// });
     /// ```
+    #[track_caller]
     pub fn budget(mut self, ticks: u32) -> Builder {
         assert!(ticks > 0, "green: the budget must be at least one tick, got budget(0)");
         self.budget = ticks.min(crate::runtime::MAX_BUDGET);
@@ -290,15 +297,15 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// If the stack layout in use can hold no more stacks (the per-stack layout stops below
-    /// the kernel's `vm.max_map_count`); the error says which limit and how to raise it. An
-    /// error found only when the green thread starts (memory) comes from
+    /// - Outside a runtime (use [`Builder::spawn_on`] there).
+    /// - [`Builder::worker`] names a worker the runtime does not have, or
+    ///   [`Builder::stack_size`] asks for more than the largest stack (1 GiB): kind
+    ///   [`InvalidInput`](io::ErrorKind::InvalidInput).
+    /// - The stack layout in use can hold no more stacks (the per-stack layout stops below the
+    ///   kernel's `vm.max_map_count`); the error says which limit and how to raise it.
+    ///
+    /// An error found only when the green thread starts (memory) comes from
     /// [`JoinHandle::join`] instead.
-    ///
-    /// # Panics
-    ///
-    /// Outside a runtime (use [`Builder::spawn_on`] there), or if [`Builder::worker`] names a
-    /// worker the runtime does not have.
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
@@ -306,10 +313,10 @@ impl Builder {
         T: Send + 'static,
     {
         let builder = self.at(Location::caller());
-        context::with_core(|core| {
-            let core = core.unwrap_or_else(|| panic!("{SPAWN_OUTSIDE}"));
+        context::with_core(|core| match core {
             // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
-            unsafe { spawn_scoped(&core.shared, builder, None, f) }
+            Some(core) => unsafe { spawn_scoped(&core.shared, builder, None, f) },
+            None => Err(io::Error::other(SPAWN_OUTSIDE)),
         })
     }
 
@@ -396,12 +403,13 @@ where
     T: Send + 'a,
 {
     let pin = builder.worker;
-    if let Some(w) = pin {
-        assert!(
-            w < shared.remotes.len(),
-            "green: Builder::worker({w}), but the runtime has {} workers",
-            shared.remotes.len()
-        );
+    if let Some(w) = pin
+        && w >= shared.remotes.len()
+    {
+        return Err(no_such_worker(w, shared.remotes.len()));
+    }
+    if let Some(bytes) = builder.stack_size {
+        crate::stack::check_size(bytes)?;
     }
     // Fail early, with the layout's own error, when no stack could be had for it now.
     shared.stacks.admit()?;
@@ -429,6 +437,18 @@ where
     Ok(JoinHandle::new(typed))
 }
 
+#[cold]
+fn no_such_worker(w: usize, workers: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!(
+            "green: Builder::worker({w}), but this runtime has {workers} worker(s), numbered from 0; \
+             pick one below {workers}, or build the runtime with .workers({})",
+            w + 1
+        ),
+    )
+}
+
 /// Counts a new green thread in. If the runtime is shutting down it is dropped unrun instead
 /// (and `false` returned), so nothing is queued that no worker would ever look at.
 #[inline]
@@ -452,7 +472,7 @@ fn admit(shared: &Shared, task: &TaskRef) -> bool {
 #[cold]
 fn refuse(shared: &Shared, task: &TaskRef) {
     // SAFETY: the task was never queued, so no worker can run it.
-    unsafe { task.abandon(JoinError::cancelled(task.header().id)) };
+    unsafe { task.abandon(JoinError::dropped_unstarted(task.header())) };
     if task.header().set_done() {
         outcome_released(task);
     }
@@ -464,6 +484,7 @@ fn refuse(shared: &Shared, task: &TaskRef) {
 /// # Safety
 ///
 /// It must run on the calling thread's worker and finish before `f`'s borrows end.
+#[track_caller]
 pub(crate) unsafe fn new_main_task<'a, F>(handle: &Handle, f: F) -> JoinHandle<()>
 where
     F: FnOnce() + 'a,
@@ -673,12 +694,11 @@ mod tests {
     #[test]
     fn public_types_are_send_and_sync() {
         fn send_sync<T: Send + Sync>() {}
-        fn send<T: Send>() {}
         send_sync::<GreenThread>();
         send_sync::<GreenThreadId>();
         send_sync::<Builder>();
         send_sync::<JoinHandle<u32>>();
-        send::<JoinError>();
+        send_sync::<JoinError>();
         send_sync::<Handle>();
         send_sync::<crate::Runtime>();
     }
