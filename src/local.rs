@@ -9,7 +9,7 @@
 //! of the `static` that declares them. Only the green thread itself ever touches that list.
 
 use std::any::Any;
-use std::cell::UnsafeCell;
+use std::cell::{Cell, UnsafeCell};
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -105,9 +105,13 @@ impl<T: 'static> LocalKey<T> {
             None => {
                 // The initializer runs with no borrow of the map: it may use other locals,
                 // park, or be switched out at a tick while others use theirs.
-                let fresh: Box<dyn Any> = Box::new((self.init)());
-                // If it initialised this very key meanwhile, the first value stays.
-                with_map(|map| map.insert(key, fresh))?
+                let mut fresh: Option<Box<dyn Any>> = Some(Box::new((self.init)()));
+                // If it initialised this very key meanwhile, the first value stays, and the
+                // fresh one is dropped here, after the borrow of the map has ended: its
+                // destructor is user code, which may use locals too.
+                let stayed = with_map(|map| map.insert(key, &mut fresh));
+                drop(fresh);
+                stayed?
             }
         };
         // SAFETY: the value lives in a heap box owned by the map of the running green thread
@@ -137,12 +141,14 @@ impl LocalMap {
         }
     }
 
-    /// Inserts `value` for `key` unless there is one already; returns the one that stays.
-    fn insert(&mut self, key: usize, value: Box<dyn Any>) -> Result<NonNull<dyn Any>, AccessError> {
+    /// Takes `value` for `key` unless there is one already; returns the one that stays. A
+    /// value not taken stays in `value`, for the caller to drop once no borrow of the map is
+    /// live.
+    fn insert(&mut self, key: usize, value: &mut Option<Box<dyn Any>>) -> Result<NonNull<dyn Any>, AccessError> {
         if let Some(existing) = self.get(key)? {
             return Ok(existing);
         }
-        let value = NonNull::from(Box::leak(value));
+        let value = NonNull::from(Box::leak(value.take().expect("a value to insert")));
         self.entries.push((key, value));
         Ok(value)
     }
@@ -151,6 +157,36 @@ impl LocalMap {
         self.destroying = true;
         // SAFETY: every entry came from `Box::leak` in `get_or_insert` and is removed once.
         self.entries.pop().map(|(_, value)| unsafe { Box::from_raw(value.as_ptr()) })
+    }
+}
+
+/// The values of one green thread, in its header: a map allocated at first use and reached only
+/// through the one raw pointer kept here. (Not a `Box`: each `&mut` taken through a box would
+/// invalidate the pointer that `destroy` keeps while a destructor uses the map.)
+#[derive(Debug)]
+pub(crate) struct Locals(Cell<*mut LocalMap>);
+
+impl Locals {
+    pub(crate) const fn new() -> Locals {
+        Locals(Cell::new(std::ptr::null_mut()))
+    }
+
+    /// The map, allocated if this is the first use.
+    fn get_or_create(&self) -> *mut LocalMap {
+        if self.0.get().is_null() {
+            self.0.set(Box::into_raw(Box::default()));
+        }
+        self.0.get()
+    }
+}
+
+impl Drop for Locals {
+    fn drop(&mut self) {
+        let map = self.0.get();
+        if !map.is_null() {
+            // SAFETY: allocated by `Box::into_raw` in `get_or_create`, freed only here.
+            drop(unsafe { Box::from_raw(map) });
+        }
     }
 }
 
@@ -179,11 +215,11 @@ thread_local! {
 /// Runs `f` with the map of the running green thread, or of this OS thread. `f` runs no user
 /// code and does not switch green threads, so the borrow of the map cannot overlap another.
 fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Result<R, AccessError> {
-    let map = context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.locals.get()))));
+    let map = context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.locals.get_or_create()))));
     match map {
         // SAFETY: the running green thread's map is touched only by that green thread (module
         // docs), and only inside `with_map`, whose `f` neither re-enters it nor switches away.
-        Some(map) => f(unsafe { &mut *map }.get_or_insert_with(Box::default)),
+        Some(map) => f(unsafe { &mut *map }),
         None => match OS_LOCALS.try_with(|locals| locals.0.get()) {
             // SAFETY: as above, for this OS thread's map.
             Ok(map) => f(unsafe { &mut *map }),
@@ -220,10 +256,12 @@ unsafe fn destroy(map: *mut LocalMap) {
 ///
 /// `header` is the running green thread's own.
 pub(crate) unsafe fn destroy_current(header: &Header) {
-    // SAFETY: the running green thread's own map, touched only by it; it is ending.
-    let Some(map) = (unsafe { &mut *header.locals.get() }) else { return };
-    let map: *mut LocalMap = &mut **map;
-    // SAFETY: the green thread is ending and `map` stays allocated (the box is only dropped
-    // with the header, after this).
+    let map = header.locals.0.get();
+    if map.is_null() {
+        return;
+    }
+    // SAFETY: the running green thread's own map, touched only by it; it is ending, and the map
+    // stays allocated (it is freed only with the header, after this). Destructors reach it
+    // through the same raw pointer, so their borrows do not invalidate this one.
     unsafe { destroy(map) };
 }

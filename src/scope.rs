@@ -16,7 +16,7 @@
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::park::{self, ParkReason, Waiter};
@@ -30,8 +30,8 @@ use crate::thread::{self, GreenThread, JoinError, JoinHandle};
 pub(crate) struct ScopeData {
     /// Children whose outcome has not been released yet.
     running: AtomicUsize,
-    /// A child panicked and no one joined it.
-    a_child_panicked: AtomicBool,
+    /// The first child that panicked with no one to join it, and how many did.
+    unseen_panics: Mutex<(Option<JoinError>, usize)>,
     /// The green thread (or OS thread) waiting for `running` to reach 0.
     waiter: Mutex<Option<Waiter>>,
     /// The children, to cancel them when the scope's owner is cancelled. Finished ones are
@@ -41,9 +41,11 @@ pub(crate) struct ScopeData {
 
 impl ScopeData {
     /// A child finished and its outcome was taken or dropped.
-    pub(crate) fn child_done(&self, unseen_panic: bool) {
-        if unseen_panic {
-            self.a_child_panicked.store(true, Ordering::Relaxed);
+    pub(crate) fn child_done(&self, unseen_panic: Option<JoinError>) {
+        if let Some(e) = unseen_panic {
+            let mut panics = self.unseen_panics.lock().unwrap_or_else(|e| e.into_inner());
+            panics.0.get_or_insert(e);
+            panics.1 += 1;
         }
         if self.running.fetch_sub(1, Ordering::AcqRel) == 1 {
             let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
@@ -168,11 +170,22 @@ where
     let armed = NoUnwind;
     let deadline_passed = scope.data.wait_all();
     std::mem::forget(armed);
+    // Each child's header holds the scope's data: the list of them would keep both alive.
+    scope.data.children.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    let unseen_panics = std::mem::take(&mut *scope.data.unseen_panics.lock().unwrap_or_else(|e| e.into_inner()));
     match result {
         // The runtime's own unwinds go on as such (they poison no lock), panics as panics.
         Err(payload) if runtime_unwind => park::runtime_unwind(payload),
         Err(payload) => panic::resume_unwind(payload),
-        Ok(_) if scope.data.a_child_panicked.load(Ordering::Relaxed) => panic!("a scoped green thread panicked"),
+        Ok(_) if unseen_panics.1 > 0 => {
+            let first = unseen_panics.0.map(|e| e.to_string()).unwrap_or_default();
+            match unseen_panics.1 - 1 {
+                0 => panic!("green::scope: a scoped green thread that no one joined panicked: {first}"),
+                more => {
+                    panic!("green::scope: scoped green threads that no one joined panicked: {first}; and {more} more")
+                }
+            }
+        }
         Ok(value) => {
             if deadline_passed {
                 // Like a `join` that would have waited past the deadline: unwind to the
@@ -229,7 +242,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         struct Uncount<'a>(&'a ScopeData);
         impl Drop for Uncount<'_> {
             fn drop(&mut self) {
-                self.0.child_done(false);
+                self.0.child_done(None);
             }
         }
         let uncount = Uncount(&self.data);

@@ -48,10 +48,21 @@ fn an_unjoined_panicking_child_makes_the_scope_panic() {
     green::run(|| {
         let caught = std::panic::catch_unwind(|| {
             green::scope(|s| {
-                s.spawn(|| panic!("child fails"));
+                s.spawn_with(green::Builder::new().name("parser"), || panic!("child fails")).unwrap();
             })
         });
-        assert!(caught.is_err());
+        // The scope's panic names the child and says why.
+        let text = common::panic_text(&*caught.unwrap_err());
+        assert!(text.contains("\"parser\" panicked: child fails"), "{text}");
+        let caught = std::panic::catch_unwind(|| {
+            green::scope(|s| {
+                for _ in 0..3 {
+                    s.spawn(|| panic!("child fails"));
+                }
+            })
+        });
+        let text = common::panic_text(&*caught.unwrap_err());
+        assert!(text.contains("and 2 more"), "{text}");
     });
 }
 

@@ -123,8 +123,16 @@ pub(crate) fn bind(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
     cvt(unsafe { libc::bind(fd.as_raw_fd(), (&raw const storage).cast(), len) }).map(drop)
 }
 
-/// `connect(2)` to `addr`, whose `len` bytes must hold a valid sockaddr.
-pub(crate) fn connect_raw(fd: BorrowedFd<'_>, addr: *const libc::sockaddr, len: libc::socklen_t) -> io::Result<()> {
+/// `connect(2)` to `addr`.
+///
+/// # Safety
+///
+/// `addr` points to `len` readable bytes that hold a valid sockaddr.
+pub(crate) unsafe fn connect_raw(
+    fd: BorrowedFd<'_>,
+    addr: *const libc::sockaddr,
+    len: libc::socklen_t,
+) -> io::Result<()> {
     // SAFETY: the caller passes a valid sockaddr of `len` bytes.
     cvt(unsafe { libc::connect(fd.as_raw_fd(), addr, len) }).map(drop)
 }
@@ -132,7 +140,8 @@ pub(crate) fn connect_raw(fd: BorrowedFd<'_>, addr: *const libc::sockaddr, len: 
 /// `connect(2)` to an IP address.
 pub(crate) fn connect(fd: BorrowedFd<'_>, addr: &SocketAddr) -> io::Result<()> {
     let (storage, len) = sockaddr(addr);
-    connect_raw(fd, (&raw const storage).cast(), len)
+    // SAFETY: `sockaddr` filled `storage` with a valid sockaddr of `len` bytes.
+    unsafe { connect_raw(fd, (&raw const storage).cast(), len) }
 }
 
 /// `accept4(2)`: the new socket is non-blocking and close-on-exec from the start; the peer's

@@ -75,7 +75,7 @@ use std::ptr::NonNull;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
 
-use crate::local::LocalMap;
+use crate::local::Locals;
 use crate::park::Waiter;
 use crate::runtime::shared::Shared;
 use crate::scope::ScopeData;
@@ -173,7 +173,7 @@ pub(crate) struct Header {
     pub(crate) waits_for_lock: AtomicPtr<AtomicU64>,
     /// Its green-thread-local values. Touched only by the green thread itself, on its worker,
     /// and emptied when its body ends there, so values that are not `Send` never leave it.
-    pub(crate) locals: UnsafeCell<Option<Box<LocalMap>>>,
+    pub(crate) locals: Locals,
 }
 
 // SAFETY: `shared` is only dereferenced under the validity argument on the field (the pointee is
@@ -239,7 +239,7 @@ impl Header {
             scope: spec.scope,
             joining: AtomicU64::new(0),
             waits_for_lock: AtomicPtr::new(std::ptr::null_mut()),
-            locals: UnsafeCell::new(None),
+            locals: Locals::new(),
         }
     }
 
@@ -493,7 +493,7 @@ struct Vtable {
     /// Drops the unstarted closure; see [`TaskRef::abandon`].
     abandon: unsafe fn(NonNull<Header>, JoinError),
     /// Drops the outcome nobody took; see [`TaskRef::drop_output`].
-    drop_output: unsafe fn(NonNull<Header>) -> bool,
+    drop_output: unsafe fn(NonNull<Header>) -> Option<JoinError>,
     /// Moves the outcome into `*mut Option<Result<T, JoinError>>`; see [`JoinRef::take_output`].
     take_output: unsafe fn(NonNull<Header>, *mut ()),
     /// Drops the task in place and frees its memory.
@@ -548,13 +548,13 @@ impl TaskRef {
         unsafe { (self.header().vtable.abandon)(self.ptr, error) }
     }
 
-    /// Drops the outcome if no one took it. Returns true if that outcome was a panic nobody
-    /// saw (scopes report those).
+    /// Drops the outcome if no one took it. Returns the error if that outcome was a panic
+    /// nobody saw (scopes report those), with the payload dropped.
     ///
     /// # Safety
     ///
     /// Called only by whoever released the last output share.
-    pub(crate) unsafe fn drop_output(&self) -> bool {
+    pub(crate) unsafe fn drop_output(&self) -> Option<JoinError> {
         // SAFETY: forwarded.
         unsafe { (self.header().vtable.drop_output)(self.ptr) }
     }
@@ -721,19 +721,25 @@ where
         if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
             // SAFETY: the task is alive for the call.
             let header = unsafe { header.as_ref() };
-            log::warn!("dropping the closure of unstarted green thread {} panicked", header.describe());
+            log::warn!("green: dropping the closure of unstarted green thread {} panicked", header.describe());
         }
     }
 
-    unsafe fn drop_output(header: NonNull<Header>) -> bool {
+    unsafe fn drop_output(header: NonNull<Header>) -> Option<JoinError> {
         // SAFETY: the caller released the last output share, so no one else can reach `stage`.
         let old = std::mem::replace(unsafe { &mut *Self::stage(header).get() }, Stage::Consumed);
-        let unseen_panic = matches!(&old, Stage::Finished(Err(e)) if e.is_panic());
-        if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
-            // SAFETY: the task is alive for the call.
-            log::warn!("dropping the result of green thread {} panicked", unsafe { header.as_ref() }.describe());
-        }
-        unseen_panic
+        let unseen_panic = match old {
+            Stage::Finished(Err(e)) if e.is_panic() => Some(e),
+            old => {
+                if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
+                    // SAFETY: the task is alive for the call.
+                    let header = unsafe { header.as_ref() };
+                    log::warn!("green: dropping the result of green thread {} panicked", header.describe());
+                }
+                None
+            }
+        };
+        unseen_panic.map(JoinError::without_payload)
     }
 
     unsafe fn take_output(header: NonNull<Header>, out: *mut ()) {

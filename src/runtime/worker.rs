@@ -1137,6 +1137,12 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        // Unstarted `spawn_local` green threads (only a loop that ended abnormally leaves any):
+        // their closures may be `!Send`, so they are dropped here, not by whichever thread
+        // drops the last reference (a join handle can be anywhere).
+        while let Some(task) = self.local_new.get_mut().pop_front() {
+            self.abandon(task, None);
+        }
         self.count_out_finished();
         // Green threads still in slots here means the loop ended abnormally (a panic in the
         // runtime itself): dropping their coroutines would unwind them outside the rules of

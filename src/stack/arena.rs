@@ -282,13 +282,32 @@ impl Chunk {
     }
 }
 
+/// Slots in the `index`-th chunk of a class: `first << index`, at most `most` (`first <= most`).
+/// A shift that would push bits out is past `most`, so it is never made.
+fn chunk_slots(first: usize, most: usize, index: usize) -> usize {
+    if index <= (most / first).max(1).ilog2() as usize { (first << index).min(most) } else { most }
+}
+
+#[cfg(test)]
+#[test]
+fn chunk_slots_double_up_to_the_most_and_stay_there() {
+    assert_eq!(chunk_slots(3, 100, 0), 3);
+    assert_eq!(chunk_slots(3, 100, 5), 96);
+    assert_eq!(chunk_slots(3, 100, 6), 100);
+    for index in [7, 62, 63, 64, 1_000, usize::MAX] {
+        assert_eq!(chunk_slots(3, 100, index), 100, "chunk {index}");
+    }
+    assert_eq!(chunk_slots(1, 1, 70), 1);
+    assert_eq!(chunk_slots(1 << 20, usize::MAX >> 1, 62), usize::MAX >> 1);
+}
+
 /// Maps the `index`-th chunk of `class` and registers it; halves the request while the kernel
 /// refuses it.
 fn map_chunk(class: SizeClass, guard: usize, index: usize) -> io::Result<Chunk> {
     let slot_size = guard + class.bytes();
     let first = (FIRST_CHUNK_BYTES / slot_size).max(1);
     let most = (MAX_CHUNK_BYTES / slot_size).max(1);
-    let mut slots = first.checked_shl(index.min(usize::BITS as usize - 1) as u32).unwrap_or(most).min(most);
+    let mut slots = chunk_slots(first, most, index);
     loop {
         let table = sys::round_to_pages(slots * size_of::<SlotOwner>());
         let len = table + slots * slot_size;

@@ -115,8 +115,18 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; for SIGSEGV and SIGBUS its
     // address field is the fault address.
     let addr = unsafe { (*info).si_addr() } as usize;
-    // 1. An overflow of a green thread's stack on this thread?
-    if let Some(hit) = registry::lookup(addr).filter(|hit| stack_pointer_in_slot(context, hit)) {
+    // 1. An overflow of a green thread's stack on this thread? Its stack pointer is in (or just
+    // below) the slot whose guard was hit, and that slot's owner is the green thread running
+    // here: a stray write into another slot's guard from a neighbouring stack is not an
+    // overflow of that one, whose name another worker may be freeing.
+    if let Some(hit) = registry::lookup(addr).filter(|hit| {
+        stack_pointer_in_slot(context, hit) && {
+            // SAFETY: the owner table is mapped while its region is registered (registry
+            // module docs), and `id` reads one atomic of it.
+            let owner = unsafe { (*hit.owner).id() };
+            owner != 0 && owner == crate::runtime::context::running_id()
+        }
+    }) {
         report(&hit);
         // SAFETY: abort is async-signal-safe and ends the process.
         unsafe { libc::abort() };
@@ -149,8 +159,8 @@ fn stack_pointer_in_slot(context: *mut libc::c_void, hit: &Hit) -> bool {
 /// Writes the overflow message to stderr.
 fn report(hit: &Hit) {
     let usable = hit.slot_top - hit.slot_start - hit.guard;
-    // SAFETY: the fault is this thread's overflow of this slot (stack_pointer_in_slot), so the
-    // owner entry names the green thread running on this thread; its name stays valid until the
+    // SAFETY: the fault is this thread's overflow of this slot (its stack pointer is there, and
+    // the owner entry names the green thread running on this thread); its name stays valid until the
     // stack is given back, which cannot happen while the green thread runs. The owner table is
     // mapped while its region is registered (registry module docs).
     let (id, name) = unsafe { (*hit.owner).read() };

@@ -75,6 +75,11 @@ impl SlotOwner {
         self.name_ptr.store(ptr::null_mut(), Ordering::Relaxed);
     }
 
+    /// The owner's id (0: none), without its name. Async-signal-safe, from any thread.
+    pub(super) fn id(&self) -> u64 {
+        self.id.load(Ordering::Acquire)
+    }
+
     /// The owner's id (0: none) and name. Async-signal-safe.
     ///
     /// # Safety

@@ -80,7 +80,7 @@ impl<T> JoinHandle<T> {
         let outcome = unsafe { task.take_output() };
         // Nothing is left to drop, and the scope has seen the outcome.
         if let Some(scope) = &task.task().header().scope {
-            scope.child_done(false);
+            scope.child_done(None);
         }
         outcome
     }
@@ -211,6 +211,20 @@ impl JoinError {
 
     pub(crate) fn failed_to_start(header: &Header, error: io::Error) -> JoinError {
         JoinError::new(header, Repr::FailedToStart(error))
+    }
+
+    /// The same error with a panic's payload dropped (its text kept): dropping a payload runs
+    /// user code, which may panic; that panic is caught and logged.
+    pub(crate) fn without_payload(self) -> JoinError {
+        match self.repr {
+            Repr::Panicked { payload, text } => {
+                if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(payload))).is_err() {
+                    log::warn!("green: dropping the panic payload of green thread {} panicked", self.id);
+                }
+                JoinError { repr: Repr::Panicked { payload: Payload(Box::new(())), text }, ..self }
+            }
+            repr => JoinError { repr, ..self },
+        }
     }
 
     fn new(header: &Header, repr: Repr) -> JoinError {

@@ -351,7 +351,8 @@ impl UnixStream {
         let mut pause = RETRY_PAUSE.0;
         loop {
             crate::coop::tick_op();
-            match sys::connect_raw(stream.inner.as_fd(), (&raw const addr).cast(), len) {
+            // SAFETY: `sockaddr_un` filled `addr` with a valid sockaddr of `len` bytes.
+            match unsafe { sys::connect_raw(stream.inner.as_fd(), (&raw const addr).cast(), len) } {
                 Ok(()) => return Ok(stream),
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     // The backlog is full, and nothing will say when it is not: retry soon.

@@ -1,8 +1,8 @@
-//! A green thread that finishes while a timer entry of its own is still pending (a read with a
-//! long timeout that data cut short, say) is freed at once: the entry does not keep it alive
-//! until its deadline. Counted with a counting allocator, so this file is its own test binary.
+//! What finished green threads leave behind, counted with a counting allocator (so this file is
+//! its own test binary, and its tests take turns).
 
 use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::time::Duration;
 
@@ -30,6 +30,9 @@ unsafe impl GlobalAlloc for Counting {
 #[global_allocator]
 static ALLOCATOR: Counting = Counting;
 
+/// Held by each test while it counts: the count is the whole process's.
+static COUNTING: Mutex<()> = Mutex::new(());
+
 /// Spawns and joins `n` green threads that each wait for a message with a 60 s timeout, which
 /// a message sent first cuts short, leaving the wait's timer entry for 60 s.
 fn finish_during_timed_waits(n: usize) {
@@ -45,8 +48,12 @@ fn finish_during_timed_waits(n: usize) {
     }
 }
 
+/// A green thread that finishes while a timer entry of its own is still pending (a read with a
+/// long timeout that data cut short, say) is freed at once: the entry does not keep it alive
+/// until its deadline.
 #[test]
 fn finished_green_threads_are_not_kept_by_their_pending_timer_entries() {
+    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 4_000;
     let runtime = green::Runtime::builder().workers(1).build().unwrap();
     runtime.block_on(|| {
@@ -60,5 +67,37 @@ fn finished_green_threads_are_not_kept_by_their_pending_timer_entries() {
         // 200 bytes.
         let per_thread = grown / N as isize;
         assert!(per_thread < 100, "{grown} bytes more after {N} more green threads finished: {per_thread} each");
+    });
+}
+
+/// Opens `n` scopes, each with two named children, one joined and one not.
+fn scopes(n: usize) {
+    let data = [1u64; 16];
+    for i in 0..n {
+        let sum = green::scope(|s| {
+            let named = || green::Builder::new().name(format!("child {i} of a scope, with a long name"));
+            let joined = s.spawn_with(named(), || data.iter().sum::<u64>()).unwrap();
+            s.spawn_with(named(), || data.len()).unwrap();
+            joined.join().unwrap()
+        });
+        assert_eq!(sum, 16);
+    }
+}
+
+/// Regression: each child's header holds its scope's bookkeeping, and the scope's list of
+/// children held the headers: every scope with children leaked both (about 1.3 KB a scope with
+/// two named children).
+#[test]
+fn a_scope_frees_its_children_when_it_ends() {
+    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    const N: usize = 4_000;
+    let runtime = green::Runtime::builder().workers(1).build().unwrap();
+    runtime.block_on(|| {
+        scopes(N);
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        scopes(N);
+        let grown = LIVE_BYTES.load(Ordering::Relaxed) - before;
+        let per_scope = grown / N as isize;
+        assert!(per_scope < 50, "{grown} bytes more after {N} more scopes: {per_scope} each");
     });
 }
