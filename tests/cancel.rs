@@ -3,25 +3,14 @@
 //! notification given to a green thread as it is cancelled goes to another waiter.
 
 use std::io::Read;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use green::sync::{Barrier, Condvar, Mutex, RwLock, Semaphore, WaitGroup, mpmc, oneshot};
 
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
-    }
-}
+mod common;
+use common::bounded;
 
 /// Sets its flag when dropped: proof that the cancelled green thread's destructors ran.
 struct Recorder(Arc<AtomicBool>);
@@ -204,7 +193,7 @@ fn a_caught_cancellation_is_raised_again() {
             let (tx, rx) = mpmc::channel::<u32>();
             let stubborn = green::spawn(move || {
                 for _ in 0..3 {
-                    let r = std::panic::catch_unwind(AssertUnwindSafe(|| rx.recv()));
+                    let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.recv()));
                     if r.is_err() {
                         c.fetch_add(1, Ordering::SeqCst);
                     }

@@ -4,7 +4,6 @@
 //! involved (checked in a child process).
 
 use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::panic::AssertUnwindSafe;
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -12,20 +11,10 @@ use std::time::{Duration, Instant};
 use green::sync::mpmc::{self, RecvError, RecvTimeoutError, SendError, SendTimeoutError};
 use green::sync::{Condvar, Mutex, RwLock, Semaphore, TryLockError, WaitGroup, oneshot};
 
-const HOUR: Duration = Duration::from_secs(3600);
+mod common;
+use common::bounded;
 
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}: a green thread parked while unwinding?"),
-    }
-}
+const HOUR: Duration = Duration::from_secs(3600);
 
 /// Everything the destructor needs, with each primitive in a state where the operation would
 /// have to wait.

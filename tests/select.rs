@@ -1,25 +1,14 @@
 //! `green::select!`: ready, empty, closed and timed-out arms, sends, `default`, fairness, many
 //! channels, and selects racing each other across workers.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use green::sync::mpmc::{self, RecvError, SendError};
 
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
-    }
-}
+mod common;
+use common::bounded;
 
 #[test]
 fn a_ready_arm_runs_at_once() {

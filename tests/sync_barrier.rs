@@ -1,25 +1,14 @@
 //! `green::sync::Barrier` and `WaitGroup`: generations across workers and OS threads, one leader
 //! per generation, a cancelled waiter counted out, wait groups.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use green::sync::{Barrier, WaitGroup};
 
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
-    }
-}
+mod common;
+use common::bounded;
 
 /// Every party records the generation it is in; no party may get ahead of another by a whole
 /// generation, and each generation has exactly one leader.

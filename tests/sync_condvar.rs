@@ -3,25 +3,14 @@
 //! a notification passed on when the waiter it went to is cancelled.
 
 use std::collections::VecDeque;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use green::sync::{Condvar, Mutex};
 
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
-    }
-}
+mod common;
+use common::bounded;
 
 struct Queue {
     items: Mutex<(VecDeque<u64>, bool)>,

@@ -2,25 +2,14 @@
 //! contention from both workers and OS threads, writers are not starved by readers, timed
 //! locking, poisoning only by a panicking writer.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use green::sync::RwLock;
 
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
-    }
-}
+mod common;
+use common::bounded;
 
 /// The value is a pair that writers keep equal; readers check it, and count how many read at
 /// once (never while a writer is inside).

@@ -2,7 +2,6 @@
 //! with sends, cancellations racing with wakes, selects racing with plain receivers. Each test
 //! would hang (and fail its time bound) on a lost wakeup, and counts every message.
 
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -10,18 +9,8 @@ use std::time::Duration;
 use green::sync::mpmc::{self, RecvTimeoutError};
 use green::sync::{Condvar, Mutex};
 
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup"),
-    }
-}
+mod common;
+use common::bounded;
 
 fn runtime() -> green::Runtime {
     green::Runtime::builder().workers(2).build().unwrap()

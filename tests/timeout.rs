@@ -3,9 +3,9 @@
 //! deadline; the deadline is restored afterwards; it works on OS threads too.
 
 mod common;
+use common::bounded;
 
 use std::io::Read;
-use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
@@ -16,19 +16,6 @@ use green::sync::{Barrier, Condvar, Mutex, RwLock, Semaphore, WaitGroup, oneshot
 
 const SHORT: Duration = Duration::from_millis(10);
 const HOUR: Duration = Duration::from_secs(3600);
-
-/// Runs `f` on its own thread and fails the test if it has not finished within `limit`.
-fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send + 'static) -> T {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let _ = tx.send(std::panic::catch_unwind(AssertUnwindSafe(f)));
-    });
-    match rx.recv_timeout(limit) {
-        Ok(Ok(value)) => value,
-        Ok(Err(panic)) => std::panic::resume_unwind(panic),
-        Err(_) => panic!("the test did not finish within {limit:?}"),
-    }
-}
 
 struct Recorder(Arc<AtomicBool>);
 
@@ -304,7 +291,7 @@ fn an_os_thread_unwinding_past_the_deadline_waits_in_destructors() {
     }
     let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
     let guard = WaitsOnDrop(mutex, rx, seen.clone());
-    let unwound = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
         green::timeout(SHORT, move || {
             let _guard = guard;
             std::thread::sleep(SHORT * 3);

@@ -1,5 +1,6 @@
 //! A handle to a runtime, usable from any thread.
 
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 
 use super::shared::Shared;
@@ -24,6 +25,10 @@ const NO_RUNTIME: &str = "green: there is no green runtime here: Handle::current
 pub struct Handle {
     pub(crate) shared: Arc<Shared>,
 }
+
+// A handle: a panic cannot leave what it refers to half-changed.
+impl UnwindSafe for Handle {}
+impl RefUnwindSafe for Handle {}
 
 impl std::fmt::Debug for Handle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {

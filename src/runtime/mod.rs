@@ -15,6 +15,7 @@ pub(crate) mod task;
 mod timers;
 pub(crate) mod worker;
 
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::thread::JoinHandle as OsJoinHandle;
 use std::time::Duration;
@@ -73,6 +74,10 @@ pub struct Runtime {
     threads: Vec<OsJoinHandle<()>>,
     monitor: Option<crate::monitor::Monitor>,
 }
+
+// A handle: a panic cannot leave what it refers to half-changed.
+impl UnwindSafe for Runtime {}
+impl RefUnwindSafe for Runtime {}
 
 impl Runtime {
     /// A builder with the default settings.

@@ -9,6 +9,7 @@
 //! so the barrier still waits for `n` arrivals of that generation.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 
 use crate::park;
 use crate::sync::wait::{Lock, Wait, WaitList, Wakes, describe_current, op, stop_without_error};
@@ -51,6 +52,10 @@ pub struct Barrier {
     n: usize,
     state: Lock<State>,
 }
+
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl UnwindSafe for Barrier {}
+impl RefUnwindSafe for Barrier {}
 
 /// What [`Barrier::wait`] returns: whether this caller was the leader of its generation.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,6 +13,7 @@
 //!    lost on a waiter that will not act on it.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::park;
@@ -55,6 +56,10 @@ pub struct Condvar {
     /// Waiting green threads and OS threads, in arrival order.
     waiters: Lock<WaitList<()>>,
 }
+
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl UnwindSafe for Condvar {}
+impl RefUnwindSafe for Condvar {}
 
 /// Whether a timed wait on a [`Condvar`] ended by its timeout.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

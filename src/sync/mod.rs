@@ -1,5 +1,6 @@
-//! Synchronization for green threads: channels, `select!`, locks, and the rest of what
-//! `std::sync` offers, each parking the green thread that must wait, never its worker.
+//! Synchronization for green threads: channels, `select!`, locks, one-time initialization and
+//! more, each parking the green thread that must wait, never its worker. (`Arc`, `Weak` and
+//! the atomics never wait: use std's.)
 //!
 //! | | |
 //! |---|---|
@@ -7,6 +8,7 @@
 //! | [`oneshot`] | one message, once |
 //! | [`select!`](crate::select) | wait on several channel operations, with `default` and `timeout` arms |
 //! | [`Mutex`], [`RwLock`], [`Condvar`] | std's locks, with timed variants |
+//! | [`OnceLock`], [`LazyLock`], [`Once`] | one-time initialization: late arrivals park while the first initializes |
 //! | [`Semaphore`], [`Barrier`], [`WaitGroup`] | counting permits, meeting points, waiting for a group |
 //!
 //! Every primitive works the same between green threads on one worker, across workers, and with
@@ -51,6 +53,7 @@
 //! | `try_lock_for`, `try_read_for`, `try_write_for` | `Err(TryLockError::WouldBlock)` |
 //! | `Condvar::wait`, `wait_while` | aborts, naming the green thread |
 //! | `Condvar::wait_timeout`, `wait_timeout_while` | returns at once, timed out, lock still held |
+//! | `OnceLock::get_or_init` (and `LazyLock`, `Once`), while another initializes | aborts, as `Mutex::lock` |
 //! | `Semaphore::acquire` | aborts, naming the green thread |
 //! | `Semaphore::try_acquire_for` | `None` |
 //! | `Barrier::wait` | aborts, naming the green thread, unless it is the last to arrive |
@@ -71,6 +74,7 @@ mod barrier;
 mod condvar;
 pub mod mpmc;
 mod mutex;
+mod once;
 pub mod oneshot;
 mod rwlock;
 pub(crate) mod select;
@@ -82,6 +86,7 @@ mod waitgroup;
 pub use self::barrier::{Barrier, BarrierWaitResult};
 pub use self::condvar::{Condvar, WaitTimeoutResult};
 pub use self::mutex::{MUTEX_HANDOFF_AFTER, Mutex, MutexGuard};
+pub use self::once::{LazyLock, Once, OnceLock};
 pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use self::semaphore::{Semaphore, SemaphorePermit};
 pub use self::waitgroup::WaitGroup;

@@ -41,6 +41,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
@@ -125,6 +126,10 @@ pub struct Mutex<T: ?Sized> {
     /// Accessed only by the holder of `LOCKED`, through a guard.
     data: UnsafeCell<T>,
 }
+
+// Poisoning tells the next user about a panic inside, as std's does.
+impl<T: ?Sized> UnwindSafe for Mutex<T> {}
+impl<T: ?Sized> RefUnwindSafe for Mutex<T> {}
 
 // SAFETY: the mutex hands out access to `data` to one holder at a time (`LOCKED`, acquired with
 // `Acquire` and released with `Release`), so sharing it between threads only moves `T` between

@@ -31,6 +31,7 @@
 use std::cell::Cell;
 use std::fmt;
 use std::marker::PhantomData;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -66,6 +67,10 @@ pub struct Sender<T> {
     slot: Option<Arc<Lock<State<T>>>>,
 }
 
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+
 /// Receives the one message; see [`channel`].
 ///
 /// It can be sent to another thread but not shared between threads (it is not `Sync`, as
@@ -82,6 +87,10 @@ pub struct Receiver<T> {
     /// Not `Sync`: one receiving thread at a time.
     _one_waiter: PhantomData<Cell<()>>,
 }
+
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 impl<T> Sender<T> {
     /// Sends `value`, waking the receiver. Never waits.

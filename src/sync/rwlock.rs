@@ -27,6 +27,7 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
@@ -124,6 +125,10 @@ pub struct RwLock<T: ?Sized> {
     /// Shared by read guards, exclusive to the write guard, as the state grants.
     data: UnsafeCell<T>,
 }
+
+// Poisoning tells the next user about a panic inside, as std's does.
+impl<T: ?Sized> UnwindSafe for RwLock<T> {}
+impl<T: ?Sized> RefUnwindSafe for RwLock<T> {}
 
 // SAFETY: as std's `RwLock`: the state hands out either shared access to any number of readers
 // or exclusive access to one writer, with the internal lock ordering the hand-overs. Moving the

@@ -13,6 +13,7 @@
 //!    and grants again, since it may have held back smaller requests.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::park;
@@ -74,6 +75,10 @@ impl State {
 pub struct Semaphore {
     state: Lock<State>,
 }
+
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl UnwindSafe for Semaphore {}
+impl RefUnwindSafe for Semaphore {}
 
 /// Permits acquired from a [`Semaphore`]; given back when dropped.
 #[must_use = "the permits are given back as soon as this is dropped"]

@@ -8,6 +8,7 @@
 //! again before it ran: it returns, and does not wait for the next zero.
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::time::{Duration, Instant};
 
 use crate::park;
@@ -59,6 +60,10 @@ fn released(state: &State, id: Option<u64>) -> bool {
 pub struct WaitGroup {
     state: Lock<State>,
 }
+
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl UnwindSafe for WaitGroup {}
+impl RefUnwindSafe for WaitGroup {}
 
 impl Default for WaitGroup {
     fn default() -> Self {

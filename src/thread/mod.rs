@@ -6,6 +6,7 @@ use std::fmt;
 use std::io;
 use std::num::NonZeroU64;
 use std::panic::Location;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
@@ -48,6 +49,10 @@ impl fmt::Display for GreenThreadId {
 pub struct GreenThread {
     task: TaskRef,
 }
+
+// A handle: a panic cannot leave what it refers to half-changed.
+impl UnwindSafe for GreenThread {}
+impl RefUnwindSafe for GreenThread {}
 
 impl GreenThread {
     pub(crate) fn new(task: TaskRef) -> GreenThread {
@@ -701,5 +706,27 @@ mod tests {
         send_sync::<JoinError>();
         send_sync::<Handle>();
         send_sync::<crate::Runtime>();
+    }
+
+    /// As std's: a closure that holds them may go through `catch_unwind` as it is.
+    #[test]
+    fn handles_and_sync_primitives_are_unwind_safe() {
+        use std::panic::{RefUnwindSafe, UnwindSafe};
+        fn both<T: UnwindSafe + RefUnwindSafe>() {}
+        both::<crate::sync::Mutex<u8>>();
+        both::<crate::sync::RwLock<u8>>();
+        both::<crate::sync::Condvar>();
+        both::<crate::sync::Barrier>();
+        both::<crate::sync::Semaphore>();
+        both::<crate::sync::WaitGroup>();
+        both::<crate::sync::OnceLock<u8>>();
+        both::<crate::sync::LazyLock<u8>>();
+        both::<crate::sync::mpmc::Sender<u8>>();
+        both::<crate::sync::mpmc::Receiver<u8>>();
+        both::<crate::sync::oneshot::Sender<u8>>();
+        both::<crate::sync::oneshot::Receiver<u8>>();
+        both::<GreenThread>();
+        both::<Handle>();
+        both::<crate::Runtime>();
     }
 }

@@ -53,6 +53,7 @@
 mod chan;
 
 use std::fmt;
+use std::panic::{RefUnwindSafe, UnwindSafe};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -111,11 +112,19 @@ pub struct Sender<T> {
     pub(crate) chan: Arc<Chan<T>>,
 }
 
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl<T> UnwindSafe for Sender<T> {}
+impl<T> RefUnwindSafe for Sender<T> {}
+
 /// The receiving half of a channel. Clone it for more receivers (each message goes to one of
 /// them); the senders see the channel disconnected once every receiver is dropped.
 pub struct Receiver<T> {
     pub(crate) chan: Arc<Chan<T>>,
 }
+
+// A panic cannot leave it half-changed for the next user, as for std's.
+impl<T> UnwindSafe for Receiver<T> {}
+impl<T> RefUnwindSafe for Receiver<T> {}
 
 /// The error of [`Sender::send_timeout`]: the message comes back.
 #[derive(PartialEq, Eq, Clone, Copy)]

@@ -1,0 +1,360 @@
+//! One-time initialization that parks: [`OnceLock`], [`LazyLock`] and [`Once`].
+//!
+//! std's versions block the OS thread of whoever arrives while another initializes. On a worker
+//! that is the whole worker, and if the initializer is a green thread of that same worker that
+//! parked (a read, a sleep, a lock), it never runs again: the worker hangs. Here the late
+//! arrivals park on a green [`Mutex`] held by the initializer, so the worker runs on and the
+//! initializer finishes.
+//!
+//! Once a value is there, reading it is one atomic load, as in std.
+
+use std::cell::UnsafeCell;
+use std::fmt;
+use std::mem::MaybeUninit;
+use std::ops::Deref;
+use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use super::Mutex;
+
+/// A cell written once, like [`std::sync::OnceLock`], whose waiters park instead of blocking
+/// their worker.
+///
+/// While one caller runs the initializer, others wait for it; if the initializer panics (or
+/// its green thread is cancelled), the cell stays empty and the next caller runs its own.
+/// Waiting for the initializer is a cancellation point, and, like [`Mutex::lock`], aborts if
+/// the caller is unwinding and would have to wait (rule 3 of docs/design.md); a cell already
+/// written is read without waiting. An initializer that initializes its own cell deadlocks.
+///
+/// ```
+/// use std::time::Duration;
+/// use green::sync::OnceLock;
+///
+/// static GREETING: OnceLock<String> = OnceLock::new();
+///
+/// green::run(|| {
+///     let readers: Vec<_> = (0..4)
+///         .map(|_| {
+///             green::spawn(|| {
+///                 // The first to arrive sleeps (parks) while initializing; the others park
+///                 // until it is done, and the worker keeps running all of them.
+///                 GREETING.get_or_init(|| {
+///                     green::sleep(Duration::from_millis(5));
+///                     "hello".to_owned()
+///                 })
+///                 .len()
+///             })
+///         })
+///         .collect();
+///     assert!(readers.into_iter().all(|r| r.join().unwrap() == 5));
+/// });
+/// ```
+pub struct OnceLock<T> {
+    /// Set, with `Release`, once `value` is written; never cleared while shared.
+    done: AtomicBool,
+    /// Held by whoever runs an initializer.
+    init: Mutex<()>,
+    value: UnsafeCell<MaybeUninit<T>>,
+}
+
+// SAFETY: the value is written once, under `init`, before `done` is set with `Release`; it is
+// read only after `done` is seen with `Acquire`, and through `&mut self` or by value otherwise.
+// Sharing the cell shares `&T` (so `T: Sync`) and lets another thread write it or take it out
+// (so `T: Send`), as for std's `OnceLock`.
+unsafe impl<T: Sync + Send> Sync for OnceLock<T> {}
+// SAFETY: the cell owns its `T`.
+unsafe impl<T: Send> Send for OnceLock<T> {}
+
+impl<T: RefUnwindSafe + UnwindSafe> RefUnwindSafe for OnceLock<T> {}
+impl<T: UnwindSafe> UnwindSafe for OnceLock<T> {}
+
+impl<T> OnceLock<T> {
+    /// An empty cell.
+    pub const fn new() -> OnceLock<T> {
+        OnceLock { done: AtomicBool::new(false), init: Mutex::new(()), value: UnsafeCell::new(MaybeUninit::uninit()) }
+    }
+
+    /// The value, if it is there; never waits.
+    #[inline]
+    pub fn get(&self) -> Option<&T> {
+        if self.done.load(Ordering::Acquire) {
+            // SAFETY: `done` is set only after the value was written, and never cleared while
+            // the cell is shared.
+            Some(unsafe { (*self.value.get()).assume_init_ref() })
+        } else {
+            None
+        }
+    }
+
+    /// The value, if it is there, mutably.
+    pub fn get_mut(&mut self) -> Option<&mut T> {
+        if *self.done.get_mut() {
+            // SAFETY: written, and `&mut self` excludes every other access.
+            Some(unsafe { self.value.get_mut().assume_init_mut() })
+        } else {
+            None
+        }
+    }
+
+    /// Writes `value` if the cell is empty; otherwise gives it back. May wait for an
+    /// initializer that is running.
+    pub fn set(&self, value: T) -> Result<(), T> {
+        let mut value = Some(value);
+        self.get_or_init(|| value.take().expect("the initializer runs once"));
+        match value {
+            None => Ok(()),
+            Some(value) => Err(value),
+        }
+    }
+
+    /// The value, running `f` to make it if the cell is empty. If another caller is running its
+    /// initializer, waits for it (parking a green thread, blocking an OS thread).
+    ///
+    /// # Panics
+    ///
+    /// Resumes the panic of `f`; the cell stays empty.
+    pub fn get_or_init<F>(&self, f: F) -> &T
+    where
+        F: FnOnce() -> T,
+    {
+        match self.get_or_try_init(|| Ok::<T, std::convert::Infallible>(f())) {
+            Ok(value) => value,
+        }
+    }
+
+    /// The value, running `f` to make it if the cell is empty; if `f` fails, the cell stays
+    /// empty and its error is returned. (std has this unstable, as `get_or_try_init`.)
+    pub fn get_or_try_init<F, E>(&self, f: F) -> Result<&T, E>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        if let Some(value) = self.get() {
+            return Ok(value);
+        }
+        self.initialize(f)
+    }
+
+    #[cold]
+    fn initialize<F, E>(&self, f: F) -> Result<&T, E>
+    where
+        F: FnOnce() -> Result<T, E>,
+    {
+        // A poisoned lock only means an earlier initializer panicked: it wrote nothing.
+        let _turn = self.init.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(value) = self.get() {
+            return Ok(value);
+        }
+        let value = f()?;
+        // SAFETY: empty (`done` is false, checked under `init`, which every writer holds), and
+        // no reader looks before `done` is set.
+        unsafe { (*self.value.get()).write(value) };
+        self.done.store(true, Ordering::Release);
+        // SAFETY: just written.
+        Ok(unsafe { (*self.value.get()).assume_init_ref() })
+    }
+
+    /// The value, if there is one, leaving the cell empty.
+    pub fn take(&mut self) -> Option<T> {
+        if std::mem::replace(self.done.get_mut(), false) {
+            // SAFETY: written, and no longer marked so: it is read out once.
+            Some(unsafe { self.value.get_mut().assume_init_read() })
+        } else {
+            None
+        }
+    }
+
+    /// The value, if there is one.
+    pub fn into_inner(mut self) -> Option<T> {
+        self.take()
+    }
+}
+
+impl<T> Drop for OnceLock<T> {
+    fn drop(&mut self) {
+        if *self.done.get_mut() {
+            // SAFETY: written, and dropped once: the cell goes away.
+            unsafe { self.value.get_mut().assume_init_drop() };
+        }
+    }
+}
+
+impl<T> Default for OnceLock<T> {
+    fn default() -> OnceLock<T> {
+        OnceLock::new()
+    }
+}
+
+impl<T> From<T> for OnceLock<T> {
+    fn from(value: T) -> OnceLock<T> {
+        let cell = OnceLock::new();
+        let _ = cell.set(value);
+        cell
+    }
+}
+
+impl<T: Clone> Clone for OnceLock<T> {
+    fn clone(&self) -> OnceLock<T> {
+        match self.get() {
+            Some(value) => OnceLock::from(value.clone()),
+            None => OnceLock::new(),
+        }
+    }
+}
+
+impl<T: PartialEq> PartialEq for OnceLock<T> {
+    fn eq(&self, other: &OnceLock<T>) -> bool {
+        self.get() == other.get()
+    }
+}
+
+impl<T: Eq> Eq for OnceLock<T> {}
+
+impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("OnceLock");
+        match self.get() {
+            Some(value) => d.field(value),
+            None => d.field(&format_args!("<uninit>")),
+        };
+        d.finish()
+    }
+}
+
+/// A value made on first use, like [`std::sync::LazyLock`], whose waiters park instead of
+/// blocking their worker (see [`OnceLock`]).
+///
+/// If the initializer panics, the `LazyLock` is poisoned: every later use panics.
+///
+/// ```
+/// use std::collections::HashMap;
+/// use green::sync::LazyLock;
+///
+/// static PORTS: LazyLock<HashMap<&str, u16>> = LazyLock::new(|| HashMap::from([("http", 80), ("https", 443)]));
+///
+/// green::run(|| {
+///     let https = green::spawn(|| PORTS["https"]).join().unwrap();
+///     assert_eq!(https, 443);
+///     assert_eq!(PORTS.len(), 2);
+/// });
+/// ```
+pub struct LazyLock<T, F = fn() -> T> {
+    cell: OnceLock<T>,
+    /// The initializer, until it is taken to run (under the cell's `init` lock).
+    init: UnsafeCell<Option<F>>,
+}
+
+// SAFETY: `init` is touched only by the one caller that runs the cell's initializer (under its
+// lock) or through `&mut self`/by value; it moves to that caller's thread, hence `F: Send`. The
+// value is shared as in `OnceLock`.
+unsafe impl<T: Sync + Send, F: Send> Sync for LazyLock<T, F> {}
+
+impl<T: RefUnwindSafe + UnwindSafe, F: UnwindSafe> RefUnwindSafe for LazyLock<T, F> {}
+
+impl<T, F: FnOnce() -> T> LazyLock<T, F> {
+    /// A `LazyLock` that runs `f` on first use.
+    pub const fn new(f: F) -> LazyLock<T, F> {
+        LazyLock { cell: OnceLock::new(), init: UnsafeCell::new(Some(f)) }
+    }
+
+    /// Makes the value if it is not there yet, and returns it.
+    ///
+    /// # Panics
+    ///
+    /// If the initializer panics (its panic), or panicked before (poisoned).
+    pub fn force(this: &LazyLock<T, F>) -> &T {
+        this.cell.get_or_init(|| {
+            // SAFETY: this runs under the cell's `init` lock, at most one caller at a time,
+            // and the only other access to `init` needs `&mut self`.
+            let f = unsafe { (*this.init.get()).take() };
+            match f {
+                Some(f) => f(),
+                None => panic!("green::sync::LazyLock: its initializer panicked earlier (poisoned)"),
+            }
+        })
+    }
+
+    /// The value, or the initializer if it never ran (`Err` holds it then).
+    ///
+    /// # Panics
+    ///
+    /// If the initializer panicked (poisoned).
+    pub fn into_inner(this: LazyLock<T, F>) -> Result<T, F> {
+        let LazyLock { cell, init } = this;
+        match (cell.into_inner(), init.into_inner()) {
+            (Some(value), _) => Ok(value),
+            (None, Some(f)) => Err(f),
+            (None, None) => panic!("green::sync::LazyLock: its initializer panicked earlier (poisoned)"),
+        }
+    }
+}
+
+impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
+    type Target = T;
+
+    fn deref(&self) -> &T {
+        LazyLock::force(self)
+    }
+}
+
+impl<T: Default> Default for LazyLock<T> {
+    fn default() -> LazyLock<T> {
+        LazyLock::new(T::default)
+    }
+}
+
+impl<T: fmt::Debug, F> fmt::Debug for LazyLock<T, F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_tuple("LazyLock");
+        match self.cell.get() {
+            Some(value) => d.field(value),
+            None => d.field(&format_args!("<uninit>")),
+        };
+        d.finish()
+    }
+}
+
+/// Runs a closure once, like [`std::sync::Once`], parking those who arrive meanwhile (see
+/// [`OnceLock`]). If the closure panics, the next caller runs its own.
+///
+/// ```
+/// use green::sync::Once;
+///
+/// static SETUP: Once = Once::new();
+///
+/// green::run(|| {
+///     let runs = std::sync::atomic::AtomicUsize::new(0);
+///     for _ in 0..3 {
+///         SETUP.call_once(|| {
+///             runs.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+///         });
+///     }
+///     assert_eq!(runs.into_inner(), 1);
+///     assert!(SETUP.is_completed());
+/// });
+/// ```
+#[derive(Default)]
+pub struct Once(OnceLock<()>);
+
+impl Once {
+    /// A `Once` that has not run.
+    pub const fn new() -> Once {
+        Once(OnceLock::new())
+    }
+
+    /// Runs `f` if no call has completed yet; otherwise returns at once. If another call is
+    /// running, waits for it.
+    pub fn call_once<F: FnOnce()>(&self, f: F) {
+        self.0.get_or_init(f);
+    }
+
+    /// True once a call has completed.
+    pub fn is_completed(&self) -> bool {
+        self.0.get().is_some()
+    }
+}
+
+impl fmt::Debug for Once {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Once").field("completed", &self.is_completed()).finish()
+    }
+}

@@ -1,0 +1,175 @@
+//! `OnceLock`, `LazyLock` and `Once`: late arrivals park while the first initializes, so an
+//! initializer that parks does not hang its worker, and each value is made once.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use green::sync::{LazyLock, Once, OnceLock};
+
+mod common;
+use common::{Counted, bounded};
+
+const LIMIT: Duration = Duration::from_secs(20);
+
+/// With std's `OnceLock`, the second green thread would block the only worker inside
+/// `get_or_init` while the initializer, parked in its sleep on that same worker, never runs
+/// again.
+#[test]
+fn an_initializer_that_parks_does_not_hang_its_worker() {
+    static CELL: OnceLock<u64> = OnceLock::new();
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    let values = bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let readers: Vec<_> = (0..8u64)
+                .map(|i| {
+                    green::spawn(move || {
+                        *CELL.get_or_init(|| {
+                            RUNS.fetch_add(1, Ordering::SeqCst);
+                            green::sleep(Duration::from_millis(20));
+                            i
+                        })
+                    })
+                })
+                .collect();
+            readers.into_iter().map(|r| r.join().unwrap()).collect::<Vec<_>>()
+        })
+    });
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+    // Every reader saw the one value the first initializer made.
+    assert!(values.iter().all(|&v| v == values[0]), "{values:?}");
+}
+
+#[test]
+fn green_and_os_threads_race_and_one_initializer_runs() {
+    let runs = Arc::new(AtomicUsize::new(0));
+    let cell = Arc::new(OnceLock::new());
+    let (green_seen, os_seen) = bounded(LIMIT, {
+        let (runs, cell) = (runs.clone(), cell.clone());
+        move || {
+            let rt = green::Runtime::builder().workers(2).build().unwrap();
+            let init = {
+                let runs = runs.clone();
+                move || {
+                    runs.fetch_add(1, Ordering::SeqCst);
+                    std::thread::sleep(Duration::from_millis(5));
+                    String::from("made once")
+                }
+            };
+            let os: Vec<_> = (0..4)
+                .map(|_| {
+                    let (cell, init) = (cell.clone(), init.clone());
+                    std::thread::spawn(move || cell.get_or_init(init).clone())
+                })
+                .collect();
+            let green: Vec<_> = (0..16)
+                .map(|_| {
+                    let (cell, init) = (cell.clone(), init.clone());
+                    rt.spawn(move || cell.get_or_init(init).clone())
+                })
+                .collect();
+            let green_seen: Vec<String> = green.into_iter().map(|h| h.join().unwrap()).collect();
+            let os_seen: Vec<String> = os.into_iter().map(|h| h.join().unwrap()).collect();
+            (green_seen, os_seen)
+        }
+    });
+    assert_eq!(runs.load(Ordering::SeqCst), 1);
+    assert!(green_seen.iter().chain(&os_seen).all(|s| s == "made once"));
+    assert_eq!(cell.get().map(String::as_str), Some("made once"));
+}
+
+#[test]
+fn a_failed_or_panicking_initializer_leaves_the_cell_empty_for_the_next() {
+    green::run(|| {
+        let cell = OnceLock::new();
+        assert_eq!(cell.get_or_try_init(|| Err::<u32, _>("no")), Err("no"));
+        assert_eq!(cell.get(), None);
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            cell.get_or_init(|| panic!("initializer fails"));
+        }));
+        assert!(panicked.is_err());
+        assert_eq!(cell.get(), None);
+        assert_eq!(*cell.get_or_init(|| 7), 7);
+        assert_eq!(cell.set(8), Err(8));
+        assert_eq!(cell.get_or_try_init(|| Err::<u32, &str>("unused")), Ok(&7));
+    });
+}
+
+#[test]
+fn the_value_is_dropped_once_and_can_be_taken_out() {
+    let drops = Arc::new(AtomicUsize::new(0));
+    {
+        let cell = OnceLock::new();
+        assert!(cell.set(Counted(drops.clone())).is_ok());
+        let refused = cell.set(Counted(drops.clone())).unwrap_err();
+        drop(refused);
+        assert_eq!(drops.load(Ordering::SeqCst), 1);
+    }
+    assert_eq!(drops.load(Ordering::SeqCst), 2);
+
+    let mut cell = OnceLock::from(5);
+    *cell.get_mut().unwrap() += 1;
+    assert_eq!(cell.take(), Some(6));
+    assert_eq!(cell.take(), None);
+    assert_eq!(cell.clone().into_inner(), None);
+    assert_eq!(format!("{:?}", OnceLock::from(3)), "OnceLock(3)");
+}
+
+#[test]
+fn a_lazy_static_is_made_once_across_workers() {
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    static TABLE: LazyLock<Vec<u64>> = LazyLock::new(|| {
+        RUNS.fetch_add(1, Ordering::SeqCst);
+        green::sleep(Duration::from_millis(10));
+        (0..100).collect()
+    });
+    let sums = bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let handles: Vec<_> = (0..20).map(|_| rt.spawn(|| TABLE.iter().sum::<u64>())).collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>()
+    });
+    assert!(sums.iter().all(|&s| s == 4950), "{sums:?}");
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+}
+
+#[test]
+fn a_lazy_lock_whose_initializer_panicked_is_poisoned() {
+    let lazy: LazyLock<u32> = LazyLock::new(|| panic!("no value"));
+    let first = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *lazy));
+    assert_eq!(common::panic_text(&*first.unwrap_err()), "no value");
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *lazy));
+    assert!(common::panic_text(&*again.unwrap_err()).contains("poisoned"));
+
+    let unused = LazyLock::new(|| 4);
+    let f = LazyLock::into_inner(unused).unwrap_err();
+    assert_eq!(f(), 4);
+    let used = LazyLock::new(|| 5);
+    assert_eq!(*LazyLock::force(&used), 5);
+    assert_eq!(LazyLock::into_inner(used).ok(), Some(5));
+}
+
+#[test]
+fn once_runs_its_closure_once_among_racing_green_threads() {
+    static SETUP: Once = Once::new();
+    static RUNS: AtomicUsize = AtomicUsize::new(0);
+    bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let handles: Vec<_> = (0..16)
+            .map(|_| {
+                rt.spawn(|| {
+                    SETUP.call_once(|| {
+                        green::sleep(Duration::from_millis(5));
+                        RUNS.fetch_add(1, Ordering::SeqCst);
+                    });
+                    // Whoever returns from `call_once` finds it done.
+                    assert!(SETUP.is_completed());
+                })
+            })
+            .collect();
+        for h in handles {
+            h.join().unwrap();
+        }
+    });
+    assert_eq!(RUNS.load(Ordering::SeqCst), 1);
+}
