@@ -224,7 +224,7 @@ fn run(
     let burned = Arc::new(AtomicU64::new(0));
     if burner != Burner::None {
         let (stop, burned) = (stop.clone(), burned.clone());
-        drop(green::Builder::new().name("burner").spawn_on(rt.handle(), move || {
+        drop(green::Builder::new().name("burner".into()).spawn_on(rt.handle(), move || {
             let n = if burner == Burner::Ticks { burn_preemptible(&stop) } else { burn_plain(&stop) };
             burned.store(n, Ordering::Relaxed);
         })?);

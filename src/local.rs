@@ -9,7 +9,7 @@
 //! of the `static` that declares them. Only the green thread itself ever touches that list.
 
 use std::any::Any;
-use std::cell::{Cell, UnsafeCell};
+use std::cell::{Cell, RefCell, UnsafeCell};
 use std::fmt;
 use std::ptr::NonNull;
 
@@ -99,13 +99,22 @@ impl<T: 'static> LocalKey<T> {
     where
         F: FnOnce(&T) -> R,
     {
+        self.try_with_init(self.init, f)
+    }
+
+    /// [`try_with`](LocalKey::try_with), with `init` instead of the declared initializer if
+    /// the value is not there yet.
+    fn try_with_init<F, R>(&'static self, init: impl FnOnce() -> T, f: F) -> Result<R, AccessError>
+    where
+        F: FnOnce(&T) -> R,
+    {
         let key = self as *const Self as usize;
         let value = match with_map(|map| map.get(key))? {
             Some(value) => value,
             None => {
                 // The initializer runs with no borrow of the map: it may use other locals,
                 // park, or be switched out at a tick while others use theirs.
-                let mut fresh: Option<Box<dyn Any>> = Some(Box::new((self.init)()));
+                let mut fresh: Option<Box<dyn Any>> = Some(Box::new(init()));
                 // If it initialised this very key meanwhile, the first value stays, and the
                 // fresh one is dropped here, after the borrow of the map has ended: its
                 // destructor is user code, which may use locals too.
@@ -122,6 +131,143 @@ impl<T: 'static> LocalKey<T> {
         // this says so instead of misreading the value.
         let value = value.downcast_ref::<T>().expect("two green_local! keys share an address");
         Ok(f(value))
+    }
+}
+
+/// The shortcuts std has for `Cell` locals.
+///
+/// ```
+/// use std::cell::Cell;
+///
+/// green::green_local! {
+///     static DEPTH: Cell<u32> = Cell::new(0);
+/// }
+///
+/// green::run(|| {
+///     DEPTH.set(3);
+///     assert_eq!(DEPTH.replace(4), 3);
+///     assert_eq!(DEPTH.get(), 4);
+///     assert_eq!(DEPTH.take(), 4);
+///     assert_eq!(green::spawn(|| DEPTH.get()).join().unwrap(), 0);
+/// });
+/// ```
+impl<T: 'static> LocalKey<Cell<T>> {
+    /// Sets the value; if it was not there yet, it starts as `value` without running the
+    /// declared initializer.
+    pub fn set(&'static self, value: T) {
+        let value = Cell::new(Some(value));
+        self.try_with_init(
+            || Cell::new(value.take().expect("the value to set")),
+            |cell| {
+                if let Some(value) = value.take() {
+                    cell.set(value);
+                }
+            },
+        )
+        .expect("green-thread-local value set after it was destroyed");
+    }
+
+    /// A copy of the value.
+    pub fn get(&'static self) -> T
+    where
+        T: Copy,
+    {
+        self.with(Cell::get)
+    }
+
+    /// Takes the value, leaving `T::default()`.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(Cell::take)
+    }
+
+    /// Replaces the value, returning the old one.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|cell| cell.replace(value))
+    }
+}
+
+/// The shortcuts std has for `RefCell` locals.
+///
+/// ```
+/// use std::cell::RefCell;
+///
+/// green::green_local! {
+///     static SEEN: RefCell<Vec<u32>> = RefCell::new(Vec::new());
+/// }
+///
+/// green::run(|| {
+///     SEEN.with_borrow_mut(|seen| seen.push(1));
+///     SEEN.with_borrow(|seen| assert_eq!(seen, &[1]));
+///     assert_eq!(SEEN.replace(vec![2]), [1]);
+///     assert_eq!(SEEN.take(), [2]);
+/// });
+/// ```
+impl<T: 'static> LocalKey<RefCell<T>> {
+    /// Calls `f` with a shared borrow of the value.
+    ///
+    /// # Panics
+    ///
+    /// If the value is mutably borrowed, or was destroyed.
+    pub fn with_borrow<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&T) -> R,
+    {
+        self.with(|cell| f(&cell.borrow()))
+    }
+
+    /// Calls `f` with a mutable borrow of the value.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed, or was destroyed.
+    pub fn with_borrow_mut<F, R>(&'static self, f: F) -> R
+    where
+        F: FnOnce(&mut T) -> R,
+    {
+        self.with(|cell| f(&mut cell.borrow_mut()))
+    }
+
+    /// Sets the value; if it was not there yet, it starts as `value` without running the
+    /// declared initializer.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed, or was destroyed.
+    pub fn set(&'static self, value: T) {
+        let value = Cell::new(Some(value));
+        self.try_with_init(
+            || RefCell::new(value.take().expect("the value to set")),
+            |cell| {
+                if let Some(value) = value.take() {
+                    *cell.borrow_mut() = value;
+                }
+            },
+        )
+        .expect("green-thread-local value set after it was destroyed");
+    }
+
+    /// Takes the value, leaving `T::default()`.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed, or was destroyed.
+    pub fn take(&'static self) -> T
+    where
+        T: Default,
+    {
+        self.with(RefCell::take)
+    }
+
+    /// Replaces the value, returning the old one.
+    ///
+    /// # Panics
+    ///
+    /// If the value is borrowed, or was destroyed.
+    pub fn replace(&'static self, value: T) -> T {
+        self.with(|cell| cell.replace(value))
     }
 }
 

@@ -13,6 +13,7 @@
 //! thread that would have to park for its children while unwinding aborts with a message
 //! (rule 3 of docs/design.md) instead of leaving them with a dangling borrow.
 
+use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
@@ -225,7 +226,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     /// let data = [1u8; 16];
     /// green::run(|| {
     ///     green::scope(|s| {
-    ///         let h = s.spawn_with(green::Builder::new().name("summer"), || data.len()).unwrap();
+    ///         let h = s.spawn_with(green::Builder::new().name("summer".into()), || data.len()).unwrap();
     ///         assert_eq!(h.join().unwrap(), 16);
     ///     })
     /// });
@@ -237,8 +238,8 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         T: Send + 'scope,
     {
         self.data.running.fetch_add(1, Ordering::AcqRel);
-        // If spawning panics (a bad `Builder::worker`), the count must come back down, or the
-        // scope would wait for a child that never was.
+        // If spawning fails or panics, the count must come back down, or the scope would wait
+        // for a child that never was.
         struct Uncount<'a>(&'a ScopeData);
         impl Drop for Uncount<'_> {
             fn drop(&mut self) {
@@ -262,14 +263,53 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     }
 }
 
+impl thread::Builder {
+    /// Spawns a green thread in `scope` with these settings, as std's
+    /// `Builder::spawn_scoped`; the same as [`Scope::spawn_with`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`crate::Builder::spawn`].
+    ///
+    /// ```
+    /// let words = ["a", "bb", "ccc"];
+    /// green::run(|| {
+    ///     green::scope(|s| {
+    ///         let longest = green::Builder::new()
+    ///             .name("longest".into())
+    ///             .spawn_scoped(s, || words.iter().map(|w| w.len()).max())
+    ///             .unwrap();
+    ///         assert_eq!(longest.join().unwrap(), Some(3));
+    ///     })
+    /// });
+    /// ```
+    #[track_caller]
+    pub fn spawn_scoped<'scope, 'env, F, T>(
+        self,
+        scope: &'scope Scope<'scope, 'env>,
+        f: F,
+    ) -> io::Result<ScopedJoinHandle<'scope, T>>
+    where
+        F: FnOnce() -> T + Send + 'scope,
+        T: Send + 'scope,
+    {
+        scope.spawn_with(self, f)
+    }
+}
+
 /// An owned permission to join a scoped green thread.
 ///
 /// The scope waits until the green thread's result has been taken or dropped, so a handle that
 /// is leaked (`std::mem::forget`) keeps its scope from returning, as with std's scoped threads.
-#[derive(Debug)]
 pub struct ScopedJoinHandle<'scope, T> {
     inner: JoinHandle<T>,
     scope: PhantomData<&'scope ()>,
+}
+
+impl<T> fmt::Debug for ScopedJoinHandle<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ScopedJoinHandle").field("inner", &self.inner).finish()
+    }
 }
 
 impl<T> ScopedJoinHandle<'_, T> {

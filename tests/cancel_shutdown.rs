@@ -47,7 +47,7 @@ fn a_green_thread_that_will_not_end_is_reported() {
     let rt = green::Runtime::builder().workers(2).shutdown_timeout(Duration::from_secs(5)).build().unwrap();
     let caught = Arc::new(AtomicUsize::new(0));
     let c = caught.clone();
-    drop(green::Builder::new().name("stubborn").spawn_on(rt.handle(), move || {
+    drop(green::Builder::new().name("stubborn".into()).spawn_on(rt.handle(), move || {
         loop {
             if std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1))).is_err() {
                 c.fetch_add(1, Ordering::SeqCst);

@@ -235,7 +235,7 @@ fn lock_while_unwinding_aborts_naming_both_green_threads() {
         let m = Arc::new(Mutex::new(()));
         let m2 = m.clone();
         let holder = green::Builder::new()
-            .name("holder")
+            .name("holder".into())
             .spawn(move || {
                 let _g = m2.lock().unwrap();
                 green::sleep(HOUR);
@@ -244,7 +244,7 @@ fn lock_while_unwinding_aborts_naming_both_green_threads() {
         green::sleep(Duration::from_millis(5));
         let guard = LocksInDrop(m.clone());
         let unwinder = green::Builder::new()
-            .name("unwinder")
+            .name("unwinder".into())
             .spawn(move || {
                 let _guard = guard;
                 panic!("unwind with a lock to take");
@@ -276,7 +276,7 @@ fn condvar_wait_while_unwinding_aborts() {
         let pair = Arc::new((Mutex::new(()), Condvar::new()));
         let guard = WaitsInDrop(pair);
         let h = green::Builder::new()
-            .name("waiter")
+            .name("waiter".into())
             .spawn(move || {
                 let _guard = guard;
                 panic!("unwind into a condvar wait");

@@ -6,11 +6,13 @@ use std::time::Duration;
 fn the_dump_shows_each_green_thread_and_its_wait() {
     let rt = green::Runtime::builder().workers(2).build().unwrap();
     let text = rt.block_on(|| {
-        let sleeper = green::Builder::new().name("sleeper").spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
-        let parker = green::Builder::new().name("parker").spawn(green::park).unwrap();
+        let sleeper =
+            green::Builder::new().name("sleeper".into()).spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
+        let parker = green::Builder::new().name("parker".into()).spawn(green::park).unwrap();
         let joiner = {
-            let target = green::Builder::new().name("target").spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
-            green::Builder::new().name("joiner").spawn(move || target.join().is_ok()).unwrap()
+            let target =
+                green::Builder::new().name("target".into()).spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
+            green::Builder::new().name("joiner".into()).spawn(move || target.join().is_ok()).unwrap()
         };
         green::sleep(Duration::from_millis(20)); // let them all park
         let text = green::Handle::current().dump().to_string();
@@ -59,7 +61,7 @@ fn a_deadlock_of_two_green_threads_is_reported() {
     let slot_b: Arc<Mutex<Option<green::JoinHandle<()>>>> = Arc::new(Mutex::new(None));
     let (sa, sb) = (slot_a.clone(), slot_b.clone());
     let a = green::Builder::new()
-        .name("alpha")
+        .name("alpha".into())
         .spawn_on(rt.handle(), move || {
             loop {
                 if let Some(other) = sb.lock().unwrap().take() {
@@ -71,7 +73,7 @@ fn a_deadlock_of_two_green_threads_is_reported() {
         })
         .unwrap();
     let b = green::Builder::new()
-        .name("beta")
+        .name("beta".into())
         .spawn_on(rt.handle(), move || {
             loop {
                 if let Some(other) = sa.lock().unwrap().take() {
@@ -111,7 +113,7 @@ fn a_lock_order_deadlock_is_named_in_the_dump() {
         let alpha = {
             let (first, second, both_hold) = (first.clone(), second.clone(), both_hold.clone());
             green::Builder::new()
-                .name("alpha")
+                .name("alpha".into())
                 .spawn(move || {
                     let _held = first.lock().unwrap();
                     both_hold.wait();
@@ -122,7 +124,7 @@ fn a_lock_order_deadlock_is_named_in_the_dump() {
         let beta = {
             let (first, second, both_hold) = (first.clone(), second.clone(), both_hold.clone());
             green::Builder::new()
-                .name("beta")
+                .name("beta".into())
                 .spawn(move || {
                     let _held = second.write().unwrap();
                     both_hold.wait();
@@ -169,8 +171,10 @@ fn park_backtraces_show_where_each_green_thread_waits() {
     let rt = green::Runtime::builder().workers(1).park_backtraces(true).build().unwrap();
     let text = rt.block_on(|| {
         let (tx, rx) = green::sync::mpmc::channel::<()>();
-        let waiter =
-            green::Builder::new().name("waiter").spawn(move || wait_in_a_function_with_a_findable_name(rx)).unwrap();
+        let waiter = green::Builder::new()
+            .name("waiter".into())
+            .spawn(move || wait_in_a_function_with_a_findable_name(rx))
+            .unwrap();
         green::sleep(Duration::from_millis(20)); // let it park
         let text = green::Handle::current().dump().to_string();
         drop(tx);
@@ -197,7 +201,7 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
         // The waiter parks on worker 1.
         let waiter = {
             let lock = lock.clone();
-            green::Builder::new().name("waiter").worker(1).spawn(move || drop(lock.write().unwrap())).unwrap()
+            green::Builder::new().name("waiter".into()).worker(1).spawn(move || drop(lock.write().unwrap())).unwrap()
         };
         green::sleep(Duration::from_millis(30));
         // Then worker 1 is kept busy, so the grant's wake waits in its inbox.

@@ -133,3 +133,33 @@ fn a_destructor_may_use_the_values_still_alive() {
     std::thread::spawn(move || use_both(seen)).join().unwrap();
     assert_eq!((on_green.load(Ordering::SeqCst), on_os.load(Ordering::SeqCst)), (5, 5));
 }
+
+#[test]
+fn set_gives_a_first_value_without_running_the_initializer() {
+    static INITS: AtomicUsize = AtomicUsize::new(0);
+    green::green_local! {
+        static LEVEL: Cell<u32> = {
+            INITS.fetch_add(1, Ordering::SeqCst);
+            Cell::new(1)
+        };
+        static NAMES: RefCell<Vec<&'static str>> = {
+            INITS.fetch_add(1, Ordering::SeqCst);
+            RefCell::new(vec!["declared"])
+        };
+    }
+    green::run(|| {
+        LEVEL.set(9);
+        NAMES.set(vec!["set"]);
+        assert_eq!(LEVEL.get(), 9);
+        NAMES.with_borrow(|names| assert_eq!(names, &["set"]));
+        assert_eq!(INITS.load(Ordering::SeqCst), 0);
+        // Set again over a value that is there: replaced, still no initializer.
+        LEVEL.set(10);
+        assert_eq!(LEVEL.replace(11), 10);
+        assert_eq!(INITS.load(Ordering::SeqCst), 0);
+        // Another green thread's first use runs it.
+        let fresh = green::spawn(|| (LEVEL.get(), NAMES.take())).join().unwrap();
+        assert_eq!(fresh, (1, vec!["declared"]));
+        assert_eq!(INITS.load(Ordering::SeqCst), 2);
+    });
+}

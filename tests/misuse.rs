@@ -63,7 +63,7 @@ fn a_join_error_names_the_green_thread_and_converts_with_question_mark() {
         e.into()
     }
     green::run(|| {
-        let failed = green::Builder::new().name("parser").spawn(|| panic!("bad token")).unwrap();
+        let failed = green::Builder::new().name("parser".into()).spawn(|| panic!("bad token")).unwrap();
         let e = failed.join().unwrap_err();
         assert_eq!(e.name(), Some("parser"));
         let text = e.to_string();

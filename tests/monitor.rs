@@ -27,8 +27,10 @@ fn a_green_thread_calling_thread_sleep_is_named() {
     let rt = green::Runtime::builder().workers(1).blocking_threshold(Duration::from_millis(100)).build().unwrap();
     rt.block_on(|| {
         let queued: Vec<_> = (0..3).map(|_| green::spawn(|| ())).collect();
-        let culprit =
-            green::Builder::new().name("sleepy").spawn(|| std::thread::sleep(Duration::from_millis(300))).unwrap();
+        let culprit = green::Builder::new()
+            .name("sleepy".into())
+            .spawn(|| std::thread::sleep(Duration::from_millis(300)))
+            .unwrap();
         culprit.join().unwrap();
         for q in queued {
             q.join().unwrap();

@@ -99,7 +99,7 @@ fn a_hook_set_before_the_runtime_sees_green_thread_panics() {
         eprintln!("user hook: {}", info.payload_as_str().unwrap_or("?"));
     }));
     green::run(|| {
-        let failed = green::Builder::new().name("reported").spawn(|| panic!("on green")).unwrap().join();
+        let failed = green::Builder::new().name("reported".into()).spawn(|| panic!("on green")).unwrap().join();
         assert!(failed.unwrap_err().is_panic());
     });
     assert!(std::thread::spawn(|| panic!("on the OS thread")).join().is_err());

@@ -48,7 +48,7 @@ fn an_unjoined_panicking_child_makes_the_scope_panic() {
     green::run(|| {
         let caught = std::panic::catch_unwind(|| {
             green::scope(|s| {
-                s.spawn_with(green::Builder::new().name("parser"), || panic!("child fails")).unwrap();
+                s.spawn_with(green::Builder::new().name("parser".into()), || panic!("child fails")).unwrap();
             })
         });
         // The scope's panic names the child and says why.

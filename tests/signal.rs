@@ -109,7 +109,7 @@ fn a_signal_wait_is_not_reported_as_a_deadlock() {
     let Some(output) = child_or_parent("a_signal_wait_is_not_reported_as_a_deadlock", || {
         let rt = green::Runtime::builder().workers(1).build().unwrap();
         let waiter = green::Builder::new()
-            .name("signal-waiter")
+            .name("signal-waiter".into())
             .spawn_on(rt.handle(), || green::signal::wait(&[Signal::User2]))
             .unwrap();
         while !green::signal::is_listening(Signal::User2) {

@@ -59,7 +59,7 @@ fn block_on_borrows_from_the_caller() {
 #[test]
 fn is_finished_and_thread_identity() {
     green::run(|| {
-        let h = green::Builder::new().name("ident").spawn(|| green::current().id()).unwrap();
+        let h = green::Builder::new().name("ident".into()).spawn(|| green::current().id()).unwrap();
         let id = h.thread().id();
         assert_eq!(h.thread().name(), Some("ident"));
         while !h.is_finished() {

@@ -36,7 +36,7 @@ fn recurse(depth: u64) -> u64 {
 fn overflow_a_green_thread(layout: StackLayout, stack_size: usize) {
     let rt = green::Runtime::builder().workers(1).stack_layout(layout).build().unwrap();
     rt.block_on(|| {
-        let deep = green::Builder::new().name("deep").stack_size(stack_size).spawn(|| recurse(0)).unwrap();
+        let deep = green::Builder::new().name("deep".into()).stack_size(stack_size).spawn(|| recurse(0)).unwrap();
         eprintln!("child: green thread id {}", deep.thread().id());
         let _ = deep.join();
     });
@@ -109,7 +109,7 @@ fn null_write_in_a_green_thread_is_a_plain_segfault() {
     if is_child() {
         let rt = green::Runtime::builder().workers(1).build().unwrap();
         rt.block_on(|| {
-            let _ = green::Builder::new().name("wild").spawn(null_write).unwrap().join();
+            let _ = green::Builder::new().name("wild".into()).spawn(null_write).unwrap().join();
         });
         unreachable!("the fault should have ended the process");
     }

@@ -93,13 +93,16 @@ mod udp;
 pub mod unix;
 
 use std::io;
-use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 pub use self::tcp::{Incoming, TcpListener, TcpStream};
 pub use self::udp::UdpSocket;
+/// std's address types, here too, so that `use std::net::{..}` becomes `use green::net::{..}`.
+pub use std::net::{
+    AddrParseError, IpAddr, Ipv4Addr, Ipv6Addr, Shutdown, SocketAddr, SocketAddrV4, SocketAddrV6, ToSocketAddrs,
+};
 
 /// The backlog listeners are created with, as `listen(2)` takes it (the kernel caps it at
 /// `net.core.somaxconn`, 4096 by default since Linux 5.4). Std's 128 overflows under a burst

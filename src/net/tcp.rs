@@ -291,6 +291,9 @@ impl Iterator for Incoming<'_> {
     }
 }
 
+/// It never ends: each `next` accepts a connection (or gives the error).
+impl std::iter::FusedIterator for Incoming<'_> {}
+
 /// A TCP connection, like [`std::net::TcpStream`]: [`Read`] and [`Write`] (for `&TcpStream`
 /// too) park the green thread until the socket is ready.
 ///
@@ -442,7 +445,8 @@ impl TcpStream {
     }
 
     /// A new handle to the same connection, like [`std::net::TcpStream::try_clone`]: one green
-    /// thread can read while another writes. Shared are the socket's, shared by both.
+    /// thread can read while another writes. Timeouts and the non-blocking flag belong to the
+    /// socket, as with std: setting them through one handle sets them for both.
     ///
     /// ```
     /// use std::io::{Read, Write};

@@ -108,7 +108,7 @@ impl DumpRequest {
 ///
 /// ```
 /// green::run(|| {
-///     let sleeper = green::Builder::new().name("napper").spawn(|| green::sleep(std::time::Duration::from_secs(60))).unwrap();
+///     let sleeper = green::Builder::new().name("napper".into()).spawn(|| green::sleep(std::time::Duration::from_secs(60))).unwrap();
 ///     green::sleep(std::time::Duration::from_millis(5));
 ///     let dump = green::Handle::current().dump().to_string();
 ///     assert!(dump.contains("\"napper\"") && dump.contains("parked (sleep)"), "{dump}");

@@ -294,6 +294,41 @@ impl<T: ?Sized> RwLock<T> {
         Ok(self.write_guard()?)
     }
 
+    /// Locks for reading, waiting until `deadline` at the latest; see [`RwLock::try_read_for`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`RwLock::try_read_for`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let lock = green::sync::RwLock::new(1);
+    /// let _w = lock.write().unwrap();
+    /// assert!(lock.try_read_until(Instant::now() + Duration::from_millis(2)).is_err());
+    /// ```
+    pub fn try_read_until(&self, deadline: Instant) -> TryLockResult<RwLockReadGuard<'_, T>> {
+        self.lock_timed(Kind::Read, Some(deadline))?;
+        Ok(self.read_guard()?)
+    }
+
+    /// Locks for writing, waiting until `deadline` at the latest; see
+    /// [`RwLock::try_write_for`].
+    ///
+    /// # Errors
+    ///
+    /// As for [`RwLock::try_write_for`].
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    /// let lock = green::sync::RwLock::new(1);
+    /// *lock.try_write_until(Instant::now() + Duration::from_millis(2)).unwrap() += 1;
+    /// assert_eq!(*lock.read().unwrap(), 2);
+    /// ```
+    pub fn try_write_until(&self, deadline: Instant) -> TryLockResult<RwLockWriteGuard<'_, T>> {
+        self.lock_timed(Kind::Write, Some(deadline))?;
+        Ok(self.write_guard()?)
+    }
+
     /// True if a writer panicked.
     ///
     /// ```
@@ -521,6 +556,18 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockReadGuard<'_, T> {
 impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLockWriteGuard<'_, T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(&**self, f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockReadGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
+    }
+}
+
+impl<T: ?Sized + fmt::Display> fmt::Display for RwLockWriteGuard<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        (**self).fmt(f)
     }
 }
 

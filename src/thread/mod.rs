@@ -100,7 +100,7 @@ impl fmt::Debug for GreenThread {
 ///
 /// ```
 /// let name = green::run(|| {
-///     green::Builder::new().name("worker-a").spawn(|| green::current().name().map(String::from)).unwrap().join().unwrap()
+///     green::Builder::new().name("worker-a".into()).spawn(|| green::current().name().map(String::from)).unwrap().join().unwrap()
 /// });
 /// assert_eq!(name.as_deref(), Some("worker-a"));
 /// ```
@@ -202,7 +202,7 @@ where
 /// ```
 /// green::run(|| {
 ///     let handle = green::Builder::new()
-///         .name("parser")
+///         .name("parser".into())
 ///         .stack_size(1 << 20)
 ///         .spawn(|| green::current().name().unwrap().len())?;
 ///     assert_eq!(handle.join().unwrap(), 6);
@@ -232,9 +232,10 @@ impl Builder {
     }
 
     /// Names the green thread. The name appears in panic messages, stack overflow reports and
-    /// [`GreenThread::name`].
-    pub fn name(mut self, name: impl Into<String>) -> Builder {
-        self.name = Some(name.into());
+    /// [`GreenThread::name`]. A `String`, as std's `Builder::name` takes, so that
+    /// `.name("parser".into())` reads the same with either.
+    pub fn name(mut self, name: String) -> Builder {
+        self.name = Some(name);
         self
     }
 
@@ -494,7 +495,7 @@ pub(crate) unsafe fn new_main_task<'a, F>(handle: &Handle, f: F) -> JoinHandle<(
 where
     F: FnOnce() + 'a,
 {
-    let spec = Builder::new().name("main").spec(Location::caller(), None);
+    let spec = Builder::new().name("main".into()).spec(Location::caller(), None);
     // SAFETY: the caller promises the borrows outlive the task.
     let (_queue_ref, typed) = unsafe { Task::allocate(f, spec, &handle.shared) };
     handle.shared.live.fetch_add(1, std::sync::atomic::Ordering::SeqCst);

@@ -48,7 +48,6 @@ mod stream;
 use std::ffi::OsStr;
 use std::io;
 use std::os::unix::ffi::OsStrExt;
-use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
@@ -57,6 +56,8 @@ use crate::runtime::context;
 
 pub use self::datagram::UnixDatagram;
 pub use self::stream::{Incoming, UnixListener, UnixStream};
+/// std's Unix socket address, which these sockets take and return.
+pub use std::os::unix::net::SocketAddr;
 
 /// First and longest pause between the retries of a call refused with `EAGAIN` that no
 /// readiness will announce (see the module docs). 1 ms is about what a receiver takes to drain

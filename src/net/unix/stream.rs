@@ -280,6 +280,19 @@ impl Iterator for Incoming<'_> {
     }
 }
 
+/// It never ends: each `next` accepts a connection (or gives the error).
+impl std::iter::FusedIterator for Incoming<'_> {}
+
+/// `for stream in &listener`, as [`UnixListener::incoming`].
+impl<'a> IntoIterator for &'a UnixListener {
+    type Item = io::Result<UnixStream>;
+    type IntoIter = Incoming<'a>;
+
+    fn into_iter(self) -> Incoming<'a> {
+        self.incoming()
+    }
+}
+
 /// A Unix stream connection, like [`std::os::unix::net::UnixStream`]: [`Read`] and [`Write`]
 /// (for `&UnixStream` too) park the green thread until the socket is ready.
 ///
