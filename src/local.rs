@@ -102,6 +102,21 @@ impl<T: 'static> LocalKey<T> {
         self.try_with_init(self.init, f)
     }
 
+    /// Puts `value` in: as the first value (`wrap`ped, without the declared initializer), or
+    /// into the one there (`put`).
+    fn set_or_init<V>(&'static self, value: V, wrap: impl FnOnce(V) -> T, put: impl FnOnce(&T, V)) {
+        let value = Cell::new(Some(value));
+        self.try_with_init(
+            || wrap(value.take().expect("the value to set")),
+            |current| {
+                if let Some(value) = value.take() {
+                    put(current, value);
+                }
+            },
+        )
+        .expect("green-thread-local value set after it was destroyed");
+    }
+
     /// [`try_with`](LocalKey::try_with), with `init` instead of the declared initializer if
     /// the value is not there yet.
     fn try_with_init<F, R>(&'static self, init: impl FnOnce() -> T, f: F) -> Result<R, AccessError>
@@ -155,16 +170,7 @@ impl<T: 'static> LocalKey<Cell<T>> {
     /// Sets the value; if it was not there yet, it starts as `value` without running the
     /// declared initializer.
     pub fn set(&'static self, value: T) {
-        let value = Cell::new(Some(value));
-        self.try_with_init(
-            || Cell::new(value.take().expect("the value to set")),
-            |cell| {
-                if let Some(value) = value.take() {
-                    cell.set(value);
-                }
-            },
-        )
-        .expect("green-thread-local value set after it was destroyed");
+        self.set_or_init(value, Cell::new, Cell::set);
     }
 
     /// A copy of the value.
@@ -237,16 +243,7 @@ impl<T: 'static> LocalKey<RefCell<T>> {
     ///
     /// If the value is borrowed, or was destroyed.
     pub fn set(&'static self, value: T) {
-        let value = Cell::new(Some(value));
-        self.try_with_init(
-            || RefCell::new(value.take().expect("the value to set")),
-            |cell| {
-                if let Some(value) = value.take() {
-                    *cell.borrow_mut() = value;
-                }
-            },
-        )
-        .expect("green-thread-local value set after it was destroyed");
+        self.set_or_init(value, RefCell::new, |cell, value| *cell.borrow_mut() = value);
     }
 
     /// Takes the value, leaving `T::default()`.
