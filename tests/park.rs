@@ -129,21 +129,35 @@ fn racing_wakeups_are_never_lost() {
 fn park_timeout_with_the_largest_duration_waits_for_the_token() {
     green::run(|| {
         let parked = Arc::new(AtomicBool::new(false));
+        let released = Arc::new(AtomicBool::new(false));
         let waiter = {
-            let parked = parked.clone();
+            let (parked, released) = (parked.clone(), released.clone());
             green::spawn(move || {
                 parked.store(true, Ordering::SeqCst);
                 green::park_timeout(Duration::MAX);
+                // Not a timeout taken as "now": it waited for the unpark.
+                assert!(released.load(Ordering::SeqCst), "park_timeout(Duration::MAX) returned before the unpark");
             })
         };
         while !parked.load(Ordering::SeqCst) {
             green::yield_now();
         }
+        green::sleep(Duration::from_millis(30));
+        released.store(true, Ordering::SeqCst);
         waiter.thread().unpark();
         waiter.join().unwrap();
     });
+    let released = Arc::new(AtomicBool::new(false));
     let me = std::thread::current();
-    let unparker = std::thread::spawn(move || me.unpark());
+    let unparker = {
+        let released = released.clone();
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(30));
+            released.store(true, Ordering::SeqCst);
+            me.unpark();
+        })
+    };
     green::park_timeout(Duration::MAX);
+    assert!(released.load(Ordering::SeqCst), "park_timeout(Duration::MAX) returned before the unpark on an OS thread");
     unparker.join().unwrap();
 }

@@ -4,8 +4,10 @@
 
 mod io_util;
 
+use io_util::bounded;
+
 use std::io::{ErrorKind, Read, Write};
-use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::fd::OwnedFd;
 use std::time::{Duration, Instant};
 
 fn nonblocking_pipe() -> (std::fs::File, std::fs::File) {
@@ -22,63 +24,68 @@ fn nonblocking_pipe() -> (std::fs::File, std::fs::File) {
     (r.into(), w.into())
 }
 
+/// How long a test may take before it counts as hung: a wait that blocked its worker instead of
+/// parking would keep the writer, on the same worker, from ever running.
+const LIMIT: Duration = Duration::from_secs(20);
+
 #[test]
 fn a_pipe_read_end_parks_until_data_arrives() {
-    io_util::runtime(2).block_on(|| {
-        let (mut r, mut w) = nonblocking_pipe();
-        let writer = green::Builder::new()
-            .worker(1)
-            .spawn(move || {
-                green::sleep(Duration::from_millis(20));
-                w.write_all(b"through the pipe").unwrap();
-            })
-            .unwrap();
-        let mut got = Vec::new();
-        let mut buf = [0; 64];
-        while got.len() < 16 {
-            match r.read(&mut buf) {
-                Ok(n) => got.extend_from_slice(&buf[..n]),
-                Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&r).unwrap(),
-                Err(e) => panic!("{e}"),
-            }
-        }
-        assert_eq!(got, b"through the pipe");
-        writer.join().unwrap();
+    bounded(LIMIT, || io_util::runtime(1).block_on(read_end_parks));
+}
+
+fn read_end_parks() {
+    let (mut r, mut w) = nonblocking_pipe();
+    // On the same (only) worker: it runs only if the wait below parks.
+    let writer = green::spawn(move || {
+        green::sleep(Duration::from_millis(20));
+        w.write_all(b"through the pipe").unwrap();
     });
+    let mut got = Vec::new();
+    let mut buf = [0; 64];
+    while got.len() < 16 {
+        match r.read(&mut buf) {
+            Ok(n) => got.extend_from_slice(&buf[..n]),
+            Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&r).unwrap(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+    assert_eq!(got, b"through the pipe");
+    writer.join().unwrap();
 }
 
 #[test]
 fn a_full_pipe_write_end_parks_until_there_is_room() {
-    io_util::runtime(2).block_on(|| {
-        let (mut r, mut w) = nonblocking_pipe();
-        let chunk = [1u8; 4096];
-        let mut written = 0;
-        while w.write(&chunk).is_ok() {
-            written += chunk.len();
+    bounded(LIMIT, || io_util::runtime(1).block_on(write_end_parks));
+}
+
+fn write_end_parks() {
+    let (mut r, mut w) = nonblocking_pipe();
+    let chunk = [1u8; 4096];
+    let full = loop {
+        if let Err(e) = w.write(&chunk) {
+            break e;
         }
-        let reader = green::Builder::new()
-            .worker(1)
-            .spawn(move || {
-                green::sleep(Duration::from_millis(20));
-                let mut buf = vec![0; 65536];
-                let mut n = 0;
-                while n < 65536 {
-                    match r.read(&mut buf) {
-                        Ok(k) => n += k,
-                        Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&r).unwrap(),
-                        Err(e) => panic!("{e}"),
-                    }
-                }
-                r
-            })
-            .unwrap();
-        let start = Instant::now();
-        green::io::wait_writable(&w).unwrap();
-        assert!(start.elapsed() >= Duration::from_millis(10), "it did not wait");
-        assert!(w.write(&chunk).is_ok());
-        assert!(written > 0);
-        drop(reader.join().unwrap());
+    };
+    assert_eq!(full.kind(), ErrorKind::WouldBlock, "{full}");
+    // On the same (only) worker: it runs only if the wait below parks.
+    let reader = green::spawn(move || {
+        green::sleep(Duration::from_millis(20));
+        let mut buf = vec![0; 65536];
+        let mut n = 0;
+        while n < 65536 {
+            match r.read(&mut buf) {
+                Ok(k) => n += k,
+                Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&r).unwrap(),
+                Err(e) => panic!("{e}"),
+            }
+        }
+        r
     });
+    let start = Instant::now();
+    green::io::wait_writable(&w).unwrap();
+    assert!(start.elapsed() >= Duration::from_millis(10), "it did not wait");
+    assert!(w.write(&chunk).is_ok());
+    drop(reader.join().unwrap());
 }
 
 #[test]
@@ -110,7 +117,9 @@ fn an_fd_that_a_green_socket_registered_can_be_waited_on_too() {
             a
         });
         green::io::wait_readable(&b).unwrap();
-        assert!(b.as_raw_fd() >= 0);
+        let mut byte = [0; 1];
+        assert_eq!((&b).read(&mut byte).unwrap(), 1);
+        assert_eq!(&byte, b"!");
         drop(writer.join().unwrap());
     });
 }

@@ -121,3 +121,33 @@ fn every_result_is_dropped_once_whoever_lets_go_last() {
     });
     assert_eq!(drops.load(Ordering::Relaxed), 3 * EACH);
 }
+
+/// A spawn wakes a sleeping peer: with both workers asleep, a green thread spawns a child and
+/// then holds its own worker (no ticks, a plain OS sleep), so only the peer can run the child,
+/// and only if the spawn woke it (its own next timer is a second or more away).
+#[test]
+fn a_spawn_wakes_a_sleeping_peer() {
+    use std::time::{Duration, Instant};
+    let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
+    let (waited, parent_worker, child_worker) = rt.block_on(|| {
+        // Both workers go idle and fall asleep.
+        green::sleep(Duration::from_millis(50));
+        let ran = Arc::new(AtomicUsize::new(0));
+        let child = {
+            let ran = ran.clone();
+            green::spawn(move || {
+                ran.store(1, Ordering::SeqCst);
+                std::thread::current().name().map(String::from)
+            })
+        };
+        let start = Instant::now();
+        while ran.load(Ordering::SeqCst) == 0 && start.elapsed() < Duration::from_secs(5) {
+            std::thread::sleep(Duration::from_micros(200));
+        }
+        let waited = start.elapsed();
+        let me = std::thread::current().name().map(String::from);
+        (waited, me, child.join().unwrap())
+    });
+    assert_ne!(parent_worker, child_worker, "the child ran on the blocked worker");
+    assert!(waited < Duration::from_secs(2), "the sleeping peer took {waited:?} to take the child");
+}

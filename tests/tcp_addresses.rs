@@ -46,6 +46,21 @@ fn a_host_name_is_resolved_and_each_address_tried() {
     });
 }
 
+/// With several addresses, a connect tries each in turn until one answers.
+#[test]
+fn a_list_of_addresses_is_tried_in_order() {
+    io_util::runtime(1).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        // A port nobody listens on: bound, then closed.
+        let closed = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+        let addrs = [closed, listener.local_addr().unwrap()];
+        let s = TcpStream::connect(&addrs[..]).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), addrs[1]);
+        let only_closed = TcpStream::connect(&addrs[..1]).unwrap_err();
+        assert_eq!(only_closed.kind(), ErrorKind::ConnectionRefused, "{only_closed}");
+    });
+}
+
 #[test]
 fn nothing_to_connect_to_is_invalid_input() {
     io_util::runtime(1).block_on(|| {

@@ -300,7 +300,7 @@ mod tests {
     #[test]
     fn a_cancelled_lookup_unwinds_at_once() {
         let _serial = DELAY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
-        DELAY_MS.store(500, Ordering::SeqCst);
+        DELAY_MS.store(3000, Ordering::SeqCst);
         let took = crate::run(|| {
             let start = Instant::now();
             let lookup = crate::spawn(|| resolve("localhost:1"));
@@ -310,7 +310,8 @@ mod tests {
             start.elapsed()
         });
         DELAY_MS.store(0, Ordering::SeqCst);
-        assert!(took < Duration::from_millis(400), "{took:?}");
+        // The lookup takes 3 s; the cancelled caller returned long before.
+        assert!(took < Duration::from_secs(2), "{took:?}");
     }
 
     #[test]

@@ -314,10 +314,10 @@ fn hundred_thousand_packed_stacks_need_only_a_few_mappings() {
         chunks.len(),
     );
     // Exactly: at most one kernel mapping per chunk (adjacent chunks may even merge), and few
-    // chunks. Roughly, for the whole process (other tests' threads come and go meanwhile).
+    // chunks. The process's own count is only printed: other tests' runtimes and threads map
+    // and unmap meanwhile (it went 91 -> 208 in a loaded run).
     assert!(chunks.len() <= 9, "{} chunks", chunks.len());
     assert!(ours <= chunks.len(), "{ours} mappings for {} chunks", chunks.len());
-    assert!(during <= before + 12, "mappings {before} -> {during}");
     // Every one is distinct and usable.
     touch_ends(&stacks[0]);
     touch_ends(&stacks[99_999]);

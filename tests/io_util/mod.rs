@@ -71,10 +71,12 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
-#[path = "../common/child.rs"]
-mod child;
+#[path = "../common/mod.rs"]
+mod common;
 #[allow(unused_imports)]
-pub use child::{CHILD, is_child, run_child};
+pub use common::bounded;
+#[allow(unused_imports)]
+pub use common::child::{CHILD, is_child, run_child};
 
 /// Asserts that a child run printed `child: ok` and exited successfully.
 pub fn assert_child_ok(output: &Output) {
