@@ -75,7 +75,7 @@ struct DeadlineUnwind {
 /// green::run(|| {
 ///     let err = green::timeout(Duration::from_millis(5), || green::sleep(Duration::from_secs(60)))
 ///         .unwrap_err();
-///     assert_eq!(err.to_string(), "deadline has elapsed");
+///     assert_eq!(err.to_string(), "green::timeout: the deadline passed before the closure returned");
 /// });
 /// ```
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -83,7 +83,7 @@ pub struct Elapsed;
 
 impl fmt::Display for Elapsed {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str("deadline has elapsed")
+        f.write_str("green::timeout: the deadline passed before the closure returned")
     }
 }
 

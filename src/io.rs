@@ -152,7 +152,14 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
             return Ok(());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
-            return Err(io::Error::new(io::ErrorKind::TimedOut, "green: the fd did not become ready in time"));
+            let what = match dir {
+                Direction::Read => "readable",
+                Direction::Write => "writable",
+            };
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("green::io: fd {fd} did not become {what} before the deadline", fd = fd.as_raw_fd()),
+            ));
         }
         if registered.is_none() {
             // A duplicate: registering the caller's own fd number would make its owner's

@@ -86,11 +86,19 @@ impl<T: 'static> LocalKey<T> {
     ///
     /// If the value was already destroyed (see [`LocalKey::try_with`]), or if the initializer
     /// panics.
+    #[track_caller]
     pub fn with<F, R>(&'static self, f: F) -> R
     where
         F: FnOnce(&T) -> R,
     {
-        self.try_with(f).expect("green-thread-local value used after it was destroyed")
+        match self.try_with(f) {
+            Ok(r) => r,
+            Err(AccessError) => panic!(
+                "green-thread-local value of type {} used after it was destroyed (its thread is ending); \
+                 use try_with in destructors",
+                std::any::type_name::<T>()
+            ),
+        }
     }
 
     /// Calls `f` with this green thread's value, or returns an error if it was already

@@ -971,6 +971,18 @@ fn registration_error(fd: RawFd, e: io::Error) -> io::Error {
                  directories are always ready). Read it directly, or with green::spawn_blocking for slow media"
             ),
         ),
+        Some(libc::ENOSPC) => io::Error::new(
+            e.kind(),
+            format!(
+                "green: fd {fd} cannot be registered with epoll: this user's limit of watched fds \
+                 (fs.epoll.max_user_watches) is reached ({e}); close idle sockets, or raise it: \
+                 sysctl -w fs.epoll.max_user_watches=N"
+            ),
+        ),
+        Some(libc::ENOMEM) => io::Error::new(
+            e.kind(),
+            format!("green: fd {fd} cannot be registered with epoll: the kernel is out of memory ({e})"),
+        ),
         // Kept as it is, so that callers can tell `EEXIST` (see `io.rs`).
         _ => e,
     }

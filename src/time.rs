@@ -58,7 +58,8 @@ fn sleep_inner(deadline: Option<Instant>) {
     if !context::in_green_thread() {
         assert!(
             context::with_core(|c| c.is_none()),
-            "green::sleep called inside green::on_worker_stack: a green thread cannot park there"
+            "green::sleep called inside green::on_worker_stack: a green thread cannot park there; sleep \
+             after that closure returns"
         );
         return os_thread_sleep(deadline);
     }

@@ -95,6 +95,8 @@ fn a_deadline_gives_timed_out_and_a_regular_file_is_refused() {
         let start = Instant::now();
         let err = green::io::wait_readable_until(&r, start + Duration::from_millis(20)).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::TimedOut);
+        let named = format!("fd {} did not become readable", std::os::fd::AsRawFd::as_raw_fd(&r));
+        assert!(err.to_string().contains(&named), "{err}");
         assert!(start.elapsed() >= Duration::from_millis(20));
 
         let file = std::fs::File::open("/proc/self/exe").unwrap();

@@ -137,7 +137,10 @@ fn connect_addr_takes_the_longest_abstract_name() {
     assert!(SocketAddr::from_abstract_name(&name).is_err());
     // A pathname of 108 bytes has no room for its NUL.
     let long_path = std::path::PathBuf::from("/".repeat(108));
-    assert_eq!(UnixStream::connect(&long_path).unwrap_err().kind(), std::io::ErrorKind::InvalidInput);
+    let err = UnixStream::connect(&long_path).unwrap_err();
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    // The error says how long the path is and how long it may be.
+    assert!(err.to_string().contains("108 bytes") && err.to_string().contains("107"), "{err}");
 }
 
 /// Regression: vectored calls with more slices than `IOV_MAX` (1024) failed

@@ -169,8 +169,9 @@ impl Pool {
         Err(io::Error::new(
             e.kind(),
             format!(
-                "green: could not start a blocking-pool thread ({e}); the process may have reached its \
-                 thread limit (ulimit -u, /proc/sys/kernel/threads-max): lower max_blocking_threads"
+                "green: no blocking-pool thread is running and none could be started ({e}): the \
+                 process may have reached its thread limit (ulimit -u, /proc/sys/kernel/threads-max) \
+                 or its address space (ulimit -v); the job was not run"
             ),
         ))
     }

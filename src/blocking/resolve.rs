@@ -103,10 +103,12 @@ impl Lookup {
     fn run(self) -> io::Result<Vec<SocketAddr>> {
         #[cfg(test)]
         tests::delay();
-        match self {
+        let found = match &self {
             Lookup::HostPort(s) => s.as_str().to_socket_addrs().map(Iterator::collect),
-            Lookup::Pair(host, port) => (host.as_str(), port).to_socket_addrs().map(Iterator::collect),
-        }
+            Lookup::Pair(host, port) => (host.as_str(), *port).to_socket_addrs().map(Iterator::collect),
+        };
+        // std's message names no host; the kind stays std's.
+        found.map_err(|e| io::Error::new(e.kind(), format!("could not resolve {:?}: {e}", self.host())))
     }
 }
 

@@ -370,7 +370,16 @@ pub(crate) fn sockaddr_un(bytes: &[u8], abstract_name: bool) -> io::Result<(libc
     // A pathname needs room for its terminating NUL; an abstract name needs none, only its
     // leading NUL: both come to at most `sun_path.len()` bytes, as std counts them.
     if start + bytes.len() + usize::from(!abstract_name) > addr.sun_path.len() {
-        return Err(io::Error::new(io::ErrorKind::InvalidInput, "path must be shorter than SUN_LEN"));
+        let room = addr.sun_path.len() - 1;
+        let what = if abstract_name { "abstract name" } else { "path" };
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "Unix socket {what} of {} bytes is too long: at most {room} fit in sun_path; use a \
+                 shorter (relative) path, or an abstract name",
+                bytes.len()
+            ),
+        ));
     }
     for (dst, src) in addr.sun_path[start..].iter_mut().zip(bytes) {
         *dst = *src as libc::c_char;

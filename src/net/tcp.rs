@@ -376,7 +376,7 @@ impl TcpStream {
             Err(e) => return Err(e),
         }
         // Writable means the handshake is over: the pending error says how it went.
-        stream.source.io(Direction::Write, timeout, connect_timeout_error, || {
+        let connected = stream.source.io(Direction::Write, timeout, connect_timeout_error, || {
             if let Some(e) = stream.inner.take_error()? {
                 return Err(e);
             }
@@ -385,8 +385,19 @@ impl TcpStream {
                 Err(e) if e.raw_os_error() == Some(libc::ENOTCONN) => Err(io::ErrorKind::WouldBlock.into()),
                 Err(e) => Err(e),
             }
-        })?;
-        Ok(stream)
+        });
+        match connected {
+            Ok(()) => Ok(stream),
+            // The kind std gives, with what timed out.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::new(
+                e.kind(),
+                match timeout {
+                    Some(timeout) => format!("connection to {addr} timed out after {timeout:?}"),
+                    None => format!("connection to {addr} timed out (the green::timeout deadline passed)"),
+                },
+            )),
+            Err(e) => Err(e),
+        }
     }
 
     fn from_nonblocking(inner: std::net::TcpStream, shared: Shared) -> TcpStream {

@@ -306,7 +306,20 @@ impl Builder {
         let stacks = StackArena::new(StackConfig { layout: config.stack_layout, ..StackConfig::default() })?;
         let mut deques: Vec<Worker<TaskRef>> = (0..config.workers).map(|_| Worker::new_fifo()).collect();
         let stealers = deques.iter().map(Worker::stealer).collect();
-        let remotes = (0..config.workers).map(|_| Remote::new()).collect::<io::Result<Vec<_>>>()?;
+        let workers = config.workers;
+        let remotes = (0..workers)
+            .map(|k| {
+                Remote::new().map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "green: could not create the poller of worker {k} of {workers} ({e}); at the fd \
+                             limit (ulimit -n), close files or use fewer workers"
+                        ),
+                    )
+                })
+            })
+            .collect::<io::Result<Vec<_>>>()?;
         let shared = Arc::new_cyclic(|runtime| Shared {
             config,
             injector: crossbeam_deque::Injector::new(),
@@ -324,7 +337,10 @@ impl Builder {
         });
         let first = if caller_worker { Some(deques.remove(0)) } else { None };
         let mut runtime = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new(), monitor: None };
-        runtime.monitor = Some(crate::monitor::Monitor::start(&shared)?);
+        let monitor = crate::monitor::Monitor::start(&shared).map_err(|e| {
+            io::Error::new(e.kind(), format!("green: could not start the runtime's monitor thread: {e}"))
+        })?;
+        runtime.monitor = Some(monitor);
         let offset = usize::from(caller_worker);
         for (k, deque) in deques.into_iter().enumerate() {
             let index = k + offset;
@@ -337,7 +353,13 @@ impl Builder {
                 Ok(thread) => runtime.threads.push(thread),
                 // Dropping `runtime` shuts down and joins the workers started so far.
                 Err(e) => {
-                    return Err(io::Error::new(e.kind(), format!("green: could not start worker thread {index}: {e}")));
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!(
+                            "green: could not start worker thread {index} of {workers} ({e}); the process may \
+                             be at its thread limit (ulimit -u) or address space (ulimit -v): use fewer workers"
+                        ),
+                    ));
                 }
             }
         }

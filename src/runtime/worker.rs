@@ -685,7 +685,16 @@ impl Core {
         let mut stack = match self.stacks.borrow_mut().take(size) {
             Ok(stack) => stack,
             Err(e) => {
-                log::error!("green: green thread {} could not start: {e}", header.describe());
+                // Out of memory, thousands may fail in a row: the 1st, 2nd, 4th, 8th... are
+                // logged (each join handle has its own error).
+                static FAILED: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+                let failed = FAILED.fetch_add(1, Ordering::Relaxed) + 1;
+                if failed.is_power_of_two() {
+                    log::error!(
+                        "green: green thread {} could not start: {e} ({failed} failed to start so far)",
+                        header.describe()
+                    );
+                }
                 self.abandon(task, Some(e));
                 return;
             }

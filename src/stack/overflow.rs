@@ -181,11 +181,18 @@ fn report(hit: &Hit) {
     msg.push_u64((usable / 1024) as u64);
     msg.push(b" KiB, guard ");
     msg.push_u64((hit.guard / 1024) as u64);
-    msg.push(b" KiB)\ngreen: give it a larger stack: green::Builder::new().stack_size(1 << ");
     // Suggest four times the size: twice is often not enough for deep recursion.
-    let shift = (usable.next_power_of_two().trailing_zeros() + 2).min(MAX_HINT_SHIFT);
-    msg.push_u64(u64::from(shift));
-    msg.push(b").spawn(..), or Runtime::builder().stack_size(..) for all\n");
+    let current = usable.next_power_of_two().trailing_zeros();
+    if current >= MAX_HINT_SHIFT {
+        msg.push(
+            b" KiB)\ngreen: it had the largest stack a green thread can have; run such deep \
+            recursion on an OS thread (std::thread::Builder::stack_size) or make it iterative\n",
+        );
+    } else {
+        msg.push(b" KiB)\ngreen: give it a larger stack: green::Builder::new().stack_size(1 << ");
+        msg.push_u64(u64::from((current + 2).min(MAX_HINT_SHIFT)));
+        msg.push(b").spawn(..), or Runtime::builder().stack_size(..) for all\n");
+    }
     msg.write_to_stderr();
 }
 

@@ -185,10 +185,13 @@ pub(super) fn register(
             // Take a new entry, allocating its block if it is the block's first.
             let id = LEN.load(Ordering::Relaxed);
             if id == BLOCK_LEN * MAX_BLOCKS {
-                return Err(io::Error::other(format!(
-                    "green: cannot register another stack region: all {id} registry entries \
+                return Err(io::Error::new(
+                    io::ErrorKind::OutOfMemory,
+                    format!(
+                        "green: cannot register another stack region: all {id} registry entries \
                      are in use; use fewer green threads"
-                )));
+                    ),
+                ));
             }
             if id.is_multiple_of(BLOCK_LEN) {
                 let block: Box<[Region]> = (0..BLOCK_LEN).map(|_| Region::default()).collect();

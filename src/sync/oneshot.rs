@@ -291,7 +291,7 @@ impl<T> Drop for Receiver<T> {
 }
 
 const ON_WORKER_STACK: &str = "green::sync::oneshot::Receiver would wait inside green::on_worker_stack, where no \
-    green thread can park";
+    green thread can park; receive after that closure returns, or use try_recv there";
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -251,7 +251,10 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
                 Stop::TimedOut if timed => return Outcome::Timeout,
                 Stop::TimedOut => unwind_elapsed(),
                 Stop::WorkerStack => {
-                    panic!("green::select! would wait inside green::on_worker_stack, where no green thread can park")
+                    panic!(
+                        "green::select! would wait inside green::on_worker_stack, where no green thread can park; \
+                         select after that closure returns, or give it a default arm"
+                    )
                 }
                 Stop::Unwinding if timed => return Outcome::Timeout,
                 Stop::Unwinding if n > 0 => {

@@ -225,7 +225,10 @@ impl Semaphore {
         let mut wakes = Wakes::default();
         {
             let mut state = self.state.lock();
-            state.permits = state.permits.checked_add(n).expect("green::sync::Semaphore: too many permits");
+            let permits = state.permits;
+            state.permits = permits
+                .checked_add(n)
+                .unwrap_or_else(|| panic!("green::sync::Semaphore: {permits} permits plus {n} more overflow a usize"));
             state.grant(&mut wakes);
         }
         wakes.wake();

@@ -374,7 +374,10 @@ pub(crate) fn stop_without_error(stop: Stop, what: &str, while_unwinding: impl F
     match stop {
         Stop::Cancelled => unwind_cancelled(),
         Stop::TimedOut => unwind_elapsed(),
-        Stop::WorkerStack => panic!("{what} would block inside green::on_worker_stack, where no green thread can park"),
+        Stop::WorkerStack => panic!(
+            "{what} would block inside green::on_worker_stack, where no green thread can park; call it after \
+             that closure returns, or use its try_ form there"
+        ),
         Stop::Unwinding => crate::abort_with(&while_unwinding()),
     }
 }

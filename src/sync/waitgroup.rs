@@ -92,7 +92,10 @@ impl WaitGroup {
     pub fn add(&self, n: usize) {
         op();
         let mut state = self.state.lock();
-        state.count = state.count.checked_add(n).expect("green::sync::WaitGroup: count overflow");
+        let count = state.count;
+        state.count = count
+            .checked_add(n)
+            .unwrap_or_else(|| panic!("green::sync::WaitGroup: a count of {count} plus {n} overflows"));
     }
 
     /// Marks one piece of work done; the last one wakes the waiters.
@@ -107,6 +110,7 @@ impl WaitGroup {
     /// wg.done();
     /// assert_eq!(wg.count(), 0);
     /// ```
+    #[track_caller]
     pub fn done(&self) {
         op();
         let mut wakes = Wakes::default();

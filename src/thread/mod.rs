@@ -599,7 +599,10 @@ fn park_inner(deadline: Option<Instant>) {
     let me = context::with_core(|core| core.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()));
     let Some(me) = me else {
         if context::with_core(|c| c.is_some()) {
-            panic!("green::park called inside green::on_worker_stack: a green thread cannot park there");
+            panic!(
+                "green::park called inside green::on_worker_stack: a green thread cannot park there; park \
+                 after that closure returns"
+            );
         }
         match deadline {
             Some(d) => std::thread::park_timeout(d.saturating_duration_since(Instant::now())),

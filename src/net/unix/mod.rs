@@ -102,7 +102,10 @@ fn addr_bytes(addr: &SocketAddr) -> io::Result<(&[u8], bool)> {
             return Ok((name, true));
         }
     }
-    Err(io::Error::new(io::ErrorKind::InvalidInput, "green: cannot connect to an unnamed Unix socket address"))
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "green: an unnamed Unix socket address cannot be connected or sent to: bind the peer to a path or an abstract name",
+    ))
 }
 
 /// The std address of the `sockaddr_un` the kernel wrote into `storage` (`len` bytes), as
