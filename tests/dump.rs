@@ -2,6 +2,11 @@
 
 use std::time::Duration;
 
+mod common;
+
+/// How long a test may take before it counts as hung (a lost wakeup), instead of hanging the run.
+const LIMIT: Duration = Duration::from_secs(60);
+
 #[test]
 fn the_dump_shows_each_green_thread_and_its_wait() {
     let rt = green::Runtime::builder().workers(2).build().unwrap();
@@ -237,20 +242,22 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
 /// answer" after a second.)
 #[test]
 fn an_idle_worker_with_a_socket_waiter_answers_every_dump() {
-    let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let (a, b) = green::net::unix::UnixStream::pair().unwrap();
-    let reader = rt.spawn(move || std::io::Read::read(&mut &a, &mut [0; 8]).map(drop));
-    while !rt.handle().dump().to_string().contains("parked (io") {
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    for round in 0..40 {
-        // Let the worker go idle again: spinning, then asleep.
-        std::thread::sleep(Duration::from_micros(200 * (round % 4)));
-        let dump = rt.handle().dump().to_string();
-        assert!(!dump.contains("did not answer"), "dump {round}:\n{dump}");
-    }
-    drop(b);
-    reader.join().unwrap().unwrap();
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let (a, b) = green::net::unix::UnixStream::pair().unwrap();
+        let reader = rt.spawn(move || std::io::Read::read(&mut &a, &mut [0; 8]).map(drop));
+        while !rt.handle().dump().to_string().contains("parked (io") {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for round in 0..40 {
+            // Let the worker go idle again: spinning, then asleep.
+            std::thread::sleep(Duration::from_micros(200 * (round % 4)));
+            let dump = rt.handle().dump().to_string();
+            assert!(!dump.contains("did not answer"), "dump {round}:\n{dump}");
+        }
+        drop(b);
+        reader.join().unwrap().unwrap();
+    });
 }
 
 /// Two dumps at once: each caller gets every worker's answer (a worker used to keep one

@@ -4,60 +4,73 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
+mod common;
+
+/// How long a test may take before it counts as hung (a lost wakeup), instead of hanging the run.
+const LIMIT: Duration = Duration::from_secs(60);
+
 #[test]
 fn unpark_before_park_makes_park_return() {
-    green::run(|| {
-        let me = green::current();
-        me.unpark();
-        green::park(); // consumes the token, returns at once
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let me = green::current();
+            me.unpark();
+            green::park(); // consumes the token, returns at once
+        });
     });
 }
 
 #[test]
 fn unpark_wakes_a_parked_green_thread() {
-    green::run(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let f = flag.clone();
-        let h = green::spawn(move || {
-            while !f.load(Ordering::Acquire) {
-                green::park();
-            }
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let flag = Arc::new(AtomicBool::new(false));
+            let f = flag.clone();
+            let h = green::spawn(move || {
+                while !f.load(Ordering::Acquire) {
+                    green::park();
+                }
+            });
+            green::sleep(Duration::from_millis(5));
+            flag.store(true, Ordering::Release);
+            h.thread().unpark();
+            h.join().unwrap();
         });
-        green::sleep(Duration::from_millis(5));
-        flag.store(true, Ordering::Release);
-        h.thread().unpark();
-        h.join().unwrap();
     });
 }
 
 #[test]
 fn unpark_from_an_os_thread() {
-    let rt = green::Runtime::builder().workers(2).build().unwrap();
-    let flag = Arc::new(AtomicBool::new(false));
-    let f = flag.clone();
-    let h = rt.spawn(move || {
-        while !f.load(Ordering::Acquire) {
-            green::park();
-        }
-        7
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        let h = rt.spawn(move || {
+            while !f.load(Ordering::Acquire) {
+                green::park();
+            }
+            7
+        });
+        let thread = h.thread();
+        let waker = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(5));
+            flag.store(true, Ordering::Release);
+            thread.unpark();
+        });
+        assert_eq!(h.join().unwrap(), 7);
+        waker.join().unwrap();
     });
-    let thread = h.thread();
-    let waker = std::thread::spawn(move || {
-        std::thread::sleep(Duration::from_millis(5));
-        flag.store(true, Ordering::Release);
-        thread.unpark();
-    });
-    assert_eq!(h.join().unwrap(), 7);
-    waker.join().unwrap();
 }
 
 /// A user's token must survive a runtime wait (here a sleep): it is not eaten by it.
 #[test]
 fn a_runtime_wait_does_not_eat_the_token() {
-    green::run(|| {
-        green::current().unpark();
-        green::sleep(Duration::from_millis(2));
-        green::park(); // would hang if the sleep had consumed the token
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            green::current().unpark();
+            green::sleep(Duration::from_millis(2));
+            green::park(); // would hang if the sleep had consumed the token
+        });
     });
 }
 
@@ -65,62 +78,64 @@ fn a_runtime_wait_does_not_eat_the_token() {
 /// and forth with unpark racing park. Every round must complete.
 #[test]
 fn racing_wakeups_are_never_lost() {
-    const ROUNDS: usize = 2_000;
-    const PAIRS: usize = 8;
-    let rt = green::Runtime::builder().workers(2).build().unwrap();
-    let done = Arc::new(AtomicUsize::new(0));
-    rt.block_on(|| {
-        let mut handles = Vec::new();
-        for pair in 0..PAIRS {
-            // turn: even = ping's turn, odd = pong's turn.
-            let turn = Arc::new(AtomicUsize::new(0));
-            let (t1, t2) = (turn.clone(), turn.clone());
-            let ping = green::Builder::new()
-                .worker(pair % 2)
-                .spawn(move || {
-                    for round in 0..ROUNDS {
-                        while t1.load(Ordering::Acquire) != 2 * round {
-                            green::park();
+    common::bounded(LIMIT, || {
+        const ROUNDS: usize = 2_000;
+        const PAIRS: usize = 8;
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let done = Arc::new(AtomicUsize::new(0));
+        rt.block_on(|| {
+            let mut handles = Vec::new();
+            for pair in 0..PAIRS {
+                // turn: even = ping's turn, odd = pong's turn.
+                let turn = Arc::new(AtomicUsize::new(0));
+                let (t1, t2) = (turn.clone(), turn.clone());
+                let ping = green::Builder::new()
+                    .worker(pair % 2)
+                    .spawn(move || {
+                        for round in 0..ROUNDS {
+                            while t1.load(Ordering::Acquire) != 2 * round {
+                                green::park();
+                            }
+                            t1.store(2 * round + 1, Ordering::Release);
                         }
-                        t1.store(2 * round + 1, Ordering::Release);
-                    }
-                })
-                .unwrap();
-            let ping_thread = ping.thread();
-            let d = done.clone();
-            let pong = green::Builder::new()
-                .worker((pair + 1) % 2)
-                .spawn(move || {
-                    for round in 0..ROUNDS {
-                        while t2.load(Ordering::Acquire) != 2 * round + 1 {
-                            green::park();
+                    })
+                    .unwrap();
+                let ping_thread = ping.thread();
+                let d = done.clone();
+                let pong = green::Builder::new()
+                    .worker((pair + 1) % 2)
+                    .spawn(move || {
+                        for round in 0..ROUNDS {
+                            while t2.load(Ordering::Acquire) != 2 * round + 1 {
+                                green::park();
+                            }
+                            t2.store(2 * round + 2, Ordering::Release);
+                            ping_thread.unpark();
                         }
-                        t2.store(2 * round + 2, Ordering::Release);
-                        ping_thread.unpark();
+                        d.fetch_add(1, Ordering::Relaxed);
+                    })
+                    .unwrap();
+                // Ping wakes pong each round through a side channel: a green thread that forwards.
+                let pong_thread = pong.thread();
+                let t3 = turn.clone();
+                let forward = green::spawn(move || {
+                    for round in 0..ROUNDS {
+                        while t3.load(Ordering::Acquire) < 2 * round + 1 {
+                            green::yield_now();
+                        }
+                        pong_thread.unpark();
                     }
-                    d.fetch_add(1, Ordering::Relaxed);
-                })
-                .unwrap();
-            // Ping wakes pong each round through a side channel: a green thread that forwards.
-            let pong_thread = pong.thread();
-            let t3 = turn.clone();
-            let forward = green::spawn(move || {
-                for round in 0..ROUNDS {
-                    while t3.load(Ordering::Acquire) < 2 * round + 1 {
-                        green::yield_now();
-                    }
-                    pong_thread.unpark();
-                }
-            });
-            handles.push(ping);
-            handles.push(pong);
-            handles.push(forward);
-        }
-        for h in handles {
-            h.join().unwrap();
-        }
+                });
+                handles.push(ping);
+                handles.push(pong);
+                handles.push(forward);
+            }
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+        assert_eq!(done.load(Ordering::Relaxed), PAIRS);
     });
-    assert_eq!(done.load(Ordering::Relaxed), PAIRS);
 }
 
 /// A timeout too long for an `Instant` is no limit, as with std: the park waits for its token

@@ -6,6 +6,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 mod common;
 use common::Counted;
 
+/// How long a test may take before it counts as hung (a lost wakeup), instead of hanging the run.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[test]
 fn run_returns_the_value_of_main() {
     assert_eq!(green::run(|| 40 + 2), 42);
@@ -58,68 +61,74 @@ fn block_on_borrows_from_the_caller() {
 
 #[test]
 fn is_finished_and_thread_identity() {
-    green::run(|| {
-        let h = green::Builder::new().name("ident".into()).spawn(|| green::current().id()).unwrap();
-        let id = h.thread().id();
-        assert_eq!(h.thread().name(), Some("ident"));
-        while !h.is_finished() {
-            green::yield_now();
-        }
-        assert_eq!(h.join().unwrap(), id);
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let h = green::Builder::new().name("ident".into()).spawn(|| green::current().id()).unwrap();
+            let id = h.thread().id();
+            assert_eq!(h.thread().name(), Some("ident"));
+            while !h.is_finished() {
+                green::yield_now();
+            }
+            assert_eq!(h.join().unwrap(), id);
+        });
     });
 }
 
 #[test]
 fn detached_green_threads_still_run() {
-    let count = Arc::new(AtomicUsize::new(0));
-    let seen = count.clone();
-    green::run(move || {
-        for _ in 0..100 {
-            let count = seen.clone();
-            drop(green::spawn(move || count.fetch_add(1, Ordering::Relaxed)));
-        }
-        while seen.load(Ordering::Relaxed) < 100 {
-            green::yield_now();
-        }
+    common::bounded(LIMIT, || {
+        let count = Arc::new(AtomicUsize::new(0));
+        let seen = count.clone();
+        green::run(move || {
+            for _ in 0..100 {
+                let count = seen.clone();
+                drop(green::spawn(move || count.fetch_add(1, Ordering::Relaxed)));
+            }
+            while seen.load(Ordering::Relaxed) < 100 {
+                green::yield_now();
+            }
+        });
+        assert_eq!(count.load(Ordering::Relaxed), 100);
     });
-    assert_eq!(count.load(Ordering::Relaxed), 100);
 }
 
 #[test]
 fn every_result_is_dropped_once_whoever_lets_go_last() {
-    const EACH: usize = 2_000;
-    let drops = Arc::new(AtomicUsize::new(0));
-    let rt = green::Runtime::builder().workers(2).build().expect("runtime");
-    rt.block_on(|| {
-        // Handles dropped at once: most results are made after the handle is gone.
-        for _ in 0..EACH {
-            let drops = drops.clone();
-            drop(green::spawn(move || Counted(drops)));
-        }
-        while drops.load(Ordering::Relaxed) < EACH {
-            green::yield_now();
-        }
-        assert_eq!(drops.load(Ordering::Relaxed), EACH);
-        // Handles dropped once the green thread has finished.
-        let late: Vec<_> = (0..EACH)
-            .map(|_| {
+    common::bounded(LIMIT, || {
+        const EACH: usize = 2_000;
+        let drops = Arc::new(AtomicUsize::new(0));
+        let rt = green::Runtime::builder().workers(2).build().expect("runtime");
+        rt.block_on(|| {
+            // Handles dropped at once: most results are made after the handle is gone.
+            for _ in 0..EACH {
                 let drops = drops.clone();
-                green::spawn(move || Counted(drops))
-            })
-            .collect();
-        while !late.iter().all(green::JoinHandle::is_finished) {
-            green::yield_now();
-        }
-        drop(late);
-        assert_eq!(drops.load(Ordering::Relaxed), 2 * EACH);
-        // Joined: the caller owns the result and drops it itself.
-        for _ in 0..EACH {
-            let drops = drops.clone();
-            let result = green::spawn(move || Counted(drops)).join().expect("joined");
-            drop(result);
-        }
+                drop(green::spawn(move || Counted(drops)));
+            }
+            while drops.load(Ordering::Relaxed) < EACH {
+                green::yield_now();
+            }
+            assert_eq!(drops.load(Ordering::Relaxed), EACH);
+            // Handles dropped once the green thread has finished.
+            let late: Vec<_> = (0..EACH)
+                .map(|_| {
+                    let drops = drops.clone();
+                    green::spawn(move || Counted(drops))
+                })
+                .collect();
+            while !late.iter().all(green::JoinHandle::is_finished) {
+                green::yield_now();
+            }
+            drop(late);
+            assert_eq!(drops.load(Ordering::Relaxed), 2 * EACH);
+            // Joined: the caller owns the result and drops it itself.
+            for _ in 0..EACH {
+                let drops = drops.clone();
+                let result = green::spawn(move || Counted(drops)).join().expect("joined");
+                drop(result);
+            }
+        });
+        assert_eq!(drops.load(Ordering::Relaxed), 3 * EACH);
     });
-    assert_eq!(drops.load(Ordering::Relaxed), 3 * EACH);
 }
 
 /// A spawn wakes a sleeping peer: with both workers asleep, a green thread spawns a child and

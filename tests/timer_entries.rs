@@ -11,6 +11,9 @@ use std::time::{Duration, Instant};
 
 use green::net::{TcpListener, TcpStream};
 
+/// How long a test may take before it counts as hung (a lost wakeup), instead of hanging the run.
+const LIMIT: Duration = Duration::from_secs(60);
+
 /// Timer entries on the only worker, as it published them when it last went idle.
 fn timer_entries() -> usize {
     // A short sleep lets the worker go idle, and it publishes its counters as it does.
@@ -156,58 +159,60 @@ fn a_shorter_deadline_after_a_longer_one_fires_on_time() {
 /// timeout (which the calls themselves make sure of).
 #[test]
 fn mixed_timed_waits_cut_short_from_other_threads_all_end() {
-    use green::sync::mpmc::{self, RecvTimeoutError};
-    const THREADS: u64 = 64;
-    const ROUNDS: u64 = 60;
-    io_util::runtime(2).block_on(|| {
-        let (tx, rx) = mpmc::channel::<u64>();
-        let handles: Vec<_> = (0..THREADS)
-            .map(|id| {
-                let (tx, rx) = (tx.clone(), rx.clone());
-                green::spawn(move || {
-                    let mut rng = io_util::Rng::new(id + 1);
-                    let mut early = Vec::new();
-                    for _ in 0..ROUNDS {
-                        let timeout = Duration::from_micros(rng.range(50, 2_000) as u64);
-                        let began = Instant::now();
-                        match rng.range(0, 3) {
-                            0 => {
-                                green::sleep(timeout);
-                                if began.elapsed() < timeout {
-                                    early.push(("sleep", timeout, began.elapsed()));
+    io_util::bounded(LIMIT, || {
+        use green::sync::mpmc::{self, RecvTimeoutError};
+        const THREADS: u64 = 64;
+        const ROUNDS: u64 = 60;
+        io_util::runtime(2).block_on(|| {
+            let (tx, rx) = mpmc::channel::<u64>();
+            let handles: Vec<_> = (0..THREADS)
+                .map(|id| {
+                    let (tx, rx) = (tx.clone(), rx.clone());
+                    green::spawn(move || {
+                        let mut rng = io_util::Rng::new(id + 1);
+                        let mut early = Vec::new();
+                        for _ in 0..ROUNDS {
+                            let timeout = Duration::from_micros(rng.range(50, 2_000) as u64);
+                            let began = Instant::now();
+                            match rng.range(0, 3) {
+                                0 => {
+                                    green::sleep(timeout);
+                                    if began.elapsed() < timeout {
+                                        early.push(("sleep", timeout, began.elapsed()));
+                                    }
                                 }
-                            }
-                            1 => {
-                                // Ends by its timeout or by a message a peer sent; only a
-                                // timeout is checked.
-                                if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(timeout)
-                                    && began.elapsed() < timeout
-                                {
-                                    early.push(("recv_timeout", timeout, began.elapsed()));
+                                1 => {
+                                    // Ends by its timeout or by a message a peer sent; only a
+                                    // timeout is checked.
+                                    if let Err(RecvTimeoutError::Timeout) = rx.recv_timeout(timeout)
+                                        && began.elapsed() < timeout
+                                    {
+                                        early.push(("recv_timeout", timeout, began.elapsed()));
+                                    }
                                 }
-                            }
-                            _ => {
-                                // May end early by design (an unpark, or spuriously): nothing
-                                // to check but that it returns; it leaves an entry behind.
-                                green::park_timeout(timeout);
-                                // Now and then, cut a peer's receive short: most receives
-                                // must time out, after earlier ones were cut short.
-                                if rng.range(0, 4) == 0 {
-                                    tx.send(id).unwrap();
+                                _ => {
+                                    // May end early by design (an unpark, or spuriously): nothing
+                                    // to check but that it returns; it leaves an entry behind.
+                                    green::park_timeout(timeout);
+                                    // Now and then, cut a peer's receive short: most receives
+                                    // must time out, after earlier ones were cut short.
+                                    if rng.range(0, 4) == 0 {
+                                        tx.send(id).unwrap();
+                                    }
                                 }
                             }
                         }
-                    }
-                    early
+                        early
+                    })
                 })
-            })
-            .collect();
-        for handle in &handles {
-            handle.thread().unpark();
-        }
-        for handle in handles {
-            let early = handle.join().unwrap();
-            assert!(early.is_empty(), "timed waits that returned early: {early:?}");
-        }
+                .collect();
+            for handle in &handles {
+                handle.thread().unpark();
+            }
+            for handle in handles {
+                let early = handle.join().unwrap();
+                assert!(early.is_empty(), "timed waits that returned early: {early:?}");
+            }
+        });
     });
 }

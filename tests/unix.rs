@@ -8,10 +8,33 @@ use std::io::{IoSlice, IoSliceMut, Read, Write};
 use green::net::unix::{UnixDatagram, UnixListener, UnixStream};
 use io_util::Rng;
 
-fn temp_path(name: &str) -> std::path::PathBuf {
+/// A socket path under the temp directory, removed when dropped, however the test ends.
+struct TempPath(std::path::PathBuf);
+
+impl std::ops::Deref for TempPath {
+    type Target = std::path::Path;
+
+    fn deref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl AsRef<std::path::Path> for TempPath {
+    fn as_ref(&self) -> &std::path::Path {
+        &self.0
+    }
+}
+
+impl Drop for TempPath {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
+fn temp_path(name: &str) -> TempPath {
     let path = std::env::temp_dir().join(format!("green-test-{name}-{}", std::process::id()));
     let _ = std::fs::remove_file(&path);
-    path
+    TempPath(path)
 }
 
 #[test]
@@ -36,7 +59,7 @@ fn stream_sockets_echo_through_a_listener() {
             .unwrap();
         let clients: Vec<_> = (0..CLIENTS)
             .map(|i| {
-                let path = path.clone();
+                let path = path.to_path_buf();
                 green::spawn(move || {
                     let mut rng = Rng::new(i as u64 + 100);
                     let len = rng.range(1, 100_000);
@@ -55,7 +78,6 @@ fn stream_sockets_echo_through_a_listener() {
         let sent: u64 = clients.into_iter().map(|c| c.join().unwrap()).sum();
         assert_eq!(server.join().unwrap(), sent);
     });
-    std::fs::remove_file(&path).unwrap();
 }
 
 #[test]
@@ -80,6 +102,7 @@ fn a_stream_pair_reports_end_of_stream() {
 fn datagrams_round_trip() {
     const ROUNDS: usize = 300;
     let path = temp_path("unix-dgram");
+    let _client = TempPath(client_path());
     io_util::runtime(2).block_on(|| {
         let server = UnixDatagram::bind(&path).unwrap();
         let echo = green::Builder::new()
@@ -104,13 +127,11 @@ fn datagrams_round_trip() {
             let payload = rng.bytes(len);
             client.send_to(&payload, &path).unwrap();
             let (n, from) = client.recv_from(&mut buf).unwrap();
-            assert_eq!(from.as_pathname(), Some(path.as_path()));
+            assert_eq!(from.as_pathname(), Some(&*path));
             assert_eq!(&buf[..n], &payload[..], "round {i}");
         }
         echo.join().unwrap();
     });
-    std::fs::remove_file(&path).unwrap();
-    std::fs::remove_file(client_path()).unwrap();
 }
 
 fn client_path() -> std::path::PathBuf {
@@ -217,7 +238,7 @@ fn datagram_senders_addresses_come_back_as_std_gives_them() {
     let mut buf = [0; 8];
     let named = UnixDatagram::bind(&sender_path).unwrap();
     named.send_to(b"p", &path).unwrap();
-    assert_eq!(receiver.recv_from(&mut buf).unwrap().1.as_pathname(), Some(sender_path.as_path()));
+    assert_eq!(receiver.recv_from(&mut buf).unwrap().1.as_pathname(), Some(&*sender_path));
     UnixDatagram::unbound().unwrap().send_to(b"u", &path).unwrap();
     assert!(receiver.recv_from(&mut buf).unwrap().1.is_unnamed());
     #[cfg(target_os = "linux")]
@@ -228,8 +249,6 @@ fn datagram_senders_addresses_come_back_as_std_gives_them() {
         UnixDatagram::bind_addr(&addr).unwrap().send_to(b"a", &path).unwrap();
         assert_eq!(receiver.recv_from(&mut buf).unwrap().1.as_abstract_name(), Some(name.as_bytes()));
     }
-    std::fs::remove_file(&path).unwrap();
-    std::fs::remove_file(&sender_path).unwrap();
 }
 
 /// A receiver bound at `path` whose queue another socket filled; it returns both.
@@ -269,7 +288,7 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
     sender.set_write_timeout(Some(TIMEOUT)).unwrap();
     let sender = std::sync::Arc::new(sender);
     let send = {
-        let (sender, path) = (sender.clone(), path.clone());
+        let (sender, path) = (sender.clone(), path.to_path_buf());
         move || {
             let (cpu, start) = (thread_cpu(), std::time::Instant::now());
             let err = sender.send_to(b"x", &path).unwrap_err();
@@ -288,7 +307,7 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
     // calls do, instead of unwinding from one of its pauses.
     sender.set_write_timeout(None).unwrap();
     let under_deadline = {
-        let (sender, path) = (sender.clone(), path.clone());
+        let (sender, path) = (sender.clone(), path.to_path_buf());
         move || green::timeout(TIMEOUT / 5, || sender.send_to(b"x", &path).map_err(|e| e.kind()))
     };
     let expected = Ok(Err(std::io::ErrorKind::WouldBlock));
@@ -312,7 +331,6 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
         last = buf[..n].to_vec();
     }
     assert_eq!(last, b"x", "the datagram sent last arrived last");
-    drop(temp_path("unix-dgram-full")); // removes the socket file
 }
 
 /// `set_nonblocking`, as std has it, on the three Unix socket types. While it
@@ -348,6 +366,4 @@ fn non_blocking_mode_returns_would_block_instead_of_waiting() {
     assert!(io_util::is_nonblocking(&a.into_std().unwrap()), "into_std keeps the mode");
     listener.set_nonblocking(false).unwrap();
     assert!(!io_util::is_nonblocking(&listener.into_std().unwrap()));
-    drop(temp_path("unix-nonblocking"));
-    drop(temp_path("unix-nonblocking-full"));
 }

@@ -4,131 +4,148 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
+mod common;
+
+/// How long a test may take before it counts as hung (a lost wakeup), instead of hanging the run.
+const LIMIT: std::time::Duration = std::time::Duration::from_secs(60);
+
 #[test]
 fn yielding_green_threads_take_turns() {
-    // Three green threads on one worker, each yielding after every step. Once all three have
-    // started, they step in rotation: any three consecutive steps are by three different ones.
-    let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
-    rt.block_on(|| {
-        let handles: Vec<_> = (0..3)
-            .map(|me| {
-                let steps = steps.clone();
-                green::spawn(move || {
-                    for _ in 0..500 {
-                        steps.lock().unwrap().push(me);
-                        green::yield_now();
-                    }
+    common::bounded(LIMIT, || {
+        // Three green threads on one worker, each yielding after every step. Once all three have
+        // started, they step in rotation: any three consecutive steps are by three different ones.
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let steps = Arc::new(std::sync::Mutex::new(Vec::new()));
+        rt.block_on(|| {
+            let handles: Vec<_> = (0..3)
+                .map(|me| {
+                    let steps = steps.clone();
+                    green::spawn(move || {
+                        for _ in 0..500 {
+                            steps.lock().unwrap().push(me);
+                            green::yield_now();
+                        }
+                    })
                 })
-            })
-            .collect();
-        for h in handles {
-            h.join().unwrap();
+                .collect();
+            for h in handles {
+                h.join().unwrap();
+            }
+        });
+        let steps = steps.lock().unwrap();
+        let all_started = (0..3).map(|me| steps.iter().position(|&s| s == me).unwrap()).max().unwrap();
+        let first_done =
+            steps.len() - (0..3).map(|me| steps.iter().rev().position(|&s| s == me).unwrap()).max().unwrap();
+        assert!(first_done > all_started + 100, "too few steps together: {all_started}..{first_done}");
+        for window in steps[all_started..first_done].windows(3) {
+            assert!(
+                window[0] != window[1] && window[1] != window[2] && window[0] != window[2],
+                "out of turn: {window:?}"
+            );
         }
     });
-    let steps = steps.lock().unwrap();
-    let all_started = (0..3).map(|me| steps.iter().position(|&s| s == me).unwrap()).max().unwrap();
-    let first_done = steps.len() - (0..3).map(|me| steps.iter().rev().position(|&s| s == me).unwrap()).max().unwrap();
-    assert!(first_done > all_started + 100, "too few steps together: {all_started}..{first_done}");
-    for window in steps[all_started..first_done].windows(3) {
-        assert!(window[0] != window[1] && window[1] != window[2] && window[0] != window[2], "out of turn: {window:?}");
-    }
 }
 
 #[test]
 fn children_spawned_behind_two_yield_loops_still_run() {
-    // One worker: two green threads yield to each other until the children have all run. If the
-    // worker only ever served its run queue, the children (queued unstarted) would never start.
-    let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let ran = Arc::new(AtomicUsize::new(0));
-    rt.block_on(|| {
-        let stop = Arc::new(AtomicBool::new(false));
-        let loops: Vec<_> = (0..2)
-            .map(|_| {
-                let stop = stop.clone();
-                green::spawn(move || {
-                    while !stop.load(Ordering::Acquire) {
-                        green::yield_now();
-                    }
+    common::bounded(LIMIT, || {
+        // One worker: two green threads yield to each other until the children have all run. If the
+        // worker only ever served its run queue, the children (queued unstarted) would never start.
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        rt.block_on(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let loops: Vec<_> = (0..2)
+                .map(|_| {
+                    let stop = stop.clone();
+                    green::spawn(move || {
+                        while !stop.load(Ordering::Acquire) {
+                            green::yield_now();
+                        }
+                    })
                 })
-            })
-            .collect();
-        green::yield_now(); // let both loops start
-        let children: Vec<_> = (0..100)
-            .map(|_| {
-                let ran = ran.clone();
-                green::spawn(move || {
-                    ran.fetch_add(1, Ordering::Relaxed);
+                .collect();
+            green::yield_now(); // let both loops start
+            let children: Vec<_> = (0..100)
+                .map(|_| {
+                    let ran = ran.clone();
+                    green::spawn(move || {
+                        ran.fetch_add(1, Ordering::Relaxed);
+                    })
                 })
-            })
-            .collect();
-        for child in children {
-            child.join().unwrap();
-        }
-        stop.store(true, Ordering::Release);
-        for l in loops {
-            l.join().unwrap();
-        }
+                .collect();
+            for child in children {
+                child.join().unwrap();
+            }
+            stop.store(true, Ordering::Release);
+            for l in loops {
+                l.join().unwrap();
+            }
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 100);
     });
-    assert_eq!(ran.load(Ordering::Relaxed), 100);
 }
 
 #[test]
 fn children_spawned_by_a_yield_loop_run_on_a_two_worker_runtime() {
-    let rt = green::Runtime::builder().workers(2).build().unwrap();
-    let ran = Arc::new(AtomicUsize::new(0));
-    let r = ran.clone();
-    rt.block_on(move || {
-        let stop = Arc::new(AtomicBool::new(false));
-        let s = stop.clone();
-        let r2 = r.clone();
-        let spinner = green::Builder::new()
-            .worker(0)
-            .spawn(move || {
-                let children: Vec<_> = (0..100)
-                    .map(|_| {
-                        let ran = r2.clone();
-                        green::spawn(move || ran.fetch_add(1, Ordering::Relaxed))
-                    })
-                    .collect();
-                while !s.load(Ordering::Acquire) {
-                    green::yield_now();
-                }
-                for c in children {
-                    c.join().unwrap();
-                }
-            })
-            .unwrap();
-        while r.load(Ordering::Relaxed) < 100 {
-            green::yield_now();
-        }
-        stop.store(true, Ordering::Release);
-        spinner.join().unwrap();
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let ran = Arc::new(AtomicUsize::new(0));
+        let r = ran.clone();
+        rt.block_on(move || {
+            let stop = Arc::new(AtomicBool::new(false));
+            let s = stop.clone();
+            let r2 = r.clone();
+            let spinner = green::Builder::new()
+                .worker(0)
+                .spawn(move || {
+                    let children: Vec<_> = (0..100)
+                        .map(|_| {
+                            let ran = r2.clone();
+                            green::spawn(move || ran.fetch_add(1, Ordering::Relaxed))
+                        })
+                        .collect();
+                    while !s.load(Ordering::Acquire) {
+                        green::yield_now();
+                    }
+                    for c in children {
+                        c.join().unwrap();
+                    }
+                })
+                .unwrap();
+            while r.load(Ordering::Relaxed) < 100 {
+                green::yield_now();
+            }
+            stop.store(true, Ordering::Release);
+            spinner.join().unwrap();
+        });
+        assert_eq!(ran.load(Ordering::Relaxed), 100);
     });
-    assert_eq!(ran.load(Ordering::Relaxed), 100);
 }
 
 #[test]
 fn a_cpu_bound_green_thread_that_ticks_lets_a_sleeper_run() {
-    // One worker: a green thread that computes (calling tick) must let a sleeping green thread
-    // wake up and finish while it is still computing.
-    let rt = green::Runtime::builder().workers(1).build().unwrap();
-    rt.block_on(|| {
-        let woke = Arc::new(AtomicBool::new(false));
-        let w = woke.clone();
-        let sleeper = green::spawn(move || {
-            green::sleep(std::time::Duration::from_millis(1));
-            w.store(true, Ordering::Release);
+    common::bounded(LIMIT, || {
+        // One worker: a green thread that computes (calling tick) must let a sleeping green thread
+        // wake up and finish while it is still computing.
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let woke = Arc::new(AtomicBool::new(false));
+            let w = woke.clone();
+            let sleeper = green::spawn(move || {
+                green::sleep(std::time::Duration::from_millis(1));
+                w.store(true, Ordering::Release);
+            });
+            green::yield_now(); // the sleeper starts and parks
+            let start = std::time::Instant::now();
+            let mut x = 0u64;
+            while !woke.load(Ordering::Acquire) {
+                green::tick();
+                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                assert!(start.elapsed() < std::time::Duration::from_secs(10), "the sleeper never got a turn");
+            }
+            std::hint::black_box(x);
+            sleeper.join().unwrap();
         });
-        green::yield_now(); // the sleeper starts and parks
-        let start = std::time::Instant::now();
-        let mut x = 0u64;
-        while !woke.load(Ordering::Acquire) {
-            green::tick();
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-            assert!(start.elapsed() < std::time::Duration::from_secs(10), "the sleeper never got a turn");
-        }
-        std::hint::black_box(x);
-        sleeper.join().unwrap();
     });
 }
