@@ -160,3 +160,57 @@ fn a_spawn_wakes_a_sleeping_peer() {
     assert_ne!(parent_worker, child_worker, "the child ran on the blocked worker");
     assert!(waited < Duration::from_secs(2), "the sleeping peer took {waited:?} to take the child");
 }
+
+/// Rule 1 of docs/design.md: once started, a green thread runs on one OS thread for life,
+/// whoever wakes it (a green thread on the other worker, an OS thread) and however often.
+#[test]
+fn a_started_green_thread_stays_on_its_os_thread() {
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        let (to_green, from_os) =
+            (green::sync::mpmc::sync_channel::<u32>(0), green::sync::mpmc::sync_channel::<u32>(0));
+        let (tx_green, rx_green) = to_green;
+        let (tx_os, rx_os) = from_os;
+        let watched = rt.spawn(move || {
+            let home = std::thread::current().id();
+            let mut moved = 0;
+            for _ in 0..200 {
+                // Woken by the waker green thread, then by the OS thread.
+                rx_green.recv().unwrap();
+                moved += u32::from(std::thread::current().id() != home);
+                rx_os.recv().unwrap();
+                moved += u32::from(std::thread::current().id() != home);
+                green::sleep(std::time::Duration::from_micros(50));
+                moved += u32::from(std::thread::current().id() != home);
+            }
+            moved
+        });
+        let waker = rt.spawn(move || {
+            for i in 0..200 {
+                tx_green.send(i).unwrap();
+            }
+        });
+        let os = std::thread::spawn(move || {
+            for i in 0..200 {
+                tx_os.send(i).unwrap();
+            }
+        });
+        assert_eq!(watched.join().unwrap(), 0, "the green thread changed OS threads");
+        waker.join().unwrap();
+        os.join().unwrap();
+    });
+}
+
+/// The runtime's default stack size is the one green threads get: 600 KiB of locals (a few
+/// copies of them in a debug build) fit in a 4 MiB stack; in the default 256 KiB they would
+/// overflow, which aborts the test process.
+#[test]
+fn the_runtimes_stack_size_is_applied() {
+    #[inline(never)]
+    fn deep(n: usize) -> u8 {
+        let buf = std::hint::black_box([n as u8; 600 * 1024]);
+        buf[n % buf.len()]
+    }
+    let rt = green::Runtime::builder().workers(1).stack_size(4 << 20).build().unwrap();
+    assert_eq!(rt.block_on(|| green::spawn(|| deep(5)).join().unwrap()), 5);
+}
