@@ -73,18 +73,20 @@ impl Drop for Unwinder {
     }
 }
 
-fn primitives(rt: &green::Runtime) -> (Primitives, green::JoinHandle<()>) {
+/// The primitives, and the green thread holding the locks until its sender is dropped.
+fn primitives(rt: &green::Runtime) -> (Primitives, Holder) {
     let (tx_keep, rx_empty) = mpmc::channel();
     let (tx_full, rx_keep) = mpmc::sync_channel(1);
     tx_full.send(0).unwrap();
     let held = Arc::new(Mutex::new(()));
     let held_rw = Arc::new(RwLock::new(()));
     let (h, hr) = (held.clone(), held_rw.clone());
-    // Another green thread holds the locks for the whole test.
+    // Another green thread holds the locks for the whole test: until it is released.
+    let (release, released) = oneshot::channel::<()>();
     let holder = rt.spawn(move || {
         let _g = h.lock().unwrap();
         let _w = hr.read().unwrap();
-        green::sleep(Duration::from_millis(1500));
+        let _ = released.recv();
     });
     while held.try_lock().is_ok() || held_rw.try_write().is_ok() {
         std::thread::sleep(Duration::from_millis(1));
@@ -106,7 +108,20 @@ fn primitives(rt: &green::Runtime) -> (Primitives, green::JoinHandle<()>) {
         oneshot_rx: Some(oneshot_rx),
         _oneshot_tx: oneshot_tx,
     };
-    (p, holder)
+    (p, Holder { release, holder })
+}
+
+/// Holds the locks until `finish`.
+struct Holder {
+    release: oneshot::Sender<()>,
+    holder: green::JoinHandle<()>,
+}
+
+impl Holder {
+    fn finish(self) {
+        drop(self.release);
+        self.holder.join().unwrap();
+    }
 }
 
 fn expected() -> Vec<String> {
@@ -145,7 +160,7 @@ fn a_cancelled_green_thread_never_parks_in_its_destructors() {
         assert!(victim.join().unwrap_err().is_cancelled());
         assert!(start.elapsed() < Duration::from_secs(1), "the destructor waited {:?}", start.elapsed());
         assert_eq!(*results.lock().unwrap(), expected());
-        holder.join().unwrap();
+        holder.finish();
     });
 }
 
@@ -164,7 +179,7 @@ fn a_panicking_green_thread_never_parks_in_its_destructors() {
         assert!(victim.join().unwrap_err().is_panic());
         assert!(start.elapsed() < Duration::from_secs(1));
         assert_eq!(*results.lock().unwrap(), expected());
-        holder.join().unwrap();
+        holder.finish();
     });
 }
 
@@ -241,7 +256,9 @@ fn lock_while_unwinding_aborts_naming_both_green_threads() {
                 green::sleep(HOUR);
             })
             .unwrap();
-        green::sleep(Duration::from_millis(5));
+        while m.try_lock().is_ok() {
+            green::yield_now();
+        }
         let guard = LocksInDrop(m.clone());
         let unwinder = green::Builder::new()
             .name("unwinder".into())

@@ -19,8 +19,15 @@ fn the_dump_shows_each_green_thread_and_its_wait() {
                 green::Builder::new().name("target".into()).spawn(|| green::sleep(Duration::from_secs(60))).unwrap();
             green::Builder::new().name("joiner".into()).spawn(move || target.join().is_ok()).unwrap()
         };
-        green::sleep(Duration::from_millis(20)); // let them all park
-        let text = green::Handle::current().dump().to_string();
+        // Look until all have parked (a loaded machine may take a while to run them).
+        let all_parked =
+            |text: &str| ["parked (sleep)", "parked (park)", "parked (join"].iter().all(|s| text.contains(s));
+        let start = std::time::Instant::now();
+        let mut text = green::Handle::current().dump().to_string();
+        while !all_parked(&text) && start.elapsed() < Duration::from_secs(10) {
+            green::sleep(Duration::from_millis(10));
+            text = green::Handle::current().dump().to_string();
+        }
         for h in [&sleeper, &parker] {
             h.cancel();
         }
@@ -180,8 +187,13 @@ fn park_backtraces_show_where_each_green_thread_waits() {
             .name("waiter".into())
             .spawn(move || wait_in_a_function_with_a_findable_name(rx))
             .unwrap();
-        green::sleep(Duration::from_millis(20)); // let it park
-        let text = green::Handle::current().dump().to_string();
+        // Look until it has parked.
+        let start = std::time::Instant::now();
+        let mut text = green::Handle::current().dump().to_string();
+        while !text.contains("wait_in_a_function_with_a_findable_name") && start.elapsed() < Duration::from_secs(10) {
+            green::sleep(Duration::from_millis(10));
+            text = green::Handle::current().dump().to_string();
+        }
         drop(tx);
         waiter.join().unwrap();
         text
