@@ -25,11 +25,20 @@ fn a_socket_outlives_its_runtime_and_moves_to_the_next() {
         (a, writer.join().unwrap())
     });
     drop(rt);
-    // On this OS thread, it blocks like std.
-    (&b).write_all(b"2").unwrap();
-    let mut buf = [0; 1];
-    (&a).read_exact(&mut buf).unwrap();
-    assert_eq!(&buf, b"2");
+    // On this OS thread, it blocks like std: until another thread writes.
+    let b = std::thread::scope(|s| {
+        let writer = s.spawn(move || {
+            std::thread::sleep(Duration::from_millis(20));
+            (&b).write_all(b"2").unwrap();
+            b
+        });
+        let start = std::time::Instant::now();
+        let mut buf = [0; 1];
+        (&a).read_exact(&mut buf).unwrap();
+        assert_eq!(&buf, b"2");
+        assert!(start.elapsed() >= Duration::from_millis(15), "the read did not wait for the write");
+        writer.join().unwrap()
+    });
     // In a new runtime, a read parks on that runtime's poller.
     let rt = io_util::runtime(1);
     rt.block_on(move || {
