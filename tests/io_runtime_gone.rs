@@ -27,12 +27,12 @@ fn a_socket_outlives_its_runtime_and_moves_to_the_next() {
     drop(rt);
     // On this OS thread, it blocks like std: until another thread writes.
     let b = std::thread::scope(|s| {
+        let start = std::time::Instant::now();
         let writer = s.spawn(move || {
             std::thread::sleep(Duration::from_millis(20));
             (&b).write_all(b"2").unwrap();
             b
         });
-        let start = std::time::Instant::now();
         let mut buf = [0; 1];
         (&a).read_exact(&mut buf).unwrap();
         assert_eq!(&buf, b"2");

@@ -2,8 +2,7 @@
 //! a panic that points at the caller's line, where it does not.
 
 use std::io;
-use std::panic::{self, AssertUnwindSafe};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// More than the largest stack a green thread can have (1 GiB).
 const TOO_BIG: usize = 2 << 30;
@@ -75,39 +74,4 @@ fn a_join_error_names_the_green_thread_and_converts_with_question_mark() {
         let e = Arc::into_inner(shared).unwrap();
         assert_eq!(boxed(e).to_string(), text);
     });
-}
-
-/// One test in this file sets the panic hook, so nothing else here races with it.
-#[test]
-fn panics_from_misuse_point_at_the_callers_line() {
-    let seen: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
-    let record = seen.clone();
-    let previous = panic::take_hook();
-    panic::set_hook(Box::new(move |info| {
-        let at = info.location().map(|l| l.file().to_owned()).unwrap_or_default();
-        let text = info
-            .payload()
-            .downcast_ref::<String>()
-            .cloned()
-            .or_else(|| info.payload().downcast_ref::<&str>().map(|s| (*s).to_owned()))
-            .unwrap_or_default();
-        record.lock().unwrap().push((at, text));
-    }));
-    type Call = (&'static str, Box<dyn Fn()>);
-    let calls: [Call; 5] = [
-        ("spawn", Box::new(|| drop(green::spawn(|| ())))),
-        ("spawn_local", Box::new(|| drop(green::spawn_local(|| ())))),
-        ("spawn_blocking", Box::new(|| drop(green::spawn_blocking(|| ())))),
-        ("workers(0)", Box::new(|| drop(green::Runtime::builder().workers(0)))),
-        ("budget(0)", Box::new(|| drop(green::Builder::new().budget(0)))),
-    ];
-    for (what, call) in &calls {
-        assert!(panic::catch_unwind(AssertUnwindSafe(call)).is_err(), "{what} did not panic");
-    }
-    panic::set_hook(previous);
-    let seen = seen.lock().unwrap();
-    assert_eq!(seen.len(), calls.len(), "{seen:?}");
-    for ((what, _), (file, text)) in calls.iter().zip(seen.iter()) {
-        assert!(file.ends_with("misuse.rs"), "{what}: the panic points at {file}, not the caller: {text}");
-    }
 }

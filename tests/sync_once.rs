@@ -173,3 +173,60 @@ fn once_runs_its_closure_once_among_racing_green_threads() {
     });
     assert_eq!(RUNS.load(Ordering::SeqCst), 1);
 }
+
+/// Making a cell from a value, or filling an empty one nobody else is filling, waits for no
+/// one: not a cancellation point, so a cancelled green thread goes on through them.
+#[test]
+fn only_waiting_for_an_initializer_is_a_cancellation_point() {
+    let went_on = bounded(LIMIT, || {
+        green::run(|| {
+            let worker = green::spawn(|| {
+                while !green::is_cancelled() {
+                    std::hint::spin_loop();
+                    green::tick();
+                }
+                let made = OnceLock::from(5u32);
+                let empty = OnceLock::new();
+                empty.set(6u32).unwrap();
+                let cloned = made.clone();
+                (made.into_inner(), empty.into_inner(), cloned.into_inner())
+            });
+            green::yield_now();
+            worker.cancel();
+            worker.join()
+        })
+    });
+    assert_eq!(went_on.unwrap(), (Some(5), Some(6), Some(5)));
+}
+
+/// A LazyLock whose initializer was cancelled mid-way is poisoned, and says so (not "panicked").
+#[test]
+fn a_lazy_lock_cancelled_mid_initializer_says_so() {
+    static SLOW: LazyLock<u32> = LazyLock::new(|| {
+        green::sleep(Duration::from_secs(60));
+        1
+    });
+    let later = bounded(LIMIT, || {
+        green::run(|| {
+            let first = green::spawn(|| *SLOW);
+            green::sleep(Duration::from_millis(10));
+            first.cancel();
+            assert!(first.join().unwrap_err().is_cancelled());
+            let later = std::panic::catch_unwind(|| *SLOW);
+            common::panic_text(&*later.unwrap_err())
+        })
+    });
+    assert!(later.contains("cancelled"), "{later}");
+    // A timeout ends it the same way.
+    static SLOWER: LazyLock<u32> = LazyLock::new(|| {
+        green::sleep(Duration::from_secs(60));
+        2
+    });
+    let later = bounded(LIMIT, || {
+        green::run(|| {
+            assert!(green::timeout(Duration::from_millis(10), || *SLOWER).is_err());
+            common::panic_text(&*std::panic::catch_unwind(|| *SLOWER).unwrap_err())
+        })
+    });
+    assert!(later.contains("green::timeout"), "{later}");
+}

@@ -388,8 +388,9 @@ impl TcpStream {
         });
         match connected {
             Ok(()) => Ok(stream),
-            // The kind std gives, with what timed out.
-            Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(io::Error::new(
+            // green's own timeout (the kernel's `ETIMEDOUT` passes as it is): the kind std
+            // gives, with what timed out.
+            Err(e) if e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none() => Err(io::Error::new(
                 e.kind(),
                 match timeout {
                     Some(timeout) => format!("connection to {addr} timed out after {timeout:?}"),

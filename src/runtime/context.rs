@@ -59,9 +59,6 @@ pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     f(unsafe { core.as_ref() })
 }
 
-/// True when the caller runs on a green thread (rather than a plain OS thread or a worker's
-/// own stack).
-#[inline]
 /// The id of the green thread running on this OS thread, or 0. Async-signal-safe: it reads a
 /// `const` thread-local without a destructor, a `Cell` that only this thread writes, and the
 /// header's id, which never changes.
@@ -71,6 +68,9 @@ pub(crate) fn running_id() -> u64 {
     with_core(|core| core.and_then(Core::current_header).map_or(0, |h| unsafe { h.as_ref() }.id.get()))
 }
 
+/// True when the caller runs on a green thread (rather than a plain OS thread or a worker's
+/// own stack).
+#[inline]
 pub(crate) fn in_green_thread() -> bool {
     with_core(|core| core.is_some_and(Core::in_green_thread))
 }

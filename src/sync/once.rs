@@ -12,19 +12,22 @@ use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::MaybeUninit;
 use std::ops::Deref;
-use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use super::Mutex;
+use super::{Mutex, TryLockError};
+use crate::runtime::context;
+use crate::runtime::task::Cancelled;
 
 /// A cell written once, like [`std::sync::OnceLock`], whose waiters park instead of blocking
 /// their worker.
 ///
 /// While one caller runs the initializer, others wait for it; if the initializer panics (or
 /// its green thread is cancelled), the cell stays empty and the next caller runs its own.
-/// Waiting for the initializer is a cancellation point, and, like [`Mutex::lock`], aborts if
-/// the caller is unwinding and would have to wait (rule 3 of docs/design.md); a cell already
-/// written is read without waiting. An initializer that initializes its own cell deadlocks.
+/// Waiting for the initializer is a cancellation point (nothing else is), and, like
+/// [`Mutex::lock`], aborts if the caller is unwinding and would have to wait (rule 3 of
+/// docs/design.md); a cell already written is read without waiting. An initializer that
+/// initializes its own cell deadlocks.
 ///
 /// ```
 /// use std::time::Duration;
@@ -139,8 +142,29 @@ impl<T> OnceLock<T> {
     where
         F: FnOnce() -> Result<T, E>,
     {
-        // A poisoned lock only means an earlier initializer panicked: it wrote nothing.
-        let _turn = self.init.lock().unwrap_or_else(|e| e.into_inner());
+        // A poisoned lock only means an earlier initializer panicked: it wrote nothing. Only a
+        // wait for another initializer is a cancellation point, so try without waiting first.
+        let _turn = match self.init.try_lock() {
+            Ok(turn) => turn,
+            Err(TryLockError::Poisoned(e)) => e.into_inner(),
+            Err(TryLockError::WouldBlock) => {
+                if context::with_core(|core| core.is_some_and(|c| !c.in_green_thread())) {
+                    panic!(
+                        "green::sync::OnceLock (or LazyLock, Once) would wait for another initializer inside \
+                         green::on_worker_stack, where no green thread can park; use it after that closure returns"
+                    );
+                }
+                if std::thread::panicking() && context::in_green_thread() {
+                    crate::abort_with(&format!(
+                        "green: {} would wait for a green::sync::OnceLock (or LazyLock, Once) \
+                         initializer while unwinding; it cannot park then (rule 3 of docs/design.md). \
+                         Initialize it before the panic, or use get() in destructors",
+                        crate::sync::wait::describe_current()
+                    ));
+                }
+                self.init.lock().unwrap_or_else(|e| e.into_inner())
+            }
+        };
         if let Some(value) = self.get() {
             return Ok(value);
         }
@@ -186,9 +210,7 @@ impl<T> Default for OnceLock<T> {
 
 impl<T> From<T> for OnceLock<T> {
     fn from(value: T) -> OnceLock<T> {
-        let cell = OnceLock::new();
-        let _ = cell.set(value);
-        cell
+        OnceLock { done: AtomicBool::new(true), init: Mutex::new(()), value: UnsafeCell::new(MaybeUninit::new(value)) }
     }
 }
 
@@ -223,7 +245,10 @@ impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
 /// A value made on first use, like [`std::sync::LazyLock`], whose waiters park instead of
 /// blocking their worker (see [`OnceLock`]).
 ///
-/// If the initializer panics, the `LazyLock` is poisoned: every later use panics.
+/// If the initializer panics, the `LazyLock` is poisoned: every later use panics. So it is if
+/// the initializer's green thread is cancelled, or its [`green::timeout`](crate::timeout)
+/// passes, before the initializer returns: the initializer is gone with that unwind, and the
+/// panic of a later use says which happened.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -241,6 +266,26 @@ pub struct LazyLock<T, F = fn() -> T> {
     cell: OnceLock<T>,
     /// The initializer, until it is taken to run (under the cell's `init` lock).
     init: UnsafeCell<Option<F>>,
+    /// Why the initializer is gone without a value: [`NOT_LOST`], [`PANICKED`] or
+    /// [`UNWOUND`].
+    lost: AtomicU8,
+}
+
+const NOT_LOST: u8 = 0;
+/// The initializer panicked.
+const PANICKED: u8 = 1;
+/// The initializer was unwound by the runtime: a cancellation, or a `green::timeout` deadline.
+const UNWOUND: u8 = 2;
+
+#[cold]
+fn poisoned(lost: u8) -> ! {
+    match lost {
+        UNWOUND => panic!(
+            "green::sync::LazyLock: its initializer was cancelled, or its green::timeout passed, before it \
+             returned; the initializer went with that unwind, so the value can never be made (poisoned)"
+        ),
+        _ => panic!("green::sync::LazyLock: its initializer panicked earlier (poisoned)"),
+    }
 }
 
 // SAFETY: `init` is touched only by the one caller that runs the cell's initializer (under its
@@ -253,22 +298,28 @@ impl<T: RefUnwindSafe + UnwindSafe, F: UnwindSafe> RefUnwindSafe for LazyLock<T,
 impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     /// A `LazyLock` that runs `f` on first use.
     pub const fn new(f: F) -> LazyLock<T, F> {
-        LazyLock { cell: OnceLock::new(), init: UnsafeCell::new(Some(f)) }
+        LazyLock { cell: OnceLock::new(), init: UnsafeCell::new(Some(f)), lost: AtomicU8::new(NOT_LOST) }
     }
 
     /// Makes the value if it is not there yet, and returns it.
     ///
     /// # Panics
     ///
-    /// If the initializer panics (its panic), or panicked before (poisoned).
+    /// If the initializer panics (its panic), or was lost before (poisoned: see the type's
+    /// docs).
     pub fn force(this: &LazyLock<T, F>) -> &T {
         this.cell.get_or_init(|| {
             // SAFETY: this runs under the cell's `init` lock, at most one caller at a time,
             // and the only other access to `init` needs `&mut self`.
-            let f = unsafe { (*this.init.get()).take() };
-            match f {
-                Some(f) => f(),
-                None => panic!("green::sync::LazyLock: its initializer panicked earlier (poisoned)"),
+            let Some(f) = (unsafe { (*this.init.get()).take() }) else { poisoned(this.lost.load(Ordering::Relaxed)) };
+            match std::panic::catch_unwind(AssertUnwindSafe(f)) {
+                Ok(value) => value,
+                Err(payload) => {
+                    let runtime = payload.is::<Cancelled>() || crate::deadline::is_unwind(&*payload);
+                    this.lost.store(if runtime { UNWOUND } else { PANICKED }, Ordering::Relaxed);
+                    // The runtime's own unwinds go on as such, panics as panics.
+                    if runtime { crate::park::runtime_unwind(payload) } else { std::panic::resume_unwind(payload) }
+                }
             }
         })
     }
@@ -279,11 +330,11 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     ///
     /// If the initializer panicked (poisoned).
     pub fn into_inner(this: LazyLock<T, F>) -> Result<T, F> {
-        let LazyLock { cell, init } = this;
+        let LazyLock { cell, init, lost } = this;
         match (cell.into_inner(), init.into_inner()) {
             (Some(value), _) => Ok(value),
             (None, Some(f)) => Err(f),
-            (None, None) => panic!("green::sync::LazyLock: its initializer panicked earlier (poisoned)"),
+            (None, None) => poisoned(lost.into_inner()),
         }
     }
 }
