@@ -16,7 +16,7 @@ mod scope;
 pub mod signal;
 mod stack;
 pub mod sync;
-mod thread;
+pub mod thread;
 mod time;
 
 pub use crate::blocking::{DEFAULT_BLOCKING_KEEP_ALIVE, DEFAULT_MAX_BLOCKING_THREADS, spawn_blocking};

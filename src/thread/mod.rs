@@ -1,4 +1,26 @@
-//! Green threads: spawning, identity, parking, yielding. The API mirrors `std::thread`.
+//! Green threads: spawning, identity, parking, yielding. The API mirrors `std::thread`, under
+//! std's names too, so code written against `std::thread` ports by changing its `use`:
+//!
+//! ```
+//! use green::thread;
+//! use std::time::Duration;
+//!
+//! green::run(|| {
+//!     let worker = thread::Builder::new()
+//!         .name("worker".into())
+//!         .spawn(|| {
+//!             thread::sleep(Duration::from_millis(1));
+//!             thread::current().name().map(String::from)
+//!         })
+//!         .unwrap();
+//!     let name: thread::Result<Option<String>> = worker.join();
+//!     assert_eq!(name.unwrap().as_deref(), Some("worker"));
+//!     let total = thread::scope(|s| s.spawn(|| 1 + 1).join().unwrap());
+//!     assert_eq!(total, 2);
+//! });
+//! ```
+//!
+//! The same items are also at the crate's root (`green::spawn`, `green::sleep`, ...).
 
 mod join;
 
@@ -11,6 +33,20 @@ use std::sync::{Arc, Once};
 use std::time::{Duration, Instant};
 
 pub use self::join::{JoinError, JoinHandle};
+pub use crate::local::{AccessError, LocalKey};
+pub use crate::scope::{Scope, ScopedJoinHandle, scope};
+pub use crate::time::{sleep, sleep_until};
+pub use std::thread::{available_parallelism, panicking};
+
+/// std's name for [`GreenThread`].
+pub type Thread = GreenThread;
+
+/// std's name for [`GreenThreadId`].
+pub type ThreadId = GreenThreadId;
+
+/// std's `thread::Result`: what a join gives, here with a [`JoinError`] (which holds the
+/// panic payload, or says the green thread was cancelled or could not start).
+pub type Result<T> = std::result::Result<T, JoinError>;
 use crate::park::{self, ParkReason, cancellation_point};
 use crate::runtime::Handle;
 use crate::runtime::context::{self, Suspend};
