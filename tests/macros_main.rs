@@ -37,10 +37,22 @@ fn unit() {
     green::yield_now();
 }
 
+/// A `return` that is taken: it leaves the body's closure with its value, not the function
+/// with a wrong type or the runtime still running.
+#[green::main]
+fn returns_early() -> Vec<u32> {
+    let found: Vec<u32> = (1..=3).map(|i| green::spawn(move || i * 10).join().unwrap()).collect();
+    if found.len() == 3 {
+        return found;
+    }
+    Vec::new()
+}
+
 #[test]
 fn the_body_runs_on_a_green_thread_and_returns_its_value() {
     assert!(green::try_current().is_none());
     assert_eq!(entry(), Ok(15));
     assert!(failing().is_err());
     unit();
+    assert_eq!(returns_early(), [10, 20, 30]);
 }

@@ -146,7 +146,9 @@ fn a_cancelled_green_thread_reports_cancelled_to_its_joiner() {
 #[test]
 fn a_green_thread_that_swallows_cancellation_is_leaked_after_the_timeout() {
     for (slice, budget) in [(None, None), (Some(Duration::from_secs(3600)), Some(u32::MAX))] {
-        let mut builder = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_millis(100));
+        let prefix = format!("swallow-{}", budget.is_some());
+        let mut builder =
+            green::Runtime::builder().workers(1).thread_name(&*prefix).shutdown_timeout(Duration::from_millis(100));
         if let (Some(slice), Some(budget)) = (slice, budget) {
             builder = builder.time_slice(slice).budget(budget);
         }
@@ -171,6 +173,12 @@ fn a_green_thread_that_swallows_cancellation_is_leaked_after_the_timeout() {
         );
         dropper.join().unwrap();
         assert!(start.elapsed() >= Duration::from_millis(100));
+        // Leaked, not left running: the worker thread has exited.
+        assert!(
+            common::eventually(Duration::from_secs(10), || threads_named(&prefix).is_empty()),
+            "slice {slice:?}: worker threads still running: {:?}",
+            threads_named(&prefix)
+        );
     }
 }
 
