@@ -177,8 +177,19 @@ fn stop_untimed(stop: Stop) {
         Stop::Cancelled => unwind_cancelled(),
         Stop::TimedOut => unwind_elapsed(),
         Stop::WorkerStack => panic!("{ON_WORKER_STACK}"),
-        Stop::Unwinding => {}
+        Stop::Unwinding => unwinding_as_disconnected(),
     }
+}
+
+/// The error a wait that could not park while unwinding returns reads "disconnected", which the
+/// channel may not be: say why where someone may look.
+#[cold]
+fn unwinding_as_disconnected() {
+    log::debug!(
+        "green: a channel operation would have waited while {} unwinds; it cannot park then (rule 3 of \
+         docs/design.md), so it returns as if the channel were disconnected",
+        crate::sync::wait::describe_current()
+    );
 }
 
 /// What a timed blocking operation does when its wait stops; returns for a timeout.
