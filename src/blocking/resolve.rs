@@ -295,8 +295,10 @@ mod tests {
         assert!(addrs.iter().all(|a| a.ip().is_loopback()), "{addrs:?}");
         assert_eq!(POOLED.load(Ordering::SeqCst), before + 1, "the lookup did not go to the pool");
         assert!(took >= Duration::from_millis(300), "{took:?}");
-        // 300 ms of 5 ms sleeps: about 60 turns if the worker stayed free, 1 if it blocked.
-        assert!(ticks >= 20, "the worker was blocked during the lookup: {ticks} turns");
+        // 300 ms of 5 ms sleeps: about 60 turns if the worker stayed free, 1 if it blocked. A
+        // saturated machine stretches each turn (17 turns seen under load): 5 still tells the two
+        // apart.
+        assert!(ticks >= 5, "the worker was blocked during the lookup: {ticks} turns");
     }
 
     #[test]
