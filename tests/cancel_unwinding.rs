@@ -3,8 +3,8 @@
 //! once, then returns its error, or, where its API has none, aborts naming the green threads
 //! involved (checked in a child process).
 
-use std::os::unix::process::{CommandExt, ExitStatusExt};
-use std::process::{Command, Output, Stdio};
+use std::os::unix::process::ExitStatusExt;
+use std::process::Output;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -185,42 +185,13 @@ fn a_panicking_green_thread_never_parks_in_its_destructors() {
 
 // ---- aborts, in a child process --------------------------------------------------------
 
-/// Set in the child process.
-const CHILD: &str = "GREEN_TEST_CHILD";
-
 fn in_child() -> bool {
-    std::env::var_os(CHILD).is_some()
+    common::child::is_child()
 }
 
 /// Runs test `name` of this binary in a child process, without core dumps; returns its output.
 fn run_child(name: &str) -> Output {
-    let mut command = Command::new(std::env::current_exe().unwrap());
-    command
-        .args(["--exact", name, "--nocapture", "--test-threads=1"])
-        .env(CHILD, "1")
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    // SAFETY: the closure only calls setrlimit, which is async-signal-safe, as pre_exec requires.
-    unsafe {
-        command.pre_exec(|| {
-            let none = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
-            libc::setrlimit(libc::RLIMIT_CORE, &none);
-            Ok(())
-        });
-    }
-    let child = command.spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(Duration::from_secs(60)) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("child {name} hung and was killed");
-        }
-    }
+    common::child::run_child(name, Duration::from_secs(60))
 }
 
 fn assert_aborted(output: &Output, needles: &[&str]) {

@@ -4,8 +4,8 @@
 
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
-use std::sync::mpsc;
-use std::time::Duration;
+use std::io::Read;
+use std::time::{Duration, Instant};
 
 /// Set in a child process re-running one test of its binary.
 pub const CHILD: &str = "GREEN_TEST_CHILD";
@@ -33,16 +33,32 @@ pub fn run_child(name: &str, limit: Duration) -> Output {
             Ok(())
         });
     }
-    let child = command.spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(limit) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
+    let mut child = command.spawn().unwrap();
+    // Both pipes are read on their own threads, so a chatty child cannot fill one and stall.
+    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+        std::thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            // `try_wait` has not reaped it, so its pid is still this child's: the kill cannot
+            // hit a process that took the number since.
+            let _ = child.kill();
+            let _ = child.wait();
             panic!("child {name} hung for {limit:?} and was killed");
         }
-    }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
 }
