@@ -44,7 +44,12 @@ fn green_threads_parked_in_sync_waits_end_within_the_timeout() {
 
 #[test]
 fn a_green_thread_that_will_not_end_is_reported() {
-    let rt = green::Runtime::builder().workers(2).shutdown_timeout(Duration::from_secs(5)).build().unwrap();
+    let rt = green::Runtime::builder()
+        .workers(2)
+        .thread_name("stubborn-rt")
+        .shutdown_timeout(Duration::from_secs(5))
+        .build()
+        .unwrap();
     let caught = Arc::new(AtomicUsize::new(0));
     let c = caught.clone();
     drop(green::Builder::new().name("stubborn".into()).spawn_on(rt.handle(), move || {
@@ -66,4 +71,11 @@ fn a_green_thread_that_will_not_end_is_reported() {
     let text = err.to_string();
     assert!(text.contains("\"stubborn\""), "{text}");
     assert!(caught.load(Ordering::SeqCst) > 0);
+    // The rest of the shutdown goes on in the background: at the runtime's own timeout the
+    // straggler is leaked and the workers exit.
+    assert!(
+        common::eventually(Duration::from_secs(30), || common::threads_named("stubborn-rt").is_empty()),
+        "workers still running: {:?}",
+        common::threads_named("stubborn-rt")
+    );
 }

@@ -175,9 +175,9 @@ fn a_green_thread_that_swallows_cancellation_is_leaked_after_the_timeout() {
         assert!(start.elapsed() >= Duration::from_millis(100));
         // Leaked, not left running: the worker thread has exited.
         assert!(
-            common::eventually(Duration::from_secs(10), || threads_named(&prefix).is_empty()),
+            common::eventually(Duration::from_secs(10), || common::threads_named(&prefix).is_empty()),
             "slice {slice:?}: worker threads still running: {:?}",
-            threads_named(&prefix)
+            common::threads_named(&prefix)
         );
     }
 }
@@ -210,16 +210,6 @@ fn a_busy_green_thread_with_the_largest_budget_is_leaked_after_the_timeout() {
     dropper.join().unwrap();
 }
 
-/// The names of this process's threads that start with `prefix`.
-fn threads_named(prefix: &str) -> Vec<String> {
-    std::fs::read_dir("/proc/self/task")
-        .unwrap()
-        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
-        .map(|name| name.trim_end().to_owned())
-        .filter(|name| name.starts_with(prefix))
-        .collect()
-}
-
 /// A runtime dropped inside one of its own green threads cannot wait for its threads, but
 /// they all end by themselves: the workers, the monitor and the dump thread.
 /// (The monitor used to run for good, holding the runtime's shared state and its fds.)
@@ -227,7 +217,7 @@ fn threads_named(prefix: &str) -> Vec<String> {
 fn a_runtime_dropped_inside_its_own_green_thread_leaves_no_thread_behind() {
     let rt = green::Runtime::builder().workers(2).thread_name("selfdrop").build().unwrap();
     rt.handle().spawn_blocking(|| ()).join().unwrap();
-    assert!(!threads_named("selfdrop").is_empty());
+    assert!(!common::threads_named("selfdrop").is_empty());
     let handle = rt.handle().clone();
     let (dropped, done) = std::sync::mpsc::channel();
     drop(handle.spawn(move || {
@@ -236,9 +226,9 @@ fn a_runtime_dropped_inside_its_own_green_thread_leaves_no_thread_behind() {
     }));
     done.recv_timeout(Duration::from_secs(10)).expect("the drop returned");
     assert!(
-        common::eventually(Duration::from_secs(10), || threads_named("selfdrop").is_empty()),
+        common::eventually(Duration::from_secs(10), || common::threads_named("selfdrop").is_empty()),
         "threads left: {:?}",
-        threads_named("selfdrop")
+        common::threads_named("selfdrop")
     );
 }
 

@@ -149,3 +149,30 @@ fn a_cpu_bound_green_thread_that_ticks_lets_a_sleeper_run() {
         });
     });
 }
+
+/// `ticking()` shares the worker as `tick` does: on one worker, a green thread that iterates
+/// through a ticking iterator lets a sleeper wake and finish while the iteration runs.
+#[test]
+fn a_ticking_iterator_lets_a_sleeper_run() {
+    use green::TickingExt;
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let woke = Arc::new(AtomicBool::new(false));
+            let w = woke.clone();
+            let sleeper = green::spawn(move || {
+                green::sleep(std::time::Duration::from_millis(1));
+                w.store(true, Ordering::Release);
+            });
+            green::yield_now(); // the sleeper starts and parks
+            let start = std::time::Instant::now();
+            // An endless iterator, ended only by the sleeper's flag (or the time limit).
+            let steps = (0u64..)
+                .ticking()
+                .take_while(|_| !woke.load(Ordering::Acquire) && start.elapsed() < std::time::Duration::from_secs(10))
+                .count();
+            assert!(woke.load(Ordering::Acquire), "the sleeper never got a turn in {steps} steps");
+            sleeper.join().unwrap();
+        });
+    });
+}

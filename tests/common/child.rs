@@ -2,9 +2,9 @@
 //! (stack overflows, faults), change process-wide limits (fds, mappings) or send signals.
 #![allow(dead_code)]
 
+use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Command, Output, Stdio};
-use std::io::Read;
 use std::time::{Duration, Instant};
 
 /// Set in a child process re-running one test of its binary.

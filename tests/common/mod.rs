@@ -57,3 +57,13 @@ pub fn bounded<T: Send + 'static>(limit: Duration, f: impl FnOnce() -> T + Send 
         Err(_) => panic!("the test did not finish within {limit:?}: a lost wakeup or a deadlock"),
     }
 }
+
+/// The names of this process's threads that start with `prefix`.
+pub fn threads_named(prefix: &str) -> Vec<String> {
+    std::fs::read_dir("/proc/self/task")
+        .unwrap()
+        .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+        .map(|name| name.trim_end().to_owned())
+        .filter(|name| name.starts_with(prefix))
+        .collect()
+}
