@@ -123,11 +123,10 @@ fn children_spawned_by_a_yield_loop_run_on_a_two_worker_runtime() {
     });
 }
 
-#[test]
-fn a_cpu_bound_green_thread_that_ticks_lets_a_sleeper_run() {
+/// On one worker, with a sleeper parked for 1 ms: `compute` runs until the sleeper's flag is
+/// set (which needs the sleeper to get a turn) or 10 s pass; the flag must be set.
+fn lets_a_sleeper_run(compute: impl FnOnce(&AtomicBool, std::time::Instant) + Send + 'static) {
     common::bounded(LIMIT, || {
-        // One worker: a green thread that computes (calling tick) must let a sleeping green thread
-        // wake up and finish while it is still computing.
         let rt = green::Runtime::builder().workers(1).build().unwrap();
         rt.block_on(|| {
             let woke = Arc::new(AtomicBool::new(false));
@@ -137,42 +136,37 @@ fn a_cpu_bound_green_thread_that_ticks_lets_a_sleeper_run() {
                 w.store(true, Ordering::Release);
             });
             green::yield_now(); // the sleeper starts and parks
-            let start = std::time::Instant::now();
-            let mut x = 0u64;
-            while !woke.load(Ordering::Acquire) {
-                green::tick();
-                x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
-                assert!(start.elapsed() < std::time::Duration::from_secs(10), "the sleeper never got a turn");
-            }
-            std::hint::black_box(x);
+            compute(&woke, std::time::Instant::now());
+            assert!(woke.load(Ordering::Acquire), "the sleeper never got a turn");
             sleeper.join().unwrap();
         });
     });
 }
 
-/// `ticking()` shares the worker as `tick` does: on one worker, a green thread that iterates
-/// through a ticking iterator lets a sleeper wake and finish while the iteration runs.
+/// A green thread that computes, calling `tick`, lets a sleeping one wake and finish while it is
+/// still computing.
+#[test]
+fn a_cpu_bound_green_thread_that_ticks_lets_a_sleeper_run() {
+    lets_a_sleeper_run(|woke, start| {
+        let mut x = 0u64;
+        while !woke.load(Ordering::Acquire) && start.elapsed() < std::time::Duration::from_secs(10) {
+            green::tick();
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+        }
+        std::hint::black_box(x);
+    });
+}
+
+/// `ticking()` shares the worker as `tick` does.
 #[test]
 fn a_ticking_iterator_lets_a_sleeper_run() {
     use green::TickingExt;
-    common::bounded(LIMIT, || {
-        let rt = green::Runtime::builder().workers(1).build().unwrap();
-        rt.block_on(|| {
-            let woke = Arc::new(AtomicBool::new(false));
-            let w = woke.clone();
-            let sleeper = green::spawn(move || {
-                green::sleep(std::time::Duration::from_millis(1));
-                w.store(true, Ordering::Release);
-            });
-            green::yield_now(); // the sleeper starts and parks
-            let start = std::time::Instant::now();
-            // An endless iterator, ended only by the sleeper's flag (or the time limit).
-            let steps = (0u64..)
-                .ticking()
-                .take_while(|_| !woke.load(Ordering::Acquire) && start.elapsed() < std::time::Duration::from_secs(10))
-                .count();
-            assert!(woke.load(Ordering::Acquire), "the sleeper never got a turn in {steps} steps");
-            sleeper.join().unwrap();
-        });
+    lets_a_sleeper_run(|woke, start| {
+        // An endless iterator, ended only by the sleeper's flag (or the time limit).
+        let steps = (0u64..)
+            .ticking()
+            .take_while(|_| !woke.load(Ordering::Acquire) && start.elapsed() < std::time::Duration::from_secs(10))
+            .count();
+        std::hint::black_box(steps);
     });
 }
