@@ -313,3 +313,32 @@ fn a_dump_after_the_runtime_is_gone_answers_at_once() {
     assert_eq!(dump.matches("exited (the runtime has shut down)").count(), 2, "{dump}");
     assert!(!dump.contains("did not answer"), "{dump}");
 }
+
+/// `GREEN_DUMP_SIGNAL=USR1` prints a dump on that signal, naming the green threads, without a
+/// line of code in the program. In a child process: the signal is the process's.
+#[test]
+fn the_dump_signal_prints_a_dump() {
+    const NAME: &str = "the_dump_signal_prints_a_dump";
+    if !common::child::is_child() {
+        let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", "USR1")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+        assert!(stderr.contains("green runtime dump") && stderr.contains("\"napper\""), "{stderr}");
+        return;
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let napper = green::Builder::new()
+        .name("napper".into())
+        .spawn_on(rt.handle(), || green::sleep(Duration::from_secs(60)))
+        .unwrap();
+    assert!(
+        common::eventually(Duration::from_secs(10), || green::signal::is_listening(green::signal::Signal::User1)),
+        "the runtime does not listen for SIGUSR1"
+    );
+    // SAFETY: raising a signal that a handler is installed for; no memory is involved.
+    assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);
+    // The dumper prints from its own thread; give it time, then end.
+    std::thread::sleep(Duration::from_millis(500));
+    napper.cancel();
+    drop(rt);
+}

@@ -18,10 +18,16 @@ pub fn is_child() -> bool {
 /// Runs test `name` of this binary in a child process (with `CHILD` set and no core dumps)
 /// and returns its output; kills it after `limit`.
 pub fn run_child(name: &str, limit: Duration) -> Output {
+    run_child_with_env(name, limit, &[])
+}
+
+/// [`run_child`], with `env` added to the child's environment.
+pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
+        .envs(env.iter().copied())
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
