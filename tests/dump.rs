@@ -327,10 +327,17 @@ fn the_dump_signal_prints_a_dump() {
         return;
     }
     let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let s = started.clone();
     let napper = green::Builder::new()
         .name("napper".into())
-        .spawn_on(rt.handle(), || green::sleep(Duration::from_secs(60)))
+        .spawn_on(rt.handle(), move || {
+            s.store(true, std::sync::atomic::Ordering::SeqCst);
+            green::sleep(Duration::from_secs(60));
+        })
         .unwrap();
+    // A dump names started green threads: wait until it has started.
+    assert!(common::eventually(Duration::from_secs(10), || started.load(std::sync::atomic::Ordering::SeqCst)));
     assert!(
         common::eventually(Duration::from_secs(10), || green::signal::is_listening(green::signal::Signal::User1)),
         "the runtime does not listen for SIGUSR1"
