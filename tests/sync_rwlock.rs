@@ -175,3 +175,40 @@ fn only_a_panicking_writer_poisons() {
         assert_eq!(*lock.read().unwrap(), 0);
     });
 }
+
+/// A downgraded write lock lets the queued readers in at once, keeps writers out until the
+/// read guard goes, and shows what was written.
+#[test]
+fn downgrade_lets_queued_readers_in_and_keeps_writers_out() {
+    use green::sync::RwLockWriteGuard;
+    bounded(Duration::from_secs(20), || {
+        // One worker: the readers queue before the writer, in spawn order.
+        green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+            let lock = Arc::new(RwLock::new(1));
+            let mut w = lock.write().unwrap();
+            *w = 2;
+            let readers: Vec<_> = (0..3)
+                .map(|_| {
+                    let lock = lock.clone();
+                    green::spawn(move || *lock.read().unwrap())
+                })
+                .collect();
+            let writer = {
+                let lock = lock.clone();
+                green::spawn(move || *lock.write().unwrap() = 3)
+            };
+            // Let them all queue behind the write lock.
+            for _ in 0..10 {
+                green::yield_now();
+            }
+            let r = RwLockWriteGuard::downgrade(w);
+            assert_eq!(*r, 2);
+            // The readers got in while the downgraded guard is held.
+            assert_eq!(readers.into_iter().map(|h| h.join().unwrap()).collect::<Vec<_>>(), [2, 2, 2]);
+            assert!(!writer.is_finished(), "a writer got in past the downgraded guard");
+            drop(r);
+            writer.join().unwrap();
+            assert_eq!(*lock.read().unwrap(), 3);
+        });
+    });
+}

@@ -511,6 +511,39 @@ impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     }
 }
 
+impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
+    /// Turns the write lock into a read lock without letting go of it, as std's `downgrade`:
+    /// no writer can take the lock in between. Readers queued at the front come in with it.
+    ///
+    /// ```
+    /// use green::sync::{RwLock, RwLockWriteGuard};
+    ///
+    /// green::run(|| {
+    ///     let lock = RwLock::new(1);
+    ///     let mut w = lock.write().unwrap();
+    ///     *w = 2;
+    ///     let r = RwLockWriteGuard::downgrade(w);
+    ///     assert_eq!(*r, 2);
+    ///     assert!(lock.try_read().is_ok()); // other readers too
+    ///     assert!(lock.try_write().is_err()); // but no writer yet
+    /// });
+    /// ```
+    pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
+        let lock = s.lock;
+        // The write guard's own release must not run: its lock becomes the read guard's.
+        std::mem::forget(s);
+        let mut wakes = Wakes::default();
+        {
+            let mut state = lock.lock_state();
+            state.writer = 0;
+            state.readers += 1;
+            state.grant(&mut wakes);
+        }
+        wakes.wake();
+        RwLockReadGuard { lock, _not_send: PhantomData }
+    }
+}
+
 impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
     fn drop(&mut self) {
         if !self.panicking && std::thread::panicking() && !park::is_runtime_unwind() {
