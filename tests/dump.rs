@@ -349,3 +349,31 @@ fn the_dump_signal_prints_a_dump() {
     napper.cancel();
     drop(rt);
 }
+
+/// `GREEN_PARK_BACKTRACES=1` turns park backtraces on without a line of code, as
+/// `park_backtraces(true)` does. In a child process: the variable is read at build time.
+#[test]
+fn the_park_backtraces_variable_turns_them_on() {
+    const NAME: &str = "the_park_backtraces_variable_turns_them_on";
+    if !common::child::is_child() {
+        let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_PARK_BACKTRACES", "1")]);
+        assert!(out.status.success(), "child failed: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
+        return;
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let text = rt.block_on(|| {
+        let (tx, rx) = green::sync::mpmc::channel::<()>();
+        let waiter = green::Builder::new().name("waiter".into()).spawn(move || rx.recv()).unwrap();
+        let start = std::time::Instant::now();
+        let mut text = green::Handle::current().dump().to_string();
+        while !text.contains("\"waiter\"") && start.elapsed() < Duration::from_secs(10) {
+            green::sleep(Duration::from_millis(10));
+            text = green::Handle::current().dump().to_string();
+        }
+        drop(tx);
+        let _ = waiter.join();
+        text
+    });
+    let at = text.find("\"waiter\"").unwrap_or_else(|| panic!("no waiter in:\n{text}"));
+    assert!(text[at..].contains("parked at:"), "{text}");
+}
