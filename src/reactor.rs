@@ -144,12 +144,12 @@ use crate::runtime::context;
 pub(crate) const IO_POLL_INTERVAL: Duration = Duration::from_micros(40);
 
 /// Message when an I/O call would have to park while its green thread unwinds.
-const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thread that is unwinding never parks \
+pub(crate) const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thread that is unwinding never parks \
     (it would carry the panic into every green thread of its worker); it made one non-blocking attempt. \
     Finish the I/O before panicking, or in a destructor do only what cannot block";
 
 /// Message when an I/O call would have to park on a worker's own stack.
-const ON_WORKER_STACK: &str = "green: this I/O call would block, and it runs inside green::on_worker_stack, where \
+pub(crate) const ON_WORKER_STACK: &str = "green: this I/O call would block, and it runs inside green::on_worker_stack, where \
     a green thread cannot park; it made one non-blocking attempt. Do the I/O outside on_worker_stack";
 
 /// Events one poll that does not wait collects at most (`CoreIo::poll_nonblocking`).

@@ -313,6 +313,14 @@ fn datagram_send_to_a_full_receiver_sleeps_between_retries() {
     let expected = Ok(Err(std::io::ErrorKind::WouldBlock));
     assert_eq!(io_util::runtime(1).block_on(under_deadline.clone()), expected, "on a green thread");
     assert_eq!(under_deadline(), expected, "on a plain thread");
+    // On a worker's own stack it may not wait at all: one attempt, and an error that says why.
+    let on_worker_stack = {
+        let (sender, path) = (sender.clone(), path.to_path_buf());
+        move || green::on_worker_stack(|| sender.send_to(b"x", &path).unwrap_err())
+    };
+    let err = io_util::runtime(1).block_on(on_worker_stack);
+    assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock);
+    assert!(err.to_string().contains("on_worker_stack"), "{err}");
     // Room again: a green sender waiting without a timeout gets through once a green thread
     // (runnable only while the sender sleeps, on this one worker) reads a datagram.
     let (n, receiver) = io_util::runtime(1).block_on(move || {

@@ -13,7 +13,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{RETRY_PAUSE, addr_bytes, path_bytes, pause_before_retry, std_addr};
+use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry, std_addr};
 use crate::net::tcp::fd_traits;
 use crate::net::{SEND_FLAGS, Shared, sys, timeout_error};
 use crate::park;
@@ -257,6 +257,9 @@ impl UnixDatagram {
             // The receiver's queue is full: sleep, but not past the write timeout (at which the
             // call gives up with its timeout error) or the caller's `green::timeout`.
             let left = park::effective_deadline(deadline).map(|d| d.saturating_duration_since(Instant::now()));
+            if let Some(why) = cannot_park() {
+                return Err(cannot_wait_error(why, &timeout_error()));
+            }
             if left.is_some_and(|left| left.is_zero()) || !pause_before_retry(left.map_or(pause, |l| l.min(pause))) {
                 return Err(timeout_error());
             }

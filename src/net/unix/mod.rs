@@ -72,14 +72,29 @@ const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(1), Duration::f
 /// wait (unwinding, or on a worker's own stack, rule 3 of docs/design.md), or once that
 /// deadline has passed: the caller returns its error instead.
 fn pause_before_retry(pause: Duration) -> bool {
-    let cannot_park = std::thread::panicking() || context::with_core(|core| core.is_some_and(|c| !c.in_green_thread()));
     let now = Instant::now();
     let until = crate::park::effective_deadline(Some(now + pause)).unwrap_or(now + pause);
-    if cannot_park || until <= now {
+    if cannot_park().is_some() || until <= now {
         return false;
     }
     crate::time::pause_until(until);
     true
+}
+
+/// Why the caller may not wait here, if it may not: on a worker's own stack, or a green thread
+/// unwinding (rule 3 of docs/design.md). A plain thread may always wait.
+fn cannot_park() -> Option<&'static str> {
+    context::with_core(|core| match core {
+        Some(core) if !core.in_green_thread() => Some(crate::reactor::ON_WORKER_STACK),
+        Some(_) if std::thread::panicking() => Some(crate::reactor::WHILE_UNWINDING),
+        _ => None,
+    })
+}
+
+/// The error of a retried call that gave up because the caller may not wait (`why`): std's
+/// kind for a call that would block, with the reason and the kernel's refusal.
+fn cannot_wait_error(why: &str, refused: &io::Error) -> io::Error {
+    io::Error::new(io::ErrorKind::WouldBlock, format!("{why} (the kernel said: {refused})"))
 }
 
 /// The bytes of a path, as a `sockaddr_un` wants them.

@@ -8,7 +8,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{RETRY_PAUSE, addr_bytes, path_bytes, pause_before_retry};
+use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry};
 use crate::net::tcp::fd_traits;
 use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, sys, timeout_error};
 use crate::reactor::{Direction, Source};
@@ -369,6 +369,9 @@ impl UnixStream {
                 Ok(()) => return Ok(stream),
                 Err(e) if e.raw_os_error() == Some(libc::EAGAIN) => {
                     // The backlog is full, and nothing will say when it is not: retry soon.
+                    if let Some(why) = cannot_park() {
+                        return Err(cannot_wait_error(why, &e));
+                    }
                     if !pause_before_retry(pause) {
                         // Inside `green::timeout`, its deadline: a connect's timeout error.
                         return Err(if crate::deadline::passed() { crate::net::connect_timeout_error() } else { e });
