@@ -16,8 +16,8 @@
 //!    reads the deadline through `park::effective_deadline`. A call whose API has no timeout error
 //!    (`recv`, `lock`, `join`, `sleep`, `Barrier::wait`, ...) unwinds instead, with a private
 //!    payload, up to the `green::timeout` that set the deadline, which returns
-//!    `Err(Elapsed)`. Destructors run on the way, as for a cancellation; green locks are not
-//!    poisoned by it.
+//!    `Err(Elapsed)`. Destructors run on the way, as for a cancellation; green `Mutex` and
+//!    `RwLock` are not poisoned by it (a `LazyLock` whose initializer it unwinds is).
 //! 4. On the way out (returning, or unwinding) the enclosing deadline is restored.
 //!
 //! `green::park` and `park_timeout`, whose contract allows a spurious return, return at the

@@ -48,8 +48,9 @@ pub const DEFAULT_STACK_SIZE: usize = crate::stack::DEFAULT_STACK_SIZE;
 ///
 /// # Panics
 ///
-/// If `f` panics (the panic is resumed here, after the shutdown), if the runtime cannot start,
-/// or if called from inside a green thread.
+/// If `f` panics (the panic is resumed here, after the shutdown), if the runtime or `f`'s green
+/// thread cannot start (or that green thread is cancelled), or if called from a green thread or
+/// a worker.
 ///
 /// ```
 /// let name = String::from("world");

@@ -220,7 +220,7 @@ impl<'scope, 'env> Scope<'scope, 'env> {
     ///
     /// # Errors
     ///
-    /// As for [`crate::Builder::spawn`].
+    /// As for [`crate::Builder::spawn`], except that it works from any thread.
     ///
     /// ```
     /// let data = [1u8; 16];
@@ -269,7 +269,7 @@ impl thread::Builder {
     ///
     /// # Errors
     ///
-    /// As for [`crate::Builder::spawn`].
+    /// As for [`crate::Builder::spawn`], except that it works from any thread.
     ///
     /// ```
     /// let words = ["a", "bb", "ccc"];

@@ -8,8 +8,8 @@
 //! the monitor.
 //!
 //! To print a dump of a running server without changing its code, set `GREEN_DUMP_SIGNAL` to
-//! the name of a signal (`USR1`, say) before the runtime starts: its handler only wakes the
-//! monitor, which renders the dump and writes it to stderr.
+//! the name of a signal (`USR1`, say) before the runtime starts: its handler only wakes a small
+//! dump thread, which renders the dump and writes it to stderr.
 //!
 //! A suspended green thread's stack cannot be walked safely from another stack, so backtraces
 //! of parked green threads are taken by each green thread as it parks, when the runtime is

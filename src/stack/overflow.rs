@@ -7,8 +7,9 @@
 //!    current action, keep it, then install ours with `SA_SIGINFO | SA_ONSTACK` (the faulting
 //!    stack has no room left: the handler runs on the thread's [`AltStack`](super::AltStack)).
 //! 2. On a fault, look `si_addr` up in the [`registry`]. It is an overflow if the
-//!    address is in a guard *and* the thread's stack pointer is in (or just below) that slot:
-//!    a stray write into somebody else's guard is not this thread's overflow.
+//!    address is in a guard, the thread's stack pointer is in (or just below) that slot, *and*
+//!    the slot's owner is the green thread running on this thread: a stray write into somebody
+//!    else's guard is not this thread's overflow.
 //! 3. Overflow: write the message with `write(2)` and `abort()`. The handler only reads atomics
 //!    and formats digits by hand into a buffer on its own stack: no allocation, no lock, no
 //!    `std::fmt`, all async-signal-safe.

@@ -18,9 +18,11 @@
 //!
 //! - **Ticks.** Every operation spends budget ([`crate::tick`]), even one that completes at
 //!   once, so a green thread hammering an always-ready channel or an uncontended lock still
-//!   lets its neighbours on the worker run.
+//!   lets its neighbours on the worker run. (Reading an initialized [`OnceLock`], [`LazyLock`]
+//!   or [`Once`] is the exception: one atomic load, as std's.)
 //! - **Cancellation points.** Every blocking-looking operation (one that may wait: `send`,
-//!   `recv`, `lock`, `read`, `write`, `wait`, `acquire`, and their timed forms) is a
+//!   `recv`, `lock`, `read`, `write`, `wait`, `acquire`, their timed forms, and
+//!   `get_or_init`, `force` or `call_once` while another initializer runs) is a
 //!   cancellation point, and a green thread parked in one unwinds from it at once when it is
 //!   cancelled ([`crate::JoinHandle::cancel`]). What it was given while leaving (a message, a
 //!   lock, permits, a notification) is passed on to the next waiter. `try_*` operations are
@@ -35,6 +37,9 @@
 //!   guard, for `RwLock`) is held poisons the lock. A cancellation or an expired deadline does
 //!   not: those unwinds are the runtime's, not a sign of broken invariants in the critical
 //!   section, and the next holder would otherwise have no way to tell them apart from a panic.
+//!   A [`LazyLock`] is poisoned by any unwind of its initializer, the runtime's included (the
+//!   initializer goes with it); [`OnceLock`] and [`Once`] are not poisoned at all: the next
+//!   caller runs its own initializer.
 //! - **Fair.** Waiters queue first in, first out. Senders on a full channel, lock writers and
 //!   readers, semaphore acquirers are served in that order by handing the message, lock or
 //!   permits straight to the first waiter; a [`Mutex`] lets a running green thread barge in
@@ -50,7 +55,7 @@
 //! | `oneshot::Receiver::recv` | `Err(RecvError)` |
 //! | `select!` | its `timeout` arm if it has one, else one operation arm completes with its error |
 //! | `Mutex::lock`, `RwLock::read` / `write` | aborts, naming the green thread and the holder |
-//! | `try_lock_for`, `try_read_for`, `try_write_for` | `Err(TryLockError::WouldBlock)` |
+//! | `try_lock_for` / `_until`, `try_read_for` / `_until`, `try_write_for` / `_until` | `Err(TryLockError::WouldBlock)` |
 //! | `Condvar::wait`, `wait_while` | aborts, naming the green thread |
 //! | `Condvar::wait_timeout`, `wait_timeout_while` | returns at once, timed out, lock still held |
 //! | `OnceLock::get_or_init` (and `LazyLock`, `Once`), while another initializes | aborts, as `Mutex::lock` |

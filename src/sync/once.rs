@@ -328,7 +328,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     ///
     /// # Panics
     ///
-    /// If the initializer panicked (poisoned).
+    /// If the initializer panicked, or was cancelled or timed out (poisoned).
     pub fn into_inner(this: LazyLock<T, F>) -> Result<T, F> {
         let LazyLock { cell, init, lost } = this;
         match (cell.into_inner(), init.into_inner()) {

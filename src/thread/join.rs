@@ -33,7 +33,7 @@ impl<T> JoinHandle<T> {
     }
 
     /// Waits for the green thread to finish and returns its result: its return value, or a
-    /// [`JoinError`] if it panicked or was cancelled.
+    /// [`JoinError`] if it panicked, was cancelled, or could not start.
     ///
     /// From a green thread this parks (the worker runs others meanwhile), and it is a
     /// cancellation point; from a plain OS thread it blocks that thread.
@@ -85,7 +85,8 @@ impl<T> JoinHandle<T> {
         outcome
     }
 
-    /// True once the green thread has finished (returned, panicked, or been cancelled).
+    /// True once the green thread has finished (returned, panicked, been cancelled, or failed
+    /// to start).
     pub fn is_finished(&self) -> bool {
         self.task().header().is_done()
     }
@@ -236,7 +237,8 @@ impl JoinError {
         self.id
     }
 
-    /// The green thread's name, if it was given one.
+    /// The green thread's name, if it was given one (the first green thread of [`crate::run`]
+    /// is named `"main"`).
     pub fn name(&self) -> Option<&str> {
         self.name.as_deref()
     }

@@ -20,7 +20,9 @@
 //! });
 //! ```
 //!
-//! The same items are also at the crate's root (`green::spawn`, `green::sleep`, ...).
+//! The green-named items are also at the crate's root (`green::spawn`, `green::sleep`, ...);
+//! std's aliases (`Thread`, `ThreadId`, `Result`) and `available_parallelism`, `panicking` are
+//! only here.
 
 mod join;
 
@@ -100,7 +102,8 @@ impl GreenThread {
         GreenThreadId(self.task.header().id)
     }
 
-    /// The name given with [`Builder::name`], if any.
+    /// The name given with [`Builder::name`], if any (the first green thread of [`crate::run`]
+    /// is named `"main"`).
     pub fn name(&self) -> Option<&str> {
         self.task.header().name.as_deref()
     }
@@ -366,7 +369,7 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// As for [`Builder::spawn`].
+    /// As for [`Builder::spawn`], except that it works from any thread.
     #[track_caller]
     pub fn spawn_on<F, T>(self, handle: &Handle, f: F) -> io::Result<JoinHandle<T>>
     where
