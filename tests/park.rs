@@ -176,3 +176,40 @@ fn park_timeout_with_the_largest_duration_waits_for_the_token() {
     assert!(released.load(Ordering::SeqCst), "park_timeout(Duration::MAX) returned before the unpark on an OS thread");
     unparker.join().unwrap();
 }
+
+/// On a plain OS thread `current()` is that thread, as std's: a stable id distinct from every
+/// green thread's, its name, and an `unpark` (here from a green thread) that wakes its `park`.
+#[test]
+fn current_on_an_os_thread_is_that_thread() {
+    common::bounded(LIMIT, || {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let released = Arc::new(AtomicBool::new(false));
+        let os = {
+            let released = released.clone();
+            std::thread::Builder::new()
+                .name("plain-os".into())
+                .spawn(move || {
+                    let me = green::current();
+                    assert!(green::try_current().is_none());
+                    assert_eq!(me.id(), green::current().id(), "the id is kept");
+                    assert_eq!(me.name(), Some("plain-os"));
+                    tx.send(me).unwrap();
+                    while !released.load(Ordering::SeqCst) {
+                        green::park();
+                    }
+                })
+                .unwrap()
+        };
+        let handle = rx.recv().unwrap();
+        let other = std::thread::spawn(|| green::current().id()).join().unwrap();
+        assert_ne!(handle.id(), other, "two OS threads share an id");
+        let green_id = green::run(move || {
+            green::sleep(Duration::from_millis(10));
+            released.store(true, Ordering::SeqCst);
+            handle.unpark();
+            green::current().id()
+        });
+        os.join().unwrap();
+        assert_ne!(green_id, other);
+    });
+}

@@ -200,7 +200,7 @@ pub(crate) struct Spec {
 /// does not contend on one counter.
 const ID_BLOCK: u64 = 1024;
 
-fn next_id() -> NonZeroU64 {
+pub(crate) fn next_id() -> NonZeroU64 {
     static NEXT_BLOCK: AtomicU64 = AtomicU64::new(1);
     thread_local! {
         /// The next id of this thread's block, and the end of the block.

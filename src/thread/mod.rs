@@ -83,9 +83,19 @@ impl fmt::Display for GreenThreadId {
 
 /// A handle to a green thread, like [`std::thread::Thread`]: its identity, and the other half
 /// of [`park`].
+///
+/// [`current`] called on a plain OS thread gives a handle to that OS thread, as std's does:
+/// its id (from the same sequence as green threads' ids, so never equal to one), its name, and
+/// an `unpark` that wakes its [`park`].
 #[derive(Clone)]
 pub struct GreenThread {
-    task: TaskRef,
+    inner: Inner,
+}
+
+#[derive(Clone)]
+enum Inner {
+    Green(TaskRef),
+    Os { thread: std::thread::Thread, id: GreenThreadId },
 }
 
 // A handle: a panic cannot leave what it refers to half-changed.
@@ -94,18 +104,40 @@ impl RefUnwindSafe for GreenThread {}
 
 impl GreenThread {
     pub(crate) fn new(task: TaskRef) -> GreenThread {
-        GreenThread { task }
+        GreenThread { inner: Inner::Green(task) }
     }
 
-    /// The green thread's id.
+    /// A handle to the calling OS thread, with an id of its own, kept for its lifetime.
+    fn this_os_thread() -> GreenThread {
+        thread_local! {
+            static OS_ID: std::cell::Cell<Option<NonZeroU64>> = const { std::cell::Cell::new(None) };
+        }
+        let id = OS_ID.with(|cell| match cell.get() {
+            Some(id) => id,
+            None => {
+                let id = crate::runtime::task::next_id();
+                cell.set(Some(id));
+                id
+            }
+        });
+        GreenThread { inner: Inner::Os { thread: std::thread::current(), id: GreenThreadId(id) } }
+    }
+
+    /// The green thread's id (or, for a plain OS thread's handle, that thread's).
     pub fn id(&self) -> GreenThreadId {
-        GreenThreadId(self.task.header().id)
+        match &self.inner {
+            Inner::Green(task) => GreenThreadId(task.header().id),
+            Inner::Os { id, .. } => *id,
+        }
     }
 
     /// The name given with [`Builder::name`], if any (the first green thread of [`crate::run`]
-    /// is named `"main"`).
+    /// is named `"main"`); for a plain OS thread's handle, that thread's name.
     pub fn name(&self) -> Option<&str> {
-        self.task.header().name.as_deref()
+        match &self.inner {
+            Inner::Green(task) => task.header().name.as_deref(),
+            Inner::Os { thread, .. } => thread.name(),
+        }
     }
 
     /// Makes the green thread's park token available, like [`std::thread::Thread::unpark`]: if
@@ -119,8 +151,13 @@ impl GreenThread {
     /// });
     /// ```
     pub fn unpark(&self) {
-        if self.task.header().unpark() {
-            park::schedule_ref(&self.task);
+        match &self.inner {
+            Inner::Green(task) => {
+                if task.header().unpark() {
+                    park::schedule_ref(task);
+                }
+            }
+            Inner::Os { thread, .. } => thread.unpark(),
         }
     }
 }
@@ -131,21 +168,27 @@ impl fmt::Debug for GreenThread {
     }
 }
 
-/// The green thread that calls it.
-///
-/// # Panics
-///
-/// When called from an OS thread that is not running a green thread; see [`try_current`].
+/// The green thread that calls it; on a plain OS thread, a handle to that OS thread (as std's
+/// `current` gives everywhere). [`try_current`] tells the two apart.
 ///
 /// ```
 /// let name = green::run(|| {
 ///     green::Builder::new().name("worker-a".into()).spawn(|| green::current().name().map(String::from)).unwrap().join().unwrap()
 /// });
 /// assert_eq!(name.as_deref(), Some("worker-a"));
+///
+/// // On an OS thread: its own name and id, and an unpark that wakes its park.
+/// let os = std::thread::Builder::new().name("plain".into()).spawn(|| {
+///     let me = green::current();
+///     assert_eq!(me.id(), green::current().id());
+///     me.unpark();
+///     green::park(); // the token is there: returns at once
+///     me.name().map(String::from)
+/// }).unwrap();
+/// assert_eq!(os.join().unwrap().as_deref(), Some("plain"));
 /// ```
-#[track_caller]
 pub fn current() -> GreenThread {
-    try_current().expect("green::current() called outside a green thread")
+    try_current().unwrap_or_else(GreenThread::this_os_thread)
 }
 
 /// The green thread that calls it, or `None` on a plain OS thread.
