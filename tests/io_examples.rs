@@ -6,8 +6,9 @@
 
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::mpsc;
 use std::time::Duration;
+
+mod common;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
@@ -29,17 +30,8 @@ fn run_demo(name: &str) {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    let output = match rx.recv_timeout(LIMIT) {
-        Ok(output) => output.unwrap(),
-        Err(_) => {
-            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("examples/{name} --demo did not finish within {LIMIT:?}");
-        }
-    };
+    let output = common::child::output_within(child, LIMIT)
+        .unwrap_or_else(|| panic!("examples/{name} --demo did not finish within {LIMIT:?}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "examples/{name} --demo: {:?}\n{stdout}\n{stderr}", output.status);

@@ -8,11 +8,13 @@
 
 use std::os::unix::process::ExitStatusExt;
 use std::process::{Command, Output, Stdio};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use green::signal::{Signal, Signals};
+
+mod common;
 
 /// Set in the child process, to the name of the test it runs.
 const CHILD: &str = "GREEN_SIGNAL_CHILD";
@@ -36,17 +38,8 @@ fn child_or_parent(name: &str, body: fn()) -> Option<Output> {
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     let child = command.spawn().unwrap();
-    let pid = child.id();
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || tx.send(child.wait_with_output()));
-    match rx.recv_timeout(CHILD_TIMEOUT) {
-        Ok(output) => Some(output.unwrap()),
-        Err(_) => {
-            // SAFETY: kill has no memory-safety preconditions; `pid` is our child, not yet reaped.
-            unsafe { libc::kill(pid as libc::pid_t, libc::SIGKILL) };
-            panic!("child {name} hung for {CHILD_TIMEOUT:?} and was killed");
-        }
-    }
+    let output = common::child::output_within(child, CHILD_TIMEOUT);
+    Some(output.unwrap_or_else(|| panic!("child {name} hung for {CHILD_TIMEOUT:?} and was killed")))
 }
 
 /// Asserts that the child for `name` passed.

@@ -4,7 +4,7 @@
 
 use std::io::Read;
 use std::os::unix::process::CommandExt;
-use std::process::{Command, Output, Stdio};
+use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 /// Set in a child process re-running one test of its binary.
@@ -39,7 +39,13 @@ pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> 
             Ok(())
         });
     }
-    let mut child = command.spawn().unwrap();
+    let child = command.spawn().unwrap();
+    output_within(child, limit).unwrap_or_else(|| panic!("child {name} hung for {limit:?} and was killed"))
+}
+
+/// Waits for `child` (spawned with piped stdout and stderr) and returns its output, or kills it
+/// and returns `None` once `limit` has passed.
+pub fn output_within(mut child: Child, limit: Duration) -> Option<Output> {
     // Both pipes are read on their own threads, so a chatty child cannot fill one and stall.
     let reader = |pipe: Option<Box<dyn Read + Send>>| {
         std::thread::spawn(move || {
@@ -62,9 +68,9 @@ pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> 
             // hit a process that took the number since.
             let _ = child.kill();
             let _ = child.wait();
-            panic!("child {name} hung for {limit:?} and was killed");
+            return None;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() }
+    Some(Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() })
 }
