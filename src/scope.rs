@@ -160,8 +160,13 @@ where
              Open the scope in a green thread or on an OS thread"
         );
     }
-    let scope =
-        Scope { data: Arc::new(ScopeData::default()), handle: Handle::current(), scope: PhantomData, env: PhantomData };
+    let Some(handle) = Handle::try_current() else {
+        panic!(
+            "green::scope called outside a green runtime: its green threads need one to run on. Open it \
+             inside green::run(..) or Runtime::block_on(..), or use std::thread::scope on this plain thread"
+        );
+    };
+    let scope = Scope { data: Arc::new(ScopeData::default()), handle, scope: PhantomData, env: PhantomData };
     let result = panic::catch_unwind(AssertUnwindSafe(|| f(&scope)));
     // The owner leaves early (cancelled, or its deadline passed inside `f`): so do the children.
     let runtime_unwind = result.as_ref().err().is_some_and(|p| p.is::<Cancelled>() || crate::deadline::is_unwind(p));

@@ -20,12 +20,13 @@ fn panics_from_misuse_point_at_the_callers_line() {
         record.lock().unwrap().push((at, text));
     }));
     type Call = (&'static str, Box<dyn Fn()>);
-    let calls: [Call; 5] = [
+    let calls: [Call; 6] = [
         ("spawn", Box::new(|| drop(green::spawn(|| ())))),
         ("spawn_local", Box::new(|| drop(green::spawn_local(|| ())))),
         ("spawn_blocking", Box::new(|| drop(green::spawn_blocking(|| ())))),
         ("workers(0)", Box::new(|| drop(green::Runtime::builder().workers(0)))),
         ("budget(0)", Box::new(|| drop(green::Builder::new().budget(0)))),
+        ("scope", Box::new(|| green::scope(|_| ()))),
     ];
     for (what, call) in &calls {
         assert!(panic::catch_unwind(AssertUnwindSafe(call)).is_err(), "{what} did not panic");
@@ -35,5 +36,6 @@ fn panics_from_misuse_point_at_the_callers_line() {
     assert_eq!(seen.len(), calls.len(), "{seen:?}");
     for ((what, _), (file, text)) in calls.iter().zip(seen.iter()) {
         assert!(file.ends_with("panic_location.rs"), "{what}: the panic points at {file}, not the caller: {text}");
+        assert!(text.contains("outside a green runtime") || !["spawn", "scope"].contains(what), "{what}: {text}");
     }
 }
