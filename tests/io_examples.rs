@@ -4,6 +4,7 @@
 //! `cargo test` builds the examples before it runs any test; when only this test was built
 //! (`cargo test --test io_examples`), the examples may be missing and are skipped, saying so.
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
 use std::time::Duration;
@@ -25,6 +26,7 @@ fn run_demo(name: &str) {
     };
     let child = Command::new(&path)
         .arg("--demo")
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -50,4 +52,21 @@ fn http_hello_demo() {
 #[test]
 fn chat_demo() {
     run_demo("chat");
+}
+
+/// The helper that bounds these runs bounds the pipes too: a child that exits while something
+/// it started keeps its output open is given up on (and that group killed) at the limit.
+#[test]
+fn a_child_whose_pipes_outlive_it_is_given_up_on_at_the_limit() {
+    let child = Command::new("sh")
+        .args(["-c", "sleep 30 & echo started"])
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = std::time::Instant::now();
+    assert!(common::child::output_within(child, Duration::from_secs(1)).is_none());
+    assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
 }

@@ -213,3 +213,33 @@ fn current_on_an_os_thread_is_that_thread() {
         assert_ne!(green_id, other);
     });
 }
+
+/// On a worker's own stack (here: the destructor of a detached green thread's result, which the
+/// worker drops after the green thread ended) there is neither a green thread nor a plain
+/// thread to hand out: `current()` panics, `try_current()` is `None`.
+#[test]
+fn current_on_a_worker_stack_panics() {
+    struct Probe(std::sync::mpsc::Sender<(bool, bool)>);
+    impl Drop for Probe {
+        fn drop(&mut self) {
+            let none = green::try_current().is_none();
+            let panicked = std::panic::catch_unwind(green::current).is_err();
+            let _ = self.0.send((none, panicked));
+        }
+    }
+    let (tx, rx) = std::sync::mpsc::channel();
+    common::bounded(LIMIT, move || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(move || {
+            let (go_tx, go_rx) = green::sync::oneshot::channel::<()>();
+            // Detached while it waits: its result is dropped by the worker when it returns.
+            drop(green::spawn(move || {
+                let _ = go_rx.recv();
+                Probe(tx)
+            }));
+            go_tx.send(()).unwrap();
+            green::sleep(Duration::from_millis(20));
+        });
+    });
+    assert_eq!(rx.recv_timeout(Duration::from_secs(10)).unwrap(), (true, true));
+}

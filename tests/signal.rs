@@ -6,7 +6,7 @@
 //! `GREEN_SIGNAL_CHILD` set to its name), so that the signals it sends, and the handlers it
 //! leaves installed, never reach the test runner or the other tests.
 
-use std::os::unix::process::ExitStatusExt;
+use std::os::unix::process::{CommandExt, ExitStatusExt};
 use std::process::{Command, Output, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -34,6 +34,7 @@ fn child_or_parent(name: &str, body: fn()) -> Option<Output> {
     command
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD, name)
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());

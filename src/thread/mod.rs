@@ -64,7 +64,7 @@ const SPAWN_OUTSIDE: &str = "green: spawn called outside a green runtime. Call i
     other threads";
 
 /// A green thread's unique identifier, like [`std::thread::ThreadId`]. Never reused within a
-/// process.
+/// process. A plain OS thread's handle ([`current`] there) has one too, from the same sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct GreenThreadId(NonZeroU64);
 
@@ -171,6 +171,11 @@ impl fmt::Debug for GreenThread {
 /// The green thread that calls it; on a plain OS thread, a handle to that OS thread (as std's
 /// `current` gives everywhere). [`try_current`] tells the two apart.
 ///
+/// # Panics
+///
+/// On a worker's own stack (inside [`on_worker_stack`], or a destructor the worker runs),
+/// where there is neither a green thread nor a plain thread whose `park` an `unpark` could wake.
+///
 /// ```
 /// let name = green::run(|| {
 ///     green::Builder::new().name("worker-a".into()).spawn(|| green::current().name().map(String::from)).unwrap().join().unwrap()
@@ -187,8 +192,16 @@ impl fmt::Debug for GreenThread {
 /// }).unwrap();
 /// assert_eq!(os.join().unwrap().as_deref(), Some("plain"));
 /// ```
+#[track_caller]
 pub fn current() -> GreenThread {
-    try_current().unwrap_or_else(GreenThread::this_os_thread)
+    match context::with_core(|core| core.map(|c| c.current())) {
+        Some(Some(task)) => GreenThread::new(task),
+        None => GreenThread::this_os_thread(),
+        Some(None) => panic!(
+            "green::current() called on a worker's own stack (inside green::on_worker_stack, or a destructor \
+             the worker runs): no green thread runs there; use green::try_current()"
+        ),
+    }
 }
 
 /// The green thread that calls it, or `None` on a plain OS thread.

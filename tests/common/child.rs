@@ -5,6 +5,7 @@
 use std::io::Read;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
 /// Set in a child process re-running one test of its binary.
@@ -28,6 +29,7 @@ pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> 
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .envs(env.iter().copied())
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
@@ -43,34 +45,59 @@ pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> 
     output_within(child, limit).unwrap_or_else(|| panic!("child {name} hung for {limit:?} and was killed"))
 }
 
-/// Waits for `child` (spawned with piped stdout and stderr) and returns its output, or kills it
-/// and returns `None` once `limit` has passed.
+/// Waits for `child` (spawned with piped stdout and stderr, in a process group of its own:
+/// `process_group(0)`) and returns its output, or kills its group and returns `None` once
+/// `limit` has passed, whether the child is still running or something it started still holds
+/// its pipes open.
 pub fn output_within(mut child: Child, limit: Duration) -> Option<Output> {
+    let deadline = Instant::now() + limit;
     // Both pipes are read on their own threads, so a chatty child cannot fill one and stall.
-    let reader = |pipe: Option<Box<dyn Read + Send>>| {
+    let (tx, rx) = mpsc::channel();
+    let pipes: [Option<Box<dyn Read + Send>>; 2] = [
+        child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+        child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>),
+    ];
+    for (which, pipe) in pipes.into_iter().enumerate() {
+        let tx = tx.clone();
         std::thread::spawn(move || {
             let mut bytes = Vec::new();
             if let Some(mut pipe) = pipe {
                 let _ = pipe.read_to_end(&mut bytes);
             }
-            bytes
-        })
+            let _ = tx.send((which, bytes));
+        });
+    }
+    drop(tx);
+    let group = child.id() as libc::pid_t;
+    let kill_group = || {
+        // SAFETY: kill has no memory-safety preconditions. The group is the child's own (its
+        // id is the child's pid), and the kernel reuses no pid that is still a group's id.
+        unsafe { libc::killpg(group, libc::SIGKILL) };
     };
-    let stdout = reader(child.stdout.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let stderr = reader(child.stderr.take().map(|p| Box::new(p) as Box<dyn Read + Send>));
-    let deadline = Instant::now() + limit;
     let status = loop {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
         if Instant::now() >= deadline {
-            // `try_wait` has not reaped it, so its pid is still this child's: the kill cannot
-            // hit a process that took the number since.
+            // `try_wait` has not reaped it, so its pid is still this child's.
+            kill_group();
             let _ = child.kill();
             let _ = child.wait();
             return None;
         }
         std::thread::sleep(Duration::from_millis(5));
     };
-    Some(Output { status, stdout: stdout.join().unwrap(), stderr: stderr.join().unwrap() })
+    let mut output = Output { status, stdout: Vec::new(), stderr: Vec::new() };
+    for _ in 0..2 {
+        match rx.recv_timeout(deadline.saturating_duration_since(Instant::now())) {
+            Ok((0, bytes)) => output.stdout = bytes,
+            Ok((_, bytes)) => output.stderr = bytes,
+            // Something the child started keeps a pipe open past the limit.
+            Err(_) => {
+                kill_group();
+                return None;
+            }
+        }
+    }
+    Some(output)
 }

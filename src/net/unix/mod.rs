@@ -68,9 +68,10 @@ const RETRY_PAUSE: (Duration, Duration) = (Duration::from_millis(1), Duration::f
 
 /// Sleeps `pause` before such a retry, or less if the caller's `green::timeout` deadline comes
 /// first (the caller then returns its timeout error: a socket call does not unwind to it). A
-/// green thread parks, a plain thread sleeps. False, without sleeping, where the caller may not
-/// wait (unwinding, or on a worker's own stack, rule 3 of docs/design.md), or once that
-/// deadline has passed: the caller returns its error instead.
+/// green thread parks, a plain thread sleeps (even while unwinding, as std's blocking call
+/// would wait). False, without sleeping, where the caller may not wait (a green thread
+/// unwinding, or a worker's own stack: rule 3 of docs/design.md; see [`cannot_park`]), or once
+/// that deadline has passed: the caller returns its error instead.
 fn pause_before_retry(pause: Duration) -> bool {
     let now = Instant::now();
     let until = crate::park::effective_deadline(Some(now + pause)).unwrap_or(now + pause);
