@@ -19,19 +19,18 @@ fn example(name: &str) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
+/// Starts `command` in a process group of its own, with its output piped (what
+/// `common::child::output_within` expects).
+fn spawn_piped(command: &mut Command) -> std::process::Child {
+    command.process_group(0).stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap()
+}
+
 fn run_demo(name: &str) {
     let Some(path) = example(name) else {
         eprintln!("examples/{name} is not built: skipped (run `cargo test` or `cargo build --examples`)");
         return;
     };
-    let child = Command::new(&path)
-        .arg("--demo")
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_piped(Command::new(&path).arg("--demo"));
     let output = common::child::output_within(child, LIMIT)
         .unwrap_or_else(|| panic!("examples/{name} --demo did not finish within {LIMIT:?}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -58,14 +57,7 @@ fn chat_demo() {
 /// it started keeps its output open is given up on (and that group killed) at the limit.
 #[test]
 fn a_child_whose_pipes_outlive_it_is_given_up_on_at_the_limit() {
-    let child = Command::new("sh")
-        .args(["-c", "sleep 30 & echo started"])
-        .process_group(0)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let child = spawn_piped(Command::new("sh").args(["-c", "sleep 30 & echo started"]));
     let start = std::time::Instant::now();
     assert!(common::child::output_within(child, Duration::from_secs(1)).is_none());
     assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
