@@ -53,15 +53,17 @@ fn sleep_forever() {
     sleep_inner(None);
 }
 
+/// A green thread parks until `deadline`; a plain OS thread sleeps as std's does, but inside
+/// [`crate::timeout`] only until that deadline, and then unwinds to it.
 fn sleep_inner(deadline: Option<Instant>) {
     crate::coop::tick_op();
-    if !context::in_green_thread() {
+    let green = context::in_green_thread();
+    if !green {
         assert!(
             context::with_core(|c| c.is_none()),
             "green::sleep called inside green::on_worker_stack: a green thread cannot park there; sleep \
              after that closure returns"
         );
-        return os_thread_sleep(deadline);
     }
     loop {
         cancellation_point();
@@ -70,11 +72,18 @@ fn sleep_inner(deadline: Option<Instant>) {
         }
         if std::thread::panicking() {
             // Rule 3: never park while unwinding. Sleeping cannot deadlock, so block the
-            // worker for the rest of the time instead.
+            // worker (or the OS thread) for the rest of the time instead.
             return os_sleep(deadline);
         }
-        // The timer is the only waker: nothing to register.
-        park::wait_for(ParkReason::Sleep, |_waiter| true, deadline);
+        if green {
+            // The timer is the only waker: nothing to register.
+            park::wait_for(ParkReason::Sleep, |_waiter| true, deadline);
+        } else {
+            match park::effective_deadline(deadline) {
+                Some(d) => std::thread::sleep(d.saturating_duration_since(Instant::now())),
+                None => std::thread::park(),
+            }
+        }
     }
 }
 
@@ -92,24 +101,6 @@ pub(crate) fn pause_until(deadline: Instant) {
             return;
         }
         park::wait_for(ParkReason::Sleep, |_waiter| true, Some(deadline));
-    }
-}
-
-/// A plain OS thread sleeps as std's does, but inside [`crate::timeout`] only until that
-/// deadline, and then unwinds to it (unless it is unwinding already).
-fn os_thread_sleep(deadline: Option<Instant>) {
-    loop {
-        cancellation_point();
-        if deadline.is_some_and(|d| Instant::now() >= d) {
-            return;
-        }
-        if std::thread::panicking() {
-            return os_sleep(deadline);
-        }
-        match park::effective_deadline(deadline) {
-            Some(d) => std::thread::sleep(d.saturating_duration_since(Instant::now())),
-            None => std::thread::park(),
-        }
     }
 }
 

@@ -7,6 +7,18 @@ mod common;
 /// How long a test may take before it counts as hung (a lost wakeup), instead of hanging the run.
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// On a green thread: dumps its runtime every 10 ms until `done` holds for the text (or 10 s
+/// pass), and returns the last dump.
+fn dump_until(done: impl Fn(&str) -> bool) -> String {
+    let start = std::time::Instant::now();
+    let mut text = green::Handle::current().dump().to_string();
+    while !done(&text) && start.elapsed() < Duration::from_secs(10) {
+        green::sleep(Duration::from_millis(10));
+        text = green::Handle::current().dump().to_string();
+    }
+    text
+}
+
 #[test]
 fn the_dump_shows_each_green_thread_and_its_wait() {
     let rt = green::Runtime::builder().workers(2).build().unwrap();
@@ -20,14 +32,8 @@ fn the_dump_shows_each_green_thread_and_its_wait() {
             green::Builder::new().name("joiner".into()).spawn(move || target.join().is_ok()).unwrap()
         };
         // Look until all have parked (a loaded machine may take a while to run them).
-        let all_parked =
-            |text: &str| ["parked (sleep)", "parked (park)", "parked (join"].iter().all(|s| text.contains(s));
-        let start = std::time::Instant::now();
-        let mut text = green::Handle::current().dump().to_string();
-        while !all_parked(&text) && start.elapsed() < Duration::from_secs(10) {
-            green::sleep(Duration::from_millis(10));
-            text = green::Handle::current().dump().to_string();
-        }
+        let text =
+            dump_until(|text| ["parked (sleep)", "parked (park)", "parked (join"].iter().all(|s| text.contains(s)));
         for h in [&sleeper, &parker] {
             h.cancel();
         }
@@ -145,15 +151,7 @@ fn a_lock_order_deadlock_is_named_in_the_dump() {
                 .unwrap()
         };
         // Both park in their second lock within a few ms; look until the dump shows it.
-        let start = std::time::Instant::now();
-        let mut text = String::new();
-        while start.elapsed() < Duration::from_secs(10) {
-            green::sleep(Duration::from_millis(10));
-            text = green::Handle::current().dump().to_string();
-            if text.contains("deadlock:") {
-                break;
-            }
-        }
+        let text = dump_until(|text| text.contains("deadlock:"));
         // Cancelling one may let the other take the lock and finish before its own cancel.
         alpha.cancel();
         beta.cancel();
@@ -188,12 +186,7 @@ fn park_backtraces_show_where_each_green_thread_waits() {
             .spawn(move || wait_in_a_function_with_a_findable_name(rx))
             .unwrap();
         // Look until it has parked.
-        let start = std::time::Instant::now();
-        let mut text = green::Handle::current().dump().to_string();
-        while !text.contains("wait_in_a_function_with_a_findable_name") && start.elapsed() < Duration::from_secs(10) {
-            green::sleep(Duration::from_millis(10));
-            text = green::Handle::current().dump().to_string();
-        }
+        let text = dump_until(|text| text.contains("wait_in_a_function_with_a_findable_name"));
         drop(tx);
         waiter.join().unwrap();
         text
@@ -364,12 +357,7 @@ fn the_park_backtraces_variable_turns_them_on() {
     let text = rt.block_on(|| {
         let (tx, rx) = green::sync::mpmc::channel::<()>();
         let waiter = green::Builder::new().name("waiter".into()).spawn(move || rx.recv()).unwrap();
-        let start = std::time::Instant::now();
-        let mut text = green::Handle::current().dump().to_string();
-        while !text.contains("\"waiter\"") && start.elapsed() < Duration::from_secs(10) {
-            green::sleep(Duration::from_millis(10));
-            text = green::Handle::current().dump().to_string();
-        }
+        let text = dump_until(|text| text.contains("\"waiter\""));
         drop(tx);
         let _ = waiter.join();
         text

@@ -33,6 +33,20 @@ static ALLOCATOR: Counting = Counting;
 /// Held by each test while it counts: the count is the whole process's.
 static COUNTING: Mutex<()> = Mutex::new(());
 
+/// How many live bytes `run(n)` leaves behind per unit, on a one-worker runtime: measured over
+/// a second call, so that what grows once (slot table, queues, the heap's buffers) is already
+/// grown. Holds the counting turn meanwhile.
+fn bytes_kept_per_unit(n: usize, run: fn(usize)) -> isize {
+    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
+    let runtime = green::Runtime::builder().workers(1).build().unwrap();
+    runtime.block_on(move || {
+        run(n);
+        let before = LIVE_BYTES.load(Ordering::Relaxed);
+        run(n);
+        (LIVE_BYTES.load(Ordering::Relaxed) - before) / n as isize
+    })
+}
+
 /// Spawns and joins `n` green threads that each wait for a message with a 60 s timeout, which
 /// a message sent first cuts short, leaving the wait's timer entry for 60 s.
 fn finish_during_timed_waits(n: usize) {
@@ -53,21 +67,11 @@ fn finish_during_timed_waits(n: usize) {
 /// until its deadline.
 #[test]
 fn finished_green_threads_are_not_kept_by_their_pending_timer_entries() {
-    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 4_000;
-    let runtime = green::Runtime::builder().workers(1).build().unwrap();
-    runtime.block_on(|| {
-        // Grow what grows once (slot table, queues, the heap's buffer) before counting.
-        finish_during_timed_waits(N);
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
-        finish_during_timed_waits(N);
-        let grown = LIVE_BYTES.load(Ordering::Relaxed) - before;
-        // The entries themselves stay until their deadline (24 bytes each, and the heap's
-        // buffer doubling); each finished green thread kept alive would add its task, about
-        // 200 bytes.
-        let per_thread = grown / N as isize;
-        assert!(per_thread < 100, "{grown} bytes more after {N} more green threads finished: {per_thread} each");
-    });
+    // The entries themselves stay until their deadline (24 bytes each, and the heap's buffer
+    // doubling); each finished green thread kept alive would add its task, about 200 bytes.
+    let per_thread = bytes_kept_per_unit(N, finish_during_timed_waits);
+    assert!(per_thread < 100, "{per_thread} bytes more per green thread after {N} more finished");
 }
 
 /// Opens `n` scopes, each with two named children, one joined and one not.
@@ -89,15 +93,7 @@ fn scopes(n: usize) {
 /// two named children).
 #[test]
 fn a_scope_frees_its_children_when_it_ends() {
-    let _turn = COUNTING.lock().unwrap_or_else(|e| e.into_inner());
     const N: usize = 4_000;
-    let runtime = green::Runtime::builder().workers(1).build().unwrap();
-    runtime.block_on(|| {
-        scopes(N);
-        let before = LIVE_BYTES.load(Ordering::Relaxed);
-        scopes(N);
-        let grown = LIVE_BYTES.load(Ordering::Relaxed) - before;
-        let per_scope = grown / N as isize;
-        assert!(per_scope < 50, "{grown} bytes more after {N} more scopes: {per_scope} each");
-    });
+    let per_scope = bytes_kept_per_unit(N, scopes);
+    assert!(per_scope < 50, "{per_scope} bytes more per scope after {N} more scopes");
 }

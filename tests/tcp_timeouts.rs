@@ -135,29 +135,13 @@ fn non_blocking_mode_returns_would_block_instead_of_waiting() {
     assert!(io_util::is_nonblocking(&listener.into_std().unwrap()), "into_std keeps the mode");
 
     client.set_nonblocking(true).unwrap();
-    let chunk = vec![7; 1 << 16];
-    let mut written = 0;
-    let full = loop {
-        match (&client).write(&chunk) {
-            Ok(n) => written += n,
-            Err(e) => break e,
-        }
-        assert!(written < 1 << 28, "the send buffer never filled");
-    };
-    assert_eq!(full.kind(), ErrorKind::WouldBlock);
+    assert_eq!(fill_send_buffer(&client).kind(), ErrorKind::WouldBlock);
     assert_eq!((&client).read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
     let client = io_util::without_parking(move || {
         assert_eq!((&client).read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
         // The kernel may have made room since (the buffers grow as the peer's window opens):
         // fill it again, then the write that would wait returns at once.
-        let full = loop {
-            match (&client).write(&chunk) {
-                Ok(n) => written += n,
-                Err(e) => break e,
-            }
-            assert!(written < 1 << 29, "the send buffer never filled");
-        };
-        assert_eq!(full.kind(), ErrorKind::WouldBlock);
+        assert_eq!(fill_send_buffer(&client).kind(), ErrorKind::WouldBlock);
         client
     });
 
@@ -207,4 +191,17 @@ fn a_socket_taken_over_from_an_owned_fd_parks_and_keeps_its_timeouts() {
         read
     });
     assert_eq!(read.unwrap(), b"x", "the read parked until the green writer ran");
+}
+
+/// Writes 64 KiB at a time until a write fails, and returns that error (at most 256 MiB).
+fn fill_send_buffer(stream: &TcpStream) -> std::io::Error {
+    let chunk = vec![7; 1 << 16];
+    let mut written = 0;
+    loop {
+        match (&*stream).write(&chunk) {
+            Ok(n) => written += n,
+            Err(e) => return e,
+        }
+        assert!(written < 1 << 28, "the send buffer never filled");
+    }
 }

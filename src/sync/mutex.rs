@@ -205,12 +205,23 @@ impl<T: ?Sized> Mutex<T> {
     /// assert_eq!(*m.lock().unwrap(), [1, 2]);
     /// ```
     pub fn lock(&self) -> LockResult<MutexGuard<'_, T>> {
+        self.lock_as("green::sync::Mutex::lock", || self.unwinding_message())
+    }
+
+    /// [`lock`](Mutex::lock) for a primitive built on this mutex: where the wait cannot happen,
+    /// the panic names `what` and the abort says `while_unwinding()`.
+    #[inline]
+    pub(crate) fn lock_as(
+        &self,
+        what: &str,
+        while_unwinding: impl FnOnce() -> String,
+    ) -> LockResult<MutexGuard<'_, T>> {
         op();
         park::check_cancelled();
         if !self.try_acquire()
             && let Err(stop) = self.acquire_slow(None)
         {
-            stop_without_error(stop, "green::sync::Mutex::lock", || self.unwinding_message());
+            stop_without_error(stop, what, while_unwinding);
         }
         self.guard()
     }

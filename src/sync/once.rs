@@ -16,7 +16,6 @@ use std::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
 use super::{Mutex, TryLockError};
-use crate::runtime::context;
 use crate::runtime::task::Cancelled;
 
 /// A cell written once, like [`std::sync::OnceLock`], whose waiters park instead of blocking
@@ -101,6 +100,15 @@ impl<T> OnceLock<T> {
 
     /// Writes `value` if the cell is empty; otherwise gives it back. May wait for an
     /// initializer that is running.
+    ///
+    /// ```
+    /// let mut cell = green::sync::OnceLock::new();
+    /// assert_eq!(cell.get(), None);
+    /// assert_eq!(cell.set(1), Ok(()));
+    /// assert_eq!(cell.set(2), Err(2));
+    /// assert_eq!(cell.get(), Some(&1));
+    /// assert_eq!(cell.take(), Some(1));
+    /// ```
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
         self.get_or_init(|| value.take().expect("the initializer runs once"));
@@ -147,23 +155,17 @@ impl<T> OnceLock<T> {
         let _turn = match self.init.try_lock() {
             Ok(turn) => turn,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => {
-                if context::with_core(|core| core.is_some_and(|c| !c.in_green_thread())) {
-                    panic!(
-                        "green::sync::OnceLock (or LazyLock, Once) would wait for another initializer inside \
-                         green::on_worker_stack, where no green thread can park; use it after that closure returns"
-                    );
-                }
-                if std::thread::panicking() && context::in_green_thread() {
-                    crate::abort_with(&format!(
-                        "green: {} would wait for a green::sync::OnceLock (or LazyLock, Once) \
-                         initializer while unwinding; it cannot park then (rule 3 of docs/design.md). \
-                         Initialize it before the panic, or use get() in destructors",
+            Err(TryLockError::WouldBlock) => self
+                .init
+                .lock_as("green::sync::OnceLock (or LazyLock, Once), waiting for another initializer,", || {
+                    format!(
+                        "green: {} would wait for a green::sync::OnceLock (or LazyLock, Once) initializer while \
+                         unwinding; it cannot park then (rule 3 of docs/design.md). Initialize it before the \
+                         panic, or use get() in destructors",
                         crate::sync::wait::describe_current()
-                    ));
-                }
-                self.init.lock().unwrap_or_else(|e| e.into_inner())
-            }
+                    )
+                })
+                .unwrap_or_else(|e| e.into_inner()),
         };
         if let Some(value) = self.get() {
             return Ok(value);

@@ -242,6 +242,15 @@ impl JoinError {
 
     /// The green thread's name, if it was given one (the first green thread of [`crate::run`]
     /// is named `"main"`).
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let failed = green::Builder::new().name("parser".into()).spawn(|| panic!("bad input")).unwrap();
+    ///     let e = failed.join().unwrap_err();
+    ///     assert_eq!(e.name(), Some("parser"));
+    ///     assert!(e.to_string().contains("\"parser\" panicked: bad input"), "{e}");
+    /// });
+    /// ```
     pub fn name(&self) -> Option<&str> {
         self.0.name.as_deref()
     }
