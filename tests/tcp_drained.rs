@@ -11,7 +11,8 @@ mod io_util;
 
 use std::io::{ErrorKind, Read, Write};
 use std::net::Shutdown;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::time::{Duration, Instant};
 
 use green::net::TcpStream;
@@ -48,10 +49,51 @@ fn reader_reads_one(addr: std::net::SocketAddr) -> TcpStream {
     stream
 }
 
+/// How the reader's worker learns of readiness.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Worker {
+    /// Mostly asleep in its poller between events: `polling`'s events, which do not say
+    /// whether the peer's end came with them.
+    Sleeps,
+    /// Never asleep: a green thread beside the reader yields in a loop, so the worker polls
+    /// without waiting, and its events say whether the end came (`EPOLLRDHUP`).
+    Busy,
+}
+
+/// For [`Worker::Busy`], the green thread that keeps the worker from sleeping.
+struct Yielder(Option<(Arc<AtomicBool>, green::JoinHandle<()>)>);
+
+/// Starts the [`Yielder`] for `worker`.
+fn busy_beside(worker: Worker) -> Yielder {
+    Yielder((worker == Worker::Busy).then(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let seen = stop.clone();
+        let handle = green::spawn(move || {
+            while !seen.load(Ordering::Relaxed) {
+                green::yield_now();
+            }
+        });
+        (stop, handle)
+    }))
+}
+
+impl Yielder {
+    fn stop(self) {
+        if let Some((stop, handle)) = self.0 {
+            stop.store(true, Ordering::Relaxed);
+            handle.join().unwrap();
+        }
+    }
+}
+
 /// One connection: the reader waits (so that reads learn what they leave behind), reads
 /// "one" (a drained read), then, with its worker blocked for `busy` if set, lets the peer
 /// send "two" and end the connection; it must then read "two" and see the end.
 fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
+    round_on(Worker::Sleeps, end, busy, peer_delay);
+}
+
+fn round_on(worker: Worker, end: End, busy: Option<Duration>, peer_delay: Duration) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (go_tx, go_rx) = mpsc::channel::<()>();
@@ -67,6 +109,7 @@ fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
         drop(s);
     });
     io_util::runtime(1).block_on(move || {
+        let yielder = busy_beside(worker);
         let mut stream = reader_reads_one(addr);
         let mut buf = [0; 64];
         go_tx.send(()).unwrap();
@@ -94,6 +137,7 @@ fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
             (End::Reset, Err(e)) if e.kind() == ErrorKind::ConnectionReset => {}
             (_, last) => panic!("{end:?}, busy {busy:?}: the end after a drained read came as {last:?}"),
         }
+        yielder.stop();
     });
     peer.join().unwrap();
 }
@@ -140,13 +184,34 @@ fn an_end_after_a_drained_read_is_seen_at_any_moment() {
     }
 }
 
+/// The same on a worker that never sleeps: every event comes from its polls that do not wait,
+/// which say whether the peer's end came with the data. One that did must stop the read of
+/// that data from counting as drained.
+#[test]
+fn an_end_queued_with_data_is_seen_on_a_worker_that_never_sleeps() {
+    for end in [End::Fin, End::Reset, End::Fin, End::Reset] {
+        round_on(Worker::Busy, end, Some(Duration::from_millis(10)), Duration::ZERO);
+    }
+    let mut rng = io_util::Rng::new(9);
+    for i in 0..20 {
+        let end = if i % 2 == 0 { End::Fin } else { End::Reset };
+        round_on(Worker::Busy, end, None, Duration::from_micros(rng.range(0, 300) as u64));
+    }
+}
+
 /// Urgent data stops a read short of the data queued behind it: that read did not empty the
 /// queue, and the next one must not park. The peer sends "ab", the urgent byte "x" and "cd"
 /// while the reader's worker is busy, then waits for the reader, so no later event could
 /// rescue a reader parked by mistake. The urgent byte itself is out of band (no
-/// `SO_OOBINLINE`): the stream reads "abcd".
+/// `SO_OOBINLINE`): the stream reads "abcd". On a worker that sleeps and on one that never does
+/// (whose events say that urgent data waits: `EPOLLPRI`).
 #[test]
 fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
+    urgent_round(Worker::Sleeps);
+    urgent_round(Worker::Busy);
+}
+
+fn urgent_round(worker: Worker) {
     use std::os::fd::AsRawFd;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
@@ -166,6 +231,7 @@ fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
         done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
     });
     io_util::runtime(1).block_on(move || {
+        let yielder = busy_beside(worker);
         let mut stream = reader_reads_one(addr);
         let mut buf = [0; 64];
         go_tx.send(()).unwrap();
@@ -181,12 +247,13 @@ fn data_queued_behind_urgent_data_is_read_after_the_short_read_before_it() {
                 Err(e) => panic!("after {got:?} and {:?}: {e}", start.elapsed()),
             }
         }
-        assert_eq!(got, b"abcd");
+        assert_eq!(got, b"abcd", "{worker:?}");
         assert!(
             start.elapsed() < READ_TIMEOUT,
-            "a read waited out its timeout: the data behind the urgent byte was missed"
+            "{worker:?}: a read waited out its timeout: the data behind the urgent byte was missed"
         );
         done_tx.send(()).unwrap();
+        yielder.stop();
     });
     peer.join().unwrap();
 }

@@ -224,104 +224,25 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: l
     cvt_size(unsafe { libc::recvmsg(fd, &mut msg, flags) })
 }
 
-/// How a TCP stream reads: with `TCP_INQ` on (Linux), each read also learns whether it left
-/// the receive queue empty, which lets the next one park without the call that would only
-/// say `WouldBlock` (see "Drained reads" in `reactor.rs`). It is turned on at a socket's first
-/// read that would block, so a stream that never waits never pays the extra `setsockopt`.
-#[derive(Debug, Default)]
-pub(crate) struct StreamReads {
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    inq: std::sync::atomic::AtomicU8,
-}
-
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const INQ_UNTRIED: u8 = 0;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const INQ_ON: u8 = 1;
-#[cfg(any(target_os = "linux", target_os = "android"))]
-const INQ_UNSUPPORTED: u8 = 2;
-
-impl StreamReads {
-    /// The reads of a clone of this stream (the same socket through another fd).
-    pub(crate) fn for_clone(&self) -> StreamReads {
-        StreamReads {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            inq: std::sync::atomic::AtomicU8::new(self.inq.load(std::sync::atomic::Ordering::Relaxed)),
-        }
-    }
-
-    /// Reads into `bufs` with `flags`; the flag is true if the kernel said the read took
-    /// something and left nothing behind: no bytes and no end of stream. `read_shut` turns
-    /// true (for any clone) before the socket is shut down for reading, and is asked after the
-    /// call: the kernel then counts 0 left without a FIN, and the shutdown's event may be
-    /// dispatched already, so no read after it claims the queue drained.
-    pub(crate) fn recv(
-        &self,
-        fd: BorrowedFd<'_>,
-        bufs: &mut [io::IoSliceMut<'_>],
-        flags: libc::c_int,
-        read_shut: impl FnOnce() -> bool,
-    ) -> io::Result<(usize, bool)> {
-        #[cfg(not(any(target_os = "linux", target_os = "android")))]
-        {
-            let _ = read_shut;
-            return recv_vectored(fd.as_raw_fd(), bufs, flags).map(|n| (n, false));
-        }
-        #[cfg(any(target_os = "linux", target_os = "android"))]
-        {
-            use std::sync::atomic::Ordering::Relaxed;
-            let inq = self.inq.load(Relaxed);
-            if inq != INQ_ON {
-                let result = match bufs {
-                    [buf] => recv(fd.as_raw_fd(), buf, flags),
-                    _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
-                };
-                if inq == INQ_UNTRIED && result.as_ref().is_err_and(|e| e.kind() == io::ErrorKind::WouldBlock) {
-                    // Linux before 4.18 refuses the option: read without it.
-                    let on = setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_INQ, 1).is_ok();
-                    self.inq.store(if on { INQ_ON } else { INQ_UNSUPPORTED }, Relaxed);
-                }
-                return result.map(|n| (n, false));
-            }
-            // Room for one `int` control message, aligned for `cmsghdr`.
-            let mut control = [0u64; 4];
-            // `IoSliceMut` is guaranteed to be ABI compatible with `iovec` on Unix.
-            let mut msg = msghdr(bufs.as_mut_ptr().cast(), bufs.len());
-            msg.msg_control = control.as_mut_ptr().cast();
-            msg.msg_controllen = size_of_val(&control) as _;
-            // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
-            let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
-            if n == 0 || msg.msg_flags & libc::MSG_CTRUNC != 0 || read_shut() {
-                return Ok((n, false));
-            }
-            Ok((n, inq_left(&msg) == Some(0)))
-        }
-    }
-}
-
-/// The `TCP_CM_INQ` count of bytes left that `recvmsg` put in `msg`'s control data, if it put a
-/// whole one there.
-#[cfg(any(target_os = "linux", target_os = "android"))]
-fn inq_left(msg: &libc::msghdr) -> Option<libc::c_int> {
-    let mut left = None;
-    // SAFETY: `msg` is the header `recvmsg` just filled: its control pointer and length describe
-    // the caller's live buffer, holding `msg_controllen` bytes of control messages the kernel
-    // wrote; CMSG_FIRSTHDR and CMSG_NXTHDR step only within that length, and a message's data
-    // is read only if its `cmsg_len` covers an `int`.
-    unsafe {
-        let mut cmsg = libc::CMSG_FIRSTHDR(msg);
-        while !cmsg.is_null() {
-            let c = &*cmsg;
-            if c.cmsg_level == libc::IPPROTO_TCP
-                && c.cmsg_type == libc::TCP_CM_INQ
-                && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize
-            {
-                left = Some(libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned());
-            }
-            cmsg = libc::CMSG_NXTHDR(msg, cmsg);
-        }
-    }
-    left
+/// A stream read into `bufs` with `flags`; the flag beside the count is true if the read was
+/// short (it took something, and less than `bufs` could hold), which on a TCP socket means the
+/// kernel found its receive queue empty when it stopped copying (it copies all it has, the
+/// backlog included, before it returns). The reactor decides whether to believe that (see
+/// "Drained reads" in `reactor.rs`). `read_shut` turns true (for any clone) before the socket
+/// is shut down for reading, and is asked after the call: a read after such a shutdown never
+/// counts as drained, its event having perhaps been dispatched already.
+pub(crate) fn recv_stream(
+    fd: BorrowedFd<'_>,
+    bufs: &mut [io::IoSliceMut<'_>],
+    flags: libc::c_int,
+    read_shut: impl FnOnce() -> bool,
+) -> io::Result<(usize, bool)> {
+    let room: usize = bufs.iter().map(|b| b.len()).sum();
+    let n = match bufs {
+        [buf] => recv(fd.as_raw_fd(), buf, flags),
+        _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
+    }?;
+    Ok((n, 0 < n && n < room && !read_shut()))
 }
 
 /// The most buffers one `sendmsg` or `recvmsg` takes: the kernel refuses more with `EMSGSIZE`

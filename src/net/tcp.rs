@@ -322,7 +322,6 @@ pub struct TcpStream {
     source: Source,
     inner: std::net::TcpStream,
     shared: Shared,
-    reads: sys::StreamReads,
 }
 
 impl TcpStream {
@@ -402,7 +401,7 @@ impl TcpStream {
     }
 
     fn from_nonblocking(inner: std::net::TcpStream, shared: Shared) -> TcpStream {
-        TcpStream { source: Source::new(inner.as_raw_fd()), inner, shared, reads: sys::StreamReads::default() }
+        TcpStream { source: Source::new(inner.as_raw_fd()), inner, shared }
     }
 
     /// The remote address, like [`std::net::TcpStream::peer_addr`].
@@ -479,9 +478,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        let mut clone = TcpStream::from_nonblocking(self.inner.try_clone()?, self.shared.share());
-        clone.reads = self.reads.for_clone();
-        Ok(clone)
+        Ok(TcpStream::from_nonblocking(self.inner.try_clone()?, self.shared.share()))
     }
 
     /// Sets how long a read may wait, like [`std::net::TcpStream::set_read_timeout`]. A read
@@ -709,7 +706,7 @@ impl TcpStream {
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
         self.source.read_hinted(self.shared.read_limit(), timeout_error, || {
-            self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())
+            sys::recv_stream(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())
         })
     }
 
