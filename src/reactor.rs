@@ -80,15 +80,19 @@
 //!
 //! An echo server's loop reads a request, writes the answer, and reads again; that second
 //! read finds nothing and says `WouldBlock`, a system call per request that only leads to
-//! the park. A TCP read that comes back short (it took something, and less than its buffers
-//! could hold) left the receive queue empty: the kernel copies all it has, its backlog
-//! included, before it returns. Such a read stores the tick it read before the call as the
-//! source's *drained* mark, and the next read whose tick is still the marked one parks at once.
-//! Why nothing is lost:
+//! the park. A TCP read that comes back short (it took something, and less than one call
+//! could take into its buffers) found the receive queue empty: the kernel copies what is
+//! queued until the buffers are full. Such a read stores the tick it read before the call as
+//! the source's *drained* mark, and the next read whose tick is still the marked one parks at
+//! once. Only TCP: other stream sockets stop short for other reasons (a Unix socket at a
+//! message that carries fds), so a `TcpStream` made from a socket it did not open asks the
+//! kernel once which protocol it speaks. Why nothing is lost:
 //!
 //! - Data queued after the kernel stopped copying raises an edge, and its event bumps the
 //!   tick: the park's re-check sees the new tick, or the dispatcher finds the waiter and wakes
-//!   it. Either way the read is tried.
+//!   it. Either way the read is tried. That includes segments that arrived during the read
+//!   and waited in the socket's backlog: the read returns without them, and releasing the
+//!   socket queues them and raises the edge.
 //! - A FIN, or urgent data (the kernel stops a read at the urgent mark), raises an edge too,
 //!   but it may have come with the data the short read took, its event dispatched before the
 //!   read: then nothing would follow. So the events must say. In edge mode on Linux an fd is
@@ -114,7 +118,8 @@
 //! owning worker has not dispatched yet is read after that dispatch, not at once (a worker
 //! stuck in blocking code delays it, as it delays every parked reader). With `SO_RCVLOWAT`
 //! set, the kernel raises no edge below the mark, so a read waits for that many bytes, as a
-//! blocking std read does.
+//! blocking std read does. A socket whose reads the kernel redirects (kernel TLS, a BPF
+//! sockmap), set up through the raw fd, is not supported: read it through std.
 //!
 //! # Invariants
 //!

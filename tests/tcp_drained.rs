@@ -9,7 +9,7 @@
 
 mod io_util;
 
-use std::io::{ErrorKind, Read, Write};
+use std::io::{ErrorKind, IoSliceMut, Read, Write};
 use std::net::Shutdown;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, mpsc};
@@ -377,4 +377,106 @@ fn drained_reads_on_a_worker_that_does_not_poll_the_stream() {
             .unwrap();
         assert_eq!(echo.join().unwrap(), sent);
     });
+}
+
+/// A read into more slices than one call takes (1,024 on Linux) fills only those it passes:
+/// coming back with less than all the slices hold, it is still not a drained read, and the
+/// next read finds the rest. On a worker that never sleeps, so that the event for the data is
+/// one that says no end came, and with the peer quiet afterwards: no later event could rescue
+/// a reader parked by mistake.
+#[test]
+fn a_read_into_more_slices_than_one_call_takes_is_not_drained() {
+    const SENT: usize = 2000;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let mut s = peer_sends_one(&listener);
+        go_rx.recv().unwrap();
+        s.write_all(&[7; SENT]).unwrap();
+        done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
+    });
+    io_util::runtime(1).block_on(move || {
+        let yielder = busy_beside(Worker::Busy);
+        let mut stream = reader_reads_one(addr);
+        go_tx.send(()).unwrap();
+        green::sleep(Duration::from_millis(30)); // the data is in, its event dispatched
+        let mut bytes = vec![0; SENT];
+        let mut slices: Vec<IoSliceMut<'_>> = bytes.chunks_mut(1).map(IoSliceMut::new).collect();
+        let start = Instant::now();
+        let first = stream.read_vectored(&mut slices).unwrap();
+        assert!(first < SENT, "one call filled {first} of {SENT} one-byte slices");
+        let mut rest = 0;
+        let mut buf = [0; SENT];
+        while first + rest < SENT {
+            rest += stream.read(&mut buf).unwrap();
+        }
+        assert!(start.elapsed() < READ_TIMEOUT, "a read waited out its timeout with {} bytes queued", SENT - first);
+        done_tx.send(()).unwrap();
+        yielder.stop();
+    });
+    peer.join().unwrap();
+}
+
+/// A Unix stream socket taken over as a `TcpStream` (through `FromRawFd`): its reads stop at a
+/// message that carries fds, short with data still queued behind. It is not TCP, so no read
+/// of it counts as drained. The peer sends "ab" with an fd attached, then "cd", then waits.
+#[test]
+fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
+    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
+    let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
+    let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (done_tx, done_rx) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let mut s = theirs;
+        std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
+        s.write_all(b"one").unwrap();
+        go_rx.recv().unwrap();
+        let fd = s.as_raw_fd();
+        let mut data = *b"ab";
+        let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
+        let mut control = [0u64; 4];
+        // SAFETY: the header points at `iov` and `control`, both live for the call; the one
+        // control message is written within `control` (CMSG_SPACE of one int fits 32 bytes).
+        let sent = unsafe {
+            let mut msg: libc::msghdr = std::mem::zeroed();
+            msg.msg_iov = &mut iov;
+            msg.msg_iovlen = 1;
+            msg.msg_control = control.as_mut_ptr().cast();
+            msg.msg_controllen = libc::CMSG_SPACE(size_of::<libc::c_int>() as u32) as _;
+            let cmsg = libc::CMSG_FIRSTHDR(&msg);
+            (*cmsg).cmsg_level = libc::SOL_SOCKET;
+            (*cmsg).cmsg_type = libc::SCM_RIGHTS;
+            (*cmsg).cmsg_len = libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as _;
+            libc::CMSG_DATA(cmsg).cast::<libc::c_int>().write_unaligned(fd);
+            libc::sendmsg(fd, &msg, 0)
+        };
+        assert_eq!(sent, 2, "sendmsg(SCM_RIGHTS): {}", std::io::Error::last_os_error());
+        s.write_all(b"cd").unwrap();
+        done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
+    });
+    io_util::runtime(1).block_on(move || {
+        let yielder = busy_beside(Worker::Busy);
+        ours.set_nonblocking(true).unwrap();
+        // SAFETY: the fd is open and owned by nothing else once `into_raw_fd` gave it up.
+        let mut stream = unsafe { TcpStream::from_raw_fd(ours.into_raw_fd()) };
+        stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+        let mut buf = [0; 64];
+        assert_eq!(stream.read(&mut buf).unwrap(), 3);
+        go_tx.send(()).unwrap();
+        green::sleep(Duration::from_millis(30)); // all of it is in, its events dispatched
+        let start = Instant::now();
+        let mut got = Vec::new();
+        while got.len() < 4 {
+            let n = stream.read(&mut buf).unwrap();
+            assert!(n > 0, "end of stream after {got:?}");
+            got.extend_from_slice(&buf[..n]);
+        }
+        assert_eq!(got, b"abcd");
+        assert!(start.elapsed() < READ_TIMEOUT, "a read waited out its timeout with \"cd\" queued");
+        done_tx.send(()).unwrap();
+        yielder.stop();
+    });
+    peer.join().unwrap();
 }

@@ -53,6 +53,16 @@ pub(crate) fn setsockopt_int(
     .map(drop)
 }
 
+/// Reads an integer socket option.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn getsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
+    let mut value: libc::c_int = 0;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: the option value points at a live c_int, and `len` holds its length.
+    cvt(unsafe { libc::getsockopt(fd.as_raw_fd(), level, name, (&raw mut value).cast(), &mut len) })?;
+    Ok(value)
+}
+
 /// `listen(2)`; on a listening socket it changes the backlog.
 pub(crate) fn listen(fd: BorrowedFd<'_>, backlog: libc::c_int) -> io::Result<()> {
     // SAFETY: listen has no memory-safety preconditions.
@@ -225,24 +235,48 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: l
 }
 
 /// A stream read into `bufs` with `flags`; the flag beside the count is true if the read was
-/// short (it took something, and less than `bufs` could hold), which on a TCP socket means the
-/// kernel found its receive queue empty when it stopped copying (it copies all it has, the
-/// backlog included, before it returns). The reactor decides whether to believe that (see
-/// "Drained reads" in `reactor.rs`). `read_shut` turns true (for any clone) before the socket
-/// is shut down for reading, and is asked after the call: a read after such a shutdown never
-/// counts as drained, its event having perhaps been dispatched already.
+/// short: it took something, and less than one call can take into `bufs` (the kernel fills
+/// at most [`MAX_IOV`] slices and [`MAX_RW_COUNT`] bytes). On a TCP socket that means the
+/// receive queue was empty when the kernel stopped copying; the reactor decides whether to
+/// believe it (see "Drained reads" in `reactor.rs`). `read_shut` turns true (for any clone)
+/// before the socket is shut down for reading, and is asked after the call: a read after such
+/// a shutdown never counts as drained, its event having perhaps been dispatched already.
 pub(crate) fn recv_stream(
     fd: BorrowedFd<'_>,
     bufs: &mut [io::IoSliceMut<'_>],
     flags: libc::c_int,
     read_shut: impl FnOnce() -> bool,
 ) -> io::Result<(usize, bool)> {
-    let room: usize = bufs.iter().map(|b| b.len()).sum();
+    let room = bufs.iter().take(MAX_IOV).map(|b| b.len()).fold(0usize, usize::saturating_add).min(MAX_RW_COUNT);
     let n = match bufs {
         [buf] => recv(fd.as_raw_fd(), buf, flags),
         _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
     }?;
     Ok((n, 0 < n && n < room && !read_shut()))
+}
+
+/// The most bytes one `read`, `recv` or `recvmsg` moves on Linux (`MAX_RW_COUNT`: `INT_MAX`
+/// rounded down to a page); larger requests come back short. Elsewhere, no smaller limit is
+/// assumed than what `isize` allows.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const MAX_RW_COUNT: usize = 0x7fff_f000;
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+const MAX_RW_COUNT: usize = isize::MAX as usize;
+
+/// True if `fd` is a TCP socket, whose short reads mean an empty receive queue (see
+/// [`recv_stream`]). Other stream sockets stop a read short for other reasons too: a Unix
+/// socket at a message that carries fds, SCTP at a message's end. Where the protocol cannot be
+/// asked (`SO_PROTOCOL` is Linux's), the answer is no.
+pub(crate) fn is_tcp(fd: BorrowedFd<'_>) -> bool {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_PROTOCOL).is_ok_and(|p| p == libc::IPPROTO_TCP)
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = fd;
+        false
+    }
 }
 
 /// The most buffers one `sendmsg` or `recvmsg` takes: the kernel refuses more with `EMSGSIZE`

@@ -115,7 +115,7 @@ impl TcpListener {
             sys::accept(self.inner.as_fd(), Some(&mut storage))
         })?;
         let addr = sys::socket_addr(&storage, len)?;
-        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default()), addr))
+        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default(), true), addr))
     }
 
     /// An iterator over incoming connections, like [`std::net::TcpListener::incoming`]: each
@@ -322,6 +322,10 @@ pub struct TcpStream {
     source: Source,
     inner: std::net::TcpStream,
     shared: Shared,
+    /// The socket is TCP, so a short read means an empty receive queue and may spare the next
+    /// read its system call ("Drained reads" in `reactor.rs`). True for streams this crate
+    /// connected or accepted; asked of the kernel once for a socket taken over.
+    tcp: bool,
 }
 
 impl TcpStream {
@@ -368,7 +372,7 @@ impl TcpStream {
 
     fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let fd = sys::socket(sys::domain(addr), libc::SOCK_STREAM)?;
-        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default());
+        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default(), true);
         match sys::connect(stream.inner.as_fd(), addr) {
             Ok(()) => return Ok(stream),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -400,8 +404,8 @@ impl TcpStream {
         }
     }
 
-    fn from_nonblocking(inner: std::net::TcpStream, shared: Shared) -> TcpStream {
-        TcpStream { source: Source::new(inner.as_raw_fd()), inner, shared }
+    fn from_nonblocking(inner: std::net::TcpStream, shared: Shared, tcp: bool) -> TcpStream {
+        TcpStream { source: Source::new(inner.as_raw_fd()), inner, shared, tcp }
     }
 
     /// The remote address, like [`std::net::TcpStream::peer_addr`].
@@ -478,7 +482,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream::from_nonblocking(self.inner.try_clone()?, self.shared.share()))
+        Ok(TcpStream::from_nonblocking(self.inner.try_clone()?, self.shared.share(), self.tcp))
     }
 
     /// Sets how long a read may wait, like [`std::net::TcpStream::set_read_timeout`]. A read
@@ -706,7 +710,8 @@ impl TcpStream {
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
         self.source.read_hinted(self.shared.read_limit(), timeout_error, || {
-            sys::recv_stream(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())
+            let (n, short) = sys::recv_stream(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())?;
+            Ok((n, short && self.tcp))
         })
     }
 
@@ -786,7 +791,8 @@ impl From<std::net::TcpStream> for TcpStream {
     fn from(inner: std::net::TcpStream) -> TcpStream {
         super::make_nonblocking(inner.set_nonblocking(true));
         let shared = Shared::from_std(inner.read_timeout(), inner.write_timeout());
-        TcpStream::from_nonblocking(inner, shared)
+        let tcp = sys::is_tcp(inner.as_fd());
+        TcpStream::from_nonblocking(inner, shared, tcp)
     }
 }
 
