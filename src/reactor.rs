@@ -100,10 +100,11 @@
 //!   collected: one that saw a FIN or urgent data sets the source's *ended* flag for good
 //!   (before the tick moves), and an ended source stores no mark. A reset or an error reports
 //!   a hang-up or an error, which sets *ended* too.
-//! - `polling`'s own wait (a worker sleeping in its poller) does not say: a readable event
-//!   from it sets *read end unknown*, which also stops marks, until an event that says comes.
-//!   Oneshot mode registers through `polling`, so there every readable event is of that kind;
-//!   so is every event elsewhere than Linux.
+//! - `polling`'s own wait does not say: a readable event from it sets *read end unknown*,
+//!   which also stops marks, until an event that says comes. A worker sleeps in that wait only
+//!   where the kernel lacks `epoll_pwait2` (before 5.11), and collects with it what is left
+//!   after `polling`'s notification. Oneshot mode registers through `polling`, so there every
+//!   readable event is of that kind; so is every event elsewhere than Linux.
 //! - A read that returns end of stream stores no mark; neither does any read after the stream
 //!   was shut down for reading (`TcpStream::shutdown`, through any clone), whose event may
 //!   have been dispatched already. A shutdown made through the raw fd is not seen: do it
@@ -151,9 +152,10 @@ use crate::park::{self, ParkReason, Waiter};
 use crate::runtime::context;
 
 /// How long a busy worker with fd waiters goes without asking the OS for readiness. A poll
-/// that finds nothing costs about 1 µs here (5 syscalls in `polling` 3.11): every 40 µs that
-/// is 2.5% of a core at most, and a socket waits at most about this long behind green threads
-/// that only yield (`may` starves them, measured). Well under the 50 µs default time slice.
+/// that finds nothing is one `epoll_wait` on Linux (five system calls through `polling`
+/// elsewhere, about 1 µs here): every 40 µs that is 2.5% of a core at most, and a socket
+/// waits at most about this long behind green threads that only yield (`may` starves them,
+/// measured). Well under the 50 µs default time slice.
 pub(crate) const IO_POLL_INTERVAL: Duration = Duration::from_micros(40);
 
 /// Message when an I/O call would have to park while its green thread unwinds.
@@ -440,8 +442,17 @@ impl CoreIo {
     }
 
     /// Sleeps in the poller until an fd is ready, a notify, or `timeout`; then wakes the
-    /// green threads whose fds are ready.
+    /// green threads whose fds are ready. A signal may end the sleep early.
+    ///
+    /// On Linux with `epoll_pwait2` (5.11 and later) the sleep is that one system call, as a
+    /// poll that does not wait is one `epoll_wait` (see `poll_raw`), and its events say whether
+    /// a peer's end came (see "Drained reads"). `polling`'s wait, used elsewhere, costs five:
+    /// it arms a timerfd for the timeout, and clears and re-arms its notification.
     pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<()> {
+        #[cfg(target_os = "linux")]
+        if pwait2::usable() {
+            return self.poll_raw(timeout).map(drop);
+        }
         self.poll(timeout).map(drop)
     }
 
@@ -508,16 +519,33 @@ impl CoreIo {
     /// as if it had collected the event itself. Only this worker ever waits on this poller.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn poll_nonblocking(&self) -> io::Result<usize> {
+        self.poll_raw(Some(Duration::ZERO))
+    }
+
+    /// Asks `epoll_wait` directly for events, waiting up to `timeout` (`epoll_pwait2` when it
+    /// may wait: only where [`pwait2::usable`]), and wakes whoever is ready; see
+    /// [`poll_nonblocking`](CoreIo::poll_nonblocking). A wait that a signal interrupts returns
+    /// having woken nobody.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    fn poll_raw(&self, timeout: Option<Duration>) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         let (Ok(mut raw), Ok(mut woken)) = (self.raw_events.try_borrow_mut(), self.woken.try_borrow_mut()) else {
             return Ok(0);
         };
         raw.clear();
+        let epoll = self.reactor.poller.as_raw_fd();
         let n = loop {
-            // SAFETY: the buffer has room for `capacity` events, which the kernel writes at most;
-            // the epoll fd is the poller's, open while `reactor` lives.
-            let n = unsafe {
-                libc::epoll_wait(self.reactor.poller.as_raw_fd(), raw.as_mut_ptr(), raw.capacity() as libc::c_int, 0)
+            let n = match timeout {
+                // SAFETY: the buffer has room for `capacity` events, which the kernel writes at
+                // most; the epoll fd is the poller's, open while `reactor` lives.
+                Some(Duration::ZERO) => unsafe {
+                    libc::epoll_wait(epoll, raw.as_mut_ptr(), raw.capacity() as libc::c_int, 0)
+                },
+                #[cfg(target_os = "linux")]
+                // SAFETY: as above.
+                _ => unsafe { pwait2::wait(epoll, raw.as_mut_ptr(), raw.capacity(), timeout) },
+                #[cfg(not(target_os = "linux"))]
+                _ => unreachable!("green: internal error: a waiting raw poll without epoll_pwait2"),
             };
             if n >= 0 {
                 break n as usize;
@@ -525,6 +553,9 @@ impl CoreIo {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
+            }
+            if timeout != Some(Duration::ZERO) {
+                return Ok(0); // A signal ended the sleep: the worker looks round and sleeps again.
             }
         };
         // SAFETY: `epoll_wait` returned `n`, at most the `capacity` it was given, and wrote
@@ -568,6 +599,101 @@ impl Drop for CoreIo {
 impl std::fmt::Debug for CoreIo {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("CoreIo").field("last_poll", &self.last_poll.get()).finish_non_exhaustive()
+    }
+}
+
+/// `epoll_pwait2`: `epoll_wait` with a timeout in nanoseconds (Linux 5.11), called through
+/// `syscall` since C libraries before glibc 2.35 lack it.
+#[cfg(target_os = "linux")]
+mod pwait2 {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    use std::time::Duration;
+
+    const UNTRIED: u8 = 0;
+    const YES: u8 = 1;
+    const NO: u8 = 2;
+
+    /// Whether the kernel has `epoll_pwait2`; asked once per process.
+    static HAS: AtomicU8 = AtomicU8::new(UNTRIED);
+
+    /// True if `epoll_pwait2` can be called here (asked with an invalid fd the first time:
+    /// `EBADF` says it exists and is allowed).
+    pub(super) fn usable() -> bool {
+        match HAS.load(Ordering::Relaxed) {
+            YES => true,
+            NO => false,
+            _ => {
+                let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+                // SAFETY: fd -1 is refused before anything is read or written.
+                let r = unsafe {
+                    libc::syscall(libc::SYS_epoll_pwait2, -1, std::ptr::null_mut::<libc::epoll_event>(), 1, &zero, 0, 0)
+                };
+                // Anything but `EBADF` (`ENOSYS`, or `EPERM` from a seccomp filter): not here.
+                let has = r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
+                HAS.store(if has { YES } else { NO }, Ordering::Relaxed);
+                has
+            }
+        }
+    }
+
+    /// Waits on `epoll` for up to `capacity` events written to `events`, at most `timeout`
+    /// (`None`: until one comes). Returns what the system call returns: the count, or -1 with
+    /// `errno` set.
+    ///
+    /// # Safety
+    ///
+    /// `epoll` is an open epoll fd, and `events` is valid for writes of `capacity` events.
+    pub(super) unsafe fn wait(
+        epoll: libc::c_int,
+        events: *mut libc::epoll_event,
+        capacity: usize,
+        timeout: Option<Duration>,
+    ) -> libc::c_int {
+        // Longer than `time_t` holds: wait as if for ever.
+        let ts = timeout.and_then(|t| {
+            Some(libc::timespec { tv_sec: t.as_secs().try_into().ok()?, tv_nsec: t.subsec_nanos().into() })
+        });
+        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
+        let capacity = libc::c_int::try_from(capacity).unwrap_or(libc::c_int::MAX);
+        // SAFETY: the caller's promise for `epoll` and `events`; `ts_ptr` is null or points at
+        // a live timespec; no signal mask is passed.
+        unsafe { libc::syscall(libc::SYS_epoll_pwait2, epoll, events, capacity, ts_ptr, 0, 0) as libc::c_int }
+    }
+}
+
+/// Keeps the timed sleeps of this thread's poller on time while it lives. A timeout of
+/// `epoll_pwait2` may end late by the thread's timer slack (50 µs by default) or 0.1% of the
+/// timeout, whichever is more: a worker's slack is set to 1 ns, leaving the 0.1%, as precise as
+/// the timerfd that `polling` arms. The slack before is restored on drop (worker 0 may be the
+/// caller's own thread).
+#[derive(Debug)]
+pub(crate) struct PreciseTimeouts {
+    #[cfg(target_os = "linux")]
+    previous: Option<libc::c_ulong>,
+}
+
+impl PreciseTimeouts {
+    pub(crate) fn enter() -> PreciseTimeouts {
+        #[cfg(target_os = "linux")]
+        {
+            // SAFETY: PR_GET_TIMERSLACK takes no pointer and returns the slack.
+            let previous = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
+            // SAFETY: PR_SET_TIMERSLACK takes a number of nanoseconds, no pointer.
+            let set = previous > 1 && unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) } == 0;
+            PreciseTimeouts { previous: set.then_some(previous as libc::c_ulong) }
+        }
+        #[cfg(not(target_os = "linux"))]
+        PreciseTimeouts {}
+    }
+}
+
+impl Drop for PreciseTimeouts {
+    fn drop(&mut self) {
+        #[cfg(target_os = "linux")]
+        if let Some(previous) = self.previous {
+            // SAFETY: as in `enter`.
+            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, previous) };
+        }
     }
 }
 
@@ -1114,23 +1240,38 @@ mod tests {
         assert_eq!((list.len(), list.first.as_ref().map(|(t, _)| *t)), (1, Some(6)));
     }
 
-    /// A poll that does not wait and that collects `polling`'s notification hands it back to
-    /// `polling`, so the next `notify` still wakes a waiting worker.
+    /// A poll that does not wait, or a sleep taken straight from `epoll_wait`, that collects
+    /// `polling`'s notification hands it back to `polling`, so the next `notify` still wakes a
+    /// sleeping worker; a timed sleep lasts its time. The same through `polling`'s own wait,
+    /// which a kernel without `epoll_pwait2` uses.
     #[test]
     fn a_notification_seen_by_a_poll_that_does_not_wait_is_not_lost() {
-        let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
-        for _ in 0..3 {
-            io.reactor.poller.notify().unwrap();
-            assert_eq!(io.poll_nonblocking().unwrap(), 0);
-            // Consumed: a poll now finds nothing.
-            let start = Instant::now();
-            io.wait(Some(Duration::from_millis(20))).unwrap();
-            assert!(start.elapsed() >= Duration::from_millis(15), "a notification was reported twice");
-            // And the next one wakes a wait at once.
-            io.reactor.poller.notify().unwrap();
-            let start = Instant::now();
-            io.wait(Some(Duration::from_secs(10))).unwrap();
-            assert!(start.elapsed() < Duration::from_secs(5), "a notify after a non-waiting poll was lost");
+        fn polling_wait(io: &CoreIo, timeout: Option<Duration>) -> io::Result<()> {
+            io.poll(timeout).map(drop)
+        }
+        type Sleep = fn(&CoreIo, Option<Duration>) -> io::Result<()>;
+        for (name, sleep) in [("wait", CoreIo::wait as Sleep), ("polling's wait", polling_wait)] {
+            let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
+            for _ in 0..3 {
+                io.reactor.poller.notify().unwrap();
+                assert_eq!(io.poll_nonblocking().unwrap(), 0);
+                // Consumed: a poll now finds nothing.
+                let start = Instant::now();
+                sleep(&io, Some(Duration::from_millis(20))).unwrap();
+                assert!(
+                    start.elapsed() >= Duration::from_millis(20),
+                    "{name}: early, or a notification reported twice"
+                );
+                // And the next one wakes a sleep at once, which hands it back in turn.
+                io.reactor.poller.notify().unwrap();
+                let start = Instant::now();
+                sleep(&io, Some(Duration::from_secs(10))).unwrap();
+                assert!(start.elapsed() < Duration::from_secs(5), "{name}: a notify after a poll was lost");
+                io.reactor.poller.notify().unwrap();
+                let start = Instant::now();
+                sleep(&io, None).unwrap();
+                assert!(start.elapsed() < Duration::from_secs(5), "{name}: a notify after a sleep was lost");
+            }
         }
     }
 
@@ -1163,6 +1304,52 @@ mod tests {
             .unwrap();
         assert_eq!((n, calls), (1, 1));
         assert_eq!(source.state.drained.load(Ordering::Relaxed), 0, "a read that left data clears the mark");
+    }
+
+    /// Edge mode on Linux: events from `epoll_wait` itself say whether the peer's end came, and
+    /// a drained read is believed only while the last readable event said it had not; one from
+    /// `polling`'s wait says nothing, and stops marks until one that says comes; one that says
+    /// it came stops them for good.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn what_events_say_of_the_read_end_decides_whether_a_drained_read_is_believed() {
+        use std::io::Write;
+        use std::net::Shutdown;
+        use std::os::fd::AsRawFd;
+        use std::os::unix::net::UnixStream;
+
+        // Edge mode even when the tests run with GREEN_POLL_MODE=oneshot.
+        let reactor = Arc::new(Reactor { mode: Mode::Edge, ..Reactor::new().unwrap() });
+        let io = CoreIo::new(reactor.clone());
+        let (a, b) = UnixStream::pair().unwrap();
+        let source = Source::new(a.as_raw_fd());
+        source.ensure_registered(&mut lock(&source.state.inner), &reactor, Direction::Read).unwrap();
+        let state = &*source.state;
+        let drained_read = || {
+            let seen = source.tick(Direction::Read);
+            source.note_read(seen, true);
+            state.drained.load(Ordering::Relaxed) == drained_mark(seen)
+        };
+        // Registering reports the writable socket: an event that says no end came.
+        assert_eq!(io.poll_nonblocking().unwrap(), 0);
+        assert!(!state.read_end_unknown.load(Ordering::Relaxed));
+        assert!(drained_read(), "no end came: believed");
+        // Data, collected by `polling`'s wait.
+        (&b).write_all(b"x").unwrap();
+        io.poll(Some(Duration::from_secs(5))).unwrap();
+        assert!(state.read_end_unknown.load(Ordering::Relaxed), "polling's event says nothing of the end");
+        assert!(!drained_read(), "unknown: not believed");
+        // More data, collected by `epoll_wait` itself.
+        (&b).write_all(b"y").unwrap();
+        io.poll_nonblocking().unwrap();
+        assert!(!state.read_end_unknown.load(Ordering::Relaxed));
+        assert!(drained_read(), "said again that no end came: believed");
+        // The peer's end.
+        b.shutdown(Shutdown::Write).unwrap();
+        io.poll_nonblocking().unwrap();
+        assert!(state.ended.load(Ordering::Relaxed), "EPOLLRDHUP ends the source");
+        assert!(!drained_read(), "after the end: never believed");
+        drop(source);
     }
 
     #[test]

@@ -426,6 +426,7 @@ impl Core {
                 None
             }
         };
+        let _precise = crate::reactor::PreciseTimeouts::enter();
         if let Some(main) = main {
             self.main.set(Some(main.header().id));
             self.push_new_local(main);
