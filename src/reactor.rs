@@ -102,9 +102,9 @@
 //!   a hang-up or an error, which sets *ended* too.
 //! - `polling`'s own wait does not say: a readable event from it sets *read end unknown*,
 //!   which also stops marks, until an event that says comes. A worker sleeps in that wait only
-//!   where the kernel lacks `epoll_pwait2` (before 5.11), and collects with it what is left
-//!   after `polling`'s notification. Oneshot mode registers through `polling`, so there every
-//!   readable event is of that kind; so is every event elsewhere than Linux.
+//!   if it could not make its own timer, and collects with it what is left after `polling`'s
+//!   notification. Oneshot mode registers through `polling`, so there every readable event is
+//!   of that kind; so is every event elsewhere than Linux.
 //! - A read that returns end of stream stores no mark; neither does any read after the stream
 //!   was shut down for reading (`TcpStream::shutdown`, through any clone), whose event may
 //!   have been dispatched already. A shutdown made through the raw fd is not seen: do it
@@ -427,33 +427,67 @@ pub(crate) struct CoreIo {
     woken: RefCell<Vec<Waiter>>,
     /// When this worker last asked the OS for readiness.
     last_poll: Cell<Instant>,
+    /// The worker's own timer for its sleeps, registered with the poller under [`TIMER_KEY`]
+    /// (Linux; `None` if it could not be made, and elsewhere).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    timer: Option<std::os::fd::OwnedFd>,
+    /// The deadline `timer` is armed for, if any (it may have passed and fired).
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    armed: Cell<Option<Instant>>,
 }
+
+/// The poller key of a worker's own timer: index `INDEX_MASK` is never a table index.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+const TIMER_KEY: usize = INDEX_MASK;
 
 impl CoreIo {
     pub(crate) fn new(reactor: Arc<Reactor>) -> CoreIo {
         CoreIo {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            timer: sleep_timer(&reactor.poller)
+                .inspect_err(|e| log::debug!("green: no timerfd for the worker's sleeps ({e}); polling's wait it is"))
+                .ok(),
             reactor,
             events: RefCell::new(Events::new()),
             #[cfg(any(target_os = "linux", target_os = "android"))]
             raw_events: RefCell::new(Vec::with_capacity(RAW_EVENTS)),
             woken: RefCell::new(Vec::new()),
             last_poll: Cell::new(Instant::now()),
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            armed: Cell::new(None),
         }
     }
 
-    /// Sleeps in the poller until an fd is ready, a notify, or `timeout`; then wakes the
-    /// green threads whose fds are ready. A signal may end the sleep early.
+    /// Sleeps in the poller until an fd is ready, a notify, or `deadline`; then wakes the
+    /// green threads whose fds are ready.
     ///
-    /// On Linux with `epoll_pwait2` (5.11 and later) the sleep is that one system call, as a
-    /// poll that does not wait is one `epoll_wait` (see `poll_raw`), and its events say whether
-    /// a peer's end came (see "Drained reads"). `polling`'s wait, used elsewhere, costs five:
-    /// it arms a timerfd for the timeout, and clears and re-arms its notification.
-    pub(crate) fn wait(&self, timeout: Option<Duration>) -> io::Result<()> {
-        #[cfg(target_os = "linux")]
-        if pwait2::usable() {
-            return self.poll_raw(timeout).map(drop);
+    /// On Linux the sleep asks `epoll_wait` directly, as a poll that does not wait does (see
+    /// [`poll_nonblocking`](CoreIo::poll_nonblocking)), and the deadline is the worker's own
+    /// timerfd, armed only when the deadline changes: one or two system calls, where
+    /// `polling`'s wait makes five (it arms its timerfd for every timeout, and clears and
+    /// re-arms its notification). And these events say whether a peer's end came (see
+    /// "Drained reads"). A timerfd is exact; a timeout given to `epoll_wait` itself may end
+    /// late by the thread's timer slack (50 µs by default).
+    pub(crate) fn wait(&self, deadline: Option<Instant>) -> io::Result<()> {
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if let Some(timer) = &self.timer {
+            if let Some(deadline) = deadline {
+                let now = Instant::now();
+                if deadline <= now {
+                    return self.poll_raw(false).map(drop);
+                }
+                if self.armed.get() != Some(deadline) {
+                    if let Err(e) = arm(timer, deadline - now) {
+                        log::debug!("green: could not arm the worker's timer ({e}); polling's wait it is");
+                        return self.poll(Some(deadline - now)).map(drop);
+                    }
+                    self.armed.set(Some(deadline));
+                }
+            }
+            // With no deadline a timer still armed may wake the sleep for nothing: harmless.
+            return self.poll_raw(true).map(drop);
         }
-        self.poll(timeout).map(drop)
+        self.poll(deadline.map(|d| d.saturating_duration_since(Instant::now()))).map(drop)
     }
 
     /// True if green threads wait on fds registered here.
@@ -519,33 +553,29 @@ impl CoreIo {
     /// as if it had collected the event itself. Only this worker ever waits on this poller.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     fn poll_nonblocking(&self) -> io::Result<usize> {
-        self.poll_raw(Some(Duration::ZERO))
+        self.poll_raw(false)
     }
 
-    /// Asks `epoll_wait` directly for events, waiting up to `timeout` (`epoll_pwait2` when it
-    /// may wait: only where [`pwait2::usable`]), and wakes whoever is ready; see
-    /// [`poll_nonblocking`](CoreIo::poll_nonblocking). A wait that a signal interrupts returns
-    /// having woken nobody.
+    /// Asks `epoll_wait` directly for events, without waiting or (`sleep`) until one comes,
+    /// and wakes whoever is ready; see [`poll_nonblocking`](CoreIo::poll_nonblocking).
     #[cfg(any(target_os = "linux", target_os = "android"))]
-    fn poll_raw(&self, timeout: Option<Duration>) -> io::Result<usize> {
+    fn poll_raw(&self, sleep: bool) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         let (Ok(mut raw), Ok(mut woken)) = (self.raw_events.try_borrow_mut(), self.woken.try_borrow_mut()) else {
             return Ok(0);
         };
         raw.clear();
-        let epoll = self.reactor.poller.as_raw_fd();
+        let timeout_ms = if sleep { -1 } else { 0 };
         let n = loop {
-            let n = match timeout {
-                // SAFETY: the buffer has room for `capacity` events, which the kernel writes at
-                // most; the epoll fd is the poller's, open while `reactor` lives.
-                Some(Duration::ZERO) => unsafe {
-                    libc::epoll_wait(epoll, raw.as_mut_ptr(), raw.capacity() as libc::c_int, 0)
-                },
-                #[cfg(target_os = "linux")]
-                // SAFETY: as above.
-                _ => unsafe { pwait2::wait(epoll, raw.as_mut_ptr(), raw.capacity(), timeout) },
-                #[cfg(not(target_os = "linux"))]
-                _ => unreachable!("green: internal error: a waiting raw poll without epoll_pwait2"),
+            // SAFETY: the buffer has room for `capacity` events, which the kernel writes at most;
+            // the epoll fd is the poller's, open while `reactor` lives.
+            let n = unsafe {
+                libc::epoll_wait(
+                    self.reactor.poller.as_raw_fd(),
+                    raw.as_mut_ptr(),
+                    raw.capacity() as libc::c_int,
+                    timeout_ms,
+                )
             };
             if n >= 0 {
                 break n as usize;
@@ -553,9 +583,6 @@ impl CoreIo {
             let e = io::Error::last_os_error();
             if e.kind() != io::ErrorKind::Interrupted {
                 return Err(e);
-            }
-            if timeout != Some(Duration::ZERO) {
-                return Ok(0); // A signal ended the sleep: the worker looks round and sleeps again.
             }
         };
         // SAFETY: `epoll_wait` returned `n`, at most the `capacity` it was given, and wrote
@@ -565,7 +592,8 @@ impl CoreIo {
         let polling_has_news = raw.iter().any(|ev| ev.u64 as usize == usize::MAX);
         // Only edge mode registers for `EPOLLRDHUP` (oneshot's arming goes through `polling`).
         let says_read_end = self.reactor.mode == Mode::Edge;
-        let ready = raw.iter().filter(|ev| ev.u64 as usize != usize::MAX).map(|ev| {
+        // The timer's event only ends a sleep: edge-triggered, it needs no read.
+        let ready = raw.iter().filter(|ev| !matches!(ev.u64 as usize, usize::MAX | TIMER_KEY)).map(|ev| {
             let flags = ev.events as libc::c_int;
             Readiness {
                 key: ev.u64 as usize,
@@ -602,99 +630,44 @@ impl std::fmt::Debug for CoreIo {
     }
 }
 
-/// `epoll_pwait2`: `epoll_wait` with a timeout in nanoseconds (Linux 5.11), called through
-/// `syscall` since C libraries before glibc 2.35 lack it.
-#[cfg(target_os = "linux")]
-mod pwait2 {
-    use std::sync::atomic::{AtomicU8, Ordering};
-    use std::time::Duration;
-
-    const UNTRIED: u8 = 0;
-    const YES: u8 = 1;
-    const NO: u8 = 2;
-
-    /// Whether the kernel has `epoll_pwait2`; asked once per process.
-    static HAS: AtomicU8 = AtomicU8::new(UNTRIED);
-
-    /// True if `epoll_pwait2` can be called here (asked with an invalid fd the first time:
-    /// `EBADF` says it exists and is allowed).
-    pub(super) fn usable() -> bool {
-        match HAS.load(Ordering::Relaxed) {
-            YES => true,
-            NO => false,
-            _ => {
-                let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-                // SAFETY: fd -1 is refused before anything is read or written.
-                let r = unsafe {
-                    libc::syscall(libc::SYS_epoll_pwait2, -1, std::ptr::null_mut::<libc::epoll_event>(), 1, &zero, 0, 0)
-                };
-                // Anything but `EBADF` (`ENOSYS`, or `EPERM` from a seccomp filter): not here.
-                let has = r == -1 && std::io::Error::last_os_error().raw_os_error() == Some(libc::EBADF);
-                HAS.store(if has { YES } else { NO }, Ordering::Relaxed);
-                has
-            }
-        }
+/// A timerfd on the monotonic clock (`Instant`'s), registered with `poller` edge-triggered
+/// under [`TIMER_KEY`]: each expiry is one event, and nothing needs to read it.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn sleep_timer(poller: &Poller) -> io::Result<std::os::fd::OwnedFd> {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    // SAFETY: timerfd_create takes no pointers.
+    let fd = unsafe { libc::timerfd_create(libc::CLOCK_MONOTONIC, libc::TFD_NONBLOCK | libc::TFD_CLOEXEC) };
+    if fd == -1 {
+        return Err(io::Error::last_os_error());
     }
-
-    /// Waits on `epoll` for up to `capacity` events written to `events`, at most `timeout`
-    /// (`None`: until one comes). Returns what the system call returns: the count, or -1 with
-    /// `errno` set.
-    ///
-    /// # Safety
-    ///
-    /// `epoll` is an open epoll fd, and `events` is valid for writes of `capacity` events.
-    pub(super) unsafe fn wait(
-        epoll: libc::c_int,
-        events: *mut libc::epoll_event,
-        capacity: usize,
-        timeout: Option<Duration>,
-    ) -> libc::c_int {
-        // Longer than `time_t` holds: wait as if for ever.
-        let ts = timeout.and_then(|t| {
-            Some(libc::timespec { tv_sec: t.as_secs().try_into().ok()?, tv_nsec: t.subsec_nanos().into() })
-        });
-        let ts_ptr = ts.as_ref().map_or(std::ptr::null(), |ts| ts as *const libc::timespec);
-        let capacity = libc::c_int::try_from(capacity).unwrap_or(libc::c_int::MAX);
-        // SAFETY: the caller's promise for `epoll` and `events`; `ts_ptr` is null or points at
-        // a live timespec; no signal mask is passed.
-        unsafe { libc::syscall(libc::SYS_epoll_pwait2, epoll, events, capacity, ts_ptr, 0, 0) as libc::c_int }
+    // SAFETY: `fd` was just made and is owned by nothing else.
+    let timer = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut event = libc::epoll_event { events: (libc::EPOLLIN | libc::EPOLLET) as u32, u64: TIMER_KEY as u64 };
+    // SAFETY: both fds are open; `event` is a valid `epoll_event` for the call. The timer stays
+    // registered until it is closed, which removes it from the epoll set.
+    if unsafe { libc::epoll_ctl(poller.as_raw_fd(), libc::EPOLL_CTL_ADD, timer.as_raw_fd(), &mut event) } == -1 {
+        return Err(io::Error::last_os_error());
     }
+    Ok(timer)
 }
 
-/// Keeps the timed sleeps of this thread's poller on time while it lives. A timeout of
-/// `epoll_pwait2` may end late by the thread's timer slack (50 µs by default) or 0.1% of the
-/// timeout, whichever is more: a worker's slack is set to 1 ns, leaving the 0.1%, as precise as
-/// the timerfd that `polling` arms. The slack before is restored on drop (worker 0 may be the
-/// caller's own thread).
-#[derive(Debug)]
-pub(crate) struct PreciseTimeouts {
-    #[cfg(target_os = "linux")]
-    previous: Option<libc::c_ulong>,
-}
-
-impl PreciseTimeouts {
-    pub(crate) fn enter() -> PreciseTimeouts {
-        #[cfg(target_os = "linux")]
-        {
-            // SAFETY: PR_GET_TIMERSLACK takes no pointer and returns the slack.
-            let previous = unsafe { libc::prctl(libc::PR_GET_TIMERSLACK) };
-            // SAFETY: PR_SET_TIMERSLACK takes a number of nanoseconds, no pointer.
-            let set = previous > 1 && unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, 1 as libc::c_ulong) } == 0;
-            PreciseTimeouts { previous: set.then_some(previous as libc::c_ulong) }
-        }
-        #[cfg(not(target_os = "linux"))]
-        PreciseTimeouts {}
+/// Arms `timer` to expire once, `after` from now; `after` is not zero (that would disarm it).
+/// A duration too long for `time_t` disarms it: it never expires.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn arm(timer: &std::os::fd::OwnedFd, after: Duration) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    debug_assert!(!after.is_zero());
+    let zero = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let value = match libc::time_t::try_from(after.as_secs()) {
+        Ok(secs) => libc::timespec { tv_sec: secs, tv_nsec: after.subsec_nanos() as _ },
+        Err(_) => zero,
+    };
+    let spec = libc::itimerspec { it_interval: zero, it_value: value };
+    // SAFETY: the fd is open, `spec` is a valid itimerspec, and a null old value is allowed.
+    if unsafe { libc::timerfd_settime(timer.as_raw_fd(), 0, &spec, std::ptr::null_mut()) } == -1 {
+        return Err(io::Error::last_os_error());
     }
-}
-
-impl Drop for PreciseTimeouts {
-    fn drop(&mut self) {
-        #[cfg(target_os = "linux")]
-        if let Some(previous) = self.previous {
-            // SAFETY: as in `enter`.
-            unsafe { libc::prctl(libc::PR_SET_TIMERSLACK, previous) };
-        }
-    }
+    Ok(())
 }
 
 // ---- a source -----------------------------------------------------------------------------
@@ -1243,14 +1216,17 @@ mod tests {
     /// A poll that does not wait, or a sleep taken straight from `epoll_wait`, that collects
     /// `polling`'s notification hands it back to `polling`, so the next `notify` still wakes a
     /// sleeping worker; a timed sleep lasts its time. The same through `polling`'s own wait,
-    /// which a kernel without `epoll_pwait2` uses.
+    /// which a worker without its timerfd uses (and every platform but Linux).
     #[test]
     fn a_notification_seen_by_a_poll_that_does_not_wait_is_not_lost() {
+        fn wait(io: &CoreIo, timeout: Option<Duration>) -> io::Result<()> {
+            io.wait(timeout.map(|t| Instant::now() + t))
+        }
         fn polling_wait(io: &CoreIo, timeout: Option<Duration>) -> io::Result<()> {
             io.poll(timeout).map(drop)
         }
         type Sleep = fn(&CoreIo, Option<Duration>) -> io::Result<()>;
-        for (name, sleep) in [("wait", CoreIo::wait as Sleep), ("polling's wait", polling_wait)] {
+        for (name, sleep) in [("wait", wait as Sleep), ("polling's wait", polling_wait)] {
             let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
             for _ in 0..3 {
                 io.reactor.poller.notify().unwrap();
@@ -1273,6 +1249,33 @@ mod tests {
                 assert!(start.elapsed() < Duration::from_secs(5), "{name}: a notify after a sleep was lost");
             }
         }
+    }
+
+    /// The worker's timer follows its deadline: a sleep ends at its own deadline even when the
+    /// timer was armed for a later one, not before it, and a deadline already passed does not
+    /// sleep at all.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_sleep_ends_at_its_own_deadline_whatever_the_timer_was_armed_for() {
+        let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
+        assert!(io.timer.is_some(), "a worker has its own timer on Linux");
+        // Armed a minute ahead; a notify ends that sleep.
+        io.reactor.poller.notify().unwrap();
+        io.wait(Some(Instant::now() + Duration::from_secs(60))).unwrap();
+        // An earlier deadline: the timer is re-armed, and nothing else can end the sleep.
+        let deadline = Instant::now() + Duration::from_millis(20);
+        io.wait(Some(deadline)).unwrap();
+        let woke = Instant::now();
+        assert!(woke >= deadline, "woke {:?} early", deadline - woke);
+        assert!(woke < deadline + Duration::from_secs(10), "slept on to the minute's deadline");
+        // The same deadline, passed (it fired): no sleep.
+        let start = Instant::now();
+        io.wait(Some(deadline)).unwrap();
+        assert!(start.elapsed() < Duration::from_secs(5), "a passed deadline slept");
+        // A later one after the timer fired: armed again.
+        let later = Instant::now() + Duration::from_millis(20);
+        io.wait(Some(later)).unwrap();
+        assert!(Instant::now() >= later, "woke early after the timer had fired");
     }
 
     /// The drained mark belongs to the read side: a write between two reads leaves it, so an

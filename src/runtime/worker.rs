@@ -426,7 +426,6 @@ impl Core {
                 None
             }
         };
-        let _precise = crate::reactor::PreciseTimeouts::enter();
         if let Some(main) = main {
             self.main.set(Some(main.header().id));
             self.push_new_local(main);
@@ -656,8 +655,7 @@ impl Core {
                 .into_iter()
                 .flatten()
                 .min();
-            let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
-            if let Err(e) = self.io.wait(timeout)
+            if let Err(e) = self.io.wait(deadline)
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 log::error!("green: worker {}: poller wait failed: {e}", self.index);
