@@ -17,14 +17,16 @@
 //!   direction, and under a mutex the registration and a FIFO list of waiters per direction
 //!   (std lets several threads accept on one listener or read through `&TcpStream`).
 //! - [`Reactor`]: one per worker: the poller and a table from poller keys to states.
-//! - [`CoreIo`]: the worker's side: its event buffer and when it last polled the OS.
+//! - [`CoreIo`]: the worker's side: its event buffers, when it last polled the OS, and (Linux)
+//!   the timerfd that ends its sleeps.
 //!
 //! # Keys
 //!
 //! A key is a table index and a generation. Removing an entry bumps its generation, so an
 //! event collected before its fd was deleted (and maybe reused by a new socket) finds a
-//! generation that does not match and is ignored. Index `u32::MAX` is never used, so no key
-//! is `usize::MAX`, which `polling` reserves for `notify`.
+//! generation that does not match and is ignored. The highest index, `INDEX_MASK`, is never a
+//! table's: no key is `usize::MAX`, which `polling` reserves for `notify`, and `INDEX_MASK`
+//! itself (generation 0) is the key of the worker's own timer (Linux).
 //!
 //! # Modes
 //!
@@ -102,8 +104,8 @@
 //!   a hang-up or an error, which sets *ended* too.
 //! - `polling`'s own wait does not say: a readable event from it sets *read end unknown*,
 //!   which also stops marks, until an event that says comes. A worker sleeps in that wait only
-//!   if it could not make its own timer, and collects with it what is left after `polling`'s
-//!   notification. Oneshot mode registers through `polling`, so there every readable event is
+//!   if it could not make or arm its own timer, and collects with it what is left after
+//!   `polling`'s notification. Oneshot mode registers through `polling`, so there every readable event is
 //!   of that kind; so is every event elsewhere than Linux.
 //! - A read that returns end of stream stores no mark; neither does any read after the stream
 //!   was shut down for reading (`TcpStream::shutdown`, through any clone), whose event may
@@ -540,7 +542,13 @@ impl CoreIo {
         let result = self.reactor.poller.wait(&mut events, timeout);
         self.last_poll.set(Instant::now());
         result?;
-        Ok(self.reactor.dispatch(events.iter().map(Readiness::from), &mut woken))
+        // The worker's timer may be among the events (after a notification's hand-back): its
+        // key finds nothing in the table, and the filter says so.
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        let ready = events.iter().filter(|e| e.key != TIMER_KEY).map(Readiness::from);
+        #[cfg(not(any(target_os = "linux", target_os = "android")))]
+        let ready = events.iter().map(Readiness::from);
+        Ok(self.reactor.dispatch(ready, &mut woken))
     }
 
     /// A poll that does not wait.
@@ -1276,6 +1284,27 @@ mod tests {
         let later = Instant::now() + Duration::from_millis(20);
         io.wait(Some(later)).unwrap();
         assert!(Instant::now() >= later, "woke early after the timer had fired");
+    }
+
+    /// Deadlines too far for the timer (a century, and as far as `Instant` reaches) arm it
+    /// without an error and never end the sleep: a notify does.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    #[test]
+    fn a_deadline_centuries_away_arms_the_timer_and_never_ends_the_sleep() {
+        for far in [Duration::from_secs(100 * 365 * 24 * 3600), Duration::from_secs(1 << 62)] {
+            let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
+            let start = Instant::now();
+            let Some(deadline) = start.checked_add(far) else { continue };
+            let reactor = io.reactor.clone();
+            let notifier = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                reactor.poller.notify().unwrap();
+            });
+            io.wait(Some(deadline)).unwrap();
+            notifier.join().unwrap();
+            assert_eq!(io.armed.get(), Some(deadline), "{far:?}: not armed");
+            assert!(start.elapsed() >= Duration::from_millis(50), "{far:?}: the sleep ended before the notify");
+        }
     }
 
     /// The drained mark belongs to the read side: a write between two reads leaves it, so an

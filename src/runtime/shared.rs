@@ -65,7 +65,7 @@ pub(crate) struct Remote {
     /// The worker's reactor: its poller (readiness source, idle sleep, and the way to wake
     /// it) and the fds registered with it (`reactor.rs`).
     pub(crate) reactor: Arc<Reactor>,
-    /// True while the worker sleeps (or is about to) in `poller.wait`.
+    /// True while the worker sleeps (or is about to) in its poller (`CoreIo::wait`).
     pub(crate) sleeping: AtomicBool,
     /// What the worker publishes about itself (`stats.rs`).
     pub(crate) stats: WorkerStats,

@@ -655,9 +655,8 @@ impl Core {
                 .into_iter()
                 .flatten()
                 .min();
-            if let Err(e) = self.io.wait(deadline)
-                && e.kind() != io::ErrorKind::Interrupted
-            {
+            // A signal does not end the wait (it is retried).
+            if let Err(e) = self.io.wait(deadline) {
                 log::error!("green: worker {}: poller wait failed: {e}", self.index);
             }
         }
