@@ -16,9 +16,10 @@
 //! - `State`: what a source shares with the reactor: the fd number, a readiness *tick* per
 //!   direction, and under a mutex the registration and a FIFO list of waiters per direction
 //!   (std lets several threads accept on one listener or read through `&TcpStream`).
-//! - [`Reactor`]: one per worker: the poller and a table from poller keys to states.
-//! - [`CoreIo`]: the worker's side: its event buffers, when it last polled the OS, and (Linux)
-//!   the timerfd that ends its sleeps.
+//! - [`Reactor`]: one per worker: the poller, a table from poller keys to states, and (Linux)
+//!   the timerfd that ends the worker's sleeps.
+//! - [`CoreIo`]: the worker's side: its event buffers, when it last polled the OS, and the
+//!   deadline its timer is armed for.
 //!
 //! # Keys
 //!
@@ -219,6 +220,11 @@ pub(crate) struct Reactor {
     /// Set once when the owning worker exits: nobody polls this reactor any more, and an fd
     /// registered here moves to the next worker that parks on it.
     closed: AtomicBool,
+    /// The owning worker's timer for its sleeps, registered with the poller under
+    /// [`TIMER_KEY`] (Linux; `None` if it could not be made). Made with the poller, so that a
+    /// runtime has all its fds open once it is built.
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    timer: Option<std::os::fd::OwnedFd>,
 }
 
 #[derive(Debug, Default)]
@@ -238,6 +244,10 @@ impl Reactor {
         let poller = Poller::new()?;
         let mode = if poller.supports_edge() && !oneshot_forced() { Mode::Edge } else { Mode::Oneshot };
         Ok(Reactor {
+            #[cfg(any(target_os = "linux", target_os = "android"))]
+            timer: sleep_timer(&poller)
+                .inspect_err(|e| log::debug!("green: no timerfd for the worker's sleeps ({e}); polling's wait it is"))
+                .ok(),
             poller,
             mode,
             table: Mutex::new(Table::default()),
@@ -429,11 +439,7 @@ pub(crate) struct CoreIo {
     woken: RefCell<Vec<Waiter>>,
     /// When this worker last asked the OS for readiness.
     last_poll: Cell<Instant>,
-    /// The worker's own timer for its sleeps, registered with the poller under [`TIMER_KEY`]
-    /// (Linux; `None` if it could not be made, and elsewhere).
-    #[cfg(any(target_os = "linux", target_os = "android"))]
-    timer: Option<std::os::fd::OwnedFd>,
-    /// The deadline `timer` is armed for, if any (it may have passed and fired).
+    /// The deadline the reactor's timer is armed for, if any (it may have passed and fired).
     #[cfg(any(target_os = "linux", target_os = "android"))]
     armed: Cell<Option<Instant>>,
 }
@@ -445,10 +451,6 @@ const TIMER_KEY: usize = INDEX_MASK;
 impl CoreIo {
     pub(crate) fn new(reactor: Arc<Reactor>) -> CoreIo {
         CoreIo {
-            #[cfg(any(target_os = "linux", target_os = "android"))]
-            timer: sleep_timer(&reactor.poller)
-                .inspect_err(|e| log::debug!("green: no timerfd for the worker's sleeps ({e}); polling's wait it is"))
-                .ok(),
             reactor,
             events: RefCell::new(Events::new()),
             #[cfg(any(target_os = "linux", target_os = "android"))]
@@ -472,7 +474,7 @@ impl CoreIo {
     /// late by the thread's timer slack (50 µs by default).
     pub(crate) fn wait(&self, deadline: Option<Instant>) -> io::Result<()> {
         #[cfg(any(target_os = "linux", target_os = "android"))]
-        if let Some(timer) = &self.timer {
+        if let Some(timer) = &self.reactor.timer {
             if let Some(deadline) = deadline {
                 let now = Instant::now();
                 if deadline <= now {
@@ -1266,7 +1268,7 @@ mod tests {
     #[test]
     fn a_sleep_ends_at_its_own_deadline_whatever_the_timer_was_armed_for() {
         let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
-        assert!(io.timer.is_some(), "a worker has its own timer on Linux");
+        assert!(io.reactor.timer.is_some(), "a worker has its own timer on Linux");
         // Armed a minute ahead; a notify ends that sleep.
         io.reactor.poller.notify().unwrap();
         io.wait(Some(Instant::now() + Duration::from_secs(60))).unwrap();
