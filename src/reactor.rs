@@ -106,8 +106,8 @@
 //! - `polling`'s own wait does not say: a readable event from it sets *read end unknown*,
 //!   which also stops marks, until an event that says comes. A worker sleeps in that wait only
 //!   if it could not make or arm its own timer, and collects with it what is left after
-//!   `polling`'s notification. Oneshot mode registers through `polling`, so there every readable event is
-//!   of that kind; so is every event elsewhere than Linux.
+//!   `polling`'s notification. Oneshot mode registers through `polling`, so there every
+//!   readable event is of that kind; so is every event elsewhere than Linux.
 //! - A read that returns end of stream stores no mark; neither does any read after the stream
 //!   was shut down for reading (`TcpStream::shutdown`, through any clone), whose event may
 //!   have been dispatched already. A shutdown made through the raw fd is not seen: do it
@@ -155,8 +155,8 @@ use crate::park::{self, ParkReason, Waiter};
 use crate::runtime::context;
 
 /// How long a busy worker with fd waiters goes without asking the OS for readiness. A poll
-/// that finds nothing is one `epoll_wait` on Linux (five system calls through `polling`
-/// elsewhere, about 1 µs here): every 40 µs that is 2.5% of a core at most, and a socket
+/// that finds nothing is one `epoll_wait` on Linux (through `polling`'s wait, five system
+/// calls on epoll, about 1 µs here): every 40 µs that is 2.5% of a core at most, and a socket
 /// waits at most about this long behind green threads that only yield (`may` starves them,
 /// measured). Well under the 50 µs default time slice.
 pub(crate) const IO_POLL_INTERVAL: Duration = Duration::from_micros(40);
@@ -246,7 +246,12 @@ impl Reactor {
         Ok(Reactor {
             #[cfg(any(target_os = "linux", target_os = "android"))]
             timer: sleep_timer(&poller)
-                .inspect_err(|e| log::debug!("green: no timerfd for the worker's sleeps ({e}); polling's wait it is"))
+                .inspect_err(|e| {
+                    log::warn!(
+                        "green: no timerfd for a worker's sleeps ({e}): they go through polling's wait, five \
+                         system calls each, and a TCP read after one of them always makes its own system call"
+                    )
+                })
                 .ok(),
             poller,
             mode,
@@ -258,7 +263,7 @@ impl Reactor {
 
     /// Registers `fd` under `key` for both directions, edge-triggered. On Linux this asks
     /// `epoll_ctl` directly, adding `EPOLLRDHUP` to what `polling` would ask for: the events
-    /// `poll_nonblocking` collects then say whether the peer has closed its side, which lets a
+    /// `CoreIo::poll_raw` collects then say whether the peer has closed its side, which lets a
     /// short read count as drained (see "Drained reads").
     ///
     /// # Safety
@@ -482,7 +487,9 @@ impl CoreIo {
                 }
                 if self.armed.get() != Some(deadline) {
                     if let Err(e) = arm(timer, deadline - now) {
-                        log::debug!("green: could not arm the worker's timer ({e}); polling's wait it is");
+                        log::warn!(
+                            "green: could not arm a worker's timerfd ({e}); this sleep goes through polling's wait"
+                        );
                         return self.poll(Some(deadline - now)).map(drop);
                     }
                     self.armed.set(Some(deadline));
@@ -535,8 +542,8 @@ impl CoreIo {
 
     fn poll(&self, timeout: Option<Duration>) -> io::Result<usize> {
         // A wake inside a dispatch never polls again, so this borrow cannot be taken twice.
-        // (Skipping a poll would be harmless but for `poll_nonblocking`'s fallback, which must
-        // run once it has taken `polling`'s notification; it releases both borrows first.)
+        // (Skipping a poll would be harmless but for `poll_raw`'s hand-back, which must run once
+        // it has taken `polling`'s notification; it releases both borrows first.)
         let (Ok(mut events), Ok(mut woken)) = (self.events.try_borrow_mut(), self.woken.try_borrow_mut()) else {
             return Ok(0);
         };
@@ -545,7 +552,7 @@ impl CoreIo {
         self.last_poll.set(Instant::now());
         result?;
         // The worker's timer may be among the events (after a notification's hand-back): its
-        // key finds nothing in the table, and the filter says so.
+        // key is never a table's; it only ends sleeps.
         #[cfg(any(target_os = "linux", target_os = "android"))]
         let ready = events.iter().filter(|e| e.key != TIMER_KEY).map(Readiness::from);
         #[cfg(not(any(target_os = "linux", target_os = "android")))]
@@ -1288,15 +1295,15 @@ mod tests {
         assert!(Instant::now() >= later, "woke early after the timer had fired");
     }
 
-    /// Deadlines too far for the timer (a century, and as far as `Instant` reaches) arm it
-    /// without an error and never end the sleep: a notify does.
+    /// Deadlines far beyond what the timer can count (a century, and 2^62 s, past the kernel's
+    /// limit) arm it without an error and never end the sleep: a notify does.
     #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn a_deadline_centuries_away_arms_the_timer_and_never_ends_the_sleep() {
         for far in [Duration::from_secs(100 * 365 * 24 * 3600), Duration::from_secs(1 << 62)] {
             let io = CoreIo::new(Arc::new(Reactor::new().unwrap()));
             let start = Instant::now();
-            let Some(deadline) = start.checked_add(far) else { continue };
+            let deadline = start.checked_add(far).expect("Instant reaches 2^62 s ahead on 64-bit Linux");
             let reactor = io.reactor.clone();
             let notifier = std::thread::spawn(move || {
                 std::thread::sleep(Duration::from_millis(50));
@@ -1344,7 +1351,7 @@ mod tests {
     /// a drained read is believed only while the last readable event said it had not; one from
     /// `polling`'s wait says nothing, and stops marks until one that says comes; one that says
     /// it came stops them for good.
-    #[cfg(target_os = "linux")]
+    #[cfg(any(target_os = "linux", target_os = "android"))]
     #[test]
     fn what_events_say_of_the_read_end_decides_whether_a_drained_read_is_believed() {
         use std::io::Write;

@@ -52,15 +52,19 @@ fn reader_reads_one(addr: std::net::SocketAddr) -> TcpStream {
 /// How the reader's worker learns of readiness.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Worker {
-    /// Mostly asleep in its poller between events: `polling`'s events, which do not say
-    /// whether the peer's end came with them.
+    /// Mostly asleep in its poller between events: they come from its sleep.
     Sleeps,
     /// Never asleep: a green thread beside the reader yields in a loop, so the worker polls
-    /// without waiting, and its events say whether the end came (`EPOLLRDHUP`).
+    /// without waiting (every 40 µs) and its events come from those polls.
     Busy,
 }
+// Both say, on Linux, whether the peer's end came (`EPOLLRDHUP`). Events from `polling`'s own
+// wait, which do not, reach a worker only without its timerfd or after a notification; the
+// unit tests of `reactor.rs` drive that case.
 
-/// For [`Worker::Busy`], the green thread that keeps the worker from sleeping.
+/// For [`Worker::Busy`], the green thread that keeps the worker from sleeping. Dropped without
+/// `stop` (a failed assertion), it still tells the green thread to end, so that the runtime's
+/// shutdown does not wait for it.
 struct Yielder(Option<(Arc<AtomicBool>, green::JoinHandle<()>)>);
 
 /// Starts the [`Yielder`] for `worker`.
@@ -78,15 +82,30 @@ fn busy_beside(worker: Worker) -> Yielder {
 }
 
 impl Yielder {
-    fn stop(self) {
-        if let Some((stop, handle)) = self.0 {
+    fn stop(mut self) {
+        if let Some((stop, handle)) = self.0.take() {
             stop.store(true, Ordering::Relaxed);
             handle.join().unwrap();
         }
     }
 }
 
-/// One connection: the reader waits (so that reads learn what they leave behind), reads
+impl Drop for Yielder {
+    fn drop(&mut self) {
+        if let Some((stop, _)) = &self.0 {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// On a [`Worker::Busy`] worker, returns once the worker has polled the OS: what was queued
+/// before the call has had its event dispatched. (A busy worker polls before it fires the
+/// timers that are due, when 40 µs have passed since its last poll.)
+fn wait_for_a_poll() {
+    green::sleep(Duration::from_millis(1));
+}
+
+/// One connection: the reader waits (so that its fd is registered), reads
 /// "one" (a drained read), then, with its worker blocked for `busy` if set, lets the peer
 /// send "two" and end the connection; it must then read "two" and see the end.
 fn round(end: End, busy: Option<Duration>, peer_delay: Duration) {
@@ -390,18 +409,21 @@ fn a_read_into_more_slices_than_one_call_takes_is_not_drained() {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let peer = std::thread::spawn(move || {
         let mut s = peer_sends_one(&listener);
         go_rx.recv().unwrap();
         s.write_all(&[7; SENT]).unwrap();
+        sent_tx.send(()).unwrap();
         done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
     });
     io_util::runtime(1).block_on(move || {
         let yielder = busy_beside(Worker::Busy);
         let mut stream = reader_reads_one(addr);
         go_tx.send(()).unwrap();
-        green::sleep(Duration::from_millis(30)); // the data is in, its event dispatched
+        sent_rx.recv_timeout(READ_TIMEOUT).unwrap(); // the data is in (loopback: queued on return)
+        wait_for_a_poll();
         let mut bytes = vec![0; SENT];
         let mut slices: Vec<IoSliceMut<'_>> = bytes.chunks_mut(1).map(IoSliceMut::new).collect();
         let start = Instant::now();
@@ -427,6 +449,7 @@ fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
     use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
     let (go_tx, go_rx) = mpsc::channel::<()>();
+    let (sent_tx, sent_rx) = mpsc::channel::<()>();
     let (done_tx, done_rx) = mpsc::channel::<()>();
     let peer = std::thread::spawn(move || {
         let mut s = theirs;
@@ -454,6 +477,7 @@ fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
         };
         assert_eq!(sent, 2, "sendmsg(SCM_RIGHTS): {}", std::io::Error::last_os_error());
         s.write_all(b"cd").unwrap();
+        sent_tx.send(()).unwrap();
         done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
     });
     io_util::runtime(1).block_on(move || {
@@ -465,7 +489,8 @@ fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
         let mut buf = [0; 64];
         assert_eq!(stream.read(&mut buf).unwrap(), 3);
         go_tx.send(()).unwrap();
-        green::sleep(Duration::from_millis(30)); // all of it is in, its events dispatched
+        sent_rx.recv_timeout(READ_TIMEOUT).unwrap(); // all of it is in
+        wait_for_a_poll();
         let start = Instant::now();
         let mut got = Vec::new();
         while got.len() < 4 {

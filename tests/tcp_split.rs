@@ -84,7 +84,7 @@ fn reader_and_writer_through_a_shared_reference_on_different_workers() {
 
 /// Regression: vectored calls with more slices than `IOV_MAX` (1024) failed
 /// with `EMSGSIZE`. Std passes the first 1024 and returns a partial count; so does green now,
-/// on both read paths (before and after a read that would block turns `TCP_INQ` on).
+/// before and after a read that would block has registered the fd.
 #[test]
 fn vectored_calls_with_more_slices_than_iov_max_are_partial() {
     const SLICES: usize = 1100;
@@ -95,7 +95,7 @@ fn vectored_calls_with_more_slices_than_iov_max_are_partial() {
         let (server, _) = listener.accept().unwrap();
         let mut back = vec![0u8; SLICES];
         let mut slices: Vec<IoSliceMut<'_>> = back.chunks_mut(1).map(IoSliceMut::new).collect();
-        // Nothing sent yet: a read that times out (and turns `TCP_INQ` on).
+        // Nothing sent yet: a read that times out (and registers the fd).
         server.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
         let err = (&server).read_vectored(&mut slices).unwrap_err();
         assert_eq!(err.kind(), std::io::ErrorKind::WouldBlock, "{err}");

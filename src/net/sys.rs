@@ -266,7 +266,8 @@ const MAX_RW_COUNT: usize = isize::MAX as usize;
 /// True if `fd` is a TCP socket, whose short reads mean an empty receive queue (see
 /// [`recv_stream`]). Other stream sockets stop a read short for other reasons too: a Unix
 /// socket at a message that carries fds, SCTP at a message's end. Where the protocol cannot be
-/// asked (`SO_PROTOCOL` is Linux's), the answer is no.
+/// asked (`SO_PROTOCOL` is Linux's), the answer is no; sockets that `connect` and `accept`
+/// made need no asking, anywhere.
 pub(crate) fn is_tcp(fd: BorrowedFd<'_>) -> bool {
     #[cfg(any(target_os = "linux", target_os = "android"))]
     {
