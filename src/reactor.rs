@@ -77,7 +77,7 @@
 //!   that say so (`EPOLLRDHUP`) are what make it safe (next section).
 //! - Asking the kernel how much a read left (`TCP_INQ` and its control message): exact, but a
 //!   `recvmsg` with a control message costs about 0.3 µs more per read than a plain `recv`
-//!   here, 4% of an echo server's CPU per message (`perf record`, 1,000 connections).
+//!   here, about 4% of an echo server's CPU per message (`perf record`, 1,000 connections).
 //!
 //! # Drained reads
 //!
