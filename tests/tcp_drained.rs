@@ -49,6 +49,47 @@ fn reader_reads_one(addr: std::net::SocketAddr) -> TcpStream {
     stream
 }
 
+/// A peer on an OS thread that sends once, when told, and then stays quiet until the reader
+/// is done: no event after what it sent can wake a reader parked by mistake.
+struct QuietPeer {
+    go: mpsc::Sender<()>,
+    sent: mpsc::Receiver<()>,
+    done: mpsc::Sender<()>,
+}
+
+impl QuietPeer {
+    /// Starts the peer: `start` makes its stream (and sends what comes before), `send` is what
+    /// it sends when told. Returns the peer and its thread, to join after the runtime.
+    fn spawn<S: 'static>(
+        start: impl FnOnce() -> S + Send + 'static,
+        send: impl FnOnce(&mut S) + Send + 'static,
+    ) -> (QuietPeer, std::thread::JoinHandle<()>) {
+        let (go, go_rx) = mpsc::channel::<()>();
+        let (sent_tx, sent) = mpsc::channel::<()>();
+        let (done, done_rx) = mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            let mut stream = start();
+            go_rx.recv().unwrap();
+            send(&mut stream);
+            sent_tx.send(()).unwrap();
+            done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
+        });
+        (QuietPeer { go, sent, done }, thread)
+    }
+
+    /// Has the peer send, and returns once all of it is queued on this side (on loopback, a
+    /// send returns once the receiver's kernel has queued it). It blocks the worker meanwhile.
+    fn send_now(&self) {
+        self.go.send(()).unwrap();
+        self.sent.recv_timeout(READ_TIMEOUT).unwrap();
+    }
+
+    /// The reader is done: the peer may end.
+    fn release(self) {
+        self.done.send(()).unwrap();
+    }
+}
+
 /// How the reader's worker learns of readiness.
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Worker {
@@ -234,29 +275,23 @@ fn urgent_round(worker: Worker) {
     use std::os::fd::AsRawFd;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let (sent_tx, sent_rx) = mpsc::channel::<()>();
-    let peer = std::thread::spawn(move || {
-        let mut s = peer_sends_one(&listener);
-        go_rx.recv().unwrap();
-        s.write_all(b"ab").unwrap();
-        // SAFETY: sends one byte from a live buffer on a socket we own.
-        let sent = unsafe { libc::send(s.as_raw_fd(), b"x".as_ptr().cast(), 1, libc::MSG_OOB) };
-        assert_eq!(sent, 1, "send(MSG_OOB): {}", std::io::Error::last_os_error());
-        s.write_all(b"cd").unwrap();
-        sent_tx.send(()).unwrap();
-        // Nothing more until the reader has it all: no event after these can wake it.
-        done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
-    });
+    let (peer, peer_thread) = QuietPeer::spawn(
+        move || peer_sends_one(&listener),
+        |s| {
+            s.write_all(b"ab").unwrap();
+            // SAFETY: sends one byte from a live buffer on a socket we own.
+            let sent = unsafe { libc::send(s.as_raw_fd(), b"x".as_ptr().cast(), 1, libc::MSG_OOB) };
+            assert_eq!(sent, 1, "send(MSG_OOB): {}", std::io::Error::last_os_error());
+            s.write_all(b"cd").unwrap();
+        },
+    );
     io_util::runtime(1).block_on(move || {
         let yielder = busy_beside(worker);
         let mut stream = reader_reads_one(addr);
         let mut buf = [0; 64];
-        go_tx.send(()).unwrap();
         // The worker dispatches nothing while it blocks here: the data and the urgent byte
-        // arrive unseen. (On loopback, a send returns once the receiver's kernel has queued it.)
-        sent_rx.recv_timeout(READ_TIMEOUT).unwrap();
+        // arrive unseen.
+        peer.send_now();
         let start = Instant::now();
         let mut got = Vec::new();
         while got.len() < 4 {
@@ -271,10 +306,10 @@ fn urgent_round(worker: Worker) {
             start.elapsed() < READ_TIMEOUT,
             "{worker:?}: a read waited out its timeout: the data behind the urgent byte was missed"
         );
-        done_tx.send(()).unwrap();
+        peer.release();
         yielder.stop();
     });
-    peer.join().unwrap();
+    peer_thread.join().unwrap();
 }
 
 /// Many messages, each read in one piece and answered: every read after the first finds the
@@ -408,21 +443,11 @@ fn a_read_into_more_slices_than_one_call_takes_is_not_drained() {
     const SENT: usize = 2000;
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (sent_tx, sent_rx) = mpsc::channel::<()>();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let peer = std::thread::spawn(move || {
-        let mut s = peer_sends_one(&listener);
-        go_rx.recv().unwrap();
-        s.write_all(&[7; SENT]).unwrap();
-        sent_tx.send(()).unwrap();
-        done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
-    });
+    let (peer, peer_thread) = QuietPeer::spawn(move || peer_sends_one(&listener), |s| s.write_all(&[7; SENT]).unwrap());
     io_util::runtime(1).block_on(move || {
         let yielder = busy_beside(Worker::Busy);
         let mut stream = reader_reads_one(addr);
-        go_tx.send(()).unwrap();
-        sent_rx.recv_timeout(READ_TIMEOUT).unwrap(); // the data is in (loopback: queued on return)
+        peer.send_now();
         wait_for_a_poll();
         let mut bytes = vec![0; SENT];
         let mut slices: Vec<IoSliceMut<'_>> = bytes.chunks_mut(1).map(IoSliceMut::new).collect();
@@ -435,10 +460,10 @@ fn a_read_into_more_slices_than_one_call_takes_is_not_drained() {
             rest += stream.read(&mut buf).unwrap();
         }
         assert!(start.elapsed() < READ_TIMEOUT, "a read waited out its timeout with {} bytes queued", SENT - first);
-        done_tx.send(()).unwrap();
+        peer.release();
         yielder.stop();
     });
-    peer.join().unwrap();
+    peer_thread.join().unwrap();
 }
 
 /// A Unix stream socket taken over as a `TcpStream` (through `FromRawFd`): its reads stop at a
@@ -448,14 +473,13 @@ fn a_read_into_more_slices_than_one_call_takes_is_not_drained() {
 fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
     use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd};
     let (ours, theirs) = std::os::unix::net::UnixStream::pair().unwrap();
-    let (go_tx, go_rx) = mpsc::channel::<()>();
-    let (sent_tx, sent_rx) = mpsc::channel::<()>();
-    let (done_tx, done_rx) = mpsc::channel::<()>();
-    let peer = std::thread::spawn(move || {
+    let says_one = move || {
         let mut s = theirs;
         std::thread::sleep(Duration::from_millis(2)); // the reader parks in its first read
         s.write_all(b"one").unwrap();
-        go_rx.recv().unwrap();
+        s
+    };
+    let (peer, peer_thread) = QuietPeer::spawn(says_one, |s| {
         let fd = s.as_raw_fd();
         let mut data = *b"ab";
         let mut iov = libc::iovec { iov_base: data.as_mut_ptr().cast(), iov_len: data.len() };
@@ -477,8 +501,6 @@ fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
         };
         assert_eq!(sent, 2, "sendmsg(SCM_RIGHTS): {}", std::io::Error::last_os_error());
         s.write_all(b"cd").unwrap();
-        sent_tx.send(()).unwrap();
-        done_rx.recv_timeout(READ_TIMEOUT * 2).unwrap();
     });
     io_util::runtime(1).block_on(move || {
         let yielder = busy_beside(Worker::Busy);
@@ -488,8 +510,7 @@ fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
         stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
         let mut buf = [0; 64];
         assert_eq!(stream.read(&mut buf).unwrap(), 3);
-        go_tx.send(()).unwrap();
-        sent_rx.recv_timeout(READ_TIMEOUT).unwrap(); // all of it is in
+        peer.send_now();
         wait_for_a_poll();
         let start = Instant::now();
         let mut got = Vec::new();
@@ -500,8 +521,8 @@ fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
         }
         assert_eq!(got, b"abcd");
         assert!(start.elapsed() < READ_TIMEOUT, "a read waited out its timeout with \"cd\" queued");
-        done_tx.send(()).unwrap();
+        peer.release();
         yielder.stop();
     });
-    peer.join().unwrap();
+    peer_thread.join().unwrap();
 }
