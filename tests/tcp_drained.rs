@@ -334,6 +334,44 @@ fn a_ping_pong_over_drained_reads_loses_nothing() {
     });
 }
 
+/// Exact reads (`read_exact` of a fixed size, as framed protocols do) fill their buffers, and
+/// a full read cannot say whether it emptied the queue. Once a full read has been followed by
+/// a read that would block, the stream counts what each read leaves behind (`TCP_INQ`). Two
+/// frames queued at once must then both be read, the second with no event to wake it: the
+/// peer stays quiet after sending them.
+#[test]
+fn two_frames_queued_at_once_are_both_read_by_exact_reads() {
+    for worker in [Worker::Sleeps, Worker::Busy] {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let (peer, peer_thread) =
+            QuietPeer::spawn(move || peer_sends_one(&listener), |s| s.write_all(b"twothr").unwrap());
+        io_util::runtime(1).block_on(move || {
+            let yielder = busy_beside(worker);
+            let mut stream = TcpStream::connect(addr).unwrap();
+            stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+            let mut frame = [0; 3];
+            stream.read_exact(&mut frame).unwrap();
+            assert_eq!(&frame, b"one");
+            // A read that would block, right after a full one: the switch to counting.
+            stream.set_nonblocking(true).unwrap();
+            assert_eq!(stream.read(&mut frame).unwrap_err().kind(), ErrorKind::WouldBlock);
+            stream.set_nonblocking(false).unwrap();
+            peer.send_now();
+            wait_for_a_poll();
+            let start = Instant::now();
+            for expected in [b"two", b"thr"] {
+                stream.read_exact(&mut frame).unwrap();
+                assert_eq!(&frame, expected, "{worker:?}");
+            }
+            assert!(start.elapsed() < READ_TIMEOUT, "{worker:?}: the second frame waited out the read timeout");
+            peer.release();
+            yielder.stop();
+        });
+        peer_thread.join().unwrap();
+    }
+}
+
 /// After `shutdown(Read)` on this side, every read returns `Ok(0)` at once, as std's does,
 /// whether data was still queued (taken first) and whether the shutdown came through a clone.
 /// The kernel counts 0 left there without a FIN, and the shutdown's own event has been

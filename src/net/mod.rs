@@ -178,7 +178,7 @@ struct SharedValues {
     /// Nanoseconds; 0 for none.
     write: AtomicU64,
     /// TCP streams only, shared here because clones share it too: set before the socket is
-    /// shut down for reading (see `sys::recv_stream`).
+    /// shut down for reading (see `sys::StreamReads::recv`).
     read_shut: AtomicBool,
     /// `set_nonblocking(true)` is in effect: a call that would wait returns `WouldBlock` at
     /// once instead. The fd is non-blocking underneath either way.

@@ -7,6 +7,8 @@ use std::io;
 use std::mem::{MaybeUninit, size_of};
 use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4, SocketAddrV6};
 use std::os::fd::{AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::sync::atomic::AtomicU8;
+use std::sync::atomic::Ordering::Relaxed;
 
 /// Turns a libc return value into an `io::Result`.
 fn cvt(rc: libc::c_int) -> io::Result<libc::c_int> {
@@ -234,25 +236,148 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: l
     cvt_size(unsafe { libc::recvmsg(fd, &mut msg, flags) })
 }
 
-/// A stream read into `bufs` with `flags`; the flag beside the count is true if the read was
-/// short: it took something, and less than one call can take into `bufs` (the kernel fills
-/// at most [`MAX_IOV`] slices and [`MAX_RW_COUNT`] bytes). On a TCP socket that means the
-/// receive queue was empty when the kernel stopped copying; the reactor decides whether to
-/// believe it (see "Drained reads" in `reactor.rs`). `read_shut` turns true (for any clone)
-/// before the socket is shut down for reading, and is asked after the call: a read after such
-/// a shutdown never counts as drained, its event having perhaps been dispatched already.
-pub(crate) fn recv_stream(
+/// How a stream's reads learn that they left the receive queue empty, which spares the next
+/// read the system call that would only say `WouldBlock` (see "Drained reads" in
+/// `reactor.rs`). One per `TcpStream`; a clone starts from its original's state.
+///
+/// A TCP read that comes back short (it took something, and less than one call can take into
+/// its buffers: the kernel fills at most [`MAX_IOV`] slices and [`MAX_RW_COUNT`] bytes) found
+/// the receive queue empty when the kernel stopped copying. A read that fills its buffers
+/// cannot tell, so code that reads exact sizes (`read_exact` of a frame, a length prefix)
+/// would pay a `WouldBlock` call before each wait. On Linux such a stream switches to
+/// `recvmsg` with `TCP_INQ`, whose control message counts the bytes left; the switch is made
+/// after the first read that filled its buffers and was followed by one that would block, and
+/// undone by a read that comes back short, which needs no count. The modes are hints: each
+/// read's flag comes from what its own call reported, whichever mode chose the call.
+#[derive(Debug)]
+pub(crate) struct StreamReads {
+    mode: AtomicU8,
+}
+
+/// Not TCP: a short read says nothing (a Unix socket stops at a message that carries fds,
+/// SCTP at a message's end), and reads are never flagged.
+const NOT_TCP: u8 = 0;
+/// Plain `recv`; a short read is flagged.
+const SHORT: u8 = 1;
+/// As [`SHORT`], after a read that filled its buffers.
+const FILLED: u8 = 2;
+/// `recvmsg` with `TCP_INQ` on: a read that left 0 bytes behind is flagged.
+const INQ: u8 = 3;
+/// As [`SHORT`] for good: `TCP_INQ` is refused (Linux before 4.18) or not there.
+const NO_INQ: u8 = 4;
+
+impl StreamReads {
+    /// The reads of a socket; `tcp` says whether it is a TCP one (see [`is_tcp`]).
+    pub(crate) fn new(tcp: bool) -> StreamReads {
+        StreamReads { mode: AtomicU8::new(if tcp { SHORT } else { NOT_TCP }) }
+    }
+
+    /// The reads of a clone of this stream (the same socket through another fd).
+    pub(crate) fn for_clone(&self) -> StreamReads {
+        StreamReads { mode: AtomicU8::new(self.mode.load(Relaxed)) }
+    }
+
+    /// Reads into `bufs` with `flags`; the flag beside the count is true if the read took
+    /// something and left the receive queue empty, by the rules above. `read_shut` turns true
+    /// (for any clone) before the socket is shut down for reading, and is asked after the call:
+    /// a read after such a shutdown is never flagged, its event having perhaps been dispatched
+    /// already.
+    pub(crate) fn recv(
+        &self,
+        fd: BorrowedFd<'_>,
+        bufs: &mut [io::IoSliceMut<'_>],
+        flags: libc::c_int,
+        read_shut: impl FnOnce() -> bool,
+    ) -> io::Result<(usize, bool)> {
+        let mode = self.mode.load(Relaxed);
+        let room = bufs.iter().take(MAX_IOV).map(|b| b.len()).fold(0usize, usize::saturating_add).min(MAX_RW_COUNT);
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        if mode == INQ {
+            let (n, left) = recv_inq(fd, bufs, flags)?;
+            if n < room {
+                self.mode.store(SHORT, Relaxed);
+            }
+            return Ok((n, 0 < n && left == Some(0) && !read_shut()));
+        }
+        let result = match bufs {
+            [buf] => recv(fd.as_raw_fd(), buf, flags),
+            _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
+        };
+        if mode == NOT_TCP {
+            return result.map(|n| (n, false));
+        }
+        let n = match result {
+            Ok(n) => n,
+            Err(e) => {
+                if mode == FILLED && e.kind() == io::ErrorKind::WouldBlock {
+                    self.mode.store(inq_on(fd), Relaxed);
+                }
+                return Err(e);
+            }
+        };
+        let short = 0 < n && n < room;
+        if mode != NO_INQ && 0 < n {
+            let next = if short { SHORT } else { FILLED };
+            if next != mode {
+                self.mode.store(next, Relaxed);
+            }
+        }
+        Ok((n, short && !read_shut()))
+    }
+}
+
+/// Turns `TCP_INQ` on for `fd`: the mode its reads take next.
+fn inq_on(fd: BorrowedFd<'_>) -> u8 {
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    {
+        if setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_INQ, 1).is_ok() { INQ } else { NO_INQ }
+    }
+    #[cfg(not(any(target_os = "linux", target_os = "android")))]
+    {
+        let _ = fd;
+        NO_INQ
+    }
+}
+
+/// A `recvmsg` into `bufs` with room for the `TCP_CM_INQ` control message: the count read and
+/// the bytes it left in the receive queue, if the kernel said. The kernel counts one byte left
+/// once the peer's FIN is in, so an ended stream never reads as drained.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn recv_inq(
     fd: BorrowedFd<'_>,
     bufs: &mut [io::IoSliceMut<'_>],
     flags: libc::c_int,
-    read_shut: impl FnOnce() -> bool,
-) -> io::Result<(usize, bool)> {
-    let room = bufs.iter().take(MAX_IOV).map(|b| b.len()).fold(0usize, usize::saturating_add).min(MAX_RW_COUNT);
-    let n = match bufs {
-        [buf] => recv(fd.as_raw_fd(), buf, flags),
-        _ => recv_vectored(fd.as_raw_fd(), bufs, flags),
-    }?;
-    Ok((n, 0 < n && n < room && !read_shut()))
+) -> io::Result<(usize, Option<libc::c_int>)> {
+    // Room for one `int` control message, aligned for `cmsghdr`.
+    let mut control = [0u64; 4];
+    // `IoSliceMut` is guaranteed to be ABI compatible with `iovec` on Unix.
+    let mut msg = msghdr(bufs.as_mut_ptr().cast(), bufs.len());
+    msg.msg_control = control.as_mut_ptr().cast();
+    msg.msg_controllen = size_of_val(&control) as _;
+    // SAFETY: `msg` points at `bufs` and `control`, both valid for writes for the call.
+    let n = cvt_size(unsafe { libc::recvmsg(fd.as_raw_fd(), &mut msg, flags) })?;
+    if msg.msg_flags & libc::MSG_CTRUNC != 0 {
+        return Ok((n, None));
+    }
+    let mut left = None;
+    // SAFETY: `msg` is the header `recvmsg` just filled: its control pointer and length describe
+    // `control`, holding `msg_controllen` bytes of control messages the kernel wrote;
+    // CMSG_FIRSTHDR and CMSG_NXTHDR step only within that length, and a message's data is read
+    // only if its `cmsg_len` covers an `int`.
+    unsafe {
+        let mut cmsg = libc::CMSG_FIRSTHDR(&msg);
+        while !cmsg.is_null() {
+            let c = &*cmsg;
+            if c.cmsg_level == libc::IPPROTO_TCP
+                && c.cmsg_type == libc::TCP_CM_INQ
+                && c.cmsg_len as usize >= libc::CMSG_LEN(size_of::<libc::c_int>() as u32) as usize
+            {
+                left = Some(libc::CMSG_DATA(cmsg).cast::<libc::c_int>().read_unaligned());
+            }
+            cmsg = libc::CMSG_NXTHDR(&msg, cmsg);
+        }
+    }
+    Ok((n, left))
 }
 
 /// The most bytes one `read`, `recv` or `recvmsg` moves on Linux (`MAX_RW_COUNT`: `INT_MAX`
@@ -264,7 +389,7 @@ const MAX_RW_COUNT: usize = 0x7fff_f000;
 const MAX_RW_COUNT: usize = isize::MAX as usize;
 
 /// True if `fd` is a TCP socket, whose short reads mean an empty receive queue (see
-/// [`recv_stream`]). Other stream sockets stop a read short for other reasons too: a Unix
+/// [`StreamReads`]). Other stream sockets stop a read short for other reasons too: a Unix
 /// socket at a message that carries fds, SCTP at a message's end. Where the protocol cannot be
 /// asked (`SO_PROTOCOL` is Linux's), the answer is no; sockets that `connect` and `accept`
 /// made need no asking, anywhere.
@@ -350,4 +475,103 @@ pub(crate) fn sockaddr_un(bytes: &[u8], abstract_name: bool) -> io::Result<(libc
         base + bytes.len() + 1
     };
     Ok((addr, len as libc::socklen_t))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{IoSliceMut, Write};
+    use std::os::fd::AsFd;
+    use std::time::{Duration, Instant};
+
+    /// A connected loopback pair: the reading end non-blocking, the writing end with Nagle off.
+    fn pair() -> (std::net::TcpStream, std::net::TcpStream) {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let writer = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        writer.set_nodelay(true).unwrap();
+        let (reader, _) = listener.accept().unwrap();
+        reader.set_nonblocking(true).unwrap();
+        (reader, writer)
+    }
+
+    /// Sends `data` and waits until all of it is queued at `reader` (on loopback it is by the
+    /// time the send returns; the wait only guards against a slower path).
+    fn send(writer: &mut std::net::TcpStream, reader: &std::net::TcpStream, data: &[u8]) {
+        writer.write_all(data).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        let mut peek = [0; 64];
+        while recv(reader.as_raw_fd(), &mut peek, libc::MSG_PEEK | libc::MSG_DONTWAIT).unwrap_or(0) < data.len() {
+            assert!(Instant::now() < deadline, "{} bytes sent on loopback never arrived", data.len());
+            std::thread::sleep(Duration::from_millis(1));
+        }
+    }
+
+    fn read(reads: &StreamReads, reader: &std::net::TcpStream, len: usize) -> io::Result<(Vec<u8>, bool)> {
+        let mut buf = vec![0; len];
+        let (n, drained) =
+            reads.recv(reader.as_fd(), &mut [IoSliceMut::new(&mut buf)], libc::MSG_DONTWAIT, || false)?;
+        buf.truncate(n);
+        Ok((buf, drained))
+    }
+
+    fn mode(reads: &StreamReads) -> u8 {
+        reads.mode.load(Relaxed)
+    }
+
+    #[test]
+    fn exact_reads_switch_to_counting_what_is_left_and_short_reads_switch_back() {
+        let (reader, mut writer) = pair();
+        let reads = StreamReads::new(true);
+        assert_eq!(mode(&reads), SHORT);
+
+        send(&mut writer, &reader, b"abc");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"abc".to_vec(), false), "a full read cannot tell");
+        assert_eq!(mode(&reads), FILLED);
+        assert_eq!(read(&reads, &reader, 3).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        assert_eq!(mode(&reads), INQ, "a full read and then a call that would block switch to TCP_INQ");
+
+        send(&mut writer, &reader, b"defghi");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"def".to_vec(), false), "3 bytes were left");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"ghi".to_vec(), true), "a full read that left nothing");
+        assert_eq!(mode(&reads), INQ);
+
+        send(&mut writer, &reader, b"jk");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"jk".to_vec(), true), "a short read left nothing");
+        assert_eq!(mode(&reads), SHORT, "a short read needs no count");
+        assert_eq!(mode(&reads.for_clone()), SHORT);
+
+        // The end of stream after data: the count says 1 once the FIN is in, never 0.
+        send(&mut writer, &reader, b"lmn");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"lmn".to_vec(), false));
+        let _ = read(&reads, &reader, 3).unwrap_err();
+        assert_eq!(mode(&reads), INQ);
+        send(&mut writer, &reader, b"opq");
+        writer.shutdown(std::net::Shutdown::Write).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !fin_in(&reader) {
+            assert!(Instant::now() < deadline, "the FIN sent on loopback never arrived");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"opq".to_vec(), false), "data with the end behind it");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (Vec::new(), false));
+    }
+
+    /// True once the peer's FIN is queued at `reader`: `poll` reports `POLLRDHUP`.
+    fn fin_in(reader: &std::net::TcpStream) -> bool {
+        let mut fd = libc::pollfd { fd: reader.as_raw_fd(), events: libc::POLLRDHUP, revents: 0 };
+        // SAFETY: one live pollfd, for a call that does not wait.
+        unsafe { libc::poll(&mut fd, 1, 0) == 1 && fd.revents & libc::POLLRDHUP != 0 }
+    }
+
+    #[test]
+    fn reads_of_other_sockets_are_never_flagged_and_never_switch() {
+        let (reader, mut writer) = pair();
+        let reads = StreamReads::new(false);
+        send(&mut writer, &reader, b"abc");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"abc".to_vec(), false));
+        assert_eq!(read(&reads, &reader, 3).unwrap_err().kind(), io::ErrorKind::WouldBlock);
+        send(&mut writer, &reader, b"de");
+        assert_eq!(read(&reads, &reader, 3).unwrap(), (b"de".to_vec(), false));
+        assert_eq!(mode(&reads), NOT_TCP);
+    }
 }

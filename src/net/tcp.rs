@@ -115,7 +115,10 @@ impl TcpListener {
             sys::accept(self.inner.as_fd(), Some(&mut storage))
         })?;
         let addr = sys::socket_addr(&storage, len)?;
-        Ok((TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default(), true), addr))
+        Ok((
+            TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default(), sys::StreamReads::new(true)),
+            addr,
+        ))
     }
 
     /// An iterator over incoming connections, like [`std::net::TcpListener::incoming`]: each
@@ -322,10 +325,10 @@ pub struct TcpStream {
     source: Source,
     inner: std::net::TcpStream,
     shared: Shared,
-    /// The socket is TCP, so a short read means an empty receive queue and may spare the next
-    /// read its system call ("Drained reads" in `reactor.rs`). True for streams this crate
-    /// connected or accepted; asked of the kernel once for a socket taken over.
-    tcp: bool,
+    /// How reads learn that they drained the receive queue, sparing the next read its system
+    /// call ("Drained reads" in `reactor.rs`). Streams this crate connected or accepted are TCP;
+    /// a socket taken over is asked once.
+    reads: sys::StreamReads,
 }
 
 impl TcpStream {
@@ -372,7 +375,8 @@ impl TcpStream {
 
     fn connect_one(addr: &SocketAddr, timeout: Option<Duration>) -> io::Result<TcpStream> {
         let fd = sys::socket(sys::domain(addr), libc::SOCK_STREAM)?;
-        let stream = TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default(), true);
+        let stream =
+            TcpStream::from_nonblocking(std::net::TcpStream::from(fd), Shared::default(), sys::StreamReads::new(true));
         match sys::connect(stream.inner.as_fd(), addr) {
             Ok(()) => return Ok(stream),
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
@@ -404,8 +408,8 @@ impl TcpStream {
         }
     }
 
-    fn from_nonblocking(inner: std::net::TcpStream, shared: Shared, tcp: bool) -> TcpStream {
-        TcpStream { source: Source::new(inner.as_raw_fd()), inner, shared, tcp }
+    fn from_nonblocking(inner: std::net::TcpStream, shared: Shared, reads: sys::StreamReads) -> TcpStream {
+        TcpStream { source: Source::new(inner.as_raw_fd()), inner, shared, reads }
     }
 
     /// The remote address, like [`std::net::TcpStream::peer_addr`].
@@ -482,7 +486,7 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn try_clone(&self) -> io::Result<TcpStream> {
-        Ok(TcpStream::from_nonblocking(self.inner.try_clone()?, self.shared.share(), self.tcp))
+        Ok(TcpStream::from_nonblocking(self.inner.try_clone()?, self.shared.share(), self.reads.for_clone()))
     }
 
     /// Sets how long a read may wait, like [`std::net::TcpStream::set_read_timeout`]. A read
@@ -710,8 +714,7 @@ impl TcpStream {
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
         self.source.read_hinted(self.shared.read_limit(), timeout_error, || {
-            let (n, short) = sys::recv_stream(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())?;
-            Ok((n, short && self.tcp))
+            self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())
         })
     }
 
@@ -791,8 +794,8 @@ impl From<std::net::TcpStream> for TcpStream {
     fn from(inner: std::net::TcpStream) -> TcpStream {
         super::make_nonblocking(inner.set_nonblocking(true));
         let shared = Shared::from_std(inner.read_timeout(), inner.write_timeout());
-        let tcp = sys::is_tcp(inner.as_fd());
-        TcpStream::from_nonblocking(inner, shared, tcp)
+        let reads = sys::StreamReads::new(sys::is_tcp(inner.as_fd()));
+        TcpStream::from_nonblocking(inner, shared, reads)
     }
 }
 
