@@ -42,6 +42,10 @@ struct Shared {
     failed: AtomicUsize,
     /// The window, once every connection is ready; `None` if some failed: stop at once.
     window: OnceLock<Option<Window>>,
+    /// The round-trip times of the echoes that completed inside the window, in nanoseconds.
+    /// One list for all: a list per connection would put one more cold cache line and page
+    /// under each message (with 1,000 connections, about 0.4 µs per message, 5% of the client).
+    latencies: green::sync::Mutex<Vec<u64>>,
 }
 
 pub fn drive(addr: SocketAddr, conns: usize, timing: &Timing, sampler: Sampler) -> io::Result<Load> {
@@ -56,6 +60,7 @@ fn control(addr: SocketAddr, conns: usize, timing: &Timing, sampler: Sampler) ->
         ready: AtomicUsize::new(0),
         failed: AtomicUsize::new(0),
         window: OnceLock::new(),
+        latencies: green::sync::Mutex::new(Vec::new()),
     });
     let me = green::current();
     let began = Instant::now();
@@ -90,11 +95,10 @@ fn control(addr: SocketAddr, conns: usize, timing: &Timing, sampler: Sampler) ->
         io::Result::Ok((first, sampler.take()?))
     });
 
-    let mut latencies = Vec::new();
     let mut first_error = None;
     for handle in handles {
         match handle.join() {
-            Ok(Ok(mine)) => latencies.extend(mine),
+            Ok(Ok(())) => {}
             Ok(Err(e)) => {
                 first_error.get_or_insert(e);
             }
@@ -103,6 +107,7 @@ fn control(addr: SocketAddr, conns: usize, timing: &Timing, sampler: Sampler) ->
             }
         }
     }
+    let latencies = std::mem::take(&mut *shared.latencies.lock().unwrap());
     match (first_error, readings) {
         (Some(e), _) => Err(e),
         (None, Some(Ok((first, last)))) => Ok(Load { connect_all, latencies, first, last }),
@@ -112,7 +117,7 @@ fn control(addr: SocketAddr, conns: usize, timing: &Timing, sampler: Sampler) ->
 }
 
 /// One connection: connect, first echo, wait for the window, ping-pong through it.
-fn connection(id: u32, addr: SocketAddr, shared: &Shared, controller: &green::GreenThread) -> io::Result<Vec<u64>> {
+fn connection(id: u32, addr: SocketAddr, shared: &Shared, controller: &green::GreenThread) -> io::Result<()> {
     let first = open(id, addr);
     shared.in_flight.fetch_sub(1, Ordering::AcqRel);
     match first {
@@ -125,11 +130,10 @@ fn connection(id: u32, addr: SocketAddr, shared: &Shared, controller: &green::Gr
     let Window { start, end } = loop {
         match shared.window.get() {
             Some(Some(window)) => break *window,
-            Some(None) => return Ok(Vec::new()),
+            Some(None) => return Ok(()),
             None => green::park(),
         }
     };
-    let mut latencies = Vec::new();
     // Each request goes out as the last echo is checked: one look at the clock per message.
     let mut sent = Instant::now();
     for seq in 1.. {
@@ -139,11 +143,11 @@ fn connection(id: u32, addr: SocketAddr, shared: &Shared, controller: &green::Gr
         ping(&mut stream, id, seq)?;
         let done = Instant::now();
         if done >= start && done < end {
-            latencies.push((done - sent).as_nanos() as u64);
+            shared.latencies.lock().unwrap().push((done - sent).as_nanos() as u64);
         }
         sent = done;
     }
-    Ok(latencies)
+    Ok(())
 }
 
 fn open(id: u32, addr: SocketAddr) -> io::Result<TcpStream> {
