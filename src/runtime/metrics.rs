@@ -2,6 +2,7 @@
 
 use std::fmt;
 use std::sync::atomic::Ordering;
+use std::time::Duration;
 
 use super::Handle;
 use crate::park::ParkReason;
@@ -49,6 +50,11 @@ pub struct WorkerMetrics {
     pub steals: u64,
     /// Times the worker went to sleep in its poller.
     pub sleeps: u64,
+    /// Time the worker spent with no green thread to run since it started: spinning before a
+    /// sleep, and asleep in its poller. Between two snapshots, the wall time less the growth of
+    /// this is what the worker spent running green threads and dispatching their I/O: a worker
+    /// that spins shows as a busy thread to the OS, and this tells how much it had to spare.
+    pub idle: Duration,
     /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
     /// `("io", n)`, `("blocking", n)` (a `spawn_blocking` join), `("signal", n)`, `("other", n)`.
     pub parks: Vec<(&'static str, u64)>,
@@ -82,8 +88,17 @@ impl fmt::Display for Metrics {
             write!(
                 f,
                 "  worker {i}: {} switches, {} started, {} steals, {} forced yields, {} budget checks, {} sleeps, \
-                 {} ready, {} in inbox, {} timers; parks:",
-                w.switches, w.started, w.steals, w.forced_yields, w.budget_checks, w.sleeps, w.ready, w.inbox, w.timers
+                 {:.3} s idle, {} ready, {} in inbox, {} timers; parks:",
+                w.switches,
+                w.started,
+                w.steals,
+                w.forced_yields,
+                w.budget_checks,
+                w.sleeps,
+                w.idle.as_secs_f64(),
+                w.ready,
+                w.inbox,
+                w.timers
             )?;
             for (reason, n) in &w.parks {
                 write!(f, " {reason} {n}")?;
@@ -111,6 +126,7 @@ impl Handle {
                     budget_checks: s.checkpoints.load(Ordering::Relaxed),
                     steals: s.steals.load(Ordering::Relaxed),
                     sleeps: s.sleeps.load(Ordering::Relaxed),
+                    idle: Duration::from_nanos(s.idle_nanos.load(Ordering::Relaxed)),
                     parks: ParkReason::ALL
                         .iter()
                         .map(|r| (r.name(), s.parks[*r as usize].load(Ordering::Relaxed)))

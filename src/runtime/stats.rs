@@ -46,6 +46,8 @@ pub(crate) struct WorkerStats {
     pub(crate) parks: [AtomicU64; crate::park::ParkReason::COUNT],
     /// Times the worker went to sleep in its poller.
     pub(crate) sleeps: AtomicU64,
+    /// Nanoseconds spent with nothing to run: spinning, and asleep in the poller.
+    pub(crate) idle_nanos: AtomicU64,
     /// Green threads waiting for this worker (ready, or queued unstarted) at its last
     /// maintenance.
     pub(crate) ready: AtomicUsize,

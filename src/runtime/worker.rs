@@ -598,9 +598,14 @@ impl Core {
 
     /// Is there anything to do without sleeping?
     fn has_work(&self) -> bool {
+        self.has_work_at(Instant::now())
+    }
+
+    /// [`has_work`](Core::has_work), with the time read by the caller.
+    fn has_work_at(&self, now: Instant) -> bool {
         self.queued_here()
             || self.shared.stealers.iter().any(|s| !s.is_empty())
-            || self.timers.borrow().is_due(Instant::now())
+            || self.timers.borrow().is_due(now)
             // Announced by a notify alone, which a poll that does not wait may have taken.
             || self.remote().dump_pending.load(Ordering::Acquire)
             || (self.shared.is_shutting_down()
@@ -622,16 +627,19 @@ impl Core {
             for _ in 0..SPINS_PER_LOOK {
                 std::hint::spin_loop();
             }
-            if self.has_work() {
+            let now = Instant::now();
+            if self.has_work_at(now) {
+                self.count_idle(spin_start, now);
                 return;
             }
             // Keep asking the OS too, less often (a system call each time): a message that
             // arrives now is taken in a couple of microseconds instead of after the spin, and no
             // wakeup is paid.
             if round.is_multiple_of(LOOKS_PER_POLL) && self.io.poll_now() {
+                self.count_idle(spin_start, now);
                 return;
             }
-            if spin_start.elapsed() >= SPIN_TIME {
+            if now.duration_since(spin_start) >= SPIN_TIME {
                 break;
             }
         }
@@ -663,8 +671,19 @@ impl Core {
         remote.sleeping.store(false, Ordering::SeqCst);
         self.shared.sleepers.fetch_sub(1, Ordering::SeqCst);
         WorkerStats::bump(&remote.stats.sleeps);
-        self.shared.refresh_clock(Instant::now());
+        let now = Instant::now();
+        self.shared.refresh_clock(now);
+        self.count_idle(spin_start, now);
         self.shared.monitor.worker_awake();
+    }
+
+    /// Adds the time from `since` to `now`, spent spinning or asleep with nothing to run, to
+    /// the worker's published idle time. A poll that does not wait and finds work counts as
+    /// work: the time is what a busier runtime would have had to spare.
+    fn count_idle(&self, since: Instant, now: Instant) {
+        let idle = &self.stats().idle_nanos;
+        let nanos = u64::try_from(now.duration_since(since).as_nanos()).unwrap_or(u64::MAX);
+        idle.store(idle.load(Ordering::Relaxed).saturating_add(nanos), Ordering::Relaxed);
     }
 
     // ---- running green threads ---------------------------------------------------------

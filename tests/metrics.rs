@@ -1,0 +1,65 @@
+//! `Handle::metrics`: the idle time a worker publishes.
+
+use std::time::{Duration, Instant};
+
+/// Runs `f` on a one-worker runtime; returns how much the worker's idle time grew meanwhile,
+/// and how long `f` took.
+fn idle_during(f: impl FnOnce() + Send + 'static) -> (Duration, Duration) {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let idle = || green::Handle::current().metrics().workers[0].idle;
+        let before = idle();
+        let start = Instant::now();
+        f();
+        let took = start.elapsed();
+        let grew = idle() - before;
+        assert!(grew <= took, "idle grew by {grew:?}, more than the {took:?} that passed");
+        (grew, took)
+    })
+}
+
+/// A worker whose only green thread sleeps has nothing to run for the whole sleep: the idle
+/// time grows by most of it (the bound leaves room for the worker's thread being descheduled
+/// while it runs the green thread up to its park and back).
+#[test]
+fn a_sleeping_runtime_counts_the_sleep_as_idle() {
+    let (grew, took) = idle_during(|| green::sleep(Duration::from_millis(100)));
+    assert!(grew >= Duration::from_millis(50), "idle grew by {grew:?} over a sleep of {took:?}");
+}
+
+/// Sleeps shorter than the worker's spin end while it spins, without a sleep in the poller:
+/// that spinning is idle time too.
+#[test]
+fn spinning_between_short_sleeps_counts_as_idle() {
+    let (grew, took) = idle_during(|| {
+        for _ in 0..1000 {
+            green::sleep(Duration::from_micros(10));
+        }
+    });
+    // Each sleep lasts 10 µs at least, nearly all of it with nothing to run.
+    assert!(grew >= Duration::from_millis(2), "idle grew by {grew:?} over 1,000 sleeps of 10 µs ({took:?})");
+}
+
+/// A green thread that keeps running (yielding, with nothing else to run) leaves its worker no
+/// idle time.
+#[test]
+fn a_busy_runtime_counts_no_idle_time() {
+    let (grew, took) = idle_during(|| {
+        let start = Instant::now();
+        while start.elapsed() < Duration::from_millis(100) {
+            green::yield_now();
+        }
+    });
+    assert!(grew < Duration::from_millis(20), "idle grew by {grew:?} while a green thread ran for {took:?}");
+}
+
+/// Metrics print the idle time too.
+#[test]
+fn the_printed_metrics_show_the_idle_time() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let text = rt.block_on(|| {
+        green::sleep(Duration::from_millis(5));
+        green::Handle::current().metrics().to_string()
+    });
+    assert!(text.contains(" s idle,"), "{text}");
+}
