@@ -9,7 +9,9 @@ use crate::KERNEL_STACK_BYTES;
 
 /// A share of one core from which a process counts as saturated. A run whose client is
 /// saturated while its server is not is client-bound: the server may have had more to give.
-/// With both saturated, the server's figure is its own limit.
+/// With both saturated, the server's figure is its own limit. For a green server, what counts
+/// is the share of the window its worker had work, not its CPU time: the worker spins while
+/// it waits, which the OS counts as busy.
 const SATURATED: f64 = 0.90;
 
 /// Other processes that took this share of a core from the client's and the server's CPUs
@@ -37,6 +39,8 @@ pub struct Summary {
     pub user_ns: f64,
     pub sys_ns: f64,
     pub server_busy: f64,
+    /// A green server's idle share of the window (inside `server_busy` where it spun).
+    pub server_idle: Option<f64>,
     pub client_busy: f64,
     pub others_busy: f64,
     /// Server RSS and kernel stacks with every connection open, bytes.
@@ -112,7 +116,7 @@ impl Report {
                 duration(s.p999),
                 s.user_ns,
                 s.sys_ns,
-                percent(s.server_busy),
+                server_cpu(&s),
                 client,
                 percent(s.others_busy),
                 mib(s.rss),
@@ -130,8 +134,10 @@ impl Report {
             "\nmedians of {runs} run(s). memory/conn = (RSS + {} KiB kernel stack per thread) with all connections \
              open, less the idle server, per connection; page tables (VmPTE) are not in RSS and come on top. CPU \
              shares are of one core; others: what other processes (not the kernel's softirq threads) took of the \
-             client's and the server's CPUs during the window; client-bound: the client used {}+ of its core and the \
-             server less, so the server may have had more to give.",
+             client's and the server's CPUs during the window; idle: the time green's worker had nothing to run \
+             (asked of the server; it spins a while before it sleeps, and the spinning counts as CPU time); \
+             client-bound: the client used {}+ of its core and the server less (green's: had work for less of the \
+             window), so the server may have had more to give.",
             KERNEL_STACK_BYTES / 1024,
             percent(SATURATED),
         );
@@ -172,7 +178,7 @@ impl Report {
                     "    (green's run was client-bound: the client used {} of its core, green's server {}; the \
                      throughput ratio is a lower bound)",
                     percent(g.client_busy),
-                    percent(g.server_busy)
+                    server_cpu(&g)
                 );
             }
         }
@@ -201,7 +207,16 @@ impl Report {
 }
 
 fn client_bound(s: &Summary) -> bool {
-    s.client_busy >= SATURATED && s.server_busy < SATURATED
+    let working = s.server_idle.map_or(s.server_busy, |idle| s.server_busy.min(1.0 - idle));
+    s.client_busy >= SATURATED && working < SATURATED
+}
+
+/// The server's share of its core, with a green server's idle share beside it.
+fn server_cpu(s: &Summary) -> String {
+    match s.server_idle {
+        Some(idle) => format!("{} (idle {})", percent(s.server_busy), percent(idle)),
+        None => percent(s.server_busy),
+    }
 }
 
 fn verdict(met: bool) -> &'static str {
@@ -226,6 +241,7 @@ fn summarize(server: ServerKind, conns: usize, runs: &[Outcome]) -> Summary {
         user_ns: med(&|o| o.server_user_ns),
         sys_ns: med(&|o| o.server_sys_ns),
         server_busy: med(&|o| o.server_busy),
+        server_idle: runs.iter().map(|o| o.server_idle).collect::<Option<Vec<f64>>>().map(median),
         client_busy: med(&|o| o.client_busy),
         others_busy: med(&|o| o.others_busy),
         rss: med(&|o| o.loaded.rss as f64),

@@ -1,8 +1,9 @@
 //! One measurement: start a server process, drive it, sample it, stop it.
 
-use std::io::{self, BufRead, BufReader};
+use std::io::{self, BufRead, BufReader, Write};
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::args::{ClientKind, Options, ServerKind};
@@ -27,14 +28,39 @@ pub struct Window {
     pub end: Instant,
 }
 
-/// Reads the server's `/proc` entries and this process's CPU time. The client calls it itself
-/// at the window's start and end: a thread of its own would compete with the client for its
-/// core and could wake late, after connections had already begun to close.
-#[derive(Debug, Clone, Copy)]
+/// Reads the server's `/proc` entries and this process's CPU time, and asks a green server
+/// for its idle time. The client calls it itself at the window's start and end: a thread of
+/// its own would compete with the client for its core and could wake late, after connections
+/// had already begun to close.
+#[derive(Debug, Clone)]
 pub struct Sampler {
     pid: u32,
     /// The client's and the server's CPUs, if pinned.
     cpus: Option<[usize; 2]>,
+    /// The green server's stdin and stdout, to ask for its idle time.
+    idle: Option<Arc<Mutex<IdleQuery>>>,
+}
+
+/// The pipes to a green server that answers `idle` lines (`server::answer_idle_queries`).
+#[derive(Debug)]
+struct IdleQuery {
+    ask: ChildStdin,
+    answers: BufReader<ChildStdout>,
+}
+
+impl IdleQuery {
+    /// The server's idle time so far. A round trip to the server's worker: tens of
+    /// microseconds while it is busy, during which the caller's thread waits.
+    fn ask(&mut self) -> io::Result<Duration> {
+        self.ask.write_all(b"idle\n")?;
+        let mut line = String::new();
+        self.answers.read_line(&mut line)?;
+        line.trim()
+            .strip_prefix("idle ")
+            .and_then(|n| n.parse().ok())
+            .map(Duration::from_nanos)
+            .ok_or_else(|| io::Error::other(format!("the green server answered {line:?} when asked for its idle time")))
+    }
 }
 
 /// One reading of the sampler.
@@ -47,6 +73,8 @@ pub struct Snapshot {
     /// Busy time of the client's and the server's CPUs so far, whoever used them, less what
     /// their `ksoftirqd` threads spent (network work for our own sockets).
     pub cpus_busy: Duration,
+    /// A green server's idle time so far: spinning and asleep, with nothing to run.
+    pub server_idle: Option<Duration>,
 }
 
 impl Sampler {
@@ -55,7 +83,11 @@ impl Sampler {
         let server = ProcSample::read(self.pid)?;
         let (user, system) = sys::self_cpu();
         let cpus_busy = sys::cpus_busy(self.cpus)?.saturating_sub(sys::softirq_threads_cpu(self.cpus));
-        Ok(Snapshot { at, server, client_cpu: user + system, cpus_busy })
+        let server_idle = match &self.idle {
+            Some(query) => Some(query.lock().unwrap_or_else(|e| e.into_inner()).ask()?),
+            None => None,
+        };
+        Ok(Snapshot { at, server, client_cpu: user + system, cpus_busy, server_idle })
     }
 }
 
@@ -72,6 +104,9 @@ pub struct Outcome {
     /// Share of one core the server and the client used during the window.
     pub server_busy: f64,
     pub client_busy: f64,
+    /// Share of the window a green server's worker spent with nothing to run: spinning (which
+    /// is in `server_busy`) or asleep.
+    pub server_idle: Option<f64>,
     /// Share of one core that other processes took on the client's and the server's CPUs.
     pub others_busy: f64,
     /// Server with every connection open (at the start of the window, after the warm-up), and
@@ -85,6 +120,8 @@ pub struct Outcome {
 struct ServerProcess {
     child: Child,
     addr: SocketAddr,
+    /// A green server's pipes, to ask for its idle time.
+    idle: Option<Arc<Mutex<IdleQuery>>>,
 }
 
 impl ServerProcess {
@@ -94,16 +131,21 @@ impl ServerProcess {
         if let Some(cpu) = cpu {
             command.args(["--cpu", &cpu.to_string()]);
         }
-        let mut child = command.stdin(Stdio::null()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
-        let stdout = child.stdout.take().expect("stdout is piped");
+        let mut child = command.stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn()?;
+        let (ask, stdout) =
+            (child.stdin.take().expect("stdin is piped"), child.stdout.take().expect("stdout is piped"));
         // From here on, dropping `server` kills the child on every path.
-        let mut server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)) };
+        let mut server = ServerProcess { child, addr: SocketAddr::from(([127, 0, 0, 1], 0)), idle: None };
         let mut line = String::new();
-        BufReader::new(stdout).read_line(&mut line)?;
+        let mut answers = BufReader::new(stdout);
+        answers.read_line(&mut line)?;
         let port = line.trim().strip_prefix("port ").and_then(|p| p.parse::<u16>().ok());
         match port {
             Some(port) => {
                 server.addr.set_port(port);
+                if kind == ServerKind::Green {
+                    server.idle = Some(Arc::new(Mutex::new(IdleQuery { ask, answers })));
+                }
                 Ok(server)
             }
             None => {
@@ -130,7 +172,7 @@ pub fn measure(kind: ServerKind, conns: usize, options: &Options, cpus: &Placeme
     let server = ServerProcess::start(kind, cpus.server, options.buffer)?;
     let idle = ProcSample::read(server.pid())?;
     let cpus_used = cpus.client.zip(cpus.server).map(|(c, s)| [c, s]);
-    let sampler = Sampler { pid: server.pid(), cpus: cpus_used };
+    let sampler = Sampler { pid: server.pid(), cpus: cpus_used, idle: server.idle.clone() };
     let load = match options.client {
         ClientKind::Green => client_green::drive(server.addr, conns, timing, sampler)?,
         ClientKind::Std => client_std::drive(server.addr, conns, timing, sampler)?,
@@ -159,6 +201,10 @@ pub fn measure(kind: ServerKind, conns: usize, options: &Options, cpus: &Placeme
         server_sys_ns: server_sys.as_nanos() as f64 / messages,
         server_busy: (server_user + server_sys).as_secs_f64() / sampled,
         client_busy: client_cpu.as_secs_f64() / sampled,
+        server_idle: first
+            .server_idle
+            .zip(last.server_idle)
+            .map(|(first, last)| last.saturating_sub(first).as_secs_f64() / sampled),
         others_busy: (last.cpus_busy.saturating_sub(first.cpus_busy).as_secs_f64()
             - (server_user + server_sys + client_cpu).as_secs_f64())
         .max(0.0)

@@ -3,7 +3,8 @@
 //! and prints `port N` on stdout once it listens.
 //!
 //! - `green`: `green::run`, `green::net::TcpListener`, a green thread per connection. The
-//!   runtime starts one worker per available CPU: one, since the process is pinned.
+//!   runtime starts one worker per available CPU: one, since the process is pinned. It also
+//!   answers the parent's `idle` lines on stdin (see [`answer_idle_queries`]).
 //! - `threads`: `std::net::TcpListener`, a `std::thread` per connection with std's defaults
 //!   (2 MiB stacks, std's listen backlog of 128).
 //! - `tokio`: a multi-thread runtime with its default worker count (one, pinned), a task per
@@ -12,7 +13,7 @@
 //! Every handler is the same loop: read what is there into a buffer, write it all back, until
 //! end of stream or an error.
 
-use std::io::{self, Read, Write};
+use std::io::{self, BufRead, Read, Write};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -92,10 +93,36 @@ fn accept_failed(e: &io::Error) {
     eprintln!("versus server: accept failed: {e}");
 }
 
+/// Answers each `idle` line the parent writes on stdin with `idle N`: the nanoseconds the
+/// runtime's workers have spent with nothing to run (`green::WorkerMetrics::idle`). The OS
+/// counts a worker that spins while it waits for work as busy; the parent takes this off the
+/// server's CPU time to tell a server that waited for its client from one that had no time to
+/// spare. Ends at the end of stdin or at an error.
+fn answer_idle_queries() {
+    let stdin = io::stdin();
+    let mut line = String::new();
+    loop {
+        line.clear();
+        // The parent writes each line whole, in one write: once readable, it is all there.
+        let read = green::io::wait_readable(&stdin).and_then(|()| stdin.lock().read_line(&mut line));
+        if !matches!(read, Ok(1..)) {
+            return;
+        }
+        if line.trim() == "idle" {
+            let idle: Duration = green::Handle::current().metrics().workers.iter().map(|w| w.idle).sum();
+            let mut out = io::stdout().lock();
+            if writeln!(out, "idle {}", idle.as_nanos()).and_then(|()| out.flush()).is_err() {
+                return;
+            }
+        }
+    }
+}
+
 fn green_server<const BUFFER: usize>(port: u16) -> io::Result<()> {
     green::run(|| {
         let listener = green::net::TcpListener::bind(("127.0.0.1", port))?;
         announce(listener.local_addr()?.port())?;
+        green::spawn(answer_idle_queries);
         for stream in listener.incoming() {
             match stream {
                 Ok(stream) => {
