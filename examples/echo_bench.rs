@@ -20,6 +20,11 @@
 //! so when the server's share is small the difference can come out a little below zero; such
 //! a figure is shown as 0.
 //!
+//! For `green`, the last column is the share of the window its worker had nothing to run
+//! (`WorkerMetrics::idle`): it spins up to 25 µs before it sleeps, and the spinning is in its
+//! user and kernel CPU (a poll of the OS every microsecond or so), so in a run where the client
+//! is the bound, part of green's CPU per message is time spent waiting for the client.
+//!
 //! Client and server run in this one process, so each connection holds two fds in it: at
 //! start the soft open-file limit (`ulimit -n`) is raised to the hard one, as `versus` does,
 //! and a connection count that still does not fit is refused before anything runs.
@@ -136,8 +141,8 @@ fn measure(args: &Args) -> io::Result<()> {
     if cpus < 2 {
         eprintln!("note: {cpus} CPU: client and server share it");
     }
-    println!("| server | connections | msgs/s | p50 | p99 | user CPU/msg | kernel CPU/msg | total CPU/msg |");
-    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
+    println!("| server | connections | msgs/s | p50 | p99 | user CPU/msg | kernel CPU/msg | total CPU/msg | idle |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|---:|");
     for &connections in &args.counts {
         for server in [Server::Green, Server::Std, Server::Tokio] {
             if args.only.is_some_and(|only| only != server) {
@@ -145,7 +150,7 @@ fn measure(args: &Args) -> io::Result<()> {
             }
             let result = run(server, connections, args.warmup, args.window)?;
             println!(
-                "| {} | {connections} | {:.0} | {} | {} | {} | {} | {} |",
+                "| {} | {connections} | {:.0} | {} | {} | {} | {} | {} | {} |",
                 server.name(),
                 result.msgs_per_sec,
                 micros(result.p50),
@@ -153,6 +158,7 @@ fn measure(args: &Args) -> io::Result<()> {
                 nanos(result.user_per_msg),
                 nanos(result.sys_per_msg),
                 nanos(result.user_per_msg + result.sys_per_msg),
+                result.idle.map_or("".to_owned(), |idle| format!("{:.0}%", idle * 100.0)),
             );
         }
     }
@@ -244,7 +250,19 @@ struct Outcome {
     p99: Duration,
     user_per_msg: f64,
     sys_per_msg: f64,
+    /// Green's worker's idle share of the window.
+    idle: Option<f64>,
 }
+
+/// A running server: where it listens, how to read its idle time (green's), how to stop it.
+struct Running {
+    addr: SocketAddr,
+    idle: Option<IdleClock>,
+    stop: Box<dyn FnOnce()>,
+}
+
+/// Reads a green runtime's idle time so far (its one worker's).
+type IdleClock = Box<dyn Fn() -> Duration + Send>;
 
 /// User and kernel CPU time of the process so far, and of the calling thread, in seconds.
 /// Per-thread figures in `/proc/self/task/*/stat` are whole clock ticks per thread, useless
@@ -266,8 +284,8 @@ fn listener() -> io::Result<std::net::TcpListener> {
     green::net::TcpListener::bind("127.0.0.1:0")?.into_std()
 }
 
-/// Starts `server`; returns its address and a guard that stops it.
-fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
+/// Starts `server`.
+fn start(server: Server) -> io::Result<Running> {
     let listener = listener()?;
     let addr = listener.local_addr()?;
     match server {
@@ -297,7 +315,9 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
                     });
                 }
             });
-            Ok((addr, Box::new(move || drop(rt))))
+            let handle = rt.handle().clone();
+            let idle: IdleClock = Box::new(move || handle.metrics().workers.iter().map(|w| w.idle).sum());
+            Ok(Running { addr, idle: Some(idle), stop: Box::new(move || drop(rt)) })
         }
         Server::Std => {
             let stop = Arc::new(AtomicBool::new(false));
@@ -329,13 +349,11 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
                     });
                 }
             })?;
-            Ok((
-                addr,
-                Box::new(move || {
-                    stop.store(true, Ordering::Release);
-                    let _ = std::net::TcpStream::connect(addr); // wake the accept loop
-                }),
-            ))
+            let stop = Box::new(move || {
+                stop.store(true, Ordering::Release);
+                let _ = std::net::TcpStream::connect(addr); // wake the accept loop
+            });
+            Ok(Running { addr, idle: None, stop })
         }
         Server::Tokio => {
             let rt = tokio::runtime::Builder::new_multi_thread()
@@ -368,7 +386,7 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
                     });
                 }
             });
-            Ok((addr, Box::new(move || rt.shutdown_timeout(Duration::from_secs(1)))))
+            Ok(Running { addr, idle: None, stop: Box::new(move || rt.shutdown_timeout(Duration::from_secs(1))) })
         }
     }
 }
@@ -376,14 +394,14 @@ fn start(server: Server) -> io::Result<(SocketAddr, Box<dyn FnOnce()>)> {
 /// One measurement: `connections` ping-pong loops for `warmup + window`, counting only what
 /// completes inside the window.
 fn run(server: Server, connections: usize, warmup: Duration, window: Duration) -> io::Result<Outcome> {
-    let (addr, stop_server) = start(server)?;
+    let Running { addr, idle, stop } = start(server)?;
     let client = std::thread::Builder::new().name("bench-client".into()).spawn(move || {
         common::pin(CLIENT_CPU);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(client(addr, connections, warmup, window))
+        rt.block_on(client(addr, connections, warmup, window, idle))
     })?;
-    let (latencies, cpu) = client.join().expect("the client panicked")?;
-    stop_server();
+    let (latencies, cpu, idle) = client.join().expect("the client panicked")?;
+    stop();
     let mut latencies = latencies;
     latencies.sort_unstable();
     let count = latencies.len().max(1);
@@ -397,17 +415,19 @@ fn run(server: Server, connections: usize, warmup: Duration, window: Duration) -
         // Below zero only through the kernel's user/kernel split (see the top of the file).
         user_per_msg: cpu.0.max(0.0) * 1e9 / count as f64,
         sys_per_msg: cpu.1.max(0.0) * 1e9 / count as f64,
+        idle: idle.map(|idle| idle.as_secs_f64() / window.as_secs_f64()),
     })
 }
 
-/// The client: connects everything, then runs every connection's loop; CPU times are read at
-/// the start and the end of the window.
+/// The client: connects everything, then runs every connection's loop; CPU times (and green's
+/// idle time) are read at the start and the end of the window.
 async fn client(
     addr: SocketAddr,
     connections: usize,
     warmup: Duration,
     window: Duration,
-) -> io::Result<(Vec<u64>, (f64, f64))> {
+    idle: Option<IdleClock>,
+) -> io::Result<(Vec<u64>, (f64, f64), Option<Duration>)> {
     let mut streams = Vec::with_capacity(connections);
     for _ in 0..connections {
         let stream = tokio::net::TcpStream::connect(addr).await?;
@@ -419,8 +439,10 @@ async fn client(
     let tasks: Vec<_> = streams.into_iter().map(|stream| tokio::spawn(common::ping_pong(stream, start, end))).collect();
     tokio::time::sleep_until(start.into()).await;
     let (all_start, client_start) = cpu_times();
+    let idle_start = idle.as_ref().map(|idle| idle());
     tokio::time::sleep_until(end.into()).await;
     let (all_end, client_end) = cpu_times();
+    let idle = idle.map(|idle| idle()).zip(idle_start).map(|(end, start)| end.saturating_sub(start));
     // The server's share: the whole process but this (client) thread; the other threads
     // (this program's main thread, blocked in a join) use next to nothing.
     let user = (all_end.0 - all_start.0) - (client_end.0 - client_start.0);
@@ -429,5 +451,5 @@ async fn client(
     for task in tasks {
         all.extend(task.await.expect("a client task panicked")?);
     }
-    Ok((all, (user, sys)))
+    Ok((all, (user, sys), idle))
 }
