@@ -40,6 +40,26 @@ fn spinning_between_short_sleeps_counts_as_idle() {
     assert!(grew >= Duration::from_millis(2), "idle grew by {grew:?} over 1,000 sleeps of 10 µs ({took:?})");
 }
 
+/// Read from outside the runtime while its worker sleeps, the idle time grows with the sleep:
+/// the stretch in progress counts, not only the stretches that ended.
+#[test]
+fn idle_time_read_from_another_thread_counts_the_stretch_in_progress() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let sleeper = rt.spawn(|| green::sleep(Duration::from_millis(400)));
+    let idle = || rt.handle().metrics().workers[0].idle;
+    std::thread::sleep(Duration::from_millis(50)); // the worker is asleep by now
+    let before = idle();
+    let start = Instant::now();
+    std::thread::sleep(Duration::from_millis(200));
+    let grew = idle() - before;
+    let took = start.elapsed();
+    sleeper.join().unwrap();
+    // Whether or not the sleeper had started by the first reading, the worker had nothing to
+    // run for nearly all of the 200 ms.
+    assert!(grew >= Duration::from_millis(100), "idle grew by {grew:?} in {took:?} while the worker slept");
+    assert!(grew <= took + Duration::from_millis(1), "idle grew by {grew:?}, more than the {took:?} that passed");
+}
+
 /// A green thread that keeps running (yielding, with nothing else to run) leaves its worker no
 /// idle time.
 #[test]

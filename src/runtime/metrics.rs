@@ -24,6 +24,7 @@ use crate::park::ParkReason;
 /// });
 /// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct Metrics {
     /// Green threads spawned and not yet finished, started or not. Exact while the workers
     /// are idle; while they are busy it may still include a little over a thousand per worker
@@ -37,6 +38,7 @@ pub struct Metrics {
 
 /// The counters of one worker.
 #[derive(Debug, Clone, Default)]
+#[non_exhaustive]
 pub struct WorkerMetrics {
     /// Resumes of green threads.
     pub switches: u64,
@@ -50,10 +52,12 @@ pub struct WorkerMetrics {
     pub steals: u64,
     /// Times the worker went to sleep in its poller.
     pub sleeps: u64,
-    /// Time the worker spent with no green thread to run since it started: spinning before a
-    /// sleep, and asleep in its poller. Between two snapshots, the wall time less the growth of
-    /// this is what the worker spent running green threads and dispatching their I/O: a worker
-    /// that spins shows as a busy thread to the OS, and this tells how much it had to spare.
+    /// Time the worker spent with no green thread to run since it started: spinning while it
+    /// looks for work (most such stretches end in work, the rest in a sleep), and asleep in
+    /// its poller, with the upkeep it does around a sleep. Between two snapshots, the wall
+    /// time less the growth of this is about what the worker spent running green threads
+    /// (blocking ones included) and dispatching their I/O. A worker that spins shows as a
+    /// busy thread to the OS; this tells how much of that was waiting.
     pub idle: Duration,
     /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
     /// `("io", n)`, `("blocking", n)` (a `spawn_blocking` join), `("signal", n)`, `("other", n)`.
@@ -114,6 +118,7 @@ impl Handle {
     /// starts, steals, forced yields, parks by reason and queue depths.
     pub fn metrics(&self) -> Metrics {
         let shared = &self.shared;
+        let now = std::time::Instant::now();
         let workers = shared
             .remotes
             .iter()
@@ -126,7 +131,7 @@ impl Handle {
                     budget_checks: s.checkpoints.load(Ordering::Relaxed),
                     steals: s.steals.load(Ordering::Relaxed),
                     sleeps: s.sleeps.load(Ordering::Relaxed),
-                    idle: Duration::from_nanos(s.idle_nanos.load(Ordering::Relaxed)),
+                    idle: idle_so_far(s, shared.epoch, now),
                     parks: ParkReason::ALL
                         .iter()
                         .map(|r| (r.name(), s.parks[*r as usize].load(Ordering::Relaxed)))
@@ -139,4 +144,17 @@ impl Handle {
             .collect();
         Metrics { live: shared.live.load(Ordering::Relaxed), workers, blocking_threads: shared.blocking.threads() }
     }
+}
+
+/// A worker's idle time up to `now`: what it counted, and the stretch in progress if it has
+/// nothing to run right now. The total is read first (`Acquire`, against the worker's
+/// `Release` in `count_idle`): if it already holds a stretch, that stretch is over and no
+/// longer published as in progress.
+fn idle_so_far(stats: &super::stats::WorkerStats, epoch: std::time::Instant, now: std::time::Instant) -> Duration {
+    let counted = Duration::from_nanos(stats.idle_nanos.load(Ordering::Acquire));
+    let in_progress = match stats.idle_since.load(Ordering::Relaxed) {
+        0 => Duration::ZERO,
+        since => now.saturating_duration_since(epoch + Duration::from_nanos(since - 1)),
+    };
+    counted + in_progress
 }

@@ -46,8 +46,12 @@ pub(crate) struct WorkerStats {
     pub(crate) parks: [AtomicU64; crate::park::ParkReason::COUNT],
     /// Times the worker went to sleep in its poller.
     pub(crate) sleeps: AtomicU64,
-    /// Nanoseconds spent with nothing to run: spinning, and asleep in the poller.
+    /// Nanoseconds spent with nothing to run: spinning, and asleep in the poller, counted
+    /// when each stretch ends.
     pub(crate) idle_nanos: AtomicU64,
+    /// Start of the stretch with nothing to run in progress, in nanoseconds since the
+    /// runtime's epoch, plus one; 0 while the worker has work.
+    pub(crate) idle_since: AtomicU64,
     /// Green threads waiting for this worker (ready, or queued unstarted) at its last
     /// maintenance.
     pub(crate) ready: AtomicUsize,

@@ -620,6 +620,7 @@ impl Core {
             return;
         }
         let spin_start = Instant::now();
+        self.publish_idle_since(spin_start);
         for round in 1u32.. {
             // A `pause` takes about 25 ns here: four of them between looks keep a message from
             // another worker waiting 0.1 µs, not the 1.6 µs that 64 cost (two-worker channel
@@ -677,13 +678,23 @@ impl Core {
         self.shared.monitor.worker_awake();
     }
 
+    /// Publishes that the worker has had nothing to run since `since`, so that readers of its
+    /// idle time count the stretch in progress too.
+    fn publish_idle_since(&self, since: Instant) {
+        let nanos = u64::try_from(since.saturating_duration_since(self.shared.epoch).as_nanos()).unwrap_or(u64::MAX);
+        self.stats().idle_since.store(nanos.saturating_add(1), Ordering::Relaxed);
+    }
+
     /// Adds the time from `since` to `now`, spent spinning or asleep with nothing to run, to
-    /// the worker's published idle time. A poll that does not wait and finds work counts as
-    /// work: the time is what a busier runtime would have had to spare.
+    /// the worker's published idle time, and ends the stretch in progress. A poll that does
+    /// not wait and finds work counts as work: the time is what a busier runtime would have
+    /// had to spare. The stretch ends before the total grows (`Release`): a reader that sees
+    /// the new total does not count the stretch twice.
     fn count_idle(&self, since: Instant, now: Instant) {
-        let idle = &self.stats().idle_nanos;
+        let stats = self.stats();
         let nanos = u64::try_from(now.duration_since(since).as_nanos()).unwrap_or(u64::MAX);
-        idle.store(idle.load(Ordering::Relaxed).saturating_add(nanos), Ordering::Relaxed);
+        stats.idle_since.store(0, Ordering::Relaxed);
+        stats.idle_nanos.store(stats.idle_nanos.load(Ordering::Relaxed).saturating_add(nanos), Ordering::Release);
     }
 
     // ---- running green threads ---------------------------------------------------------
