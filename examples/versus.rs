@@ -34,9 +34,9 @@
 //! flagged client-bound: the server might have gone faster. A green worker spins a while
 //! before it sleeps, and the OS counts the spinning as CPU time, so the green server is also
 //! asked (a line on its stdin) for its worker's idle time (`WorkerMetrics::idle`): the table
-//! shows it beside the server's CPU, and the flag uses the share of the window it had work. `--client std` swaps the load
-//! generator for one that does not use `green` (one epoll loop on one thread, through `libc`),
-//! to check the first. The CPU time other processes took from the two cores during the window
+//! shows it beside the server's CPU, and the flag uses the share of the window it had work.
+//! `--client std` swaps the load generator for one that does not use `green` (one epoll loop
+//! on one thread, through `libc`), to check the first. The CPU time other processes took from the two cores during the window
 //! is shown too ("others"): on a shared machine it explains most outliers.
 //!
 //! Every figure is the median of the repetitions. The table goes to stdout, and a chart of

@@ -111,7 +111,7 @@ fn control(addr: SocketAddr, conns: usize, timing: &Timing, sampler: Sampler) ->
     match (first_error, readings) {
         (Some(e), _) => Err(e),
         (None, Some(Ok((first, last)))) => Ok(Load { connect_all, latencies, first, last }),
-        (None, Some(Err(e))) => Err(io::Error::new(e.kind(), format!("reading the server's /proc entries: {e}"))),
+        (None, Some(Err(e))) => Err(io::Error::new(e.kind(), format!("sampling the server: {e}"))),
         (None, None) => Err(io::Error::other("no connection failed, yet there was no window")),
     }
 }

@@ -48,19 +48,58 @@ struct IdleQuery {
     answers: BufReader<ChildStdout>,
 }
 
+/// How long a green server may take to answer: far more than its turn behind every ready
+/// connection (5 ms at 1,000 connections, 20 to 40 ms at 10,000).
+const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// One answer of a green server: its workers' idle time, summed, on its own clock.
+#[derive(Debug, Clone, Copy)]
+pub struct IdleReading {
+    pub idle: Duration,
+    pub workers: u32,
+    /// When the server read it, on a clock of its own.
+    pub at: Duration,
+}
+
 impl IdleQuery {
-    /// The server's idle time so far. A round trip to the server's worker: tens of
-    /// microseconds while it is busy, during which the caller's thread waits.
-    fn ask(&mut self) -> io::Result<Duration> {
+    /// Asks the server. The answer waits for the server's turn; meanwhile a green caller
+    /// parks (the load generator's other connections keep running), a plain thread blocks.
+    fn ask(&mut self) -> io::Result<IdleReading> {
         self.ask.write_all(b"idle\n")?;
+        if self.answers.buffer().is_empty() {
+            match green::io::wait_readable_until(self.answers.get_ref(), Instant::now() + ANSWER_TIMEOUT) {
+                Err(e) if e.kind() == io::ErrorKind::TimedOut => {
+                    return Err(io::Error::new(
+                        e.kind(),
+                        format!("the green server did not say its idle time within {} s", ANSWER_TIMEOUT.as_secs()),
+                    ));
+                }
+                other => other?,
+            }
+        }
         let mut line = String::new();
-        self.answers.read_line(&mut line)?;
-        line.trim()
-            .strip_prefix("idle ")
-            .and_then(|n| n.parse().ok())
-            .map(Duration::from_nanos)
+        if self.answers.read_line(&mut line)? == 0 {
+            return Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "the green server closed its stdout when asked for its idle time (see its message above)",
+            ));
+        }
+        parse_idle(line.trim())
             .ok_or_else(|| io::Error::other(format!("the green server answered {line:?} when asked for its idle time")))
     }
+}
+
+/// `idle I workers W at T`, all integers (nanoseconds, and a count).
+fn parse_idle(line: &str) -> Option<IdleReading> {
+    let mut words = line.split(' ');
+    let mut field = |name: &str| -> Option<u64> {
+        (words.next()? == name).then_some(())?;
+        words.next()?.parse().ok()
+    };
+    let idle = Duration::from_nanos(field("idle")?);
+    let workers = u32::try_from(field("workers")?).ok()?;
+    let at = Duration::from_nanos(field("at")?);
+    Some(IdleReading { idle, workers, at })
 }
 
 /// One reading of the sampler.
@@ -74,7 +113,7 @@ pub struct Snapshot {
     /// their `ksoftirqd` threads spent (network work for our own sockets).
     pub cpus_busy: Duration,
     /// A green server's idle time so far: spinning and asleep, with nothing to run.
-    pub server_idle: Option<Duration>,
+    pub server_idle: Option<IdleReading>,
 }
 
 impl Sampler {
@@ -105,7 +144,8 @@ pub struct Outcome {
     pub server_busy: f64,
     pub client_busy: f64,
     /// Share of the window a green server's worker spent with nothing to run: spinning (which
-    /// is in `server_busy`) or asleep.
+    /// is in `server_busy`) or asleep. Averaged over its workers (it runs one: it is pinned
+    /// to one CPU).
     pub server_idle: Option<f64>,
     /// Share of one core that other processes took on the client's and the server's CPUs.
     pub others_busy: f64,
@@ -201,10 +241,11 @@ pub fn measure(kind: ServerKind, conns: usize, options: &Options, cpus: &Placeme
         server_sys_ns: server_sys.as_nanos() as f64 / messages,
         server_busy: (server_user + server_sys).as_secs_f64() / sampled,
         client_busy: client_cpu.as_secs_f64() / sampled,
-        server_idle: first
-            .server_idle
-            .zip(last.server_idle)
-            .map(|(first, last)| last.saturating_sub(first).as_secs_f64() / sampled),
+        // Over the server's own interval between its answers, per worker.
+        server_idle: first.server_idle.zip(last.server_idle).map(|(first, last)| {
+            let interval = last.at.saturating_sub(first.at).as_secs_f64().max(1e-3);
+            last.idle.saturating_sub(first.idle).as_secs_f64() / interval / f64::from(last.workers.max(1))
+        }),
         others_busy: (last.cpus_busy.saturating_sub(first.cpus_busy).as_secs_f64()
             - (server_user + server_sys + client_cpu).as_secs_f64())
         .max(0.0)

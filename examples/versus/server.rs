@@ -15,7 +15,7 @@
 
 use std::io::{self, BufRead, Read, Write};
 use std::process::ExitCode;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -93,29 +93,41 @@ fn accept_failed(e: &io::Error) {
     eprintln!("versus server: accept failed: {e}");
 }
 
-/// Answers each `idle` line the parent writes on stdin with `idle N`: the nanoseconds the
-/// runtime's workers have spent with nothing to run (`green::WorkerMetrics::idle`). The OS
-/// counts a worker that spins while it waits for work as busy; the parent takes this off the
-/// server's CPU time to tell a server that waited for its client from one that had no time to
-/// spare. Ends at the end of stdin or at an error.
+/// Answers each `idle` line the parent writes on stdin with `idle I workers W at T`: the
+/// nanoseconds the runtime's `W` workers have spent with nothing to run, summed
+/// (`green::runtime::WorkerMetrics::idle`), read `T` nanoseconds after this began. The OS
+/// counts a worker that spins while it waits for work as busy; with this the parent tells a
+/// server that waited for its client from one that had no time to spare. The answer comes
+/// when this green thread's turn comes, after the connections ready before it, so it carries
+/// its own time: the parent divides by the interval between two answers, not its own.
+///
+/// The parent waits for each answer, so an error or a line this does not know ends the
+/// server, saying why. The end of stdin only ends the answers: nobody is left to ask (and a
+/// server started by hand in the background has no stdin).
 fn answer_idle_queries() {
+    let began = Instant::now();
     let stdin = io::stdin();
     let mut line = String::new();
-    loop {
+    let why = loop {
         line.clear();
         // The parent writes each line whole, in one write: once readable, it is all there.
-        let read = green::io::wait_readable(&stdin).and_then(|()| stdin.lock().read_line(&mut line));
-        if !matches!(read, Ok(1..)) {
-            return;
+        match green::io::wait_readable(&stdin).and_then(|()| stdin.lock().read_line(&mut line)) {
+            Ok(0) => return,
+            Ok(_) if line.trim() == "idle" => {}
+            Ok(_) => break format!("an unknown line on stdin: {line:?}"),
+            Err(e) => break format!("reading stdin: {e}"),
         }
-        if line.trim() == "idle" {
-            let idle: Duration = green::Handle::current().metrics().workers.iter().map(|w| w.idle).sum();
-            let mut out = io::stdout().lock();
-            if writeln!(out, "idle {}", idle.as_nanos()).and_then(|()| out.flush()).is_err() {
-                return;
-            }
+        let metrics = green::Handle::current().metrics();
+        let idle: Duration = metrics.workers.iter().map(|w| w.idle).sum();
+        let at = began.elapsed();
+        let mut out = io::stdout().lock();
+        let answer = format!("idle {} workers {} at {}", idle.as_nanos(), metrics.workers.len(), at.as_nanos());
+        if let Err(e) = writeln!(out, "{answer}").and_then(|()| out.flush()) {
+            break format!("answering on stdout: {e}");
         }
-    }
+    };
+    eprintln!("versus server (green): stops after {why}");
+    std::process::exit(2);
 }
 
 fn green_server<const BUFFER: usize>(port: u16) -> io::Result<()> {
