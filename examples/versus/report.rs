@@ -176,7 +176,7 @@ impl Report {
                 let _ = writeln!(
                     out,
                     "    (green's run was client-bound: the client used {} of its core, green's server {}; the \
-                     throughput ratio is a lower bound)",
+                     throughput ratio is a lower bound; `--client std` drives the servers with a cheaper client)",
                     percent(g.client_busy),
                     server_cpu(&g)
                 );
