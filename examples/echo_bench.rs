@@ -436,11 +436,7 @@ async fn client(
     }
     let start = Instant::now() + warmup;
     let end = start + window;
-    let latencies = Arc::new(std::sync::Mutex::new(Vec::new()));
-    let tasks: Vec<_> = streams
-        .into_iter()
-        .map(|stream| tokio::spawn(common::ping_pong(stream, start, end, latencies.clone())))
-        .collect();
+    let connections = common::PingPongs::spawn(streams, start, end);
     tokio::time::sleep_until(start.into()).await;
     let (all_start, client_start) = cpu_times();
     let idle_start = idle.as_ref().map(|idle| idle());
@@ -451,9 +447,6 @@ async fn client(
     // (this program's main thread, blocked in a join) use next to nothing.
     let user = (all_end.0 - all_start.0) - (client_end.0 - client_start.0);
     let sys = (all_end.1 - all_start.1) - (client_end.1 - client_start.1);
-    for task in tasks {
-        task.await.expect("a client task panicked")?;
-    }
-    let all = std::mem::take(&mut *latencies.lock().unwrap_or_else(|e| e.into_inner()));
+    let all = connections.join().await?;
     Ok((all, (user, sys), idle))
 }

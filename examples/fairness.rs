@@ -267,10 +267,5 @@ async fn client(addr: SocketAddr, warmup: Duration, window: Duration) -> io::Res
     }
     let start = Instant::now() + warmup;
     let end = start + window;
-    let tasks: Vec<_> = streams.into_iter().map(|stream| tokio::spawn(common::ping_pong(stream, start, end))).collect();
-    let mut all = Vec::new();
-    for task in tasks {
-        all.extend(task.await.expect("a client task panicked")?);
-    }
-    Ok(all)
+    common::PingPongs::spawn(streams, start, end).join().await
 }

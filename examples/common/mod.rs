@@ -69,3 +69,28 @@ pub async fn ping_pong(
     }
     Ok(())
 }
+
+/// Every connection's [`ping_pong`], each a task of the calling tokio runtime, sharing one
+/// list of round-trip times.
+pub struct PingPongs {
+    tasks: Vec<tokio::task::JoinHandle<io::Result<()>>>,
+    latencies: Arc<Mutex<Vec<u64>>>,
+}
+
+impl PingPongs {
+    /// Starts a [`ping_pong`] on each of `streams`. Call from inside a tokio runtime.
+    pub fn spawn(streams: Vec<tokio::net::TcpStream>, start: Instant, end: Instant) -> PingPongs {
+        let latencies = Arc::new(Mutex::new(Vec::new()));
+        let tasks =
+            streams.into_iter().map(|stream| tokio::spawn(ping_pong(stream, start, end, latencies.clone()))).collect();
+        PingPongs { tasks, latencies }
+    }
+
+    /// Waits for every connection; returns the round-trip times, or the first error.
+    pub async fn join(self) -> io::Result<Vec<u64>> {
+        for task in self.tasks {
+            task.await.expect("a client task panicked")?;
+        }
+        Ok(std::mem::take(&mut *self.latencies.lock().unwrap_or_else(|e| e.into_inner())))
+    }
+}
