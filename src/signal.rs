@@ -49,13 +49,17 @@
 //!   A second Ctrl-C during a graceful shutdown, after the [`Signals`] is dropped, still ends
 //!   the process.
 //! - A handler that was installed before `green`'s is always called too, after `green` has
-//!   recorded the signal (the handlers are chained).
+//!   recorded the signal (the handlers are chained), with its own signal mask and its own
+//!   choice of `SA_RESTART`.
+//! - A handler installed after `green`'s, by code that calls the one it replaced (as
+//!   `signal-hook` does), decides what the signal does: with no [`Signals`] alive, `green`
+//!   leaves the signal to it rather than restore the default action.
 //!
 //! Handlers are inherited by `fork` and reset to the default by `exec`, as usual. A child that
 //! goes on without `exec` inherits no threads, so neither the signal-dispatching thread nor
-//! any runtime: there, waiting for signals through `green` is not supported (a signal caught
-//! by the inherited handler is recorded and never delivered). Such a child should install its
-//! own handling.
+//! any runtime: there, `green`'s handler does what the action before it would have done (the
+//! default ends the child, an ignored signal stays ignored, an earlier handler is called), and
+//! waiting for signals through `green` is not supported.
 
 mod handler;
 

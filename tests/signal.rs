@@ -236,3 +236,113 @@ fn earlier_handlers_are_chained_and_ignored_signals_stay_ignored() {
         });
     });
 }
+
+static LATER_HANDLER_RAN: AtomicBool = AtomicBool::new(false);
+
+/// The action `later_handler` replaced: green's, which it calls, as `signal-hook` does.
+static REPLACED: std::sync::OnceLock<libc::sigaction> = std::sync::OnceLock::new();
+
+extern "C" fn later_handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    LATER_HANDLER_RAN.store(true, Ordering::SeqCst);
+    if let Some(replaced) = REPLACED.get() {
+        // SAFETY: the replaced action is green's handler, installed with SA_SIGINFO: a function
+        // of this signature, meant to be called from a signal handler.
+        let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+            unsafe { std::mem::transmute(replaced.sa_sigaction) };
+        function(signal, info, context);
+    }
+}
+
+/// A handler installed over green's, which calls green's in turn, decides what the signal does
+/// once nobody listens through green: the process is not ended behind its back.
+#[test]
+fn a_handler_installed_later_decides_when_nobody_listens() {
+    assert_child_ok("a_handler_installed_later_decides_when_nobody_listens", || {
+        green::run(|| {
+            drop(Signals::new(&[Signal::Interrupt]).unwrap());
+            // SAFETY: all-zero bytes are a valid sigaction; `later_handler` has the SA_SIGINFO
+            // signature and only stores to an atomic and calls green's async-signal-safe handler.
+            unsafe {
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = later_handler as *const () as libc::sighandler_t;
+                action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART;
+                let mut replaced: libc::sigaction = std::mem::zeroed();
+                assert_eq!(libc::sigaction(libc::SIGINT, &action, &mut replaced), 0);
+                REPLACED.set(replaced).unwrap();
+            }
+            send(Signal::Interrupt);
+            // Time for green's dispatcher to see the signal and find nobody listening.
+            green::sleep(Duration::from_millis(200));
+            assert!(LATER_HANDLER_RAN.load(Ordering::SeqCst), "the later handler was not called");
+        });
+    });
+}
+
+/// A child made by `fork` without `exec` inherits green's handler but not the thread that reads
+/// its pipe: `SIGTERM` must still end it, as it would have without green.
+#[test]
+fn a_forked_child_is_still_ended_by_sigterm() {
+    assert_child_ok("a_forked_child_is_still_ended_by_sigterm", || {
+        green::run(|| {
+            let signals = Signals::new(&[Signal::Terminate]).unwrap();
+            // SAFETY: the child calls only async-signal-safe functions (sleep, _exit) before it
+            // ends, as a child of a multi-threaded process must.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                // SAFETY: as above.
+                unsafe {
+                    libc::sleep(10);
+                    libc::_exit(0);
+                }
+            }
+            // SAFETY: kill and waitpid have no memory-safety preconditions; `status` is valid
+            // for writes.
+            let status = unsafe {
+                assert_eq!(libc::kill(pid, libc::SIGTERM), 0);
+                let mut status = 0;
+                assert_eq!(libc::waitpid(pid, &mut status, 0), pid);
+                status
+            };
+            assert!(
+                libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM,
+                "the forked child was not ended by SIGTERM (wait status {status:#x})"
+            );
+            drop(signals);
+        });
+    });
+}
+
+extern "C" fn handler_without_restart(_signal: libc::c_int) {}
+
+/// In front of a handler installed before it, green's keeps that handler's signal mask and its
+/// choice against `SA_RESTART` (code that relied on `EINTR` still gets it); in front of the
+/// default, it restarts interrupted calls.
+#[test]
+fn green_s_handler_keeps_the_earlier_handler_s_mask_and_restart_choice() {
+    assert_child_ok("green_s_handler_keeps_the_earlier_handler_s_mask_and_restart_choice", || {
+        // SAFETY: all-zero bytes are valid sigactions and sigsets; the handler does nothing;
+        // sigaction reads into a valid struct.
+        let current = |signal| unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            assert_eq!(libc::sigaction(signal, std::ptr::null(), &mut action), 0);
+            action
+        };
+        // SAFETY: as above.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = handler_without_restart as *const () as libc::sighandler_t;
+            libc::sigemptyset(&mut action.sa_mask);
+            libc::sigaddset(&mut action.sa_mask, libc::SIGUSR2);
+            assert_eq!(libc::sigaction(libc::SIGUSR1, &action, std::ptr::null_mut()), 0);
+        }
+        let _signals = Signals::new(&[Signal::User1, Signal::Terminate]).unwrap();
+        let ours = current(libc::SIGUSR1);
+        assert_ne!(ours.sa_sigaction, handler_without_restart as *const () as libc::sighandler_t);
+        assert_eq!(ours.sa_flags & libc::SA_RESTART, 0, "SA_RESTART set in front of a handler without it");
+        // SAFETY: `ours.sa_mask` is an initialised set.
+        assert_eq!(unsafe { libc::sigismember(&ours.sa_mask, libc::SIGUSR2) }, 1, "the earlier mask was lost");
+        let over_default = current(libc::SIGTERM);
+        assert_ne!(over_default.sa_flags & libc::SA_RESTART, 0, "no SA_RESTART in front of the default");
+    });
+}

@@ -133,3 +133,24 @@ fn os_thread_overflow_is_still_reported_by_std() {
     assert!(stderr.contains("thread 'os-deep'") && stderr.contains("has overflowed its stack"), "{stderr}");
     assert!(!stderr.contains("green:"), "a message from green in:\n{stderr}");
 }
+
+/// A SIGSEGV sent with `kill` (not a fault) to a process that ignored SIGSEGV before the runtime
+/// started stays ignored, as it would without the runtime.
+#[test]
+fn an_ignored_sigsegv_sent_by_kill_stays_ignored() {
+    if is_child() {
+        // SAFETY: SIG_IGN for SIGSEGV, set before any other thread exists.
+        unsafe { libc::signal(libc::SIGSEGV, libc::SIG_IGN) };
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        // SAFETY: kill has no memory-safety preconditions.
+        let rc = unsafe { libc::kill(libc::getpid(), libc::SIGSEGV) };
+        assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+        rt.block_on(|| green::sleep(Duration::from_millis(50)));
+        println!("child: still alive");
+        return;
+    }
+    let output = run_child("an_ignored_sigsegv_sent_by_kill_stays_ignored", CHILD_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "status {:?}, stderr:\n{}", output.status, stderr_of(&output));
+    assert!(stdout.contains("child: still alive"), "stdout:\n{stdout}");
+}

@@ -7,20 +7,27 @@
 //!    the handler can never block. The write end is published in [`PIPE_WRITE`].
 //! 2. [`install`], once per signal, only after the pipe exists: keep the current action in
 //!    [`PREVIOUS`] (published before ours is installed, so the handler always finds it), then
-//!    install ours with `SA_SIGINFO | SA_RESTART | SA_ONSTACK` (`SA_RESTART`: a slow system call
-//!    the signal interrupts is restarted rather than failing with `EINTR`; `SA_ONSTACK`: a
-//!    worker may be on a small green stack when the signal lands, so run on its alternate
-//!    signal stack).
+//!    swap ours in with `SA_SIGINFO | SA_ONSTACK` (`SA_ONSTACK`: a worker may be on a small
+//!    green stack when the signal lands, so run on its alternate signal stack). The swap
+//!    returns what it replaced: if another thread installed an action between the read and
+//!    the swap, that one is published instead, so it is chained to rather than lost. Over a
+//!    handler, ours keeps that handler's mask and its `SA_RESTART` choice (it runs inside
+//!    ours); over the default or an ignored action, ours sets `SA_RESTART` (a slow system call
+//!    the signal interrupts is restarted rather than failing with `EINTR`).
 //! 3. The handler is async-signal-safe: it sets the signal's bit in [`CAUGHT`], writes one byte
 //!    to the pipe (if the pipe is full the byte is dropped: bytes only wake the reader, the bits
 //!    say what came), calls the previous handler if that was a function, and leaves `errno` as
-//!    it found it. No allocation, no lock.
+//!    it found it. No allocation, no lock. In a child made by `fork` without `exec`, which has
+//!    our handler but not the thread that reads the pipe (the process id says), it does what
+//!    the action before ours would have done: the child can still be ended by the signal.
 //! 4. The reader blocks in [`wait_caught`]: a `read` of the pipe, then a swap of [`CAUGHT`]. The
 //!    handler sets the bit before it writes the byte, so a signal is either in the bits the
 //!    reader takes or still has its byte in the pipe: none is lost.
 //! 5. [`default_action`], for a signal that arrived while nobody listened: if its action before
 //!    us was the default and that default ends the process, restore it and raise the signal
-//!    again, so the process ends exactly as it would have without us.
+//!    again, so the process ends exactly as it would have without us. Only while ours is still
+//!    the installed action: a handler installed over ours since (which chains to ours, as
+//!    `signal-hook` does) decides what the signal does now.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -37,6 +44,9 @@ static CAUGHT: AtomicU64 = AtomicU64::new(0);
 
 /// The pipe's write end, or -1 before [`open_pipe`]. Never closed once set.
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
+
+/// The process that opened the pipe and reads it; a child made by `fork` has another id.
+static PIPE_PID: AtomicI32 = AtomicI32::new(0);
 
 /// Per signal: the `sa_sigaction` of the action before ours (`SIG_DFL` until installed).
 /// Written once by [`install`] before ours is installed; then only read.
@@ -62,39 +72,62 @@ pub(super) fn open_pipe() -> io::Result<OwnedFd> {
     if unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: getpid has no preconditions.
+    PIPE_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
     // The write end lives for the rest of the process: the handler may use it at any time.
     PIPE_WRITE.store(std::os::fd::IntoRawFd::into_raw_fd(write), Ordering::Release);
     Ok(read)
 }
 
-/// Step 2: keeps `signal`'s current action, then installs ours. Call once per signal, after
+/// Step 2: keeps `signal`'s current action, then swaps ours in. Call once per signal, after
 /// [`open_pipe`], with the signal module's registry locked.
 pub(super) fn install(signal: libc::c_int) -> io::Result<()> {
     assert!((signal as usize) < MAX_SIGNAL, "green: signal {signal} is out of range");
     // 1. The current action: the one to chain to, or to restore.
+    let old = swap_action(signal, None)?;
+    publish_previous(signal, &old);
+    // 2. Ours, swapped in: what it replaced is what ours stands in front of.
+    let replaced = swap_action(signal, Some(&our_action(&old)))?;
+    if (replaced.sa_sigaction, replaced.sa_flags) != (old.sa_sigaction, old.sa_flags) {
+        publish_previous(signal, &replaced);
+    }
+    Ok(())
+}
+
+/// Makes `old` the action that [`handler`] chains to and [`default_action`] consults.
+fn publish_previous(signal: libc::c_int, old: &libc::sigaction) {
+    PREVIOUS_FLAGS[signal as usize].store(old.sa_flags, Ordering::Relaxed);
+    PREVIOUS[signal as usize].store(old.sa_sigaction, Ordering::Release);
+}
+
+/// Installs `new` for `signal` if given, and returns the action it replaced (or the current
+/// one).
+fn swap_action(signal: libc::c_int, new: Option<&libc::sigaction>) -> io::Result<libc::sigaction> {
     let mut old = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null new action only reads the current one into `old`, valid for writes.
-    if unsafe { libc::sigaction(signal, ptr::null(), old.as_mut_ptr()) } != 0 {
+    let new = new.map_or(ptr::null(), ptr::from_ref);
+    // SAFETY: `new` is null (only read the current action) or a valid action whose handler, if
+    // it is ours, has the SA_SIGINFO signature and is async-signal-safe (module docs); `old` is
+    // valid for writes.
+    if unsafe { libc::sigaction(signal, new, old.as_mut_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
     // SAFETY: sigaction succeeded and filled `old`.
-    let old = unsafe { old.assume_init() };
-    PREVIOUS_FLAGS[signal as usize].store(old.sa_flags, Ordering::Relaxed);
-    PREVIOUS[signal as usize].store(old.sa_sigaction, Ordering::Release);
-    // 2. Ours.
-    set_ours(signal)
+    Ok(unsafe { old.assume_init() })
 }
 
-fn set_ours(signal: libc::c_int) -> io::Result<()> {
+/// Our action, in front of `old` (module docs, step 2).
+fn our_action(old: &libc::sigaction) -> libc::sigaction {
     // SAFETY: all-zero bytes are a valid sigaction (no flags, empty mask, SIG_DFL).
     let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
     action.sa_sigaction = handler as *const () as libc::sighandler_t;
-    action.sa_flags = libc::SA_SIGINFO | libc::SA_RESTART | libc::SA_ONSTACK;
-    // SAFETY: `handler` has the SA_SIGINFO signature and is async-signal-safe (module docs).
-    if unsafe { libc::sigaction(signal, &action, ptr::null_mut()) } != 0 {
-        return Err(io::Error::last_os_error());
+    action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+    if old.sa_sigaction == libc::SIG_DFL || old.sa_sigaction == libc::SIG_IGN {
+        action.sa_flags |= libc::SA_RESTART;
+    } else {
+        action.sa_flags |= old.sa_flags & libc::SA_RESTART;
+        action.sa_mask = old.sa_mask;
     }
-    Ok(())
+    action
 }
 
 /// Step 3: the handler.
@@ -102,18 +135,42 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // SAFETY: __errno_location returns this thread's errno, valid for the thread's lifetime.
     let errno = unsafe { *libc::__errno_location() };
     if (signal as usize) < MAX_SIGNAL {
-        CAUGHT.fetch_or(bit(signal), Ordering::AcqRel);
-        let fd = PIPE_WRITE.load(Ordering::Acquire);
-        if fd >= 0 {
-            let byte = signal as u8;
-            // SAFETY: write is async-signal-safe; `fd` is the pipe's write end, open for the
-            // rest of the process; the buffer is one valid byte. A full pipe (EAGAIN) is fine.
-            unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+        // SAFETY: getpid is async-signal-safe.
+        if unsafe { libc::getpid() } != PIPE_PID.load(Ordering::Relaxed) {
+            // A child made by fork: nobody reads the pipe here.
+            as_if_absent(signal, info, context);
+        } else {
+            CAUGHT.fetch_or(bit(signal), Ordering::AcqRel);
+            let fd = PIPE_WRITE.load(Ordering::Acquire);
+            if fd >= 0 {
+                let byte = signal as u8;
+                // SAFETY: write is async-signal-safe; `fd` is the pipe's write end, open for the
+                // rest of the process; the buffer is one valid byte. A full pipe (EAGAIN) is fine.
+                unsafe { libc::write(fd, (&raw const byte).cast(), 1) };
+            }
+            chain(signal, info, context);
         }
-        chain(signal, info, context);
     }
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
+}
+
+/// In a child made by `fork` without `exec`: does what the action before ours would have done.
+/// The default is restored and the signal raised again; it is blocked until this handler
+/// returns, and then taken with the default action (ending the child, for the signals whose
+/// default does). An ignored signal stays ignored; a handler is called.
+fn as_if_absent(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+    if PREVIOUS[signal as usize].load(Ordering::Acquire) != libc::SIG_DFL {
+        chain(signal, info, context);
+        return;
+    }
+    // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL, no flags, empty mask. sigaction
+    // and raise are async-signal-safe.
+    unsafe {
+        let default: libc::sigaction = MaybeUninit::zeroed().assume_init();
+        libc::sigaction(signal, &default, ptr::null_mut());
+        libc::raise(signal);
+    }
 }
 
 /// Calls the handler that was installed before ours, if it was a function.
@@ -167,6 +224,15 @@ pub(super) fn default_action(signal: libc::c_int, terminates: bool) {
         // Ignored before, or a handler that `chain` already called: nothing more to do.
         return;
     }
+    // Ours must still be the installed action: a handler installed over it since decides.
+    let ours = match swap_action(signal, None) {
+        Ok(current) if current.sa_sigaction == handler as *const () as libc::sighandler_t => current,
+        Ok(_) => return,
+        Err(e) => {
+            log::error!("green: could not read the action of signal {signal}: {e}");
+            return;
+        }
+    };
     // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL, no flags, empty mask. The signal
     // set is initialised by sigemptyset before use. raise sends the signal to this thread, which
     // has just unblocked it, so it is delivered (and its default action taken) before raise
@@ -181,7 +247,7 @@ pub(super) fn default_action(signal: libc::c_int, terminates: bool) {
         libc::raise(signal);
     }
     // Still here (something kept the default from ending the process): take the signal back.
-    if let Err(e) = set_ours(signal) {
+    if let Err(e) = swap_action(signal, Some(&ours)) {
         log::error!("green: could not reinstall the handler for signal {signal}: {e}");
     }
 }

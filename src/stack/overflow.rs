@@ -3,22 +3,27 @@
 //!
 //! # Protocol
 //!
-//! 1. Installed once per process, never removed: for each of SIGSEGV and SIGBUS, read the
-//!    current action, keep it, then install ours with `SA_SIGINFO | SA_ONSTACK` (the faulting
-//!    stack has no room left: the handler runs on the thread's [`AltStack`](super::AltStack)).
-//! 2. On a fault, look `si_addr` up in the [`registry`]. It is an overflow if the
+//! 1. Installed once per process, never removed: for each of SIGSEGV and SIGBUS, swap ours in
+//!    with `SA_SIGINFO | SA_ONSTACK` (the faulting stack has no room left: the handler runs on
+//!    the thread's [`AltStack`](super::AltStack)) and keep the action it replaced. One call
+//!    reads and replaces, so a handler another thread installs meanwhile is kept, not lost; a
+//!    fault in the moment before it is published goes to the default action.
+//! 2. A signal sent by `kill` or `raise` (`si_code` at most 0) is no fault: it goes straight to
+//!    step 4, and its address field (the sender's pid and uid) is not looked up.
+//! 3. On a fault, look `si_addr` up in the [`registry`]. It is an overflow if the
 //!    address is in a guard, the thread's stack pointer is in (or just below) that slot, *and*
 //!    the slot's owner is the green thread running on this thread: a stray write into somebody
 //!    else's guard is not this thread's overflow.
-//! 3. Overflow: write the message with `write(2)` and `abort()`. The handler only reads atomics
+//! 4. Overflow: write the message with `write(2)` and `abort()`. The handler only reads atomics
 //!    and formats digits by hand into a buffer on its own stack: no allocation, no lock, no
 //!    `std::fmt`, all async-signal-safe.
-//! 4. Anything else goes to the previous action exactly as the kernel would have run it: its
+//! 5. Anything else goes to the previous action exactly as the kernel would have run it: its
 //!    `SA_SIGINFO` function with the original arguments, its plain handler with the signal
 //!    number, or, for `SIG_DFL` and `SIG_IGN`, `SIG_DFL` restored and a return, so the faulting
 //!    instruction runs again and the default action ends the process. (The kernel forces the
-//!    default for a synchronous fault that is ignored, too.) std's own handler, which reports
-//!    overflows of OS thread stacks, is reached this way.
+//!    default for a synchronous fault that is ignored, too.) A sent signal that was ignored
+//!    stays ignored; one whose action was the default is raised again. std's own handler,
+//!    which reports overflows of OS thread stacks, is reached this way.
 
 use std::cell::UnsafeCell;
 use std::io;
@@ -45,7 +50,7 @@ static INSTALL: Once = Once::new();
 static PREV_SEGV: Previous = Previous::new();
 static PREV_BUS: Previous = Previous::new();
 
-/// The action a signal had before ours. Written once, before ours is installed, then only read.
+/// The action a signal had before ours. Written once, as ours is installed, then only read.
 struct Previous {
     /// Set (release) once `action` is written; the handler reads `action` only after seeing it.
     ready: AtomicBool,
@@ -87,40 +92,37 @@ pub(crate) fn install_overflow_handler() {
     });
 }
 
-/// Keeps `signal`'s current action in `previous`, then installs ours. Runs once (INSTALL).
+/// Swaps ours in for `signal` and keeps the action it replaced in `previous`. Runs once
+/// (INSTALL).
 fn install(signal: libc::c_int, previous: &Previous) -> io::Result<()> {
-    // 1. Read the current action: the one to forward to.
-    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
-    // SAFETY: a null new action only reads the current one into `old`, valid for writes.
-    if unsafe { libc::sigaction(signal, ptr::null(), old.as_mut_ptr()) } != 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // 2. Keep it, and publish it to the handler.
-    // SAFETY: this is the only write to `action`, inside INSTALL, before `ready` is set.
-    unsafe { *previous.action.get() = old };
-    previous.ready.store(true, Ordering::Release);
-    // 3. Install ours.
     // SAFETY: all-zero bytes are a valid sigaction (no flags, empty mask, SIG_DFL).
     let mut action: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
     action.sa_sigaction = handler as *const () as libc::sighandler_t;
     action.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
-    // SAFETY: `handler` has the SA_SIGINFO signature and is async-signal-safe (module docs).
-    if unsafe { libc::sigaction(signal, &action, ptr::null_mut()) } != 0 {
+    let mut old = MaybeUninit::<libc::sigaction>::zeroed();
+    // SAFETY: `handler` has the SA_SIGINFO signature and is async-signal-safe (module docs);
+    // `old` is valid for writes.
+    if unsafe { libc::sigaction(signal, &action, old.as_mut_ptr()) } != 0 {
         return Err(io::Error::last_os_error());
     }
+    // SAFETY: sigaction succeeded and filled `old`; this is the only write to `action`, inside
+    // INSTALL, before `ready` is set. Until then the handler forwards to the default.
+    unsafe { *previous.action.get() = old };
+    previous.ready.store(true, Ordering::Release);
     Ok(())
 }
 
 /// The signal handler. Async-signal-safe.
 extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
-    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t; for SIGSEGV and SIGBUS its
-    // address field is the fault address.
-    let addr = unsafe { (*info).si_addr() } as usize;
+    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t.
+    let sent = unsafe { (*info).si_code } <= 0;
+    // SAFETY: as above; for a fault (not a sent signal) its address field is the fault address.
+    let addr = if sent { 0 } else { unsafe { (*info).si_addr() as usize } };
     // 1. An overflow of a green thread's stack on this thread? Its stack pointer is in (or just
     // below) the slot whose guard was hit, and that slot's owner is the green thread running
     // here: a stray write into another slot's guard from a neighbouring stack is not an
     // overflow of that one, whose name another worker may be freeing.
-    if let Some(hit) = registry::lookup(addr).filter(|hit| {
+    if let Some(hit) = (!sent).then(|| registry::lookup(addr)).flatten().filter(|hit| {
         stack_pointer_in_slot(context, hit) && {
             // SAFETY: the owner table is mapped while its region is registered (registry
             // module docs), and `id` reads one atomic of it.
@@ -201,7 +203,11 @@ fn report(hit: &Hit) {
 fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     let previous = if signal == libc::SIGSEGV { &PREV_SEGV } else { &PREV_BUS };
     let (flags, target) = previous.get().map_or((0, libc::SIG_DFL), |p| (p.sa_flags, p.sa_sigaction));
-    if target == libc::SIG_DFL || target == libc::SIG_IGN {
+    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t.
+    let sent = unsafe { (*info).si_code } <= 0;
+    if target == libc::SIG_IGN && sent {
+        // Sent, not a fault, and ignored before us: it stays ignored.
+    } else if target == libc::SIG_DFL || target == libc::SIG_IGN {
         // Restore the default; returning runs the faulting instruction again, which now ends
         // the process as it would have without us. A signal sent by kill() does not come back
         // by itself: raise it again (it is blocked until we return).
@@ -210,7 +216,7 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
         // SAFETY: sigaction and raise are async-signal-safe; `default` is a valid action.
         unsafe {
             libc::sigaction(signal, &default, ptr::null_mut());
-            if (*info).si_code <= 0 {
+            if sent {
                 libc::raise(signal);
             }
         }
