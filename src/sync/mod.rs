@@ -29,14 +29,22 @@
 //!   not cancellation points.
 //! - **Deadlines.** Inside [`crate::timeout`], a timed operation returns its timeout error at
 //!   the deadline; an operation without one unwinds to the `green::timeout`, which returns
-//!   `Err(Elapsed)`. Only operations that would wait are affected.
+//!   `Err(Elapsed)`. Only operations that would wait are affected. Once the deadline has
+//!   passed, every timed wait returns its timeout error at once: a loop that retries one and
+//!   ignores that result (`while !*g { g = cv.wait_timeout(g, d)?.0 }`) spins, ticking, until
+//!   its condition holds. Use the untimed wait there, which unwinds to the `green::timeout`.
 //! - **Never park while unwinding** (rule 3 of docs/design.md). A green thread whose destructor runs
 //!   a blocking-looking operation during a panic or a cancellation tries once, and if it would
 //!   have to wait, does what the table says.
-//! - **Poisoning follows std** for [`Mutex`] and [`RwLock`]: a panic while a guard (a write
-//!   guard, for `RwLock`) is held poisons the lock. A cancellation or an expired deadline does
-//!   not: those unwinds are the runtime's, not a sign of broken invariants in the critical
-//!   section, and the next holder would otherwise have no way to tell them apart from a panic.
+//! - **Poisoning follows std for panics** in [`Mutex`] and [`RwLock`]: a panic while a guard
+//!   (a write guard, for `RwLock`) is held poisons the lock. A cancellation or an expired
+//!   deadline does not, where std would poison for any unwind. They are routine control flow
+//!   (a request that timed out, a runtime shutting down), and poisoning on them would make
+//!   every timeout inside a critical section spread: each later `lock().unwrap()` would
+//!   panic. The cost is the one async Rust pays at every `.await`: a critical section that
+//!   waits (I/O, a sleep, another lock) can be left at that wait, and the data stays as it
+//!   was there. Keep the data consistent at every wait inside a critical section, or restore
+//!   it from a drop guard; the next holder gets no warning.
 //!   A [`LazyLock`] is poisoned by any unwind of its initializer, the runtime's included (the
 //!   initializer goes with it); [`OnceLock`] and [`Once`] are not poisoned at all: the next
 //!   caller runs its own initializer.

@@ -250,7 +250,12 @@ impl<T: fmt::Debug> fmt::Debug for OnceLock<T> {
 /// If the initializer panics, the `LazyLock` is poisoned: every later use panics. So it is if
 /// the initializer's green thread is cancelled, or its [`green::timeout`](crate::timeout)
 /// passes, before the initializer returns: the initializer is gone with that unwind, and the
-/// panic of a later use says which happened.
+/// panic of a later use says which happened. For a `static` shared by the whole process, that
+/// means one caller's deadline (or a runtime shut down while one of its green threads runs the
+/// initializer) breaks it for every later user, other runtimes and OS threads included. Where
+/// the initializer may wait (I/O, a lock, a sleep), prefer a [`OnceLock`] and
+/// [`get_or_init`](OnceLock::get_or_init): a caller that is cancelled takes only its own
+/// initializer with it, and the next caller runs its own.
 ///
 /// ```
 /// use std::collections::HashMap;
@@ -367,7 +372,11 @@ impl<T: fmt::Debug, F> fmt::Debug for LazyLock<T, F> {
 }
 
 /// Runs a closure once, like [`std::sync::Once`], parking those who arrive meanwhile (see
-/// [`OnceLock`]). If the closure panics, the next caller runs its own.
+/// [`OnceLock`]).
+///
+/// Unlike std's, it is never poisoned: if the closure panics (or its green thread is cancelled,
+/// or its deadline passes), the `Once` stays not completed and the next caller runs its own
+/// closure, where std's `Once` would panic. There is no `call_once_force`: every call is one.
 ///
 /// ```
 /// use green::sync::Once;
