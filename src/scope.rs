@@ -17,7 +17,7 @@ use std::fmt;
 use std::io;
 use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use crate::park::{self, ParkReason, Waiter};
@@ -25,6 +25,13 @@ use crate::runtime::task::{Cancelled, TaskRef};
 use crate::runtime::{Handle, context};
 use crate::sync::wait::describe_current;
 use crate::thread::{self, GreenThread, JoinError, JoinHandle};
+
+/// Cancels `child`, scheduling it if it was parked.
+fn cancel(child: &TaskRef) {
+    if child.header().cancel() {
+        park::schedule(child.clone());
+    }
+}
 
 /// The bookkeeping of one scope.
 #[derive(Debug, Default)]
@@ -38,6 +45,10 @@ pub(crate) struct ScopeData {
     /// The children, to cancel them when the scope's owner is cancelled. Finished ones are
     /// pruned as the list grows.
     children: Mutex<Vec<TaskRef>>,
+    /// Set (under the `children` lock) once the children were cancelled: a child spawned into
+    /// the scope after that (by a sibling, or a destructor running in an unwinding child) is
+    /// cancelled as it is added, or the owner would wait for it to end by itself.
+    cancelled: AtomicBool,
 }
 
 impl ScopeData {
@@ -58,10 +69,9 @@ impl ScopeData {
 
     fn cancel_children(&self) {
         let children = self.children.lock().unwrap_or_else(|e| e.into_inner());
+        self.cancelled.store(true, Ordering::Relaxed);
         for child in children.iter() {
-            if child.header().cancel() {
-                park::schedule(child.clone());
-            }
+            cancel(child);
         }
     }
 
@@ -263,7 +273,11 @@ impl<'scope, 'env> Scope<'scope, 'env> {
         if children.len() == children.capacity() {
             children.retain(|c| !c.header().is_done());
         }
-        children.push(handle.task_ref());
+        let child = handle.task_ref();
+        if self.data.cancelled.load(Ordering::Relaxed) {
+            cancel(&child);
+        }
+        children.push(child);
         Ok(ScopedJoinHandle { inner: handle, scope: PhantomData })
     }
 }

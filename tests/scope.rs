@@ -212,6 +212,32 @@ fn the_caller_deadline_bounds_a_scope() {
     });
 }
 
+/// A child spawned into a scope after its children were cancelled (here by a destructor that
+/// runs as a cancelled child unwinds) is cancelled too: the deadline still bounds the scope.
+#[test]
+fn a_child_spawned_after_the_scope_cancelled_its_children_is_cancelled_too() {
+    green::run(|| {
+        let start = std::time::Instant::now();
+        let r = green::timeout(Duration::from_millis(30), || {
+            green::scope(|s| {
+                s.spawn(|| {
+                    /// Spawns a long child into the scope when dropped.
+                    struct SpawnsOnDrop<'scope, 'env>(&'scope green::Scope<'scope, 'env>);
+                    impl Drop for SpawnsOnDrop<'_, '_> {
+                        fn drop(&mut self) {
+                            self.0.spawn(|| green::sleep(Duration::from_secs(20)));
+                        }
+                    }
+                    let _spawns = SpawnsOnDrop(s);
+                    green::sleep(Duration::from_secs(20));
+                });
+            })
+        });
+        assert_eq!(r, Err(green::Elapsed));
+        assert!(start.elapsed() < Duration::from_secs(10), "the scope waited {:?} for its late child", start.elapsed());
+    });
+}
+
 /// A green thread that opens a scope in a destructor while unwinding cannot park for its
 /// children: it aborts with a message that says so, instead of an internal error (or a
 /// dangling borrow).

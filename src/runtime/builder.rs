@@ -183,6 +183,12 @@ impl Builder {
 
     /// How long dropping the runtime waits for cancelled green threads to end before leaking
     /// them. The default is 10 s.
+    ///
+    /// A leaked green thread never runs again and never finishes (its stack is not freed: its
+    /// frames may still be borrowed from): a [`JoinHandle::join`](crate::JoinHandle::join) of
+    /// it from another runtime or an OS thread waits for good. Green threads are leaked only if
+    /// they outlive their cancellation, by catching its unwind or by blocking in code the
+    /// runtime cannot interrupt.
     pub fn shutdown_timeout(mut self, timeout: Duration) -> Builder {
         self.config.shutdown_timeout = timeout;
         self

@@ -36,7 +36,10 @@ impl<T> JoinHandle<T> {
     /// [`JoinError`] if it panicked, was cancelled, or could not start.
     ///
     /// From a green thread this parks (the worker runs others meanwhile), and it is a
-    /// cancellation point; from a plain OS thread it blocks that thread.
+    /// cancellation point; from a plain OS thread it blocks that thread. A green thread that
+    /// its runtime leaked at shutdown (it outlived its cancellation and
+    /// [`shutdown_timeout`](crate::runtime::Builder::shutdown_timeout)) never finishes: joining
+    /// it waits for good.
     ///
     /// ```
     /// green::run(|| {
