@@ -92,6 +92,9 @@ const HANDLE_GONE: u64 = 1 << 8;
 /// While `PARKED`: the bits (`TOKEN`, `NOTIFIED`) that end this park, shifted up by this much.
 const PARK_SHIFT: u32 = 2;
 const PARK_MASK: u64 = (TOKEN | NOTIFIED) << PARK_SHIFT;
+/// The wait sequence: the upper 32 bits of the state word. It wraps after 2^32 waits of one
+/// green thread, so a waker left behind in some list that long could match a later wait and
+/// end it early; every wait loops on its own condition, so such a wake is only spurious.
 const SEQ_SHIFT: u32 = 32;
 const SEQ_ONE: u64 = 1 << SEQ_SHIFT;
 
@@ -534,7 +537,12 @@ impl TaskRef {
     /// of the call).
     pub(crate) unsafe fn from_header(header: NonNull<Header>) -> TaskRef {
         // SAFETY: per the contract the task is alive.
-        unsafe { header.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+        let old = unsafe { header.as_ref() }.refs.fetch_add(1, Ordering::Relaxed);
+        // As `Arc`: references leaked with `mem::forget` (of a `GreenThread`, say) must not
+        // wrap the count, which would free a live task. Unreachable on 64-bit targets.
+        if old > isize::MAX as usize {
+            std::process::abort();
+        }
         TaskRef { ptr: header }
     }
 
