@@ -330,3 +330,39 @@ fn select_from_an_os_thread() {
         assert_eq!(got, 8);
     });
 }
+
+/// Two send arms on one channel, both waiting: the arm the select reports is the one whose
+/// value the receiver got, and the other arm's value is not lost (it stays with its arm).
+#[test]
+fn two_send_arms_on_one_channel_report_the_value_that_was_taken() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            for capacity in [0, 1] {
+                for round in 0..20 {
+                    let (tx, rx) = mpmc::sync_channel::<&str>(capacity);
+                    if capacity == 1 {
+                        tx.send("filler").unwrap(); // full: both arms must wait
+                    }
+                    let receiver = green::spawn(move || {
+                        green::sleep(Duration::from_millis(1));
+                        let first = rx.recv().unwrap();
+                        let second = if capacity == 1 { Some(rx.recv().unwrap()) } else { None };
+                        (first, second)
+                    });
+                    let sent = green::select! {
+                        send(tx, "a") -> r => { r.unwrap(); "a" },
+                        send(tx, "b") -> r => { r.unwrap(); "b" },
+                    };
+                    let (first, second) = receiver.join().unwrap();
+                    let received = if capacity == 1 {
+                        assert_eq!(first, "filler");
+                        second.unwrap()
+                    } else {
+                        first
+                    };
+                    assert_eq!(sent, received, "capacity {capacity}, round {round}: the select reported the other arm");
+                }
+            }
+        });
+    });
+}

@@ -118,12 +118,15 @@ pub struct SendArm<'a, T> {
     /// The value, while it is not in the channel.
     value: Option<T>,
     result: Option<Result<(), SendError<T>>>,
+    /// The arm's index in its select, once registered: two arms may offer on one channel under
+    /// one token, and each must take back its own offer.
+    index: usize,
 }
 
 impl<'a, T> SendArm<'a, T> {
     /// An arm sending `value` on `tx`.
     pub fn new(tx: &'a Sender<T>, value: T) -> SendArm<'a, T> {
-        SendArm { tx, value: Some(value), result: None }
+        SendArm { tx, value: Some(value), result: None, index: usize::MAX }
     }
 
     /// The arm's result, if it completed.
@@ -145,6 +148,7 @@ impl<T> Arm for SendArm<'_, T> {
 
     fn register(&mut self, registration: &Registration, index: usize) -> bool {
         let value = self.value.take().expect("a send arm holds its value between tries");
+        self.index = index;
         match self.tx.chan.register_send(&registration.token, index, value) {
             Ok(()) => true,
             Err(value) => {
@@ -155,7 +159,7 @@ impl<T> Arm for SendArm<'_, T> {
     }
 
     fn unregister(&mut self, registration: &Registration) -> bool {
-        match self.tx.chan.unregister_send(&registration.token) {
+        match self.tx.chan.unregister_send(&registration.token, self.index) {
             Some(value) => {
                 self.value = Some(value);
                 false
@@ -210,8 +214,11 @@ fn random_below(n: usize) -> usize {
     RNG.with(|rng| {
         let mut x = rng.get();
         if x == 0 {
-            // Seed once per thread from its stack address and the clock.
-            x = (&raw const *rng as u64) ^ (Instant::now().elapsed().as_nanos() as u64) ^ 0x9E37_79B9_7F4A_7C15;
+            // Seed once per thread from its thread-local's address and the wall clock's
+            // nanoseconds.
+            let nanos =
+                std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.subsec_nanos());
+            x = (&raw const *rng as u64) ^ u64::from(nanos).rotate_left(32) ^ 0x9E37_79B9_7F4A_7C15;
         }
         x ^= x << 13;
         x ^= x >> 7;

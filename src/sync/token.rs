@@ -113,4 +113,9 @@ impl Party {
     pub(crate) fn is_token(&self, token: &Token) -> bool {
         matches!(self, Party::Select { token: t, .. } if std::ptr::eq(&**t, token))
     }
+
+    /// Whether this party is arm `arm` of the select of `token`.
+    pub(crate) fn is_arm(&self, token: &Token, arm: usize) -> bool {
+        matches!(self, Party::Select { token: t, arm: a } if std::ptr::eq(&**t, token) && *a == arm)
+    }
 }

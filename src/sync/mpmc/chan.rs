@@ -830,11 +830,12 @@ impl<T> Chan<T> {
         Ok(())
     }
 
-    /// Removes a select's offer and gives its value back; `None` if a receiver took it (the
-    /// select's send is complete).
-    pub(crate) fn unregister_send(&self, token: &Token) -> Option<T> {
+    /// Removes the offer of arm `arm` of a select and gives its value back; `None` if a receiver
+    /// took it (that arm's send is complete). Another arm of the same select may offer on this
+    /// channel too, under the same token: only this arm's offer is its own.
+    pub(crate) fn unregister_send(&self, token: &Token, arm: usize) -> Option<T> {
         let mut inner = self.lock();
-        let at = inner.offers.iter().position(|o| o.party.is_token(token))?;
+        let at = inner.offers.iter().position(|o| o.party.is_arm(token, arm))?;
         inner.offers.remove(at).map(|offer| offer.value)
     }
 

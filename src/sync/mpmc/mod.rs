@@ -84,6 +84,12 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 /// Creates a channel that holds at most `bound` messages: `send` waits while it is full. With
 /// `bound` 0 it is a rendezvous: `send` waits until a receiver takes the message.
 ///
+/// One exception to both: a message handed to a receiver waiting in a [`select!`](crate::select)
+/// whose green thread is cancelled before it reads it is given back to the channel, at the
+/// front, even past the bound (so [`len`](Sender::len) can exceed it for a while), and goes to
+/// the next receiver. Its `send` returned `Ok` at the hand-off; if no receiver comes, it is
+/// dropped with the channel, as any message still queued is.
+///
 /// ```
 /// green::run(|| {
 ///     let (tx, rx) = green::sync::mpmc::sync_channel(0);
