@@ -49,9 +49,10 @@
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::reactor::{Direction, Source};
+use crate::runtime::context;
 
 /// Parks until `fd` is readable (or at end of file, or in error).
 ///
@@ -145,6 +146,8 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
     // The source and the duplicate it watches, if any; a tuple drops the source (its
     // registration) before the duplicate closes.
     let mut registered: Option<(Source, Option<OwnedFd>)> = None;
+    // Set when a green thread waits by looking again after each pause (no fd left to duplicate).
+    let mut pause: Option<Duration> = None;
     loop {
         // Ready now? Then no registration at all.
         let seen = registered.as_ref().map(|(source, _)| source.tick(dir));
@@ -161,13 +164,30 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
                 format!("green::io: fd {fd} did not become {what} before the deadline", fd = fd.as_raw_fd()),
             ));
         }
+        if let Some(current) = pause {
+            pause_without_fd(current, deadline)?;
+            pause = Some((current * 2).min(MAX_PAUSE));
+            continue;
+        }
         if registered.is_none() {
             // A duplicate: registering the caller's own fd number would make its owner's
-            // registration with this poller fail with EEXIST while this wait lasts. With no fd
-            // left for one, the fd itself (that failure then being the owner's, reported).
+            // registration with this poller fail with EEXIST while this wait lasts (or this
+            // wait's, if the owner registers first). With no fd left for one, a green thread
+            // looks again after growing pauses; a plain thread's wait is a poll(2) of the fd
+            // itself, which registers nothing.
             registered = Some(match fd.try_clone_to_owned() {
                 Ok(dup) => (Source::new(dup.as_raw_fd()), Some(dup)),
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
+                    if context::in_green_thread() {
+                        log::warn!(
+                            "green::io: no fd left to wait for fd {} with ({e}): looking again every                              {} to {} ms instead",
+                            fd.as_raw_fd(),
+                            FIRST_PAUSE.as_millis(),
+                            MAX_PAUSE.as_millis()
+                        );
+                        pause = Some(FIRST_PAUSE);
+                        continue;
+                    }
                     (Source::new(fd.as_raw_fd()), None)
                 }
                 Err(e) => return Err(e),
@@ -176,6 +196,28 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
         let (source, _dup) = registered.as_ref().expect("set above");
         source.wait(dir, seen.unwrap_or(0), deadline)?;
     }
+}
+
+/// The first and the longest pause of a green thread that waits for readiness by looking again,
+/// having no fd left to register a duplicate with.
+const FIRST_PAUSE: Duration = Duration::from_millis(1);
+const MAX_PAUSE: Duration = Duration::from_millis(16);
+
+/// Pauses a green thread for `pause`, or until `deadline` if sooner, before it looks at an fd
+/// again. On the worker's own stack or while unwinding it cannot wait: then the error a
+/// registered wait gives there.
+fn pause_without_fd(pause: Duration, deadline: Option<Instant>) -> io::Result<()> {
+    let refused = context::with_core(|core| match core {
+        Some(core) if !core.in_green_thread() => Some(crate::reactor::ON_WORKER_STACK),
+        Some(_) if std::thread::panicking() => Some(crate::reactor::WHILE_UNWINDING),
+        _ => None,
+    });
+    if let Some(why) = refused {
+        return Err(io::Error::new(io::ErrorKind::WouldBlock, why));
+    }
+    let until = Instant::now() + pause;
+    crate::time::pause_until(deadline.map_or(until, |d| d.min(until)));
+    Ok(())
 }
 
 /// One `poll(2)` that does not wait: true if `fd` is ready in `dir` (or in error).

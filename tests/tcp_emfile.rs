@@ -1,5 +1,7 @@
 //! Running out of fds makes `accept` fail with `EMFILE`, as std's does; nothing panics or
-//! leaks, and the listener takes the waiting connection once an fd is free again.
+//! leaks, and the listener takes the waiting connection once an fd is free again. A readiness
+//! wait with no fd left to duplicate still works, and leaves the socket's own registration
+//! alone.
 //!
 //! The limit is process-wide, so the test runs in a child process (this binary, re-run on just
 //! this test with `GREEN_TEST_CHILD` set), which lowers its own `RLIMIT_NOFILE`.
@@ -11,6 +13,7 @@ use std::os::fd::{AsRawFd, OwnedFd};
 use std::time::Duration;
 
 const TEST: &str = "accept_after_emfile_takes_the_waiting_connection";
+const WAIT_TEST: &str = "readiness_waits_with_no_fd_left_leave_the_socket_s_registration_alone";
 
 #[test]
 fn accept_after_emfile_takes_the_waiting_connection() {
@@ -82,6 +85,75 @@ fn child() {
         let mut reply = [0; 2];
         second.read_exact(&mut reply).unwrap();
         assert_eq!(&reply, b"ok");
+    });
+    println!("child: ok");
+}
+
+#[test]
+fn readiness_waits_with_no_fd_left_leave_the_socket_s_registration_alone() {
+    if io_util::is_child() {
+        wait_child();
+        return;
+    }
+    io_util::assert_child_ok(&io_util::run_child(WAIT_TEST, Duration::from_secs(60)));
+}
+
+/// Fills every fd number left, runs `f`, then frees them.
+fn with_no_fd_left(f: impl FnOnce()) {
+    let limit = highest_fd() as u64 + 3;
+    set_fd_limit(limit);
+    let mut hogs: Vec<OwnedFd> = Vec::new();
+    while let Ok(f) = std::fs::File::open("/dev/null") {
+        hogs.push(f.into());
+    }
+    f();
+    drop(hogs);
+}
+
+fn wait_child() {
+    let rt = io_util::runtime(1);
+    rt.block_on(|| {
+        let mut buf = [0; 8];
+        // 1. The socket registered first (a read that waited), then a readiness wait for it.
+        let (a, b) = green::net::unix::UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+        assert_eq!((&b).read(&mut buf).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        with_no_fd_left(|| {
+            let writer = green::spawn(move || {
+                green::sleep(Duration::from_millis(20));
+                (&a).write_all(b"x").unwrap();
+                a
+            });
+            let deadline = std::time::Instant::now() + Duration::from_secs(10);
+            green::io::wait_readable_until(&b, deadline).expect("a wait with no fd left to duplicate");
+            assert_eq!((&b).read(&mut buf).unwrap(), 1);
+            drop(writer.join().unwrap());
+        });
+
+        // 2. A readiness wait first, then the socket's own read, which registers it.
+        let (a, b) = green::net::unix::UnixStream::pair().unwrap();
+        b.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let b = std::sync::Arc::new(b);
+        with_no_fd_left(|| {
+            let waiting = b.clone();
+            let waiter = green::spawn(move || {
+                green::io::wait_readable_until(&*waiting, std::time::Instant::now() + Duration::from_secs(10))
+            });
+            green::sleep(Duration::from_millis(5)); // the waiter is pausing
+            let writer = green::spawn(move || {
+                green::sleep(Duration::from_millis(20));
+                (&a).write_all(b"y").unwrap();
+                green::sleep(Duration::from_millis(20));
+                (&a).write_all(b"z").unwrap(); // what the waiter sees, the read having taken "y"
+                a
+            });
+            let mut one = [0; 1];
+            assert_eq!((&*b).read(&mut one).expect("the socket's own read while a wait is pending"), 1);
+            assert_eq!(&one, b"y");
+            waiter.join().unwrap().expect("the wait");
+            drop(writer.join().unwrap());
+        });
     });
     println!("child: ok");
 }
