@@ -109,7 +109,8 @@ impl GreenStack {
         unsafe { self.owner.as_ref().clear() };
     }
 
-    /// Gives the stack's pages back to the OS; the guard stays. The stack reads as zeros after.
+    /// Gives the stack's pages back to the OS; the guard stays. The stack reads as zeros after
+    /// (unless the memory is locked: see `sys::discard`).
     pub(super) fn discard(&self) {
         let usable = self.class.bytes();
         // SAFETY: `self` owns the slot, so no coroutine runs on it (a coroutine would own the

@@ -207,7 +207,6 @@ impl StackPool {
     /// clock reading, so that the hot path never reads the clock and tests need not sleep. A
     /// pass that gives back `n` stacks costs about `n` µs (one `madvise` each, and one lock of
     /// the arena).
-    // Until src/runtime/worker.rs calls it; remove this `allow` then.
     #[inline]
     pub(crate) fn maintain(&mut self, now: Instant) {
         if self.next_pass.is_some_and(|due| now < due) {
@@ -219,7 +218,6 @@ impl StackPool {
     /// When [`StackPool::maintain`] may next give stacks back: a sleeping worker should wake by
     /// then. `None` if the pool holds no stack (nothing to give back, no need to wake) or
     /// `maintain` was never called.
-    // Until src/runtime/worker.rs calls it; remove this `allow` then.
     pub(crate) fn next_maintain(&self) -> Option<Instant> {
         let holds = self.classes.iter().any(|pool| !pool.free.is_empty());
         self.next_pass.filter(|_| holds)

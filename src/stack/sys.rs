@@ -92,7 +92,9 @@ pub(super) unsafe fn protect_none(addr: usize, len: usize) -> io::Result<()> {
 }
 
 /// Gives the pages of `[addr, addr + len)` back to the OS (`MADV_DONTNEED`); they read as zero
-/// afterwards. Guard installs in the range survive.
+/// afterwards. Guard installs in the range survive. The kernel refuses for memory the process
+/// has locked (`mlock`, `mlockall`: `EINVAL`): the pages then stay, contents and all, which
+/// nothing relies on, and the refusal is logged once.
 ///
 /// # Safety
 ///
@@ -100,7 +102,15 @@ pub(super) unsafe fn protect_none(addr: usize, len: usize) -> io::Result<()> {
 pub(super) unsafe fn discard(addr: usize, len: usize) {
     // SAFETY: the caller guarantees the range is ours and its contents are dead.
     let rc = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
-    debug_assert_eq!(rc, 0, "MADV_DONTNEED failed: {}", io::Error::last_os_error());
+    if rc != 0 {
+        static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            log::warn!(
+                "green: cannot give unused stack memory back to the OS ({}): free stacks keep                  their pages (memory locked with mlockall refuses MADV_DONTNEED)",
+                io::Error::last_os_error()
+            );
+        }
+    }
 }
 
 /// Asks the kernel not to back `[addr, addr + len)` with transparent huge pages: a 2 MiB page

@@ -476,3 +476,31 @@ fn stack_costs() {
         );
     }
 }
+
+/// Memory the process has locked (`mlock`, `mlockall`) cannot be discarded: trimming such a
+/// packed stack, and dropping the pool that holds it, keep its pages instead of failing (a
+/// separate stack is unmapped when trimmed, locked or not).
+#[test]
+fn trimming_locked_stack_memory_keeps_the_pages() {
+    for layout in layouts() {
+        let mut pool = pool(layout);
+        let stack = pool.take(DEFAULT_STACK_SIZE).unwrap();
+        let (start, len) = stack.span();
+        let top_page = start + len - 4096;
+        // SAFETY: the page is part of the stack's usable range, mapped while the stack lives.
+        let locked = unsafe { libc::mlock(top_page as *const libc::c_void, 4096) };
+        assert_eq!(locked, 0, "mlock: {}", std::io::Error::last_os_error());
+        mark(&stack, 0x5a);
+        pool.give(stack);
+        let t0 = Instant::now();
+        pool.maintain(t0);
+        pool.maintain(t0 + TRIM_AGE * 2); // idle for a whole interval: trimmed
+        let again = pool.take(DEFAULT_STACK_SIZE).unwrap();
+        if layout == StackLayout::Auto {
+            assert_eq!(again.span().0, start, "the same stack back");
+            assert_eq!(read_mark(&again), 0x5a, "locked pages kept their contents");
+        }
+        pool.give(again);
+        drop(pool);
+    }
+}
