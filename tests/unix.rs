@@ -375,3 +375,39 @@ fn non_blocking_mode_returns_would_block_instead_of_waiting() {
     listener.set_nonblocking(false).unwrap();
     assert!(!io_util::is_nonblocking(&listener.into_std().unwrap()));
 }
+
+/// A datagram from a sender bound to a path that fills all 108 bytes of `sun_path` (no NUL: a
+/// C program can bind one; `SocketAddr::from_pathname` refuses it) is received with that
+/// address, as std's `recv_from` gives it, not lost behind an error.
+#[test]
+fn a_datagram_from_a_108_byte_path_is_received_with_its_address() {
+    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
+    let receiver_path = temp_path("long-receiver");
+    let dir = std::env::temp_dir();
+    let prefix = format!("{}/green-{}-", dir.display(), std::process::id());
+    let long = format!("{prefix}{}", "x".repeat(108 - prefix.len()));
+    assert_eq!(long.len(), 108);
+    let sender_path = TempPath(long.clone().into());
+    // SAFETY: socket has no preconditions; the fd is owned at once.
+    let sender = unsafe { OwnedFd::from_raw_fd(libc::socket(libc::AF_UNIX, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0)) };
+    // SAFETY: all-zero bytes are a valid sockaddr_un; the path is copied into its 108 bytes.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, src) in addr.sun_path.iter_mut().zip(long.bytes()) {
+        *dst = src as libc::c_char;
+    }
+    let len = (std::mem::offset_of!(libc::sockaddr_un, sun_path) + 108) as libc::socklen_t;
+    // SAFETY: `addr` is a valid sockaddr_un of `len` bytes, `sender` an open socket.
+    let bound = unsafe { libc::bind(sender.as_raw_fd(), (&raw const addr).cast(), len) };
+    assert_eq!(bound, 0, "bind to a 108-byte path: {}", std::io::Error::last_os_error());
+    let sender = std::os::unix::net::UnixDatagram::from(sender);
+    io_util::runtime(1).block_on(|| {
+        let receiver = UnixDatagram::bind(&receiver_path).unwrap();
+        sender.send_to(b"hey", &receiver_path).unwrap();
+        let mut buf = [0; 8];
+        let (n, from) = receiver.recv_from(&mut buf).expect("the datagram and its sender's address");
+        assert_eq!(&buf[..n], b"hey");
+        assert_eq!(from.as_pathname(), Some(std::path::Path::new(&long)));
+    });
+    drop(sender_path);
+}

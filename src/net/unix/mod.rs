@@ -155,7 +155,33 @@ fn std_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Resul
     }
     // A pathname, counted with its terminating NUL (if the kernel kept one).
     let path = bytes.split(|&b| b == 0).next().unwrap_or_default();
-    SocketAddr::from_pathname(OsStr::from_bytes(path))
+    SocketAddr::from_pathname(OsStr::from_bytes(path)).or_else(|refused| full_length_path(path).ok_or(refused))
+}
+
+/// The std address of a path that fills all of `sun_path`, with no room for a NUL: a C program
+/// can bind one, and std's `recv_from` reports it, but `SocketAddr::from_pathname` refuses it.
+/// Std's `peer_addr` builds such an address too, so a socket that is not bound is connected
+/// to the path for the time of that call (a datagram connect only records the destination).
+/// `None` if that fails (the socket file gone, no permission to write it).
+fn full_length_path(path: &[u8]) -> Option<SocketAddr> {
+    // SAFETY: all-zero bytes are a valid sockaddr_un.
+    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
+    if path.len() > addr.sun_path.len() {
+        return None;
+    }
+    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
+    for (dst, &src) in addr.sun_path.iter_mut().zip(path) {
+        *dst = src as libc::c_char;
+    }
+    let len = (std::mem::offset_of!(libc::sockaddr_un, sun_path) + path.len()) as libc::socklen_t;
+    let probe = std::os::unix::net::UnixDatagram::unbound().ok()?;
+    // SAFETY: `addr` is a valid sockaddr_un of `len` bytes; `probe` is an open socket. (std's
+    // `connect` would refuse the path as too long, as `from_pathname` does.)
+    let rc = unsafe { libc::connect(std::os::fd::AsRawFd::as_raw_fd(&probe), (&raw const addr).cast(), len) };
+    if rc != 0 {
+        return None;
+    }
+    probe.peer_addr().ok()
 }
 
 /// The unnamed address. An empty pathname makes one (std counts an address with no path
