@@ -62,8 +62,11 @@ pub fn tick() {
 /// dependency through memory that slowed a tight branchy loop by 14%; a local counter is one
 /// fused decrement-and-branch. The branch is mispredicted once per charge, so charges are
 /// rare: at 32 back-edges per charge a tight branchy loop ran 8% slower, at 256 4%. The
-/// budget (1,024 ticks by default) is then spent in four charges: a green thread still looks at
-/// the clock after the same number of iterations as with a tick each.
+/// budget (1,024 ticks by default) is then spent in four charges: a long loop still looks at
+/// the clock after the same number of iterations as with a tick each. Back-edges counted but
+/// not charged when a call returns are dropped; the tick at the entry of every annotated
+/// function, and of every closure in it that has loops, is what a short loop called over and
+/// over spends instead.
 #[doc(hidden)]
 pub const EDGES_PER_CHARGE: u32 = 256;
 

@@ -620,6 +620,42 @@ fn a_chunked_light_loop_lets_a_sleeper_in_on_one_worker() {
     assert!(woke, "the sleeper never ran while a chunked preemptible loop burned on the only worker");
 }
 
+/// A short loop in a closure, called over and over by an iterator adapter: the closure's own
+/// back-edges never reach a charge, and the function's entry tick runs once.
+#[green::preemptible]
+fn short_loops_in_a_closure(flag: &AtomicBool) -> bool {
+    let start = Instant::now();
+    std::iter::repeat(())
+        .map(|()| {
+            let mut k = 0u32;
+            while k < 100 {
+                k = std::hint::black_box(k + 1);
+            }
+        })
+        .take_while(|()| !flag.load(Ordering::Acquire) && start.elapsed() < PATIENCE)
+        .for_each(drop);
+    flag.load(Ordering::Acquire)
+}
+
+#[test]
+fn a_closure_s_short_loop_called_over_and_over_lets_a_sleeper_in() {
+    let rt = green::Runtime::builder().workers(1).build().expect("runtime");
+    let woke = rt.block_on(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let sleeper = {
+            let flag = flag.clone();
+            green::spawn(move || {
+                green::sleep(Duration::from_millis(1));
+                flag.store(true, Ordering::Release);
+            })
+        };
+        let woke = short_loops_in_a_closure(&flag);
+        sleeper.join().expect("sleeper");
+        woke
+    });
+    assert!(woke, "the sleeper never ran while a closure's short loop ran over and over on the only worker");
+}
+
 // ---- which chunk source a light loop gets -------------------------------------------------------
 
 /// The chunk source the expansion picks for `iterable`, by name.

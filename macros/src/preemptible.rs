@@ -214,13 +214,17 @@ impl VisitMut for Rewriter<'_> {
             Expr::Closure(c) if c.asyncness.is_some() || c.constness.is_some() => {}
             Expr::Closure(c) => {
                 // A closure counts its back-edges in its own counter: capturing the function's
-                // would make it `FnMut`.
+                // would make it `FnMut`. Like the function, it ticks at entry: back-edges not
+                // yet charged when a call returns are never charged, so a closure whose loop
+                // runs fewer than `EDGES_PER_CHARGE` times per call, called over and over (by
+                // an iterator adapter, say), would otherwise never spend the budget.
                 let outer = std::mem::replace(&mut self.edges, false);
                 self.visit_expr_mut(&mut c.body);
                 if self.edges {
                     let counter = edge_counter(self.krate);
+                    let krate = self.krate;
                     let body = &c.body;
-                    *c.body = syn::parse_quote!({ #counter #body });
+                    *c.body = syn::parse_quote!({ #krate::__private::tick(); #counter #body });
                 }
                 self.edges = outer;
             }

@@ -206,8 +206,8 @@ fn closures_are_covered_nested_items_and_async_blocks_are_not() {
     let want = quote! {
         fn f() {
             ::green::__private::tick();
-            // The closure counts in its own counter.
-            let c = |n: u32| { let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE; { let mut k = n; while k > 0 { ::green::__private::back_edge(&mut __green_edges); k -= 1; } } };
+            // The closure ticks at entry and counts in its own counter.
+            let c = |n: u32| { ::green::__private::tick(); let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE; { let mut k = n; while k > 0 { ::green::__private::back_edge(&mut __green_edges); k -= 1; } } };
             fn inner() { loop {} }
             impl S { fn m() { loop {} } }
             let fut = async { loop {} };

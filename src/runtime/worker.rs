@@ -1208,7 +1208,7 @@ impl std::fmt::Debug for Core {
 #[derive(Debug, Default)]
 pub(crate) struct ResumeAccounting {
     /// Times its budget ran out and was refilled.
-    pub(crate) refills: Cell<u32>,
+    pub(crate) refills: Cell<u64>,
     /// Yields the budget forced.
     pub(crate) forced_yields: Cell<u32>,
     /// Its longest slice measured when the budget ran out.
@@ -1219,7 +1219,7 @@ impl ResumeAccounting {
     /// Adds what was counted to the slot's figures and starts over.
     #[cold]
     fn fold_into(&self, info: &mut SlotInfo, budget: u32) {
-        info.ticks += u64::from(budget) * u64::from(self.refills.take());
+        info.ticks = info.ticks.saturating_add(u64::from(budget).saturating_mul(self.refills.take()));
         info.forced_yields = info.forced_yields.saturating_add(self.forced_yields.take());
         let longest_us = u32::try_from(self.longest_slice.take().as_micros()).unwrap_or(u32::MAX);
         info.longest_slice_us = info.longest_slice_us.max(longest_us);
