@@ -365,3 +365,28 @@ fn the_park_backtraces_variable_turns_them_on() {
     let at = text.find("\"waiter\"").unwrap_or_else(|| panic!("no waiter in:\n{text}"));
     assert!(text[at..].contains("parked at:"), "{text}");
 }
+
+/// A dump asked for by a destructor while its green thread unwinds cannot park: the worker it
+/// holds says it cannot answer, the other worker answers, and nothing aborts.
+#[test]
+fn a_dump_from_a_green_thread_that_unwinds_does_not_park() {
+    static TEXT: std::sync::Mutex<String> = std::sync::Mutex::new(String::new());
+    struct DumpsOnDrop;
+    impl Drop for DumpsOnDrop {
+        fn drop(&mut self) {
+            *TEXT.lock().unwrap() = green::Handle::current().dump().to_string();
+        }
+    }
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let joined = rt.block_on(|| {
+        green::spawn(|| {
+            let _dumps = DumpsOnDrop;
+            panic!("unwinding with a dump in a destructor");
+        })
+        .join()
+    });
+    assert!(joined.unwrap_err().is_panic());
+    let text = TEXT.lock().unwrap().clone();
+    assert!(text.contains("cannot answer: the dump was asked for on it by code that cannot park"), "{text}");
+    assert!(text.matches("worker ").count() >= 2, "{text}");
+}

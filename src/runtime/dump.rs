@@ -223,7 +223,23 @@ impl Handle {
             edges: Mutex::new(Vec::new()),
         });
         shared.refresh_clock(Instant::now());
+        // A caller that cannot park (a green thread unwinding, code on a worker's own stack)
+        // holds its worker, which therefore cannot answer; the others are waited for without
+        // parking.
+        let cannot_park = super::context::with_core(|core| {
+            core.filter(|core| !core.in_green_thread() || std::thread::panicking()).map(|core| core.index)
+        });
         for (index, remote) in shared.remotes.iter().enumerate() {
+            if cannot_park == Some(index) {
+                request.answer(
+                    index,
+                    format!(
+                        "worker {index}: cannot answer: the dump was asked for on it by code that cannot park (a \
+                         green thread unwinding, or the worker's own stack)\n"
+                    ),
+                );
+                continue;
+            }
             if remote.reactor.is_closed() {
                 // Its worker has exited (the runtime is shut down): nobody would answer.
                 request.answer(index, format!("worker {index}: exited (the runtime has shut down)\n"));
@@ -236,6 +252,10 @@ impl Handle {
         }
         let deadline = Instant::now() + ANSWER_TIMEOUT;
         while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+            if cannot_park.is_some() {
+                std::thread::sleep(Duration::from_millis(1));
+                continue;
+            }
             park::wait_for(
                 ParkReason::Other,
                 |waiter| {

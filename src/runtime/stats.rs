@@ -96,7 +96,15 @@ impl WorkerStats {
         } else if heavy_barrier() {
             self.running.load(Ordering::SeqCst)
         } else {
-            // The workers rely on the barrier: without it, reading is not safe. Say nothing.
+            // The workers rely on the barrier: without it, reading is not safe. Say nothing of
+            // the green thread, and say once why.
+            static SAID: AtomicBool = AtomicBool::new(false);
+            if !SAID.swap(true, Ordering::Relaxed) {
+                log::warn!(
+                    "green: membarrier failed ({}): reports and dumps cannot name running green threads",
+                    std::io::Error::last_os_error()
+                );
+            }
             std::ptr::null_mut()
         };
         // SAFETY: non-null `running` is the header of a task whose slot still counts it; the
@@ -118,15 +126,20 @@ const MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED: libc::c_int = 1 << 4;
 
 /// Makes the hazard's fences asymmetric if the kernel supports it (Linux 4.14 and later).
 /// Called by whoever may read `running` from another thread, before it first does.
+///
+/// Decided once per process, whatever the outcome: if a first registration failed (say a
+/// transient `ENOMEM`) and a later one succeeded, the mode would flip under runtimes already
+/// running, and a reader that still saw the symmetric mode could meet a worker that already
+/// used the asymmetric one: neither would issue the full fence the other relies on.
 pub(crate) fn use_asymmetric_fences() {
-    if ASYMMETRIC.load(Ordering::Relaxed) {
-        return;
-    }
-    // SAFETY: membarrier takes two integers and a cpu id, touches no memory of ours.
-    let rc = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) };
-    if rc == 0 {
-        ASYMMETRIC.store(true, Ordering::SeqCst);
-    }
+    static DECIDE: std::sync::Once = std::sync::Once::new();
+    DECIDE.call_once(|| {
+        // SAFETY: membarrier takes two integers and a cpu id, touches no memory of ours.
+        let rc = unsafe { libc::syscall(libc::SYS_membarrier, MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED, 0, 0) };
+        if rc == 0 {
+            ASYMMETRIC.store(true, Ordering::SeqCst);
+        }
+    });
 }
 
 /// A full memory barrier on every running thread of the process; false if it failed (it does
