@@ -248,3 +248,23 @@ fn a_runtime_dropped_on_its_own_blocking_pool_does_not_wait_for_itself() {
     let took = done.recv_timeout(Duration::from_secs(60)).expect("the drop returned");
     assert!(took < Duration::from_secs(10), "the drop took {took:?}");
 }
+
+/// A worker stuck in blocking code cannot start counting its shutdown timeout: dropping the
+/// runtime still returns soon after the timeout, leaving that worker to finish on its own.
+#[test]
+fn dropping_a_runtime_with_a_worker_stuck_in_blocking_code_is_bounded() {
+    let rt = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_millis(100)).build().unwrap();
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let blocked = started.clone();
+    rt.spawn(move || {
+        blocked.wait();
+        std::thread::sleep(Duration::from_secs(3)); // blocks the worker: no tick, no park
+    });
+    started.wait();
+    let start = std::time::Instant::now();
+    drop(rt);
+    let took = start.elapsed();
+    // Let the detached worker end before the test does (it wakes after its 3 s).
+    std::thread::sleep(Duration::from_secs(3).saturating_sub(took) + Duration::from_millis(200));
+    assert!(took < Duration::from_secs(2), "dropping the runtime waited {took:?} for a worker stuck for 3 s");
+}

@@ -182,7 +182,10 @@ impl Builder {
     }
 
     /// How long dropping the runtime waits for cancelled green threads to end before leaking
-    /// them. The default is 10 s.
+    /// them. The default is 10 s. A worker stuck in blocking code (a blocking system call, a
+    /// long loop without ticks) cannot even start counting: dropping the runtime waits at most
+    /// this long and a quarter of a second more, then leaves such a worker to finish on its
+    /// own, logging it.
     ///
     /// A leaked green thread never runs again and never finishes (its stack is not freed: its
     /// frames may still be borrowed from): a [`JoinHandle::join`](crate::JoinHandle::join) of

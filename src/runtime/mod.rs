@@ -29,6 +29,10 @@ use self::shared::Shared;
 pub use crate::stack::StackLayout;
 
 /// Panic message for starting or blocking on a runtime from inside a worker.
+/// How long dropping a runtime waits for its workers beyond the shutdown timeout: each starts
+/// its own countdown when it next looks at its queues, a little after the shutdown began.
+const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
+
 pub(crate) const NESTED_RUNTIME: &str = "green: cannot start or block on a runtime from inside a green thread or a worker \
     thread: that would block the worker and every green thread on it. Spawn a green thread \
     instead (green::spawn), or call this from a plain OS thread";
@@ -279,13 +283,43 @@ impl Drop for Runtime {
             return;
         }
         self.shared().begin_shutdown();
+        // Each worker gives its cancelled green threads `shutdown_timeout` from when it next
+        // looks at its queues, and then leaks them; a worker stuck in blocking code looks only
+        // when that code returns. The wait here is bounded all the same: past the timeout and a
+        // grace, workers still running are left to finish on their own, holding the shared
+        // state (a reference to it is leaked for them).
+        let timeout = self.shared().shutdown_timeout();
+        let deadline = std::time::Instant::now().checked_add(timeout).and_then(|d| d.checked_add(SHUTDOWN_GRACE));
+        let mut pause = Duration::from_micros(50);
+        while !self.threads.iter().all(OsJoinHandle::is_finished)
+            && deadline.is_none_or(|d| std::time::Instant::now() < d)
+        {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+        let stuck = self.threads.iter().filter(|t| !t.is_finished()).count();
+        if stuck > 0 {
+            log::error!(
+                "green: {stuck} worker(s) still busy {} ms after the shutdown began (blocking code that \
+                 does not return?); the runtime is dropped without waiting for them",
+                (timeout + SHUTDOWN_GRACE).as_millis()
+            );
+            std::mem::forget(self.shared().clone());
+        }
         for thread in self.threads.drain(..) {
+            if !thread.is_finished() {
+                continue; // detached: it ends on its own
+            }
             if thread.join().is_err() {
                 log::error!("green: a worker thread panicked during shutdown");
             }
         }
         if let Some(mut monitor) = self.monitor.take() {
-            monitor.stop(self.shared());
+            if stuck > 0 {
+                monitor.release(self.shared());
+            } else {
+                monitor.stop(self.shared());
+            }
         }
         // The blocking pool stayed up while green threads unwound; now stop it and let its
         // running jobs end (see `crate::blocking`).
