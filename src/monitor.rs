@@ -89,6 +89,10 @@ impl MonitorState {
     }
 }
 
+/// Longest a runtime's drop waits for the monitor's threads: the dump thread looks every
+/// 200 ms, the monitor at once when unparked, unless a logger holds it.
+const STOP_WAIT: Duration = Duration::from_secs(1);
+
 /// Printed once to stderr when the monitor has something to say and no logger is installed.
 const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see these reports; \
     this is the only one printed without one)";
@@ -118,15 +122,31 @@ impl Monitor {
         }
     }
 
-    /// Stops the monitor and waits for its thread.
+    /// Stops the monitor and waits for its threads, for [`STOP_WAIT`] at most: the monitor calls
+    /// the program's logger, which may block (or hold stderr's lock); past that, the threads are
+    /// left to end on their own (each holds the shared state).
     pub(crate) fn stop(&mut self, shared: &Shared) {
         shared.monitor.stop.store(true, Ordering::Release);
-        if let Some(thread) = self.thread.take() {
+        if let Some(thread) = &self.thread {
             thread.thread().unpark();
-            let _ = thread.join();
         }
-        if let Some(dumper) = self.dumper.take() {
-            let _ = dumper.join();
+        let deadline = std::time::Instant::now() + STOP_WAIT;
+        for handle in [self.thread.take(), self.dumper.take()].into_iter().flatten() {
+            while !handle.is_finished() && std::time::Instant::now() < deadline {
+                thread::sleep(Duration::from_millis(1));
+            }
+            if handle.is_finished() {
+                if handle.join().is_err() {
+                    log::error!("green: the monitor's thread panicked (a logger that panicked?)");
+                }
+            } else {
+                log::warn!(
+                    "green: the monitor's thread {:?} did not stop within {} ms (a logger that blocks?); left to end \
+                     on its own",
+                    handle.thread().name().unwrap_or("?"),
+                    STOP_WAIT.as_millis()
+                );
+            }
         }
     }
 }
