@@ -107,7 +107,11 @@ impl Monitor {
         let shared2 = shared.clone();
         let thread = thread::Builder::new()
             .name(format!("{}-monitor", shared.config.thread_name))
-            .spawn(move || run(&shared2, threshold))?;
+            .spawn(move || run(&shared2, threshold))
+            .inspect_err(|_| {
+                // The dump thread, started already, would otherwise look for good.
+                shared.monitor.stop.store(true, Ordering::Release);
+            })?;
         let _ = shared.monitor.thread.set(thread.thread().clone());
         Ok(Monitor { thread: Some(thread), dumper })
     }

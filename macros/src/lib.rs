@@ -203,8 +203,12 @@ fn parse_crate_arg(attr: proc_macro2::TokenStream, bad_args: &str) -> syn::Resul
     if attr.is_empty() {
         return Ok(krate);
     }
+    let mut seen = false;
     let parser = syn::meta::parser(|meta| {
         if meta.path.is_ident("crate") {
+            if std::mem::replace(&mut seen, true) {
+                return Err(meta.error("`crate` is given twice: name the green crate once"));
+            }
             let value = meta.value()?;
             krate = if value.peek(syn::LitStr) { value.parse::<syn::LitStr>()?.parse()? } else { value.parse()? };
             Ok(())

@@ -287,6 +287,12 @@ impl VisitMut for Scan {
                 self.heavy |= !is_cheap_call(&call.method);
                 visit_mut::visit_expr_mut(self, expr);
             }
+            // A `break` with a value is an error in a `for` loop (E0571); left as written, the
+            // loop keeps rustc's own message for it.
+            Expr::Break(b) if b.expr.is_some() => {
+                self.heavy = true;
+                visit_mut::visit_expr_mut(self, expr);
+            }
             Expr::Const(_) => {}
             Expr::Repeat(r) => self.visit_expr_mut(&mut r.expr),
             _ => visit_mut::visit_expr_mut(self, expr),

@@ -252,6 +252,38 @@ fn a_renamed_crate() {
 }
 
 #[test]
+fn a_crate_given_twice_is_an_error() {
+    let out = preemptible(
+        quote!(crate = a, crate = b),
+        quote!(
+            fn f() {}
+        ),
+    );
+    assert!(out.starts_with("::core::compile_error!"), "{out}");
+    assert!(out.contains("giventwice"), "{out}"); // spaces squashed
+}
+
+/// A `break` with a value in a `for` loop is rustc's error to report (E0571): the loop is left
+/// as written, not chunked (where the message would be about mismatched types).
+#[test]
+fn a_for_loop_that_breaks_with_a_value_is_not_chunked() {
+    let out = preemptible(
+        quote!(),
+        quote!(
+            fn f(v: &[u32]) {
+                for x in v {
+                    if *x > 3 {
+                        break 7;
+                    }
+                }
+            }
+        ),
+    );
+    assert!(!out.contains("__green_for_chunks"), "{out}");
+    assert!(out.contains("back_edge"), "{out}");
+}
+
+#[test]
 fn const_async_and_non_functions_are_rejected() {
     for (item, message) in [
         (

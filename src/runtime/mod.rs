@@ -187,8 +187,12 @@ impl Runtime {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
         }
+        // Whether the workers finished is looked at first: a worker that finished just after the
+        // deadline counted its green threads out before it did, and `live` read after that is
+        // what it left (0 for a clean end), not a count read a moment before it ended.
+        let finished = self.threads.iter().all(OsJoinHandle::is_finished);
         let unfinished = self.shared().live.load(std::sync::atomic::Ordering::Acquire);
-        if self.threads.iter().all(OsJoinHandle::is_finished) {
+        if finished {
             // Ended, or given up on by the workers' own timeout (then leaked by them).
             drop(self);
             return if unfinished == 0 { Ok(()) } else { Err(ShutdownTimedOut { unfinished, timeout, dump: None }) };
