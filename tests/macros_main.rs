@@ -37,7 +37,7 @@ fn unit() {
     green::yield_now();
 }
 
-/// A `return` that is taken: it leaves the body's closure with its value, not the function
+/// A `return` that is taken: it leaves the body's function with its value, not `main`
 /// with a wrong type or the runtime still running.
 #[green::main]
 fn returns_early() -> Vec<u32> {
@@ -48,8 +48,23 @@ fn returns_early() -> Vec<u32> {
     Vec::new()
 }
 
+/// `impl Trait` nested in the return type, which a closure's return type may not hold.
+#[green::main]
+fn nested_impl_trait() -> Result<u32, impl std::fmt::Debug> {
+    let n: Result<u32, ParseIntError> = "4".parse();
+    n.map(|n| n + green::spawn(|| 1).join().unwrap())
+}
+
+/// A function that never returns: it compiles (it is not called).
+#[allow(dead_code)]
+#[green::main]
+fn never_returns() -> ! {
+    std::process::exit(0)
+}
+
 #[test]
 fn the_body_runs_on_a_green_thread_and_returns_its_value() {
+    assert_eq!(nested_impl_trait().unwrap(), 5);
     assert!(green::try_current().is_none());
     assert_eq!(entry(), Ok(15));
     assert!(failing().is_err());

@@ -70,8 +70,8 @@ mod preemptible;
 ///
 /// # What is covered
 ///
-/// - Loops in **closures** inside the function are covered (ticked like the function's own;
-///   the closure's entry is not).
+/// - Loops in **closures** inside the function are covered: such a closure ticks at entry, and
+///   its loops on their back-edges, like the function.
 /// - **Nested items** (a `fn` inside the function, `impl` blocks, `const` and `static` items)
 ///   are not the annotated function and are not rewritten: annotate them separately.
 /// - **`async` blocks and closures** and constant contexts (`const` blocks, array lengths) are

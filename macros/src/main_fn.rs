@@ -6,16 +6,17 @@
 //! ```
 //! becomes
 //! ```text
-//! fn main() -> R { ::green::run(|| -> R { BODY }) }
+//! fn main() -> R { fn __green_main_body() -> R { BODY } ::green::run(__green_main_body) }
 //! ```
-//! `return` and `?` in `BODY` leave the closure with the same value they would have left
-//! `main` with. A return type written `impl Trait` cannot be a closure's, so the closure then
-//! has none and the type is inferred.
+//! `return` and `?` in `BODY` leave that function with the same value they would have left
+//! `main` with. A function, not a closure: `main` takes nothing, so the body captures nothing,
+//! and a return type holding `impl Trait` at any depth stays as written (a closure's may not
+//! hold one). Inner attributes (`#![allow(..)]`) stay on `main`.
 
 use proc_macro2::TokenStream;
 use quote::{ToTokens, quote};
+use syn::ItemFn;
 use syn::spanned::Spanned;
-use syn::{ItemFn, ReturnType, Type};
 
 /// Error for `async fn main`.
 const ASYNC_MAIN: &str = "#[green::main] cannot go on an `async fn`: green threads run plain synchronous code. \
@@ -70,14 +71,20 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     if !sig.inputs.is_empty() {
         return Err(syn::Error::new(sig.inputs.span(), PARAMS));
     }
-    if !sig.generics.params.is_empty() || sig.generics.where_clause.is_some() {
+    if !sig.generics.params.is_empty() {
         return Err(syn::Error::new(sig.generics.span(), GENERICS));
     }
+    if let Some(clause) = &sig.generics.where_clause {
+        return Err(syn::Error::new(clause.span(), GENERICS));
+    }
+    // The body becomes a function of its own, run on the runtime: `main` takes nothing, so it
+    // captures nothing, and its return type is kept as written, `impl Trait` at any depth
+    // included (a closure's return type may not hold one).
     let body = &func.block;
-    let closure = match &sig.output {
-        ReturnType::Type(arrow, ty) if !matches!(**ty, Type::ImplTrait(_)) => quote!(|| #arrow #ty #body),
-        _ => quote!(|| #body),
-    };
-    func.block = syn::parse_quote!({ #krate::run(#closure) });
+    let output = &sig.output;
+    func.block = syn::parse_quote!({
+        fn __green_main_body() #output #body
+        #krate::run(__green_main_body)
+    });
     Ok(func.into_token_stream())
 }

@@ -340,9 +340,10 @@ fn main_runs_its_body_on_a_runtime() {
         out,
         squash(quote!(
             fn main() {
-                ::green::run(|| {
+                fn __green_main_body() {
                     println!("hi");
-                })
+                }
+                ::green::run(__green_main_body)
             }
         ))
     );
@@ -355,7 +356,11 @@ fn main_runs_its_body_on_a_runtime() {
     );
     let want = quote! {
         #[allow(unused)]
-        fn main() -> Result<(), String> { #![allow(dead_code)] ::green::run(|| -> Result<(), String> { g()?; Ok(()) }) }
+        fn main() -> Result<(), String> {
+            #![allow(dead_code)]
+            fn __green_main_body() -> Result<(), String> { g()?; Ok(()) }
+            ::green::run(__green_main_body)
+        }
     };
     assert_eq!(out, squash(want));
     let out = main_fn(
@@ -368,9 +373,10 @@ fn main_runs_its_body_on_a_runtime() {
     );
     let want = quote!(
         fn main() -> impl std::process::Termination {
-            ::green::run(|| {
+            fn __green_main_body() -> impl std::process::Termination {
                 g();
-            })
+            }
+            ::green::run(__green_main_body)
         }
     );
     assert_eq!(out, squash(want));
