@@ -209,11 +209,24 @@ pub fn no_yield() -> NoYield {
 }
 
 /// True if the green thread `id` has a `no_yield` section open.
+/// Green thread `id` finished on this worker: a section it left open (its guard leaked with
+/// `mem::forget`) ends with it, or every spent budget here would go on scanning its entry.
+#[inline]
+pub(crate) fn end_no_yield(id: u64) {
+    let _ = NO_YIELD.try_with(|open| {
+        let mut open = open.borrow_mut();
+        if !open.is_empty() {
+            open.retain(|(owner, _)| *owner != id);
+        }
+    });
+}
+
 fn in_no_yield(id: u64) -> bool {
     NO_YIELD.try_with(|open| open.borrow().iter().any(|(owner, _)| *owner == id)).unwrap_or(false)
 }
 
-/// Guard returned by [`no_yield`].
+/// Guard returned by [`no_yield`]. Leaked with `mem::forget`, it shields its green thread for
+/// the rest of that green thread's life (and no longer).
 #[derive(Debug)]
 #[must_use = "the section ends when the guard is dropped"]
 pub struct NoYield {
@@ -236,5 +249,20 @@ impl Drop for NoYield {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    /// A section whose guard was leaked ends with its green thread: nothing of it stays in the
+    /// worker's list.
+    #[test]
+    fn a_leaked_no_yield_section_ends_with_its_green_thread() {
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        let left = rt.block_on(|| {
+            crate::spawn(|| std::mem::forget(super::no_yield())).join().unwrap();
+            super::NO_YIELD.with(|open| open.borrow().len())
+        });
+        assert_eq!(left, 0, "the leaked section's entry outlived its green thread");
     }
 }

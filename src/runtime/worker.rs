@@ -988,6 +988,7 @@ impl Core {
         }
         self.stacks.borrow_mut().give(co.into_stack());
         self.free_slots.borrow_mut().push(index);
+        crate::coop::end_no_yield(task.header().id.get());
         self.complete(task);
     }
 
