@@ -183,7 +183,9 @@ impl Handle {
     ///
     /// # Panics
     ///
-    /// If the pool has no thread and cannot start one.
+    /// If the pool has no thread and cannot start one. The jobs of other callers queued at that
+    /// moment are dropped unrun too (no thread would run them); their joins report a panic that
+    /// says why.
     ///
     /// ```
     /// let rt = green::Runtime::new()?;
@@ -201,12 +203,17 @@ impl Handle {
         let (tx, rx) = oneshot::channel::<std::thread::Result<T>>();
         // 1. The green thread that stands for the job: it parks on the slot, then returns the
         //    value or resumes the panic. Spawned first, so that if this panics, `f` never ran.
+        let shared = self.shared.clone();
         let waiter = crate::thread::Builder::new()
             .spawn_on(self, move || match rx.recv(true) {
                 Some(Ok(value)) => value,
                 Some(Err(payload)) => std::panic::resume_unwind(payload),
-                // The job was dropped unrun: the runtime is shutting down.
-                None => std::panic::resume_unwind(Box::new(crate::runtime::task::Cancelled)),
+                // The job was dropped unrun: the runtime is shutting down (a cancellation), or
+                // the pool could start no thread for the queue it was in (an error: say which).
+                None if shared.is_shutting_down() => {
+                    std::panic::resume_unwind(Box::new(crate::runtime::task::Cancelled))
+                }
+                None => panic!("green: spawn_blocking: the job was dropped unrun: {}", pool::Pool::why_dropped(false)),
             })
             .unwrap_or_else(|e| panic!("green: spawn_blocking: {e}"));
         // 2. A runtime that is shutting down drops new green threads unrun: then nobody waits

@@ -176,6 +176,20 @@ impl Pool {
         ))
     }
 
+    /// Why a job this pool took may have been dropped unrun: the runtime shut down, or no
+    /// pool thread was running and none could be started (then every queued job is dropped,
+    /// other callers' included: see [`submit`](Pool::submit)). `shutting_down` says
+    /// which.
+    pub(crate) fn why_dropped(shutting_down: bool) -> &'static str {
+        if shutting_down {
+            "the runtime is shutting down"
+        } else {
+            "no blocking-pool thread was running and none could be started: the process may have \
+             reached its thread limit (ulimit -u, /proc/sys/kernel/threads-max) or its address space \
+             (ulimit -v)"
+        }
+    }
+
     /// Shuts the pool down (module docs, step 4): refuses new jobs, drops queued ones, and
     /// waits up to `timeout` for running jobs to return. Returns how many threads were still
     /// running jobs when it gave up (0 if all had exited). `from_a_job`: the caller is itself

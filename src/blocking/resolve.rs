@@ -68,8 +68,10 @@ pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> 
     // 4. Look it up on the pool, and park until it is done.
     let (tx, rx) = oneshot::channel();
     shared.blocking.submit(Box::new(move || tx.send(lookup.run())))?;
-    rx.recv(true)
-        .unwrap_or_else(|| Err(io::Error::other("green: a host name lookup was dropped: the runtime is shutting down")))
+    rx.recv(true).unwrap_or_else(|| {
+        let why = super::pool::Pool::why_dropped(shared.is_shutting_down());
+        Err(io::Error::other(format!("green: a host name lookup was dropped unrun: {why}")))
+    })
 }
 
 /// A host name lookup, owned so that it can move to a pool thread.
