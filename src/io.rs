@@ -180,7 +180,8 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
                 Err(e) if matches!(e.raw_os_error(), Some(libc::EMFILE | libc::ENFILE)) => {
                     if context::in_green_thread() {
                         log::warn!(
-                            "green::io: no fd left to wait for fd {} with ({e}): looking again every                              {} to {} ms instead",
+                            "green::io: no fd left to wait for fd {} with ({e}): looking again every {} to {} ms \
+                             instead",
                             fd.as_raw_fd(),
                             FIRST_PAUSE.as_millis(),
                             MAX_PAUSE.as_millis()
@@ -207,12 +208,7 @@ const MAX_PAUSE: Duration = Duration::from_millis(16);
 /// again. On the worker's own stack or while unwinding it cannot wait: then the error a
 /// registered wait gives there.
 fn pause_without_fd(pause: Duration, deadline: Option<Instant>) -> io::Result<()> {
-    let refused = context::with_core(|core| match core {
-        Some(core) if !core.in_green_thread() => Some(crate::reactor::ON_WORKER_STACK),
-        Some(_) if std::thread::panicking() => Some(crate::reactor::WHILE_UNWINDING),
-        _ => None,
-    });
-    if let Some(why) = refused {
+    if let Some(why) = crate::reactor::cannot_park() {
         return Err(io::Error::new(io::ErrorKind::WouldBlock, why));
     }
     let until = Instant::now() + pause;

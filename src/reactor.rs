@@ -180,6 +180,16 @@ pub(crate) const WHILE_UNWINDING: &str = "green: this I/O call would block, and 
 pub(crate) const ON_WORKER_STACK: &str = "green: this I/O call would block, and it runs inside green::on_worker_stack, where \
     a green thread cannot park; it made one non-blocking attempt. Do the I/O outside on_worker_stack";
 
+/// Why an I/O call may not wait here, if it may not: on a worker's own stack, or in a green
+/// thread that unwinds (rule 3 of docs/design.md). A plain thread may always wait.
+pub(crate) fn cannot_park() -> Option<&'static str> {
+    context::with_core(|core| match core {
+        Some(core) if !core.in_green_thread() => Some(ON_WORKER_STACK),
+        Some(_) if std::thread::panicking() => Some(WHILE_UNWINDING),
+        _ => None,
+    })
+}
+
 /// Events one poll that does not wait collects at most (`CoreIo::poll_nonblocking`).
 #[cfg(any(target_os = "linux", target_os = "android"))]
 const RAW_EVENTS: usize = 1024;

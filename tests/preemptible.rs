@@ -566,22 +566,28 @@ fn spin_until_set(flag: &AtomicBool) -> bool {
     true
 }
 
-#[test]
-fn a_tight_preemptible_loop_lets_a_sleeper_in_on_one_worker() {
+/// On a one-worker runtime: a green thread that sleeps `delay` and then sets a flag, beside
+/// `busy`, which runs until it sees the flag (or gives up) and returns whether it did.
+fn beside_a_sleeper(delay: Duration, busy: impl FnOnce(&AtomicBool) -> bool + Send) -> bool {
     let rt = green::Runtime::builder().workers(1).build().expect("runtime");
-    let set = rt.block_on(|| {
+    rt.block_on(|| {
         let flag = Arc::new(AtomicBool::new(false));
         let sleeper = {
             let flag = flag.clone();
             green::spawn(move || {
-                green::sleep(Duration::from_millis(5));
+                green::sleep(delay);
                 flag.store(true, Ordering::Release);
             })
         };
-        let set = spin_until_set(&flag);
+        let saw = busy(&flag);
         sleeper.join().expect("sleeper");
-        set
-    });
+        saw
+    })
+}
+
+#[test]
+fn a_tight_preemptible_loop_lets_a_sleeper_in_on_one_worker() {
+    let set = beside_a_sleeper(Duration::from_millis(5), spin_until_set);
     assert!(set, "the sleeper never ran while the preemptible loop spun on the only worker");
 }
 
@@ -597,25 +603,14 @@ fn burn(n: u64) -> u64 {
 
 #[test]
 fn a_chunked_light_loop_lets_a_sleeper_in_on_one_worker() {
-    let rt = green::Runtime::builder().workers(1).build().expect("runtime");
-    let woke = rt.block_on(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let sleeper = {
-            let flag = flag.clone();
-            green::spawn(move || {
-                green::sleep(Duration::from_millis(2));
-                flag.store(true, Ordering::Release);
-            })
-        };
+    let woke = beside_a_sleeper(Duration::from_millis(2), |flag| {
         // Only `burn` ticks: this loop around it does not, so the sleeper gets in only if the
         // chunked loop inside `burn` shares the worker.
         let start = Instant::now();
         while !flag.load(Ordering::Acquire) && start.elapsed() < PATIENCE {
             std::hint::black_box(burn(std::hint::black_box(1 << 20)));
         }
-        let woke = flag.load(Ordering::Acquire);
-        sleeper.join().expect("sleeper");
-        woke
+        flag.load(Ordering::Acquire)
     });
     assert!(woke, "the sleeper never ran while a chunked preemptible loop burned on the only worker");
 }
@@ -639,20 +634,7 @@ fn short_loops_in_a_closure(flag: &AtomicBool) -> bool {
 
 #[test]
 fn a_closure_s_short_loop_called_over_and_over_lets_a_sleeper_in() {
-    let rt = green::Runtime::builder().workers(1).build().expect("runtime");
-    let woke = rt.block_on(|| {
-        let flag = Arc::new(AtomicBool::new(false));
-        let sleeper = {
-            let flag = flag.clone();
-            green::spawn(move || {
-                green::sleep(Duration::from_millis(1));
-                flag.store(true, Ordering::Release);
-            })
-        };
-        let woke = short_loops_in_a_closure(&flag);
-        sleeper.join().expect("sleeper");
-        woke
-    });
+    let woke = beside_a_sleeper(Duration::from_millis(1), short_loops_in_a_closure);
     assert!(woke, "the sleeper never ran while a closure's short loop ran over and over on the only worker");
 }
 

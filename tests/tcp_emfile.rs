@@ -52,13 +52,7 @@ fn child() {
         first.write_all(b"one").unwrap();
         second.write_all(b"two").unwrap();
 
-        // No fd number left: the limit is just above the highest open one, then fill the gaps.
-        let limit = highest_fd() as u64 + 3;
-        set_fd_limit(limit);
-        let mut hogs: Vec<OwnedFd> = Vec::new();
-        while let Ok(f) = std::fs::File::open("/dev/null") {
-            hogs.push(f.into());
-        }
+        let mut hogs = no_fd_left();
         let before = io_util::open_fds_no_alloc();
         let err = listener.accept().unwrap_err();
         assert_eq!(err.raw_os_error(), Some(libc::EMFILE), "{err}");
@@ -98,14 +92,21 @@ fn readiness_waits_with_no_fd_left_leave_the_socket_s_registration_alone() {
     io_util::assert_child_ok(&io_util::run_child(WAIT_TEST, Duration::from_secs(60)));
 }
 
-/// Fills every fd number left, runs `f`, then frees them.
-fn with_no_fd_left(f: impl FnOnce()) {
+/// Leaves no fd number free: the limit goes just above the highest open one, then the gaps
+/// are filled. Dropping what it returns frees them.
+fn no_fd_left() -> Vec<OwnedFd> {
     let limit = highest_fd() as u64 + 3;
     set_fd_limit(limit);
     let mut hogs: Vec<OwnedFd> = Vec::new();
     while let Ok(f) = std::fs::File::open("/dev/null") {
         hogs.push(f.into());
     }
+    hogs
+}
+
+/// Runs `f` with [`no_fd_left`], then frees the fds.
+fn with_no_fd_left(f: impl FnOnce()) {
+    let hogs = no_fd_left();
     f();
     drop(hogs);
 }

@@ -28,11 +28,11 @@ pub use self::metrics::{Metrics, WorkerMetrics};
 use self::shared::Shared;
 pub use crate::stack::StackLayout;
 
-/// Panic message for starting or blocking on a runtime from inside a worker.
 /// How long dropping a runtime waits for its workers beyond the shutdown timeout: each starts
 /// its own countdown when it next looks at its queues, a little after the shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
 
+/// Panic message for starting or blocking on a runtime from inside a worker.
 pub(crate) const NESTED_RUNTIME: &str = "green: cannot start or block on a runtime from inside a green thread or a worker \
     thread: that would block the worker and every green thread on it. Spawn a green thread \
     instead (green::spawn), or call this from a plain OS thread";
@@ -178,15 +178,7 @@ impl Runtime {
         assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
         self.shared().begin_shutdown();
         let deadline = std::time::Instant::now().checked_add(timeout);
-        // Poll the worker threads: a shutdown is rare, and a millisecond of latency is nothing
-        // against it.
-        let mut pause = Duration::from_micros(50);
-        while !self.threads.iter().all(OsJoinHandle::is_finished)
-            && deadline.is_none_or(|d| std::time::Instant::now() < d)
-        {
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(1));
-        }
+        self.wait_for_workers(deadline);
         // Whether the workers finished is looked at first: a worker that finished just after the
         // deadline counted its green threads out before it did, and `live` read after that is
         // what it left (0 for a clean end), not a count read a moment before it ended.
@@ -268,6 +260,20 @@ impl std::fmt::Display for ShutdownTimedOut {
 
 impl std::error::Error for ShutdownTimedOut {}
 
+impl Runtime {
+    /// Waits until every worker thread has ended, or `deadline` (`None`: no limit). Polls
+    /// them: a shutdown is rare, and a millisecond of latency is nothing against it.
+    fn wait_for_workers(&self, deadline: Option<std::time::Instant>) {
+        let mut pause = Duration::from_micros(50);
+        while !self.threads.iter().all(OsJoinHandle::is_finished)
+            && deadline.is_none_or(|d| std::time::Instant::now() < d)
+        {
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
+    }
+}
+
 impl Drop for Runtime {
     fn drop(&mut self) {
         if let Some(own) = crate::runtime::context::with_core(|c| c.map(|c| Arc::ptr_eq(&c.shared, self.shared()))) {
@@ -294,13 +300,7 @@ impl Drop for Runtime {
         // state (a reference to it is leaked for them).
         let timeout = self.shared().shutdown_timeout();
         let deadline = std::time::Instant::now().checked_add(timeout).and_then(|d| d.checked_add(SHUTDOWN_GRACE));
-        let mut pause = Duration::from_micros(50);
-        while !self.threads.iter().all(OsJoinHandle::is_finished)
-            && deadline.is_none_or(|d| std::time::Instant::now() < d)
-        {
-            std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(1));
-        }
+        self.wait_for_workers(deadline);
         let stuck = self.threads.iter().filter(|t| !t.is_finished()).count();
         if stuck > 0 {
             log::error!(

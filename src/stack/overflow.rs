@@ -137,7 +137,7 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     // 2. No: forward it, leaving errno as the interrupted code had it.
     // SAFETY: __errno_location returns this thread's errno, valid for the thread's lifetime.
     let errno = unsafe { *libc::__errno_location() };
-    forward(signal, info, context);
+    forward(signal, info, context, sent);
     // SAFETY: as above.
     unsafe { *libc::__errno_location() = errno };
 }
@@ -199,12 +199,11 @@ fn report(hit: &Hit) {
     msg.write_to_stderr();
 }
 
-/// Hands a fault that is not ours to the previous action.
-fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
+/// Hands a fault that is not ours to the previous action; `sent`: the signal came from `kill`
+/// or `raise`, not from a fault.
+fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void, sent: bool) {
     let previous = if signal == libc::SIGSEGV { &PREV_SEGV } else { &PREV_BUS };
     let (flags, target) = previous.get().map_or((0, libc::SIG_DFL), |p| (p.sa_flags, p.sa_sigaction));
-    // SAFETY: with SA_SIGINFO the kernel passes a valid siginfo_t.
-    let sent = unsafe { (*info).si_code } <= 0;
     if target == libc::SIG_IGN && sent {
         // Sent, not a fault, and ignored before us: it stays ignored.
     } else if target == libc::SIG_DFL || target == libc::SIG_IGN {

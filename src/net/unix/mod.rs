@@ -52,7 +52,7 @@ use std::path::Path;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use crate::runtime::context;
+use crate::reactor::cannot_park;
 
 pub use self::datagram::UnixDatagram;
 pub use self::stream::{Incoming, UnixListener, UnixStream};
@@ -80,16 +80,6 @@ fn pause_before_retry(pause: Duration) -> bool {
     }
     crate::time::pause_until(until);
     true
-}
-
-/// Why the caller may not wait here, if it may not: on a worker's own stack, or a green thread
-/// unwinding (rule 3 of docs/design.md). A plain thread may always wait.
-fn cannot_park() -> Option<&'static str> {
-    context::with_core(|core| match core {
-        Some(core) if !core.in_green_thread() => Some(crate::reactor::ON_WORKER_STACK),
-        Some(_) if std::thread::panicking() => Some(crate::reactor::WHILE_UNWINDING),
-        _ => None,
-    })
 }
 
 /// The error of a retried call that gave up because the caller may not wait (`why`): std's
@@ -155,29 +145,26 @@ fn std_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Resul
     }
     // A pathname, counted with its terminating NUL (if the kernel kept one).
     let path = bytes.split(|&b| b == 0).next().unwrap_or_default();
-    SocketAddr::from_pathname(OsStr::from_bytes(path)).or_else(|refused| full_length_path(path).ok_or(refused))
+    SocketAddr::from_pathname(OsStr::from_bytes(path)).or_else(|refused| full_length_path(storage, len).ok_or(refused))
 }
 
 /// The std address of a path that fills all of `sun_path`, with no room for a NUL: a C program
 /// can bind one, and std's `recv_from` reports it, but `SocketAddr::from_pathname` refuses it.
 /// Std's `peer_addr` builds such an address too, so a socket that is not bound is connected
-/// to the path for the time of that call (a datagram connect only records the destination).
-/// `None` if that fails (the socket file gone, no permission to write it).
-fn full_length_path(path: &[u8]) -> Option<SocketAddr> {
-    // SAFETY: all-zero bytes are a valid sockaddr_un.
-    let mut addr: libc::sockaddr_un = unsafe { std::mem::zeroed() };
-    if path.len() > addr.sun_path.len() {
-        return None;
-    }
-    addr.sun_family = libc::AF_UNIX as libc::sa_family_t;
-    for (dst, &src) in addr.sun_path.iter_mut().zip(path) {
-        *dst = src as libc::c_char;
-    }
-    let len = (std::mem::offset_of!(libc::sockaddr_un, sun_path) + path.len()) as libc::socklen_t;
+/// to the address the kernel reported (`storage`, `len` bytes) for the time of that call (a
+/// datagram connect only records the destination). The kernel counts a NUL it added past
+/// `sun_path` in `len`; `connect` takes no more than a `sockaddr_un`. `None` if that fails (the
+/// socket file gone, no permission to write it).
+fn full_length_path(storage: &libc::sockaddr_storage, len: usize) -> Option<SocketAddr> {
+    let len = len.min(size_of::<libc::sockaddr_un>()) as libc::socklen_t;
     let probe = std::os::unix::net::UnixDatagram::unbound().ok()?;
-    // SAFETY: `addr` is a valid sockaddr_un of `len` bytes; `probe` is an open socket. (std's
-    // `connect` would refuse the path as too long, as `from_pathname` does.)
-    let rc = unsafe { libc::connect(std::os::fd::AsRawFd::as_raw_fd(&probe), (&raw const addr).cast(), len) };
+    // SAFETY: the first `len` bytes of `storage` (no more than a `sockaddr_un`, so within the
+    // storage) are the Unix address the kernel wrote there in `recv_from`, std_addr's caller;
+    // `probe` is an open socket. (std's `connect` would refuse the path as too long, as
+    // `from_pathname` does.)
+    let rc = unsafe {
+        libc::connect(std::os::fd::AsRawFd::as_raw_fd(&probe), (storage as *const libc::sockaddr_storage).cast(), len)
+    };
     if rc != 0 {
         return None;
     }
