@@ -564,3 +564,46 @@ fn a_stream_socket_that_is_not_tcp_never_counts_a_read_as_drained() {
     });
     peer_thread.join().unwrap();
 }
+
+/// `TCP_INQ` as the kernel has it for `fd`.
+fn tcp_inq(fd: std::os::fd::RawFd) -> libc::c_int {
+    let mut value: libc::c_int = -1;
+    let mut len = size_of::<libc::c_int>() as libc::socklen_t;
+    // SAFETY: `value` and `len` are valid for writes and `len` is `value`'s size.
+    let rc = unsafe { libc::getsockopt(fd, libc::IPPROTO_TCP, libc::TCP_INQ, (&raw mut value).cast(), &mut len) };
+    assert_eq!(rc, 0, "getsockopt(TCP_INQ): {}", std::io::Error::last_os_error());
+    value
+}
+
+/// An exact read followed by a wait turns `TCP_INQ` on; `into_std` hands the socket back
+/// with it off, as std would have it.
+#[cfg(target_os = "linux")]
+#[test]
+fn into_std_turns_tcp_inq_off() {
+    use std::os::fd::AsRawFd;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (wait_tx, wait_rx) = mpsc::channel::<()>();
+    let peer = std::thread::spawn(move || {
+        let (mut s, _) = listener.accept().unwrap();
+        s.set_nodelay(true).unwrap();
+        s.write_all(b"abcd").unwrap();
+        wait_rx.recv().unwrap(); // the reader has its four bytes and reads again
+        std::thread::sleep(Duration::from_millis(20)); // the read finds nothing and waits
+        s.write_all(b"ef").unwrap();
+        s
+    });
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream.set_read_timeout(Some(READ_TIMEOUT)).unwrap();
+    let mut buf = [0; 4];
+    stream.read_exact(&mut buf).unwrap();
+    assert_eq!(&buf, b"abcd");
+    wait_tx.send(()).unwrap();
+    let mut rest = [0; 8];
+    let n = stream.read(&mut rest).unwrap();
+    assert_eq!(&rest[..n], b"ef");
+    assert_eq!(tcp_inq(stream.as_raw_fd()), 1, "a full read and then a wait turn TCP_INQ on");
+    let std_stream = stream.into_std().unwrap();
+    assert_eq!(tcp_inq(std_stream.as_raw_fd()), 0, "into_std leaves TCP_INQ on");
+    drop(peer.join().unwrap());
+}

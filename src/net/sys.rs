@@ -248,8 +248,9 @@ pub(crate) fn recv_vectored(fd: RawFd, bufs: &mut [io::IoSliceMut<'_>], flags: l
 /// `recvmsg` with `TCP_INQ`, whose control message counts the bytes left: it does so whenever
 /// a read that filled its buffers is followed by one that would block, and goes back to
 /// plain `recv` (about 0.1 µs cheaper per read) after [`LEAVE_AFTER`] short reads in a row,
-/// which need no count. The option is set on the socket once and stays on, also after
-/// `into_std` or `into_raw_fd`: a `recvmsg` with room for control data then gets a
+/// which need no count. The option is set on the socket once and stays on until `into_std`
+/// hands the socket back to std and turns it off ([`StreamReads::restore`]); `into_raw_fd`
+/// hands the fd over as it is, so a `recvmsg` with room for control data then gets a
 /// `TCP_CM_INQ` message too.
 ///
 /// The modes are hints: each read's flag comes from what its own call reported, whichever
@@ -336,6 +337,19 @@ impl StreamReads {
             self.set(mode, if short { SHORT } else { FILLED } | set);
         }
         Ok((n, short && !read_shut()))
+    }
+
+    /// Turns `TCP_INQ` off again if this stream turned it on, for a socket handed back to std
+    /// as green found it. A clone still reading through green then just gets no count, and
+    /// its reads go unflagged (and so cost a call that would block) until it leaves counting.
+    pub(crate) fn restore(&self, fd: BorrowedFd<'_>) -> io::Result<()> {
+        if self.mode.load(Relaxed) & INQ_SET == 0 {
+            return Ok(());
+        }
+        #[cfg(any(target_os = "linux", target_os = "android"))]
+        setsockopt_int(fd, libc::IPPROTO_TCP, libc::TCP_INQ, 0)?;
+        let _ = fd;
+        Ok(())
     }
 
     /// Stores `next` if it differs from `mode`, what was loaded: no store, and no cache line

@@ -689,6 +689,7 @@ impl TcpStream {
     /// non-blocking, as std's stream in that mode would be. Its timeouts carry over. Clones
     /// made with [`try_clone`](TcpStream::try_clone) share the blocking flag (it belongs to the
     /// socket): green reads and writes on them still never block (they pass `MSG_DONTWAIT`).
+    /// A socket option green set for its own reads (`TCP_INQ` on Linux) is turned off again.
     ///
     /// ```
     /// use green::net::{TcpListener, TcpStream};
@@ -699,8 +700,9 @@ impl TcpStream {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn into_std(self) -> io::Result<std::net::TcpStream> {
-        let TcpStream { source, inner, shared, .. } = self;
+        let TcpStream { source, inner, shared, reads } = self;
         drop(source);
+        reads.restore(inner.as_fd())?;
         if !shared.nonblocking() {
             inner.set_nonblocking(false)?;
         }
