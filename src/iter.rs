@@ -192,9 +192,13 @@ pub mod chunked {
     }
 
     impl<T> ForChunks<T> {
-        /// Holds the iterable.
+        /// Holds the iterable. The bound is what `for` asks of it, stated here so that a loop
+        /// over something that is not iterable gets the compiler's own message for `for`.
         #[inline(always)]
-        pub fn new(iterable: T) -> ForChunks<T> {
+        pub fn new(iterable: T) -> ForChunks<T>
+        where
+            T: IntoIterator,
+        {
             ForChunks(Cell::new(Some(iterable)))
         }
 
