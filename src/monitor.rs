@@ -78,9 +78,14 @@ pub(crate) struct MonitorState {
 }
 
 impl MonitorState {
-    /// Called by a worker that leaves its sleep: wakes the monitor if it parked.
+    /// Called by a worker that leaves its sleep, after it counted itself out of
+    /// `shared.sleepers`: wakes the monitor if it parked. The monitor stores `parked` and then
+    /// reads `sleepers`; the worker writes `sleepers` and then reads `parked`. With every one of
+    /// the four `SeqCst`, one of the two sees the other's write, so the monitor never sleeps
+    /// through a waking worker for its whole nap. (A `Relaxed` read here would do on x86,
+    /// where both compile to the same load, but not on weakly ordered CPUs.)
     pub(crate) fn worker_awake(&self) {
-        if self.parked.load(Ordering::Relaxed)
+        if self.parked.load(Ordering::SeqCst)
             && self.parked.swap(false, Ordering::AcqRel)
             && let Some(t) = self.thread.get()
         {
