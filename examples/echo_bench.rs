@@ -1,13 +1,14 @@
 //! Echo ping-pong benchmark: 64-byte messages over 100 and 1,000 connections, against three
 //! servers in the same run: `green` (one worker), `std` (a thread per connection) and tokio
-//! (one worker thread). One client (a single-threaded tokio runtime) drives all connections,
-//! each sending its next message when the previous echo came back. The client is pinned to
-//! CPU 0 and every server thread to CPU 1.
+//! (one worker thread). One client drives all connections, each sending its next message when
+//! the previous echo came back: a single-threaded tokio runtime, or with `--client green` a
+//! one-worker green runtime. The client is pinned to CPU 0 and every server thread to CPU 1.
 //!
 //! ```sh
 //! cargo run --release --example echo_bench             # 3 s per run, after 0.5 s of warm-up
 //! cargo run --release --example echo_bench -- --secs 10
 //! cargo run --release --example echo_bench -- --only green   # or std, tokio
+//! cargo run --release --example echo_bench -- --client green # the load generator on green
 //! cargo run --release --example echo_bench -- --connections 1,10,100
 //! cargo run --example echo_bench -- --demo             # a tiny run, for a smoke test
 //! ```
@@ -40,7 +41,8 @@ use std::time::{Duration, Instant};
 
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-const USAGE: &str = "usage: echo_bench [--secs S] [--connections 100,1000] [--only green|std|tokio] [--demo]";
+const USAGE: &str =
+    "usage: echo_bench [--secs S] [--connections 100,1000] [--only green|std|tokio] [--client green|tokio] [--demo]";
 
 /// The CPU the client thread is pinned to.
 const CLIENT_CPU: usize = 0;
@@ -63,6 +65,8 @@ struct Args {
     counts: Vec<usize>,
     /// `--only`: the one server to measure.
     only: Option<Server>,
+    /// `--client`: the load generator's runtime.
+    client: Client,
     /// Warm-up before each measurement window.
     warmup: Duration,
     /// The measurement window.
@@ -71,6 +75,7 @@ struct Args {
 
 fn parse_args() -> Result<Args, String> {
     let (mut demo, mut counts, mut only, mut window) = (false, None, None, None);
+    let mut client = Client::Tokio;
     let mut it = std::env::args().skip(1);
     while let Some(flag) = it.next() {
         let mut value = || it.next().ok_or_else(|| format!("{flag} needs a value\n{USAGE}"));
@@ -85,6 +90,13 @@ fn parse_args() -> Result<Args, String> {
                 only = Some(Server::parse(&v).ok_or_else(|| {
                     format!("--only {v}: expected green, std (or \"std threads\") or tokio\n{USAGE}")
                 })?);
+            }
+            "--client" => {
+                client = match value()?.as_str() {
+                    "green" => Client::Green,
+                    "tokio" => Client::Tokio,
+                    v => return Err(format!("--client {v}: expected green or tokio\n{USAGE}")),
+                };
             }
             "--secs" => {
                 let v = value()?;
@@ -111,7 +123,13 @@ fn parse_args() -> Result<Args, String> {
     } else {
         (vec![100, 1000], Duration::from_secs(3), Duration::from_millis(500))
     };
-    Ok(Args { counts: counts.unwrap_or(default_counts), only, warmup, window: window.unwrap_or(default_window) })
+    Ok(Args {
+        counts: counts.unwrap_or(default_counts),
+        only,
+        client,
+        warmup,
+        window: window.unwrap_or(default_window),
+    })
 }
 
 fn main() -> ExitCode {
@@ -148,7 +166,7 @@ fn measure(args: &Args) -> io::Result<()> {
             if args.only.is_some_and(|only| only != server) {
                 continue;
             }
-            let result = run(server, connections, args.warmup, args.window)?;
+            let result = run(server, args.client, connections, args.warmup, args.window)?;
             println!(
                 "| {} | {connections} | {:.0} | {} | {} | {} | {} | {} | {} |",
                 server.name(),
@@ -217,6 +235,16 @@ fn nanos(ns: f64) -> String {
     format!("{ns:.0} ns")
 }
 
+/// The load generator: one thread, pinned to [`CLIENT_CPU`], driving every connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Client {
+    /// A one-worker green runtime, a green thread per connection (without a monitor thread:
+    /// the client is this one thread).
+    Green,
+    /// A current-thread tokio runtime, a task per connection.
+    Tokio,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Server {
     Green,
@@ -263,6 +291,10 @@ struct Running {
 
 /// Reads a green runtime's idle time so far (its one worker's).
 type IdleClock = Box<dyn Fn() -> Duration + Send>;
+
+/// What a client brings back: the round-trip times (ns) that fell inside the window, the
+/// server's user and kernel CPU seconds over the window, and green's idle time over it.
+type ClientResult = io::Result<(Vec<u64>, (f64, f64), Option<Duration>)>;
 
 /// User and kernel CPU time of the process so far, and of the calling thread, in seconds.
 /// Per-thread figures in `/proc/self/task/*/stat` are whole clock ticks per thread, useless
@@ -393,12 +425,24 @@ fn start(server: Server) -> io::Result<Running> {
 
 /// One measurement: `connections` ping-pong loops for `warmup + window`, counting only what
 /// completes inside the window.
-fn run(server: Server, connections: usize, warmup: Duration, window: Duration) -> io::Result<Outcome> {
+fn run(server: Server, client: Client, connections: usize, warmup: Duration, window: Duration) -> io::Result<Outcome> {
     let Running { addr, idle, stop } = start(server)?;
+    let plan = Plan { warmup, window, idle };
     let client = std::thread::Builder::new().name("bench-client".into()).spawn(move || {
         common::pin(CLIENT_CPU);
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(client(addr, connections, warmup, window, idle))
+        match client {
+            Client::Tokio => {
+                let rt = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+                rt.block_on(client_tokio(addr, connections, plan))
+            }
+            // The worker inherits the pinning.
+            Client::Green => green::Runtime::builder()
+                .workers(1)
+                .blocking_threshold(None)
+                .thread_name("bench-client")
+                .build()?
+                .block_on(|| client_green(addr, connections, plan)),
+        }
     })?;
     let (latencies, cpu, idle) = client.join().expect("the client panicked")?;
     stop();
@@ -419,34 +463,107 @@ fn run(server: Server, connections: usize, warmup: Duration, window: Duration) -
     })
 }
 
-/// The client: connects everything, then runs every connection's loop; CPU times (and green's
-/// idle time) are read at the start and the end of the window.
-async fn client(
-    addr: SocketAddr,
-    connections: usize,
-    warmup: Duration,
-    window: Duration,
-    idle: Option<IdleClock>,
-) -> io::Result<(Vec<u64>, (f64, f64), Option<Duration>)> {
+/// The tokio client: connects everything, then runs every connection's loop; the server's
+/// CPU time (and green's idle time) is read at the start and the end of the window.
+async fn client_tokio(addr: SocketAddr, connections: usize, plan: Plan) -> ClientResult {
     let mut streams = Vec::with_capacity(connections);
     for _ in 0..connections {
         let stream = tokio::net::TcpStream::connect(addr).await?;
         stream.set_nodelay(true)?;
         streams.push(stream);
     }
-    let start = Instant::now() + warmup;
-    let end = start + window;
+    let (start, end) = plan.window();
     let connections = common::PingPongs::spawn(streams, start, end);
     tokio::time::sleep_until(start.into()).await;
-    let (all_start, client_start) = cpu_times();
-    let idle_start = idle.as_ref().map(|idle| idle());
+    let first = Reading::take(plan.idle.as_ref());
     tokio::time::sleep_until(end.into()).await;
-    let (all_end, client_end) = cpu_times();
-    let idle = idle.map(|idle| idle()).zip(idle_start).map(|(end, start)| end.saturating_sub(start));
-    // The server's share: the whole process but this (client) thread; the other threads
-    // (this program's main thread, blocked in a join) use next to nothing.
-    let user = (all_end.0 - all_start.0) - (client_end.0 - client_start.0);
-    let sys = (all_end.1 - all_start.1) - (client_end.1 - client_start.1);
+    let (cpu, idle) = first.until(Reading::take(plan.idle.as_ref()));
     let all = connections.join().await?;
-    Ok((all, (user, sys), idle))
+    Ok((all, cpu, idle))
+}
+
+/// The green client, as [`client_tokio`]: a green thread per connection, a blocking-style loop
+/// of `write_all` and `read_exact` each, and one list of round-trip times behind a
+/// `green::sync::Mutex`. Runs on the client's one worker, so [`Reading`] reads that thread.
+fn client_green(addr: SocketAddr, connections: usize, plan: Plan) -> ClientResult {
+    let mut streams = Vec::with_capacity(connections);
+    for _ in 0..connections {
+        let stream = green::net::TcpStream::connect(addr)?;
+        stream.set_nodelay(true)?;
+        // Far above any round trip here: reaching it means the server stopped answering.
+        stream.set_read_timeout(Some(Duration::from_secs(20)))?;
+        streams.push(stream);
+    }
+    let (start, end) = plan.window();
+    let latencies = Arc::new(green::sync::Mutex::new(Vec::new()));
+    let loops: Vec<_> = streams
+        .into_iter()
+        .map(|mut stream| {
+            let latencies = latencies.clone();
+            green::spawn(move || -> io::Result<()> {
+                let message = [7u8; common::MESSAGE];
+                let mut back = [0u8; common::MESSAGE];
+                let mut sent = Instant::now();
+                while sent < end {
+                    stream.write_all(&message)?;
+                    stream.read_exact(&mut back)?;
+                    assert_eq!(back, message, "echo mismatch");
+                    let done = Instant::now();
+                    if sent >= start && done <= end {
+                        latencies.lock().unwrap().push((done - sent).as_nanos() as u64);
+                    }
+                    sent = done;
+                }
+                Ok(())
+            })
+        })
+        .collect();
+    green::sleep_until(start);
+    let first = Reading::take(plan.idle.as_ref());
+    green::sleep_until(end);
+    let (cpu, idle) = first.until(Reading::take(plan.idle.as_ref()));
+    for handle in loops {
+        handle.join().expect("a client connection panicked")?;
+    }
+    let all = std::mem::take(&mut *latencies.lock().unwrap());
+    Ok((all, cpu, idle))
+}
+
+/// When a client measures, and how it reads green's idle time.
+struct Plan {
+    warmup: Duration,
+    window: Duration,
+    idle: Option<IdleClock>,
+}
+
+impl Plan {
+    /// The window's start and end, counted from now.
+    fn window(&self) -> (Instant, Instant) {
+        let start = Instant::now() + self.warmup;
+        (start, start + self.window)
+    }
+}
+
+/// CPU times of the process and of the client's thread (it must be taken there), and green's
+/// idle time, at one instant.
+struct Reading {
+    cpu: ((f64, f64), (f64, f64)),
+    idle: Option<Duration>,
+}
+
+impl Reading {
+    fn take(idle: Option<&IdleClock>) -> Reading {
+        Reading { cpu: cpu_times(), idle: idle.map(|idle| idle()) }
+    }
+
+    /// The server's user and kernel CPU seconds from this reading to `end`, and green's idle
+    /// time. The server's share is the whole process but the client's thread; the other
+    /// threads (this program's main thread, blocked in a join) use next to nothing.
+    fn until(self, end: Reading) -> ((f64, f64), Option<Duration>) {
+        let ((all_start, client_start), (all_end, client_end)) = (self.cpu, end.cpu);
+        let user = (all_end.0 - all_start.0) - (client_end.0 - client_start.0);
+        let sys = (all_end.1 - all_start.1) - (client_end.1 - client_start.1);
+        let idle = end.idle.zip(self.idle).map(|(end, start)| end.saturating_sub(start));
+        ((user, sys), idle)
+    }
 }

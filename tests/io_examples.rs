@@ -26,16 +26,22 @@ fn spawn_piped(command: &mut Command) -> std::process::Child {
 }
 
 fn run_demo(name: &str) {
+    run_demo_with(name, &[]);
+}
+
+/// Runs `name --demo` with `args` after it; returns its standard output (empty if skipped).
+fn run_demo_with(name: &str, args: &[&str]) -> String {
     let Some(path) = example(name) else {
         eprintln!("examples/{name} is not built: skipped (run `cargo test` or `cargo build --examples`)");
-        return;
+        return String::new();
     };
-    let child = spawn_piped(Command::new(&path).arg("--demo"));
+    let child = spawn_piped(Command::new(&path).arg("--demo").args(args));
     let output = common::child::output_within(child, LIMIT)
-        .unwrap_or_else(|| panic!("examples/{name} --demo did not finish within {LIMIT:?}"));
+        .unwrap_or_else(|| panic!("examples/{name} --demo {args:?} did not finish within {LIMIT:?}"));
     let stdout = String::from_utf8_lossy(&output.stdout);
     let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "examples/{name} --demo: {:?}\n{stdout}\n{stderr}", output.status);
+    assert!(output.status.success(), "examples/{name} --demo {args:?}: {:?}\n{stdout}\n{stderr}", output.status);
+    stdout.into_owned()
 }
 
 #[test]
@@ -51,6 +57,26 @@ fn http_hello_demo() {
 #[test]
 fn chat_demo() {
     run_demo("chat");
+}
+
+/// The echo benchmark's smoke run, with each of its load generators: a row per server, each
+/// with messages counted.
+#[test]
+fn echo_bench_demo_with_each_client() {
+    for client in ["tokio", "green"] {
+        let table = run_demo_with("echo_bench", &["--client", client]);
+        if table.is_empty() {
+            return; // not built: said so
+        }
+        for server in ["green", "std threads", "tokio"] {
+            let row = table
+                .lines()
+                .find(|line| line.starts_with(&format!("| {server} |")))
+                .unwrap_or_else(|| panic!("--client {client}: no row for {server} in\n{table}"));
+            let msgs: f64 = row.split('|').nth(3).and_then(|m| m.trim().parse().ok()).unwrap_or(0.0);
+            assert!(msgs > 0.0, "--client {client}: {server} echoed nothing: {row}");
+        }
+    }
 }
 
 /// The helper that bounds these runs bounds the pipes too: a child that exits while something
