@@ -225,3 +225,30 @@ fn durations_too_long_for_an_instant_mean_no_limit() {
     drop(rt);
     assert!(start.elapsed() < Duration::from_secs(10), "shutdown took {:?}", start.elapsed());
 }
+
+/// `shutdown_timeout(t)` waits for running blocking jobs at most what is left of `t`, not the
+/// builder's (longer) shutdown timeout; the job is left to finish on its own thread.
+#[test]
+fn shutdown_timeout_bounds_the_wait_for_blocking_jobs() {
+    let rt = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_secs(30)).build().unwrap();
+    let (release_tx, release_rx) = std::sync::mpsc::channel::<()>();
+    let (started_tx, started_rx) = std::sync::mpsc::channel::<()>();
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+    let job = rt.handle().spawn_blocking(move || {
+        started_tx.send(()).unwrap();
+        // Until the test lets it go (or 20 s, should the test fail first).
+        let _ = release_rx.recv_timeout(Duration::from_secs(20));
+        done_tx.send(()).unwrap();
+    });
+    started_rx.recv().unwrap();
+    let start = Instant::now();
+    assert!(rt.shutdown_timeout(Duration::from_millis(100)).is_ok(), "no green thread was left");
+    let took = start.elapsed();
+    assert!(took >= Duration::from_millis(90), "did not wait for the job: {took:?}");
+    assert!(took < Duration::from_secs(10), "waited the builder's 30 s timeout, not 100 ms: {took:?}");
+    // The job's green thread was cancelled by the shutdown; the job itself still finishes, on
+    // its own thread.
+    assert!(job.join().unwrap_err().is_cancelled());
+    release_tx.send(()).unwrap();
+    done_rx.recv_timeout(Duration::from_secs(10)).expect("the job was left to finish, and did");
+}

@@ -345,7 +345,12 @@ impl Builder {
             coarse_ms: std::sync::atomic::AtomicU64::new(0),
         });
         let first = if caller_worker { Some(deques.remove(0)) } else { None };
-        let mut runtime = Runtime { handle: Handle { shared: shared.clone() }, threads: Vec::new(), monitor: None };
+        let mut runtime = Runtime {
+            handle: Handle { shared: shared.clone() },
+            threads: Vec::new(),
+            monitor: None,
+            blocking_wait: None,
+        };
         let monitor = crate::monitor::Monitor::start(&shared).map_err(|e| {
             io::Error::new(e.kind(), format!("green: could not start the runtime's monitor thread: {e}"))
         })?;

@@ -77,6 +77,9 @@ pub struct Runtime {
     handle: Handle,
     threads: Vec<OsJoinHandle<()>>,
     monitor: Option<crate::monitor::Monitor>,
+    /// How long the drop waits for running blocking jobs: the builder's shutdown timeout,
+    /// unless [`Runtime::shutdown_timeout`] set what is left of its own.
+    blocking_wait: Option<Duration>,
 }
 
 // A handle: a panic cannot leave what it refers to half-changed.
@@ -150,7 +153,8 @@ impl Runtime {
     /// [`Dump`] of them (what each was doing), and the rest of the shutdown goes on in the
     /// background: the workers keep running the stragglers until the runtime's own
     /// [shutdown timeout](Builder::shutdown_timeout), then leak them with a warning, as a drop
-    /// would.
+    /// would. Jobs of [`spawn_blocking`](crate::spawn_blocking) still running get what is left
+    /// of `timeout` too, and are then left to finish on their own threads.
     ///
     /// ```
     /// use std::time::Duration;
@@ -185,8 +189,12 @@ impl Runtime {
         let finished = self.threads.iter().all(OsJoinHandle::is_finished);
         let unfinished = self.shared().live.load(std::sync::atomic::Ordering::Acquire);
         if finished {
-            // Ended, or given up on by the workers' own timeout (then leaked by them).
-            drop(self);
+            // Ended, or given up on by the workers' own timeout (then leaked by them). Running
+            // blocking jobs get what is left of `timeout`, not the builder's.
+            let mut this = self;
+            this.blocking_wait =
+                Some(deadline.map_or(timeout, |d| d.saturating_duration_since(std::time::Instant::now())));
+            drop(this);
             return if unfinished == 0 { Ok(()) } else { Err(ShutdownTimedOut { unfinished, timeout, dump: None }) };
         }
         let dump = self.handle.dump();
@@ -329,9 +337,19 @@ impl Drop for Runtime {
         // running jobs end (see `crate::blocking`).
         // Dropped by one of the pool's own jobs: that job's thread cannot exit meanwhile.
         let from_a_job = crate::blocking::current_handle().is_some_and(|h| Arc::ptr_eq(&h.shared, self.shared()));
-        let running = self.shared().blocking.shutdown(self.shared().shutdown_timeout(), from_a_job);
+        let wait = self.blocking_wait.unwrap_or_else(|| self.shared().shutdown_timeout());
+        let running = self.shared().blocking.shutdown(wait, from_a_job);
         if running > 0 {
-            log::warn!("green: {running} blocking job(s) still running after the shutdown timeout; left to finish");
+            let message = format!(
+                "green: the runtime's shutdown waited {} ms for {running} blocking job(s) (spawn_blocking) still \
+                 running; they were left to finish on their own threads. A job that may block for good (a read of \
+                 stdin, say) holds up the shutdown this long: Builder::shutdown_timeout sets the wait",
+                wait.as_millis()
+            );
+            log::warn!("{message}");
+            if log::max_level() == log::LevelFilter::Off {
+                eprintln!("{message}");
+            }
         }
         // (Leaked green threads keep pointers into `Shared`; the worker that leaked them
         // already leaked a reference to it, `Core::leak_remaining`.)
