@@ -217,7 +217,8 @@ fn lock_while_unwinding_aborts_naming_both_green_threads() {
         assert_aborted(&output, &["\"unwinder\"", "tried to lock a green::sync::Mutex while unwinding", "holds it"]);
         return;
     }
-    green::run(|| {
+    // One worker: the holder shares the unwinder's, and cannot run while it waits.
+    green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
         let m = Arc::new(Mutex::new(()));
         let m2 = m.clone();
         let holder = green::Builder::new()
@@ -242,6 +243,71 @@ fn lock_while_unwinding_aborts_naming_both_green_threads() {
         drop(holder);
     });
     unreachable!("the child should have aborted");
+}
+
+/// A holder on another worker lets go without the unwinder's worker: the unwinder waits for
+/// it without parking, and its destructor gets the lock.
+#[test]
+fn lock_while_unwinding_waits_for_a_holder_on_another_worker() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let m = Arc::new(Mutex::new(0u32));
+    let (m2, m3) = (m.clone(), m.clone());
+    let holder = green::Builder::new()
+        .worker(1)
+        .spawn_on(rt.handle(), move || {
+            let mut g = m2.lock().unwrap();
+            // Long enough for the unwinder to find it held, short against the 5 s bound.
+            green::sleep(Duration::from_millis(100));
+            *g += 1;
+        })
+        .unwrap();
+    let unwinder = green::Builder::new()
+        .worker(0)
+        .spawn_on(rt.handle(), move || {
+            while m3.try_lock().is_ok() {
+                green::yield_now();
+            }
+            let _guard = IncrementsInDrop(m3);
+            panic!("unwind with a lock held on the other worker");
+        })
+        .unwrap();
+    let start = Instant::now();
+    assert!(unwinder.join().unwrap_err().is_panic());
+    holder.join().unwrap();
+    assert_eq!(*m.lock().unwrap(), 2, "the holder's increment and the destructor's");
+    assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
+}
+
+struct IncrementsInDrop(Arc<Mutex<u32>>);
+
+impl Drop for IncrementsInDrop {
+    fn drop(&mut self) {
+        *self.0.lock().unwrap_or_else(|e| e.into_inner()) += 1;
+    }
+}
+
+/// A shutdown cancels lock holders first: a destructor that locks, in a green thread cancelled
+/// by the shutdown, finds the lock let go by the holder's own unwinding, on a shared worker.
+#[test]
+fn shutdown_cancels_lock_holders_first() {
+    let m = Arc::new(Mutex::new(0u32));
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let m2 = m.clone();
+    // Started first, so it comes first among the worker's green threads.
+    rt.spawn(move || {
+        let _guard = IncrementsInDrop(m2);
+        green::sleep(HOUR);
+    });
+    let m3 = m.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    rt.spawn(move || {
+        let _g = m3.lock().unwrap();
+        held_tx.send(()).unwrap();
+        green::sleep(HOUR);
+    });
+    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    assert!(rt.shutdown_timeout(Duration::from_secs(10)).is_ok());
+    assert_eq!(*m.lock().unwrap(), 1, "the destructor ran, and got the lock");
 }
 
 struct WaitsInDrop(Arc<(Mutex<()>, Condvar)>);

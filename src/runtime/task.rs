@@ -73,7 +73,7 @@ use std::num::NonZeroU64;
 use std::panic::{self, AssertUnwindSafe, Location};
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 
 use crate::local::Locals;
 use crate::park::Waiter;
@@ -174,6 +174,11 @@ pub(crate) struct Header {
     /// only; read by dumps on its home worker, and only while it is parked in that wait (its
     /// frame borrows the lock then, so the cell is alive).
     pub(crate) waits_for_lock: AtomicPtr<AtomicU64>,
+    /// Guards of green `Mutex`es and `RwLock`s it holds (`sync::wait::held_lock`). Written by
+    /// this green thread only (a plain load and store); read by its home worker at shutdown,
+    /// which cancels holders first: their unwinding lets go of what the others' destructors
+    /// may need, and a green thread cannot wait for a lock while it unwinds (rule 3).
+    pub(crate) locks_held: AtomicU32,
     /// Its green-thread-local values. Touched only by the green thread itself, on its worker,
     /// and emptied when its body ends there, so values that are not `Send` never leave it.
     pub(crate) locals: Locals,
@@ -242,6 +247,7 @@ impl Header {
             scope: spec.scope,
             joining: AtomicU64::new(0),
             waits_for_lock: AtomicPtr::new(std::ptr::null_mut()),
+            locks_held: AtomicU32::new(0),
             locals: Locals::new(),
         }
     }

@@ -1115,14 +1115,19 @@ impl Core {
 
     // ---- shutdown ----------------------------------------------------------------------
 
-    /// Cancels every started green thread of this worker.
+    /// Cancels every started green thread of this worker, those that hold green locks first
+    /// (`Header::locks_held`): they unwind first and let go of their locks, which a destructor
+    /// of another may need, and which it could not wait for while it unwinds (rule 3).
     fn cancel_all(&self) {
         let slots = self.slots.borrow();
-        for (index, slot) in slots.iter().enumerate() {
-            if let Some(Live { task, .. }) = &slot.live
-                && task.header().cancel()
-            {
-                self.push_ready_slot(index);
+        for holders in [true, false] {
+            for (index, slot) in slots.iter().enumerate() {
+                if let Some(Live { task, .. }) = &slot.live
+                    && (task.header().locks_held.load(Ordering::Relaxed) > 0) == holders
+                    && task.header().cancel()
+                {
+                    self.push_ready_slot(index);
+                }
             }
         }
     }

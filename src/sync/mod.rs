@@ -62,7 +62,8 @@
 //! | channel `send_timeout` / `recv_timeout`, `oneshot` `recv_timeout` | their timeout error |
 //! | `oneshot::Receiver::recv` | `Err(RecvError)` |
 //! | `select!` | its `timeout` arm if it has one, else one operation arm completes with its error |
-//! | `Mutex::lock`, `RwLock::read` / `write` | aborts, naming the green thread and the holder |
+//! | `Mutex::lock`, held on another worker or an OS thread | blocks the worker until it is free, up to 5 s, then aborts |
+//! | `Mutex::lock` held on its own worker, `RwLock::read` / `write` | aborts, naming the green thread and the holder |
 //! | `try_lock_for` / `_until`, `try_read_for` / `_until`, `try_write_for` / `_until` | `Err(TryLockError::WouldBlock)` |
 //! | `Condvar::wait`, `wait_while` | aborts, naming the green thread |
 //! | `Condvar::wait_timeout`, `wait_timeout_while` | returns at once, timed out, lock still held |
@@ -74,7 +75,11 @@
 //!
 //! Aborting is reserved for operations whose API cannot report the failure: waiting for a
 //! green thread on the same worker would deadlock it, and parking would carry the panic to
-//! every green thread of the worker. Plain OS threads are not affected: they block as std's
+//! every green thread of the worker. A shutdown cancels the green threads that hold a
+//! `Mutex` or `RwLock` guard before the others: a destructor that locks, run by the
+//! shutdown's cancellation, then finds the lock free, not held by a green thread parked
+//! beside it. A destructor that locks while its green thread is cancelled or panics at other
+//! times has no such help: use `try_lock` there, or keep the lock free of waits. Plain OS threads are not affected: they block as std's
 //! primitives do. Inside `green::on_worker_stack`, an operation that would wait panics.
 //!
 //! Under `panic = "abort"` there is no unwinding: cancellation cannot unwind a green thread

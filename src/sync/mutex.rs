@@ -42,14 +42,14 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, OS_THREAD, Stop, Wait, WaitList, describe_current, describe_holder, op, stop_without_error,
+    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, stop_without_error,
 };
 
 /// How long the first waiter of a [`Mutex`] may wait before an unlock hands the lock straight
@@ -66,6 +66,12 @@ pub const MUTEX_HANDOFF_AFTER: Duration = Duration::from_millis(1);
 /// park and wake it saves cost microseconds across CPUs. Never spent when the holder shares the
 /// caller's worker: it cannot run while the caller spins.
 const SPIN_ROUNDS: u32 = 32;
+
+/// Longest a green thread that unwinds waits, without parking, for a mutex whose holder runs
+/// elsewhere (another worker, an OS thread); its worker is blocked meanwhile. A holder that
+/// lets go in microseconds, or unwinds in a shutdown, is waited for; one that needs the blocked
+/// worker to let go would hang it for good, and gets the abort instead.
+const UNWINDING_WAIT: Duration = Duration::from_secs(5);
 
 /// Marks an OS thread (or no worker) in `holder_worker`.
 const NO_WORKER: usize = usize::MAX;
@@ -121,6 +127,9 @@ pub struct Mutex<T: ?Sized> {
     holder: AtomicU64,
     /// The worker the holder runs on, [`NO_WORKER`] for an OS thread: whether spinning can help.
     holder_worker: AtomicUsize,
+    /// A green holder's count of held locks (`Header::locks_held`), null for an OS thread:
+    /// counted up when it takes the lock, down when it lets go, without a look-up each time.
+    holder_count: AtomicPtr<AtomicU32>,
     /// The waiters. Touched by `lock` and `unlock` only on their slow paths.
     queue: Lock<Queue>,
     /// Accessed only by the holder of `LOCKED`, through a guard.
@@ -165,6 +174,7 @@ impl<T> Mutex<T> {
             poisoned: AtomicBool::new(false),
             holder: AtomicU64::new(0),
             holder_worker: AtomicUsize::new(NO_WORKER),
+            holder_count: AtomicPtr::new(std::ptr::null_mut()),
             queue: Lock::new(Queue { waiters: WaitList::new(), granted: None }),
             data: UnsafeCell::new(value),
         }
@@ -191,9 +201,16 @@ impl<T: ?Sized> Mutex<T> {
     /// Locks the mutex, parking the green thread (or blocking the OS thread) until it is free.
     ///
     /// A cancellation point, even when the lock is free. Inside [`crate::timeout`], a wait past
-    /// the deadline unwinds to it (use [`Mutex::try_lock_for`] for an error instead). A green
-    /// thread that is unwinding and would have to wait aborts the process, naming itself and
-    /// the holder (rule 3 of docs/design.md; use [`Mutex::try_lock`] in destructors).
+    /// the deadline unwinds to it (use [`Mutex::try_lock_for`] for an error instead).
+    ///
+    /// A green thread that is unwinding cannot park (rule 3 of docs/design.md). If it has to
+    /// wait for a holder on another worker or an OS thread, it blocks its worker until the lock
+    /// is free, for up to 5 s; if the holder runs on its own worker (which cannot run it
+    /// meanwhile), or the wait runs out, it aborts the process, naming itself and the holder.
+    /// A shutdown cancels the green threads that hold green locks before the others, so that a
+    /// destructor that locks finds the lock free. In destructors that may run during a
+    /// cancellation, prefer [`Mutex::try_lock`], or keep the lock free of waits (no I/O while
+    /// holding it).
     ///
     /// # Errors
     ///
@@ -220,10 +237,36 @@ impl<T: ?Sized> Mutex<T> {
         park::check_cancelled();
         if !self.try_acquire()
             && let Err(stop) = self.acquire_slow(None)
+            && !(stop == Stop::Unwinding && self.acquire_unwinding())
         {
             stop_without_error(stop, what, while_unwinding);
         }
         self.guard()
+    }
+
+    /// Takes the lock for a green thread that unwinds, which cannot park (rule 3): if the
+    /// holder runs elsewhere, blocks the worker until it lets go, for at most
+    /// [`UNWINDING_WAIT`]. False if the holder shares this worker (it cannot run while the
+    /// caller waits) or the wait ran out.
+    #[cold]
+    fn acquire_unwinding(&self) -> bool {
+        let mine = context::with_core(|core| core.map_or(NO_WORKER, |c| c.index));
+        let start = Instant::now();
+        let mut pause = Duration::from_micros(20);
+        loop {
+            if self.try_acquire() {
+                return true;
+            }
+            // Read after a failed try: a holder that has just taken the lock may not have
+            // recorded its worker yet, and shows the last one's; the next round sees it.
+            if mine != NO_WORKER && self.holder_worker.load(Ordering::Relaxed) == mine
+                || start.elapsed() >= UNWINDING_WAIT
+            {
+                return false;
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(Duration::from_millis(1));
+        }
     }
 
     /// Locks the mutex if it is free now.
@@ -345,7 +388,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     fn guard(&self) -> LockResult<MutexGuard<'_, T>> {
-        let guard = MutexGuard { mutex: self, panicking: std::thread::panicking(), _not_send: PhantomData };
+        let guard = MutexGuard::new(self);
         if self.poisoned.load(Ordering::Relaxed) { Err(PoisonError::new(guard)) } else { Ok(guard) }
     }
 
@@ -373,12 +416,22 @@ impl<T: ?Sized> Mutex<T> {
     /// Records who holds the lock, and where it runs.
     #[inline]
     fn set_holder(&self) {
-        let (id, worker) = context::with_core(|core| match core {
-            Some(c) => (c.with_current(|h| h.map_or(OS_THREAD, |h| h.id.get())), c.index),
-            None => (OS_THREAD, NO_WORKER),
+        let (id, worker, count) = context::with_core(|core| match core {
+            Some(c) => {
+                let (id, count) = c.with_current(|h| match h {
+                    Some(h) => {
+                        count_held(&h.locks_held, 1);
+                        (h.id.get(), (&raw const h.locks_held).cast_mut())
+                    }
+                    None => (OS_THREAD, std::ptr::null_mut()),
+                });
+                (id, c.index, count)
+            }
+            None => (OS_THREAD, NO_WORKER, std::ptr::null_mut()),
         });
         self.holder.store(id, Ordering::Relaxed);
         self.holder_worker.store(worker, Ordering::Relaxed);
+        self.holder_count.store(count, Ordering::Relaxed);
     }
 
     /// Spins while the holder runs elsewhere (see [`SPIN_ROUNDS`]); true if the lock was taken.
@@ -502,6 +555,13 @@ impl<T: ?Sized> Mutex<T> {
     /// Releases the lock (protocol step 2).
     #[inline]
     fn unlock(&self) {
+        let count = self.holder_count.load(Ordering::Relaxed);
+        if !count.is_null() {
+            // SAFETY: set by the holder, which is the caller (a guard is not `Send`), from its
+            // own header: alive while it runs.
+            count_held(unsafe { &*count }, -1);
+            self.holder_count.store(std::ptr::null_mut(), Ordering::Relaxed);
+        }
         self.holder.store(0, Ordering::Relaxed);
         self.holder_worker.store(NO_WORKER, Ordering::Relaxed);
         if self.state.compare_exchange(LOCKED, 0, Ordering::Release, Ordering::Relaxed).is_err() {
@@ -540,16 +600,24 @@ impl<T: ?Sized> Mutex<T> {
     fn unwinding_message(&self) -> String {
         format!(
             "green: {} tried to lock a green::sync::Mutex while unwinding, and {} holds it. A green thread \
-             cannot park while unwinding (its worker would carry the panic to other green threads), and \
-             waiting without parking could deadlock its worker. Use try_lock in destructors, or make sure \
-             the lock is free before a panic or a cancellation can happen",
+             cannot park while unwinding (its worker would carry the panic to other green threads); it waits \
+             without parking (blocking its worker) for a holder on another worker or an OS thread, up to {} s, \
+             but a holder on its own worker cannot run meanwhile. Use try_lock in destructors, or make sure \
+             the lock is free before a panic or a cancellation can happen (a shutdown cancels lock holders \
+             first)",
             describe_current(),
-            describe_holder(self.holder.load(Ordering::Relaxed))
+            describe_holder(self.holder.load(Ordering::Relaxed)),
+            UNWINDING_WAIT.as_secs()
         )
     }
 }
 
 impl<'a, T: ?Sized> MutexGuard<'a, T> {
+    /// The guard of `mutex`, which the caller has just taken.
+    fn new(mutex: &'a Mutex<T>) -> MutexGuard<'a, T> {
+        MutexGuard { mutex, panicking: std::thread::panicking(), _not_send: PhantomData }
+    }
+
     /// The mutex this guard holds.
     pub(crate) fn mutex(&self) -> &'a Mutex<T> {
         self.mutex
@@ -598,7 +666,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for Mutex<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("Mutex");
         if self.try_acquire() {
-            let guard = MutexGuard { mutex: self, panicking: std::thread::panicking(), _not_send: PhantomData };
+            let guard = MutexGuard::new(self);
             d.field("data", &&*guard);
         } else {
             d.field("data", &format_args!("<locked>"));

@@ -34,7 +34,8 @@ use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, stop_without_error,
+    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, held_lock, op,
+    stop_without_error,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -366,11 +367,13 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn read_guard(&self) -> LockResult<RwLockReadGuard<'_, T>> {
+        held_lock(1);
         let guard = RwLockReadGuard { lock: self, _not_send: PhantomData };
         if self.is_poisoned() { Err(PoisonError::new(guard)) } else { Ok(guard) }
     }
 
     fn write_guard(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
+        held_lock(1);
         let guard = RwLockWriteGuard { lock: self, panicking: std::thread::panicking(), _not_send: PhantomData };
         if self.is_poisoned() { Err(PoisonError::new(guard)) } else { Ok(guard) }
     }
@@ -508,6 +511,7 @@ impl<T: ?Sized> RwLock<T> {
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.release(Kind::Read);
+        held_lock(-1);
     }
 }
 
@@ -530,7 +534,8 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     /// ```
     pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
         let lock = s.lock;
-        // The write guard's own release must not run: its lock becomes the read guard's.
+        // The write guard's own release must not run: its lock (and its count in
+        // `held_lock`) becomes the read guard's.
         std::mem::forget(s);
         let mut wakes = Wakes::default();
         {
@@ -550,6 +555,7 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
             self.lock.poisoned.store(true, Ordering::Relaxed);
         }
         self.lock.release(Kind::Write);
+        held_lock(-1);
     }
 }
 
@@ -608,6 +614,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("RwLock");
         if self.try_take(Kind::Read) {
+            held_lock(1);
             let guard = RwLockReadGuard { lock: self, _not_send: PhantomData };
             d.field("data", &&*guard);
         } else {

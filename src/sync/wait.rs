@@ -23,7 +23,7 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Instant;
 
 use crate::park::{self, Waiter};
@@ -393,6 +393,26 @@ pub(crate) fn current_id() -> u64 {
     context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.id.get())))).unwrap_or(OS_THREAD)
 }
 
+/// Counts a guard of a green lock that the running green thread takes (`+1`) or lets go of
+/// (`-1`), in its header's `locks_held`; nothing on a plain OS thread. A guard is not `Send`, so
+/// it is let go of by the green thread that took it.
+#[inline]
+pub(crate) fn held_lock(delta: i32) {
+    context::with_core(|core| {
+        if let Some(h) = core.and_then(|c| c.current_header()) {
+            // SAFETY: the running green thread's header, alive while it runs.
+            count_held(unsafe { &h.as_ref().locks_held }, delta);
+        }
+    });
+}
+
+/// Adds `delta` to a green thread's `locks_held`, from that green thread (its only writer): a
+/// plain load and store, no locked instruction.
+#[inline]
+pub(crate) fn count_held(held: &AtomicU32, delta: i32) {
+    held.store(held.load(Ordering::Relaxed).wrapping_add_signed(delta), Ordering::Relaxed);
+}
+
 /// The holder id of an OS thread (green thread ids start at 1 and never reach it).
 pub(crate) const OS_THREAD: u64 = u64::MAX;
 
@@ -402,5 +422,79 @@ pub(crate) fn describe_holder(id: u64) -> String {
         OS_THREAD => "an OS thread".to_owned(),
         0 => "nobody (it was released meanwhile)".to_owned(),
         id => format!("green thread {id}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::sync::{Condvar, Mutex, RwLock, RwLockWriteGuard};
+
+    /// The running green thread's count of held lock guards.
+    fn held() -> u32 {
+        context::with_core(|core| {
+            let h = core.and_then(|c| c.current_header()).expect("run inside a green thread");
+            // SAFETY: the running green thread's header, alive while it runs.
+            unsafe { h.as_ref() }.locks_held.load(Ordering::Relaxed)
+        })
+    }
+
+    /// Every way to take and let go of a green lock leaves the count where it was.
+    #[test]
+    fn held_lock_counts_balance() {
+        crate::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+            let m = Mutex::new(0);
+            let g = m.lock().unwrap();
+            assert_eq!(held(), 1);
+            assert!(m.try_lock().is_err());
+            drop(g);
+            assert_eq!(held(), 0);
+            drop(m.try_lock().unwrap());
+            drop(m.try_lock_for(std::time::Duration::from_millis(1)).unwrap());
+            let _ = format!("{m:?}");
+            assert_eq!(held(), 0);
+
+            // A poisoned lock's guard comes inside the error, and counts the same.
+            let poisoned = Arc::new(Mutex::new(0));
+            let p2 = poisoned.clone();
+            let _ = crate::spawn(move || {
+                let _g = p2.lock().unwrap();
+                panic!("poison it");
+            })
+            .join();
+            let err = poisoned.lock().unwrap_err();
+            assert_eq!(held(), 1);
+            drop(err);
+            assert_eq!(held(), 0);
+
+            // A condvar wait lets go and takes again.
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let p2 = pair.clone();
+            crate::spawn(move || {
+                *p2.0.lock().unwrap() = true;
+                p2.1.notify_one();
+            });
+            let mut ready = pair.0.lock().unwrap();
+            while !*ready {
+                ready = pair.1.wait(ready).unwrap();
+            }
+            assert_eq!(held(), 1);
+            drop(ready);
+            assert_eq!(held(), 0);
+
+            let rw = RwLock::new(0);
+            let (r1, r2) = (rw.read().unwrap(), rw.try_read().unwrap());
+            assert_eq!(held(), 2);
+            drop((r1, r2));
+            let w = rw.write().unwrap();
+            assert_eq!(held(), 1);
+            let r = RwLockWriteGuard::downgrade(w);
+            assert_eq!(held(), 1);
+            drop(r);
+            let _ = format!("{rw:?}");
+            assert_eq!(held(), 0);
+        });
     }
 }
