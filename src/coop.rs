@@ -164,7 +164,7 @@ fn budget_spent() {
         must_yield
     });
     if must_yield {
-        context::suspend(Suspend::Yield);
+        context::suspend(Suspend::ForcedYield);
     }
 }
 

@@ -170,3 +170,40 @@ fn a_ticking_iterator_lets_a_sleeper_run() {
         std::hint::black_box(steps);
     });
 }
+
+/// A forced yield for a due timer gives the worker to the green thread that timer wakes at
+/// once, not after the busy one has used up dozens more slices. With a 2 ms slice, a 5 ms sleep
+/// beside a green thread that only ticks ends within a few slices of its deadline.
+#[test]
+fn a_forced_yield_for_a_due_timer_lets_its_sleeper_run_within_a_slice_or_two() {
+    use std::time::{Duration, Instant};
+    const SLICE: Duration = Duration::from_millis(2);
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(1).time_slice(SLICE).blocking_threshold(None).build().unwrap();
+        let late = rt.block_on(|| {
+            let stop = Arc::new(AtomicBool::new(false));
+            let busy = {
+                let stop = stop.clone();
+                green::spawn(move || {
+                    let start = Instant::now();
+                    let mut x = 0u64;
+                    while !stop.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(10) {
+                        green::tick();
+                        x = x.wrapping_mul(6364136223846793005).wrapping_add(1);
+                    }
+                    std::hint::black_box(x);
+                })
+            };
+            green::yield_now(); // the busy one starts
+            let asked = Instant::now() + Duration::from_millis(5);
+            green::sleep_until(asked);
+            let late = asked.elapsed();
+            stop.store(true, Ordering::Release);
+            busy.join().unwrap();
+            late
+        });
+        // One slice, and the budget's granularity, is what it should take; 61 turns of 2 ms
+        // (the worker's forced look at its timers) is what it took.
+        assert!(late < 20 * SLICE, "the sleeper woke {late:?} after its deadline beside a {SLICE:?}-slice busy loop");
+    });
+}

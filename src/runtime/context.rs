@@ -25,6 +25,10 @@ thread_local! {
 pub(crate) enum Suspend {
     /// Run me again after the others that are ready.
     Yield,
+    /// A forced yield (the budget's): someone else waits on this worker, maybe where only the
+    /// worker's look at its inbox, timers and unstarted green threads finds them. Take that
+    /// look now, then run me again after the others.
+    ForcedYield,
     /// Park until woken, or until the deadline given to `Core::park` (rule 4 of docs/design.md: the
     /// worker arms the timer and commits the park after the switch).
     Park { kind: ParkKind, reason: ParkReason },

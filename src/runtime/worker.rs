@@ -821,6 +821,9 @@ impl Core {
             // been made on this side of a stack switch.
             let next = match result {
                 CoroutineResult::Yield(Suspend::Yield) => self.swap_with_next_ready(index),
+                // The one waiting may be a due timer, the inbox or a green thread not started
+                // yet, which only `next_work`'s look finds: not the front of the run queue.
+                CoroutineResult::Yield(Suspend::ForcedYield) => None,
                 CoroutineResult::Yield(Suspend::Park { kind, reason }) => {
                     self.commit_park(index, slot, kind, reason);
                     self.take_next_ready()
@@ -836,6 +839,16 @@ impl Core {
             drop(slots);
             match result {
                 CoroutineResult::Yield(Suspend::Yield) => self.push_ready_slot(index),
+                CoroutineResult::Yield(Suspend::ForcedYield) => {
+                    // It yielded because someone else waits: let whoever a due timer or the
+                    // inbox made ready go before it, and make the next turn the loop's full
+                    // look (unstarted green threads too). Without this, the worker resumed it
+                    // again at once and the others waited for the every-61-turns look: 61
+                    // more time slices.
+                    self.maintenance();
+                    self.push_ready_slot(index);
+                    self.turns_left.set(1);
+                }
                 CoroutineResult::Yield(Suspend::Park { .. }) => {}
                 CoroutineResult::Return(()) => self.finish(index),
             }
