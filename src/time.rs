@@ -3,7 +3,7 @@
 
 use std::time::{Duration, Instant};
 
-use crate::park::{self, ParkReason, cancellation_point};
+use crate::park::{self, ParkReason};
 use crate::runtime::context;
 
 /// Puts the green thread to sleep for at least `duration`, like [`std::thread::sleep`]; the
@@ -66,10 +66,14 @@ fn sleep_inner(deadline: Option<Instant>) {
         );
     }
     loop {
-        cancellation_point();
+        park::check_cancelled();
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return;
         }
+        // Only a sleep that would wait past a `green::timeout` deadline unwinds to it: one
+        // that need not wait (zero, an instant already reached, or one that just ended, as at
+        // the deadline itself) returns, as other calls that need not wait do.
+        crate::deadline::raise_if_passed();
         if std::thread::panicking() {
             // Rule 3: never park while unwinding. Sleeping cannot deadlock, so block the
             // worker (or the OS thread) for the rest of the time instead.

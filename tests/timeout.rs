@@ -171,6 +171,30 @@ fn operations_that_need_not_wait_are_not_affected() {
     });
 }
 
+/// A sleep that need not wait (zero, or until an instant already reached) returns, as a
+/// `recv` with a message there does, on a green thread and on an OS thread alike; so does one
+/// that ends exactly at the deadline.
+#[test]
+fn a_sleep_that_need_not_wait_is_not_affected() {
+    let check = || {
+        let r = green::timeout(Duration::ZERO, || {
+            std::thread::sleep(Duration::from_millis(1)); // the deadline has passed
+            green::sleep(Duration::ZERO);
+            green::sleep_until(Instant::now() - Duration::from_millis(1));
+            7
+        });
+        assert_eq!(r, Ok(7));
+        let at = Instant::now() + Duration::from_millis(5);
+        assert_eq!(green::timeout_at(at, || green::sleep_until(at)), Ok(()));
+        // It still unwinds when the sleep would wait past the deadline.
+        assert_eq!(green::timeout(Duration::from_millis(1), || green::sleep(HOUR)), Err(Elapsed));
+    };
+    bounded(Duration::from_secs(30), move || {
+        green::run(check);
+        check();
+    });
+}
+
 #[test]
 fn nested_deadlines_take_the_earliest() {
     bounded(Duration::from_secs(30), || {
