@@ -332,6 +332,18 @@ fn check_cancelled_slow(cancelled: bool) {
     }
 }
 
+/// The deadline to park until for a wait that has just looked at the caller's
+/// `green::timeout` deadline and unwinds to it once it has passed (its loop runs
+/// [`cancellation_point`] before each park): the earlier of `own` and that deadline, kept even
+/// when it passes between that look and the park. ([`wait_for`] leaves out a deadline that has
+/// passed already, for the waits that ignore it, and such a wait would then park past it: to
+/// its own end, or for good.) While unwinding the deadline cannot unwind the caller, and only
+/// `own` counts.
+#[inline]
+pub(crate) fn honoured_deadline(own: Option<Instant>) -> Option<Instant> {
+    if std::thread::panicking() { own } else { effective_deadline(own) }
+}
+
 /// The earlier of `deadline` and the caller's `green::timeout` deadline.
 #[inline]
 pub(crate) fn effective_deadline(deadline: Option<Instant>) -> Option<Instant> {

@@ -1006,7 +1006,9 @@ impl Source {
                 if park::effective_deadline(deadline) != deadline {
                     park::cancellation_point();
                 }
-                match self.park(dir, seen, deadline) {
+                // Until that deadline too, should it pass before the park: the retry then
+                // meets it at this cancellation point.
+                match self.park(dir, seen, park::honoured_deadline(deadline)) {
                     Parked::Retry => Ok(()),
                     Parked::Failed(e) => Err(e),
                 }

@@ -112,7 +112,9 @@ impl ScopeData {
                     *slot = Some(waiter);
                     true
                 },
-                None,
+                // Until the deadline while it may still cancel the children, even if it passes
+                // after the look above; no longer once they are cancelled.
+                if passed_on { None } else { park::honoured_deadline(None) },
             );
         }
         deadline_passed

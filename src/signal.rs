@@ -431,7 +431,7 @@ impl Signals {
                     ticket = Some(t);
                     true
                 },
-                deadline,
+                park::honoured_deadline(deadline),
             );
             if let Some(t) = ticket {
                 self.listener.lock().waiters.retain(|(other, _)| *other != t);

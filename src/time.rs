@@ -81,7 +81,7 @@ fn sleep_inner(deadline: Option<Instant>) {
         }
         if green {
             // The timer is the only waker: nothing to register.
-            park::wait_for(ParkReason::Sleep, |_waiter| true, deadline);
+            park::wait_for(ParkReason::Sleep, |_waiter| true, park::honoured_deadline(deadline));
         } else {
             match park::effective_deadline(deadline) {
                 Some(d) => std::thread::sleep(d.saturating_duration_since(Instant::now())),

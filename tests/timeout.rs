@@ -195,6 +195,41 @@ fn a_sleep_that_need_not_wait_is_not_affected() {
     });
 }
 
+/// A deadline that passes between a wait's last look at it and its park still ends the park:
+/// the wait does not go on to its own end (or for good). Deadlines a few hundred nanoseconds
+/// away, stepped through that window: a sleep of 2 s or a join of a green thread that ends 2 s
+/// later must each come back at once (within a second, on a loaded machine).
+#[test]
+fn a_deadline_that_passes_as_the_wait_parks_still_ends_it() {
+    const OWN: Duration = Duration::from_secs(2);
+    bounded(Duration::from_secs(60), || {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let start = Instant::now();
+            for round in 0..3000u64 {
+                if start.elapsed() > Duration::from_secs(20) {
+                    break;
+                }
+                let near = Duration::from_nanos(round * 13 % 5000);
+                let t0 = Instant::now();
+                let r = green::timeout(near, || green::sleep(OWN));
+                let took = t0.elapsed();
+                assert!(took < OWN / 2, "round {round}: timeout({near:?}, sleep) took {took:?} and gave {r:?}");
+
+                let (tx, rx) = mpmc::channel::<()>();
+                let target = green::spawn(move || {
+                    let _ = rx.recv_timeout(OWN);
+                });
+                let t0 = Instant::now();
+                let r = green::timeout(near, || target.join().is_ok());
+                let took = t0.elapsed();
+                drop(tx);
+                assert!(took < OWN / 2, "round {round}: timeout({near:?}, join) took {took:?} and gave {r:?}");
+            }
+        });
+    });
+}
+
 #[test]
 fn nested_deadlines_take_the_earliest() {
     bounded(Duration::from_secs(30), || {

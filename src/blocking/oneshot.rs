@@ -106,7 +106,8 @@ impl<T> Receiver<T> {
                     // Sent or closed meanwhile: do not park, take it on the next round.
                     _ => false,
                 },
-                None,
+                // A cancellation point honours the `green::timeout` deadline: park until it.
+                if cancellable { park::honoured_deadline(None) } else { None },
             );
         }
     }

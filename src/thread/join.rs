@@ -162,7 +162,7 @@ pub(crate) fn wait_done(target: &Header) {
                 target.describe()
             ));
         }
-        park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), None);
+        park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), park::honoured_deadline(None));
     }
 }
 
