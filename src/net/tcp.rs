@@ -710,10 +710,22 @@ impl TcpStream {
     }
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.read_vectored_inner(&mut [IoSliceMut::new(buf)])
+        self.recv_inner(&mut [IoSliceMut::new(buf)])
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        // Std's `read_vectored` is a `readv`, which returns 0 at once when there is no room at
+        // all; a `recv` or `recvmsg` of nothing says `EAGAIN` until data comes, so this would
+        // wait for data it cannot take (for good, if none comes). A plain `read` of an empty
+        // buffer is std's `recv`, which does wait: that one goes through as it is.
+        if bufs.iter().all(|b| b.is_empty()) {
+            crate::coop::tick_op();
+            return Ok(0);
+        }
+        self.recv_inner(bufs)
+    }
+
+    fn recv_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
         self.source.read_hinted(self.shared.read_limit(), timeout_error, || {
             self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())

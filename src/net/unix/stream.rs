@@ -587,6 +587,11 @@ impl UnixStream {
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+        // As std's `readv`: no room at all returns 0 at once (see `TcpStream`'s).
+        if bufs.iter().all(|b| b.is_empty()) {
+            crate::coop::tick_op();
+            return Ok(0);
+        }
         let fd = self.inner.as_raw_fd();
         self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
