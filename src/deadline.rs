@@ -109,6 +109,26 @@ impl From<Elapsed> for std::io::Error {
 /// Calls that need not wait are not affected. Nested deadlines take the earliest. Green
 /// threads spawned inside do not inherit the deadline.
 ///
+/// Computing does not end at the deadline: a tick ([`tick`](crate::tick),
+/// [`#[preemptible]`](macro@crate::preemptible)) lets others run but never unwinds. A long
+/// computation under a deadline can call [`yield_now`](crate::yield_now) now and then, which
+/// unwinds once the deadline has passed:
+///
+/// ```
+/// use std::time::Duration;
+///
+/// green::run(|| {
+///     let mut rounds = 0u64;
+///     let got = green::timeout(Duration::from_millis(5), || loop {
+///         rounds += 1;
+///         std::hint::black_box((0..1_000u64).sum::<u64>());
+///         green::yield_now(); // where the deadline can end the loop
+///     });
+///     assert_eq!(got, Err(green::Elapsed));
+///     assert!(rounds > 0);
+/// });
+/// ```
+///
 /// Use it around code that must not take too long but was written without timeouts:
 ///
 /// ```
@@ -221,6 +241,13 @@ fn key() -> u64 {
     context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.id.get())))).unwrap_or(0)
 }
 
+/// True if some `green::timeout` is in force on this OS thread (for any of its green
+/// threads): the one thread-local read that keeps the deadline off hot paths.
+#[inline(always)]
+pub(crate) fn any_in_force() -> bool {
+    IN_FORCE.try_with(Cell::get).unwrap_or(0) != 0
+}
+
 /// The deadline in force for the caller, if any.
 #[inline]
 pub(crate) fn current() -> Option<Instant> {
@@ -242,12 +269,14 @@ pub(crate) fn is_unwind(payload: &(dyn std::any::Any + Send)) -> bool {
 }
 
 /// True if the caller's deadline has passed.
+#[inline]
 pub(crate) fn passed() -> bool {
     current().is_some_and(|d| Instant::now() >= d)
 }
 
 /// Unwinds to the enclosing `green::timeout` if its deadline has passed. Does nothing while
 /// unwinding (rule 3 of docs/design.md) or on a worker's own stack.
+#[inline]
 pub(crate) fn raise_if_passed() {
     if passed() {
         raise();

@@ -361,3 +361,35 @@ fn an_os_thread_unwinding_past_the_deadline_waits_in_destructors() {
     holder.join().unwrap();
     assert_eq!(*seen.lock().unwrap(), [1, 2], "the destructor got the lock and the message after they came");
 }
+
+/// A loop that only computes ends at the deadline if it yields now and then: `yield_now`
+/// unwinds to an expired `green::timeout`, on a green thread and on an OS thread. A tick does
+/// not (never a cancellation point), and the loop's own exit is then the only way out.
+#[test]
+fn yield_now_ends_a_computation_at_the_deadline() {
+    fn spin_yielding() -> Result<(), Elapsed> {
+        green::timeout(Duration::from_millis(5), || {
+            loop {
+                std::hint::black_box((0..100u64).sum::<u64>());
+                green::yield_now();
+            }
+        })
+    }
+    fn spin_ticking(rounds: u64) -> Result<u64, Elapsed> {
+        let start = Instant::now();
+        green::timeout(Duration::from_millis(1), || {
+            let mut n = 0;
+            while start.elapsed() < Duration::from_millis(20) && n < rounds {
+                n += 1;
+                green::tick();
+            }
+            n
+        })
+    }
+    bounded(Duration::from_secs(30), || {
+        assert_eq!(green::Runtime::builder().workers(1).build().unwrap().block_on(spin_yielding), Err(Elapsed));
+        assert_eq!(spin_yielding(), Err(Elapsed), "on an OS thread");
+        let ticked = green::Runtime::builder().workers(1).build().unwrap().block_on(|| spin_ticking(u64::MAX));
+        assert!(ticked.is_ok(), "a tick unwound to the deadline");
+    });
+}

@@ -54,7 +54,7 @@ impl Drop for Enter {
 }
 
 /// Calls `f` with the worker running on this OS thread, if any.
-#[inline]
+#[inline(always)]
 pub(crate) fn with_core<R>(f: impl FnOnce(Option<&Core>) -> R) -> R {
     let core = CORE.with(Cell::get);
     // SAFETY: a non-null pointer was set by `Enter::new` from a `&Core` that outlives the

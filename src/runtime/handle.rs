@@ -14,6 +14,12 @@ const NO_RUNTIME: &str = "green: there is no green runtime here: Handle::current
 /// A cheap, cloneable reference to a [`Runtime`](crate::Runtime), to spawn green threads on it
 /// from any OS thread.
 ///
+/// A handle keeps the runtime's shared state alive, not its threads: after the runtime is
+/// dropped, a spawn through a handle reports the green thread cancelled before it started.
+/// That state holds each worker's poller (a few fds per worker) and the address space
+/// reserved for stacks (not resident), which are given back when the last handle goes. Keep a
+/// handle no longer than the runtime, rather than in a `static`.
+///
 /// ```
 /// let rt = green::Runtime::new()?;
 /// let handle = rt.handle().clone();

@@ -104,6 +104,10 @@ impl<T> JoinHandle<T> {
     /// destructors, and [`JoinHandle::join`] reports it cancelled. A green thread that has not
     /// started yet never starts. Does nothing if it has finished.
     ///
+    /// A tick ([`crate::tick`], `#[preemptible]` loops) is not a cancellation point: code that
+    /// only computes runs on until its next blocking-looking call or `yield_now`. Long
+    /// computations that should stop early can check [`crate::is_cancelled`] as they go.
+    ///
     /// ```
     /// green::run(|| {
     ///     let sleeper = green::spawn(|| green::sleep(std::time::Duration::from_secs(3600)));
