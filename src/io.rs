@@ -36,9 +36,10 @@
 //! the fd itself is registered.) A long-lived fd waited on in a loop costs a `dup`, a `close`
 //! and two `epoll_ctl` calls per wait; the `green::net` types keep theirs registered instead.
 //!
-//! Regular files and directories cannot be waited on: epoll refuses them (`EPERM`; they are
-//! always "ready", and reads from slow disks block regardless). These functions return an
-//! `Unsupported` error for them; read such files directly, or on the blocking pool.
+//! Regular files and directories are always ready, as `poll(2)` reports them (epoll refuses
+//! them outright), so a wait on one returns at once: a loop that waits on standard input and
+//! then reads works the same when the input is redirected from a file. A read from a slow
+//! disk blocks the worker all the same; put such reads on the blocking pool.
 //!
 //! On a plain OS thread the wait is a blocking `poll(2)`. While the green thread unwinds, or
 //! inside [`crate::on_worker_stack`], a wait that would park returns a `WouldBlock` error
@@ -58,7 +59,8 @@ use crate::runtime::context;
 ///
 /// # Errors
 ///
-/// `Unsupported` for a regular file or directory; see the [module docs](self) for the rest.
+/// An fd that epoll refuses and `poll(2)` does not report ready gives `Unsupported`; see the
+/// [module docs](self) for the rest.
 ///
 /// ```
 /// use std::io::Write;
@@ -139,7 +141,6 @@ pub fn wait_writable_until(fd: &impl AsFd, deadline: Instant) -> io::Result<()> 
 
 fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
     crate::coop::tick_op();
-    refuse_files(fd)?;
     // Inside `green::timeout` the wait ends at that deadline too, with its own error, as a
     // socket's read does (on a green thread and on a plain one alike).
     let deadline = crate::park::effective_deadline(deadline);
@@ -233,27 +234,4 @@ pub(crate) fn ready_now(fd: BorrowedFd<'_>, dir: Direction) -> io::Result<bool> 
         return Err(io::Error::from_raw_os_error(libc::EBADF));
     }
     Ok(pollfd.revents != 0)
-}
-
-/// Regular files and directories are always "ready" to poll and refused by epoll.
-fn refuse_files(fd: BorrowedFd<'_>) -> io::Result<()> {
-    let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: `stat` is valid for writes of a `struct stat`, which fstat fills on success.
-    if unsafe { libc::fstat(fd.as_raw_fd(), stat.as_mut_ptr()) } < 0 {
-        return Err(io::Error::last_os_error());
-    }
-    // SAFETY: fstat succeeded, so it filled the struct.
-    let mode = unsafe { stat.assume_init() }.st_mode & libc::S_IFMT;
-    if mode == libc::S_IFREG || mode == libc::S_IFDIR {
-        let what = if mode == libc::S_IFREG { "a regular file" } else { "a directory" };
-        return Err(io::Error::new(
-            io::ErrorKind::Unsupported,
-            format!(
-                "green::io: fd {} is {what}, which cannot be waited on: epoll refuses it (EPERM) and it is \
-                 always ready. Read it directly, or with green::spawn_blocking for slow media",
-                fd.as_raw_fd()
-            ),
-        ));
-    }
-    Ok(())
 }
