@@ -76,6 +76,17 @@ pub(crate) fn abort_with(message: &str) -> ! {
     std::process::abort()
 }
 
+/// Logs `message` as a warning, and prints it to stderr too when no logger is installed: for
+/// what a user must hear about even without one (green threads or jobs left behind at a
+/// shutdown).
+#[cold]
+pub(crate) fn warn_even_without_logger(message: &str) {
+    log::warn!("{message}");
+    if log::max_level() == log::LevelFilter::Off {
+        eprintln!("{message}");
+    }
+}
+
 /// What the expansions of `#[preemptible]` and `#[main]` call. Not a public API: it may change
 /// in any release.
 #[doc(hidden)]

@@ -165,7 +165,9 @@ fn run(shared: &Shared, threshold: Duration) {
     let mut watches = vec![Watch::default(); shared.remotes.len()];
     let mut hinted = false;
     let mut quiet_since: Option<Instant> = None;
-    let mut deadlock_reported = false;
+    // Set by a report: the workers' progress (`progress`) then. The episode ends when they
+    // make progress, not merely when one wakes (the report's own dump wakes them all).
+    let mut deadlock_reported: Option<u64> = None;
     while !shared.monitor.stop.load(Ordering::Acquire) {
         // Everyone asleep: nothing can be stuck, but everything may be waiting on everything
         // else. Park until a worker wakes, looking again after a while for a deadlock.
@@ -173,16 +175,16 @@ fn run(shared: &Shared, threshold: Duration) {
             let now = Instant::now();
             if nothing_can_wake(shared) {
                 let since = *quiet_since.get_or_insert(now);
-                if !deadlock_reported && now.duration_since(since) >= DEADLOCK_QUIET {
-                    deadlock_reported = true;
-                    report_possible_deadlock(shared, now.duration_since(since));
+                if deadlock_reported.is_none() && now.duration_since(since) >= DEADLOCK_QUIET {
+                    deadlock_reported = Some(progress(shared));
+                    report_possible_deadlock(shared, now.duration_since(since), &mut hinted);
                 }
             } else {
                 quiet_since = None;
             }
             shared.monitor.parked.store(true, Ordering::SeqCst);
             if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
-                let nap = if quiet_since.is_some() && !deadlock_reported {
+                let nap = if quiet_since.is_some() && deadlock_reported.is_none() {
                     DEADLOCK_QUIET / 2
                 } else {
                     threshold.saturating_mul(8)
@@ -193,7 +195,9 @@ fn run(shared: &Shared, threshold: Duration) {
             continue;
         }
         quiet_since = None;
-        deadlock_reported = false;
+        if deadlock_reported.is_some_and(|then| then != progress(shared)) {
+            deadlock_reported = None;
+        }
         thread::park_timeout(interval);
         let now = Instant::now();
         shared.refresh_clock(now);
@@ -225,20 +229,17 @@ fn run(shared: &Shared, threshold: Duration) {
                         (None, _) => "probably calling blocking code",
                     };
                     let ready = stats.ready.load(Ordering::Relaxed);
-                    log::warn!(
+                    let report = format!(
                         "green: worker {index} has been running green thread {who} (spawned at {at}) for {} ms \
                          without reaching a scheduling point ({doing}); {ready} green thread(s) wait behind it. \
                          Use green's own I/O, sync and sleep, green::spawn_blocking for calls that must block, \
                          or green::tick() (or #[green::preemptible]) in long loops",
                         stuck.as_millis()
                     );
+                    log::warn!("{report}");
                     if !hinted && log::max_level() == log::LevelFilter::Off {
                         hinted = true;
-                        eprintln!(
-                            "green: worker {index} has been running green thread {who} (spawned at {at}) for {} ms \
-                             without reaching a scheduling point: probably blocking code\n{NO_LOGGER_HINT}",
-                            stuck.as_millis()
-                        );
+                        eprintln!("{report}\n{NO_LOGGER_HINT}");
                     }
                     let gap = watch.next_report.map_or(threshold, |t| (t - since).max(threshold)).saturating_mul(2);
                     watch.next_report = Some(since + gap);
@@ -277,7 +278,16 @@ fn nothing_can_wake(shared: &Shared) -> bool {
     })
 }
 
-fn report_possible_deadlock(shared: &Shared, quiet: Duration) {
+/// Resumes and budget checks of all workers so far: it moves when any green thread runs.
+fn progress(shared: &Shared) -> u64 {
+    shared
+        .remotes
+        .iter()
+        .map(|r| r.stats.switches.load(Ordering::Relaxed).wrapping_add(r.stats.checkpoints.load(Ordering::Relaxed)))
+        .fold(0, u64::wrapping_add)
+}
+
+fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool) {
     let handle = crate::Handle { shared: shared_arc(shared) };
     let dump = handle.dump();
     log::warn!(
@@ -288,7 +298,8 @@ fn report_possible_deadlock(shared: &Shared, quiet: Duration) {
         shared.live.load(Ordering::Relaxed)
     );
     if log::max_level() == log::LevelFilter::Off {
-        eprintln!("green: possible deadlock; green threads:\n{dump}\n{NO_LOGGER_HINT}");
+        let hint = if std::mem::replace(hinted, true) { "" } else { NO_LOGGER_HINT };
+        eprintln!("green: possible deadlock; green threads:\n{dump}\n{hint}");
     }
 }
 

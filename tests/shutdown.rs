@@ -268,3 +268,37 @@ fn dropping_a_runtime_with_a_worker_stuck_in_blocking_code_is_bounded() {
     std::thread::sleep(Duration::from_secs(3).saturating_sub(took) + Duration::from_millis(200));
     assert!(took < Duration::from_secs(2), "dropping the runtime waited {took:?} for a worker stuck for 3 s");
 }
+
+/// A green thread leaked at the shutdown timeout is said on stderr even without a logger:
+/// it keeps what it owns (sockets, files) for the rest of the process.
+#[test]
+fn a_leak_at_the_shutdown_timeout_is_told_without_a_logger() {
+    if !common::child::is_child() {
+        let output = common::child::run_child(
+            "a_leak_at_the_shutdown_timeout_is_told_without_a_logger",
+            Duration::from_secs(60),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+        assert!(stderr.contains("1 green thread(s) did not end within the shutdown timeout"), "{stderr}");
+        assert!(stderr.contains("\"swallower\""), "the leaked green thread is named: {stderr}");
+        return;
+    }
+    let value = green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .run(|| {
+            green::Builder::new()
+                .name("swallower".into())
+                .spawn(|| {
+                    loop {
+                        let _ = std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1)));
+                    }
+                })
+                .unwrap();
+            green::sleep(Duration::from_millis(5));
+            5
+        })
+        .unwrap();
+    assert_eq!(value, 5);
+}

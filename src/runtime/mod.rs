@@ -346,10 +346,7 @@ impl Drop for Runtime {
                  stdin, say) holds up the shutdown this long: Builder::shutdown_timeout sets the wait",
                 wait.as_millis()
             );
-            log::warn!("{message}");
-            if log::max_level() == log::LevelFilter::Off {
-                eprintln!("{message}");
-            }
+            crate::warn_even_without_logger(&message);
         }
         // (Leaked green threads keep pointers into `Shared`; the worker that leaked them
         // already leaked a reference to it, `Core::leak_remaining`.)

@@ -1180,13 +1180,17 @@ impl Core {
         // The leaked headers point at `Shared`: it must outlive them, whoever drops the runtime.
         std::mem::forget(self.shared.clone());
         if !names.is_empty() {
-            log::warn!(
-                "green: worker {}: {} green thread(s) did not end within the shutdown timeout of {:?} and were leaked with their stacks: {}",
+            crate::warn_even_without_logger(&format!(
+                "green: worker {}: {} green thread(s) did not end within the shutdown timeout of {:?} and were \
+                 leaked with their stacks and whatever they own (sockets, files): {}. A green thread ends at its \
+                 next cancellation point once cancelled; one that catches the cancellation (catch_unwind around \
+                 a blocking-looking call) and goes on, or runs blocking code, does not. \
+                 Builder::shutdown_timeout sets the wait",
                 self.index,
                 names.len(),
                 self.shared.shutdown_timeout(),
                 names.join(", ")
-            );
+            ));
         }
     }
 }
