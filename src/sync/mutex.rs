@@ -49,7 +49,8 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, stop_without_error,
+    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, release_held,
+    stop_without_error,
 };
 
 /// How long the first waiter of a [`Mutex`] may wait before an unlock hands the lock straight
@@ -557,10 +558,11 @@ impl<T: ?Sized> Mutex<T> {
     fn unlock(&self) {
         let count = self.holder_count.load(Ordering::Relaxed);
         if !count.is_null() {
-            // SAFETY: set by the holder, which is the caller (a guard is not `Send`), from its
-            // own header: alive while it runs.
-            count_held(unsafe { &*count }, -1);
+            // Not dereferenced here: the guard may be dropped by another green thread than the
+            // one that took it (moved through `spawn_local` or an `Rc`, or out of `green::run`
+            // to its caller), after that one has finished and its header was freed.
             self.holder_count.store(std::ptr::null_mut(), Ordering::Relaxed);
+            release_held(count);
         }
         self.holder.store(0, Ordering::Relaxed);
         self.holder_worker.store(NO_WORKER, Ordering::Relaxed);

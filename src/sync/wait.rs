@@ -406,11 +406,31 @@ pub(crate) fn held_lock(delta: i32) {
     });
 }
 
+/// Counts down the guard of a green `Mutex` whose holder's `locks_held` is `count`, if the
+/// running green thread is that holder. A guard is not `Send`, but it may still be dropped by
+/// another green thread of the same worker (moved through `spawn_local` or an `Rc`), or by the
+/// caller of `green::run` it was returned to, when the holder may have finished and its header
+/// been freed: `count` is compared, never dereferenced, and is then left as it is (the holder,
+/// if still alive, only goes on counting as a holder for a shutdown's order).
+#[inline]
+pub(crate) fn release_held(count: *const AtomicU32) {
+    context::with_core(|core| {
+        if let Some(h) = core.and_then(|c| c.current_header()) {
+            // SAFETY: the running green thread's header, alive while it runs.
+            let mine = unsafe { &h.as_ref().locks_held };
+            if std::ptr::eq(mine, count) {
+                count_held(mine, -1);
+            }
+        }
+    });
+}
+
 /// Adds `delta` to a green thread's `locks_held`, from that green thread (its only writer): a
-/// plain load and store, no locked instruction.
+/// plain load and store, no locked instruction. Never below 0: a guard taken by another green
+/// thread and dropped by this one must not make it count as a holder.
 #[inline]
 pub(crate) fn count_held(held: &AtomicU32, delta: i32) {
-    held.store(held.load(Ordering::Relaxed).wrapping_add_signed(delta), Ordering::Relaxed);
+    held.store(held.load(Ordering::Relaxed).checked_add_signed(delta).unwrap_or(0), Ordering::Relaxed);
 }
 
 /// The holder id of an OS thread (green thread ids start at 1 and never reach it).
@@ -495,6 +515,31 @@ mod tests {
             drop(r);
             let _ = format!("{rw:?}");
             assert_eq!(held(), 0);
+        });
+    }
+
+    /// A guard taken by one green thread and dropped by another (both on one worker) counts
+    /// the dropper neither up nor below zero.
+    #[test]
+    fn a_guard_dropped_by_another_green_thread_leaves_the_dropper_at_zero() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+
+        use crate::sync::{MutexGuard, RwLockReadGuard};
+
+        crate::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+            let m: &'static Mutex<u32> = Box::leak(Box::new(Mutex::new(0)));
+            let rw: &'static RwLock<u32> = Box::leak(Box::new(RwLock::new(0)));
+            type Guards = Option<(MutexGuard<'static, u32>, RwLockReadGuard<'static, u32>)>;
+            let slot: Rc<RefCell<Guards>> = Rc::default();
+            let taker = slot.clone();
+            crate::spawn_local(move || *taker.borrow_mut() = Some((m.lock().unwrap(), rw.read().unwrap())))
+                .join()
+                .unwrap();
+            assert_eq!(held(), 0);
+            drop(slot.borrow_mut().take());
+            assert_eq!(held(), 0);
+            drop((m.try_lock().unwrap(), rw.try_write().unwrap()));
         });
     }
 }
