@@ -310,6 +310,46 @@ fn shutdown_cancels_lock_holders_first() {
     assert_eq!(*m.lock().unwrap(), 1, "the destructor ran, and got the lock");
 }
 
+/// As above, with a third green thread queued for the lock long enough that the holder's unlock
+/// hands the lock to it (`MUTEX_HANDOFF_AFTER`) rather than freeing it. That waiter comes after
+/// the destructor's green thread, and shares its worker: it cannot take the lock while the
+/// destructor waits for it, so the destructor takes the lock from it (in a child process: an
+/// abort after a 5 s wait without that).
+#[test]
+fn shutdown_lets_a_destructor_lock_a_mutex_handed_to_a_waiter_behind_it() {
+    if !in_child() {
+        let start = Instant::now();
+        let output = run_child("shutdown_lets_a_destructor_lock_a_mutex_handed_to_a_waiter_behind_it");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "child failed ({:?}); stderr:\n{stderr}", output.status);
+        assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
+        return;
+    }
+    let m = Arc::new(Mutex::new(0u32));
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let m2 = m.clone();
+    // Started first, so it comes first among the worker's green threads that hold no lock.
+    rt.spawn(move || {
+        let _guard = IncrementsInDrop(m2);
+        green::sleep(HOUR);
+    });
+    let m3 = m.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    rt.spawn(move || {
+        let _g = m3.lock().unwrap();
+        held_tx.send(()).unwrap();
+        green::sleep(HOUR);
+    });
+    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let m4 = m.clone();
+    rt.spawn(move || *m4.lock().unwrap() += 10);
+    // Queued for well over MUTEX_HANDOFF_AFTER: the holder's unlock hands it the lock.
+    std::thread::sleep(green::sync::MUTEX_HANDOFF_AFTER * 20);
+    assert!(rt.shutdown_timeout(Duration::from_secs(10)).is_ok());
+    // The waiter was cancelled before it could take the lock: only the destructor counted.
+    assert_eq!(*m.lock().unwrap(), 1, "the destructor ran, and got the lock");
+}
+
 struct WaitsInDrop(Arc<(Mutex<()>, Condvar)>);
 
 impl Drop for WaitsInDrop {

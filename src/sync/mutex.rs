@@ -247,15 +247,16 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Takes the lock for a green thread that unwinds, which cannot park (rule 3): if the
     /// holder runs elsewhere, blocks the worker until it lets go, for at most
-    /// [`UNWINDING_WAIT`]. False if the holder shares this worker (it cannot run while the
-    /// caller waits) or the wait ran out.
+    /// [`UNWINDING_WAIT`]; a lock handed to a waiter that has not taken it yet is taken from
+    /// it ([`Mutex::take_grant`]). False if the holder shares this worker (it cannot run while
+    /// the caller waits) or the wait ran out.
     #[cold]
     fn acquire_unwinding(&self) -> bool {
         let mine = context::with_core(|core| core.map_or(NO_WORKER, |c| c.index));
         let start = Instant::now();
         let mut pause = Duration::from_micros(20);
         loop {
-            if self.try_acquire() {
+            if self.try_acquire() || self.take_grant() {
                 return true;
             }
             // Read after a failed try: a holder that has just taken the lock may not have
@@ -268,6 +269,21 @@ impl<T: ?Sized> Mutex<T> {
             std::thread::sleep(pause);
             pause = (pause * 2).min(Duration::from_millis(1));
         }
+    }
+
+    /// For a green thread that unwinds: takes the lock from the waiter an unlock handed it to
+    /// (protocol step 2, handoff) if that one has not taken it yet. Such a lock has no running
+    /// holder to wait for, only a woken waiter that may share the caller's worker and then
+    /// cannot run while the caller waits. The waiter, when it runs, finds no grant and queues
+    /// again at the front (step 3), or leaves without the lock (step 4). True if taken.
+    #[cold]
+    fn take_grant(&self) -> bool {
+        if self.queue.lock().granted.take().is_none() {
+            return false;
+        }
+        // `LOCKED` stayed set for the grant: the lock is the caller's now.
+        self.set_holder();
+        true
     }
 
     /// Locks the mutex if it is free now.
