@@ -215,7 +215,10 @@ impl Pool {
             };
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                return state.threads - caller;
+                // Idle threads were told to exit and do so at once: they run no job, and a
+                // short wait (what `Runtime::shutdown_timeout` left of its own) must not
+                // report them as jobs still running.
+                return state.threads.saturating_sub(state.idle + caller);
             }
             state = inner.exited.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
@@ -304,6 +307,33 @@ mod tests {
 
     fn threads(pool: &Pool) -> usize {
         pool.inner.lock().threads
+    }
+
+    /// A shutdown that runs out of time counts the threads running jobs, not idle ones (told
+    /// to exit, which they do at once).
+    #[test]
+    fn a_shutdown_out_of_time_counts_running_jobs_only() {
+        let pool = pool(4, Duration::from_secs(60));
+        let (started_tx, started_rx) = mpsc::channel();
+        let (release_tx, release_rx) = mpsc::channel::<()>();
+        pool.submit(Box::new(move || {
+            started_tx.send(()).unwrap();
+            let _ = release_rx.recv_timeout(Duration::from_secs(10));
+        }))
+        .unwrap();
+        started_rx.recv().unwrap();
+        // A second thread, for a job that ends at once: then it waits for work.
+        let (done_tx, done_rx) = mpsc::channel();
+        pool.submit(Box::new(move || done_tx.send(()).unwrap())).unwrap();
+        done_rx.recv().unwrap();
+        let start = Instant::now();
+        while pool.inner.lock().idle == 0 {
+            assert!(start.elapsed() < Duration::from_secs(5), "no pool thread went idle");
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        assert_eq!(pool.shutdown(Duration::ZERO, false), 1, "the running job, not the idle thread");
+        drop(release_tx);
+        assert_eq!(pool.shutdown(Duration::from_secs(10), false), 0);
     }
 
     #[test]
