@@ -380,3 +380,67 @@ fn condvar_wait_while_unwinding_aborts() {
     });
     unreachable!("the child should have aborted");
 }
+
+/// A join in a destructor while the green thread unwinds (a cancellation here) cannot wait:
+/// it returns `is_unfinished` at once if the other has not finished, which goes on, detached;
+/// a finished one is joined as usual.
+#[test]
+fn join_while_unwinding_returns_unfinished_and_the_other_goes_on() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    struct JoinsInDrop {
+        running: Option<green::JoinHandle<u32>>,
+        finished: Option<green::JoinHandle<u32>>,
+        results: Arc<std::sync::Mutex<Vec<String>>>,
+    }
+    impl Drop for JoinsInDrop {
+        fn drop(&mut self) {
+            let running = self.running.take().unwrap().join();
+            let finished = self.finished.take().unwrap().join();
+            let mut r = self.results.lock().unwrap();
+            r.push(match running {
+                Err(e) if e.is_unfinished() => format!("unfinished: {e}"),
+                other => format!("unexpected: {other:?}"),
+            });
+            r.push(format!("{finished:?}"));
+        }
+    }
+    let results = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let went_on = Arc::new(AtomicBool::new(false));
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let (r2, w2) = (results.clone(), went_on.clone());
+    let outcome = rt.block_on(move || {
+        let running = green::spawn(move || {
+            green::sleep(Duration::from_millis(50));
+            w2.store(true, Ordering::SeqCst);
+            1
+        });
+        let finished = green::spawn(|| 2);
+        while !finished.is_finished() {
+            green::yield_now();
+        }
+        let guard = JoinsInDrop { running: Some(running), finished: Some(finished), results: r2 };
+        let victim = green::spawn(move || {
+            let _guard = guard;
+            green::sleep(HOUR);
+        });
+        green::sleep(Duration::from_millis(5));
+        victim.cancel();
+        let cancelled = victim.join().unwrap_err().is_cancelled();
+        // The detached one still finishes.
+        bounded_wait(|| went_on.load(Ordering::SeqCst));
+        cancelled
+    });
+    assert!(outcome);
+    let results = results.lock().unwrap();
+    assert!(results[0].starts_with("unfinished: green thread") && results[0].contains("detached"), "{results:?}");
+    assert_eq!(results[1], "Ok(2)");
+}
+
+/// Sleeps in steps until `done`, for at most 10 s.
+fn bounded_wait(done: impl Fn() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < Duration::from_secs(10), "not done within 10 s");
+        green::sleep(Duration::from_millis(1));
+    }
+}

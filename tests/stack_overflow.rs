@@ -56,7 +56,8 @@ fn assert_overflow_reported(output: &Output, stack_kib: usize) {
          green: give it a larger stack: green::Builder::new().stack_size(1 << "
     );
     assert!(stderr.contains(&expected), "{expected:?} not in:\n{stderr}");
-    assert!(stderr.contains("or Runtime::builder().stack_size(..) for all\n"), "no hint in:\n{stderr}");
+    assert!(stderr.contains("or Runtime::builder().stack_size(..) for all (for green::run's"), "no hint in:\n{stderr}");
+    assert!(stderr.contains("Runtime::builder().stack_size(..).run(..))\n"), "no hint in:\n{stderr}");
 }
 
 #[test]

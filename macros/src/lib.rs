@@ -156,7 +156,9 @@ pub fn preemptible(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// the body runs on a green thread, and when it returns, green threads still alive are
 /// cancelled and the runtime shuts down (see [`green::run`]). `main` may return a `Result`, and
 /// `?` and `return` keep their meaning. For other settings (workers, stack size, budget), build
-/// a runtime with `green::Runtime::builder()` instead.
+/// a runtime with `green::Runtime::builder()` instead. The body's stack is a green thread's,
+/// 256 KiB by default, not the 8 MiB of a plain `main`: deep recursion in it needs
+/// `green::Runtime::builder().stack_size(..).run(..)`.
 ///
 /// [`green::run`]: https://docs.rs/green/latest/green/fn.run.html
 ///

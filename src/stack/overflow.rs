@@ -194,7 +194,10 @@ fn report(hit: &Hit) {
     } else {
         msg.push(b" KiB)\ngreen: give it a larger stack: green::Builder::new().stack_size(1 << ");
         msg.push_u64(u64::from((current + 2).min(MAX_HINT_SHIFT)));
-        msg.push(b").spawn(..), or Runtime::builder().stack_size(..) for all\n");
+        msg.push(
+            b").spawn(..), or Runtime::builder().stack_size(..) for all (for green::run's \
+            and #[green::main]'s \"main\": Runtime::builder().stack_size(..).run(..))\n",
+        );
     }
     msg.write_to_stderr();
 }
@@ -234,13 +237,14 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
 
 /// A message built on the handler's stack, truncated if too long.
 struct Message {
-    buf: [u8; 512],
+    /// Room for the longest report: a 128-byte name, 20-digit figures and the hints.
+    buf: [u8; 768],
     len: usize,
 }
 
 impl Message {
     fn new() -> Message {
-        Message { buf: [0; 512], len: 0 }
+        Message { buf: [0; 768], len: 0 }
     }
 
     fn push(&mut self, bytes: &[u8]) {
@@ -291,7 +295,7 @@ mod tests {
         msg.push(b" ");
         msg.push_u64(18_446_744_073_709_551_615);
         assert_eq!(&msg.buf[..msg.len], b"id 0 18446744073709551615");
-        msg.push(&[b'x'; 600]);
-        assert_eq!(msg.len, 512);
+        msg.push(&[b'x'; 1000]);
+        assert_eq!(msg.len, msg.buf.len());
     }
 }

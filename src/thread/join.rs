@@ -52,12 +52,36 @@ impl<T> JoinHandle<T> {
     /// });
     /// ```
     ///
-    /// # Panics
+    /// # Errors
     ///
-    /// A green thread that joins another while it unwinds cannot park (rule 3 of docs/design.md): if
-    /// the other has not finished, the process aborts with a message naming both.
+    /// Besides the panic, cancellation or start failure of the green thread: a green thread
+    /// that joins another while it unwinds (a join in a destructor, during a panic, a
+    /// cancellation or the runtime's shutdown) cannot park (rule 3 of docs/design.md). If the
+    /// other has not finished, the join returns at once with an error for which
+    /// [`JoinError::is_unfinished`] is true, and the other goes on, detached.
+    ///
+    /// ```
+    /// struct JoinOnDrop(Option<green::JoinHandle<()>>);
+    /// impl Drop for JoinOnDrop {
+    ///     fn drop(&mut self) {
+    ///         if let Some(h) = self.0.take() {
+    ///             let _ = h.join(); // returns at once if this green thread unwinds
+    ///         }
+    ///     }
+    /// }
+    /// green::run(|| {
+    ///     let parent = green::spawn(|| {
+    ///         let _child = JoinOnDrop(Some(green::spawn(|| green::sleep(std::time::Duration::from_secs(60)))));
+    ///         panic!("unwinds through the join");
+    ///     });
+    ///     assert!(parent.join().unwrap_err().is_panic());
+    /// });
+    /// ```
     pub fn join(self) -> Result<T, JoinError> {
-        wait_done(self.task().header());
+        let target = self.task().header();
+        if !wait_done(target) {
+            return Err(JoinError::unfinished(target));
+        }
         self.take_finished()
     }
 
@@ -147,27 +171,22 @@ impl<T> fmt::Debug for JoinHandle<T> {
     }
 }
 
-/// Waits until the green thread of `header` is DONE.
-pub(crate) fn wait_done(target: &Header) {
+/// Waits until the green thread of `header` is DONE; false if it is not and the caller, a
+/// green thread (or code on a worker's stack) that unwinds, cannot wait (rule 3).
+pub(crate) fn wait_done(target: &Header) -> bool {
     crate::coop::tick_op();
     if target.is_done() {
-        return;
+        return true;
     }
     let _edge = WaitEdge::join(target);
     while !target.is_done() {
         cancellation_point();
         if std::thread::panicking() && context::with_core(|c| c.is_some()) {
-            let me = context::with_core(|c| c.and_then(|c| c.current()).map(|t| t.header().describe()));
-            crate::abort_with(&format!(
-                "green: green thread {} joins green thread {} while unwinding; it cannot park then (its \
-                 worker would carry the panic to others) and the other has not finished. Join before \
-                 the panic, or detach the handle instead of joining it in a destructor",
-                me.as_deref().unwrap_or("?"),
-                target.describe()
-            ));
+            return false;
         }
         park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), park::honoured_deadline(None));
     }
+    true
 }
 
 /// Why a green thread produced no value: it panicked, was cancelled, or could not start.
@@ -196,6 +215,8 @@ enum Repr {
         unstarted: bool,
     },
     FailedToStart(io::Error),
+    /// Not finished when a joiner that was unwinding, and so could not wait, joined it.
+    Unfinished,
 }
 
 /// A panic payload that no shared reference can reach: [`JoinError`] hands it out only by
@@ -220,6 +241,11 @@ impl JoinError {
     /// Dropped before it ever ran: the runtime was shutting down.
     pub(crate) fn dropped_unstarted(header: &Header) -> JoinError {
         JoinError::new(header, Repr::Cancelled { unstarted: true })
+    }
+
+    /// Joined, unfinished, by a green thread that unwinds and cannot wait.
+    pub(crate) fn unfinished(header: &Header) -> JoinError {
+        JoinError::new(header, Repr::Unfinished)
     }
 
     pub(crate) fn failed_to_start(header: &Header, error: io::Error) -> JoinError {
@@ -272,6 +298,12 @@ impl JoinError {
         matches!(self.0.repr, Repr::Cancelled { .. })
     }
 
+    /// True if the green thread had not finished when a green thread that was unwinding (and
+    /// so could not wait) joined it: it goes on, detached. See [`JoinHandle::join`].
+    pub fn is_unfinished(&self) -> bool {
+        matches!(self.0.repr, Repr::Unfinished)
+    }
+
     /// The error that kept the green thread from starting (no stack could be had for it), if
     /// that is what happened.
     pub fn start_error(&self) -> Option<&io::Error> {
@@ -319,6 +351,11 @@ impl fmt::Display for JoinError {
                 write!(f, " was cancelled before it started: the runtime was shutting down")
             }
             Repr::FailedToStart(e) => write!(f, " could not start: {e}"),
+            Repr::Unfinished => write!(
+                f,
+                " had not finished when it was joined by a green thread that was unwinding, which cannot \
+                 wait; it goes on, detached"
+            ),
         }
     }
 }
@@ -329,6 +366,7 @@ impl fmt::Debug for JoinError {
             Repr::Panicked { .. } => "Panicked",
             Repr::Cancelled { .. } => "Cancelled",
             Repr::FailedToStart(_) => "FailedToStart",
+            Repr::Unfinished => "Unfinished",
         };
         f.debug_struct("JoinError")
             .field("id", &self.0.id)
@@ -364,7 +402,7 @@ impl From<JoinError> for io::Error {
     fn from(e: JoinError) -> io::Error {
         let kind = match &e.0.repr {
             Repr::FailedToStart(inner) => inner.kind(),
-            Repr::Cancelled { .. } | Repr::Panicked { .. } => io::ErrorKind::Other,
+            Repr::Cancelled { .. } | Repr::Panicked { .. } | Repr::Unfinished => io::ErrorKind::Other,
         };
         io::Error::new(kind, e.to_string())
     }

@@ -28,6 +28,10 @@
 //! or fail to start), not with the panic's payload itself, so code that looks into the payload
 //! (`e.downcast_ref::<&str>()`, `std::panic::resume_unwind(e)`) takes it out first with
 //! [`JoinError::into_panic`]. Thread-locals are declared with [`green_local!`](crate::green_local).
+//! Stacks are smaller: 256 KiB by default (std gives `main` 8 MiB and its threads 2 MiB), so
+//! deep recursion may need [`Builder::stack_size`], or
+//! `Runtime::builder().stack_size(..)` for every green thread, `green::run`'s `"main"`
+//! included. A green thread that overflows is named on stderr with the size to ask for.
 //!
 //! # Panic messages
 //!
