@@ -950,15 +950,19 @@ impl Source {
             // One look at the clock per attempt: on the first, the reading that sets the
             // deadline also serves the check.
             let mut now = None;
-            let deadline = *deadline.get_or_insert_with(|| {
+            let (deadline, green_deadline) = *deadline.get_or_insert_with(|| {
                 let own = timeout.and_then(|t| now.insert(Instant::now()).checked_add(t));
-                park::effective_deadline(own)
+                let deadline = park::effective_deadline(own);
+                (deadline, deadline != own)
             });
             if deadline.is_some_and(|d| now.unwrap_or_else(Instant::now) >= d) {
                 if skip {
                     continue;
                 }
-                return Err(on_timeout());
+                let e = on_timeout();
+                // The same kind; an `Elapsed` inside tells the `green::timeout` deadline apart
+                // from the socket's own timeout.
+                return Err(if green_deadline { io::Error::new(e.kind(), crate::Elapsed) } else { e });
             }
             match self.wait(dir, seen, deadline) {
                 Ok(()) => {}

@@ -44,7 +44,8 @@
 //!   long return the error std gives on Unix: kind [`WouldBlock`](std::io::ErrorKind::WouldBlock)
 //!   (`EAGAIN`), not `TimedOut`. [`TcpStream::connect_timeout`] gives `TimedOut`, like std.
 //!   Green keeps its own copy of them, shared only by the handles green's `try_clone` makes
-//!   (see Conversions).
+//!   (see Conversions). Inside [`crate::timeout`], a call that reaches that deadline first
+//!   gives the same kinds, with a [`crate::Elapsed`] inside the error instead of the OS code.
 //! - **Listen backlog**: listeners are bound with a backlog of [`LISTEN_BACKLOG`] instead of
 //!   std's 128: under a burst of connections, a full queue drops SYNs, and each dropped one
 //!   costs the client a one-second retransmit.
