@@ -444,3 +444,36 @@ fn bounded_wait(done: impl Fn() -> bool) {
         green::sleep(Duration::from_millis(1));
     }
 }
+
+/// As `shutdown_cancels_lock_holders_first`, with the green thread whose destructor locks
+/// already in the run queue when the shutdown begins (it yields in a loop), ahead of the parked
+/// holder: the holder must still unwind first (in a child process: an abort without that).
+#[test]
+fn shutdown_cancels_lock_holders_first_even_behind_a_ready_green_thread() {
+    if !in_child() {
+        let output = run_child("shutdown_cancels_lock_holders_first_even_behind_a_ready_green_thread");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "child failed ({:?}); stderr:\n{stderr}", output.status);
+        return;
+    }
+    let m = Arc::new(Mutex::new(0u32));
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let m2 = m.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    rt.spawn(move || {
+        let _g = m2.lock().unwrap();
+        held_tx.send(()).unwrap();
+        green::sleep(HOUR);
+    });
+    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    let m3 = m.clone();
+    rt.spawn(move || {
+        let _guard = IncrementsInDrop(m3);
+        loop {
+            green::yield_now();
+        }
+    });
+    std::thread::sleep(Duration::from_millis(20));
+    assert!(rt.shutdown_timeout(Duration::from_secs(10)).is_ok());
+    assert_eq!(*m.lock().unwrap(), 1, "the destructor ran, and got the lock");
+}

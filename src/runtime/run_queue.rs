@@ -73,6 +73,18 @@ impl RunQueue {
         (0..self.len()).map(move |i| self.buf[self.head.wrapping_add(i) & mask])
     }
 
+    /// Moves the entries for which `first` is true to the front, keeping the order within
+    /// each part (a shutdown's holders-first order, `Core::cancel_all`).
+    #[cold]
+    pub(crate) fn move_to_front(&mut self, mut first: impl FnMut(Ready) -> bool) {
+        let (mut entries, back): (Vec<Ready>, Vec<Ready>) = self.iter().partition(|&entry| first(entry));
+        entries.extend(back);
+        let mask = self.buf.len().wrapping_sub(1);
+        for (i, entry) in entries.into_iter().enumerate() {
+            self.buf[self.head.wrapping_add(i) & mask] = entry;
+        }
+    }
+
     #[cold]
     fn grow(&mut self) {
         let capacity = (self.buf.len() * 2).max(16);
@@ -114,5 +126,24 @@ mod tests {
         }
         assert!(queue.is_empty());
         assert_eq!(queue.pop_front(), None);
+    }
+
+    #[test]
+    fn move_to_front_is_a_stable_partition_across_wrap() {
+        let mut queue = RunQueue::new();
+        for slot in 0..12 {
+            queue.push_back(Ready { slot, ticket: 0 });
+        }
+        for _ in 0..10 {
+            queue.pop_front();
+        }
+        // Wraps: head near the end of the 16-entry ring.
+        for slot in 12..20 {
+            queue.push_back(Ready { slot, ticket: 0 });
+        }
+        queue.move_to_front(|r| r.slot % 3 == 0);
+        let order: Vec<usize> = queue.iter().map(|r| r.slot).collect();
+        assert_eq!(order, [12, 15, 18, 10, 11, 13, 14, 16, 17, 19]);
+        RunQueue::new().move_to_front(|_| true);
     }
 }

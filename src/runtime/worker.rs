@@ -1133,16 +1133,25 @@ impl Core {
     /// of another may need, and which it could not wait for while it unwinds (rule 3).
     fn cancel_all(&self) {
         let slots = self.slots.borrow();
+        let holds = |index: usize| {
+            slots
+                .get(index)
+                .and_then(|slot| slot.live.as_ref())
+                .is_some_and(|Live { task, .. }| task.header().locks_held.load(Ordering::Relaxed) > 0)
+        };
         for holders in [true, false] {
             for (index, slot) in slots.iter().enumerate() {
                 if let Some(Live { task, .. }) = &slot.live
-                    && (task.header().locks_held.load(Ordering::Relaxed) > 0) == holders
+                    && holds(index) == holders
                     && task.header().cancel()
                 {
                     self.push_ready_slot(index);
                 }
             }
         }
+        // Green threads that were ready already (not parked: `cancel` did not push them) are
+        // ahead of those pushed above; the holders among them, and those pushed, go first.
+        self.run_queue.borrow_mut().move_to_front(|ready| holds(ready.slot));
     }
 
     /// True when this worker may exit: nothing left anywhere, or the deadline passed (then
