@@ -164,19 +164,30 @@ fn run(shared: &Shared, threshold: Duration) {
     let interval = threshold / 4;
     let mut watches = vec![Watch::default(); shared.remotes.len()];
     let mut hinted = false;
-    let mut quiet_since: Option<Instant> = None;
-    // Set by a report: the workers' progress (`progress`) then. The episode ends when they
-    // make progress, not merely when one wakes (the report's own dump wakes them all).
+    // When the quiet began, and the workers' progress (`progress`) then.
+    let mut quiet_since: Option<(Instant, u64)> = None;
+    // Set by a report: the workers' progress then. The episode ends when they make progress,
+    // not merely when one wakes (the report's own dump wakes them all). Looked at whether or
+    // not the monitor sees a worker awake: a worker may wake, run and sleep again between two
+    // of its looks.
     let mut deadlock_reported: Option<u64> = None;
     while !shared.monitor.stop.load(Ordering::Acquire) {
         // Everyone asleep: nothing can be stuck, but everything may be waiting on everything
         // else. Park until a worker wakes, looking again after a while for a deadlock.
         if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
             let now = Instant::now();
+            let moved = progress(shared);
+            if deadlock_reported.is_some_and(|then| then != moved) {
+                deadlock_reported = None;
+            }
             if nothing_can_wake(shared) {
-                let since = *quiet_since.get_or_insert(now);
+                // A quiet with progress inside it is a new one, from now.
+                if quiet_since.is_none_or(|(_, then)| then != moved) {
+                    quiet_since = Some((now, moved));
+                }
+                let since = quiet_since.map_or(now, |(since, _)| since);
                 if deadlock_reported.is_none() && now.duration_since(since) >= DEADLOCK_QUIET {
-                    deadlock_reported = Some(progress(shared));
+                    deadlock_reported = Some(moved);
                     report_possible_deadlock(shared, now.duration_since(since), &mut hinted);
                 }
             } else {
