@@ -42,7 +42,7 @@ use std::fmt;
 use std::marker::PhantomData;
 use std::ops::{Deref, DerefMut};
 use std::panic::{RefUnwindSafe, UnwindSafe};
-use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
@@ -128,9 +128,6 @@ pub struct Mutex<T: ?Sized> {
     holder: AtomicU64,
     /// The worker the holder runs on, [`NO_WORKER`] for an OS thread: whether spinning can help.
     holder_worker: AtomicUsize,
-    /// A green holder's count of held locks (`Header::locks_held`), null for an OS thread:
-    /// counted up when it takes the lock, down when it lets go, without a look-up each time.
-    holder_count: AtomicPtr<AtomicU32>,
     /// The waiters. Touched by `lock` and `unlock` only on their slow paths.
     queue: Lock<Queue>,
     /// Accessed only by the holder of `LOCKED`, through a guard.
@@ -175,7 +172,6 @@ impl<T> Mutex<T> {
             poisoned: AtomicBool::new(false),
             holder: AtomicU64::new(0),
             holder_worker: AtomicUsize::new(NO_WORKER),
-            holder_count: AtomicPtr::new(std::ptr::null_mut()),
             queue: Lock::new(Queue { waiters: WaitList::new(), granted: None }),
             data: UnsafeCell::new(value),
         }
@@ -430,25 +426,25 @@ impl<T: ?Sized> Mutex<T> {
         acquired
     }
 
-    /// Records who holds the lock, and where it runs.
+    /// Records who holds the lock, and where it runs; counts it in a green holder's
+    /// `Header::locks_held`.
     #[inline]
     fn set_holder(&self) {
-        let (id, worker, count) = context::with_core(|core| match core {
+        let (id, worker) = context::with_core(|core| match core {
             Some(c) => {
-                let (id, count) = c.with_current(|h| match h {
+                let id = c.with_current(|h| match h {
                     Some(h) => {
                         count_held(&h.locks_held, 1);
-                        (h.id.get(), (&raw const h.locks_held).cast_mut())
+                        h.id.get()
                     }
-                    None => (OS_THREAD, std::ptr::null_mut()),
+                    None => OS_THREAD,
                 });
-                (id, c.index, count)
+                (id, c.index)
             }
-            None => (OS_THREAD, NO_WORKER, std::ptr::null_mut()),
+            None => (OS_THREAD, NO_WORKER),
         });
         self.holder.store(id, Ordering::Relaxed);
         self.holder_worker.store(worker, Ordering::Relaxed);
-        self.holder_count.store(count, Ordering::Relaxed);
     }
 
     /// Spins while the holder runs elsewhere (see [`SPIN_ROUNDS`]); true if the lock was taken.
@@ -572,13 +568,13 @@ impl<T: ?Sized> Mutex<T> {
     /// Releases the lock (protocol step 2).
     #[inline]
     fn unlock(&self) {
-        let count = self.holder_count.load(Ordering::Relaxed);
-        if !count.is_null() {
-            // Not dereferenced here: the guard may be dropped by another green thread than the
-            // one that took it (moved through `spawn_local` or an `Rc`, or out of `green::run`
-            // to its caller), after that one has finished and its header was freed.
-            self.holder_count.store(std::ptr::null_mut(), Ordering::Relaxed);
-            release_held(count);
+        // By id, never by the holder's header: the guard may be dropped by another green thread
+        // than the one that took it (moved through `spawn_local` or an `Rc`, or out of
+        // `green::run` to its caller), after that one has finished and its header was freed,
+        // maybe for the dropper's own.
+        let holder = self.holder.load(Ordering::Relaxed);
+        if holder != OS_THREAD && holder != 0 {
+            release_held(holder);
         }
         self.holder.store(0, Ordering::Relaxed);
         self.holder_worker.store(NO_WORKER, Ordering::Relaxed);

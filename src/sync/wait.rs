@@ -406,20 +406,20 @@ pub(crate) fn held_lock(delta: i32) {
     });
 }
 
-/// Counts down the guard of a green `Mutex` whose holder's `locks_held` is `count`, if the
-/// running green thread is that holder. A guard is not `Send`, but it may still be dropped by
-/// another green thread of the same worker (moved through `spawn_local` or an `Rc`), or by the
-/// caller of `green::run` it was returned to, when the holder may have finished and its header
-/// been freed: `count` is compared, never dereferenced, and is then left as it is (the holder,
-/// if still alive, only goes on counting as a holder for a shutdown's order).
+/// Counts down the guard of a green `Mutex` taken by green thread `holder`, if the running
+/// green thread is that holder. A guard is not `Send`, but it may still be dropped by another
+/// green thread of the same worker (moved through `spawn_local` or an `Rc`), or by the caller of
+/// `green::run` it was returned to, when the holder may have finished and its header been freed
+/// (and reused): ids, unlike header addresses, are never reused. The holder, if still alive,
+/// then only goes on counting as a holder for a shutdown's order.
 #[inline]
-pub(crate) fn release_held(count: *const AtomicU32) {
+pub(crate) fn release_held(holder: u64) {
     context::with_core(|core| {
         if let Some(h) = core.and_then(|c| c.current_header()) {
             // SAFETY: the running green thread's header, alive while it runs.
-            let mine = unsafe { &h.as_ref().locks_held };
-            if std::ptr::eq(mine, count) {
-                count_held(mine, -1);
+            let me = unsafe { h.as_ref() };
+            if me.id.get() == holder {
+                count_held(&me.locks_held, -1);
             }
         }
     });
@@ -540,6 +540,56 @@ mod tests {
             drop(slot.borrow_mut().take());
             assert_eq!(held(), 0);
             drop((m.try_lock().unwrap(), rw.try_write().unwrap()));
+        });
+    }
+
+    /// A guard whose taker has finished, dropped by a later green thread that got the taker's
+    /// header memory back (the task cache hands out the last block freed), leaves that green
+    /// thread's own count alone.
+    #[test]
+    fn a_guard_outliving_its_taker_does_not_count_down_a_green_thread_at_its_address() {
+        use std::cell::{Cell, RefCell};
+        use std::rc::Rc;
+
+        use crate::sync::MutexGuard;
+
+        fn address() -> usize {
+            context::with_core(|core| core.and_then(|c| c.current_header()).map_or(0, |h| h.as_ptr() as usize))
+        }
+
+        crate::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+            let left: &'static Mutex<u32> = Box::leak(Box::new(Mutex::new(0)));
+            let own: &'static Mutex<u32> = Box::leak(Box::new(Mutex::new(0)));
+            let slot: Rc<RefCell<Option<MutexGuard<'static, u32>>>> = Rc::default();
+            let taker_at = Rc::new(Cell::new(0));
+            let reused = Rc::new(Cell::new(0u32));
+            // One closure type for both, so both tasks are of one size class.
+            let body = |take: bool, slot: Rc<RefCell<Option<MutexGuard<'static, u32>>>>, taker_at: Rc<Cell<usize>>,
+                        reused: Rc<Cell<u32>>| {
+                move || {
+                    if take {
+                        taker_at.set(address());
+                        *slot.borrow_mut() = Some(left.lock().unwrap());
+                        return 0;
+                    }
+                    let mine = own.lock().unwrap();
+                    if address() == taker_at.get() {
+                        reused.set(reused.get() + 1);
+                    }
+                    drop(slot.borrow_mut().take());
+                    let after = held();
+                    drop(mine);
+                    after
+                }
+            };
+            for _ in 0..20 {
+                crate::spawn_local(body(true, slot.clone(), taker_at.clone(), reused.clone())).join().unwrap();
+                let after = crate::spawn_local(body(false, slot.clone(), taker_at.clone(), reused.clone()))
+                    .join()
+                    .unwrap();
+                assert_eq!(after, 1, "the dropper still holds its own lock");
+            }
+            assert!(reused.get() > 0, "no green thread got its taker's header back: the test proves nothing");
         });
     }
 }
