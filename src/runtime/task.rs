@@ -174,7 +174,7 @@ pub(crate) struct Header {
     /// only; read by dumps on its home worker, and only while it is parked in that wait (its
     /// frame borrows the lock then, so the cell is alive).
     pub(crate) waits_for_lock: AtomicPtr<AtomicU64>,
-    /// Guards of green `Mutex`es and `RwLock`s it holds (`sync::wait::held_lock`). Written by
+    /// Guards of green `Mutex`es and `RwLock`s it holds (`sync::wait::take_held`, `release_held`). Written by
     /// this green thread only (a plain load and store); read by its home worker at shutdown,
     /// which cancels holders first: their unwinding lets go of what the others' destructors
     /// may need, and a green thread cannot wait for a lock while it unwinds (rule 3).

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, held_lock, op,
-    stop_without_error,
+    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, release_held,
+    stop_without_error, take_held,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,6 +143,8 @@ unsafe impl<T: ?Sized + Send + Sync> Sync for RwLock<T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockReadGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
+    /// The green thread that took it (`take_held`), to count it down when dropped.
+    holder: u64,
     _not_send: PhantomData<*const ()>,
 }
 
@@ -153,6 +155,8 @@ unsafe impl<T: ?Sized + Sync> Sync for RwLockReadGuard<'_, T> {}
 #[must_use = "if unused the RwLock will immediately unlock"]
 pub struct RwLockWriteGuard<'a, T: ?Sized> {
     lock: &'a RwLock<T>,
+    /// The green thread that took it (`take_held`), to count it down when dropped.
+    holder: u64,
     /// Whether the holder was unwinding when it locked (std's poisoning rule).
     panicking: bool,
     _not_send: PhantomData<*const ()>,
@@ -367,14 +371,17 @@ impl<T: ?Sized> RwLock<T> {
     }
 
     fn read_guard(&self) -> LockResult<RwLockReadGuard<'_, T>> {
-        held_lock(1);
-        let guard = RwLockReadGuard { lock: self, _not_send: PhantomData };
+        let guard = RwLockReadGuard { lock: self, holder: take_held(), _not_send: PhantomData };
         if self.is_poisoned() { Err(PoisonError::new(guard)) } else { Ok(guard) }
     }
 
     fn write_guard(&self) -> LockResult<RwLockWriteGuard<'_, T>> {
-        held_lock(1);
-        let guard = RwLockWriteGuard { lock: self, panicking: std::thread::panicking(), _not_send: PhantomData };
+        let guard = RwLockWriteGuard {
+            lock: self,
+            holder: take_held(),
+            panicking: std::thread::panicking(),
+            _not_send: PhantomData,
+        };
         if self.is_poisoned() { Err(PoisonError::new(guard)) } else { Ok(guard) }
     }
 
@@ -511,7 +518,7 @@ impl<T: ?Sized> RwLock<T> {
 impl<T: ?Sized> Drop for RwLockReadGuard<'_, T> {
     fn drop(&mut self) {
         self.lock.release(Kind::Read);
-        held_lock(-1);
+        release_held(self.holder);
     }
 }
 
@@ -533,9 +540,9 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
     /// });
     /// ```
     pub fn downgrade(s: Self) -> RwLockReadGuard<'a, T> {
-        let lock = s.lock;
+        let (lock, holder) = (s.lock, s.holder);
         // The write guard's own release must not run: its lock (and its count in
-        // `held_lock`) becomes the read guard's.
+        // `locks_held`) becomes the read guard's.
         std::mem::forget(s);
         let mut wakes = Wakes::default();
         {
@@ -545,7 +552,7 @@ impl<'a, T: ?Sized> RwLockWriteGuard<'a, T> {
             state.grant(&mut wakes);
         }
         wakes.wake();
-        RwLockReadGuard { lock, _not_send: PhantomData }
+        RwLockReadGuard { lock, holder, _not_send: PhantomData }
     }
 }
 
@@ -555,7 +562,7 @@ impl<T: ?Sized> Drop for RwLockWriteGuard<'_, T> {
             self.lock.poisoned.store(true, Ordering::Relaxed);
         }
         self.lock.release(Kind::Write);
-        held_lock(-1);
+        release_held(self.holder);
     }
 }
 
@@ -614,8 +621,7 @@ impl<T: ?Sized + fmt::Debug> fmt::Debug for RwLock<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let mut d = f.debug_struct("RwLock");
         if self.try_take(Kind::Read) {
-            held_lock(1);
-            let guard = RwLockReadGuard { lock: self, _not_send: PhantomData };
+            let guard = RwLockReadGuard { lock: self, holder: take_held(), _not_send: PhantomData };
             d.field("data", &&*guard);
         } else {
             d.field("data", &format_args!("<locked>"));

@@ -393,20 +393,22 @@ pub(crate) fn current_id() -> u64 {
     context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.id.get())))).unwrap_or(OS_THREAD)
 }
 
-/// Counts a guard of a green lock that the running green thread takes (`+1`) or lets go of
-/// (`-1`), in its header's `locks_held`; nothing on a plain OS thread. A guard is not `Send`, so
-/// it is let go of by the green thread that took it.
+/// Counts a guard of a green lock that the running green thread takes, in its header's
+/// `locks_held`; nothing on a plain OS thread. Returns the taker's id ([`OS_THREAD`] on an OS
+/// thread), for the guard to count down with [`release_held`].
 #[inline]
-pub(crate) fn held_lock(delta: i32) {
+pub(crate) fn take_held() -> u64 {
     context::with_core(|core| {
-        if let Some(h) = core.and_then(|c| c.current_header()) {
+        core.and_then(|c| c.current_header()).map_or(OS_THREAD, |h| {
             // SAFETY: the running green thread's header, alive while it runs.
-            count_held(unsafe { &h.as_ref().locks_held }, delta);
-        }
-    });
+            let me = unsafe { h.as_ref() };
+            count_held(&me.locks_held, 1);
+            me.id.get()
+        })
+    })
 }
 
-/// Counts down the guard of a green `Mutex` taken by green thread `holder`, if the running
+/// Counts down the guard of a green lock taken by green thread `holder`, if the running
 /// green thread is that holder. A guard is not `Send`, but it may still be dropped by another
 /// green thread of the same worker (moved through `spawn_local` or an `Rc`), or by the caller of
 /// `green::run` it was returned to, when the holder may have finished and its header been freed
@@ -543,6 +545,34 @@ mod tests {
         });
     }
 
+    /// A guard of another green thread, dropped by one that holds locks of its own, leaves
+    /// that one counting them.
+    #[test]
+    fn a_guard_of_another_green_thread_leaves_the_droppers_own_count() {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+
+        use crate::sync::{MutexGuard, RwLockReadGuard};
+
+        crate::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+            let m: &'static Mutex<u32> = Box::leak(Box::new(Mutex::new(0)));
+            let rw: &'static RwLock<u32> = Box::leak(Box::new(RwLock::new(0)));
+            let own: &'static RwLock<u32> = Box::leak(Box::new(RwLock::new(0)));
+            type Guards = Option<(MutexGuard<'static, u32>, RwLockReadGuard<'static, u32>)>;
+            let slot: Rc<RefCell<Guards>> = Rc::default();
+            let taker = slot.clone();
+            crate::spawn_local(move || *taker.borrow_mut() = Some((m.lock().unwrap(), rw.read().unwrap())))
+                .join()
+                .unwrap();
+            let mine = own.write().unwrap();
+            assert_eq!(held(), 1);
+            drop(slot.borrow_mut().take());
+            assert_eq!(held(), 1, "the dropper still holds its own lock");
+            drop(mine);
+            assert_eq!(held(), 0);
+        });
+    }
+
     /// A guard whose taker has finished, dropped by a later green thread that got the taker's
     /// header memory back (the task cache hands out the last block freed), leaves that green
     /// thread's own count alone.
@@ -564,7 +594,9 @@ mod tests {
             let taker_at = Rc::new(Cell::new(0));
             let reused = Rc::new(Cell::new(0u32));
             // One closure type for both, so both tasks are of one size class.
-            let body = |take: bool, slot: Rc<RefCell<Option<MutexGuard<'static, u32>>>>, taker_at: Rc<Cell<usize>>,
+            let body = |take: bool,
+                        slot: Rc<RefCell<Option<MutexGuard<'static, u32>>>>,
+                        taker_at: Rc<Cell<usize>>,
                         reused: Rc<Cell<u32>>| {
                 move || {
                     if take {
@@ -584,9 +616,8 @@ mod tests {
             };
             for _ in 0..20 {
                 crate::spawn_local(body(true, slot.clone(), taker_at.clone(), reused.clone())).join().unwrap();
-                let after = crate::spawn_local(body(false, slot.clone(), taker_at.clone(), reused.clone()))
-                    .join()
-                    .unwrap();
+                let after =
+                    crate::spawn_local(body(false, slot.clone(), taker_at.clone(), reused.clone())).join().unwrap();
                 assert_eq!(after, 1, "the dropper still holds its own lock");
             }
             assert!(reused.get() > 0, "no green thread got its taker's header back: the test proves nothing");
