@@ -594,6 +594,11 @@ impl TcpStream {
 
     /// Sets `TCP_NODELAY`, like [`std::net::TcpStream::set_nodelay`].
     ///
+    /// Off by default, as in std: a request written in two pieces (a header, then a body)
+    /// and answered before the next goes out then waits for the peer's delayed ACK, about
+    /// 40 ms per round trip on Linux. Turn it on for such request/response protocols, or write
+    /// each message in one call (`write_vectored`, or a `BufWriter` flushed once).
+    ///
     /// ```
     /// use green::net::{TcpListener, TcpStream};
     /// let listener = TcpListener::bind("127.0.0.1:0")?;
