@@ -34,3 +34,128 @@ fn a_read_under_a_deadline_returns_std_s_timeout_error() {
         }
     });
 }
+
+fn carries_elapsed(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>())
+}
+
+/// A TCP listener whose accept queue is full (backlog 0, nobody accepting): the next connect
+/// hangs in the handshake. Returns the listener's address and the connections that filled it.
+fn full_tcp_listener() -> (std::net::TcpListener, std::net::SocketAddr, Vec<green::net::TcpStream>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    // SAFETY: listen has no memory-safety preconditions.
+    assert_eq!(unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 0) }, 0);
+    let addr = listener.local_addr().unwrap();
+    let mut held = Vec::new();
+    loop {
+        match green::net::TcpStream::connect_timeout(&addr, Duration::from_millis(100)) {
+            Ok(s) => held.push(s),
+            Err(_) => break,
+        }
+        assert!(held.len() < 64, "the backlog never filled");
+    }
+    (listener, addr, held)
+}
+
+/// A TCP connect that reaches the `green::timeout` deadline (with no timeout of its own, or a
+/// longer one) carries an `Elapsed`, and does not say it ran out its own timeout.
+#[test]
+fn a_tcp_connect_under_a_deadline_carries_elapsed() {
+    green::run(|| {
+        let (_listener, addr, _held) = full_tcp_listener();
+        let outcome = green::timeout(Duration::from_millis(50), || green::net::TcpStream::connect(addr));
+        match outcome {
+            Ok(Err(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+                assert!(carries_elapsed(&e), "{e:?}");
+            }
+            other => panic!("expected the connect's timeout error, got {other:?}"),
+        }
+        let outcome = green::timeout(Duration::from_millis(50), || {
+            green::net::TcpStream::connect_timeout(&addr, Duration::from_secs(60))
+        });
+        match outcome {
+            Ok(Err(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+                assert!(carries_elapsed(&e), "{e:?}");
+                assert!(!e.to_string().contains("60s"), "misreported as its own timeout: {e}");
+            }
+            other => panic!("expected the connect's timeout error, got {other:?}"),
+        }
+        // Its own timeout, earlier than the deadline: no Elapsed.
+        let outcome = green::timeout(Duration::from_secs(60), || {
+            green::net::TcpStream::connect_timeout(&addr, Duration::from_millis(50))
+        });
+        match outcome {
+            Ok(Err(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+                assert!(!carries_elapsed(&e), "{e:?}");
+            }
+            other => panic!("expected the connect's own timeout error, got {other:?}"),
+        }
+    });
+}
+
+/// A datagram sent to a full receiver that reaches the `green::timeout` deadline carries an
+/// `Elapsed` too, where its own write timeout gives std's error.
+#[test]
+fn a_unix_datagram_send_to_a_full_receiver_under_a_deadline_carries_elapsed() {
+    use green::net::unix::UnixDatagram;
+    green::run(|| {
+        let dir = std::env::temp_dir().join(format!("green-dgram-deadline-{}", std::process::id()));
+        let _ = std::fs::remove_file(&dir);
+        let receiver = UnixDatagram::bind(&dir).unwrap();
+        let sender = UnixDatagram::unbound().unwrap();
+        // Fill the receiver's queue.
+        sender.set_nonblocking(true).unwrap();
+        let mut sent = 0;
+        while sender.send_to(b"x", &dir).is_ok() {
+            sent += 1;
+            assert!(sent < 100_000, "the receiver's queue never filled");
+        }
+        sender.set_nonblocking(false).unwrap();
+        let outcome = green::timeout(Duration::from_millis(50), || sender.send_to(b"x", &dir));
+        match outcome {
+            Ok(Err(e)) => {
+                assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+                assert!(carries_elapsed(&e), "{e:?}");
+            }
+            other => panic!("expected the send's timeout error, got {other:?}"),
+        }
+        sender.set_write_timeout(Some(Duration::from_millis(30))).unwrap();
+        let outcome = green::timeout(Duration::from_secs(60), || sender.send_to(b"x", &dir));
+        match outcome {
+            Ok(Err(e)) => assert!(!carries_elapsed(&e), "{e:?}"),
+            other => panic!("expected the send's own timeout error, got {other:?}"),
+        }
+        drop(receiver);
+        let _ = std::fs::remove_file(&dir);
+    });
+}
+
+/// A Unix stream connect to a listener whose backlog is full, at the `green::timeout`
+/// deadline: a connect's timeout kind, with an `Elapsed` inside.
+#[test]
+fn a_unix_connect_to_a_full_backlog_under_a_deadline_carries_elapsed() {
+    use green::net::unix::UnixStream;
+    green::run(|| {
+        let path = std::env::temp_dir().join(format!("green-connect-deadline-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        let listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        // SAFETY: listen has no memory-safety preconditions.
+        assert_eq!(unsafe { libc::listen(std::os::fd::AsRawFd::as_raw_fd(&listener), 0) }, 0);
+        let mut held = Vec::new();
+        let e = loop {
+            match green::timeout(Duration::from_millis(50), || UnixStream::connect(&path)) {
+                Ok(Ok(s)) => held.push(s),
+                Ok(Err(e)) => break e,
+                Err(elapsed) => panic!("unwound to the timeout: {elapsed}"),
+            }
+            assert!(held.len() < 64, "the backlog never filled");
+        };
+        assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}");
+        assert!(carries_elapsed(&e), "{e:?}");
+        drop(listener);
+        let _ = std::fs::remove_file(&path);
+    });
+}

@@ -10,7 +10,7 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{LISTEN_BACKLOG, SEND_FLAGS, Shared, connect_timeout_error, each_addr, sys, timeout_error};
+use super::{LISTEN_BACKLOG, SEND_FLAGS, Shared, connect_timeout_error, each_addr, is_elapsed, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A TCP socket server, listening for connections, like [`std::net::TcpListener`].
@@ -395,13 +395,16 @@ impl TcpStream {
         });
         match connected {
             Ok(()) => Ok(stream),
+            // The `green::timeout` deadline: the error keeps its `Elapsed`, which tells it from
+            // the connect's own timeout.
+            Err(e) if is_elapsed(&e) => Err(e),
             // green's own timeout (the kernel's `ETIMEDOUT` passes as it is): the kind std
             // gives, with what timed out.
             Err(e) if e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none() => Err(io::Error::new(
                 e.kind(),
                 match timeout {
                     Some(timeout) => format!("connection to {addr} timed out after {timeout:?}"),
-                    None => format!("connection to {addr} timed out (the green::timeout deadline passed)"),
+                    None => format!("connection to {addr} timed out"),
                 },
             )),
             Err(e) => Err(e),

@@ -15,7 +15,7 @@ use std::time::{Duration, Instant};
 
 use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry, std_addr};
 use crate::net::tcp::fd_traits;
-use crate::net::{SEND_FLAGS, Shared, sys, timeout_error};
+use crate::net::{SEND_FLAGS, Shared, elapsed_error, sys, timeout_error};
 use crate::park;
 use crate::reactor::{Direction, Source};
 
@@ -256,12 +256,19 @@ impl UnixDatagram {
             }
             // The receiver's queue is full: sleep, but not past the write timeout (at which the
             // call gives up with its timeout error) or the caller's `green::timeout`.
-            let left = park::effective_deadline(deadline).map(|d| d.saturating_duration_since(Instant::now()));
+            let effective = park::effective_deadline(deadline);
+            let left = effective.map(|d| d.saturating_duration_since(Instant::now()));
             if let Some(why) = cannot_park() {
                 return Err(cannot_wait_error(why, &timeout_error()));
             }
             if left.is_some_and(|left| left.is_zero()) || !pause_before_retry(left.map_or(pause, |l| l.min(pause))) {
-                return Err(timeout_error());
+                // At the `green::timeout` deadline (earlier than the write timeout), as
+                // `Source::io` gives it: std's kind with an `Elapsed` inside.
+                return Err(if effective != deadline {
+                    elapsed_error(io::ErrorKind::WouldBlock)
+                } else {
+                    timeout_error()
+                });
             }
             pause = (pause * 2).min(RETRY_PAUSE.1);
         }

@@ -10,7 +10,7 @@ use std::time::Duration;
 
 use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry};
 use crate::net::tcp::fd_traits;
-use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, sys, timeout_error};
+use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, elapsed_error, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A Unix stream socket server, like [`std::os::unix::net::UnixListener`]:
@@ -374,7 +374,7 @@ impl UnixStream {
                     }
                     if !pause_before_retry(pause) {
                         // Inside `green::timeout`, its deadline: a connect's timeout error.
-                        return Err(if crate::deadline::passed() { crate::net::connect_timeout_error() } else { e });
+                        return Err(if crate::deadline::passed() { elapsed_error(io::ErrorKind::TimedOut) } else { e });
                     }
                     pause = (pause * 2).min(RETRY_PAUSE.1);
                 }
