@@ -20,7 +20,10 @@
 //! blocking pool, no blocking job runs, and yet green threads are alive, nothing inside the
 //! runtime can wake any of them: they wait on each other (joins, green locks, channels). An OS
 //! thread still could (it may hold a sender), so after [`DEADLOCK_QUIET`] of this the monitor
-//! reports a *possible* deadlock with a dump of every green thread, once per episode.
+//! reports a *possible* deadlock with a dump of every green thread, once per episode (an
+//! episode ends when a green thread runs again). Each report doubles the quiet the next one
+//! needs, up to 64 times: a program whose green threads an OS thread feeds now and then, with
+//! quiet spells between, hears of it once or twice, not at every spell.
 //!
 //! # Dumps on a signal
 //!
@@ -171,6 +174,10 @@ fn run(shared: &Shared, threshold: Duration) {
     // not the monitor sees a worker awake: a worker may wake, run and sleep again between two
     // of its looks.
     let mut deadlock_reported: Option<u64> = None;
+    // The quiet a report needs: `DEADLOCK_QUIET`, doubled by each report (up to 64 times). A
+    // program whose green threads an OS thread feeds now and then has quiet spells that look
+    // like a deadlock; they are reported once or twice, not at every spell.
+    let mut quiet_needed = DEADLOCK_QUIET;
     while !shared.monitor.stop.load(Ordering::Acquire) {
         // Everyone asleep: nothing can be stuck, but everything may be waiting on everything
         // else. Park until a worker wakes, looking again after a while for a deadlock.
@@ -186,8 +193,9 @@ fn run(shared: &Shared, threshold: Duration) {
                     quiet_since = Some((now, moved));
                 }
                 let since = quiet_since.map_or(now, |(since, _)| since);
-                if deadlock_reported.is_none() && now.duration_since(since) >= DEADLOCK_QUIET {
+                if deadlock_reported.is_none() && now.duration_since(since) >= quiet_needed {
                     deadlock_reported = Some(moved);
+                    quiet_needed = quiet_needed.saturating_mul(2).min(DEADLOCK_QUIET.saturating_mul(64));
                     report_possible_deadlock(shared, now.duration_since(since), &mut hinted);
                 }
             } else {
@@ -196,7 +204,7 @@ fn run(shared: &Shared, threshold: Duration) {
             shared.monitor.parked.store(true, Ordering::SeqCst);
             if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
                 let nap = if quiet_since.is_some() && deadlock_reported.is_none() {
-                    DEADLOCK_QUIET / 2
+                    quiet_needed / 2
                 } else {
                     threshold.saturating_mul(8)
                 };

@@ -49,7 +49,16 @@ fn a_new_deadlock_episode_after_progress_is_reported_again() {
     tx.send(1).unwrap();
     // Generous: the monitor's longest nap (8 thresholds) plus a quiet period, twice over.
     let second = wait_for_reports(2, Duration::from_secs(20));
+    // Each report doubles the quiet the next needs (now 4 s): messages 1.5 s apart make quiet
+    // spells that are not reported again.
+    if second {
+        for n in 2..6 {
+            std::thread::sleep(Duration::from_millis(1500));
+            tx.send(n).unwrap();
+        }
+    }
     drop(tx);
     drop(rt);
     assert!(second, "the second episode was never reported: {:?}", CAPTURE.0.lock().unwrap());
+    assert_eq!(reports(), 2, "spells shorter than the doubled quiet were reported");
 }
