@@ -115,3 +115,20 @@ fn timed_acquire_and_cancellation_keep_the_count() {
         });
     });
 }
+
+/// A try that fails leaves the count as it was: it must not mint the permits it did not get.
+#[test]
+fn a_failed_try_acquire_leaves_the_permits_as_they_were() {
+    let none = Semaphore::new(0);
+    assert!(none.try_acquire().is_none());
+    assert_eq!(none.available_permits(), 0);
+    assert!(none.try_acquire().is_none(), "a failed try created a permit");
+    let two = Semaphore::new(2);
+    assert!(two.try_acquire_many(3).is_none());
+    assert_eq!(two.available_permits(), 2);
+    let held = two.try_acquire_many(2).unwrap();
+    assert!(two.try_acquire().is_none());
+    assert_eq!(two.available_permits(), 0);
+    drop(held);
+    assert_eq!(two.available_permits(), 2);
+}

@@ -151,7 +151,8 @@ impl Semaphore {
     /// ```
     pub fn try_acquire_many(&self, n: usize) -> Option<SemaphorePermit<'_>> {
         op();
-        self.try_take(n).then_some(SemaphorePermit { semaphore: self, permits: n })
+        // `then`, not `then_some`: a permit built eagerly and dropped unused would give `n` back.
+        self.try_take(n).then(|| SemaphorePermit { semaphore: self, permits: n })
     }
 
     /// Acquires one permit, waiting at most `timeout`.
