@@ -230,3 +230,40 @@ fn a_lazy_lock_cancelled_mid_initializer_says_so() {
     });
     assert!(later.contains("green::timeout"), "{later}");
 }
+
+/// `OnceLock::wait` and `Once::wait` park until another caller initializes, on green threads
+/// and on an OS thread alike; under `green::timeout` the wait ends at the deadline.
+#[test]
+fn wait_parks_until_another_caller_initializes() {
+    bounded(Duration::from_secs(30), || {
+        let cell = Arc::new(OnceLock::<u32>::new());
+        let once = Arc::new(Once::new());
+        let os_waiter = std::thread::spawn({
+            let (cell, once) = (cell.clone(), once.clone());
+            move || {
+                once.wait();
+                *cell.wait()
+            }
+        });
+        green::Runtime::builder().workers(2).build().unwrap().block_on(|| {
+            assert_eq!(green::timeout(Duration::from_millis(20), || *cell.wait()), Err(green::Elapsed));
+            let waiters: Vec<_> = (0..8)
+                .map(|_| {
+                    let (cell, once) = (cell.clone(), once.clone());
+                    green::spawn(move || {
+                        once.wait();
+                        *cell.wait()
+                    })
+                })
+                .collect();
+            green::sleep(Duration::from_millis(10));
+            assert!(waiters.iter().all(|w| !w.is_finished()), "a wait returned before anyone initialized");
+            cell.set(7).unwrap();
+            once.call_once(|| {});
+            for w in waiters {
+                assert_eq!(w.join().unwrap(), 7);
+            }
+        });
+        assert_eq!(os_waiter.join().unwrap(), 7);
+    });
+}

@@ -109,7 +109,8 @@ impl Condvar {
 
     /// Releases the lock of `guard`, waits for a notification, relocks and returns the guard.
     /// May return without a notification: check the condition in a loop, or use
-    /// [`Condvar::wait_while`].
+    /// [`Condvar::wait_while`]. One condition variable used with two mutexes is not detected
+    /// (std's may panic); each waiter relocks its own.
     ///
     /// # Errors
     ///

@@ -125,6 +125,7 @@ pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 pub mod mpsc {
     pub use super::mpmc::*;
 
-    /// std's name for the sender of a bounded channel; here the same type as [`Sender`].
+    /// std's name for the sender of a bounded channel; here the same type as [`Sender`]. Code
+    /// that implements a trait for both std types needs one impl here.
     pub type SyncSender<T> = Sender<T>;
 }

@@ -15,7 +15,7 @@ use std::ops::Deref;
 use std::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
-use super::{Mutex, TryLockError};
+use super::{Condvar, Mutex, TryLockError};
 use crate::runtime::task::Cancelled;
 
 /// A cell written once, like [`std::sync::OnceLock`], whose waiters park instead of blocking
@@ -56,6 +56,8 @@ pub struct OnceLock<T> {
     done: AtomicBool,
     /// Held by whoever runs an initializer.
     init: Mutex<()>,
+    /// Notified, under `init`, once `done` is set: for [`OnceLock::wait`].
+    ready: Condvar,
     value: UnsafeCell<MaybeUninit<T>>,
 }
 
@@ -73,7 +75,12 @@ impl<T: UnwindSafe> UnwindSafe for OnceLock<T> {}
 impl<T> OnceLock<T> {
     /// An empty cell.
     pub const fn new() -> OnceLock<T> {
-        OnceLock { done: AtomicBool::new(false), init: Mutex::new(()), value: UnsafeCell::new(MaybeUninit::uninit()) }
+        OnceLock {
+            done: AtomicBool::new(false),
+            init: Mutex::new(()),
+            ready: Condvar::new(),
+            value: UnsafeCell::new(MaybeUninit::uninit()),
+        }
     }
 
     /// The value, if it is there; never waits.
@@ -96,6 +103,36 @@ impl<T> OnceLock<T> {
         } else {
             None
         }
+    }
+
+    /// The value, waiting until some other caller has initialized the cell, like std's
+    /// `OnceLock::wait` (parking a green thread, blocking an OS thread). A cancellation point;
+    /// inside [`crate::timeout`] it unwinds at the deadline.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// green::run(|| {
+    ///     let cell = Arc::new(green::sync::OnceLock::new());
+    ///     let waiter = green::spawn({
+    ///         let cell = cell.clone();
+    ///         move || *cell.wait()
+    ///     });
+    ///     green::sleep(std::time::Duration::from_millis(5));
+    ///     cell.set(7).unwrap();
+    ///     assert_eq!(waiter.join().unwrap(), 7);
+    /// });
+    /// ```
+    pub fn wait(&self) -> &T {
+        if let Some(value) = self.get() {
+            return value;
+        }
+        let mut turn = self.lock_init();
+        while !self.done.load(Ordering::Acquire) {
+            turn = self.ready.wait(turn).unwrap_or_else(|e| e.into_inner());
+        }
+        drop(turn);
+        self.get().expect("set before `ready` is notified")
     }
 
     /// Writes `value` if the cell is empty; otherwise gives it back. May wait for an
@@ -155,17 +192,7 @@ impl<T> OnceLock<T> {
         let _turn = match self.init.try_lock() {
             Ok(turn) => turn,
             Err(TryLockError::Poisoned(e)) => e.into_inner(),
-            Err(TryLockError::WouldBlock) => self
-                .init
-                .lock_as("green::sync::OnceLock (or LazyLock, Once), waiting for another initializer,", || {
-                    format!(
-                        "green: {} would wait for a green::sync::OnceLock (or LazyLock, Once) initializer while \
-                         unwinding; it cannot park then (rule 3 of docs/design.md). Initialize it before the \
-                         panic, or use get() in destructors",
-                        crate::sync::wait::describe_current()
-                    )
-                })
-                .unwrap_or_else(|e| e.into_inner()),
+            Err(TryLockError::WouldBlock) => self.lock_init(),
         };
         if let Some(value) = self.get() {
             return Ok(value);
@@ -175,8 +202,24 @@ impl<T> OnceLock<T> {
         // no reader looks before `done` is set.
         unsafe { (*self.value.get()).write(value) };
         self.done.store(true, Ordering::Release);
+        self.ready.notify_all();
         // SAFETY: just written.
         Ok(unsafe { (*self.value.get()).assume_init_ref() })
+    }
+
+    /// Takes `init`, waiting for an initializer that holds it (a poisoned lock only means an
+    /// earlier initializer panicked: it wrote nothing).
+    fn lock_init(&self) -> super::MutexGuard<'_, ()> {
+        self.init
+            .lock_as("green::sync::OnceLock (or LazyLock, Once), waiting for another initializer,", || {
+                format!(
+                    "green: {} would wait for a green::sync::OnceLock (or LazyLock, Once) initializer while \
+                     unwinding; it cannot park then (rule 3 of docs/design.md). Initialize it before the \
+                     panic, or use get() in destructors",
+                    crate::sync::wait::describe_current()
+                )
+            })
+            .unwrap_or_else(|e| e.into_inner())
     }
 
     /// The value, if there is one, leaving the cell empty.
@@ -212,7 +255,12 @@ impl<T> Default for OnceLock<T> {
 
 impl<T> From<T> for OnceLock<T> {
     fn from(value: T) -> OnceLock<T> {
-        OnceLock { done: AtomicBool::new(true), init: Mutex::new(()), value: UnsafeCell::new(MaybeUninit::new(value)) }
+        OnceLock {
+            done: AtomicBool::new(true),
+            init: Mutex::new(()),
+            ready: Condvar::new(),
+            value: UnsafeCell::new(MaybeUninit::new(value)),
+        }
     }
 }
 
@@ -412,6 +460,11 @@ impl Once {
     /// True once a call has completed.
     pub fn is_completed(&self) -> bool {
         self.0.get().is_some()
+    }
+
+    /// Waits until a call has completed, without running one, like std's `Once::wait`.
+    pub fn wait(&self) {
+        self.0.wait();
     }
 }
 
