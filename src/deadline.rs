@@ -24,7 +24,9 @@
 //! deadline; the caller's next park (or any blocking-looking call) then unwinds.
 //!
 //! Only calls that would *wait* past the deadline are affected: an operation that can complete
-//! at once (a `recv` on a channel holding a message, an uncontended `lock`) still does.
+//! at once (a `recv` on a channel holding a message, an uncontended `lock`) still does. The
+//! exception is `yield_now`, which unwinds once the deadline has passed: where a computation
+//! that yields now and then can end.
 //!
 //! The deadline is the caller's alone: green threads spawned inside `f` do not inherit it (they
 //! may outlive `f`). Give them a `timeout` of their own, or cancel them from `f`.
@@ -107,7 +109,8 @@ impl From<Elapsed> for std::io::Error {
 /// `Barrier::wait`, ...) unwinds `f`, running its destructors, and `timeout` returns
 /// `Err(Elapsed)`. [`green::park`](crate::park) and `park_timeout`, whose contract allows a
 /// spurious return, return at the deadline; the next blocking-looking call then unwinds.
-/// Calls that need not wait are not affected. Nested deadlines take the earliest. Green
+/// Calls that need not wait are not affected, but for [`yield_now`](crate::yield_now), which
+/// unwinds once the deadline has passed. Nested deadlines take the earliest. Green
 /// threads spawned inside do not inherit the deadline.
 ///
 /// Computing does not end at the deadline: a tick ([`tick`](crate::tick),

@@ -45,8 +45,8 @@
 //! inside [`crate::on_worker_stack`], a wait that would park returns a `WouldBlock` error
 //! instead (rule 3 of docs/design.md). Every wait ticks the budget and is a cancellation point.
 //! Inside [`crate::timeout`] a wait ends at that deadline too, on a green thread or a plain
-//! one, with the `TimedOut` error of the `_until` forms, as a socket call returns its own
-//! timeout error there.
+//! one, with the plain `TimedOut` error of the `_until` forms (a socket call returns its own
+//! timeout error there, with a `green::Elapsed` inside; these do not tell the two apart).
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

@@ -11,8 +11,8 @@
 //! The report repeats with a doubling interval while it lasts, and its end is reported too.
 //!
 //! It costs the workers two relaxed stores per resume, and one per spent budget. It checks every quarter of the
-//! threshold while some worker is awake, and parks when they all sleep: an idle runtime wakes
-//! it only when a worker wakes up.
+//! threshold while some worker is awake, and parks when they all sleep, looking again every 8
+//! thresholds (more often during a quiet spell that may be a deadlock) or when a worker wakes.
 //!
 //! # Possible deadlocks
 //!
@@ -22,8 +22,8 @@
 //! thread still could (it may hold a sender), so after [`DEADLOCK_QUIET`] of this the monitor
 //! reports a *possible* deadlock with a dump of every green thread, once per episode (an
 //! episode ends when a green thread runs again). Each report doubles the quiet the next one
-//! needs, up to 64 times: a program whose green threads an OS thread feeds now and then, with
-//! quiet spells between, hears of it once or twice, not at every spell.
+//! needs, up to 64 × [`DEADLOCK_QUIET`]: a program whose green threads an OS thread feeds now
+//! and then, with quiet spells between, hears of it once or twice, not at every spell.
 //!
 //! # Dumps on a signal
 //!
@@ -102,8 +102,8 @@ impl MonitorState {
 const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// Printed once to stderr when the monitor has something to say and no logger is installed.
-const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see these reports; \
-    this is the only one printed without one)";
+const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see every report; \
+    without one, only the first report of a stuck worker and the possible-deadlock reports are printed)";
 
 impl Monitor {
     /// Starts the monitor of `shared`, if its threshold is set.
@@ -166,7 +166,9 @@ impl Monitor {
 fn run(shared: &Shared, threshold: Duration) {
     let interval = threshold / 4;
     let mut watches = vec![Watch::default(); shared.remotes.len()];
+    // Without a logger: whether the hint was printed, and whether a stuck worker's report was.
     let mut hinted = false;
+    let mut printed_stuck = false;
     // When the quiet began, and the workers' progress (`progress`) then.
     let mut quiet_since: Option<(Instant, u64)> = None;
     // Set by a report: the workers' progress then. The episode ends when they make progress,
@@ -174,7 +176,7 @@ fn run(shared: &Shared, threshold: Duration) {
     // not the monitor sees a worker awake: a worker may wake, run and sleep again between two
     // of its looks.
     let mut deadlock_reported: Option<u64> = None;
-    // The quiet a report needs: `DEADLOCK_QUIET`, doubled by each report (up to 64 times). A
+    // The quiet a report needs: `DEADLOCK_QUIET`, doubled by each report (up to 64 × that). A
     // program whose green threads an OS thread feeds now and then has quiet spells that look
     // like a deadlock; they are reported once or twice, not at every spell.
     let mut quiet_needed = DEADLOCK_QUIET;
@@ -256,9 +258,10 @@ fn run(shared: &Shared, threshold: Duration) {
                         stuck.as_millis()
                     );
                     log::warn!("{report}");
-                    if !hinted && log::max_level() == log::LevelFilter::Off {
-                        hinted = true;
-                        eprintln!("{report}\n{NO_LOGGER_HINT}");
+                    if !printed_stuck && log::max_level() == log::LevelFilter::Off {
+                        printed_stuck = true;
+                        let hint = if std::mem::replace(&mut hinted, true) { "" } else { NO_LOGGER_HINT };
+                        eprintln!("{report}\n{hint}");
                     }
                     let gap = watch.next_report.map_or(threshold, |t| (t - since).max(threshold)).saturating_mul(2);
                     watch.next_report = Some(since + gap);

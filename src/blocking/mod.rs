@@ -32,7 +32,9 @@
 //! The pool stays up while the runtime cancels its green threads (their destructors may still
 //! need it). Once the workers have stopped, dropping the [`Runtime`](crate::Runtime) shuts the
 //! pool down: it takes no more jobs, drops the queued ones unrun, and waits for running ones
-//! to return, up to the runtime's [shutdown timeout](crate::runtime::Builder::shutdown_timeout).
+//! to return, up to the runtime's [shutdown timeout](crate::runtime::Builder::shutdown_timeout)
+//! (after [`Runtime::shutdown_timeout(t)`](crate::Runtime::shutdown_timeout), what is left of
+//! `t`).
 //! Running jobs are never interrupted (they are plain OS threads); past the timeout they are
 //! left to finish on their own, with a warning.
 

@@ -61,7 +61,9 @@ pub(crate) struct Config {
 /// from its next blocking-looking call, running its destructors on its own worker), unstarted
 /// ones are dropped, and the drop returns once none is left, or once the
 /// [shutdown timeout](Builder::shutdown_timeout) has passed, after which the green threads that
-/// would not end are leaked rather than dropped on the wrong stack.
+/// would not end are leaked rather than dropped on the wrong stack. It then waits for running
+/// [`spawn_blocking`](crate::spawn_blocking) jobs, up to the same timeout again, and leaves
+/// the ones still running to finish on their own threads.
 ///
 /// ```
 /// let rt = green::Runtime::builder().workers(2).build()?;
@@ -154,7 +156,9 @@ impl Runtime {
     /// background: the workers keep running the stragglers until the runtime's own
     /// [shutdown timeout](Builder::shutdown_timeout), then leak them with a warning, as a drop
     /// would. Jobs of [`spawn_blocking`](crate::spawn_blocking) still running get what is left
-    /// of `timeout` too, and are then left to finish on their own threads.
+    /// of `timeout` too when the green threads ended in time (otherwise the background
+    /// shutdown gives them the builder's timeout), and are then left to finish on their own
+    /// threads.
     ///
     /// ```
     /// use std::time::Duration;

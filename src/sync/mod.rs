@@ -67,7 +67,8 @@
 //! | `try_lock_for` / `_until`, `try_read_for` / `_until`, `try_write_for` / `_until` | `Err(TryLockError::WouldBlock)` |
 //! | `Condvar::wait`, `wait_while` | aborts, naming the green thread |
 //! | `Condvar::wait_timeout`, `wait_timeout_while` | returns at once, timed out, lock still held |
-//! | `OnceLock::get_or_init` (and `LazyLock`, `Once`), while another initializes | aborts, as `Mutex::lock` |
+//! | `OnceLock::get_or_init` (and `LazyLock`, `Once`), while another initializes | as `Mutex::lock`: waits up to 5 s for an initializer elsewhere, aborts if it runs on the caller's worker |
+//! | `OnceLock::wait`, `Once::wait` on an empty cell | aborts, naming the green thread |
 //! | `Semaphore::acquire` | aborts, naming the green thread |
 //! | `Semaphore::try_acquire_for` | `None` |
 //! | `Barrier::wait` | aborts, naming the green thread, unless it is the last to arrive |

@@ -23,9 +23,11 @@ use crate::runtime::task::Cancelled;
 ///
 /// While one caller runs the initializer, others wait for it; if the initializer panics (or
 /// its green thread is cancelled), the cell stays empty and the next caller runs its own.
-/// Waiting for the initializer is a cancellation point (nothing else is), and, like
-/// [`Mutex::lock`], aborts if the caller is unwinding and would have to wait (rule 3 of
-/// docs/design.md); a cell already written is read without waiting. An initializer that
+/// Waiting for the initializer is a cancellation point (nothing else is). While the caller
+/// unwinds (rule 3 of docs/design.md) that wait does what [`Mutex::lock`] does: up to 5 s for
+/// an initializer on another worker or an OS thread, an abort if it runs on the caller's
+/// worker; [`OnceLock::wait`] on an empty cell aborts. A cell already written is read without
+/// waiting. An initializer that
 /// initializes its own cell deadlocks.
 ///
 /// ```
@@ -107,7 +109,9 @@ impl<T> OnceLock<T> {
 
     /// The value, waiting until some other caller has initialized the cell, like std's
     /// `OnceLock::wait` (parking a green thread, blocking an OS thread). A cancellation point;
-    /// inside [`crate::timeout`] it unwinds at the deadline.
+    /// inside [`crate::timeout`] it unwinds at the deadline. A green thread that unwinds and
+    /// finds the cell empty cannot wait (rule 3 of docs/design.md): the process aborts, naming
+    /// it.
     ///
     /// ```
     /// use std::sync::Arc;
@@ -462,7 +466,8 @@ impl Once {
         self.0.get().is_some()
     }
 
-    /// Waits until a call has completed, without running one, like std's `Once::wait`.
+    /// Waits until a call has completed, without running one, like std's `Once::wait`; as
+    /// [`OnceLock::wait`] while unwinding.
     pub fn wait(&self) {
         self.0.wait();
     }

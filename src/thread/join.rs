@@ -33,7 +33,8 @@ impl<T> JoinHandle<T> {
     }
 
     /// Waits for the green thread to finish and returns its result: its return value, or a
-    /// [`JoinError`] if it panicked, was cancelled, or could not start.
+    /// [`JoinError`] if it panicked, was cancelled, or could not start (or, joined by a green
+    /// thread that unwinds, had not finished: see Errors).
     ///
     /// From a green thread this parks (the worker runs others meanwhile), and it is a
     /// cancellation point; from a plain OS thread it blocks that thread. A green thread that
@@ -189,7 +190,8 @@ pub(crate) fn wait_done(target: &Header) -> bool {
     true
 }
 
-/// Why a green thread produced no value: it panicked, was cancelled, or could not start.
+/// Why a green thread produced no value: it panicked, was cancelled, or could not start; or,
+/// joined by a green thread that was unwinding, it had not finished ([`JoinError::is_unfinished`]).
 ///
 /// It is `Send` and `Sync` (the panic payload inside is reached only by value), so `?` turns it
 /// into a `Box<dyn Error + Send + Sync>` as into an [`io::Error`].
@@ -385,8 +387,8 @@ impl std::error::Error for JoinError {
     }
 }
 
-/// A green thread that failed to start gives its start error's kind; a cancelled or panicked one
-/// gives [`io::ErrorKind::Other`], with what happened in the message. (Not `Interrupted`: std's
+/// A green thread that failed to start gives its start error's kind; a cancelled, panicked or
+/// unfinished one gives [`io::ErrorKind::Other`], with what happened in the message. (Not `Interrupted`: std's
 /// `read_exact`, `write_all` and `io::copy` retry that kind, and would retry for ever.)
 ///
 /// ```

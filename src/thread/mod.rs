@@ -27,7 +27,9 @@
 //! Where it differs: a join fails with a [`JoinError`] (a green thread can also be cancelled,
 //! or fail to start), not with the panic's payload itself, so code that looks into the payload
 //! (`e.downcast_ref::<&str>()`, `std::panic::resume_unwind(e)`) takes it out first with
-//! [`JoinError::into_panic`]. Thread-locals are declared with [`green_local!`](crate::green_local).
+//! [`JoinError::into_panic`]. A join in a destructor while the joiner unwinds (a panic, a
+//! cancellation, the runtime's shutdown) cannot wait as std's does: if the other has not
+//! finished, it returns at once with [`JoinError::is_unfinished`]. Thread-locals are declared with [`green_local!`](crate::green_local).
 //! Stacks are smaller: 256 KiB by default (std gives `main` 8 MiB and its threads 2 MiB), so
 //! deep recursion may need [`Builder::stack_size`], or
 //! `Runtime::builder().stack_size(..)` for every green thread, `green::run`'s `"main"`
@@ -64,7 +66,8 @@ pub type Thread = GreenThread;
 pub type ThreadId = GreenThreadId;
 
 /// std's `thread::Result`: what a join gives, here with a [`JoinError`] (which holds the
-/// panic payload, or says the green thread was cancelled or could not start).
+/// panic payload, or says the green thread was cancelled, could not start, or had not finished
+/// when a green thread that unwinds joined it).
 pub type Result<T> = std::result::Result<T, JoinError>;
 use crate::park::{self, ParkReason, cancellation_point};
 use crate::runtime::Handle;
