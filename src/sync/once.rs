@@ -131,6 +131,10 @@ impl<T> OnceLock<T> {
         if let Some(value) = self.get() {
             return value;
         }
+        // No forced yield while this waiter holds `init` (from here until `ready.wait` lets go
+        // of it): a neighbour on this worker that unwinds and initializes the empty cell would
+        // find it held by a green thread of its own worker, and abort.
+        let _no_yield = crate::coop::no_yield();
         let mut turn = self.lock_init();
         while !self.done.load(Ordering::Acquire) {
             turn = self.ready.wait(turn).unwrap_or_else(|e| e.into_inner());
