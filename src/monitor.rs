@@ -101,6 +101,11 @@ impl MonitorState {
 /// 200 ms, the monitor at once when unparked, unless a logger holds it.
 const STOP_WAIT: Duration = Duration::from_secs(1);
 
+/// The hint on a line of its own the first time (`hinted` records it), nothing after.
+fn hint_once(hinted: &mut bool) -> String {
+    if std::mem::replace(hinted, true) { String::new() } else { format!("\n{NO_LOGGER_HINT}") }
+}
+
 /// Printed once to stderr when the monitor has something to say and no logger is installed.
 const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see every report; \
     without one, only the first report of a stuck worker and the possible-deadlock reports are printed)";
@@ -260,8 +265,7 @@ fn run(shared: &Shared, threshold: Duration) {
                     log::warn!("{report}");
                     if !printed_stuck && log::max_level() == log::LevelFilter::Off {
                         printed_stuck = true;
-                        let hint = if std::mem::replace(&mut hinted, true) { "" } else { NO_LOGGER_HINT };
-                        eprintln!("{report}\n{hint}");
+                        eprintln!("{report}{}", hint_once(&mut hinted));
                     }
                     let gap = watch.next_report.map_or(threshold, |t| (t - since).max(threshold)).saturating_mul(2);
                     watch.next_report = Some(since + gap);
@@ -320,8 +324,7 @@ fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool)
         shared.live.load(Ordering::Relaxed)
     );
     if log::max_level() == log::LevelFilter::Off {
-        let hint = if std::mem::replace(hinted, true) { "" } else { NO_LOGGER_HINT };
-        eprintln!("green: possible deadlock; green threads:\n{dump}\n{hint}");
+        eprintln!("green: possible deadlock; green threads:\n{dump}{}", hint_once(hinted));
     }
 }
 
