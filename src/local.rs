@@ -94,8 +94,9 @@ impl<T: 'static> LocalKey<T> {
         match self.try_with(f) {
             Ok(r) => r,
             Err(AccessError) => panic!(
-                "green-thread-local value of type {} used after it was destroyed (its thread is ending); \
-                 use try_with in destructors",
+                "green-thread-local value of type {} used while its thread's locals are being destroyed (it \
+                 was destroyed already, or is not made any more once its thread ends); use try_with in \
+                 destructors",
                 std::any::type_name::<T>()
             ),
         }

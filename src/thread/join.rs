@@ -350,7 +350,7 @@ impl fmt::Display for JoinError {
             Repr::Panicked { text: None, .. } => write!(f, " panicked"),
             Repr::Cancelled { unstarted: false } => write!(f, " was cancelled"),
             Repr::Cancelled { unstarted: true } => {
-                write!(f, " was cancelled before it started: the runtime was shutting down")
+                write!(f, " was cancelled before it started: its runtime was shutting down, or had shut down")
             }
             Repr::FailedToStart(e) => write!(f, " could not start: {e}"),
             Repr::Unfinished => write!(
