@@ -117,7 +117,13 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
         Ok(tokens) => tokens,
         Err(error) => {
             let error = error.to_compile_error();
-            quote!(#error #item)
+            // The item stays, so that what refers to it does not fail too; but not what is no
+            // item (a closure, in expression position, would read as `compile_error!(..) || 1`
+            // and add a type error of its own).
+            let is_item = syn::parse2::<syn::Item>(item.clone()).is_ok()
+                || syn::parse2::<syn::TraitItem>(item.clone()).is_ok()
+                || syn::parse2::<syn::ImplItem>(item.clone()).is_ok();
+            if is_item { quote!(#error #item) } else { error }
         }
     }
 }
