@@ -83,4 +83,8 @@ fn the_printed_metrics_show_the_idle_time() {
         green::Handle::current().metrics().to_string()
     });
     assert!(text.contains(" s idle,"), "{text}");
+    // Parks by reason, those with any only, on a line of their own.
+    let parks = text.lines().find(|l| l.trim_start().starts_with("parks:")).unwrap_or_else(|| panic!("{text}"));
+    assert!(parks.contains("sleep "), "{text}");
+    assert!(!parks.contains(" 0"), "a reason without parks is shown: {text}");
 }

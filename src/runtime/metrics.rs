@@ -92,7 +92,7 @@ impl fmt::Display for Metrics {
             write!(
                 f,
                 "  worker {i}: {} switches, {} started, {} steals, {} forced yields, {} budget checks, {} sleeps, \
-                 {:.3} s idle, {} ready, {} in inbox, {} timers; parks:",
+                 {:.3} s idle, {} ready, {} in inbox, {} timers\n    parks:",
                 w.switches,
                 w.started,
                 w.steals,
@@ -104,7 +104,12 @@ impl fmt::Display for Metrics {
                 w.inbox,
                 w.timers
             )?;
-            for (reason, n) in &w.parks {
+            // The reasons with parks only: a line a terminal can show.
+            let mut parked = w.parks.iter().filter(|(_, n)| *n > 0).peekable();
+            if parked.peek().is_none() {
+                write!(f, " none")?;
+            }
+            for (reason, n) in parked {
                 write!(f, " {reason} {n}")?;
             }
             writeln!(f)?;
