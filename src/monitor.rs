@@ -186,14 +186,14 @@ fn run(shared: &Shared, threshold: Duration) {
     // like a deadlock; they are reported once or twice, not at every spell.
     let mut quiet_needed = DEADLOCK_QUIET;
     while !shared.monitor.stop.load(Ordering::Acquire) {
+        let moved = progress(shared);
+        if deadlock_reported.is_some_and(|then| then != moved) {
+            deadlock_reported = None;
+        }
         // Everyone asleep: nothing can be stuck, but everything may be waiting on everything
         // else. Park until a worker wakes, looking again after a while for a deadlock.
         if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
             let now = Instant::now();
-            let moved = progress(shared);
-            if deadlock_reported.is_some_and(|then| then != moved) {
-                deadlock_reported = None;
-            }
             if nothing_can_wake(shared) {
                 // A quiet with progress inside it is a new one, from now.
                 if quiet_since.is_none_or(|(_, then)| then != moved) {
@@ -221,9 +221,6 @@ fn run(shared: &Shared, threshold: Duration) {
             continue;
         }
         quiet_since = None;
-        if deadlock_reported.is_some_and(|then| then != progress(shared)) {
-            deadlock_reported = None;
-        }
         thread::park_timeout(interval);
         let now = Instant::now();
         shared.refresh_clock(now);

@@ -962,7 +962,7 @@ impl Source {
                 let e = on_timeout();
                 // The same kind; an `Elapsed` inside tells the `green::timeout` deadline apart
                 // from the socket's own timeout.
-                return Err(if green_deadline { io::Error::new(e.kind(), crate::Elapsed) } else { e });
+                return Err(if green_deadline { crate::net::elapsed_error(e.kind()) } else { e });
             }
             match self.wait(dir, seen, deadline) {
                 Ok(()) => {}
@@ -1007,12 +1007,14 @@ impl Source {
                 park::check_cancelled();
                 // A caller that did not fold the `green::timeout` deadline into its own has no
                 // timeout error for it: unwind to the `timeout`, as other calls without one do.
-                if park::effective_deadline(deadline) != deadline {
+                let effective = park::effective_deadline(deadline);
+                if effective != deadline {
                     park::cancellation_point();
                 }
                 // Until that deadline too, should it pass before the park: the retry then
-                // meets it at this cancellation point.
-                match self.park(dir, seen, park::honoured_deadline(deadline)) {
+                // meets it at this cancellation point. (Not unwinding, checked above: this is
+                // `park::honoured_deadline`.)
+                match self.park(dir, seen, effective) {
                     Parked::Retry => Ok(()),
                     Parked::Failed(e) => Err(e),
                 }

@@ -286,26 +286,42 @@ impl Drop for IncrementsInDrop {
     }
 }
 
+/// Spawns on `rt` a green thread whose destructor increments `m`, parked for an hour.
+fn spawn_incrementer(rt: &green::Runtime, m: &Arc<Mutex<u32>>) {
+    let m = m.clone();
+    rt.spawn(move || {
+        let _guard = IncrementsInDrop(m);
+        green::sleep(HOUR);
+    });
+}
+
+/// Spawns on `rt` a green thread that locks `m` and sleeps for an hour holding it; returns
+/// once it holds it.
+fn spawn_holder(rt: &green::Runtime, m: &Arc<Mutex<u32>>) {
+    let m = m.clone();
+    let (held_tx, held_rx) = std::sync::mpsc::channel();
+    rt.spawn(move || {
+        let _g = m.lock().unwrap();
+        held_tx.send(()).unwrap();
+        green::sleep(HOUR);
+    });
+    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+}
+
+fn assert_succeeded(output: &Output) {
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed ({:?}); stderr:\n{stderr}", output.status);
+}
+
 /// A shutdown cancels lock holders first: a destructor that locks, in a green thread cancelled
 /// by the shutdown, finds the lock let go by the holder's own unwinding, on a shared worker.
 #[test]
 fn shutdown_cancels_lock_holders_first() {
     let m = Arc::new(Mutex::new(0u32));
     let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let m2 = m.clone();
     // Started first, so it comes first among the worker's green threads.
-    rt.spawn(move || {
-        let _guard = IncrementsInDrop(m2);
-        green::sleep(HOUR);
-    });
-    let m3 = m.clone();
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    rt.spawn(move || {
-        let _g = m3.lock().unwrap();
-        held_tx.send(()).unwrap();
-        green::sleep(HOUR);
-    });
-    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    spawn_incrementer(&rt, &m);
+    spawn_holder(&rt, &m);
     assert!(rt.shutdown_timeout(Duration::from_secs(10)).is_ok());
     assert_eq!(*m.lock().unwrap(), 1, "the destructor ran, and got the lock");
 }
@@ -319,28 +335,15 @@ fn shutdown_cancels_lock_holders_first() {
 fn shutdown_lets_a_destructor_lock_a_mutex_handed_to_a_waiter_behind_it() {
     if !in_child() {
         let start = Instant::now();
-        let output = run_child("shutdown_lets_a_destructor_lock_a_mutex_handed_to_a_waiter_behind_it");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "child failed ({:?}); stderr:\n{stderr}", output.status);
+        assert_succeeded(&run_child("shutdown_lets_a_destructor_lock_a_mutex_handed_to_a_waiter_behind_it"));
         assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
         return;
     }
     let m = Arc::new(Mutex::new(0u32));
     let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let m2 = m.clone();
     // Started first, so it comes first among the worker's green threads that hold no lock.
-    rt.spawn(move || {
-        let _guard = IncrementsInDrop(m2);
-        green::sleep(HOUR);
-    });
-    let m3 = m.clone();
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    rt.spawn(move || {
-        let _g = m3.lock().unwrap();
-        held_tx.send(()).unwrap();
-        green::sleep(HOUR);
-    });
-    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    spawn_incrementer(&rt, &m);
+    spawn_holder(&rt, &m);
     let m4 = m.clone();
     rt.spawn(move || *m4.lock().unwrap() += 10);
     // Queued for well over MUTEX_HANDOFF_AFTER: the holder's unlock hands it the lock.
@@ -451,21 +454,12 @@ fn bounded_wait(done: impl Fn() -> bool) {
 #[test]
 fn shutdown_cancels_lock_holders_first_even_behind_a_ready_green_thread() {
     if !in_child() {
-        let output = run_child("shutdown_cancels_lock_holders_first_even_behind_a_ready_green_thread");
-        let stderr = String::from_utf8_lossy(&output.stderr);
-        assert!(output.status.success(), "child failed ({:?}); stderr:\n{stderr}", output.status);
+        assert_succeeded(&run_child("shutdown_cancels_lock_holders_first_even_behind_a_ready_green_thread"));
         return;
     }
     let m = Arc::new(Mutex::new(0u32));
     let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let m2 = m.clone();
-    let (held_tx, held_rx) = std::sync::mpsc::channel();
-    rt.spawn(move || {
-        let _g = m2.lock().unwrap();
-        held_tx.send(()).unwrap();
-        green::sleep(HOUR);
-    });
-    held_rx.recv_timeout(Duration::from_secs(10)).unwrap();
+    spawn_holder(&rt, &m);
     let m3 = m.clone();
     rt.spawn(move || {
         let _guard = IncrementsInDrop(m3);

@@ -59,19 +59,7 @@ fn the_dump_shows_each_green_thread_and_its_wait() {
 #[test]
 fn a_deadlock_of_two_green_threads_is_reported() {
     use std::sync::{Arc, Mutex};
-    struct Capture(Mutex<Vec<String>>);
-    impl log::Log for Capture {
-        fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-            m.level() <= log::Level::Warn
-        }
-        fn log(&self, r: &log::Record<'_>) {
-            self.0.lock().unwrap().push(r.args().to_string());
-        }
-        fn flush(&self) {}
-    }
-    static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
-    log::set_logger(&CAPTURE).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    common::warnings::install();
 
     let rt = green::Runtime::builder().workers(2).shutdown_timeout(Duration::from_secs(5)).build().unwrap();
     // Each joins the other: a slot hands each the other's handle.
@@ -105,7 +93,7 @@ fn a_deadlock_of_two_green_threads_is_reported() {
     *slot_a.lock().unwrap() = Some(a);
     *slot_b.lock().unwrap() = Some(b);
     let start = std::time::Instant::now();
-    let reported = || CAPTURE.0.lock().unwrap().iter().any(|l| l.contains("possible deadlock"));
+    let reported = || common::warnings::count("possible deadlock") > 0;
     while !reported() && start.elapsed() < Duration::from_secs(10) {
         std::thread::sleep(Duration::from_millis(20));
     }
@@ -113,7 +101,7 @@ fn a_deadlock_of_two_green_threads_is_reported() {
     // repeat came one quiet period, 1 s, after the first.)
     std::thread::sleep(Duration::from_millis(2500));
     drop(rt); // shutdown cancels both
-    let logs = CAPTURE.0.lock().unwrap();
+    let logs = common::warnings::logged();
     let reports = logs.iter().filter(|l| l.contains("possible deadlock")).count();
     assert_eq!(reports, 1, "the episode was reported {reports} times");
     let report = logs.iter().find(|l| l.contains("possible deadlock")).unwrap_or_else(|| panic!("no report: {logs:?}"));

@@ -2,25 +2,13 @@
 //! threads made progress, is reported again, even when the monitor never saw a worker awake
 //! in between. Its own test binary: it installs the process's logger.
 
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-struct Capture(Mutex<Vec<String>>);
-
-impl log::Log for Capture {
-    fn enabled(&self, m: &log::Metadata<'_>) -> bool {
-        m.level() <= log::Level::Warn
-    }
-    fn log(&self, r: &log::Record<'_>) {
-        self.0.lock().unwrap().push(r.args().to_string());
-    }
-    fn flush(&self) {}
-}
-
-static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
+mod common;
+use common::warnings;
 
 fn reports() -> usize {
-    CAPTURE.0.lock().unwrap().iter().filter(|l| l.contains("possible deadlock")).count()
+    warnings::count("possible deadlock")
 }
 
 fn wait_for_reports(n: usize, limit: Duration) -> bool {
@@ -38,8 +26,7 @@ fn wait_for_reports(n: usize, limit: Duration) -> bool {
 /// episode. One message between two of them is progress: the second episode is reported too.
 #[test]
 fn a_new_deadlock_episode_after_progress_is_reported_again() {
-    log::set_logger(&CAPTURE).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    warnings::install();
     let rt = green::Runtime::builder().workers(1).shutdown_timeout(Duration::from_secs(5)).build().unwrap();
     let (tx, rx) = green::sync::mpmc::channel::<u32>();
     rt.spawn(move || while rx.recv().is_ok() {});
@@ -59,6 +46,6 @@ fn a_new_deadlock_episode_after_progress_is_reported_again() {
     }
     drop(tx);
     drop(rt);
-    assert!(second, "the second episode was never reported: {:?}", CAPTURE.0.lock().unwrap());
+    assert!(second, "the second episode was never reported: {:?}", *warnings::logged());
     assert_eq!(reports(), 2, "spells shorter than the doubled quiet were reported");
 }

@@ -154,8 +154,8 @@ fn connect_timeout_error() -> io::Error {
 
 /// The error of a socket call that reached the caller's `green::timeout` deadline: `kind`, the
 /// kind std gives at the call's own timeout, with an [`Elapsed`](crate::Elapsed) inside to tell
-/// the two apart (as `Source::io` gives it).
-fn elapsed_error(kind: io::ErrorKind) -> io::Error {
+/// the two apart (`Source::io` gives it too).
+pub(crate) fn elapsed_error(kind: io::ErrorKind) -> io::Error {
     io::Error::new(kind, crate::Elapsed)
 }
 

@@ -1139,18 +1139,15 @@ impl Core {
                 .and_then(|slot| slot.live.as_ref())
                 .is_some_and(|Live { task, .. }| task.header().locks_held.load(Ordering::Relaxed) > 0)
         };
-        for holders in [true, false] {
-            for (index, slot) in slots.iter().enumerate() {
-                if let Some(Live { task, .. }) = &slot.live
-                    && holds(index) == holders
-                    && task.header().cancel()
-                {
-                    self.push_ready_slot(index);
-                }
+        for (index, slot) in slots.iter().enumerate() {
+            if let Some(Live { task, .. }) = &slot.live
+                && task.header().cancel()
+            {
+                self.push_ready_slot(index);
             }
         }
-        // Green threads that were ready already (not parked: `cancel` did not push them) are
-        // ahead of those pushed above; the holders among them, and those pushed, go first.
+        // Those just pushed, and those that were ready already (not parked: `cancel` did not
+        // push them): the holders among them go first.
         self.run_queue.borrow_mut().move_to_front(|ready| holds(ready.slot));
     }
 

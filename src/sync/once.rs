@@ -472,6 +472,21 @@ impl Once {
 
     /// Waits until a call has completed, without running one, like std's `Once::wait`; as
     /// [`OnceLock::wait`] while unwinding.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// green::run(|| {
+    ///     let once = Arc::new(green::sync::Once::new());
+    ///     let waiter = green::spawn({
+    ///         let once = once.clone();
+    ///         move || once.wait()
+    ///     });
+    ///     once.call_once(|| {});
+    ///     waiter.join().unwrap();
+    ///     assert!(once.is_completed());
+    /// });
+    /// ```
     pub fn wait(&self) {
         self.0.wait();
     }

@@ -520,26 +520,31 @@ mod tests {
         });
     }
 
+    type Guards = (crate::sync::MutexGuard<'static, u32>, crate::sync::RwLockReadGuard<'static, u32>);
+
+    /// A `Mutex` and an `RwLock`, with a guard of each taken by another green thread of this
+    /// worker (through `spawn_local`, which lets the guards out), which has finished.
+    fn guards_of_a_finished_green_thread() -> (&'static Mutex<u32>, &'static RwLock<u32>, Guards) {
+        use std::cell::RefCell;
+        use std::rc::Rc;
+
+        let m: &'static Mutex<u32> = Box::leak(Box::new(Mutex::new(0)));
+        let rw: &'static RwLock<u32> = Box::leak(Box::new(RwLock::new(0)));
+        let slot: Rc<RefCell<Option<Guards>>> = Rc::default();
+        let taker = slot.clone();
+        crate::spawn_local(move || *taker.borrow_mut() = Some((m.lock().unwrap(), rw.read().unwrap()))).join().unwrap();
+        let guards = slot.borrow_mut().take().expect("the taker stored its guards");
+        (m, rw, guards)
+    }
+
     /// A guard taken by one green thread and dropped by another (both on one worker) counts
     /// the dropper neither up nor below zero.
     #[test]
     fn a_guard_dropped_by_another_green_thread_leaves_the_dropper_at_zero() {
-        use std::cell::RefCell;
-        use std::rc::Rc;
-
-        use crate::sync::{MutexGuard, RwLockReadGuard};
-
         crate::Runtime::builder().workers(1).build().unwrap().block_on(|| {
-            let m: &'static Mutex<u32> = Box::leak(Box::new(Mutex::new(0)));
-            let rw: &'static RwLock<u32> = Box::leak(Box::new(RwLock::new(0)));
-            type Guards = Option<(MutexGuard<'static, u32>, RwLockReadGuard<'static, u32>)>;
-            let slot: Rc<RefCell<Guards>> = Rc::default();
-            let taker = slot.clone();
-            crate::spawn_local(move || *taker.borrow_mut() = Some((m.lock().unwrap(), rw.read().unwrap())))
-                .join()
-                .unwrap();
+            let (m, rw, guards) = guards_of_a_finished_green_thread();
             assert_eq!(held(), 0);
-            drop(slot.borrow_mut().take());
+            drop(guards);
             assert_eq!(held(), 0);
             drop((m.try_lock().unwrap(), rw.try_write().unwrap()));
         });
@@ -549,24 +554,12 @@ mod tests {
     /// that one counting them.
     #[test]
     fn a_guard_of_another_green_thread_leaves_the_droppers_own_count() {
-        use std::cell::RefCell;
-        use std::rc::Rc;
-
-        use crate::sync::{MutexGuard, RwLockReadGuard};
-
         crate::Runtime::builder().workers(1).build().unwrap().block_on(|| {
-            let m: &'static Mutex<u32> = Box::leak(Box::new(Mutex::new(0)));
-            let rw: &'static RwLock<u32> = Box::leak(Box::new(RwLock::new(0)));
-            let own: &'static RwLock<u32> = Box::leak(Box::new(RwLock::new(0)));
-            type Guards = Option<(MutexGuard<'static, u32>, RwLockReadGuard<'static, u32>)>;
-            let slot: Rc<RefCell<Guards>> = Rc::default();
-            let taker = slot.clone();
-            crate::spawn_local(move || *taker.borrow_mut() = Some((m.lock().unwrap(), rw.read().unwrap())))
-                .join()
-                .unwrap();
+            let (_, _, guards) = guards_of_a_finished_green_thread();
+            let own = RwLock::new(0);
             let mine = own.write().unwrap();
             assert_eq!(held(), 1);
-            drop(slot.borrow_mut().take());
+            drop(guards);
             assert_eq!(held(), 1, "the dropper still holds its own lock");
             drop(mine);
             assert_eq!(held(), 0);

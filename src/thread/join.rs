@@ -302,6 +302,29 @@ impl JoinError {
 
     /// True if the green thread had not finished when a green thread that was unwinding (and
     /// so could not wait) joined it: it goes on, detached. See [`JoinHandle::join`].
+    ///
+    /// ```
+    /// use std::sync::{Arc, Mutex};
+    ///
+    /// struct JoinOnDrop(Option<green::JoinHandle<()>>, Arc<Mutex<bool>>);
+    /// impl Drop for JoinOnDrop {
+    ///     fn drop(&mut self) {
+    ///         let e = self.0.take().unwrap().join().unwrap_err();
+    ///         *self.1.lock().unwrap() = e.is_unfinished();
+    ///     }
+    /// }
+    /// green::run(|| {
+    ///     let unfinished = Arc::new(Mutex::new(false));
+    ///     let seen = unfinished.clone();
+    ///     let parent = green::spawn(move || {
+    ///         let sleeper = green::spawn(|| green::sleep(std::time::Duration::from_secs(60)));
+    ///         let _join_on_drop = JoinOnDrop(Some(sleeper), seen);
+    ///         panic!("unwinds through the join");
+    ///     });
+    ///     assert!(parent.join().unwrap_err().is_panic());
+    ///     assert!(*unfinished.lock().unwrap());
+    /// });
+    /// ```
     pub fn is_unfinished(&self) -> bool {
         matches!(self.0.repr, Repr::Unfinished)
     }
