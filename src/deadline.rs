@@ -105,7 +105,7 @@ impl From<Elapsed> for std::io::Error {
 /// deadline; a socket call gives the kind of error std gives at a socket timeout, `WouldBlock`
 /// for a read, write or accept and `TimedOut` for a connect, with an [`Elapsed`] inside
 /// (`e.get_ref()`) to tell it from the socket's own timeout, and a [`green::io`](crate::io)
-/// wait gives `TimedOut`); one that has none (`recv`, `send`, `lock`, `join`, `sleep`,
+/// wait gives `TimedOut`, with an [`Elapsed`] inside too); one that has none (`recv`, `send`, `lock`, `join`, `sleep`,
 /// `Barrier::wait`, ...) unwinds `f`, running its destructors, and `timeout` returns
 /// `Err(Elapsed)`. [`green::park`](crate::park) and `park_timeout`, whose contract allows a
 /// spurious return, return at the deadline; the next blocking-looking call then unwinds.

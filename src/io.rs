@@ -45,8 +45,9 @@
 //! inside [`crate::on_worker_stack`], a wait that would park returns a `WouldBlock` error
 //! instead (rule 3 of docs/design.md). Every wait ticks the budget and is a cancellation point.
 //! Inside [`crate::timeout`] a wait ends at that deadline too, on a green thread or a plain
-//! one, with the plain `TimedOut` error of the `_until` forms (a socket call returns its own
-//! timeout error there, with a `green::Elapsed` inside; these do not tell the two apart).
+//! one, with a `TimedOut` error that holds a [`green::Elapsed`](crate::Elapsed)
+//! (`e.get_ref()`), which tells it from the `TimedOut` of an `_until` form's own deadline, as
+//! a socket call's error does.
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
@@ -141,9 +142,10 @@ pub fn wait_writable_until(fd: &impl AsFd, deadline: Instant) -> io::Result<()> 
 
 fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Result<()> {
     crate::coop::tick_op();
-    // Inside `green::timeout` the wait ends at that deadline too, with its own error, as a
-    // socket's read does (on a green thread and on a plain one alike).
-    let deadline = crate::park::effective_deadline(deadline);
+    // Inside `green::timeout` the wait ends at that deadline too, with an `Elapsed` inside its
+    // error, as a socket's read does (on a green thread and on a plain one alike).
+    let own = deadline;
+    let deadline = crate::park::effective_deadline(own);
     // The source and the duplicate it watches, if any; a tuple drops the source (its
     // registration) before the duplicate closes.
     let mut registered: Option<(Source, Option<OwnedFd>)> = None;
@@ -156,6 +158,9 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
             return Ok(());
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
+            if deadline != own {
+                return Err(crate::net::elapsed_error(io::ErrorKind::TimedOut));
+            }
             let what = match dir {
                 Direction::Read => "readable",
                 Direction::Write => "writable",

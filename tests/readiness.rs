@@ -109,6 +109,30 @@ fn a_deadline_gives_timed_out_and_a_regular_file_is_ready_at_once() {
     });
 }
 
+/// At a `green::timeout` deadline a wait gives `TimedOut` with a `green::Elapsed` inside; at
+/// its own deadline, the plain `TimedOut` that names the fd. On a green thread and a plain one.
+#[test]
+fn a_green_timeout_deadline_is_told_from_the_wait_s_own() {
+    let check = || {
+        let (r, _w) = nonblocking_pipe();
+        let start = Instant::now();
+        let err = green::timeout(Duration::from_millis(20), || green::io::wait_readable(&r)).unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(err.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>()), "{err:?}");
+        assert!(start.elapsed() >= Duration::from_millis(20), "early");
+
+        // Its own deadline first: no `Elapsed`.
+        let own = Instant::now() + Duration::from_millis(10);
+        let err =
+            green::timeout(Duration::from_secs(60), || green::io::wait_readable_until(&r, own)).unwrap().unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::TimedOut);
+        assert!(err.get_ref().is_some_and(|inner| !inner.is::<green::Elapsed>()), "{err:?}");
+        assert!(Instant::now() >= own, "early");
+    };
+    io_util::runtime(1).block_on(check);
+    check();
+}
+
 #[test]
 fn an_fd_that_a_green_socket_registered_can_be_waited_on_too() {
     io_util::runtime(1).block_on(|| {
