@@ -105,7 +105,7 @@ mod waitgroup;
 pub use self::barrier::{Barrier, BarrierWaitResult};
 pub use self::condvar::{Condvar, WaitTimeoutResult};
 pub use self::mutex::{MUTEX_HANDOFF_AFTER, Mutex, MutexGuard};
-pub use self::once::{LazyLock, Once, OnceLock};
+pub use self::once::{LazyLock, Once, OnceLock, OnceState};
 pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 pub use self::semaphore::{Semaphore, SemaphorePermit};
 pub use self::waitgroup::WaitGroup;

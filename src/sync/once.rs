@@ -432,7 +432,9 @@ impl<T: fmt::Debug, F> fmt::Debug for LazyLock<T, F> {
 ///
 /// Unlike std's, it is never poisoned: if the closure panics (or its green thread is cancelled,
 /// or its deadline passes), the `Once` stays not completed and the next caller runs its own
-/// closure, where std's `Once` would panic. There is no `call_once_force`: every call is one.
+/// closure, where std's `Once` would panic. Every call is thus what std calls a forced one;
+/// [`call_once_force`](Once::call_once_force) is there for code ported from std, and its
+/// [`OnceState`] never says poisoned.
 ///
 /// ```
 /// use green::sync::Once;
@@ -465,6 +467,26 @@ impl Once {
         self.0.get_or_init(f);
     }
 
+    /// As [`call_once`](Once::call_once), with std's signature for a call that runs even after
+    /// an earlier closure panicked, which every call here does: `f` gets a [`OnceState`] whose
+    /// [`is_poisoned`](OnceState::is_poisoned) is false.
+    ///
+    /// ```
+    /// use green::sync::Once;
+    ///
+    /// static INIT: Once = Once::new();
+    ///
+    /// green::run(|| {
+    ///     let first = std::panic::catch_unwind(|| INIT.call_once(|| panic!("the first try fails")));
+    ///     assert!(first.is_err());
+    ///     INIT.call_once_force(|state| assert!(!state.is_poisoned(), "a green Once is never poisoned"));
+    ///     assert!(INIT.is_completed());
+    /// });
+    /// ```
+    pub fn call_once_force<F: FnOnce(&OnceState)>(&self, f: F) {
+        self.0.get_or_init(|| f(&OnceState { _private: () }));
+    }
+
     /// True once a call has completed.
     pub fn is_completed(&self) -> bool {
         self.0.get().is_some()
@@ -489,6 +511,20 @@ impl Once {
     /// ```
     pub fn wait(&self) {
         self.0.wait();
+    }
+}
+
+/// What [`Once::call_once_force`] tells its closure, as std's `OnceState` does; a green `Once`
+/// is never poisoned.
+#[derive(Debug)]
+pub struct OnceState {
+    _private: (),
+}
+
+impl OnceState {
+    /// Always false: an earlier closure that panicked leaves a green `Once` as it found it.
+    pub fn is_poisoned(&self) -> bool {
+        false
     }
 }
 
