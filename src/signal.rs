@@ -42,7 +42,8 @@
 //!
 //! - **While a [`Signals`] for it is alive**, it is delivered there, and its default action
 //!   does not happen: `SIGINT` (Ctrl-C) and `SIGTERM` no longer end the process; ending it is
-//!   now the program's job.
+//!   now the program's job. That holds for a signal that arrived while one was alive even if
+//!   it is dropped before receiving it: the signal goes with it.
 //! - **While none is alive**, it does what it did before the first listener: an action that was
 //!   the default happens (the dispatcher restores it and raises the signal again, so the
 //!   process ends as if `green` had never been there), and an ignored signal stays ignored.
@@ -216,9 +217,7 @@ pub fn wait(signals: &[Signal]) -> io::Result<Signal> {
 /// # Ok::<(), std::io::Error>(())
 /// ```
 pub fn is_listening(signal: Signal) -> bool {
-    let mut registry = registry();
-    registry.prune();
-    registry.listeners.iter().filter_map(Weak::upgrade).any(|l| l.set & signal.bit() != 0)
+    registry().listeners.iter().filter_map(Weak::upgrade).any(|l| l.set & signal.bit() != 0)
 }
 
 /// A listener for some signals: everything that arrives for them while it lives is kept until
@@ -330,8 +329,8 @@ impl Signals {
                 registry.installed |= signal.bit();
             }
         }
-        registry.prune();
         registry.listeners.push(Arc::downgrade(&listener));
+        handler::set_listening(registry.listening());
         Ok(Signals { listener })
     }
 
@@ -440,6 +439,17 @@ impl Signals {
     }
 }
 
+impl Drop for Signals {
+    /// Stops listening. A signal that arrived before this, and is not delivered yet, goes with
+    /// this listener (if no other listens for it): it does not take its default action later.
+    fn drop(&mut self) {
+        let mut registry = registry();
+        let this = Arc::as_ptr(&self.listener);
+        registry.listeners.retain(|l| l.as_ptr() != this);
+        handler::set_listening(registry.listening());
+    }
+}
+
 /// Why the caller cannot park now, if it cannot.
 fn cannot_park() -> Option<&'static str> {
     context::with_core(|core| {
@@ -459,7 +469,7 @@ fn cannot_park() -> Option<&'static str> {
 struct Registry {
     /// Signals whose handler is installed, as bits. Only grows.
     installed: u64,
-    /// Every `Signals` created, alive or not yet pruned.
+    /// Every live `Signals` (each takes itself out when dropped).
     listeners: Vec<Weak<Listener>>,
     /// The self-pipe's read end, once made; the dispatcher holds a clone.
     pipe: Option<Arc<OwnedFd>>,
@@ -467,9 +477,9 @@ struct Registry {
     dispatcher: bool,
 }
 
-/// Held by `Signals::new` to install and register, and by the dispatcher while it delivers, so
-/// that "nobody listens, take the default action" is decided with no listener appearing
-/// meanwhile.
+/// Held by `Signals::new` to install and register, by `Signals::drop` to unregister, and by the
+/// dispatcher while it delivers, so that "nobody listens, take the default action" is decided
+/// with no listener appearing or going meanwhile.
 static REGISTRY: Mutex<Registry> =
     Mutex::new(Registry { installed: 0, listeners: Vec::new(), pipe: None, dispatcher: false });
 
@@ -479,11 +489,6 @@ fn registry() -> MutexGuard<'static, Registry> {
 }
 
 impl Registry {
-    /// Forgets dropped listeners.
-    fn prune(&mut self) {
-        self.listeners.retain(|l| l.strong_count() > 0);
-    }
-
     /// Makes the self-pipe and starts the dispatcher thread, unless done already.
     fn start_dispatcher(&mut self) -> io::Result<()> {
         if self.dispatcher {
@@ -504,16 +509,21 @@ impl Registry {
         Ok(())
     }
 
-    /// Hands the signals in `caught` to their listeners; one that nobody listens for takes its
-    /// previous action.
-    fn deliver(&mut self, caught: u64) {
-        self.prune();
-        for signal in Signal::ALL.into_iter().filter(|s| caught & s.bit() != 0) {
+    /// The signals some live listener listens for, as bits.
+    fn listening(&self) -> u64 {
+        self.listeners.iter().filter_map(Weak::upgrade).fold(0, |bits, l| bits | l.set)
+    }
+
+    /// Hands the signals in `caught` to their listeners. One that nobody listens for now takes
+    /// its previous action if nobody listened when it arrived either; one that arrived while a
+    /// listener was alive went with that listener when it was dropped.
+    fn deliver(&self, caught: handler::Caught) {
+        for signal in Signal::ALL.into_iter().filter(|s| caught.all & s.bit() != 0) {
             let mut heard = false;
             for listener in self.listeners.iter().filter_map(Weak::upgrade) {
                 heard |= listener.deliver(signal.bit());
             }
-            if !heard {
+            if !heard && caught.unheard & signal.bit() != 0 {
                 handler::default_action(signal.as_raw(), signal.default_terminates());
             }
         }
@@ -525,7 +535,7 @@ impl Registry {
 fn dispatch(pipe: &OwnedFd) {
     loop {
         match handler::wait_caught(pipe) {
-            Ok(0) => {}
+            Ok(caught) if caught.all == 0 => {}
             Ok(caught) => registry().deliver(caught),
             Err(e) => {
                 // Cannot happen with a healthy pipe; do not spin if it does.

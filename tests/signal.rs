@@ -206,6 +206,24 @@ fn with_no_listener_left_sigterm_ends_the_process_again() {
     assert_eq!(output.status.signal(), Some(libc::SIGTERM), "{:?}\nstdout:\n{stdout}", output.status);
 }
 
+/// A signal that arrives while a `Signals` listens belongs to it, even when the listener is
+/// dropped before the dispatcher thread gets to it: the signal goes with the listener, and its
+/// default action (here: ending the process) does not happen.
+#[test]
+fn a_signal_caught_while_listening_never_takes_the_default_action_later() {
+    assert_child_ok("a_signal_caught_while_listening_never_takes_the_default_action_later", || {
+        for _ in 0..50 {
+            let signals = Signals::new(&[Signal::User1]).unwrap();
+            // SAFETY: raise has no memory-safety preconditions. It runs the handler on this
+            // thread before it returns: the signal has arrived while `signals` listens.
+            assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);
+            drop(signals);
+        }
+        // Time for the dispatcher to see every one of them.
+        std::thread::sleep(Duration::from_millis(200));
+    });
+}
+
 static PREVIOUS_HANDLER_RAN: AtomicBool = AtomicBool::new(false);
 
 extern "C" fn previous_handler(_signal: libc::c_int) {

@@ -14,20 +14,23 @@
 //!    handler, ours keeps that handler's mask and its `SA_RESTART` choice (it runs inside
 //!    ours); over the default or an ignored action, ours sets `SA_RESTART` (a slow system call
 //!    the signal interrupts is restarted rather than failing with `EINTR`).
-//! 3. The handler is async-signal-safe: it sets the signal's bit in [`CAUGHT`], writes one byte
-//!    to the pipe (if the pipe is full the byte is dropped: bytes only wake the reader, the bits
-//!    say what came), calls the previous handler if that was a function, and leaves `errno` as
-//!    it found it. No allocation, no lock. In a child made by `fork` without `exec`, which has
+//! 3. The handler is async-signal-safe: it sets the signal's bit in [`CAUGHT`] (and its
+//!    unheard bit too if nobody listened for it in [`LISTENING`] then), writes one byte to the
+//!    pipe (if the pipe is full the byte is dropped: bytes only wake the reader, the bits say
+//!    what came), calls the previous handler if that was a function, and leaves `errno` as it
+//!    found it. No allocation, no lock. In a child made by `fork` without `exec`, which has
 //!    our handler but not the thread that reads the pipe (the process id says), it does what
 //!    the action before ours would have done: the child can still be ended by the signal.
 //! 4. The reader blocks in [`wait_caught`]: a `read` of the pipe, then a swap of [`CAUGHT`]. The
 //!    handler sets the bit before it writes the byte, so a signal is either in the bits the
 //!    reader takes or still has its byte in the pipe: none is lost.
-//! 5. [`default_action`], for a signal that arrived while nobody listened: if its action before
-//!    us was the default and that default ends the process, restore it and raise the signal
-//!    again, so the process ends exactly as it would have without us. Only while ours is still
-//!    the installed action: a handler installed over ours since (which chains to ours, as
-//!    `signal-hook` does) decides what the signal does now.
+//! 5. [`default_action`], for a signal that arrived while nobody listened (its unheard bit; one
+//!    that arrived while a listener was alive goes with that listener, even if it is gone by
+//!    the time the reader gets to it): if its action before us was the default and that
+//!    default ends the process, restore it and raise the signal again, so the process ends
+//!    exactly as it would have without us. Only while ours is still the installed action: a
+//!    handler installed over ours since (which chains to ours, as `signal-hook` does) decides
+//!    what the signal does now.
 
 use std::io;
 use std::mem::MaybeUninit;
@@ -39,8 +42,14 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 /// supported signals are all below 32 on every Unix).
 pub(super) const MAX_SIGNAL: usize = 32;
 
-/// Bit `n` is set when signal `n` was caught and the reader has not taken it yet.
+/// Bit `n` is set when signal `n` was caught and the reader has not taken it yet; bit
+/// `MAX_SIGNAL + n` too if it was caught while its bit in [`LISTENING`] was clear. One word, so
+/// that the reader takes both halves with one swap.
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
+
+/// Bit `n` is set while some `Signals` listens for signal `n`. Written by the signal module
+/// with its registry locked, whenever a listener comes or goes; read by the handler.
+static LISTENING: AtomicU64 = AtomicU64::new(0);
 
 /// The pipe's write end, or -1 before [`open_pipe`]. Never closed once set.
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
@@ -57,6 +66,22 @@ static PREVIOUS_FLAGS: [AtomicI32; MAX_SIGNAL] = [const { AtomicI32::new(0) }; M
 
 fn bit(signal: libc::c_int) -> u64 {
     1 << signal
+}
+
+/// What the reader takes from [`CAUGHT`]: the signals caught, as bits (bit `n` for signal `n`),
+/// and those of them caught while nobody listened.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct Caught {
+    /// Every signal caught.
+    pub(super) all: u64,
+    /// Caught while no `Signals` listened for it (at least once).
+    pub(super) unheard: u64,
+}
+
+/// Publishes the signals some `Signals` listens for now, as bits. Call with the signal module's
+/// registry locked, after each listener comes and before each goes.
+pub(super) fn set_listening(bits: u64) {
+    LISTENING.store(bits, Ordering::Release);
 }
 
 /// Step 1: makes the self-pipe and publishes its write end; returns its read end. Call once.
@@ -140,7 +165,8 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             // A child made by fork: nobody reads the pipe here.
             as_if_absent(signal, info, context);
         } else {
-            CAUGHT.fetch_or(bit(signal), Ordering::AcqRel);
+            let unheard = if LISTENING.load(Ordering::Acquire) & bit(signal) == 0 { bit(signal) } else { 0 };
+            CAUGHT.fetch_or(bit(signal) | unheard << MAX_SIGNAL, Ordering::AcqRel);
             let fd = PIPE_WRITE.load(Ordering::Acquire);
             if fd >= 0 {
                 let byte = signal as u8;
@@ -193,18 +219,20 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
 }
 
 /// Step 4: blocks until a byte arrives on the pipe's read end `pipe`, then returns the signals
-/// caught since the last call (bit `n` for signal `n`; possibly none).
+/// caught since the last call (possibly none).
 ///
 /// # Errors
 ///
 /// If the read fails for another reason than an interruption.
-pub(super) fn wait_caught(pipe: &OwnedFd) -> io::Result<u64> {
+pub(super) fn wait_caught(pipe: &OwnedFd) -> io::Result<Caught> {
     let mut buf = [0u8; 64];
     loop {
         // SAFETY: `buf` is valid for writes of its length; `pipe` is an open descriptor.
         let n = unsafe { libc::read(std::os::fd::AsRawFd::as_raw_fd(pipe), buf.as_mut_ptr().cast(), buf.len()) };
         if n > 0 {
-            return Ok(CAUGHT.swap(0, Ordering::AcqRel));
+            let word = CAUGHT.swap(0, Ordering::AcqRel);
+            let low = (1 << MAX_SIGNAL) - 1;
+            return Ok(Caught { all: word & low, unheard: word >> MAX_SIGNAL });
         }
         let error = io::Error::last_os_error();
         if n < 0 && error.kind() == io::ErrorKind::Interrupted {
