@@ -51,7 +51,8 @@
 //!   the process.
 //! - A handler that was installed before `green`'s is always called too, after `green` has
 //!   recorded the signal (the handlers are chained), with its own signal mask and its own
-//!   choice of `SA_RESTART`.
+//!   choice of `SA_RESTART`; one installed with `SA_RESETHAND` is called once, and then the
+//!   default action is the one behind `green`'s, as the kernel would have made it.
 //! - A handler installed after `green`'s, by code that calls the one it replaced (as
 //!   `signal-hook` does), decides what the signal does: with no [`Signals`] alive, `green`
 //!   leaves the signal to it rather than restore the default action.
@@ -515,8 +516,9 @@ impl Registry {
     }
 
     /// Hands the signals in `caught` to their listeners. One that nobody listens for now takes
-    /// its previous action if nobody listened when it arrived either; one that arrived while a
-    /// listener was alive went with that listener when it was dropped.
+    /// its default action if that was its action before ours and nobody listened when it
+    /// arrived either; one that arrived while a listener was alive went with that listener when
+    /// it was dropped.
     fn deliver(&self, caught: handler::Caught) {
         for signal in Signal::ALL.into_iter().filter(|s| caught.all & s.bit() != 0) {
             let mut heard = false;

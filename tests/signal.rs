@@ -255,6 +255,44 @@ fn earlier_handlers_are_chained_and_ignored_signals_stay_ignored() {
     });
 }
 
+static ONE_SHOT_CALLS: AtomicUsize = AtomicUsize::new(0);
+
+extern "C" fn one_shot_handler(_signal: libc::c_int) {
+    ONE_SHOT_CALLS.fetch_add(1, Ordering::SeqCst);
+}
+
+/// A one-shot handler installed before green's (`SA_RESETHAND`: the first Ctrl-C asks nicely,
+/// the second ends the process) is called once, and the next signal takes the default action,
+/// as without green.
+#[test]
+fn an_earlier_one_shot_handler_is_called_once_then_the_default_ends_the_process() {
+    let name = "an_earlier_one_shot_handler_is_called_once_then_the_default_ends_the_process";
+    let Some(output) = child_or_parent(name, || {
+        // SAFETY: all-zero bytes are a valid sigaction; `one_shot_handler` only adds to an
+        // atomic, which is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = one_shot_handler as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_RESETHAND;
+            assert_eq!(libc::sigaction(libc::SIGINT, &action, std::ptr::null_mut()), 0);
+        }
+        drop(Signals::new(&[Signal::Interrupt]).unwrap());
+        send(Signal::Interrupt);
+        // Time for green's dispatcher to see the signal and find nobody listening.
+        std::thread::sleep(Duration::from_millis(200));
+        println!("child: alive after the first, handler calls: {}", ONE_SHOT_CALLS.load(Ordering::SeqCst));
+        send(Signal::Interrupt);
+        std::thread::sleep(Duration::from_secs(10));
+        println!("child: still alive, handler calls: {}", ONE_SHOT_CALLS.load(Ordering::SeqCst));
+    }) else {
+        return;
+    };
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(stdout.contains("child: alive after the first, handler calls: 1"), "stdout:\n{stdout}");
+    assert!(!stdout.contains("child: still alive"), "stdout:\n{stdout}");
+    assert_eq!(output.status.signal(), Some(libc::SIGINT), "{:?}\nstdout:\n{stdout}", output.status);
+}
+
 static LATER_HANDLER_RAN: AtomicBool = AtomicBool::new(false);
 
 /// The action `later_handler` replaced: green's, which it calls, as `signal-hook` does.

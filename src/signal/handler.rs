@@ -15,18 +15,20 @@
 //!    ours); over the default or an ignored action, ours sets `SA_RESTART` (a slow system call
 //!    the signal interrupts is restarted rather than failing with `EINTR`).
 //! 3. The handler is async-signal-safe: it sets the signal's bit in [`CAUGHT`] (and its
-//!    unheard bit too if nobody listened for it in [`LISTENING`] then), writes one byte to the
-//!    pipe (if the pipe is full the byte is dropped: bytes only wake the reader, the bits say
-//!    what came), calls the previous handler if that was a function, and leaves `errno` as it
-//!    found it. No allocation, no lock. In a child made by `fork` without `exec`, which has
-//!    our handler but not the thread that reads the pipe (the process id says), it does what
-//!    the action before ours would have done: the child can still be ended by the signal.
+//!    unheard bit too if nobody listened for it in [`LISTENING`] then, and the action before
+//!    ours was the default), writes one byte to the pipe (if the pipe is full the byte is
+//!    dropped: bytes only wake the reader, the bits say what came), calls the previous handler
+//!    if that was a function (one installed with `SA_RESETHAND` once: as the kernel would, it
+//!    puts the default back in [`PREVIOUS`] as it calls it), and leaves `errno` as it found it.
+//!    No allocation, no lock. In a child made by `fork` without `exec`, which has our handler
+//!    but not the thread that reads the pipe (the process id says), it does what the action
+//!    before ours would have done: the child can still be ended by the signal.
 //! 4. The reader blocks in [`wait_caught`]: a `read` of the pipe, then a swap of [`CAUGHT`]. The
 //!    handler sets the bit before it writes the byte, so a signal is either in the bits the
 //!    reader takes or still has its byte in the pipe: none is lost.
-//! 5. [`default_action`], for a signal that arrived while nobody listened (its unheard bit; one
-//!    that arrived while a listener was alive goes with that listener, even if it is gone by
-//!    the time the reader gets to it): if its action before us was the default and that
+//! 5. [`default_action`], for a signal that arrived while nobody listened and its action
+//!    before us was the default (its unheard bit; one that arrived while a listener was alive
+//!    goes with that listener, even if it is gone by the time the reader gets to it): if that
 //!    default ends the process, restore it and raise the signal again, so the process ends
 //!    exactly as it would have without us. Only while ours is still the installed action: a
 //!    handler installed over ours since (which chains to ours, as `signal-hook` does) decides
@@ -43,8 +45,9 @@ use std::sync::atomic::{AtomicI32, AtomicU64, AtomicUsize, Ordering};
 pub(super) const MAX_SIGNAL: usize = 32;
 
 /// Bit `n` is set when signal `n` was caught and the reader has not taken it yet; bit
-/// `MAX_SIGNAL + n` too if it was caught while its bit in [`LISTENING`] was clear. One word, so
-/// that the reader takes both halves with one swap.
+/// `MAX_SIGNAL + n` too if it was caught while its bit in [`LISTENING`] was clear and its
+/// [`PREVIOUS`] action was the default. One word, so that the reader takes both halves with one
+/// swap.
 static CAUGHT: AtomicU64 = AtomicU64::new(0);
 
 /// Bit `n` is set while some `Signals` listens for signal `n`. Written by the signal module
@@ -58,7 +61,8 @@ static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 static PIPE_PID: AtomicI32 = AtomicI32::new(0);
 
 /// Per signal: the `sa_sigaction` of the action before ours (`SIG_DFL` until installed).
-/// Written once by [`install`] before ours is installed; then only read.
+/// Written once by [`install`] before ours is installed; then only read, but for a one-shot
+/// handler (`SA_RESETHAND`), which [`chain`] replaces with `SIG_DFL` as it calls it.
 static PREVIOUS: [AtomicUsize; MAX_SIGNAL] = [const { AtomicUsize::new(libc::SIG_DFL) }; MAX_SIGNAL];
 
 /// Per signal: the `sa_flags` of the action before ours. Written with [`PREVIOUS`].
@@ -69,12 +73,13 @@ fn bit(signal: libc::c_int) -> u64 {
 }
 
 /// What the reader takes from [`CAUGHT`]: the signals caught, as bits (bit `n` for signal `n`),
-/// and those of them caught while nobody listened.
+/// and those of them caught while nobody listened, with the default action before ours.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) struct Caught {
     /// Every signal caught.
     pub(super) all: u64,
-    /// Caught while no `Signals` listened for it (at least once).
+    /// Caught (at least once) while no `Signals` listened for it and its action before ours was
+    /// the default: those that take the default action if nobody listens now either.
     pub(super) unheard: u64,
 }
 
@@ -165,7 +170,11 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
             // A child made by fork: nobody reads the pipe here.
             as_if_absent(signal, info, context);
         } else {
-            let unheard = if LISTENING.load(Ordering::Acquire) & bit(signal) == 0 { bit(signal) } else { 0 };
+            // Read before `chain`, which may put the default back for a one-shot handler: that
+            // default is for the next signal, not this one.
+            let unheard = LISTENING.load(Ordering::Acquire) & bit(signal) == 0
+                && PREVIOUS[signal as usize].load(Ordering::Acquire) == libc::SIG_DFL;
+            let unheard = if unheard { bit(signal) } else { 0 };
             CAUGHT.fetch_or(bit(signal) | unheard << MAX_SIGNAL, Ordering::AcqRel);
             let fd = PIPE_WRITE.load(Ordering::Acquire);
             if fd >= 0 {
@@ -199,13 +208,24 @@ fn as_if_absent(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut l
     }
 }
 
-/// Calls the handler that was installed before ours, if it was a function.
+/// Calls the handler that was installed before ours, if it was a function. A one-shot handler
+/// (`SA_RESETHAND`) is called once: the kernel resets such an action to the default as it
+/// calls it, and so does this for the action behind ours.
 fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void) {
     let target = PREVIOUS[signal as usize].load(Ordering::Acquire);
     if target == libc::SIG_DFL || target == libc::SIG_IGN {
         return;
     }
-    if PREVIOUS_FLAGS[signal as usize].load(Ordering::Relaxed) & libc::SA_SIGINFO != 0 {
+    let flags = PREVIOUS_FLAGS[signal as usize].load(Ordering::Relaxed);
+    if flags & libc::SA_RESETHAND != 0
+        && PREVIOUS[signal as usize]
+            .compare_exchange(target, libc::SIG_DFL, Ordering::AcqRel, Ordering::Acquire)
+            .is_err()
+    {
+        // The same signal, on another thread, got to it first.
+        return;
+    }
+    if flags & libc::SA_SIGINFO != 0 {
         // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature, installed by
         // its owner to be called exactly like this, from a signal handler.
         let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
