@@ -358,10 +358,11 @@ impl Signals {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self) -> io::Result<Signal> {
-        self.recv_until(None).map(|signal| signal.expect("a wait without a deadline ended without a signal"))
+        self.recv_until(None, false).map(|signal| signal.expect("a wait without a deadline ended without a signal"))
     }
 
-    /// Like [`Signals::recv`], but gives up after `timeout` and returns `Ok(None)`.
+    /// Like [`Signals::recv`], but gives up after `timeout` and returns `Ok(None)`; inside
+    /// [`crate::timeout`], at that deadline too, if it comes first.
     ///
     /// # Errors
     ///
@@ -379,7 +380,7 @@ impl Signals {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_timeout(&self, timeout: Duration) -> io::Result<Option<Signal>> {
-        self.recv_until(Instant::now().checked_add(timeout))
+        self.recv_until(Instant::now().checked_add(timeout), true)
     }
 
     /// A signal that has arrived and not been received yet, if any; never waits.
@@ -399,14 +400,24 @@ impl Signals {
         Some(signal)
     }
 
-    fn recv_until(&self, deadline: Option<Instant>) -> io::Result<Option<Signal>> {
+    /// Waits until `deadline` at most (`None` for an untimed wait, `recv`; also for a timed one
+    /// too long to have a deadline). A `timed` wait ends at a `green::timeout` deadline too, with
+    /// `Ok(None)`; an untimed one unwinds there.
+    fn recv_until(&self, deadline: Option<Instant>, timed: bool) -> io::Result<Option<Signal>> {
         crate::coop::tick_op();
         loop {
-            park::cancellation_point();
+            if timed {
+                park::check_cancelled();
+            } else {
+                park::cancellation_point();
+            }
             if let Some(signal) = self.try_recv() {
                 return Ok(Some(signal));
             }
-            if deadline.is_some_and(|d| Instant::now() >= d) {
+            // The park ends at our deadline or the `green::timeout` one; past the latter, an
+            // untimed wait has unwound at the top of the loop already.
+            let until = park::honoured_deadline(deadline);
+            if timed && until.is_some_and(|d| Instant::now() >= d) {
                 return Ok(None);
             }
             if let Some(why) = cannot_park() {
@@ -431,7 +442,7 @@ impl Signals {
                     ticket = Some(t);
                     true
                 },
-                park::honoured_deadline(deadline),
+                until,
             );
             if let Some(t) = ticket {
                 self.listener.lock().waiters.retain(|(other, _)| *other != t);

@@ -181,6 +181,25 @@ fn recv_timeout_and_cancel_end_the_wait() {
     });
 }
 
+/// Inside `green::timeout`, `recv_timeout` reports the deadline as its own timeout (`Ok(None)`),
+/// as the timed calls of `green::sync` do; `recv`, which has none, unwinds to the `timeout`.
+#[test]
+fn recv_timeout_inside_green_timeout_returns_none_at_the_deadline() {
+    assert_child_ok("recv_timeout_inside_green_timeout_returns_none_at_the_deadline", || {
+        let check = || {
+            let signals = Signals::new(&[Signal::User2]).unwrap();
+            let start = Instant::now();
+            let timed = green::timeout(Duration::from_millis(30), || signals.recv_timeout(Duration::from_secs(60)));
+            assert_eq!(timed.expect("recv_timeout unwound to the green::timeout").unwrap(), None);
+            assert!(start.elapsed() >= Duration::from_millis(30));
+            assert!(start.elapsed() < Duration::from_secs(30), "waited for its own timeout");
+            assert!(green::timeout(Duration::from_millis(10), || signals.recv()).is_err());
+        };
+        green::run(check);
+        check(); // on a plain OS thread
+    });
+}
+
 /// Once its last listener is gone, SIGTERM ends the process again, as its default action does.
 #[test]
 fn with_no_listener_left_sigterm_ends_the_process_again() {
