@@ -48,6 +48,65 @@
 //! one, with a `TimedOut` error that holds a [`green::Elapsed`](crate::Elapsed)
 //! (`e.get_ref()`), which tells it from the `TimedOut` of an `_until` form's own deadline, as
 //! a socket call's error does.
+//!
+//! # Child processes
+//!
+//! The pipes `std::process::Command` gives a child (`ChildStdin`, `ChildStdout`, `ChildStderr`)
+//! are blocking, and std has no `set_nonblocking` for them: set `O_NONBLOCK` with `fcntl(2)`
+//! (the `libc` crate), then read and write as above. A blocking pipe is a trap on the writing
+//! side: it is writable as soon as it has room for a page, and a larger write then waits until
+//! the child has read all of it, blocking the worker. Read stdout and stderr on green threads
+//! of their own, so that a child that fills one pipe while you wait on the other cannot stall.
+//!
+//! [`crate::signal`] does not offer `SIGCHLD`. To wait for a child's exit, park on a pidfd
+//! (`pidfd_open(2)`, Linux 5.3 and later): it turns readable when the child ends, and
+//! `Child::try_wait` then reaps it. [`crate::spawn_blocking`] with `child.wait()` works too,
+//! but holds a thread of the blocking pool for the child's lifetime, and a runtime's shutdown
+//! waits for it (up to [`crate::runtime::Builder::shutdown_timeout`]).
+//!
+//! ```
+//! use std::io::{ErrorKind, Read};
+//! use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
+//! use std::process::{Command, Stdio};
+//!
+//! fn set_nonblocking(fd: &impl AsFd) -> std::io::Result<()> {
+//!     let fd = fd.as_fd().as_raw_fd();
+//!     // SAFETY: fcntl on an open fd has no memory-safety preconditions.
+//!     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+//!     // SAFETY: as above.
+//!     if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
+//!         return Err(std::io::Error::last_os_error());
+//!     }
+//!     Ok(())
+//! }
+//!
+//! green::run(|| {
+//!     let mut child = Command::new("echo").arg("hello").stdout(Stdio::piped()).spawn()?;
+//!     let mut stdout = child.stdout.take().unwrap();
+//!     set_nonblocking(&stdout)?;
+//!     let (mut out, mut buf) = (Vec::new(), [0; 4096]);
+//!     loop {
+//!         match stdout.read(&mut buf) {
+//!             Ok(0) => break,
+//!             Ok(n) => out.extend_from_slice(&buf[..n]),
+//!             Err(e) if e.kind() == ErrorKind::WouldBlock => green::io::wait_readable(&stdout)?,
+//!             Err(e) => return Err(e),
+//!         }
+//!     }
+//!     assert_eq!(out, b"hello\n");
+//!     // SAFETY: pidfd_open has no memory-safety preconditions.
+//!     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) };
+//!     if pidfd < 0 {
+//!         return Err(std::io::Error::last_os_error());
+//!     }
+//!     // SAFETY: pidfd_open returned a new fd that nothing else owns.
+//!     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
+//!     green::io::wait_readable(&pidfd)?; // parks until the child has ended
+//!     assert!(child.try_wait()?.expect("ended, so try_wait reaps it").success());
+//!     Ok(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
