@@ -59,9 +59,10 @@
 //!
 //! Handlers are inherited by `fork` and reset to the default by `exec`, as usual. A child that
 //! goes on without `exec` inherits no threads, so neither the signal-dispatching thread nor
-//! any runtime: there, `green`'s handler does what the action before it would have done (the
-//! default ends the child, an ignored signal stays ignored, an earlier handler is called), and
-//! waiting for signals through `green` is not supported.
+//! any runtime: there, until it makes a [`Signals`] of its own, `green`'s handler does what the
+//! action before it would have done (the default ends the child, an ignored signal stays
+//! ignored, an earlier handler is called). Its first [`Signals`] starts a signal thread of its
+//! own (the workers of a pre-forking server listen as their parent did).
 
 mod handler;
 
@@ -485,7 +486,8 @@ struct Registry {
     listeners: Vec<Weak<Listener>>,
     /// The self-pipe's read end, once made; the dispatcher holds a clone.
     pipe: Option<Arc<OwnedFd>>,
-    /// Set once the dispatcher thread runs.
+    /// Set once the dispatcher thread runs. A child made by `fork` inherits it set, without
+    /// the thread: the pipe is not its own then (`handler::pipe_is_ours`).
     dispatcher: bool,
 }
 
@@ -501,14 +503,16 @@ fn registry() -> MutexGuard<'static, Registry> {
 }
 
 impl Registry {
-    /// Makes the self-pipe and starts the dispatcher thread, unless done already.
+    /// Makes the self-pipe and starts the dispatcher thread, unless done already in this
+    /// process (a child made by `fork` makes its own).
     fn start_dispatcher(&mut self) -> io::Result<()> {
-        if self.dispatcher {
+        let ours = handler::pipe_is_ours();
+        if self.dispatcher && ours {
             return Ok(());
         }
         let pipe = match &self.pipe {
-            Some(pipe) => pipe.clone(),
-            None => {
+            Some(pipe) if ours => pipe.clone(),
+            _ => {
                 let pipe = Arc::new(handler::open_pipe()?);
                 self.pipe = Some(pipe.clone());
                 pipe

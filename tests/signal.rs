@@ -388,6 +388,41 @@ fn a_forked_child_is_still_ended_by_sigterm() {
     });
 }
 
+/// A child made by `fork` without `exec` after the parent listened (the workers of a
+/// pre-forking server) gets signal waiting of its own with its first `Signals`: a signal for it
+/// is received there, not taken with its default action. The parent's listener is untouched.
+#[test]
+fn a_forked_child_that_listens_receives_its_signals() {
+    assert_child_ok("a_forked_child_that_listens_receives_its_signals", || {
+        let parent = Signals::new(&[Signal::User1]).unwrap();
+        // SAFETY: fork has no memory-safety preconditions. The child allocates and starts a
+        // thread, which glibc supports after a fork (it resets its allocator's locks there);
+        // no other thread of this process holds a lock the child takes (the signal thread
+        // waits in `read`, holding none).
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let received = std::panic::catch_unwind(|| {
+                let signals = Signals::new(&[Signal::User1]).unwrap();
+                // SAFETY: raise has no memory-safety preconditions.
+                unsafe { libc::raise(libc::SIGUSR1) };
+                signals.recv_timeout(Duration::from_secs(10)).unwrap()
+            });
+            // SAFETY: _exit ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(if matches!(received, Ok(Some(Signal::User1))) { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes the status of our own child to a valid location.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the forked child did not receive its signal (wait status {status:#x})"
+        );
+        send(Signal::User1);
+        assert_eq!(parent.recv_timeout(Duration::from_secs(10)).unwrap(), Some(Signal::User1));
+    });
+}
+
 extern "C" fn handler_without_restart(_signal: libc::c_int) {}
 
 /// In front of a handler installed before it, green's keeps that handler's signal mask and its

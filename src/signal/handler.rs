@@ -4,7 +4,10 @@
 //! # Protocol
 //!
 //! 1. [`open_pipe`], once: a pipe, close-on-exec at both ends, its write end non-blocking so
-//!    the handler can never block. The write end is published in [`PIPE_WRITE`].
+//!    the handler can never block. The write end is published in [`PIPE_WRITE`], then the
+//!    process that reads it in [`PIPE_PID`]. Once more in a child made by `fork` without
+//!    `exec`, when it first listens: the parent's pipe is read by the parent's thread, which
+//!    the child does not have.
 //! 2. [`install`], once per signal, only after the pipe exists: keep the current action in
 //!    [`PREVIOUS`] (published before ours is installed, so the handler always finds it), then
 //!    swap ours in with `SA_SIGINFO | SA_ONSTACK` (`SA_ONSTACK`: a worker may be on a small
@@ -21,8 +24,9 @@
 //!    if that was a function (one installed with `SA_RESETHAND` once: as the kernel would, it
 //!    puts the default back in [`PREVIOUS`] as it calls it), and leaves `errno` as it found it.
 //!    No allocation, no lock. In a child made by `fork` without `exec`, which has our handler
-//!    but not the thread that reads the pipe (the process id says), it does what the action
-//!    before ours would have done: the child can still be ended by the signal.
+//!    but not the thread that reads the pipe (the process id says), until it opens a pipe of
+//!    its own it does what the action before ours would have done: the child can still be
+//!    ended by the signal.
 //! 4. The reader blocks in [`wait_caught`]: a `read` of the pipe, then a swap of [`CAUGHT`]. The
 //!    handler sets the bit before it writes the byte, so a signal is either in the bits the
 //!    reader takes or still has its byte in the pipe: none is lost.
@@ -57,7 +61,8 @@ static LISTENING: AtomicU64 = AtomicU64::new(0);
 /// The pipe's write end, or -1 before [`open_pipe`]. Never closed once set.
 static PIPE_WRITE: AtomicI32 = AtomicI32::new(-1);
 
-/// The process that opened the pipe and reads it; a child made by `fork` has another id.
+/// The process that opened the pipe and reads it; a child made by `fork` has another id
+/// until it opens its own.
 static PIPE_PID: AtomicI32 = AtomicI32::new(0);
 
 /// Per signal: the `sa_sigaction` of the action before ours (`SIG_DFL` until installed).
@@ -89,7 +94,16 @@ pub(super) fn set_listening(bits: u64) {
     LISTENING.store(bits, Ordering::Release);
 }
 
-/// Step 1: makes the self-pipe and publishes its write end; returns its read end. Call once.
+/// True if this process reads the published pipe: false before [`open_pipe`], and in a child
+/// made by `fork` without `exec` until it calls [`open_pipe`] itself.
+pub(super) fn pipe_is_ours() -> bool {
+    // SAFETY: getpid has no preconditions.
+    PIPE_PID.load(Ordering::Acquire) == unsafe { libc::getpid() }
+}
+
+/// Step 1: makes the self-pipe and publishes its write end; returns its read end. Call once,
+/// and again in a child made by `fork` without `exec` (with the signal module's registry
+/// locked): the parent's ends stay open there, unused.
 pub(super) fn open_pipe() -> io::Result<OwnedFd> {
     let mut fds = [-1; 2];
     // SAFETY: `fds` has room for the two descriptors pipe2 writes.
@@ -102,10 +116,14 @@ pub(super) fn open_pipe() -> io::Result<OwnedFd> {
     if unsafe { libc::fcntl(fds[1], libc::F_SETFL, libc::O_NONBLOCK) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    // SAFETY: getpid has no preconditions.
-    PIPE_PID.store(unsafe { libc::getpid() }, Ordering::Relaxed);
-    // The write end lives for the rest of the process: the handler may use it at any time.
+    // What the parent had caught before a fork is the parent's to deliver. The handler leaves
+    // the bits alone until the pid below is this process's.
+    CAUGHT.store(0, Ordering::Relaxed);
+    // The write end lives for the rest of the process: the handler may use it at any time. It
+    // is published first, so that a handler that finds its own pid finds this pipe too.
     PIPE_WRITE.store(std::os::fd::IntoRawFd::into_raw_fd(write), Ordering::Release);
+    // SAFETY: getpid has no preconditions.
+    PIPE_PID.store(unsafe { libc::getpid() }, Ordering::Release);
     Ok(read)
 }
 
@@ -166,8 +184,8 @@ extern "C" fn handler(signal: libc::c_int, info: *mut libc::siginfo_t, context: 
     let errno = unsafe { *libc::__errno_location() };
     if (signal as usize) < MAX_SIGNAL {
         // SAFETY: getpid is async-signal-safe.
-        if unsafe { libc::getpid() } != PIPE_PID.load(Ordering::Relaxed) {
-            // A child made by fork: nobody reads the pipe here.
+        if unsafe { libc::getpid() } != PIPE_PID.load(Ordering::Acquire) {
+            // A child made by fork that has not listened yet: nobody reads the pipe here.
             as_if_absent(signal, info, context);
         } else {
             // Read before `chain`, which may put the default back for a one-shot handler: that
