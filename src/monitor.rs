@@ -335,15 +335,22 @@ fn shared_arc(shared: &Shared) -> Arc<Shared> {
     }
 }
 
-/// The signal named by `GREEN_DUMP_SIGNAL`, if any.
+/// The signal named by `GREEN_DUMP_SIGNAL`, if any (none when unset or empty).
 fn dump_signal() -> Option<crate::signal::Signal> {
     let name = std::env::var("GREEN_DUMP_SIGNAL").ok()?;
     let name = name.trim().to_ascii_uppercase();
+    if name.is_empty() {
+        return None;
+    }
     let name = name.strip_prefix("SIG").unwrap_or(&name).to_owned();
     let signal =
         (1..64).filter_map(crate::signal::Signal::from_raw).find(|s| s.name().strip_prefix("SIG") == Some(&name));
     if signal.is_none() {
-        log::warn!("green: GREEN_DUMP_SIGNAL={name} names no signal green can wait for (try USR1, USR2, HUP or WINCH)");
+        // Heard even without a logger: the user set the variable to see dumps, and would
+        // otherwise learn of the typo only when the signal ends the process.
+        crate::warn_even_without_logger(&format!(
+            "green: GREEN_DUMP_SIGNAL={name} names no signal green can wait for (try USR1, USR2, HUP or WINCH)"
+        ));
     }
     signal
 }

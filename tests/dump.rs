@@ -336,6 +336,21 @@ fn the_dump_signal_prints_a_dump() {
     drop(rt);
 }
 
+/// A `GREEN_DUMP_SIGNAL` that names no signal green can wait for says so on stderr, logger or
+/// not: otherwise the user finds out only when the signal ends the process instead.
+#[test]
+fn an_unknown_dump_signal_is_reported_without_a_logger() {
+    const NAME: &str = "an_unknown_dump_signal_is_reported_without_a_logger";
+    if !common::child::is_child() {
+        let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", "USR3")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+        assert!(stderr.contains("GREEN_DUMP_SIGNAL=USR3 names no signal"), "{stderr}");
+        return;
+    }
+    green::run(|| {});
+}
+
 /// `GREEN_PARK_BACKTRACES=1` turns park backtraces on without a line of code, as
 /// `park_backtraces(true)` does. In a child process: the variable is read at build time.
 #[test]
