@@ -386,6 +386,10 @@ impl Signals {
 
     /// A signal that has arrived and not been received yet, if any; never waits.
     ///
+    /// Signals reach a listener through the `green-signal` thread, a moment after the handler
+    /// caught them: right after a `raise`, `try_recv` may not see the signal yet, where
+    /// [`Signals::recv_timeout`] would wait for it.
+    ///
     /// ```
     /// use green::signal::{Signal, Signals};
     ///
