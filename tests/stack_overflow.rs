@@ -155,3 +155,120 @@ fn an_ignored_sigsegv_sent_by_kill_stays_ignored() {
     assert!(output.status.success(), "status {:?}, stderr:\n{}", output.status, stderr_of(&output));
     assert!(stdout.contains("child: still alive"), "stdout:\n{stdout}");
 }
+
+/// Calls of [`one_shot`] in this process.
+static ONE_SHOT_CALLS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// A crash handler in the common one-shot style: says so and returns, relying on
+/// `SA_RESETHAND` to let the fault, run again, end the process. Bails out after a few calls, so
+/// that a handler called again and again ends the child instead of hanging it.
+extern "C" fn one_shot(_: libc::c_int, _: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    let calls = ONE_SHOT_CALLS.fetch_add(1, std::sync::atomic::Ordering::SeqCst) + 1;
+    let msg: &[u8] =
+        if calls < 10 { b"child: crash handler ran\n" } else { b"child: crash handler called again and again\n" };
+    // SAFETY: write is async-signal-safe and `msg` is valid for its length.
+    unsafe { libc::write(libc::STDERR_FILENO, msg.as_ptr().cast(), msg.len()) };
+    if calls >= 10 {
+        // SAFETY: _exit is async-signal-safe.
+        unsafe { libc::_exit(3) };
+    }
+}
+
+/// A one-shot (`SA_RESETHAND`) SIGSEGV handler that was there before the runtime runs once, and
+/// the fault then ends the process, as without the runtime; it used to be called forever.
+#[test]
+fn a_one_shot_handler_from_before_runs_once_and_the_fault_ends_the_process() {
+    if is_child() {
+        // SAFETY: all-zero bytes are a valid sigaction; the handler has the SA_SIGINFO signature
+        // and is async-signal-safe.
+        unsafe {
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = one_shot as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_RESETHAND;
+            assert_eq!(libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()), 0);
+        }
+        fault_with_runtime_installed(null_write);
+    }
+    let output = run_child("a_one_shot_handler_from_before_runs_once_and_the_fault_ends_the_process", CHILD_TIMEOUT);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "status {:?}, stderr:\n{stderr}", output.status);
+    assert_eq!(stderr.matches("child: crash handler ran").count(), 1, "stderr:\n{stderr}");
+}
+
+/// The two inaccessible pages [`probing`] makes accessible: it is called for the first, and
+/// probes the second from inside the handler.
+static PROBED: [std::sync::atomic::AtomicUsize; 2] =
+    [std::sync::atomic::AtomicUsize::new(0), std::sync::atomic::AtomicUsize::new(0)];
+
+/// Whether SIGUSR1 (in the handler's `sa_mask`) was blocked while [`probing`] ran.
+static USR1_BLOCKED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// A handler that resolves faults on its two pages by making them accessible, and probes the
+/// second page from inside the first fault: a nested fault, which `SA_NODEFER` allows.
+extern "C" fn probing(_: libc::c_int, info: *mut libc::siginfo_t, _: *mut libc::c_void) {
+    use std::sync::atomic::Ordering::SeqCst;
+    // SAFETY: sysconf has no preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+    // SAFETY: the kernel passes a valid siginfo_t for a fault.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    let (first, second) = (PROBED[0].load(SeqCst), PROBED[1].load(SeqCst));
+    if addr == first {
+        let mut mask = std::mem::MaybeUninit::<libc::sigset_t>::zeroed();
+        // SAFETY: reads this thread's mask into `mask`; sigismember reads it.
+        unsafe {
+            libc::pthread_sigmask(libc::SIG_BLOCK, std::ptr::null(), mask.as_mut_ptr());
+            USR1_BLOCKED.store(libc::sigismember(mask.as_ptr(), libc::SIGUSR1) == 1, SeqCst);
+        }
+        // SAFETY: a read of the second page, which faults into this handler again.
+        std::hint::black_box(unsafe { std::ptr::read_volatile(second as *const u8) });
+    }
+    if addr == first || addr == second {
+        // SAFETY: the page is one of the child's own mapping.
+        unsafe { libc::mprotect(addr as *mut libc::c_void, page, libc::PROT_READ | libc::PROT_WRITE) };
+    } else {
+        // Not one of ours: let the fault end the process.
+        // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL.
+        unsafe { libc::sigaction(libc::SIGSEGV, &std::mem::zeroed(), std::ptr::null_mut()) };
+    }
+}
+
+/// A SIGSEGV handler from before the runtime runs with its own signal mask, and with
+/// `SA_NODEFER` it may take a nested fault, as without the runtime; it used to run with SIGSEGV
+/// blocked, so the nested fault killed the process.
+#[test]
+fn a_handler_from_before_runs_with_its_mask_and_may_take_nested_faults() {
+    if is_child() {
+        // SAFETY: sysconf has no preconditions.
+        let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) } as usize;
+        // SAFETY: a fresh inaccessible mapping where the kernel chooses; the handler has the
+        // SA_SIGINFO signature and is async-signal-safe; all-zero bytes are a valid sigaction.
+        unsafe {
+            let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
+            let base = libc::mmap(std::ptr::null_mut(), 2 * page, libc::PROT_NONE, flags, -1, 0);
+            assert_ne!(base, libc::MAP_FAILED);
+            PROBED[0].store(base as usize, std::sync::atomic::Ordering::SeqCst);
+            PROBED[1].store(base as usize + page, std::sync::atomic::Ordering::SeqCst);
+            let mut action: libc::sigaction = std::mem::zeroed();
+            action.sa_sigaction = probing as *const () as libc::sighandler_t;
+            action.sa_flags = libc::SA_SIGINFO | libc::SA_NODEFER;
+            libc::sigaddset(&mut action.sa_mask, libc::SIGUSR1);
+            assert_eq!(libc::sigaction(libc::SIGSEGV, &action, std::ptr::null_mut()), 0);
+        }
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let first = PROBED[0].load(std::sync::atomic::Ordering::SeqCst);
+        let value = rt.block_on(move || {
+            // SAFETY: the first write faults, the handler makes the page accessible, and the
+            // write runs again.
+            unsafe { std::ptr::write_volatile(first as *mut u8, 7) };
+            // SAFETY: now accessible.
+            unsafe { std::ptr::read_volatile(first as *const u8) }
+        });
+        let blocked = USR1_BLOCKED.load(std::sync::atomic::Ordering::SeqCst);
+        println!("child: survived with {value}; SIGUSR1 blocked in the handler: {blocked}");
+        return;
+    }
+    let output = run_child("a_handler_from_before_runs_with_its_mask_and_may_take_nested_faults", CHILD_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(output.status.success(), "status {:?}, stderr:\n{}", output.status, stderr_of(&output));
+    assert!(stdout.contains("child: survived with 7; SIGUSR1 blocked in the handler: true"), "stdout:\n{stdout}");
+}

@@ -19,11 +19,12 @@
 //!    `std::fmt`, all async-signal-safe.
 //! 5. Anything else goes to the previous action exactly as the kernel would have run it: its
 //!    `SA_SIGINFO` function with the original arguments, its plain handler with the signal
-//!    number, or, for `SIG_DFL` and `SIG_IGN`, `SIG_DFL` restored and a return, so the faulting
-//!    instruction runs again and the default action ends the process. (The kernel forces the
-//!    default for a synchronous fault that is ignored, too.) A sent signal that was ignored
-//!    stays ignored; one whose action was the default is raised again. std's own handler,
-//!    which reports overflows of OS thread stacks, is reached this way.
+//!    number (either after its `SA_RESETHAND`, `sa_mask` and `SA_NODEFER` have been applied as
+//!    the kernel applies them), or, for `SIG_DFL` and `SIG_IGN`, `SIG_DFL` restored and a
+//!    return, so the faulting instruction runs again and the default action ends the process.
+//!    (The kernel forces the default for a synchronous fault that is ignored, too.) A sent
+//!    signal that was ignored stays ignored; one whose action was the default is raised again.
+//!    std's own handler, which reports overflows of OS thread stacks, is reached this way.
 
 use std::cell::UnsafeCell;
 use std::io;
@@ -206,7 +207,8 @@ fn report(hit: &Hit) {
 /// or `raise`, not from a fault.
 fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_void, sent: bool) {
     let previous = if signal == libc::SIGSEGV { &PREV_SEGV } else { &PREV_BUS };
-    let (flags, target) = previous.get().map_or((0, libc::SIG_DFL), |p| (p.sa_flags, p.sa_sigaction));
+    let previous = previous.get();
+    let target = previous.map_or(libc::SIG_DFL, |p| p.sa_sigaction);
     if target == libc::SIG_IGN && sent {
         // Sent, not a fault, and ignored before us: it stays ignored.
     } else if target == libc::SIG_DFL || target == libc::SIG_IGN {
@@ -222,16 +224,54 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
                 libc::raise(signal);
             }
         }
-    } else if flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature, installed by
-        // its owner to be called exactly like this.
-        let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-            unsafe { std::mem::transmute(target) };
-        function(signal, info, context);
-    } else {
-        // SAFETY: without SA_SIGINFO, `sa_handler` (the same field) is a plain handler.
-        let function: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(target) };
-        function(signal);
+    } else if let Some(previous) = previous {
+        deliver_as(signal, previous);
+        if previous.sa_flags & libc::SA_SIGINFO != 0 {
+            // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature, installed
+            // by its owner to be called exactly like this.
+            let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                unsafe { std::mem::transmute(target) };
+            function(signal, info, context);
+        } else {
+            // SAFETY: without SA_SIGINFO, `sa_handler` (the same field) is a plain handler.
+            let function: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(target) };
+            function(signal);
+        }
+    }
+}
+
+/// Before the previous handler runs: makes the signal's action and this thread's signal mask
+/// what the kernel would have made them had it delivered the signal to that handler itself.
+/// Ours runs with only the signal itself blocked, and stays installed.
+///
+/// - `SA_RESETHAND`: the action goes back to the default as the handler is entered. A crash
+///   handler that relies on this returns to let the fault happen again and end the process;
+///   called through ours, still installed, it would be called again and again, forever.
+/// - Its `sa_mask` is blocked as well, and with `SA_NODEFER` the signal itself is unblocked: a
+///   handler that probes memory may take a nested fault, which a blocked SIGSEGV turns into the
+///   end of the process.
+///
+/// Our handler's return restores the interrupted code's mask from the signal frame, as the
+/// previous handler's own return would have. Async-signal-safe: `sigaction`, `sigemptyset`,
+/// `sigaddset` and `pthread_sigmask` are.
+fn deliver_as(signal: libc::c_int, previous: &libc::sigaction) {
+    if previous.sa_flags & libc::SA_RESETHAND != 0 {
+        // SAFETY: all-zero bytes are a valid sigaction: SIG_DFL, no flags, empty mask.
+        let default: libc::sigaction = unsafe { MaybeUninit::zeroed().assume_init() };
+        // SAFETY: `default` is a valid action; sigaction is async-signal-safe.
+        unsafe { libc::sigaction(signal, &default, ptr::null_mut()) };
+    }
+    // SAFETY: `sa_mask` is a valid signal set (filled by sigaction); a null old set is allowed.
+    unsafe { libc::pthread_sigmask(libc::SIG_BLOCK, &previous.sa_mask, ptr::null_mut()) };
+    if previous.sa_flags & libc::SA_NODEFER != 0 {
+        let mut only = MaybeUninit::<libc::sigset_t>::uninit();
+        // SAFETY: sigemptyset initialises `only`, sigaddset adds a valid signal number to it, and
+        // pthread_sigmask reads it; a null old set is allowed.
+        unsafe {
+            libc::sigemptyset(only.as_mut_ptr());
+            libc::sigaddset(only.as_mut_ptr(), signal);
+            libc::pthread_sigmask(libc::SIG_UNBLOCK, only.as_ptr(), ptr::null_mut());
+        }
     }
 }
 
