@@ -8,7 +8,7 @@ use corosensei::stack::{Stack, StackPointer};
 
 use super::class::SizeClass;
 use super::registry::{RegionId, SlotOwner};
-use super::sys;
+use super::{sys, valgrind};
 
 /// One green thread's stack: `guard | stack` between `start` and `top`, stack growing down.
 ///
@@ -28,6 +28,8 @@ pub(crate) struct GreenStack {
     class: SizeClass,
     /// Packed or separate, which decides how the slot goes back.
     kind: Kind,
+    /// The slot's id as a stack registered with Valgrind; 0 when not running under it.
+    valgrind: u32,
 }
 
 /// Where a stack's memory comes from.
@@ -52,7 +54,8 @@ impl GreenStack {
     /// `[start, top)` is a mapped slot of `class` no other value uses: a guard of
     /// `top - start - class.bytes()` bytes that faults on access, then `class.bytes()` bytes of
     /// read-write stack; it is registered in the registry with `owner` as its owner entry, and
-    /// stays mapped until the slot is given back through the arena it came from.
+    /// stays mapped until the slot is given back through the arena it came from. Under Valgrind,
+    /// the slot is registered as a stack until [`GreenStack::into_slot`].
     pub(super) unsafe fn from_raw(
         start: usize,
         top: usize,
@@ -67,6 +70,7 @@ impl GreenStack {
             owner,
             class,
             kind,
+            valgrind: valgrind::register(start, top),
         }
     }
 
@@ -118,8 +122,10 @@ impl GreenStack {
         unsafe { sys::discard(self.top.get() - usable, usable) };
     }
 
-    /// Consumes the handle without the leak warning (the arena took the slot back).
+    /// Consumes the handle without the leak warning (the arena took the slot back, to unmap
+    /// it or for good): under Valgrind, the slot is no longer a stack.
     pub(super) fn into_slot(self) {
+        valgrind::deregister(self.valgrind);
         std::mem::forget(self);
     }
 }

@@ -35,6 +35,9 @@
 //!   or when a class passes a large hard cap; a working set that is reused stays.
 //! - **registry**: a lock-free, process-wide table of every region that holds guards, read by
 //!   the signal handler ([`registry`]).
+//! - **Valgrind**: under it, every slot is registered as a stack of its own while it exists,
+//!   so that memcheck sees a switch between two green threads as one and not as a frame of a
+//!   few hundred KiB ([`valgrind`]).
 //!
 //! # A packed chunk
 //!
@@ -111,6 +114,7 @@ mod separate;
 mod sys;
 #[cfg(test)]
 mod tests;
+mod valgrind;
 
 pub(crate) use altstack::AltStack;
 pub(crate) use arena::StackArena;
