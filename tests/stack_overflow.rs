@@ -272,3 +272,73 @@ fn a_handler_from_before_runs_with_its_mask_and_may_take_nested_faults() {
     assert!(output.status.success(), "status {:?}, stderr:\n{}", output.status, stderr_of(&output));
     assert!(stdout.contains("child: survived with 7; SIGUSR1 blocked in the handler: true"), "stdout:\n{stdout}");
 }
+
+/// Whether `addr` lies in one of the process's mappings (`/proc/self/maps`).
+fn is_mapped(addr: usize) -> bool {
+    std::fs::read_to_string("/proc/self/maps").unwrap().lines().any(|line| {
+        let range = line.split(' ').next().unwrap();
+        let (low, high) = range.split_once('-').unwrap();
+        let (low, high) = (usize::from_str_radix(low, 16).unwrap(), usize::from_str_radix(high, 16).unwrap());
+        (low..high).contains(&addr)
+    })
+}
+
+/// Child: green thread "wild" writes into the guard of parked green thread "victim" (8 KiB
+/// below the 256 KiB stack that holds the victim's first frames), which is no overflow. "wild"
+/// runs on the stack a finished green thread spawned just before the victim gave back: in a
+/// packed chunk, the slot right below the victim's, so its stack pointer is within reach of the
+/// victim's guard and only the guard's owner tells the two apart.
+fn write_into_another_green_threads_guard(layout: StackLayout) {
+    let rt = green::Runtime::builder().workers(1).stack_layout(layout).build().unwrap();
+    rt.block_on(|| {
+        let below = green::spawn(green::park);
+        green::yield_now();
+        let (tx, rx) = green::sync::mpsc::channel::<usize>();
+        let victim = green::Builder::new()
+            .name("victim".into())
+            .stack_size(256 * 1024)
+            .spawn(move || {
+                let local = 0u8;
+                tx.send(std::hint::black_box(&local) as *const u8 as usize).unwrap();
+                green::park();
+            })
+            .unwrap();
+        let guard = (rx.recv().unwrap() - (256 + 8) * 1024) & !7;
+        below.thread().unpark();
+        below.join().unwrap();
+        // A packed guard lies in a mapping (the chunk), a separate one is a mapping of its own.
+        println!("child: the victim's guard is mapped: {}", is_mapped(guard));
+        let wild = green::Builder::new().name("wild".into()).spawn(move || {
+            // SAFETY: not safe at all: the write faults in the victim's guard, which is the point.
+            unsafe { std::ptr::write_volatile(guard as *mut u64, 1) };
+        });
+        let _ = wild.unwrap().join();
+        victim.thread().unpark();
+    });
+    unreachable!("the fault should have ended the process");
+}
+
+/// Parent: the child died of a plain SIGSEGV, with no overflow reported for either green thread.
+fn assert_plain_segfault_in_a_guard(test: &str) {
+    let output = run_child(test, CHILD_TIMEOUT);
+    let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), stderr_of(&output));
+    assert!(stdout.contains("child: the victim's guard is mapped: true"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    assert_eq!(output.status.signal(), Some(libc::SIGSEGV), "status {:?}, stderr:\n{stderr}", output.status);
+    assert!(!stderr.contains("stack overflow"), "reported as an overflow:\n{stderr}");
+}
+
+#[test]
+fn a_write_into_another_green_threads_packed_guard_is_a_plain_segfault() {
+    if is_child() {
+        write_into_another_green_threads_guard(StackLayout::Auto);
+    }
+    assert_plain_segfault_in_a_guard("a_write_into_another_green_threads_packed_guard_is_a_plain_segfault");
+}
+
+#[test]
+fn a_write_into_another_green_threads_separate_guard_is_a_plain_segfault() {
+    if is_child() {
+        write_into_another_green_threads_guard(StackLayout::Separate);
+    }
+    assert_plain_segfault_in_a_guard("a_write_into_another_green_threads_separate_guard_is_a_plain_segfault");
+}
