@@ -105,3 +105,25 @@ fn a_hook_set_before_the_runtime_sees_green_thread_panics() {
     assert!(std::thread::spawn(|| panic!("on the OS thread")).join().is_err());
     assert_eq!(CALLS.load(Ordering::SeqCst), 2);
 }
+
+/// A green thread on the smallest stack there is can panic with backtraces on (std's hook then
+/// prints one, which takes more than 16 KiB of stack): `join` reports the panic. It used to
+/// overflow the 16 KiB stack and abort the process, and only when `RUST_BACKTRACE` was set. In
+/// a child process, to set the variable and survive the abort.
+#[test]
+fn a_panic_on_the_smallest_stack_with_backtraces_on_is_reported_to_join() {
+    const TEST: &str = "a_panic_on_the_smallest_stack_with_backtraces_on_is_reported_to_join";
+    if !common::child::is_child() {
+        let limit = std::time::Duration::from_secs(60);
+        let out = common::child::run_child_with_env(TEST, limit, &[("RUST_BACKTRACE", "1")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "status {:?}, stderr:\n{stderr}", out.status);
+        assert!(String::from_utf8_lossy(&out.stdout).contains("child: joined a panic"), "{stderr}");
+        return;
+    }
+    green::run(|| {
+        let tiny = green::Builder::new().stack_size(1).spawn(|| panic!("on a tiny stack")).unwrap();
+        assert!(tiny.join().unwrap_err().is_panic());
+    });
+    println!("child: joined a panic");
+}

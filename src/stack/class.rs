@@ -9,10 +9,13 @@ use std::io;
 
 use super::sys;
 
-/// log2 of the smallest class: 16 KiB. Below that, a green thread's first frames plus std's
-/// panic and formatting machinery (several KiB for a panic message with a backtrace) leave too
-/// little room to be useful.
-const MIN_SHIFT: u32 = 14;
+/// log2 of the smallest class: 32 KiB. A green thread must have room to panic: std's panic
+/// hook, printing a backtrace (`RUST_BACKTRACE=1`), takes more than 16 KiB of stack (measured
+/// here, release and debug builds alike: a panic on a 16 KiB stack overflowed it, on 32 KiB it
+/// did not). With less, a panic that would have been a `JoinError` aborted the process, and
+/// only when backtraces were on. A smaller class would save address space only: untouched
+/// pages cost no memory.
+const MIN_SHIFT: u32 = 15;
 
 /// log2 of the largest class: 1 GiB. Larger stacks are no use for green threads (an OS thread
 /// is the better tool), and the bound keeps the class table small.

@@ -131,7 +131,7 @@ impl GreenStack {
 }
 
 // SAFETY: `base` and `limit` are the ends of a slot whose low `limit..limit+guard` bytes fault on
-// access and whose remaining `class.bytes()` (>= 16 KiB > MIN_STACK_SIZE) bytes are read-write
+// access and whose remaining `class.bytes()` (>= 32 KiB > MIN_STACK_SIZE) bytes are read-write
 // stack (from_raw); both are page-aligned, hence aligned to STACK_ALIGNMENT; the slot stays
 // mapped while this value exists.
 unsafe impl Stack for GreenStack {

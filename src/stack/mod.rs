@@ -17,7 +17,7 @@
 //!
 //! # Concepts
 //!
-//! - **size class**: requested sizes round up to a power of two, at least 16 KiB ([`class`]).
+//! - **size class**: requested sizes round up to a power of two, at least 32 KiB ([`class`]).
 //!   Stacks of one class are interchangeable, so they can be pooled and packed.
 //! - **slot**: a guard followed (upwards) by a stack of one class. The guard is memory that
 //!   faults on any access; a stack that grows into it faults instead of silently writing over

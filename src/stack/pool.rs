@@ -163,7 +163,7 @@ impl StackPool {
     }
 
     /// A stack with at least `size` usable bytes (sizes round up to a power of two, at least
-    /// 16 KiB). Fails if `size` is over 1 GiB, or if no memory or mapping is left, with an error
+    /// 32 KiB). Fails if `size` is over 1 GiB, or if no memory or mapping is left, with an error
     /// that says which and what to do.
     #[inline]
     pub(crate) fn take(&mut self, size: usize) -> io::Result<GreenStack> {

@@ -64,10 +64,11 @@ fn touch_ends(stack: &GreenStack) {
 #[test]
 fn size_classes_round_up_to_powers_of_two() {
     let bytes = |size| SizeClass::of(size).unwrap().bytes();
-    assert_eq!(bytes(0), 16 << 10);
-    assert_eq!(bytes(1), 16 << 10);
-    assert_eq!(bytes(16 << 10), 16 << 10);
-    assert_eq!(bytes((16 << 10) + 1), 32 << 10);
+    assert_eq!(bytes(0), 32 << 10);
+    assert_eq!(bytes(1), 32 << 10);
+    assert_eq!(bytes(16 << 10), 32 << 10);
+    assert_eq!(bytes(32 << 10), 32 << 10);
+    assert_eq!(bytes((32 << 10) + 1), 64 << 10);
     assert_eq!(bytes(DEFAULT_STACK_SIZE), DEFAULT_STACK_SIZE);
     assert_eq!(bytes(DEFAULT_STACK_SIZE - 100), DEFAULT_STACK_SIZE);
     assert_eq!(bytes(1 << 30), 1 << 30);
@@ -115,9 +116,9 @@ fn given_stack_is_reused_first() {
         let again = pool.take(DEFAULT_STACK_SIZE - 1000).unwrap();
         assert_eq!(again.span().0, a_start);
         // Another class does not take it.
-        let small = pool.take(16 << 10).unwrap();
+        let small = pool.take(32 << 10).unwrap();
         assert_ne!(small.span().0, a_start);
-        assert_eq!(small.size(), 16 << 10);
+        assert_eq!(small.size(), 32 << 10);
         pool.give(again);
         pool.give(small);
     }
