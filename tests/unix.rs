@@ -411,3 +411,65 @@ fn a_datagram_from_a_108_byte_path_is_received_with_its_address() {
     });
     drop(sender_path);
 }
+
+/// A datagram socket shut down for reading (through itself or a clone) delivers what was
+/// queued, then receives return 0 at once, as std's blocking calls do; in non-blocking mode
+/// they say `WouldBlock`, as std's do too. The kernel refuses the non-blocking attempt with
+/// `EAGAIN` while reporting the socket readable: a parked receive waited out its whole
+/// timeout, and on a plain thread spun a core in `poll` meanwhile.
+#[test]
+fn datagram_receives_after_shutdown_for_reading_return_zero_as_std() {
+    use std::net::Shutdown;
+    use std::time::{Duration, Instant};
+    const LONG: Duration = Duration::from_secs(10);
+
+    // std, for reference.
+    let (_a, b) = std::os::unix::net::UnixDatagram::pair().unwrap();
+    b.shutdown(Shutdown::Read).unwrap();
+    assert_eq!(b.recv(&mut [0; 4]).unwrap(), 0);
+    let (n, from) = b.recv_from(&mut [0; 4]).unwrap();
+    assert!(n == 0 && from.is_unnamed());
+    b.set_nonblocking(true).unwrap();
+    assert_eq!(b.recv(&mut [0; 4]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+
+    // A plain thread.
+    let (a, b) = UnixDatagram::pair().unwrap();
+    b.set_read_timeout(Some(LONG)).unwrap();
+    a.send(b"queued").unwrap();
+    b.shutdown(Shutdown::Read).unwrap();
+    let start = Instant::now();
+    assert_eq!(b.recv(&mut [0; 8]).unwrap(), 6, "what was queued comes first");
+    assert_eq!(b.recv(&mut [0; 8]).unwrap(), 0);
+    let (n, from) = b.recv_from(&mut [0; 8]).unwrap();
+    assert!(n == 0 && from.is_unnamed());
+    assert!(start.elapsed() < LONG / 2, "returned at once, not at the timeout");
+    b.set_nonblocking(true).unwrap();
+    assert_eq!(b.recv(&mut [0; 4]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+
+    // Green threads parked in both calls, on both workers; the shutdown through a clone.
+    io_util::runtime(2).block_on(|| {
+        let (_a, b) = UnixDatagram::pair().unwrap();
+        b.set_read_timeout(Some(LONG)).unwrap();
+        let b = std::sync::Arc::new(b);
+        let receivers: Vec<_> = (0..4)
+            .map(|i| {
+                let b = b.clone();
+                green::Builder::new()
+                    .worker(i % 2)
+                    .spawn(move || {
+                        let start = Instant::now();
+                        let n = if i < 2 { b.recv(&mut [0; 8]) } else { b.recv_from(&mut [0; 8]).map(|(n, _)| n) };
+                        (n.map_err(|e| e.kind()), start.elapsed())
+                    })
+                    .unwrap()
+            })
+            .collect();
+        green::sleep(Duration::from_millis(50));
+        b.try_clone().unwrap().shutdown(Shutdown::Read).unwrap();
+        for receiver in receivers {
+            let (n, waited) = receiver.join().unwrap();
+            assert_eq!(n, Ok(0));
+            assert!(waited < LONG / 2, "a parked receive returned at the shutdown, not after {waited:?}");
+        }
+    });
+}

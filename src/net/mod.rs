@@ -190,8 +190,9 @@ struct SharedValues {
     read: AtomicU64,
     /// Nanoseconds; 0 for none.
     write: AtomicU64,
-    /// TCP streams only, shared here because clones share it too: set before the socket is
-    /// shut down for reading (see `sys::StreamReads::recv`).
+    /// TCP streams and Unix datagram sockets, shared here because clones share it too: set
+    /// before the socket is shut down for reading (see `sys::StreamReads::recv` and
+    /// `UnixDatagram::unless_shut`).
     read_shut: AtomicBool,
     /// `set_nonblocking(true)` is in effect: a call that would wait returns `WouldBlock` at
     /// once instead. The fd is non-blocking underneath either way.

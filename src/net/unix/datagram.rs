@@ -167,8 +167,9 @@ impl UnixDatagram {
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source
-            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
+        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            self.unless_shut(sys::recv(fd, buf, libc::MSG_DONTWAIT), || 0)
+        })
     }
 
     /// Sends to the socket at `path`, like [`std::os::unix::net::UnixDatagram::send_to`].
@@ -227,9 +228,27 @@ impl UnixDatagram {
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
         self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-            let (n, addr, len) = sys::recv_from(fd, buf, libc::MSG_DONTWAIT)?;
+            let (n, addr, len) =
+                self.unless_shut(sys::recv_from(fd, buf, libc::MSG_DONTWAIT), || (0, sys::storage(), 0))?;
             Ok((n, std_addr(&addr, len)?))
         })
+    }
+
+    /// `received`, unless it is the `EAGAIN` of a receive after the socket was shut down for
+    /// reading (through [`shutdown`](UnixDatagram::shutdown) on this handle or a clone from
+    /// `try_clone`): then `ended`, the 0 that std's blocking receive returns once the queue is
+    /// empty. The kernel refuses the non-blocking attempt with `EAGAIN` yet reports the socket
+    /// readable from then on, so waiting would never end (a plain thread would spin in
+    /// `poll`). In non-blocking mode the `EAGAIN` stands, as std's non-blocking call gives it.
+    fn unless_shut<T>(&self, received: io::Result<T>, ended: impl FnOnce() -> T) -> io::Result<T> {
+        match received {
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock && self.shared.read_shut() && !self.shared.nonblocking() =>
+            {
+                Ok(ended())
+            }
+            received => received,
+        }
     }
 
     /// Sends to the address in `addr` (`len` bytes). A send refused while the socket is
@@ -296,16 +315,28 @@ impl UnixDatagram {
         self.inner.peer_addr()
     }
 
-    /// Shuts down the read half, the write half or both.
+    /// Shuts down the read half, the write half or both, like
+    /// [`std::os::unix::net::UnixDatagram::shutdown`]. Once the read half is shut, receives
+    /// return what was queued and then 0, at once, as std's do; so does a receive parked at
+    /// the time (a way to stop a green thread that serves the socket). Shut it through this
+    /// method or a clone's: a shutdown through the raw fd is not seen, and a receive would wait
+    /// out its timeout.
     ///
     /// ```
     /// use std::net::Shutdown;
-    /// let (a, _b) = green::net::unix::UnixDatagram::pair()?;
+    /// let (a, b) = green::net::unix::UnixDatagram::pair()?;
+    /// a.send(b"last")?;
+    /// b.shutdown(Shutdown::Read)?;
+    /// assert_eq!(b.recv(&mut [0; 8])?, 4);
+    /// assert_eq!(b.recv(&mut [0; 8])?, 0);
     /// a.shutdown(Shutdown::Both)?;
     /// assert!(a.send(b"x").is_err());
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn shutdown(&self, how: Shutdown) -> io::Result<()> {
+        if how != Shutdown::Write {
+            self.shared.shutting_read();
+        }
         self.inner.shutdown(how)
     }
 
