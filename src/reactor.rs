@@ -542,13 +542,18 @@ impl CoreIo {
         }
     }
 
+    /// True if green threads wait on fds here and the OS was last asked at least
+    /// [`IO_POLL_INTERVAL`] before `now`: what [`poll_if_due`](CoreIo::poll_if_due) polls on.
+    pub(crate) fn poll_due(&self, now: Instant) -> bool {
+        self.reactor.waiters.load(Ordering::Relaxed) > 0
+            && now.saturating_duration_since(self.last_poll.get()) >= IO_POLL_INTERVAL
+    }
+
     /// For a busy worker: if green threads wait on fds here and the OS was last asked more
     /// than [`IO_POLL_INTERVAL`] ago, polls without waiting and wakes whoever is ready.
     /// Returns true if it woke anyone.
     pub(crate) fn poll_if_due(&self, now: Instant) -> bool {
-        if self.reactor.waiters.load(Ordering::Relaxed) == 0
-            || now.saturating_duration_since(self.last_poll.get()) < IO_POLL_INTERVAL
-        {
+        if !self.poll_due(now) {
             return false;
         }
         match self.poll_nonblocking() {

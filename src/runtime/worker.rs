@@ -820,7 +820,18 @@ impl Core {
             // picks). Returning to `run` would also cost a mispredicted return, its call having
             // been made on this side of a stack switch.
             let next = match result {
-                CoroutineResult::Yield(Suspend::Yield) => self.swap_with_next_ready(index),
+                CoroutineResult::Yield(Suspend::Yield) => {
+                    // A green thread that yields before its budget runs out never reaches the
+                    // budget's look at the sockets, and the loop's comes every 61 turns: with
+                    // long turns (50 sends each), a receiver beside it waited milliseconds for
+                    // the poll, its queue overflowing. Once the sockets are due, make the next
+                    // turn the loop's full look. (The clock only when sockets wait here: a yield
+                    // loop alone pays one load.)
+                    if self.io.has_waiters() && self.io.poll_due(Instant::now()) {
+                        self.turns_left.set(1);
+                    }
+                    self.swap_with_next_ready(index)
+                }
                 // The one waiting may be a due timer, the inbox or a green thread not started
                 // yet, which only `next_work`'s look finds: not the front of the run queue.
                 CoroutineResult::Yield(Suspend::ForcedYield) => None,
