@@ -366,3 +366,56 @@ fn two_send_arms_on_one_channel_report_the_value_that_was_taken() {
         });
     });
 }
+
+/// Operations per timed batch of the scaling tests below.
+const TRIPS: usize = 50_000;
+
+/// `handlers` green threads each select on one shared channel (a shutdown signal) and an inbox
+/// of their own, the shape of a server's connection handlers; returns the fastest of three
+/// batches of [`TRIPS`] round trips through them, one handler at a time.
+fn shared_channel_round_trip(handlers: usize) -> Duration {
+    common::runtime(1).block_on(|| {
+        let (stop_tx, stop_rx) = mpmc::channel::<()>();
+        let (done_tx, done_rx) = mpmc::channel::<usize>();
+        let (inboxes, joins): (Vec<_>, Vec<_>) = (0..handlers)
+            .map(|_| {
+                let (tx, rx) = mpmc::channel::<usize>();
+                let (stop_rx, done_tx) = (stop_rx.clone(), done_tx.clone());
+                let join = green::spawn(move || {
+                    loop {
+                        green::select! {
+                            recv(stop_rx) -> _ => return,
+                            recv(rx) -> v => done_tx.send(v.unwrap()).unwrap(),
+                        }
+                    }
+                });
+                (tx, join)
+            })
+            .unzip();
+        let batches = (0..3).map(|_| {
+            let start = Instant::now();
+            for i in 0..TRIPS {
+                inboxes[i % handlers].send(i).unwrap();
+                assert_eq!(done_rx.recv(), Ok(i));
+            }
+            start.elapsed()
+        });
+        let fastest = batches.min().unwrap();
+        drop(stop_tx);
+        joins.into_iter().for_each(|j| j.join().unwrap());
+        fastest
+    })
+}
+
+/// A wake of a select costs about the same with thousands of other selects waiting on one of
+/// its channels as with a few. Each wake used to withdraw the select's entry from every one of
+/// its channels by scanning all their entries: with 5,000 handlers a round trip took 60 times
+/// as long as with 10.
+#[test]
+fn a_wake_does_not_scan_every_select_waiting_on_a_shared_channel() {
+    bounded(Duration::from_secs(120), || {
+        let few = shared_channel_round_trip(10);
+        let many = shared_channel_round_trip(5_000);
+        assert!(many < few * 20, "{TRIPS} round trips: {many:?} with 5,000 handlers, {few:?} with 10");
+    });
+}

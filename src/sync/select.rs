@@ -54,8 +54,9 @@ pub trait Arm {
     /// Registers with the channel as arm `index`; false (nothing registered) if the operation
     /// would not wait now.
     fn register(&mut self, registration: &Registration, index: usize) -> bool;
-    /// Removes the registration; true if the operation completed meanwhile.
-    fn unregister(&mut self, registration: &Registration) -> bool;
+    /// Removes the registration; true if the operation completed meanwhile. `chosen` is the arm
+    /// a channel chose the select for, if one did.
+    fn unregister(&mut self, registration: &Registration, chosen: Option<usize>) -> bool;
     /// The select leaves after the channel chose it for this arm, without completing it.
     fn pass_on(&self);
     /// Completes the arm with its error (the select cannot wait: rule 3 of docs/design.md).
@@ -68,12 +69,14 @@ pub trait Arm {
 pub struct RecvArm<'a, T> {
     rx: &'a Receiver<T>,
     result: Option<Result<T, RecvError>>,
+    /// The arm's index in its select, once registered.
+    index: usize,
 }
 
 impl<'a, T> RecvArm<'a, T> {
     /// An arm receiving from `rx`.
     pub fn new(rx: &'a Receiver<T>) -> RecvArm<'a, T> {
-        RecvArm { rx, result: None }
+        RecvArm { rx, result: None, index: usize::MAX }
     }
 
     /// The arm's result, if it completed.
@@ -93,11 +96,12 @@ impl<T> Arm for RecvArm<'_, T> {
     }
 
     fn register(&mut self, registration: &Registration, index: usize) -> bool {
+        self.index = index;
         self.rx.chan.register_recv(&registration.token, index)
     }
 
-    fn unregister(&mut self, registration: &Registration) -> bool {
-        self.rx.chan.unregister_recv(&registration.token);
+    fn unregister(&mut self, registration: &Registration, chosen: Option<usize>) -> bool {
+        self.rx.chan.unregister_recv(&registration.token, chosen == Some(self.index));
         false
     }
 
@@ -158,7 +162,7 @@ impl<T> Arm for SendArm<'_, T> {
         }
     }
 
-    fn unregister(&mut self, registration: &Registration) -> bool {
+    fn unregister(&mut self, registration: &Registration, _chosen: Option<usize>) -> bool {
         match self.tx.chan.unregister_send(&registration.token, self.index) {
             Some(value) => {
                 self.value = Some(value);
@@ -294,7 +298,7 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
         let chosen = reg.token.abort();
         let mut completed = false;
         for arm in arms[..registered].iter_mut() {
-            completed |= arm.unregister(&reg);
+            completed |= arm.unregister(&reg, chosen);
         }
         if completed {
             return Outcome::Operation;

@@ -47,7 +47,9 @@
 //! A `select!` registers as a [`Party::Select`] in `offers` (with its value) or as a
 //! [`Waiting::Select`] in `receivers`. Claiming it is a CAS on its [`Token`]: a select chosen by
 //! another channel is skipped (and, in `receivers`, dropped). A select chosen for a receive
-//! takes its message itself once woken: a send that claims one buffers the message for it.
+//! takes its message itself once woken: a send that claims one buffers the message for it. A
+//! select that leaves may leave its entry in `receivers`, withdrawn, for a later sweep
+//! ([`Chan::unregister_recv`]).
 //!
 //! Invariant, under the lock: if `receivers` holds a live party then nothing is takeable (the
 //! buffer is empty and no live offer waits), except for messages buffered for selects already
@@ -167,6 +169,12 @@ fn choose(token: &Token, arm: usize) -> Option<Woken> {
     token.try_select(arm).then(|| Woken::Waiter(token.waiter().clone()))
 }
 
+/// Withdrawn select entries a channel keeps at least before it sweeps them out of `receivers`
+/// ([`Chan::unregister_recv`]). A sweep reads every entry, so one per this many withdrawals,
+/// or per half the list's length if that is more, keeps its cost per withdrawal constant, and
+/// the withdrawn entries fewer than this or than the live ones.
+const SWEEP_AFTER: usize = 64;
+
 /// A waiting receive, in `receivers`.
 enum Waiting<T> {
     /// A `recv`, by its slot.
@@ -211,8 +219,12 @@ struct Inner<T> {
     cap: Option<usize>,
     /// Waiting senders with their messages, in arrival order.
     offers: VecDeque<Offer<T>>,
-    /// Waiting receivers, in arrival order.
+    /// Waiting receivers, in arrival order. May hold withdrawn select entries (their select
+    /// left without this channel choosing it), which every reader skips; see [`Chan::unregister_recv`].
     receivers: VecDeque<Waiting<T>>,
+    /// Select entries withdrawn since the last sweep but left in `receivers`. An estimate from
+    /// above: a send may have popped some since; the sweep recounts.
+    withdrawn: usize,
     /// Every `Sender` has been dropped.
     senders_gone: bool,
     /// Messages put into receivers' slots so far; see the module docs on messages in flight.
@@ -501,6 +513,7 @@ impl<T> Chan<T> {
                 cap,
                 offers: VecDeque::new(),
                 receivers: VecDeque::new(),
+                withdrawn: 0,
                 senders_gone: false,
                 handed: 0,
                 receivers_gone: false,
@@ -813,9 +826,29 @@ impl<T> Chan<T> {
         true
     }
 
-    /// Removes a select's receiver registration.
-    pub(crate) fn unregister_recv(&self, token: &Token) {
-        self.lock().receivers.retain(|w| !w.is_token(token));
+    /// Withdraws the entry of a select's receive arm, the select having left (its token no
+    /// longer waiting), unless this channel chose the select for this arm (`chosen`) and so
+    /// took the entry out.
+    /// At the back of the list, where a select that registered last finds it, the entry goes
+    /// now. Further in it stays, withdrawn, which every reader of `receivers` skips, until a
+    /// send pops it or enough have gathered for a sweep ([`SWEEP_AFTER`]). Searching the list
+    /// instead made every wake of every select pay for all the selects waiting on any of its
+    /// channels: a thousand connections selecting on one shutdown channel cost each message a
+    /// scan of a thousand entries.
+    pub(crate) fn unregister_recv(&self, token: &Token, chosen: bool) {
+        if chosen {
+            return;
+        }
+        let mut inner = self.lock();
+        if inner.receivers.back().is_some_and(|w| w.is_token(token)) {
+            inner.receivers.pop_back();
+            return;
+        }
+        inner.withdrawn += 1;
+        if inner.withdrawn >= (inner.receivers.len() / 2).max(SWEEP_AFTER) {
+            inner.receivers.retain(Waiting::is_live);
+            inner.withdrawn = 0;
+        }
     }
 
     /// Registers arm `arm` of a select as a sender offering `value`. Gives the value back if a
