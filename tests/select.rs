@@ -419,3 +419,74 @@ fn a_wake_does_not_scan_every_select_waiting_on_a_shared_channel() {
         assert!(many < few * 20, "{TRIPS} round trips: {many:?} with 5,000 handlers, {few:?} with 10");
     });
 }
+
+/// `producers` green threads each select on sending to one bounded channel and on a shared
+/// shutdown channel; returns the fastest of three batches of [`TRIPS`] receives from it.
+fn fan_in(producers: usize) -> Duration {
+    common::runtime(1).block_on(|| {
+        let (stop_tx, stop_rx) = mpmc::channel::<()>();
+        let (out_tx, out_rx) = mpmc::sync_channel::<usize>(16);
+        let joins: Vec<_> = (0..producers)
+            .map(|p| {
+                let (stop_rx, out_tx) = (stop_rx.clone(), out_tx.clone());
+                green::spawn(move || {
+                    let mut sent = 0;
+                    loop {
+                        green::select! {
+                            send(out_tx, p) -> r => { r.unwrap(); sent += 1; }
+                            recv(stop_rx) -> _ => return sent,
+                        }
+                    }
+                })
+            })
+            .collect();
+        let batches = (0..3).map(|_| {
+            let start = Instant::now();
+            for _ in 0..TRIPS {
+                assert!(out_rx.recv().unwrap() < producers);
+            }
+            start.elapsed()
+        });
+        let fastest = batches.min().unwrap();
+        drop(stop_tx);
+        let sent: usize = joins.into_iter().map(|j| j.join().unwrap()).sum();
+        assert_eq!(sent, 3 * TRIPS + out_rx.try_iter().count(), "every completed send arm was received once");
+        fastest
+    })
+}
+
+/// A send arm that completes costs about the same with thousands of other selects offering on
+/// its channel as with a few. The select used to look for its offer after every wake, scanning
+/// all the offers queued behind it even when a receiver had taken it out.
+#[test]
+fn a_completed_send_arm_does_not_scan_the_offers_behind_it() {
+    bounded(Duration::from_secs(120), || {
+        let few = fan_in(10);
+        let many = fan_in(5_000);
+        assert!(many < few * 20, "{TRIPS} receives: {many:?} from 5,000 producers, {few:?} from 10");
+    });
+}
+
+/// A select waiting to send on a full channel gets its value back in the error when the last
+/// receiver goes.
+#[test]
+fn a_waiting_send_arm_gets_its_value_back_when_the_receivers_go() {
+    bounded(Duration::from_secs(20), || {
+        common::runtime(2).block_on(|| {
+            for cap in [0, 1] {
+                let (tx, rx) = mpmc::sync_channel::<String>(cap);
+                (0..cap).for_each(|_| tx.send("queued".to_string()).unwrap());
+                let (_keep, quiet) = mpmc::channel::<u8>();
+                let sender = green::spawn(move || {
+                    green::select! {
+                        recv(quiet) -> _ => unreachable!(),
+                        send(tx, "mine".to_string()) -> r => r,
+                    }
+                });
+                green::sleep(Duration::from_millis(20)); // parked by now, most likely
+                drop(rx);
+                assert_eq!(sender.join().unwrap(), Err(SendError("mine".to_string())), "capacity {cap}");
+            }
+        });
+    });
+}

@@ -162,8 +162,8 @@ impl<T> Arm for SendArm<'_, T> {
         }
     }
 
-    fn unregister(&mut self, registration: &Registration, _chosen: Option<usize>) -> bool {
-        match self.tx.chan.unregister_send(&registration.token, self.index) {
+    fn unregister(&mut self, registration: &Registration, chosen: Option<usize>) -> bool {
+        match self.tx.chan.unregister_send(&registration.token, self.index, chosen == Some(self.index)) {
             Some(value) => {
                 self.value = Some(value);
                 false

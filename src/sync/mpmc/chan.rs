@@ -866,8 +866,16 @@ impl<T> Chan<T> {
     /// Removes the offer of arm `arm` of a select and gives its value back; `None` if a receiver
     /// took it (that arm's send is complete). Another arm of the same select may offer on this
     /// channel too, under the same token: only this arm's offer is its own.
-    pub(crate) fn unregister_send(&self, token: &Token, arm: usize) -> Option<T> {
+    ///
+    /// `chosen`: the select was chosen for this arm. A receiver chooses an offer only as it
+    /// takes it out ([`Inner::claim_offer`]), so then there is nothing to look for, unless the
+    /// choice was the last receiver's going, which leaves the offers in place. (Looking cost
+    /// every send that completes from a select a scan of all the offers waiting behind it.)
+    pub(crate) fn unregister_send(&self, token: &Token, arm: usize, chosen: bool) -> Option<T> {
         let mut inner = self.lock();
+        if chosen && !inner.receivers_gone {
+            return None;
+        }
         let at = inner.offers.iter().position(|o| o.party.is_arm(token, arm))?;
         inner.offers.remove(at).map(|offer| offer.value)
     }
