@@ -84,11 +84,27 @@ pub fn channel<T>() -> (Sender<T>, Receiver<T>) {
 /// Creates a channel that holds at most `bound` messages: `send` waits while it is full. With
 /// `bound` 0 it is a rendezvous: `send` waits until a receiver takes the message.
 ///
-/// One exception to both: a message handed to a receiver waiting in a [`select!`](crate::select)
-/// whose green thread is cancelled before it reads it is given back to the channel, at the
-/// front, even past the bound (so [`len`](Sender::len) can exceed it for a while), and goes to
-/// the next receiver. Its `send` returned `Ok` at the hand-off; if no receiver comes, it is
-/// dropped with the channel, as any message still queued is.
+/// One exception to both: a message sent while a receiver waits in a
+/// [`select!`](crate::select) is handed to that select through the channel's buffer, even past
+/// the bound, and its `send` returns `Ok` at once. Until the select's green thread runs and
+/// takes it, [`len`](Sender::len) counts it (a rendezvous channel's too), and another receiver
+/// may take it first. If that green thread is cancelled before it reads it, the message stays
+/// for the next receiver; if none comes, it is dropped with the channel, as any message still
+/// queued is.
+///
+/// ```
+/// use green::sync::mpmc;
+///
+/// green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+///     let (tx, rx) = mpmc::sync_channel::<u8>(0);
+///     let selecting = green::spawn(move || green::select! { recv(rx) -> v => v });
+///     green::sleep(std::time::Duration::from_millis(1)); // it waits in its select now
+///     tx.send(1).unwrap(); // handed over at once
+///     assert_eq!(tx.len(), 1); // until the select takes it
+///     assert_eq!(selecting.join().unwrap(), Ok(1));
+///     assert_eq!(tx.len(), 0);
+/// });
+/// ```
 ///
 /// ```
 /// green::run(|| {
