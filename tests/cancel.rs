@@ -291,3 +291,37 @@ fn is_cancelled_before_the_next_cancellation_point() {
         assert!(seen.load(Ordering::SeqCst));
     });
 }
+
+/// A `select!` that may wait is a cancellation point even when an arm is ready at once, as
+/// `recv` is: a loop whose channels always have something for it still stops when cancelled.
+#[test]
+fn a_select_with_a_ready_arm_is_a_cancellation_point() {
+    bounded(Duration::from_secs(20), || {
+        green::run(|| {
+            for timed in [false, true] {
+                // A closed channel is always ready; the loop has no other cancellation point.
+                let (tx, closed) = mpmc::channel::<u32>();
+                drop(tx);
+                let (_keep, open) = mpmc::channel::<u32>();
+                let busy = green::spawn(move || {
+                    loop {
+                        if timed {
+                            green::select! {
+                                recv(closed) -> v => assert!(v.is_err()),
+                                timeout(Duration::from_secs(10)) => unreachable!(),
+                            }
+                        } else {
+                            green::select! {
+                                recv(open) -> _ => unreachable!(),
+                                recv(closed) -> v => assert!(v.is_err()),
+                            }
+                        }
+                    }
+                });
+                green::sleep(Duration::from_millis(5));
+                busy.cancel();
+                assert!(busy.join().unwrap_err().is_cancelled(), "timed: {timed}");
+            }
+        });
+    });
+}

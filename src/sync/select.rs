@@ -242,6 +242,11 @@ fn try_all(arms: &mut [&mut dyn Arm], start: usize, skip: Option<usize>) -> bool
 #[doc(hidden)]
 pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
     op();
+    if !matches!(fallback, Fallback::Default) {
+        // A select that may wait is a cancellation point even when an arm is ready, as `recv`
+        // is: a loop kept busy by its channels must still stop when cancelled.
+        park::check_cancelled();
+    }
     let n = arms.len();
     let start = if n > 1 { random_below(n) } else { 0 };
     if try_all(arms, start, None) {
@@ -253,7 +258,6 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
         Fallback::None => None,
     };
     let timed = matches!(fallback, Fallback::Timeout(_));
-    park::check_cancelled();
     let wait = Wait::new(own);
     loop {
         if let Some(stop) = wait.check() {
@@ -385,9 +389,10 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 ///
 /// # Cancellation and unwinding
 ///
-/// A `select!` that may wait is a cancellation point. A green thread that is unwinding never
-/// parks in it (rule 3 of docs/design.md): with no operation ready, the `timeout` arm runs if there
-/// is one, otherwise one operation arm runs with its error (`Err(RecvError)` or
+/// A `select!` that may wait (one without a `default` arm) is a cancellation point, even when
+/// an arm is ready at once, as `recv` is. A green thread that is unwinding never parks in it
+/// (rule 3 of docs/design.md): with no operation ready, the `timeout` arm runs if there is one,
+/// otherwise one operation arm runs with its error (`Err(RecvError)` or
 /// `Err(SendError(value))`).
 #[macro_export]
 macro_rules! select {
