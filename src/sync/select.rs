@@ -382,6 +382,45 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 /// });
 /// ```
 ///
+/// # A periodic tick
+///
+/// `timeout(d)` counts from the start of each `select!`: in a loop that a busy channel keeps
+/// waking, it never runs. For a tick on a schedule, keep the next tick's time and give the
+/// `timeout` what is left of it:
+///
+/// ```
+/// use std::time::{Duration, Instant};
+/// use green::sync::mpmc;
+///
+/// green::run(|| {
+///     let (tx, rx) = mpmc::channel::<u32>();
+///     // A producer busier than the tick: a message every millisecond for 50 ms.
+///     green::spawn(move || {
+///         for i in 0..50 {
+///             tx.send(i).unwrap();
+///             green::sleep(Duration::from_millis(1));
+///         }
+///     });
+///     let period = Duration::from_millis(10);
+///     let mut next_tick = Instant::now() + period;
+///     let (mut messages, mut ticks) = (0, 0);
+///     loop {
+///         green::select! {
+///             recv(rx) -> msg => match msg {
+///                 Ok(_) => messages += 1,
+///                 Err(_) => break, // the producer is done
+///             },
+///             timeout(next_tick.saturating_duration_since(Instant::now())) => {
+///                 ticks += 1;
+///                 next_tick += period;
+///             }
+///         }
+///     }
+///     assert_eq!(messages, 50);
+///     assert!(ticks >= 1, "the ticks ran between the messages");
+/// });
+/// ```
+///
 /// # Fairness
 ///
 /// When several operations are ready, each is chosen about equally often: the arms are tried
