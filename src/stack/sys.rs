@@ -106,7 +106,8 @@ pub(super) unsafe fn discard(addr: usize, len: usize) {
         static LOGGED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
         if !LOGGED.swap(true, std::sync::atomic::Ordering::Relaxed) {
             log::warn!(
-                "green: cannot give unused stack memory back to the OS ({}): free stacks keep                  their pages (memory locked with mlockall refuses MADV_DONTNEED)",
+                "green: cannot give unused stack memory back to the OS ({}): free stacks keep their pages \
+                 (memory locked with mlockall refuses MADV_DONTNEED)",
                 io::Error::last_os_error()
             );
         }
