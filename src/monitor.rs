@@ -31,7 +31,9 @@
 //! without `SIG`) when the runtime starts, a small thread waits for that signal and writes
 //! [`Handle::dump`](crate::Handle::dump) to stderr each time it arrives: `kill -USR1 <pid>`
 //! shows what every green thread of a running server is doing, without changing its code. The
-//! signal handler itself only wakes that thread.
+//! signal handler itself only wakes that thread. `QUIT` (Ctrl-\\, as for the JVM's thread
+//! dumps) works too; `INT` and `TERM` do, with a warning: while a runtime runs they print a
+//! dump instead of ending the process.
 //!
 //! [`Builder::blocking_threshold`]: crate::runtime::Builder::blocking_threshold
 
@@ -350,6 +352,14 @@ fn dump_signal() -> Option<crate::signal::Signal> {
         // otherwise learn of the typo only when the signal ends the process.
         crate::warn_even_without_logger(&format!(
             "green: GREEN_DUMP_SIGNAL={name} names no signal green can wait for (try USR1, USR2, HUP or WINCH)"
+        ));
+    }
+    if let Some(s @ (crate::signal::Signal::Interrupt | crate::signal::Signal::Terminate)) = signal {
+        // Heard for the same reason: the signal that would have stopped the program no longer
+        // does, and the user may not connect the two.
+        crate::warn_even_without_logger(&format!(
+            "green: GREEN_DUMP_SIGNAL={name}: while a runtime runs, {s} prints a dump and no longer ends the \
+             process; USR1 (or QUIT, as the JVM's thread dumps) leaves {s} to stop it"
         ));
     }
     signal

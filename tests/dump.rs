@@ -351,6 +351,26 @@ fn an_unknown_dump_signal_is_reported_without_a_logger() {
     green::run(|| {});
 }
 
+/// A `GREEN_DUMP_SIGNAL` of `INT` or `TERM` works, and says on stderr that the signal no longer
+/// ends the process while a runtime runs: the way one stops a program is gone otherwise.
+#[test]
+fn a_dump_signal_that_stops_programs_is_warned_about() {
+    const NAME: &str = "a_dump_signal_that_stops_programs_is_warned_about";
+    if !common::child::is_child() {
+        for name in ["INT", "sigterm"] {
+            let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", name)]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+            assert!(stderr.contains("prints a dump and no longer ends the process"), "{name}: {stderr}");
+        }
+        let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", "USR1")]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success() && !stderr.contains("no longer ends"), "USR1: {stderr}");
+        return;
+    }
+    green::run(|| {});
+}
+
 /// `GREEN_PARK_BACKTRACES=1` turns park backtraces on without a line of code, as
 /// `park_backtraces(true)` does. In a child process: the variable is read at build time.
 #[test]
