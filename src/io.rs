@@ -52,38 +52,25 @@
 //! # Child processes
 //!
 //! The pipes `std::process::Command` gives a child (`ChildStdin`, `ChildStdout`, `ChildStderr`)
-//! are blocking, and std has no `set_nonblocking` for them: set `O_NONBLOCK` with `fcntl(2)`
-//! (the `libc` crate), then read and write as above. A blocking pipe is a trap on the writing
-//! side: it is writable as soon as it has room for a page, and a larger write then waits until
-//! the child has read all of it, blocking the worker. Read stdout and stderr on green threads
-//! of their own, so that a child that fills one pipe while you wait on the other cannot stall.
+//! are blocking, and std has no `set_nonblocking` for them: [`set_nonblocking`] is here for
+//! that, and then they read and write as above. A blocking pipe is a trap on the writing side:
+//! it is writable as soon as it has room for a page, and a larger write then waits until the
+//! child has read all of it, blocking the worker. Read stdout and stderr on green threads of
+//! their own, so that a child that fills one pipe while you wait on the other cannot stall.
 //!
-//! [`crate::signal`] does not offer `SIGCHLD`. To wait for a child's exit, park on a pidfd
-//! (`pidfd_open(2)`, Linux 5.3 and later): it turns readable when the child ends, and
-//! `Child::try_wait` then reaps it. [`crate::spawn_blocking`] with `child.wait()` works too,
-//! but holds a thread of the blocking pool for the child's lifetime, and a runtime's shutdown
-//! waits for it (up to [`crate::runtime::Builder::shutdown_timeout`]).
+//! [`wait_child`] waits for a child's exit as `Child::wait` does, parking instead of blocking
+//! (on a pidfd, which turns readable when the child ends). [`crate::spawn_blocking`] with
+//! `child.wait()` works too, but holds a thread of the blocking pool for the child's lifetime,
+//! and a runtime's shutdown waits for it (up to [`crate::runtime::Builder::shutdown_timeout`]).
 //!
 //! ```
 //! use std::io::{ErrorKind, Read};
-//! use std::os::fd::{AsFd, AsRawFd, FromRawFd, OwnedFd};
 //! use std::process::{Command, Stdio};
-//!
-//! fn set_nonblocking(fd: &impl AsFd) -> std::io::Result<()> {
-//!     let fd = fd.as_fd().as_raw_fd();
-//!     // SAFETY: fcntl on an open fd has no memory-safety preconditions.
-//!     let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
-//!     // SAFETY: as above.
-//!     if flags < 0 || unsafe { libc::fcntl(fd, libc::F_SETFL, flags | libc::O_NONBLOCK) } < 0 {
-//!         return Err(std::io::Error::last_os_error());
-//!     }
-//!     Ok(())
-//! }
 //!
 //! green::run(|| {
 //!     let mut child = Command::new("echo").arg("hello").stdout(Stdio::piped()).spawn()?;
 //!     let mut stdout = child.stdout.take().unwrap();
-//!     set_nonblocking(&stdout)?;
+//!     green::io::set_nonblocking(&stdout, true)?;
 //!     let (mut out, mut buf) = (Vec::new(), [0; 4096]);
 //!     loop {
 //!         match stdout.read(&mut buf) {
@@ -94,15 +81,7 @@
 //!         }
 //!     }
 //!     assert_eq!(out, b"hello\n");
-//!     // SAFETY: pidfd_open has no memory-safety preconditions.
-//!     let pidfd = unsafe { libc::syscall(libc::SYS_pidfd_open, child.id(), 0) };
-//!     if pidfd < 0 {
-//!         return Err(std::io::Error::last_os_error());
-//!     }
-//!     // SAFETY: pidfd_open returned a new fd that nothing else owns.
-//!     let pidfd = unsafe { OwnedFd::from_raw_fd(pidfd as i32) };
-//!     green::io::wait_readable(&pidfd)?; // parks until the child has ended
-//!     assert!(child.try_wait()?.expect("ended, so try_wait reaps it").success());
+//!     assert!(green::io::wait_child(&mut child)?.success()); // parks until it has ended
 //!     Ok(())
 //! })?;
 //! # Ok::<(), std::io::Error>(())
@@ -262,6 +241,110 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
         let (source, _dup) = registered.as_ref().expect("set above");
         source.wait(dir, seen.unwrap_or(0), deadline)?;
     }
+}
+
+/// Turns `O_NONBLOCK` on or off for `fd`, as the `set_nonblocking` of std's sockets does, for
+/// fds that std gives no such method: a child's pipes, a terminal, another library's fd. The
+/// flag belongs to the open file, so every fd that shares it (a `dup`, the other end of a
+/// `fork`) sees the change.
+///
+/// # Errors
+///
+/// What `fcntl(2)` reports: `EBADF` for an fd that is not open, say.
+///
+/// ```
+/// use std::io::{ErrorKind, Read};
+///
+/// let (mut reader, _writer) = std::io::pipe()?;
+/// green::io::set_nonblocking(&reader, true)?;
+/// assert_eq!(reader.read(&mut [0; 8]).unwrap_err().kind(), ErrorKind::WouldBlock);
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn set_nonblocking(fd: &impl AsFd, nonblocking: bool) -> io::Result<()> {
+    let fd = fd.as_fd().as_raw_fd();
+    // SAFETY: F_GETFL takes no pointer; `fd` is borrowed, so open for the call.
+    let flags = unsafe { libc::fcntl(fd, libc::F_GETFL) };
+    if flags < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    let wanted = if nonblocking { flags | libc::O_NONBLOCK } else { flags & !libc::O_NONBLOCK };
+    // SAFETY: as above; F_SETFL takes an int.
+    if wanted != flags && unsafe { libc::fcntl(fd, libc::F_SETFL, wanted) } < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    Ok(())
+}
+
+/// Waits for `child` to end and returns its exit status, as [`std::process::Child::wait`]
+/// does, parking the green thread meanwhile (on a plain OS thread it blocks in `poll(2)`).
+/// Like std's, it closes the child's stdin first, so a child that reads until end of input
+/// can end.
+///
+/// The wait parks on a pidfd (`pidfd_open(2)`, Linux 5.3 and later), which turns readable when
+/// the child ends; where there is none, it looks every few milliseconds instead. It is a
+/// cancellation point, and inside [`crate::timeout`] it gives `TimedOut` at that deadline,
+/// with a [`crate::Elapsed`] inside (the child then runs on; wait again or kill it).
+///
+/// # Errors
+///
+/// What `Child::try_wait` or the wait for the pidfd reports.
+///
+/// ```
+/// use std::process::Command;
+///
+/// green::run(|| {
+///     let mut child = Command::new("sh").args(["-c", "exit 3"]).spawn()?;
+///     assert_eq!(green::io::wait_child(&mut child)?.code(), Some(3));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn wait_child(child: &mut std::process::Child) -> io::Result<std::process::ExitStatus> {
+    drop(child.stdin.take());
+    // Reaped already (std keeps the status), or ended: no pidfd needed. Until `try_wait` has
+    // reaped it, the pid stays the child's, so the pidfd below cannot name another process.
+    if let Some(status) = child.try_wait()? {
+        return Ok(status);
+    }
+    let Some(pidfd) = pidfd_open(child.id())? else {
+        // No pidfd: look again after growing pauses, until the `green::timeout` deadline if any.
+        let deadline = crate::park::effective_deadline(None);
+        let mut pause = FIRST_PAUSE;
+        loop {
+            if deadline.is_some_and(|d| Instant::now() >= d) {
+                return Err(crate::net::elapsed_error(io::ErrorKind::TimedOut));
+            }
+            pause_without_fd(pause, deadline)?;
+            if let Some(status) = child.try_wait()? {
+                return Ok(status);
+            }
+            pause = (pause * 2).min(MAX_PAUSE);
+        }
+    };
+    wait_readable(&pidfd)?;
+    // Readable: the child has ended, and this reaps it without blocking.
+    child.wait()
+}
+
+/// A pidfd for process `pid`, or `None` where the kernel has no `pidfd_open`.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn pidfd_open(pid: u32) -> io::Result<Option<OwnedFd>> {
+    use std::os::fd::FromRawFd;
+    let pid = libc::pid_t::try_from(pid).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))?;
+    // SAFETY: pidfd_open takes no pointers.
+    let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
+    if fd < 0 {
+        let e = io::Error::last_os_error();
+        return if e.raw_os_error() == Some(libc::ENOSYS) { Ok(None) } else { Err(e) };
+    }
+    // SAFETY: pidfd_open returned a new fd, close-on-exec, that nothing else owns.
+    Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }))
+}
+
+/// No pidfds here: the wait looks again and again.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn pidfd_open(_pid: u32) -> io::Result<Option<OwnedFd>> {
+    Ok(None)
 }
 
 /// The first and the longest pause of a green thread that waits for readiness by looking again,
