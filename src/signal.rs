@@ -15,6 +15,43 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! A [`Signals`] is not a channel, so it cannot be an arm of [`select!`](crate::select). A
+//! loop that waits for a signal or a message at once forwards the signals into a channel from
+//! a green thread of its own:
+//!
+//! ```
+//! use green::signal::{Signal, Signals};
+//! use green::sync::mpmc;
+//!
+//! green::run(|| -> std::io::Result<()> {
+//!     let signals = Signals::new(&[Signal::User1])?;
+//!     let (signal_tx, signal_rx) = mpmc::channel();
+//!     // Ends when `signal_rx` is dropped (the send fails) or at the runtime's shutdown.
+//!     green::spawn(move || {
+//!         while let Ok(signal) = signals.recv() {
+//!             if signal_tx.send(signal).is_err() {
+//!                 break;
+//!             }
+//!         }
+//!     });
+//!     let (work_tx, work_rx) = mpmc::channel::<u32>();
+//!     work_tx.send(1).unwrap();
+//!     // SAFETY: raise has no memory-safety preconditions; SIGUSR1 is listened for above.
+//!     unsafe { libc::raise(libc::SIGUSR1) };
+//!     let (mut jobs, mut heard) = (0, None);
+//!     while heard.is_none() {
+//!         green::select! {
+//!             recv(work_rx) -> job => jobs += job.unwrap(),
+//!             recv(signal_rx) -> signal => heard = signal.ok(),
+//!         }
+//!     }
+//!     assert_eq!(heard, Some(Signal::User1));
+//!     assert!(jobs <= 1);
+//!     Ok(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! # Design
 //!
 //! A signal handler may do almost nothing (only async-signal-safe calls: no lock, no
