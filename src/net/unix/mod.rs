@@ -44,6 +44,37 @@
 //! write timeout; one refused while the socket is *not* writable (its own send buffer is full)
 //! parks on readiness as usual, and so does a connected `send`, whose peer's queue the kernel
 //! does watch.
+//!
+//! # A stream write that no readiness ends
+//!
+//! A [`UnixStream`] write waiting for room (the peer does not read) is not woken when the
+//! sending half is shut down while it waits: by this side (`shutdown(Shutdown::Write)`,
+//! through any handle) or by the peer (`shutdown(Shutdown::Read)`, its socket still open).
+//! Linux then reports the socket neither writable nor hung up, so neither a park nor, on a
+//! plain thread, `poll(2)` hears of it, and the write waits until the peer reads or closes.
+//! Std's blocking write returns `BrokenPipe` at once there. A write timeout
+//! ([`UnixStream::set_write_timeout`]) bounds the wait: the retry at the timeout returns
+//! `BrokenPipe`. `Shutdown::Both` does wake the writer, and so does the peer's close. TCP
+//! streams are not affected: the kernel reports them writable once shut down for writing.
+//!
+//! ```
+//! use std::io::Write;
+//! use std::net::Shutdown;
+//! use std::time::Duration;
+//!
+//! green::run(|| {
+//!     let (a, _b) = green::net::unix::UnixStream::pair()?;
+//!     a.set_write_timeout(Some(Duration::from_millis(50)))?;
+//!     let writer = a.try_clone()?;
+//!     // `_b` never reads: the write fills the buffers and waits.
+//!     let w = green::spawn(move || (&writer).write_all(&vec![0; 8 << 20]));
+//!     green::sleep(Duration::from_millis(20));
+//!     a.shutdown(Shutdown::Write)?;
+//!     assert_eq!(w.join().unwrap().unwrap_err().kind(), std::io::ErrorKind::BrokenPipe);
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod datagram;
 mod stream;

@@ -435,6 +435,9 @@ impl UnixStream {
 
     /// Shuts down the read half, the write half or both.
     ///
+    /// Unlike std, `Shutdown::Write` does not end a write that waits for room in the
+    /// socket meanwhile; see [the module docs](super#a-stream-write-that-no-readiness-ends).
+    ///
     /// ```
     /// use std::io::Read;
     /// use std::net::Shutdown;
