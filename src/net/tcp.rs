@@ -17,8 +17,17 @@ use crate::reactor::{Direction, Source};
 ///
 /// [`accept`](TcpListener::accept) parks the green thread until a connection comes in.
 /// Several green threads may accept on one listener (or on clones of it); each connection goes
-/// to one of them. To spread accepts over workers, bind one listener per worker with
-/// [`bind_reuse_port`](TcpListener::bind_reuse_port).
+/// to one of them.
+///
+/// One accept loop keeps its connections on its own worker, mostly. A handler it spawns may
+/// be taken by an idle worker only until it starts, and the accept loop's worker usually
+/// starts it first: the loop parks in its next `accept` at once, while an idle peer takes some
+/// tens of µs to wake. Green threads never move once started, so a burst of connections that
+/// then stay busy (a proxy, bulk transfers) runs on one worker and one core. Measured with a
+/// proxy copying 100 connections × 10 MiB each way on 2 workers: 1.85 s of CPU on the accept
+/// loop's worker, 0.27 s on the other. To spread connections, bind one listener per worker
+/// with [`bind_reuse_port`](TcpListener::bind_reuse_port), each with its own accept loop:
+/// the kernel spreads connections over them (0.99 s and 1.40 s in the same test).
 ///
 /// ```
 /// use green::net::{TcpListener, TcpStream};
@@ -67,6 +76,41 @@ impl TcpListener {
     /// let first = TcpListener::bind_reuse_port("127.0.0.1:0")?;
     /// let second = TcpListener::bind_reuse_port(first.local_addr()?)?;
     /// assert_eq!(first.local_addr()?, second.local_addr()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// A server with an accept loop on every worker:
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let first = TcpListener::bind_reuse_port("127.0.0.1:0")?;
+    ///     let addr = first.local_addr()?;
+    ///     let mut listeners = vec![first];
+    ///     for _ in 1..green::Handle::current().workers() {
+    ///         listeners.push(TcpListener::bind_reuse_port(addr)?);
+    ///     }
+    ///     for (worker, listener) in listeners.into_iter().enumerate() {
+    ///         green::Builder::new().worker(worker).spawn(move || {
+    ///             for stream in listener.incoming() {
+    ///                 let mut stream = stream?;
+    ///                 // Starts on this worker, unless an idle one takes it first.
+    ///                 green::spawn(move || std::io::copy(&mut &stream, &mut &stream));
+    ///             }
+    ///             Ok::<(), std::io::Error>(())
+    ///         })?;
+    ///     }
+    ///     for _ in 0..4 {
+    ///         let mut client = TcpStream::connect(addr)?;
+    ///         client.write_all(b"hi")?;
+    ///         let mut echo = [0; 2];
+    ///         client.read_exact(&mut echo)?;
+    ///         assert_eq!(&echo, b"hi");
+    ///     }
+    ///     Ok::<(), std::io::Error>(()) // returning ends the runtime, and the accept loops
+    /// })?;
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind_reuse_port<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
