@@ -133,6 +133,34 @@ impl From<Elapsed> for std::io::Error {
 /// });
 /// ```
 ///
+/// Once the deadline has passed, a call with a timeout error of its own that would wait returns
+/// that error at once, each time it is called. A loop that takes a socket's `WouldBlock` for its read timeout and
+/// reads again (std's way to wake now and then, say to look at a stop flag) spins there at full
+/// speed, and `timeout` does not return until something else ends the loop (measured: half a
+/// million reads in 0.5 s). Tell the deadline's error by the [`Elapsed`] inside it:
+///
+/// ```
+/// use std::io::{ErrorKind, Read};
+/// use std::time::Duration;
+/// use green::net::{TcpListener, TcpStream};
+///
+/// green::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let stream = TcpStream::connect(listener.local_addr()?)?;
+///     stream.set_read_timeout(Some(Duration::from_millis(5)))?;
+///     let got = green::timeout(Duration::from_millis(20), || loop {
+///         match (&stream).read(&mut [0; 64]) {
+///             Err(e) if e.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>()) => return Err(e),
+///             Err(e) if e.kind() == ErrorKind::WouldBlock => continue, // the read timeout: again
+///             other => return other,
+///         }
+///     });
+///     assert_eq!(got.unwrap().unwrap_err().kind(), ErrorKind::WouldBlock);
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// Use it around code that must not take too long but was written without timeouts:
 ///
 /// ```
