@@ -171,6 +171,14 @@ use crate::runtime::context;
 /// measured). Well under the 50 µs default time slice.
 pub(crate) const IO_POLL_INTERVAL: Duration = Duration::from_micros(40);
 
+/// The first pause of a [`Source::write_rechecked`] wait before it tries again without an
+/// event; each next pause doubles, up to [`RECHECK_MAX`]. A write that waits for room for
+/// seconds thus costs a system call per half second, and a shutdown that no event reports is
+/// seen within that time.
+const RECHECK_FIRST: Duration = Duration::from_millis(10);
+/// The longest pause of a [`Source::write_rechecked`] wait.
+const RECHECK_MAX: Duration = Duration::from_millis(500);
+
 /// Message when an I/O call would have to park while its green thread unwinds.
 pub(crate) const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thread that is unwinding never parks \
     (it would carry the panic into every green thread of its worker); it made one non-blocking attempt. \
@@ -898,7 +906,22 @@ impl Source {
         on_timeout: fn() -> io::Error,
         mut op: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        self.io_hinted(dir, timeout, on_timeout, || op().map(|r| (r, false)))
+        self.io_hinted(dir, timeout, None, on_timeout, || op().map(|r| (r, false)))
+    }
+
+    /// [`io`](Source::io) for a write whose failure may come with no event: it also tries again
+    /// after pauses of [`RECHECK_FIRST`] doubling to [`RECHECK_MAX`] while it waits. A Unix
+    /// stream whose sending side is shut down (by this end, or by the peer's `shutdown(Read)`)
+    /// while a write waits for room is reported neither writable nor hung up, so such a write
+    /// would wait for good where std's returns `BrokenPipe`; a try that gives the error ends it.
+    #[inline]
+    pub(crate) fn write_rechecked<R>(
+        &self,
+        timeout: Option<Duration>,
+        on_timeout: fn() -> io::Error,
+        mut op: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        self.io_hinted(Direction::Write, timeout, Some(RECHECK_FIRST), on_timeout, || op().map(|r| (r, false)))
     }
 
     /// [`io`](Source::io) for a stream read that can tell whether it left the receive queue
@@ -912,14 +935,17 @@ impl Source {
         on_timeout: fn() -> io::Error,
         op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> io::Result<R> {
-        self.io_hinted(Direction::Read, timeout, on_timeout, op)
+        self.io_hinted(Direction::Read, timeout, None, on_timeout, op)
     }
 
+    /// `recheck`: the first pause after which a wait tries `op` again without an event, doubling
+    /// to [`RECHECK_MAX`] (see [`write_rechecked`](Source::write_rechecked)); `None` for none.
     #[inline]
     fn io_hinted<R>(
         &self,
         dir: Direction,
         timeout: Option<Duration>,
+        mut recheck: Option<Duration>,
         on_timeout: fn() -> io::Error,
         mut op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> io::Result<R> {
@@ -969,7 +995,17 @@ impl Source {
                 // from the socket's own timeout.
                 return Err(if green_deadline { crate::net::elapsed_error(e.kind()) } else { e });
             }
-            match self.wait(dir, seen, deadline) {
+            // With a recheck, the park also ends at the next try (the error deadline stays
+            // `deadline`: ending there is only a try).
+            let park_until = match recheck {
+                None => deadline,
+                Some(pause) => {
+                    recheck = Some((pause * 2).min(RECHECK_MAX));
+                    let next = now.unwrap_or_else(Instant::now).checked_add(pause);
+                    [deadline, next].into_iter().flatten().min()
+                }
+            };
+            match self.wait(dir, seen, park_until) {
                 Ok(()) => {}
                 Err(_) if skip => {}
                 Err(e) => return Err(e),

@@ -473,3 +473,56 @@ fn datagram_receives_after_shutdown_for_reading_return_zero_as_std() {
         }
     });
 }
+
+/// A stream write that waits for room returns `BrokenPipe` once the sending half is shut down,
+/// by this side or by the peer, as std's does (within the pauses of its tries: the kernel
+/// reports no readiness for it). On a green thread and a plain one; std for reference.
+#[test]
+fn a_stream_write_waiting_for_room_ends_at_a_send_side_shutdown() {
+    use std::io;
+    use std::net::Shutdown;
+    use std::time::{Duration, Instant};
+    const LIMIT: Duration = Duration::from_secs(10);
+    const BIG: usize = 8 << 20;
+
+    // Shuts the sending half of `a` down 50 ms after a write of `BIG` bytes through a clone
+    // has started (by `a` itself, or by `b` refusing to read), and returns what the write gave.
+    fn check(local: bool, spawn: &dyn Fn(Box<dyn FnOnce() -> io::Result<()> + Send>) -> io::Result<()>) {
+        let (a, b) = UnixStream::pair().unwrap();
+        let writer = a.try_clone().unwrap();
+        let start = Instant::now();
+        let result = spawn(Box::new(move || {
+            // The other side, 50 ms in.
+            let shutter = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(50));
+                if local { a.shutdown(Shutdown::Write) } else { b.shutdown(Shutdown::Read) }.unwrap();
+                (a, b)
+            });
+            let result = (&writer).write_all(&vec![0; BIG]);
+            drop(shutter.join().unwrap());
+            result
+        }));
+        assert_eq!(result.unwrap_err().kind(), io::ErrorKind::BrokenPipe, "local: {local}");
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(50) && took < LIMIT / 2, "local: {local}, took {took:?}");
+    }
+
+    // std, for reference.
+    for local in [true, false] {
+        let (a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+        let writer = a.try_clone().unwrap();
+        let shutter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            if local { a.shutdown(Shutdown::Write) } else { b.shutdown(Shutdown::Read) }.unwrap();
+            (a, b)
+        });
+        assert_eq!((&writer).write_all(&vec![0; BIG]).unwrap_err().kind(), io::ErrorKind::BrokenPipe);
+        drop(shutter.join().unwrap());
+    }
+    io_util::bounded(LIMIT, || {
+        for local in [true, false] {
+            check(local, &|f| f()); // a plain thread
+            check(local, &|f| io_util::runtime(1).block_on(f)); // a green thread
+        }
+    });
+}

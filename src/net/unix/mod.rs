@@ -47,15 +47,14 @@
 //!
 //! # A stream write that no readiness ends
 //!
-//! A [`UnixStream`] write waiting for room (the peer does not read) is not woken when the
-//! sending half is shut down while it waits: by this side (`shutdown(Shutdown::Write)`,
+//! A [`UnixStream`] write waiting for room (the peer does not read) is not woken by the kernel
+//! when the sending half is shut down while it waits: by this side (`shutdown(Shutdown::Write)`,
 //! through any handle) or by the peer (`shutdown(Shutdown::Read)`, its socket still open).
-//! Linux then reports the socket neither writable nor hung up, so neither a park nor, on a
-//! plain thread, `poll(2)` hears of it, and the write waits until the peer reads or closes.
-//! Std's blocking write returns `BrokenPipe` at once there. A write timeout
-//! ([`UnixStream::set_write_timeout`]) bounds the wait: the retry at the timeout returns
-//! `BrokenPipe`. `Shutdown::Both` does wake the writer, and so does the peer's close. TCP
-//! streams are not affected: the kernel reports them writable once shut down for writing.
+//! Linux then reports the socket neither writable nor hung up, where std's blocking write
+//! returns `BrokenPipe` at once. So a waiting write also tries again now and then, after
+//! pauses of 10 ms doubling to 500 ms: it returns `BrokenPipe` within that time of the
+//! shutdown. TCP streams need no such tries: the kernel reports them writable once shut down
+//! for writing.
 //!
 //! ```
 //! use std::io::Write;
@@ -64,7 +63,6 @@
 //!
 //! green::run(|| {
 //!     let (a, _b) = green::net::unix::UnixStream::pair()?;
-//!     a.set_write_timeout(Some(Duration::from_millis(50)))?;
 //!     let writer = a.try_clone()?;
 //!     // `_b` never reads: the write fills the buffers and waits.
 //!     let w = green::spawn(move || (&writer).write_all(&vec![0; 8 << 20]));

@@ -435,8 +435,9 @@ impl UnixStream {
 
     /// Shuts down the read half, the write half or both.
     ///
-    /// Unlike std, `Shutdown::Write` does not end a write that waits for room in the
-    /// socket meanwhile; see [the module docs](super#a-stream-write-that-no-readiness-ends).
+    /// A write that waits for room in the socket meanwhile returns `BrokenPipe` within half a
+    /// second, not at once as std's; see
+    /// [the module docs](super#a-stream-write-that-no-readiness-ends).
     ///
     /// ```
     /// use std::io::Read;
@@ -603,13 +604,13 @@ impl UnixStream {
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+        self.source.write_rechecked(self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
         self.source
-            .io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
+            .write_rechecked(self.shared.write_limit(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
     }
 }
 
