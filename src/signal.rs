@@ -551,6 +551,17 @@ impl Registry {
         if self.dispatcher && ours {
             return Ok(());
         }
+        if !ours {
+            // A child made by `fork`: a signal that came before it listened, and that the
+            // default did not end it for, left the default installed (`handler::as_if_absent`).
+            // Ours goes in again with the child's first listener for it.
+            let installed = self.installed;
+            for signal in Signal::ALL.into_iter().filter(|s| installed & s.bit() != 0) {
+                if handler::is_default(signal.as_raw())? {
+                    self.installed &= !signal.bit();
+                }
+            }
+        }
         let pipe = match &self.pipe {
             Some(pipe) if ours => pipe.clone(),
             _ => {

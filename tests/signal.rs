@@ -423,6 +423,39 @@ fn a_forked_child_that_listens_receives_its_signals() {
     });
 }
 
+/// A forked child's first signal, caught before it listens, does what the action before
+/// green's would have done; for `SIGWINCH`, whose default ignores it, the child goes on. Its
+/// first `Signals` for that signal must then still receive it.
+#[test]
+fn a_forked_child_that_listens_after_a_signal_came_receives_the_next() {
+    assert_child_ok("a_forked_child_that_listens_after_a_signal_came_receives_the_next", || {
+        let parent = Signals::new(&[Signal::WindowChange]).unwrap();
+        // SAFETY: as in `a_forked_child_that_listens_receives_its_signals`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let received = std::panic::catch_unwind(|| {
+                // SAFETY: raise has no memory-safety preconditions.
+                unsafe { libc::raise(libc::SIGWINCH) };
+                let signals = Signals::new(&[Signal::WindowChange]).unwrap();
+                // SAFETY: as above.
+                unsafe { libc::raise(libc::SIGWINCH) };
+                signals.recv_timeout(Duration::from_secs(10)).unwrap()
+            });
+            // SAFETY: _exit ends the child without running the parent's exit handlers.
+            unsafe { libc::_exit(if matches!(received, Ok(Some(Signal::WindowChange))) { 0 } else { 1 }) };
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes the status of our own child to a valid location.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+            "the forked child did not receive its signal (wait status {status:#x})"
+        );
+        drop(parent);
+    });
+}
+
 extern "C" fn handler_without_restart(_signal: libc::c_int) {}
 
 /// In front of a handler installed before it, green's keeps that handler's signal mask and its

@@ -148,6 +148,12 @@ fn publish_previous(signal: libc::c_int, old: &libc::sigaction) {
     PREVIOUS[signal as usize].store(old.sa_sigaction, Ordering::Release);
 }
 
+/// True if `signal`'s installed action is the default: in a child made by `fork`, what
+/// [`as_if_absent`] leaves after a signal the default did not end the child for.
+pub(super) fn is_default(signal: libc::c_int) -> io::Result<bool> {
+    Ok(swap_action(signal, None)?.sa_sigaction == libc::SIG_DFL)
+}
+
 /// Installs `new` for `signal` if given, and returns the action it replaced (or the current
 /// one).
 fn swap_action(signal: libc::c_int, new: Option<&libc::sigaction>) -> io::Result<libc::sigaction> {
