@@ -490,3 +490,155 @@ fn a_waiting_send_arm_gets_its_value_back_when_the_receivers_go() {
         });
     });
 }
+
+/// Selects that leave their channels' waiting lists out of order, as many at once: consumers on
+/// workers and OS threads select on a shared data channel, an inbox of their own and a shared
+/// shutdown channel that never fires (its list fills with entries of selects that left), some
+/// with short timeouts, some on the data channel twice, one cancelled midway; producers send
+/// plainly, from a select, and from a select with two send arms. Every message is received
+/// exactly once, on a buffered and on a rendezvous channel.
+#[test]
+fn selects_leaving_out_of_order_lose_and_duplicate_nothing() {
+    bounded(Duration::from_secs(120), || {
+        const PRODUCERS: usize = 4;
+        const PER_PRODUCER: usize = 20_000;
+        const CONSUMERS: usize = 6;
+        const N: usize = (PRODUCERS + 1) * PER_PRODUCER;
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        for capacity in [0, 3] {
+            let (data_tx, data_rx) = mpmc::sync_channel::<usize>(capacity);
+            let (quit_tx, quit_rx) = mpmc::channel::<()>();
+            let seen = Arc::new((0..N).map(|_| AtomicUsize::new(0)).collect::<Vec<_>>());
+            let (mut inbox_txs, mut inbox_rxs) = (Vec::new(), Vec::new());
+            for _ in 0..CONSUMERS {
+                let (tx, rx) = mpmc::channel::<usize>();
+                inbox_txs.push(tx);
+                inbox_rxs.push(rx);
+            }
+            // One consumer: the data channel and the shutdown channel, `timed` with a short
+            // timeout arm (it leaves its lists often, from anywhere in them).
+            let consume = |data_rx: mpmc::Receiver<usize>,
+                           inbox: mpmc::Receiver<usize>,
+                           quit_rx: mpmc::Receiver<()>,
+                           seen: Arc<Vec<AtomicUsize>>,
+                           timed: bool| {
+                move || {
+                    let mut rounds = 0u64;
+                    loop {
+                        rounds += 1;
+                        let wait = Duration::from_micros(rounds % 50);
+                        let got = if timed {
+                            green::select! {
+                                recv(data_rx) -> v => v.map_err(|_| true),
+                                recv(inbox) -> v => v.map_err(|_| false),
+                                recv(quit_rx) -> _ => unreachable!("nobody sends on the shutdown channel"),
+                                timeout(wait) => continue,
+                            }
+                        } else {
+                            green::select! {
+                                recv(quit_rx) -> _ => unreachable!("nobody sends on the shutdown channel"),
+                                recv(data_rx) -> v => v.map_err(|_| true),
+                                recv(inbox) -> v => v.map_err(|_| false),
+                                // Twice on one channel: two entries under one token.
+                                recv(data_rx) -> v => v.map_err(|_| true),
+                            }
+                        };
+                        match got {
+                            Ok(v) => {
+                                seen[v].fetch_add(1, Ordering::Relaxed);
+                            }
+                            // One channel is closed, so every producer is done: drain the other.
+                            Err(data_closed) => {
+                                let rest = if data_closed { inbox.iter() } else { data_rx.iter() };
+                                rest.for_each(|v| {
+                                    seen[v].fetch_add(1, Ordering::Relaxed);
+                                });
+                                break;
+                            }
+                        }
+                    }
+                }
+            };
+            let mut green_consumers = Vec::new();
+            let mut os_consumers = Vec::new();
+            for (i, inbox) in inbox_rxs.into_iter().enumerate() {
+                let body = consume(data_rx.clone(), inbox, quit_rx.clone(), seen.clone(), i % 2 == 1);
+                if i < 2 {
+                    os_consumers.push(std::thread::spawn(body));
+                } else {
+                    green_consumers.push(rt.spawn(body));
+                }
+            }
+            // Cancelled midway: a message a channel chose it for goes to another receiver.
+            let progress = Arc::new(AtomicUsize::new(0));
+            let cancelled = {
+                let (data_rx, quit_rx, seen, progress) =
+                    (data_rx.clone(), quit_rx.clone(), seen.clone(), progress.clone());
+                rt.spawn(move || {
+                    loop {
+                        green::select! {
+                            recv(data_rx) -> v => match v {
+                                Ok(v) => {
+                                    seen[v].fetch_add(1, Ordering::Relaxed);
+                                    progress.fetch_add(1, Ordering::Relaxed);
+                                }
+                                Err(_) => return,
+                            },
+                            recv(quit_rx) -> _ => unreachable!("nobody sends on the shutdown channel"),
+                        }
+                    }
+                })
+            };
+            let mut producers = Vec::new();
+            for p in 0..PRODUCERS {
+                let (data_tx, quit_rx, inbox_txs) = (data_tx.clone(), quit_rx.clone(), inbox_txs.clone());
+                producers.push(rt.spawn(move || {
+                    for v in p * PER_PRODUCER..(p + 1) * PER_PRODUCER {
+                        match v % 3 {
+                            0 => data_tx.send(v).unwrap(),
+                            1 => green::select! {
+                                send(data_tx, v) -> r => r.unwrap(),
+                                recv(quit_rx) -> _ => unreachable!("nobody sends on the shutdown channel"),
+                            },
+                            _ => green::select! {
+                                send(inbox_txs[v % CONSUMERS], v) -> r => r.unwrap(),
+                                send(data_tx, v) -> r => r.unwrap(),
+                            },
+                        }
+                    }
+                }));
+            }
+            let os_producer = {
+                let (data_tx, quit_rx) = (data_tx.clone(), quit_rx.clone());
+                let inbox_txs = inbox_txs.clone(); // Closed with the data channel, as near as may be.
+                std::thread::spawn(move || {
+                    let _inboxes = inbox_txs;
+                    for v in PRODUCERS * PER_PRODUCER..N {
+                        green::select! {
+                            send(data_tx, v) -> r => r.unwrap(),
+                            recv(quit_rx) -> _ => unreachable!("nobody sends on the shutdown channel"),
+                        }
+                    }
+                })
+            };
+            drop((data_tx, data_rx, inbox_txs, quit_rx));
+            let start = Instant::now();
+            while progress.load(Ordering::Relaxed) < 500 && start.elapsed() < Duration::from_secs(5) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+            cancelled.cancel();
+            producers.into_iter().for_each(|p| p.join().unwrap());
+            os_producer.join().unwrap();
+            green_consumers.into_iter().for_each(|c| c.join().unwrap());
+            os_consumers.into_iter().for_each(|c| c.join().unwrap());
+            let _ = cancelled.join();
+            drop(quit_tx);
+            let wrong: Vec<_> = (0..N)
+                .filter(|&i| seen[i].load(Ordering::Relaxed) != 1)
+                .take(5)
+                .map(|i| (i, seen[i].load(Ordering::Relaxed)))
+                .collect();
+            assert!(wrong.is_empty(), "capacity {capacity}: messages not received exactly once: {wrong:?}");
+        }
+    });
+}
