@@ -103,10 +103,11 @@
 
 mod handler;
 
+use std::cell::RefCell;
 use std::fmt;
 use std::io;
 use std::os::fd::OwnedFd;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError, Weak};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use crate::park::{self, Waiter};
@@ -358,6 +359,7 @@ impl Signals {
         }
         let set = signals.iter().fold(0, |set, s| set | s.bit());
         let listener = Arc::new(Listener { set, state: Mutex::default() });
+        hold_registry_across_fork()?;
         let mut registry = registry();
         registry.start_dispatcher()?;
         for signal in signals {
@@ -534,13 +536,37 @@ struct Registry {
 
 /// Held by `Signals::new` to install and register, by `Signals::drop` to unregister, and by the
 /// dispatcher while it delivers, so that "nobody listens, take the default action" is decided
-/// with no listener appearing or going meanwhile.
+/// with no listener appearing or going meanwhile. Held across a `fork` too, so that a child
+/// never inherits it locked ([`hold_registry_across_fork`]).
 static REGISTRY: Mutex<Registry> =
     Mutex::new(Registry { installed: 0, listeners: Vec::new(), pipe: None, dispatcher: false });
 
 fn registry() -> MutexGuard<'static, Registry> {
     // Nothing panics under this lock, so a poisoned lock still holds a whole registry.
     REGISTRY.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+thread_local! {
+    /// The registry, locked by the thread that calls `fork` from just before until just after
+    /// (in the parent and in the child); see [`hold_registry_across_fork`].
+    static HELD_ACROSS_FORK: RefCell<Option<MutexGuard<'static, Registry>>> = const { RefCell::new(None) };
+}
+
+/// From the first `Signals` on, makes `fork` wait for the registry lock and hold it until the
+/// child is made. A child gets only the thread that called `fork`: a lock that another thread
+/// held then stayed locked in the child for good, and its first `Signals` (or the drop of one
+/// it inherited) waited forever.
+fn hold_registry_across_fork() -> io::Result<()> {
+    extern "C" fn prepare() {
+        let held = registry();
+        HELD_ACROSS_FORK.with(|cell| *cell.borrow_mut() = Some(held));
+    }
+    extern "C" fn after() {
+        HELD_ACROSS_FORK.with(|cell| cell.borrow_mut().take());
+    }
+    static REGISTERED: OnceLock<Result<(), io::ErrorKind>> = OnceLock::new();
+    let registered = REGISTERED.get_or_init(|| handler::around_fork(prepare, after).map_err(|e| e.kind()));
+    registered.map_err(|kind| io::Error::new(kind, "green: could not register the signal registry's fork handlers"))
 }
 
 impl Registry {

@@ -456,6 +456,47 @@ fn a_forked_child_that_listens_after_a_signal_came_receives_the_next() {
     });
 }
 
+/// A `fork` while another thread makes and drops `Signals` (so holds the registry's lock now
+/// and then): the child's own `Signals` never waits for a lock that nobody in it holds.
+#[test]
+fn a_fork_while_another_thread_listens_leaves_the_child_free_to_listen() {
+    assert_child_ok("a_fork_while_another_thread_listens_leaves_the_child_free_to_listen", || {
+        const FORKS: usize = 100;
+        let stop = Arc::new(AtomicBool::new(false));
+        let churn = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    drop(Signals::new(&[Signal::User1]).unwrap());
+                }
+            })
+        };
+        for _ in 0..FORKS {
+            // SAFETY: as in `a_forked_child_that_listens_receives_its_signals`; the other
+            // thread's locks are the point of the test.
+            let pid = unsafe { libc::fork() };
+            assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+            if pid == 0 {
+                // SAFETY: alarm has no memory-safety preconditions; SIGALRM's default ends a
+                // child that hangs.
+                unsafe { libc::alarm(10) };
+                drop(Signals::new(&[Signal::User2]).unwrap());
+                // SAFETY: _exit ends the child without running the parent's exit handlers.
+                unsafe { libc::_exit(0) };
+            }
+            let mut status = 0;
+            // SAFETY: waitpid writes the status of our own child to a valid location.
+            assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+            assert!(
+                libc::WIFEXITED(status) && libc::WEXITSTATUS(status) == 0,
+                "a forked child hung making its Signals (wait status {status:#x})"
+            );
+        }
+        stop.store(true, Ordering::Relaxed);
+        churn.join().unwrap();
+    });
+}
+
 extern "C" fn handler_without_restart(_signal: libc::c_int) {}
 
 /// In front of a handler installed before it, green's keeps that handler's signal mask and its

@@ -101,6 +101,18 @@ pub(super) fn pipe_is_ours() -> bool {
     PIPE_PID.load(Ordering::Acquire) == unsafe { libc::getpid() }
 }
 
+/// Has `prepare` called in the thread that calls `fork`, before the fork, and `after` in it
+/// after, in both the parent and the child. Call once.
+pub(super) fn around_fork(prepare: extern "C" fn(), after: extern "C" fn()) -> io::Result<()> {
+    // SAFETY: pthread_atfork only keeps the three function pointers, which are `'static` and
+    // take no arguments.
+    let rc = unsafe { libc::pthread_atfork(Some(prepare), Some(after), Some(after)) };
+    if rc != 0 {
+        return Err(io::Error::from_raw_os_error(rc));
+    }
+    Ok(())
+}
+
 /// Step 1: makes the self-pipe and publishes its write end; returns its read end. Call once,
 /// and again in a child made by `fork` without `exec` (with the signal module's registry
 /// locked): the parent's ends stay open there, unused.
