@@ -99,7 +99,9 @@
 //! any runtime: there, until it makes a [`Signals`] of its own, `green`'s handler does what the
 //! action before it would have done (the default ends the child, an ignored signal stays
 //! ignored, an earlier handler is called). Its first [`Signals`] starts a signal thread of its
-//! own (the workers of a pre-forking server listen as their parent did).
+//! own (the workers of a pre-forking server listen as their parent did). The [`Signals`] made
+//! before the fork do not listen in the child: a signal that only they listened for does there
+//! what it does with nobody listening.
 
 mod handler;
 
@@ -578,9 +580,14 @@ impl Registry {
             return Ok(());
         }
         if !ours {
-            // A child made by `fork`: a signal that came before it listened, and that the
-            // default did not end it for, left the default installed (`handler::as_if_absent`).
-            // Ours goes in again with the child's first listener for it.
+            // A child made by `fork`. The listeners made before it were the parent's (most
+            // belong to threads the child does not have, which will never receive on them or
+            // drop them): they neither receive here nor keep a signal from its default action.
+            self.listeners.clear();
+            handler::set_listening(0);
+            // A signal that came before it listened, and that the default did not end it for,
+            // left the default installed (`handler::as_if_absent`). Ours goes in again with the
+            // child's first listener for it.
             let installed = self.installed;
             for signal in Signal::ALL.into_iter().filter(|s| installed & s.bit() != 0) {
                 if handler::is_default(signal.as_raw())? {

@@ -497,6 +497,45 @@ fn a_fork_while_another_thread_listens_leaves_the_child_free_to_listen() {
     });
 }
 
+/// A forked child that listens for one signal is still ended by another that only its parent
+/// listened for (on a thread the child does not have): the parent's listener does not listen in
+/// the child.
+#[test]
+fn a_forked_child_is_ended_by_a_signal_only_its_parent_listened_for() {
+    assert_child_ok("a_forked_child_is_ended_by_a_signal_only_its_parent_listened_for", || {
+        let (listening_tx, listening_rx) = std::sync::mpsc::channel();
+        let (done_tx, done_rx) = std::sync::mpsc::channel::<()>();
+        let watcher = std::thread::spawn(move || {
+            let signals = Signals::new(&[Signal::Terminate]).unwrap();
+            listening_tx.send(()).unwrap();
+            let _ = done_rx.recv();
+            drop(signals);
+        });
+        listening_rx.recv().unwrap();
+        // SAFETY: as in `a_forked_child_that_listens_receives_its_signals`.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", std::io::Error::last_os_error());
+        if pid == 0 {
+            let _reloads = Signals::new(&[Signal::Hangup]).unwrap();
+            // SAFETY: raise, sleep and _exit have no memory-safety preconditions.
+            unsafe {
+                libc::raise(libc::SIGTERM);
+                libc::sleep(10);
+                libc::_exit(0);
+            }
+        }
+        let mut status = 0;
+        // SAFETY: waitpid writes the status of our own child to a valid location.
+        assert_eq!(unsafe { libc::waitpid(pid, &mut status, 0) }, pid);
+        assert!(
+            libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGTERM,
+            "the forked child was not ended by SIGTERM (wait status {status:#x})"
+        );
+        done_tx.send(()).unwrap();
+        watcher.join().unwrap();
+    });
+}
+
 extern "C" fn handler_without_restart(_signal: libc::c_int) {}
 
 /// In front of a handler installed before it, green's keeps that handler's signal mask and its
