@@ -281,9 +281,10 @@ pub fn set_nonblocking(fd: &impl AsFd, nonblocking: bool) -> io::Result<()> {
 /// can end.
 ///
 /// The wait parks on a pidfd (`pidfd_open(2)`, Linux 5.3 and later), which turns readable when
-/// the child ends; where there is none, it looks every few milliseconds instead. It is a
-/// cancellation point, and inside [`crate::timeout`] it gives `TimedOut` at that deadline,
-/// with a [`crate::Elapsed`] inside (the child then runs on; wait again or kill it).
+/// the child ends; where there is none (or a sandbox refuses it), it looks every few
+/// milliseconds instead. It is a cancellation point, and inside [`crate::timeout`] it gives
+/// `TimedOut` at that deadline, with a [`crate::Elapsed`] inside (the child then runs on; wait
+/// again or kill it).
 ///
 /// # Errors
 ///
@@ -335,7 +336,9 @@ fn pidfd_open(pid: u32) -> io::Result<Option<OwnedFd>> {
     let fd = unsafe { libc::syscall(libc::SYS_pidfd_open, pid, 0) };
     if fd < 0 {
         let e = io::Error::last_os_error();
-        return if e.raw_os_error() == Some(libc::ENOSYS) { Ok(None) } else { Err(e) };
+        // EPERM: a seccomp filter that refuses system calls it does not know, as the default
+        // profiles of container runtimes from before pidfd_open did.
+        return if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) { Ok(None) } else { Err(e) };
     }
     // SAFETY: pidfd_open returned a new fd, close-on-exec, that nothing else owns.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }))

@@ -104,3 +104,56 @@ fn set_nonblocking_turns_the_flag_both_ways() {
     drop(writer);
     assert_eq!(reader.read(&mut [0; 1]).unwrap(), 0, "blocking again: end of file, not WouldBlock");
 }
+
+/// Where `pidfd_open` is refused with `EPERM` (the seccomp profiles of older container runtimes
+/// refuse system calls they do not know so), the wait looks again every few milliseconds, as
+/// where there is no pidfd at all.
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+#[test]
+fn without_a_pidfd_allowed_it_still_waits() {
+    common::bounded(Duration::from_secs(60), || {
+        // On a thread of its own: a seccomp filter stays with the thread that installs it.
+        std::thread::spawn(|| {
+            refuse_pidfd_open();
+            let mut child = Command::new("sh").args(["-c", "sleep 0.05; exit 4"]).spawn().unwrap();
+            assert_eq!(green::io::wait_child(&mut child).unwrap().code(), Some(4));
+        })
+        .join()
+        .unwrap();
+    });
+}
+
+/// Makes `pidfd_open` fail with `EPERM` on the calling thread (and threads and processes it
+/// starts).
+#[cfg(all(target_os = "linux", target_arch = "x86_64"))]
+fn refuse_pidfd_open() {
+    const NR: u32 = 0; // offset of `nr` in `struct seccomp_data`
+    let filter = [
+        libc::sock_filter { code: (libc::BPF_LD | libc::BPF_W | libc::BPF_ABS) as u16, jt: 0, jf: 0, k: NR },
+        libc::sock_filter {
+            code: (libc::BPF_JMP | libc::BPF_JEQ | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 1,
+            k: libc::SYS_pidfd_open as u32,
+        },
+        libc::sock_filter {
+            code: (libc::BPF_RET | libc::BPF_K) as u16,
+            jt: 0,
+            jf: 0,
+            k: libc::SECCOMP_RET_ERRNO | libc::EPERM as u32,
+        },
+        libc::sock_filter { code: (libc::BPF_RET | libc::BPF_K) as u16, jt: 0, jf: 0, k: libc::SECCOMP_RET_ALLOW },
+    ];
+    let program = libc::sock_fprog { len: filter.len() as u16, filter: filter.as_ptr().cast_mut() };
+    // SAFETY: prctl with these options reads `program`, valid for the call; the filter only
+    // changes what one system call returns, on this thread.
+    unsafe {
+        assert_eq!(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+        assert_eq!(
+            libc::prctl(libc::PR_SET_SECCOMP, libc::SECCOMP_MODE_FILTER, &raw const program),
+            0,
+            "{}",
+            std::io::Error::last_os_error()
+        );
+    }
+}
