@@ -86,16 +86,21 @@ fn keep_alive(request: &httparse::Request<'_, '_>) -> bool {
 }
 
 /// Accepts forever. A failed `accept` (out of fds, a connection reset before it was taken) is
-/// logged, and the server goes on.
+/// logged, and the server goes on. Each connection starts on the next worker in turn
+/// (`spread`): a green thread never moves once started, and handlers spawned plainly would
+/// mostly start on the accept loop's worker.
 fn serve(listener: TcpListener) {
     for stream in listener.incoming() {
         match stream {
             Ok(stream) => {
-                green::spawn(move || {
+                let spawned = green::Builder::new().spread().spawn(move || {
                     if let Err(e) = handle(stream) {
                         eprintln!("connection error: {e}");
                     }
                 });
+                if let Err(e) = spawned {
+                    eprintln!("could not start a connection's green thread: {e}");
+                }
             }
             Err(e) => server::accept_failed(&e),
         }

@@ -25,9 +25,11 @@ use crate::reactor::{Direction, Source};
 /// tens of µs to wake. Green threads never move once started, so a burst of connections that
 /// then stay busy (a proxy, bulk transfers) runs on one worker and one core. Measured with a
 /// proxy copying 100 connections × 10 MiB each way on 2 workers: 1.85 s of CPU on the accept
-/// loop's worker, 0.27 s on the other. To spread connections, bind one listener per worker
-/// with [`bind_reuse_port`](TcpListener::bind_reuse_port), each with its own accept loop:
-/// the kernel spreads connections over them (0.99 s and 1.40 s in the same test).
+/// loop's worker, 0.27 s on the other. To spread connections, spawn the handlers with
+/// [`Builder::spread`](crate::Builder::spread), which starts each on the next worker in turn
+/// (1.10 s and 1.10 s, 1.17 s and 1.06 s in two runs of the same test), or bind one listener
+/// per worker with [`bind_reuse_port`](TcpListener::bind_reuse_port), each with its own
+/// accept loop: the kernel spreads connections over them (0.99 s and 1.40 s).
 ///
 /// ```
 /// use green::net::{TcpListener, TcpStream};

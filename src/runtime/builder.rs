@@ -343,6 +343,7 @@ impl Builder {
             stacks,
             blocking: Pool::new(blocking, runtime.clone()),
             monitor: crate::monitor::MonitorState::default(),
+            spread_next: AtomicUsize::new(0),
             epoch: std::time::Instant::now(),
             coarse_ms: std::sync::atomic::AtomicU64::new(0),
         });

@@ -48,6 +48,8 @@ pub(crate) struct Shared {
     pub(crate) blocking: crate::blocking::Pool,
     /// The blocking-code monitor's side of things the workers touch (`monitor.rs`).
     pub(crate) monitor: crate::monitor::MonitorState,
+    /// The next worker in turn for [`spread_target`](Shared::spread_target).
+    pub(crate) spread_next: AtomicUsize,
     /// When the runtime started: the origin of the coarse clock.
     pub(crate) epoch: std::time::Instant,
     /// A coarse clock, in ms since `epoch`: refreshed by the monitor and by workers that read
@@ -114,6 +116,14 @@ impl Shared {
     }
 
     /// Wakes one sleeping worker, if any sleeps, so it can steal new work.
+    /// The worker a [spread](crate::Builder::spread) green thread starts on: each in turn. Not
+    /// "a worker that sleeps first": at light load the spawner's worker is the one awake, so
+    /// every handler went to the other, and those connections all stayed there when they
+    /// became busy.
+    pub(crate) fn spread_target(&self) -> usize {
+        self.spread_next.fetch_add(1, Ordering::Relaxed) % self.remotes.len()
+    }
+
     pub(crate) fn wake_one_sleeper(&self) {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) == 0 {

@@ -331,6 +331,8 @@ pub struct Builder {
     name: Option<String>,
     stack_size: Option<usize>,
     worker: Option<usize>,
+    /// Start on a worker chosen by [`Builder::spread`] (unless `worker` is set).
+    spread: bool,
     /// Ticks, 0 for the runtime's budget.
     budget: u32,
     /// Microseconds, 0 for the runtime's time slice.
@@ -365,6 +367,34 @@ impl Builder {
     /// stolen to first.
     pub fn worker(mut self, index: usize) -> Builder {
         self.worker = Some(index);
+        self
+    }
+
+    /// Starts the green thread on the next worker in turn (round robin over the runtime's
+    /// workers), not wherever it is taken first. [`worker`](Builder::worker) takes precedence.
+    ///
+    /// For long-lived green threads spawned from one place, the handlers of an accept loop
+    /// above all. A green thread never moves once started, and a plain spawn leaves it to
+    /// be started by the spawner's worker unless an idle one steals it first; an accept loop
+    /// parks in its next `accept` at once, so its worker usually starts the handler before an
+    /// idle peer wakes, and busy connections pile up on one worker. The price: a handler
+    /// starts a wake-up later (some tens of µs when its worker slept), and a spawn that is
+    /// joined at once crosses workers. (One listener per worker, bound with
+    /// [`TcpListener::bind_reuse_port`](crate::net::TcpListener::bind_reuse_port), spreads
+    /// connections without either.)
+    ///
+    /// ```
+    /// green::Runtime::builder().workers(2).run(|| {
+    ///     let handlers: Vec<_> = (0..8)
+    ///         .map(|i| green::Builder::new().spread().spawn(move || i * 2).unwrap())
+    ///         .collect();
+    ///     let sum: i32 = handlers.into_iter().map(|h| h.join().unwrap()).sum();
+    ///     assert_eq!(sum, 56);
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn spread(mut self) -> Builder {
+        self.spread = true;
         self
     }
 
@@ -515,7 +545,7 @@ where
 #[track_caller]
 pub(crate) unsafe fn spawn_scoped<'a, F, T>(
     shared: &Arc<Shared>,
-    builder: Builder,
+    mut builder: Builder,
     scope: Option<Arc<ScopeData>>,
     f: F,
 ) -> io::Result<JoinHandle<T>>
@@ -523,6 +553,8 @@ where
     F: FnOnce() -> T + Send + 'a,
     T: Send + 'a,
 {
+    // A spread green thread is pinned to the worker chosen for it now.
+    builder.worker = builder.worker.or_else(|| builder.spread.then(|| shared.spread_target()));
     let pin = builder.worker;
     if let Some(w) = pin
         && w >= shared.remotes.len()
