@@ -149,6 +149,28 @@ fn handle_current_works_inside_the_pool() {
     assert!(green::Handle::try_current().is_none());
 }
 
+/// `green::spawn` and `green::Builder::spawn` inside a job spawn on the pool's runtime, as
+/// `Handle::current`, `green::scope` and `green::spawn_blocking` do there.
+#[test]
+fn spawn_works_inside_the_pool() {
+    let rt = common::runtime(2);
+    let (plain, built) = rt.block_on(|| {
+        green::spawn_blocking(|| {
+            let plain = green::spawn(|| 6 * 7).join().unwrap();
+            let built =
+                green::Builder::new().name("from-a-job".into()).spawn(|| green::current().name().map(String::from));
+            (plain, built.unwrap().join().unwrap())
+        })
+        .join()
+        .unwrap()
+    });
+    assert_eq!(plain, 42);
+    assert_eq!(built.as_deref(), Some("from-a-job"));
+    // An OS thread of no runtime still gets the error.
+    let error = green::Builder::new().spawn(|| ()).unwrap_err();
+    assert!(error.to_string().contains("spawn called outside a green runtime"), "{error}");
+}
+
 #[test]
 fn cancel_reports_at_once_and_the_job_still_finishes() {
     let finished = Arc::new(AtomicBool::new(false));

@@ -23,7 +23,7 @@
 //!   piece.
 //! - **Pool threads reach the runtime**: each keeps a weak reference to it in a thread-local,
 //!   which [`Handle::try_current`] consults ([`current_handle`]), so a blocking job can spawn
-//!   green threads through `Handle::current()`.
+//!   green threads with `green::spawn` or through `Handle::current()`.
 //! - **Name resolution** ([`resolve`]) goes through the pool, so a slow DNS server never stalls
 //!   a worker.
 //!
@@ -134,9 +134,9 @@ pub(crate) fn current_handle() -> Option<Handle> {
 /// [`JoinHandle::join`] parks the green thread that calls it (or blocks an OS thread) until `f`
 /// returns. If `f` panics, `join` returns a [`JoinError`](crate::JoinError) whose
 /// [`is_panic`](crate::JoinError::is_panic) is true and whose payload is the panic's. Inside
-/// `f`, [`Handle::current`] is the runtime's handle. [`JoinHandle::cancel`] makes `join`
-/// report a cancellation at once, but cannot stop `f`: it runs to the end, and its result is
-/// dropped. `f` runs on a thread named `green-blocking`. The pool's threads are plain OS
+/// `f`, [`Handle::current`] is the runtime's handle, and [`crate::spawn`] spawns on it.
+/// [`JoinHandle::cancel`] makes `join` report a cancellation at once, but cannot stop `f`: it
+/// runs to the end, and its result is dropped. `f` runs on a thread named `green-blocking`. The pool's threads are plain OS
 /// threads: a [`green_local!`](crate::green_local) read inside `f` is that thread's own value,
 /// which stays from one job to the next on the same thread (std's `thread_local!` does the
 /// same); pass what a job needs in its closure instead.

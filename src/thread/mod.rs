@@ -234,7 +234,8 @@ pub fn try_current() -> Option<GreenThread> {
     context::with_core(|core| core.and_then(|c| c.current())).map(GreenThread::new)
 }
 
-/// Spawns a green thread, like [`std::thread::spawn`], on the caller's runtime.
+/// Spawns a green thread, like [`std::thread::spawn`], on the caller's runtime (inside a
+/// [`spawn_blocking`](crate::spawn_blocking) job, the pool's runtime).
 ///
 /// The closure starts on whichever worker gets to it first (an idle worker steals it), and
 /// then stays on that worker for life. Its result, or its panic, is delivered to
@@ -444,7 +445,8 @@ impl Builder {
         self
     }
 
-    /// Spawns the green thread on the caller's runtime.
+    /// Spawns the green thread on the caller's runtime: the one [`Handle::try_current`] gives,
+    /// so a job on the [blocking pool](crate::spawn_blocking) spawns on the pool's runtime.
     ///
     /// # Errors
     ///
@@ -467,7 +469,12 @@ impl Builder {
         context::with_core(|core| match core {
             // SAFETY: `F` and `T` are `'static`, so nothing can dangle however long it runs.
             Some(core) => unsafe { spawn_scoped(&core.shared, builder, None, f) },
-            None => Err(io::Error::other(SPAWN_OUTSIDE)),
+            // A pool thread belongs to its runtime as `Handle::try_current` has it.
+            None => match crate::blocking::current_handle() {
+                // SAFETY: as above.
+                Some(handle) => unsafe { spawn_scoped(&handle.shared, builder, None, f) },
+                None => Err(io::Error::other(SPAWN_OUTSIDE)),
+            },
         })
     }
 
