@@ -29,12 +29,13 @@
 //!
 //! # Shutdown
 //!
-//! The pool stays up while the runtime cancels its green threads (their destructors may still
-//! need it). Once the workers have stopped, dropping the [`Runtime`](crate::Runtime) shuts the
-//! pool down: it takes no more jobs, drops the queued ones unrun, and waits for running ones
-//! to return, up to the runtime's [shutdown timeout](crate::runtime::Builder::shutdown_timeout)
-//! (after [`Runtime::shutdown_timeout(t)`](crate::Runtime::shutdown_timeout), what is left of
-//! `t`).
+//! The pool stays up while the runtime cancels its green threads, so jobs queued before go on;
+//! a job [`spawn_blocking`] is given from then on is dropped unrun, as a green thread spawned
+//! then is (its join handle's green thread could not run). Once the workers have stopped,
+//! dropping the [`Runtime`](crate::Runtime) shuts the pool down: it takes no more jobs, drops
+//! the queued ones unrun, and waits for running ones to return, up to the runtime's
+//! [shutdown timeout](crate::runtime::Builder::shutdown_timeout) (after
+//! [`Runtime::shutdown_timeout(t)`](crate::Runtime::shutdown_timeout), what is left of `t`).
 //! Running jobs are never interrupted (they are plain OS threads); past the timeout they are
 //! left to finish on their own, with a warning.
 
@@ -146,6 +147,10 @@ pub(crate) fn current_handle() -> Option<Handle> {
 /// while it waits: once every thread of the pool waits so, the jobs they wait for stay queued
 /// for good (a deadlock the monitor cannot tell from long jobs). Inside a job, run such work
 /// inline instead of through the pool.
+///
+/// Once the runtime is shutting down, `f` is dropped unrun and `join` reports a cancellation,
+/// as for a green thread spawned then: a destructor of a green thread cancelled by the
+/// shutdown cannot hand work to the pool (a file to flush, say); do such work in place.
 ///
 /// # Panics
 ///
