@@ -194,6 +194,42 @@ fn cancel_reports_at_once_and_the_job_still_finishes() {
     assert!(finished.load(Ordering::SeqCst), "shutdown did not let the running job finish");
 }
 
+/// Dropping the runtime joins the pool's threads: the destructors of the thread-locals its jobs
+/// used have run when it returns, as after a join in std (a process that exits then would
+/// skip them: a job's buffered writer lost its lines).
+#[test]
+fn dropping_the_runtime_runs_the_pool_threads_thread_locals_destructors() {
+    static MADE: AtomicUsize = AtomicUsize::new(0);
+    static DROPPED: AtomicUsize = AtomicUsize::new(0);
+    struct Flushed;
+    impl Drop for Flushed {
+        fn drop(&mut self) {
+            std::thread::sleep(Duration::from_millis(20)); // a slow flush
+            DROPPED.fetch_add(1, Ordering::SeqCst);
+        }
+    }
+    thread_local!(static BUFFER: Flushed = {
+        MADE.fetch_add(1, Ordering::SeqCst);
+        Flushed
+    });
+    let rt = green::Runtime::builder().workers(1).max_blocking_threads(4).build().unwrap();
+    rt.block_on(|| {
+        let jobs: Vec<_> = (0..4)
+            .map(|_| {
+                green::spawn_blocking(|| {
+                    BUFFER.with(|_| ());
+                    std::thread::sleep(Duration::from_millis(20));
+                })
+            })
+            .collect();
+        jobs.into_iter().for_each(|j| j.join().unwrap());
+    });
+    drop(rt);
+    let made = MADE.load(Ordering::SeqCst);
+    assert!(made >= 1);
+    assert_eq!(DROPPED.load(Ordering::SeqCst), made, "a pool thread's thread-local was not dropped yet");
+}
+
 /// At shutdown the pool lets the running job finish and drops the queued one unrun.
 #[test]
 fn shutdown_finishes_running_jobs_and_drops_queued_ones() {

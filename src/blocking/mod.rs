@@ -37,7 +37,8 @@
 //! [shutdown timeout](crate::runtime::Builder::shutdown_timeout) (after
 //! [`Runtime::shutdown_timeout(t)`](crate::Runtime::shutdown_timeout), what is left of `t`).
 //! Running jobs are never interrupted (they are plain OS threads); past the timeout they are
-//! left to finish on their own, with a warning.
+//! left to finish on their own, with a warning. If all returned in time, the pool's threads are
+//! joined, so their thread-locals' destructors have run when the drop returns.
 
 mod oneshot;
 mod pool;

@@ -19,6 +19,9 @@
 //!    ones unrun (their join handles report a cancellation), wake every idle thread so it exits,
 //!    and wait (up to a timeout) for the running jobs to return. Running jobs are plain OS
 //!    code: they are never interrupted; past the timeout they are left to finish on their own.
+//!    If all returned in time, join the threads, so that their thread-locals' destructors (a
+//!    job's buffered writer, say) have run when the runtime's drop returns, as after a join in
+//!    std: a process that exits then would skip them.
 //!
 //! # Invariants
 //!
@@ -31,6 +34,7 @@
 use std::collections::VecDeque;
 use std::io;
 use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use super::{BlockingConfig, set_pool_runtime};
@@ -77,6 +81,9 @@ struct State {
     notified: usize,
     /// Set once: no job is accepted any more, and idle threads exit.
     shutdown: bool,
+    /// The threads for `shutdown` to join. A thread that exits after its keep-alive takes its
+    /// own out (detaching itself, so that its stack is freed as it exits).
+    handles: Vec<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for State {
@@ -147,7 +154,19 @@ impl Pool {
         drop(state);
         let runner = inner.clone();
         let started = std::thread::Builder::new().name(THREAD_NAME.to_owned()).spawn(move || runner.run());
-        let Err(e) = started else { return Ok(()) };
+        let e = match started {
+            Ok(handle) => {
+                let mut state = inner.lock();
+                // One that already exited after its keep-alive found no handle to take out
+                // (ones that exited for a shutdown are the shutdown's to join).
+                if !state.shutdown {
+                    state.handles.retain(|h| !h.is_finished());
+                }
+                state.handles.push(handle);
+                return Ok(());
+            }
+            Err(e) => e,
+        };
         // 4. No new thread. With others running, the job stays queued for them, as past the
         //    bound (an error now would report a job that still runs); with none, the queue
         //    would never run: empty it and say why.
@@ -222,6 +241,14 @@ impl Pool {
             }
             state = inner.exited.wait_timeout(state, left).unwrap_or_else(PoisonError::into_inner).0;
         }
+        // Every thread but the caller's has left its loop: what is left of each is its
+        // thread-locals' destructors.
+        let me = std::thread::current().id();
+        let handles = std::mem::take(&mut state.handles);
+        drop(state);
+        for handle in handles.into_iter().filter(|h| h.thread().id() != me) {
+            let _ = handle.join();
+        }
         0
     }
 }
@@ -284,8 +311,12 @@ impl Inner {
                 }
             };
             state.idle -= 1;
-            // 3. Kept alive long enough with nothing to do: exit.
+            // 3. Kept alive long enough with nothing to do: exit, detached.
             if !woken && state.queue.is_empty() {
+                let me = std::thread::current().id();
+                if let Some(at) = state.handles.iter().position(|h| h.thread().id() == me) {
+                    drop(state.handles.swap_remove(at));
+                }
                 break;
             }
         }
@@ -357,6 +388,8 @@ mod tests {
             assert!(start.elapsed() < Duration::from_secs(5), "idle pool threads did not exit");
             std::thread::sleep(Duration::from_millis(10));
         }
+        // Each detached itself: nothing is left for a shutdown to join.
+        assert_eq!(pool.inner.lock().handles.len(), 0);
     }
 
     #[test]
