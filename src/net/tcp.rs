@@ -19,6 +19,13 @@ use crate::reactor::{Direction, Source};
 /// Several green threads may accept on one listener (or on clones of it); each connection goes
 /// to one of them.
 ///
+/// Accept loops on several workers do not stand in for each other, though. The listener's
+/// readiness is watched by the worker whose green thread first waited on it, and while that
+/// worker is stuck (a blocking call, a loop without ticks) the acceptors on the others are not
+/// woken either: with worker 0 blocked for 2 s, an idle worker 1 accepted nothing until it
+/// was free again. Listeners bound per worker with
+/// [`bind_reuse_port`](TcpListener::bind_reuse_port) do not depend on each other.
+///
 /// One accept loop keeps its connections on its own worker, mostly. A handler it spawns may
 /// be taken by an idle worker only until it starts, and the accept loop's worker usually
 /// starts it first: the loop parks in its next `accept` at once, while an idle peer takes some
