@@ -281,10 +281,10 @@ pub fn set_nonblocking(fd: &impl AsFd, nonblocking: bool) -> io::Result<()> {
 /// can end.
 ///
 /// The wait parks on a pidfd (`pidfd_open(2)`, Linux 5.3 and later), which turns readable when
-/// the child ends; where there is none (or a sandbox refuses it), it looks every few
-/// milliseconds instead. It is a cancellation point, and inside [`crate::timeout`] it gives
-/// `TimedOut` at that deadline, with a [`crate::Elapsed`] inside (the child then runs on; wait
-/// again or kill it).
+/// the child ends; where there is none (or a sandbox refuses it, or no fd is left for it), it
+/// looks every few milliseconds instead. It is a cancellation point, and inside
+/// [`crate::timeout`] it gives `TimedOut` at that deadline, with a [`crate::Elapsed`] inside
+/// (the child then runs on; wait again or kill it).
 ///
 /// # Errors
 ///
@@ -337,8 +337,10 @@ fn pidfd_open(pid: u32) -> io::Result<Option<OwnedFd>> {
     if fd < 0 {
         let e = io::Error::last_os_error();
         // EPERM: a seccomp filter that refuses system calls it does not know, as the default
-        // profiles of container runtimes from before pidfd_open did.
-        return if matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM)) { Ok(None) } else { Err(e) };
+        // profiles of container runtimes from before pidfd_open did. EMFILE, ENFILE: no fd left
+        // for it; the wait needs none without it (as `wait` does with no fd to duplicate).
+        let without = matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EPERM | libc::EMFILE | libc::ENFILE));
+        return if without { Ok(None) } else { Err(e) };
     }
     // SAFETY: pidfd_open returned a new fd, close-on-exec, that nothing else owns.
     Ok(Some(unsafe { OwnedFd::from_raw_fd(fd as libc::c_int) }))

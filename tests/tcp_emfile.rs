@@ -24,6 +24,26 @@ fn accept_after_emfile_takes_the_waiting_connection() {
     io_util::assert_child_ok(&io_util::run_child(TEST, Duration::from_secs(60)));
 }
 
+const CHILD_TEST: &str = "waiting_for_a_child_process_with_no_fd_left_looks_again";
+
+/// `green::io::wait_child` with no fd left for its pidfd: it looks again every few
+/// milliseconds instead of failing, and gives the child's status.
+#[test]
+fn waiting_for_a_child_process_with_no_fd_left_looks_again() {
+    if io_util::is_child() {
+        io_util::runtime(1).block_on(|| {
+            let mut child = std::process::Command::new("sh").args(["-c", "sleep 0.05; exit 5"]).spawn().unwrap();
+            with_no_fd_left(|| {
+                let status = green::io::wait_child(&mut child).expect("a wait with no fd left for a pidfd");
+                assert_eq!(status.code(), Some(5));
+            });
+        });
+        println!("child: ok");
+        return;
+    }
+    io_util::assert_child_ok(&io_util::run_child(CHILD_TEST, Duration::from_secs(60)));
+}
+
 fn highest_fd() -> i32 {
     std::fs::read_dir("/proc/self/fd")
         .unwrap()
