@@ -92,9 +92,21 @@ impl fmt::Display for Elapsed {
 impl std::error::Error for Elapsed {}
 
 impl From<Elapsed> for std::io::Error {
-    fn from(e: Elapsed) -> std::io::Error {
-        std::io::Error::new(std::io::ErrorKind::TimedOut, e)
+    fn from(_: Elapsed) -> std::io::Error {
+        elapsed_error(std::io::ErrorKind::TimedOut)
     }
+}
+
+/// The error of an I/O call that reached the caller's `green::timeout` deadline: `kind`, the
+/// kind std gives at the call's own timeout (`WouldBlock` for a socket read, `TimedOut` for a
+/// connect or a `green::io` wait), with an [`Elapsed`] inside to tell the two apart.
+pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
+    std::io::Error::new(kind, Elapsed)
+}
+
+/// True if `e` is [`elapsed_error`]'s.
+pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
+    e.get_ref().is_some_and(|inner| inner.is::<Elapsed>())
 }
 
 /// Runs `f` under a deadline `duration` from now, on the calling green thread (or OS thread).

@@ -197,7 +197,7 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
         }
         if deadline.is_some_and(|d| Instant::now() >= d) {
             if deadline != own {
-                return Err(crate::net::elapsed_error(io::ErrorKind::TimedOut));
+                return Err(crate::deadline::elapsed_error(io::ErrorKind::TimedOut));
             }
             let what = match dir {
                 Direction::Read => "readable",
@@ -313,7 +313,7 @@ pub fn wait_child(child: &mut std::process::Child) -> io::Result<std::process::E
         let mut pause = FIRST_PAUSE;
         loop {
             if deadline.is_some_and(|d| Instant::now() >= d) {
-                return Err(crate::net::elapsed_error(io::ErrorKind::TimedOut));
+                return Err(crate::deadline::elapsed_error(io::ErrorKind::TimedOut));
             }
             pause_without_fd(pause, deadline)?;
             if let Some(status) = child.try_wait()? {

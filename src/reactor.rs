@@ -550,18 +550,17 @@ impl CoreIo {
         }
     }
 
-    /// True if green threads wait on fds here and the OS was last asked at least
-    /// [`IO_POLL_INTERVAL`] before `now`: what [`poll_if_due`](CoreIo::poll_if_due) polls on.
+    /// True if the OS was last asked at least [`IO_POLL_INTERVAL`] before `now`. Callers ask
+    /// [`has_waiters`](CoreIo::has_waiters) first, which spares them the clock when nobody waits.
     pub(crate) fn poll_due(&self, now: Instant) -> bool {
-        self.reactor.waiters.load(Ordering::Relaxed) > 0
-            && now.saturating_duration_since(self.last_poll.get()) >= IO_POLL_INTERVAL
+        now.saturating_duration_since(self.last_poll.get()) >= IO_POLL_INTERVAL
     }
 
     /// For a busy worker: if green threads wait on fds here and the OS was last asked more
     /// than [`IO_POLL_INTERVAL`] ago, polls without waiting and wakes whoever is ready.
     /// Returns true if it woke anyone.
     pub(crate) fn poll_if_due(&self, now: Instant) -> bool {
-        if !self.poll_due(now) {
+        if !self.has_waiters() || !self.poll_due(now) {
             return false;
         }
         match self.poll_nonblocking() {
@@ -993,7 +992,7 @@ impl Source {
                 let e = on_timeout();
                 // The same kind; an `Elapsed` inside tells the `green::timeout` deadline apart
                 // from the socket's own timeout.
-                return Err(if green_deadline { crate::net::elapsed_error(e.kind()) } else { e });
+                return Err(if green_deadline { crate::deadline::elapsed_error(e.kind()) } else { e });
             }
             // With a recheck, the park also ends at the next try (the error deadline stays
             // `deadline`: ending there is only a try).

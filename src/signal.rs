@@ -103,7 +103,7 @@
 //! before the fork do not listen in the child: a signal that only they listened for does there
 //! what it does with nobody listening.
 
-mod handler;
+pub(crate) mod handler;
 
 use std::cell::RefCell;
 use std::fmt;

@@ -336,15 +336,22 @@ fn the_dump_signal_prints_a_dump() {
     drop(rt);
 }
 
+/// What a child running test `name` (which starts and ends a runtime) writes to stderr with
+/// `GREEN_DUMP_SIGNAL` set to `value`; the child must succeed.
+fn stderr_with_dump_signal(name: &str, value: &str) -> String {
+    let out = common::child::run_child_with_env(name, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", value)]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+    stderr
+}
+
 /// A `GREEN_DUMP_SIGNAL` that names no signal green can wait for says so on stderr, logger or
 /// not: otherwise the user finds out only when the signal ends the process instead.
 #[test]
 fn an_unknown_dump_signal_is_reported_without_a_logger() {
     const NAME: &str = "an_unknown_dump_signal_is_reported_without_a_logger";
     if !common::child::is_child() {
-        let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", "USR3")]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+        let stderr = stderr_with_dump_signal(NAME, "USR3");
         assert!(stderr.contains("GREEN_DUMP_SIGNAL=USR3 names no signal"), "{stderr}");
         return;
     }
@@ -358,14 +365,11 @@ fn a_dump_signal_that_stops_programs_is_warned_about() {
     const NAME: &str = "a_dump_signal_that_stops_programs_is_warned_about";
     if !common::child::is_child() {
         for name in ["INT", "sigterm"] {
-            let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", name)]);
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+            let stderr = stderr_with_dump_signal(NAME, name);
             assert!(stderr.contains("prints a dump and no longer ends the process"), "{name}: {stderr}");
         }
-        let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_DUMP_SIGNAL", "USR1")]);
-        let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(out.status.success() && !stderr.contains("no longer ends"), "USR1: {stderr}");
+        let stderr = stderr_with_dump_signal(NAME, "USR1");
+        assert!(!stderr.contains("no longer ends"), "USR1: {stderr}");
         return;
     }
     green::run(|| {});

@@ -152,18 +152,6 @@ fn connect_timeout_error() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
 }
 
-/// The error of a socket call that reached the caller's `green::timeout` deadline: `kind`, the
-/// kind std gives at the call's own timeout, with an [`Elapsed`](crate::Elapsed) inside to tell
-/// the two apart (`Source::io` gives it too).
-pub(crate) fn elapsed_error(kind: io::ErrorKind) -> io::Error {
-    io::Error::new(kind, crate::Elapsed)
-}
-
-/// True if `e` is [`elapsed_error`]'s.
-fn is_elapsed(e: &io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<crate::Elapsed>())
-}
-
 /// Flags of every `send` and `sendto`: never block, never raise `SIGPIPE` (a closed peer is an
 /// `EPIPE` error instead, as std has it).
 const SEND_FLAGS: libc::c_int = libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL;

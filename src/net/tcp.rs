@@ -10,7 +10,8 @@ use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
-use super::{LISTEN_BACKLOG, SEND_FLAGS, Shared, connect_timeout_error, each_addr, is_elapsed, sys, timeout_error};
+use super::{LISTEN_BACKLOG, SEND_FLAGS, Shared, connect_timeout_error, each_addr, sys, timeout_error};
+use crate::deadline::is_elapsed;
 use crate::reactor::{Direction, Source};
 
 /// A TCP socket server, listening for connections, like [`std::net::TcpListener`].

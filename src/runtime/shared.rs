@@ -115,7 +115,6 @@ impl Shared {
         remote.wake_if_sleeping();
     }
 
-    /// Wakes one sleeping worker, if any sleeps, so it can steal new work.
     /// The worker a [spread](crate::Builder::spread) green thread starts on: each in turn. Not
     /// "a worker that sleeps first": at light load the spawner's worker is the one awake, so
     /// every handler went to the other, and those connections all stayed there when they
@@ -124,6 +123,7 @@ impl Shared {
         self.spread_next.fetch_add(1, Ordering::Relaxed) % self.remotes.len()
     }
 
+    /// Wakes one sleeping worker, if any sleeps, so it can steal new work.
     pub(crate) fn wake_one_sleeper(&self) {
         fence(Ordering::SeqCst);
         if self.sleepers.load(Ordering::SeqCst) == 0 {

@@ -261,9 +261,30 @@ fn chain(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_
         // The same signal, on another thread, got to it first.
         return;
     }
+    // SAFETY: `target` is neither SIG_DFL nor SIG_IGN (checked above), so it is the function
+    // its owner installed with `flags` (both kept by `install` from the same sigaction), and
+    // this runs inside our handler for `signal`, with the kernel's `info` and `context`.
+    unsafe { call_handler(target, flags, signal, info, context) };
+}
+
+/// Calls the signal handler function `target` of an action whose flags were `flags`, as the
+/// kernel would have: with `info` and `context` if `SA_SIGINFO` is set, with the signal alone
+/// otherwise. Shared with the stack overflow handler, which passes faults on the same way.
+///
+/// # Safety
+///
+/// `target` must be a handler function (not `SIG_DFL` or `SIG_IGN`) installed with `flags`,
+/// and the caller a signal handler for `signal` whose `info` and `context` came from the kernel.
+pub(crate) unsafe fn call_handler(
+    target: libc::sighandler_t,
+    flags: libc::c_int,
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
     if flags & libc::SA_SIGINFO != 0 {
-        // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature, installed by
-        // its owner to be called exactly like this, from a signal handler.
+        // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature (the caller's
+        // contract), installed to be called exactly like this from a signal handler.
         let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
             unsafe { std::mem::transmute(target) };
         function(signal, info, context);

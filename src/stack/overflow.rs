@@ -226,17 +226,10 @@ fn forward(signal: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::
         }
     } else if let Some(previous) = previous {
         deliver_as(signal, previous);
-        if previous.sa_flags & libc::SA_SIGINFO != 0 {
-            // SAFETY: with SA_SIGINFO, `sa_sigaction` is a function of this signature, installed
-            // by its owner to be called exactly like this.
-            let function: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
-                unsafe { std::mem::transmute(target) };
-            function(signal, info, context);
-        } else {
-            // SAFETY: without SA_SIGINFO, `sa_handler` (the same field) is a plain handler.
-            let function: extern "C" fn(libc::c_int) = unsafe { std::mem::transmute(target) };
-            function(signal);
-        }
+        // SAFETY: `target` is neither SIG_DFL nor SIG_IGN (the branches above), so it is the
+        // function `previous` was installed with, its flags `previous.sa_flags`; this runs in
+        // our SIGSEGV/SIGBUS handler for `signal`, with the kernel's `info` and `context`.
+        unsafe { crate::signal::handler::call_handler(target, previous.sa_flags, signal, info, context) };
     }
 }
 

@@ -14,8 +14,9 @@ use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry, std_addr};
+use crate::deadline::elapsed_error;
 use crate::net::tcp::fd_traits;
-use crate::net::{SEND_FLAGS, Shared, elapsed_error, sys, timeout_error};
+use crate::net::{SEND_FLAGS, Shared, sys, timeout_error};
 use crate::park;
 use crate::reactor::{Direction, Source};
 

@@ -9,8 +9,9 @@ use std::path::Path;
 use std::time::Duration;
 
 use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry};
+use crate::deadline::elapsed_error;
 use crate::net::tcp::fd_traits;
-use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, elapsed_error, sys, timeout_error};
+use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A Unix stream socket server, like [`std::os::unix::net::UnixListener`]:
