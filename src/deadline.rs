@@ -18,6 +18,11 @@
 //!    payload, up to the `green::timeout` that set the deadline, which returns
 //!    `Err(Elapsed)`. Destructors run on the way, as for a cancellation; green `Mutex` and
 //!    `RwLock` are not poisoned by it (a `LazyLock` whose initializer it unwinds is).
+//!    A timeout error reports the deadline once: after one call has returned it, the next call
+//!    that would wait past the deadline unwinds, even one with a timeout error of its own
+//!    ([`report_timeout`]). Code that takes a timeout error for a cue to try again (std's way
+//!    to wake now and then) would otherwise spin from the deadline on, every call failing at
+//!    once; now it ends there.
 //! 4. On the way out (returning, or unwinding) the enclosing deadline is restored.
 //!
 //! `green::park` and `park_timeout`, whose contract allows a spurious return, return at the
@@ -57,10 +62,19 @@ use crate::runtime::context;
 thread_local! {
     /// The deadline in force for each green thread that set one and runs on this OS thread,
     /// keyed by [`key`]. Written only by `timeout_at` on the thread that owns the entry.
-    static DEADLINES: RefCell<BTreeMap<u64, Instant>> = const { RefCell::new(BTreeMap::new()) };
+    static DEADLINES: RefCell<BTreeMap<u64, Entry>> = const { RefCell::new(BTreeMap::new()) };
     /// `DEADLINES.len()`, readable without borrowing the map: almost every wait runs without
     /// a deadline, and finds that out from this alone.
     static IN_FORCE: Cell<usize> = const { Cell::new(0) };
+}
+
+/// One green thread's deadline in force.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    at: Instant,
+    /// A call has returned its own timeout error for this deadline ([`report_timeout`]): the
+    /// next one unwinds instead.
+    reported: bool,
 }
 
 /// The unwinding payload of an expired deadline: the deadline that passed.
@@ -93,14 +107,17 @@ impl std::error::Error for Elapsed {}
 
 impl From<Elapsed> for std::io::Error {
     fn from(_: Elapsed) -> std::io::Error {
-        elapsed_error(std::io::ErrorKind::TimedOut)
+        std::io::Error::new(std::io::ErrorKind::TimedOut, Elapsed)
     }
 }
 
 /// The error of an I/O call that reached the caller's `green::timeout` deadline: `kind`, the
 /// kind std gives at the call's own timeout (`WouldBlock` for a socket read, `TimedOut` for a
-/// connect or a `green::io` wait), with an [`Elapsed`] inside to tell the two apart.
+/// connect or a `green::io` wait), with an [`Elapsed`] inside to tell the two apart. Made as
+/// the call returns it, its wait undone: a second report of the deadline unwinds instead
+/// ([`report_timeout`]).
 pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
+    report_timeout();
     std::io::Error::new(kind, Elapsed)
 }
 
@@ -145,11 +162,13 @@ pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
 /// });
 /// ```
 ///
-/// Once the deadline has passed, a call with a timeout error of its own that would wait returns
-/// that error at once, each time it is called. A loop that takes a socket's `WouldBlock` for its read timeout and
-/// reads again (std's way to wake now and then, say to look at a stop flag) spins there at full
-/// speed, and `timeout` does not return until something else ends the loop (measured: half a
-/// million reads in 0.5 s). Tell the deadline's error by the [`Elapsed`] inside it:
+/// A timeout error reports the deadline once. After one call has returned it, the next call
+/// that would wait past the deadline unwinds, even one with a timeout error of its own: a loop
+/// that takes a socket's `WouldBlock` for its read timeout and reads again (std's way to wake
+/// now and then, say to look at a stop flag) ends at the deadline instead of failing at once,
+/// over and over. Calls that need not wait still complete, so code that answers a timeout (a
+/// reply saying so, a log line) can still write to a socket with room in its buffer. Tell the
+/// deadline's error by the [`Elapsed`] inside it:
 ///
 /// ```
 /// use std::io::{ErrorKind, Read};
@@ -160,14 +179,19 @@ pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
 ///     let listener = TcpListener::bind("127.0.0.1:0")?;
 ///     let stream = TcpStream::connect(listener.local_addr()?)?;
 ///     stream.set_read_timeout(Some(Duration::from_millis(5)))?;
+///     let mut deadline_seen = false;
 ///     let got = green::timeout(Duration::from_millis(20), || loop {
 ///         match (&stream).read(&mut [0; 64]) {
-///             Err(e) if e.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>()) => return Err(e),
+///             Err(e) if e.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>()) => {
+///                 deadline_seen = true; // once; the next read unwinds
+///                 continue;
+///             }
 ///             Err(e) if e.kind() == ErrorKind::WouldBlock => continue, // the read timeout: again
 ///             other => return other,
 ///         }
 ///     });
-///     assert_eq!(got.unwrap().unwrap_err().kind(), ErrorKind::WouldBlock);
+///     assert_eq!(got.unwrap_err(), green::Elapsed);
+///     assert!(deadline_seen);
 ///     Ok::<(), std::io::Error>(())
 /// })?;
 /// # Ok::<(), std::io::Error>(())
@@ -238,10 +262,14 @@ where
 {
     let key = key();
     let previous = DEADLINES.with(|d| d.borrow().get(&key).copied());
-    let in_force = previous.map_or(deadline, |p| p.min(deadline));
+    // An inner scope that inherits the enclosing deadline inherits whether it was reported.
+    let entry = match previous {
+        Some(p) if p.at <= deadline => p,
+        _ => Entry { at: deadline, reported: false },
+    };
     DEADLINES.with(|d| {
         let mut d = d.borrow_mut();
-        d.insert(key, in_force);
+        d.insert(key, entry);
         IN_FORCE.with(|n| n.set(d.len()));
     });
     let _restore = Restore { key, previous };
@@ -262,7 +290,7 @@ where
 /// Puts back the enclosing deadline when a scope ends, however it ends.
 struct Restore {
     key: u64,
-    previous: Option<Instant>,
+    previous: Option<Entry>,
 }
 
 impl Drop for Restore {
@@ -270,10 +298,13 @@ impl Drop for Restore {
         // `try_with`: the thread-local may be gone if an OS thread's locals are being destroyed.
         let _ = DEADLINES.try_with(|d| {
             let mut d = d.borrow_mut();
-            match self.previous {
-                Some(previous) => d.insert(self.key, previous),
-                None => d.remove(&self.key),
-            };
+            let ending = d.remove(&self.key);
+            if let Some(mut previous) = self.previous {
+                // The enclosing deadline, if it was the one in force here, keeps a report made
+                // inside.
+                previous.reported |= ending.is_some_and(|e| e.at == previous.at && e.reported);
+                d.insert(self.key, previous);
+            }
             let _ = IN_FORCE.try_with(|n| n.set(d.len()));
         });
     }
@@ -301,7 +332,7 @@ pub(crate) fn current() -> Option<Instant> {
     DEADLINES
         .try_with(|d| {
             let d = d.borrow();
-            if d.is_empty() { None } else { d.get(&key()).copied() }
+            if d.is_empty() { None } else { d.get(&key()).map(|e| e.at) }
         })
         .ok()
         .flatten()
@@ -337,6 +368,24 @@ pub(crate) fn raise() {
         return;
     }
     crate::park::runtime_unwind(Box::new(DeadlineUnwind { deadline }));
+}
+
+/// Called by a call with a timeout error of its own as it returns that error, its wait over
+/// (and undone). Once the caller's deadline has passed, the first such return in the
+/// deadline's scope goes ahead: the code inside learns of the deadline as it learns of the
+/// call's own timeout. A later one unwinds to the `timeout` instead, as a call without a
+/// timeout error does, so that a loop which takes the error for a cue to try again ends at the
+/// deadline instead of spinning. Nothing happens while unwinding or on a worker's own stack.
+pub(crate) fn report_timeout() {
+    if !passed() {
+        return;
+    }
+    let key = key();
+    let again =
+        DEADLINES.with(|d| d.borrow_mut().get_mut(&key).is_some_and(|e| std::mem::replace(&mut e.reported, true)));
+    if again {
+        raise();
+    }
 }
 
 #[cfg(test)]

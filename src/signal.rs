@@ -464,6 +464,7 @@ impl Signals {
             // untimed wait has unwound at the top of the loop already.
             let until = park::honoured_deadline(deadline);
             if timed && until.is_some_and(|d| Instant::now() >= d) {
+                crate::deadline::report_timeout();
                 return Ok(None);
             }
             if let Some(why) = cannot_park() {

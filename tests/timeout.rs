@@ -1,5 +1,5 @@
 //! `green::timeout`: around each kind of wait; timed operations return their own timeout error
-//! at the deadline; operations that need not wait are not affected; nesting takes the earliest
+//! at the deadline, once; operations that need not wait are not affected; nesting takes the earliest
 //! deadline; the deadline is restored afterwards; it works on OS threads too.
 
 mod common;
@@ -127,33 +127,159 @@ fn around_each_kind_of_wait() {
 fn timed_operations_return_their_own_error() {
     bounded(Duration::from_secs(30), || {
         green::run(|| {
+            // One per scope: a second would unwind (the test below).
+            fn own<T>(f: impl FnOnce() -> T) -> T {
+                green::timeout(SHORT, f).expect("the timed operation returned its own error")
+            }
             let (tx, rx) = mpmc::sync_channel::<u32>(0);
-            let r = green::timeout(SHORT, || {
-                let a = rx.recv_timeout(HOUR);
-                let b = tx.send_timeout(1, HOUR);
-                let c = green::select! {
+            assert_eq!(own(|| rx.recv_timeout(HOUR)), Err(RecvTimeoutError::Timeout));
+            assert_eq!(own(|| tx.send_timeout(1, HOUR)), Err(SendTimeoutError::Timeout(1)));
+            let arm = own(|| {
+                green::select! {
                     recv(rx) -> _ => "recv",
                     timeout(HOUR) => "timeout arm",
-                };
-                (a, b, c)
+                }
             });
-            assert_eq!(r, Ok((Err(RecvTimeoutError::Timeout), Err(SendTimeoutError::Timeout(1)), "timeout arm")));
+            assert_eq!(arm, "timeout arm");
             let m = Mutex::new(());
             let _g = m.lock().unwrap();
+            assert!(own(|| m.try_lock_for(HOUR).is_err()));
             let (cm, cv) = (Mutex::new(()), Condvar::new());
+            assert!(own(|| cv.wait_timeout(cm.lock().unwrap(), HOUR).unwrap().1.timed_out()));
             let sem = Semaphore::new(0);
+            assert!(own(|| sem.try_acquire_for(HOUR).is_none()));
             let wg = WaitGroup::new();
             wg.add(1);
-            let r = green::timeout(SHORT, || {
-                (
-                    m.try_lock_for(HOUR).is_err(),
-                    cv.wait_timeout(cm.lock().unwrap(), HOUR).unwrap().1.timed_out(),
-                    sem.try_acquire_for(HOUR).is_none(),
-                    !wg.wait_timeout(HOUR),
-                )
-            });
-            assert_eq!(r, Ok((true, true, true, true)));
+            assert!(own(|| !wg.wait_timeout(HOUR)));
         });
+    });
+}
+
+/// A timeout error reports the deadline once: a loop that takes it for a cue to try again ends
+/// at the next attempt, which unwinds to the `green::timeout`, instead of failing at once
+/// forever. For each kind of timed call, on a green thread.
+#[test]
+fn a_timeout_error_reports_the_deadline_once() {
+    bounded(Duration::from_secs(60), || {
+        green::run(|| {
+            /// Runs `attempt` in a loop under a `SHORT` deadline, as a retry loop would: once
+            /// the deadline has passed, it must fail exactly once, then unwind. (Before, its
+            /// own timeout may fail it any number of times.)
+            fn retried(what: &str, mut attempt: impl FnMut() -> bool) {
+                let mut late_failures = 0;
+                let deadline = Instant::now() + SHORT;
+                let r = green::timeout_at(deadline, || {
+                    while late_failures < 1_000 {
+                        assert!(!attempt(), "{what}: succeeded");
+                        late_failures += usize::from(Instant::now() >= deadline);
+                    }
+                });
+                assert_eq!((r, late_failures), (Err(Elapsed), 1), "{what}");
+                assert!(Instant::now() >= deadline, "{what}: early");
+            }
+            let (tx, rx) = mpmc::sync_channel::<u32>(0);
+            retried("recv_timeout", || rx.recv_timeout(Duration::from_millis(1)).is_ok());
+            retried("send_timeout", || tx.send_timeout(1, HOUR).is_ok());
+            retried("select! timeout arm", || {
+                green::select! {
+                    recv(rx) -> _ => true,
+                    timeout(Duration::from_millis(1)) => false,
+                }
+            });
+            let (_otx, orx) = oneshot::channel::<u32>();
+            retried("oneshot recv_timeout", || orx.recv_timeout(HOUR).is_ok());
+            let m = Mutex::new(());
+            let rw = RwLock::new(());
+            let (_g, _w) = (m.lock().unwrap(), rw.write().unwrap());
+            retried("Mutex::try_lock_for", || m.try_lock_for(HOUR).is_ok());
+            retried("RwLock::try_read_for", || rw.try_read_for(HOUR).is_ok());
+            let (cm, cv) = (Mutex::new(()), Condvar::new());
+            retried("Condvar::wait_timeout", || !cv.wait_timeout(cm.lock().unwrap(), HOUR).unwrap().1.timed_out());
+            let sem = Semaphore::new(0);
+            retried("Semaphore::try_acquire_for", || sem.try_acquire_for(HOUR).is_some());
+            let wg = WaitGroup::new();
+            wg.add(1);
+            retried("WaitGroup::wait_timeout", || wg.wait_timeout(HOUR));
+
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let stream = green::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let _server_side = listener.accept().unwrap();
+            // The socket's own read timeout first, then the deadline's.
+            stream.set_read_timeout(Some(Duration::from_millis(1))).unwrap();
+            let mut reads = 0;
+            let mut deadline_errors = 0;
+            let r = green::timeout(SHORT, || {
+                while reads < 1_000_000 {
+                    reads += 1;
+                    match (&stream).read(&mut [0; 8]) {
+                        Err(e) if e.get_ref().is_some_and(|inner| inner.is::<Elapsed>()) => deadline_errors += 1,
+                        Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
+                        other => panic!("read: {other:?}"),
+                    }
+                }
+            });
+            assert_eq!((r, deadline_errors), (Err(Elapsed), 1), "a read retried on WouldBlock, {reads} reads");
+            retried("accept", || listener.accept().is_ok());
+            let (_a, b) = std::os::unix::net::UnixStream::pair().unwrap();
+            retried("green::io::wait_readable", || green::io::wait_readable(&b).is_ok());
+        });
+    });
+}
+
+/// After the deadline's report, calls that need not wait still complete (an answer to the
+/// timeout can be sent), and the next one that would wait unwinds.
+#[test]
+fn after_the_report_calls_that_need_not_wait_still_complete() {
+    green::run(|| {
+        let (tx, rx) = mpmc::channel::<u32>();
+        let mut steps = Vec::new();
+        let r = green::timeout(SHORT, || {
+            steps.push(format!("{:?}", rx.recv_timeout(HOUR)));
+            tx.send(1).unwrap();
+            steps.push(format!("{:?}", rx.recv_timeout(HOUR)));
+            let _ = rx.recv_timeout(HOUR);
+            unreachable!("the deadline was reported already");
+        });
+        assert_eq!(r, Err(Elapsed));
+        assert_eq!(steps, ["Err(Timeout)", "Ok(1)"]);
+    });
+}
+
+/// The same on a plain OS thread: a retry loop on a timed receive ends at the deadline.
+#[test]
+fn a_timeout_error_reports_the_deadline_once_on_an_os_thread() {
+    let (_tx, rx) = mpmc::channel::<u32>();
+    let mut errors = 0;
+    let r = green::timeout(SHORT, || {
+        while errors < 1_000 {
+            assert_eq!(rx.recv_timeout(HOUR), Err(RecvTimeoutError::Timeout));
+            errors += 1;
+        }
+    });
+    assert_eq!((r, errors), (Err(Elapsed), 1));
+}
+
+/// An inner `green::timeout` that inherits the outer deadline shares its report; one with an
+/// earlier deadline of its own does not use up the outer one's.
+#[test]
+fn nested_scopes_share_the_report_of_one_deadline() {
+    green::run(|| {
+        let (_tx, rx) = mpmc::channel::<u32>();
+        let r = green::timeout(SHORT, || {
+            let inner = green::timeout(HOUR, || rx.recv_timeout(HOUR));
+            assert_eq!(inner, Ok(Err(RecvTimeoutError::Timeout)));
+            let _ = rx.recv_timeout(HOUR);
+            unreachable!("the outer deadline was reported inside the inner scope");
+        });
+        assert_eq!(r, Err(Elapsed));
+
+        let r = green::timeout(Duration::from_secs(5), || {
+            let inner = green::timeout(Duration::from_millis(1), || rx.recv_timeout(HOUR));
+            assert_eq!(inner, Ok(Err(RecvTimeoutError::Timeout)));
+            // The outer deadline has not passed: its first report is still to come.
+            rx.recv_timeout(Duration::from_millis(1))
+        });
+        assert_eq!(r, Ok(Err(RecvTimeoutError::Timeout)));
     });
 }
 

@@ -206,7 +206,10 @@ impl Condvar {
             None => self.block(guard, &wait, true),
             // Time is up already, or the green thread may not park: report a timeout with the
             // lock still held.
-            Some(Stop::TimedOut | Stop::Unwinding) => Ok((guard, WaitTimeoutResult(true))),
+            Some(Stop::TimedOut | Stop::Unwinding) => {
+                crate::deadline::report_timeout();
+                Ok((guard, WaitTimeoutResult(true)))
+            }
             Some(stop) => stop_without_error(stop, "green::sync::Condvar::wait_timeout", unwinding_message),
         }
     }
@@ -328,6 +331,9 @@ impl Condvar {
             // The `green::timeout` deadline passed, and `wait` has no timeout error.
             drop(pass_on);
             crate::sync::wait::unwind_elapsed();
+        }
+        if timed_out {
+            crate::deadline::report_timeout();
         }
         let relocked = mutex.lock();
         pass_on.armed = false;

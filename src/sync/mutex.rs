@@ -347,7 +347,10 @@ impl<T: ?Sized> Mutex<T> {
         if !self.try_acquire() {
             match self.acquire_slow(deadline) {
                 Ok(()) => {}
-                Err(Stop::TimedOut | Stop::Unwinding) => return Err(TryLockError::WouldBlock),
+                Err(Stop::TimedOut | Stop::Unwinding) => {
+                    crate::deadline::report_timeout();
+                    return Err(TryLockError::WouldBlock);
+                }
                 Err(stop) => stop_without_error(stop, "green::sync::Mutex::try_lock_for", || self.unwinding_message()),
             }
         }

@@ -234,7 +234,10 @@ impl<T> Receiver<T> {
             Err(None) => Err(RecvTimeoutError::Disconnected),
             Err(Some(Stop::Cancelled)) => unwind_cancelled(),
             Err(Some(Stop::WorkerStack)) => panic!("{ON_WORKER_STACK}"),
-            Err(Some(_)) => Err(RecvTimeoutError::Timeout),
+            Err(Some(_)) => {
+                crate::deadline::report_timeout();
+                Err(RecvTimeoutError::Timeout)
+            }
         }
     }
 

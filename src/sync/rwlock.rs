@@ -412,7 +412,10 @@ impl<T: ?Sized> RwLock<T> {
         }
         match self.acquire_slow(kind, deadline) {
             Ok(()) => Ok(()),
-            Err(Stop::TimedOut | Stop::Unwinding) => Err(TryLockError::WouldBlock),
+            Err(Stop::TimedOut | Stop::Unwinding) => {
+                crate::deadline::report_timeout();
+                Err(TryLockError::WouldBlock)
+            }
             Err(stop) => stop_without_error(stop, "green::sync::RwLock", || self.unwinding_message(kind)),
         }
     }

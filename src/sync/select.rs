@@ -263,7 +263,10 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
         if let Some(stop) = wait.check() {
             match stop {
                 Stop::Cancelled => unwind_cancelled(),
-                Stop::TimedOut if timed => return Outcome::Timeout,
+                Stop::TimedOut if timed => {
+                    crate::deadline::report_timeout();
+                    return Outcome::Timeout;
+                }
                 Stop::TimedOut => unwind_elapsed(),
                 Stop::WorkerStack => {
                     panic!(

@@ -185,7 +185,10 @@ impl Semaphore {
         }
         match self.acquire_slow(n, Instant::now().checked_add(timeout)) {
             Ok(()) => Some(SemaphorePermit { semaphore: self, permits: n }),
-            Err(Stop::TimedOut | Stop::Unwinding) => None,
+            Err(Stop::TimedOut | Stop::Unwinding) => {
+                crate::deadline::report_timeout();
+                None
+            }
             Err(stop) => {
                 stop_without_error(stop, "green::sync::Semaphore::try_acquire_for", || self.unwinding_message(n))
             }

@@ -167,7 +167,10 @@ impl WaitGroup {
     pub fn wait_timeout(&self, timeout: Duration) -> bool {
         match self.wait_until(Instant::now().checked_add(timeout)) {
             Ok(()) => true,
-            Err(Stop::TimedOut | Stop::Unwinding) => false,
+            Err(Stop::TimedOut | Stop::Unwinding) => {
+                crate::deadline::report_timeout();
+                false
+            }
             Err(stop) => stop_without_error(stop, "green::sync::WaitGroup::wait_timeout", || self.unwinding_message()),
         }
     }

@@ -219,7 +219,7 @@ fn stop_timed(stop: Stop) {
     match stop {
         Stop::Cancelled => unwind_cancelled(),
         Stop::WorkerStack => panic!("{ON_WORKER_STACK}"),
-        Stop::TimedOut | Stop::Unwinding => {}
+        Stop::TimedOut | Stop::Unwinding => crate::deadline::report_timeout(),
     }
 }
 
@@ -319,9 +319,13 @@ impl<T> Sender<T> {
                     stop_timed(stop);
                     unreachable!();
                 }
+                crate::deadline::report_timeout();
                 Err(SendTimeoutError::Timeout(value))
             }
-            Err((value, Fail::WouldBlock)) => Err(SendTimeoutError::Timeout(value)),
+            Err((value, Fail::WouldBlock)) => {
+                crate::deadline::report_timeout();
+                Err(SendTimeoutError::Timeout(value))
+            }
         }
     }
 
@@ -491,7 +495,10 @@ impl<T> Receiver<T> {
                 stop_timed(stop);
                 Err(RecvTimeoutError::Timeout)
             }
-            Err(Fail::WouldBlock) => Err(RecvTimeoutError::Timeout),
+            Err(Fail::WouldBlock) => {
+                crate::deadline::report_timeout();
+                Err(RecvTimeoutError::Timeout)
+            }
         }
     }
 
