@@ -302,3 +302,35 @@ fn a_leak_at_the_shutdown_timeout_is_told_without_a_logger() {
         .unwrap();
     assert_eq!(value, 5);
 }
+
+/// A worker left stuck in blocking code by a runtime's drop is said on stderr even without a
+/// logger: it keeps its OS thread, and the green thread on it, for as long as that code runs.
+#[test]
+fn a_worker_left_stuck_at_the_drop_is_told_without_a_logger() {
+    if !common::child::is_child() {
+        let output = common::child::run_child(
+            "a_worker_left_stuck_at_the_drop_is_told_without_a_logger",
+            Duration::from_secs(60),
+        );
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+        assert!(stderr.contains("1 worker(s) still busy"), "{stderr}");
+        return;
+    }
+    let rt = green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .blocking_threshold(None)
+        .build()
+        .unwrap();
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let blocked = started.clone();
+    rt.spawn(move || {
+        blocked.wait();
+        std::thread::sleep(Duration::from_secs(2)); // blocks the worker: no tick, no park
+    });
+    started.wait();
+    drop(rt);
+    // Let the detached worker end before the child does.
+    std::thread::sleep(Duration::from_millis(2000));
+}

@@ -185,9 +185,10 @@ impl Builder {
     /// them. The default is 10 s. A worker stuck in blocking code (a blocking system call, a
     /// long loop without ticks) cannot even start counting: dropping the runtime waits at most
     /// this long and a quarter of a second more, then leaves such a worker to finish on its
-    /// own, logging it. The drop then waits up to this long again for running
-    /// [`spawn_blocking`](crate::spawn_blocking) jobs ([`Runtime::shutdown_timeout(t)`](
-    /// crate::Runtime::shutdown_timeout) gives them what is left of `t` instead).
+    /// own, saying so (on stderr too when no logger is installed). The drop then waits up to
+    /// this long again for running [`spawn_blocking`](crate::spawn_blocking) jobs
+    /// ([`Runtime::shutdown_timeout(t)`](crate::Runtime::shutdown_timeout) gives them what is
+    /// left of `t` instead).
     ///
     /// A leaked green thread never runs again and never finishes (its stack is not freed: its
     /// frames may still be borrowed from): a [`JoinHandle::join`](crate::JoinHandle::join) of

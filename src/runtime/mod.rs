@@ -315,11 +315,14 @@ impl Drop for Runtime {
         self.wait_for_workers(deadline);
         let stuck = self.threads.iter().filter(|t| !t.is_finished()).count();
         if stuck > 0 {
-            log::error!(
+            // Said even without a logger: each keeps its OS thread (and maybe a core) for as
+            // long as that code runs, for all the program knows for good.
+            crate::warn_even_without_logger(&format!(
                 "green: {stuck} worker(s) still busy {} ms after the shutdown began (blocking code that \
-                 does not return?); the runtime is dropped without waiting for them",
+                 does not return, or a loop without a tick?); the runtime is dropped without waiting for them, \
+                 and each goes on until that code returns. Use green::spawn_blocking for calls that must block",
                 (timeout + SHUTDOWN_GRACE).as_millis()
-            );
+            ));
             std::mem::forget(self.shared().clone());
         }
         for thread in self.threads.drain(..) {
