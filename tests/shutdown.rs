@@ -334,3 +334,30 @@ fn a_worker_left_stuck_at_the_drop_is_told_without_a_logger() {
     // Let the detached worker end before the child does.
     std::thread::sleep(Duration::from_millis(2000));
 }
+
+/// A green thread that only computes is leaked at the timeout, and the warning says how such
+/// a loop can end: a tick is no cancellation point, `is_cancelled` tells it.
+#[test]
+fn a_leaked_loop_of_ticks_is_told_to_look_at_is_cancelled() {
+    if !common::child::is_child() {
+        let output =
+            common::child::run_child("a_leaked_loop_of_ticks_is_told_to_look_at_is_cancelled", Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+        assert!(stderr.contains("1 green thread(s) did not end within the shutdown timeout"), "{stderr}");
+        assert!(stderr.contains("green::is_cancelled()"), "{stderr}");
+        return;
+    }
+    green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .run(|| {
+            green::spawn(|| {
+                loop {
+                    green::tick();
+                }
+            });
+            green::sleep(Duration::from_millis(5));
+        })
+        .unwrap();
+}

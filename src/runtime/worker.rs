@@ -1201,7 +1201,8 @@ impl Core {
                 "green: worker {}: {} green thread(s) did not end within the shutdown timeout of {:?} and were \
                  leaked with their stacks and whatever they own (sockets, files): {}. A green thread ends at its \
                  next cancellation point once cancelled; one that catches the cancellation (catch_unwind around \
-                 a blocking-looking call) and goes on, or runs blocking code, does not. \
+                 a blocking-looking call) and goes on, runs blocking code, or only computes (a tick is no \
+                 cancellation point: a loop can stop when green::is_cancelled() says so), does not. \
                  Builder::shutdown_timeout sets the wait",
                 self.index,
                 names.len(),
