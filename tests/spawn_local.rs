@@ -39,3 +39,21 @@ fn a_local_green_thread_runs_on_the_same_os_thread() {
         assert_eq!(here, there);
     });
 }
+
+/// Outside a green thread, even in a blocking job (where `green::spawn` works), the panic names
+/// `spawn_local` and the way out, not a runtime that is there.
+#[test]
+fn spawn_local_outside_a_green_thread_says_so() {
+    fn message(err: Box<dyn std::any::Any + Send>) -> String {
+        err.downcast_ref::<String>().cloned().unwrap_or_default()
+    }
+    let msg = message(std::panic::catch_unwind(|| green::spawn_local(|| ())).unwrap_err());
+    assert!(msg.contains("spawn_local") && msg.contains("green::spawn"), "{msg}");
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let msg = rt.block_on(|| {
+        green::spawn_blocking(|| message(std::panic::catch_unwind(|| green::spawn_local(|| ())).unwrap_err()))
+            .join()
+            .unwrap()
+    });
+    assert!(msg.contains("spawn_local") && !msg.contains("outside a green runtime"), "{msg}");
+}

@@ -83,6 +83,11 @@ const SPAWN_OUTSIDE: &str = "green: spawn called outside a green runtime. Call i
     green::run(..) or Runtime::block_on(..)), or spawn through a Handle (Runtime::handle()) from \
     other threads";
 
+/// Message for `spawn_local` outside a green thread.
+const SPAWN_LOCAL_OUTSIDE: &str = "green: spawn_local called outside a green thread: its closure need not be Send, \
+    so it starts on the caller's worker, and this thread is none (a plain OS thread, or a job of the blocking \
+    pool). Call it from a green thread, or give green::spawn (Handle::spawn from other threads) a Send closure";
+
 /// A green thread's unique identifier, like [`std::thread::ThreadId`]. Never reused within a
 /// process. A plain OS thread's handle ([`current`] there) has one too, from the same sequence.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -278,7 +283,8 @@ where
 ///
 /// # Panics
 ///
-/// Outside a green thread or a worker of a runtime.
+/// Outside a green thread or a worker of a runtime: on a plain OS thread, and in a
+/// [`spawn_blocking`](crate::spawn_blocking) job too, where [`spawn`] works.
 ///
 /// ```
 /// use std::rc::Rc;
@@ -296,7 +302,7 @@ where
     T: Send + 'static,
 {
     if !context::with_core(|core| core.is_some()) {
-        panic!("{SPAWN_OUTSIDE}");
+        panic!("{SPAWN_LOCAL_OUTSIDE}");
     }
     let spec = Builder::new().spec(Location::caller(), None);
     let task = context::with_core(|core| {
