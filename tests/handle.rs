@@ -2,6 +2,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 #[test]
 fn handle_spawn_from_os_threads() {
@@ -78,4 +79,37 @@ fn pinned_green_threads_start_on_their_worker() {
             assert_eq!(name, Some(format!("green-worker-{w}")));
         }
     });
+}
+
+/// A library that starts a runtime of its own cannot do it on a green thread; the panic points
+/// to `spawn_blocking`, whose jobs run on plain OS threads, and there it works.
+#[test]
+fn a_runtime_started_inside_a_green_thread_is_told_about_spawn_blocking() {
+    fn library_call() -> u32 {
+        green::run(|| green::spawn(|| 2).join().unwrap())
+    }
+    green::run(|| {
+        let err = green::spawn(library_call).join().unwrap_err();
+        assert!(err.to_string().contains("green::spawn_blocking"), "{err}");
+        assert_eq!(green::spawn_blocking(library_call).join().unwrap(), 2);
+    });
+}
+
+/// `shutdown_timeout` inside a green thread, of its own runtime or another one, would block the
+/// worker: the panic names the call, and says the runtime was dropped instead.
+#[test]
+fn shutdown_timeout_inside_a_green_thread_panics_naming_it() {
+    let other = green::Runtime::builder().workers(1).build().unwrap();
+    let own = green::Runtime::builder().workers(1).build().unwrap();
+    let slot = Arc::new(std::sync::Mutex::new(Some(own)));
+    let taken = slot.clone();
+    let joined = slot.lock().unwrap().as_ref().unwrap().spawn(move || {
+        let own = taken.lock().unwrap().take().unwrap();
+        own.shutdown_timeout(Duration::from_secs(1))
+    });
+    let err = joined.join().unwrap_err();
+    assert!(err.to_string().contains("shutdown_timeout") && err.to_string().contains("dropped"), "{err}");
+    let third = green::Runtime::builder().workers(1).build().unwrap();
+    let err = other.spawn(move || third.shutdown_timeout(Duration::from_secs(1))).join().unwrap_err();
+    assert!(err.to_string().contains("shutdown_timeout"), "{err}");
 }

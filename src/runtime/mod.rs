@@ -35,7 +35,14 @@ const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
 /// Panic message for starting or blocking on a runtime from inside a worker.
 pub(crate) const NESTED_RUNTIME: &str = "green: cannot start or block on a runtime from inside a green thread or a worker \
     thread: that would block the worker and every green thread on it. Spawn a green thread \
-    instead (green::spawn), or call this from a plain OS thread";
+    instead (green::spawn), or call this from a plain OS thread: green::spawn_blocking runs code \
+    that starts a runtime of its own (a library's, say) on one";
+
+/// Panic message for `Runtime::shutdown_timeout` from inside a worker.
+const NESTED_SHUTDOWN: &str = "green: Runtime::shutdown_timeout called from inside a green thread or a worker thread: \
+    waiting there would block the worker and every green thread on it (or wait for itself). The runtime was \
+    dropped instead, which shuts it down without waiting; call shutdown_timeout from a plain OS thread \
+    (green::spawn_blocking runs code on one) to wait";
 
 /// Settings of one runtime, fixed when it is built.
 #[derive(Debug, Clone)]
@@ -180,10 +187,11 @@ impl Runtime {
     ///
     /// # Panics
     ///
-    /// If called from inside one of the runtime's own green threads or workers (it would wait
-    /// for itself).
+    /// If called from inside a green thread or a worker, of this runtime (it would wait for
+    /// itself) or of another (it would block that worker). The runtime is dropped then, as a
+    /// drop there does: it shuts down without waiting for its threads.
     pub fn shutdown_timeout(self, timeout: Duration) -> Result<(), ShutdownTimedOut> {
-        assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
+        assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_SHUTDOWN}");
         self.shared().begin_shutdown();
         let deadline = std::time::Instant::now().checked_add(timeout);
         self.wait_for_workers(deadline);
