@@ -155,7 +155,8 @@ pub fn preemptible(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 /// Runs `fn main` as the first green thread of a runtime with the default settings.
 ///
-/// `#[green::main] fn main() -> R { body }` becomes `fn main() -> R { green::run(|| -> R { body }) }`:
+/// `#[green::main] fn main() -> R { body }` becomes, in effect,
+/// `fn main() -> R { fn body_fn() -> R { body } green::run(body_fn) }`:
 /// the body runs on a green thread, and when it returns, green threads still alive are
 /// cancelled and the runtime shuts down (see [`green::run`]). `main` may return a `Result`, and
 /// `?` and `return` keep their meaning. For other settings (workers, stack size, budget), build

@@ -72,6 +72,13 @@ pub(crate) struct Config {
 /// [`spawn_blocking`](crate::spawn_blocking) jobs, up to the same timeout again, and leaves
 /// the ones still running to finish on their own threads.
 ///
+/// A runtime dropped inside a green thread (of its own or of another runtime) cannot wait
+/// there: it begins the same shutdown and returns at once, and its threads end on their own
+/// (the green thread that dropped it is cancelled at its next cancellation point, if it was
+/// one of its own). One dropped by one of its own blocking jobs waits as above, for the
+/// pool's other jobs but not for that one. The cancellation is an unwinding: a destructor that panics while its green
+/// thread is cancelled aborts the process, as a panic in any destructor during unwinding does.
+///
 /// ```
 /// let rt = green::Runtime::builder().workers(2).build()?;
 /// let answer = rt.block_on(|| {
