@@ -18,6 +18,12 @@ use crate::runtime::task::Header;
 
 /// Declares green-thread-local statics, with the syntax of [`std::thread_local!`].
 ///
+/// A green thread's values are dropped when it ends, after its body, on its own stack. A
+/// destructor that panics is caught and logged, where std's would abort the process. In a green
+/// thread that was cancelled ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's
+/// shutdown), a destructor that waits (a lock, a receive, a sleep) is unwound at that wait by
+/// the cancellation, and logged: drop such a value before the body ends.
+///
 /// ```
 /// use std::cell::Cell;
 ///
@@ -352,7 +358,7 @@ impl Drop for OsLocals {
         let map = self.0.get();
         let _ = DESTROYING.try_with(|d| d.set(map));
         // SAFETY: the OS thread is ending; the map is ours.
-        unsafe { destroy(map) };
+        unsafe { destroy(map, None) };
         let _ = DESTROYING.try_with(|d| d.set(std::ptr::null_mut()));
     }
 }
@@ -386,17 +392,29 @@ fn with_map<R>(f: impl FnOnce(&mut LocalMap) -> Result<R, AccessError>) -> Resul
 }
 
 /// Drops every value of `map`, one at a time, so a destructor may still use the others.
+/// `owner` is the green thread whose values they are (`None`: an OS thread's).
 ///
 /// # Safety
 ///
 /// `map` is valid, and the thread that owns it is ending: no borrow of it is live, except the
 /// short ones that destructors make through `with_map`.
-unsafe fn destroy(map: *mut LocalMap) {
+unsafe fn destroy(map: *mut LocalMap, owner: Option<&Header>) {
     loop {
         // SAFETY: per the contract; the borrow ends before the value's destructor runs.
         let Some(value) = (unsafe { &mut *map }).pop() else { break };
-        if std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))).is_err() {
-            log::warn!("green: a green-thread-local destructor panicked");
+        let Err(payload) = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(value))) else {
+            continue;
+        };
+        let whose = owner.map_or_else(|| "a plain OS thread".to_owned(), |h| format!("green thread {}", h.describe()));
+        if payload.is::<crate::runtime::task::Cancelled>() {
+            // The body has ended, but the cancellation stays: a wait in the destructor unwinds.
+            log::warn!(
+                "green: a green-thread-local destructor of {whose} was cut short: it waited after its green \
+                 thread was cancelled, and the cancellation unwound it. A value whose destructor must wait is \
+                 better dropped (or taken out) before the green thread ends"
+            );
+        } else {
+            log::warn!("green: a green-thread-local destructor of {whose} panicked");
         }
     }
 }
@@ -415,5 +433,5 @@ pub(crate) unsafe fn destroy_current(header: &Header) {
     // SAFETY: the running green thread's own map, touched only by it; it is ending, and the map
     // stays allocated (it is freed only with the header, after this). Destructors reach it
     // through the same raw pointer, so their borrows do not invalidate this one.
-    unsafe { destroy(map) };
+    unsafe { destroy(map, Some(header)) };
 }

@@ -3,6 +3,9 @@
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+mod common;
 
 green::green_local! {
     static ID: Cell<usize> = Cell::new(0);
@@ -162,4 +165,38 @@ fn set_gives_a_first_value_without_running_the_initializer() {
         assert_eq!(fresh, (1, vec!["declared"]));
         assert_eq!(INITS.load(Ordering::SeqCst), 2);
     });
+}
+
+/// A local's destructor runs after the body has ended; one that waits in a cancelled green
+/// thread is unwound by the cancellation there. The warning says so and names the green thread,
+/// rather than reporting a panic. (The one test of this binary that installs the logger.)
+#[test]
+fn a_local_destructor_cut_short_by_a_cancellation_is_told_as_one() {
+    struct Waits;
+    impl Drop for Waits {
+        fn drop(&mut self) {
+            green::sleep(Duration::from_millis(1));
+        }
+    }
+    green::green_local! {
+        static WAITS: RefCell<Option<Waits>> = RefCell::new(None);
+    }
+    common::warnings::install();
+    green::run(|| {
+        let sleeper = green::Builder::new()
+            .name("holder".into())
+            .spawn(|| {
+                WAITS.set(Some(Waits));
+                green::sleep(Duration::from_secs(60));
+            })
+            .unwrap();
+        green::sleep(Duration::from_millis(5));
+        sleeper.cancel();
+        assert!(sleeper.join().unwrap_err().is_cancelled());
+    });
+    let logged = common::warnings::logged();
+    assert!(
+        logged.iter().any(|l| l.contains("\"holder\"") && l.contains("cancel") && !l.contains("panicked")),
+        "{logged:?}"
+    );
 }
