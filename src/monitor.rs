@@ -248,7 +248,9 @@ fn run(shared: &Shared, threshold: Duration) {
                     // Runnable but hardly on a CPU: the machine is busy, not the green thread.
                     let sample = thread_sample(tid);
                     let doing = match (sample, watch.cpu_at_stuck) {
-                        (Some(('R', cpu)), Some(before)) if cpu_share(cpu - before, now - since) < 0.5 => continue,
+                        (Some(('R', cpu)), Some(before)) if kept_off_cpu(cpu - before, now - since, threshold) => {
+                            continue;
+                        }
                         (Some(('R', _)), _) => "computing without a tick",
                         (Some(_), _) => "blocked in a system call",
                         (None, _) => "probably calling blocking code",
@@ -396,9 +398,15 @@ fn thread_sample(tid: i32) -> Option<(char, u64)> {
     Some((state, utime + stime))
 }
 
-/// The share of `elapsed` that `ticks` of CPU time make.
-fn cpu_share(ticks: u64, elapsed: Duration) -> f64 {
+/// True when a worker that has not moved for `elapsed`, using `ticks` of CPU time meanwhile,
+/// was mostly kept off the CPU by the OS: less than half of `elapsed` on a CPU, and less than
+/// half the threshold in all. The green thread may have been about to tick when the OS took the
+/// CPU away. Past half the threshold of CPU time it has computed without a tick however busy
+/// the machine: on a machine with more runnable threads than cores, a worker's share stays low
+/// for as long as the loop runs, and a test of the share alone kept it unreported for good.
+fn kept_off_cpu(ticks: u64, elapsed: Duration, threshold: Duration) -> bool {
     // SAFETY: sysconf has no memory-safety preconditions.
     let per_sec = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as f64;
-    ticks as f64 / per_sec / elapsed.as_secs_f64().max(1e-9)
+    let cpu = ticks as f64 / per_sec;
+    cpu < elapsed.as_secs_f64() / 2.0 && cpu < threshold.as_secs_f64() / 2.0
 }
