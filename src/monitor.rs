@@ -268,8 +268,11 @@ fn run(shared: &Shared, threshold: Duration) {
                         printed_stuck = true;
                         eprintln!("{report}{}", hint_once(&mut hinted));
                     }
-                    let gap = watch.next_report.map_or(threshold, |t| (t - since).max(threshold)).saturating_mul(2);
-                    watch.next_report = Some(since + gap);
+                    // The next when the stall has doubled, counted from when this one was written:
+                    // a report that came late (the OS kept the worker or the monitor off the CPU, or
+                    // the logger was slow) is not followed by one at each look until the steps catch up.
+                    let written = Instant::now().duration_since(since) + interval;
+                    watch.next_report = Some(since + written.max(threshold).saturating_mul(2));
                     watch.reported = Some(id);
                 }
                 _ => {
