@@ -81,13 +81,15 @@ pub(crate) fn abort_with(message: &str) -> ! {
     std::process::abort()
 }
 
-/// Logs `message` as a warning, and prints it to stderr too when no logger is installed: for
-/// what a user must hear about even without one (green threads or jobs left behind at a
-/// shutdown).
+/// Logs `message` as a warning, and prints it to stderr too when no logger would let it
+/// through: for what a user must hear about even without one (green threads or jobs left
+/// behind at a shutdown).
 #[cold]
 pub(crate) fn warn_even_without_logger(message: &str) {
     log::warn!("{message}");
-    if log::max_level() == log::LevelFilter::Off {
+    // A logger that drops warnings (env_logger's lets only errors through by default) is as
+    // good as none.
+    if !log::log_enabled!(log::Level::Warn) {
         eprintln!("{message}");
     }
 }

@@ -105,12 +105,30 @@ const STOP_WAIT: Duration = Duration::from_secs(1);
 
 /// The hint on a line of its own the first time (`hinted` records it), nothing after.
 fn hint_once(hinted: &mut bool) -> String {
-    if std::mem::replace(hinted, true) { String::new() } else { format!("\n{NO_LOGGER_HINT}") }
+    if std::mem::replace(hinted, true) {
+        String::new()
+    } else if log::max_level() == log::LevelFilter::Off {
+        format!("\n{NO_LOGGER_HINT}")
+    } else {
+        format!("\n{FILTERED_HINT}")
+    }
+}
+
+/// True when the program's logger lets the monitor's warnings through. A logger installed
+/// with its defaults may not: env_logger's lets only errors through unless `RUST_LOG` says
+/// otherwise, and the reports would be lost as surely as without a logger.
+fn warnings_heard() -> bool {
+    log::log_enabled!(log::Level::Warn)
 }
 
 /// Printed once to stderr when the monitor has something to say and no logger is installed.
 const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see every report; \
     without one, only the first report of a stuck worker and the possible-deadlock reports are printed)";
+
+/// Printed once to stderr when the monitor has something to say and the logger drops warnings.
+const FILTERED_HINT: &str = "green: (the program's `log` logger drops green's warnings; let them through \
+    to see every report, with env_logger by RUST_LOG=green=warn; until then, only the first report of a stuck \
+    worker and the possible-deadlock reports are printed)";
 
 impl Monitor {
     /// Starts the monitor of `shared`, if its threshold is set.
@@ -264,7 +282,7 @@ fn run(shared: &Shared, threshold: Duration) {
                         stuck.as_millis()
                     );
                     log::warn!("{report}");
-                    if !printed_stuck && log::max_level() == log::LevelFilter::Off {
+                    if !printed_stuck && !warnings_heard() {
                         printed_stuck = true;
                         eprintln!("{report}{}", hint_once(&mut hinted));
                     }
@@ -327,7 +345,7 @@ fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool)
         quiet.as_millis(),
         shared.live.load(Ordering::Relaxed)
     );
-    if log::max_level() == log::LevelFilter::Off {
+    if !warnings_heard() {
         eprintln!("green: possible deadlock; green threads:\n{dump}{}", hint_once(hinted));
     }
 }

@@ -1,0 +1,48 @@
+//! A program whose logger drops warnings still hears of a stuck worker on stderr, as one
+//! without a logger does. Its own test binary: the child installs the process's logger.
+
+use std::time::Duration;
+
+mod common;
+
+/// Lets errors through and nothing else, as env_logger does when `RUST_LOG` is not set.
+struct ErrorsOnly;
+
+impl log::Log for ErrorsOnly {
+    fn enabled(&self, metadata: &log::Metadata<'_>) -> bool {
+        metadata.level() <= log::Level::Error
+    }
+
+    fn log(&self, record: &log::Record<'_>) {
+        if self.enabled(record.metadata()) {
+            eprintln!("logged: {}", record.args());
+        }
+    }
+
+    fn flush(&self) {}
+}
+
+#[test]
+fn a_stuck_worker_is_printed_when_the_logger_drops_warnings() {
+    const NAME: &str = "a_stuck_worker_is_printed_when_the_logger_drops_warnings";
+    if !common::child::is_child() {
+        let out = common::child::run_child(NAME, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+        assert!(stderr.contains("\"sleepy\"") && stderr.contains("blocked in a system call"), "{stderr}");
+        assert!(stderr.contains("RUST_LOG=green=warn"), "no hint in: {stderr}");
+        return;
+    }
+    log::set_logger(&ErrorsOnly).unwrap();
+    log::set_max_level(log::LevelFilter::Error);
+    let rt = green::Runtime::builder().workers(1).blocking_threshold(Duration::from_millis(50)).build().unwrap();
+    rt.block_on(|| {
+        green::Builder::new()
+            .name("sleepy".into())
+            .spawn(|| std::thread::sleep(Duration::from_millis(400)))
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    drop(rt);
+}
