@@ -300,6 +300,18 @@ fn a_dump_after_the_runtime_is_gone_answers_at_once() {
     assert!(!dump.contains("did not answer"), "{dump}");
 }
 
+/// Two runtimes of one process each print their own dump on the dump signal, both saying
+/// "worker 0": the header names the runtime's worker threads, to tell them apart.
+#[test]
+fn a_dump_names_its_runtimes_worker_threads() {
+    for name in ["alpha", "beta"] {
+        let rt = green::Runtime::builder().workers(1).thread_name(name).build().unwrap();
+        let dump = rt.handle().dump().to_string();
+        let header = dump.lines().next().unwrap_or_default();
+        assert!(header.contains(&format!("\"{name}-*\"")), "{dump}");
+    }
+}
+
 /// `GREEN_DUMP_SIGNAL=USR1` prints a dump on that signal, naming the green threads, without a
 /// line of code in the program. In a child process: the signal is the process's.
 #[test]

@@ -274,10 +274,13 @@ impl Handle {
             remote.dump.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| !Arc::ptr_eq(r, &request));
         }
         let answers = request.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // The worker threads' name tells apart the dumps of two runtimes of one process (each
+        // prints its own on the dump signal).
         let mut text = format!(
-            "green runtime dump: {} live green thread(s), {} worker(s)\n",
+            "green runtime dump: {} live green thread(s), {} worker(s) (threads \"{}-*\")\n",
             shared.live.load(Ordering::Relaxed),
-            workers
+            workers,
+            shared.config.thread_name
         );
         for (index, answer) in answers.into_iter().enumerate() {
             match answer {
