@@ -152,6 +152,20 @@ impl Builder {
     /// is 100 ms; less than 1 ms counts as 1 ms (the monitor looks four times per threshold,
     /// and would spin).
     ///
+    /// A report is a warning of target `green::monitor`: it names the worker, the green thread
+    /// (id, name, spawn site), how long it has held the worker, whether it computes or waits in
+    /// a system call, and how many green threads wait behind it. It repeats each time the stall
+    /// has doubled, and its end is reported too. With no logger, or one that drops warnings
+    /// (env_logger's default, without `RUST_LOG=green=warn`), the first report goes to stderr.
+    /// It names where the green thread was spawned, not where it blocks: its stack is the
+    /// worker thread's while it runs, so `gdb -p <pid> -batch -ex 'thread apply all bt'` shows the
+    /// blocking call under the worker thread's name.
+    ///
+    /// The monitor also reports a *possible deadlock*, with a [dump](Handle::dump), when every
+    /// worker has slept for a second with live green threads and nothing inside the runtime
+    /// (a timer, I/O, a blocking job) that could wake one. Green threads that wait on each other
+    /// while others keep running are not reported: [`Handle::dump`] names such a cycle.
+    ///
     /// ```
     /// use std::time::Duration;
     /// let quiet = green::Runtime::builder().blocking_threshold(None).build()?;

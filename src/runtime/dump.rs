@@ -213,6 +213,17 @@ impl Handle {
     /// another shows which. A cycle of such waits is named as a deadlock on a line of its own.
     /// With [park backtraces](crate::runtime::Builder::park_backtraces) on, each parked green
     /// thread's backtrace follows its line.
+    ///
+    /// # A dump on a signal
+    ///
+    /// With the environment variable `GREEN_DUMP_SIGNAL` set to a signal's name (`USR1`,
+    /// `USR2`, `HUP`, `WINCH` or `QUIT`, with or without `SIG`) when a runtime is built, a small
+    /// thread of the runtime writes its dump to stderr each time that signal comes: `kill -USR1
+    /// <pid>` shows what a running server's green threads are doing without a change to its code.
+    /// `INT` and `TERM` work too, with a warning: while a runtime runs, they no longer end the
+    /// process. Each runtime of a process prints its own dump, headed by its worker threads' name.
+    /// While no runtime listens (before the first is built, after the last is dropped) the signal
+    /// has its default action: all but `WINCH` end the process.
     pub fn dump(&self) -> Dump {
         let shared = &self.shared;
         let workers = shared.remotes.len();
