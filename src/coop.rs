@@ -42,6 +42,12 @@ thread_local! {
 /// decrement and a branch; the rest happens only when the budget runs out. Outside a green
 /// thread it does nothing useful and costs as little.
 ///
+/// The clock is looked at only once the budget (1024 ticks by default) is spent, so a tick
+/// belongs where a few microseconds of work or less separate two of them: a loop that ticks
+/// once per 5 ms step holds its worker for 5 s between yields, and the monitor reports it as a
+/// loop without ticks. Tick inside the step, or give such a green thread a budget of a few
+/// ticks ([`Builder::budget`](crate::Builder::budget)).
+///
 /// ```
 /// green::run(|| {
 ///     let mut sum = 0u64;

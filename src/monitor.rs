@@ -278,7 +278,8 @@ fn run(shared: &Shared, threshold: Duration) {
                         "green: worker {index} has been running green thread {who} (spawned at {at}) for {} ms \
                          without reaching a scheduling point ({doing}); {ready} green thread(s) wait behind it. \
                          Use green's own I/O, sync and sleep, green::spawn_blocking for calls that must block, \
-                         or green::tick() (or #[green::preemptible]) in long loops",
+                         or green::tick() (or #[green::preemptible]) in long loops, with a tick every few µs of \
+                         work (the clock is looked at once per budget of ticks)",
                         stuck.as_millis()
                     );
                     log::warn!("{report}");
