@@ -149,6 +149,39 @@ fn a_lazy_lock_whose_initializer_panicked_is_poisoned() {
     assert_eq!(LazyLock::into_inner(used).ok(), Some(5));
 }
 
+/// std's `LazyLock::get`, `get_mut`, `force_mut` and `DerefMut`, and `Once::wait_force`, under
+/// the same names: none runs the initializer but `force_mut` and `DerefMut`.
+#[test]
+fn lazy_lock_and_once_have_std_accessors() {
+    let mut lazy = LazyLock::new(|| vec![1]);
+    assert_eq!(LazyLock::get(&lazy), None);
+    assert_eq!(LazyLock::get_mut(&mut lazy), None);
+    LazyLock::force_mut(&mut lazy).push(2);
+    lazy.push(3);
+    assert_eq!(LazyLock::get(&lazy).map(Vec::as_slice), Some(&[1, 2, 3][..]));
+    LazyLock::get_mut(&mut lazy).unwrap().clear();
+    assert!(lazy.is_empty());
+
+    let mut lost: LazyLock<u32> = LazyLock::new(|| panic!("no value"));
+    assert!(std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *LazyLock::force_mut(&mut lost))).is_err());
+    assert_eq!(LazyLock::get(&lost), None);
+    let again = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| *LazyLock::force_mut(&mut lost)));
+    assert!(common::panic_text(&*again.unwrap_err()).contains("poisoned"));
+
+    bounded(LIMIT, || {
+        green::run(|| {
+            let once = Arc::new(Once::new());
+            let waiter = green::spawn({
+                let once = once.clone();
+                move || once.wait_force()
+            });
+            green::sleep(Duration::from_millis(2));
+            once.call_once(|| {});
+            waiter.join().unwrap();
+        })
+    });
+}
+
 #[test]
 fn once_runs_its_closure_once_among_racing_green_threads() {
     static SETUP: Once = Once::new();

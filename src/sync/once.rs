@@ -11,7 +11,7 @@
 use std::cell::UnsafeCell;
 use std::fmt;
 use std::mem::MaybeUninit;
-use std::ops::Deref;
+use std::ops::{Deref, DerefMut};
 use std::panic::{AssertUnwindSafe, RefUnwindSafe, UnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 
@@ -387,6 +387,57 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
         })
     }
 
+    /// Makes the value if it is not there yet, and returns it mutably, as std's `force_mut`.
+    /// The `&mut` borrow proves nobody else is initializing or reading it: nothing waits.
+    ///
+    /// # Panics
+    ///
+    /// As [`LazyLock::force`].
+    ///
+    /// ```
+    /// use green::sync::LazyLock;
+    ///
+    /// let mut lazy = LazyLock::new(|| vec![1]);
+    /// LazyLock::force_mut(&mut lazy).push(2);
+    /// assert_eq!(*lazy, [1, 2]);
+    /// ```
+    pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
+        LazyLock::force(this);
+        this.cell.get_mut().expect("made by force")
+    }
+
+    /// The value, if it has been made; never runs the initializer nor waits for it, as std's
+    /// `LazyLock::get`. `None` while another caller is initializing, or after the initializer
+    /// was lost (poisoned).
+    ///
+    /// ```
+    /// use green::sync::LazyLock;
+    ///
+    /// let lazy = LazyLock::new(|| 7);
+    /// assert_eq!(LazyLock::get(&lazy), None);
+    /// assert_eq!(*lazy, 7);
+    /// assert_eq!(LazyLock::get(&lazy), Some(&7));
+    /// ```
+    pub fn get(this: &LazyLock<T, F>) -> Option<&T> {
+        this.cell.get()
+    }
+
+    /// The value mutably, if it has been made; never runs the initializer, as std's
+    /// `LazyLock::get_mut`.
+    ///
+    /// ```
+    /// use green::sync::LazyLock;
+    ///
+    /// let mut lazy = LazyLock::new(|| 7);
+    /// assert_eq!(LazyLock::get_mut(&mut lazy), None);
+    /// LazyLock::force(&lazy);
+    /// *LazyLock::get_mut(&mut lazy).unwrap() += 1;
+    /// assert_eq!(*lazy, 8);
+    /// ```
+    pub fn get_mut(this: &mut LazyLock<T, F>) -> Option<&mut T> {
+        this.cell.get_mut()
+    }
+
     /// The value, or the initializer if it never ran (`Err` holds it then).
     ///
     /// # Panics
@@ -407,6 +458,12 @@ impl<T, F: FnOnce() -> T> Deref for LazyLock<T, F> {
 
     fn deref(&self) -> &T {
         LazyLock::force(self)
+    }
+}
+
+impl<T, F: FnOnce() -> T> DerefMut for LazyLock<T, F> {
+    fn deref_mut(&mut self) -> &mut T {
+        LazyLock::force_mut(self)
     }
 }
 
@@ -510,6 +567,18 @@ impl Once {
     /// });
     /// ```
     pub fn wait(&self) {
+        self.0.wait();
+    }
+
+    /// As [`wait`](Once::wait), with std's name for a wait that ignores poisoning: a green
+    /// `Once` is never poisoned, so the two are the same.
+    ///
+    /// ```
+    /// let once = green::sync::Once::new();
+    /// once.call_once(|| {});
+    /// once.wait_force();
+    /// ```
+    pub fn wait_force(&self) {
         self.0.wait();
     }
 }
