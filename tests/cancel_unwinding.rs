@@ -278,6 +278,38 @@ fn lock_while_unwinding_waits_for_a_holder_on_another_worker() {
     assert!(start.elapsed() < Duration::from_secs(4), "took {:?}", start.elapsed());
 }
 
+/// Worker 0 of another runtime is another worker: a holder there lets go while the unwinder
+/// waits, as one on another worker of the same runtime does. (The holder's worker was told
+/// by its number alone, which each runtime repeats, and the unwinder aborted.) In a child
+/// process, which aborted.
+#[test]
+fn lock_while_unwinding_waits_for_a_holder_on_another_runtime() {
+    if !in_child() {
+        assert_succeeded(&run_child("lock_while_unwinding_waits_for_a_holder_on_another_runtime"));
+        return;
+    }
+    let holders = green::Runtime::builder().workers(1).build().unwrap();
+    let unwinders = green::Runtime::builder().workers(1).build().unwrap();
+    let m = Arc::new(Mutex::new(0u32));
+    let (m2, m3) = (m.clone(), m.clone());
+    let holder = holders.spawn(move || {
+        let mut g = m2.lock().unwrap();
+        // Long enough for the unwinder to find it held, short against the 5 s bound.
+        green::sleep(Duration::from_millis(100));
+        *g += 1;
+    });
+    let unwinder = unwinders.spawn(move || {
+        while m3.try_lock().is_ok() {
+            green::yield_now();
+        }
+        let _guard = IncrementsInDrop(m3);
+        panic!("unwind with a lock held on another runtime");
+    });
+    assert!(unwinder.join().unwrap_err().is_panic());
+    holder.join().unwrap();
+    assert_eq!(*m.lock().unwrap(), 2, "the holder's increment and the destructor's");
+}
+
 struct IncrementsInDrop(Arc<Mutex<u32>>);
 
 impl Drop for IncrementsInDrop {

@@ -37,7 +37,7 @@ use std::io;
 use std::num::NonZeroU64;
 use std::ptr::NonNull;
 use std::sync::Arc;
-use std::sync::atomic::Ordering;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use corosensei::stack::Stack;
@@ -76,6 +76,9 @@ const LOOKS_PER_POLL: u32 = 8;
 /// spawns can take their places without touching the shared counter); past this, maintenance
 /// counts them out. Idle and exiting workers count out everything.
 const MAX_FINISHED_UNCOUNTED: usize = 1024;
+
+/// The next [`Core::uid`].
+static NEXT_UID: AtomicUsize = AtomicUsize::new(0);
 
 /// How long an idle worker spins before it sleeps. Waking a sleeping vCPU costs about 22 µs
 /// here, so work that arrives within this time is taken at a fraction of that cost; longer
@@ -121,6 +124,9 @@ enum Work {
 pub(crate) struct Core {
     /// This worker's number, the index of its `Remote`.
     pub(crate) index: usize,
+    /// A number no other worker of the process has, in any runtime (`index` repeats in each):
+    /// for a lock's note of where its holder runs, which may be another runtime's worker.
+    pub(crate) uid: usize,
     /// The runtime's shared state.
     pub(crate) shared: Arc<Shared>,
     /// `shared.remotes[index]`, without the bounds check on every switch.
@@ -200,6 +206,7 @@ impl Core {
         let timers = Timers::new(shared.epoch);
         Core {
             index,
+            uid: NEXT_UID.fetch_add(1, Ordering::Relaxed),
             remote: NonNull::from(&shared.remotes[index]),
             budget: shared.config.budget,
             budget_cap: Cell::new(u32::MAX),

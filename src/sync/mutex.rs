@@ -126,7 +126,8 @@ pub struct Mutex<T: ?Sized> {
     /// Who holds the lock: its green thread id, `OS_THREAD`, or 0 when free. For the message
     /// of an abort, and the wait-for edges of dumps (`park::WaitEdge`).
     holder: AtomicU64,
-    /// The worker the holder runs on, [`NO_WORKER`] for an OS thread: whether spinning can help.
+    /// The worker the holder runs on (its `Core::uid`, unique across runtimes), [`NO_WORKER`]
+    /// for an OS thread: whether spinning, or an unwinding caller's wait, can help.
     holder_worker: AtomicUsize,
     /// The waiters. Touched by `lock` and `unlock` only on their slow paths.
     queue: Lock<Queue>,
@@ -248,7 +249,7 @@ impl<T: ?Sized> Mutex<T> {
     /// the caller waits) or the wait ran out.
     #[cold]
     fn acquire_unwinding(&self) -> bool {
-        let mine = context::with_core(|core| core.map_or(NO_WORKER, |c| c.index));
+        let mine = context::with_core(|core| core.map_or(NO_WORKER, |c| c.uid));
         let start = Instant::now();
         let mut pause = Duration::from_micros(20);
         loop {
@@ -442,7 +443,7 @@ impl<T: ?Sized> Mutex<T> {
                     }
                     None => OS_THREAD,
                 });
-                (id, c.index)
+                (id, c.uid)
             }
             None => (OS_THREAD, NO_WORKER),
         });
@@ -452,7 +453,7 @@ impl<T: ?Sized> Mutex<T> {
 
     /// Spins while the holder runs elsewhere (see [`SPIN_ROUNDS`]); true if the lock was taken.
     fn spin(&self) -> bool {
-        let mine = context::with_core(|core| core.map_or(NO_WORKER, |c| c.index));
+        let mine = context::with_core(|core| core.map_or(NO_WORKER, |c| c.uid));
         for _ in 0..SPIN_ROUNDS {
             if mine != NO_WORKER && self.holder_worker.load(Ordering::Relaxed) == mine {
                 return false;
