@@ -148,6 +148,14 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// If a child panicked and was not joined, `scope` panics after they have all finished. If `f`
 /// panics, the panic goes on after they have all finished. Panics outside a runtime.
 ///
+/// # Cancellation
+///
+/// The end of the scope, where it waits for its children, is a cancellation point. If the green
+/// thread that opened it is cancelled (in `f` or during that wait), the children are cancelled,
+/// and once they have all finished the cancellation goes on: `scope` does not return what `f`
+/// returned, which may lack the children's work. A `green::timeout` deadline that passes works
+/// the same way, and unwinds to its `green::timeout`.
+///
 /// ```
 /// let mut numbers = vec![1, 2, 3];
 /// let total: i32 = green::run(|| {
@@ -210,6 +218,9 @@ where
                 // `green::timeout` (its children are done; nothing borrows this frame now).
                 crate::deadline::raise();
             }
+            // Cancelled meanwhile: the children were cancelled too, and `value` may lack their
+            // work. Like a `join`, the wait is a cancellation point: the cancellation goes on.
+            park::check_cancelled();
             value
         }
     }

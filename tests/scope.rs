@@ -74,6 +74,41 @@ fn a_joined_panicking_child_does_not() {
     });
 }
 
+/// An owner cancelled while its scope waits for the children (after `f` has returned) ends
+/// cancelled, as one cancelled inside `f` does. The scope had cancelled the children, so the
+/// work `f` left to them was never done; it returned what `f` had returned all the same, and
+/// the owner, with no cancellation point after it, finished with `Ok` and that value.
+#[test]
+fn an_owner_cancelled_in_the_final_wait_ends_cancelled() {
+    green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+        let started = Arc::new(AtomicUsize::new(0));
+        let owner = green::spawn({
+            let started = started.clone();
+            move || {
+                let mut squares = [0u64; 4];
+                green::scope(|s| {
+                    for (i, square) in squares.iter_mut().enumerate() {
+                        let started = &started;
+                        s.spawn(move || {
+                            started.fetch_add(1, Ordering::SeqCst);
+                            green::sleep(Duration::from_secs(3600));
+                            *square = (i * i) as u64;
+                        });
+                    }
+                });
+                squares.iter().sum::<u64>()
+            }
+        });
+        // One worker: the owner has returned from `f` and waits in the scope by now.
+        while started.load(Ordering::SeqCst) < 4 {
+            green::yield_now();
+        }
+        owner.cancel();
+        let outcome = owner.join();
+        assert!(outcome.as_ref().is_err_and(|e| e.is_cancelled()), "{outcome:?}");
+    });
+}
+
 /// The green thread that opened the scope is cancelled by runtime shutdown while its children,
 /// on the other worker, still borrow from its frame. The scope must cancel them and wait: each
 /// child's destructor reads the borrowed data, and the data's own destructor runs last.
