@@ -51,7 +51,9 @@
 //!    error or hang-up), re-arms in oneshot mode, and wakes them after the lock (through
 //!    [`Waiter::wake`], which goes through the home worker's inbox if needed).
 //! 5. The woken green thread takes its entry out of the list if it is still there (a timeout,
-//!    a cancellation, or a spurious wake) and retries the syscall before anything else.
+//!    a cancellation, or a spurious wake) and retries the syscall before anything else; a
+//!    cancelled one unwinds instead, and first hands a readiness it was given to the next
+//!    waiter.
 //!
 //! # States of one direction of a source
 //!
@@ -138,9 +140,10 @@
 //! # Invariants
 //!
 //! - A waiter is taken out of a list either by the dispatcher (which wakes it) or by its own
-//!   green thread after the park; one that was taken and woken always retries the syscall, so
-//!   a readiness is never spent on nobody. In edge mode nothing re-reports a level that is
-//!   still there, so a call that succeeds while others wait wakes the next one (the baton).
+//!   green thread after the park; one that was taken and woken always retries the syscall, or
+//!   (cancelled) wakes the next waiter, so a readiness is never spent on nobody. In edge mode
+//!   nothing re-reports a level that is still there, so a call that succeeds while others wait
+//!   wakes the next one (the baton).
 //! - The fd of a registered state is open: the owner deletes the registration (under the
 //!   lock) before it closes the fd, and the dispatcher touches the fd only under the lock
 //!   while the registration is there.
@@ -1108,26 +1111,38 @@ impl Source {
         );
         // Woken by a timeout, a cancellation or spuriously, our entry is still there. An empty
         // list (the usual case: the dispatcher took us) cannot hold it: skip the lock.
-        if let Some(t) = token
-            && state.queued[dir as usize].load(Ordering::Acquire) > 0
-        {
-            let mut inner = lock(&state.inner);
-            self.remove_waiter(&mut inner, dir, t);
+        let taken = token.is_some_and(|t| {
+            state.queued[dir as usize].load(Ordering::Acquire) == 0
+                || !self.remove_waiter(&mut lock(&state.inner), dir, t)
+        });
+        if let Some(e) = failed {
+            return Parked::Failed(e);
         }
-        match failed {
-            Some(e) => Parked::Failed(e),
-            None => Parked::Retry,
+        // A cancelled green thread unwinds from the park (rule 7 of docs/design.md) instead of
+        // retrying: the retry could take a connection, a datagram or data, which its unwinding
+        // frame would then drop while another green thread waits for it. A readiness it was
+        // handed goes on to the next waiter, as after a call that succeeds.
+        if token.is_some() && park::cancelled_here() {
+            if taken {
+                self.pass_baton(dir);
+            }
+            park::check_cancelled();
         }
+        Parked::Retry
     }
 
-    fn remove_waiter(&self, inner: &mut Inner, dir: Direction, token: u64) {
+    /// Takes the waiter queued with `token` out of its list; false if it was not there (the
+    /// dispatcher, a baton or a closing reactor took it).
+    fn remove_waiter(&self, inner: &mut Inner, dir: Direction, token: u64) -> bool {
         let list = &mut inner.waiters[dir as usize];
-        if list.remove(token) {
-            self.state.queued[dir as usize].store(list.len(), Ordering::Release);
-            if let Some(reg) = &inner.registration {
-                reg.reactor.waiters.fetch_sub(1, Ordering::Relaxed);
-            }
+        if !list.remove(token) {
+            return false;
         }
+        self.state.queued[dir as usize].store(list.len(), Ordering::Release);
+        if let Some(reg) = &inner.registration {
+            reg.reactor.waiters.fetch_sub(1, Ordering::Relaxed);
+        }
+        true
     }
 
     /// Registers the fd with `reactor` (the current worker's) unless it is registered with a

@@ -63,3 +63,86 @@ fn a_cancelled_acceptor_does_not_take_the_next_connection_from_another() {
         second.join().unwrap();
     });
 }
+
+/// The same with the cancelled acceptor's worker stuck in blocking code while the connection
+/// comes in: when the worker is free again, the cancelled acceptor must unwind from its park,
+/// not retry its `accept` first (which took the connection and dropped it with its frame).
+#[test]
+fn an_acceptor_cancelled_while_its_worker_is_stuck_leaves_the_connection_to_another() {
+    // Worker 0 is stuck on purpose below: no report of it.
+    let runtime = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
+    let listener = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    let first = {
+        let l = listener.clone();
+        on_worker(&runtime, 0, move || l.accept().map(drop))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let second = {
+        let l = listener.clone();
+        on_worker(&runtime, 1, move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"second").unwrap();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    // Worker 0 blocks: it neither resumes the cancelled acceptor nor polls its sockets
+    // until the connection below is queued in the kernel.
+    let stuck = on_worker(&runtime, 0, || std::thread::sleep(Duration::from_millis(300)));
+    std::thread::sleep(Duration::from_millis(50));
+    first.cancel();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0; 6];
+    client.read_exact(&mut buf).expect("the connection reaches the acceptor that was not cancelled");
+    assert_eq!(&buf, b"second");
+    assert!(first.join().unwrap_err().is_cancelled());
+    second.join().unwrap();
+    stuck.join().unwrap();
+}
+
+/// As above, with the listener watched by the other worker, which is free: its dispatcher
+/// hands the connection's readiness to the first waiter, the cancelled acceptor that has not
+/// run yet. That one must pass it on as it unwinds, or the second acceptor waits for good.
+#[test]
+fn a_readiness_handed_to_a_cancelled_acceptor_goes_on_to_the_next() {
+    let runtime = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
+    let listener = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
+    let addr = listener.local_addr().unwrap();
+    // A first wait from worker 1 registers the listener with worker 1's poller.
+    let l = listener.clone();
+    let timed_out = on_worker(&runtime, 1, move || green::timeout(Duration::from_millis(10), || l.accept().map(drop)));
+    assert!(!matches!(timed_out.join().unwrap(), Ok(Ok(()))), "no connection yet");
+    let first = {
+        let l = listener.clone();
+        on_worker(&runtime, 0, move || l.accept().map(drop))
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let second = {
+        let l = listener.clone();
+        on_worker(&runtime, 1, move || {
+            let (mut s, _) = l.accept().unwrap();
+            s.write_all(b"second").unwrap();
+        })
+    };
+    std::thread::sleep(Duration::from_millis(20));
+    let stuck = on_worker(&runtime, 0, || std::thread::sleep(Duration::from_millis(300)));
+    std::thread::sleep(Duration::from_millis(50));
+    first.cancel();
+    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut buf = [0; 6];
+    client.read_exact(&mut buf).expect("the connection reaches the acceptor that was not cancelled");
+    assert_eq!(&buf, b"second");
+    assert!(first.join().unwrap_err().is_cancelled());
+    second.join().unwrap();
+    stuck.join().unwrap();
+}
+
+fn on_worker<T: Send + 'static>(
+    runtime: &green::Runtime,
+    worker: usize,
+    f: impl FnOnce() -> T + Send + 'static,
+) -> green::JoinHandle<T> {
+    green::Builder::new().worker(worker).spawn_on(runtime.handle(), f).unwrap()
+}
