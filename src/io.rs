@@ -33,7 +33,8 @@
 //! the registration before it returns. A duplicate, not the fd itself: epoll tells
 //! registrations apart by fd number, so the fd's own owner (a `green::net` socket, say) can
 //! register it at the same time. (At the process's fd limit, with no fd left for a duplicate,
-//! the fd itself is registered.) A long-lived fd waited on in a loop costs a `dup`, a `close`
+//! a green thread looks again after pauses of 1 ms doubling to 16 ms instead, and registers
+//! nothing.) A long-lived fd waited on in a loop costs a `dup`, a `close`
 //! and two `epoll_ctl` calls per wait; the `green::net` types keep theirs registered instead.
 //!
 //! Regular files and directories are always ready, as `poll(2)` reports them (epoll refuses
