@@ -28,6 +28,9 @@ pub(crate) const OP_TICKS: u32 = 16;
 thread_local! {
     /// Ticks left before the clock is looked at. Reset by the worker at every resume.
     static BUDGET: Cell<u32> = const { Cell::new(crate::runtime::DEFAULT_BUDGET) };
+    /// Back-edges of a `#[preemptible]` loop per charge: the smaller of [`EDGES_PER_CHARGE`]
+    /// and the budget `BUDGET` was last reset to ([`edge_batch`]).
+    static EDGE_BATCH: Cell<u32> = const { Cell::new(EDGES_PER_CHARGE) };
     /// The green threads of this worker thread with `no_yield` sections open, by id, and how
     /// many each has open; almost always empty. A section is its green thread's own: while that
     /// one is parked inside it, the others here keep their forced yields. (Kept here rather than
@@ -68,25 +71,44 @@ pub fn tick() {
 /// dependency through memory that slowed a tight branchy loop by 14%; a local counter is one
 /// fused decrement-and-branch. The branch is mispredicted once per charge, so charges are
 /// rare: at 32 back-edges per charge a tight branchy loop ran 8% slower, at 256 4%. The
-/// budget (1,024 ticks by default) is then spent in four charges: a long loop still looks at
-/// the clock after the same number of iterations as with a tick each. Back-edges counted but
-/// not charged when a call returns are dropped; the tick at the entry of every annotated
-/// function, and of every closure in it that has loops, is what a short loop called over and
-/// over spends instead.
+/// budget (1,024 ticks by default) is then spent in four charges. A batch is never more than
+/// the green thread's budget ([`edge_batch`]), so a long loop still looks at the clock after
+/// about the same number of iterations as with a tick each, a small budget included. Back-edges
+/// counted but not charged when a call returns are dropped; the tick at the entry of every
+/// annotated function, and of every closure in it that has loops, is what a short loop called
+/// over and over spends instead.
 #[doc(hidden)]
 pub const EDGES_PER_CHARGE: u32 = 256;
 
 /// Counts one loop back-edge of a `#[preemptible]` function in `edges`, the function's own
-/// counter (which starts at [`EDGES_PER_CHARGE`] and counts down: a decrement and a branch on
-/// zero are one fused instruction), and charges that many ticks when it reaches zero.
+/// counter (which starts at [`edge_batch`] and counts down: a decrement and a branch on zero
+/// are one fused instruction), and charges that batch when it reaches zero.
 #[doc(hidden)]
 #[inline(always)]
 pub fn back_edge(edges: &mut u32) {
     *edges -= 1;
     if *edges == 0 {
-        *edges = EDGES_PER_CHARGE;
-        charge(EDGES_PER_CHARGE);
+        *edges = charge_edge_batch();
     }
+}
+
+/// Back-edges a `#[preemptible]` counter counts before a charge: [`EDGES_PER_CHARGE`], or the
+/// running green thread's budget if that is smaller (kept beside the budget, set with it at
+/// every resume). A green thread given a budget of 16 ticks looks at the clock every 16
+/// iterations of its loops, not every 256.
+#[doc(hidden)]
+#[inline(always)]
+pub fn edge_batch() -> u32 {
+    EDGE_BATCH.with(Cell::get)
+}
+
+/// Charges a complete batch of back-edges; returns the next batch. Out of line and cold: the
+/// loop around the counter keeps no more than a call.
+#[cold]
+#[inline(never)]
+fn charge_edge_batch() -> u32 {
+    charge(edge_batch());
+    edge_batch()
 }
 
 /// A runtime operation's tick.
@@ -120,6 +142,7 @@ pub(crate) fn budget_left() -> u32 {
 
 pub(crate) fn reset_budget(ticks: u32) {
     BUDGET.with(|b| b.set(ticks));
+    EDGE_BATCH.with(|b| b.set(ticks.min(EDGES_PER_CHARGE)));
 }
 
 #[cold]

@@ -98,7 +98,7 @@ pub(crate) fn warn_even_without_logger(message: &str) {
 /// in any release.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::coop::{EDGES_PER_CHARGE, back_edge, tick};
+    pub use crate::coop::{back_edge, edge_batch, tick};
     pub use crate::iter::chunked::{Chunks, ForChunks, ForChunksAny, ForChunksSliceOrRange};
     // `green::select!`
     pub use crate::sync::select::{Arm, Fallback, Outcome, RecvArm, SendArm, select};

@@ -63,6 +63,35 @@ fn a_spawn_budget_bounds_the_chunks_of_a_light_loop() {
     assert!(default <= ITEMS / 65536 + 5, "default budget: {default} checks");
 }
 
+/// Counts down in a `while` loop, whose back-edges `#[preemptible]` counts in batches.
+#[green::preemptible]
+fn count_down(mut n: u64) -> u64 {
+    let mut steps = 0;
+    while n > 0 {
+        n = std::hint::black_box(n - 1);
+        steps += 1;
+    }
+    steps
+}
+
+/// A loop's back-edges, counted in batches of 256, follow a budget smaller than a batch: a
+/// budget of 16 looks at the clock every 16 iterations, as a tick each would (it used to be
+/// every 256, whatever the budget).
+#[test]
+fn a_spawn_budget_smaller_than_a_batch_of_back_edges_is_kept() {
+    const ITERATIONS: u64 = 1 << 16;
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let count = move || count_down(std::hint::black_box(ITERATIONS));
+    for budget in [16, 100, 1000] {
+        let before = budget_checks(&rt);
+        let steps = rt.block_on(|| green::Builder::new().budget(budget).spawn(count).unwrap().join().unwrap());
+        let checks = budget_checks(&rt) - before;
+        assert_eq!(steps, ITERATIONS);
+        let want = ITERATIONS / u64::from(budget);
+        assert!(checks >= want * 9 / 10 && checks <= want + 5, "budget {budget}: {checks} checks, want {want}");
+    }
+}
+
 /// A green thread with a time slice longer than its run never yields to a waiting neighbour;
 /// with the default slice it does.
 #[test]

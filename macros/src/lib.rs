@@ -38,14 +38,15 @@ mod preemptible;
 /// - **At function entry**: one tick, so recursion without loops is counted too.
 /// - **`loop`, `while`, `while let`, and `for` loops in general**: one tick per iteration, as the
 ///   first statement of the loop body (so `continue` passes it too). The iteration is counted
-///   in a local counter (a register) and charged to the budget 256 ticks at a time: a
-///   thread-local update per iteration is a dependency through memory that slowed a tight
-///   `while` loop by 14% here; the counter costs at most about 2% on a dependent arithmetic
-///   chain and on a tight branchy `while` loop of a few instructions (docs/benchmarks.md has
-///   the figures). The function (and each closure with loops) has its own counter. A loop that
-///   the compiler would otherwise replace with a closed form (a sum over a range that breaks at
-///   a computed index, say) has to run in full once it ticks: such a loop can be many times
-///   slower annotated; keep it in a function of its own, without the attribute.
+///   in a local counter (a register) and charged to the budget 256 ticks at a time (fewer when
+///   the budget has fewer left, so a small budget is kept to the iteration): a thread-local
+///   update per iteration is a dependency through memory that slowed a tight `while` loop by
+///   14% here; the counter costs at most about 2% on a dependent arithmetic chain and on a
+///   tight branchy `while` loop of a few instructions (docs/benchmarks.md has the figures). The
+///   function (and each closure with loops) has its own counter. A loop that the compiler
+///   would otherwise replace with a closed form (a sum over a range that breaks at a computed
+///   index, say) has to run in full once it ticks: such a loop can be many times slower
+///   annotated; keep it in a function of its own, without the attribute.
 /// - **A light innermost `for` loop** is counted per chunk of items instead, because a tick per
 ///   item would stop it from being vectorised (the tick's slow path is a call, and LLVM does not
 ///   vectorise a loop that may call; measured here: a `u32` sum over a slice ran 6 to 12 times

@@ -179,7 +179,7 @@ fn edge_counter_ident() -> syn::Ident {
 /// The declaration of a body's back-edge counter.
 fn edge_counter(krate: &syn::Path) -> Stmt {
     let counter = edge_counter_ident();
-    syn::parse_quote!(let mut #counter: u32 = #krate::__private::EDGES_PER_CHARGE;)
+    syn::parse_quote!(let mut #counter: u32 = #krate::__private::edge_batch();)
 }
 
 impl Rewriter<'_> {

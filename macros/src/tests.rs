@@ -34,7 +34,7 @@ fn entry_and_every_kind_of_loop() {
     let want = quote! {
         fn f(mut n: u32, v: Vec<u32>) -> u32 {
             ::green::__private::tick();
-            let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE;
+            let mut __green_edges: u32 = ::green::__private::edge_batch();
             loop { ::green::__private::back_edge(&mut __green_edges); if n == 0 { break; } n -= 1; }
             while n < 3 { ::green::__private::back_edge(&mut __green_edges); n += 1; }
             while let Some(x) = v.pop() { ::green::__private::back_edge(&mut __green_edges); n += x; }
@@ -65,7 +65,7 @@ fn nested_loops_labels_and_values_are_untouched_but_for_the_ticks() {
     let want = quote! {
         fn f() -> u32 {
             ::green::__private::tick();
-            let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE;
+            let mut __green_edges: u32 = ::green::__private::edge_batch();
             let x = 'outer: loop {
                 ::green::__private::back_edge(&mut __green_edges);
                 for i in 0..10 {
@@ -182,7 +182,7 @@ fn heavy_bodies_tick_per_iteration() {
     // A call of unknown cost, a macro, a closure: one tick per iteration, no chunks.
     for body in [quote!(s += f(x);), quote!(println!("{x}");), quote!(s += (|| *x)();), quote!(s += x.count();)] {
         let out = preemptible(quote!(), quote!(fn f(v: &[u32]) { for x in v { #body } }));
-        let want = quote!(fn f(v: &[u32]) { ::green::__private::tick(); let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE; for x in v { ::green::__private::back_edge(&mut __green_edges); #body } });
+        let want = quote!(fn f(v: &[u32]) { ::green::__private::tick(); let mut __green_edges: u32 = ::green::__private::edge_batch(); for x in v { ::green::__private::back_edge(&mut __green_edges); #body } });
         assert_eq!(out, squash(want));
     }
 }
@@ -207,7 +207,7 @@ fn closures_are_covered_nested_items_and_async_blocks_are_not() {
         fn f() {
             ::green::__private::tick();
             // The closure ticks at entry and counts in its own counter.
-            let c = |n: u32| { ::green::__private::tick(); let mut __green_edges: u32 = ::green::__private::EDGES_PER_CHARGE; { let mut k = n; while k > 0 { ::green::__private::back_edge(&mut __green_edges); k -= 1; } } };
+            let c = |n: u32| { ::green::__private::tick(); let mut __green_edges: u32 = ::green::__private::edge_batch(); { let mut k = n; while k > 0 { ::green::__private::back_edge(&mut __green_edges); k -= 1; } } };
             fn inner() { loop {} }
             impl S { fn m() { loop {} } }
             let fut = async { loop {} };
