@@ -10,6 +10,10 @@ use crate::coop;
 
 /// Adds [`ticking`](TickingExt::ticking) to every iterator.
 ///
+/// `#[green::preemptible]` ticks on the loops it sees in a function, not inside iterator
+/// adapters (their loops are the standard library's): a long chain in an annotated function
+/// needs `.ticking()` to share its worker.
+///
 /// ```
 /// use green::TickingExt;
 ///

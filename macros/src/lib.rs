@@ -8,7 +8,11 @@
 //! ```
 //! #[green::preemptible]
 //! fn busy(n: u64) -> u64 {
-//!     (0..n).fold(0, |acc, i| acc ^ i.wrapping_mul(0x9e37_79b9))
+//!     let mut acc = 0;
+//!     for i in 0..n {
+//!         acc ^= i.wrapping_mul(0x9e37_79b9);
+//!     }
+//!     acc
 //! }
 //!
 //! #[green::main]
@@ -83,6 +87,12 @@ mod preemptible;
 /// - Loops inside **macro invocations** (`vec![..]`, your own macros) are not seen: the macro's
 ///   tokens are not parsed.
 /// - Functions it calls are not rewritten: annotate them too, or call [`green::tick`] in them.
+/// - **Iterator chains** (`.map(..).filter(..).sum()`, `fold`, `collect`) are calls, not loops:
+///   their loops are in the standard library, and a closure given to an adapter ticks only if
+///   it has loops of its own. A chain of a million items spends no more than the entry tick:
+///   put [`.ticking()`] in it (a tick per item), or write it as a `for` loop.
+///
+/// [`.ticking()`]: https://docs.rs/green/latest/green/trait.TickingExt.html#method.ticking
 ///
 /// # Errors
 ///
