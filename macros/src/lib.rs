@@ -211,6 +211,10 @@ pub fn main(attr: TokenStream, item: TokenStream) -> TokenStream {
     main_fn::expand(attr.into(), item.into()).into()
 }
 
+/// Error for a `crate = ..` whose value is not a path.
+const NOT_A_CRATE_PATH: &str = "`crate = ..` takes the path of the `green` crate, such as `crate = my_green` or \
+    `crate = \"::my_green\"`";
+
 /// Parses an attribute's arguments: nothing, or `crate = path` (a path, or a string holding
 /// one). Returns the path of the `green` crate; `bad_args` is the error for anything else.
 fn parse_crate_arg(attr: proc_macro2::TokenStream, bad_args: &str) -> syn::Result<syn::Path> {
@@ -227,7 +231,13 @@ fn parse_crate_arg(attr: proc_macro2::TokenStream, bad_args: &str) -> syn::Resul
                 return Err(meta.error("`crate` is given twice: name the green crate once"));
             }
             let value = meta.value()?;
-            krate = if value.peek(syn::LitStr) { value.parse::<syn::LitStr>()?.parse()? } else { value.parse()? };
+            let span = value.span();
+            let path = if value.peek(syn::LitStr) {
+                value.parse::<syn::LitStr>().and_then(|lit| lit.parse())
+            } else {
+                value.parse()
+            };
+            krate = path.map_err(|_| syn::Error::new(span, NOT_A_CRATE_PATH))?;
             Ok(())
         } else {
             Err(meta.error(bad_args))

@@ -263,6 +263,26 @@ fn a_crate_given_twice_is_an_error() {
     assert!(out.contains("giventwice"), "{out}"); // spaces squashed
 }
 
+/// A `crate = ..` that is no path says what it takes, for both macros (it used to be syn's
+/// "unexpected token" or "expected identifier", spanned on the value).
+#[test]
+fn a_crate_that_is_not_a_path_says_what_it_takes() {
+    for attr in [quote!(crate = "not a path!"), quote!(crate = 5), quote!(crate = "")] {
+        let (f, main) = (
+            quote!(
+                fn f() {}
+            ),
+            quote!(
+                fn main() {}
+            ),
+        );
+        for out in [preemptible(attr.clone(), f), main_fn(attr, main)] {
+            assert!(out.starts_with("::core::compile_error!"), "{out}");
+            assert!(out.contains("takesthepathofthe`green`crate"), "{out}"); // spaces squashed
+        }
+    }
+}
+
 /// A `break` with a value in a `for` loop is rustc's error to report (E0571): the loop is left
 /// as written, not chunked (where the message would be about mismatched types).
 #[test]
