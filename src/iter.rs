@@ -141,8 +141,9 @@ pub mod chunked {
     //!    or range loop and vectorises as the original did. Each chunk charges one tick per
     //!    [`ITEMS_PER_TICK`] items before it runs.
     //! 3. Any other iterator is driven through [`AnyChunk`], which hands out up to
-    //!    [`ITEMS_PER_TICK`] items and then ends the chunk; one tick per chunk. It calls the
-    //!    iterator's `next` exactly as the original loop did: never again after `None`.
+    //!    [`ANY_CHUNK`] items and then ends the chunk; one tick per item, charged at the
+    //!    chunk's start. It calls the iterator's `next` exactly as the original loop did: never
+    //!    again after `None`.
 
     use std::cell::Cell;
     use std::ops::Range;
@@ -169,6 +170,14 @@ pub mod chunked {
     /// or so; at 64 items a tick, every 65,536 items: every 2.3 µs for that sum (under 1% of its
     /// time), every 130 µs for a light body of 2 ns an item.
     pub const ITEMS_PER_TICK: usize = 64;
+
+    /// Most items of any other iterator in one chunk. Each is a call of the iterator's `next`,
+    /// whose cost is unknown (a `map` adapter may parse a line there, a channel's iterator may
+    /// wait), so each is a tick, as an iteration of a loop whose body makes a call; the chunk
+    /// charges them at its start, and is cut short where the budget runs out. (At one tick per
+    /// 64 items, a light body over `lines.iter().map(parse)` looked at the clock once per 65,536
+    /// parses.)
+    pub const ANY_CHUNK: u32 = 64;
 
     /// How many of `available` items the next chunk takes: at most [`CHUNK`], and no more than
     /// the ticks left in the budget pay for (at least one tick's worth), so that the budget runs
@@ -426,12 +435,13 @@ pub mod chunked {
             if self.done {
                 return None;
             }
-            coop::tick();
-            Some(AnyChunk { source: self, left: ITEMS_PER_TICK })
+            let items = ANY_CHUNK.min(coop::budget_left().max(1));
+            coop::tick_n(items);
+            Some(AnyChunk { source: self, left: items as usize })
         }
     }
 
-    /// Up to [`ITEMS_PER_TICK`] items of an [`AnySource`].
+    /// Up to [`ANY_CHUNK`] items of an [`AnySource`].
     #[derive(Debug)]
     pub struct AnyChunk<'c, I> {
         /// The source, whose iterator this chunk advances.

@@ -63,6 +63,34 @@ fn a_spawn_budget_bounds_the_chunks_of_a_light_loop() {
     assert!(default <= ITEMS / 65536 + 5, "default budget: {default} checks");
 }
 
+/// A light body over an iterator that is no slice or range: the work is in its `next`.
+#[green::preemptible]
+fn mapped_sum(n: u64) -> u64 {
+    let mut total = 0u64;
+    for x in (0..n).map(|i| std::hint::black_box(i * 3)) {
+        total = total.wrapping_add(x);
+    }
+    total
+}
+
+/// A light loop over any other iterator spends a tick per item, charged by chunks: its `next`
+/// is a call of unknown cost (it used to be a tick per 64 items, so a light body over
+/// `lines.iter().map(parse)` looked at the clock once per 65,536 parses).
+#[test]
+fn a_light_loop_over_another_iterator_spends_a_tick_per_item() {
+    const ITEMS: u64 = 1 << 16;
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let sum = move || mapped_sum(std::hint::black_box(ITEMS));
+    for budget in [16, 1024] {
+        let before = budget_checks(&rt);
+        let total = rt.block_on(|| green::Builder::new().budget(budget).spawn(sum).unwrap().join().unwrap());
+        let checks = budget_checks(&rt) - before;
+        assert_eq!(total, 3 * ITEMS * (ITEMS - 1) / 2);
+        let want = ITEMS / u64::from(budget);
+        assert!(checks >= want * 9 / 10 && checks <= want + 5, "budget {budget}: {checks} checks, want {want}");
+    }
+}
+
 /// Counts down in a `while` loop, whose back-edges `#[preemptible]` counts in batches.
 #[green::preemptible]
 fn count_down(mut n: u64) -> u64 {

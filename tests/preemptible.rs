@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 /// Items of a slice or range per chunk (`green::__private`'s `CHUNK`); tests go around it.
 const CHUNK: usize = 65536;
-/// Items per chunk of any other iterator (`ITEMS_PER_TICK`).
+/// Items per chunk of any other iterator (`ANY_CHUNK`, with the default budget).
 const ANY_CHUNK: usize = 64;
 
 /// Defines `$plain` and `$annotated` from one function, so both compile the same code but for

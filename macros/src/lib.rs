@@ -66,9 +66,10 @@ mod preemptible;
 ///   `&mut [T]`, `&Vec<T>`, `&[T; N]`, `.iter()`, `.iter_mut()`) or an integer range (`a..b`)
 ///   runs as a plain loop over sub-slices or sub-ranges of up to 65,536 items (no more than the
 ///   budget has ticks left for), charging one tick per 64 items at the start of each; over any
-///   other iterator it runs in chunks of 64 items, one
-///   tick each. The type decides at compile time; the items, their order and every call to the
-///   iterator's `next` are those of the original loop.
+///   other iterator it runs in chunks of up to 64 items, charging a tick per item at the start
+///   of each (the iterator's `next` is a call of unknown cost: `lines.iter().map(parse)`). The
+///   type decides at compile time; the items, their order and every call to the iterator's
+///   `next` are those of the original loop.
 ///
 /// A loop body that calls a function of unknown cost is ticked once per iteration: a light body
 /// is a bounded number of instructions, a call is not.
