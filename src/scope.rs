@@ -355,8 +355,8 @@ impl<T> ScopedJoinHandle<'_, T> {
         self.inner.is_finished()
     }
 
-    /// The green thread's identity.
-    pub fn thread(&self) -> GreenThread {
+    /// The green thread's handle, borrowed as std's is; see [`JoinHandle::thread`].
+    pub fn thread(&self) -> &GreenThread {
         self.inner.thread()
     }
 

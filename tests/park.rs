@@ -51,7 +51,7 @@ fn unpark_from_an_os_thread() {
             }
             7
         });
-        let thread = h.thread();
+        let thread = h.thread().clone();
         let waker = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(5));
             flag.store(true, Ordering::Release);
@@ -100,7 +100,7 @@ fn racing_wakeups_are_never_lost() {
                         }
                     })
                     .unwrap();
-                let ping_thread = ping.thread();
+                let ping_thread = ping.thread().clone();
                 let d = done.clone();
                 let pong = green::Builder::new()
                     .worker((pair + 1) % 2)
@@ -116,7 +116,7 @@ fn racing_wakeups_are_never_lost() {
                     })
                     .unwrap();
                 // Ping wakes pong each round through a side channel: a green thread that forwards.
-                let pong_thread = pong.thread();
+                let pong_thread = pong.thread().clone();
                 let t3 = turn.clone();
                 let forward = green::spawn(move || {
                     for round in 0..ROUNDS {

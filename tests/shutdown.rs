@@ -92,7 +92,7 @@ fn destructors_may_wake_others_and_spawn() {
                 }
             }
         });
-        let waker = WakesOther(parked.thread(), d.clone());
+        let waker = WakesOther(parked.thread().clone(), d.clone());
         drop(green::spawn(move || {
             let _waker = waker;
             green::sleep(Duration::from_secs(3600));

@@ -74,6 +74,34 @@ fn is_finished_and_thread_identity() {
     });
 }
 
+/// std lends the handle's `Thread` (`fn thread(&self) -> &Thread`): code that keeps its name
+/// past the statement, or names that signature, compiles against green's as it did against
+/// std's. It did not while `thread` returned a handle by value: the name borrowed a temporary.
+#[test]
+fn thread_is_borrowed_from_the_join_handle_as_in_std() {
+    fn lent<T>(handle: &green::thread::JoinHandle<T>) -> &green::thread::Thread {
+        handle.thread()
+    }
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let h = green::Builder::new().name("lender".into()).spawn(|| 5).unwrap();
+            let name = h.thread().name();
+            assert_eq!(name, Some("lender"));
+            assert!(std::ptr::eq(lent(&h), h.thread()), "one handle, lent each time");
+            let kept = h.thread().clone();
+            assert_eq!(h.join().unwrap(), 5);
+            assert_eq!(kept.name(), Some("lender"));
+            green::scope(|s| {
+                let scoped = s.spawn(|| green::current().id());
+                let id = scoped.thread().id();
+                let thread: &green::thread::Thread = scoped.thread();
+                assert_eq!(thread.id(), id);
+                assert_eq!(scoped.join().unwrap(), id);
+            });
+        });
+    });
+}
+
 #[test]
 fn detached_green_threads_still_run() {
     common::bounded(LIMIT, || {

@@ -3,7 +3,7 @@
 use std::any::Any;
 use std::fmt;
 use std::io;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use super::{GreenThread, GreenThreadId, outcome_released};
 use crate::park::{self, ParkReason, WaitEdge, cancellation_point};
@@ -17,11 +17,14 @@ use crate::runtime::task::{Header, JoinRef, TaskRef};
 pub struct JoinHandle<T> {
     /// `None` only inside `join`, after the outcome was taken.
     task: Option<JoinRef<T>>,
+    /// What [`thread`](JoinHandle::thread) lends out, made at its first call: most handles are
+    /// only joined, and so never pay for the reference it counts.
+    thread: OnceLock<GreenThread>,
 }
 
 impl<T> JoinHandle<T> {
     pub(crate) fn new(task: JoinRef<T>) -> JoinHandle<T> {
-        JoinHandle { task: Some(task) }
+        JoinHandle { task: Some(task), thread: OnceLock::new() }
     }
 
     fn task(&self) -> &TaskRef {
@@ -119,9 +122,21 @@ impl<T> JoinHandle<T> {
         self.task().header().is_done()
     }
 
-    /// The green thread's identity.
-    pub fn thread(&self) -> GreenThread {
-        GreenThread::new(self.task_ref())
+    /// The green thread's handle, like [`std::thread::JoinHandle::thread`]: borrowed from the
+    /// join handle, as std's is, so what it lends (its name) lives as long as the join handle.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let handle = green::Builder::new().name("named".into()).spawn(|| ()).unwrap();
+    ///     let name = handle.thread().name();
+    ///     assert_eq!(name, Some("named"));
+    ///     let thread: green::thread::Thread = handle.thread().clone(); // outlives the handle
+    ///     handle.join().unwrap();
+    ///     assert_eq!(thread.name(), Some("named"));
+    /// });
+    /// ```
+    pub fn thread(&self) -> &GreenThread {
+        self.thread.get_or_init(|| GreenThread::new(self.task_ref()))
     }
 
     /// Cancels the green thread: at its next cancellation point (any blocking-looking call, or
