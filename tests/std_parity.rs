@@ -45,6 +45,8 @@ fn net_signatures() {
     let _: fn(&TcpStream, Option<Duration>) -> io::Result<()> = TcpStream::set_read_timeout;
     let _: fn(&TcpStream) -> io::Result<Option<Duration>> = TcpStream::write_timeout;
     let _: fn(&TcpStream, bool) -> io::Result<()> = TcpStream::set_nodelay;
+    let _: fn(&TcpStream, bool) -> io::Result<()> = TcpStream::set_quickack;
+    let _: fn(&TcpStream) -> io::Result<bool> = TcpStream::quickack;
     let _: fn(&UdpSocket, &mut [u8]) -> io::Result<(usize, SocketAddr)> = UdpSocket::peek_from;
     let _: fn(&UdpSocket, &[u8], SocketAddr) -> io::Result<usize> = UdpSocket::send_to::<SocketAddr>;
     let _: fn(&UdpSocket, SocketAddr) -> io::Result<()> = UdpSocket::connect::<SocketAddr>;
@@ -170,6 +172,8 @@ fn std_shaped_networking_runs() {
             let client = thread::spawn(move || {
                 let mut stream = TcpStream::connect(addr).unwrap();
                 stream.set_nodelay(true).unwrap();
+                stream.set_quickack(true).unwrap();
+                assert!(stream.quickack().unwrap());
                 stream.write_all(b"ping").unwrap();
                 stream.shutdown(Shutdown::Write).unwrap();
                 let mut back = String::new();

@@ -681,6 +681,44 @@ impl TcpStream {
         self.inner.nodelay()
     }
 
+    /// Sets `TCP_QUICKACK`, like std's
+    /// [`TcpStreamExt::set_quickack`](std::os::linux::net::TcpStreamExt::set_quickack): the
+    /// next ACKs go out at once instead of delayed. The kernel clears it again on its own.
+    ///
+    /// Std's trait is sealed, so green cannot implement it: the method is inherent here, and
+    /// `stream.set_quickack(true)` compiles unchanged after `use green::net::TcpStream;` (the
+    /// import of std's trait is then unused).
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_quickack(true)?;
+    /// assert!(stream.quickack()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(target_os = "linux")]
+    pub fn set_quickack(&self, quickack: bool) -> io::Result<()> {
+        std::os::linux::net::TcpStreamExt::set_quickack(&self.inner, quickack)
+    }
+
+    /// Gets `TCP_QUICKACK`, like std's
+    /// [`TcpStreamExt::quickack`](std::os::linux::net::TcpStreamExt::quickack); see
+    /// [`set_quickack`](TcpStream::set_quickack).
+    ///
+    /// ```
+    /// use green::net::{TcpListener, TcpStream};
+    /// let listener = TcpListener::bind("127.0.0.1:0")?;
+    /// let stream = TcpStream::connect(listener.local_addr()?)?;
+    /// stream.set_quickack(false)?;
+    /// assert!(!stream.quickack()?);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    #[cfg(target_os = "linux")]
+    pub fn quickack(&self) -> io::Result<bool> {
+        std::os::linux::net::TcpStreamExt::quickack(&self.inner)
+    }
+
     /// Sets `IP_TTL`, like [`std::net::TcpStream::set_ttl`].
     ///
     /// ```
