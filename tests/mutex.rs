@@ -311,3 +311,41 @@ fn mutex_basics() {
     let unsized_: &Mutex<[u8]> = &Mutex::new([1u8, 2, 3]);
     assert_eq!(unsized_.lock().unwrap().len(), 3);
 }
+
+/// A green thread that locks a mutex it holds already panics, naming itself, instead of
+/// waiting for itself for good; the lock is released by the unwinding and poisoned, as for
+/// any panic under a guard. Another green thread's hold is waited for as usual.
+#[test]
+fn a_relock_by_the_holder_panics_instead_of_hanging() {
+    bounded(Duration::from_secs(30), || {
+        green::run(|| {
+            let m = Arc::new(Mutex::new(0));
+            let relock = {
+                let m = m.clone();
+                green::Builder::new()
+                    .name("relocker".into())
+                    .spawn(move || {
+                        let _first = m.lock().unwrap();
+                        let _second = m.lock();
+                    })
+                    .unwrap()
+            };
+            let message = relock.join().unwrap_err().into_panic();
+            let message = message.downcast_ref::<String>().expect("a formatted message");
+            assert!(message.contains("\"relocker\"") && message.contains("not re-entrant"), "{message}");
+            assert!(m.is_poisoned());
+            m.clear_poison();
+
+            // Held by another green thread: a wait, not a panic.
+            let guard = m.lock().unwrap();
+            let waiter = {
+                let m = m.clone();
+                green::spawn(move || *m.lock().unwrap() += 1)
+            };
+            green::sleep(Duration::from_millis(5));
+            drop(guard);
+            waiter.join().unwrap();
+            assert_eq!(*m.lock().unwrap(), 1);
+        });
+    });
+}

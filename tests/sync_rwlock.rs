@@ -212,3 +212,34 @@ fn downgrade_lets_queued_readers_in_and_keeps_writers_out() {
         });
     });
 }
+
+/// A green thread that holds the write lock and asks for it again, to read or to write,
+/// panics, naming itself, instead of waiting for itself for good.
+#[test]
+fn a_relock_by_the_writer_panics_instead_of_hanging() {
+    bounded(Duration::from_secs(30), || {
+        green::run(|| {
+            let lock = Arc::new(RwLock::new(0));
+            for read in [true, false] {
+                let lock = lock.clone();
+                let relock = green::Builder::new()
+                    .name("rewriter".into())
+                    .spawn(move || {
+                        // The first round's panic poisoned it.
+                        let _w = lock.write().unwrap_or_else(|poisoned| poisoned.into_inner());
+                        if read {
+                            drop(lock.read());
+                        } else {
+                            drop(lock.write());
+                        }
+                    })
+                    .unwrap();
+                let message = relock.join().unwrap_err().into_panic();
+                let message = message.downcast_ref::<String>().expect("a formatted message");
+                assert!(message.contains("\"rewriter\"") && message.contains("not re-entrant"), "{message}");
+            }
+            lock.clear_poison();
+            assert_eq!(*lock.read().unwrap(), 0);
+        });
+    });
+}

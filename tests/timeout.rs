@@ -76,13 +76,23 @@ fn around_each_kind_of_wait() {
             expires("sleep", || green::sleep(HOUR));
             let forever = green::spawn(|| green::sleep(HOUR));
             expires("join", || drop(forever.join()));
-            let m = Mutex::new(());
-            let _held = m.lock().unwrap(); // not reentrant: locking it again waits
+            // Locks held by another green thread (a relock by the holder panics).
+            let (m, rw) = (Arc::new(Mutex::new(())), Arc::new(RwLock::new(())));
+            let (held_tx, held_rx) = mpmc::channel();
+            let holder = {
+                let (m, rw) = (m.clone(), rw.clone());
+                green::spawn(move || {
+                    let (_held, _w) = (m.lock().unwrap(), rw.write().unwrap());
+                    held_tx.send(()).unwrap();
+                    green::sleep(HOUR);
+                })
+            };
+            held_rx.recv().unwrap();
             expires("lock", || drop(m.lock()));
-            let rw = RwLock::new(());
-            let _w = rw.write().unwrap();
             expires("read", || drop(rw.read()));
             expires("write", || drop(rw.write()));
+            holder.cancel();
+            assert!(holder.join().is_err());
             let (cm, cv) = (Mutex::new(()), Condvar::new());
             expires("condvar", || drop(cv.wait(cm.lock().unwrap())));
             assert!(cm.try_lock().is_ok());

@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, release_held,
+    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, current_id, describe_current, describe_holder, op, release_held,
     stop_without_error,
 };
 
@@ -214,6 +214,12 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// If the mutex is poisoned (a holder panicked), with the guard inside the error.
     ///
+    /// # Panics
+    ///
+    /// If the calling green thread holds the mutex already: it is not re-entrant, and the wait
+    /// would never end (std leaves a relock unspecified; it never returns). On a plain OS thread
+    /// a relock waits for good, as std's may.
+    ///
     /// ```
     /// let m = green::sync::Mutex::new(vec![1]);
     /// m.lock().unwrap().push(2);
@@ -233,13 +239,34 @@ impl<T: ?Sized> Mutex<T> {
     ) -> LockResult<MutexGuard<'_, T>> {
         op();
         park::check_cancelled();
-        if !self.try_acquire()
-            && let Err(stop) = self.acquire_slow(None)
-            && !(stop == Stop::Unwinding && self.acquire_unwinding())
-        {
-            stop_without_error(stop, what, while_unwinding);
+        if !self.try_acquire() {
+            self.refuse_relock(what);
+            if let Err(stop) = self.acquire_slow(None)
+                && !(stop == Stop::Unwinding && self.acquire_unwinding())
+            {
+                stop_without_error(stop, what, while_unwinding);
+            }
         }
         self.guard()
+    }
+
+    /// Panics if the running green thread holds the lock already: it would wait for itself for
+    /// good (std leaves a relock unspecified, but it never returns). Exact: only this green
+    /// thread writes its own id into `holder`, and it cannot read an older value than its own
+    /// last write, the 0 of its unlock. Plain OS threads share one id, and are not checked;
+    /// neither is an unwinding green thread, which `acquire_unwinding` aborts with its own
+    /// message.
+    #[cold]
+    fn refuse_relock(&self, what: &str) {
+        let me = current_id();
+        if me != OS_THREAD && !std::thread::panicking() && self.holder.load(Ordering::Relaxed) == me {
+            panic!(
+                "{what}: {} holds this lock already, and would wait for itself for good. A green Mutex is not \
+                 re-entrant: drop the guard first, or hand the guard (or what it derefs to) to the code that \
+                 needs it",
+                describe_current()
+            );
+        }
     }
 
     /// Takes the lock for a green thread that unwinds, which cannot park (rule 3): if the

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, release_held,
-    stop_without_error, take_held,
+    Lock, Mirrored, OS_THREAD, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op,
+    release_held, stop_without_error, take_held,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -204,6 +204,12 @@ impl<T: ?Sized> RwLock<T> {
     ///
     /// If the lock is poisoned, with the guard inside the error.
     ///
+    /// # Panics
+    ///
+    /// If the calling green thread holds the lock for writing: it would wait for itself
+    /// (std leaves this unspecified; it never returns). A relock by a reader is not detected,
+    /// and a writer waiting behind it would make it wait for good.
+    ///
     /// ```
     /// let lock = green::sync::RwLock::new(vec![1, 2]);
     /// assert_eq!(lock.read().unwrap().len(), 2);
@@ -218,6 +224,11 @@ impl<T: ?Sized> RwLock<T> {
     /// # Errors
     ///
     /// If the lock is poisoned, with the guard inside the error.
+    ///
+    /// # Panics
+    ///
+    /// If the calling green thread holds the lock for writing already. Held for reading by
+    /// the same green thread, it waits for itself for good, as std's may.
     ///
     /// ```
     /// let lock = green::sync::RwLock::new(1);
@@ -397,10 +408,28 @@ impl<T: ?Sized> RwLock<T> {
     fn lock_untimed(&self, kind: Kind, what: &str) {
         op();
         park::check_cancelled();
-        if !self.try_take(kind)
-            && let Err(stop) = self.acquire_slow(kind, None)
-        {
-            stop_without_error(stop, what, || self.unwinding_message(kind));
+        if !self.try_take(kind) {
+            self.refuse_relock(what);
+            if let Err(stop) = self.acquire_slow(kind, None) {
+                stop_without_error(stop, what, || self.unwinding_message(kind));
+            }
+        }
+    }
+
+    /// Panics if the running green thread holds the lock for writing already: it would wait
+    /// for itself for good. Exact, as for `Mutex` (only the holder writes its id into the
+    /// `writer` mirror, and its release writes 0). A green thread that holds it for reading
+    /// is not seen: readers are not recorded.
+    #[cold]
+    fn refuse_relock(&self, what: &str) {
+        let me = current_id();
+        if me != OS_THREAD && !std::thread::panicking() && self.writer.load(Ordering::Relaxed) == me {
+            panic!(
+                "{what}: {} holds this lock for writing already, and would wait for itself for good. A green \
+                 RwLock is not re-entrant: drop the write guard first, or hand it (or what it derefs to) to \
+                 the code that needs it",
+                describe_current()
+            );
         }
     }
 
