@@ -23,7 +23,8 @@
 //! reports a *possible* deadlock with a dump of every green thread, once per episode (an
 //! episode ends when a green thread runs again). Each report doubles the quiet the next one
 //! needs, up to 64 × [`DEADLOCK_QUIET`]: a program whose green threads an OS thread feeds now
-//! and then, with quiet spells between, hears of it once or twice, not at every spell.
+//! and then, with quiet spells between, hears of it a few times, not at every spell; and
+//! without a logger that hears the monitor's warnings only the first report goes to stderr.
 //!
 //! # Dumps on a signal
 //!
@@ -123,12 +124,12 @@ fn warnings_heard() -> bool {
 
 /// Printed once to stderr when the monitor has something to say and no logger is installed.
 const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see every report; \
-    without one, only the first report of a stuck worker and the possible-deadlock reports are printed)";
+    without one, only the first report of a stuck worker and of a possible deadlock are printed)";
 
 /// Printed once to stderr when the monitor has something to say and the logger drops warnings.
 const FILTERED_HINT: &str = "green: (the program's `log` logger drops green's warnings; let them through \
     to see every report, with env_logger by RUST_LOG=green=warn; until then, only the first report of a stuck \
-    worker and the possible-deadlock reports are printed)";
+    worker and of a possible deadlock are printed)";
 
 impl Monitor {
     /// Starts the monitor of `shared`, if its threshold is set.
@@ -193,7 +194,10 @@ fn run(shared: &Shared, threshold: Duration) {
     let mut watches = vec![Watch::default(); shared.remotes.len()];
     // Without a logger: whether the hint was printed, and whether a stuck worker's report was.
     let mut hinted = false;
+    // Whether stderr has had a stuck worker's report, and a possible deadlock's (each is
+    // printed there once when no logger hears the monitor's warnings).
     let mut printed_stuck = false;
+    let mut printed_deadlock = false;
     // When the quiet began, and the workers' progress (`progress`) then.
     let mut quiet_since: Option<(Instant, u64)> = None;
     // Set by a report: the workers' progress then. The episode ends when they make progress,
@@ -223,7 +227,7 @@ fn run(shared: &Shared, threshold: Duration) {
                 if deadlock_reported.is_none() && now.duration_since(since) >= quiet_needed {
                     deadlock_reported = Some(moved);
                     quiet_needed = quiet_needed.saturating_mul(2).min(DEADLOCK_QUIET.saturating_mul(64));
-                    report_possible_deadlock(shared, now.duration_since(since), &mut hinted);
+                    report_possible_deadlock(shared, now.duration_since(since), &mut hinted, &mut printed_deadlock);
                 }
             } else {
                 quiet_since = None;
@@ -336,7 +340,10 @@ fn progress(shared: &Shared) -> u64 {
         .fold(0, u64::wrapping_add)
 }
 
-fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool) {
+/// Logs a possible deadlock with a dump; prints the first one to stderr if no logger hears it
+/// (`printed` records that): a program whose green threads an OS thread feeds, idle at a
+/// prompt, would otherwise print a dump of every green thread at each long pause.
+fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool, printed: &mut bool) {
     let handle = crate::Handle { shared: shared_arc(shared) };
     let dump = handle.dump();
     log::warn!(
@@ -346,7 +353,7 @@ fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool)
         quiet.as_millis(),
         shared.live.load(Ordering::Relaxed)
     );
-    if !warnings_heard() {
+    if !warnings_heard() && !std::mem::replace(printed, true) {
         eprintln!("green: possible deadlock; green threads:\n{dump}{}", hint_once(hinted));
     }
 }

@@ -46,3 +46,32 @@ fn a_stuck_worker_is_printed_when_the_logger_drops_warnings() {
     });
     drop(rt);
 }
+
+/// Without a logger, a possible deadlock's dump goes to stderr once: a program whose green
+/// thread waits for an OS thread's messages, with quiet spells longer than the doubled quiet
+/// between them (as a prompt's would), does not print a dump at every spell.
+#[test]
+fn a_possible_deadlock_is_printed_once_without_a_logger() {
+    const NAME: &str = "a_possible_deadlock_is_printed_once_without_a_logger";
+    if !common::child::is_child() {
+        let out = common::child::run_child(NAME, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+        assert_eq!(stderr.matches("green: possible deadlock;").count(), 1, "{stderr}");
+        assert!(stderr.contains("\"reader\""), "no dump in: {stderr}");
+        return;
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let (tx, rx) = green::sync::mpmc::channel::<u32>();
+    let reader =
+        green::Builder::new().name("reader".into()).spawn_on(rt.handle(), move || while rx.recv().is_ok() {}).unwrap();
+    // Quiet for 1.5 s (the first report needs 1 s), a message, then quiet for 2.8 s (the second
+    // would need 2 s).
+    for pause in [1_500, 2_800] {
+        std::thread::sleep(Duration::from_millis(pause));
+        tx.send(1).unwrap();
+    }
+    drop(tx);
+    reader.join().unwrap();
+    drop(rt);
+}

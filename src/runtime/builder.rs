@@ -163,8 +163,11 @@ impl Builder {
     ///
     /// The monitor also reports a *possible deadlock*, with a [dump](Handle::dump), when every
     /// worker has slept for a second with live green threads and nothing inside the runtime
-    /// (a timer, I/O, a blocking job) that could wake one. Green threads that wait on each other
-    /// while others keep running are not reported: [`Handle::dump`] names such a cycle.
+    /// (a timer, I/O, a blocking job) that could wake one. An OS thread may still wake them (a
+    /// program whose green threads wait for an input thread's lines looks the same), so each
+    /// report doubles the quiet the next needs, up to 64 s, and without a logger that hears it
+    /// only the first goes to stderr. Green threads that wait on each other while others keep
+    /// running are not reported: [`Handle::dump`] names such a cycle.
     ///
     /// ```
     /// use std::time::Duration;
