@@ -97,3 +97,32 @@ fn a_scope_frees_its_children_when_it_ends() {
     let per_scope = bytes_kept_per_unit(N, scopes);
     assert!(per_scope < 50, "{per_scope} bytes more per scope after {N} more scopes");
 }
+
+/// Spawns `n` green threads, and asks each handle for its thread twice, from two green threads
+/// at once for half of them, before joining.
+fn lend_threads(n: usize) {
+    for i in 0..n {
+        let handle = std::sync::Arc::new(green::spawn(|| ()));
+        let other = (i % 2 == 0).then(|| {
+            let handle = handle.clone();
+            green::spawn(move || handle.thread().id())
+        });
+        let id = handle.thread().id();
+        assert_eq!(handle.thread().id(), id);
+        if let Some(other) = other {
+            assert_eq!(other.join().unwrap(), id);
+        }
+        std::sync::Arc::into_inner(handle).expect("the other green thread let go").join().unwrap();
+    }
+}
+
+/// What `JoinHandle::thread` lends is freed with the handle, and a handle stays two words
+/// (a million parked green threads keep a million handles).
+#[test]
+fn a_lent_thread_is_freed_with_its_join_handle() {
+    const N: usize = 2_000;
+    assert!(size_of::<green::JoinHandle<u64>>() <= 2 * size_of::<usize>());
+    let per_handle = bytes_kept_per_unit(N, lend_threads);
+    // A lent thread kept would be 24 bytes.
+    assert!(per_handle < 8, "{per_handle} bytes more per handle after {N} more");
+}
