@@ -26,7 +26,37 @@ fn a_green_thread_calling_thread_sleep_is_named() {
     assert!(report.contains("tests/monitor.rs"), "spawn site missing: {report}");
     assert!(report.contains("ms"), "{report}");
     assert!(report.contains("blocked in a system call"), "{report}");
+    // The call is named (read from /proc when the report is made), with the green way around.
+    assert!(report.contains("nanosleep") && report.contains("green::sleep"), "{report}");
     assert!(logs.iter().any(|l| l.contains("making progress again")), "no recovery report in {logs:?}");
+}
+
+/// A blocking std socket read is named with its fd and what the fd is.
+#[test]
+fn a_green_thread_reading_a_std_socket_is_named_with_its_fd() {
+    use std::io::{Read, Write};
+    warnings::install();
+    let (mut mine, mut peer) = std::os::unix::net::UnixStream::pair().unwrap();
+    let fd = std::os::fd::AsRawFd::as_raw_fd(&mine);
+    let writer = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(400));
+        peer.write_all(b"x").unwrap();
+    });
+    let rt = green::Runtime::builder().workers(1).blocking_threshold(Duration::from_millis(100)).build().unwrap();
+    rt.block_on(move || {
+        green::Builder::new()
+            .name("std reader".into())
+            .spawn(move || mine.read(&mut [0; 8]).unwrap())
+            .unwrap()
+            .join()
+            .unwrap()
+    });
+    drop(rt);
+    writer.join().unwrap();
+    let logs = warnings::logged();
+    let report = logs.iter().find(|l| l.contains("\"std reader\"")).unwrap_or_else(|| panic!("no report in {logs:?}"));
+    assert!(report.contains(&format!("on fd {fd} (socket:[")), "{report}");
+    assert!(report.contains("green::net"), "{report}");
 }
 
 /// CPU time (user + system, in clock ticks) of this process's thread named `name`.

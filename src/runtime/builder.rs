@@ -154,7 +154,9 @@ impl Builder {
     ///
     /// A report is a warning of target `green::monitor`: it names the worker, the green thread
     /// (id, name, spawn site), how long it has held the worker, whether it computes or waits in
-    /// a system call, and how many green threads wait behind it. It repeats each time the stall
+    /// a system call (which one, on which fd and what that fd is, read from `/proc`: `recvfrom
+    /// on fd 7 (socket:[81233])`, with what the call usually comes from and what to use
+    /// instead), and how many green threads wait behind it. It repeats each time the stall
     /// has doubled, and its end is reported too. With no logger, or one that drops warnings
     /// (env_logger's default, without `RUST_LOG=green=warn`), the first report goes to stderr.
     /// It names where the green thread was spawned, not where it blocks: its stack is the

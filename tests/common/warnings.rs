@@ -1,5 +1,6 @@
 //! A `log` logger that keeps the warnings, for tests of what the runtime reports. A test
-//! binary has one logger: install it once, from the one test that reads it.
+//! binary has one logger, which all its tests share: each tells its own warnings apart (by a
+//! green thread's name, say).
 
 use std::sync::{Mutex, MutexGuard};
 
@@ -20,10 +21,13 @@ impl log::Log for Capture {
 
 static CAPTURE: Capture = Capture(Mutex::new(Vec::new()));
 
-/// Makes the capture the process's logger, at `Warn`.
+/// Makes the capture the process's logger, at `Warn`; later calls find it there.
 pub fn install() {
-    log::set_logger(&CAPTURE).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        log::set_logger(&CAPTURE).unwrap();
+        log::set_max_level(log::LevelFilter::Warn);
+    });
 }
 
 /// The warnings so far, oldest first.

@@ -7,7 +7,8 @@
 //! green thread whose budget runs out has reached a scheduling point too) and the green
 //! thread it is running; a worker whose counter has not moved for [`Builder::blocking_threshold`]
 //! while it runs a green thread is reported through the `log` facade, with the green thread's
-//! id, name, spawn site, how long it has run and how many ready green threads wait behind it.
+//! id, name, spawn site, how long it has run and how many ready green threads wait behind it,
+//! and, for a worker blocked in the kernel, the system call and its fd ([`syscall`]).
 //! The report repeats with a doubling interval while it lasts, and its end is reported too.
 //!
 //! It costs the workers two relaxed stores per resume, and one per spent budget. It checks every quarter of the
@@ -44,6 +45,8 @@ use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
 use crate::runtime::shared::Shared;
+
+mod syscall;
 
 /// What the monitor remembers about one worker between two looks.
 #[derive(Debug, Clone, Copy, Default)]
@@ -269,23 +272,33 @@ fn run(shared: &Shared, threshold: Duration) {
                     }
                     // Runnable but hardly on a CPU: the machine is busy, not the green thread.
                     let sample = thread_sample(tid);
-                    let doing = match (sample, watch.cpu_at_stuck) {
+                    const BLOCKING_ADVICE: &str = "Use green's own I/O, sync and sleep, or green::spawn_blocking \
+                        for calls that must block";
+                    let (doing, advice) = match (sample, watch.cpu_at_stuck) {
                         (Some(('R', cpu)), Some(before)) if kept_off_cpu(cpu - before, now - since, threshold) => {
                             continue;
                         }
-                        (Some(('R', _)), _) => "computing without a tick",
-                        (Some(_), _) => "blocked in a system call",
-                        (None, _) => "probably calling blocking code",
+                        (Some(('R', _)), _) => (
+                            "computing without a tick".to_owned(),
+                            "Use green::tick() (or #[green::preemptible]) in long loops, with a tick every few µs \
+                             of work (the clock is looked at once per budget of ticks)",
+                        ),
+                        // The call's name, its file, and what to use instead, when /proc says.
+                        (Some(_), _) => match syscall::describe(tid) {
+                            Some((call, Some(hint))) => (format!("blocked in a system call: {call}: {hint}"), ""),
+                            Some((call, None)) => (format!("blocked in a system call: {call}"), BLOCKING_ADVICE),
+                            None => ("blocked in a system call".to_owned(), BLOCKING_ADVICE),
+                        },
+                        (None, _) => ("probably calling blocking code".to_owned(), BLOCKING_ADVICE),
                     };
                     let ready = stats.ready.load(Ordering::Relaxed);
                     let report = format!(
                         "green: worker {index} has been running green thread {who} (spawned at {at}) for {} ms \
                          without reaching a scheduling point ({doing}); {ready} green thread(s) wait behind it. \
-                         Use green's own I/O, sync and sleep, green::spawn_blocking for calls that must block, \
-                         or green::tick() (or #[green::preemptible]) in long loops, with a tick every few µs of \
-                         work (the clock is looked at once per budget of ticks)",
+                         {advice}",
                         stuck.as_millis()
                     );
+                    let report = report.trim_end();
                     log::warn!("{report}");
                     if !printed_stuck && !warnings_heard() {
                         printed_stuck = true;
