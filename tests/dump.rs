@@ -434,3 +434,29 @@ fn a_dump_from_a_green_thread_that_unwinds_does_not_park() {
     assert!(text.contains("cannot answer: the dump was asked for on it by code that cannot park"), "{text}");
     assert!(text.matches("worker ").count() >= 2, "{text}");
 }
+
+/// A dump of many green threads opens with how many share each spawn site and state, the
+/// largest group first.
+#[test]
+fn a_dump_of_many_green_threads_opens_with_a_summary() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let sleepers: Vec<_> = (0..60).map(|_| green::spawn(|| green::sleep(Duration::from_secs(60)))).collect();
+            let (_tx, rx) = green::sync::mpmc::channel::<()>();
+            let waiter = green::spawn(move || {
+                let _ = rx.recv();
+            });
+            let text = dump_until(|t| t.matches("parked (sleep)").count() >= 60 && t.contains("parked (sync)"));
+            let lines: Vec<&str> = text.lines().collect();
+            assert!(lines[1].starts_with("by spawn site and state: "), "{text}");
+            assert!(lines[2].starts_with("  60 × spawned at tests/dump.rs:") && lines[2].ends_with(": parked (sleep)"));
+            assert!(
+                lines.iter().any(|l| l.starts_with("  1 × spawned at tests/dump.rs:") && l.ends_with("parked (sync)"))
+            );
+            for sleeper in sleepers {
+                sleeper.cancel();
+            }
+            waiter.cancel();
+        });
+    });
+}

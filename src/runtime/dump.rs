@@ -204,7 +204,10 @@ pub(crate) fn resident_pages(low: usize, high: usize) -> Option<usize> {
 impl Handle {
     /// Every live green thread of the runtime with its id, name, spawn site, state (running,
     /// ready, parked and on what), for how long, ticks used, forced yields, longest slice and
-    /// stack pages touched; and the green threads queued unstarted.
+    /// stack pages touched; and the green threads queued unstarted. With 50 green threads or
+    /// more it opens with a summary: how many share each spawn site and state, the ten largest
+    /// groups first (ten thousand handlers parked in the same read make one line there, and the
+    /// few green threads doing something else stand out).
     ///
     /// Each worker answers for its own green threads; one that is busy in a green thread that
     /// does not yield cannot answer, and the dump says which green thread holds it.
@@ -285,6 +288,7 @@ impl Handle {
             remote.dump.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| !Arc::ptr_eq(r, &request));
         }
         let answers = request.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let groups = answers.iter().flatten().flat_map(|answer| answer.lines()).filter_map(group_of);
         // The worker threads' name tells apart the dumps of two runtimes of one process (each
         // prints its own on the dump signal).
         let mut text = format!(
@@ -293,6 +297,7 @@ impl Handle {
             workers,
             shared.config.thread_name
         );
+        text.push_str(&summary(groups));
         for (index, answer) in answers.into_iter().enumerate() {
             match answer {
                 Some(answer) => text.push_str(&answer),
@@ -314,6 +319,48 @@ impl Handle {
         }
         Dump { text }
     }
+}
+
+/// Green threads before the dump opens with a summary of them by spawn site and state.
+const SUMMARY_FROM: usize = 50;
+
+/// Groups shown in the summary, the largest first.
+const SUMMARY_GROUPS: usize = 10;
+
+/// The group of a green thread's line in a worker's answer (see [`render_green_thread`]): its
+/// spawn site and state, without the time it has been in it and its counts.
+fn group_of(line: &str) -> Option<&str> {
+    let rest = line.strip_prefix("  green thread ")?;
+    let start = rest.find(" spawned at ")? + 1;
+    let end = start + rest[start..].find(" for ")?;
+    Some(&rest[start..end])
+}
+
+/// A few lines that open a dump of many green threads: how many share each spawn site and
+/// state, the largest groups first. Ten thousand connection handlers make ten thousand lines
+/// that say the same; the few green threads that do something else are what the reader looks
+/// for. Empty for fewer than [`SUMMARY_FROM`] green threads.
+fn summary<'a>(groups: impl Iterator<Item = &'a str>) -> String {
+    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let mut threads = 0;
+    for group in groups {
+        *counts.entry(group).or_default() += 1;
+        threads += 1;
+    }
+    if threads < SUMMARY_FROM {
+        return String::new();
+    }
+    let mut largest: Vec<(&str, usize)> = counts.into_iter().collect();
+    largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut text = format!(
+        "by spawn site and state: {threads} green threads in {} group(s){}\n",
+        largest.len(),
+        if largest.len() > SUMMARY_GROUPS { format!(", the {SUMMARY_GROUPS} largest") } else { String::new() }
+    );
+    for (group, count) in largest.into_iter().take(SUMMARY_GROUPS) {
+        text.push_str(&format!("  {count} × {group}\n"));
+    }
+    text
 }
 
 /// The cycles of the wait-for graph, each as `green thread 5 "a" joins green thread 6 "b",
