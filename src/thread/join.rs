@@ -398,6 +398,27 @@ impl JoinError {
         }
     }
 
+    /// The panic's message, if the green thread panicked with one (`panic!` with a literal or
+    /// with arguments, whose payloads are a `&str` and a `String`): what code written against
+    /// std reads with `err.downcast_ref::<&str>()` or `::<String>()`. The payload itself is
+    /// reached by value only ([`JoinError::into_panic`]): it need not be `Sync`, and a
+    /// `JoinError` is.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let err = green::spawn(|| panic!("bad input: {}", 7)).join().unwrap_err();
+    ///     assert_eq!(err.panic_message(), Some("bad input: 7"));
+    ///     let err = green::spawn(|| std::panic::panic_any(7u8)).join().unwrap_err();
+    ///     assert!(err.is_panic() && err.panic_message().is_none());
+    /// });
+    /// ```
+    pub fn panic_message(&self) -> Option<&str> {
+        match &self.0.repr {
+            Repr::Panicked { text, .. } => text.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The panic payload, to resume with [`std::panic::resume_unwind`].
     ///
     /// # Panics
