@@ -349,3 +349,31 @@ fn a_relock_by_the_holder_panics_instead_of_hanging() {
         });
     });
 }
+
+/// A guard handed to another green thread (through `spawn_local`) is that one's to drop: the
+/// green thread that took it is no longer the holder, and may lock again, waiting its turn.
+#[test]
+fn a_guard_moved_to_another_green_thread_is_not_a_relock() {
+    static M: Mutex<u32> = Mutex::new(0);
+    static RW: green::sync::RwLock<u32> = green::sync::RwLock::new(0);
+    bounded(Duration::from_secs(30), || {
+        green::run(|| {
+            let guard = M.lock().unwrap();
+            let keeper = green::spawn_local(move || {
+                green::sleep(Duration::from_millis(5));
+                drop(guard);
+            });
+            *M.lock().unwrap() += 1;
+            keeper.join().unwrap();
+
+            let write = RW.write().unwrap();
+            let keeper = green::spawn_local(move || {
+                green::sleep(Duration::from_millis(5));
+                drop(write);
+            });
+            *RW.write().unwrap() += 1;
+            assert_eq!(*RW.read().unwrap(), 1);
+            keeper.join().unwrap();
+        });
+    });
+}

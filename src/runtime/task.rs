@@ -158,6 +158,12 @@ pub(crate) struct Header {
     shared: *const Shared,
     /// Set by `cancel`; read at cancellation points.
     cancelled: AtomicBool,
+    /// It called `spawn_local`, or `spawn_local` made it: `!Send` values (an `Rc`, a lock
+    /// guard) may pass between it and other green threads of its worker, so a green lock whose
+    /// holder cell holds its id may be held through a guard another one has now
+    /// (`sync::wait::relock_id`). Set before it runs (a child) or by itself (a parent); read by
+    /// itself only.
+    pub(crate) shares_locally: AtomicBool,
     /// Its time slice in µs (0: the runtime's). Beside `cancelled`, in what would be padding.
     pub(crate) time_slice_us: u32,
     /// Who waits in `join`, if anyone. Written only by the joiner while `JOIN_WAITING` is clear
@@ -243,6 +249,7 @@ impl Header {
             slot: AtomicUsize::new(usize::MAX),
             shared: Arc::as_ptr(shared),
             cancelled: AtomicBool::new(false),
+            shares_locally: AtomicBool::new(false),
             join_waiter: UnsafeCell::new(None),
             scope: spec.scope,
             joining: AtomicU64::new(0),

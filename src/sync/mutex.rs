@@ -49,7 +49,7 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, current_id, describe_current, describe_holder, op, release_held,
+    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, release_held, relock_id,
     stop_without_error,
 };
 
@@ -218,7 +218,8 @@ impl<T: ?Sized> Mutex<T> {
     ///
     /// If the calling green thread holds the mutex already: it is not re-entrant, and the wait
     /// would never end (std leaves a relock unspecified; it never returns). On a plain OS thread
-    /// a relock waits for good, as std's may.
+    /// a relock waits for good, as std's may; so does one by a green thread that shares values
+    /// through [`spawn_local`](crate::spawn_local), whose guard may be another's to drop now.
     ///
     /// ```
     /// let m = green::sync::Mutex::new(vec![1]);
@@ -251,14 +252,16 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     /// Panics if the running green thread holds the lock already: it would wait for itself for
-    /// good (std leaves a relock unspecified, but it never returns). Exact: only this green
-    /// thread writes its own id into `holder`, and it cannot read an older value than its own
-    /// last write, the 0 of its unlock. Plain OS threads share one id, and are not checked;
-    /// neither is an unwinding green thread, which `acquire_unwinding` aborts with its own
-    /// message.
+    /// good (std leaves a relock unspecified, but it never returns). Only this green thread
+    /// writes its own id into `holder`, and it cannot read an older value than its own last
+    /// write, the 0 of its unlock; but a guard it took may have gone to another green thread
+    /// of its worker (through `spawn_local` or an `Rc`), which will drop it: a green thread
+    /// that shares values that way is not checked ([`relock_id`]). Plain OS threads share one
+    /// id, and are not checked either; neither is an unwinding green thread, which
+    /// `acquire_unwinding` aborts with its own message.
     #[cold]
     fn refuse_relock(&self, what: &str) {
-        let me = current_id();
+        let me = relock_id();
         if me != OS_THREAD && !std::thread::panicking() && self.holder.load(Ordering::Relaxed) == me {
             panic!(
                 "{what}: {} holds this lock already, and would wait for itself for good. A green Mutex is not \

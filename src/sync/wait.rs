@@ -418,6 +418,19 @@ pub(crate) fn current_id() -> u64 {
     context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.id.get())))).unwrap_or(OS_THREAD)
 }
 
+/// The running green thread's id where a green lock whose holder cell holds it is held by a
+/// guard of its own, which a relock would wait for in vain; [`OS_THREAD`] where that is not
+/// known: on an OS thread, or for a green thread that shares `!Send` values with others on its
+/// worker (`spawn_local`), which may have been handed the guard and will drop it.
+pub(crate) fn relock_id() -> u64 {
+    context::with_core(|core| {
+        core.and_then(|c| {
+            c.with_current(|h| h.filter(|h| !h.shares_locally.load(Ordering::Relaxed)).map(|h| h.id.get()))
+        })
+    })
+    .unwrap_or(OS_THREAD)
+}
+
 /// Counts a guard of a green lock that the running green thread takes, in its header's
 /// `locks_held`; nothing on a plain OS thread. Returns the taker's id ([`OS_THREAD`] on an OS
 /// thread), for the guard to count down with [`release_held`].

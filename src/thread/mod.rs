@@ -319,6 +319,14 @@ where
         // is touched only on this worker, because `push_new_local` puts it in this worker's
         // local queue, which no peer steals from, and `admit` drops it here if it refuses it.
         let (erased, typed) = unsafe { Task::allocate(f, spec, &core.shared) };
+        // Values that are not `Send` (a lock guard among them) may now pass between the two:
+        // a relock of a green lock no longer tells who holds it (`sync::wait::relock_id`).
+        erased.header().shares_locally.store(true, std::sync::atomic::Ordering::Relaxed);
+        core.with_current(|h| {
+            if let Some(h) = h {
+                h.shares_locally.store(true, std::sync::atomic::Ordering::Relaxed);
+            }
+        });
         if admit(&core.shared, &erased) {
             core.push_new_local(erased);
         }
