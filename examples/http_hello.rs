@@ -33,7 +33,9 @@ const MAX_HEAD: usize = 16 * 1024;
 /// An idle keep-alive connection is kept for as long as the client keeps it: its green thread
 /// stays parked in `read`, holding its stack and an fd. A server facing the open internet
 /// would close idle connections with `stream.set_read_timeout(Some(IDLE))`, ending the
-/// connection when `read` fails with `WouldBlock`; this example leaves that out to stay short.
+/// connection when `read` fails with `WouldBlock`, and would read each request under
+/// `green::timeout`: a read timeout bounds each read alone, so a client that sends a byte now
+/// and then would hold the connection forever. This example leaves both out to stay short.
 fn handle(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = vec![0; MAX_HEAD];

@@ -105,6 +105,34 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
+/// What `?` makes of a [`timeout`]'s `Err(Elapsed)` in a function that returns
+/// `io::Result`: kind `TimedOut`, with the `Elapsed` inside. A socket call that reported the
+/// deadline itself gives its own kind instead (`WouldBlock` for a read), with an `Elapsed`
+/// inside too, so one handler can see either kind for the same deadline: tell it by the
+/// `Elapsed`, not by the kind.
+///
+/// ```
+/// use std::io::{self, ErrorKind, Read};
+/// use std::time::Duration;
+/// use green::net::{TcpListener, TcpStream};
+///
+/// fn is_deadline(e: &io::Error) -> bool {
+///     e.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>())
+/// }
+///
+/// green::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let mut stream = TcpStream::connect(listener.local_addr()?)?;
+///     let read = green::timeout(Duration::from_millis(5), || stream.read(&mut [0; 8])).unwrap().unwrap_err();
+///     assert_eq!(read.kind(), ErrorKind::WouldBlock);
+///     let slept = green::timeout(Duration::from_millis(5), || green::sleep(Duration::from_secs(60))).unwrap_err();
+///     let slept = io::Error::from(slept);
+///     assert_eq!(slept.kind(), ErrorKind::TimedOut);
+///     assert!(is_deadline(&read) && is_deadline(&slept));
+///     Ok::<(), io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 impl From<Elapsed> for std::io::Error {
     fn from(_: Elapsed) -> std::io::Error {
         std::io::Error::new(std::io::ErrorKind::TimedOut, Elapsed)
@@ -143,9 +171,11 @@ pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
 /// threads spawned inside do not inherit the deadline.
 ///
 /// Computing does not end at the deadline: a tick ([`tick`](crate::tick),
-/// [`#[preemptible]`](macro@crate::preemptible)) lets others run but never unwinds. A long
-/// computation under a deadline can call [`yield_now`](crate::yield_now) now and then, which
-/// unwinds once the deadline has passed:
+/// [`#[preemptible]`](macro@crate::preemptible)) lets others run but never unwinds. Nor does
+/// a read that finds data waiting: a loop that reads from a peer sending faster than it
+/// processes (a request body that never ends) need never wait, and runs on past the deadline.
+/// A long computation or such a loop under a deadline can call
+/// [`yield_now`](crate::yield_now) now and then, which unwinds once the deadline has passed:
 ///
 /// ```
 /// use std::time::Duration;
@@ -196,6 +226,21 @@ pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
 /// })?;
 /// # Ok::<(), std::io::Error>(())
 /// ```
+///
+/// A deadline error in the middle of a call made of several reads or writes leaves it part
+/// done, as a socket's own timeout does in std: `read_exact` has consumed bytes it does not
+/// count (its buffer's contents are unspecified), `write_all` has sent a prefix of unknown
+/// length, and `BufReader::read_line` has taken the bytes of the line so far out of its
+/// buffer and appended them to the string (or dropped them, if they end inside a UTF-8
+/// character; `read_until` into a `Vec` keeps them). The stream is then in the middle of a
+/// message: answer if the protocol has a way (an HTTP `408`: a write that need not wait still
+/// completes, so it goes out if the socket has room) and close it, rather than read or write
+/// the next message on it.
+///
+/// With nested deadlines, an error with an [`Elapsed`] inside may be the outer deadline's
+/// even inside the inner `timeout`. A retry loop need not tell the two apart: it can try
+/// again on either, and if the outer deadline has passed, the next call that waits unwinds to
+/// the outer `timeout`, which returns `Err(Elapsed)`.
 ///
 /// Use it around code that must not take too long but was written without timeouts:
 ///

@@ -551,6 +551,11 @@ impl TcpStream {
     /// (`EAGAIN`), as std's does on Unix. `None` waits forever; a zero duration is an
     /// `InvalidInput` error.
     ///
+    /// The timeout bounds each read on its own: a peer that sends a byte now and then keeps
+    /// every read under it, however long the whole request takes. To bound the whole, read
+    /// inside [`green::timeout`](crate::timeout); a read that reaches its deadline first fails
+    /// with the same kind, with a [`green::Elapsed`](crate::Elapsed) inside the error.
+    ///
     /// The timeout is the socket's in the kernel too (`SO_RCVTIMEO`, which std sees after
     /// `into_std`), but calls here read green's copy of it, which only the handles made by
     /// [`try_clone`](TcpStream::try_clone) share. A handle converted from std separately (from a
