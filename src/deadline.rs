@@ -105,6 +105,40 @@ impl fmt::Display for Elapsed {
 
 impl std::error::Error for Elapsed {}
 
+impl Elapsed {
+    /// True if `error` reports a `green::timeout` deadline: an I/O call's error at the
+    /// deadline (std's kind for the call's own timeout, `WouldBlock` for a read), or what `?`
+    /// makes of a `timeout`'s `Err(Elapsed)` (`TimedOut`). Either carries an `Elapsed` inside,
+    /// which is what this looks for: the kind alone cannot tell a deadline from the socket's
+    /// own timeout.
+    ///
+    /// ```
+    /// use std::io::{ErrorKind, Read};
+    /// use std::time::Duration;
+    /// use green::Elapsed;
+    /// use green::net::{TcpListener, TcpStream};
+    ///
+    /// green::run(|| {
+    ///     let listener = TcpListener::bind("127.0.0.1:0")?;
+    ///     let mut stream = TcpStream::connect(listener.local_addr()?)?;
+    ///     stream.set_read_timeout(Some(Duration::from_millis(1)))?;
+    ///     let own = stream.read(&mut [0; 8]).unwrap_err();
+    ///     let deadline = green::timeout(Duration::from_millis(5), || {
+    ///         stream.set_read_timeout(None)?;
+    ///         stream.read(&mut [0; 8])
+    ///     });
+    ///     let deadline = deadline.unwrap().unwrap_err();
+    ///     assert_eq!((own.kind(), deadline.kind()), (ErrorKind::WouldBlock, ErrorKind::WouldBlock));
+    ///     assert!(!Elapsed::is_in(&own) && Elapsed::is_in(&deadline));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn is_in(error: &std::io::Error) -> bool {
+        error.get_ref().is_some_and(|inner| inner.is::<Elapsed>())
+    }
+}
+
 /// What `?` makes of a [`timeout`]'s `Err(Elapsed)` in a function that returns
 /// `io::Result`: kind `TimedOut`, with the `Elapsed` inside. A socket call that reported the
 /// deadline itself gives its own kind instead (`WouldBlock` for a read), with an `Elapsed`
@@ -116,10 +150,6 @@ impl std::error::Error for Elapsed {}
 /// use std::time::Duration;
 /// use green::net::{TcpListener, TcpStream};
 ///
-/// fn is_deadline(e: &io::Error) -> bool {
-///     e.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>())
-/// }
-///
 /// green::run(|| {
 ///     let listener = TcpListener::bind("127.0.0.1:0")?;
 ///     let mut stream = TcpStream::connect(listener.local_addr()?)?;
@@ -128,7 +158,7 @@ impl std::error::Error for Elapsed {}
 ///     let slept = green::timeout(Duration::from_millis(5), || green::sleep(Duration::from_secs(60))).unwrap_err();
 ///     let slept = io::Error::from(slept);
 ///     assert_eq!(slept.kind(), ErrorKind::TimedOut);
-///     assert!(is_deadline(&read) && is_deadline(&slept));
+///     assert!(green::Elapsed::is_in(&read) && green::Elapsed::is_in(&slept));
 ///     Ok::<(), io::Error>(())
 /// })?;
 /// # Ok::<(), std::io::Error>(())
@@ -151,7 +181,7 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 
 /// True if `e` is [`elapsed_error`]'s.
 pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
-    e.get_ref().is_some_and(|inner| inner.is::<Elapsed>())
+    Elapsed::is_in(e)
 }
 
 /// Runs `f` under a deadline `duration` from now, on the calling green thread (or OS thread).
@@ -198,7 +228,7 @@ pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
 /// now and then, say to look at a stop flag) ends at the deadline instead of failing at once,
 /// over and over. Calls that need not wait still complete, so code that answers a timeout (a
 /// reply saying so, a log line) can still write to a socket with room in its buffer. Tell the
-/// deadline's error by the [`Elapsed`] inside it:
+/// deadline's error by the [`Elapsed`] inside it ([`Elapsed::is_in`]):
 ///
 /// ```
 /// use std::io::{ErrorKind, Read};
@@ -212,7 +242,7 @@ pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
 ///     let mut deadline_seen = false;
 ///     let got = green::timeout(Duration::from_millis(20), || loop {
 ///         match (&stream).read(&mut [0; 64]) {
-///             Err(e) if e.get_ref().is_some_and(|inner| inner.is::<green::Elapsed>()) => {
+///             Err(e) if green::Elapsed::is_in(&e) => {
 ///                 deadline_seen = true; // once; the next read unwinds
 ///                 continue;
 ///             }
