@@ -183,9 +183,10 @@ const RECHECK_FIRST: Duration = Duration::from_millis(10);
 const RECHECK_MAX: Duration = Duration::from_millis(500);
 
 /// Message when an I/O call would have to park while its green thread unwinds.
-pub(crate) const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thread that is unwinding never parks \
-    (it would carry the panic into every green thread of its worker); it made one non-blocking attempt. \
-    Finish the I/O before panicking, or in a destructor do only what cannot block";
+pub(crate) const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thread that is unwinding (a panic, \
+    a cancellation, or a green::timeout deadline) never parks (it would carry the unwinding into every green thread \
+    of its worker); it made one non-blocking attempt. In a destructor do only what cannot block, or finish the I/O \
+    before the unwinding starts";
 
 /// Message when an I/O call would have to park on a worker's own stack.
 pub(crate) const ON_WORKER_STACK: &str = "green: this I/O call would block, and it runs inside green::on_worker_stack, where \
