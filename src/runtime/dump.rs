@@ -328,11 +328,13 @@ const SUMMARY_FROM: usize = 50;
 const SUMMARY_GROUPS: usize = 10;
 
 /// The group of a green thread's line in a worker's answer (see [`render_green_thread`]): its
-/// spawn site and state, without the time it has been in it and its counts.
+/// spawn site and state, without the time it has been in it and its counts. Searched from the
+/// right where a green thread's name, which may hold anything, comes before.
 fn group_of(line: &str) -> Option<&str> {
     let rest = line.strip_prefix("  green thread ")?;
-    let start = rest.find(" spawned at ")? + 1;
-    let end = start + rest[start..].find(" for ")?;
+    let timed = &rest[..rest.find(" ms; ")?];
+    let start = timed.rfind(" spawned at ")? + 1;
+    let end = start + timed[start..].rfind(" for ")?;
     Some(&rest[start..end])
 }
 
@@ -410,4 +412,17 @@ fn describe_cycle(
         line.push_str(&format!("{joint}{verb} green thread {}", name(&to)));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::group_of;
+
+    #[test]
+    fn a_line_is_grouped_by_spawn_site_and_state_whatever_the_name() {
+        let line = "  green thread 7 \"x spawned at y for z\" spawned at src/a.rs:1:2: parked (sleep) for 12 ms; \
+                    3 ticks, 0 forced yields, longest slice >= 5 us";
+        assert_eq!(group_of(line), Some("spawned at src/a.rs:1:2: parked (sleep)"));
+        assert_eq!(group_of("worker 0: 1 started green thread(s)"), None);
+    }
 }
