@@ -179,11 +179,6 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
     std::io::Error::new(kind, Elapsed)
 }
 
-/// True if `e` is [`elapsed_error`]'s.
-pub(crate) fn is_elapsed(e: &std::io::Error) -> bool {
-    Elapsed::is_in(e)
-}
-
 /// Runs `f` under a deadline `duration` from now, on the calling green thread (or OS thread).
 ///
 /// A call inside `f` that would wait past the deadline returns its own timeout error if it has

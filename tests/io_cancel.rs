@@ -69,36 +69,10 @@ fn a_cancelled_acceptor_does_not_take_the_next_connection_from_another() {
 /// not retry its `accept` first (which took the connection and dropped it with its frame).
 #[test]
 fn an_acceptor_cancelled_while_its_worker_is_stuck_leaves_the_connection_to_another() {
-    // Worker 0 is stuck on purpose below: no report of it.
+    // Worker 0 is stuck on purpose: no report of it.
     let runtime = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
     let listener = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
-    let addr = listener.local_addr().unwrap();
-    let first = {
-        let l = listener.clone();
-        on_worker(&runtime, 0, move || l.accept().map(drop))
-    };
-    std::thread::sleep(Duration::from_millis(20));
-    let second = {
-        let l = listener.clone();
-        on_worker(&runtime, 1, move || {
-            let (mut s, _) = l.accept().unwrap();
-            s.write_all(b"second").unwrap();
-        })
-    };
-    std::thread::sleep(Duration::from_millis(20));
-    // Worker 0 blocks: it neither resumes the cancelled acceptor nor polls its sockets
-    // until the connection below is queued in the kernel.
-    let stuck = on_worker(&runtime, 0, || std::thread::sleep(Duration::from_millis(300)));
-    std::thread::sleep(Duration::from_millis(50));
-    first.cancel();
-    let mut client = std::net::TcpStream::connect(addr).unwrap();
-    client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut buf = [0; 6];
-    client.read_exact(&mut buf).expect("the connection reaches the acceptor that was not cancelled");
-    assert_eq!(&buf, b"second");
-    assert!(first.join().unwrap_err().is_cancelled());
-    second.join().unwrap();
-    stuck.join().unwrap();
+    cancel_the_first_of_two_acceptors_on_a_stuck_worker(&runtime, &listener);
 }
 
 /// As above, with the listener watched by the other worker, which is free: its dispatcher
@@ -108,28 +82,34 @@ fn an_acceptor_cancelled_while_its_worker_is_stuck_leaves_the_connection_to_anot
 fn a_readiness_handed_to_a_cancelled_acceptor_goes_on_to_the_next() {
     let runtime = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
     let listener = Arc::new(TcpListener::bind("127.0.0.1:0").unwrap());
-    let addr = listener.local_addr().unwrap();
     // A first wait from worker 1 registers the listener with worker 1's poller.
     let l = listener.clone();
     let timed_out = on_worker(&runtime, 1, move || green::timeout(Duration::from_millis(10), || l.accept().map(drop)));
     assert!(!matches!(timed_out.join().unwrap(), Ok(Ok(()))), "no connection yet");
+    cancel_the_first_of_two_acceptors_on_a_stuck_worker(&runtime, &listener);
+}
+
+/// An acceptor on worker 0, then one on worker 1; worker 0 blocks (it neither resumes the
+/// first acceptor nor polls its sockets) while the first is cancelled and a client connects:
+/// the connection must reach the second acceptor.
+fn cancel_the_first_of_two_acceptors_on_a_stuck_worker(runtime: &green::Runtime, listener: &Arc<TcpListener>) {
     let first = {
         let l = listener.clone();
-        on_worker(&runtime, 0, move || l.accept().map(drop))
+        on_worker(runtime, 0, move || l.accept().map(drop))
     };
     std::thread::sleep(Duration::from_millis(20));
     let second = {
         let l = listener.clone();
-        on_worker(&runtime, 1, move || {
+        on_worker(runtime, 1, move || {
             let (mut s, _) = l.accept().unwrap();
             s.write_all(b"second").unwrap();
         })
     };
     std::thread::sleep(Duration::from_millis(20));
-    let stuck = on_worker(&runtime, 0, || std::thread::sleep(Duration::from_millis(300)));
+    let stuck = on_worker(runtime, 0, || std::thread::sleep(Duration::from_millis(300)));
     std::thread::sleep(Duration::from_millis(50));
     first.cancel();
-    let mut client = std::net::TcpStream::connect(addr).unwrap();
+    let mut client = std::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
     client.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
     let mut buf = [0; 6];
     client.read_exact(&mut buf).expect("the connection reaches the acceptor that was not cancelled");

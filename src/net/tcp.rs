@@ -11,7 +11,6 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::time::Duration;
 
 use super::{LISTEN_BACKLOG, SEND_FLAGS, Shared, connect_timeout_error, each_addr, sys, timeout_error};
-use crate::deadline::is_elapsed;
 use crate::reactor::{Direction, Source};
 
 /// A TCP socket server, listening for connections, like [`std::net::TcpListener`].
@@ -451,7 +450,7 @@ impl TcpStream {
             Ok(()) => Ok(stream),
             // The `green::timeout` deadline: the error keeps its `Elapsed`, which tells it from
             // the connect's own timeout.
-            Err(e) if is_elapsed(&e) => Err(e),
+            Err(e) if crate::Elapsed::is_in(&e) => Err(e),
             // green's own timeout (the kernel's `ETIMEDOUT` passes as it is): the kind std
             // gives, with what timed out.
             Err(e) if e.kind() == io::ErrorKind::TimedOut && e.raw_os_error().is_none() => Err(io::Error::new(

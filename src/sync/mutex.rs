@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, release_held, relock_id,
-    stop_without_error,
+    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, refuse_relock,
+    release_held, stop_without_error,
 };
 
 /// How long the first waiter of a [`Mutex`] may wait before an unlock hands the lock straight
@@ -241,7 +241,7 @@ impl<T: ?Sized> Mutex<T> {
         op();
         park::check_cancelled();
         if !self.try_acquire() {
-            self.refuse_relock(what);
+            refuse_relock(&self.holder, what, "Mutex", "");
             if let Err(stop) = self.acquire_slow(None)
                 && !(stop == Stop::Unwinding && self.acquire_unwinding())
             {
@@ -249,27 +249,6 @@ impl<T: ?Sized> Mutex<T> {
             }
         }
         self.guard()
-    }
-
-    /// Panics if the running green thread holds the lock already: it would wait for itself for
-    /// good (std leaves a relock unspecified, but it never returns). Only this green thread
-    /// writes its own id into `holder`, and it cannot read an older value than its own last
-    /// write, the 0 of its unlock; but a guard it took may have gone to another green thread
-    /// of its worker (through `spawn_local` or an `Rc`), which will drop it: a green thread
-    /// that shares values that way is not checked ([`relock_id`]). Plain OS threads share one
-    /// id, and are not checked either; neither is an unwinding green thread, which
-    /// `acquire_unwinding` aborts with its own message.
-    #[cold]
-    fn refuse_relock(&self, what: &str) {
-        let me = relock_id();
-        if me != OS_THREAD && !std::thread::panicking() && self.holder.load(Ordering::Relaxed) == me {
-            panic!(
-                "{what}: {} holds this lock already, and would wait for itself for good. A green Mutex is not \
-                 re-entrant: drop the guard first, or hand the guard (or what it derefs to) to the code that \
-                 needs it",
-                describe_current()
-            );
-        }
     }
 
     /// Takes the lock for a green thread that unwinds, which cannot park (rule 3): if the

@@ -34,8 +34,8 @@ use std::time::{Duration, Instant};
 
 use crate::park;
 use crate::sync::wait::{
-    Lock, Mirrored, OS_THREAD, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op,
-    release_held, relock_id, stop_without_error, take_held,
+    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, refuse_relock,
+    release_held, stop_without_error, take_held,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -409,28 +409,10 @@ impl<T: ?Sized> RwLock<T> {
         op();
         park::check_cancelled();
         if !self.try_take(kind) {
-            self.refuse_relock(what);
+            refuse_relock(&self.writer, what, "RwLock", " for writing");
             if let Err(stop) = self.acquire_slow(kind, None) {
                 stop_without_error(stop, what, || self.unwinding_message(kind));
             }
-        }
-    }
-
-    /// Panics if the running green thread holds the lock for writing already: it would wait
-    /// for itself for good. As for `Mutex`: only the holder writes its id into the `writer`
-    /// mirror, and its release writes 0, but a green thread that shares values through
-    /// `spawn_local` may have handed its guard on, and is not checked ([`relock_id`]). A green
-    /// thread that holds it for reading is not seen: readers are not recorded.
-    #[cold]
-    fn refuse_relock(&self, what: &str) {
-        let me = relock_id();
-        if me != OS_THREAD && !std::thread::panicking() && self.writer.load(Ordering::Relaxed) == me {
-            panic!(
-                "{what}: {} holds this lock for writing already, and would wait for itself for good. A green \
-                 RwLock is not re-entrant: drop the write guard first, or hand it (or what it derefs to) to \
-                 the code that needs it",
-                describe_current()
-            );
         }
     }
 

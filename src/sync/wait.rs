@@ -23,7 +23,7 @@ use std::cell::UnsafeCell;
 use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
 use std::time::Instant;
 
 use crate::park::{self, Waiter};
@@ -422,13 +422,34 @@ pub(crate) fn current_id() -> u64 {
 /// guard of its own, which a relock would wait for in vain; [`OS_THREAD`] where that is not
 /// known: on an OS thread, or for a green thread that shares `!Send` values with others on its
 /// worker (`spawn_local`), which may have been handed the guard and will drop it.
-pub(crate) fn relock_id() -> u64 {
+fn relock_id() -> u64 {
     context::with_core(|core| {
         core.and_then(|c| {
             c.with_current(|h| h.filter(|h| !h.shares_locally.load(Ordering::Relaxed)).map(|h| h.id.get()))
         })
     })
     .unwrap_or(OS_THREAD)
+}
+
+/// Panics if `holder`, a lock's holder cell (a `Mutex`'s holder, an `RwLock`'s writer), names
+/// the running green thread: its wait would be for itself, for good (std leaves a relock
+/// unspecified, but it never returns). `lock` names the primitive, `held` how it is held
+/// (`" for writing"`). Only the taker writes its own id into the cell, and it cannot read an
+/// older value than its own last write, the 0 of its unlock; but a guard it took may have gone
+/// to another green thread of its worker, which will drop it: a green thread that shares
+/// values that way is not checked ([`relock_id`]). Plain OS threads share one id and are not
+/// checked either; nor is an unwinding green thread, which the lock aborts with its own
+/// message. Readers of an `RwLock` are not recorded: a reader's relock is not seen.
+#[cold]
+pub(crate) fn refuse_relock(holder: &AtomicU64, what: &str, lock: &str, held: &str) {
+    let me = relock_id();
+    if me != OS_THREAD && !std::thread::panicking() && holder.load(Ordering::Relaxed) == me {
+        panic!(
+            "{what}: {} holds this lock{held} already, and would wait for itself for good. A green {lock} is not \
+             re-entrant: drop the guard first, or hand it (or what it derefs to) to the code that needs it",
+            describe_current()
+        );
+    }
 }
 
 /// Counts a guard of a green lock that the running green thread takes, in its header's
