@@ -20,6 +20,7 @@ fn a_green_thread_calling_thread_sleep_is_named() {
             q.join().unwrap();
         }
     });
+    let metrics = rt.handle().metrics();
     drop(rt);
     let logs = warnings::logged();
     let report = logs.iter().find(|l| l.contains("\"sleepy\"")).unwrap_or_else(|| panic!("no report in {logs:?}"));
@@ -29,6 +30,14 @@ fn a_green_thread_calling_thread_sleep_is_named() {
     // The call is named (read from /proc when the report is made), with the green way around.
     assert!(report.contains("nanosleep") && report.contains("green::sleep"), "{report}");
     assert!(logs.iter().any(|l| l.contains("making progress again")), "no recovery report in {logs:?}");
+    // The metrics count the stall once, and how long it held the worker: at least the part
+    // the monitor saw before it reported (three quarters of the threshold), at most the sleep
+    // and a generous margin.
+    let worker = &metrics.workers[0];
+    assert_eq!(worker.stalls, 1, "{metrics}");
+    assert!(worker.stalled >= Duration::from_millis(75) && worker.stalled < Duration::from_secs(30), "{metrics}");
+    assert!(metrics.to_string().contains("stalls: 1, "), "{metrics}");
+    assert_eq!(metrics.possible_deadlocks, 0, "{metrics}");
 }
 
 /// A blocking std socket read is named with its fd and what the fd is.

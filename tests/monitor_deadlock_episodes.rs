@@ -45,7 +45,10 @@ fn a_new_deadlock_episode_after_progress_is_reported_again() {
         }
     }
     drop(tx);
+    // The metrics count what the log says.
+    let counted = rt.handle().metrics().possible_deadlocks;
     drop(rt);
     assert!(second, "the second episode was never reported: {:?}", *warnings::logged());
     assert_eq!(reports(), 2, "spells shorter than the doubled quiet were reported");
+    assert_eq!(counted, 2, "Metrics::possible_deadlocks");
 }

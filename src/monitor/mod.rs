@@ -40,7 +40,7 @@
 //! [`Builder::blocking_threshold`]: crate::runtime::Builder::blocking_threshold
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
@@ -84,6 +84,8 @@ pub(crate) struct MonitorState {
     pub(crate) thread: std::sync::OnceLock<thread::Thread>,
     /// Set when the runtime stops.
     pub(crate) stop: AtomicBool,
+    /// Possible deadlocks reported so far.
+    pub(crate) possible_deadlocks: AtomicU64,
 }
 
 impl MonitorState {
@@ -229,6 +231,7 @@ fn run(shared: &Shared, threshold: Duration) {
                 let since = quiet_since.map_or(now, |(since, _)| since);
                 if deadlock_reported.is_none() && now.duration_since(since) >= quiet_needed {
                     deadlock_reported = Some(moved);
+                    shared.monitor.possible_deadlocks.fetch_add(1, Ordering::Relaxed);
                     quiet_needed = quiet_needed.saturating_mul(2).min(DEADLOCK_QUIET.saturating_mul(64));
                     report_possible_deadlock(shared, now.duration_since(since), &mut hinted, &mut printed_deadlock);
                 }
@@ -267,6 +270,9 @@ fn run(shared: &Shared, threshold: Duration) {
                     }
                     let since = watch.stuck_since.unwrap_or(now);
                     let stuck = now.duration_since(since) + interval;
+                    if watch.reported.is_some() {
+                        stats.stalling_nanos.store(nanos(stuck), Ordering::Relaxed);
+                    }
                     if stuck < threshold || watch.next_report.is_some_and(|t| now < t) {
                         continue;
                     }
@@ -309,13 +315,19 @@ fn run(shared: &Shared, threshold: Duration) {
                     // the logger was slow) is not followed by one at each look until the steps catch up.
                     let written = Instant::now().duration_since(since) + interval;
                     watch.next_report = Some(since + written.max(threshold).saturating_mul(2));
-                    watch.reported = Some(id);
+                    if watch.reported.replace(id).is_none() {
+                        stats.stalls.fetch_add(1, Ordering::Relaxed);
+                        stats.stalling_nanos.store(nanos(stuck), Ordering::Relaxed);
+                    }
                 }
                 _ => {
                     if let (Some(id), Some(since)) = (watch.reported, watch.stuck_since) {
+                        let held = now.duration_since(since);
+                        stats.stalled_nanos.fetch_add(nanos(held), Ordering::Relaxed);
+                        stats.stalling_nanos.store(0, Ordering::Relaxed);
                         log::warn!(
                             "green: worker {index} is making progress again (green thread {id} held it for about {} ms)",
-                            now.duration_since(since).as_millis()
+                            held.as_millis()
                         );
                     }
                     *watch = Watch { switches, ..Watch::default() };
@@ -323,6 +335,11 @@ fn run(shared: &Shared, threshold: Duration) {
             }
         }
     }
+}
+
+/// A duration in whole nanoseconds, saturating (585 years).
+fn nanos(d: Duration) -> u64 {
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// True when nothing inside the runtime could wake any of its live green threads: every worker

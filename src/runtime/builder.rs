@@ -171,6 +171,11 @@ impl Builder {
     /// only the first goes to stderr. Green threads that wait on each other while others keep
     /// running are not reported: [`Handle::dump`] names such a cycle.
     ///
+    /// [`Handle::metrics`] counts both kinds of report, for a program that exports its figures:
+    /// each worker's stalls and the time they held it
+    /// ([`WorkerMetrics::stalls`](crate::runtime::WorkerMetrics::stalls)), and the possible
+    /// deadlocks ([`Metrics::possible_deadlocks`](crate::runtime::Metrics::possible_deadlocks)).
+    ///
     /// ```
     /// use std::time::Duration;
     /// let quiet = green::Runtime::builder().blocking_threshold(None).build()?;

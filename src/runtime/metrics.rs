@@ -34,6 +34,10 @@ pub struct Metrics {
     pub workers: Vec<WorkerMetrics>,
     /// OS threads of the blocking pool right now.
     pub blocking_threads: usize,
+    /// Possible deadlocks the monitor has reported (see
+    /// [`Builder::blocking_threshold`](crate::runtime::Builder::blocking_threshold)); 0 with the
+    /// monitor off.
+    pub possible_deadlocks: u64,
 }
 
 /// The counters of one worker.
@@ -62,6 +66,15 @@ pub struct WorkerMetrics {
     /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
     /// `("io", n)`, `("blocking", n)` (a `spawn_blocking` join), `("signal", n)`, `("other", n)`.
     pub parks: Vec<(&'static str, u64)>,
+    /// Stalls: times the monitor found one green thread holding this worker for longer than the
+    /// blocking threshold (blocking code, or a loop without ticks) and reported it. Each stall
+    /// counts once, however long it lasts; 0 with the monitor off. A server can export this to
+    /// be told of blocking code that got into a green thread.
+    pub stalls: u64,
+    /// How long the stalls counted in `stalls` held the worker, the one in progress included
+    /// (as of the monitor's last look at it). Each is counted from the monitor's first look
+    /// that found the worker stuck, so it is short by up to a quarter of the threshold.
+    pub stalled: Duration,
     /// Green threads waiting for it (ready, or queued unstarted), as of its last look at its queues.
     pub ready: usize,
     /// Green threads woken by other threads and not yet picked up.
@@ -87,12 +100,16 @@ impl Metrics {
 
 impl fmt::Display for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        writeln!(f, "green runtime: {} live green threads, {} blocking threads", self.live, self.blocking_threads)?;
+        write!(f, "green runtime: {} live green threads, {} blocking threads", self.live, self.blocking_threads)?;
+        if self.possible_deadlocks > 0 {
+            write!(f, ", {} possible deadlock(s) reported", self.possible_deadlocks)?;
+        }
+        writeln!(f)?;
         for (i, w) in self.workers.iter().enumerate() {
             write!(
                 f,
                 "  worker {i}: {} switches, {} started, {} steals, {} forced yields, {} budget checks, {} sleeps, \
-                 {:.3} s idle, {} ready, {} in inbox, {} timers\n    parks:",
+                 {:.3} s idle, {} ready, {} in inbox, {} timers",
                 w.switches,
                 w.started,
                 w.steals,
@@ -104,6 +121,10 @@ impl fmt::Display for Metrics {
                 w.inbox,
                 w.timers
             )?;
+            if w.stalls > 0 {
+                write!(f, "\n    stalls: {}, {:.3} s in all", w.stalls, w.stalled.as_secs_f64())?;
+            }
+            write!(f, "\n    parks:")?;
             // The reasons with parks only: a line a terminal can show.
             let mut parked = w.parks.iter().filter(|(_, n)| *n > 0).peekable();
             if parked.peek().is_none() {
@@ -144,10 +165,21 @@ impl Handle {
                     ready: s.ready.load(Ordering::Relaxed),
                     inbox: remote.inbox.len(),
                     timers: s.timers.load(Ordering::Relaxed),
+                    stalls: s.stalls.load(Ordering::Relaxed),
+                    stalled: Duration::from_nanos(
+                        s.stalled_nanos
+                            .load(Ordering::Relaxed)
+                            .saturating_add(s.stalling_nanos.load(Ordering::Relaxed)),
+                    ),
                 }
             })
             .collect();
-        Metrics { live: shared.live.load(Ordering::Relaxed), workers, blocking_threads: shared.blocking.threads() }
+        Metrics {
+            live: shared.live.load(Ordering::Relaxed),
+            workers,
+            blocking_threads: shared.blocking.threads(),
+            possible_deadlocks: shared.monitor.possible_deadlocks.load(Ordering::Relaxed),
+        }
     }
 }
 

@@ -28,7 +28,8 @@ use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, AtomicUsize, Ordering,
 
 use super::task::Header;
 
-/// Counters of one worker. Written by that worker only.
+/// Counters of one worker. Written by that worker only, but for the stall counters, which the
+/// monitor writes.
 #[derive(Debug, Default)]
 pub(crate) struct WorkerStats {
     /// Resumes of green threads so far: the worker's progress counter.
@@ -59,6 +60,14 @@ pub(crate) struct WorkerStats {
     pub(crate) parked_now: [AtomicUsize; crate::park::ParkReason::COUNT],
     /// Entries in the timer heap here, as of the worker's last maintenance or sleep.
     pub(crate) timers: AtomicUsize,
+    /// Stalls the monitor reported here: one green thread held the worker past the blocking
+    /// threshold. Written by the monitor.
+    pub(crate) stalls: AtomicU64,
+    /// Nanoseconds the worker was held in reported stalls that have ended. Written by the monitor.
+    pub(crate) stalled_nanos: AtomicU64,
+    /// Nanoseconds the reported stall in progress has lasted so far, as of the monitor's last
+    /// look; 0 when there is none. Written by the monitor.
+    pub(crate) stalling_nanos: AtomicU64,
     /// The worker's kernel thread id, for the monitor's look at `/proc` (0 until it starts).
     pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Header of the green thread being resumed; null between resumes.
