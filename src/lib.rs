@@ -11,6 +11,7 @@ mod monitor;
 pub mod net;
 mod park;
 mod reactor;
+mod rlimit;
 pub mod runtime;
 mod scope;
 pub mod signal;

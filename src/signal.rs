@@ -344,8 +344,9 @@ impl Signals {
     ///
     /// # Errors
     ///
-    /// `InvalidInput` if `signals` is empty; the OS error if the pipe, the thread or the
-    /// handler cannot be set up.
+    /// `InvalidInput` if `signals` is empty; if the self-pipe (at the fd limit), the thread (at
+    /// the thread limit) or the handler cannot be set up, an error of the OS error's kind that
+    /// says which, and the limit.
     ///
     /// ```
     /// use green::signal::{Signal, Signals};
@@ -599,13 +600,30 @@ impl Registry {
         let pipe = match &self.pipe {
             Some(pipe) if ours => pipe.clone(),
             _ => {
-                let pipe = Arc::new(handler::open_pipe()?);
+                let pipe = Arc::new(handler::open_pipe().map_err(|e| {
+                    io::Error::new(
+                        e.kind(),
+                        format!(
+                            "green: could not make the signal dispatcher's self-pipe ({e}); it takes 2 fds, \
+                             once per process: at the fd limit ({}), close files or raise the limit",
+                            crate::rlimit::Limit::Fds.describe()
+                        ),
+                    )
+                })?);
                 self.pipe = Some(pipe.clone());
                 pipe
             }
         };
         std::thread::Builder::new().name("green-signal".to_owned()).spawn(move || dispatch(&pipe)).map_err(|e| {
-            io::Error::new(e.kind(), format!("green: could not start the signal dispatcher thread: {e}"))
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "green: could not start the signal dispatcher thread ({e}); the process may be at its \
+                     thread limit ({}) or address space ({}): end threads or raise the limit",
+                    crate::rlimit::Limit::Threads.describe(),
+                    crate::rlimit::Limit::AddressSpace.describe()
+                ),
+            )
         })?;
         self.dispatcher = true;
         Ok(())

@@ -177,8 +177,9 @@ impl Pool {
             drop(state);
             log::warn!(
                 "green: could not start another blocking-pool thread ({e}); the job waits for one of the \
-                 {running} running. The process may have reached its thread limit (ulimit -u, \
-                 /proc/sys/kernel/threads-max)"
+                 {running} running. The process may have reached its thread limit ({}, \
+                 /proc/sys/kernel/threads-max)",
+                crate::rlimit::Limit::Threads.describe()
             );
             return Ok(());
         }
@@ -189,8 +190,10 @@ impl Pool {
             e.kind(),
             format!(
                 "green: no blocking-pool thread is running and none could be started ({e}): the \
-                 process may have reached its thread limit (ulimit -u, /proc/sys/kernel/threads-max) \
-                 or its address space (ulimit -v); the job was not run"
+                 process may have reached its thread limit ({}, /proc/sys/kernel/threads-max) \
+                 or its address space ({}); the job was not run. Raise the limit or end threads",
+                crate::rlimit::Limit::Threads.describe(),
+                crate::rlimit::Limit::AddressSpace.describe()
             ),
         ))
     }
@@ -199,13 +202,17 @@ impl Pool {
     /// pool thread was running and none could be started (then every queued job is dropped,
     /// other callers' included: see [`submit`](Pool::submit)). `shutting_down` says
     /// which.
-    pub(crate) fn why_dropped(shutting_down: bool) -> &'static str {
+    pub(crate) fn why_dropped(shutting_down: bool) -> String {
         if shutting_down {
-            "the runtime is shutting down"
+            "the runtime is shutting down".to_owned()
         } else {
-            "no blocking-pool thread was running and none could be started: the process may have \
-             reached its thread limit (ulimit -u, /proc/sys/kernel/threads-max) or its address space \
-             (ulimit -v)"
+            format!(
+                "no blocking-pool thread was running and none could be started: the process may have \
+                 reached its thread limit ({}, /proc/sys/kernel/threads-max) or its address space ({}). \
+                 Raise the limit or end threads",
+                crate::rlimit::Limit::Threads.describe(),
+                crate::rlimit::Limit::AddressSpace.describe()
+            )
         }
     }
 

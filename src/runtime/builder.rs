@@ -12,6 +12,7 @@ use super::task::TaskRef;
 use super::worker::Core;
 use super::{Config, Handle, NESTED_RUNTIME, Runtime, StackLayout};
 use crate::blocking::{BlockingConfig, Pool};
+use crate::rlimit::Limit;
 use crate::stack::{StackArena, StackConfig};
 
 /// Stack size of each worker OS thread. Green threads do not run on it; the worker's loop and
@@ -350,7 +351,8 @@ impl Builder {
                         e.kind(),
                         format!(
                             "green: could not create the poller of worker {k} of {workers} ({e}); at the fd \
-                             limit (ulimit -n), close files or use fewer workers"
+                             limit ({}), close files, raise the limit or use fewer workers",
+                            Limit::Fds.describe()
                         ),
                     )
                 })
@@ -380,7 +382,16 @@ impl Builder {
             blocking_wait: None,
         };
         let monitor = crate::monitor::Monitor::start(&shared).map_err(|e| {
-            io::Error::new(e.kind(), format!("green: could not start the runtime's monitor thread: {e}"))
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "green: could not start the runtime's monitor thread ({e}); the process may be at its \
+                     thread limit ({}) or address space ({}): raise the limit, or go without the monitor \
+                     (Runtime::builder().blocking_threshold(None), and GREEN_DUMP_SIGNAL unset)",
+                    Limit::Threads.describe(),
+                    Limit::AddressSpace.describe()
+                ),
+            )
         })?;
         runtime.monitor = Some(monitor);
         let offset = usize::from(caller_worker);
@@ -399,7 +410,10 @@ impl Builder {
                         e.kind(),
                         format!(
                             "green: could not start worker thread {index} of {workers} ({e}); the process may \
-                             be at its thread limit (ulimit -u) or address space (ulimit -v): use fewer workers"
+                             be at its thread limit ({}) or address space ({}): raise the limit or use fewer \
+                             workers",
+                            Limit::Threads.describe(),
+                            Limit::AddressSpace.describe()
                         ),
                     ));
                 }

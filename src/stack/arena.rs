@@ -332,10 +332,11 @@ fn map_chunk(class: SizeClass, guard: usize, index: usize) -> io::Result<Chunk> 
                 return Err(io::Error::new(
                     e.kind(),
                     format!(
-                        "green: mapping {len} bytes for green-thread stacks failed: {e}; the \
+                        "green: mapping {len} bytes for green-thread stacks failed: {e}{}; the \
                          system is out of memory or address space (see ulimit -v and \
                          vm.overcommit_memory), or the process is out of mappings \
-                         (vm.max_map_count: raise it with sysctl -w vm.max_map_count=262144)"
+                         (vm.max_map_count: raise it with sysctl -w vm.max_map_count=262144)",
+                        crate::rlimit::Limit::address_space_note()
                     ),
                 ));
             }

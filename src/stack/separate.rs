@@ -167,11 +167,12 @@ impl SeparateLimit {
         io::Error::new(
             io::ErrorKind::OutOfMemory,
             format!(
-                "green: mapping a green-thread stack of {len} bytes failed: {e}; the process has \
+                "green: mapping a green-thread stack of {len} bytes failed: {e}{}; the process has \
                  {maps} mappings (limit vm.max_map_count = {}) and {} green-thread stacks in \
                  mappings of their own. If the mappings are near the limit, raise it \
                  (sysctl -w vm.max_map_count=262144) or use fewer green threads; otherwise the \
-                 system is out of memory",
+                 system is out of memory or address space (see ulimit -v and vm.overcommit_memory)",
+                crate::rlimit::Limit::address_space_note(),
                 sys::max_map_count(),
                 LIVE.load(Ordering::Relaxed)
             ),

@@ -1,0 +1,98 @@
+//! Out of memory for a green thread's stack: the green thread fails to start, its `join` says
+//! why (naming the address-space limit when one is set), the others run on, and the process
+//! lives. Each test runs in a child process (this binary, re-run on just that test with
+//! `GREEN_TEST_CHILD` set), which lowers its own limits.
+
+use std::io;
+use std::time::Duration;
+
+use green::runtime::StackLayout;
+
+mod common;
+use common::child::{is_child, run_child};
+
+/// How long a child may take before it counts as hung (and is killed).
+const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Parent: the child printed `child: ok` and exited successfully.
+fn assert_child_ok(test: &str) {
+    let output = run_child(test, CHILD_TIMEOUT);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+/// Reads `VmSize` from `/proc/self/status`: the address space in use, in bytes.
+fn address_space_in_use() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmSize:")).expect("VmSize in /proc/self/status");
+    line.split_whitespace().nth(1).unwrap().parse::<u64>().unwrap() * 1024
+}
+
+/// Sets the soft `RLIMIT_AS`.
+fn set_address_space_limit(bytes: u64) {
+    let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: `limit` is valid for writes of a `rlimit`.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_AS, &mut limit) }, 0);
+    limit.rlim_cur = bytes.min(limit.rlim_max);
+    // SAFETY: `limit` is a valid `rlimit`.
+    assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_AS, &limit) }, 0, "{}", io::Error::last_os_error());
+}
+
+/// Green threads this test spawns while the address space is short.
+const SPAWNED: usize = 300;
+
+/// Child: with the address space limited to what is in use plus 4 MiB, `SPAWNED` parked green
+/// threads are spawned. Those without a stack fail to start, their joins naming the limit; the
+/// others run, and all are joined once the limit is lifted.
+fn stacks_past_the_address_space_limit(layout: StackLayout) {
+    let rt = green::Runtime::builder().workers(1).stack_layout(layout).build().unwrap();
+    rt.block_on(|| {
+        let limit = address_space_in_use() + (4 << 20);
+        set_address_space_limit(limit);
+        let handles: Vec<_> = (0..SPAWNED).map(|_| green::spawn(green::park)).collect();
+        // Each starts (takes its stack, or fails to) and parks, or ends.
+        green::yield_now();
+        green::yield_now();
+        let (failed, parked): (Vec<_>, Vec<_>) = handles.into_iter().partition(|h| h.is_finished());
+        set_address_space_limit(u64::MAX);
+        println!("child: {} parked, {} failed to start", parked.len(), failed.len());
+        assert!(!failed.is_empty() && !parked.is_empty(), "{} failed, {} parked", failed.len(), parked.len());
+        let needle = format!("limited to {} KiB by RLIMIT_AS", limit / 1024);
+        for handle in failed {
+            let message = io::Error::from(handle.join().unwrap_err()).to_string();
+            assert!(message.contains("could not start") && message.contains(&needle), "{needle:?} not in {message:?}");
+        }
+        for handle in &parked {
+            handle.thread().unpark();
+        }
+        for handle in parked {
+            handle.join().unwrap();
+        }
+        // And spawning works again.
+        assert_eq!(green::spawn(|| 9).join().unwrap(), 9);
+    });
+    drop(rt);
+    println!("child: ok");
+}
+
+#[test]
+fn packed_stacks_past_the_address_space_limit_fail_to_start_naming_it() {
+    const TEST: &str = "packed_stacks_past_the_address_space_limit_fail_to_start_naming_it";
+    if !is_child() {
+        assert_child_ok(TEST);
+        return;
+    }
+    stacks_past_the_address_space_limit(StackLayout::Auto);
+}
+
+#[test]
+fn separate_stacks_past_the_address_space_limit_fail_to_start_naming_it() {
+    const TEST: &str = "separate_stacks_past_the_address_space_limit_fail_to_start_naming_it";
+    if !is_child() {
+        assert_child_ok(TEST);
+        return;
+    }
+    stacks_past_the_address_space_limit(StackLayout::Separate);
+}
