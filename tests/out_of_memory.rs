@@ -1,9 +1,11 @@
 //! Out of memory for a green thread's stack: the green thread fails to start, its `join` says
 //! why (naming the address-space limit when one is set), the others run on, and the process
 //! lives. Each test runs in a child process (this binary, re-run on just that test with
-//! `GREEN_TEST_CHILD` set), which lowers its own limits.
+//! `GREEN_TEST_CHILD` set), which lowers its own limits or makes its allocator fail.
 
+use std::alloc::{GlobalAlloc, Layout, System};
 use std::io;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use green::runtime::StackLayout;
@@ -14,6 +16,32 @@ use common::child::{is_child, run_child};
 /// How long a child may take before it counts as hung (and is killed).
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The system allocator, except that allocations of at least [`FAIL_FROM`] bytes fail.
+struct FailingLarge;
+
+/// Allocations this large or larger fail; `usize::MAX` (the start): none does.
+static FAIL_FROM: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+// SAFETY: every call that does not fail goes to the system allocator with the caller's
+// arguments; a failure is a null pointer, which `alloc` may return.
+unsafe impl GlobalAlloc for FailingLarge {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        if layout.size() >= FAIL_FROM.load(Ordering::Relaxed) {
+            return std::ptr::null_mut();
+        }
+        // SAFETY: the caller's contract for `alloc` is the one `System.alloc` needs.
+        unsafe { System.alloc(layout) }
+    }
+
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        // SAFETY: as for `alloc`: `ptr` came from `System.alloc` with this `layout`.
+        unsafe { System.dealloc(ptr, layout) }
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: FailingLarge = FailingLarge;
+
 /// Parent: the child printed `child: ok` and exited successfully.
 fn assert_child_ok(test: &str) {
     let output = run_child(test, CHILD_TIMEOUT);
@@ -21,6 +49,32 @@ fn assert_child_ok(test: &str) {
     let stderr = String::from_utf8_lossy(&output.stderr);
     assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
     assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+}
+
+/// The first stack of the process registers its chunk with the overflow handler's registry,
+/// whose first block is a 72 KiB allocation. With no memory for it, the green thread fails to
+/// start and says why; the process used to abort ("memory allocation of 73728 bytes failed").
+#[test]
+fn no_memory_for_the_stack_registry_fails_the_green_thread_not_the_process() {
+    const TEST: &str = "no_memory_for_the_stack_registry_fails_the_green_thread_not_the_process";
+    if !is_child() {
+        assert_child_ok(TEST);
+        return;
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    // 1. No allocation of 64 KiB or more succeeds: the first green thread cannot start.
+    FAIL_FROM.store(64 << 10, Ordering::Relaxed);
+    let error = rt.handle().spawn(|| 7).join().unwrap_err();
+    FAIL_FROM.store(usize::MAX, Ordering::Relaxed);
+    let message = io::Error::from(error).to_string();
+    println!("child: {message}");
+    for needle in ["could not start", "registry of green-thread stacks", "72 KiB", "out of memory"] {
+        assert!(message.contains(needle), "{needle:?} not in {message:?}");
+    }
+    // 2. With memory again, green threads start.
+    assert_eq!(rt.block_on(|| green::spawn(|| 8).join().unwrap()), 8);
+    drop(rt);
+    println!("child: ok");
 }
 
 /// Reads `VmSize` from `/proc/self/status`: the address space in use, in bytes.

@@ -194,8 +194,7 @@ pub(super) fn register(
                 ));
             }
             if id.is_multiple_of(BLOCK_LEN) {
-                let block: Box<[Region]> = (0..BLOCK_LEN).map(|_| Region::default()).collect();
-                let block = Box::leak(block).as_mut_ptr();
+                let block = new_block().map_err(|()| block_error(id))?;
                 BLOCKS[id / BLOCK_LEN].store(block, Ordering::Release);
             }
             LEN.store(id + 1, Ordering::Release);
@@ -206,6 +205,30 @@ pub(super) fn register(
     let owners = owners.unwrap_or(NonNull::from(&region.own));
     write(region, desc, owners.as_ptr());
     Ok((RegionId(id as u32), owners))
+}
+
+/// A new block of [`BLOCK_LEN`] free entries, leaked (blocks are never freed). Fails, rather
+/// than aborting the process as a failed `Box` would, when the allocator has no memory: this
+/// runs when a green thread starts, whose `join` can report the error.
+fn new_block() -> Result<*mut Region, ()> {
+    let mut block: Vec<Region> = Vec::new();
+    block.try_reserve_exact(BLOCK_LEN).map_err(drop)?;
+    block.extend((0..BLOCK_LEN).map(|_| Region::default()));
+    Ok(block.leak().as_mut_ptr())
+}
+
+/// The error for a block that could not be allocated: what, how large, what to do.
+#[cold]
+fn block_error(id: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::OutOfMemory,
+        format!(
+            "green: cannot allocate {} KiB for the registry of green-thread stacks (entries from \
+             {id}): out of memory{}; free memory, or use fewer green threads",
+            BLOCK_LEN * size_of::<Region>() / 1024,
+            crate::rlimit::Limit::address_space_note(),
+        ),
+    )
 }
 
 /// Unregisters a region; its memory may be unmapped afterwards.
