@@ -1,6 +1,6 @@
 //! At the thread limit (`RLIMIT_NPROC`): building a runtime fails with an error naming the
 //! worker and the limit's value, and leaves no thread behind; `spawn_blocking` queues its job
-//! for the pool threads that run, and with none running panics with a message naming the
+//! for the pool threads that run, and with none running panics (once) with a message naming the
 //! limit; the signal dispatcher's error says the same. Everything works again below the limit.
 //!
 //! The limit counts the threads of a user, and does not bind root, so the test runs in a child
@@ -36,6 +36,8 @@ fn at_the_thread_limit_errors_name_it_and_nothing_is_lost() {
     }
     assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
     assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // The panic of spawn_blocking's caller is the one report: its job's waiter says nothing.
+    assert!(!stderr.contains("the job was dropped unrun"), "reported twice:\n{stderr}");
 }
 
 /// The threads of this process.

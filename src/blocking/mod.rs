@@ -236,8 +236,11 @@ impl Handle {
         let job = Box::new(move || tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))));
         if let Err(e) = self.shared.blocking.submit(job) {
             // A shut-down pool dropped the job: `waiter` reports a cancellation. A pool that
-            // cannot start a thread is an error the caller should see now, like `spawn`'s.
+            // cannot start a thread is an error the caller should see now, like `spawn`'s; the
+            // caller's panic reports it, so the waiter is cancelled rather than left to report it
+            // again (unless another worker has run it already).
             if !self.shared.is_shutting_down() {
+                waiter.cancel();
                 panic!("{e}");
             }
         }
