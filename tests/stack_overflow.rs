@@ -342,3 +342,50 @@ fn a_write_into_another_green_threads_separate_guard_is_a_plain_segfault() {
     }
     assert_plain_segfault_in_a_guard("a_write_into_another_green_threads_separate_guard_is_a_plain_segfault");
 }
+
+/// Recurses without bound when dropped: while its green thread unwinds from a panic, say.
+struct RecursesOnDrop;
+
+impl Drop for RecursesOnDrop {
+    fn drop(&mut self) {
+        recurse(0);
+    }
+}
+
+/// An overflow in a destructor that runs while the green thread unwinds is reported as any
+/// other: the unwinding changes neither the stack nor the report.
+#[test]
+fn overflow_while_unwinding_names_the_green_thread() {
+    if is_child() {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let deep = green::Builder::new().name("deep".into()).spawn(|| {
+                let _recurses = RecursesOnDrop;
+                panic!("first, then the destructor overflows");
+            });
+            let deep = deep.unwrap();
+            eprintln!("child: green thread id {}", deep.thread().id());
+            let _ = deep.join();
+        });
+        unreachable!("the overflow should have aborted the process");
+    }
+    let output = run_child("overflow_while_unwinding_names_the_green_thread", CHILD_TIMEOUT);
+    assert_overflow_reported(&output, green::DEFAULT_STACK_SIZE / 1024);
+}
+
+/// A blocking-pool job runs on an OS thread: its overflow is std's to report, by thread name.
+#[test]
+fn overflow_in_a_blocking_job_is_reported_by_std() {
+    if is_child() {
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            let _ = green::spawn_blocking(|| recurse(0)).join();
+        });
+        unreachable!("the overflow should have aborted the process");
+    }
+    let output = run_child("overflow_in_a_blocking_job_is_reported_by_std", CHILD_TIMEOUT);
+    let stderr = stderr_of(&output);
+    assert_eq!(output.status.signal(), Some(libc::SIGABRT), "status {:?}, stderr:\n{stderr}", output.status);
+    assert!(stderr.contains("thread 'green-blocking'") && stderr.contains("has overflowed its stack"), "{stderr}");
+    assert!(!stderr.contains("green: stack overflow"), "reported as a green thread's:\n{stderr}");
+}
