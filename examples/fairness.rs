@@ -13,7 +13,8 @@
 //!
 //! - **no burner**: the baseline;
 //! - **burner without ticks**: the loop never reaches a scheduling point, so it holds the
-//!   worker and the echo service stops; the monitor names it (its warning is printed);
+//!   worker and the echo service stops; the monitor names it (its warning is printed) and
+//!   counts the stall in the runtime's metrics (the table's last column);
 //! - **`#[preemptible]` burner**: the same loop in a function marked `#[green::preemptible]`,
 //!   which puts a tick on its back-edge: the budget lets the echo service in once per time
 //!   slice.
@@ -132,14 +133,14 @@ fn main() -> ExitCode {
 /// The three runs, one table.
 fn measure(Args { window, slice, budget }: Args) -> io::Result<()> {
     let warmup = window / 5;
-    println!("| run | msgs/s | vs. no burner | p50 | p99 | p99 vs. no burner | burner iterations |");
-    println!("|---|---:|---:|---:|---:|---:|---:|");
+    println!("| run | msgs/s | vs. no burner | p50 | p99 | p99 vs. no burner | burner iterations | stalls (monitor) |");
+    println!("|---|---:|---:|---:|---:|---:|---:|---:|");
     let mut baseline: Option<(f64, Duration)> = None;
     for burner in [Burner::None, Burner::NoTicks, Burner::Ticks] {
         let r = run(burner, slice, budget, warmup, window)?;
         let (base_rate, base_p99) = *baseline.get_or_insert((r.rate, r.p99));
         println!(
-            "| {} | {:.0} | {:.0}% | {:.1} µs | {:.1} µs | {:.2}× | {} |",
+            "| {} | {:.0} | {:.0}% | {:.1} µs | {:.1} µs | {:.2}× | {} | {}, {:.1} s |",
             burner.name(),
             r.rate,
             100.0 * r.rate / base_rate,
@@ -147,6 +148,8 @@ fn measure(Args { window, slice, budget }: Args) -> io::Result<()> {
             r.p99.as_secs_f64() * 1e6,
             r.p99.as_secs_f64() / base_p99.as_secs_f64().max(1e-9),
             r.burned,
+            r.stalls,
+            r.stalled.as_secs_f64(),
         );
     }
     Ok(())
@@ -157,6 +160,9 @@ struct Outcome {
     p50: Duration,
     p99: Duration,
     burned: u64,
+    /// The stalls the monitor reported (`WorkerMetrics::stalls`), and how long they held the worker.
+    stalls: u64,
+    stalled: Duration,
 }
 
 /// One unit of the burner's work: a dependent arithmetic chain the optimiser cannot remove.
@@ -236,6 +242,7 @@ fn run(
     });
     let latencies = client.join().expect("the client panicked");
     stop.store(true, Ordering::Relaxed);
+    let metrics = rt.handle().metrics();
     drop(rt);
     let mut latencies = latencies?;
     latencies.sort_unstable();
@@ -248,6 +255,8 @@ fn run(
         p50: at(0.5),
         p99: at(0.99),
         burned: burned.load(Ordering::Relaxed),
+        stalls: metrics.workers[0].stalls,
+        stalled: metrics.workers[0].stalled,
     })
 }
 
