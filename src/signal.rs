@@ -58,13 +58,12 @@
 //! allocation), and it runs on whatever thread the kernel picks, possibly a worker in the middle
 //! of a green thread. So the work is split in three:
 //!
-//! 1. **The handler** (`handler.rs`), installed once per signal for the rest of the process,
+//! 1. **The handler**, installed once per signal for the rest of the process,
 //!    sets the signal's bit in an atomic word and writes a byte to a self-pipe.
 //! 2. **The dispatcher**, an OS thread named `green-signal` started with the first
 //!    [`Signals`], blocks reading the pipe. For each signal caught it marks the signal pending
-//!    in every live [`Signals`] listening for it and wakes their waiters with
-//!    `park::Waiter::wake`, the same inert wakers every other wait uses; so green threads and
-//!    plain OS threads wait alike. A thread was chosen over the workers' reactors because it is
+//!    in every live [`Signals`] listening for it and wakes their waiters the way every other
+//!    wait of the runtime is woken, so green threads and plain OS threads wait alike. A thread was chosen over the workers' reactors because it is
 //!    simple and sound without them: signals are rare, so one idle thread and one cross-thread
 //!    wakeup per signal cost nothing that matters. A reactor could take the pipe over later.
 //! 3. **Listeners** ([`Signals`]) keep what was delivered to them until it is received, like a
@@ -386,8 +385,9 @@ impl Signals {
     ///
     /// # Errors
     ///
-    /// Only where the caller cannot wait: on a green thread that is unwinding (it must not park
-    /// then, rule 3 of docs/design.md) or inside `green::on_worker_stack`, with nothing pending.
+    /// Only where the caller cannot wait, with nothing pending: on a green thread that is
+    /// unwinding (it [never parks then](crate::sync#while-unwinding)), or inside
+    /// [`on_worker_stack`](crate::on_worker_stack). The kind is `WouldBlock`.
     ///
     /// ```
     /// use green::signal::{Signal, Signals};

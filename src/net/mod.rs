@@ -32,11 +32,19 @@
 //!
 //! Every socket is non-blocking underneath. A call ticks the green thread's budget (so a
 //! socket that is always ready cannot starve the worker), tries the syscall, and on
-//! `WouldBlock` parks on the socket's readiness (`reactor.rs`), then tries again. Each park is
-//! a cancellation point. Every read, write, send and receive passes `MSG_DONTWAIT` (through
-//! `sys`), so it never blocks even if another handle of the same socket was made blocking
-//! (see `into_std`). `accept` is the exception: no flag makes one `accept4` call non-blocking,
+//! `WouldBlock` parks until its worker's poller reports the socket ready, then tries again. Each park is
+//! a cancellation point. Every read, write, send and receive passes `MSG_DONTWAIT`, so it
+//! never blocks even if another handle of the same socket was made blocking (see `into_std`). `accept` is the exception: no flag makes one `accept4` call non-blocking,
 //! so a listener made blocking through another handle blocks the worker in `accept`.
+//!
+//! # Host names
+//!
+//! An address given as numbers (`"127.0.0.1:80"`, a [`SocketAddr`]) is used as it is. A host
+//! name (`"localhost:80"`, `("example.com", 443)`) needs a lookup (`getaddrinfo`), which may
+//! wait seconds for a DNS server: from a green thread it runs on the runtime's
+//! [blocking pool](crate::spawn_blocking) while the green thread parks, so a slow lookup never
+//! stalls the worker. That wait is a cancellation point. On a plain OS thread the lookup is
+//! std's. A `ToSocketAddrs` type from outside std is called in place, as std calls it.
 //!
 //! # Differences from std, on purpose
 //!
@@ -58,7 +66,7 @@
 //!   blocking again.
 //! - **While unwinding**, or inside [`crate::on_worker_stack`], a call that would block makes
 //!   one non-blocking attempt and returns a `WouldBlock` error that says why, instead of
-//!   parking (rule 3 of docs/design.md).
+//!   parking (see [while unwinding](crate::sync#while-unwinding)).
 //!
 //! # Conversions
 //!

@@ -14,6 +14,30 @@
 //! Every primitive works the same between green threads on one worker, across workers, and with
 //! plain OS threads, which block their thread as std would.
 //!
+//! ```
+//! use std::sync::Arc;
+//! use green::sync::{Mutex, mpmc};
+//!
+//! green::run(|| {
+//!     let total = Arc::new(Mutex::new(0u32));
+//!     let (tx, rx) = mpmc::sync_channel(4); // a send waits while 4 messages are queued
+//!     let consumer = {
+//!         let total = total.clone();
+//!         green::spawn(move || {
+//!             for n in rx {
+//!                 *total.lock().unwrap() += n; // a contended lock parks, never blocks the worker
+//!             }
+//!         })
+//!     };
+//!     for n in 1..=10 {
+//!         tx.send(n).unwrap();
+//!     }
+//!     drop(tx); // disconnects the channel: the consumer's loop ends
+//!     consumer.join().unwrap();
+//!     assert_eq!(*total.lock().unwrap(), 55);
+//! });
+//! ```
+//!
 //! # Rules every primitive follows
 //!
 //! - **Ticks.** Every operation spends budget ([`crate::tick`]), even one that completes at
@@ -33,9 +57,9 @@
 //!   passed, every timed wait returns its timeout error at once: a loop that retries one and
 //!   ignores that result (`while !*g { g = cv.wait_timeout(g, d)?.0 }`) spins, ticking, until
 //!   its condition holds. Use the untimed wait there, which unwinds to the `green::timeout`.
-//! - **Never park while unwinding** (rule 3 of docs/design.md). A green thread whose destructor runs
-//!   a blocking-looking operation during a panic or a cancellation tries once, and if it would
-//!   have to wait, does what the table says.
+//! - **Never park while unwinding.** A green thread whose destructor runs a blocking-looking
+//!   operation during a panic or a cancellation tries once, and if it would have to wait, does
+//!   what the table in [While unwinding](#while-unwinding) says.
 //! - **Poisoning follows std for panics** in [`Mutex`] and [`RwLock`]: a panic while a guard
 //!   (a write guard, for `RwLock`) is held poisons the lock. A cancellation or an expired
 //!   deadline does not, where std would poison for any unwind. They are routine control flow
@@ -54,7 +78,12 @@
 //!   (much faster under contention) until its first waiter has waited
 //!   [`MUTEX_HANDOFF_AFTER`], and then hands the lock over.
 //!
-//! # While unwinding (rule 3)
+//! # While unwinding
+//!
+//! A green thread that is unwinding (a panic, a cancellation, the runtime's shutdown) never
+//! parks: a switch in the middle of an unwind would carry the OS thread's panic state to the
+//! worker and to every green thread on it. So an operation run from a destructor then makes
+//! one attempt, and when it would have to wait, does this instead:
 //!
 //! | operation, when it would have to wait | in a green thread that is unwinding |
 //! |---|---|

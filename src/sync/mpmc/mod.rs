@@ -37,17 +37,17 @@
 //! forms return their timeout error at the deadline; `send` and `recv` unwind to the
 //! `green::timeout`, which returns `Err(Elapsed)`.
 //!
-//! A green thread that is unwinding never parks (rule 3 of docs/design.md): every operation tries
-//! once, and when it would have to wait, `send` returns `Err(SendError(value))`, `recv`
+//! A green thread that is unwinding never parks
+//! ([while unwinding](crate::sync#while-unwinding)): every operation tries once, and when it would have to wait, `send` returns `Err(SendError(value))`, `recv`
 //! returns `Err(RecvError)`, and the timed forms return their timeout error, as if the channel
 //! were disconnected or the time were up. Inside `green::on_worker_stack`, an operation that
 //! would wait panics.
 //!
 //! # Design
 //!
-//! See the design comment of `chan.rs`: messages are *offered* by waiting senders, *buffered*,
-//! then *received*; a waiting sender's message moves into the buffer as soon as there is room
-//! (so senders complete in order, no barging past a full buffer), and a send to a rendezvous
+//! Messages are *offered* by waiting senders, *buffered*, then *received*; a waiting sender's
+//! message moves into the buffer as soon as there is room (so senders complete in order, no
+//! barging past a full buffer), and a send to a rendezvous
 //! channel with a receiver waiting hands its message over and returns at once, as Go does.
 
 mod chan;
