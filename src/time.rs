@@ -10,7 +10,13 @@ use crate::runtime::context;
 /// worker runs others meanwhile. On a plain OS thread it is `std::thread::sleep`.
 ///
 /// This is a cancellation point. It never returns early; it may return later than asked when
-/// the worker is busy.
+/// the worker is busy. Inside [`crate::timeout`], a sleep that would end past the deadline
+/// unwinds to the `timeout` at the deadline. While its green thread unwinds (in a destructor)
+/// it cannot park, so it blocks the worker for the time asked: keep such sleeps short.
+///
+/// # Panics
+///
+/// Inside [`crate::on_worker_stack`], where no green thread can park.
 ///
 /// ```
 /// use std::time::{Duration, Instant};

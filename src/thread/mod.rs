@@ -380,14 +380,25 @@ impl Builder {
     }
 
     /// Usable stack size in bytes, instead of the runtime's default. Rounded up to the stack
-    /// allocator's size class.
+    /// allocator's size class. More than 1 GiB makes the spawn fail.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = Some(bytes);
         self
     }
 
     /// Starts the green thread on worker `index` (counted from 0) instead of wherever it is
-    /// stolen to first.
+    /// stolen to first. A started green thread stays on its worker, so this pins it there for
+    /// life. An index the runtime does not have makes the spawn fail.
+    ///
+    /// ```
+    /// green::Runtime::builder().workers(2).run(|| {
+    ///     let on_1 = green::Builder::new().worker(1).spawn(|| 1).unwrap();
+    ///     assert_eq!(on_1.join().unwrap(), 1);
+    ///     let err = green::Builder::new().worker(2).spawn(|| ()).unwrap_err();
+    ///     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn worker(mut self, index: usize) -> Builder {
         self.worker = Some(index);
         self
@@ -505,6 +516,13 @@ impl Builder {
     /// # Errors
     ///
     /// As for [`Builder::spawn`], except that it works from any thread.
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build()?;
+    /// let job = green::Builder::new().name("from-main".into()).spawn_on(rt.handle(), || 7)?;
+    /// assert_eq!(job.join().unwrap(), 7); // an OS thread's join blocks it
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn_on<F, T>(self, handle: &Handle, f: F) -> io::Result<JoinHandle<T>>
     where
@@ -744,7 +762,13 @@ fn yield_deadline() {
 /// with the semantics of [`std::thread::park`] (including spurious returns: call it in a loop
 /// that checks a condition). On a plain OS thread it is `std::thread::park`.
 ///
-/// This is a cancellation point. While unwinding it returns at once.
+/// This is a cancellation point. While its green thread unwinds it returns at once. Inside
+/// [`crate::timeout`] it returns at the deadline (a spurious return), and the next
+/// blocking-looking call unwinds to the `timeout`.
+///
+/// # Panics
+///
+/// Inside [`on_worker_stack`], where no green thread can park.
 ///
 /// ```
 /// use std::sync::Arc;
@@ -772,6 +796,23 @@ pub fn park() {
 
 /// Like [`park`], but returns after `timeout` at the latest, like
 /// [`std::thread::park_timeout`]. A timeout too long to reach is no limit.
+///
+/// As with [`park`], a return says nothing about why: check the condition, and the time, in a
+/// loop. A cancellation point; panics inside [`on_worker_stack`].
+///
+/// ```
+/// use std::time::{Duration, Instant};
+///
+/// green::run(|| {
+///     let start = Instant::now();
+///     let wait = Duration::from_millis(5);
+///     // Nobody unparks: returns once the time is up (or spuriously, so check the clock).
+///     while start.elapsed() < wait {
+///         green::park_timeout(wait.saturating_sub(start.elapsed()));
+///     }
+///     assert!(start.elapsed() >= wait);
+/// });
+/// ```
 #[inline]
 pub fn park_timeout(timeout: Duration) {
     park_inner(Instant::now().checked_add(timeout));
@@ -815,7 +856,35 @@ fn park_inner(deadline: Option<Instant>) {
 /// True if the calling green thread has been cancelled (by [`JoinHandle::cancel`] or runtime
 /// shutdown). Its next blocking-looking call will unwind it; a loop that only computes (ticks
 /// are not cancellation points) can look here to stop early, or call [`yield_now`], which
-/// also ends it at an expired [`crate::timeout`] deadline.
+/// also ends it at an expired [`crate::timeout`] deadline. False on a plain OS thread.
+///
+/// ```
+/// use std::sync::Arc;
+/// use std::sync::atomic::{AtomicBool, Ordering};
+///
+/// green::run(|| {
+///     let started = Arc::new(AtomicBool::new(false));
+///     let computer = {
+///         let started = started.clone();
+///         green::spawn(move || {
+///             started.store(true, Ordering::Release);
+///             let mut rounds = 0u64;
+///             while !green::is_cancelled() {
+///                 rounds += 1;
+///                 green::tick(); // shares the worker, but never unwinds
+///             }
+///             rounds
+///         })
+///     };
+///     while !started.load(Ordering::Acquire) {
+///         green::yield_now();
+///     }
+///     computer.cancel();
+///     // It stopped on its own rather than unwinding, so the join gives its value.
+///     assert!(computer.join().is_ok());
+///     assert!(!green::is_cancelled());
+/// });
+/// ```
 pub fn is_cancelled() -> bool {
     context::with_core(|core| core.is_some_and(|c| c.current_is_cancelled()))
 }
