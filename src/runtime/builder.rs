@@ -77,7 +77,12 @@ impl Default for Builder {
 }
 
 impl Builder {
-    /// The defaults: one worker per available core, [`crate::DEFAULT_STACK_SIZE`] stacks.
+    /// The defaults: one worker per available core, [`crate::DEFAULT_STACK_SIZE`] stacks, a
+    /// budget of 1024 ticks, a 50 µs time slice, a 100 ms blocking threshold, a 10 s shutdown
+    /// timeout, and the blocking pool's [`DEFAULT_MAX_BLOCKING_THREADS`](crate::DEFAULT_MAX_BLOCKING_THREADS)
+    /// and [`DEFAULT_BLOCKING_KEEP_ALIVE`](crate::DEFAULT_BLOCKING_KEEP_ALIVE). Park backtraces
+    /// are on if the environment variable `GREEN_PARK_BACKTRACES` is set to anything but `0`
+    /// (see [`Builder::park_backtraces`]).
     pub fn new() -> Builder {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Builder {
@@ -96,7 +101,9 @@ impl Builder {
         }
     }
 
-    /// Number of worker OS threads.
+    /// Number of workers: the OS threads that run green threads. The default is
+    /// [`std::thread::available_parallelism`]. With [`Builder::run`] the calling thread is
+    /// worker 0 and counts as one of them.
     ///
     /// # Panics
     ///
@@ -110,6 +117,8 @@ impl Builder {
 
     /// Default usable stack size of each green thread, in bytes (rounded up to the stack
     /// allocator's size class). [`crate::Builder::stack_size`] overrides it per green thread.
+    /// The default is [`crate::DEFAULT_STACK_SIZE`]; more than 1 GiB makes [`Builder::build`]
+    /// fail.
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.config.stack_size = bytes;
         self
@@ -121,7 +130,9 @@ impl Builder {
         self
     }
 
-    /// Name prefix of the worker OS threads; worker `i` is named `"{prefix}-{i}"`.
+    /// Name prefix of the worker OS threads; worker `i` is named `"{prefix}-{i}"`. The default
+    /// is `"green-worker"`. Under [`Builder::run`], worker 0 is the calling thread and keeps its
+    /// own name. A NUL byte in the prefix makes [`Builder::build`] fail.
     pub fn thread_name(mut self, prefix: impl Into<String>) -> Builder {
         self.config.thread_name = prefix.into();
         self
@@ -263,10 +274,11 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// If a poller, the stack arena or a worker thread cannot be created.
-    ///
-    /// The stack size is more than the largest stack (1 GiB), or the thread name holds a NUL
-    /// byte: kind [`InvalidInput`](io::ErrorKind::InvalidInput).
+    /// - A worker's poller, the stack arena, the monitor thread or a worker thread cannot be
+    ///   created: the OS's error kind, with a message that names the limit the process is at
+    ///   (open files, threads, address space) and what to change.
+    /// - The stack size is more than the largest stack (1 GiB), or the thread name holds a NUL
+    ///   byte: kind [`InvalidInput`](io::ErrorKind::InvalidInput).
     ///
     /// # Panics
     ///

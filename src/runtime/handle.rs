@@ -77,6 +77,11 @@ impl Handle {
     ///
     /// If the runtime is shutting down, the closure is dropped unrun and
     /// [`JoinHandle::join`] reports a cancellation.
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be had for it (use [`Builder::spawn_on`](crate::Builder::spawn_on) to
+    /// get that as an error).
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> JoinHandle<T>
     where

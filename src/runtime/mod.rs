@@ -1,6 +1,26 @@
-//! The runtime: workers, their queues, and the handle to reach them.
+//! The runtime: the worker OS threads that run green threads, their settings, and the
+//! handle to reach them from other threads.
 //!
-//! See [`Runtime`] for the life of a runtime and [`crate::run`] for the shortest way to get one.
+//! There are three ways to run green threads, from the shortest:
+//!
+//! - [`crate::run`] (or [`#[green::main]`](macro@crate::main)): default settings, the calling
+//!   thread serves as a worker, and the runtime shuts down when the closure returns.
+//! - [`Builder::run`]: the same, with settings (workers, stack size, budget, timeouts).
+//! - [`Builder::build`] gives a [`Runtime`] that lives until it is dropped, with worker
+//!   threads of its own; [`Runtime::block_on`] runs a closure on it from a plain OS thread,
+//!   and a [`Handle`] spawns on it from anywhere.
+//!
+//! [`Handle::metrics`] and [`Handle::dump`] tell what the workers and green threads are doing.
+//!
+//! ```
+//! let rt = green::Runtime::builder().workers(2).build()?;
+//! let handle = rt.handle().clone();
+//! let from_os_thread = std::thread::spawn(move || handle.spawn(|| 2 + 2).join().unwrap());
+//! assert_eq!(from_os_thread.join().unwrap(), 4);
+//! assert_eq!(rt.block_on(|| green::spawn(|| 6 * 7).join().unwrap()), 42);
+//! drop(rt); // cancels what is still running, and waits for it to end
+//! # Ok::<(), std::io::Error>(())
+//! ```
 
 mod alloc;
 mod builder;
@@ -108,7 +128,12 @@ impl Runtime {
         Builder::new()
     }
 
-    /// A runtime with the default settings: one worker per available core.
+    /// A runtime with the default settings: one worker per available core. Same as
+    /// `Runtime::builder().build()`.
+    ///
+    /// # Errors
+    ///
+    /// As for [`Builder::build`].
     pub fn new() -> std::io::Result<Runtime> {
         Builder::new().build()
     }
@@ -118,7 +143,13 @@ impl Runtime {
         &self.handle
     }
 
-    /// Spawns a green thread on this runtime. See [`crate::spawn`].
+    /// Spawns a green thread on this runtime, from any thread. See [`crate::spawn`] and
+    /// [`Handle::spawn`].
+    ///
+    /// # Panics
+    ///
+    /// If no stack can be had for it (use [`crate::Builder::spawn_on`] to get that as an
+    /// error).
     #[track_caller]
     pub fn spawn<F, T>(&self, f: F) -> crate::JoinHandle<T>
     where
@@ -133,10 +164,22 @@ impl Runtime {
     ///
     /// `f` may borrow from the caller: `block_on` does not return before `f` has finished.
     ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build()?;
+    /// let words = vec!["borrowed", "from", "the", "caller"];
+    /// let count = rt.block_on(|| {
+    ///     let total = green::spawn(|| 1).join().unwrap();
+    ///     words.len() + total
+    /// });
+    /// assert_eq!(count, 5);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Panics
     ///
     /// If `f` panics, the panic is resumed here. Panics when called from inside a green thread
-    /// or a worker (it would block that worker).
+    /// or a worker (it would block that worker), and if `f`'s green thread could not start (no
+    /// stack could be had for it) or was cancelled.
     #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
