@@ -181,19 +181,43 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 
 /// Runs `f` under a deadline `duration` from now, on the calling green thread (or OS thread).
 ///
-/// A call inside `f` that would wait past the deadline returns its own timeout error if it has
-/// one (`Receiver::recv_timeout`, the `timeout` arm of [`select!`](crate::select),
-/// `Mutex::try_lock_for`, `Condvar::wait_timeout` unless its relock must wait past the
-/// deadline; a socket call gives the kind of error std gives at a socket timeout, `WouldBlock`
-/// for a read, write or accept and `TimedOut` for a connect, with an [`Elapsed`] inside
-/// (`e.get_ref()`) to tell it from the socket's own timeout, and a [`green::io`](crate::io)
-/// wait gives `TimedOut`, with an [`Elapsed`] inside too); one that has none (`recv`, `send`, `lock`, `join`, `sleep`,
-/// `Barrier::wait`, ...) unwinds `f`, running its destructors, and `timeout` returns
-/// `Err(Elapsed)`. [`green::park`](crate::park) and `park_timeout`, whose contract allows a
-/// spurious return, return at the deadline; the next blocking-looking call then unwinds.
-/// Calls that need not wait are not affected, but for [`yield_now`](crate::yield_now), which
-/// unwinds once the deadline has passed. Nested deadlines take the earliest. Green
-/// threads spawned inside do not inherit the deadline.
+/// What a call inside `f` does when it would wait past the deadline:
+///
+/// - A call with a timeout error of its own returns that error at the deadline:
+///   `Receiver::recv_timeout`, the `timeout` arm of [`select!`](crate::select),
+///   `Mutex::try_lock_for`, `Condvar::wait_timeout` (unless its relock must wait past the
+///   deadline).
+/// - A socket call returns the error std gives at a socket timeout: `WouldBlock` for a read,
+///   write or accept, `TimedOut` for a connect. A [`green::io`](crate::io) wait returns
+///   `TimedOut`. Either error holds an [`Elapsed`] (`e.get_ref()`), which tells it from the
+///   socket's own timeout.
+/// - A call without a timeout error (`recv`, `send`, `lock`, `join`, `sleep`,
+///   `Barrier::wait`, ...) unwinds `f`, running its destructors, and `timeout` returns
+///   `Err(Elapsed)`.
+/// - [`green::park`](crate::park) and `park_timeout`, whose contract allows a spurious
+///   return, return at the deadline; the next blocking-looking call then unwinds.
+///
+/// Calls that need not wait are not affected, except [`yield_now`](crate::yield_now), which
+/// unwinds once the deadline has passed. Nested deadlines take the earliest. Green threads
+/// spawned inside do not inherit the deadline.
+///
+/// Use it around code that must not take too long but was written without timeouts:
+///
+/// ```
+/// use std::time::Duration;
+/// use green::sync::mpsc;
+///
+/// green::run(|| {
+///     let (tx, rx) = mpsc::channel::<u32>();
+///     // Nobody sends: the recv would wait forever.
+///     let got = green::timeout(Duration::from_millis(10), || rx.recv());
+///     assert_eq!(got, Err(green::Elapsed));
+///
+///     tx.send(7).unwrap();
+///     // A message is there: no waiting, no timeout.
+///     assert_eq!(green::timeout(Duration::ZERO, || rx.recv()), Ok(Ok(7)));
+/// });
+/// ```
 ///
 /// Computing does not end at the deadline: a tick ([`tick`](crate::tick),
 /// [`#[preemptible]`](macro@crate::preemptible)) lets others run but never unwinds. Nor does
@@ -266,24 +290,6 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 /// even inside the inner `timeout`. A retry loop need not tell the two apart: it can try
 /// again on either, and if the outer deadline has passed, the next call that waits unwinds to
 /// the outer `timeout`, which returns `Err(Elapsed)`.
-///
-/// Use it around code that must not take too long but was written without timeouts:
-///
-/// ```
-/// use std::time::Duration;
-/// use green::sync::mpsc;
-///
-/// green::run(|| {
-///     let (tx, rx) = mpsc::channel::<u32>();
-///     // Nobody sends: the recv would wait forever.
-///     let got = green::timeout(Duration::from_millis(10), || rx.recv());
-///     assert_eq!(got, Err(green::Elapsed));
-///
-///     tx.send(7).unwrap();
-///     // A message is there: no waiting, no timeout.
-///     assert_eq!(green::timeout(Duration::ZERO, || rx.recv()), Ok(Ok(7)));
-/// });
-/// ```
 ///
 /// A call with a timeout of its own reports the earlier of its timeout and the deadline:
 ///
