@@ -18,6 +18,11 @@ use crate::runtime::task::Header;
 
 /// Declares green-thread-local statics, with the syntax of [`std::thread_local!`].
 ///
+/// Each green thread gets its own value, made on first use. A `std::thread_local!` in a green
+/// thread belongs to its worker's OS thread instead, and every green thread on that worker
+/// shares it. On a plain OS thread, a `green_local!` holds one value per OS thread, as std's
+/// does.
+///
 /// A green thread's values are dropped when it ends, after its body, on its own stack. A
 /// destructor that panics is caught and logged, where std's would abort the process. In a green
 /// thread that was cancelled ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's
@@ -55,7 +60,9 @@ macro_rules! green_local {
     };
 }
 
-/// A key to green-thread-local values, declared with [`green_local!`](crate::green_local).
+/// A key to green-thread-local values, declared with [`green_local!`](crate::green_local)
+/// (which has an example); the counterpart of [`std::thread::LocalKey`], with the same
+/// methods.
 pub struct LocalKey<T: 'static> {
     init: fn() -> T,
 }
