@@ -45,8 +45,8 @@ pub const DEFAULT_STACK_SIZE: usize = crate::stack::DEFAULT_STACK_SIZE;
 /// caller and need not be `Send`. Other workers (one per available core in all) start with
 /// it. When `f` returns, green threads still alive are cancelled: each unwinds from its next
 /// blocking-looking call, running its destructors; then the workers stop and the stacks are
-/// freed. Where a `main` returning ends the process with its std threads wherever they are,
-/// `run` waits for that unwinding: a green thread that reaches no cancellation point (a loop
+/// freed. The end of `main` stops std threads wherever they are; `run` instead waits for that
+/// unwinding: a green thread that reaches no cancellation point (a loop
 /// that only ticks or computes, blocking code) holds it up for the
 /// [shutdown timeout](runtime::Builder::shutdown_timeout), 10 s, and is then leaked with a
 /// warning; such a loop can stop when [`is_cancelled`] says so. Use [`runtime::Builder::run`]

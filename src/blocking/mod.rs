@@ -138,8 +138,8 @@ pub(crate) fn current_handle() -> Option<Handle> {
 /// [`is_panic`](crate::JoinError::is_panic) is true and whose payload is the panic's. Inside
 /// `f`, [`Handle::current`] is the runtime's handle, and [`crate::spawn`] spawns on it.
 /// [`JoinHandle::cancel`] makes `join` report a cancellation at once, but cannot stop `f`: it
-/// runs to the end, and its result is dropped. `f` runs on a thread named `green-blocking`. The pool's threads are plain OS
-/// threads: a [`green_local!`](crate::green_local) read inside `f` is that thread's own value,
+/// runs to the end, and its result is dropped. `f` runs on a thread named `green-blocking`.
+/// The pool's threads are plain OS threads: a [`green_local!`](crate::green_local) read inside `f` is that thread's own value,
 /// which stays from one job to the next on the same thread (std's `thread_local!` does the
 /// same); pass what a job needs in its closure instead.
 ///

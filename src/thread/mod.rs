@@ -6,15 +6,15 @@
 //! use std::time::Duration;
 //!
 //! green::run(|| {
-//!     let worker = thread::Builder::new()
-//!         .name("worker".into())
+//!     let fetcher = thread::Builder::new()
+//!         .name("fetcher".into())
 //!         .spawn(|| {
 //!             thread::sleep(Duration::from_millis(1));
 //!             thread::current().name().map(String::from)
 //!         })
 //!         .unwrap();
-//!     let name: thread::Result<Option<String>> = worker.join();
-//!     assert_eq!(name.unwrap().as_deref(), Some("worker"));
+//!     let name: thread::Result<Option<String>> = fetcher.join();
+//!     assert_eq!(name.unwrap().as_deref(), Some("fetcher"));
 //!     let total = thread::scope(|s| s.spawn(|| 1 + 1).join().unwrap());
 //!     assert_eq!(total, 2);
 //! });
@@ -29,7 +29,8 @@
 //! (`e.downcast_ref::<&str>()`, `std::panic::resume_unwind(e)`) takes it out first with
 //! [`JoinError::into_panic`]. A join in a destructor while the joiner unwinds (a panic, a
 //! cancellation, the runtime's shutdown) cannot wait as std's does: if the other has not
-//! finished, it returns at once with [`JoinError::is_unfinished`]. Thread-locals are declared with [`green_local!`](crate::green_local).
+//! finished, it returns at once with [`JoinError::is_unfinished`]. Thread-locals are declared
+//! with [`green_local!`](crate::green_local).
 //! Stacks are smaller: 256 KiB by default (std gives `main` 8 MiB and its threads 2 MiB), so
 //! deep recursion may need [`Builder::stack_size`], or
 //! `Runtime::builder().stack_size(..)` for every green thread, `green::run`'s `"main"`
@@ -211,9 +212,9 @@ impl fmt::Debug for GreenThread {
 ///
 /// ```
 /// let name = green::run(|| {
-///     green::Builder::new().name("worker-a".into()).spawn(|| green::current().name().map(String::from)).unwrap().join().unwrap()
+///     green::Builder::new().name("fetcher-a".into()).spawn(|| green::current().name().map(String::from)).unwrap().join().unwrap()
 /// });
-/// assert_eq!(name.as_deref(), Some("worker-a"));
+/// assert_eq!(name.as_deref(), Some("fetcher-a"));
 ///
 /// // On an OS thread: its own name and id, and an unpark that wakes its park.
 /// let os = std::thread::Builder::new().name("plain".into()).spawn(|| {
