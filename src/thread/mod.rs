@@ -484,7 +484,8 @@ impl Builder {
     ///
     /// # Errors
     ///
-    /// - Outside a runtime (use [`Builder::spawn_on`] there).
+    /// - Outside a runtime: kind [`Other`](io::ErrorKind::Other) (use [`Builder::spawn_on`]
+    ///   there).
     /// - [`Builder::worker`] names a worker the runtime does not have, or
     ///   [`Builder::stack_size`] asks for more than the largest stack (1 GiB): kind
     ///   [`InvalidInput`](io::ErrorKind::InvalidInput).
