@@ -222,7 +222,7 @@ impl<T> OnceLock<T> {
             .lock_as("green::sync::OnceLock (or LazyLock, Once), waiting for another initializer,", || {
                 format!(
                     "green: {} would wait for a green::sync::OnceLock (or LazyLock, Once) initializer while \
-                     unwinding; it cannot park then (rule 3 of docs/design.md). Initialize it before the \
+                     unwinding; it cannot park then (see green::sync, \"While unwinding\"). Initialize it before the \
                      panic, or use get() in destructors",
                     crate::sync::wait::describe_current()
                 )

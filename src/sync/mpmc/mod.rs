@@ -208,8 +208,8 @@ fn stop_untimed(stop: Stop) {
 #[cold]
 fn unwinding_as_disconnected() {
     log::debug!(
-        "green: a channel operation would have waited while {} unwinds; it cannot park then (rule 3 of \
-         docs/design.md), so it returns as if the channel were disconnected",
+        "green: a channel operation would have waited while {} unwinds; it cannot park then (see \
+         green::sync, \"While unwinding\"), so it returns as if the channel were disconnected",
         crate::sync::wait::describe_current()
     );
 }
