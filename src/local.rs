@@ -191,6 +191,11 @@ impl<T: 'static> LocalKey<T> {
 impl<T: 'static> LocalKey<Cell<T>> {
     /// Sets the value; if it was not there yet, it starts as `value` without running the
     /// declared initializer.
+    ///
+    /// # Panics
+    ///
+    /// If the value was destroyed (used from a destructor of another local as the green thread
+    /// ends), as each of these `Cell` methods does; [`LocalKey::try_with`] tells instead.
     pub fn set(&'static self, value: T) {
         self.set_or_init(value, Cell::new, Cell::set);
     }

@@ -716,6 +716,9 @@ pub(crate) fn outcome_released(task: &TaskRef) {
 /// This is a cancellation point, and it unwinds to an enclosing [`crate::timeout`] whose
 /// deadline has passed: a loop that computes can call it now and then to be stoppable by both.
 ///
+/// It returns at once, yielding nothing, in a green thread that is unwinding and on a
+/// worker's own stack ([`crate::on_worker_stack`]): there is no green thread to switch out.
+///
 /// ```
 /// green::run(|| {
 ///     let other = green::spawn(|| 1);
