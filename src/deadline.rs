@@ -323,13 +323,18 @@ where
 
 /// Runs `f` under the deadline `deadline`; see [`timeout`].
 ///
+/// A [`join`](crate::JoinHandle::join) under a deadline consumes its handle: when the
+/// deadline passes, the handle is dropped and its green thread runs on, detached. To cancel a
+/// green thread that did not finish in time, wait with
+/// [`JoinHandle::wait_timeout`](crate::JoinHandle::wait_timeout), which keeps the handle.
+///
 /// ```
 /// use std::time::{Duration, Instant};
 ///
 /// green::run(|| {
 ///     let deadline = Instant::now() + Duration::from_millis(5);
 ///     let slow = green::spawn(|| green::sleep(Duration::from_secs(60)));
-///     assert!(green::timeout_at(deadline, || slow.join()).is_err());
+///     assert!(green::timeout_at(deadline, || slow.join()).is_err()); // `slow` runs on
 /// });
 /// ```
 pub fn timeout_at<F, T>(deadline: Instant, f: F) -> Result<T, Elapsed>

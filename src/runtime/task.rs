@@ -466,7 +466,8 @@ impl Header {
         // 2. Store the waiter: with the bit clear, `set_done` does not read the cell.
         // SAFETY: JOIN_WAITING is clear, so `set_done` does not read the cell; and we are the
         // only joiner: only the join handle's holder calls this (`wait_done` and
-        // `join_uncancellable`, reached from `join(self)`, which consumes the handle).
+        // `join_uncancellable`, reached from `join(self)`, which consumes the handle, and
+        // `wait_timeout(&mut self)`, which borrows it exclusively).
         unsafe { *self.join_waiter.get() = Some(waiter) };
         // 3. Publish it, unless the green thread finished meanwhile (then it never looked).
         loop {

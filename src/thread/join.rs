@@ -6,11 +6,13 @@ use std::io;
 use std::ptr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicPtr, Ordering};
+use std::time::{Duration, Instant};
 
 use super::{GreenThread, GreenThreadId, outcome_released};
 use crate::park::{self, ParkReason, WaitEdge, cancellation_point};
 use crate::runtime::context;
 use crate::runtime::task::{Header, JoinRef, TaskRef};
+use crate::sync::wait::{Stop, Wait, stop_without_error};
 
 /// An owned permission to join a green thread, like [`std::thread::JoinHandle`].
 ///
@@ -159,6 +161,67 @@ impl<T> JoinHandle<T> {
             scope.child_done(None);
         }
         outcome
+    }
+
+    /// Waits at most `timeout` for the green thread to finish; true if it has. The handle
+    /// stays the caller's either way, so a green thread still running at the timeout can be
+    /// [cancelled](JoinHandle::cancel), and one that finished is then [joined](JoinHandle::join)
+    /// without waiting.
+    ///
+    /// This is how a graceful shutdown gives its connections a deadline. Joining inside
+    /// [`green::timeout`](crate::timeout) cannot: `join` consumes its handle, so the one that
+    /// was waiting when the deadline passed is dropped, and its green thread, detached, runs on.
+    ///
+    /// A cancellation point. Inside `green::timeout`, it returns false at that deadline if it
+    /// comes first (once; the next wait past it unwinds). A green thread that is unwinding
+    /// cannot park (rule 3 of docs/design.md): there it returns at once, true only if the other
+    /// has finished. From a plain OS thread it blocks that thread.
+    ///
+    /// ```
+    /// use std::time::{Duration, Instant};
+    ///
+    /// green::run(|| {
+    ///     let quick = green::spawn(|| green::sleep(Duration::from_millis(1)));
+    ///     let stuck = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+    ///     // Give every green thread until one deadline, then cancel those still running.
+    ///     let deadline = Instant::now() + Duration::from_millis(50);
+    ///     let mut finished = 0;
+    ///     for mut handle in [quick, stuck] {
+    ///         if handle.wait_timeout(deadline.saturating_duration_since(Instant::now())) {
+    ///             finished += 1;
+    ///         } else {
+    ///             handle.cancel();
+    ///         }
+    ///         let _ = handle.join(); // at once if it finished; else as soon as it has unwound
+    ///     }
+    ///     assert_eq!(finished, 1);
+    /// });
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        crate::coop::tick_op();
+        let target = self.task().header();
+        if target.is_done() {
+            return true;
+        }
+        let wait = Wait::new(Instant::now().checked_add(timeout));
+        let _edge = WaitEdge::join(target);
+        loop {
+            if target.is_done() {
+                return true;
+            }
+            match wait.check() {
+                None => {}
+                Some(Stop::TimedOut | Stop::Unwinding) => {
+                    crate::deadline::report_timeout();
+                    return target.is_done();
+                }
+                Some(stop) => stop_without_error(stop, "green::JoinHandle::wait_timeout", String::new),
+            }
+            // `&mut self` makes the caller the only joiner, as `join(self)` does for its waits:
+            // what `register_joiner` requires. A waiter left there by an earlier round or call
+            // is replaced; a wake it gets late is stale and ignored.
+            park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), wait.deadline());
+        }
     }
 
     /// True once the green thread has finished (returned, panicked, been cancelled, or failed
