@@ -164,6 +164,29 @@ fn a_lock_order_deadlock_is_named_in_the_dump() {
     assert!(cycle.contains("waits for a lock held by"), "{cycle}");
 }
 
+/// A writer queued behind readers waits for a lock that no single green thread holds: the dump
+/// says it is held for reading (it used to say "held by nobody").
+#[test]
+fn a_writer_behind_readers_is_shown_waiting_for_readers() {
+    use std::sync::Arc;
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let text = rt.block_on(|| {
+        let lock = Arc::new(green::sync::RwLock::new(()));
+        let read = lock.read().unwrap();
+        let writer = {
+            let lock = lock.clone();
+            green::Builder::new().name("writer".into()).spawn(move || drop(lock.write().unwrap())).unwrap()
+        };
+        let text = dump_until(|text| text.lines().any(|l| l.contains("\"writer\"") && l.contains("parked (")));
+        drop(read);
+        writer.join().unwrap();
+        text
+    });
+    let line = text.lines().find(|l| l.contains("\"writer\"")).unwrap_or_else(|| panic!("no writer in:\n{text}"));
+    assert!(line.contains("parked (lock held for reading, or just released)"), "{text}");
+    assert!(!line.contains("nobody"), "{text}");
+}
+
 /// Where each green thread parked, when the runtime records park backtraces.
 #[test]
 fn park_backtraces_show_where_each_green_thread_waits() {

@@ -152,6 +152,9 @@ pub(crate) fn render_green_thread(
     let state = match (view.ready, info.parked, view.lock_holder) {
         (true, _, _) => "ready".to_owned(),
         (false, Some(ParkReason::Join), _) if joining != 0 => format!("parked (join of green thread {joining})"),
+        // No writer recorded: an `RwLock` held for reading (readers are not recorded one by
+        // one), or a lock released since the wait began. Neither is "nobody".
+        (false, Some(_), Some(0)) => "parked (lock held for reading, or just released)".to_owned(),
         (false, Some(_), Some(holder)) => {
             format!("parked (lock held by {})", crate::sync::wait::describe_holder(holder))
         }
@@ -212,8 +215,9 @@ impl Handle {
     /// Each worker answers for its own green threads; one that is busy in a green thread that
     /// does not yield cannot answer, and the dump says which green thread holds it.
     ///
-    /// A green thread parked waiting for a green lock shows who holds it; a green thread joining
-    /// another shows which. A cycle of such waits is named as a deadlock on a line of its own.
+    /// A green thread parked waiting for a green lock shows who holds it (readers are not named
+    /// one by one: an `RwLock` held for reading shows as such); a green thread joining another
+    /// shows which. A cycle of such waits is named as a deadlock on a line of its own.
     /// With [park backtraces](crate::runtime::Builder::park_backtraces) on, each parked green
     /// thread's backtrace follows its line.
     ///
