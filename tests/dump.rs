@@ -109,6 +109,9 @@ fn a_deadlock_of_two_green_threads_is_reported() {
     assert!(report.contains("parked (join of green thread"), "{report}");
     // The join cycle itself is named.
     assert!(report.contains("deadlock: green thread"), "{report}");
+    // And what to look for, with how to see where each waits.
+    assert!(report.contains("Usual causes: a channel whose senders are not all dropped"), "{report}");
+    assert!(report.contains("GREEN_PARK_BACKTRACES=1"), "{report}");
 }
 
 /// Two green threads that each hold a lock the other waits for: the dump shows whom each waits

@@ -82,8 +82,7 @@ fn a_cancelled_waiter_unwinds_from_it() {
             stuck.wait_timeout(Duration::from_secs(3600));
             stuck // not reached
         });
-        while !green::Handle::current().dump().to_string().contains(&format!("join of green thread {}", target.id()))
-        {
+        while !green::Handle::current().dump().to_string().contains(&format!("join of green thread {}", target.id())) {
             green::sleep(Duration::from_millis(1));
         }
         waiter.cancel();

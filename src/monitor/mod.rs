@@ -376,16 +376,36 @@ fn progress(shared: &Shared) -> u64 {
 fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool, printed: &mut bool) {
     let handle = crate::Handle { shared: shared_arc(shared) };
     let dump = handle.dump();
+    let causes = deadlock_causes(shared.config.park_backtraces);
     log::warn!(
         "green: possible deadlock: every worker has been asleep for {} ms with {} live green thread(s) and no \
          timer, I/O or blocking job that could wake them; they wait on each other (or on an OS thread). \
-         Green threads:\n{dump}",
+         Green threads:\n{dump}{causes}",
         quiet.as_millis(),
         shared.live.load(Ordering::Relaxed)
     );
     if !warnings_heard() && !std::mem::replace(printed, true) {
-        eprintln!("green: possible deadlock; green threads:\n{dump}{}", hint_once(hinted));
+        eprintln!("green: possible deadlock; green threads:\n{dump}{causes}{}", hint_once(hinted));
     }
+}
+
+/// Follows a possible deadlock's dump: what usually leaves green threads waiting for good and,
+/// without park backtraces (a line such as `parked (sync)` names no primitive and no source
+/// line), how to see where each one waits.
+fn deadlock_causes(park_backtraces: bool) -> String {
+    let mut text = String::from(
+        "Usual causes: a channel whose senders are not all dropped (a `recv` loop ends only once every Sender \
+         is gone), a green thread joining one that waits for it, a lock held while waiting for a green thread \
+         that needs it.",
+    );
+    if !park_backtraces {
+        text.push_str(
+            " To see where each green thread waits, run with GREEN_PARK_BACKTRACES=1 \
+             (runtime::Builder::park_backtraces).",
+        );
+    }
+    text.push('\n');
+    text
 }
 
 /// A counted reference to a `Shared` that the caller borrows from an `Arc` (the monitor's).
