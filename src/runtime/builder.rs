@@ -175,6 +175,12 @@ impl Builder {
     /// worker thread's while it runs, so `gdb -p <pid> -batch -ex 'thread apply all bt'` shows the
     /// blocking call under the worker thread's name.
     ///
+    /// A block shorter than the threshold is not reported, yet holds the worker all the same:
+    /// `std::fs` calls in a green thread go unseen while the page cache answers them in
+    /// microseconds, and stall every green thread of the worker once the disk is slow (an
+    /// `fsync`, a network file system). Put file I/O in [`spawn_blocking`](crate::spawn_blocking)
+    /// from the start; a lower threshold in tests shows more of it.
+    ///
     /// The monitor also reports a *possible deadlock*, with a [dump](Handle::dump), when every
     /// worker has slept for a second with live green threads and nothing inside the runtime
     /// (a timer, I/O, a blocking job) that could wake one. An OS thread may still wake them (a

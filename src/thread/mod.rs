@@ -372,9 +372,21 @@ impl Builder {
         Builder::default()
     }
 
-    /// Names the green thread. The name appears in panic messages, stack overflow reports and
-    /// [`GreenThread::name`]. A `String`, as std's `Builder::name` takes, so that
+    /// Names the green thread. The name appears in panic messages, stack overflow reports, the
+    /// monitor's reports of a blocked worker, [dumps](crate::Handle::dump), [`JoinError`]s and
+    /// [`GreenThread::name`]: a name per connection (`format!("conn {peer}")`) tells which
+    /// client a report is about. A `String`, as std's `Builder::name` takes, so that
     /// `.name("parser".into())` reads the same with either.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let handle = green::Builder::new().name("conn 127.0.0.1:4000".into()).spawn(|| panic!("bad request"))?;
+    ///     let error = handle.join().unwrap_err();
+    ///     assert_eq!(error.name(), Some("conn 127.0.0.1:4000"));
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn name(mut self, name: String) -> Builder {
         self.name = Some(name);
         self
