@@ -15,6 +15,11 @@
 //! # Ok::<(), std::io::Error>(())
 //! ```
 //!
+//! Cancelling the server ends its connections where they are. To let them finish first, keep
+//! their [`JoinHandle`](crate::JoinHandle)s, stop accepting, and give them a deadline with
+//! [`JoinHandle::wait_timeout`](crate::JoinHandle::wait_timeout) before cancelling the rest:
+//! `examples/kv.rs` in the repository is such a server, with a log it syncs on the way out.
+//!
 //! A [`Signals`] is not a channel, so it cannot be an arm of [`select!`](crate::select). A
 //! loop that waits for a signal or a message at once forwards the signals into a channel from
 //! a green thread of its own:

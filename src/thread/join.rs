@@ -225,7 +225,20 @@ impl<T> JoinHandle<T> {
     }
 
     /// True once the green thread has finished (returned, panicked, been cancelled, or failed
-    /// to start).
+    /// to start). It does not wait: [`wait_timeout`](JoinHandle::wait_timeout) does.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let (tx, rx) = green::sync::mpsc::channel::<()>();
+    ///     let handle = green::spawn(move || rx.recv().is_err());
+    ///     assert!(!handle.is_finished()); // waits for a message, or for the sender to go
+    ///     drop(tx);
+    ///     while !handle.is_finished() {
+    ///         green::yield_now();
+    ///     }
+    ///     assert!(handle.join().unwrap());
+    /// });
+    /// ```
     pub fn is_finished(&self) -> bool {
         self.task().header().is_done()
     }
