@@ -174,8 +174,8 @@ impl<T> JoinHandle<T> {
     ///
     /// A cancellation point. Inside `green::timeout`, it returns false at that deadline if it
     /// comes first (once; the next wait past it unwinds). A green thread that is unwinding
-    /// cannot park (rule 3 of docs/design.md): there it returns at once, true only if the other
-    /// has finished. From a plain OS thread it blocks that thread.
+    /// cannot park ([while unwinding](crate::sync#while-unwinding)): there it returns at once,
+    /// true only if the other has finished. From a plain OS thread it blocks that thread.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
