@@ -388,9 +388,50 @@ pub(crate) fn clear_runtime_unwind() {
     }
 }
 
-/// Records, for dumps and the deadlock report, what the running green thread waits for from
-/// another (an edge of the wait-for graph), until dropped. Does nothing on an OS thread or the
-/// worker's own stack.
+/// What a green thread waits on, besides a lock, as its header's `waiting_on` word holds it
+/// for dumps while it waits: the green thread it joins, or the fd and direction of its I/O.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum WaitingOn {
+    /// Nothing recorded (the word is 0).
+    Nothing,
+    /// The end of the green thread with this id.
+    Join(u64),
+    /// Readiness of an fd in a direction.
+    Io(std::os::fd::RawFd, crate::reactor::Direction),
+}
+
+/// Marks the word of a [`WaitingOn::Io`]: green thread ids count up from 1 and never reach it.
+const IO_WAIT: u64 = 1 << 63;
+
+impl WaitingOn {
+    fn encode(self) -> u64 {
+        match self {
+            WaitingOn::Nothing => 0,
+            WaitingOn::Join(id) => id,
+            WaitingOn::Io(fd, dir) => IO_WAIT | (dir as u64) << 32 | u64::from(fd as u32),
+        }
+    }
+
+    /// The `WaitingOn` a header's `waiting_on` word holds.
+    pub(crate) fn decode(word: u64) -> WaitingOn {
+        match word {
+            0 => WaitingOn::Nothing,
+            word if word & IO_WAIT == 0 => WaitingOn::Join(word),
+            word => {
+                let dir = if word >> 32 & 1 == 0 {
+                    crate::reactor::Direction::Read
+                } else {
+                    crate::reactor::Direction::Write
+                };
+                WaitingOn::Io(word as u32 as i32, dir)
+            }
+        }
+    }
+}
+
+/// Records, for dumps and the deadlock report, what the running green thread waits for (the
+/// green thread it joins or the lock it waits for, edges of the wait-for graph; the fd of its
+/// I/O), until dropped. Does nothing on an OS thread or the worker's own stack.
 ///
 /// Made by the waiting green thread in the frame that waits, and dropped there (on unwinding
 /// too), so what it points at outlives it.
@@ -399,7 +440,12 @@ pub(crate) struct WaitEdge(Option<NonNull<Header>>);
 impl WaitEdge {
     /// The running green thread joins `target`.
     pub(crate) fn join(target: &Header) -> WaitEdge {
-        WaitEdge::record(|me| me.joining.store(target.id.get(), Ordering::Relaxed))
+        WaitEdge::record(|me| me.waiting_on.store(WaitingOn::Join(target.id.get()).encode(), Ordering::Relaxed))
+    }
+
+    /// The running green thread waits for `fd` to be ready in `dir`.
+    pub(crate) fn io(fd: std::os::fd::RawFd, dir: crate::reactor::Direction) -> WaitEdge {
+        WaitEdge::record(|me| me.waiting_on.store(WaitingOn::Io(fd, dir).encode(), Ordering::Relaxed))
     }
 
     /// The running green thread waits for the lock whose holder cell is `holder`.
@@ -424,7 +470,7 @@ impl Drop for WaitEdge {
             // SAFETY: made and dropped by the same green thread within one frame on its own
             // stack (see `record`), so its header is still alive.
             let me = unsafe { me.as_ref() };
-            me.joining.store(0, Ordering::Relaxed);
+            me.waiting_on.store(0, Ordering::Relaxed);
             me.waits_for_lock.store(std::ptr::null_mut(), Ordering::Relaxed);
         }
     }

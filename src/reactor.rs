@@ -1075,6 +1075,9 @@ impl Source {
         let state = &*self.state;
         let mut token = None;
         let mut failed = None;
+        // For dumps: the fd this green thread waits on (the caller's borrow of the socket keeps
+        // it open meanwhile).
+        let _edge = park::WaitEdge::io(state.fd, dir);
         park::wait_for(
             ParkReason::Io,
             |waiter| {

@@ -284,6 +284,55 @@ fn an_idle_worker_with_a_socket_waiter_answers_every_dump() {
     });
 }
 
+/// A green thread parked in I/O shows the fd it waits on and what the fd is: a connected
+/// socket's two addresses, a listener, a pipe.
+#[test]
+fn a_green_thread_parked_in_io_shows_its_fd() {
+    use std::io::{Read, Write};
+    use std::os::fd::AsRawFd;
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        rt.block_on(|| {
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let mut client = green::net::TcpStream::connect(addr).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            let (server_fd, listener_fd) = (server.as_raw_fd(), listener.as_raw_fd());
+            let client_addr = client.local_addr().unwrap();
+            let reader = green::Builder::new()
+                .name("reader".into())
+                .spawn(move || (&server).read(&mut [0; 8]).map(|n| (n, server)))
+                .unwrap();
+            let acceptor = green::Builder::new().name("acceptor".into()).spawn(move || listener.accept()).unwrap();
+            let (pipe_read, mut pipe_write) = std::io::pipe().unwrap();
+            let pipe_fd = pipe_read.as_raw_fd();
+            let piper =
+                green::Builder::new().name("piper".into()).spawn(move || green::io::wait_readable(&pipe_read)).unwrap();
+            let text = dump_until(|text| text.matches("; waits to read fd ").count() == 3);
+            let line = |name: &str| {
+                text.lines().find(|l| l.contains(&format!("\"{name}\""))).unwrap_or_else(|| panic!("{text}")).to_owned()
+            };
+            let expected = format!("; waits to read fd {server_fd} (socket {addr}, peer {client_addr})");
+            assert!(line("reader").ends_with(&expected), "{expected:?} in\n{text}");
+            let expected = format!("; waits to read fd {listener_fd} (listening socket {addr})");
+            assert!(line("acceptor").ends_with(&expected), "{expected:?} in\n{text}");
+            // The readiness wait watches a duplicate of the caller's fd: the same pipe.
+            let pipe = std::fs::read_link(format!("/proc/self/fd/{pipe_fd}")).unwrap();
+            let expected = format!(" ({})", pipe.display());
+            assert!(line("piper").contains("; waits to read fd ") && line("piper").ends_with(&expected), "{text}");
+            // Woken, they no longer say so.
+            client.write_all(b"x").unwrap();
+            let _second = green::net::TcpStream::connect(addr).unwrap();
+            pipe_write.write_all(b"x").unwrap();
+            assert_eq!(reader.join().unwrap().unwrap().0, 1);
+            acceptor.join().unwrap().unwrap();
+            piper.join().unwrap().unwrap();
+            let text = green::Handle::current().dump().to_string();
+            assert!(!text.contains("waits to read"), "{text}");
+        });
+    });
+}
+
 /// Two dumps at once: each caller gets every worker's answer (a worker used to keep one
 /// request only, and the other caller waited a second for nothing).
 #[test]

@@ -97,6 +97,8 @@
 //! ```
 
 mod sys;
+
+pub(crate) use self::sys::describe_fd;
 mod tcp;
 mod udp;
 pub mod unix;

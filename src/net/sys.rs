@@ -56,7 +56,6 @@ pub(crate) fn setsockopt_int(
 }
 
 /// Reads an integer socket option.
-#[cfg(any(target_os = "linux", target_os = "android"))]
 fn getsockopt_int(fd: BorrowedFd<'_>, level: libc::c_int, name: libc::c_int) -> io::Result<libc::c_int> {
     let mut value: libc::c_int = 0;
     let mut len = size_of::<libc::c_int>() as libc::socklen_t;
@@ -480,6 +479,35 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>], flags: libc::c_
     let msg = msghdr(bufs.as_ptr().cast_mut().cast(), bufs.len());
     // SAFETY: `msg` points at `bufs`, valid for reads for the call.
     cvt_size(unsafe { libc::sendmsg(fd, &msg, flags) })
+}
+
+/// What fd `fd` is, for a dump's line: a socket's address and its peer's (`listening` for a
+/// listener), or else what `/proc/self/fd` says of it (`pipe:[81233]`, a path). Best effort: an
+/// fd the kernel says nothing of is `?`.
+pub(crate) fn describe_fd(fd: RawFd) -> String {
+    // `getsockname` or `getpeername` of `fd`, as an IP address.
+    let name = |peer: bool| {
+        let mut storage = storage();
+        let mut len = size_of::<libc::sockaddr_storage>() as libc::socklen_t;
+        let ptr = (&raw mut storage).cast::<libc::sockaddr>();
+        // SAFETY: `storage` is valid for writes of `len` bytes, and `len` says so.
+        let rc =
+            unsafe { if peer { libc::getpeername(fd, ptr, &mut len) } else { libc::getsockname(fd, ptr, &mut len) } };
+        if rc == 0 { socket_addr(&storage, len).ok() } else { None }
+    };
+    match (name(false), name(true)) {
+        (Some(local), Some(peer)) => format!("socket {local}, peer {peer}"),
+        (Some(local), None) => {
+            // SAFETY: the caller's fd is open for the duration of this call.
+            let fd = unsafe { BorrowedFd::borrow_raw(fd) };
+            let listening = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_ok_and(|on| on != 0);
+            format!("{}socket {local}", if listening { "listening " } else { "" })
+        }
+        _ => match std::fs::read_link(format!("/proc/self/fd/{fd}")) {
+            Ok(what) => what.to_string_lossy().into_owned(),
+            Err(_) => "?".to_owned(),
+        },
+    }
 }
 
 /// An uninitialized `sockaddr_storage` for the kernel to fill.

@@ -133,6 +133,8 @@ pub(crate) struct SlotView {
     /// Parked waiting for a lock: the holder recorded in the lock (a green thread id, 0 or
     /// `sync::wait::OS_THREAD`).
     pub(crate) lock_holder: Option<u64>,
+    /// Parked waiting for I/O: the fd and direction.
+    pub(crate) io: Option<(std::os::fd::RawFd, crate::reactor::Direction)>,
     /// Stack pages touched, if the kernel says.
     pub(crate) stack_pages: Option<usize>,
     /// Usable stack size.
@@ -148,10 +150,15 @@ pub(crate) fn render_green_thread(
     now_ms: u64,
 ) {
     use std::fmt::Write;
-    let joining = header.joining.load(Ordering::Relaxed);
+    let joining = match park::WaitingOn::decode(header.waiting_on.load(Ordering::Relaxed)) {
+        park::WaitingOn::Join(id) => Some(id),
+        _ => None,
+    };
     let state = match (view.ready, info.parked, view.lock_holder) {
         (true, _, _) => "ready".to_owned(),
-        (false, Some(ParkReason::Join), _) if joining != 0 => format!("parked (join of green thread {joining})"),
+        (false, Some(ParkReason::Join), _) if let Some(joining) = joining => {
+            format!("parked (join of green thread {joining})")
+        }
         // No writer recorded: an `RwLock` held for reading (readers are not recorded one by
         // one), or a lock released since the wait began. Neither is "nobody".
         (false, Some(_), Some(0)) => "parked (lock held for reading, or just released)".to_owned(),
@@ -176,6 +183,13 @@ pub(crate) fn render_green_thread(
     }
     if header.is_cancelled() {
         out.push_str(", cancelled");
+    }
+    if let Some((fd, dir)) = view.io {
+        let verb = match dir {
+            crate::reactor::Direction::Read => "read",
+            crate::reactor::Direction::Write => "write",
+        };
+        let _ = write!(out, "; waits to {verb} fd {fd} ({})", crate::net::describe_fd(fd));
     }
     out.push('\n');
 }
@@ -217,7 +231,9 @@ impl Handle {
     ///
     /// A green thread parked waiting for a green lock shows who holds it (readers are not named
     /// one by one: an `RwLock` held for reading shows as such); a green thread joining another
-    /// shows which. A cycle of such waits is named as a deadlock on a line of its own.
+    /// shows which. A cycle of such waits is named as a deadlock on a line of its own. A green
+    /// thread parked in I/O ends its line with the fd it waits on and what the fd is: `waits to
+    /// read fd 9 (socket 127.0.0.1:7880, peer 127.0.0.1:51234)`, a listening socket, a pipe.
     /// With [park backtraces](crate::runtime::Builder::park_backtraces) on, each parked green
     /// thread's backtrace follows its line.
     ///

@@ -172,9 +172,10 @@ pub(crate) struct Header {
     join_waiter: UnsafeCell<Option<Waiter>>,
     /// The scope this green thread was spawned in, if any.
     pub(crate) scope: Option<Arc<ScopeData>>,
-    /// The id of the green thread it is joining right now, or 0: an edge of the wait-for graph
-    /// that dumps show and the deadlock report follows. Written by this green thread only.
-    pub(crate) joining: AtomicU64,
+    /// What it waits on right now, for dumps, as `park::WaitingOn` encodes it (0: nothing): the
+    /// green thread it joins, an edge of the wait-for graph that dumps show and the deadlock
+    /// report follows; or the fd and direction of its I/O. Written by this green thread only.
+    pub(crate) waiting_on: AtomicU64,
     /// While it waits for a green lock: that lock's holder cell (a green thread id, 0 or
     /// `sync::wait::OS_THREAD`), the other kind of wait-for edge. Written by this green thread
     /// only; read by dumps on its home worker, and only while it is parked in that wait (its
@@ -252,7 +253,7 @@ impl Header {
             shares_locally: AtomicBool::new(false),
             join_waiter: UnsafeCell::new(None),
             scope: spec.scope,
-            joining: AtomicU64::new(0),
+            waiting_on: AtomicU64::new(0),
             waits_for_lock: AtomicPtr::new(std::ptr::null_mut()),
             locks_held: AtomicU32::new(0),
             locals: Locals::new(),

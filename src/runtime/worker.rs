@@ -1111,10 +1111,16 @@ impl Core {
             // it: its holder cell would name itself).
             let woken = slot.info.parked.is_some() && !header.is_parked();
             let parked = slot.info.parked.is_some() && !woken && !ready.contains(&index);
-            let joining = header.joining.load(Ordering::Relaxed);
-            if joining != 0 && parked {
+            let waiting_on = crate::park::WaitingOn::decode(header.waiting_on.load(Ordering::Relaxed));
+            if let (crate::park::WaitingOn::Join(joining), true) = (waiting_on, parked) {
                 edges.push((header.id.get(), joining, header.describe(), WaitFor::Join));
             }
+            // The fd is open while the green thread is parked on it: the frame that waits
+            // borrows its owner (and clears the record before it returns).
+            let io = match (waiting_on, parked && slot.info.parked == Some(ParkReason::Io)) {
+                (crate::park::WaitingOn::Io(fd, dir), true) => Some((fd, dir)),
+                _ => None,
+            };
             let lock = header.waits_for_lock.load(Ordering::Relaxed);
             let lock_holder = if parked && !lock.is_null() {
                 // SAFETY: the green thread is parked in the lock wait that set the pointer (it
@@ -1129,8 +1135,13 @@ impl Core {
             {
                 edges.push((header.id.get(), holder, header.describe(), WaitFor::Lock));
             }
-            let view =
-                SlotView { ready: ready.contains(&index) || woken, lock_holder, stack_pages: pages, stack_size: size };
+            let view = SlotView {
+                ready: ready.contains(&index) || woken,
+                lock_holder,
+                io,
+                stack_pages: pages,
+                stack_size: size,
+            };
             render_green_thread(&mut text, header, &slot.info, &view, now_ms);
             if let Some(backtrace) = self.parked_at.borrow().get(&index).filter(|_| parked) {
                 render_backtrace(&mut text, backtrace);
