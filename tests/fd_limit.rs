@@ -1,6 +1,7 @@
 //! Setting up what the runtime needs fds for at the fd limit: a second runtime's pollers and the
 //! signal dispatcher's self-pipe fail with an error that says what could not be made, names the
 //! limit with its value and what to do; no fd leaks, and the same call works once fds are free.
+//! A host name lookup that fails at the limit says so too.
 //! (Sockets at the limit give std's own `EMFILE`: tests/tcp_emfile.rs.)
 //!
 //! The limit is process-wide, so each test runs in a child process (this binary, re-run on just
@@ -122,5 +123,43 @@ fn signals_at_the_fd_limit_name_the_self_pipe_and_the_limit() {
     assert_eq!(unsafe { libc::raise(libc::SIGUSR2) }, 0);
     assert_eq!(listener.recv_timeout(Duration::from_secs(10)).unwrap(), Some(Signal::User2));
     drop(fillers);
+    println!("child: ok");
+}
+
+/// glibc reports a host name lookup with no fd free (it cannot read /etc/hosts or open a DNS
+/// socket) as "Name or service not known", which sends the reader looking at the name: the
+/// error says the process was out of fds, with the limit, and the lookup works once fds are free.
+#[test]
+fn a_host_name_lookup_at_the_fd_limit_names_the_limit() {
+    const TEST: &str = "a_host_name_lookup_at_the_fd_limit_names_the_limit";
+    if !is_child() {
+        assert_child_ok(TEST);
+        return;
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let (fillers, limit) = fds_left(0);
+        let before = open_fds();
+        let err = green::net::TcpStream::connect(("localhost", port)).unwrap_err();
+        assert_eq!(open_fds(), before, "an fd leaked after: {err}");
+        drop(fillers);
+        let message = err.to_string();
+        for needle in [
+            "could not resolve \"localhost\"",
+            "no fd free",
+            &format!("ulimit -n = {limit}"),
+            "close files or raise the limit",
+        ] {
+            assert!(message.contains(needle), "{needle:?} not in {message:?}");
+        }
+        println!("child: {message}");
+        // With fds free again the same lookup works, and names no limit when it fails.
+        let stream = green::net::TcpStream::connect(("localhost", port)).unwrap();
+        assert_eq!(stream.peer_addr().unwrap().port(), port);
+        let err = green::net::TcpStream::connect(("nonexistent.invalid", port)).unwrap_err();
+        assert!(!err.to_string().contains("ulimit"), "{err}");
+    });
     println!("child: ok");
 }

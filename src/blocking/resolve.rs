@@ -110,8 +110,37 @@ impl Lookup {
             Lookup::Pair(host, port) => (host.as_str(), *port).to_socket_addrs().map(Iterator::collect),
         };
         // std's message names no host; the kind stays std's.
-        found.map_err(|e| io::Error::new(e.kind(), format!("could not resolve {:?}: {e}", self.host())))
+        found.map_err(|e| {
+            let hint = if no_fd_free() { out_of_fds_hint() } else { String::new() };
+            io::Error::new(e.kind(), format!("could not resolve {:?}: {e}{hint}", self.host()))
+        })
     }
+}
+
+/// True if the process cannot open one more fd just now (`EMFILE`, or the system's `ENFILE`).
+///
+/// A lookup needs fds (to read `/etc/hosts`, to ask a DNS server), and glibc reports running
+/// out of them as "Name or service not known": a failed lookup asks this to say so. It opens
+/// and closes one socket, only on that error path; a socket freed in between only loses the
+/// hint.
+fn no_fd_free() -> bool {
+    // SAFETY: socket has no memory-safety preconditions.
+    let fd = unsafe { libc::socket(libc::AF_INET, libc::SOCK_DGRAM | libc::SOCK_CLOEXEC, 0) };
+    if fd >= 0 {
+        // SAFETY: `fd` was just opened here and nothing else knows of it.
+        unsafe { libc::close(fd) };
+        return false;
+    }
+    matches!(io::Error::last_os_error().raw_os_error(), Some(libc::EMFILE | libc::ENFILE))
+}
+
+/// The end of a lookup's error message when no fd was free.
+fn out_of_fds_hint() -> String {
+    format!(
+        "; likely because the process had no fd free ({}), and a lookup needs one to read \
+         /etc/hosts or ask a DNS server: close files or raise the limit",
+        crate::rlimit::Limit::Fds.describe()
+    )
 }
 
 /// `addr` as a string, if it is `&str`, `String`, `&String` or `&&str`.
