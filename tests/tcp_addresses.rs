@@ -1,10 +1,12 @@
 //! Addresses: IPv6 loopback works like IPv4, a host name is resolved (on the blocking pool)
 //! and each of its addresses tried in turn, and an address that resolves to nothing is
-//! `InvalidInput`, as in std.
+//! `InvalidInput`, as in std. `lookup_host` gives the addresses of a name without
+//! connecting.
 
 mod io_util;
 
 use std::io::{ErrorKind, Read, Write};
+use std::time::Duration;
 
 use green::net::{TcpListener, TcpStream, UdpSocket};
 
@@ -68,6 +70,31 @@ fn nothing_to_connect_to_is_invalid_input() {
         let err = TcpStream::connect(none).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
         let err = TcpListener::bind(none).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
+    });
+}
+
+/// `lookup_host` resolves a name (on the pool) and passes an address through; each address it
+/// gives takes a `connect_timeout`; a name that does not resolve says which; no port is
+/// `InvalidInput`.
+#[test]
+fn lookup_host_gives_the_addresses_to_connect_to_one_by_one() {
+    io_util::runtime(1).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let addrs: Vec<_> = green::net::lookup_host(("localhost", port)).unwrap().collect();
+        assert!(!addrs.is_empty());
+        assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == port), "{addrs:?}");
+        let v4 = addrs.iter().find(|a| a.is_ipv4()).expect("localhost has an IPv4 address");
+        let s = TcpStream::connect_timeout(v4, Duration::from_secs(10)).unwrap();
+        assert_eq!(s.peer_addr().unwrap(), listener.local_addr().unwrap());
+
+        let same: Vec<_> = green::net::lookup_host(listener.local_addr().unwrap()).unwrap().collect();
+        assert_eq!(same, [listener.local_addr().unwrap()]);
+
+        let err = green::net::lookup_host("nonexistent.invalid:80").unwrap_err();
+        assert!(err.to_string().contains("nonexistent.invalid"), "{err}");
+        let err = green::net::lookup_host("localhost").unwrap_err();
         assert_eq!(err.kind(), ErrorKind::InvalidInput, "{err}");
     });
 }

@@ -45,6 +45,8 @@
 //! [blocking pool](crate::spawn_blocking) while the green thread parks, so a slow lookup never
 //! stalls the worker. That wait is a cancellation point. On a plain OS thread the lookup is
 //! std's. A `ToSocketAddrs` type from outside std is called in place, as std calls it.
+//! To look a name up without connecting (to give each address its own connect timeout, say),
+//! call [`lookup_host`], not `to_socket_addrs`, which would run the lookup on the worker.
 //!
 //! # Differences from std, on purpose
 //!
@@ -137,6 +139,46 @@ pub const LISTEN_BACKLOG: i32 = 4096;
 /// lookup never stalls a worker.
 fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
     crate::blocking::resolve(addr)
+}
+
+/// Looks up the socket addresses of `addr` (`"host:port"`, `("host", port)`, or an address),
+/// like [`addr.to_socket_addrs()`](ToSocketAddrs::to_socket_addrs), but from a green thread a
+/// host name is looked up on the runtime's blocking pool while the green thread parks, as
+/// `TcpStream::connect` does it (see [Host names](self#host-names)). Calling
+/// `to_socket_addrs` yourself on a green thread runs `getaddrinfo` on the worker, which then
+/// runs nothing else until the DNS server answers.
+///
+/// For what `connect` does not do with a name: a connect timeout per address (std's
+/// [`TcpStream::connect_timeout`] takes one [`SocketAddr`]), addresses looked up once and
+/// reused, or a choice among them. The wait for a lookup is a cancellation point, and a
+/// [`crate::timeout`] bounds it. On a plain OS thread this is std's lookup.
+///
+/// # Errors
+///
+/// Std's kinds: a name that does not resolve is the error `getaddrinfo` gave, with the name
+/// in its message; a string without a port is `InvalidInput`.
+///
+/// ```
+/// use std::time::Duration;
+/// use green::net::{TcpListener, TcpStream};
+///
+/// green::run(|| {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let port = listener.local_addr()?.port();
+///     // Each address of the name in turn, each given one second.
+///     let mut last = None;
+///     for addr in green::net::lookup_host(("localhost", port))? {
+///         match TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+///             Ok(stream) => return Ok(stream.peer_addr()?),
+///             Err(e) => last = Some(e),
+///         }
+///     }
+///     Err(last.unwrap_or_else(|| std::io::ErrorKind::InvalidInput.into()))
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub fn lookup_host<A: ToSocketAddrs>(addr: A) -> io::Result<std::vec::IntoIter<SocketAddr>> {
+    resolve(addr).map(Vec::into_iter)
 }
 
 /// Runs `f` on each address of `addr` until one succeeds, like std's `each_addr`.

@@ -407,6 +407,11 @@ impl TcpStream {
     /// Opens a connection to `addr`, giving up after `timeout` with a `TimedOut` error, like
     /// [`std::net::TcpStream::connect_timeout`]. A zero timeout is an `InvalidInput` error.
     ///
+    /// The timeout bounds the handshake: a refused connection fails at once, and a host that
+    /// does not answer (or a listener whose accept queue is full) takes the whole timeout. For
+    /// a host name, look it up with [`lookup_host`](super::lookup_host) and try each address,
+    /// or bound the whole `connect` (lookup included) with [`crate::timeout`].
+    ///
     /// ```
     /// use std::time::Duration;
     /// use green::net::{TcpListener, TcpStream};
