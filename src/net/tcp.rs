@@ -389,6 +389,17 @@ impl TcpStream {
     /// [`std::net::TcpStream::connect`]. Each address `addr` yields is tried in turn; the last
     /// error is returned if none accepts. A refused connection is `ConnectionRefused`.
     ///
+    /// # Errors
+    ///
+    /// Std's, unchanged, so `raw_os_error` and `kind` are what std code matches on: the OS
+    /// error of the last address tried. Nothing listening there is `ConnectionRefused`, at
+    /// once. A host that never answers (or a listener whose accept queue stays full) is
+    /// `TimedOut` only after the kernel gives up its SYN retransmits, about two minutes with
+    /// Linux's default `net.ipv4.tcp_syn_retries`: bound the wait with
+    /// [`connect_timeout`](TcpStream::connect_timeout) or [`crate::timeout`]. Like std's, these
+    /// messages do not name the address; a client talking to many servers adds it with
+    /// `map_err`. A host name that does not resolve gives the lookup's error, which names it.
+    ///
     /// ```
     /// use green::net::{TcpListener, TcpStream};
     ///
