@@ -159,6 +159,32 @@ impl UdpSocket {
     /// Receives from the connected peer, parking until a datagram arrives, like
     /// [`std::net::UdpSocket::recv`].
     ///
+    /// # Errors
+    ///
+    /// Std's. With a read timeout, a receive that waited that long is `WouldBlock`. When the
+    /// peer's host answered an earlier send with "port unreachable" (nothing bound there), the
+    /// next `recv` or `send` fails with `ConnectionRefused`, once, as with std on Linux: a
+    /// client that retransmits counts it as a failed attempt (or gives up on that server) and
+    /// goes on; the socket still works.
+    ///
+    /// ```
+    /// use std::io::ErrorKind;
+    /// use std::time::Duration;
+    /// use green::net::UdpSocket;
+    ///
+    /// green::run(|| {
+    ///     let nobody = UdpSocket::bind("127.0.0.1:0")?.local_addr()?; // bound, then closed
+    ///     let socket = UdpSocket::bind("127.0.0.1:0")?;
+    ///     socket.connect(nobody)?;
+    ///     socket.set_read_timeout(Some(Duration::from_secs(5)))?;
+    ///     socket.send(b"request")?;
+    ///     let mut buf = [0; 8];
+    ///     assert_eq!(socket.recv(&mut buf).unwrap_err().kind(), ErrorKind::ConnectionRefused);
+    ///     Ok::<(), std::io::Error>(())
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// ```
     /// use green::net::UdpSocket;
     ///
