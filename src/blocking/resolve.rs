@@ -40,15 +40,20 @@ use crate::runtime::context;
 ///
 /// # Errors
 ///
-/// As std's lookup; also, on a green thread that would have to park where it cannot (while
+/// As std's lookup, with the host name in the message (on any thread; also the fd limit,
+/// when no fd was free); also, on a green thread that would have to park where it cannot (while
 /// unwinding, rule 3 of docs/design.md, or inside `green::on_worker_stack`), an error that says so;
 /// and an error if the runtime is shutting down and its pool no longer takes jobs.
 pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
     let in_place = |addr: &A| addr.to_socket_addrs().map(Iterator::collect);
-    // 1. On a plain OS thread (or a pool thread), blocking is what the caller expects.
+    // 1. On a plain OS thread (or a pool thread), blocking is what the caller expects. A failed
+    //    lookup's error names the host, as one done on the pool does.
     let Some((in_green_thread, shared)) = context::with_core(|c| c.map(|c| (c.in_green_thread(), c.shared.clone())))
     else {
-        return in_place(&addr);
+        return in_place(&addr).map_err(|e| match Lookup::of(&addr) {
+            Some(lookup) => lookup.error(e),
+            None => e,
+        });
     };
     // 2. Anything but a host name cannot block.
     let Some(lookup) = Lookup::of(&addr) else { return in_place(&addr) };
@@ -109,11 +114,13 @@ impl Lookup {
             Lookup::HostPort(s) => s.as_str().to_socket_addrs().map(Iterator::collect),
             Lookup::Pair(host, port) => (host.as_str(), *port).to_socket_addrs().map(Iterator::collect),
         };
-        // std's message names no host; the kind stays std's.
-        found.map_err(|e| {
-            let hint = if no_fd_free() { out_of_fds_hint() } else { String::new() };
-            io::Error::new(e.kind(), format!("could not resolve {:?}: {e}{hint}", self.host()))
-        })
+        found.map_err(|e| self.error(e))
+    }
+
+    /// The error of this lookup from std's: std's message names no host; the kind stays std's.
+    fn error(&self, e: io::Error) -> io::Error {
+        let hint = if no_fd_free() { out_of_fds_hint() } else { String::new() };
+        io::Error::new(e.kind(), format!("could not resolve {:?}: {e}{hint}", self.host()))
     }
 }
 
@@ -278,6 +285,14 @@ mod tests {
         let addrs = resolve("localhost:0").unwrap();
         assert!(!addrs.is_empty());
         assert!(addrs.iter().all(|a| a.ip().is_loopback() && a.port() == 0), "{addrs:?}");
+    }
+
+    #[test]
+    fn plain_os_threads_name_the_host_that_did_not_resolve() {
+        let err = resolve("nonexistent.invalid:80").unwrap_err();
+        assert!(err.to_string().starts_with("could not resolve \"nonexistent.invalid:80\": "), "{err}");
+        let err = resolve(("nonexistent.invalid", 80)).unwrap_err();
+        assert!(err.to_string().starts_with("could not resolve \"nonexistent.invalid\": "), "{err}");
     }
 
     #[test]
