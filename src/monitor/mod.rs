@@ -223,6 +223,15 @@ fn run(shared: &Shared, threshold: Duration) {
         // else. Park until a worker wakes, looking again after a while for a deadlock.
         if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() {
             let now = Instant::now();
+            // A sleeping worker is stuck no more: a stall reported there ended by now, not at
+            // the next look at the workers, which waits until one wakes (seconds later, maybe).
+            for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
+                if watch.reported.is_some() {
+                    let stats = &remote.stats;
+                    let switches = stats.switches.load(Ordering::Relaxed) + stats.checkpoints.load(Ordering::Relaxed);
+                    end_stall(index, watch, stats, switches, now);
+                }
+            }
             if nothing_can_wake(shared) {
                 // A quiet with progress inside it is a new one, from now.
                 if quiet_since.is_none_or(|(_, then)| then != moved) {
@@ -320,21 +329,29 @@ fn run(shared: &Shared, threshold: Duration) {
                         stats.stalling_nanos.store(nanos(stuck), Ordering::Relaxed);
                     }
                 }
-                _ => {
-                    if let (Some(id), Some(since)) = (watch.reported, watch.stuck_since) {
-                        let held = now.duration_since(since);
-                        stats.stalled_nanos.fetch_add(nanos(held), Ordering::Relaxed);
-                        stats.stalling_nanos.store(0, Ordering::Relaxed);
-                        log::warn!(
-                            "green: worker {index} is making progress again (green thread {id} held it for about {} ms)",
-                            held.as_millis()
-                        );
-                    }
-                    *watch = Watch { switches, ..Watch::default() };
-                }
+                _ => end_stall(index, watch, stats, switches, now),
             }
         }
     }
+}
+
+/// The worker `index` is not stuck as of `now` (it moved, or is not in a green thread, or
+/// sleeps): ends the stall reported there, if any (the metrics count its time, the log says it
+/// ended), and watches the worker afresh from `switches`.
+fn end_stall(index: usize, watch: &mut Watch, stats: &crate::runtime::stats::WorkerStats, switches: u64, now: Instant) {
+    if let (Some(id), Some(since)) = (watch.reported, watch.stuck_since) {
+        // Never less than the monitor published while the stall went on (that counted a look
+        // ahead): the metrics' total does not go back.
+        let published = Duration::from_nanos(stats.stalling_nanos.load(Ordering::Relaxed));
+        let held = now.saturating_duration_since(since).max(published);
+        stats.stalled_nanos.fetch_add(nanos(held), Ordering::Relaxed);
+        stats.stalling_nanos.store(0, Ordering::Relaxed);
+        log::warn!(
+            "green: worker {index} is making progress again (green thread {id} held it for about {} ms)",
+            held.as_millis()
+        );
+    }
+    *watch = Watch { switches, ..Watch::default() };
 }
 
 /// A duration in whole nanoseconds, saturating (585 years).
