@@ -115,3 +115,34 @@ fn while_unwinding_it_returns_at_once_instead_of_parking() {
     assert!(!finished);
     assert!(took < SOON, "took {took:?}");
 }
+
+/// On the worker's own stack while unwinding (a destructor inside `on_worker_stack`), it
+/// returns at once, as `join` does there; it used to panic, and a panic while unwinding aborts
+/// the process.
+#[test]
+fn on_the_worker_stack_while_unwinding_it_returns_at_once() {
+    struct WaitOnDrop<'a>(&'a mut green::JoinHandle<()>, &'a mut Option<(bool, Duration)>);
+    impl Drop for WaitOnDrop<'_> {
+        fn drop(&mut self) {
+            let start = Instant::now();
+            let finished = self.0.wait_timeout(Duration::from_secs(3600));
+            *self.1 = Some((finished, start.elapsed()));
+        }
+    }
+    green::run(|| {
+        let mut stuck = green::spawn(|| green::sleep(Duration::from_secs(3600)));
+        let mut seen = None;
+        let unwound = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            green::on_worker_stack(|| {
+                let _guard = WaitOnDrop(&mut stuck, &mut seen);
+                panic!("unwinds on the worker's stack");
+            })
+        }));
+        assert!(unwound.is_err());
+        let (finished, took) = seen.expect("the destructor ran");
+        assert!(!finished);
+        assert!(took < SOON, "took {took:?}");
+        stuck.cancel();
+        assert!(stuck.join().unwrap_err().is_cancelled());
+    });
+}

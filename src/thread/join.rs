@@ -175,7 +175,8 @@ impl<T> JoinHandle<T> {
     /// A cancellation point. Inside `green::timeout`, it returns false at that deadline if it
     /// comes first (once; the next wait past it unwinds). A green thread that is unwinding
     /// cannot park ([while unwinding](crate::sync#while-unwinding)): there it returns at once,
-    /// true only if the other has finished. From a plain OS thread it blocks that thread.
+    /// true only if the other has finished, and so it does on a worker's own stack while
+    /// unwinding. From a plain OS thread it blocks that thread.
     ///
     /// ```
     /// use std::time::{Duration, Instant};
@@ -197,6 +198,11 @@ impl<T> JoinHandle<T> {
     ///     assert_eq!(finished, 1);
     /// });
     /// ```
+    ///
+    /// # Panics
+    ///
+    /// Inside [`on_worker_stack`](crate::on_worker_stack) (but for a destructor run while
+    /// unwinding there), if the green thread has not finished: no green thread can park there.
     pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
         crate::coop::tick_op();
         let target = self.task().header();
@@ -215,6 +221,9 @@ impl<T> JoinHandle<T> {
                     crate::deadline::report_timeout();
                     return target.is_done();
                 }
+                // Code on a worker's own stack cannot park either; while it unwinds (a
+                // destructor), a panic here would abort the process: return, as `join` does.
+                Some(Stop::WorkerStack) if std::thread::panicking() => return target.is_done(),
                 Some(stop) => stop_without_error(stop, "green::JoinHandle::wait_timeout", String::new),
             }
             // `&mut self` makes the caller the only joiner, as `join(self)` does for its waits:
