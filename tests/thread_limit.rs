@@ -113,6 +113,37 @@ fn child() {
     let e = green::signal::Signals::new(&[green::signal::Signal::User1]).unwrap_err();
     assert_names(&e.to_string(), "could not start the signal dispatcher thread", limit);
 
+    // 4b. The same with two workers, from an OS thread: the job's waiter starts on a worker at
+    //     once and parks for the job; dropped unrun, the job wakes it, and it must not report the
+    //     failure that the caller's panic reports (the parent looks at stderr).
+    set_thread_limit(u64::MAX);
+    let two = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
+    // Both workers kept awake, so that they start and wake the waiter at once.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let spinners: Vec<_> = (0..2)
+        .map(|i| {
+            let stop = stop.clone();
+            green::Builder::new()
+                .worker(i)
+                .spawn_on(two.handle(), move || {
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                        green::yield_now();
+                    }
+                })
+                .unwrap()
+        })
+        .collect();
+    let limit = threads();
+    set_thread_limit(limit);
+    for _ in 0..50 {
+        let caught = std::panic::catch_unwind(|| two.handle().spawn_blocking(|| 1));
+        assert!(caught.is_err(), "spawn_blocking with no thread to run it");
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    spinners.into_iter().for_each(|s| s.join().unwrap());
+    drop(two);
+
     // 5. Below the limit again, all of it works.
     set_thread_limit(u64::MAX);
     assert_eq!(rt.block_on(|| green::spawn_blocking(|| 7).join().unwrap()), 7);

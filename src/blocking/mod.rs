@@ -234,13 +234,15 @@ impl Handle {
         }
         // 3. The job: runs `f`, catching its panic, and fills the slot.
         let job = Box::new(move || tx.send(std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))));
-        if let Err(e) = self.shared.blocking.submit(job) {
-            // A shut-down pool dropped the job: `waiter` reports a cancellation. A pool that
+        if let Err((e, unrun)) = self.shared.blocking.submit_or_return(job) {
+            // A shut-down pool drops the job: `waiter` reports a cancellation. A pool that
             // cannot start a thread is an error the caller should see now, like `spawn`'s; the
             // caller's panic reports it, so the waiter is cancelled rather than left to report it
-            // again (unless another worker has run it already).
+            // again. Cancelled before the job is dropped: the drop wakes the waiter (it may have
+            // started on another worker), and it then unwinds at its next look instead.
             if !self.shared.is_shutting_down() {
                 waiter.cancel();
+                drop(unrun);
                 panic!("{e}");
             }
         }

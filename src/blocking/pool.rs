@@ -131,12 +131,22 @@ impl Pool {
     /// none can be started (then the jobs queued are dropped, unrun: no thread would run them).
     /// A thread that cannot be started while others run is no error: the job waits for them.
     pub(crate) fn submit(&self, job: Job) -> io::Result<()> {
+        self.submit_or_return(job).map_err(|(e, unrun)| {
+            drop(unrun);
+            e
+        })
+    }
+
+    /// [`submit`](Pool::submit), but on an error the jobs dropped unrun (`job` among them) are
+    /// handed back, for the caller to drop once it has done what must come before: dropping a
+    /// job wakes whoever waits for it.
+    pub(crate) fn submit_or_return(&self, job: Job) -> Result<(), (io::Error, Vec<Job>)> {
         let inner = &self.inner;
         let mut state = inner.lock();
         if state.shutdown {
             drop(state);
-            drop(job);
-            return Err(io::Error::other("green: the runtime has shut down, so its blocking pool takes no more jobs"));
+            let e = io::Error::other("green: the runtime has shut down, so its blocking pool takes no more jobs");
+            return Err((e, vec![job]));
         }
         state.queue.push_back(job);
         // 1. Wake an idle thread that is not already on its way.
@@ -185,8 +195,7 @@ impl Pool {
         }
         let orphans = std::mem::take(&mut state.queue);
         drop(state);
-        drop(orphans);
-        Err(io::Error::new(
+        let e = io::Error::new(
             e.kind(),
             format!(
                 "green: no blocking-pool thread is running and none could be started ({e}): the \
@@ -195,7 +204,8 @@ impl Pool {
                 crate::rlimit::Limit::Threads.describe(),
                 crate::rlimit::Limit::AddressSpace.describe()
             ),
-        ))
+        );
+        Err((e, orphans.into()))
     }
 
     /// Why a job this pool took may have been dropped unrun: the runtime shut down, or no
