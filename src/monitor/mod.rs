@@ -61,6 +61,10 @@ struct Watch {
     next_report: Option<Instant>,
     /// The green thread reported, to report its recovery.
     reported: Option<u64>,
+    /// Once reported: the worker's `stalled_nanos` before this stall, and the time of this
+    /// stall published on top of it so far.
+    stalled_before: u64,
+    published: Duration,
 }
 
 /// How long the runtime must stay quiet with live green threads before a possible deadlock is
@@ -280,7 +284,7 @@ fn run(shared: &Shared, threshold: Duration) {
                     let since = watch.stuck_since.unwrap_or(now);
                     let stuck = now.duration_since(since) + interval;
                     if watch.reported.is_some() {
-                        stats.stalling_nanos.store(nanos(stuck), Ordering::Relaxed);
+                        publish_stall(watch, stats, stuck);
                     }
                     if stuck < threshold || watch.next_report.is_some_and(|t| now < t) {
                         continue;
@@ -326,7 +330,8 @@ fn run(shared: &Shared, threshold: Duration) {
                     watch.next_report = Some(since + written.max(threshold).saturating_mul(2));
                     if watch.reported.replace(id).is_none() {
                         stats.stalls.fetch_add(1, Ordering::Relaxed);
-                        stats.stalling_nanos.store(nanos(stuck), Ordering::Relaxed);
+                        watch.stalled_before = stats.stalled_nanos.load(Ordering::Relaxed);
+                        publish_stall(watch, stats, stuck);
                     }
                 }
                 _ => end_stall(index, watch, stats, switches, now),
@@ -342,16 +347,21 @@ fn end_stall(index: usize, watch: &mut Watch, stats: &crate::runtime::stats::Wor
     if let (Some(id), Some(since)) = (watch.reported, watch.stuck_since) {
         // Never less than the monitor published while the stall went on (that counted a look
         // ahead): the metrics' total does not go back.
-        let published = Duration::from_nanos(stats.stalling_nanos.load(Ordering::Relaxed));
-        let held = now.saturating_duration_since(since).max(published);
-        stats.stalled_nanos.fetch_add(nanos(held), Ordering::Relaxed);
-        stats.stalling_nanos.store(0, Ordering::Relaxed);
+        let held = now.saturating_duration_since(since).max(watch.published);
+        publish_stall(watch, stats, held);
         log::warn!(
             "green: worker {index} is making progress again (green thread {id} held it for about {} ms)",
             held.as_millis()
         );
     }
     *watch = Watch { switches, ..Watch::default() };
+}
+
+/// Publishes that the stall reported in `watch` has held its worker for `held` so far: one
+/// store of the worker's total, so a reader of the metrics sees it whole.
+fn publish_stall(watch: &mut Watch, stats: &crate::runtime::stats::WorkerStats, held: Duration) {
+    watch.published = held;
+    stats.stalled_nanos.store(watch.stalled_before.saturating_add(nanos(held)), Ordering::Relaxed);
 }
 
 /// A duration in whole nanoseconds, saturating (585 years).

@@ -72,8 +72,8 @@ pub struct WorkerMetrics {
     /// be told of blocking code that got into a green thread.
     pub stalls: u64,
     /// How long the stalls counted in `stalls` held the worker, the one in progress included
-    /// (as of the monitor's last look at it). Each is counted from the monitor's first look
-    /// that found the worker stuck, so it is short by up to a quarter of the threshold.
+    /// (as of the monitor's last look at it). The monitor looks every quarter of the threshold,
+    /// so each stall's time is right to about that, either way.
     pub stalled: Duration,
     /// Green threads waiting for it (ready, or queued unstarted), as of its last look at its queues.
     pub ready: usize,
@@ -166,11 +166,7 @@ impl Handle {
                     inbox: remote.inbox.len(),
                     timers: s.timers.load(Ordering::Relaxed),
                     stalls: s.stalls.load(Ordering::Relaxed),
-                    stalled: Duration::from_nanos(
-                        s.stalled_nanos
-                            .load(Ordering::Relaxed)
-                            .saturating_add(s.stalling_nanos.load(Ordering::Relaxed)),
-                    ),
+                    stalled: Duration::from_nanos(s.stalled_nanos.load(Ordering::Relaxed)),
                 }
             })
             .collect();

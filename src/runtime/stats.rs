@@ -63,11 +63,9 @@ pub(crate) struct WorkerStats {
     /// Stalls the monitor reported here: one green thread held the worker past the blocking
     /// threshold. Written by the monitor.
     pub(crate) stalls: AtomicU64,
-    /// Nanoseconds the worker was held in reported stalls that have ended. Written by the monitor.
+    /// Nanoseconds the worker was held in reported stalls, the one in progress included (as of
+    /// the monitor's last look). Written by the monitor.
     pub(crate) stalled_nanos: AtomicU64,
-    /// Nanoseconds the reported stall in progress has lasted so far, as of the monitor's last
-    /// look; 0 when there is none. Written by the monitor.
-    pub(crate) stalling_nanos: AtomicU64,
     /// The worker's kernel thread id, for the monitor's look at `/proc` (0 until it starts).
     pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Header of the green thread being resumed; null between resumes.

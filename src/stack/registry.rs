@@ -164,7 +164,7 @@ fn entry(id: usize) -> Option<&'static Region> {
     if block.is_null() {
         return None;
     }
-    // SAFETY: a non-null block pointer comes from `Box::leak` of BLOCK_LEN entries (in
+    // SAFETY: a non-null block pointer comes from a leaked `Vec` of BLOCK_LEN entries (`new_block`, in
     // `register`), never freed, so every index below BLOCK_LEN is valid for 'static.
     Some(unsafe { &*block.add(id % BLOCK_LEN) })
 }
