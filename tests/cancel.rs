@@ -187,8 +187,11 @@ fn a_caught_cancellation_is_raised_again() {
         green::run(|| {
             let caught = Arc::new(AtomicUsize::new(0));
             let c = caught.clone();
+            let started = Arc::new(AtomicBool::new(false));
+            let s = started.clone();
             let (tx, rx) = mpmc::channel::<u32>();
             let stubborn = green::spawn(move || {
+                s.store(true, Ordering::SeqCst);
                 for _ in 0..3 {
                     let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| rx.recv()));
                     if r.is_err() {
@@ -201,7 +204,10 @@ fn a_caught_cancellation_is_raised_again() {
                 let _g = m.lock();
                 unreachable!("the cancellation was swallowed");
             });
-            green::sleep(Duration::from_millis(5));
+            // Cancelled before it starts, it would never run: nothing would be caught.
+            while !started.load(Ordering::SeqCst) {
+                green::sleep(Duration::from_millis(1));
+            }
             stubborn.cancel();
             assert!(stubborn.join().unwrap_err().is_cancelled());
             assert_eq!(caught.load(Ordering::SeqCst), 3);
@@ -277,14 +283,20 @@ fn is_cancelled_before_the_next_cancellation_point() {
         let s = seen.clone();
         let go = Arc::new(AtomicBool::new(false));
         let g = go.clone();
+        let started = Arc::new(AtomicBool::new(false));
+        let st = started.clone();
         let busy = green::spawn(move || {
+            st.store(true, Ordering::SeqCst);
             while !g.load(Ordering::SeqCst) {
                 green::tick();
             }
             s.store(green::is_cancelled(), Ordering::SeqCst);
             green::yield_now();
         });
-        green::sleep(Duration::from_millis(1));
+        // Cancelled before it starts, it would never run, and never look at the flag.
+        while !started.load(Ordering::SeqCst) {
+            green::sleep(Duration::from_millis(1));
+        }
         busy.cancel();
         go.store(true, Ordering::SeqCst);
         assert!(busy.join().unwrap_err().is_cancelled());

@@ -150,11 +150,15 @@ fn a_cancelled_green_thread_never_parks_in_its_destructors() {
         let (p, holder) = primitives(&rt);
         let results = Arc::new(std::sync::Mutex::new(Vec::new()));
         let unwinder = Unwinder { p, results: results.clone() };
+        let (started_tx, started) = std::sync::mpsc::channel();
         let victim = rt.spawn(move || {
             let _unwinder = unwinder;
+            started_tx.send(()).unwrap();
             green::sleep(HOUR);
         });
-        std::thread::sleep(Duration::from_millis(10));
+        // Cancelled before it starts, it would never run: its closure, and the unwinder with it,
+        // would be dropped by the worker, not by an unwinding green thread.
+        started.recv_timeout(Duration::from_secs(10)).unwrap();
         let start = Instant::now();
         victim.cancel();
         assert!(victim.join().unwrap_err().is_cancelled());

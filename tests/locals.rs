@@ -2,7 +2,7 @@
 
 use std::cell::{Cell, RefCell};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 mod common;
@@ -183,14 +183,20 @@ fn a_local_destructor_cut_short_by_a_cancellation_is_told_as_one() {
     }
     common::warnings::install();
     green::run(|| {
+        let holds = Arc::new(AtomicBool::new(false));
+        let h = holds.clone();
         let sleeper = green::Builder::new()
             .name("holder".into())
-            .spawn(|| {
+            .spawn(move || {
                 WAITS.set(Some(Waits));
+                h.store(true, Ordering::SeqCst);
                 green::sleep(Duration::from_secs(60));
             })
             .unwrap();
-        green::sleep(Duration::from_millis(5));
+        // Cancelled before it starts, it would never run: no local, no destructor to tell of.
+        while !holds.load(Ordering::SeqCst) {
+            green::sleep(Duration::from_millis(1));
+        }
         sleeper.cancel();
         assert!(sleeper.join().unwrap_err().is_cancelled());
     });

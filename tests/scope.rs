@@ -221,18 +221,21 @@ fn the_caller_deadline_bounds_a_scope() {
             let borrowed = vec![1u32, 2, 3];
             let cancelled = AtomicUsize::new(0);
             let start = std::time::Instant::now();
+            /// Counts the child's end, reading the borrowed data as it goes.
+            struct Leaving<'a>(&'a [u32], &'a AtomicUsize);
+            impl Drop for Leaving<'_> {
+                fn drop(&mut self) {
+                    assert_eq!(self.0.iter().sum::<u32>(), 6);
+                    self.1.fetch_add(1, Ordering::SeqCst);
+                }
+            }
             let r = green::timeout(Duration::from_millis(30), || {
                 green::scope(|s| {
-                    let child = s.spawn(|| {
-                        /// Counts the child's end, reading the borrowed data as it goes.
-                        struct Leaving<'a>(&'a [u32], &'a AtomicUsize);
-                        impl Drop for Leaving<'_> {
-                            fn drop(&mut self) {
-                                assert_eq!(self.0.iter().sum::<u32>(), 6);
-                                self.1.fetch_add(1, Ordering::SeqCst);
-                            }
-                        }
-                        let _leaving = Leaving(&borrowed, &cancelled);
+                    // Made here and moved in: a child cancelled before it starts (the deadline
+                    // may pass first on a loaded machine) ends by dropping it unrun, and counts.
+                    let leaving = Leaving(&borrowed, &cancelled);
+                    let child = s.spawn(move || {
+                        let _leaving = leaving;
                         green::sleep(Duration::from_secs(60));
                     });
                     if join_in_body {

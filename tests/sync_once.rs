@@ -2,7 +2,7 @@
 //! initializer that parks does not hang its worker, and each value is made once.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use green::sync::{LazyLock, Once, OnceLock};
@@ -213,7 +213,10 @@ fn once_runs_its_closure_once_among_racing_green_threads() {
 fn only_waiting_for_an_initializer_is_a_cancellation_point() {
     let went_on = bounded(LIMIT, || {
         green::run(|| {
-            let worker = green::spawn(|| {
+            let started = Arc::new(AtomicBool::new(false));
+            let s = started.clone();
+            let worker = green::spawn(move || {
+                s.store(true, Ordering::SeqCst);
                 while !green::is_cancelled() {
                     std::hint::spin_loop();
                     green::tick();
@@ -224,7 +227,10 @@ fn only_waiting_for_an_initializer_is_a_cancellation_point() {
                 let cloned = made.clone();
                 (made.into_inner(), empty.into_inner(), cloned.into_inner())
             });
-            green::yield_now();
+            // Cancelled before it starts, it would never run: nothing would go on.
+            while !started.load(Ordering::SeqCst) {
+                green::sleep(Duration::from_millis(1));
+            }
             worker.cancel();
             worker.join()
         })
@@ -235,14 +241,20 @@ fn only_waiting_for_an_initializer_is_a_cancellation_point() {
 /// A LazyLock whose initializer was cancelled mid-way is poisoned, and says so (not "panicked").
 #[test]
 fn a_lazy_lock_cancelled_mid_initializer_says_so() {
+    static SLOW_BEGAN: AtomicBool = AtomicBool::new(false);
     static SLOW: LazyLock<u32> = LazyLock::new(|| {
+        SLOW_BEGAN.store(true, Ordering::SeqCst);
         green::sleep(Duration::from_secs(60));
         1
     });
     let later = bounded(LIMIT, || {
         green::run(|| {
             let first = green::spawn(|| *SLOW);
-            green::sleep(Duration::from_millis(10));
+            // Cancelled before it starts, it would never run the initializer: the later access
+            // would, and sleep its 60 s.
+            while !SLOW_BEGAN.load(Ordering::SeqCst) {
+                green::sleep(Duration::from_millis(1));
+            }
             first.cancel();
             assert!(first.join().unwrap_err().is_cancelled());
             let later = std::panic::catch_unwind(|| *SLOW);
