@@ -134,7 +134,11 @@ fn a_guard_may_be_held_across_a_park() {
                     g.push("holder out");
                 })
             };
-            green::sleep(Duration::from_millis(2));
+            // The waiters come once the holder has the lock (on a loaded machine the holder may
+            // start after them).
+            while m.try_lock().is_ok() {
+                green::sleep(Duration::from_millis(1));
+            }
             let waiters: Vec<_> = (0..4)
                 .map(|_| {
                     let m = m.clone();
