@@ -232,7 +232,9 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
             let lock = lock.clone();
             green::Builder::new().name("waiter".into()).worker(1).spawn(move || drop(lock.write().unwrap())).unwrap()
         };
-        green::sleep(Duration::from_millis(30));
+        // Look until it has parked: not parked yet, it could not show the state in question.
+        let parked = dump_until(|text| text.lines().any(|l| l.contains("\"waiter\"") && l.contains("parked (")));
+        assert!(parked.lines().any(|l| l.contains("\"waiter\"") && l.contains("parked (")), "{parked}");
         // Then worker 1 is kept busy, so the grant's wake waits in its inbox.
         let busy = Arc::new(AtomicBool::new(false));
         let blocker = {
@@ -415,10 +417,31 @@ fn the_dump_signal_prints_a_dump() {
         common::eventually(Duration::from_secs(10), || green::signal::is_listening(green::signal::Signal::User1)),
         "the runtime does not listen for SIGUSR1"
     );
+    // The dumper prints to stderr from its own thread: a pipe stands in for stderr meanwhile,
+    // read here until the dump has come, then copied to the real stderr for the parent.
+    let (mut from_stderr, to_stderr) = std::io::pipe().unwrap();
+    // SAFETY: dup and dup2 on fds this process holds open; no memory is involved.
+    let stderr = unsafe { libc::dup(2) };
+    assert!(stderr >= 0, "dup(2): {}", std::io::Error::last_os_error());
+    // SAFETY: as above; fd 2 now refers to the pipe, which `to_stderr` keeps open too.
+    assert!(unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&to_stderr), 2) } >= 0);
+    drop(to_stderr);
     // SAFETY: raising a signal that a handler is installed for; no memory is involved.
     assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);
-    // The dumper prints from its own thread; give it time, then end.
-    std::thread::sleep(Duration::from_millis(500));
+    let mut dump = Vec::new();
+    let mut chunk = [0; 4096];
+    // Bounded by the parent, which kills this child after a minute.
+    while !String::from_utf8_lossy(&dump).contains("\"napper\"") {
+        let n = std::io::Read::read(&mut from_stderr, &mut chunk).unwrap();
+        assert!(n > 0, "stderr closed before the dump came");
+        dump.extend_from_slice(&chunk[..n]);
+    }
+    // SAFETY: puts the saved stderr back in its place, and closes the copy.
+    unsafe {
+        assert!(libc::dup2(stderr, 2) >= 0);
+        libc::close(stderr);
+    }
+    std::io::Write::write_all(&mut std::io::stderr(), &dump).unwrap();
     napper.cancel();
     drop(rt);
 }
