@@ -4,6 +4,8 @@ use green::sync::OnceLock;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+mod common;
+
 struct InitOnDrop(Arc<OnceLock<u32>>);
 impl Drop for InitOnDrop {
     fn drop(&mut self) {
@@ -54,15 +56,15 @@ fn child() {
 
 #[test]
 fn an_unwinding_neighbour_can_initialize_while_a_waiter_is_preempted() {
-    if std::env::var_os("GREEN_TEST_CHILD").is_some() {
+    if common::child::is_child() {
         child();
         return;
     }
-    let out = std::process::Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "an_unwinding_neighbour_can_initialize_while_a_waiter_is_preempted", "--nocapture"])
-        .env("GREEN_TEST_CHILD", "1")
-        .output()
-        .unwrap();
+    // Killed at the limit: a waiter that never wakes fails the test instead of hanging the run.
+    let out = common::child::run_child(
+        "an_unwinding_neighbour_can_initialize_while_a_waiter_is_preempted",
+        Duration::from_secs(120),
+    );
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
         out.status.success(),
