@@ -388,18 +388,24 @@ mod tests {
     fn idle_threads_exit_after_the_keep_alive() {
         let pool = pool(4, Duration::from_millis(50));
         let (tx, rx) = mpsc::channel();
+        // Held while the pool's threads are counted: no job has ended, so no thread has gone
+        // idle, let alone past its keep-alive, however long the count takes to come.
+        let gate = Arc::new(std::sync::RwLock::new(()));
+        let closed = gate.write().unwrap();
         for _ in 0..4 {
-            let tx = tx.clone();
+            let (tx, gate) = (tx.clone(), gate.clone());
             pool.submit(Box::new(move || {
-                std::thread::sleep(Duration::from_millis(20));
                 tx.send(()).unwrap();
+                drop(gate.read());
             }))
             .unwrap();
         }
-        for _ in 0..4 {
+        rx.recv().unwrap();
+        assert!(threads(&pool) >= 1);
+        drop(closed);
+        for _ in 0..3 {
             rx.recv().unwrap();
         }
-        assert!(threads(&pool) >= 1);
         let start = Instant::now();
         while threads(&pool) > 0 {
             assert!(start.elapsed() < Duration::from_secs(5), "idle pool threads did not exit");

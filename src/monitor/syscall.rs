@@ -103,19 +103,28 @@ mod tests {
     /// A thread sleeping in `std::thread::sleep` is seen in its sleep.
     #[test]
     fn describes_a_sleeping_thread() {
+        use std::sync::atomic::{AtomicBool, Ordering};
         let (tx, rx) = std::sync::mpsc::channel();
-        let sleeper = std::thread::spawn(move || {
-            // SAFETY: gettid has no preconditions.
-            tx.send(unsafe { libc::gettid() }).unwrap();
-            std::thread::sleep(std::time::Duration::from_millis(500));
-        });
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let sleeper = {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                // SAFETY: gettid has no preconditions.
+                tx.send(unsafe { libc::gettid() }).unwrap();
+                // Sleeps until the look is over, however late the OS lets it start sleeping.
+                while !stop.load(Ordering::SeqCst) {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                }
+            })
+        };
         let tid = rx.recv().unwrap();
         let start = std::time::Instant::now();
         let mut seen = None;
-        while seen.is_none() && start.elapsed() < std::time::Duration::from_millis(400) {
+        while seen.is_none() && start.elapsed() < std::time::Duration::from_secs(10) {
             seen = describe(tid).filter(|(call, _)| call.contains("sleep"));
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
+        stop.store(true, Ordering::SeqCst);
         sleeper.join().unwrap();
         let (_, hint) = seen.expect("the sleep was never seen in /proc");
         assert!(hint.is_some_and(|h| h.contains("green::sleep")), "{hint:?}");
