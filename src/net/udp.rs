@@ -406,7 +406,8 @@ impl UdpSocket {
     /// ```
     /// use std::net::Ipv6Addr;
     /// if let Ok(socket) = green::net::UdpSocket::bind("[::1]:0") {
-    ///     let _ = socket.join_multicast_v6(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x123), 0);
+    ///     // Interface 1, the loopback on Linux: the membership report stays on this machine.
+    ///     let _ = socket.join_multicast_v6(&Ipv6Addr::new(0xff02, 0, 0, 0, 0, 0, 0, 0x123), 1);
     /// }
     /// ```
     pub fn join_multicast_v6(&self, multiaddr: &Ipv6Addr, interface: u32) -> io::Result<()> {
