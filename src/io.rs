@@ -239,7 +239,7 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
                 Err(e) => return Err(e),
             });
         }
-        let (source, _dup) = registered.as_ref().expect("set above");
+        let (source, _dup) = registered.as_ref().expect(internal_error!("a readiness wait lost its registration"));
         source.wait(dir, seen.unwrap_or(0), deadline)?;
     }
 }

@@ -218,7 +218,7 @@ pub mod chunked {
         /// Takes the iterable out (once).
         #[inline(always)]
         fn take(&self) -> T {
-            self.0.take().expect("green: a ForChunks is taken once")
+            self.0.take().expect(internal_error!("the iterable of a #[green::preemptible] loop was taken twice"))
         }
     }
 

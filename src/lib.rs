@@ -1,6 +1,14 @@
 #![doc = include_str!("../README.md")]
 #![warn(missing_docs)]
 
+/// The message for a broken internal invariant: what broke, and that it is a bug to report.
+/// A literal, so that `expect` and `panic!` take it as they take any other.
+macro_rules! internal_error {
+    ($what:literal) => {
+        concat!("green: internal error: ", $what, "; this is a bug in green, please report it")
+    };
+}
+
 mod blocking;
 mod coop;
 mod deadline;

@@ -129,7 +129,7 @@ impl<T: 'static> LocalKey<T> {
     fn set_or_init<V>(&'static self, value: V, wrap: impl FnOnce(V) -> T, put: impl FnOnce(&T, V)) {
         let value = Cell::new(Some(value));
         self.try_with_init(
-            || wrap(value.take().expect("the value to set")),
+            || wrap(value.take().expect(internal_error!("a green-thread-local value to set was taken twice"))),
             |current| {
                 if let Some(value) = value.take() {
                     put(current, value);
@@ -166,7 +166,9 @@ impl<T: 'static> LocalKey<T> {
         let value = unsafe { value.as_ref() };
         // Keys are the addresses of statics; should two of different types ever share one,
         // this says so instead of misreading the value.
-        let value = value.downcast_ref::<T>().expect("two green_local! keys share an address");
+        let value = value
+            .downcast_ref::<T>()
+            .expect(internal_error!("two green_local! keys of different types share an address"));
         Ok(f(value))
     }
 }
@@ -318,7 +320,9 @@ impl LocalMap {
         if let Some(existing) = self.get(key)? {
             return Ok(existing);
         }
-        let value = NonNull::from(Box::leak(value.take().expect("a value to insert")));
+        let value = NonNull::from(Box::leak(
+            value.take().expect(internal_error!("a green-thread-local value to insert was taken twice")),
+        ));
         self.entries.push((key, value));
         Ok(value)
     }

@@ -289,7 +289,7 @@ fn wait_with<W>(
 #[inline]
 fn assert_can_park() {
     if std::thread::panicking() {
-        crate::abort_with("green: internal error: a green thread tried to park while unwinding");
+        crate::abort_with(internal_error!("a green thread tried to park while unwinding"));
     }
 }
 

@@ -1082,7 +1082,7 @@ impl Source {
             ParkReason::Io,
             |waiter| {
                 context::with_core(|core| {
-                    let core = core.expect("green: internal error: an I/O park outside a worker");
+                    let core = core.expect(internal_error!("an I/O wait parked outside a worker thread"));
                     let reactor = &core.shared.remotes[core.index].reactor;
                     let mut inner = lock(&state.inner);
                     if state.ticks[dir as usize].load(Ordering::Relaxed) != seen {
@@ -1097,7 +1097,7 @@ impl Source {
                     let list = &mut inner.waiters[dir as usize];
                     list.push_back(t, waiter);
                     state.queued[dir as usize].store(list.len(), Ordering::Release);
-                    let reg = inner.registration.as_ref().expect("registered above");
+                    let reg = inner.registration.as_ref().expect(internal_error!("an I/O wait lost its registration"));
                     reg.reactor.waiters.fetch_add(1, Ordering::Relaxed);
                     if reg.reactor.mode == Mode::Oneshot
                         && !inner.armed[dir as usize]

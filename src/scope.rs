@@ -127,7 +127,7 @@ struct NoUnwind;
 
 impl Drop for NoUnwind {
     fn drop(&mut self) {
-        crate::abort_with("green: internal error: a scope's wait for its green threads unwound while they ran");
+        crate::abort_with(internal_error!("a green::scope's wait for its green threads unwound while they ran"));
     }
 }
 

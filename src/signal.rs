@@ -406,7 +406,8 @@ impl Signals {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self) -> io::Result<Signal> {
-        self.recv_until(None, false).map(|signal| signal.expect("a wait without a deadline ended without a signal"))
+        self.recv_until(None, false)
+            .map(|signal| signal.expect(internal_error!("Signals::recv, with no deadline, ended without a signal")))
     }
 
     /// Like [`Signals::recv`], but gives up after `timeout` and returns `Ok(None)`; inside

@@ -221,7 +221,7 @@ pub(crate) fn send_to<A: SockAddr>(
     addr: &A,
     len: libc::socklen_t,
 ) -> io::Result<usize> {
-    assert!(len as usize <= size_of::<A>(), "green: internal error: a sockaddr longer than its storage");
+    assert!(len as usize <= size_of::<A>(), internal_error!("a socket address longer than its storage"));
     // SAFETY: `buf` is valid for reads of its length, and `addr` for reads of `len` bytes
     // (checked above), all initialized (`SockAddr`); the kernel checks what they say.
     cvt_size(unsafe { libc::sendto(fd, buf.as_ptr().cast(), buf.len(), flags, std::ptr::from_ref(addr).cast(), len) })

@@ -69,13 +69,14 @@ fn class_of(layout: Layout) -> Option<usize> {
 
 #[inline]
 fn class_layout(class: usize) -> Layout {
-    Layout::from_size_align((class + 1) * CLASS_BYTES, CLASS_ALIGN).expect("valid class layout")
+    Layout::from_size_align((class + 1) * CLASS_BYTES, CLASS_ALIGN)
+        .expect(internal_error!("no valid memory layout for an allocation size class of green threads"))
 }
 
 /// Allocates a block for `layout` (non-zero size).
 #[inline]
 pub(crate) fn allocate(layout: Layout) -> NonNull<u8> {
-    assert!(layout.size() > 0, "green: internal error: a zero-sized task allocation");
+    assert!(layout.size() > 0, internal_error!("a zero-sized allocation for a green thread"));
     let Some(class) = class_of(layout) else { return allocate_global(layout) };
     let cached = CACHE
         .try_with(|cache| {

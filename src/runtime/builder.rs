@@ -315,7 +315,7 @@ impl Builder {
         F: FnOnce() -> T,
     {
         let (runtime, first) = self.start(true)?;
-        let deque = first.expect("worker 0 is kept for the caller");
+        let deque = first.expect(internal_error!("Builder::run got no worker for the calling thread"));
         let mut out: Option<T> = None;
         let out_ptr: *mut Option<T> = &mut out;
         let body = move || {
@@ -335,7 +335,7 @@ impl Builder {
         drop(core);
         drop(runtime);
         match main.join() {
-            Ok(()) => Ok(out.expect("main green thread finished without a value")),
+            Ok(()) => Ok(out.expect(internal_error!("the green thread of Builder::run finished without a value"))),
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
             Err(e) => Err(e.into()),
         }

@@ -83,7 +83,7 @@ pub(crate) fn in_green_thread() -> bool {
 ///
 /// Panics if called outside a green thread or on the worker's own stack.
 pub(crate) fn suspend(why: Suspend) {
-    with_core(|core| core.expect("green: internal error: suspend outside a green thread").suspend(why));
+    with_core(|core| core.expect(internal_error!("suspend outside a green thread")).suspend(why));
 }
 
 /// Parks the current green thread until woken, or until `deadline` if given.
@@ -91,5 +91,5 @@ pub(crate) fn suspend(why: Suspend) {
 /// Panics if called outside a green thread or on the worker's own stack.
 #[inline]
 pub(crate) fn park(kind: ParkKind, deadline: Option<Instant>, reason: ParkReason) {
-    with_core(|core| core.expect("green: internal error: park outside a green thread").park(kind, deadline, reason));
+    with_core(|core| core.expect(internal_error!("park outside a green thread")).park(kind, deadline, reason));
 }

@@ -642,7 +642,7 @@ impl<T> JoinRef<T> {
         // SAFETY: this reference was made by `Task::<F, T>::allocate` for this very `T`, so the
         // vtable writes a `Result<T, JoinError>` into `out`; the rest is the caller's contract.
         unsafe { (self.task.header().vtable.take_output)(self.task.ptr, (&raw mut out).cast()) };
-        out.expect("green thread outcome taken twice or before it finished")
+        out.expect(internal_error!("a green thread's outcome was taken twice, or before it finished"))
     }
 }
 
@@ -723,7 +723,7 @@ where
         // else touches `stage` before DONE.
         let stage = unsafe { &mut *Self::stage(header).get() };
         let Stage::Pending(f) = std::mem::replace(stage, Stage::Consumed) else {
-            unreachable!("a green thread was started twice");
+            unreachable!(internal_error!("a green thread was started twice"));
         };
         let outcome = panic::catch_unwind(AssertUnwindSafe(f));
         // SAFETY: the task is alive for the call.
@@ -771,7 +771,7 @@ where
         match std::mem::replace(unsafe { &mut *Self::stage(header).get() }, Stage::Consumed) {
             // SAFETY: `out` points at an `Option<Result<T, JoinError>>` (`JoinRef::take_output`).
             Stage::Finished(outcome) => unsafe { *out.cast::<Option<Result<T, JoinError>>>() = Some(outcome) },
-            _ => unreachable!("green thread outcome taken twice or before it finished"),
+            _ => unreachable!(internal_error!("a green thread's outcome was taken twice, or before it finished")),
         }
     }
 

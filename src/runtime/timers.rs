@@ -119,7 +119,8 @@ impl Timers {
         if self.heap.peek().is_none_or(|e| e.deadline > now) {
             return None;
         }
-        let Entry { deadline, slot, occupant, .. } = self.heap.pop().expect("peeked");
+        let Entry { deadline, slot, occupant, .. } =
+            self.heap.pop().expect(internal_error!("a timer found due a moment ago is gone"));
         Some(Due { deadline, slot: slot as usize, occupant })
     }
 

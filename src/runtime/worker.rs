@@ -268,7 +268,7 @@ impl Core {
     #[inline]
     pub(crate) fn suspend(&self, why: Suspend) {
         let yielder = self.yielder.get();
-        assert!(!yielder.is_null(), "green: internal error: suspend outside a green thread");
+        assert!(!yielder.is_null(), internal_error!("suspend outside a green thread"));
         let here = 0u8;
         self.suspended_at.set(std::ptr::addr_of!(here) as usize);
         // SAFETY: a non-null `yielder` belongs to the green thread running right now on this
@@ -748,7 +748,7 @@ impl Core {
         let body_task = SlotTask(task.as_ptr());
         let co = Co::with_stack(stack, move |yielder: &GreenYielder, ()| {
             crate::runtime::context::with_core(|core| {
-                core.expect("green thread body outside its worker").yielder.set(yielder);
+                core.expect(internal_error!("a green thread started outside its worker thread")).yielder.set(yielder);
             });
             let body_task = body_task;
             // SAFETY: the slot holds the task's `TaskRef` until after the coroutine has
@@ -792,7 +792,9 @@ impl Core {
         loop {
             self.prefetch_next(&slots);
             let slot = &mut slots[index];
-            let Some(live) = &mut slot.live else { panic!("green: internal error: resumed a free slot") };
+            let Some(live) = &mut slot.live else {
+                panic!(internal_error!("a worker resumed a green thread that had already ended"))
+            };
             let header = live.task.as_ptr();
             let budget = match live.task.header().budget {
                 0 => self.budget,
@@ -939,7 +941,8 @@ impl Core {
     /// commit the park, or run it again if a wake came first.
     fn commit_park(&self, index: usize, slot: &mut Slot, kind: ParkKind, reason: ParkReason) {
         WorkerStats::bump(&self.stats().parks[reason as usize]);
-        let task = &slot.live.as_ref().expect("parked from a free slot").task;
+        let task =
+            &slot.live.as_ref().expect(internal_error!("a green thread that had already ended asked to park")).task;
         let header = task.header();
         if let Some(deadline) = self.park_deadline.take() {
             self.arm_timer(&mut slot.timer, index, deadline, header.seq());
@@ -1010,7 +1013,7 @@ impl Core {
     fn finish(&self, index: usize) {
         let mut slots = self.slots.borrow_mut();
         let slot = &mut slots[index];
-        let Live { task, co } = slot.live.take().expect("finished a free slot");
+        let Live { task, co } = slot.live.take().expect(internal_error!("a green thread ended twice"));
         slot.yielder = std::ptr::null();
         let orphaned = slot.timer.next_occupant();
         drop(slots);

@@ -142,7 +142,7 @@ pub(super) fn open_pipe() -> io::Result<OwnedFd> {
 /// Step 2: keeps `signal`'s current action, then swaps ours in. Call once per signal, after
 /// [`open_pipe`], with the signal module's registry locked.
 pub(super) fn install(signal: libc::c_int) -> io::Result<()> {
-    assert!((signal as usize) < MAX_SIGNAL, "green: signal {signal} is out of range");
+    assert!((signal as usize) < MAX_SIGNAL, internal_error!("signal {} is out of range"), signal);
     // 1. The current action: the one to chain to, or to restore.
     let old = swap_action(signal, None)?;
     publish_previous(signal, &old);

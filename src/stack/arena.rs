@@ -232,7 +232,7 @@ impl StackArena {
                 state.chunks.push(chunk);
                 state.carved = 0;
             }
-            let chunk = state.chunks.last().expect("a chunk was just ensured");
+            let chunk = state.chunks.last().expect(internal_error!("no stack mapping right after one was made"));
             let slot = state.carved;
             state.carved += 1;
             (chunk.first + slot * chunk.slot_size, chunk.slot_size, chunk.owner(slot))
@@ -278,7 +278,7 @@ impl Chunk {
     fn owner(&self, slot: usize) -> NonNull<SlotOwner> {
         debug_assert!(slot < self.slots);
         let table = self.base as *mut SlotOwner;
-        NonNull::new(table.wrapping_add(slot)).expect("a chunk is not at address 0")
+        NonNull::new(table.wrapping_add(slot)).expect(internal_error!("a stack mapping at address 0"))
     }
 }
 
@@ -316,7 +316,8 @@ fn map_chunk(class: SizeClass, guard: usize, index: usize) -> io::Result<Chunk> 
                 sys::no_huge_pages(base, len);
                 // The owner table is the fresh (zeroed) start of the mapping: all-zero owners
                 // are valid, empty ones.
-                let owners = NonNull::new(base as *mut SlotOwner).expect("mmap never returns 0");
+                let owners =
+                    NonNull::new(base as *mut SlotOwner).expect(internal_error!("mmap returned address 0 for stacks"));
                 let desc = RegionDesc { start: base + table, slot_size, guard, slots };
                 return match registry::register(desc, Some(owners)) {
                     Ok((region, _)) => Ok(Chunk { base, len, region, first: base + table, slots, slot_size }),

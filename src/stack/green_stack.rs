@@ -65,8 +65,8 @@ impl GreenStack {
     ) -> GreenStack {
         debug_assert!(top - start > class.bytes() && start.is_multiple_of(sys::page_size()));
         GreenStack {
-            start: NonZeroUsize::new(start).expect("a mapped slot is not at address 0"),
-            top: NonZeroUsize::new(top).expect("a mapped slot is not at address 0"),
+            start: NonZeroUsize::new(start).expect(internal_error!("a green-thread stack at address 0")),
+            top: NonZeroUsize::new(top).expect(internal_error!("a green-thread stack at address 0")),
             owner,
             class,
             kind,

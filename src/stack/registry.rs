@@ -201,7 +201,8 @@ pub(super) fn register(
             id
         }
     };
-    let region = entry(id).expect("the block of a handed-out id exists");
+    let region = entry(id)
+        .expect(internal_error!("a stack mapping's entry is missing from the table the overflow handler reads"));
     let owners = owners.unwrap_or(NonNull::from(&region.own));
     write(region, desc, owners.as_ptr());
     Ok((RegionId(id as u32), owners))
@@ -234,7 +235,8 @@ fn block_error(id: usize) -> io::Error {
 /// Unregisters a region; its memory may be unmapped afterwards.
 pub(super) fn unregister(id: RegionId) {
     let mut free = WRITER.lock().unwrap_or_else(PoisonError::into_inner);
-    let region = entry(id.0 as usize).expect("a registered id has a block");
+    let region = entry(id.0 as usize)
+        .expect(internal_error!("a stack mapping's entry is missing from the table the overflow handler reads"));
     let empty = RegionDesc { start: 0, slot_size: 0, guard: 0, slots: 0 };
     write(region, empty, ptr::null_mut());
     region.own.clear();

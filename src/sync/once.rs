@@ -140,7 +140,7 @@ impl<T> OnceLock<T> {
             turn = self.ready.wait(turn).unwrap_or_else(|e| e.into_inner());
         }
         drop(turn);
-        self.get().expect("set before `ready` is notified")
+        self.get().expect(internal_error!("a green::sync::OnceLock was reported ready while empty"))
     }
 
     /// Writes `value` if the cell is empty; otherwise gives it back. May wait for an
@@ -156,7 +156,7 @@ impl<T> OnceLock<T> {
     /// ```
     pub fn set(&self, value: T) -> Result<(), T> {
         let mut value = Some(value);
-        self.get_or_init(|| value.take().expect("the initializer runs once"));
+        self.get_or_init(|| value.take().expect(internal_error!("a green::sync::OnceLock initializer ran twice")));
         match value {
             None => Ok(()),
             Some(value) => Err(value),
@@ -403,7 +403,7 @@ impl<T, F: FnOnce() -> T> LazyLock<T, F> {
     /// ```
     pub fn force_mut(this: &mut LazyLock<T, F>) -> &mut T {
         LazyLock::force(this);
-        this.cell.get_mut().expect("made by force")
+        this.cell.get_mut().expect(internal_error!("a green::sync::LazyLock is empty after its initializer returned"))
     }
 
     /// The value, if it has been made; never runs the initializer nor waits for it, as std's

@@ -106,7 +106,7 @@ impl<T> Sender<T> {
     /// ```
     pub fn send(mut self, value: T) -> Result<(), T> {
         op();
-        let slot = self.slot.take().expect("a oneshot sender sends once");
+        let slot = self.slot.take().expect(internal_error!("a green::sync::oneshot::Sender sent twice"));
         let waiter = {
             let mut state = slot.lock();
             match std::mem::replace(&mut *state, State::Received) {
@@ -118,7 +118,7 @@ impl<T> Sender<T> {
                     *state = State::ReceiverGone;
                     return Err(value);
                 }
-                _ => unreachable!("a oneshot channel was sent to twice"),
+                _ => unreachable!(internal_error!("a green::sync::oneshot channel was sent to twice")),
             }
         };
         if let Some(waiter) = waiter {

@@ -82,7 +82,10 @@ impl State {
             if !free_for {
                 break;
             }
-            let node = self.waiters.pop_front().expect("front exists");
+            let node = self
+                .waiters
+                .pop_front()
+                .expect(internal_error!("a green::sync::RwLock waiter seen a moment ago is gone"));
             self.take(kind, holder);
             wakes.push(node.waiter);
             if kind == Kind::Write {

@@ -141,7 +141,7 @@ impl<'a, T> SendArm<'a, T> {
 
 impl<T> Arm for SendArm<'_, T> {
     fn try_complete(&mut self) -> bool {
-        let value = self.value.take().expect("a send arm holds its value between tries");
+        let value = self.value.take().expect(internal_error!("a green::select! send arm lost its value between tries"));
         match self.tx.chan.send(value, Mode::Try) {
             Ok(()) => self.result = Some(Ok(())),
             Err((value, Fail::Disconnected)) => self.result = Some(Err(SendError(value))),
@@ -151,7 +151,7 @@ impl<T> Arm for SendArm<'_, T> {
     }
 
     fn register(&mut self, registration: &Registration, index: usize) -> bool {
-        let value = self.value.take().expect("a send arm holds its value between tries");
+        let value = self.value.take().expect(internal_error!("a green::select! send arm lost its value between tries"));
         self.index = index;
         match self.tx.chan.register_send(&registration.token, index, value) {
             Ok(()) => true,
@@ -179,7 +179,7 @@ impl<T> Arm for SendArm<'_, T> {
     fn pass_on(&self) {}
 
     fn fail(&mut self) {
-        let value = self.value.take().expect("a send arm holds its value between tries");
+        let value = self.value.take().expect(internal_error!("a green::select! send arm lost its value between tries"));
         self.result = Some(Err(SendError(value)));
     }
 }
@@ -301,7 +301,7 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
             },
             wait.deadline(),
         );
-        let reg = registration.expect("park::wait calls its registration");
+        let reg = registration.expect(internal_error!("a green::select! wait never registered"));
         let chosen = reg.token.abort();
         let mut completed = false;
         for arm in arms[..registered].iter_mut() {
@@ -536,7 +536,7 @@ macro_rules! __select_emit {
         );
         $( let $arm = $arm.into_result(); )*
         $( if let ::core::option::Option::Some(__result) = $arm { let $res = __result; $body } else )* {
-            ::core::unreachable!("green::select!: no arm completed")
+            ::core::unreachable!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
         }
     }};
     (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback [($($kind:tt)*) $fbody:tt]) => {{

@@ -36,7 +36,12 @@ impl State {
                 break;
             }
             self.permits -= wanted;
-            wakes.push(self.waiters.pop_front().expect("front exists").waiter);
+            wakes.push(
+                self.waiters
+                    .pop_front()
+                    .expect(internal_error!("a green::sync::Semaphore waiter seen a moment ago is gone"))
+                    .waiter,
+            );
         }
     }
 }

@@ -75,7 +75,7 @@ impl<T> JoinHandle<T> {
     }
 
     fn task(&self) -> &TaskRef {
-        self.task.as_ref().expect("join handle used after join").task()
+        self.task.as_ref().expect(internal_error!("a JoinHandle was used after its join")).task()
     }
 
     pub(crate) fn task_ref(&self) -> TaskRef {
@@ -151,7 +151,7 @@ impl<T> JoinHandle<T> {
 
     /// The outcome of a green thread that is DONE (the caller saw it), consuming the handle.
     fn take_finished(mut self) -> Result<T, JoinError> {
-        let task = self.task.take().expect("join handle used after join");
+        let task = self.task.take().expect(internal_error!("a JoinHandle was used after its join"));
         debug_assert!(task.task().header().is_done());
         // SAFETY: the caller saw DONE, and the handle was not released before, so the handle
         // owns the outcome (`Header::release_handle`); consuming it makes this the only take.
@@ -517,7 +517,9 @@ impl JoinError {
     /// The panic payload, or the error itself if it is not a panic.
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         if self.is_panic() {
-            let Repr::Panicked { payload, .. } = self.0.repr else { unreachable!("checked above") };
+            let Repr::Panicked { payload, .. } = self.0.repr else {
+                unreachable!(internal_error!("a JoinError checked to be a panic is not one"))
+            };
             return Ok(payload.0);
         }
         Err(self)

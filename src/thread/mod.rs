@@ -315,7 +315,7 @@ where
     }
     let spec = Builder::new().spec(Location::caller(), None);
     let task = context::with_core(|core| {
-        let core = core.expect("checked above: this thread is a worker");
+        let core = core.expect(internal_error!("spawn_local left its worker thread"));
         // SAFETY: `F` and `T` are `'static`, so nothing dangles. The closure may be `!Send`: it
         // is touched only on this worker, because `push_new_local` puts it in this worker's
         // local queue, which no peer steals from, and `admit` drops it here if it refuses it.
@@ -935,7 +935,9 @@ where
     struct Leave(*const Yielder<(), Suspend>);
     impl Drop for Leave {
         fn drop(&mut self) {
-            context::with_core(|core| core.expect("on_worker_stack left its worker").leave_parent_stack(self.0));
+            context::with_core(|core| {
+                core.expect(internal_error!("on_worker_stack left its worker thread")).leave_parent_stack(self.0)
+            });
         }
     }
     let _leave = Leave(yielder);

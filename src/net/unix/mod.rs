@@ -215,7 +215,7 @@ fn unnamed() -> SocketAddr {
                 .ok()
                 .filter(SocketAddr::is_unnamed)
                 .or_else(|| std::os::unix::net::UnixDatagram::unbound().and_then(|s| s.local_addr()).ok())
-                .expect("green: could not make an unnamed Unix socket address")
+                .expect(internal_error!("could not make an unnamed Unix socket address"))
         })
         .clone()
 }

@@ -135,7 +135,8 @@ impl<T> Slot<T> {
             // SAFETY: `FILLED` was stored (release, read here with acquire) after the value was
             // written, and the settling party touches the slot no more; only the receiver,
             // which is us, reads it.
-            FILLED => Some(Ok(unsafe { (*self.value.get()).take() }.expect("a filled slot holds a message"))),
+            FILLED => Some(Ok(unsafe { (*self.value.get()).take() }
+                .expect(internal_error!("a green::sync channel slot marked full holds no message")))),
             _ => Some(Err(Fail::Disconnected)),
         }
     }
@@ -278,7 +279,8 @@ impl<T> Inner<T> {
 
     fn claim_offer_slow(&mut self) -> Option<(T, Woken)> {
         let at = self.offers.iter().position(|o| o.party.claim())?;
-        let offer = self.offers.remove(at).expect("position is in bounds");
+        let offer =
+            self.offers.remove(at).expect(internal_error!("a green::sync channel offer seen a moment ago is gone"));
         Some((offer.value, Woken::Waiter(offer.party.into_waiter())))
     }
 
@@ -585,7 +587,9 @@ impl<T> Chan<T> {
                     let mut inner = self.lock();
                     let Some(mine) = id else {
                         // First round: try again under the lock, then offer.
-                        return match inner.try_send(value.take().expect("not offered yet")) {
+                        return match inner.try_send(
+                            value.take().expect(internal_error!("a green::sync channel message was sent twice")),
+                        ) {
                             Err((v, Fail::WouldBlock)) => {
                                 let mine = inner.new_id();
                                 id = Some(mine);
@@ -619,7 +623,10 @@ impl<T> Chan<T> {
             let mut inner = self.lock();
             let Some(at) = inner.offers.iter().position(|o| o.party.is_plain(mine)) else { return Ok(()) };
             if inner.receivers_gone {
-                let offer = inner.offers.remove(at).expect("position is in bounds");
+                let offer = inner
+                    .offers
+                    .remove(at)
+                    .expect(internal_error!("a green::sync channel offer seen a moment ago is gone"));
                 return Err((offer.value, Fail::Disconnected));
             }
         }
@@ -762,7 +769,9 @@ impl<T> Chan<T> {
         if queued.slot.state.load(Ordering::Relaxed) != OPEN {
             // Settled before we got the lock, and so for good.
             drop(inner);
-            return self.read_slot(queued, || stop == Stop::Cancelled).expect("a settled slot stays settled");
+            return self
+                .read_slot(queued, || stop == Stop::Cancelled)
+                .expect(internal_error!("a settled green::sync channel operation became unsettled"));
         }
         if queued.queued {
             inner.remove_slot(queued.slot);
