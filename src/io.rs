@@ -226,10 +226,11 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
                     if context::in_green_thread() {
                         log::warn!(
                             "green::io: no fd left to wait for fd {} with ({e}): looking again every {} to {} ms \
-                             instead",
+                             instead. Close files or raise the fd limit ({}) to wait without looking",
                             fd.as_raw_fd(),
                             FIRST_PAUSE.as_millis(),
-                            MAX_PAUSE.as_millis()
+                            MAX_PAUSE.as_millis(),
+                            crate::rlimit::Limit::Fds.describe()
                         );
                         pause = Some(FIRST_PAUSE);
                         continue;

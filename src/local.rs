@@ -107,7 +107,7 @@ impl<T: 'static> LocalKey<T> {
         match self.try_with(f) {
             Ok(r) => r,
             Err(AccessError) => panic!(
-                "green-thread-local value of type {} used while its thread's locals are being destroyed (it \
+                "green: green-thread-local value of type {} used while its thread's locals are being destroyed (it \
                  was destroyed already, or is not made any more once its thread ends); use try_with in \
                  destructors",
                 std::any::type_name::<T>()
@@ -136,7 +136,13 @@ impl<T: 'static> LocalKey<T> {
                 }
             },
         )
-        .expect("green-thread-local value set after it was destroyed");
+        .unwrap_or_else(|AccessError| {
+            panic!(
+                "green: green-thread-local value of type {} set after it was destroyed (its thread's locals are \
+                 being destroyed); use try_with in destructors",
+                std::any::type_name::<T>()
+            )
+        });
     }
 
     /// [`try_with`](LocalKey::try_with), with `init` instead of the declared initializer if
@@ -430,7 +436,10 @@ unsafe fn destroy(map: *mut LocalMap, owner: Option<&Header>) {
                  better dropped (or taken out) before the green thread ends"
             );
         } else {
-            log::warn!("green: a green-thread-local destructor of {whose} panicked");
+            log::warn!(
+                "green: a green-thread-local destructor of {whose} panicked (its message is above); the panic \
+                 was caught, and the other locals are destroyed all the same"
+            );
         }
     }
 }

@@ -333,7 +333,7 @@ impl Reactor {
                 table.entries.len() - 1
             }
         };
-        assert!(index < INDEX_MASK, "green: more fds registered with one worker than keys can number");
+        assert!(index < INDEX_MASK, "green: {INDEX_MASK} or more fds waited on through one worker at once");
         let entry = &mut table.entries[index];
         entry.state = Some(state);
         entry.generation << INDEX_BITS | index
@@ -395,7 +395,11 @@ impl Reactor {
                 && let Err(e) = inner.arm(&state)
             {
                 // Cannot happen to a registered, open fd; wake its waiters so they see it.
-                log::error!("green: could not re-arm fd {}: {e}", state.fd);
+                log::error!(
+                    "green: could not watch fd {} again for readiness: {e}; was it closed by other code while green \
+                     used it? Its waiters are woken to see",
+                    state.fd
+                );
                 for dir in [Direction::Read, Direction::Write] {
                     inner.take_waiters(&state, self, dir, usize::MAX, woken);
                 }
@@ -548,7 +552,7 @@ impl CoreIo {
         match self.poll_nonblocking() {
             Ok(n) => n > 0,
             Err(e) => {
-                log::error!("green: poller wait failed: {e}");
+                log::error!("green: waiting for I/O readiness (epoll_wait) failed: {e}");
                 false
             }
         }
@@ -570,7 +574,7 @@ impl CoreIo {
         match self.poll_nonblocking() {
             Ok(n) => n > 0,
             Err(e) => {
-                log::error!("green: poller wait failed: {e}");
+                log::error!("green: waiting for I/O readiness (epoll_wait) failed: {e}");
                 false
             }
         }
@@ -1191,7 +1195,11 @@ impl Source {
             // SAFETY: the fd is open while the registration is set (module invariants).
             let fd = unsafe { BorrowedFd::borrow_raw(self.state.fd) };
             if let Err(e) = reg.reactor.poller.delete(fd) {
-                log::error!("green: could not delete fd {} from its poller: {e}", self.state.fd);
+                log::error!(
+                    "green: could not stop watching fd {} for readiness: {e}; was it closed by other code while \
+                     green used it?",
+                    self.state.fd
+                );
             }
             reg.reactor.remove(reg.key);
             let queued: usize = inner.waiters.iter().map(WaitList::len).sum();

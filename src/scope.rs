@@ -206,9 +206,15 @@ where
         Ok(_) if unseen_panics.1 > 0 => {
             let first = unseen_panics.0.map(|e| e.to_string()).unwrap_or_default();
             match unseen_panics.1 - 1 {
-                0 => panic!("green::scope: a scoped green thread that no one joined panicked: {first}"),
+                0 => panic!(
+                    "green::scope: a scoped green thread that no one joined panicked: {first}; join its handle to \
+                     handle the panic"
+                ),
                 more => {
-                    panic!("green::scope: scoped green threads that no one joined panicked: {first}; and {more} more")
+                    panic!(
+                        "green::scope: scoped green threads that no one joined panicked: {first}; and {more} more; \
+                         join their handles to handle the panics"
+                    )
                 }
             }
         }

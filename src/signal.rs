@@ -477,7 +477,9 @@ impl Signals {
             if let Some(why) = cannot_park() {
                 return Err(io::Error::new(
                     io::ErrorKind::WouldBlock,
-                    format!("green: Signals::recv {why}: it cannot park there, and no signal is pending"),
+                    format!(
+                        "green: Signals::recv {why}: it cannot park there, and no signal is pending; use try_recv there"
+                    ),
                 ));
             }
             // Register a waiter unless a signal came meanwhile; park; then take the waiter back
@@ -576,7 +578,9 @@ fn hold_registry_across_fork() -> io::Result<()> {
     }
     static REGISTERED: OnceLock<Result<(), io::ErrorKind>> = OnceLock::new();
     let registered = REGISTERED.get_or_init(|| handler::around_fork(prepare, after).map_err(|e| e.kind()));
-    registered.map_err(|kind| io::Error::new(kind, "green: could not register the signal registry's fork handlers"))
+    registered.map_err(|kind| {
+        io::Error::new(kind, format!("green: Signals::new could not register its fork handlers (pthread_atfork: {kind}); free memory and retry"))
+    })
 }
 
 impl Registry {
@@ -666,7 +670,10 @@ fn dispatch(pipe: &OwnedFd) {
             Ok(caught) => registry().deliver(caught),
             Err(e) => {
                 // Cannot happen with a healthy pipe; do not spin if it does.
-                log::error!("green: the signal dispatcher cannot read its pipe: {e}");
+                log::error!(
+                    "green: the signal dispatcher cannot read its pipe: {e}; was the pipe's fd closed by other code? \
+                     Signals are not delivered meanwhile"
+                );
                 std::thread::sleep(Duration::from_secs(1));
             }
         }

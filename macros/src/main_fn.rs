@@ -24,7 +24,7 @@ const ASYNC_MAIN: &str = "#[green::main] cannot go on an `async fn`: green threa
 
 /// Error for `const fn main`.
 const CONST_MAIN: &str = "#[green::main] cannot go on a `const fn`: it starts a runtime, which cannot happen at \
-    compile time";
+    compile time. Remove `const`";
 
 /// Error for a `main` with parameters.
 const PARAMS: &str = "#[green::main] goes on a function without parameters, such as `fn main()`";

@@ -338,7 +338,9 @@ impl Shared {
 /// open socket fails only for a bad fd, which an owned socket is not.
 fn make_nonblocking(result: io::Result<()>) {
     if let Err(e) = result {
-        panic!("green: could not make a socket non-blocking: {e}");
+        panic!(
+            "green: could not make a socket handed in with From non-blocking: {e}; was its fd closed by other code?"
+        );
     }
 }
 

@@ -123,7 +123,14 @@ pub(crate) fn socket_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t
                 sin6.sin6_scope_id,
             )))
         }
-        _ => Err(io::Error::new(io::ErrorKind::InvalidInput, "green: not an IPv4 or IPv6 socket address")),
+        family => Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            format!(
+                "green: a socket address of family {family}, not IPv4 ({}) or IPv6 ({})",
+                libc::AF_INET,
+                libc::AF_INET6
+            ),
+        )),
     }
 }
 

@@ -354,7 +354,11 @@ impl Builder {
         if config.thread_name.contains('\0') {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("green: the worker thread name prefix {:?} holds a NUL byte", config.thread_name),
+                format!(
+                    "green: the worker thread name prefix {:?} (Builder::thread_name) holds a NUL byte; pass one \
+                     without it",
+                    config.thread_name
+                ),
             ));
         }
         let blocking = self.blocking;

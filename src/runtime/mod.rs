@@ -351,7 +351,8 @@ impl Drop for Runtime {
             // runtime's would block this worker meanwhile. Shut down, and let the worker and
             // monitor threads finish on their own (each holds the shared state until then).
             log::error!(
-                "green: a Runtime was dropped inside {}; shutting it down without waiting for its threads",
+                "green: a Runtime was dropped inside {}; shutting it down without waiting for its threads. To wait, \
+                 drop it (or call shutdown_timeout) on a plain OS thread, such as a green::spawn_blocking job",
                 if own { "one of its own green threads" } else { "a green thread (of another runtime)" }
             );
             self.shared().begin_shutdown();
@@ -387,8 +388,12 @@ impl Drop for Runtime {
             if !thread.is_finished() {
                 continue; // detached: it ends on its own
             }
+            let name = thread.thread().name().unwrap_or("?").to_owned();
             if thread.join().is_err() {
-                log::error!("green: a worker thread panicked during shutdown");
+                log::error!(
+                    "green: worker thread {name} panicked during shutdown (its message is above); unless a logger \
+                     or panic hook panicked, this is a bug in green, please report it"
+                );
             }
         }
         if let Some(mut monitor) = self.monitor.take() {

@@ -228,7 +228,7 @@ pub(crate) fn next_id() -> NonZeroU64 {
             end = next + ID_BLOCK;
         }
         ids.set((next + 1, end));
-        NonZeroU64::new(next).expect("green thread ids ran out")
+        NonZeroU64::new(next).expect("green: the green thread ids ran out (2^64 - 1 of them)")
     })
 }
 
@@ -744,7 +744,11 @@ where
         if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
             // SAFETY: the task is alive for the call.
             let header = unsafe { header.as_ref() };
-            log::warn!("green: dropping the closure of unstarted green thread {} panicked", header.describe());
+            log::warn!(
+                "green: dropping the closure of unstarted green thread {} panicked (its message is above); the \
+                 panic was caught. A value it captured has a destructor that panics",
+                header.describe()
+            );
         }
     }
 
@@ -757,7 +761,11 @@ where
                 if panic::catch_unwind(AssertUnwindSafe(move || drop(old))).is_err() {
                     // SAFETY: the task is alive for the call.
                     let header = unsafe { header.as_ref() };
-                    log::warn!("green: dropping the result of green thread {} panicked", header.describe());
+                    log::warn!(
+                        "green: dropping the result of green thread {} panicked (its message is above); the \
+                         panic was caught. The value it returned has a destructor that panics",
+                        header.describe()
+                    );
                 }
                 None
             }

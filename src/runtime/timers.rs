@@ -99,7 +99,8 @@ impl Timers {
     pub(crate) fn insert(&mut self, deadline: Deadline, slot: usize, occupant: u32) {
         let order = self.next_order;
         self.next_order += 1;
-        let slot = u32::try_from(slot).expect("green: a slot index past u32");
+        let slot =
+            u32::try_from(slot).expect("green: more than 2^32 green threads started and alive at once on one worker");
         self.heap.push(Entry { deadline, order, slot, occupant });
     }
 

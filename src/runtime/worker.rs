@@ -673,7 +673,7 @@ impl Core {
                 .min();
             // A signal does not end the wait (it is retried).
             if let Err(e) = self.io.wait(deadline) {
-                log::error!("green: worker {}: poller wait failed: {e}", self.index);
+                log::error!("green: worker {}: waiting for I/O readiness (epoll_wait) failed: {e}", self.index);
             }
         }
         remote.sleeping.store(false, Ordering::SeqCst);

@@ -365,7 +365,8 @@ impl Drop for StackArena {
         if outstanding != 0 {
             log::warn!(
                 "green: {outstanding} green-thread stacks were not given back when the runtime \
-                 ended; their chunks stay mapped (leaked) in case something still uses them"
+                 ended (green threads leaked at its shutdown); their memory stays mapped (leaked) in case \
+                 something still uses it"
             );
         }
     }

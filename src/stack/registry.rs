@@ -188,8 +188,8 @@ pub(super) fn register(
                 return Err(io::Error::new(
                     io::ErrorKind::OutOfMemory,
                     format!(
-                        "green: cannot register another stack region: all {id} registry entries \
-                     are in use; use fewer green threads"
+                        "green: cannot add another green-thread stack mapping: all {id} entries of the \
+                     table the stack overflow handler reads are in use; use fewer green threads"
                     ),
                 ));
             }

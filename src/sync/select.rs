@@ -280,7 +280,8 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
                     return Outcome::Operation;
                 }
                 Stop::Unwinding => crate::abort_with(&format!(
-                    "green: {} entered an empty green::select! while unwinding; it would wait forever",
+                    "green: {} entered a green::select! with no arms while unwinding; it would wait forever. Give it a \
+                     default arm, or do not select in a destructor",
                     describe_current()
                 )),
             }

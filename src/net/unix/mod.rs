@@ -158,7 +158,10 @@ fn std_addr(storage: &libc::sockaddr_storage, len: libc::socklen_t) -> io::Resul
         return Ok(unnamed());
     }
     if storage.ss_family as libc::c_int != libc::AF_UNIX {
-        return Err(io::Error::new(io::ErrorKind::InvalidData, "green: not a Unix socket address"));
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidData,
+            format!("green: a socket address of family {}, not Unix ({})", storage.ss_family, libc::AF_UNIX),
+        ));
     }
     // SAFETY: `sockaddr_storage` is at least as large and as aligned as every sockaddr type,
     // `sockaddr_un` included, so the reference is in bounds and aligned; both are plain data,
