@@ -334,7 +334,10 @@ pub(super) fn default_action(signal: libc::c_int, terminates: bool) {
         Ok(current) if current.sa_sigaction == handler as *const () as libc::sighandler_t => current,
         Ok(_) => return,
         Err(e) => {
-            log::error!("green: could not read the action of signal {signal}: {e}");
+            log::error!(
+                "green: could not read the action of signal {signal}: {e}; its default action was not taken. This \
+                 is a bug in green, please report it"
+            );
             return;
         }
     };
@@ -353,6 +356,9 @@ pub(super) fn default_action(signal: libc::c_int, terminates: bool) {
     }
     // Still here (something kept the default from ending the process): take the signal back.
     if let Err(e) = swap_action(signal, Some(&ours)) {
-        log::error!("green: could not reinstall the handler for signal {signal}: {e}");
+        log::error!(
+            "green: could not reinstall the handler for signal {signal}: {e}; its default action stays \
+             installed. This is a bug in green, please report it"
+        );
     }
 }

@@ -252,7 +252,12 @@ impl StackArena {
             }
             return Err(io::Error::new(
                 e.kind(),
-                format!("green: installing the guard of a green-thread stack failed: {e}"),
+                format!(
+                    "green: installing the {} KiB guard of a {} KiB green-thread stack at {start:#x} failed: {e}; \
+                     the system may be out of memory",
+                    self.guard / 1024,
+                    class.bytes() / 1024
+                ),
             ));
         }
         self.outstanding.fetch_add(1, Ordering::Relaxed);
