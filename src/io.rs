@@ -32,7 +32,8 @@
 //! duplicate of the fd with the worker's poller for the length of the wait, parks, and deletes
 //! the registration before it returns. A duplicate, not the fd itself: epoll tells
 //! registrations apart by fd number, so the fd's own owner (a `green::net` socket, say) can
-//! register it at the same time. (At the process's fd limit, with no fd left for a duplicate,
+//! register it at the same time. A [dump](crate::Handle::dump) names the fd you passed, not
+//! the duplicate. (At the process's fd limit, with no fd left for a duplicate,
 //! a green thread looks again after pauses of 1 ms doubling to 16 ms instead, and registers
 //! nothing.) A long-lived fd waited on in a loop costs a `dup`, a `close`
 //! and two `epoll_ctl` calls per wait; the `green::net` types keep theirs registered instead.
@@ -241,7 +242,8 @@ fn wait(fd: BorrowedFd<'_>, dir: Direction, deadline: Option<Instant>) -> io::Re
             });
         }
         let (source, _dup) = registered.as_ref().expect(internal_error!("a readiness wait lost its registration"));
-        source.wait(dir, seen.unwrap_or(0), deadline)?;
+        // Dumps name the caller's fd, not the duplicate, which the caller never sees.
+        source.wait_as(fd.as_raw_fd(), dir, seen.unwrap_or(0), deadline)?;
     }
 }
 

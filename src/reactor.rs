@@ -1037,6 +1037,13 @@ impl Source {
     /// Waits once until `dir` may be ready (a readiness event after tick `seen`), `deadline`,
     /// or a spurious wake. The caller retries its syscall whatever happened.
     pub(crate) fn wait(&self, dir: Direction, seen: u32, deadline: Option<Instant>) -> io::Result<()> {
+        self.wait_as(self.state.fd, dir, seen, deadline)
+    }
+
+    /// [`Source::wait`] for a source that watches a duplicate of `shown`, the caller's fd:
+    /// dumps name `shown`, the fd the caller knows (it borrows it for the wait, so it is open
+    /// while the green thread parks here).
+    pub(crate) fn wait_as(&self, shown: RawFd, dir: Direction, seen: u32, deadline: Option<Instant>) -> io::Result<()> {
         enum Where {
             Os,
             Green,
@@ -1062,7 +1069,7 @@ impl Source {
                 // Until that deadline too, should it pass before the park: the retry then
                 // meets it at this cancellation point. (Not unwinding, checked above: this is
                 // `park::honoured_deadline`.)
-                match self.park(dir, seen, effective) {
+                match self.park(shown, dir, seen, effective) {
                     Parked::Retry => Ok(()),
                     Parked::Failed(e) => Err(e),
                 }
@@ -1075,13 +1082,13 @@ impl Source {
         self.state.ticks[dir as usize].load(Ordering::Acquire)
     }
 
-    fn park(&self, dir: Direction, seen: u32, deadline: Option<Instant>) -> Parked {
+    fn park(&self, shown: RawFd, dir: Direction, seen: u32, deadline: Option<Instant>) -> Parked {
         let state = &*self.state;
         let mut token = None;
         let mut failed = None;
-        // For dumps: the fd this green thread waits on (the caller's borrow of the socket keeps
-        // it open meanwhile).
-        let _edge = park::WaitEdge::io(state.fd, dir);
+        // For dumps: the fd this green thread waits on (the caller's borrow of the socket, or of
+        // the fd a duplicate was made of, keeps it open meanwhile).
+        let _edge = park::WaitEdge::io(shown, dir);
         park::wait_for(
             ParkReason::Io,
             |waiter| {
