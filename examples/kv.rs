@@ -32,7 +32,7 @@ use std::time::{Duration, Instant};
 use common::server;
 use green::net::{TcpListener, TcpStream};
 use green::signal::{Signal, Signals};
-use green::sync::{Mutex, RwLock, mpsc};
+use green::sync::{RwLock, mpsc};
 
 const USAGE: &str = "usage: kv [--port N] [--demo]   (default: port 7880, log ./kv.log)";
 const PORT: u16 = 7880;
@@ -129,8 +129,15 @@ fn write_log(changes: mpsc::Receiver<Change>, path: PathBuf) -> io::Result<u64> 
 }
 
 /// Accepts until cancelled, keeping each connection's handle for the shutdown.
-fn accept_loop(listener: TcpListener, shared: Shared, open: Arc<Mutex<Vec<green::JoinHandle<()>>>>) {
-    loop {
+///
+/// Between an accept and the push of its connection's handle there is no cancellation point:
+/// one there would drop the handle, and the shutdown would neither wait for that connection nor
+/// cancel it at the deadline. So `open` is std's `Mutex`, held only for the push (a green lock
+/// is a cancellation point even when free), and the loop looks for a cancellation itself, since
+/// an `accept` that finds a connection waiting is none (under a flood of connections it never
+/// waits).
+fn accept_loop(listener: TcpListener, shared: Shared, open: Arc<std::sync::Mutex<Vec<green::JoinHandle<()>>>>) {
+    while !green::is_cancelled() {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
             Err(e) => {

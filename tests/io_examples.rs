@@ -72,6 +72,95 @@ fn kv_demo_shuts_down_gracefully_on_sigterm() {
     assert!(stdout.contains("all in the log"), "{stdout}");
 }
 
+/// The key-value server stops within its drain deadline (1 s) while connections keep coming:
+/// each connection accepted as the SIGTERM cancels the accept loop is cancelled at the deadline
+/// too. The loop used to be cancelled in its green lock, just after an accept, which dropped the
+/// connection's handle: the shutdown then waited for that idle client's 10 s read timeout
+/// instead (in about two rounds out of three; a round that misses the window passes).
+#[test]
+fn kv_stops_at_its_deadline_while_connections_keep_coming() {
+    use std::io::BufRead;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    use std::sync::{Arc, Mutex};
+    /// Connections each round opens at most (and the server accepts), to bound the fds.
+    const MAX_CONNECTIONS: usize = 300;
+    let Some(path) = example("kv") else {
+        eprintln!("examples/kv is not built: skipped (run `cargo test` or `cargo build --examples`)");
+        return;
+    };
+    for round in 0..3 {
+        // Its log file goes to a directory of its own, removed at the end of the round.
+        let dir = std::env::temp_dir().join(format!("green-kv-flood-{}-{round}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut child = Command::new(&path)
+            .args(["--port", "0"])
+            .current_dir(&dir)
+            .process_group(0)
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Kept open until it has exited: it prints a few lines more as it stops.
+        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let mut first = String::new();
+        stdout.read_line(&mut first).unwrap();
+        // "kv server on 127.0.0.1:PORT, logging to kv.log"
+        let addr: std::net::SocketAddr = first
+            .split_once(" on ")
+            .and_then(|(_, rest)| rest.split_once(','))
+            .and_then(|(addr, _)| addr.parse().ok())
+            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        // Clients that connect and stay silent, from two threads, until told to stop.
+        let stop = Arc::new(AtomicBool::new(false));
+        let connected = Arc::new(Mutex::new(Vec::new()));
+        let flooders: Vec<_> = (0..2)
+            .map(|_| {
+                let (stop, connected) = (stop.clone(), connected.clone());
+                std::thread::spawn(move || {
+                    while !stop.load(Ordering::SeqCst) && connected.lock().unwrap().len() < MAX_CONNECTIONS {
+                        match std::net::TcpStream::connect_timeout(&addr, Duration::from_secs(1)) {
+                            Ok(stream) => connected.lock().unwrap().push(stream),
+                            Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                        }
+                    }
+                })
+            })
+            .collect();
+        while connected.lock().unwrap().len() < 20 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        // SAFETY: kill has no memory-safety preconditions; the child is not reaped yet.
+        assert_eq!(unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) }, 0);
+        let start = std::time::Instant::now();
+        let status = loop {
+            if let Some(status) = child.try_wait().unwrap() {
+                break Some(status);
+            }
+            if start.elapsed() > LIMIT {
+                // SAFETY: as above; the group is the child's own.
+                unsafe { libc::killpg(child.id() as libc::pid_t, libc::SIGKILL) };
+                let _ = child.wait();
+                break None;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        };
+        let took = start.elapsed();
+        drop(stdout);
+        stop.store(true, Ordering::SeqCst);
+        for flooder in flooders {
+            flooder.join().unwrap();
+        }
+        drop(connected);
+        let _ = std::fs::remove_dir_all(&dir);
+        let status = status.unwrap_or_else(|| panic!("examples/kv did not stop within {LIMIT:?} of a SIGTERM"));
+        assert!(status.success(), "round {round}: {status:?}");
+        // The drain deadline is 1 s; the idle client's read timeout, which a lost handle waits
+        // for, 10 s.
+        assert!(took < Duration::from_secs(6), "round {round}: examples/kv took {took:?} to stop");
+    }
+}
+
 /// The echo benchmark's smoke run, with each of its load generators: a row per server, each
 /// with messages counted.
 #[test]
