@@ -78,14 +78,17 @@ fn handle(stream: TcpStream, shared: Shared) -> io::Result<()> {
             }
             (Some("SET"), Some(k), Some(v)) => {
                 let mut map = shared.map.write().unwrap();
-                map.insert(k.into(), v.into());
-                logged(shared.log.send(Change::Set(k.into(), v.into())))
+                logged(shared.log.send(Change::Set(k.into(), v.into())), || {
+                    map.insert(k.into(), v.into());
+                })
             }
             (Some("DEL"), Some(k), None) => {
                 let mut map = shared.map.write().unwrap();
-                match map.remove(k) {
-                    Some(_) => logged(shared.log.send(Change::Del(k.into()))),
-                    None => "NIL".into(),
+                match map.contains_key(k) {
+                    true => logged(shared.log.send(Change::Del(k.into())), || {
+                        map.remove(k);
+                    }),
+                    false => "NIL".into(),
                 }
             }
             (Some("QUIT"), None, None) => return writer.write_all(b"BYE\n"),
@@ -98,10 +101,14 @@ fn handle(stream: TcpStream, shared: Shared) -> io::Result<()> {
     }
 }
 
-/// The reply to a change: `OK` once it is on its way to the log.
-fn logged(sent: Result<(), mpsc::SendError<Change>>) -> String {
+/// The reply to a change: `OK` once it is on its way to the log, and `apply` makes it in the
+/// map only then. A change the log did not take is not made: no client could read it.
+fn logged(sent: Result<(), mpsc::SendError<Change>>, apply: impl FnOnce()) -> String {
     match sent {
-        Ok(()) => "OK".into(),
+        Ok(()) => {
+            apply();
+            "OK".into()
+        }
         Err(_) => "ERR the log writer has stopped".into(),
     }
 }

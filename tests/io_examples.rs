@@ -79,7 +79,6 @@ fn kv_demo_shuts_down_gracefully_on_sigterm() {
 /// instead (in about two rounds out of three; a round that misses the window passes).
 #[test]
 fn kv_stops_at_its_deadline_while_connections_keep_coming() {
-    use std::io::BufRead;
     use std::sync::atomic::{AtomicBool, Ordering};
     use std::sync::{Arc, Mutex};
     /// Connections each round opens at most (and the server accepts), to bound the fds.
@@ -92,25 +91,7 @@ fn kv_stops_at_its_deadline_while_connections_keep_coming() {
         // Its log file goes to a directory of its own, removed at the end of the round.
         let dir = std::env::temp_dir().join(format!("green-kv-flood-{}-{round}", std::process::id()));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut child = Command::new(&path)
-            .args(["--port", "0"])
-            .current_dir(&dir)
-            .process_group(0)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        // Kept open until it has exited: it prints a few lines more as it stops.
-        let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-        let mut first = String::new();
-        stdout.read_line(&mut first).unwrap();
-        // "kv server on 127.0.0.1:PORT, logging to kv.log"
-        let addr: std::net::SocketAddr = first
-            .split_once(" on ")
-            .and_then(|(_, rest)| rest.split_once(','))
-            .and_then(|(addr, _)| addr.parse().ok())
-            .unwrap_or_else(|| panic!("no address in {first:?}"));
+        let (mut child, stdout, addr) = start_kv(&path, &dir);
         // Clients that connect and stay silent, from two threads, until told to stop.
         let stop = Arc::new(AtomicBool::new(false));
         let connected = Arc::new(Mutex::new(Vec::new()));
@@ -158,6 +139,87 @@ fn kv_stops_at_its_deadline_while_connections_keep_coming() {
         // The drain deadline is 1 s; the idle client's read timeout, which a lost handle waits
         // for, 10 s.
         assert!(took < Duration::from_secs(6), "round {round}: examples/kv took {took:?} to stop");
+    }
+}
+
+/// Starts `examples/kv --port 0` in `dir` (its log is `dir/kv.log`), in a process group of its
+/// own; returns it, its standard output (to keep open until it has exited: it prints a few
+/// lines more as it stops), and the address it listens on.
+fn start_kv(
+    path: &std::path::Path,
+    dir: &std::path::Path,
+) -> (std::process::Child, std::io::BufReader<std::process::ChildStdout>, std::net::SocketAddr) {
+    use std::io::BufRead;
+    let mut child = Command::new(path)
+        .args(["--port", "0"])
+        .current_dir(dir)
+        .process_group(0)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+    let mut first = String::new();
+    stdout.read_line(&mut first).unwrap();
+    // "kv server on 127.0.0.1:PORT, logging to kv.log"
+    let addr = first
+        .split_once(" on ")
+        .and_then(|(_, rest)| rest.split_once(','))
+        .and_then(|(addr, _)| addr.parse().ok())
+        .unwrap_or_else(|| panic!("no address in {first:?}"));
+    (child, stdout, addr)
+}
+
+/// A change the key-value server's log cannot take is refused, and not made: no client reads
+/// it. Here the log cannot be opened (`kv.log` is a directory), so the log writer stops at once.
+/// A SET used to change the map before it found the log writer gone, and a GET then read a
+/// value the server had answered `ERR` for.
+#[test]
+fn kv_makes_no_change_its_log_refused() {
+    use std::io::{BufRead, Write};
+    let Some(path) = example("kv") else {
+        eprintln!("examples/kv is not built: skipped (run `cargo test` or `cargo build --examples`)");
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("green-kv-refused-{}", std::process::id()));
+    std::fs::create_dir_all(dir.join("kv.log")).unwrap();
+    let (mut child, stdout, addr) = start_kv(&path, &dir);
+    let outcome = std::panic::catch_unwind(|| {
+        let stream = std::net::TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(LIMIT)).unwrap();
+        let mut reader = std::io::BufReader::new(&stream);
+        let mut ask = |command: String| {
+            (&stream).write_all(command.as_bytes()).unwrap();
+            let mut reply = String::new();
+            reader.read_line(&mut reply).unwrap();
+            reply
+        };
+        // Until the log writer has stopped (changes made before then are logged, or would be).
+        let start = std::time::Instant::now();
+        let mut key = 0;
+        let refused = loop {
+            let reply = ask(format!("SET k{key} v\n"));
+            if reply != "OK\n" || start.elapsed() > LIMIT {
+                break reply;
+            }
+            key += 1;
+        };
+        assert_eq!(refused, "ERR the log writer has stopped\n");
+        assert_eq!(ask(format!("GET k{key}\n")), "NIL\n", "a refused SET was made");
+        if key > 0 {
+            assert_eq!(ask("SET k0 w\n".to_owned()), refused);
+            assert_eq!(ask("GET k0\n".to_owned()), "VALUE v\n", "a refused SET was made");
+            assert_eq!(ask("DEL k0\n".to_owned()), refused);
+            assert_eq!(ask("GET k0\n".to_owned()), "VALUE v\n", "a refused DEL was made");
+        }
+    });
+    let _ = child.kill();
+    let _ = child.wait();
+    drop(stdout);
+    let _ = std::fs::remove_dir_all(&dir);
+    if let Err(panic) = outcome {
+        std::panic::resume_unwind(panic);
     }
 }
 
