@@ -119,6 +119,15 @@ impl Lookup {
 
     /// The error of this lookup from std's: std's message names no host; the kind stays std's.
     fn error(&self, e: io::Error) -> io::Error {
+        // A string std could not split into a host and a port number was never looked up.
+        if let (io::ErrorKind::InvalidInput, Lookup::HostPort(s)) = (e.kind(), self) {
+            return io::Error::new(
+                e.kind(),
+                format!(
+                    "{s:?} is not a host and port: {e}; write \"host:port\" with a port number, as \"localhost:80\""
+                ),
+            );
+        }
         let hint = if no_fd_free() { out_of_fds_hint() } else { String::new() };
         io::Error::new(e.kind(), format!("could not resolve {:?}: {e}{hint}", self.host()))
     }
@@ -293,6 +302,22 @@ mod tests {
         assert!(err.to_string().starts_with("could not resolve \"nonexistent.invalid:80\": "), "{err}");
         let err = resolve(("nonexistent.invalid", 80)).unwrap_err();
         assert!(err.to_string().starts_with("could not resolve \"nonexistent.invalid\": "), "{err}");
+    }
+
+    /// A string without a port (or with one that is not a number) is not looked up: the error
+    /// says what is wrong with it, not that the name did not resolve, on any thread.
+    #[test]
+    fn a_string_without_a_port_number_says_so() {
+        let _serial = DELAY_LOCK.lock().unwrap_or_else(|e| e.into_inner());
+        let on_os_thread = [resolve("localhost").unwrap_err(), resolve("localhost:http").unwrap_err()];
+        let on_green_thread =
+            crate::run(|| [resolve("localhost").unwrap_err(), resolve("localhost:http").unwrap_err()]);
+        for (err, s) in on_os_thread.iter().chain(&on_green_thread).zip(["localhost", "localhost:http"].iter().cycle())
+        {
+            assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+            assert!(err.to_string().starts_with(&format!("{s:?} is not a host and port: ")), "{err}");
+            assert!(err.to_string().contains("\"host:port\""), "{err}");
+        }
     }
 
     #[test]

@@ -156,7 +156,10 @@ fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
 /// # Errors
 ///
 /// Std's kinds: a name that does not resolve is the error `getaddrinfo` gave, with the name
-/// in its message; a string without a port is `InvalidInput`.
+/// in its message; a string without a port number is `InvalidInput`, and says so. A green
+/// thread that cannot park ([while unwinding](crate::sync#while-unwinding), or inside
+/// [`on_worker_stack`](crate::on_worker_stack)) gets `WouldBlock` for a host name, and an
+/// address still passes through.
 ///
 /// ```
 /// use std::time::Duration;
