@@ -186,7 +186,7 @@ fn a_writer_behind_readers_is_shown_waiting_for_readers() {
         text
     });
     let line = text.lines().find(|l| l.contains("\"writer\"")).unwrap_or_else(|| panic!("no writer in:\n{text}"));
-    assert!(line.contains("parked (lock held for reading, or just released)"), "{text}");
+    assert!(line.contains("parked (lock just released, or held by readers)"), "{text}");
     assert!(!line.contains("nobody"), "{text}");
 }
 

@@ -161,7 +161,7 @@ pub(crate) fn render_green_thread(
         }
         // No writer recorded: an `RwLock` held for reading (readers are not recorded one by
         // one), or a lock released since the wait began. Neither is "nobody".
-        (false, Some(_), Some(0)) => "parked (lock held for reading, or just released)".to_owned(),
+        (false, Some(_), Some(0)) => "parked (lock just released, or held by readers)".to_owned(),
         (false, Some(_), Some(holder)) => {
             format!("parked (lock held by {})", crate::sync::wait::describe_holder(holder))
         }
@@ -230,7 +230,7 @@ impl Handle {
     /// does not yield cannot answer, and the dump says which green thread holds it.
     ///
     /// A green thread parked waiting for a green lock shows who holds it (readers are not named
-    /// one by one: an `RwLock` held for reading shows as such); a green thread joining another
+    /// one by one: a lock held by readers, or just released, shows as such); a green thread joining another
     /// shows which. A cycle of such waits is named as a deadlock on a line of its own. A green
     /// thread parked in I/O ends its line with the fd it waits on and what the fd is: `waits to
     /// read fd 9 (socket 127.0.0.1:7880, peer 127.0.0.1:51234)`, a listening socket, a pipe.
