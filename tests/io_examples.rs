@@ -1,5 +1,6 @@
-//! The networking examples run their `--demo` (a server on a free port, a few clients,
-//! checked answers) and exit successfully.
+//! The examples run their `--demo` and exit successfully: the networking ones a server on a
+//! free port, a few clients and checked answers; `parallel_sort` a small sort on one worker and
+//! on two, checked against std's.
 //!
 //! `cargo test` builds the examples before it runs any test; when only this test was built
 //! (`cargo test --test io_examples`), the examples may be missing and are skipped, saying so.
@@ -57,6 +58,17 @@ fn http_hello_demo() {
 #[test]
 fn chat_demo() {
     run_demo("chat");
+}
+
+/// The parallel merge sort gives std's order on one worker and on two.
+#[test]
+fn parallel_sort_demo() {
+    let stdout = run_demo_with("parallel_sort", &[]);
+    if stdout.is_empty() {
+        return; // not built: said so
+    }
+    assert!(stdout.contains("demo: all three sorts checked"), "{stdout}");
+    assert!(stdout.contains("green, 2 worker(s)"), "{stdout}");
 }
 
 /// The key-value server stops on a SIGTERM mid-load: every acknowledged change is in its log,
