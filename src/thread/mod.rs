@@ -401,7 +401,8 @@ impl Builder {
 
     /// Starts the green thread on worker `index` (counted from 0) instead of wherever it is
     /// stolen to first. A started green thread stays on its worker, so this pins it there for
-    /// life. An index the runtime does not have makes the spawn fail.
+    /// life; nor is it stolen before it starts: it waits for that worker even while another is
+    /// idle. An index the runtime does not have makes the spawn fail.
     ///
     /// ```
     /// green::Runtime::builder().workers(2).run(|| {
@@ -429,6 +430,12 @@ impl Builder {
     /// joined at once crosses workers. (One listener per worker, bound with
     /// [`TcpListener::bind_reuse_port`](crate::net::TcpListener::bind_reuse_port), spreads
     /// connections without either.)
+    ///
+    /// The turn is the runtime's, not the caller's: the next worker may be the caller's own,
+    /// and a spread green thread is never stolen. A parent that spawns spread children and
+    /// then computes, without parking, holds up those that landed on its worker until it is
+    /// done. Spread children whose parent waits for them rather than computing beside them
+    /// (docs/design.md, "CPU-parallel work").
     ///
     /// ```
     /// green::Runtime::builder().workers(2).run(|| {
