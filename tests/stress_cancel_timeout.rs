@@ -1,6 +1,7 @@
 //! Randomized, seeded stress of cancellation and deadlines across the blocking-looking
 //! operations: green threads run random programs (channels, `select!`, locks, a condition
-//! variable, a semaphore, a barrier, `OnceLock`, sleeps, joins, TCP, the blocking pool) while a
+//! variable, a semaphore, a barrier, `OnceLock`, a wait group, a oneshot, parks, sleeps, joins, TCP,
+//! the blocking pool) while a
 //! green thread and an OS thread cancel them at random moments and random steps run under short
 //! `green::timeout` deadlines (nested, sometimes), the runtime is dumped over and over, and
 //! sometimes shut down in the middle. Waits without a timeout of their own have a partner that
@@ -18,7 +19,7 @@ use std::time::{Duration, Instant};
 use green::Elapsed;
 use green::net::TcpStream;
 use green::sync::mpmc::{self, Receiver, RecvTimeoutError, Sender};
-use green::sync::{Barrier, Condvar, Mutex, OnceLock, RwLock, Semaphore};
+use green::sync::{Barrier, Condvar, Mutex, OnceLock, RwLock, Semaphore, WaitGroup, oneshot};
 
 mod common;
 use common::bounded;
@@ -209,7 +210,7 @@ fn pause(rng: &mut Rng) {
 }
 
 /// The kinds of step.
-const STEPS: u64 = 18;
+const STEPS: u64 = 21;
 /// The kinds of step an OS thread can take: those that need no runtime come first.
 const OS_STEPS: u64 = 14;
 
@@ -421,7 +422,63 @@ fn step(world: &World, pipe: &mut Option<Pipe>, rng: &mut Rng, kind: u64, timed:
             });
             world.child(job.join(), 5);
         }
+        18 => {
+            // A wait group of children, waited for with or without a timeout.
+            let wg = Arc::new(WaitGroup::new());
+            let n = 1 + rng.below(3) as usize;
+            wg.add(n);
+            for _ in 0..n {
+                let (wg, d, counter) = (wg.clone(), rng.micros(300), ChildCounter::new(&world.children));
+                green::spawn(move || {
+                    let _counter = counter;
+                    // Done on every way out, so that the wait ends.
+                    let _done = DoneOnDrop(&wg);
+                    green::sleep(d);
+                });
+            }
+            if rng.percent(50) {
+                wg.wait();
+            } else {
+                let _ = wg.wait_timeout(rng.micros(300));
+            }
+        }
+        19 => {
+            // A oneshot answered by a child.
+            let (tx, rx) = oneshot::channel::<u64>();
+            let (d, counter) = (rng.micros(300), ChildCounter::new(&world.children));
+            green::spawn(move || {
+                let _counter = counter;
+                green::sleep(d);
+                let _ = tx.send(11);
+            });
+            let r = if rng.percent(50) { rx.recv().ok() } else { rx.recv_timeout(rng.micros(300)).ok() };
+            assert!(r.is_none_or(|v| v == 11));
+        }
+        20 => {
+            // Parked until a child unparks us; a park may end early, so loop on the flag.
+            let flag = Arc::new(AtomicBool::new(false));
+            let (f, me, d, counter) =
+                (flag.clone(), green::thread::current(), rng.micros(300), ChildCounter::new(&world.children));
+            green::spawn(move || {
+                let _counter = counter;
+                green::sleep(d);
+                f.store(true, Ordering::SeqCst);
+                me.unpark();
+            });
+            while !flag.load(Ordering::SeqCst) {
+                if rng.percent(50) { green::park() } else { green::park_timeout(rng.micros(300)) }
+            }
+        }
         _ => unreachable!(),
+    }
+}
+
+/// Counts a wait group down when dropped.
+struct DoneOnDrop<'a>(&'a WaitGroup);
+
+impl Drop for DoneOnDrop<'_> {
+    fn drop(&mut self) {
+        self.0.done();
     }
 }
 
