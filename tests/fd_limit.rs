@@ -11,7 +11,7 @@ use std::os::fd::OwnedFd;
 use std::time::Duration;
 
 mod common;
-use common::child::{is_child, run_child};
+use common::child::{expect_child_ok, is_child};
 
 /// How long a child may take before it counts as hung (and is killed).
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -21,11 +21,7 @@ const MOST_NEEDED: usize = 8;
 
 /// Parent: the child printed `child: ok` and exited successfully.
 fn assert_child_ok(test: &str) {
-    let output = run_child(test, CHILD_TIMEOUT);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
-    assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    expect_child_ok(test, CHILD_TIMEOUT).expect("the child ran");
 }
 
 /// The fds open in this process, counted without opening one (works at the limit).

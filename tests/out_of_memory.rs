@@ -11,7 +11,7 @@ use std::time::Duration;
 use green::runtime::StackLayout;
 
 mod common;
-use common::child::{is_child, run_child};
+use common::child::{expect_child_ok, is_child};
 
 /// How long a child may take before it counts as hung (and is killed).
 const CHILD_TIMEOUT: Duration = Duration::from_secs(60);
@@ -44,11 +44,7 @@ static ALLOCATOR: FailingLarge = FailingLarge;
 
 /// Parent: the child printed `child: ok` and exited successfully.
 fn assert_child_ok(test: &str) {
-    let output = run_child(test, CHILD_TIMEOUT);
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
-    assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    expect_child_ok(test, CHILD_TIMEOUT).expect("the child ran");
 }
 
 /// The first stack of the process registers its chunk with the overflow handler's registry,

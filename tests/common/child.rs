@@ -22,6 +22,23 @@ pub fn run_child(name: &str, limit: Duration) -> Output {
     run_child_with_env(name, limit, &[])
 }
 
+/// Parent side of a child test that ends by printing `child: ok`, or `child: skipped: <why>`
+/// where it cannot run here: runs test `name` in a child process (see [`run_child`]) and fails
+/// unless the child exited successfully having said ok. Returns the child's output, or `None`
+/// if it was skipped (its reason goes to stderr).
+pub fn expect_child_ok(name: &str, limit: Duration) -> Option<Output> {
+    let output = run_child(name, limit);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    if stdout.contains("child: skipped") {
+        eprintln!("{stdout}");
+        return None;
+    }
+    assert!(output.status.success(), "child failed: {:?}\nstdout:\n{stdout}\nstderr:\n{stderr}", output.status);
+    assert!(stdout.contains("child: ok"), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    Some(output)
+}
+
 /// [`run_child`], with `env` added to the child's environment.
 pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> Output {
     let mut command = Command::new(std::env::current_exe().unwrap());
