@@ -1,32 +1,16 @@
 //! The reports of one stuck worker come further and further apart, even when the first one came
 //! late. Its own test binary: it installs the process's logger.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
+
+mod common;
+use common::slow_logger::SlowFirstReport;
 
 /// How long the logger takes over the first report (a slow terminal, a full pipe).
 const SLOW: Duration = Duration::from_secs(1);
 
-static REPORTS: AtomicUsize = AtomicUsize::new(0);
-
 /// Counts the stuck-worker reports, and takes `SLOW` over the first.
-struct SlowLogger;
-
-impl log::Log for SlowLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.args().to_string().contains("without reaching a scheduling point")
-            && REPORTS.fetch_add(1, Ordering::SeqCst) == 0
-        {
-            std::thread::sleep(SLOW);
-        }
-    }
-
-    fn flush(&self) {}
-}
+static LOGGER: SlowFirstReport = SlowFirstReport::new(SLOW);
 
 /// After a report written at 1.1 s into the stall, the next is due when the stall has doubled
 /// to 2.2 s: a stall of 1.6 s has no second report. (The next report used to be counted from the
@@ -34,12 +18,11 @@ impl log::Log for SlowLogger {
 /// overdue, and reported it again, until the steps caught up: four reports within 100 ms.)
 #[test]
 fn a_late_report_is_not_followed_by_a_burst() {
-    log::set_logger(&SlowLogger).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    LOGGER.install();
     let rt = green::Runtime::builder().workers(1).blocking_threshold(Some(Duration::from_millis(100))).build().unwrap();
     rt.block_on(|| std::thread::sleep(Duration::from_millis(1600)));
     drop(rt);
-    let reports = REPORTS.load(Ordering::SeqCst);
+    let reports = LOGGER.reports();
     // One, or two should the first come late itself on a loaded machine; never a burst.
     assert!((1..=2).contains(&reports), "{reports} reports of one stall of 1.6 s");
 }

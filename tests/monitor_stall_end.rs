@@ -2,8 +2,10 @@
 //! goes to sleep, is counted to its end in the metrics. Its own test binary: it installs the
 //! process's logger.
 
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
+
+mod common;
+use common::slow_logger::SlowFirstReport;
 
 /// How long the logger takes over the first stall report (a slow terminal, a full pipe).
 const SLOW: Duration = Duration::from_millis(500);
@@ -11,34 +13,15 @@ const SLOW: Duration = Duration::from_millis(500);
 /// How long the runtime stays idle after the stall.
 const IDLE: Duration = Duration::from_secs(3);
 
-static REPORTS: AtomicUsize = AtomicUsize::new(0);
-
 /// Counts the stuck-worker reports, and takes `SLOW` over the first.
-struct SlowLogger;
-
-impl log::Log for SlowLogger {
-    fn enabled(&self, _: &log::Metadata<'_>) -> bool {
-        true
-    }
-
-    fn log(&self, record: &log::Record<'_>) {
-        if record.args().to_string().contains("without reaching a scheduling point")
-            && REPORTS.fetch_add(1, Ordering::SeqCst) == 0
-        {
-            std::thread::sleep(SLOW);
-        }
-    }
-
-    fn flush(&self) {}
-}
+static LOGGER: SlowFirstReport = SlowFirstReport::new(SLOW);
 
 /// The stall (300 ms) ends while the monitor writes its report, and the worker then sleeps:
 /// the monitor's next look at the worker comes only once it is busy again, after `IDLE`. The
 /// stall used to be counted up to that look, the idle spell included.
 #[test]
 fn a_stall_that_ends_during_its_report_is_not_counted_through_the_idle_spell() {
-    log::set_logger(&SlowLogger).unwrap();
-    log::set_max_level(log::LevelFilter::Warn);
+    LOGGER.install();
     let rt = green::Runtime::builder().workers(1).blocking_threshold(Some(Duration::from_millis(100))).build().unwrap();
     rt.block_on(|| std::thread::sleep(Duration::from_millis(300)));
     std::thread::sleep(IDLE);
@@ -51,7 +34,7 @@ fn a_stall_that_ends_during_its_report_is_not_counted_through_the_idle_spell() {
     });
     let metrics = rt.handle().metrics();
     drop(rt);
-    assert!(REPORTS.load(Ordering::SeqCst) >= 1, "no stall report");
+    assert!(LOGGER.reports() >= 1, "no stall report");
     let worker = &metrics.workers[0];
     assert_eq!(worker.stalls, 1, "{metrics}");
     // The stall, and the slow report the monitor was busy with when it ended; not the idle spell.

@@ -6,6 +6,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 pub mod child;
+pub mod slow_logger;
 pub mod warnings;
 
 /// Counts its drops in the shared counter: proof that a destructor ran, and ran once.
