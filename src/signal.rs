@@ -576,11 +576,29 @@ fn hold_registry_across_fork() -> io::Result<()> {
     extern "C" fn after() {
         HELD_ACROSS_FORK.with(|cell| cell.borrow_mut().take());
     }
-    static REGISTERED: OnceLock<Result<(), io::ErrorKind>> = OnceLock::new();
-    let registered = REGISTERED.get_or_init(|| handler::around_fork(prepare, after).map_err(|e| e.kind()));
-    registered.map_err(|kind| {
-        io::Error::new(kind, format!("green: Signals::new could not register its fork handlers (pthread_atfork: {kind}); free memory and retry"))
-    })
+    // Only a success is kept: pthread_atfork fails only for want of memory, and a later call
+    // tries again. The lock has the handlers registered once (twice, `prepare` would lock the
+    // registry twice); it is taken only until they are, as a `fork` meanwhile would leave it
+    // locked in the child.
+    static REGISTERED: OnceLock<()> = OnceLock::new();
+    static REGISTERING: Mutex<()> = Mutex::new(());
+    if REGISTERED.get().is_some() {
+        return Ok(());
+    }
+    let _turn = REGISTERING.lock().unwrap_or_else(PoisonError::into_inner);
+    if REGISTERED.get().is_none() {
+        handler::around_fork(prepare, after).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!(
+                    "green: Signals::new could not register its fork handlers (pthread_atfork: {e}); free memory \
+                     and retry"
+                ),
+            )
+        })?;
+        let _ = REGISTERED.set(());
+    }
+    Ok(())
 }
 
 impl Registry {
