@@ -119,12 +119,17 @@ impl Lookup {
 
     /// The error of this lookup from std's: std's message names no host; the kind stays std's.
     fn error(&self, e: io::Error) -> io::Error {
-        // A string std could not split into a host and a port number was never looked up.
-        if let (io::ErrorKind::InvalidInput, Lookup::HostPort(s)) = (e.kind(), self) {
+        // A string std could not split into a host and a port number was never looked up. (A
+        // NUL byte in the host is std's InvalidInput too, but the split went well: that error
+        // is reported as any other.)
+        if let (io::ErrorKind::InvalidInput, Lookup::HostPort(s)) = (e.kind(), self)
+            && !s.contains('\0')
+        {
             return io::Error::new(
                 e.kind(),
                 format!(
-                    "{s:?} is not a host and port: {e}; write \"host:port\" with a port number, as \"localhost:80\""
+                    "{s:?} is not a host and port: {e}; write \"host:port\" with a port number (0 to 65535), as \
+                     \"localhost:80\""
                 ),
             );
         }
@@ -318,6 +323,10 @@ mod tests {
             assert!(err.to_string().starts_with(&format!("{s:?} is not a host and port: ")), "{err}");
             assert!(err.to_string().contains("\"host:port\""), "{err}");
         }
+        // A host with a NUL byte has a port: std refuses the host, and the error says which.
+        let err = resolve("local\0host:80").unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::InvalidInput, "{err}");
+        assert!(err.to_string().starts_with("could not resolve \"local\\0host:80\": "), "{err}");
     }
 
     #[test]
