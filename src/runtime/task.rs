@@ -723,7 +723,7 @@ where
         // else touches `stage` before DONE.
         let stage = unsafe { &mut *Self::stage(header).get() };
         let Stage::Pending(f) = std::mem::replace(stage, Stage::Consumed) else {
-            unreachable!(internal_error!("a green thread was started twice"));
+            panic!(internal_error!("a green thread was started twice"));
         };
         let outcome = panic::catch_unwind(AssertUnwindSafe(f));
         // SAFETY: the task is alive for the call.
@@ -779,7 +779,7 @@ where
         match std::mem::replace(unsafe { &mut *Self::stage(header).get() }, Stage::Consumed) {
             // SAFETY: `out` points at an `Option<Result<T, JoinError>>` (`JoinRef::take_output`).
             Stage::Finished(outcome) => unsafe { *out.cast::<Option<Result<T, JoinError>>>() = Some(outcome) },
-            _ => unreachable!(internal_error!("a green thread's outcome was taken twice, or before it finished")),
+            _ => panic!(internal_error!("a green thread's outcome was taken twice, or before it finished")),
         }
     }
 

@@ -114,7 +114,7 @@ impl SeparateLimit {
     /// Unmaps a separate stack of this arena that was in a pool.
     pub(super) fn unmap(&self, stack: GreenStack) {
         let Kind::Separate(region) = stack.kind() else {
-            unreachable!(internal_error!("a stack that shares its mapping was unmapped on its own"));
+            panic!(internal_error!("a stack that shares its mapping was unmapped on its own"));
         };
         let (start, len) = stack.span();
         registry::unregister(region);

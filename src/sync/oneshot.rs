@@ -118,7 +118,7 @@ impl<T> Sender<T> {
                     *state = State::ReceiverGone;
                     return Err(value);
                 }
-                _ => unreachable!(internal_error!("a green::sync::oneshot channel was sent to twice")),
+                _ => panic!(internal_error!("a green::sync::oneshot channel was sent to twice")),
             }
         };
         if let Some(waiter) = waiter {

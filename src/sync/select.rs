@@ -537,7 +537,7 @@ macro_rules! __select_emit {
         );
         $( let $arm = $arm.into_result(); )*
         $( if let ::core::option::Option::Some(__result) = $arm { let $res = __result; $body } else )* {
-            ::core::unreachable!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
+            ::core::panic!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
         }
     }};
     (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback [($($kind:tt)*) $fbody:tt]) => {{

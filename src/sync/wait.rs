@@ -382,14 +382,14 @@ impl Wait {
 /// Unwinds a cancelled green thread (after its operation has cleaned up).
 pub(crate) fn unwind_cancelled() -> ! {
     park::check_cancelled();
-    unreachable!(internal_error!("a cancelled green thread did not unwind"));
+    panic!(internal_error!("a cancelled green thread did not unwind"));
 }
 
 /// Unwinds to the `green::timeout` whose deadline passed, for an operation whose API has no
 /// timeout error (after it has cleaned up).
 pub(crate) fn unwind_elapsed() -> ! {
     crate::deadline::raise();
-    unreachable!(internal_error!("an expired deadline did not unwind"));
+    panic!(internal_error!("an expired deadline did not unwind"));
 }
 
 /// The operation's way out when its API has no timeout error: unwinds for [`Stop::Cancelled`]

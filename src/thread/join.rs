@@ -518,7 +518,7 @@ impl JoinError {
     pub fn try_into_panic(self) -> Result<Box<dyn Any + Send + 'static>, JoinError> {
         if self.is_panic() {
             let Repr::Panicked { payload, .. } = self.0.repr else {
-                unreachable!(internal_error!("a JoinError checked to be a panic is not one"))
+                panic!(internal_error!("a JoinError checked to be a panic is not one"))
             };
             return Ok(payload.0);
         }

@@ -433,9 +433,9 @@ impl Builder {
     ///
     /// The turn is the runtime's, not the caller's: the next worker may be the caller's own,
     /// and a spread green thread is never stolen. A parent that spawns spread children and
-    /// then computes, without parking, holds up those that landed on its worker until it is
-    /// done. Spread children whose parent waits for them rather than computing beside them
-    /// (docs/design.md, "CPU-parallel work").
+    /// then computes, without parking or yielding, holds up those that landed on its worker
+    /// until it does. Spread children whose parent waits for them rather than computing beside
+    /// them (docs/design.md, "CPU-parallel work").
     ///
     /// ```
     /// green::Runtime::builder().workers(2).run(|| {

@@ -247,7 +247,7 @@ impl<T> Sender<T> {
                 if stop != Stop::Unwinding {
                     drop(value);
                     stop_untimed(stop);
-                    unreachable!(internal_error!("a green::sync channel wait that had to unwind returned"));
+                    panic!(internal_error!("a green::sync channel wait that had to unwind returned"));
                 }
                 Err(SendError(value))
             }
@@ -317,7 +317,7 @@ impl<T> Sender<T> {
                 if stop == Stop::Cancelled || stop == Stop::WorkerStack {
                     drop(value);
                     stop_timed(stop);
-                    unreachable!(internal_error!("a green::sync channel wait that had to unwind returned"));
+                    panic!(internal_error!("a green::sync channel wait that had to unwind returned"));
                 }
                 crate::deadline::report_timeout();
                 Err(SendTimeoutError::Timeout(value))
