@@ -114,9 +114,9 @@ mod preemptible;
 /// plain loops, short ones, or give their green threads a long
 /// [`time_slice`](https://docs.rs/green/latest/green/struct.Builder.html#method.time_slice).
 /// On a recursive function the tick at every call costs the most: a counter of N-queens
-/// solutions, a few ns per call, ran 1.2 to 1.5 times slower annotated. Annotate the loop that
-/// calls the recursion instead. The project's docs/design.md, "CPU-parallel work", has the
-/// measurements.
+/// solutions, a few ns per call, ran 1.2 to 1.5 times slower annotated. Annotate the function
+/// whose loop calls the recursion instead. The project's docs/design.md, "CPU-parallel work",
+/// has the measurements.
 ///
 /// # Errors
 ///
