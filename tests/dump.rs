@@ -547,8 +547,9 @@ fn a_dump_of_many_green_threads_opens_with_a_summary() {
             });
             let text = dump_until(|t| t.matches("parked (sleep)").count() >= 60 && t.contains("parked (sync)"));
             let lines: Vec<&str> = text.lines().collect();
-            assert!(lines[1].starts_with("by spawn site and state: "), "{text}");
-            assert!(lines[2].starts_with("  60 × spawned at tests/dump.rs:") && lines[2].ends_with(": parked (sleep)"));
+            assert!(lines[1].starts_with("blocking pool: "), "{text}");
+            assert!(lines[2].starts_with("by spawn site and state: "), "{text}");
+            assert!(lines[3].starts_with("  60 × spawned at tests/dump.rs:") && lines[3].ends_with(": parked (sleep)"));
             assert!(
                 lines.iter().any(|l| l.starts_with("  1 × spawned at tests/dump.rs:") && l.ends_with("parked (sync)"))
             );

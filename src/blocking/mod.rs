@@ -50,7 +50,7 @@ use std::cell::RefCell;
 use std::sync::Weak;
 use std::time::Duration;
 
-pub(crate) use self::pool::Pool;
+pub(crate) use self::pool::{Pool, PoolLoad};
 #[allow(unused_imports)]
 pub(crate) use self::resolve::resolve;
 use crate::runtime::Handle;

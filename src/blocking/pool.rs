@@ -98,6 +98,39 @@ impl std::fmt::Debug for State {
     }
 }
 
+/// What the pool is doing at one instant, from [`Pool::load`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct PoolLoad {
+    /// OS threads of the pool, busy or idle.
+    pub(crate) threads: usize,
+    /// Threads running a job.
+    pub(crate) running: usize,
+    /// Jobs waiting for a thread.
+    pub(crate) queued: usize,
+    /// The bound on `threads` (`Builder::max_blocking_threads`).
+    pub(crate) max_threads: usize,
+}
+
+impl std::fmt::Display for PoolLoad {
+    /// `8 of at most 8 threads running jobs, 292 job(s) queued`, and, when every thread a job
+    /// could have is busy and jobs wait, what that means and what to do.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} thread(s) of at most {}, {} running a job, {} job(s) queued",
+            self.threads, self.max_threads, self.running, self.queued
+        )?;
+        if self.queued > 0 && self.running >= self.max_threads {
+            write!(
+                f,
+                " (saturated: each spawn_blocking waits for a running job to end; look for slow jobs among the \
+                 green threads parked (blocking), or raise runtime::Builder::max_blocking_threads)"
+            )?;
+        }
+        Ok(())
+    }
+}
+
 impl Pool {
     /// An empty pool; threads start on demand.
     pub(crate) fn new(config: BlockingConfig, runtime: Weak<Shared>) -> Pool {
@@ -112,9 +145,16 @@ impl Pool {
         }
     }
 
-    /// OS threads the pool runs right now (busy or idle).
-    pub(crate) fn threads(&self) -> usize {
-        self.inner.lock().threads
+    /// Right now: the pool's threads, those of them running a job, the jobs waiting for a
+    /// thread, and the most threads it may run. One look under the lock, so they agree.
+    pub(crate) fn load(&self) -> PoolLoad {
+        let state = self.inner.lock();
+        PoolLoad {
+            threads: state.threads,
+            running: state.threads.saturating_sub(state.idle),
+            queued: state.queue.len(),
+            max_threads: self.inner.config.max_threads,
+        }
     }
 
     /// Jobs queued or running right now.

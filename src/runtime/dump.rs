@@ -317,6 +317,9 @@ impl Handle {
             workers,
             shared.config.thread_name
         );
+        // A saturated pool leaves green threads parked (blocking) that are only queued: the
+        // pool's numbers tell that from slow jobs.
+        text.push_str(&format!("blocking pool: {}\n", shared.blocking.load()));
         text.push_str(&summary(groups));
         for (index, answer) in answers.into_iter().enumerate() {
             match answer {

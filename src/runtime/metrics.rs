@@ -32,8 +32,17 @@ pub struct Metrics {
     pub live: usize,
     /// Per worker, in worker order.
     pub workers: Vec<WorkerMetrics>,
-    /// OS threads of the blocking pool right now.
+    /// OS threads of the blocking pool right now, busy or idle.
     pub blocking_threads: usize,
+    /// Of those, the ones running a [`spawn_blocking`](crate::spawn_blocking) job right now.
+    pub blocking_running: usize,
+    /// Jobs waiting for a pool thread right now. Above 0 with `blocking_running` at
+    /// `max_blocking_threads`, the pool is saturated: every `spawn_blocking` waits for a
+    /// running job to end, which is how one slow job kind stalls all the others.
+    pub blocking_queued: usize,
+    /// The bound on the pool's threads
+    /// ([`Builder::max_blocking_threads`](crate::runtime::Builder::max_blocking_threads)).
+    pub max_blocking_threads: usize,
     /// Possible deadlocks the monitor has reported (see
     /// [`Builder::blocking_threshold`](crate::runtime::Builder::blocking_threshold)); 0 with the
     /// monitor off.
@@ -100,11 +109,17 @@ impl Metrics {
 
 impl fmt::Display for Metrics {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "green runtime: {} live green threads, {} blocking threads", self.live, self.blocking_threads)?;
+        write!(f, "green runtime: {} live green threads", self.live)?;
         if self.possible_deadlocks > 0 {
             write!(f, ", {} possible deadlock(s) reported", self.possible_deadlocks)?;
         }
-        writeln!(f)?;
+        let pool = crate::blocking::PoolLoad {
+            threads: self.blocking_threads,
+            running: self.blocking_running,
+            queued: self.blocking_queued,
+            max_threads: self.max_blocking_threads,
+        };
+        writeln!(f, "\n  blocking pool: {pool}")?;
         for (i, w) in self.workers.iter().enumerate() {
             write!(
                 f,
@@ -170,10 +185,14 @@ impl Handle {
                 }
             })
             .collect();
+        let pool = shared.blocking.load();
         Metrics {
             live: shared.live.load(Ordering::Relaxed),
             workers,
-            blocking_threads: shared.blocking.threads(),
+            blocking_threads: pool.threads,
+            blocking_running: pool.running,
+            blocking_queued: pool.queued,
+            max_blocking_threads: pool.max_threads,
             possible_deadlocks: shared.monitor.possible_deadlocks.load(Ordering::Relaxed),
         }
     }
