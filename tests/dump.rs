@@ -560,3 +560,47 @@ fn a_dump_of_many_green_threads_opens_with_a_summary() {
         });
     });
 }
+
+/// Among many green threads waiting to read, the one blocked writing to a peer that stopped
+/// reading gets a line of its own in the summary: the direction is part of the state.
+#[test]
+fn a_blocked_writer_stands_out_from_readers_in_the_summary() {
+    use std::io::{Read, Write};
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (_client, (server, _)) = (green::net::TcpStream::connect(addr).unwrap(), listener.accept().unwrap());
+            let (writing, (_not_reading, _)) =
+                (green::net::TcpStream::connect(addr).unwrap(), listener.accept().unwrap());
+            let server = std::sync::Arc::new(server);
+            // 50 readers of one socket that nothing is written to.
+            let readers: Vec<_> = (0..50)
+                .map(|_| {
+                    let server = server.clone();
+                    green::spawn(move || (&*server).read(&mut [0; 8]))
+                })
+                .collect();
+            // One writer to a peer that never reads: its socket buffers fill, and it parks.
+            let writer = green::spawn(move || {
+                let chunk = vec![0u8; 64 * 1024];
+                loop {
+                    if (&writing).write_all(&chunk).is_err() {
+                        return;
+                    }
+                }
+            });
+            let text = dump_until(|t| t.contains("parked (io, write)") && t.matches("parked (io, read)").count() >= 50);
+            let summary = |count: &str, state: &str| {
+                text.lines()
+                    .any(|l| l.starts_with(&format!("  {count} × spawned at tests/dump.rs:")) && l.ends_with(state))
+            };
+            assert!(summary("50", ": parked (io, read)"), "{text}");
+            assert!(summary("1", ": parked (io, write)"), "{text}");
+            for reader in readers {
+                reader.cancel();
+            }
+            writer.cancel();
+        });
+    });
+}

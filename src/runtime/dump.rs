@@ -165,6 +165,13 @@ pub(crate) fn render_green_thread(
         (false, Some(_), Some(holder)) => {
             format!("parked (lock held by {})", crate::sync::wait::describe_holder(holder))
         }
+        // The direction is part of the state, so that the summary of a dump sets a handler
+        // blocked writing to a peer that stopped reading apart from the thousands that wait to
+        // read a request.
+        (false, Some(ParkReason::Io), None) if let Some((_, dir)) = view.io => match dir {
+            crate::reactor::Direction::Read => "parked (io, read)".to_owned(),
+            crate::reactor::Direction::Write => "parked (io, write)".to_owned(),
+        },
         (false, Some(reason), None) => format!("parked ({})", reason.name()),
         (false, None, _) => "running".to_owned(),
     };
