@@ -604,3 +604,48 @@ fn a_blocked_writer_stands_out_from_readers_in_the_summary() {
         });
     });
 }
+
+/// A lock holder that others wait for opens the dump with what it is doing: here, holding a
+/// green lock across a socket read that nothing answers.
+#[test]
+fn a_lock_holder_with_waiters_opens_the_dump_with_what_it_does() {
+    use std::io::Read;
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+            let addr = listener.local_addr().unwrap();
+            let (_client, (server, _)) = (green::net::TcpStream::connect(addr).unwrap(), listener.accept().unwrap());
+            let lock = std::sync::Arc::new(green::sync::Mutex::new(()));
+            let lock2 = lock.clone();
+            let holder = green::Builder::new()
+                .name("holder".into())
+                .spawn(move || {
+                    let _guard = lock2.lock().unwrap();
+                    (&server).read(&mut [0; 8])
+                })
+                .unwrap();
+            let waiters: Vec<_> = (0..3)
+                .map(|_| {
+                    let lock = lock.clone();
+                    green::spawn(move || drop(lock.lock()))
+                })
+                .collect();
+            let text =
+                dump_until(|t| t.contains("(3 waiting)") && t.contains("\"holder\"") && t.contains("(io, read)"));
+            let line =
+                text.lines().find(|l| l.starts_with("lock held by green thread ")).unwrap_or_else(|| panic!("{text}"));
+            assert!(line.contains(" (3 waiting): green thread "), "{text}");
+            assert!(line.contains("\"holder\" spawned at tests/dump.rs:"), "{text}");
+            assert!(line.contains(": parked (io, read) for ") && line.contains("; waits to read fd "), "{text}");
+            // The opening lines come before the workers' answers.
+            assert!(text.find(line).unwrap() < text.find("\nworker 0:").unwrap(), "{text}");
+            holder.cancel();
+            for waiter in waiters {
+                waiter.join().unwrap();
+            }
+            let _ = holder.join();
+            let text = green::Handle::current().dump().to_string();
+            assert!(!text.contains("lock held by green thread "), "{text}");
+        });
+    });
+}

@@ -238,7 +238,9 @@ impl Handle {
     ///
     /// A green thread parked waiting for a green lock shows who holds it (readers are not named
     /// one by one: a lock held by readers, or just released, shows as such); a green thread joining another
-    /// shows which. A cycle of such waits is named as a deadlock on a line of its own. A green
+    /// shows which. The green threads holding a lock that others wait for open the dump, each with
+    /// how many wait and its own line (so what it is doing while they wait is seen at once). A
+    /// cycle of such waits is named as a deadlock on a line of its own. A green
     /// thread parked in I/O ends its line with the fd it waits on and what the fd is: `waits to
     /// read fd 9 (socket 127.0.0.1:7880, peer 127.0.0.1:51234)`, a listening socket, a pipe.
     /// With [park backtraces](crate::runtime::Builder::park_backtraces) on, each parked green
@@ -328,6 +330,8 @@ impl Handle {
         // pool's numbers tell that from slow jobs.
         text.push_str(&format!("blocking pool: {}\n", shared.blocking.load()));
         text.push_str(&summary(groups));
+        let edges = request.edges.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        text.push_str(&lock_holders(&edges, &answers));
         for (index, answer) in answers.into_iter().enumerate() {
             match answer {
                 Some(answer) => text.push_str(&answer),
@@ -343,7 +347,6 @@ impl Handle {
                 }
             }
         }
-        let edges = request.edges.lock().unwrap_or_else(|e| e.into_inner()).clone();
         for cycle in wait_cycles(&edges) {
             text.push_str(&format!("deadlock: {cycle}\n"));
         }
@@ -391,6 +394,39 @@ fn summary<'a>(groups: impl Iterator<Item = &'a str>) -> String {
     );
     for (group, count) in largest.into_iter().take(SUMMARY_GROUPS) {
         text.push_str(&format!("  {count} × {group}\n"));
+    }
+    text
+}
+
+/// Lock holders shown at the head of a dump, the most waited for first.
+const LOCK_HOLDERS_SHOWN: usize = 5;
+
+/// Lines that open a dump with the green threads holding a lock others wait for, the most
+/// waited for first, each with its own line of the dump (what it is doing), so that three
+/// hundred handlers `parked (lock held by green thread 1025)` lead at once to what 1025 does:
+/// `lock held by green thread 1025 (299 waiting): green thread 1025 spawned at ...: parked (io,
+/// read) ...; waits to read fd 149 (socket ..., peer ...)`. Empty when no green thread waits
+/// for a lock a green thread holds.
+fn lock_holders(edges: &[Edge], answers: &[Option<String>]) -> String {
+    let mut waiting: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
+    for edge in edges.iter().filter(|e| e.what == WaitFor::Lock) {
+        *waiting.entry(edge.to).or_default() += 1;
+    }
+    let mut holders: Vec<(u64, usize)> = waiting.into_iter().collect();
+    holders.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+    let mut text = String::new();
+    for &(holder, count) in holders.iter().take(LOCK_HOLDERS_SHOWN) {
+        let prefix = format!("  green thread {holder} ");
+        let line = answers.iter().flatten().flat_map(|a| a.lines()).find(|l| l.starts_with(&prefix));
+        let doing = match line {
+            Some(line) => line.trim_start().to_owned(),
+            // Not in any answer: it runs on a worker that did not answer (busy in it, maybe).
+            None => format!("green thread {holder}: not listed (its worker did not answer)"),
+        };
+        text.push_str(&format!("lock held by green thread {holder} ({count} waiting): {doing}\n"));
+    }
+    if holders.len() > LOCK_HOLDERS_SHOWN {
+        text.push_str(&format!("(and {} more lock holder(s) with waiters)\n", holders.len() - LOCK_HOLDERS_SHOWN));
     }
     text
 }
