@@ -179,7 +179,10 @@ impl Builder {
     /// `std::fs` calls in a green thread go unseen while the page cache answers them in
     /// microseconds, and stall every green thread of the worker once the disk is slow (an
     /// `fsync`, a network file system). Put file I/O in [`spawn_blocking`](crate::spawn_blocking)
-    /// from the start; a lower threshold in tests shows more of it.
+    /// from the start; a lower threshold in tests shows more of it. Such a block that lasts a
+    /// quarter of the threshold or more is counted, though not reported, as a slow slice
+    /// ([`WorkerMetrics::slow_slices`](crate::runtime::WorkerMetrics::slow_slices)): a server
+    /// whose throughput drops with no stall reported should look there first.
     ///
     /// The monitor also reports a *possible deadlock*, with a [dump](Handle::dump), when every
     /// worker has slept for a second with live green threads and nothing inside the runtime

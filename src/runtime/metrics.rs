@@ -84,6 +84,14 @@ pub struct WorkerMetrics {
     /// (as of the monitor's last look at it). The monitor looks every quarter of the threshold,
     /// so each stall's time is right to about that, either way.
     pub stalled: Duration,
+    /// Slow slices: times the monitor found one green thread holding this worker from one of its
+    /// looks to the next (they are a quarter of the blocking threshold apart: 25 ms by default)
+    /// that let go before the threshold, so no stall was reported. Blocking code too short to
+    /// report (a 50 ms `std::thread::sleep`, a short blocking syscall) still holds up every green
+    /// thread behind it, and many of them slow a server as much as one long stall: a count that
+    /// grows while `stalls` does not points there. A worker kept off the CPU by a busy machine for
+    /// that long counts too. 0 with the monitor off.
+    pub slow_slices: u64,
     /// Green threads waiting for it (ready, or queued unstarted), as of its last look at its queues.
     pub ready: usize,
     /// Green threads woken by other threads and not yet picked up.
@@ -136,8 +144,14 @@ impl fmt::Display for Metrics {
                 w.inbox,
                 w.timers
             )?;
-            if w.stalls > 0 {
-                write!(f, "\n    stalls: {}, {:.3} s in all", w.stalls, w.stalled.as_secs_f64())?;
+            if w.stalls > 0 || w.slow_slices > 0 {
+                write!(
+                    f,
+                    "\n    stalls: {}, {:.3} s in all; slow slices (held a look, not the threshold): {}",
+                    w.stalls,
+                    w.stalled.as_secs_f64(),
+                    w.slow_slices
+                )?;
             }
             write!(f, "\n    parks:")?;
             // The reasons with parks only: a line a terminal can show.
@@ -181,6 +195,7 @@ impl Handle {
                     inbox: remote.inbox.len(),
                     timers: s.timers.load(Ordering::Relaxed),
                     stalls: s.stalls.load(Ordering::Relaxed),
+                    slow_slices: s.slow_slices.load(Ordering::Relaxed),
                     stalled: Duration::from_nanos(s.stalled_nanos.load(Ordering::Relaxed)),
                 }
             })

@@ -66,6 +66,9 @@ pub(crate) struct WorkerStats {
     /// Nanoseconds the worker was held in reported stalls, the one in progress included (as of
     /// the monitor's last look). Written by the monitor.
     pub(crate) stalled_nanos: AtomicU64,
+    /// Slices the monitor saw hold the worker across one of its looks that ended before the
+    /// blocking threshold (too short to report as stalls). Written by the monitor.
+    pub(crate) slow_slices: AtomicU64,
     /// The worker's kernel thread id, for the monitor's look at `/proc` (0 until it starts).
     pub(crate) tid: std::sync::atomic::AtomicI32,
     /// Header of the green thread being resumed; null between resumes.
