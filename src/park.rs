@@ -443,9 +443,14 @@ impl WaitEdge {
         WaitEdge::record(|me| me.waiting_on.store(WaitingOn::Join(target.id.get()).encode(), Ordering::Relaxed))
     }
 
-    /// The running green thread waits for `fd` to be ready in `dir`.
-    pub(crate) fn io(fd: std::os::fd::RawFd, dir: crate::reactor::Direction) -> WaitEdge {
-        WaitEdge::record(|me| me.waiting_on.store(WaitingOn::Io(fd, dir).encode(), Ordering::Relaxed))
+    /// The green thread running on `core` (the caller's worker, which the I/O park has in hand
+    /// already) waits for `fd` to be ready in `dir`.
+    pub(crate) fn io(
+        core: &crate::runtime::worker::Core,
+        fd: std::os::fd::RawFd,
+        dir: crate::reactor::Direction,
+    ) -> WaitEdge {
+        WaitEdge::record_on(Some(core), |me| me.waiting_on.store(WaitingOn::Io(fd, dir).encode(), Ordering::Relaxed))
     }
 
     /// The running green thread waits for the lock whose holder cell is `holder`.
@@ -454,7 +459,12 @@ impl WaitEdge {
     }
 
     fn record(set: impl FnOnce(&Header)) -> WaitEdge {
-        let me = context::with_core(|c| c.filter(|c| c.in_green_thread()).and_then(|c| c.current_header()));
+        context::with_core(|core| WaitEdge::record_on(core, set))
+    }
+
+    /// [`WaitEdge::record`] on `core`, this thread's worker if any.
+    fn record_on(core: Option<&crate::runtime::worker::Core>, set: impl FnOnce(&Header)) -> WaitEdge {
+        let me = core.filter(|c| c.in_green_thread()).and_then(|c| c.current_header());
         if let Some(me) = me {
             // SAFETY: `current_header` is the running green thread's, which its slot keeps
             // alive while it runs; we are that green thread.

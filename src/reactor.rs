@@ -1086,9 +1086,9 @@ impl Source {
         let state = &*self.state;
         let mut token = None;
         let mut failed = None;
-        // For dumps: the fd this green thread waits on (the caller's borrow of the socket, or of
-        // the fd a duplicate was made of, keeps it open meanwhile).
-        let _edge = park::WaitEdge::io(shown, dir);
+        // For dumps, set as the park is decided: the fd this green thread waits on (the caller's
+        // borrow of the socket, or of the fd a duplicate was made of, keeps it open meanwhile).
+        let mut _edge = None;
         park::wait_for(
             ParkReason::Io,
             |waiter| {
@@ -1119,6 +1119,7 @@ impl Source {
                         return false;
                     }
                     token = Some(t);
+                    _edge = Some(park::WaitEdge::io(core, shown, dir));
                     true
                 })
             },
