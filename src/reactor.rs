@@ -219,6 +219,16 @@ pub(crate) enum Direction {
     Write = 1,
 }
 
+impl Direction {
+    /// `read` or `write`, as a dump says it.
+    pub(crate) fn verb(self) -> &'static str {
+        match self {
+            Direction::Read => "read",
+            Direction::Write => "write",
+        }
+    }
+}
+
 /// How fds are registered; see the module docs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {

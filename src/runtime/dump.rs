@@ -133,8 +133,9 @@ pub(crate) struct SlotView {
     /// Parked waiting for a lock: the holder recorded in the lock (a green thread id, 0 or
     /// `sync::wait::OS_THREAD`).
     pub(crate) lock_holder: Option<u64>,
-    /// Parked waiting for I/O: the fd and direction.
-    pub(crate) io: Option<(std::os::fd::RawFd, crate::reactor::Direction)>,
+    /// Parked: the green thread it joins, or the fd and direction of its I/O, as it recorded
+    /// them (`Nothing` when it is not parked).
+    pub(crate) waiting_on: park::WaitingOn,
     /// Stack pages touched, if the kernel says.
     pub(crate) stack_pages: Option<usize>,
     /// Usable stack size.
@@ -150,13 +151,9 @@ pub(crate) fn render_green_thread(
     now_ms: u64,
 ) {
     use std::fmt::Write;
-    let joining = match park::WaitingOn::decode(header.waiting_on.load(Ordering::Relaxed)) {
-        park::WaitingOn::Join(id) => Some(id),
-        _ => None,
-    };
     let state = match (view.ready, info.parked, view.lock_holder) {
         (true, _, _) => "ready".to_owned(),
-        (false, Some(ParkReason::Join), _) if let Some(joining) = joining => {
+        (false, Some(ParkReason::Join), _) if let park::WaitingOn::Join(joining) = view.waiting_on => {
             format!("parked (join of green thread {joining})")
         }
         // No writer recorded: an `RwLock` held for reading (readers are not recorded one by
@@ -168,10 +165,9 @@ pub(crate) fn render_green_thread(
         // The direction is part of the state, so that the summary of a dump sets a handler
         // blocked writing to a peer that stopped reading apart from the thousands that wait to
         // read a request.
-        (false, Some(ParkReason::Io), None) if let Some((_, dir)) = view.io => match dir {
-            crate::reactor::Direction::Read => "parked (io, read)".to_owned(),
-            crate::reactor::Direction::Write => "parked (io, write)".to_owned(),
-        },
+        (false, Some(ParkReason::Io), None) if let park::WaitingOn::Io(_, dir) = view.waiting_on => {
+            format!("parked (io, {})", dir.verb())
+        }
         (false, Some(reason), None) => format!("parked ({})", reason.name()),
         (false, None, _) => "running".to_owned(),
     };
@@ -191,12 +187,8 @@ pub(crate) fn render_green_thread(
     if header.is_cancelled() {
         out.push_str(", cancelled");
     }
-    if let Some((fd, dir)) = view.io {
-        let verb = match dir {
-            crate::reactor::Direction::Read => "read",
-            crate::reactor::Direction::Write => "write",
-        };
-        let _ = write!(out, "; waits to {verb} fd {fd} ({})", crate::net::describe_fd(fd));
+    if let (Some(ParkReason::Io), park::WaitingOn::Io(fd, dir)) = (info.parked, view.waiting_on) {
+        let _ = write!(out, "; waits to {} fd {fd} ({})", dir.verb(), crate::net::describe_fd(fd));
     }
     out.push('\n');
 }

@@ -1114,16 +1114,17 @@ impl Core {
             // it: its holder cell would name itself).
             let woken = slot.info.parked.is_some() && !header.is_parked();
             let parked = slot.info.parked.is_some() && !woken && !ready.contains(&index);
-            let waiting_on = crate::park::WaitingOn::decode(header.waiting_on.load(Ordering::Relaxed));
-            if let (crate::park::WaitingOn::Join(joining), true) = (waiting_on, parked) {
+            // Read only while it is parked: then the frame that waits holds what the record
+            // names (a join's target; for I/O, the borrow that keeps the fd open), and clears
+            // the record before it returns.
+            let waiting_on = if parked {
+                crate::park::WaitingOn::decode(header.waiting_on.load(Ordering::Relaxed))
+            } else {
+                crate::park::WaitingOn::Nothing
+            };
+            if let crate::park::WaitingOn::Join(joining) = waiting_on {
                 edges.push((header.id.get(), joining, header.describe(), WaitFor::Join));
             }
-            // The fd is open while the green thread is parked on it: the frame that waits
-            // borrows its owner (and clears the record before it returns).
-            let io = match (waiting_on, parked && slot.info.parked == Some(ParkReason::Io)) {
-                (crate::park::WaitingOn::Io(fd, dir), true) => Some((fd, dir)),
-                _ => None,
-            };
             let lock = header.waits_for_lock.load(Ordering::Relaxed);
             let lock_holder = if parked && !lock.is_null() {
                 // SAFETY: the green thread is parked in the lock wait that set the pointer (it
@@ -1141,7 +1142,7 @@ impl Core {
             let view = SlotView {
                 ready: ready.contains(&index) || woken,
                 lock_holder,
-                io,
+                waiting_on,
                 stack_pages: pages,
                 stack_size: size,
             };
