@@ -10,25 +10,7 @@ use std::time::Duration;
 use green::sync::{Condvar, Mutex, OnceLock, RwLock, Semaphore};
 
 mod common;
-use common::{bounded, eventually};
-
-/// A small xorshift generator for the jitter.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn micros(&mut self, max: u64) -> Duration {
-        Duration::from_micros(self.next() % (max + 1))
-    }
-}
+use common::{Rng, bounded, eventually};
 
 /// Time for a green thread just spawned to queue. Only which path a round takes depends on it:
 /// the checks hold in any order.

@@ -22,37 +22,7 @@ use green::sync::mpmc::{self, Receiver, RecvTimeoutError, Sender};
 use green::sync::{Barrier, Condvar, Mutex, OnceLock, RwLock, Semaphore, WaitGroup, oneshot};
 
 mod common;
-use common::bounded;
-
-/// A small xorshift generator: the same seed gives the same programs.
-struct Rng(u64);
-
-impl Rng {
-    fn new(seed: u64) -> Rng {
-        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
-    }
-
-    fn next(&mut self) -> u64 {
-        let mut x = self.0;
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        self.0 = x;
-        x
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-
-    fn percent(&mut self, p: u64) -> bool {
-        self.below(100) < p
-    }
-
-    fn micros(&mut self, max: u64) -> Duration {
-        Duration::from_micros(self.below(max + 1))
-    }
-}
+use common::{Rng, bounded};
 
 /// A message's fingerprint, summed on both sides: a lost or duplicated message changes the sum.
 fn mix(v: u64) -> u64 {

@@ -9,6 +9,41 @@ pub mod child;
 pub mod slow_logger;
 pub mod warnings;
 
+/// A small xorshift generator, for tests that jitter their timing or draw random programs:
+/// the same seed gives the same numbers.
+pub struct Rng(pub u64);
+
+impl Rng {
+    /// A generator from any seed, 0 included (the state must not be 0).
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform enough in `0..n`.
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next() % n
+    }
+
+    /// True `p` times in a hundred.
+    pub fn percent(&mut self, p: u64) -> bool {
+        self.below(100) < p
+    }
+
+    /// Up to `max` µs.
+    pub fn micros(&mut self, max: u64) -> Duration {
+        Duration::from_micros(self.below(max + 1))
+    }
+}
+
 /// Counts its drops in the shared counter: proof that a destructor ran, and ran once.
 pub struct Counted(pub Arc<AtomicUsize>);
 
