@@ -490,7 +490,8 @@ pub(crate) fn send_vectored(fd: RawFd, bufs: &[io::IoSlice<'_>], flags: libc::c_
 
 /// What fd `fd` is, for a dump's line: a socket's address and its peer's (`listening` for a
 /// listener), or else what `/proc/self/fd` says of it (`pipe:[81233]`, a path). Best effort: an
-/// fd the kernel says nothing of is `?`.
+/// fd the kernel says nothing of is `?`. The caller keeps `fd` open for the call (a dump: the
+/// frame of the green thread parked on it borrows its owner, see `Core::answer_dump`).
 pub(crate) fn describe_fd(fd: RawFd) -> String {
     // `getsockname` or `getpeername` of `fd`, as an IP address.
     let name = |peer: bool| {
@@ -505,7 +506,8 @@ pub(crate) fn describe_fd(fd: RawFd) -> String {
     match (name(false), name(true)) {
         (Some(local), Some(peer)) => format!("socket {local}, peer {peer}"),
         (Some(local), None) => {
-            // SAFETY: the caller's fd is open for the duration of this call.
+            // SAFETY: the borrow lasts for this call only, and the caller keeps `fd` open for
+            // the call (this function's contract).
             let fd = unsafe { BorrowedFd::borrow_raw(fd) };
             let listening = getsockopt_int(fd, libc::SOL_SOCKET, libc::SO_ACCEPTCONN).is_ok_and(|on| on != 0);
             format!("{}socket {local}", if listening { "listening " } else { "" })
