@@ -64,10 +64,9 @@ struct Watch {
     next_report: Option<Instant>,
     /// The green thread reported, to report its recovery.
     reported: Option<u64>,
-    /// Once reported: the worker's `stalled_nanos` before this stall, and the time of this
-    /// stall published on top of it so far.
+    /// Once reported: the worker's `stalled_nanos` before this stall (what it holds beyond
+    /// that is this stall's time as published so far).
     stalled_before: u64,
-    published: Duration,
 }
 
 /// How long the runtime must stay quiet with live green threads before a possible deadlock is
@@ -354,7 +353,8 @@ fn end_stall(index: usize, watch: &mut Watch, stats: &crate::runtime::stats::Wor
     if let (Some(id), Some(since)) = (watch.reported, watch.stuck_since) {
         // Never less than the monitor published while the stall went on (that counted a look
         // ahead): the metrics' total does not go back.
-        let held = now.saturating_duration_since(since).max(watch.published);
+        let published = stats.stalled_nanos.load(Ordering::Relaxed).saturating_sub(watch.stalled_before);
+        let held = now.saturating_duration_since(since).max(Duration::from_nanos(published));
         publish_stall(watch, stats, held);
         log::warn!(
             "green: worker {index} is making progress again (green thread {id} held it for about {} ms)",
@@ -366,8 +366,7 @@ fn end_stall(index: usize, watch: &mut Watch, stats: &crate::runtime::stats::Wor
 
 /// Publishes that the stall reported in `watch` has held its worker for `held` so far: one
 /// store of the worker's total, so a reader of the metrics sees it whole.
-fn publish_stall(watch: &mut Watch, stats: &crate::runtime::stats::WorkerStats, held: Duration) {
-    watch.published = held;
+fn publish_stall(watch: &Watch, stats: &crate::runtime::stats::WorkerStats, held: Duration) {
     stats.stalled_nanos.store(watch.stalled_before.saturating_add(nanos(held)), Ordering::Relaxed);
 }
 
