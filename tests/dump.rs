@@ -624,6 +624,10 @@ fn a_lock_holder_with_waiters_opens_the_dump_with_what_it_does() {
                     (&server).read(&mut [0; 8])
                 })
                 .unwrap();
+            // The holder first, then the waiters (one spawned before it locks would just run).
+            while lock.try_lock().is_ok() {
+                green::sleep(Duration::from_millis(1));
+            }
             let waiters: Vec<_> = (0..3)
                 .map(|_| {
                     let lock = lock.clone();
