@@ -86,6 +86,65 @@ impl ParkReason {
     }
 }
 
+/// The `green::sync` primitive a green thread parks on (its [`ParkReason::Sync`] wait), named
+/// in dumps: a thousand consumers idle on a channel and one green thread stuck on a condition
+/// variable no longer share the line `parked (sync)`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Primitive {
+    /// `Receiver::recv` and its timed forms: the channel is empty.
+    ChannelRecv = 1,
+    /// `Sender::send` on a bounded channel that is full (or a rendezvous one).
+    ChannelSend,
+    /// `green::sync::Select`, over several channels.
+    Select,
+    /// `sync::oneshot::Receiver::recv`.
+    OneshotRecv,
+    /// `Mutex::lock`.
+    Mutex,
+    /// `RwLock::read` or `write`.
+    RwLock,
+    /// `Condvar::wait` and its forms.
+    Condvar,
+    /// `Barrier::wait`.
+    Barrier,
+    /// `Semaphore::acquire`.
+    Semaphore,
+    /// `WaitGroup::wait`.
+    WaitGroup,
+}
+
+impl Primitive {
+    const ALL: [Primitive; 10] = [
+        Primitive::ChannelRecv,
+        Primitive::ChannelSend,
+        Primitive::Select,
+        Primitive::OneshotRecv,
+        Primitive::Mutex,
+        Primitive::RwLock,
+        Primitive::Condvar,
+        Primitive::Barrier,
+        Primitive::Semaphore,
+        Primitive::WaitGroup,
+    ];
+
+    /// How a dump names it.
+    pub(crate) fn name(self) -> &'static str {
+        match self {
+            Primitive::ChannelRecv => "channel recv",
+            Primitive::ChannelSend => "channel send",
+            Primitive::Select => "select",
+            Primitive::OneshotRecv => "oneshot recv",
+            Primitive::Mutex => "mutex",
+            Primitive::RwLock => "rwlock",
+            Primitive::Condvar => "condvar",
+            Primitive::Barrier => "barrier",
+            Primitive::Semaphore => "semaphore",
+            Primitive::WaitGroup => "wait group",
+        }
+    }
+}
+
 /// Something to wake when a wait is over.
 #[derive(Debug, Clone)]
 pub(crate) enum Waiter {
@@ -228,6 +287,7 @@ impl Woken {
 pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
     wait_with(
         reason,
+        WaitingOn::Nothing,
         // SAFETY: the running green thread's header, alive while it runs.
         |header, seq| Waiter::Green { task: unsafe { TaskRef::from_header(header) }, seq },
         Waiter::Os,
@@ -236,16 +296,44 @@ pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool
     );
 }
 
-/// [`wait_for`] with a [`LockedWaiter`], which counts no reference: for wait lists that keep
-/// its protocol.
-#[inline(always)]
-pub(crate) fn wait_locked(reason: ParkReason, register: impl FnOnce(LockedWaiter) -> bool, deadline: Option<Instant>) {
-    wait_with(reason, |header, seq| LockedWaiter::Green { header, seq }, LockedWaiter::Os, register, deadline);
+/// [`wait_for`] with [`ParkReason::Sync`] on `primitive`, which dumps show while it waits.
+#[inline]
+pub(crate) fn wait_sync(primitive: Primitive, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
+    wait_with(
+        ParkReason::Sync,
+        WaitingOn::Sync(primitive),
+        // SAFETY: the running green thread's header, alive while it runs.
+        |header, seq| Waiter::Green { task: unsafe { TaskRef::from_header(header) }, seq },
+        Waiter::Os,
+        register,
+        deadline,
+    );
 }
 
+/// [`wait_sync`] with a [`LockedWaiter`], which counts no reference: for wait lists that keep
+/// its protocol.
+#[inline(always)]
+pub(crate) fn wait_sync_locked(
+    primitive: Primitive,
+    register: impl FnOnce(LockedWaiter) -> bool,
+    deadline: Option<Instant>,
+) {
+    wait_with(
+        ParkReason::Sync,
+        WaitingOn::Sync(primitive),
+        |header, seq| LockedWaiter::Green { header, seq },
+        LockedWaiter::Os,
+        register,
+        deadline,
+    );
+}
+
+/// `what` is recorded in the header's `waiting_on` word for the park and cleared after it
+/// (`Nothing`: the word is left alone, for the caller's own [`WaitEdge`]).
 #[inline(always)]
 fn wait_with<W>(
     reason: ParkReason,
+    what: WaitingOn,
     green: impl FnOnce(NonNull<Header>, u32) -> W,
     os: impl FnOnce(std::thread::Thread) -> W,
     register: impl FnOnce(W) -> bool,
@@ -263,7 +351,14 @@ fn wait_with<W>(
         let seq = me.begin_wait();
         if register(green(header, seq)) {
             assert_can_park();
+            let recorded = what != WaitingOn::Nothing;
+            if recorded {
+                me.waiting_on.store(what.encode(), Ordering::Relaxed);
+            }
             context::park(ParkKind::Internal, deadline, reason);
+            if recorded {
+                me.waiting_on.store(0, Ordering::Relaxed);
+            }
         } else {
             me.end_wait();
         }
@@ -388,8 +483,9 @@ pub(crate) fn clear_runtime_unwind() {
     }
 }
 
-/// What a green thread waits on, besides a lock, as its header's `waiting_on` word holds it
-/// for dumps while it waits: the green thread it joins, or the fd and direction of its I/O.
+/// What a green thread waits on, as its header's `waiting_on` word holds it for dumps while it
+/// waits: the green thread it joins, the fd and direction of its I/O, or the `green::sync`
+/// primitive (a lock's holder is recorded apart, in `waits_for_lock`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WaitingOn {
     /// Nothing recorded (the word is 0).
@@ -398,10 +494,15 @@ pub(crate) enum WaitingOn {
     Join(u64),
     /// Readiness of an fd in a direction.
     Io(std::os::fd::RawFd, crate::reactor::Direction),
+    /// A `green::sync` primitive.
+    Sync(Primitive),
 }
 
-/// Marks the word of a [`WaitingOn::Io`]: green thread ids count up from 1 and never reach it.
+/// Marks the word of a [`WaitingOn::Io`]: green thread ids count up from 1 and never reach it
+/// (nor [`SYNC_WAIT`]).
 const IO_WAIT: u64 = 1 << 63;
+/// Marks the word of a [`WaitingOn::Sync`], whose low byte is the primitive.
+const SYNC_WAIT: u64 = 1 << 62;
 
 impl WaitingOn {
     fn encode(self) -> u64 {
@@ -409,6 +510,7 @@ impl WaitingOn {
             WaitingOn::Nothing => 0,
             WaitingOn::Join(id) => id,
             WaitingOn::Io(fd, dir) => IO_WAIT | (dir as u64) << 32 | u64::from(fd as u32),
+            WaitingOn::Sync(primitive) => SYNC_WAIT | primitive as u64,
         }
     }
 
@@ -416,6 +518,12 @@ impl WaitingOn {
     pub(crate) fn decode(word: u64) -> WaitingOn {
         match word {
             0 => WaitingOn::Nothing,
+            word if word & (IO_WAIT | SYNC_WAIT) == SYNC_WAIT => {
+                match Primitive::ALL.into_iter().find(|p| *p as u64 == word & 0xff) {
+                    Some(primitive) => WaitingOn::Sync(primitive),
+                    None => WaitingOn::Nothing,
+                }
+            }
             word if word & IO_WAIT == 0 => WaitingOn::Join(word),
             word => {
                 let dir = if word >> 32 & 1 == 0 {
@@ -483,5 +591,23 @@ impl Drop for WaitEdge {
             me.waiting_on.store(0, Ordering::Relaxed);
             me.waits_for_lock.store(std::ptr::null_mut(), Ordering::Relaxed);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::reactor::Direction;
+
+    #[test]
+    fn every_waiting_on_comes_back_from_its_word() {
+        let mut all = vec![WaitingOn::Nothing, WaitingOn::Join(1), WaitingOn::Join((1 << 62) - 1)];
+        all.extend([(0, Direction::Read), (i32::MAX, Direction::Write)].map(|(fd, dir)| WaitingOn::Io(fd, dir)));
+        all.extend(Primitive::ALL.map(WaitingOn::Sync));
+        for what in all {
+            assert_eq!(WaitingOn::decode(what.encode()), what);
+        }
+        // A word no encoding makes reads as nothing rather than as a wrong primitive.
+        assert_eq!(WaitingOn::decode(SYNC_WAIT | 0xff), WaitingOn::Nothing);
     }
 }

@@ -160,11 +160,77 @@ fn a_lock_order_deadlock_is_named_in_the_dump() {
             .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
             .to_owned()
     };
-    assert!(line("alpha").contains("parked (lock held by green thread"), "{text}");
-    assert!(line("beta").contains("parked (lock held by green thread"), "{text}");
+    // Alpha holds the mutex and waits for the rwlock; beta the other way round.
+    assert!(line("alpha").contains("parked (rwlock held for writing by green thread"), "{text}");
+    assert!(line("beta").contains("parked (mutex held by green thread"), "{text}");
     let cycle = text.lines().find(|l| l.starts_with("deadlock:")).unwrap_or_else(|| panic!("no cycle in:\n{text}"));
     assert!(cycle.contains("\"alpha\"") && cycle.contains("\"beta\""), "{cycle}");
     assert!(cycle.contains("waits for a lock held by"), "{cycle}");
+}
+
+/// A green thread parked on a `green::sync` primitive says which kind: a thousand consumers idle
+/// on a channel and one green thread stuck on a condition variable do not share one line.
+#[test]
+fn the_dump_names_the_sync_primitive_each_green_thread_waits_on() {
+    use green::sync::{Barrier, Condvar, Mutex, Semaphore, WaitGroup, mpmc, oneshot};
+    use std::sync::Arc;
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            fn named<R>(name: &str, wait: impl FnOnce() -> R + Send + 'static) -> green::JoinHandle<()> {
+                green::Builder::new().name(name.into()).spawn(move || drop(wait())).unwrap()
+            }
+            let (tx, rx) = mpmc::channel::<()>();
+            let (full_tx, _full_rx) = mpmc::sync_channel::<()>(1);
+            full_tx.try_send(()).unwrap();
+            let (select_tx, select_rx) = mpmc::channel::<()>();
+            let (once_tx, once_rx) = oneshot::channel::<()>();
+            let pair = Arc::new((Mutex::new(false), Condvar::new()));
+            let barrier = Arc::new(Barrier::new(2));
+            let semaphore = Arc::new(Semaphore::new(0));
+            let group = Arc::new(WaitGroup::new());
+            group.add(1);
+            let (b, s, g) = (barrier.clone(), semaphore.clone(), group.clone());
+            let waiters = vec![
+                named("recv", move || rx.recv()),
+                named("send", move || full_tx.send(())),
+                named("select", move || green::select! { recv(select_rx) -> _ => {} }),
+                named("oneshot", move || once_rx.recv()),
+                named("condvar", move || {
+                    let (lock, ready) = &*pair;
+                    drop(ready.wait_while(lock.lock().unwrap(), |go| !*go));
+                }),
+                named("barrier", move || b.wait().is_leader()),
+                named("semaphore", move || s.acquire().num_permits()),
+                named("group", move || g.wait()),
+            ];
+            let expected = [
+                ("recv", "parked (sync, channel recv)"),
+                ("send", "parked (sync, channel send)"),
+                ("select", "parked (sync, select)"),
+                ("oneshot", "parked (sync, oneshot recv)"),
+                ("condvar", "parked (sync, condvar)"),
+                ("barrier", "parked (sync, barrier)"),
+                ("semaphore", "parked (sync, semaphore)"),
+                ("group", "parked (sync, wait group)"),
+            ];
+            let line_of = |text: &str, name: &str| {
+                text.lines().find(|l| l.contains(&format!("\"{name}\"")) && l.contains("spawned at")).map(str::to_owned)
+            };
+            let text =
+                dump_until(|t| expected.iter().all(|(n, state)| line_of(t, n).is_some_and(|l| l.contains(state))));
+            for (name, state) in expected {
+                let line = line_of(&text, name).unwrap_or_else(|| panic!("no {name} in:\n{text}"));
+                assert!(line.contains(state), "{name} should be {state}:\n{text}");
+            }
+            for waiter in &waiters {
+                waiter.cancel();
+            }
+            for waiter in waiters {
+                assert!(waiter.join().is_err(), "a waiter ended without being cancelled:\n{text}");
+            }
+            drop((tx, select_tx, once_tx));
+        });
+    });
 }
 
 /// A writer queued behind readers waits for a lock that no single green thread holds: the dump
@@ -186,7 +252,7 @@ fn a_writer_behind_readers_is_shown_waiting_for_readers() {
         text
     });
     let line = text.lines().find(|l| l.contains("\"writer\"")).unwrap_or_else(|| panic!("no writer in:\n{text}"));
-    assert!(line.contains("parked (lock just released, or held by readers)"), "{text}");
+    assert!(line.contains("parked (rwlock held for reading, or just released)"), "{text}");
     assert!(!line.contains("nobody"), "{text}");
 }
 
@@ -259,7 +325,7 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
     let text = rt.block_on(|| green::Builder::new().worker(0).spawn(scenario).unwrap().join().unwrap());
     assert!(!text.contains("deadlock:"), "{text}");
     let line = text.lines().find(|l| l.contains("\"waiter\"")).unwrap_or_else(|| panic!("no waiter in:\n{text}"));
-    assert!(!line.contains("lock held by"), "{text}");
+    assert!(!line.contains(" held"), "{text}");
 }
 
 /// A worker idle with a green thread waiting on a socket spins polling the OS, and such a poll
@@ -545,14 +611,15 @@ fn a_dump_of_many_green_threads_opens_with_a_summary() {
             let waiter = green::spawn(move || {
                 let _ = rx.recv();
             });
-            let text = dump_until(|t| t.matches("parked (sleep)").count() >= 60 && t.contains("parked (sync)"));
+            let text =
+                dump_until(|t| t.matches("parked (sleep)").count() >= 60 && t.contains("parked (sync, channel recv)"));
             let lines: Vec<&str> = text.lines().collect();
             assert!(lines[1].starts_with("blocking pool: "), "{text}");
             assert!(lines[2].starts_with("by spawn site and state: "), "{text}");
             assert!(lines[3].starts_with("  60 × spawned at tests/dump.rs:") && lines[3].ends_with(": parked (sleep)"));
-            assert!(
-                lines.iter().any(|l| l.starts_with("  1 × spawned at tests/dump.rs:") && l.ends_with("parked (sync)"))
-            );
+            assert!(lines.iter().any(
+                |l| l.starts_with("  1 × spawned at tests/dump.rs:") && l.ends_with("parked (sync, channel recv)")
+            ));
             for sleeper in sleepers {
                 sleeper.cancel();
             }

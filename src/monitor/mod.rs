@@ -423,8 +423,8 @@ fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool,
 }
 
 /// Follows a possible deadlock's dump: what usually leaves green threads waiting for good and,
-/// without park backtraces (a line such as `parked (sync)` names no primitive and no source
-/// line), how to see where each one waits.
+/// without park backtraces (a line such as `parked (sync, channel recv)` names no channel and
+/// no source line), how to see where each one waits.
 fn deadlock_causes(park_backtraces: bool) -> String {
     let mut text = String::from(
         "Usual causes: a channel whose senders are not all dropped (a `recv` loop ends only once every Sender \

@@ -156,17 +156,31 @@ pub(crate) fn render_green_thread(
         (false, Some(ParkReason::Join), _) if let park::WaitingOn::Join(joining) = view.waiting_on => {
             format!("parked (join of green thread {joining})")
         }
-        // No writer recorded: an `RwLock` held for reading (readers are not recorded one by
-        // one), or a lock released since the wait began. Neither is "nobody".
-        (false, Some(_), Some(0)) => "parked (lock just released, or held by readers)".to_owned(),
+        // No holder recorded: a lock released since the wait began, or an `RwLock` held for
+        // reading (readers are not recorded one by one). Neither is "nobody".
+        (false, Some(_), Some(0)) => match view.waiting_on {
+            park::WaitingOn::Sync(park::Primitive::Mutex) => "parked (mutex just released)".to_owned(),
+            park::WaitingOn::Sync(park::Primitive::RwLock) => {
+                "parked (rwlock held for reading, or just released)".to_owned()
+            }
+            _ => "parked (lock just released, or held by readers)".to_owned(),
+        },
         (false, Some(_), Some(holder)) => {
-            format!("parked (lock held by {})", crate::sync::wait::describe_holder(holder))
+            let lock = match view.waiting_on {
+                park::WaitingOn::Sync(park::Primitive::Mutex) => "mutex held",
+                park::WaitingOn::Sync(park::Primitive::RwLock) => "rwlock held for writing",
+                _ => "lock held",
+            };
+            format!("parked ({lock} by {})", crate::sync::wait::describe_holder(holder))
         }
         // The direction is part of the state, so that the summary of a dump sets a handler
         // blocked writing to a peer that stopped reading apart from the thousands that wait to
         // read a request.
         (false, Some(ParkReason::Io), None) if let park::WaitingOn::Io(_, dir) = view.waiting_on => {
             format!("parked (io, {})", dir.verb())
+        }
+        (false, Some(ParkReason::Sync), None) if let park::WaitingOn::Sync(primitive) = view.waiting_on => {
+            format!("parked (sync, {})", primitive.name())
         }
         (false, Some(reason), None) => format!("parked ({})", reason.name()),
         (false, None, _) => "running".to_owned(),
@@ -228,9 +242,11 @@ impl Handle {
     /// Each worker answers for its own green threads; one that is busy in a green thread that
     /// does not yield cannot answer, and the dump says which green thread holds it.
     ///
-    /// A green thread parked waiting for a green lock shows who holds it (readers are not named
-    /// one by one: a lock held by readers, or just released, shows as such); a green thread joining another
-    /// shows which. The green threads holding a lock that others wait for open the dump, each with
+    /// A green thread parked on a `green::sync` primitive names it: `parked (sync, channel
+    /// recv)`, `(sync, condvar)`, `(sync, barrier)` and so on. One waiting for a green lock shows
+    /// who holds it: `parked (mutex held by green thread 5 "cache")` (readers are not named one
+    /// by one: an `RwLock` held by readers, or a lock just released, shows as such); a green
+    /// thread joining another shows which. The green threads holding a lock that others wait for open the dump, each with
     /// how many wait and its own line (so what it is doing while they wait is seen at once). A
     /// cycle of such waits is named as a deadlock on a line of its own. A green
     /// thread parked in I/O ends its line with the fd it waits on and what the fd is: `waits to
@@ -395,7 +411,7 @@ const LOCK_HOLDERS_SHOWN: usize = 5;
 
 /// Lines that open a dump with the green threads holding a lock others wait for, the most
 /// waited for first, each with its own line of the dump (what it is doing), so that three
-/// hundred handlers `parked (lock held by green thread 1025)` lead at once to what 1025 does:
+/// hundred handlers `parked (mutex held by green thread 1025)` lead at once to what 1025 does:
 /// `lock held by green thread 1025 (299 waiting): green thread 1025 spawned at ...: parked (io,
 /// read) ...; waits to read fd 149 (socket ..., peer ...)`. Empty when no green thread waits
 /// for a lock a green thread holds.

@@ -138,8 +138,8 @@ impl Barrier {
                 stop_without_error(stop, "green::sync::Barrier::wait", || self.unwinding_message());
             }
             let mut released = false;
-            park::wait_for(
-                park::ParkReason::Sync,
+            park::wait_sync(
+                park::Primitive::Barrier,
                 |waiter| {
                     let mut state = self.state.lock();
                     if state.generation != generation {

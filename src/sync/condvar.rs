@@ -307,8 +307,8 @@ impl Condvar {
         let mutex = guard.mutex();
         let mut guard = Some(guard);
         let mut id = None;
-        park::wait_for(
-            park::ParkReason::Sync,
+        park::wait_sync(
+            park::Primitive::Condvar,
             |waiter| {
                 self.waiters.lock().enqueue(&mut id, waiter, (), false);
                 // Released only now that we are queued: a notify after this finds us.

@@ -521,8 +521,8 @@ impl<T: ?Sized> Mutex<T> {
                 return Ok(());
             }
             let mut acquired = false;
-            park::wait_for(
-                park::ParkReason::Sync,
+            park::wait_sync(
+                park::Primitive::Mutex,
                 |waiter| {
                     let mut q = self.queue.lock();
                     if id.is_some() && q.granted == id {

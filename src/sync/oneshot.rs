@@ -268,8 +268,8 @@ impl<T> Receiver<T> {
             if let Some(stop) = wait.check() {
                 return Err(Some(stop));
             }
-            park::wait_for(
-                park::ParkReason::Sync,
+            park::wait_sync(
+                park::Primitive::OneshotRecv,
                 |waiter| match &mut *self.slot.lock() {
                     State::Waiting(slot) => {
                         *slot = Some(waiter);

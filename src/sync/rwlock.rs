@@ -458,8 +458,8 @@ impl<T: ?Sized> RwLock<T> {
                 return Ok(());
             }
             let mut granted = false;
-            park::wait_for(
-                park::ParkReason::Sync,
+            park::wait_sync(
+                park::Primitive::RwLock,
                 |waiter| {
                     let mut state = self.lock_state();
                     match id {

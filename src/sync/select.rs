@@ -288,8 +288,8 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
         }
         let mut registration = None;
         let mut registered = 0;
-        park::wait_for(
-            park::ParkReason::Sync,
+        park::wait_sync(
+            park::Primitive::Select,
             |waiter| {
                 let reg = registration.insert(Registration { token: Arc::new(Token::new(waiter)) });
                 for (index, arm) in arms.iter_mut().enumerate() {

@@ -259,8 +259,8 @@ impl Semaphore {
                 return Ok(());
             }
             let mut granted = false;
-            park::wait_for(
-                park::ParkReason::Sync,
+            park::wait_sync(
+                park::Primitive::Semaphore,
                 |waiter| {
                     let mut state = self.state.lock();
                     match id {

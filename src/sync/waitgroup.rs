@@ -195,8 +195,8 @@ impl WaitGroup {
                 return Err(stop);
             }
             let mut finished = false;
-            park::wait_for(
-                park::ParkReason::Sync,
+            park::wait_sync(
+                park::Primitive::WaitGroup,
                 |waiter| {
                     let mut state = self.state.lock();
                     if state.count == 0 || released(&state, id) {

@@ -581,8 +581,8 @@ impl<T> Chan<T> {
                 };
             }
             let mut done = None;
-            park::wait_for(
-                park::ParkReason::Sync,
+            park::wait_sync(
+                park::Primitive::ChannelSend,
                 |waiter| {
                     let mut inner = self.lock();
                     let Some(mine) = id else {
@@ -673,8 +673,8 @@ impl<T> Chan<T> {
                 return self.leave_recv(&mut queued, stop);
             }
             let mut done = None;
-            park::wait_locked(
-                park::ParkReason::Sync,
+            park::wait_sync_locked(
+                park::Primitive::ChannelRecv,
                 |waiter| {
                     let mut inner = self.lock();
                     if slot.state.load(Ordering::Relaxed) != OPEN {
