@@ -88,3 +88,54 @@ fn the_printed_metrics_show_the_idle_time() {
     assert!(parks.contains("sleep "), "{text}");
     assert!(!parks.contains(" 0"), "a reason without parks is shown: {text}");
 }
+
+/// Green threads parked right now, by reason, on two workers: each counts from its park until
+/// it runs again, and the counts go back to zero once they are gone.
+#[test]
+fn metrics_count_the_green_threads_parked_now_by_reason() {
+    use std::io::Read;
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    rt.block_on(|| {
+        let (tx, rx) = green::sync::mpmc::channel::<()>();
+        let (ours, theirs) = green::net::unix::UnixStream::pair().unwrap();
+        let theirs = std::sync::Arc::new(theirs);
+        let mut waiters = Vec::new();
+        for i in 0..30 {
+            let on = green::Builder::new().worker(i % 2);
+            waiters.push(
+                match i % 3 {
+                    0 => on.spawn(|| green::sleep(Duration::from_secs(60))),
+                    1 => {
+                        let rx = rx.clone();
+                        on.spawn(move || {
+                            let _ = rx.recv();
+                        })
+                    }
+                    _ => {
+                        let theirs = theirs.clone();
+                        on.spawn(move || drop((&*theirs).read(&mut [0; 1])))
+                    }
+                }
+                .unwrap(),
+            );
+        }
+        let parked = |reason| green::Handle::current().metrics().parked(reason);
+        let start = Instant::now();
+        while (parked("sleep"), parked("sync"), parked("io")) != (10, 10, 10) {
+            assert!(start.elapsed() < Duration::from_secs(10), "{}", green::Handle::current().metrics());
+            green::sleep(Duration::from_millis(5));
+        }
+        let text = green::Handle::current().metrics().to_string();
+        assert!(text.contains("; parked now: sleep 5 sync 5 io 5"), "{text}");
+        for waiter in &waiters {
+            waiter.cancel();
+        }
+        for waiter in waiters {
+            assert!(waiter.join().is_err());
+        }
+        // The test's own green thread is the only one left, and it runs.
+        let m = green::Handle::current().metrics();
+        assert!(m.workers.iter().flat_map(|w| &w.parked).all(|(_, n)| *n == 0), "{m}");
+        drop((tx, ours));
+    });
+}

@@ -20,6 +20,7 @@ use crate::park::ParkReason;
 ///     let m = green::Handle::current().metrics();
 ///     assert!(m.total_started() >= 10);
 ///     assert!(m.parks("sleep") >= 10);
+///     assert_eq!(m.parked("sleep"), 0); // all joined
 ///     println!("{m}");
 /// });
 /// ```
@@ -75,6 +76,10 @@ pub struct WorkerMetrics {
     /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
     /// `("io", n)`, `("blocking", n)` (a `spawn_blocking` join), `("signal", n)`, `("other", n)`.
     pub parks: Vec<(&'static str, u64)>,
+    /// Green threads parked here right now, by the same reasons as `parks`: how many wait on
+    /// sockets, on channels and locks, in sleeps. Each counts from its park to the moment it
+    /// runs again, so one already woken and waiting in the run queue still counts.
+    pub parked: Vec<(&'static str, usize)>,
     /// Stalls: times the monitor found one green thread holding this worker for longer than the
     /// blocking threshold (blocking code, or a loop without ticks) and reported it. Each stall
     /// counts once, however long it lasts; 0 with the monitor off. A server can export this to
@@ -112,6 +117,12 @@ impl Metrics {
     /// Parks for `reason` on any worker (see [`WorkerMetrics::parks`] for the names).
     pub fn parks(&self, reason: &str) -> u64 {
         self.workers.iter().flat_map(|w| w.parks.iter()).filter(|(r, _)| *r == reason).map(|(_, n)| n).sum()
+    }
+
+    /// Green threads parked for `reason` right now on any worker (see
+    /// [`WorkerMetrics::parked`]): `m.parked("io")` is how many wait on sockets and other fds.
+    pub fn parked(&self, reason: &str) -> usize {
+        self.workers.iter().flat_map(|w| w.parked.iter()).filter(|(r, _)| *r == reason).map(|(_, n)| n).sum()
     }
 }
 
@@ -162,6 +173,13 @@ impl fmt::Display for Metrics {
             for (reason, n) in parked {
                 write!(f, " {reason} {n}")?;
             }
+            let mut now = w.parked.iter().filter(|(_, n)| *n > 0).peekable();
+            if now.peek().is_some() {
+                write!(f, "; parked now:")?;
+            }
+            for (reason, n) in now {
+                write!(f, " {reason} {n}")?;
+            }
             writeln!(f)?;
         }
         Ok(())
@@ -190,6 +208,10 @@ impl Handle {
                     parks: ParkReason::ALL
                         .iter()
                         .map(|r| (r.name(), s.parks[*r as usize].load(Ordering::Relaxed)))
+                        .collect(),
+                    parked: ParkReason::ALL
+                        .iter()
+                        .map(|r| (r.name(), s.parked_now[*r as usize].load(Ordering::Relaxed)))
                         .collect(),
                     ready: s.ready.load(Ordering::Relaxed),
                     inbox: remote.inbox.len(),

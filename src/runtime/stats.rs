@@ -56,7 +56,8 @@ pub(crate) struct WorkerStats {
     /// Green threads waiting for this worker (ready, or queued unstarted) at its last
     /// maintenance.
     pub(crate) ready: AtomicUsize,
-    /// Green threads parked here right now, by reason, as of the worker's last sleep.
+    /// Green threads parked here right now, by reason: counted from the commit of a park to the
+    /// resume that follows it. Written by the worker only.
     pub(crate) parked_now: [AtomicUsize; crate::park::ParkReason::COUNT],
     /// Entries in the timer heap here, as of the worker's last maintenance or sleep.
     pub(crate) timers: AtomicUsize,
@@ -82,6 +83,11 @@ impl WorkerStats {
     #[inline]
     pub(crate) fn bump(counter: &AtomicU64) {
         counter.store(counter.load(Ordering::Relaxed) + 1, Ordering::Relaxed);
+    }
+
+    /// Adds `delta` to a gauge only its worker writes (as [`WorkerStats::bump`]).
+    pub(crate) fn add(gauge: &AtomicUsize, delta: isize) {
+        gauge.store(gauge.load(Ordering::Relaxed).wrapping_add_signed(delta), Ordering::Relaxed);
     }
 
     /// Worker side of the hazard: called before freeing a task that has run.

@@ -183,8 +183,6 @@ pub(crate) struct Core {
     turns_left: Cell<u32>,
     /// Forced maintenances left until the next look at the stack pool (`STACK_TRIM_EVERY`).
     maintenances_left: Cell<u32>,
-    /// Green threads parked here, by reason.
-    parked_now: [Cell<usize>; ParkReason::COUNT],
     /// What the running green thread's budget did during this resume (`coop.rs` reports to
     /// it; the worker folds it into the slot when `refills` is not zero).
     pub(crate) resume_acct: ResumeAccounting,
@@ -232,7 +230,6 @@ impl Core {
             turns_left: Cell::new(MAINTENANCE_INTERVAL),
             maintenances_left: Cell::new(STACK_TRIM_EVERY),
             resume_acct: ResumeAccounting::default(),
-            parked_now: Default::default(),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             shutdown_deadline: Cell::new(None),
             main: Cell::new(None),
@@ -658,10 +655,6 @@ impl Core {
             stacks.next_maintain()
         };
         let remote = self.remote();
-        // What the monitor needs to tell a quiet runtime from a stuck one.
-        for (published, count) in remote.stats.parked_now.iter().zip(&self.parked_now) {
-            published.store(count.get(), Ordering::Relaxed);
-        }
         remote.stats.timers.store(self.timers.borrow().len(), Ordering::Relaxed);
         self.count_out_finished();
         remote.sleeping.store(true, Ordering::SeqCst);
@@ -808,6 +801,11 @@ impl Core {
             WorkerStats::bump(&stats.switches);
             // Release: a reader that sees the pointer sees the header it points to.
             stats.running.store(header.as_ptr(), Ordering::Release);
+            // Parked no more, before it runs: a green thread that reads the metrics is not among
+            // the parked ones. (The rest of the park's bookkeeping waits until after the resume.)
+            if let Some(reason) = slot.info.parked {
+                WorkerStats::add(&stats.parked_now[reason as usize], -1);
+            }
 
             let result = live.co.resume(());
             if let CoroutineResult::Yield(_) = result {
@@ -817,8 +815,8 @@ impl Core {
             // The body publishes its yielder at its first resume; keep it for the next ones.
             slot.yielder = self.yielder.replace(std::ptr::null());
             slot.info.ticks += u64::from(budget.saturating_sub(crate::coop::budget_left()));
-            if let Some(reason) = slot.info.parked.take() {
-                self.end_park(index, &mut slot.info, reason);
+            if slot.info.parked.take().is_some() {
+                self.end_park(index, &mut slot.info);
             }
             if self.resume_acct.refills.get() != 0 {
                 self.resume_acct.fold_into(&mut slot.info, budget);
@@ -928,10 +926,8 @@ impl Core {
 
     /// Bookkeeping after the first resume that follows a park.
     #[inline]
-    fn end_park(&self, index: usize, info: &mut SlotInfo, reason: ParkReason) {
+    fn end_park(&self, index: usize, info: &mut SlotInfo) {
         info.since_ms = self.shared.coarse_ms();
-        let parked = &self.parked_now[reason as usize];
-        parked.set(parked.get() - 1);
         if self.park_backtraces {
             self.parked_at.borrow_mut().remove(&index);
         }
@@ -952,8 +948,7 @@ impl Core {
         if parked {
             slot.info.parked = Some(reason);
             slot.info.since_ms = self.shared.coarse_ms();
-            let count = &self.parked_now[reason as usize];
-            count.set(count.get() + 1);
+            WorkerStats::add(&self.stats().parked_now[reason as usize], 1);
             if let Some(backtrace) = backtrace {
                 self.parked_at.borrow_mut().insert(index, backtrace);
             }
