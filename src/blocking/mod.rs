@@ -224,7 +224,14 @@ impl Handle {
                 None if shared.is_shutting_down() => {
                     std::panic::resume_unwind(Box::new(crate::runtime::task::Cancelled))
                 }
-                None => panic!("green: spawn_blocking: the job was dropped unrun: {}", pool::Pool::why_dropped(false)),
+                None => {
+                    // A caller whose pool could start no thread cancels this waiter before it
+                    // drops the job, and reports the failure itself. The waiter may have passed
+                    // its last look for a cancellation just before: look once more, so that the
+                    // failure is not reported twice.
+                    crate::park::check_cancelled();
+                    panic!("green: spawn_blocking: the job was dropped unrun: {}", pool::Pool::why_dropped(false))
+                }
             })
             .unwrap_or_else(|e| panic!("green: spawn_blocking: {e}"));
         // 2. A runtime that is shutting down drops new green threads unrun: then nobody waits
