@@ -96,3 +96,63 @@ fn a_zero_threshold_does_not_make_the_monitor_spin() {
     assert!(used < 5, "the monitor of an idle runtime used {used} ticks in 0.5 s");
     drop(rt);
 }
+
+/// When every worker is stuck at once, one warning sums up each one's culprit: nothing else
+/// runs then, and without a logger only the first worker's report would have been printed.
+#[test]
+fn every_worker_stuck_at_once_is_summed_up() {
+    warnings::install();
+    let rt = green::Runtime::builder().workers(2).blocking_threshold(Duration::from_millis(50)).build().unwrap();
+    rt.block_on(|| {
+        let culprits: Vec<_> = (0..2)
+            .map(|worker| {
+                green::Builder::new()
+                    .name(format!("stuck on {worker}"))
+                    .worker(worker)
+                    .spawn(|| std::thread::sleep(Duration::from_millis(800)))
+                    .unwrap()
+            })
+            .collect();
+        for culprit in culprits {
+            culprit.join().unwrap();
+        }
+    });
+    drop(rt);
+    let logs = warnings::logged();
+    let summaries: Vec<_> =
+        logs.iter().filter(|l| l.contains("\"stuck on 0\"") && l.contains("every worker")).collect();
+    assert_eq!(summaries.len(), 1, "one summary per spell in {logs:?}");
+    let summary = summaries[0];
+    assert!(summary.contains("every worker (2)"), "{summary}");
+    assert!(summary.contains("\"stuck on 1\""), "both culprits named: {summary}");
+    assert!(summary.contains("nanosleep"), "{summary}");
+    assert!(summary.contains("Porting from std"), "{summary}");
+}
+
+/// One worker stuck while another runs is reported, but not summed up as every worker.
+#[test]
+fn one_worker_stuck_of_two_is_not_summed_up() {
+    warnings::install();
+    let rt = green::Runtime::builder().workers(2).blocking_threshold(Duration::from_millis(50)).build().unwrap();
+    rt.block_on(|| {
+        let culprit = green::Builder::new()
+            .name("alone stuck".into())
+            .worker(0)
+            .spawn(|| std::thread::sleep(Duration::from_millis(400)))
+            .unwrap();
+        let runner = green::Builder::new()
+            .worker(1)
+            .spawn(|| {
+                for _ in 0..40 {
+                    green::sleep(Duration::from_millis(10));
+                }
+            })
+            .unwrap();
+        culprit.join().unwrap();
+        runner.join().unwrap();
+    });
+    drop(rt);
+    let logs = warnings::logged();
+    assert!(logs.iter().any(|l| l.contains("\"alone stuck\"")), "no report in {logs:?}");
+    assert!(!logs.iter().any(|l| l.contains("\"alone stuck\"") && l.contains("every worker")), "{logs:?}");
+}

@@ -75,3 +75,36 @@ fn a_possible_deadlock_is_printed_once_without_a_logger() {
     reader.join().unwrap();
     drop(rt);
 }
+
+/// Without a logger, only the first report of a stuck worker goes to stderr; when every worker
+/// is stuck, the summary that names each culprit goes there too, once per process.
+#[test]
+fn every_worker_stuck_is_printed_once_without_a_logger() {
+    const NAME: &str = "every_worker_stuck_is_printed_once_without_a_logger";
+    if !common::child::is_child() {
+        let out = common::child::run_child(NAME, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+        assert_eq!(stderr.matches("green: every worker (2) is held").count(), 1, "{stderr}");
+        assert!(stderr.contains("\"held 0\"") && stderr.contains("\"held 1\""), "both culprits named: {stderr}");
+        return;
+    }
+    let rt = green::Runtime::builder().workers(2).blocking_threshold(Duration::from_millis(50)).build().unwrap();
+    // Two spells of both workers held, with progress between them.
+    for _ in 0..2 {
+        rt.block_on(|| {
+            let held: Vec<_> = (0..2)
+                .map(|worker| {
+                    green::Builder::new()
+                        .name(format!("held {worker}"))
+                        .worker(worker)
+                        .spawn(|| std::thread::sleep(Duration::from_millis(500)))
+                        .unwrap()
+                })
+                .collect();
+            held.into_iter().for_each(|h| h.join().unwrap());
+            green::sleep(Duration::from_millis(100));
+        });
+    }
+    drop(rt);
+}

@@ -10,6 +10,10 @@
 //! id, name, spawn site, how long it has run and how many ready green threads wait behind it,
 //! and, for a worker blocked in the kernel, the system call and its fd ([`syscall`]).
 //! The report repeats with a doubling interval while it lasts, and its end is reported too.
+//! When every worker (of two or more) is stuck at once, nothing else in the runtime runs: one
+//! more warning sums up their reports then, once per such spell, and it goes to stderr too
+//! the first time if no logger hears the monitor (which otherwise prints only the first
+//! report of a stuck worker there, naming one culprit of several).
 //! A green thread that holds its worker across one look but lets go before the threshold (a
 //! 50 ms `std::thread::sleep` under a 100 ms threshold) is not reported, but counted as a slow
 //! slice in the metrics: many of them hold up a server as surely as one long stall.
@@ -135,12 +139,13 @@ fn warnings_heard() -> bool {
 
 /// Printed once to stderr when the monitor has something to say and no logger is installed.
 const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see every report; \
-    without one, only the first report of a stuck worker and of a possible deadlock are printed)";
+    without one, only the first report of a stuck worker, of every worker stuck, and of a possible deadlock are \
+    printed)";
 
 /// Printed once to stderr when the monitor has something to say and the logger drops warnings.
 const FILTERED_HINT: &str = "green: (the program's `log` logger drops green's warnings; let them through \
     to see every report, with env_logger by RUST_LOG=green=warn; until then, only the first report of a stuck \
-    worker and of a possible deadlock are printed)";
+    worker, of every worker stuck, and of a possible deadlock are printed)";
 
 impl Monitor {
     /// Starts the monitor of `shared`, if its threshold is set.
@@ -209,6 +214,12 @@ fn run(shared: &Shared, threshold: Duration) {
     // printed there once when no logger hears the monitor's warnings).
     let mut printed_stuck = false;
     let mut printed_deadlock = false;
+    // Each worker's latest report of the stall it is in (kept while `reported` is set), for
+    // the summary when every worker is stuck at once; whether the current spell of that has
+    // been summed up, and whether stderr has had such a summary.
+    let mut reports = vec![String::new(); shared.remotes.len()];
+    let mut all_stuck_reported = false;
+    let mut printed_all_stuck = false;
     // When the quiet began, and the workers' progress (`progress`) then.
     let mut quiet_since: Option<(Instant, u64)> = None;
     // Set by a report: the workers' progress then. The episode ends when they make progress,
@@ -321,6 +332,7 @@ fn run(shared: &Shared, threshold: Duration) {
                     );
                     let report = report.trim_end();
                     log::warn!("{report}");
+                    reports[index] = report.to_owned();
                     if !printed_stuck && !warnings_heard() {
                         printed_stuck = true;
                         eprintln!("{report}{}", hint_once(&mut hinted));
@@ -339,6 +351,38 @@ fn run(shared: &Shared, threshold: Duration) {
                 _ => end_stall(index, watch, stats, switches, now),
             }
         }
+        // Every worker stuck: nothing else in the runtime runs until one of them lets go.
+        if watches.len() > 1 && watches.iter().all(|w| w.reported.is_some()) {
+            if !std::mem::replace(&mut all_stuck_reported, true) {
+                report_all_stuck(&reports, &mut hinted, &mut printed_all_stuck);
+            }
+        } else {
+            all_stuck_reported = false;
+        }
+    }
+}
+
+/// Logs that every worker is stuck, with each one's latest report; prints the first such
+/// summary to stderr if no logger hears it (`printed` records that), since there only the
+/// first report of a stuck worker was printed, and the others' culprits went unsaid.
+fn report_all_stuck(reports: &[String], hinted: &mut bool, printed: &mut bool) {
+    let mut text = format!(
+        "green: every worker ({}) is held by a green thread that reaches no scheduling point, so no other green \
+         thread runs until one of them does:",
+        reports.len()
+    );
+    for report in reports {
+        text.push_str("\n  - ");
+        text.push_str(report.strip_prefix("green: ").unwrap_or(report));
+    }
+    text.push_str(
+        "\nA green thread waiting in std's blocking calls (std::sync's Mutex, Condvar, mpsc, std::net, \
+         std::thread::sleep, a child process's pipes) holds its whole worker: the crate docs' \"Porting from std\" \
+         names the green counterpart of each.",
+    );
+    log::warn!("{text}");
+    if !warnings_heard() && !std::mem::replace(printed, true) {
+        eprintln!("{text}{}", hint_once(hinted));
     }
 }
 

@@ -169,8 +169,10 @@ impl Builder {
     /// a system call (which one, on which fd and what that fd is, read from `/proc`: `recvfrom
     /// on fd 7 (socket:[81233])`, with what the call usually comes from and what to use
     /// instead), and how many green threads wait behind it. It repeats each time the stall
-    /// has doubled, and its end is reported too. With no logger, or one that drops warnings
-    /// (env_logger's default, without `RUST_LOG=green=warn`), the first report goes to stderr.
+    /// has doubled, and its end is reported too. When every worker is stuck at once, a summary
+    /// of their reports follows. With no logger, or one that drops warnings (env_logger's
+    /// default, without `RUST_LOG=green=warn`), the first report and the first summary go to
+    /// stderr.
     /// It names where the green thread was spawned, not where it blocks: its stack is the
     /// worker thread's while it runs, so `gdb -p <pid> -batch -ex 'thread apply all bt'` shows the
     /// blocking call under the worker thread's name.
