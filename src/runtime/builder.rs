@@ -45,6 +45,35 @@ pub(crate) const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(10
 /// threshold, so a zero one would keep it spinning.
 const MIN_BLOCKING_THRESHOLD: Duration = Duration::from_millis(1);
 
+/// The blocking threshold the environment variable `GREEN_BLOCKING_THRESHOLD_MS` asks for:
+/// `Some(None)` for `off`, `None` when it is unset or empty, or says neither a number of
+/// milliseconds nor `off` (which is warned about, once per process).
+fn threshold_from_env() -> Option<Option<Duration>> {
+    static FROM_ENV: std::sync::OnceLock<Option<Option<Duration>>> = std::sync::OnceLock::new();
+    *FROM_ENV.get_or_init(|| {
+        let value = std::env::var_os("GREEN_BLOCKING_THRESHOLD_MS")?;
+        let value = value.to_string_lossy();
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        if value.eq_ignore_ascii_case("off") {
+            return Some(None);
+        }
+        match value.strip_suffix("ms").unwrap_or(value).trim_end().parse::<u64>() {
+            Ok(ms) => Some(Some(Duration::from_millis(ms).max(MIN_BLOCKING_THRESHOLD))),
+            Err(_) => {
+                crate::warn_even_without_logger(&format!(
+                    "green: GREEN_BLOCKING_THRESHOLD_MS={value} is neither a whole number of milliseconds nor `off`; \
+                     the monitor keeps its default threshold of {} ms",
+                    DEFAULT_BLOCKING_THRESHOLD.as_millis()
+                ));
+                None
+            }
+        }
+    })
+}
+
 /// Default shutdown timeout (see [`Builder::shutdown_timeout`]).
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -82,7 +111,8 @@ impl Builder {
     /// timeout, and the blocking pool's [`DEFAULT_MAX_BLOCKING_THREADS`](crate::DEFAULT_MAX_BLOCKING_THREADS)
     /// and [`DEFAULT_BLOCKING_KEEP_ALIVE`](crate::DEFAULT_BLOCKING_KEEP_ALIVE). Park backtraces
     /// are on if the environment variable `GREEN_PARK_BACKTRACES` is set to anything but `0`
-    /// (see [`Builder::park_backtraces`]).
+    /// (see [`Builder::park_backtraces`]), and `GREEN_BLOCKING_THRESHOLD_MS` sets the blocking
+    /// threshold (see [`Builder::blocking_threshold`]).
     pub fn new() -> Builder {
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Builder {
@@ -94,7 +124,7 @@ impl Builder {
                 budget: DEFAULT_BUDGET,
                 time_slice: DEFAULT_TIME_SLICE,
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
-                blocking_threshold: Some(DEFAULT_BLOCKING_THRESHOLD),
+                blocking_threshold: threshold_from_env().unwrap_or(Some(DEFAULT_BLOCKING_THRESHOLD)),
                 park_backtraces: std::env::var_os("GREEN_PARK_BACKTRACES").is_some_and(|v| v != "0"),
             },
             blocking: BlockingConfig::default(),
@@ -176,6 +206,12 @@ impl Builder {
     /// It names where the green thread was spawned, not where it blocks: its stack is the
     /// worker thread's while it runs, so `gdb -p <pid> -batch -ex 'thread apply all bt'` shows the
     /// blocking call under the worker thread's name.
+    ///
+    /// The environment variable `GREEN_BLOCKING_THRESHOLD_MS` sets the threshold of runtimes
+    /// built afterwards without a change to the code (a call to this method still wins): `2`
+    /// for 2 ms, `off` for no monitor. A port from std run once with `2` and a logger shows
+    /// the std calls left in that block for milliseconds (a `std::thread::sleep` in a rate
+    /// limiter) and that a 100 ms threshold never sees.
     ///
     /// A block shorter than the threshold is not reported, yet holds the worker all the same:
     /// `std::fs` calls in a green thread go unseen while the page cache answers them in

@@ -1,0 +1,70 @@
+//! `GREEN_BLOCKING_THRESHOLD_MS` sets the monitor's threshold without a change to the code.
+//! Each test runs in a child process with the variable set, and no logger: the first report
+//! goes to stderr, which the parent reads.
+
+use std::time::Duration;
+
+mod common;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A green thread that holds its worker in `std::thread::sleep` for `ms`.
+fn hold_the_worker_for(ms: u64) {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        green::Builder::new()
+            .name("held".into())
+            .spawn(move || std::thread::sleep(Duration::from_millis(ms)))
+            .unwrap()
+            .join()
+            .unwrap();
+    });
+}
+
+fn stderr_of(name: &str, value: &str) -> String {
+    let out = common::child::run_child_with_env(name, LIMIT, &[("GREEN_BLOCKING_THRESHOLD_MS", value)]);
+    let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
+    stderr
+}
+
+/// A 60 ms block, under the default threshold of 100 ms, is reported at 5 ms (written with its
+/// unit, which may be left out).
+#[test]
+fn the_variable_lowers_the_threshold() {
+    const NAME: &str = "the_variable_lowers_the_threshold";
+    if common::child::is_child() {
+        return hold_the_worker_for(60);
+    }
+    let stderr = stderr_of(NAME, "5ms");
+    assert!(stderr.contains("\"held\"") && stderr.contains("nanosleep"), "no report of the block:\n{stderr}");
+}
+
+/// `off` turns the monitor off: a 300 ms block, three times the default threshold, goes
+/// unreported.
+#[test]
+fn off_turns_the_monitor_off() {
+    const NAME: &str = "off_turns_the_monitor_off";
+    if common::child::is_child() {
+        return hold_the_worker_for(300);
+    }
+    let stderr = stderr_of(NAME, "off");
+    assert!(!stderr.contains("\"held\""), "reported with the monitor off:\n{stderr}");
+}
+
+/// A value that is neither a number nor `off` is warned about, naming it, and the default
+/// threshold stays: a 300 ms block is still reported.
+#[test]
+fn an_unreadable_value_is_warned_about_and_the_default_kept() {
+    const NAME: &str = "an_unreadable_value_is_warned_about_and_the_default_kept";
+    if common::child::is_child() {
+        return hold_the_worker_for(300);
+    }
+    let stderr = stderr_of(NAME, "2s");
+    assert!(
+        stderr.contains("GREEN_BLOCKING_THRESHOLD_MS=2s is neither a whole number of milliseconds nor `off`"),
+        "{stderr}"
+    );
+    assert_eq!(stderr.matches("GREEN_BLOCKING_THRESHOLD_MS=").count(), 1, "warned more than once:\n{stderr}");
+    assert!(stderr.contains("\"held\""), "the default threshold was lost:\n{stderr}");
+}
