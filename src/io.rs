@@ -53,6 +53,9 @@
 //!
 //! # Child processes
 //!
+//! [`green::process`](crate::process) mirrors `std::process` with all of this done: use its
+//! `Command` unless the child comes from elsewhere (a library that spawns it with std's).
+//!
 //! The pipes `std::process::Command` gives a child (`ChildStdin`, `ChildStdout`, `ChildStderr`)
 //! are blocking, and std has no `set_nonblocking` for them: [`set_nonblocking`] is here for
 //! that, and then they read and write as above. A blocking pipe is a trap on the writing side:

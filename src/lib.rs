@@ -18,6 +18,7 @@ mod local;
 mod monitor;
 pub mod net;
 mod park;
+pub mod process;
 mod reactor;
 mod rlimit;
 pub mod runtime;

@@ -70,7 +70,9 @@ fn hint(name: &str, file: Option<&str>) -> Option<&'static str> {
             "an OS lock, condition variable or channel (std::sync, std::sync::mpsc?); green::sync's primitives park instead"
         }
         ("nanosleep" | "clock_nanosleep", _) => "a sleep (std::thread::sleep?); green::sleep parks instead",
-        ("wait4" | "waitid", _) => "waiting for a child process (Child::wait?); green::io::wait_child parks instead",
+        ("wait4" | "waitid", _) => {
+            "waiting for a child process (Child::wait or Command::output?); green::process's park instead"
+        }
         ("poll" | "ppoll" | "select" | "pselect6" | "epoll_wait" | "epoll_pwait", _) => {
             "waiting on fds outside green (another event loop?); green::io::wait_readable parks on any fd"
         }
@@ -78,7 +80,8 @@ fn hint(name: &str, file: Option<&str>) -> Option<&'static str> {
             "a blocking socket (std::net?); green::net's sockets park instead"
         }
         (_, Some(file)) if file.starts_with("pipe:") => {
-            "a blocking pipe; green::io::wait_readable and wait_writable park until it is ready"
+            "a blocking pipe (a child process's?); green::process's pipes park, and green::io::wait_readable and \
+             wait_writable wait for any fd"
         }
         (_, Some(file)) if file.starts_with('/') => "file I/O, which always blocks; run it with green::spawn_blocking",
         ("openat", _) => "opening a file (a slow disk, a FIFO); run it with green::spawn_blocking",

@@ -1,0 +1,534 @@
+//! Child processes whose waits park: [`Command`], [`Child`] and the child's pipes, mirroring
+//! [`std::process`]. `use green::process::Command;` in place of std's is the whole port of most
+//! code that runs programs: `output`, `status`, `wait` and the pipes' reads and writes park the
+//! green thread instead of blocking its worker, and on a plain OS thread they block as std's do.
+//!
+//! ```
+//! use std::io::{Read, Write};
+//! use green::process::{Command, Stdio};
+//!
+//! green::run(|| {
+//!     let out = Command::new("echo").arg("hello").output()?;
+//!     assert!(out.status.success());
+//!     assert_eq!(out.stdout, b"hello\n");
+//!
+//!     // A filter: feed its stdin from one green thread, read its stdout in this one.
+//!     let mut child = Command::new("sort").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn()?;
+//!     let mut stdin = child.stdin.take().unwrap();
+//!     let feeder = green::spawn(move || stdin.write_all(b"pear\napple\n"));
+//!     let mut sorted = String::new();
+//!     child.stdout.take().unwrap().read_to_string(&mut sorted)?;
+//!     feeder.join().unwrap()?;
+//!     assert!(child.wait()?.success());
+//!     assert_eq!(sorted, "apple\npear\n");
+//!     Ok::<(), std::io::Error>(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # What differs from std
+//!
+//! - The pipes of a [`Child`] are non-blocking on this side, registered with a worker's poller
+//!   the first time a green thread waits on one, as the `green::net` types are. Handed on to
+//!   another command through [`Stdio::from`], or taken back with `into_std`, a pipe is made
+//!   blocking again: the next program would not expect `EAGAIN` from its standard input.
+//! - [`Command::output`] and [`Command::status`] own the child they start: if the wait is
+//!   cancelled ([`JoinHandle::cancel`](crate::JoinHandle::cancel)) or its
+//!   [`green::timeout`](crate::timeout) passes, they kill the child and reap it before the
+//!   error goes on, where std's would have no caller left to do it. A [`Child`] you hold is
+//!   yours: dropping it neither kills nor waits for the process, as in std.
+//! - [`Command::spawn`] itself runs on the calling thread, as std's does: starting a process
+//!   takes well under a millisecond here (a `vfork` and an `exec`), and is not worth a hand-off
+//!   to another thread. A spawn error names the program (`cannot start "nosuch": No such file
+//!   or directory`), with std's error kind.
+//! - [`Child::wait`] parks on a pidfd; see [`io::wait_child`](crate::io::wait_child), which it
+//!   calls.
+//!
+//! What `std::os::unix::process::CommandExt` offers (`uid`, `process_group`, `pre_exec`, ...)
+//! is reached through [`Command::as_std_mut`], or by building a std `Command` and converting
+//! it with `From`.
+
+use std::ffi::OsStr;
+use std::fmt;
+use std::io::{self, IoSlice, IoSliceMut, Read, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::path::Path;
+
+pub use std::process::{ExitStatus, Output, Stdio};
+
+use crate::reactor::{Direction, Source};
+
+/// A process builder, like [`std::process::Command`], whose [`output`](Command::output),
+/// [`status`](Command::status) and children park instead of blocking. See the
+/// [module docs](self).
+pub struct Command {
+    inner: std::process::Command,
+    /// Which of stdin, stdout and stderr the caller configured: `output` fills in its own
+    /// defaults for the others, as std's does.
+    configured: [bool; 3],
+}
+
+impl Command {
+    /// A command that runs `program`, as [`std::process::Command::new`].
+    pub fn new(program: impl AsRef<OsStr>) -> Command {
+        Command::from(std::process::Command::new(program))
+    }
+
+    /// Adds an argument.
+    pub fn arg(&mut self, arg: impl AsRef<OsStr>) -> &mut Command {
+        self.inner.arg(arg);
+        self
+    }
+
+    /// Adds arguments.
+    pub fn args<I, S>(&mut self, args: I) -> &mut Command
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<OsStr>,
+    {
+        self.inner.args(args);
+        self
+    }
+
+    /// Sets an environment variable of the child.
+    pub fn env(&mut self, key: impl AsRef<OsStr>, val: impl AsRef<OsStr>) -> &mut Command {
+        self.inner.env(key, val);
+        self
+    }
+
+    /// Sets environment variables of the child.
+    pub fn envs<I, K, V>(&mut self, vars: I) -> &mut Command
+    where
+        I: IntoIterator<Item = (K, V)>,
+        K: AsRef<OsStr>,
+        V: AsRef<OsStr>,
+    {
+        self.inner.envs(vars);
+        self
+    }
+
+    /// Removes an environment variable from the child's environment.
+    pub fn env_remove(&mut self, key: impl AsRef<OsStr>) -> &mut Command {
+        self.inner.env_remove(key);
+        self
+    }
+
+    /// Clears the child's environment.
+    pub fn env_clear(&mut self) -> &mut Command {
+        self.inner.env_clear();
+        self
+    }
+
+    /// Sets the child's working directory.
+    pub fn current_dir(&mut self, dir: impl AsRef<Path>) -> &mut Command {
+        self.inner.current_dir(dir);
+        self
+    }
+
+    /// Sets the child's standard input. `Stdio::piped()` gives a [`ChildStdin`] that parks.
+    pub fn stdin(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.inner.stdin(cfg);
+        self.configured[0] = true;
+        self
+    }
+
+    /// Sets the child's standard output. `Stdio::piped()` gives a [`ChildStdout`] that parks.
+    pub fn stdout(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.inner.stdout(cfg);
+        self.configured[1] = true;
+        self
+    }
+
+    /// Sets the child's standard error. `Stdio::piped()` gives a [`ChildStderr`] that parks.
+    pub fn stderr(&mut self, cfg: impl Into<Stdio>) -> &mut Command {
+        self.inner.stderr(cfg);
+        self.configured[2] = true;
+        self
+    }
+
+    /// The program, as given to [`Command::new`].
+    pub fn get_program(&self) -> &OsStr {
+        self.inner.get_program()
+    }
+
+    /// The arguments, without the program.
+    pub fn get_args(&self) -> std::process::CommandArgs<'_> {
+        self.inner.get_args()
+    }
+
+    /// The environment changes made with `env`, `envs` and `env_remove`.
+    pub fn get_envs(&self) -> std::process::CommandEnvs<'_> {
+        self.inner.get_envs()
+    }
+
+    /// The working directory set with `current_dir`, if any.
+    pub fn get_current_dir(&self) -> Option<&Path> {
+        self.inner.get_current_dir()
+    }
+
+    /// The std command inside, for what only std's `CommandExt` traits offer (`uid`,
+    /// `process_group`, `pre_exec`, ...). A standard stream set on it directly does not count as
+    /// configured for [`Command::output`]'s defaults: set those here.
+    pub fn as_std_mut(&mut self) -> &mut std::process::Command {
+        &mut self.inner
+    }
+
+    /// The std command inside.
+    pub fn as_std(&self) -> &std::process::Command {
+        &self.inner
+    }
+
+    /// Starts the program as a child process, as [`std::process::Command::spawn`]: standard
+    /// streams not set are inherited. The child's piped streams park (see the
+    /// [module docs](self)).
+    ///
+    /// # Errors
+    ///
+    /// The error std gives (`NotFound` for a program that is not there), with the program named
+    /// in its message.
+    pub fn spawn(&mut self) -> io::Result<Child> {
+        crate::coop::tick_op();
+        let child = self.inner.spawn().map_err(|e| spawn_error(self.get_program(), e))?;
+        Child::from_std(child)
+    }
+
+    /// Runs the program to its end and collects its output, as
+    /// [`std::process::Command::output`]: standard output and error are captured unless set,
+    /// and standard input reads nothing unless set. Both outputs are read as they come (the
+    /// standard error on a green thread of its own, an OS thread outside a runtime), so a child
+    /// that fills one pipe while nobody reads it cannot stall.
+    ///
+    /// A cancellation point; cancelled, or at a [`green::timeout`](crate::timeout) deadline, it
+    /// kills the child and reaps it before the error or the unwind goes on.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::spawn`], and what reading the pipes or waiting gives.
+    pub fn output(&mut self) -> io::Result<Output> {
+        let defaults: [fn() -> Stdio; 3] = [Stdio::null, Stdio::piped, Stdio::piped];
+        self.set_unconfigured(defaults);
+        let spawned = self.spawn();
+        // Back to the defaults of `spawn` and `status`, which inherit.
+        self.set_unconfigured([Stdio::inherit; 3]);
+        Owned(Some(spawned?)).finish(Child::collect)
+    }
+
+    /// Runs the program to its end with the standard streams inherited unless set, and returns
+    /// its exit status, as [`std::process::Command::status`].
+    ///
+    /// A cancellation point; cancelled, or at a [`green::timeout`](crate::timeout) deadline, it
+    /// kills the child and reaps it before the error or the unwind goes on.
+    ///
+    /// # Errors
+    ///
+    /// As [`Command::spawn`], and what the wait gives.
+    pub fn status(&mut self) -> io::Result<ExitStatus> {
+        let child = self.spawn()?;
+        Owned(Some(child)).finish(Child::wait)
+    }
+
+    fn set_unconfigured(&mut self, cfg: [fn() -> Stdio; 3]) {
+        if !self.configured[0] {
+            self.inner.stdin(cfg[0]());
+        }
+        if !self.configured[1] {
+            self.inner.stdout(cfg[1]());
+        }
+        if !self.configured[2] {
+            self.inner.stderr(cfg[2]());
+        }
+    }
+}
+
+impl From<std::process::Command> for Command {
+    /// Wraps a std command. Standard streams set on it count as not configured for
+    /// [`Command::output`]'s defaults (std does not say which were set): set them on the
+    /// result instead.
+    fn from(inner: std::process::Command) -> Command {
+        Command { inner, configured: [false; 3] }
+    }
+}
+
+impl fmt::Debug for Command {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.inner, f)
+    }
+}
+
+/// A spawn error that names the program, of std's kind.
+fn spawn_error(program: &OsStr, e: io::Error) -> io::Error {
+    let hint = match e.kind() {
+        io::ErrorKind::NotFound => " (not found in PATH, or the path given does not exist)",
+        io::ErrorKind::PermissionDenied => " (is the file executable?)",
+        _ => "",
+    };
+    io::Error::new(e.kind(), format!("cannot start {program:?}: {e}{hint}"))
+}
+
+/// A child that `output` or `status` started and nobody else can reach: if its wait does not
+/// finish (cancelled, a `green::timeout` deadline, an error), it is killed and reaped.
+struct Owned(Option<Child>);
+
+impl Owned {
+    fn finish<R>(mut self, wait: impl FnOnce(&mut Child) -> io::Result<R>) -> io::Result<R> {
+        let child = self.0.as_mut().expect(internal_error!("a process owned by output() or status() was gone"));
+        let result = wait(child);
+        if result.is_ok() {
+            self.0 = None;
+        }
+        result
+    }
+}
+
+impl Drop for Owned {
+    fn drop(&mut self) {
+        if let Some(child) = &mut self.0 {
+            // After SIGKILL the exit is at hand: std's `wait` blocks only that long, and reaps
+            // it (also where it had ended already and `kill` found nothing to signal).
+            let _ = child.inner.kill();
+            let _ = child.inner.wait();
+        }
+    }
+}
+
+/// A running or exited child process, like [`std::process::Child`], whose waits park and whose
+/// piped streams are green ones. Dropping it neither kills nor waits for the process.
+pub struct Child {
+    /// The child's standard input, if piped.
+    pub stdin: Option<ChildStdin>,
+    /// The child's standard output, if piped.
+    pub stdout: Option<ChildStdout>,
+    /// The child's standard error, if piped.
+    pub stderr: Option<ChildStderr>,
+    inner: std::process::Child,
+}
+
+impl Child {
+    /// A green child from a std one (spawned with std's `Command`, say): its piped streams
+    /// become non-blocking and park.
+    ///
+    /// # Errors
+    ///
+    /// What making a pipe non-blocking gives (`fcntl`); the child runs on, and is dropped.
+    pub fn from_std(mut inner: std::process::Child) -> io::Result<Child> {
+        Ok(Child {
+            stdin: inner.stdin.take().map(ChildStdin::from_std).transpose()?,
+            stdout: inner.stdout.take().map(ChildStdout::from_std).transpose()?,
+            stderr: inner.stderr.take().map(ChildStderr::from_std).transpose()?,
+            inner,
+        })
+    }
+
+    /// The process id.
+    pub fn id(&self) -> u32 {
+        self.inner.id()
+    }
+
+    /// Sends the child `SIGKILL`, as [`std::process::Child::kill`]; a child that has already
+    /// been reaped is left alone.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn kill(&mut self) -> io::Result<()> {
+        self.inner.kill()
+    }
+
+    /// Waits for the child to end, parking the green thread, and returns its exit status; closes
+    /// its standard input first, as std's does. See [`io::wait_child`](crate::io::wait_child).
+    ///
+    /// # Errors
+    ///
+    /// What the wait gives; `TimedOut` at a [`green::timeout`](crate::timeout) deadline (the
+    /// child runs on).
+    pub fn wait(&mut self) -> io::Result<ExitStatus> {
+        drop(self.stdin.take());
+        crate::io::wait_child(&mut self.inner)
+    }
+
+    /// The exit status if the child has ended, without waiting.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.inner.try_wait()
+    }
+
+    /// Closes the child's standard input, reads its piped standard output and error to their
+    /// ends (at once, as [`Command::output`] does), and waits for it, as
+    /// [`std::process::Child::wait_with_output`].
+    ///
+    /// # Errors
+    ///
+    /// What reading the pipes or waiting gives.
+    pub fn wait_with_output(mut self) -> io::Result<Output> {
+        self.collect()
+    }
+
+    fn collect(&mut self) -> io::Result<Output> {
+        drop(self.stdin.take());
+        let (stdout, stderr) = read_both(self.stdout.take(), self.stderr.take())?;
+        let status = self.wait()?;
+        Ok(Output { status, stdout, stderr })
+    }
+}
+
+impl fmt::Debug for Child {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Child")
+            .field("pid", &self.id())
+            .field("stdin", &self.stdin)
+            .field("stdout", &self.stdout)
+            .field("stderr", &self.stderr)
+            .finish()
+    }
+}
+
+/// Reads both pipes to their ends at once: the standard error on a green thread of its own (an
+/// OS thread where there is no runtime), the standard output here.
+fn read_both(stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) -> io::Result<(Vec<u8>, Vec<u8>)> {
+    fn all(mut pipe: impl Read) -> io::Result<Vec<u8>> {
+        let mut bytes = Vec::new();
+        pipe.read_to_end(&mut bytes)?;
+        Ok(bytes)
+    }
+    match (stdout, stderr) {
+        (None, None) => Ok((Vec::new(), Vec::new())),
+        (Some(out), None) => Ok((all(out)?, Vec::new())),
+        (None, Some(err)) => Ok((Vec::new(), all(err)?)),
+        (Some(out), Some(err)) if crate::runtime::context::in_green_thread() => {
+            let reader = crate::Builder::new().spawn(move || all(err))?;
+            let out = all(out);
+            // Ends once the child closes its standard error (it ends, or is killed).
+            let err = reader.join().unwrap_or_else(|e| Err(io::Error::other(format!("reading stderr: {e:?}"))));
+            Ok((out?, err?))
+        }
+        (Some(out), Some(err)) => std::thread::scope(|scope| {
+            let reader = scope.spawn(move || all(err));
+            let out = all(out);
+            let err = reader.join().unwrap_or_else(|_| Err(io::Error::other("reading stderr panicked")));
+            Ok((out?, err?))
+        }),
+    }
+}
+
+/// A green thread's `green::timeout` deadline passed while it waited on a pipe: the kind a
+/// wait for readiness gives there (pipes have no timeouts of their own).
+fn deadline_error() -> io::Error {
+    io::Error::from(io::ErrorKind::TimedOut)
+}
+
+/// Defines a pipe end of a child: a std pipe made non-blocking, and its source.
+macro_rules! pipe {
+    ($(#[$doc:meta])* $name:ident) => {
+        $(#[$doc])*
+        pub struct $name {
+            // Dropped first: the registration goes before the fd closes.
+            source: Source,
+            inner: std::process::$name,
+        }
+
+        impl $name {
+            fn from_std(inner: std::process::$name) -> io::Result<$name> {
+                crate::io::set_nonblocking(&inner, true)?;
+                Ok($name { source: Source::new(inner.as_raw_fd()), inner })
+            }
+
+            /// The std pipe inside, made blocking again.
+            ///
+            /// # Errors
+            ///
+            /// What making it blocking gives (`fcntl`).
+            pub fn into_std(self) -> io::Result<std::process::$name> {
+                let $name { source, inner } = self;
+                drop(source);
+                crate::io::set_nonblocking(&inner, false)?;
+                Ok(inner)
+            }
+        }
+
+        impl AsFd for $name {
+            fn as_fd(&self) -> BorrowedFd<'_> {
+                self.inner.as_fd()
+            }
+        }
+
+        impl AsRawFd for $name {
+            fn as_raw_fd(&self) -> RawFd {
+                self.inner.as_raw_fd()
+            }
+        }
+
+        impl From<$name> for Stdio {
+            /// Hands the pipe to another command, blocking again (if that fails, which `fcntl`
+            /// on a pipe does not, the next program sees `EAGAIN` when it outpaces this one).
+            fn from(pipe: $name) -> Stdio {
+                let $name { source, inner } = pipe;
+                drop(source);
+                let _ = crate::io::set_nonblocking(&inner, false);
+                Stdio::from(inner)
+            }
+        }
+
+        impl fmt::Debug for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.debug_struct(stringify!($name)).field("fd", &self.as_raw_fd()).finish()
+            }
+        }
+    };
+}
+
+pipe! {
+    /// The writing end of a child's standard input, like [`std::process::ChildStdin`]: a write
+    /// that finds the pipe full parks until the child reads. Dropping it closes the pipe, which
+    /// the child reads as the end of its input.
+    ChildStdin
+}
+
+pipe! {
+    /// The reading end of a child's standard output, like [`std::process::ChildStdout`]: a read
+    /// that finds the pipe empty parks until the child writes or ends.
+    ChildStdout
+}
+
+pipe! {
+    /// The reading end of a child's standard error, like [`std::process::ChildStderr`]: a read
+    /// that finds the pipe empty parks until the child writes or ends.
+    ChildStderr
+}
+
+impl Write for ChildStdin {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        self.source.io(Direction::Write, None, deadline_error, || inner.write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let inner = &mut self.inner;
+        self.source.io(Direction::Write, None, deadline_error, || inner.write_vectored(bufs))
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+macro_rules! read_pipe {
+    ($name:ident) => {
+        impl Read for $name {
+            fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+                let inner = &mut self.inner;
+                self.source.io(Direction::Read, None, deadline_error, || inner.read(buf))
+            }
+
+            fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
+                let inner = &mut self.inner;
+                self.source.io(Direction::Read, None, deadline_error, || inner.read_vectored(bufs))
+            }
+        }
+    };
+}
+
+read_pipe!(ChildStdout);
+read_pipe!(ChildStderr);

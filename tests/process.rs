@@ -1,0 +1,184 @@
+//! `green::process`: commands whose waits park, and the child's pipes.
+
+use std::io::{Read, Write};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use green::process::{Command, Stdio};
+
+mod common;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// On one worker, runs `f` while a green thread beside it counts 1 ms sleeps; returns what `f`
+/// returned and the count: a count near zero means `f` held the worker.
+fn beside_a_ticker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> (R, usize) {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            green::spawn(move || {
+                loop {
+                    green::sleep(Duration::from_millis(1));
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let result = green::spawn(f).join().unwrap();
+        let count = ticks.load(Ordering::Relaxed);
+        ticker.cancel();
+        assert!(ticker.join().is_err());
+        (result, count)
+    })
+}
+
+#[test]
+fn output_captures_both_streams_and_the_exit_code() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let out = Command::new("sh").args(["-c", "echo out; echo err >&2; exit 3"]).output().unwrap();
+            assert_eq!(out.status.code(), Some(3));
+            assert_eq!(out.stdout, b"out\n");
+            assert_eq!(out.stderr, b"err\n");
+            // Standard input reads nothing unless set: `cat` ends at once.
+            let out = Command::new("cat").output().unwrap();
+            assert!(out.status.success() && out.stdout.is_empty(), "{out:?}");
+        });
+    });
+}
+
+/// A child that writes more than a pipe holds to both streams: neither read may wait for the
+/// other to finish, or the child never ends.
+#[test]
+fn output_reads_both_streams_at_once() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let script = "head -c 300000 /dev/zero; head -c 200000 /dev/zero >&2; head -c 300000 /dev/zero";
+            let out = Command::new("sh").args(["-c", script]).output().unwrap();
+            assert!(out.status.success());
+            assert_eq!((out.stdout.len(), out.stderr.len()), (600_000, 200_000));
+        });
+    });
+}
+
+/// A child that sleeps leaves the worker free: the green thread beside it keeps ticking.
+#[test]
+fn waiting_for_a_child_does_not_hold_the_worker() {
+    common::bounded(LIMIT, || {
+        let (status, ticks) = beside_a_ticker(|| Command::new("sleep").arg("0.3").status().unwrap());
+        assert!(status.success());
+        // 300 ms of 1 ms sleeps: a blocked worker would have counted none.
+        assert!(ticks >= 20, "the ticker ticked {ticks} times while the child slept");
+        let (out, ticks) =
+            beside_a_ticker(|| Command::new("sh").args(["-c", "sleep 0.3; echo done"]).output().unwrap());
+        assert_eq!(out.stdout, b"done\n");
+        assert!(ticks >= 20, "the ticker ticked {ticks} times while the output was read");
+    });
+}
+
+/// A filter fed more than a pipe holds, by one green thread while another reads: the writes
+/// park when the pipe is full.
+#[test]
+fn a_filter_is_fed_and_read_by_two_green_threads() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let lines: Vec<String> = (0..40_000).rev().map(|i| format!("{i:06}\n")).collect();
+            let input = lines.concat();
+            let mut child = Command::new("sort").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+            let mut stdin = child.stdin.take().unwrap();
+            let feeder = green::spawn(move || stdin.write_all(input.as_bytes()));
+            let mut sorted = String::new();
+            child.stdout.take().unwrap().read_to_string(&mut sorted).unwrap();
+            feeder.join().unwrap().unwrap();
+            assert!(child.wait().unwrap().success());
+            let expected: String = (0..40_000).map(|i| format!("{i:06}\n")).collect();
+            assert!(sorted == expected, "sort's output differs ({} bytes)", sorted.len());
+        });
+    });
+}
+
+/// One child's output handed to another as its input is blocking again there: the second
+/// program reads it as it would read any pipe.
+#[test]
+fn a_pipe_handed_to_another_command_is_blocking_again() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            // The writer pauses before it writes: a reader given a non-blocking pipe would
+            // see EAGAIN and fail instead of waiting.
+            let mut first =
+                Command::new("sh").args(["-c", "sleep 0.2; printf 'b\\na\\n'"]).stdout(Stdio::piped()).spawn().unwrap();
+            let out = Command::new("sort").stdin(first.stdout.take().unwrap()).output().unwrap();
+            assert!(out.status.success(), "{out:?}");
+            assert_eq!(out.stdout, b"a\nb\n");
+            assert!(first.wait().unwrap().success());
+        });
+    });
+}
+
+/// The same calls on a plain OS thread, with no runtime: they block, as std's do.
+#[test]
+fn on_a_plain_thread_it_works_as_std() {
+    common::bounded(LIMIT, || {
+        let out = Command::new("sh").args(["-c", "echo out; echo err >&2"]).output().unwrap();
+        assert_eq!((out.stdout.as_slice(), out.stderr.as_slice()), (&b"out\n"[..], &b"err\n"[..]));
+        let mut child = Command::new("cat").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+        child.stdin.as_mut().unwrap().write_all(b"echoed").unwrap();
+        let out = child.wait_with_output().unwrap();
+        assert_eq!(out.stdout, b"echoed");
+    });
+}
+
+#[test]
+fn a_program_that_is_not_there_is_named_in_the_error() {
+    green::run(|| {
+        let e = Command::new("green-no-such-program").output().unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
+        let text = e.to_string();
+        assert!(text.contains("cannot start \"green-no-such-program\""), "{text}");
+    });
+}
+
+/// Processes whose command line holds `marker`, zombies aside (theirs is empty).
+fn running_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(marker))
+        .count()
+}
+
+/// `output` and `status` own their child: at a `green::timeout` deadline they kill and reap
+/// it. A `Child` held by the caller is the caller's: a timeout leaves it running.
+#[test]
+fn output_and_status_kill_their_child_at_a_timeout() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            // A duration no other process uses, to find the children by.
+            let marker = format!("59.{}{:09}", std::process::id(), Instant::now().elapsed().subsec_nanos() | 1);
+            let mut held = Command::new("sleep").arg(&marker).spawn().unwrap();
+            for use_output in [true, false] {
+                let start = Instant::now();
+                let result = green::timeout(Duration::from_millis(200), || {
+                    let mut command = Command::new("sleep");
+                    command.arg(&marker);
+                    if use_output { command.output().map(|o| o.status) } else { command.status() }
+                });
+                // The wait gives `TimedOut` (or, had the deadline come at another cancellation
+                // point, `green::timeout` would have unwound to its `Elapsed`).
+                match result {
+                    Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}"),
+                    Err(_elapsed) => {}
+                    Ok(Ok(status)) => panic!("a 60 s sleep ended within its 200 ms timeout: {status}"),
+                }
+                assert!(start.elapsed() < Duration::from_secs(30), "the timeout took {:?}", start.elapsed());
+                // Only the held child is left.
+                assert_eq!(running_with(&marker), 1, "output: {use_output}");
+            }
+            held.kill().unwrap();
+            assert!(!held.wait().unwrap().success());
+            assert_eq!(running_with(&marker), 0);
+        });
+    });
+}
