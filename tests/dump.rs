@@ -720,3 +720,79 @@ fn a_lock_holder_with_waiters_opens_the_dump_with_what_it_does() {
         });
     });
 }
+
+/// A capped dump lists as many green threads as asked, says how many it left out, and its
+/// summary still counts every one (by spawn site and state, whatever a green thread's name).
+#[test]
+fn a_capped_dump_lists_so_many_and_counts_the_rest() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let sleepers: Vec<_> = (0..200)
+                .map(|i| {
+                    // A name that looks like a spawn site and a time must not confuse the summary.
+                    let name = if i == 0 { "x spawned at y for 1 ms; z".to_owned() } else { format!("s{i}") };
+                    green::Builder::new().name(name).spawn(|| green::sleep(Duration::from_secs(60))).unwrap()
+                })
+                .collect();
+            dump_until(|t| t.matches("parked (sleep)").count() >= 200);
+            let text = green::Handle::current().dump_capped(50).to_string();
+            let listed = text.lines().filter(|l| l.starts_with("  green thread ")).count();
+            assert_eq!(listed, 50, "{text}");
+            let summary =
+                text.lines().find(|l| l.ends_with(": parked (sleep)") && l.starts_with("  200 × spawned at "));
+            assert!(summary.is_some_and(|l| l.contains("tests/dump.rs:")), "{text}");
+            // Every started green thread but the 50 listed (the main one too: it is running).
+            let note =
+                text.lines().find(|l| l.contains("green thread(s) not listed")).unwrap_or_else(|| panic!("{text}"));
+            let left_out: usize = note.trim_start_matches('(').split(' ').next().unwrap().parse().unwrap();
+            assert_eq!(left_out, 201 - 50, "{text}");
+            assert!(note.contains("lists 50 at most"), "{text}");
+            // The uncapped dump still lists every one, and says nothing is left out.
+            let all = green::Handle::current().dump().to_string();
+            assert!(all.lines().filter(|l| l.starts_with("  green thread ")).count() >= 201, "{all}");
+            assert!(!all.contains("not listed"), "{all}");
+            for sleeper in sleepers {
+                sleeper.cancel();
+            }
+        });
+    });
+}
+
+/// `dump_capped(0)` is the summary alone, even of a few green threads; the green thread that
+/// holds a lock others wait for still opens it with its line.
+#[test]
+fn a_dump_capped_to_nothing_keeps_the_summary_and_the_lock_holders() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let lock = std::sync::Arc::new(green::sync::Mutex::new(()));
+            let holder = {
+                let lock = lock.clone();
+                green::Builder::new()
+                    .name("holder".into())
+                    .spawn(move || {
+                        let _guard = lock.lock().unwrap();
+                        green::sleep(Duration::from_secs(60));
+                    })
+                    .unwrap()
+            };
+            dump_until(|t| t.contains("\"holder\"") && t.contains("parked (sleep)"));
+            let waiter = {
+                let lock = lock.clone();
+                green::spawn(move || drop(lock.lock()))
+            };
+            let text = dump_until(|t| t.contains("parked (mutex held by"));
+            assert!(text.contains("parked (mutex held by"), "{text}");
+            let text = green::Handle::current().dump_capped(0).to_string();
+            assert_eq!(text.lines().filter(|l| l.starts_with("  green thread ")).count(), 0, "{text}");
+            assert!(text.contains("by spawn site and state: 3 green threads"), "{text}");
+            let holds =
+                text.lines().find(|l| l.starts_with("lock held by green thread ")).unwrap_or_else(|| panic!("{text}"));
+            assert!(holds.contains("(1 waiting): green thread ") && holds.contains("\"holder\""), "{text}");
+            assert!(holds.contains("parked (sleep)"), "{text}");
+            assert!(text.contains("3 green thread(s) not listed"), "{text}");
+            holder.cancel();
+            waiter.cancel();
+            let _ = (holder.join(), waiter.join());
+        });
+    });
+}

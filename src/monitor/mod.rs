@@ -42,7 +42,11 @@
 //! shows what every green thread of a running server is doing, without changing its code. The
 //! signal handler itself only wakes that thread. `QUIT` (Ctrl-\\, as for the JVM's thread
 //! dumps) works too; `INT` and `TERM` do, with a warning: while a runtime runs they print a
-//! dump instead of ending the process.
+//! dump instead of ending the process. The dump lists [`REPORT_LISTED`] green threads at most
+//! after its summary (a million would write some 170 MB to stderr); `GREEN_DUMP_LISTED` set to
+//! a number or `all` changes that.
+//!
+//! [`REPORT_LISTED`]: crate::runtime::REPORT_LISTED
 //!
 //! [`Builder::blocking_threshold`]: crate::runtime::Builder::blocking_threshold
 
@@ -452,7 +456,8 @@ fn progress(shared: &Shared) -> u64 {
 /// prompt, would otherwise print a dump of every green thread at each long pause.
 fn report_possible_deadlock(shared: &Shared, quiet: Duration, hinted: &mut bool, printed: &mut bool) {
     let handle = crate::Handle { shared: shared_arc(shared) };
-    let dump = handle.dump();
+    // Capped: a million green threads parked would make a report of some 170 MB.
+    let dump = handle.dump_capped(crate::runtime::REPORT_LISTED);
     let causes = deadlock_causes(shared.config.park_backtraces);
     log::warn!(
         "green: possible deadlock: every worker has been asleep for {} ms with {} live green thread(s) and no \
@@ -523,16 +528,36 @@ fn dump_signal() -> Option<crate::signal::Signal> {
     signal
 }
 
+/// How many green threads a dump on the signal lists: `GREEN_DUMP_LISTED` (a number, or `all`),
+/// else [`REPORT_LISTED`](crate::runtime::REPORT_LISTED).
+fn dump_listed() -> usize {
+    let Ok(value) = std::env::var("GREEN_DUMP_LISTED") else { return crate::runtime::REPORT_LISTED };
+    let value = value.trim();
+    if value.eq_ignore_ascii_case("all") {
+        return usize::MAX;
+    }
+    value.replace('_', "").parse().unwrap_or_else(|_| {
+        // Heard even without a logger, as a bad GREEN_DUMP_SIGNAL is.
+        crate::warn_even_without_logger(&format!(
+            "green: GREEN_DUMP_LISTED={value} is neither a number nor `all`; dumps on the signal list {} green \
+             threads at most",
+            crate::runtime::REPORT_LISTED
+        ));
+        crate::runtime::REPORT_LISTED
+    })
+}
+
 /// Starts the dump-on-signal thread if `GREEN_DUMP_SIGNAL` asks for one.
 fn start_dumper(shared: &Arc<Shared>) -> std::io::Result<Option<JoinHandle<()>>> {
     let Some(signal) = dump_signal() else { return Ok(None) };
+    let listed = dump_listed();
     let signals = crate::signal::Signals::new(&[signal])?;
     let shared = shared.clone();
     let thread = thread::Builder::new().name(format!("{}-dump", shared.config.thread_name)).spawn(move || {
         while !shared.monitor.stop.load(Ordering::Acquire) {
             if let Ok(Some(_)) = signals.recv_timeout(Duration::from_millis(200)) {
                 let handle = crate::Handle { shared: shared.clone() };
-                eprintln!("{}", handle.dump());
+                eprintln!("{}", handle.dump_capped(listed));
             }
         }
     })?;

@@ -15,16 +15,32 @@
 //! of parked green threads are taken by each green thread as it parks, when the runtime is
 //! built with `park_backtraces(true)` (or `GREEN_PARK_BACKTRACES=1`): several µs per park.
 
+use std::borrow::Cow;
+use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::panic::Location;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use super::Handle;
 use crate::park::{self, ParkReason, Waiter};
 
-/// How long a dump waits for the workers' answers.
+/// How long a dump waits for a worker to take up its request: one that has not by then is
+/// busy in a green thread that does not yield.
 pub(crate) const ANSWER_TIMEOUT: Duration = Duration::from_secs(1);
+
+/// How long a dump waits, past [`ANSWER_TIMEOUT`], for a worker that has taken up its request
+/// to finish its answer. Answering runs no user code, so it ends; with a million green threads
+/// on one worker it takes about a second (most of it listing lines: a capped dump is quicker).
+/// The bound is only a backstop.
+const ANSWER_FINISH_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Green threads listed by a dump printed on the dump signal, by the monitor's report of a
+/// possible deadlock and by [`ShutdownTimedOut`](crate::ShutdownTimedOut): the summary counts
+/// every green thread; past this many lines a server's stderr gets a note instead of one line
+/// per green thread (a million make about 170 MB).
+pub(crate) const REPORT_LISTED: usize = 1000;
 
 /// Bookkeeping a worker keeps per started green thread, for dumps.
 #[derive(Debug, Clone, Copy, Default)]
@@ -57,8 +73,13 @@ impl SlotInfo {
 /// One dump request, shared by the caller and the workers.
 #[derive(Debug)]
 pub(crate) struct DumpRequest {
+    /// Green threads to list at most, over all workers (`usize::MAX`: all).
+    pub(crate) max_listed: usize,
     /// One answer per worker.
-    answers: Mutex<Vec<Option<String>>>,
+    answers: Mutex<Vec<Option<Answer>>>,
+    /// Per worker: it has taken the request up (it answers without running a green thread in
+    /// between, so it will answer).
+    taken: Vec<AtomicBool>,
     /// Workers that have not answered yet.
     remaining: AtomicUsize,
     /// The caller, parked until `remaining` is 0.
@@ -91,15 +112,53 @@ impl DumpRequest {
         self.edges.lock().unwrap_or_else(|e| e.into_inner()).push(Edge { from, to, who, what });
     }
 
+    /// Worker `worker` has taken the request up and is answering.
+    pub(crate) fn take_up(&self, worker: usize) {
+        self.taken[worker].store(true, Ordering::Release);
+    }
+
+    /// True while a worker that has taken the request up has not answered yet.
+    fn answering(&self) -> bool {
+        let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
+        (0..answers.len()).any(|w| answers[w].is_none() && self.taken[w].load(Ordering::Acquire))
+    }
+
     /// A worker's answer.
-    pub(crate) fn answer(&self, worker: usize, text: String) {
-        self.answers.lock().unwrap_or_else(|e| e.into_inner())[worker] = Some(text);
+    pub(crate) fn answer(&self, worker: usize, answer: Answer) {
+        self.answers.lock().unwrap_or_else(|e| e.into_inner())[worker] = Some(answer);
         if self.remaining.fetch_sub(1, Ordering::AcqRel) == 1 {
             let waiter = self.waiter.lock().unwrap_or_else(|e| e.into_inner()).take();
             if let Some(waiter) = waiter {
                 waiter.wake();
             }
         }
+    }
+}
+
+/// The spawn site and state of a green thread: its group in the summary.
+pub(crate) type Group = (&'static Location<'static>, Cow<'static, str>);
+
+/// One worker's answer to a dump request.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Answer {
+    /// Its opening line (`worker 0: 3 started green thread(s), ...`), newline included.
+    pub(crate) heading: String,
+    /// The lines of the green threads it lists, each with its backtrace if any: the first
+    /// `max_listed` of the request.
+    pub(crate) listed: Vec<String>,
+    /// Its started green threads, listed or not.
+    pub(crate) started: usize,
+    /// How many of them share each spawn site and state, listed or not.
+    pub(crate) groups: HashMap<Group, usize>,
+    /// The line of each green thread that holds a green lock, listed or not (by id): a lock
+    /// holder opens the dump with its line.
+    pub(crate) holders: Vec<(u64, String)>,
+}
+
+impl Answer {
+    /// An answer that is only its heading (a worker that cannot answer, or has exited).
+    fn only(heading: String) -> Answer {
+        Answer { heading, ..Answer::default() }
     }
 }
 
@@ -136,55 +195,73 @@ pub(crate) struct SlotView {
     /// Parked: the green thread it joins, or the fd and direction of its I/O, as it recorded
     /// them (`Nothing` when it is not parked).
     pub(crate) waiting_on: park::WaitingOn,
-    /// Stack pages touched, if the kernel says.
-    pub(crate) stack_pages: Option<usize>,
     /// Usable stack size.
     pub(crate) stack_size: usize,
 }
 
-/// Formats one green thread's line.
-pub(crate) fn render_green_thread(
-    out: &mut String,
-    header: &super::task::Header,
-    info: &SlotInfo,
-    view: &SlotView,
-    now_ms: u64,
-) {
-    use std::fmt::Write;
-    let state = match (view.ready, info.parked, view.lock_holder) {
-        (true, _, _) => "ready".to_owned(),
+/// A green thread's state as its line and the summary name it: `ready`, `running`, `parked
+/// (sleep)`, `parked (io, read)`, `parked (mutex held by green thread 5 "cache")`...
+pub(crate) fn state_of(info: &SlotInfo, view: &SlotView) -> Cow<'static, str> {
+    match (view.ready, info.parked, view.lock_holder) {
+        (true, _, _) => Cow::Borrowed("ready"),
         (false, Some(ParkReason::Join), _) if let park::WaitingOn::Join(joining) = view.waiting_on => {
-            format!("parked (join of green thread {joining})")
+            Cow::Owned(format!("parked (join of green thread {joining})"))
         }
         // No holder recorded: a lock released since the wait began, or an `RwLock` held for
         // reading (readers are not recorded one by one). Neither is "nobody".
-        (false, Some(_), Some(0)) => match view.waiting_on {
-            park::WaitingOn::Sync(park::Primitive::Mutex) => "parked (mutex just released)".to_owned(),
-            park::WaitingOn::Sync(park::Primitive::RwLock) => {
-                "parked (rwlock held for reading, or just released)".to_owned()
-            }
-            _ => "parked (lock just released, or held by readers)".to_owned(),
-        },
+        (false, Some(_), Some(0)) => Cow::Borrowed(match view.waiting_on {
+            park::WaitingOn::Sync(park::Primitive::Mutex) => "parked (mutex just released)",
+            park::WaitingOn::Sync(park::Primitive::RwLock) => "parked (rwlock held for reading, or just released)",
+            _ => "parked (lock just released, or held by readers)",
+        }),
         (false, Some(_), Some(holder)) => {
             let lock = match view.waiting_on {
                 park::WaitingOn::Sync(park::Primitive::Mutex) => "mutex held",
                 park::WaitingOn::Sync(park::Primitive::RwLock) => "rwlock held for writing",
                 _ => "lock held",
             };
-            format!("parked ({lock} by {})", crate::sync::wait::describe_holder(holder))
+            Cow::Owned(format!("parked ({lock} by {})", crate::sync::wait::describe_holder(holder)))
         }
         // The direction is part of the state, so that the summary of a dump sets a handler
         // blocked writing to a peer that stopped reading apart from the thousands that wait to
         // read a request.
         (false, Some(ParkReason::Io), None) if let park::WaitingOn::Io(_, dir) = view.waiting_on => {
-            format!("parked (io, {})", dir.verb())
+            Cow::Borrowed(match dir {
+                crate::reactor::Direction::Read => "parked (io, read)",
+                crate::reactor::Direction::Write => "parked (io, write)",
+            })
         }
         (false, Some(ParkReason::Sync), None) if let park::WaitingOn::Sync(primitive) = view.waiting_on => {
-            format!("parked (sync, {})", primitive.name())
+            Cow::Owned(format!("parked (sync, {})", primitive.name()))
         }
-        (false, Some(reason), None) => format!("parked ({})", reason.name()),
-        (false, None, _) => "running".to_owned(),
-    };
+        // Spelled out, not formatted: a million green threads asleep cost a million allocations
+        // otherwise (`ParkReason::name` gives the same words).
+        (false, Some(reason), None) => Cow::Borrowed(match reason {
+            ParkReason::Join => "parked (join)",
+            ParkReason::Sleep => "parked (sleep)",
+            ParkReason::User => "parked (park)",
+            ParkReason::Sync => "parked (sync)",
+            ParkReason::Io => "parked (io)",
+            ParkReason::Blocking => "parked (blocking)",
+            ParkReason::Signal => "parked (signal)",
+            ParkReason::Other => "parked (other)",
+        }),
+        (false, None, _) => Cow::Borrowed("running"),
+    }
+}
+
+/// Formats one green thread's line, in state `state` (from [`state_of`]). Only for the lines
+/// a dump prints: it reads the stack's resident pages and describes an fd waited on, a few
+/// syscalls each.
+pub(crate) fn render_green_thread(
+    out: &mut String,
+    header: &super::task::Header,
+    info: &SlotInfo,
+    view: &SlotView,
+    state: &str,
+    now_ms: u64,
+) {
+    use std::fmt::Write;
     let _ = write!(
         out,
         "  green thread {} spawned at {}: {state} for {} ms; {} ticks, {} forced yields, longest slice >= {} us",
@@ -195,7 +272,8 @@ pub(crate) fn render_green_thread(
         info.forced_yields,
         info.longest_slice_us,
     );
-    if let Some(pages) = view.stack_pages {
+    let (low, high) = info.stack();
+    if let Some(pages) = resident_pages(low, high) {
         let _ = write!(out, ", {pages} stack pages touched of {} KiB", view.stack_size / 1024);
     }
     if header.is_cancelled() {
@@ -239,8 +317,11 @@ impl Handle {
     /// groups first (ten thousand handlers parked in the same read make one line there, and the
     /// few green threads doing something else stand out).
     ///
-    /// Each worker answers for its own green threads; one that is busy in a green thread that
-    /// does not yield cannot answer, and the dump says which green thread holds it.
+    /// Each worker answers for its own green threads, and runs none of them while it does
+    /// (about 2 µs per green thread listed, a few more for one parked in I/O: tens of ms for
+    /// ten thousand; [`Handle::dump_capped`] lists fewer). One that is busy in a green thread
+    /// that does not yield cannot answer: a worker that has not taken the request up within a
+    /// second is shown as not answering, with the green thread that holds it.
     ///
     /// A green thread parked on a `green::sync` primitive names it: `parked (sync, channel
     /// recv)`, `(sync, condvar)`, `(sync, barrier)` and so on. One waiting for a green lock shows
@@ -263,12 +344,47 @@ impl Handle {
     /// `INT` and `TERM` work too, with a warning: while a runtime runs, they no longer end the
     /// process. Each runtime of a process prints its own dump, headed by its worker threads' name.
     /// While no runtime listens (before the first is built, after the last is dropped) the signal
-    /// has its default action: all but `WINCH` end the process.
+    /// has its default action: all but `WINCH` end the process. Such a dump lists 1000 green
+    /// threads at most after its summary, as [`Handle::dump_capped`] does: a million would write
+    /// some 170 MB to stderr. `GREEN_DUMP_LISTED`, set to a number or to `all`, changes how many.
     pub fn dump(&self) -> Dump {
+        self.dump_capped(usize::MAX)
+    }
+
+    /// A [dump](Handle::dump) that lists at most `max_listed` green threads: the summary still
+    /// counts every one, and the lock holders and deadlocks still open it, but past the first
+    /// `max_listed` lines a note says how many green threads were left out. `dump_capped(0)` is
+    /// the summary alone (it always opens a capped dump that leaves green threads out, whatever
+    /// their number).
+    ///
+    /// With a hundred thousand green threads a full dump is some 17 MB of text, and each line
+    /// costs its worker a few syscalls (the stack's resident pages; the address of a socket
+    /// waited on) while it runs no green thread: a capped dump spends them on the lines it
+    /// prints only. Dumps printed on the dump signal, the monitor's report of a possible deadlock
+    /// and [`ShutdownTimedOut`](crate::ShutdownTimedOut) list 1000 green threads at most
+    /// (`GREEN_DUMP_LISTED` changes it for the signal's dumps, see [`Handle::dump`]).
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// green::run(|| {
+    ///     let sleepers: Vec<_> = (0..60).map(|_| green::spawn(|| green::sleep(Duration::from_secs(60)))).collect();
+    ///     green::sleep(Duration::from_millis(20));
+    ///     let dump = green::Handle::current().dump_capped(10).to_string();
+    ///     assert!(dump.contains("by spawn site and state: "), "{dump}");
+    ///     assert!(dump.contains("not listed"), "{dump}");
+    ///     for sleeper in &sleepers {
+    ///         sleeper.cancel();
+    ///     }
+    /// });
+    /// ```
+    pub fn dump_capped(&self, max_listed: usize) -> Dump {
         let shared = &self.shared;
         let workers = shared.remotes.len();
         let request = Arc::new(DumpRequest {
+            max_listed,
             answers: Mutex::new(vec![None; workers]),
+            taken: (0..workers).map(|_| AtomicBool::new(false)).collect(),
             remaining: AtomicUsize::new(workers),
             waiter: Mutex::new(None),
             edges: Mutex::new(Vec::new()),
@@ -284,16 +400,16 @@ impl Handle {
             if cannot_park == Some(index) {
                 request.answer(
                     index,
-                    format!(
+                    Answer::only(format!(
                         "worker {index}: cannot answer: the dump was asked for on it by code that cannot park (a \
                          green thread unwinding, or the worker's own stack)\n"
-                    ),
+                    )),
                 );
                 continue;
             }
             if remote.reactor.is_closed() {
                 // Its worker has exited (the runtime is shut down): nobody would answer.
-                request.answer(index, format!("worker {index}: exited (the runtime has shut down)\n"));
+                request.answer(index, Answer::only(format!("worker {index}: exited (the runtime has shut down)\n")));
                 continue;
             }
             remote.dump.lock().unwrap_or_else(|e| e.into_inner()).push(request.clone());
@@ -301,8 +417,18 @@ impl Handle {
             remote.sleeping.store(false, Ordering::SeqCst);
             remote.notify();
         }
-        let deadline = Instant::now() + ANSWER_TIMEOUT;
-        while request.remaining.load(Ordering::Acquire) > 0 && Instant::now() < deadline {
+        // Each worker has `ANSWER_TIMEOUT` to take the request up; past it, those that have
+        // are answering (they run no green thread meanwhile, so they will finish) and are
+        // waited for, up to `ANSWER_FINISH_TIMEOUT` more. Only the last answer wakes the
+        // caller: past the first timeout it also looks every `POLL_ANSWERING`.
+        let first = Instant::now() + ANSWER_TIMEOUT;
+        let last = first + ANSWER_FINISH_TIMEOUT;
+        while request.remaining.load(Ordering::Acquire) > 0 {
+            let now = Instant::now();
+            if now >= first && (now >= last || !request.answering()) {
+                break;
+            }
+            let until = if now < first { first } else { last.min(now + POLL_ANSWERING) };
             if cannot_park.is_some() {
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
@@ -317,7 +443,7 @@ impl Handle {
                     *slot = Some(waiter);
                     true
                 },
-                Some(deadline),
+                Some(until),
             );
         }
         // A worker that did not answer in time must not keep the request (nor answer it later).
@@ -325,7 +451,6 @@ impl Handle {
             remote.dump.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| !Arc::ptr_eq(r, &request));
         }
         let answers = request.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let groups = answers.iter().flatten().flat_map(|answer| answer.lines()).filter_map(group_of);
         // The worker threads' name tells apart the dumps of two runtimes of one process (each
         // prints its own on the dump signal).
         let mut text = format!(
@@ -337,12 +462,30 @@ impl Handle {
         // A saturated pool leaves green threads parked (blocking) that are only queued: the
         // pool's numbers tell that from slow jobs.
         text.push_str(&format!("blocking pool: {}\n", shared.blocking.load()));
-        text.push_str(&summary(groups));
+        let started: usize = answers.iter().flatten().map(|a| a.started).sum();
+        let listed: usize = answers.iter().flatten().map(|a| a.listed.len()).sum();
+        let mut groups: HashMap<&Group, usize> = HashMap::new();
+        for (group, count) in answers.iter().flatten().flat_map(|a| a.groups.iter()) {
+            *groups.entry(group).or_default() += count;
+        }
+        // A dump that leaves green threads out opens with the summary whatever their number:
+        // it is all there is of them.
+        text.push_str(&summary(groups, listed.min(max_listed) < started));
         let edges = request.edges.lock().unwrap_or_else(|e| e.into_inner()).clone();
         text.push_str(&lock_holders(&edges, &answers));
+        let mut room = max_listed;
+        let mut left_out = 0;
         for (index, answer) in answers.into_iter().enumerate() {
             match answer {
-                Some(answer) => text.push_str(&answer),
+                Some(answer) => {
+                    text.push_str(&answer.heading);
+                    let shown = answer.listed.len().min(room);
+                    for line in &answer.listed[..shown] {
+                        text.push_str(line);
+                    }
+                    room -= shown;
+                    left_out += answer.started - shown;
+                }
                 None => {
                     let stats = &shared.remotes[index].stats;
                     let busy =
@@ -355,6 +498,12 @@ impl Handle {
                 }
             }
         }
+        if left_out > 0 {
+            text.push_str(&format!(
+                "({left_out} green thread(s) not listed: this dump lists {max_listed} at most; Handle::dump lists \
+                 every one, and GREEN_DUMP_LISTED=all does for the dump signal)\n"
+            ));
+        }
         for cycle in wait_cycles(&edges) {
             text.push_str(&format!("deadlock: {cycle}\n"));
         }
@@ -362,39 +511,29 @@ impl Handle {
     }
 }
 
+/// How often a dump past [`ANSWER_TIMEOUT`] looks whether a worker it waits for is still
+/// answering (one that never took the request up would not wake it).
+const POLL_ANSWERING: Duration = Duration::from_millis(20);
+
 /// Green threads before the dump opens with a summary of them by spawn site and state.
 const SUMMARY_FROM: usize = 50;
 
 /// Groups shown in the summary, the largest first.
 const SUMMARY_GROUPS: usize = 10;
 
-/// The group of a green thread's line in a worker's answer (see [`render_green_thread`]): its
-/// spawn site and state, without the time it has been in it and its counts. Searched from the
-/// right where a green thread's name, which may hold anything, comes before.
-fn group_of(line: &str) -> Option<&str> {
-    let rest = line.strip_prefix("  green thread ")?;
-    let timed = &rest[..rest.find(" ms; ")?];
-    let start = timed.rfind(" spawned at ")? + 1;
-    let end = start + timed[start..].rfind(" for ")?;
-    Some(&rest[start..end])
-}
-
 /// A few lines that open a dump of many green threads: how many share each spawn site and
 /// state, the largest groups first. Ten thousand connection handlers make ten thousand lines
 /// that say the same; the few green threads that do something else are what the reader looks
-/// for. Empty for fewer than [`SUMMARY_FROM`] green threads.
-fn summary<'a>(groups: impl Iterator<Item = &'a str>) -> String {
-    let mut counts: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
-    let mut threads = 0;
-    for group in groups {
-        *counts.entry(group).or_default() += 1;
-        threads += 1;
-    }
-    if threads < SUMMARY_FROM {
+/// for. Empty for fewer than [`SUMMARY_FROM`] green threads, unless `always` (a dump that
+/// leaves some out).
+fn summary(groups: HashMap<&Group, usize>, always: bool) -> String {
+    let threads: usize = groups.values().sum();
+    if threads < SUMMARY_FROM && !always {
         return String::new();
     }
-    let mut largest: Vec<(&str, usize)> = counts.into_iter().collect();
-    largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    let mut largest: Vec<(String, usize)> =
+        groups.into_iter().map(|((site, state), count)| (format!("spawned at {site}: {state}"), count)).collect();
+    largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut text = format!(
         "by spawn site and state: {threads} green threads in {} group(s){}\n",
         largest.len(),
@@ -415,7 +554,7 @@ const LOCK_HOLDERS_SHOWN: usize = 5;
 /// `lock held by green thread 1025 (299 waiting): green thread 1025 spawned at ...: parked (io,
 /// read) ...; waits to read fd 149 (socket ..., peer ...)`. Empty when no green thread waits
 /// for a lock a green thread holds.
-fn lock_holders(edges: &[Edge], answers: &[Option<String>]) -> String {
+fn lock_holders(edges: &[Edge], answers: &[Option<Answer>]) -> String {
     let mut waiting: std::collections::HashMap<u64, usize> = std::collections::HashMap::new();
     for edge in edges.iter().filter(|e| e.what == WaitFor::Lock) {
         *waiting.entry(edge.to).or_default() += 1;
@@ -424,12 +563,25 @@ fn lock_holders(edges: &[Edge], answers: &[Option<String>]) -> String {
     holders.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut text = String::new();
     for &(holder, count) in holders.iter().take(LOCK_HOLDERS_SHOWN) {
+        // Its line, kept by its worker (listed or not) because it holds a lock; or, for a
+        // holder whose count of locks held does not show it, among the lines listed.
         let prefix = format!("  green thread {holder} ");
-        let line = answers.iter().flatten().flat_map(|a| a.lines()).find(|l| l.starts_with(&prefix));
+        let line = answers
+            .iter()
+            .flatten()
+            .flat_map(|a| a.holders.iter())
+            .find(|(id, _)| *id == holder)
+            .map(|(_, line)| line.as_str())
+            .or_else(|| {
+                let listed = answers.iter().flatten().flat_map(|a| a.listed.iter());
+                listed.map(String::as_str).find(|l| l.starts_with(&prefix))
+            })
+            .and_then(|line| line.lines().next());
         let doing = match line {
             Some(line) => line.trim_start().to_owned(),
-            // Not in any answer: it runs on a worker that did not answer (busy in it, maybe).
-            None => format!("green thread {holder}: not listed (its worker did not answer)"),
+            // Not in any answer: it runs on a worker that did not answer (busy in it, maybe),
+            // or the dump is capped.
+            None => format!("green thread {holder}: not listed (its worker did not answer, or the dump is capped)"),
         };
         text.push_str(&format!("lock held by green thread {holder} ({count} waiting): {doing}\n"));
     }
@@ -486,17 +638,4 @@ fn describe_cycle(
         line.push_str(&format!("{joint}{verb} green thread {}", name(&to)));
     }
     line
-}
-
-#[cfg(test)]
-mod tests {
-    use super::group_of;
-
-    #[test]
-    fn a_line_is_grouped_by_spawn_site_and_state_whatever_the_name() {
-        let line = "  green thread 7 \"x spawned at y for z\" spawned at src/a.rs:1:2: parked (sleep) for 12 ms; \
-                    3 ticks, 0 forced yields, longest slice >= 5 us";
-        assert_eq!(group_of(line), Some("spawned at src/a.rs:1:2: parked (sleep)"));
-        assert_eq!(group_of("worker 0: 1 started green thread(s)"), None);
-    }
 }

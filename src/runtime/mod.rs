@@ -43,6 +43,7 @@ use std::time::Duration;
 pub(crate) use self::builder::DEFAULT_BUDGET;
 pub use self::builder::{Builder, MAX_BUDGET};
 pub use self::dump::Dump;
+pub(crate) use self::dump::REPORT_LISTED;
 pub use self::handle::Handle;
 pub use self::metrics::{Metrics, WorkerMetrics};
 use self::shared::Shared;
@@ -259,7 +260,8 @@ impl Runtime {
             drop(this);
             return if unfinished == 0 { Ok(()) } else { Err(ShutdownTimedOut { unfinished, timeout, dump: None }) };
         }
-        let dump = self.handle.dump();
+        // Capped: the green threads left may be a million.
+        let dump = self.handle.dump_capped(REPORT_LISTED);
         // Finish the shutdown (join the workers, stop the blocking pool, keep `Shared` alive if
         // they leak) without holding up the caller.
         // (If no thread can be started, the closure, and the runtime with it, is dropped here.)

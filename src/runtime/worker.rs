@@ -45,7 +45,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
-use super::dump::{SlotInfo, SlotView, WaitFor, render_backtrace, render_green_thread, resident_pages};
+use super::dump::{Answer, SlotInfo, SlotView, WaitFor, render_backtrace, render_green_thread, state_of};
 use super::run_queue::{Ready, RunQueue};
 use super::shared::{Remote, Shared};
 use super::stats::WorkerStats;
@@ -1074,36 +1074,33 @@ impl Core {
 
     // ---- dumps -------------------------------------------------------------------------
 
-    /// Answers a pending dump request with this worker's green threads.
+    /// Answers a pending dump request with this worker's green threads: each one's spawn site
+    /// and state for the summary (cheap: no syscall, an allocation at most), and a line for the
+    /// first `max_listed` and for those that hold green locks (a few syscalls each).
     fn answer_dump(&self) {
         let remote = self.remote();
         remote.dump_pending.store(false, Ordering::Release);
-        // Every request posted so far (several callers may dump at once), answered alike.
+        // Every request posted so far (several callers may dump at once), answered alike but
+        // for how many lines each lists.
         let requests = std::mem::take(&mut *remote.dump.lock().unwrap_or_else(|e| e.into_inner()));
         if requests.is_empty() {
             return;
         }
+        for request in &requests {
+            request.take_up(self.index);
+        }
+        let max_listed = requests.iter().map(|r| r.max_listed).max().unwrap_or(0);
         let mut edges = Vec::new();
         let now_ms = self.shared.coarse_ms();
         let ready: std::collections::HashSet<usize> = self.run_queue.borrow().iter().map(|ready| ready.slot).collect();
-        let mut text = String::new();
+        let mut answer = Answer::default();
         let slots = self.slots.borrow();
-        let started = slots.iter().filter(|s| s.live.is_some()).count();
         let unstarted = self.deque.len() + self.local_new.borrow().len() + remote.pinned.len();
-        text.push_str(&format!(
-            "worker {}: {started} started green thread(s), {unstarted} queued unstarted, {} timer(s)\n",
-            self.index,
-            self.timers.borrow().len()
-        ));
+        let mut run: Option<(&'static std::panic::Location<'static>, std::borrow::Cow<'static, str>, usize)> = None;
         for (index, slot) in slots.iter().enumerate() {
             let Some(Live { task, .. }) = &slot.live else { continue };
+            answer.started += 1;
             let header = task.header();
-            let size = match header.stack_size {
-                0 => self.shared.config.stack_size,
-                n => n as usize,
-            };
-            let (low, high) = slot.info.stack();
-            let pages = resident_pages(low, high);
             // Parked by the state word, not by the slot's record: a green thread woken into
             // this worker's inbox is no longer waiting (a lock may even have been granted to
             // it: its holder cell would name itself).
@@ -1138,19 +1135,56 @@ impl Core {
                 ready: ready.contains(&index) || woken,
                 lock_holder,
                 waiting_on,
-                stack_pages: pages,
-                stack_size: size,
+                stack_size: match header.stack_size {
+                    0 => self.shared.config.stack_size,
+                    n => n as usize,
+                },
             };
-            render_green_thread(&mut text, header, &slot.info, &view, now_ms);
-            if let Some(backtrace) = self.parked_at.borrow().get(&index).filter(|_| parked) {
-                render_backtrace(&mut text, backtrace);
+            let state = state_of(&slot.info, &view);
+            let listed = answer.listed.len() < max_listed;
+            let holds_locks = header.locks_held.load(Ordering::Relaxed) > 0;
+            if listed || holds_locks {
+                let mut line = String::new();
+                render_green_thread(&mut line, header, &slot.info, &view, &state, now_ms);
+                if let Some(backtrace) = self.parked_at.borrow().get(&index).filter(|_| parked) {
+                    render_backtrace(&mut line, backtrace);
+                }
+                if holds_locks {
+                    answer.holders.push((header.id.get(), line.clone()));
+                }
+                if listed {
+                    answer.listed.push(line);
+                }
+            }
+            // Green threads come in runs of one spawn site and state (a server spawns its
+            // handlers one after another): a run is hashed into the groups once.
+            match &mut run {
+                Some((site, run_state, count)) if std::ptr::eq(*site, header.spawned_at) && *run_state == state => {
+                    *count += 1
+                }
+                _ => {
+                    if let Some((site, state, count)) = run.replace((header.spawned_at, state, 1)) {
+                        *answer.groups.entry((site, state)).or_default() += count;
+                    }
+                }
             }
         }
+        if let Some((site, state, count)) = run {
+            *answer.groups.entry((site, state)).or_default() += count;
+        }
+        answer.heading = format!(
+            "worker {}: {} started green thread(s), {unstarted} queued unstarted, {} timer(s)\n",
+            self.index,
+            answer.started,
+            self.timers.borrow().len()
+        );
         for request in &requests {
             for (from, to, who, what) in &edges {
                 request.edge(*from, *to, who.clone(), *what);
             }
-            request.answer(self.index, text.clone());
+            let mut mine = answer.clone();
+            mine.listed.truncate(request.max_listed);
+            request.answer(self.index, mine);
         }
     }
 
