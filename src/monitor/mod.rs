@@ -435,7 +435,7 @@ fn nothing_can_wake(shared: &Shared) -> bool {
         let stats = &remote.stats;
         remote.sleeping.load(Ordering::SeqCst)
             && remote.inbox.is_empty()
-            && stats.timers.load(Ordering::Relaxed) == 0
+            && stats.timed_parked.load(Ordering::Relaxed) == 0
             && stats.parked_now[ParkReason::Io as usize].load(Ordering::Relaxed) == 0
             && stats.parked_now[ParkReason::Blocking as usize].load(Ordering::Relaxed) == 0
             && stats.parked_now[ParkReason::Signal as usize].load(Ordering::Relaxed) == 0

@@ -47,6 +47,8 @@ pub(crate) const REPORT_LISTED: usize = 1000;
 pub(crate) struct SlotInfo {
     /// Why it is parked, if it is.
     pub(crate) parked: Option<ParkReason>,
+    /// Its park has a deadline (counted in the worker's `timed_parked`).
+    pub(crate) timed: bool,
     /// The runtime's coarse clock (ms) when it last parked, or last ran after a park (or
     /// started): a green thread that only yields shows how long it has been busy.
     pub(crate) since_ms: u64,

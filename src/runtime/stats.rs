@@ -59,6 +59,10 @@ pub(crate) struct WorkerStats {
     /// Green threads parked here right now, by reason: counted from the commit of a park to the
     /// resume that follows it. Written by the worker only.
     pub(crate) parked_now: [AtomicUsize; crate::park::ParkReason::COUNT],
+    /// Of the green threads parked here, those whose park has a deadline: a timer will wake
+    /// them. Unlike the timer heap's size, it counts no entry left by a wait that ended early.
+    /// Written by the worker only.
+    pub(crate) timed_parked: AtomicUsize,
     /// Entries in the timer heap here, as of the worker's last maintenance or sleep.
     pub(crate) timers: AtomicUsize,
     /// Stalls the monitor reported here: one green thread held the worker past the blocking

@@ -805,6 +805,9 @@ impl Core {
             // the parked ones. (The rest of the park's bookkeeping waits until after the resume.)
             if let Some(reason) = slot.info.parked {
                 WorkerStats::add(&stats.parked_now[reason as usize], -1);
+                if slot.info.timed {
+                    WorkerStats::add(&stats.timed_parked, -1);
+                }
             }
 
             let result = live.co.resume(());
@@ -940,15 +943,20 @@ impl Core {
         let task =
             &slot.live.as_ref().expect(internal_error!("a green thread that had already ended asked to park")).task;
         let header = task.header();
-        if let Some(deadline) = self.park_deadline.take() {
+        let deadline = self.park_deadline.take();
+        if let Some(deadline) = deadline {
             self.arm_timer(&mut slot.timer, index, deadline, header.seq());
         }
         let parked = header.commit_park(kind);
         let backtrace = if self.park_backtraces { self.park_backtrace.borrow_mut().take() } else { None };
         if parked {
             slot.info.parked = Some(reason);
+            slot.info.timed = deadline.is_some();
             slot.info.since_ms = self.shared.coarse_ms();
             WorkerStats::add(&self.stats().parked_now[reason as usize], 1);
+            if slot.info.timed {
+                WorkerStats::add(&self.stats().timed_parked, 1);
+            }
             if let Some(backtrace) = backtrace {
                 self.parked_at.borrow_mut().insert(index, backtrace);
             }
