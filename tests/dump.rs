@@ -168,6 +168,48 @@ fn a_lock_order_deadlock_is_named_in_the_dump() {
     assert!(cycle.contains("waits for a lock held by"), "{cycle}");
 }
 
+/// A cycle one of whose waits has a deadline breaks by itself: the dump names it a wait cycle
+/// that lasts until that wait ends, not a deadlock.
+#[test]
+fn a_cycle_with_a_timed_wait_is_not_called_a_deadlock() {
+    use std::sync::Arc;
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let text = rt.block_on(|| {
+        let (first, second) = (Arc::new(green::sync::Mutex::new(())), Arc::new(green::sync::Mutex::new(())));
+        let both_hold = Arc::new(green::sync::Barrier::new(2));
+        let spawn =
+            |name: &str, mine: Arc<green::sync::Mutex<()>>, theirs: Arc<green::sync::Mutex<()>>, timed: bool| {
+                let both_hold = both_hold.clone();
+                green::Builder::new()
+                    .name(name.into())
+                    .spawn(move || {
+                        let _held = mine.lock().unwrap();
+                        both_hold.wait();
+                        // The timed one gives up after 2 s, and the other then gets its lock.
+                        if timed {
+                            assert!(theirs.try_lock_for(Duration::from_secs(2)).is_err());
+                        } else {
+                            drop(theirs.lock().unwrap());
+                        }
+                    })
+                    .unwrap()
+            };
+        let patient = spawn("patient", first.clone(), second.clone(), true);
+        let stubborn = spawn("stubborn", second, first, false);
+        let text = dump_until(|text| text.contains("wait cycle") || text.contains("deadlock:"));
+        patient.join().unwrap();
+        stubborn.join().unwrap();
+        text
+    });
+    assert!(!text.contains("deadlock:"), "{text}");
+    let cycle = text
+        .lines()
+        .find(|l| l.starts_with("wait cycle, until a timed wait in it ends: "))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(cycle.contains("waits, with a deadline, for a lock held by"), "{cycle}");
+    assert!(cycle.contains("\"patient\"") && cycle.contains("\"stubborn\""), "{cycle}");
+}
+
 /// A green thread parked on a `green::sync` primitive says which kind: a thousand consumers idle
 /// on a channel and one green thread stuck on a condition variable do not share one line.
 #[test]

@@ -106,12 +106,15 @@ struct Edge {
     to: u64,
     who: String,
     what: WaitFor,
+    /// The wait has a deadline: it ends by itself.
+    timed: bool,
 }
 
 impl DumpRequest {
-    /// A parked green thread `from` (described as `who`) waits for green thread `to`.
-    pub(crate) fn edge(&self, from: u64, to: u64, who: String, what: WaitFor) {
-        self.edges.lock().unwrap_or_else(|e| e.into_inner()).push(Edge { from, to, who, what });
+    /// A parked green thread `from` (described as `who`) waits for green thread `to`, until a
+    /// deadline if `timed`.
+    pub(crate) fn edge(&self, from: u64, to: u64, who: String, what: WaitFor, timed: bool) {
+        self.edges.lock().unwrap_or_else(|e| e.into_inner()).push(Edge { from, to, who, what, timed });
     }
 
     /// Worker `worker` has taken the request up and is answering.
@@ -331,7 +334,9 @@ impl Handle {
     /// by one: an `RwLock` held by readers, or a lock just released, shows as such); a green
     /// thread joining another shows which. The green threads holding a lock that others wait for open the dump, each with
     /// how many wait and its own line (so what it is doing while they wait is seen at once). A
-    /// cycle of such waits is named as a deadlock on a line of its own. A green
+    /// cycle of such waits is named as a deadlock on a line of its own, or, when one of its
+    /// waits has a deadline (`try_lock_for`, `JoinHandle::wait_timeout`, a wait inside
+    /// [`green::timeout`](crate::timeout)), as a wait cycle that lasts until that wait ends. A green
     /// thread parked in I/O ends its line with the fd it waits on and what the fd is: `waits to
     /// read fd 9 (socket 127.0.0.1:7880, peer 127.0.0.1:51234)`, a listening socket, a pipe.
     /// With [park backtraces](crate::runtime::Builder::park_backtraces) on, each parked green
@@ -506,7 +511,11 @@ impl Handle {
                  every one, and GREEN_DUMP_LISTED=all does for the dump signal)\n"
             ));
         }
-        for cycle in wait_cycles(&edges) {
+        for (cycle, timed) in wait_cycles(&edges) {
+            if timed {
+                text.push_str(&format!("wait cycle, until a timed wait in it ends: {cycle}\n"));
+                continue;
+            }
             text.push_str(&format!("deadlock: {cycle}\n"));
         }
         Dump { text }
@@ -594,12 +603,13 @@ fn lock_holders(edges: &[Edge], answers: &[Option<Answer>]) -> String {
 }
 
 /// The cycles of the wait-for graph, each as `green thread 5 "a" joins green thread 6 "b",
-/// which waits for a lock held by green thread 5 "a"`. A parked green thread waits for at most
-/// one other (it is parked in one join or one lock), so following the edges from each node
-/// finds every cycle.
-fn wait_cycles(edges: &[Edge]) -> Vec<String> {
+/// which waits for a lock held by green thread 5 "a"`, and whether one of its waits has a
+/// deadline (then the cycle breaks by itself: no deadlock). A parked green thread waits for at
+/// most one other (it is parked in one join or one lock), so following the edges from each
+/// node finds every cycle.
+fn wait_cycles(edges: &[Edge]) -> Vec<(String, bool)> {
     use std::collections::{HashMap, HashSet};
-    let next: HashMap<u64, (u64, WaitFor)> = edges.iter().map(|e| (e.from, (e.to, e.what))).collect();
+    let next: HashMap<u64, (u64, WaitFor, bool)> = edges.iter().map(|e| (e.from, (e.to, e.what, e.timed))).collect();
     let names: HashMap<u64, &str> = edges.iter().map(|e| (e.from, e.who.as_str())).collect();
     let mut reported: HashSet<u64> = HashSet::new();
     let mut cycles = Vec::new();
@@ -607,12 +617,13 @@ fn wait_cycles(edges: &[Edge]) -> Vec<String> {
         // Walk from `edge.from` until a repeat or a dead end.
         let mut seen = Vec::new();
         let mut at = edge.from;
-        while let Some(&(to, _)) = next.get(&at) {
+        while let Some(&(to, ..)) = next.get(&at) {
             if let Some(pos) = seen.iter().position(|&s| s == at) {
                 let cycle = &seen[pos..];
                 if cycle.iter().all(|id| !reported.contains(id)) {
                     reported.extend(cycle.iter().copied());
-                    cycles.push(describe_cycle(cycle, &next, &names));
+                    let timed = cycle.iter().any(|id| next[id].2);
+                    cycles.push((describe_cycle(cycle, &next, &names), timed));
                 }
                 break;
             }
@@ -625,16 +636,18 @@ fn wait_cycles(edges: &[Edge]) -> Vec<String> {
 
 fn describe_cycle(
     cycle: &[u64],
-    next: &std::collections::HashMap<u64, (u64, WaitFor)>,
+    next: &std::collections::HashMap<u64, (u64, WaitFor, bool)>,
     names: &std::collections::HashMap<u64, &str>,
 ) -> String {
     let name = |id: &u64| names.get(id).copied().unwrap_or("?");
     let mut line = format!("green thread {}", name(&cycle[0]));
     for (i, id) in cycle.iter().enumerate() {
-        let (to, what) = next[id];
-        let verb = match what {
-            WaitFor::Join => "joins",
-            WaitFor::Lock => "waits for a lock held by",
+        let (to, what, timed) = next[id];
+        let verb = match (what, timed) {
+            (WaitFor::Join, false) => "joins",
+            (WaitFor::Join, true) => "joins, with a deadline,",
+            (WaitFor::Lock, false) => "waits for a lock held by",
+            (WaitFor::Lock, true) => "waits, with a deadline, for a lock held by",
         };
         let joint = if i == 0 { " " } else { ", which " };
         line.push_str(&format!("{joint}{verb} green thread {}", name(&to)));

@@ -1123,7 +1123,7 @@ impl Core {
                 crate::park::WaitingOn::Nothing
             };
             if let crate::park::WaitingOn::Join(joining) = waiting_on {
-                edges.push((header.id.get(), joining, header.describe(), WaitFor::Join));
+                edges.push((header.id.get(), joining, header.describe(), WaitFor::Join, slot.info.timed));
             }
             let lock = header.waits_for_lock.load(Ordering::Relaxed);
             let lock_holder = if parked && !lock.is_null() {
@@ -1137,7 +1137,7 @@ impl Core {
             if let Some(holder) =
                 lock_holder.filter(|&h| h != 0 && h != crate::sync::wait::OS_THREAD && h != header.id.get())
             {
-                edges.push((header.id.get(), holder, header.describe(), WaitFor::Lock));
+                edges.push((header.id.get(), holder, header.describe(), WaitFor::Lock, slot.info.timed));
             }
             let view = SlotView {
                 ready: ready.contains(&index) || woken,
@@ -1187,8 +1187,8 @@ impl Core {
             self.timers.borrow().len()
         );
         for request in &requests {
-            for (from, to, who, what) in &edges {
-                request.edge(*from, *to, who.clone(), *what);
+            for (from, to, who, what, timed) in &edges {
+                request.edge(*from, *to, who.clone(), *what, *timed);
             }
             let mut mine = answer.clone();
             mine.listed.truncate(request.max_listed);
