@@ -53,6 +53,7 @@ use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
+use std::time::Duration;
 
 pub use std::process::{ExitStatus, Output, Stdio};
 
@@ -398,11 +399,20 @@ fn read_both(stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) -> io::Re
         (Some(out), None) => Ok((all(out)?, Vec::new())),
         (None, Some(err)) => Ok((Vec::new(), all(err)?)),
         (Some(out), Some(err)) if crate::runtime::context::in_green_thread() => {
-            let reader = crate::Builder::new().spawn(move || all(err))?;
-            let out = all(out);
-            // Ends once the child closes its standard error (it ends, or is killed).
-            let err = reader.join().unwrap_or_else(|e| Err(io::Error::other(format!("reading stderr: {e:?}"))));
-            Ok((out?, err?))
+            let mut reader = CancelOnDrop(Some(crate::Builder::new().spawn(move || all(err))?));
+            let out = all(out)?;
+            // Ends once the child closes its standard error (it ends, or is killed). Waited for
+            // by reference, so that a wait that unwinds still cancels the reader: cancelled, or
+            // at a `green::timeout` deadline (where the first wait says false and the second
+            // unwinds). While unwinding, neither waits, and the join says the reader is
+            // unfinished.
+            let handle = reader.0.as_mut().expect(internal_error!("the reader of stderr was gone"));
+            let _ = handle.wait_timeout(READER_WAIT) || handle.wait_timeout(READER_WAIT);
+            let handle = reader.0.take().expect(internal_error!("the reader of stderr was gone"));
+            match handle.join() {
+                Ok(err) => Ok((out, err?)),
+                Err(e) => Err(io::Error::other(format!("reading the child's standard error: {e}"))),
+            }
         }
         (Some(out), Some(err)) => std::thread::scope(|scope| {
             let reader = scope.spawn(move || all(err));
@@ -410,6 +420,23 @@ fn read_both(stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) -> io::Re
             let err = reader.join().unwrap_or_else(|_| Err(io::Error::other("reading stderr panicked")));
             Ok((out?, err?))
         }),
+    }
+}
+
+/// One wait of [`read_both`] for its reader of the standard error; long, as a child may run
+/// for long. A wait that ends without the reader done is followed by the join, which waits on.
+const READER_WAIT: Duration = Duration::from_secs(3600);
+
+/// The green thread that reads a child's standard error for [`read_both`], cancelled if the
+/// read of the standard output fails or unwinds: the child is then killed, but a process it
+/// started may hold the pipe open for long, and nobody would take what the reader collects.
+struct CancelOnDrop<T>(Option<crate::JoinHandle<T>>);
+
+impl<T> Drop for CancelOnDrop<T> {
+    fn drop(&mut self) {
+        if let Some(handle) = &self.0 {
+            handle.cancel();
+        }
     }
 }
 
