@@ -35,8 +35,13 @@
 //! - [`Command::output`] and [`Command::status`] own the child they start: if the wait is
 //!   cancelled ([`JoinHandle::cancel`](crate::JoinHandle::cancel)) or its
 //!   [`green::timeout`](crate::timeout) passes, they kill the child and reap it before the
-//!   error goes on, where std's would have no caller left to do it. A [`Child`] you hold is
-//!   yours: dropping it neither kills nor waits for the process, as in std.
+//!   error goes on, where std's would have no caller left to do it. (A killed child that has
+//!   not ended within 20 ms, stuck in the kernel say, is reaped by an OS thread of its own
+//!   rather than hold the worker. Only the child is killed: processes it started run on, as
+//!   after std's `Child::kill`, and may keep the pipes open: to end them too, spawn the child in
+//!   a process group of its own (`as_std_mut().process_group(0)`) and signal the group.) A
+//!   [`Child`] you hold is yours: dropping it neither kills nor waits for the process, as in
+//!   std.
 //! - [`Command::spawn`] itself runs on the calling thread, as std's does: starting a process
 //!   takes well under a millisecond here (a `vfork` and an `exec`), and is not worth a hand-off
 //!   to another thread. A spawn error names the program (`cannot start "nosuch": No such file
@@ -53,7 +58,7 @@ use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 pub use std::process::{ExitStatus, Output, Stdio};
 
@@ -200,7 +205,8 @@ impl Command {
     /// that fills one pipe while nobody reads it cannot stall.
     ///
     /// A cancellation point; cancelled, or at a [`green::timeout`](crate::timeout) deadline, it
-    /// kills the child and reaps it before the error or the unwind goes on.
+    /// kills the child (not the processes it started) and reaps it before the error or the
+    /// unwind goes on (see the [module docs](self)).
     ///
     /// # Errors
     ///
@@ -218,7 +224,8 @@ impl Command {
     /// its exit status, as [`std::process::Command::status`].
     ///
     /// A cancellation point; cancelled, or at a [`green::timeout`](crate::timeout) deadline, it
-    /// kills the child and reaps it before the error or the unwind goes on.
+    /// kills the child (not the processes it started) and reaps it before the error or the
+    /// unwind goes on (see the [module docs](self)).
     ///
     /// # Errors
     ///
@@ -283,12 +290,50 @@ impl Owned {
 
 impl Drop for Owned {
     fn drop(&mut self) {
-        if let Some(child) = &mut self.0 {
-            // After SIGKILL the exit is at hand: std's `wait` blocks only that long, and reaps
-            // it (also where it had ended already and `kill` found nothing to signal).
-            let _ = child.inner.kill();
-            let _ = child.inner.wait();
+        if let Some(child) = self.0.take() {
+            let mut inner = child.inner;
+            // Fails for a child reaped already, which `reap` sees at once, or one that changed its
+            // credentials so that this process may not signal it: `reap` then hands the wait on.
+            let _ = inner.kill();
+            reap(inner, KILLED_GRACE);
         }
+    }
+}
+
+/// How long [`Owned`]'s destructor blocks its thread for the child it killed to end. A killed
+/// process ends within a millisecond or so; one in uninterruptible sleep (a hung network
+/// mount, a failing disk) ends only when the kernel call returns, and one with gigabytes
+/// mapped takes a while to free them. The destructor cannot park (it may run while unwinding),
+/// so past this it hands the wait to a thread of its own rather than hold the worker.
+const KILLED_GRACE: Duration = Duration::from_millis(20);
+
+/// The first pause of [`reap`] between two looks; each next one doubles, up to 2 ms.
+const REAP_FIRST_PAUSE: Duration = Duration::from_micros(50);
+
+/// Reaps `child`, blocking this thread at most about `grace`: a child that has not ended by
+/// then is waited for on an OS thread of its own, which ends with it. Nothing here parks, so it
+/// may run while unwinding.
+fn reap(mut child: std::process::Child, grace: Duration) {
+    let start = Instant::now();
+    let mut pause = REAP_FIRST_PAUSE;
+    loop {
+        match child.try_wait() {
+            // An error (`ECHILD`: reaped by other code) leaves nothing to wait for either.
+            Ok(Some(_)) | Err(_) => return,
+            Ok(None) if start.elapsed() >= grace => break,
+            Ok(None) => {}
+        }
+        std::thread::sleep(pause);
+        pause = (pause * 2).min(Duration::from_millis(2));
+    }
+    let pid = child.id();
+    let reaper = std::thread::Builder::new().name("green-reaper".into()).spawn(move || {
+        let _ = child.wait();
+    });
+    if let Err(e) = reaper {
+        log::warn!(
+            "green: process {pid}, killed when the output() or status() that started it gave up, had not ended              after {grace:?}, and no thread could be started to wait for it ({e}); it stays a zombie until this              process ends"
+        );
     }
 }
 
@@ -559,3 +604,44 @@ macro_rules! read_pipe {
 
 read_pipe!(ChildStdout);
 read_pipe!(ChildStderr);
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    /// Whether process `pid` is gone, reaped (not a zombie).
+    fn reaped(pid: u32) -> bool {
+        std::fs::metadata(format!("/proc/{pid}")).is_err()
+    }
+
+    /// A child that outlives the grace (as a killed one in uninterruptible sleep would): the
+    /// caller goes on after about the grace, and the child is reaped once it ends all the same.
+    #[test]
+    fn a_child_that_outlives_the_grace_is_reaped_by_a_thread_of_its_own() {
+        let child = std::process::Command::new("sleep").arg("0.3").spawn().unwrap();
+        let pid = child.id();
+        let start = Instant::now();
+        super::reap(child, Duration::from_millis(10));
+        let took = start.elapsed();
+        assert!(took >= Duration::from_millis(10), "reap gave up before the grace: {took:?}");
+        assert!(took < Duration::from_millis(250), "reap blocked until the child ended: {took:?}");
+        assert!(!reaped(pid), "the child ended within the grace: the test shows nothing");
+        let until = Instant::now() + Duration::from_secs(30);
+        while !reaped(pid) && Instant::now() < until {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(reaped(pid), "the child was never reaped");
+    }
+
+    /// A child that ends within the grace is reaped by the caller, with no thread started.
+    #[test]
+    fn a_child_that_ends_within_the_grace_is_reaped_at_once() {
+        let mut child = std::process::Command::new("sleep").arg("10").spawn().unwrap();
+        let pid = child.id();
+        child.kill().unwrap();
+        let start = Instant::now();
+        super::reap(child, Duration::from_secs(20));
+        assert!(start.elapsed() < Duration::from_secs(10), "took {:?}", start.elapsed());
+        assert!(reaped(pid));
+    }
+}
