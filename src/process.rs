@@ -572,13 +572,30 @@ pipe! {
 
 impl Write for ChildStdin {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let inner = &mut self.inner;
-        self.source.io(Direction::Write, None, deadline_error, || inner.write(buf))
+        (&*self).write(buf)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let inner = &mut self.inner;
-        self.source.io(Direction::Write, None, deadline_error, || inner.write_vectored(bufs))
+        (&*self).write_vectored(bufs)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Writes through a shared reference, as std's `&ChildStdin` does: several green threads may
+/// write at once, each parking while the pipe is full. A write of up to `PIPE_BUF` (4096 bytes
+/// on Linux) is never interleaved with another; `write_all` of more may be.
+impl Write for &ChildStdin {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        let inner = &self.inner;
+        self.source.io(Direction::Write, None, deadline_error, || (&*inner).write(buf))
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        let inner = &self.inner;
+        self.source.io(Direction::Write, None, deadline_error, || (&*inner).write_vectored(bufs))
     }
 
     fn flush(&mut self) -> io::Result<()> {

@@ -182,3 +182,27 @@ fn output_and_status_kill_their_child_at_a_timeout() {
         });
     });
 }
+
+/// Two green threads write to one child's standard input through `&ChildStdin`, as std allows,
+/// many times what the pipe holds: both park while it is full, and every byte arrives.
+#[test]
+fn two_green_threads_write_through_a_shared_stdin() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let mut child = Command::new("wc").arg("-c").stdin(Stdio::piped()).stdout(Stdio::piped()).spawn().unwrap();
+            let stdin = Arc::new(child.stdin.take().unwrap());
+            let writers: Vec<_> = (0..2)
+                .map(|_| {
+                    let stdin = stdin.clone();
+                    green::spawn(move || (&*stdin).write_all(&[b'x'; 300_000]))
+                })
+                .collect();
+            drop(stdin);
+            for writer in writers {
+                writer.join().unwrap().unwrap();
+            }
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "600000");
+        });
+    });
+}
