@@ -60,6 +60,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+// What `std::process` has beside commands, re-exported so that `use green::process::{...}` in
+// place of `use std::process::{...}` keeps compiling: none of it waits.
+pub use std::process::{CommandArgs, CommandEnvs, ExitCode, Termination, abort, exit, id};
 pub use std::process::{ExitStatus, Output, Stdio};
 
 use crate::reactor::{Direction, Source};
@@ -158,12 +161,12 @@ impl Command {
     }
 
     /// The arguments, without the program.
-    pub fn get_args(&self) -> std::process::CommandArgs<'_> {
+    pub fn get_args(&self) -> CommandArgs<'_> {
         self.inner.get_args()
     }
 
     /// The environment changes made with `env`, `envs` and `env_remove`.
-    pub fn get_envs(&self) -> std::process::CommandEnvs<'_> {
+    pub fn get_envs(&self) -> CommandEnvs<'_> {
         self.inner.get_envs()
     }
 

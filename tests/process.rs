@@ -130,6 +130,20 @@ fn on_a_plain_thread_it_works_as_std() {
     });
 }
 
+/// What `std::process` has beside commands is there under the same names, so that a `use` of
+/// several of them ports by its path alone.
+#[test]
+fn the_rest_of_std_process_is_reexported() {
+    use green::process::{CommandArgs, ExitCode, Termination, abort, exit, id};
+    let _: fn() -> ! = abort;
+    let _: fn(i32) -> ! = exit;
+    assert_eq!(id(), std::process::id());
+    let _ = ExitCode::SUCCESS.report();
+    let command = Command::new("echo");
+    let args: CommandArgs<'_> = command.get_args();
+    assert_eq!(args.len(), 0);
+}
+
 #[test]
 fn a_program_that_is_not_there_is_named_in_the_error() {
     green::run(|| {
