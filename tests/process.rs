@@ -220,3 +220,129 @@ fn two_green_threads_write_through_a_shared_stdin() {
         });
     });
 }
+
+/// A read parked on the child's standard output ends with the end of stream when the child
+/// exits without writing; a write parked on its full standard input ends with `BrokenPipe`
+/// when the child stops reading and exits, in a green thread and on a plain OS thread alike.
+#[test]
+fn a_parked_read_sees_the_end_and_a_parked_write_the_broken_pipe() {
+    fn write_past_the_reader() -> std::io::ErrorKind {
+        // Reads 10 bytes, then closes its input and lives on a little while.
+        let script = "head -c 10 >/dev/null; exec 0<&-; sleep 0.1";
+        let mut child = Command::new("sh").args(["-c", script]).stdin(Stdio::piped()).spawn().unwrap();
+        let mut stdin = child.stdin.take().unwrap();
+        let e = stdin.write_all(&vec![7; 4 << 20]).unwrap_err();
+        assert!(child.wait().unwrap().success());
+        e.kind()
+    }
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let mut child = Command::new("sleep").arg("0.1").stdout(Stdio::piped()).spawn().unwrap();
+            let mut bytes = Vec::new();
+            assert_eq!(child.stdout.take().unwrap().read_to_end(&mut bytes).unwrap(), 0);
+            assert!(child.wait().unwrap().success());
+            assert_eq!(write_past_the_reader(), std::io::ErrorKind::BrokenPipe);
+        });
+        assert_eq!(write_past_the_reader(), std::io::ErrorKind::BrokenPipe);
+    });
+}
+
+/// A green thread parked on a pipe is cancelled at once, and one inside `green::timeout` gets
+/// `TimedOut` at its deadline; the child runs on, theirs to kill.
+#[test]
+fn a_parked_pipe_read_is_cancelled_or_timed_out() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let mut child = Command::new("sleep").arg("30").stdout(Stdio::piped()).spawn().unwrap();
+            let mut stdout = child.stdout.take().unwrap();
+            let start = Instant::now();
+            let read = green::timeout(Duration::from_millis(50), || stdout.read(&mut [0; 8]));
+            assert!(start.elapsed() >= Duration::from_millis(50), "timed out early: {:?}", start.elapsed());
+            assert_eq!(read.unwrap().unwrap_err().kind(), std::io::ErrorKind::TimedOut);
+            let reader = green::spawn(move || stdout.read(&mut [0; 8]));
+            green::sleep(Duration::from_millis(20));
+            reader.cancel();
+            assert!(reader.join().unwrap_err().is_cancelled());
+            assert_eq!(child.try_wait().unwrap(), None, "the child was ended by the reader's end");
+            child.kill().unwrap();
+            assert!(!child.wait().unwrap().success());
+        });
+    });
+}
+
+/// While a green thread unwinds it never parks (a destructor's I/O makes one attempt): a read
+/// of an empty pipe, a wait, `status` and `output` each give an error at once instead, and the
+/// children `status` and `output` started are killed rather than left running.
+#[test]
+fn while_unwinding_nothing_parks() {
+    struct InDrop(Option<green::process::Child>, String);
+    impl Drop for InDrop {
+        fn drop(&mut self) {
+            let mut child = self.0.take().unwrap();
+            let start = Instant::now();
+            let read = child.stdout.as_mut().unwrap().read(&mut [0; 8]);
+            assert_eq!(read.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+            assert_eq!(child.wait().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+            let status = Command::new("sleep").arg(&self.1).status();
+            assert_eq!(status.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+            let output = Command::new("sleep").arg(&self.1).output();
+            assert_eq!(output.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+            assert!(start.elapsed() < Duration::from_secs(10), "the destructor waited {:?}", start.elapsed());
+            // Only the held child is left; it is reaped on a plain thread, where waits block.
+            assert_eq!(running_with(&self.1), 1);
+            child.kill().unwrap();
+            std::thread::spawn(move || child.wait().unwrap()).join().unwrap();
+        }
+    }
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let marker = format!("58.{}{:09}", std::process::id(), Instant::now().elapsed().subsec_nanos() | 1);
+            let child = Command::new("sleep").arg(&marker).stdout(Stdio::piped()).spawn().unwrap();
+            let unwinding = green::spawn(move || {
+                let _in_drop = InDrop(Some(child), marker);
+                panic!("unwinds through InDrop");
+            });
+            assert!(unwinding.join().unwrap_err().is_panic());
+        });
+    });
+}
+
+/// `output` sets its own defaults for the streams not set (null input, both outputs piped)
+/// only for its own child: a later `spawn` of the same command inherits them again, and
+/// streams that were set stay as set.
+#[test]
+fn output_leaves_the_command_as_it_was() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let mut command = Command::new("true");
+            command.output().unwrap();
+            let mut child = command.spawn().unwrap();
+            assert!(child.stdin.is_none() && child.stdout.is_none() && child.stderr.is_none(), "{child:?}");
+            assert!(child.wait().unwrap().success());
+            command.stdout(Stdio::piped());
+            command.output().unwrap();
+            let mut child = command.spawn().unwrap();
+            assert!(child.stdin.is_none() && child.stdout.is_some() && child.stderr.is_none(), "{child:?}");
+            assert!(child.wait().unwrap().success());
+        });
+    });
+}
+
+/// A pipe taken back with `into_std` is blocking again, and reads as std's does.
+#[test]
+fn into_std_gives_a_blocking_pipe() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let mut child =
+                Command::new("sh").args(["-c", "sleep 0.05; echo late"]).stdout(Stdio::piped()).spawn().unwrap();
+            let mut stdout = child.stdout.take().unwrap().into_std().unwrap();
+            // SAFETY: F_GETFL takes no pointer; the fd is open, borrowed from `stdout`.
+            let flags = unsafe { libc::fcntl(std::os::fd::AsRawFd::as_raw_fd(&stdout), libc::F_GETFL) };
+            assert_eq!(flags & libc::O_NONBLOCK, 0, "still non-blocking");
+            let mut text = String::new();
+            stdout.read_to_string(&mut text).unwrap();
+            assert_eq!(text, "late\n");
+            assert!(child.wait().unwrap().success());
+        });
+    });
+}
