@@ -177,7 +177,8 @@ impl Command {
 
     /// The std command inside, for what only std's `CommandExt` traits offer (`uid`,
     /// `process_group`, `pre_exec`, ...). A standard stream set on it directly does not count as
-    /// configured for [`Command::output`]'s defaults: set those here.
+    /// configured (std does not say which were set): [`Command::output`] replaces it with its
+    /// default, and leaves it inherited afterwards. Set the streams on this `Command` instead.
     pub fn as_std_mut(&mut self) -> &mut std::process::Command {
         &mut self.inner
     }
@@ -252,8 +253,9 @@ impl Command {
 }
 
 impl From<std::process::Command> for Command {
-    /// Wraps a std command. Standard streams set on it count as not configured for
-    /// [`Command::output`]'s defaults (std does not say which were set): set them on the
+    /// Wraps a std command. Standard streams set on it count as not configured (std does not
+    /// say which were set): [`Command::output`] replaces them with its defaults, and leaves them
+    /// inherited afterwards, so a `spawn` after an `output` no longer has them. Set them on the
     /// result instead.
     fn from(inner: std::process::Command) -> Command {
         Command { inner, configured: [false; 3] }
