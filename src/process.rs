@@ -195,7 +195,8 @@ impl Command {
     /// # Errors
     ///
     /// The error std gives (`NotFound` for a program that is not there), with the program named
-    /// in its message.
+    /// in its message. It is of std's kind, but not an OS error itself: std's error, with the
+    /// code, is its [`source`](std::error::Error::source).
     pub fn spawn(&mut self) -> io::Result<Child> {
         crate::coop::tick_op();
         let child = self.inner.spawn().map_err(|e| spawn_error(self.get_program(), e))?;
@@ -275,7 +276,28 @@ fn spawn_error(program: &OsStr, e: io::Error) -> io::Error {
         io::ErrorKind::PermissionDenied => " (is the file executable?)",
         _ => "",
     };
-    io::Error::new(e.kind(), format!("cannot start {program:?}: {e}{hint}"))
+    let message = format!("cannot start {program:?}: {e}{hint}");
+    io::Error::new(e.kind(), SpawnError { message, os: e })
+}
+
+/// What [`spawn_error`] wraps: its message, and std's error as the source, so that the OS error
+/// code (`raw_os_error`) is still there to read.
+#[derive(Debug)]
+struct SpawnError {
+    message: String,
+    os: io::Error,
+}
+
+impl fmt::Display for SpawnError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for SpawnError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(&self.os)
+    }
 }
 
 /// A child that `output` or `status` started and nobody else can reach: if its wait does not

@@ -151,6 +151,10 @@ fn a_program_that_is_not_there_is_named_in_the_error() {
         assert_eq!(e.kind(), std::io::ErrorKind::NotFound);
         let text = e.to_string();
         assert!(text.contains("cannot start \"green-no-such-program\""), "{text}");
+        // std's error, with the OS error code, is the source.
+        let source = std::error::Error::source(e.get_ref().unwrap()).expect("no source");
+        let os = source.downcast_ref::<std::io::Error>().expect("the source is not std's error");
+        assert_eq!(os.raw_os_error(), Some(libc::ENOENT));
     });
 }
 
