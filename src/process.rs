@@ -359,7 +359,9 @@ fn reap(mut child: std::process::Child, grace: Duration) {
     });
     if let Err(e) = reaper {
         log::warn!(
-            "green: process {pid}, killed when the output() or status() that started it gave up, had not ended              after {grace:?}, and no thread could be started to wait for it ({e}); it stays a zombie until this              process ends"
+            "green: process {pid}, killed when the output() or status() that started it gave up, had not ended \
+             after {grace:?}, and no thread could be started to wait for it ({e}); it stays a zombie until this \
+             process ends"
         );
     }
 }
