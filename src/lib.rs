@@ -12,6 +12,7 @@ macro_rules! internal_error {
 mod blocking;
 mod coop;
 mod deadline;
+pub mod fs;
 pub mod io;
 mod iter;
 mod local;

@@ -83,8 +83,14 @@ fn hint(name: &str, file: Option<&str>) -> Option<&'static str> {
             "a blocking pipe (a child process's?); green::process's pipes park, and green::io::wait_readable and \
              wait_writable wait for any fd"
         }
-        (_, Some(file)) if file.starts_with('/') => "file I/O, which always blocks; run it with green::spawn_blocking",
-        ("openat", _) => "opening a file (a slow disk, a FIFO); run it with green::spawn_blocking",
+        (_, Some(file)) if file.starts_with('/') => {
+            "file I/O, which always blocks; green::fs runs std::fs's functions on the blocking pool, \
+             green::spawn_blocking anything else"
+        }
+        ("openat", _) => {
+            "opening a file (a slow disk, a FIFO); green::fs and green::spawn_blocking run it on the blocking \
+             pool"
+        }
         _ => return None,
     })
 }

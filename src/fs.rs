@@ -1,0 +1,250 @@
+//! File system calls that never hold a worker: the free functions of [`std::fs`], each run on
+//! the runtime's [blocking pool](crate::spawn_blocking) while the green thread parks.
+//!
+//! A file system call cannot be made to park the way a socket read can: the kernel has no
+//! readiness for regular files (epoll refuses them, `poll` calls them always ready), so a read
+//! from a slow disk, an `fsync` or a call into a hung network file system blocks whatever
+//! thread makes it. Made on a worker, that stalls every green thread of the worker. These
+//! functions make it on a pool thread instead; `use green::fs;` ports code written against
+//! `std::fs`'s functions.
+//!
+//! ```
+//! green::run(|| {
+//!     let path = std::env::temp_dir().join(format!("green-fs-doc-{}", std::process::id()));
+//!     green::fs::write(&path, "hello")?;
+//!     assert_eq!(green::fs::read_to_string(&path)?, "hello");
+//!     assert_eq!(green::fs::metadata(&path)?.len(), 5);
+//!     green::fs::remove_file(&path)
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
+//! # Costs and limits
+//!
+//! - Each call hands its work to a pool thread and parks until it is done: some microseconds,
+//!   where a read of a small file in the page cache takes about one. For many small reads of
+//!   hot files `std::fs` on the green thread is faster, at the risk of holding the worker the
+//!   day the disk is slow; for a loop of file calls, one [`spawn_blocking`](crate::spawn_blocking)
+//!   around the whole loop pays the hand-off once.
+//! - Arguments are copied for the pool thread: paths, and the contents given to [`write()`].
+//! - A call is a cancellation point, but the work itself cannot be stopped: cancelled, the
+//!   green thread unwinds at once while the pool thread finishes the call (a file may still be
+//!   written, a directory still removed), and its result is dropped. The same holds at a
+//!   [`green::timeout`](crate::timeout) deadline.
+//! - On a plain OS thread, on a worker's own stack ([`on_worker_stack`](crate::on_worker_stack))
+//!   and while unwinding ([while unwinding](crate::sync#while-unwinding)), where nothing parks,
+//!   the call runs in place, as std's does: a destructor that saves a file still saves it.
+//! - [`std::fs::File`] has no counterpart here: open, read, write and sync a file inside one
+//!   [`spawn_blocking`](crate::spawn_blocking) job, which pays the hand-off once for all.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+pub use std::fs::{DirEntry, FileType, Metadata, Permissions};
+
+/// Runs `op` on the blocking pool and parks until it returns; in place where nothing may park
+/// (see the module docs).
+fn on_pool<T: Send + 'static>(op: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
+    if !crate::runtime::context::in_green_thread() || std::thread::panicking() {
+        return op();
+    }
+    match crate::spawn_blocking(op).join() {
+        Ok(result) => result,
+        // A panic in std's call (an allocation failure, say) is the caller's, as it would be in
+        // place.
+        Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+        // Dropped unrun: the runtime is shutting down.
+        Err(e) => {
+            Err(io::Error::other(format!("green::fs: the call was not made: {e} (the runtime is shutting down)")))
+        }
+    }
+}
+
+fn owned(path: impl AsRef<Path>) -> PathBuf {
+    path.as_ref().to_path_buf()
+}
+
+/// The whole contents of a file, as [`std::fs::read`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
+    let path = owned(path);
+    on_pool(move || std::fs::read(path))
+}
+
+/// The whole contents of a file as a string, as [`std::fs::read_to_string`].
+///
+/// # Errors
+///
+/// What std's gives (`InvalidData` for contents that are not UTF-8).
+pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
+    let path = owned(path);
+    on_pool(move || std::fs::read_to_string(path))
+}
+
+/// Writes `contents` as the whole file, creating or truncating it, as [`std::fs::write`].
+/// The contents are copied for the pool thread.
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<()> {
+    let (path, contents) = (owned(path), contents.as_ref().to_vec());
+    on_pool(move || std::fs::write(path, contents))
+}
+
+/// Metadata of a file or directory, following symbolic links, as [`std::fs::metadata`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    let path = owned(path);
+    on_pool(move || std::fs::metadata(path))
+}
+
+/// Metadata of a file, directory or symbolic link itself, as [`std::fs::symlink_metadata`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
+    let path = owned(path);
+    on_pool(move || std::fs::symlink_metadata(path))
+}
+
+/// Whether the path exists, as [`std::fs::exists`]: `Ok(false)` for a broken symbolic link or
+/// nothing there, an error when it cannot be told (a directory that may not be searched).
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn exists(path: impl AsRef<Path>) -> io::Result<bool> {
+    let path = owned(path);
+    on_pool(move || std::fs::exists(path))
+}
+
+/// The entries of a directory, as [`std::fs::read_dir`], read to the end on the pool thread:
+/// each item is an entry or the error met reading it, in the order the system gave them.
+/// An entry's `file_name` and `path` cost nothing; its `metadata` is a system call of its own
+/// (usually answered from the cache, as the listing just read the directory).
+///
+/// # Errors
+///
+/// What std's `read_dir` gives for the directory itself.
+pub fn read_dir(path: impl AsRef<Path>) -> io::Result<Vec<io::Result<DirEntry>>> {
+    let path = owned(path);
+    on_pool(move || Ok(std::fs::read_dir(path)?.collect()))
+}
+
+/// Creates a directory, as [`std::fs::create_dir`].
+///
+/// # Errors
+///
+/// What std's gives (`AlreadyExists`, or `NotFound` for a missing parent).
+pub fn create_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = owned(path);
+    on_pool(move || std::fs::create_dir(path))
+}
+
+/// Creates a directory and every missing parent, as [`std::fs::create_dir_all`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn create_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = owned(path);
+    on_pool(move || std::fs::create_dir_all(path))
+}
+
+/// Removes a file, as [`std::fs::remove_file`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn remove_file(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = owned(path);
+    on_pool(move || std::fs::remove_file(path))
+}
+
+/// Removes an empty directory, as [`std::fs::remove_dir`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn remove_dir(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = owned(path);
+    on_pool(move || std::fs::remove_dir(path))
+}
+
+/// Removes a directory and everything in it, as [`std::fs::remove_dir_all`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn remove_dir_all(path: impl AsRef<Path>) -> io::Result<()> {
+    let path = owned(path);
+    on_pool(move || std::fs::remove_dir_all(path))
+}
+
+/// Renames a file or directory, replacing `to` if it is a file, as [`std::fs::rename`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn rename(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<()> {
+    let (from, to) = (owned(from), owned(to));
+    on_pool(move || std::fs::rename(from, to))
+}
+
+/// Copies a file's contents and permissions, as [`std::fs::copy`]; returns the bytes copied.
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn copy(from: impl AsRef<Path>, to: impl AsRef<Path>) -> io::Result<u64> {
+    let (from, to) = (owned(from), owned(to));
+    on_pool(move || std::fs::copy(from, to))
+}
+
+/// Makes a hard link `link` to `original`, as [`std::fs::hard_link`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn hard_link(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (owned(original), owned(link));
+    on_pool(move || std::fs::hard_link(original, link))
+}
+
+/// The absolute path with every symbolic link and `..` resolved, as [`std::fs::canonicalize`].
+///
+/// # Errors
+///
+/// What std's gives (`NotFound` for a path that is not there).
+pub fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = owned(path);
+    on_pool(move || std::fs::canonicalize(path))
+}
+
+/// Where a symbolic link points, as [`std::fs::read_link`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
+    let path = owned(path);
+    on_pool(move || std::fs::read_link(path))
+}
+
+/// Sets a file's permissions, as [`std::fs::set_permissions`].
+///
+/// # Errors
+///
+/// What std's gives.
+pub fn set_permissions(path: impl AsRef<Path>, permissions: Permissions) -> io::Result<()> {
+    let path = owned(path);
+    on_pool(move || std::fs::set_permissions(path, permissions))
+}

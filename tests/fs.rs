@@ -1,0 +1,134 @@
+//! `green::fs`: std's file system functions, run on the blocking pool.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+mod common;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// A directory of its own under the system's temporary one, removed when dropped.
+struct Scratch(PathBuf);
+
+impl Scratch {
+    fn new(name: &str) -> Scratch {
+        let dir = std::env::temp_dir().join(format!("green-fs-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        Scratch(dir)
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+#[test]
+fn the_functions_do_what_std_does() {
+    let scratch = Scratch::new("functions");
+    let dir = scratch.0.clone();
+    green::run(move || {
+        let a = dir.join("a.txt");
+        green::fs::write(&a, "alpha").unwrap();
+        assert_eq!(green::fs::read(&a).unwrap(), b"alpha");
+        assert_eq!(green::fs::read_to_string(&a).unwrap(), "alpha");
+        assert_eq!(green::fs::metadata(&a).unwrap().len(), 5);
+        assert!(green::fs::exists(&a).unwrap());
+        assert_eq!(green::fs::copy(&a, dir.join("b.txt")).unwrap(), 5);
+        green::fs::rename(dir.join("b.txt"), dir.join("c.txt")).unwrap();
+        green::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
+        let mut names: Vec<String> = green::fs::read_dir(&dir)
+            .unwrap()
+            .into_iter()
+            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.txt", "c.txt", "sub"]);
+        assert_eq!(green::fs::canonicalize(dir.join("sub/../a.txt")).unwrap(), green::fs::canonicalize(&a).unwrap());
+        green::fs::remove_file(dir.join("c.txt")).unwrap();
+        green::fs::remove_dir_all(dir.join("sub")).unwrap();
+        // Errors are std's.
+        let missing = green::fs::read(dir.join("missing")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+        assert!(!green::fs::exists(dir.join("missing")).unwrap());
+        assert_eq!(green::fs::create_dir(&dir).unwrap_err().kind(), std::io::ErrorKind::AlreadyExists);
+    });
+}
+
+/// A read of a FIFO that nobody has opened for writing blocks in `open`: a pool thread's, not
+/// the worker's, which goes on running the green thread beside it.
+#[test]
+fn a_call_that_blocks_does_not_hold_the_worker() {
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("fifo");
+        let fifo = scratch.0.join("fifo");
+        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+        // SAFETY: a NUL-terminated path, read by mkfifo only.
+        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "{}", std::io::Error::last_os_error());
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let got = rt.block_on({
+            let (fifo, ticks) = (fifo.clone(), ticks.clone());
+            move || {
+                let ticker = green::spawn(move || {
+                    loop {
+                        green::sleep(Duration::from_millis(1));
+                        ticks.fetch_add(1, Ordering::Relaxed);
+                    }
+                });
+                let reader = green::spawn({
+                    let fifo = fifo.clone();
+                    move || green::fs::read(fifo)
+                });
+                // The writer opens the FIFO after a while, from an OS thread of its own.
+                let writer = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(300));
+                    std::fs::write(fifo, "through the fifo").unwrap();
+                });
+                let got = reader.join().unwrap().unwrap();
+                writer.join().unwrap();
+                ticker.cancel();
+                assert!(ticker.join().is_err());
+                got
+            }
+        });
+        assert_eq!(got, b"through the fifo");
+        // 300 ms of 1 ms sleeps: a held worker would have counted none.
+        let ticks = ticks.load(Ordering::Relaxed);
+        assert!(ticks >= 20, "the ticker ticked {ticks} times while the read waited");
+    });
+}
+
+/// Where nothing may park, the call runs in place: on a plain OS thread, and in a destructor
+/// run while a green thread unwinds (a file saved on the way out is still saved).
+#[test]
+fn where_nothing_parks_the_call_runs_in_place() {
+    let scratch = Scratch::new("in-place");
+    let plain = scratch.0.join("plain");
+    green::fs::write(&plain, "from a plain thread").unwrap();
+    assert_eq!(green::fs::read_to_string(&plain).unwrap(), "from a plain thread");
+
+    struct SavesOnDrop(PathBuf);
+    impl Drop for SavesOnDrop {
+        fn drop(&mut self) {
+            green::fs::write(&self.0, "saved while unwinding").unwrap();
+        }
+    }
+    let saved = scratch.0.join("saved");
+    let joined = green::run({
+        let saved = saved.clone();
+        move || {
+            green::spawn(move || {
+                let _saves = SavesOnDrop(saved);
+                panic!("on the way out");
+            })
+            .join()
+        }
+    });
+    assert!(joined.unwrap_err().is_panic());
+    assert_eq!(std::fs::read_to_string(&saved).unwrap(), "saved while unwinding");
+}
