@@ -1,6 +1,6 @@
 //! Waiting for readiness of any fd: a pipe, stdin, a child process's pipes, another library's
 //! socket. Code that `green` does not wrap can park its green thread here instead of
-//! blocking the worker.
+//! blocking the worker. [`stdin`] reads standard input this way, as std's `Stdin` does.
 //!
 //! The fd should be non-blocking, so that the read or write after the wait cannot block if
 //! someone else took the data first; loop on `WouldBlock`:
@@ -91,6 +91,10 @@
 //! })?;
 //! # Ok::<(), std::io::Error>(())
 //! ```
+
+mod stdin;
+
+pub use stdin::{Stdin, StdinLock, stdin};
 
 use std::io;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};

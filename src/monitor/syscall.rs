@@ -32,7 +32,7 @@ pub(super) fn describe(tid: i32) -> Option<(String, Option<&'static str>)> {
         (Some(fd), None) => format!("{name} on fd {fd}"),
         _ => name.to_owned(),
     };
-    Some((what, hint(name, file.as_deref())))
+    Some((what, hint(name, fd, file.as_deref())))
 }
 
 /// The name of system call `number`, and whether its first argument is the fd it waits on.
@@ -64,7 +64,12 @@ fn call(number: i64) -> Option<(&'static str, bool)> {
 }
 
 /// What the call usually comes from, and what to use instead.
-fn hint(name: &str, file: Option<&str>) -> Option<&'static str> {
+fn hint(name: &str, fd: Option<i32>, file: Option<&str>) -> Option<&'static str> {
+    // Standard input first: a pipe, a terminal or a file, which the hints below would take
+    // for something else.
+    if matches!((name, fd), ("read" | "readv", Some(0))) {
+        return Some("reading standard input (std::io::stdin?); green::io::stdin parks instead");
+    }
     Some(match (name, file) {
         ("futex", _) => {
             "an OS lock, condition variable or channel (std::sync, std::sync::mpsc?); green::sync's primitives park instead"
@@ -104,9 +109,14 @@ mod tests {
         assert_eq!(call(libc::SYS_futex), Some(("futex", false)));
         assert_eq!(call(libc::SYS_read), Some(("read", true)));
         assert_eq!(call(-5), None);
-        assert!(hint("recvfrom", Some("socket:[12]")).is_some_and(|h| h.contains("green::net")));
-        assert!(hint("fsync", Some("/var/db")).is_some_and(|h| h.contains("spawn_blocking")));
-        assert_eq!(hint("read", Some("anon_inode:[eventfd]")), None);
+        assert!(hint("recvfrom", Some(7), Some("socket:[12]")).is_some_and(|h| h.contains("green::net")));
+        assert!(hint("fsync", Some(7), Some("/var/db")).is_some_and(|h| h.contains("green::fs")));
+        assert_eq!(hint("read", Some(7), Some("anon_inode:[eventfd]")), None);
+        // Standard input, whatever it is, before what its file would suggest.
+        for file in ["/dev/pts/3", "pipe:[812]", "/home/me/input.txt"] {
+            assert!(hint("read", Some(0), Some(file)).is_some_and(|h| h.contains("green::io::stdin")), "{file}");
+        }
+        assert!(hint("read", Some(9), Some("/dev/pts/3")).is_some_and(|h| !h.contains("stdin")));
     }
 
     /// A thread sleeping in `std::thread::sleep` is seen in its sleep.

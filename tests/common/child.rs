@@ -41,13 +41,21 @@ pub fn expect_child_ok(name: &str, limit: Duration) -> Option<Output> {
 
 /// [`run_child`], with `env` added to the child's environment.
 pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> Output {
+    let child = spawn_child(name, env, Stdio::null());
+    output_within(child, limit).unwrap_or_else(|| panic!("child {name} hung for {limit:?} and was killed"))
+}
+
+/// Starts test `name` of this binary in a child process (with `CHILD` set, `env` added, no
+/// core dumps, in a process group of its own, stdout and stderr piped) with `stdin`; the caller
+/// ends it with [`output_within`].
+pub fn spawn_child(name: &str, env: &[(&str, &str)], stdin: Stdio) -> Child {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command
         .args(["--exact", name, "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .envs(env.iter().copied())
         .process_group(0)
-        .stdin(Stdio::null())
+        .stdin(stdin)
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
     // SAFETY: the closure only calls setrlimit, which is async-signal-safe, as pre_exec requires.
@@ -58,8 +66,7 @@ pub fn run_child_with_env(name: &str, limit: Duration, env: &[(&str, &str)]) -> 
             Ok(())
         });
     }
-    let child = command.spawn().unwrap();
-    output_within(child, limit).unwrap_or_else(|| panic!("child {name} hung for {limit:?} and was killed"))
+    command.spawn().unwrap()
 }
 
 /// Waits for `child` (spawned with piped stdout and stderr, in a process group of its own:
