@@ -27,10 +27,11 @@
 //!   day the disk is slow; for a loop of file calls, one [`spawn_blocking`](crate::spawn_blocking)
 //!   around the whole loop pays the hand-off once.
 //! - Arguments are copied for the pool thread: paths, and the contents given to [`write()`].
-//! - A call is a cancellation point, but the work itself cannot be stopped: cancelled, the
-//!   green thread unwinds at once while the pool thread finishes the call (a file may still be
-//!   written, a directory still removed), and its result is dropped. The same holds at a
-//!   [`green::timeout`](crate::timeout) deadline.
+//! - A call is a cancellation point. A green thread cancelled before it, or past its
+//!   [`green::timeout`](crate::timeout) deadline, unwinds without making the call. Once made,
+//!   the work itself cannot be stopped: cancelled then, the green thread unwinds at once while
+//!   the pool thread finishes the call (a file may still be written, a directory still
+//!   removed), and its result is dropped. The same holds at the deadline.
 //! - On a plain OS thread, on a worker's own stack ([`on_worker_stack`](crate::on_worker_stack))
 //!   and while unwinding ([while unwinding](crate::sync#while-unwinding)), where nothing parks,
 //!   the call runs in place, as std's does: a destructor that saves a file still saves it.
@@ -48,6 +49,10 @@ fn on_pool<T: Send + 'static>(op: impl FnOnce() -> io::Result<T> + Send + 'stati
     if !crate::runtime::context::in_green_thread() || std::thread::panicking() {
         return op();
     }
+    // A cancelled green thread, or one past its `green::timeout` deadline, unwinds here without
+    // making the call: once handed to the pool, the call would be made even though the join
+    // below unwinds.
+    crate::park::cancellation_point();
     match crate::spawn_blocking(op).join() {
         Ok(result) => result,
         // A panic in std's call (an allocation failure, say) is the caller's, as it would be in

@@ -132,3 +132,45 @@ fn where_nothing_parks_the_call_runs_in_place() {
     assert!(joined.unwrap_err().is_panic());
     assert_eq!(std::fs::read_to_string(&saved).unwrap(), "saved while unwinding");
 }
+
+/// A green thread cancelled, or past its `green::timeout` deadline, before it makes a call
+/// unwinds there without making it: no file is written after its cancellation.
+#[test]
+fn a_cancelled_green_thread_makes_no_call() {
+    let scratch = Scratch::new("cancelled");
+    let (cancelled, late) = (scratch.0.join("cancelled"), scratch.0.join("late"));
+    common::bounded(LIMIT, move || {
+        green::run(|| {
+            // Cancelled while it computes (`is_cancelled` and `tick` are no cancellation points).
+            let started = Arc::new(AtomicUsize::new(0));
+            let writer = green::spawn({
+                let (started, cancelled) = (started.clone(), cancelled.clone());
+                move || {
+                    started.store(1, Ordering::SeqCst);
+                    while !green::is_cancelled() {
+                        green::tick();
+                    }
+                    green::fs::write(&cancelled, "written after the cancellation")
+                }
+            });
+            while started.load(Ordering::SeqCst) == 0 {
+                green::yield_now();
+            }
+            writer.cancel();
+            assert!(writer.join().unwrap_err().is_cancelled());
+
+            // Past its deadline while it computes.
+            let outcome = green::timeout(Duration::from_millis(5), || {
+                let end = std::time::Instant::now() + Duration::from_millis(20);
+                while std::time::Instant::now() < end {
+                    green::tick();
+                }
+                green::fs::write(&late, "written after the deadline")
+            });
+            assert!(outcome.is_err(), "the write after the deadline returned {outcome:?}");
+        });
+        // The runtime is gone, and with it its pool's jobs: a write made would be there now.
+        assert!(!cancelled.exists(), "a cancelled green thread wrote {}", cancelled.display());
+        assert!(!late.exists(), "a write after the deadline made {}", late.display());
+    });
+}
