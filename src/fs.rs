@@ -58,9 +58,20 @@ fn on_pool<T: Send + 'static>(op: impl FnOnce() -> io::Result<T> + Send + 'stati
         // A panic in std's call (an allocation failure, say) is the caller's, as it would be in
         // place.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-        // Dropped unrun: the runtime is shutting down.
+        // The green thread that waits for the job did not see it end: the runtime's shutdown
+        // cancelled it (and then this green thread too, which unwinds here, as at any other
+        // cancellation point), or it could not start (no stack could be had). The job may have
+        // run either way, so the error does not say it was not.
         Err(e) => {
-            Err(io::Error::other(format!("green::fs: the call was not made: {e} (the runtime is shutting down)")))
+            crate::park::check_cancelled();
+            let kind = e.start_error().map_or(io::ErrorKind::Other, io::Error::kind);
+            Err(io::Error::new(
+                kind,
+                format!(
+                    "green::fs: the call's result was lost, and the call may have been made: the green thread \
+                     waiting for it on the blocking pool did not finish ({e}). Retry it, or make it with std::fs"
+                ),
+            ))
         }
     }
 }

@@ -65,10 +65,7 @@ fn the_functions_do_what_std_does() {
 fn a_call_that_blocks_does_not_hold_the_worker() {
     common::bounded(LIMIT, || {
         let scratch = Scratch::new("fifo");
-        let fifo = scratch.0.join("fifo");
-        let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-        // SAFETY: a NUL-terminated path, read by mkfifo only.
-        assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "{}", std::io::Error::last_os_error());
+        let fifo = fifo_in(&scratch.0);
         let rt = green::Runtime::builder().workers(1).build().unwrap();
         let ticks = Arc::new(AtomicUsize::new(0));
         let got = rt.block_on({
@@ -133,6 +130,15 @@ fn where_nothing_parks_the_call_runs_in_place() {
     assert_eq!(std::fs::read_to_string(&saved).unwrap(), "saved while unwinding");
 }
 
+/// A FIFO in `dir`, which a read blocks on in `open` until someone opens it for writing.
+fn fifo_in(dir: &std::path::Path) -> PathBuf {
+    let fifo = dir.join("fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    // SAFETY: a NUL-terminated path, read by mkfifo only.
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0, "{}", std::io::Error::last_os_error());
+    fifo
+}
+
 /// A green thread cancelled, or past its `green::timeout` deadline, before it makes a call
 /// unwinds there without making it: no file is written after its cancellation.
 #[test]
@@ -172,5 +178,80 @@ fn a_cancelled_green_thread_makes_no_call() {
         // The runtime is gone, and with it its pool's jobs: a write made would be there now.
         assert!(!cancelled.exists(), "a cancelled green thread wrote {}", cancelled.display());
         assert!(!late.exists(), "a write after the deadline made {}", late.display());
+    });
+}
+
+/// Cancelled while its call blocks on the pool, a green thread unwinds at once; the pool
+/// thread finishes the call (here once a writer opens the FIFO) and its result is dropped.
+#[test]
+fn a_cancelled_call_unwinds_at_once() {
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("cancel-blocked");
+        let fifo = fifo_in(&scratch.0);
+        green::run(|| {
+            let reader = green::spawn({
+                let fifo = fifo.clone();
+                move || green::fs::read(fifo)
+            });
+            green::sleep(Duration::from_millis(50));
+            reader.cancel();
+            let error = reader.join().unwrap_err();
+            assert!(error.is_cancelled(), "{error}");
+            // Release the pool thread, still in `open`: std's read there ends at once.
+            std::fs::write(&fifo, "").unwrap();
+        });
+    });
+}
+
+/// A green thread in a call when the runtime shuts down unwinds from it like from any other
+/// cancellation point, rather than getting an error to handle.
+#[test]
+fn a_call_cut_short_by_the_shutdown_unwinds() {
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("shutdown");
+        for workers in [1, 2] {
+            let fifo = fifo_in(&scratch.0);
+            let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+            // The shutdown waits for the pool thread, blocked in `open` until this writer.
+            let writer = std::thread::spawn({
+                let fifo = fifo.clone();
+                move || {
+                    std::thread::sleep(Duration::from_millis(200));
+                    std::fs::write(fifo, "late").unwrap();
+                }
+            });
+            let rt = green::Runtime::builder().workers(workers).build().unwrap();
+            rt.block_on({
+                let (fifo, seen) = (fifo.clone(), seen.clone());
+                move || {
+                    for _ in 0..32 {
+                        let (fifo, seen) = (fifo.clone(), seen.clone());
+                        green::spawn(move || {
+                            let got = green::fs::read(&fifo);
+                            seen.lock().unwrap().push(format!("{got:?}"));
+                        });
+                    }
+                    green::sleep(Duration::from_millis(50));
+                }
+            });
+            drop(rt);
+            writer.join().unwrap();
+            std::fs::remove_file(&fifo).unwrap();
+            let seen = seen.lock().unwrap();
+            assert!(seen.is_empty(), "with {workers} workers, calls cut short by the shutdown returned {seen:?}");
+        }
+    });
+}
+
+/// On the worker's own stack, where nothing parks, the call runs in place.
+#[test]
+fn on_the_worker_stack_the_call_runs_in_place() {
+    let scratch = Scratch::new("worker-stack");
+    let path = scratch.0.join("file");
+    green::run(|| {
+        green::on_worker_stack(|| {
+            green::fs::write(&path, "on the worker's stack").unwrap();
+            assert_eq!(green::fs::read_to_string(&path).unwrap(), "on the worker's stack");
+        });
     });
 }
