@@ -86,7 +86,7 @@ fn std_read_dir(dir: &Path) -> std::io::Result<Vec<(PathBuf, bool)>> {
 }
 
 fn green_read_dir(dir: &Path) -> std::io::Result<Vec<(PathBuf, bool)>> {
-    green::fs::read_dir(dir)?.into_iter().map(entry).collect()
+    green::fs::read_dir(dir)?.map(entry).collect()
 }
 
 #[derive(Clone, Copy, PartialEq)]

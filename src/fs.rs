@@ -153,17 +153,47 @@ pub fn exists(path: impl AsRef<Path>) -> io::Result<bool> {
 }
 
 /// The entries of a directory, as [`std::fs::read_dir`], read to the end on the pool thread:
-/// each item is an entry or the error met reading it, in the order the system gave them.
-/// An entry's `file_name` and `path` cost nothing; its `metadata` is a system call of its own
-/// (usually answered from the cache, as the listing just read the directory).
+/// the [`ReadDir`] iterator yields each entry, or the error met reading it, in the order the
+/// system gave them, as std's does. An entry's `file_name` and `path` cost nothing; its
+/// `file_type` usually nothing (most file systems give it with the listing); its `metadata` is
+/// a system call of its own, made on the calling thread (usually answered from the cache, as
+/// the listing just read the directory).
+///
+/// ```
+/// green::run(|| {
+///     let names: Vec<_> = green::fs::read_dir(".")?.filter_map(Result::ok).map(|e| e.file_name()).collect();
+///     assert!(names.iter().any(|name| name == "Cargo.toml"));
+///     Ok::<(), std::io::Error>(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 ///
 /// # Errors
 ///
 /// What std's `read_dir` gives for the directory itself.
-pub fn read_dir(path: impl AsRef<Path>) -> io::Result<Vec<io::Result<DirEntry>>> {
+pub fn read_dir(path: impl AsRef<Path>) -> io::Result<ReadDir> {
     let path = owned(path);
-    on_pool(move || Ok(std::fs::read_dir(path)?.collect()))
+    on_pool(move || Ok(ReadDir(std::fs::read_dir(path)?.collect::<Vec<_>>().into_iter())))
 }
+
+/// The entries of a directory, from [`read_dir`]: an iterator of `io::Result<DirEntry>`, as
+/// [`std::fs::ReadDir`], over entries already read (its `next` makes no system call).
+#[derive(Debug)]
+pub struct ReadDir(std::vec::IntoIter<io::Result<DirEntry>>);
+
+impl Iterator for ReadDir {
+    type Item = io::Result<DirEntry>;
+
+    fn next(&mut self) -> Option<io::Result<DirEntry>> {
+        self.0.next()
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        self.0.size_hint()
+    }
+}
+
+impl ExactSizeIterator for ReadDir {}
 
 /// Creates a directory, as [`std::fs::create_dir`].
 ///

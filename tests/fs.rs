@@ -41,11 +41,10 @@ fn the_functions_do_what_std_does() {
         assert_eq!(green::fs::copy(&a, dir.join("b.txt")).unwrap(), 5);
         green::fs::rename(dir.join("b.txt"), dir.join("c.txt")).unwrap();
         green::fs::create_dir_all(dir.join("sub/deeper")).unwrap();
-        let mut names: Vec<String> = green::fs::read_dir(&dir)
-            .unwrap()
-            .into_iter()
-            .map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned())
-            .collect();
+        let listing = green::fs::read_dir(&dir).unwrap();
+        assert_eq!(listing.len(), 3);
+        let mut names: Vec<String> =
+            listing.map(|entry| entry.unwrap().file_name().to_string_lossy().into_owned()).collect();
         names.sort();
         assert_eq!(names, ["a.txt", "c.txt", "sub"]);
         assert_eq!(green::fs::canonicalize(dir.join("sub/../a.txt")).unwrap(), green::fs::canonicalize(&a).unwrap());
