@@ -838,3 +838,30 @@ fn a_dump_capped_to_nothing_keeps_the_summary_and_the_lock_holders() {
         });
     });
 }
+
+/// A dump of one runtime asked for on another runtime's worker stack, where the caller cannot
+/// park, still hears every worker of the runtime it dumps: only the caller's own worker, in its
+/// own runtime, cannot answer (a worker of the other runtime with the same number was skipped).
+#[test]
+fn a_dump_from_another_runtimes_worker_stack_hears_every_worker() {
+    common::bounded(LIMIT, || {
+        let dumped = green::Runtime::builder().workers(1).thread_name("dumped").build().unwrap();
+        let started = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let s = started.clone();
+        let napper = green::Builder::new()
+            .name("napper".into())
+            .spawn_on(dumped.handle(), move || {
+                s.store(true, std::sync::atomic::Ordering::SeqCst);
+                green::sleep(Duration::from_secs(60));
+            })
+            .unwrap();
+        assert!(common::eventually(Duration::from_secs(10), || started.load(std::sync::atomic::Ordering::SeqCst)));
+        let handle = dumped.handle().clone();
+        let caller =
+            green::Runtime::builder().workers(1).thread_name("caller").blocking_threshold(None).build().unwrap();
+        let text = caller.block_on(move || green::on_worker_stack(move || handle.dump().to_string()));
+        assert!(!text.contains("cannot answer"), "{text}");
+        assert!(text.contains("\"napper\"") && text.contains("parked (sleep)"), "{text}");
+        napper.cancel();
+    });
+}

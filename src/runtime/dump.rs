@@ -398,13 +398,17 @@ impl Handle {
         });
         shared.refresh_clock(Instant::now());
         // A caller that cannot park (a green thread unwinding, code on a worker's own stack)
-        // holds its worker, which therefore cannot answer; the others are waited for without
-        // parking.
-        let cannot_park = super::context::with_core(|core| {
-            core.filter(|core| !core.in_green_thread() || std::thread::panicking()).map(|core| core.index)
+        // holds its worker, which therefore cannot answer if it is one of this runtime's; the
+        // others are waited for without parking. (On another runtime's worker the caller holds
+        // none of these: its worker's number means nothing here.)
+        let (cannot_park, own_worker) = super::context::with_core(|core| match core {
+            Some(core) if !core.in_green_thread() || std::thread::panicking() => {
+                (true, Arc::ptr_eq(&core.shared, shared).then_some(core.index))
+            }
+            _ => (false, None),
         });
         for (index, remote) in shared.remotes.iter().enumerate() {
-            if cannot_park == Some(index) {
+            if own_worker == Some(index) {
                 request.answer(
                     index,
                     Answer::only(format!(
@@ -436,7 +440,7 @@ impl Handle {
                 break;
             }
             let until = if now < first { first } else { last.min(now + POLL_ANSWERING) };
-            if cannot_park.is_some() {
+            if cannot_park {
                 std::thread::sleep(Duration::from_millis(1));
                 continue;
             }
