@@ -865,3 +865,49 @@ fn a_dump_from_another_runtimes_worker_stack_hears_every_worker() {
         napper.cancel();
     });
 }
+
+/// A dump posted to a worker that exits before it looks at its requests hears at once that it
+/// exited: the worker answers what is left as it exits. (It used to be waited for a second and
+/// then blamed: "did not answer; busy in green thread (none: outside any green thread)".) The
+/// request is posted while the exiting worker drops an unstarted green thread's closure, after
+/// its last look at its requests.
+#[test]
+fn a_dump_posted_as_its_worker_exits_is_answered_at_once() {
+    struct DumpsAsDropped {
+        handle: green::Handle,
+        dump: std::sync::mpsc::Sender<(String, Duration)>,
+    }
+    impl Drop for DumpsAsDropped {
+        fn drop(&mut self) {
+            // On the worker's own stack, after its last look at its requests: the dump comes
+            // from another thread, posted while this destructor still holds the worker.
+            let handle = self.handle.clone();
+            let dump = self.dump.clone();
+            std::thread::spawn(move || {
+                let start = std::time::Instant::now();
+                let text = handle.dump().to_string();
+                let _ = dump.send((text, start.elapsed()));
+            });
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().unwrap();
+        let (started, running) = std::sync::mpsc::channel();
+        // Holds the only worker while the green thread to drop is queued and the shutdown begins.
+        let busy = rt.spawn(move || {
+            started.send(()).unwrap();
+            std::thread::sleep(Duration::from_millis(100));
+        });
+        running.recv().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let guard = DumpsAsDropped { handle: rt.handle().clone(), dump: tx };
+        let unstarted = rt.spawn(move || drop(guard));
+        drop(rt);
+        let (text, took) = rx.recv_timeout(Duration::from_secs(10)).expect("no dump");
+        assert!(!text.contains("did not answer"), "{text}");
+        assert!(text.contains("worker 0: exited"), "{text}");
+        assert!(took < Duration::from_millis(900), "took {took:?}: {text}");
+        drop((busy, unstarted));
+    });
+}

@@ -418,12 +418,16 @@ impl Handle {
                 );
                 continue;
             }
-            if remote.reactor.is_closed() {
-                // Its worker has exited (the runtime is shut down): nobody would answer.
-                request.answer(index, Answer::only(format!("worker {index}: exited (the runtime has shut down)\n")));
-                continue;
+            // Its worker has exited (the runtime is shut down): nobody would answer. Looked at
+            // under the queue's lock, which the worker closes as it exits (`close_dump_queue`):
+            // a request is either in the queue before that, and answered then, or not posted.
+            match remote.dump.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                Some(queue) if !remote.reactor.is_closed() => queue.push(request.clone()),
+                _ => {
+                    request.answer(index, exited(index));
+                    continue;
+                }
             }
-            remote.dump.lock().unwrap_or_else(|e| e.into_inner()).push(request.clone());
             remote.dump_pending.store(true, Ordering::Release);
             remote.sleeping.store(false, Ordering::SeqCst);
             remote.notify();
@@ -459,7 +463,9 @@ impl Handle {
         }
         // A worker that did not answer in time must not keep the request (nor answer it later).
         for remote in shared.remotes.iter() {
-            remote.dump.lock().unwrap_or_else(|e| e.into_inner()).retain(|r| !Arc::ptr_eq(r, &request));
+            if let Some(queue) = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+                queue.retain(|r| !Arc::ptr_eq(r, &request));
+            }
         }
         let answers = request.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
         // The worker threads' name tells apart the dumps of two runtimes of one process (each
@@ -523,6 +529,20 @@ impl Handle {
             text.push_str(&format!("deadlock: {cycle}\n"));
         }
         Dump { text }
+    }
+}
+
+/// The answer for worker `index`, which has exited.
+fn exited(index: usize) -> Answer {
+    Answer::only(format!("worker {index}: exited (the runtime has shut down)\n"))
+}
+
+/// Worker `index` exits: closes its queue of dump requests (`remote.dump`), so that no request
+/// is posted there any more, and answers those still in it, which it will not look at again.
+pub(crate) fn close_dump_queue(remote: &super::shared::Remote, index: usize) {
+    let requests = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
+    for request in requests {
+        request.answer(index, exited(index));
     }
 }
 

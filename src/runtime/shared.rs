@@ -72,7 +72,8 @@ pub(crate) struct Remote {
     /// What the worker publishes about itself (`stats.rs`).
     pub(crate) stats: WorkerStats,
     /// Dump requests for this worker to answer (`dump.rs`), and a flag that says there are.
-    pub(crate) dump: std::sync::Mutex<Vec<Arc<super::dump::DumpRequest>>>,
+    /// `None` once the worker has exited (`dump::close_dump_queue`): nobody would answer.
+    pub(crate) dump: std::sync::Mutex<Option<Vec<Arc<super::dump::DumpRequest>>>>,
     pub(crate) dump_pending: AtomicBool,
 }
 
@@ -84,7 +85,7 @@ impl Remote {
             reactor: Arc::new(Reactor::new()?),
             sleeping: AtomicBool::new(false),
             stats: WorkerStats::default(),
-            dump: std::sync::Mutex::new(Vec::new()),
+            dump: std::sync::Mutex::new(Some(Vec::new())),
             dump_pending: AtomicBool::new(false),
         })
     }

@@ -1090,7 +1090,8 @@ impl Core {
         remote.dump_pending.store(false, Ordering::Release);
         // Every request posted so far (several callers may dump at once), answered alike but
         // for how many lines each lists.
-        let requests = std::mem::take(&mut *remote.dump.lock().unwrap_or_else(|e| e.into_inner()));
+        let requests =
+            remote.dump.lock().unwrap_or_else(|e| e.into_inner()).as_mut().map(std::mem::take).unwrap_or_default();
         if requests.is_empty() {
             return;
         }
@@ -1274,6 +1275,9 @@ impl Core {
 
 impl Drop for Core {
     fn drop(&mut self) {
+        // Dump requests posted since the last look at them (or during a panic of the loop)
+        // would otherwise wait for an answer that never comes.
+        super::dump::close_dump_queue(self.remote(), self.index);
         // Unstarted `spawn_local` green threads (only a loop that ended abnormally leaves any):
         // their closures may be `!Send`, so they are dropped here, not by whichever thread
         // drops the last reference (a join handle can be anywhere).
