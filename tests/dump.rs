@@ -148,6 +148,15 @@ fn a_lock_order_deadlock_is_named_in_the_dump() {
         };
         // Both park in their second lock within a few ms; look until the dump shows it.
         let text = dump_until(|text| text.contains("deadlock:"));
+        // A dump that lists nobody still names the cycle and both holders: their lines are
+        // kept whatever the cap.
+        let capped = green::Handle::current().dump_capped(0).to_string();
+        let cycle = capped.lines().find(|l| l.starts_with("deadlock:")).unwrap_or_else(|| panic!("{capped}"));
+        assert!(cycle.contains("\"alpha\"") && cycle.contains("\"beta\""), "{capped}");
+        let holders = capped.lines().filter(|l| l.starts_with("lock held by green thread ")).collect::<Vec<_>>();
+        assert_eq!(holders.len(), 2, "{capped}");
+        assert!(holders.iter().all(|l| l.contains("(1 waiting): green thread ")), "{capped}");
+        assert!(!capped.lines().any(|l| l.starts_with("  green thread ")), "{capped}");
         // Cancelling one may let the other take the lock and finish before its own cancel.
         alpha.cancel();
         beta.cancel();
@@ -526,8 +535,16 @@ fn the_dump_signal_prints_a_dump() {
         common::eventually(Duration::from_secs(10), || green::signal::is_listening(green::signal::Signal::User1)),
         "the runtime does not listen for SIGUSR1"
     );
-    // The dumper prints to stderr from its own thread: a pipe stands in for stderr meanwhile,
-    // read here until the dump has come, then copied to the real stderr for the parent.
+    let dump = raise_and_read_stderr(libc::SIGUSR1, |text| text.contains("\"napper\""));
+    std::io::Write::write_all(&mut std::io::stderr(), dump.as_bytes()).unwrap();
+    napper.cancel();
+    drop(rt);
+}
+
+/// In a child: raises `signal` and returns what this process writes to stderr meanwhile, up to
+/// the first time `until` holds for it (bounded by the parent, which kills a child after a
+/// minute). The dumper prints from its own thread: a pipe stands in for stderr meanwhile.
+fn raise_and_read_stderr(signal: libc::c_int, until: impl Fn(&str) -> bool) -> String {
     let (mut from_stderr, to_stderr) = std::io::pipe().unwrap();
     // SAFETY: dup and dup2 on fds this process holds open; no memory is involved.
     let stderr = unsafe { libc::dup(2) };
@@ -536,11 +553,11 @@ fn the_dump_signal_prints_a_dump() {
     assert!(unsafe { libc::dup2(std::os::fd::AsRawFd::as_raw_fd(&to_stderr), 2) } >= 0);
     drop(to_stderr);
     // SAFETY: raising a signal that a handler is installed for; no memory is involved.
-    assert_eq!(unsafe { libc::raise(libc::SIGUSR1) }, 0);
+    assert_eq!(unsafe { libc::raise(signal) }, 0);
     let mut dump = Vec::new();
     let mut chunk = [0; 4096];
     // Bounded by the parent, which kills this child after a minute.
-    while !String::from_utf8_lossy(&dump).contains("\"napper\"") {
+    while !until(&String::from_utf8_lossy(&dump)) {
         let n = std::io::Read::read(&mut from_stderr, &mut chunk).unwrap();
         assert!(n > 0, "stderr closed before the dump came");
         dump.extend_from_slice(&chunk[..n]);
@@ -550,8 +567,68 @@ fn the_dump_signal_prints_a_dump() {
         assert!(libc::dup2(stderr, 2) >= 0);
         libc::close(stderr);
     }
-    std::io::Write::write_all(&mut std::io::stderr(), &dump).unwrap();
-    napper.cancel();
+    String::from_utf8_lossy(&dump).into_owned()
+}
+
+/// `GREEN_DUMP_LISTED` sets how many green threads a dump on the signal lists (1000 without
+/// it): a number (`_` allowed between digits), or `all`; anything else is said on stderr,
+/// logger or not, and the 1000 stand.
+#[test]
+fn the_dump_listed_variable_caps_the_signal_dump() {
+    const NAME: &str = "the_dump_listed_variable_caps_the_signal_dump";
+    if !common::child::is_child() {
+        for listed in ["0_2", "all", "lots"] {
+            let env = [("GREEN_DUMP_SIGNAL", "USR1"), ("GREEN_DUMP_LISTED", listed)];
+            let out = common::child::run_child_with_env(NAME, Duration::from_secs(60), &env);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "GREEN_DUMP_LISTED={listed}: child failed: {:?}\n{stderr}", out.status);
+            let warned = stderr.contains(
+                "GREEN_DUMP_LISTED=lots is neither a number nor `all`; dumps on the signal \
+                 list 1000 green threads at most",
+            );
+            assert_eq!(warned, listed == "lots", "GREEN_DUMP_LISTED={listed}: {stderr}");
+        }
+        return;
+    }
+    let listed = std::env::var("GREEN_DUMP_LISTED").unwrap();
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let started = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let nappers: Vec<_> = (0..5)
+        .map(|i| {
+            let started = started.clone();
+            green::Builder::new()
+                .name(format!("napper{i}"))
+                .spawn_on(rt.handle(), move || {
+                    started.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    green::sleep(Duration::from_secs(60));
+                })
+                .unwrap()
+        })
+        .collect();
+    assert!(common::eventually(Duration::from_secs(10), || started.load(std::sync::atomic::Ordering::SeqCst) == 5));
+    assert!(
+        common::eventually(Duration::from_secs(10), || green::signal::is_listening(green::signal::Signal::User1)),
+        "the runtime does not listen for SIGUSR1"
+    );
+    // The dump ends with the note on what it left out, or with the last of the five.
+    let complete = |text: &str| text.contains("for the dump signal)\n") || text.matches("\"napper").count() == 5;
+    let dump = raise_and_read_stderr(libc::SIGUSR1, complete);
+    let lines = dump.lines().filter(|l| l.starts_with("  green thread ")).count();
+    match listed.as_str() {
+        "0_2" => {
+            assert_eq!(lines, 2, "{dump}");
+            assert!(dump.contains("(3 green thread(s) not listed: this dump lists 2 at most"), "{dump}");
+            assert!(dump.contains("  5 × spawned at tests/dump.rs:"), "{dump}");
+        }
+        _ => {
+            assert_eq!(lines, 5, "{dump}");
+            assert!(!dump.contains("not listed"), "{dump}");
+        }
+    }
+    std::io::Write::write_all(&mut std::io::stderr(), dump.as_bytes()).unwrap();
+    for napper in nappers {
+        napper.cancel();
+    }
     drop(rt);
 }
 
