@@ -454,10 +454,21 @@ fn a_green_thread_parked_in_io_shows_its_fd() {
 }
 
 /// Two dumps at once: each caller gets every worker's answer (a worker used to keep one
-/// request only, and the other caller waited a second for nothing).
+/// request only, and the other caller waited a second for nothing), listing as many green
+/// threads as it asked for (the worker answers both at one look).
 #[test]
 fn concurrent_dumps_are_both_answered() {
     let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().unwrap();
+    let napping = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let n = napping.clone();
+    let napper = green::Builder::new()
+        .name("napper".into())
+        .spawn_on(rt.handle(), move || {
+            n.store(true, std::sync::atomic::Ordering::SeqCst);
+            green::sleep(Duration::from_secs(60));
+        })
+        .unwrap();
+    assert!(common::eventually(Duration::from_secs(10), || napping.load(std::sync::atomic::Ordering::SeqCst)));
     let (started, running) = std::sync::mpsc::channel();
     // Holds the only worker (blocking it on purpose) while both requests are posted.
     let busy = rt.spawn(move || {
@@ -465,20 +476,26 @@ fn concurrent_dumps_are_both_answered() {
         std::thread::sleep(Duration::from_millis(300));
     });
     running.recv().unwrap();
-    let dumpers: Vec<_> = (0..2)
-        .map(|i| {
+    let dumpers: Vec<_> = [usize::MAX, 0]
+        .into_iter()
+        .enumerate()
+        .map(|(i, listed)| {
             let handle = rt.handle().clone();
             std::thread::spawn(move || {
-                std::thread::sleep(Duration::from_millis(20 * i));
-                handle.dump().to_string()
+                std::thread::sleep(Duration::from_millis(20 * i as u64));
+                handle.dump_capped(listed).to_string()
             })
         })
         .collect();
-    for dumper in dumpers {
-        let dump = dumper.join().unwrap();
+    let dumps: Vec<String> = dumpers.into_iter().map(|dumper| dumper.join().unwrap()).collect();
+    for dump in &dumps {
         assert!(!dump.contains("did not answer"), "{dump}");
     }
+    assert!(dumps[0].contains("\"napper\" spawned at") && !dumps[0].contains("not listed"), "{}", dumps[0]);
+    assert!(!dumps[1].lines().any(|l| l.starts_with("  green thread ")), "{}", dumps[1]);
+    assert!(dumps[1].contains("green thread(s) not listed: this dump lists 0 at most"), "{}", dumps[1]);
     busy.join().unwrap();
+    napper.cancel();
 }
 
 /// A dump asked for through a handle kept after its runtime was dropped answers at once,

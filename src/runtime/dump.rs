@@ -165,6 +165,17 @@ impl Answer {
     fn only(heading: String) -> Answer {
         Answer { heading, ..Answer::default() }
     }
+
+    /// A copy with at most the first `max_listed` of its lines.
+    pub(crate) fn with_listed(&self, max_listed: usize) -> Answer {
+        Answer {
+            heading: self.heading.clone(),
+            listed: self.listed[..self.listed.len().min(max_listed)].to_vec(),
+            started: self.started,
+            groups: self.groups.clone(),
+            holders: self.holders.clone(),
+        }
+    }
 }
 
 /// A snapshot of every live green thread of a runtime, from [`Handle::dump`]. Print it with
@@ -467,7 +478,10 @@ impl Handle {
                 queue.retain(|r| !Arc::ptr_eq(r, &request));
             }
         }
-        let answers = request.answers.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        // Taken, not copied (a full dump's lines may be 170 MB); a worker that answers later
+        // fills its place for nobody.
+        let answers: Vec<Option<Answer>> =
+            request.answers.lock().unwrap_or_else(|e| e.into_inner()).iter_mut().map(Option::take).collect();
         // The worker threads' name tells apart the dumps of two runtimes of one process (each
         // prints its own on the dump signal).
         let mut text = format!(
