@@ -1005,3 +1005,35 @@ fn a_dump_posted_as_its_worker_exits_is_answered_at_once() {
         drop((busy, unstarted));
     });
 }
+
+/// Green threads spawned from outside the workers wait in the runtime's shared queue until a
+/// worker takes them: on no worker's list, they are counted in the dump's first line.
+#[test]
+fn green_threads_in_the_shared_queue_are_counted() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().unwrap();
+    // The only worker is held, so nothing takes the queued ones.
+    let (held, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+    let holder = {
+        let (held, release) = (held.clone(), release.clone());
+        rt.spawn(move || {
+            held.store(true, Ordering::Release);
+            while !release.load(Ordering::Acquire) {
+                std::thread::sleep(Duration::from_millis(1));
+            }
+        })
+    };
+    while !held.load(Ordering::Acquire) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let queued: Vec<_> = (0..3).map(|_| rt.spawn(|| ())).collect();
+    let text = rt.handle().dump_capped(0).to_string();
+    release.store(true, Ordering::Release);
+    holder.join().unwrap();
+    for q in queued {
+        q.join().unwrap();
+    }
+    let first = text.lines().next().unwrap_or_default();
+    assert!(first.contains("3 unstarted in the shared queue"), "{text}");
+}

@@ -328,7 +328,9 @@ pub(crate) fn resident_pages(low: usize, high: usize) -> Option<usize> {
 impl Handle {
     /// Every live green thread of the runtime with its id, name, spawn site, state (running,
     /// ready, parked and on what), for how long, ticks used, forced yields, longest slice and
-    /// stack pages touched; and the green threads queued unstarted. With 50 green threads or
+    /// stack pages touched; and the green threads queued unstarted (each worker's, on its
+    /// heading; those spawned from outside the workers and not yet taken by one, on the
+    /// dump's first line). With 50 green threads or
     /// more it opens with a summary: how many share each spawn site and state, the ten largest
     /// groups first (ten thousand handlers parked in the same read make one line there, and the
     /// few green threads doing something else stand out).
@@ -485,11 +487,18 @@ impl Handle {
         // The worker threads' name tells apart the dumps of two runtimes of one process (each
         // prints its own on the dump signal).
         let mut text = format!(
-            "green runtime dump: {} live green thread(s), {} worker(s) (threads \"{}-*\")\n",
+            "green runtime dump: {} live green thread(s), {} worker(s) (threads \"{}-*\")",
             shared.live.load(Ordering::Relaxed),
             workers,
             shared.config.thread_name
         );
+        // Spawned from outside the workers (an OS thread, `Runtime::spawn`) and not yet taken
+        // by one: counted live, but on no worker's list.
+        let injected = shared.injector.len();
+        if injected > 0 {
+            text.push_str(&format!(", {injected} unstarted in the shared queue"));
+        }
+        text.push('\n');
         // A saturated pool leaves green threads parked (blocking) that are only queued: the
         // pool's numbers tell that from slow jobs.
         text.push_str(&format!("blocking pool: {}\n", shared.blocking.load()));
