@@ -1037,3 +1037,39 @@ fn green_threads_in_the_shared_queue_are_counted() {
     let first = text.lines().next().unwrap_or_default();
     assert!(first.contains("3 unstarted in the shared queue"), "{text}");
 }
+
+/// A green thread that ticks but never parks holds its worker only for a time slice at a time
+/// when a dump waits: the worker answers between two slices, and shows it ready.
+#[test]
+fn a_worker_busy_with_a_ticking_green_thread_answers_between_two_slices() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let text = rt.block_on(|| {
+        let (started, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let burner = {
+            let (started, stop) = (started.clone(), stop.clone());
+            green::Builder::new()
+                .name("burner".into())
+                .spawn(move || {
+                    started.store(true, Ordering::Release);
+                    let start = std::time::Instant::now();
+                    // Alone on the worker once the test's green thread parks in the dump.
+                    while !stop.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(10) {
+                        green::tick();
+                    }
+                })
+                .unwrap()
+        };
+        while !started.load(Ordering::Acquire) {
+            green::yield_now();
+        }
+        let text = green::Handle::current().dump().to_string();
+        stop.store(true, Ordering::Release);
+        burner.join().unwrap();
+        text
+    });
+    assert!(!text.contains("answer"), "the worker did not answer between two slices:\n{text}");
+    let line = text.lines().find(|l| l.contains("\"burner\"")).unwrap_or_else(|| panic!("{text}"));
+    assert!(line.contains(": ready for "), "{text}");
+}

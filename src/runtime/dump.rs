@@ -337,9 +337,11 @@ impl Handle {
     ///
     /// Each worker answers for its own green threads, and runs none of them while it does
     /// (about 2 µs per green thread listed, a few more for one parked in I/O: tens of ms for
-    /// ten thousand; [`Handle::dump_capped`] lists fewer). One that is busy in a green thread
-    /// that does not yield cannot answer: a worker that has not taken the request up within a
-    /// second is shown as not answering, with the green thread that holds it.
+    /// ten thousand; [`Handle::dump_capped`] lists fewer). A green thread that computes with
+    /// ticks is made to yield at the end of its time slice, as when others wait, and the worker
+    /// answers then; one in blocking code or a loop without ticks holds its worker: a worker
+    /// that has not taken the request up within a second is shown as not answering, with the
+    /// green thread that holds it.
     ///
     /// A green thread parked on a `green::sync` primitive names it: `parked (sync, channel
     /// recv)`, `(sync, condvar)`, `(sync, barrier)` and so on. One waiting for a green lock shows

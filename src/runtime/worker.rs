@@ -179,6 +179,9 @@ pub(crate) struct Core {
     pub(crate) slice_start: Cell<Option<Instant>>,
     /// Green threads finished here and not yet subtracted from `shared.live` (see `complete`).
     finished_uncounted: Cell<usize>,
+    /// The slot of the green thread the budget just made yield, while the maintenance that lets
+    /// others go first runs: it is ready, though not queued yet.
+    forced_out: Cell<Option<usize>>,
     /// Turns left until the next forced maintenance (`MAINTENANCE_INTERVAL`).
     turns_left: Cell<u32>,
     /// Forced maintenances left until the next look at the stack pool (`STACK_TRIM_EVERY`).
@@ -227,6 +230,7 @@ impl Core {
             parked_at: RefCell::new(std::collections::HashMap::new()),
             slice_start: Cell::new(None),
             finished_uncounted: Cell::new(0),
+            forced_out: Cell::new(None),
             turns_left: Cell::new(MAINTENANCE_INTERVAL),
             maintenances_left: Cell::new(STACK_TRIM_EVERY),
             resume_acct: ResumeAccounting::default(),
@@ -404,12 +408,16 @@ impl Core {
     /// Would anyone else on this worker run if the current green thread yielded now? Looks at
     /// the queues and the timers without waiting (the budget's question, docs/design.md "Budget").
     /// During shutdown the worker itself is waiting: it must get back to enforce the shutdown
-    /// timeout on a green thread that swallows its cancellation.
+    /// timeout on a green thread that swallows its cancellation; so is a dump's caller, which
+    /// the worker answers between two green threads.
     pub(crate) fn others_waiting(&self, now: Instant) -> bool {
         // Green threads whose sockets are ready count too: a poll that does not wait moves
         // them to the run queue (or their home's inbox).
         self.io.poll_if_due(now);
-        self.shared.is_shutting_down() || self.queued_here() || self.timers.borrow().is_due(now)
+        self.shared.is_shutting_down()
+            || self.queued_here()
+            || self.timers.borrow().is_due(now)
+            || self.remote().dump_pending.load(Ordering::Relaxed)
     }
 
     // ---- the loop ----------------------------------------------------------------------
@@ -866,7 +874,10 @@ impl Core {
                     // look (unstarted green threads too). Without this, the worker resumed it
                     // again at once and the others waited for the every-61-turns look: 61
                     // more time slices.
+                    // A dump answered meanwhile shows it ready, as it is.
+                    self.forced_out.set(Some(index));
                     self.maintenance();
+                    self.forced_out.set(None);
                     self.push_ready_slot(index);
                     self.turns_left.set(1);
                 }
@@ -1141,7 +1152,7 @@ impl Core {
                 edges.push((header.id.get(), holder, header.describe(), WaitFor::Lock, slot.info.timed));
             }
             let view = SlotView {
-                ready: ready.contains(&index) || woken,
+                ready: ready.contains(&index) || woken || self.forced_out.get() == Some(index),
                 lock_holder,
                 waiting_on,
                 stack_size: match header.stack_size {
