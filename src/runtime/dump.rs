@@ -260,7 +260,8 @@ pub(crate) fn state_of(info: &SlotInfo, view: &SlotView) -> Cow<'static, str> {
             ParkReason::Io => "parked (io)",
             ParkReason::Blocking => "parked (blocking)",
             ParkReason::Signal => "parked (signal)",
-            ParkReason::Other => "parked (other)",
+            // The only other park: a dump's caller, waiting for the workers' answers.
+            ParkReason::Other => "parked (taking a dump)",
         }),
         (false, None, _) => Cow::Borrowed("running"),
     }
