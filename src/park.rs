@@ -128,19 +128,20 @@ impl Primitive {
         Primitive::WaitGroup,
     ];
 
-    /// How a dump names it.
-    pub(crate) fn name(self) -> &'static str {
+    /// The state a dump gives a green thread parked on it. Spelled out, not formatted: a
+    /// million consumers idle on a channel would cost a million allocations per dump otherwise.
+    pub(crate) fn state(self) -> &'static str {
         match self {
-            Primitive::ChannelRecv => "channel recv",
-            Primitive::ChannelSend => "channel send",
-            Primitive::Select => "select",
-            Primitive::OneshotRecv => "oneshot recv",
-            Primitive::Mutex => "mutex",
-            Primitive::RwLock => "rwlock",
-            Primitive::Condvar => "condvar",
-            Primitive::Barrier => "barrier",
-            Primitive::Semaphore => "semaphore",
-            Primitive::WaitGroup => "wait group",
+            Primitive::ChannelRecv => "parked (sync, channel recv)",
+            Primitive::ChannelSend => "parked (sync, channel send)",
+            Primitive::Select => "parked (sync, select)",
+            Primitive::OneshotRecv => "parked (sync, oneshot recv)",
+            Primitive::Mutex => "parked (sync, mutex)",
+            Primitive::RwLock => "parked (sync, rwlock)",
+            Primitive::Condvar => "parked (sync, condvar)",
+            Primitive::Barrier => "parked (sync, barrier)",
+            Primitive::Semaphore => "parked (sync, semaphore)",
+            Primitive::WaitGroup => "parked (sync, wait group)",
         }
     }
 }

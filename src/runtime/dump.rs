@@ -218,20 +218,21 @@ pub(crate) struct SlotView {
 /// A green thread's state as its line and the summary name it: `ready`, `running`, `parked
 /// (sleep)`, `parked (io, read)`, `parked (mutex held by green thread 5 "cache")`...
 pub(crate) fn state_of(info: &SlotInfo, view: &SlotView) -> Cow<'static, str> {
-    match (view.ready, info.parked, view.lock_holder) {
-        (true, _, _) => Cow::Borrowed("ready"),
-        (false, Some(ParkReason::Join), _) if let park::WaitingOn::Join(joining) = view.waiting_on => {
+    use park::WaitingOn;
+    match (view.ready, info.parked, view.lock_holder, view.waiting_on) {
+        (true, ..) => Cow::Borrowed("ready"),
+        (false, Some(ParkReason::Join), _, WaitingOn::Join(joining)) => {
             Cow::Owned(format!("parked (join of green thread {joining})"))
         }
         // No holder recorded: a lock released since the wait began, or an `RwLock` held for
         // reading (readers are not recorded one by one). Neither is "nobody".
-        (false, Some(_), Some(0)) => Cow::Borrowed(match view.waiting_on {
+        (false, Some(_), Some(0), waiting_on) => Cow::Borrowed(match waiting_on {
             park::WaitingOn::Sync(park::Primitive::Mutex) => "parked (mutex just released)",
             park::WaitingOn::Sync(park::Primitive::RwLock) => "parked (rwlock held for reading, or just released)",
             _ => "parked (lock just released, or held by readers)",
         }),
-        (false, Some(_), Some(holder)) => {
-            let lock = match view.waiting_on {
+        (false, Some(_), Some(holder), waiting_on) => {
+            let lock = match waiting_on {
                 park::WaitingOn::Sync(park::Primitive::Mutex) => "mutex held",
                 park::WaitingOn::Sync(park::Primitive::RwLock) => "rwlock held for writing",
                 _ => "lock held",
@@ -241,18 +242,14 @@ pub(crate) fn state_of(info: &SlotInfo, view: &SlotView) -> Cow<'static, str> {
         // The direction is part of the state, so that the summary of a dump sets a handler
         // blocked writing to a peer that stopped reading apart from the thousands that wait to
         // read a request.
-        (false, Some(ParkReason::Io), None) if let park::WaitingOn::Io(_, dir) = view.waiting_on => {
-            Cow::Borrowed(match dir {
-                crate::reactor::Direction::Read => "parked (io, read)",
-                crate::reactor::Direction::Write => "parked (io, write)",
-            })
-        }
-        (false, Some(ParkReason::Sync), None) if let park::WaitingOn::Sync(primitive) = view.waiting_on => {
-            Cow::Owned(format!("parked (sync, {})", primitive.name()))
-        }
+        (false, Some(ParkReason::Io), None, WaitingOn::Io(_, dir)) => Cow::Borrowed(match dir {
+            crate::reactor::Direction::Read => "parked (io, read)",
+            crate::reactor::Direction::Write => "parked (io, write)",
+        }),
+        (false, Some(ParkReason::Sync), None, WaitingOn::Sync(primitive)) => Cow::Borrowed(primitive.state()),
         // Spelled out, not formatted: a million green threads asleep cost a million allocations
         // otherwise (`ParkReason::name` gives the same words).
-        (false, Some(reason), None) => Cow::Borrowed(match reason {
+        (false, Some(reason), None, _) => Cow::Borrowed(match reason {
             ParkReason::Join => "parked (join)",
             ParkReason::Sleep => "parked (sleep)",
             ParkReason::User => "parked (park)",
@@ -263,7 +260,7 @@ pub(crate) fn state_of(info: &SlotInfo, view: &SlotView) -> Cow<'static, str> {
             // The only other park: a dump's caller, waiting for the workers' answers.
             ParkReason::Other => "parked (taking a dump)",
         }),
-        (false, None, _) => Cow::Borrowed("running"),
+        (false, None, ..) => Cow::Borrowed("running"),
     }
 }
 
