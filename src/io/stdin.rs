@@ -30,6 +30,22 @@ use crate::sync::{Mutex, MutexGuard};
 /// # Ok::<(), std::io::Error>(())
 /// ```
 ///
+/// # Costs and waits
+///
+/// A read that finds input waiting costs a lock, a `poll(2)` and a `read(2)`; one that has to
+/// wait costs a `dup`, two `epoll_ctl` and a `close` on top (see [`io`](super)). Input
+/// redirected from a regular file never waits: the kernel reports such a file always ready.
+///
+/// - On a plain OS thread a read blocks that thread in `poll(2)`, as std's does.
+/// - A read is a cancellation point: a green thread cancelled while it waits for input, or for
+///   the lock, unwinds, and the input stays for the next reader.
+/// - Inside [`green::timeout`](crate::timeout) a read that waits ends at the deadline with a
+///   `TimedOut` error that holds an [`Elapsed`](crate::Elapsed). What `read_line` read of the
+///   line by then is in its `String`; [`lines`](Stdin::lines) drops it with the error. Call
+///   `read_line` again with the same `String` to finish the line.
+/// - While the green thread unwinds, a read that would wait fails with `WouldBlock`, and the
+///   lock follows `green::sync::Mutex`'s rules ([while unwinding](crate::sync#while-unwinding)).
+///
 /// # Mixing with std's
 ///
 /// std's `Stdin` keeps a buffer of its own: input it read ahead is seen by neither this
