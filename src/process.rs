@@ -48,6 +48,10 @@
 //!   or directory`), with std's error kind.
 //! - [`Child::wait`] parks on a pidfd; see [`io::wait_child`](crate::io::wait_child), which it
 //!   calls.
+//! - While the green thread unwinds (in a destructor), a wait or a pipe's read or write that
+//!   would park fails with a `WouldBlock` error instead
+//!   ([while unwinding](crate::sync#while-unwinding)); `output` and `status` then kill and
+//!   reap their child as when cancelled.
 //!
 //! What `std::os::unix::process::CommandExt` offers (`uid`, `process_group`, `pre_exec`, ...)
 //! is reached through [`Command::as_std_mut`], or by building a std `Command` and converting
@@ -411,6 +415,9 @@ impl Child {
 
     /// Waits for the child to end, parking the green thread, and returns its exit status; closes
     /// its standard input first, as std's does. See [`io::wait_child`](crate::io::wait_child).
+    ///
+    /// A cancellation point: cancelled, the green thread unwinds and the child runs on, as at a
+    /// deadline.
     ///
     /// # Errors
     ///
