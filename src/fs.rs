@@ -43,8 +43,12 @@
 //!   the pool thread finishes the call (a file may still be written, a directory still
 //!   removed), and its result is dropped. The same holds at the deadline.
 //! - On a plain OS thread, on a worker's own stack ([`on_worker_stack`](crate::on_worker_stack))
-//!   and while unwinding ([while unwinding](crate::sync#while-unwinding)), where nothing parks,
-//!   the call runs in place, as std's does: a destructor that saves a file still saves it.
+//!   and in a green thread that is unwinding ([while unwinding](crate::sync#while-unwinding)),
+//!   where nothing parks, the call runs in place, as std's does: a destructor that saves a
+//!   file still saves it.
+//! - Each function's errors are std's, with one more: if the runtime cannot start the green
+//!   thread that waits for the pool (no stack to be had), the call fails with an error that
+//!   says its result was lost and that the call may have been made.
 //! - [`std::fs::File`] has no counterpart here: open, read, write and sync a file inside one
 //!   [`spawn_blocking`](crate::spawn_blocking) job, which pays the hand-off once for all.
 
