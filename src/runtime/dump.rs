@@ -341,6 +341,14 @@ impl Handle {
     /// that has not taken the request up within a second is shown as not answering, with the
     /// green thread that holds it.
     ///
+    /// The caller waits for the answers: a green thread parks, a plain OS thread blocks. The
+    /// wait is not a cancellation point, and a [`green::timeout`](crate::timeout) deadline does
+    /// not end it: a dump asked for by a green thread that is then cancelled, or whose deadline
+    /// passes, still comes back whole, within about a second (30 s more at most while a worker
+    /// that took the request up finishes its answer). Called while the green thread unwinds,
+    /// or on a worker's own stack, it waits without parking, and that worker's part of the dump
+    /// says it could not answer.
+    ///
     /// A green thread parked on a `green::sync` primitive names it: `parked (sync, channel
     /// recv)`, `(sync, condvar)`, `(sync, barrier)` and so on. One waiting for a green lock shows
     /// who holds it: `parked (mutex held by green thread 5 "cache")` (readers are not named one
