@@ -74,7 +74,11 @@ pub struct WorkerMetrics {
     /// busy thread to the OS; this tells how much of that was waiting.
     pub idle: Duration,
     /// Parks, by reason: `("join", n)`, `("sleep", n)`, `("park", n)`, `("sync", n)`,
-    /// `("io", n)`, `("blocking", n)` (a `spawn_blocking` join), `("signal", n)`, `("other", n)`.
+    /// `("io", n)` (a socket, a pipe, standard input, a child's exit, any fd),
+    /// `("blocking", n)`, `("signal", n)`, `("other", n)` (a dump's wait, say). A
+    /// [`spawn_blocking`](crate::spawn_blocking) job, a [`green::fs`](crate::fs) call among
+    /// them, shows under two reasons: `"blocking"` for the green thread that stands for the job
+    /// while the pool runs it, and `"join"` for the caller waiting for that green thread.
     pub parks: Vec<(&'static str, u64)>,
     /// Green threads parked here right now, by the same reasons as `parks`: how many wait on
     /// sockets, on channels and locks, in sleeps. Each counts from its park to the moment it
@@ -114,13 +118,15 @@ impl Metrics {
         self.workers.iter().map(|w| w.started).sum()
     }
 
-    /// Parks for `reason` on any worker (see [`WorkerMetrics::parks`] for the names).
+    /// Parks for `reason` on any worker (see [`WorkerMetrics::parks`] for the names; another
+    /// name counts 0).
     pub fn parks(&self, reason: &str) -> u64 {
         self.workers.iter().flat_map(|w| w.parks.iter()).filter(|(r, _)| *r == reason).map(|(_, n)| n).sum()
     }
 
     /// Green threads parked for `reason` right now on any worker (see
     /// [`WorkerMetrics::parked`]): `m.parked("io")` is how many wait on sockets and other fds.
+    /// A name that is not one of [`WorkerMetrics::parks`]' reasons counts 0.
     pub fn parked(&self, reason: &str) -> usize {
         self.workers.iter().flat_map(|w| w.parked.iter()).filter(|(r, _)| *r == reason).map(|(_, n)| n).sum()
     }
