@@ -48,7 +48,9 @@
 //!   file still saves it.
 //! - Each function's errors are std's, with one more: if the runtime cannot start the green
 //!   thread that waits for the pool (no stack to be had), the call fails with an error that
-//!   says its result was lost and that the call may have been made.
+//!   says its result was lost and that the call may have been made. A call panics, as
+//!   [`spawn_blocking`](crate::spawn_blocking) does, if the pool has no thread and cannot
+//!   start one.
 //! - [`std::fs::File`] has no counterpart here: open, read, write and sync a file inside one
 //!   [`spawn_blocking`](crate::spawn_blocking) job, which pays the hand-off once for all.
 
