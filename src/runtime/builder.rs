@@ -216,8 +216,9 @@ impl Builder {
     /// A block shorter than the threshold is not reported, yet holds the worker all the same:
     /// `std::fs` calls in a green thread go unseen while the page cache answers them in
     /// microseconds, and stall every green thread of the worker once the disk is slow (an
-    /// `fsync`, a network file system). Put file I/O in [`spawn_blocking`](crate::spawn_blocking)
-    /// from the start; a lower threshold in tests shows more of it. Such a block that lasts a
+    /// `fsync`, a network file system). Put file I/O on the blocking pool from the start
+    /// ([`green::fs`](crate::fs), or a [`spawn_blocking`](crate::spawn_blocking) job around a
+    /// `File`'s calls); a lower threshold in tests shows more of it. Such a block that lasts a
     /// quarter of the threshold or more is counted, though not reported, as a slow slice
     /// ([`WorkerMetrics::slow_slices`](crate::runtime::WorkerMetrics::slow_slices)): a server
     /// whose throughput drops with no stall reported should look there first.
