@@ -2,10 +2,11 @@
 //! one green thread per client; a client's line is written to the others' sockets directly.
 //!
 //! ```sh
-//! cargo run --example chat                  # listens on 127.0.0.1:7879
-//! cargo run --example chat -- --port 9000   # another port
-//! nc 127.0.0.1 7879                         # first line: your name; then chat (several terminals)
-//! cargo run --example chat -- --demo        # a free port, three clients talking, one leaving, then exits
+//! cargo run --example chat                   # listens on 127.0.0.1:7879
+//! cargo run --example chat -- --port 9000    # another port
+//! cargo run --example chat_client -- alice   # a client, in another terminal (one per person)
+//! nc 127.0.0.1 7879                          # or any line client: first line your name, then chat
+//! cargo run --example chat -- --demo         # a free port, three clients talking, one leaving, then exits
 //! ```
 //!
 //! # What a line costs
