@@ -1,6 +1,7 @@
 //! The examples run their `--demo` and exit successfully: the networking ones a server on a
 //! free port, a few clients and checked answers; `parallel_sort` a small sort on one worker and
-//! on two, checked against std's.
+//! on two, checked against std's. `chat_client`, which has no demo, is driven through its
+//! standard input as a person would type, against the `chat` server.
 //!
 //! `cargo test` builds the examples before it runs any test; when only this test was built
 //! (`cargo test --test io_examples`), the examples may be missing and are skipped, saying so.
@@ -252,6 +253,140 @@ fn echo_bench_demo_with_each_client() {
                 .unwrap_or_else(|| panic!("--client {client}: no row for {server} in\n{table}"));
             let msgs: f64 = row.split('|').nth(3).and_then(|m| m.trim().parse().ok()).unwrap_or(0.0);
             assert!(msgs > 0.0, "--client {client}: {server} echoed nothing: {row}");
+        }
+    }
+}
+
+/// Two chat clients, each a child process whose standard input the test writes as a person
+/// would type: a line typed into one is printed by the other; the end of one's input makes it
+/// leave (the other hears so) and exit; and the other, its input still open, exits once the
+/// server is gone, its green thread waiting for input cancelled.
+#[test]
+fn a_line_typed_into_one_chat_client_reaches_the_other() {
+    use std::io::Write;
+    let (Some(server), Some(client)) = (example("chat"), example("chat_client")) else {
+        eprintln!("examples/chat or chat_client is not built: skipped (run `cargo test` or `cargo build --examples`)");
+        return;
+    };
+    let mut server = Running::start("the server", Command::new(server).args(["--port", "0"]));
+    let first = server.wait_for_line(|l| l.starts_with("chat server on "));
+    let port = first.rsplit(':').next().unwrap().to_owned(); // "chat server on 127.0.0.1:PORT"
+    let mut alice = Running::start("alice", Command::new(&client).args(["--port", &port, "alice"]));
+    let mut bob = Running::start("bob", Command::new(&client).args(["--port", &port, "bob"]));
+    // Both are in the room once one has heard the other join (whichever the server seated
+    // second is announced to the first).
+    let deadline = std::time::Instant::now() + LIMIT;
+    while !alice.has("* bob joined") && !bob.has("* alice joined") {
+        assert!(std::time::Instant::now() < deadline, "no join heard: alice {:?}, bob {:?}", alice.seen, bob.seen);
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    alice.stdin().write_all(b"hello from alice\n").unwrap();
+    bob.wait_for_line(|l| l == "alice: hello from alice");
+    bob.stdin().write_all(b"hi alice\n").unwrap();
+    alice.wait_for_line(|l| l == "bob: hi alice");
+    // Ctrl-D in alice's terminal.
+    drop(alice.child.stdin.take());
+    bob.wait_for_line(|l| l == "* alice left");
+    assert!(alice.exit().success(), "alice failed; printed: {:?}", alice.seen);
+    // The server goes away while bob's input is still open.
+    drop(server);
+    assert!(bob.exit().success(), "bob failed; printed: {:?}", bob.seen);
+}
+
+/// An example run for a test to talk to: its standard input piped, its standard output read
+/// line by line on a thread of its own. Dropped, it is killed (its whole process group) and
+/// reaped, so that a failed assert leaves nothing running.
+struct Running {
+    /// Who it is, for messages.
+    name: &'static str,
+    child: std::process::Child,
+    lines: std::sync::mpsc::Receiver<String>,
+    reader: Option<std::thread::JoinHandle<()>>,
+    /// The lines it has printed so far.
+    seen: Vec<String>,
+}
+
+impl Running {
+    fn start(name: &'static str, command: &mut Command) -> Running {
+        use std::io::BufRead;
+        let mut child = command
+            .process_group(0)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
+        let (tx, lines) = std::sync::mpsc::channel();
+        let reader = std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    return;
+                }
+            }
+        });
+        Running { name, child, lines, reader: Some(reader), seen: Vec::new() }
+    }
+
+    fn stdin(&mut self) -> &mut std::process::ChildStdin {
+        self.child.stdin.as_mut().unwrap()
+    }
+
+    /// Whether it has printed `line`, looking at what has come so far without waiting.
+    fn has(&mut self, line: &str) -> bool {
+        self.seen.extend(self.lines.try_iter());
+        self.seen.iter().any(|l| l == line)
+    }
+
+    /// Waits up to `LIMIT` for a line that `wanted` accepts, among those printed so far or to
+    /// come, and returns it.
+    fn wait_for_line(&mut self, wanted: impl Fn(&str) -> bool) -> String {
+        let deadline = std::time::Instant::now() + LIMIT;
+        let mut looked = 0;
+        loop {
+            if let Some(line) = self.seen[looked..].iter().find(|l| wanted(l)) {
+                return line.clone();
+            }
+            looked = self.seen.len();
+            let left = deadline.saturating_duration_since(std::time::Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => self.seen.push(line),
+                Err(_) => {
+                    panic!("{}: the line waited for did not come within {LIMIT:?}; printed: {:?}", self.name, self.seen)
+                }
+            }
+        }
+    }
+
+    /// Waits up to `LIMIT` for it to exit by itself.
+    fn exit(&mut self) -> std::process::ExitStatus {
+        let deadline = std::time::Instant::now() + LIMIT;
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status;
+            }
+            assert!(
+                std::time::Instant::now() < deadline,
+                "{} did not exit within {LIMIT:?}; printed: {:?}",
+                self.name,
+                self.seen
+            );
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            // SAFETY: kill has no memory-safety preconditions; the child is not reaped, so its
+            // pid, the group's id, is still its own.
+            unsafe { libc::killpg(self.child.id() as libc::pid_t, libc::SIGKILL) };
+        }
+        let _ = self.child.wait();
+        // Its standard output is closed now (the group is gone), so the reader ends.
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
         }
     }
 }
