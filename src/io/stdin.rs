@@ -90,7 +90,8 @@ impl Stdin {
         self.lock().read_line(buf)
     }
 
-    /// The lines of standard input, without their newlines, until its end.
+    /// The lines of standard input, without their newlines, until its end. The iterator holds
+    /// the lock, as std's does: other readers park until it is dropped.
     pub fn lines(self) -> io::Lines<StdinLock<'static>> {
         self.lock().lines()
     }
