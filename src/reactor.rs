@@ -469,10 +469,25 @@ impl From<Event> for Readiness {
     }
 }
 
-/// `GREEN_POLL_MODE=oneshot` selects the portable mode even where edge-triggered works.
+/// `GREEN_POLL_MODE=oneshot` selects the portable mode even where edge-triggered works;
+/// `edge` (or nothing) leaves the choice to the platform. Another value is warned about, once.
 fn oneshot_forced() -> bool {
     static FORCED: OnceLock<bool> = OnceLock::new();
-    *FORCED.get_or_init(|| std::env::var("GREEN_POLL_MODE").is_ok_and(|v| v == "oneshot"))
+    *FORCED.get_or_init(|| {
+        let Some(value) = std::env::var_os("GREEN_POLL_MODE") else { return false };
+        let value = value.to_string_lossy();
+        match value.trim() {
+            "oneshot" => true,
+            "edge" | "" => false,
+            other => {
+                crate::warn_even_without_logger(&format!(
+                    "green: GREEN_POLL_MODE={other} is neither `oneshot` nor `edge`; the edge-triggered mode is \
+                     kept where the platform has it"
+                ));
+                false
+            }
+        }
+    })
 }
 
 // ---- the worker's side -----------------------------------------------------------------

@@ -1,6 +1,6 @@
-//! `GREEN_BLOCKING_THRESHOLD_MS` sets the monitor's threshold without a change to the code.
-//! Each test runs in a child process with the variable set, and no logger: the first report
-//! goes to stderr, which the parent reads.
+//! `GREEN_BLOCKING_THRESHOLD_MS` sets the monitor's threshold without a change to the code;
+//! `GREEN_POLL_MODE` the reactor's mode. Each test runs in a child process with the variable
+//! set, and no logger: the first report, and a warning, go to stderr, which the parent reads.
 
 use std::time::Duration;
 
@@ -22,7 +22,11 @@ fn hold_the_worker_for(ms: u64) {
 }
 
 fn stderr_of(name: &str, value: &str) -> String {
-    let out = common::child::run_child_with_env(name, LIMIT, &[("GREEN_BLOCKING_THRESHOLD_MS", value)]);
+    stderr_with(name, "GREEN_BLOCKING_THRESHOLD_MS", value)
+}
+
+fn stderr_with(name: &str, variable: &str, value: &str) -> String {
+    let out = common::child::run_child_with_env(name, LIMIT, &[(variable, value)]);
     let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
     assert!(out.status.success(), "child failed: {:?}\n{stderr}", out.status);
     stderr
@@ -67,4 +71,22 @@ fn an_unreadable_value_is_warned_about_and_the_default_kept() {
     );
     assert_eq!(stderr.matches("GREEN_BLOCKING_THRESHOLD_MS=").count(), 1, "warned more than once:\n{stderr}");
     assert!(stderr.contains("\"held\""), "the default threshold was lost:\n{stderr}");
+}
+
+/// A poll mode that is neither `oneshot` nor `edge` is warned about once, naming it, and the
+/// runtime runs on in its default mode.
+#[test]
+fn an_unknown_poll_mode_is_warned_about() {
+    const NAME: &str = "an_unknown_poll_mode_is_warned_about";
+    if common::child::is_child() {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        rt.block_on(|| green::sleep(Duration::from_millis(1)));
+        return;
+    }
+    let stderr = stderr_with(NAME, "GREEN_POLL_MODE", "level");
+    assert_eq!(
+        stderr.matches("GREEN_POLL_MODE=level is neither `oneshot` nor `edge`").count(),
+        1,
+        "warned not exactly once:\n{stderr}"
+    );
 }
