@@ -11,8 +11,8 @@ mod common;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
-/// Lines written 300 ms apart are read by a green thread while another on the same worker
-/// keeps ticking: the wait for the second line parks.
+/// The second of two lines is written 300 ms after the first was read, while another green
+/// thread on the same worker keeps ticking: the wait for it parks.
 #[test]
 fn lines_of_standard_input_are_read_without_holding_the_worker() {
     const NAME: &str = "lines_of_standard_input_are_read_without_holding_the_worker";
@@ -22,29 +22,47 @@ fn lines_of_standard_input_are_read_without_holding_the_worker() {
         let lines = rt.block_on({
             let ticks = ticks.clone();
             move || {
-                let ticker = green::spawn(move || {
-                    loop {
-                        green::sleep(Duration::from_millis(1));
-                        ticks.fetch_add(1, Ordering::Relaxed);
+                let ticker = green::spawn({
+                    let ticks = ticks.clone();
+                    move || {
+                        loop {
+                            green::sleep(Duration::from_millis(1));
+                            ticks.fetch_add(1, Ordering::Relaxed);
+                        }
                     }
                 });
-                let lines: Vec<String> = green::io::stdin().lines().map(Result::unwrap).collect();
+                let mut first = String::new();
+                green::io::stdin().read_line(&mut first).unwrap();
+                let before = ticks.load(Ordering::Relaxed);
+                // Tells the parent to wait 300 ms and type the second.
+                std::fs::write(std::env::var("READ_MARK").unwrap(), "").unwrap();
+                let mut lines: Vec<String> = green::io::stdin().lines().map(Result::unwrap).collect();
+                let during = ticks.load(Ordering::Relaxed) - before;
                 ticker.cancel();
                 assert!(ticker.join().is_err());
-                lines
+                lines.insert(0, first);
+                (lines, during)
             }
         });
-        assert_eq!(lines, ["one", "two"]);
-        let ticks = ticks.load(Ordering::Relaxed);
+        let (lines, ticks) = lines;
+        assert_eq!(lines, ["one\n", "two"]);
         assert!(ticks >= 20, "the ticker ticked {ticks} times while the second line was awaited");
         println!("child: ok");
         return;
     }
-    let mut child = common::child::spawn_child(NAME, &[], Stdio::piped());
+    let mark = std::env::temp_dir().join(format!("green-stdin-read-{}", std::process::id()));
+    let _ = std::fs::remove_file(&mark);
+    let mut child = common::child::spawn_child(NAME, &[("READ_MARK", mark.to_str().unwrap())], Stdio::piped());
     let mut input = child.stdin.take().unwrap();
     input.write_all(b"one\n").unwrap();
+    // The second line 300 ms after the child has read the first (or once it has ended, failed).
+    let start = std::time::Instant::now();
+    while !mark.exists() && child.try_wait().unwrap().is_none() && start.elapsed() < LIMIT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(&mark);
     std::thread::sleep(Duration::from_millis(300));
-    input.write_all(b"two\n").unwrap();
+    let _ = input.write_all(b"two\n");
     drop(input);
     let out = common::child::output_within(child, LIMIT).expect("the child hung");
     let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
@@ -69,4 +87,46 @@ fn empty_or_closed_standard_input_reads_as_its_end() {
         return;
     }
     common::child::expect_child_ok(NAME, LIMIT);
+}
+
+/// A read of standard input inside `green::timeout` ends at the deadline with `TimedOut` and
+/// takes nothing: the line typed afterwards goes whole to the next read.
+#[test]
+fn a_read_at_its_deadline_gives_up_and_loses_no_input() {
+    const NAME: &str = "a_read_at_its_deadline_gives_up_and_loses_no_input";
+    if common::child::is_child() {
+        let line = green::run(|| {
+            let start = std::time::Instant::now();
+            let mut line = String::new();
+            match green::timeout(Duration::from_millis(100), || green::io::stdin().read_line(&mut line)) {
+                Ok(Err(e)) => assert_eq!(e.kind(), std::io::ErrorKind::TimedOut, "{e}"),
+                Err(_elapsed) => {}
+                Ok(Ok(n)) => panic!("read {n} bytes before any were written: {line:?}"),
+            }
+            assert!(start.elapsed() >= Duration::from_millis(100), "gave up early: {:?}", start.elapsed());
+            assert!(line.is_empty(), "{line:?}");
+            // Tells the parent to type now.
+            std::fs::write(std::env::var("TIMED_OUT_MARK").unwrap(), "").unwrap();
+            green::io::stdin().read_line(&mut line).unwrap();
+            line
+        });
+        assert_eq!(line, "typed later\n");
+        println!("child: ok");
+        return;
+    }
+    let mark = std::env::temp_dir().join(format!("green-stdin-timed-out-{}", std::process::id()));
+    let _ = std::fs::remove_file(&mark);
+    let mut child = common::child::spawn_child(NAME, &[("TIMED_OUT_MARK", mark.to_str().unwrap())], Stdio::piped());
+    let mut input = child.stdin.take().unwrap();
+    // Typed once the child's read has given up (or the child has ended, having failed).
+    let start = std::time::Instant::now();
+    while !mark.exists() && child.try_wait().unwrap().is_none() && start.elapsed() < LIMIT {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let _ = std::fs::remove_file(&mark);
+    let _ = input.write_all(b"typed later\n");
+    drop(input);
+    let out = common::child::output_within(child, LIMIT).expect("the child hung");
+    let (stdout, stderr) = (String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success() && stdout.contains("child: ok"), "{stdout}\n{stderr}");
 }
