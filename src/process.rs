@@ -45,7 +45,10 @@
 //! - [`Command::spawn`] itself runs on the calling thread, as std's does: it returns once the
 //!   child has `exec`ed, about 100 µs for `true` on a 2-vCPU virtual machine (the median of 200,
 //!   the same as std's measured beside it), which the worker spends there rather than on a
-//!   hand-off to the blocking pool and back (some tens of µs on that machine). A spawn error names the program (`cannot start "nosuch": No such file
+//!   hand-off to the blocking pool and back (some tens of µs on that machine). The pool would
+//!   also make a thread that comes and goes the child's parent thread: a child whose
+//!   `pre_exec` asks for `PR_SET_PDEATHSIG` is signalled when the thread that spawned it exits,
+//!   and a worker lives as long as its runtime. A spawn error names the program (`cannot start "nosuch": No such file
 //!   or directory`), with std's error kind.
 //! - [`Child::wait`] parks on a pidfd; see [`io::wait_child`](crate::io::wait_child), which it
 //!   calls.
