@@ -1075,3 +1075,71 @@ fn a_worker_busy_with_a_ticking_green_thread_answers_between_two_slices() {
     // The caller, parked for the answers, says so.
     assert_eq!(text.matches(": parked (taking a dump) for ").count(), 1, "{text}");
 }
+
+/// A dump's caller past its `green::timeout` deadline, or cancelled, stops waiting for a worker
+/// held by blocking code (which would answer only after the second's timeout), and says so.
+#[test]
+fn a_dump_caller_at_its_deadline_or_cancelled_stops_waiting() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
+    let (dumped_by_timeout, dumped_by_cancel) = rt.block_on(|| {
+        // Worker 1 is held in blocking code until released.
+        let (held, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
+        let holder = {
+            let (held, release) = (held.clone(), release.clone());
+            green::Builder::new()
+                .worker(1)
+                .spawn(move || {
+                    held.store(true, Ordering::Release);
+                    let start = std::time::Instant::now();
+                    while !release.load(Ordering::Acquire) && start.elapsed() < Duration::from_secs(20) {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                })
+                .unwrap()
+        };
+        while !held.load(Ordering::Acquire) {
+            green::sleep(Duration::from_millis(1));
+        }
+        // On worker 0, with a 50 ms deadline.
+        let timed = green::Builder::new()
+            .worker(0)
+            .spawn(|| {
+                let start = std::time::Instant::now();
+                let text = green::timeout(Duration::from_millis(50), || green::Handle::current().dump().to_string());
+                (text.expect("the dump itself does not unwind"), start.elapsed())
+            })
+            .unwrap()
+            .join()
+            .unwrap();
+        // On worker 0, cancelled 50 ms in: it stops waiting, then unwinds at its next
+        // cancellation point, handing the dump out first.
+        // (A std channel: a green one's send is a cancellation point itself.)
+        let (tx, rx) = std::sync::mpsc::channel();
+        let cancelled = green::Builder::new()
+            .worker(0)
+            .spawn(move || {
+                let start = std::time::Instant::now();
+                let text = green::Handle::current().dump().to_string();
+                tx.send((text, start.elapsed())).unwrap();
+                green::yield_now();
+            })
+            .unwrap();
+        green::sleep(Duration::from_millis(50));
+        cancelled.cancel();
+        assert!(cancelled.join().unwrap_err().is_cancelled());
+        let by_cancel = rx.recv().unwrap();
+        release.store(true, Ordering::Release);
+        holder.join().unwrap();
+        (timed, by_cancel)
+    });
+    for ((text, took), why) in [
+        (dumped_by_timeout, "worker 1: not waited for: the dump's caller reached its green::timeout deadline"),
+        (dumped_by_cancel, "worker 1: not waited for: the dump's caller was cancelled"),
+    ] {
+        assert!(text.contains(why), "{text}");
+        // Before, the caller waited out the second in which a worker may take the request up.
+        assert!(took < Duration::from_millis(900), "took {took:?}:\n{text}");
+    }
+}

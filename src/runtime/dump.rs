@@ -341,13 +341,14 @@ impl Handle {
     /// that has not taken the request up within a second is shown as not answering, with the
     /// green thread that holds it.
     ///
-    /// The caller waits for the answers: a green thread parks, a plain OS thread blocks. The
-    /// wait is not a cancellation point, and a [`green::timeout`](crate::timeout) deadline does
-    /// not end it: a dump asked for by a green thread that is then cancelled, or whose deadline
-    /// passes, still comes back whole, within about a second (30 s more at most while a worker
-    /// that took the request up finishes its answer). Called while the green thread unwinds,
-    /// or on a worker's own stack, it waits without parking, and that worker's part of the dump
-    /// says it could not answer.
+    /// The caller waits for the answers: a green thread parks, a plain OS thread blocks, within
+    /// about a second (30 s more at most while a worker that took the request up finishes its
+    /// answer). A green thread that is cancelled meanwhile, or whose
+    /// [`green::timeout`](crate::timeout) deadline passes, stops waiting and gets what has come:
+    /// the workers not heard from yet say they were not waited for, and why. The dump does not
+    /// unwind; the next cancellation point does. Called while the green thread unwinds, or on a
+    /// worker's own stack, it waits without parking, and that worker's part of the dump says it
+    /// could not answer.
     ///
     /// A green thread parked on a `green::sync` primitive names it: `parked (sync, channel
     /// recv)`, `(sync, condvar)`, `(sync, barrier)` and so on. One waiting for a green lock shows
@@ -459,10 +460,24 @@ impl Handle {
         // caller: past the first timeout it also looks every `POLL_ANSWERING`.
         let first = Instant::now() + ANSWER_TIMEOUT;
         let last = first + ANSWER_FINISH_TIMEOUT;
+        // Why the caller stopped waiting before every worker answered, if it did: a green thread
+        // cancelled, or past its `green::timeout` deadline (its park ends there), takes what has
+        // come and goes on, to unwind at its next cancellation point.
+        let mut gave_up = None;
         while request.remaining.load(Ordering::Acquire) > 0 {
             let now = Instant::now();
             if now >= first && (now >= last || !request.answering()) {
                 break;
+            }
+            if !cannot_park {
+                if park::cancelled_here() {
+                    gave_up = Some("the dump's caller was cancelled");
+                    break;
+                }
+                if crate::deadline::passed() {
+                    gave_up = Some("the dump's caller reached its green::timeout deadline");
+                    break;
+                }
             }
             let until = if now < first { first } else { last.min(now + POLL_ANSWERING) };
             if cannot_park {
@@ -533,6 +548,10 @@ impl Handle {
                     }
                     room -= shown;
                     left_out += answer.started - shown;
+                }
+                None if gave_up.is_some() => {
+                    let why = gave_up.unwrap_or_default();
+                    text.push_str(&format!("worker {index}: not waited for: {why}\n"));
                 }
                 None => {
                     let stats = &shared.remotes[index].stats;
