@@ -75,10 +75,14 @@ fn on_pool<T: Send + 'static>(op: impl FnOnce() -> io::Result<T> + Send + 'stati
         // place.
         Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
         // The green thread that waits for the job did not see it end: the runtime's shutdown
-        // cancelled it (and then this green thread too, which unwinds here, as at any other
-        // cancellation point), or it could not start (no stack could be had). The job may have
-        // run either way, so the error does not say it was not.
+        // cancelled it (and this green thread too, which unwinds here, as at any other
+        // cancellation point, even if its worker has not come round to cancel it yet), or it
+        // could not start (no stack could be had). The job may have run either way, so the error
+        // does not say it was not.
         Err(e) => {
+            if e.is_cancelled() {
+                crate::park::unwind_if_shutting_down();
+            }
             crate::park::check_cancelled();
             let kind = e.start_error().map_or(io::ErrorKind::Other, io::Error::kind);
             Err(io::Error::new(

@@ -411,6 +411,21 @@ pub(crate) fn check_cancelled() {
     }
 }
 
+/// For a wait that found a green thread of the runtime's cancelled, which only the runtime's
+/// shutdown does (a waiter of the blocking pool, a helper nobody else can reach): unwinds the
+/// caller as cancelled if the runtime is shutting down. Its worker would cancel it at its next
+/// look, but the caller may have been running since before the shutdown began, and not been
+/// cancelled yet: it unwinds now as it would then, rather than report the helper's end as an
+/// error. Does nothing while unwinding (rule 3), outside a green thread, or with no shutdown.
+pub(crate) fn unwind_if_shutting_down() {
+    check_cancelled();
+    let shutting_down =
+        context::with_core(|core| core.is_some_and(|c| c.in_green_thread() && c.shared.is_shutting_down()));
+    if shutting_down && !std::thread::panicking() {
+        runtime_unwind(Box::new(Cancelled));
+    }
+}
+
 /// True if the caller is a green thread that has been cancelled.
 #[inline]
 pub(crate) fn cancelled_here() -> bool {

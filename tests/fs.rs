@@ -242,6 +242,44 @@ fn a_call_cut_short_by_the_shutdown_unwinds() {
     });
 }
 
+/// A call made just after the shutdown has begun, by a green thread that was running then (its
+/// worker has not yet come round to cancel it), unwinds too: the pool's waiter is refused, and
+/// that is the shutdown's cancellation, not a lost result to report (the call used to return
+/// an error saying "the call's result was lost").
+#[test]
+fn a_call_made_as_the_shutdown_begins_unwinds() {
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("shutdown-begins");
+        // Each round's green thread may instead be cancelled before its call, if its budget runs
+        // out in between: it then unwinds there, which shows nothing. Some rounds are not.
+        let (mut reached, mut returned) = (0, Vec::new());
+        for round in 0..10 {
+            let path = scratch.0.join(format!("file-{round}"));
+            let (running_tx, running_rx) = std::sync::mpsc::channel();
+            let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+            let rt = green::Runtime::builder().workers(1).build().unwrap();
+            rt.spawn(move || {
+                running_tx.send(()).unwrap();
+                // Holds the only worker, without parking, until the shutdown has begun: a spawn is
+                // then refused, finished at once. Those spawned before never start.
+                while !green::spawn(|| ()).is_finished() {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                seen_tx.send("reached".to_string()).unwrap();
+                let got = green::fs::write(&path, "x");
+                seen_tx.send(format!("{got:?}")).unwrap();
+            });
+            running_rx.recv().unwrap();
+            drop(rt);
+            let seen: Vec<String> = seen_rx.try_iter().collect();
+            reached += usize::from(seen.first().is_some_and(|s| s == "reached"));
+            returned.extend(seen.into_iter().skip(1));
+        }
+        assert!(returned.is_empty(), "calls made as the shutdown began returned {returned:?}");
+        assert!(reached > 0, "no round reached its call: the test shows nothing");
+    });
+}
+
 /// On the worker's own stack, where nothing parks, the call runs in place.
 #[test]
 fn on_the_worker_stack_the_call_runs_in_place() {
