@@ -496,7 +496,15 @@ fn read_both(stdout: Option<ChildStdout>, stderr: Option<ChildStderr>) -> io::Re
             let handle = reader.0.take().expect(internal_error!("the reader of stderr was gone"));
             match handle.join() {
                 Ok(err) => Ok((out, err?)),
-                Err(e) => Err(io::Error::other(format!("reading the child's standard error: {e}"))),
+                Err(e) => {
+                    // Cancelled: nobody but the runtime's shutdown reaches the reader, and it
+                    // cancels this green thread too, which unwinds here as it would at its
+                    // worker's next look (`output` then kills and reaps the child).
+                    if e.is_cancelled() {
+                        crate::park::unwind_if_shutting_down();
+                    }
+                    Err(io::Error::other(format!("reading the child's standard error: {e}")))
+                }
             }
         }
         (Some(out), Some(err)) => std::thread::scope(|scope| {

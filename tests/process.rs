@@ -350,3 +350,44 @@ fn into_std_gives_a_blocking_pipe() {
         });
     });
 }
+
+/// Collecting a child's output just after the shutdown has begun, in a green thread that was
+/// running then (its worker has not yet come round to cancel it), unwinds: the reader of the
+/// standard error is refused, and that is the shutdown's cancellation, not an error of the
+/// child's streams (it used to return "reading the child's standard error: ... cancelled").
+#[test]
+fn collecting_output_as_the_shutdown_begins_unwinds() {
+    common::bounded(LIMIT, || {
+        // Each round's green thread may instead be cancelled before the call, if its budget runs
+        // out in between: it then unwinds there, which shows nothing. Some rounds are not.
+        let (mut reached, mut returned) = (0, Vec::new());
+        for _ in 0..10 {
+            let (running_tx, running_rx) = std::sync::mpsc::channel();
+            let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+            let rt = green::Runtime::builder().workers(1).build().unwrap();
+            rt.spawn(move || {
+                // Ended and reaped, both pipes at their ends: collecting parks nowhere.
+                let mut child =
+                    std::process::Command::new("true").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
+                assert!(child.wait().unwrap().success());
+                let child = green::process::Child::from_std(child).unwrap();
+                running_tx.send(()).unwrap();
+                // Holds the only worker, without parking, until the shutdown has begun: a spawn is
+                // then refused, finished at once. Those spawned before never start.
+                while !green::spawn(|| ()).is_finished() {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                seen_tx.send("reached".to_string()).unwrap();
+                let got = child.wait_with_output();
+                seen_tx.send(format!("{got:?}")).unwrap();
+            });
+            running_rx.recv().unwrap();
+            drop(rt);
+            let seen: Vec<String> = seen_rx.try_iter().collect();
+            reached += usize::from(seen.first().is_some_and(|s| s == "reached"));
+            returned.extend(seen.into_iter().skip(1));
+        }
+        assert!(returned.is_empty(), "collections made as the shutdown began returned {returned:?}");
+        assert!(reached > 0, "no round reached its call: the test shows nothing");
+    });
+}
