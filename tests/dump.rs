@@ -1083,7 +1083,9 @@ fn a_dump_caller_at_its_deadline_or_cancelled_stops_waiting() {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
     let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
-    let (dumped_by_timeout, dumped_by_cancel) = rt.block_on(|| {
+    // The scenario runs on worker 0, wherever `block_on` puts its own green thread (on worker
+    // 1, it would wait behind the holder).
+    let scenario = || {
         // Worker 1 is held in blocking code until released.
         let (held, release) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
         let holder = {
@@ -1133,7 +1135,9 @@ fn a_dump_caller_at_its_deadline_or_cancelled_stops_waiting() {
         release.store(true, Ordering::Release);
         holder.join().unwrap();
         (timed, by_cancel)
-    });
+    };
+    let (dumped_by_timeout, dumped_by_cancel) =
+        rt.block_on(move || green::Builder::new().worker(0).spawn(scenario).unwrap().join().unwrap());
     for ((text, took), why) in [
         (dumped_by_timeout, "worker 1: not waited for: the dump's caller reached its green::timeout deadline"),
         (dumped_by_cancel, "worker 1: not waited for: the dump's caller was cancelled"),
