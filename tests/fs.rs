@@ -65,36 +65,21 @@ fn a_call_that_blocks_does_not_hold_the_worker() {
     common::bounded(LIMIT, || {
         let scratch = Scratch::new("fifo");
         let fifo = fifo_in(&scratch.0);
-        let rt = green::Runtime::builder().workers(1).build().unwrap();
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let got = rt.block_on({
-            let (fifo, ticks) = (fifo.clone(), ticks.clone());
-            move || {
-                let ticker = green::spawn(move || {
-                    loop {
-                        green::sleep(Duration::from_millis(1));
-                        ticks.fetch_add(1, Ordering::Relaxed);
-                    }
-                });
-                let reader = green::spawn({
-                    let fifo = fifo.clone();
-                    move || green::fs::read(fifo)
-                });
-                // The writer opens the FIFO after a while, from an OS thread of its own.
-                let writer = std::thread::spawn(move || {
+        let (got, ticks) = common::beside_a_ticker(move || {
+            // The writer opens the FIFO after a while, from an OS thread of its own.
+            let writer = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || {
                     std::thread::sleep(Duration::from_millis(300));
                     std::fs::write(fifo, "through the fifo").unwrap();
-                });
-                let got = reader.join().unwrap().unwrap();
-                writer.join().unwrap();
-                ticker.cancel();
-                assert!(ticker.join().is_err());
-                got
-            }
+                })
+            };
+            let got = green::fs::read(fifo).unwrap();
+            writer.join().unwrap();
+            got
         });
         assert_eq!(got, b"through the fifo");
         // 300 ms of 1 ms sleeps: a held worker would have counted none.
-        let ticks = ticks.load(Ordering::Relaxed);
         assert!(ticks >= 20, "the ticker ticked {ticks} times while the read waited");
     });
 }
@@ -260,11 +245,7 @@ fn a_call_made_as_the_shutdown_begins_unwinds() {
             let rt = green::Runtime::builder().workers(1).build().unwrap();
             rt.spawn(move || {
                 running_tx.send(()).unwrap();
-                // Holds the only worker, without parking, until the shutdown has begun: a spawn is
-                // then refused, finished at once. Those spawned before never start.
-                while !green::spawn(|| ()).is_finished() {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                common::hold_the_worker_until_the_shutdown_begins();
                 seen_tx.send("reached".to_string()).unwrap();
                 let got = green::fs::write(&path, "x");
                 seen_tx.send(format!("{got:?}")).unwrap();

@@ -2,7 +2,6 @@
 
 use std::io::{Read, Write};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use green::process::{Command, Stdio};
@@ -10,29 +9,6 @@ use green::process::{Command, Stdio};
 mod common;
 
 const LIMIT: Duration = Duration::from_secs(60);
-
-/// On one worker, runs `f` while a green thread beside it counts 1 ms sleeps; returns what `f`
-/// returned and the count: a count near zero means `f` held the worker.
-fn beside_a_ticker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> (R, usize) {
-    let rt = green::Runtime::builder().workers(1).build().unwrap();
-    rt.block_on(|| {
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let ticker = {
-            let ticks = ticks.clone();
-            green::spawn(move || {
-                loop {
-                    green::sleep(Duration::from_millis(1));
-                    ticks.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        };
-        let result = green::spawn(f).join().unwrap();
-        let count = ticks.load(Ordering::Relaxed);
-        ticker.cancel();
-        assert!(ticker.join().is_err());
-        (result, count)
-    })
-}
 
 #[test]
 fn output_captures_both_streams_and_the_exit_code() {
@@ -67,12 +43,12 @@ fn output_reads_both_streams_at_once() {
 #[test]
 fn waiting_for_a_child_does_not_hold_the_worker() {
     common::bounded(LIMIT, || {
-        let (status, ticks) = beside_a_ticker(|| Command::new("sleep").arg("0.3").status().unwrap());
+        let (status, ticks) = common::beside_a_ticker(|| Command::new("sleep").arg("0.3").status().unwrap());
         assert!(status.success());
         // 300 ms of 1 ms sleeps: a blocked worker would have counted none.
         assert!(ticks >= 20, "the ticker ticked {ticks} times while the child slept");
         let (out, ticks) =
-            beside_a_ticker(|| Command::new("sh").args(["-c", "sleep 0.3; echo done"]).output().unwrap());
+            common::beside_a_ticker(|| Command::new("sh").args(["-c", "sleep 0.3; echo done"]).output().unwrap());
         assert_eq!(out.stdout, b"done\n");
         assert!(ticks >= 20, "the ticker ticked {ticks} times while the output was read");
     });
@@ -158,15 +134,6 @@ fn a_program_that_is_not_there_is_named_in_the_error() {
     });
 }
 
-/// Processes whose command line holds `marker`, zombies aside (theirs is empty).
-fn running_with(marker: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
-        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(marker))
-        .count()
-}
-
 /// `output` and `status` own their child: at a `green::timeout` deadline they kill and reap
 /// it. A `Child` held by the caller is the caller's: a timeout leaves it running.
 #[test]
@@ -192,11 +159,11 @@ fn output_and_status_kill_their_child_at_a_timeout() {
                 }
                 assert!(start.elapsed() < Duration::from_secs(30), "the timeout took {:?}", start.elapsed());
                 // Only the held child is left.
-                assert_eq!(running_with(&marker), 1, "output: {use_output}");
+                assert_eq!(common::running_with(&marker), 1, "output: {use_output}");
             }
             held.kill().unwrap();
             assert!(!held.wait().unwrap().success());
-            assert_eq!(running_with(&marker), 0);
+            assert_eq!(common::running_with(&marker), 0);
         });
     });
 }
@@ -293,7 +260,7 @@ fn while_unwinding_nothing_parks() {
             assert_eq!(output.unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
             assert!(start.elapsed() < Duration::from_secs(10), "the destructor waited {:?}", start.elapsed());
             // Only the held child is left; it is reaped on a plain thread, where waits block.
-            assert_eq!(running_with(&self.1), 1);
+            assert_eq!(common::running_with(&self.1), 1);
             child.kill().unwrap();
             std::thread::spawn(move || child.wait().unwrap()).join().unwrap();
         }
@@ -372,11 +339,7 @@ fn collecting_output_as_the_shutdown_begins_unwinds() {
                 assert!(child.wait().unwrap().success());
                 let child = green::process::Child::from_std(child).unwrap();
                 running_tx.send(()).unwrap();
-                // Holds the only worker, without parking, until the shutdown has begun: a spawn is
-                // then refused, finished at once. Those spawned before never start.
-                while !green::spawn(|| ()).is_finished() {
-                    std::thread::sleep(Duration::from_micros(200));
-                }
+                common::hold_the_worker_until_the_shutdown_begins();
                 seen_tx.send("reached".to_string()).unwrap();
                 let got = child.wait_with_output();
                 seen_tx.send(format!("{got:?}")).unwrap();

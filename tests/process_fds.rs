@@ -14,10 +14,6 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// Held by each test: the counts below see every test's fds and children.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 /// This process's children that have ended but were not reaped, as `pid (name)`.
 fn zombies() -> Vec<String> {
     let me = std::process::id().to_string();
@@ -33,15 +29,6 @@ fn zombies() -> Vec<String> {
         .collect()
 }
 
-/// Processes whose command line holds `marker`, zombies aside (theirs is empty).
-fn running_with(marker: &str) -> usize {
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
-        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(marker))
-        .count()
-}
-
 /// `output` gave up on at a timeout, while the child's own child still holds both pipes: the
 /// child is killed, and nothing of the call is left reading its standard error (a green thread
 /// that would wait, holding the pipe's fd, for as long as the grandchild lives).
@@ -51,20 +38,20 @@ fn a_timed_out_output_leaves_no_reader_behind() {
     common::bounded(LIMIT, || {
         green::run(|| {
             let marker = format!("1.{}{:09}", std::process::id(), Instant::now().elapsed().subsec_nanos() | 1);
-            let before = open_fds();
+            let before = common::open_fds();
             let script = format!("sleep {marker} & sleep {marker}");
             let result =
                 green::timeout(Duration::from_millis(100), || Command::new("sh").args(["-c", &script]).output());
             assert!(!matches!(result, Ok(Ok(_))), "{result:?}");
             // The grandchild holds the pipes for about a second yet.
-            assert!(running_with(&marker) >= 1, "the grandchild ended early: the test shows nothing");
+            assert!(common::running_with(&marker) >= 1, "the grandchild ended early: the test shows nothing");
             let settled = Instant::now() + Duration::from_millis(300);
-            while open_fds() > before && Instant::now() < settled {
+            while common::open_fds() > before && Instant::now() < settled {
                 green::sleep(Duration::from_millis(5));
             }
-            assert_eq!(open_fds(), before, "an fd of the timed-out output is still open");
+            assert_eq!(common::open_fds(), before, "an fd of the timed-out output is still open");
             // Leave nothing running.
-            while running_with(&marker) > 0 {
+            while common::running_with(&marker) > 0 {
                 green::sleep(Duration::from_millis(20));
             }
         });
@@ -78,7 +65,7 @@ fn many_children_leave_no_fd_and_no_zombie() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     common::bounded(LIMIT, || {
         green::run(|| {
-            let before = open_fds();
+            let before = common::open_fds();
             for round in 0..60 {
                 // Half of them at a deadline that passes before the child ends.
                 let timeout = Duration::from_millis(if round % 2 == 0 { 1 } else { 5_000 });
@@ -94,7 +81,7 @@ fn many_children_leave_no_fd_and_no_zombie() {
                 child.stdin.as_mut().unwrap().write_all(b"fed").unwrap();
                 assert_eq!(child.wait_with_output().unwrap().stdout, b"fed");
             }
-            assert_eq!(open_fds(), before, "fds were left open");
+            assert_eq!(common::open_fds(), before, "fds were left open");
             assert_eq!(zombies(), Vec::<String>::new(), "children were left unreaped");
         });
     });

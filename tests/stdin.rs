@@ -11,6 +11,40 @@ mod common;
 
 const LIMIT: Duration = Duration::from_secs(60);
 
+/// A file the child creates to tell the parent it has got somewhere (read a line, given up a
+/// read): the parent types the next input then, not after a pause a slow child could outlast.
+struct Mark(std::path::PathBuf);
+
+impl Mark {
+    /// The variable that gives the child the file's path.
+    const VAR: &str = "GREEN_TEST_MARK";
+
+    fn new(test: &str) -> Mark {
+        let path = std::env::temp_dir().join(format!("green-stdin-{test}-{}", std::process::id()));
+        let _ = std::fs::remove_file(&path);
+        Mark(path)
+    }
+
+    fn env(&self) -> (&'static str, &str) {
+        (Mark::VAR, self.0.to_str().unwrap())
+    }
+
+    /// The child's side: it has got there.
+    fn set() {
+        std::fs::write(std::env::var(Mark::VAR).unwrap(), "").unwrap();
+    }
+
+    /// The parent's side: waits until the child has set the mark, or has ended (having failed),
+    /// up to `LIMIT`; then removes it.
+    fn wait(&self, child: &mut std::process::Child) {
+        let start = std::time::Instant::now();
+        while !self.0.exists() && child.try_wait().unwrap().is_none() && start.elapsed() < LIMIT {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let _ = std::fs::remove_file(&self.0);
+    }
+}
+
 /// The second of two lines is written 300 ms after the first was read, while another green
 /// thread on the same worker keeps ticking: the wait for it parks.
 #[test]
@@ -35,7 +69,7 @@ fn lines_of_standard_input_are_read_without_holding_the_worker() {
                 green::io::stdin().read_line(&mut first).unwrap();
                 let before = ticks.load(Ordering::Relaxed);
                 // Tells the parent to wait 300 ms and type the second.
-                std::fs::write(std::env::var("READ_MARK").unwrap(), "").unwrap();
+                Mark::set();
                 let mut lines: Vec<String> = green::io::stdin().lines().map(Result::unwrap).collect();
                 let during = ticks.load(Ordering::Relaxed) - before;
                 ticker.cancel();
@@ -50,17 +84,12 @@ fn lines_of_standard_input_are_read_without_holding_the_worker() {
         println!("child: ok");
         return;
     }
-    let mark = std::env::temp_dir().join(format!("green-stdin-read-{}", std::process::id()));
-    let _ = std::fs::remove_file(&mark);
-    let mut child = common::child::spawn_child(NAME, &[("READ_MARK", mark.to_str().unwrap())], Stdio::piped());
+    let mark = Mark::new(NAME);
+    let mut child = common::child::spawn_child(NAME, &[mark.env()], Stdio::piped());
     let mut input = child.stdin.take().unwrap();
     input.write_all(b"one\n").unwrap();
     // The second line 300 ms after the child has read the first (or once it has ended, failed).
-    let start = std::time::Instant::now();
-    while !mark.exists() && child.try_wait().unwrap().is_none() && start.elapsed() < LIMIT {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = std::fs::remove_file(&mark);
+    mark.wait(&mut child);
     std::thread::sleep(Duration::from_millis(300));
     let _ = input.write_all(b"two\n");
     drop(input);
@@ -106,7 +135,7 @@ fn a_read_at_its_deadline_gives_up_and_loses_no_input() {
             assert!(start.elapsed() >= Duration::from_millis(100), "gave up early: {:?}", start.elapsed());
             assert!(line.is_empty(), "{line:?}");
             // Tells the parent to type now.
-            std::fs::write(std::env::var("TIMED_OUT_MARK").unwrap(), "").unwrap();
+            Mark::set();
             green::io::stdin().read_line(&mut line).unwrap();
             line
         });
@@ -114,16 +143,11 @@ fn a_read_at_its_deadline_gives_up_and_loses_no_input() {
         println!("child: ok");
         return;
     }
-    let mark = std::env::temp_dir().join(format!("green-stdin-timed-out-{}", std::process::id()));
-    let _ = std::fs::remove_file(&mark);
-    let mut child = common::child::spawn_child(NAME, &[("TIMED_OUT_MARK", mark.to_str().unwrap())], Stdio::piped());
+    let mark = Mark::new(NAME);
+    let mut child = common::child::spawn_child(NAME, &[mark.env()], Stdio::piped());
     let mut input = child.stdin.take().unwrap();
     // Typed once the child's read has given up (or the child has ended, having failed).
-    let start = std::time::Instant::now();
-    while !mark.exists() && child.try_wait().unwrap().is_none() && start.elapsed() < LIMIT {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let _ = std::fs::remove_file(&mark);
+    mark.wait(&mut child);
     let _ = input.write_all(b"typed later\n");
     drop(input);
     let out = common::child::output_within(child, LIMIT).expect("the child hung");

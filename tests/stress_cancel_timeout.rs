@@ -607,24 +607,8 @@ fn os_program(world: &World, mut rng: Rng) {
     }
 }
 
-fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").unwrap().count()
-}
-
 fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
-}
-
-/// Waits for `cond`, up to `limit`.
-fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    cond()
 }
 
 /// Green threads that keep every untimed wait of the programs answerable until `stop`.
@@ -683,7 +667,7 @@ fn pairs(n: usize) -> Vec<(std::net::TcpStream, std::net::TcpStream)> {
 
 /// One run: `programs` green threads on `workers` workers, with cancellers, for `seed`.
 fn run_seed(seed: u64, workers: usize, programs: usize) {
-    let fds = open_fds();
+    let fds = common::open_fds();
     let os_threads = threads();
     let rt = green::Runtime::builder().workers(workers).build().unwrap();
     let world = Arc::new(World::new());
@@ -802,7 +786,7 @@ fn run_seed(seed: u64, workers: usize, programs: usize) {
         }
     }
     assert!(
-        eventually(Duration::from_secs(10), || world.children.load(Ordering::SeqCst) == 0),
+        common::eventually(Duration::from_secs(10), || world.children.load(Ordering::SeqCst) == 0),
         "seed {seed}: {} children left",
         world.children.load(Ordering::SeqCst)
     );
@@ -835,9 +819,13 @@ fn run_seed(seed: u64, workers: usize, programs: usize) {
     drop(handle);
     let (steps, elapsed) = (world.progress.load(Ordering::Relaxed), world.elapsed.load(Ordering::Relaxed));
     drop(world);
-    assert!(eventually(Duration::from_secs(10), || open_fds() <= fds), "seed {seed}: fds {fds} -> {}", open_fds());
     assert!(
-        eventually(Duration::from_secs(10), || threads() <= os_threads),
+        common::eventually(Duration::from_secs(10), || common::open_fds() <= fds),
+        "seed {seed}: fds {fds} -> {}",
+        common::open_fds()
+    );
+    assert!(
+        common::eventually(Duration::from_secs(10), || threads() <= os_threads),
         "seed {seed}: threads {os_threads} -> {}",
         threads()
     );

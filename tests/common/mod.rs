@@ -70,6 +70,54 @@ pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
     cond()
 }
 
+/// The fds open in this process, as `/proc/self/fd` lists them (the listing opens one more
+/// while it reads: the same in every count).
+pub fn open_fds() -> usize {
+    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
+}
+
+/// Processes whose command line holds `marker`, zombies aside (theirs is empty).
+pub fn running_with(marker: &str) -> usize {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|entry| std::fs::read(entry.ok()?.path().join("cmdline")).ok())
+        .filter(|cmdline| String::from_utf8_lossy(cmdline).contains(marker))
+        .count()
+}
+
+/// On one worker, runs `f` while a green thread beside it counts 1 ms sleeps; returns what `f`
+/// returned and the count: a count near zero means `f` held the worker.
+pub fn beside_a_ticker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> (R, usize) {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            green::spawn(move || {
+                loop {
+                    green::sleep(Duration::from_millis(1));
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let result = green::spawn(f).join().unwrap();
+        let count = ticks.load(Ordering::Relaxed);
+        ticker.cancel();
+        assert!(ticker.join().is_err());
+        (result, count)
+    })
+}
+
+/// Called by a green thread that holds its runtime's only worker: keeps holding it, without
+/// parking, until the runtime's shutdown has begun (a spawn is then refused, finished at once;
+/// those spawned before never start). The caller then runs in the moment between the start of
+/// the shutdown and its worker's cancelling of it.
+pub fn hold_the_worker_until_the_shutdown_begins() {
+    while !green::spawn(|| ()).is_finished() {
+        std::thread::sleep(Duration::from_micros(200));
+    }
+}
+
 /// The text of a panic payload (`panic!` with a literal gives a `&str`, with arguments a
 /// `String`); empty for any other payload.
 pub fn panic_text(payload: &(dyn std::any::Any + Send)) -> String {

@@ -4,7 +4,7 @@
 use std::io::{self, Read, Write};
 use std::os::fd::AsRawFd;
 use std::process::Output;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A runtime with `n` workers.
 pub fn runtime(workers: usize) -> green::Runtime {
@@ -54,29 +54,12 @@ where
     }
 }
 
-/// The number of fds open in this process.
-pub fn open_fds() -> usize {
-    std::fs::read_dir("/proc/self/fd").expect("/proc/self/fd").count()
-}
-
-/// Polls `cond` until it holds or `limit` passes; returns whether it held.
-pub fn eventually(limit: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let start = Instant::now();
-    while start.elapsed() < limit {
-        if cond() {
-            return true;
-        }
-        std::thread::sleep(Duration::from_millis(1));
-    }
-    cond()
-}
-
 #[path = "../common/mod.rs"]
 mod common;
 #[allow(unused_imports)]
-pub use common::bounded;
-#[allow(unused_imports)]
 pub use common::child::{CHILD, is_child, run_child};
+#[allow(unused_imports)]
+pub use common::{bounded, eventually, open_fds};
 
 /// Asserts that a child run printed `child: ok` and exited successfully.
 pub fn assert_child_ok(output: &Output) {
