@@ -286,24 +286,24 @@ impl Woken {
 /// module docs).
 #[inline]
 pub(crate) fn wait_for(reason: ParkReason, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
-    wait_with(
-        reason,
-        WaitingOn::Nothing,
-        // SAFETY: the running green thread's header, alive while it runs.
-        |header, seq| Waiter::Green { task: unsafe { TaskRef::from_header(header) }, seq },
-        Waiter::Os,
-        register,
-        deadline,
-    );
+    wait_counted(reason, WaitingOn::Nothing, register, deadline);
 }
 
 /// [`wait_for`] with [`ParkReason::Sync`] on `primitive`, which dumps show while it waits.
 #[inline]
 pub(crate) fn wait_sync(primitive: Primitive, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
+    wait_counted(ParkReason::Sync, WaitingOn::Sync(primitive), register, deadline);
+}
+
+/// [`wait_with`] with a [`Waiter`], which counts a reference to the green thread's task.
+#[inline(always)]
+fn wait_counted(reason: ParkReason, what: WaitingOn, register: impl FnOnce(Waiter) -> bool, deadline: Option<Instant>) {
     wait_with(
-        ParkReason::Sync,
-        WaitingOn::Sync(primitive),
-        // SAFETY: the running green thread's header, alive while it runs.
+        reason,
+        what,
+        // SAFETY: `from_header` needs a live task: `wait_with` passes the running green
+        // thread's header, and that green thread's slot holds a counted reference to its task
+        // while it runs.
         |header, seq| Waiter::Green { task: unsafe { TaskRef::from_header(header) }, seq },
         Waiter::Os,
         register,

@@ -125,8 +125,10 @@ struct RawStdin;
 
 impl Read for RawStdin {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        // SAFETY: fd 0 is borrowed for this call only; if it is closed, the wait and the read
-        // below fail with EBADF (or see whatever fd 0 now is, as std's `Stdin` would).
+        // SAFETY: `borrow_raw` asks that fd 0 stay open while borrowed. The borrow lasts this
+        // call, and fd 0 is the process's standard input, which nothing in green closes. Code
+        // that closes it meanwhile makes the wait and the read below fail with EBADF (read as
+        // the end of input) or reach whatever fd 0 has become, as std's `Stdin` would.
         let fd = unsafe { BorrowedFd::borrow_raw(0) };
         loop {
             match super::wait_readable(&fd) {
@@ -134,9 +136,8 @@ impl Read for RawStdin {
                 Err(e) if is_closed(&e) => return Ok(0),
                 Err(e) => return Err(e),
             }
-            let len = buf.len().min(isize::MAX as usize);
-            // SAFETY: `buf` is valid for writes of `len` bytes.
-            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), len) };
+            // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
+            let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
             if n >= 0 {
                 return Ok(n as usize);
             }

@@ -539,8 +539,8 @@ impl Handle {
         let mut room = max_listed;
         let mut left_out = 0;
         for (index, answer) in answers.into_iter().enumerate() {
-            match answer {
-                Some(answer) => {
+            match (answer, gave_up) {
+                (Some(answer), _) => {
                     text.push_str(&answer.heading);
                     let shown = answer.listed.len().min(room);
                     for line in &answer.listed[..shown] {
@@ -549,11 +549,8 @@ impl Handle {
                     room -= shown;
                     left_out += answer.started - shown;
                 }
-                None if gave_up.is_some() => {
-                    let why = gave_up.unwrap_or_default();
-                    text.push_str(&format!("worker {index}: not waited for: {why}\n"));
-                }
-                None => {
+                (None, Some(why)) => text.push_str(&format!("worker {index}: not waited for: {why}\n")),
+                (None, None) => {
                     let stats = &shared.remotes[index].stats;
                     let busy =
                         stats.with_running(|h| h.map(|h| format!("{} spawned at {}", h.describe(), h.spawned_at)));

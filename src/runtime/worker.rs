@@ -950,7 +950,8 @@ impl Core {
     /// The green thread in `index` asked to park (rule 4 of docs/design.md): arm its timer, then
     /// commit the park, or run it again if a wake came first.
     fn commit_park(&self, index: usize, slot: &mut Slot, kind: ParkKind, reason: ParkReason) {
-        WorkerStats::bump(&self.stats().parks[reason as usize]);
+        let stats = self.stats();
+        WorkerStats::bump(&stats.parks[reason as usize]);
         let task =
             &slot.live.as_ref().expect(internal_error!("a green thread that had already ended asked to park")).task;
         let header = task.header();
@@ -964,9 +965,9 @@ impl Core {
             slot.info.parked = Some(reason);
             slot.info.timed = deadline.is_some();
             slot.info.since_ms = self.shared.coarse_ms();
-            WorkerStats::add(&self.stats().parked_now[reason as usize], 1);
+            WorkerStats::add(&stats.parked_now[reason as usize], 1);
             if slot.info.timed {
-                WorkerStats::add(&self.stats().timed_parked, 1);
+                WorkerStats::add(&stats.timed_parked, 1);
             }
             if let Some(backtrace) = backtrace {
                 self.parked_at.borrow_mut().insert(index, backtrace);
