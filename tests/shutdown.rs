@@ -335,6 +335,45 @@ fn a_worker_left_stuck_at_the_drop_is_told_without_a_logger() {
     std::thread::sleep(Duration::from_millis(2000));
 }
 
+/// A green thread on a worker left stuck by the drop, that looks a host name up once its
+/// blocking code returns (the blocking pool has stopped by then), unwinds as cancelled, as at
+/// any wait during a shutdown: it used to get an error back ("its blocking pool takes no more
+/// jobs") and go on running after its runtime was gone.
+#[test]
+fn a_lookup_on_a_worker_left_stuck_at_the_drop_unwinds() {
+    if !common::child::is_child() {
+        common::child::expect_child_ok("a_lookup_on_a_worker_left_stuck_at_the_drop_unwinds", Duration::from_secs(60));
+        return;
+    }
+    let rt = green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .blocking_threshold(None)
+        .build()
+        .unwrap();
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let blocked = started.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (dropped_tx, dropped_rx) = std::sync::mpsc::channel::<()>();
+    rt.spawn(move || {
+        blocked.wait();
+        // Blocks the worker until the drop has returned, past the shutdown timeout and its grace,
+        // and past the pool's stop.
+        let _ = dropped_rx.recv();
+        let got = green::net::lookup_host(("localhost", 80)).map(|addrs| addrs.count());
+        tx.send(format!("{got:?}")).unwrap();
+    });
+    started.wait();
+    drop(rt);
+    dropped_tx.send(()).unwrap();
+    // The sender goes with the green thread's unwinding; a result would come first.
+    match rx.recv_timeout(Duration::from_secs(30)) {
+        Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {}
+        other => panic!("the lookup returned instead of unwinding: {other:?}"),
+    }
+    println!("child: ok");
+}
+
 /// A green thread that only computes is leaked at the timeout, and the warning says how such
 /// a loop can end: a tick is no cancellation point, `is_cancelled` tells it.
 #[test]

@@ -43,7 +43,8 @@ use crate::runtime::context;
 /// As std's lookup, with the host name in the message (on any thread; also the fd limit,
 /// when no fd was free); also, on a green thread that would have to park where it cannot (while
 /// unwinding, rule 3 of docs/design.md, or inside `green::on_worker_stack`), an error that says so;
-/// and an error if the runtime is shutting down and its pool no longer takes jobs.
+/// and an error if the pool could not run the lookup (no thread could be started). A green
+/// thread whose runtime is shutting down unwinds as cancelled instead.
 pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> {
     let in_place = |addr: &A| addr.to_socket_addrs().map(Iterator::collect);
     // 1. On a plain OS thread (or a pool thread), blocking is what the caller expects. A failed
@@ -71,9 +72,16 @@ pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> 
         ));
     }
     // 4. Look it up on the pool, and park until it is done.
+    //    A lookup the pool will not run because the runtime is shutting down unwinds the caller
+    //    as cancelled, as a wait would (a green thread whose worker was left stuck in blocking
+    //    code by the shutdown runs on after the pool has stopped).
     let (tx, rx) = oneshot::channel();
-    shared.blocking.submit(Box::new(move || tx.send(lookup.run())))?;
+    if let Err(e) = shared.blocking.submit(Box::new(move || tx.send(lookup.run()))) {
+        crate::park::unwind_if_shutting_down();
+        return Err(e);
+    }
     rx.recv(true).unwrap_or_else(|| {
+        crate::park::unwind_if_shutting_down();
         let why = super::pool::Pool::why_dropped(shared.is_shutting_down());
         Err(io::Error::other(format!("green: a host name lookup was dropped unrun: {why}")))
     })
