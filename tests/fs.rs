@@ -273,3 +273,100 @@ fn on_the_worker_stack_the_call_runs_in_place() {
         });
     });
 }
+
+/// Green threads the calling runtime has started so far: a hand-off to the pool starts one,
+/// which waits for the job.
+fn started() -> u64 {
+    green::Handle::current().metrics().total_started()
+}
+
+/// A file the page cache holds whole is read without a hand-off to the pool (no green thread
+/// started to wait for it),
+/// with std's results: the bytes, a directory's error, contents that are not UTF-8. A file too
+/// large to copy on the worker goes to the pool.
+#[test]
+fn a_cached_file_is_read_without_a_hand_off() {
+    let scratch = Scratch::new("cached");
+    let dir = scratch.0.clone();
+    common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let small = dir.join("small");
+            let contents: Vec<u8> = (0..10_000u32).map(|i| (i % 251) as u8).collect();
+            std::fs::write(&small, &contents).unwrap();
+            let latin1 = dir.join("latin1");
+            std::fs::write(&latin1, b"caf\xe9").unwrap();
+            let empty = dir.join("empty");
+            std::fs::write(&empty, b"").unwrap();
+            let before = started();
+            assert_eq!(green::fs::read(&small).unwrap(), contents);
+            assert_eq!(green::fs::read_to_string(&empty).unwrap(), "");
+            let not_utf8 = green::fs::read_to_string(&latin1).unwrap_err();
+            assert_eq!(not_utf8.kind(), std::io::ErrorKind::InvalidData, "{not_utf8}");
+            assert_eq!(not_utf8.to_string(), std::fs::read_to_string(&latin1).unwrap_err().to_string());
+            assert_eq!(started(), before, "a cached read was handed to the pool");
+
+            let directory = green::fs::read(&dir).unwrap_err();
+            assert_eq!(directory.kind(), std::fs::read(&dir).unwrap_err().kind(), "{directory}");
+            // A regular file of size 0 whose reads produce its contents (procfs cannot promise
+            // not to wait: the read is finished on the pool).
+            let status = green::fs::read_to_string("/proc/self/status").unwrap();
+            assert!(status.contains("Threads:"), "{status}");
+
+            let large = dir.join("large");
+            let contents: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+            std::fs::write(&large, &contents).unwrap();
+            let before = started();
+            assert_eq!(green::fs::read(&large).unwrap(), contents);
+            assert!(started() > before, "a 300,000-byte file was read on the worker");
+        });
+    });
+}
+
+/// A file whose pages are not in the page cache is opened on the green thread, then read on
+/// the pool from where the attempt stopped: every byte comes back, in order.
+#[test]
+fn a_file_not_in_the_page_cache_is_finished_on_the_pool() {
+    use std::os::fd::AsRawFd;
+    let scratch = Scratch::new("evicted");
+    let path = scratch.0.join("evicted");
+    let contents: Vec<u8> = (0..200_000u32).map(|i| (i % 249) as u8).collect();
+    std::fs::write(&path, &contents).unwrap();
+    // Written back, then dropped from the page cache (clean pages go at once on most file
+    // systems; not on tmpfs, say, checked below).
+    let file = std::fs::File::open(&path).unwrap();
+    file.sync_all().unwrap();
+    // SAFETY: an open fd; the advice changes no memory of ours.
+    let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+    assert_eq!(rc, 0);
+    let evicted = !all_pages_cached(&file, contents.len());
+    drop(file);
+    common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let before = started();
+            assert!(green::fs::read(&path).unwrap() == contents, "the bytes read differ from those written");
+            if evicted {
+                assert!(started() > before, "a file not in the page cache was read on the worker");
+            } else {
+                eprintln!("the page cache kept the file here: only its bytes were checked");
+            }
+        });
+    });
+}
+
+/// Whether the page cache holds every page of `file` (of `len` bytes), asked through `mincore`
+/// on a mapping of it, which reads nothing (a read that must not wait would start a
+/// read-ahead).
+fn all_pages_cached(file: &std::fs::File, len: usize) -> bool {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a shared read-only mapping of an open file, unmapped below; no page of it is
+    // touched.
+    let map = unsafe { libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ, libc::MAP_SHARED, file.as_raw_fd(), 0) };
+    assert_ne!(map, libc::MAP_FAILED, "{}", std::io::Error::last_os_error());
+    let mut resident = vec![0u8; len.div_ceil(4096)];
+    // SAFETY: `map` is a mapping of `len` bytes; `resident` has a byte per 4 KiB page of it.
+    let rc = unsafe { libc::mincore(map, len, resident.as_mut_ptr()) };
+    // SAFETY: the mapping made above, of `len` bytes, no longer used.
+    unsafe { libc::munmap(map, len) };
+    assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
+    resident.iter().all(|page| page & 1 == 1)
+}

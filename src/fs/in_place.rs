@@ -1,0 +1,165 @@
+//! Whole-file reads made on the green thread itself, when the kernel can say they will not
+//! wait for a disk.
+//!
+//! Handing a call to the blocking pool costs two wake-ups (tens of µs on a VM), ten times the
+//! read of a small file in the page cache. Linux can tell, without blocking, whether a read
+//! would need a disk:
+//!
+//! - `openat2` with `RESOLVE_CACHED` (Linux 5.12) resolves the path from the kernel's caches
+//!   only, and fails with `EAGAIN` where it would have to read a directory from the disk or
+//!   ask a network file system's server;
+//! - `preadv2` with `RWF_NOWAIT` (Linux 4.14) reads only what is in the page cache, and fails
+//!   with `EAGAIN` where a page would have to be read (`EOPNOTSUPP` on a file system without
+//!   support, such as NFS);
+//! - `statx` with `AT_STATX_DONT_SYNC` gives a network file system's cached attributes without
+//!   asking its server.
+//!
+//! io_uring makes the same first attempt before it gives an open to its own threads. [`read`]
+//! tries: a path it cannot resolve from the caches is left to the pool whole; a file whose
+//! pages are not all cached is left to the pool from where the attempt stopped, open, with
+//! what was read so far. The path is first opened with `O_PATH` (which opens nothing: no
+//! driver's `open` runs), so that only a regular file is opened for reading here: opening a
+//! FIFO or a device can wait, or have effects, and std's own call on the pool does that.
+//!
+//! What the attempt cannot rule out, as io_uring's cannot: a file system whose `open` of a
+//! regular file waits (for a permission check by a fanotify listener, say).
+
+use std::ffi::{CStr, CString};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::Path;
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// Files larger than this are read on the pool: copying them holds the worker longer than the
+/// hand-off costs (a page-cache copy runs at several GB/s; 256 KiB is tens of µs).
+const MOST_IN_PLACE: u64 = 256 * 1024;
+
+/// Whether this kernel takes the attempt's `openat2` ([`UNKNOWN`] until the first attempt asks
+/// it, [`supported`]).
+static SUPPORT: AtomicU8 = AtomicU8::new(UNKNOWN);
+const UNKNOWN: u8 = 0;
+const TAKEN: u8 = 1;
+const REFUSED: u8 = 2;
+
+/// How far the attempt got.
+#[derive(Debug)]
+pub(super) enum Attempt {
+    /// The whole file, read without waiting.
+    Read(Vec<u8>),
+    /// A regular file, open for reading, with what was read of it so far (the file's position
+    /// just past that): the rest may need the disk, or an error is to be had.
+    Started(File, Vec<u8>),
+    /// Nothing done that std's call on the pool would not redo: a path not in the caches, not
+    /// a regular file, too large, an error std's call will report, or an old kernel.
+    Untried,
+}
+
+/// Reads `path` whole if that needs no disk and no server (module docs).
+pub(super) fn read(path: &Path) -> Attempt {
+    if !supported() {
+        return Attempt::Untried;
+    }
+    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else { return Attempt::Untried };
+    // 1. Find the file from the caches, and look at it without opening it.
+    // Any failure is left to std's call on the pool, which reports it as std does.
+    let Ok(found) = open_cached(&path, libc::O_PATH) else { return Attempt::Untried };
+    let Some(size) = regular_file_size(found.as_raw_fd()) else { return Attempt::Untried };
+    if size > MOST_IN_PLACE {
+        return Attempt::Untried;
+    }
+    drop(found);
+    // 2. Open it for reading (its path is cached now; a file put in its place meanwhile is
+    //    looked at again below).
+    let Ok(fd) = open_cached(&path, libc::O_RDONLY | libc::O_NOCTTY) else { return Attempt::Untried };
+    let Some(size) = regular_file_size(fd.as_raw_fd()) else { return Attempt::Untried };
+    let file = File::from(fd);
+    // 3. Read what the page cache holds: one more byte than the size, to see the end.
+    let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
+    loop {
+        if bytes.len() == bytes.capacity() {
+            if bytes.len() as u64 >= MOST_IN_PLACE {
+                return Attempt::Started(file, bytes); // it grew since: the rest on the pool
+            }
+            bytes.reserve(4096);
+        }
+        match read_cached(file.as_raw_fd(), bytes.spare_capacity_mut()) {
+            Ok(0) => return Attempt::Read(bytes),
+            // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+            Ok(n) => unsafe { bytes.set_len(bytes.len() + n) },
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(_) => return Attempt::Started(file, bytes),
+        }
+    }
+}
+
+/// Whether this kernel takes `openat2` with `RESOLVE_CACHED`, asked once with the current
+/// directory, which the kernel always holds: `ENOSYS` before Linux 5.6, `EINVAL` before 5.12,
+/// and `EPERM` or `ENOSYS` from a seccomp filter say no, for good. (Asked of a path, those
+/// errors could be that path's own, and would turn the attempt off for every other.)
+fn supported() -> bool {
+    match SUPPORT.load(Ordering::Relaxed) {
+        TAKEN => true,
+        REFUSED => false,
+        _ => {
+            let refused = match open_cached(c".", libc::O_PATH) {
+                Ok(_) => false,
+                Err(e) => matches!(e.raw_os_error(), Some(libc::ENOSYS | libc::EINVAL | libc::EPERM)),
+            };
+            SUPPORT.store(if refused { REFUSED } else { TAKEN }, Ordering::Relaxed);
+            !refused
+        }
+    }
+}
+
+/// `openat2(path, flags | O_CLOEXEC, RESOLVE_CACHED)`; `EAGAIN` if the path is not all in the
+/// kernel's caches.
+fn open_cached(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
+    // SAFETY: `open_how` is plain integers; zero is "no flags, no mode, no resolve flags".
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (flags | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_CACHED;
+    // SAFETY: a NUL-terminated path and a `struct open_how` of the size given, both alive
+    // across the call.
+    let fd = unsafe {
+        libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, path.as_ptr(), &raw const how, size_of::<libc::open_how>())
+    };
+    if fd < 0 {
+        return Err(io::Error::last_os_error());
+    }
+    // SAFETY: the call returned a new fd, ours alone.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The size of the regular file open as `fd`, from cached attributes; `None` for anything
+/// else, or if the call fails.
+fn regular_file_size(fd: RawFd) -> Option<u64> {
+    // SAFETY: `statx` is plain integers.
+    let mut stx: libc::statx = unsafe { std::mem::zeroed() };
+    // SAFETY: an empty path with AT_EMPTY_PATH names `fd` itself; `stx` is alive and writable.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_statx,
+            fd,
+            c"".as_ptr(),
+            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
+            libc::STATX_TYPE | libc::STATX_SIZE,
+            &raw mut stx,
+        )
+    };
+    let wanted = libc::STATX_TYPE | libc::STATX_SIZE;
+    let regular = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG;
+    (rc == 0 && stx.stx_mask & wanted == wanted && regular).then_some(stx.stx_size)
+}
+
+/// `preadv2(fd, buf, -1, RWF_NOWAIT)`: reads at the file's position what the page cache holds.
+fn read_cached(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<usize> {
+    let iov = libc::iovec { iov_base: buf.as_mut_ptr().cast(), iov_len: buf.len() };
+    // The offset -1 (both halves of it: a 64-bit kernel ignores the high one) means the file's
+    // position, which the read moves, so that a read finished on the pool goes on from there.
+    let (low, high): (libc::c_ulong, libc::c_ulong) = (!0, !0);
+    // SAFETY: one iovec over `buf`, writable for its length, alive across the call.
+    let n = unsafe { libc::syscall(libc::SYS_preadv2, fd, &raw const iov, 1, low, high, libc::RWF_NOWAIT) };
+    if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
+}
