@@ -72,6 +72,19 @@ fn parallel_sort_demo() {
     assert!(stdout.contains("green, 2 worker(s)"), "{stdout}");
 }
 
+/// The reverse proxy relays every byte of twice its connection cap of clients in order, passes
+/// their half-closes on, skips the upstream that is down, and on a SIGTERM cuts its one slow
+/// client at the drain deadline (the demo checks each).
+#[test]
+fn proxy_demo_relays_every_byte_and_stops_on_sigterm() {
+    let stdout = run_demo_with("proxy", &[]);
+    if stdout.is_empty() {
+        return; // not built: said so
+    }
+    assert!(stdout.contains(" finished, 1 cancelled at the deadline"), "{stdout}");
+    assert!(stdout.contains("demo: every byte came back in order"), "{stdout}");
+}
+
 /// The key-value server stops on a SIGTERM mid-load: every acknowledged change is in its log,
 /// and the one idle connection is cancelled at the drain deadline (the demo checks both).
 #[test]
