@@ -513,6 +513,16 @@ impl TcpStream {
     /// Shuts down the read half, the write half or both, like
     /// [`std::net::TcpStream::shutdown`]. After `Shutdown::Write` the peer reads end of stream.
     ///
+    /// # Errors
+    ///
+    /// As std's on Linux: a second `shutdown` of a connection still open is `Ok`, but once the
+    /// connection is over (the peer reset it, or both sides have sent their end of stream) any
+    /// `shutdown` is `NotConnected`. A relay that passes a half-close on (`shutdown(Write)` on
+    /// one socket after reading end of stream from the other) meets this when the far side is
+    /// gone already, or when it cut both sockets itself after the other direction failed:
+    /// that error says nothing new, and such a relay can take `NotConnected` as done
+    /// (`examples/proxy.rs` does).
+    ///
     /// ```
     /// use std::io::Read;
     /// use std::net::Shutdown;
