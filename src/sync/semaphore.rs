@@ -86,6 +86,46 @@ impl UnwindSafe for Semaphore {}
 impl RefUnwindSafe for Semaphore {}
 
 /// Permits acquired from a [`Semaphore`]; given back when dropped.
+///
+/// A permit borrows its semaphore, so one taken from an `Arc<Semaphore>` cannot move into
+/// [`green::spawn`](crate::spawn), which wants `'static`. To cap a server's connections, take
+/// the permit before `accept` (a burst beyond the cap then waits in the listener's queue) from a
+/// semaphore in a `static`, whose permits are `'static`; or spawn the connections in a
+/// [`green::scope`](crate::scope), whose green threads may borrow. Dropped in the connection's
+/// green thread, the permit is given back however that ends, cancelled included
+/// (`examples/proxy.rs` in the repository does this).
+///
+/// ```
+/// use std::io::Write;
+/// use green::net::{TcpListener, TcpStream};
+/// use green::sync::{Semaphore, SemaphorePermit};
+///
+/// static CONNECTIONS: Semaphore = Semaphore::new(2);
+///
+/// green::run(|| -> std::io::Result<()> {
+///     let listener = TcpListener::bind("127.0.0.1:0")?;
+///     let addr = listener.local_addr()?;
+///     let clients: Vec<_> = (0..5).map(|_| green::spawn(move || TcpStream::connect(addr))).collect();
+///     let mut served = Vec::new();
+///     for _ in 0..5 {
+///         let permit: SemaphorePermit<'static> = CONNECTIONS.acquire(); // waits while 2 are served
+///         let (mut stream, _) = listener.accept()?;
+///         served.push(green::spawn(move || {
+///             let _permit = permit; // given back when this green thread ends
+///             stream.write_all(b"hello")
+///         }));
+///     }
+///     for handle in served {
+///         handle.join().unwrap()?;
+///     }
+///     for client in clients {
+///         client.join().unwrap()?;
+///     }
+///     assert_eq!(CONNECTIONS.available_permits(), 2);
+///     Ok(())
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
 #[must_use = "the permits are given back as soon as this is dropped"]
 pub struct SemaphorePermit<'a> {
     semaphore: &'a Semaphore,
