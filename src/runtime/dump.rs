@@ -333,6 +333,12 @@ impl Handle {
     /// groups first (ten thousand handlers parked in the same read make one line there, and the
     /// few green threads doing something else stand out).
     ///
+    /// "For how long" counts from the green thread's last park and, once it has run after that
+    /// park, from that first run. So a green thread that never parks but is made to yield (a
+    /// relay whose sockets always have data) shows `ready for 2711 ms` when it has been busy for
+    /// 2.7 s, taking its turns, not when it has waited that long for one; its forced yields and
+    /// longest slice say which it is.
+    ///
     /// Each worker answers for its own green threads, and runs none of them while it does
     /// (about 2 µs per green thread listed, a few more for one parked in I/O: tens of ms for
     /// ten thousand; [`Handle::dump_capped`] lists fewer). A green thread that computes with
