@@ -344,7 +344,9 @@ impl Signals {
     /// is kept for [`Signals::recv`], and its default action does not happen.
     ///
     /// The first listener in the process starts the `green-signal` thread, and the first for a
-    /// given signal installs the handler for it (module docs).
+    /// given signal installs the handler for it (module docs). Like the handlers, the thread and
+    /// its self-pipe (two fds) stay for the rest of the process, listeners or not: a program
+    /// that counts its threads and fds before and after a runtime sees them.
     ///
     /// # Errors
     ///
