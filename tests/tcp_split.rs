@@ -1,10 +1,12 @@
 //! A reader and a writer green thread on one connection, placed on different workers: once
-//! through `try_clone`, once through `&TcpStream`. Every byte is verified. And a write or
-//! read split over more slices than one system call takes.
+//! through `try_clone`, once through `&TcpStream`. Every byte is verified. A shutdown through
+//! one handle waking both when parked. And a write or read split over more slices than one
+//! system call takes.
 
 mod io_util;
 
-use std::io::{IoSlice, IoSliceMut, Read, Write};
+use std::io::{ErrorKind, IoSlice, IoSliceMut, Read, Write};
+use std::net::Shutdown;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -79,6 +81,50 @@ fn reader_and_writer_through_a_shared_reference_on_different_workers() {
         w.join().unwrap();
         r.join().unwrap();
         assert_eq!(server.join().unwrap(), BYTES as u64);
+    });
+}
+
+/// What a relay does when one direction fails: it shuts the connection down through its own
+/// handle, and the other direction's green threads, parked on another worker in a read (nothing
+/// comes) and in a write (the peer reads nothing), wake with end of stream and `BrokenPipe`.
+#[test]
+fn a_shutdown_through_one_handle_wakes_reader_and_writer_parked_on_another_worker() {
+    const WAKE_LIMIT: Duration = Duration::from_secs(10);
+    io_util::runtime(2).block_on(|| {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let stream = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (peer, _) = listener.accept().unwrap(); // neither reads nor writes
+        let (reader, writer) = (stream.try_clone().unwrap(), stream.try_clone().unwrap());
+        let mut read =
+            green::Builder::new().worker(1).spawn(move || (&reader).read(&mut [0; 16]).map_err(|e| e.kind())).unwrap();
+        let mut write = green::Builder::new()
+            .worker(1)
+            .spawn(move || {
+                let chunk = vec![0; 1 << 20];
+                let mut written = 0usize;
+                loop {
+                    match (&writer).write(&chunk) {
+                        Ok(n) => written += n,
+                        Err(e) => return (written, e.kind()),
+                    }
+                }
+            })
+            .unwrap();
+        green::sleep(Duration::from_millis(100)); // both park: nothing to read, buffers full
+        assert!(!read.is_finished() && !write.is_finished(), "nothing to wait for: the test tests nothing");
+        let shut = green::Builder::new().worker(0).spawn(move || stream.shutdown(Shutdown::Both)).unwrap();
+        shut.join().unwrap().unwrap();
+        let (read_woke, write_woke) = (read.wait_timeout(WAKE_LIMIT), write.wait_timeout(WAKE_LIMIT));
+        if !(read_woke && write_woke) {
+            read.cancel();
+            write.cancel();
+            panic!("still parked {WAKE_LIMIT:?} after the shutdown: reader {}, writer {}", !read_woke, !write_woke);
+        }
+        assert_eq!(read.join().unwrap(), Ok(0));
+        let (written, kind) = write.join().unwrap();
+        assert!(written > 0, "the writer never filled the buffers");
+        assert_eq!(kind, ErrorKind::BrokenPipe);
+        drop(peer);
     });
 }
 
