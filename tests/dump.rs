@@ -1071,7 +1071,7 @@ fn a_worker_busy_with_a_ticking_green_thread_answers_between_two_slices() {
     });
     assert!(!text.contains("answer"), "the worker did not answer between two slices:\n{text}");
     let line = text.lines().find(|l| l.contains("\"burner\"")).unwrap_or_else(|| panic!("{text}"));
-    assert!(line.contains(": ready for "), "{text}");
+    assert!(line.contains(": ready and not parked for "), "{text}");
     // The caller, parked for the answers, says so.
     assert_eq!(text.matches(": parked (taking a dump) for ").count(), 1, "{text}");
 }

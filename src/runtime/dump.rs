@@ -276,9 +276,16 @@ pub(crate) fn render_green_thread(
     now_ms: u64,
 ) {
     use std::fmt::Write;
+    // `since_ms` is the start of its park, or its first run after it: a green thread that runs
+    // on, yielding, is "ready" or "running" long after it has last waited for anything.
+    let how_long = match (info.parked, view.ready) {
+        (Some(_), false) => "for",
+        (Some(_), true) => "(woken) after a park of at least",
+        (None, _) => "and not parked for",
+    };
     let _ = write!(
         out,
-        "  green thread {} spawned at {}: {state} for {} ms; {} ticks, {} forced yields, longest slice >= {} us",
+        "  green thread {} spawned at {}: {state} {how_long} {} ms; {} ticks, {} forced yields, longest slice >= {} us",
         header.describe(),
         header.spawned_at,
         now_ms.saturating_sub(info.since_ms),
@@ -333,11 +340,10 @@ impl Handle {
     /// groups first (ten thousand handlers parked in the same read make one line there, and the
     /// few green threads doing something else stand out).
     ///
-    /// "For how long" counts from the green thread's last park and, once it has run after that
-    /// park, from that first run. So a green thread that never parks but is made to yield (a
-    /// relay whose sockets always have data) shows `ready for 2711 ms` when it has been busy for
-    /// 2.7 s, taking its turns, not when it has waited that long for one; its forced yields and
-    /// longest slice say which it is.
+    /// A parked green thread's line says how long it has been parked; a ready or running one's,
+    /// how long it has gone without parking (`ready and not parked for 2711 ms`: a relay whose
+    /// sockets always have data, taking its turns, its forced yields counted beside), or, if
+    /// it was woken and has not run since, that it parked at least that long.
     ///
     /// Each worker answers for its own green threads, and runs none of them while it does
     /// (about 2 µs per green thread listed, a few more for one parked in I/O: tens of ms for
