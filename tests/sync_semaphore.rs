@@ -132,3 +132,55 @@ fn a_failed_try_acquire_leaves_the_permits_as_they_were() {
     drop(held);
     assert_eq!(two.available_permits(), 2);
 }
+
+/// Owned permits move into spawned green threads and come back however those end: returned,
+/// panicked, cancelled while parked, or forgotten.
+#[test]
+fn owned_permits_come_back_however_their_green_thread_ends() {
+    bounded(Duration::from_secs(60), || {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        rt.block_on(|| {
+            let sem = Arc::new(Semaphore::new(3));
+            let ended = green::spawn({
+                let permit = sem.clone().acquire_owned();
+                move || permit.num_permits()
+            });
+            let panicked = green::spawn({
+                let permit = sem.clone().acquire_many_owned(2);
+                move || {
+                    let _permit = permit;
+                    panic!("on purpose");
+                }
+            });
+            assert_eq!(ended.join().unwrap(), 1);
+            assert!(panicked.join().unwrap_err().is_panic());
+            assert_eq!(sem.available_permits(), 3);
+
+            // Parked with its permit in hand, then cancelled.
+            let gate = Arc::new(Semaphore::new(0));
+            let parked = green::spawn({
+                let (permit, gate) = (sem.clone().acquire_owned(), gate.clone());
+                move || {
+                    let _permit = permit;
+                    gate.acquire().forget();
+                }
+            });
+            assert_eq!(sem.available_permits(), 2);
+            while green::Handle::current().metrics().parked("sync") == 0 {
+                green::sleep(Duration::from_millis(1));
+            }
+            parked.cancel();
+            assert!(parked.join().unwrap_err().is_cancelled());
+            assert_eq!(sem.available_permits(), 3);
+
+            // Too many, then all of them; a forgotten permit stays taken.
+            assert!(sem.clone().try_acquire_many_owned(4).is_none());
+            let all = sem.clone().try_acquire_many_owned(3).unwrap();
+            assert!(sem.clone().try_acquire_owned().is_none());
+            assert!(Arc::ptr_eq(all.semaphore(), &sem));
+            drop(all);
+            sem.clone().try_acquire_owned().unwrap().forget();
+            assert_eq!(sem.available_permits(), 2);
+        });
+    });
+}

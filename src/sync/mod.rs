@@ -136,7 +136,7 @@ pub use self::condvar::{Condvar, WaitTimeoutResult};
 pub use self::mutex::{MUTEX_HANDOFF_AFTER, Mutex, MutexGuard};
 pub use self::once::{LazyLock, Once, OnceLock, OnceState};
 pub use self::rwlock::{RwLock, RwLockReadGuard, RwLockWriteGuard};
-pub use self::semaphore::{Semaphore, SemaphorePermit};
+pub use self::semaphore::{OwnedSemaphorePermit, Semaphore, SemaphorePermit};
 pub use self::waitgroup::WaitGroup;
 pub use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 

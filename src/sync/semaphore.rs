@@ -14,6 +14,7 @@
 
 use std::fmt;
 use std::panic::{RefUnwindSafe, UnwindSafe};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::park;
@@ -87,13 +88,14 @@ impl RefUnwindSafe for Semaphore {}
 
 /// Permits acquired from a [`Semaphore`]; given back when dropped.
 ///
-/// A permit borrows its semaphore, so one taken from an `Arc<Semaphore>` cannot move into
-/// [`green::spawn`](crate::spawn), which wants `'static`. To cap a server's connections, take
-/// the permit before `accept` (a burst beyond the cap then waits in the listener's queue) from a
-/// semaphore in a `static`, whose permits are `'static`; or spawn the connections in a
-/// [`green::scope`](crate::scope), whose green threads may borrow. Dropped in the connection's
-/// green thread, the permit is given back however that ends, cancelled included
-/// (`examples/proxy.rs` in the repository does this).
+/// A permit borrows its semaphore, so one taken through an `Arc<Semaphore>` cannot move into
+/// [`green::spawn`](crate::spawn), which wants `'static`: take an [`OwnedSemaphorePermit`]
+/// from the `Arc` with [`Semaphore::acquire_owned`] instead, or take the permit from a
+/// semaphore in a `static`, whose permits are `'static` (below), or spawn in a
+/// [`green::scope`](crate::scope), whose green threads may borrow. To cap a server's
+/// connections, take the permit before `accept` (a burst beyond the cap then waits in the
+/// listener's queue). Dropped in the connection's green thread, the permit is given back
+/// however that ends, cancelled included (`examples/proxy.rs` in the repository does this).
 ///
 /// ```
 /// use std::io::Write;
@@ -240,6 +242,62 @@ impl Semaphore {
         }
     }
 
+    /// [`acquire`](Semaphore::acquire) through an [`Arc`]: the permit holds a reference to the
+    /// semaphore instead of borrowing it, so it can move into a spawned green thread.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// green::run(|| {
+    ///     let jobs = Arc::new(green::sync::Semaphore::new(2));
+    ///     let handles: Vec<_> = (0..4)
+    ///         .map(|i| {
+    ///             let permit = jobs.clone().acquire_owned(); // waits while 2 run
+    ///             green::spawn(move || {
+    ///                 let _permit = permit; // given back when this green thread ends
+    ///                 i * 10
+    ///             })
+    ///         })
+    ///         .collect();
+    ///     let total: i32 = handles.into_iter().map(|h| h.join().unwrap()).sum();
+    ///     assert_eq!(total, 60);
+    ///     assert_eq!(jobs.available_permits(), 2);
+    /// });
+    /// ```
+    pub fn acquire_owned(self: Arc<Self>) -> OwnedSemaphorePermit {
+        self.acquire_many_owned(1)
+    }
+
+    /// [`acquire_many`](Semaphore::acquire_many) through an [`Arc`]; see
+    /// [`acquire_owned`](Semaphore::acquire_owned).
+    pub fn acquire_many_owned(self: Arc<Self>, n: usize) -> OwnedSemaphorePermit {
+        let permits = self.acquire_many(n).into_count();
+        OwnedSemaphorePermit { semaphore: self, permits }
+    }
+
+    /// [`try_acquire`](Semaphore::try_acquire) through an [`Arc`]; see
+    /// [`acquire_owned`](Semaphore::acquire_owned).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(green::sync::Semaphore::new(1));
+    /// let held = sem.clone().try_acquire_owned().unwrap();
+    /// assert!(sem.clone().try_acquire_owned().is_none());
+    /// drop(held);
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
+    pub fn try_acquire_owned(self: Arc<Self>) -> Option<OwnedSemaphorePermit> {
+        self.try_acquire_many_owned(1)
+    }
+
+    /// [`try_acquire_many`](Semaphore::try_acquire_many) through an [`Arc`]; see
+    /// [`acquire_owned`](Semaphore::acquire_owned).
+    pub fn try_acquire_many_owned(self: Arc<Self>, n: usize) -> Option<OwnedSemaphorePermit> {
+        let permits = self.try_acquire_many(n)?.into_count();
+        Some(OwnedSemaphorePermit { semaphore: self, permits })
+    }
+
     /// Adds `n` permits, waking waiters they satisfy.
     ///
     /// ```
@@ -376,6 +434,53 @@ impl SemaphorePermit<'_> {
     /// ```
     pub fn forget(mut self) {
         self.permits = 0;
+    }
+}
+
+impl SemaphorePermit<'_> {
+    /// The permits, no longer given back by this (for an owned permit to hold).
+    fn into_count(mut self) -> usize {
+        std::mem::take(&mut self.permits)
+    }
+}
+
+/// Permits acquired through an `Arc<Semaphore>` ([`Semaphore::acquire_owned`]); given back
+/// when dropped. It holds a reference to the semaphore, so it is `'static` and can move into a
+/// spawned green thread.
+#[must_use = "the permits are given back as soon as this is dropped"]
+pub struct OwnedSemaphorePermit {
+    semaphore: Arc<Semaphore>,
+    permits: usize,
+}
+
+impl OwnedSemaphorePermit {
+    /// How many permits this holds.
+    pub fn num_permits(&self) -> usize {
+        self.permits
+    }
+
+    /// The semaphore the permits came from.
+    pub fn semaphore(&self) -> &Arc<Semaphore> {
+        &self.semaphore
+    }
+
+    /// Keeps the permits out of the semaphore for good: they are not given back.
+    pub fn forget(mut self) {
+        self.permits = 0;
+    }
+}
+
+impl Drop for OwnedSemaphorePermit {
+    fn drop(&mut self) {
+        if self.permits > 0 {
+            self.semaphore.release(self.permits);
+        }
+    }
+}
+
+impl fmt::Debug for OwnedSemaphorePermit {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OwnedSemaphorePermit").field("permits", &self.permits).finish_non_exhaustive()
     }
 }
 
