@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo run --release --example fs_read                  # 20,000 small + 200 larger files, 5 rounds
 //! cargo run --release --example fs_read -- --rounds 3 --readers 64
+//! cargo run --release --example fs_read -- --cold       # each file dropped from the page cache before each run
 //! ```
 //!
 //! It writes a tree under the system's temporary directory (20,000 files of about 1 KiB in 200
@@ -12,14 +13,17 @@
 //! sends the paths through a bounded channel to `--readers` readers, which read each file whole
 //! and count the lines that hold `needle`, and send the counts to a collector. It prints the
 //! median time of each variant, then the median per-call time of 20,000 reads of one small
-//! file from a single green thread, and removes the tree.
+//! file from a single green thread, and removes the tree. With `--cold`, every file of the tree
+//! is dropped from the page cache before each variant's run (`posix_fadvise` with
+//! `POSIX_FADV_DONTNEED`, after a `sync`; the directories stay cached), so that the reads wait
+//! for the disk.
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use green::sync::mpmc;
 
-const USAGE: &str = "usage: fs_read [--rounds N] [--readers R] [--batch B]";
+const USAGE: &str = "usage: fs_read [--rounds N] [--readers R] [--batch B] [--cold]";
 const SMALL_FILES: usize = 20_000;
 const LARGE_FILES: usize = 200;
 const DIRS: usize = 200;
@@ -152,6 +156,18 @@ fn run(variant: Variant, root: &Path, readers: usize, batch: usize) -> (usize, u
     })
 }
 
+/// Drops every file under `dir` from the page cache (they are clean: the tree was synced after
+/// it was written).
+fn evict(dir: &Path) {
+    use std::os::fd::AsRawFd;
+    walk(dir, std_read_dir, &mut |path| {
+        let file = std::fs::File::open(&path).unwrap();
+        // SAFETY: an open fd; the advice touches no memory of ours.
+        let rc = unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) };
+        assert_eq!(rc, 0, "posix_fadvise({}): error {rc}", path.display());
+    });
+}
+
 fn median(mut times: Vec<Duration>) -> Duration {
     times.sort();
     times[times.len() / 2]
@@ -179,9 +195,13 @@ fn per_call(file: &Path, calls: u32) -> (Duration, Duration) {
 }
 
 fn main() {
-    let (mut rounds, mut readers, mut batch) = (5, 8, 64);
+    let (mut rounds, mut readers, mut batch, mut cold) = (5, 8, 64, false);
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--cold" {
+            cold = true;
+            continue;
+        }
         let value = args.next().and_then(|v| v.parse::<usize>().ok()).filter(|&v| v > 0);
         match (arg.as_str(), value) {
             ("--rounds", Some(v)) => rounds = v,
@@ -196,8 +216,16 @@ fn main() {
     let tree = Tree(std::env::temp_dir().join(format!("green-fs-read-{}", std::process::id())));
     let root = &tree.0;
     generate(root).unwrap();
+    if cold {
+        // SAFETY: no arguments; writes every dirty page back, so that the eviction can drop them.
+        unsafe { libc::sync() };
+    }
     let warm = run(Variant::OsThreads, root, readers, batch);
-    println!("{} files, {} matching lines; {rounds} rounds, {readers} readers, batches of {batch}", warm.0, warm.1);
+    let cache = if cold { "files dropped from the page cache before each run" } else { "in the page cache" };
+    println!(
+        "{} files, {} matching lines, {cache}; {rounds} rounds, {readers} readers, batches of {batch}",
+        warm.0, warm.1
+    );
     let variants = [
         (Variant::StdOnGreen, "std::fs::read on green threads"),
         (Variant::GreenFs, "green::fs::read per file"),
@@ -207,6 +235,9 @@ fn main() {
     let mut times = vec![Vec::new(); variants.len()];
     for _ in 0..rounds {
         for (i, &(variant, _)) in variants.iter().enumerate() {
+            if cold {
+                evict(root);
+            }
             let start = Instant::now();
             assert_eq!(run(variant, root, readers, batch), warm, "a variant read something else");
             times[i].push(start.elapsed());
