@@ -370,3 +370,58 @@ fn all_pages_cached(file: &std::fs::File, len: usize) -> bool {
     assert_eq!(rc, 0, "{}", std::io::Error::last_os_error());
     resident.iter().all(|page| page & 1 == 1)
 }
+
+/// Opening a file that another open file holds a write lease on waits until the lease is given
+/// up (or `/proc/sys/fs/lease-break-time`, 45 s by default, passes). A read must not make that
+/// wait on the worker, whose other green thread is the one that gives the lease up (the read's
+/// attempt in place used to open the file there without `O_NONBLOCK`, and held the worker until
+/// the lease was broken from outside).
+#[test]
+fn a_read_waiting_for_a_lease_break_does_not_hold_the_worker() {
+    use std::os::fd::AsRawFd;
+    let scratch = Scratch::new("lease");
+    let path = scratch.0.join("leased");
+    std::fs::write(&path, b"leased contents").unwrap();
+    let holder = Arc::new(std::fs::OpenOptions::new().read(true).write(true).open(&path).unwrap());
+    // The kernel tells the holder of a lease to give it up with a signal, SIGIO unless told
+    // otherwise, which would end the process: SIGWINCH is ignored by default.
+    // `F_SETSIG` (Linux's <asm-generic/fcntl.h>; `libc` does not name it).
+    const F_SETSIG: libc::c_int = 10;
+    // SAFETY: an open fd; these commands change no memory of ours.
+    let leased = unsafe {
+        libc::fcntl(holder.as_raw_fd(), F_SETSIG, libc::SIGWINCH) == 0
+            && libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_WRLCK) == 0
+    };
+    if !leased {
+        eprintln!("no lease can be taken here ({}): not tested", std::io::Error::last_os_error());
+        return;
+    }
+    let give_up = |holder: &std::fs::File| {
+        // SAFETY: an open fd; the command changes no memory of ours.
+        unsafe { libc::fcntl(holder.as_raw_fd(), libc::F_SETLEASE, libc::F_UNLCK) };
+    };
+    // Should the worker be held, the lease is given up from here after 10 s, so that the test
+    // ends with a failure rather than at the kernel's lease-break time.
+    let (done, stop) = std::sync::mpsc::channel::<()>();
+    let rescue = {
+        let holder = holder.clone();
+        std::thread::spawn(move || {
+            let _ = stop.recv_timeout(Duration::from_secs(10));
+            give_up(&holder);
+        })
+    };
+    let (slept, read) = common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let reader = green::spawn(move || green::fs::read(&path));
+            let asleep = std::time::Instant::now();
+            green::sleep(Duration::from_millis(50));
+            let slept = asleep.elapsed();
+            give_up(&holder);
+            (slept, reader.join().unwrap())
+        })
+    });
+    let _ = done.send(());
+    rescue.join().unwrap();
+    assert_eq!(read.unwrap(), b"leased contents");
+    assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by an open waiting for a lease break");
+}

@@ -19,7 +19,9 @@
 //! pages are not all cached is left to the pool from where the attempt stopped, open, with
 //! what was read so far. The path is first opened with `O_PATH` (which opens nothing: no
 //! driver's `open` runs), so that only a regular file is opened for reading here: opening a
-//! FIFO or a device can wait, or have effects, and std's own call on the pool does that.
+//! FIFO or a device can wait, or have effects, and std's own call on the pool does that. The
+//! open for reading is made with `O_NONBLOCK`, so that one that would wait (for another file's
+//! lease on it to be given up, say) fails instead, and is made again by std's call on the pool.
 //!
 //! What the attempt cannot rule out, as io_uring's cannot: a file system whose `open` of a
 //! regular file waits (for a permission check by a fanotify listener, say).
@@ -70,9 +72,13 @@ pub(super) fn read(path: &Path) -> Attempt {
         return Attempt::Untried;
     }
     drop(found);
-    // 2. Open it for reading (its path is cached now; a file put in its place meanwhile is
-    //    looked at again below).
-    let Ok(fd) = open_cached(&path, libc::O_RDONLY | libc::O_NOCTTY) else { return Attempt::Untried };
+    // 2. Open it for reading (its path is cached now). `O_NONBLOCK`: an open that would wait
+    //    fails with `EWOULDBLOCK` instead, and std's call on the pool waits: one that must break
+    //    another file's lease first (until its holder gives it up, up to the lease-break time,
+    //    45 s by default), or a FIFO put in the file's place meanwhile (looked at again below).
+    let Ok(fd) = open_cached(&path, libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK) else {
+        return Attempt::Untried;
+    };
     let Some(size) = regular_file_size(fd.as_raw_fd()) else { return Attempt::Untried };
     let file = File::from(fd);
     // 3. Read what the page cache holds: one more byte than the size, to see the end.
@@ -80,7 +86,7 @@ pub(super) fn read(path: &Path) -> Attempt {
     loop {
         if bytes.len() == bytes.capacity() {
             if bytes.len() as u64 >= MOST_IN_PLACE {
-                return Attempt::Started(file, bytes); // it grew since: the rest on the pool
+                return started(file, bytes); // it grew since: the rest on the pool
             }
             bytes.reserve(4096);
         }
@@ -89,9 +95,21 @@ pub(super) fn read(path: &Path) -> Attempt {
             // SAFETY: the kernel wrote `n` bytes into the spare capacity.
             Ok(n) => unsafe { bytes.set_len(bytes.len() + n) },
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-            Err(_) => return Attempt::Started(file, bytes),
+            Err(_) => return started(file, bytes),
         }
     }
+}
+
+/// The attempt on `file` stopped with `bytes` read: the rest for the pool, on a file as std's
+/// `open` would have left it (without the `O_NONBLOCK` the attempt opened it with).
+fn started(file: File, bytes: Vec<u8>) -> Attempt {
+    // SAFETY: `file` is an open fd; these commands change no memory of ours.
+    let cleared = unsafe {
+        let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
+        flags >= 0 && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
+    };
+    // Not cleared (never seen): the file is dropped, and std's call on the pool starts over.
+    if cleared { Attempt::Started(file, bytes) } else { Attempt::Untried }
 }
 
 /// Whether this kernel takes `openat2` with `RESOLVE_CACHED`, asked once with the current
