@@ -22,14 +22,16 @@
 //! # Costs and limits
 //!
 //! - [`read()`] and [`read_to_string()`] first try on the green thread itself (on Linux 5.12
-//!   and later): when the kernel's caches hold the file's path and every page of it, the file
-//!   is read in place, as std would, and nothing is handed off; measured here (2 vCPUs,
+//!   and later), for a file of a block device's file system (ext4, XFS, ...: not a network
+//!   file system or FUSE, whose `open` may ask a server or a daemon, nor tmpfs, Btrfs or
+//!   overlayfs, which have no device of their own either): when the kernel's caches hold the file's path and every page of it, the file is read in
+//!   place, as std would, and nothing is handed off; measured here (2 vCPUs,
 //!   docs/benchmarks.md), one such read of a 1 KiB file took 6.8 to 7.9 µs, against 4.1 to 5.4
 //!   µs for `std::fs::read` (the attempt makes three system calls more, to open nothing but a
-//!   regular file: a FIFO's `open` can wait). The attempt never waits for a disk or a server:
-//!   a path not in the caches, a file that is not regular or is larger than 256 KiB go to the
-//!   pool whole, and a file whose pages are not all cached is read on the pool from where the
-//!   attempt stopped.
+//!   regular file: a FIFO's `open` can wait). The attempt waits for no disk, server or lease
+//!   break: a path not in the caches, a file that is not regular, not on a block device or
+//!   larger than 256 KiB go to the pool whole, and a file whose pages are not all cached is
+//!   read on the pool from where the attempt stopped.
 //! - Every other call hands its work to a pool thread and parks until it is done. The hand-off
 //!   wakes the pool thread, and its end wakes the worker: a green thread making one call after
 //!   another took 26 to 52 µs a call here (the reads too, before they were tried in place),

@@ -307,8 +307,8 @@ fn a_cached_file_is_read_without_a_hand_off() {
 
             let directory = green::fs::read(&dir).unwrap_err();
             assert_eq!(directory.kind(), std::fs::read(&dir).unwrap_err().kind(), "{directory}");
-            // A regular file of size 0 whose reads produce its contents (procfs cannot promise
-            // not to wait: the read is finished on the pool).
+            // A regular file of size 0 whose reads produce its contents (procfs has no device of
+            // its own: the read is made on the pool).
             let status = green::fs::read_to_string("/proc/self/status").unwrap();
             assert!(status.contains("Threads:"), "{status}");
 

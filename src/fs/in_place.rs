@@ -18,13 +18,22 @@
 //! tries: a path it cannot resolve from the caches is left to the pool whole; a file whose
 //! pages are not all cached is left to the pool from where the attempt stopped, open, with
 //! what was read so far. The path is first opened with `O_PATH` (which opens nothing: no
-//! driver's `open` runs), so that only a regular file is opened for reading here: opening a
-//! FIFO or a device can wait, or have effects, and std's own call on the pool does that. The
-//! open for reading is made with `O_NONBLOCK`, so that one that would wait (for another file's
-//! lease on it to be given up, say) fails instead, and is made again by std's call on the pool.
+//! driver's or file system's `open` runs), so that only a regular file is opened for reading
+//! here: opening a FIFO or a device can wait, or have effects, and std's own call on the pool
+//! does that. The open for reading is made with `O_NONBLOCK`, so that one that would wait (for
+//! another file's lease on it to be given up, say) fails instead, and is made again by std's
+//! call on the pool.
 //!
-//! What the attempt cannot rule out, as io_uring's cannot: a file system whose `open` of a
-//! regular file waits (for a permission check by a fanotify listener, say).
+//! `RESOLVE_CACHED` rules out waits in the path's lookup only, not in the file system's `open`
+//! of the file found: a network file system's may ask its server (NFSv4 sends an `OPEN`; SMB a
+//! `CREATE`), and FUSE's asks its daemon (and `close` flushes through it), which may itself wait
+//! for a network or never answer. So only a file on a block device's file system (ext4, XFS,
+//! F2FS, ...: `statx`'s device has a major number) is opened for reading here; a file of a
+//! file system with no device of its own (NFS, SMB, FUSE, 9p, but also tmpfs, procfs, Btrfs and
+//! overlayfs, whose devices are anonymous too) goes to the pool whole, as before the attempt.
+//!
+//! What the attempt cannot rule out: a block device's file system whose `open` of a regular
+//! file waits: FUSE's `fuseblk` (ntfs-3g, say), or a permission check by a fanotify listener.
 
 use std::ffi::{CStr, CString};
 use std::fs::File;
@@ -54,7 +63,8 @@ pub(super) enum Attempt {
     /// just past that): the rest may need the disk, or an error is to be had.
     Started(File, Vec<u8>),
     /// Nothing done that std's call on the pool would not redo: a path not in the caches, not
-    /// a regular file, too large, an error std's call will report, or an old kernel.
+    /// a regular file of a block device's file system, too large, an error std's call will
+    /// report, or an old kernel.
     Untried,
 }
 
@@ -67,7 +77,7 @@ pub(super) fn read(path: &Path) -> Attempt {
     // 1. Find the file from the caches, and look at it without opening it.
     // Any failure is left to std's call on the pool, which reports it as std does.
     let Ok(found) = open_cached(&path, libc::O_PATH) else { return Attempt::Untried };
-    let Some(size) = regular_file_size(found.as_raw_fd()) else { return Attempt::Untried };
+    let Some(size) = block_device_file_size(found.as_raw_fd()) else { return Attempt::Untried };
     if size > MOST_IN_PLACE {
         return Attempt::Untried;
     }
@@ -79,7 +89,7 @@ pub(super) fn read(path: &Path) -> Attempt {
     let Ok(fd) = open_cached(&path, libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK) else {
         return Attempt::Untried;
     };
-    let Some(size) = regular_file_size(fd.as_raw_fd()) else { return Attempt::Untried };
+    let Some(size) = block_device_file_size(fd.as_raw_fd()) else { return Attempt::Untried };
     let file = File::from(fd);
     // 3. Read what the page cache holds: one more byte than the size, to see the end.
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
@@ -150,9 +160,9 @@ fn open_cached(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
 }
 
-/// The size of the regular file open as `fd`, from cached attributes; `None` for anything
-/// else, or if the call fails.
-fn regular_file_size(fd: RawFd) -> Option<u64> {
+/// The size of the regular file open as `fd`, from cached attributes, if it is on a block
+/// device's file system (module docs); `None` for anything else, or if the call fails.
+fn block_device_file_size(fd: RawFd) -> Option<u64> {
     // SAFETY: `statx` is plain integers.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: an empty path with AT_EMPTY_PATH names `fd` itself; `stx` is alive and writable.
@@ -168,7 +178,9 @@ fn regular_file_size(fd: RawFd) -> Option<u64> {
     };
     let wanted = libc::STATX_TYPE | libc::STATX_SIZE;
     let regular = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG;
-    (rc == 0 && stx.stx_mask & wanted == wanted && regular).then_some(stx.stx_size)
+    // The device is given whatever the mask asks; a major number of 0 is an anonymous device.
+    let on_block_device = stx.stx_dev_major != 0;
+    (rc == 0 && stx.stx_mask & wanted == wanted && regular && on_block_device).then_some(stx.stx_size)
 }
 
 /// `preadv2(fd, buf, -1, RWF_NOWAIT)`: reads at the file's position what the page cache holds.

@@ -1,0 +1,233 @@
+//! `green::fs::read` of a file on a FUSE file system, whose daemon holds its answer to the
+//! file's `open`: the open waits on the pool, never on the worker. Needs the right to mount
+//! (root, and /dev/fuse); elsewhere the test says so and passes.
+
+use std::ffi::CString;
+use std::io;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
+use std::path::PathBuf;
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+mod common;
+
+const LIMIT: Duration = Duration::from_secs(60);
+
+/// What the daemon's one file holds.
+const CONTENTS: &[u8] = b"held by a FUSE daemon";
+
+/// The longest the daemon holds an `open`'s answer unless told to give it: past this, a held
+/// worker lets the test end with its failure.
+const MOST_HELD: Duration = Duration::from_secs(10);
+
+// The FUSE protocol's operations used here (<linux/fuse.h>), and version 7.31 of it.
+const LOOKUP: u32 = 1;
+const FORGET: u32 = 2;
+const GETATTR: u32 = 3;
+const OPEN: u32 = 14;
+const READ: u32 = 15;
+const RELEASE: u32 = 18;
+const FLUSH: u32 = 25;
+const INIT: u32 = 26;
+const BATCH_FORGET: u32 = 42;
+const ROOT: u64 = 1;
+const FILE: u64 = 2;
+
+/// A FUSE file system mounted on a directory of its own, with one file, `f`; its daemon, a
+/// thread, holds its answer to each `open` until told to give it (`answer_opens`). Dropped,
+/// it is unmounted, its daemon ends, and the directory is removed.
+struct HeldOpens {
+    dir: PathBuf,
+    release: Option<mpsc::Sender<()>>,
+    daemon: Option<JoinHandle<()>>,
+}
+
+impl HeldOpens {
+    /// `Err` where no FUSE file system can be mounted.
+    fn mount(name: &str) -> io::Result<HeldOpens> {
+        let dir = std::env::temp_dir().join(format!("green-fuse-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir(&dir);
+        std::fs::create_dir(&dir)?;
+        let device = match std::fs::OpenOptions::new().read(true).write(true).open("/dev/fuse") {
+            Ok(device) => OwnedFd::from(device),
+            Err(e) => {
+                let _ = std::fs::remove_dir(&dir);
+                return Err(e);
+            }
+        };
+        // SAFETY: plain reads of the caller's ids.
+        let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+        let options =
+            CString::new(format!("fd={},rootmode=40000,user_id={uid},group_id={gid}", device.as_raw_fd())).unwrap();
+        let target = CString::new(dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: NUL-terminated strings alive across the call.
+        let rc = unsafe {
+            libc::mount(c"green-test".as_ptr(), target.as_ptr(), c"fuse".as_ptr(), 0, options.as_ptr().cast())
+        };
+        if rc != 0 {
+            let e = io::Error::last_os_error();
+            let _ = std::fs::remove_dir(&dir);
+            return Err(e);
+        }
+        let (release, released) = mpsc::channel();
+        let daemon = std::thread::spawn(move || serve(device, released));
+        Ok(HeldOpens { dir, release: Some(release), daemon: Some(daemon) })
+    }
+
+    fn file(&self) -> PathBuf {
+        self.dir.join("f")
+    }
+
+    /// Lets the daemon answer every `open` from now on.
+    fn answer_opens(&self) {
+        let _ = self.release.as_ref().unwrap().send(());
+    }
+}
+
+impl Drop for HeldOpens {
+    fn drop(&mut self) {
+        drop(self.release.take());
+        let target = CString::new(self.dir.as_os_str().as_bytes()).unwrap();
+        // SAFETY: a NUL-terminated path alive across the call. Detached: the daemon's reads
+        // then fail with ENODEV, and it ends.
+        unsafe { libc::umount2(target.as_ptr(), libc::MNT_DETACH) };
+        if let Some(daemon) = self.daemon.take() {
+            let _ = daemon.join();
+        }
+        let _ = std::fs::remove_dir(&self.dir);
+    }
+}
+
+/// The daemon: answers requests read from `device` until the file system is unmounted.
+fn serve(device: OwnedFd, released: mpsc::Receiver<()>) {
+    let mut opens_held = true;
+    let mut request = vec![0u8; 256 * 1024];
+    loop {
+        // SAFETY: `request` is writable for its length.
+        let n = unsafe { libc::read(device.as_raw_fd(), request.as_mut_ptr().cast(), request.len()) };
+        if n < 0 {
+            match io::Error::last_os_error().raw_os_error() {
+                Some(libc::EINTR | libc::ENOENT) => continue, // ENOENT: a request withdrawn
+                _ => return,                                  // ENODEV: unmounted
+            }
+        }
+        let request = &request[..n as usize];
+        let u32_at = |at: usize| u32::from_le_bytes(request[at..at + 4].try_into().unwrap());
+        let u64_at = |at: usize| u64::from_le_bytes(request[at..at + 8].try_into().unwrap());
+        // fuse_in_header: len, opcode, unique, nodeid, uid, gid, pid, extlen, padding.
+        let (opcode, unique, node) = (u32_at(4), u64_at(8), u64_at(16));
+        let body = &request[40..];
+        let (error, reply): (i32, Vec<u8>) = match opcode {
+            FORGET | BATCH_FORGET => continue, // no answer
+            INIT => {
+                // fuse_init_out: major, minor, max_readahead, flags, max_background,
+                // congestion_threshold, max_write, time_gran, max_pages, map_alignment, flags2,
+                // unused[7].
+                let mut out = Vec::new();
+                for word in [7u32, 31, 65536, 0] {
+                    out.extend(word.to_le_bytes());
+                }
+                out.extend([0u8; 4]);
+                out.extend(65536u32.to_le_bytes());
+                out.extend(1u32.to_le_bytes());
+                out.extend([0u8; 4 + 4 + 28]);
+                (0, out)
+            }
+            LOOKUP if node == ROOT && body.starts_with(b"f\0") => {
+                // fuse_entry_out: nodeid, generation, entry_valid, attr_valid (an hour: the
+                // path stays in the kernel's caches), their nanoseconds, attr.
+                let mut out = Vec::new();
+                for word in [FILE, 0, 3600, 3600] {
+                    out.extend(word.to_le_bytes());
+                }
+                out.extend([0u8; 8]);
+                out.extend(attributes(FILE));
+                (0, out)
+            }
+            LOOKUP => (-libc::ENOENT, Vec::new()),
+            GETATTR => {
+                // fuse_attr_out: attr_valid, its nanoseconds, dummy, attr.
+                let mut out = 3600u64.to_le_bytes().to_vec();
+                out.extend([0u8; 8]);
+                out.extend(attributes(node));
+                (0, out)
+            }
+            OPEN => {
+                if opens_held {
+                    let _ = released.recv_timeout(MOST_HELD);
+                    opens_held = false;
+                }
+                // fuse_open_out: fh, open_flags, padding.
+                (0, [0u8; 16].to_vec())
+            }
+            READ => {
+                // fuse_read_in: fh, offset, size, ...
+                let offset = (u64::from_le_bytes(body[8..16].try_into().unwrap()) as usize).min(CONTENTS.len());
+                let size = u32::from_le_bytes(body[16..20].try_into().unwrap()) as usize;
+                (0, CONTENTS[offset..(offset + size).min(CONTENTS.len())].to_vec())
+            }
+            FLUSH | RELEASE => (0, Vec::new()),
+            _ => (-libc::ENOSYS, Vec::new()),
+        };
+        // fuse_out_header: len, error, unique.
+        let mut answer = ((16 + reply.len()) as u32).to_le_bytes().to_vec();
+        answer.extend(error.to_le_bytes());
+        answer.extend(unique.to_le_bytes());
+        answer.extend(reply);
+        // SAFETY: `answer` is readable for its length. A failed answer (a request withdrawn)
+        // needs nothing more.
+        unsafe { libc::write(device.as_raw_fd(), answer.as_ptr().cast(), answer.len()) };
+    }
+}
+
+/// fuse_attr of the root directory or the file: ino, size, blocks, atime, mtime, ctime, their
+/// nanoseconds, mode, nlink, uid, gid, rdev, blksize, flags.
+fn attributes(node: u64) -> Vec<u8> {
+    let (mode, size) = if node == ROOT { (0o040_755u32, 0) } else { (0o100_644, CONTENTS.len() as u64) };
+    let mut out = Vec::new();
+    for word in [node, size, 1, 0, 0, 0] {
+        out.extend(word.to_le_bytes());
+    }
+    out.extend([0u8; 12]);
+    // SAFETY: plain reads of the caller's ids.
+    let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
+    for word in [mode, 1, uid, gid, 0, 4096, 0] {
+        out.extend(word.to_le_bytes());
+    }
+    out
+}
+
+/// The file's path is in the kernel's caches, but its daemon holds the answer to its `open`:
+/// the read waits for that on the pool, and the green thread beside it on the worker goes on
+/// (the read's attempt in place used to open the file on the worker, which was held until the
+/// daemon gave up waiting, 10 s).
+#[test]
+fn an_open_a_fuse_daemon_holds_does_not_hold_the_worker() {
+    let fuse = match HeldOpens::mount("held") {
+        Ok(fuse) => fuse,
+        Err(e) => {
+            eprintln!("no FUSE file system can be mounted here ({e}): not tested");
+            return;
+        }
+    };
+    let path = fuse.file();
+    // Looked up once: the path is in the caches from now on.
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), CONTENTS.len() as u64);
+    let fuse = std::sync::Arc::new(fuse);
+    let daemon = fuse.clone();
+    let (slept, read) = common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let reader = green::spawn(move || green::fs::read(&path));
+            let asleep = Instant::now();
+            green::sleep(Duration::from_millis(50));
+            let slept = asleep.elapsed();
+            daemon.answer_opens();
+            (slept, reader.join().unwrap())
+        })
+    });
+    drop(fuse);
+    assert_eq!(read.unwrap(), CONTENTS);
+    assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by the FUSE daemon's open");
+}
