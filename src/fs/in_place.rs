@@ -127,6 +127,15 @@ fn started(file: File, bytes: Vec<u8>) -> Attempt {
 /// and `EPERM` or `ENOSYS` from a seccomp filter say no, for good. (Asked of a path, those
 /// errors could be that path's own, and would turn the attempt off for every other.)
 fn supported() -> bool {
+    // An ILP32 ABI of a 64-bit CPU (x86_64's x32, aarch64's ilp32, mips64's n32) takes
+    // preadv2's offset whole in one 64-bit register, which `read_cached`'s two 32-bit halves do
+    // not fill with -1: the read would be made at offset 2^32 - 1 and find nothing there.
+    if cfg!(all(
+        target_pointer_width = "32",
+        any(target_arch = "x86_64", target_arch = "aarch64", target_arch = "mips64")
+    )) {
+        return false;
+    }
     match SUPPORT.load(Ordering::Relaxed) {
         TAKEN => true,
         REFUSED => false,
@@ -151,7 +160,13 @@ fn open_cached(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
     // SAFETY: a NUL-terminated path and a `struct open_how` of the size given, both alive
     // across the call.
     let fd = unsafe {
-        libc::syscall(libc::SYS_openat2, libc::AT_FDCWD, path.as_ptr(), &raw const how, size_of::<libc::open_how>())
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::c_long::from(libc::AT_FDCWD),
+            path.as_ptr(),
+            &raw const how,
+            size_of::<libc::open_how>(),
+        )
     };
     if fd < 0 {
         return Err(io::Error::last_os_error());
@@ -169,10 +184,10 @@ fn block_device_file_size(fd: RawFd) -> Option<u64> {
     let rc = unsafe {
         libc::syscall(
             libc::SYS_statx,
-            fd,
+            libc::c_long::from(fd),
             c"".as_ptr(),
-            libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC,
-            libc::STATX_TYPE | libc::STATX_SIZE,
+            libc::c_long::from(libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC),
+            (libc::STATX_TYPE | libc::STATX_SIZE) as libc::c_long,
             &raw mut stx,
         )
     };
@@ -189,7 +204,20 @@ fn read_cached(fd: RawFd, buf: &mut [std::mem::MaybeUninit<u8>]) -> io::Result<u
     // The offset -1 (both halves of it: a 64-bit kernel ignores the high one) means the file's
     // position, which the read moves, so that a read finished on the pool goes on from there.
     let (low, high): (libc::c_ulong, libc::c_ulong) = (!0, !0);
+    // Integers go to `syscall` as `c_long`s, as glibc reads them: a 32-bit `int` passed to a
+    // variadic function may leave the top half of its 64-bit register anything (harmless for
+    // the kernel's `int` parameters, not for `vlen`, an `unsigned long`).
     // SAFETY: one iovec over `buf`, writable for its length, alive across the call.
-    let n = unsafe { libc::syscall(libc::SYS_preadv2, fd, &raw const iov, 1, low, high, libc::RWF_NOWAIT) };
+    let n = unsafe {
+        libc::syscall(
+            libc::SYS_preadv2,
+            libc::c_long::from(fd),
+            &raw const iov,
+            1 as libc::c_long,
+            low,
+            high,
+            libc::c_long::from(libc::RWF_NOWAIT),
+        )
+    };
     if n < 0 { Err(io::Error::last_os_error()) } else { Ok(n as usize) }
 }
