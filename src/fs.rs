@@ -137,8 +137,13 @@ pub fn read(path: impl AsRef<Path>) -> io::Result<Vec<u8>> {
 pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
     let path = path.as_ref();
     match read_in_place(path) {
-        Some(bytes) => String::from_utf8(bytes?)
-            .map_err(|_| io::Error::new(io::ErrorKind::InvalidData, "stream did not contain valid UTF-8")),
+        // Contents that are not UTF-8 get std's own error (not one with the same message, which
+        // would carry an inner error std's has not): the one `Read::read_to_string` of the
+        // bytes gives.
+        Some(bytes) => String::from_utf8(bytes?).or_else(|not_utf8| {
+            let mut contents = String::new();
+            io::Read::read_to_string(&mut not_utf8.as_bytes(), &mut contents).map(|_| contents)
+        }),
         None => {
             let path = owned(path);
             on_pool(move || std::fs::read_to_string(path))

@@ -302,7 +302,11 @@ fn a_cached_file_is_read_without_a_hand_off() {
             assert_eq!(green::fs::read_to_string(&empty).unwrap(), "");
             let not_utf8 = green::fs::read_to_string(&latin1).unwrap_err();
             assert_eq!(not_utf8.kind(), std::io::ErrorKind::InvalidData, "{not_utf8}");
-            assert_eq!(not_utf8.to_string(), std::fs::read_to_string(&latin1).unwrap_err().to_string());
+            let std_not_utf8 = std::fs::read_to_string(&latin1).unwrap_err();
+            assert_eq!(not_utf8.to_string(), std_not_utf8.to_string());
+            // The same error, not one with the same message (std's carries no inner error).
+            assert_eq!(format!("{not_utf8:?}"), format!("{std_not_utf8:?}"));
+            assert!(not_utf8.get_ref().is_none(), "{not_utf8:?}");
             assert_eq!(started(), before, "a cached read was handed to the pool");
 
             let directory = green::fs::read(&dir).unwrap_err();
