@@ -161,9 +161,10 @@ fn read_in_place(path: &Path) -> Option<io::Result<Vec<u8>>> {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::io::Read;
-        // A cancelled green thread, or one past its deadline, makes no call (as `on_pool`).
-        crate::park::cancellation_point();
+        // A cancelled green thread, or one past its deadline, makes no call (as `on_pool`); the
+        // tick first, as it may yield, and the cancellation or the deadline come meanwhile.
         crate::coop::tick_op();
+        crate::park::cancellation_point();
         match in_place::read(path) {
             in_place::Attempt::Read(bytes) => Some(Ok(bytes)),
             in_place::Attempt::Started(mut file, mut bytes) => Some(on_pool(move || {
