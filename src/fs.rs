@@ -22,10 +22,11 @@
 //! # Costs and limits
 //!
 //! - [`read()`] and [`read_to_string()`] first try on the green thread itself (on Linux 5.12
-//!   and later), for a file of a block device's file system (ext4, XFS, ...: not a network
-//!   file system or FUSE, whose `open` may ask a server or a daemon, nor tmpfs, Btrfs or
-//!   overlayfs, which have no device of their own either): when the kernel's caches hold the file's path and every page of it, the file is read in
-//!   place, as std would, and nothing is handed off; measured here (2 vCPUs,
+//!   and later), for a file of a block device's file system (ext4, XFS, Btrfs, ...: not a
+//!   network file system or FUSE, whose `open` may ask a server or a daemon, nor tmpfs or
+//!   overlayfs, which have no device of their own either): when the kernel's caches hold the
+//!   file's path and every page of it, the file is read in place, as std would, and nothing is
+//!   handed off; measured here (2 vCPUs,
 //!   docs/benchmarks.md), one such read of a 1 KiB file took 6.8 to 7.9 µs, against 4.1 to 5.4
 //!   µs for `std::fs::read` (the attempt makes three system calls more, to open nothing but a
 //!   regular file: a FIFO's `open` can wait). The attempt waits for no disk, server or lease

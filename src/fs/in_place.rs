@@ -29,8 +29,9 @@
 //! `CREATE`), and FUSE's asks its daemon (and `close` flushes through it), which may itself wait
 //! for a network or never answer. So only a file on a block device's file system (ext4, XFS,
 //! F2FS, ...: `statx`'s device has a major number) is opened for reading here; a file of a
-//! file system with no device of its own (NFS, SMB, FUSE, 9p, but also tmpfs, procfs, Btrfs and
-//! overlayfs, whose devices are anonymous too) goes to the pool whole, as before the attempt.
+//! file system with no device of its own (NFS, SMB, FUSE, 9p, but also tmpfs, procfs and
+//! overlayfs, whose devices are anonymous too) goes to the pool whole, as before the attempt;
+//! Btrfs, whose files have anonymous devices too, is told by its magic number.
 //!
 //! What the attempt cannot rule out: a block device's file system whose `open` of a regular
 //! file waits: FUSE's `fuseblk` (ntfs-3g, say), or a permission check by a fanotify listener.
@@ -194,8 +195,19 @@ fn block_device_file_size(fd: RawFd) -> Option<u64> {
     let wanted = libc::STATX_TYPE | libc::STATX_SIZE;
     let regular = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG;
     // The device is given whatever the mask asks; a major number of 0 is an anonymous device.
-    let on_block_device = stx.stx_dev_major != 0;
-    (rc == 0 && stx.stx_mask & wanted == wanted && regular && on_block_device).then_some(stx.stx_size)
+    let local = rc == 0 && regular && (stx.stx_dev_major != 0 || is_btrfs(fd));
+    (local && stx.stx_mask & wanted == wanted).then_some(stx.stx_size)
+}
+
+/// Whether `fd` is on Btrfs, a block device's file system whose files have anonymous devices
+/// (one per subvolume). `fstatfs` reads the superblock's in-memory figures.
+fn is_btrfs(fd: RawFd) -> bool {
+    /// `BTRFS_SUPER_MAGIC` (<linux/magic.h>); `f_type`'s width differs between targets.
+    const BTRFS: u32 = 0x9123_683e;
+    // SAFETY: `statfs` is plain integers.
+    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: an open fd (`O_PATH` ones included) and a writable `statfs`.
+    unsafe { libc::fstatfs(fd, &mut fs) == 0 && fs.f_type as u32 == BTRFS }
 }
 
 /// `preadv2(fd, buf, -1, RWF_NOWAIT)`: reads at the file's position what the page cache holds.
