@@ -13,7 +13,7 @@
 //! sends the paths through a bounded channel to `--readers` readers, which read each file whole
 //! and count the lines that hold `needle`, and send the counts to a collector. It prints the
 //! median time of each variant, then the median per-call time of 20,000 reads of one small
-//! file from a single green thread, and removes the tree. With `--cold`, every file of the tree
+//! file from a single green thread (and of 20,000 looks at its metadata), and removes the tree. With `--cold`, every file of the tree
 //! is dropped from the page cache before each variant's run (`posix_fadvise` with
 //! `POSIX_FADV_DONTNEED`, after a `sync`; the directories stay cached), so that the reads wait
 //! for the disk.
@@ -173,20 +173,21 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-/// Median per-call time of `calls` reads of `file` from one green thread, over 5 rounds.
-fn per_call(file: &Path, calls: u32) -> (Duration, Duration) {
+/// Median per-call time of `calls` calls of `std_call` and of `green_call` from one green
+/// thread, over 5 rounds.
+fn per_call<T>(calls: u32, std_call: impl Fn() -> T + Send, green_call: impl Fn() -> T + Send) -> (Duration, Duration) {
     green::run(|| {
         let (mut std_times, mut green_times) = (Vec::new(), Vec::new());
         for _ in 0..5 {
             let start = Instant::now();
             for _ in 0..calls {
-                std::hint::black_box(std::fs::read(file).unwrap());
+                std::hint::black_box(std_call());
                 green::tick();
             }
             std_times.push(start.elapsed() / calls);
             let start = Instant::now();
             for _ in 0..calls {
-                std::hint::black_box(green::fs::read(file).unwrap());
+                std::hint::black_box(green_call());
             }
             green_times.push(start.elapsed() / calls);
         }
@@ -246,8 +247,12 @@ fn main() {
     for ((_, name), times) in variants.iter().zip(times) {
         println!("{name:<32} {:>8.1} ms (median)", median(times).as_secs_f64() * 1e3);
     }
-    let (std_call, green_call) = per_call(&root.join("d000").join("f000.txt"), 20_000);
+    let file = root.join("d000").join("f000.txt");
+    let (std_call, green_call) = per_call(20_000, || std::fs::read(&file).unwrap(), || green::fs::read(&file).unwrap());
     println!("one read of a small cached file: std::fs::read {std_call:.2?}, green::fs::read {green_call:.2?}");
+    let (std_call, green_call) =
+        per_call(20_000, || std::fs::metadata(&file).unwrap(), || green::fs::metadata(&file).unwrap());
+    println!("its metadata: std::fs::metadata {std_call:.2?}, green::fs::metadata {green_call:.2?}");
 }
 
 /// The tree, removed when dropped (on a panic too).

@@ -33,6 +33,11 @@
 //!   break: a path not in the caches, a file that is not regular, not on a block device or
 //!   larger than 256 KiB go to the pool whole, and a file whose pages are not all cached is
 //!   read on the pool from where the attempt stopped.
+//! - [`metadata()`], [`symlink_metadata()`] and [`exists()`] are tried in place the same way
+//!   (an `O_PATH` open of the cached path, which opens nothing, then std's `statx` of it): a
+//!   path that is there, in the caches, on such a file system is answered without a hand-off
+//!   (3.1 µs here, against 1.2 µs for `std::fs::metadata`); anything else (a path that is not
+//!   there included) goes to the pool.
 //! - Every other call hands its work to a pool thread and parks until it is done. The hand-off
 //!   wakes the pool thread, and its end wakes the worker: a green thread making one call after
 //!   another took 26 to 52 µs a call here (the reads too, before they were tried in place),
@@ -156,16 +161,12 @@ pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 /// all, or finished on the pool from where that stopped (`in_place`); `None` if it was not
 /// tried, for std's call on the pool to make (or in place where nothing may park).
 fn read_in_place(path: &Path) -> Option<io::Result<Vec<u8>>> {
-    if !crate::runtime::context::in_green_thread() || std::thread::panicking() {
-        return None;
-    }
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     {
         use std::io::Read;
-        // A cancelled green thread, or one past its deadline, makes no call (as `on_pool`); the
-        // tick first, as it may yield, and the cancellation or the deadline come meanwhile.
-        crate::coop::tick_op();
-        crate::park::cancellation_point();
+        if !may_try_in_place() {
+            return None;
+        }
         match in_place::read(path) {
             in_place::Attempt::Read(bytes) => Some(Ok(bytes)),
             in_place::Attempt::Started(mut file, mut bytes) => Some(on_pool(move || {
@@ -180,6 +181,38 @@ fn read_in_place(path: &Path) -> Option<io::Result<Vec<u8>>> {
         let _ = path;
         None
     }
+}
+
+/// On a green thread, `path`'s metadata (`follow`ing a symbolic link at its end or not) had
+/// without a hand-off if the kernel can give it without waiting (`in_place`); `None` if not,
+/// for std's call on the pool to make (or in place where nothing may park).
+fn metadata_in_place(path: &Path, follow: bool) -> Option<Metadata> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if !may_try_in_place() {
+            return None;
+        }
+        in_place::metadata(path, follow)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = (path, follow);
+        None
+    }
+}
+
+/// Whether a call may be tried in place before it goes to the pool: on a green thread that is
+/// not unwinding. Spends the call's tick, then is a cancellation point: a cancelled green
+/// thread, or one past its deadline, makes no call (as [`on_pool`]); the tick first, as it may
+/// yield, and the cancellation or the deadline come meanwhile.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn may_try_in_place() -> bool {
+    if !crate::runtime::context::in_green_thread() || std::thread::panicking() {
+        return false;
+    }
+    crate::coop::tick_op();
+    crate::park::cancellation_point();
+    true
 }
 
 /// Writes `contents` as the whole file, creating or truncating it, as [`std::fs::write`].
@@ -199,8 +232,11 @@ pub fn write(path: impl AsRef<Path>, contents: impl AsRef<[u8]>) -> io::Result<(
 ///
 /// What std's gives.
 pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = owned(path);
-    on_pool(move || std::fs::metadata(path))
+    let path = path.as_ref();
+    metadata_in_place(path, true).map(Ok).unwrap_or_else(|| {
+        let path = owned(path);
+        on_pool(move || std::fs::metadata(path))
+    })
 }
 
 /// Metadata of a file, directory or symbolic link itself, as [`std::fs::symlink_metadata`].
@@ -209,8 +245,11 @@ pub fn metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 ///
 /// What std's gives.
 pub fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
-    let path = owned(path);
-    on_pool(move || std::fs::symlink_metadata(path))
+    let path = path.as_ref();
+    metadata_in_place(path, false).map(Ok).unwrap_or_else(|| {
+        let path = owned(path);
+        on_pool(move || std::fs::symlink_metadata(path))
+    })
 }
 
 /// Whether the path exists, as [`std::fs::exists`]: `Ok(false)` for a broken symbolic link or
@@ -220,6 +259,10 @@ pub fn symlink_metadata(path: impl AsRef<Path>) -> io::Result<Metadata> {
 ///
 /// What std's gives.
 pub fn exists(path: impl AsRef<Path>) -> io::Result<bool> {
+    let path = path.as_ref();
+    if metadata_in_place(path, true).is_some() {
+        return Ok(true);
+    }
     let path = owned(path);
     on_pool(move || std::fs::exists(path))
 }

@@ -429,3 +429,54 @@ fn a_read_waiting_for_a_lease_break_does_not_hold_the_worker() {
     assert_eq!(read.unwrap(), b"leased contents");
     assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by an open waiting for a lease break");
 }
+
+/// Metadata of a path the kernel's caches hold, on this machine's disk, is had without a
+/// hand-off to the pool, and is std's: of a file, a directory, a FIFO (which is not opened), a
+/// symbolic link followed or not. A path that is not there goes to the pool, with std's error.
+#[test]
+fn cached_metadata_is_had_without_a_hand_off() {
+    use std::os::unix::fs::{FileTypeExt, MetadataExt};
+    let scratch = Scratch::new("metadata");
+    let dir = scratch.0.clone();
+    common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let file = dir.join("file");
+            std::fs::write(&file, b"twelve bytes").unwrap();
+            let link = dir.join("link");
+            std::os::unix::fs::symlink(&file, &link).unwrap();
+            let fifo = fifo_in(&dir);
+            let same = |a: &std::fs::Metadata, b: &std::fs::Metadata| {
+                (a.dev(), a.ino(), a.mode(), a.len(), a.mtime_nsec())
+                    == (b.dev(), b.ino(), b.mode(), b.len(), b.mtime_nsec())
+            };
+            // Looked up once by std, following the link, so that every path is in the caches
+            // (a new link looked at with `lstat` was then followed on the pool the first time:
+            // the kernel's walk from its caches alone gave up on it once).
+            for path in [&file, &link, &fifo, &dir] {
+                std::fs::metadata(path).unwrap();
+            }
+            let before = started();
+            let got = green::fs::metadata(&file).unwrap();
+            assert!(same(&got, &std::fs::metadata(&file).unwrap()) && got.len() == 12);
+            let followed = green::fs::metadata(&link).unwrap();
+            assert!(same(&followed, &got), "the link was not followed");
+            let itself = green::fs::symlink_metadata(&link).unwrap();
+            assert!(itself.file_type().is_symlink());
+            assert!(same(&itself, &std::fs::symlink_metadata(&link).unwrap()));
+            assert!(green::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+            assert!(green::fs::metadata(&dir).unwrap().is_dir());
+            assert!(green::fs::exists(&file).unwrap());
+            if started() != before {
+                let device = std::fs::metadata(&dir).unwrap().dev();
+                let major = libc::major(device);
+                assert_eq!(major, 0, "a cached path on a block device's file system went to the pool");
+                eprintln!("the scratch directory is on an anonymous device here: only std's answers were checked");
+            }
+
+            let missing = dir.join("missing");
+            assert_eq!(green::fs::metadata(&missing).unwrap_err().kind(), std::io::ErrorKind::NotFound);
+            assert!(!green::fs::exists(&missing).unwrap());
+            assert!(!green::fs::exists(dir.join("dangling")).unwrap());
+        });
+    });
+}

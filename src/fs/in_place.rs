@@ -1,5 +1,5 @@
-//! Whole-file reads made on the green thread itself, when the kernel can say they will not
-//! wait for a disk.
+//! Whole-file reads and metadata had on the green thread itself, when the kernel can say it
+//! will not wait for a disk, a server or a daemon.
 //!
 //! Handing a call to the blocking pool costs two wake-ups (tens of µs on a VM), ten times the
 //! read of a small file in the page cache. Linux can tell, without blocking, whether a read
@@ -32,6 +32,9 @@
 //! file system with no device of its own (NFS, SMB, FUSE, 9p, but also tmpfs, procfs and
 //! overlayfs, whose devices are anonymous too) goes to the pool whole, as before the attempt;
 //! Btrfs, whose files have anonymous devices too, is told by its magic number.
+//!
+//! [`metadata`] needs no open at all: the `O_PATH` fd of a path in the caches, on a block
+//! device's file system, is enough for std's own `statx` of it, whatever kind of file it is.
 //!
 //! What the attempt cannot rule out: a block device's file system whose `open` of a regular
 //! file waits: FUSE's `fuseblk` (ntfs-3g, say), or a permission check by a fanotify listener.
@@ -111,6 +114,24 @@ pub(super) fn read(path: &Path) -> Attempt {
     }
 }
 
+/// `path`'s metadata, `follow`ing a symbolic link at its end or not, if the kernel's caches
+/// hold the path and its file system is a block device's (module docs): std's own, asked of
+/// an `O_PATH` fd, which opens nothing, so any kind of file will do. `None` otherwise, or on
+/// any error (std's call on the pool reports it).
+pub(super) fn metadata(path: &Path, follow: bool) -> Option<std::fs::Metadata> {
+    if !supported() {
+        return None;
+    }
+    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    let found = open_cached(&path, libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW }).ok()?;
+    let stx = cached_statx(found.as_raw_fd())?;
+    if !on_block_device(&stx, found.as_raw_fd()) {
+        return None;
+    }
+    // std's `statx` of the fd itself: a block device's file system holds the attributes.
+    File::from(found).metadata().ok()
+}
+
 /// The attempt on `file` stopped with `bytes` read: the rest for the pool, on a file as std's
 /// `open` would have left it (without the `O_NONBLOCK` the attempt opened it with).
 fn started(file: File, bytes: Vec<u8>) -> Attempt {
@@ -179,6 +200,15 @@ fn open_cached(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
 /// The size of the regular file open as `fd`, from cached attributes, if it is on a block
 /// device's file system (module docs); `None` for anything else, or if the call fails.
 fn block_device_file_size(fd: RawFd) -> Option<u64> {
+    let stx = cached_statx(fd)?;
+    let regular = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG;
+    (regular && on_block_device(&stx, fd)).then_some(stx.stx_size)
+}
+
+/// The type and size of the file open as `fd` (an `O_PATH` one will do), and its device, from
+/// the attributes the kernel holds (`AT_STATX_DONT_SYNC`: a network file system's or FUSE's
+/// are not asked of its server or daemon); `None` if the call fails or gives less.
+fn cached_statx(fd: RawFd) -> Option<libc::statx> {
     // SAFETY: `statx` is plain integers.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
     // SAFETY: an empty path with AT_EMPTY_PATH names `fd` itself; `stx` is alive and writable.
@@ -193,10 +223,14 @@ fn block_device_file_size(fd: RawFd) -> Option<u64> {
         )
     };
     let wanted = libc::STATX_TYPE | libc::STATX_SIZE;
-    let regular = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG;
-    // The device is given whatever the mask asks; a major number of 0 is an anonymous device.
-    let local = rc == 0 && regular && (stx.stx_dev_major != 0 || is_btrfs(fd));
-    (local && stx.stx_mask & wanted == wanted).then_some(stx.stx_size)
+    (rc == 0 && stx.stx_mask & wanted == wanted).then_some(stx)
+}
+
+/// Whether the file open as `fd`, of attributes `stx`, is on a block device's file system: a
+/// major number (the device is given whatever the mask asks; 0 is an anonymous device), or
+/// Btrfs.
+fn on_block_device(stx: &libc::statx, fd: RawFd) -> bool {
+    stx.stx_dev_major != 0 || is_btrfs(fd)
 }
 
 /// Whether `fd` is on Btrfs, a block device's file system whose files have anonymous devices
