@@ -13,7 +13,8 @@
 //! sends the paths through a bounded channel to `--readers` readers, which read each file whole
 //! and count the lines that hold `needle`, and send the counts to a collector. It prints the
 //! median time of each variant, then the median per-call time of 20,000 reads of one small
-//! file from a single green thread (and of 20,000 looks at its metadata), and removes the tree. With `--cold`, every file of the tree
+//! file from a single green thread (and of 20,000 looks at its metadata, and 20,000 opens of it
+//! read to the end through a `File`), and removes the tree. With `--cold`, every file of the tree
 //! is dropped from the page cache before each variant's run (`posix_fadvise` with
 //! `POSIX_FADV_DONTNEED`, after a `sync`; the directories stay cached), so that the reads wait
 //! for the disk.
@@ -253,6 +254,17 @@ fn main() {
     let (std_call, green_call) =
         per_call(20_000, || std::fs::metadata(&file).unwrap(), || green::fs::metadata(&file).unwrap());
     println!("its metadata: std::fs::metadata {std_call:.2?}, green::fs::metadata {green_call:.2?}");
+    let read_file = |file: &mut dyn std::io::Read| {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).unwrap();
+        bytes
+    };
+    let (std_call, green_call) = per_call(
+        20_000,
+        || read_file(&mut std::fs::File::open(&file).unwrap()),
+        || read_file(&mut green::fs::File::open(&file).unwrap()),
+    );
+    println!("open and read_to_end: std::fs::File {std_call:.2?}, green::fs::File {green_call:.2?}");
 }
 
 /// The tree, removed when dropped (on a panic too).

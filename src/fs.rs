@@ -68,15 +68,19 @@
 //!   says its result was lost and that the call may have been made. A call panics, as
 //!   [`spawn_blocking`](crate::spawn_blocking) does, if the pool has no thread and cannot
 //!   start one.
-//! - [`std::fs::File`] has no counterpart here: open, read, write and sync a file inside one
-//!   [`spawn_blocking`](crate::spawn_blocking) job, which pays the hand-off once for all.
+//! - [`File`] and [`OpenOptions`] stand for std's: a read of what the page cache holds is made
+//!   in place, other calls that may wait on the pool, one hand-off each (see [`File`]). Work
+//!   on a file made of many small calls pays less inside one
+//!   [`spawn_blocking`](crate::spawn_blocking) job, with std's `File`.
 
+mod file;
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
 mod in_place;
 
 use std::io;
 use std::path::{Path, PathBuf};
 
+pub use self::file::{File, OpenOptions};
 pub use std::fs::{DirEntry, FileType, Metadata, Permissions};
 
 /// Runs `op` on the blocking pool and parks until it returns; in place where nothing may park
@@ -198,6 +202,51 @@ fn metadata_in_place(path: &Path, follow: bool) -> Option<Metadata> {
     {
         let _ = (path, follow);
         None
+    }
+}
+
+/// On a green thread, `path` opened for reading without a hand-off (`in_place::open`); `None`
+/// if that was not tried, for std's call on the pool to make.
+fn open_in_place(path: &Path) -> Option<std::fs::File> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        if !may_try_in_place() {
+            return None;
+        }
+        in_place::open(path)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// Whether `file` is on a block device's file system (`in_place::is_local`): false where that
+/// cannot be asked.
+fn is_local(file: &std::fs::File) -> bool {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        in_place::is_local(file)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = file;
+        false
+    }
+}
+
+/// What the page cache holds of `file` at its position, read into `buf`
+/// (`in_place::read_nowait`); `Unsupported` where that cannot be asked.
+fn read_nowait(file: &std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    {
+        in_place::read_nowait(file, buf)
+    }
+    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+    {
+        let _ = (file, buf);
+        Err(io::Error::from(io::ErrorKind::Unsupported))
     }
 }
 

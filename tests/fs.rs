@@ -480,3 +480,135 @@ fn cached_metadata_is_had_without_a_hand_off() {
         });
     });
 }
+
+/// `green::fs::File` does what std's does: create, write, sync, open, read through a
+/// `BufReader`, seek, clone (sharing the position), `&File` reads and writes, append and
+/// `create_new` through `OpenOptions`, `set_len`, `metadata`, `into_std`; on a green thread and
+/// on a plain OS thread alike.
+#[test]
+fn a_file_does_what_std_s_does() {
+    use std::io::{BufRead, BufReader, Read, Seek, SeekFrom, Write};
+    let scratch = Scratch::new("file");
+    let dir = scratch.0.clone();
+    let exercise = move |name: &str| {
+        let path = dir.join(name);
+        let mut file = green::fs::File::create(&path).unwrap();
+        file.write_all(b"alpha\nbeta\ngamma\n").unwrap();
+        file.sync_all().unwrap();
+        assert_eq!(file.metadata().unwrap().len(), 17);
+        let lines: Vec<String> =
+            BufReader::new(green::fs::File::open(&path).unwrap()).lines().map(Result::unwrap).collect();
+        assert_eq!(lines, ["alpha", "beta", "gamma"]);
+
+        let mut reader = green::fs::File::open(&path).unwrap();
+        assert_eq!(reader.seek(SeekFrom::Start(6)).unwrap(), 6);
+        let mut clone = reader.try_clone().unwrap();
+        let mut four = [0; 4];
+        (&clone).read_exact(&mut four).unwrap();
+        assert_eq!(&four, b"beta");
+        let mut rest = String::new();
+        reader.read_to_string(&mut rest).unwrap(); // the clone moved the shared position
+        assert_eq!(rest, "\ngamma\n");
+        assert_eq!(clone.stream_position().unwrap(), 17);
+        assert!(reader.write(b"x").is_err(), "a file opened for reading was written");
+
+        let mut log = green::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        (&log).write_all(b"delta\n").unwrap();
+        log.flush().unwrap();
+        assert_eq!(std::fs::read_to_string(&path).unwrap(), "alpha\nbeta\ngamma\ndelta\n");
+        let exists = green::fs::File::create_new(&path).unwrap_err();
+        assert_eq!(exists.kind(), std::io::ErrorKind::AlreadyExists, "{exists}");
+        log.set_len(5).unwrap();
+        assert_eq!(green::fs::read(&path).unwrap(), b"alpha");
+        let std_file: std::fs::File = log.into_std();
+        assert_eq!(std_file.metadata().unwrap().len(), 5);
+        let missing = green::fs::File::open(path.with_extension("missing")).unwrap_err();
+        assert_eq!(missing.kind(), std::io::ErrorKind::NotFound);
+
+        let latin1 = path.with_extension("latin1");
+        std::fs::write(&latin1, b"caf\xe9").unwrap();
+        let mut text = String::from("kept");
+        let not_utf8 = green::fs::File::open(&latin1).unwrap().read_to_string(&mut text).unwrap_err();
+        let std_error = std::fs::File::open(&latin1).unwrap().read_to_string(&mut String::new()).unwrap_err();
+        assert_eq!(format!("{not_utf8:?}"), format!("{std_error:?}"));
+        assert_eq!(text, "kept", "contents that are not UTF-8 were appended");
+    };
+    let on_os_thread = exercise.clone();
+    common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(2).build().unwrap().block_on(move || exercise("green"));
+        on_os_thread("os");
+    });
+}
+
+/// A cached file's open and reads are made in place (no green thread started to wait on the
+/// pool); a file dropped from the page cache is read on the pool, every byte right.
+#[test]
+fn a_file_s_cached_reads_need_no_hand_off() {
+    use std::io::Read;
+    use std::os::fd::AsRawFd;
+    let scratch = Scratch::new("file-cached");
+    let (cached, evicted) = (scratch.0.join("cached"), scratch.0.join("evicted"));
+    let contents: Vec<u8> = (0..300_000u32).map(|i| (i % 247) as u8).collect();
+    std::fs::write(&cached, &contents).unwrap();
+    std::fs::write(&evicted, &contents).unwrap();
+    let file = std::fs::File::open(&evicted).unwrap();
+    file.sync_all().unwrap();
+    // SAFETY: an open fd; the advice changes no memory of ours.
+    assert_eq!(unsafe { libc::posix_fadvise(file.as_raw_fd(), 0, 0, libc::POSIX_FADV_DONTNEED) }, 0);
+    let was_evicted = !all_pages_cached(&file, contents.len());
+    drop(file);
+    common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let before = started();
+            let mut got = Vec::new();
+            green::fs::File::open(&cached).unwrap().read_to_end(&mut got).unwrap();
+            assert!(got == contents, "the bytes read differ from those written");
+            assert_eq!(started(), before, "a cached file's open or reads went to the pool");
+
+            let before = started();
+            let mut got = Vec::new();
+            green::fs::File::open(&evicted).unwrap().read_to_end(&mut got).unwrap();
+            assert!(got == contents, "the bytes read differ from those written");
+            if was_evicted {
+                assert!(started() > before, "a file not in the page cache was read on the worker");
+            }
+        });
+    });
+}
+
+/// A FIFO's open waits for a writer, and its reads for data: on the pool, while the green
+/// thread beside on the only worker goes on; a read given up on unwinds at once.
+#[test]
+fn a_file_s_waits_do_not_hold_the_worker() {
+    use std::io::{Read, Write};
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("file-fifo");
+        let fifo = fifo_in(&scratch.0);
+        let (got, ticks) = common::beside_a_ticker(move || {
+            let writer = {
+                let fifo = fifo.clone();
+                std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(200));
+                    let mut end = std::fs::OpenOptions::new().write(true).open(fifo).unwrap();
+                    std::thread::sleep(Duration::from_millis(200));
+                    end.write_all(b"late").unwrap();
+                    std::thread::sleep(Duration::from_millis(500));
+                    end.write_all(b" and later").unwrap();
+                })
+            };
+            let mut file = green::fs::File::open(&fifo).unwrap(); // waits 200 ms for the writer
+            let mut first = [0; 4];
+            file.read_exact(&mut first).unwrap(); // 200 ms more
+            // Given up on after 50 ms: unwinds then; the pool's read takes " and later", lost.
+            let given_up = green::timeout(Duration::from_millis(50), || file.read(&mut [0; 64]));
+            assert!(given_up.is_err());
+            writer.join().unwrap();
+            let std_file = file.into_std(); // after the pool's read has ended
+            drop(std_file);
+            first
+        });
+        assert_eq!(&got, b"late");
+        // 450 ms of waits: a held worker would have counted (almost) none.
+        assert!(ticks >= 20, "the ticker ticked {ticks} times while the file waited");
+    });
+}

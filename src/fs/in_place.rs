@@ -74,27 +74,7 @@ pub(super) enum Attempt {
 
 /// Reads `path` whole if that needs no disk and no server (module docs).
 pub(super) fn read(path: &Path) -> Attempt {
-    if !supported() {
-        return Attempt::Untried;
-    }
-    let Ok(path) = CString::new(path.as_os_str().as_bytes()) else { return Attempt::Untried };
-    // 1. Find the file from the caches, and look at it without opening it.
-    // Any failure is left to std's call on the pool, which reports it as std does.
-    let Ok(found) = open_cached(&path, libc::O_PATH) else { return Attempt::Untried };
-    let Some(size) = block_device_file_size(found.as_raw_fd()) else { return Attempt::Untried };
-    if size > MOST_IN_PLACE {
-        return Attempt::Untried;
-    }
-    drop(found);
-    // 2. Open it for reading (its path is cached now). `O_NONBLOCK`: an open that would wait
-    //    fails with `EWOULDBLOCK` instead, and std's call on the pool waits: one that must break
-    //    another file's lease first (until its holder gives it up, up to the lease-break time,
-    //    45 s by default), or a FIFO put in the file's place meanwhile (looked at again below).
-    let Ok(fd) = open_cached(&path, libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK) else {
-        return Attempt::Untried;
-    };
-    let Some(size) = block_device_file_size(fd.as_raw_fd()) else { return Attempt::Untried };
-    let file = File::from(fd);
+    let Some((file, size)) = open_cached_file(path, MOST_IN_PLACE) else { return Attempt::Untried };
     // 3. Read what the page cache holds: one more byte than the size, to see the end.
     let mut bytes = Vec::with_capacity(usize::try_from(size).unwrap_or(0).saturating_add(1));
     loop {
@@ -112,6 +92,54 @@ pub(super) fn read(path: &Path) -> Attempt {
             Err(_) => return started(file, bytes),
         }
     }
+}
+
+/// `path` opened for reading as `std::fs::File::open` would, if its path is in the kernel's
+/// caches and it is a regular file of a block device's file system (module docs); `None`
+/// otherwise, or on any error (std's call on the pool reports it).
+pub(super) fn open(path: &Path) -> Option<File> {
+    let (file, _) = open_cached_file(path, u64::MAX)?;
+    blocking_again(&file).then_some(file)
+}
+
+/// Steps 1 and 2 of [`read`]: `path` opened for reading with `O_NONBLOCK`, and its size, if
+/// it is a regular file of a block device's file system no larger than `most`.
+fn open_cached_file(path: &Path, most: u64) -> Option<(File, u64)> {
+    if !supported() {
+        return None;
+    }
+    let path = CString::new(path.as_os_str().as_bytes()).ok()?;
+    // 1. Find the file from the caches, and look at it without opening it.
+    // Any failure is left to std's call on the pool, which reports it as std does.
+    let found = open_cached(&path, libc::O_PATH).ok()?;
+    if block_device_file_size(found.as_raw_fd())? > most {
+        return None;
+    }
+    drop(found);
+    // 2. Open it for reading (its path is cached now). `O_NONBLOCK`: an open that would wait
+    //    fails with `EWOULDBLOCK` instead, and std's call on the pool waits: one that must break
+    //    another file's lease first (until its holder gives it up, up to the lease-break time,
+    //    45 s by default), or a FIFO put in the file's place meanwhile (looked at again below).
+    let fd = open_cached(&path, libc::O_RDONLY | libc::O_NOCTTY | libc::O_NONBLOCK).ok()?;
+    let size = block_device_file_size(fd.as_raw_fd())?;
+    Some((File::from(fd), size))
+}
+
+/// Whether the file open as `file` is on a block device's file system (module docs), asked of
+/// the attributes the kernel holds (no server or daemon is asked).
+pub(super) fn is_local(file: &File) -> bool {
+    cached_statx(file.as_raw_fd()).is_some_and(|stx| on_block_device(&stx, file.as_raw_fd()))
+}
+
+/// Reads into `buf` at `file`'s position what the page cache holds: `WouldBlock` where a page
+/// would have to be read, `Unsupported` (`EOPNOTSUPP`) for a file that cannot say.
+pub(super) fn read_nowait(file: &File, buf: &mut [u8]) -> io::Result<usize> {
+    if !supported() {
+        return Err(io::Error::from(io::ErrorKind::Unsupported));
+    }
+    // SAFETY: initialised bytes are valid `MaybeUninit`s, and the kernel writes only bytes.
+    let buf = unsafe { &mut *(std::ptr::from_mut(buf) as *mut [std::mem::MaybeUninit<u8>]) };
+    read_cached(file.as_raw_fd(), buf)
 }
 
 /// `path`'s metadata, `follow`ing a symbolic link at its end or not, if the kernel's caches
@@ -135,13 +163,17 @@ pub(super) fn metadata(path: &Path, follow: bool) -> Option<std::fs::Metadata> {
 /// The attempt on `file` stopped with `bytes` read: the rest for the pool, on a file as std's
 /// `open` would have left it (without the `O_NONBLOCK` the attempt opened it with).
 fn started(file: File, bytes: Vec<u8>) -> Attempt {
+    // Not cleared (never seen): the file is dropped, and std's call on the pool starts over.
+    if blocking_again(&file) { Attempt::Started(file, bytes) } else { Attempt::Untried }
+}
+
+/// Clears the `O_NONBLOCK` the attempt opened `file` with; false if that failed.
+fn blocking_again(file: &File) -> bool {
     // SAFETY: `file` is an open fd; these commands change no memory of ours.
-    let cleared = unsafe {
+    unsafe {
         let flags = libc::fcntl(file.as_raw_fd(), libc::F_GETFL);
         flags >= 0 && libc::fcntl(file.as_raw_fd(), libc::F_SETFL, flags & !libc::O_NONBLOCK) == 0
-    };
-    // Not cleared (never seen): the file is dropped, and std's call on the pool starts over.
-    if cleared { Attempt::Started(file, bytes) } else { Attempt::Untried }
+    }
 }
 
 /// Whether this kernel takes `openat2` with `RESOLVE_CACHED`, asked once with the current

@@ -1,0 +1,482 @@
+//! [`File`] and [`OpenOptions`]: std's, with every call that may wait for a disk made on the
+//! blocking pool while the green thread parks.
+
+use std::fmt;
+use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::{Metadata, Permissions, on_pool, owned};
+
+/// Most bytes one read or write hands to the pool at a time (its own copy of them): a larger
+/// buffer is read or written in part, as `read` and `write` may.
+const MOST_PER_CALL: usize = 2 * 1024 * 1024;
+
+/// An open file, as [`std::fs::File`], whose calls never hold a worker.
+///
+/// A read first asks for what the page cache holds (`preadv2` with `RWF_NOWAIT`, on a block
+/// device's file system: see the [module docs](super)) straight into the caller's buffer; only
+/// a read that would wait for the disk goes to the [blocking pool](crate::spawn_blocking),
+/// through a copy of its own. Writes, `sync_all`, `sync_data`, `set_len` and
+/// `set_permissions` go to the pool, with a copy of the data written (up to 2 MiB a call: wrap
+/// the file in a [`BufWriter`](std::io::BufWriter) for many small writes, each of which would
+/// otherwise pay a hand-off). Seeks, `metadata` and `try_clone` are made in place on a block
+/// device's file system, on the pool elsewhere (a network file system may ask its server).
+///
+/// `Read`, `Write` and `Seek` are implemented for `File` and `&File`, as std's are. Every call
+/// is a cancellation point; a call cancelled (or past its [`green::timeout`](crate::timeout)
+/// deadline) while the pool makes it unwinds at once, and the pool finishes it: a write may
+/// still be made, a read's bytes are lost and the file's position has moved past them. Where
+/// nothing may park (an OS thread, the worker's own stack, a green thread unwinding) each call
+/// is std's, in place.
+///
+/// ```
+/// use std::io::{BufRead, BufReader, Write};
+///
+/// green::run(|| {
+///     let path = std::env::temp_dir().join(format!("green-file-doc-{}", std::process::id()));
+///     let mut file = green::fs::File::create(&path)?;
+///     file.write_all(b"one\ntwo\n")?;
+///     file.sync_all()?;
+///     let lines: Vec<String> = BufReader::new(green::fs::File::open(&path)?).lines().collect::<Result<_, _>>()?;
+///     assert_eq!(lines, ["one", "two"]);
+///     green::fs::remove_file(&path)
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+pub struct File {
+    /// Shared with the pool job of a call under way, which may outlive a cancelled caller.
+    inner: Arc<std::fs::File>,
+    /// On a block device's file system: reads tried in place first, seeks and metadata made
+    /// in place.
+    local: bool,
+}
+
+/// Whether a call may park here: on a green thread that is not unwinding. Elsewhere each call
+/// is std's, in place.
+fn parks_here() -> bool {
+    crate::runtime::context::in_green_thread() && !std::thread::panicking()
+}
+
+impl File {
+    /// Opens a file for reading, as [`std::fs::File::open`]: in place when its path is in the
+    /// kernel's caches and it is a regular file of a block device's file system, on the pool
+    /// otherwise.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
+        let path = path.as_ref();
+        if let Some(file) = super::open_in_place(path) {
+            return Ok(File { inner: Arc::new(file), local: true });
+        }
+        let path = owned(path);
+        on_pool(move || std::fs::File::open(path)).map(File::from)
+    }
+
+    /// Opens a file for writing, creating it or truncating it, as [`std::fs::File::create`],
+    /// on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn create(path: impl AsRef<Path>) -> io::Result<File> {
+        let path = owned(path);
+        on_pool(move || std::fs::File::create(path)).map(File::from)
+    }
+
+    /// Creates a new file for reading and writing, failing if it exists, as
+    /// [`std::fs::File::create_new`], on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives (`AlreadyExists` if the file is there).
+    pub fn create_new(path: impl AsRef<Path>) -> io::Result<File> {
+        let path = owned(path);
+        on_pool(move || std::fs::File::create_new(path)).map(File::from)
+    }
+
+    /// A blank [`OpenOptions`], as [`std::fs::File::options`].
+    #[must_use]
+    pub fn options() -> OpenOptions {
+        OpenOptions::new()
+    }
+
+    /// Writes the file's contents and metadata to the disk, as
+    /// [`std::fs::File::sync_all`], on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn sync_all(&self) -> io::Result<()> {
+        self.on_pool(|file| file.sync_all())
+    }
+
+    /// Writes the file's contents to the disk, as [`std::fs::File::sync_data`], on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn sync_data(&self) -> io::Result<()> {
+        self.on_pool(|file| file.sync_data())
+    }
+
+    /// Truncates or extends the file to `size` bytes, as [`std::fs::File::set_len`], on the
+    /// pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn set_len(&self, size: u64) -> io::Result<()> {
+        self.on_pool(move |file| file.set_len(size))
+    }
+
+    /// The file's metadata, as [`std::fs::File::metadata`]: in place on a block device's file
+    /// system, on the pool otherwise.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn metadata(&self) -> io::Result<Metadata> {
+        if self.local || !parks_here() {
+            crate::coop::tick_op();
+            return self.inner.metadata();
+        }
+        self.on_pool(|file| file.metadata())
+    }
+
+    /// A new `File` for the same open file (position included), as
+    /// [`std::fs::File::try_clone`]; in place (a `dup` waits for nothing).
+    ///
+    /// # Errors
+    ///
+    /// What std's gives (the fd limit, say).
+    pub fn try_clone(&self) -> io::Result<File> {
+        Ok(File { inner: Arc::new(self.inner.try_clone()?), local: self.local })
+    }
+
+    /// Changes the file's permissions, as [`std::fs::File::set_permissions`], on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn set_permissions(&self, permissions: Permissions) -> io::Result<()> {
+        self.on_pool(move |file| file.set_permissions(permissions))
+    }
+
+    /// The std file, for a call this type does not have. If a call given up on (cancelled, or
+    /// at a deadline) is still being made on the pool, this waits for it to end.
+    pub fn into_std(self) -> std::fs::File {
+        let mut inner = self.inner;
+        loop {
+            match Arc::try_unwrap(inner) {
+                Ok(file) => return file,
+                Err(shared) => {
+                    inner = shared;
+                    if parks_here() {
+                        crate::time::sleep(Duration::from_millis(1));
+                    } else {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Runs `op` on the file on the pool, or in place where nothing may park.
+    fn on_pool<T: Send + 'static>(
+        &self,
+        op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        let file = self.inner.clone();
+        on_pool(move || op(&file))
+    }
+}
+
+impl From<std::fs::File> for File {
+    /// Wraps a std file, asking the kernel (from the attributes it holds) whether it is on a
+    /// block device's file system.
+    fn from(file: std::fs::File) -> File {
+        let local = super::is_local(&file);
+        File { inner: Arc::new(file), local }
+    }
+}
+
+impl Read for &File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if !parks_here() {
+            return (&*self.inner).read(buf);
+        }
+        crate::coop::tick_op();
+        crate::park::cancellation_point();
+        if self.local && !buf.is_empty() {
+            loop {
+                match super::read_nowait(&self.inner, buf) {
+                    Ok(n) => return Ok(n),
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    // The disk is needed, or the file cannot say: the pool reads.
+                    Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Unsupported) => break,
+                    Err(e) if e.raw_os_error() == Some(libc::EINVAL) => break,
+                    Err(e) => return Err(e),
+                }
+            }
+        }
+        let len = buf.len().min(MOST_PER_CALL);
+        let got = self.on_pool(move |mut file| {
+            let mut bytes = vec![0; len];
+            let n = file.read(&mut bytes)?;
+            bytes.truncate(n);
+            Ok(bytes)
+        })?;
+        buf[..got.len()].copy_from_slice(&got);
+        Ok(got.len())
+    }
+
+    /// Reserves what is left of the file first, as std's `File` does (so that a small file is
+    /// one read and a look at the end, not a probe and a few growing reads).
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        if let Some(left) = self.left() {
+            buf.try_reserve(left)?;
+        }
+        io::Read::read_to_end(&mut ReadOnly(self), buf)
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        let mut bytes = Vec::new();
+        self.read_to_end(&mut bytes)?;
+        match String::from_utf8(bytes) {
+            Ok(text) => {
+                buf.push_str(&text);
+                Ok(text.len())
+            }
+            // std's own error for contents that are not UTF-8 (nothing is appended).
+            Err(not_utf8) => io::Read::read_to_string(&mut not_utf8.as_bytes(), &mut String::new()),
+        }
+    }
+}
+
+impl File {
+    /// The bytes from the position to the end, where that can be asked without waiting (a file
+    /// of a block device's file system, on a green thread; std's `File` asks everywhere).
+    fn left(&self) -> Option<usize> {
+        if !self.local && parks_here() {
+            return None;
+        }
+        let size = self.inner.metadata().ok()?.len();
+        let position = (&*self.inner).stream_position().ok()?;
+        usize::try_from(size.saturating_sub(position)).ok()
+    }
+}
+
+/// A `&File` with only `read`: std's own `read_to_end` loop over it.
+struct ReadOnly<'a>(&'a File);
+
+impl Read for ReadOnly<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&mut self.0).read(buf)
+    }
+}
+
+impl Write for &File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        if !parks_here() {
+            return (&*self.inner).write(buf);
+        }
+        let bytes = buf[..buf.len().min(MOST_PER_CALL)].to_vec();
+        self.on_pool(move |mut file| file.write(&bytes))
+    }
+
+    /// Nothing to do, as for std's `File`: writes are not buffered here.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl Seek for &File {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        if self.local || !parks_here() {
+            crate::coop::tick_op();
+            return (&*self.inner).seek(pos);
+        }
+        self.on_pool(move |mut file| file.seek(pos))
+    }
+}
+
+impl Read for File {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        (&*self).read(buf)
+    }
+
+    fn read_to_end(&mut self, buf: &mut Vec<u8>) -> io::Result<usize> {
+        (&*self).read_to_end(buf)
+    }
+
+    fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
+        (&*self).read_to_string(buf)
+    }
+}
+
+impl Write for File {
+    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
+        (&*self).write(buf)
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        (&*self).flush()
+    }
+}
+
+impl Seek for File {
+    fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
+        (&*self).seek(pos)
+    }
+}
+
+impl AsFd for File {
+    fn as_fd(&self) -> BorrowedFd<'_> {
+        self.inner.as_fd()
+    }
+}
+
+impl AsRawFd for File {
+    fn as_raw_fd(&self) -> RawFd {
+        self.inner.as_raw_fd()
+    }
+}
+
+impl IntoRawFd for File {
+    fn into_raw_fd(self) -> RawFd {
+        self.into_std().into_raw_fd()
+    }
+}
+
+impl FromRawFd for File {
+    /// # Safety
+    ///
+    /// As [`std::fs::File::from_raw_fd`]: `fd` is an open file descriptor, owned by nobody
+    /// else.
+    unsafe fn from_raw_fd(fd: RawFd) -> File {
+        // SAFETY: the caller's promise, passed on.
+        File::from(unsafe { std::fs::File::from_raw_fd(fd) })
+    }
+}
+
+impl From<OwnedFd> for File {
+    fn from(fd: OwnedFd) -> File {
+        File::from(std::fs::File::from(fd))
+    }
+}
+
+impl From<File> for OwnedFd {
+    fn from(file: File) -> OwnedFd {
+        file.into_std().into()
+    }
+}
+
+impl fmt::Debug for File {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.inner.fmt(f)
+    }
+}
+
+/// How to open a file, as [`std::fs::OpenOptions`] (whose Unix extensions, `mode` and
+/// `custom_flags`, it has too); [`open`](OpenOptions::open) is made on the pool.
+///
+/// ```
+/// use std::io::{Read, Write};
+///
+/// green::run(|| {
+///     let path = std::env::temp_dir().join(format!("green-options-doc-{}", std::process::id()));
+///     let mut log = green::fs::OpenOptions::new().append(true).create(true).open(&path)?;
+///     log.write_all(b"first\n")?;
+///     drop(log);
+///     let mut log = green::fs::File::options().append(true).open(&path)?;
+///     log.write_all(b"second\n")?;
+///     assert_eq!(green::fs::read_to_string(&path)?, "first\nsecond\n");
+///     green::fs::remove_file(&path)
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+#[derive(Clone, Debug)]
+pub struct OpenOptions(std::fs::OpenOptions);
+
+impl OpenOptions {
+    /// All options off, as [`std::fs::OpenOptions::new`].
+    #[must_use]
+    pub fn new() -> OpenOptions {
+        OpenOptions(std::fs::OpenOptions::new())
+    }
+
+    /// Opens for reading.
+    pub fn read(&mut self, read: bool) -> &mut OpenOptions {
+        self.0.read(read);
+        self
+    }
+
+    /// Opens for writing.
+    pub fn write(&mut self, write: bool) -> &mut OpenOptions {
+        self.0.write(write);
+        self
+    }
+
+    /// Opens for appending: every write goes to the end.
+    pub fn append(&mut self, append: bool) -> &mut OpenOptions {
+        self.0.append(append);
+        self
+    }
+
+    /// Truncates the file to 0 bytes when opened (with `write`).
+    pub fn truncate(&mut self, truncate: bool) -> &mut OpenOptions {
+        self.0.truncate(truncate);
+        self
+    }
+
+    /// Creates the file if it is not there (with `write` or `append`).
+    pub fn create(&mut self, create: bool) -> &mut OpenOptions {
+        self.0.create(create);
+        self
+    }
+
+    /// Creates the file, failing if it is there.
+    pub fn create_new(&mut self, create_new: bool) -> &mut OpenOptions {
+        self.0.create_new(create_new);
+        self
+    }
+
+    /// Opens `path` with these options, as [`std::fs::OpenOptions::open`], on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn open(&self, path: impl AsRef<Path>) -> io::Result<File> {
+        let (options, path) = (self.0.clone(), owned(path));
+        on_pool(move || options.open(path)).map(File::from)
+    }
+}
+
+impl Default for OpenOptions {
+    fn default() -> OpenOptions {
+        OpenOptions::new()
+    }
+}
+
+impl From<std::fs::OpenOptions> for OpenOptions {
+    fn from(options: std::fs::OpenOptions) -> OpenOptions {
+        OpenOptions(options)
+    }
+}
+
+impl std::os::unix::fs::OpenOptionsExt for OpenOptions {
+    fn mode(&mut self, mode: u32) -> &mut OpenOptions {
+        self.0.mode(mode);
+        self
+    }
+
+    fn custom_flags(&mut self, flags: i32) -> &mut OpenOptions {
+        self.0.custom_flags(flags);
+        self
+    }
+}
