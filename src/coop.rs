@@ -2,7 +2,8 @@
 //!
 //! An interpreter can count the opcodes a task runs and pause it after N of them. Rust code
 //! has no interpreter, so `green` counts *ticks*: every runtime operation (spawn, join, sleep,
-//! and the I/O and sync calls built on them) charges [`OP_TICKS`], and user code can charge one
+//! and the I/O and sync calls built on them) charges [`OP_TICKS`], a stream's read or write one
+//! more per [`BYTES_PER_TICK`] bytes it moved ([`tick_bytes`]), and user code can charge one
 //! with [`tick`] in a long loop.
 //!
 //! The fast path is a thread-local decrement and a branch (a thread-local is sound here: a
@@ -116,6 +117,22 @@ fn charge_edge_batch() -> u32 {
 pub(crate) fn tick_op() {
     charge(OP_TICKS);
 }
+
+/// Spends the ticks of `bytes` moved by an I/O call, beyond the call's own ([`tick_op`]): one
+/// per [`BYTES_PER_TICK`]. A call is charged as about a microsecond of work, but a call that
+/// copies 64 KiB through a socket takes tens of microseconds: charged as one call, a green
+/// thread always ready with bulk data ran some 64 such calls (milliseconds) before its budget
+/// was spent, while a small request beside it on its worker waited.
+#[inline]
+pub(crate) fn tick_bytes(bytes: usize) {
+    let ticks = bytes / BYTES_PER_TICK;
+    if ticks > 0 {
+        charge(u32::try_from(ticks).unwrap_or(u32::MAX));
+    }
+}
+
+/// Bytes an I/O call moves per tick charged ([`tick_bytes`]).
+pub(crate) const BYTES_PER_TICK: usize = 256;
 
 /// Spends `ticks` units at once: what `#[preemptible]` charges for a chunk of a loop it counts
 /// in batches (see `iter::chunked`).
@@ -293,5 +310,37 @@ mod tests {
             super::NO_YIELD.with(|open| open.borrow().len())
         });
         assert_eq!(left, 0, "the leaked section's entry outlived its green thread");
+    }
+
+    /// A stream's read or write spends a tick per 256 bytes it moved besides the call's own: a
+    /// 64 KiB write is charged as what it costs, not as one small call.
+    #[test]
+    fn a_stream_call_spends_ticks_by_the_bytes_it_moves() {
+        use std::io::{Read, Write};
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        let charged = rt.block_on(|| {
+            crate::Builder::new()
+                .budget(crate::runtime::MAX_BUDGET)
+                .spawn(|| {
+                    let listener = crate::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let mut writer = crate::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+                    let (mut reader, _) = listener.accept().unwrap();
+                    let (chunk, mut got) = (vec![7u8; 64 * 1024], vec![0u8; 64 * 1024]);
+                    let before = super::budget_left();
+                    let wrote = writer.write(&chunk).unwrap();
+                    let after_write = super::budget_left();
+                    let read = reader.read(&mut got).unwrap();
+                    let after_read = super::budget_left();
+                    (wrote, before - after_write, read, after_write - after_read)
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        let (wrote, write_ticks, read, read_ticks) = charged;
+        let expected = |bytes: usize| super::OP_TICKS + (bytes / super::BYTES_PER_TICK) as u32;
+        assert!(wrote > 0 && read > 0);
+        assert!(write_ticks >= expected(wrote), "{wrote} bytes written for {write_ticks} ticks");
+        assert!(read_ticks >= expected(read), "{read} bytes read for {read_ticks} ticks");
     }
 }

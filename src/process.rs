@@ -638,12 +638,16 @@ impl Write for ChildStdin {
 impl Write for &ChildStdin {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let inner = &self.inner;
-        self.source.io(Direction::Write, None, deadline_error, || (&*inner).write(buf))
+        let n = self.source.io(Direction::Write, None, deadline_error, || (&*inner).write(buf))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let inner = &self.inner;
-        self.source.io(Direction::Write, None, deadline_error, || (&*inner).write_vectored(bufs))
+        let n = self.source.io(Direction::Write, None, deadline_error, || (&*inner).write_vectored(bufs))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -656,12 +660,16 @@ macro_rules! read_pipe {
         impl Read for $name {
             fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
                 let inner = &mut self.inner;
-                self.source.io(Direction::Read, None, deadline_error, || inner.read(buf))
+                let n = self.source.io(Direction::Read, None, deadline_error, || inner.read(buf))?;
+                crate::coop::tick_bytes(n);
+                Ok(n)
             }
 
             fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
                 let inner = &mut self.inner;
-                self.source.io(Direction::Read, None, deadline_error, || inner.read_vectored(bufs))
+                let n = self.source.io(Direction::Read, None, deadline_error, || inner.read_vectored(bufs))?;
+                crate::coop::tick_bytes(n);
+                Ok(n)
             }
         }
     };

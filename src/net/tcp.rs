@@ -857,20 +857,29 @@ impl TcpStream {
 
     fn recv_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_fd();
-        self.source.read_hinted(self.shared.read_limit(), timeout_error, || {
+        let n = self.source.read_hinted(self.shared.read_limit(), timeout_error, || {
             self.reads.recv(fd, bufs, libc::MSG_DONTWAIT, || self.shared.read_shut())
-        })
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+        let n = self
+            .source
+            .io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source
-            .io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
+        let n = self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || {
+            sys::send_vectored(fd, bufs, SEND_FLAGS)
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 }
 

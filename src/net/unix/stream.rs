@@ -587,8 +587,11 @@ impl UnixStream {
 
     fn read_inner(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source
-            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
+        let n = self
+            .source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     fn read_vectored_inner(&self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
@@ -598,20 +601,28 @@ impl UnixStream {
             return Ok(0);
         }
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+        let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             sys::recv_vectored(fd, bufs, libc::MSG_DONTWAIT)
-        })
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     fn write_inner(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.write_rechecked(self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+        let n =
+            self.source.write_rechecked(self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     fn write_vectored_inner(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source
-            .write_rechecked(self.shared.write_limit(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))
+        let n = self
+            .source
+            .write_rechecked(self.shared.write_limit(), timeout_error, || sys::send_vectored(fd, bufs, SEND_FLAGS))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 }
 
