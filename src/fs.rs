@@ -22,7 +22,7 @@
 //! # Costs and limits
 //!
 //! - [`read()`] and [`read_to_string()`] first try on the green thread itself (on Linux 5.12
-//!   and later), for a file of a block device's file system (ext4, XFS, Btrfs, ...: not a
+//!   and later), for a file of a block device's file system (ext4, XFS, Btrfs from Linux 6.10, ...: not a
 //!   network file system or FUSE, whose `open` may ask a server or a daemon, nor tmpfs or
 //!   overlayfs, which have no device of their own either): when the kernel's caches hold the
 //!   file's path and every page of it, the file is read in place, as std would, and nothing is

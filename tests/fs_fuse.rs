@@ -1,6 +1,7 @@
-//! `green::fs::read` of a file on a FUSE file system, whose daemon holds its answer to the
-//! file's `open`: the open waits on the pool, never on the worker. Needs the right to mount
-//! (root, and /dev/fuse); elsewhere the test says so and passes.
+//! `green::fs` calls on a file of a FUSE file system, whose daemon holds its answer to one kind
+//! of request (the file's `open`, or the file system's `statfs`): the wait is the pool's, never
+//! the worker's. Needs the right to mount (root, and /dev/fuse); elsewhere each test says so and
+//! passes.
 
 use std::ffi::CString;
 use std::io;
@@ -18,8 +19,8 @@ const LIMIT: Duration = Duration::from_secs(60);
 /// What the daemon's one file holds.
 const CONTENTS: &[u8] = b"held by a FUSE daemon";
 
-/// The longest the daemon holds an `open`'s answer unless told to give it: past this, a held
-/// worker lets the test end with its failure.
+/// The longest the daemon holds an answer unless told to give it: past this, a held worker lets
+/// the test end with its failure.
 const MOST_HELD: Duration = Duration::from_secs(10);
 
 // The FUSE protocol's operations used here (<linux/fuse.h>), and version 7.31 of it.
@@ -29,6 +30,7 @@ const GETATTR: u32 = 3;
 const OPEN: u32 = 14;
 const READ: u32 = 15;
 const RELEASE: u32 = 18;
+const STATFS: u32 = 17;
 const FLUSH: u32 = 25;
 const INIT: u32 = 26;
 const BATCH_FORGET: u32 = 42;
@@ -36,17 +38,17 @@ const ROOT: u64 = 1;
 const FILE: u64 = 2;
 
 /// A FUSE file system mounted on a directory of its own, with one file, `f`; its daemon, a
-/// thread, holds its answer to each `open` until told to give it (`answer_opens`). Dropped,
-/// it is unmounted, its daemon ends, and the directory is removed.
-struct HeldOpens {
+/// thread, holds its answer to each request of one kind (`OPEN` or `STATFS`) until told to give
+/// it (`answer`). Dropped, it is unmounted, its daemon ends, and the directory is removed.
+struct Held {
     dir: PathBuf,
     release: Option<mpsc::Sender<()>>,
     daemon: Option<JoinHandle<()>>,
 }
 
-impl HeldOpens {
+impl Held {
     /// `Err` where no FUSE file system can be mounted.
-    fn mount(name: &str) -> io::Result<HeldOpens> {
+    fn mount(name: &str, held: u32) -> io::Result<Held> {
         let dir = std::env::temp_dir().join(format!("green-fuse-{name}-{}", std::process::id()));
         let _ = std::fs::remove_dir(&dir);
         std::fs::create_dir(&dir)?;
@@ -72,21 +74,21 @@ impl HeldOpens {
             return Err(e);
         }
         let (release, released) = mpsc::channel();
-        let daemon = std::thread::spawn(move || serve(device, released));
-        Ok(HeldOpens { dir, release: Some(release), daemon: Some(daemon) })
+        let daemon = std::thread::spawn(move || serve(device, held, released));
+        Ok(Held { dir, release: Some(release), daemon: Some(daemon) })
     }
 
     fn file(&self) -> PathBuf {
         self.dir.join("f")
     }
 
-    /// Lets the daemon answer every `open` from now on.
-    fn answer_opens(&self) {
+    /// Lets the daemon answer every request from now on.
+    fn answer(&self) {
         let _ = self.release.as_ref().unwrap().send(());
     }
 }
 
-impl Drop for HeldOpens {
+impl Drop for Held {
     fn drop(&mut self) {
         drop(self.release.take());
         let target = CString::new(self.dir.as_os_str().as_bytes()).unwrap();
@@ -100,9 +102,10 @@ impl Drop for HeldOpens {
     }
 }
 
-/// The daemon: answers requests read from `device` until the file system is unmounted.
-fn serve(device: OwnedFd, released: mpsc::Receiver<()>) {
-    let mut opens_held = true;
+/// The daemon: answers requests read from `device` until the file system is unmounted, the
+/// first one of kind `held` only when told to (or after `MOST_HELD`).
+fn serve(device: OwnedFd, held: u32, released: mpsc::Receiver<()>) {
+    let mut holding = true;
     let mut request = vec![0u8; 256 * 1024];
     loop {
         // SAFETY: `request` is writable for its length.
@@ -119,6 +122,10 @@ fn serve(device: OwnedFd, released: mpsc::Receiver<()>) {
         // fuse_in_header: len, opcode, unique, nodeid, uid, gid, pid, extlen, padding.
         let (opcode, unique, node) = (u32_at(4), u64_at(8), u64_at(16));
         let body = &request[40..];
+        if opcode == held && holding {
+            let _ = released.recv_timeout(MOST_HELD);
+            holding = false;
+        }
         let (error, reply): (i32, Vec<u8>) = match opcode {
             FORGET | BATCH_FORGET => continue, // no answer
             INIT => {
@@ -154,14 +161,11 @@ fn serve(device: OwnedFd, released: mpsc::Receiver<()>) {
                 out.extend(attributes(node));
                 (0, out)
             }
-            OPEN => {
-                if opens_held {
-                    let _ = released.recv_timeout(MOST_HELD);
-                    opens_held = false;
-                }
-                // fuse_open_out: fh, open_flags, padding.
-                (0, [0u8; 16].to_vec())
-            }
+            // fuse_open_out: fh, open_flags, padding.
+            OPEN => (0, [0u8; 16].to_vec()),
+            // fuse_statfs_out: blocks, bfree, bavail, files, ffree, bsize, namelen, frsize,
+            // padding, spare[6].
+            STATFS => (0, [0u8; 80].to_vec()),
             READ => {
                 // fuse_read_in: fh, offset, size, ...
                 let offset = (u64::from_le_bytes(body[8..16].try_into().unwrap()) as usize).min(CONTENTS.len());
@@ -205,7 +209,7 @@ fn attributes(node: u64) -> Vec<u8> {
 /// daemon gave up waiting, 10 s).
 #[test]
 fn an_open_a_fuse_daemon_holds_does_not_hold_the_worker() {
-    let fuse = match HeldOpens::mount("held") {
+    let fuse = match Held::mount("held", OPEN) {
         Ok(fuse) => fuse,
         Err(e) => {
             eprintln!("no FUSE file system can be mounted here ({e}): not tested");
@@ -223,11 +227,54 @@ fn an_open_a_fuse_daemon_holds_does_not_hold_the_worker() {
             let asleep = Instant::now();
             green::sleep(Duration::from_millis(50));
             let slept = asleep.elapsed();
-            daemon.answer_opens();
+            daemon.answer();
             (slept, reader.join().unwrap())
         })
     });
     drop(fuse);
     assert_eq!(read.unwrap(), CONTENTS);
     assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by the FUSE daemon's open");
+}
+
+/// The file's path and attributes are in the kernel's caches, but its daemon holds the answer to
+/// the file system's `statfs`: `metadata`, `exists` and `File::open` of the file wait for
+/// nothing on the worker (the look for Btrfs asked `fstatfs` of any file on a device with no
+/// number, which FUSE sends to its daemon, a network file system to its server: the worker was
+/// held until the daemon gave up, 10 s).
+#[test]
+fn a_statfs_a_fuse_daemon_holds_does_not_hold_the_worker() {
+    let fuse = match Held::mount("statfs", STATFS) {
+        Ok(fuse) => fuse,
+        Err(e) => {
+            eprintln!("no FUSE file system can be mounted here ({e}): not tested");
+            return;
+        }
+    };
+    let path = fuse.file();
+    assert_eq!(std::fs::metadata(&path).unwrap().len(), CONTENTS.len() as u64);
+    let fuse = std::sync::Arc::new(fuse);
+    let daemon = fuse.clone();
+    let (slept, (len, exists, read)) = common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let asker = green::spawn(move || {
+                let len = green::fs::metadata(&path).map(|m| m.len());
+                let exists = green::fs::exists(&path);
+                let mut read = Vec::new();
+                let read = green::fs::File::open(&path)
+                    .and_then(|mut f| io::Read::read_to_end(&mut f, &mut read))
+                    .map(|_| read);
+                (len, exists, read)
+            });
+            let asleep = Instant::now();
+            green::sleep(Duration::from_millis(50));
+            let slept = asleep.elapsed();
+            daemon.answer();
+            (slept, asker.join().unwrap())
+        })
+    });
+    drop(fuse);
+    assert_eq!(len.unwrap(), CONTENTS.len() as u64);
+    assert!(exists.unwrap());
+    assert_eq!(read.unwrap(), CONTENTS);
+    assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by the FUSE daemon's statfs");
 }

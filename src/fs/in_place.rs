@@ -31,7 +31,9 @@
 //! F2FS, ...: `statx`'s device has a major number) is opened for reading here; a file of a
 //! file system with no device of its own (NFS, SMB, FUSE, 9p, but also tmpfs, procfs and
 //! overlayfs, whose devices are anonymous too) goes to the pool whole, as before the attempt;
-//! Btrfs, whose files have anonymous devices too, is told by its magic number.
+//! Btrfs, whose files have anonymous devices too, is told by the subvolume `statx` gives for its
+//! files (Linux 6.10), not by `fstatfs`, which FUSE and network file systems ask of their daemon
+//! or server.
 //!
 //! [`metadata`] needs no open at all: the `O_PATH` fd of a path in the caches, on a block
 //! device's file system, is enough for std's own `statx` of it, whatever kind of file it is.
@@ -128,7 +130,7 @@ fn open_cached_file(path: &Path, most: u64) -> Option<(File, u64)> {
 /// Whether the file open as `file` is on a block device's file system (module docs), asked of
 /// the attributes the kernel holds (no server or daemon is asked).
 pub(super) fn is_local(file: &File) -> bool {
-    cached_statx(file.as_raw_fd()).is_some_and(|stx| on_block_device(&stx, file.as_raw_fd()))
+    cached_statx(file.as_raw_fd()).is_some_and(|stx| on_block_device(&stx))
 }
 
 /// Reads into `buf` at `file`'s position what the page cache holds: `WouldBlock` where a page
@@ -153,7 +155,7 @@ pub(super) fn metadata(path: &Path, follow: bool) -> Option<std::fs::Metadata> {
     let path = CString::new(path.as_os_str().as_bytes()).ok()?;
     let found = open_cached(&path, libc::O_PATH | if follow { 0 } else { libc::O_NOFOLLOW }).ok()?;
     let stx = cached_statx(found.as_raw_fd())?;
-    if !on_block_device(&stx, found.as_raw_fd()) {
+    if !on_block_device(&stx) {
         return None;
     }
     // std's `statx` of the fd itself: a block device's file system holds the attributes.
@@ -234,12 +236,13 @@ fn open_cached(path: &CStr, flags: libc::c_int) -> io::Result<OwnedFd> {
 fn block_device_file_size(fd: RawFd) -> Option<u64> {
     let stx = cached_statx(fd)?;
     let regular = u32::from(stx.stx_mode) & libc::S_IFMT == libc::S_IFREG;
-    (regular && on_block_device(&stx, fd)).then_some(stx.stx_size)
+    (regular && on_block_device(&stx)).then_some(stx.stx_size)
 }
 
-/// The type and size of the file open as `fd` (an `O_PATH` one will do), and its device, from
-/// the attributes the kernel holds (`AT_STATX_DONT_SYNC`: a network file system's or FUSE's
-/// are not asked of its server or daemon); `None` if the call fails or gives less.
+/// The type and size of the file open as `fd` (an `O_PATH` one will do), its device, and its
+/// subvolume where it has one, from the attributes the kernel holds (`AT_STATX_DONT_SYNC`: a
+/// network file system's or FUSE's are not asked of its server or daemon); `None` if the call
+/// fails or gives less.
 fn cached_statx(fd: RawFd) -> Option<libc::statx> {
     // SAFETY: `statx` is plain integers.
     let mut stx: libc::statx = unsafe { std::mem::zeroed() };
@@ -250,7 +253,7 @@ fn cached_statx(fd: RawFd) -> Option<libc::statx> {
             libc::c_long::from(fd),
             c"".as_ptr(),
             libc::c_long::from(libc::AT_EMPTY_PATH | libc::AT_STATX_DONT_SYNC),
-            (libc::STATX_TYPE | libc::STATX_SIZE) as libc::c_long,
+            (libc::STATX_TYPE | libc::STATX_SIZE | libc::STATX_SUBVOL) as libc::c_long,
             &raw mut stx,
         )
     };
@@ -258,22 +261,14 @@ fn cached_statx(fd: RawFd) -> Option<libc::statx> {
     (rc == 0 && stx.stx_mask & wanted == wanted).then_some(stx)
 }
 
-/// Whether the file open as `fd`, of attributes `stx`, is on a block device's file system: a
-/// major number (the device is given whatever the mask asks; 0 is an anonymous device), or
-/// Btrfs.
-fn on_block_device(stx: &libc::statx, fd: RawFd) -> bool {
-    stx.stx_dev_major != 0 || is_btrfs(fd)
-}
-
-/// Whether `fd` is on Btrfs, a block device's file system whose files have anonymous devices
-/// (one per subvolume). `fstatfs` reads the superblock's in-memory figures.
-fn is_btrfs(fd: RawFd) -> bool {
-    /// `BTRFS_SUPER_MAGIC` (<linux/magic.h>); `f_type`'s width differs between targets.
-    const BTRFS: u32 = 0x9123_683e;
-    // SAFETY: `statfs` is plain integers.
-    let mut fs: libc::statfs = unsafe { std::mem::zeroed() };
-    // SAFETY: an open fd (`O_PATH` ones included) and a writable `statfs`.
-    unsafe { libc::fstatfs(fd, &mut fs) == 0 && fs.f_type as u32 == BTRFS }
+/// Whether the file of attributes `stx` is on a block device's file system: a major number
+/// (the device is given whatever the mask asks; 0 is an anonymous device), or a subvolume's id,
+/// which only Btrfs and bcachefs give (Linux 6.10): their files have anonymous devices, one per
+/// subvolume. (Not `fstatfs`'s magic number: FUSE asks its daemon for `statfs`, a network file
+/// system its server, and the worker would wait for them. On kernels before 6.10, a Btrfs file
+/// goes to the pool.)
+fn on_block_device(stx: &libc::statx) -> bool {
+    stx.stx_dev_major != 0 || stx.stx_mask & libc::STATX_SUBVOL != 0
 }
 
 /// `preadv2(fd, buf, -1, RWF_NOWAIT)`: reads at the file's position what the page cache holds.
