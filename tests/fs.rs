@@ -612,3 +612,161 @@ fn a_file_s_waits_do_not_hold_the_worker() {
         assert!(ticks >= 20, "the ticker ticked {ticks} times while the file waited");
     });
 }
+
+/// A page of memory whose first touch, by the kernel copying from it in a `write`, waits until
+/// the page is given (`userfaultfd`): the writer holds meanwhile whatever lock its `write` took
+/// (a file's inode lock, a pipe's mutex). `None` where `userfaultfd` is refused.
+struct HeldPage {
+    uffd: std::sync::Mutex<Option<std::os::fd::OwnedFd>>,
+    page: *mut libc::c_void,
+}
+
+// SAFETY: the page is plain memory, touched only by the kernel through `write`; the fd is
+// behind a mutex.
+unsafe impl Send for HeldPage {}
+// SAFETY: as above.
+unsafe impl Sync for HeldPage {}
+
+impl HeldPage {
+    const LEN: usize = 4096;
+
+    fn new() -> Option<Arc<HeldPage>> {
+        use std::os::fd::FromRawFd;
+        // <linux/userfaultfd.h>: UFFD_API, UFFDIO_API and UFFDIO_REGISTER (_IOWR(0xAA, ..)),
+        // UFFDIO_REGISTER_MODE_MISSING.
+        const UFFD_API: u64 = 0xAA;
+        const UFFDIO_API: libc::c_ulong = 0xc018_aa3f;
+        const UFFDIO_REGISTER: libc::c_ulong = 0xc020_aa00;
+        const MODE_MISSING: u64 = 1;
+        // SAFETY: no pointers passed.
+        let fd = unsafe { libc::syscall(libc::SYS_userfaultfd, libc::c_long::from(libc::O_CLOEXEC)) };
+        if fd < 0 {
+            eprintln!("userfaultfd refused ({}): not tested", std::io::Error::last_os_error());
+            return None;
+        }
+        // SAFETY: a new fd, ours alone.
+        let uffd = unsafe { std::os::fd::OwnedFd::from_raw_fd(fd as i32) };
+        let mut api = [UFFD_API, 0, 0]; // api, features, ioctls
+        // SAFETY: a `struct uffdio_api`, alive and writable across the call.
+        assert_eq!(unsafe { libc::ioctl(fd as i32, UFFDIO_API, api.as_mut_ptr()) }, 0);
+        // SAFETY: a new private anonymous mapping, not touched here.
+        let page = unsafe {
+            libc::mmap(
+                std::ptr::null_mut(),
+                Self::LEN,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_PRIVATE | libc::MAP_ANONYMOUS,
+                -1,
+                0,
+            )
+        };
+        assert_ne!(page, libc::MAP_FAILED);
+        let held = Arc::new(HeldPage { uffd: std::sync::Mutex::new(Some(uffd)), page });
+        let mut register = [page as u64, Self::LEN as u64, MODE_MISSING, 0]; // start, len, mode, ioctls
+        // SAFETY: a `struct uffdio_register`, alive and writable across the call.
+        assert_eq!(unsafe { libc::ioctl(fd as i32, UFFDIO_REGISTER, register.as_mut_ptr()) }, 0);
+        Some(held)
+    }
+
+    /// Writes the page to `fd` from an OS thread of its own, which waits in the kernel until
+    /// [`give`](Self::give); returns once it waits there.
+    fn write_from_it(self: &Arc<HeldPage>, fd: std::os::fd::OwnedFd) -> std::thread::JoinHandle<isize> {
+        use std::os::fd::AsRawFd;
+        let page = self.clone();
+        let writer = std::thread::spawn(move || {
+            // SAFETY: the page is mapped for `LEN` bytes while `page` lives.
+            unsafe { libc::write(fd.as_raw_fd(), page.page, HeldPage::LEN) }
+        });
+        let uffd = self.uffd.lock().unwrap().as_ref().unwrap().as_raw_fd();
+        let mut poll = libc::pollfd { fd: uffd, events: libc::POLLIN, revents: 0 };
+        // SAFETY: one pollfd, alive across the call.
+        assert_eq!(unsafe { libc::poll(&mut poll, 1, 10_000) }, 1, "the write never touched the page");
+        writer
+    }
+
+    /// Lets the writer go on: with the `userfaultfd` closed, the page is had as zeros.
+    fn give(&self) {
+        drop(self.uffd.lock().unwrap().take());
+    }
+}
+
+impl Drop for HeldPage {
+    fn drop(&mut self) {
+        // SAFETY: mapped by `new`; the last user (the writer's thread) is gone.
+        unsafe { libc::munmap(self.page, HeldPage::LEN) };
+    }
+}
+
+/// Whether a thread of this process waits uninterruptibly in the kernel (for a lock, say).
+fn a_thread_waits_in_the_kernel() -> bool {
+    std::fs::read_dir("/proc/self/task").unwrap().filter_map(Result::ok).any(|task| {
+        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
+        stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('D'))
+    })
+}
+
+/// On one worker, runs `f` beside a green thread that counts 1 ms sleeps in the counter `f` is
+/// given: a count that does not grow across a call means the call held the worker.
+fn beside_a_counted_ticker<R: Send + 'static>(f: impl FnOnce(&AtomicUsize) -> R + Send + 'static) -> R {
+    green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
+        let ticks = Arc::new(AtomicUsize::new(0));
+        let ticker = {
+            let ticks = ticks.clone();
+            green::spawn(move || {
+                loop {
+                    green::sleep(Duration::from_millis(1));
+                    ticks.fetch_add(1, Ordering::Relaxed);
+                }
+            })
+        };
+        let result = green::spawn(move || f(&ticks)).join().unwrap();
+        ticker.cancel();
+        assert!(ticker.join().is_err());
+        result
+    })
+}
+
+/// A write of the file on the pool holds the open file's position lock while it waits (here
+/// for the inode lock, which another writer holds while its page is faulted in; a slow disk or
+/// writeback throttling makes the same wait): a seek of the same open file, through a clone,
+/// waits for it on the pool, not on the worker (it was made in place, where `lseek` waited for
+/// the lock).
+#[test]
+fn a_seek_beside_a_write_on_the_pool_does_not_hold_the_worker() {
+    use std::io::{Seek, SeekFrom, Write};
+    let Some(held) = HeldPage::new() else { return };
+    let scratch = Scratch::new("file-pos-lock");
+    let path = scratch.0.join("f");
+    std::fs::write(&path, b"0123456789").unwrap();
+    let writer = held.write_from_it(std::fs::OpenOptions::new().write(true).open(&path).unwrap().into());
+    let (seeking, seeks) = std::sync::mpsc::channel::<()>();
+    let giver = std::thread::spawn(move || {
+        let _ = seeks.recv_timeout(LIMIT);
+        std::thread::sleep(Duration::from_millis(300));
+        held.give();
+        writer.join().unwrap()
+    });
+    let ticked = common::bounded(LIMIT, move || {
+        beside_a_counted_ticker(move |ticks| {
+            let file = Arc::new(green::fs::OpenOptions::new().write(true).open(&path).unwrap());
+            let writing = {
+                let file = file.clone();
+                green::spawn(move || (&*file).write(b"x").unwrap())
+            };
+            let waits = (0..10_000).any(|_| {
+                green::sleep(Duration::from_millis(1));
+                a_thread_waits_in_the_kernel()
+            });
+            let clone = file.try_clone().unwrap();
+            seeking.send(()).unwrap();
+            assert!(waits, "the pool's write never waited for the inode lock");
+            let before = ticks.load(Ordering::Relaxed);
+            (&clone).seek(SeekFrom::Start(0)).unwrap();
+            let ticked = ticks.load(Ordering::Relaxed) - before;
+            writing.join().unwrap();
+            ticked
+        })
+    });
+    assert_eq!(giver.join().unwrap(), HeldPage::LEN as isize);
+    assert!(ticked >= 20, "the ticker ticked {ticked} times while the seek waited 300 ms");
+}

@@ -6,6 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{Metadata, Permissions, on_pool, owned};
@@ -22,8 +23,11 @@ const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 /// through a copy of its own. Writes, `sync_all`, `sync_data`, `set_len` and
 /// `set_permissions` go to the pool, with a copy of the data written (up to 2 MiB a call: wrap
 /// the file in a [`BufWriter`](std::io::BufWriter) for many small writes, each of which would
-/// otherwise pay a hand-off). Seeks, `metadata` and `try_clone` are made in place on a block
-/// device's file system, on the pool elsewhere (a network file system may ask its server).
+/// otherwise pay a hand-off). Seeks and `metadata` are made in place on a block device's file
+/// system, on the pool elsewhere (a network file system may ask its server); reads and seeks
+/// go to the pool too while a call of the same open file (this `File` or a clone) is under way
+/// there, as the kernel's lock on the position would make them wait for it. `try_clone` is
+/// made in place.
 ///
 /// `Read`, `Write` and `Seek` are implemented for `File` and `&File`, as std's are. Every call
 /// is a cancellation point; a call cancelled (or past its [`green::timeout`](crate::timeout)
@@ -49,9 +53,34 @@ const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 pub struct File {
     /// Shared with the pool job of a call under way, which may outlive a cancelled caller.
     inner: Arc<std::fs::File>,
+    /// Calls on the pool, given up on or not, of this file and of its clones (`try_clone`: the
+    /// same open file, whose position they share). While one is under way, a read or a seek
+    /// goes to the pool too: the pool's `read` or `write` holds the open file's position lock
+    /// for as long as it waits (for the disk, for writeback to catch up, for the inode's lock),
+    /// and a `read` or `lseek` in place would wait for that lock on the worker. (Another
+    /// thread's or process's call on the same open file, through a descriptor of its own, may
+    /// still hold it: not seen here.)
+    pool_calls: Arc<AtomicUsize>,
     /// On a block device's file system: reads tried in place first, seeks and metadata made
     /// in place.
     local: bool,
+}
+
+/// One call of a file's on the pool, counted in its `pool_calls` until the pool is done with it
+/// (or the call is dropped unmade).
+struct PoolCall(Arc<AtomicUsize>);
+
+impl PoolCall {
+    fn start(calls: &Arc<AtomicUsize>) -> PoolCall {
+        calls.fetch_add(1, Ordering::AcqRel);
+        PoolCall(calls.clone())
+    }
+}
+
+impl Drop for PoolCall {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
 }
 
 /// Whether a call may park here: on a green thread that is not unwinding. Elsewhere each call
@@ -71,7 +100,7 @@ impl File {
     pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
         if let Some(file) = super::open_in_place(path) {
-            return Ok(File { inner: Arc::new(file), local: true });
+            return Ok(File { inner: Arc::new(file), pool_calls: Arc::default(), local: true });
         }
         let path = owned(path);
         on_pool(move || std::fs::File::open(path)).map(File::from)
@@ -155,7 +184,7 @@ impl File {
     ///
     /// What std's gives (the fd limit, say).
     pub fn try_clone(&self) -> io::Result<File> {
-        Ok(File { inner: Arc::new(self.inner.try_clone()?), local: self.local })
+        Ok(File { inner: Arc::new(self.inner.try_clone()?), pool_calls: self.pool_calls.clone(), local: self.local })
     }
 
     /// Changes the file's permissions, as [`std::fs::File::set_permissions`], on the pool.
@@ -191,8 +220,17 @@ impl File {
         &self,
         op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
     ) -> io::Result<T> {
-        let file = self.inner.clone();
-        on_pool(move || op(&file))
+        let (file, call) = (self.inner.clone(), PoolCall::start(&self.pool_calls));
+        on_pool(move || {
+            let _call = call;
+            op(&file)
+        })
+    }
+
+    /// Whether a read or a seek may be made in place: on a block device's file system, with no
+    /// call of the open file's under way on the pool (`pool_calls`).
+    fn in_place(&self) -> bool {
+        self.local && self.pool_calls.load(Ordering::Acquire) == 0
     }
 }
 
@@ -201,7 +239,7 @@ impl From<std::fs::File> for File {
     /// block device's file system.
     fn from(file: std::fs::File) -> File {
         let local = super::is_local(&file);
-        File { inner: Arc::new(file), local }
+        File { inner: Arc::new(file), pool_calls: Arc::default(), local }
     }
 }
 
@@ -212,7 +250,7 @@ impl Read for &File {
         }
         crate::coop::tick_op();
         crate::park::cancellation_point();
-        if self.local && !buf.is_empty() {
+        if self.in_place() && !buf.is_empty() {
             loop {
                 match super::read_nowait(&self.inner, buf) {
                     Ok(n) => return Ok(n),
@@ -262,7 +300,7 @@ impl File {
     /// The bytes from the position to the end, where that can be asked without waiting (a file
     /// of a block device's file system, on a green thread; std's `File` asks everywhere).
     fn left(&self) -> Option<usize> {
-        if !self.local && parks_here() {
+        if !self.in_place() && parks_here() {
             return None;
         }
         let size = self.inner.metadata().ok()?.len();
@@ -297,7 +335,7 @@ impl Write for &File {
 
 impl Seek for &File {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        if self.local || !parks_here() {
+        if self.in_place() || !parks_here() {
             crate::coop::tick_op();
             return (&*self.inner).seek(pos);
         }
