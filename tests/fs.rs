@@ -770,3 +770,40 @@ fn a_seek_beside_a_write_on_the_pool_does_not_hold_the_worker() {
     assert_eq!(giver.join().unwrap(), HeldPage::LEN as isize);
     assert!(ticked >= 20, "the ticker ticked {ticked} times while the seek waited 300 ms");
 }
+
+/// Every call of a `File` is a cancellation point, those made in place too: a cancelled green
+/// thread that seeks and asks for metadata in a loop unwinds (in-place seeks and metadata
+/// were none, and the loop ran to its end).
+#[test]
+fn a_file_s_calls_in_place_are_cancellation_points() {
+    use std::io::{Seek, SeekFrom};
+    let scratch = Scratch::new("file-cancelled");
+    let path = scratch.0.join("f");
+    std::fs::write(&path, b"0123456789").unwrap();
+    common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let file = green::fs::File::open(&path).unwrap();
+            let rounds = Arc::new(AtomicUsize::new(0));
+            let looper = {
+                let rounds = rounds.clone();
+                green::spawn(move || {
+                    for _ in 0..1_000_000 {
+                        (&file).seek(SeekFrom::Start(3)).unwrap();
+                        file.metadata().unwrap();
+                        rounds.fetch_add(1, Ordering::Relaxed);
+                    }
+                })
+            };
+            while rounds.load(Ordering::Relaxed) == 0 {
+                green::yield_now();
+            }
+            looper.cancel();
+            let joined = looper.join();
+            assert!(
+                joined.is_err_and(|e| e.is_cancelled()),
+                "the loop ran {} rounds to its end",
+                rounds.load(Ordering::Relaxed)
+            );
+        });
+    });
+}

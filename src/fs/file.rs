@@ -89,6 +89,15 @@ fn parks_here() -> bool {
     crate::runtime::context::in_green_thread() && !std::thread::panicking()
 }
 
+/// Before a call made in place on a green thread: spends its tick, then is its cancellation
+/// point (a cancelled green thread, or one past its deadline, unwinds without making it), as a
+/// call on the pool is one; the tick first, as it may yield, and the cancellation or the
+/// deadline come meanwhile.
+fn in_place_call() {
+    crate::coop::tick_op();
+    crate::park::cancellation_point();
+}
+
 impl File {
     /// Opens a file for reading, as [`std::fs::File::open`]: in place when its path is in the
     /// kernel's caches and it is a regular file of a block device's file system, on the pool
@@ -170,8 +179,11 @@ impl File {
     ///
     /// What std's gives.
     pub fn metadata(&self) -> io::Result<Metadata> {
-        if self.local || !parks_here() {
-            crate::coop::tick_op();
+        if !parks_here() {
+            return self.inner.metadata();
+        }
+        if self.local {
+            in_place_call();
             return self.inner.metadata();
         }
         self.on_pool(|file| file.metadata())
@@ -184,6 +196,9 @@ impl File {
     ///
     /// What std's gives (the fd limit, say).
     pub fn try_clone(&self) -> io::Result<File> {
+        if parks_here() {
+            in_place_call();
+        }
         Ok(File { inner: Arc::new(self.inner.try_clone()?), pool_calls: self.pool_calls.clone(), local: self.local })
     }
 
@@ -248,8 +263,7 @@ impl Read for &File {
         if !parks_here() {
             return (&*self.inner).read(buf);
         }
-        crate::coop::tick_op();
-        crate::park::cancellation_point();
+        in_place_call();
         if self.in_place() && !buf.is_empty() {
             loop {
                 match super::read_nowait(&self.inner, buf) {
@@ -335,8 +349,11 @@ impl Write for &File {
 
 impl Seek for &File {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        if self.in_place() || !parks_here() {
-            crate::coop::tick_op();
+        if !parks_here() {
+            return (&*self.inner).seek(pos);
+        }
+        if self.in_place() {
+            in_place_call();
             return (&*self.inner).seek(pos);
         }
         self.on_pool(move |mut file| file.seek(pos))
