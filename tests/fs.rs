@@ -807,3 +807,28 @@ fn a_file_s_calls_in_place_are_cancellation_points() {
         });
     });
 }
+
+/// `read_to_string` keeps what it read before an error, if that is UTF-8, as std's does (it was
+/// dropped): here a `File` made of a socket whose read times out after the first bytes.
+#[test]
+fn read_to_string_keeps_what_was_read_before_an_error() {
+    use std::io::{Read, Write};
+    let (mut near, far) = std::os::unix::net::UnixStream::pair().unwrap();
+    far.set_read_timeout(Some(Duration::from_millis(20))).unwrap();
+    near.write_all(b"before the timeout").unwrap();
+    let std_copy = std::fs::File::from(std::os::fd::OwnedFd::from(far.try_clone().unwrap()));
+    let (got, error) = common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let mut file = green::fs::File::from(std::os::fd::OwnedFd::from(far));
+            let mut text = String::from("kept, ");
+            let error = file.read_to_string(&mut text).unwrap_err();
+            (text, error.kind())
+        })
+    });
+    near.write_all(b"and for std").unwrap();
+    let mut std_text = String::from("kept, ");
+    let std_error = (&std_copy).read_to_string(&mut std_text).unwrap_err();
+    assert_eq!((std_text.as_str(), std_error.kind()), ("kept, and for std", error));
+    assert_eq!(got, "kept, before the timeout");
+    drop(near);
+}

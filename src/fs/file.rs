@@ -296,16 +296,21 @@ impl Read for &File {
         io::Read::read_to_end(&mut ReadOnly(self), buf)
     }
 
+    /// As std's: what was read is appended if it is UTF-8, even before an error (which is then
+    /// returned); else nothing is, and the error is the read's, or std's own for contents that
+    /// are not UTF-8.
     fn read_to_string(&mut self, buf: &mut String) -> io::Result<usize> {
         let mut bytes = Vec::new();
-        self.read_to_end(&mut bytes)?;
+        let read = self.read_to_end(&mut bytes);
         match String::from_utf8(bytes) {
             Ok(text) => {
                 buf.push_str(&text);
-                Ok(text.len())
+                read.map(|_| text.len())
             }
-            // std's own error for contents that are not UTF-8 (nothing is appended).
-            Err(not_utf8) => io::Read::read_to_string(&mut not_utf8.as_bytes(), &mut String::new()),
+            Err(not_utf8) => {
+                read?;
+                io::Read::read_to_string(&mut not_utf8.as_bytes(), &mut String::new())
+            }
         }
     }
 }
