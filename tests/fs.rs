@@ -832,3 +832,54 @@ fn read_to_string_keeps_what_was_read_before_an_error() {
     assert_eq!(got, "kept, before the timeout");
     drop(near);
 }
+
+/// `into_std` in a destructor run while a green thread unwinds, with a read given up on still
+/// waiting on the pool, returns at once (a new descriptor of the same open file) instead of
+/// waiting on the worker for the pool's read to end, which nothing may do while unwinding (it
+/// slept there until the read ended: here 10 s, when the writer gave up waiting for it).
+#[test]
+fn into_std_while_unwinding_does_not_wait_for_the_pool() {
+    use std::io::{Read, Write};
+    use std::os::unix::fs::OpenOptionsExt;
+    use std::time::Instant;
+    let scratch = Scratch::new("into-std-unwinding");
+    let fifo = fifo_in(&scratch.0);
+    let mut both =
+        std::fs::OpenOptions::new().read(true).write(true).custom_flags(libc::O_NONBLOCK).open(&fifo).unwrap();
+    let (returned, waits) = std::sync::mpsc::channel::<()>();
+    let writer = std::thread::spawn(move || {
+        let _ = waits.recv_timeout(Duration::from_secs(10));
+        both.write_all(b"late").unwrap();
+        both
+    });
+
+    struct IntoStdOnDrop(Option<green::fs::File>, std::sync::mpsc::Sender<()>, Arc<std::sync::Mutex<Duration>>);
+    impl Drop for IntoStdOnDrop {
+        fn drop(&mut self) {
+            let file = self.0.take().unwrap();
+            let start = Instant::now();
+            let std_file = file.into_std();
+            *self.2.lock().unwrap() = start.elapsed();
+            let _ = self.1.send(());
+            drop(std_file);
+        }
+    }
+    let took = Arc::new(std::sync::Mutex::new(Duration::MAX));
+    let took_there = took.clone();
+    let joined = common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            green::spawn(move || {
+                let file = green::fs::File::open(&fifo).unwrap();
+                let given_up = green::timeout(Duration::from_millis(20), || (&file).read(&mut [0; 8]));
+                assert!(given_up.is_err(), "the FIFO had something to read");
+                let _on_drop = IntoStdOnDrop(Some(file), returned, took_there);
+                panic!("on the way out");
+            })
+            .join()
+        })
+    });
+    assert!(joined.unwrap_err().is_panic());
+    drop(writer.join().unwrap());
+    let took = *took.lock().unwrap();
+    assert!(took < Duration::from_secs(5), "into_std waited {took:?} while unwinding");
+}

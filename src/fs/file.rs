@@ -212,17 +212,24 @@ impl File {
     }
 
     /// The std file, for a call this type does not have. If a call given up on (cancelled, or
-    /// at a deadline) is still being made on the pool, this waits for it to end.
+    /// at a deadline) is still being made on the pool, this waits for it to end; on a worker
+    /// where nothing may wait (a green thread unwinding, the worker's own stack), it returns at
+    /// once a new descriptor of the same open file instead (`dup`: the position is shared, and
+    /// the pool's call may still move it), and waits only if no descriptor can be had.
     pub fn into_std(self) -> std::fs::File {
+        let on_worker = crate::runtime::context::with_core(|core| core.is_some());
         let mut inner = self.inner;
         loop {
             match Arc::try_unwrap(inner) {
                 Ok(file) => return file,
                 Err(shared) => {
-                    inner = shared;
                     if parks_here() {
+                        inner = shared;
                         crate::time::sleep(Duration::from_millis(1));
+                    } else if let Some(file) = on_worker.then(|| shared.try_clone().ok()).flatten() {
+                        return file;
                     } else {
+                        inner = shared;
                         std::thread::sleep(Duration::from_millis(1));
                     }
                 }
