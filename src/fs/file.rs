@@ -17,17 +17,17 @@ const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 
 /// An open file, as [`std::fs::File`], whose calls never hold a worker.
 ///
-/// A read first asks for what the page cache holds (`preadv2` with `RWF_NOWAIT`, on a block
-/// device's file system: see the [module docs](super)) straight into the caller's buffer; only
-/// a read that would wait for the disk goes to the [blocking pool](crate::spawn_blocking),
-/// through a copy of its own. Writes, `sync_all`, `sync_data`, `set_len` and
-/// `set_permissions` go to the pool, with a copy of the data written (up to 2 MiB a call: wrap
-/// the file in a [`BufWriter`](std::io::BufWriter) for many small writes, each of which would
-/// otherwise pay a hand-off). Seeks and `metadata` are made in place on a block device's file
-/// system, on the pool elsewhere (a network file system may ask its server); reads and seeks
-/// go to the pool too while a call of the same open file (this `File` or a clone) is under way
-/// there, as the kernel's lock on the position would make them wait for it. `try_clone` is
-/// made in place.
+/// A read first asks for what the page cache holds (`preadv2` with `RWF_NOWAIT`, for a regular
+/// file of a block device's file system: see the [module docs](super)) straight into the
+/// caller's buffer; only a read that would wait for the disk goes to the
+/// [blocking pool](crate::spawn_blocking), through a copy of its own. Writes, `sync_all`,
+/// `sync_data`, `set_len` and `set_permissions` go to the pool, with a copy of the data written
+/// (up to 2 MiB a call: wrap the file in a [`BufWriter`](std::io::BufWriter) for many small
+/// writes, each of which would otherwise pay a hand-off). Seeks and `metadata` of such a file
+/// are made in place, on the pool for any other (a network file system may ask its server, a
+/// device its driver); reads and seeks go to the pool too while a call of the same open file
+/// (this `File` or a clone) is under way there, as the kernel's lock on the position would make
+/// them wait for it. `try_clone` is made in place.
 ///
 /// `Read`, `Write` and `Seek` are implemented for `File` and `&File`, as std's are. Every call
 /// is a cancellation point; a call cancelled (or past its [`green::timeout`](crate::timeout)
@@ -61,8 +61,8 @@ pub struct File {
     /// thread's or process's call on the same open file, through a descriptor of its own, may
     /// still hold it: not seen here.)
     pool_calls: Arc<AtomicUsize>,
-    /// On a block device's file system: reads tried in place first, seeks and metadata made
-    /// in place.
+    /// A regular file of a block device's file system: reads tried in place first, seeks and
+    /// metadata made in place.
     local: bool,
 }
 
@@ -257,8 +257,8 @@ impl File {
 }
 
 impl From<std::fs::File> for File {
-    /// Wraps a std file, asking the kernel (from the attributes it holds) whether it is on a
-    /// block device's file system.
+    /// Wraps a std file, asking the kernel (from the attributes it holds) whether it is a
+    /// regular file of a block device's file system.
     fn from(file: std::fs::File) -> File {
         let local = super::is_local(&file);
         File { inner: Arc::new(file), pool_calls: Arc::default(), local }

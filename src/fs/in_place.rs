@@ -127,10 +127,12 @@ fn open_cached_file(path: &Path, most: u64) -> Option<(File, u64)> {
     Some((File::from(fd), size))
 }
 
-/// Whether the file open as `file` is on a block device's file system (module docs), asked of
-/// the attributes the kernel holds (no server or daemon is asked).
+/// Whether the file open as `file` is a regular file of a block device's file system (module
+/// docs), asked of the attributes the kernel holds (no server or daemon is asked). Not a FIFO
+/// or a device node living there: their reads and seeks are their driver's, which may take
+/// locks of its own.
 pub(super) fn is_local(file: &File) -> bool {
-    cached_statx(file.as_raw_fd()).is_some_and(|stx| on_block_device(&stx))
+    block_device_file_size(file.as_raw_fd()).is_some()
 }
 
 /// Reads into `buf` at `file`'s position what the page cache holds: `WouldBlock` where a page
