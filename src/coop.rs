@@ -2,8 +2,9 @@
 //!
 //! An interpreter can count the opcodes a task runs and pause it after N of them. Rust code
 //! has no interpreter, so `green` counts *ticks*: every runtime operation (spawn, join, sleep,
-//! and the I/O and sync calls built on them) charges [`OP_TICKS`], a stream's read or write one
-//! more per [`BYTES_PER_TICK`] bytes it moved ([`tick_bytes`]), and user code can charge one
+//! and the I/O and sync calls built on them) charges [`OP_TICKS`], a stream's read or write (and
+//! a file's read made in place) one more per [`BYTES_PER_TICK`] bytes it moved
+//! ([`tick_bytes`]), and user code can charge one
 //! with [`tick`] in a long loop.
 //!
 //! The fast path is a thread-local decrement and a branch (a thread-local is sound here: a

@@ -172,7 +172,10 @@ fn read_in_place(path: &Path) -> Option<io::Result<Vec<u8>>> {
             return None;
         }
         match in_place::read(path) {
-            in_place::Attempt::Read(bytes) => Some(Ok(bytes)),
+            in_place::Attempt::Read(bytes) => {
+                crate::coop::tick_bytes(bytes.len()); // up to 256 KiB copied: its time
+                Some(Ok(bytes))
+            }
             in_place::Attempt::Started(mut file, mut bytes) => Some(on_pool(move || {
                 file.read_to_end(&mut bytes)?;
                 Ok(bytes)

@@ -274,7 +274,10 @@ impl Read for &File {
         if self.in_place() && !buf.is_empty() {
             loop {
                 match super::read_nowait(&self.inner, buf) {
-                    Ok(n) => return Ok(n),
+                    Ok(n) => {
+                        crate::coop::tick_bytes(n); // a copy of up to 2 MiB and more: its time
+                        return Ok(n);
+                    }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                     // The disk is needed, or the file cannot say: the pool reads.
                     Err(e) if matches!(e.kind(), io::ErrorKind::WouldBlock | io::ErrorKind::Unsupported) => break,
