@@ -81,7 +81,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use self::file::{File, OpenOptions};
-pub use std::fs::{DirEntry, FileType, Metadata, Permissions};
+pub use std::fs::{DirEntry, FileType, Metadata, Permissions, TryLockError};
 
 /// Runs `op` on the blocking pool and parks until it returns; in place where nothing may park
 /// (see the module docs).

@@ -883,3 +883,35 @@ fn into_std_while_unwinding_does_not_wait_for_the_pool() {
     let took = *took.lock().unwrap();
     assert!(took < Duration::from_secs(5), "into_std waited {took:?} while unwinding");
 }
+
+/// A `File`'s advisory locks are std's: `try_lock` refuses while another open file holds the
+/// lock, and `lock` waits for it on the pool, the worker going on meanwhile.
+#[test]
+fn a_file_s_lock_waits_on_the_pool() {
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("file-lock");
+        let path = scratch.0.join("locked");
+        std::fs::write(&path, b"").unwrap();
+        let (waited, ticks) = common::beside_a_ticker(move || {
+            let holder = green::fs::File::open(&path).unwrap();
+            holder.lock().unwrap();
+            let other = green::fs::File::open(&path).unwrap();
+            assert!(matches!(other.try_lock(), Err(green::fs::TryLockError::WouldBlock)));
+            assert!(matches!(other.try_lock_shared(), Err(green::fs::TryLockError::WouldBlock)));
+            let releaser = green::spawn(move || {
+                green::sleep(Duration::from_millis(200));
+                holder.unlock().unwrap();
+            });
+            let start = std::time::Instant::now();
+            other.lock().unwrap(); // waits on the pool until the holder lets go
+            let waited = start.elapsed();
+            releaser.join().unwrap();
+            other.unlock().unwrap();
+            other.try_lock_shared().unwrap();
+            waited
+        });
+        assert!(waited >= Duration::from_millis(200), "the lock was had after {waited:?}, before it was let go");
+        // 200 ms of 1 ms sleeps: a held worker would have counted none.
+        assert!(ticks >= 20, "the ticker ticked {ticks} times while the lock was waited for");
+    });
+}

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::{Metadata, Permissions, on_pool, owned};
+use super::{Metadata, Permissions, TryLockError, on_pool, owned};
 
 /// Most bytes one read or write hands to the pool at a time (its own copy of them): a larger
 /// buffer is read or written in part, as `read` and `write` may.
@@ -200,6 +200,78 @@ impl File {
             in_place_call();
         }
         Ok(File { inner: Arc::new(self.inner.try_clone()?), pool_calls: self.pool_calls.clone(), local: self.local })
+    }
+
+    /// Takes an exclusive advisory lock on the file, waiting until no other lock is held, as
+    /// [`std::fs::File::lock`]: the wait is on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn lock(&self) -> io::Result<()> {
+        self.on_pool(|file| file.lock())
+    }
+
+    /// Takes a shared advisory lock on the file, waiting until no exclusive lock is held, as
+    /// [`std::fs::File::lock_shared`]: the wait is on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn lock_shared(&self) -> io::Result<()> {
+        self.on_pool(|file| file.lock_shared())
+    }
+
+    /// Takes an exclusive advisory lock if none is held, as [`std::fs::File::try_lock`]: in
+    /// place for a regular file of a block device's file system, on the pool otherwise (a
+    /// network file system's locks are its server's).
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if another lock is held; else what std's gives.
+    pub fn try_lock(&self) -> Result<(), TryLockError> {
+        self.try_lock_with(std::fs::File::try_lock)
+    }
+
+    /// Takes a shared advisory lock if no exclusive one is held, as
+    /// [`std::fs::File::try_lock_shared`]; where, as [`try_lock`](File::try_lock).
+    ///
+    /// # Errors
+    ///
+    /// [`TryLockError::WouldBlock`] if an exclusive lock is held; else what std's gives.
+    pub fn try_lock_shared(&self) -> Result<(), TryLockError> {
+        self.try_lock_with(std::fs::File::try_lock_shared)
+    }
+
+    /// Gives the file's advisory lock up, as [`std::fs::File::unlock`]; where, as
+    /// [`try_lock`](File::try_lock).
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn unlock(&self) -> io::Result<()> {
+        if !parks_here() {
+            return self.inner.unlock();
+        }
+        if self.local {
+            in_place_call();
+            return self.inner.unlock();
+        }
+        self.on_pool(|file| file.unlock())
+    }
+
+    fn try_lock_with(&self, try_lock: fn(&std::fs::File) -> Result<(), TryLockError>) -> Result<(), TryLockError> {
+        if !parks_here() {
+            return try_lock(&self.inner);
+        }
+        if self.local {
+            in_place_call();
+            return try_lock(&self.inner);
+        }
+        // Through the pool as an `io::Result`: a refusal comes back as `WouldBlock`.
+        self.on_pool(move |file| try_lock(file).map_err(io::Error::from)).map_err(|e| {
+            if e.kind() == io::ErrorKind::WouldBlock { TryLockError::WouldBlock } else { TryLockError::Error(e) }
+        })
     }
 
     /// Changes the file's permissions, as [`std::fs::File::set_permissions`], on the pool.
