@@ -1147,3 +1147,49 @@ fn a_dump_caller_at_its_deadline_or_cancelled_stops_waiting() {
         assert!(took < Duration::from_millis(900), "took {took:?}:\n{text}");
     }
 }
+
+/// A green thread woken while its worker is held by blocking code has parked for a moment only,
+/// then waited for a turn: its line says when its park began, not that it parked so long. (It
+/// used to read "(woken) after a park of at least 300 ms", the wait for a turn taken for a park.)
+#[test]
+fn a_woken_green_thread_says_when_its_park_began_not_that_it_lasted() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
+        let scenario = move || {
+            let gate = Arc::new(green::sync::Semaphore::new(0));
+            // Parks on worker 1 at once.
+            let sleeper = {
+                let gate = gate.clone();
+                green::Builder::new().name("sleeper".into()).worker(1).spawn(move || gate.acquire().forget()).unwrap()
+            };
+            let parked = dump_until(|text| text.lines().any(|l| l.contains("\"sleeper\"") && l.contains("parked (")));
+            assert!(parked.lines().any(|l| l.contains("\"sleeper\"") && l.contains("parked (")), "{parked}");
+            // Worker 1 held by blocking code; the wake waits in its inbox meanwhile.
+            let busy = Arc::new(AtomicBool::new(false));
+            let blocker = {
+                let busy = busy.clone();
+                green::Builder::new()
+                    .worker(1)
+                    .spawn(move || {
+                        busy.store(true, Ordering::Release);
+                        std::thread::sleep(Duration::from_millis(300));
+                    })
+                    .unwrap()
+            };
+            while !busy.load(Ordering::Acquire) {
+                green::yield_now();
+            }
+            gate.add_permits(1);
+            let text = green::Handle::current().dump().to_string();
+            sleeper.join().unwrap();
+            blocker.join().unwrap();
+            text
+        };
+        let text = rt.block_on(|| green::Builder::new().worker(0).spawn(scenario).unwrap().join().unwrap());
+        let line = text.lines().find(|l| l.contains("\"sleeper\"")).unwrap_or_else(|| panic!("no sleeper in:\n{text}"));
+        assert!(!line.contains("at least"), "a wait for a turn told as a park:\n{text}");
+        assert!(line.contains(": ready (woken) from a park begun ") && line.contains(" ms ago;"), "{text}");
+    });
+}

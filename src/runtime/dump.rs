@@ -277,15 +277,18 @@ pub(crate) fn render_green_thread(
 ) {
     use std::fmt::Write;
     // `since_ms` is the start of its park, or its first run after it: a green thread that runs
-    // on, yielding, is "ready" or "running" long after it has last waited for anything.
-    let how_long = match (info.parked, view.ready) {
-        (Some(_), false) => "for",
-        (Some(_), true) => "(woken) after a park of at least",
-        (None, _) => "and not parked for",
+    // on, yielding, is "ready" or "running" long after it has last waited for anything. One
+    // woken and not run since has waited from the start of its park, first for its wake and
+    // then for its turn, in shares the worker does not know: its line says when the park
+    // began, not how long it lasted.
+    let (how_long, ago) = match (info.parked, view.ready) {
+        (Some(_), false) => ("for", ""),
+        (Some(_), true) => ("(woken) from a park begun", " ago"),
+        (None, _) => ("and not parked for", ""),
     };
     let _ = write!(
         out,
-        "  green thread {} spawned at {}: {state} {how_long} {} ms; {} ticks, {} forced yields, longest slice >= {} us",
+        "  green thread {} spawned at {}: {state} {how_long} {} ms{ago}; {} ticks, {} forced yields, longest slice >= {} us",
         header.describe(),
         header.spawned_at,
         now_ms.saturating_sub(info.since_ms),
@@ -343,7 +346,8 @@ impl Handle {
     /// A parked green thread's line says how long it has been parked; a ready or running one's,
     /// how long it has gone without parking (`ready and not parked for 2711 ms`: a relay whose
     /// sockets always have data, taking its turns, its forced yields counted beside), or, if
-    /// it was woken and has not run since, that it parked at least that long.
+    /// it was woken and has not run since, how long ago its park began (`ready (woken) from a
+    /// park begun 300 ms ago`: the park and the wait for a turn after the wake together).
     ///
     /// Each worker answers for its own green threads, and runs none of them while it does
     /// (about 2 µs per green thread listed, a few more for one parked in I/O: tens of ms for
