@@ -2,8 +2,8 @@
 //!
 //! An interpreter can count the opcodes a task runs and pause it after N of them. Rust code
 //! has no interpreter, so `green` counts *ticks*: every runtime operation (spawn, join, sleep,
-//! and the I/O and sync calls built on them) charges [`OP_TICKS`], a stream's read or write (and
-//! a file's read made in place) one more per [`BYTES_PER_TICK`] bytes it moved
+//! and the I/O and sync calls built on them) charges [`OP_TICKS`], a stream's read, peek or write
+//! (and a file's read made in place) one more per [`BYTES_PER_TICK`] bytes it moved
 //! ([`tick_bytes`]), and user code can charge one
 //! with [`tick`] in a long loop.
 //!
@@ -343,5 +343,38 @@ mod tests {
         assert!(wrote > 0 && read > 0);
         assert!(write_ticks >= expected(wrote), "{wrote} bytes written for {write_ticks} ticks");
         assert!(read_ticks >= expected(read), "{read} bytes read for {read_ticks} ticks");
+    }
+
+    /// A peek copies as a read does, and is charged alike: a green thread that peeks at a full
+    /// receive queue over and over is as busy as one that reads it.
+    #[test]
+    fn a_peek_spends_ticks_by_the_bytes_it_copies() {
+        use std::io::Write;
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        let (peeked, ticks) = rt.block_on(|| {
+            crate::Builder::new()
+                .budget(crate::runtime::MAX_BUDGET)
+                .spawn(|| {
+                    let listener = crate::net::TcpListener::bind("127.0.0.1:0").unwrap();
+                    let mut writer = crate::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+                    let (reader, _) = listener.accept().unwrap();
+                    writer.write_all(&[7u8; 16 * 1024]).unwrap();
+                    let mut got = vec![0u8; 16 * 1024];
+                    // All of it queued first, so that the peek below does not park (a park
+                    // refills the budget and spoils the count).
+                    while reader.peek(&mut got).unwrap() < got.len() {
+                        crate::time::sleep(std::time::Duration::from_millis(1));
+                    }
+                    let before = super::budget_left();
+                    let peeked = reader.peek(&mut got).unwrap();
+                    (peeked, before - super::budget_left())
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        });
+        let expected = super::OP_TICKS + (peeked / super::BYTES_PER_TICK) as u32;
+        assert_eq!(peeked, 16 * 1024);
+        assert!(ticks >= expected, "{peeked} bytes peeked for {ticks} ticks");
     }
 }

@@ -674,9 +674,12 @@ impl TcpStream {
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+        let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-        })
+        })?;
+        // It copies as a read does (`recv_inner`).
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     /// Sets `TCP_NODELAY`, like [`std::net::TcpStream::set_nodelay`].
