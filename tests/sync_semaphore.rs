@@ -184,3 +184,14 @@ fn owned_permits_come_back_however_their_green_thread_ends() {
         });
     });
 }
+
+/// Permits go where green threads go: an owned one is `Send` and `'static`, as `green::spawn`
+/// wants, and both kinds may be shared and are unwind safe, as the semaphore is.
+#[test]
+fn permits_are_send_sync_and_unwind_safe() {
+    fn moves_into_spawn<T: Send + Sync + std::panic::UnwindSafe + 'static>() {}
+    fn shared<T: Send + Sync + std::panic::UnwindSafe>() {}
+    moves_into_spawn::<green::sync::OwnedSemaphorePermit>();
+    moves_into_spawn::<green::sync::SemaphorePermit<'static>>();
+    shared::<Semaphore>();
+}

@@ -270,6 +270,15 @@ impl Semaphore {
 
     /// [`acquire_many`](Semaphore::acquire_many) through an [`Arc`]; see
     /// [`acquire_owned`](Semaphore::acquire_owned).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(green::sync::Semaphore::new(5));
+    /// let permits = sem.clone().acquire_many_owned(3);
+    /// assert_eq!(permits.num_permits(), 3);
+    /// assert_eq!(sem.available_permits(), 2);
+    /// ```
     pub fn acquire_many_owned(self: Arc<Self>, n: usize) -> OwnedSemaphorePermit {
         let permits = self.acquire_many(n).into_count();
         OwnedSemaphorePermit { semaphore: self, permits }
@@ -293,6 +302,14 @@ impl Semaphore {
 
     /// [`try_acquire_many`](Semaphore::try_acquire_many) through an [`Arc`]; see
     /// [`acquire_owned`](Semaphore::acquire_owned).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(green::sync::Semaphore::new(2));
+    /// assert!(sem.clone().try_acquire_many_owned(3).is_none());
+    /// assert!(sem.clone().try_acquire_many_owned(2).is_some());
+    /// ```
     pub fn try_acquire_many_owned(self: Arc<Self>, n: usize) -> Option<OwnedSemaphorePermit> {
         let permits = self.try_acquire_many(n)?.into_count();
         Some(OwnedSemaphorePermit { semaphore: self, permits })
@@ -455,16 +472,36 @@ pub struct OwnedSemaphorePermit {
 
 impl OwnedSemaphorePermit {
     /// How many permits this holds.
+    ///
+    /// ```
+    /// let sem = std::sync::Arc::new(green::sync::Semaphore::new(2));
+    /// assert_eq!(sem.acquire_owned().num_permits(), 1);
+    /// ```
     pub fn num_permits(&self) -> usize {
         self.permits
     }
 
     /// The semaphore the permits came from.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    ///
+    /// let sem = Arc::new(green::sync::Semaphore::new(2));
+    /// let permit = sem.clone().acquire_owned();
+    /// assert!(Arc::ptr_eq(permit.semaphore(), &sem));
+    /// assert_eq!(permit.semaphore().available_permits(), 1);
+    /// ```
     pub fn semaphore(&self) -> &Arc<Semaphore> {
         &self.semaphore
     }
 
     /// Keeps the permits out of the semaphore for good: they are not given back.
+    ///
+    /// ```
+    /// let sem = std::sync::Arc::new(green::sync::Semaphore::new(2));
+    /// sem.clone().acquire_owned().forget();
+    /// assert_eq!(sem.available_permits(), 1);
+    /// ```
     pub fn forget(mut self) {
         self.permits = 0;
     }
