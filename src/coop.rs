@@ -330,9 +330,13 @@ mod tests {
                     let before = super::budget_left();
                     let wrote = writer.write(&chunk).unwrap();
                     let after_write = super::budget_left();
+                    // Data queued before the read is timed, so that it does not park (a park
+                    // refills the budget: the difference would underflow).
+                    reader.peek(&mut [0u8]).unwrap();
+                    let before_read = super::budget_left();
                     let read = reader.read(&mut got).unwrap();
                     let after_read = super::budget_left();
-                    (wrote, before - after_write, read, after_write - after_read)
+                    (wrote, before - after_write, read, before_read - after_read)
                 })
                 .unwrap()
                 .join()
