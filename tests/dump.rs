@@ -1191,5 +1191,10 @@ fn a_woken_green_thread_says_when_its_park_began_not_that_it_lasted() {
         let line = text.lines().find(|l| l.contains("\"sleeper\"")).unwrap_or_else(|| panic!("no sleeper in:\n{text}"));
         assert!(!line.contains("at least"), "a wait for a turn told as a park:\n{text}");
         assert!(line.contains(": ready (woken) from a park begun ") && line.contains(" ms ago;"), "{text}");
+        // The park began before the 300 ms of blocking code: the dump reads the clock afresh
+        // (the coarse clock it used could be stale, with the monitor off: "10 ms" was seen).
+        let begun: u64 =
+            line.split("from a park begun ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+        assert!(begun >= 300, "a park begun before 300 ms of blocking code told as begun {begun} ms ago:\n{text}");
     });
 }

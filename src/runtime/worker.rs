@@ -1112,6 +1112,9 @@ impl Core {
         }
         let max_listed = requests.iter().map(|r| r.max_listed).max().unwrap_or(0);
         let mut edges = Vec::new();
+        // The coarse clock may be stale (refreshed by the monitor, which may be off, and by
+        // workers that read the time): a dump is rare enough to read it afresh.
+        self.shared.refresh_clock(Instant::now());
         let now_ms = self.shared.coarse_ms();
         let ready: std::collections::HashSet<usize> = self.run_queue.borrow().iter().map(|ready| ready.slot).collect();
         let mut answer = Answer::default();
