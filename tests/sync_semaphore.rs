@@ -177,6 +177,7 @@ fn owned_permits_come_back_however_their_green_thread_ends() {
             assert!(sem.clone().try_acquire_many_owned(4).is_none());
             let all = sem.clone().try_acquire_many_owned(3).unwrap();
             assert!(sem.clone().try_acquire_owned().is_none());
+            assert!(sem.clone().try_acquire_many_owned_for(2, Duration::from_millis(5)).is_none());
             assert!(Arc::ptr_eq(all.semaphore(), &sem));
             drop(all);
             sem.clone().try_acquire_owned().unwrap().forget();

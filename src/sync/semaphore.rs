@@ -315,6 +315,31 @@ impl Semaphore {
         Some(OwnedSemaphorePermit { semaphore: self, permits })
     }
 
+    /// [`try_acquire_for`](Semaphore::try_acquire_for) through an [`Arc`]; see
+    /// [`acquire_owned`](Semaphore::acquire_owned).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// green::run(|| {
+    ///     let sem = Arc::new(green::sync::Semaphore::new(0));
+    ///     assert!(sem.clone().try_acquire_owned_for(Duration::from_millis(2)).is_none());
+    ///     sem.add_permits(1);
+    ///     assert!(sem.try_acquire_owned_for(Duration::from_millis(2)).is_some());
+    /// });
+    /// ```
+    pub fn try_acquire_owned_for(self: Arc<Self>, timeout: Duration) -> Option<OwnedSemaphorePermit> {
+        self.try_acquire_many_owned_for(1, timeout)
+    }
+
+    /// [`try_acquire_many_for`](Semaphore::try_acquire_many_for) through an [`Arc`]; see
+    /// [`acquire_owned`](Semaphore::acquire_owned).
+    pub fn try_acquire_many_owned_for(self: Arc<Self>, n: usize, timeout: Duration) -> Option<OwnedSemaphorePermit> {
+        let permits = self.try_acquire_many_for(n, timeout)?.into_count();
+        Some(OwnedSemaphorePermit { semaphore: self, permits })
+    }
+
     /// Adds `n` permits, waking waiters they satisfy.
     ///
     /// ```
