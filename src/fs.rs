@@ -1,12 +1,13 @@
-//! File system calls that never hold a worker: the free functions of [`std::fs`], each run on
-//! the runtime's [blocking pool](crate::spawn_blocking) while the green thread parks.
+//! File system calls that never hold a worker: the free functions of [`std::fs`], and its
+//! [`File`], answered in place when the kernel's caches can answer without waiting, and run on
+//! the runtime's [blocking pool](crate::spawn_blocking) while the green thread parks when not.
 //!
 //! A file system call cannot be made to park the way a socket read can: the kernel has no
 //! readiness for regular files (epoll refuses them, `poll` calls them always ready), so a read
 //! from a slow disk, an `fsync` or a call into a hung network file system blocks whatever
 //! thread makes it. Made on a worker, that stalls every green thread of the worker. These
-//! functions make it on a pool thread instead; `use green::fs;` ports code written against
-//! `std::fs`'s functions.
+//! functions make it on a pool thread instead, unless Linux can promise it will not wait;
+//! `use green::fs;` ports code written against `std::fs`.
 //!
 //! ```
 //! green::run(|| {
@@ -21,18 +22,17 @@
 //!
 //! # Costs and limits
 //!
-//! - [`read()`] and [`read_to_string()`] first try on the green thread itself (on Linux 5.12
-//!   and later), for a file of a block device's file system (ext4, XFS, Btrfs from Linux 6.10, ...: not a
-//!   network file system or FUSE, whose `open` may ask a server or a daemon, nor tmpfs or
-//!   overlayfs, which have no device of their own either): when the kernel's caches hold the
-//!   file's path and every page of it, the file is read in place, as std would, and nothing is
-//!   handed off; measured here (2 vCPUs,
-//!   docs/benchmarks.md), one such read of a 1 KiB file took 6.8 to 7.9 µs, against 4.1 to 5.4
-//!   µs for `std::fs::read` (the attempt makes three system calls more, to open nothing but a
-//!   regular file: a FIFO's `open` can wait). The attempt waits for no disk, server or lease
-//!   break: a path not in the caches, a file that is not regular, not on a block device or
-//!   larger than 256 KiB go to the pool whole, and a file whose pages are not all cached is
-//!   read on the pool from where the attempt stopped.
+//! - [`read()`] and [`read_to_string()`] first try on the green thread itself (Linux 5.12 and
+//!   later), for a regular file of a block device's file system (ext4, XFS, Btrfs from Linux
+//!   6.10, ...; not a network file system or FUSE, whose `open` may ask a server or a daemon,
+//!   nor tmpfs or overlayfs, which have no device of their own): when the kernel's caches hold
+//!   the file's path and every page of it, the file is read in place, as std would, and nothing
+//!   is handed off. Measured here (2 vCPUs, docs/benchmarks.md), one such read of a 1 KiB file
+//!   took 6.8 to 7.9 µs, against 4.1 to 5.4 µs for `std::fs::read` (the attempt makes three
+//!   system calls more, to open nothing but a regular file: a FIFO's `open` can wait). The
+//!   attempt waits for no disk, server or lease break: a path not in the caches, a file that is
+//!   not regular, not on a block device or larger than 256 KiB go to the pool whole, and a file
+//!   whose pages are not all cached is read on the pool from where the attempt stopped.
 //! - [`metadata()`], [`symlink_metadata()`] and [`exists()`] are tried in place the same way
 //!   (an `O_PATH` open of the cached path, which opens nothing, then std's `statx` of it): a
 //!   path that is there, in the caches, on such a file system is answered without a hand-off
