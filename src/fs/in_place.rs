@@ -1,5 +1,5 @@
-//! Whole-file reads and metadata had on the green thread itself, when the kernel can say it
-//! will not wait for a disk, a server or a daemon.
+//! Whole-file reads, opens, reads into a buffer and metadata had on the green thread itself,
+//! when the kernel can say they will not wait for a disk, a server or a daemon.
 //!
 //! Handing a call to the blocking pool costs two wake-ups (tens of µs on a VM), ten times the
 //! read of a small file in the page cache. Linux can tell, without blocking, whether a read
@@ -37,6 +37,9 @@
 //!
 //! [`metadata`] needs no open at all: the `O_PATH` fd of a path in the caches, on a block
 //! device's file system, is enough for std's own `statx` of it, whatever kind of file it is.
+//!
+//! [`open`], [`is_local`] and [`read_nowait`] serve `green::fs::File`: its open is [`read`]'s
+//! first two steps, and its reads ask the page cache as [`read`] does, into the caller's buffer.
 //!
 //! What the attempt cannot rule out: a block device's file system whose `open` of a regular
 //! file waits: FUSE's `fuseblk` (ntfs-3g, say), or a permission check by a fanotify listener.
