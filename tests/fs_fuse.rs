@@ -278,3 +278,42 @@ fn a_statfs_a_fuse_daemon_holds_does_not_hold_the_worker() {
     assert_eq!(read.unwrap(), CONTENTS);
     assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by the FUSE daemon's statfs");
 }
+
+/// A `File` of a FUSE file system, dropped on a green thread while the daemon holds its answer
+/// to the `FLUSH` that every close sends: the close waits on the pool, not on the worker, and
+/// the drop returns once it is made (std's close, as synchronous as std's).
+#[test]
+fn a_close_a_fuse_daemon_holds_does_not_hold_the_worker() {
+    let fuse = match Held::mount("flush", FLUSH) {
+        Ok(fuse) => fuse,
+        Err(e) => {
+            eprintln!("no FUSE file system can be mounted here ({e}): not tested");
+            return;
+        }
+    };
+    let path = fuse.file();
+    let fuse = std::sync::Arc::new(fuse);
+    let daemon = fuse.clone();
+    let (slept, closed_after_answer) = common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+            let closer = {
+                let answered = answered.clone();
+                green::spawn(move || {
+                    let file = green::fs::File::open(&path).unwrap();
+                    drop(file); // FLUSH held by the daemon
+                    answered.load(std::sync::atomic::Ordering::SeqCst)
+                })
+            };
+            let asleep = Instant::now();
+            green::sleep(Duration::from_millis(50));
+            let slept = asleep.elapsed();
+            answered.store(true, std::sync::atomic::Ordering::SeqCst);
+            daemon.answer();
+            (slept, closer.join().unwrap())
+        })
+    });
+    drop(fuse);
+    assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by the FUSE daemon's flush");
+    assert!(closed_after_answer, "the drop returned before the close was made");
+}

@@ -116,6 +116,25 @@ fn set_pool_runtime(runtime: Weak<Shared>) {
     POOL_RUNTIME.with(|r| *r.borrow_mut() = runtime);
 }
 
+/// Runs `job` on the pool of the runtime of the green thread that calls it, and parks until it
+/// has run, without being a cancellation point or ending at a `green::timeout` deadline: for
+/// what must be done before the caller goes on, and must not hold its worker (a file's close
+/// in a destructor, which a network file system or FUSE makes wait for its server or daemon).
+/// The caller is a green thread that is not unwinding (rule 3 of docs/design.md). False if the
+/// pool did not take `job` (the runtime is shutting down, or the pool can start no thread):
+/// `job` has then been dropped unrun.
+pub(crate) fn run_to_the_end(job: impl FnOnce() + Send + 'static) -> bool {
+    let Some(shared) = crate::runtime::context::with_core(|c| c.map(|c| c.shared.clone())) else {
+        return false;
+    };
+    let (tx, rx) = oneshot::channel::<()>();
+    let submitted = shared.blocking.submit(Box::new(move || {
+        job();
+        tx.send(());
+    }));
+    submitted.is_ok() && rx.recv(false).is_some()
+}
+
 /// The runtime of the blocking-pool thread that calls it: `None` on any other thread, or once
 /// that runtime is gone. [`Handle::try_current`] falls back to this.
 pub(crate) fn current_handle() -> Option<Handle> {

@@ -27,7 +27,10 @@ const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 /// are made in place, on the pool for any other (a network file system may ask its server, a
 /// device its driver); reads and seeks go to the pool too while a call of the same open file
 /// (this `File` or a clone) is under way there, as the kernel's lock on the position would make
-/// them wait for it. `try_clone` is made in place.
+/// them wait for it. `try_clone` is made in place. Dropping the last `File` of an open file
+/// closes it before the drop returns, as std's does; for any but a local regular file the
+/// close is made on the pool (FUSE sends it to its daemon, a network file system may write
+/// back and ask its server), a wait that no cancellation or deadline ends.
 ///
 /// `Read`, `Write` and `Seek` are implemented for `File` and `&File`, as std's are. Every call
 /// is a cancellation point; a call cancelled (or past its [`green::timeout`](crate::timeout)
@@ -52,7 +55,7 @@ const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 /// ```
 pub struct File {
     /// Shared with the pool job of a call under way, which may outlive a cancelled caller.
-    inner: Arc<std::fs::File>,
+    inner: Arc<Closing>,
     /// Calls on the pool, given up on or not, of this file and of its clones (`try_clone`: the
     /// same open file, whose position they share). While one is under way, a read or a seek
     /// goes to the pool too: the pool's `read` or `write` holds the open file's position lock
@@ -64,6 +67,43 @@ pub struct File {
     /// A regular file of a block device's file system: reads tried in place first, seeks and
     /// metadata made in place.
     local: bool,
+}
+
+/// The std file of a [`File`] and its clones' calls on the pool, closed where its close may
+/// wait: the last reference dropped on a green thread closes a file that is not a local
+/// regular one on the pool, and waits for that (std's close is synchronous: a lock is given up,
+/// a network file system's data is flushed, by the time it returns). Elsewhere, or for a local
+/// regular file, whose close waits for nothing, it is closed in place.
+struct Closing {
+    /// `None` only once given away (`into_std`) or being closed.
+    file: Option<std::fs::File>,
+    local: bool,
+}
+
+impl std::ops::Deref for Closing {
+    type Target = std::fs::File;
+
+    fn deref(&self) -> &std::fs::File {
+        self.file.as_ref().expect(internal_error!("a File's file used after it was given away"))
+    }
+}
+
+impl Drop for Closing {
+    fn drop(&mut self) {
+        let Some(file) = self.file.take() else { return };
+        if self.local || !parks_here() {
+            return drop(file);
+        }
+        // A close on FUSE asks its daemon (`FLUSH`), one on NFS may write back and ask its
+        // server: on the pool. If the pool does not take it, the file was closed here.
+        crate::blocking::run_to_the_end(move || drop(file));
+    }
+}
+
+impl Closing {
+    fn new(file: std::fs::File, local: bool) -> Arc<Closing> {
+        Arc::new(Closing { file: Some(file), local })
+    }
 }
 
 /// One call of a file's on the pool, counted in its `pool_calls` until the pool is done with it
@@ -109,7 +149,7 @@ impl File {
     pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
         if let Some(file) = super::open_in_place(path) {
-            return Ok(File { inner: Arc::new(file), pool_calls: Arc::default(), local: true });
+            return Ok(File { inner: Closing::new(file, true), pool_calls: Arc::default(), local: true });
         }
         let path = owned(path);
         on_pool(move || std::fs::File::open(path)).map(File::from)
@@ -199,7 +239,8 @@ impl File {
         if parks_here() {
             in_place_call();
         }
-        Ok(File { inner: Arc::new(self.inner.try_clone()?), pool_calls: self.pool_calls.clone(), local: self.local })
+        let clone = Closing::new(self.inner.try_clone()?, self.local);
+        Ok(File { inner: clone, pool_calls: self.pool_calls.clone(), local: self.local })
     }
 
     /// Takes an exclusive advisory lock on the file, waiting until no other lock is held, as
@@ -293,7 +334,7 @@ impl File {
         let mut inner = self.inner;
         loop {
             match Arc::try_unwrap(inner) {
-                Ok(file) => return file,
+                Ok(mut closing) => return closing.file.take().expect(internal_error!("a File given away twice")),
                 Err(shared) => {
                     if parks_here() {
                         inner = shared;
@@ -333,14 +374,14 @@ impl From<std::fs::File> for File {
     /// regular file of a block device's file system.
     fn from(file: std::fs::File) -> File {
         let local = super::is_local(&file);
-        File { inner: Arc::new(file), pool_calls: Arc::default(), local }
+        File { inner: Closing::new(file, local), pool_calls: Arc::default(), local }
     }
 }
 
 impl Read for &File {
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         if !parks_here() {
-            return (&*self.inner).read(buf);
+            return (&**self.inner).read(buf);
         }
         in_place_call();
         if self.in_place() && !buf.is_empty() {
@@ -405,7 +446,7 @@ impl File {
             return None;
         }
         let size = self.inner.metadata().ok()?.len();
-        let position = (&*self.inner).stream_position().ok()?;
+        let position = (&**self.inner).stream_position().ok()?;
         usize::try_from(size.saturating_sub(position)).ok()
     }
 }
@@ -422,7 +463,7 @@ impl Read for ReadOnly<'_> {
 impl Write for &File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         if !parks_here() {
-            return (&*self.inner).write(buf);
+            return (&**self.inner).write(buf);
         }
         let bytes = buf[..buf.len().min(MOST_PER_CALL)].to_vec();
         self.on_pool(move |mut file| file.write(&bytes))
@@ -437,11 +478,11 @@ impl Write for &File {
 impl Seek for &File {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
         if !parks_here() {
-            return (&*self.inner).seek(pos);
+            return (&**self.inner).seek(pos);
         }
         if self.in_place() {
             in_place_call();
-            return (&*self.inner).seek(pos);
+            return (&**self.inner).seek(pos);
         }
         self.on_pool(move |mut file| file.seek(pos))
     }
@@ -520,7 +561,7 @@ impl From<File> for OwnedFd {
 
 impl fmt::Debug for File {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        self.inner.fmt(f)
+        (**self.inner).fmt(f)
     }
 }
 
