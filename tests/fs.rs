@@ -563,6 +563,9 @@ fn a_file_s_cached_reads_need_no_hand_off() {
             let mut got = Vec::new();
             green::fs::File::open(&cached).unwrap().read_to_end(&mut got).unwrap();
             assert!(got == contents, "the bytes read differ from those written");
+            // One read made in place copies 256 KiB at most, however large the buffer.
+            let first = green::fs::File::open(&cached).unwrap().read(&mut vec![0; 1 << 20]).unwrap();
+            assert_eq!(first, 256 * 1024, "one read in place copied {first} bytes");
             assert_eq!(started(), before, "a cached file's open or reads went to the pool");
 
             let before = started();

@@ -15,6 +15,10 @@ use super::{Metadata, Permissions, TryLockError, on_pool, owned};
 /// buffer is read or written in part, as `read` and `write` may.
 const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 
+/// Most bytes one read made in place copies from the page cache: tens of µs of the worker's
+/// time (as `fs::read` in place, whole files up to that size).
+const MOST_IN_PLACE_PER_CALL: usize = 256 * 1024;
+
 /// An open file, as [`std::fs::File`], whose calls never hold a worker.
 ///
 /// A read first asks for what the page cache holds (`preadv2` with `RWF_NOWAIT`, for a regular
@@ -385,10 +389,13 @@ impl Read for &File {
         }
         in_place_call();
         if self.in_place() && !buf.is_empty() {
+            // A read may come back short: a long one made in place would hold the worker for
+            // the whole copy (a `read_to_end` of a large file asks for all of it at once).
+            let most = buf.len().min(MOST_IN_PLACE_PER_CALL);
             loop {
-                match super::read_nowait(&self.inner, buf) {
+                match super::read_nowait(&self.inner, &mut buf[..most]) {
                     Ok(n) => {
-                        crate::coop::tick_bytes(n); // a copy of up to 2 MiB and more: its time
+                        crate::coop::tick_bytes(n); // the copy's time, in the budget
                         return Ok(n);
                     }
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
