@@ -8,7 +8,8 @@ use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
 use std::os::unix::ffi::OsStrExt;
 use std::path::PathBuf;
-use std::sync::mpsc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -100,6 +101,42 @@ impl Drop for Held {
         }
         let _ = std::fs::remove_dir(&self.dir);
     }
+}
+
+/// Mounts a file system whose daemon holds its first request of kind `held`, or says why it
+/// cannot and gives `None` (the test then passes untested).
+fn mount_or_skip(name: &str, held: u32) -> Option<Held> {
+    Held::mount(name, held).inspect_err(|e| eprintln!("no FUSE file system can be mounted here ({e}): not tested")).ok()
+}
+
+/// Runs `op` with the path of `fuse`'s file on a green thread of a one-worker runtime, while
+/// another green thread there sleeps 50 ms; then sets the flag given to `op` and lets the
+/// daemon answer. Gives how long the sleep took (a worker held by `op` makes it long) and what
+/// `op` returned, and unmounts.
+fn beside_the_held_request<T: Send + 'static>(
+    fuse: Held,
+    op: impl FnOnce(PathBuf, Arc<AtomicBool>) -> T + Send + 'static,
+) -> (Duration, T) {
+    let path = fuse.file();
+    let fuse = Arc::new(fuse);
+    let daemon = fuse.clone();
+    let outcome = common::bounded(LIMIT, move || {
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let answered = Arc::new(AtomicBool::new(false));
+            let asker = {
+                let answered = answered.clone();
+                green::spawn(move || op(path, answered))
+            };
+            let asleep = Instant::now();
+            green::sleep(Duration::from_millis(50));
+            let slept = asleep.elapsed();
+            answered.store(true, Ordering::SeqCst);
+            daemon.answer();
+            (slept, asker.join().unwrap())
+        })
+    });
+    drop(fuse);
+    outcome
 }
 
 /// The daemon: answers requests read from `device` until the file system is unmounted, the
@@ -209,29 +246,10 @@ fn attributes(node: u64) -> Vec<u8> {
 /// daemon gave up waiting, 10 s).
 #[test]
 fn an_open_a_fuse_daemon_holds_does_not_hold_the_worker() {
-    let fuse = match Held::mount("held", OPEN) {
-        Ok(fuse) => fuse,
-        Err(e) => {
-            eprintln!("no FUSE file system can be mounted here ({e}): not tested");
-            return;
-        }
-    };
-    let path = fuse.file();
+    let Some(fuse) = mount_or_skip("held", OPEN) else { return };
     // Looked up once: the path is in the caches from now on.
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), CONTENTS.len() as u64);
-    let fuse = std::sync::Arc::new(fuse);
-    let daemon = fuse.clone();
-    let (slept, read) = common::bounded(LIMIT, move || {
-        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
-            let reader = green::spawn(move || green::fs::read(&path));
-            let asleep = Instant::now();
-            green::sleep(Duration::from_millis(50));
-            let slept = asleep.elapsed();
-            daemon.answer();
-            (slept, reader.join().unwrap())
-        })
-    });
-    drop(fuse);
+    assert_eq!(std::fs::metadata(fuse.file()).unwrap().len(), CONTENTS.len() as u64);
+    let (slept, read) = beside_the_held_request(fuse, |path, _| green::fs::read(&path));
     assert_eq!(read.unwrap(), CONTENTS);
     assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by the FUSE daemon's open");
 }
@@ -243,36 +261,16 @@ fn an_open_a_fuse_daemon_holds_does_not_hold_the_worker() {
 /// held until the daemon gave up, 10 s).
 #[test]
 fn a_statfs_a_fuse_daemon_holds_does_not_hold_the_worker() {
-    let fuse = match Held::mount("statfs", STATFS) {
-        Ok(fuse) => fuse,
-        Err(e) => {
-            eprintln!("no FUSE file system can be mounted here ({e}): not tested");
-            return;
-        }
-    };
-    let path = fuse.file();
-    assert_eq!(std::fs::metadata(&path).unwrap().len(), CONTENTS.len() as u64);
-    let fuse = std::sync::Arc::new(fuse);
-    let daemon = fuse.clone();
-    let (slept, (len, exists, read)) = common::bounded(LIMIT, move || {
-        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
-            let asker = green::spawn(move || {
-                let len = green::fs::metadata(&path).map(|m| m.len());
-                let exists = green::fs::exists(&path);
-                let mut read = Vec::new();
-                let read = green::fs::File::open(&path)
-                    .and_then(|mut f| io::Read::read_to_end(&mut f, &mut read))
-                    .map(|_| read);
-                (len, exists, read)
-            });
-            let asleep = Instant::now();
-            green::sleep(Duration::from_millis(50));
-            let slept = asleep.elapsed();
-            daemon.answer();
-            (slept, asker.join().unwrap())
-        })
+    let Some(fuse) = mount_or_skip("statfs", STATFS) else { return };
+    assert_eq!(std::fs::metadata(fuse.file()).unwrap().len(), CONTENTS.len() as u64);
+    let (slept, (len, exists, read)) = beside_the_held_request(fuse, |path, _| {
+        let len = green::fs::metadata(&path).map(|m| m.len());
+        let exists = green::fs::exists(&path);
+        let mut read = Vec::new();
+        let read =
+            green::fs::File::open(&path).and_then(|mut f| io::Read::read_to_end(&mut f, &mut read)).map(|_| read);
+        (len, exists, read)
     });
-    drop(fuse);
     assert_eq!(len.unwrap(), CONTENTS.len() as u64);
     assert!(exists.unwrap());
     assert_eq!(read.unwrap(), CONTENTS);
@@ -284,36 +282,12 @@ fn a_statfs_a_fuse_daemon_holds_does_not_hold_the_worker() {
 /// the drop returns once it is made (std's close, as synchronous as std's).
 #[test]
 fn a_close_a_fuse_daemon_holds_does_not_hold_the_worker() {
-    let fuse = match Held::mount("flush", FLUSH) {
-        Ok(fuse) => fuse,
-        Err(e) => {
-            eprintln!("no FUSE file system can be mounted here ({e}): not tested");
-            return;
-        }
-    };
-    let path = fuse.file();
-    let fuse = std::sync::Arc::new(fuse);
-    let daemon = fuse.clone();
-    let (slept, closed_after_answer) = common::bounded(LIMIT, move || {
-        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
-            let answered = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
-            let closer = {
-                let answered = answered.clone();
-                green::spawn(move || {
-                    let file = green::fs::File::open(&path).unwrap();
-                    drop(file); // FLUSH held by the daemon
-                    answered.load(std::sync::atomic::Ordering::SeqCst)
-                })
-            };
-            let asleep = Instant::now();
-            green::sleep(Duration::from_millis(50));
-            let slept = asleep.elapsed();
-            answered.store(true, std::sync::atomic::Ordering::SeqCst);
-            daemon.answer();
-            (slept, closer.join().unwrap())
-        })
+    let Some(fuse) = mount_or_skip("flush", FLUSH) else { return };
+    let (slept, closed_after_answer) = beside_the_held_request(fuse, |path, answered| {
+        let file = green::fs::File::open(&path).unwrap();
+        drop(file); // FLUSH held by the daemon
+        answered.load(Ordering::SeqCst)
     });
-    drop(fuse);
     assert!(slept < Duration::from_secs(5), "the worker was held {slept:?} by the FUSE daemon's flush");
     assert!(closed_after_answer, "the drop returned before the close was made");
 }
