@@ -19,6 +19,37 @@ fn dump_until(done: impl Fn(&str) -> bool) -> String {
     text
 }
 
+/// Dumps until the green thread named `name` shows as parked (not parked yet, it could not
+/// show the state a test is after), and fails if it never does.
+fn dump_until_parked(name: &str) {
+    let quoted = format!("\"{name}\"");
+    let parked = dump_until(|text| text.lines().any(|l| l.contains(&quoted) && l.contains("parked (")));
+    assert!(parked.lines().any(|l| l.contains(&quoted) && l.contains("parked (")), "{parked}");
+}
+
+/// Holds worker 1 with blocking code (no tick, no park) for `how_long`, from a green thread
+/// placed there; returns once that code runs. Wakes meant for worker 1 wait in its inbox
+/// meanwhile.
+fn block_worker_1_for(how_long: Duration) -> green::JoinHandle<()> {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let busy = Arc::new(AtomicBool::new(false));
+    let blocker = {
+        let busy = busy.clone();
+        green::Builder::new()
+            .worker(1)
+            .spawn(move || {
+                busy.store(true, Ordering::Release);
+                std::thread::sleep(how_long);
+            })
+            .unwrap()
+    };
+    while !busy.load(Ordering::Acquire) {
+        green::yield_now();
+    }
+    blocker
+}
+
 #[test]
 fn the_dump_shows_each_green_thread_and_its_wait() {
     let rt = green::Runtime::builder().workers(2).build().unwrap();
@@ -338,7 +369,6 @@ fn park_backtraces_show_where_each_green_thread_waits() {
 #[test]
 fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
     // The scenario runs on worker 0, wherever `block_on` puts its own green thread.
     let scenario = move || {
@@ -350,23 +380,9 @@ fn a_green_thread_granted_a_lock_is_not_reported_waiting_for_itself() {
             green::Builder::new().name("waiter".into()).worker(1).spawn(move || drop(lock.write().unwrap())).unwrap()
         };
         // Look until it has parked: not parked yet, it could not show the state in question.
-        let parked = dump_until(|text| text.lines().any(|l| l.contains("\"waiter\"") && l.contains("parked (")));
-        assert!(parked.lines().any(|l| l.contains("\"waiter\"") && l.contains("parked (")), "{parked}");
+        dump_until_parked("waiter");
         // Then worker 1 is kept busy, so the grant's wake waits in its inbox.
-        let busy = Arc::new(AtomicBool::new(false));
-        let blocker = {
-            let busy = busy.clone();
-            green::Builder::new()
-                .worker(1)
-                .spawn(move || {
-                    busy.store(true, Ordering::Release);
-                    std::thread::sleep(Duration::from_millis(300));
-                })
-                .unwrap()
-        };
-        while !busy.load(Ordering::Acquire) {
-            green::yield_now();
-        }
+        let blocker = block_worker_1_for(Duration::from_millis(300));
         drop(held);
         let text = green::Handle::current().dump().to_string();
         waiter.join().unwrap();
@@ -1154,7 +1170,6 @@ fn a_dump_caller_at_its_deadline_or_cancelled_stops_waiting() {
 #[test]
 fn a_woken_green_thread_says_when_its_park_began_not_that_it_lasted() {
     use std::sync::Arc;
-    use std::sync::atomic::{AtomicBool, Ordering};
     common::bounded(LIMIT, || {
         let rt = green::Runtime::builder().workers(2).blocking_threshold(None).build().unwrap();
         let scenario = move || {
@@ -1164,23 +1179,9 @@ fn a_woken_green_thread_says_when_its_park_began_not_that_it_lasted() {
                 let gate = gate.clone();
                 green::Builder::new().name("sleeper".into()).worker(1).spawn(move || gate.acquire().forget()).unwrap()
             };
-            let parked = dump_until(|text| text.lines().any(|l| l.contains("\"sleeper\"") && l.contains("parked (")));
-            assert!(parked.lines().any(|l| l.contains("\"sleeper\"") && l.contains("parked (")), "{parked}");
+            dump_until_parked("sleeper");
             // Worker 1 held by blocking code; the wake waits in its inbox meanwhile.
-            let busy = Arc::new(AtomicBool::new(false));
-            let blocker = {
-                let busy = busy.clone();
-                green::Builder::new()
-                    .worker(1)
-                    .spawn(move || {
-                        busy.store(true, Ordering::Release);
-                        std::thread::sleep(Duration::from_millis(300));
-                    })
-                    .unwrap()
-            };
-            while !busy.load(Ordering::Acquire) {
-                green::yield_now();
-            }
+            let blocker = block_worker_1_for(Duration::from_millis(300));
             gate.add_permits(1);
             let text = green::Handle::current().dump().to_string();
             sleeper.join().unwrap();
