@@ -303,6 +303,26 @@ fn a_leak_at_the_shutdown_timeout_is_told_without_a_logger() {
     assert_eq!(value, 5);
 }
 
+/// Drops a one-worker runtime (shutdown timeout 100 ms, no blocking reports) while a green
+/// thread runs `blocking` on its worker, started before the drop: the drop leaves the worker
+/// stuck in it, detached, once the timeout and its grace are past.
+fn drop_a_runtime_whose_worker_runs(blocking: impl FnOnce() + Send + 'static) {
+    let rt = green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .blocking_threshold(None)
+        .build()
+        .unwrap();
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let blocked = started.clone();
+    rt.spawn(move || {
+        blocked.wait();
+        blocking();
+    });
+    started.wait();
+    drop(rt);
+}
+
 /// A worker left stuck in blocking code by a runtime's drop is said on stderr even without a
 /// logger: it keeps its OS thread, and the green thread on it, for as long as that code runs.
 #[test]
@@ -317,20 +337,8 @@ fn a_worker_left_stuck_at_the_drop_is_told_without_a_logger() {
         assert!(stderr.contains("1 worker(s) still busy"), "{stderr}");
         return;
     }
-    let rt = green::Runtime::builder()
-        .workers(1)
-        .shutdown_timeout(Duration::from_millis(100))
-        .blocking_threshold(None)
-        .build()
-        .unwrap();
-    let started = Arc::new(std::sync::Barrier::new(2));
-    let blocked = started.clone();
-    rt.spawn(move || {
-        blocked.wait();
-        std::thread::sleep(Duration::from_secs(2)); // blocks the worker: no tick, no park
-    });
-    started.wait();
-    drop(rt);
+    // Blocks the worker: no tick, no park.
+    drop_a_runtime_whose_worker_runs(|| std::thread::sleep(Duration::from_secs(2)));
     // Let the detached worker end before the child does.
     std::thread::sleep(Duration::from_millis(2000));
 }
@@ -345,26 +353,15 @@ fn a_lookup_on_a_worker_left_stuck_at_the_drop_unwinds() {
         common::child::expect_child_ok("a_lookup_on_a_worker_left_stuck_at_the_drop_unwinds", Duration::from_secs(60));
         return;
     }
-    let rt = green::Runtime::builder()
-        .workers(1)
-        .shutdown_timeout(Duration::from_millis(100))
-        .blocking_threshold(None)
-        .build()
-        .unwrap();
-    let started = Arc::new(std::sync::Barrier::new(2));
-    let blocked = started.clone();
     let (tx, rx) = std::sync::mpsc::channel();
     let (dropped_tx, dropped_rx) = std::sync::mpsc::channel::<()>();
-    rt.spawn(move || {
-        blocked.wait();
+    drop_a_runtime_whose_worker_runs(move || {
         // Blocks the worker until the drop has returned, past the shutdown timeout and its grace,
         // and past the pool's stop.
         let _ = dropped_rx.recv();
         let got = green::net::lookup_host(("localhost", 80)).map(|addrs| addrs.count());
         tx.send(format!("{got:?}")).unwrap();
     });
-    started.wait();
-    drop(rt);
     dropped_tx.send(()).unwrap();
     // The sender goes with the green thread's unwinding; a result would come first.
     match rx.recv_timeout(Duration::from_secs(30)) {
