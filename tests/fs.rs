@@ -235,27 +235,13 @@ fn a_call_cut_short_by_the_shutdown_unwinds() {
 fn a_call_made_as_the_shutdown_begins_unwinds() {
     common::bounded(LIMIT, || {
         let scratch = Scratch::new("shutdown-begins");
-        // Each round's green thread may instead be cancelled before its call, if its budget runs
-        // out in between: it then unwinds there, which shows nothing. Some rounds are not.
-        let (mut reached, mut returned) = (0, Vec::new());
-        for round in 0..10 {
+        let (reached, returned) = common::calls_made_as_the_shutdown_begins(10, |round| {
             let path = scratch.0.join(format!("file-{round}"));
-            let (running_tx, running_rx) = std::sync::mpsc::channel();
-            let (seen_tx, seen_rx) = std::sync::mpsc::channel();
-            let rt = green::Runtime::builder().workers(1).build().unwrap();
-            rt.spawn(move || {
-                running_tx.send(()).unwrap();
-                common::hold_the_worker_until_the_shutdown_begins();
-                seen_tx.send("reached".to_string()).unwrap();
-                let got = green::fs::write(&path, "x");
-                seen_tx.send(format!("{got:?}")).unwrap();
-            });
-            running_rx.recv().unwrap();
-            drop(rt);
-            let seen: Vec<String> = seen_rx.try_iter().collect();
-            reached += usize::from(seen.first().is_some_and(|s| s == "reached"));
-            returned.extend(seen.into_iter().skip(1));
-        }
+            move |hold: &dyn Fn()| {
+                hold();
+                format!("{:?}", green::fs::write(&path, "x"))
+            }
+        });
         assert!(returned.is_empty(), "calls made as the shutdown began returned {returned:?}");
         assert!(reached > 0, "no round reached its call: the test shows nothing");
     });

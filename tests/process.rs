@@ -325,31 +325,17 @@ fn into_std_gives_a_blocking_pipe() {
 #[test]
 fn collecting_output_as_the_shutdown_begins_unwinds() {
     common::bounded(LIMIT, || {
-        // Each round's green thread may instead be cancelled before the call, if its budget runs
-        // out in between: it then unwinds there, which shows nothing. Some rounds are not.
-        let (mut reached, mut returned) = (0, Vec::new());
-        for _ in 0..10 {
-            let (running_tx, running_rx) = std::sync::mpsc::channel();
-            let (seen_tx, seen_rx) = std::sync::mpsc::channel();
-            let rt = green::Runtime::builder().workers(1).build().unwrap();
-            rt.spawn(move || {
+        let (reached, returned) = common::calls_made_as_the_shutdown_begins(10, |_| {
+            |hold: &dyn Fn()| {
                 // Ended and reaped, both pipes at their ends: collecting parks nowhere.
                 let mut child =
                     std::process::Command::new("true").stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().unwrap();
                 assert!(child.wait().unwrap().success());
                 let child = green::process::Child::from_std(child).unwrap();
-                running_tx.send(()).unwrap();
-                common::hold_the_worker_until_the_shutdown_begins();
-                seen_tx.send("reached".to_string()).unwrap();
-                let got = child.wait_with_output();
-                seen_tx.send(format!("{got:?}")).unwrap();
-            });
-            running_rx.recv().unwrap();
-            drop(rt);
-            let seen: Vec<String> = seen_rx.try_iter().collect();
-            reached += usize::from(seen.first().is_some_and(|s| s == "reached"));
-            returned.extend(seen.into_iter().skip(1));
-        }
+                hold();
+                format!("{:?}", child.wait_with_output())
+            }
+        });
         assert!(returned.is_empty(), "collections made as the shutdown began returned {returned:?}");
         assert!(reached > 0, "no round reached its call: the test shows nothing");
     });

@@ -108,14 +108,42 @@ pub fn beside_a_ticker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static
     })
 }
 
-/// Called by a green thread that holds its runtime's only worker: keeps holding it, without
-/// parking, until the runtime's shutdown has begun (a spawn is then refused, finished at once;
-/// those spawned before never start). The caller then runs in the moment between the start of
-/// the shutdown and its worker's cancelling of it.
-pub fn hold_the_worker_until_the_shutdown_begins() {
-    while !green::spawn(|| ()).is_finished() {
-        std::thread::sleep(Duration::from_micros(200));
+/// Rounds of a call made in the moment between the start of a runtime's shutdown and its
+/// worker's cancelling of the caller. In each round a green thread of a one-worker runtime runs
+/// `green_thread(round)`, which prepares what it needs, calls the `hold` it is given (which
+/// keeps the worker, without parking, until the shutdown has begun: a spawn is then refused,
+/// finished at once), then makes the call and gives what it returned as text; meanwhile the
+/// runtime is dropped. Returns how many rounds reached the call (a round's green thread may
+/// instead be cancelled before it, if its budget runs out in between) and the texts of the
+/// calls that returned.
+pub fn calls_made_as_the_shutdown_begins<F>(rounds: usize, green_thread: impl Fn(usize) -> F) -> (usize, Vec<String>)
+where
+    F: FnOnce(&dyn Fn()) -> String + Send + 'static,
+{
+    let (mut reached, mut returned) = (0, Vec::new());
+    for round in 0..rounds {
+        let (running_tx, running_rx) = std::sync::mpsc::channel();
+        let (seen_tx, seen_rx) = std::sync::mpsc::channel();
+        let rt = green::Runtime::builder().workers(1).build().unwrap();
+        let call = green_thread(round);
+        rt.spawn(move || {
+            let hold = || {
+                running_tx.send(()).unwrap();
+                while !green::spawn(|| ()).is_finished() {
+                    std::thread::sleep(Duration::from_micros(200));
+                }
+                seen_tx.send("reached".to_string()).unwrap();
+            };
+            let got = call(&hold);
+            seen_tx.send(got).unwrap();
+        });
+        running_rx.recv().unwrap();
+        drop(rt);
+        let seen: Vec<String> = seen_rx.try_iter().collect();
+        reached += usize::from(seen.first().is_some_and(|s| s == "reached"));
+        returned.extend(seen.into_iter().skip(1));
     }
+    (reached, returned)
 }
 
 /// The text of a panic payload (`panic!` with a literal gives a `&str`, with arguments a
