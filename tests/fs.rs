@@ -694,27 +694,6 @@ fn a_thread_waits_in_the_kernel() -> bool {
     })
 }
 
-/// On one worker, runs `f` beside a green thread that counts 1 ms sleeps in the counter `f` is
-/// given: a count that does not grow across a call means the call held the worker.
-fn beside_a_counted_ticker<R: Send + 'static>(f: impl FnOnce(&AtomicUsize) -> R + Send + 'static) -> R {
-    green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
-        let ticks = Arc::new(AtomicUsize::new(0));
-        let ticker = {
-            let ticks = ticks.clone();
-            green::spawn(move || {
-                loop {
-                    green::sleep(Duration::from_millis(1));
-                    ticks.fetch_add(1, Ordering::Relaxed);
-                }
-            })
-        };
-        let result = green::spawn(move || f(&ticks)).join().unwrap();
-        ticker.cancel();
-        assert!(ticker.join().is_err());
-        result
-    })
-}
-
 /// A write of the file on the pool holds the open file's position lock while it waits (here
 /// for the inode lock, which another writer holds while its page is faulted in; a slow disk or
 /// writeback throttling makes the same wait): a seek of the same open file, through a clone,
@@ -736,7 +715,7 @@ fn a_seek_beside_a_write_on_the_pool_does_not_hold_the_worker() {
         writer.join().unwrap()
     });
     let ticked = common::bounded(LIMIT, move || {
-        beside_a_counted_ticker(move |ticks| {
+        common::beside_a_counted_ticker(move |ticks| {
             let file = Arc::new(green::fs::OpenOptions::new().write(true).open(&path).unwrap());
             let writing = {
                 let file = file.clone();

@@ -88,8 +88,16 @@ pub fn running_with(marker: &str) -> usize {
 /// On one worker, runs `f` while a green thread beside it counts 1 ms sleeps; returns what `f`
 /// returned and the count: a count near zero means `f` held the worker.
 pub fn beside_a_ticker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static) -> (R, usize) {
-    let rt = green::Runtime::builder().workers(1).build().unwrap();
-    rt.block_on(|| {
+    beside_a_counted_ticker(|ticks| {
+        let result = f();
+        (result, ticks.load(Ordering::Relaxed))
+    })
+}
+
+/// On one worker, runs `f` beside a green thread that counts 1 ms sleeps in the counter `f` is
+/// given: a count that does not grow across a call means the call held the worker.
+pub fn beside_a_counted_ticker<R: Send + 'static>(f: impl FnOnce(&AtomicUsize) -> R + Send + 'static) -> R {
+    green::Runtime::builder().workers(1).build().unwrap().block_on(|| {
         let ticks = Arc::new(AtomicUsize::new(0));
         let ticker = {
             let ticks = ticks.clone();
@@ -100,11 +108,10 @@ pub fn beside_a_ticker<R: Send + 'static>(f: impl FnOnce() -> R + Send + 'static
                 }
             })
         };
-        let result = green::spawn(f).join().unwrap();
-        let count = ticks.load(Ordering::Relaxed);
+        let result = green::spawn(move || f(&ticks)).join().unwrap();
         ticker.cancel();
         assert!(ticker.join().is_err());
-        (result, count)
+        result
     })
 }
 
