@@ -204,17 +204,7 @@ fn main() -> std::process::ExitCode {
         acceptor.cancel();
         let _ = acceptor.join();
         let deadline = Instant::now() + if args.demo { DEMO_DRAIN } else { DRAIN };
-        let (mut finished, mut cancelled) = (0, 0);
-        for mut connection in std::mem::take(&mut *open.lock().unwrap()) {
-            if connection.wait_timeout(deadline.saturating_duration_since(Instant::now())) {
-                finished += 1;
-            } else {
-                connection.cancel();
-                cancelled += 1;
-            }
-            let _ = connection.join();
-        }
-        println!("connections: {finished} finished, {cancelled} cancelled at the deadline");
+        let cancelled = server::drain(std::mem::take(&mut *open.lock().unwrap()), deadline);
         // The last Sender: without this drop, the writer would wait for more changes for good.
         drop(shared);
         let written = writer.join().map_err(|e| e.to_string())?.map_err(|e| format!("the log: {e}"))?;

@@ -226,17 +226,7 @@ fn main() -> std::process::ExitCode {
         acceptor.cancel();
         let _ = acceptor.join();
         let deadline = Instant::now() + DRAIN;
-        let (mut finished, mut cancelled) = (0, 0);
-        for mut connection in std::mem::take(&mut *open.lock().unwrap()) {
-            if connection.wait_timeout(deadline.saturating_duration_since(Instant::now())) {
-                finished += 1;
-            } else {
-                connection.cancel();
-                cancelled += 1;
-            }
-            let _ = connection.join();
-        }
-        println!("connections: {finished} finished, {cancelled} cancelled at the deadline");
+        let cancelled = server::drain(std::mem::take(&mut *open.lock().unwrap()), deadline);
         println!(
             "relayed {} bytes up, {} down; {} failed upstream connect(s)",
             CLIENT_TO_UPSTREAM.load(Ordering::Relaxed),

@@ -1,5 +1,6 @@
-//! What the server examples (`echo`, `chat`, `http_hello`) share: their command line, binding
-//! with an error that says what to do, and what the accept loop does when `accept` fails.
+//! What the server examples (`echo`, `chat`, `http_hello`, `kv`, `proxy`) share: their command
+//! line, binding with an error that says what to do, what the accept loop does when `accept`
+//! fails, and a graceful stop's drain.
 //!
 //! Each example includes it as `mod common { pub mod server; }`.
 
@@ -55,6 +56,25 @@ pub fn listen(args: Args, default_port: u16) -> Result<TcpListener, String> {
     let addr = SocketAddr::from(([127, 0, 0, 1], port));
     TcpListener::bind(addr)
         .map_err(|e| format!("cannot listen on {addr}: {e}; try --port N for another port, or --demo for a free one"))
+}
+
+/// A graceful stop's drain: lets each of the `open` connections finish until `deadline`, and
+/// cancels the ones still running then; every one is joined. Prints how many finished and how
+/// many were cancelled, and returns the latter.
+#[allow(dead_code, reason = "used by the examples that stop gracefully (kv, proxy), not all")]
+pub fn drain(open: Vec<green::JoinHandle<()>>, deadline: std::time::Instant) -> usize {
+    let (mut finished, mut cancelled) = (0, 0);
+    for mut connection in open {
+        if connection.wait_timeout(deadline.saturating_duration_since(std::time::Instant::now())) {
+            finished += 1;
+        } else {
+            connection.cancel();
+            cancelled += 1;
+        }
+        let _ = connection.join();
+    }
+    println!("connections: {finished} finished, {cancelled} cancelled at the deadline");
+    cancelled
 }
 
 /// What an accept loop does when `accept` fails: log it and go on, for the listener is still
