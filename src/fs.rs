@@ -74,7 +74,7 @@
 //!   [`spawn_blocking`](crate::spawn_blocking) job, with std's `File`.
 
 mod file;
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[cfg_attr(not(all(target_os = "linux", target_env = "gnu")), path = "fs/in_place_none.rs")]
 mod in_place;
 
 use std::io;
@@ -165,28 +165,20 @@ pub fn read_to_string(path: impl AsRef<Path>) -> io::Result<String> {
 /// all, or finished on the pool from where that stopped (`in_place`); `None` if it was not
 /// tried, for std's call on the pool to make (or in place where nothing may park).
 fn read_in_place(path: &Path) -> Option<io::Result<Vec<u8>>> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        use std::io::Read;
-        if !may_try_in_place() {
-            return None;
-        }
-        match in_place::read(path) {
-            in_place::Attempt::Read(bytes) => {
-                crate::coop::tick_bytes(bytes.len()); // up to 256 KiB copied: its time
-                Some(Ok(bytes))
-            }
-            in_place::Attempt::Started(mut file, mut bytes) => Some(on_pool(move || {
-                file.read_to_end(&mut bytes)?;
-                Ok(bytes)
-            })),
-            in_place::Attempt::Untried => None,
-        }
+    use std::io::Read;
+    if !may_try_in_place() {
+        return None;
     }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        let _ = path;
-        None
+    match in_place::read(path) {
+        in_place::Attempt::Read(bytes) => {
+            crate::coop::tick_bytes(bytes.len()); // up to 256 KiB copied: its time
+            Some(Ok(bytes))
+        }
+        in_place::Attempt::Started(mut file, mut bytes) => Some(on_pool(move || {
+            file.read_to_end(&mut bytes)?;
+            Ok(bytes)
+        })),
+        in_place::Attempt::Untried => None,
     }
 }
 
@@ -194,70 +186,19 @@ fn read_in_place(path: &Path) -> Option<io::Result<Vec<u8>>> {
 /// without a hand-off if the kernel can give it without waiting (`in_place`); `None` if not,
 /// for std's call on the pool to make (or in place where nothing may park).
 fn metadata_in_place(path: &Path, follow: bool) -> Option<Metadata> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        if !may_try_in_place() {
-            return None;
-        }
-        in_place::metadata(path, follow)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        let _ = (path, follow);
-        None
-    }
+    may_try_in_place().then(|| in_place::metadata(path, follow)).flatten()
 }
 
 /// On a green thread, `path` opened for reading without a hand-off (`in_place::open`); `None`
 /// if that was not tried, for std's call on the pool to make.
 fn open_in_place(path: &Path) -> Option<std::fs::File> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        if !may_try_in_place() {
-            return None;
-        }
-        in_place::open(path)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        let _ = path;
-        None
-    }
-}
-
-/// Whether `file` is on a block device's file system (`in_place::is_local`): false where that
-/// cannot be asked.
-fn is_local(file: &std::fs::File) -> bool {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        in_place::is_local(file)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        let _ = file;
-        false
-    }
-}
-
-/// What the page cache holds of `file` at its position, read into `buf`
-/// (`in_place::read_nowait`); `Unsupported` where that cannot be asked.
-fn read_nowait(file: &std::fs::File, buf: &mut [u8]) -> io::Result<usize> {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    {
-        in_place::read_nowait(file, buf)
-    }
-    #[cfg(not(all(target_os = "linux", target_env = "gnu")))]
-    {
-        let _ = (file, buf);
-        Err(io::Error::from(io::ErrorKind::Unsupported))
-    }
+    may_try_in_place().then(|| in_place::open(path)).flatten()
 }
 
 /// Whether a call may be tried in place before it goes to the pool: on a green thread that is
 /// not unwinding. Spends the call's tick, then is a cancellation point: a cancelled green
 /// thread, or one past its deadline, makes no call (as [`on_pool`]); the tick first, as it may
 /// yield, and the cancellation or the deadline come meanwhile.
-#[cfg(all(target_os = "linux", target_env = "gnu"))]
 fn may_try_in_place() -> bool {
     if !crate::runtime::context::in_green_thread() || std::thread::panicking() {
         return false;

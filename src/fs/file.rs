@@ -377,7 +377,7 @@ impl From<std::fs::File> for File {
     /// Wraps a std file, asking the kernel (from the attributes it holds) whether it is a
     /// regular file of a block device's file system.
     fn from(file: std::fs::File) -> File {
-        let local = super::is_local(&file);
+        let local = super::in_place::is_local(&file);
         File { inner: Closing::new(file, local), pool_calls: Arc::default(), local }
     }
 }
@@ -393,7 +393,7 @@ impl Read for &File {
             // the whole copy (a `read_to_end` of a large file asks for all of it at once).
             let most = buf.len().min(MOST_IN_PLACE_PER_CALL);
             loop {
-                match super::read_nowait(&self.inner, &mut buf[..most]) {
+                match super::in_place::read_nowait(&self.inner, &mut buf[..most]) {
                     Ok(n) => {
                         crate::coop::tick_bytes(n); // the copy's time, in the budget
                         return Ok(n);
