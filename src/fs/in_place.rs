@@ -91,7 +91,9 @@ pub(super) fn read(path: &Path) -> Attempt {
         }
         match read_cached(file.as_raw_fd(), bytes.spare_capacity_mut()) {
             Ok(0) => return Attempt::Read(bytes),
-            // SAFETY: the kernel wrote `n` bytes into the spare capacity.
+            // SAFETY: `read_cached` returns how many bytes the kernel wrote at the start of the
+            // spare capacity it was given, at most its length: the first `len + n` bytes are
+            // initialised, and within the capacity.
             Ok(n) => unsafe { bytes.set_len(bytes.len() + n) },
             Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
             Err(_) => return started(file, bytes),
@@ -144,7 +146,9 @@ pub(super) fn read_nowait(file: &File, buf: &mut [u8]) -> io::Result<usize> {
     if !supported() {
         return Err(io::Error::from(io::ErrorKind::Unsupported));
     }
-    // SAFETY: initialised bytes are valid `MaybeUninit`s, and the kernel writes only bytes.
+    // SAFETY: `[u8]` and `[MaybeUninit<u8>]` have one layout, and the caller's bytes stay
+    // initialised: `read_cached` only lets the kernel write bytes into the slice, and never
+    // writes an uninitialised value there.
     let buf = unsafe { &mut *(std::ptr::from_mut(buf) as *mut [std::mem::MaybeUninit<u8>]) };
     read_cached(file.as_raw_fd(), buf)
 }
