@@ -68,9 +68,6 @@ pub struct File {
     /// thread's or process's call on the same open file, through a descriptor of its own, may
     /// still hold it: not seen here.)
     pool_calls: Arc<AtomicUsize>,
-    /// A regular file of a block device's file system: reads tried in place first, seeks and
-    /// metadata made in place.
-    local: bool,
 }
 
 /// The std file of a [`File`] and its clones' calls on the pool, closed where its close may
@@ -81,6 +78,8 @@ pub struct File {
 struct Closing {
     /// `None` only once given away (`into_std`) or being closed.
     file: Option<std::fs::File>,
+    /// A regular file of a block device's file system: reads tried in place first, seeks and
+    /// metadata made in place, and closed in place.
     local: bool,
 }
 
@@ -153,7 +152,7 @@ impl File {
     pub fn open(path: impl AsRef<Path>) -> io::Result<File> {
         let path = path.as_ref();
         if let Some(file) = super::open_in_place(path) {
-            return Ok(File { inner: Closing::new(file, true), pool_calls: Arc::default(), local: true });
+            return Ok(File { inner: Closing::new(file, true), pool_calls: Arc::default() });
         }
         let path = owned(path);
         on_pool(move || std::fs::File::open(path)).map(File::from)
@@ -226,7 +225,7 @@ impl File {
         if !parks_here() {
             return self.inner.metadata();
         }
-        if self.local {
+        if self.inner.local {
             in_place_call();
             return self.inner.metadata();
         }
@@ -243,8 +242,8 @@ impl File {
         if parks_here() {
             in_place_call();
         }
-        let clone = Closing::new(self.inner.try_clone()?, self.local);
-        Ok(File { inner: clone, pool_calls: self.pool_calls.clone(), local: self.local })
+        let clone = Closing::new(self.inner.try_clone()?, self.inner.local);
+        Ok(File { inner: clone, pool_calls: self.pool_calls.clone() })
     }
 
     /// Takes an exclusive advisory lock on the file, waiting until no other lock is held, as
@@ -298,7 +297,7 @@ impl File {
         if !parks_here() {
             return self.inner.unlock();
         }
-        if self.local {
+        if self.inner.local {
             in_place_call();
             return self.inner.unlock();
         }
@@ -309,7 +308,7 @@ impl File {
         if !parks_here() {
             return try_lock(&self.inner);
         }
-        if self.local {
+        if self.inner.local {
             in_place_call();
             return try_lock(&self.inner);
         }
@@ -369,7 +368,7 @@ impl File {
     /// Whether a read or a seek may be made in place: on a block device's file system, with no
     /// call of the open file's under way on the pool (`pool_calls`).
     fn in_place(&self) -> bool {
-        self.local && self.pool_calls.load(Ordering::Acquire) == 0
+        self.inner.local && self.pool_calls.load(Ordering::Acquire) == 0
     }
 }
 
@@ -378,7 +377,7 @@ impl From<std::fs::File> for File {
     /// regular file of a block device's file system.
     fn from(file: std::fs::File) -> File {
         let local = super::in_place::is_local(&file);
-        File { inner: Closing::new(file, local), pool_calls: Arc::default(), local }
+        File { inner: Closing::new(file, local), pool_calls: Arc::default() }
     }
 }
 
