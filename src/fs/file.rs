@@ -222,14 +222,7 @@ impl File {
     ///
     /// What std's gives.
     pub fn metadata(&self) -> io::Result<Metadata> {
-        if !parks_here() {
-            return self.inner.metadata();
-        }
-        if self.inner.local {
-            in_place_call();
-            return self.inner.metadata();
-        }
-        self.on_pool(|file| file.metadata())
+        self.in_place_or_on_pool(self.inner.local, |file| file.metadata())
     }
 
     /// A new `File` for the same open file (position included), as
@@ -294,26 +287,13 @@ impl File {
     ///
     /// What std's gives.
     pub fn unlock(&self) -> io::Result<()> {
-        if !parks_here() {
-            return self.inner.unlock();
-        }
-        if self.inner.local {
-            in_place_call();
-            return self.inner.unlock();
-        }
-        self.on_pool(|file| file.unlock())
+        self.in_place_or_on_pool(self.inner.local, |file| file.unlock())
     }
 
     fn try_lock_with(&self, try_lock: fn(&std::fs::File) -> Result<(), TryLockError>) -> Result<(), TryLockError> {
-        if !parks_here() {
-            return try_lock(&self.inner);
-        }
-        if self.inner.local {
-            in_place_call();
-            return try_lock(&self.inner);
-        }
-        // Through the pool as an `io::Result`: a refusal comes back as `WouldBlock`.
-        self.on_pool(move |file| try_lock(file).map_err(io::Error::from)).map_err(|e| {
+        // As an `io::Result`, which a refusal leaves as `WouldBlock` (std's `try_lock` gives
+        // that kind for a refusal only).
+        self.in_place_or_on_pool(self.inner.local, move |file| try_lock(file).map_err(io::Error::from)).map_err(|e| {
             if e.kind() == io::ErrorKind::WouldBlock { TryLockError::WouldBlock } else { TryLockError::Error(e) }
         })
     }
@@ -351,6 +331,23 @@ impl File {
                 }
             }
         }
+    }
+
+    /// Makes `op` in place where nothing may park, and where `in_place` says it waits for
+    /// nothing (after the call's tick and cancellation point); on the pool otherwise.
+    fn in_place_or_on_pool<T: Send + 'static>(
+        &self,
+        in_place: bool,
+        op: impl FnOnce(&std::fs::File) -> io::Result<T> + Send + 'static,
+    ) -> io::Result<T> {
+        if !parks_here() {
+            return op(&self.inner);
+        }
+        if in_place {
+            in_place_call();
+            return op(&self.inner);
+        }
+        self.on_pool(op)
     }
 
     /// Runs `op` on the file on the pool, or in place where nothing may park.
@@ -483,14 +480,7 @@ impl Write for &File {
 
 impl Seek for &File {
     fn seek(&mut self, pos: SeekFrom) -> io::Result<u64> {
-        if !parks_here() {
-            return (&**self.inner).seek(pos);
-        }
-        if self.in_place() {
-            in_place_call();
-            return (&**self.inner).seek(pos);
-        }
-        self.on_pool(move |mut file| file.seek(pos))
+        self.in_place_or_on_pool(self.in_place(), move |mut file| file.seek(pos))
     }
 }
 
