@@ -266,6 +266,20 @@ impl File {
     /// # Errors
     ///
     /// [`TryLockError::WouldBlock`] if another lock is held; else what std's gives.
+    ///
+    /// ```
+    /// green::run(|| {
+    ///     let path = std::env::temp_dir().join(format!("green-lock-doc-{}", std::process::id()));
+    ///     let holder = green::fs::File::create(&path)?;
+    ///     holder.lock()?;
+    ///     let other = green::fs::File::open(&path)?;
+    ///     assert!(matches!(other.try_lock(), Err(green::fs::TryLockError::WouldBlock)));
+    ///     holder.unlock()?;
+    ///     other.try_lock().expect("the lock is free");
+    ///     green::fs::remove_file(&path)
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn try_lock(&self) -> Result<(), TryLockError> {
         self.try_lock_with(std::fs::File::try_lock)
     }
@@ -312,6 +326,20 @@ impl File {
     /// where nothing may wait (a green thread unwinding, the worker's own stack), it returns at
     /// once a new descriptor of the same open file instead (`dup`: the position is shared, and
     /// the pool's call may still move it), and waits only if no descriptor can be had.
+    ///
+    /// ```
+    /// use std::io::Write;
+    ///
+    /// green::run(|| {
+    ///     let path = std::env::temp_dir().join(format!("green-into-std-doc-{}", std::process::id()));
+    ///     let file = green::fs::File::create(&path)?;
+    ///     let mut std_file: std::fs::File = file.into_std();
+    ///     std_file.write_all(b"written through std")?;
+    ///     assert_eq!(green::fs::read(&path)?, b"written through std");
+    ///     green::fs::remove_file(&path)
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     pub fn into_std(self) -> std::fs::File {
         let on_worker = crate::runtime::context::with_core(|core| core.is_some());
         let mut inner = self.inner;
