@@ -142,11 +142,11 @@ fn write_log(changes: mpsc::Receiver<Change>, path: PathBuf) -> io::Result<u64> 
 ///
 /// Between an accept and the push of its connection's handle there is no cancellation point:
 /// one there would drop the handle, and the shutdown would neither wait for that connection nor
-/// cancel it at the deadline. So `open` is std's `Mutex`, held only for the push (a green lock
-/// is a cancellation point even when free), and the loop looks for a cancellation itself, since
-/// an `accept` that finds a connection waiting is none (under a flood of connections it never
-/// waits).
-fn accept_loop(listener: TcpListener, shared: Shared, open: Arc<std::sync::Mutex<Vec<green::JoinHandle<()>>>>) {
+/// cancel it at the deadline. So `open` keeps them under std's `Mutex`, held only for the push
+/// (a green lock is a cancellation point even when free), and the loop looks for a
+/// cancellation itself, since an `accept` that finds a connection waiting is none (under a
+/// flood of connections it never waits).
+fn accept_loop(listener: TcpListener, shared: Shared, open: Arc<server::Connections>) {
     while !green::is_cancelled() {
         let (stream, peer) = match listener.accept() {
             Ok(accepted) => accepted,
@@ -164,14 +164,7 @@ fn accept_loop(listener: TcpListener, shared: Shared, open: Arc<std::sync::Mutex
                     eprintln!("{peer}: {e}");
                 }
             });
-        match connection {
-            Ok(handle) => {
-                let mut open = open.lock().unwrap();
-                open.retain(|h| !h.is_finished());
-                open.push(handle);
-            }
-            Err(e) => eprintln!("{peer}: not served: {e}"),
-        }
+        open.keep(peer, connection);
     }
 }
 
@@ -204,7 +197,7 @@ fn main() -> std::process::ExitCode {
         acceptor.cancel();
         let _ = acceptor.join();
         let deadline = Instant::now() + if args.demo { DEMO_DRAIN } else { DRAIN };
-        let cancelled = server::drain(std::mem::take(&mut *open.lock().unwrap()), deadline);
+        let cancelled = open.drain(deadline);
         // The last Sender: without this drop, the writer would wait for more changes for good.
         drop(shared);
         let written = writer.join().map_err(|e| e.to_string())?.map_err(|e| format!("the log: {e}"))?;

@@ -22,8 +22,8 @@ mod common {
 
 use std::io::{self, Read, Write};
 use std::net::{Shutdown, SocketAddr};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::server;
@@ -159,8 +159,8 @@ impl Drop for Slot {
 
 /// Takes a connection slot, then accepts, until cancelled; keeps each connection's handle for
 /// the stop. As in `examples/kv.rs`, nothing between an accept and the push of its handle is a
-/// cancellation point (`open` is std's `Mutex`).
-fn accept_loop(listener: TcpListener, upstreams: Vec<SocketAddr>, open: Arc<Mutex<Vec<green::JoinHandle<()>>>>) {
+/// cancellation point (`open` keeps them under std's `Mutex`).
+fn accept_loop(listener: TcpListener, upstreams: Vec<SocketAddr>, open: Arc<server::Connections>) {
     while !green::is_cancelled() {
         let permit: SemaphorePermit<'static> = LIMIT.acquire();
         let (client, peer) = match listener.accept() {
@@ -178,14 +178,7 @@ fn accept_loop(listener: TcpListener, upstreams: Vec<SocketAddr>, open: Arc<Mute
                 eprintln!("{peer}: {e}");
             }
         });
-        match connection {
-            Ok(handle) => {
-                let mut open = open.lock().unwrap();
-                open.retain(|h| !h.is_finished());
-                open.push(handle);
-            }
-            Err(e) => eprintln!("{peer}: not served: {e}"),
-        }
+        open.keep(peer, connection);
     }
 }
 
@@ -226,7 +219,7 @@ fn main() -> std::process::ExitCode {
         acceptor.cancel();
         let _ = acceptor.join();
         let deadline = Instant::now() + DRAIN;
-        let cancelled = server::drain(std::mem::take(&mut *open.lock().unwrap()), deadline);
+        let cancelled = open.drain(deadline);
         println!(
             "relayed {} bytes up, {} down; {} failed upstream connect(s)",
             CLIENT_TO_UPSTREAM.load(Ordering::Relaxed),
