@@ -83,10 +83,16 @@ use std::path::{Path, PathBuf};
 pub use self::file::{File, OpenOptions};
 pub use std::fs::{DirEntry, FileType, Metadata, Permissions, TryLockError};
 
+/// Whether a call may park here: on a green thread that is not unwinding (rule 3 of
+/// docs/design.md). Elsewhere each call is std's, in place.
+fn parks_here() -> bool {
+    crate::runtime::context::in_green_thread() && !std::thread::panicking()
+}
+
 /// Runs `op` on the blocking pool and parks until it returns; in place where nothing may park
 /// (see the module docs).
 fn on_pool<T: Send + 'static>(op: impl FnOnce() -> io::Result<T> + Send + 'static) -> io::Result<T> {
-    if !crate::runtime::context::in_green_thread() || std::thread::panicking() {
+    if !parks_here() {
         return op();
     }
     // A cancelled green thread, or one past its `green::timeout` deadline, unwinds here without
@@ -195,17 +201,22 @@ fn open_in_place(path: &Path) -> Option<std::fs::File> {
     may_try_in_place().then(|| in_place::open(path)).flatten()
 }
 
-/// Whether a call may be tried in place before it goes to the pool: on a green thread that is
-/// not unwinding. Spends the call's tick, then is a cancellation point: a cancelled green
-/// thread, or one past its deadline, makes no call (as [`on_pool`]); the tick first, as it may
-/// yield, and the cancellation or the deadline come meanwhile.
+/// Whether a call may be tried in place before it goes to the pool: where a call may park
+/// ([`parks_here`]); then [`in_place_call`] is made.
 fn may_try_in_place() -> bool {
-    if !crate::runtime::context::in_green_thread() || std::thread::panicking() {
-        return false;
+    parks_here() && {
+        in_place_call();
+        true
     }
+}
+
+/// Before a call made in place on a green thread: spends its tick, then is its cancellation
+/// point (a cancelled green thread, or one past its deadline, unwinds without making it), as a
+/// call on the pool is one; the tick first, as it may yield, and the cancellation or the
+/// deadline come meanwhile.
+fn in_place_call() {
     crate::coop::tick_op();
     crate::park::cancellation_point();
-    true
 }
 
 /// Writes `contents` as the whole file, creating or truncating it, as [`std::fs::write`].

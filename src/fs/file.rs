@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
-use super::{Metadata, Permissions, TryLockError, on_pool, owned};
+use super::{Metadata, Permissions, TryLockError, in_place_call, on_pool, owned, parks_here};
 
 /// Most bytes one read or write hands to the pool at a time (its own copy of them): a larger
 /// buffer is read or written in part, as `read` and `write` may.
@@ -124,21 +124,6 @@ impl Drop for PoolCall {
     fn drop(&mut self) {
         self.0.fetch_sub(1, Ordering::AcqRel);
     }
-}
-
-/// Whether a call may park here: on a green thread that is not unwinding. Elsewhere each call
-/// is std's, in place.
-fn parks_here() -> bool {
-    crate::runtime::context::in_green_thread() && !std::thread::panicking()
-}
-
-/// Before a call made in place on a green thread: spends its tick, then is its cancellation
-/// point (a cancelled green thread, or one past its deadline, unwinds without making it), as a
-/// call on the pool is one; the tick first, as it may yield, and the cancellation or the
-/// deadline come meanwhile.
-fn in_place_call() {
-    crate::coop::tick_op();
-    crate::park::cancellation_point();
 }
 
 impl File {
