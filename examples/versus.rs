@@ -6,12 +6,12 @@
 //! cargo run --release --example versus                   # 100, 1,000, 10,000 connections (< 2 min)
 //! cargo run --release --example versus -- --quick        # one short repetition each (< 30 s)
 //! cargo run --release --example versus -- --full         # more and longer repetitions
-//! cargo run --release --example versus -- --conns 100,1000 --client std --with tokio
+//! cargo run --release --example versus -- --conns 100,1000 --client std --with tokio --with tokio-ct
 //! ```
 //!
 //! # What one run is
 //!
-//! 1. The program starts itself again as a server (`--serve green|threads|tokio --port 0`,
+//! 1. The program starts itself again as a server (`--serve green|threads|tokio|tokio-ct --port 0`,
 //!    hidden options). The server binds port 0, so every run gets a fresh port, and prints
 //!    the port on its stdout, which is a pipe to this process. It dies with this process
 //!    (`PR_SET_PDEATHSIG`), and this process kills it at the end of the run on every path.

@@ -6,15 +6,16 @@ use std::time::Duration;
 use super::server::{READ_BUFFER, READ_BUFFERS};
 
 pub const USAGE: &str = "\
-usage: versus [--quick | --full] [--conns 100,1000,10000] [--client green|std] [--with tokio]
-              [--servers green,threads,tokio] [--reps N] [--secs S] [--warmup S] [--buffer BYTES]
+usage: versus [--quick | --full] [--conns 100,1000,10000] [--client green|std] [--with tokio|tokio-ct]
+              [--servers green,threads,tokio,tokio-ct] [--reps N] [--secs S] [--warmup S] [--buffer BYTES]
               [--svg PATH]
 
   --quick         one repetition of 1 s per point (under 30 s)
   --full          5 repetitions of 4 s per point
   --conns LIST    connection counts, comma-separated (default 100,1000,10000)
   --client KIND   load generator: green (default) or std (one epoll loop on one thread, no green)
-  --with tokio    also measure the same echo service on tokio
+  --with tokio    also measure the same echo service on tokio (multi-thread runtime, one worker);
+                  --with tokio-ct: on tokio's current-thread runtime
   --servers LIST  which servers to run, comma-separated (default green,threads)
   --reps N        repetitions per point (the median is shown)
   --secs S        length of each measurement window
@@ -29,8 +30,10 @@ pub enum ServerKind {
     Green,
     /// `std::net` and a `std::thread` per connection.
     Threads,
-    /// tokio, a task per connection (`--with tokio`).
+    /// tokio's multi-thread runtime, a task per connection (`--with tokio`).
     Tokio,
+    /// tokio's current-thread runtime, a task per connection (`--with tokio-ct`).
+    TokioCt,
 }
 
 impl ServerKind {
@@ -39,11 +42,14 @@ impl ServerKind {
             ServerKind::Green => "green",
             ServerKind::Threads => "threads",
             ServerKind::Tokio => "tokio",
+            ServerKind::TokioCt => "tokio-ct",
         }
     }
 
     fn parse(s: &str) -> Option<ServerKind> {
-        [ServerKind::Green, ServerKind::Threads, ServerKind::Tokio].into_iter().find(|k| k.name() == s)
+        [ServerKind::Green, ServerKind::Threads, ServerKind::Tokio, ServerKind::TokioCt]
+            .into_iter()
+            .find(|k| k.name() == s)
     }
 }
 
@@ -141,9 +147,9 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
             }
             "--with" => {
                 let v = value()?;
-                let kind = ServerKind::parse(v).filter(|k| *k == ServerKind::Tokio).ok_or_else(|| {
+                let kind = ServerKind::parse(v).filter(|k| matches!(k, ServerKind::Tokio | ServerKind::TokioCt)).ok_or_else(|| {
                     format!(
-                        "--with {v}: only tokio is available (may is not a dependency: see docs/benchmarks.md)\n{USAGE}"
+                        "--with {v}: only tokio and tokio-ct are available (may is not a dependency: see docs/benchmarks.md)\n{USAGE}"
                     )
                 })?;
                 if !options.servers.contains(&kind) {

@@ -21,6 +21,7 @@ fn colour(server: ServerKind) -> &'static str {
         ServerKind::Green => "#2a9d4a",
         ServerKind::Threads => "#d1495b",
         ServerKind::Tokio => "#5b5f97",
+        ServerKind::TokioCt => "#e0a030",
     }
 }
 
@@ -117,6 +118,7 @@ fn legend(svg: &mut String, servers: &[ServerKind]) {
             ServerKind::Green => "green",
             ServerKind::Threads => "thread per connection",
             ServerKind::Tokio => "tokio",
+            ServerKind::TokioCt => "tokio, current thread",
         };
         let _ = writeln!(svg, r#"<rect x="{x}" y="58" width="14" height="4" fill="{}"/>"#, colour(server));
         let _ = writeln!(svg, r#"<text x="{}" y="64">{name}</text>"#, x + 20.0);

@@ -9,6 +9,11 @@
 //!   (2 MiB stacks, std's listen backlog of 128).
 //! - `tokio`: a multi-thread runtime with its default worker count (one, pinned), a task per
 //!   connection.
+//! - `tokio-ct`: the same on tokio's current-thread runtime, whose one thread runs every task
+//!   from one FIFO queue. The multi-thread runtime's worker keeps 256 tasks in its local queue,
+//!   moves the overflow to a global queue it looks at only every few dozen turns, and runs a
+//!   task woken from the worker next (its LIFO slot): with a thousand connections, some are
+//!   served over and over while others wait (docs/benchmarks.md).
 //!
 //! Every handler is the same loop: read what is there into a buffer, write it all back, until
 //! end of stream or an error.
@@ -63,7 +68,8 @@ fn run<const BUFFER: usize>(serve: Serve) -> io::Result<()> {
     match serve.kind {
         ServerKind::Green => green_server::<BUFFER>(serve.port),
         ServerKind::Threads => threads_server::<BUFFER>(serve.port),
-        ServerKind::Tokio => tokio_server::<BUFFER>(serve.port),
+        ServerKind::Tokio => tokio_server::<BUFFER>(tokio::runtime::Builder::new_multi_thread(), serve.port),
+        ServerKind::TokioCt => tokio_server::<BUFFER>(tokio::runtime::Builder::new_current_thread(), serve.port),
     }
 }
 
@@ -172,8 +178,8 @@ fn threads_server<const BUFFER: usize>(port: u16) -> io::Result<()> {
     Ok(())
 }
 
-fn tokio_server<const BUFFER: usize>(port: u16) -> io::Result<()> {
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build()?;
+fn tokio_server<const BUFFER: usize>(mut builder: tokio::runtime::Builder, port: u16) -> io::Result<()> {
+    let rt = builder.enable_all().build()?;
     rt.block_on(async {
         let listener = tokio::net::TcpListener::bind(("127.0.0.1", port)).await?;
         announce(listener.local_addr()?.port())?;
