@@ -2,9 +2,10 @@
 //!
 //! An interpreter can count the opcodes a task runs and pause it after N of them. Rust code
 //! has no interpreter, so `green` counts *ticks*: every runtime operation (spawn, join, sleep,
-//! and the I/O and sync calls built on them) charges [`OP_TICKS`], a stream's read, peek or write
-//! (and a file's read made in place) one more per [`BYTES_PER_TICK`] bytes it moved
-//! ([`tick_bytes`]), and user code can charge one
+//! and the I/O and sync calls built on them) charges [`OP_TICKS`], an I/O call that copies data
+//! (a stream's or a datagram socket's read, peek or write, a read of stdin, a file's read made in
+//! place) one more per [`BYTES_PER_TICK`] bytes it moved ([`tick_bytes`]), and user code can
+//! charge one
 //! with [`tick`] in a long loop.
 //!
 //! The fast path is a thread-local decrement and a branch (a thread-local is sound here: a
@@ -380,5 +381,51 @@ mod tests {
         let expected = super::OP_TICKS + (peeked / super::BYTES_PER_TICK) as u32;
         assert_eq!(peeked, 16 * 1024);
         assert!(ticks >= expected, "{peeked} bytes peeked for {ticks} ticks");
+    }
+
+    /// Datagrams are charged by their bytes as streams are: UDP and Unix datagram sockets,
+    /// each way.
+    #[test]
+    fn a_datagram_spends_ticks_by_its_bytes() {
+        use crate::reactor::Direction;
+        use std::os::fd::AsFd;
+        const SIZE: usize = 16 * 1024;
+        fn measure(send: impl FnOnce(&[u8]) -> usize, ready: impl Fn() -> bool, recv: impl FnOnce(&mut [u8]) -> usize) {
+            let before = super::budget_left();
+            let sent = send(&[7u8; SIZE]);
+            let send_ticks = before - super::budget_left();
+            // The datagram queued before the receive is timed, so that it does not park (a
+            // park refills the budget and spoils the count).
+            while !ready() {
+                crate::time::sleep(std::time::Duration::from_millis(1));
+            }
+            let mut got = vec![0u8; SIZE];
+            let before = super::budget_left();
+            let received = recv(&mut got);
+            let recv_ticks = before - super::budget_left();
+            let expected = super::OP_TICKS + (SIZE / super::BYTES_PER_TICK) as u32;
+            assert_eq!((sent, received), (SIZE, SIZE));
+            assert!(send_ticks >= expected, "{sent} bytes sent for {send_ticks} ticks");
+            assert!(recv_ticks >= expected, "{received} bytes received for {recv_ticks} ticks");
+        }
+        let rt = crate::Runtime::builder().workers(1).build().unwrap();
+        rt.block_on(|| {
+            crate::Builder::new()
+                .budget(crate::runtime::MAX_BUDGET)
+                .spawn(|| {
+                    let a = crate::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                    let b = crate::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+                    let to = b.local_addr().unwrap();
+                    let ready = || crate::io::ready_now(b.as_fd(), Direction::Read).unwrap();
+                    measure(|d| a.send_to(d, to).unwrap(), ready, |buf| b.recv_from(buf).unwrap().0);
+
+                    let (a, b) = crate::net::unix::UnixDatagram::pair().unwrap();
+                    let ready = || crate::io::ready_now(b.as_fd(), Direction::Read).unwrap();
+                    measure(|d| a.send(d).unwrap(), ready, |buf| b.recv(buf).unwrap());
+                })
+                .unwrap()
+                .join()
+                .unwrap()
+        });
     }
 }

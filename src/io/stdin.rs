@@ -139,6 +139,7 @@ impl Read for RawStdin {
             // SAFETY: `buf` is valid for writes of `buf.len()` bytes.
             let n = unsafe { libc::read(0, buf.as_mut_ptr().cast(), buf.len()) };
             if n >= 0 {
+                crate::coop::tick_bytes(n as usize);
                 return Ok(n as usize);
             }
             let e = io::Error::last_os_error();

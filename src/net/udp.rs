@@ -73,8 +73,11 @@ impl UdpSocket {
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
-        self.source
-            .io(Direction::Read, self.shared.read_limit(), timeout_error, || recv_from(fd, buf, libc::MSG_DONTWAIT))
+        let (n, addr) = self
+            .source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || recv_from(fd, buf, libc::MSG_DONTWAIT))?;
+        crate::coop::tick_bytes(n);
+        Ok((n, addr))
     }
 
     /// Like [`recv_from`](UdpSocket::recv_from), but leaves the datagram queued, like
@@ -95,9 +98,11 @@ impl UdpSocket {
     /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+        let (n, addr) = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             recv_from(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-        })
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok((n, addr))
     }
 
     /// Sends one datagram to `addr` (its first address), like
@@ -114,9 +119,11 @@ impl UdpSocket {
         };
         let fd = self.inner.as_raw_fd();
         let (addr, len) = sys::sockaddr(&addr);
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || {
+        let n = self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || {
             sys::send_to(fd, buf, SEND_FLAGS, &addr, len)
-        })
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     /// Sets the default destination and the only source datagrams are received from, like
@@ -153,7 +160,11 @@ impl UdpSocket {
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+        let n = self
+            .source
+            .io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     /// Receives from the connected peer, parking until a datagram arrives, like
@@ -200,8 +211,11 @@ impl UdpSocket {
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source
-            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))
+        let n = self
+            .source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     /// Like [`recv`](UdpSocket::recv), but leaves the datagram queued, like
@@ -223,9 +237,11 @@ impl UdpSocket {
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+        let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
-        })
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     /// The connected peer's address, like [`std::net::UdpSocket::peer_addr`].

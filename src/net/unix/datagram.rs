@@ -150,7 +150,11 @@ impl UnixDatagram {
     /// ```
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))
+        let n = self
+            .source
+            .io(Direction::Write, self.shared.write_limit(), timeout_error, || sys::send(fd, buf, SEND_FLAGS))?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     /// Receives from the connected peer, parking until a datagram arrives.
@@ -168,9 +172,11 @@ impl UnixDatagram {
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+        let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
             self.unless_shut(sys::recv(fd, buf, libc::MSG_DONTWAIT), || 0)
-        })
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
     }
 
     /// Sends to the socket at `path`, like [`std::os::unix::net::UnixDatagram::send_to`].
@@ -228,11 +234,13 @@ impl UnixDatagram {
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
-        self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-            let (n, addr, len) =
-                self.unless_shut(sys::recv_from(fd, buf, libc::MSG_DONTWAIT), || (0, sys::storage(), 0))?;
-            Ok((n, std_addr(&addr, len)?))
-        })
+        self.source
+            .io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+                let (n, addr, len) =
+                    self.unless_shut(sys::recv_from(fd, buf, libc::MSG_DONTWAIT), || (0, sys::storage(), 0))?;
+                Ok((n, std_addr(&addr, len)?))
+            })
+            .inspect(|&(n, _)| crate::coop::tick_bytes(n))
     }
 
     /// `received`, unless it is the `EAGAIN` of a receive after the socket was shut down for
@@ -272,6 +280,7 @@ impl UnixDatagram {
                 }
             })?;
             if let Some(n) = sent {
+                crate::coop::tick_bytes(n);
                 return Ok(n);
             }
             // The receiver's queue is full: sleep, but not past the write timeout (at which the
