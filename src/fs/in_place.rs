@@ -30,10 +30,12 @@
 //! for a network or never answer. So only a file on a block device's file system (ext4, XFS,
 //! F2FS, ...: `statx`'s device has a major number) is opened for reading here; a file of a
 //! file system with no device of its own (NFS, SMB, FUSE, 9p, but also tmpfs, procfs and
-//! overlayfs, whose devices are anonymous too) goes to the pool whole, as before the attempt;
-//! Btrfs, whose files have anonymous devices too, is told by the subvolume `statx` gives for its
-//! files (Linux 6.10), not by `fstatfs`, which FUSE and network file systems ask of their daemon
-//! or server.
+//! overlayfs, whose devices are anonymous too) goes to the pool whole, as before the attempt.
+//! Telling tmpfs or overlayfs apart would not help: on Linux 6.18 both refuse `RWF_NOWAIT`
+//! (`EOPNOTSUPP`, checked with a file of each), and a read without it may wait for a page in
+//! swap or on the lower layer's disk. Btrfs, whose files have anonymous devices too, is told by
+//! the subvolume `statx` gives for its files (Linux 6.10), not by `fstatfs`, which FUSE and
+//! network file systems ask of their daemon or server.
 //!
 //! [`metadata`] needs no open at all: the `O_PATH` fd of a path in the caches, on a block
 //! device's file system, is enough for std's own `statx` of it, whatever kind of file it is.
