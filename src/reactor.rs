@@ -839,12 +839,20 @@ impl WaitList {
     }
 
     /// Queues `waiter` last; `token` must be larger than any queued.
+    #[inline]
     fn push_back(&mut self, token: u64, waiter: Waiter) {
         if self.first.is_none() {
             self.first = Some((token, waiter));
         } else {
-            self.rest.get_or_insert_default().push_back((token, waiter));
+            self.push_behind(token, waiter);
         }
+    }
+
+    /// A second waiter or more: out of line, as rare.
+    #[cold]
+    #[inline(never)]
+    fn push_behind(&mut self, token: u64, waiter: Waiter) {
+        self.rest.get_or_insert_default().push_back((token, waiter));
     }
 
     fn pop_front(&mut self) -> Option<Waiter> {
@@ -1188,11 +1196,21 @@ impl Source {
 
     /// Registers the fd with `reactor` (the current worker's) unless it is registered with a
     /// live one already; moves it off a closed one.
+    #[inline]
     fn ensure_registered(&self, inner: &mut Inner, reactor: &Arc<Reactor>, dir: Direction) -> io::Result<()> {
         match &inner.registration {
-            Some(reg) if !reg.reactor.closed.load(Ordering::SeqCst) => return Ok(()),
-            Some(_) => self.deregister(inner),
-            None => {}
+            Some(reg) if !reg.reactor.closed.load(Ordering::SeqCst) => Ok(()),
+            _ => self.register(inner, reactor, dir),
+        }
+    }
+
+    /// [`Source::ensure_registered`] once it is known to be needed: out of line, so that the
+    /// park of a registered source (every park but a source's first) keeps a small frame.
+    #[cold]
+    #[inline(never)]
+    fn register(&self, inner: &mut Inner, reactor: &Arc<Reactor>, dir: Direction) -> io::Result<()> {
+        if inner.registration.is_some() {
+            self.deregister(inner);
         }
         let key = reactor.insert(self.state.clone());
         // Oneshot: this direction, and any other whose waiters stayed queued while the fd moved
