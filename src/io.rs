@@ -45,7 +45,8 @@
 //!
 //! On a plain OS thread the wait is a blocking `poll(2)`. While the green thread unwinds, or
 //! inside [`crate::on_worker_stack`], a wait that would park returns a `WouldBlock` error
-//! instead ([while unwinding](crate::sync#while-unwinding)). Every wait ticks the budget and is a cancellation point.
+//! instead ([while unwinding](crate::sync#while-unwinding)). Every wait ticks the budget; one
+//! that parks is a cancellation point (a wait on an fd that is ready returns without one).
 //! Inside [`crate::timeout`] a wait ends at that deadline too, on a green thread or a plain
 //! one, with a `TimedOut` error that holds a [`green::Elapsed`](crate::Elapsed)
 //! (`e.get_ref()`), which tells it from the `TimedOut` of an `_until` form's own deadline, as
