@@ -913,9 +913,12 @@ pub fn is_cancelled() -> bool {
     context::with_core(|core| core.is_some_and(|c| c.current_is_cancelled()))
 }
 
-/// Runs `f` on the worker's own large stack (8 MiB), for a call that needs more stack than
-/// the green thread has: deep recursion, a big buffer on the stack, C code with unknown needs.
-/// On a plain OS thread it just calls `f`.
+/// Runs `f` on the worker's own large stack, for a call that needs more stack than the green
+/// thread has: deep recursion, a big buffer on the stack, C code with unknown needs. The
+/// workers a runtime starts have 8 MiB; worker 0 of [`crate::run`] and
+/// [`Builder::run`](crate::runtime::Builder::run) is the calling thread, with the stack that
+/// thread has (8 MiB for `main` on most Linux systems, 2 MiB for a `std::thread`). On a plain
+/// OS thread it just calls `f`.
 ///
 /// The green thread cannot park inside `f`: blocking-looking calls there panic (and I/O does
 /// one non-blocking attempt), since the worker's stack is the one all green threads switch back
