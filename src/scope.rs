@@ -146,7 +146,8 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// # Panics
 ///
 /// If a child panicked and was not joined, `scope` panics after they have all finished. If `f`
-/// panics, the panic goes on after they have all finished. Panics outside a runtime.
+/// panics, the panic goes on after they have all finished. Panics outside a runtime, and on a
+/// worker's own stack ([`crate::on_worker_stack`]), where it could not wait for its children.
 ///
 /// # Cancellation
 ///
