@@ -5,8 +5,7 @@
 //! and the I/O and sync calls built on them) charges [`OP_TICKS`], an I/O call that copies data
 //! (a stream's or a datagram socket's read, peek or write, a read of stdin, a file's read made in
 //! place) one more per [`BYTES_PER_TICK`] bytes it moved ([`tick_bytes`]), and user code can
-//! charge one
-//! with [`tick`] in a long loop.
+//! charge one with [`tick`] in a long loop.
 //!
 //! The fast path is a thread-local decrement and a branch (a thread-local is sound here: a
 //! started green thread never changes OS thread, rule 1 of docs/design.md). When the budget runs out,

@@ -3,10 +3,11 @@
 //!
 //! The scope does not return before every green thread spawned in it has finished and its
 //! result has been taken or dropped. That holds on every path out, including the one where the
-//! green thread that opened the scope is cancelled (rule 7 of docs/design.md): the scope catches the
-//! cancellation, cancels its children, waits for them, and only then lets the cancellation go
-//! on, so a child never outlives the frame it borrows from. The caller's `green::timeout`
-//! deadline is handled the same way, whether it passes inside `f` or during the final wait.
+//! green thread that opened the scope is cancelled (rule 7 of docs/design.md): the scope
+//! catches the cancellation, cancels its children, waits for them, and only then lets the
+//! cancellation go on, so a child never outlives the frame it borrows from. The caller's
+//! `green::timeout` deadline is handled the same way, whether it passes inside `f` or during
+//! the final wait.
 //!
 //! Nothing may unwind out of the final wait while a child runs. So a scope refuses to open
 //! where it could not wait (on a worker's own stack, before any child exists), and a green

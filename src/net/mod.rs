@@ -32,10 +32,12 @@
 //!
 //! Every socket is non-blocking underneath. A call ticks the green thread's budget (so a
 //! socket that is always ready cannot starve the worker), tries the syscall, and on
-//! `WouldBlock` parks until its worker's poller reports the socket ready, then tries again. Each park is
-//! a cancellation point. Every read, write, send and receive passes `MSG_DONTWAIT`, so it
-//! never blocks even if another handle of the same socket was made blocking (see `into_std`). `accept` is the exception: no flag makes one `accept4` call non-blocking,
-//! so a listener made blocking through another handle blocks the worker in `accept`.
+//! `WouldBlock` parks until its worker's poller reports the socket ready, then tries again.
+//! Each park is a cancellation point. Every read, write, send and receive passes
+//! `MSG_DONTWAIT`, so it never blocks even if another handle of the same socket was made
+//! blocking (see `into_std`). `accept` is the exception: no flag makes one `accept4` call
+//! non-blocking, so a listener made blocking through another handle blocks the worker in
+//! `accept`.
 //!
 //! # Host names
 //!

@@ -109,8 +109,9 @@
 //! `Mutex` or `RwLock` guard before the others: a destructor that locks, run by the
 //! shutdown's cancellation, then finds the lock free, not held by a green thread parked
 //! beside it. A destructor that locks while its green thread is cancelled or panics at other
-//! times has no such help: use `try_lock` there, or keep the lock free of waits. Plain OS threads are not affected: they block as std's
-//! primitives do. Inside `green::on_worker_stack`, an operation that would wait panics.
+//! times has no such help: use `try_lock` there, or keep the lock free of waits. Plain OS
+//! threads are not affected: they block as std's primitives do. Inside
+//! `green::on_worker_stack`, an operation that would wait panics.
 //!
 //! Under `panic = "abort"` there is no unwinding: cancellation cannot unwind a green thread
 //! out of a wait, and `green::timeout` bounds only the timed operations. A cancellation or an

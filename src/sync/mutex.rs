@@ -201,10 +201,11 @@ impl<T: ?Sized> Mutex<T> {
     /// A cancellation point, even when the lock is free. Inside [`crate::timeout`], a wait past
     /// the deadline unwinds to it (use [`Mutex::try_lock_for`] for an error instead).
     ///
-    /// A green thread that is unwinding cannot park ([while unwinding](crate::sync#while-unwinding)). If it has to
-    /// wait for a holder on another worker or an OS thread, it blocks its worker until the lock
-    /// is free, for up to 5 s; if the holder runs on its own worker (which cannot run it
-    /// meanwhile), or the wait runs out, it aborts the process, naming itself and the holder.
+    /// A green thread that is unwinding cannot park
+    /// ([while unwinding](crate::sync#while-unwinding)). If it has to wait for a holder on
+    /// another worker or an OS thread, it blocks its worker until the lock is free, for up to
+    /// 5 s; if the holder runs on its own worker (which cannot run it meanwhile), or the wait
+    /// runs out, it aborts the process, naming itself and the holder.
     /// A shutdown cancels the green threads that hold green locks before the others, so that a
     /// destructor that locks finds the lock free. In destructors that may run during a
     /// cancellation, prefer [`Mutex::try_lock`], or keep the lock free of waits (no I/O while

@@ -24,11 +24,11 @@ use crate::runtime::task::Cancelled;
 /// While one caller runs the initializer, others wait for it; if the initializer panics (or
 /// its green thread is cancelled), the cell stays empty and the next caller runs its own.
 /// Waiting for the initializer is a cancellation point (nothing else is). While the caller
-/// unwinds ([while unwinding](crate::sync#while-unwinding)) that wait does what [`Mutex::lock`] does: up to 5 s for
-/// an initializer on another worker or an OS thread, an abort if it runs on the caller's
-/// worker; [`OnceLock::wait`] on an empty cell aborts. A cell already written is read without
-/// waiting. An initializer that
-/// initializes its own cell deadlocks.
+/// unwinds ([while unwinding](crate::sync#while-unwinding)) that wait does what
+/// [`Mutex::lock`] does: up to 5 s for an initializer on another worker or an OS thread, an
+/// abort if it runs on the caller's worker; [`OnceLock::wait`] on an empty cell aborts. A cell
+/// already written is read without waiting. An initializer that initializes its own cell
+/// deadlocks.
 ///
 /// ```
 /// use std::time::Duration;
@@ -110,8 +110,8 @@ impl<T> OnceLock<T> {
     /// The value, waiting until some other caller has initialized the cell, like std's
     /// `OnceLock::wait` (parking a green thread, blocking an OS thread). A cancellation point;
     /// inside [`crate::timeout`] it unwinds at the deadline. A green thread that unwinds and
-    /// finds the cell empty cannot wait ([while unwinding](crate::sync#while-unwinding)): the process aborts, naming
-    /// it.
+    /// finds the cell empty cannot wait ([while unwinding](crate::sync#while-unwinding)): the
+    /// process aborts, naming it.
     ///
     /// ```
     /// use std::sync::Arc;

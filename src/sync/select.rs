@@ -434,9 +434,9 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 ///
 /// A `select!` that may wait (one without a `default` arm) is a cancellation point, even when
 /// an arm is ready at once, as `recv` is. A green thread that is unwinding never parks in it
-/// ([while unwinding](crate::sync#while-unwinding)): with no operation ready, the `timeout` arm runs if there is one,
-/// otherwise one operation arm runs with its error (`Err(RecvError)` or
-/// `Err(SendError(value))`).
+/// ([while unwinding](crate::sync#while-unwinding)): with no operation ready, the `timeout`
+/// arm runs if there is one, otherwise one operation arm runs with its error
+/// (`Err(RecvError)` or `Err(SendError(value))`).
 #[macro_export]
 macro_rules! select {
     ($($tokens:tt)*) => {

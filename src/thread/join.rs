@@ -107,9 +107,10 @@ impl<T> JoinHandle<T> {
     ///
     /// Besides the panic, cancellation or start failure of the green thread: a green thread
     /// that joins another while it unwinds (a join in a destructor, during a panic, a
-    /// cancellation or the runtime's shutdown) cannot park ([while unwinding](crate::sync#while-unwinding)). If the
-    /// other has not finished, the join returns at once with an error for which
-    /// [`JoinError::is_unfinished`] is true, and the other goes on, detached.
+    /// cancellation or the runtime's shutdown) cannot park
+    /// ([while unwinding](crate::sync#while-unwinding)). If the other has not finished, the
+    /// join returns at once with an error for which [`JoinError::is_unfinished`] is true, and
+    /// the other goes on, detached.
     ///
     /// ```
     /// struct JoinOnDrop(Option<green::JoinHandle<()>>);

@@ -38,9 +38,10 @@
 //! `green::timeout`, which returns `Err(Elapsed)`.
 //!
 //! A green thread that is unwinding never parks
-//! ([while unwinding](crate::sync#while-unwinding)): every operation tries once, and when it would have to wait, `send` returns `Err(SendError(value))`, `recv`
-//! returns `Err(RecvError)`, and the timed forms return their timeout error, as if the channel
-//! were disconnected or the time were up. Inside `green::on_worker_stack`, an operation that
+//! ([while unwinding](crate::sync#while-unwinding)): every operation tries once, and when it
+//! would have to wait, `send` returns `Err(SendError(value))`, `recv` returns
+//! `Err(RecvError)`, and the timed forms return their timeout error, as if the channel were
+//! disconnected or the time were up. Inside `green::on_worker_stack`, an operation that
 //! would wait panics.
 //!
 //! # Design
