@@ -8,10 +8,11 @@
 //! charge one with [`tick`] in a long loop.
 //!
 //! The fast path is a thread-local decrement and a branch (a thread-local is sound here: a
-//! started green thread never changes OS thread, rule 1 of docs/design.md). When the budget runs out,
-//! and only then, the runtime reads the clock: if the green thread's time slice is over *and*
-//! another green thread on its worker is waiting (ready, or due by timer), it yields. A lone
-//! CPU-bound green thread therefore never yields for nothing.
+//! started green thread never changes OS thread, rule 1 of docs/design.md). When the budget
+//! runs out, and only then, the runtime reads the clock: if the green thread's time slice is
+//! over *and* another green thread on its worker is waiting (ready, woken from elsewhere, not
+//! yet started, due by timer, or with its socket ready), it yields. A lone CPU-bound green
+//! thread therefore never yields for nothing.
 //!
 //! A forced yield is never a cancellation point, and never happens while unwinding or inside a
 //! [`no_yield`] section.
