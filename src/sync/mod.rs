@@ -53,10 +53,11 @@
 //!   not cancellation points.
 //! - **Deadlines.** Inside [`crate::timeout`], a timed operation returns its timeout error at
 //!   the deadline; an operation without one unwinds to the `green::timeout`, which returns
-//!   `Err(Elapsed)`. Only operations that would wait are affected. Once the deadline has
-//!   passed, every timed wait returns its timeout error at once: a loop that retries one and
-//!   ignores that result (`while !*g { g = cv.wait_timeout(g, d)?.0 }`) spins, ticking, until
-//!   its condition holds. Use the untimed wait there, which unwinds to the `green::timeout`.
+//!   `Err(Elapsed)`. Only operations that would wait are affected. A timeout error reports
+//!   the deadline once: after one operation has returned it, the next one that would wait
+//!   past the deadline unwinds to the `green::timeout`, timed or not, so a loop that retries
+//!   on its timeout (`while !*g { g = cv.wait_timeout(g, d)?.0 }`) ends at the deadline
+//!   instead of spinning.
 //! - **Never park while unwinding.** A green thread whose destructor runs a blocking-looking
 //!   operation during a panic or a cancellation tries once, and if it would have to wait, does
 //!   what the table in [While unwinding](#while-unwinding) says.
