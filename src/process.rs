@@ -49,7 +49,8 @@
 //!   also make a thread that comes and goes the child's parent thread: a child whose
 //!   `pre_exec` asks for `PR_SET_PDEATHSIG` is signalled when the thread that spawned it exits,
 //!   and a worker lives as long as its runtime. A spawn error names the program (`cannot start "nosuch": No such file
-//!   or directory`), with std's error kind.
+//!   or directory (not found in PATH)`), with std's error kind; for `NotFound`, which the kernel gives alike for a
+//!   missing program, working directory or script interpreter, it says which of them is missing.
 //! - [`Child::wait`] parks on a pidfd; see [`io::wait_child`](crate::io::wait_child), which it
 //!   calls.
 //! - While the green thread unwinds (in a destructor), a wait or a pipe's read or write that
@@ -207,7 +208,7 @@ impl Command {
     /// code, is its [`source`](std::error::Error::source).
     pub fn spawn(&mut self) -> io::Result<Child> {
         crate::coop::tick_op();
-        let child = self.inner.spawn().map_err(|e| spawn_error(self.get_program(), e))?;
+        let child = self.inner.spawn().map_err(|e| spawn_error(&self.inner, e))?;
         Child::from_std(child)
     }
 
@@ -277,15 +278,50 @@ impl fmt::Debug for Command {
     }
 }
 
-/// A spawn error that names the program, of std's kind.
-fn spawn_error(program: &OsStr, e: io::Error) -> io::Error {
+/// A spawn error that names the program, of std's kind, with a hint at what to check.
+fn spawn_error(command: &std::process::Command, e: io::Error) -> io::Error {
+    let program = command.get_program();
     let hint = match e.kind() {
-        io::ErrorKind::NotFound => " (not found in PATH, or the path given does not exist)",
-        io::ErrorKind::PermissionDenied => " (is the file executable?)",
-        _ => "",
+        io::ErrorKind::NotFound => not_found_hint(command),
+        io::ErrorKind::PermissionDenied => " (is the file executable?)".to_owned(),
+        _ => String::new(),
     };
     let message = format!("cannot start {program:?}: {e}{hint}");
     io::Error::new(e.kind(), SpawnError { message, os: e })
+}
+
+/// What a `NotFound` from a spawn may mean, looked up after the fact: `ENOENT` comes alike for
+/// a working directory that is not there, a program that is not there, and a script or binary
+/// that is there but whose interpreter (its `#!` line, or its dynamic loader) is not.
+fn not_found_hint(command: &std::process::Command) -> String {
+    let dir = command.get_current_dir();
+    if let Some(dir) = dir
+        && !dir.is_dir()
+    {
+        return format!(" (the working directory {dir:?} does not exist)");
+    }
+    let program = Path::new(command.get_program());
+    let found = if program.as_os_str().as_encoded_bytes().contains(&b'/') {
+        // Relative to the child's working directory, which it has entered before its `exec`.
+        let path = dir.map_or_else(|| program.to_path_buf(), |dir| dir.join(program));
+        if !path.exists() {
+            return " (the path given does not exist)".to_owned();
+        }
+        path
+    } else {
+        // The child's `PATH`, if the command sets one, is where it was looked for.
+        let set = command.get_envs().find(|(key, _)| *key == "PATH").map(|(_, value)| value.map(OsStr::to_owned));
+        let path = match set {
+            Some(value) => value,
+            None => std::env::var_os("PATH"),
+        };
+        let in_path = path.iter().flat_map(std::env::split_paths).map(|dir| dir.join(program)).find(|p| p.is_file());
+        match in_path {
+            Some(found) => found,
+            None => return " (not found in PATH)".to_owned(),
+        }
+    };
+    format!(" ({found:?} is there: the interpreter its #! line names, or the loader it needs, is missing)")
 }
 
 /// What [`spawn_error`] wraps: its message, and std's error as the source, so that the OS error

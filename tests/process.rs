@@ -340,3 +340,46 @@ fn collecting_output_as_the_shutdown_begins_unwinds() {
         assert!(reached > 0, "no round reached its call: the test shows nothing");
     });
 }
+
+/// `ENOENT` from a spawn names what is missing: the working directory, the program, or the
+/// interpreter of a script that is there. (The kernel's error is the same for all three; the
+/// message said "not found in PATH, or the path given does not exist" for each.)
+#[test]
+fn a_spawn_error_says_which_path_is_missing() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::process::Command as StdCommand;
+    let dir = std::env::temp_dir().join(format!("green-spawn-error-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("script");
+    std::fs::write(&script, "#!/green-no-such-interpreter\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let gone = dir.join("gone");
+    let in_dir = |program: &str| {
+        let mut command = StdCommand::new(program);
+        command.current_dir(&gone);
+        command
+    };
+    let in_path = |program: &str| {
+        let mut command = StdCommand::new(program);
+        command.env("PATH", &dir);
+        command
+    };
+    let cases: [(&dyn Fn() -> StdCommand, String); 5] = [
+        (&|| in_dir("/bin/sh"), format!("(the working directory {gone:?} does not exist)")),
+        (&|| StdCommand::new(&script), format!("({script:?} is there: the interpreter its #! line names")),
+        (&|| in_path("script"), format!("({script:?} is there: the interpreter its #! line names")),
+        (&|| StdCommand::new(dir.join("nothing")), "(the path given does not exist)".to_owned()),
+        (&|| StdCommand::new("green-no-such-program"), "(not found in PATH)".to_owned()),
+    ];
+    let errors: Vec<_> = cases
+        .into_iter()
+        .map(|(command, expected)| {
+            (command().spawn().unwrap_err(), Command::from(command()).spawn().unwrap_err(), expected)
+        })
+        .collect();
+    std::fs::remove_dir_all(&dir).unwrap();
+    for (std_error, e, expected) in errors {
+        assert_eq!((e.kind(), std_error.kind()), (std::io::ErrorKind::NotFound, std::io::ErrorKind::NotFound));
+        assert!(e.to_string().contains(&expected), "{e} (expected {expected:?})");
+    }
+}
