@@ -39,9 +39,9 @@
 //!   not ended within 20 ms, stuck in the kernel say, is reaped by an OS thread of its own
 //!   rather than hold the worker. Only the child is killed: processes it started run on, as
 //!   after std's `Child::kill`, and may keep the pipes open: to end them too, spawn the child in
-//!   a process group of its own (`as_std_mut().process_group(0)`) and signal the group.) A
-//!   [`Child`] you hold is yours: dropping it neither kills nor waits for the process, as in
-//!   std.
+//!   a process group of its own (`as_std_mut().process_group(0)`) and signal the group.)
+//!   [`Child::wait_with_output`], which takes the child, owns it in the same way. A [`Child`]
+//!   you hold is yours: dropping it neither kills nor waits for the process, as in std.
 //! - [`Command::spawn`] itself runs on the calling thread, as std's does: it returns once the
 //!   child has `exec`ed, about 100 µs for `true` on a 2-vCPU virtual machine (the median of 200,
 //!   the same as std's measured beside it), which the worker spends there rather than on a
@@ -344,13 +344,17 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// A child that `output` or `status` started and nobody else can reach: if its wait does not
-/// finish (cancelled, a `green::timeout` deadline, an error), it is killed and reaped.
+/// A child that `output` or `status` started, or that `wait_with_output` took, and nobody else
+/// can reach: if its wait does not finish (cancelled, a `green::timeout` deadline, an error),
+/// it is killed and reaped.
 struct Owned(Option<Child>);
 
 impl Owned {
     fn finish<R>(mut self, wait: impl FnOnce(&mut Child) -> io::Result<R>) -> io::Result<R> {
-        let child = self.0.as_mut().expect(internal_error!("a process owned by output() or status() was gone"));
+        let child = self
+            .0
+            .as_mut()
+            .expect(internal_error!("a process owned by output(), status() or wait_with_output() was gone"));
         let result = wait(child);
         if result.is_ok() {
             self.0 = None;
@@ -403,7 +407,7 @@ fn reap(mut child: std::process::Child, grace: Duration) {
     });
     if let Err(e) = reaper {
         log::warn!(
-            "green: process {pid}, killed when the output() or status() that started it gave up, had not ended \
+            "green: process {pid}, killed when the output(), status() or wait_with_output() that owned it gave up, had not ended \
              after {grace:?}, and no thread could be started to wait for it ({e}); it stays a zombie until this \
              process ends"
         );
@@ -481,11 +485,18 @@ impl Child {
     /// ends (at once, as [`Command::output`] does), and waits for it, as
     /// [`std::process::Child::wait_with_output`].
     ///
+    /// A cancellation point. The call owns the child, as [`Command::output`] owns its own:
+    /// cancelled, at a [`green::timeout`](crate::timeout) deadline, or failing, it kills the
+    /// child (not the processes it started) and reaps it before the error or the unwind goes
+    /// on. Nobody else could: the `Child` is gone, and a child nobody reaps stays a zombie
+    /// once it ends, until this process ends. To let the child run on past a deadline, read
+    /// its pipes and [`wait`](Child::wait) on a `Child` you keep.
+    ///
     /// # Errors
     ///
     /// What reading the pipes or waiting gives.
-    pub fn wait_with_output(mut self) -> io::Result<Output> {
-        self.collect()
+    pub fn wait_with_output(self) -> io::Result<Output> {
+        Owned(Some(self)).finish(Child::collect)
     }
 
     fn collect(&mut self) -> io::Result<Output> {

@@ -383,3 +383,46 @@ fn a_spawn_error_says_which_path_is_missing() {
         assert!(e.to_string().contains(&expected), "{e} (expected {expected:?})");
     }
 }
+
+/// `wait_with_output` takes the child: at a `green::timeout` deadline, or cancelled, it kills
+/// and reaps it as `output` does. It used to drop it still running, and once ended the child
+/// stayed a zombie that nobody could reap (its `Child` was gone).
+#[test]
+fn wait_with_output_kills_and_reaps_its_child_when_it_gives_up() {
+    use std::os::unix::process::ExitStatusExt;
+    /// Whether process `pid` is gone, reaped (not a zombie).
+    fn reaped(pid: u32) -> bool {
+        std::fs::metadata(format!("/proc/{pid}")).is_err()
+    }
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let piped = || {
+                Command::new("sh")
+                    .args(["-c", "echo started; exec sleep 60"])
+                    .stdout(Stdio::piped())
+                    .stderr(Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            };
+            let child = piped();
+            let pid = child.id();
+            let result = green::timeout(Duration::from_millis(50), || child.wait_with_output());
+            assert!(!matches!(result, Ok(Ok(_))), "{result:?}");
+            assert!(common::eventually(Duration::from_secs(10), || reaped(pid)), "timed out: {pid} not reaped");
+
+            let child = piped();
+            let pid = child.id();
+            let waiter = green::spawn(move || child.wait_with_output());
+            green::sleep(Duration::from_millis(20));
+            waiter.cancel();
+            assert!(waiter.join().unwrap_err().is_cancelled());
+            assert!(common::eventually(Duration::from_secs(10), || reaped(pid)), "cancelled: {pid} not reaped");
+
+            // One that ends in time gives its output, as before.
+            let mut child = piped();
+            child.kill().unwrap();
+            let out = child.wait_with_output().unwrap();
+            assert_eq!(out.status.signal(), Some(libc::SIGKILL));
+        });
+    });
+}
