@@ -98,7 +98,13 @@
 //!   `signal-hook` does), decides what the signal does: with no [`Signals`] alive, `green`
 //!   leaves the signal to it rather than restore the default action.
 //!
-//! Handlers are inherited by `fork` and reset to the default by `exec`, as usual. A child that
+//! Handlers are inherited by `fork` and reset to the default by `exec`, as usual. One
+//! consequence: a signal that was ignored when the first [`Signals`] for it came (`SIGHUP`
+//! under `nohup`, `SIGINT` in a job a script started with `&`) is no longer ignored in programs
+//! started afterwards, even once no [`Signals`] listens: `exec` keeps an ignored signal
+//! ignored, but resets `green`'s handler to the default. To hand it on ignored, ignore it in the
+//! child before its `exec` (`pre_exec` of `std::os::unix::process::CommandExt`, calling
+//! `libc::signal(signal, libc::SIG_IGN)`, which is async-signal-safe). A child that
 //! goes on without `exec` inherits no threads, so neither the signal-dispatching thread nor
 //! any runtime: there, until it makes a [`Signals`] of its own, `green`'s handler does what the
 //! action before it would have done (the default ends the child, an ignored signal stays
