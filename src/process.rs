@@ -65,7 +65,7 @@
 use std::ffi::OsStr;
 use std::fmt;
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
@@ -624,6 +624,45 @@ macro_rules! pipe {
         impl AsRawFd for $name {
             fn as_raw_fd(&self) -> RawFd {
                 self.inner.as_raw_fd()
+            }
+        }
+
+        /// Hands over the fd, still non-blocking (as the sockets' `into_raw_fd`; [`into_std`]
+        /// makes it blocking again).
+        ///
+        #[doc = concat!("[`into_std`]: ", stringify!($name), "::into_std")]
+        impl IntoRawFd for $name {
+            fn into_raw_fd(self) -> RawFd {
+                OwnedFd::from(self).into_raw_fd()
+            }
+        }
+
+        /// Hands over the fd, still non-blocking, as [`IntoRawFd`] does.
+        impl From<$name> for OwnedFd {
+            fn from(pipe: $name) -> OwnedFd {
+                let $name { source, inner } = pipe;
+                drop(source);
+                inner.into()
+            }
+        }
+
+        /// Takes over a pipe's fd and makes it non-blocking, as std's `From<OwnedFd>` takes it
+        /// over (the fd should be close-on-exec, as std asks, so that other children do not
+        /// inherit it).
+        ///
+        /// # Panics
+        ///
+        /// If the fd cannot be made non-blocking, which `fcntl` refuses only for an fd that is
+        /// not open.
+        impl From<OwnedFd> for $name {
+            fn from(fd: OwnedFd) -> $name {
+                $name::from_std(std::process::$name::from(fd)).unwrap_or_else(|e| {
+                    panic!(
+                        "green: could not make the pipe handed in to {} non-blocking: {e}; was its fd closed by \
+                         other code?",
+                        stringify!($name)
+                    )
+                })
             }
         }
 

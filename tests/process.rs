@@ -93,6 +93,58 @@ fn a_pipe_handed_to_another_command_is_blocking_again() {
     });
 }
 
+/// A child's pipe goes out as an fd (still non-blocking, no longer watched) and comes back in
+/// from one (made non-blocking, and its reads park), as std's pipes convert.
+#[test]
+fn a_pipe_converts_to_and_from_an_owned_fd() {
+    use std::os::fd::{AsRawFd, FromRawFd, IntoRawFd, OwnedFd};
+    fn nonblocking(fd: &impl AsRawFd) -> bool {
+        // SAFETY: F_GETFL on an open fd reads its flags.
+        let flags = unsafe { libc::fcntl(fd.as_raw_fd(), libc::F_GETFL) };
+        assert!(flags >= 0, "F_GETFL: {}", std::io::Error::last_os_error());
+        flags & libc::O_NONBLOCK != 0
+    }
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let mut child = Command::new("sh")
+                .args(["-c", "printf out; printf err >&2"])
+                .stdout(Stdio::piped())
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap();
+            assert!(child.wait().unwrap().success());
+            let out = OwnedFd::from(child.stdout.take().unwrap());
+            assert!(nonblocking(&out));
+            let mut text = String::new();
+            std::fs::File::from(out).read_to_string(&mut text).unwrap();
+            assert_eq!(text, "out");
+            let err = child.stderr.take().unwrap().into_raw_fd();
+            // SAFETY: `into_raw_fd` handed over the open fd.
+            let err = unsafe { OwnedFd::from_raw_fd(err) };
+            text.clear();
+            std::fs::File::from(err).read_to_string(&mut text).unwrap();
+            assert_eq!(text, "err");
+
+            let mut fds = [0; 2];
+            // SAFETY: `fds` has room for the two fds `pipe2` writes.
+            assert_eq!(unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC) }, 0);
+            // SAFETY: `pipe2` opened both and nothing else owns them.
+            let (read, write) = unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+            let mut reader = green::process::ChildStdout::from(read);
+            assert!(nonblocking(&reader));
+            let writer = green::spawn(move || {
+                green::sleep(Duration::from_millis(50));
+                std::fs::File::from(write).write_all(b"late").unwrap();
+            });
+            // The read parks until the writer, on this same worker, has written and closed.
+            let mut got = Vec::new();
+            reader.read_to_end(&mut got).unwrap();
+            assert_eq!(got, b"late");
+            writer.join().unwrap();
+        });
+    });
+}
+
 /// The same calls on a plain OS thread, with no runtime: they block, as std's do.
 #[test]
 fn on_a_plain_thread_it_works_as_std() {
