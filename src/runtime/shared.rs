@@ -62,7 +62,7 @@ pub(crate) struct Shared {
 pub(crate) struct Remote {
     /// Started green threads (homed here) that were woken by another thread.
     pub(crate) inbox: Injector<TaskRef>,
-    /// Unstarted green threads placed on this worker by `green::Builder::worker`.
+    /// Unstarted green threads placed on this worker by `green::Builder::worker` or `spread`.
     pub(crate) pinned: Injector<TaskRef>,
     /// The worker's reactor: its poller (readiness source, idle sleep, and the way to wake
     /// it) and the fds registered with it (`reactor.rs`).

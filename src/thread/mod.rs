@@ -35,9 +35,9 @@
 //! deep recursion may need [`Builder::stack_size`], or
 //! `Runtime::builder().stack_size(..)` for every green thread, `green::run`'s `"main"`
 //! included. A green thread that overflows is named on stderr with the size to ask for.
-//! [`available_parallelism`] and [`panicking`] are std's own: the first counts the machine's
-//! CPUs, not the runtime's workers (for those, [`Handle::workers`]); the second is right for
-//! the calling green thread, since one that unwinds never switches out.
+//! [`available_parallelism`] and [`panicking`] are std's own: the first counts the CPUs the
+//! process may run on, not the runtime's workers (for those, [`Handle::workers`]); the second
+//! is right for the calling green thread, since one that unwinds never switches out.
 //!
 //! Not here: std's `Builder::spawn_unchecked`. Its contract (join before the borrowed data
 //! goes) is not enough for a green thread: a join is a cancellation point, ends at a
