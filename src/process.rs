@@ -283,11 +283,22 @@ fn spawn_error(command: &std::process::Command, e: io::Error) -> io::Error {
     let program = command.get_program();
     let hint = match e.kind() {
         io::ErrorKind::NotFound => not_found_hint(command),
-        io::ErrorKind::PermissionDenied => " (is the file executable?)".to_owned(),
+        io::ErrorKind::PermissionDenied => permission_hint(command),
         _ => String::new(),
     };
     let message = format!("cannot start {program:?}: {e}{hint}");
     io::Error::new(e.kind(), SpawnError { message, os: e })
+}
+
+/// What a `PermissionDenied` from a spawn may mean: a directory where a program was named, or
+/// a file without permission to execute.
+fn permission_hint(command: &std::process::Command) -> String {
+    let program = Path::new(command.get_program());
+    let path = match command.get_current_dir() {
+        Some(dir) if program.as_os_str().as_encoded_bytes().contains(&b'/') => dir.join(program),
+        _ => program.to_path_buf(),
+    };
+    if path.is_dir() { format!(" ({path:?} is a directory)") } else { " (is the file executable?)".to_owned() }
 }
 
 /// What a `NotFound` from a spawn may mean, looked up after the fact: `ENOENT` comes alike for

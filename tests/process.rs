@@ -436,6 +436,23 @@ fn a_spawn_error_says_which_path_is_missing() {
     }
 }
 
+/// A `PermissionDenied` from a spawn says when the program named is a directory, and asks
+/// about the execute bit otherwise; std's kind either way.
+#[test]
+fn a_spawn_error_says_when_the_program_is_a_directory() {
+    use std::process::Command as StdCommand;
+    let dir = std::env::temp_dir().join(format!("green-spawn-dir-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let std_error = StdCommand::new(&dir).spawn().unwrap_err();
+    let e = Command::new(&dir).spawn().unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(
+        (e.kind(), std_error.kind()),
+        (std::io::ErrorKind::PermissionDenied, std::io::ErrorKind::PermissionDenied)
+    );
+    assert!(e.to_string().contains(&format!("({dir:?} is a directory)")), "{e}");
+}
+
 /// `wait_with_output` takes the child: at a `green::timeout` deadline, or cancelled, it kills
 /// and reaps it as `output` does. It used to drop it still running, and once ended the child
 /// stayed a zombie that nobody could reap (its `Child` was gone).
