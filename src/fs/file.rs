@@ -12,7 +12,8 @@ use std::time::Duration;
 use super::{Metadata, Permissions, TryLockError, in_place_call, on_pool, owned, parks_here};
 
 /// Most bytes one read or write hands to the pool at a time (its own copy of them): a larger
-/// buffer is read or written in part, as `read` and `write` may.
+/// buffer is read or written in part, as `read` and `write` may; but not a write to a file
+/// opened for appending (see [`appends`]).
 const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 
 /// Most bytes one read made in place copies from the page cache: tens of µs of the worker's
@@ -26,8 +27,10 @@ const MOST_IN_PLACE_PER_CALL: usize = 256 * 1024;
 /// caller's buffer; only a read that would wait for the disk goes to the
 /// [blocking pool](crate::spawn_blocking), through a copy of its own. Writes, `sync_all`,
 /// `sync_data`, `set_len` and `set_permissions` go to the pool, with a copy of the data written
-/// (up to 2 MiB a call: wrap the file in a [`BufWriter`](std::io::BufWriter) for many small
-/// writes, each of which would otherwise pay a hand-off). Seeks and `metadata` of such a file
+/// (up to 2 MiB a call, all of it for a file opened for appending, whose records the kernel
+/// keeps whole as std's one `write` of each would: wrap the file in a
+/// [`BufWriter`](std::io::BufWriter) for many small writes, each of which would otherwise pay
+/// a hand-off). Seeks and `metadata` of such a file
 /// are made in place, on the pool for any other (a network file system may ask its server, a
 /// device its driver); reads and seeks go to the pool too while a call of the same open file
 /// (this `File` or a clone) is under way there, as the kernel's lock on the position would make
@@ -481,7 +484,8 @@ impl Write for &File {
         if !parks_here() {
             return (&**self.inner).write(buf);
         }
-        let bytes = buf[..buf.len().min(MOST_PER_CALL)].to_vec();
+        let most = if buf.len() > MOST_PER_CALL && appends(&self.inner) { buf.len() } else { MOST_PER_CALL };
+        let bytes = buf[..buf.len().min(most)].to_vec();
         self.on_pool(move |mut file| file.write(&bytes))
     }
 
@@ -489,6 +493,16 @@ impl Write for &File {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Whether `file` was opened for appending (`O_APPEND`), asked of the kernel (which waits for
+/// nothing to answer). Each `write` to such a file is made whole at its end under the file's
+/// lock, so that records appended at once by several writers (threads, processes) do not
+/// interleave: one `write` of std's is one record, and a write here must not be split either.
+fn appends(file: &std::fs::File) -> bool {
+    // SAFETY: `file` is an open fd; `F_GETFL` reads its flags and changes no memory of ours.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    flags >= 0 && flags & libc::O_APPEND != 0
 }
 
 impl Seek for &File {
