@@ -923,3 +923,49 @@ fn a_large_append_is_one_write() {
         });
     });
 }
+
+/// Whether an exclusive `flock` is held on the file at `path`, as `/proc/locks` lists them.
+fn flock_held(path: &std::path::Path) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    let ino = format!(":{} ", std::fs::metadata(path).unwrap().ino());
+    std::fs::read_to_string("/proc/locks")
+        .unwrap()
+        .lines()
+        .any(|line| line.contains("FLOCK") && line.contains("WRITE") && line.contains(&ino))
+}
+
+/// A `lock` given up on at a deadline goes on waiting on the pool, and takes the lock once it
+/// is let go, for the open file whose call returned none; dropping the `File` gives it up (as
+/// `File::lock`'s docs say).
+#[test]
+fn a_lock_given_up_on_is_taken_later_and_dropping_the_file_gives_it_up() {
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("file-lock-given-up");
+        let path = scratch.0.join("locked");
+        std::fs::write(&path, b"").unwrap();
+        let within = |what: &str, until: &dyn Fn() -> bool| {
+            let start = std::time::Instant::now();
+            while !until() {
+                assert!(start.elapsed() < Duration::from_secs(10), "{what}: not within 10 s");
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        };
+        let holder = std::fs::File::open(&path).unwrap();
+        holder.lock().unwrap();
+        let runtime = green::Runtime::builder().workers(1).build().unwrap();
+        let file = runtime.block_on({
+            let path = path.clone();
+            move || {
+                let file = green::fs::File::open(&path).unwrap();
+                let waited = green::timeout(Duration::from_millis(50), || file.lock());
+                assert!(waited.is_err(), "the lock was had while another file held it: {waited:?}");
+                file
+            }
+        });
+        drop(holder);
+        within("the lock taken by the call given up on", &|| flock_held(&path));
+        drop(file);
+        within("the lock given up with the file", &|| !flock_held(&path));
+        drop(runtime); // its pool's wait has ended: no job to wait for
+    });
+}

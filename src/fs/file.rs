@@ -230,6 +230,19 @@ impl File {
     /// Takes an exclusive advisory lock on the file, waiting until no other lock is held, as
     /// [`std::fs::File::lock`]: the wait is on the pool.
     ///
+    /// The wait holds a pool thread. While as many green threads wait for locks as the pool
+    /// has threads ([`max_blocking_threads`](crate::runtime::Builder::max_blocking_threads)),
+    /// every other call on the pool waits behind them, the holder's own writes included, and
+    /// the holder never gets to let go: bound the waiters (a
+    /// [`Semaphore`](crate::sync::Semaphore)), or wait with [`try_lock`](File::try_lock) and a
+    /// [`sleep`](crate::sleep).
+    ///
+    /// A wait given up on (cancelled, or at a [`green::timeout`](crate::timeout) deadline)
+    /// goes on on the pool, and may still take the lock afterwards: this open file then holds
+    /// it, though the call returned none, until it is closed. Drop every `File` of it (the last
+    /// one closes it once the pool's wait has ended, which gives the lock up) rather than go on
+    /// using it; an [`unlock`](File::unlock) made meanwhile would come before the lock is had.
+    ///
     /// # Errors
     ///
     /// What std's gives.
@@ -238,7 +251,8 @@ impl File {
     }
 
     /// Takes a shared advisory lock on the file, waiting until no exclusive lock is held, as
-    /// [`std::fs::File::lock_shared`]: the wait is on the pool.
+    /// [`std::fs::File::lock_shared`]: the wait is on the pool, with what that means for many
+    /// waiters and for a wait given up on (see [`lock`](File::lock)).
     ///
     /// # Errors
     ///
