@@ -35,9 +35,10 @@ const MOST_IN_PLACE_PER_CALL: usize = 256 * 1024;
 /// device its driver); reads and seeks go to the pool too while a call of the same open file
 /// (this `File` or a clone) is under way there, as the kernel's lock on the position would make
 /// them wait for it. `try_clone` is made in place. Dropping the last `File` of an open file
-/// closes it before the drop returns, as std's does; for any but a local regular file the
-/// close is made on the pool (FUSE sends it to its daemon, a network file system may write
-/// back and ask its server), a wait that no cancellation or deadline ends.
+/// closes it before the drop returns, as std's does; for any but a local regular file opened
+/// only for reading the close is made on the pool (FUSE sends it to its daemon, a network file
+/// system may write back and ask its server, ext4 and XFS start writing back a file truncated
+/// and written again), a wait that no cancellation or deadline ends.
 ///
 /// `Read`, `Write` and `Seek` are implemented for `File` and `&File`, as std's are. Every call
 /// is a cancellation point; a call cancelled (or past its [`green::timeout`](crate::timeout)
@@ -74,15 +75,16 @@ pub struct File {
 }
 
 /// The std file of a [`File`] and its clones' calls on the pool, closed where its close may
-/// wait: the last reference dropped on a green thread closes a file that is not a local
-/// regular one on the pool, and waits for that (std's close is synchronous: a lock is given up,
-/// a network file system's data is flushed, by the time it returns). Elsewhere, or for a local
-/// regular file, whose close waits for nothing, it is closed in place.
+/// wait: the last reference dropped on a green thread closes on the pool a file that is not a
+/// local regular one, or that was opened for writing, and waits for that (std's close is
+/// synchronous: a lock is given up, a network file system's data is flushed, by the time it
+/// returns). Elsewhere, or for a local regular file opened only for reading, whose close waits
+/// for nothing, it is closed in place.
 struct Closing {
     /// `None` only once given away (`into_std`) or being closed.
     file: Option<std::fs::File>,
     /// A regular file of a block device's file system: reads tried in place first, seeks and
-    /// metadata made in place, and closed in place.
+    /// metadata made in place, and closed in place if opened only for reading.
     local: bool,
 }
 
@@ -97,11 +99,14 @@ impl std::ops::Deref for Closing {
 impl Drop for Closing {
     fn drop(&mut self) {
         let Some(file) = self.file.take() else { return };
-        if self.local || !parks_here() {
+        if !parks_here() || (self.local && !opened_for_writing(&file)) {
             return drop(file);
         }
         // A close on FUSE asks its daemon (`FLUSH`), one on NFS may write back and ask its
-        // server: on the pool. If the pool does not take it, the file was closed here.
+        // server, and the last close of a local file opened for writing may write too (ext4
+        // and XFS start the writeback of a file truncated and written again, 50 ms for one of
+        // 200 MiB here; ext4 takes the inode's block-mapping lock to drop the last writer's
+        // reservation): on the pool. If the pool does not take it, the file was closed here.
         crate::blocking::run_to_the_end(move || drop(file));
     }
 }
@@ -232,8 +237,9 @@ impl File {
     ///
     /// The wait holds a pool thread. While as many green threads wait for locks as the pool
     /// has threads ([`max_blocking_threads`](crate::runtime::Builder::max_blocking_threads)),
-    /// every other call on the pool waits behind them, the holder's own writes included, and
-    /// the holder never gets to let go: bound the waiters (a
+    /// every other call on the pool waits behind them, the holder's own writes (and the close
+    /// of a file opened for writing) included, and the holder never gets to let go, unless it
+    /// calls [`unlock`](File::unlock), made in place on a local file: bound the waiters (a
     /// [`Semaphore`](crate::sync::Semaphore)), or wait with [`try_lock`](File::try_lock) and a
     /// [`sleep`](crate::sleep).
     ///
@@ -507,6 +513,14 @@ impl Write for &File {
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
     }
+}
+
+/// Whether `file` was opened for writing (or its flags cannot be had), asked of the kernel
+/// (which waits for nothing to answer).
+fn opened_for_writing(file: &std::fs::File) -> bool {
+    // SAFETY: `file` is an open fd; `F_GETFL` reads its flags and changes no memory of ours.
+    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
+    flags < 0 || flags & libc::O_ACCMODE != libc::O_RDONLY
 }
 
 /// Whether `file` was opened for appending (`O_APPEND`), asked of the kernel (which waits for
