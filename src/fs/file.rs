@@ -16,6 +16,13 @@ use super::{Metadata, Permissions, TryLockError, in_place_call, on_pool, owned, 
 /// opened for appending (see [`appends`]).
 const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 
+/// The first pause of a green thread's [`File::lock`] between tries.
+const LOCK_RETRY_FIRST: Duration = Duration::from_millis(1);
+
+/// The longest pause of a green thread's [`File::lock`] between tries: a lock let go is had at
+/// most this much later.
+const LOCK_RETRY_MAX: Duration = Duration::from_millis(10);
+
 /// Most bytes one read made in place copies from the page cache: tens of µs of the worker's
 /// time (as `fs::read` in place, whole files up to that size).
 const MOST_IN_PLACE_PER_CALL: usize = 256 * 1024;
@@ -233,38 +240,57 @@ impl File {
     }
 
     /// Takes an exclusive advisory lock on the file, waiting until no other lock is held, as
-    /// [`std::fs::File::lock`]: the wait is on the pool.
+    /// [`std::fs::File::lock`].
     ///
-    /// The wait holds a pool thread. While as many green threads wait for locks as the pool
-    /// has threads ([`max_blocking_threads`](crate::runtime::Builder::max_blocking_threads)),
-    /// every other call on the pool waits behind them, the holder's own writes (and the close
-    /// of a file opened for writing) included, and the holder never gets to let go, unless it
-    /// calls [`unlock`](File::unlock), made in place on a local file: bound the waiters (a
-    /// [`Semaphore`](crate::sync::Semaphore)), or wait with [`try_lock`](File::try_lock) and a
-    /// [`sleep`](crate::sleep).
-    ///
-    /// A wait given up on (cancelled, or at a [`green::timeout`](crate::timeout) deadline)
-    /// goes on on the pool, and may still take the lock afterwards: this open file then holds
-    /// it, though the call returned none, until it is closed. Drop every `File` of it (the last
-    /// one closes it once the pool's wait has ended, which gives the lock up) rather than go on
-    /// using it; an [`unlock`](File::unlock) made meanwhile would come before the lock is had.
+    /// A green thread waits by trying ([`try_lock`](File::try_lock), made in place on a local
+    /// file) and sleeping between tries, 1 ms at first, doubling to 10 ms:
+    /// a lock let go is had within that much, and the wait holds neither a worker nor a pool
+    /// thread (a wait made on the pool held one each, and as many waiters as the pool has
+    /// threads kept the holder's own writes from running, and so from ever letting go). The
+    /// wait is a cancellation point, and ends at a [`green::timeout`](crate::timeout) deadline
+    /// by unwinding to it, the lock not taken. The price: the kernel wakes a process blocked in
+    /// `flock` the moment the lock is let go, while a try comes up to 10 ms later, so a green
+    /// thread can lose a lock that other processes take again and again to their blocked
+    /// waiters. On a plain OS thread, or while unwinding, the call blocks in the kernel, as
+    /// std's.
     ///
     /// # Errors
     ///
     /// What std's gives.
     pub fn lock(&self) -> io::Result<()> {
-        self.on_pool(|file| file.lock())
+        self.lock_with(std::fs::File::try_lock, std::fs::File::lock)
     }
 
     /// Takes a shared advisory lock on the file, waiting until no exclusive lock is held, as
-    /// [`std::fs::File::lock_shared`]: the wait is on the pool, with what that means for many
-    /// waiters and for a wait given up on (see [`lock`](File::lock)).
+    /// [`std::fs::File::lock_shared`]: waiting as [`lock`](File::lock) does.
     ///
     /// # Errors
     ///
     /// What std's gives.
     pub fn lock_shared(&self) -> io::Result<()> {
-        self.on_pool(|file| file.lock_shared())
+        self.lock_with(std::fs::File::try_lock_shared, std::fs::File::lock_shared)
+    }
+
+    /// [`lock`](File::lock) and [`lock_shared`](File::lock_shared): `try_lock` until it takes
+    /// the lock, sleeping between tries; `lock` where nothing may park.
+    fn lock_with(
+        &self,
+        try_lock: fn(&std::fs::File) -> Result<(), TryLockError>,
+        lock: fn(&std::fs::File) -> io::Result<()>,
+    ) -> io::Result<()> {
+        if !parks_here() {
+            return lock(&self.inner);
+        }
+        let mut pause = LOCK_RETRY_FIRST;
+        loop {
+            match self.try_lock_with(try_lock) {
+                Ok(()) => return Ok(()),
+                Err(TryLockError::WouldBlock) => {}
+                Err(TryLockError::Error(e)) => return Err(e),
+            }
+            crate::sleep(pause);
+            pause = (pause * 2).min(LOCK_RETRY_MAX);
+        }
     }
 
     /// Takes an exclusive advisory lock if none is held, as [`std::fs::File::try_lock`]: in
