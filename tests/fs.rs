@@ -1091,3 +1091,44 @@ fn a_written_file_is_closed_on_the_pool() {
         });
     });
 }
+
+/// A `lock` made while its green thread unwinds (in a destructor) never holds the worker: the
+/// lock held elsewhere, it tries once and returns a `WouldBlock` error, as an I/O call there
+/// does. (It blocked the worker in `flock` until the lock was let go: for good if the holder was
+/// a green thread of the same worker.)
+#[test]
+fn a_lock_while_unwinding_does_not_hold_the_worker() {
+    struct LockOnDrop(green::fs::File, std::sync::mpsc::Sender<std::io::Result<()>>);
+    impl Drop for LockOnDrop {
+        fn drop(&mut self) {
+            let _ = self.1.send(self.0.lock());
+        }
+    }
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("file-lock-unwinding");
+        let path = scratch.0.join("locked");
+        std::fs::write(&path, b"").unwrap();
+        let holder = std::fs::File::open(&path).unwrap();
+        holder.lock().unwrap();
+        // Lets go when told, or after 10 s (when the call has blocked that long).
+        let (release, released) = std::sync::mpsc::channel::<()>();
+        let holder = std::thread::spawn(move || {
+            let _ = released.recv_timeout(Duration::from_secs(10));
+            drop(holder);
+        });
+        let (tx, rx) = std::sync::mpsc::channel();
+        green::Runtime::builder().workers(1).build().unwrap().block_on(move || {
+            let file = green::fs::File::open(&path).unwrap();
+            let unwinding = green::spawn(move || {
+                let _guard = LockOnDrop(file, tx);
+                std::panic::resume_unwind(Box::new("unwinding"));
+            });
+            assert!(unwinding.join().unwrap_err().is_panic());
+        });
+        let locked = rx.recv().unwrap();
+        let _ = release.send(());
+        holder.join().unwrap();
+        let e = locked.expect_err("a lock held elsewhere was had while unwinding");
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+    });
+}

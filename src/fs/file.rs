@@ -251,12 +251,14 @@ impl File {
     /// by unwinding to it, the lock not taken. The price: the kernel wakes a process blocked in
     /// `flock` the moment the lock is let go, while a try comes up to 10 ms later, so a green
     /// thread can lose a lock that other processes take again and again to their blocked
-    /// waiters. On a plain OS thread, or while unwinding, the call blocks in the kernel, as
-    /// std's.
+    /// waiters. On a plain OS thread the call blocks in the kernel, as std's. Where a worker
+    /// cannot wait (a green thread unwinding, the worker's own stack) it tries once: the wait
+    /// would hold the worker, for good if the holder is a green thread of that worker.
     ///
     /// # Errors
     ///
-    /// What std's gives.
+    /// What std's gives; where a worker cannot wait and the lock is held elsewhere, a
+    /// `WouldBlock` error that says so.
     pub fn lock(&self) -> io::Result<()> {
         self.lock_with(std::fs::File::try_lock, std::fs::File::lock)
     }
@@ -266,7 +268,7 @@ impl File {
     ///
     /// # Errors
     ///
-    /// What std's gives.
+    /// As [`lock`](File::lock)'s.
     pub fn lock_shared(&self) -> io::Result<()> {
         self.lock_with(std::fs::File::try_lock_shared, std::fs::File::lock_shared)
     }
@@ -279,7 +281,17 @@ impl File {
         lock: fn(&std::fs::File) -> io::Result<()>,
     ) -> io::Result<()> {
         if !parks_here() {
-            return lock(&self.inner);
+            // On a worker (a green thread unwinding, the worker's own stack) a wait in the kernel
+            // would hold it, for good if the holder is a green thread of that worker: one try.
+            return match crate::reactor::cannot_park() {
+                None => lock(&self.inner),
+                Some(why) => try_lock(&self.inner).map_err(|e| match e {
+                    TryLockError::WouldBlock => {
+                        io::Error::new(io::ErrorKind::WouldBlock, format!("{why} (the file's lock is held elsewhere)"))
+                    }
+                    TryLockError::Error(e) => e,
+                }),
+            };
         }
         let mut pause = LOCK_RETRY_FIRST;
         loop {
