@@ -1092,6 +1092,48 @@ fn a_written_file_is_closed_on_the_pool() {
     });
 }
 
+/// A `lock` of a file that is not a block device's (tmpfs here) tries on the pool: given up on
+/// while a try waits there (queued behind the pool's only thread), the try still runs, and a
+/// lock it takes is let go, not left held by an open file whose `lock` returned none.
+#[test]
+fn a_lock_given_up_on_while_tried_on_the_pool_is_let_go() {
+    const SHM: &str = "/dev/shm";
+    if !std::path::Path::new(SHM).is_dir() {
+        eprintln!("skipped: no {SHM}");
+        return;
+    }
+    common::bounded(LIMIT, || {
+        let path = std::path::Path::new(SHM).join(format!("green-fs-lock-on-pool-{}", std::process::id()));
+        std::fs::write(&path, b"").unwrap();
+        let runtime = green::Runtime::builder().workers(1).max_blocking_threads(1).build().unwrap();
+        let files = runtime.block_on({
+            let path = path.clone();
+            move || {
+                // Opened first: an open of such a file is made on the pool too.
+                let timed = green::fs::File::open(&path).unwrap();
+                let cancelled = green::fs::File::open(&path).unwrap();
+                let waiting = cancelled.try_clone().unwrap();
+                let busy = green::spawn_blocking(|| std::thread::sleep(Duration::from_millis(150)));
+                let waited = green::timeout(Duration::from_millis(30), || timed.lock());
+                assert!(waited.is_err(), "the lock was had, though its try waited for the pool: {waited:?}");
+                let waiter = green::spawn(move || waiting.lock_shared());
+                green::sleep(Duration::from_millis(20));
+                waiter.cancel();
+                assert!(waiter.join().unwrap_err().is_cancelled());
+                busy.join().unwrap();
+                // The pool is first in, first out: both tries have run once this has.
+                green::spawn_blocking(|| ()).join().unwrap();
+                (timed, cancelled)
+            }
+        });
+        let held = std::fs::File::open(&path).unwrap().try_lock();
+        drop(files);
+        drop(runtime);
+        std::fs::remove_file(&path).unwrap();
+        held.expect("a lock given up on while tried on the pool stayed held");
+    });
+}
+
 /// A `lock` made while its green thread unwinds (in a destructor) never holds the worker: the
 /// lock held elsewhere, it tries once and returns a `WouldBlock` error, as an I/O call there
 /// does. (It blocked the worker in `flock` until the lock was let go: for good if the holder was

@@ -6,7 +6,7 @@ use std::io::{self, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use super::{Metadata, Permissions, TryLockError, in_place_call, on_pool, owned, parks_here};
@@ -248,12 +248,14 @@ impl File {
     /// thread (a wait made on the pool held one each, and as many waiters as the pool has
     /// threads kept the holder's own writes from running, and so from ever letting go). The
     /// wait is a cancellation point, and ends at a [`green::timeout`](crate::timeout) deadline
-    /// by unwinding to it, the lock not taken. The price: the kernel wakes a process blocked in
-    /// `flock` the moment the lock is let go, while a try comes up to 10 ms later, so a green
-    /// thread can lose a lock that other processes take again and again to their blocked
-    /// waiters. On a plain OS thread the call blocks in the kernel, as std's. Where a worker
-    /// cannot wait (a green thread unwinding, the worker's own stack) it tries once: the wait
-    /// would hold the worker, for good if the holder is a green thread of that worker.
+    /// by unwinding to it, the lock not taken (a try made on the pool for a file that is not
+    /// local goes on after its caller has gone, and lets go of a lock it takes then). The
+    /// price: the kernel wakes a process blocked in `flock` the moment the lock is let go, while
+    /// a try comes up to 10 ms later, so a green thread can lose a lock that other processes
+    /// take again and again to their blocked waiters. On a plain OS thread the call blocks in
+    /// the kernel, as std's. Where a worker cannot wait (a green thread unwinding, the worker's
+    /// own stack) it tries once: the wait would hold the worker, for good if the holder is a
+    /// green thread of that worker.
     ///
     /// # Errors
     ///
@@ -295,7 +297,7 @@ impl File {
         }
         let mut pause = LOCK_RETRY_FIRST;
         loop {
-            match self.try_lock_with(try_lock) {
+            match self.try_to_wait(try_lock) {
                 Ok(()) => return Ok(()),
                 Err(TryLockError::WouldBlock) => {}
                 Err(TryLockError::Error(e)) => return Err(e),
@@ -348,6 +350,48 @@ impl File {
     /// What std's gives.
     pub fn unlock(&self) -> io::Result<()> {
         self.in_place_or_on_pool(self.inner.local, |file| file.unlock())
+    }
+
+    /// One try of [`lock_with`](File::lock_with)'s. On the pool (a file that is not local) a try
+    /// goes on after its caller gives up (cancelled, at a deadline): a lock it takes then is let
+    /// go again, whichever of the two comes last seeing the other's mark, so that a `lock` that
+    /// returned none never leaves one held.
+    fn try_to_wait(&self, try_lock: fn(&std::fs::File) -> Result<(), TryLockError>) -> Result<(), TryLockError> {
+        if self.inner.local {
+            return self.try_lock_with(try_lock);
+        }
+        // Set by whichever of the try and its caller comes first: neither yet (`OPEN`), the try,
+        // which took the lock (`TAKEN`), or the caller, which left without an outcome
+        // (`GIVEN_UP`).
+        const OPEN: u8 = 0;
+        const TAKEN: u8 = 1;
+        const GIVEN_UP: u8 = 2;
+        /// Gives the try up, unless its outcome reached the caller (`None`): lets go of a lock
+        /// it took.
+        struct GiveUp<'a>(&'a File, Option<Arc<AtomicU8>>);
+        impl Drop for GiveUp<'_> {
+            fn drop(&mut self) {
+                let Some(mark) = &self.1 else { return };
+                if mark.compare_exchange(OPEN, GIVEN_UP, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                    // In place: unwinding, or the pool's green thread could not be had.
+                    let _ = self.0.inner.unlock();
+                }
+            }
+        }
+        let mark = Arc::new(AtomicU8::new(OPEN));
+        let mut give_up = GiveUp(self, Some(mark.clone()));
+        let tried = self.on_pool(move |file| {
+            let tried = try_lock(file);
+            if tried.is_ok() && mark.compare_exchange(OPEN, TAKEN, Ordering::AcqRel, Ordering::Acquire).is_err() {
+                let _ = file.unlock();
+            }
+            Ok(tried)
+        });
+        // The try's own outcome, which the caller now has; an error of the hand-off's may hide a
+        // lock taken.
+        let tried = tried.map_err(TryLockError::Error)?;
+        give_up.1 = None;
+        tried
     }
 
     fn try_lock_with(&self, try_lock: fn(&std::fs::File) -> Result<(), TryLockError>) -> Result<(), TryLockError> {
