@@ -293,46 +293,50 @@ fn spawn_error(command: &std::process::Command, e: io::Error) -> io::Error {
 /// What a `PermissionDenied` from a spawn may mean: a directory where a program was named, or
 /// a file without permission to execute.
 fn permission_hint(command: &std::process::Command) -> String {
-    let program = Path::new(command.get_program());
-    let path = match command.get_current_dir() {
-        Some(dir) if program.as_os_str().as_encoded_bytes().contains(&b'/') => dir.join(program),
-        _ => program.to_path_buf(),
-    };
-    if path.is_dir() { format!(" ({path:?} is a directory)") } else { " (is the file executable?)".to_owned() }
+    match program_paths(command).into_iter().find(|path| path.is_dir()) {
+        Some(path) => format!(" ({path:?} is a directory)"),
+        None => " (is the file executable?)".to_owned(),
+    }
 }
 
 /// What a `NotFound` from a spawn may mean, looked up after the fact: `ENOENT` comes alike for
 /// a working directory that is not there, a program that is not there, and a script or binary
 /// that is there but whose interpreter (its `#!` line, or its dynamic loader) is not.
 fn not_found_hint(command: &std::process::Command) -> String {
-    let dir = command.get_current_dir();
-    if let Some(dir) = dir
+    if let Some(dir) = command.get_current_dir()
         && !dir.is_dir()
     {
         return format!(" (the working directory {dir:?} does not exist)");
     }
-    let program = Path::new(command.get_program());
-    let found = if program.as_os_str().as_encoded_bytes().contains(&b'/') {
-        // Relative to the child's working directory, which it has entered before its `exec`.
-        let path = dir.map_or_else(|| program.to_path_buf(), |dir| dir.join(program));
-        if !path.exists() {
-            return " (the path given does not exist)".to_owned();
-        }
-        path
-    } else {
-        // The child's `PATH`, if the command sets one, is where it was looked for.
-        let set = command.get_envs().find(|(key, _)| *key == "PATH").map(|(_, value)| value.map(OsStr::to_owned));
-        let path = match set {
-            Some(value) => value,
-            None => std::env::var_os("PATH"),
-        };
-        let in_path = path.iter().flat_map(std::env::split_paths).map(|dir| dir.join(program)).find(|p| p.is_file());
-        match in_path {
-            Some(found) => found,
-            None => return " (not found in PATH)".to_owned(),
-        }
+    let named = named_by_path(command);
+    let found = match program_paths(command).into_iter().find(|path| if named { path.exists() } else { path.is_file() })
+    {
+        Some(found) => found,
+        None if named => return " (the path given does not exist)".to_owned(),
+        None => return " (not found in PATH)".to_owned(),
     };
     format!(" ({found:?} is there: the interpreter its #! line names, or the loader it needs, is missing)")
+}
+
+/// Whether the program is named by a path (it has a `/`), not looked for in `PATH`.
+fn named_by_path(command: &std::process::Command) -> bool {
+    command.get_program().as_encoded_bytes().contains(&b'/')
+}
+
+/// Where the child looked for its program: a path relative to the child's working directory
+/// (which it has entered before its `exec`), or a bare name in each directory of the child's
+/// `PATH` (the command's, if it sets one), not in the working directory.
+fn program_paths(command: &std::process::Command) -> Vec<std::path::PathBuf> {
+    let program = Path::new(command.get_program());
+    if named_by_path(command) {
+        return vec![command.get_current_dir().map_or_else(|| program.to_path_buf(), |dir| dir.join(program))];
+    }
+    let set = command.get_envs().find(|(key, _)| *key == "PATH").map(|(_, value)| value.map(OsStr::to_owned));
+    let path = match set {
+        Some(value) => value,
+        None => std::env::var_os("PATH"),
+    };
+    path.iter().flat_map(std::env::split_paths).map(|dir| dir.join(program)).collect()
 }
 
 /// What [`spawn_error`] wraps: its message, and std's error as the source, so that the OS error

@@ -495,3 +495,23 @@ fn wait_with_output_kills_and_reaps_its_child_when_it_gives_up() {
         });
     });
 }
+
+/// A program named without a `/` is looked for in `PATH`, never in the working directory: a
+/// `PermissionDenied` for one is not put down to a directory of that name there. (The hint
+/// looked at the parent's working directory, where `src` is one, and said the program was a
+/// directory when it was a file without the execute bit in `PATH`.)
+#[test]
+fn a_spawn_error_looks_for_a_bare_name_in_path_only() {
+    use std::os::unix::fs::PermissionsExt;
+    assert!(std::path::Path::new("src").is_dir(), "run from the package's root");
+    let dir = std::env::temp_dir().join(format!("green-spawn-bare-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let not_executable = dir.join("src");
+    std::fs::write(&not_executable, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&not_executable, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let e = Command::new("src").env("PATH", &dir).spawn().unwrap_err();
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(e.kind(), std::io::ErrorKind::PermissionDenied, "{e}");
+    assert!(!e.to_string().contains("is a directory"), "{e}");
+    assert!(e.to_string().contains("is the file executable?"), "{e}");
+}
