@@ -200,7 +200,8 @@ pub fn parse(args: impl Iterator<Item = String>) -> Result<Command, String> {
 }
 
 fn parse_serve(args: &[String]) -> Result<Serve, String> {
-    let kind = args.first().and_then(|k| ServerKind::parse(k)).ok_or("--serve needs green, threads or tokio")?;
+    let kind =
+        args.first().and_then(|k| ServerKind::parse(k)).ok_or("--serve needs green, threads, tokio or tokio-ct")?;
     let mut serve = Serve { kind, port: 0, cpu: None, buffer: READ_BUFFER };
     let mut it = args[1..].iter();
     while let Some(flag) = it.next() {
