@@ -924,6 +924,24 @@ fn a_large_append_is_one_write() {
     });
 }
 
+/// A vectored write is one write, as std's `writev`: all the buffers at once (an append of a
+/// header and a body stays one record), not the first buffer only.
+#[test]
+fn a_vectored_write_writes_every_buffer_at_once() {
+    use std::io::{IoSlice, Write};
+    common::bounded(LIMIT, || {
+        let scratch = Scratch::new("file-vectored");
+        let path = scratch.0.join("log");
+        green::run(move || {
+            let mut log = green::fs::OpenOptions::new().append(true).create(true).open(&path).unwrap();
+            let parts = [IoSlice::new(b"head:"), IoSlice::new(b""), IoSlice::new(b"body\n")];
+            assert_eq!(log.write_vectored(&parts).unwrap(), 10, "not every buffer was written");
+            assert_eq!((&log).write_vectored(&parts).unwrap(), 10);
+            assert_eq!(green::fs::read_to_string(&path).unwrap(), "head:body\nhead:body\n");
+        });
+    });
+}
+
 /// Whether an exclusive `flock` is held on the file at `path`, as `/proc/locks` lists them.
 fn flock_held(path: &std::path::Path) -> bool {
     use std::os::unix::fs::MetadataExt;

@@ -2,7 +2,7 @@
 //! blocking pool while the green thread parks.
 
 use std::fmt;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, IoSlice, Read, Seek, SeekFrom, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::sync::Arc;
@@ -591,6 +591,25 @@ impl Write for &File {
         self.on_pool(move |mut file| file.write(&bytes))
     }
 
+    /// The buffers' bytes in one write, as std's one `writev`: to a file opened for appending,
+    /// all of them as one record; to any other, up to 2 MiB of them.
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        if !parks_here() {
+            return (&**self.inner).write_vectored(bufs);
+        }
+        let total = bufs.iter().map(|buf| buf.len()).fold(0usize, usize::saturating_add);
+        let most = if total > MOST_PER_CALL && appends(&self.inner) { total } else { MOST_PER_CALL };
+        let mut bytes = Vec::with_capacity(total.min(most));
+        for buf in bufs {
+            let room = most - bytes.len();
+            if room == 0 {
+                break;
+            }
+            bytes.extend_from_slice(&buf[..buf.len().min(room)]);
+        }
+        self.on_pool(move |mut file| file.write(&bytes))
+    }
+
     /// Nothing to do, as for std's `File`: writes are not buffered here.
     fn flush(&mut self) -> io::Result<()> {
         Ok(())
@@ -638,6 +657,10 @@ impl Read for File {
 impl Write for File {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
+    }
+
+    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
+        (&*self).write_vectored(bufs)
     }
 
     fn flush(&mut self) -> io::Result<()> {
