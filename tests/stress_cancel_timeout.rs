@@ -611,6 +611,17 @@ fn threads() -> usize {
     std::fs::read_dir("/proc/self/task").unwrap().count()
 }
 
+/// The names of this process's threads, with what each is doing: for a report of one left over.
+fn thread_names() -> String {
+    let mut names = Vec::new();
+    for task in std::fs::read_dir("/proc/self/task").unwrap().flatten() {
+        let read = |file: &str| std::fs::read_to_string(task.path().join(file)).unwrap_or_default();
+        let state = read("stat").rsplit(')').next().and_then(|rest| rest.split_whitespace().next()).map(str::to_owned);
+        names.push(format!("{} ({}, wchan {})", read("comm").trim(), state.unwrap_or_default(), read("wchan").trim()));
+    }
+    names.join(", ")
+}
+
 /// Green threads that keep every untimed wait of the programs answerable until `stop`.
 fn spawn_partners(rt: &green::Runtime, world: &Arc<World>) -> Vec<green::JoinHandle<()>> {
     let mut partners = Vec::new();
@@ -826,8 +837,9 @@ fn run_seed(seed: u64, workers: usize, programs: usize) {
     );
     assert!(
         common::eventually(Duration::from_secs(10), || threads() <= os_threads),
-        "seed {seed}: threads {os_threads} -> {}",
-        threads()
+        "seed {seed}: threads {os_threads} -> {}: {}",
+        threads(),
+        thread_names()
     );
     eprintln!(
         "seed {seed}, {workers} workers: {done} finished, {cancelled} cancelled, {} steps, {} timed out{}{}",
