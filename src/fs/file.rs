@@ -37,11 +37,12 @@ const MOST_IN_PLACE_PER_CALL: usize = 256 * 1024;
 /// (up to 2 MiB a call, all of it for a file opened for appending, whose records the kernel
 /// keeps whole as std's one `write` of each would: wrap the file in a
 /// [`BufWriter`](std::io::BufWriter) for many small writes, each of which would otherwise pay
-/// a hand-off). Seeks and `metadata` of such a file
-/// are made in place, on the pool for any other (a network file system may ask its server, a
-/// device its driver); reads and seeks go to the pool too while a call of the same open file
-/// (this `File` or a clone) is under way there, as the kernel's lock on the position would make
-/// them wait for it. `try_clone` is made in place. Dropping the last `File` of an open file
+/// a hand-off). Seeks, `metadata`, `try_lock` and `unlock` of a regular file of a block
+/// device's file system are made in place, on the pool for any other (a network file system
+/// may ask its server, a device its driver); reads and seeks go to the pool too while a call of
+/// the same open file (this `File` or a clone) is under way there, as the kernel's lock on the
+/// position would make them wait for it. [`lock`](File::lock) waits by trying again and again,
+/// without the pool. `try_clone` is made in place. Dropping the last `File` of an open file
 /// closes it before the drop returns, as std's does; for any but a local regular file opened
 /// only for reading the close is made on the pool (FUSE sends it to its daemon, a network file
 /// system may write back and ask its server, ext4 and XFS start writing back a file truncated
@@ -52,7 +53,7 @@ const MOST_IN_PLACE_PER_CALL: usize = 256 * 1024;
 /// deadline) while the pool makes it unwinds at once, and the pool finishes it: a write may
 /// still be made, a read's bytes are lost and the file's position has moved past them. Where
 /// nothing may park (an OS thread, the worker's own stack, a green thread unwinding) each call
-/// is std's, in place.
+/// is std's, in place, but for `lock` on a worker, which tries once there (see its docs).
 ///
 /// ```
 /// use std::io::{BufRead, BufReader, Write};
@@ -243,10 +244,10 @@ impl File {
     /// [`std::fs::File::lock`].
     ///
     /// A green thread waits by trying ([`try_lock`](File::try_lock), made in place on a local
-    /// file) and sleeping between tries, 1 ms at first, doubling to 10 ms:
-    /// a lock let go is had within that much, and the wait holds neither a worker nor a pool
-    /// thread (a wait made on the pool held one each, and as many waiters as the pool has
-    /// threads kept the holder's own writes from running, and so from ever letting go). The
+    /// file) and sleeping between tries, 1 ms at first, doubling to 10 ms: a lock let go is had
+    /// within that much, and the wait holds neither a worker nor a pool thread (a wait made on
+    /// the pool held one each, and as many waiters as the pool has threads kept the holder's
+    /// own writes from running, and so from ever letting go). The
     /// wait is a cancellation point, and ends at a [`green::timeout`](crate::timeout) deadline
     /// by unwinding to it, the lock not taken (a try made on the pool for a file that is not
     /// local goes on after its caller has gone, and lets go of a lock it takes then). The
