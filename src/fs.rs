@@ -81,7 +81,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 pub use self::file::{File, OpenOptions};
-pub use std::fs::{DirEntry, FileType, Metadata, Permissions, TryLockError};
+pub use std::fs::{DirEntry, FileTimes, FileType, Metadata, Permissions, TryLockError};
 
 /// Whether a call may park here: on a green thread that is not unwinding (rule 3 of
 /// docs/design.md). Elsewhere each call is std's, in place.
@@ -412,6 +412,16 @@ pub fn canonicalize(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 pub fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
     let path = owned(path);
     on_pool(move || std::fs::read_link(path))
+}
+
+/// Makes `link` a symbolic link to `original`, as [`std::os::unix::fs::symlink`].
+///
+/// # Errors
+///
+/// What std's gives (`AlreadyExists` where `link` is there).
+pub fn symlink(original: impl AsRef<Path>, link: impl AsRef<Path>) -> io::Result<()> {
+    let (original, link) = (owned(original), owned(link));
+    on_pool(move || std::os::unix::fs::symlink(original, link))
 }
 
 /// Sets a file's permissions, as [`std::fs::set_permissions`].

@@ -58,6 +58,34 @@ fn the_functions_do_what_std_does() {
     });
 }
 
+/// Symbolic links and a file's times, as std makes them.
+#[test]
+fn links_and_times_are_std_s() {
+    use std::time::{Duration, SystemTime};
+    let scratch = Scratch::new("links-times");
+    let dir = scratch.0.clone();
+    green::run(move || {
+        let (target, link) = (dir.join("target"), dir.join("link"));
+        green::fs::write(&target, "t").unwrap();
+        green::fs::symlink(&target, &link).unwrap();
+        assert_eq!(green::fs::read_link(&link).unwrap(), target);
+        assert!(green::fs::symlink_metadata(&link).unwrap().file_type().is_symlink());
+        assert_eq!(green::fs::read_to_string(&link).unwrap(), "t");
+        let taken = green::fs::symlink(&target, &link).unwrap_err();
+        let std_taken = std::os::unix::fs::symlink(&target, &link).unwrap_err();
+        assert_eq!((taken.kind(), taken.to_string()), (std_taken.kind(), std_taken.to_string()));
+
+        let file = green::fs::File::options().write(true).open(&target).unwrap();
+        let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+        let later = then + Duration::from_secs(60);
+        file.set_times(green::fs::FileTimes::new().set_accessed(then).set_modified(then)).unwrap();
+        let metadata = green::fs::metadata(&target).unwrap();
+        assert_eq!((metadata.accessed().unwrap(), metadata.modified().unwrap()), (then, then));
+        file.set_modified(later).unwrap();
+        assert_eq!(file.metadata().unwrap().modified().unwrap(), later);
+    });
+}
+
 /// A read of a FIFO that nobody has opened for writing blocks in `open`: a pool thread's, not
 /// the worker's, which goes on running the green thread beside it.
 #[test]

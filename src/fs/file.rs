@@ -7,9 +7,9 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, AtomicUsize, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-use super::{Metadata, Permissions, TryLockError, in_place_call, on_pool, owned, parks_here};
+use super::{FileTimes, Metadata, Permissions, TryLockError, in_place_call, on_pool, owned, parks_here};
 
 /// Most bytes one read or write hands to the pool at a time (its own copy of them): a larger
 /// buffer is read or written in part, as `read` and `write` may; but not a write to a file
@@ -410,6 +410,39 @@ impl File {
     /// What std's gives.
     pub fn set_permissions(&self, permissions: Permissions) -> io::Result<()> {
         self.on_pool(move |file| file.set_permissions(permissions))
+    }
+
+    /// Changes the file's access and modification times, as [`std::fs::File::set_times`], on
+    /// the pool.
+    ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// green::run(|| {
+    ///     let path = std::env::temp_dir().join(format!("green-file-times-{}", std::process::id()));
+    ///     let file = green::fs::File::create(&path)?;
+    ///     let noon = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
+    ///     file.set_times(green::fs::FileTimes::new().set_accessed(noon).set_modified(noon))?;
+    ///     assert_eq!(file.metadata()?.modified()?, noon);
+    ///     green::fs::remove_file(&path)
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn set_times(&self, times: FileTimes) -> io::Result<()> {
+        self.on_pool(move |file| file.set_times(times))
+    }
+
+    /// Changes the file's modification time, as [`std::fs::File::set_modified`], on the pool.
+    ///
+    /// # Errors
+    ///
+    /// What std's gives.
+    pub fn set_modified(&self, time: SystemTime) -> io::Result<()> {
+        self.on_pool(move |file| file.set_modified(time))
     }
 
     /// The std file, for a call this type does not have. If a call given up on (cancelled, or
