@@ -195,6 +195,8 @@ fn budget_spent() {
             return false;
         }
         let now = Instant::now();
+        // The reading also keeps the coarse clock that stamps parks fresh on a busy worker.
+        core.shared.refresh_clock(now);
         let start = core.slice_start.get().unwrap_or_else(|| {
             core.slice_start.set(Some(now));
             now

@@ -1199,3 +1199,54 @@ fn a_woken_green_thread_says_when_its_park_began_not_that_it_lasted() {
         assert!(begun >= 300, "a park begun before 300 ms of blocking code told as begun {begun} ms ago:\n{text}");
     });
 }
+
+/// A park begun after a long busy stretch is timed from its start, with the monitor off: the
+/// coarse clock that stamps parks is refreshed by a busy worker that reads the time anyway
+/// (for its timers or sockets), not only by the monitor and by idle workers. It used to stamp
+/// the park with the time the worker last slept, a second too early here.
+#[test]
+fn a_park_after_a_busy_stretch_is_timed_from_its_start() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    common::bounded(LIMIT, || {
+        let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().unwrap();
+        let handle = rt.handle().clone();
+        let gate = Arc::new(green::sync::Semaphore::new(0));
+        let parking = Arc::new(AtomicBool::new(false));
+        // A timer pending all along, as most servers have: the worker reads the clock for it.
+        let sleeper = rt.spawn(|| green::sleep(Duration::from_secs(60)));
+        let busy = {
+            let (gate, parking) = (gate.clone(), parking.clone());
+            green::Builder::new()
+                .name("busy".into())
+                .spawn_on(&handle, move || {
+                    // A second of work that yields but never waits: the worker never sleeps.
+                    let start = std::time::Instant::now();
+                    while start.elapsed() < Duration::from_secs(1) {
+                        green::yield_now();
+                    }
+                    parking.store(true, Ordering::Release);
+                    gate.acquire().forget();
+                })
+                .unwrap()
+        };
+        while !parking.load(Ordering::Acquire) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let text = loop {
+            let text = handle.dump().to_string();
+            if text.lines().any(|l| l.contains("\"busy\"") && l.contains("parked (")) {
+                break text;
+            }
+        };
+        gate.add_permits(1);
+        busy.join().unwrap();
+        sleeper.cancel();
+        let line = text.lines().find(|l| l.contains("\"busy\"")).unwrap();
+        let parked: u64 = line.split(" for ").nth(1).and_then(|r| r.split(' ').next()).unwrap().parse().unwrap();
+        // Dumped at once after the park began; a generous bound for a loaded machine, well under
+        // the second of work before it.
+        assert!(parked < 500, "a park begun just now told as {parked} ms long:\n{text}");
+        drop(rt);
+    });
+}

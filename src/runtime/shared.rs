@@ -183,7 +183,11 @@ impl Shared {
     /// Refreshes the coarse clock from a reading the caller made anyway.
     pub(crate) fn refresh_clock(&self, now: std::time::Instant) {
         let ms = now.saturating_duration_since(self.epoch).as_millis() as u64;
-        self.coarse_ms.fetch_max(ms, Ordering::Relaxed);
+        // A load first: readings within the same millisecond (most of a busy worker's) write
+        // nothing to the line the other workers read.
+        if ms > self.coarse_ms.load(Ordering::Relaxed) {
+            self.coarse_ms.fetch_max(ms, Ordering::Relaxed);
+        }
     }
 
     /// The coarse clock, in ms since the runtime started.

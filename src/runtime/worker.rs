@@ -526,7 +526,9 @@ impl Core {
             self.answer_dump();
         }
         if self.io.has_waiters() {
-            self.io.poll_if_due(Instant::now());
+            let now = Instant::now();
+            self.io.poll_if_due(now);
+            self.shared.refresh_clock(now);
         }
         while !remote.inbox.is_empty() {
             match remote.inbox.steal() {
@@ -536,7 +538,11 @@ impl Core {
             }
         }
         if self.timers.borrow().len() > 0 {
-            self.fire_timers(Instant::now());
+            let now = Instant::now();
+            self.fire_timers(now);
+            // The coarse clock stamps parks: a busy worker keeps it fresh with the readings it
+            // makes anyway (the monitor, which also refreshes it, may be off).
+            self.shared.refresh_clock(now);
         }
         if self.shared.is_shutting_down() && self.shutdown_deadline.get().is_none() {
             self.shutdown_deadline.set(Some(crate::time::far_deadline(self.shared.shutdown_timeout())));
