@@ -182,6 +182,11 @@ fn budget_spent() {
         let acct = &core.resume_acct;
         acct.refills.set(acct.refills.get() + 1);
         if std::thread::panicking() || in_no_yield(core.with_current(|h| h.map_or(0, |h| h.id.get()))) {
+            // Ticks that cannot yield let nobody else in: with others here, the worker stays
+            // held as by a loop without ticks, and the monitor must see it so.
+            if !core.nothing_else_here() {
+                WorkerStats::bump(&core.stats().unyielding_checks);
+            }
             return false;
         }
         // Alone on its worker (nothing queued, no timer, no fd waited on), a green thread has
@@ -229,6 +234,10 @@ fn budget_spent() {
 /// The section is the calling green thread's own: should it park inside one (a
 /// blocking-looking call), the other green threads of its worker keep their forced yields
 /// meanwhile.
+///
+/// Keep sections short: while one computes, the others on its worker wait as behind a loop
+/// without ticks, and the monitor reports a section that holds them past the blocking
+/// threshold ([`runtime::Builder::blocking_threshold`](crate::runtime::Builder::blocking_threshold)) as such.
 ///
 /// ```
 /// use std::sync::Mutex;

@@ -68,6 +68,9 @@ struct Watch {
     stuck_since: Option<Instant>,
     /// The worker thread's CPU time (clock ticks) when it got stuck, if the kernel said.
     cpu_at_stuck: Option<u64>,
+    /// The worker's `unyielding_checks` when it got stuck: if they moved since, the green
+    /// thread ticks where ticks cannot yield (a `no_yield` section, an unwind).
+    unyielding_at_stuck: u64,
     /// When to report next (doubling), once reported.
     next_report: Option<Instant>,
     /// The green thread reported, to report its recovery.
@@ -249,7 +252,7 @@ fn run(shared: &Shared, threshold: Duration) {
             for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
                 if watch.reported.is_some() {
                     let stats = &remote.stats;
-                    let switches = stats.switches.load(Ordering::Relaxed) + stats.checkpoints.load(Ordering::Relaxed);
+                    let switches = stats.progress();
                     end_stall(index, watch, stats, switches, now);
                 }
             }
@@ -286,8 +289,9 @@ fn run(shared: &Shared, threshold: Duration) {
         shared.refresh_clock(now);
         for (index, (remote, watch)) in shared.remotes.iter().zip(watches.iter_mut()).enumerate() {
             let stats = &remote.stats;
-            // Resumes and budget checks both count as scheduling points.
-            let switches = stats.switches.load(Ordering::Relaxed) + stats.checkpoints.load(Ordering::Relaxed);
+            // Resumes and budget checks both count as scheduling points (not a check that could
+            // not yield while others waited: `WorkerStats::progress`).
+            let switches = stats.progress();
             let moved = switches != watch.switches;
             watch.switches = switches;
             let running = stats.with_running(|h| h.map(|h| (h.id.get(), h.describe(), h.spawned_at)));
@@ -297,6 +301,7 @@ fn run(shared: &Shared, threshold: Duration) {
                     if watch.stuck_since.is_none() {
                         watch.stuck_since = Some(now);
                         watch.cpu_at_stuck = thread_sample(tid).map(|(_, cpu)| cpu);
+                        watch.unyielding_at_stuck = stats.unyielding_checks.load(Ordering::Relaxed);
                     }
                     let since = watch.stuck_since.unwrap_or(now);
                     let stuck = now.duration_since(since) + interval;
@@ -313,6 +318,17 @@ fn run(shared: &Shared, threshold: Duration) {
                     let (doing, advice) = match (sample, watch.cpu_at_stuck) {
                         (Some(('R', cpu)), Some(before)) if kept_off_cpu(cpu - before, now - since, threshold) => {
                             continue;
+                        }
+                        (Some(('R', _)), _)
+                            if stats.unyielding_checks.load(Ordering::Relaxed) != watch.unyielding_at_stuck =>
+                        {
+                            (
+                                "computing, with ticks that cannot yield: inside a green::no_yield section, or while \
+                                 unwinding"
+                                    .to_owned(),
+                                "Keep green::no_yield sections short: hold in them only what a neighbour must not see \
+                                 half done, and compute outside them",
+                            )
                         }
                         (Some(('R', _)), _) => (
                             "computing without a tick".to_owned(),

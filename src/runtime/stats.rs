@@ -37,6 +37,10 @@ pub(crate) struct WorkerStats {
     /// Times a green thread's budget ran out here: scheduling points that are not switches,
     /// so the monitor counts them as progress.
     pub(crate) checkpoints: AtomicU64,
+    /// Of `checkpoints`, those where the green thread could not yield (inside a `no_yield`
+    /// section, or unwinding) while something else here could have run: for the monitor, no
+    /// progress, since the worker stays held ([`WorkerStats::progress`]).
+    pub(crate) unyielding_checks: AtomicU64,
     /// Forced yields (the budget ran out with others waiting).
     pub(crate) forced_yields: AtomicU64,
     /// Unstarted green threads this worker took from a peer or the injector.
@@ -83,6 +87,14 @@ pub(crate) struct WorkerStats {
 }
 
 impl WorkerStats {
+    /// The worker's progress counter, as the monitor reads it: resumes, and budget checks but
+    /// those that could not yield with others waiting.
+    pub(crate) fn progress(&self) -> u64 {
+        let checks =
+            self.checkpoints.load(Ordering::Relaxed).wrapping_sub(self.unyielding_checks.load(Ordering::Relaxed));
+        self.switches.load(Ordering::Relaxed).wrapping_add(checks)
+    }
+
     /// Adds one to a counter that only this worker writes.
     #[inline]
     pub(crate) fn bump(counter: &AtomicU64) {
