@@ -90,3 +90,21 @@ fn an_unknown_poll_mode_is_warned_about() {
         "warned not exactly once:\n{stderr}"
     );
 }
+
+/// A variable whose name is a near miss of one green reads is named in a warning, once, with
+/// the name meant: set without its `_MS`, the threshold was ignored without a word.
+#[test]
+fn a_misspelled_variable_is_warned_about() {
+    const NAME: &str = "a_misspelled_variable_is_warned_about";
+    if common::child::is_child() {
+        for _ in 0..2 {
+            let rt = green::Runtime::builder().workers(1).build().unwrap();
+            rt.block_on(|| green::sleep(Duration::from_millis(1)));
+        }
+        return;
+    }
+    let stderr = stderr_with(NAME, "GREEN_BLOCKING_THRESHOLD", "5");
+    let warning = "the environment variable GREEN_BLOCKING_THRESHOLD is set, and green reads no such variable; \
+                   did you mean GREEN_BLOCKING_THRESHOLD_MS?";
+    assert_eq!(stderr.matches(warning).count(), 1, "warned not exactly once:\n{stderr}");
+}

@@ -74,6 +74,56 @@ fn threshold_from_env() -> Option<Option<Duration>> {
     })
 }
 
+/// The environment variables green reads (README, "Environment variables").
+const ENV_NAMES: [&str; 5] = [
+    "GREEN_BLOCKING_THRESHOLD_MS",
+    "GREEN_PARK_BACKTRACES",
+    "GREEN_DUMP_SIGNAL",
+    "GREEN_DUMP_LISTED",
+    "GREEN_POLL_MODE",
+];
+
+/// Warns, once per process, of a variable set in the environment whose name is a near miss of
+/// one green reads (`GREEN_BLOCKING_THRESHOLD` for `GREEN_BLOCKING_THRESHOLD_MS`, say): it
+/// would otherwise be ignored without a word.
+fn warn_of_near_misses() {
+    static CHECKED: std::sync::Once = std::sync::Once::new();
+    CHECKED.call_once(|| {
+        for (name, _) in std::env::vars_os() {
+            let Some(name) = name.to_str() else { continue };
+            if !name.starts_with("GREEN_") || ENV_NAMES.contains(&name) {
+                continue;
+            }
+            if let Some(meant) = ENV_NAMES.iter().find(|known| near_miss(name, known)) {
+                crate::warn_even_without_logger(&format!(
+                    "green: the environment variable {name} is set, and green reads no such variable; did you mean \
+                     {meant}?"
+                ));
+            }
+        }
+    });
+}
+
+/// Whether `name` is `known` with a suffix left out or added, or at most two letters off.
+fn near_miss(name: &str, known: &str) -> bool {
+    if name.len().abs_diff(known.len()) <= 3 && (known.starts_with(name) || name.starts_with(known)) {
+        return true;
+    }
+    // Edit distance, one row at a time; the names are short.
+    let (a, b) = (name.as_bytes(), known.as_bytes());
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, &ca) in a.iter().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substituted = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substituted.min(row[j] + 1).min(row[j + 1] + 1);
+        }
+    }
+    row[b.len()] <= 2
+}
+
 /// Default shutdown timeout (see [`Builder::shutdown_timeout`]).
 pub(crate) const DEFAULT_SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -114,6 +164,7 @@ impl Builder {
     /// (see [`Builder::park_backtraces`]), and `GREEN_BLOCKING_THRESHOLD_MS` sets the blocking
     /// threshold (see [`Builder::blocking_threshold`]).
     pub fn new() -> Builder {
+        warn_of_near_misses();
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
         Builder {
             config: Config {
@@ -484,5 +535,20 @@ impl Builder {
             }
         }
         Ok((runtime, first))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn near_misses_of_the_variable_names_are_told_apart() {
+        use super::near_miss;
+        assert!(near_miss("GREEN_BLOCKING_THRESHOLD", "GREEN_BLOCKING_THRESHOLD_MS"));
+        assert!(near_miss("GREEN_BLOCKING_THRESHOLD_MSEC", "GREEN_BLOCKING_THRESHOLD_MS"));
+        assert!(near_miss("GREEN_POL_MODE", "GREEN_POLL_MODE"));
+        assert!(near_miss("GREEN_DUMP_SIGNALS", "GREEN_DUMP_SIGNAL"));
+        assert!(!near_miss("GREEN_STRESS_SEEDS", "GREEN_POLL_MODE"));
+        assert!(!near_miss("GREEN_DUMP_LISTED", "GREEN_DUMP_SIGNAL"));
+        assert!(!near_miss("GREEN_STRESS_SECONDS", "GREEN_DUMP_SIGNAL"));
     }
 }
