@@ -30,14 +30,15 @@
 //!
 //! With at least two CPUs, the load generator is pinned to one and the server to another
 //! (`sched_setaffinity`), so each server gets exactly one core and the client never competes
-//! with it. A run whose client used 90% of its core or more while the server used less is
-//! flagged client-bound: the server might have gone faster. A green worker spins a while
+//! with it. A run whose client used 90% of its core or more while the server used less, or 5
+//! points less than the client, is flagged client-bound: the server might have gone faster. A green worker spins a while
 //! before it sleeps, and the OS counts the spinning as CPU time, so the green server is also
 //! asked (a line on its stdin) for its worker's idle time (`WorkerMetrics::idle`): the table
 //! shows it beside the server's CPU, and the flag uses the share of the window it had work.
 //! `--client std` swaps the load generator for one that does not use `green` (one epoll loop
-//! on one thread, through `libc`), to check the first. The CPU time other processes took from the two cores during the window
-//! is shown too ("others"): on a shared machine it explains most outliers.
+//! on one thread, through `libc`), to check the first. The CPU time other processes took from
+//! the two cores during the window is shown too ("others"): on a shared machine it explains
+//! most outliers.
 //!
 //! Every figure is the median of the repetitions. The table goes to stdout, and a chart of
 //! msgs/s and p99 against connections to an SVG file whose path is printed.

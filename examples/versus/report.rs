@@ -14,6 +14,10 @@ use crate::KERNEL_STACK_BYTES;
 /// it waits, which the OS counts as busy.
 const SATURATED: f64 = 0.90;
 
+/// A saturated client whose server worked this much less of the window than the client did is
+/// the bound too: the server waited for it (a green server idle 7% beside a client at 99%).
+const CLIENT_AHEAD: f64 = 0.05;
+
 /// Other processes that took this share of a core from the client's and the server's CPUs
 /// during a window disturbed it.
 const DISTURBED: f64 = 0.10;
@@ -136,10 +140,11 @@ impl Report {
              shares are of one core; others: what other processes (not the kernel's softirq threads) took of the \
              client's and the server's CPUs during the window; idle: the time green's worker had nothing to run \
              (asked of the server; it spins a while before it sleeps, and the spinning counts as CPU time); \
-             client-bound: the client used {}+ of its core and the server less (green's: had work for less of the \
-             window), so the server may have had more to give.",
+             client-bound: the client used {}+ of its core and the server less than that, or {} points less than \
+             the client (green's: had work for less of the window), so the server may have had more to give.",
             KERNEL_STACK_BYTES / 1024,
             percent(SATURATED),
+            (CLIENT_AHEAD * 100.0).round(),
         );
         out
     }
@@ -208,7 +213,7 @@ impl Report {
 
 fn client_bound(s: &Summary) -> bool {
     let working = s.server_idle.map_or(s.server_busy, |idle| s.server_busy.min(1.0 - idle));
-    s.client_busy >= SATURATED && working < SATURATED
+    s.client_busy >= SATURATED && (working < SATURATED || working + CLIENT_AHEAD <= s.client_busy)
 }
 
 /// The server's share of its core, with a green server's idle share beside it.
