@@ -40,7 +40,8 @@ fn tick_without_yielding(name: &str, busy: Duration, neighbour: bool) -> u64 {
 fn a_long_no_yield_section_with_a_neighbour_waiting_is_reported() {
     warnings::install();
     let stalls = tick_without_yielding("held-in-no-yield", Duration::from_millis(300), true);
-    assert_eq!(stalls, 1, "the worker held inside no_yield for 300 ms was not reported");
+    // At least one: a loaded machine may split the 300 ms into two stalls.
+    assert!(stalls >= 1, "the worker held inside no_yield for 300 ms was not reported");
     let logs = warnings::logged();
     let report = logs.iter().find(|l| l.contains("held-in-no-yield")).expect("no report names the green thread");
     assert!(report.contains("inside a green::no_yield section"), "the report does not say why: {report}");
