@@ -174,9 +174,10 @@ fn budget_spent() {
         };
         let (budget, time_slice) = core.current_budget_and_slice();
         reset_budget(budget);
-        WorkerStats::bump(&core.stats().checkpoints);
+        let stats = core.stats();
         if !core.in_green_thread() {
             // Code on the worker's own stack (a destructor the worker runs): nobody's ticks.
+            WorkerStats::bump(&stats.checkpoints);
             return false;
         }
         let acct = &core.resume_acct;
@@ -184,11 +185,11 @@ fn budget_spent() {
         if std::thread::panicking() || in_no_yield(core.with_current(|h| h.map_or(0, |h| h.id.get()))) {
             // Ticks that cannot yield let nobody else in: with others here, the worker stays
             // held as by a loop without ticks, and the monitor must see it so.
-            if !core.nothing_else_here() {
-                WorkerStats::bump(&core.stats().unyielding_checks);
-            }
+            let held = !core.nothing_else_here();
+            WorkerStats::bump(if held { &stats.unyielding_checks } else { &stats.checkpoints });
             return false;
         }
+        WorkerStats::bump(&stats.checkpoints);
         // Alone on its worker (nothing queued, no timer, no fd waited on), a green thread has
         // nobody to yield to, and nothing can become ready here without first showing up in
         // what `nothing_else_here` looks at: the clock is read only to start the slice, once

@@ -463,7 +463,7 @@ fn progress(shared: &Shared) -> u64 {
     shared
         .remotes
         .iter()
-        .map(|r| r.stats.switches.load(Ordering::Relaxed).wrapping_add(r.stats.checkpoints.load(Ordering::Relaxed)))
+        .map(|r| r.stats.switches.load(Ordering::Relaxed).wrapping_add(r.stats.budget_checks()))
         .fold(0, u64::wrapping_add)
 }
 

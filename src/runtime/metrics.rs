@@ -207,7 +207,7 @@ impl Handle {
                     switches: s.switches.load(Ordering::Relaxed),
                     started: s.started.load(Ordering::Relaxed),
                     forced_yields: s.forced_yields.load(Ordering::Relaxed),
-                    budget_checks: s.checkpoints.load(Ordering::Relaxed),
+                    budget_checks: s.budget_checks(),
                     steals: s.steals.load(Ordering::Relaxed),
                     sleeps: s.sleeps.load(Ordering::Relaxed),
                     idle: idle_so_far(s, shared.epoch, now),

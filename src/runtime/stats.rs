@@ -34,12 +34,14 @@ use super::task::Header;
 pub(crate) struct WorkerStats {
     /// Resumes of green threads so far: the worker's progress counter.
     pub(crate) switches: AtomicU64,
-    /// Times a green thread's budget ran out here: scheduling points that are not switches,
-    /// so the monitor counts them as progress.
+    /// Times a green thread's budget ran out here and it could have yielded (or nothing else
+    /// here could have run): scheduling points that are not switches, so the monitor counts
+    /// them as progress.
     pub(crate) checkpoints: AtomicU64,
-    /// Of `checkpoints`, those where the green thread could not yield (inside a `no_yield`
-    /// section, or unwinding) while something else here could have run: for the monitor, no
-    /// progress, since the worker stays held ([`WorkerStats::progress`]).
+    /// The other times its budget ran out: it could not yield (inside a `no_yield` section, or
+    /// unwinding) while something else here could have run. For the monitor, no progress, since
+    /// the worker stays held ([`WorkerStats::progress`]). Each check bumps exactly one of the
+    /// two, so that the monitor reads progress from one counter and never sees half a check.
     pub(crate) unyielding_checks: AtomicU64,
     /// Forced yields (the budget ran out with others waiting).
     pub(crate) forced_yields: AtomicU64,
@@ -90,9 +92,12 @@ impl WorkerStats {
     /// The worker's progress counter, as the monitor reads it: resumes, and budget checks but
     /// those that could not yield with others waiting.
     pub(crate) fn progress(&self) -> u64 {
-        let checks =
-            self.checkpoints.load(Ordering::Relaxed).wrapping_sub(self.unyielding_checks.load(Ordering::Relaxed));
-        self.switches.load(Ordering::Relaxed).wrapping_add(checks)
+        self.switches.load(Ordering::Relaxed).wrapping_add(self.checkpoints.load(Ordering::Relaxed))
+    }
+
+    /// Every budget check so far, whether it could yield or not.
+    pub(crate) fn budget_checks(&self) -> u64 {
+        self.checkpoints.load(Ordering::Relaxed).wrapping_add(self.unyielding_checks.load(Ordering::Relaxed))
     }
 
     /// Adds one to a counter that only this worker writes.
