@@ -13,7 +13,7 @@ use super::{FileTimes, Metadata, Permissions, TryLockError, in_place_call, on_po
 
 /// Most bytes one read or write hands to the pool at a time (its own copy of them): a larger
 /// buffer is read or written in part, as `read` and `write` may; but not a write to a file
-/// opened for appending (see [`appends`]).
+/// opened for appending (see [`status_flags`]).
 const MOST_PER_CALL: usize = 2 * 1024 * 1024;
 
 /// The first pause of a green thread's [`File::lock`] between tries.
@@ -107,7 +107,9 @@ impl std::ops::Deref for Closing {
 impl Drop for Closing {
     fn drop(&mut self) {
         let Some(file) = self.file.take() else { return };
-        if !parks_here() || (self.local && !opened_for_writing(&file)) {
+        // Flags that cannot be had count as opened for writing.
+        let read_only = || status_flags(&file).is_some_and(|f| f & libc::O_ACCMODE == libc::O_RDONLY);
+        if !parks_here() || (self.local && read_only()) {
             return drop(file);
         }
         // A close on FUSE asks its daemon (`FLUSH`), one on NFS may write back and ask its
@@ -247,16 +249,15 @@ impl File {
     /// file) and sleeping between tries, 1 ms at first, doubling to 10 ms: a lock let go is had
     /// within that much, and the wait holds neither a worker nor a pool thread (a wait made on
     /// the pool held one each, and as many waiters as the pool has threads kept the holder's
-    /// own writes from running, and so from ever letting go). The
-    /// wait is a cancellation point, and ends at a [`green::timeout`](crate::timeout) deadline
-    /// by unwinding to it, the lock not taken (a try made on the pool for a file that is not
-    /// local goes on after its caller has gone, and lets go of a lock it takes then). The
-    /// price: the kernel wakes a process blocked in `flock` the moment the lock is let go, while
-    /// a try comes up to 10 ms later, so a green thread can lose a lock that other processes
-    /// take again and again to their blocked waiters. On a plain OS thread the call blocks in
-    /// the kernel, as std's. Where a worker cannot wait (a green thread unwinding, the worker's
-    /// own stack) it tries once: the wait would hold the worker, for good if the holder is a
-    /// green thread of that worker.
+    /// own writes from running, and so from ever letting go). The wait is a cancellation point,
+    /// and ends at a [`green::timeout`](crate::timeout) deadline by unwinding to it, the lock
+    /// not taken (a try made on the pool for a file that is not local goes on after its caller
+    /// has gone, and lets go of a lock it takes then). The price: the kernel wakes a process
+    /// blocked in `flock` the moment the lock is let go, while a try comes up to 10 ms later, so
+    /// a green thread can lose a lock that other processes take again and again to their
+    /// blocked waiters. On a plain OS thread the call blocks in the kernel, as std's. Where a
+    /// worker cannot wait (a green thread unwinding, the worker's own stack) it tries once: the
+    /// wait would hold the worker, for good if the holder is a green thread of that worker.
     ///
     /// # Errors
     ///
@@ -620,9 +621,7 @@ impl Write for &File {
         if !parks_here() {
             return (&**self.inner).write(buf);
         }
-        let most = if buf.len() > MOST_PER_CALL && appends(&self.inner) { buf.len() } else { MOST_PER_CALL };
-        let bytes = buf[..buf.len().min(most)].to_vec();
-        self.on_pool(move |mut file| file.write(&bytes))
+        self.write_on_pool(&[IoSlice::new(buf)])
     }
 
     /// The buffers' bytes in one write, as std's one `writev`: to a file opened for appending,
@@ -631,8 +630,22 @@ impl Write for &File {
         if !parks_here() {
             return (&**self.inner).write_vectored(bufs);
         }
+        self.write_on_pool(bufs)
+    }
+
+    /// Nothing to do, as for std's `File`: writes are not buffered here.
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
+}
+
+impl File {
+    /// One `write` on the pool of a copy of `bufs`' bytes: all of them to a file opened for
+    /// appending (see [`status_flags`]), up to [`MOST_PER_CALL`] to any other.
+    fn write_on_pool(&self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let total = bufs.iter().map(|buf| buf.len()).fold(0usize, usize::saturating_add);
-        let most = if total > MOST_PER_CALL && appends(&self.inner) { total } else { MOST_PER_CALL };
+        let appends = total > MOST_PER_CALL && status_flags(&self.inner).is_some_and(|f| f & libc::O_APPEND != 0);
+        let most = if appends { total } else { MOST_PER_CALL };
         let mut bytes = Vec::with_capacity(total.min(most));
         for buf in bufs {
             let room = most - bytes.len();
@@ -643,29 +656,18 @@ impl Write for &File {
         }
         self.on_pool(move |mut file| file.write(&bytes))
     }
-
-    /// Nothing to do, as for std's `File`: writes are not buffered here.
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
 }
 
-/// Whether `file` was opened for writing (or its flags cannot be had), asked of the kernel
-/// (which waits for nothing to answer).
-fn opened_for_writing(file: &std::fs::File) -> bool {
-    // SAFETY: `file` is an open fd; `F_GETFL` reads its flags and changes no memory of ours.
+/// The open file's status flags (`F_GETFL`), asked of the kernel, which waits for nothing to
+/// answer; `None` if it refuses. A file opened for appending (`O_APPEND`) has each `write` made
+/// whole at its end under the file's lock, so that records appended at once by several
+/// writers (threads, processes) do not interleave: one `write` of std's is one record, and a
+/// write here must not be split either.
+fn status_flags(file: &std::fs::File) -> Option<libc::c_int> {
+    // SAFETY: `file` is borrowed, so its fd is open for the call; `F_GETFL` takes no argument
+    // and writes no memory of ours.
     let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
-    flags < 0 || flags & libc::O_ACCMODE != libc::O_RDONLY
-}
-
-/// Whether `file` was opened for appending (`O_APPEND`), asked of the kernel (which waits for
-/// nothing to answer). Each `write` to such a file is made whole at its end under the file's
-/// lock, so that records appended at once by several writers (threads, processes) do not
-/// interleave: one `write` of std's is one record, and a write here must not be split either.
-fn appends(file: &std::fs::File) -> bool {
-    // SAFETY: `file` is an open fd; `F_GETFL` reads its flags and changes no memory of ours.
-    let flags = unsafe { libc::fcntl(file.as_raw_fd(), libc::F_GETFL) };
-    flags >= 0 && flags & libc::O_APPEND != 0
+    (flags >= 0).then_some(flags)
 }
 
 impl Seek for &File {
