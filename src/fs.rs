@@ -416,6 +416,18 @@ pub fn read_link(path: impl AsRef<Path>) -> io::Result<PathBuf> {
 
 /// Makes `link` a symbolic link to `original`, as [`std::os::unix::fs::symlink`].
 ///
+/// ```
+/// green::run(|| {
+///     let dir = std::env::temp_dir().join(format!("green-symlink-doc-{}", std::process::id()));
+///     green::fs::create_dir(&dir)?;
+///     green::fs::write(dir.join("target"), "t")?;
+///     green::fs::symlink("target", dir.join("link"))?;
+///     assert_eq!(green::fs::read_to_string(dir.join("link"))?, "t");
+///     green::fs::remove_dir_all(&dir)
+/// })?;
+/// # Ok::<(), std::io::Error>(())
+/// ```
+///
 /// # Errors
 ///
 /// What std's gives (`AlreadyExists` where `link` is there).
