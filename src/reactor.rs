@@ -1110,6 +1110,14 @@ impl Source {
         }
     }
 
+    /// Whether an event has reported a hang-up, an error, or the end of reading (`EPOLLRDHUP`)
+    /// for this source: its `ended` flag, set for good. A call that sees a tick sees the flag
+    /// the same event set. Never set on a plain thread (no events), in oneshot mode or
+    /// elsewhere than Linux (events that do not say) except by a hang-up or an error.
+    pub(crate) fn ended(&self) -> bool {
+        self.state.ended.load(Ordering::Relaxed)
+    }
+
     /// The current tick of `dir`, to pass to [`Source::wait`] after a `WouldBlock`.
     pub(crate) fn tick(&self, dir: Direction) -> u32 {
         self.state.ticks[dir as usize].load(Ordering::Acquire)

@@ -168,3 +168,100 @@ fn non_blocking_mode_returns_would_block_instead_of_waiting() {
     socket.set_nonblocking(false).unwrap();
     assert!(!io_util::is_nonblocking(&socket.into_std().unwrap()));
 }
+
+/// Shuts `socket` down for reading through its raw fd, as std code does to stop a thread
+/// blocked in a receive (`libc::shutdown`, socket2's `SockRef::shutdown`). On a socket that is
+/// not connected Linux says `ENOTCONN`, and shuts it down all the same.
+fn shut_down_through_the_fd(fd: std::os::fd::RawFd) {
+    // SAFETY: shutdown has no memory-safety preconditions; the caller keeps `fd` open.
+    unsafe { libc::shutdown(fd, libc::SHUT_RD) };
+}
+
+/// Regression: a socket shut down for reading through its raw fd made std's blocking receive
+/// return 0 at once, but green's waited out its read timeout (or for good), parked on a green
+/// thread and spinning a core in `poll` on a plain one: the kernel refuses the non-blocking
+/// receive with `EAGAIN` from then on, while it reports the socket readable. Now a receive
+/// returns what is queued, then 0 (`recv_from` and `peek_from` fail with `InvalidInput`, as
+/// std's do: there is no sender), whether it was parked at the shutdown or came after it; in
+/// non-blocking mode it still says `WouldBlock`.
+#[test]
+fn receives_end_at_a_shutdown_through_the_raw_fd_as_std() {
+    use std::io::ErrorKind::{InvalidInput, WouldBlock};
+    use std::os::fd::AsRawFd;
+    use std::time::Instant;
+    const LONG: Duration = Duration::from_secs(10);
+
+    // std, for reference.
+    let std_socket = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    shut_down_through_the_fd(std_socket.as_raw_fd());
+    assert_eq!(std_socket.recv(&mut [0; 4]).unwrap(), 0);
+    assert_eq!(std_socket.recv_from(&mut [0; 4]).unwrap_err().kind(), InvalidInput);
+
+    // A plain thread blocked in a receive; another thread shuts the socket down.
+    let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+    socket.set_read_timeout(Some(LONG)).unwrap();
+    let fd = socket.as_raw_fd();
+    let shutter = std::thread::spawn(move || {
+        std::thread::sleep(Duration::from_millis(50));
+        shut_down_through_the_fd(fd);
+    });
+    let start = Instant::now();
+    assert_eq!(socket.recv(&mut [0; 8]).unwrap(), 0);
+    assert!(start.elapsed() < LONG / 2, "returned at the shutdown, not after {:?}", start.elapsed());
+    shutter.join().unwrap();
+    // Datagrams still come in after a shutdown for reading; what is queued comes first.
+    socket.send_to(b"late", socket.local_addr().unwrap()).unwrap();
+    assert_eq!(socket.peek_from(&mut [0; 8]).unwrap().0, 4);
+    assert_eq!(socket.recv(&mut [0; 8]).unwrap(), 4);
+    assert_eq!(socket.peek(&mut [0; 8]).unwrap(), 0);
+    assert_eq!(socket.recv_from(&mut [0; 8]).unwrap_err().kind(), InvalidInput);
+    assert_eq!(socket.peek_from(&mut [0; 8]).unwrap_err().kind(), InvalidInput);
+    socket.set_nonblocking(true).unwrap();
+    assert_eq!(socket.recv(&mut [0; 8]).unwrap_err().kind(), WouldBlock);
+
+    io_util::bounded(LIMIT, || {
+        io_util::runtime(2).block_on(|| {
+            // Green threads parked in each receive, on both workers.
+            let socket = Arc::new(UdpSocket::bind("127.0.0.1:0").unwrap());
+            socket.set_read_timeout(Some(LONG)).unwrap();
+            let receivers: Vec<_> = (0..4)
+                .map(|i| {
+                    let socket = socket.clone();
+                    green::Builder::new()
+                        .worker(i % 2)
+                        .spawn(move || {
+                            let start = Instant::now();
+                            let mut buf = [0; 8];
+                            let got = match i {
+                                0 => socket.recv(&mut buf),
+                                1 => socket.peek(&mut buf),
+                                2 => socket.recv_from(&mut buf).map(|(n, _)| n),
+                                _ => socket.peek_from(&mut buf).map(|(n, _)| n),
+                            };
+                            (i, got.map_err(|e| e.kind()), start.elapsed())
+                        })
+                        .unwrap()
+                })
+                .collect();
+            green::sleep(Duration::from_millis(50));
+            let fd = socket.as_raw_fd();
+            std::thread::spawn(move || shut_down_through_the_fd(fd)).join().unwrap();
+            for receiver in receivers {
+                let (i, got, waited) = receiver.join().unwrap();
+                assert_eq!(got, if i < 2 { Ok(0) } else { Err(InvalidInput) }, "receive {i}");
+                assert!(waited < LONG / 2, "receive {i} returned at the shutdown, not after {waited:?}");
+            }
+
+            // The shutdown's event came and went before the receive: nothing else will come.
+            let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+            socket.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+            assert_eq!(socket.recv(&mut [0; 8]).unwrap_err().kind(), WouldBlock); // now registered
+            shut_down_through_the_fd(socket.as_raw_fd());
+            green::sleep(Duration::from_millis(20));
+            socket.set_read_timeout(Some(LONG)).unwrap();
+            let start = Instant::now();
+            assert_eq!(socket.recv(&mut [0; 8]).unwrap(), 0);
+            assert!(start.elapsed() < LONG / 2, "returned at once, not after {:?}", start.elapsed());
+        });
+    });
+}

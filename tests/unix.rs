@@ -526,3 +526,114 @@ fn a_stream_write_waiting_for_room_ends_at_a_send_side_shutdown() {
         }
     });
 }
+
+/// Regression: a datagram socket or a listener shut down for reading through its raw fd
+/// (`libc::shutdown`, socket2's `SockRef::shutdown`: how std code stops a thread blocked on
+/// one) made std's blocking `recv` return 0 and its `accept` fail with `EINVAL` at once, but
+/// green's waited, parked on a green thread or spinning a core in `poll` on a plain one (an
+/// `accept` for good: it has no timeout): the kernel refuses the non-blocking call with
+/// `EAGAIN` from then on, while it reports the socket readable. Now they end as std's do,
+/// parked at the shutdown or coming after its event; in non-blocking mode they still say
+/// `WouldBlock`.
+#[test]
+fn receives_and_accepts_end_at_a_shutdown_through_the_raw_fd_as_std() {
+    use std::os::fd::{AsRawFd, RawFd};
+    use std::time::{Duration, Instant};
+    const LONG: Duration = Duration::from_secs(10);
+    fn shut_down(fd: RawFd) {
+        // SAFETY: shutdown has no memory-safety preconditions; the caller keeps `fd` open.
+        assert_eq!(unsafe { libc::shutdown(fd, libc::SHUT_RDWR) }, 0);
+    }
+    /// Runs `call` on this thread while another shuts `fd` down 50 ms in; how long it took.
+    fn shut_while_waiting<T>(fd: RawFd, call: impl FnOnce() -> T) -> (T, Duration) {
+        let shutter = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            shut_down(fd);
+        });
+        let start = Instant::now();
+        let got = call();
+        shutter.join().unwrap();
+        (got, start.elapsed())
+    }
+    let path = temp_path("raw-shutdown");
+    // A hang (the plain thread's accept spun for good) fails the test instead.
+    io_util::bounded(Duration::from_secs(60), move || {
+        // std, for reference.
+        let std_listener = std::os::unix::net::UnixListener::bind(&path).unwrap();
+        shut_down(std_listener.as_raw_fd());
+        assert_eq!(std_listener.accept().unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        drop((std_listener, std::fs::remove_file(&path)));
+
+        // Plain threads.
+        let listener = UnixListener::bind(&path).unwrap();
+        let (accepted, waited) = shut_while_waiting(listener.as_raw_fd(), || listener.accept().map(drop));
+        assert_eq!(accepted.unwrap_err().raw_os_error(), Some(libc::EINVAL));
+        assert!(waited < LONG / 2, "accept returned at the shutdown, not after {waited:?}");
+        listener.set_nonblocking(true).unwrap();
+        assert_eq!(listener.accept().unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+        drop((listener, std::fs::remove_file(&path)));
+        let (_a, b) = UnixDatagram::pair().unwrap();
+        b.set_read_timeout(Some(LONG)).unwrap();
+        let (received, waited) = shut_while_waiting(b.as_raw_fd(), || b.recv(&mut [0; 8]));
+        assert_eq!(received.unwrap(), 0);
+        assert!(waited < LONG / 2, "recv returned at the shutdown, not after {waited:?}");
+        let (n, from) = b.recv_from(&mut [0; 8]).unwrap();
+        assert!(n == 0 && from.is_unnamed());
+        b.set_nonblocking(true).unwrap();
+        assert_eq!(b.recv(&mut [0; 8]).unwrap_err().kind(), std::io::ErrorKind::WouldBlock);
+
+        // Green threads: parked at the shutdown, then after its event.
+        io_util::runtime(2).block_on(|| {
+            let listener = std::sync::Arc::new(UnixListener::bind(&path).unwrap());
+            let (_a, b) = UnixDatagram::pair().unwrap();
+            b.set_read_timeout(Some(LONG)).unwrap();
+            let b = std::sync::Arc::new(b);
+            let waiters: Vec<_> = (0..3)
+                .map(|i| {
+                    let (listener, b) = (listener.clone(), b.clone());
+                    green::Builder::new()
+                        .worker(i % 2)
+                        .spawn(move || {
+                            let start = Instant::now();
+                            let got = match i {
+                                0 => listener.accept().map(|_| 0),
+                                1 => b.recv(&mut [0; 8]),
+                                _ => b.recv_from(&mut [0; 8]).map(|(n, _)| n),
+                            };
+                            (i, got.map_err(|e| e.raw_os_error()), start.elapsed())
+                        })
+                        .unwrap()
+                })
+                .collect();
+            green::sleep(Duration::from_millis(50));
+            let fds = [listener.as_raw_fd(), b.as_raw_fd()];
+            std::thread::spawn(move || fds.into_iter().for_each(shut_down)).join().unwrap();
+            for waiter in waiters {
+                let (i, got, waited) = waiter.join().unwrap();
+                assert_eq!(got, if i == 0 { Err(Some(libc::EINVAL)) } else { Ok(0) }, "call {i}");
+                assert!(waited < LONG / 2, "call {i} returned at the shutdown, not after {waited:?}");
+            }
+            drop((listener, std::fs::remove_file(&path)));
+
+            let listener = UnixListener::bind(&path).unwrap();
+            let (_a, b) = UnixDatagram::pair().unwrap();
+            // Registered by a wait that timed out; then the shutdown's event comes and goes.
+            b.set_read_timeout(Some(Duration::from_millis(10))).unwrap();
+            assert!(b.recv(&mut [0; 8]).is_err());
+            let waited = green::timeout(Duration::from_millis(10), || listener.accept().map(drop));
+            assert_eq!(
+                waited.expect("accept returned its timeout error").unwrap_err().kind(),
+                std::io::ErrorKind::WouldBlock
+            );
+            shut_down(listener.as_raw_fd());
+            shut_down(b.as_raw_fd());
+            green::sleep(Duration::from_millis(20));
+            b.set_read_timeout(Some(LONG)).unwrap();
+            let start = Instant::now();
+            assert_eq!(b.recv(&mut [0; 8]).unwrap(), 0);
+            let accepted = green::timeout(LONG, || listener.accept().map(drop));
+            assert_eq!(accepted.expect("accept returned").unwrap_err().raw_os_error(), Some(libc::EINVAL));
+            assert!(start.elapsed() < LONG / 2, "returned at once, not after {:?}", start.elapsed());
+        });
+    });
+}

@@ -108,9 +108,12 @@ mod udp;
 pub mod unix;
 
 use std::io;
+use std::os::fd::RawFd;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
+
+use crate::reactor::Source;
 
 pub use self::tcp::{Incoming, TcpListener, TcpStream};
 pub use self::udp::UdpSocket;
@@ -207,6 +210,25 @@ fn timeout_error() -> io::Error {
 /// The error of a connect that waited its whole timeout, as std's `connect_timeout` gives it.
 fn connect_timeout_error() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
+}
+
+/// Whether a receive or an `accept` that the kernel refused with `WouldBlock` met a socket shut
+/// down for reading through a handle green does not see: its raw fd (`libc::shutdown`,
+/// socket2's `SockRef::shutdown`, a common way to stop a thread blocked on a socket), or another
+/// handle converted from std on its own. Std's blocking call then returns at once (a receive
+/// with 0, an `accept` with `EINVAL`), but the kernel refuses the non-blocking attempt with
+/// `EAGAIN` while it reports the socket readable from then on: a green thread would wait out
+/// its timeout, or for good, and a plain thread would spin a core in `poll(2)`.
+///
+/// Asking takes a `poll(2)`, so a call asks only where the shutdown may be behind the refusal:
+/// after a wait that ended in another refusal (`tries` counts this call's refusals), or once an
+/// event has ended the source (the shutdown's event may have come before this call, with no
+/// other to follow; an error ends it too, so a UDP socket once refused by its peer asks at each
+/// refusal). A receive that meets an empty queue at its first try, as a busy server's does,
+/// costs nothing more. Not in non-blocking mode, where std's call says `WouldBlock` too.
+fn read_shut_down(source: &Source, fd: RawFd, shared: &Shared, tries: &mut u32) -> bool {
+    *tries += 1;
+    !shared.nonblocking() && (*tries > 1 || source.ended()) && sys::shut_for_reading(fd)
 }
 
 /// Flags of every `send` and `sendto`: never block, never raise `SIGPIPE` (a closed peer is an

@@ -191,6 +191,23 @@ pub(crate) fn send(fd: RawFd, buf: &[u8], flags: libc::c_int) -> io::Result<usiz
     cvt_size(unsafe { libc::send(fd, buf.as_ptr().cast(), buf.len(), flags) })
 }
 
+/// Whether the socket `fd` is shut down for reading, through whatever handle: `poll(2)`
+/// reports `POLLRDHUP`, which a datagram socket or a listening socket reports for that alone (a
+/// stream reports its peer's end of stream too). A failed `poll` counts as no.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+pub(crate) fn shut_for_reading(fd: RawFd) -> bool {
+    let mut pollfd = libc::pollfd { fd, events: libc::POLLRDHUP, revents: 0 };
+    // SAFETY: `pollfd` is a valid array of one element for the duration of the call.
+    let rc = unsafe { libc::poll(&mut pollfd, 1, 0) };
+    rc > 0 && pollfd.revents & libc::POLLRDHUP != 0
+}
+
+/// Elsewhere than Linux there is no `POLLRDHUP` to ask: never known.
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+pub(crate) fn shut_for_reading(_fd: RawFd) -> bool {
+    false
+}
+
 /// `recvfrom(2)` with `flags`: the bytes received, and the sender's address as the kernel
 /// wrote it (`sockaddr_storage` holds any family's, `sockaddr_un` included) with its length.
 pub(crate) fn recv_from(

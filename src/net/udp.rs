@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::time::Duration;
 
 use super::tcp::fd_traits;
-use super::{SEND_FLAGS, Shared, each_addr, resolve, sys, timeout_error};
+use super::{SEND_FLAGS, Shared, each_addr, read_shut_down, resolve, sys, timeout_error};
 use crate::reactor::{Direction, Source};
 
 /// A UDP socket, like [`std::net::UdpSocket`].
@@ -73,9 +73,10 @@ impl UdpSocket {
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
-        let (n, addr) = self
-            .source
-            .io(Direction::Read, self.shared.read_limit(), timeout_error, || recv_from(fd, buf, libc::MSG_DONTWAIT))?;
+        let mut tries = 0;
+        let (n, addr) = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            self.unless_shut(recv_from(fd, buf, libc::MSG_DONTWAIT), &mut tries, no_sender_error)
+        })?;
         crate::coop::tick_bytes(n);
         Ok((n, addr))
     }
@@ -98,8 +99,9 @@ impl UdpSocket {
     /// ```
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
+        let mut tries = 0;
         let (n, addr) = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-            recv_from(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+            self.unless_shut(recv_from(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT), &mut tries, no_sender_error)
         })?;
         crate::coop::tick_bytes(n);
         Ok((n, addr))
@@ -178,6 +180,12 @@ impl UdpSocket {
     /// client that retransmits counts it as a failed attempt (or gives up on that server) and
     /// goes on; the socket still works.
     ///
+    /// Once the socket is shut down for reading (UDP has no `shutdown` method: through the raw
+    /// fd, as `libc::shutdown` or socket2's `SockRef::shutdown` do it, say to stop a thread
+    /// that waits here), receives return what is queued and then 0 at once, parked or not, as
+    /// std's do; `recv_from` and `peek_from` then fail with `InvalidInput`, as std's do (with
+    /// no datagram there is no sender).
+    ///
     /// ```
     /// use std::io::ErrorKind;
     /// use std::time::Duration;
@@ -211,9 +219,10 @@ impl UdpSocket {
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
-        let n = self
-            .source
-            .io(Direction::Read, self.shared.read_limit(), timeout_error, || sys::recv(fd, buf, libc::MSG_DONTWAIT))?;
+        let mut tries = 0;
+        let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            self.unless_shut(sys::recv(fd, buf, libc::MSG_DONTWAIT), &mut tries, || Ok(0))
+        })?;
         crate::coop::tick_bytes(n);
         Ok(n)
     }
@@ -237,8 +246,9 @@ impl UdpSocket {
     /// ```
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
+        let mut tries = 0;
         let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-            sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+            self.unless_shut(sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT), &mut tries, || Ok(0))
         })?;
         crate::coop::tick_bytes(n);
         Ok(n)
@@ -542,6 +552,27 @@ impl UdpSocket {
         self.inner.take_error()
     }
 
+    /// `received`, unless it is the `WouldBlock` of a receive from a socket shut down for
+    /// reading through its raw fd or another handle (UDP has no `shutdown` of its own): then
+    /// `ended()`, what std's blocking receive gives once the queue is empty (see
+    /// `read_shut_down`). `tries` counts this call's refusals.
+    fn unless_shut<T>(
+        &self,
+        received: io::Result<T>,
+        tries: &mut u32,
+        ended: impl FnOnce() -> io::Result<T>,
+    ) -> io::Result<T> {
+        match received {
+            Err(e)
+                if e.kind() == io::ErrorKind::WouldBlock
+                    && read_shut_down(&self.source, self.inner.as_raw_fd(), &self.shared, tries) =>
+            {
+                ended()
+            }
+            received => received,
+        }
+    }
+
     /// Hands back the std socket, made blocking again, unless
     /// [`set_nonblocking(true)`](UdpSocket::set_nonblocking) is in effect: then it stays
     /// non-blocking, as std's socket in that mode would be. Its timeouts carry over. Clones
@@ -590,6 +621,16 @@ impl fmt::Debug for UdpSocket {
 }
 
 fd_traits!(UdpSocket, std::net::UdpSocket);
+
+/// The error of a `recv_from` or `peek_from` on a socket shut down for reading with nothing
+/// queued: no datagram, so no sender's address. Std's kind: its `recv_from` fails so too.
+fn no_sender_error<T>() -> io::Result<T> {
+    Err(io::Error::new(
+        io::ErrorKind::InvalidInput,
+        "the UDP socket is shut down for reading and no datagram is queued, so there is no sender's address to \
+         return; stop receiving from it (recv returns 0 in this state)",
+    ))
+}
 
 /// `recvfrom(2)` with `flags`, and the sender's address.
 fn recv_from(fd: RawFd, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, SocketAddr)> {

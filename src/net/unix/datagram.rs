@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry, std_addr};
 use crate::deadline::elapsed_error;
 use crate::net::tcp::fd_traits;
-use crate::net::{SEND_FLAGS, Shared, sys, timeout_error};
+use crate::net::{SEND_FLAGS, Shared, read_shut_down, sys, timeout_error};
 use crate::park;
 use crate::reactor::{Direction, Source};
 
@@ -172,8 +172,9 @@ impl UnixDatagram {
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
+        let mut tries = 0;
         let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-            self.unless_shut(sys::recv(fd, buf, libc::MSG_DONTWAIT), || 0)
+            self.unless_shut(sys::recv(fd, buf, libc::MSG_DONTWAIT), &mut tries, || 0)
         })?;
         crate::coop::tick_bytes(n);
         Ok(n)
@@ -234,25 +235,31 @@ impl UnixDatagram {
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
+        let mut tries = 0;
         self.source
             .io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-                let (n, addr, len) =
-                    self.unless_shut(sys::recv_from(fd, buf, libc::MSG_DONTWAIT), || (0, sys::storage(), 0))?;
+                let received = sys::recv_from(fd, buf, libc::MSG_DONTWAIT);
+                let (n, addr, len) = self.unless_shut(received, &mut tries, || (0, sys::storage(), 0))?;
                 Ok((n, std_addr(&addr, len)?))
             })
             .inspect(|&(n, _)| crate::coop::tick_bytes(n))
     }
 
     /// `received`, unless it is the `EAGAIN` of a receive after the socket was shut down for
-    /// reading (through [`shutdown`](UnixDatagram::shutdown) on this handle or a clone from
-    /// `try_clone`): then `ended`, the 0 that std's blocking receive returns once the queue is
+    /// reading: then `ended`, the 0 that std's blocking receive returns once the queue is
     /// empty. The kernel refuses the non-blocking attempt with `EAGAIN` yet reports the socket
     /// readable from then on, so waiting would never end (a plain thread would spin in
-    /// `poll`). In non-blocking mode the `EAGAIN` stands, as std's non-blocking call gives it.
-    fn unless_shut<T>(&self, received: io::Result<T>, ended: impl FnOnce() -> T) -> io::Result<T> {
+    /// `poll`). A shutdown through [`shutdown`](UnixDatagram::shutdown) on this handle or a
+    /// clone from `try_clone` is known without a system call; one through the raw fd or
+    /// another handle is asked of the kernel, where it may be behind the refusal (see
+    /// `read_shut_down`; `tries` counts this call's refusals). In non-blocking mode the
+    /// `EAGAIN` stands, as std's non-blocking call gives it.
+    fn unless_shut<T>(&self, received: io::Result<T>, tries: &mut u32, ended: impl FnOnce() -> T) -> io::Result<T> {
         match received {
             Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock && self.shared.read_shut() && !self.shared.nonblocking() =>
+                if e.kind() == io::ErrorKind::WouldBlock
+                    && ((self.shared.read_shut() && !self.shared.nonblocking())
+                        || read_shut_down(&self.source, self.inner.as_raw_fd(), &self.shared, tries)) =>
             {
                 Ok(ended())
             }
@@ -328,9 +335,9 @@ impl UnixDatagram {
     /// Shuts down the read half, the write half or both, like
     /// [`std::os::unix::net::UnixDatagram::shutdown`]. Once the read half is shut, receives
     /// return what was queued and then 0, at once, as std's do; so does a receive parked at
-    /// the time (a way to stop a green thread that serves the socket). Shut it through this
-    /// method or a clone's: a shutdown through the raw fd is not seen, and a receive would wait
-    /// out its timeout.
+    /// the time (a way to stop a green thread that serves the socket). A shutdown through the
+    /// raw fd (`libc::shutdown`, socket2's `SockRef::shutdown`) ends receives too, at the cost
+    /// of a `poll(2)` when one is refused after a wait.
     ///
     /// ```
     /// use std::net::Shutdown;
