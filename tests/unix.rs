@@ -637,3 +637,32 @@ fn receives_and_accepts_end_at_a_shutdown_through_the_raw_fd_as_std() {
         });
     });
 }
+
+/// A path too long for `sun_path` gets one error from every call that takes a path, saying
+/// how long it is and what to do: `bind` and a datagram `connect` gave std's bare "path must be
+/// shorter than SUN_LEN", `UnixStream::connect` and `send_to` green's own. The kind is std's.
+#[test]
+fn a_path_too_long_gets_the_same_helpful_error_from_every_call() {
+    let long = std::env::temp_dir().join("x".repeat(200));
+    let unbound = UnixDatagram::unbound().unwrap();
+    let errors = [
+        UnixListener::bind(&long).map(drop).unwrap_err(),
+        UnixDatagram::bind(&long).map(drop).unwrap_err(),
+        unbound.connect(&long).unwrap_err(),
+        UnixStream::connect(&long).map(drop).unwrap_err(),
+        unbound.send_to(b"x", &long).map(drop).unwrap_err(),
+    ];
+    let len = long.as_os_str().len();
+    for (i, e) in errors.iter().enumerate() {
+        assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput, "call {i}: {e}");
+        let message = e.to_string();
+        assert!(message.contains(&format!("of {len} bytes is too long")), "call {i}: {message}");
+        assert!(message.contains("abstract name"), "call {i} says what to do: {message}");
+    }
+    assert_eq!(
+        std::os::unix::net::UnixListener::bind(&long).map(drop).unwrap_err().kind(),
+        std::io::ErrorKind::InvalidInput,
+        "std's kind"
+    );
+    assert!(!long.exists());
+}

@@ -13,7 +13,9 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry, std_addr};
+use super::{
+    RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, checked_path, path_bytes, pause_before_retry, std_addr,
+};
 use crate::deadline::elapsed_error;
 use crate::net::tcp::fd_traits;
 use crate::net::{SEND_FLAGS, Shared, read_shut_down, sys, timeout_error};
@@ -52,7 +54,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixDatagram> {
-        UnixDatagram::nonblocking(std::os::unix::net::UnixDatagram::bind(path)?)
+        UnixDatagram::nonblocking(std::os::unix::net::UnixDatagram::bind(checked_path(path.as_ref())?)?)
     }
 
     /// Creates a socket bound to `addr`, like
@@ -120,7 +122,7 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn connect<P: AsRef<Path>>(&self, path: P) -> io::Result<()> {
-        self.inner.connect(path)
+        self.inner.connect(checked_path(path.as_ref())?)
     }
 
     /// Connects to `addr`, like [`std::os::unix::net::UnixDatagram::connect_addr`].

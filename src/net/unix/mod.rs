@@ -126,6 +126,13 @@ fn path_bytes(path: &Path) -> &[u8] {
     path.as_os_str().as_bytes()
 }
 
+/// `path`, checked as `connect` and `send_to` check it, for the calls that hand it to std:
+/// a path too long for `sun_path` gets an error that says how long it is and what to do,
+/// where std's says only that it must be shorter than `SUN_LEN`.
+fn checked_path(path: &Path) -> io::Result<&Path> {
+    crate::net::sys::sockaddr_un(path_bytes(path), false).map(|_| path)
+}
+
 /// The bytes of a std Unix address, and whether it is an abstract name.
 fn addr_bytes(addr: &SocketAddr) -> io::Result<(&[u8], bool)> {
     if let Some(path) = addr.as_pathname() {

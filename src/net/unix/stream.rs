@@ -8,7 +8,7 @@ use std::os::unix::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, path_bytes, pause_before_retry};
+use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, checked_path, path_bytes, pause_before_retry};
 use crate::deadline::elapsed_error;
 use crate::net::tcp::fd_traits;
 use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, read_shut_down, sys, timeout_error};
@@ -56,7 +56,7 @@ impl UnixListener {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn bind<P: AsRef<Path>>(path: P) -> io::Result<UnixListener> {
-        UnixListener::listen(std::os::unix::net::UnixListener::bind(path)?)
+        UnixListener::listen(std::os::unix::net::UnixListener::bind(checked_path(path.as_ref())?)?)
     }
 
     /// Creates a listener bound to `addr` (a path, or on Linux an abstract name), like
