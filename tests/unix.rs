@@ -666,3 +666,37 @@ fn a_path_too_long_gets_the_same_helpful_error_from_every_call() {
     );
     assert!(!long.exists());
 }
+
+/// `peek` and `peek_from` (std's are not yet stable): they park until something arrives, on
+/// a worker other than the sender's, and leave it queued; a datagram longer than the buffer
+/// fills it; a socket shut down for reading peeks 0.
+#[test]
+fn peeks_park_until_data_and_leave_it_queued() {
+    use std::net::Shutdown;
+    io_util::bounded(std::time::Duration::from_secs(60), || {
+        io_util::runtime(2).block_on(|| {
+            let (a, b) = UnixDatagram::pair().unwrap();
+            let (mut c, d) = UnixStream::pair().unwrap();
+            let peeker = green::Builder::new()
+                .worker(1)
+                .spawn(move || {
+                    let mut buf = [0; 4];
+                    let n = b.peek(&mut buf).unwrap();
+                    let (m, from) = b.peek_from(&mut buf).unwrap();
+                    assert!(from.is_unnamed());
+                    assert_eq!((n, m, &buf), (4, 4, b"long"), "as much as fits");
+                    assert_eq!(b.recv(&mut [0; 16]).unwrap(), 12, "still queued, whole");
+                    assert_eq!(d.peek(&mut buf).unwrap(), 3);
+                    assert_eq!(&buf[..3], b"abc");
+                    assert_eq!((&d).read(&mut buf).unwrap(), 3, "still queued");
+                    b.shutdown(Shutdown::Read).unwrap();
+                    (b.peek(&mut buf).unwrap(), b.peek_from(&mut buf).unwrap().0)
+                })
+                .unwrap();
+            green::sleep(std::time::Duration::from_millis(20));
+            a.send(b"long message").unwrap();
+            c.write_all(b"abc").unwrap();
+            assert_eq!(peeker.join().unwrap(), (0, 0));
+        });
+    });
+}

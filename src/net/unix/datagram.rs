@@ -173,10 +173,30 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_with(buf, 0)
+    }
+
+    /// Like [`recv`](UnixDatagram::recv), but leaves the datagram queued (`MSG_PEEK`). Std has
+    /// it too, not yet stable (`unix_socket_peek`).
+    ///
+    /// ```
+    /// let (a, b) = green::net::unix::UnixDatagram::pair()?;
+    /// a.send(b"first")?;
+    /// let mut buf = [0; 8];
+    /// assert_eq!(b.peek(&mut buf)?, 5);
+    /// assert_eq!(b.recv(&mut buf)?, 5); // still there
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        self.recv_with(buf, libc::MSG_PEEK)
+    }
+
+    /// `recv` with `flags` beside `MSG_DONTWAIT`.
+    fn recv_with(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<usize> {
         let fd = self.inner.as_raw_fd();
         let mut tries = 0;
         let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-            self.unless_shut(sys::recv(fd, buf, libc::MSG_DONTWAIT), &mut tries, || 0)
+            self.unless_shut(sys::recv(fd, buf, flags | libc::MSG_DONTWAIT), &mut tries, || 0)
         })?;
         crate::coop::tick_bytes(n);
         Ok(n)
@@ -236,11 +256,32 @@ impl UnixDatagram {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_with(buf, 0)
+    }
+
+    /// Like [`recv_from`](UnixDatagram::recv_from), but leaves the datagram queued
+    /// (`MSG_PEEK`). Std has it too, not yet stable (`unix_socket_peek`).
+    ///
+    /// ```
+    /// let (a, b) = green::net::unix::UnixDatagram::pair()?;
+    /// a.send(b"who")?;
+    /// let mut buf = [0; 8];
+    /// let (n, from) = b.peek_from(&mut buf)?;
+    /// assert_eq!((n, from.is_unnamed()), (3, true));
+    /// assert_eq!(b.recv_from(&mut buf)?.0, 3); // still there
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
+        self.recv_from_with(buf, libc::MSG_PEEK)
+    }
+
+    /// `recvfrom` with `flags` beside `MSG_DONTWAIT`.
+    fn recv_from_with(&self, buf: &mut [u8], flags: libc::c_int) -> io::Result<(usize, SocketAddr)> {
         let fd = self.inner.as_raw_fd();
         let mut tries = 0;
         self.source
             .io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-                let received = sys::recv_from(fd, buf, libc::MSG_DONTWAIT);
+                let received = sys::recv_from(fd, buf, flags | libc::MSG_DONTWAIT);
                 let (n, addr, len) = self.unless_shut(received, &mut tries, || (0, sys::storage(), 0))?;
                 Ok((n, std_addr(&addr, len)?))
             })

@@ -547,6 +547,30 @@ impl UnixStream {
         Ok(self.shared.write())
     }
 
+    /// Reads without removing the data from the queue (`MSG_PEEK`), parking until there is some
+    /// (or end of stream: `Ok(0)`), as [`TcpStream::peek`](crate::net::TcpStream::peek) does.
+    /// Std has it too, not yet stable (`unix_socket_peek`).
+    ///
+    /// ```
+    /// use std::io::{Read, Write};
+    ///
+    /// let (mut a, mut b) = green::net::unix::UnixStream::pair()?;
+    /// a.write_all(b"abc")?;
+    /// let mut buf = [0; 3];
+    /// assert_eq!(b.peek(&mut buf)?, 3);
+    /// b.read_exact(&mut buf)?; // still there
+    /// assert_eq!(&buf, b"abc");
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
+        let fd = self.inner.as_raw_fd();
+        let n = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
+            sys::recv(fd, buf, libc::MSG_PEEK | libc::MSG_DONTWAIT)
+        })?;
+        crate::coop::tick_bytes(n);
+        Ok(n)
+    }
+
     /// Moves the socket into or out of non-blocking mode, like
     /// [`std::os::unix::net::UnixStream::set_nonblocking`]. While it is on, a call that would wait
     /// returns at once with kind [`WouldBlock`](io::ErrorKind::WouldBlock) (`EAGAIN`) instead of
