@@ -768,14 +768,48 @@ fn a_dump_of_many_green_threads_opens_with_a_summary() {
             let lines: Vec<&str> = text.lines().collect();
             assert!(lines[1].starts_with("blocking pool: "), "{text}");
             assert!(lines[2].starts_with("by spawn site and state: "), "{text}");
-            assert!(lines[3].starts_with("  60 × spawned at tests/dump.rs:") && lines[3].ends_with(": parked (sleep)"));
+            assert!(
+                lines[3].starts_with("  60 × spawned at tests/dump.rs:") && lines[3].contains(": parked (sleep), ")
+            );
             assert!(lines.iter().any(
-                |l| l.starts_with("  1 × spawned at tests/dump.rs:") && l.ends_with("parked (sync, channel recv)")
+                |l| l.starts_with("  1 × spawned at tests/dump.rs:") && l.contains("parked (sync, channel recv), ")
             ));
             for sleeper in sleepers {
                 sleeper.cancel();
             }
             waiter.cancel();
+        });
+    });
+}
+
+/// Each group of the summary says how long the longest of it has been in its state: handlers
+/// parked in a read for far longer than a request takes (clients that never send), or green
+/// threads as old as the server (a leak), show there without reading every line.
+#[test]
+fn the_summary_says_how_long_the_longest_of_each_group_has_been_so() {
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let old: Vec<_> = (0..50).map(|_| green::spawn(|| green::sleep(Duration::from_secs(60)))).collect();
+            let waited = std::time::Instant::now();
+            green::sleep(Duration::from_millis(300));
+            let new: Vec<_> = (0..10).map(|_| green::spawn(green::park)).collect();
+            let text =
+                dump_until(|t| t.matches("parked (sleep)").count() >= 50 && t.matches("parked (park)").count() >= 10);
+            let at_least = waited.elapsed().as_millis().min(300) as u64;
+            let longest = |state: &str| -> u64 {
+                let line = text
+                    .lines()
+                    .find(|l| l.starts_with("  ") && l.contains(" × spawned at tests/dump.rs:") && l.contains(state))
+                    .unwrap_or_else(|| panic!("no summary line for {state}:\n{text}"));
+                let ms = line.split(", the longest for ").nth(1).and_then(|r| r.strip_suffix(" ms"));
+                ms.and_then(|ms| ms.parse().ok()).unwrap_or_else(|| panic!("no longest in {line:?}:\n{text}"))
+            };
+            let (sleeping, parked) = (longest(": parked (sleep), "), longest(": parked (park), "));
+            assert!(sleeping >= at_least && sleeping < 60_000, "{sleeping} ms, at least {at_least}:\n{text}");
+            assert!(parked < sleeping, "{parked} ms, not below {sleeping}:\n{text}");
+            for handle in old.into_iter().chain(new) {
+                handle.cancel();
+            }
         });
     });
 }
@@ -812,10 +846,10 @@ fn a_blocked_writer_stands_out_from_readers_in_the_summary() {
             let text = dump_until(|t| t.contains("parked (io, write)") && t.matches("parked (io, read)").count() >= 50);
             let summary = |count: &str, state: &str| {
                 text.lines()
-                    .any(|l| l.starts_with(&format!("  {count} × spawned at tests/dump.rs:")) && l.ends_with(state))
+                    .any(|l| l.starts_with(&format!("  {count} × spawned at tests/dump.rs:")) && l.contains(state))
             };
-            assert!(summary("50", ": parked (io, read)"), "{text}");
-            assert!(summary("1", ": parked (io, write)"), "{text}");
+            assert!(summary("50", ": parked (io, read), "), "{text}");
+            assert!(summary("1", ": parked (io, write), "), "{text}");
             for reader in readers {
                 reader.cancel();
             }
@@ -891,7 +925,7 @@ fn a_capped_dump_lists_so_many_and_counts_the_rest() {
             let listed = text.lines().filter(|l| l.starts_with("  green thread ")).count();
             assert_eq!(listed, 50, "{text}");
             let summary =
-                text.lines().find(|l| l.ends_with(": parked (sleep)") && l.starts_with("  200 × spawned at "));
+                text.lines().find(|l| l.contains(": parked (sleep), ") && l.starts_with("  200 × spawned at "));
             assert!(summary.is_some_and(|l| l.contains("tests/dump.rs:")), "{text}");
             // Every started green thread but the 50 listed (the main one too: it is running).
             let note =

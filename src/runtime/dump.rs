@@ -143,6 +143,27 @@ impl DumpRequest {
 /// The spawn site and state of a green thread: its group in the summary.
 pub(crate) type Group = (&'static Location<'static>, Cow<'static, str>);
 
+/// What the summary says of one group: how many green threads it has, and the longest time one
+/// of them has been in its state (parked: since its park began; ready or running: since it last
+/// parked). A group of handlers all parked in a read for minutes (clients that never send), or
+/// one whose oldest member is as old as the process (green threads that never end), stands out
+/// from one that comes and goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct Tally {
+    /// Green threads in the group.
+    pub(crate) count: usize,
+    /// The longest time in ms one of them has been in the group's state.
+    pub(crate) longest_ms: u64,
+}
+
+impl Tally {
+    /// Adds `other` (more of the same group) to this one.
+    pub(crate) fn add(&mut self, other: Tally) {
+        self.count += other.count;
+        self.longest_ms = self.longest_ms.max(other.longest_ms);
+    }
+}
+
 /// One worker's answer to a dump request.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Answer {
@@ -153,8 +174,8 @@ pub(crate) struct Answer {
     pub(crate) listed: Vec<String>,
     /// Its started green threads, listed or not.
     pub(crate) started: usize,
-    /// How many of them share each spawn site and state, listed or not.
-    pub(crate) groups: HashMap<Group, usize>,
+    /// How many of them share each spawn site and state, listed or not, and the longest in it.
+    pub(crate) groups: HashMap<Group, Tally>,
     /// The line of each green thread that holds a green lock, listed or not (by id): a lock
     /// holder opens the dump with its line.
     pub(crate) holders: Vec<(u64, String)>,
@@ -341,7 +362,9 @@ impl Handle {
     /// dump's first line). With 50 green threads or
     /// more it opens with a summary: how many share each spawn site and state, the ten largest
     /// groups first (ten thousand handlers parked in the same read make one line there, and the
-    /// few green threads doing something else stand out).
+    /// few green threads doing something else stand out), each with the longest time one of
+    /// them has been so (`parked (io, read), the longest for 600000 ms`: handlers whose clients
+    /// stopped sending ten minutes ago, or green threads that never end).
     ///
     /// A parked green thread's line says how long it has been parked; a ready or running one's,
     /// how long it has gone without parking (`ready and not parked for 2711 ms`: a relay whose
@@ -543,9 +566,9 @@ impl Handle {
         text.push_str(&format!("blocking pool: {}\n", shared.blocking.load()));
         let started: usize = answers.iter().flatten().map(|a| a.started).sum();
         let listed: usize = answers.iter().flatten().map(|a| a.listed.len()).sum();
-        let mut groups: HashMap<&Group, usize> = HashMap::new();
-        for (group, count) in answers.iter().flatten().flat_map(|a| a.groups.iter()) {
-            *groups.entry(group).or_default() += count;
+        let mut groups: HashMap<&Group, Tally> = HashMap::new();
+        for (group, tally) in answers.iter().flatten().flat_map(|a| a.groups.iter()) {
+            groups.entry(group).or_default().add(*tally);
         }
         // A dump that leaves green threads out opens with the summary whatever their number:
         // it is all there is of them.
@@ -620,17 +643,21 @@ const SUMMARY_FROM: usize = 50;
 const SUMMARY_GROUPS: usize = 10;
 
 /// A few lines that open a dump of many green threads: how many share each spawn site and
-/// state, the largest groups first. Ten thousand connection handlers make ten thousand lines
-/// that say the same; the few green threads that do something else are what the reader looks
-/// for. Empty for fewer than [`SUMMARY_FROM`] green threads, unless `always` (a dump that
-/// leaves some out).
-fn summary(groups: HashMap<&Group, usize>, always: bool) -> String {
-    let threads: usize = groups.values().sum();
+/// state, the largest groups first, each with the longest time one of them has been so
+/// (`1000 × spawned at src/main.rs:40:9: parked (io, read), the longest for 612000 ms`). Ten
+/// thousand connection handlers make ten thousand lines that say the same; the few green
+/// threads that do something else, or a group that has waited far longer than a request takes,
+/// are what the reader looks for. Empty for fewer than [`SUMMARY_FROM`] green threads, unless
+/// `always` (a dump that leaves some out).
+fn summary(groups: HashMap<&Group, Tally>, always: bool) -> String {
+    let threads: usize = groups.values().map(|t| t.count).sum();
     if threads < SUMMARY_FROM && !always {
         return String::new();
     }
-    let mut largest: Vec<(String, usize)> =
-        groups.into_iter().map(|((site, state), count)| (format!("spawned at {site}: {state}"), count)).collect();
+    let mut largest: Vec<(String, usize)> = groups
+        .into_iter()
+        .map(|((site, state), t)| (format!("spawned at {site}: {state}, the longest for {} ms", t.longest_ms), t.count))
+        .collect();
     largest.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
     let mut text = format!(
         "by spawn site and state: {threads} green threads in {} group(s){}\n",

@@ -45,7 +45,7 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
-use super::dump::{Answer, SlotInfo, SlotView, WaitFor, render_backtrace, render_green_thread, state_of};
+use super::dump::{Answer, SlotInfo, SlotView, Tally, WaitFor, render_backtrace, render_green_thread, state_of};
 use super::run_queue::{Ready, RunQueue};
 use super::shared::{Remote, Shared};
 use super::stats::WorkerStats;
@@ -1126,7 +1126,7 @@ impl Core {
         let mut answer = Answer::default();
         let slots = self.slots.borrow();
         let unstarted = self.deque.len() + self.local_new.borrow().len() + remote.pinned.len();
-        let mut run: Option<(&'static std::panic::Location<'static>, std::borrow::Cow<'static, str>, usize)> = None;
+        let mut run: Option<(&'static std::panic::Location<'static>, std::borrow::Cow<'static, str>, Tally)> = None;
         for (index, slot) in slots.iter().enumerate() {
             let Some(Live { task, .. }) = &slot.live else { continue };
             answer.started += 1;
@@ -1188,19 +1188,20 @@ impl Core {
             }
             // Green threads come in runs of one spawn site and state (a server spawns its
             // handlers one after another): a run is hashed into the groups once.
+            let this = Tally { count: 1, longest_ms: now_ms.saturating_sub(slot.info.since_ms) };
             match &mut run {
-                Some((site, run_state, count)) if std::ptr::eq(*site, header.spawned_at) && *run_state == state => {
-                    *count += 1
+                Some((site, run_state, tally)) if std::ptr::eq(*site, header.spawned_at) && *run_state == state => {
+                    tally.add(this)
                 }
                 _ => {
-                    if let Some((site, state, count)) = run.replace((header.spawned_at, state, 1)) {
-                        *answer.groups.entry((site, state)).or_default() += count;
+                    if let Some((site, state, tally)) = run.replace((header.spawned_at, state, this)) {
+                        answer.groups.entry((site, state)).or_default().add(tally);
                     }
                 }
             }
         }
-        if let Some((site, state, count)) = run {
-            *answer.groups.entry((site, state)).or_default() += count;
+        if let Some((site, state, tally)) = run {
+            answer.groups.entry((site, state)).or_default().add(tally);
         }
         answer.heading = format!(
             "worker {}: {} started green thread(s), {unstarted} queued unstarted, {} timer(s)\n",
