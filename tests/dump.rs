@@ -1088,6 +1088,32 @@ fn green_threads_in_the_shared_queue_are_counted() {
     assert!(first.contains("3 unstarted in the shared queue"), "{text}");
 }
 
+/// A worker held by blocking code when a dump is asked for answers once it lets go, when the
+/// green thread that held it may have ended: its heading says how late it took the dump up and
+/// which green thread it was running when asked.
+#[test]
+fn a_worker_late_to_a_dump_names_what_it_ran_when_asked() {
+    let rt = green::Runtime::builder().workers(2).build().unwrap();
+    let text = rt.block_on(|| {
+        let blocker = block_worker_1_for(Duration::from_millis(900));
+        let text = green::Handle::current().dump().to_string();
+        blocker.join().unwrap();
+        text
+    });
+    let heading = text.lines().position(|l| l.starts_with("worker 1: ")).unwrap_or_else(|| panic!("{text}"));
+    let note = text.lines().nth(heading + 1).unwrap_or_else(|| panic!("{text}"));
+    assert!(note.starts_with("  (this worker took the dump up only after "), "{text}");
+    let ms: u64 = note["  (this worker took the dump up only after ".len()..]
+        .split(' ')
+        .next()
+        .and_then(|ms| ms.parse().ok())
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!((100..60_000).contains(&ms), "{ms} ms:\n{text}");
+    assert!(note.contains("it was running green thread ") && note.contains("spawned at tests/dump.rs:"), "{text}");
+    // Worker 0, which the caller parks on, took it up at once.
+    assert_eq!(text.matches("took the dump up").count(), 1, "{text}");
+}
+
 /// A green thread that ticks but never parks holds its worker only for a time slice at a time
 /// when a dump waits: the worker answers between two slices, and shows it ready.
 #[test]

@@ -19,7 +19,7 @@ use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::panic::Location;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -82,6 +82,10 @@ pub(crate) struct DumpRequest {
     /// Per worker: it has taken the request up (it answers without running a green thread in
     /// between, so it will answer).
     taken: Vec<AtomicBool>,
+    /// When the request was made.
+    asked: Instant,
+    /// Per worker: how long after `asked` it took the request up, in ms.
+    taken_after_ms: Vec<AtomicU64>,
     /// Workers that have not answered yet.
     remaining: AtomicUsize,
     /// The caller, parked until `remaining` is 0.
@@ -119,6 +123,8 @@ impl DumpRequest {
 
     /// Worker `worker` has taken the request up and is answering.
     pub(crate) fn take_up(&self, worker: usize) {
+        let after = u64::try_from(self.asked.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.taken_after_ms[worker].store(after, Ordering::Relaxed);
         self.taken[worker].store(true, Ordering::Release);
     }
 
@@ -378,7 +384,9 @@ impl Handle {
     /// ticks is made to yield at the end of its time slice, as when others wait, and the worker
     /// answers then; one in blocking code or a loop without ticks holds its worker: a worker
     /// that has not taken the request up within a second is shown as not answering, with the
-    /// green thread that holds it.
+    /// green thread that holds it. One that took it up late (100 ms or more) says so under its
+    /// heading, with the green thread it was running when asked: by the time it answers, that
+    /// green thread may have ended.
     ///
     /// The caller waits for the answers: a green thread parks, a plain OS thread blocks, within
     /// about a second (30 s more at most while a worker that took the request up finishes its
@@ -453,6 +461,8 @@ impl Handle {
             max_listed,
             answers: Mutex::new(vec![None; workers]),
             taken: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            asked: Instant::now(),
+            taken_after_ms: (0..workers).map(|_| AtomicU64::new(0)).collect(),
             remaining: AtomicUsize::new(workers),
             waiter: Mutex::new(None),
             edges: Mutex::new(Vec::new()),
@@ -493,6 +503,15 @@ impl Handle {
             remote.sleeping.store(false, Ordering::SeqCst);
             remote.notify();
         }
+        // What each worker runs as it is asked: one slow to take the request up was held by it,
+        // and that green thread may have finished by the time the worker answers.
+        let running_when_asked: Vec<Option<String>> = shared
+            .remotes
+            .iter()
+            .map(|remote| {
+                remote.stats.with_running(|h| h.map(|h| format!("{} spawned at {}", h.describe(), h.spawned_at)))
+            })
+            .collect();
         // Each worker has `ANSWER_TIMEOUT` to take the request up; past it, those that have
         // are answering (they run no green thread meanwhile, so they will finish) and are
         // waited for, up to `ANSWER_FINISH_TIMEOUT` more. Only the last answer wakes the
@@ -581,6 +600,10 @@ impl Handle {
             match (answer, gave_up) {
                 (Some(answer), _) => {
                     text.push_str(&answer.heading);
+                    let after = request.taken_after_ms[index].load(Ordering::Relaxed);
+                    if request.taken[index].load(Ordering::Acquire) && after >= LATE_TAKE_UP.as_millis() as u64 {
+                        text.push_str(&late_take_up(after, running_when_asked[index].as_deref()));
+                    }
                     let shown = answer.listed.len().min(room);
                     for line in &answer.listed[..shown] {
                         text.push_str(line);
@@ -629,6 +652,28 @@ pub(crate) fn close_dump_queue(remote: &super::shared::Remote, index: usize) {
     let requests = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).take().unwrap_or_default();
     for request in requests {
         request.answer(index, exited(index));
+    }
+}
+
+/// A worker that takes a dump request up this long after it was made was held meanwhile (by
+/// blocking code or a loop without ticks in a green thread; an idle worker wakes in µs and a
+/// busy one answers at the end of its time slice): its heading says so. The monitor's default
+/// threshold, so that what the dump calls late the monitor would report too.
+const LATE_TAKE_UP: Duration = Duration::from_millis(100);
+
+/// The line under the heading of a worker that took the request up `after_ms` after it was
+/// made, while running the green thread described as `running` when asked (if any): the dump
+/// was taken after that green thread let go, and shows nothing of it otherwise.
+fn late_take_up(after_ms: u64, running: Option<&str>) -> String {
+    match running {
+        Some(who) => format!(
+            "  (this worker took the dump up only after {after_ms} ms: when it was asked, it was running green \
+             thread {who}, which held it without reaching a scheduling point; the monitor's reports say in what)\n"
+        ),
+        None => format!(
+            "  (this worker took the dump up only after {after_ms} ms, though it ran no green thread when asked: the \
+             machine is busy, or it was listing a large dump)\n"
+        ),
     }
 }
 
