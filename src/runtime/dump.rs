@@ -336,13 +336,45 @@ pub(crate) fn render_green_thread(
     out.push('\n');
 }
 
-/// Appends a parked green thread's backtrace (taken as it parked), indented under its line.
+/// Appends a parked green thread's backtrace (taken as it parked), indented under its line:
+/// the frames from where it parked down to its entry ([`green_thread_frames`]).
 pub(crate) fn render_backtrace(out: &mut String, backtrace: &std::backtrace::Backtrace) {
     out.push_str("    parked at:\n");
-    for line in backtrace.to_string().lines() {
+    let text = backtrace.to_string();
+    let (frames, trimmed) = green_thread_frames(&text);
+    for line in frames {
         out.push_str("      ");
         out.push_str(line);
         out.push('\n');
+    }
+    if trimmed {
+        out.push_str("      (the runtime's frames above and below left out)\n");
+    }
+}
+
+/// The lines of a park backtrace's frames that belong to the green thread: past the frame
+/// that takes the backtrace (the worker's `record_park_backtrace`, at the top) and above the
+/// first frame of the coroutine's entry (corosensei's, below the green thread's closure), the
+/// rest being the same dozen frames of the runtime in every green thread's backtrace: a
+/// thousand parked green threads would print twelve thousand lines of them. The frames are
+/// found by name in std's text (`Backtrace::frames` is not stable), so a format that does not
+/// match leaves the backtrace whole; and whether trimmed.
+fn green_thread_frames(text: &str) -> (Vec<&str>, bool) {
+    let lines: Vec<&str> = text.lines().collect();
+    // A frame opens with its number: `  12: symbol`; `at file:line` lines follow it.
+    let opens_frame = |line: &str| {
+        let line = line.trim_start();
+        line.split_once(": ").is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
+    };
+    fn symbol(line: &str) -> &str {
+        line.trim_start().split_once(": ").map_or("", |(_, s)| s)
+    }
+    let starts: Vec<usize> = (0..lines.len()).filter(|&i| opens_frame(lines[i])).collect();
+    let first = starts.iter().position(|&i| symbol(lines[i]).contains("record_park_backtrace")).map(|f| f + 1);
+    let last = starts.iter().position(|&i| symbol(lines[i]).contains("corosensei"));
+    match (first, last) {
+        (Some(first), Some(last)) if first < last => (lines[starts[first]..starts[last]].to_vec(), true),
+        _ => (lines, false),
     }
 }
 
