@@ -499,7 +499,8 @@ fn deadlock_causes(park_backtraces: bool) -> String {
     if !park_backtraces {
         text.push_str(
             " To see where each green thread waits, run with GREEN_PARK_BACKTRACES=1 \
-             (runtime::Builder::park_backtraces).",
+             (runtime::Builder::park_backtraces), from a build with debug info for source lines (in a release \
+             build, debug = \"line-tables-only\" under [profile.release]).",
         );
     }
     text.push('\n');
