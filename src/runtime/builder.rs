@@ -104,9 +104,19 @@ fn warn_of_near_misses() {
     });
 }
 
-/// Whether `name` is `known` with a suffix left out or added, or at most two letters off.
+/// Whether `name` is `known` with a suffix left out or added, or at most two letters off, or
+/// made of some of its words in any order (`GREEN_DUMP`, `GREEN_SIGNAL_DUMP`, `GREEN_BACKTRACE`;
+/// a word may drop or add a plural `S`).
 fn near_miss(name: &str, known: &str) -> bool {
     if name.len().abs_diff(known.len()) <= 3 && (known.starts_with(name) || name.starts_with(known)) {
+        return true;
+    }
+    fn words(name: &str) -> impl Iterator<Item = &str> {
+        name.strip_prefix("GREEN_").unwrap_or(name).split('_').filter(|w| !w.is_empty())
+    }
+    let same_word = |a: &str, b: &str| a == b || a.strip_suffix('S') == Some(b) || b.strip_suffix('S') == Some(a);
+    let mut own = words(name).peekable();
+    if own.peek().is_some() && own.all(|w| words(known).any(|k| same_word(w, k))) {
         return true;
     }
     // Edit distance, one row at a time; the names are short.
@@ -559,5 +569,12 @@ mod tests {
         assert!(!near_miss("GREEN_STRESS_SEEDS", "GREEN_POLL_MODE"));
         assert!(!near_miss("GREEN_DUMP_LISTED", "GREEN_DUMP_SIGNAL"));
         assert!(!near_miss("GREEN_STRESS_SECONDS", "GREEN_DUMP_SIGNAL"));
+        // Some of its words, in any order, a plural `S` dropped or added.
+        assert!(near_miss("GREEN_DUMP", "GREEN_DUMP_SIGNAL"));
+        assert!(near_miss("GREEN_SIGNAL_DUMP", "GREEN_DUMP_SIGNAL"));
+        assert!(near_miss("GREEN_BACKTRACE", "GREEN_PARK_BACKTRACES"));
+        assert!(near_miss("GREEN_THRESHOLD_MS", "GREEN_BLOCKING_THRESHOLD_MS"));
+        assert!(!near_miss("GREEN_DUMP_STACK", "GREEN_DUMP_SIGNAL"));
+        assert!(!near_miss("GREEN_", "GREEN_DUMP_SIGNAL"));
     }
 }
