@@ -366,7 +366,15 @@ fn park_backtraces_show_where_each_green_thread_waits() {
     assert!(below.contains("wait_in_a_function_with_a_findable_name"), "{text}");
     // The frames that every green thread's backtrace shares, of the runtime that took it and
     // of the coroutine that runs the green thread, are left out.
-    for runtime in ["record_park_backtrace", "corosensei", "stack_init_trampoline", "thread_start"] {
+    for runtime in [
+        "record_park_backtrace",
+        "green::park::",
+        "green::runtime::",
+        "catch_unwind",
+        "corosensei",
+        "stack_init_trampoline",
+        "thread_start",
+    ] {
         assert!(!below.contains(runtime), "{runtime} in:\n{text}");
     }
     assert!(below.contains("(the runtime's frames above and below left out)"), "{text}");

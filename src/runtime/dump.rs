@@ -342,40 +342,85 @@ pub(crate) fn render_backtrace(out: &mut String, backtrace: &std::backtrace::Bac
     out.push_str("    parked at:\n");
     let text = backtrace.to_string();
     let (frames, trimmed) = green_thread_frames(&text);
-    for line in frames {
+    for line in &frames {
         out.push_str("      ");
         out.push_str(line);
         out.push('\n');
     }
-    if trimmed {
+    if trimmed && frames.is_empty() {
+        // Release builds without debug info inline the green thread's closure, and the green
+        // call it made, into the runtime's frames.
+        out.push_str(
+            "      (no frame between the runtime's own: inlined; a build with line tables shows them, see \
+             runtime::Builder::park_backtraces)\n",
+        );
+    } else if trimmed {
         out.push_str("      (the runtime's frames above and below left out)\n");
     }
 }
 
-/// The lines of a park backtrace's frames that belong to the green thread: past the frame
-/// that takes the backtrace (the worker's `record_park_backtrace`, at the top) and above the
-/// first frame of the coroutine's entry (corosensei's, below the green thread's closure), the
-/// rest being the same dozen frames of the runtime in every green thread's backtrace: a
-/// thousand parked green threads would print twelve thousand lines of them. The frames are
-/// found by name in std's text (`Backtrace::frames` is not stable), so a format that does not
-/// match leaves the backtrace whole; and whether trimmed.
+/// The lines of a park backtrace's frames that belong to the green thread, and whether any
+/// were left out. Every green thread's backtrace opens with the same frames of the runtime's
+/// park (from the worker's `record_park_backtrace`, which takes it, through `green::park`) and
+/// ends with the same of its entry (`Task::run`, std's `catch_unwind`, the coroutine's frames
+/// from corosensei's down to the worker's loop and `thread_start`): fifteen to twenty frames
+/// that a thousand parked green threads would print a thousand times. What is kept runs from
+/// the green call that parks (`Mutex::lock`, `Receiver::recv`) to the green thread's closure.
+///
+/// The frames are found in std's text (`Backtrace::frames` is not stable), by their symbol and,
+/// for inlined frames whose symbol is short (`park`, `{closure#0}`), by their file. Only the
+/// runtime's frames are matched, and only at the two ends; a text in which the two markers
+/// (`record_park_backtrace` at the top, a corosensei frame below) are not found is kept whole.
 fn green_thread_frames(text: &str) -> (Vec<&str>, bool) {
     let lines: Vec<&str> = text.lines().collect();
-    // A frame opens with its number: `  12: symbol`; `at file:line` lines follow it.
+    // A frame opens with its number (`  12: symbol`); its `at file:line` lines follow.
     let opens_frame = |line: &str| {
         let line = line.trim_start();
         line.split_once(": ").is_some_and(|(n, _)| !n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()))
     };
-    fn symbol(line: &str) -> &str {
-        line.trim_start().split_once(": ").map_or("", |(_, s)| s)
-    }
     let starts: Vec<usize> = (0..lines.len()).filter(|&i| opens_frame(lines[i])).collect();
-    let first = starts.iter().position(|&i| symbol(lines[i]).contains("record_park_backtrace")).map(|f| f + 1);
-    let last = starts.iter().position(|&i| symbol(lines[i]).contains("corosensei"));
-    match (first, last) {
-        (Some(first), Some(last)) if first < last => (lines[starts[first]..starts[last]].to_vec(), true),
-        _ => (lines, false),
+    // Frame `f`'s symbol and its first `at` line (empty if none).
+    let frame = |f: usize| {
+        let symbol = lines[starts[f]].trim_start().split_once(": ").map_or("", |(_, s)| s);
+        let end = starts.get(f + 1).copied().unwrap_or(lines.len());
+        let at = lines[starts[f] + 1..end].first().map_or("", |l| l.trim_start());
+        (symbol, at)
+    };
+    let Some(top) = (0..starts.len()).position(|f| frame(f).0.contains("record_park_backtrace")) else {
+        return (lines, false);
+    };
+    let Some(bottom) = (0..starts.len()).position(|f| frame(f).0.contains("corosensei")) else {
+        return (lines, false);
+    };
+    // The runtime's park and entry: its modules `runtime` and `park`, by symbol or by file.
+    let runtime = |f: usize| {
+        let (symbol, at) = frame(f);
+        let symbol = symbol.trim_start_matches('<');
+        symbol.starts_with("green::runtime::")
+            || symbol.starts_with("green::park::")
+            || (at.starts_with("at ") && (at.contains("/src/runtime/") || at.contains("/src/park.rs:")))
+    };
+    // std's `catch_unwind` around the green thread's closure, in the entry.
+    let unwind = |f: usize| {
+        let (symbol, at) = frame(f);
+        ["catch_unwind", "do_call", "__rust_try", "AssertUnwindSafe"].iter().any(|s| symbol.contains(s))
+            || at.contains("/panic/unwind_safe.rs:")
+    };
+    // The entry itself, which the park's frames stop above.
+    let entry = |f: usize| {
+        let (symbol, at) = frame(f);
+        symbol.trim_start_matches('<').starts_with("green::runtime::task::") || at.contains("/src/runtime/task.rs:")
+    };
+    let mut first = top + 1;
+    while first < bottom && runtime(first) && !entry(first) {
+        first += 1;
     }
+    // The entry: the first frame of the runtime below the park's, and std's frames above it.
+    let mut last = (first..bottom).find(|&f| runtime(f)).unwrap_or(bottom);
+    while last > first && unwind(last - 1) {
+        last -= 1;
+    }
+    (lines[starts[first]..starts[last]].to_vec(), true)
 }
 
 /// Pages of `[low, high)` that are resident, or `None` if the kernel will not say.
@@ -844,4 +889,58 @@ fn describe_cycle(
         line.push_str(&format!("{joint}{verb} green thread {}", name(&to)));
     }
     line
+}
+
+#[cfg(test)]
+mod tests {
+    use super::green_thread_frames;
+
+    /// std's text of a park backtrace from a build with line tables: inlined frames have short
+    /// names and a file.
+    const LINE_TABLES: &str = "   0: record_park_backtrace
+             at /src/green/src/runtime/worker.rs:297:50
+   1: park
+             at /src/green/src/runtime/worker.rs:289:18
+   2: wait_sync<green::sync::mutex::{impl#6}::acquire_slow::{closure_env#0}<i32>>
+             at /src/green/src/park.rs:295:5
+   3: lock<i32>
+             at /src/green/src/sync/mutex.rs:231:14
+   4: {closure#0}
+             at ./src/bin/server.rs:13:93
+   5: call_once<(), server::main::{closure#0}::{closure_env#0}>
+             at /rustc/0/library/core/src/panic/unwind_safe.rs:274:9
+   6: catch_unwind<(), core::panic::unwind_safe::AssertUnwindSafe<server::main::{closure#0}>>
+             at /rustc/0/library/std/src/panicking.rs:544:19
+   7: run<server::main::{closure#0}::{closure_env#0}, ()>
+             at /src/green/src/runtime/task.rs:729:23
+   8: coroutine_func<(), green::runtime::context::Suspend, (), corosensei::X>
+             at /registry/corosensei-0.3.4/src/coroutine.rs:243:30
+   9: stack_init_trampoline
+  10: thread_start";
+
+    #[test]
+    fn a_park_backtrace_keeps_the_frames_from_the_green_call_to_the_closure() {
+        let (frames, trimmed) = green_thread_frames(LINE_TABLES);
+        assert!(trimmed);
+        assert_eq!(frames.first().map(|l| l.trim()), Some("3: lock<i32>"), "{frames:#?}");
+        assert_eq!(frames.last().map(|l| l.trim()), Some("at ./src/bin/server.rs:13:93"), "{frames:#?}");
+    }
+
+    #[test]
+    fn a_park_backtrace_with_every_frame_inlined_keeps_none() {
+        let text = "   0: green::runtime::worker::Core::record_park_backtrace
+   1: green::runtime::task::Task<F,T>::run
+   2: __rust_try
+   3: corosensei::coroutine::Coroutine<Input,Yield,Return,Stack>::with_stack_unchecked::coroutine_func";
+        assert_eq!(green_thread_frames(text), (vec![], true));
+    }
+
+    #[test]
+    fn a_backtrace_in_another_shape_is_kept_whole() {
+        let text = "disabled backtrace";
+        assert_eq!(green_thread_frames(text), (vec![text], false));
+        let other = LINE_TABLES.replace("corosensei", "coroutines");
+        let (frames, trimmed) = green_thread_frames(&other);
+        assert!(!trimmed && frames.len() == LINE_TABLES.lines().count());
+    }
 }
