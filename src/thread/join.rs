@@ -87,10 +87,12 @@ impl<T> JoinHandle<T> {
     /// thread that unwinds, had not finished: see Errors).
     ///
     /// From a green thread this parks (the worker runs others meanwhile), and it is a
-    /// cancellation point; from a plain OS thread it blocks that thread. A green thread that
-    /// its runtime leaked at shutdown (it outlived its cancellation and
-    /// [`shutdown_timeout`](crate::runtime::Builder::shutdown_timeout)) never finishes: joining
-    /// it waits for good.
+    /// cancellation point; from a plain OS thread it blocks that thread. While the runtime
+    /// shuts down, a green thread whose join finds the other cancelled unwinds as cancelled
+    /// (the shutdown cancels it too) rather than get that error: `join().unwrap()` does not
+    /// panic there. A green thread that its runtime leaked at shutdown (it outlived its
+    /// cancellation and [`shutdown_timeout`](crate::runtime::Builder::shutdown_timeout)) never
+    /// finishes: joining it waits for good.
     ///
     /// ```
     /// green::run(|| {
@@ -134,7 +136,16 @@ impl<T> JoinHandle<T> {
         if !wait_done(target) {
             return Err(JoinError::unfinished(target));
         }
-        self.take_finished()
+        let outcome = self.take_finished();
+        if outcome.as_ref().is_err_and(JoinError::is_cancelled) {
+            // The runtime's shutdown cancels every green thread, the joiner too, though its
+            // worker may not have come round to it yet (it was running, or was woken by the
+            // other's end before its own cancellation): it unwinds now as it would a moment
+            // later, rather than hand the shutdown's work to its code as an error (where
+            // `join().unwrap()` would panic).
+            park::unwind_if_shutting_down();
+        }
+        outcome
     }
 
     /// Like `join`, but the wait is not a cancellation point and ignores `green::timeout`
