@@ -35,7 +35,11 @@ const MAX_HEAD: usize = 16 * 1024;
 /// would close idle connections with `stream.set_read_timeout(Some(IDLE))`, ending the
 /// connection when `read` fails with `WouldBlock`, and would read each request under
 /// `green::timeout`: a read timeout bounds each read alone, so a client that sends a byte now
-/// and then would hold the connection forever. This example leaves both out to stay short.
+/// and then would hold the connection forever. That deadline starts at the request's first
+/// byte, not when the previous response went out: one that also covers the wait between
+/// requests closes kept-alive connections that were only idle, sometimes just as the client
+/// sends its next request on one (the client then sees a broken pipe or a reset). This example
+/// leaves both out to stay short.
 fn handle(mut stream: TcpStream) -> io::Result<()> {
     stream.set_nodelay(true)?;
     let mut buf = vec![0; MAX_HEAD];

@@ -20,6 +20,46 @@
 //! [`JoinHandle::wait_timeout`](crate::JoinHandle::wait_timeout) before cancelling the rest:
 //! `examples/kv.rs` in the repository is such a server, with a log it syncs on the way out.
 //!
+//! A keep-alive connection idle between requests sits parked in `read` and sees no stop flag,
+//! so such a drain waits the whole deadline for it and then cancels it. To end those at once,
+//! keep a [`try_clone`](crate::net::TcpStream::try_clone) of each connection beside its handle
+//! and call `shutdown(Shutdown::Read)` on it when the stop begins, as with std: a read parked
+//! on any worker returns end of stream (after any bytes already queued), and a handler busy
+//! with a request finishes it and then sees the end at its next read. A handler parked in a
+//! `write` to a client that does not read is not woken by this; the deadline ends it.
+//!
+//! ```
+//! use std::io::{BufRead, BufReader, Write};
+//! use std::net::Shutdown;
+//! use std::time::Duration;
+//! use green::net::{TcpListener, TcpStream};
+//!
+//! green::run(|| -> std::io::Result<()> {
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let client = TcpStream::connect(listener.local_addr()?)?;
+//!     let (stream, _) = listener.accept()?;
+//!     let kept = stream.try_clone()?; // the server's, for its stop
+//!     let mut connection = green::spawn(move || -> std::io::Result<usize> {
+//!         let mut served = 0;
+//!         // One reply per line, until end of stream.
+//!         for line in BufReader::new(&stream).lines() {
+//!             line?;
+//!             (&stream).write_all(b"ok\n")?;
+//!             served += 1;
+//!         }
+//!         Ok(served)
+//!     });
+//!     (&client).write_all(b"a request\n")?;
+//!     BufReader::new(&client).read_line(&mut String::new())?;
+//!     // The client stays connected and idle; the stop begins.
+//!     kept.shutdown(Shutdown::Read)?;
+//!     assert!(connection.wait_timeout(Duration::from_secs(10)), "the idle connection ended");
+//!     assert_eq!(connection.join().unwrap()?, 1);
+//!     Ok(())
+//! })?;
+//! # Ok::<(), std::io::Error>(())
+//! ```
+//!
 //! A [`Signals`] is not a channel, so it cannot be an arm of [`select!`](crate::select). A
 //! loop that waits for a signal or a message at once forwards the signals into a channel from
 //! a green thread of its own:
