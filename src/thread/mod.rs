@@ -253,7 +253,8 @@ pub fn try_current() -> Option<GreenThread> {
 ///
 /// The closure starts on whichever worker gets to it first (an idle worker steals it), and
 /// then stays on that worker for life. Its result, or its panic, is delivered to
-/// [`JoinHandle::join`].
+/// [`JoinHandle::join`]. Once the runtime is shutting down, the closure is dropped unrun
+/// before `spawn` returns ([`Builder::spawn`] says what that means for locks).
 ///
 /// # Panics
 ///
@@ -513,6 +514,37 @@ impl Builder {
     ///
     /// An error found only when the green thread starts (memory) comes from
     /// [`JoinHandle::join`] instead.
+    ///
+    /// # Spawning as the runtime shuts down
+    ///
+    /// Once its runtime has begun to shut down, a spawn still returns `Ok`, but the green thread
+    /// never runs: `f` is dropped on the caller's thread before the spawn returns, and the
+    /// handle's [`join`](JoinHandle::join) reports a cancellation. An accept loop can be in that
+    /// window when a shutdown begins. So do not hold a lock across a spawn that a destructor of
+    /// something `f` captured takes (a guard that takes a connection out of a registry, say):
+    /// with std's `Mutex`, that drop then waits for good for the lock its own thread holds.
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::sync::atomic::{AtomicBool, Ordering};
+    ///
+    /// struct Flag(Arc<AtomicBool>);
+    /// impl Drop for Flag {
+    ///     fn drop(&mut self) {
+    ///         self.0.store(true, Ordering::SeqCst);
+    ///     }
+    /// }
+    ///
+    /// let rt = green::Runtime::builder().workers(1).build()?;
+    /// let handle = rt.handle().clone();
+    /// drop(rt);
+    /// let dropped = Arc::new(AtomicBool::new(false));
+    /// let flag = Flag(dropped.clone());
+    /// let job = green::Builder::new().spawn_on(&handle, move || drop(flag))?;
+    /// assert!(dropped.load(Ordering::SeqCst), "dropped unrun, before spawn_on returned");
+    /// assert!(job.join().unwrap_err().is_cancelled());
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
     #[track_caller]
     pub fn spawn<F, T>(self, f: F) -> io::Result<JoinHandle<T>>
     where
