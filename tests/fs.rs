@@ -714,12 +714,30 @@ impl Drop for HeldPage {
     }
 }
 
-/// Whether a thread of this process waits uninterruptibly in the kernel (for a lock, say).
-fn a_thread_waits_in_the_kernel() -> bool {
-    std::fs::read_dir("/proc/self/task").unwrap().filter_map(Result::ok).any(|task| {
-        let stat = std::fs::read_to_string(task.path().join("stat")).unwrap_or_default();
-        stat.rsplit_once(')').is_some_and(|(_, rest)| rest.trim_start().starts_with('D'))
-    })
+/// Whether the position lock of the open file behind `fd` is held: an `lseek` through `fd`
+/// (a duplicate) on a thread of its own has not returned within 50 ms. The thread is handed
+/// back to be joined once the lock is let go; `None` if it returned (the lock was free).
+/// (Asking whether some thread waits in the kernel could not tell: under disk load, other
+/// tests' threads do.)
+fn position_lock_held(fd: &Arc<std::os::fd::OwnedFd>) -> Option<std::thread::JoinHandle<()>> {
+    use std::os::fd::AsRawFd;
+    let returned = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let prober = {
+        let (fd, returned) = (fd.clone(), returned.clone());
+        std::thread::spawn(move || {
+            // SAFETY: `fd` is open while this thread holds its `Arc`.
+            unsafe { libc::lseek(fd.as_raw_fd(), 0, libc::SEEK_CUR) };
+            returned.store(true, Ordering::Release);
+        })
+    };
+    for _ in 0..50 {
+        green::sleep(Duration::from_millis(1));
+        if returned.load(Ordering::Acquire) {
+            prober.join().unwrap();
+            return None;
+        }
+    }
+    Some(prober)
 }
 
 /// A write of the file on the pool holds the open file's position lock while it waits (here
@@ -749,17 +767,16 @@ fn a_seek_beside_a_write_on_the_pool_does_not_hold_the_worker() {
                 let file = file.clone();
                 green::spawn(move || (&*file).write(b"x").unwrap())
             };
-            let waits = (0..10_000).any(|_| {
-                green::sleep(Duration::from_millis(1));
-                a_thread_waits_in_the_kernel()
-            });
+            let probe = Arc::new(std::os::fd::OwnedFd::from(file.try_clone().unwrap()));
+            let prober = (0..200).find_map(|_| position_lock_held(&probe));
             let clone = file.try_clone().unwrap();
             seeking.send(()).unwrap();
-            assert!(waits, "the pool's write never waited for the inode lock");
+            assert!(prober.is_some(), "the pool's write never held the position lock (waiting for the inode lock)");
             let before = ticks.load(Ordering::Relaxed);
             (&clone).seek(SeekFrom::Start(0)).unwrap();
             let ticked = ticks.load(Ordering::Relaxed) - before;
             writing.join().unwrap();
+            prober.into_iter().for_each(|p| p.join().unwrap());
             ticked
         })
     });
