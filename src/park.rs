@@ -29,7 +29,7 @@
 use std::any::Any;
 use std::cell::Cell;
 use std::ptr::NonNull;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Instant;
 
 use crate::runtime::context;
@@ -311,17 +311,31 @@ fn wait_counted(reason: ParkReason, what: WaitingOn, register: impl FnOnce(Waite
     );
 }
 
-/// [`wait_sync`] with a [`LockedWaiter`], which counts no reference: for wait lists that keep
-/// its protocol.
-#[inline(always)]
-pub(crate) fn wait_sync_locked(
+/// [`wait_sync`] on a channel (`ChannelSend`), whose handle counts are `handles`: dumps name
+/// the channel by their address and show the counts while the caller waits (see
+/// [`ChannelHandles`] for why reading them then is sound).
+#[inline]
+pub(crate) fn wait_channel(
     primitive: Primitive,
+    handles: &ChannelHandles,
+    register: impl FnOnce(Waiter) -> bool,
+    deadline: Option<Instant>,
+) {
+    wait_counted(ParkReason::Sync, WaitingOn::Channel(primitive, NonNull::from(handles)), register, deadline);
+}
+
+/// [`wait_channel`] with a [`LockedWaiter`], which counts no reference: for wait lists that
+/// keep its protocol (a channel's receivers, `ChannelRecv`).
+#[inline(always)]
+pub(crate) fn wait_channel_locked(
+    primitive: Primitive,
+    handles: &ChannelHandles,
     register: impl FnOnce(LockedWaiter) -> bool,
     deadline: Option<Instant>,
 ) {
     wait_with(
         ParkReason::Sync,
-        WaitingOn::Sync(primitive),
+        WaitingOn::Channel(primitive, NonNull::from(handles)),
         |header, seq| LockedWaiter::Green { header, seq },
         LockedWaiter::Os,
         register,
@@ -329,8 +343,10 @@ pub(crate) fn wait_sync_locked(
     );
 }
 
-/// `what` is recorded in the header's `waiting_on` word for the park and cleared after it
-/// (`Nothing`: the word is left alone, for the caller's own [`WaitEdge`]).
+/// `what` is recorded in the header's `waiting_on` word for the park and cleared before this
+/// returns, or unwinds (`Nothing`: the word is left alone, for the caller's own [`WaitEdge`]).
+/// A channel's [`ChannelHandles`] in it are read by dumps for exactly that long, while the
+/// caller's frame borrows the channel.
 #[inline(always)]
 fn wait_with<W>(
     reason: ParkReason,
@@ -352,14 +368,10 @@ fn wait_with<W>(
         let seq = me.begin_wait();
         if register(green(header, seq)) {
             assert_can_park();
-            let recorded = what != WaitingOn::Nothing;
-            if recorded {
-                me.waiting_on.store(what.encode(), Ordering::Relaxed);
-            }
+            // The same two relaxed stores whatever is recorded: a channel's address travels in
+            // the word with its primitive.
+            let _recorded = (what != WaitingOn::Nothing).then(|| Recorded::set(me, what));
             context::park(ParkKind::Internal, deadline, reason);
-            if recorded {
-                me.waiting_on.store(0, Ordering::Relaxed);
-            }
         } else {
             me.end_wait();
         }
@@ -377,6 +389,26 @@ fn wait_with<W>(
             Some(deadline) => std::thread::park_timeout(deadline.saturating_duration_since(Instant::now())),
             None => std::thread::park(),
         }
+    }
+}
+
+/// A `waiting_on` word set for one park by [`wait_with`], cleared when dropped: as the park
+/// returns, or if it ever unwound. A word left set would name, at the green thread's next park
+/// that records nothing (a sleep), a channel that may be gone by then.
+struct Recorded<'a>(&'a Header);
+
+impl<'a> Recorded<'a> {
+    #[inline(always)]
+    fn set(me: &'a Header, what: WaitingOn) -> Recorded<'a> {
+        me.waiting_on.store(what.encode(), Ordering::Relaxed);
+        Recorded(me)
+    }
+}
+
+impl Drop for Recorded<'_> {
+    #[inline(always)]
+    fn drop(&mut self) {
+        self.0.waiting_on.store(0, Ordering::Relaxed);
     }
 }
 
@@ -499,9 +531,41 @@ pub(crate) fn clear_runtime_unwind() {
     }
 }
 
+/// The live handles of a channel (`green::sync::mpmc`): counted by the channel, and shown by
+/// dumps for the green threads parked on it, whose `waiting_on` word records its address
+/// ([`WaitingOn::Channel`]); the address names the channel there, so that waiters on one
+/// channel are seen to share it.
+///
+/// # Why a dump may read it
+///
+/// The address is recorded by [`wait_with`] just before the green thread parks and cleared
+/// ([`Recorded`]) before the park returns, inside the channel operation (`recv`, `send`),
+/// whose frame borrows the `Sender` or `Receiver` and so keeps the channel, and these counts in
+/// it, alive. A dump reads the word only on the green thread's home worker, between two
+/// resumptions, and only while the green thread is parked (its slot says so and it is neither
+/// queued nor woken): a started green thread runs on that worker alone (rule 1 of
+/// docs/design.md), so it cannot resume, leave the operation and drop its handle while the
+/// worker dumps; even a wake that races in only queues it. So whenever the dump sees the
+/// record, the counts are alive.
+#[derive(Debug)]
+pub(crate) struct ChannelHandles {
+    /// Live `Sender`s. The last one to go disconnects.
+    pub(crate) senders: AtomicUsize,
+    /// Live `Receiver`s. The last one to go disconnects.
+    pub(crate) receivers: AtomicUsize,
+}
+
+impl ChannelHandles {
+    /// A new channel's: one sender, one receiver.
+    pub(crate) fn new() -> ChannelHandles {
+        ChannelHandles { senders: AtomicUsize::new(1), receivers: AtomicUsize::new(1) }
+    }
+}
+
 /// What a green thread waits on, as its header's `waiting_on` word holds it for dumps while it
 /// waits: the green thread it joins, the fd and direction of its I/O, or the `green::sync`
-/// primitive (a lock's holder is recorded apart, in `waits_for_lock`).
+/// primitive, with the channel for a channel's (a lock's holder is recorded apart, in
+/// `waits_for_lock`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum WaitingOn {
     /// Nothing recorded (the word is 0).
@@ -512,21 +576,39 @@ pub(crate) enum WaitingOn {
     Io(std::os::fd::RawFd, crate::reactor::Direction),
     /// A `green::sync` primitive.
     Sync(Primitive),
+    /// A channel's primitive (`ChannelRecv`, `ChannelSend`) on the channel whose handles these
+    /// are. Read through only as [`ChannelHandles`] says. An address that does not fit the word
+    /// (none does on the 64-bit platforms the runtime runs on, whose user addresses have 57
+    /// bits at most) is left out: the word says `Sync` then.
+    Channel(Primitive, NonNull<ChannelHandles>),
 }
 
 /// Marks the word of a [`WaitingOn::Io`]: green thread ids count up from 1 and never reach it
 /// (nor [`SYNC_WAIT`]).
 const IO_WAIT: u64 = 1 << 63;
-/// Marks the word of a [`WaitingOn::Sync`], whose low byte is the primitive.
+/// Marks the word of a [`WaitingOn::Sync`] or [`WaitingOn::Channel`], whose low byte is the
+/// primitive; a channel's address, shifted right by [`CHANNEL_SHIFT`], takes the
+/// [`CHANNEL_BITS`] bits above it (all 0 for `Sync`).
 const SYNC_WAIT: u64 = 1 << 62;
+/// The low bits of a [`ChannelHandles`] address, always 0 by its alignment.
+const CHANNEL_SHIFT: u32 = std::mem::align_of::<ChannelHandles>().trailing_zeros();
+/// Bits of a channel's shifted address in the word: those between the primitive's byte and
+/// [`SYNC_WAIT`].
+const CHANNEL_BITS: u32 = 62 - 8;
 
 impl WaitingOn {
+    #[inline(always)]
     fn encode(self) -> u64 {
         match self {
             WaitingOn::Nothing => 0,
             WaitingOn::Join(id) => id,
             WaitingOn::Io(fd, dir) => IO_WAIT | (dir as u64) << 32 | u64::from(fd as u32),
             WaitingOn::Sync(primitive) => SYNC_WAIT | primitive as u64,
+            WaitingOn::Channel(primitive, handles) => {
+                let shifted = (handles.as_ptr().expose_provenance() >> CHANNEL_SHIFT) as u64;
+                let channel = if shifted >> CHANNEL_BITS == 0 { shifted << 8 } else { 0 };
+                SYNC_WAIT | channel | primitive as u64
+            }
         }
     }
 
@@ -535,9 +617,14 @@ impl WaitingOn {
         match word {
             0 => WaitingOn::Nothing,
             word if word & (IO_WAIT | SYNC_WAIT) == SYNC_WAIT => {
-                match Primitive::ALL.into_iter().find(|p| *p as u64 == word & 0xff) {
-                    Some(primitive) => WaitingOn::Sync(primitive),
-                    None => WaitingOn::Nothing,
+                let Some(primitive) = Primitive::ALL.into_iter().find(|p| *p as u64 == word & 0xff) else {
+                    return WaitingOn::Nothing;
+                };
+                // `encode` made the address from a pointer, and the bits hold it whole.
+                let addr = ((word & !SYNC_WAIT) >> 8) as usize;
+                match NonNull::new(std::ptr::with_exposed_provenance_mut(addr << CHANNEL_SHIFT)) {
+                    Some(handles) => WaitingOn::Channel(primitive, handles),
+                    None => WaitingOn::Sync(primitive),
                 }
             }
             word if word & IO_WAIT == 0 => WaitingOn::Join(word),
@@ -620,10 +707,23 @@ mod tests {
         let mut all = vec![WaitingOn::Nothing, WaitingOn::Join(1), WaitingOn::Join((1 << 62) - 1)];
         all.extend([(0, Direction::Read), (i32::MAX, Direction::Write)].map(|(fd, dir)| WaitingOn::Io(fd, dir)));
         all.extend(Primitive::ALL.map(WaitingOn::Sync));
+        let handles = ChannelHandles::new();
+        all.extend(
+            [Primitive::ChannelRecv, Primitive::ChannelSend].map(|p| WaitingOn::Channel(p, NonNull::from(&handles))),
+        );
         for what in all {
             assert_eq!(WaitingOn::decode(what.encode()), what);
         }
         // A word no encoding makes reads as nothing rather than as a wrong primitive.
         assert_eq!(WaitingOn::decode(SYNC_WAIT | 0xff), WaitingOn::Nothing);
+    }
+
+    #[test]
+    #[cfg(target_pointer_width = "64")]
+    fn a_channel_address_too_high_for_the_word_is_left_out() {
+        // Never dereferenced: only encoded.
+        let high = NonNull::new(std::ptr::without_provenance_mut::<ChannelHandles>(1 << 60)).unwrap();
+        let word = WaitingOn::Channel(Primitive::ChannelRecv, high).encode();
+        assert_eq!(WaitingOn::decode(word), WaitingOn::Sync(Primitive::ChannelRecv));
     }
 }

@@ -273,7 +273,9 @@ pub(crate) fn state_of(info: &SlotInfo, view: &SlotView) -> Cow<'static, str> {
             crate::reactor::Direction::Read => "parked (io, read)",
             crate::reactor::Direction::Write => "parked (io, write)",
         }),
-        (false, Some(ParkReason::Sync), None, WaitingOn::Sync(primitive)) => Cow::Borrowed(primitive.state()),
+        (false, Some(ParkReason::Sync), None, WaitingOn::Sync(primitive) | WaitingOn::Channel(primitive, _)) => {
+            Cow::Borrowed(primitive.state())
+        }
         // Spelled out, not formatted: a million green threads asleep cost a million allocations
         // otherwise (`ParkReason::name` gives the same words).
         (false, Some(reason), None, _) => Cow::Borrowed(match reason {

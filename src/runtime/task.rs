@@ -175,7 +175,8 @@ pub(crate) struct Header {
     /// What it waits on right now, for dumps, as `park::WaitingOn` encodes it (0: nothing): the
     /// green thread it joins, an edge of the wait-for graph that dumps show and the deadlock
     /// report follows; the fd and direction of its I/O; or the `green::sync` primitive it parks
-    /// on. Written by this green thread only.
+    /// on, with the channel's address for a channel's (read through by dumps only while it is
+    /// parked there: `park::ChannelHandles`). Written by this green thread only.
     pub(crate) waiting_on: AtomicU64,
     /// While it waits for a green lock: that lock's holder cell (a green thread id, 0 or
     /// `sync::wait::OS_THREAD`), the other kind of wait-for edge. Written by this green thread

@@ -250,10 +250,8 @@ pub(crate) struct Chan<T> {
     collected: AtomicU64,
     /// `Inner::senders_gone`, readable without the lock by a receiver that collects.
     disconnected: AtomicBool,
-    /// Live `Sender` handles. The last one to go disconnects.
-    pub(crate) senders: AtomicUsize,
-    /// Live `Receiver` handles. The last one to go disconnects.
-    pub(crate) receivers: AtomicUsize,
+    /// Live `Sender` and `Receiver` handles; dumps show them for the green threads parked here.
+    pub(crate) handles: park::ChannelHandles,
     cap: Option<usize>,
 }
 
@@ -524,8 +522,7 @@ impl<T> Chan<T> {
             takeable: AtomicUsize::new(0),
             collected: AtomicU64::new(0),
             disconnected: AtomicBool::new(false),
-            senders: AtomicUsize::new(1),
-            receivers: AtomicUsize::new(1),
+            handles: park::ChannelHandles::new(),
             cap,
         }
     }
@@ -581,8 +578,9 @@ impl<T> Chan<T> {
                 };
             }
             let mut done = None;
-            park::wait_sync(
+            park::wait_channel(
                 park::Primitive::ChannelSend,
+                &self.handles,
                 |waiter| {
                     let mut inner = self.lock();
                     let Some(mine) = id else {
@@ -673,8 +671,9 @@ impl<T> Chan<T> {
                 return self.leave_recv(&mut queued, stop);
             }
             let mut done = None;
-            park::wait_sync_locked(
+            park::wait_channel_locked(
                 park::Primitive::ChannelRecv,
+                &self.handles,
                 |waiter| {
                     let mut inner = self.lock();
                     if slot.state.load(Ordering::Relaxed) != OPEN {

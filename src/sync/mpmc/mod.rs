@@ -385,14 +385,14 @@ impl<T> Sender<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        add_handle(&self.chan.senders);
+        add_handle(&self.chan.handles.senders);
         Sender { chan: self.chan.clone() }
     }
 }
 
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
-        if drop_handle(&self.chan.senders) {
+        if drop_handle(&self.chan.handles.senders) {
             self.chan.disconnect_senders();
         }
     }
@@ -571,14 +571,14 @@ impl<T> Receiver<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        add_handle(&self.chan.receivers);
+        add_handle(&self.chan.handles.receivers);
         Receiver { chan: self.chan.clone() }
     }
 }
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        if drop_handle(&self.chan.receivers) {
+        if drop_handle(&self.chan.handles.receivers) {
             self.chan.disconnect_receivers();
         }
     }
