@@ -317,6 +317,123 @@ fn the_dump_names_the_sync_primitive_each_green_thread_waits_on() {
     });
 }
 
+/// The channel named on the line of a green thread (`name`) parked on one: the address after
+/// `waits on channel `.
+fn channel_of(text: &str, name: &str) -> Option<String> {
+    let line = text.lines().find(|l| l.contains(&format!("\"{name}\"")) && l.contains("spawned at"))?;
+    let (_, rest) = line.split_once("; waits on channel ")?;
+    rest.split_once(':').map(|(id, _)| id.to_owned())
+}
+
+/// A consumer waiting for good because a sender is kept alive elsewhere (here by a green
+/// thread that holds it and sleeps; in a program, a struct or a clone never dropped) is shown
+/// waiting on a channel that still has a sender, not just "parked (sync, channel recv)"; and a
+/// sender parked on a full channel says how many receivers could take its message.
+#[test]
+fn a_receive_kept_waiting_by_a_live_sender_names_the_channel_and_its_sender() {
+    use green::sync::mpmc;
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let (tx, rx) = mpmc::channel::<u32>();
+            let keeper = green::Builder::new()
+                .name("keeper".into())
+                .spawn(move || {
+                    let _kept = tx;
+                    green::sleep(Duration::from_secs(60));
+                })
+                .unwrap();
+            let consumer = green::Builder::new().name("consumer".into()).spawn(move || rx.recv().is_ok()).unwrap();
+            let (full_tx, full_rx) = mpmc::sync_channel::<u32>(1);
+            full_tx.try_send(1).unwrap();
+            let producer =
+                green::Builder::new().name("producer".into()).spawn(move || full_tx.send(2).is_ok()).unwrap();
+            let text = dump_until(|t| channel_of(t, "consumer").is_some() && channel_of(t, "producer").is_some());
+            let line = |name: &str| {
+                text.lines()
+                    .find(|l| l.contains(&format!("\"{name}\"")) && l.contains("spawned at"))
+                    .unwrap_or_else(|| panic!("no {name} in:\n{text}"))
+                    .to_owned()
+            };
+            let consumer_line = line("consumer");
+            assert!(consumer_line.contains("parked (sync, channel recv)"), "{text}");
+            let id = channel_of(&text, "consumer").unwrap_or_else(|| panic!("no channel named:\n{text}"));
+            assert!(id.starts_with("0x") && id.len() > 2, "{text}");
+            assert!(
+                consumer_line.contains(
+                    "1 sender(s) alive: a receive ends only when one sends or the last is dropped; 1 receiver(s)"
+                ),
+                "{text}"
+            );
+            let producer_line = line("producer");
+            assert!(producer_line.contains("parked (sync, channel send)"), "{text}");
+            assert!(
+                producer_line
+                    .contains("1 receiver(s) alive: a send ends only when one receives or the last is dropped"),
+                "{text}"
+            );
+            assert_ne!(channel_of(&text, "producer"), Some(id), "two channels, one name:\n{text}");
+            // One waiter per channel: no closing section.
+            assert!(!text.contains("channels that several green threads are parked on"), "{text}");
+            // The sleeping keeper waits on no channel.
+            assert!(!line("keeper").contains("waits on channel"), "{text}");
+            // The consumer first: the keeper's end would drop the sender and end its receive.
+            consumer.cancel();
+            assert!(consumer.join().is_err(), "the consumer ended without being cancelled:\n{text}");
+            keeper.cancel();
+            assert!(keeper.join().is_err());
+            assert_eq!(full_rx.recv(), Ok(1));
+            assert!(producer.join().unwrap());
+        });
+    });
+}
+
+/// Two receivers of one mpmc channel show the same channel, another channel's receiver a
+/// different one, and the dump closes with the channel the two share.
+#[test]
+fn receivers_of_one_channel_show_the_same_channel() {
+    use green::sync::mpmc;
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let (tx, rx) = mpmc::channel::<()>();
+            let (other_tx, other_rx) = mpmc::channel::<()>();
+            let receivers: Vec<_> = [("first", rx.clone()), ("second", rx), ("other", other_rx)]
+                .into_iter()
+                .map(|(name, rx)| green::Builder::new().name(name.into()).spawn(move || rx.recv().is_ok()).unwrap())
+                .collect();
+            let names = ["first", "second", "other"];
+            let text = dump_until(|t| names.iter().all(|n| channel_of(t, n).is_some()));
+            let [first, second, other] = names.map(|n| channel_of(&text, n).unwrap_or_else(|| panic!("{n}:\n{text}")));
+            assert_eq!(first, second, "{text}");
+            assert_ne!(first, other, "{text}");
+            assert!(
+                text.lines()
+                    .filter(|l| l.contains("spawned at"))
+                    .any(|l| l.contains("\"first\"") && l.contains("1 sender(s) alive") && l.contains("2 receiver(s)")),
+                "{text}"
+            );
+            let closing = text
+                .lines()
+                .skip_while(|l| *l != "channels that several green threads are parked on, the most waited on first:")
+                .skip(1)
+                .collect::<Vec<_>>();
+            assert_eq!(closing.len(), 1, "only the shared channel closes the dump:\n{text}");
+            let shared = closing[0];
+            assert!(
+                shared.starts_with(&format!(
+                    "  channel {first}: 2 parked (2 receiving, 0 sending); 1 sender(s) and 2 receiver(s) alive; green \
+                     threads "
+                )),
+                "{text}"
+            );
+            assert!(shared.contains("\"first\"") && shared.contains("\"second\""), "{text}");
+            drop((tx, other_tx));
+            for receiver in receivers {
+                assert!(!receiver.join().unwrap(), "a receive got a message nobody sent:\n{text}");
+            }
+        });
+    });
+}
+
 /// A writer queued behind readers waits for a lock that no single green thread holds: the dump
 /// says it is held for reading (it used to say "held by nobody").
 #[test]

@@ -185,6 +185,8 @@ pub(crate) struct Answer {
     /// The line of each green thread that holds a green lock, listed or not (by id): a lock
     /// holder opens the dump with its line.
     pub(crate) holders: Vec<(u64, String)>,
+    /// The channels its parked green threads wait on, listed or not, by [`ChannelWait::id`].
+    pub(crate) channels: HashMap<usize, ChannelTally>,
 }
 
 impl Answer {
@@ -201,7 +203,94 @@ impl Answer {
             started: self.started,
             groups: self.groups.clone(),
             holders: self.holders.clone(),
+            channels: self.channels.clone(),
         }
+    }
+}
+
+/// The channel a parked green thread waits on, as its worker read it for the dump (see
+/// `park::ChannelHandles` for why it may).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ChannelWait {
+    /// The address of the channel's handle counts: the channel's name in the dump, the same
+    /// for every green thread waiting on it while it lives.
+    pub(crate) id: usize,
+    /// It waits to send (the channel is full, or a rendezvous), not to receive.
+    pub(crate) sending: bool,
+    /// Live `Sender`s, as read.
+    pub(crate) senders: usize,
+    /// Live `Receiver`s, as read.
+    pub(crate) receivers: usize,
+}
+
+impl ChannelWait {
+    /// What the line of a green thread waiting on it ends with: the channel, and who could end
+    /// the wait. A consumer waiting for good on a channel whose sender was kept alive (in a
+    /// struct, a clone never dropped) shows here that a sender lives, not only that it waits.
+    fn describe(&self, out: &mut String) {
+        use std::fmt::Write;
+        let Self { id, senders, receivers, .. } = *self;
+        let _ = write!(out, "; waits on channel {id:#x}: ");
+        let _ = match (self.sending, senders, receivers) {
+            (false, 0, _) => write!(
+                out,
+                "no sender alive: the receive ends once a message handed to another receiver is taken or given back; \
+                 {receivers} receiver(s)"
+            ),
+            (false, ..) => write!(
+                out,
+                "{senders} sender(s) alive: a receive ends only when one sends or the last is dropped; {receivers} \
+                 receiver(s)"
+            ),
+            (true, ..) => write!(
+                out,
+                "{receivers} receiver(s) alive: a send ends only when one receives or the last is dropped; {senders} \
+                 sender(s)"
+            ),
+        };
+    }
+}
+
+/// Waiters that a dump names per channel, at most: enough to find who shares a channel.
+const CHANNEL_WAITERS_NAMED: usize = 5;
+
+/// The green threads parked on one channel, for the dump's closing section on channels that
+/// several wait on.
+#[derive(Debug, Clone, Default)]
+pub(crate) struct ChannelTally {
+    /// Green threads parked in a receive on it.
+    pub(crate) receiving: usize,
+    /// Green threads parked in a send on it.
+    pub(crate) sending: usize,
+    /// Live `Sender`s and `Receiver`s, as one of its workers read them.
+    pub(crate) senders: usize,
+    pub(crate) receivers: usize,
+    /// The first [`CHANNEL_WAITERS_NAMED`] waiters (`5 "consumer"`).
+    pub(crate) named: Vec<String>,
+}
+
+impl ChannelTally {
+    /// One more waiter, described by `who` (called for the first few only: a million
+    /// consumers on one channel cost no allocation each).
+    pub(crate) fn add(&mut self, wait: &ChannelWait, who: impl FnOnce() -> String) {
+        if wait.sending {
+            self.sending += 1;
+        } else {
+            self.receiving += 1;
+        }
+        (self.senders, self.receivers) = (wait.senders, wait.receivers);
+        if self.named.len() < CHANNEL_WAITERS_NAMED {
+            self.named.push(who());
+        }
+    }
+
+    /// Adds the waiters another worker saw on the same channel.
+    fn merge(&mut self, other: &ChannelTally) {
+        self.receiving += other.receiving;
+        self.sending += other.sending;
+        (self.senders, self.receivers) = (other.senders, other.receivers);
+        let room = CHANNEL_WAITERS_NAMED.saturating_sub(self.named.len());
+        self.named.extend(other.named.iter().take(room).cloned());
     }
 }
 
@@ -238,6 +327,8 @@ pub(crate) struct SlotView {
     /// Parked: the green thread it joins, or the fd and direction of its I/O, as it recorded
     /// them (`Nothing` when it is not parked).
     pub(crate) waiting_on: park::WaitingOn,
+    /// Parked on a channel: which, and its live handles.
+    pub(crate) channel: Option<ChannelWait>,
     /// Usable stack size.
     pub(crate) stack_size: usize,
 }
@@ -334,6 +425,9 @@ pub(crate) fn render_green_thread(
     }
     if let (Some(ParkReason::Io), park::WaitingOn::Io(fd, dir)) = (info.parked, view.waiting_on) {
         let _ = write!(out, "; waits to {} fd {fd} ({})", dir.verb(), crate::net::describe_fd(fd));
+    }
+    if let Some(channel) = &view.channel {
+        channel.describe(out);
     }
     out.push('\n');
 }
@@ -480,7 +574,13 @@ impl Handle {
     /// recv)`, `(sync, condvar)`, `(sync, barrier)` and so on. One waiting for a green lock shows
     /// who holds it: `parked (mutex held by green thread 5 "cache")` (readers are not named one
     /// by one: an `RwLock` held by readers, or a lock just released, shows as such); a green
-    /// thread joining another shows which. The green threads holding a lock that others wait for open the dump, each with
+    /// thread joining another shows which. One parked on a channel (a receive, or a send on a
+    /// full channel) names the channel by an address that is the same for every green thread
+    /// waiting on it, with its live senders and receivers: `waits on channel 0x7f3368003648: 1
+    /// sender(s) alive: a receive ends only when one sends or the last is dropped; 1
+    /// receiver(s)` is a consumer that a sender kept alive somewhere holds up. Channels that
+    /// several green threads wait on close the dump, the most waited on first, each with its
+    /// first few waiters. The green threads holding a lock that others wait for open the dump, each with
     /// how many wait and its own line (so what it is doing while they wait is seen at once). A
     /// cycle of such waits is named as a deadlock on a line of its own, or, when one of its
     /// waits has a deadline (`try_lock_for`, `JoinHandle::wait_timeout`, a wait inside
@@ -673,6 +773,10 @@ impl Handle {
         text.push_str(&summary(groups, listed.min(max_listed) < started));
         let edges = request.edges.lock().unwrap_or_else(|e| e.into_inner()).clone();
         text.push_str(&lock_holders(&edges, &answers));
+        let mut channels: HashMap<usize, ChannelTally> = HashMap::new();
+        for (id, tally) in answers.iter().flatten().flat_map(|a| a.channels.iter()) {
+            channels.entry(*id).or_default().merge(tally);
+        }
         let mut room = max_listed;
         let mut left_out = 0;
         for (index, answer) in answers.into_iter().enumerate() {
@@ -709,6 +813,7 @@ impl Handle {
                  every one, and GREEN_DUMP_LISTED=all does for the dump signal)\n"
             ));
         }
+        text.push_str(&shared_channels(channels));
         for (cycle, timed) in wait_cycles(&edges) {
             if timed {
                 text.push_str(&format!("wait cycle, until a timed wait in it ends: {cycle}\n"));
@@ -836,6 +941,49 @@ fn lock_holders(edges: &[Edge], answers: &[Option<Answer>]) -> String {
     }
     if holders.len() > LOCK_HOLDERS_SHOWN {
         text.push_str(&format!("(and {} more lock holder(s) with waiters)\n", holders.len() - LOCK_HOLDERS_SHOWN));
+    }
+    text
+}
+
+/// Channels shown in the closing section on channels that several green threads wait on, the
+/// most waited on first.
+const SHARED_CHANNELS_SHOWN: usize = 10;
+
+/// Lines that close a dump with the channels that several green threads are parked on, the
+/// most waited on first, each with its live handles and its first few waiters: `channel
+/// 0x5612a4c0: 40 parked (40 receiving, 0 sending); 1 sender(s) and 40 receiver(s) alive;
+/// green threads 7 "worker", 8 "worker", ...`. Forty workers idle on a job queue whose one
+/// sender is kept alive somewhere show as one stuck channel, not forty lines to compare. The
+/// channel's counts are as one worker read them, and two channels of the same address (one
+/// dropped and another made there while the workers answered) would be taken as one. Empty
+/// when no channel has two waiters.
+fn shared_channels(channels: HashMap<usize, ChannelTally>) -> String {
+    let mut shared: Vec<(usize, ChannelTally)> =
+        channels.into_iter().filter(|(_, t)| t.receiving + t.sending >= 2).collect();
+    if shared.is_empty() {
+        return String::new();
+    }
+    shared.sort_by(|a, b| (b.1.receiving + b.1.sending).cmp(&(a.1.receiving + a.1.sending)).then(a.0.cmp(&b.0)));
+    let mut text = String::from("channels that several green threads are parked on, the most waited on first:\n");
+    for (id, tally) in shared.iter().take(SHARED_CHANNELS_SHOWN) {
+        let parked = tally.receiving + tally.sending;
+        let more = parked - tally.named.len();
+        text.push_str(&format!(
+            "  channel {id:#x}: {parked} parked ({} receiving, {} sending); {} sender(s) and {} receiver(s) alive; \
+             green threads {}{}\n",
+            tally.receiving,
+            tally.sending,
+            tally.senders,
+            tally.receivers,
+            tally.named.join(", "),
+            if more > 0 { format!(" and {more} more") } else { String::new() },
+        ));
+    }
+    if shared.len() > SHARED_CHANNELS_SHOWN {
+        text.push_str(&format!(
+            "(and {} more channel(s) with several waiters)\n",
+            shared.len() - SHARED_CHANNELS_SHOWN
+        ));
     }
     text
 }

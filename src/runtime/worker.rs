@@ -45,7 +45,9 @@ use corosensei::{Coroutine, CoroutineResult, Yielder};
 use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
-use super::dump::{Answer, SlotInfo, SlotView, Tally, WaitFor, render_backtrace, render_green_thread, state_of};
+use super::dump::{
+    Answer, ChannelWait, SlotInfo, SlotView, Tally, WaitFor, render_backtrace, render_green_thread, state_of,
+};
 use super::run_queue::{Ready, RunQueue};
 use super::shared::{Remote, Shared};
 use super::stats::WorkerStats;
@@ -1147,6 +1149,25 @@ impl Core {
             if let crate::park::WaitingOn::Join(joining) = waiting_on {
                 edges.push((header.id.get(), joining, header.describe(), WaitFor::Join, slot.info.timed));
             }
+            let channel = match waiting_on {
+                crate::park::WaitingOn::Channel(primitive, handles) => {
+                    // SAFETY: the green thread is parked in the channel operation that recorded
+                    // the address, whose frame borrows a handle of the channel; it clears the
+                    // record before the park returns, and cannot resume while this worker dumps
+                    // (`park::ChannelHandles`).
+                    let counts = unsafe { handles.as_ref() };
+                    Some(ChannelWait {
+                        id: handles.as_ptr().addr(),
+                        sending: primitive == crate::park::Primitive::ChannelSend,
+                        senders: counts.senders.load(Ordering::Relaxed),
+                        receivers: counts.receivers.load(Ordering::Relaxed),
+                    })
+                }
+                _ => None,
+            };
+            if let Some(wait) = &channel {
+                answer.channels.entry(wait.id).or_default().add(wait, || header.describe());
+            }
             let lock = header.waits_for_lock.load(Ordering::Relaxed);
             let lock_holder = if parked && !lock.is_null() {
                 // SAFETY: the green thread is parked in the lock wait that set the pointer (it
@@ -1165,6 +1186,7 @@ impl Core {
                 ready: ready.contains(&index) || woken || self.forced_out.get() == Some(index),
                 lock_holder,
                 waiting_on,
+                channel,
                 stack_size: match header.stack_size {
                     0 => self.shared.config.stack_size,
                     n => n as usize,
