@@ -34,6 +34,11 @@
 //! and then, with quiet spells between, hears of it a few times, not at every spell; and
 //! without a logger that hears the monitor's warnings only the first report goes to stderr.
 //!
+//! A server is never that quiet (its accept loop waits on I/O, its idle connections too), so
+//! green threads deadlocked inside one go unreported here: take a dump (below, or
+//! [`Handle::dump`](crate::Handle::dump)), whose closing lines name every wait cycle of joins
+//! and green locks (`deadlock: ...`) whatever else runs.
+//!
 //! # Dumps on a signal
 //!
 //! With `GREEN_DUMP_SIGNAL` set to a signal name (`USR1`, `USR2`, `HUP`, `WINCH`, with or
