@@ -358,7 +358,8 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 ///   the values of arms that do not run are dropped.
 /// - `default => body`: runs if no operation is ready at once.
 /// - `timeout(duration) => body`: runs if no operation completes within `duration`, or when the
-///   caller's [`green::timeout`](crate::timeout) deadline comes first.
+///   caller's [`green::timeout`](crate::timeout) deadline comes first. (crossbeam's
+///   `select!` spells it `default(duration)`, which is refused here with a message saying so.)
 ///
 /// At most one of `default` and `timeout`. Without either, `select!` waits; inside
 /// `green::timeout` it unwinds to it at the deadline. A body may be a block (the comma after
@@ -510,6 +511,13 @@ macro_rules! __select_parse {
     };
 
     // errors
+    (@ops $ops:tt @fallback $fb:tt @rest default ($($d:tt)*) $($rest:tt)*) => {
+        ::core::compile_error!(::core::concat!(
+            "green::select!: a timed default is written `timeout(duration) => body` here, not `default(",
+            ::core::stringify!($($d)*),
+            ")` as in crossbeam's select!"
+        ))
+    };
     (@ops $ops:tt @fallback [$($fb:tt)+] @rest default $($rest:tt)*) => {
         ::core::compile_error!("green::select!: at most one `default` or `timeout` arm")
     };
