@@ -161,6 +161,12 @@ impl Semaphore {
     /// Acquires `n` permits at once, waiting until that many are free (and every earlier
     /// waiter has been served).
     ///
+    /// Waiters are served in order, so while this one waits, later ones wait behind it even
+    /// for a single permit that is free. A request for more permits than will ever be free at
+    /// once (more than the semaphore holds) waits for good and holds back every later
+    /// `acquire`; bound it with [`try_acquire_many_for`](Semaphore::try_acquire_many_for),
+    /// whose timeout lets the others through.
+    ///
     /// ```
     /// let sem = green::sync::Semaphore::new(5);
     /// let permits = sem.acquire_many(3);
@@ -335,6 +341,18 @@ impl Semaphore {
 
     /// [`try_acquire_many_for`](Semaphore::try_acquire_many_for) through an [`Arc`]; see
     /// [`acquire_owned`](Semaphore::acquire_owned).
+    ///
+    /// ```
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    ///
+    /// green::run(|| {
+    ///     let sem = Arc::new(green::sync::Semaphore::new(2));
+    ///     assert!(sem.clone().try_acquire_many_owned_for(3, Duration::from_millis(2)).is_none());
+    ///     let both = sem.clone().try_acquire_many_owned_for(2, Duration::from_millis(2)).unwrap();
+    ///     assert_eq!((both.num_permits(), sem.available_permits()), (2, 0));
+    /// });
+    /// ```
     pub fn try_acquire_many_owned_for(self: Arc<Self>, n: usize, timeout: Duration) -> Option<OwnedSemaphorePermit> {
         let permits = self.try_acquire_many_for(n, timeout)?.into_count();
         Some(OwnedSemaphorePermit { semaphore: self, permits })
