@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, OS_THREAD, Stop, Wait, WaitList, count_held, describe_current, describe_holder, op, refuse_relock,
-    release_held, stop_without_error,
+    Lock, OS_THREAD, Stop, UNWINDING_WAIT, Wait, WaitList, count_held, describe_current, describe_holder, op,
+    refuse_relock, release_held, stop_without_error,
 };
 
 /// How long the first waiter of a [`Mutex`] may wait before an unlock hands the lock straight
@@ -67,12 +67,6 @@ pub const MUTEX_HANDOFF_AFTER: Duration = Duration::from_millis(1);
 /// park and wake it saves cost microseconds across CPUs. Never spent when the holder shares the
 /// caller's worker: it cannot run while the caller spins.
 const SPIN_ROUNDS: u32 = 32;
-
-/// Longest a green thread that unwinds waits, without parking, for a mutex whose holder runs
-/// elsewhere (another worker, an OS thread); its worker is blocked meanwhile. A holder that
-/// lets go in microseconds, or unwinds in a shutdown, is waited for; one that needs the blocked
-/// worker to let go would hang it for good, and gets the abort instead.
-const UNWINDING_WAIT: Duration = Duration::from_secs(5);
 
 /// Marks an OS thread (or no worker) in `holder_worker`.
 const NO_WORKER: usize = usize::MAX;

@@ -24,7 +24,7 @@ use std::collections::VecDeque;
 use std::fmt;
 use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use crate::park::{self, Waiter};
 use crate::runtime::context;
@@ -309,6 +309,12 @@ impl Wakes {
         }
     }
 }
+
+/// Longest a green thread that unwinds waits, without parking, for a `Mutex` or `RwLock` whose
+/// holders run elsewhere (another worker, an OS thread); its worker is blocked meanwhile. A
+/// holder that lets go in microseconds, or unwinds in a shutdown, is waited for; one that needs
+/// the blocked worker to let go would hang it for good, and gets the abort instead.
+pub(crate) const UNWINDING_WAIT: Duration = Duration::from_secs(5);
 
 /// Why a blocking operation stops instead of parking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
