@@ -337,6 +337,39 @@ impl Core {
         f(self.current.get().map(|header| unsafe { header.as_ref() }))
     }
 
+    /// The first `Some` that `f` returns for a started green thread of this worker other than
+    /// the running one; `None` if there is none, or no green thread runs here on its own stack.
+    /// For a running green thread that blocks its worker (an unwinding lock call) and must know
+    /// whether a holder it would wait for is one of those, which cannot run meanwhile.
+    /// Unstarted green threads are not visited: they have run no code.
+    ///
+    /// It reads the slot table while [`Core::resume`] holds it borrowed across the switch:
+    /// through raw pointers, never a reference to the table's elements as a whole, and never
+    /// touching the running green thread's own slot, the only one `resume` holds a reference
+    /// into. Rare paths only: it visits every slot.
+    pub(crate) fn find_other_green_thread<R>(&self, mut f: impl FnMut(&Header) -> Option<R>) -> Option<R> {
+        if !self.in_green_thread() {
+            return None;
+        }
+        // SAFETY: `current` is set while a green thread runs (`in_green_thread`), and its slot
+        // keeps its header alive.
+        let own = unsafe { self.current.get()?.as_ref() }.slot();
+        let table = self.slots.as_ptr();
+        // SAFETY: only this thread touches `slots`, and the worker is inside `resume` (the
+        // running green thread is us), which does not change the table while we run: the
+        // vector is not resized, and `resume` writes nothing to it. Its borrow is a raw pointer
+        // inside the `RefMut`, and the one reference it holds derived from it is to the slot
+        // `own`, which we skip. Reading the vector's length and buffer address takes no
+        // reference to its elements.
+        let (base, len) = unsafe { ((*table).as_ptr(), (*table).len()) };
+        (0..len).filter(|&index| index != own).find_map(|index| {
+            // SAFETY: `index < len`, and no reference into that slot is alive (see above); the
+            // `TaskRef` in it keeps the header alive while we read it, as nothing else runs here.
+            let slot = unsafe { &*base.add(index) };
+            slot.live.as_ref().and_then(|live| f(live.task.header()))
+        })
+    }
+
     /// The running green thread's budget and time slice: its own, or the runtime's.
     pub(crate) fn current_budget_and_slice(&self) -> (u32, Duration) {
         self.with_current(|header| {

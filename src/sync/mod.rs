@@ -92,8 +92,8 @@
 //! | channel `send_timeout` / `recv_timeout`, `oneshot` `recv_timeout` | their timeout error |
 //! | `oneshot::Receiver::recv` | `Err(RecvError)` |
 //! | `select!` | its `timeout` arm if it has one, else one operation arm completes with its error |
-//! | `Mutex::lock`, held on another worker or an OS thread | blocks the worker until it is free, up to 5 s, then aborts |
-//! | `Mutex::lock` held on its own worker, `RwLock::read` / `write` | aborts, naming the green thread and the holder |
+//! | `Mutex::lock`, `RwLock::read` / `write`, held on other workers or OS threads | blocks the worker until it can take it, up to 5 s, then aborts |
+//! | `Mutex::lock` held on its own worker; `RwLock::read` / `write` where a holder may be on its own worker | aborts at once, naming the green thread and the holder (for readers, a green thread of its worker that holds green lock guards) |
 //! | `try_lock_for` / `_until`, `try_read_for` / `_until`, `try_write_for` / `_until` | `Err(TryLockError::WouldBlock)` |
 //! | `Condvar::wait`, `wait_while` | aborts, naming the green thread |
 //! | `Condvar::wait_timeout`, `wait_timeout_while` | returns at once, timed out, lock still held |
@@ -103,6 +103,12 @@
 //! | `Semaphore::try_acquire_for` | `None` |
 //! | `Barrier::wait` | aborts, naming the green thread, unless it is the last to arrive |
 //! | `WaitGroup::wait` / `wait_timeout` | aborts / `false` |
+//!
+//! An `RwLock` records its writer but not its readers: while readers hold it, any other green
+//! thread of the caller's worker that holds a green lock guard (or was granted a read while it
+//! waited) counts as one that may be among them. While it waits, an unwinding `read` or
+//! `write` queues ahead of the lock's other waiters, and takes the lock if it is free for it
+//! even with others queued (a read beside readers while a writer waits).
 //!
 //! Aborting is reserved for operations whose API cannot report the failure: waiting for a
 //! green thread on the same worker would deadlock it, and parking would carry the panic to

@@ -18,6 +18,26 @@
 //!    keeps it (timeout) or releases it (cancellation). One whose node is still there removes it
 //!    and grants again, since it may have been holding back readers behind it.
 //!
+//! # While unwinding
+//!
+//! A green thread that unwinds cannot park (rule 3 of docs/design.md). Its `read` or `write`
+//! that cannot take the lock at once waits without parking, blocking its worker
+//! (`acquire_unwinding`), while every holder may run elsewhere (an OS thread, another worker),
+//! for at most [`UNWINDING_WAIT`]:
+//!
+//! 1. Under the internal lock: if its node is gone, the lock was granted to it. Else, if the
+//!    lock is free for it, it takes it *even though others are queued* (a read beside readers
+//!    while a writer waits; exclusion holds: only a writer's absence is needed for a read, and
+//!    a write needs the lock free). Else it queues at the *front*, once: the releases that
+//!    follow grant it the lock before anyone queued (a reader that keeps re-reading on an OS
+//!    thread queues behind it, instead of keeping it out for good).
+//! 2. Outside the lock, it looks for a holder that cannot run while its worker is blocked:
+//!    a green thread of its own worker. A writer is known by id; readers are not recorded, so
+//!    for them the test is conservative (`holder_here`). If one may be there, it leaves the
+//!    queue and aborts at once.
+//! 3. Past the bound it leaves the queue and aborts; otherwise it pauses briefly, and goes
+//!    back to 1. The abort message names the state found in the last round.
+//!
 //! # Poisoning
 //!
 //! As std: a write guard dropped during a panic poisons the lock; read guards never do. A
@@ -32,11 +52,22 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{LockResult, PoisonError, TryLockError, TryLockResult};
 use std::time::{Duration, Instant};
 
-use crate::park;
+use crate::park::{self, Waiter};
+use crate::runtime::context;
+use crate::runtime::task::Header;
 use crate::sync::wait::{
-    Lock, Mirrored, Stop, Wait, WaitList, Wakes, current_id, describe_current, describe_holder, op, refuse_relock,
-    release_held, stop_without_error, take_held,
+    Lock, Mirrored, OS_THREAD, Stop, UNWINDING_WAIT, Wait, WaitList, Wakes, current_id, describe_current,
+    describe_holder, op, refuse_relock, release_held, stop_without_error, take_held,
 };
+
+/// The first pause of an unwinding `read` or `write` between two tries; each next one doubles,
+/// up to [`UNWINDING_PAUSE_MAX`]. As `Mutex`'s: a critical section elsewhere usually ends within
+/// microseconds, and one that does not is looked at again often enough to be seen ending
+/// within a millisecond, at most a thousand looks a second from a worker blocked anyway.
+const UNWINDING_FIRST_PAUSE: Duration = Duration::from_micros(20);
+
+/// The longest pause of an unwinding `read` or `write` between two tries.
+const UNWINDING_PAUSE_MAX: Duration = Duration::from_millis(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {
@@ -56,13 +87,18 @@ struct State {
 }
 
 impl State {
-    fn can_take(&self, kind: Kind) -> bool {
+    /// Whether the holders let a `kind` in: no writer, and for a write no readers either.
+    fn free_for(&self, kind: Kind) -> bool {
         self.writer == 0
-            && self.waiters.is_empty()
             && match kind {
                 Kind::Read => true,
                 Kind::Write => self.readers == 0,
             }
+    }
+
+    /// Protocol step 1: free for `kind`, and nobody queued.
+    fn can_take(&self, kind: Kind) -> bool {
+        self.waiters.is_empty() && self.free_for(kind)
     }
 
     fn take(&mut self, kind: Kind, holder: u64) {
@@ -75,11 +111,7 @@ impl State {
     /// Protocol step 2: grants the lock to the front of the queue while possible.
     fn grant(&mut self, wakes: &mut Wakes) {
         while let Some(&(kind, holder)) = self.waiters.front().map(|n| &n.data) {
-            let free_for = match kind {
-                Kind::Read => self.writer == 0,
-                Kind::Write => self.writer == 0 && self.readers == 0,
-            };
-            if !free_for {
+            if !self.free_for(kind) {
                 break;
             }
             let node = self
@@ -117,8 +149,13 @@ impl State {
 ///
 /// `read`, `write` and their timed forms are cancellation points. Inside [`crate::timeout`],
 /// `read` and `write` unwind to it at the deadline; the timed forms fail. A green thread that is
-/// unwinding and would have to wait aborts in `read` and `write` (naming itself and the holder)
-/// and fails in the timed forms (see the [module docs](crate::sync)).
+/// unwinding and would have to wait cannot park: its timed forms fail, and its `read` and
+/// `write` block its worker until they get the lock, for up to 5 s, while the holders may all
+/// run elsewhere (OS threads, other workers). They abort the process, naming the green thread
+/// and the lock's state, past the 5 s or at once if a holder may be a green thread of its own
+/// worker, which cannot run meanwhile (see the [module docs](crate::sync#while-unwinding)).
+/// Readers are not recorded: while readers hold the lock, any other green thread of the
+/// worker that holds a green lock guard counts as one that may be among them.
 pub struct RwLock<T: ?Sized> {
     state: Lock<State>,
     /// `state.writer`, readable without the lock: the holder cell of the dumps' wait-for edges
@@ -414,7 +451,17 @@ impl<T: ?Sized> RwLock<T> {
         if !self.try_take(kind) {
             refuse_relock(&self.writer, what, "RwLock", " for writing");
             if let Err(stop) = self.acquire_slow(kind, None) {
-                stop_without_error(stop, what, || self.unwinding_message(kind));
+                let gave_up = match stop {
+                    Stop::Unwinding => match self.acquire_unwinding(kind) {
+                        Ok(()) => return,
+                        Err(gave_up) => Some(gave_up),
+                    },
+                    _ => None,
+                };
+                stop_without_error(stop, what, || match gave_up {
+                    Some(gave_up) => gave_up.message(kind),
+                    None => internal_error!("a green::sync::RwLock gave up while unwinding without a reason").into(),
+                });
             }
         }
     }
@@ -431,7 +478,9 @@ impl<T: ?Sized> RwLock<T> {
                 crate::deadline::report_timeout();
                 Err(TryLockError::WouldBlock)
             }
-            Err(stop) => stop_without_error(stop, "green::sync::RwLock", || self.unwinding_message(kind)),
+            Err(stop) => stop_without_error(stop, "green::sync::RwLock", || {
+                internal_error!("a timed green::sync::RwLock lock aborted while unwinding").into()
+            }),
         }
     }
 
@@ -514,21 +563,192 @@ impl<T: ?Sized> RwLock<T> {
         wakes.wake();
     }
 
-    fn unwinding_message(&self, kind: Kind) -> String {
-        let (readers, writer) = {
-            let state = self.lock_state();
-            (state.readers, state.writer)
+    /// Takes the lock for a green thread that unwinds, which cannot park: blocks the worker
+    /// until the lock is granted or free, for at most [`UNWINDING_WAIT`] (the module docs,
+    /// "While unwinding"). `Err` says why it gave up; it has left the queue then.
+    #[cold]
+    fn acquire_unwinding(&self, kind: Kind) -> Result<(), GaveUp> {
+        let task = context::with_core(|core| core.and_then(|c| c.current()))
+            .expect(internal_error!("an unwinding green::sync::RwLock wait outside a green thread"));
+        let me = task.header();
+        // The waiter a release wakes as it grants us the lock (protocol step 2). Its wake only
+        // marks us notified, since we never park; `end_wait` makes it stale when we are done.
+        let mut waiter = Some(Waiter::Green { seq: me.begin_wait(), task: task.clone() });
+        let mut id: Option<u64> = None;
+        let start = Instant::now();
+        let mut pause = UNWINDING_FIRST_PAUSE;
+        // The holders last found not to be on this worker: a writer's id, or readers (`Some(0)`).
+        // What `holder_here` looks at stays as it was while we block the worker (the green
+        // threads it reads cannot run), so a holder already looked for is not looked for again.
+        let mut cleared: Option<u64> = None;
+        let outcome = loop {
+            // Step 1: granted, free for us, or queued at the front.
+            let mut wakes = Wakes::default();
+            let seen = {
+                let mut state = self.lock_state();
+                let granted = id.is_some_and(|mine| !state.waiters.contains(mine));
+                let free = !granted && state.free_for(kind);
+                if free {
+                    state.take(kind, me.id.get());
+                    if let Some(mine) = id {
+                        // Our node at the front may have held back readers behind it.
+                        state.waiters.remove(mine);
+                        state.grant(&mut wakes);
+                    }
+                } else if !granted && let Some(waiter) = waiter.take() {
+                    state.waiters.enqueue(&mut id, waiter, (kind, me.id.get()), true);
+                }
+                (granted || free).then_some(()).ok_or((state.readers, state.writer))
+            };
+            wakes.wake();
+            let Err((readers, writer)) = seen else { break Ok(()) };
+            // Step 2, then 3.
+            let why = match (cleared != Some(writer)).then(|| self.holder_here(me, kind, readers, writer)) {
+                Some(Some(why)) => Some(why),
+                _ if start.elapsed() >= UNWINDING_WAIT => Some(Why::TimedOut),
+                _ => {
+                    cleared = Some(writer);
+                    None
+                }
+            };
+            if let Some(why) = why {
+                // A grant that came meanwhile is ours to keep.
+                break if self.leave(id) { Ok(()) } else { Err(GaveUp { readers, writer, why }) };
+            }
+            std::thread::sleep(pause);
+            pause = (pause * 2).min(UNWINDING_PAUSE_MAX);
         };
-        let holder = if writer != 0 {
-            format!("{} holds it for writing", describe_holder(writer))
+        me.end_wait();
+        outcome
+    }
+
+    /// Whether a holder of the lock, seen held by `readers` and `writer` when the unwinding
+    /// green thread `me` could not take it for `kind`, may be a green thread of `me`'s worker,
+    /// which cannot run while `me` blocks that worker: why, if so.
+    ///
+    /// A writer is known by id: `me` itself, an OS thread, or a green thread we look for among
+    /// the worker's. Readers are not recorded (that would cost every `read`), so for them the
+    /// test is conservative, on what the worker's green threads show. Every green thread that
+    /// holds a read guard of this lock on this worker is one of:
+    ///
+    /// - one that took it at once, or was granted it and has run since: it counts it in its
+    ///   `locks_held` from the moment its `read` returns (no switch comes between the lock
+    ///   call's end and the count) until its drop. Started and suspended (parked or ready), it
+    ///   is among the worker's green threads;
+    /// - one granted it while it waited, parked or woken but not yet run: it is suspended in
+    ///   `acquire_slow` with its `waits_for_lock` on this lock's holder cell (it parks only
+    ///   after queueing), and its node is gone from the queue. A queued one is not a holder,
+    ///   and cannot become one while `me` waits: `me` queued at the front first, and a writer
+    ///   is granted after `me` only (a reader granted with `me` lets `me` in too);
+    /// - one holding a guard another green thread of this worker took and passed on
+    ///   (`spawn_local`, which keeps both on this worker), started or not: the taker still
+    ///   counts it, and is either among the worker's green threads, or `me` itself, which then
+    ///   shares values with others (`shares_locally`). A guard whose taker has finished counts
+    ///   nowhere: such a holder is missed, and the wait's bound ends it.
+    ///
+    /// An unstarted green thread has taken nothing. `me`'s own guards count only when it
+    /// shares values: otherwise they are its own to drop, which it does after this call, and a
+    /// read guard of this very lock that `me` holds while it asks to write would wait for itself,
+    /// for good as with std, here until the bound.
+    fn holder_here(&self, me: &Header, kind: Kind, readers: usize, writer: u64) -> Option<Why> {
+        let here = |found: &mut dyn FnMut(&Header) -> Option<Why>| {
+            context::with_core(|core| core.and_then(|c| c.find_other_green_thread(found)))
+        };
+        if writer != 0 {
+            return if writer == me.id.get() {
+                Some(Why::Itself)
+            } else if writer == OS_THREAD {
+                None
+            } else {
+                here(&mut |other| (other.id.get() == writer).then_some(Why::WriterHere))
+            };
+        }
+        debug_assert!(kind == Kind::Write && readers > 0, "free for {kind:?}, with {readers} reader(s)");
+        if me.shares_locally.load(Ordering::Relaxed) && me.locks_held.load(Ordering::Relaxed) > 0 {
+            return Some(Why::SharesGuards);
+        }
+        let cell = std::ptr::from_ref(&self.writer).cast_mut();
+        here(&mut |other| {
+            if other.locks_held.load(Ordering::Relaxed) > 0 {
+                Some(Why::GuardsHere(other.describe()))
+            } else if other.waits_for_lock.load(Ordering::Relaxed) == cell && !self.queued(other.id.get()) {
+                Some(Why::GrantedHere(other.describe()))
+            } else {
+                None
+            }
+        })
+    }
+
+    /// Whether green thread `id` waits in the queue.
+    fn queued(&self, id: u64) -> bool {
+        self.lock_state().waiters.iter().any(|node| node.data.1 == id)
+    }
+}
+
+/// Why an unwinding `read` or `write` gave up, and the state it found then.
+#[derive(Debug)]
+struct GaveUp {
+    readers: usize,
+    writer: u64,
+    why: Why,
+}
+
+/// What made an unwinding `read` or `write` give up.
+#[derive(Debug)]
+enum Why {
+    /// The caller holds the lock for writing itself.
+    Itself,
+    /// The writer is a green thread of the caller's worker.
+    WriterHere,
+    /// Readers hold it, and this green thread of the caller's worker holds green lock guards.
+    GuardsHere(String),
+    /// Readers hold it, and this green thread of the caller's worker was granted a read.
+    GrantedHere(String),
+    /// Readers hold it, and the caller holds green lock guards and shares values with other
+    /// green threads of its worker, to which it may have passed one of this lock.
+    SharesGuards,
+    /// The holders did not let go within [`UNWINDING_WAIT`].
+    TimedOut,
+}
+
+impl GaveUp {
+    /// The abort message, naming the caller, the state it found, and why it gave up.
+    fn message(&self, kind: Kind) -> String {
+        let held = if self.writer != 0 {
+            format!("{} holds it for writing", describe_holder(self.writer))
         } else {
-            format!("{readers} reader(s) hold it, or a writer waits before this {kind:?}")
+            format!("{} reader(s) hold it", self.readers)
+        };
+        let why = match &self.why {
+            Why::Itself => " itself".to_owned(),
+            Why::WriterHere => " on its own worker, which cannot run it meanwhile".to_owned(),
+            Why::GuardsHere(other) => format!(
+                "; green thread {other} of its own worker, which cannot run meanwhile, holds green lock guards \
+                 and may be one of them"
+            ),
+            Why::GrantedHere(other) => format!(
+                "; green thread {other} of its own worker, which cannot run meanwhile, is one of them (granted \
+                 the lock while it waited)"
+            ),
+            Why::SharesGuards => "; it holds green lock guards itself and shares values with other green threads \
+                                  of its worker (spawn_local), which cannot run meanwhile and may hold one of this \
+                                  lock"
+                .to_owned(),
+            Why::TimedOut => format!("; it was not let go within {} s", UNWINDING_WAIT.as_secs()),
+        };
+        let kind = match kind {
+            Kind::Read => "reading",
+            Kind::Write => "writing",
         };
         format!(
-            "green: {} tried to lock a green::sync::RwLock for {kind:?} while unwinding, and {holder}. A green \
-             thread cannot park while unwinding (its worker would carry the panic to other green threads), \
-             and waiting without parking could deadlock its worker. Use try_read / try_write in destructors",
-            describe_current()
+            "green: {} tried to lock a green::sync::RwLock for {kind} while unwinding, and {held}{why}. A green \
+             thread cannot park while unwinding (its worker would carry the panic to other green threads); it \
+             waits without parking (blocking its worker) for holders on other workers or OS threads, up to {} s, \
+             but a holder on its own worker cannot run meanwhile. Use try_read / try_write in destructors, or make \
+             sure the lock is free before a panic or a cancellation can happen (a shutdown cancels lock holders \
+             first)",
+            describe_current(),
+            UNWINDING_WAIT.as_secs()
         )
     }
 }

@@ -268,6 +268,11 @@ impl<D> WaitList<D> {
         if front { self.nodes.push_front(node) } else { self.nodes.push_back(node) }
     }
 
+    /// The nodes, front to back.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &Node<D>> + '_ {
+        self.nodes.iter()
+    }
+
     /// Removes every node, for a wake of all.
     pub(crate) fn drain(&mut self) -> impl Iterator<Item = Node<D>> + '_ {
         self.nodes.drain(..)
