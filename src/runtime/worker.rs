@@ -826,9 +826,10 @@ impl Core {
     }
 
     fn resume(&self, mut index: usize) {
-        // The slot stays borrowed while green threads run: green threads never touch the slot
-        // table (only `current`), so the borrow cannot conflict, and the coroutine does not
-        // move.
+        // The slot stays borrowed while green threads run: green threads never change the slot
+        // table (they use `current`; an unwinding lock call reads the other slots through raw
+        // pointers, `find_other_green_thread`), so the borrow cannot conflict, and the coroutine
+        // does not move.
         let mut slots = self.slots.borrow_mut();
         let stats = self.stats();
         loop {
