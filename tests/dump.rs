@@ -29,7 +29,8 @@ fn dump_until_parked(name: &str) {
 
 /// Holds worker 1 with blocking code (no tick, no park) for `how_long`, from a green thread
 /// placed there; returns once that code runs. Wakes meant for worker 1 wait in its inbox
-/// meanwhile.
+/// meanwhile. Call it from a green thread placed on worker 0 (`Builder::worker`), which would
+/// otherwise be held too.
 fn block_worker_1_for(how_long: Duration) -> green::JoinHandle<()> {
     use std::sync::Arc;
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -1227,12 +1228,15 @@ fn green_threads_in_the_shared_queue_are_counted() {
 #[test]
 fn a_worker_late_to_a_dump_names_what_it_ran_when_asked() {
     let rt = green::Runtime::builder().workers(2).build().unwrap();
-    let text = rt.block_on(|| {
+    let scenario = || {
         let blocker = block_worker_1_for(Duration::from_millis(900));
         let text = green::Handle::current().dump().to_string();
         blocker.join().unwrap();
         text
-    });
+    };
+    // On worker 0: `block_on`'s green thread may start on either worker, and on worker 1 it
+    // would be held with it, asking for the dump only once the blocking code had ended.
+    let text = rt.block_on(|| green::Builder::new().worker(0).spawn(scenario).unwrap().join().unwrap());
     let heading = text.lines().position(|l| l.starts_with("worker 1: ")).unwrap_or_else(|| panic!("{text}"));
     let note = text.lines().nth(heading + 1).unwrap_or_else(|| panic!("{text}"));
     assert!(note.starts_with("  (this worker took the dump up only after "), "{text}");
