@@ -343,8 +343,9 @@ pub(crate) fn wait_channel_locked(
     );
 }
 
-/// `what` is recorded in the header's `waiting_on` word for the park and cleared before this
-/// returns, or unwinds (`Nothing`: the word is left alone, for the caller's own [`WaitEdge`]).
+/// `what` is recorded in the header's `waiting_on` word for the park and put back as it was
+/// before this returns, or unwinds (`Nothing`: the word is left alone, for the caller's own
+/// [`WaitEdge`]).
 /// A channel's [`ChannelHandles`] in it are read by dumps for exactly that long, while the
 /// caller's frame borrows the channel.
 #[inline(always)]
@@ -392,23 +393,29 @@ fn wait_with<W>(
     }
 }
 
-/// A `waiting_on` word set for one park by [`wait_with`], cleared when dropped: as the park
-/// returns, or if it ever unwound. A word left set would name, at the green thread's next park
-/// that records nothing (a sleep), a channel that may be gone by then.
-struct Recorded<'a>(&'a Header);
+/// A `waiting_on` word set for one park by [`wait_with`], put back as it was when dropped: as
+/// the park returns, or if it ever unwound. A word left set would name, at the green thread's
+/// next park that records nothing (a sleep), a channel that may be gone by then; a word
+/// cleared instead of put back would wipe a [`WaitEdge`] the park was made under.
+struct Recorded<'a> {
+    me: &'a Header,
+    before: u64,
+}
 
 impl<'a> Recorded<'a> {
     #[inline(always)]
     fn set(me: &'a Header, what: WaitingOn) -> Recorded<'a> {
+        // Only this green thread writes its word: a load and a store, not a swap.
+        let before = me.waiting_on.load(Ordering::Relaxed);
         me.waiting_on.store(what.encode(), Ordering::Relaxed);
-        Recorded(me)
+        Recorded { me, before }
     }
 }
 
 impl Drop for Recorded<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        self.0.waiting_on.store(0, Ordering::Relaxed);
+        self.me.waiting_on.store(self.before, Ordering::Relaxed);
     }
 }
 
@@ -538,8 +545,8 @@ pub(crate) fn clear_runtime_unwind() {
 ///
 /// # Why a dump may read it
 ///
-/// The address is recorded by [`wait_with`] just before the green thread parks and cleared
-/// ([`Recorded`]) before the park returns, inside the channel operation (`recv`, `send`),
+/// The address is recorded by [`wait_with`] just before the green thread parks and replaced by
+/// what was there before ([`Recorded`]) before the park returns, inside the channel operation (`recv`, `send`),
 /// whose frame borrows the `Sender` or `Receiver` and so keeps the channel, and these counts in
 /// it, alive. A dump reads the word only on the green thread's home worker, between two
 /// resumptions, and only while the green thread is parked (its slot says so and it is neither
