@@ -357,7 +357,8 @@ impl Core {
         let table = self.slots.as_ptr();
         // SAFETY: only this thread touches `slots`, and the worker is inside `resume` (the
         // running green thread is us), which does not change the table while we run: the
-        // vector is not resized, and `resume` writes nothing to it. Its borrow is a raw pointer
+        // vector is not resized, and `resume` writes to it (to the slot `own` alone) only after
+        // the switch back. Its borrow is a raw pointer
         // inside the `RefMut`, and the one reference it holds derived from it is to the slot
         // `own`, which we skip. Reading the vector's length and buffer address takes no
         // reference to its elements.
