@@ -212,23 +212,37 @@ fn connect_timeout_error() -> io::Error {
     io::Error::new(io::ErrorKind::TimedOut, "connection timed out")
 }
 
-/// Whether a receive or an `accept` that the kernel refused with `WouldBlock` met a socket shut
-/// down for reading through a handle green does not see: its raw fd (`libc::shutdown`,
-/// socket2's `SockRef::shutdown`, a common way to stop a thread blocked on a socket), or another
-/// handle converted from std on its own. Std's blocking call then returns at once (a receive
-/// with 0, an `accept` with `EINVAL`), but the kernel refuses the non-blocking attempt with
-/// `EAGAIN` while it reports the socket readable from then on: a green thread would wait out
-/// its timeout, or for good, and a plain thread would spin a core in `poll(2)`.
+/// `received`, unless it is the `WouldBlock` of a receive or an `accept` from a socket shut
+/// down for reading: then `ended()`, what std's blocking call gives (a receive 0 once the
+/// queue is empty, an `accept` `EINVAL`). The kernel refuses the non-blocking attempt with
+/// `EAGAIN` from then on while it reports the socket readable: a green thread would wait out
+/// its timeout, or for good, and a plain thread would spin a core in `poll(2)`. In
+/// non-blocking mode the `WouldBlock` stands, as std's non-blocking call gives it.
 ///
-/// Asking takes a `poll(2)`, so a call asks only where the shutdown may be behind the refusal:
-/// after a wait that ended in another refusal (`tries` counts this call's refusals), or once an
-/// event has ended the source (the shutdown's event may have come before this call, with no
-/// other to follow; an error ends it too, so a UDP socket once refused by its peer asks at each
-/// refusal). A receive that meets an empty queue at its first try, as a busy server's does,
-/// costs nothing more. Not in non-blocking mode, where std's call says `WouldBlock` too.
-fn read_shut_down(source: &Source, fd: RawFd, shared: &Shared, tries: &mut u32) -> bool {
+/// A shutdown through a green handle (`UnixDatagram::shutdown`, on it or a clone) is known
+/// from `shared` without a system call. One through a handle green does not see, its raw fd
+/// (`libc::shutdown`, socket2's `SockRef::shutdown`, a common way to stop a thread blocked on
+/// a socket) or another handle converted from std on its own, is asked of the kernel with a
+/// `poll(2)`, so only where it may be behind the refusal: after a wait that ended in another
+/// refusal (`tries` counts this call's refusals), or once an event has ended the source (the
+/// shutdown's event may have come before this call, with no other to follow; an error ends it
+/// too, so a UDP socket once refused by its peer asks at each refusal). A receive that meets
+/// an empty queue at its first try, as a busy server's does, costs nothing more.
+fn unless_shut_down<T>(
+    received: io::Result<T>,
+    source: &Source,
+    fd: RawFd,
+    shared: &Shared,
+    tries: &mut u32,
+    ended: impl FnOnce() -> io::Result<T>,
+) -> io::Result<T> {
+    let Err(e) = &received else { return received };
+    if e.kind() != io::ErrorKind::WouldBlock || shared.nonblocking() {
+        return received;
+    }
     *tries += 1;
-    !shared.nonblocking() && (*tries > 1 || source.ended()) && sys::shut_for_reading(fd)
+    let shut = shared.read_shut() || ((*tries > 1 || source.ended()) && sys::shut_for_reading(fd));
+    if shut { ended() } else { received }
 }
 
 /// Flags of every `send` and `sendto`: never block, never raise `SIGPIPE` (a closed peer is an
@@ -259,7 +273,7 @@ struct SharedValues {
     write: AtomicU64,
     /// TCP streams and Unix datagram sockets, shared here because clones share it too: set
     /// before the socket is shut down for reading (see `sys::StreamReads::recv` and
-    /// `UnixDatagram::unless_shut`).
+    /// `unless_shut_down`).
     read_shut: AtomicBool,
     /// `set_nonblocking(true)` is in effect: a call that would wait returns `WouldBlock` at
     /// once instead. The fd is non-blocking underneath either way.

@@ -12,7 +12,7 @@ use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, IntoRawFd, OwnedFd, RawF
 use std::time::Duration;
 
 use super::tcp::fd_traits;
-use super::{SEND_FLAGS, Shared, each_addr, read_shut_down, resolve, sys, timeout_error};
+use super::{SEND_FLAGS, Shared, each_addr, resolve, sys, timeout_error, unless_shut_down};
 use crate::reactor::{Direction, Source};
 
 /// A UDP socket, like [`std::net::UdpSocket`].
@@ -554,23 +554,14 @@ impl UdpSocket {
 
     /// `received`, unless it is the `WouldBlock` of a receive from a socket shut down for
     /// reading through its raw fd or another handle (UDP has no `shutdown` of its own): then
-    /// `ended()`, what std's blocking receive gives once the queue is empty (see
-    /// `read_shut_down`). `tries` counts this call's refusals.
+    /// `ended()` (see `unless_shut_down`). `tries` counts this call's refusals.
     fn unless_shut<T>(
         &self,
         received: io::Result<T>,
         tries: &mut u32,
         ended: impl FnOnce() -> io::Result<T>,
     ) -> io::Result<T> {
-        match received {
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    && read_shut_down(&self.source, self.inner.as_raw_fd(), &self.shared, tries) =>
-            {
-                ended()
-            }
-            received => received,
-        }
+        unless_shut_down(received, &self.source, self.inner.as_raw_fd(), &self.shared, tries, ended)
     }
 
     /// Hands back the std socket, made blocking again, unless

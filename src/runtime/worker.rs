@@ -1174,8 +1174,8 @@ impl Core {
             let woken = slot.info.parked.is_some() && !header.is_parked();
             let parked = slot.info.parked.is_some() && !woken && !ready.contains(&index);
             // Read only while it is parked: then the frame that waits holds what the record
-            // names (a join's target; for I/O, the borrow that keeps the fd open), and clears
-            // the record before it returns.
+            // names (a join's target; for I/O, the borrow that keeps the fd open), and takes
+            // the record back before it returns.
             let waiting_on = if parked {
                 crate::park::WaitingOn::decode(header.waiting_on.load(Ordering::Relaxed))
             } else {
@@ -1187,9 +1187,9 @@ impl Core {
             let channel = match waiting_on {
                 crate::park::WaitingOn::Channel(primitive, handles) => {
                     // SAFETY: the green thread is parked in the channel operation that recorded
-                    // the address, whose frame borrows a handle of the channel; it clears the
-                    // record before the park returns, and cannot resume while this worker dumps
-                    // (`park::ChannelHandles`).
+                    // the address, whose frame borrows a handle of the channel; it takes the
+                    // record back (`park::Recorded`) before the park returns, and cannot resume
+                    // while this worker dumps (`park::ChannelHandles`).
                     let counts = unsafe { handles.as_ref() };
                     Some(ChannelWait {
                         id: handles.as_ptr().addr(),

@@ -18,7 +18,7 @@ use super::{
 };
 use crate::deadline::elapsed_error;
 use crate::net::tcp::fd_traits;
-use crate::net::{SEND_FLAGS, Shared, read_shut_down, sys, timeout_error};
+use crate::net::{SEND_FLAGS, Shared, sys, timeout_error, unless_shut_down};
 use crate::park;
 use crate::reactor::{Direction, Source};
 
@@ -289,25 +289,12 @@ impl UnixDatagram {
     }
 
     /// `received`, unless it is the `EAGAIN` of a receive after the socket was shut down for
-    /// reading: then `ended`, the 0 that std's blocking receive returns once the queue is
-    /// empty. The kernel refuses the non-blocking attempt with `EAGAIN` yet reports the socket
-    /// readable from then on, so waiting would never end (a plain thread would spin in
-    /// `poll`). A shutdown through [`shutdown`](UnixDatagram::shutdown) on this handle or a
-    /// clone from `try_clone` is known without a system call; one through the raw fd or
-    /// another handle is asked of the kernel, where it may be behind the refusal (see
-    /// `read_shut_down`; `tries` counts this call's refusals). In non-blocking mode the
-    /// `EAGAIN` stands, as std's non-blocking call gives it.
+    /// reading, through [`shutdown`](UnixDatagram::shutdown) on this handle or a clone, or
+    /// through the raw fd or another handle: then `ended`, the 0 that std's blocking receive
+    /// returns once the queue is empty (see `unless_shut_down`; `tries` counts this call's
+    /// refusals).
     fn unless_shut<T>(&self, received: io::Result<T>, tries: &mut u32, ended: impl FnOnce() -> T) -> io::Result<T> {
-        match received {
-            Err(e)
-                if e.kind() == io::ErrorKind::WouldBlock
-                    && ((self.shared.read_shut() && !self.shared.nonblocking())
-                        || read_shut_down(&self.source, self.inner.as_raw_fd(), &self.shared, tries)) =>
-            {
-                Ok(ended())
-            }
-            received => received,
-        }
+        unless_shut_down(received, &self.source, self.inner.as_raw_fd(), &self.shared, tries, || Ok(ended()))
     }
 
     /// Sends to the address in `addr` (`len` bytes). A send refused while the socket is

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::{RETRY_PAUSE, addr_bytes, cannot_park, cannot_wait_error, checked_path, path_bytes, pause_before_retry};
 use crate::deadline::elapsed_error;
 use crate::net::tcp::fd_traits;
-use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, read_shut_down, sys, timeout_error};
+use crate::net::{LISTEN_BACKLOG, SEND_FLAGS, Shared, sys, timeout_error, unless_shut_down};
 use crate::reactor::{Direction, Source};
 
 /// A Unix stream socket server, like [`std::os::unix::net::UnixListener`]:
@@ -117,17 +117,12 @@ impl UnixListener {
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
         let mut tries = 0;
         let (fd, _) = self.source.io(Direction::Read, self.shared.read_limit(), timeout_error, || {
-            match sys::accept(self.inner.as_fd(), None) {
-                // Shut down through the raw fd: std's blocking accept fails with `EINVAL` at
-                // once, where the non-blocking one says `EAGAIN` for good (see `read_shut_down`).
-                Err(e)
-                    if e.kind() == io::ErrorKind::WouldBlock
-                        && read_shut_down(&self.source, self.inner.as_raw_fd(), &self.shared, &mut tries) =>
-                {
-                    Err(io::Error::from_raw_os_error(libc::EINVAL))
-                }
-                accepted => accepted,
-            }
+            // Shut down through the raw fd: std's blocking accept fails with `EINVAL` at once,
+            // where the non-blocking one says `EAGAIN` for good.
+            let accepted = sys::accept(self.inner.as_fd(), None);
+            unless_shut_down(accepted, &self.source, self.inner.as_raw_fd(), &self.shared, &mut tries, || {
+                Err(io::Error::from_raw_os_error(libc::EINVAL))
+            })
         })?;
         let stream = std::os::unix::net::UnixStream::from(fd);
         let addr = stream.peer_addr()?;
