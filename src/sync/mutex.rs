@@ -49,8 +49,8 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::runtime::context;
 use crate::sync::wait::{
-    Lock, OS_THREAD, Stop, UNWINDING_WAIT, Wait, WaitList, count_held, describe_current, describe_holder, op,
-    refuse_relock, release_held, stop_without_error,
+    Lock, OS_THREAD, Stop, UNWINDING_FIRST_PAUSE, UNWINDING_PAUSE_MAX, UNWINDING_WAIT, Wait, WaitList, count_held,
+    describe_current, describe_holder, op, refuse_relock, release_held, stop_without_error,
 };
 
 /// How long the first waiter of a [`Mutex`] may wait before an unlock hands the lock straight
@@ -255,7 +255,7 @@ impl<T: ?Sized> Mutex<T> {
     fn acquire_unwinding(&self) -> bool {
         let mine = context::with_core(|core| core.map_or(NO_WORKER, |c| c.uid));
         let start = Instant::now();
-        let mut pause = Duration::from_micros(20);
+        let mut pause = UNWINDING_FIRST_PAUSE;
         loop {
             if self.try_acquire() || self.take_grant() {
                 return true;
@@ -268,7 +268,7 @@ impl<T: ?Sized> Mutex<T> {
                 return false;
             }
             std::thread::sleep(pause);
-            pause = (pause * 2).min(Duration::from_millis(1));
+            pause = (pause * 2).min(UNWINDING_PAUSE_MAX);
         }
     }
 

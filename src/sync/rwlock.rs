@@ -56,18 +56,9 @@ use crate::park::{self, Waiter};
 use crate::runtime::context;
 use crate::runtime::task::Header;
 use crate::sync::wait::{
-    Lock, Mirrored, OS_THREAD, Stop, UNWINDING_WAIT, Wait, WaitList, Wakes, current_id, describe_current,
-    describe_holder, op, refuse_relock, release_held, stop_without_error, take_held,
+    Lock, Mirrored, OS_THREAD, Stop, UNWINDING_FIRST_PAUSE, UNWINDING_PAUSE_MAX, UNWINDING_WAIT, Wait, WaitList, Wakes,
+    current_id, describe_current, describe_holder, op, refuse_relock, release_held, stop_without_error, take_held,
 };
-
-/// The first pause of an unwinding `read` or `write` between two tries; each next one doubles,
-/// up to [`UNWINDING_PAUSE_MAX`]. As `Mutex`'s: a critical section elsewhere usually ends within
-/// microseconds, and one that does not is looked at again often enough to be seen ending
-/// within a millisecond, at most a thousand looks a second from a worker blocked anyway.
-const UNWINDING_FIRST_PAUSE: Duration = Duration::from_micros(20);
-
-/// The longest pause of an unwinding `read` or `write` between two tries.
-const UNWINDING_PAUSE_MAX: Duration = Duration::from_millis(1);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Kind {

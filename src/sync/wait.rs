@@ -321,6 +321,16 @@ impl Wakes {
 /// the blocked worker to let go would hang it for good, and gets the abort instead.
 pub(crate) const UNWINDING_WAIT: Duration = Duration::from_secs(5);
 
+/// The first pause of an unwinding lock call between two tries while it waits without parking
+/// (`Mutex`, `RwLock`); each next one doubles, up to [`UNWINDING_PAUSE_MAX`]. A critical section
+/// elsewhere usually ends within microseconds, and one that does not is looked at again often
+/// enough to be seen ending within a millisecond, at most a thousand looks a second from a
+/// worker blocked anyway.
+pub(crate) const UNWINDING_FIRST_PAUSE: Duration = Duration::from_micros(20);
+
+/// The longest pause of an unwinding lock call between two tries.
+pub(crate) const UNWINDING_PAUSE_MAX: Duration = Duration::from_millis(1);
+
 /// Why a blocking operation stops instead of parking.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Stop {
