@@ -439,6 +439,20 @@ impl File {
 
     /// Changes the file's modification time, as [`std::fs::File::set_modified`], on the pool.
     ///
+    /// ```
+    /// use std::time::{Duration, SystemTime};
+    ///
+    /// green::run(|| {
+    ///     let path = std::env::temp_dir().join(format!("green-file-modified-{}", std::process::id()));
+    ///     let file = green::fs::File::create(&path)?;
+    ///     let then = SystemTime::UNIX_EPOCH + Duration::from_secs(1_600_000_000);
+    ///     file.set_modified(then)?;
+    ///     assert_eq!(file.metadata()?.modified()?, then);
+    ///     green::fs::remove_file(&path)
+    /// })?;
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
     /// # Errors
     ///
     /// What std's gives.
