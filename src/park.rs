@@ -135,7 +135,9 @@ impl Primitive {
             Primitive::ChannelRecv => "parked (sync, channel recv)",
             Primitive::ChannelSend => "parked (sync, channel send)",
             Primitive::Select => "parked (sync, select)",
-            Primitive::OneshotRecv => "parked (sync, oneshot recv)",
+            // Parked means unwoken, and so the sender is alive and has not sent: a receive that
+            // waits for good names the one handle that could end it.
+            Primitive::OneshotRecv => "parked (sync, oneshot recv; its sender lives, unsent)",
             Primitive::Mutex => "parked (sync, mutex)",
             Primitive::RwLock => "parked (sync, rwlock)",
             Primitive::Condvar => "parked (sync, condvar)",

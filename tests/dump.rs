@@ -292,7 +292,7 @@ fn the_dump_names_the_sync_primitive_each_green_thread_waits_on() {
                 ("recv", "parked (sync, channel recv)"),
                 ("send", "parked (sync, channel send)"),
                 ("select", "parked (sync, select)"),
-                ("oneshot", "parked (sync, oneshot recv)"),
+                ("oneshot", "parked (sync, oneshot recv; its sender lives, unsent)"),
                 ("condvar", "parked (sync, condvar)"),
                 ("barrier", "parked (sync, barrier)"),
                 ("semaphore", "parked (sync, semaphore)"),
