@@ -34,10 +34,18 @@
 //! and then, with quiet spells between, hears of it a few times, not at every spell; and
 //! without a logger that hears the monitor's warnings only the first report goes to stderr.
 //!
-//! A server is never that quiet (its accept loop waits on I/O, its idle connections too), so
-//! green threads deadlocked inside one go unreported here: take a dump (below, or
-//! [`Handle::dump`](crate::Handle::dump)), whose closing lines name every wait cycle of joins
-//! and green locks (`deadlock: ...`) whatever else runs.
+//! A server is never that quiet (its accept loop waits on I/O, its idle connections too). For
+//! green threads deadlocked inside one, the monitor looks at the wait-for graph of joins and
+//! green locks (the edges a [dump](crate::Handle::dump) draws) every 40 thresholds (4 s by
+//! default, every second at most often) while two or more green threads wait in a join or on a
+//! green lock: each worker walks those green threads without a syscall, about 0.1 µs each, and
+//! looks are spread out so that they cost a worker 1% at most. A cycle of waits without a
+//! deadline, each of them the same wait (by its number) in two looks in a row, is a deadlock:
+//! it is reported once while it lasts, naming its green threads (`green: deadlock: green thread
+//! 7 "left" waits for a lock held by green thread 8 "right", which waits for a lock held by
+//! green thread 7 "left"`), and counted in
+//! [`Metrics::deadlocks`](crate::runtime::Metrics::deadlocks). Channels are not in the graph (a
+//! receive waits for any sender, an OS thread's too): a dump names the channel each waits on.
 //!
 //! # Dumps on a signal
 //!
@@ -55,11 +63,13 @@
 //!
 //! [`Builder::blocking_threshold`]: crate::runtime::Builder::blocking_threshold
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
 use std::time::{Duration, Instant};
 
+use crate::runtime::dump::{Edge, WaitLook, lasting_deadlocks};
 use crate::runtime::shared::Shared;
 
 mod syscall;
@@ -108,6 +118,8 @@ pub(crate) struct MonitorState {
     pub(crate) stop: AtomicBool,
     /// Possible deadlocks reported so far.
     pub(crate) possible_deadlocks: AtomicU64,
+    /// Deadlocks found by looks at the wait-for graph ([`WaitWatch`]) and reported so far.
+    pub(crate) deadlocks: AtomicU64,
 }
 
 impl MonitorState {
@@ -151,13 +163,13 @@ fn warnings_heard() -> bool {
 
 /// Printed once to stderr when the monitor has something to say and no logger is installed.
 const NO_LOGGER_HINT: &str = "green: (install a `log` logger, such as env_logger, to see every report; \
-    without one, only the first report of a stuck worker, of every worker stuck, and of a possible deadlock are \
-    printed)";
+    without one, only the first report of a stuck worker, of every worker stuck, of a deadlock and of a possible \
+    deadlock are printed)";
 
 /// Printed once to stderr when the monitor has something to say and the logger drops warnings.
 const FILTERED_HINT: &str = "green: (the program's `log` logger drops green's warnings; let them through \
     to see every report, with env_logger by RUST_LOG=green=warn; until then, only the first report of a stuck \
-    worker, of every worker stuck, and of a possible deadlock are printed)";
+    worker, of every worker stuck, of a deadlock and of a possible deadlock are printed)";
 
 impl Monitor {
     /// Starts the monitor of `shared`, if its threshold is set.
@@ -243,7 +255,9 @@ fn run(shared: &Shared, threshold: Duration) {
     // program whose green threads an OS thread feeds now and then has quiet spells that look
     // like a deadlock; they are reported once or twice, not at every spell.
     let mut quiet_needed = DEADLOCK_QUIET;
+    let mut wait_watch = WaitWatch::new(threshold);
     while !shared.monitor.stop.load(Ordering::Acquire) {
+        wait_watch.turn(shared, Instant::now(), &mut hinted);
         let moved = progress(shared);
         if deadlock_reported.is_some_and(|then| then != moved) {
             deadlock_reported = None;
@@ -470,6 +484,126 @@ fn progress(shared: &Shared) -> u64 {
         .iter()
         .map(|r| r.stats.switches.load(Ordering::Relaxed).wrapping_add(r.stats.budget_checks()))
         .fold(0, u64::wrapping_add)
+}
+
+/// A wait-for graph look is posted every this many thresholds (4 s with the default 100 ms),
+/// and every [`WAIT_LOOK_MIN`] at most often.
+const WAIT_LOOK_THRESHOLDS: u32 = 40;
+
+/// The shortest time between two wait-for graph looks, whatever the threshold: each costs
+/// every worker a walk over its green threads.
+const WAIT_LOOK_MIN: Duration = Duration::from_secs(1);
+
+/// Finds deadlocks among green threads while the runtime runs on around them (a server's
+/// accept loop and idle connections keep it from ever being quiet enough for the report of a
+/// possible deadlock): every [`WAIT_LOOK_THRESHOLDS`] thresholds, while at least two green
+/// threads are parked in joins or green locks' waits, it posts a look at the wait-for graph
+/// of joins and green locks ([`WaitLook`]), and reports each cycle of waits without a deadline
+/// whose every wait lasted from one look to the next ([`lasting_deadlocks`]), once while it
+/// lasts.
+struct WaitWatch {
+    every: Duration,
+    /// The look posted and not yet answered.
+    look: Option<WaitLook>,
+    /// When the next look is due.
+    next: Instant,
+    /// The edges of the last look answered.
+    before: Vec<Edge>,
+    /// The cycles reported and still seen at the last look, by their green threads' ids in
+    /// increasing order.
+    reported: HashSet<Vec<u64>>,
+    /// Whether stderr has had a report (once, when no logger hears the monitor).
+    printed: bool,
+}
+
+impl WaitWatch {
+    fn new(threshold: Duration) -> WaitWatch {
+        let every = threshold.saturating_mul(WAIT_LOOK_THRESHOLDS).max(WAIT_LOOK_MIN);
+        WaitWatch {
+            every,
+            look: None,
+            next: Instant::now() + every,
+            before: Vec::new(),
+            reported: HashSet::new(),
+            printed: false,
+        }
+    }
+
+    /// Collects the look in flight if its answers are in, and posts the next when it is due.
+    fn turn(&mut self, shared: &Shared, now: Instant, hinted: &mut bool) {
+        if let Some(look) = &self.look {
+            match look.outcome(shared) {
+                None => return,
+                // A worker too busy to answer: the next look starts afresh.
+                Some(None) => self.before.clear(),
+                Some(Some(edges)) => {
+                    // A look costs its workers in proportion to the waits it sees (about 0.1 µs
+                    // each): a million lock waiters spread the looks out, to 1% of a worker.
+                    let took = self.look.as_ref().map_or(Duration::ZERO, WaitLook::elapsed);
+                    self.next = self.next.max(now + took.saturating_mul(100));
+                    let mut still = HashSet::new();
+                    let mut to_name = HashSet::new();
+                    for (ids, cycle, named) in lasting_deadlocks(&self.before, &edges) {
+                        let mut key = ids;
+                        key.sort_unstable();
+                        if self.reported.contains(&key) {
+                            still.insert(key);
+                        } else if named {
+                            self.report(shared, &cycle, hinted);
+                            still.insert(key);
+                        } else {
+                            to_name.extend(key);
+                        }
+                    }
+                    self.reported = still;
+                    self.before = edges;
+                    // Looks describe no green thread but those asked for: a new cycle is
+                    // looked at again at once, with its green threads named, and reported if
+                    // it is still there.
+                    if !to_name.is_empty() {
+                        self.look = Some(WaitLook::start(shared, to_name));
+                        return;
+                    }
+                }
+            }
+            self.look = None;
+        }
+        if now < self.next {
+            return;
+        }
+        self.next = now + self.every;
+        use crate::park::ParkReason;
+        let waiting: usize = shared
+            .remotes
+            .iter()
+            .map(|r| {
+                r.stats.parked_now[ParkReason::Join as usize].load(Ordering::Relaxed)
+                    + r.stats.lock_parked.load(Ordering::Relaxed)
+            })
+            .sum();
+        // A cycle takes two green threads at least (none waits for a lock it holds).
+        if waiting < 2 {
+            self.before.clear();
+            self.reported.clear();
+            return;
+        }
+        self.look = Some(WaitLook::start(shared, HashSet::new()));
+    }
+
+    fn report(&mut self, shared: &Shared, cycle: &str, hinted: &mut bool) {
+        shared.monitor.deadlocks.fetch_add(1, Ordering::Relaxed);
+        let text = format!(
+            "green: deadlock: {cycle}. None of these waits has a deadline, and each lasted from one look to the next \
+             ({} ms apart): only a cancellation (JoinHandle::cancel, the runtime's shutdown) ends them. A dump \
+             (Handle::dump, or GREEN_DUMP_SIGNAL=USR1 and kill -USR1) shows what each one holds, and with \
+             GREEN_PARK_BACKTRACES=1 where it waits",
+            self.every.as_millis()
+        );
+        log::warn!("{text}");
+        if !warnings_heard() && !std::mem::replace(&mut self.printed, true) {
+            eprintln!("{text}{}", hint_once(hinted));
+        }
+    }
 }
 
 /// Logs a possible deadlock with a dump; prints the first one to stderr if no logger hears it

@@ -290,12 +290,17 @@ impl Builder {
     /// program whose green threads wait for an input thread's lines looks the same), so each
     /// report doubles the quiet the next needs, up to 64 s, and without a logger that hears it
     /// only the first goes to stderr. Green threads that wait on each other while others keep
-    /// running are not reported: [`Handle::dump`] names such a cycle.
+    /// running, in joins and on green locks, are found by a look at their waits every 40
+    /// thresholds (4 s by default) and reported once as a *deadlock*, naming each green thread
+    /// and what it waits for, when the same waits make a cycle in two looks in a row (a
+    /// look walks the green threads so waiting, about 0.1 µs each, and looks are spread out to
+    /// cost a worker 1% at most).
     ///
-    /// [`Handle::metrics`] counts both kinds of report, for a program that exports its figures:
+    /// [`Handle::metrics`] counts each kind of report, for a program that exports its figures:
     /// each worker's stalls and the time they held it
-    /// ([`WorkerMetrics::stalls`](crate::runtime::WorkerMetrics::stalls)), and the possible
-    /// deadlocks ([`Metrics::possible_deadlocks`](crate::runtime::Metrics::possible_deadlocks)).
+    /// ([`WorkerMetrics::stalls`](crate::runtime::WorkerMetrics::stalls)), the possible
+    /// deadlocks ([`Metrics::possible_deadlocks`](crate::runtime::Metrics::possible_deadlocks))
+    /// and the deadlocks ([`Metrics::deadlocks`](crate::runtime::Metrics::deadlocks)).
     ///
     /// ```
     /// use std::time::Duration;

@@ -49,6 +49,8 @@ pub(crate) struct SlotInfo {
     pub(crate) parked: Option<ParkReason>,
     /// Its park has a deadline (counted in the worker's `timed_parked`).
     pub(crate) timed: bool,
+    /// Its park is a green lock's wait (counted in the worker's `lock_parked`).
+    pub(crate) lock_wait: bool,
     /// The runtime's coarse clock (ms) when it last parked, or last ran after a park (or
     /// started): a green thread that only yields shows how long it has been busy.
     pub(crate) since_ms: u64,
@@ -77,6 +79,13 @@ impl SlotInfo {
 pub(crate) struct DumpRequest {
     /// Green threads to list at most, over all workers (`usize::MAX`: all).
     pub(crate) max_listed: usize,
+    /// Only the wait-for graph's edges are wanted (the monitor's [`WaitLook`]): no lines, no
+    /// summary, no syscalls; the answers are bare headings.
+    pub(crate) edges_only: bool,
+    /// For a look ([`DumpRequest::edges_only`]): the green threads whose edges carry their
+    /// description, the others' being left empty (a million lock waiters would cost a million
+    /// strings at every look otherwise).
+    pub(crate) named: std::collections::HashSet<u64>,
     /// One answer per worker.
     answers: Mutex<Vec<Option<Answer>>>,
     /// Per worker: it has taken the request up (it answers without running a green thread in
@@ -105,20 +114,37 @@ pub(crate) enum WaitFor {
 
 /// An edge of the wait-for graph: green thread `from` (described as `who`) waits for `to`.
 #[derive(Debug, Clone)]
-struct Edge {
-    from: u64,
-    to: u64,
-    who: String,
-    what: WaitFor,
+pub(crate) struct Edge {
+    pub(crate) from: u64,
+    pub(crate) to: u64,
+    pub(crate) who: String,
+    pub(crate) what: WaitFor,
     /// The wait has a deadline: it ends by itself.
-    timed: bool,
+    pub(crate) timed: bool,
+    /// The number of `from`'s wait (`Header::seq`): an edge seen twice with the same number
+    /// is one wait that lasted from the first look to the second.
+    pub(crate) seq: u32,
 }
 
 impl DumpRequest {
-    /// A parked green thread `from` (described as `who`) waits for green thread `to`, until a
-    /// deadline if `timed`.
-    pub(crate) fn edge(&self, from: u64, to: u64, who: String, what: WaitFor, timed: bool) {
-        self.edges.lock().unwrap_or_else(|e| e.into_inner()).push(Edge { from, to, who, what, timed });
+    fn new(workers: usize, max_listed: usize, edges_only: bool) -> DumpRequest {
+        DumpRequest {
+            max_listed,
+            edges_only,
+            named: std::collections::HashSet::new(),
+            answers: Mutex::new(vec![None; workers]),
+            taken: (0..workers).map(|_| AtomicBool::new(false)).collect(),
+            asked: Instant::now(),
+            taken_after_ms: (0..workers).map(|_| AtomicU64::new(0)).collect(),
+            remaining: AtomicUsize::new(workers),
+            waiter: Mutex::new(None),
+            edges: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// An edge a worker saw: one of its parked green threads waits for another.
+    pub(crate) fn edge(&self, edge: Edge) {
+        self.edges.lock().unwrap_or_else(|e| e.into_inner()).push(edge);
     }
 
     /// Worker `worker` has taken the request up and is answering.
@@ -636,16 +662,7 @@ impl Handle {
     pub fn dump_capped(&self, max_listed: usize) -> Dump {
         let shared = &self.shared;
         let workers = shared.remotes.len();
-        let request = Arc::new(DumpRequest {
-            max_listed,
-            answers: Mutex::new(vec![None; workers]),
-            taken: (0..workers).map(|_| AtomicBool::new(false)).collect(),
-            asked: Instant::now(),
-            taken_after_ms: (0..workers).map(|_| AtomicU64::new(0)).collect(),
-            remaining: AtomicUsize::new(workers),
-            waiter: Mutex::new(None),
-            edges: Mutex::new(Vec::new()),
-        });
+        let request = Arc::new(DumpRequest::new(workers, max_listed, false));
         shared.refresh_clock(Instant::now());
         // A caller that cannot park (a green thread unwinding, code on a worker's own stack)
         // holds its worker, which therefore cannot answer if it is one of this runtime's; the
@@ -657,31 +674,7 @@ impl Handle {
             }
             _ => (false, None),
         });
-        for (index, remote) in shared.remotes.iter().enumerate() {
-            if own_worker == Some(index) {
-                request.answer(
-                    index,
-                    Answer::only(format!(
-                        "worker {index}: cannot answer: the dump was asked for on it by code that cannot park (a \
-                         green thread unwinding, or the worker's own stack)\n"
-                    )),
-                );
-                continue;
-            }
-            // Its worker has exited (the runtime is shut down): nobody would answer. Looked at
-            // under the queue's lock, which the worker closes as it exits (`close_dump_queue`):
-            // a request is either in the queue before that, and answered then, or not posted.
-            match remote.dump.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                Some(queue) if !remote.reactor.is_closed() => queue.push(request.clone()),
-                _ => {
-                    request.answer(index, exited(index));
-                    continue;
-                }
-            }
-            remote.dump_pending.store(true, Ordering::Release);
-            remote.sleeping.store(false, Ordering::SeqCst);
-            remote.notify();
-        }
+        post(shared, &request, own_worker);
         // What each worker runs as it is asked: one slow to take the request up was held by it,
         // and that green thread may have finished by the time the worker answers.
         let running_when_asked: Vec<Option<String>> = shared
@@ -734,12 +727,7 @@ impl Handle {
                 Some(until),
             );
         }
-        // A worker that did not answer in time must not keep the request (nor answer it later).
-        for remote in shared.remotes.iter() {
-            if let Some(queue) = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
-                queue.retain(|r| !Arc::ptr_eq(r, &request));
-            }
-        }
+        withdraw(shared, &request);
         // Taken, not copied (a full dump's lines may be 170 MB); a worker that answers later
         // fills its place for nobody.
         let answers: Vec<Option<Answer>> =
@@ -814,7 +802,7 @@ impl Handle {
             ));
         }
         text.push_str(&shared_channels(channels));
-        for (cycle, timed) in wait_cycles(&edges) {
+        for WaitCycle { text: cycle, timed, .. } in wait_cycles(&edges) {
             if timed {
                 text.push_str(&format!("wait cycle, until a timed wait in it ends: {cycle}\n"));
                 continue;
@@ -823,6 +811,109 @@ impl Handle {
         }
         Dump { text }
     }
+}
+
+/// Posts `request` to every worker of `shared` and wakes them, but to `own_worker` (the
+/// caller's, which cannot answer while the caller holds it: answered here with a line that says
+/// so).
+fn post(shared: &super::shared::Shared, request: &Arc<DumpRequest>, own_worker: Option<usize>) {
+    for (index, remote) in shared.remotes.iter().enumerate() {
+        if own_worker == Some(index) {
+            request.answer(
+                index,
+                Answer::only(format!(
+                    "worker {index}: cannot answer: the dump was asked for on it by code that cannot park (a green \
+                     thread unwinding, or the worker's own stack)\n"
+                )),
+            );
+            continue;
+        }
+        // Its worker has exited (the runtime is shut down): nobody would answer. Looked at
+        // under the queue's lock, which the worker closes as it exits (`close_dump_queue`): a
+        // request is either in the queue before that, and answered then, or not posted.
+        match remote.dump.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            Some(queue) if !remote.reactor.is_closed() => queue.push(request.clone()),
+            _ => {
+                request.answer(index, exited(index));
+                continue;
+            }
+        }
+        remote.dump_pending.store(true, Ordering::Release);
+        remote.sleeping.store(false, Ordering::SeqCst);
+        remote.notify();
+    }
+}
+
+/// Takes `request` out of the workers' queues: one that did not answer in time must not keep
+/// it (nor answer it later).
+fn withdraw(shared: &super::shared::Shared, request: &Arc<DumpRequest>) {
+    for remote in shared.remotes.iter() {
+        if let Some(queue) = remote.dump.lock().unwrap_or_else(|e| e.into_inner()).as_mut() {
+            queue.retain(|r| !Arc::ptr_eq(r, request));
+        }
+    }
+}
+
+/// The monitor's look at the wait-for graph of a running runtime: a request for edges only,
+/// posted without waiting for the answers, which the monitor collects at a later turn of its
+/// loop ([`WaitLook::outcome`]), so that a worker slow to answer never holds up its watch on
+/// the others. Each worker walks its green threads without a syscall or a line of text.
+pub(crate) struct WaitLook {
+    request: Arc<DumpRequest>,
+}
+
+impl WaitLook {
+    /// Posts a look to every worker of `shared`, whose edges describe the green threads
+    /// `named` only.
+    pub(crate) fn start(shared: &super::shared::Shared, named: std::collections::HashSet<u64>) -> WaitLook {
+        let request = Arc::new(DumpRequest { named, ..DumpRequest::new(shared.remotes.len(), 0, true) });
+        post(shared, &request, None);
+        WaitLook { request }
+    }
+
+    /// How long the look has waited for its answers so far.
+    pub(crate) fn elapsed(&self) -> Duration {
+        self.request.asked.elapsed()
+    }
+
+    /// The edges every worker saw, once all have answered; `Some(None)` if one has not taken
+    /// the look up within [`ANSWER_TIMEOUT`] (busy in a green thread: the look is given up,
+    /// as a partial graph could show a cycle with an edge missing no more than it could hide
+    /// one); `None` while answers are still to come.
+    pub(crate) fn outcome(&self, shared: &super::shared::Shared) -> Option<Option<Vec<Edge>>> {
+        let request = &self.request;
+        if request.remaining.load(Ordering::Acquire) == 0 {
+            return Some(Some(std::mem::take(&mut *request.edges.lock().unwrap_or_else(|e| e.into_inner()))));
+        }
+        let waited = request.asked.elapsed();
+        if waited < ANSWER_TIMEOUT || (waited < ANSWER_TIMEOUT + ANSWER_FINISH_TIMEOUT && request.answering()) {
+            return None;
+        }
+        withdraw(shared, request);
+        Some(None)
+    }
+}
+
+/// The deadlocks that two looks at the wait-for graph, `before` and then `now`, show: cycles of
+/// waits without a deadline each of which is, by its wait number, the same wait in both looks.
+/// A single look could join waits seen at different moments (the workers answer one after
+/// another, and a lock may change hands in between); waits that lasted from one look to the
+/// next, each for a green thread that holds what the next one wants, make a cycle that nothing
+/// inside it can break. Each comes with its green threads' ids, in cycle order, and whether
+/// `now` described every one of them.
+pub(crate) fn lasting_deadlocks(before: &[Edge], now: &[Edge]) -> Vec<(Vec<u64>, String, bool)> {
+    let seen: std::collections::HashSet<(u64, u64, u32)> =
+        before.iter().filter(|e| !e.timed).map(|e| (e.from, e.to, e.seq)).collect();
+    let lasting: Vec<Edge> =
+        now.iter().filter(|e| !e.timed && seen.contains(&(e.from, e.to, e.seq))).cloned().collect();
+    let named: std::collections::HashSet<u64> = lasting.iter().filter(|e| !e.who.is_empty()).map(|e| e.from).collect();
+    wait_cycles(&lasting)
+        .into_iter()
+        .map(|cycle| {
+            let all_named = cycle.ids.iter().all(|id| named.contains(id));
+            (cycle.ids, cycle.text, all_named)
+        })
+        .collect()
 }
 
 /// The answer for worker `index`, which has exited.
@@ -988,12 +1079,22 @@ fn shared_channels(channels: HashMap<usize, ChannelTally>) -> String {
     text
 }
 
+/// A cycle of the wait-for graph.
+struct WaitCycle {
+    /// Its green threads, in the order of its waits.
+    ids: Vec<u64>,
+    /// `green thread 5 "a" joins green thread 6 "b", which ...`.
+    text: String,
+    /// One of its waits has a deadline: it breaks by itself.
+    timed: bool,
+}
+
 /// The cycles of the wait-for graph, each as `green thread 5 "a" joins green thread 6 "b",
 /// which waits for a lock held by green thread 5 "a"`, and whether one of its waits has a
 /// deadline (then the cycle breaks by itself: no deadlock). A parked green thread waits for at
 /// most one other (it is parked in one join or one lock), so following the edges from each
 /// node finds every cycle.
-fn wait_cycles(edges: &[Edge]) -> Vec<(String, bool)> {
+fn wait_cycles(edges: &[Edge]) -> Vec<WaitCycle> {
     use std::collections::{HashMap, HashSet};
     let next: HashMap<u64, (u64, WaitFor, bool)> = edges.iter().map(|e| (e.from, (e.to, e.what, e.timed))).collect();
     let names: HashMap<u64, &str> = edges.iter().map(|e| (e.from, e.who.as_str())).collect();
@@ -1009,7 +1110,8 @@ fn wait_cycles(edges: &[Edge]) -> Vec<(String, bool)> {
                 if cycle.iter().all(|id| !reported.contains(id)) {
                     reported.extend(cycle.iter().copied());
                     let timed = cycle.iter().any(|id| next[id].2);
-                    cycles.push((describe_cycle(cycle, &next, &names), timed));
+                    let text = describe_cycle(cycle, &next, &names);
+                    cycles.push(WaitCycle { ids: cycle.to_vec(), text, timed });
                 }
                 break;
             }
@@ -1043,7 +1145,38 @@ fn describe_cycle(
 
 #[cfg(test)]
 mod tests {
-    use super::green_thread_frames;
+    use super::{Edge, WaitFor, green_thread_frames, lasting_deadlocks};
+
+    fn edge(from: u64, to: u64, seq: u32, timed: bool, named: bool) -> Edge {
+        let who = if named { format!("{from} \"g{from}\"") } else { String::new() };
+        Edge { from, to, who, what: WaitFor::Lock, timed, seq }
+    }
+
+    #[test]
+    fn a_cycle_is_lasting_only_when_each_of_its_waits_is_the_same_in_both_looks() {
+        let before = [edge(1, 2, 7, false, false), edge(2, 1, 3, false, false), edge(3, 1, 1, false, false)];
+        let same = [edge(1, 2, 7, false, true), edge(2, 1, 3, false, true), edge(3, 1, 2, false, true)];
+        let found = lasting_deadlocks(&before, &same);
+        assert_eq!(found.len(), 1, "{found:?}");
+        let (ids, text, named) = &found[0];
+        let mut sorted = ids.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [1, 2]);
+        assert!(named);
+        assert!(text.contains("\"g1\"") && text.contains("\"g2\"") && !text.contains("g3"), "{text}");
+        // Green thread 2 waited again in between (a new wait number): two waits that met.
+        let rewaited = [edge(1, 2, 7, false, true), edge(2, 1, 4, false, true)];
+        assert!(lasting_deadlocks(&before, &rewaited).is_empty());
+        // The holder changed hands in between.
+        let moved = [edge(1, 3, 7, false, true), edge(2, 1, 3, false, true)];
+        assert!(lasting_deadlocks(&before, &moved).is_empty());
+        // A wait with a deadline ends by itself.
+        let timed = [edge(1, 2, 7, true, true), edge(2, 1, 3, false, true)];
+        assert!(lasting_deadlocks(&before, &timed).is_empty());
+        // A look that described nobody: found, to be looked at again with names.
+        let unnamed = [edge(1, 2, 7, false, false), edge(2, 1, 3, false, false)];
+        assert!(matches!(lasting_deadlocks(&before, &unnamed).as_slice(), [(_, _, false)]));
+    }
 
     /// std's text of a park backtrace from a build with line tables: inlined frames have short
     /// names and a file.

@@ -48,6 +48,11 @@ pub struct Metrics {
     /// [`Builder::blocking_threshold`](crate::runtime::Builder::blocking_threshold)); 0 with the
     /// monitor off.
     pub possible_deadlocks: u64,
+    /// Deadlocks the monitor has found among green threads while others ran on (cycles of
+    /// joins and green locks that lasted from one of its looks to the next: see
+    /// [`Builder::blocking_threshold`](crate::runtime::Builder::blocking_threshold)); 0 with
+    /// the monitor off.
+    pub deadlocks: u64,
 }
 
 /// The counters of one worker.
@@ -137,6 +142,9 @@ impl fmt::Display for Metrics {
         write!(f, "green runtime: {} live green threads", self.live)?;
         if self.possible_deadlocks > 0 {
             write!(f, ", {} possible deadlock(s) reported", self.possible_deadlocks)?;
+        }
+        if self.deadlocks > 0 {
+            write!(f, ", {} deadlock(s) reported", self.deadlocks)?;
         }
         let pool = crate::blocking::PoolLoad {
             threads: self.blocking_threads,
@@ -237,6 +245,7 @@ impl Handle {
             blocking_queued: pool.queued,
             max_blocking_threads: pool.max_threads,
             possible_deadlocks: shared.monitor.possible_deadlocks.load(Ordering::Relaxed),
+            deadlocks: shared.monitor.deadlocks.load(Ordering::Relaxed),
         }
     }
 }

@@ -25,7 +25,7 @@
 mod alloc;
 mod builder;
 pub(crate) mod context;
-mod dump;
+pub(crate) mod dump;
 mod handle;
 mod metrics;
 pub(crate) mod run_queue;

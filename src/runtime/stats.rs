@@ -69,6 +69,10 @@ pub(crate) struct WorkerStats {
     /// them. Unlike the timer heap's size, it counts no entry left by a wait that ended early.
     /// Written by the worker only.
     pub(crate) timed_parked: AtomicUsize,
+    /// Of the green threads parked here, those in a green lock's wait (`Mutex`, `RwLock`): with
+    /// the joins, the waits a deadlock is made of, which the monitor looks for while there
+    /// are two or more. Written by the worker only.
+    pub(crate) lock_parked: AtomicUsize,
     /// Entries in the timer heap here, as of the worker's last maintenance or sleep.
     pub(crate) timers: AtomicUsize,
     /// Stalls the monitor reported here: one green thread held the worker past the blocking

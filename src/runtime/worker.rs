@@ -46,7 +46,7 @@ use crossbeam_deque::{Steal, Worker};
 
 use super::context::{Enter, Suspend};
 use super::dump::{
-    Answer, ChannelWait, SlotInfo, SlotView, Tally, WaitFor, render_backtrace, render_green_thread, state_of,
+    Answer, ChannelWait, Edge, SlotInfo, SlotView, Tally, WaitFor, render_backtrace, render_green_thread, state_of,
 };
 use super::run_queue::{Ready, RunQueue};
 use super::shared::{Remote, Shared};
@@ -859,6 +859,9 @@ impl Core {
                 if slot.info.timed {
                     WorkerStats::add(&stats.timed_parked, -1);
                 }
+                if slot.info.lock_wait {
+                    WorkerStats::add(&stats.lock_parked, -1);
+                }
             }
 
             let result = live.co.resume(());
@@ -870,6 +873,7 @@ impl Core {
             slot.yielder = self.yielder.replace(std::ptr::null());
             slot.info.ticks += u64::from(budget.saturating_sub(crate::coop::budget_left()));
             if slot.info.parked.take().is_some() {
+                slot.info.lock_wait = false;
                 self.end_park(index, &mut slot.info);
             }
             if self.resume_acct.refills.get() != 0 {
@@ -1011,6 +1015,12 @@ impl Core {
             WorkerStats::add(&stats.parked_now[reason as usize], 1);
             if slot.info.timed {
                 WorkerStats::add(&stats.timed_parked, 1);
+            }
+            // A green lock's wait: its record is made before the park and taken back after it.
+            slot.info.lock_wait =
+                reason == ParkReason::Sync && !header.waits_for_lock.load(Ordering::Relaxed).is_null();
+            if slot.info.lock_wait {
+                WorkerStats::add(&stats.lock_parked, 1);
             }
             if let Some(backtrace) = backtrace {
                 self.parked_at.borrow_mut().insert(index, backtrace);
@@ -1154,6 +1164,15 @@ impl Core {
             request.take_up(self.index);
         }
         let max_listed = requests.iter().map(|r| r.max_listed).max().unwrap_or(0);
+        // The monitor's looks want the wait-for graph alone: no lines, no summary.
+        let edges_only = requests.iter().all(|r| r.edges_only);
+        let describe = |header: &Header| {
+            if edges_only && !requests.iter().any(|r| r.named.contains(&header.id.get())) {
+                String::new()
+            } else {
+                header.describe()
+            }
+        };
         let mut edges = Vec::new();
         // The coarse clock may be stale (refreshed by the monitor, which may be off, and by
         // workers that read the time): a dump is rare enough to read it afresh.
@@ -1167,6 +1186,11 @@ impl Core {
         for (index, slot) in slots.iter().enumerate() {
             let Some(Live { task, .. }) = &slot.live else { continue };
             answer.started += 1;
+            // A look at the wait-for graph has no use for the others' headers: a million green
+            // threads parked on I/O cost it a walk over the slots alone.
+            if edges_only && !(slot.info.lock_wait || slot.info.parked == Some(ParkReason::Join)) {
+                continue;
+            }
             let header = task.header();
             // Parked by the state word, not by the slot's record: a green thread woken into
             // this worker's inbox is no longer waiting (a lock may even have been granted to
@@ -1181,8 +1205,33 @@ impl Core {
             } else {
                 crate::park::WaitingOn::Nothing
             };
+            let edge = |to: u64, what: WaitFor| Edge {
+                from: header.id.get(),
+                to,
+                who: describe(header),
+                what,
+                timed: slot.info.timed,
+                seq: header.seq(),
+            };
             if let crate::park::WaitingOn::Join(joining) = waiting_on {
-                edges.push((header.id.get(), joining, header.describe(), WaitFor::Join, slot.info.timed));
+                edges.push(edge(joining, WaitFor::Join));
+            }
+            let lock = header.waits_for_lock.load(Ordering::Relaxed);
+            let lock_holder = if parked && !lock.is_null() {
+                // SAFETY: the green thread is parked in the lock wait that set the pointer (it
+                // clears it before that wait returns, and cannot run while this worker dumps),
+                // and its frame there borrows the lock, so the holder cell is alive.
+                Some(unsafe { &*lock }.load(Ordering::Relaxed))
+            } else {
+                None
+            };
+            if let Some(holder) =
+                lock_holder.filter(|&h| h != 0 && h != crate::sync::wait::OS_THREAD && h != header.id.get())
+            {
+                edges.push(edge(holder, WaitFor::Lock));
+            }
+            if edges_only {
+                continue;
             }
             let channel = match waiting_on {
                 crate::park::WaitingOn::Channel(primitive, handles) => {
@@ -1202,20 +1251,6 @@ impl Core {
             };
             if let Some(wait) = &channel {
                 answer.channels.entry(wait.id).or_default().add(wait, || header.describe());
-            }
-            let lock = header.waits_for_lock.load(Ordering::Relaxed);
-            let lock_holder = if parked && !lock.is_null() {
-                // SAFETY: the green thread is parked in the lock wait that set the pointer (it
-                // clears it before that wait returns, and cannot run while this worker dumps),
-                // and its frame there borrows the lock, so the holder cell is alive.
-                Some(unsafe { &*lock }.load(Ordering::Relaxed))
-            } else {
-                None
-            };
-            if let Some(holder) =
-                lock_holder.filter(|&h| h != 0 && h != crate::sync::wait::OS_THREAD && h != header.id.get())
-            {
-                edges.push((header.id.get(), holder, header.describe(), WaitFor::Lock, slot.info.timed));
             }
             let view = SlotView {
                 ready: ready.contains(&index) || woken || self.forced_out.get() == Some(index),
@@ -1270,8 +1305,8 @@ impl Core {
         // lists some 170 MB, not to be copied while no green thread runs here.
         let last = requests.len() - 1;
         for (i, request) in requests.iter().enumerate() {
-            for (from, to, who, what, timed) in &edges {
-                request.edge(*from, *to, who.clone(), *what, *timed);
+            for edge in &edges {
+                request.edge(edge.clone());
             }
             let mut mine = if i == last { std::mem::take(&mut answer) } else { answer.with_listed(request.max_listed) };
             mine.listed.truncate(request.max_listed);

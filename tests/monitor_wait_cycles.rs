@@ -1,0 +1,182 @@
+//! The monitor finds green threads deadlocked on each other (green locks, joins) while the
+//! rest of the runtime runs on, as in a server whose accept loop never lets it be quiet: it
+//! reports each cycle once while it lasts, and never a wait that moves or has a deadline. Its
+//! own test binary: it installs the process's logger (the tests tell their reports apart by the
+//! green threads' names).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use green::sync::{Barrier, Mutex};
+
+mod common;
+use common::warnings;
+
+/// With this threshold the monitor looks at the wait-for graph every second (its least).
+const THRESHOLD: Duration = Duration::from_millis(25);
+
+fn runtime() -> green::Runtime {
+    warnings::install();
+    green::Runtime::builder()
+        .workers(2)
+        .blocking_threshold(THRESHOLD)
+        .shutdown_timeout(Duration::from_secs(10))
+        .build()
+        .unwrap()
+}
+
+fn named<T: Send + 'static>(name: &str, f: impl FnOnce() -> T + Send + 'static) -> green::JoinHandle<T> {
+    green::Builder::new().name(name.to_owned()).spawn(f).unwrap()
+}
+
+/// The deadlock reports whose text names every one of `names`.
+fn reports_naming(names: &[&str]) -> Vec<String> {
+    warnings::logged()
+        .iter()
+        .filter(|l| l.starts_with("green: deadlock: ") && names.iter().all(|n| l.contains(&format!("\"{n}\""))))
+        .cloned()
+        .collect()
+}
+
+/// What keeps the runtime from ever being quiet: a green thread in `accept` on a loopback
+/// listener, and one that sleeps in short steps until `stop`.
+fn keep_busy(stop: &Arc<AtomicBool>) -> [green::JoinHandle<()>; 2] {
+    let listener = green::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let acceptor = named("acceptor", move || while listener.accept().is_ok() {});
+    let stop = stop.clone();
+    let ticker = named("ticker", move || {
+        while !stop.load(Ordering::Relaxed) {
+            green::sleep(Duration::from_millis(5));
+        }
+    });
+    [acceptor, ticker]
+}
+
+#[test]
+fn a_lock_cycle_and_a_join_cycle_in_a_busy_runtime_are_reported_once_each() {
+    let rt = runtime();
+    let (lock_report, join_report, later, metrics) = rt.block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = keep_busy(&stop);
+
+        // Two green threads that take two green locks in opposite orders.
+        let (a, b) = (Arc::new(Mutex::new(0u32)), Arc::new(Mutex::new(0u32)));
+        let both = Arc::new(Barrier::new(2));
+        let lockers = [("left", a.clone(), b.clone()), ("right", b, a)].map(|(name, first, second)| {
+            let both = both.clone();
+            named(name, move || {
+                let _first = first.lock().unwrap();
+                both.wait();
+                *second.lock().unwrap() += 1;
+            })
+        });
+
+        // Two green threads that join each other.
+        let (to_b, handle_of_a) = green::sync::oneshot::channel::<green::JoinHandle<()>>();
+        let joiner_b = named("join-b", move || {
+            let _ = handle_of_a.recv().unwrap().join();
+        });
+        let joiner_a = named("join-a", move || {
+            let _ = joiner_b.join();
+        });
+        assert!(to_b.send(joiner_a).is_ok());
+
+        // Two looks a second apart see each cycle; generous for a loaded machine.
+        let start = Instant::now();
+        while (reports_naming(&["left", "right"]).is_empty() || reports_naming(&["join-a", "join-b"]).is_empty())
+            && start.elapsed() < Duration::from_secs(30)
+        {
+            green::sleep(Duration::from_millis(20));
+        }
+        let lock_report = reports_naming(&["left", "right"]);
+        let join_report = reports_naming(&["join-a", "join-b"]);
+        // Three more looks: a cycle that lasts is not reported again.
+        green::sleep(Duration::from_millis(3500));
+        let later = (reports_naming(&["left", "right"]).len(), reports_naming(&["join-a", "join-b"]).len());
+        let metrics = green::Handle::current().metrics();
+
+        for locker in &lockers {
+            locker.cancel();
+        }
+        stop.store(true, Ordering::Relaxed);
+        for handle in &busy {
+            handle.cancel();
+        }
+        (lock_report, join_report, later, metrics)
+    });
+    drop(rt);
+    let all = warnings::logged().clone();
+    assert_eq!(lock_report.len(), 1, "the lock cycle was not reported once: {all:#?}");
+    assert!(lock_report[0].contains("waits for a lock held by"), "{}", lock_report[0]);
+    assert!(!lock_report[0].contains("acceptor") && !lock_report[0].contains("ticker"), "{}", lock_report[0]);
+    assert_eq!(join_report.len(), 1, "the join cycle was not reported once: {all:#?}");
+    assert!(join_report[0].contains("joins green thread"), "{}", join_report[0]);
+    assert_eq!(later, (1, 1), "a lasting cycle was reported again: {all:#?}");
+    assert!(metrics.deadlocks >= 2, "Metrics::deadlocks: {metrics}");
+    assert!(metrics.to_string().contains("deadlock(s) reported"), "{metrics}");
+    // The runtime was never quiet: no report of a possible deadlock came.
+    assert_eq!(metrics.possible_deadlocks, 0, "{metrics}");
+}
+
+#[test]
+fn waits_that_move_or_have_a_deadline_are_not_reported() {
+    let rt = runtime();
+    let timed_out = rt.block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = keep_busy(&stop);
+
+        // A lock passed around among four green threads, each holding it 30 ms: waits that
+        // last across looks, but each is for a different holder, and every holder lets go.
+        let shared = Arc::new(Mutex::new(0u64));
+        let movers: Vec<_> = (0..4)
+            .map(|i| {
+                let shared = shared.clone();
+                let stop = stop.clone();
+                named(&format!("mover-{i}"), move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        let mut n = shared.lock().unwrap();
+                        *n += 1;
+                        green::sleep(Duration::from_millis(30));
+                    }
+                })
+            })
+            .collect();
+
+        // A cycle in which one wait has a deadline: it breaks by itself.
+        let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+        let both = Arc::new(Barrier::new(2));
+        let timed = {
+            let (a, b, both) = (a.clone(), b.clone(), both.clone());
+            named("timed-left", move || {
+                let _a = a.lock().unwrap();
+                both.wait();
+                b.try_lock_for(Duration::from_secs(5)).is_err()
+            })
+        };
+        let untimed = named("timed-right", move || {
+            let _b = b.lock().unwrap();
+            both.wait();
+            drop(a.lock().unwrap());
+        });
+
+        // Four looks at least.
+        green::sleep(Duration::from_millis(4500));
+        stop.store(true, Ordering::Relaxed);
+        for mover in movers {
+            mover.join().unwrap();
+        }
+        let timed_out = timed.join().unwrap();
+        untimed.join().unwrap();
+        for handle in &busy {
+            handle.cancel();
+        }
+        timed_out
+    });
+    drop(rt);
+    let all = warnings::logged().clone();
+    assert!(timed_out, "the timed wait of the cycle did not time out");
+    for name in ["mover-0", "mover-1", "mover-2", "mover-3", "timed-left", "timed-right"] {
+        assert!(reports_naming(&[name]).is_empty(), "{name} was reported in a deadlock: {all:#?}");
+    }
+}
