@@ -199,7 +199,9 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 ///
 /// Calls that need not wait are not affected, except [`yield_now`](crate::yield_now), which
 /// unwinds once the deadline has passed. Nested deadlines take the earliest. Green threads
-/// spawned inside do not inherit the deadline.
+/// spawned inside do not inherit the deadline, but a [`scope`](crate::scope) that the deadline
+/// unwinds (or that waits for its green threads past it) cancels those spawned in it, waits
+/// until they have ended, and only then unwinds to `timeout`.
 ///
 /// Use it around code that must not take too long but was written without timeouts:
 ///
@@ -324,9 +326,12 @@ where
 /// Runs `f` under the deadline `deadline`; see [`timeout`].
 ///
 /// A [`join`](crate::JoinHandle::join) under a deadline consumes its handle: when the
-/// deadline passes, the handle is dropped and its green thread runs on, detached. To cancel a
-/// green thread that did not finish in time, wait with
-/// [`JoinHandle::wait_timeout`](crate::JoinHandle::wait_timeout), which keeps the handle.
+/// deadline passes, the handle is dropped and its green thread runs on, detached (a scoped
+/// one runs on until it ends by itself, and its scope waits for it). To cancel a green thread
+/// that did not finish in time, wait with
+/// [`JoinHandle::wait_timeout`](crate::JoinHandle::wait_timeout) (or
+/// [`ScopedJoinHandle::wait_timeout`](crate::ScopedJoinHandle::wait_timeout)), which keeps the
+/// handle.
 ///
 /// ```
 /// use std::time::{Duration, Instant};

@@ -20,6 +20,7 @@ use std::marker::PhantomData;
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use crate::park::{self, ParkReason, Waiter};
 use crate::runtime::task::{Cancelled, TaskRef};
@@ -356,6 +357,34 @@ impl<T> ScopedJoinHandle<'_, T> {
     /// Waits for the green thread to finish; see [`JoinHandle::join`].
     pub fn join(self) -> Result<T, JoinError> {
         self.inner.join()
+    }
+
+    /// Waits at most `timeout` for the green thread to finish; true if it has. The handle stays
+    /// the caller's either way, so a green thread still running at the timeout can be
+    /// [cancelled](ScopedJoinHandle::cancel) and then joined; see
+    /// [`JoinHandle::wait_timeout`]. A `join` inside [`green::timeout`](crate::timeout) cannot
+    /// do that: the deadline drops the handle it consumed, and the scope's end then waits for
+    /// the green thread to finish by itself.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    ///
+    /// let words = ["a", "bb", "ccc"];
+    /// green::run(|| {
+    ///     green::scope(|s| {
+    ///         let mut slow = s.spawn(|| {
+    ///             green::sleep(Duration::from_secs(3600));
+    ///             words.len()
+    ///         });
+    ///         if !slow.wait_timeout(Duration::from_millis(10)) {
+    ///             slow.cancel(); // or the scope would wait the hour out
+    ///         }
+    ///         assert!(slow.join().unwrap_err().is_cancelled());
+    ///     })
+    /// });
+    /// ```
+    pub fn wait_timeout(&mut self, timeout: Duration) -> bool {
+        self.inner.wait_timeout(timeout)
     }
 
     /// True once the green thread has finished.

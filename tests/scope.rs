@@ -309,3 +309,34 @@ fn a_scope_that_must_wait_while_unwinding_aborts_with_a_clear_message() {
         .join();
     });
 }
+
+/// A scoped green thread that overruns can be cancelled: `wait_timeout` keeps the handle,
+/// where a `join` inside `green::timeout` consumes it, and the scope then waits for the green
+/// thread to end by itself (here, a minute).
+#[test]
+fn wait_timeout_keeps_a_scoped_handle_to_cancel_it() {
+    green::run(|| {
+        let borrowed = [1u32, 2, 3];
+        let start = std::time::Instant::now();
+        let (quick_finished, slow_finished, slow) = green::scope(|s| {
+            let mut quick = s.spawn(|| borrowed.iter().sum::<u32>());
+            let mut slow = s.spawn(|| {
+                green::sleep(Duration::from_secs(60));
+                borrowed.len()
+            });
+            let quick_finished = quick.wait_timeout(Duration::from_secs(30));
+            assert_eq!(quick.join().unwrap(), 6);
+            let slow_finished = slow.wait_timeout(Duration::from_millis(20));
+            if !slow_finished {
+                slow.cancel();
+            }
+            (quick_finished, slow_finished, slow.join())
+        });
+        assert!(quick_finished);
+        assert!(!slow_finished);
+        assert!(slow.unwrap_err().is_cancelled());
+        let waited = start.elapsed();
+        assert!(waited >= Duration::from_millis(20), "returned early, after {waited:?}");
+        assert!(waited < Duration::from_secs(30), "the scope waited {waited:?} for its cancelled green thread");
+    });
+}
