@@ -23,11 +23,14 @@ use crate::runtime::task::Header;
 /// shares it. On a plain OS thread, a `green_local!` holds one value per OS thread, as std's
 /// does.
 ///
-/// A green thread's values are dropped when it ends, after its body, on its own stack. A
-/// destructor that panics is caught and logged, where std's would abort the process. In a green
-/// thread that was cancelled ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's
-/// shutdown), a destructor that waits (a lock, a receive, a sleep) is unwound at that wait by
-/// the cancellation, and logged: drop such a value before the body ends.
+/// A green thread's values are dropped when it ends, after its body, on its own stack, the
+/// latest made first. A destructor may use the values not dropped yet, and a local not used
+/// before, which is made then and dropped in its turn, as std's are; one already dropped gives
+/// an [`AccessError`](crate::AccessError). A destructor that panics is caught and logged,
+/// where std's would abort the process. In a green thread that was cancelled
+/// ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's shutdown), a destructor
+/// that waits (a lock, a receive, a sleep) is unwound at that wait by the cancellation, and
+/// logged: drop such a value before the body ends.
 ///
 /// ```
 /// use std::cell::Cell;
@@ -107,9 +110,8 @@ impl<T: 'static> LocalKey<T> {
         match self.try_with(f) {
             Ok(r) => r,
             Err(AccessError) => panic!(
-                "green: green-thread-local value of type {} used while its thread's locals are being destroyed (it \
-                 was destroyed already, or is not made any more once its thread ends); use try_with in \
-                 destructors",
+                "green: green-thread-local value of type {} used after it was destroyed (its thread is ending, \
+                 and a destructor of its locals used it); use try_with in destructors",
                 std::any::type_name::<T>()
             ),
         }
@@ -307,15 +309,32 @@ impl<T: 'static> LocalKey<RefCell<T>> {
 #[derive(Default)]
 pub(crate) struct LocalMap {
     entries: Vec<(usize, NonNull<dyn Any>)>,
-    destroying: bool,
+    destruction: Destruction,
+}
+
+/// How far [`destroy`] has gone with a map.
+#[derive(Default)]
+enum Destruction {
+    /// The thread is running: a value is made at first use.
+    #[default]
+    NotStarted,
+    /// The thread is ending, and destructors run. A value of a key not listed here is still
+    /// made at first use (as std makes one), and destroyed in its turn; the listed keys' values
+    /// are gone. Each key is listed once, so the destruction ends.
+    Running { destroyed: Vec<usize> },
+    /// Every value is gone: no more are made, or none would be destroyed.
+    Over,
 }
 
 impl LocalMap {
     fn get(&mut self, key: usize) -> Result<Option<NonNull<dyn Any>>, AccessError> {
-        match self.entries.iter().find(|(k, _)| *k == key) {
-            Some((_, value)) => Ok(Some(*value)),
-            None if self.destroying => Err(AccessError),
-            None => Ok(None),
+        if let Some((_, value)) = self.entries.iter().find(|(k, _)| *k == key) {
+            return Ok(Some(*value));
+        }
+        match &self.destruction {
+            Destruction::NotStarted => Ok(None),
+            Destruction::Running { destroyed } if !destroyed.contains(&key) => Ok(None),
+            Destruction::Running { .. } | Destruction::Over => Err(AccessError),
         }
     }
 
@@ -333,10 +352,19 @@ impl LocalMap {
         Ok(value)
     }
 
+    /// Takes out the value to destroy next, the latest made; `None` once there is none left,
+    /// after which no more are made.
     fn pop(&mut self) -> Option<Box<dyn Any>> {
-        self.destroying = true;
-        // SAFETY: every entry came from `Box::leak` in `get_or_insert` and is removed once.
-        self.entries.pop().map(|(_, value)| unsafe { Box::from_raw(value.as_ptr()) })
+        let Some((key, value)) = self.entries.pop() else {
+            self.destruction = Destruction::Over;
+            return None;
+        };
+        match &mut self.destruction {
+            Destruction::Running { destroyed } => destroyed.push(key),
+            _ => self.destruction = Destruction::Running { destroyed: vec![key] },
+        }
+        // SAFETY: every entry came from `Box::leak` in `insert` and is removed once.
+        Some(unsafe { Box::from_raw(value.as_ptr()) })
     }
 }
 

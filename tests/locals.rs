@@ -206,3 +206,50 @@ fn a_local_destructor_cut_short_by_a_cancellation_is_told_as_one() {
         "{logged:?}"
     );
 }
+
+/// What `a_destructor_may_use_a_local_not_made_yet` counts: 1 per use of `LATE` from a
+/// destructor, 10 per `LATE` value destroyed after such a use.
+static LATE_SEEN: AtomicUsize = AtomicUsize::new(0);
+
+/// Uses `LATE`, never used by its thread before, when dropped.
+struct UsesALateLocal;
+impl Drop for UsesALateLocal {
+    fn drop(&mut self) {
+        if LATE.try_with(|l| l.set(l.get() + 1)).is_ok() {
+            LATE_SEEN.fetch_add(1, Ordering::SeqCst);
+        }
+        // Its own value is being destroyed: that one is gone, as in std.
+        assert!(FIRST.try_with(|_| ()).is_err());
+    }
+}
+
+/// Made during the destruction, and destroyed in turn.
+struct Late(Cell<usize>);
+impl Drop for Late {
+    fn drop(&mut self) {
+        LATE_SEEN.fetch_add(10 * self.0.get(), Ordering::SeqCst);
+    }
+}
+impl std::ops::Deref for Late {
+    type Target = Cell<usize>;
+    fn deref(&self) -> &Cell<usize> {
+        &self.0
+    }
+}
+
+green::green_local! {
+    static FIRST: RefCell<Option<UsesALateLocal>> = RefCell::new(None);
+    static LATE: Late = Late(Cell::new(0));
+}
+
+/// A destructor may use a local its thread never used, as std's may: the value is made then,
+/// and destroyed in its turn. (It used to fail with `AccessError`, as if it had been destroyed.)
+#[test]
+fn a_destructor_may_use_a_local_not_made_yet() {
+    let set = || FIRST.with(|f| *f.borrow_mut() = Some(UsesALateLocal));
+    green::run(|| green::spawn(set).join().unwrap());
+    // Used once (1), and that value's destructor then ran (10 * 1).
+    assert_eq!(LATE_SEEN.swap(0, Ordering::SeqCst), 11, "on a green thread");
+    std::thread::spawn(set).join().unwrap();
+    assert_eq!(LATE_SEEN.load(Ordering::SeqCst), 11, "on an OS thread");
+}
