@@ -148,7 +148,10 @@ pub struct Scope<'scope, 'env: 'scope> {
 /// # Panics
 ///
 /// If a child panicked and was not joined, `scope` panics after they have all finished. If `f`
-/// panics, the panic goes on after they have all finished. Panics outside a runtime, and on a
+/// panics, the panic goes on after they have all finished, and the children's panics are only
+/// printed, as with std. A cancellation or a `green::timeout` deadline that unwinds `f` goes
+/// on the same way; one that comes in the final wait, after `f` returned, gives way to the
+/// children's panics as `f`'s value does. Panics outside a runtime, and on a
 /// worker's own stack ([`crate::on_worker_stack`]), where it could not wait for its children.
 ///
 /// # Cancellation

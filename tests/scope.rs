@@ -340,3 +340,33 @@ fn wait_timeout_keeps_a_scoped_handle_to_cancel_it() {
         assert!(waited < Duration::from_secs(30), "the scope waited {waited:?} for its cancelled green thread");
     });
 }
+
+/// A deadline that unwinds the body goes on as `Elapsed`, as the body's own panic would, and a
+/// child's unjoined panic is only printed; one that comes in the final wait, after the body
+/// returned, gives way to that panic.
+#[test]
+fn an_unjoined_panic_gives_way_to_a_deadline_in_the_body_only() {
+    green::run(|| {
+        let in_body = green::timeout(Duration::from_millis(50), || {
+            green::scope(|s| {
+                s.spawn(|| panic!("expected in this test: a child fails"));
+                let slow = s.spawn(|| green::sleep(Duration::from_secs(60)));
+                let _ = slow.join();
+            })
+        });
+        assert_eq!(in_body, Err(green::Elapsed));
+        let in_final_wait = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            green::timeout(Duration::from_secs(2), || {
+                green::scope(|s| {
+                    let failing = s.spawn(|| panic!("expected in this test: a child fails"));
+                    s.spawn(|| green::sleep(Duration::from_secs(60)));
+                    while !failing.is_finished() {
+                        green::yield_now();
+                    }
+                })
+            })
+        }));
+        let text = common::panic_text(&*in_final_wait.unwrap_err());
+        assert!(text.contains("no one joined panicked") && text.contains("a child fails"), "{text}");
+    });
+}
