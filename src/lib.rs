@@ -9,6 +9,16 @@ macro_rules! internal_error {
     };
 }
 
+/// Where a wait was refused because no green thread runs there, for the messages that say
+/// so: a program may get there without calling `on_worker_stack`, through a destructor that
+/// the worker runs. A literal, for `concat!`.
+macro_rules! on_worker_stack_where {
+    () => {
+        "on a worker's own stack (inside green::on_worker_stack, or in a destructor the worker runs: of a \
+         value captured by a green thread dropped before it started)"
+    };
+}
+
 mod blocking;
 mod coop;
 mod deadline;

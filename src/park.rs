@@ -383,9 +383,9 @@ fn wait_with<W>(
         // destructor the worker runs. Blocking here would block every green thread of the
         // worker, maybe on one of them: refuse.
         panic!(
-            "green: a blocking-looking call inside green::on_worker_stack (or a destructor run by \
-             the worker itself) cannot wait: it would block the whole worker. Move the wait out of \
-             on_worker_stack"
+            "green: a blocking-looking call {} cannot wait: it would block the whole worker. Move the wait out \
+             of that closure or destructor",
+            on_worker_stack_where!()
         );
     } else if register(os(std::thread::current())) {
         match deadline {

@@ -189,8 +189,12 @@ pub(crate) const WHILE_UNWINDING: &str = "green: this I/O call would block, and 
     before the unwinding starts";
 
 /// Message when an I/O call would have to park on a worker's own stack.
-pub(crate) const ON_WORKER_STACK: &str = "green: this I/O call would block, and it runs inside green::on_worker_stack, where \
-    a green thread cannot park; it made one non-blocking attempt. Do the I/O outside on_worker_stack";
+pub(crate) const ON_WORKER_STACK: &str = concat!(
+    "green: this I/O call would block, and it runs ",
+    on_worker_stack_where!(),
+    ", where a green thread cannot park; it made one non-blocking attempt. Do the I/O outside that closure or \
+     destructor"
+);
 
 /// Why an I/O call may not wait here, if it may not: on a worker's own stack, or in a green
 /// thread that unwinds (rule 3 of docs/design.md). A plain thread may always wait.

@@ -571,7 +571,7 @@ fn cannot_park() -> Option<&'static str> {
     context::with_core(|core| {
         let core = core?;
         if !core.in_green_thread() {
-            Some("was called inside green::on_worker_stack")
+            Some(concat!("was called ", on_worker_stack_where!()))
         } else if std::thread::panicking() {
             Some("was called while its green thread unwinds")
         } else {

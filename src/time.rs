@@ -67,8 +67,8 @@ fn sleep_inner(deadline: Option<Instant>) {
     if !green {
         assert!(
             context::with_core(|c| c.is_none()),
-            "green::sleep called inside green::on_worker_stack: a green thread cannot park there; sleep \
-             after that closure returns"
+            "green::sleep called {}: a green thread cannot park there; sleep outside that closure or destructor",
+            on_worker_stack_where!()
         );
     }
     loop {

@@ -61,7 +61,7 @@ pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> 
     crate::coop::tick_op();
     // 3. Where the caller cannot park, say so rather than stall the worker.
     if !in_green_thread || std::thread::panicking() {
-        let why = if in_green_thread { "while its green thread unwinds" } else { "inside green::on_worker_stack" };
+        let why = if in_green_thread { "while its green thread unwinds" } else { on_worker_stack_where!() };
         return Err(io::Error::new(
             io::ErrorKind::WouldBlock,
             format!(

@@ -293,8 +293,11 @@ impl<T> Drop for Receiver<T> {
     }
 }
 
-const ON_WORKER_STACK: &str = "green::sync::oneshot::Receiver would wait inside green::on_worker_stack, where no \
-    green thread can park; receive after that closure returns, or use try_recv there";
+const ON_WORKER_STACK: &str = concat!(
+    "green::sync::oneshot::Receiver would wait ",
+    on_worker_stack_where!(),
+    ", where no green thread can park; receive outside that closure or destructor, or use try_recv there"
+);
 
 impl<T> fmt::Debug for Sender<T> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {

@@ -270,8 +270,9 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
                 Stop::TimedOut => unwind_elapsed(),
                 Stop::WorkerStack => {
                     panic!(
-                        "green::select! would wait inside green::on_worker_stack, where no green thread can park; \
-                         select after that closure returns, or give it a default arm"
+                        "green::select! would wait {}, where no green thread can park; select outside that closure \
+                         or destructor, or give it a default arm",
+                        on_worker_stack_where!()
                     )
                 }
                 Stop::Unwinding if timed => return Outcome::Timeout,

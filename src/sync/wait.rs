@@ -421,8 +421,9 @@ pub(crate) fn stop_without_error(stop: Stop, what: &str, while_unwinding: impl F
         Stop::Cancelled => unwind_cancelled(),
         Stop::TimedOut => unwind_elapsed(),
         Stop::WorkerStack => panic!(
-            "{what} would block inside green::on_worker_stack, where no green thread can park; call it after \
-             that closure returns, or use its try_ form there"
+            "{what} would block {}, where no green thread can park; call it outside that closure or destructor, or \
+             use its try_ form there",
+            on_worker_stack_where!()
         ),
         Stop::Unwinding => crate::abort_with(&while_unwinding()),
     }

@@ -284,7 +284,9 @@ impl<T> JoinHandle<T> {
     /// Cancels the green thread: at its next cancellation point (any blocking-looking call, or
     /// [`crate::yield_now`]; at once if it is parked in one) it unwinds, running its
     /// destructors, and [`JoinHandle::join`] reports it cancelled. A green thread that has not
-    /// started yet never starts. Does nothing if it has finished.
+    /// started yet never starts: its worker drops the closure, on the worker's own stack, where
+    /// a destructor of a value it captured cannot wait (a contended lock there panics, and the
+    /// panic is caught and logged). Does nothing if it has finished.
     ///
     /// A tick ([`crate::tick`], `#[preemptible]` loops) is not a cancellation point: code that
     /// only computes runs on until its next blocking-looking call or `yield_now`. Long

@@ -886,8 +886,8 @@ fn park_inner(deadline: Option<Instant>) {
     let Some(me) = me else {
         if context::with_core(|c| c.is_some()) {
             panic!(
-                "green::park called inside green::on_worker_stack: a green thread cannot park there; park \
-                 after that closure returns"
+                "green::park called {}: a green thread cannot park there; park outside that closure or destructor",
+                on_worker_stack_where!()
             );
         }
         match deadline {

@@ -66,8 +66,11 @@ use self::chan::{add_handle, drop_handle};
 use crate::sync::wait::{Stop, op, unwind_cancelled, unwind_elapsed};
 
 /// Panic message for a channel operation that would wait on a worker's own stack.
-const ON_WORKER_STACK: &str = "a green::sync channel operation would wait inside green::on_worker_stack, where no \
-    green thread can park; do it outside that closure";
+const ON_WORKER_STACK: &str = concat!(
+    "a green::sync channel operation would wait ",
+    on_worker_stack_where!(),
+    ", where no green thread can park; do it outside that closure or destructor, or use its try_ form there"
+);
 
 /// Creates an unbounded channel: `send` never waits.
 ///
