@@ -50,7 +50,8 @@
 //!   `pre_exec` asks for `PR_SET_PDEATHSIG` is signalled when the thread that spawned it exits,
 //!   and a worker lives as long as its runtime. A spawn error names the program (`cannot start "nosuch": No such file
 //!   or directory (not found in PATH)`), with std's error kind; for `NotFound`, which the kernel gives alike for a
-//!   missing program, working directory or script interpreter, it says which of them is missing.
+//!   missing program, working directory or script interpreter, it says which of them is missing, and at the fd
+//!   limit (no fd for the pipes) or the process limit it names the limit and its value.
 //! - [`Child::wait`] parks on a pidfd; see [`io::wait_child`](crate::io::wait_child), which it
 //!   calls.
 //! - While the green thread unwinds (in a destructor), a wait or a pipe's read or write that
@@ -281,13 +282,35 @@ impl fmt::Debug for Command {
 /// A spawn error that names the program, of std's kind, with a hint at what to check.
 fn spawn_error(command: &std::process::Command, e: io::Error) -> io::Error {
     let program = command.get_program();
-    let hint = match e.kind() {
-        io::ErrorKind::NotFound => not_found_hint(command),
-        io::ErrorKind::PermissionDenied => permission_hint(command),
+    let hint = match (e.raw_os_error(), e.kind()) {
+        (Some(libc::EMFILE | libc::ENFILE), _) => out_of_fds_hint(),
+        (Some(libc::EAGAIN), _) => out_of_processes_hint(),
+        (_, io::ErrorKind::NotFound) => not_found_hint(command),
+        (_, io::ErrorKind::PermissionDenied) => permission_hint(command),
         _ => String::new(),
     };
     let message = format!("cannot start {program:?}: {e}{hint}");
     io::Error::new(e.kind(), SpawnError { message, os: e })
+}
+
+/// What `EMFILE` or `ENFILE` from a spawn means: no fd was left for the pipes std makes before
+/// the child starts (one per piped stream, and one to hear of a failed `exec`).
+fn out_of_fds_hint() -> String {
+    format!(
+        " (no fd was free for the child's pipes, at the process's fd limit ({}) or the system's: close files, \
+         wait for other children to end, or raise the limit)",
+        crate::rlimit::Limit::Fds.describe()
+    )
+}
+
+/// What `EAGAIN` from a spawn means: `fork` could not make another process, at the user's
+/// process limit or the system's.
+fn out_of_processes_hint() -> String {
+    format!(
+        " (no process could be made, at the user's process and thread limit ({}) or the system's \
+         (/proc/sys/kernel/pid_max, threads-max): wait for other children to end, or raise the limit)",
+        crate::rlimit::Limit::Threads.describe()
+    )
 }
 
 /// What a `PermissionDenied` from a spawn may mean: a directory where a program was named, or
@@ -805,6 +828,23 @@ mod tests {
             std::thread::sleep(Duration::from_millis(10));
         }
         assert!(reaped(pid), "the child was never reaped");
+    }
+
+    /// A spawn refused for want of a process (`fork`'s `EAGAIN`, which a test cannot provoke
+    /// when run as root) names the limit to raise, and keeps std's kind and code; it used to
+    /// say only "Resource temporarily unavailable".
+    #[test]
+    fn a_spawn_with_no_process_left_names_the_limit() {
+        let command = std::process::Command::new("true");
+        let e = super::spawn_error(&command, std::io::Error::from_raw_os_error(libc::EAGAIN));
+        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock);
+        let message = e.to_string();
+        for needle in ["cannot start \"true\"", "no process could be made", "ulimit -u", "raise the limit"] {
+            assert!(message.contains(needle), "{needle:?} not in {message:?}");
+        }
+        let source = std::error::Error::source(e.get_ref().unwrap()).unwrap();
+        let os = source.downcast_ref::<std::io::Error>().unwrap();
+        assert_eq!(os.raw_os_error(), Some(libc::EAGAIN));
     }
 
     /// A child that ends within the grace is reaped by the caller, with no thread started.

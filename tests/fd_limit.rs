@@ -1,7 +1,7 @@
 //! Setting up what the runtime needs fds for at the fd limit: a second runtime's pollers and the
 //! signal dispatcher's self-pipe fail with an error that says what could not be made, names the
 //! limit with its value and what to do; no fd leaks, and the same call works once fds are free.
-//! A host name lookup that fails at the limit says so too.
+//! A host name lookup that fails at the limit says so too, and so does a child process's spawn.
 //! (Sockets at the limit give std's own `EMFILE`: tests/tcp_emfile.rs.)
 //!
 //! The limit is process-wide, so each test runs in a child process (this binary, re-run on just
@@ -156,6 +156,35 @@ fn a_host_name_lookup_at_the_fd_limit_names_the_limit() {
         assert_eq!(stream.peer_addr().unwrap().port(), port);
         let err = green::net::TcpStream::connect(("nonexistent.invalid", port)).unwrap_err();
         assert!(!err.to_string().contains("ulimit"), "{err}");
+    });
+    println!("child: ok");
+}
+
+/// A child spawned with no fd free for its pipes fails with std's `EMFILE`, its message naming
+/// the program, the limit and what to do; it used to say only "Too many open files". Nothing
+/// leaks, and the same spawn works once fds are free.
+#[test]
+fn a_spawn_at_the_fd_limit_names_the_limit() {
+    const TEST: &str = "a_spawn_at_the_fd_limit_names_the_limit";
+    if !is_child() {
+        assert_child_ok(TEST);
+        return;
+    }
+    use green::process::{Command, Stdio};
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        let (fillers, _) = fds_left(0);
+        let e = Command::new("true").stdout(Stdio::piped()).spawn().unwrap_err();
+        drop(fillers);
+        // std's error, with its code, is the source.
+        let os = std::error::Error::source(e.get_ref().expect("a message")).expect("a source");
+        assert_eq!(os.downcast_ref::<std::io::Error>().and_then(|os| os.raw_os_error()), Some(libc::EMFILE), "{e}");
+        let needles = ["cannot start \"true\"", "no fd was free for the child's pipes", "close files"];
+        let free = until_it_works(&needles, || {
+            let mut child = Command::new("true").stdout(Stdio::piped()).spawn()?;
+            child.wait()
+        });
+        assert!(free >= 2, "a piped stdout took only {free} fds");
     });
     println!("child: ok");
 }
