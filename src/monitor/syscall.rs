@@ -70,6 +70,15 @@ fn hint(name: &str, fd: Option<i32>, file: Option<&str>) -> Option<&'static str>
     if matches!((name, fd), ("read" | "readv", Some(0))) {
         return Some("reading standard input (std::io::stdin?); green::io::stdin parks instead");
     }
+    // Standard output and error likewise: the process's own, which green does not wrap, not a
+    // child's pipe or a file that green::fs would write.
+    if matches!((name, fd), ("write" | "writev", Some(1 | 2))) {
+        return Some(
+            "writing standard output or error (println!, eprintln!, a logger?) faster than its reader takes it; \
+             green has none that parks: send the lines over a green::sync::mpsc channel to one OS thread that \
+             writes them",
+        );
+    }
     Some(match (name, file) {
         ("futex", _) => {
             "an OS lock, condition variable or channel (std::sync, std::sync::mpsc?); green::sync's primitives park instead"
@@ -117,6 +126,15 @@ mod tests {
             assert!(hint("read", Some(0), Some(file)).is_some_and(|h| h.contains("green::io::stdin")), "{file}");
         }
         assert!(hint("read", Some(9), Some("/dev/pts/3")).is_some_and(|h| !h.contains("stdin")));
+        // Standard output and error are the process's own, whatever they are: a write to a full
+        // pipe there was put down to a child's pipe, and one to a terminal to file I/O.
+        for (call, fd) in [("write", 1), ("writev", 2)] {
+            for file in ["/dev/pts/3", "pipe:[812]", "socket:[77]"] {
+                assert!(hint(call, Some(fd), Some(file)).is_some_and(|h| h.contains("standard output")), "{file}");
+            }
+        }
+        assert!(hint("write", Some(9), Some("pipe:[812]")).is_some_and(|h| h.contains("green::process")));
+        assert!(hint("read", Some(1), Some("/dev/pts/3")).is_some_and(|h| !h.contains("standard output")));
     }
 
     /// A thread sleeping in `std::thread::sleep` is seen in its sleep.
