@@ -50,8 +50,9 @@
 //!   `pre_exec` asks for `PR_SET_PDEATHSIG` is signalled when the thread that spawned it exits,
 //!   and a worker lives as long as its runtime. A spawn error names the program (`cannot start "nosuch": No such file
 //!   or directory (not found in PATH)`), with std's error kind; for `NotFound`, which the kernel gives alike for a
-//!   missing program, working directory or script interpreter, it says which of them is missing, and at the fd
-//!   limit (no fd for the pipes) or the process limit it names the limit and its value.
+//!   missing program, working directory or script interpreter, it says which of them is missing; for an exec
+//!   format error, what the file should have been; at the fd limit (no fd for the pipes) or the process limit, the
+//!   limit and its value.
 //! - [`Child::wait`] parks on a pidfd; see [`io::wait_child`](crate::io::wait_child), which it
 //!   calls.
 //! - While the green thread unwinds (in a destructor), a wait or a pipe's read or write that
@@ -285,6 +286,11 @@ fn spawn_error(command: &std::process::Command, e: io::Error) -> io::Error {
     let hint = match (e.raw_os_error(), e.kind()) {
         (Some(libc::EMFILE | libc::ENFILE), _) => out_of_fds_hint(),
         (Some(libc::EAGAIN), _) => out_of_processes_hint(),
+        (Some(libc::ENOEXEC), _) => {
+            " (the file is neither a program built for this machine nor a script whose first line is #! and the \
+             path of its interpreter)"
+                .to_owned()
+        }
         (_, io::ErrorKind::NotFound) => not_found_hint(command),
         (_, io::ErrorKind::PermissionDenied) => permission_hint(command),
         _ => String::new(),

@@ -453,6 +453,37 @@ fn a_spawn_error_says_when_the_program_is_a_directory() {
     assert!(e.to_string().contains(&format!("({dir:?} is a directory)")), "{e}");
 }
 
+/// A file run by its path that is neither a program for this machine nor a script with a `#!`
+/// line fails with `ENOEXEC`, as with std (which tries `sh` only for a name found in `PATH`):
+/// the message says what the file should be. It used to say only "Exec format error".
+#[test]
+fn a_spawn_error_says_what_an_exec_format_error_means() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = std::env::temp_dir().join(format!("green-spawn-noexec-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let script = dir.join("no-interpreter-line");
+    std::fs::write(&script, "echo a script without its #! line\n").unwrap();
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A child forked by another test while the file was open for writing holds it so until
+    // its exec: the spawn fails with ETXTBSY meanwhile.
+    let mut e = Command::new(&script).spawn().unwrap_err();
+    for _ in 0..100 {
+        if e.kind() != std::io::ErrorKind::ExecutableFileBusy {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+        e = Command::new(&script).spawn().unwrap_err();
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+    let source = std::error::Error::source(e.get_ref().expect("a message")).expect("a source");
+    let os = source.downcast_ref::<std::io::Error>().expect("the source is not std's error");
+    assert_eq!(os.raw_os_error(), Some(libc::ENOEXEC), "{e}");
+    let message = e.to_string();
+    for needle in [format!("cannot start {script:?}"), "neither a program built for this machine".into(), "#!".into()] {
+        assert!(message.contains(&needle), "{needle:?} not in {message:?}");
+    }
+}
+
 /// `wait_with_output` takes the child: at a `green::timeout` deadline, or cancelled, it kills
 /// and reaps it as `output` does. It used to drop it still running, and once ended the child
 /// stayed a zombie that nobody could reap (its `Child` was gone).
