@@ -41,7 +41,9 @@
 //!   after std's `Child::kill`, and may keep the pipes open: to end them too, spawn the child in
 //!   a process group of its own (`as_std_mut().process_group(0)`) and signal the group.)
 //!   [`Child::wait_with_output`], which takes the child, owns it in the same way. A [`Child`]
-//!   you hold is yours: dropping it neither kills nor waits for the process, as in std.
+//!   you hold is yours: dropping it neither kills nor waits for the process, as in std, unless
+//!   its command had [`Command::kill_on_drop`]: then the drop (in a cancelled green thread's
+//!   unwind too) kills and reaps it.
 //! - [`Command::spawn`] itself runs on the calling thread, as std's does: it returns once the
 //!   child has `exec`ed, about 100 µs for `true` on a 2-vCPU virtual machine (the median of 200,
 //!   the same as std's measured beside it), which the worker spends there rather than on a
@@ -86,6 +88,8 @@ pub struct Command {
     /// Which of stdin, stdout and stderr the caller configured: `output` fills in its own
     /// defaults for the others, as std's does.
     configured: [bool; 3],
+    /// Children it spawns are killed and reaped when their `Child` is dropped.
+    kill_on_drop: bool,
 }
 
 impl Command {
@@ -211,7 +215,37 @@ impl Command {
     pub fn spawn(&mut self) -> io::Result<Child> {
         crate::coop::tick_op();
         let child = self.inner.spawn().map_err(|e| spawn_error(&self.inner, e))?;
-        Child::from_std(child)
+        let mut child = Child::from_std(child)?;
+        child.inner.kill_on_drop = self.kill_on_drop;
+        Ok(child)
+    }
+
+    /// Whether dropping a [`Child`] this command spawns kills the process (`SIGKILL`) and reaps
+    /// it; off by default, as std's children run on when dropped. A server whose handlers run
+    /// programs turns it on so that a handler cancelled ([`JoinHandle::cancel`](crate::JoinHandle::cancel),
+    /// a [`green::timeout`](crate::timeout) deadline, the runtime's shutdown) while it holds a
+    /// `Child` ends the process with it, and leaves no zombie behind: the unwind drops the
+    /// `Child`. The drop blocks its thread for 20 ms at most, as a cancelled
+    /// [`output`](Command::output) does, and hands a child that has not ended by then to an OS
+    /// thread that waits for it. Only the child is killed, not the processes it started.
+    ///
+    /// ```
+    /// use std::time::Duration;
+    /// use green::process::Command;
+    ///
+    /// green::run(|| {
+    ///     let handler = green::spawn(|| {
+    ///         let mut child = Command::new("sleep").arg("3600").kill_on_drop(true).spawn()?;
+    ///         child.wait()
+    ///     });
+    ///     green::sleep(Duration::from_millis(20));
+    ///     handler.cancel(); // the wait unwinds, and the sleep ends with it
+    ///     assert!(handler.join().unwrap_err().is_cancelled());
+    /// });
+    /// ```
+    pub fn kill_on_drop(&mut self, kill: bool) -> &mut Command {
+        self.kill_on_drop = kill;
+        self
     }
 
     /// Runs the program to its end and collects its output, as
@@ -233,7 +267,7 @@ impl Command {
         let spawned = self.spawn();
         // Back to the defaults of `spawn` and `status`, which inherit.
         self.set_unconfigured([Stdio::inherit; 3]);
-        Owned(Some(spawned?)).finish(Child::collect)
+        finish_owned(spawned?, Child::collect)
     }
 
     /// Runs the program to its end with the standard streams inherited unless set, and returns
@@ -247,8 +281,7 @@ impl Command {
     ///
     /// As [`Command::spawn`], and what the wait gives.
     pub fn status(&mut self) -> io::Result<ExitStatus> {
-        let child = self.spawn()?;
-        Owned(Some(child)).finish(Child::wait)
+        finish_owned(self.spawn()?, Child::wait)
     }
 
     fn set_unconfigured(&mut self, cfg: [fn() -> Stdio; 3]) {
@@ -270,7 +303,7 @@ impl From<std::process::Command> for Command {
     /// inherited afterwards, so a `spawn` after an `output` no longer has them. Set them on the
     /// result instead.
     fn from(inner: std::process::Command) -> Command {
-        Command { inner, configured: [false; 3] }
+        Command { inner, configured: [false; 3], kill_on_drop: false }
     }
 }
 
@@ -388,38 +421,50 @@ impl std::error::Error for SpawnError {
     }
 }
 
-/// A child that `output` or `status` started, or that `wait_with_output` took, and nobody else
-/// can reach: if its wait does not finish (cancelled, a `green::timeout` deadline, an error),
-/// it is killed and reaped.
-struct Owned(Option<Child>);
+/// Runs `wait` on a child that `output` or `status` started, or that `wait_with_output` took,
+/// and that nobody else can reach: if the wait does not finish (cancelled, a `green::timeout`
+/// deadline, an error), the child is killed and reaped as it drops.
+fn finish_owned<R>(mut child: Child, wait: impl FnOnce(&mut Child) -> io::Result<R>) -> io::Result<R> {
+    child.inner.kill_on_drop = true;
+    let result = wait(&mut child);
+    if result.is_ok() {
+        child.inner.kill_on_drop = false;
+    }
+    result
+}
 
-impl Owned {
-    fn finish<R>(mut self, wait: impl FnOnce(&mut Child) -> io::Result<R>) -> io::Result<R> {
-        let child = self
-            .0
-            .as_mut()
-            .expect(internal_error!("a process owned by output(), status() or wait_with_output() was gone"));
-        let result = wait(child);
-        if result.is_ok() {
-            self.0 = None;
-        }
-        result
+/// A child process as std holds it, killed and reaped when dropped if `kill_on_drop` says so
+/// (for [`Command::kill_on_drop`], and for the children that `output`, `status` and
+/// `wait_with_output` own). A field of [`Child`] rather than a destructor of its own, so that
+/// its pipes can still be moved out of it, as out of std's.
+struct Process {
+    /// `None` only once dropped.
+    std: Option<std::process::Child>,
+    kill_on_drop: bool,
+}
+
+impl Process {
+    fn get(&self) -> &std::process::Child {
+        self.std.as_ref().expect(internal_error!("a child process used after it was dropped"))
+    }
+
+    fn get_mut(&mut self) -> &mut std::process::Child {
+        self.std.as_mut().expect(internal_error!("a child process used after it was dropped"))
     }
 }
 
-impl Drop for Owned {
+impl Drop for Process {
     fn drop(&mut self) {
-        if let Some(child) = self.0.take() {
-            let mut inner = child.inner;
+        if let Some(mut child) = self.std.take().filter(|_| self.kill_on_drop) {
             // Fails for a child reaped already, which `reap` sees at once, or one that changed its
             // credentials so that this process may not signal it: `reap` then hands the wait on.
-            let _ = inner.kill();
-            reap(inner, KILLED_GRACE);
+            let _ = child.kill();
+            reap(child, KILLED_GRACE);
         }
     }
 }
 
-/// How long [`Owned`]'s destructor blocks its thread for the child it killed to end. A killed
+/// How long [`Process`]'s destructor blocks its thread for the child it killed to end. A killed
 /// process ends within a millisecond or so; one in uninterruptible sleep (a hung network
 /// mount, a failing disk) ends only when the kernel call returns, and one with gigabytes
 /// mapped takes a while to free them. The destructor cannot park (it may run while unwinding),
@@ -451,15 +496,16 @@ fn reap(mut child: std::process::Child, grace: Duration) {
     });
     if let Err(e) = reaper {
         log::warn!(
-            "green: process {pid}, killed when the output(), status() or wait_with_output() that owned it gave up, had not ended \
-             after {grace:?}, and no thread could be started to wait for it ({e}); it stays a zombie until this \
+            "green: process {pid}, killed as its Child was dropped (with kill_on_drop, or by the output(), status() or \
+             wait_with_output() that owned it and gave up), had not ended after {grace:?}, and no thread could be started to wait for it ({e}); it stays a zombie until this \
              process ends"
         );
     }
 }
 
 /// A running or exited child process, like [`std::process::Child`], whose waits park and whose
-/// piped streams are green ones. Dropping it neither kills nor waits for the process.
+/// piped streams are green ones. Dropping it neither kills nor waits for the process, unless
+/// [`Command::kill_on_drop`] was set when it was spawned.
 pub struct Child {
     /// The child's standard input, if piped.
     pub stdin: Option<ChildStdin>,
@@ -467,7 +513,7 @@ pub struct Child {
     pub stdout: Option<ChildStdout>,
     /// The child's standard error, if piped.
     pub stderr: Option<ChildStderr>,
-    inner: std::process::Child,
+    inner: Process,
 }
 
 impl Child {
@@ -482,13 +528,13 @@ impl Child {
             stdin: inner.stdin.take().map(ChildStdin::from_std).transpose()?,
             stdout: inner.stdout.take().map(ChildStdout::from_std).transpose()?,
             stderr: inner.stderr.take().map(ChildStderr::from_std).transpose()?,
-            inner,
+            inner: Process { std: Some(inner), kill_on_drop: false },
         })
     }
 
     /// The process id.
     pub fn id(&self) -> u32 {
-        self.inner.id()
+        self.inner.get().id()
     }
 
     /// Sends the child `SIGKILL`, as [`std::process::Child::kill`]; a child that has already
@@ -498,7 +544,7 @@ impl Child {
     ///
     /// What std's gives.
     pub fn kill(&mut self) -> io::Result<()> {
-        self.inner.kill()
+        self.inner.get_mut().kill()
     }
 
     /// Waits for the child to end, parking the green thread, and returns its exit status; closes
@@ -513,7 +559,7 @@ impl Child {
     /// child runs on).
     pub fn wait(&mut self) -> io::Result<ExitStatus> {
         drop(self.stdin.take());
-        crate::io::wait_child(&mut self.inner)
+        crate::io::wait_child(self.inner.get_mut())
     }
 
     /// The exit status if the child has ended, without waiting.
@@ -522,7 +568,7 @@ impl Child {
     ///
     /// What std's gives.
     pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
-        self.inner.try_wait()
+        self.inner.get_mut().try_wait()
     }
 
     /// Closes the child's standard input, reads its piped standard output and error to their
@@ -540,7 +586,7 @@ impl Child {
     ///
     /// What reading the pipes or waiting gives.
     pub fn wait_with_output(self) -> io::Result<Output> {
-        Owned(Some(self)).finish(Child::collect)
+        finish_owned(self, Child::collect)
     }
 
     fn collect(&mut self) -> io::Result<Output> {

@@ -546,3 +546,64 @@ fn a_spawn_error_looks_for_a_bare_name_in_path_only() {
     assert!(!e.to_string().contains("is a directory"), "{e}");
     assert!(e.to_string().contains("is the file executable?"), "{e}");
 }
+
+/// With `kill_on_drop(true)`, a `Child` dropped by a cancelled green thread's unwind, or by a
+/// plain drop, takes its process with it: killed and reaped, no zombie left. Without it the
+/// process runs on, as std's does.
+#[test]
+fn kill_on_drop_ends_and_reaps_the_child_with_its_handle() {
+    /// Whether process `pid` is gone, reaped (not a zombie).
+    fn reaped(pid: u32) -> bool {
+        std::fs::metadata(format!("/proc/{pid}")).is_err()
+    }
+    common::bounded(LIMIT, || {
+        green::run(|| {
+            let sleeper = |kill: bool| Command::new("sleep").arg("60").kill_on_drop(kill).spawn().unwrap();
+
+            // A handler cancelled in its wait.
+            let (to_test, pid) = green::sync::oneshot::channel();
+            let handler = green::spawn(move || {
+                let mut child = sleeper(true);
+                to_test.send(child.id()).unwrap();
+                child.wait()
+            });
+            let pid = pid.recv().unwrap();
+            green::sleep(Duration::from_millis(20));
+            handler.cancel();
+            assert!(handler.join().unwrap_err().is_cancelled());
+            assert!(common::eventually(Duration::from_secs(10), || reaped(pid)), "cancelled: {pid} not reaped");
+
+            // A plain drop.
+            let child = sleeper(true);
+            let pid = child.id();
+            drop(child);
+            assert!(common::eventually(Duration::from_secs(10), || reaped(pid)), "dropped: {pid} not reaped");
+
+            // Off (the default): it runs on once dropped, and is ended here by hand.
+            let child = sleeper(false);
+            let pid = child.id();
+            drop(child);
+            green::sleep(Duration::from_millis(20));
+            assert!(!reaped(pid), "{pid} ended without kill_on_drop");
+            assert!(std::process::Command::new("kill").args(["-KILL", &pid.to_string()]).status().unwrap().success());
+            // Nobody else would reap it: wait for it by its pid.
+            let mut status = 0;
+            // SAFETY: a plain system call with a pointer to a live local.
+            let waited = unsafe { libc::waitpid(pid as libc::pid_t, &mut status, 0) };
+            assert_eq!(waited, pid as libc::pid_t);
+
+            // Its pipes can still be moved out of it by value, as out of std's `Child`; the rest
+            // of it drops at the end of the block, and the process with it.
+            let pid = {
+                let child = Command::new("echo").arg("hi").stdout(Stdio::piped()).kill_on_drop(true).spawn().unwrap();
+                let pid = child.id();
+                let mut stdout = child.stdout.unwrap();
+                let mut out = String::new();
+                std::io::Read::read_to_string(&mut stdout, &mut out).unwrap();
+                assert_eq!(out, "hi\n");
+                pid
+            };
+            assert!(common::eventually(Duration::from_secs(10), || reaped(pid)), "moved out of: {pid} not reaped");
+        });
+    });
+}
