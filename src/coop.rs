@@ -120,6 +120,21 @@ pub(crate) fn tick_op() {
     charge(OP_TICKS);
 }
 
+/// [`tick_op`], telling whether this tick spent the budget (once in a budget's worth of
+/// operations): for a call that is a cancellation point but may never wait, to look then at
+/// what a wait would have seen.
+#[inline]
+pub(crate) fn tick_op_spent() -> bool {
+    let left = BUDGET.with(Cell::get);
+    if left > OP_TICKS {
+        BUDGET.with(|b| b.set(left - OP_TICKS));
+        false
+    } else {
+        budget_spent();
+        true
+    }
+}
+
 /// Spends the ticks of `bytes` moved by an I/O call, beyond the call's own ([`tick_op`]): one
 /// per [`BYTES_PER_TICK`]. A call is charged as about a microsecond of work, but a call that
 /// copies 64 KiB through a socket takes tens of microseconds: charged as one call, a green

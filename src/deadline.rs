@@ -198,7 +198,10 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 ///   return, return at the deadline; the next blocking-looking call then unwinds.
 ///
 /// Calls that need not wait are not affected, except [`yield_now`](crate::yield_now), which
-/// unwinds once the deadline has passed. Nested deadlines take the earliest. Green threads
+/// unwinds once the deadline has passed, and socket calls: one that does not have to wait
+/// looks at the deadline once in a budget's worth of calls (64 with the default budget) and
+/// returns its timeout error as at a wait, so a read loop on a peer that always has more to
+/// send ends too. Nested deadlines take the earliest. Green threads
 /// spawned inside do not inherit the deadline, but a [`scope`](crate::scope) that the deadline
 /// unwinds (or that waits for its green threads past it) cancels those spawned in it, waits
 /// until they have ended, and only then unwinds to `timeout`.

@@ -993,7 +993,9 @@ impl Source {
         on_timeout: fn() -> io::Error,
         mut op: impl FnMut() -> io::Result<(R, bool)>,
     ) -> io::Result<R> {
-        crate::coop::tick_op();
+        if crate::coop::tick_op_spent() {
+            self.checkpoint(on_timeout)?;
+        }
         let state = &*self.state;
         let tick = &state.ticks[dir as usize];
         let mut deadline = None;
@@ -1055,6 +1057,21 @@ impl Source {
                 Err(e) => return Err(e),
             }
         }
+    }
+
+    /// What a call that never has to wait looks at once per budget: a green thread reading from
+    /// a peer that always has more (a bulk transfer over loopback, a proxy's fast side) would
+    /// otherwise never see its cancellation or its `green::timeout` deadline, which only a wait
+    /// looked at. Cancelled, it unwinds; past the deadline, the call returns its timeout error
+    /// as at a wait (and unwinds the second time, `deadline::report_timeout`).
+    #[cold]
+    #[inline(never)]
+    fn checkpoint(&self, on_timeout: fn() -> io::Error) -> io::Result<()> {
+        park::check_cancelled();
+        if crate::deadline::passed() && !std::thread::panicking() {
+            return Err(crate::deadline::elapsed_error(on_timeout().kind()));
+        }
+        Ok(())
     }
 
     /// After a read that saw tick `seen` and succeeded: stores the drained mark if it drained

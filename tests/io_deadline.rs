@@ -159,3 +159,75 @@ fn a_unix_connect_to_a_full_backlog_under_a_deadline_carries_elapsed() {
         let _ = std::fs::remove_file(&path);
     });
 }
+
+/// A peer that always has more to send, as fast as the socket takes it: the reader of the
+/// other end never waits. Returns the reader's end, and the writer (it ends once that end is
+/// closed).
+fn firehose() -> (green::net::TcpStream, std::thread::JoinHandle<()>) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let writer = std::thread::spawn(move || {
+        let (mut peer, _) = listener.accept().unwrap();
+        let chunk = [7u8; 64 * 1024];
+        while std::io::Write::write_all(&mut peer, &chunk).is_ok() {}
+    });
+    let stream = green::net::TcpStream::connect(addr).unwrap();
+    // Let the socket fill first: from then on every read finds data.
+    let mut first = [0u8; 1];
+    stream.peek(&mut first).unwrap();
+    green::sleep(Duration::from_millis(20));
+    (stream, writer)
+}
+
+/// A read that never has to wait still stops at the `green::timeout` deadline (with the
+/// read's timeout error, as at a wait), and for a cancellation: it looks once per budget. A
+/// reader of an always-ready peer used to read on until the peer stopped.
+#[test]
+fn reads_that_never_wait_still_stop_at_the_deadline_and_when_cancelled() {
+    // Without the look, both loops would run as long as the writer writes: forever.
+    let limit = Duration::from_secs(60);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(|| {
+            green::run(|| {
+                let (mut stream, writer) = firehose();
+                let start = Instant::now();
+                let mut read = 0u64;
+                let outcome = green::timeout(Duration::from_millis(50), || -> std::io::Result<()> {
+                    loop {
+                        read += stream.read(&mut [0u8; 16])? as u64;
+                    }
+                });
+                let took = start.elapsed();
+                match outcome {
+                    Ok(Err(e)) => {
+                        assert_eq!(e.kind(), std::io::ErrorKind::WouldBlock, "{e}");
+                        assert!(carries_elapsed(&e), "{e:?}");
+                    }
+                    other => panic!("expected the read's timeout error at the deadline, got {other:?}"),
+                }
+                assert!(read > 0 && took >= Duration::from_millis(50), "{read} bytes in {took:?}");
+                drop(stream);
+                writer.join().unwrap();
+
+                let (mut stream, writer) = firehose();
+                let reader = green::spawn(move || {
+                    let mut buf = [0u8; 16];
+                    loop {
+                        if stream.read(&mut buf).unwrap() == 0 {
+                            return;
+                        }
+                    }
+                });
+                green::sleep(Duration::from_millis(20));
+                reader.cancel();
+                assert!(reader.join().unwrap_err().is_cancelled());
+                writer.join().unwrap();
+            })
+        }));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(result) => result.unwrap(),
+        Err(_) => panic!("a read loop on an always-ready socket ran on past its deadline or cancellation"),
+    }
+}

@@ -283,7 +283,9 @@ impl<T> JoinHandle<T> {
 
     /// Cancels the green thread: at its next cancellation point (any blocking-looking call, or
     /// [`crate::yield_now`]; at once if it is parked in one) it unwinds, running its
-    /// destructors, and [`JoinHandle::join`] reports it cancelled. A green thread that has not
+    /// destructors, and [`JoinHandle::join`] reports it cancelled. A socket call that does not
+    /// have to wait (its peer always has more) looks for the cancellation once in a budget's
+    /// worth of calls (64 with the default budget). A green thread that has not
     /// started yet never starts: its worker drops the closure, on the worker's own stack, where
     /// a destructor of a value it captured cannot wait (a contended lock there panics, and the
     /// panic is caught and logged). Does nothing if it has finished.
