@@ -71,3 +71,20 @@ fn the_body_runs_on_a_green_thread_and_returns_its_value() {
     unit();
     assert_eq!(returns_early(), [10, 20, 30]);
 }
+
+/// On an associated function, the body names `Self` and the `impl`'s generic parameters, as
+/// without the attribute (as a nested function, it could not: E0401).
+struct App<T>(T);
+
+impl<T: Default + PartialEq + std::fmt::Debug + Send + 'static> App<T> {
+    #[green::main]
+    fn start() -> Self {
+        let value = green::spawn(T::default).join().unwrap();
+        Self(value)
+    }
+}
+
+#[test]
+fn an_associated_function_sees_self() {
+    assert_eq!(App::<u32>::start().0, 0);
+}

@@ -191,10 +191,13 @@ pub fn preemptible(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// Runs `fn main` as the first green thread of a runtime with the default settings.
 ///
 /// `#[green::main] fn main() -> R { body }` becomes, in effect,
-/// `fn main() -> R { fn body_fn() -> R { body } green::run(body_fn) }`:
+/// `fn main() -> R { green::run(|| -> R { body }) }`:
 /// the body runs on a green thread, and when it returns, green threads still alive are
-/// cancelled and the runtime shuts down (see [`green::run`]). `main` may return a `Result`, and
-/// `?` and `return` keep their meaning. For other settings (workers, stack size, budget), build
+/// cancelled and the runtime shuts down (see [`green::run`]). `main` may return a `Result` or
+/// any other [`Termination`](std::process::Termination), and `?` and `return` keep their
+/// meaning. On an associated function the body may name `Self`, except when the return type
+/// holds `impl Trait` (which a closure's may not): the body is then a function of its own, and
+/// sees no `Self`. For other settings (workers, stack size, budget), build
 /// a runtime with `green::Runtime::builder()` instead. The body's stack is a green thread's,
 /// 256 KiB by default, not the 8 MiB of a plain `main`: deep recursion in it needs
 /// `green::Runtime::builder().stack_size(..).run(..)`.

@@ -6,17 +6,21 @@
 //! ```
 //! becomes
 //! ```text
-//! fn main() -> R { fn __green_main_body() -> R { BODY } ::green::run(__green_main_body) }
+//! fn main() -> R { ::green::run(|| -> R { BODY }) }
 //! ```
-//! `return` and `?` in `BODY` leave that function with the same value they would have left
-//! `main` with. A function, not a closure: `main` takes nothing, so the body captures nothing,
-//! and a return type holding `impl Trait` at any depth stays as written (a closure's may not
-//! hold one). Inner attributes (`#![allow(..)]`) stay on `main`.
+//! `return` and `?` in `BODY` leave the closure with the same value they would have left
+//! `main` with. A closure, not a nested function, so that the body of an associated function
+//! may name `Self` and the generic parameters of its `impl` as it did without the attribute.
+//! A closure's return type may not hold `impl Trait`, though: when `R` does, at any depth, the
+//! body becomes a function of its own instead,
+//! `fn __green_main_body() -> R { BODY } ::green::run(__green_main_body)`, which is fine for
+//! `main` (it takes nothing, so the body captures nothing) but sees no `Self`. Inner
+//! attributes (`#![allow(..)]`) stay on `main`.
 
-use proc_macro2::TokenStream;
+use proc_macro2::{TokenStream, TokenTree};
 use quote::{ToTokens, quote};
-use syn::ItemFn;
 use syn::spanned::Spanned;
+use syn::{ItemFn, ReturnType};
 
 /// Error for `async fn main`.
 const ASYNC_MAIN: &str = "#[green::main] cannot go on an `async fn`: green threads run plain synchronous code. \
@@ -77,14 +81,29 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     if let Some(clause) = &sig.generics.where_clause {
         return Err(syn::Error::new(clause.span(), GENERICS));
     }
-    // The body becomes a function of its own, run on the runtime: `main` takes nothing, so it
-    // captures nothing, and its return type is kept as written, `impl Trait` at any depth
-    // included (a closure's return type may not hold one).
+    // The body runs as a closure, which sees `Self` and the generic parameters of an `impl`
+    // around the function; `main` takes nothing, so it captures nothing. A return type that
+    // holds `impl Trait` at any depth cannot be a closure's: the body becomes a function of
+    // its own then, with the return type as written.
     let body = &func.block;
     let output = &sig.output;
-    func.block = syn::parse_quote!({
-        fn __green_main_body() #output #body
-        #krate::run(__green_main_body)
-    });
+    func.block = match output {
+        ReturnType::Type(_, ty) if holds_impl_trait(ty.to_token_stream()) => syn::parse_quote!({
+            fn __green_main_body() #output #body
+            #krate::run(__green_main_body)
+        }),
+        ReturnType::Type(arrow, ty) => syn::parse_quote!({ #krate::run(|| #arrow #ty #body) }),
+        ReturnType::Default => syn::parse_quote!({ #krate::run(|| #body) }),
+    };
     Ok(func.into_token_stream())
+}
+
+/// Whether a type holds `impl Trait` anywhere (`impl` is a keyword: in a type it can only be
+/// that).
+fn holds_impl_trait(tokens: TokenStream) -> bool {
+    tokens.into_iter().any(|token| match token {
+        TokenTree::Ident(ident) => ident == "impl",
+        TokenTree::Group(group) => holds_impl_trait(group.stream()),
+        _ => false,
+    })
 }

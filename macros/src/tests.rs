@@ -360,10 +360,9 @@ fn main_runs_its_body_on_a_runtime() {
         out,
         squash(quote!(
             fn main() {
-                fn __green_main_body() {
+                ::green::run(|| {
                     println!("hi");
-                }
-                ::green::run(__green_main_body)
+                })
             }
         ))
     );
@@ -378,8 +377,7 @@ fn main_runs_its_body_on_a_runtime() {
         #[allow(unused)]
         fn main() -> Result<(), String> {
             #![allow(dead_code)]
-            fn __green_main_body() -> Result<(), String> { g()?; Ok(()) }
-            ::green::run(__green_main_body)
+            ::green::run(|| -> Result<(), String> { g()?; Ok(()) })
         }
     };
     assert_eq!(out, squash(want));
@@ -400,6 +398,37 @@ fn main_runs_its_body_on_a_runtime() {
         }
     );
     assert_eq!(out, squash(want));
+    let out = main_fn(
+        quote!(),
+        quote!(
+            fn main() -> Result<u32, Box<impl std::fmt::Debug>> {
+                g()
+            }
+        ),
+    );
+    assert!(out.contains("fn__green_main_body()->Result<u32,Box<implstd::fmt::Debug>>"), "{out}");
+}
+
+/// The body of an associated function names `Self` as it did without the attribute (a nested
+/// function's body cannot: E0401, "can't use `Self` from outer item").
+#[test]
+fn main_keeps_self_in_scope() {
+    let out = main_fn(
+        quote!(),
+        quote!(
+            fn start() -> Self {
+                Self::new()
+            }
+        ),
+    );
+    assert_eq!(
+        out,
+        squash(quote!(
+            fn start() -> Self {
+                ::green::run(|| -> Self { Self::new() })
+            }
+        ))
+    );
 }
 
 #[test]
