@@ -469,3 +469,33 @@ fn main_rejects_what_it_cannot_run() {
         assert!(out.contains(&squash(message)), "{out}");
     }
 }
+
+/// `#[green::main] #[green::preemptible] fn main`: `main` expands first, and the body's loops
+/// still tick, since `preemptible` covers the closure the body runs in (not a nested function).
+#[test]
+fn main_then_preemptible_ticks_in_the_body() {
+    let main = crate::main_fn::expand(
+        quote!(),
+        quote!(
+            fn main() {
+                while g() {}
+            }
+        ),
+    );
+    let out = preemptible(quote!(), main);
+    let want = quote!(
+        fn main() {
+            ::green::__private::tick();
+            ::green::run(|| {
+                ::green::__private::tick();
+                let mut __green_edges: u32 = ::green::__private::edge_batch();
+                {
+                    while g() {
+                        ::green::__private::back_edge(&mut __green_edges);
+                    }
+                }
+            })
+        }
+    );
+    assert_eq!(out, squash(want));
+}
