@@ -257,6 +257,11 @@ fn parse_crate_arg(attr: proc_macro2::TokenStream, bad_args: &str) -> syn::Resul
             if std::mem::replace(&mut seen, true) {
                 return Err(meta.error("`crate` is given twice: name the green crate once"));
             }
+            // `crate` alone, or `crate(..)`: syn's "expected `=`" would be spanned on the
+            // whole attribute.
+            if !meta.input.peek(syn::Token![=]) {
+                return Err(meta.error(NOT_A_CRATE_PATH));
+            }
             let value = meta.value()?;
             let span = value.span();
             let path = if value.peek(syn::LitStr) {

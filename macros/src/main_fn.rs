@@ -40,8 +40,9 @@ const GENERICS: &str = "#[green::main] goes on a function without generic parame
 const NOT_A_FN: &str = "#[green::main] goes on a function with a body, such as `fn main() { .. }`";
 
 /// Error for an unknown argument.
-const BAD_ARGS: &str =
-    "#[green::main] takes no arguments but `crate = path` (the path of the `green` crate, when it is renamed)";
+const BAD_ARGS: &str = "#[green::main] takes no arguments but `crate = path` (the path of the `green` crate, when \
+    it is renamed). For other settings (workers, stack size, budget), leave `main` plain and call \
+    `green::Runtime::builder().workers(2).run(|| ..)` in it";
 
 /// Expands `#[main(attr)] item`. On error, the error beside an empty function of the same name
 /// (the compiler's own complaints about the function, such as "`main` function is not allowed

@@ -264,10 +264,12 @@ fn a_crate_given_twice_is_an_error() {
 }
 
 /// A `crate = ..` that is no path says what it takes, for both macros (it used to be syn's
-/// "unexpected token" or "expected identifier", spanned on the value).
+/// "unexpected token" or "expected identifier", spanned on the value; for `crate` without a
+/// value, syn's "expected `=`", spanned on the whole attribute).
 #[test]
 fn a_crate_that_is_not_a_path_says_what_it_takes() {
-    for attr in [quote!(crate = "not a path!"), quote!(crate = 5), quote!(crate = "")] {
+    for attr in [quote!(crate = "not a path!"), quote!(crate = 5), quote!(crate = ""), quote!(crate), quote!(crate(g))]
+    {
         let (f, main) = (
             quote!(
                 fn f() {}
