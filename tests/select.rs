@@ -649,3 +649,20 @@ fn selects_leaving_out_of_order_lose_and_duplicate_nothing() {
         }
     });
 }
+
+/// A result bound to a name with a leading underscore is the caller's own pattern: the
+/// expansion's `let` of it must not read as a binding without effect (clippy's pedantic
+/// `no_effect_underscore_binding` fired on it; `cargo clippy --all-targets` checks this).
+#[test]
+#[deny(clippy::no_effect_underscore_binding)]
+fn an_underscore_named_result_is_no_useless_binding() {
+    green::run(|| {
+        let (tx, rx) = mpmc::channel::<u8>();
+        drop(tx);
+        let closed = green::select! {
+            recv(rx) -> _msg => true,
+            default => false,
+        };
+        assert!(closed, "a disconnected channel's arm is ready");
+    });
+}

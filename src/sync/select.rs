@@ -545,7 +545,12 @@ macro_rules! __select_emit {
             $crate::__private::Fallback::None,
         );
         $( let $arm = $arm.into_result(); )*
-        $( if let ::core::option::Option::Some(__result) = $arm { let $res = __result; $body } else )* {
+        $( if let ::core::option::Option::Some(__result) = $arm {
+            // The caller's pattern: `_msg` is a name they chose, not a binding without effect.
+            #[allow(clippy::no_effect_underscore_binding)]
+            let $res = __result;
+            $body
+        } else )* {
             ::core::panic!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
         }
     }};
@@ -556,7 +561,12 @@ macro_rules! __select_emit {
             $crate::__private::Fallback::$($kind)*,
         );
         $( let $arm = $arm.into_result(); )*
-        $( if let ::core::option::Option::Some(__result) = $arm { let $res = __result; $body } else )* {
+        $( if let ::core::option::Option::Some(__result) = $arm {
+            // The caller's pattern: `_msg` is a name they chose, not a binding without effect.
+            #[allow(clippy::no_effect_underscore_binding)]
+            let $res = __result;
+            $body
+        } else )* {
             $fbody
         }
     }};
