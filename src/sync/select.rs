@@ -528,7 +528,8 @@ macro_rules! __select_parse {
     (@ops $ops:tt @fallback $fb:tt @rest $($rest:tt)+) => {
         ::core::compile_error!(::core::concat!(
             "green::select!: expected `recv(rx) -> result => body`, `send(tx, value) -> result => body`, ",
-            "`default => body` or `timeout(duration) => body`, found: ",
+            "`default => body` or `timeout(duration) => body`, each followed by a comma when its body is no block ",
+            "and it is not the last arm; found: ",
             ::core::stringify!($($rest)+)
         ))
     };
