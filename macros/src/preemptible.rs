@@ -76,9 +76,17 @@ const ASYNC_FN: &str = "#[green::preemptible] cannot go on an `async fn`: its bo
 const NOT_A_FN: &str = "#[green::preemptible] goes on a function with a body (`fn`, a method in an `impl`, or a \
     provided trait method)";
 
+/// What [`NOT_A_FN`] adds for a block of functions (an `impl`, a trait, a module).
+const NOT_A_BLOCK: &str = "put it on each of its functions that loops";
+
+/// What [`NOT_A_FN`] adds for a closure.
+const NOT_A_CLOSURE: &str = "put it on the function the closure is written in, which covers the closure's loops too";
+
 /// Error for an unknown argument.
 const BAD_ARGS: &str = "#[green::preemptible] takes no arguments but `crate = path` (the path of the `green` \
-    crate, when it is renamed)";
+    crate, when it is renamed). How often a green thread looks at the clock and yields is set where it is \
+    spawned, `green::Builder::new().budget(..)` or `.time_slice(..)`, or for the whole runtime on \
+    `green::Runtime::builder()`";
 
 /// Calls a light loop body may make: methods and functions of the standard library that are a
 /// few instructions, so a loop that makes only these can be vectorised and is cheap per item.
@@ -119,10 +127,12 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
             let error = error.to_compile_error();
             // The item stays, so that what refers to it does not fail too; but not what is no
             // item (a closure, in expression position, would read as `compile_error!(..) || 1`
-            // and add a type error of its own).
+            // and add a type error of its own). A `let` statement stays too (the attribute on
+            // it is also rustc's error), so that its variable is not reported missing after it.
             let is_item = syn::parse2::<syn::Item>(item.clone()).is_ok()
                 || syn::parse2::<syn::TraitItem>(item.clone()).is_ok()
-                || syn::parse2::<syn::ImplItem>(item.clone()).is_ok();
+                || syn::parse2::<syn::ImplItem>(item.clone()).is_ok()
+                || matches!(syn::parse2::<Stmt>(item.clone()), Ok(Stmt::Local(_)));
             if is_item { quote!(#error #item) } else { error }
         }
     }
@@ -130,7 +140,7 @@ pub(crate) fn expand(attr: TokenStream, item: TokenStream) -> TokenStream {
 
 fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> {
     let krate = crate::parse_crate_arg(attr, BAD_ARGS)?;
-    let mut func: ItemFn = syn::parse2(item).map_err(|e| syn::Error::new(e.span(), NOT_A_FN))?;
+    let mut func: ItemFn = syn::parse2(item.clone()).map_err(|e| syn::Error::new(e.span(), not_a_fn(item)))?;
     if let Some(token) = &func.sig.constness {
         return Err(syn::Error::new(token.span, CONST_FN));
     }
@@ -139,6 +149,21 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     }
     rewrite_body(&krate, &mut func.block);
     Ok(func.into_token_stream())
+}
+
+/// The error for what is not a function with a body: [`NOT_A_FN`], and what to do instead when
+/// the item is a block of functions or a closure.
+fn not_a_fn(item: TokenStream) -> String {
+    let is = |parses: bool, what: &str, advice: &str| parses.then(|| format!("{NOT_A_FN}, not on {what}: {advice}"));
+    let closure = match syn::parse2::<Stmt>(item.clone()) {
+        Ok(Stmt::Local(local)) => local.init.is_some_and(|init| matches!(*init.expr, Expr::Closure(_))),
+        _ => syn::parse2::<syn::ExprClosure>(item.clone()).is_ok(),
+    };
+    is(syn::parse2::<syn::ItemImpl>(item.clone()).is_ok(), "an `impl` block", NOT_A_BLOCK)
+        .or_else(|| is(syn::parse2::<syn::ItemTrait>(item.clone()).is_ok(), "a trait", NOT_A_BLOCK))
+        .or_else(|| is(syn::parse2::<syn::ItemMod>(item.clone()).is_ok(), "a module", NOT_A_BLOCK))
+        .or_else(|| is(closure, "a closure", NOT_A_CLOSURE))
+        .unwrap_or_else(|| NOT_A_FN.to_string())
 }
 
 /// Rewrites a function body in place: the loops, then the entry tick (and, when a light `for`

@@ -348,6 +348,47 @@ fn const_async_and_non_functions_are_rejected() {
     assert!(out.contains(&squash("takes no arguments but `crate = path`")), "{out}");
 }
 
+/// On a block of functions or on a closure, the error says where the attribute goes instead;
+/// a `let` statement is kept, so that what uses its variable is not reported too.
+#[test]
+fn blocks_and_closures_are_told_where_the_attribute_goes() {
+    for (item, message, kept) in [
+        (quote!(impl S { fn f(&self) {} }), "not on an `impl` block: put it on each of its functions", true),
+        (
+            quote!(
+                trait T {
+                    fn f(&self) {}
+                }
+            ),
+            "not on a trait: put it on each of its functions",
+            true,
+        ),
+        (
+            quote!(
+                mod m {
+                    fn f() {}
+                }
+            ),
+            "not on a module: put it on each of its functions",
+            true,
+        ),
+        (quote!(|n: u32| n + 1), "not on a closure: put it on the function the closure is written in", false),
+        (quote!(let f = |n: u32| n + 1;), "not on a closure: put it on the function", true),
+    ] {
+        let out = preemptible(quote!(), item.clone());
+        assert!(out.starts_with("::core::compile_error!"), "{out}");
+        assert!(out.contains(&squash(message)), "{out}");
+        assert_eq!(out.ends_with(&squash(item)), kept, "{out}");
+    }
+    let out = preemptible(
+        quote!(every = 4),
+        quote!(
+            fn f() {}
+        ),
+    );
+    assert!(out.contains(&squash("`green::Builder::new().budget(..)`")), "{out}");
+}
+
 #[test]
 fn main_runs_its_body_on_a_runtime() {
     let out = main_fn(
