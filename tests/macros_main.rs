@@ -88,3 +88,11 @@ impl<T: Default + PartialEq + std::fmt::Debug + Send + 'static> App<T> {
 fn an_associated_function_sees_self() {
     assert_eq!(App::<u32>::start().0, 0);
 }
+
+/// A test written as the docs say, with `#[test]` beside the attribute.
+#[test]
+#[green::main]
+fn a_test_body_runs_on_a_green_thread() {
+    assert!(green::try_current().is_some(), "the body runs on a green thread");
+    assert_eq!(green::spawn(|| 2).join().unwrap(), 2);
+}

@@ -202,6 +202,10 @@ pub fn preemptible(attr: TokenStream, item: TokenStream) -> TokenStream {
 /// 256 KiB by default, not the 8 MiB of a plain `main`: deep recursion in it needs
 /// `green::Runtime::builder().stack_size(..).run(..)`.
 ///
+/// It goes on any function without parameters, not only `main`; there is no separate test
+/// attribute: `#[test] #[green::main] fn name() { .. }` runs a test's body on a runtime of its
+/// own.
+///
 /// [`green::run`]: https://docs.rs/green/latest/green/fn.run.html
 ///
 /// # Errors
