@@ -87,8 +87,9 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
     // holds `impl Trait` at any depth cannot be a closure's: the body becomes a function of
     // its own then, with the return type as written.
     let body = &func.block;
+    let braces = body.brace_token;
     let output = &sig.output;
-    func.block = match output {
+    let mut block: syn::Block = match output {
         ReturnType::Type(_, ty) if holds_impl_trait(ty.to_token_stream()) => syn::parse_quote!({
             fn __green_main_body() #output #body
             #krate::run(__green_main_body)
@@ -96,6 +97,10 @@ fn try_expand(attr: TokenStream, item: TokenStream) -> syn::Result<TokenStream> 
         ReturnType::Type(arrow, ty) => syn::parse_quote!({ #krate::run(|| #arrow #ty #body) }),
         ReturnType::Default => syn::parse_quote!({ #krate::run(|| #body) }),
     };
+    // The new body keeps the braces of the old one: a lint on the whole function (such as
+    // `missing_docs`) then spans the function, not the attribute.
+    block.brace_token = braces;
+    *func.block = block;
     Ok(func.into_token_stream())
 }
 
