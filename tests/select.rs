@@ -666,3 +666,31 @@ fn an_underscore_named_result_is_no_useless_binding() {
         assert!(closed, "a disconnected channel's arm is ready");
     });
 }
+
+/// A channel given as a temporary, as the docs allow (`recv` takes a `Receiver` as well as a
+/// `&Receiver`): it lives until the select ends. Bound by a `let` in the expansion, it was
+/// dropped while still borrowed, and the select did not compile (E0716).
+#[test]
+fn a_channel_given_as_a_temporary_lives_through_the_select() {
+    fn receiver_of(rx: &mpmc::Receiver<u32>) -> mpmc::Receiver<u32> {
+        rx.clone()
+    }
+    green::run(|| {
+        let (tx, rx) = mpmc::channel::<u32>();
+        let sent = green::select! {
+            send(tx.clone(), 1) -> sent => sent.is_ok(),
+        };
+        assert!(sent);
+        let got = green::select! {
+            recv(rx.clone()) -> msg => msg,
+            default => Err(RecvError),
+        };
+        assert_eq!(got, Ok(1));
+        tx.send(2).unwrap();
+        let got = green::select! {
+            recv(receiver_of(&rx)) -> msg => msg,
+            timeout(Duration::from_secs(10)) => Err(RecvError),
+        };
+        assert_eq!(got, Ok(2));
+    });
+}

@@ -362,6 +362,9 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 ///   caller's [`green::timeout`](crate::timeout) deadline comes first. (crossbeam's
 ///   `select!` spells it `default(duration)`, which is refused here with a message saying so.)
 ///
+/// The channel of an arm may be a temporary (`recv(rx.clone())`, `send(make_sender(), v)`): it
+/// lives until the select ends, its bodies included.
+///
 /// At most one of `default` and `timeout`. Without either, `select!` waits; inside
 /// `green::timeout` it unwinds to it at the deadline. A body may be a block (the comma after
 /// it is optional) or an expression followed by a comma. Bodies run after the select has
@@ -539,36 +542,45 @@ macro_rules! __select_parse {
 #[doc(hidden)]
 #[macro_export]
 macro_rules! __select_emit {
-    (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback []) => {{
-        $( let mut $arm = $ctor; )*
-        $crate::__private::select(
-            &mut [$( &mut $arm as &mut dyn $crate::__private::Arm ),*],
-            $crate::__private::Fallback::None,
-        );
-        $( let $arm = $arm.into_result(); )*
-        $( if let ::core::option::Option::Some(__result) = $arm {
-            // The caller's pattern: `_msg` is a name they chose, not a binding without effect.
-            #[allow(clippy::no_effect_underscore_binding)]
-            let $res = __result;
-            $body
-        } else )* {
-            ::core::panic!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
+    // The arms are bound by a `match`, not a `let`: the temporaries of the channel expressions
+    // (`recv(rx.clone())`, a function that returns a `Receiver`) then live until the select
+    // ends, where a `let` would drop them at its end, still borrowed (E0716).
+    (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback []) => {
+        match ($( $ctor, )*) {
+            ($( mut $arm, )*) => {
+                $crate::__private::select(
+                    &mut [$( &mut $arm as &mut dyn $crate::__private::Arm ),*],
+                    $crate::__private::Fallback::None,
+                );
+                $( let $arm = $arm.into_result(); )*
+                $( if let ::core::option::Option::Some(__result) = $arm {
+                    // The caller's pattern: `_msg` is a name they chose, not a binding without effect.
+                    #[allow(clippy::no_effect_underscore_binding)]
+                    let $res = __result;
+                    $body
+                } else )* {
+                    ::core::panic!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
+                }
+            }
         }
-    }};
-    (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback [($($kind:tt)*) $fbody:tt]) => {{
-        $( let mut $arm = $ctor; )*
-        $crate::__private::select(
-            &mut [$( &mut $arm as &mut dyn $crate::__private::Arm ),*],
-            $crate::__private::Fallback::$($kind)*,
-        );
-        $( let $arm = $arm.into_result(); )*
-        $( if let ::core::option::Option::Some(__result) = $arm {
-            // The caller's pattern: `_msg` is a name they chose, not a binding without effect.
-            #[allow(clippy::no_effect_underscore_binding)]
-            let $res = __result;
-            $body
-        } else )* {
-            $fbody
+    };
+    (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback [($($kind:tt)*) $fbody:tt]) => {
+        match ($( $ctor, )*) {
+            ($( mut $arm, )*) => {
+                $crate::__private::select(
+                    &mut [$( &mut $arm as &mut dyn $crate::__private::Arm ),*],
+                    $crate::__private::Fallback::$($kind)*,
+                );
+                $( let $arm = $arm.into_result(); )*
+                $( if let ::core::option::Option::Some(__result) = $arm {
+                    // The caller's pattern: `_msg` is a name they chose, not a binding without effect.
+                    #[allow(clippy::no_effect_underscore_binding)]
+                    let $res = __result;
+                    $body
+                } else )* {
+                    $fbody
+                }
+            }
         }
-    }};
+    };
 }
