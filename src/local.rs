@@ -21,7 +21,10 @@ use crate::runtime::task::Header;
 /// Each green thread gets its own value, made on first use. A `std::thread_local!` in a green
 /// thread belongs to its worker's OS thread instead, and every green thread on that worker
 /// shares it. On a plain OS thread, a `green_local!` holds one value per OS thread, as std's
-/// does.
+/// does, and so does code a worker runs for no green thread (the destructors of what a green
+/// thread cancelled before it started had captured): it reaches the worker thread's value,
+/// which lives as long as the worker. Code in [`on_worker_stack`](crate::on_worker_stack) is
+/// its caller's, and reaches the caller's value.
 ///
 /// A green thread's values are dropped when it ends, after its body, on its own stack, the
 /// latest made first. A destructor may use the values not dropped yet, and a local not used

@@ -253,3 +253,36 @@ fn a_destructor_may_use_a_local_not_made_yet() {
     std::thread::spawn(set).join().unwrap();
     assert_eq!(LATE_SEEN.load(Ordering::SeqCst), 11, "on an OS thread");
 }
+
+green::green_local! {
+    static ON_THE_WORKER: Cell<u32> = const { Cell::new(0) };
+}
+
+/// The destructor of what a green thread cancelled before it started had captured runs on its
+/// worker's own stack, in no green thread: it reaches the worker thread's value, kept from one
+/// such destructor to the next, as a plain OS thread reaches its own. Code in
+/// `on_worker_stack` is its caller's, and reaches the caller's value.
+#[test]
+fn code_the_worker_runs_for_no_green_thread_reaches_the_worker_thread_s_value() {
+    struct Bump(Arc<AtomicUsize>);
+    impl Drop for Bump {
+        fn drop(&mut self) {
+            let before = ON_THE_WORKER.with(|c| c.replace(c.get() + 1));
+            self.0.store(before as usize + 1, Ordering::SeqCst);
+        }
+    }
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    rt.block_on(|| {
+        for expected in 1..=2 {
+            let seen = Arc::new(AtomicUsize::new(0));
+            let bump = Bump(seen.clone());
+            let never = green::spawn(move || drop(bump));
+            never.cancel();
+            assert!(never.join().unwrap_err().is_cancelled());
+            assert_eq!(seen.load(Ordering::SeqCst), expected, "the worker thread's value, kept");
+        }
+        assert_eq!(ON_THE_WORKER.with(Cell::get), 0, "the green thread's own value");
+        assert_eq!(green::on_worker_stack(|| ON_THE_WORKER.with(|c| c.replace(7))), 0);
+        assert_eq!(ON_THE_WORKER.with(Cell::get), 7, "on_worker_stack reaches its caller's value");
+    });
+}

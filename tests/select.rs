@@ -694,3 +694,18 @@ fn a_channel_given_as_a_temporary_lives_through_the_select() {
         assert_eq!(got, Ok(2));
     });
 }
+
+/// An empty `select!` waits for good: a deadline (or a cancellation) ends it, by unwinding.
+#[test]
+fn an_empty_select_waits_until_a_deadline_or_a_cancellation() {
+    green::run(|| {
+        let start = Instant::now();
+        let outcome = green::timeout(Duration::from_millis(20), || green::select! {});
+        assert!(outcome.is_err(), "an empty select! returned");
+        assert!(start.elapsed() >= Duration::from_millis(20), "it ended early: {:?}", start.elapsed());
+        let waiter = green::spawn(|| green::select! {});
+        green::sleep(Duration::from_millis(5));
+        waiter.cancel();
+        assert!(waiter.join().unwrap_err().is_cancelled());
+    });
+}

@@ -442,6 +442,10 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 /// ([while unwinding](crate::sync#while-unwinding)): with no operation ready, the `timeout`
 /// arm runs if there is one, otherwise one operation arm runs with its error
 /// (`Err(RecvError)` or `Err(SendError(value))`).
+///
+/// An empty `select! {}` has nothing to wait for and waits for good, as crossbeam's does: only
+/// a cancellation ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's shutdown)
+/// or a [`green::timeout`](crate::timeout) deadline ends it, by unwinding.
 #[macro_export]
 macro_rules! select {
     ($($tokens:tt)*) => {
