@@ -75,6 +75,9 @@ struct Entry {
     /// A call has returned its own timeout error for this deadline ([`report_timeout`]): the
     /// next one unwinds instead.
     reported: bool,
+    /// Since the report, a call that did not have to wait has looked at the deadline at a
+    /// spent budget ([`budget_look`]): the next such look unwinds.
+    looked: bool,
 }
 
 /// The unwinding payload of an expired deadline: the deadline that passed.
@@ -198,10 +201,13 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 ///   return, return at the deadline; the next blocking-looking call then unwinds.
 ///
 /// Calls that need not wait are not affected, except [`yield_now`](crate::yield_now), which
-/// unwinds once the deadline has passed, and socket calls: one that does not have to wait
-/// looks at the deadline once in a budget's worth of calls (64 with the default budget) and
-/// returns its timeout error as at a wait, so a read loop on a peer that always has more to
-/// send ends too. Nested deadlines take the earliest. Green threads
+/// unwinds once the deadline has passed, and the socket and channel calls that may wait (a
+/// read, a write, an accept; `recv`, `send`, a `select!` without `default`): one that does not
+/// have to wait looks at the deadline once in a budget's worth of calls (64 with the default
+/// budget) and reports it as at a wait, so that a read loop on a peer that always has more, or
+/// a consumer that a fast producer keeps fed, ends too. Once the deadline has been reported,
+/// the calls of one more budget still complete (an answer to the timeout can be sent) and the
+/// next look unwinds. Nested deadlines take the earliest. Green threads
 /// spawned inside do not inherit the deadline, but a [`scope`](crate::scope) that the deadline
 /// unwinds (or that waits for its green threads past it) cancels those spawned in it, waits
 /// until they have ended, and only then unwinds to `timeout`.
@@ -354,7 +360,7 @@ where
     // An inner scope that inherits the enclosing deadline inherits whether it was reported.
     let entry = match previous {
         Some(p) if p.at <= deadline => p,
-        _ => Entry { at: deadline, reported: false },
+        _ => Entry { at: deadline, reported: false, looked: false },
     };
     DEADLINES.with(|d| {
         let mut d = d.borrow_mut();
@@ -391,7 +397,10 @@ impl Drop for Restore {
             if let Some(mut previous) = self.previous {
                 // The enclosing deadline, if it was the one in force here, keeps a report made
                 // inside.
-                previous.reported |= ending.is_some_and(|e| e.at == previous.at && e.reported);
+                if let Some(ending) = ending.filter(|e| e.at == previous.at) {
+                    previous.reported |= ending.reported;
+                    previous.looked |= ending.looked;
+                }
                 d.insert(self.key, previous);
             }
             let _ = IN_FORCE.try_with(|n| n.set(d.len()));
@@ -474,6 +483,48 @@ pub(crate) fn report_timeout() {
         DEADLINES.with(|d| d.borrow_mut().get_mut(&key).is_some_and(|e| std::mem::replace(&mut e.reported, true)));
     if again {
         raise();
+    }
+}
+
+/// What a call that may wait but did not have to looks at once per budget (when its tick
+/// spent one: `coop::tick_op_spent`): such calls never reach a wait's look at the deadline, and
+/// a loop of them (a reader of a peer that always has more, a consumer kept fed) ran on past it.
+/// True when the caller's deadline has passed and has not been reported: the call returns its
+/// timeout error now, or unwinds ([`raise`]) if it has none. A deadline reported already lets
+/// the calls of one more budget complete (an answer to the timeout can still be sent) and
+/// unwinds at the next look, so a loop that takes the error for a cue to go on ends too.
+/// Nothing happens while unwinding or on a worker's own stack.
+#[cold]
+#[inline(never)]
+pub(crate) fn budget_look() -> bool {
+    if std::thread::panicking() || !passed() {
+        return false;
+    }
+    enum Look {
+        Report,
+        Pass,
+        Unwind,
+    }
+    let key = key();
+    let look = DEADLINES.with(|d| match d.borrow_mut().get_mut(&key) {
+        Some(e) if !e.reported => {
+            e.reported = true;
+            Look::Report
+        }
+        Some(e) if e.looked => Look::Unwind,
+        Some(e) => {
+            e.looked = true;
+            Look::Pass
+        }
+        None => Look::Pass,
+    });
+    match look {
+        Look::Report => true,
+        Look::Pass => false,
+        Look::Unwind => {
+            raise();
+            false
+        }
     }
 }
 

@@ -1063,13 +1063,13 @@ impl Source {
     /// a peer that always has more (a bulk transfer over loopback, a proxy's fast side) would
     /// otherwise never see its cancellation or its `green::timeout` deadline, which only a wait
     /// looked at. Cancelled, it unwinds; past the deadline, the call returns its timeout error
-    /// as at a wait (and unwinds the second time, `deadline::report_timeout`).
+    /// as at a wait, once (`deadline::budget_look` says when a later one unwinds).
     #[cold]
     #[inline(never)]
     fn checkpoint(&self, on_timeout: fn() -> io::Error) -> io::Result<()> {
         park::check_cancelled();
-        if crate::deadline::passed() && !std::thread::panicking() {
-            return Err(crate::deadline::elapsed_error(on_timeout().kind()));
+        if crate::deadline::budget_look() {
+            return Err(io::Error::new(on_timeout().kind(), crate::deadline::Elapsed));
         }
         Ok(())
     }

@@ -1,10 +1,12 @@
 //! `green::timeout`: around each kind of wait; timed operations return their own timeout error
-//! at the deadline, once; operations that need not wait are not affected; nesting takes the earliest
+//! at the deadline, once; operations that need not wait complete, but a loop of them looks at the
+//! deadline once per budget; nesting takes the earliest
 //! deadline; the deadline is restored afterwards; it works on OS threads too.
 
 mod common;
 use common::bounded;
 
+use std::cell::Cell;
 use std::io::Read;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -529,5 +531,73 @@ fn yield_now_ends_a_computation_at_the_deadline() {
         assert_eq!(spin_yielding(), Err(Elapsed), "on an OS thread");
         let ticked = green::Runtime::builder().workers(1).build().unwrap().block_on(|| spin_ticking(u64::MAX));
         assert!(ticked.is_ok(), "a tick unwound to the deadline");
+    });
+}
+
+/// A receive, send or `select!` that never has to wait still stops at the deadline: it looks
+/// once per budget. A consumer kept fed (here, a channel filled beforehand) used to run on for
+/// as long as messages came. With the deadline passed from the start, it stops within one
+/// budget's worth of calls, far before the channel empties.
+#[test]
+fn channel_calls_that_never_wait_still_stop_at_the_deadline() {
+    const FILLED: usize = 100_000;
+    green::run(|| {
+        let (tx, rx) = green::sync::mpmc::channel::<u32>();
+        for i in 0..FILLED {
+            tx.send(i as u32).unwrap();
+        }
+        let received = Cell::new(0);
+        let outcome = green::timeout(Duration::ZERO, || {
+            loop {
+                rx.recv().unwrap();
+                received.set(received.get() + 1);
+            }
+        });
+        assert!(outcome.is_err(), "the loop ended without its deadline");
+        assert!(received.get() < 1000, "{} messages received past the deadline", received.get());
+
+        let received = Cell::new(0);
+        let outcome = green::timeout(Duration::ZERO, || {
+            loop {
+                match rx.recv_timeout(HOUR) {
+                    Ok(_) => received.set(received.get() + 1),
+                    Err(e) => return e,
+                }
+            }
+        });
+        assert_eq!(outcome, Ok(green::sync::mpmc::RecvTimeoutError::Timeout), "the first report is the error");
+        assert!(received.get() < 1000, "{} messages received past the deadline", received.get());
+
+        // A loop that takes the error for a cue to go on: a budget more, then it unwinds.
+        let received = Cell::new(0);
+        let outcome = green::timeout(Duration::ZERO, || {
+            loop {
+                if rx.recv_timeout(HOUR).is_ok() {
+                    received.set(received.get() + 1);
+                }
+            }
+        });
+        assert!(outcome.is_err(), "the loop ended without its deadline");
+        assert!(received.get() < 1000, "{} messages received past the deadline", received.get());
+
+        let received = Cell::new(0);
+        let outcome = green::timeout(Duration::ZERO, || {
+            loop {
+                green::select! { recv(rx) -> _ => received.set(received.get() + 1) }
+            }
+        });
+        assert!(outcome.is_err(), "the loop ended without its deadline");
+        assert!(received.get() < 1000, "{} messages selected past the deadline", received.get());
+
+        let (tx, _rx) = green::sync::mpmc::channel::<u32>();
+        let sent = Cell::new(0);
+        let outcome = green::timeout(Duration::ZERO, || {
+            loop {
+                tx.send(0).unwrap();
+                sent.set(sent.get() + 1);
+            }
+        });
+        assert!(outcome.is_err(), "the loop ended without its deadline");
+        assert!(sent.get() < 1000, "{} messages sent past the deadline", sent.get());
     });
 }

@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use crate::park;
 use crate::sync::mpmc::{Fail, Mode, Receiver, RecvError, SendError, Sender};
 use crate::sync::token::Token;
-use crate::sync::wait::{Stop, Wait, describe_current, op, unwind_cancelled, unwind_elapsed};
+use crate::sync::wait::{Stop, Wait, describe_current, op, op_past_deadline, unwind_cancelled, unwind_elapsed};
 
 /// The registration of one select wait: the token every channel sees.
 #[doc(hidden)]
@@ -241,10 +241,18 @@ fn try_all(arms: &mut [&mut dyn Arm], start: usize, skip: Option<usize>) -> bool
 /// The driver of `select!` (see the module docs).
 #[doc(hidden)]
 pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
-    op();
-    if !matches!(fallback, Fallback::Default) {
+    if matches!(fallback, Fallback::Default) {
+        op();
+    } else {
         // A select that may wait is a cancellation point even when an arm is ready, as `recv`
-        // is: a loop kept busy by its channels must still stop when cancelled.
+        // is: a loop kept busy by its channels must still stop when cancelled, and at its
+        // deadline.
+        if op_past_deadline() {
+            if matches!(fallback, Fallback::Timeout(_)) {
+                return Outcome::Timeout;
+            }
+            crate::deadline::raise();
+        }
         park::check_cancelled();
     }
     let n = arms.len();

@@ -36,6 +36,16 @@ pub(crate) fn op() {
     crate::coop::tick_op();
 }
 
+/// [`op`] for a call that may wait (a cancellation point): true when the call must report its
+/// caller's `green::timeout` deadline now, looked at once per budget (64 calls with the default
+/// budget; see `deadline::budget_look`): a call that finds its message or its room at once
+/// never reaches a wait's look at the deadline. The caller then returns its timeout error, or
+/// unwinds ([`crate::deadline::raise`]) if it has none.
+#[inline]
+pub(crate) fn op_past_deadline() -> bool {
+    crate::coop::tick_op_spent() && crate::deadline::budget_look()
+}
+
 /// Spins on a held internal lock before yielding the OS thread: a holder keeps it for tens of
 /// nanoseconds, so this many rounds (about a microsecond) cover a holder that is running; one
 /// that is not (its OS thread was preempted) is waited for with `yield_now` instead.

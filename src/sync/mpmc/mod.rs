@@ -63,7 +63,7 @@ pub use std::sync::mpsc::{RecvError, RecvTimeoutError, SendError, TryRecvError, 
 pub(crate) use self::chan::Chan;
 pub(crate) use self::chan::{Fail, Mode};
 use self::chan::{add_handle, drop_handle};
-use crate::sync::wait::{Stop, op, unwind_cancelled, unwind_elapsed};
+use crate::sync::wait::{Stop, op, op_past_deadline, unwind_cancelled, unwind_elapsed};
 
 /// Panic message for a channel operation that would wait on a worker's own stack.
 const ON_WORKER_STACK: &str = concat!(
@@ -243,7 +243,9 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        op();
+        if op_past_deadline() {
+            crate::deadline::raise();
+        }
         crate::park::check_cancelled();
         match self.chan.send(value, Mode::Block(None)) {
             Ok(()) => Ok(()),
@@ -312,7 +314,9 @@ impl<T> Sender<T> {
     }
 
     fn send_with(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        op();
+        if op_past_deadline() {
+            return Err(SendTimeoutError::Timeout(value));
+        }
         crate::park::check_cancelled();
         match self.chan.send(value, Mode::Block(deadline)) {
             Ok(()) => Ok(()),
@@ -426,7 +430,9 @@ impl<T> Receiver<T> {
     /// ```
     #[inline(always)]
     pub fn recv(&self) -> Result<T, RecvError> {
-        op();
+        if op_past_deadline() {
+            crate::deadline::raise();
+        }
         crate::park::check_cancelled();
         match self.chan.recv(Mode::Block(None)) {
             Ok(value) => Ok(value),
@@ -490,7 +496,9 @@ impl<T> Receiver<T> {
     }
 
     fn recv_with(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        op();
+        if op_past_deadline() {
+            return Err(RecvTimeoutError::Timeout);
+        }
         crate::park::check_cancelled();
         match self.chan.recv(Mode::Block(deadline)) {
             Ok(value) => Ok(value),
