@@ -180,3 +180,52 @@ fn waits_that_move_or_have_a_deadline_are_not_reported() {
         assert!(reports_naming(&[name]).is_empty(), "{name} was reported in a deadlock: {all:#?}");
     }
 }
+
+/// A lock guard passed on by `spawn_local`: the lock's holder cell still names the green thread
+/// that took it, parked in a wait that closes a cycle, but the guard's new owner runs on and
+/// drops it. No deadlock: nothing may call it one.
+#[test]
+fn a_cycle_through_a_guard_passed_on_by_spawn_local_is_not_reported() {
+    static FIRST: Mutex<()> = Mutex::new(());
+    static SECOND: Mutex<()> = Mutex::new(());
+    let rt = runtime();
+    let metrics = rt.block_on(|| {
+        let stop = Arc::new(AtomicBool::new(false));
+        let busy = keep_busy(&stop);
+        let both = Arc::new(Barrier::new(2));
+        // Takes SECOND, then waits for FIRST, which "giver" took.
+        let taker = {
+            let both = both.clone();
+            named("local-taker", move || {
+                let _second = SECOND.lock().unwrap();
+                both.wait();
+                drop(FIRST.lock().unwrap());
+            })
+        };
+        // Takes FIRST, hands its guard to a green thread of its worker that drops it 3.5 s
+        // later, and waits for SECOND meanwhile.
+        let giver = named("local-giver", move || {
+            let guard = std::rc::Rc::new(std::cell::RefCell::new(Some(FIRST.lock().unwrap())));
+            let kept = guard.clone();
+            let keeper = green::spawn_local(move || {
+                green::sleep(Duration::from_millis(3500));
+                kept.borrow_mut().take();
+            });
+            drop(guard);
+            both.wait();
+            drop(SECOND.lock().unwrap());
+            keeper.join().unwrap();
+        });
+        taker.join().unwrap();
+        giver.join().unwrap();
+        stop.store(true, Ordering::Relaxed);
+        for handle in &busy {
+            handle.cancel();
+        }
+        green::Handle::current().metrics()
+    });
+    drop(rt);
+    let all = warnings::logged().clone();
+    assert!(reports_naming(&["local-giver"]).is_empty(), "a passing wait was reported as a deadlock: {all:#?}");
+    assert_eq!(metrics.deadlocks, 0, "{metrics}");
+}

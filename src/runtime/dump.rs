@@ -124,6 +124,10 @@ pub(crate) struct Edge {
     /// The number of `from`'s wait (`Header::seq`): an edge seen twice with the same number
     /// is one wait that lasted from the first look to the second.
     pub(crate) seq: u32,
+    /// `from` shares values with other green threads of its worker (`Header::shares_locally`):
+    /// a lock guard it took may be another's now, so a lock whose holder cell names `from` may
+    /// be let go of while `from` waits.
+    pub(crate) shares_guards: bool,
 }
 
 impl DumpRequest {
@@ -802,12 +806,17 @@ impl Handle {
             ));
         }
         text.push_str(&shared_channels(channels));
-        for WaitCycle { text: cycle, timed, .. } in wait_cycles(&edges) {
+        for WaitCycle { text: cycle, timed, guard_passed, .. } in wait_cycles(&edges) {
             if timed {
                 text.push_str(&format!("wait cycle, until a timed wait in it ends: {cycle}\n"));
-                continue;
+            } else if guard_passed {
+                text.push_str(&format!(
+                    "wait cycle, unless a lock guard passed to another green thread (spawn_local) is dropped: \
+                     {cycle}\n"
+                ));
+            } else {
+                text.push_str(&format!("deadlock: {cycle}\n"));
             }
-            text.push_str(&format!("deadlock: {cycle}\n"));
         }
         Dump { text }
     }
@@ -899,7 +908,8 @@ impl WaitLook {
 /// A single look could join waits seen at different moments (the workers answer one after
 /// another, and a lock may change hands in between); waits that lasted from one look to the
 /// next, each for a green thread that holds what the next one wants, make a cycle that nothing
-/// inside it can break. Each comes with its green threads' ids, in cycle order, and whether
+/// inside it can break. Not so when a lock's holder may have passed its guard on to a green
+/// thread outside the cycle (`spawn_local`), which may drop it: such a cycle is left out. Each comes with its green threads' ids, in cycle order, and whether
 /// `now` described every one of them.
 pub(crate) fn lasting_deadlocks(before: &[Edge], now: &[Edge]) -> Vec<(Vec<u64>, String, bool)> {
     let seen: std::collections::HashSet<(u64, u64, u32)> =
@@ -909,6 +919,7 @@ pub(crate) fn lasting_deadlocks(before: &[Edge], now: &[Edge]) -> Vec<(Vec<u64>,
     let named: std::collections::HashSet<u64> = lasting.iter().filter(|e| !e.who.is_empty()).map(|e| e.from).collect();
     wait_cycles(&lasting)
         .into_iter()
+        .filter(|cycle| !cycle.guard_passed)
         .map(|cycle| {
             let all_named = cycle.ids.iter().all(|id| named.contains(id));
             (cycle.ids, cycle.text, all_named)
@@ -1087,17 +1098,23 @@ struct WaitCycle {
     text: String,
     /// One of its waits has a deadline: it breaks by itself.
     timed: bool,
+    /// One of its locks is held, by its holder cell, by a green thread that shares values with
+    /// others of its worker ([`Edge::shares_guards`]): the guard may be one of theirs now, and
+    /// dropped, so the cycle may break.
+    guard_passed: bool,
 }
 
 /// The cycles of the wait-for graph, each as `green thread 5 "a" joins green thread 6 "b",
 /// which waits for a lock held by green thread 5 "a"`, and whether one of its waits has a
-/// deadline (then the cycle breaks by itself: no deadlock). A parked green thread waits for at
+/// deadline (then the cycle breaks by itself: no deadlock) or a lock guard that may have been
+/// passed on ([`WaitCycle::guard_passed`]). A parked green thread waits for at
 /// most one other (it is parked in one join or one lock), so following the edges from each
 /// node finds every cycle.
 fn wait_cycles(edges: &[Edge]) -> Vec<WaitCycle> {
     use std::collections::{HashMap, HashSet};
     let next: HashMap<u64, (u64, WaitFor, bool)> = edges.iter().map(|e| (e.from, (e.to, e.what, e.timed))).collect();
     let names: HashMap<u64, &str> = edges.iter().map(|e| (e.from, e.who.as_str())).collect();
+    let sharing: HashSet<u64> = edges.iter().filter(|e| e.shares_guards).map(|e| e.from).collect();
     let mut reported: HashSet<u64> = HashSet::new();
     let mut cycles = Vec::new();
     for edge in edges {
@@ -1110,8 +1127,12 @@ fn wait_cycles(edges: &[Edge]) -> Vec<WaitCycle> {
                 if cycle.iter().all(|id| !reported.contains(id)) {
                     reported.extend(cycle.iter().copied());
                     let timed = cycle.iter().any(|id| next[id].2);
+                    let guard_passed = cycle.iter().any(|id| {
+                        let (to, what, _) = next[id];
+                        what == WaitFor::Lock && sharing.contains(&to)
+                    });
                     let text = describe_cycle(cycle, &next, &names);
-                    cycles.push(WaitCycle { ids: cycle.to_vec(), text, timed });
+                    cycles.push(WaitCycle { ids: cycle.to_vec(), text, timed, guard_passed });
                 }
                 break;
             }
@@ -1149,7 +1170,7 @@ mod tests {
 
     fn edge(from: u64, to: u64, seq: u32, timed: bool, named: bool) -> Edge {
         let who = if named { format!("{from} \"g{from}\"") } else { String::new() };
-        Edge { from, to, who, what: WaitFor::Lock, timed, seq }
+        Edge { from, to, who, what: WaitFor::Lock, timed, seq, shares_guards: false }
     }
 
     #[test]
@@ -1176,6 +1197,15 @@ mod tests {
         // A look that described nobody: found, to be looked at again with names.
         let unnamed = [edge(1, 2, 7, false, false), edge(2, 1, 3, false, false)];
         assert!(matches!(lasting_deadlocks(&before, &unnamed).as_slice(), [(_, _, false)]));
+        // Green thread 2 may have passed the guard of the lock 1 waits for to another green
+        // thread of its worker (`spawn_local`), which may drop it.
+        let mut passed = same.clone();
+        passed[1].shares_guards = true;
+        assert!(lasting_deadlocks(&before, &passed).is_empty());
+        // Green thread 3 shares values, but it holds no lock of the cycle.
+        let mut outside = same.clone();
+        outside[2].shares_guards = true;
+        assert_eq!(lasting_deadlocks(&before, &outside).len(), 1);
     }
 
     /// std's text of a park backtrace from a build with line tables: inlined frames have short

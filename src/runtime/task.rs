@@ -161,8 +161,9 @@ pub(crate) struct Header {
     /// It called `spawn_local`, or `spawn_local` made it: `!Send` values (an `Rc`, a lock
     /// guard) may pass between it and other green threads of its worker, so a green lock whose
     /// holder cell holds its id may be held through a guard another one has now
-    /// (`sync::wait::relock_id`). Set before it runs (a child) or by itself (a parent); read by
-    /// itself only.
+    /// (`sync::wait::relock_id`), and a wait cycle through such a lock may break (dumps and the
+    /// monitor's looks read it on its home worker while it is parked). Set before it runs (a
+    /// child) or by itself (a parent).
     pub(crate) shares_locally: AtomicBool,
     /// Its time slice in µs (0: the runtime's). Beside `cancelled`, in what would be padding.
     pub(crate) time_slice_us: u32,

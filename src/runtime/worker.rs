@@ -1212,6 +1212,7 @@ impl Core {
                 what,
                 timed: slot.info.timed,
                 seq: header.seq(),
+                shares_guards: header.shares_locally.load(Ordering::Relaxed),
             };
             if let crate::park::WaitingOn::Join(joining) = waiting_on {
                 edges.push(edge(joining, WaitFor::Join));
