@@ -229,3 +229,27 @@ fn a_cycle_through_a_guard_passed_on_by_spawn_local_is_not_reported() {
     assert!(reports_naming(&["local-giver"]).is_empty(), "a passing wait was reported as a deadlock: {all:#?}");
     assert_eq!(metrics.deadlocks, 0, "{metrics}");
 }
+
+/// The looks at the wait-for graph wake the workers: they must not keep a runtime in which
+/// nothing can wake anything from ever being quiet long enough for the report of a possible
+/// deadlock (here green threads that join one another down to one that waits for a message
+/// only an OS thread could send).
+#[test]
+fn looks_at_the_wait_for_graph_do_not_hide_a_possible_deadlock() {
+    let rt = runtime();
+    let (tx, rx) = green::sync::mpmc::channel::<u32>();
+    let last = green::Builder::new().name("quiet-receiver".to_owned());
+    let last = rt.block_on(|| last.spawn(move || rx.recv().is_ok()).unwrap());
+    let middle = rt.spawn(move || drop(last.join()));
+    let first = rt.spawn(move || drop(middle.join()));
+    // The first report needs a second of quiet; generous for a loaded machine.
+    let start = Instant::now();
+    while rt.handle().metrics().possible_deadlocks == 0 && start.elapsed() < Duration::from_secs(15) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let metrics = rt.handle().metrics();
+    drop(tx);
+    rt.block_on(|| first.join()).unwrap();
+    drop(rt);
+    assert!(metrics.possible_deadlocks >= 1, "no possible deadlock was reported in 15 s: {metrics}");
+}

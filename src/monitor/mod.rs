@@ -38,7 +38,8 @@
 //! green threads deadlocked inside one, the monitor looks at the wait-for graph of joins and
 //! green locks (the edges a [dump](crate::Handle::dump) draws) every 40 thresholds (4 s by
 //! default, every second at most often) while two or more green threads wait in a join or on a
-//! green lock: each worker walks those green threads without a syscall, about 0.1 µs each, and
+//! green lock (and something, a timer or I/O, could still wake one: otherwise the report above
+//! speaks for them, and its dump names the cycle): each worker walks those green threads without a syscall, about 0.1 µs each, and
 //! looks are spread out so that they cost a worker 1% at most. A cycle of waits without a
 //! deadline, each of them the same wait (by its number) in two looks in a row, is a deadlock:
 //! it is reported once while it lasts, naming its green threads (`green: deadlock: green thread
@@ -572,6 +573,12 @@ impl WaitWatch {
             return;
         }
         self.next = now + self.every;
+        // A runtime in which nothing can wake anything is the report of a possible deadlock's,
+        // whose dump names every wait cycle: a look would wake the workers (`post` marks them
+        // awake), and the quiet that report waits for would start again at every look.
+        if shared.sleepers.load(Ordering::SeqCst) == shared.remotes.len() && nothing_can_wake(shared) {
+            return;
+        }
         use crate::park::ParkReason;
         let waiting: usize = shared
             .remotes
