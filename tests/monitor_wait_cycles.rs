@@ -253,3 +253,87 @@ fn looks_at_the_wait_for_graph_do_not_hide_a_possible_deadlock() {
     drop(rt);
     assert!(metrics.possible_deadlocks >= 1, "no possible deadlock was reported in 15 s: {metrics}");
 }
+
+/// A server at rest: its workers asleep between looks, woken by each. The looks come at their
+/// pace, not spread out by how long the monitor slept before it collected the answers.
+#[test]
+fn a_lock_cycle_in_an_idle_server_is_reported_in_a_few_looks() {
+    let rt = runtime();
+    let listener = rt.block_on(|| green::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let acceptor = rt.spawn(move || while listener.accept().is_ok() {});
+    let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+    let both = Arc::new(Barrier::new(2));
+    let lockers = [("idle-left", a.clone(), b.clone()), ("idle-right", b, a)].map(|(name, first, second)| {
+        let both = both.clone();
+        rt.block_on(|| {
+            named(name, move || {
+                let _first = first.lock().unwrap();
+                both.wait();
+                drop(second.lock().unwrap());
+            })
+        })
+    });
+    // Watched from this OS thread: the runtime has nothing else to do.
+    let start = Instant::now();
+    // Two or three looks a second apart; generous for a loaded machine.
+    while reports_naming(&["idle-left", "idle-right"]).is_empty() && start.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (found, waited) = (reports_naming(&["idle-left", "idle-right"]).len(), start.elapsed());
+    for handle in lockers.iter().chain([&acceptor]) {
+        handle.cancel();
+    }
+    drop(rt);
+    assert_eq!(found, 1, "the cycle was not reported in {waited:?}: {:#?}", *warnings::logged());
+}
+
+/// A worker that comes to each look late, busy in green threads that hold it 200 ms at a time:
+/// the look costs it no more for that, and the next comes at its pace, not a hundred times
+/// the wait later.
+#[test]
+fn a_worker_slow_to_come_to_a_look_does_not_spread_the_looks_out() {
+    let rt = runtime();
+    let stop = Arc::new(AtomicBool::new(false));
+    // One per worker, wherever they land.
+    let slow: Vec<_> = (0..2)
+        .map(|i| {
+            let stop = stop.clone();
+            rt.block_on(|| {
+                named(&format!("slow-slices-{i}"), move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        std::thread::sleep(Duration::from_millis(200));
+                        green::sleep(Duration::from_millis(1));
+                    }
+                })
+            })
+        })
+        .collect();
+    let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+    let both = Arc::new(Barrier::new(2));
+    let lockers = [("slow-left", a.clone(), b.clone()), ("slow-right", b, a)].map(|(name, first, second)| {
+        let both = both.clone();
+        rt.block_on(|| {
+            named(name, move || {
+                let _first = first.lock().unwrap();
+                both.wait();
+                drop(second.lock().unwrap());
+            })
+        })
+    });
+    let start = Instant::now();
+    // Two or three looks a second apart, each answered within 200 ms; generous for a loaded
+    // machine, and well short of the 20 s that looks spread out by their answers' wait make.
+    while reports_naming(&["slow-left", "slow-right"]).is_empty() && start.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (found, waited) = (reports_naming(&["slow-left", "slow-right"]).len(), start.elapsed());
+    for handle in &lockers {
+        handle.cancel();
+    }
+    stop.store(true, Ordering::Relaxed);
+    for handle in slow {
+        rt.block_on(|| handle.join()).unwrap();
+    }
+    drop(rt);
+    assert_eq!(found, 1, "the cycle was not reported in {waited:?}: {:#?}", *warnings::logged());
+}

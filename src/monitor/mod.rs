@@ -539,8 +539,10 @@ impl WaitWatch {
                 Some(None) => self.before.clear(),
                 Some(Some(edges)) => {
                     // A look costs its workers in proportion to the waits it sees (about 0.1 µs
-                    // each): a million lock waiters spread the looks out, to 1% of a worker.
-                    let took = self.look.as_ref().map_or(Duration::ZERO, WaitLook::elapsed);
+                    // each): a million lock waiters spread the looks out, to 1% of a worker. By
+                    // the workers' own time: this loop may have slept long before it collected
+                    // the answers (a whole nap when the workers went back to sleep first).
+                    let took = self.look.as_ref().map_or(Duration::ZERO, WaitLook::cost);
                     self.next = self.next.max(now + took.saturating_mul(100));
                     let mut still = HashSet::new();
                     let mut to_name = HashSet::new();

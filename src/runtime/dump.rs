@@ -101,6 +101,9 @@ pub(crate) struct DumpRequest {
     waiter: Mutex<Option<Waiter>>,
     /// Edges of the wait-for graph the workers saw.
     edges: Mutex<Vec<Edge>>,
+    /// The longest a worker took over its answer, in ns: what the request cost a worker, not
+    /// counting the wait for one busy in a green thread to come to it.
+    longest_answer_ns: AtomicU64,
 }
 
 /// What a parked green thread waits for from another.
@@ -143,6 +146,7 @@ impl DumpRequest {
             remaining: AtomicUsize::new(workers),
             waiter: Mutex::new(None),
             edges: Mutex::new(Vec::new()),
+            longest_answer_ns: AtomicU64::new(0),
         }
     }
 
@@ -162,6 +166,13 @@ impl DumpRequest {
     fn answering(&self) -> bool {
         let answers = self.answers.lock().unwrap_or_else(|e| e.into_inner());
         (0..answers.len()).any(|w| answers[w].is_none() && self.taken[w].load(Ordering::Acquire))
+    }
+
+    /// A worker took `took` over its answer, from taking the request up (before
+    /// [`DumpRequest::answer`]).
+    pub(crate) fn answered_in(&self, took: Duration) {
+        let ns = u64::try_from(took.as_nanos()).unwrap_or(u64::MAX);
+        self.longest_answer_ns.fetch_max(ns, Ordering::Relaxed);
     }
 
     /// A worker's answer.
@@ -880,9 +891,11 @@ impl WaitLook {
         WaitLook { request }
     }
 
-    /// How long the look has waited for its answers so far.
-    pub(crate) fn elapsed(&self) -> Duration {
-        self.request.asked.elapsed()
+    /// What the look cost the worker that took longest over it, once answered: its walk over
+    /// its green threads, not the wait for it to come to the look, nor the monitor's own for
+    /// the answers.
+    pub(crate) fn cost(&self) -> Duration {
+        Duration::from_nanos(self.request.longest_answer_ns.load(Ordering::Relaxed))
     }
 
     /// The edges every worker saw, once all have answered; `Some(None)` if one has not taken

@@ -1160,6 +1160,7 @@ impl Core {
         if requests.is_empty() {
             return;
         }
+        let started = Instant::now();
         for request in &requests {
             request.take_up(self.index);
         }
@@ -1176,7 +1177,7 @@ impl Core {
         let mut edges = Vec::new();
         // The coarse clock may be stale (refreshed by the monitor, which may be off, and by
         // workers that read the time): a dump is rare enough to read it afresh.
-        self.shared.refresh_clock(Instant::now());
+        self.shared.refresh_clock(started);
         let now_ms = self.shared.coarse_ms();
         let ready: std::collections::HashSet<usize> = self.run_queue.borrow().iter().map(|ready| ready.slot).collect();
         let mut answer = Answer::default();
@@ -1311,6 +1312,7 @@ impl Core {
             }
             let mut mine = if i == last { std::mem::take(&mut answer) } else { answer.with_listed(request.max_listed) };
             mine.listed.truncate(request.max_listed);
+            request.answered_in(started.elapsed());
             request.answer(self.index, mine);
         }
     }
