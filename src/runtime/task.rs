@@ -319,10 +319,13 @@ impl Header {
         self.state.load(Ordering::Acquire) & LIFECYCLE == DONE
     }
 
-    /// True while parked: not yet woken (a green thread woken into its home's inbox is
-    /// `ACTIVE` already, though its worker has not seen it).
-    pub(crate) fn is_parked(&self) -> bool {
-        self.state.load(Ordering::Acquire) & LIFECYCLE == PARKED
+    /// The sequence number of the wait it is parked in, while parked: not yet woken (a green
+    /// thread woken into its home's inbox is `ACTIVE` already, though its worker has not seen
+    /// it). One load of the state word, so a wake between two loads cannot pass the number of
+    /// the next wait off as this one's.
+    pub(crate) fn parked_seq(&self) -> Option<u32> {
+        let s = self.state.load(Ordering::Acquire);
+        (s & LIFECYCLE == PARKED).then_some((s >> SEQ_SHIFT) as u32)
     }
 
     /// The sequence number of the current internal wait.

@@ -1195,8 +1195,11 @@ impl Core {
             let header = task.header();
             // Parked by the state word, not by the slot's record: a green thread woken into
             // this worker's inbox is no longer waiting (a lock may even have been granted to
-            // it: its holder cell would name itself).
-            let woken = slot.info.parked.is_some() && !header.is_parked();
+            // it: its holder cell would name itself). The number of its wait comes from the
+            // same load: an edge's number is that of the wait it was seen parked in, never of
+            // one begun after a wake that came between two loads.
+            let parked_seq = header.parked_seq();
+            let woken = slot.info.parked.is_some() && parked_seq.is_none();
             let parked = slot.info.parked.is_some() && !woken && !ready.contains(&index);
             // Read only while it is parked: then the frame that waits holds what the record
             // names (a join's target; for I/O, the borrow that keeps the fd open), and takes
@@ -1212,7 +1215,7 @@ impl Core {
                 who: describe(header),
                 what,
                 timed: slot.info.timed,
-                seq: header.seq(),
+                seq: parked_seq.unwrap_or(0),
                 shares_guards: header.shares_locally.load(Ordering::Relaxed),
             };
             if let crate::park::WaitingOn::Join(joining) = waiting_on {
