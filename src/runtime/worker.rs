@@ -1306,10 +1306,12 @@ impl Core {
             answer.started,
             self.timers.borrow().len()
         );
-        // The last request takes the answer itself: a full dump of a million green threads
-        // lists some 170 MB, not to be copied while no green thread runs here.
-        let last = requests.len() - 1;
-        for (i, request) in requests.iter().enumerate() {
+        // The request that lists most takes the answer itself, after the others have their
+        // copies: a full dump of a million green threads lists some 170 MB, not to be copied
+        // while no green thread runs here (not for a look that came with it, which lists none).
+        let last = requests.iter().enumerate().max_by_key(|(_, r)| r.max_listed).map_or(0, |(i, _)| i);
+        let others = requests.iter().enumerate().filter(|&(i, _)| i != last);
+        for (i, request) in others.chain(std::iter::once((last, &requests[last]))) {
             for edge in &edges {
                 request.edge(edge.clone());
             }
