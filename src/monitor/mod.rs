@@ -602,10 +602,11 @@ impl WaitWatch {
     fn report(&mut self, shared: &Shared, cycle: &str, hinted: &mut bool) {
         shared.monitor.deadlocks.fetch_add(1, Ordering::Relaxed);
         let text = format!(
-            "green: deadlock: {cycle}. None of these waits has a deadline, and each lasted from one look to the next \
-             ({} ms apart): only a cancellation (JoinHandle::cancel, the runtime's shutdown) ends them. A dump \
-             (Handle::dump, or GREEN_DUMP_SIGNAL=USR1 and kill -USR1) shows what each one holds, and with \
-             GREEN_PARK_BACKTRACES=1 where it waits",
+            "green: deadlock: {cycle}. None of these waits has a deadline, and each has been the same wait for {} \
+             ms at least (in looks that far apart): only a cancellation (JoinHandle::cancel, the runtime's shutdown) \
+             ends them. To avoid it, take green locks in one order everywhere, and never join a green thread that \
+             may wait for the joiner. A dump (Handle::dump, or GREEN_DUMP_SIGNAL=USR1 and kill -USR1) shows what \
+             each one holds, and with GREEN_PARK_BACKTRACES=1 where it waits",
             self.every.as_millis()
         );
         log::warn!("{text}");
