@@ -47,6 +47,9 @@
 //! green thread 7 "left"`), and counted in
 //! [`Metrics::deadlocks`](crate::runtime::Metrics::deadlocks). Channels are not in the graph (a
 //! receive waits for any sender, an OS thread's too): a dump names the channel each waits on.
+//! Nor are an `RwLock`'s readers (they are not recorded) or a lock's OS-thread holder, and a
+//! cycle through a lock whose holder may have passed its guard on to another green thread
+//! ([`spawn_local`](crate::spawn_local)) is not called a deadlock: that one may drop it.
 //!
 //! # Dumps on a signal
 //!

@@ -625,7 +625,9 @@ impl Handle {
     /// how many wait and its own line (so what it is doing while they wait is seen at once). A
     /// cycle of such waits is named as a deadlock on a line of its own, or, when one of its
     /// waits has a deadline (`try_lock_for`, `JoinHandle::wait_timeout`, a wait inside
-    /// [`green::timeout`](crate::timeout)), as a wait cycle that lasts until that wait ends. A green
+    /// [`green::timeout`](crate::timeout)), as a wait cycle that lasts until that wait ends, and
+    /// when a lock of it is held by a green thread that may have passed the guard on
+    /// ([`spawn_local`](crate::spawn_local)), as one that lasts unless that guard is dropped. A green
     /// thread parked in I/O ends its line with the fd it waits on and what the fd is: `waits to
     /// read fd 9 (socket 127.0.0.1:7880, peer 127.0.0.1:51234)`, a listening socket, a pipe.
     /// With [park backtraces](crate::runtime::Builder::park_backtraces) on, each parked green
@@ -922,8 +924,9 @@ impl WaitLook {
 /// another, and a lock may change hands in between); waits that lasted from one look to the
 /// next, each for a green thread that holds what the next one wants, make a cycle that nothing
 /// inside it can break. Not so when a lock's holder may have passed its guard on to a green
-/// thread outside the cycle (`spawn_local`), which may drop it: such a cycle is left out. Each comes with its green threads' ids, in cycle order, and whether
-/// `now` described every one of them.
+/// thread outside the cycle (`spawn_local`), which may drop it: such a cycle is left out. Each
+/// comes with its green threads' ids, in cycle order, and whether `now` described every one of
+/// them.
 pub(crate) fn lasting_deadlocks(before: &[Edge], now: &[Edge]) -> Vec<(Vec<u64>, String, bool)> {
     let seen: std::collections::HashSet<(u64, u64, u32)> =
         before.iter().filter(|e| !e.timed).map(|e| (e.from, e.to, e.seq)).collect();
