@@ -340,3 +340,43 @@ fn a_worker_slow_to_come_to_a_look_does_not_spread_the_looks_out() {
     drop(rt);
     assert_eq!(found, 1, "the cycle was not reported in {waited:?}: {:#?}", *warnings::logged());
 }
+
+/// A look that a worker held up past its answer's timeout is given up; the next look that is
+/// answered must still know the cycle it reported before, and not report it again.
+#[test]
+fn a_lasting_cycle_is_not_reported_again_after_a_look_given_up() {
+    let rt = runtime();
+    let listener = rt.block_on(|| green::net::TcpListener::bind("127.0.0.1:0").unwrap());
+    let acceptor = rt.spawn(move || while listener.accept().is_ok() {});
+    let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+    let both = Arc::new(Barrier::new(2));
+    let lockers = [("given-up-left", a.clone(), b.clone()), ("given-up-right", b, a)].map(|(name, first, second)| {
+        let both = both.clone();
+        rt.block_on(|| {
+            named(name, move || {
+                let _first = first.lock().unwrap();
+                both.wait();
+                drop(second.lock().unwrap());
+            })
+        })
+    });
+    let names = ["given-up-left", "given-up-right"];
+    let start = Instant::now();
+    while reports_naming(&names).is_empty() && start.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let first = reports_naming(&names).len();
+    // A green thread that holds its worker 2.5 s: a look posted meanwhile is not taken up in
+    // its second and is given up. Then three more looks.
+    let blocker = rt.spawn(|| std::thread::sleep(Duration::from_millis(2500)));
+    rt.block_on(|| blocker.join()).unwrap();
+    std::thread::sleep(Duration::from_millis(3500));
+    let later = reports_naming(&names).len();
+    for handle in lockers.iter().chain([&acceptor]) {
+        handle.cancel();
+    }
+    drop(rt);
+    let all = warnings::logged().clone();
+    assert_eq!(first, 1, "the cycle was not reported: {all:#?}");
+    assert_eq!(later, 1, "the cycle was reported again after a look was given up: {all:#?}");
+}

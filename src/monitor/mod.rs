@@ -67,7 +67,7 @@
 //!
 //! [`Builder::blocking_threshold`]: crate::runtime::Builder::blocking_threshold
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::thread::{self, JoinHandle};
@@ -513,9 +513,11 @@ struct WaitWatch {
     next: Instant,
     /// The edges of the last look answered.
     before: Vec<Edge>,
-    /// The cycles reported and still seen at the last look, by their green threads' ids in
-    /// increasing order.
-    reported: HashSet<Vec<u64>>,
+    /// The cycles reported and still seen at the last look answered, by their green threads'
+    /// ids in increasing order, each with its waits (waiter, waited for, wait number): a
+    /// cycle lasts while each of its waits does, which one look shows, so a look given up
+    /// between two others does not make it new again.
+    reported: HashMap<Vec<u64>, HashSet<(u64, u64, u32)>>,
     /// Whether stderr has had a report (once, when no logger hears the monitor).
     printed: bool,
 }
@@ -528,7 +530,7 @@ impl WaitWatch {
             look: None,
             next: Instant::now() + every,
             before: Vec::new(),
-            reported: HashSet::new(),
+            reported: HashMap::new(),
             printed: false,
         }
     }
@@ -547,21 +549,24 @@ impl WaitWatch {
                     // the answers (a whole nap when the workers went back to sleep first).
                     let took = self.look.as_ref().map_or(Duration::ZERO, WaitLook::cost);
                     self.next = self.next.max(now + took.saturating_mul(100));
-                    let mut still = HashSet::new();
+                    let waits: HashSet<(u64, u64, u32)> = edges.iter().map(|e| (e.from, e.to, e.seq)).collect();
+                    self.reported.retain(|_, reported| reported.is_subset(&waits));
                     let mut to_name = HashSet::new();
                     for (ids, cycle, named) in lasting_deadlocks(&self.before, &edges) {
                         let mut key = ids;
                         key.sort_unstable();
-                        if self.reported.contains(&key) {
-                            still.insert(key);
-                        } else if named {
+                        if self.reported.contains_key(&key) {
+                            continue;
+                        }
+                        if named {
                             self.report(shared, &cycle, hinted);
-                            still.insert(key);
+                            let its = edges.iter().filter(|e| key.contains(&e.from)).map(|e| (e.from, e.to, e.seq));
+                            let its = its.collect();
+                            self.reported.insert(key, its);
                         } else {
                             to_name.extend(key);
                         }
                     }
-                    self.reported = still;
                     self.before = edges;
                     // Looks describe no green thread but those asked for: a new cycle is
                     // looked at again at once, with its green threads named, and reported if
