@@ -511,8 +511,12 @@ struct WaitWatch {
     look: Option<WaitLook>,
     /// When the next look is due.
     next: Instant,
-    /// The edges of the last look answered.
+    /// The edges of the last look answered, and when it was posted.
     before: Vec<Edge>,
+    before_asked: Option<Instant>,
+    /// The cycles found lasting but not yet named (looked at again at once), each with when
+    /// the earlier of the two looks that showed it was posted: its waits have lasted since.
+    naming: HashMap<Vec<u64>, Instant>,
     /// The cycles reported and still seen at the last look answered, by their green threads'
     /// ids in increasing order, each with its waits (waiter, waited for, wait number): a
     /// cycle lasts while each of its waits does, which one look shows, so a look given up
@@ -530,6 +534,8 @@ impl WaitWatch {
             look: None,
             next: Instant::now() + every,
             before: Vec::new(),
+            before_asked: None,
+            naming: HashMap::new(),
             reported: HashMap::new(),
             printed: false,
         }
@@ -541,7 +547,7 @@ impl WaitWatch {
             match look.outcome(shared) {
                 None => return,
                 // A worker too busy to answer: the next look starts afresh.
-                Some(None) => self.before.clear(),
+                Some(None) => self.forget_before(),
                 Some(Some(edges)) => {
                     // A look costs its workers in proportion to the waits it sees (about 0.1 µs
                     // each): a million lock waiters spread the looks out, to 1% of a worker. By
@@ -551,27 +557,33 @@ impl WaitWatch {
                     self.next = self.next.max(now + took.saturating_mul(100));
                     let waits: HashSet<(u64, u64, u32)> = edges.iter().map(|e| (e.from, e.to, e.seq)).collect();
                     self.reported.retain(|_, reported| reported.is_subset(&waits));
-                    let mut to_name = HashSet::new();
+                    let asked = self.look.as_ref().map_or(now, WaitLook::asked);
+                    let before_asked = self.before_asked.unwrap_or(asked);
+                    let mut naming = HashMap::new();
                     for (ids, cycle, named) in lasting_deadlocks(&self.before, &edges) {
                         let mut key = ids;
                         key.sort_unstable();
                         if self.reported.contains_key(&key) {
                             continue;
                         }
+                        let since = self.naming.get(&key).copied().unwrap_or(before_asked);
                         if named {
-                            self.report(shared, &cycle, hinted);
+                            self.report(shared, &cycle, asked.saturating_duration_since(since), hinted);
                             let its = edges.iter().filter(|e| key.contains(&e.from)).map(|e| (e.from, e.to, e.seq));
                             let its = its.collect();
                             self.reported.insert(key, its);
                         } else {
-                            to_name.extend(key);
+                            naming.insert(key, since);
                         }
                     }
+                    self.naming = naming;
                     self.before = edges;
+                    self.before_asked = Some(asked);
                     // Looks describe no green thread but those asked for: a new cycle is
                     // looked at again at once, with its green threads named, and reported if
                     // it is still there.
-                    if !to_name.is_empty() {
+                    if !self.naming.is_empty() {
+                        let to_name = self.naming.keys().flatten().copied().collect();
                         self.look = Some(WaitLook::start(shared, to_name));
                         return;
                     }
@@ -600,14 +612,22 @@ impl WaitWatch {
             .sum();
         // A cycle takes two green threads at least (none waits for a lock it holds).
         if waiting < 2 {
-            self.before.clear();
+            self.forget_before();
             self.reported.clear();
             return;
         }
         self.look = Some(WaitLook::start(shared, HashSet::new()));
     }
 
-    fn report(&mut self, shared: &Shared, cycle: &str, hinted: &mut bool) {
+    /// No look answered before the next: that one starts afresh.
+    fn forget_before(&mut self) {
+        self.before.clear();
+        self.before_asked = None;
+        self.naming.clear();
+    }
+
+    /// Reports the deadlock `cycle`, whose waits have lasted `lasted` at least.
+    fn report(&mut self, shared: &Shared, cycle: &str, lasted: Duration, hinted: &mut bool) {
         shared.monitor.deadlocks.fetch_add(1, Ordering::Relaxed);
         let text = format!(
             "green: deadlock: {cycle}. None of these waits has a deadline, and each has been the same wait for {} \
@@ -615,7 +635,7 @@ impl WaitWatch {
              ends them. To avoid it, take green locks in one order everywhere, and never join a green thread that \
              may wait for the joiner. A dump (Handle::dump, or GREEN_DUMP_SIGNAL=USR1 and kill -USR1) shows what \
              each one holds, and with GREEN_PARK_BACKTRACES=1 where it waits",
-            self.every.as_millis()
+            lasted.as_millis()
         );
         log::warn!("{text}");
         if !warnings_heard() && !std::mem::replace(&mut self.printed, true) {

@@ -893,6 +893,11 @@ impl WaitLook {
         WaitLook { request }
     }
 
+    /// When the look was posted: no worker saw anything for it earlier.
+    pub(crate) fn asked(&self) -> Instant {
+        self.request.asked
+    }
+
     /// What the look cost the worker that took longest over it, once answered: its walk over
     /// its green threads, not the wait for it to come to the look, nor the monitor's own for
     /// the answers.
