@@ -397,3 +397,43 @@ fn a_leaked_loop_of_ticks_is_told_to_look_at_is_cancelled() {
         })
         .unwrap();
 }
+
+/// `shutdown_timeout` returns soon after its timeout even when a worker is held by a green
+/// thread that reaches no scheduling point: the dump of what is left names that worker as busy
+/// in it after a short wait. (The dump used to wait its usual second for the worker's answer,
+/// so a 50 ms timeout took more than a second.)
+#[test]
+fn shutdown_timeout_beside_a_loop_without_ticks_returns_soon_after_its_timeout() {
+    let rt = green::Runtime::builder()
+        .workers(1)
+        .thread_name("heldloop")
+        .blocking_threshold(None)
+        .shutdown_timeout(Duration::from_millis(200))
+        .build()
+        .unwrap();
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let started = Arc::new(std::sync::Barrier::new(2));
+    let (s, b) = (stop.clone(), started.clone());
+    drop(green::Builder::new().name("spinner".into()).spawn_on(rt.handle(), move || {
+        b.wait();
+        // No tick, no park: the worker is held until `stop`.
+        while !s.load(Ordering::Relaxed) {
+            std::hint::spin_loop();
+        }
+    }));
+    started.wait();
+    let timeout = Duration::from_millis(50);
+    let start = std::time::Instant::now();
+    let err = rt.shutdown_timeout(timeout).unwrap_err();
+    let took = start.elapsed();
+    stop.store(true, Ordering::Relaxed);
+    assert!(took >= timeout, "returned after {took:?}, before its timeout");
+    assert!(took < Duration::from_secs(1), "returned only after {took:?}, for a timeout of {timeout:?}");
+    let text = err.to_string();
+    assert!(text.contains("busy in green thread") && text.contains("\"spinner\""), "{text}");
+    assert!(
+        common::eventually(Duration::from_secs(10), || common::threads_named("heldloop").is_empty()),
+        "threads left: {:?}",
+        common::threads_named("heldloop")
+    );
+}

@@ -677,6 +677,13 @@ impl Handle {
     /// });
     /// ```
     pub fn dump_capped(&self, max_listed: usize) -> Dump {
+        self.dump_answered_within(max_listed, ANSWER_TIMEOUT)
+    }
+
+    /// [`dump_capped`](Handle::dump_capped), waiting `answer_timeout` (rather than
+    /// [`ANSWER_TIMEOUT`]) for each worker to take the request up: a caller with a deadline of
+    /// its own names a worker held by a green thread as busy in it sooner.
+    pub(crate) fn dump_answered_within(&self, max_listed: usize, answer_timeout: Duration) -> Dump {
         let shared = &self.shared;
         let workers = shared.remotes.len();
         let request = Arc::new(DumpRequest::new(workers, max_listed, false));
@@ -701,11 +708,11 @@ impl Handle {
                 remote.stats.with_running(|h| h.map(|h| format!("{} spawned at {}", h.describe(), h.spawned_at)))
             })
             .collect();
-        // Each worker has `ANSWER_TIMEOUT` to take the request up; past it, those that have
+        // Each worker has `answer_timeout` to take the request up; past it, those that have
         // are answering (they run no green thread meanwhile, so they will finish) and are
         // waited for, up to `ANSWER_FINISH_TIMEOUT` more. Only the last answer wakes the
         // caller: past the first timeout it also looks every `POLL_ANSWERING`.
-        let first = Instant::now() + ANSWER_TIMEOUT;
+        let first = Instant::now() + answer_timeout;
         let last = first + ANSWER_FINISH_TIMEOUT;
         // Why the caller stopped waiting before every worker answered, if it did: a green thread
         // cancelled, or past its `green::timeout` deadline (its park ends there), takes what has
@@ -806,7 +813,7 @@ impl Handle {
                         stats.with_running(|h| h.map(|h| format!("{} spawned at {}", h.describe(), h.spawned_at)));
                     text.push_str(&format!(
                         "worker {index}: did not answer within {} ms; busy in green thread {}\n",
-                        ANSWER_TIMEOUT.as_millis(),
+                        answer_timeout.as_millis(),
                         busy.as_deref().unwrap_or("(none: outside any green thread)")
                     ));
                 }

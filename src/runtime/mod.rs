@@ -53,6 +53,13 @@ pub use crate::stack::StackLayout;
 /// its own countdown when it next looks at its queues, a little after the shutdown began.
 const SHUTDOWN_GRACE: Duration = Duration::from_millis(250);
 
+/// How long [`Runtime::shutdown_timeout`], past its timeout, waits for each worker to take up
+/// the dump of the green threads left: a worker cancelling them answers between two of them, in
+/// microseconds; one that has not after this long is held by a green thread that reaches no
+/// scheduling point, and is named as busy in it. The monitor's default threshold, as the
+/// dump's own "late" mark: what it calls held, the monitor reports too.
+const SHUTDOWN_DUMP_ANSWER: Duration = Duration::from_millis(100);
+
 /// Panic message for starting or blocking on a runtime from inside a worker.
 pub(crate) const NESTED_RUNTIME: &str = "green: cannot start or block on a runtime from inside a green thread or a worker \
     thread: that would block the worker and every green thread on it. Spawn a green thread \
@@ -210,7 +217,9 @@ impl Runtime {
     /// Every live green thread is cancelled (it unwinds from its next blocking-looking call),
     /// unstarted ones are dropped. If all have ended within `timeout`, the workers are joined
     /// and this returns `Ok`. Otherwise it returns an error with the number left and a
-    /// [`Dump`] of them (what each was doing), and the rest of the shutdown goes on in the
+    /// [`Dump`] of them (what each was doing; asking the workers for it takes a tenth of a
+    /// second more at most, after which a worker held by a green thread that reaches no
+    /// scheduling point is named as busy in it), and the rest of the shutdown goes on in the
     /// background: the workers keep running the stragglers until the runtime's own
     /// [shutdown timeout](Builder::shutdown_timeout), then leak them with a warning, as a drop
     /// would. Jobs of [`spawn_blocking`](crate::spawn_blocking) still running get what is left
@@ -260,8 +269,10 @@ impl Runtime {
             drop(this);
             return if unfinished == 0 { Ok(()) } else { Err(ShutdownTimedOut { unfinished, timeout, dump: None }) };
         }
-        // Capped: the green threads left may be a million.
-        let dump = self.handle.dump_capped(REPORT_LISTED);
+        // Capped: the green threads left may be a million. A worker held by one of them (a loop
+        // without ticks) would not answer within the dump's usual second, which would make the
+        // caller's timeout that much longer: it is named as busy sooner.
+        let dump = self.handle.dump_answered_within(REPORT_LISTED, SHUTDOWN_DUMP_ANSWER);
         // Finish the shutdown (join the workers, stop the blocking pool, keep `Shared` alive if
         // they leak) without holding up the caller.
         // (If no thread can be started, the closure, and the runtime with it, is dropped here.)
