@@ -1447,3 +1447,16 @@ fn a_park_after_a_busy_stretch_is_timed_from_its_start() {
         drop(rt);
     });
 }
+
+/// A dump's count of live green threads is exact once every worker has answered: one taken
+/// just after a `block_on` returned used to count its finished green thread, not yet counted
+/// out by its worker, and said "1 live" while it listed none.
+#[test]
+fn a_dump_right_after_block_on_counts_no_live_green_thread() {
+    let rt = green::Runtime::builder().workers(1).blocking_threshold(None).build().unwrap();
+    for round in 0..50 {
+        rt.block_on(|| ());
+        let text = rt.handle().dump().to_string();
+        assert!(text.starts_with("green runtime dump: 0 live green thread(s)"), "round {round}:\n{text}");
+    }
+}

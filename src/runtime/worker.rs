@@ -1161,6 +1161,10 @@ impl Core {
             return;
         }
         let started = Instant::now();
+        // The dump's heading reads `live`, which counts the green threads finished here and not
+        // yet counted out: without this, a dump just after a `block_on` could say "1 live" and
+        // list none.
+        self.count_out_finished();
         for request in &requests {
             request.take_up(self.index);
         }
