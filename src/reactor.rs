@@ -474,19 +474,21 @@ impl From<Event> for Readiness {
 }
 
 /// `GREEN_POLL_MODE=oneshot` selects the portable mode even where edge-triggered works;
-/// `edge` (or nothing) leaves the choice to the platform. Another value is warned about, once.
+/// `edge` (or nothing) leaves the choice to the platform; either in any case, as the other
+/// variables' words are. Another value is warned about, once.
 fn oneshot_forced() -> bool {
     static FORCED: OnceLock<bool> = OnceLock::new();
     *FORCED.get_or_init(|| {
         let Some(value) = std::env::var_os("GREEN_POLL_MODE") else { return false };
         let value = value.to_string_lossy();
-        match value.trim() {
+        match value.trim().to_ascii_lowercase().as_str() {
             "oneshot" => true,
             "edge" | "" => false,
-            other => {
+            _ => {
                 crate::warn_even_without_logger(&format!(
-                    "green: GREEN_POLL_MODE={other} is neither `oneshot` nor `edge`; the edge-triggered mode is \
-                     kept where the platform has it"
+                    "green: GREEN_POLL_MODE={} is neither `oneshot` nor `edge`; the edge-triggered mode is \
+                     kept where the platform has it",
+                    value.trim()
                 ));
                 false
             }

@@ -848,17 +848,42 @@ fn the_park_backtraces_variable_turns_them_on() {
         assert!(out.status.success(), "child failed: {:?}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
         return;
     }
+    let text = dump_of_a_parked_waiter();
+    let at = text.find("\"waiter\"").unwrap_or_else(|| panic!("no waiter in:\n{text}"));
+    assert!(text[at..].contains("parked at:"), "{text}");
+}
+
+/// A dump, from a runtime built with the default settings, of a green thread "waiter" parked
+/// on a channel.
+fn dump_of_a_parked_waiter() -> String {
     let rt = green::Runtime::builder().workers(1).build().unwrap();
-    let text = rt.block_on(|| {
+    rt.block_on(|| {
         let (tx, rx) = green::sync::mpmc::channel::<()>();
         let waiter = green::Builder::new().name("waiter".into()).spawn(move || rx.recv()).unwrap();
-        let text = dump_until(|text| text.contains("\"waiter\""));
+        let text = dump_until(|text| text.lines().any(|l| l.contains("\"waiter\"") && l.contains("parked (")));
         drop(tx);
         let _ = waiter.join();
         text
-    });
+    })
+}
+
+/// `GREEN_PARK_BACKTRACES=false` (or `off`, `no`) leaves park backtraces off, as `0` does: it
+/// used to turn them on, as any value but `0` did.
+#[test]
+fn the_park_backtraces_variable_set_to_false_leaves_them_off() {
+    const NAME: &str = "the_park_backtraces_variable_set_to_false_leaves_them_off";
+    if !common::child::is_child() {
+        for value in ["false", "OFF", "no"] {
+            let out =
+                common::child::run_child_with_env(NAME, Duration::from_secs(60), &[("GREEN_PARK_BACKTRACES", value)]);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert!(out.status.success(), "{value}: child failed: {:?}\n{stderr}", out.status);
+        }
+        return;
+    }
+    let text = dump_of_a_parked_waiter();
     let at = text.find("\"waiter\"").unwrap_or_else(|| panic!("no waiter in:\n{text}"));
-    assert!(text[at..].contains("parked at:"), "{text}");
+    assert!(!text[at..].contains("parked at:"), "{text}");
 }
 
 /// A dump asked for by a destructor while its green thread unwinds cannot park: the worker it

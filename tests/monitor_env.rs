@@ -91,6 +91,22 @@ fn an_unknown_poll_mode_is_warned_about() {
     );
 }
 
+/// The poll mode's words are read in any case, as the other variables' are: `EDGE` used to be
+/// warned about as neither `oneshot` nor `edge`.
+#[test]
+fn a_poll_mode_in_capitals_is_read() {
+    const NAME: &str = "a_poll_mode_in_capitals_is_read";
+    if common::child::is_child() {
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        rt.block_on(|| green::sleep(Duration::from_millis(1)));
+        return;
+    }
+    for value in ["EDGE", "OneShot"] {
+        let stderr = stderr_with(NAME, "GREEN_POLL_MODE", value);
+        assert!(!stderr.contains("GREEN_POLL_MODE="), "{value}: warned about:\n{stderr}");
+    }
+}
+
 /// A variable whose name is a near miss of one green reads is named in a warning, once, with
 /// the name meant: set without its `_MS`, the threshold was ignored without a word.
 #[test]

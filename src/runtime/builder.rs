@@ -74,6 +74,16 @@ fn threshold_from_env() -> Option<Option<Duration>> {
     })
 }
 
+/// Whether the environment variable `GREEN_PARK_BACKTRACES` turns park backtraces on: any
+/// value but an empty one or a word for "no" (`0`, `false`, `off`, `no`, in any case), which
+/// a user writes to turn them off and which used to turn them on.
+fn park_backtraces_from_env() -> bool {
+    let Some(value) = std::env::var_os("GREEN_PARK_BACKTRACES") else { return false };
+    let value = value.to_string_lossy();
+    let value = value.trim();
+    !(value.is_empty() || ["0", "false", "off", "no"].iter().any(|no| value.eq_ignore_ascii_case(no)))
+}
+
 /// The environment variables green reads (README, "Environment variables").
 const ENV_NAMES: [&str; 5] = [
     "GREEN_BLOCKING_THRESHOLD_MS",
@@ -170,7 +180,8 @@ impl Builder {
     /// budget of 1024 ticks, a 50 µs time slice, a 100 ms blocking threshold, a 10 s shutdown
     /// timeout, and the blocking pool's [`DEFAULT_MAX_BLOCKING_THREADS`](crate::DEFAULT_MAX_BLOCKING_THREADS)
     /// and [`DEFAULT_BLOCKING_KEEP_ALIVE`](crate::DEFAULT_BLOCKING_KEEP_ALIVE). Park backtraces
-    /// are on if the environment variable `GREEN_PARK_BACKTRACES` is set to anything but `0`
+    /// are on if the environment variable `GREEN_PARK_BACKTRACES` is set to anything but `0`, `false`,
+    /// `off` or `no`
     /// (see [`Builder::park_backtraces`]), and `GREEN_BLOCKING_THRESHOLD_MS` sets the blocking
     /// threshold (see [`Builder::blocking_threshold`]).
     pub fn new() -> Builder {
@@ -186,7 +197,7 @@ impl Builder {
                 time_slice: DEFAULT_TIME_SLICE,
                 shutdown_timeout: DEFAULT_SHUTDOWN_TIMEOUT,
                 blocking_threshold: threshold_from_env().unwrap_or(Some(DEFAULT_BLOCKING_THRESHOLD)),
-                park_backtraces: std::env::var_os("GREEN_PARK_BACKTRACES").is_some_and(|v| v != "0"),
+                park_backtraces: park_backtraces_from_env(),
             },
             blocking: BlockingConfig::default(),
         }
