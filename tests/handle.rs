@@ -95,6 +95,23 @@ fn a_runtime_started_inside_a_green_thread_is_told_about_spawn_blocking() {
     });
 }
 
+/// `block_on` inside a green thread, of its own runtime or another one, would block the
+/// worker: the panic says what waits without blocking it (a spawn on that runtime and a join),
+/// which works. (It used to say `green::spawn`, which spawns on the caller's runtime only.)
+#[test]
+fn block_on_inside_a_green_thread_is_told_about_spawn_and_join() {
+    let outer = green::Runtime::builder().workers(1).build().unwrap();
+    let inner = Arc::new(green::Runtime::builder().workers(1).build().unwrap());
+    let on_inner = inner.clone();
+    let err = outer.spawn(move || on_inner.block_on(|| 1)).join().unwrap_err();
+    assert!(err.to_string().contains("Runtime::block_on") && err.to_string().contains(".join()"), "{err}");
+    let on_inner = inner.clone();
+    assert_eq!(outer.block_on(move || on_inner.spawn(|| 2).join().unwrap()), 2);
+    let on_inner = inner.clone();
+    let err = inner.spawn(move || on_inner.block_on(|| 3)).join().unwrap_err();
+    assert!(err.to_string().contains("Runtime::block_on"), "{err}");
+}
+
 /// `shutdown_timeout` inside a green thread, of its own runtime or another one, would block the
 /// worker: the panic names the call, and says the runtime was dropped instead.
 #[test]

@@ -7,8 +7,8 @@ use super::shared::Shared;
 use crate::thread::JoinHandle;
 
 /// Message for `Handle::current` outside a runtime.
-const NO_RUNTIME: &str = "green: there is no green runtime here: Handle::current() and green::spawn() must be \
-    called from a green thread or a worker thread. Start a runtime with green::run(..) or \
+const NO_RUNTIME: &str = "green: there is no green runtime here: Handle::current() must be called from a green \
+    thread, a worker thread or a job of a runtime's blocking pool (green::spawn_blocking). Start a runtime with green::run(..) or \
     green::Runtime::builder().build(), or keep a Handle (Runtime::handle()) and use Handle::spawn";
 
 /// A cheap, cloneable reference to a [`Runtime`](crate::Runtime), to spawn green threads on it

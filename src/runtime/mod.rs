@@ -66,6 +66,13 @@ pub(crate) const NESTED_RUNTIME: &str = "green: cannot start or block on a runti
     instead (green::spawn), or call this from a plain OS thread: green::spawn_blocking runs code \
     that starts a runtime of its own (a library's, say) on one";
 
+/// Panic message for `Runtime::block_on` from inside a worker: unlike starting a runtime,
+/// what it asks for can be had without blocking, by a join.
+const NESTED_BLOCK_ON: &str = "green: Runtime::block_on called from inside a green thread or a worker thread: waiting \
+    there would block the worker and every green thread on it. From a green thread, rt.spawn(f).join() runs f on that \
+    runtime (this one or another) and waits without blocking the worker (f must then be 'static); or call block_on \
+    from a plain OS thread, such as a green::spawn_blocking job";
+
 /// Panic message for `Runtime::shutdown_timeout` from inside a worker.
 const NESTED_SHUTDOWN: &str = "green: Runtime::shutdown_timeout called from inside a green thread or a worker thread: \
     waiting there would block the worker and every green thread on it (or wait for itself). The runtime was \
@@ -186,7 +193,8 @@ impl Runtime {
     /// # Panics
     ///
     /// If `f` panics, the panic is resumed here. Panics when called from inside a green thread
-    /// or a worker (it would block that worker), and if `f`'s green thread could not start (no
+    /// or a worker (it would block that worker: there, [`Runtime::spawn`] and
+    /// [`JoinHandle::join`](crate::JoinHandle::join) wait without blocking it), and if `f`'s green thread could not start (no
     /// stack could be had for it) or was cancelled.
     #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
@@ -194,7 +202,7 @@ impl Runtime {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_RUNTIME}");
+        assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_BLOCK_ON}");
         // SAFETY: we join the green thread below before returning, on every path: the join is
         // not a cancellation point and ignores deadlines (`join_uncancellable`), so it does not
         // return, or unwind, before the green thread is DONE, by which time `f` and everything it
