@@ -319,9 +319,9 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 ///
 /// A panic in `f` goes on unwinding through `timeout` unchanged.
 ///
-/// Under `panic = "abort"` nothing can unwind: a call without a timeout error then blocks
-/// past the deadline as if none were set, and only calls with a timeout error of their own
-/// honour it. Unwinding through an `extern "C"` frame aborts the process, as for a panic.
+/// Under `panic = "abort"` nothing can unwind: a call without a timeout error of its own that
+/// reaches the deadline aborts the process, saying so, and only calls with a timeout error of
+/// their own return at it. Unwinding through an `extern "C"` frame aborts the process, as for a panic.
 pub fn timeout<F, T>(duration: Duration, f: F) -> Result<T, Elapsed>
 where
     F: FnOnce() -> T,

@@ -519,8 +519,37 @@ fn unwinder_key() -> u64 {
 /// Unwinds the caller with one of the runtime's own payloads (no panic hook runs), marking the
 /// unwind as the runtime's so that green locks are not poisoned by it.
 pub(crate) fn runtime_unwind(payload: Box<dyn Any + Send>) -> ! {
-    RUNTIME_UNWIND.with(|u| u.set(unwinder_key()));
-    std::panic::resume_unwind(payload)
+    #[cfg(panic = "abort")]
+    crate::abort_with(&unwind_refused(&*payload));
+    #[cfg(not(panic = "abort"))]
+    {
+        RUNTIME_UNWIND.with(|u| u.set(unwinder_key()));
+        std::panic::resume_unwind(payload)
+    }
+}
+
+/// Why the process aborts when a runtime unwind (`payload`) is due under `panic = "abort"`:
+/// `resume_unwind` would abort it without a word there (no panic hook runs for it), so that
+/// dropping a runtime, or the end of `green::run`, with a green thread parked looked like a
+/// crash. Names the green thread, what was to unwind it, and what to do instead.
+#[cfg_attr(not(panic = "abort"), allow(dead_code))]
+pub(crate) fn unwind_refused(payload: &(dyn Any + Send)) -> String {
+    let who = context::with_core(|core| core.and_then(|c| c.with_current(|h| h.map(|h| h.describe()))))
+        .map_or_else(|| "code outside any green thread".to_owned(), |who| format!("green thread {who}"));
+    let why = if payload.is::<Cancelled>() {
+        "was cancelled (its runtime is shutting down: dropped, or the closure of green::run returned; or \
+         JoinHandle::cancel)"
+    } else if crate::deadline::is_unwind(payload) {
+        "reached its green::timeout deadline in a call with no timeout error of its own"
+    } else {
+        "was to unwind with the runtime's own payload"
+    };
+    format!(
+        "green: {who} {why}; that unwinds it, which a build with panic = \"abort\" cannot do: the process \
+         aborts. With panic = \"abort\", end every green thread before its runtime shuts down (join it, \
+         or have it stop on a flag or channel), and give green::timeout only calls with a timeout error of their \
+         own; or build with panic = \"unwind\""
+    )
 }
 
 /// True while the caller unwinds with a runtime payload (cancellation or an expired deadline)
@@ -710,6 +739,15 @@ impl Drop for WaitEdge {
 mod tests {
     use super::*;
     use crate::reactor::Direction;
+
+    /// The message an abort build gives instead of a silent abort (checked here, where the
+    /// suite's unwinding build can reach it): what happened to whom, and what to do.
+    #[test]
+    fn a_refused_unwind_says_what_and_what_to_do() {
+        let text = unwind_refused(&Cancelled);
+        assert!(text.contains("code outside any green thread was cancelled"), "{text}");
+        assert!(text.contains("panic = \"abort\"") && text.contains("end every green thread"), "{text}");
+    }
 
     #[test]
     fn every_waiting_on_comes_back_from_its_word() {

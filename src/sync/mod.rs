@@ -120,8 +120,9 @@
 //! threads are not affected: they block as std's primitives do. Inside
 //! `green::on_worker_stack`, an operation that would wait panics.
 //!
-//! Under `panic = "abort"` there is no unwinding: cancellation cannot unwind a green thread
-//! out of a wait, and `green::timeout` bounds only the timed operations. A cancellation or an
+//! Under `panic = "abort"` there is no unwinding: a green thread cancelled in a wait, or past
+//! its `green::timeout` deadline in a wait with no timeout error of its own, aborts the process
+//! with a message that says so. A cancellation or an
 //! expired deadline that unwinds through an `extern "C"` frame (a C library calling back into
 //! Rust that then waits) aborts the process, as a panic there does; declare such callbacks
 //! `extern "C-unwind"` only if the C code between can be unwound through.
