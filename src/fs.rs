@@ -86,7 +86,7 @@ pub use std::fs::{DirEntry, FileTimes, FileType, Metadata, Permissions, TryLockE
 /// Whether a call may park here: on a green thread that is not unwinding (rule 3 of
 /// docs/design.md). Elsewhere each call is std's, in place.
 fn parks_here() -> bool {
-    crate::runtime::context::in_green_thread() && !std::thread::panicking()
+    crate::runtime::context::in_green_thread() && !crate::park::must_not_wait()
 }
 
 /// Runs `op` on the blocking pool and parks until it returns; in place where nothing may park

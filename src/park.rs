@@ -443,9 +443,13 @@ pub(crate) fn cancellation_point() {
 }
 
 /// The cancellation half of [`cancellation_point`]: unwinds a cancelled green thread, and
-/// nothing else.
+/// nothing else. Under `panic = "abort"` nothing can unwind: a cancelled green thread goes on,
+/// and its waits stop instead ([`cancelled_without_unwind`]).
 #[inline]
 pub(crate) fn check_cancelled() {
+    if cfg!(panic = "abort") {
+        return;
+    }
     let cancelled = cancelled_here();
     if cancelled || RUNTIME_UNWIND.with(Cell::get) != 0 {
         check_cancelled_slow(cancelled);
@@ -462,9 +466,27 @@ pub(crate) fn unwind_if_shutting_down() {
     check_cancelled();
     let shutting_down =
         context::with_core(|core| core.is_some_and(|c| c.in_green_thread() && c.shared.is_shutting_down()));
-    if shutting_down && !std::thread::panicking() {
+    if shutting_down && !std::thread::panicking() && !cfg!(panic = "abort") {
         runtime_unwind(Box::new(Cancelled));
     }
+}
+
+/// Rule 7 of docs/design.md under `panic = "abort"`, where nothing unwinds: a cancelled green
+/// thread runs on, and every wait that is a cancellation point stops at once with the result
+/// it gives a green thread that unwinds (rule 3: an error, a timeout, a join that says
+/// unfinished, a sleep that returns), so that the code ends by its own error handling; one
+/// that goes on regardless is left, with a warning, when its runtime's shutdown times out.
+/// Always false where panics unwind.
+#[inline(always)]
+pub(crate) fn cancelled_without_unwind() -> bool {
+    cfg!(panic = "abort") && cancelled_here()
+}
+
+/// A cancellation point must not wait here: its green thread unwinds (rule 3), or is cancelled
+/// and cannot unwind ([`cancelled_without_unwind`]).
+#[inline(always)]
+pub(crate) fn must_not_wait() -> bool {
+    std::thread::panicking() || cancelled_without_unwind()
 }
 
 /// True if the caller is a green thread that has been cancelled.

@@ -183,6 +183,13 @@ const RECHECK_FIRST: Duration = Duration::from_millis(10);
 const RECHECK_MAX: Duration = Duration::from_millis(500);
 
 /// Message when an I/O call would have to park while its green thread unwinds.
+/// The error of an I/O call that would wait in a cancelled green thread of a `panic = "abort"`
+/// build (`park::cancelled_without_unwind`).
+pub(crate) const CANCELLED_WITHOUT_UNWIND: &str = "green: this I/O call would block in a cancelled green thread (its \
+    runtime shuts down, or JoinHandle::cancel), and with panic = \"abort\" a cancellation cannot unwind it: every wait \
+    that is a cancellation point fails at once instead. Return on this error; a green thread that goes on waiting is \
+    left behind, with a warning, when its runtime's shutdown times out";
+
 pub(crate) const WHILE_UNWINDING: &str = "green: this I/O call would block, and a green thread that is unwinding (a panic, \
     a cancellation, or a green::timeout deadline) never parks (it would carry the unwinding into every green thread \
     of its worker); it made one non-blocking attempt. In a destructor do only what cannot block, or finish the I/O \
@@ -202,6 +209,7 @@ pub(crate) fn cannot_park() -> Option<&'static str> {
     context::with_core(|core| match core {
         Some(core) if !core.in_green_thread() => Some(ON_WORKER_STACK),
         Some(_) if std::thread::panicking() => Some(WHILE_UNWINDING),
+        Some(_) if park::cancelled_without_unwind() => Some(CANCELLED_WITHOUT_UNWIND),
         _ => None,
     })
 }
@@ -1109,6 +1117,7 @@ impl Source {
             None => Where::Os,
             Some(core) if !core.in_green_thread() => Where::Cannot(ON_WORKER_STACK),
             Some(_) if std::thread::panicking() => Where::Cannot(WHILE_UNWINDING),
+            Some(_) if park::cancelled_without_unwind() => Where::Cannot(CANCELLED_WITHOUT_UNWIND),
             Some(_) => Where::Green,
         });
         match here {

@@ -574,6 +574,8 @@ fn cannot_park() -> Option<&'static str> {
             Some(concat!("was called ", on_worker_stack_where!()))
         } else if std::thread::panicking() {
             Some("was called while its green thread unwinds")
+        } else if crate::park::cancelled_without_unwind() {
+            Some("was called in a cancelled green thread, which a panic = \"abort\" build cannot unwind")
         } else {
             None
         }

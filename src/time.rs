@@ -80,6 +80,11 @@ fn sleep_inner(deadline: Option<Instant>) {
         // that need not wait (zero, an instant already reached, or one that just ended, as at
         // the deadline itself) returns, as other calls that need not wait do.
         crate::deadline::raise_if_passed();
+        // Cancelled where nothing unwinds (rule 7 under panic = "abort"): the sleep ends, as the
+        // unwind would have ended it.
+        if crate::park::cancelled_without_unwind() {
+            return;
+        }
         if std::thread::panicking() {
             // Rule 3: never park while unwinding. Sleeping cannot deadlock, so block the
             // worker (or the OS thread) for the rest of the time instead.

@@ -60,7 +60,7 @@ pub(crate) fn resolve<A: ToSocketAddrs>(addr: A) -> io::Result<Vec<SocketAddr>> 
     let Some(lookup) = Lookup::of(&addr) else { return in_place(&addr) };
     crate::coop::tick_op();
     // 3. Where the caller cannot park, say so rather than stall the worker.
-    if !in_green_thread || std::thread::panicking() {
+    if !in_green_thread || crate::park::must_not_wait() {
         let why = if in_green_thread { "while its green thread unwinds" } else { on_worker_stack_where!() };
         return Err(io::Error::new(
             io::ErrorKind::WouldBlock,

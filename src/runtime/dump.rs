@@ -693,7 +693,7 @@ impl Handle {
         // others are waited for without parking. (On another runtime's worker the caller holds
         // none of these: its worker's number means nothing here.)
         let (cannot_park, own_worker) = super::context::with_core(|core| match core {
-            Some(core) if !core.in_green_thread() || std::thread::panicking() => {
+            Some(core) if !core.in_green_thread() || park::must_not_wait() => {
                 (true, Arc::ptr_eq(&core.shared, shared).then_some(core.index))
             }
             _ => (false, None),

@@ -120,9 +120,11 @@
 //! threads are not affected: they block as std's primitives do. Inside
 //! `green::on_worker_stack`, an operation that would wait panics.
 //!
-//! Under `panic = "abort"` there is no unwinding: a green thread cancelled in a wait, or past
-//! its `green::timeout` deadline in a wait with no timeout error of its own, aborts the process
-//! with a message that says so. A cancellation or an
+//! Under `panic = "abort"` there is no unwinding. A cancelled green thread then goes on, and
+//! the waits that can fail (a channel's `recv`, `send`, `select!`, a oneshot's `recv`) fail at
+//! once as they do while unwinding; those that cannot (`lock`, `Barrier::wait`, ...) wait on as
+//! if it were not cancelled. A green thread past its `green::timeout` deadline in a wait with no
+//! timeout error of its own aborts the process with a message that says so. A cancellation or an
 //! expired deadline that unwinds through an `extern "C"` frame (a C library calling back into
 //! Rust that then waits) aborts the process, as a panic there does; declare such callbacks
 //! `extern "C-unwind"` only if the C code between can be unwound through.

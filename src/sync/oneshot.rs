@@ -260,7 +260,7 @@ impl<T> Receiver<T> {
     /// Waits for the value: `Err(None)` if there will never be one, `Err(Some(stop))` if the
     /// wait stopped.
     fn wait(&self, own: Option<Instant>) -> Result<T, Option<Stop>> {
-        let wait = Wait::new(own);
+        let wait = Wait::failing(own);
         loop {
             if let Some(outcome) = self.take() {
                 return outcome.ok_or(None);

@@ -266,7 +266,7 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
         Fallback::None => None,
     };
     let timed = matches!(fallback, Fallback::Timeout(_));
-    let wait = Wait::new(own);
+    let wait = Wait::failing(own);
     loop {
         if let Some(stop) = wait.check() {
             match stop {

@@ -362,6 +362,10 @@ pub(crate) struct Wait {
     /// The earlier of the operation's own deadline (`recv_timeout`), if any, and the caller's
     /// `green::timeout` deadline.
     until: Option<Instant>,
+    /// The operation can fail (a channel's, a join's): in a cancelled green thread of a
+    /// `panic = "abort"` build, which cannot unwind, it stops as when unwinding and gives its
+    /// error (rule 7). One that cannot (a lock, a barrier) waits on, as if not cancelled.
+    fails_if_cancelled: bool,
 }
 
 impl Wait {
@@ -371,9 +375,16 @@ impl Wait {
         // it does not count, and an OS thread waits as long as std would (a green thread stops
         // at `Stop::Unwinding` first). Counting it would end an untimed wait with nowhere to go.
         if std::thread::panicking() {
-            return Wait { until: own };
+            return Wait { until: own, fails_if_cancelled: false };
         }
-        Wait { until: park::effective_deadline(own) }
+        Wait { until: park::effective_deadline(own), fails_if_cancelled: false }
+    }
+
+    /// [`Wait::new`] for an operation that can fail, and so fails in a cancelled green thread
+    /// that cannot unwind (`panic = "abort"`, rule 7) rather than wait.
+    #[inline]
+    pub(crate) fn failing(own: Option<Instant>) -> Wait {
+        Wait { fails_if_cancelled: true, ..Wait::new(own) }
     }
 
     /// The deadline to park until.
@@ -394,10 +405,11 @@ impl Wait {
         match place {
             Err(stop) => return Some(stop),
             Ok(Some(cancelled)) => {
-                if std::thread::panicking() {
+                if std::thread::panicking() || (self.fails_if_cancelled && park::cancelled_without_unwind()) {
                     return Some(Stop::Unwinding);
                 }
-                if cancelled {
+                // Where nothing unwinds, a cancellation stops only the waits that can fail.
+                if cancelled && !cfg!(panic = "abort") {
                     return Some(Stop::Cancelled);
                 }
             }

@@ -221,7 +221,7 @@ impl<T> JoinHandle<T> {
         if target.is_done() {
             return true;
         }
-        let wait = Wait::new(Instant::now().checked_add(timeout));
+        let wait = Wait::failing(Instant::now().checked_add(timeout));
         let _edge = WaitEdge::join(target);
         loop {
             if target.is_done() {
@@ -343,7 +343,7 @@ pub(crate) fn wait_done(target: &Header) -> bool {
     let _edge = WaitEdge::join(target);
     while !target.is_done() {
         cancellation_point();
-        if std::thread::panicking() && context::with_core(|c| c.is_some()) {
+        if park::must_not_wait() && context::with_core(|c| c.is_some()) {
             return false;
         }
         park::wait_for(ParkReason::Join, |waiter| target.register_joiner(waiter), park::honoured_deadline(None));
@@ -562,8 +562,8 @@ impl fmt::Display for JoinError {
             Repr::FailedToStart(e) => write!(f, " could not start: {e}"),
             Repr::Unfinished => write!(
                 f,
-                " had not finished when it was joined by a green thread that was unwinding, which cannot \
-                 wait; it goes on, detached"
+                " had not finished when it was joined by a green thread that was unwinding (or was cancelled, in \
+                 a panic = \"abort\" build), which cannot wait; it goes on, detached"
             ),
         }
     }

@@ -898,7 +898,7 @@ fn park_inner(deadline: Option<Instant>) {
     };
     // SAFETY: the running green thread's header, which its slot keeps alive while it runs; we
     // are that green thread.
-    if std::thread::panicking() || unsafe { me.as_ref() }.take_token() {
+    if crate::park::must_not_wait() || unsafe { me.as_ref() }.take_token() {
         return;
     }
     // A timed park's timer is armed for the current wait sequence, which moves on as the park

@@ -566,7 +566,7 @@ impl<T> Chan<T> {
 
     /// A send that must wait: offers its value and parks until a receiver takes it.
     fn send_wait(&self, value: T, own: Option<Instant>) -> Result<(), (T, Fail)> {
-        let wait = Wait::new(own);
+        let wait = Wait::failing(own);
         let mut value = Some(value);
         // Our offer's id, once it is queued.
         let mut id: Option<u64> = None;
@@ -663,7 +663,7 @@ impl<T> Chan<T> {
     /// entered before a stack switch costs a mispredicted return after it.
     #[inline(always)]
     fn recv_wait(&self, own: Option<Instant>) -> Result<T, Fail> {
-        let wait = Wait::new(own);
+        let wait = Wait::failing(own);
         let slot = Slot::new();
         let mut queued = Queued { chan: self, slot: &slot, queued: false };
         loop {
