@@ -130,3 +130,18 @@ fn shutdown_timeout_inside_a_green_thread_panics_naming_it() {
     let err = other.spawn(move || third.shutdown_timeout(Duration::from_secs(1))).join().unwrap_err();
     assert!(err.to_string().contains("shutdown_timeout"), "{err}");
 }
+
+/// `Handle::block_on` from a thread that holds only the handle: the closure may borrow, its
+/// result comes back; once the runtime is gone, the panic says so.
+#[test]
+fn a_handle_blocks_on_a_closure_from_an_os_thread() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let handle = rt.handle().clone();
+    let words = vec!["borrowed", "by", "the", "green", "thread"];
+    let count = std::thread::scope(|s| s.spawn(|| handle.block_on(|| words.len())).join().unwrap());
+    assert_eq!(count, 5);
+    drop(rt);
+    let err = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| handle.block_on(|| 1))).unwrap_err();
+    let message = err.downcast_ref::<String>().map(String::as_str).unwrap_or("(not a string)");
+    assert!(message.starts_with("green: block_on:") && message.contains("shut"), "{message}");
+}

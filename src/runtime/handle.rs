@@ -94,6 +94,47 @@ impl Handle {
         }
     }
 
+    /// Runs `f` as a green thread on this runtime and blocks the calling OS thread until it
+    /// returns, as [`Runtime::block_on`](crate::Runtime::block_on) does: for a thread that
+    /// holds the runtime's handle but not the runtime (a thread the program started, a
+    /// library's callback). `f` may borrow from the caller.
+    ///
+    /// ```
+    /// let rt = green::Runtime::builder().workers(1).build()?;
+    /// let handle = rt.handle().clone();
+    /// let words = ["from", "an", "OS", "thread"];
+    /// let count = std::thread::spawn(move || handle.block_on(|| words.len())).join().unwrap();
+    /// assert_eq!(count, 4);
+    /// # Ok::<(), std::io::Error>(())
+    /// ```
+    ///
+    /// # Panics
+    ///
+    /// As [`Runtime::block_on`](crate::Runtime::block_on); and if the runtime has shut down
+    /// (its green thread is cancelled before it starts), with a message that says so.
+    #[track_caller]
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send,
+        T: Send,
+    {
+        assert!(!super::context::with_core(|c| c.is_some()), "{}", super::NESTED_BLOCK_ON);
+        // SAFETY: we join the green thread below before returning, on every path: the join is
+        // not a cancellation point and ignores deadlines (`join_uncancellable`), so it does not
+        // return, or unwind, before the green thread is DONE, by which time `f` and everything it
+        // borrowed have been dropped or returned.
+        let handle = unsafe { crate::thread::spawn_unchecked(self, crate::thread::Builder::new(), f) };
+        let handle = match handle {
+            Ok(handle) => handle,
+            Err(e) => panic!("green: block_on: {e}"),
+        };
+        match handle.join_uncancellable() {
+            Ok(value) => value,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(e) => panic!("green: block_on: {e}"),
+        }
+    }
+
     /// Number of workers of this runtime.
     pub fn workers(&self) -> usize {
         self.shared.remotes.len()

@@ -68,7 +68,8 @@ pub(crate) const NESTED_RUNTIME: &str = "green: cannot start or block on a runti
 
 /// Panic message for `Runtime::block_on` from inside a worker: unlike starting a runtime,
 /// what it asks for can be had without blocking, by a join.
-const NESTED_BLOCK_ON: &str = "green: Runtime::block_on called from inside a green thread or a worker thread: waiting \
+pub(crate) const NESTED_BLOCK_ON: &str = "green: Runtime::block_on (or Handle::block_on) called from inside a green thread \
+    or a worker thread: waiting \
     there would block the worker and every green thread on it. From a green thread, rt.spawn(f).join() runs f on that \
     runtime (this one or another) and waits without blocking the worker (f must then be 'static); or call block_on \
     from a plain OS thread, such as a green::spawn_blocking job";
@@ -202,21 +203,7 @@ impl Runtime {
         F: FnOnce() -> T + Send,
         T: Send,
     {
-        assert!(!crate::runtime::context::with_core(|c| c.is_some()), "{NESTED_BLOCK_ON}");
-        // SAFETY: we join the green thread below before returning, on every path: the join is
-        // not a cancellation point and ignores deadlines (`join_uncancellable`), so it does not
-        // return, or unwind, before the green thread is DONE, by which time `f` and everything it
-        // borrowed have been dropped or returned.
-        let handle = unsafe { crate::thread::spawn_unchecked(&self.handle, crate::thread::Builder::new(), f) };
-        let handle = match handle {
-            Ok(handle) => handle,
-            Err(e) => panic!("green: block_on: {e}"),
-        };
-        match handle.join_uncancellable() {
-            Ok(value) => value,
-            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
-            Err(e) => panic!("green: block_on: {e}"),
-        }
+        self.handle.block_on(f)
     }
 
     /// Shuts the runtime down, as dropping it does, but waits at most `timeout` for the green
