@@ -137,7 +137,7 @@ fn shutdown_timeout_inside_a_green_thread_panics_naming_it() {
 fn a_handle_blocks_on_a_closure_from_an_os_thread() {
     let rt = green::Runtime::builder().workers(1).build().unwrap();
     let handle = rt.handle().clone();
-    let words = vec!["borrowed", "by", "the", "green", "thread"];
+    let words = ["borrowed", "by", "the", "green", "thread"].map(String::from);
     let count = std::thread::scope(|s| s.spawn(|| handle.block_on(|| words.len())).join().unwrap());
     assert_eq!(count, 5);
     drop(rt);
