@@ -310,3 +310,16 @@ fn shutdown_timeout_bounds_the_wait_for_blocking_jobs() {
     release_tx.send(()).unwrap();
     done_rx.recv_timeout(Duration::from_secs(10)).expect("the job was left to finish, and did");
 }
+
+/// The green thread that stands for a job is named for it: the join's error after the runtime
+/// has shut down (and a dump) says what it was.
+#[test]
+fn a_job_s_green_thread_is_named_for_it() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let handle = rt.handle().clone();
+    let name = rt.block_on(|| green::spawn_blocking(|| ()).thread().name().map(str::to_owned));
+    assert_eq!(name.as_deref(), Some("spawn_blocking job"));
+    drop(rt);
+    let err = handle.spawn_blocking(|| 1).join().unwrap_err();
+    assert!(err.is_cancelled() && err.to_string().contains("\"spawn_blocking job\""), "{err}");
+}

@@ -142,6 +142,10 @@ pub(crate) fn current_handle() -> Option<Handle> {
     Some(Handle { shared })
 }
 
+/// The name of the green thread that stands for a job of the pool: it waits for the job and
+/// gives its result to `join`.
+const JOB_WAITER: &str = "spawn_blocking job";
+
 /// Runs `f` on the runtime's blocking pool, an OS thread where it may block as long as it
 /// likes, and returns a [`JoinHandle`] for its result.
 ///
@@ -234,7 +238,10 @@ impl Handle {
         // 1. The green thread that stands for the job: it parks on the slot, then returns the
         //    value or resumes the panic. Spawned first, so that if this panics, `f` never ran.
         let shared = self.shared.clone();
+        // Named, so that a dump, or the join's error once the runtime has shut down, says what it
+        // stands for.
         let waiter = crate::thread::Builder::new()
+            .name(JOB_WAITER.to_owned())
             .spawn_on(self, move || match rx.recv(true) {
                 Some(Ok(value)) => value,
                 Some(Err(payload)) => std::panic::resume_unwind(payload),
