@@ -124,3 +124,24 @@ fn a_misspelled_variable_is_warned_about() {
                    did you mean GREEN_BLOCKING_THRESHOLD_MS?";
     assert_eq!(stderr.matches(warning).count(), 1, "warned not exactly once:\n{stderr}");
 }
+
+/// `GREEN_WORKERS` sets the workers of runtimes whose builder sets none, and a builder's
+/// `workers` still wins; a value that is not a number above 0 is warned about, the default
+/// kept.
+#[test]
+fn green_workers_sets_the_default_number_of_workers() {
+    const NAME: &str = "green_workers_sets_the_default_number_of_workers";
+    if common::child::is_child() {
+        let rt = green::Runtime::builder().build().unwrap();
+        println!("default: {}", rt.handle().workers());
+        let rt = green::Runtime::builder().workers(2).build().unwrap();
+        println!("set: {}", rt.handle().workers());
+        return;
+    }
+    let out = common::child::run_child_with_env(NAME, LIMIT, &[("GREEN_WORKERS", "3")]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "child failed: {:?}", out.status);
+    assert!(stdout.contains("default: 3") && stdout.contains("set: 2"), "{stdout}");
+    let stderr = stderr_with(NAME, "GREEN_WORKERS", "0");
+    assert!(stderr.contains("GREEN_WORKERS=0 is not a whole number of workers above 0"), "{stderr}");
+}

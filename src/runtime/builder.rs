@@ -74,6 +74,37 @@ fn threshold_from_env() -> Option<Option<Duration>> {
     })
 }
 
+/// The default number of workers the environment variable `GREEN_WORKERS` asks for: `None`
+/// when it is unset or empty, or is not a whole number above 0 (which is warned about, once per
+/// process).
+fn workers_from_env() -> Option<usize> {
+    static FROM_ENV: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
+    *FROM_ENV.get_or_init(|| {
+        let value = std::env::var_os("GREEN_WORKERS")?;
+        let value = value.to_string_lossy();
+        let value = value.trim();
+        if value.is_empty() {
+            return None;
+        }
+        match value.parse::<usize>() {
+            Ok(n) if n > 0 => Some(n),
+            _ => {
+                crate::warn_even_without_logger(&format!(
+                    "green: GREEN_WORKERS={value} is not a whole number of workers above 0; runtimes keep the \
+                     default, one worker per CPU this process may use ({})",
+                    default_workers()
+                ));
+                None
+            }
+        }
+    })
+}
+
+/// One worker per CPU the process may use.
+fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
 /// Whether the environment variable `GREEN_PARK_BACKTRACES` turns park backtraces on: any
 /// value but an empty one or a word for "no" (`0`, `false`, `off`, `no`, in any case), which
 /// a user writes to turn them off and which used to turn them on.
@@ -85,7 +116,8 @@ fn park_backtraces_from_env() -> bool {
 }
 
 /// The environment variables green reads (README, "Environment variables").
-const ENV_NAMES: [&str; 5] = [
+const ENV_NAMES: [&str; 6] = [
+    "GREEN_WORKERS",
     "GREEN_BLOCKING_THRESHOLD_MS",
     "GREEN_PARK_BACKTRACES",
     "GREEN_DUMP_SIGNAL",
@@ -186,7 +218,7 @@ impl Builder {
     /// threshold (see [`Builder::blocking_threshold`]).
     pub fn new() -> Builder {
         warn_of_near_misses();
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let workers = workers_from_env().unwrap_or_else(default_workers);
         Builder {
             config: Config {
                 workers,
@@ -204,8 +236,10 @@ impl Builder {
     }
 
     /// Number of workers: the OS threads that run green threads. The default is
-    /// [`std::thread::available_parallelism`]. With [`Builder::run`] the calling thread is
-    /// worker 0 and counts as one of them.
+    /// [`std::thread::available_parallelism`], or the number the environment variable
+    /// `GREEN_WORKERS` gives (`GREEN_WORKERS=1` runs a program's runtimes on one worker each,
+    /// without a change to its code; a call to this method still wins). With [`Builder::run`]
+    /// the calling thread is worker 0 and counts as one of them.
     ///
     /// # Panics
     ///
