@@ -140,11 +140,21 @@ pub(crate) fn tick_op_spent() -> bool {
 /// copies 64 KiB through a socket takes tens of microseconds: charged as one call, a green
 /// thread always ready with bulk data ran some 64 such calls (milliseconds) before its budget
 /// was spent, while a small request beside it on its worker waited.
+///
+/// The bytes never spend the budget themselves: they leave at most [`OP_TICKS`], so that the
+/// next operation's tick spends it ([`tick_op_spent`]), yields there if others wait, and looks
+/// at the caller's cancellation and deadline. Spent here, a read or write of 4 KiB (16 ticks for
+/// the call, 16 for its bytes: 32 of them are the default budget exactly) or of 64 KiB always
+/// left the spend to its bytes, and a bulk transfer that never waited never looked.
 #[inline]
 pub(crate) fn tick_bytes(bytes: usize) {
     let ticks = bytes / BYTES_PER_TICK;
     if ticks > 0 {
-        charge(u32::try_from(ticks).unwrap_or(u32::MAX));
+        let ticks = u32::try_from(ticks).unwrap_or(u32::MAX);
+        BUDGET.with(|b| {
+            let left = b.get();
+            b.set(left.saturating_sub(ticks).max(left.min(OP_TICKS)));
+        });
     }
 }
 

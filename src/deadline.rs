@@ -204,9 +204,10 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 /// unwinds once the deadline has passed, and the socket and channel calls that may wait (a
 /// read, a write, an accept; `recv`, `send`, a `select!` without `default`): one that does not
 /// have to wait looks at the deadline once in a budget's worth of calls (64 with the default
-/// budget) and reports it as at a wait, so that a read loop on a peer that always has more, or
-/// a consumer that a fast producer keeps fed, ends too. Once the deadline has been reported,
-/// the calls of one more budget still complete (an answer to the timeout can be sent) and the
+/// budget, fewer if they move data: 256 bytes count as a sixteenth of a call) and reports it
+/// as at a wait, so that a read loop on a peer that always has more, or a consumer that a fast
+/// producer keeps fed, ends too. Once the deadline has been reported, the calls of one more
+/// budget still complete (an answer to the timeout of up to about 256 KiB can be sent) and the
 /// next look unwinds. Nested deadlines take the earliest. Green threads
 /// spawned inside do not inherit the deadline, but a [`scope`](crate::scope) that the deadline
 /// unwinds (or that waits for its green threads past it) cancels those spawned in it, waits

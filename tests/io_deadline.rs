@@ -231,3 +231,67 @@ fn reads_that_never_wait_still_stop_at_the_deadline_and_when_cancelled() {
         Err(_) => panic!("a read loop on an always-ready socket ran on past its deadline or cancellation"),
     }
 }
+
+/// A connected pair over loopback whose reading end holds `len` bytes, which a `peek` never
+/// takes: a loop of peeks never has to wait. Returns the reading end and its peer (keep it).
+fn holding(len: usize) -> (green::net::TcpStream, std::net::TcpStream) {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let stream = green::net::TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+    let (mut peer, _) = listener.accept().unwrap();
+    std::io::Write::write_all(&mut peer, &vec![7u8; len]).unwrap();
+    // Wait until all of it is in the reading end's queue.
+    let mut buf = vec![0u8; len];
+    let start = Instant::now();
+    while stream.peek(&mut buf).unwrap() < len {
+        assert!(start.elapsed() < Duration::from_secs(10), "{len} bytes never arrived over loopback");
+        green::sleep(Duration::from_millis(1));
+    }
+    (stream, peer)
+}
+
+/// The look of a call that never waits comes when the call's own tick spends the budget; the
+/// bytes a read moves are charged too (a tick per 256), and a read of 4 KiB (16 ticks for the
+/// call, 16 for its bytes: 1,024 is 32 of them) or of 64 KiB always left the last spend to its
+/// bytes, so a bulk reader never looked at its deadline or its cancellation. Peeks of a queue
+/// that holds enough stand for a peer that always has more, without a race with its writer.
+#[test]
+fn reads_whose_bytes_spend_the_budget_still_look_at_the_deadline_and_cancellation() {
+    let limit = Duration::from_secs(30);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(std::panic::catch_unwind(|| {
+            green::run(|| {
+                for size in [4 * 1024, 64 * 1024] {
+                    let (stream, _peer) = holding(size);
+                    let mut buf = vec![0u8; size];
+                    let mut peeks = 0u64;
+                    let outcome = green::timeout(Duration::from_millis(20), || -> std::io::Result<()> {
+                        loop {
+                            assert_eq!(stream.peek(&mut buf)?, size);
+                            peeks += 1;
+                        }
+                    });
+                    match outcome {
+                        Ok(Err(e)) => assert!(carries_elapsed(&e), "peeks of {size} bytes: {e:?}"),
+                        other => panic!("peeks of {size} bytes: expected the deadline's error, got {other:?}"),
+                    }
+                    assert!(peeks > 0, "peeks of {size} bytes");
+
+                    let (stream, peer) = holding(size);
+                    let peeker = green::spawn(move || {
+                        let mut buf = vec![0u8; size];
+                        while stream.peek(&mut buf).unwrap() > 0 {}
+                    });
+                    green::sleep(Duration::from_millis(20));
+                    peeker.cancel();
+                    assert!(peeker.join().unwrap_err().is_cancelled(), "peeks of {size} bytes");
+                    drop(peer);
+                }
+            })
+        }));
+    });
+    match rx.recv_timeout(limit) {
+        Ok(result) => result.unwrap(),
+        Err(_) => panic!("a loop of peeks of 4 or 64 KiB ran on past its deadline or cancellation"),
+    }
+}
