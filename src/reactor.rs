@@ -1072,12 +1072,18 @@ impl Source {
     /// What a call that never has to wait looks at once per budget: a green thread reading from
     /// a peer that always has more (a bulk transfer over loopback, a proxy's fast side) would
     /// otherwise never see its cancellation or its `green::timeout` deadline, which only a wait
-    /// looked at. Cancelled, it unwinds; past the deadline, the call returns its timeout error
+    /// looked at. Cancelled, it unwinds (under `panic = "abort"` it returns the error a wait
+    /// gives there, [`CANCELLED_WITHOUT_UNWIND`]); past the deadline, the call returns its timeout error
     /// as at a wait, once (`deadline::budget_look` says when a later one unwinds).
     #[cold]
     #[inline(never)]
     fn checkpoint(&self, on_timeout: fn() -> io::Error) -> io::Result<()> {
         park::check_cancelled();
+        // Where nothing unwinds (rule 7 under panic = "abort"), the cancellation fails the call
+        // as it fails one that would wait.
+        if park::cancelled_without_unwind() {
+            return Err(io::Error::new(io::ErrorKind::WouldBlock, CANCELLED_WITHOUT_UNWIND));
+        }
         if crate::deadline::budget_look() {
             return Err(io::Error::new(on_timeout().kind(), crate::deadline::Elapsed));
         }

@@ -266,7 +266,9 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
         Fallback::None => None,
     };
     let timed = matches!(fallback, Fallback::Timeout(_));
-    let wait = Wait::failing(own);
+    // With no arm and no timeout there is no error to give: such a select waits on in a
+    // cancelled green thread that cannot unwind (rule 7 under panic = "abort"), as a lock does.
+    let wait = if n == 0 && !timed { Wait::new(own) } else { Wait::failing(own) };
     loop {
         if let Some(stop) = wait.check() {
             match stop {
@@ -453,7 +455,9 @@ pub fn select(arms: &mut [&mut dyn Arm], fallback: Fallback) -> Outcome {
 ///
 /// An empty `select! {}` has nothing to wait for and waits for good, as crossbeam's does: only
 /// a cancellation ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's shutdown)
-/// or a [`green::timeout`](crate::timeout) deadline ends it, by unwinding.
+/// or a [`green::timeout`](crate::timeout) deadline ends it, by unwinding. Under
+/// `panic = "abort"`, where a cancellation cannot unwind, it waits on, and the runtime's
+/// shutdown leaves it behind with a warning when its timeout passes.
 #[macro_export]
 macro_rules! select {
     ($($tokens:tt)*) => {
