@@ -498,7 +498,8 @@ pub(crate) fn report_timeout() {
 #[cold]
 #[inline(never)]
 pub(crate) fn budget_look() -> bool {
-    if std::thread::panicking() || !passed() {
+    let on_worker_stack = context::with_core(|c| c.is_some_and(|c| !c.in_green_thread()));
+    if std::thread::panicking() || on_worker_stack || !passed() {
         return false;
     }
     enum Look {

@@ -248,7 +248,8 @@ impl Handle {
                 // The job was dropped unrun: the runtime is shutting down (a cancellation), or
                 // the pool could start no thread for the queue it was in (an error: say which).
                 None if shared.is_shutting_down() => {
-                    std::panic::resume_unwind(Box::new(crate::runtime::task::Cancelled))
+                    // As every cancellation unwinds (and, where panics abort, with a message).
+                    crate::park::runtime_unwind(Box::new(crate::runtime::task::Cancelled))
                 }
                 None => {
                     // A caller whose pool could start no thread cancels this waiter before it

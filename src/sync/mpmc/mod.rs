@@ -247,6 +247,9 @@ impl<T> Sender<T> {
             crate::deadline::raise();
         }
         crate::park::check_cancelled();
+        if crate::park::cancelled_without_unwind() {
+            return Err(SendError(value));
+        }
         match self.chan.send(value, Mode::Block(None)) {
             Ok(()) => Ok(()),
             Err((value, Fail::Stop(stop))) => {
@@ -318,6 +321,9 @@ impl<T> Sender<T> {
             return Err(SendTimeoutError::Timeout(value));
         }
         crate::park::check_cancelled();
+        if crate::park::cancelled_without_unwind() {
+            return Err(SendTimeoutError::Timeout(value));
+        }
         match self.chan.send(value, Mode::Block(deadline)) {
             Ok(()) => Ok(()),
             Err((value, Fail::Disconnected)) => Err(SendTimeoutError::Disconnected(value)),
@@ -433,7 +439,12 @@ impl<T> Receiver<T> {
         if op_past_deadline() {
             crate::deadline::raise();
         }
+        // A cancellation point even when a message is there: it unwinds here, or where nothing
+        // unwinds, gives the error it gives while unwinding (rule 7).
         crate::park::check_cancelled();
+        if crate::park::cancelled_without_unwind() {
+            return Err(RecvError);
+        }
         match self.chan.recv(Mode::Block(None)) {
             Ok(value) => Ok(value),
             Err(Fail::Stop(stop)) => {
@@ -500,6 +511,9 @@ impl<T> Receiver<T> {
             return Err(RecvTimeoutError::Timeout);
         }
         crate::park::check_cancelled();
+        if crate::park::cancelled_without_unwind() {
+            return Err(RecvTimeoutError::Timeout);
+        }
         match self.chan.recv(Mode::Block(deadline)) {
             Ok(value) => Ok(value),
             Err(Fail::Disconnected) => Err(RecvTimeoutError::Disconnected),
