@@ -226,7 +226,8 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 ///     assert_eq!(got, Err(green::Elapsed));
 ///
 ///     tx.send(7).unwrap();
-///     // A message is there: no waiting, no timeout.
+///     // A message is there: no waiting, no timeout (a loop of such calls would meet the
+///     // deadline at its next look, below).
 ///     assert_eq!(green::timeout(Duration::ZERO, || rx.recv()), Ok(Ok(7)));
 /// });
 /// ```
