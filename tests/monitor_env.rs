@@ -145,3 +145,41 @@ fn green_workers_sets_the_default_number_of_workers() {
     let stderr = stderr_with(NAME, "GREEN_WORKERS", "0");
     assert!(stderr.contains("GREEN_WORKERS=0 is not a whole number of workers above 0"), "{stderr}");
 }
+
+/// A `GREEN_WORKERS` far beyond any machine's (a few zeros too many) is warned about and the
+/// default kept, rather than tried: 10^12 workers aborted the process, which could not allocate
+/// their queues.
+#[test]
+fn green_workers_beyond_its_cap_keeps_the_default() {
+    const NAME: &str = "green_workers_beyond_its_cap_keeps_the_default";
+    if common::child::is_child() {
+        let rt = green::Runtime::builder().build().unwrap();
+        let cpus = std::thread::available_parallelism().map_or(1, |n| n.get());
+        assert_eq!(rt.handle().workers(), cpus);
+        return;
+    }
+    let stderr = stderr_with(NAME, "GREEN_WORKERS", "1000000000000");
+    assert!(stderr.contains("GREEN_WORKERS=1000000000000 asks for more workers than the"), "{stderr}");
+}
+
+/// A runtime whose `GREEN_WORKERS` asks for more workers than the fd limit allows fails with an
+/// error that names the variable, since the code that built it may set no number at all.
+#[test]
+fn a_build_that_needs_fewer_workers_names_green_workers() {
+    const NAME: &str = "a_build_that_needs_fewer_workers_names_green_workers";
+    if common::child::is_child() {
+        let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: plain calls on a struct of our own.
+        assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) }, 0);
+        // Room for the test's own fds, not for the 100 workers' pollers.
+        limit.rlim_cur = 64;
+        // SAFETY: as above.
+        assert_eq!(unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &limit) }, 0);
+        let err = green::Runtime::builder().build().unwrap_err();
+        assert!(err.to_string().contains("use fewer workers (GREEN_WORKERS=100 set the number)"), "{err}");
+        let err = green::Runtime::builder().workers(100).build().unwrap_err();
+        assert!(!err.to_string().contains("GREEN_WORKERS"), "{err}");
+        return;
+    }
+    stderr_with(NAME, "GREEN_WORKERS", "100");
+}

@@ -75,8 +75,8 @@ fn threshold_from_env() -> Option<Option<Duration>> {
 }
 
 /// The default number of workers the environment variable `GREEN_WORKERS` asks for: `None`
-/// when it is unset or empty, or is not a whole number above 0 (which is warned about, once per
-/// process).
+/// when it is unset or empty, or is not a whole number above 0 and up to [`MAX_ENV_WORKERS`]
+/// (which is warned about, once per process).
 fn workers_from_env() -> Option<usize> {
     static FROM_ENV: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *FROM_ENV.get_or_init(|| {
@@ -86,7 +86,17 @@ fn workers_from_env() -> Option<usize> {
         if value.is_empty() {
             return None;
         }
+        let most = MAX_ENV_WORKERS.max(default_workers());
         match value.parse::<usize>() {
+            Ok(n) if n > most => {
+                crate::warn_even_without_logger(&format!(
+                    "green: GREEN_WORKERS={value} asks for more workers than the {most} it may set (each is an OS \
+                     thread with a poller of its own); runtimes keep the default, one worker per CPU this process \
+                     may use ({}). Set a number up to {most}, or more in the code with runtime::Builder::workers",
+                    default_workers()
+                ));
+                None
+            }
             Ok(n) if n > 0 => Some(n),
             _ => {
                 crate::warn_even_without_logger(&format!(
@@ -99,6 +109,11 @@ fn workers_from_env() -> Option<usize> {
         }
     })
 }
+
+/// The most workers `GREEN_WORKERS` may ask for, unless the process may use more CPUs than
+/// this: a mistyped value (a byte count, a few zeros too many) would otherwise start that many
+/// threads, or fail to allocate their queues and abort the process.
+const MAX_ENV_WORKERS: usize = 1024;
 
 /// One worker per CPU the process may use.
 fn default_workers() -> usize {
@@ -199,6 +214,8 @@ pub struct Builder {
     config: Config,
     /// Settings of the blocking pool (`crate::spawn_blocking`).
     blocking: BlockingConfig,
+    /// The number of workers came from `GREEN_WORKERS`: an error that asks for fewer names it.
+    workers_from_env: bool,
 }
 
 impl Default for Builder {
@@ -214,12 +231,15 @@ impl Builder {
     /// and [`DEFAULT_BLOCKING_KEEP_ALIVE`](crate::DEFAULT_BLOCKING_KEEP_ALIVE). Park backtraces
     /// are on if the environment variable `GREEN_PARK_BACKTRACES` is set to anything but `0`, `false`,
     /// `off` or `no`
-    /// (see [`Builder::park_backtraces`]), and `GREEN_BLOCKING_THRESHOLD_MS` sets the blocking
-    /// threshold (see [`Builder::blocking_threshold`]).
+    /// (see [`Builder::park_backtraces`]), `GREEN_BLOCKING_THRESHOLD_MS` sets the blocking
+    /// threshold (see [`Builder::blocking_threshold`]), and `GREEN_WORKERS` the number of
+    /// workers (see [`Builder::workers`]).
     pub fn new() -> Builder {
         warn_of_near_misses();
-        let workers = workers_from_env().unwrap_or_else(default_workers);
+        let from_env = workers_from_env();
+        let workers = from_env.unwrap_or_else(default_workers);
         Builder {
+            workers_from_env: from_env.is_some(),
             config: Config {
                 workers,
                 stack_size: crate::stack::DEFAULT_STACK_SIZE,
@@ -238,7 +258,9 @@ impl Builder {
     /// Number of workers: the OS threads that run green threads. The default is
     /// [`std::thread::available_parallelism`], or the number the environment variable
     /// `GREEN_WORKERS` gives (`GREEN_WORKERS=1` runs a program's runtimes on one worker each,
-    /// without a change to its code; a call to this method still wins). With [`Builder::run`]
+    /// without a change to its code; a call to this method still wins). The variable sets at
+    /// most 1024, or one per CPU where there are more; a larger value is warned about and the
+    /// default kept. With [`Builder::run`]
     /// the calling thread is worker 0 and counts as one of them.
     ///
     /// # Panics
@@ -248,6 +270,7 @@ impl Builder {
     pub fn workers(mut self, n: usize) -> Builder {
         assert!(n > 0, "green: a runtime needs at least one worker, got workers(0)");
         self.config.workers = n;
+        self.workers_from_env = false;
         self
     }
 
@@ -524,6 +547,12 @@ impl Builder {
             ));
         }
         let blocking = self.blocking;
+        // What the errors below ask for, and where the number to lower is set.
+        let fewer = if self.workers_from_env {
+            format!("use fewer workers (GREEN_WORKERS={} set the number)", config.workers)
+        } else {
+            "use fewer workers".to_owned()
+        };
         let stacks = StackArena::new(StackConfig { layout: config.stack_layout, ..StackConfig::default() })?;
         let mut deques: Vec<Worker<TaskRef>> = (0..config.workers).map(|_| Worker::new_fifo()).collect();
         let stealers = deques.iter().map(Worker::stealer).collect();
@@ -535,7 +564,7 @@ impl Builder {
                         e.kind(),
                         format!(
                             "green: could not create the poller of worker {k} of {workers} ({e}); at the fd \
-                             limit ({}), close files, raise the limit or use fewer workers",
+                             limit ({}), close files, raise the limit or {fewer}",
                             Limit::Fds.describe()
                         ),
                     )
@@ -594,8 +623,7 @@ impl Builder {
                         e.kind(),
                         format!(
                             "green: could not start worker thread {index} of {workers} ({e}); the process may \
-                             be at its thread limit ({}) or address space ({}): raise the limit or use fewer \
-                             workers",
+                             be at its thread limit ({}) or address space ({}): raise the limit or {fewer}",
                             Limit::Threads.describe(),
                             Limit::AddressSpace.describe()
                         ),
