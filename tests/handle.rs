@@ -145,3 +145,32 @@ fn a_handle_blocks_on_a_closure_from_an_os_thread() {
     let message = err.downcast_ref::<String>().map(String::as_str).unwrap_or("(not a string)");
     assert!(message.starts_with("green: block_on:") && message.contains("shut"), "{message}");
 }
+
+/// A runtime that shuts down while `Handle::block_on` runs a closure on it: the closure is
+/// cancelled, and the panic on the blocked thread says that the runtime shut down, not only
+/// that some green thread was cancelled.
+#[test]
+fn block_on_names_a_shutdown_during_the_closure() {
+    let rt = green::Runtime::builder().workers(1).build().unwrap();
+    let handle = rt.handle().clone();
+    let (started, has_started) = std::sync::mpsc::channel();
+    let words = ["borrowed", "while", "the", "runtime", "shuts", "down"].map(String::from);
+    let result = std::thread::scope(|s| {
+        let blocked = s.spawn(|| {
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                handle.block_on(|| {
+                    started.send(()).unwrap();
+                    green::sleep(Duration::from_secs(3600));
+                    words.len()
+                })
+            }))
+        });
+        has_started.recv().unwrap();
+        drop(rt);
+        blocked.join().unwrap()
+    });
+    let err = result.unwrap_err();
+    let message = err.downcast_ref::<String>().map(String::as_str).unwrap_or("(not a string)");
+    assert!(message.starts_with("green: block_on: the runtime shut down"), "{message}");
+    assert_eq!(words.len(), 6);
+}

@@ -110,8 +110,9 @@ impl Handle {
     ///
     /// # Panics
     ///
-    /// As [`Runtime::block_on`](crate::Runtime::block_on); and if the runtime has shut down
-    /// (its green thread is cancelled before it starts), with a message that says so.
+    /// As [`Runtime::block_on`](crate::Runtime::block_on); and if the runtime shuts down (or has
+    /// shut down) before `f` returns, with a message that says so: `f`'s green thread is then
+    /// cancelled, before it starts or at its next cancellation point.
     #[track_caller]
     pub fn block_on<F, T>(&self, f: F) -> T
     where
@@ -131,6 +132,11 @@ impl Handle {
         match handle.join_uncancellable() {
             Ok(value) => value,
             Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            // Nobody else holds its handle: only the runtime's shutdown cancels it.
+            Err(e) if e.is_cancelled() => panic!(
+                "green: block_on: the runtime shut down before the closure returned ({e}); block on a runtime \
+                 that is still running"
+            ),
             Err(e) => panic!("green: block_on: {e}"),
         }
     }
