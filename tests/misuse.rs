@@ -35,6 +35,16 @@ fn a_thread_name_with_a_nul_is_refused_at_build() {
     assert!(e.to_string().contains("NUL"), "{e}");
 }
 
+/// A number of workers no runtime could run is an error naming it, not an abort on the
+/// allocation of a trillion workers' queues.
+#[test]
+fn an_absurd_number_of_workers_is_refused_at_build() {
+    let err = green::Runtime::builder().workers(1 << 40).build().err().expect("built a trillion workers");
+    assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
+    let message = err.to_string();
+    assert!(message.contains("1099511627776 workers") && message.contains("65536 at most"), "{message}");
+}
+
 #[test]
 fn a_worker_the_runtime_lacks_is_an_error_naming_it() {
     let rt = green::Runtime::builder().workers(2).build().unwrap();

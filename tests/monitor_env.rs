@@ -183,3 +183,19 @@ fn a_build_that_needs_fewer_workers_names_green_workers() {
     }
     stderr_with(NAME, "GREEN_WORKERS", "100");
 }
+
+/// Another runtime's name for the worker count, with green's prefix, is pointed to
+/// `GREEN_WORKERS`: it is too far from it by spelling to be a near miss.
+#[test]
+fn another_runtime_s_name_for_the_workers_is_pointed_to_green_workers() {
+    const NAME: &str = "another_runtime_s_name_for_the_workers_is_pointed_to_green_workers";
+    if common::child::is_child() {
+        drop(green::Runtime::builder().workers(1).build().unwrap());
+        return;
+    }
+    let stderr = stderr_with(NAME, "GREEN_WORKER_THREADS", "2");
+    assert!(
+        stderr.contains("GREEN_WORKER_THREADS is set") && stderr.contains("did you mean GREEN_WORKERS?"),
+        "{stderr}"
+    );
+}

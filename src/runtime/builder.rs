@@ -115,6 +115,10 @@ fn workers_from_env() -> Option<usize> {
 /// threads, or fail to allocate their queues and abort the process.
 const MAX_ENV_WORKERS: usize = 1024;
 
+/// The most workers a runtime is built with: each is an OS thread with an epoll fd and an
+/// eventfd, and the default thread and fd limits run out long before.
+const MAX_WORKERS: usize = 65_536;
+
 /// One worker per CPU the process may use.
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
@@ -140,6 +144,11 @@ const ENV_NAMES: [&str; 6] = [
     "GREEN_POLL_MODE",
 ];
 
+/// Names other runtimes give the worker count (Go's `GOMAXPROCS`, tokio's
+/// `TOKIO_WORKER_THREADS`), written with green's prefix: too far from `GREEN_WORKERS` to be a
+/// near miss by spelling, and as surely meant.
+const WORKER_ALIASES: [&str; 4] = ["GREEN_THREADS", "GREEN_WORKER_THREADS", "GREEN_NUM_WORKERS", "GREEN_MAXPROCS"];
+
 /// Warns, once per process, of a variable set in the environment whose name is a near miss of
 /// one green reads (`GREEN_BLOCKING_THRESHOLD` for `GREEN_BLOCKING_THRESHOLD_MS`, say): it
 /// would otherwise be ignored without a word.
@@ -151,7 +160,8 @@ fn warn_of_near_misses() {
             if !name.starts_with("GREEN_") || ENV_NAMES.contains(&name) {
                 continue;
             }
-            if let Some(meant) = ENV_NAMES.iter().find(|known| near_miss(name, known)) {
+            let alias = WORKER_ALIASES.contains(&name).then_some(&"GREEN_WORKERS");
+            if let Some(meant) = alias.or_else(|| ENV_NAMES.iter().find(|known| near_miss(name, known))) {
                 crate::warn_even_without_logger(&format!(
                     "green: the environment variable {name} is set, and green reads no such variable; did you mean \
                      {meant}?"
@@ -261,7 +271,9 @@ impl Builder {
     /// without a change to its code; a call to this method still wins). The variable sets at
     /// most 1024, or one per CPU where there are more; a larger value is warned about and the
     /// default kept. With [`Builder::run`]
-    /// the calling thread is worker 0 and counts as one of them.
+    /// the calling thread is worker 0 and counts as one of them. More than 65,536 makes
+    /// [`Builder::build`] fail with an error that says so (the thread and fd limits end far
+    /// fewer first, each with its own error).
     ///
     /// # Panics
     ///
@@ -547,6 +559,20 @@ impl Builder {
             ));
         }
         let blocking = self.blocking;
+        // Each worker is an OS thread with a poller: far past the thread and fd limits, a number
+        // (a typo, a variable read as bytes) would abort the process on an allocation first.
+        if config.workers > MAX_WORKERS {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "green: {} workers asked for{}, more than a runtime can run ({MAX_WORKERS} at most); a runtime \
+                     wants about one worker per CPU (this process may use {})",
+                    config.workers,
+                    if self.workers_from_env { " by GREEN_WORKERS" } else { " (Builder::workers)" },
+                    default_workers()
+                ),
+            ));
+        }
         // What the errors below ask for, and where the number to lower is set.
         let fewer = if self.workers_from_env {
             format!("use fewer workers (GREEN_WORKERS={} set the number)", config.workers)
