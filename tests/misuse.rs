@@ -39,7 +39,7 @@ fn a_thread_name_with_a_nul_is_refused_at_build() {
 /// allocation of a trillion workers' queues.
 #[test]
 fn an_absurd_number_of_workers_is_refused_at_build() {
-    let err = green::Runtime::builder().workers(1 << 40).build().err().expect("built a trillion workers");
+    let Err(err) = green::Runtime::builder().workers(1 << 40).build() else { panic!("built a trillion workers") };
     assert_eq!(err.kind(), std::io::ErrorKind::InvalidInput);
     let message = err.to_string();
     assert!(message.contains("1099511627776 workers") && message.contains("65536 at most"), "{message}");
