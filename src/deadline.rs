@@ -29,9 +29,11 @@
 //! deadline; the caller's next park (or any blocking-looking call) then unwinds.
 //!
 //! Only calls that would *wait* past the deadline are affected: an operation that can complete
-//! at once (a `recv` on a channel holding a message, an uncontended `lock`) still does. The
-//! exception is `yield_now`, which unwinds once the deadline has passed: where a computation
-//! that yields now and then can end.
+//! at once (a `recv` on a channel holding a message, an uncontended `lock`) still does. There
+//! are two exceptions. `yield_now` unwinds once the deadline has passed: where a computation
+//! that yields now and then can end. A socket or channel call that may wait but did not have
+//! to looks at the deadline once per budget ([`budget_look`]), so that a loop of such calls
+//! ends too.
 //!
 //! The deadline is the caller's alone: green threads spawned inside `f` do not inherit it (they
 //! may outlive `f`). Give them a `timeout` of their own, or cancel them from `f`.
@@ -200,18 +202,20 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 /// - [`green::park`](crate::park) and `park_timeout`, whose contract allows a spurious
 ///   return, return at the deadline; the next blocking-looking call then unwinds.
 ///
-/// Calls that need not wait are not affected, except [`yield_now`](crate::yield_now), which
-/// unwinds once the deadline has passed, and the socket and channel calls that may wait (a
-/// read, a write, an accept; `recv`, `send`, a `select!` without `default`): one that does not
-/// have to wait looks at the deadline once in a budget's worth of calls (64 with the default
-/// budget, fewer if they move data: 256 bytes count as a sixteenth of a call) and reports it
-/// as at a wait, so that a read loop on a peer that always has more, or a consumer that a fast
-/// producer keeps fed, ends too. Once the deadline has been reported, the calls of one more
-/// budget still complete (an answer to the timeout of up to about 256 KiB can be sent) and the
-/// next look unwinds. Nested deadlines take the earliest. Green threads
-/// spawned inside do not inherit the deadline, but a [`scope`](crate::scope) that the deadline
-/// unwinds (or that waits for its green threads past it) cancels those spawned in it, waits
-/// until they have ended, and only then unwinds to `timeout`.
+/// Most calls that need not wait are not affected. [`yield_now`](crate::yield_now) unwinds
+/// once the deadline has passed. The socket and channel calls that may wait (a read, a write,
+/// an accept; `recv`, `send`, a `select!` without `default`) look at the deadline once in a
+/// budget's worth of calls even when they do not wait: every 64 calls with the default
+/// budget, sooner if they move data (256 bytes count as a sixteenth of a call). Such a look
+/// reports the deadline as a wait would. So a read loop on a peer that always has more ends
+/// at the deadline, and so does a consumer that a fast producer keeps fed. Once the deadline
+/// has been reported, the calls of one more budget still complete (enough to send an answer
+/// to the timeout of up to about 256 KiB), and the next look unwinds.
+///
+/// Nested deadlines take the earliest. Green threads spawned inside do not inherit the
+/// deadline. A [`scope`](crate::scope) that the deadline unwinds (or that waits for its green
+/// threads past it) cancels the green threads spawned in it, waits until they have ended, and
+/// only then unwinds to `timeout`.
 ///
 /// Use it around code that must not take too long but was written without timeouts:
 ///
@@ -227,17 +231,15 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 ///
 ///     tx.send(7).unwrap();
 ///     // A message is there: no waiting, no timeout (a loop of such calls would meet the
-///     // deadline at its next look, below).
+///     // deadline once it had spent a budget).
 ///     assert_eq!(green::timeout(Duration::ZERO, || rx.recv()), Ok(Ok(7)));
 /// });
 /// ```
 ///
 /// Computing does not end at the deadline: a tick ([`tick`](crate::tick),
-/// [`#[preemptible]`](macro@crate::preemptible)) lets others run but never unwinds. Nor does
-/// a read that finds data waiting: a loop that reads from a peer sending faster than it
-/// processes (a request body that never ends) need never wait, and runs on past the deadline.
-/// A long computation or such a loop under a deadline can call
-/// [`yield_now`](crate::yield_now) now and then, which unwinds once the deadline has passed:
+/// [`#[preemptible]`](macro@crate::preemptible)) lets others run but never unwinds. A long
+/// computation under a deadline can call [`yield_now`](crate::yield_now) now and then, which
+/// unwinds once the deadline has passed:
 ///
 /// ```
 /// use std::time::Duration;
@@ -258,9 +260,9 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 /// that would wait past the deadline unwinds, even one with a timeout error of its own: a loop
 /// that takes a socket's `WouldBlock` for its read timeout and reads again (std's way to wake
 /// now and then, say to look at a stop flag) ends at the deadline instead of failing at once,
-/// over and over. Calls that need not wait still complete, so code that answers a timeout (a
-/// reply saying so, a log line) can still write to a socket with room in its buffer. Tell the
-/// deadline's error by the [`Elapsed`] inside it ([`Elapsed::is_in`]):
+/// over and over. Calls that need not wait still complete for one more budget, so code that
+/// answers a timeout (a reply saying so, a log line) can still write to a socket with room in
+/// its buffer. Tell the deadline's error by the [`Elapsed`] inside it ([`Elapsed::is_in`]):
 ///
 /// ```
 /// use std::io::{ErrorKind, Read};
@@ -321,9 +323,11 @@ pub(crate) fn elapsed_error(kind: std::io::ErrorKind) -> std::io::Error {
 ///
 /// A panic in `f` goes on unwinding through `timeout` unchanged.
 ///
-/// Under `panic = "abort"` nothing can unwind: a call without a timeout error of its own that
-/// reaches the deadline aborts the process, saying so, and only calls with a timeout error of
-/// their own return at it. Unwinding through an `extern "C"` frame aborts the process, as for a panic.
+/// Under `panic = "abort"` nothing can unwind. A call without a timeout error of its own that
+/// reaches the deadline aborts the process, with a message that says so. Only calls with a
+/// timeout error of their own return at the deadline, and only once: where an unwinding build
+/// would unwind (the next call after the report), the process aborts. Unwinding through an
+/// `extern "C"` frame aborts the process, as for a panic.
 pub fn timeout<F, T>(duration: Duration, f: F) -> Result<T, Elapsed>
 where
     F: FnOnce() -> T,
