@@ -8,12 +8,12 @@
 //! (`--profile abort` is the workspace's `dev` profile with `panic = "abort"`.) Nothing can
 //! unwind there, so a cancellation cannot end a green thread the way it does in an ordinary
 //! build. Instead, each wait that can fail (a socket call, a channel's `recv`, a join) fails at
-//! once, and a sleep returns, so that the code ends through its own error handling (a socket
-//! call that never has to wait fails at its next look, once per budget); a green thread that
-//! waits on where nothing can fail (an empty `select! {}`) is left, with a warning, when the
-//! shutdown times out. The
-//! same program in an ordinary build (`cargo run --example panic_abort`) shows the other way:
-//! each green thread unwinds from its wait, running its destructors.
+//! once, and a sleep returns, so that the code ends through its own error handling. A socket
+//! call that never has to wait fails at its next look, once per budget. A green thread that
+//! waits where nothing can fail (an empty `select! {}`) is left, with a warning, when the
+//! shutdown times out. The same program in an ordinary build (`cargo run --example
+//! panic_abort`) shows the other way: each green thread unwinds from its wait, running its
+//! destructors.
 //!
 //! Each green thread reports how it ended through a guard; the program checks that all of them
 //! did (all but the one left behind, with panics that abort), and exits with an error if not.
