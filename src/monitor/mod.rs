@@ -36,20 +36,23 @@
 //!
 //! A server is never that quiet (its accept loop waits on I/O, its idle connections too). For
 //! green threads deadlocked inside one, the monitor looks at the wait-for graph of joins and
-//! green locks (the edges a [dump](crate::Handle::dump) draws) every 40 thresholds (4 s by
-//! default, every second at most often) while two or more green threads wait in a join or on a
-//! green lock (and something, a timer or I/O, could still wake one: otherwise the report above
-//! speaks for them, and its dump names the cycle): each worker walks those green threads without a syscall, about 0.1 µs each, and
-//! looks are spread out so that they cost a worker 1% at most. A cycle of waits without a
-//! deadline, each of them the same wait (by its number) in two looks in a row, is a deadlock:
-//! it is reported once while it lasts, naming its green threads (`green: deadlock: green thread
-//! 7 "left" waits for a lock held by green thread 8 "right", which waits for a lock held by
-//! green thread 7 "left"`), and counted in
-//! [`Metrics::deadlocks`](crate::runtime::Metrics::deadlocks). Channels are not in the graph (a
-//! receive waits for any sender, an OS thread's too): a dump names the channel each waits on.
-//! Nor are an `RwLock`'s readers (they are not recorded) or a lock's OS-thread holder, and a
-//! cycle through a lock whose holder may have passed its guard on to another green thread
-//! ([`spawn_local`](crate::spawn_local)) is not called a deadlock: that one may drop it.
+//! green locks (the edges a [dump](crate::Handle::dump) draws). It looks every 40 thresholds
+//! (4 s by default, once a second at most often) while two or more green threads wait in a
+//! join or on a green lock, and something (a timer, I/O) could still wake one; when nothing
+//! could, the report above speaks for them, and its dump names the cycle. In a look, each
+//! worker walks its green threads without a syscall, taking about 0.1 µs for each one so
+//! waiting, and looks are spread out so that they cost a worker 1% at most.
+//!
+//! A cycle of waits without a deadline, each of them the same wait (by its number) in two
+//! looks in a row, is a deadlock. It is reported once while it lasts, naming its green threads
+//! (`green: deadlock: green thread 7 "left" waits for a lock held by green thread 8 "right",
+//! which waits for a lock held by green thread 7 "left"`), and counted in
+//! [`Metrics::deadlocks`](crate::runtime::Metrics::deadlocks). Some waits are not in the graph.
+//! Channels are not (a receive waits for any sender, an OS thread's too): a dump names the
+//! channel each green thread waits on. Nor are an `RwLock`'s readers (they are not recorded) or
+//! a lock's OS-thread holder. A cycle through a lock whose holder may have passed its guard on
+//! to another green thread ([`spawn_local`](crate::spawn_local)) is not called a deadlock: that
+//! other green thread may drop it.
 //!
 //! # Dumps on a signal
 //!

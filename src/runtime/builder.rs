@@ -270,10 +270,9 @@ impl Builder {
     /// `GREEN_WORKERS` gives (`GREEN_WORKERS=1` runs a program's runtimes on one worker each,
     /// without a change to its code; a call to this method still wins). The variable sets at
     /// most 1024, or one per CPU where there are more; a larger value is warned about and the
-    /// default kept. With [`Builder::run`]
-    /// the calling thread is worker 0 and counts as one of them. More than 65,536 makes
-    /// [`Builder::build`] fail with an error that says so (the thread and fd limits end far
-    /// fewer first, each with its own error).
+    /// default kept. With [`Builder::run`] the calling thread is worker 0 and counts as one of
+    /// them. More than 65,536 makes [`Builder::build`] fail with an error that says so; the
+    /// thread and fd limits usually stop a build at far fewer, each with its own error.
     ///
     /// # Panics
     ///
@@ -369,12 +368,14 @@ impl Builder {
     /// (a timer, I/O, a blocking job) that could wake one. An OS thread may still wake them (a
     /// program whose green threads wait for an input thread's lines looks the same), so each
     /// report doubles the quiet the next needs, up to 64 s, and without a logger that hears it
-    /// only the first goes to stderr. Green threads that wait on each other while others keep
-    /// running, in joins and on green locks, are found by a look at their waits every 40
-    /// thresholds (4 s by default) and reported once as a *deadlock*, naming each green thread
-    /// and what it waits for, when the same waits make a cycle in two looks in a row (a
+    /// only the first goes to stderr.
+    ///
+    /// Green threads that wait on each other in joins and on green locks while others keep
+    /// running are found by a look at their waits every 40 thresholds (4 s by default, once a
+    /// second at most often). When the same waits make a cycle in two looks in a row, the
+    /// monitor reports a *deadlock* once, naming each green thread and what it waits for. A
     /// look walks the green threads so waiting, about 0.1 µs each, and looks are spread out to
-    /// cost a worker 1% at most).
+    /// cost a worker 1% at most.
     ///
     /// [`Handle::metrics`] counts each kind of report, for a program that exports its figures:
     /// each worker's stalls and the time they held it
