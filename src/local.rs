@@ -21,19 +21,20 @@ use crate::runtime::task::Header;
 /// Each green thread gets its own value, made on first use. A `std::thread_local!` in a green
 /// thread belongs to its worker's OS thread instead, and every green thread on that worker
 /// shares it. On a plain OS thread, a `green_local!` holds one value per OS thread, as std's
-/// does, and so does code a worker runs for no green thread (the destructors of what a green
-/// thread cancelled before it started had captured): it reaches the worker thread's value,
-/// which lives as long as the worker. Code in [`on_worker_stack`](crate::on_worker_stack) is
-/// its caller's, and reaches the caller's value.
+/// does. Code a worker runs for no green thread reaches the worker thread's value, which lives
+/// as long as the worker: for instance the destructors of what a closure captured, when its
+/// green thread was cancelled before it started. Code in
+/// [`on_worker_stack`](crate::on_worker_stack) runs for its caller, and reaches the caller's
+/// value.
 ///
 /// A green thread's values are dropped when it ends, after its body, on its own stack, the
-/// latest made first. A destructor may use the values not dropped yet, and a local not used
-/// before, which is made then and dropped in its turn, as std's are; one already dropped gives
-/// an [`AccessError`](crate::AccessError). A destructor that panics is caught and logged,
-/// where std's would abort the process. In a green thread that was cancelled
-/// ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's shutdown), a destructor
-/// that waits (a lock, a receive, a sleep) is unwound at that wait by the cancellation, and
-/// logged: drop such a value before the body ends.
+/// latest made first. As with std's, a destructor may use the values not dropped yet. It may
+/// also use a local not used before: that value is made then, and dropped in its turn. A value
+/// already dropped gives an [`AccessError`](crate::AccessError). A destructor that panics is
+/// caught and logged, where std's would abort the process. In a green thread that was
+/// cancelled ([`JoinHandle::cancel`](crate::JoinHandle::cancel), the runtime's shutdown), a
+/// destructor that waits (a lock, a receive, a sleep) is unwound at that wait by the
+/// cancellation, and logged: drop such a value before the body ends.
 ///
 /// ```
 /// use std::cell::Cell;

@@ -239,7 +239,7 @@ impl Command {
     ///         child.wait()
     ///     });
     ///     green::sleep(Duration::from_millis(20));
-    ///     handler.cancel(); // the wait unwinds, and the sleep ends with it
+    ///     handler.cancel(); // the wait unwinds, and the `sleep` process ends with it
     ///     assert!(handler.join().unwrap_err().is_cancelled());
     /// });
     /// ```
