@@ -290,10 +290,11 @@ impl<T> JoinHandle<T> {
     /// a destructor of a value it captured cannot wait (a contended lock there panics, and the
     /// panic is caught and logged). Does nothing if it has finished.
     ///
-    /// Under `panic = "abort"` nothing unwinds: the green thread runs on, its waits that can
-    /// fail fail at once (a socket call, a channel's `recv`, a join) and a sleep returns, and
+    /// Under `panic = "abort"` nothing unwinds. A started green thread runs on: its waits that
+    /// can fail fail at once (a socket call, a channel's `recv`, a join), a sleep returns, and
     /// `join` gives whatever its closure returns once its code has ended through those errors
-    /// (rule 7 in docs/design.md; `examples/panic_abort.rs`).
+    /// (rule 7 in docs/design.md; `examples/panic_abort.rs`). One that has not started never
+    /// starts, as in any build, and `join` reports it cancelled.
     ///
     /// A tick ([`crate::tick`], `#[preemptible]` loops) is not a cancellation point: code that
     /// only computes runs on until its next blocking-looking call or `yield_now`. Long
