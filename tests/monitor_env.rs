@@ -73,6 +73,23 @@ fn an_unreadable_value_is_warned_about_and_the_default_kept() {
     assert!(stderr.contains("\"held\""), "the default threshold was lost:\n{stderr}");
 }
 
+/// A threshold longer than an `Instant` can reach, from the variable or from the builder
+/// (`Duration::MAX`, for "never report"), counts as a year: the monitor's thread used to panic
+/// as it started, adding 40 thresholds to the clock ("overflow when adding duration to
+/// instant"), and the runtime ran on without it.
+#[test]
+fn a_threshold_past_what_an_instant_holds_does_not_panic_the_monitor() {
+    const NAME: &str = "a_threshold_past_what_an_instant_holds_does_not_panic_the_monitor";
+    if common::child::is_child() {
+        hold_the_worker_for(20);
+        let rt = green::Runtime::builder().workers(1).blocking_threshold(Duration::MAX).build().unwrap();
+        rt.block_on(|| std::thread::sleep(Duration::from_millis(20)));
+        return;
+    }
+    let stderr = stderr_of(NAME, &u64::MAX.to_string());
+    assert!(!stderr.contains("panicked"), "a thread panicked:\n{stderr}");
+}
+
 /// A poll mode that is neither `oneshot` nor `edge` is warned about once, naming it, and the
 /// runtime runs on in its default mode.
 #[test]

@@ -45,6 +45,16 @@ pub(crate) const DEFAULT_BLOCKING_THRESHOLD: Duration = Duration::from_millis(10
 /// threshold, so a zero one would keep it spinning.
 const MIN_BLOCKING_THRESHOLD: Duration = Duration::from_millis(1);
 
+/// The longest blocking threshold: the monitor adds multiples of it to the clock (a look at
+/// the waits every 40 thresholds), and an `Instant` overflows past a few hundred years from
+/// now. A year is as good as never to anyone who asks for more (`Duration::MAX`, say).
+const MAX_BLOCKING_THRESHOLD: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// `threshold` within [`MIN_BLOCKING_THRESHOLD`] and [`MAX_BLOCKING_THRESHOLD`].
+fn clamp_threshold(threshold: Duration) -> Duration {
+    threshold.clamp(MIN_BLOCKING_THRESHOLD, MAX_BLOCKING_THRESHOLD)
+}
+
 /// The blocking threshold the environment variable `GREEN_BLOCKING_THRESHOLD_MS` asks for:
 /// `Some(None)` for `off`, `None` when it is unset or empty, or says neither a number of
 /// milliseconds nor `off` (which is warned about, once per process).
@@ -61,7 +71,7 @@ fn threshold_from_env() -> Option<Option<Duration>> {
             return Some(None);
         }
         match value.strip_suffix("ms").unwrap_or(value).trim_end().parse::<u64>() {
-            Ok(ms) => Some(Some(Duration::from_millis(ms).max(MIN_BLOCKING_THRESHOLD))),
+            Ok(ms) => Some(Some(clamp_threshold(Duration::from_millis(ms)))),
             Err(_) => {
                 crate::warn_even_without_logger(&format!(
                     "green: GREEN_BLOCKING_THRESHOLD_MS={value} is neither a whole number of milliseconds nor `off`; \
@@ -332,7 +342,8 @@ impl Builder {
     /// blocking-looking call, a yield, or the end of its budget) before the monitor reports it
     /// as blocking code, through the `log` facade; `None` turns the monitor off. The default
     /// is 100 ms; less than 1 ms counts as 1 ms (the monitor looks four times per threshold,
-    /// and would spin).
+    /// and would spin), and more than a year as a year (`Duration::MAX` means "never report",
+    /// as does a year; `None` also spares the monitor's thread).
     ///
     /// A report is a warning of target `green::monitor`: it names the worker, the green thread
     /// (id, name, spawn site), how long it has held the worker, whether it computes or waits in
@@ -391,7 +402,7 @@ impl Builder {
     /// # Ok::<(), std::io::Error>(())
     /// ```
     pub fn blocking_threshold(mut self, threshold: impl Into<Option<Duration>>) -> Builder {
-        self.config.blocking_threshold = threshold.into().map(|t| t.max(MIN_BLOCKING_THRESHOLD));
+        self.config.blocking_threshold = threshold.into().map(clamp_threshold);
         self
     }
 
