@@ -303,6 +303,41 @@ fn a_leak_at_the_shutdown_timeout_is_told_without_a_logger() {
     assert_eq!(value, 5);
 }
 
+/// A leak of many green threads at the shutdown timeout names the first few and counts the
+/// rest: the warning used to list every id, one line of megabytes for a million.
+#[test]
+fn a_leak_of_many_green_threads_names_a_few() {
+    const NAME: &str = "a_leak_of_many_green_threads_names_a_few";
+    const SWALLOWERS: usize = 200;
+    if !common::child::is_child() {
+        let output = common::child::run_child(NAME, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+        let warning = stderr.lines().find(|l| l.contains("did not end within the shutdown timeout")).unwrap_or("");
+        assert!(warning.contains("200 green thread(s) did not end"), "{stderr}");
+        assert!(warning.contains("and 180 more."), "the rest are not counted: {warning}");
+        assert_eq!(warning.matches("\"swallower\"").count(), 20, "not 20 named: {warning}");
+        return;
+    }
+    green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(100))
+        .run(|| {
+            for _ in 0..SWALLOWERS {
+                green::Builder::new()
+                    .name("swallower".into())
+                    .spawn(|| {
+                        loop {
+                            let _ = std::panic::catch_unwind(|| green::sleep(Duration::from_millis(1)));
+                        }
+                    })
+                    .unwrap();
+            }
+            green::sleep(Duration::from_millis(5));
+        })
+        .unwrap();
+}
+
 /// Drops a one-worker runtime (shutdown timeout 100 ms, no blocking reports) while a green
 /// thread runs `blocking` on its worker, started before the drop: the drop leaves the worker
 /// stuck in it, detached, once the timeout and its grace are past.

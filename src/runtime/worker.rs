@@ -80,6 +80,10 @@ const LOOKS_PER_POLL: u32 = 8;
 const MAX_FINISHED_UNCOUNTED: usize = 1024;
 
 /// The next [`Core::uid`].
+/// Green threads a shutdown-timeout leak warning names; the rest it counts. A runtime dropped
+/// with a million green threads left would otherwise write one line of megabytes.
+const LEAKED_NAMED: usize = 20;
+
 static NEXT_UID: AtomicUsize = AtomicUsize::new(0);
 
 /// How long an idle worker spins before it sleeps. Waking a sleeping vCPU costs about 22 µs
@@ -1372,10 +1376,13 @@ impl Core {
 
     fn leak_remaining(&self) {
         let mut slots = self.slots.borrow_mut();
-        let mut names = Vec::new();
+        let (mut names, mut leaked) = (Vec::new(), 0usize);
         for slot in slots.iter_mut() {
             if let Some(Live { task, co }) = slot.live.take() {
-                names.push(task.header().describe());
+                leaked += 1;
+                if names.len() < LEAKED_NAMED {
+                    names.push(task.header().describe());
+                }
                 // Dropping the coroutine here would unwind it outside the rules of 3.7; leak
                 // its stack and everything on it instead.
                 std::mem::forget(co);
@@ -1385,7 +1392,10 @@ impl Core {
         self.shared.leaked.store(true, Ordering::Release);
         // The leaked headers point at `Shared`: it must outlive them, whoever drops the runtime.
         std::mem::forget(self.shared.clone());
-        if !names.is_empty() {
+        if leaked > 0 {
+            if leaked > names.len() {
+                names.push(format!("and {} more", leaked - names.len()));
+            }
             crate::warn_even_without_logger(&format!(
                 "green: worker {}: {} green thread(s) did not end within the shutdown timeout of {:?} and were \
                  leaked with their stacks and whatever they own (sockets, files): {}. A green thread ends at its \
@@ -1394,7 +1404,7 @@ impl Core {
                  cancellation point: a loop can stop when green::is_cancelled() says so), does not. \
                  Builder::shutdown_timeout sets the wait",
                 self.index,
-                names.len(),
+                leaked,
                 self.shared.shutdown_timeout(),
                 names.join(", ")
             ));
