@@ -338,6 +338,33 @@ fn a_leak_of_many_green_threads_names_a_few() {
         .unwrap();
 }
 
+/// Green threads the shutdown timeout cut off before their worker got to them (a cancellation
+/// costs microseconds: many sleepers take long) are told apart in the leak warning from those
+/// that ran on: they did nothing wrong, and a longer timeout would have let them end.
+#[test]
+fn a_leak_says_which_green_threads_the_shutdown_had_not_reached() {
+    const NAME: &str = "a_leak_says_which_green_threads_the_shutdown_had_not_reached";
+    const SLEEPERS: usize = 30_000;
+    if !common::child::is_child() {
+        let output = common::child::run_child(NAME, Duration::from_secs(60));
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert!(output.status.success(), "{:?}\n{stderr}", output.status);
+        let warning = stderr.lines().find(|l| l.contains("did not end within the shutdown timeout")).unwrap_or("");
+        assert!(warning.contains("of them had not run since their cancellation"), "{stderr}");
+        return;
+    }
+    green::Runtime::builder()
+        .workers(1)
+        .shutdown_timeout(Duration::from_millis(1))
+        .run(|| {
+            for _ in 0..SLEEPERS {
+                green::spawn(|| green::sleep(Duration::from_secs(3600)));
+            }
+            green::sleep(Duration::from_millis(50));
+        })
+        .unwrap();
+}
+
 /// Drops a one-worker runtime (shutdown timeout 100 ms, no blocking reports) while a green
 /// thread runs `blocking` on its worker, started before the drop: the drop leaves the worker
 /// stuck in it, detached, once the timeout and its grace are past.

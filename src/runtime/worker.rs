@@ -199,6 +199,9 @@ pub(crate) struct Core {
     rng: Cell<u64>,
     /// When shutdown gives up and leaks; set when this worker first sees the shutdown.
     shutdown_deadline: Cell<Option<Instant>>,
+    /// The coarse clock (ms) when the shutdown began here: green threads still in a park they
+    /// began before it had not run since their cancellation (`leak_remaining`).
+    shutdown_began_ms: Cell<u64>,
     /// The green thread whose end shuts the runtime down (`green::run`), if any.
     main: Cell<Option<NonZeroU64>>,
     /// This worker's side of its reactor: event buffer, time of the last OS poll.
@@ -242,6 +245,7 @@ impl Core {
             resume_acct: ResumeAccounting::default(),
             rng: Cell::new(0x9E37_79B9_7F4A_7C15 ^ (index as u64 + 1).wrapping_mul(0xA24B_AED4_963E_E407)),
             shutdown_deadline: Cell::new(None),
+            shutdown_began_ms: Cell::new(0),
             main: Cell::new(None),
             io,
         }
@@ -586,6 +590,8 @@ impl Core {
         }
         if self.shared.is_shutting_down() && self.shutdown_deadline.get().is_none() {
             self.shutdown_deadline.set(Some(crate::time::far_deadline(self.shared.shutdown_timeout())));
+            self.shared.refresh_clock(Instant::now());
+            self.shutdown_began_ms.set(self.shared.coarse_ms());
             self.budget_cap.set(crate::runtime::DEFAULT_BUDGET);
             self.cancel_all();
         }
@@ -1376,10 +1382,17 @@ impl Core {
 
     fn leak_remaining(&self) {
         let mut slots = self.slots.borrow_mut();
-        let (mut names, mut leaked) = (Vec::new(), 0usize);
+        let (mut names, mut leaked, mut unreached) = (Vec::new(), 0usize, 0usize);
+        let began_ms = self.shutdown_began_ms.get();
         for slot in slots.iter_mut() {
             if let Some(Live { task, co }) = slot.live.take() {
                 leaked += 1;
+                // Still in the park it was in before the shutdown began: woken by its
+                // cancellation, it had not run since. (One that caught the cancellation and
+                // parked again parked after the start; one that computes is not parked.)
+                if slot.info.parked.is_some() && slot.info.since_ms < began_ms {
+                    unreached += 1;
+                }
                 if names.len() < LEAKED_NAMED {
                     names.push(task.header().describe());
                 }
@@ -1396,13 +1409,24 @@ impl Core {
             if leaked > names.len() {
                 names.push(format!("and {} more", leaked - names.len()));
             }
+            // Cancelling a green thread (its wake, its unwind) takes some microseconds: a
+            // million sleepers take seconds, and those the timeout cut off did nothing wrong.
+            let unreached = if unreached > 0 {
+                format!(
+                    " {unreached} of them had not run since their cancellation: the worker had not got to them \
+                     yet (each takes some microseconds to cancel and unwind), so a longer Builder::shutdown_timeout \
+                     would have let them end."
+                )
+            } else {
+                String::new()
+            };
             crate::warn_even_without_logger(&format!(
                 "green: worker {}: {} green thread(s) did not end within the shutdown timeout of {:?} and were \
                  leaked with their stacks and whatever they own (sockets, files): {}. A green thread ends at its \
                  next cancellation point once cancelled; one that catches the cancellation (catch_unwind around \
                  a blocking-looking call) and goes on, runs blocking code, or only computes (a tick is no \
                  cancellation point: a loop can stop when green::is_cancelled() says so), does not. \
-                 Builder::shutdown_timeout sets the wait",
+                 Builder::shutdown_timeout sets the wait.{unreached}",
                 self.index,
                 leaked,
                 self.shared.shutdown_timeout(),
