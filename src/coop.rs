@@ -125,14 +125,7 @@ pub(crate) fn tick_op() {
 /// what a wait would have seen.
 #[inline]
 pub(crate) fn tick_op_spent() -> bool {
-    let left = BUDGET.with(Cell::get);
-    if left > OP_TICKS {
-        BUDGET.with(|b| b.set(left - OP_TICKS));
-        false
-    } else {
-        budget_spent();
-        true
-    }
+    charge(OP_TICKS)
 }
 
 /// Spends the ticks of `bytes` moved by an I/O call, beyond the call's own ([`tick_op`]): one
@@ -168,13 +161,17 @@ pub(crate) fn tick_n(ticks: u32) {
     charge(ticks);
 }
 
+/// Spends `ticks`; true if they spent the budget (and its end was dealt with: a forced yield if
+/// others wait, a refill).
 #[inline]
-fn charge(ticks: u32) {
+fn charge(ticks: u32) -> bool {
     let left = BUDGET.with(Cell::get);
     if left > ticks {
         BUDGET.with(|b| b.set(left - ticks));
+        false
     } else {
         budget_spent();
+        true
     }
 }
 

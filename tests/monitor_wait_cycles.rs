@@ -39,6 +39,33 @@ fn reports_naming(names: &[&str]) -> Vec<String> {
         .collect()
 }
 
+/// Two green threads named `names` that take two green locks in opposite orders, meeting in
+/// between: each then waits for good for the lock the other holds. Spawned on the runtime of
+/// the calling green thread.
+fn lock_cycle(names: [&str; 2]) -> [green::JoinHandle<()>; 2] {
+    let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
+    let both = Arc::new(Barrier::new(2));
+    [(names[0], a.clone(), b.clone()), (names[1], b, a)].map(|(name, first, second)| {
+        let both = both.clone();
+        named(name, move || {
+            let _first = first.lock().unwrap();
+            both.wait();
+            drop(second.lock().unwrap());
+        })
+    })
+}
+
+/// Waits on this OS thread, 12 s at most (two or three looks a second apart, generously for a
+/// loaded machine), for a deadlock report naming every one of `names`: how many there are
+/// then, and how long it waited.
+fn await_report(names: &[&str]) -> (usize, Duration) {
+    let start = Instant::now();
+    while reports_naming(names).is_empty() && start.elapsed() < Duration::from_secs(12) {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (reports_naming(names).len(), start.elapsed())
+}
+
 /// What keeps the runtime from ever being quiet: a green thread in `accept` on a loopback
 /// listener, and one that sleeps in short steps until `stop`.
 fn keep_busy(stop: &Arc<AtomicBool>) -> [green::JoinHandle<()>; 2] {
@@ -60,17 +87,7 @@ fn a_lock_cycle_and_a_join_cycle_in_a_busy_runtime_are_reported_once_each() {
         let stop = Arc::new(AtomicBool::new(false));
         let busy = keep_busy(&stop);
 
-        // Two green threads that take two green locks in opposite orders.
-        let (a, b) = (Arc::new(Mutex::new(0u32)), Arc::new(Mutex::new(0u32)));
-        let both = Arc::new(Barrier::new(2));
-        let lockers = [("left", a.clone(), b.clone()), ("right", b, a)].map(|(name, first, second)| {
-            let both = both.clone();
-            named(name, move || {
-                let _first = first.lock().unwrap();
-                both.wait();
-                *second.lock().unwrap() += 1;
-            })
-        });
+        let lockers = lock_cycle(["left", "right"]);
 
         // Two green threads that join each other.
         let (to_b, handle_of_a) = green::sync::oneshot::channel::<green::JoinHandle<()>>();
@@ -266,25 +283,9 @@ fn a_lock_cycle_in_an_idle_server_is_reported_in_a_few_looks() {
     let rt = runtime();
     let listener = rt.block_on(|| green::net::TcpListener::bind("127.0.0.1:0").unwrap());
     let acceptor = rt.spawn(move || while listener.accept().is_ok() {});
-    let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
-    let both = Arc::new(Barrier::new(2));
-    let lockers = [("idle-left", a.clone(), b.clone()), ("idle-right", b, a)].map(|(name, first, second)| {
-        let both = both.clone();
-        rt.block_on(|| {
-            named(name, move || {
-                let _first = first.lock().unwrap();
-                both.wait();
-                drop(second.lock().unwrap());
-            })
-        })
-    });
+    let lockers = rt.block_on(|| lock_cycle(["idle-left", "idle-right"]));
     // Watched from this OS thread: the runtime has nothing else to do.
-    let start = Instant::now();
-    // Two or three looks a second apart; generous for a loaded machine.
-    while reports_naming(&["idle-left", "idle-right"]).is_empty() && start.elapsed() < Duration::from_secs(12) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let (found, waited) = (reports_naming(&["idle-left", "idle-right"]).len(), start.elapsed());
+    let (found, waited) = await_report(&["idle-left", "idle-right"]);
     for handle in lockers.iter().chain([&acceptor]) {
         handle.cancel();
     }
@@ -313,25 +314,10 @@ fn a_worker_slow_to_come_to_a_look_does_not_spread_the_looks_out() {
             })
         })
         .collect();
-    let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
-    let both = Arc::new(Barrier::new(2));
-    let lockers = [("slow-left", a.clone(), b.clone()), ("slow-right", b, a)].map(|(name, first, second)| {
-        let both = both.clone();
-        rt.block_on(|| {
-            named(name, move || {
-                let _first = first.lock().unwrap();
-                both.wait();
-                drop(second.lock().unwrap());
-            })
-        })
-    });
-    let start = Instant::now();
-    // Two or three looks a second apart, each answered within 200 ms; generous for a loaded
-    // machine, and well short of the 20 s that looks spread out by their answers' wait make.
-    while reports_naming(&["slow-left", "slow-right"]).is_empty() && start.elapsed() < Duration::from_secs(12) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let (found, waited) = (reports_naming(&["slow-left", "slow-right"]).len(), start.elapsed());
+    let lockers = rt.block_on(|| lock_cycle(["slow-left", "slow-right"]));
+    // Each look answered within 200 ms: well within the 12 s, and well short of the 20 s that
+    // looks spread out by their answers' wait make.
+    let (found, waited) = await_report(&["slow-left", "slow-right"]);
     for handle in &lockers {
         handle.cancel();
     }
@@ -350,24 +336,9 @@ fn a_lasting_cycle_is_not_reported_again_after_a_look_given_up() {
     let rt = runtime();
     let listener = rt.block_on(|| green::net::TcpListener::bind("127.0.0.1:0").unwrap());
     let acceptor = rt.spawn(move || while listener.accept().is_ok() {});
-    let (a, b) = (Arc::new(Mutex::new(())), Arc::new(Mutex::new(())));
-    let both = Arc::new(Barrier::new(2));
-    let lockers = [("given-up-left", a.clone(), b.clone()), ("given-up-right", b, a)].map(|(name, first, second)| {
-        let both = both.clone();
-        rt.block_on(|| {
-            named(name, move || {
-                let _first = first.lock().unwrap();
-                both.wait();
-                drop(second.lock().unwrap());
-            })
-        })
-    });
     let names = ["given-up-left", "given-up-right"];
-    let start = Instant::now();
-    while reports_naming(&names).is_empty() && start.elapsed() < Duration::from_secs(12) {
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    let first = reports_naming(&names).len();
+    let lockers = rt.block_on(|| lock_cycle(names));
+    let (first, _) = await_report(&names);
     // A green thread that holds its worker 2.5 s: a look posted meanwhile is not taken up in
     // its second and is given up. Then three more looks.
     let blocker = rt.spawn(|| std::thread::sleep(Duration::from_millis(2500)));

@@ -515,8 +515,7 @@ struct WaitWatch {
     /// When the next look is due.
     next: Instant,
     /// The edges of the last look answered, and when it was posted.
-    before: Vec<Edge>,
-    before_asked: Option<Instant>,
+    before: Option<(Vec<Edge>, Instant)>,
     /// The cycles found lasting but not yet named (looked at again at once), each with when
     /// the earlier of the two looks that showed it was posted: its waits have lasted since.
     naming: HashMap<Vec<u64>, Instant>,
@@ -536,8 +535,7 @@ impl WaitWatch {
             every,
             look: None,
             next: Instant::now() + every,
-            before: Vec::new(),
-            before_asked: None,
+            before: None,
             naming: HashMap::new(),
             reported: HashMap::new(),
             printed: false,
@@ -547,41 +545,19 @@ impl WaitWatch {
     /// Collects the look in flight if its answers are in, and posts the next when it is due.
     fn turn(&mut self, shared: &Shared, now: Instant, hinted: &mut bool) {
         if let Some(look) = &self.look {
-            match look.outcome(shared) {
-                None => return,
+            let Some(outcome) = look.outcome(shared) else { return };
+            let (asked, took) = (look.asked(), look.cost());
+            self.look = None;
+            match outcome {
                 // A worker too busy to answer: the next look starts afresh.
-                Some(None) => self.forget_before(),
-                Some(Some(edges)) => {
+                None => self.forget_before(),
+                Some(edges) => {
                     // A look costs its workers in proportion to the waits it sees (about 0.1 µs
                     // each): a million lock waiters spread the looks out, to 1% of a worker. By
                     // the workers' own time: this loop may have slept long before it collected
                     // the answers (a whole nap when the workers went back to sleep first).
-                    let took = self.look.as_ref().map_or(Duration::ZERO, WaitLook::cost);
                     self.next = self.next.max(now + took.saturating_mul(100));
-                    let waits: HashSet<(u64, u64, u32)> = edges.iter().map(|e| (e.from, e.to, e.seq)).collect();
-                    self.reported.retain(|_, reported| reported.is_subset(&waits));
-                    let asked = self.look.as_ref().map_or(now, WaitLook::asked);
-                    let before_asked = self.before_asked.unwrap_or(asked);
-                    let mut naming = HashMap::new();
-                    for (ids, cycle, named) in lasting_deadlocks(&self.before, &edges) {
-                        let mut key = ids;
-                        key.sort_unstable();
-                        if self.reported.contains_key(&key) {
-                            continue;
-                        }
-                        let since = self.naming.get(&key).copied().unwrap_or(before_asked);
-                        if named {
-                            self.report(shared, &cycle, asked.saturating_duration_since(since), hinted);
-                            let its = edges.iter().filter(|e| key.contains(&e.from)).map(|e| (e.from, e.to, e.seq));
-                            let its = its.collect();
-                            self.reported.insert(key, its);
-                        } else {
-                            naming.insert(key, since);
-                        }
-                    }
-                    self.naming = naming;
-                    self.before = edges;
-                    self.before_asked = Some(asked);
+                    self.answered(shared, edges, asked, hinted);
                     // Looks describe no green thread but those asked for: a new cycle is
                     // looked at again at once, with its green threads named, and reported if
                     // it is still there.
@@ -592,7 +568,6 @@ impl WaitWatch {
                     }
                 }
             }
-            self.look = None;
         }
         if now < self.next {
             return;
@@ -622,10 +597,35 @@ impl WaitWatch {
         self.look = Some(WaitLook::start(shared, HashSet::new()));
     }
 
+    /// Takes in the `edges` of a look posted at `asked`: reports each deadlock that it and the
+    /// look before show whose green threads it named, and keeps the others to be named.
+    fn answered(&mut self, shared: &Shared, edges: Vec<Edge>, asked: Instant, hinted: &mut bool) {
+        let waits: HashSet<(u64, u64, u32)> = edges.iter().map(|e| (e.from, e.to, e.seq)).collect();
+        self.reported.retain(|_, reported| reported.is_subset(&waits));
+        let (before, before_asked) = self.before.take().unwrap_or((Vec::new(), asked));
+        let mut naming = HashMap::new();
+        for (ids, cycle, named) in lasting_deadlocks(&before, &edges) {
+            let mut key = ids;
+            key.sort_unstable();
+            if self.reported.contains_key(&key) {
+                continue;
+            }
+            let since = self.naming.get(&key).copied().unwrap_or(before_asked);
+            if named {
+                self.report(shared, &cycle, asked.saturating_duration_since(since), hinted);
+                let its = edges.iter().filter(|e| key.contains(&e.from)).map(|e| (e.from, e.to, e.seq)).collect();
+                self.reported.insert(key, its);
+            } else {
+                naming.insert(key, since);
+            }
+        }
+        self.naming = naming;
+        self.before = Some((edges, asked));
+    }
+
     /// No look answered before the next: that one starts afresh.
     fn forget_before(&mut self) {
-        self.before.clear();
-        self.before_asked = None;
+        self.before = None;
         self.naming.clear();
     }
 

@@ -55,18 +55,22 @@ fn clamp_threshold(threshold: Duration) -> Duration {
     threshold.clamp(MIN_BLOCKING_THRESHOLD, MAX_BLOCKING_THRESHOLD)
 }
 
+/// The value of the environment variable `name`, trimmed; `None` when it is unset or empty,
+/// which every variable green reads takes for "not set".
+fn env_setting(name: &str) -> Option<String> {
+    let value = std::env::var_os(name)?;
+    let value = value.to_string_lossy().trim().to_owned();
+    (!value.is_empty()).then_some(value)
+}
+
 /// The blocking threshold the environment variable `GREEN_BLOCKING_THRESHOLD_MS` asks for:
 /// `Some(None)` for `off`, `None` when it is unset or empty, or says neither a number of
 /// milliseconds nor `off` (which is warned about, once per process).
 fn threshold_from_env() -> Option<Option<Duration>> {
     static FROM_ENV: std::sync::OnceLock<Option<Option<Duration>>> = std::sync::OnceLock::new();
     *FROM_ENV.get_or_init(|| {
-        let value = std::env::var_os("GREEN_BLOCKING_THRESHOLD_MS")?;
-        let value = value.to_string_lossy();
-        let value = value.trim();
-        if value.is_empty() {
-            return None;
-        }
+        let value = env_setting("GREEN_BLOCKING_THRESHOLD_MS")?;
+        let value = value.as_str();
         if value.eq_ignore_ascii_case("off") {
             return Some(None);
         }
@@ -90,12 +94,7 @@ fn threshold_from_env() -> Option<Option<Duration>> {
 fn workers_from_env() -> Option<usize> {
     static FROM_ENV: std::sync::OnceLock<Option<usize>> = std::sync::OnceLock::new();
     *FROM_ENV.get_or_init(|| {
-        let value = std::env::var_os("GREEN_WORKERS")?;
-        let value = value.to_string_lossy();
-        let value = value.trim();
-        if value.is_empty() {
-            return None;
-        }
+        let value = env_setting("GREEN_WORKERS")?;
         let most = MAX_ENV_WORKERS.max(default_workers());
         match value.parse::<usize>() {
             Ok(n) if n > most => {
@@ -138,10 +137,8 @@ fn default_workers() -> usize {
 /// value but an empty one or a word for "no" (`0`, `false`, `off`, `no`, in any case), which
 /// a user writes to turn them off and which used to turn them on.
 fn park_backtraces_from_env() -> bool {
-    let Some(value) = std::env::var_os("GREEN_PARK_BACKTRACES") else { return false };
-    let value = value.to_string_lossy();
-    let value = value.trim();
-    !(value.is_empty() || ["0", "false", "off", "no"].iter().any(|no| value.eq_ignore_ascii_case(no)))
+    env_setting("GREEN_PARK_BACKTRACES")
+        .is_some_and(|value| !["0", "false", "off", "no"].iter().any(|no| value.eq_ignore_ascii_case(no)))
 }
 
 /// The environment variables green reads (README, "Environment variables").

@@ -561,24 +561,12 @@ macro_rules! __select_emit {
     // The arms are bound by a `match`, not a `let`: the temporaries of the channel expressions
     // (`recv(rx.clone())`, a function that returns a `Receiver`) then live until the select
     // ends, where a `let` would drop them at its end, still borrowed (E0716).
+    // Without a fallback arm the select waits until an operation completes: none completing is
+    // the runtime's bug.
     (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback []) => {
-        match ($( $ctor, )*) {
-            ($( mut $arm, )*) => {
-                $crate::__private::select(
-                    &mut [$( &mut $arm as &mut dyn $crate::__private::Arm ),*],
-                    $crate::__private::Fallback::None,
-                );
-                $( let $arm = $arm.into_result(); )*
-                $( if let ::core::option::Option::Some(__result) = $arm {
-                    // The caller's pattern: `_msg` is a name they chose, not a binding without effect.
-                    #[allow(clippy::no_effect_underscore_binding)]
-                    let $res = __result;
-                    $body
-                } else )* {
-                    ::core::panic!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
-                }
-            }
-        }
+        $crate::__select_emit!(@ops [$(($arm, $ctor, $res, $body))*] @fallback [(None) {
+            ::core::panic!("green: internal error: no green::select! arm completed; this is a bug in green, please report it")
+        }])
     };
     (@ops [$(($arm:ident, $ctor:tt, $res:pat, $body:tt))*] @fallback [($($kind:tt)*) $fbody:tt]) => {
         match ($( $ctor, )*) {

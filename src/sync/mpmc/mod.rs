@@ -197,6 +197,24 @@ impl<T> From<SendError<T>> for SendTimeoutError<T> {
     }
 }
 
+/// What a channel call that may wait looks at before it tries, even when a message or room is
+/// there: its caller's `green::timeout` deadline, once per budget (`op_past_deadline`), and its
+/// cancellation. True if the call is to fail at once, with its timeout error when `timed`, or
+/// with the error it gives while unwinding: a deadline to report for a timed call, or a
+/// cancellation where nothing unwinds (rule 7). Otherwise a passed deadline unwinds an untimed
+/// call, and a cancellation unwinds any.
+#[inline(always)]
+fn stops_before_trying(timed: bool) -> bool {
+    if op_past_deadline() {
+        if timed {
+            return true;
+        }
+        crate::deadline::raise();
+    }
+    crate::park::check_cancelled();
+    crate::park::cancelled_without_unwind()
+}
+
 /// What a blocking operation without a timeout error does when its wait stops.
 fn stop_untimed(stop: Stop) {
     match stop {
@@ -243,11 +261,7 @@ impl<T> Sender<T> {
     /// });
     /// ```
     pub fn send(&self, value: T) -> Result<(), SendError<T>> {
-        if op_past_deadline() {
-            crate::deadline::raise();
-        }
-        crate::park::check_cancelled();
-        if crate::park::cancelled_without_unwind() {
+        if stops_before_trying(false) {
             return Err(SendError(value));
         }
         match self.chan.send(value, Mode::Block(None)) {
@@ -317,11 +331,7 @@ impl<T> Sender<T> {
     }
 
     fn send_with(&self, value: T, deadline: Option<Instant>) -> Result<(), SendTimeoutError<T>> {
-        if op_past_deadline() {
-            return Err(SendTimeoutError::Timeout(value));
-        }
-        crate::park::check_cancelled();
-        if crate::park::cancelled_without_unwind() {
+        if stops_before_trying(true) {
             return Err(SendTimeoutError::Timeout(value));
         }
         match self.chan.send(value, Mode::Block(deadline)) {
@@ -436,13 +446,7 @@ impl<T> Receiver<T> {
     /// ```
     #[inline(always)]
     pub fn recv(&self) -> Result<T, RecvError> {
-        if op_past_deadline() {
-            crate::deadline::raise();
-        }
-        // A cancellation point even when a message is there: it unwinds here, or where nothing
-        // unwinds, gives the error it gives while unwinding (rule 7).
-        crate::park::check_cancelled();
-        if crate::park::cancelled_without_unwind() {
+        if stops_before_trying(false) {
             return Err(RecvError);
         }
         match self.chan.recv(Mode::Block(None)) {
@@ -507,11 +511,7 @@ impl<T> Receiver<T> {
     }
 
     fn recv_with(&self, deadline: Option<Instant>) -> Result<T, RecvTimeoutError> {
-        if op_past_deadline() {
-            return Err(RecvTimeoutError::Timeout);
-        }
-        crate::park::check_cancelled();
-        if crate::park::cancelled_without_unwind() {
+        if stops_before_trying(true) {
             return Err(RecvTimeoutError::Timeout);
         }
         match self.chan.recv(Mode::Block(deadline)) {
